@@ -1,0 +1,14 @@
+"""The `fenta` command: thin typer commands over the SDK (the SDK never imports this)."""
+
+from __future__ import annotations
+
+from ._app import app
+
+# Each module adds its commands to `app`.
+from . import inspect_cmds, jobs_cmds, run_cmds, system_cmds  # noqa: E402,F401
+
+__all__ = ["app", "main"]
+
+
+def main() -> None:
+    app()

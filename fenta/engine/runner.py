@@ -1,0 +1,393 @@
+"""Running a workflow: plan, job row, concurrent nodes with cache and checkpoints, artifacts.
+
+Nodes start as soon as their inputs are ready. Every finished node is written
+to SQLite (a checkpoint) before anything downstream starts, so a killed run
+can be resumed from where it stopped, and to the cache index, so an unchanged
+workflow re-runs nothing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+import time
+import traceback
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+from pydantic import BaseModel, ValidationError
+
+from ..config import Settings
+from ..errors import CostLimitError, FentaError, JobError, NodeError
+from ..nodes.base import NodeContext
+from .cache import cache_key, files_exist
+from .graph import build_graph
+from .spec import NodeSpec, Workflow, from_document
+from .store import JobStore, new_job_id
+
+__all__ = ["Event", "RunResult", "Plan", "plan", "run", "run_async", "resume", "resume_async"]
+
+
+@dataclass
+class Event:
+    """Something that happened during a run, for progress displays and webhooks.
+
+    kinds: job.started, node.started, node.progress, node.finished, node.cached,
+    node.failed, message, job.completed, job.failed.
+    """
+
+    kind: str
+    job_id: str
+    node: str | None = None
+    data: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class RunResult:
+    """What a finished run produced."""
+
+    job_id: str
+    status: str
+    video: str | None
+    artifacts: dict[str, str]
+    cost: float
+    seconds: float
+    outputs: dict[str, dict[str, Any]]
+    error: str | None = None
+    retryable: bool | None = None
+    nodes: dict[str, str] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "job_id": self.job_id,
+            "status": self.status,
+            "video": self.video,
+            "artifacts": self.artifacts,
+            "cost": self.cost,
+            "seconds": round(self.seconds, 3),
+            "nodes": self.nodes,
+            "error": self.error,
+            "retryable": self.retryable,
+        }
+
+
+@dataclass
+class Plan:
+    """Run order and estimated cost, computed without running anything."""
+
+    order: list[list[str]]
+    cost: dict[str, float]
+
+    @property
+    def total_cost(self) -> float:
+        return round(sum(self.cost.values()), 4)
+
+
+def plan(workflow: Workflow) -> Plan:
+    """Order nodes and estimate spend per provider; makes no network call."""
+    from .graph import layers
+
+    cost: dict[str, float] = {}
+    for n in workflow.nodes.values():
+        for provider, amount in n.node_class().estimate_cost(n.parsed_params, workflow.template).items():
+            cost[provider] = cost.get(provider, 0.0) + amount
+    return Plan(order=layers(workflow), cost=cost)
+
+
+_LIMITS = {"cpu": max(1, (os.cpu_count() or 2)), "render": max(1, (os.cpu_count() or 2) // 2), "io": 8}
+
+
+def _slug(name: str) -> str:
+    keep = "".join(c if c.isalnum() or c in "-_." else "-" for c in name).strip("-.")
+    return keep or "video"
+
+
+def _dump(value: Any) -> Any:
+    if isinstance(value, BaseModel):
+        return value.model_dump(mode="json")
+    if isinstance(value, list):
+        return [_dump(v) for v in value]
+    return value
+
+
+class _Run:
+    def __init__(self, workflow: Workflow, *, job_id: str, out_dir: Path, settings: Settings, store: JobStore, refresh: set[str], on_event: Callable[[Event], None] | None, checkpoints: dict[str, dict]):
+        self.wf = workflow
+        self.job_id = job_id
+        self.out_dir = out_dir
+        self.settings = settings
+        self.store = store
+        self.refresh = refresh
+        self.on_event = on_event
+        self.checkpoints = checkpoints
+        self.outputs: dict[str, dict[str, Any]] = {}
+        self.status: dict[str, str] = {}
+        self.sems: dict[str, asyncio.Semaphore] = {}
+        self.services: dict[str, Any] = {}
+        self.log_path = settings.home / "logs" / f"{job_id}.log"
+
+    def emit(self, kind: str, node: str | None = None, **data: Any) -> None:
+        if self.on_event:
+            self.on_event(Event(kind, self.job_id, node, data))
+
+    def log(self, text: str) -> None:
+        self.log_path.parent.mkdir(parents=True, exist_ok=True)
+        with open(self.log_path, "a", encoding="utf-8") as fh:
+            fh.write(self.settings.redact(text).rstrip() + "\n")
+
+    def sem(self, resource: str) -> asyncio.Semaphore:
+        if resource not in self.sems:
+            self.sems[resource] = asyncio.Semaphore(_LIMITS.get(resource, 4))
+        return self.sems[resource]
+
+    def gather_inputs(self, spec: NodeSpec) -> dict[str, Any]:
+        cls = spec.node_class
+        ports = cls.input_ports()
+        values: dict[str, Any] = {}
+        for port, refs in spec.inputs.items():
+            got = [self.outputs[src][src_port] for src, src_port in refs]
+            is_list = ports[port].endswith("[]") or ports[port] in ("clips", "words", "scenes", "artifacts")
+            if is_list:
+                merged: list = []
+                for g in got:
+                    merged += g if isinstance(g, list) else [g]
+                values[port] = merged
+            else:
+                values[port] = got[0]
+        return values
+
+    async def run_node(self, nid: str) -> None:
+        spec = self.wf.nodes[nid]
+        cls = spec.node_class
+        node = cls()
+        inputs_raw = self.gather_inputs(spec)
+        params = spec.parsed_params
+        assert params is not None
+        try:
+            inputs = cls.Inputs.model_validate(inputs_raw)
+        except ValidationError as e:
+            raise NodeError(f"inputs do not fit {cls.type}: {e.errors()[0]['msg']}", node=nid, file=self.wf.file) from None
+        params_json = params.model_dump(mode="json")
+        extra = {"fingerprint": node.fingerprint(params, inputs, workflow_file=self.wf.file)}
+        if cls.uses_template:
+            extra["template"] = self.wf.template
+        key = cache_key(cls.type, cls.version, params_json, _dump(inputs_raw), extra)
+
+        ck = self.checkpoints.get(nid)
+        if ck and ck["key"] == key and files_exist(ck["output"]) and nid not in self.refresh:
+            self.finish(nid, ck["output"], "cached", key, 0.0, resumed=True)
+            return
+        if cls.cacheable and nid not in self.refresh:
+            hit = self.store.cache_get(key)
+            if hit is not None and files_exist(hit):
+                self.finish(nid, hit, "cached", key, 0.0)
+                return
+
+        async with self.sem(getattr(cls, "resource", "io")):
+            self.store.node_started(self.job_id, nid, cls.type, key)
+            self.store.update_job(self.job_id, current_node=nid)
+            self.emit("node.started", nid, type=cls.type)
+            ctx = NodeContext(
+                node_id=nid,
+                job_id=self.job_id,
+                settings=self.settings,
+                template=self.wf.template,
+                out_dir=self.out_dir,
+                workflow_file=self.wf.file,
+                workflow_name=self.wf.name,
+                on_progress=lambda f, _n=nid: self.emit("node.progress", _n, fraction=f),
+                on_message=lambda level, msg, _n=nid: (self.log(f"[{level}] {_n}: {msg}"), self.emit("message", _n, level=level, text=msg)),
+                services=self.services,
+                store=self.store,
+            )
+            t0 = time.perf_counter()
+            try:
+                result = await node.run(ctx, params, inputs)
+            except FentaError as e:
+                if getattr(e, "stderr_tail", ""):
+                    self.log(f"[ffmpeg] {nid}:\n{e.stderr_tail}")
+                if e.node is None:
+                    e.node = nid
+                if e.file is None and not isinstance(e, (NodeError,)):
+                    e.file = self.wf.file
+                self.fail(nid, key, e, time.perf_counter() - t0)
+                raise
+            except asyncio.CancelledError:
+                self.store.node_finished(self.job_id, nid, cls.type, status="failed", cache_key=key, error="cancelled", seconds=time.perf_counter() - t0)
+                raise
+            except Exception as e:  # a bug or an unexpected library error: keep the traceback in the log
+                self.log(traceback.format_exc())
+                err = NodeError(f"unexpected error: {type(e).__name__}: {e} (details in {self.log_path})", node=nid)
+                self.fail(nid, key, err, time.perf_counter() - t0)
+                raise err from e
+            finally:
+                ctx.cleanup()
+            seconds = time.perf_counter() - t0
+        if not isinstance(result, cls.Outputs):
+            raise NodeError(f"{cls.type} returned {type(result).__name__}, expected its Outputs", node=nid)
+        output = result.model_dump(mode="json")
+        if cls.cacheable:
+            self.store.cache_put(key, cls.type, output)
+        self.finish(nid, output, "completed", key, seconds)
+
+    def fail(self, nid: str, key: str, err: FentaError, seconds: float) -> None:
+        spec = self.wf.nodes[nid]
+        msg = self.settings.redact(str(err))
+        self.store.node_finished(self.job_id, nid, spec.type, status="failed", cache_key=key, error=msg, seconds=seconds)
+        self.log(f"[error] {nid}: {msg}")
+        self.status[nid] = "failed"
+        self.emit("node.failed", nid, error=msg, seconds=seconds)
+
+    def finish(self, nid: str, output: dict, status: str, key: str, seconds: float, resumed: bool = False) -> None:
+        spec = self.wf.nodes[nid]
+        self.outputs[nid] = output
+        self.status[nid] = status
+        self.store.node_finished(self.job_id, nid, spec.type, status=status, cache_key=key, output=output, seconds=seconds)
+        done = sum(1 for s in self.status.values() if s in ("completed", "cached"))
+        self.store.update_job(self.job_id, progress=round(done / max(1, len(self.wf.nodes)), 3))
+        self.emit("node.cached" if status == "cached" else "node.finished", nid, seconds=seconds, resumed=resumed)
+
+    async def execute(self) -> None:
+        g = build_graph(self.wf)
+        tasks: dict[str, asyncio.Task] = {}
+
+        async def after_deps(nid: str) -> None:
+            deps = [tasks[p] for p in g.predecessors(nid)]
+            if deps:
+                await asyncio.gather(*deps)
+            await self.run_node(nid)
+
+        import networkx as nx
+
+        for nid in nx.topological_sort(g):
+            tasks[nid] = asyncio.create_task(after_deps(nid), name=nid)
+        try:
+            await asyncio.gather(*tasks.values())
+        except BaseException:
+            for t in tasks.values():
+                t.cancel()
+            await asyncio.gather(*tasks.values(), return_exceptions=True)
+            raise
+        finally:
+            for svc in self.services.values():
+                close = getattr(svc, "aclose", None)
+                if close:
+                    await close()
+
+    def publish_artifacts(self) -> dict[str, str]:
+        """Copy artifacts from the cache into the output folder (temp name, then rename)."""
+        published: dict[str, str] = {}
+        self.out_dir.mkdir(parents=True, exist_ok=True)
+        for nid, output in self.outputs.items():
+            for value in output.values():
+                if not (isinstance(value, list) and value and isinstance(value[0], dict) and "kind" in value[0] and "name" in value[0]):
+                    continue
+                for art in value:
+                    dest = self.out_dir / art["name"].replace("{name}", _slug(self.wf.name))
+                    tmp = dest.with_name(f".{dest.name}.{os.getpid()}.part")
+                    try:
+                        os.link(art["path"], tmp)
+                    except OSError:
+                        shutil.copyfile(art["path"], tmp)
+                    os.replace(tmp, dest)
+                    published[art["kind"]] = str(dest)
+                    self.store.add_artifact(self.job_id, art["kind"], str(dest), duration=art.get("duration"))
+        return published
+
+
+async def _execute(workflow: Workflow, *, job_id: str, out_dir: Path, settings: Settings, store: JobStore, refresh: set[str], on_event, checkpoints: dict) -> RunResult:
+    started = time.perf_counter()
+    unknown = refresh - set(workflow.nodes)
+    if unknown:
+        raise JobError(f"--refresh names unknown node(s): {', '.join(sorted(unknown))}")
+    store.claim_job(job_id)
+    r = _Run(workflow, job_id=job_id, out_dir=out_dir, settings=settings, store=store, refresh=refresh, on_event=on_event, checkpoints=checkpoints)
+    r.emit("job.started", workflowId=workflow.name, nodes=list(workflow.nodes))
+    try:
+        await r.execute()
+        artifacts = r.publish_artifacts()
+    except FentaError as e:
+        msg = settings.redact(str(e))
+        retryable = bool(getattr(e, "retryable", False))
+        store.update_job(job_id, status="failed", error=msg, retryable=int(retryable), finished_at=time.time(), lease_pid=None, current_node=None)
+        r.emit("job.failed", error=msg, retryable=retryable)
+        return RunResult(job_id, "failed", None, {}, 0.0, time.perf_counter() - started, r.outputs, error=msg, retryable=retryable, nodes=dict(r.status))
+    except BaseException:
+        # Interrupted (Ctrl-C, kill): leave a resumable failed job behind.
+        store.update_job(job_id, status="failed", error="interrupted", retryable=1, finished_at=time.time(), lease_pid=None)
+        raise
+    cost = sum(row["cost"] or 0 for row in store.db.query("SELECT cost FROM usage_records WHERE job_id = ?", [job_id]))
+    video = artifacts.get("video")
+    duration = next((a.get("duration") for o in r.outputs.values() for v in o.values() if isinstance(v, list) for a in v if isinstance(a, dict) and a.get("kind") == "video"), None)
+    store.update_job(job_id, status="completed", progress=1.0, current_node=None, finished_at=time.time(), cost=cost, lease_pid=None)
+    r.emit("job.completed", videoUrl=video, duration=duration, cost=cost)
+    return RunResult(job_id, "completed", video, artifacts, cost, time.perf_counter() - started, r.outputs, nodes=dict(r.status))
+
+
+async def run_async(
+    workflow: Workflow,
+    *,
+    out: str | Path = "renders",
+    refresh: list[str] | None = None,
+    settings: Settings | None = None,
+    on_event: Callable[[Event], None] | None = None,
+    max_cost: float | None = None,
+) -> RunResult:
+    """Run a loaded workflow and return its result (never raises for a failed node).
+
+    Args:
+        workflow: From `fenta.load`.
+        out: Folder for the finished artifacts.
+        refresh: Node ids to run again even when cached.
+        settings: Defaults to `Settings.from_env()`.
+        on_event: Called with every `Event` (progress displays, webhooks).
+        max_cost: Refuse to start when the estimate is higher.
+
+    Raises:
+        CostLimitError: the estimate exceeds `max_cost` (nothing was spent).
+    """
+    settings = settings or Settings.from_env()
+    if max_cost is not None:
+        estimate = plan(workflow).total_cost
+        if estimate > max_cost:
+            raise CostLimitError(f"estimated cost {estimate:.4f} exceeds --max-cost {max_cost:.4f}; nothing was run")
+    store = JobStore(settings.db_path)
+    try:
+        job_id = new_job_id()
+        out_dir = Path(out).resolve()
+        store.create_job(job_id=job_id, name=workflow.name, workflow_hash=workflow.hash, file=workflow.file, document=workflow.document, vars=workflow.vars, out_dir=str(out_dir))
+        return await _execute(workflow, job_id=job_id, out_dir=out_dir, settings=settings, store=store, refresh=set(refresh or []), on_event=on_event, checkpoints={})
+    finally:
+        store.close()
+
+
+def run(workflow: Workflow, **kwargs: Any) -> RunResult:
+    """Blocking `run_async`."""
+    return asyncio.run(run_async(workflow, **kwargs))
+
+
+async def resume_async(job_id: str, *, settings: Settings | None = None, on_event: Callable[[Event], None] | None = None) -> RunResult:
+    """Continue a failed or killed job from its last finished node.
+
+    Raises:
+        JobError: the job is unknown, completed, or running in a live process.
+    """
+    settings = settings or Settings.from_env()
+    store = JobStore(settings.db_path)
+    try:
+        job = store.get_job(job_id)
+        if job is None:
+            raise JobError(f"no job with id '{job_id}' (see `fenta jobs`)")
+        if job["status"] == "completed":
+            raise JobError(f"job '{job['id']}' already completed")
+        wf = from_document(job["document"], file=job["workflow_file"], vars=job["vars"])
+        return await _execute(wf, job_id=job["id"], out_dir=Path(job["out_dir"]), settings=settings, store=store, refresh=set(), on_event=on_event, checkpoints=store.checkpoints(job["id"]))
+    finally:
+        store.close()
+
+
+def resume(job_id: str, **kwargs: Any) -> RunResult:
+    """Blocking `resume_async`."""
+    return asyncio.run(resume_async(job_id, **kwargs))

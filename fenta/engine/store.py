@@ -1,0 +1,302 @@
+"""The local job store: one SQLite file (WAL, busy timeout) through sqlite-utils.
+
+Tables: jobs, node_runs, artifacts, node_cache, usage_records, quota_limits,
+schedules, webhook_deliveries, provider_tasks. Nothing here ever holds an API key.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import time
+import uuid
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, Iterator
+
+import sqlite_utils
+
+__all__ = ["JobStore", "new_job_id"]
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS jobs (
+    id TEXT PRIMARY KEY,
+    workflow_name TEXT NOT NULL,
+    workflow_hash TEXT NOT NULL,
+    workflow_file TEXT,
+    document TEXT NOT NULL,
+    vars TEXT NOT NULL,
+    out_dir TEXT NOT NULL,
+    status TEXT NOT NULL,            -- queued | running | completed | failed | dead
+    attempt INTEGER NOT NULL DEFAULT 1,
+    progress REAL NOT NULL DEFAULT 0,
+    current_node TEXT,
+    error TEXT,
+    retryable INTEGER,
+    cost REAL NOT NULL DEFAULT 0,
+    lease_pid INTEGER,
+    lease_until REAL,
+    created_at REAL NOT NULL,
+    started_at REAL,
+    finished_at REAL
+);
+CREATE INDEX IF NOT EXISTS jobs_created ON jobs(created_at);
+CREATE TABLE IF NOT EXISTS node_runs (
+    job_id TEXT NOT NULL REFERENCES jobs(id),
+    node_id TEXT NOT NULL,
+    node_type TEXT NOT NULL,
+    cache_key TEXT,
+    status TEXT NOT NULL,            -- pending | running | completed | cached | failed | skipped
+    attempt INTEGER NOT NULL DEFAULT 0,
+    started_at REAL,
+    finished_at REAL,
+    seconds REAL,
+    output TEXT,
+    error TEXT,
+    PRIMARY KEY (job_id, node_id)
+);
+CREATE TABLE IF NOT EXISTS artifacts (
+    job_id TEXT NOT NULL REFERENCES jobs(id),
+    kind TEXT NOT NULL,
+    path TEXT NOT NULL,
+    bytes INTEGER,
+    duration REAL,
+    created_at REAL NOT NULL,
+    PRIMARY KEY (job_id, kind, path)
+);
+CREATE TABLE IF NOT EXISTS node_cache (
+    key TEXT PRIMARY KEY,
+    node_type TEXT NOT NULL,
+    output TEXT NOT NULL,
+    created_at REAL NOT NULL,
+    used_at REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS usage_records (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    job_id TEXT,
+    node_id TEXT,
+    provider TEXT NOT NULL,
+    model TEXT,
+    units TEXT,
+    quantity REAL,
+    cost REAL,
+    created_at REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS quota_limits (
+    resource TEXT PRIMARY KEY,
+    period TEXT NOT NULL,
+    max_value REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS schedules (
+    id TEXT PRIMARY KEY,
+    workflow_file TEXT NOT NULL,
+    cron TEXT NOT NULL,
+    vars TEXT NOT NULL DEFAULT '{}',
+    enabled INTEGER NOT NULL DEFAULT 1,
+    created_at REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS webhook_deliveries (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    event TEXT NOT NULL,
+    url TEXT NOT NULL,
+    body TEXT NOT NULL,
+    status TEXT NOT NULL DEFAULT 'pending',
+    attempts INTEGER NOT NULL DEFAULT 0,
+    next_at REAL,
+    created_at REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS provider_tasks (
+    key TEXT PRIMARY KEY,            -- hash of provider + request, so a re-run finds it
+    provider TEXT NOT NULL,
+    task_id TEXT NOT NULL,
+    job_id TEXT,
+    node_id TEXT,
+    status TEXT NOT NULL,
+    result TEXT,
+    created_at REAL NOT NULL,
+    updated_at REAL NOT NULL
+);
+"""
+
+_JSON_COLUMNS = {"document", "vars", "output", "result"}
+
+
+def new_job_id() -> str:
+    """A short, sortable, unique job id."""
+    return time.strftime("%Y%m%d-%H%M%S-", time.gmtime()) + uuid.uuid4().hex[:6]
+
+
+def _pid_alive(pid: int | None) -> bool:
+    if not pid:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+class JobStore:
+    """Jobs, node checkpoints, artifacts and usage in `fenta.db`.
+
+    Args:
+        path: The database file; its folder is created when missing.
+    """
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        conn = sqlite3.connect(str(self.path), timeout=30, isolation_level=None, check_same_thread=False)
+        conn.execute("PRAGMA busy_timeout = 30000")
+        conn.execute("PRAGMA journal_mode = WAL")
+        conn.execute("PRAGMA synchronous = NORMAL")
+        conn.execute("PRAGMA foreign_keys = ON")
+        self.db = sqlite_utils.Database(conn)
+        conn.executescript(_SCHEMA)
+
+    def close(self) -> None:
+        self.db.conn.close()
+
+    @contextmanager
+    def write(self) -> Iterator[sqlite3.Connection]:
+        """A BEGIN IMMEDIATE transaction, for read-then-write sequences."""
+        conn = self.db.conn
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield conn
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        conn.execute("COMMIT")
+
+    @staticmethod
+    def _decode(row: dict[str, Any] | None) -> dict[str, Any] | None:
+        if row is None:
+            return None
+        return {k: (json.loads(v) if k in _JSON_COLUMNS and isinstance(v, str) else v) for k, v in row.items()}
+
+    # ------------------------------------------------------------------ jobs
+
+    def create_job(self, *, job_id: str, name: str, workflow_hash: str, file: str | None, document: dict, vars: dict, out_dir: str) -> None:
+        self.db["jobs"].insert(
+            {
+                "id": job_id,
+                "workflow_name": name,
+                "workflow_hash": workflow_hash,
+                "workflow_file": file,
+                "document": json.dumps(document, default=str),
+                "vars": json.dumps(vars, default=str),
+                "out_dir": out_dir,
+                "status": "queued",
+                "created_at": time.time(),
+            }
+        )
+
+    def update_job(self, job_id: str, **fields: Any) -> None:
+        self.db["jobs"].update(job_id, fields)
+
+    def claim_job(self, job_id: str, *, lease_seconds: float = 3600) -> dict[str, Any]:
+        """Mark a job running under this process; refuse when another live process holds it."""
+        from ..errors import JobError
+
+        with self.write() as conn:
+            row = conn.execute("SELECT status, lease_pid, attempt FROM jobs WHERE id = ?", (job_id,)).fetchone()
+            if row is None:
+                raise JobError(f"no job with id '{job_id}' (see `fenta jobs`)")
+            status, pid, attempt = row
+            if status == "completed":
+                raise JobError(f"job '{job_id}' already completed")
+            if status == "running" and pid != os.getpid() and _pid_alive(pid):
+                raise JobError(f"job '{job_id}' is running in process {pid}")
+            new_attempt = attempt + 1 if status in ("failed", "dead", "running") else attempt
+            conn.execute(
+                "UPDATE jobs SET status='running', lease_pid=?, lease_until=?, attempt=?, error=NULL, retryable=NULL, "
+                "started_at=COALESCE(started_at, ?) WHERE id=?",
+                (os.getpid(), time.time() + lease_seconds, new_attempt, time.time(), job_id),
+            )
+        return self.get_job(job_id)  # type: ignore[return-value]
+
+    def get_job(self, job_id: str) -> dict[str, Any] | None:
+        rows = list(self.db.query("SELECT * FROM jobs WHERE id = ?", [job_id]))
+        if not rows:
+            rows = list(self.db.query("SELECT * FROM jobs WHERE id LIKE ? ORDER BY created_at DESC", [job_id + "%"]))
+            if len(rows) != 1:
+                return None
+        return self._decode(rows[0])
+
+    def list_jobs(self, limit: int = 20, status: str | None = None) -> list[dict[str, Any]]:
+        where = "WHERE status = ?" if status else ""
+        args: list[Any] = [status] if status else []
+        q = f"SELECT id, workflow_name, status, progress, current_node, cost, error, created_at, finished_at FROM jobs {where} ORDER BY created_at DESC LIMIT ?"
+        return list(self.db.query(q, [*args, limit]))
+
+    # ------------------------------------------------------------------ node runs
+
+    def node_started(self, job_id: str, node_id: str, node_type: str, cache_key: str) -> None:
+        self.db.conn.execute(
+            "INSERT INTO node_runs (job_id, node_id, node_type, cache_key, status, attempt, started_at) "
+            "VALUES (?, ?, ?, ?, 'running', 1, ?) ON CONFLICT(job_id, node_id) DO UPDATE SET "
+            "status='running', attempt=attempt+1, cache_key=excluded.cache_key, started_at=excluded.started_at, error=NULL",
+            (job_id, node_id, node_type, cache_key, time.time()),
+        )
+
+    def node_finished(self, job_id: str, node_id: str, node_type: str, *, status: str, cache_key: str, output: dict | None = None, error: str | None = None, seconds: float = 0.0) -> None:
+        now = time.time()
+        self.db.conn.execute(
+            "INSERT INTO node_runs (job_id, node_id, node_type, cache_key, status, attempt, started_at, finished_at, seconds, output, error) "
+            "VALUES (?, ?, ?, ?, ?, 0, ?, ?, ?, ?, ?) ON CONFLICT(job_id, node_id) DO UPDATE SET "
+            "status=excluded.status, cache_key=excluded.cache_key, finished_at=excluded.finished_at, seconds=excluded.seconds, "
+            "output=excluded.output, error=excluded.error",
+            (job_id, node_id, node_type, cache_key, status, now - seconds, now, seconds, json.dumps(output) if output is not None else None, error),
+        )
+
+    def node_runs(self, job_id: str) -> list[dict[str, Any]]:
+        rows = self.db.query("SELECT * FROM node_runs WHERE job_id = ? ORDER BY started_at", [job_id])
+        return [self._decode(r) for r in rows]  # type: ignore[misc]
+
+    def checkpoints(self, job_id: str) -> dict[str, dict[str, Any]]:
+        """Finished node outputs of a job, by node id (what `resume` reuses)."""
+        rows = self.db.query(
+            "SELECT node_id, cache_key, output FROM node_runs WHERE job_id = ? AND status IN ('completed', 'cached') AND output IS NOT NULL",
+            [job_id],
+        )
+        return {r["node_id"]: {"key": r["cache_key"], "output": json.loads(r["output"])} for r in rows}
+
+    # ------------------------------------------------------------------ cache index
+
+    def cache_get(self, key: str) -> dict[str, Any] | None:
+        row = self.db.conn.execute("SELECT output FROM node_cache WHERE key = ?", (key,)).fetchone()
+        if row is None:
+            return None
+        self.db.conn.execute("UPDATE node_cache SET used_at = ? WHERE key = ?", (time.time(), key))
+        return json.loads(row[0])
+
+    def cache_put(self, key: str, node_type: str, output: dict[str, Any]) -> None:
+        now = time.time()
+        self.db.conn.execute(
+            "INSERT OR REPLACE INTO node_cache (key, node_type, output, created_at, used_at) VALUES (?, ?, ?, ?, ?)",
+            (key, node_type, json.dumps(output), now, now),
+        )
+
+    def cache_drop(self, key: str) -> None:
+        self.db.conn.execute("DELETE FROM node_cache WHERE key = ?", (key,))
+
+    # ------------------------------------------------------------------ artifacts and usage
+
+    def add_artifact(self, job_id: str, kind: str, path: str, *, duration: float | None = None) -> None:
+        size = os.path.getsize(path) if os.path.exists(path) else None
+        self.db["artifacts"].upsert(
+            {"job_id": job_id, "kind": kind, "path": path, "bytes": size, "duration": duration, "created_at": time.time()},
+            pk=("job_id", "kind", "path"),
+        )
+
+    def artifacts(self, job_id: str) -> list[dict[str, Any]]:
+        return list(self.db.query("SELECT kind, path, bytes, duration FROM artifacts WHERE job_id = ? ORDER BY kind", [job_id]))
+
+    def record_usage(self, *, provider: str, model: str | None = None, units: str | None = None, quantity: float | None = None, cost: float | None = None, job_id: str | None = None, node_id: str | None = None) -> None:
+        self.db["usage_records"].insert(
+            {"job_id": job_id, "node_id": node_id, "provider": provider, "model": model, "units": units, "quantity": quantity, "cost": cost, "created_at": time.time()}
+        )

@@ -1,0 +1,174 @@
+"""The exception tree: every error fenta raises on purpose is a `FentaError`.
+
+Each error carries where it happened (file, node id, field) so the CLI can print
+one short line and users of the SDK can react programmatically.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+__all__ = [
+    "FentaError",
+    "SpecError",
+    "Problem",
+    "NodeError",
+    "MediaError",
+    "RenderError",
+    "ProviderError",
+    "AuthError",
+    "CreditsError",
+    "RateLimitError",
+    "QuotaError",
+    "CostLimitError",
+    "JobError",
+]
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One thing wrong with a workflow, and where it is."""
+
+    message: str
+    file: str | None = None
+    line: int | None = None
+    node: str | None = None
+    field: str | None = None
+
+    def location(self) -> str:
+        parts = []
+        if self.file:
+            parts.append(f"{self.file}:{self.line}" if self.line else self.file)
+        if self.node:
+            parts.append(f"node '{self.node}'")
+        if self.field:
+            parts.append(f"field '{self.field}'")
+        return ", ".join(parts)
+
+    def __str__(self) -> str:
+        loc = self.location()
+        return f"{loc}: {self.message}" if loc else self.message
+
+
+class FentaError(Exception):
+    """Base of every error fenta raises on purpose.
+
+    Args:
+        message: What went wrong, in one sentence a user can act on.
+        file: The workflow, template or media file involved.
+        node: The node id involved.
+        field: The param, port or template field involved.
+    """
+
+    exit_code = 1
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        file: str | None = None,
+        node: str | None = None,
+        field: str | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.file = file
+        self.node = node
+        self.field = field
+
+    def __str__(self) -> str:
+        loc = Problem("", file=self.file, node=self.node, field=self.field).location()
+        return f"{loc}: {self.message}" if loc else self.message
+
+
+class SpecError(FentaError):
+    """The workflow (or template) is invalid; `problems` lists every issue found."""
+
+    exit_code = 2
+
+    def __init__(self, problems: list[Problem], *, file: str | None = None) -> None:
+        self.problems = list(problems)
+        first = self.problems[0].message if self.problems else "invalid workflow"
+        super().__init__(first, file=file)
+
+    def __str__(self) -> str:
+        if len(self.problems) == 1:
+            return str(self.problems[0])
+        lines = [f"{len(self.problems)} problems found:"]
+        lines += [f"  - {p}" for p in self.problems]
+        return "\n".join(lines)
+
+
+class NodeError(FentaError):
+    """A node failed while running."""
+
+    def __init__(self, message: str, *, retryable: bool = False, **where) -> None:
+        super().__init__(message, **where)
+        self.retryable = retryable
+
+
+class MediaError(NodeError):
+    """A media file is missing, corrupt or of a kind that cannot be used (exit 2: bad input)."""
+
+    exit_code = 2
+
+
+class RenderError(NodeError):
+    """FFmpeg failed; `stderr_tail` holds the last lines it printed."""
+
+    def __init__(self, message: str, *, stderr_tail: str = "", **where) -> None:
+        lines = [ln for ln in stderr_tail.splitlines() if ln.strip()]
+        cause = next((ln for ln in reversed(lines) if "rror" in ln and not ln.startswith("Error :")), lines[-1] if lines else "")
+        if cause:
+            message = f"{message}: {cause.split('] ')[-1].strip()}"
+        super().__init__(message, **where)
+        self.stderr_tail = stderr_tail
+
+
+class ProviderError(NodeError):
+    """An external service answered with an error or could not be reached."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        provider: str,
+        status: int | None = None,
+        retryable: bool = False,
+        **where,
+    ) -> None:
+        super().__init__(message, retryable=retryable, **where)
+        self.provider = provider
+        self.status = status
+
+
+class AuthError(ProviderError):
+    """The API key is missing or was refused (HTTP 401/403)."""
+
+
+class CreditsError(ProviderError):
+    """The account is out of credits (HTTP 402)."""
+
+
+class RateLimitError(ProviderError):
+    """Rate limited (HTTP 429) after all retries; `retry_after` is the wait the service asked for."""
+
+    def __init__(self, message: str, *, retry_after: float | None = None, **kw) -> None:
+        super().__init__(message, retryable=True, **kw)
+        self.retry_after = retry_after
+
+
+class QuotaError(FentaError):
+    """A local quota limit would be exceeded."""
+
+
+class CostLimitError(FentaError):
+    """The estimated cost is above `--max-cost`; nothing was spent."""
+
+    exit_code = 2
+
+
+class JobError(FentaError):
+    """A job id is unknown or the job cannot be resumed."""
+
+    exit_code = 2

@@ -1,0 +1,226 @@
+"""The node base class, the context a node runs in, and the node registry."""
+
+from __future__ import annotations
+
+import difflib
+import hashlib
+import os
+import re
+import shutil
+import tempfile
+from importlib.metadata import entry_points
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Callable, ClassVar
+
+from pydantic import BaseModel, ConfigDict
+
+from ..errors import FentaError
+from ..types import port_type_name
+
+if TYPE_CHECKING:
+    from ..config import Settings
+
+_TYPE_NAME = re.compile(r"^[A-Z][A-Za-z0-9]*(\.[A-Z][A-Za-z0-9]*)?$")
+
+__all__ = ["Node", "NodeContext", "Params", "Ports", "registry", "register", "Registry"]
+
+
+class Params(BaseModel):
+    """Base for a node's params: unknown fields are an error, not silently ignored."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+class Ports(BaseModel):
+    """Base for a node's input and output ports."""
+
+    model_config = ConfigDict(extra="forbid", arbitrary_types_allowed=True)
+
+
+class NodeContext:
+    """What a running node may use: its id, settings, a scratch folder, the cache, progress.
+
+    Attributes:
+        node_id: The node's id in the workflow.
+        job_id: The job this run belongs to.
+        settings: Resolved settings (home, keys, URLs).
+        template: The resolved montage template (a dict).
+        workdir: A scratch folder, removed after the node finishes.
+        services: Shared per-run objects (HTTP clients, limiters), keyed by name.
+    """
+
+    def __init__(
+        self,
+        *,
+        node_id: str,
+        job_id: str,
+        settings: "Settings",
+        template: dict[str, Any],
+        out_dir: Path,
+        workflow_file: str | None = None,
+        workflow_name: str = "video",
+        on_progress: Callable[[float], None] | None = None,
+        on_message: Callable[[str, str], None] | None = None,
+        services: dict[str, Any] | None = None,
+        store: Any = None,
+    ) -> None:
+        self.node_id = node_id
+        self.job_id = job_id
+        self.settings = settings
+        self.template = template
+        self.out_dir = out_dir
+        self.workflow_file = workflow_file
+        self.workflow_name = workflow_name
+        self.services = services if services is not None else {}
+        self.store = store
+        self._on_progress = on_progress
+        self._on_message = on_message
+        tmp_root = settings.cache_dir / "tmp"
+        tmp_root.mkdir(parents=True, exist_ok=True)
+        self.workdir = Path(tempfile.mkdtemp(prefix=f"{node_id}-", dir=tmp_root))
+
+    def progress(self, fraction: float) -> None:
+        """Report progress between 0 and 1."""
+        if self._on_progress:
+            self._on_progress(max(0.0, min(1.0, fraction)))
+
+    def warn(self, message: str) -> None:
+        """Show a warning to the user (and keep it in the job log)."""
+        if self._on_message:
+            self._on_message("warning", message)
+
+    def info(self, message: str) -> None:
+        if self._on_message:
+            self._on_message("info", message)
+
+    def keep(self, path: str | os.PathLike, suffix: str | None = None) -> str:
+        """Move a file into the content-addressed cache and return its new path.
+
+        Files in the cache are named by the hash of their bytes, so identical
+        results share one file and cache keys built from paths stay valid.
+        """
+        src = Path(path)
+        digest = hashlib.sha256()
+        with open(src, "rb") as fh:
+            for chunk in iter(lambda: fh.read(1 << 20), b""):
+                digest.update(chunk)
+        h = digest.hexdigest()
+        dest = self.settings.cache_dir / "blobs" / h[:2] / f"{h}{suffix or src.suffix}"
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        if dest.exists():
+            src.unlink()
+        else:
+            os.replace(src, dest) if _same_fs(src, dest.parent) else shutil.move(src, dest)
+        return str(dest)
+
+    def error(self, message: str, *, field: str | None = None, cls: type[FentaError] | None = None, **kw):
+        """Build an error that names this node (and the workflow file)."""
+        from ..errors import NodeError
+
+        return (cls or NodeError)(message, node=self.node_id, field=field, file=self.workflow_file, **kw)
+
+    def cleanup(self) -> None:
+        shutil.rmtree(self.workdir, ignore_errors=True)
+
+
+def _same_fs(a: Path, b: Path) -> bool:
+    try:
+        return os.stat(a).st_dev == os.stat(b).st_dev
+    except OSError:
+        return False
+
+
+class Node:
+    """Base class of every node type.
+
+    Subclasses set `type` (``Category.Name``), `version`, and the pydantic
+    models `Params`, `Inputs` and `Outputs`, and implement `run`. Bump
+    `version` whenever the output for the same params and inputs changes, so
+    cached results are not reused.
+    """
+
+    type: ClassVar[str]
+    version: ClassVar[str] = "1"
+    description: ClassVar[str] = ""
+    Params: ClassVar[type[BaseModel]] = Params
+    Inputs: ClassVar[type[BaseModel]] = Ports
+    Outputs: ClassVar[type[BaseModel]] = Ports
+    #: Concurrency class: "cpu" (bounded by cores), "io", or a provider name.
+    resource: ClassVar[str] = "io"
+    #: Whether results may be reused from the cache for equal params and inputs.
+    cacheable: ClassVar[bool] = True
+    #: Whether the montage template affects the result (it then joins the cache key).
+    uses_template: ClassVar[bool] = False
+
+    async def run(self, ctx: NodeContext, params: Any, inputs: Any) -> BaseModel:
+        raise NotImplementedError
+
+    def fingerprint(self, params: Any, inputs: Any, *, workflow_file: str | None = None) -> str | None:
+        """Extra cache-key material, e.g. a hash of local files the params name."""
+        return None
+
+    def estimate_cost(self, params: Any, template: dict[str, Any]) -> dict[str, float]:
+        """Estimated spend of one run, per provider (empty for free nodes)."""
+        return {}
+
+    def validate_params(self, params: Any, template: dict[str, Any]) -> list[tuple[str, str]]:
+        """Extra checks beyond the Params model: a list of (field, message)."""
+        return []
+
+    @classmethod
+    def input_ports(cls) -> dict[str, str]:
+        return {n: port_type_name(f.annotation) for n, f in cls.Inputs.model_fields.items()}
+
+    @classmethod
+    def output_ports(cls) -> dict[str, str]:
+        return {n: port_type_name(f.annotation) for n, f in cls.Outputs.model_fields.items()}
+
+    @classmethod
+    def required_inputs(cls) -> set[str]:
+        return {n for n, f in cls.Inputs.model_fields.items() if f.is_required()}
+
+
+class Registry:
+    """Node types by name; built-ins plus plugins from the `fenta.nodes` entry-point group."""
+
+    def __init__(self) -> None:
+        self._types: dict[str, type[Node]] = {}
+        self._loaded = False
+
+    def register(self, cls: type[Node]) -> type[Node]:
+        name = getattr(cls, "type", None)
+        if not name or not _TYPE_NAME.match(name):
+            raise FentaError(f"node class {cls.__name__} needs a type named like 'Category.Name' (or 'Name')")
+        self._types[name] = cls
+        return cls
+
+    def _load(self) -> None:
+        if self._loaded:
+            return
+        self._loaded = True
+        from . import _builtin  # noqa: F401  (registers the built-in nodes)
+
+        for ep in entry_points(group="fenta.nodes"):
+            obj = ep.load()
+            for cls in obj if isinstance(obj, (list, tuple)) else [obj]:
+                self.register(cls)
+
+    def get(self, name: str) -> type[Node] | None:
+        self._load()
+        return self._types.get(name)
+
+    def names(self) -> list[str]:
+        self._load()
+        return sorted(self._types)
+
+    def suggest(self, name: str) -> str | None:
+        close = difflib.get_close_matches(name, self.names(), n=1, cutoff=0.6)
+        return close[0] if close else None
+
+
+registry = Registry()
+
+
+def register(cls: type[Node]) -> type[Node]:
+    """Register a node class (usable as a class decorator)."""
+    return registry.register(cls)

@@ -1,0 +1,60 @@
+"""Render: one FFmpeg pass from a timeline to MP4 + SRT + ASS + thumbnail + timeline.json."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from typing import Literal
+
+from pydantic import Field
+
+from ..render.compose import Profile, build_command
+from ..render.ffmpeg import probe, run_ffmpeg
+from ..render.timeline import Timeline as TimelineModel
+from ..types import Artifact
+from .base import Node, NodeContext, Params, Ports, register
+
+
+class RenderParams(Params):
+    profile: Literal["1080p", "720p", "480p", "360p", "canvas"] = Field("1080p", description="Output size (short side); aspect comes from the template.")
+    crf: int = Field(23, ge=0, le=51)
+    preset: Literal["ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow"] = "veryfast"
+    thumbnail: bool = True
+
+
+class RenderInputs(Ports):
+    timeline: TimelineModel
+
+
+class RenderOutputs(Ports):
+    video: str
+    artifacts: list[Artifact]
+
+
+@register
+class Render(Node):
+    type = "Render"
+    description = "Encodes the timeline in ONE FFmpeg process: H.264/AAC MP4, SRT, ASS, thumbnail, timeline.json."
+    Params = RenderParams
+    Inputs = RenderInputs
+    Outputs = RenderOutputs
+    resource = "render"
+
+    async def run(self, ctx: NodeContext, params: RenderParams, inputs: RenderInputs) -> RenderOutputs:
+        tl = inputs.timeline
+        video = ctx.workdir / "video.mp4"
+        thumb = ctx.workdir / "thumb.jpg" if params.thumbnail else None
+        args = build_command(tl, video, thumb, profile=Profile(name=params.profile, preset=params.preset, crf=params.crf))
+        await run_ffmpeg(args, total_seconds=tl.duration, on_progress=ctx.progress, what="render")
+        info = probe(video)
+        arts = [Artifact(kind="video", path=ctx.keep(video), name="{name}.mp4", duration=info.duration)]
+        if thumb is not None and thumb.exists():
+            arts.append(Artifact(kind="thumbnail", path=ctx.keep(thumb), name="{name}.jpg"))
+        if tl.subtitles_srt:
+            arts.append(Artifact(kind="srt", path=tl.subtitles_srt, name="{name}.srt"))
+        if tl.subtitles_ass:
+            arts.append(Artifact(kind="ass", path=tl.subtitles_ass, name="{name}.ass"))
+        tl_path = ctx.workdir / "timeline.json"
+        tl_path.write_text(json.dumps(tl.model_dump(mode="json"), indent=2, ensure_ascii=False), encoding="utf-8")
+        arts.append(Artifact(kind="timeline", path=ctx.keep(tl_path), name="{name}.timeline.json"))
+        return RenderOutputs(video=arts[0].path, artifacts=arts)

@@ -1,0 +1,189 @@
+"""Locating and running FFmpeg, and probing media without ffprobe.
+
+A system `ffmpeg` on PATH wins (users may have a faster build); otherwise the
+binary bundled by imageio-ffmpeg is used, so a pip install is enough.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import os
+import re
+import shutil
+import subprocess
+from collections import deque
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+from ..errors import MediaError, RenderError
+
+__all__ = ["ffmpeg_exe", "ffmpeg_source", "MediaInfo", "probe", "run_ffmpeg", "run_ffmpeg_sync"]
+
+
+@functools.lru_cache(maxsize=1)
+def _locate() -> tuple[str, str]:
+    forced = os.environ.get("FENTA_FFMPEG")
+    if forced:
+        return forced, "FENTA_FFMPEG"
+    system = shutil.which("ffmpeg")
+    if system:
+        return system, "system PATH"
+    import imageio_ffmpeg
+
+    return imageio_ffmpeg.get_ffmpeg_exe(), "imageio-ffmpeg (bundled)"
+
+
+def ffmpeg_exe() -> str:
+    """Path of the FFmpeg binary fenta uses."""
+    return _locate()[0]
+
+
+def ffmpeg_source() -> str:
+    """Where the binary came from: 'FENTA_FFMPEG', 'system PATH' or 'imageio-ffmpeg (bundled)'."""
+    return _locate()[1]
+
+
+@dataclass(frozen=True)
+class MediaInfo:
+    """What `probe` learned about a media file."""
+
+    path: str
+    duration: float | None
+    width: int | None = None
+    height: int | None = None
+    fps: float | None = None
+    video_codec: str | None = None
+    has_video: bool = False
+    has_audio: bool = False
+    rotation: int = 0
+    sample_rate: int | None = None
+
+    @property
+    def is_still(self) -> bool:
+        """A single picture (jpeg/png/webp still) rather than a moving clip."""
+        return self.has_video and self.video_codec in _STILL_CODECS and not self.animated
+
+    @property
+    def animated(self) -> bool:
+        return self.video_codec in ("gif", "webp") and (self.duration or 0) > 0.05
+
+    @property
+    def display_size(self) -> tuple[int | None, int | None]:
+        """Width and height after applying rotation metadata."""
+        if self.rotation % 180:
+            return self.height, self.width
+        return self.width, self.height
+
+
+_STILL_CODECS = {"mjpeg", "png", "webp", "bmp", "tiff", "gif", "jpegxl", "jpeg2000"}
+_DURATION = re.compile(r"Duration: (\d+):(\d+):(\d+(?:\.\d+)?)")
+_VIDEO = re.compile(r"Stream #\S+.*?: Video: (\w+).*?, (\d{2,5})x(\d{2,5})")
+_FPS = re.compile(r"([\d.]+) (?:fps|tbr)")
+_AUDIO = re.compile(r"Stream #\S+.*?: Audio: (\w+)(?:.*?(\d+) Hz)?")
+_ROTATION = re.compile(r"rotation of (-?[\d.]+) degrees|rotate\s*:\s*(-?\d+)")
+
+
+def probe(path: str | os.PathLike) -> MediaInfo:
+    """Read duration, size, streams and rotation of a media file.
+
+    Raises:
+        MediaError: the file is missing or FFmpeg cannot read it.
+    """
+    p = Path(path)
+    if not p.is_file():
+        raise MediaError("file not found", file=str(path))
+    proc = subprocess.run(
+        [ffmpeg_exe(), "-hide_banner", "-i", str(p)],
+        capture_output=True,
+        text=True,
+        errors="replace",
+    )
+    err = proc.stderr
+    if "Invalid data found" in err or ("Stream #" not in err):
+        tail = err.strip().splitlines()[-1:] or ["unreadable"]
+        raise MediaError(f"not a readable media file ({tail[0].split(': ')[-1]})", file=str(path))
+    duration = None
+    m = _DURATION.search(err)
+    if m:
+        h, mi, s = m.groups()
+        duration = int(h) * 3600 + int(mi) * 60 + float(s)
+    info: dict = {"path": str(p), "duration": duration}
+    v = _VIDEO.search(err)
+    if v:
+        info.update(has_video=True, video_codec=v.group(1), width=int(v.group(2)), height=int(v.group(3)))
+        line = err[v.start() : err.find("\n", v.start())]
+        f = _FPS.search(line)
+        if f:
+            info["fps"] = float(f.group(1))
+    a = _AUDIO.search(err)
+    if a:
+        info["has_audio"] = True
+        if a.group(2):
+            info["sample_rate"] = int(a.group(2))
+    r = _ROTATION.search(err)
+    if r:
+        info["rotation"] = int(round(float(r.group(1) or r.group(2)))) % 360
+    return MediaInfo(**info)
+
+
+_TIME = re.compile(r"out_time_us=(\d+)")
+
+
+def _tail(lines: deque[str]) -> str:
+    return "\n".join(line for line in lines if line.strip())[-2000:]
+
+
+async def run_ffmpeg(
+    args: list[str],
+    *,
+    total_seconds: float | None = None,
+    on_progress: Callable[[float], None] | None = None,
+    what: str = "ffmpeg",
+) -> None:
+    """Run FFmpeg with `args`, reporting progress (0-1) from its `-progress` output.
+
+    Raises:
+        RenderError: FFmpeg exited non-zero; carries the tail of its stderr.
+    """
+    cmd = [ffmpeg_exe(), "-hide_banner", "-nostdin", "-y", "-progress", "pipe:1", "-nostats", *args]
+    proc = await asyncio.create_subprocess_exec(
+        *cmd, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE
+    )
+    stderr_lines: deque[str] = deque(maxlen=30)
+
+    async def read_progress() -> None:
+        assert proc.stdout
+        async for raw in proc.stdout:
+            m = _TIME.match(raw.decode(errors="replace"))
+            if m and total_seconds and on_progress:
+                on_progress(min(1.0, int(m.group(1)) / 1e6 / total_seconds))
+
+    async def read_stderr() -> None:
+        assert proc.stderr
+        async for raw in proc.stderr:
+            stderr_lines.append(raw.decode(errors="replace").rstrip())
+
+    try:
+        await asyncio.gather(read_progress(), read_stderr())
+        code = await proc.wait()
+    except BaseException:
+        if proc.returncode is None:
+            proc.kill()
+            await proc.wait()
+        raise
+    if code != 0:
+        raise RenderError(f"{what} failed (exit {code})", stderr_tail=_tail(stderr_lines))
+
+
+def run_ffmpeg_sync(args: list[str], *, what: str = "ffmpeg") -> None:
+    """Blocking variant of `run_ffmpeg` for short helper jobs."""
+    proc = subprocess.run(
+        [ffmpeg_exe(), "-hide_banner", "-nostdin", "-y", "-v", "error", *args],
+        capture_output=True,
+        text=True,
+        errors="replace",
+    )
+    if proc.returncode != 0:
+        raise RenderError(f"{what} failed (exit {proc.returncode})", stderr_tail=proc.stderr[-2000:])
