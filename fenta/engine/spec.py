@@ -287,8 +287,14 @@ def loads(
     try:
         template = resolve_template(template_name, doc.get("overrides") or {}, base_dir=Path(file).parent if file else None)
     except TemplateError as e:
+        overrides = doc.get("overrides") if isinstance(doc.get("overrides"), dict) else {}
         for p in e.problems:
-            problems.append(Problem(p.message, file=p.file or file, line=p.line or lines.get("template"), field=p.field or "template"))
+            path = tuple((p.field or "").split("."))
+            if _has_path(overrides, path):
+                # The bad value came from this workflow's overrides: point there.
+                problems.append(Problem(p.message, file=file, line=lines.get("overrides", *path), field="overrides." + ".".join(path)))
+            else:
+                problems.append(Problem(p.message, file=p.file or file, line=p.line or lines.get("template"), field=p.field or "template"))
 
     nodes: dict[str, NodeSpec] = {}
     for nid, raw in raw_nodes.items():
@@ -401,6 +407,14 @@ def loads(
     }
     name = doc.get("name") or (Path(file).stem if file else "workflow")
     return Workflow(name=str(name), nodes=nodes, vars=merged_vars, template_name=template_name, template=template, file=file, document=document)
+
+
+def _has_path(tree: Any, path: tuple[str, ...]) -> bool:
+    for part in path:
+        if not isinstance(tree, dict) or part not in tree:
+            return False
+        tree = tree[part]
+    return bool(path)
 
 
 def _compatible(have: str, want: str) -> bool:
