@@ -1,26 +1,35 @@
-"""Voice.TTS: narration audio plus one timed entry per written word."""
+"""Voice.TTS and Voice.Align: narration audio plus one timed entry per written word."""
 
 from __future__ import annotations
 
 import asyncio
-import re
+import hashlib
+import shutil
+from pathlib import Path
 from typing import Literal
 
 from pydantic import Field
 
-from ..errors import NodeError
-from ..tts.words import align_events, split_words
+from ..errors import FentaError, MediaError, NodeError
+from ..tts.speech import Speech, SpeechSettings, offline_engine, synthesize, voice_for
+from ..tts.words import split_words
 from ..types import Audio, Word
 from .base import Node, NodeContext, Params, Ports, register
 
-_EDGE_VOICE = re.compile(r"^([a-z]{2,3})-[A-Z]{2}-\w+Neural$")
+__all__ = ["VoiceTTS", "VoiceAlign", "TTSParams", "AlignParams"]
 
 
 class TTSParams(Params):
-    engine: Literal["auto", "espeak", "edge"] = Field("auto", description="auto: edge, falling back to offline espeak.")
-    voice: str | None = Field(None, description="Engine voice (edge: en-US-AriaNeural; espeak: en-us, ru, de ...).")
-    language: str = Field("en", description="Language code used to pick a default voice.")
+    engine: Literal["auto", "espeak", "edge", "piper"] = Field(
+        "auto",
+        description="auto: edge, falling back to the offline engine for the language (piper for English if installed, else espeak) when the network fails; espeak: offline, every language it ships; edge: online neural voices; piper: offline natural English (pip install 'fenta[piper]').",
+    )
+    voice: str | None = Field(None, description="Engine voice: edge 'en-US-AriaNeural', 'ru-RU-SvetlanaNeural'; espeak 'en-us', 'ru', 'de'; piper 'joe' or a .onnx path. `fenta voices` lists them.")
+    language: str = Field("en", description="Language code used to pick a default voice and the offline fallback ('en', 'ru', ...).")
     rate: int = Field(0, ge=-50, le=100, description="Speed change in percent.")
+    volume: int = Field(0, ge=-50, le=100, description="Loudness change in percent.")
+    pitch: int = Field(0, ge=-50, le=50, description="Pitch change (edge: Hz; espeak: points on its 0-100 scale; piper: ignored).")
+    pause: float = Field(0.35, ge=0, le=3, description="Silence between sentences (seconds); long texts are spoken sentence by sentence and joined.")
     text: str | None = Field(None, description="Text to speak when no 'text' input is connected.")
 
 
@@ -28,74 +37,175 @@ class TTSInputs(Ports):
     text: str | None = None
 
 
-class TTSOutputs(Ports):
+class VoiceOutputs(Ports):
     audio: Audio
     words: list[Word]
 
 
-def espeak_voice(params: TTSParams) -> str:
-    v = params.voice
-    if v and _EDGE_VOICE.match(v):
-        return _EDGE_VOICE.match(v).group(1)  # type: ignore[union-attr]
-    return v or {"en": "en-us"}.get(params.language, params.language)
+def _edge_attempts() -> tuple[int, float]:
+    """(attempts, first backoff in seconds) for an explicit edge engine; module-level so tests can shorten it."""
+    return 3, 1.0
 
 
-def edge_voice(params: TTSParams) -> str:
-    if params.voice and _EDGE_VOICE.match(params.voice):
-        return params.voice
-    return {"en": "en-US-AriaNeural", "ru": "ru-RU-SvetlanaNeural", "de": "de-DE-KatjaNeural", "es": "es-ES-ElviraNeural", "fr": "fr-FR-DeniseNeural"}.get(params.language, "en-US-AriaNeural")
+def _words_out(speech: Speech) -> list[Word]:
+    return [Word(text=w, start=s, end=e) for w, s, e in speech.words]
 
 
 @register
 class VoiceTTS(Node):
     type = "Voice.TTS"
-    description = "Speaks the text; engines: auto, espeak (offline), edge (online neural voices)."
+    version = "2"
+    description = (
+        "Speaks the text and times every written word; engines: auto (edge, offline fallback with a warning), "
+        "espeak (offline, any language it ships), edge (online neural voices), piper (offline English, extra). "
+        "Long texts are spoken sentence by sentence, joined without gaps or clicks, and each sentence is cached."
+    )
     Params = TTSParams
     Inputs = TTSInputs
-    Outputs = TTSOutputs
+    Outputs = VoiceOutputs
     resource = "cpu"
 
     def validate_params(self, params: TTSParams, template) -> list[tuple[str, str]]:
-        return []
+        problems = []
+        if params.engine == "piper":
+            from ..tts import piper
 
-    async def run(self, ctx: NodeContext, params: TTSParams, inputs: TTSInputs) -> TTSOutputs:
+            if not piper.available() and (not params.voice or not params.voice.endswith(".onnx")):
+                problems.append(("params.engine", "the piper engine needs the extra: pip install 'fenta[piper]'"))
+        return problems
+
+    async def run(self, ctx: NodeContext, params: TTSParams, inputs: TTSInputs) -> VoiceOutputs:
         text = inputs.text if inputs.text is not None else params.text
         if not text or not split_words(text):
             raise ctx.error("nothing to speak: connect a 'text' input or set params.text", field="params.text")
         engine = params.engine
         if engine in ("auto", "edge"):
-            try:
-                return await self._edge(ctx, params, text)
-            except OSError as e:
-                if engine == "edge":
-                    raise ctx.error(f"edge-tts could not reach the voice service ({type(e).__name__}); use engine: espeak to work offline", retryable=True) from None
-                ctx.warn(f"edge-tts unreachable ({type(e).__name__}); using the offline espeak voice")
-        return await self._espeak(ctx, params, text)
+            from ..tts.edge import NETWORK_ERRORS
 
-    async def _espeak(self, ctx: NodeContext, params: TTSParams, text: str) -> TTSOutputs:
-        from ..tts.espeak import synthesize
+            attempts, backoff = _edge_attempts() if engine == "edge" else (1, 0.0)
+            for attempt in range(attempts):
+                try:
+                    return await self._speak(ctx, params, text, "edge")
+                except NETWORK_ERRORS as e:
+                    reason = type(e).__name__
+                    if attempt + 1 < attempts:
+                        await asyncio.sleep(backoff * (2**attempt))
+                        continue
+                    if engine == "edge":
+                        raise ctx.error(
+                            f"edge-tts could not reach the voice service ({reason}); use engine: espeak or piper to work offline",
+                            field="params.engine",
+                            retryable=True,
+                        ) from None
+            fallback = offline_engine(params.language)
+            ctx.warn(f"edge-tts is unreachable ({reason}); speaking with the offline {fallback} voice instead")
+            engine = fallback
+        return await self._speak(ctx, params, text, engine)
 
-        wpm = int(175 * (1 + params.rate / 100))
+    async def _speak(self, ctx: NodeContext, params: TTSParams, text: str, engine: str) -> VoiceOutputs:
+        settings = SpeechSettings(
+            engine=engine,
+            voice=voice_for(engine, params.voice, params.language),
+            rate=params.rate,
+            volume=params.volume,
+            pitch=params.pitch,
+        )
         try:
-            res = await asyncio.to_thread(synthesize, text, ctx.workdir / "voice.wav", voice=espeak_voice(params), rate=wpm)
-        except NodeError as e:
+            speech = await synthesize(text, settings, ctx.workdir / "voice.wav", cache_dir=ctx.settings.cache_dir, pause=params.pause, on_progress=ctx.progress)
+        except FentaError as e:
+            if e.node:
+                raise
             raise ctx.error(e.message, field=e.field or "params.voice") from None
-        path = ctx.keep(res.path)
-        return TTSOutputs(audio=Audio(path=path, duration=res.duration), words=[Word(text=w, start=s, end=e) for w, s, e in res.words])
+        if speech.chunks_cached:
+            ctx.info(f"{speech.chunks_cached} of {speech.chunks_cached + speech.chunks_synthesised} sentences reused from the speech cache")
+        return VoiceOutputs(audio=Audio(path=ctx.keep(speech.path), duration=speech.duration), words=_words_out(speech))
 
-    async def _edge(self, ctx: NodeContext, params: TTSParams, text: str) -> TTSOutputs:
-        from ..tts.edge import synthesize
 
-        out = ctx.workdir / "voice.mp3"
-        rate = f"{params.rate:+d}%"
-        duration, events = await synthesize(text, out, voice=edge_voice(params), rate=rate)
-        # Map boundary events (which carry the spoken token) onto written words by order.
-        positions, cursor = [], 0
-        for token, start, _end in events:
-            idx = text.find(token, cursor)
-            if idx < 0:
-                continue
-            positions.append((idx, start))
-            cursor = idx + len(token)
-        words = align_events(text, positions, duration)
-        return TTSOutputs(audio=Audio(path=ctx.keep(out), duration=duration), words=[Word(text=w, start=s, end=e) for w, s, e in words])
+class AlignParams(Params):
+    audio: str | None = Field(None, description="Narration file (any format FFmpeg reads), relative to the workflow; or connect the 'audio' input.")
+    text: str | None = Field(None, description="Its transcript, when no 'text' input is connected.")
+    method: Literal["auto", "sphinx", "estimate"] = Field(
+        "auto",
+        description="sphinx: forced alignment with pocketsphinx (English, pip install 'fenta[align]'); estimate: spread words by length over the speech; auto: sphinx when installed and the language is English, else estimate (with a warning).",
+    )
+    language: str = Field("en", description="Language of the narration.")
+
+
+class AlignInputs(Ports):
+    text: str | None = None
+    audio: Audio | None = None
+
+
+@register
+class VoiceAlign(Node):
+    type = "Voice.Align"
+    description = (
+        "Times the words of existing narration: an audio file plus its transcript -> audio, words. "
+        "Forced alignment with pocketsphinx (English, extra fenta[align]); otherwise a proportional estimate with a warning."
+    )
+    Params = AlignParams
+    Inputs = AlignInputs
+    Outputs = VoiceOutputs
+    resource = "cpu"
+
+    def _audio_path(self, params: AlignParams, inputs: AlignInputs | None, workflow_file: str | None) -> Path | None:
+        if inputs is not None and inputs.audio is not None:
+            return Path(inputs.audio.path)
+        if not params.audio:
+            return None
+        p = Path(params.audio).expanduser()
+        if not p.is_absolute() and workflow_file:
+            p = Path(workflow_file).resolve().parent / p
+        return p
+
+    def fingerprint(self, params: AlignParams, inputs, *, workflow_file: str | None = None) -> str | None:
+        path = self._audio_path(params, inputs, workflow_file)
+        if path is None or not path.is_file():
+            return None
+        h = hashlib.sha256()
+        with open(path, "rb") as fh:
+            for block in iter(lambda: fh.read(1 << 20), b""):
+                h.update(block)
+        return h.hexdigest()
+
+    async def run(self, ctx: NodeContext, params: AlignParams, inputs: AlignInputs) -> VoiceOutputs:
+        from ..tts.align import estimate, forced_align, sphinx_available
+        from ..tts.audio import decode_to_pcm
+
+        text = inputs.text if inputs.text is not None else params.text
+        if not text or not split_words(text):
+            raise ctx.error("no transcript: connect a 'text' input or set params.text", field="params.text")
+        path = self._audio_path(params, inputs, ctx.workflow_file)
+        if path is None:
+            raise ctx.error("no narration: set params.audio or connect an 'audio' input", field="params.audio")
+        if not path.is_file():
+            raise ctx.error(f"narration file not found: {path}", field="params.audio", cls=MediaError)
+        english = params.language.lower().startswith("en")
+        method = params.method
+        if method == "sphinx" and not sphinx_available():
+            raise ctx.error("forced alignment needs the extra: pip install 'fenta[align]'", field="params.method")
+        if method == "sphinx" and not english:
+            raise ctx.error("pocketsphinx ships an English model only; use method: estimate for other languages", field="params.method")
+        if method == "auto":
+            method = "sphinx" if english and sphinx_available() else "estimate"
+        try:
+            if method == "sphinx":
+                words, placed = await asyncio.to_thread(forced_align, text, path)
+                if placed == 0:
+                    ctx.warn("forced alignment could not match the transcript to the audio; word times are estimated from word lengths")
+            else:
+                samples = await asyncio.to_thread(decode_to_pcm, path, 16000)
+                words = estimate(text, samples, 16000)
+                why = "pip install 'fenta[align]' for forced alignment" if english else "forced alignment supports English only"
+                ctx.warn(f"word times are estimated from word lengths ({why}); captions may drift from the voice")
+        except MediaError as e:
+            raise ctx.error(e.message, field="params.audio", cls=MediaError) from None
+        except NodeError as e:
+            raise ctx.error(e.message, field=e.field) from None
+        from ..render.ffmpeg import probe
+
+        duration = probe(path).duration or (words[-1][2] if words else 0.0)
+        # Outputs live in the cache, never point at the user's file (it may change or vanish).
+        copy = ctx.workdir / f"narration{path.suffix.lower() or '.wav'}"
+        shutil.copyfile(path, copy)
+        return VoiceOutputs(audio=Audio(path=ctx.keep(copy), duration=duration), words=[Word(text=w, start=s, end=e) for w, s, e in words])

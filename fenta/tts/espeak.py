@@ -15,7 +15,7 @@ from pathlib import Path
 from ..errors import NodeError
 from .words import align_events
 
-__all__ = ["synthesize", "list_voices", "EspeakResult"]
+__all__ = ["synthesize", "synth_chunk", "list_voices", "EspeakResult"]
 
 _AUDIO_OUTPUT_SYNCHRONOUS = 2
 _INITIALIZE_DONT_EXIT = 0x8000
@@ -124,18 +124,21 @@ def _speech_end(pcm: bytes, rate: int, threshold: int = 300) -> float:
     return (i + 1) / rate
 
 
-def synthesize(text: str, out_path: Path, *, voice: str = "en-us", rate: int = 175, pitch: int = 50, volume: int = 100) -> EspeakResult:
-    """Speak `text` into a mono 16-bit WAV at `out_path`.
+def synth_chunk(text: str, *, voice: str = "en-us", rate: int = 175, pitch: int = 50, volume: int = 100):
+    """Speak `text` into memory: a `Chunk` with one timed entry per written word."""
+    import numpy as np
 
-    Args:
-        voice: An espeak-ng voice or language code ("en-us", "ru", "de", ...).
-        rate: Words per minute (80-450).
-        pitch: 0-100.
-        volume: 0-200.
+    from .audio import Chunk
+    from .words import trim_word_ends
 
-    Raises:
-        NodeError: unknown voice, or the engine produced no audio.
-    """
+    pcm, events, sample_rate = _speak(text, voice=voice, rate=rate, pitch=pitch, volume=volume)
+    samples = np.frombuffer(pcm, dtype=np.int16).copy()
+    duration = len(samples) / sample_rate
+    words = align_events(text, events, duration, speech_end=_speech_end(pcm, sample_rate))
+    return Chunk(samples, sample_rate, trim_word_ends(words, samples, sample_rate))
+
+
+def _speak(text: str, *, voice: str, rate: int, pitch: int, volume: int) -> tuple[bytes, list[tuple[int, float]], int]:
     with _lock:
         lib, sample_rate = _lib()
         sink = _state["sink"]
@@ -152,6 +155,22 @@ def synthesize(text: str, out_path: Path, *, voice: str = "en-us", rate: int = 1
         events = list(sink["events"])
     if not pcm:
         raise NodeError("espeak produced no audio for this text")
+    return pcm, events, sample_rate
+
+
+def synthesize(text: str, out_path: Path, *, voice: str = "en-us", rate: int = 175, pitch: int = 50, volume: int = 100) -> EspeakResult:
+    """Speak `text` into a mono 16-bit WAV at `out_path`.
+
+    Args:
+        voice: An espeak-ng voice or language code ("en-us", "ru", "de", ...).
+        rate: Words per minute (80-450).
+        pitch: 0-100.
+        volume: 0-200.
+
+    Raises:
+        NodeError: unknown voice, or the engine produced no audio.
+    """
+    pcm, events, sample_rate = _speak(text, voice=voice, rate=rate, pitch=pitch, volume=volume)
     out_path.parent.mkdir(parents=True, exist_ok=True)
     with wave.open(str(out_path), "wb") as w:
         w.setnchannels(1)
