@@ -1,0 +1,208 @@
+"""A fake OpenRouter (contract section 3) on 127.0.0.1, for tests and for trying fenta by hand.
+
+It checks what the real service needs (Bearer key, JSON body with model and messages, a strict
+json_schema response format sent with provider.require_parameters) and answers with the
+documented shapes: schema-valid JSON content built from the requested schema, usage with cost.
+
+Faults: `fault("401" | "402" | "402-retry" | "429" | "500" | "502" | "503" | "slow" | "malformed" | "gen-error", times)`,
+`invalid_content(times)` (200 with content that is not valid JSON), `queue_content(text)` (exact next content).
+
+By hand: ``python -m tests.fakes.openrouter`` prints the base URL to put in FENTA_OPENROUTER_URL.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+from typing import Any
+
+from tests.fakes._server import FakeServer, Reply, Request
+
+KEY = "sk-or-v1-fake-0123456789abcdef"
+
+
+def _err(code: int, message: str, error_type: str, **meta: Any) -> dict:
+    return {"error": {"code": code, "message": message, "metadata": {"error_type": error_type, **meta}}}
+
+
+class FakeOpenRouter(FakeServer):
+    """Chat completions and key info, with switchable faults."""
+
+    def __init__(self, key: str = KEY) -> None:
+        super().__init__()
+        self.key = key
+        self.contents: list[str] = []
+        self.invalid_left = 0
+        self.counter = 0
+        self.route("POST", r"/api/v1/chat/completions", self._chat)
+        self.route("GET", r"/api/v1/key", self._key)
+
+    @property
+    def base_url(self) -> str:
+        return self.url + "/api/v1"
+
+    def reset(self) -> None:
+        """Forget requests, faults and queued replies (the fixture reuses one server per session)."""
+        with self.lock:
+            self.requests.clear()
+            self.faults.clear()
+            self.contents.clear()
+            self.invalid_left = 0
+
+    # -- switches ------------------------------------------------------------------------
+
+    def queue_content(self, *texts: str) -> None:
+        """Answer the next chat requests with exactly these message contents."""
+        with self.lock:
+            self.contents += list(texts)
+
+    def invalid_content(self, times: int = 1) -> None:
+        """Answer the next `times` chat requests with content that is not JSON."""
+        with self.lock:
+            self.invalid_left += times
+
+    def fault(self, kind: str, times: int = 1) -> None:
+        """Serve a documented failure instead of the next `times` requests."""
+        replies = {
+            "401": Reply(401, _err(401, "No auth credentials found", "authentication")),
+            "402": Reply(402, _err(402, "Insufficient credits. Add more using https://openrouter.ai/settings/credits", "payment_required", limit_source="openrouter_credits")),
+            "402-retry": Reply(402, _err(402, "In-flight budget exhausted", "payment_required", limit_source="openrouter_in_flight_budget"), {"Retry-After": "1"}),
+            "429": Reply(429, _err(429, "Rate limit exceeded", "rate_limit_exceeded"), {"Retry-After": "1", "X-RateLimit-Limit": "20", "X-RateLimit-Remaining": "0", "X-RateLimit-Reset": str(int(time.time() * 1000) + 1000)}),
+            "500": Reply(500, _err(500, "Internal Server Error", "server")),
+            "502": Reply(502, _err(502, "Provider returned error", "provider_unavailable")),
+            "503": Reply(503, _err(503, "No endpoints found that support the parameters", "provider_overloaded"), {"Retry-After": "1"}),
+            "slow": Reply(200, {"slow": True}, delay=3.0),
+            "malformed": Reply(200, "{\"id\": \"gen-broken\", \"choices\": [", {"Content-Type": "application/json"}),
+            "gen-error": Reply(200, {"id": "gen-err", "object": "chat.completion", "model": "x", "choices": [{"index": 0, "finish_reason": "error", "message": {"role": "assistant", "content": ""}, "error": {"code": 502, "message": "Provider disconnected unexpectedly", "metadata": {"error_type": "provider_unavailable"}}}]}),
+        }
+        self.fail_next(replies[kind], times, path_contains="/chat/completions")
+
+    # -- handlers ------------------------------------------------------------------------
+
+    def _auth(self, req: Request) -> Reply | None:
+        if req.headers.get("Authorization") != f"Bearer {self.key}":
+            return Reply(401, _err(401, "No auth credentials found", "authentication"))
+        return None
+
+    def chat_requests(self) -> list[Request]:
+        return [r for r in self.requests_to("/chat/completions")]
+
+    def _chat(self, req: Request, m: re.Match) -> Reply:
+        denied = self._auth(req)
+        if denied:
+            return denied
+        if not req.headers.get("Content-Type", "").startswith("application/json"):
+            return Reply(400, _err(400, "Content-Type must be application/json", "invalid_request"))
+        try:
+            body = req.json()
+        except ValueError:
+            return Reply(400, _err(400, "Invalid JSON body", "invalid_request"))
+        if not isinstance(body, dict) or not isinstance(body.get("messages"), list) or not body["messages"]:
+            return Reply(400, _err(400, "messages is required", "invalid_request"))
+        for msg in body["messages"]:
+            if msg.get("role") not in ("system", "user", "assistant", "tool") or "content" not in msg:
+                return Reply(400, _err(400, "invalid message", "invalid_request"))
+        model = body.get("model") or "openai/gpt-4o-mini"
+        rf = body.get("response_format")
+        if body.get("stream"):
+            return Reply(400, _err(400, "this fake does not stream", "invalid_request"))
+        with self.lock:
+            self.counter += 1
+            n = self.counter
+            queued = self.contents.pop(0) if self.contents else None
+            invalid = self.invalid_left > 0
+            if invalid:
+                self.invalid_left -= 1
+        if queued is not None:
+            content = queued
+        elif invalid:
+            content = '{"title": "Oops", "scenes": [ this is not json'
+        elif rf and rf.get("type") == "json_schema":
+            js = rf.get("json_schema") or {}
+            if js.get("strict") is not True or "schema" not in js or not js.get("name"):
+                return Reply(400, _err(400, "json_schema needs name, strict and schema", "invalid_request"))
+            if (body.get("provider") or {}).get("require_parameters") is not True:
+                return Reply(400, _err(400, "structured outputs need provider.require_parameters", "invalid_request"))
+            content = json.dumps(_instance(js["schema"], "", _topic(body["messages"]), 0))
+        else:
+            content = f"Answer {n} about {_topic(body['messages'])}."
+        prompt_tokens = max(1, len(json.dumps(body["messages"])) // 4)
+        completion_tokens = max(1, len(content) // 4)
+        total = prompt_tokens + completion_tokens
+        gen_id = f"gen-{int(time.time())}-{n}"
+        return Reply(
+            200,
+            {
+                "id": gen_id,
+                "object": "chat.completion",
+                "created": int(time.time()),
+                "model": model,
+                "provider": "FakeAI",
+                "choices": [{"index": 0, "finish_reason": "stop", "native_finish_reason": "stop", "message": {"role": "assistant", "content": content}}],
+                "usage": {"prompt_tokens": prompt_tokens, "completion_tokens": completion_tokens, "total_tokens": total, "prompt_tokens_details": {"cached_tokens": 0}, "completion_tokens_details": {"reasoning_tokens": 0}, "cost": round(total * 1e-6, 9), "is_byok": False},
+            },
+            {"X-Generation-Id": gen_id},
+        )
+
+    def _key(self, req: Request, m: re.Match) -> Reply:
+        denied = self._auth(req)
+        if denied:
+            return denied
+        return Reply(200, {"data": {"label": "sk-or-v1-fak...def", "limit": None, "limit_remaining": None, "usage": 0.01, "usage_daily": 0.01, "is_free_tier": False, "free_model_daily_requests": {"used": 0, "limit": 1000, "remaining": 1000}}})
+
+
+def _topic(messages: list[dict]) -> str:
+    text = "\n".join(str(m.get("content")) for m in messages if m.get("role") == "user")
+    m = re.search(r"Topic:\s*(.+)", text)
+    return m.group(1).strip() if m else "the subject"
+
+
+_WORDS = "curious bright quiet ancient sudden gentle clever hidden".split()
+
+
+def _instance(schema: dict, name: str, topic: str, i: int) -> Any:
+    """A value that fits `schema`, worded from the property name and the topic."""
+    if "enum" in schema:
+        return schema["enum"][0]
+    t = schema.get("type")
+    if isinstance(t, list):
+        t = next((x for x in t if x != "null"), "string")
+    if t == "object":
+        return {k: _instance(v, k, topic, i) for k, v in (schema.get("properties") or {}).items()}
+    if t == "array":
+        lo, hi = schema.get("minItems", 0), schema.get("maxItems", 4)
+        n = max(lo, min(3, hi))
+        item_name = name[:-1] if name.endswith("s") else name
+        return [_instance(schema.get("items") or {"type": "string"}, item_name, topic, j) for j in range(n)]
+    if t == "integer":
+        return max(schema.get("minimum", 1), 1)
+    if t == "number":
+        return float(max(schema.get("minimum", 1), 1))
+    if t == "boolean":
+        return True
+    word = _WORDS[i % len(_WORDS)]
+    if name == "narration":
+        return f"Here is a {word} fact about {topic}, and it is worth remembering today."
+    if name in ("visual", "query"):
+        return f"{topic} {word}"
+    if name == "hook":
+        return f"You will not believe this about {topic}."
+    if name == "title":
+        return f"{topic.title()}: three {word} facts"
+    if name == "keyword":
+        return f"{topic} {word}".split()[min(i, 1)]
+    if name == "hashtag":
+        return "#" + re.sub(r"\W", "", f"{topic}{i}")
+    return f"{name} {word} {topic}"
+
+
+if __name__ == "__main__":  # pragma: no cover - manual use
+    fake = FakeOpenRouter().start()
+    print(f"FENTA_OPENROUTER_URL={fake.base_url}")
+    print(f"OPENROUTER_API_KEY={fake.key}")
+    try:
+        while True:
+            time.sleep(3600)
+    except KeyboardInterrupt:
+        fake.stop()
