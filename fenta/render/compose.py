@@ -51,12 +51,18 @@ def _hex(color: str) -> str:
     return "0x" + color.lstrip("#")[:6]
 
 
-def _segment_stream(seg: Segment, W: int, H: int, fps: int):
+def _input(path: str, index: int, **kwargs):
+    # ffmpeg-python merges inputs with equal arguments into one node; a clip used in two
+    # slots needs two inputs, so each gets a distinct (harmless) queue size.
+    return ffmpeg.input(path, thread_queue_size=512 + index, **kwargs)
+
+
+def _segment_stream(seg: Segment, W: int, H: int, fps: int, index: int = 0):
     if seg.kind == "color":
         return ffmpeg.input(f"color=c={_hex(seg.color or '#000000')}:s={W}x{H}:r={fps}:d={seg.duration:.4f}", f="lavfi").video
     if seg.kind == "image":
         frames = max(1, int(round(seg.duration * fps)))
-        src = ffmpeg.input(seg.path).video
+        src = _input(seg.path, index).video
         z0, z1 = seg.zoom or (1.0, 1.0)
         zmax = max(z0, z1)
         # Scale once to cover the frame at the largest zoom; the loop filter then repeats that frame.
@@ -73,7 +79,9 @@ def _segment_stream(seg: Segment, W: int, H: int, fps: int):
         return v
     # video
     kwargs = {"stream_loop": -1} if seg.loop else {}
-    src = ffmpeg.input(seg.path, ss=seg.in_point, **kwargs).video if seg.in_point else ffmpeg.input(seg.path, **kwargs).video
+    if seg.in_point:
+        kwargs["ss"] = seg.in_point
+    src = _input(seg.path, index, **kwargs).video
     v = src.filter("trim", duration=seg.duration).filter("setpts", "PTS-STARTPTS").filter("fps", fps)
     v = v.filter("scale", W, H, force_original_aspect_ratio="increase", flags="bicubic").filter("crop", W, H)
     return v
@@ -84,7 +92,7 @@ def build_command(tl: Timeline, out_video: Path, out_thumb: Path | None, *, prof
     W, H = output_size(tl.canvas, profile.name)
     fps = tl.canvas["fps"]
     D = tl.duration
-    streams = [_segment_stream(s, W, H, fps).filter("setsar", 1).filter("format", "yuv420p") for s in tl.segments]
+    streams = [_segment_stream(s, W, H, fps, i).filter("setsar", 1).filter("format", "yuv420p") for i, s in enumerate(tl.segments)]
     trans = tl.transition.get("type", "cut")
     t_sec = float(tl.transition.get("seconds", 0.0))
     if len(streams) == 1:
