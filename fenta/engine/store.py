@@ -300,3 +300,34 @@ class JobStore:
         self.db["usage_records"].insert(
             {"job_id": job_id, "node_id": node_id, "provider": provider, "model": model, "units": units, "quantity": quantity, "cost": cost, "created_at": time.time()}
         )
+
+    # ------------------------------------------------------------------ provider tasks (paid, asynchronous)
+
+    def provider_task(self, key: str) -> dict[str, Any] | None:
+        """The stored task for a request key (hash of provider + model + request), if any."""
+        rows = list(self.db.query("SELECT * FROM provider_tasks WHERE key = ?", [key]))
+        return self._decode(rows[0]) if rows else None
+
+    def provider_task_by_id(self, provider: str, task_id: str) -> dict[str, Any] | None:
+        rows = list(self.db.query("SELECT * FROM provider_tasks WHERE provider = ? AND task_id = ? ORDER BY updated_at DESC LIMIT 1", [provider, task_id]))
+        return self._decode(rows[0]) if rows else None
+
+    def save_provider_task(self, *, key: str, provider: str, task_id: str, status: str, result: dict | None = None, job_id: str | None = None, node_id: str | None = None) -> None:
+        """Record a just-submitted task (replacing a failed one under the same key); committed at once."""
+        now = time.time()
+        self.db.conn.execute(
+            "INSERT OR REPLACE INTO provider_tasks (key, provider, task_id, job_id, node_id, status, result, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (key, provider, task_id, job_id, node_id, status, json.dumps(result) if result is not None else None, now, now),
+        )
+
+    def update_provider_task(self, key: str, *, status: str | None = None, result: dict | None = None) -> None:
+        """Change a task's status and/or merge fields into its result."""
+        with self.write() as conn:
+            row = conn.execute("SELECT status, result FROM provider_tasks WHERE key = ?", (key,)).fetchone()
+            if row is None:
+                return
+            merged = {**(json.loads(row[1]) if row[1] else {}), **(result or {})}
+            conn.execute(
+                "UPDATE provider_tasks SET status = ?, result = ?, updated_at = ? WHERE key = ?",
+                (status or row[0], json.dumps(merged), time.time(), key),
+            )

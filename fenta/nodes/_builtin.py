@@ -1,3 +1,4 @@
 """Imports every built-in node module so their classes register themselves."""
 
 from . import asset, background, render, subtitle, text, timeline, voice  # noqa: F401
+from . import ai_media  # noqa: F401,E402  (AI.Image, AI.Video)
