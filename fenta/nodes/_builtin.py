@@ -2,3 +2,4 @@
 
 from . import asset, background, render, subtitle, text, timeline, voice  # noqa: F401
 from . import ai_media  # noqa: F401,E402  (AI.Image, AI.Video)
+from . import script, stock  # noqa: F401,E402  (Script.Gen, Script.Transform, Input.Stock)

@@ -23,7 +23,7 @@ from pydantic import BaseModel, ValidationError
 from ..errors import ProviderError, RateLimitError
 from ._http import ProviderClient
 
-__all__ = ["OpenRouterClient", "ChatResult", "Usage", "InvalidOutputError"]
+__all__ = ["OpenRouterClient", "ChatResult", "Usage", "InvalidOutputError", "resolve_model", "estimate_usd"]
 
 APP_URL = "https://github.com/fenta"
 APP_TITLE = "fenta"
@@ -253,3 +253,36 @@ def _describe(e: Exception, finish_reason: str | None) -> str:
         cut = " (cut off: max_tokens reached)" if finish_reason == "length" else ""
         return f"not JSON{cut}"
     return str(e)
+
+
+# -- model choice and price estimates ------------------------------------------------------
+
+DEFAULT_MODELS = {"strong": "anthropic/claude-sonnet-4.5", "weak": "openai/gpt-4o-mini"}
+_MODEL_VARS = {"strong": "FENTA_MODEL_STRONG", "weak": "FENTA_MODEL_WEAK"}
+
+
+def resolve_model(name: str) -> str:
+    """A model id from "strong" / "weak" (FENTA_MODEL_STRONG / FENTA_MODEL_WEAK, env or .env) or an explicit id."""
+    import os
+    from pathlib import Path
+
+    tier = name.strip().lower()
+    if tier not in _MODEL_VARS:
+        return name.strip()
+    var = _MODEL_VARS[tier]
+    value = os.environ.get(var)
+    if not value and (Path.cwd() / ".env").is_file():
+        from dotenv import dotenv_values
+
+        value = dotenv_values(Path.cwd() / ".env").get(var)
+    return (value or DEFAULT_MODELS[tier]).strip()
+
+
+def estimate_usd(model: str, prompt_tokens: int, completion_tokens: int) -> float:
+    """Estimated cost from the price table in `fenta/pricing/openrouter.yaml`."""
+    import yaml
+    from importlib.resources import files
+
+    table = yaml.safe_load(files("fenta").joinpath("pricing/openrouter.yaml").read_text(encoding="utf-8"))
+    price = (table.get("models") or {}).get(model.split(":")[0]) or table["default"]
+    return round(prompt_tokens * price["prompt"] / 1e6 + completion_tokens * price["completion"] / 1e6, 6)

@@ -31,3 +31,16 @@ def openrouter_fake(fenta_home, monkeypatch):
     monkeypatch.setenv("FENTA_BACKOFF_SCALE", "0.01")
     yield fake
     fake.reset()
+
+
+@pytest.fixture
+def pexels_fake(fenta_home, monkeypatch):
+    """A running fake Pexels (state reset, allowance refilled); env points fenta at it."""
+    from tests.fakes.pexels import FakePexels
+
+    fake = _shared("pexels", FakePexels)
+    monkeypatch.setenv("PEXELS_API_KEY", fake.key)
+    monkeypatch.setenv("FENTA_PEXELS_URL", fake.url)
+    monkeypatch.setenv("FENTA_BACKOFF_SCALE", "0.01")
+    yield fake
+    fake.reset()

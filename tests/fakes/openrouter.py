@@ -124,7 +124,7 @@ class FakeOpenRouter(FakeServer):
                 return Reply(400, _err(400, "json_schema needs name, strict and schema", "invalid_request"))
             if (body.get("provider") or {}).get("require_parameters") is not True:
                 return Reply(400, _err(400, "structured outputs need provider.require_parameters", "invalid_request"))
-            content = json.dumps(_instance(js["schema"], "", _topic(body["messages"]), 0))
+            content = json.dumps(_instance(js["schema"], "", _topic(body["messages"]), 0, _wanted_items(body["messages"])))
         else:
             content = f"Answer {n} about {_topic(body['messages'])}."
         prompt_tokens = max(1, len(json.dumps(body["messages"])) // 4)
@@ -161,7 +161,18 @@ def _topic(messages: list[dict]) -> str:
 _WORDS = "curious bright quiet ancient sudden gentle clever hidden".split()
 
 
-def _instance(schema: dict, name: str, topic: str, i: int) -> Any:
+def _wanted_items(messages: list[dict]) -> int | None:
+    """How many scenes/narrations the prompt asks for ("exactly N scenes", or N numbered lines)."""
+    text = "\n".join(str(m.get("content")) for m in messages)
+    m = re.search(r"exactly (\d+) (?:scenes|narrations)", text)
+    if m:
+        return int(m.group(1))
+    user = "\n".join(str(m.get("content")) for m in messages if m.get("role") == "user")
+    numbered = re.findall(r"^\d+\. ", user, flags=re.M)
+    return len(numbered) or None
+
+
+def _instance(schema: dict, name: str, topic: str, i: int, wanted: int | None = None) -> Any:
     """A value that fits `schema`, worded from the property name and the topic."""
     if "enum" in schema:
         return schema["enum"][0]
@@ -169,10 +180,10 @@ def _instance(schema: dict, name: str, topic: str, i: int) -> Any:
     if isinstance(t, list):
         t = next((x for x in t if x != "null"), "string")
     if t == "object":
-        return {k: _instance(v, k, topic, i) for k, v in (schema.get("properties") or {}).items()}
+        return {k: _instance(v, k, topic, i, wanted) for k, v in (schema.get("properties") or {}).items()}
     if t == "array":
         lo, hi = schema.get("minItems", 0), schema.get("maxItems", 4)
-        n = max(lo, min(3, hi))
+        n = wanted if wanted and name in ("scenes", "narrations") else max(lo, min(3, hi))
         item_name = name[:-1] if name.endswith("s") else name
         return [_instance(schema.get("items") or {"type": "string"}, item_name, topic, j) for j in range(n)]
     if t == "integer":
