@@ -87,13 +87,8 @@ class FakeKie(FakeServer):
 
     def __init__(self, *, polls_to_finish: int = 2, credits: float = 1000.0, webhook_secret: str | None = None) -> None:
         super().__init__()
-        self.polls_to_finish = polls_to_finish
-        self.balance = credits
-        self.webhook_secret = webhook_secret
-        self.tasks: dict[str, FakeTask] = {}
-        self.next_outcomes: list[str] = []
-        self.credits_per_task = 5.0
         self._ids = itertools.count(1)
+        self.reset(polls_to_finish=polls_to_finish, credits=credits, webhook_secret=webhook_secret)
         for path in FAMILY_OF_CREATE:
             self.route("POST", re.escape(path), self._create)
         for path in STATUS_PATHS:
@@ -101,7 +96,19 @@ class FakeKie(FakeServer):
         self.route("GET", r"/api/v1/chat/credit", lambda r, m: Reply(200, {"code": 200, "msg": "success", "data": self.balance}))
         self.route("POST", r"/api/file-stream-upload", self._upload)
         self.route("GET", r"/files/(?P<name>[\w.-]+)", self._file)
-        self.uploads: dict[str, bytes] = {}
+
+    def reset(self, *, polls_to_finish: int = 2, credits: float = 1000.0, webhook_secret: str | None = None) -> None:
+        """Forget tasks, requests and faults (one server serves the whole session)."""
+        with self.lock:
+            self.polls_to_finish = polls_to_finish
+            self.balance = credits
+            self.webhook_secret = webhook_secret
+            self.tasks: dict[str, FakeTask] = {}
+            self.next_outcomes: list[str] = []
+            self.credits_per_task = 5.0
+            self.uploads: dict[str, bytes] = {}
+            self.requests.clear()
+            self.faults.clear()
 
     # -- switches ------------------------------------------------------------------------
 
@@ -253,12 +260,21 @@ def _multipart_field(req: Request, name: str) -> str | None:
     return m.group(1).decode() if m else None
 
 
+_shared: list[FakeKie] = []
+
+#: Env for code under test (also for subprocesses): fast polls and retry waits; defaults stay untouched.
+FAST_ENV = {"KIE_API_KEY": "kie-test-key-123", "FENTA_KIE_TIME_SCALE": "0.004", "FENTA_BACKOFF_SCALE": "0.01"}
+
+
 @pytest.fixture
-def fake_kie(monkeypatch):
-    """A running fake KIE.ai, with FENTA_KIE_URL, a key and fast poll intervals set for the code under test."""
-    fake = FakeKie().start()
+def fake_kie(fenta_home, monkeypatch):
+    """The session's fake KIE.ai (state reset), with FENTA_KIE_URL, a key and fast poll intervals set."""
+    if not _shared:
+        _shared.append(FakeKie().start())
+    fake = _shared[0]
+    fake.reset()
     monkeypatch.setenv("FENTA_KIE_URL", fake.url)
-    monkeypatch.setenv("KIE_API_KEY", "kie-test-key-123")
-    monkeypatch.setenv("FENTA_KIE_TIME_SCALE", "0.004")
+    for k, v in FAST_ENV.items():
+        monkeypatch.setenv(k, v)
     yield fake
-    fake.stop()
+    fake.reset()

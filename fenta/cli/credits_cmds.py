@@ -1,0 +1,78 @@
+"""credits, kie-callbacks."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import typer
+from rich.table import Table
+
+from ..config import Settings
+from ._app import app, console, emit_json, handle_errors
+
+
+async def _balance(settings: Settings) -> float:
+    from ..providers.kie import KieClient
+
+    client = KieClient(settings)
+    try:
+        return await client.credits()
+    finally:
+        await client.aclose()
+
+
+def _spent(settings: Settings, days: int = 30) -> dict[str, float]:
+    from ..engine.store import JobStore
+
+    if not settings.db_path.exists():
+        return {"credits": 0.0, "cost": 0.0}
+    store = JobStore(settings.db_path)
+    try:
+        row = next(iter(store.db.query(
+            "SELECT COALESCE(SUM(quantity), 0) AS credits, COALESCE(SUM(cost), 0) AS cost FROM usage_records "
+            "WHERE provider = 'kie' AND units = 'credits' AND created_at >= ?",
+            [time.time() - days * 86400],
+        )))
+    finally:
+        store.close()
+    return {"credits": float(row["credits"]), "cost": round(float(row["cost"]), 4)}
+
+
+@app.command()
+@handle_errors()
+def credits(json: bool = typer.Option(False, "--json", help="Print as JSON.")) -> None:
+    """Show the KIE.ai credit balance and what fenta spent there in the last 30 days."""
+    settings = Settings.from_env()
+    balance = asyncio.run(_balance(settings))
+    spent = _spent(settings)
+    if json:
+        emit_json({"provider": "kie", "balance": balance, "spent_30d": spent})
+        return
+    t = Table(show_header=False, box=None, padding=(0, 2))
+    t.add_row("KIE.ai balance", f"{balance:g} credits")
+    t.add_row("spent (30 days)", f"{spent['credits']:g} credits  [dim](${spent['cost']:.2f})[/]")
+    console.print(t)
+
+
+@app.command("kie-callbacks")
+@handle_errors(json_flag=None)
+def kie_callbacks(
+    host: str = typer.Option("127.0.0.1", "--host", help="Address to listen on (put a public HTTPS proxy in front)."),
+    port: int = typer.Option(8765, "--port", help="Port to listen on."),
+) -> None:
+    """Receive KIE.ai callbacks for workflows that set callback_url (signed when FENTA_KIE_WEBHOOK_SECRET is set)."""
+    from ..providers.kie_callbacks import SECRET_VAR, serve_callbacks
+
+    settings = Settings.from_env()
+    server = serve_callbacks(settings.db_path, host=host, port=port)
+    import os
+
+    signed = "signatures checked" if os.environ.get(SECRET_VAR) else f"UNSIGNED (set {SECRET_VAR} to check signatures)"
+    console.print(f"listening for KIE.ai callbacks on http://{host}:{server.server_address[1]}  [dim]{signed}[/]", highlight=False)
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.server_close()
