@@ -254,7 +254,7 @@ async def list_voices(engine: str | None = None, language: str | None = None) ->
             from . import espeak
 
             items = await asyncio.to_thread(espeak.list_voices)
-            out += [{"engine": "espeak", "name": v["id"], "language": v["language"], "description": v["name"]} for v in items]
+            out += [{"engine": "espeak", "name": v["language"], "language": v["language"], "description": v["name"]} for v in items]
         elif e == "piper":
             from . import piper
 
