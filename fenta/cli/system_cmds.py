@@ -25,6 +25,31 @@ def _ffmpeg_version() -> str:
         return f"not runnable ({e})"
 
 
+def _rate_limits(settings: Settings) -> dict:
+    """Last rate-limit values providers reported (stored by the provider nodes; no network call)."""
+    if not settings.db_path.exists():
+        return {}
+    from ..engine.store import JobStore
+    from ..engine.usage import provider_state
+
+    store = JobStore(settings.db_path)
+    try:
+        return provider_state(store)
+    finally:
+        store.close()
+
+
+def _rate_limit_text(rl: dict) -> str:
+    import time
+
+    text = f"{rl.get('remaining', '?')} of {rl.get('limit', '?')}"
+    if rl.get("reset"):
+        text += f", resets {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime(float(rl['reset'])))}"
+    if rl.get("updated_at"):
+        text += f"  [dim](seen {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime(float(rl['updated_at'])))})[/]"
+    return text
+
+
 @app.command()
 @handle_errors()
 def doctor(json: bool = typer.Option(False, "--json", help="Print as JSON.")) -> None:
@@ -44,6 +69,7 @@ def doctor(json: bool = typer.Option(False, "--json", help="Print as JSON.")) ->
         "voices": {"espeak": espeak, "edge": "online (needs network)"},
         "keys": {var: (name in settings.keys) for name, var in KEY_NAMES.items()},
         "providers": settings.urls,
+        "rate_limits": _rate_limits(settings),
     }
     if json:
         emit_json(info)
@@ -58,6 +84,8 @@ def doctor(json: bool = typer.Option(False, "--json", help="Print as JSON.")) ->
         t.add_row(var, "[green]set[/]" if is_set else "[dim]not set[/]")
     for name, url in settings.urls.items():
         t.add_row(f"{name} url", url)
+    for name, rl in info["rate_limits"].items():
+        t.add_row(f"{name} requests left", _rate_limit_text(rl))
     console.print(t)
 
 

@@ -1,0 +1,40 @@
+"""usage: what provider calls cost, by day and provider (from the local store; no network)."""
+
+from __future__ import annotations
+
+import typer
+from rich.table import Table
+
+from ..config import Settings
+from ..engine.store import JobStore
+from ..engine.usage import summarize
+from ._app import app, console, emit_json, handle_errors
+
+
+@app.command()
+@handle_errors()
+def usage(
+    days: int = typer.Option(30, "--days", min=1, help="How many days back to summarise."),
+    json: bool = typer.Option(False, "--json", help="Print as JSON."),
+) -> None:
+    """Summarise provider usage (calls, tokens, requests, bytes, cost) by day and provider."""
+    settings = Settings.from_env()
+    store = JobStore(settings.db_path)
+    try:
+        rows = summarize(store, days)
+    finally:
+        store.close()
+    total = round(sum(r["cost"] or 0 for r in rows), 6)
+    if json:
+        emit_json({"days": days, "rows": rows, "total_cost": total})
+        return
+    if not rows:
+        console.print(f"no provider usage in the last {days} days")
+        return
+    t = Table()
+    for col, just in (("day", "left"), ("provider", "left"), ("units", "left"), ("calls", "right"), ("quantity", "right"), ("cost", "right")):
+        t.add_column(col, justify=just)  # type: ignore[arg-type]
+    for r in rows:
+        t.add_row(r["day"], r["provider"], r["units"] or "-", str(r["calls"]), f"{r['quantity']:,.0f}", f"{r['cost']:.6f}")
+    console.print(t)
+    console.print(f"total cost over {days} days: {total:.6f}", highlight=False)
