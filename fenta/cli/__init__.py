@@ -8,6 +8,7 @@ from ._app import app
 from . import inspect_cmds, jobs_cmds, run_cmds, system_cmds  # noqa: E402,F401
 from . import credits_cmds  # noqa: E402,F401  (credits, kie-callbacks)
 from . import voice_cmds  # noqa: E402,F401  (voices)
+from . import usage_cmds  # noqa: E402,F401  (usage)
 
 __all__ = ["app", "main"]
 
