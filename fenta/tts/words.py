@@ -9,6 +9,7 @@ here exists to guarantee that.
 
 from __future__ import annotations
 
+import math
 import re
 import unicodedata
 from dataclasses import dataclass
@@ -103,6 +104,10 @@ def tokens_to_events(text: str, tokens: Sequence[tuple[str, float]], *, window: 
                 found = (j, from_)
                 break
         if found is None:
+            # Engines speak in order: an unknown token (a number read out as words) belongs to
+            # the next written word not yet reached; its first token gives the start.
+            if wi < len(words) and sub == 0:
+                events.append((words[wi].start_char, float(start)))
             continue
         j, k = found
         events.append((words[j].start_char + min(k, len(words[j].text) - 1), float(start)))
@@ -204,7 +209,8 @@ def clean_timings(words: Sequence[tuple[str, float, float]], duration: float) ->
     n = len(words)
     if n == 0:
         return []
-    duration = max(0.0, float(duration))
+    # Times are rounded to milliseconds: round the limit down so no end passes the audio.
+    duration = math.floor(max(0.0, float(duration)) * 1000) / 1000
     min_d = min(MIN_WORD_SECONDS, duration / n) if n else MIN_WORD_SECONDS
     starts = [min(max(0.0, float(s)), duration) for _, s, _ in words]
     # Non-decreasing with room for a minimal word each, from the front ...
