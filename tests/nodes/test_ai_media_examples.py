@@ -1,0 +1,74 @@
+"""The AI examples render end to end against the fakes (KIE.ai, OpenRouter, Pexels) and estimate their cost."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from fenta.engine.runner import plan, run
+from fenta.engine.spec import load
+from fenta.pricing import credits_to_usd, kie_credits
+from fenta.render.ffmpeg import probe
+from tests.conftest import REPO
+from tests.fakes.fixtures import openrouter_fake, pexels_fake  # noqa: F401  (fixtures)
+from tests.fakes.kie import fake_kie  # noqa: F401  (fixture)
+
+def _usage(job_id):
+    from fenta.config import Settings
+    from fenta.engine.store import JobStore
+
+    return list(JobStore(Settings.from_env().db_path).db.query("select provider, cost from usage_records where job_id = ?", [job_id]))
+
+
+FAST = {"engine": "espeak", "profile": "360p", "seconds": 10}
+SCRIPT = {
+    "title": "Rain", "hook": "Why does rain smell?",
+    "scenes": [
+        {"narration": "Rain has a smell.", "visual": "raindrops on dry soil"},
+        {"narration": "Soil bacteria make it.", "visual": "macro of wet earth"},
+        {"narration": "We love it.", "visual": "person breathing in the rain"},
+    ],
+    "keywords": ["rain"], "hashtags": ["#rain"],
+}
+
+
+def test_ai_short_renders_a_ken_burns_montage_of_one_ai_image_per_scene(fake_kie, openrouter_fake, tmp_path):
+    openrouter_fake.queue_content(json.dumps(SCRIPT))
+    wf = load(REPO / "examples" / "ai-short.yaml", vars={**FAST, "scenes": 3})
+    res = run(wf, out=tmp_path / "out")
+    assert res.status == "completed", res.error
+    images = res.outputs["images"]["clips"]
+    scenes = res.outputs["script"]["scenes"]
+    assert len(images) == len(scenes) == 3 and len(fake_kie.creates) == 3
+    assert [c["scene"] for c in images] == [0, 1, 2]
+    info = probe(res.video)
+    assert info.has_video and info.has_audio and info.display_size[1] == 640
+    assert abs(info.duration - res.outputs["voice"]["audio"]["duration"]) < 0.5
+    assert {"srt", "ass"} <= set(res.artifacts)
+    kie = sum(r["cost"] for r in _usage(res.job_id) if r["provider"] == "kie")
+    assert kie == pytest.approx(credits_to_usd(3 * 5))  # what the fake reported as creditsConsumed
+
+
+def test_ai_video_cuts_an_ai_clip_with_stock_footage(fake_kie, openrouter_fake, pexels_fake, tmp_path):
+    openrouter_fake.queue_content(json.dumps(SCRIPT))
+    wf = load(REPO / "examples" / "ai-video.yaml", vars=FAST)
+    res = run(wf, out=tmp_path / "out")
+    assert res.status == "completed", res.error
+    (hero,) = res.outputs["hero"]["clips"]
+    assert hero["kind"] == "video" and res.outputs["stock"]["clips"]
+    body = fake_kie.creates[0].json()
+    assert body["model"] == "kling-2.6/text-to-video" and body["input"]["duration"] == "5"
+    timeline = json.loads(open(res.artifacts["timeline"]).read())
+    sources = json.dumps(timeline)
+    assert hero["path"] in sources  # the AI clip is in the cut
+    assert probe(res.video).has_video
+
+
+@pytest.mark.parametrize("name,model,count,duration", [
+    ("ai-short", "flux-2/pro-text-to-image", 5, None),
+    ("ai-video", "kling-2.6/text-to-video", 1, 5),
+])
+def test_example_cost_estimate_matches_the_price_table(name, model, count, duration):
+    wf = load(REPO / "examples" / f"{name}.yaml")
+    assert plan(wf).cost["kie"] == credits_to_usd(kie_credits(model, count=count, duration=duration))
