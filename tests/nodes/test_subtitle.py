@@ -1,0 +1,95 @@
+"""Voice.TTS -> Subtitle end to end, offline, in English and Russian: the captions follow the voice."""
+
+from __future__ import annotations
+
+import re
+
+import pysubs2
+import pytest
+
+from fenta.errors import FentaError
+from fenta.nodes.subtitle import Subtitle
+from fenta.nodes.voice import VoiceTTS
+from fenta.render.captions import FontMeasure, resolve_font
+from tests.tts._helpers import run_node, small_template
+
+SCRIPTS = {
+    "en": ("en-us", "Octopuses have three hearts and blue blood. In 2026, the well-known U.S.A. lab counted 8 arms — again! Clever, strange, alien."),
+    "ru": ("ru", "У осьминогов три сердца и голубая кровь. В 2026 году, т.е. совсем скоро, учёные снова посчитали щупальца — их 8! Умные, странные, инопланетные."),
+}
+_TAG = re.compile(r"\{[^}]*\}")
+_HIGHLIGHT = re.compile(r"\{\\c&H[0-9A-F]{6}&\}(.*?)\{\\r\}")
+
+
+@pytest.fixture(scope="module", params=sorted(SCRIPTS))
+def captioned(request, tmp_path_factory):
+    """(language, template, TTS words, SRT, ASS) for one script, made once per module."""
+    import os
+
+    home = tmp_path_factory.mktemp("home")
+    mp = pytest.MonkeyPatch()
+    mp.setenv("FENTA_HOME", str(home))
+    mp.chdir(home)
+    try:
+        voice, text = SCRIPTS[request.param]
+        template = small_template()
+        voiced = run_node(VoiceTTS, {"engine": "espeak", "voice": voice, "text": text}, {}, template=template)
+        track = run_node(Subtitle, {}, {"words": voiced.words}, template=template).track
+        assert os.path.isfile(track.ass_path)
+        yield request.param, text, template, voiced.words, pysubs2.load(track.srt_path), pysubs2.load(track.ass_path)
+    finally:
+        mp.undo()
+
+
+def test_every_written_word_appears_exactly_once_in_the_srt_in_order(captioned):
+    _, text, _, _, srt, _ = captioned
+    srt_words = " ".join(e.plaintext.replace("\n", " ") for e in srt).split()
+    assert srt_words == [w for w in text.split() if re.search(r"\w", w)]
+
+
+def test_each_highlighted_caption_word_starts_within_50_ms_of_its_tts_time(captioned):
+    _, _, _, words, _, ass = captioned
+    lit = [(e.start / 1000, m.group(1)) for e in ass for m in [_HIGHLIGHT.search(e.text)] if m]
+    assert [t for _, t in lit] == [w.text.upper() for w in words]
+    for (start, _), word in zip(lit, words):
+        assert abs(start - word.start) <= 0.05
+
+
+def test_no_two_caption_events_overlap(captioned):
+    _, _, _, _, srt, ass = captioned
+    for events in (list(srt), list(ass)):
+        for a, b in zip(events, events[1:]):
+            assert a.end <= b.start and a.start < a.end
+
+
+def test_every_caption_line_fits_the_frame_at_the_template_font_size(captioned):
+    _, _, template, _, _, ass = captioned
+    style = ass.styles["Default"]
+    assert style.fontsize == template["subtitles"]["size"]
+    measure = FontMeasure(resolve_font(style.fontname, style.bold), style.fontsize)
+    room = template["canvas"]["width"] - style.marginl - style.marginr
+    for e in ass:
+        for line in _TAG.sub("", e.text).split("\\N"):
+            assert measure.width(line) + 2 * style.outline + style.shadow <= room, line
+
+
+def test_phrase_mode_writes_one_event_per_phrase_in_the_words_own_case():
+    from fenta.types import Word
+
+    words = [Word(text=t, start=i * 0.4, end=i * 0.4 + 0.3) for i, t in enumerate("Hello there. Привет, мир!".split())]
+    track = run_node(Subtitle, {"mode": "phrase", "uppercase": False}, {"words": words}).track
+    ass = pysubs2.load(track.ass_path)
+    assert [e.plaintext for e in ass] == ["Hello there.", "Привет, мир!"]
+
+
+def test_a_missing_font_is_an_error_that_names_it():
+    from fenta.types import Word
+
+    with pytest.raises(FentaError) as err:
+        run_node(Subtitle, {"font": "No Such Font Sans"}, {"words": [Word(text="hi", start=0, end=0.5)]})
+    assert "No Such Font Sans" in err.value.message and err.value.field == "params.font"
+
+
+def test_validation_reports_a_missing_template_font_before_anything_runs():
+    problems = Subtitle().validate_params(Subtitle.Params(), small_template(font="Missing Font"))
+    assert problems and problems[0][0] == "template.subtitles.font" and "Missing Font" in problems[0][1]
