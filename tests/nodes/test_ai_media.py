@@ -12,6 +12,7 @@ from fenta.engine.spec import load
 from fenta.engine.store import JobStore
 from fenta.pricing import credits_to_usd, kie_credits
 from fenta.render.ffmpeg import probe
+from tests.fakes.fixtures import openrouter_fake  # noqa: F401  (fixture)
 from tests.fakes.kie import fake_kie  # noqa: F401  (fixture)
 
 WF = """
@@ -180,3 +181,30 @@ def test_cost_estimate_follows_the_price_table(write):
     assert plan(wf).cost == {"kie": credits_to_usd(2 * 10 * 2.4)}
     wf = load(write("wf.yaml", SCENES_WF.format(params=json.dumps({"model": "flux-kontext-max", "max_scenes": 3}))))
     assert plan(wf).cost == {"kie": credits_to_usd(3 * 10)}
+
+
+def test_prompt_help_turns_narration_into_a_visual_prompt_once_and_caches_it(fake_kie, openrouter_fake, write):
+    openrouter_fake.queue_content('"A sleepy red fox curled in fresh snow, dawn light, wide shot"', "A fox stalking mice under snow, telephoto", "A fox asleep in a den, warm light")
+    wf = load(write("wf.yaml", SCENES_WF.format(params=json.dumps({"model": "google/nano-banana", "prompt_help": True}))))
+    res = run(wf, out="out")
+    assert res.status == "completed", res.error
+    prompts = sorted(r.json()["input"]["prompt"] for r in fake_kie.creates)
+    assert "A sleepy red fox curled in fresh snow, dawn light, wide shot" in prompts  # quotes stripped
+    assert len(openrouter_fake.chat_requests()) == 3
+    assert "It hunts in the snow." in json.dumps([r.json() for r in openrouter_fake.chat_requests()])
+    # a second run that must re-run the node asks the LLM nothing and KIE nothing new
+    _store().db.conn.execute("DELETE FROM node_cache WHERE node_type = 'AI.Image'")
+    assert run(wf, out="out").status == "completed"
+    assert len(openrouter_fake.chat_requests()) == 3 and len(fake_kie.creates) == 3
+    tokens = list(_store().db.query("select count(*) n from usage_records where provider = 'openrouter'"))
+    assert tokens == [{"n": 3}]
+
+
+def test_the_key_never_reaches_the_database_or_logs(fake_kie, write, fenta_home):
+    fake_kie.body_error(401, "invalid key kie-test-key-123", path_contains="createTask")
+    res = run(_wf(write, prompt="a fox"), out="out")
+    assert res.status == "failed" and "KIE_API_KEY" in res.error and "kie-test-key-123" not in res.error
+    assert run(_wf(write, prompt="a fox"), out="out").status == "completed"
+    for path in fenta_home.rglob("*"):
+        if path.is_file() and (path.suffix in (".db", ".log", ".db-wal") or path.name.endswith("-wal")):
+            assert b"kie-test-key-123" not in path.read_bytes(), path
