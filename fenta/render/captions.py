@@ -182,7 +182,11 @@ class Layout:
                 if not self.line_fits(seg):
                     fits_cache[(a, b)] = None
                 else:
-                    slack = (self.max_width - self.line_width(seg)) / max(1.0, self.max_width)
+                    if self.measure is not None and self.max_width != float("inf"):
+                        slack = (self.max_width - self.line_width(seg)) / max(1.0, self.max_width)
+                    else:
+                        chars = sum(len(w.text) for w in seg) + len(seg) - 1
+                        slack = (self.max_chars - chars) / max(1, self.max_chars)
                     cost = slack * slack
                     if b < n and _CLAUSE_END.search(words[b - 1].text) or (b < n and _SENTENCE_END.search(words[b - 1].text)):
                         cost -= 0.3  # a natural break
