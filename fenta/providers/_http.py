@@ -153,7 +153,9 @@ class ProviderClient:
             if resp.status_code < 400:
                 return resp
             retry_after = parse_retry_after(resp.headers.get("Retry-After"))
-            if resp.status_code in _RETRY_STATUSES and attempt < self.max_attempts and (retry_after or 0) <= self.max_wait:
+            # A 402 with Retry-After is a temporarily exhausted budget (OpenRouter in-flight limit), not an empty account.
+            transient = resp.status_code in _RETRY_STATUSES or (resp.status_code == 402 and retry_after is not None)
+            if transient and attempt < self.max_attempts and (retry_after or 0) <= self.max_wait:
                 await resp.aread()
                 await asyncio.sleep(self._wait(attempt, retry_after))
                 continue

@@ -210,8 +210,8 @@ def _instance(schema: dict, name: str, topic: str, i: int, wanted: int | None = 
 
 if __name__ == "__main__":  # pragma: no cover - manual use
     fake = FakeOpenRouter().start()
-    print(f"FENTA_OPENROUTER_URL={fake.base_url}")
-    print(f"OPENROUTER_API_KEY={fake.key}")
+    print(f"FENTA_OPENROUTER_URL={fake.base_url}", flush=True)
+    print(f"OPENROUTER_API_KEY={fake.key}", flush=True)
     try:
         while True:
             time.sleep(3600)

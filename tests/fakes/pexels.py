@@ -186,8 +186,8 @@ class FakePexels(FakeServer):
 
 if __name__ == "__main__":  # pragma: no cover - manual use
     fake = FakePexels().start()
-    print(f"FENTA_PEXELS_URL={fake.url}")
-    print(f"PEXELS_API_KEY={fake.key}")
+    print(f"FENTA_PEXELS_URL={fake.url}", flush=True)
+    print(f"PEXELS_API_KEY={fake.key}", flush=True)
     try:
         while True:
             time.sleep(3600)

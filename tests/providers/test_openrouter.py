@@ -90,7 +90,7 @@ def test_schema_mismatch_is_repaired_once_then_fails_clearly(openrouter_fake):
     assert "does not fit the 'script' schema" in str(e.value) and "\n" not in str(e.value)
 
 
-@pytest.mark.parametrize("kind", ["429", "500", "502", "503", "malformed", "gen-error"])
+@pytest.mark.parametrize("kind", ["429", "500", "502", "503", "malformed", "gen-error", "402-retry"])
 def test_transient_fault_once_is_recovered(openrouter_fake, kind):
     openrouter_fake.fault(kind, 1)
     data, _ = call(ask)
