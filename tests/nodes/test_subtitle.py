@@ -93,3 +93,10 @@ def test_a_missing_font_is_an_error_that_names_it():
 def test_validation_reports_a_missing_template_font_before_anything_runs():
     problems = Subtitle().validate_params(Subtitle.Params(), small_template(font="Missing Font"))
     assert problems and problems[0][0] == "template.subtitles.font" and "Missing Font" in problems[0][1]
+
+
+def test_the_russian_example_is_a_valid_offline_workflow(cli):
+    from tests.conftest import REPO
+
+    result = cli("validate", str(REPO / "examples" / "russian.yaml"))
+    assert result.exit_code == 0, result.output

@@ -101,3 +101,18 @@ def test_existing_narration_that_is_missing_is_an_error_naming_the_audio_field()
     with pytest.raises(NodeError) as err:
         run_node(VoiceAlign, {"audio": "missing.wav", "text": "Hello."}, {})
     assert err.value.field == "params.audio" and "missing.wav" in err.value.message
+
+
+@pytest.mark.skipif(not piper.available(), reason="needs fenta[piper] for a natural English voice to align")
+def test_forced_alignment_times_existing_english_narration_close_to_the_voices_own_times():
+    from fenta.tts.align import sphinx_available
+
+    if not sphinx_available():
+        pytest.skip("needs fenta[align]")
+    text = "The quick brown fox jumps over the lazy dog. Nobody minded the rain."
+    spoken = run_node(VoiceTTS, {"engine": "piper", "text": text}, {})
+    messages: list = []
+    aligned = run_node(VoiceAlign, {"audio": spoken.audio.path, "text": text, "method": "sphinx"}, {}, messages=messages)
+    assert not messages  # aligned, not estimated
+    assert [w.text for w in aligned.words] == [w.text for w in spoken.words]
+    assert max(abs(a.start - b.start) for a, b in zip(aligned.words, spoken.words)) < 0.2
