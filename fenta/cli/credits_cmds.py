@@ -39,10 +39,46 @@ def _spent(settings: Settings, days: int = 30) -> dict[str, float]:
     return {"credits": float(row["credits"]), "cost": round(float(row["cost"]), 4)}
 
 
+def _prices() -> list[dict]:
+    from ..pricing import credits_to_usd, kie_models
+
+    rows = []
+    for m in kie_models().values():
+        if m.kind == "image":
+            unit, price = "image", m.per_image
+        elif m.per_second is not None:
+            unit, price = "second", m.per_second
+        else:
+            unit, price = "clip", m.per_clip
+        rows.append({
+            "model": m.id, "kind": m.kind, "family": m.family, "unit": unit, "credits": price,
+            "usd": credits_to_usd(price or 0), "resolutions": m.resolutions, "durations": list(m.durations),
+            "aspect_ratios": list(m.aspect_ratios),
+        })
+    return rows
+
+
 @app.command()
 @handle_errors()
-def credits(json: bool = typer.Option(False, "--json", help="Print as JSON.")) -> None:
+def credits(
+    prices: bool = typer.Option(False, "--prices", help="List the KIE.ai models fenta knows and their prices (no request)."),
+    json: bool = typer.Option(False, "--json", help="Print as JSON."),
+) -> None:
     """Show the KIE.ai credit balance and what fenta spent there in the last 30 days."""
+    if prices:
+        rows = _prices()
+        if json:
+            emit_json(rows)
+            return
+        t = Table("model", "kind", "credits", "per", "$", "options")
+        for r in rows:
+            opts = ", ".join(filter(None, [
+                "res " + "/".join(f"{k}={v:g}" for k, v in r["resolutions"].items()) if r["resolutions"] else "",
+                "s " + "/".join(map(str, r["durations"])) if r["durations"] else "",
+            ]))
+            t.add_row(r["model"], r["kind"], f"{r['credits']:g}", r["unit"], f"{r['usd']:.3f}", opts)
+        console.print(t)
+        return
     settings = Settings.from_env()
     balance = asyncio.run(_balance(settings))
     spent = _spent(settings)

@@ -50,10 +50,16 @@ def poll_interval(elapsed: float) -> float:
     return base * time_scale()
 
 
-def task_key(model: str, path: str, body: dict[str, Any]) -> str:
-    """Hash that identifies a paid request (the callback URL does not change what is made)."""
+def task_key(model: str, path: str, body: dict[str, Any], variant: int = 0) -> str:
+    """Hash that identifies a paid request (the callback URL does not change what is made).
+
+    `variant` tells apart deliberate repeats of the same request (count > 1, or two equal scenes).
+    """
     material = {k: v for k, v in body.items() if k != "callBackUrl"}
-    return hashlib.sha256(json.dumps({"provider": "kie", "model": model, "path": path, "body": material}, sort_keys=True).encode()).hexdigest()
+    doc = {"provider": "kie", "model": model, "path": path, "body": material}
+    if variant:
+        doc["variant"] = variant
+    return hashlib.sha256(json.dumps(doc, sort_keys=True).encode()).hexdigest()
 
 
 def _sha256_file(path: str) -> str:
@@ -79,7 +85,7 @@ def aspect_for(model: KieModel, width: int, height: int) -> str | None:
 
 
 class _AIParams(Params):
-    model: str = Field(description="KIE.ai model id (see the price table: `fenta nodes AI.Image`).")
+    model: str = Field(description="KIE.ai model id (the models and prices are listed by `fenta credits --prices`).")
     prompt: str | None = Field(None, description="What to generate. Leave empty to make one generation per connected scene.")
     style: str | None = Field(None, description="Appended to every prompt, e.g. 'cinematic, soft light'.")
     count: int = Field(1, ge=1, le=20, description="Generations of `prompt` (ignored with scenes).")
@@ -162,10 +168,16 @@ class _AIMedia(Node):
         slots = ctx.services.setdefault("kie:slots", asyncio.Semaphore(_MAX_PARALLEL))
         done = [0]
 
+        seen: dict[str, int] = {}
+        variants = []
+        for _, p in prompts:
+            variants.append(seen.get(p, 0))
+            seen[p] = seen.get(p, 0) + 1
+
         async def one(i: int, scene: int | None, prompt: str) -> list[Clip]:
             image = inputs.image[min(i, len(inputs.image) - 1)] if inputs.image else None
             async with slots:
-                clips = await self._generate(ctx, client, model, params, prompt, aspect, image, scene)
+                clips = await self._generate(ctx, client, model, params, prompt, aspect, image, scene, variants[i])
             done[0] += 1
             ctx.progress(done[0] / len(prompts))
             return clips
@@ -195,7 +207,7 @@ class _AIMedia(Node):
             out.append((i, text + style))
         return out
 
-    async def _generate(self, ctx: NodeContext, client: KieClient, model: KieModel, params: _AIParams, prompt: str, aspect: str | None, image: Clip | None, scene: int | None) -> list[Clip]:
+    async def _generate(self, ctx: NodeContext, client: KieClient, model: KieModel, params: _AIParams, prompt: str, aspect: str | None, image: Clip | None, scene: int | None, variant: int = 0) -> list[Clip]:
         image_sha = _sha256_file(image.path) if image and image.path else None
         placeholder = [_UPLOAD_MARK + image_sha] if image_sha else None
         path, body = build_request(
@@ -207,7 +219,13 @@ class _AIMedia(Node):
             image_urls=placeholder,
             callback_url=params.callback_url,
         )
-        key = task_key(model.id, path, body)
+        key = task_key(model.id, path, body, variant)
+        # The same request from two nodes of one run: the second waits and reuses the first's task.
+        locks = ctx.services.setdefault("kie:key-locks", {})
+        async with locks.setdefault(key, asyncio.Lock()):
+            return await self._generate_once(ctx, client, model, params, prompt, image, image_sha, scene, path, body, key)
+
+    async def _generate_once(self, ctx: NodeContext, client: KieClient, model: KieModel, params: _AIParams, prompt: str, image: Clip | None, image_sha: str | None, scene: int | None, path: str, body: dict[str, Any], key: str) -> list[Clip]:
         store = ctx.store
         row = store.provider_task(key)
         if row and row["status"] == "succeeded" and _files_ok((row.get("result") or {}).get("files")):
@@ -285,7 +303,14 @@ class _AIMedia(Node):
     async def _download(self, ctx: NodeContext, client: KieClient, url: str, stem: str) -> str:
         suffix = Path(urlparse(url).path).suffix.lower() or (".png" if self.kind == "image" else ".mp4")
         dest = ctx.workdir / f"{stem}{suffix}"
-        await client.download(url, dest)
+        try:
+            await client.download(url, dest)
+        except ProviderError as e:
+            if e.status not in (401, 403, 404, 410):
+                raise
+            # Result links expire; KIE turns its own file URLs into fresh 20-minute links.
+            ctx.warn(f"result link answered HTTP {e.status}; asking KIE.ai for a fresh download link")
+            await client.download(await client.fresh_download_url(url), dest)
         return ctx.keep(dest)
 
     def _clip(self, path: str, scene: int | None, prompt: str) -> Clip:

@@ -356,6 +356,13 @@ class KieClient(ProviderClient):
         data = await self.call("GET", FAMILY_PATHS[family][1], params={"taskId": task_id})
         return parse_status(family, data if isinstance(data, dict) else {}, task_id)
 
+    async def fresh_download_url(self, url: str) -> str:
+        """A 20-minute download link for a KIE-hosted result URL (for links that expired)."""
+        data = await self.call("POST", "/api/v1/common/download-url", json={"url": url})
+        if not isinstance(data, str) or not data:
+            raise ProviderError(f"{self.title} sent no download link", provider=self.name)
+        return data
+
     async def credits(self) -> float:
         """The account's remaining credits."""
         data = await self.call("GET", "/api/v1/chat/credit")

@@ -96,6 +96,7 @@ class FakeKie(FakeServer):
         self.route("GET", r"/api/v1/chat/credit", lambda r, m: Reply(200, {"code": 200, "msg": "success", "data": self.balance}))
         self.route("POST", r"/api/file-stream-upload", self._upload)
         self.route("GET", r"/files/(?P<name>[\w.-]+)", self._file)
+        self.route("POST", r"/api/v1/common/download-url", self._download_url)
 
     def reset(self, *, polls_to_finish: int = 2, credits: float = 1000.0, webhook_secret: str | None = None) -> None:
         """Forget tasks, requests and faults (one server serves the whole session)."""
@@ -107,6 +108,7 @@ class FakeKie(FakeServer):
             self.next_outcomes: list[str] = []
             self.credits_per_task = 5.0
             self.uploads: dict[str, bytes] = {}
+            self.expire_links = False  # result links answer 404 unless fetched through download-url
             self.requests.clear()
             self.faults.clear()
 
@@ -248,8 +250,16 @@ class FakeKie(FakeServer):
             "fileName": name, "filePath": f"fenta/inputs/{name}", "downloadUrl": f"{self.url}/files/upload-{name}",
             "fileSize": len(req.body), "mimeType": "image/png", "uploadedAt": "2025-01-01T12:00:00.000Z"}})
 
+    def _download_url(self, req: Request, m: re.Match) -> Reply:
+        url = str((req.json() or {}).get("url") or "")
+        if not url.startswith(self.url + "/files/"):
+            return Reply(200, {"code": 422, "msg": "not a KIE file URL", "data": None})
+        return Reply(200, {"code": 200, "msg": "success", "data": url + "?sig=fresh"})
+
     def _file(self, req: Request, m: re.Match) -> Reply:
         name = m["name"]
+        if self.expire_links and req.q("sig") != "fresh":
+            return Reply(404, "link expired")
         kind = "image" if name.endswith(".png") else "video"
         data = media(kind).read_bytes()
         return Reply(200, data, headers={"Content-Type": "image/png" if kind == "image" else "video/mp4"})

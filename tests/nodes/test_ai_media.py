@@ -208,3 +208,34 @@ def test_the_key_never_reaches_the_database_or_logs(fake_kie, write, fenta_home)
     for path in fenta_home.rglob("*"):
         if path.is_file() and (path.suffix in (".db", ".log", ".db-wal") or path.name.endswith("-wal")):
             assert b"kie-test-key-123" not in path.read_bytes(), path
+
+
+def test_repeats_of_one_prompt_are_separate_tasks_and_all_are_reused_on_rerun(fake_kie, write):
+    wf = _wf(write, prompt="a fox", count=2)
+    res = run(wf, out="out")
+    assert res.status == "completed" and len(res.outputs["gen"]["clips"]) == 2
+    assert len(fake_kie.creates) == 2 and len(list(_store().db.query("select key from provider_tasks"))) == 2
+    _store().db.conn.execute("DELETE FROM node_cache")
+    assert run(wf, out="out").status == "completed" and len(fake_kie.creates) == 2
+
+
+def test_two_nodes_asking_for_the_same_generation_pay_once(fake_kie, write):
+    wf = load(write("wf.yaml", """
+version: 1
+name: twins
+template: karaoke-bold
+nodes:
+  a: {type: AI.Image, params: {prompt: "a fox"}}
+  b: {type: AI.Image, params: {prompt: "a fox"}}
+"""))
+    res = run(wf, out="out")
+    assert res.status == "completed", res.error
+    assert len(fake_kie.creates) == 1
+    assert res.outputs["a"]["clips"][0]["path"] == res.outputs["b"]["clips"][0]["path"]
+
+
+def test_an_expired_result_link_is_refreshed_through_kie(fake_kie, write):
+    fake_kie.expire_links = True
+    res = run(_wf(write, prompt="a fox"), out="out")
+    assert res.status == "completed", res.error
+    assert fake_kie.requests_to("/api/v1/common/download-url")

@@ -88,3 +88,12 @@ def test_credits_command_shows_balance_and_spend(fake_kie, write, cli):
 def test_credits_without_a_key_is_one_clear_error(cli, monkeypatch):
     result = cli("credits")
     assert result.exit_code != 0 and "KIE_API_KEY is not set" in result.output
+
+
+def test_credits_prices_lists_the_table_without_a_request(fake_kie, cli):
+    result = cli("credits", "--prices", "--json")
+    assert result.exit_code == 0, result.output
+    rows = {r["model"]: r for r in json.loads(result.stdout)}
+    assert rows["veo3_fast"]["credits"] == 60 and rows["veo3_fast"]["unit"] == "clip"
+    assert rows["flux-2/pro-text-to-image"]["resolutions"] == {"1K": 5.0, "2K": 7.0}
+    assert fake_kie.requests == []
