@@ -18,10 +18,11 @@ import json
 from dataclasses import dataclass, field
 from typing import Any, Callable, ClassVar
 
+import httpx
 from pydantic import BaseModel, ValidationError
 
 from ..errors import ProviderError, RateLimitError
-from ._http import ProviderClient
+from ._http import ProviderClient, parse_retry_after
 
 __all__ = ["OpenRouterClient", "ChatResult", "Usage", "InvalidOutputError", "resolve_model", "estimate_usd"]
 
@@ -79,6 +80,10 @@ class ChatResult:
     finish_reason: str | None
     usage: Usage
     raw: dict[str, Any]
+
+
+class _RetryStream(Exception):
+    """Internal: a transient error event arrived before any text; try the stream again."""
 
 
 class InvalidOutputError(ProviderError):
@@ -165,6 +170,79 @@ class OpenRouterClient(ProviderClient):
                 raise ProviderError(f"{self.title} returned no choices for model {model}", provider=self.name, retryable=True)
             return ChatResult(content=content or "", finish_reason=choice.get("finish_reason"), usage=usage, raw=data)
         raise ProviderError(f"{self.title} failed: {last_error}", provider=self.name, retryable=True)  # pragma: no cover
+
+    async def chat_stream(
+        self,
+        messages: list[dict[str, Any]],
+        model: str,
+        *,
+        on_text: Callable[[str], None] | None = None,
+        on_usage: Callable[[Usage], None] | None = None,
+        **extra: Any,
+    ) -> ChatResult:
+        """A streamed completion (SSE); `on_text` gets each piece of text as it arrives.
+
+        Keep-alive comments are skipped, the usage chunk is accounting (not a second end), and an
+        error event after the 200 fails the call. Retries happen only before any text arrived.
+        """
+        body: dict[str, Any] = {"model": model, "messages": messages, "stream": True, **extra}
+        headers = self.auth_headers()
+        for attempt in range(1, self.max_attempts + 1):
+            parts: list[str] = []
+            usage, finish, gen_id = Usage(), None, None
+            try:
+                async with self._client.stream("POST", "/chat/completions", json=body, headers=headers) as resp:
+                    self.last_headers = dict(resp.headers)
+                    if resp.status_code >= 400:
+                        await resp.aread()
+                        retry_after = parse_retry_after(resp.headers.get("Retry-After"))
+                        if resp.status_code in (408, 429, 500, 502, 503, 504) and attempt < self.max_attempts and (retry_after or 0) <= self.max_wait:
+                            await asyncio.sleep(self._wait(attempt, retry_after))
+                            continue
+                        raise self._error(resp, retry_after)
+                    async for line in resp.aiter_lines():
+                        line = line.strip()
+                        if not line or line.startswith(":") or not line.startswith("data:"):
+                            continue
+                        data = line[5:].strip()
+                        if data == "[DONE]":
+                            break
+                        try:
+                            chunk = json.loads(data)
+                        except ValueError:
+                            continue  # a broken chunk is skipped, as OpenAI-compatible clients do
+                        gen_id = chunk.get("id") or gen_id
+                        if chunk.get("error"):
+                            err = chunk["error"] if isinstance(chunk["error"], dict) else {"message": str(chunk["error"])}
+                            etype = str((err.get("metadata") or {}).get("error_type") or "")
+                            transient = etype in _TRANSIENT_TYPES
+                            if transient and not parts and attempt < self.max_attempts:
+                                raise _RetryStream()
+                            msg = self._safe(str(err.get("message") or "generation failed"))
+                            raise ProviderError(f"{self.title} model {model} failed while streaming: {msg}", provider=self.name, retryable=transient)
+                        for choice in chunk.get("choices") or []:
+                            piece = (choice.get("delta") or {}).get("content") or ""
+                            if piece:
+                                parts.append(piece)
+                                if on_text:
+                                    on_text(piece)
+                            finish = choice.get("finish_reason") or finish
+                        if chunk.get("usage"):
+                            usage = Usage.from_response(chunk)
+            except _RetryStream:
+                await self._sleep(attempt)
+                continue
+            except httpx.TransportError as e:
+                if parts or attempt == self.max_attempts:
+                    raise ProviderError(f"{self.title} stream broke off ({type(e).__name__})", provider=self.name, retryable=True) from None
+                await self._sleep(attempt)
+                continue
+            if usage.generation_ids == [] and gen_id:
+                usage.generation_ids = [gen_id]
+            if on_usage and (usage.total_tokens or usage.cost):
+                on_usage(usage)
+            return ChatResult(content="".join(parts), finish_reason=finish, usage=usage, raw={"id": gen_id})
+        raise ProviderError(f"{self.title} stream failed after {self.max_attempts} attempts", provider=self.name, retryable=True)
 
     async def _sleep(self, attempt: int) -> None:
         await asyncio.sleep(self._wait(attempt, None))

@@ -34,6 +34,7 @@ class FakeOpenRouter(FakeServer):
         self.key = key
         self.contents: list[str] = []
         self.invalid_left = 0
+        self.stream_errors: list[bool] = []
         self.counter = 0
         self.route("POST", r"/api/v1/chat/completions", self._chat)
         self.route("GET", r"/api/v1/key", self._key)
@@ -49,6 +50,7 @@ class FakeOpenRouter(FakeServer):
             self.faults.clear()
             self.contents.clear()
             self.invalid_left = 0
+            self.stream_errors: list[bool] = []
 
     # -- switches ------------------------------------------------------------------------
 
@@ -61,6 +63,11 @@ class FakeOpenRouter(FakeServer):
         """Answer the next `times` chat requests with content that is not JSON."""
         with self.lock:
             self.invalid_left += times
+
+    def stream_error(self, times: int = 1, after_text: bool = False) -> None:
+        """End the next `times` streams with an error event (after some text when `after_text`)."""
+        with self.lock:
+            self.stream_errors += [after_text] * times
 
     def fault(self, kind: str, times: int = 1) -> None:
         """Serve a documented failure instead of the next `times` requests."""
@@ -105,8 +112,6 @@ class FakeOpenRouter(FakeServer):
                 return Reply(400, _err(400, "invalid message", "invalid_request"))
         model = body.get("model") or "openai/gpt-4o-mini"
         rf = body.get("response_format")
-        if body.get("stream"):
-            return Reply(400, _err(400, "this fake does not stream", "invalid_request"))
         with self.lock:
             self.counter += 1
             n = self.counter
@@ -131,6 +136,9 @@ class FakeOpenRouter(FakeServer):
         completion_tokens = max(1, len(content) // 4)
         total = prompt_tokens + completion_tokens
         gen_id = f"gen-{int(time.time())}-{n}"
+        usage = {"prompt_tokens": prompt_tokens, "completion_tokens": completion_tokens, "total_tokens": total, "cost": round(total * 1e-6, 9)}
+        if body.get("stream"):
+            return self._sse(gen_id, model, content, usage)
         return Reply(
             200,
             {
@@ -144,6 +152,29 @@ class FakeOpenRouter(FakeServer):
             },
             {"X-Generation-Id": gen_id},
         )
+
+    def _sse(self, gen_id: str, model: str, content: str, usage: dict) -> Reply:
+        """The documented SSE shape: keep-alive comment, text chunks, usage chunk, [DONE] (or an error event)."""
+        with self.lock:
+            error = self.stream_errors.pop(0) if self.stream_errors else None
+        base = {"id": gen_id, "object": "chat.completion.chunk", "created": int(time.time()), "model": model}
+        events = [": OPENROUTER PROCESSING"]
+        third = max(1, len(content) // 3)
+        pieces = [content[i : i + third] for i in range(0, len(content), third)]
+        if error is not None:
+            if error:
+                events.append("data: " + json.dumps({**base, "choices": [{"index": 0, "delta": {"role": "assistant", "content": pieces[0]}, "finish_reason": None}]}))
+            events.append("data: " + json.dumps({**base, "provider": "FakeAI", "error": {"code": 502, "message": "Provider disconnected unexpectedly", "metadata": {"error_type": "provider_unavailable"}}, "choices": [{"index": 0, "delta": {"content": ""}, "finish_reason": "error"}]}))
+        else:
+            for i, piece in enumerate(pieces):
+                last = i == len(pieces) - 1
+                delta = {"role": "assistant", "content": piece} if i == 0 else {"content": piece}
+                events.append("data: " + json.dumps({**base, "choices": [{"index": 0, "delta": delta, "finish_reason": "stop" if last else None}]}))
+                if i == 0:
+                    events.append(": OPENROUTER PROCESSING")
+            events.append("data: " + json.dumps({**base, "choices": [{"index": 0, "delta": {"content": "", "role": "assistant"}, "finish_reason": "stop", "native_finish_reason": "stop"}], "usage": usage}))
+            events.append("data: [DONE]")
+        return Reply(200, "\n\n".join(events) + "\n\n", {"Content-Type": "text/event-stream", "X-Generation-Id": gen_id})
 
     def _key(self, req: Request, m: re.Match) -> Reply:
         denied = self._auth(req)

@@ -148,3 +148,26 @@ def test_missing_key_fails_before_any_request(openrouter_fake, monkeypatch):
     with pytest.raises(AuthError, match="OPENROUTER_API_KEY is not set"):
         call(ask)
     assert openrouter_fake.requests == []
+
+
+def test_stream_joins_text_skips_keepalives_and_reads_the_usage_chunk(openrouter_fake):
+    pieces: list[str] = []
+    seen: list[Usage] = []
+    res = call(lambda c: c.chat_stream(MESSAGES, "openai/gpt-4o-mini", on_text=pieces.append, on_usage=seen.append))
+    assert res.content.startswith("Answer ") and res.content.endswith(" about morning coffee.")
+    assert len(pieces) >= 2 and "".join(pieces) == res.content
+    assert res.finish_reason == "stop" and res.usage.total_tokens > 0 and len(seen) == 1
+    assert openrouter_fake.chat_requests()[0].json()["stream"] is True
+
+
+def test_stream_error_before_any_text_is_retried(openrouter_fake):
+    openrouter_fake.stream_error(1)
+    res = call(lambda c: c.chat_stream(MESSAGES, "openai/gpt-4o-mini"))
+    assert res.content and len(openrouter_fake.chat_requests()) == 2
+
+
+def test_stream_error_after_text_fails_clearly(openrouter_fake):
+    openrouter_fake.stream_error(1, after_text=True)
+    with pytest.raises(ProviderError, match="failed while streaming: Provider disconnected"):
+        call(lambda c: c.chat_stream(MESSAGES, "openai/gpt-4o-mini"))
+    assert len(openrouter_fake.chat_requests()) == 1
