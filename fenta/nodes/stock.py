@@ -83,14 +83,15 @@ class InputStock(Node):
         kind = "videos" if params.media == "video" else "photos"
         pages: dict[tuple[str, int], dict[str, Any]] = {}
 
-        async def page(query: str, n: int) -> dict[str, Any]:
-            if (query, n) not in pages:
+        async def page(query: str, n: int, sized: bool = True) -> dict[str, Any]:
+            key = (query, n, sized)
+            if key not in pages:
                 search = client.search_videos if kind == "videos" else client.search_photos
                 try:
-                    pages[(query, n)] = await search(query, orientation=orientation, size=size, locale=params.locale, page=n, per_page=15)
+                    pages[key] = await search(query, orientation=orientation, size=size if sized else None, locale=params.locale, page=n, per_page=15)
                 finally:
                     record(ctx, "pexels", units="requests", quantity=1, cost=0.0)
-            return pages[(query, n)]
+            return pages[key]
 
         try:
             # First pages of every distinct query in parallel; picking stays sequential so it is deterministic.
@@ -144,11 +145,14 @@ class InputStock(Node):
         candidates = [query, *broader(query)]
         if params.fallback_query and params.fallback_query.strip():
             candidates.append(params.fallback_query.strip())
-        for q in dict.fromkeys(candidates):
-            tried.append(q)
+        # Last resort: the original query without the minimum-size filter (smaller files get upscaled).
+        attempts = [(q, True) for q in dict.fromkeys(candidates)] + [(query, False)]
+        for q, sized in attempts:
+            if sized:
+                tried.append(q)
             n = 1
             while n <= 3:  # a few pages at most: stay polite with the rate limit
-                body = await page(q, n)
+                body = await page(q, n, sized)
                 for item in body.get(kind) or []:
                     if int(item.get("id", -1)) in used:
                         continue
@@ -163,7 +167,7 @@ class InputStock(Node):
                 n += 1
         shown = ", ".join(f"'{t}'" for t in tried)
         raise ctx.error(
-            f"Pexels has no unused {kind} for {shown}; change the scene's visual query or set params.fallback_query",
+            f"Pexels has no unused {kind} for {shown} (also without a size filter); change the scene's visual query or set params.fallback_query",
             field="params.fallback_query",
         )
 

@@ -73,6 +73,7 @@ class FakePexels(FakeServer):
             self.remaining = remaining
             self.reset_at = int(time.time()) + 3600
             self.empty_queries: set[str] = set()
+            self.sized_empty_queries: set[str] = set()  # no results only when a `size` filter is sent
             self.media_delay = 0.0
 
     # -- switches ------------------------------------------------------------------------
@@ -154,7 +155,8 @@ class FakePexels(FakeServer):
             return Reply(400, {"error": "invalid orientation"})
         page = int(req.q("page") or 1)
         per_page = min(80, int(req.q("per_page") or 15))
-        ids = [] if query.lower() in self.empty_queries else self._ids(query)
+        empty = query.lower() in self.empty_queries or (req.q("size") and query.lower() in self.sized_empty_queries)
+        ids = [] if empty else self._ids(query)
         chunk = ids[(page - 1) * per_page : page * per_page]
         items = [self._video(i, orientation) if kind == "videos" else self._photo(i) for i in chunk]
         prefix = "/videos/search" if kind == "videos" else "/v1/search"

@@ -181,3 +181,16 @@ nodes:
 """)
     result = cli("validate", str(path))
     assert result.exit_code == 2 and "params.language" in result.stderr + result.stdout
+
+
+def test_usage_days_leaves_out_older_records(cli):
+    import time
+
+    store = JobStore(Settings.from_env().db_path)
+    store.record_usage(provider="openrouter", model="m", units="tokens", quantity=100, cost=0.5)
+    store.db["usage_records"].insert({"provider": "openrouter", "units": "tokens", "quantity": 900, "cost": 2.0, "created_at": time.time() - 40 * 86400})
+    store.close()
+    recent = json.loads(cli("usage", "--days", "7", "--json").stdout)
+    everything = json.loads(cli("usage", "--days", "60", "--json").stdout)
+    assert recent["total_cost"] == 0.5 and everything["total_cost"] == 2.5
+    assert len(everything["rows"]) == 2  # one row per day

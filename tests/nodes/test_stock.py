@@ -65,6 +65,14 @@ def test_a_query_without_results_falls_back_to_a_broader_one(write, pexels_fake)
     assert [q.q("query") for q in pexels_fake.requests_to("/videos/search")] == ["purple flying elephant", "purple flying"]
 
 
+def test_a_query_too_rare_in_large_sizes_falls_back_to_any_size(write, pexels_fake):
+    pexels_fake.sized_empty_queries = {"axolotl"}
+    r = run_stock(write, {"queries": ["axolotl"]}, w=1080, h=1920)
+    assert r.status == "completed", r.error
+    searches = pexels_fake.requests_to("/videos/search")
+    assert [(q.q("query"), q.q("size")) for q in searches] == [("axolotl", "medium"), ("axolotl", None)]
+
+
 def test_no_results_anywhere_fails_with_one_clear_line(write, pexels_fake, cli):
     pexels_fake.empty_queries = {"zzqx blorp", "zzqx", "blorp", "nothing here"}
     path = write("wf.yaml", WF.format(w=180, h=320, params=json.dumps({"queries": ["zzqx blorp"], "fallback_query": "nothing here"})))
