@@ -320,13 +320,19 @@ class JobStore:
             (key, provider, task_id, job_id, node_id, status, json.dumps(result) if result is not None else None, now, now),
         )
 
-    def update_provider_task(self, key: str, *, status: str | None = None, result: dict | None = None) -> None:
-        """Change a task's status and/or merge fields into its result."""
+    def update_provider_task(self, key: str, *, status: str | None = None, result: dict | None = None, keep_final: bool = False) -> None:
+        """Change a task's status and/or merge fields into its result.
+
+        With `keep_final`, a task already 'succeeded' or 'failed' keeps that status (a slower poller
+        must not undo what a callback recorded in between).
+        """
         with self.write() as conn:
             row = conn.execute("SELECT status, result FROM provider_tasks WHERE key = ?", (key,)).fetchone()
             if row is None:
                 return
             merged = {**(json.loads(row[1]) if row[1] else {}), **(result or {})}
+            if keep_final and row[0] in ("succeeded", "failed"):
+                status = row[0]
             conn.execute(
                 "UPDATE provider_tasks SET status = ?, result = ?, updated_at = ? WHERE key = ?",
                 (status or row[0], json.dumps(merged), time.time(), key),

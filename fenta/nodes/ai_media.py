@@ -282,7 +282,9 @@ class _AIMedia(Node):
                     await asyncio.sleep(poll_interval(time.time() - created))
                     continue
             if status.state != last_state:
-                store.update_provider_task(key, status=status.state if status.state != "succeeded" else "running")
+                # succeeded = KIE finished (the files join the row once downloaded); never undo a callback's verdict
+                extra = {"urls": status.urls} if status.state == "succeeded" else None
+                store.update_provider_task(key, status=status.state, result=extra, keep_final=True)
                 last_state = status.state
             if status.state == "succeeded":
                 if not status.urls:

@@ -73,11 +73,11 @@ def handle_callback(store: Any, headers: Mapping[str, str], body: bytes, *, secr
     family = (row.get("result") or {}).get("family", "market")
     status = parse_callback(family, payload)
     if status.state == "succeeded":
-        store.update_provider_task(row["key"], status="succeeded", result={"urls": status.urls, "via": "callback"})
+        store.update_provider_task(row["key"], status="succeeded", result={"urls": status.urls, "via": "callback"}, keep_final=True)
     elif status.state == "failed":
-        store.update_provider_task(row["key"], status="failed", result={"error": status.error or "generation failed", "error_code": status.error_code, "via": "callback"})
+        store.update_provider_task(row["key"], status="failed", result={"error": status.error or "generation failed", "error_code": status.error_code, "via": "callback"}, keep_final=True)
     else:
-        store.update_provider_task(row["key"], status=status.state)
+        store.update_provider_task(row["key"], status=status.state, keep_final=True)
     return 200, {"ok": True, "taskId": task_id, "status": status.state}
 
 

@@ -110,8 +110,16 @@ nodes:
     finally:
         server.shutdown()
         server.server_close()
-    assert res.status == "completed", res.error
+    assert res.status == "completed", (res.error, [(a.status_code, a.text) for a in answers])
     assert answers[0].status_code == 200
     assert fake_kie.creates[0].json()["callBackUrl"] == hook
     row = next(iter(JobStore(Settings.from_env().db_path).db.query("select status, result from provider_tasks")))
     assert row["status"] == "succeeded" and json.loads(row["result"])["via"] == "callback"
+
+
+def test_a_slower_poller_cannot_undo_what_a_callback_recorded():
+    store = _store_with_task("market", "t9")
+    body = json.dumps({"code": 200, "data": {"taskId": "t9", "state": "success", "resultJson": "{\"resultUrls\":[\"u\"]}"}}).encode()
+    assert handle_callback(store, {}, body)[0] == 200
+    store.update_provider_task("k1", status="running", keep_final=True)  # what the poll loop writes
+    assert store.provider_task("k1")["status"] == "succeeded"
