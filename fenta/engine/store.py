@@ -320,6 +320,9 @@ class JobStore:
             (key, provider, task_id, job_id, node_id, status, json.dumps(result) if result is not None else None, now, now),
         )
 
+    def delete_provider_task(self, key: str) -> None:
+        self.db.conn.execute("DELETE FROM provider_tasks WHERE key = ?", (key,))
+
     def update_provider_task(self, key: str, *, status: str | None = None, result: dict | None = None, keep_final: bool = False) -> None:
         """Change a task's status and/or merge fields into its result.
 

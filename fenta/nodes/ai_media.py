@@ -27,7 +27,7 @@ from pydantic import Field
 from ..errors import ProviderError
 from ..pricing import KieModel, credits_to_usd, kie_model, kie_models
 from ..providers._http import client_for
-from ..providers.kie import KieClient, TaskStatus, build_request, time_scale
+from ..providers.kie import KieClient, OutcomeUnknownError, TaskStatus, build_request, time_scale
 from ..render.ffmpeg import probe
 from ..types import Clip, Scene
 from .base import Node, NodeContext, Params, Ports, register
@@ -235,10 +235,21 @@ class _AIMedia(Node):
             task_id = row["task_id"]
             ctx.info(f"continuing KIE task {task_id} (already paid; not submitted again)")
         else:
+            if row and row["status"] == "submitting":
+                ctx.warn("an earlier run was stopped while KIE.ai was accepting this generation; its task id never arrived, so it is submitted again (check the KIE.ai dashboard for a duplicate charge)")
             if image_sha and image is not None and image.path:
                 url = await client.upload(image.path, file_name=image_sha[:32] + Path(image.path).suffix)
                 body = _replace_upload(body, url)
-            task_id = await client.create_task(path, body)
+            meta = {"family": model.family, "model": model.id, "prompt": prompt}
+            # A marker first: if the process dies before the task id is stored, the next run can say so.
+            store.save_provider_task(key=key, provider="kie", task_id="", status="submitting", job_id=ctx.job_id, node_id=ctx.node_id, result=meta)
+            try:
+                task_id = await client.create_task(path, body)
+            except OutcomeUnknownError:
+                raise  # keep the marker: the next run warns that this one may have been charged
+            except BaseException:
+                store.delete_provider_task(key)  # refused (or never sent): nothing was created
+                raise
             # Written before the first poll: from here on a killed run finds this task instead of paying again.
             store.save_provider_task(
                 key=key, provider="kie", task_id=task_id, status="pending", job_id=ctx.job_id, node_id=ctx.node_id,

@@ -30,6 +30,7 @@ from ._http import ProviderClient, parse_retry_after
 __all__ = [
     "KieClient",
     "TaskStatus",
+    "OutcomeUnknownError",
     "SlidingWindowLimiter",
     "FAMILY_PATHS",
     "build_request",
@@ -76,6 +77,10 @@ class TaskStatus:
     @property
     def done(self) -> bool:
         return self.state in ("succeeded", "failed")
+
+
+class OutcomeUnknownError(ProviderError):
+    """A paid request was sent but its answer never arrived: it may or may not have been accepted."""
 
 
 class SlidingWindowLimiter:
@@ -308,7 +313,7 @@ class KieClient(ProviderClient):
                 await asyncio.sleep(self._wait(attempt, None))
                 continue
             except httpx.TransportError as e:
-                raise ProviderError(
+                raise OutcomeUnknownError(
                     f"{self.title} did not answer a create request ({type(e).__name__}); it was not repeated, so that a task is never paid twice",
                     provider=self.name,
                     retryable=True,

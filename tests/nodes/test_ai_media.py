@@ -239,3 +239,27 @@ def test_an_expired_result_link_is_refreshed_through_kie(fake_kie, write):
     res = run(_wf(write, prompt="a fox"), out="out")
     assert res.status == "completed", res.error
     assert fake_kie.requests_to("/api/v1/common/download-url")
+
+
+def test_a_run_stopped_before_the_task_id_arrived_warns_about_a_possible_duplicate(fake_kie, write, monkeypatch):
+    import httpx
+
+    from fenta.providers import kie
+    from tests.fakes._server import Reply
+
+    orig = kie.KieClient.__init__
+
+    def short_timeout(self, settings, **kw):
+        orig(self, settings, **kw)
+        self._client.timeout = httpx.Timeout(0.3)
+
+    monkeypatch.setattr(kie.KieClient, "__init__", short_timeout)
+    fake_kie.fail_next(Reply(200, {"code": 200, "data": {"taskId": "lost"}}, delay=1.0), path_contains="createTask")
+    wf = _wf(write, prompt="a fox")
+    res = run(wf, out="out")
+    assert res.status == "failed" and "not repeated" in res.error
+    assert list(_store().db.query("select status from provider_tasks")) == [{"status": "submitting"}]
+    warnings: list[str] = []
+    res = run(wf, out="out", on_event=lambda e: warnings.append(e.data.get("text", "")) if e.kind == "message" else None)
+    assert res.status == "completed"
+    assert any("duplicate charge" in w for w in warnings)
