@@ -50,17 +50,24 @@ STATUS_PATHS = {
 }
 
 
-def media(kind: str) -> Path:
-    """A tiny real PNG (image) or 2-second MP4 (video), made once per test session."""
+_COLOURS = ["0x3366cc", "0xcc6633", "0x33aa55", "0xaa3399", "0xddbb22", "0x22aaaa"]
+
+
+def media(kind: str, variant: int = 0) -> Path:
+    """A tiny real PNG (image) or 2-second MP4 (video), made once per test session per variant.
+
+    Variants differ in colour, as real generations differ: equal files would be one cache blob.
+    """
+    colour = _COLOURS[variant % len(_COLOURS)]
     with _media_lock:
         if kind == "image":
-            p = _MEDIA_DIR / "result.png"
+            p = _MEDIA_DIR / f"result-{variant % len(_COLOURS)}.png"
             if not p.exists():
-                lavfi(p, "testsrc2=s=180x320:d=1", "-frames:v", "1")
+                lavfi(p, f"color=c={colour}:s=180x320:d=1,drawgrid=w=30:h=30:c=white", "-frames:v", "1")
         else:
-            p = _MEDIA_DIR / "result.mp4"
+            p = _MEDIA_DIR / f"result-{variant % len(_COLOURS)}.mp4"
             if not p.exists():
-                lavfi(p, "testsrc2=s=180x320:r=15:d=2", "-pix_fmt", "yuv420p", "-c:v", "libx264", "-preset", "ultrafast")
+                lavfi(p, f"testsrc2=s=180x320:r=15:d=2,colorbalance=rs={0.1 * (variant % 6) - 0.3:.1f}", "-pix_fmt", "yuv420p", "-c:v", "libx264", "-preset", "ultrafast")
         return p
 
 
@@ -261,7 +268,8 @@ class FakeKie(FakeServer):
         if self.expire_links and req.q("sig") != "fresh":
             return Reply(404, "link expired")
         kind = "image" if name.endswith(".png") else "video"
-        data = media(kind).read_bytes()
+        number = re.search(r"_(\d+)\.", name)
+        data = media(kind, int(number.group(1)) if number else 0).read_bytes()
         return Reply(200, data, headers={"Content-Type": "image/png" if kind == "image" else "video/mp4"})
 
 
