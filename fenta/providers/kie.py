@@ -7,6 +7,10 @@ them are mapped onto one `TaskStatus` with states pending | running | succeeded 
 
 Creating a task costs money, so create requests are never retried when they may have reached KIE
 (only connection failures, 429 and body codes that say "not accepted" are retried).
+
+Settings: `KIE_API_KEY`; `FENTA_KIE_URL` (API host); `FENTA_KIE_UPLOAD_URL` (file-upload host, default
+kieai.redpandaai.co, or the API host when FENTA_KIE_URL points elsewhere, e.g. at a proxy or a fake);
+`FENTA_KIE_TIME_SCALE` multiplies poll intervals and retry waits (tests only; default 1).
 """
 
 from __future__ import annotations

@@ -263,3 +263,12 @@ def test_a_run_stopped_before_the_task_id_arrived_warns_about_a_possible_duplica
     res = run(wf, out="out", on_event=lambda e: warnings.append(e.data.get("text", "")) if e.kind == "message" else None)
     assert res.status == "completed"
     assert any("duplicate charge" in w for w in warnings)
+
+
+def test_polling_follows_kies_documented_schedule_by_default(monkeypatch):
+    from fenta.nodes.ai_media import poll_interval
+
+    monkeypatch.delenv("FENTA_KIE_TIME_SCALE", raising=False)
+    assert [poll_interval(t) for t in (0, 29, 30, 119, 120, 600)] == [2.5, 2.5, 7.5, 7.5, 20.0, 20.0]
+    monkeypatch.setenv("FENTA_KIE_TIME_SCALE", "0.1")
+    assert poll_interval(0) == 0.25
