@@ -97,8 +97,7 @@ class PexelsClient(ProviderClient):
                 e.message = f"Pexels rate limit reached (HTTP 429); the allowance resets in {wait}s (at {time.strftime('%H:%M UTC', time.gmtime(reset))})"
                 e.args = (e.message,)
             raise
-        finally:
-            self._note_ratelimit()
+        self._note_ratelimit(resp.headers)
         return resp
 
     async def get_json(self, path: str, **kwargs: Any) -> Any:
@@ -112,14 +111,23 @@ class PexelsClient(ProviderClient):
                     raise ProviderError(f"Pexels sent a malformed response (not JSON) {attempt} times; try again later", provider=self.name, retryable=True) from None
                 await asyncio.sleep(self._wait(attempt, None))
 
-    def _note_ratelimit(self) -> None:
+    def _note_ratelimit(self, headers: Any) -> None:
+        # Read this response's own headers: concurrent requests share the client.
+        seen: dict[str, int] = {}
         for field in ("limit", "remaining", "reset"):
-            v = {k.lower(): v for k, v in self.last_headers.items()}.get(f"x-ratelimit-{field}")
+            v = headers.get(f"x-ratelimit-{field}")
             if v is not None:
                 try:
-                    self.ratelimit[field] = int(float(v))
+                    seen[field] = int(float(v))
                 except ValueError:
                     pass
+        if not seen:
+            return
+        # Responses to parallel requests arrive out of order: within one reset window the
+        # smallest remaining count is the newest.
+        if "remaining" in seen and seen.get("reset") == self.ratelimit.get("reset") and "remaining" in self.ratelimit:
+            seen["remaining"] = min(seen["remaining"], self.ratelimit["remaining"])
+        self.ratelimit.update(seen)
 
     async def search_videos(self, query: str, *, orientation: str | None = None, size: str | None = None, locale: str | None = None, page: int = 1, per_page: int = 15) -> dict[str, Any]:
         """`GET /videos/search`: one page of videos for `query`."""
