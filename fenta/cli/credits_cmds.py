@@ -53,7 +53,7 @@ def _prices() -> list[dict]:
         rows.append({
             "model": m.id, "kind": m.kind, "family": m.family, "unit": unit, "credits": price,
             "usd": credits_to_usd(price or 0), "resolutions": m.resolutions, "durations": list(m.durations),
-            "aspect_ratios": list(m.aspect_ratios),
+            "aspect_ratios": list(m.aspect_ratios), "images": m.images,
         })
     return rows
 

@@ -161,6 +161,11 @@ class _AIMedia(Node):
     async def run(self, ctx: NodeContext, params: _AIParams, inputs: AIInputs) -> AIOutputs:
         model = kie_model(params.model)
         assert model is not None  # validated at load time
+        if model.images == "required" and not inputs.image:
+            raise ctx.error(f"{model.id} works from an image: connect an 'image' input (e.g. an Input.Asset or AI.Image clips)", field="inputs.image")
+        if model.images == "none" and inputs.image:
+            takes = sorted(m.id for m in kie_models().values() if m.kind == self.kind and m.images != "none")
+            raise ctx.error(f"{model.id} takes no input image; use one of {', '.join(takes)}", field="inputs.image")
         prompts = await self._prompts(ctx, params, inputs)
         canvas = (ctx.template or {}).get("canvas") or {"width": 1080, "height": 1920}
         aspect = params.aspect_ratio or aspect_for(model, int(canvas["width"]), int(canvas["height"]))

@@ -27,6 +27,7 @@ class KieModel:
     per_clip: float | None = None
     per_second: float | None = None
     resolutions: dict[str, float] = field(default_factory=dict)
+    images: str = "none"  # input images: none | optional | required
 
     @property
     def default_resolution(self) -> str | None:
@@ -71,6 +72,7 @@ def kie_models() -> dict[str, KieModel]:
             per_clip=m.get("per_clip"),
             per_second=m.get("per_second"),
             resolutions={str(k): float(v) for k, v in (m.get("resolutions") or {}).items()},
+            images=str(m.get("images", "none")),
         )
     return out
 

@@ -272,3 +272,9 @@ def test_polling_follows_kies_documented_schedule_by_default(monkeypatch):
     assert [poll_interval(t) for t in (0, 29, 30, 119, 120, 600)] == [2.5, 2.5, 7.5, 7.5, 20.0, 20.0]
     monkeypatch.setenv("FENTA_KIE_TIME_SCALE", "0.1")
     assert poll_interval(0) == 0.25
+
+
+def test_an_image_to_video_model_without_an_image_is_a_clear_error_before_any_request(fake_kie, write):
+    res = run(_wf(write, "AI.Video", model="kling-2.6/image-to-video", prompt="move"), out="out")
+    assert res.status == "failed" and "connect an 'image' input" in res.error and "inputs.image" in res.error
+    assert fake_kie.requests == []
