@@ -252,14 +252,12 @@ class _AIMedia(Node):
                 task_id = await client.create_task(path, body)
             except OutcomeUnknownError:
                 raise  # keep the marker: the next run warns that this one may have been charged
-            except BaseException:
+            except Exception:
                 store.delete_provider_task(key)  # refused (or never sent): nothing was created
                 raise
+            # (cancelled or interrupted mid-request: the marker stays, for the same reason)
             # Written before the first poll: from here on a killed run finds this task instead of paying again.
-            store.save_provider_task(
-                key=key, provider="kie", task_id=task_id, status="pending", job_id=ctx.job_id, node_id=ctx.node_id,
-                result={"family": model.family, "model": model.id, "prompt": prompt},
-            )
+            store.save_provider_task(key=key, provider="kie", task_id=task_id, status="pending", job_id=ctx.job_id, node_id=ctx.node_id, result=meta)
             ctx.info(f"KIE task {task_id} created ({model.id})")
         status = await self._poll(ctx, client, model, key, task_id, params.timeout)
         files = []
