@@ -166,6 +166,8 @@ class _AIMedia(Node):
         if model.images == "none" and inputs.image:
             takes = sorted(m.id for m in kie_models().values() if m.kind == self.kind and m.images != "none")
             raise ctx.error(f"{model.id} takes no input image; use one of {', '.join(takes)}", field="inputs.image")
+        if model.family == "runway" and not params.callback_url:
+            ctx.warn("KIE documents callBackUrl as required for Runway; if the request is refused, set params.callback_url (polling still does the work)")
         prompts = await self._prompts(ctx, params, inputs)
         canvas = (ctx.template or {}).get("canvas") or {"width": 1080, "height": 1920}
         aspect = params.aspect_ratio or aspect_for(model, int(canvas["width"]), int(canvas["height"]))
