@@ -6,6 +6,7 @@ from ._app import app
 
 # Each module adds its commands to `app`.
 from . import inspect_cmds, jobs_cmds, run_cmds, system_cmds  # noqa: E402,F401
+from . import render_cmds  # noqa: E402,F401
 from . import credits_cmds  # noqa: E402,F401  (credits, kie-callbacks)
 from . import voice_cmds  # noqa: E402,F401  (voices)
 from . import usage_cmds  # noqa: E402,F401  (usage)

@@ -64,9 +64,15 @@ def run(
     yes: bool = typer.Option(False, "--yes", "-y", help="Do not ask before a run that costs money."),
     max_cost: Optional[float] = typer.Option(None, "--max-cost", help="Refuse to run when the estimate is higher."),
     json: bool = typer.Option(False, "--json", help="Print the result as JSON (for CI)."),
+    preview: bool = typer.Option(False, "--preview", help="Render a quick low-resolution draft (360p, fastest preset); cached apart from the full render."),
 ) -> None:
     """Run a workflow and write the video, subtitles and thumbnail to --out."""
     wf = load(file, vars=parse_var_overrides(var))
+    if preview:
+        # A run-level option read by Render nodes through their params, so it joins their cache key.
+        for spec in wf.nodes.values():
+            if spec.type == "Render" and spec.parsed_params is not None and "preview" in type(spec.parsed_params).model_fields:
+                spec.parsed_params = spec.parsed_params.model_copy(update={"preview": True})
     if dry_run:
         p = plan(wf)
         if json:

@@ -3,23 +3,23 @@
 from __future__ import annotations
 
 import json
-import shutil
 from typing import Literal
 
 from pydantic import Field
 
-from ..render.compose import Profile, build_command
-from ..render.ffmpeg import probe, run_ffmpeg
+from ..render.compose import Profile, render
 from ..render.timeline import Timeline as TimelineModel
 from ..types import Artifact
 from .base import Node, NodeContext, Params, Ports, register
 
 
+
 class RenderParams(Params):
     profile: Literal["1080p", "720p", "480p", "360p", "canvas"] = Field("1080p", description="Output size (short side); aspect comes from the template.")
-    crf: int = Field(23, ge=0, le=51)
-    preset: Literal["ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow"] = "veryfast"
-    thumbnail: bool = True
+    crf: int = Field(23, ge=0, le=51, description="x264 quality (lower is better and bigger).")
+    preset: Literal["ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow"] = Field("veryfast", description="x264 speed preset.")
+    thumbnail: bool = Field(True, description="Also write a JPEG thumbnail (a frame at 40%).")
+    preview: bool = Field(False, description="Quick low-resolution draft (360p, ultrafast); `fenta run --preview` sets it.")
 
 
 class RenderInputs(Ports):
@@ -31,9 +31,16 @@ class RenderOutputs(Ports):
     artifacts: list[Artifact]
 
 
+def profile_for(params: RenderParams) -> Profile:
+    if params.preview:
+        return Profile.preview()
+    return Profile(name=params.profile, preset=params.preset, crf=params.crf)
+
+
 @register
 class Render(Node):
     type = "Render"
+    version = "2"
     description = "Encodes the timeline in ONE FFmpeg process: H.264/AAC MP4, SRT, ASS, thumbnail, timeline.json."
     Params = RenderParams
     Inputs = RenderInputs
@@ -44,9 +51,13 @@ class Render(Node):
         tl = inputs.timeline
         video = ctx.workdir / "video.mp4"
         thumb = ctx.workdir / "thumb.jpg" if params.thumbnail else None
-        args = build_command(tl, video, thumb, profile=Profile(name=params.profile, preset=params.preset, crf=params.crf))
-        await run_ffmpeg(args, total_seconds=tl.duration, on_progress=ctx.progress, what="render")
-        info = probe(video)
+        try:
+            info = await render(tl, video, thumb, profile=profile_for(params), workdir=ctx.workdir / "text", on_progress=ctx.progress)
+        except Exception as e:
+            if getattr(e, "node", "x") is None:
+                e.node = ctx.node_id  # type: ignore[attr-defined]
+            raise
+        # Everything lands in the cache through keep() (a rename), never as a partial file.
         arts = [Artifact(kind="video", path=ctx.keep(video), name="{name}.mp4", duration=info.duration)]
         if thumb is not None and thumb.exists():
             arts.append(Artifact(kind="thumbnail", path=ctx.keep(thumb), name="{name}.jpg"))

@@ -1,17 +1,19 @@
-"""Timeline: fits clips to the narration and lays out captions, music and motion."""
+"""Timeline: fits clips to the narration and lays out captions, music, motion and the title card."""
 
 from __future__ import annotations
 
 from pydantic import Field
 
+from ..render.timeline import MusicBed, hook_text, scene_starts
 from ..render.timeline import Timeline as TimelineModel
 from ..render.timeline import build_timeline
-from ..types import Audio, Clip, SubtitleTrack
+from ..types import Audio, Clip, Scene, SubtitleTrack, Word
 from .base import Node, NodeContext, Params, Ports, register
 
 
 class TimelineParams(Params):
-    duration: float | None = Field(None, gt=0, description="Fixed length in seconds (default: the narration's).")
+    duration: float | None = Field(None, gt=0, le=4 * 3600, description="Fixed length in seconds (default: the narration's).")
+    title: str | None = Field(None, description="Hook text for the template's title card (default: the script's first sentence).")
 
 
 class TimelineInputs(Ports):
@@ -19,6 +21,10 @@ class TimelineInputs(Ports):
     voice: Audio | None = None
     subtitles: SubtitleTrack | None = None
     music: Audio | None = None
+    music_bed: MusicBed | None = None
+    script: str | None = None
+    scenes: list[Scene] = Field(default_factory=list)
+    words: list[Word] = Field(default_factory=list)
 
 
 class TimelineOutputs(Ports):
@@ -28,7 +34,11 @@ class TimelineOutputs(Ports):
 @register
 class Timeline(Node):
     type = "Timeline"
-    description = "Fits clips to the narration (cuts, motion, transitions), with captions and a ducked music bed."
+    version = "2"
+    description = (
+        "Fits clips to the narration (trimmed, looped or spread; per scene when clips carry a scene and "
+        "scenes + words are connected), with Ken Burns stills, transitions, captions, title card and a ducked music bed."
+    )
     Params = TimelineParams
     Inputs = TimelineInputs
     Outputs = TimelineOutputs
@@ -37,6 +47,22 @@ class Timeline(Node):
     async def run(self, ctx: NodeContext, params: TimelineParams, inputs: TimelineInputs) -> TimelineOutputs:
         if inputs.voice is None and params.duration is None:
             raise ctx.error("connect a 'voice' input or set params.duration", field="params.duration")
+        if inputs.music is not None and inputs.music_bed is not None:
+            raise ctx.error("connect 'music' or 'music_bed', not both", field="inputs.music_bed")
         subs = (inputs.subtitles.ass_path, inputs.subtitles.srt_path) if inputs.subtitles else None
-        tl = build_timeline(clips=inputs.clips, voice=inputs.voice, template=ctx.template, subtitles=subs, music=inputs.music, duration=params.duration)
+        starts = scene_starts(inputs.scenes, inputs.words) if inputs.scenes and inputs.words else None
+        if inputs.scenes and inputs.words and starts is None and any(c.scene is not None for c in inputs.clips):
+            ctx.warn("scene texts do not match the spoken words; clips are spread evenly instead of per scene")
+        card = ctx.template.get("title_card") or {}
+        title = params.title or card.get("text") or hook_text(inputs.script)
+        tl = build_timeline(
+            clips=inputs.clips,
+            voice=inputs.voice,
+            template=ctx.template,
+            subtitles=subs,
+            music=inputs.music_bed or inputs.music,
+            duration=params.duration,
+            scene_starts=starts,
+            title=title,
+        )
         return TimelineOutputs(timeline=tl)

@@ -2,21 +2,43 @@
 
 No frame ever passes through Python: FFmpeg decodes, scales, moves, captions,
 mixes, encodes and writes the thumbnail in a single process.
+
+Cost notes (the filters must stay cheap next to x264):
+
+* Every source is cropped to the output aspect in its own pixels first, then
+  scaled once (bicubic) - never scaled up to cover and cropped afterwards.
+* A still is decoded and scaled once; the `loop` filter repeats that frame, and
+  Ken Burns is one bicubic downscale per frame from the pre-zoomed picture.
+* Overlays touch only their own pixels: the progress bar is a small colour
+  strip moved by `overlay`, the title card a `drawtext` enabled for its seconds.
+
+Escaping: user text never enters the graph. Titles and watermarks are written
+to UTF-8 files read by `drawtext textfile=` with expansion off; file paths in
+filter options are escaped for the option level here, and ffmpeg-python
+escapes the graph level.
 """
 
 from __future__ import annotations
 
+import re
+import textwrap
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import ffmpeg
 
+from ..errors import MediaError
 from .captions import FONTS_DIR
+from .ffmpeg import MediaInfo, probe
 from .timeline import Segment, Timeline
 
-__all__ = ["Profile", "output_size", "build_command", "escape_filter_path"]
+__all__ = ["Profile", "PROFILES", "output_size", "build_command", "escape_filter_value", "probe_inputs", "input_files"]
 
-_SHORT_SIDE = {"1080p": 1080, "720p": 720, "480p": 480, "360p": 360}
+_SHORT_SIDE = {"1080p": 1080, "720p": 720, "480p": 480, "360p": 360, "preview": 360}
+PROFILES = tuple(_SHORT_SIDE) + ("canvas",)
+_HEX = re.compile(r"^#?([0-9A-Fa-f]{6})([0-9A-Fa-f]{2})?$")
+BOLD_FONT = FONTS_DIR / "DejaVuSans-Bold.ttf"
 
 
 @dataclass(frozen=True)
@@ -27,6 +49,11 @@ class Profile:
     preset: str = "veryfast"
     crf: int = 23
     audio_bitrate: str = "192k"
+
+    @classmethod
+    def preview(cls) -> "Profile":
+        """A quick low-resolution draft: 360p short side, fastest x264 preset."""
+        return cls(name="preview", preset="ultrafast", crf=30, audio_bitrate="96k")
 
 
 def output_size(canvas: dict, profile: str) -> tuple[int, int]:
@@ -39,101 +66,323 @@ def output_size(canvas: dict, profile: str) -> tuple[int, int]:
     return int(round(w * s / 2)) * 2, int(round(h * s / 2)) * 2
 
 
-def escape_filter_path(path: str) -> str:
-    """Escape a path for use as a filter option value inside a filter graph."""
-    out = path.replace("\\", "/")
-    for ch in ("'", ":", ",", ";", "[", "]", "="):
+def escape_filter_value(value: str) -> str:
+    """Escape a value for the option level of a filter (ffmpeg-python escapes the graph level)."""
+    out = str(value)
+    for ch in ("\\", "'", ":"):
         out = out.replace(ch, "\\" + ch)
     return out
 
 
-def _hex(color: str) -> str:
-    return "0x" + color.lstrip("#")[:6]
+def _hex(color: str | None, default: str = "000000") -> tuple[str, float]:
+    """'#RRGGBB[AA]' -> ('0xRRGGBB', opacity 0-1); anything else gives the default."""
+    m = _HEX.match((color or "").strip())
+    if not m:
+        return "0x" + default, 1.0
+    return "0x" + m.group(1), (int(m.group(2), 16) / 255 if m.group(2) else 1.0)
 
 
-def _input(path: str, index: int, **kwargs):
-    # ffmpeg-python merges inputs with equal arguments into one node; a clip used in two
-    # slots needs two inputs, so each gets a distinct (harmless) queue size.
-    return ffmpeg.input(path, thread_queue_size=512 + index, **kwargs)
+def _color_arg(color: str | None, default: str = "000000") -> str:
+    c, a = _hex(color, default)
+    return f"{c}@{a:.3f}"
 
 
-def _segment_stream(seg: Segment, W: int, H: int, fps: int, index: int = 0):
+def input_files(tl: Timeline) -> list[tuple[str, str]]:
+    """(role, path) of every file the timeline reads."""
+    files: list[tuple[str, str]] = []
+    for i, s in enumerate(tl.segments):
+        if s.kind != "color":
+            if not s.path:
+                raise MediaError(f"segment {i} ({s.kind}) has no path", field=f"segments.{i}.path")
+            files.append((f"segments.{i}.path", s.path))
+    if tl.voice:
+        files.append(("voice.path", tl.voice.path))
+    if tl.music:
+        files.append(("music.path", tl.music.path))
+    if tl.subtitles_ass:
+        files.append(("subtitles_ass", tl.subtitles_ass))
+    logo = (tl.template or {}).get("logo") or {}
+    if logo.get("path"):
+        files.append(("template.logo.path", logo["path"]))
+    return files
+
+
+def probe_inputs(tl: Timeline) -> dict[str, MediaInfo]:
+    """Probe every media input once; refuse unusable ones with a MediaError naming the file.
+
+    Raises:
+        MediaError: missing, unreadable, or the wrong kind (audio where a picture is expected...).
+    """
+    infos: dict[str, MediaInfo] = {}
+    for field, path in input_files(tl):
+        if field == "subtitles_ass":
+            if not Path(path).is_file():
+                raise MediaError("subtitle file not found", file=path, field=field)
+            continue
+        if path in infos:
+            continue
+        try:
+            info = probe(path)
+        except MediaError as e:
+            raise MediaError(e.message, file=path, field=field) from None
+        wants_picture = field.startswith("segments.") or field.startswith("template.logo")
+        if wants_picture and not (info.has_video and info.width and info.height):
+            what = "is audio only" if info.has_audio else "has no readable picture"
+            raise MediaError(f"{what}; expected an image or a video clip", file=path, field=field)
+        if not wants_picture and not info.has_audio:
+            raise MediaError("has no audio stream", file=path, field=field)
+        infos[path] = info
+    return infos
+
+
+def _input(path: str, info: MediaInfo | None, **opts: Any):
+    """An ffmpeg-python input for a local file, safe for any file name."""
+    p = str(Path(path).resolve())
+    if info is not None and info.is_still and "%" in p:
+        # The image2 demuxer treats '%' as a sequence pattern; this is one file.
+        opts.update(f="image2", pattern_type="none")
+    # 'file:' keeps a name with a colon from being taken as a protocol.
+    return ffmpeg.input("file:" + p, **opts)
+
+
+def _cover(v, W: int, H: int):
+    """Crop to the W:H aspect in the source's own pixels (sample aspect respected), then scale to WxH."""
+    a = W / H
+    v = v.filter("crop", w=f"trunc(min(iw,ih*{a:.6f}/sar)/2)*2", h=f"trunc(min(ih,iw*sar/{a:.6f})/2)*2")
+    return v.filter("scale", W, H, flags="bicubic").filter("setsar", 1)
+
+
+def _frames(seconds: float, fps: int) -> int:
+    return int(round(seconds * fps))
+
+
+def _segment_stream(seg: Segment, n: int, W: int, H: int, fps: int, infos: dict[str, MediaInfo], bg: str):
+    """The video of one segment: exactly `n` frames of WxH yuv420p at `fps`."""
     if seg.kind == "color":
-        return ffmpeg.input(f"color=c={_hex(seg.color or '#000000')}:s={W}x{H}:r={fps}:d={seg.duration:.4f}", f="lavfi").video
-    if seg.kind == "image":
-        frames = max(1, int(round(seg.duration * fps)))
-        src = _input(seg.path, index).video
+        c, _ = _hex(seg.color or bg)
+        return ffmpeg.input(f"color=c={c}:s={W}x{H}:r={fps}:d={n / fps:.4f}", f="lavfi").video.filter("format", "yuv420p").filter("trim", end_frame=n)
+    info = infos.get(seg.path or "")
+    if seg.kind == "image" or (info is not None and info.is_still):
         z0, z1 = seg.zoom or (1.0, 1.0)
         zmax = max(z0, z1)
-        # Scale once to cover the frame at the largest zoom; the loop filter then repeats that frame.
-        cw, ch = int(W * zmax + 1) // 2 * 2, int(H * zmax + 1) // 2 * 2
-        v = src.filter("scale", cw, ch, force_original_aspect_ratio="increase", flags="bicubic").filter("crop", cw, ch)
-        v = v.filter("loop", loop=frames - 1, size=1, start=0).filter("setpts", f"N/({fps}*TB)")
-        if seg.zoom and z0 != z1:
-            # Per-frame zoom: size follows z(t), then a centred crop to the frame.
-            z = f"({z0}+({z1}-{z0})*n/{max(1, frames - 1)})"
+        cw, ch = int(round(W * zmax / 2)) * 2, int(round(H * zmax / 2)) * 2
+        v = _input(seg.path, info).video.filter("trim", end_frame=1)
+        v = _cover(v, cw, ch).filter("format", "yuv420p")
+        v = v.filter("loop", loop=n - 1, size=1, start=0).filter("setpts", f"N/({fps}*TB)")
+        if z0 != z1:
+            z = f"({z0}+({z1 - z0:.6f})*n/{max(1, n - 1)})"
             v = v.filter("scale", w=f"trunc({W}*{z}/2)*2", h=f"trunc({H}*{z}/2)*2", eval="frame", flags="bicubic")
             v = v.filter("crop", W, H)
-        else:
+        elif zmax != 1.0:
             v = v.filter("scale", W, H, flags="bicubic")
-        return v
-    # video
-    kwargs = {"stream_loop": -1} if seg.loop else {}
-    if seg.in_point:
-        kwargs["ss"] = seg.in_point
-    src = _input(seg.path, index, **kwargs).video
-    v = src.filter("trim", duration=seg.duration).filter("setpts", "PTS-STARTPTS").filter("fps", fps)
-    v = v.filter("scale", W, H, force_original_aspect_ratio="increase", flags="bicubic").filter("crop", W, H)
+        return v.filter("setsar", 1).filter("fps", fps).filter("trim", end_frame=n)
+    # A moving clip: seek, loop if short, normalise the frame rate (VFR sources), cover, pad, cut to length.
+    opts: dict[str, Any] = {}
+    animated_webp = info is not None and info.video_codec == "webp_anim"
+    if seg.loop and not animated_webp:
+        opts["stream_loop"] = -1
+    if seg.in_point > 0:
+        opts["ss"] = f"{seg.in_point:.3f}"
+    if not animated_webp:
+        opts["t"] = f"{n / fps + 0.5:.3f}"
+    v = _input(seg.path, info, **opts).video
+    if animated_webp and seg.loop:
+        v = v.filter("loop", loop=-1, size=2000)
+    v = v.filter("fps", fps)
+    v = _cover(v, W, H).filter("format", "yuv420p")
+    # Pad with the last frame if the clip ends early (a short or damaged file), then cut exactly.
+    v = v.filter("tpad", stop_mode="clone", stop=n).filter("trim", end_frame=n).filter("setpts", "PTS-STARTPTS")
     return v
 
 
-def build_command(tl: Timeline, out_video: Path, out_thumb: Path | None, *, profile: Profile = Profile()) -> list[str]:
-    """FFmpeg arguments rendering `tl` to `out_video` (and a JPEG thumbnail) in one process."""
-    W, H = output_size(tl.canvas, profile.name)
-    fps = tl.canvas["fps"]
-    D = tl.duration
-    streams = [_segment_stream(s, W, H, fps, i).filter("setsar", 1).filter("format", "yuv420p") for i, s in enumerate(tl.segments)]
-    trans = tl.transition.get("type", "cut")
-    t_sec = float(tl.transition.get("seconds", 0.0))
-    if len(streams) == 1:
-        video = streams[0]
-    elif trans == "cut" or t_sec <= 0:
-        video = ffmpeg.concat(*streams, n=len(streams), v=1, a=0)
-    else:
-        video = streams[0]
-        for seg, nxt in zip(tl.segments[1:], streams[1:]):
-            xf = {"fade": "fade", "dissolve": "dissolve"}.get(trans, trans)
-            video = ffmpeg.filter([video, nxt], "xfade", transition=xf, duration=t_sec, offset=round(seg.start, 4))
-    if tl.subtitles_ass:
-        video = video.filter("subtitles", filename=tl.subtitles_ass, fontsdir=str(FONTS_DIR))
-    video = video.filter("format", "yuv420p")
+def _wrap(text: str, size: int, max_width: int) -> tuple[str, int]:
+    """Wrap text to lines that fit `max_width` px at about `size` px, shrinking the size for long text."""
+    for s in range(size, 7, -max(1, size // 12)):
+        per_line = max(4, int(max_width / (s * 0.62)))
+        lines = textwrap.wrap(text, per_line, break_long_words=True) or [text]
+        if len(lines) <= 4:
+            return "\n".join(lines), s
+    return "\n".join(textwrap.wrap(text, 40)[:6]), 8
 
-    # Audio: narration + music bed (looped, ducked under the voice), normalised to the target loudness.
+
+def _text_file(textdir: Path, name: str, text: str) -> str:
+    textdir.mkdir(parents=True, exist_ok=True)
+    p = textdir / name
+    p.write_text(text, encoding="utf-8")
+    return escape_filter_value(str(p.resolve()))
+
+
+def _overlays(video, tl: Timeline, W: int, H: int, fps: int, textdir: Path, infos: dict[str, MediaInfo]):
+    tpl = tl.template or {}
+    zone = tpl.get("safe_zone") or {"top": 0.1, "bottom": 0.2, "left": 0.06, "right": 0.06}
+    scale = W / tl.canvas["width"]
+    L, R, T, B = int(W * zone["left"]), int(W * zone["right"]), int(H * zone["top"]), int(H * zone["bottom"])
+    font = escape_filter_value(str(BOLD_FONT))
+    D = tl.duration
+
+    bar = tpl.get("progress_bar")
+    if bar:
+        h = max(2, int(round(bar["height"] * scale)))
+        c, _ = _hex(bar["color"], "FFD400")
+        strip = ffmpeg.input(f"color=c={c}:s={W}x{h}:r={fps}:d={D:.4f}", f="lavfi").video
+        y = T if bar["position"] == "top" else H - B - h
+        video = ffmpeg.overlay(video, strip, x=f"-w+w*t/{D:.4f}", y=y, eof_action="pass", shortest=0)
+
+    card = tpl.get("title_card")
+    if card and tl.title:
+        text, size = _wrap(tl.title, int(card["size"] * scale), W - L - R - int(0.06 * W))
+        pad = max(4, size // 3)
+        pos = card.get("position", "center")
+        y = {"top": f"{T + pad}", "bottom": f"{H - B - pad}-text_h", "center": f"{T}+({H - T - B}-text_h)/2"}[pos]
+        fade = min(0.4, card["seconds"] / 3)
+        video = video.filter(
+            "drawtext",
+            fontfile=font,
+            textfile=_text_file(textdir, "title.txt", text),
+            expansion="none",
+            fontsize=size,
+            fontcolor=_color_arg(card["color"], "FFFFFF"),
+            line_spacing=int(size * 0.15),
+            text_align="center",
+            x="(w-text_w)/2",
+            y=y,
+            box=1,
+            boxcolor=_color_arg(card["box_color"]),
+            boxborderw=pad,
+            alpha=f"if(lt(t,{card['seconds'] - fade:.3f}),1,max(0,({card['seconds']:.3f}-t)/{fade:.3f}))",
+            enable=f"lt(t,{card['seconds']:.3f})",
+        )
+
+    logo = tpl.get("logo")
+    if logo:
+        corner = logo["position"]
+        right, bottom = corner.endswith("right"), corner.startswith("bottom")
+        if logo.get("path"):
+            lw = max(2, int(W * logo["width"]) // 2 * 2)
+            info = infos.get(logo["path"])
+            img = _input(logo["path"], info).video.filter("trim", end_frame=1)
+            img = img.filter("scale", lw, -2, flags="bicubic").filter("format", "rgba")
+            if logo["opacity"] < 1:
+                img = img.filter("colorchannelmixer", aa=f"{logo['opacity']:.3f}")
+            x = f"{W - R}-w" if right else f"{L}"
+            y = f"{H - B}-h" if bottom else f"{T}"
+            video = ffmpeg.overlay(video, img, x=x, y=y, eof_action="repeat", format="yuv420")
+        elif logo.get("text"):
+            size = max(8, int(logo["size"] * scale))
+            # Keep the watermark inside the safe zone: shrink long text to the width available.
+            size = max(6, min(size, int((W - L - R) / (0.62 * max(1, len(logo["text"]))))))
+            c, _ = _hex(logo["color"], "FFFFFF")
+            video = video.filter(
+                "drawtext",
+                fontfile=font,
+                textfile=_text_file(textdir, "watermark.txt", logo["text"].replace("\n", " ")),
+                expansion="none",
+                fontsize=size,
+                fontcolor=f"{c}@{logo['opacity']:.3f}",
+                x=f"{W - R}-text_w" if right else f"{L}",
+                y=f"{H - B}-text_h" if bottom else f"{T}",
+                borderw=max(1, size // 16),
+                bordercolor=f"0x000000@{logo['opacity'] * 0.6:.3f}",
+            )
+    if tl.subtitles_ass:
+        video = video.filter("subtitles", filename=escape_filter_value(str(Path(tl.subtitles_ass).resolve())), fontsdir=escape_filter_value(str(FONTS_DIR)))
+    return video
+
+
+def _audio(tl: Timeline, infos: dict[str, MediaInfo]):
+    D = tl.duration
     voice = None
     if tl.voice:
-        voice = ffmpeg.input(tl.voice.path).audio.filter("aresample", 48000).filter("apad").filter("atrim", duration=D)
+        voice = (
+            _input(tl.voice.path, infos.get(tl.voice.path)).audio.filter("aresample", 48000).filter("aformat", sample_fmts="fltp", channel_layouts="stereo")
+            .filter("apad").filter("atrim", duration=f"{D:.4f}")
+        )
     music = None
     if tl.music:
-        music = ffmpeg.input(tl.music.path, stream_loop=-1).audio.filter("aresample", 48000).filter("atrim", duration=D).filter("volume", f"{tl.music.level_db}dB")
+        m = tl.music
+        opts: dict[str, Any] = {"stream_loop": -1} if m.loop else {}
+        if m.start > 0:
+            opts["ss"] = f"{m.start:.3f}"
+        music = (
+            _input(m.path, infos.get(m.path), **opts).audio.filter("aresample", 48000).filter("aformat", sample_fmts="fltp", channel_layouts="stereo")
+            .filter("volume", f"{m.level_db}dB").filter("apad").filter("atrim", duration=f"{D:.4f}")
+        )
+        if m.fade_out > 0 and D > m.fade_out * 2:
+            music = music.filter("afade", t="out", st=f"{D - m.fade_out:.3f}", d=f"{m.fade_out:.3f}")
     if voice is not None and music is not None:
         if tl.music.ducking:  # type: ignore[union-attr]
             vs = voice.filter_multi_output("asplit", 2)
             voice = vs.stream(0)
-            music = ffmpeg.filter([music, vs.stream(1)], "sidechaincompress", threshold=0.02, ratio=tl.music.duck_ratio, attack=20, release=400)  # type: ignore[union-attr]
+            music = ffmpeg.filter(
+                [music, vs.stream(1)], "sidechaincompress",
+                threshold=tl.music.duck_threshold, ratio=tl.music.duck_ratio, attack=15, release=350, makeup=1,  # type: ignore[union-attr]
+            )
         audio = ffmpeg.filter([voice, music], "amix", inputs=2, duration="first", normalize=0)
     elif voice is not None or music is not None:
         audio = voice if voice is not None else music
     else:
-        audio = ffmpeg.input(f"anullsrc=r=48000:cl=stereo:d={D:.4f}", f="lavfi").audio
-    audio = audio.filter("loudnorm", I=tl.loudness, TP=-1.5, LRA=11).filter("aresample", 48000).filter("aformat", channel_layouts="stereo")
+        return ffmpeg.input(f"anullsrc=r=48000:cl=stereo:d={D:.4f}", f="lavfi").audio
+    # Single-pass loudnorm inside the render process; measured within 1 LU of the target on
+    # narration + ducked music (a dynaudnorm stage in front of it made it worse, so there is none).
+    audio = audio.filter("loudnorm", I=tl.loudness, TP=-1.5, LRA=11)
+    return audio.filter("aresample", 48000).filter("aformat", sample_fmts="fltp", channel_layouts="stereo").filter("atrim", duration=f"{D:.4f}")
 
+
+def build_command(
+    tl: Timeline,
+    out_video: Path,
+    out_thumb: Path | None,
+    *,
+    profile: Profile = Profile(),
+    infos: dict[str, MediaInfo] | None = None,
+    textdir: Path | None = None,
+    raw_video: Path | None = None,
+) -> list[str]:
+    """FFmpeg arguments rendering `tl` to `out_video` (and a JPEG thumbnail) in one process.
+
+    Args:
+        infos: Probes of the inputs (from `probe_inputs`); probed here when missing.
+        textdir: Where title/watermark text files go (default: next to the output).
+        raw_video: Instead of the MP4, dump the final frames as raw yuv420p here (benchmarks).
+    """
+    if infos is None:
+        infos = probe_inputs(tl)
+    textdir = textdir or Path(out_video).parent
+    W, H = output_size(tl.canvas, profile.name)
+    fps = int(tl.canvas["fps"])
+    total_frames = _frames(tl.duration, fps)
+
+    # Frame ranges per segment, from their start/duration on the output clock.
+    ranges = [(_frames(s.start, fps), _frames(s.start + s.duration, fps)) for s in tl.segments]
+    ranges[-1] = (ranges[-1][0], max(ranges[-1][0] + 1, total_frames))
+    streams = [_segment_stream(s, max(1, b - a), W, H, fps, infos, tl.background) for s, (a, b) in zip(tl.segments, ranges)]
+    kind = tl.transition.get("type", "cut")
+    if len(streams) == 1:
+        video = streams[0]
+    elif kind == "cut" or float(tl.transition.get("seconds", 0)) <= 0:
+        video = ffmpeg.concat(*streams, n=len(streams), v=1, a=0)
+    else:
+        video = streams[0]
+        length = ranges[0][1] - ranges[0][0]
+        for (a, b), nxt in zip(ranges[1:], streams[1:]):
+            # The next segment starts `overlap` frames before the chain so far ends.
+            overlap = max(1, min(length - 1, b - a - 1, length - a))
+            video = ffmpeg.filter([video, nxt], "xfade", transition=kind, duration=f"{overlap / fps:.4f}", offset=f"{(length - overlap) / fps:.4f}")
+            length += (b - a) - overlap
+    video = _overlays(video, tl, W, H, fps, textdir, infos)
+    video = video.filter("trim", end_frame=total_frames).filter("format", "yuv420p")
+
+    if raw_video is not None:
+        return ffmpeg.output(video, str(raw_video), f="rawvideo", pix_fmt="yuv420p").get_args()
+
+    audio = _audio(tl, infos)
     outputs = []
     if out_thumb is not None:
         split = video.filter_multi_output("split", 2)
         video, thumb_src = split.stream(0), split.stream(1)
-        frame = int(min(D * 0.4, max(0.0, D - 0.1)) * fps)
-        thumb = thumb_src.filter("select", f"eq(n,{frame})").filter("scale", min(W, 720), -2)
-        outputs.append(ffmpeg.output(thumb, str(out_thumb), vframes=1, **{"q:v": 3}))
+        frame = int(min(tl.duration * 0.4, max(0.0, tl.duration - 0.2)) * fps)
+        thumb = thumb_src.filter("select", f"eq(n,{frame})").filter("scale", min(W, 720), -2, flags="bicubic")
+        outputs.append(ffmpeg.output(thumb, str(out_thumb), vframes=1, f="image2", update=1, **{"q:v": 3}))
     main = ffmpeg.output(
         video,
         audio,
@@ -144,10 +393,80 @@ def build_command(tl: Timeline, out_video: Path, out_thumb: Path | None, *, prof
         pix_fmt="yuv420p",
         acodec="aac",
         audio_bitrate=profile.audio_bitrate,
+        ar=48000,
         movflags="+faststart",
+        fps_mode="cfr",
         r=fps,
-        t=f"{D:.4f}",
         f="mp4",
     )
     outputs.insert(0, main)
     return ffmpeg.merge_outputs(*outputs).get_args()
+
+
+_INPUT_REF = re.compile(r"\[(?:in#|[av]ist#|dec:\w+#?)(\d+)")
+
+
+def _failing_input(stderr: str, args: list[str]) -> str | None:
+    """The input file FFmpeg complained about, if its error names one."""
+    inputs = [args[i + 1] for i, a in enumerate(args[:-1]) if a == "-i"]
+    for line in reversed(stderr.splitlines()):
+        if "rror" not in line and "nvalid" not in line:
+            continue
+        m = _INPUT_REF.search(line)
+        if m and int(m.group(1)) < len(inputs):
+            name = inputs[int(m.group(1))]
+            if name.startswith("file:"):
+                return name[5:]
+        for name in inputs:
+            if name.startswith("file:") and name[5:] in line:
+                return name[5:]
+    return None
+
+
+async def render(
+    tl: Timeline,
+    video: Path,
+    thumb: Path | None,
+    *,
+    profile: Profile = Profile(),
+    workdir: Path,
+    on_progress=None,
+) -> MediaInfo:
+    """Render `tl` to `video` (+ `thumb`) in one FFmpeg process; nothing is left at the paths on failure.
+
+    Both files are written under temporary names in `video`'s folder and renamed
+    into place only when FFmpeg succeeded and the result probes as a video.
+
+    Raises:
+        MediaError: an input is missing, unreadable or of the wrong kind (names the file).
+        RenderError: FFmpeg failed for another reason (carries its stderr tail).
+    """
+    import os
+
+    from ..errors import RenderError
+    from .ffmpeg import run_ffmpeg
+
+    infos = probe_inputs(tl)
+    tmp_video = video.with_name(f".{video.stem}.part{os.getpid()}.mp4")
+    tmp_thumb = thumb.with_name(f".{thumb.stem}.part{os.getpid()}.jpg") if thumb is not None else None
+    args = build_command(tl, tmp_video, tmp_thumb, profile=profile, infos=infos, textdir=workdir)
+    try:
+        try:
+            await run_ffmpeg(args, total_seconds=tl.duration, on_progress=on_progress, what="render")
+        except RenderError as e:
+            bad = _failing_input(e.stderr_tail, args)
+            if bad:
+                raise MediaError(f"cannot decode this file ({e.message.split(': ', 1)[-1]})", file=bad) from None
+            raise
+        info = probe(tmp_video)
+        if not info.has_video:
+            raise RenderError("render produced no video stream")
+        os.replace(tmp_video, video)
+        if tmp_thumb is not None:
+            if tmp_thumb.exists():
+                os.replace(tmp_thumb, thumb)  # type: ignore[arg-type]
+        return probe(video)
+    finally:
+        for p in (tmp_video, tmp_thumb):
+            if p is not None and p.exists():
+                p.unlink()

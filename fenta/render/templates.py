@@ -8,17 +8,36 @@ with `overrides:`; the merged result is validated here.
 from __future__ import annotations
 
 import copy
+import re
 from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, model_validator
+from typing_extensions import Annotated
 
-from ..errors import FentaError, Problem
+from ..errors import Problem, SpecError
 
-__all__ = ["Template", "TemplateError", "resolve_template", "template_dirs", "list_templates", "DEFAULT_TEMPLATE"]
+__all__ = ["Template", "TemplateError", "resolve_template", "template_dirs", "list_templates", "DEFAULT_TEMPLATE", "TRANSITIONS"]
 
 DEFAULT_TEMPLATE = "karaoke-bold"
+
+#: Transition kinds: "cut", or an FFmpeg xfade transition name.
+TRANSITIONS = (
+    "cut", "fade", "fadeblack", "fadewhite", "dissolve", "wipeleft", "wiperight", "wipeup", "wipedown",
+    "slideleft", "slideright", "slideup", "slidedown", "smoothleft", "smoothright", "circleopen", "circleclose",
+    "radial", "zoomin", "distance", "pixelize",
+)
+_HEX_COLOR = re.compile(r"^#[0-9A-Fa-f]{6}([0-9A-Fa-f]{2})?$")
+
+
+def _color(v: str) -> str:
+    if not _HEX_COLOR.match(v):
+        raise ValueError(f"'{v}' is not a colour like #FFD400 (or #000000A0 with opacity)")
+    return v.upper()
+
+
+Color = Annotated[str, AfterValidator(_color)]
 
 
 class _M(BaseModel):
@@ -43,12 +62,19 @@ class SafeZone(_M):
 class Pacing(_M):
     min_clip: float = Field(2.0, gt=0, description="Shortest time one clip stays on screen (s).")
     max_clip: float = Field(6.0, gt=0, description="Longest time before cutting to the next clip (s).")
-    motion: Literal["kenburns", "none"] = "kenburns"
+    motion: Literal["kenburns", "none"] = Field("kenburns", description="Slow zoom on stills (kenburns) or none.")
     zoom: float = Field(1.12, ge=1.0, le=2.0, description="Ken Burns end zoom factor for stills.")
+    follow_scenes: bool = Field(True, description="Show each scene's clips while that scene is spoken.")
+
+    @model_validator(mode="after")
+    def _order(self) -> "Pacing":
+        if self.min_clip > self.max_clip:
+            raise ValueError("min_clip must not be larger than max_clip")
+        return self
 
 
 class Transition(_M):
-    type: Literal["cut", "fade", "fadeblack", "dissolve", "wipeleft", "wiperight", "slideup", "slideleft", "circleopen", "smoothleft"] = "cut"
+    type: Literal[TRANSITIONS] = Field("cut", description="cut, or an xfade kind: " + ", ".join(TRANSITIONS[1:]))  # type: ignore[valid-type]
     seconds: float = Field(0.4, ge=0, le=3)
 
 
@@ -56,13 +82,13 @@ class SubtitleStyle(_M):
     font: str = "DejaVu Sans"
     size: int = Field(80, ge=8, le=400)
     bold: bool = True
-    color: str = "#FFFFFF"
-    highlight_color: str = "#FFD400"
-    outline_color: str = "#000000"
+    color: Color = "#FFFFFF"
+    highlight_color: Color = "#FFD400"
+    outline_color: Color = "#000000"
     outline: float = Field(5, ge=0, le=40)
     shadow: float = Field(2, ge=0, le=40)
     box: bool = False
-    box_color: str = "#000000A0"
+    box_color: Color = "#000000A0"
     position: Literal["bottom", "center", "top"] = "bottom"
     words_per_line: int = Field(3, ge=1, le=20)
     max_chars_per_line: int = Field(22, ge=4, le=120)
@@ -74,28 +100,42 @@ class SubtitleStyle(_M):
 
 
 class Music(_M):
-    level_db: float = Field(-18, le=0, description="Music bed level relative to full scale.")
-    ducking: bool = True
-    duck_ratio: float = Field(8, ge=1, le=20)
+    level_db: float = Field(-18, ge=-60, le=0, description="Music bed gain in dB before mixing.")
+    ducking: bool = Field(True, description="Lower the music under the voice (sidechain compression).")
+    duck_ratio: float = Field(8, ge=1, le=20, description="Compression ratio while the voice speaks.")
+    duck_threshold: float = Field(0.02, gt=0, le=1, description="Voice level (linear) above which ducking starts.")
+    fade_out: float = Field(1.5, ge=0, le=10, description="Music fade-out at the end (s).")
 
 
 class Logo(_M):
-    path: str
+    """A logo image or a text watermark, placed in a corner inside the safe zone."""
+
+    path: str | None = Field(None, description="Image file (PNG with transparency works best).")
+    text: str | None = Field(None, description="Watermark text, used when there is no path.")
     position: Literal["top-left", "top-right", "bottom-left", "bottom-right"] = "top-right"
     width: float = Field(0.18, gt=0, le=1, description="Logo width as a fraction of the frame width.")
+    size: int = Field(36, ge=8, le=400, description="Watermark text size (px on the canvas).")
+    color: Color = "#FFFFFF"
     opacity: float = Field(0.85, ge=0, le=1)
+
+    @model_validator(mode="after")
+    def _one_source(self) -> "Logo":
+        if not self.path and not self.text:
+            raise ValueError("a logo needs a 'path' (image) or a 'text' (watermark)")
+        return self
 
 
 class TitleCard(_M):
     text: str | None = Field(None, description="Hook text; defaults to the script's hook when it has one.")
-    seconds: float = Field(2.5, gt=0, le=10)
-    size: int = Field(96, ge=8, le=400)
-    color: str = "#FFFFFF"
-    box_color: str = "#000000B0"
+    seconds: float = Field(2.5, gt=0, le=10, description="How long the card stays (from the start).")
+    size: int = Field(96, ge=8, le=400, description="Text size (px on the canvas); shrinks to fit.")
+    position: Literal["top", "center", "bottom"] = "center"
+    color: Color = "#FFFFFF"
+    box_color: Color = "#000000B0"
 
 
 class ProgressBar(_M):
-    color: str = "#FFD400"
+    color: Color = "#FFD400"
     height: int = Field(12, ge=1, le=100)
     position: Literal["top", "bottom"] = "top"
 
@@ -112,18 +152,19 @@ class Template(_M):
     subtitles: SubtitleStyle = SubtitleStyle()
     music: Music = Music()
     loudness: float = Field(-14.0, ge=-40, le=-5, description="Target integrated loudness (LUFS).")
-    background: str = Field("#1E2A3A", description="Colour used when nothing else is shown.")
+    background: Color = Field("#1E2A3A", description="Colour used when nothing else is shown.")
     logo: Logo | None = None
     title_card: TitleCard | None = None
     progress_bar: ProgressBar | None = None
 
 
-class TemplateError(FentaError):
-    exit_code = 2
+class TemplateError(SpecError):
+    """A template is unknown or invalid; every problem names the file and the field."""
 
     def __init__(self, problems: list[Problem]) -> None:
-        super().__init__(problems[0].message if problems else "invalid template")
-        self.problems = problems
+        super().__init__(problems)
+        if problems:
+            self.file, self.field = problems[0].file, problems[0].field
 
 
 def template_dirs() -> list[Path]:
@@ -193,5 +234,5 @@ def resolve_template(name: str | None, overrides: dict[str, Any] | None = None, 
         for err in e.errors():
             loc = ".".join(str(p) for p in err["loc"])
             msg = "unknown field" if err["type"] == "extra_forbidden" else err["msg"]
-            problems.append(Problem(f"template {msg}", file=source, field=loc))
+            problems.append(Problem(f"template {msg}".replace("Value error, ", ""), file=source, field=loc or None))
         raise TemplateError(problems) from None

@@ -1,0 +1,47 @@
+"""render: re-render a saved timeline.json without running the workflow again."""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from ..render.compose import Profile, render as render_timeline
+from ..render.timeline import load_timeline
+from ._app import app, console, emit_json, handle_errors
+
+
+@app.command("render")
+@handle_errors()
+def render_cmd(
+    timeline: Path = typer.Argument(..., help="A timeline.json written by a run (the 'timeline' artifact)."),
+    out: Path = typer.Option(Path("renders"), "-o", "--out", help="Folder for the video and thumbnail."),
+    name: Optional[str] = typer.Option(None, "--name", help="Base name of the files (default: the timeline file's name)."),
+    profile: str = typer.Option("1080p", "--profile", help="Output size: 1080p, 720p, 480p, 360p or canvas."),
+    preview: bool = typer.Option(False, "--preview", help="Quick low-resolution draft (360p, fastest encoder preset)."),
+    json: bool = typer.Option(False, "--json", help="Print the result as JSON."),
+) -> None:
+    """Render a saved timeline.json again (same clips, captions and music) without re-running the graph."""
+    if profile not in ("1080p", "720p", "480p", "360p", "canvas"):
+        raise typer.BadParameter(f"unknown profile '{profile}'", param_hint="--profile")
+    tl = load_timeline(timeline)
+    base = name or timeline.name.removesuffix(".json").removesuffix(".timeline") or "video"
+    if preview:
+        base += ".preview"
+    out.mkdir(parents=True, exist_ok=True)
+    video, thumb = out / f"{base}.mp4", out / f"{base}.jpg"
+    prof = Profile.preview() if preview else Profile(name=profile)
+    work = Path(tempfile.mkdtemp(prefix="fenta-render-"))
+    try:
+        info = asyncio.run(render_timeline(tl, video, thumb, profile=prof, workdir=work))
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    result = {"video": str(video), "thumbnail": str(thumb) if thumb.exists() else None, "duration": info.duration, "size": f"{info.width}x{info.height}"}
+    if json:
+        emit_json(result)
+    else:
+        console.print(f"[bold green]✓ rendered[/] {video}  [dim]{result['size']}, {info.duration or 0:.2f}s[/]", highlight=False)

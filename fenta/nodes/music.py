@@ -1,0 +1,63 @@
+"""Music: a music bed from a file, looped or trimmed to the video and ducked under the voice."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+from pathlib import Path
+
+from pydantic import Field
+
+from ..errors import MediaError
+from ..render.ffmpeg import probe
+from ..render.timeline import MusicBed
+from .base import Node, NodeContext, Params, Ports, register
+
+
+class MusicParams(Params):
+    path: str = Field(description="Audio file (relative to the workflow): mp3, wav, m4a, ogg, flac...")
+    start: float = Field(0.0, ge=0, description="Skip this many seconds at the start of the track.")
+    loop: bool = Field(True, description="Repeat the track when it is shorter than the video (else it ends and silence follows).")
+    level_db: float | None = Field(None, ge=-60, le=0, description="Gain in dB (default: the template's music.level_db).")
+    ducking: bool | None = Field(None, description="Lower the music under the voice (default: the template's).")
+    fade_out: float | None = Field(None, ge=0, le=10, description="Fade-out at the end in seconds (default: the template's).")
+
+
+class MusicOutputs(Ports):
+    music: MusicBed
+
+
+def _resolve(workflow_file: str | None, p: str) -> Path:
+    path = Path(p).expanduser()
+    if not path.is_absolute() and workflow_file:
+        path = Path(workflow_file).resolve().parent / path
+    return path
+
+
+@register
+class Music(Node):
+    type = "Music"
+    description = "A music bed from a file: looped or trimmed to the video, ducked under the narration. Connect to Timeline.music_bed."
+    Params = MusicParams
+    Outputs = MusicOutputs
+
+    def fingerprint(self, params: MusicParams, inputs, *, workflow_file: str | None = None) -> str:
+        path = _resolve(workflow_file, params.path)
+        st = path.stat() if path.exists() else None
+        return hashlib.sha256(f"{path}:{st.st_size if st else 0}:{st.st_mtime_ns if st else 0}".encode()).hexdigest()
+
+    async def run(self, ctx: NodeContext, params: MusicParams, inputs) -> MusicOutputs:
+        path = _resolve(ctx.workflow_file, params.path)
+        try:
+            info = await asyncio.to_thread(probe, path)
+        except MediaError as e:
+            raise MediaError(e.message, file=str(path), node=ctx.node_id, field="params.path") from None
+        if not info.has_audio:
+            raise MediaError("has no audio stream", file=str(path), node=ctx.node_id, field="params.path")
+        if info.duration is not None and params.start >= info.duration:
+            raise ctx.error(f"start {params.start}s is past the end of the track ({info.duration:.1f}s)", field="params.start", cls=MediaError)
+        values = {"path": str(path), "duration": info.duration, "start": params.start, "loop": params.loop}
+        for name in ("level_db", "ducking", "fade_out"):
+            if getattr(params, name) is not None:
+                values[name] = getattr(params, name)
+        return MusicOutputs(music=MusicBed(**values))
