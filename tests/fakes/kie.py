@@ -1,4 +1,4 @@
-"""A fake KIE.ai on 127.0.0.1, following /work/shared/api-contracts.md section 1.
+"""A fake KIE.ai on 127.0.0.1, following /work/shared/api-contracts.md section 1 (by hand: `python -m tests.fakes.kie`).
 
 Tasks progress as they are polled (waiting -> generating -> success or fail, in each family's own
 spelling); results point back at the fake (a real PNG and a real MP4 made with FFmpeg's lavfi);
@@ -296,3 +296,13 @@ def fake_kie(fenta_home, monkeypatch):
         monkeypatch.setenv(k, v)
     yield fake
     fake.reset()
+
+
+if __name__ == "__main__":  # by hand: python -m tests.fakes.kie  (then export the printed variables)
+    server = FakeKie().start()
+    print(f"export FENTA_KIE_URL={server.url} KIE_API_KEY=fake-kie-key")
+    try:
+        while True:
+            time.sleep(3600)
+    except KeyboardInterrupt:
+        server.stop()
