@@ -1,0 +1,164 @@
+"""One-pass render: sizes per profile, durations and A/V sync, loudness, captions, escaping, ducking."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from fenta.render.compose import Profile, output_size
+from fenta.render.timeline import MusicBed, Segment, Timeline
+
+from ._media import black_intervals, clip, do_render, ff, gray_frame, loudness, streams, template, tone
+
+FPS = 15
+
+
+@pytest.mark.parametrize(
+    "canvas,profile,size",
+    [
+        ((1080, 1920), "1080p", (1080, 1920)),
+        ((1080, 1920), "720p", (720, 1280)),
+        ((1920, 1080), "1080p", (1920, 1080)),
+        ((1920, 1080), "720p", (1280, 720)),
+        ((1080, 1080), "1080p", (1080, 1080)),
+        ((1080, 1080), "720p", (720, 720)),
+        ((1080, 1920), "preview", (360, 640)),
+    ],
+)
+def test_profiles_give_the_template_aspect_at_the_profile_short_side(canvas, profile, size):
+    assert output_size({"width": canvas[0], "height": canvas[1]}, profile) == size
+
+
+def test_720p_square_render_has_that_frame_size_and_h264_yuv420p_aac(make_media, tmp_path):
+    img = make_media("a.png", "testsrc2=s=300x200:d=1", "-frames:v", "1")
+    tl = Timeline(canvas={"width": 1080, "height": 1080, "fps": FPS}, duration=1.0, segments=[Segment(kind="image", path=str(img), start=0, duration=1.0)], template=template("square"))
+    do_render(tl, tmp_path / "o.mp4", profile=Profile(name="720p", preset="ultrafast"))
+    r = ff("-i", str(tmp_path / "o.mp4"))
+    assert "720x720" in r.stderr and "h264" in r.stderr and "yuv420p" in r.stderr and "aac" in r.stderr
+
+
+@pytest.mark.parametrize("kind", ["cut", "fade", "wipeleft", "slideup"])
+def test_transitions_keep_audio_and_video_within_one_frame(kind, make_media, tmp_path):
+    a = make_media("a.mp4", "testsrc2=s=320x240:r=25:d=3", "-pix_fmt", "yuv420p")
+    b = make_media("b.png", "smptebars=s=400x300:d=1", "-frames:v", "1")
+    tpl = template(transition={"type": kind, "seconds": 0.4}, pacing={"min_clip": 1.0, "max_clip": 1.5})
+    from fenta.render.timeline import build_timeline
+
+    tl = build_timeline(clips=[clip(a, duration=3.0), clip(b, "image")], voice=tone(tmp_path / "v.wav", 3.3), template=tpl)
+    assert tl.transition["type"] == kind
+    do_render(tl, tmp_path / "o.mp4")
+    s = streams(tmp_path / "o.mp4")
+    assert s["frames"] == round(3.3 * FPS)
+    assert abs(s["audio_seconds"] - s["frames"] / FPS) <= 1 / FPS + 0.03
+
+
+def test_loudness_lands_within_one_lu_of_the_template_target(tmp_path, make_media):
+    from fenta.render.timeline import build_timeline
+
+    music = make_media("m.wav", "aevalsrc=0.3*sin(2*PI*220*t)|0.3*sin(2*PI*330*t):s=44100:d=2")
+    tpl = template(loudness=-16)
+    tl = build_timeline(clips=[], voice=tone(tmp_path / "v.wav", 6.0, volume=0.2), template=tpl, music=MusicBed(path=str(music), duration=2.0))
+    do_render(tl, tmp_path / "o.mp4", thumb=False)
+    assert abs(loudness(tmp_path / "o.mp4") - (-16)) <= 1.0
+
+
+def test_music_is_ducked_under_speech(tmp_path, make_media):
+    from fenta.render.timeline import build_timeline
+
+    # Voice only in the first half: the music must be louder in the second half.
+    voice = tmp_path / "v.wav"
+    ff("-v", "error", "-y", "-f", "lavfi", "-i", "aevalsrc=0.5*sin(2*PI*300*t)*lt(t\\,3):s=44100:d=6", str(voice))
+    music = make_media("m.wav", "aevalsrc=0.5*sin(2*PI*1000*t):s=44100:d=6")
+    tpl = template(music={"level_db": -6, "ducking": True, "duck_ratio": 20, "fade_out": 0})
+    tl = build_timeline(clips=[], voice=__import__("fenta.types", fromlist=["Audio"]).Audio(path=str(voice), duration=6.0), template=tpl, music=MusicBed(path=str(music), duration=6.0))
+    tl.loudness = -20
+    do_render(tl, tmp_path / "o.mp4", thumb=False)
+    # Isolate the music (1 kHz) with a band-pass and compare its level with and without the voice.
+    def music_level(start):
+        r = ff("-ss", str(start), "-t", "2", "-i", str(tmp_path / "o.mp4"), "-af", "bandpass=f=1000:width_type=q:w=8,volumedetect", "-f", "null", "-")
+        return float(r.stderr.split("mean_volume:")[1].split("dB")[0])
+
+    assert music_level(3.6) - music_level(0.5) >= 6
+
+
+def test_music_shorter_than_the_video_is_looped(tmp_path, make_media):
+    from fenta.render.timeline import build_timeline
+
+    music = make_media("m.wav", "aevalsrc=0.5*sin(2*PI*440*t):s=44100:d=1")
+    tl = build_timeline(clips=[], voice=None, duration=4.0, template=template(music={"fade_out": 0}), music=MusicBed(path=str(music), duration=1.0))
+    do_render(tl, tmp_path / "o.mp4", thumb=False)
+    assert loudness(tmp_path / "o.mp4", 2.5, 4.0) > -30
+
+
+def test_a_cut_montage_has_no_black_frames(make_media, tmp_path):
+    from fenta.render.timeline import build_timeline
+
+    a = make_media("a.mp4", "testsrc2=s=320x240:r=30:d=1", "-pix_fmt", "yuv420p")  # shorter than its slot: looped
+    b = make_media("b.jpg", "smptebars=s=640x200:d=1", "-frames:v", "1")  # very wide still
+    c = make_media("c.png", "testsrc=s=100x400:d=1", "-frames:v", "1")  # very tall still
+    tl = build_timeline(clips=[clip(a, duration=1.0), clip(b, "image"), clip(c, "image")], voice=tone(tmp_path / "v.wav", 6.0), template=template(pacing={"min_clip": 2, "max_clip": 2}))
+    do_render(tl, tmp_path / "o.mp4", thumb=False)
+    assert black_intervals(tmp_path / "o.mp4") == []
+
+
+def test_every_source_covers_the_frame_without_bars(make_media, tmp_path):
+    img = make_media("wide.png", "color=c=white:s=640x100:d=1", "-frames:v", "1")
+    tl = Timeline(canvas={"width": 180, "height": 320, "fps": FPS}, duration=1.0, segments=[Segment(kind="image", path=str(img), start=0, duration=1.0, zoom=(1.0, 1.1))], template=template())
+    do_render(tl, tmp_path / "o.mp4", thumb=False)
+    w, h, data = gray_frame(tmp_path / "o.mp4", 0.5)
+    rows = [data[y * w : (y + 1) * w] for y in (0, 2, h // 2, h - 3, h - 1)]
+    assert all(min(r) > 200 for r in rows), "top/bottom rows must be picture, not bars"
+
+
+def test_captions_are_burned_in_where_the_ass_file_puts_them(tmp_path, make_media):
+    from fenta.render.captions import write_captions
+    from fenta.types import Word
+
+    tpl = template(subtitles={"position": "center"})
+    ass, srt = tmp_path / "c.ass", tmp_path / "c.srt"
+    write_captions([Word(text="HELLO", start=1.0, end=2.0)], tpl, ass, srt)
+    tl = Timeline(canvas=tpl["canvas"], duration=3.0, segments=[Segment(kind="color", color="#203040", start=0, duration=3.0)], subtitles_ass=str(ass), template=tpl)
+    do_render(tl, tmp_path / "o.mp4", thumb=False)
+    w, h, before = gray_frame(tmp_path / "o.mp4", 0.5)
+    _, _, during = gray_frame(tmp_path / "o.mp4", 1.5)
+    centre = slice((h // 2 - 20) * w, (h // 2 + 20) * w)
+    diff = sum(abs(a - b) > 40 for a, b in zip(before[centre], during[centre]))
+    assert diff > 100
+
+
+ESCAPING_CORPUS = "It's \"quoted\": a, b; c [x] {y} back\\slash 100% %{pts} $HOME — Привет 🎬 :'\\,;"
+
+
+def test_titles_with_every_special_character_render_literally(tmp_path, make_media):
+    tpl = template(title_card={"seconds": 2.0, "size": 20}, logo={"text": ESCAPING_CORPUS, "size": 14})
+    tl = Timeline(canvas=tpl["canvas"], duration=1.0, segments=[Segment(kind="color", color="#102030", start=0, duration=1.0)], title=ESCAPING_CORPUS, template=tpl)
+    info = do_render(tl, tmp_path / "o.mp4", thumb=False)
+    assert info.has_video
+    _, _, plain = gray_frame(tmp_path / "o.mp4", 0.5)
+    assert max(plain) > 150, "the title text is drawn"
+
+
+def test_paths_with_special_characters_work_as_inputs(tmp_path, make_media):
+    odd = tmp_path / "we'ird, [dir]; 100%: Привет"
+    odd.mkdir()
+    img = make_media("x.png", "testsrc2=s=200x200:d=1", "-frames:v", "1")
+    target = odd / "a:b,c'd%e.png"
+    img.rename(target)
+    from fenta.render.captions import write_captions
+    from fenta.types import Word
+
+    tpl = template()
+    ass = odd / "c'a,p:t.ass"
+    write_captions([Word(text="ok", start=0.1, end=0.8)], tpl, ass, odd / "c.srt")
+    voice = tone(odd / "v[1]; '%'.wav", 1.0)
+    tl = Timeline(canvas=tpl["canvas"], duration=1.0, segments=[Segment(kind="image", path=str(target), start=0, duration=1.0)], voice=voice, subtitles_ass=str(ass), template=tpl)
+    info = do_render(tl, odd / "out.mp4")
+    assert info.has_video and (odd / "out.jpg").exists()
+
+
+def test_timeline_json_round_trips(tmp_path, make_media):
+    img = make_media("a.png", "testsrc2=s=200x200:d=1", "-frames:v", "1")
+    tl = Timeline(canvas={"width": 180, "height": 320, "fps": FPS}, duration=1.0, segments=[Segment(kind="image", path=str(img), start=0, duration=1.0)], template=template())
+    again = Timeline.model_validate(json.loads(json.dumps(tl.model_dump(mode="json"))))
+    assert again == tl
