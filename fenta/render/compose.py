@@ -39,6 +39,10 @@ _SHORT_SIDE = {"1080p": 1080, "720p": 720, "480p": 480, "360p": 360, "preview": 
 PROFILES = tuple(_SHORT_SIDE) + ("canvas",)
 _HEX = re.compile(r"^#?([0-9A-Fa-f]{6})([0-9A-Fa-f]{2})?$")
 BOLD_FONT = FONTS_DIR / "DejaVuSans-Bold.ttf"
+#: Run the audio chain in its own filter graph (its own thread) inside the same process.
+SEPARATE_AUDIO_GRAPH = True
+#: swscale slice threads for the per-frame scalers.
+SCALE_THREADS = 2
 
 
 @dataclass(frozen=True)
@@ -141,7 +145,7 @@ def _cover(v, W: int, H: int):
     """Crop to the W:H aspect in the source's own pixels (sample aspect respected), then scale to WxH."""
     a = W / H
     v = v.filter("crop", w=f"trunc(min(iw,ih*{a:.6f}/sar)/2)*2", h=f"trunc(min(ih,iw*sar/{a:.6f})/2)*2")
-    return v.filter("scale", W, H, flags="bicubic", threads=2).filter("setsar", 1)
+    return v.filter("scale", W, H, flags="bicubic", threads=SCALE_THREADS).filter("setsar", 1)
 
 
 def _frames(seconds: float, fps: int) -> int:
@@ -166,7 +170,7 @@ def _segment_stream(seg: Segment, n: int, W: int, H: int, fps: int, infos: dict[
         if z0 != z1:
             z = f"({z0}+({z1 - z0:.6f})*n/{max(1, n - 1)})"
             # threads=2: swscale slices, so the one filter thread never starves x264.
-            v = v.filter("scale", w=f"trunc({W}*{z}/2)*2", h=f"trunc({H}*{z}/2)*2", eval="frame", flags="bicubic", threads=2)
+            v = v.filter("scale", w=f"trunc({W}*{z}/2)*2", h=f"trunc({H}*{z}/2)*2", eval="frame", flags="bicubic", threads=SCALE_THREADS)
             v = v.filter("crop", W, H)
         elif zmax != 1.0:
             v = v.filter("scale", W, H, flags="bicubic")
@@ -316,7 +320,7 @@ def _audio(tl: Timeline, infos: dict[str, MediaInfo]):
     elif voice is not None or music is not None:
         audio = voice if voice is not None else music
     else:
-        return ffmpeg.input(f"anullsrc=r=48000:cl=stereo:d={D:.4f}", f="lavfi").audio
+        return ffmpeg.input(f"anullsrc=r=48000:cl=stereo:d={D:.4f}", f="lavfi").audio.filter("atrim", duration=f"{D:.4f}")
     # Single-pass loudnorm inside the render process; measured within 1 LU of the target on
     # narration + ducked music (a dynaudnorm stage in front of it made it worse, so there is none).
     audio = audio.filter("loudnorm", I=tl.loudness, TP=-1.5, LRA=11)
@@ -372,23 +376,49 @@ def build_command(
         return ffmpeg.output(video, str(raw_video), f="rawvideo", pix_fmt="yuv420p").get_args()
 
     audio = _audio(tl, infos)
-    main = ffmpeg.output(
-        video,
-        audio,
-        str(out_video),
-        vcodec="libx264",
-        preset=profile.preset,
-        crf=profile.crf,
-        pix_fmt="yuv420p",
-        acodec="aac",
-        audio_bitrate=profile.audio_bitrate,
-        ar=48000,
-        movflags="+faststart",
-        fps_mode="cfr",
-        r=fps,
-        f="mp4",
-    )
-    return main.get_args()
+    if not SEPARATE_AUDIO_GRAPH:
+        return ffmpeg.output(
+            video, audio, str(out_video), vcodec="libx264", preset=profile.preset, crf=profile.crf, pix_fmt="yuv420p",
+            r=fps, fps_mode="cfr", acodec="aac", audio_bitrate=profile.audio_bitrate, ar=48000, movflags="+faststart", f="mp4",
+        ).get_args()
+    # Two filter graphs in the one process: FFmpeg runs each graph in its own thread, so the
+    # audio chain (loudnorm works at 192 kHz) never holds up the frames x264 is waiting for.
+    v_args = ffmpeg.output(video, "v", f="null").get_args()
+    a_args = ffmpeg.output(audio, "a", f="null").get_args()
+    v_inputs, v_graph, v_map = _split_args(v_args)
+    a_inputs, a_graph, a_map = _split_args(a_args)
+    n_v = v_inputs.count("-i")
+    a_graph = _shift_graph(a_graph, n_v, "a")
+    a_map = "[a" + a_map[1:]
+    return [
+        *v_inputs, *a_inputs,
+        "-filter_complex", v_graph,
+        "-filter_complex", a_graph,
+        "-map", v_map, "-map", a_map,
+        "-c:v", "libx264", "-preset", profile.preset, "-crf", str(profile.crf), "-pix_fmt", "yuv420p",
+        "-r", str(fps), "-fps_mode", "cfr",
+        "-c:a", "aac", "-b:a", profile.audio_bitrate, "-ar", "48000",
+        "-movflags", "+faststart", "-f", "mp4", str(out_video),
+    ]
+
+
+def _split_args(args: list[str]) -> tuple[list[str], str, str]:
+    """(input arguments, filter graph, mapped label) of an ffmpeg-python command with one output."""
+    k = args.index("-filter_complex")
+    return args[:k], args[k + 1], args[args.index("-map", k) + 1]
+
+
+_LABEL = re.compile(r"\[s(\d+)\]")
+_INPUT_LABEL = re.compile(r"\[(\d+)(:[av])?\]")
+
+
+def _shift_graph(graph: str, offset: int, prefix: str) -> str:
+    """Renumber a graph's input references by `offset` and rename its labels [sN] -> [<prefix>sN].
+
+    Only used on the audio graph, whose filters carry no file names or free text.
+    """
+    graph = _INPUT_LABEL.sub(lambda m: f"[{int(m.group(1)) + offset}{m.group(2) or ''}]", graph)
+    return _LABEL.sub(lambda m: f"[{prefix}s{m.group(1)}]", graph)
 
 
 def thumbnail_args(video: Path, thumb: Path, duration: float, width: int) -> list[str]:
