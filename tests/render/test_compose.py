@@ -162,3 +162,27 @@ def test_timeline_json_round_trips(tmp_path, make_media):
     tl = Timeline(canvas={"width": 180, "height": 320, "fps": FPS}, duration=1.0, segments=[Segment(kind="image", path=str(img), start=0, duration=1.0)], template=template())
     again = Timeline.model_validate(json.loads(json.dumps(tl.model_dump(mode="json"))))
     assert again == tl
+
+
+def test_the_same_still_and_colour_can_fill_several_slots(make_media, tmp_path):
+    from fenta.render.timeline import build_timeline
+    from fenta.types import Clip
+
+    img = make_media("a.png", "testsrc2=s=200x200:d=1", "-frames:v", "1")
+    tl = build_timeline(clips=[clip(img, "image"), Clip(kind="color", color="#336699")], voice=None, duration=4.0, template=template(pacing={"min_clip": 1, "max_clip": 1}))
+    assert len(tl.segments) == 4
+    do_render(tl, tmp_path / "o.mp4", thumb=False)
+    assert streams(tmp_path / "o.mp4")["frames"] == 4 * FPS
+
+
+def test_audio_in_its_own_filter_graph_renders_the_same_length(make_media, tmp_path, monkeypatch):
+    import fenta.render.compose as compose
+
+    monkeypatch.setattr(compose, "SEPARATE_AUDIO_GRAPH", True)
+    img = make_media("a.png", "testsrc2=s=200x200:d=1", "-frames:v", "1")
+    tl = Timeline(canvas={"width": 180, "height": 320, "fps": FPS}, duration=2.0, segments=[Segment(kind="image", path=str(img), start=0, duration=2.0)], voice=tone(tmp_path / "v.wav", 2.0), template=template())
+    args = compose.build_command(tl, tmp_path / "o.mp4", None, profile=Profile(name="canvas", preset="ultrafast"))
+    assert args.count("-filter_complex") == 2
+    do_render(tl, tmp_path / "o.mp4", thumb=False)
+    s = streams(tmp_path / "o.mp4")
+    assert s["frames"] == 2 * FPS and abs(s["audio_seconds"] - 2.0) <= 1 / FPS + 0.03
