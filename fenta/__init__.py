@@ -8,25 +8,59 @@
 
 from __future__ import annotations
 
-from .config import Settings
-from .engine.runner import Event, Plan, RunResult, plan, resume, resume_async, run, run_async
-from .engine.spec import Workflow, load, loads
-from .errors import (
-    AuthError,
-    CostLimitError,
-    CreditsError,
-    FentaError,
-    JobError,
-    MediaError,
-    NodeError,
-    Problem,
-    ProviderError,
-    QuotaError,
-    RateLimitError,
-    RenderError,
-    SpecError,
+from typing import TYPE_CHECKING, Any
+
+# Public names -> the private module that defines them. Loaded on first use, so
+# `import fenta` (and the CLI's start-up) stays fast.
+_EXPORTS = {
+    "Settings": "config",
+    "Event": "engine.runner",
+    "Plan": "engine.runner",
+    "RunResult": "engine.runner",
+    "plan": "engine.runner",
+    "resume": "engine.runner",
+    "resume_async": "engine.runner",
+    "run": "engine.runner",
+    "run_async": "engine.runner",
+    "Workflow": "engine.spec",
+    "load": "engine.spec",
+    "loads": "engine.spec",
+    "Node": "nodes.base",
+    "NodeContext": "nodes.base",
+    "Params": "nodes.base",
+    "Ports": "nodes.base",
+    "register": "nodes.base",
+    "registry": "nodes.base",
+}
+_ERRORS = (
+    "AuthError", "CostLimitError", "CreditsError", "FentaError", "JobError", "MediaError", "NodeError",
+    "Problem", "ProviderError", "QuotaError", "RateLimitError", "RenderError", "SpecError",
 )
-from .nodes.base import Node, NodeContext, Params, Ports, register, registry
+_EXPORTS.update({name: "errors" for name in _ERRORS})
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .config import Settings
+    from .engine.runner import Event, Plan, RunResult, plan, resume, resume_async, run, run_async
+    from .engine.spec import Workflow, load, loads
+    from .errors import (AuthError, CostLimitError, CreditsError, FentaError, JobError, MediaError, NodeError,
+                         Problem, ProviderError, QuotaError, RateLimitError, RenderError, SpecError)
+    from .nodes.base import Node, NodeContext, Params, Ports, register, registry
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'fenta' has no attribute {name!r}")
+    import importlib
+
+    value = getattr(importlib.import_module(f".{module}", __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)
+
 
 __version__ = "0.1.0"
 

@@ -8,7 +8,10 @@ from typing import Any
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeElapsedColumn
 
-from ..engine.runner import Event
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from ..engine.runner import Event
 
 _ICON = {"node.finished": "[green]✓[/]", "node.cached": "[cyan]↺[/]", "node.failed": "[red]✗[/]"}
 

@@ -8,10 +8,6 @@ from typing import List, Optional
 import typer
 from rich.table import Table
 
-from ..engine.graph import to_mermaid, to_text
-from ..engine.schema import workflow_schema
-from ..engine.spec import load, parse_var_overrides
-from ..nodes.base import registry
 from ._app import app, console, emit_json, handle_errors
 
 VarOpt = typer.Option(None, "--var", help="Override a variable: --var key=value (repeatable).")
@@ -25,6 +21,8 @@ def validate(
     json: bool = typer.Option(False, "--json", help="Print the result as JSON."),
 ) -> None:
     """Check a workflow and report every problem at once (exit 2 when invalid)."""
+    from ..engine.spec import load, parse_var_overrides
+
     wf = load(file, vars=parse_var_overrides(var))
     if json:
         emit_json({"status": "ok", "file": str(file), "name": wf.name, "nodes": list(wf.nodes), "hash": wf.hash})
@@ -36,6 +34,8 @@ def validate(
 @handle_errors(None)
 def schema() -> None:
     """Print the JSON Schema of the workflow format (for editor completion)."""
+    from ..engine.schema import workflow_schema
+
     emit_json(workflow_schema())
 
 
@@ -43,6 +43,8 @@ def schema() -> None:
 @handle_errors()
 def nodes(json: bool = typer.Option(False, "--json", help="Print as JSON.")) -> None:
     """List node types with their params and ports."""
+    from ..nodes.base import registry
+
     rows = []
     for name in registry.names():
         cls = registry.get(name)
@@ -73,6 +75,9 @@ def graph(
     var: Optional[List[str]] = VarOpt,
 ) -> None:
     """Draw the workflow graph in the terminal."""
+    from ..engine.graph import to_mermaid, to_text
+    from ..engine.spec import load, parse_var_overrides
+
     wf = load(file, vars=parse_var_overrides(var))
     if mermaid:
         typer.echo(to_mermaid(wf))

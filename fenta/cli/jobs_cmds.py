@@ -8,7 +8,6 @@ import typer
 from rich.table import Table
 
 from ..config import Settings
-from ..engine.store import JobStore
 from ..errors import JobError
 from ._app import app, console, emit_json, handle_errors
 
@@ -34,6 +33,8 @@ def jobs_list(
     """List recent jobs."""
     if ctx.invoked_subcommand:
         return
+    from ..engine.store import JobStore
+
     store = JobStore(Settings.from_env().db_path)
     rows = store.list_jobs(limit, status)
     store.close()
@@ -59,6 +60,8 @@ def jobs_show(
     json: bool = typer.Option(False, "--json", help="Print as JSON."),
 ) -> None:
     """Show a job's nodes, timings, artifacts and error."""
+    from ..engine.store import JobStore
+
     store = JobStore(Settings.from_env().db_path)
     try:
         job = store.get_job(job_id)

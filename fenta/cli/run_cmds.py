@@ -9,12 +9,16 @@ from typing import List, Optional
 import typer
 from rich.table import Table
 
+from typing import TYPE_CHECKING
+
 from ..config import Settings
-from ..engine.runner import RunResult, plan, resume_async, run_async
-from ..engine.spec import Workflow, load, parse_var_overrides
 from ..errors import CostLimitError
 from ._app import app, console, emit_json, err_console, handle_errors
 from ._progress import RunDisplay
+
+if TYPE_CHECKING:
+    from ..engine.runner import RunResult
+    from ..engine.spec import Workflow
 
 
 def _summary(result: RunResult) -> None:
@@ -42,6 +46,8 @@ def _finish(result: RunResult, as_json: bool) -> None:
 
 
 def _confirm_cost(wf: Workflow, yes: bool, max_cost: Optional[float], as_json: bool) -> None:
+    from ..engine.runner import plan
+
     estimate = plan(wf).total_cost
     if estimate <= 0:
         return
@@ -67,6 +73,9 @@ def run(
     preview: bool = typer.Option(False, "--preview", help="Render a quick low-resolution draft (360p, fastest preset); cached apart from the full render."),
 ) -> None:
     """Run a workflow and write the video, subtitles and thumbnail to --out."""
+    from ..engine.runner import plan, run_async
+    from ..engine.spec import load, parse_var_overrides
+
     wf = load(file, vars=parse_var_overrides(var))
     if preview:
         # A run-level option read by Render nodes through their params, so it joins their cache key.
@@ -97,6 +106,7 @@ def resume(
     json: bool = typer.Option(False, "--json", help="Print the result as JSON."),
 ) -> None:
     """Continue a failed or killed job from its last finished node."""
+    from ..engine.runner import resume_async
     from ..engine.store import JobStore
 
     settings = Settings.from_env()

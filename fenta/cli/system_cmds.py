@@ -11,7 +11,6 @@ from rich.table import Table
 
 from ..config import KEY_NAMES, Settings
 from ..render.ffmpeg import ffmpeg_exe, ffmpeg_source
-from ..render.templates import list_templates, resolve_template
 from ._app import app, console, emit_json, handle_errors
 
 
@@ -99,6 +98,8 @@ def templates_list(ctx: typer.Context, json: bool = typer.Option(False, "--json"
     """List the shipped montage templates."""
     if ctx.invoked_subcommand:
         return
+    from ..render.templates import list_templates, resolve_template
+
     rows = []
     for name in list_templates():
         t = resolve_template(name)
@@ -119,6 +120,8 @@ def templates_list(ctx: typer.Context, json: bool = typer.Option(False, "--json"
 @handle_errors()
 def templates_show(name: str = typer.Argument(..., help="Template name or path."), json: bool = typer.Option(False, "--json", help="Print as JSON.")) -> None:
     """Show every field of a template, defaults filled in."""
+    from ..render.templates import resolve_template
+
     t = resolve_template(name)
     if json:
         emit_json(t)

@@ -6,8 +6,6 @@ import typer
 from rich.table import Table
 
 from ..config import Settings
-from ..engine.store import JobStore
-from ..engine.usage import summarize
 from ._app import app, console, emit_json, handle_errors
 
 
@@ -18,6 +16,9 @@ def usage(
     json: bool = typer.Option(False, "--json", help="Print as JSON."),
 ) -> None:
     """Summarise provider usage (calls, tokens, requests, bytes, cost) by day and provider."""
+    from ..engine.store import JobStore
+    from ..engine.usage import summarize
+
     settings = Settings.from_env()
     store = JobStore(settings.db_path)
     try:
