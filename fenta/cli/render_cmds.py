@@ -10,8 +10,6 @@ from typing import Optional
 
 import typer
 
-from ..render.compose import Profile, render as render_timeline
-from ..render.timeline import load_timeline
 from ._app import app, console, emit_json, handle_errors
 
 
@@ -26,6 +24,9 @@ def render_cmd(
     json: bool = typer.Option(False, "--json", help="Print the result as JSON."),
 ) -> None:
     """Render a saved timeline.json again (same clips, captions and music) without re-running the graph."""
+    from ..render.compose import Profile, render as render_timeline
+    from ..render.timeline import load_timeline
+
     if profile not in ("1080p", "720p", "480p", "360p", "canvas"):
         raise typer.BadParameter(f"unknown profile '{profile}'", param_hint="--profile")
     tl = load_timeline(timeline)

@@ -128,7 +128,7 @@ def probe_inputs(tl: Timeline) -> dict[str, MediaInfo]:
     # Probing spawns one FFmpeg per file: do it in parallel (it is I/O and process start-up).
     from concurrent.futures import ThreadPoolExecutor
 
-    with ThreadPoolExecutor(max_workers=4) as pool:
+    with ThreadPoolExecutor(max_workers=max(1, min(8, len(media)))) as pool:
         results = list(pool.map(one, list(media)))
     infos: dict[str, MediaInfo] = {}
     for (path, field), info in zip(media.items(), results):
@@ -332,7 +332,8 @@ def _overlays(video, tl: Timeline, W: int, H: int, fps: int, textdir: Path, info
     return video
 
 
-def _audio(tl: Timeline, infos: dict[str, MediaInfo]):
+def _mix(tl: Timeline, infos: dict[str, MediaInfo]):
+    """Narration + music bed (looped, ducked under the voice), before loudness normalisation; None if silent."""
     D = tl.duration
     voice = None
     if tl.voice:
@@ -360,15 +361,59 @@ def _audio(tl: Timeline, infos: dict[str, MediaInfo]):
                 [music, vs.stream(1)], "sidechaincompress",
                 threshold=tl.music.duck_threshold, ratio=tl.music.duck_ratio, attack=15, release=350, makeup=1,  # type: ignore[union-attr]
             )
-        audio = ffmpeg.filter([voice, music], "amix", inputs=2, duration="first", normalize=0)
-    elif voice is not None or music is not None:
-        audio = voice if voice is not None else music
-    else:
+        return ffmpeg.filter([voice, music], "amix", inputs=2, duration="first", normalize=0)
+    return voice if voice is not None else music
+
+
+_TRUE_PEAK_DB = -1.5
+
+
+def _audio(tl: Timeline, infos: dict[str, MediaInfo], gain_db: float | None = None):
+    D = tl.duration
+    audio = _mix(tl, infos)
+    if audio is None:
         return ffmpeg.input(f"anullsrc=r=48000:cl=stereo:d={D:.4f}", f="lavfi").audio.filter("atrim", duration=f"{D:.4f}")
-    # Single-pass loudnorm inside the render process; measured within 1 LU of the target on
-    # narration + ducked music (a dynaudnorm stage in front of it made it worse, so there is none).
-    audio = audio.filter("loudnorm", I=tl.loudness, TP=-1.5, LRA=11)
+    if gain_db is None:
+        # No measurement available: single-pass loudnorm (dynamic; lands within about 1.5 LU).
+        audio = audio.filter("loudnorm", I=tl.loudness, TP=_TRUE_PEAK_DB, LRA=11)
+    else:
+        # Measured beforehand (`measure_loudness`): one fixed gain hits the target exactly, and a
+        # limiter keeps peaks under the ceiling. Far cheaper than loudnorm, which runs at 192 kHz.
+        audio = audio.filter("volume", f"{gain_db:.2f}dB").filter("alimiter", limit=f"{10 ** (_TRUE_PEAK_DB / 20):.4f}", level=0, attack=5, release=50)
     return audio.filter("aresample", 48000).filter("aformat", sample_fmts="fltp", channel_layouts="stereo").filter("atrim", duration=f"{D:.4f}")
+
+
+_LOUDNESS = re.compile(r"Integrated loudness:\s*I:\s*(-?[\d.]+|-inf) LUFS")
+
+
+async def measure_loudness(tl: Timeline, infos: dict[str, MediaInfo]) -> float | None:
+    """Gain (dB) that brings the timeline's audio mix to its loudness target, or None.
+
+    An audio-only analysis pass (no video is decoded): about 0.2 s for a 30 s short.
+    """
+    import asyncio
+
+    mix = _mix(tl, infos)
+    if mix is None:
+        return None
+    args = ffmpeg.output(mix.filter("ebur128", framelog="quiet"), "-", f="null").get_args()
+    from .ffmpeg import ffmpeg_exe
+
+    proc = await asyncio.create_subprocess_exec(
+        ffmpeg_exe(), "-hide_banner", "-nostdin", "-nostats", *args,
+        stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE,
+    )
+    try:
+        _, err = await proc.communicate()
+    except BaseException:
+        if proc.returncode is None:
+            proc.kill()
+            await proc.wait()
+        raise
+    m = _LOUDNESS.search(err.decode(errors="replace"))
+    if proc.returncode != 0 or not m or m.group(1) == "-inf" or float(m.group(1)) < -69:
+        return None  # silence or a failure: the render falls back to loudnorm (and reports real errors)
+    return round(tl.loudness - float(m.group(1)), 2)
 
 
 def build_command(
@@ -380,6 +425,7 @@ def build_command(
     infos: dict[str, MediaInfo] | None = None,
     textdir: Path | None = None,
     raw_video: Path | None = None,
+    loudness_gain: float | None = None,
 ) -> list[str]:
     """FFmpeg arguments rendering `tl` to `out_video` (and a JPEG thumbnail) in one process.
 
@@ -387,6 +433,7 @@ def build_command(
         infos: Probes of the inputs (from `probe_inputs`); probed here when missing.
         textdir: Where title/watermark text files go (default: next to the output).
         raw_video: Instead of the MP4, dump the final frames as raw yuv420p here (benchmarks).
+        loudness_gain: From `measure_loudness`; without it the audio goes through single-pass loudnorm.
         out_thumb: Unused (kept for callers); the thumbnail is cut from the finished file, see `thumbnail_args`.
     """
     if infos is None:
@@ -413,7 +460,7 @@ def build_command(
     if raw_video is not None:
         return ffmpeg.output(video, str(raw_video), f="rawvideo", pix_fmt="yuv420p").get_args()
 
-    audio = _audio(tl, infos)
+    audio = _audio(tl, infos, loudness_gain)
     if not SEPARATE_AUDIO_GRAPH:
         return ffmpeg.output(
             video, audio, str(out_video), vcodec="libx264", preset=profile.preset, crf=profile.crf, pix_fmt="yuv420p",
@@ -513,10 +560,20 @@ async def render(
     from ..errors import RenderError
     from .ffmpeg import run_ffmpeg
 
-    infos = probe_inputs(tl)
+    import asyncio
+
+    # The loudness pass reads only the audio files: run it alongside the probes.
+    measuring = asyncio.ensure_future(measure_loudness(tl, {}))
+    try:
+        infos = await asyncio.to_thread(probe_inputs, tl)
+    except BaseException:
+        measuring.cancel()
+        await asyncio.gather(measuring, return_exceptions=True)
+        raise
+    gain = await measuring
     tmp_video = video.with_name(f".{video.stem}.part{os.getpid()}.mp4")
     tmp_thumb = thumb.with_name(f".{thumb.stem}.part{os.getpid()}.jpg") if thumb is not None else None
-    args = build_command(tl, tmp_video, None, profile=profile, infos=infos, textdir=workdir)
+    args = build_command(tl, tmp_video, None, profile=profile, infos=infos, textdir=workdir, loudness_gain=gain)
     try:
         try:
             await run_ffmpeg(args, total_seconds=tl.duration, on_progress=on_progress, what="render")

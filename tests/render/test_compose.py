@@ -186,3 +186,24 @@ def test_audio_in_its_own_filter_graph_renders_the_same_length(make_media, tmp_p
     do_render(tl, tmp_path / "o.mp4", thumb=False)
     s = streams(tmp_path / "o.mp4")
     assert s["frames"] == 2 * FPS and abs(s["audio_seconds"] - 2.0) <= 1 / FPS + 0.03
+
+
+def test_the_loudness_pass_gives_the_gain_to_the_target_and_nothing_for_silence(tmp_path):
+    import asyncio
+
+    from fenta.render.compose import measure_loudness
+    from fenta.render.timeline import build_timeline
+
+    voiced = build_timeline(clips=[], voice=tone(tmp_path / "v.wav", 4.0, volume=0.1), template=template(loudness=-14))
+    gain = asyncio.run(measure_loudness(voiced, {}))
+    assert gain is not None and gain > 3  # a quiet tone needs boosting to reach -14 LUFS
+    silent = build_timeline(clips=[], voice=None, template=template(), duration=2.0)
+    assert asyncio.run(measure_loudness(silent, {})) is None
+
+
+def test_a_measured_render_lands_close_to_the_target(tmp_path):
+    from fenta.render.timeline import build_timeline
+
+    tl = build_timeline(clips=[], voice=tone(tmp_path / "v.wav", 5.0, volume=0.05), template=template(loudness=-14))
+    do_render(tl, tmp_path / "o.mp4", thumb=False)
+    assert abs(loudness(tmp_path / "o.mp4") - (-14)) <= 0.7
