@@ -196,6 +196,10 @@ def _segment_stream(seg: Segment, n: int, W: int, H: int, fps: int, infos: dict[
         opts["ss"] = f"{seg.in_point:.3f}"
     if not animated_webp:
         opts["t"] = f"{n / fps + 0.5:.3f}"
+    # Its own input (ffmpeg-python merges inputs with equal arguments): one decoder shared by
+    # several slots fans every frame out to all of them, and the later slots queue the whole
+    # clip in memory (gigabytes over a long video). A distinct packet-queue size keeps it apart.
+    opts["thread_queue_size"] = 16 + idx
     v = _input(seg.path, info, **opts).video.filter("setpts", f"PTS-STARTPTS+0*{idx}")
     if animated_webp and seg.loop:
         v = v.filter("loop", loop=-1, size=2000)
@@ -345,6 +349,9 @@ def _mix(tl: Timeline, infos: dict[str, MediaInfo]):
     if tl.music:
         m = tl.music
         opts: dict[str, Any] = {"stream_loop": -1} if m.loop else {}
+        # An endless input is read as fast as the disk allows and its frames pile up in the
+        # graph (gigabytes over a long video): stop reading at the video's length.
+        opts["t"] = f"{D + 0.5:.3f}"
         if m.start > 0:
             opts["ss"] = f"{m.start:.3f}"
         music = (
