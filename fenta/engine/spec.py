@@ -339,7 +339,10 @@ def loads(
             problems += _pydantic_problems(e, file=file, line_of=lambda *p, _n=nid: line_of_node(_n, "params", *p), node=nid, prefix="params.")
         if parsed is not None:
             for fld, msg in cls().validate_params(parsed, template):
-                problems.append(Problem(msg, file=file, line=line_of_node(nid, "params", fld), node=nid, field=f"params.{fld}"))
+                # `fld` is the full field path ("params.model", "template.subtitles.font").
+                parts = fld.split(".")
+                line = line_of_node(nid, *parts) if parts[0] == "params" else line_of_node(nid)
+                problems.append(Problem(msg, file=file, line=line, node=nid, field=fld))
 
         inputs: dict[str, list[tuple[str, str]]] = {}
         raw_inputs = raw.get("inputs") or {}

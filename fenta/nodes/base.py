@@ -164,7 +164,7 @@ class Node:
         return {}
 
     def validate_params(self, params: Any, template: dict[str, Any]) -> list[tuple[str, str]]:
-        """Extra checks beyond the Params model: a list of (field, message)."""
+        """Extra checks beyond the Params model: a list of (field path like "params.model", message)."""
         return []
 
     @classmethod

@@ -32,6 +32,7 @@ CASES = {
     "bad node id": (BASE + "  a.b: {type: Input.Text, params: {text: hi}}\n", ["node ids may use letters", "node 'a.b'"]),
     "unknown template": ("template: nope\n" + BASE + "  a: {type: Input.Text, params: {text: hi}}\n", ["unknown template 'nope'", "karaoke-bold"]),
     "bad template override": ("overrides: {canvas: {fps: fast}}\n" + BASE + "  a: {type: Input.Text, params: {text: hi}}\n", ["canvas.fps", "valid integer"]),
+    "node-specific param check": (BASE + "  s: {type: Script.Transform, params: {mode: translate}}\n", ["needs params.language", "field 'params.language'", "node 's'", ":3"]),
     "two connections to a single port": (BASE + "  a: {type: Input.Text, params: {text: hi}}\n  b: {type: Input.Text, params: {text: ho}}\n  v: {type: Voice.TTS, inputs: {text: [a.text, b.text]}}\n", ["takes one connection", "inputs.text"]),
 }
 
