@@ -123,6 +123,8 @@ class RenderError(NodeError):
             message = f"{message}: {cause.split('] ')[-1].strip()}"
         super().__init__(message, **where)
         self.stderr_tail = stderr_tail
+        #: FFmpeg's exit status when it ran (negative: killed by that signal).
+        self.returncode: int | None = None
 
 
 class ProviderError(NodeError):

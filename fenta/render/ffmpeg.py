@@ -174,7 +174,9 @@ async def run_ffmpeg(
             await proc.wait()
         raise
     if code != 0:
-        raise RenderError(f"{what} failed (exit {code})", stderr_tail=_tail(stderr_lines))
+        err = RenderError(f"{what} failed (exit {code})", stderr_tail=_tail(stderr_lines))
+        err.returncode = code
+        raise err
 
 
 def run_ffmpeg_sync(args: list[str], *, what: str = "ffmpeg") -> None:

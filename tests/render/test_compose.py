@@ -225,3 +225,29 @@ def test_a_video_clip_used_in_several_slots_gets_one_decoder_per_slot(tmp_path):
     args = compose.build_command(tl, tmp_path / "o.mp4", None, profile=Profile(name="canvas", preset="ultrafast"))
     inputs = [args[i + 1] for i, a in enumerate(args) if a == "-i"]
     assert sum(1 for p in inputs if p.endswith("c.mp4")) == 3
+
+
+def test_a_render_whose_ffmpeg_crashes_once_is_rendered_again(tmp_path, monkeypatch):
+    import os
+    import stat
+
+    from fenta.render import ffmpeg as ffm
+    from fenta.render.timeline import build_timeline
+
+    # A wrapper around the real FFmpeg that dies of SIGSEGV on the first render call only.
+    flag = tmp_path / "crashed"
+    wrapper = tmp_path / "ffmpeg"
+    wrapper.write_text(f"""#!/bin/sh
+case "$*" in *-progress*) if [ ! -e "{flag}" ]; then touch "{flag}"; kill -SEGV $$; fi;; esac
+exec "{ffm.ffmpeg_exe()}" "$@"
+""")
+    wrapper.chmod(wrapper.stat().st_mode | stat.S_IEXEC)
+    monkeypatch.setenv("FENTA_FFMPEG", str(wrapper))
+    ffm._locate.cache_clear()
+    try:
+        tl = build_timeline(clips=[], voice=tone(tmp_path / "v.wav", 1.0), template=template(), duration=1.0)
+        info = do_render(tl, tmp_path / "o.mp4", thumb=False)
+    finally:
+        monkeypatch.delenv("FENTA_FFMPEG")
+        ffm._locate.cache_clear()
+    assert flag.exists() and info.has_video and os.path.exists(tmp_path / "o.mp4")
