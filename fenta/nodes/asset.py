@@ -13,7 +13,7 @@ from pydantic import Field
 from ..errors import MediaError
 from ..render.ffmpeg import MediaInfo, probe
 from ..types import Audio, Clip
-from .base import Node, NodeContext, Params, Ports, register
+from .base import Node, NodeContext, Params, Ports, file_stamp, local_path, register
 
 _MAX_DOWNLOAD = 500 * 1024 * 1024
 
@@ -29,13 +29,6 @@ class AssetOutputs(Ports):
 
 def _is_url(s: str) -> bool:
     return urlparse(s).scheme in ("http", "https")
-
-
-def _resolve(ctx_file: str | None, p: str) -> Path:
-    path = Path(p).expanduser()
-    if not path.is_absolute() and ctx_file:
-        path = Path(ctx_file).resolve().parent / path
-    return path
 
 
 async def _download(ctx: NodeContext, url: str) -> Path:
@@ -81,9 +74,7 @@ class InputAsset(Node):
             if _is_url(p):
                 parts.append(p)
                 continue
-            path = _resolve(workflow_file, p)
-            st = path.stat() if path.exists() else None
-            parts.append(f"{path}:{st.st_size if st else 0}:{st.st_mtime_ns if st else 0}")
+            parts.append(file_stamp(local_path(workflow_file, p)))
         return hashlib.sha256("|".join(parts).encode()).hexdigest()
 
     async def run(self, ctx: NodeContext, params: AssetParams, inputs) -> AssetOutputs:
@@ -94,7 +85,7 @@ class InputAsset(Node):
                 local = await _download(ctx, p)
                 shown = p
             else:
-                local = _resolve(ctx.workflow_file, p)
+                local = local_path(ctx.workflow_file, p)
                 shown = str(local)
                 if not local.is_file():
                     raise MediaError("file not found", file=shown, node=ctx.node_id, field="params.paths")

@@ -130,6 +130,20 @@ def _same_fs(a: Path, b: Path) -> bool:
         return False
 
 
+def local_path(workflow_file: str | None, path: str) -> Path:
+    """A path from a workflow param: relative paths are relative to the workflow file."""
+    p = Path(path).expanduser()
+    if not p.is_absolute() and workflow_file:
+        p = Path(workflow_file).resolve().parent / p
+    return p
+
+
+def file_stamp(path: Path) -> str:
+    """Path, size and mtime: cache-key material for a local file that may change under its name."""
+    st = path.stat() if path.exists() else None
+    return f"{path}:{st.st_size if st else 0}:{st.st_mtime_ns if st else 0}"
+
+
 class Node:
     """Base class of every node type.
 

@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-from pathlib import Path
 
 from pydantic import Field
 
 from ..errors import MediaError
 from ..render.ffmpeg import probe
 from ..render.timeline import MusicBed
-from .base import Node, NodeContext, Params, Ports, register
+from .base import Node, NodeContext, Params, Ports, file_stamp, local_path, register
 
 
 class MusicParams(Params):
@@ -27,13 +26,6 @@ class MusicOutputs(Ports):
     music: MusicBed
 
 
-def _resolve(workflow_file: str | None, p: str) -> Path:
-    path = Path(p).expanduser()
-    if not path.is_absolute() and workflow_file:
-        path = Path(workflow_file).resolve().parent / path
-    return path
-
-
 @register
 class Music(Node):
     type = "Music"
@@ -42,12 +34,10 @@ class Music(Node):
     Outputs = MusicOutputs
 
     def fingerprint(self, params: MusicParams, inputs, *, workflow_file: str | None = None) -> str:
-        path = _resolve(workflow_file, params.path)
-        st = path.stat() if path.exists() else None
-        return hashlib.sha256(f"{path}:{st.st_size if st else 0}:{st.st_mtime_ns if st else 0}".encode()).hexdigest()
+        return hashlib.sha256(file_stamp(local_path(workflow_file, params.path)).encode()).hexdigest()
 
     async def run(self, ctx: NodeContext, params: MusicParams, inputs) -> MusicOutputs:
-        path = _resolve(ctx.workflow_file, params.path)
+        path = local_path(ctx.workflow_file, params.path)
         try:
             info = await asyncio.to_thread(probe, path)
         except MediaError as e:
