@@ -127,6 +127,15 @@ class FakeServer:
         self._thread.start()
         return self
 
+    def serve_by_hand(self, env: dict[str, str]) -> None:
+        """Print the variables that point fenta at this (started) fake, serve until Ctrl-C."""
+        print("export " + " ".join(f"{k}={v}" for k, v in env.items()), flush=True)
+        try:
+            while True:
+                time.sleep(3600)
+        except KeyboardInterrupt:
+            self.stop()
+
     def stop(self) -> None:
         if self._server:
             self._server.shutdown()

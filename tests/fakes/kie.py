@@ -298,11 +298,6 @@ def fake_kie(fenta_home, monkeypatch):
     fake.reset()
 
 
-if __name__ == "__main__":  # by hand: python -m tests.fakes.kie  (then export the printed variables)
-    server = FakeKie().start()
-    print(f"export FENTA_KIE_URL={server.url} KIE_API_KEY=fake-kie-key")
-    try:
-        while True:
-            time.sleep(3600)
-    except KeyboardInterrupt:
-        server.stop()
+if __name__ == "__main__":  # by hand: python -m tests.fakes.kie
+    fake = FakeKie().start()
+    fake.serve_by_hand({"FENTA_KIE_URL": fake.url, "KIE_API_KEY": "fake-kie-key"})

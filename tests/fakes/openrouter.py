@@ -239,12 +239,6 @@ def _instance(schema: dict, name: str, topic: str, i: int, wanted: int | None = 
     return f"{name} {word} {topic}"
 
 
-if __name__ == "__main__":  # pragma: no cover - manual use
+if __name__ == "__main__":  # by hand: python -m tests.fakes.openrouter
     fake = FakeOpenRouter().start()
-    print(f"FENTA_OPENROUTER_URL={fake.base_url}", flush=True)
-    print(f"OPENROUTER_API_KEY={fake.key}", flush=True)
-    try:
-        while True:
-            time.sleep(3600)
-    except KeyboardInterrupt:
-        fake.stop()
+    fake.serve_by_hand({"FENTA_OPENROUTER_URL": fake.base_url, "OPENROUTER_API_KEY": fake.key})

@@ -186,12 +186,6 @@ class FakePexels(FakeServer):
         return Reply(200, media_file("photo", int(m.group(1))).read_bytes(), {"Content-Type": "image/jpeg"}, delay=self.media_delay)
 
 
-if __name__ == "__main__":  # pragma: no cover - manual use
+if __name__ == "__main__":  # by hand: python -m tests.fakes.pexels
     fake = FakePexels().start()
-    print(f"FENTA_PEXELS_URL={fake.url}", flush=True)
-    print(f"PEXELS_API_KEY={fake.key}", flush=True)
-    try:
-        while True:
-            time.sleep(3600)
-    except KeyboardInterrupt:
-        fake.stop()
+    fake.serve_by_hand({"FENTA_PEXELS_URL": fake.url, "PEXELS_API_KEY": fake.key})
