@@ -33,7 +33,7 @@ from .captions import FONTS_DIR
 from .ffmpeg import MediaInfo, probe
 from .timeline import Segment, Timeline
 
-__all__ = ["Profile", "PROFILES", "output_size", "build_command", "thumbnail_args", "render", "probe_inputs", "input_files"]
+__all__ = ["Profile", "PROFILES", "output_size", "build_command", "thumbnail_args", "thumbnail_time", "render", "probe_inputs", "input_files"]
 
 _SHORT_SIDE = {"1080p": 1080, "720p": 720, "480p": 480, "360p": 360, "preview": 360}
 PROFILES = tuple(_SHORT_SIDE) + ("canvas",)
@@ -42,8 +42,9 @@ BOLD_FONT = FONTS_DIR / "DejaVuSans-Bold.ttf"
 #: Run the audio chain in its own filter graph (its own thread). Measured slower (more CPU in thread
 #: hand-offs: 18.1 s vs 16.0 s on the bench scene), so off; kept for machines with more cores.
 SEPARATE_AUDIO_GRAPH = False
-#: swscale slice threads for the per-frame scalers.
-SCALE_THREADS = 2
+#: swscale slice threads for the per-frame scalers. One: on two cores x264 keeps both busy, and
+#: slicing a frame across threads cost 40% more CPU per scale (measured on the bench scene).
+SCALE_THREADS = 1
 
 
 @dataclass(frozen=True)
@@ -180,11 +181,10 @@ def _segment_stream(seg: Segment, n: int, W: int, H: int, fps: int, infos: dict[
         v = v.filter("loop", loop=n - 1, size=1, start=0).filter("setpts", f"N/({fps}*TB)")
         if z0 != z1:
             z = f"({z0}+({z1 - z0:.6f})*n/{max(1, n - 1)})"
-            # threads=2: swscale slices, so the one filter thread never starves x264.
             v = v.filter("scale", w=f"trunc({W}*{z}/2)*2", h=f"trunc({H}*{z}/2)*2", eval="frame", flags="bicubic", threads=SCALE_THREADS)
             v = v.filter("crop", W, H)
         elif zmax != 1.0:
-            v = v.filter("scale", W, H, flags="bicubic")
+            v = v.filter("scale", W, H, flags="bicubic", threads=SCALE_THREADS)
         # Pin the format: without it, negotiation with xfade picked a costlier format for the whole chain.
         return v.filter("setsar", 1).filter("format", "yuv420p").filter("fps", fps).filter("trim", end_frame=n)
     # A moving clip: seek, loop if short, normalise the frame rate (VFR sources), cover, pad, cut to length.
@@ -472,7 +472,7 @@ def build_command(
     if not SEPARATE_AUDIO_GRAPH:
         return ffmpeg.output(
             video, audio, str(out_video), vcodec="libx264", preset=profile.preset, crf=profile.crf, pix_fmt="yuv420p",
-            r=fps, fps_mode="cfr", acodec="aac", audio_bitrate=profile.audio_bitrate, ar=48000, movflags="+faststart", f="mp4",
+            r=fps, fps_mode="cfr", force_key_frames=f"{thumbnail_time(tl.duration, fps):.4f}", acodec="aac", audio_bitrate=profile.audio_bitrate, ar=48000, movflags="+faststart", f="mp4",
         ).get_args()
     # Two filter graphs in the one process: FFmpeg runs each graph in its own thread, so the
     # audio chain (loudnorm works at 192 kHz) never holds up the frames x264 is waiting for.
@@ -489,7 +489,7 @@ def build_command(
         "-filter_complex", a_graph,
         "-map", v_map, "-map", a_map,
         "-c:v", "libx264", "-preset", profile.preset, "-crf", str(profile.crf), "-pix_fmt", "yuv420p",
-        "-r", str(fps), "-fps_mode", "cfr",
+        "-r", str(fps), "-fps_mode", "cfr", "-force_key_frames", f"{thumbnail_time(tl.duration, fps):.4f}",
         "-c:a", "aac", "-b:a", profile.audio_bitrate, "-ar", "48000",
         "-movflags", "+faststart", "-f", "mp4", str(out_video),
     ]
@@ -514,15 +514,25 @@ def _shift_graph(graph: str, offset: int, prefix: str) -> str:
     return _LABEL.sub(lambda m: f"[{prefix}s{m.group(1)}]", graph)
 
 
-def thumbnail_args(video: Path, thumb: Path, duration: float, width: int) -> list[str]:
-    """Arguments that cut a JPEG thumbnail (the frame at 40%) out of the finished video.
+def thumbnail_time(duration: float, fps: int) -> float:
+    """When the thumbnail is taken: the frame at 40% of the video, on the frame grid."""
+    at = min(duration * 0.4, max(0.0, duration - 0.2))
+    return round(at * fps) / fps
+
+
+def thumbnail_args(video: Path, thumb: Path, duration: float, width: int, fps: int = 30) -> list[str]:
+    """Arguments that cut a JPEG thumbnail (the frame at `thumbnail_time`) out of the finished video.
 
     A split branch inside the render would be free in CPU, but FFmpeg lets the graph run
     ahead of x264 for an output that rarely gets frames: measured +500-900 MiB at 1080p.
-    Seeking in the finished file costs one frame decode instead.
+    The render forces a keyframe at that frame, so the seek lands on it and FFmpeg decodes
+    one frame instead of everything since the previous keyframe (0.24 s -> 0.08 s at 1080p).
     """
-    at = min(duration * 0.4, max(0.0, duration - 0.2))
-    return ["-ss", f"{at:.3f}", "-i", "file:" + str(Path(video).resolve()), "-frames:v", "1", "-vf", f"scale={min(width, 720)}:-2:flags=bicubic", "-q:v", "3", "-f", "image2", "-update", "1", str(thumb)]
+    at = thumbnail_time(duration, fps) + 0.25 / fps
+    return [
+        "-noaccurate_seek", "-ss", f"{at:.4f}", "-i", "file:" + str(Path(video).resolve()),
+        "-frames:v", "1", "-vf", f"scale={min(width, 720)}:-2:flags=bicubic", "-q:v", "3", "-f", "image2", "-update", "1", str(thumb),
+    ]
 
 
 _INPUT_REF = re.compile(r"\[(?:in#|[av]ist#|dec:\w+#?)(\d+)")
@@ -603,7 +613,7 @@ async def render(
         if tmp_thumb is not None:
             from .ffmpeg import run_ffmpeg_sync
 
-            run_ffmpeg_sync(thumbnail_args(tmp_video, tmp_thumb, tl.duration, info.width or 720), what="thumbnail")
+            run_ffmpeg_sync(thumbnail_args(tmp_video, tmp_thumb, tl.duration, info.width or 720, int(tl.canvas["fps"])), what="thumbnail")
         os.replace(tmp_video, video)
         if tmp_thumb is not None and tmp_thumb.exists():
             os.replace(tmp_thumb, thumb)  # type: ignore[arg-type]

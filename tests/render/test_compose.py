@@ -251,3 +251,25 @@ exec "{ffm.ffmpeg_exe()}" "$@"
         monkeypatch.delenv("FENTA_FFMPEG")
         ffm._locate.cache_clear()
     assert flag.exists() and info.has_video and os.path.exists(tmp_path / "o.mp4")
+
+
+def test_the_thumbnail_is_the_frame_at_forty_percent_and_sits_on_a_keyframe(tmp_path):
+    from fenta.render.compose import thumbnail_time
+
+    # 40% of 5 s falls in the middle of the blue slot, away from any cut (where x264 puts keyframes anyway).
+    slots = [("#FF0000", 0.0, 1.5), ("#0000FF", 1.5, 2.0), ("#FFFFFF", 3.5, 1.5)]
+    segs = [Segment(kind="color", color=c, start=s, duration=d) for c, s, d in slots]
+    tl = Timeline(canvas={"width": 180, "height": 320, "fps": FPS}, duration=5.0, segments=segs, template=template())
+    do_render(tl, tmp_path / "o.mp4")
+    at = thumbnail_time(5.0, FPS)
+    assert at == 2.0
+    import subprocess
+
+    from fenta.render.ffmpeg import ffmpeg_exe
+
+    px = [ffmpeg_exe(), "-v", "error", "-i", str(tmp_path / "o.jpg"), "-vf", "scale=1:1:flags=area", "-f", "rawvideo", "-pix_fmt", "rgb24", "-"]
+    r, g, b = subprocess.run(px, capture_output=True, check=True).stdout[:3]
+    assert b > 200 and r < 60 and g < 60
+    keys = ff("-skip_frame", "nokey", "-i", str(tmp_path / "o.mp4"), "-vf", "showinfo", "-f", "null", "-")
+    key_times = [float(t) for t in __import__("re").findall(r"pts_time:([\d.]+)", keys.stderr)]
+    assert any(abs(t - at) < 0.5 / FPS for t in key_times)
