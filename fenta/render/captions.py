@@ -31,6 +31,7 @@ __all__ = [
     "FONTS_DIR",
     "DEFAULT_FONT",
     "CaptionResult",
+    "wrap_title",
 ]
 
 FONTS_DIR = Path(__file__).resolve().parent.parent / "assets" / "fonts"
@@ -44,6 +45,12 @@ _CLAUSE_END = re.compile(r"[,;:—–]+[\"'»”)]*$")
 PAUSE_BREAK = 0.6
 #: How long a phrase stays after its last word when nothing follows at once.
 HOLD = 0.3
+#: Words a caption line or phrase should not end on (English and Russian function words).
+_WEAK_ENDINGS = frozenset(
+    "a an the and or but nor of to in on at by for from with into onto as than that so if "
+    "my your his her its our their this these those "
+    "и а но или в во на с со к ко по о об от до из за у для при не что как".split()
+)
 
 
 def parse_color(value: str) -> pysubs2.Color:
@@ -190,6 +197,10 @@ class Layout:
                     cost = slack * slack
                     if b < n and _CLAUSE_END.search(words[b - 1].text) or (b < n and _SENTENCE_END.search(words[b - 1].text)):
                         cost -= 0.3  # a natural break
+                    if b < n and _ends_weakly(words[b - 1]):
+                        cost += 0.3  # "three hearts and" / "blue blood."
+                    elif b < n and _ends_weakly(words[b]):
+                        cost -= 0.05  # "three hearts" / "and blue blood."
                     if b - a == 1 and n > 2:
                         cost += 1.0  # a lone word on its own line
                     fits_cache[(a, b)] = cost
@@ -250,39 +261,86 @@ def _layout_from_style(style: dict[str, Any], measure: FontMeasure | None, max_w
     )
 
 
+def _ends_weakly(word: Word) -> bool:
+    """A line or phrase should not end on an article, preposition or conjunction ("the", "of", "and")."""
+    return word.text.casefold().strip("\"'«»“”()") in _WEAK_ENDINGS
+
+
+def _balanced_chunks(clause: list[Word], fits) -> list[list[Word]]:
+    """Split a clause into the fewest phrases that fit, as even as possible.
+
+    Greedy filling leaves the clause's last word or two for a phrase of their
+    own ("... blood through the" / "gills, and the third"); here the number of
+    phrases is minimised first, then uneven lengths and phrases ending on a
+    weak word ("and", "the") are penalised.
+    """
+    n = len(clause)
+    total = sum(len(w.text) + 1 for w in clause)
+    inf = (float("inf"), float("inf"))
+    best: list[tuple[float, float]] = [inf] * (n + 1)
+    back = [0] * (n + 1)
+    best[0] = (0, 0.0)
+    for i in range(1, n + 1):
+        for j in range(i - 1, -1, -1):
+            chunk = clause[j:i]
+            if i - j > 1 and not fits(chunk):
+                break  # a longer chunk ending at i does not fit either
+            if best[j] == inf:
+                continue
+            chars = sum(len(w.text) + 1 for w in chunk)
+            penalty = 0.0
+            if i < n and _ends_weakly(clause[i - 1]):
+                penalty += 0.5
+            elif i < n and _ends_weakly(clause[i]):
+                penalty -= 0.1  # break before "and", "of", "the": where a reader pauses
+            if i - j == 1 and n > 2:
+                penalty += 1.0
+            # Fewest phrases first; then the sum of squared shares, which is smallest when they are even.
+            cand = (best[j][0] + 1, best[j][1] + (chars / total) ** 2 + penalty)
+            if cand < best[i]:
+                best[i], back[i] = cand, j
+    chunks, i = [], n
+    while i > 0:
+        chunks.append(clause[back[i]:i])
+        i = back[i]
+    return chunks[::-1]
+
+
 def group_phrases(words: list[Word], style: dict[str, Any], layout: Layout | None = None) -> list[Phrase]:
     """Group words into phrases that fit the caption box.
 
-    A phrase ends at a sentence end, at a clause mark (comma, semicolon, dash)
-    once it holds two words, at a pause longer than `PAUSE_BREAK`, when it
-    would be on screen longer than `max_seconds`, or when the next word would
-    not fit in `lines` lines. A phrase of one word joins or borrows from its
-    neighbour when that keeps both within the limits.
+    Words are first cut into clauses: at a sentence end, at a clause mark
+    (comma, semicolon, dash) once the clause holds two words, and at a pause
+    longer than `PAUSE_BREAK`. A clause that does not fit one phrase (the
+    template's words, characters and pixels per line, `lines`, `max_seconds`)
+    is split into the fewest even phrases. A phrase of one word joins or
+    borrows from its neighbour when that keeps both within the limits.
     """
     if layout is None:
         layout = _layout_from_style(style, None, float("inf"))
     max_seconds = style["max_seconds"]
-    groups: list[list[Word]] = []
+
+    def ok(g: list[Word]) -> bool:
+        return g[-1].end - g[0].start <= max_seconds and layout.split(g) is not None
+
+    clauses: list[list[Word]] = []
     cur: list[Word] = []
     for w in words:
         if cur:
             last = cur[-1]
-            brk = (
+            if (
                 _SENTENCE_END.search(last.text) is not None
                 or (_CLAUSE_END.search(last.text) is not None and len(cur) >= 2)
                 or w.start - last.end > PAUSE_BREAK
-                or w.end - cur[0].start > max_seconds
-                or layout.split(cur + [w]) is None
-            )
-            if brk:
-                groups.append(cur)
+            ):
+                clauses.append(cur)
                 cur = []
         cur.append(w)
     if cur:
-        groups.append(cur)
-
-    def ok(g: list[Word]) -> bool:
-        return layout.split(g) is not None and g[-1].end - g[0].start <= max_seconds
+        clauses.append(cur)
+    groups: list[list[Word]] = []
+    for clause in clauses:
+        groups.extend(_balanced_chunks(clause, ok))
 
     # Avoid a phrase of a single word where a neighbour can take it or lend one.
     i = 0
@@ -292,7 +350,7 @@ def group_phrases(words: list[Word], style: dict[str, Any], layout: Layout | Non
             prev = groups[i - 1] if i > 0 else None
             nxt = groups[i + 1] if i + 1 < len(groups) else None
             close_prev = prev is not None and g[0].start - prev[-1].end <= PAUSE_BREAK and not _SENTENCE_END.search(prev[-1].text)
-            close_next = nxt is not None and nxt[0].start - g[0].end <= PAUSE_BREAK and not _SENTENCE_END.search(g[0].text)
+            close_next = nxt is not None and nxt[0].start - g[0].end <= PAUSE_BREAK and not _SENTENCE_END.search(g[0].text) and not _CLAUSE_END.search(g[0].text)
             if close_prev and ok(prev + g):  # type: ignore[operator]
                 prev.extend(g)  # type: ignore[union-attr]
                 del groups[i]
@@ -345,6 +403,32 @@ def _ms(t: float) -> int:
     return int(round(t * 100)) * 10
 
 
+def _box_padding(size: float) -> tuple[float, float]:
+    """Horizontal and vertical padding of a caption box around its text."""
+    return max(6.0, round(size * 0.35)), max(4.0, round(size * 0.18))
+
+
+def _box_event(phrase: Phrase, layout: Layout, start: float, end: float, size: float, alignment: int, margin_v: int, color: pysubs2.Color) -> pysubs2.SSAEvent:
+    """One rounded translucent box behind a whole phrase, drawn under the text (layer 0).
+
+    libass places a drawing like a line of text with the same alignment and
+    margins, so the box is centred on the text; it is as wide as the widest
+    line and as tall as the lines (an ASS size is one line's height) plus
+    padding. Works with every libass (border style 4 needs 0.17+).
+    """
+    pad_x, pad_y = _box_padding(size)
+    widest = max(layout.line_width(line) for line in phrase.lines)
+    bw, bh = round(widest + 2 * pad_x), round(len(phrase.lines) * size + 2 * pad_y)
+    r = round(min(pad_y, size * 0.25))
+    shape = (
+        f"m {r} 0 l {bw - r} 0 b {bw} 0 {bw} 0 {bw} {r} l {bw} {bh - r} b {bw} {bh} {bw} {bh} {bw - r} {bh} "
+        f"l {r} {bh} b 0 {bh} 0 {bh} 0 {bh - r} l 0 {r} b 0 0 0 0 {r} 0"
+    )
+    tags = "{\\an%d\\bord0\\shad0\\1c&H%02X%02X%02X&\\1a&H%02X&\\p1}" % (alignment, color.b, color.g, color.r, color.a)
+    # `margin_v` is the safe-zone edge: the box sits on it and the text is moved inwards by the padding.
+    return pysubs2.SSAEvent(layer=0, start=_ms(start), end=_ms(end), marginv=margin_v, text=tags + shape + "{\\p0}")
+
+
 def write_captions(words: list[Word], template: dict[str, Any], ass_path: Path, srt_path: Path) -> CaptionResult:
     """Write karaoke/phrase ASS and phrase SRT for `words`.
 
@@ -365,12 +449,12 @@ def write_captions(words: list[Word], template: dict[str, Any], ass_path: Path, 
     font_path = resolve_font(style["font"], bool(style["bold"]))
     size = float(style["size"])
     box = bool(style["box"])
-    box_pad = max(6, int(size // 6))
-    outline = float(style["outline"]) if not box else float(box_pad)
-    shadow = float(style["shadow"])
+    # The box is its own readability device: no glyph outline or shadow inside it.
+    outline = float(style["outline"]) if not box else 0.0
+    shadow = float(style["shadow"]) if not box else 0.0
     margin_l, margin_r = int(w * zone["left"]), int(w * zone["right"])
     # Text plus its outline (or box padding) on both sides and the shadow offset must fit between the margins.
-    max_width = w - margin_l - margin_r - 2 * outline - shadow
+    max_width = w - margin_l - margin_r - 2 * (_box_padding(size)[0] if box else outline) - shadow
     if max_width < size:
         raise FontError(f"the safe zone leaves {int(max_width)} px for captions, less than the font size {int(size)}", field="safe_zone")
     measure = FontMeasure(font_path, size)
@@ -388,22 +472,25 @@ def write_captions(words: list[Word], template: dict[str, Any], ass_path: Path, 
     position = style["position"]
     alignment = {"bottom": 2, "center": 5, "top": 8}[position]
     margin_v = int(h * (zone["bottom"] if position == "bottom" else zone["top"]))
+    # A box stays inside the safe zone too: the text moves inwards by the box padding.
+    text_margin_v = margin_v + int(_box_padding(size)[1]) if box and alignment != 5 else margin_v
     st = pysubs2.SSAStyle(
         fontname=style["font"],
         fontsize=size,
         bold=bool(style["bold"]),
         primarycolor=parse_color(style["color"]),
         secondarycolor=parse_color(style["highlight_color"]),
-        # Border style 3 draws an opaque box in the outline colour; the back colour is the shadow.
-        outlinecolor=parse_color(style["box_color"] if box else style["outline_color"]),
-        backcolor=parse_color(style["box_color"] if box else "#00000080"),
+        outlinecolor=parse_color(style["outline_color"]),
+        backcolor=parse_color("#00000080"),
         outline=outline,
         shadow=shadow,
-        borderstyle=3 if box else 1,
+        # The box is drawn as a separate shape (see _box_event): border style 3 boxes every line
+        # apart, and where two translucent line boxes overlap a darker band shows.
+        borderstyle=1,
         alignment=pysubs2.Alignment(alignment),
         marginl=margin_l,
         marginr=margin_r,
-        marginv=margin_v,
+        marginv=text_margin_v,
     )
     subs.styles = {"Default": st}
     srt = pysubs2.SSAFile()
@@ -416,9 +503,11 @@ def write_captions(words: list[Word], template: dict[str, Any], ass_path: Path, 
     phrases = group_phrases(words, style, layout)
     times = _phrase_times(phrases, style)
     for phrase, (p_start, p_end) in zip(phrases, times):
+        if box:
+            subs.events.append(_box_event(phrase, layout, p_start, p_end, size, alignment, margin_v, parse_color(style["box_color"])))
         srt.events.append(pysubs2.SSAEvent(start=_ms(p_start), end=_ms(p_end), text="\\N".join(" ".join(x.text for x in line) for line in phrase.lines)))
         if not karaoke:
-            subs.events.append(pysubs2.SSAEvent(start=_ms(p_start), end=_ms(p_end), text="\\N".join(" ".join(show(x.text) for x in line) for line in phrase.lines)))
+            subs.events.append(pysubs2.SSAEvent(layer=1, start=_ms(p_start), end=_ms(p_end), text="\\N".join(" ".join(show(x.text) for x in line) for line in phrase.lines)))
             continue
 
         def render(highlight: int | None) -> str:
@@ -439,11 +528,39 @@ def write_captions(words: list[Word], template: dict[str, Any], ass_path: Path, 
             # In a pause inside the phrase nothing is highlighted.
             lit_end = word.end if nxt - word.end > 0.15 else nxt
             if _ms(lit_end) > _ms(start):
-                subs.events.append(pysubs2.SSAEvent(start=_ms(start), end=_ms(lit_end), text=render(i)))
+                subs.events.append(pysubs2.SSAEvent(layer=1, start=_ms(start), end=_ms(lit_end), text=render(i)))
             if _ms(nxt) > _ms(max(lit_end, start)):
-                subs.events.append(pysubs2.SSAEvent(start=_ms(max(lit_end, start)), end=_ms(nxt), text=render(None)))
+                subs.events.append(pysubs2.SSAEvent(layer=1, start=_ms(max(lit_end, start)), end=_ms(nxt), text=render(None)))
     subs.sort()
     ass_path.parent.mkdir(parents=True, exist_ok=True)
     subs.save(str(ass_path), format_="ass")
     srt.save(str(srt_path), format_="srt")
     return CaptionResult(events=len(subs.events), phrases=len(phrases), font_path=font_path, font_size=size, warnings=warnings)
+
+
+def wrap_title(text: str, size: int, max_width: float, *, bold: bool = True, max_lines: int = 4) -> tuple[str, int]:
+    """Balanced lines for a title card, measured with the bundled font, and the size that makes them fit.
+
+    Lines come out even ("Octopuses have three / hearts and blue blood.", not
+    a lone "blood." under two full lines), preferring breaks after
+    punctuation and before "and"/"of"; the size shrinks until the text fits
+    in `max_lines` lines of `max_width` px. Sizes are drawtext pixel sizes
+    (the em), not ASS sizes.
+    """
+    words = [Word(text=t, start=0.0, end=0.0) for t in text.split()]
+    if not words:
+        return text, size
+    path = resolve_font(DEFAULT_FONT, bold)
+    em_per_size = FontMeasure(path, 100).em_per_size
+    s = size
+    while True:
+        measure = FontMeasure(path, s / em_per_size)  # an em of `s` px, as drawtext draws it
+        layout = Layout(words_per_line=len(words), max_chars=10_000, lines=max_lines, max_width=max_width, measure=measure)
+        lines = layout.split(words)
+        if lines is not None or s <= 8:
+            break
+        s = max(8, s - max(1, s // 12))
+    if lines is None:
+        return text, s
+    # Fewest lines that fit, then balanced: Layout.split already prefers even, punctuation-aware breaks.
+    return "\n".join(" ".join(w.text for w in line) for line in lines), s

@@ -8,7 +8,7 @@ import numpy as np
 import pysubs2
 import pytest
 
-from fenta.render.captions import DEFAULT_FONT, FontError, FontMeasure, Layout, group_phrases, resolve_font, write_captions
+from fenta.render.captions import DEFAULT_FONT, FontError, FontMeasure, Layout, group_phrases, resolve_font, wrap_title, write_captions
 from fenta.render.ffmpeg import ffmpeg_exe
 from fenta.render.captions import FONTS_DIR
 from fenta.types import Word
@@ -108,3 +108,57 @@ def test_burned_two_line_captions_use_the_measured_width_and_fit_the_frame(tmp_p
     frame = _burn(tmp_path / "c.ass")
     cols = np.nonzero((frame > 200).any(axis=0))[0]
     assert len(cols) and cols[0] > 0 and cols[-1] < 359
+
+
+def test_a_clause_mark_inside_a_long_sentence_ends_a_phrase():
+    style = {**STYLE, "words_per_line": 3, "max_chars_per_line": 14}
+    phrases = group_phrases(words_of("They change colour in a fraction of a second, even though they are probably colour blind."), style)
+    for p in phrases:
+        assert all("," not in w.text for w in p.words[:-1]), texts(phrases)  # never "second, even"
+
+
+def test_a_sentence_too_long_for_one_phrase_is_split_before_a_conjunction_not_after():
+    style = {**STYLE, "words_per_line": 4, "max_chars_per_line": 20, "lines": 2}
+    phrases = group_phrases(words_of("Octopuses have three hearts and blue blood."), style)
+    assert texts(phrases) == [["Octopuses have", "three hearts"], ["and blue blood."]]
+
+
+def _box_frame(tmp_path, text: str, template: dict) -> np.ndarray:
+    write_captions(words_of(text), template, tmp_path / "c.ass", tmp_path / "c.srt")
+    w, h = template["canvas"]["width"], template["canvas"]["height"]
+    proc = subprocess.run(
+        [ffmpeg_exe(), "-v", "error", "-f", "lavfi", "-i", f"color=gray:s={w}x{h}:d=1", "-ss", "0.1", "-frames:v", "1",
+         "-vf", f"subtitles={tmp_path / 'c.ass'}:fontsdir={FONTS_DIR}", "-f", "rawvideo", "-pix_fmt", "gray", "-"],
+        capture_output=True, check=True,
+    )
+    return np.frombuffer(proc.stdout, dtype=np.uint8).reshape(h, w)
+
+
+def test_a_caption_box_is_one_even_box_behind_all_its_lines_inside_the_safe_zone(tmp_path):
+    # Border style 3 boxed each line apart: lines of different widths gave a ragged box and the
+    # overlap of two translucent line boxes a darker band between the lines.
+    template = small_template("clean-captions")
+    frame = _box_frame(tmp_path, "Octopuses have three hearts and blue blood.", template)
+    bg = int(np.median(frame[:20]))
+    rows = np.nonzero(((frame < bg - 20) & (frame > 5)).sum(axis=1) > 40)[0]
+    cols = np.nonzero(((frame < bg - 20) & (frame > 5)).sum(axis=0) > 10)[0]
+    top, bottom, left = rows[0], rows[-1], cols[0]
+    assert bottom - top > 2 * template["subtitles"]["size"]  # two lines inside one box
+    strip = frame[top + 5:bottom - 4, left + 1:left + 3]  # the box's left padding, clear of glyphs and corners
+    assert strip.max() - strip.min() <= 3, "the box shade changes from line to line"
+    h = template["canvas"]["height"]
+    assert bottom <= h - int(h * template["safe_zone"]["bottom"]) + 1  # the box, not just the text, stays inside
+
+
+def test_title_lines_are_balanced_and_fit_the_measured_width():
+    text, size = wrap_title("Octopuses have three hearts and blue blood.", 64, 842)
+    lines = text.split("\n")
+    assert size == 64 and len(lines) == 2 and min(len(line.split()) for line in lines) >= 3  # no lone "blood."
+    m = FontMeasure(resolve_font(DEFAULT_FONT, bold=True), 100)
+    em = FontMeasure(m.path, size / m.em_per_size)
+    assert all(em.width(line) <= 842 for line in lines)
+
+
+def test_a_title_too_long_for_four_lines_shrinks():
+    text, size = wrap_title("Осьминоги — удивительные существа с тремя сердцами и голубой кровью.", 120, 400)
+    assert size < 120 and len(text.split("\n")) <= 4

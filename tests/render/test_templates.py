@@ -39,3 +39,20 @@ def test_a_logo_needs_a_path_or_text():
 def test_overrides_change_any_field():
     t = resolve_template("square", {"canvas": {"width": 200}, "logo": {"text": "@me"}})
     assert t["canvas"]["width"] == 200 and t["canvas"]["height"] == 1080 and t["logo"]["text"] == "@me"
+
+
+def _luminance(hex_color: str) -> float:
+    def lin(c: int) -> float:
+        c = c / 255
+        return c / 12.92 if c <= 0.04045 else ((c + 0.055) / 1.055) ** 2.4
+    r, g, b = (int(hex_color[i:i + 2], 16) for i in (1, 3, 5))
+    return 0.2126 * lin(r) + 0.7152 * lin(g) + 0.0722 * lin(b)
+
+
+def test_shipped_karaoke_highlights_stay_bright_enough_to_read_on_blue_and_dark_footage():
+    # A light-blue highlight (#4FC3F7) vanished into blue backgrounds in the explainer.
+    for name in list_templates():
+        subs = resolve_template(name)["subtitles"]
+        if subs["karaoke"]:
+            assert _luminance(subs["highlight_color"]) >= 0.55, name
+            assert subs["highlight_color"] != subs["color"], name
