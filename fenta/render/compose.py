@@ -21,7 +21,6 @@ graph) itself - escaping them here too breaks names with quotes or colons.
 from __future__ import annotations
 
 import re
-import textwrap
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -29,7 +28,7 @@ from typing import Any
 import ffmpeg
 
 from ..errors import MediaError
-from .captions import FONTS_DIR
+from .captions import FONTS_DIR, wrap_title
 from .ffmpeg import MediaInfo, probe
 from .timeline import Segment, Timeline
 
@@ -242,16 +241,6 @@ def _crossfaded(streams: list, ranges: list[tuple[int, int]], kind: str, fps: in
     return ffmpeg.concat(*pieces, n=len(pieces), v=1, a=0).filter("format", "yuv420p")
 
 
-def _wrap(text: str, size: int, max_width: int) -> tuple[str, int]:
-    """Wrap text to lines that fit `max_width` px at about `size` px, shrinking the size for long text."""
-    for s in range(size, 7, -max(1, size // 12)):
-        per_line = max(4, int(max_width / (s * 0.62)))
-        lines = textwrap.wrap(text, per_line, break_long_words=True) or [text]
-        if len(lines) <= 4:
-            return "\n".join(lines), s
-    return "\n".join(textwrap.wrap(text, 40)[:6]), 8
-
-
 def _text_file(textdir: Path, name: str, text: str) -> str:
     textdir.mkdir(parents=True, exist_ok=True)
     p = textdir / name
@@ -277,7 +266,8 @@ def _overlays(video, tl: Timeline, W: int, H: int, fps: int, textdir: Path, info
 
     card = tpl.get("title_card")
     if card and tl.title:
-        text, size = _wrap(tl.title, int(card["size"] * scale), W - L - R - int(0.06 * W))
+        # Balanced lines measured with the bundled font (a greedy wrap left "blood." alone on the last line).
+        text, size = wrap_title(tl.title, int(card["size"] * scale), W - L - R - int(0.06 * W))
         pad = max(4, size // 3)
         pos = card.get("position", "center")
         y = {"top": f"{T + pad}", "bottom": f"{H - B - pad}-text_h", "center": f"{T}+({H - T - B}-text_h)/2"}[pos]

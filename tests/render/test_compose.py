@@ -273,3 +273,17 @@ def test_the_thumbnail_is_the_frame_at_forty_percent_and_sits_on_a_keyframe(tmp_
     keys = ff("-skip_frame", "nokey", "-i", str(tmp_path / "o.mp4"), "-vf", "showinfo", "-f", "null", "-")
     key_times = [float(t) for t in __import__("re").findall(r"pts_time:([\d.]+)", keys.stderr)]
     assert any(abs(t - at) < 0.5 / FPS for t in key_times)
+
+
+def test_the_title_card_uses_balanced_measured_lines(tmp_path):
+    from fenta.render.compose import build_command
+
+    tpl = template("square", title_card={"seconds": 2.0, "size": 64})
+    tl = Timeline(
+        canvas={"width": 1080, "height": 1080, "fps": FPS}, duration=2.0, title="Octopuses have three hearts and blue blood.",
+        segments=[Segment(kind="color", color="#204060", start=0, duration=2.0)], template=tpl,
+    )
+    build_command(tl, tmp_path / "o.mp4", None, profile=Profile(name="canvas"), infos={}, textdir=tmp_path)
+    lines = (tmp_path / "title.txt").read_text(encoding="utf-8").splitlines()
+    assert len(lines) >= 2 and all(len(line.split()) >= 2 for line in lines)  # no lone word on a line
+    assert max(map(len, lines)) - min(map(len, lines)) <= 8
