@@ -76,8 +76,8 @@ def handle_errors(json_flag: str | None = "json") -> Callable:
             except KeyboardInterrupt:
                 err_console.print("[yellow]interrupted[/]: the job can be continued with `fenta resume JOB_ID`")
                 raise typer.Exit(130) from None
-            except (typer.Exit, typer.Abort, SystemExit):
-                raise
+            except (typer.Exit, typer.Abort, typer.BadParameter, SystemExit):
+                raise  # typer prints usage errors itself (exit 2)
             except Exception as e:  # pragma: no cover - last line of defence
                 if os.environ.get("FENTA_DEBUG"):
                     raise

@@ -28,7 +28,7 @@ def render_cmd(
     from ..render.timeline import load_timeline
 
     if profile not in ("1080p", "720p", "480p", "360p", "canvas"):
-        raise typer.BadParameter(f"unknown profile '{profile}'", param_hint="--profile")
+        raise typer.BadParameter(f"unknown profile '{profile}': choose 1080p, 720p, 480p, 360p or canvas (--preview makes a quick draft)", param_hint="--profile")
     tl = load_timeline(timeline)
     base = name or timeline.name.removesuffix(".json").removesuffix(".timeline") or "video"
     if preview:

@@ -119,3 +119,10 @@ def test_doctor_says_which_keys_are_set_but_never_their_values(cli, monkeypatch)
 def test_templates_lists_the_shipped_templates(cli):
     names = {t["name"] for t in json.loads(cli("templates", "--json").stdout)}
     assert {"karaoke-bold", "clean-captions", "explainer-16x9", "square"} <= names
+
+
+def test_render_with_an_unknown_profile_is_a_usage_error_not_an_internal_error(cli, write):
+    path = write("t.timeline.json", "{}")
+    r = cli("render", str(path), "--profile", "preview")
+    assert r.exit_code == 2
+    assert "unknown profile 'preview'" in r.output and "internal error" not in r.output
