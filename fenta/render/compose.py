@@ -29,7 +29,7 @@ import ffmpeg
 
 from ..errors import MediaError
 from .captions import FONTS_DIR, wrap_title
-from .ffmpeg import MediaInfo, probe
+from .ffmpeg import MediaInfo, probe, probe_many
 from .timeline import Segment, Timeline
 
 __all__ = ["Profile", "PROFILES", "output_size", "build_command", "thumbnail_args", "thumbnail_time", "render", "probe_inputs", "input_files"]
@@ -119,17 +119,12 @@ def probe_inputs(tl: Timeline) -> dict[str, MediaInfo]:
         if field != "subtitles_ass":
             media.setdefault(path, field)
 
-    def one(path: str) -> MediaInfo:
-        try:
-            return probe(path)
-        except MediaError as e:
-            raise MediaError(e.message, file=path, field=media[path]) from None
-
-    # Probing spawns one FFmpeg per file: do it in parallel (it is I/O and process start-up).
-    from concurrent.futures import ThreadPoolExecutor
-
-    with ThreadPoolExecutor(max_workers=max(1, min(8, len(media)))) as pool:
-        results = list(pool.map(one, list(media)))
+    # One FFmpeg process reads every header (a process per file cost ~0.15 s more on 2 cores).
+    try:
+        results = probe_many(list(media))
+    except MediaError as e:
+        bad = next((p for p in media if Path(p) == Path(e.file or "")), e.file)
+        raise MediaError(e.message, file=bad, field=media.get(bad or "")) from None
     infos: dict[str, MediaInfo] = {}
     for (path, field), info in zip(media.items(), results):
         wants_picture = field.startswith("segments.") or field.startswith("template.logo")

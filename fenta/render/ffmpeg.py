@@ -15,11 +15,11 @@ import subprocess
 from collections import deque
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Sequence
 
 from ..errors import MediaError, RenderError
 
-__all__ = ["ffmpeg_exe", "ffmpeg_source", "MediaInfo", "probe", "run_ffmpeg", "run_ffmpeg_sync"]
+__all__ = ["ffmpeg_exe", "ffmpeg_source", "MediaInfo", "probe", "probe_many", "run_ffmpeg", "run_ffmpeg_sync"]
 
 
 @functools.lru_cache(maxsize=1)
@@ -104,12 +104,48 @@ def probe(path: str | os.PathLike) -> MediaInfo:
     if "Invalid data found" in err or ("Stream #" not in err):
         tail = err.strip().splitlines()[-1:] or ["unreadable"]
         raise MediaError(f"not a readable media file ({tail[0].split(': ')[-1]})", file=str(path))
+    return _parse_probe(err, str(p))
+
+
+_INPUT_SECTION = re.compile(r"^Input #(\d+), ", re.M)
+
+
+def probe_many(paths: Sequence[str | os.PathLike]) -> list[MediaInfo]:
+    """`probe` several files with ONE FFmpeg process (one start-up instead of one per file).
+
+    When FFmpeg cannot open one of them, every file is probed on its own so the
+    error names the right one.
+
+    Raises:
+        MediaError: a file is missing or FFmpeg cannot read it (names the file).
+    """
+    files = [Path(p) for p in paths]
+    if len(files) < 2:
+        return [probe(p) for p in files]
+    for p in files:
+        if not p.is_file():
+            raise MediaError("file not found", file=str(p))
+    args = [a for p in files for a in ("-i", str(p))]
+    proc = subprocess.run([ffmpeg_exe(), "-hide_banner", *args], capture_output=True, text=True, errors="replace")
+    err = proc.stderr
+    marks = list(_INPUT_SECTION.finditer(err))
+    if [int(m.group(1)) for m in marks] != list(range(len(files))) or "Invalid data found" in err:
+        return [probe(p) for p in files]  # one of them is unreadable: let `probe` name it
+    ends = [m.start() for m in marks[1:]] + [len(err)]
+    sections = [err[m.start() : end] for m, end in zip(marks, ends)]
+    if any("Stream #" not in sec for sec in sections):
+        return [probe(p) for p in files]
+    return [_parse_probe(sec, str(p)) for sec, p in zip(sections, files)]
+
+
+def _parse_probe(err: str, path: str) -> MediaInfo:
+    """MediaInfo from FFmpeg's description of one input (its `-i` banner)."""
     duration = None
     m = _DURATION.search(err)
     if m:
         h, mi, s = m.groups()
         duration = int(h) * 3600 + int(mi) * 60 + float(s)
-    info: dict = {"path": str(p), "duration": duration}
+    info: dict = {"path": path, "duration": duration}
     v = _VIDEO.search(err)
     if v:
         info.update(has_video=True, video_codec=v.group(1), width=int(v.group(2)), height=int(v.group(3)))
