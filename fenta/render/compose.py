@@ -41,6 +41,8 @@ BOLD_FONT = FONTS_DIR / "DejaVuSans-Bold.ttf"
 #: Run the audio chain in its own filter graph (its own thread). Measured slower (more CPU in thread
 #: hand-offs: 18.1 s vs 16.0 s on the bench scene), so off; kept for machines with more cores.
 SEPARATE_AUDIO_GRAPH = False
+#: Clips up to this many pixels (1080p) are decoded on one thread; larger ones (4K stock) keep frame threads.
+_SMALL_SOURCE_PIXELS = 1920 * 1080
 #: swscale slice threads for the per-frame scalers. One: on two cores x264 keeps both busy, and
 #: slicing a frame across threads cost 40% more CPU per scale (measured on the bench scene).
 SCALE_THREADS = 1
@@ -147,6 +149,28 @@ def _input(path: str, info: MediaInfo | None, **opts: Any):
     return ffmpeg.input("file:" + p, **opts)
 
 
+class _SourceNode(ffmpeg.nodes.FilterNode):
+    """A source filter inside the graph (ffmpeg-python only knows filters that have inputs)."""
+
+    def __init__(self, name: str, uid: int, **kwargs: Any) -> None:
+        # ffmpeg-python merges nodes with equal arguments; `uid` enters the node's hash, not the graph.
+        ffmpeg.nodes.Node.__init__(
+            self, stream_spec=None, name=name, incoming_stream_types={ffmpeg.nodes.FilterableStream},
+            outgoing_stream_type=ffmpeg.nodes.FilterableStream, min_inputs=0, max_inputs=0, args=[], kwargs={**kwargs, "_uid": uid},
+        )
+        del self.kwargs["_uid"]
+
+
+def _source(name: str, uid: int, **kwargs: Any):
+    """A generated stream (colour, silence) made by a filter in the graph, not by an `-i` input.
+
+    An `-i lavfi` input runs in its own thread and produces frames as fast as it can; next to a
+    transition those frames pile up in the graph (measured: +600 MiB for six colour slots with fades).
+    A source filter only makes a frame when one is asked for.
+    """
+    return _SourceNode(name, uid, **kwargs).stream()
+
+
 def _cover(v, W: int, H: int):
     """Crop to the W:H aspect in the source's own pixels (sample aspect respected), then scale to WxH."""
     a = W / H
@@ -162,9 +186,8 @@ def _segment_stream(seg: Segment, n: int, W: int, H: int, fps: int, infos: dict[
     """The video of one segment: exactly `n` frames of WxH yuv420p at `fps`."""
     if seg.kind == "color":
         c, _ = _hex(seg.color or bg)
-        # `idx` keeps equal segments apart: ffmpeg-python merges identical nodes into one.
-        src = ffmpeg.input(f"color=c={c}:s={W}x{H}:r={fps}:d={n / fps:.4f}", f="lavfi").video
-        return src.filter("setpts", f"PTS-STARTPTS+0*{idx}").filter("format", "yuv420p").filter("trim", end_frame=n)
+        src = _source("color", idx, c=c, s=f"{W}x{H}", r=fps, d=f"{n / fps:.4f}")
+        return src.filter("format", "yuv420p").filter("trim", end_frame=n)
     info = infos.get(seg.path or "")
     if seg.kind == "image" or (info is not None and info.is_still):
         z0, z1 = seg.zoom or (1.0, 1.0)
@@ -194,6 +217,10 @@ def _segment_stream(seg: Segment, n: int, W: int, H: int, fps: int, infos: dict[
     # several slots fans every frame out to all of them, and the later slots queue the whole
     # clip in memory (gigabytes over a long video). A distinct packet-queue size keeps it apart.
     opts["thread_queue_size"] = 16 + idx
+    if info is not None and (info.width or 0) * (info.height or 0) <= _SMALL_SOURCE_PIXELS:
+        # Frame threads buy nothing for a small clip here (x264 keeps the cores busy) and each
+        # one holds its own frames: one decoder thread is ~10 MiB lighter per clip.
+        opts["threads"] = 1
     v = _input(seg.path, info, **opts).video.filter("setpts", f"PTS-STARTPTS+0*{idx}")
     if animated_webp and seg.loop:
         v = v.filter("loop", loop=-1, size=2000)
@@ -255,7 +282,7 @@ def _overlays(video, tl: Timeline, W: int, H: int, fps: int, textdir: Path, info
     if bar:
         h = max(2, int(round(bar["height"] * scale)))
         c, _ = _hex(bar["color"], "FFD400")
-        strip = ffmpeg.input(f"color=c={c}:s={W}x{h}:r={fps}:d={D:.4f}", f="lavfi").video
+        strip = _source("color", -1, c=c, s=f"{W}x{h}", r=fps, d=f"{D:.4f}")
         y = T if bar["position"] == "top" else H - B - h
         video = ffmpeg.overlay(video, strip, x=f"-w+w*t/{D:.4f}", y=y, eof_action="pass", shortest=0)
 

@@ -287,3 +287,45 @@ def test_the_title_card_uses_balanced_measured_lines(tmp_path):
     lines = (tmp_path / "title.txt").read_text(encoding="utf-8").splitlines()
     assert len(lines) >= 2 and all(len(line.split()) >= 2 for line in lines)  # no lone word on a line
     assert max(map(len, lines)) - min(map(len, lines)) <= 8
+
+
+def test_colour_slots_are_made_inside_the_graph_not_as_inputs_that_run_ahead(tmp_path):
+    from fenta.render.compose import build_command
+
+    # An `-i lavfi color` input produces frames as fast as it can; beside fades they piled up
+    # (+600 MiB at 1080x1920). A `color` source filter only makes the frames asked for.
+    segs = [Segment(kind="color", color="#112233", start=i, duration=1.0) for i in range(4)]
+    tl = Timeline(canvas={"width": 180, "height": 320, "fps": FPS}, duration=4.0, segments=segs, transition={"type": "fade", "seconds": 0.4}, template=template())
+    args = build_command(tl, tmp_path / "o.mp4", None, profile=Profile(name="canvas"), infos={}, textdir=tmp_path)
+    inputs = [args[i + 1] for i, a in enumerate(args) if a == "-i"]
+    assert not any(i.startswith("color=") for i in inputs)
+    graph = args[args.index("-filter_complex") + 1]
+    assert graph.count("color=") == 4  # one source per slot: equal slots are not merged into one
+
+
+def test_small_clips_are_decoded_on_one_thread_and_big_ones_keep_frame_threads(tmp_path):
+    from fenta.render.compose import build_command
+    from fenta.render.ffmpeg import MediaInfo
+
+    small, big = str(tmp_path / "small.mp4"), str(tmp_path / "big.mp4")
+    infos = {
+        small: MediaInfo(path=small, duration=5, width=1280, height=720, video_codec="h264", has_video=True),
+        big: MediaInfo(path=big, duration=5, width=3840, height=2160, video_codec="h264", has_video=True),
+    }
+    segs = [Segment(kind="video", path=small, start=0, duration=1.0), Segment(kind="video", path=big, start=1, duration=1.0)]
+    tl = Timeline(canvas={"width": 180, "height": 320, "fps": FPS}, duration=2.0, segments=segs, template=template())
+    args = build_command(tl, tmp_path / "o.mp4", None, profile=Profile(name="canvas"), infos=infos, textdir=tmp_path)
+
+    groups, opts, i = {}, [], 0  # input file -> the options written before its -i
+    while args[i] != "-filter_complex":
+        if args[i] == "-i":
+            groups[args[i + 1]], opts, i = opts, [], i + 2
+        else:
+            opts.append(args[i])
+            i += 1
+
+    def input_opts(name):
+        return groups["file:" + str((tmp_path / name).resolve())]
+
+    assert "-threads" in input_opts("small.mp4")
+    assert "-threads" not in input_opts("big.mp4")
