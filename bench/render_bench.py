@@ -138,6 +138,10 @@ def main() -> int:
     mem = {k: statistics.median(v) for k, v in peaks.items()}
     for k in cmds:
         print(f"{k:8s} median {med[k]:7.2f} s  peak {mem[k]:7.1f} MiB")
+    # The machine is shared: one round's ratio swings by +-15%. The rounds alternate, so each
+    # round's own ratio is also worth seeing next to the ratio of medians below.
+    per_round = [f / lim for f, lim in zip(times["fenta"], times["limit"])]
+    print("fenta/limit per round: " + " ".join(f"{r:.2f}" for r in per_round) + f"  (median {statistics.median(per_round):.2f})")
     peer = f"{med['moviepy'] / med['fenta']:.1f}" if "moviepy" in med else "skipped"
     shutil.rmtree(work / "out", ignore_errors=True)
     print(f"fenta/limit={med['fenta'] / med['limit']:.2f} fenta/testsrc={med['fenta'] / med['testsrc']:.2f} moviepy/fenta={peer} fenta_peak_mib={mem['fenta']:.0f}")
