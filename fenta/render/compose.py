@@ -43,8 +43,8 @@ BOLD_FONT = FONTS_DIR / "DejaVuSans-Bold.ttf"
 SEPARATE_AUDIO_GRAPH = False
 #: Clips up to this many pixels (1080p) are decoded on one thread; larger ones (4K stock) keep frame threads.
 _SMALL_SOURCE_PIXELS = 1920 * 1080
-#: swscale slice threads for the per-frame scalers. One: on two cores x264 keeps both busy, and
-#: slicing a frame across threads cost 40% more CPU per scale (measured on the bench scene).
+#: swscale slice threads for the per-frame scalers. One: x264 keeps the cores busy anyway, and on
+#: the bench scene slicing cost 35% more CPU in the filters alone (no speed gained in a full render).
 SCALE_THREADS = 1
 
 
