@@ -38,7 +38,7 @@ _ERRORS = (
 )
 _EXPORTS.update({name: "errors" for name in _ERRORS})
 
-if TYPE_CHECKING:  # pragma: no cover
+if TYPE_CHECKING:  # pragma: no cover - names for type checkers only, never imported at run time
     from .config import Settings
     from .engine.runner import Event, Plan, RunResult, plan, resume, resume_async, run, run_async
     from .engine.spec import Workflow, load, loads

@@ -160,7 +160,7 @@ class ProviderClient:
                 await asyncio.sleep(self._wait(attempt, retry_after))
                 continue
             raise self._error(resp, retry_after)
-        raise ProviderError(f"{self.title} request failed: {last}", provider=self.name)  # pragma: no cover
+        raise ProviderError(f"{self.title} request failed: {last}", provider=self.name)  # pragma: no cover - unreachable: the last attempt returns or raises above; kept so no edit can fall through silently
 
     def _error(self, resp: httpx.Response, retry_after: float | None) -> ProviderError:
         status = resp.status_code
@@ -239,7 +239,7 @@ class ProviderClient:
             except BaseException:
                 tmp.unlink(missing_ok=True)
                 raise
-        raise ProviderError(f"{self.title} download failed", provider=self.name, retryable=True)  # pragma: no cover
+        raise ProviderError(f"{self.title} download failed", provider=self.name, retryable=True)  # pragma: no cover - unreachable: the last attempt returns or raises above; kept so no edit can fall through silently
 
     async def aclose(self) -> None:
         await self._client.aclose()

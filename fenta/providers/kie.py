@@ -331,7 +331,7 @@ class KieClient(ProviderClient):
                 await asyncio.sleep(self._wait(attempt, retry_after))
                 continue
             raise self._error(resp, retry_after)
-        raise ProviderError(f"{self.title} request failed", provider=self.name)  # pragma: no cover
+        raise ProviderError(f"{self.title} request failed", provider=self.name)  # pragma: no cover - unreachable: the last attempt returns or raises above; kept so no edit can fall through silently
 
     async def call(self, method: str, path: str, *, paid: bool = False, **kwargs: Any) -> Any:
         """One JSON call; returns the envelope's `data` or raises the typed error its body `code` means."""
@@ -349,7 +349,7 @@ class KieClient(ProviderClient):
                     await asyncio.sleep(self._wait(attempt, None))
                     continue
             raise err
-        raise ProviderError(f"{self.title} request failed", provider=self.name)  # pragma: no cover
+        raise ProviderError(f"{self.title} request failed", provider=self.name)  # pragma: no cover - unreachable: the last attempt returns or raises above; kept so no edit can fall through silently
 
     async def create_task(self, path: str, body: dict[str, Any]) -> str:
         """Submit one generation (paid) and return its task id. Waits for the account's rate window."""
@@ -402,5 +402,5 @@ class KieClient(ProviderClient):
                 await asyncio.sleep(self._wait(attempt, None))
                 continue
             raise err
-        raise ProviderError(f"{self.title} upload failed", provider=self.name)  # pragma: no cover
+        raise ProviderError(f"{self.title} upload failed", provider=self.name)  # pragma: no cover - unreachable: the last attempt returns or raises above; kept so no edit can fall through silently
 

@@ -17,7 +17,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Awaitable, Callable
 
-import numpy as np
 
 from ..errors import NodeError
 from .audio import Chunk, join_chunks, read_wav, write_wav
@@ -271,6 +270,3 @@ async def list_voices(engine: str | None = None, language: str | None = None) ->
         out = [v for v in out if v["language"].lower().replace("_", "-").startswith(want)]
     return out
 
-
-def samples_of(path: Path) -> np.ndarray:  # pragma: no cover - small convenience for tests and tools
-    return read_wav(path)[0]
