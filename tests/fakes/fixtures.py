@@ -14,21 +14,22 @@ from tests.fakes.openrouter import FakeOpenRouter
 _servers: dict[str, object] = {}
 
 
-def _shared(name: str, factory):
+def _serving(name: str, factory, monkeypatch, *, key_env: str, url_env: str, url: str):
+    """The session's fake `name` (started once, state reset), with fenta's env pointed at it."""
     if name not in _servers:
         _servers[name] = factory().start()
-    srv = _servers[name]
-    srv.reset()
-    return srv
+    fake = _servers[name]
+    fake.reset()
+    monkeypatch.setenv(key_env, fake.key)
+    monkeypatch.setenv(url_env, getattr(fake, url))
+    monkeypatch.setenv("FENTA_BACKOFF_SCALE", "0.01")
+    return fake
 
 
 @pytest.fixture
 def openrouter_fake(fenta_home, monkeypatch):
     """A running fake OpenRouter (state reset); env points fenta at it."""
-    fake = _shared("openrouter", FakeOpenRouter)
-    monkeypatch.setenv("OPENROUTER_API_KEY", fake.key)
-    monkeypatch.setenv("FENTA_OPENROUTER_URL", fake.base_url)
-    monkeypatch.setenv("FENTA_BACKOFF_SCALE", "0.01")
+    fake = _serving("openrouter", FakeOpenRouter, monkeypatch, key_env="OPENROUTER_API_KEY", url_env="FENTA_OPENROUTER_URL", url="base_url")
     yield fake
     fake.reset()
 
@@ -38,9 +39,6 @@ def pexels_fake(fenta_home, monkeypatch):
     """A running fake Pexels (state reset, allowance refilled); env points fenta at it."""
     from tests.fakes.pexels import FakePexels
 
-    fake = _shared("pexels", FakePexels)
-    monkeypatch.setenv("PEXELS_API_KEY", fake.key)
-    monkeypatch.setenv("FENTA_PEXELS_URL", fake.url)
-    monkeypatch.setenv("FENTA_BACKOFF_SCALE", "0.01")
+    fake = _serving("pexels", FakePexels, monkeypatch, key_env="PEXELS_API_KEY", url_env="FENTA_PEXELS_URL", url="url")
     yield fake
     fake.reset()

@@ -76,11 +76,11 @@ def test_an_unknown_font_is_an_error_that_names_it():
     assert "Comic Nonexistent" in err.value.message and "dejavu sans" in err.value.message
 
 
-def _burn(ass_path, size=(360, 640)) -> np.ndarray:
-    """Render one frame of the ASS over black with libass (fontsdir = bundled fonts) and return its pixels."""
+def _burn(ass_path, size=(360, 640), *, background: str = "black", at: float = 0.5) -> np.ndarray:
+    """Render one frame of the ASS over a plain colour with libass (fontsdir = bundled fonts); gray pixels."""
     w, h = size
     proc = subprocess.run(
-        [ffmpeg_exe(), "-v", "error", "-f", "lavfi", "-i", f"color=black:s={w}x{h}:d=1", "-ss", "0.5", "-frames:v", "1",
+        [ffmpeg_exe(), "-v", "error", "-f", "lavfi", "-i", f"color={background}:s={w}x{h}:d=1", "-ss", str(at), "-frames:v", "1",
          "-vf", f"subtitles={ass_path}:fontsdir={FONTS_DIR}", "-f", "rawvideo", "-pix_fmt", "gray", "-"],
         capture_output=True, check=True,
     )
@@ -125,13 +125,8 @@ def test_a_sentence_too_long_for_one_phrase_is_split_before_a_conjunction_not_af
 
 def _box_frame(tmp_path, text: str, template: dict) -> np.ndarray:
     write_captions(words_of(text), template, tmp_path / "c.ass", tmp_path / "c.srt")
-    w, h = template["canvas"]["width"], template["canvas"]["height"]
-    proc = subprocess.run(
-        [ffmpeg_exe(), "-v", "error", "-f", "lavfi", "-i", f"color=gray:s={w}x{h}:d=1", "-ss", "0.1", "-frames:v", "1",
-         "-vf", f"subtitles={tmp_path / 'c.ass'}:fontsdir={FONTS_DIR}", "-f", "rawvideo", "-pix_fmt", "gray", "-"],
-        capture_output=True, check=True,
-    )
-    return np.frombuffer(proc.stdout, dtype=np.uint8).reshape(h, w)
+    size = (template["canvas"]["width"], template["canvas"]["height"])
+    return _burn(tmp_path / "c.ass", size, background="gray", at=0.1)
 
 
 def test_a_caption_box_is_one_even_box_behind_all_its_lines_inside_the_safe_zone(tmp_path):
