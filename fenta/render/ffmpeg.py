@@ -120,22 +120,17 @@ def probe_many(paths: Sequence[str | os.PathLike]) -> list[MediaInfo]:
         MediaError: a file is missing or FFmpeg cannot read it (names the file).
     """
     files = [Path(p) for p in paths]
-    if len(files) < 2:
-        return [probe(p) for p in files]
-    for p in files:
-        if not p.is_file():
-            raise MediaError("file not found", file=str(p))
-    args = [a for p in files for a in ("-i", str(p))]
-    proc = subprocess.run([ffmpeg_exe(), "-hide_banner", *args], capture_output=True, text=True, errors="replace")
-    err = proc.stderr
-    marks = list(_INPUT_SECTION.finditer(err))
-    if [int(m.group(1)) for m in marks] != list(range(len(files))) or "Invalid data found" in err:
-        return [probe(p) for p in files]  # one of them is unreadable: let `probe` name it
-    ends = [m.start() for m in marks[1:]] + [len(err)]
-    sections = [err[m.start() : end] for m, end in zip(marks, ends)]
-    if any("Stream #" not in sec for sec in sections):
-        return [probe(p) for p in files]
-    return [_parse_probe(sec, str(p)) for sec, p in zip(sections, files)]
+    if len(files) > 1:
+        proc = subprocess.run([ffmpeg_exe(), "-hide_banner", *(a for p in files for a in ("-i", str(p)))], capture_output=True, text=True, errors="replace")
+        err = proc.stderr
+        marks = list(_INPUT_SECTION.finditer(err))
+        if [int(m.group(1)) for m in marks] == list(range(len(files))) and "Invalid data found" not in err:
+            ends = [m.start() for m in marks[1:]] + [len(err)]
+            sections = [err[m.start() : end] for m, end in zip(marks, ends)]
+            if all("Stream #" in sec for sec in sections):
+                return [_parse_probe(sec, str(p)) for sec, p in zip(sections, files)]
+    # One file, or one FFmpeg could not open (missing, unreadable): `probe` each, so the error names it.
+    return [probe(p) for p in files]
 
 
 def _parse_probe(err: str, path: str) -> MediaInfo:
