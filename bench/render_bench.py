@@ -24,6 +24,7 @@ Usage:
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import os
 import shutil
@@ -108,9 +109,13 @@ def main() -> int:
     from fenta.render.compose import Profile, build_command
 
     raw = work / "frames.yuv"
-    if not raw.exists() or raw.stat().st_size != W * H * 3 // 2 * int(SEG * 6 * FPS):
-        args_raw = build_command(tl, work / "unused.mp4", None, profile=Profile(name="canvas"), raw_video=raw, textdir=work)
+    args_raw = build_command(tl, work / "unused.mp4", None, profile=Profile(name="canvas"), raw_video=raw, textdir=work)
+    # Keyed by the dump's own command: frames left by an older graph would time another picture.
+    stamp = work / "frames.key"
+    key = hashlib.sha256(json.dumps([ff, args_raw]).encode()).hexdigest()
+    if not raw.exists() or not stamp.exists() or stamp.read_text() != key:
         subprocess.run([ff, "-v", "error", "-y", *args_raw], check=True)
+        stamp.write_text(key)
 
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")]), "FFMPEG": ff, "FENTA_FFMPEG": ff}
     font = REPO / "fenta" / "assets" / "fonts" / "DejaVuSans-Bold.ttf"

@@ -171,11 +171,32 @@ def _source(name: str, uid: int, **kwargs: Any):
     return _SourceNode(name, uid, **kwargs).stream()
 
 
-def _cover(v, W: int, H: int):
+# Output colour: BT.709 at limited range, what HD players expect. Each scaler converts into it
+# in the pass it makes anyway, so no extra conversion runs per frame. (Left to negotiation, a
+# full-range JPEG made the whole video full range: tagged yuvj420p, and 15% dearer to encode.)
+_OUT_COLOUR = {"out_range": "tv", "out_color_matrix": "bt709"}
+_OUT_TAGS = {"color_range": "tv", "colorspace": "bt709"}
+_SCALE_MATRIX = {"bt709": "bt709", "bt470bg": "bt470", "smpte170m": "smpte170m", "smpte240m": "smpte240m", "bt2020nc": "bt2020", "bt2020c": "bt2020", "fcc": "fcc"}
+
+
+def _input_matrix(info: MediaInfo | None, still: bool) -> str:
+    """The YCbCr matrix a source's pixels are in: the one it declares, else the one players assume.
+
+    Unstated, JPEG and WebP stills are BT.601 by their specs; clips are BT.709 when HD and
+    BT.601 when SD (mpv's rule). Taken as BT.601 by default, HD clips would shift colour.
+    """
+    if info is None:
+        return "auto"
+    if info.color_matrix in _SCALE_MATRIX:
+        return _SCALE_MATRIX[info.color_matrix]
+    return "bt709" if info.is_hd and not still else "bt601"
+
+
+def _cover(v, W: int, H: int, in_matrix: str = "auto"):
     """Crop to the W:H aspect in the source's own pixels (sample aspect respected), then scale to WxH."""
     a = W / H
     v = v.filter("crop", w=f"trunc(min(iw,ih*{a:.6f}/sar)/2)*2", h=f"trunc(min(ih,iw*sar/{a:.6f})/2)*2")
-    return v.filter("scale", W, H, flags="bicubic", threads=SCALE_THREADS).filter("setsar", 1)
+    return v.filter("scale", W, H, flags="bicubic", in_color_matrix=in_matrix, **_OUT_COLOUR, threads=SCALE_THREADS).filter("setsar", 1)
 
 
 def _frames(seconds: float, fps: int) -> int:
@@ -194,14 +215,14 @@ def _segment_stream(seg: Segment, n: int, W: int, H: int, fps: int, infos: dict[
         zmax = max(z0, z1)
         cw, ch = int(round(W * zmax / 2)) * 2, int(round(H * zmax / 2)) * 2
         v = _input(seg.path, info).video.filter("setpts", f"PTS-STARTPTS+0*{idx}").filter("trim", end_frame=1)
-        v = _cover(v, cw, ch).filter("format", "yuv420p")
+        v = _cover(v, cw, ch, _input_matrix(info, still=True)).filter("format", "yuv420p")
         v = v.filter("loop", loop=n - 1, size=1, start=0).filter("setpts", f"N/({fps}*TB)")
         if z0 != z1:
             z = f"({z0}+({z1 - z0:.6f})*n/{max(1, n - 1)})"
-            v = v.filter("scale", w=f"trunc({W}*{z}/2)*2", h=f"trunc({H}*{z}/2)*2", eval="frame", flags="bicubic", threads=SCALE_THREADS)
+            v = v.filter("scale", w=f"trunc({W}*{z}/2)*2", h=f"trunc({H}*{z}/2)*2", eval="frame", flags="bicubic", **_OUT_COLOUR, threads=SCALE_THREADS)
             v = v.filter("crop", W, H)
         elif zmax != 1.0:
-            v = v.filter("scale", W, H, flags="bicubic", threads=SCALE_THREADS)
+            v = v.filter("scale", W, H, flags="bicubic", **_OUT_COLOUR, threads=SCALE_THREADS)
         # Pin the format: without it, negotiation with xfade picked a costlier format for the whole chain.
         return v.filter("setsar", 1).filter("format", "yuv420p").filter("fps", fps).filter("trim", end_frame=n)
     # A moving clip: seek, loop if short, normalise the frame rate (VFR sources), cover, pad, cut to length.
@@ -225,7 +246,7 @@ def _segment_stream(seg: Segment, n: int, W: int, H: int, fps: int, infos: dict[
     if animated_webp and seg.loop:
         v = v.filter("loop", loop=-1, size=2000)
     v = v.filter("fps", fps)
-    v = _cover(v, W, H).filter("format", "yuv420p")
+    v = _cover(v, W, H, _input_matrix(info, still=False)).filter("format", "yuv420p")
     # Pad with the last frame if the clip ends early (a short or damaged file), then cut exactly.
     v = v.filter("tpad", stop_mode="clone", stop=n).filter("trim", end_frame=n).filter("setpts", "PTS-STARTPTS")
     return v
@@ -475,15 +496,16 @@ def build_command(
     else:
         video = _crossfaded(streams, ranges, kind, fps)
     video = _overlays(video, tl, W, H, fps, textdir, infos)
-    video = video.filter("trim", end_frame=total_frames).filter("format", "yuv420p")
+    # Primaries and transfer come from the frames (FFmpeg ignores encoder options for them): tag them here.
+    video = video.filter("trim", end_frame=total_frames).filter("format", "yuv420p").filter("setparams", color_primaries="bt709", color_trc="bt709")
 
     if raw_video is not None:
-        return ffmpeg.output(video, str(raw_video), f="rawvideo", pix_fmt="yuv420p").get_args()
+        return ffmpeg.output(video, str(raw_video), f="rawvideo", pix_fmt="yuv420p", **_OUT_TAGS).get_args()
 
     audio = _audio(tl, infos, loudness_gain)
     if not SEPARATE_AUDIO_GRAPH:
         return ffmpeg.output(
-            video, audio, str(out_video), vcodec="libx264", preset=profile.preset, crf=profile.crf, pix_fmt="yuv420p",
+            video, audio, str(out_video), vcodec="libx264", preset=profile.preset, crf=profile.crf, pix_fmt="yuv420p", **_OUT_TAGS,
             r=fps, fps_mode="cfr", force_key_frames=f"{thumbnail_time(tl.duration, fps):.4f}", acodec="aac", audio_bitrate=profile.audio_bitrate, ar=48000, movflags="+faststart", f="mp4",
         ).get_args()
     # Two filter graphs in the one process: FFmpeg runs each graph in its own thread, so the
@@ -500,7 +522,7 @@ def build_command(
         "-filter_complex", v_graph,
         "-filter_complex", a_graph,
         "-map", v_map, "-map", a_map,
-        "-c:v", "libx264", "-preset", profile.preset, "-crf", str(profile.crf), "-pix_fmt", "yuv420p",
+        "-c:v", "libx264", "-preset", profile.preset, "-crf", str(profile.crf), "-pix_fmt", "yuv420p", *(a for k, v in _OUT_TAGS.items() for a in (f"-{k}", v)),
         "-r", str(fps), "-fps_mode", "cfr", "-force_key_frames", f"{thumbnail_time(tl.duration, fps):.4f}",
         "-c:a", "aac", "-b:a", profile.audio_bitrate, "-ar", "48000",
         "-movflags", "+faststart", "-f", "mp4", str(out_video),
@@ -543,7 +565,8 @@ def thumbnail_args(video: Path, thumb: Path, duration: float, width: int, fps: i
     at = thumbnail_time(duration, fps) + 0.25 / fps
     return [
         "-noaccurate_seek", "-ss", f"{at:.4f}", "-i", "file:" + str(Path(video).resolve()),
-        "-frames:v", "1", "-vf", f"scale={min(width, 720)}:-2:flags=bicubic", "-q:v", "3", "-f", "image2", "-update", "1", str(thumb),
+        "-frames:v", "1", "-vf", f"scale={min(width, 720)}:-2:flags=bicubic:out_color_matrix=bt601:out_range=pc",  # JPEG: BT.601, full range
+        "-q:v", "3", "-f", "image2", "-update", "1", str(thumb),
     ]
 
 

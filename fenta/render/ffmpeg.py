@@ -59,6 +59,12 @@ class MediaInfo:
     has_audio: bool = False
     rotation: int = 0
     sample_rate: int | None = None
+    color_matrix: str | None = None  # YCbCr matrix the file declares ("bt709", "bt470bg"...); None if unstated
+
+    @property
+    def is_hd(self) -> bool:
+        """At least 1280 wide or taller than 576: where players take an unstated matrix as BT.709."""
+        return (self.width or 0) >= 1280 or (self.height or 0) > 576
 
     @property
     def is_still(self) -> bool:
@@ -82,6 +88,8 @@ _DURATION = re.compile(r"Duration: (\d+):(\d+):(\d+(?:\.\d+)?)")
 _VIDEO = re.compile(r"Stream #\S+.*?: Video: (\w+).*?, (\d{2,5})x(\d{2,5})")
 _FPS = re.compile(r"([\d.]+) (?:fps|tbr)")
 _AUDIO = re.compile(r"Stream #\S+.*?: Audio: (\w+)(?:.*?(\d+) Hz)?")
+_PIXEL_FORMAT = re.compile(r", [a-z0-9_]+\(([^)]*)\)")  # "yuv420p(tv, bt709, progressive)"
+_MATRICES = {"bt709", "bt470bg", "smpte170m", "smpte240m", "bt2020nc", "bt2020c", "fcc"}
 _ROTATION = re.compile(r"rotation of (-?[\d.]+) degrees|rotate\s*:\s*(-?\d+)")
 
 
@@ -148,6 +156,11 @@ def _parse_probe(err: str, path: str) -> MediaInfo:
         f = _FPS.search(line)
         if f:
             info["fps"] = float(f.group(1))
+        pf = _PIXEL_FORMAT.search(line)
+        if pf:
+            # Either "bt709" or "matrix/primaries/transfer" when those differ.
+            declared = [t.split("/")[0] for t in pf.group(1).split(", ")]
+            info["color_matrix"] = next((t for t in declared if t in _MATRICES), None)
     a = _AUDIO.search(err)
     if a:
         info["has_audio"] = True

@@ -35,7 +35,7 @@ def test_720p_square_render_has_that_frame_size_and_h264_yuv420p_aac(make_media,
     tl = Timeline(canvas={"width": 1080, "height": 1080, "fps": FPS}, duration=1.0, segments=[Segment(kind="image", path=str(img), start=0, duration=1.0)], template=template("square"))
     do_render(tl, tmp_path / "o.mp4", profile=Profile(name="720p", preset="ultrafast"))
     r = ff("-i", str(tmp_path / "o.mp4"))
-    assert "720x720" in r.stderr and "h264" in r.stderr and "yuv420p" in r.stderr and "aac" in r.stderr
+    assert "720x720" in r.stderr and "h264" in r.stderr and "yuv420p(tv, bt709" in r.stderr and "aac" in r.stderr
 
 
 @pytest.mark.parametrize("kind", ["cut", "fade", "wipeleft", "slideup"])
