@@ -30,6 +30,7 @@ import ffmpeg
 from ..errors import MediaError
 from .captions import FONTS_DIR, wrap_title
 from .ffmpeg import MediaInfo, probe, probe_many
+from .stills import Slot, prepare_stills
 from .timeline import Segment, Timeline
 
 __all__ = ["Profile", "PROFILES", "output_size", "build_command", "thumbnail_args", "thumbnail_time", "render", "probe_inputs", "input_files"]
@@ -139,10 +140,10 @@ def probe_inputs(tl: Timeline) -> dict[str, MediaInfo]:
     return infos
 
 
-def _input(path: str, info: MediaInfo | None, **opts: Any):
+def _input(path: str, info: MediaInfo | None, still: bool = False, **opts: Any):
     """An ffmpeg-python input for a local file, safe for any file name."""
     p = str(Path(path).resolve())
-    if info is not None and info.is_still and "%" in p:
+    if (still or (info is not None and info.is_still)) and "%" in p:
         # The image2 demuxer treats '%' as a sequence pattern; this is one file.
         opts.update(f="image2", pattern_type="none")
     # 'file:' keeps a name with a colon from being taken as a protocol.
@@ -199,11 +200,34 @@ def _cover(v, W: int, H: int, in_matrix: str = "auto"):
     return v.filter("scale", W, H, flags="bicubic", in_color_matrix=in_matrix, **_OUT_COLOUR, threads=SCALE_THREADS).filter("setsar", 1)
 
 
+def _cover_size(W: int, H: int, zoom: tuple[float, float] | None) -> tuple[int, int]:
+    """Size a still is scaled to before Ken Burns: the frame at the largest zoom (even numbers)."""
+    zmax = max(zoom or (1.0, 1.0))
+    return int(round(W * zmax / 2)) * 2, int(round(H * zmax / 2)) * 2
+
+
+def _still_frame(path: str, info: MediaInfo | None, cw: int, ch: int, idx: int = 0):
+    """A still's one frame, cropped to the slot's aspect and scaled to cw x ch (yuv420p, BT.709)."""
+    v = _input(path, info, still=True).video.filter("setpts", f"PTS-STARTPTS+0*{idx}").filter("trim", end_frame=1)
+    return _cover(v, cw, ch, _input_matrix(info, still=True)).filter("format", "yuv420p")
+
+
+def _still_slots(tl: Timeline, W: int, H: int) -> list[Slot]:
+    """(path, width, height) each image segment's still is scaled to."""
+    return [(s.path, *_cover_size(W, H, s.zoom)) for s in tl.segments if s.kind == "image" and s.path]
+
+
+def _prepare_args(slot: Slot, out: Path) -> list[str]:
+    """FFmpeg arguments writing one slot's frame, by the graph's own filters, as raw video."""
+    path, cw, ch = slot
+    return ffmpeg.output(_still_frame(path, None, cw, ch), str(out), f="nut", vcodec="rawvideo", frames=1).get_args()
+
+
 def _frames(seconds: float, fps: int) -> int:
     return int(round(seconds * fps))
 
 
-def _segment_stream(seg: Segment, n: int, W: int, H: int, fps: int, infos: dict[str, MediaInfo], bg: str, idx: int = 0):
+def _segment_stream(seg: Segment, n: int, W: int, H: int, fps: int, infos: dict[str, MediaInfo], bg: str, idx: int = 0, prepared: dict[Slot, Path] | None = None):
     """The video of one segment: exactly `n` frames of WxH yuv420p at `fps`."""
     if seg.kind == "color":
         c, _ = _hex(seg.color or bg)
@@ -212,16 +236,21 @@ def _segment_stream(seg: Segment, n: int, W: int, H: int, fps: int, infos: dict[
     info = infos.get(seg.path or "")
     if seg.kind == "image" or (info is not None and info.is_still):
         z0, z1 = seg.zoom or (1.0, 1.0)
-        zmax = max(z0, z1)
-        cw, ch = int(round(W * zmax / 2)) * 2, int(round(H * zmax / 2)) * 2
-        v = _input(seg.path, info).video.filter("setpts", f"PTS-STARTPTS+0*{idx}").filter("trim", end_frame=1)
-        v = _cover(v, cw, ch, _input_matrix(info, still=True)).filter("format", "yuv420p")
-        v = v.filter("loop", loop=n - 1, size=1, start=0).filter("setpts", f"N/({fps}*TB)")
+        cw, ch = _cover_size(W, H, seg.zoom)
+        ready = (prepared or {}).get((seg.path, cw, ch))
+        if ready is not None:
+            # Scaled before the render (see `stills`); raw video keeps no colour tags, so restate them.
+            v = _input(str(ready), None).video.filter("setpts", f"PTS-STARTPTS+0*{idx}").filter("trim", end_frame=1).filter("setparams", range="tv", colorspace="bt709").filter("setsar", 1)
+        else:
+            v = _still_frame(seg.path, info, cw, ch, idx)
+        # Frame-exact timestamps: N/(fps*TB) rounded in an image's 1/25 time base gave 30 fps
+        # frames equal timestamps, and `fps` then dropped and doubled frames (a juddering zoom).
+        v = v.filter("loop", loop=n - 1, size=1, start=0).filter("settb", f"1/{fps}").filter("setpts", "N")
         if z0 != z1:
             z = f"({z0}+({z1 - z0:.6f})*n/{max(1, n - 1)})"
             v = v.filter("scale", w=f"trunc({W}*{z}/2)*2", h=f"trunc({H}*{z}/2)*2", eval="frame", flags="bicubic", **_OUT_COLOUR, threads=SCALE_THREADS)
             v = v.filter("crop", W, H)
-        elif zmax != 1.0:
+        elif max(z0, z1) != 1.0:
             v = v.filter("scale", W, H, flags="bicubic", **_OUT_COLOUR, threads=SCALE_THREADS)
         # Pin the format: without it, negotiation with xfade picked a costlier format for the whole chain.
         return v.filter("setsar", 1).filter("format", "yuv420p").filter("fps", fps).filter("trim", end_frame=n)
@@ -467,6 +496,7 @@ def build_command(
     textdir: Path | None = None,
     raw_video: Path | None = None,
     loudness_gain: float | None = None,
+    prepared_stills: dict[Slot, Path] | None = None,
 ) -> list[str]:
     """FFmpeg arguments rendering `tl` to `out_video` (and a JPEG thumbnail) in one process.
 
@@ -475,6 +505,7 @@ def build_command(
         textdir: Where title/watermark text files go (default: next to the output).
         raw_video: Instead of the MP4, dump the final frames as raw yuv420p here (benchmarks).
         loudness_gain: From `measure_loudness`; without it the audio goes through single-pass loudnorm.
+        prepared_stills: Stills already scaled to their slot (from `stills.prepare_stills`).
         out_thumb: Unused (kept for callers); the thumbnail is cut from the finished file, see `thumbnail_args`.
     """
     if infos is None:
@@ -487,7 +518,7 @@ def build_command(
     # Frame ranges per segment, from their start/duration on the output clock.
     ranges = [(_frames(s.start, fps), _frames(s.start + s.duration, fps)) for s in tl.segments]
     ranges[-1] = (ranges[-1][0], max(ranges[-1][0] + 1, total_frames))
-    streams = [_segment_stream(s, max(1, b - a), W, H, fps, infos, tl.background, i) for i, (s, (a, b)) in enumerate(zip(tl.segments, ranges))]
+    streams = [_segment_stream(s, max(1, b - a), W, H, fps, infos, tl.background, i, prepared_stills) for i, (s, (a, b)) in enumerate(zip(tl.segments, ranges))]
     kind = tl.transition.get("type", "cut")
     if len(streams) == 1:
         video = streams[0]
@@ -609,24 +640,32 @@ async def render(
         RenderError: FFmpeg failed for another reason (carries its stderr tail).
     """
     import os
+    import shutil
 
     from ..errors import RenderError
     from .ffmpeg import run_ffmpeg
 
     import asyncio
 
-    # The loudness pass reads only the audio files: run it alongside the probes.
+    # The loudness pass reads only the audio files and large stills need only their headers:
+    # both run alongside the probes.
     measuring = asyncio.ensure_future(measure_loudness(tl, {}))
+    W, H = output_size(tl.canvas, profile.name)
+    stills_dir = workdir / f".stills{os.getpid()}"
+    preparing = asyncio.ensure_future(prepare_stills(_still_slots(tl, W, H), stills_dir, _prepare_args))
     try:
         infos = await asyncio.to_thread(probe_inputs, tl)
+        gain = await measuring
+        prepared = await preparing
     except BaseException:
-        measuring.cancel()
-        await asyncio.gather(measuring, return_exceptions=True)
+        for task in (measuring, preparing):
+            task.cancel()
+        await asyncio.gather(measuring, preparing, return_exceptions=True)
+        shutil.rmtree(stills_dir, ignore_errors=True)
         raise
-    gain = await measuring
     tmp_video = video.with_name(f".{video.stem}.part{os.getpid()}.mp4")
     tmp_thumb = thumb.with_name(f".{thumb.stem}.part{os.getpid()}.jpg") if thumb is not None else None
-    args = build_command(tl, tmp_video, None, profile=profile, infos=infos, textdir=workdir, loudness_gain=gain)
+    args = build_command(tl, tmp_video, None, profile=profile, infos=infos, textdir=workdir, loudness_gain=gain, prepared_stills=prepared)
     try:
         try:
             try:
@@ -654,6 +693,7 @@ async def render(
             os.replace(tmp_thumb, thumb)  # type: ignore[arg-type]
         return info
     finally:
+        shutil.rmtree(stills_dir, ignore_errors=True)
         for p in (tmp_video, tmp_thumb):
             if p is not None and p.exists():
                 p.unlink()

@@ -329,3 +329,18 @@ def test_small_clips_are_decoded_on_one_thread_and_big_ones_keep_frame_threads(t
 
     assert "-threads" in input_opts("small.mp4")
     assert "-threads" not in input_opts("big.mp4")
+
+
+def test_ken_burns_moves_the_picture_on_every_frame(make_media, tmp_path):
+    import subprocess
+
+    from fenta.render.ffmpeg import ffmpeg_exe
+
+    # A JPEG's 1/25 time base once rounded the 30 fps timestamps: `fps` then dropped and doubled frames.
+    img = make_media("a.jpg", "testsrc2=s=320x400:d=1", "-frames:v", "1")  # small: scaled in the graph
+    tl = Timeline(canvas={"width": 180, "height": 320, "fps": 30}, duration=2.0, segments=[Segment(kind="image", path=str(img), start=0, duration=2.0, zoom=(1.0, 1.5))], template=template(canvas={"width": 180, "height": 320, "fps": 30}))
+    do_render(tl, tmp_path / "o.mp4", profile=Profile(name="canvas", preset="ultrafast", crf=0), thumb=False)
+    out = subprocess.run([ffmpeg_exe(), "-v", "error", "-i", str(tmp_path / "o.mp4"), "-map", "0:v", "-f", "framemd5", "-"], capture_output=True, text=True, check=True).stdout
+    frames = [line.rsplit(",", 1)[-1] for line in out.splitlines() if not line.startswith("#")]
+    assert len(frames) == 60
+    assert all(a != b for a, b in zip(frames, frames[1:]))
