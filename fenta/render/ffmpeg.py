@@ -118,16 +118,34 @@ def probe(path: str | os.PathLike) -> MediaInfo:
 _INPUT_SECTION = re.compile(r"^Input #(\d+), ", re.M)
 
 
-def probe_many(paths: Sequence[str | os.PathLike]) -> list[MediaInfo]:
-    """`probe` several files with ONE FFmpeg process (one start-up instead of one per file).
+#: Files probed by one FFmpeg together total at most this many bytes: probing reads a still
+#: whole and keeps it until the process ends (twenty 43 MB photos held 825 MiB).
+_PROBE_BATCH_BYTES = 64 * 2**20
 
-    When FFmpeg cannot open one of them, every file is probed on its own so the
-    error names the right one.
+
+def probe_many(paths: Sequence[str | os.PathLike]) -> list[MediaInfo]:
+    """`probe` several files with as few FFmpeg processes as memory allows (usually one).
+
+    When FFmpeg cannot open one of a batch, each file of it is probed on its own so
+    the error names the right one.
 
     Raises:
         MediaError: a file is missing or FFmpeg cannot read it (names the file).
     """
     files = [Path(p) for p in paths]
+    batches: list[list[Path]] = []
+    size = 0
+    for f in files:
+        n = f.stat().st_size if f.is_file() else 0
+        if not batches or size + n > _PROBE_BATCH_BYTES:
+            batches.append([])
+            size = 0
+        batches[-1].append(f)
+        size += n
+    return [info for batch in batches for info in _probe_batch(batch)]
+
+
+def _probe_batch(files: list[Path]) -> list[MediaInfo]:
     if len(files) > 1:
         proc = subprocess.run([ffmpeg_exe(), "-hide_banner", *(a for p in files for a in ("-i", str(p)))], capture_output=True, text=True, errors="replace")
         err = proc.stderr

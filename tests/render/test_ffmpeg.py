@@ -37,3 +37,14 @@ def test_probing_many_files_names_a_missing_one(three_files, tmp_path):
     with pytest.raises(MediaError, match="not found") as e:
         probe_many([*three_files, tmp_path / "gone.jpg"])
     assert e.value.file == str(tmp_path / "gone.jpg")
+
+
+def test_probing_many_large_files_splits_them_into_batches_of_bounded_size(three_files, monkeypatch):
+    import fenta.render.ffmpeg as ffmpeg_mod
+
+    batches = []
+    real = ffmpeg_mod._probe_batch
+    monkeypatch.setattr(ffmpeg_mod, "_PROBE_BATCH_BYTES", max(p.stat().st_size for p in three_files))
+    monkeypatch.setattr(ffmpeg_mod, "_probe_batch", lambda files: batches.append(files) or real(files))
+    assert probe_many(three_files) == [probe(p) for p in three_files]
+    assert len(batches) > 1 and [f for b in batches for f in b] == three_files
