@@ -40,7 +40,7 @@ def profile_for(params: RenderParams) -> Profile:
 @register
 class Render(Node):
     type = "Render"
-    version = "2"
+    version = "3"  # 3: limited-range BT.709 output, frame-exact Ken Burns
     description = "Encodes the timeline in ONE FFmpeg process: H.264/AAC MP4, SRT, ASS, thumbnail, timeline.json."
     Params = RenderParams
     Inputs = RenderInputs
