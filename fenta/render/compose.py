@@ -9,6 +9,8 @@ Cost notes (the filters must stay cheap next to x264):
   scaled once (bicubic) - never scaled up to cover and cropped afterwards.
 * A still is decoded and scaled once; the `loop` filter repeats that frame, and
   Ken Burns is one bicubic downscale per frame from the pre-zoomed picture.
+  Stills far larger than their slot get that one scale in a short FFmpeg run of
+  their own before the render (`stills`): same frames, far less memory held.
 * Overlays touch only their own pixels: the progress bar is a small colour
   strip moved by `overlay`, the title card a `drawtext` enabled for its seconds.
 
