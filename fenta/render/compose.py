@@ -142,12 +142,22 @@ def probe_inputs(tl: Timeline) -> dict[str, MediaInfo]:
     return infos
 
 
-def _input(path: str, info: MediaInfo | None, still: bool = False, **opts: Any):
-    """An ffmpeg-python input for a local file, safe for any file name."""
+def _input(path: str, info: MediaInfo | None, still: bool = False, *, self_describing: bool = False, **opts: Any):
+    """An ffmpeg-python input for a local file, safe for any file name.
+
+    Args:
+        self_describing: The file's header states all FFmpeg needs (a raw frame fenta wrote).
+    """
     p = str(Path(path).resolve())
-    if (still or (info is not None and info.is_still)) and "%" in p:
+    still = still or (info is not None and info.is_still)
+    if still and "%" in p:
         # The image2 demuxer treats '%' as a sequence pattern; this is one file.
         opts.update(f="image2", pattern_type="none")
+    if still or self_describing or Path(p).suffix.lower() == ".wav" or (info is not None and (info.audio_codec or "").startswith("pcm_")):
+        # FFmpeg's stream-info pass decodes a still once more before the real decode and reads
+        # 50 packets of a WAV: 10-30 ms each, one input after another, before the first frame.
+        # A still's decoder and a WAV's header give everything that pass would find.
+        opts["nofind_stream_info"] = None
     # 'file:' keeps a name with a colon from being taken as a protocol.
     return ffmpeg.input("file:" + p, **opts)
 
@@ -242,7 +252,7 @@ def _segment_stream(seg: Segment, n: int, W: int, H: int, fps: int, infos: dict[
         ready = (prepared or {}).get((seg.path, cw, ch))
         if ready is not None:
             # Scaled before the render (see `stills`); raw video keeps no colour tags, so restate them.
-            v = _input(str(ready), None).video.filter("setpts", f"PTS-STARTPTS+0*{idx}").filter("trim", end_frame=1).filter("setparams", range="tv", colorspace="bt709").filter("setsar", 1)
+            v = _input(str(ready), None, self_describing=True).video.filter("setpts", f"PTS-STARTPTS+0*{idx}").filter("trim", end_frame=1).filter("setparams", range="tv", colorspace="bt709").filter("setsar", 1)
         else:
             v = _still_frame(seg.path, info, cw, ch, idx)
         # Frame-exact timestamps: N/(fps*TB) rounded in an image's 1/25 time base gave 30 fps

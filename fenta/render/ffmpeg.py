@@ -59,6 +59,7 @@ class MediaInfo:
     has_audio: bool = False
     rotation: int = 0
     sample_rate: int | None = None
+    audio_codec: str | None = None
     color_matrix: str | None = None  # YCbCr matrix the file declares ("bt709", "bt470bg"...); None if unstated
 
     @property
@@ -182,6 +183,7 @@ def _parse_probe(err: str, path: str) -> MediaInfo:
     a = _AUDIO.search(err)
     if a:
         info["has_audio"] = True
+        info["audio_codec"] = a.group(1)
         if a.group(2):
             info["sample_rate"] = int(a.group(2))
     r = _ROTATION.search(err)

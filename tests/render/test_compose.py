@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 
@@ -315,20 +316,39 @@ def test_small_clips_are_decoded_on_one_thread_and_big_ones_keep_frame_threads(t
     segs = [Segment(kind="video", path=small, start=0, duration=1.0), Segment(kind="video", path=big, start=1, duration=1.0)]
     tl = Timeline(canvas={"width": 180, "height": 320, "fps": FPS}, duration=2.0, segments=segs, template=template())
     args = build_command(tl, tmp_path / "o.mp4", None, profile=Profile(name="canvas"), infos=infos, textdir=tmp_path)
+    opts = options_of_inputs(args)
+    assert "-threads" in opts[tmp_path / "small.mp4"]
+    assert "-threads" not in opts[tmp_path / "big.mp4"]
 
-    groups, opts, i = {}, [], 0  # input file -> the options written before its -i
+
+def test_stills_and_wav_files_skip_ffmpegs_stream_info_pass_and_clips_keep_it(tmp_path):
+    from fenta.render.compose import build_command
+    from fenta.render.ffmpeg import MediaInfo
+
+    photo, clip_, speech = str(tmp_path / "photo.jpg"), str(tmp_path / "clip.mp4"), str(tmp_path / "speech.wav")
+    infos = {
+        photo: MediaInfo(path=photo, duration=0.04, width=640, height=480, video_codec="mjpeg", has_video=True),
+        clip_: MediaInfo(path=clip_, duration=5, width=640, height=480, video_codec="h264", has_video=True, has_audio=True, audio_codec="aac"),
+        speech: MediaInfo(path=speech, duration=2, has_audio=True, audio_codec="pcm_s16le"),
+    }
+    segs = [Segment(kind="image", path=photo, start=0, duration=1.0), Segment(kind="video", path=clip_, start=1, duration=1.0)]
+    tl = Timeline(canvas={"width": 180, "height": 320, "fps": FPS}, duration=2.0, segments=segs, voice={"path": speech, "duration": 2}, template=template())
+    opts = options_of_inputs(build_command(tl, tmp_path / "o.mp4", None, profile=Profile(name="canvas"), infos=infos, textdir=tmp_path))
+    assert "-nofind_stream_info" in opts[tmp_path / "photo.jpg"]
+    assert "-nofind_stream_info" in opts[tmp_path / "speech.wav"]
+    assert "-nofind_stream_info" not in opts[tmp_path / "clip.mp4"]
+
+
+def options_of_inputs(args: list[str]) -> dict:
+    """Each input file of an FFmpeg command -> the options written before its -i."""
+    groups, opts, i = {}, [], 0
     while args[i] != "-filter_complex":
         if args[i] == "-i":
-            groups[args[i + 1]], opts, i = opts, [], i + 2
+            groups[Path(args[i + 1].removeprefix("file:"))], opts, i = opts, [], i + 2
         else:
             opts.append(args[i])
             i += 1
-
-    def input_opts(name):
-        return groups["file:" + str((tmp_path / name).resolve())]
-
-    assert "-threads" in input_opts("small.mp4")
-    assert "-threads" not in input_opts("big.mp4")
+    return groups
 
 
 def test_ken_burns_moves_the_picture_on_every_frame(make_media, tmp_path):

@@ -49,6 +49,23 @@ def test_rotation_metadata_is_applied(make_media, tmp_path):
     assert streams(tmp_path / "o.mp4")["width"] == 180
 
 
+def test_a_phone_photo_is_shown_upright_as_its_exif_orientation_says(tmp_path):
+    from PIL import Image
+
+    from ._media import gray_frame
+
+    # Stored landscape, white on its left half; EXIF 6 = shown turned a quarter clockwise,
+    # so upright the white half is the top one.
+    photo = Image.new("L", (640, 360), 0)
+    photo.paste(255, (0, 0, 320, 360))
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    photo.convert("RGB").save(tmp_path / "phone.jpg", exif=exif.tobytes())
+    do_render(one(tmp_path / "phone.jpg", "image"), tmp_path / "o.mp4", thumb=False)
+    w, h, gray = gray_frame(tmp_path / "o.mp4", 0.5)
+    assert gray[h // 4 * w + w // 2] > 200 and gray[3 * h // 4 * w + w // 2] < 50
+
+
 def test_a_clip_shorter_than_its_slot_is_padded_not_cut_short(make_media, tmp_path):
     src = make_media("short.mp4", "testsrc2=s=160x120:r=10:d=0.3", "-pix_fmt", "yuv420p")
     do_render(one(src, seconds=1.5, loop=False), tmp_path / "o.mp4", thumb=False)
