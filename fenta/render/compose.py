@@ -607,7 +607,9 @@ def thumbnail_args(video: Path, thumb: Path, duration: float, width: int, fps: i
     """
     at = thumbnail_time(duration, fps) + 0.25 / fps
     return [
-        "-noaccurate_seek", "-ss", f"{at:.4f}", "-i", "file:" + str(Path(video).resolve()),
+        # One keyframe to decode: frame threads and the stream-info pass would only add start-up time.
+        "-threads", "1", "-nofind_stream_info", "-noaccurate_seek", "-ss", f"{at:.4f}", "-i", "file:" + str(Path(video).resolve()),
+        "-map", "0:v:0",
         "-frames:v", "1", "-vf", f"scale={min(width, 720)}:-2:flags=bicubic:out_color_matrix=bt601:out_range=pc",  # JPEG: BT.601, full range
         "-q:v", "3", "-f", "image2", "-update", "1", str(thumb),
     ]
@@ -693,13 +695,20 @@ async def render(
             if bad:
                 raise MediaError(f"cannot decode this file ({e.message.split(': ', 1)[-1]})", file=bad) from None
             raise
-        info = probe(tmp_video)
+        # The check of the finished file and the thumbnail cut from it run side by side.
+        checking = asyncio.ensure_future(asyncio.to_thread(probe, tmp_video))
+        if tmp_thumb is not None:
+            cutting = run_ffmpeg(thumbnail_args(tmp_video, tmp_thumb, tl.duration, W, int(tl.canvas["fps"])), what="thumbnail")
+            done = await asyncio.gather(checking, cutting, return_exceptions=True)
+        else:
+            done = [await checking]
+        info = done[0]
+        if isinstance(info, BaseException):
+            raise info
         if not info.has_video:
             raise RenderError("render produced no video stream")
-        if tmp_thumb is not None:
-            from .ffmpeg import run_ffmpeg_sync
-
-            run_ffmpeg_sync(thumbnail_args(tmp_video, tmp_thumb, tl.duration, info.width or 720, int(tl.canvas["fps"])), what="thumbnail")
+        if len(done) > 1 and isinstance(done[1], BaseException):
+            raise done[1]
         os.replace(tmp_video, video)
         if tmp_thumb is not None and tmp_thumb.exists():
             os.replace(tmp_thumb, thumb)  # type: ignore[arg-type]
