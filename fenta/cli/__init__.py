@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from ._app import app
 
-# Each module adds its commands to `app`.
+# Each module adds its commands to `app`. Libraries only some commands need (rich.table, yaml,
+# the engine) are imported inside those commands: every import here delays `fenta render`.
 from . import inspect_cmds, jobs_cmds, run_cmds, system_cmds  # noqa: E402,F401
 from . import render_cmds  # noqa: E402,F401
 from . import credits_cmds  # noqa: E402,F401  (credits, kie-callbacks)

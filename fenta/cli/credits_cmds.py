@@ -6,7 +6,6 @@ import asyncio
 import time
 
 import typer
-from rich.table import Table
 
 from ..config import Settings
 from ._app import app, console, emit_json, handle_errors
@@ -70,6 +69,7 @@ def credits(
         if json:
             emit_json(rows)
             return
+        from rich.table import Table
         t = Table("model", "kind", "credits", "per", "$", "options")
         for r in rows:
             opts = ", ".join(filter(None, [

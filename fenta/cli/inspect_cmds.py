@@ -6,7 +6,6 @@ from pathlib import Path
 from typing import List, Optional
 
 import typer
-from rich.table import Table
 
 from ._app import app, console, emit_json, handle_errors
 
@@ -54,6 +53,7 @@ def nodes(json: bool = typer.Option(False, "--json", help="Print as JSON.")) -> 
     if json:
         emit_json(rows)
         return
+    from rich.table import Table
     table = Table(title="Node types", show_lines=True)
     for col in ("type", "params", "inputs", "outputs"):
         table.add_column(col)

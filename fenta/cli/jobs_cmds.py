@@ -5,7 +5,6 @@ from __future__ import annotations
 import datetime as dt
 
 import typer
-from rich.table import Table
 
 from ..config import Settings
 from ..errors import JobError
@@ -44,6 +43,7 @@ def jobs_list(
     if not rows:
         console.print("no jobs yet: try `fenta run examples/quickstart.yaml`")
         return
+    from rich.table import Table
     table = Table()
     for col in ("id", "workflow", "status", "progress", "created", "error"):
         table.add_column(col)
@@ -78,6 +78,7 @@ def jobs_show(
     colour = _COLOUR.get(job["status"], "white")
     console.print(f"[bold]{job['id']}[/]  {job['workflow_name']}  [{colour}]{job['status']}[/]  attempt {job['attempt']}", highlight=False)
     console.print(f"created {_when(job['created_at'])}  finished {_when(job['finished_at'])}  cost {job['cost']:.4f}", highlight=False)
+    from rich.table import Table
     table = Table(title="nodes")
     for col in ("node", "type", "status", "seconds", "error"):
         table.add_column(col)

@@ -7,14 +7,12 @@ from pathlib import Path
 from typing import List, Optional
 
 import typer
-from rich.table import Table
 
 from typing import TYPE_CHECKING
 
 from ..config import Settings
 from ..errors import CostLimitError
 from ._app import app, console, emit_json, err_console, handle_errors
-from ._progress import RunDisplay
 
 if TYPE_CHECKING:
     from ..engine.runner import RunResult
@@ -24,6 +22,7 @@ if TYPE_CHECKING:
 def _summary(result: RunResult) -> None:
     if result.status == "completed":
         console.print(f"[bold green]✓ done[/] in {result.seconds:.1f}s  [dim]job {result.job_id}[/]", highlight=False)
+        from rich.table import Table
         table = Table(show_header=False, box=None, padding=(0, 2))
         for kind, path in result.artifacts.items():
             table.add_row(f"[dim]{kind}[/]", path)
@@ -94,6 +93,8 @@ def run(
         return
     _confirm_cost(wf, yes, max_cost, json)
     types = {n: s.type for n, s in wf.nodes.items()}
+    from ._progress import RunDisplay
+
     with RunDisplay(err_console, types, enabled=not json) as display:
         result = asyncio.run(run_async(wf, out=out, refresh=refresh, on_event=display, max_cost=max_cost, settings=Settings.from_env()))
     _finish(result, json)
@@ -116,6 +117,8 @@ def resume(
     types = {}
     if job:
         types = {n: v["type"] for n, v in job["document"]["nodes"].items()}
+    from ._progress import RunDisplay
+
     with RunDisplay(err_console, types, enabled=not json) as display:
         result = asyncio.run(resume_async(job_id, on_event=display, settings=settings))
     _finish(result, json)

@@ -6,8 +6,6 @@ import platform
 import sys
 
 import typer
-import yaml
-from rich.table import Table
 
 from ..config import KEY_NAMES, Settings
 from ..render.ffmpeg import ffmpeg_exe, ffmpeg_source
@@ -73,6 +71,7 @@ def doctor(json: bool = typer.Option(False, "--json", help="Print as JSON.")) ->
     if json:
         emit_json(info)
         return
+    from rich.table import Table
     t = Table(show_header=False, box=None, padding=(0, 2))
     t.add_row("python", info["python"])
     t.add_row("home", info["home"])
@@ -108,6 +107,7 @@ def templates_list(ctx: typer.Context, json: bool = typer.Option(False, "--json"
     if json:
         emit_json(rows)
         return
+    from rich.table import Table
     table = Table()
     for col in ("name", "size", "fps", "transition", "description"):
         table.add_column(col)
@@ -126,4 +126,6 @@ def templates_show(name: str = typer.Argument(..., help="Template name or path."
     if json:
         emit_json(t)
     else:
+        import yaml
+
         typer.echo(yaml.safe_dump(t, sort_keys=False, allow_unicode=True))

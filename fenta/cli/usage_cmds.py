@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import typer
-from rich.table import Table
 
 from ..config import Settings
 from ._app import app, console, emit_json, handle_errors
@@ -32,6 +31,7 @@ def usage(
     if not rows:
         console.print(f"no provider usage in the last {days} days")
         return
+    from rich.table import Table
     t = Table()
     for col, just in (("day", "left"), ("provider", "left"), ("units", "left"), ("calls", "right"), ("quantity", "right"), ("cost", "right")):
         t.add_column(col, justify=just)  # type: ignore[arg-type]

@@ -6,7 +6,6 @@ import asyncio
 from typing import Optional
 
 import typer
-from rich.table import Table
 
 from ..errors import FentaError
 from ._app import app, console, emit_json, err_console, handle_errors
@@ -41,6 +40,7 @@ def voices(
         for n in notes:
             err_console.print(f"[yellow]warning:[/] {n}")
         return
+    from rich.table import Table
     table = Table(title=f"Voices ({len(rows)})")
     for col in ("engine", "voice", "language", "about"):
         table.add_column(col)

@@ -12,12 +12,13 @@ import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Sequence
-
-import pysubs2
+from typing import TYPE_CHECKING, Any, Sequence
 
 from ..errors import FentaError
 from ..types import Word
+
+if TYPE_CHECKING:  # imported where captions are written: `fenta render` never needs pysubs2
+    import pysubs2
 
 __all__ = [
     "Phrase",
@@ -55,6 +56,8 @@ _WEAK_ENDINGS = frozenset(
 
 def parse_color(value: str) -> pysubs2.Color:
     """'#RRGGBB' or '#RRGGBBAA' (AA = opacity) -> a pysubs2 colour (ASS alpha: 0 is opaque)."""
+    import pysubs2
+
     m = _HEX.match(value.strip())
     if not m:
         raise ValueError(f"'{value}' is not a colour like #FFD400 or #000000A0")
@@ -416,6 +419,8 @@ def _box_event(phrase: Phrase, layout: Layout, start: float, end: float, size: f
     line and as tall as the lines (an ASS size is one line's height) plus
     padding. Works with every libass (border style 4 needs 0.17+).
     """
+    import pysubs2
+
     pad_x, pad_y = _box_padding(size)
     widest = max(layout.line_width(line) for line in phrase.lines)
     bw, bh = round(widest + 2 * pad_x), round(len(phrase.lines) * size + 2 * pad_y)
@@ -443,6 +448,8 @@ def write_captions(words: list[Word], template: dict[str, Any], ass_path: Path, 
     zone = template["safe_zone"]
     w, h = canvas["width"], canvas["height"]
     upper = bool(style["uppercase"])
+    import pysubs2
+
     karaoke = bool(style["karaoke"])
     warnings: list[str] = []
 
