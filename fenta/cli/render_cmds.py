@@ -6,11 +6,12 @@ import asyncio
 import shutil
 import tempfile
 from pathlib import Path
-from typing import Optional
+from contextlib import contextmanager
+from typing import Callable, Iterator, Optional
 
 import typer
 
-from ._app import app, console, emit_json, handle_errors
+from ._app import app, console, emit_json, err_console, handle_errors
 
 
 @app.command("render")
@@ -38,7 +39,8 @@ def render_cmd(
     prof = Profile.preview() if preview else Profile(name=profile)
     work = Path(tempfile.mkdtemp(prefix="fenta-render-"))
     try:
-        info = asyncio.run(render_timeline(tl, video, thumb, profile=prof, workdir=work))
+        with _render_bar(enabled=not json) as on_progress:
+            info = asyncio.run(render_timeline(tl, video, thumb, profile=prof, workdir=work, on_progress=on_progress))
     finally:
         shutil.rmtree(work, ignore_errors=True)
     result = {"video": str(video), "thumbnail": str(thumb) if thumb.exists() else None, "duration": info.duration, "size": f"{info.width}x{info.height}"}
@@ -46,3 +48,19 @@ def render_cmd(
         emit_json(result)
     else:
         console.print(f"[bold green]✓ rendered[/] {video}  [dim]{result['size']}, {info.duration or 0:.2f}s[/]", highlight=False)
+
+
+@contextmanager
+def _render_bar(enabled: bool) -> Iterator[Callable[[float], None] | None]:
+    """A progress bar on a terminal's stderr while the render runs; nothing in logs or with --json."""
+    if not (enabled and err_console.is_terminal):
+        yield None
+        return
+    from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+    with Progress(
+        TextColumn("[bold]rendering[/]"), BarColumn(bar_width=32), TaskProgressColumn(), TimeElapsedColumn(), TextColumn("[dim]left[/]"), TimeRemainingColumn(),
+        console=err_console, transient=True,
+    ) as bar:
+        task = bar.add_task("render", total=1.0)
+        yield lambda fraction: bar.update(task, completed=fraction)

@@ -126,3 +126,19 @@ def test_render_with_an_unknown_profile_is_a_usage_error_not_an_internal_error(c
     r = cli("render", str(path), "--profile", "preview")
     assert r.exit_code == 2
     assert "unknown profile 'preview'" in r.output and "internal error" not in r.output
+
+
+def test_render_shows_a_progress_bar_on_a_terminal_only(monkeypatch):
+    import io
+
+    from rich.console import Console
+
+    from fenta.cli import render_cmds
+
+    screen = io.StringIO()
+    monkeypatch.setattr(render_cmds, "err_console", Console(file=screen, force_terminal=True, width=100))
+    with render_cmds._render_bar(enabled=True) as on_progress:
+        on_progress(0.5)
+    assert "rendering" in screen.getvalue() and "50%" in screen.getvalue()
+    with render_cmds._render_bar(enabled=False) as on_progress:
+        assert on_progress is None
