@@ -257,7 +257,9 @@ def _segment_stream(seg: Segment, n: int, W: int, H: int, fps: int, infos: dict[
             v = _still_frame(seg.path, info, cw, ch, idx)
         # Frame-exact timestamps: N/(fps*TB) rounded in an image's 1/25 time base gave 30 fps
         # frames equal timestamps, and `fps` then dropped and doubled frames (a juddering zoom).
-        v = v.filter("loop", loop=n - 1, size=1, start=0).filter("settb", f"1/{fps}").filter("setpts", "N")
+        # `fps` changes no frame here (one per tick already) but gives the link the frame rate
+        # xfade checks; before the zoom, the frame it holds back is a reference, not a copy.
+        v = v.filter("loop", loop=n - 1, size=1, start=0).filter("settb", f"1/{fps}").filter("setpts", "N").filter("fps", fps)
         if z0 != z1:
             z = f"({z0}+({z1 - z0:.6f})*n/{max(1, n - 1)})"
             v = v.filter("scale", w=f"trunc({W}*{z}/2)*2", h=f"trunc({H}*{z}/2)*2", eval="frame", flags="bicubic", **_OUT_COLOUR, threads=SCALE_THREADS)
@@ -265,7 +267,7 @@ def _segment_stream(seg: Segment, n: int, W: int, H: int, fps: int, infos: dict[
         elif max(z0, z1) != 1.0:
             v = v.filter("scale", W, H, flags="bicubic", **_OUT_COLOUR, threads=SCALE_THREADS)
         # Pin the format: without it, negotiation with xfade picked a costlier format for the whole chain.
-        return v.filter("setsar", 1).filter("format", "yuv420p").filter("fps", fps).filter("trim", end_frame=n)
+        return v.filter("setsar", 1).filter("format", "yuv420p").filter("trim", end_frame=n)
     # A moving clip: seek, loop if short, normalise the frame rate (VFR sources), cover, pad, cut to length.
     opts: dict[str, Any] = {}
     animated_webp = info is not None and info.video_codec == "webp_anim"
@@ -274,7 +276,9 @@ def _segment_stream(seg: Segment, n: int, W: int, H: int, fps: int, infos: dict[
     if seg.in_point > 0:
         opts["ss"] = f"{seg.in_point:.3f}"
     if not animated_webp:
-        opts["t"] = f"{n / fps + 0.5:.3f}"
+        # Read a few source frames past the slot (the fps filter needs the next frame to close
+        # the last one), not more: every frame read is also decoded.
+        opts["t"] = f"{n / fps + max(0.1, 3 / (info.fps if info is not None and info.fps else fps)):.3f}"
     # Its own input (ffmpeg-python merges inputs with equal arguments): one decoder shared by
     # several slots fans every frame out to all of them, and the later slots queue the whole
     # clip in memory (gigabytes over a long video). A distinct packet-queue size keeps it apart.

@@ -339,6 +339,19 @@ def test_stills_and_wav_files_skip_ffmpegs_stream_info_pass_and_clips_keep_it(tm
     assert "-nofind_stream_info" not in opts[tmp_path / "clip.mp4"]
 
 
+def test_a_clip_is_read_only_a_few_frames_past_its_slot(tmp_path):
+    from fenta.render.compose import build_command
+    from fenta.render.ffmpeg import MediaInfo
+
+    # Every frame read is also decoded: a long clip in a short slot must stop soon after it.
+    path = str(tmp_path / "long.mp4")
+    infos = {path: MediaInfo(path=path, duration=60, width=640, height=480, fps=30.0, video_codec="h264", has_video=True)}
+    tl = Timeline(canvas={"width": 180, "height": 320, "fps": FPS}, duration=2.0, segments=[Segment(kind="video", path=path, start=0, duration=2.0)], template=template())
+    opts = options_of_inputs(build_command(tl, tmp_path / "o.mp4", None, profile=Profile(name="canvas"), infos=infos, textdir=tmp_path))[tmp_path / "long.mp4"]
+    read = float(opts[opts.index("-t") + 1])
+    assert 2.0 < read <= 2.0 + 0.15
+
+
 def options_of_inputs(args: list[str]) -> dict:
     """Each input file of an FFmpeg command -> the options written before its -i."""
     groups, opts, i = {}, [], 0
