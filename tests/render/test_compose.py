@@ -377,3 +377,23 @@ def test_ken_burns_moves_the_picture_on_every_frame(make_media, tmp_path):
     frames = [line.rsplit(",", 1)[-1] for line in out.splitlines() if not line.startswith("#")]
     assert len(frames) == 60
     assert all(a != b for a, b in zip(frames, frames[1:]))
+
+
+def test_a_long_cut_montage_copies_each_frame_once_so_slots_keep_no_frame_pools(make_media, tmp_path):
+    from fenta.render.compose import POOLED_SLOTS_MAX, build_command
+
+    still = make_media("s.png", "testsrc2=s=200x300:d=1", "-frames:v", "1")
+
+    def cut_montage(slots: int) -> Timeline:
+        segs = [Segment(kind="image", path=str(still), start=i * 0.2, duration=0.2) for i in range(slots)]
+        return Timeline(canvas={"width": 180, "height": 320, "fps": FPS}, duration=slots * 0.2, segments=segs, template=template())
+
+    def graph(tl: Timeline) -> str:
+        args = build_command(tl, tmp_path / "o.mp4", None, profile=Profile(name="canvas"), textdir=tmp_path)
+        return args[args.index("-filter_complex") + 1]
+
+    assert "copy" not in graph(cut_montage(POOLED_SLOTS_MAX))
+    long = cut_montage(POOLED_SLOTS_MAX + 1)
+    assert "]copy[" in graph(long)
+    do_render(long, tmp_path / "o.mp4", thumb=False)
+    assert streams(tmp_path / "o.mp4")["frames"] == round(long.duration * FPS)
