@@ -1,11 +1,13 @@
-"""Wall time and peak memory of a command, RSS summed over its whole process tree (Linux /proc)."""
+"""Wall time, CPU time and peak memory of a command, over its whole process tree (Linux /proc)."""
 
 from __future__ import annotations
 
 import os
+import resource
 import subprocess
 import threading
 import time
+from typing import NamedTuple
 
 _PAGE = os.sysconf("SC_PAGE_SIZE")
 
@@ -40,8 +42,20 @@ def tree_rss_mib(pid: int) -> float:
     return total / (1024 * 1024)
 
 
-def run_measured(cmd: list[str], *, env: dict | None = None, interval: float = 0.05) -> tuple[float, float]:
-    """Run `cmd` to completion; returns (wall seconds, peak summed RSS in MiB). Raises on failure."""
+class Measured(NamedTuple):
+    wall: float  # seconds
+    peak_mib: float  # RSS summed over the process tree
+    cpu: float  # user + system seconds of the command and every child it waited for
+
+
+def _children_cpu() -> float:
+    r = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return r.ru_utime + r.ru_stime
+
+
+def run_measured(cmd: list[str], *, env: dict | None = None, interval: float = 0.05) -> Measured:
+    """Run `cmd` to completion and measure it (one command at a time). Raises on failure."""
+    cpu0 = _children_cpu()
     t0 = time.perf_counter()
     proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     peak = 0.0
@@ -61,4 +75,4 @@ def run_measured(cmd: list[str], *, env: dict | None = None, interval: float = 0
     th.join()
     if proc.returncode != 0:
         raise RuntimeError(f"{cmd[0]} failed ({proc.returncode}): {err.decode(errors='replace')[-1500:]}")
-    return wall, peak
+    return Measured(wall, peak, _children_cpu() - cpu0)

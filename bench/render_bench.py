@@ -11,8 +11,8 @@ zoom, 2 clips, 1 colour; word-by-word captions; voice over a ducked music bed;
   testsrc  the peer bench's encode_limit.sh (testsrc2 straight into x264)
   moviepy  the peer bench's render_moviepy.py (skipped with --no-peer)
 
-Prints each one's median wall time and median peak memory (RSS summed over the
-whole process tree), and as its LAST line:
+Prints each one's median wall time, CPU time and peak memory (RSS summed over the
+whole process tree), fenta/limit per round and in CPU time, and as its LAST line:
 
   fenta/limit=R1 fenta/testsrc=R2 moviepy/fenta=R3 fenta_peak_mib=M
 
@@ -132,12 +132,14 @@ def main() -> int:
 
     times: dict[str, list[float]] = {k: [] for k in cmds}
     peaks: dict[str, list[float]] = {k: [] for k in cmds}
+    cpus: dict[str, list[float]] = {k: [] for k in cmds}
     for r in range(args.rounds):
         for name, cmd in cmds.items():
-            wall, peak = run_measured(cmd, env=env_for[name])
-            times[name].append(wall)
-            peaks[name].append(peak)
-            print(f"round {r + 1}: {name:8s} {wall:7.2f} s  peak {peak:7.1f} MiB", flush=True)
+            m = run_measured(cmd, env=env_for[name])
+            times[name].append(m.wall)
+            peaks[name].append(m.peak_mib)
+            cpus[name].append(m.cpu)
+            print(f"round {r + 1}: {name:8s} {m.wall:7.2f} s  cpu {m.cpu:6.2f} s  peak {m.peak_mib:7.1f} MiB", flush=True)
 
     med = {k: statistics.median(v) for k, v in times.items()}
     mem = {k: statistics.median(v) for k, v in peaks.items()}
@@ -147,6 +149,9 @@ def main() -> int:
     # round's own ratio is also worth seeing next to the ratio of medians below.
     per_round = [f / lim for f, lim in zip(times["fenta"], times["limit"])]
     print("fenta/limit per round: " + " ".join(f"{r:.2f}" for r in per_round) + f"  (median {statistics.median(per_round):.2f})")
+    # CPU seconds move less with the host's load than wall time does: the work itself, compared.
+    cpu_ratio = statistics.median(cpus["fenta"]) / statistics.median(cpus["limit"])
+    print(f"fenta/limit in CPU time: {cpu_ratio:.2f} (fenta {statistics.median(cpus['fenta']):.1f} s, limit {statistics.median(cpus['limit']):.1f} s)")
     peer = f"{med['moviepy'] / med['fenta']:.1f}" if "moviepy" in med else "skipped"
     shutil.rmtree(work / "out", ignore_errors=True)
     print(f"fenta/limit={med['fenta'] / med['limit']:.2f} fenta/testsrc={med['fenta'] / med['testsrc']:.2f} moviepy/fenta={peer} fenta_peak_mib={mem['fenta']:.0f}")
