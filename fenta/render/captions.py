@@ -443,13 +443,13 @@ def write_captions(words: list[Word], template: dict[str, Any], ass_path: Path, 
     Raises:
         FontError: the template's font is not installed.
     """
+    import pysubs2
+
     style = template["subtitles"]
     canvas = template["canvas"]
     zone = template["safe_zone"]
     w, h = canvas["width"], canvas["height"]
     upper = bool(style["uppercase"])
-    import pysubs2
-
     karaoke = bool(style["karaoke"])
     warnings: list[str] = []
 
