@@ -113,16 +113,23 @@ class MediaError(NodeError):
     exit_code = 2
 
 
+#: Lines FFmpeg prints as its threads wind down after the real error: never the cause.
+_FFMPEG_BOOKKEEPING = ("Task finished with error code", "Terminating thread with return code", "Decode error rate", "Could not open encoder before EOF", "Nothing was written into output file", "Conversion failed")
+
+
 class RenderError(NodeError):
     """FFmpeg failed; `stderr_tail` holds the last lines it printed."""
 
     def __init__(self, message: str, *, stderr_tail: str = "", **where) -> None:
-        lines = [ln for ln in stderr_tail.splitlines() if ln.strip()]
+        lines = [ln for ln in stderr_tail.splitlines() if ln.strip() and not any(b in ln for b in _FFMPEG_BOOKKEEPING)]
         cause = next((ln for ln in reversed(lines) if "rror" in ln and not ln.startswith("Error :")), lines[-1] if lines else "")
+        cause = cause.split("] ")[-1].strip()
         if cause:
-            message = f"{message}: {cause.split('] ')[-1].strip()}"
+            message = f"{message}: {cause}"
         super().__init__(message, **where)
         self.stderr_tail = stderr_tail
+        #: The complaint itself, without FFmpeg's context ("Invalid data found when processing input").
+        self.reason = cause.rsplit(": ", 1)[-1] if cause else "unreadable"
         #: FFmpeg's exit status when it ran (negative: killed by that signal).
         self.returncode: int | None = None
 

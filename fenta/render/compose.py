@@ -704,7 +704,7 @@ async def render(
         except RenderError as e:
             bad = _failing_input(e.stderr_tail, args)
             if bad:
-                raise MediaError(f"cannot decode this file ({e.message.split(': ', 1)[-1]})", file=bad) from None
+                raise MediaError(f"cannot decode this file ({e.reason})", file=bad) from None
             raise
         # The check of the finished file and the thumbnail cut from it run side by side.
         checking = asyncio.ensure_future(asyncio.to_thread(probe, tmp_video))

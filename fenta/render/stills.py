@@ -47,12 +47,6 @@ def slots_to_prepare(slots: Iterable[Slot]) -> list[Slot]:
     return [s for s in dict.fromkeys(slots) if (n := pixel_count(s[0])) and n > PREPARE_ABOVE * s[1] * s[2]]
 
 
-def _reason(stderr: str) -> str:
-    """The decoder's complaint, without FFmpeg's thread prefixes."""
-    lines = [ln for ln in stderr.splitlines() if "rror" in ln or "nvalid" in ln] or stderr.strip().splitlines()[-1:] or ["unreadable"]
-    return lines[0].rsplit(": ", 1)[-1].strip()
-
-
 async def prepare_stills(candidates: Iterable[Slot], workdir: Path, args_for: Callable[[Slot, Path], list[str]]) -> dict[Slot, Path]:
     """Write the frame of each large still's slot as raw video in `workdir`, as many at once as there are cores.
 
@@ -78,7 +72,7 @@ async def prepare_stills(candidates: Iterable[Slot], workdir: Path, args_for: Ca
             try:
                 await run_ffmpeg(args_for(slot, out), what="preparing a still")
             except RenderError as e:
-                raise MediaError(f"cannot decode this image ({_reason(e.stderr_tail)})", file=slot[0]) from None
+                raise MediaError(f"cannot decode this image ({e.reason})", file=slot[0]) from None
         return slot, out
 
     tasks = [asyncio.ensure_future(prepare(i, s)) for i, s in enumerate(slots)]

@@ -17,7 +17,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Awaitable, Callable
 
-
 from ..errors import NodeError
 from .audio import Chunk, join_chunks, read_wav, write_wav
 from .words import clean_timings, split_words

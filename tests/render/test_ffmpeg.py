@@ -48,3 +48,19 @@ def test_probing_many_large_files_splits_them_into_batches_of_bounded_size(three
     monkeypatch.setattr(ffmpeg_mod, "_probe_batch", lambda files: batches.append(files) or real(files))
     assert probe_many(three_files) == [probe(p) for p in three_files]
     assert len(batches) > 1 and [f for b in batches for f in b] == three_files
+
+
+def test_a_failed_run_names_the_decoders_complaint_not_ffmpegs_thread_bookkeeping(make_media, tmp_path):
+    import asyncio
+
+    from fenta.errors import RenderError
+    from fenta.render.ffmpeg import run_ffmpeg
+
+    good = make_media("good.jpg", "testsrc2=s=320x240:d=1", "-frames:v", "1").read_bytes()
+    bad = tmp_path / "cut.jpg"
+    bad.write_bytes(good[: good.find(b"\xff\xda")])  # a whole header, no picture data
+    graph = "[0:v]scale=100:100[v]"
+    with pytest.raises(RenderError) as e:
+        asyncio.run(run_ffmpeg(["-nofind_stream_info", "-i", str(bad), "-filter_complex", graph, "-map", "[v]", "-f", "null", "-"]))
+    assert "Task finished" not in e.value.message and "Terminating thread" not in e.value.message
+    assert e.value.reason == "Invalid data found when processing input"
