@@ -707,19 +707,14 @@ async def render(
                 raise MediaError(f"cannot decode this file ({e.reason})", file=bad) from None
             raise
         # The check of the finished file and the thumbnail cut from it run side by side.
-        checking = asyncio.ensure_future(asyncio.to_thread(probe, tmp_video))
-        if tmp_thumb is not None:
-            cutting = run_ffmpeg(thumbnail_args(tmp_video, tmp_thumb, tl.duration, W, int(tl.canvas["fps"])), what="thumbnail")
-            done = await asyncio.gather(checking, cutting, return_exceptions=True)
-        else:
-            done = [await checking]
-        info = done[0]
+        cutting = run_ffmpeg(thumbnail_args(tmp_video, tmp_thumb, tl.duration, W, int(tl.canvas["fps"])), what="thumbnail") if tmp_thumb is not None else asyncio.sleep(0)
+        info, cut = await asyncio.gather(asyncio.to_thread(probe, tmp_video), cutting, return_exceptions=True)
         if isinstance(info, BaseException):
             raise info
         if not info.has_video:
             raise RenderError("render produced no video stream")
-        if len(done) > 1 and isinstance(done[1], BaseException):
-            raise done[1]
+        if isinstance(cut, BaseException):
+            raise cut
         os.replace(tmp_video, video)
         if tmp_thumb is not None and tmp_thumb.exists():
             os.replace(tmp_thumb, thumb)  # type: ignore[arg-type]
