@@ -82,7 +82,7 @@ def scene_timeline(d: Path, transition: str, t_sec: float = 0.5):
 
 
 def ffmpeg_bin() -> str:
-    from fenta.render.ffmpeg import ffmpeg_exe
+    from fenta.media.ffmpeg import ffmpeg_exe
 
     return ffmpeg_exe()
 

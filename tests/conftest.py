@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from fenta.render.ffmpeg import ffmpeg_exe
+from fenta.media.ffmpeg import ffmpeg_exe
 
 _KEY_VARS = ("OPENROUTER_API_KEY", "PEXELS_API_KEY", "KIE_API_KEY", "FENTA_API_KEY")
 

@@ -8,7 +8,7 @@ import sys
 import typer
 
 from ..config import KEY_NAMES, Settings
-from ..render.ffmpeg import ffmpeg_exe, ffmpeg_source
+from ..media.ffmpeg import ffmpeg_exe, ffmpeg_source
 from ._app import app, console, emit_json, handle_errors
 
 

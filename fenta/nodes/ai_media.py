@@ -28,7 +28,7 @@ from ..errors import ProviderError
 from ..pricing import KieModel, credits_to_usd, kie_model, kie_models
 from ..providers._http import client_for
 from ..providers.kie import KieClient, OutcomeUnknownError, TaskStatus, build_request, time_scale
-from ..render.ffmpeg import probe
+from ..media.ffmpeg import probe
 from ..types import Clip, Scene
 from .base import Node, NodeContext, Params, Ports, register
 

@@ -11,7 +11,7 @@ from urllib.parse import urlparse
 from pydantic import Field
 
 from ..errors import MediaError
-from ..render.ffmpeg import MediaInfo, probe
+from ..media.ffmpeg import MediaInfo, probe
 from ..types import Audio, Clip
 from .base import Node, NodeContext, Params, Ports, file_stamp, local_path, register
 

@@ -12,7 +12,7 @@ from ..engine.usage import record, set_provider_state
 from ..errors import FentaError
 from ..providers._http import client_for
 from ..providers.pexels import PexelsClient, orientation_of, pick_photo_url, pick_video_file
-from ..render.ffmpeg import probe
+from ..media.ffmpeg import probe
 from ..types import Artifact, Clip, Scene
 from .base import Node, NodeContext, Params, Ports, register
 

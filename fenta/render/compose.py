@@ -31,7 +31,7 @@ import ffmpeg
 
 from ..errors import MediaError
 from .captions import FONTS_DIR, wrap_title
-from .ffmpeg import MediaInfo, probe, probe_many
+from ..media.ffmpeg import MediaInfo, probe, probe_many
 from .stills import Slot, prepare_stills
 from .timeline import Segment, Timeline
 
@@ -485,7 +485,7 @@ async def measure_loudness(tl: Timeline, infos: dict[str, MediaInfo]) -> float |
     if mix is None:
         return None
     args = ffmpeg.output(mix.filter("ebur128", framelog="quiet"), "-", f="null").get_args()
-    from .ffmpeg import ffmpeg_exe
+    from ..media.ffmpeg import ffmpeg_exe
 
     proc = await asyncio.create_subprocess_exec(
         ffmpeg_exe(), "-hide_banner", "-nostdin", "-nostats", *args,
@@ -668,7 +668,7 @@ async def render(
     import shutil
 
     from ..errors import RenderError
-    from .ffmpeg import run_ffmpeg
+    from ..media.ffmpeg import run_ffmpeg
 
     import asyncio
 

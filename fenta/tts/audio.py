@@ -54,7 +54,7 @@ def decode_to_pcm(path: str | Path, rate: int) -> np.ndarray:
     import subprocess
 
     from ..errors import MediaError
-    from ..render.ffmpeg import ffmpeg_exe
+    from ..media.ffmpeg import ffmpeg_exe
 
     proc = subprocess.run(
         [ffmpeg_exe(), "-hide_banner", "-nostdin", "-v", "error", "-i", str(path), "-ac", "1", "-ar", str(rate), "-f", "s16le", "-"],

@@ -24,7 +24,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from fenta.render.ffmpeg import ffmpeg_exe
+from fenta.media.ffmpeg import ffmpeg_exe
 from tests.fakes._server import FakeServer, Reply, Request
 
 KEY = "pexels-fake-key-0123456789"

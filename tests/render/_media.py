@@ -8,7 +8,7 @@ import subprocess
 from pathlib import Path
 
 from fenta.render.compose import Profile, render
-from fenta.render.ffmpeg import ffmpeg_exe
+from fenta.media.ffmpeg import ffmpeg_exe
 from fenta.render.templates import resolve_template
 from fenta.render.timeline import Timeline, build_timeline
 from fenta.types import Audio, Clip

@@ -9,7 +9,7 @@ import pysubs2
 import pytest
 
 from fenta.render.captions import DEFAULT_FONT, FontError, FontMeasure, Layout, group_phrases, resolve_font, wrap_title, write_captions
-from fenta.render.ffmpeg import ffmpeg_exe
+from fenta.media.ffmpeg import ffmpeg_exe
 from fenta.render.captions import FONTS_DIR
 from fenta.types import Word
 from tests.tts._helpers import small_template

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from fenta.render.compose import Profile
-from fenta.render.ffmpeg import ffmpeg_exe, probe
+from fenta.media.ffmpeg import ffmpeg_exe, probe
 from fenta.render.timeline import Segment, Timeline
 
 from ._media import do_render, ff, template

@@ -232,7 +232,7 @@ def test_a_render_whose_ffmpeg_crashes_once_is_rendered_again(tmp_path, monkeypa
     import os
     import stat
 
-    from fenta.render import ffmpeg as ffm
+    from fenta.media import ffmpeg as ffm
     from fenta.render.timeline import build_timeline
 
     # A wrapper around the real FFmpeg that dies of SIGSEGV on the first render call only.
@@ -266,7 +266,7 @@ def test_the_thumbnail_is_the_frame_at_forty_percent_and_sits_on_a_keyframe(tmp_
     assert at == 2.0
     import subprocess
 
-    from fenta.render.ffmpeg import ffmpeg_exe
+    from fenta.media.ffmpeg import ffmpeg_exe
 
     px = [ffmpeg_exe(), "-v", "error", "-i", str(tmp_path / "o.jpg"), "-vf", "scale=1:1:flags=area", "-f", "rawvideo", "-pix_fmt", "rgb24", "-"]
     r, g, b = subprocess.run(px, capture_output=True, check=True).stdout[:3]
@@ -306,7 +306,7 @@ def test_colour_slots_are_made_inside_the_graph_not_as_inputs_that_run_ahead(tmp
 
 def test_small_clips_are_decoded_on_one_thread_and_big_ones_keep_frame_threads(tmp_path):
     from fenta.render.compose import build_command
-    from fenta.render.ffmpeg import MediaInfo
+    from fenta.media.ffmpeg import MediaInfo
 
     small, big = str(tmp_path / "small.mp4"), str(tmp_path / "big.mp4")
     infos = {
@@ -323,7 +323,7 @@ def test_small_clips_are_decoded_on_one_thread_and_big_ones_keep_frame_threads(t
 
 def test_stills_and_wav_files_skip_ffmpegs_stream_info_pass_and_clips_keep_it(tmp_path):
     from fenta.render.compose import build_command
-    from fenta.render.ffmpeg import MediaInfo
+    from fenta.media.ffmpeg import MediaInfo
 
     photo, clip_, speech = str(tmp_path / "photo.jpg"), str(tmp_path / "clip.mp4"), str(tmp_path / "speech.wav")
     infos = {
@@ -341,7 +341,7 @@ def test_stills_and_wav_files_skip_ffmpegs_stream_info_pass_and_clips_keep_it(tm
 
 def test_a_clip_is_read_only_a_few_frames_past_its_slot(tmp_path):
     from fenta.render.compose import build_command
-    from fenta.render.ffmpeg import MediaInfo
+    from fenta.media.ffmpeg import MediaInfo
 
     # Every frame read is also decoded: a long clip in a short slot must stop soon after it.
     path = str(tmp_path / "long.mp4")
@@ -367,7 +367,7 @@ def options_of_inputs(args: list[str]) -> dict:
 def test_ken_burns_moves_the_picture_on_every_frame(make_media, tmp_path):
     import subprocess
 
-    from fenta.render.ffmpeg import ffmpeg_exe
+    from fenta.media.ffmpeg import ffmpeg_exe
 
     # A JPEG's 1/25 time base once rounded the 30 fps timestamps: `fps` then dropped and doubled frames.
     img = make_media("a.jpg", "testsrc2=s=320x400:d=1", "-frames:v", "1")  # small: scaled in the graph

@@ -11,7 +11,7 @@ import pytest
 import fenta.render.stills as stills
 from fenta.errors import MediaError
 from fenta.render.compose import Profile, _prepare_args, build_command
-from fenta.render.ffmpeg import ffmpeg_exe
+from fenta.media.ffmpeg import ffmpeg_exe
 from fenta.render.timeline import Segment, Timeline
 
 from ._media import do_render, template

@@ -8,7 +8,7 @@ import subprocess
 import edge_tts
 import pytest
 
-from fenta.render.ffmpeg import ffmpeg_exe
+from fenta.media.ffmpeg import ffmpeg_exe
 from fenta.tts import edge
 
 TEXT = "Hello, well-known world in 2026!"

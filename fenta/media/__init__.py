@@ -1,0 +1,1 @@
+"""Media tools below both `render` and `tts`: locating, running and probing FFmpeg."""
