@@ -241,6 +241,22 @@ def _frames(seconds: float, fps: int) -> int:
     return int(round(seconds * fps))
 
 
+def _ken_burns(v, W: int, H: int, fps: int, z0: float, z1: float, n: int):
+    """A still's frames zoomed from `z0` to `z1` over `n` frames, centred, always W x H.
+
+    `v` is the still scaled to its largest zoom (`_cover_size`). `zoompan` cuts the visible
+    region out of it and scales that region to W x H in one bicubic pass, so every frame
+    leaving it has the same size. (Scaling with `eval=frame` and cropping afterwards made a
+    frame of a new size every frame: `crop` positions its window by the first frame's size,
+    so zoom-ins drifted to a corner and zoom-outs read past the end of the smaller frames,
+    which crashed FFmpeg with SIGSEGV on long videos.)
+    """
+    # The prepared frame is the whole picture, so the region at zoom z is 1/z of it, centred
+    # (x and y even: yuv420p chroma planes move in steps of two pixels).
+    z = f"({z0}+({z1 - z0:.6f})*on/{max(1, n - 1)})"
+    return v.filter("zoompan", z=z, x="trunc((iw-iw/zoom)/4)*2", y="trunc((ih-ih/zoom)/4)*2", d=1, s=f"{W}x{H}", fps=fps)
+
+
 def _segment_stream(seg: Segment, n: int, W: int, H: int, fps: int, infos: dict[str, MediaInfo], bg: str, idx: int = 0, prepared: dict[Slot, Path] | None = None):
     """The video of one segment: exactly `n` frames of WxH yuv420p at `fps`."""
     if seg.kind == "color":
@@ -263,9 +279,7 @@ def _segment_stream(seg: Segment, n: int, W: int, H: int, fps: int, infos: dict[
         # xfade checks; before the zoom, the frame it holds back is a reference, not a copy.
         v = v.filter("loop", loop=n - 1, size=1, start=0).filter("settb", f"1/{fps}").filter("setpts", "N").filter("fps", fps)
         if z0 != z1:
-            z = f"({z0}+({z1 - z0:.6f})*n/{max(1, n - 1)})"
-            v = v.filter("scale", w=f"trunc({W}*{z}/2)*2", h=f"trunc({H}*{z}/2)*2", eval="frame", flags="bicubic", **_OUT_COLOUR, threads=SCALE_THREADS)
-            v = v.filter("crop", W, H)
+            v = _ken_burns(v, W, H, fps, z0, z1, n)
         elif max(z0, z1) != 1.0:
             v = v.filter("scale", W, H, flags="bicubic", **_OUT_COLOUR, threads=SCALE_THREADS)
         # Pin the format: without it, negotiation with xfade picked a costlier format for the whole chain.
