@@ -8,18 +8,22 @@ import sys
 import typer
 
 from ..config import KEY_NAMES, Settings
-from ..media.ffmpeg import ffmpeg_exe, ffmpeg_source
+from ..media.ffmpeg import FFmpegUnusable, check_ffmpeg, ffmpeg_choice
 from ._app import app, console, emit_json, handle_errors
 
 
-def _ffmpeg_version() -> str:
-    import subprocess
-
+def _ffmpeg() -> dict:
+    """Which FFmpeg is used, its version and why; `error` (and nothing else) when FENTA_FFMPEG is unusable."""
     try:
-        out = subprocess.run([ffmpeg_exe(), "-version"], capture_output=True, text=True, timeout=10).stdout
-        return out.split("\n", 1)[0].replace("ffmpeg version ", "").split(" Copyright")[0]
-    except OSError as e:
-        return f"not runnable ({e})"
+        choice = ffmpeg_choice()
+    except FFmpegUnusable as e:
+        return {"error": str(e)}
+    used = check_ffmpeg(choice.path)  # cached: costs nothing once the binary has been checked
+    info = {"path": choice.path, "source": choice.source, "version": used.short_version, "reason": choice.reason, "ok": used.ok, "problem": used.problem, "passed_over": None}
+    if choice.passed_over:
+        p = choice.passed_over
+        info["passed_over"] = {"path": p.path, "version": p.short_version if p.version else None, "problem": p.problem}
+    return info
 
 
 def _rate_limits(settings: Settings) -> dict:
@@ -62,20 +66,38 @@ def doctor(json: bool = typer.Option(False, "--json", help="Print as JSON.")) ->
         "python": sys.version.split()[0],
         "platform": platform.platform(),
         "home": str(settings.home),
-        "ffmpeg": {"path": ffmpeg_exe(), "source": ffmpeg_source(), "version": _ffmpeg_version()},
+        "ffmpeg": _ffmpeg(),
         "voices": {"espeak": espeak, "edge": "online (needs network)"},
         "keys": {var: (name in settings.keys) for name, var in KEY_NAMES.items()},
         "providers": settings.urls,
         "rate_limits": _rate_limits(settings),
     }
+    ff = info["ffmpeg"]
     if json:
         emit_json(info)
-        return
+    else:
+        _print_doctor(info, espeak, settings)
+    if "error" in ff:
+        raise typer.Exit(2)  # FENTA_FFMPEG names a binary fenta cannot use: every render would fail
+    if not ff["ok"]:
+        raise typer.Exit(1)  # the FFmpeg in use (the bundled one) lacks something: a broken install
+
+
+def _print_doctor(info: dict, espeak: str, settings: Settings) -> None:
+    from rich.markup import escape
     from rich.table import Table
+
+    ff = info["ffmpeg"]
     t = Table(show_header=False, box=None, padding=(0, 2))
     t.add_row("python", info["python"])
     t.add_row("home", info["home"])
-    t.add_row("ffmpeg", f"{info['ffmpeg']['version']}  [dim]{info['ffmpeg']['source']}: {info['ffmpeg']['path']}[/]")
+    if "error" in ff:
+        t.add_row("ffmpeg", f"[bold red]unusable:[/] {escape(ff['error'])}")
+    else:
+        t.add_row("ffmpeg", f"{ff['version']}  [dim]{ff['source']}: {escape(ff['path'])}[/]")
+        t.add_row("  why", escape(ff["reason"]))
+        if not ff["ok"]:
+            t.add_row("  [red]lacks[/]", escape(ff["problem"] or "?"))
     t.add_row("espeak", espeak)
     t.add_row("edge-tts", info["voices"]["edge"])
     for var, is_set in info["keys"].items():
