@@ -74,6 +74,7 @@ def run(
     """Run a workflow and write the video, subtitles and thumbnail to --out."""
     from ..engine.runner import plan, run_async
     from ..engine.spec import load, parse_var_overrides
+    from ..media.ffmpeg import ffmpeg_choice
 
     wf = load(file, vars=parse_var_overrides(var))
     if preview:
@@ -91,6 +92,7 @@ def run(
                 console.print(f"  step {i}: " + ", ".join(f"{n} [dim]({wf.nodes[n].type})[/]" for n in layer), highlight=False)
             console.print(f"estimated cost: {p.total_cost:.4f}" + (f"  {p.cost}" if p.cost else ""), highlight=False)
         return
+    ffmpeg_choice()  # an unusable FENTA_FFMPEG is bad input (exit 2), not a failed job; any notice comes before the display
     _confirm_cost(wf, yes, max_cost, json)
     types = {n: s.type for n, s in wf.nodes.items()}
     from ._progress import RunDisplay
@@ -109,7 +111,9 @@ def resume(
     """Continue a failed or killed job from its last finished node."""
     from ..engine.runner import resume_async
     from ..engine.store import JobStore
+    from ..media.ffmpeg import ffmpeg_choice
 
+    ffmpeg_choice()  # an unusable FENTA_FFMPEG is bad input (exit 2), not a failed job
     settings = Settings.from_env()
     store = JobStore(settings.db_path)
     job = store.get_job(job_id)
