@@ -80,23 +80,21 @@ class VoiceTTS(Node):
             raise ctx.error("nothing to speak: connect a 'text' input or set params.text", field="params.text")
         engine = params.engine
         if engine in ("auto", "edge"):
+            from ..providers import RetryPolicy
             from ..tts.edge import NETWORK_ERRORS
 
             attempts, backoff = _edge_attempts() if engine == "edge" else (1, 0.0)
-            for attempt in range(attempts):
-                try:
-                    return await self._speak(ctx, params, text, "edge")
-                except NETWORK_ERRORS as e:
-                    reason = type(e).__name__
-                    if attempt + 1 < attempts:
-                        await asyncio.sleep(backoff * (2**attempt))
-                        continue
-                    if engine == "edge":
-                        raise ctx.error(
-                            f"edge-tts could not reach the voice service ({reason}); use engine: espeak or piper to work offline",
-                            field="params.engine",
-                            retryable=True,
-                        ) from None
+            policy = RetryPolicy(attempts=attempts, base=backoff, exceptions=NETWORK_ERRORS)
+            try:
+                return await policy.run(lambda _n: self._speak(ctx, params, text, "edge"))
+            except NETWORK_ERRORS as e:
+                reason = type(e).__name__
+                if engine == "edge":
+                    raise ctx.error(
+                        f"edge-tts could not reach the voice service ({reason}); use engine: espeak or piper to work offline",
+                        field="params.engine",
+                        retryable=True,
+                    ) from None
             fallback = offline_engine(params.language)
             ctx.warn(f"edge-tts is unreachable ({reason}); speaking with the offline {fallback} voice instead")
             engine = fallback

@@ -3,19 +3,15 @@
 Conventions (all clients follow them):
 - one `httpx.AsyncClient` per provider per run (`client_for(ctx, Cls)` keeps it in `ctx.services`);
 - base URL from settings (`FENTA_<PROVIDER>_URL`), key from settings (environment or `.env`);
-- retries only on transport errors, 408, 429 and 5xx: at most `max_attempts`, exponential backoff
-  with jitter, `Retry-After` honoured;
+- retries follow the one `RetryPolicy` (`_retry.py`): transport errors and the shared retryable
+  statuses, at most `max_attempts`, exponential backoff with equal jitter, `Retry-After` honoured;
 - errors are typed (`AuthError`, `CreditsError`, `RateLimitError`, `ProviderError`), say what to do,
   and never contain the key.
 """
 
 from __future__ import annotations
 
-import asyncio
-import email.utils
 import os
-import random
-import time
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -23,25 +19,9 @@ import httpx
 
 from ..config import KEY_NAMES, Settings
 from ..errors import AuthError, CreditsError, ProviderError, RateLimitError
+from ._retry import Retry, RetryPolicy, parse_retry_after
 
 __all__ = ["ProviderClient", "client_for", "parse_retry_after"]
-
-_RETRY_STATUSES = {408, 425, 429, 500, 502, 503, 504, 520, 521, 522, 524}
-
-
-def parse_retry_after(value: str | None) -> float | None:
-    """Seconds to wait from a Retry-After header (delta-seconds or HTTP date)."""
-    if not value:
-        return None
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    return max(0.0, when.timestamp() - time.time())
 
 
 class ProviderClient:
@@ -54,6 +34,9 @@ class ProviderClient:
         max_attempts: Attempts per request, retries included.
         backoff: First backoff in seconds (doubles each retry, with jitter).
         max_wait: Longest `Retry-After` the client will sleep through; longer waits raise.
+
+    Attributes:
+        retry: The `RetryPolicy` every request, download and body-level retry of this client follows.
     """
 
     name: ClassVar[str] = "provider"
@@ -72,9 +55,9 @@ class ProviderClient:
         self.settings = settings
         self.base_url = settings.urls.get(self.name, "")
         self.key = settings.keys.get(self.name)
-        self.max_attempts = max(1, max_attempts)
-        self.backoff = backoff
-        self.max_wait = max_wait
+        # FENTA_BACKOFF_SCALE (default 1) only exists so test suites can shrink the waits.
+        scale = float(os.environ.get("FENTA_BACKOFF_SCALE") or 1.0)
+        self.retry = RetryPolicy(attempts=max_attempts, base=backoff, max_retry_after=max_wait, scale=scale)
         self.last_headers: dict[str, str] = {}
         self._client = httpx.AsyncClient(
             base_url=self.base_url,
@@ -121,13 +104,6 @@ class ProviderClient:
     def _safe(self, text: str) -> str:
         return self.settings.redact(text)
 
-    def _wait(self, attempt: int, retry_after: float | None) -> float:
-        # FENTA_BACKOFF_SCALE (default 1) only exists so test suites can shrink the waits.
-        scale = float(os.environ.get("FENTA_BACKOFF_SCALE") or 1.0)
-        if retry_after is not None:
-            return retry_after * scale
-        return self.backoff * (2 ** (attempt - 1)) * (0.5 + random.random() / 2) * scale
-
     async def request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
         """Send a request with auth, retries and typed errors; returns a 2xx response.
 
@@ -138,29 +114,23 @@ class ProviderClient:
             ProviderError: any other failure, with the provider's own message.
         """
         headers = {**self.auth_headers(), **kwargs.pop("headers", {})}
-        last: Exception | None = None
-        for attempt in range(1, self.max_attempts + 1):
+
+        async def attempt(n: int) -> httpx.Response:
             try:
                 resp = await self._client.request(method, path, headers=headers, **kwargs)
             except httpx.TransportError as e:
-                last = e
-                if attempt == self.max_attempts:
-                    kind = "timed out" if isinstance(e, httpx.TimeoutException) else f"could not be reached ({type(e).__name__})"
-                    raise ProviderError(f"{self.title} {kind} after {attempt} attempts", provider=self.name, retryable=True) from None
-                await asyncio.sleep(self._wait(attempt, None))
-                continue
+                kind = "timed out" if isinstance(e, httpx.TimeoutException) else f"could not be reached ({type(e).__name__})"
+                raise Retry(ProviderError(f"{self.title} {kind} after {n} attempts", provider=self.name, retryable=True)) from None
             self.last_headers = dict(resp.headers)
             if resp.status_code < 400:
                 return resp
             retry_after = parse_retry_after(resp.headers.get("Retry-After"))
-            # A 402 with Retry-After is a temporarily exhausted budget (OpenRouter in-flight limit), not an empty account.
-            transient = resp.status_code in _RETRY_STATUSES or (resp.status_code == 402 and retry_after is not None)
-            if transient and attempt < self.max_attempts and (retry_after or 0) <= self.max_wait:
+            if self.retry.retryable_status(resp.status_code, retry_after=retry_after):
                 await resp.aread()
-                await asyncio.sleep(self._wait(attempt, retry_after))
-                continue
+                raise Retry(self._error(resp, retry_after), retry_after)
             raise self._error(resp, retry_after)
-        raise ProviderError(f"{self.title} request failed: {last}", provider=self.name)  # pragma: no cover - unreachable: the last attempt returns or raises above; kept so no edit can fall through silently
+
+        return await self.retry.run(attempt)
 
     def _error(self, resp: httpx.Response, retry_after: float | None) -> ProviderError:
         status = resp.status_code
@@ -205,15 +175,16 @@ class ProviderClient:
         """
         tmp = dest.with_name(f".{dest.name}.{os.getpid()}.part")
         headers = self.auth_headers() if authenticated else {}
-        for attempt in range(1, self.max_attempts + 1):
+
+        async def attempt(n: int) -> int:
             try:
                 async with self._client.stream("GET", url, headers=headers) as resp:
                     if resp.status_code >= 400:
                         await resp.aread()
-                        if resp.status_code in _RETRY_STATUSES and attempt < self.max_attempts:
-                            await asyncio.sleep(self._wait(attempt, parse_retry_after(resp.headers.get("Retry-After"))))
-                            continue
-                        raise ProviderError(f"{self.title} download failed (HTTP {resp.status_code})", provider=self.name, status=resp.status_code)
+                        error = ProviderError(f"{self.title} download failed (HTTP {resp.status_code})", provider=self.name, status=resp.status_code)
+                        if self.retry.retryable_status(resp.status_code):
+                            raise Retry(error, parse_retry_after(resp.headers.get("Retry-After")))
+                        raise error
                     ctype = resp.headers.get("Content-Type", "application/octet-stream").split(";")[0].strip().lower()
                     if not ctype.startswith(content_types):
                         raise ProviderError(f"{self.title} download is {ctype}, not media", provider=self.name)
@@ -233,13 +204,12 @@ class ProviderClient:
                 return size
             except (httpx.TransportError, httpx.RemoteProtocolError) as e:
                 tmp.unlink(missing_ok=True)
-                if attempt == self.max_attempts:
-                    raise ProviderError(f"{self.title} download failed after {attempt} attempts ({e})", provider=self.name, retryable=True) from None
-                await asyncio.sleep(self._wait(attempt, None))
+                raise Retry(ProviderError(f"{self.title} download failed after {n} attempts ({e})", provider=self.name, retryable=True)) from None
             except BaseException:
                 tmp.unlink(missing_ok=True)
                 raise
-        raise ProviderError(f"{self.title} download failed", provider=self.name, retryable=True)  # pragma: no cover - unreachable: the last attempt returns or raises above; kept so no edit can fall through silently
+
+        return await self.retry.run(attempt)
 
     async def aclose(self) -> None:
         await self._client.aclose()

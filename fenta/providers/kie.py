@@ -29,7 +29,8 @@ import httpx
 
 from ..errors import AuthError, CreditsError, ProviderError, RateLimitError
 from ..pricing import KieModel
-from ._http import ProviderClient, parse_retry_after
+from ._http import ProviderClient
+from ._retry import Retry, parse_retry_after
 
 __all__ = [
     "KieClient",
@@ -55,8 +56,10 @@ FAMILY_PATHS: dict[str, tuple[str, str]] = {
 _DEFAULT_API = "https://api.kie.ai"
 _DEFAULT_UPLOAD = "https://kieai.redpandaai.co"
 
-# Body codes that mean "not done, try again later" (the task was not accepted, nothing was charged).
-_RETRY_CODES = {408, 429, 455, 500, 503, 550}
+# KIE's own body codes that mean "not accepted, try again later" (nothing was charged): 455 service
+# unavailable (maintenance), 550 queue full. Body codes that mirror an HTTP status follow the shared
+# retry policy's statuses (`RetryPolicy.retryable_status`).
+_BUSY_CODES = frozenset({455, 550})
 
 
 def time_scale() -> float:
@@ -298,7 +301,7 @@ class KieClient(ProviderClient):
             return CreditsError(f"{self.title} account is out of credits ({msg}); top up at kie.ai and re-run", provider=self.name, status=code)
         if code == 429:
             return RateLimitError(f"{self.title} rate limit reached (20 new tasks per 10 s); try again shortly", provider=self.name, status=code)
-        if code in _RETRY_CODES:
+        if code in _BUSY_CODES or self.retry.retryable_status(code):
             return ProviderError(f"{self.title} is unavailable (code {code}: {msg}); try again later", provider=self.name, status=code, retryable=True)
         return ProviderError(f"{self.title} rejected the request (code {code}: {msg})", provider=self.name, status=code)
 
@@ -308,14 +311,12 @@ class KieClient(ProviderClient):
         Connection failures (nothing was sent) and HTTP 429 (KIE does not queue it) are retried.
         """
         headers = {**self.auth_headers(), **kwargs.pop("headers", {})}
-        for attempt in range(1, self.max_attempts + 1):
+
+        async def attempt(n: int) -> httpx.Response:
             try:
                 resp = await self._client.request(method, path, headers=headers, **kwargs)
             except (httpx.ConnectError, httpx.ConnectTimeout) as e:
-                if attempt == self.max_attempts:
-                    raise ProviderError(f"{self.title} could not be reached ({type(e).__name__})", provider=self.name, retryable=True) from None
-                await asyncio.sleep(self._wait(attempt, None))
-                continue
+                raise Retry(ProviderError(f"{self.title} could not be reached ({type(e).__name__})", provider=self.name, retryable=True)) from None
             except httpx.TransportError as e:
                 raise OutcomeUnknownError(
                     f"{self.title} did not answer a create request ({type(e).__name__}); it was not repeated, so that a task is never paid twice",
@@ -326,16 +327,17 @@ class KieClient(ProviderClient):
             if resp.status_code < 400:
                 return resp
             retry_after = parse_retry_after(resp.headers.get("Retry-After"))
-            if resp.status_code in (429, 503) and attempt < self.max_attempts and (retry_after or 0) <= self.max_wait:
+            if self.retry.retryable_status(resp.status_code, retry_after=retry_after, idempotent=False):
                 await resp.aread()
-                await asyncio.sleep(self._wait(attempt, retry_after))
-                continue
+                raise Retry(self._error(resp, retry_after), retry_after)
             raise self._error(resp, retry_after)
-        raise ProviderError(f"{self.title} request failed", provider=self.name)  # pragma: no cover - unreachable: the last attempt returns or raises above; kept so no edit can fall through silently
+
+        return await self.retry.run(attempt)
 
     async def call(self, method: str, path: str, *, paid: bool = False, **kwargs: Any) -> Any:
         """One JSON call; returns the envelope's `data` or raises the typed error its body `code` means."""
-        for attempt in range(1, self.max_attempts + 1):
+
+        async def attempt(n: int) -> Any:
             resp = await (self._send_once if paid else self.request)(method, path, **kwargs)
             payload = self._json(resp)
             if not isinstance(payload, dict):
@@ -345,11 +347,10 @@ class KieClient(ProviderClient):
                 return payload.get("data")
             err = self._body_error(code, str(payload.get("msg") or payload.get("message") or ""), resp.status_code)
             if err.retryable or isinstance(err, RateLimitError):
-                if attempt < self.max_attempts:
-                    await asyncio.sleep(self._wait(attempt, None))
-                    continue
+                raise Retry(err)
             raise err
-        raise ProviderError(f"{self.title} request failed", provider=self.name)  # pragma: no cover - unreachable: the last attempt returns or raises above; kept so no edit can fall through silently
+
+        return await self.retry.run(attempt)
 
     async def create_task(self, path: str, body: dict[str, Any]) -> str:
         """Submit one generation (paid) and return its task id. Waits for the account's rate window."""
@@ -386,7 +387,8 @@ class KieClient(ProviderClient):
         name = file_name or p.name
         mime = mimetypes.guess_type(name)[0] or "application/octet-stream"
         url = f"{self.upload_url}/api/file-stream-upload"
-        for attempt in range(1, self.max_attempts + 1):
+
+        async def attempt(n: int) -> str:
             with open(p, "rb") as fh:
                 resp = await self.request("POST", url, files={"file": (name, fh, mime)}, data={"uploadPath": upload_path, "fileName": name})
             payload = self._json(resp)
@@ -398,9 +400,8 @@ class KieClient(ProviderClient):
                     return str(link)
                 raise ProviderError(f"{self.title} upload answered without a file URL", provider=self.name)
             err = self._body_error(code or 500, str(payload.get("msg") if isinstance(payload, dict) else ""), resp.status_code)
-            if err.retryable and attempt < self.max_attempts:
-                await asyncio.sleep(self._wait(attempt, None))
-                continue
+            if err.retryable:
+                raise Retry(err)
             raise err
-        raise ProviderError(f"{self.title} upload failed", provider=self.name)  # pragma: no cover - unreachable: the last attempt returns or raises above; kept so no edit can fall through silently
 
+        return await self.retry.run(attempt)

@@ -13,7 +13,6 @@ Typical use from a node::
 
 from __future__ import annotations
 
-import asyncio
 import json
 from dataclasses import dataclass, field
 from typing import Any, Callable, ClassVar
@@ -22,7 +21,8 @@ import httpx
 from pydantic import BaseModel, ValidationError
 
 from ..errors import ProviderError, RateLimitError
-from ._http import ProviderClient, parse_retry_after
+from ._http import ProviderClient
+from ._retry import Retry, parse_retry_after
 
 __all__ = ["OpenRouterClient", "ChatResult", "Usage", "InvalidOutputError", "resolve_model", "estimate_usd"]
 
@@ -82,10 +82,6 @@ class ChatResult:
     raw: dict[str, Any]
 
 
-class _RetryStream(Exception):
-    """Internal: a transient error event arrived before any text; try the stream again."""
-
-
 class InvalidOutputError(ProviderError):
     """The model answered, twice, with something that does not fit the requested schema."""
 
@@ -116,8 +112,8 @@ class OpenRouterClient(ProviderClient):
     ) -> ChatResult:
         """One non-streaming completion.
 
-        Retries (at most `max_attempts` in all) transport errors, 408/429/5xx, malformed bodies and
-        transient errors reported inside a 200 response.
+        Retries (the client's `retry` policy: at most `max_attempts` in all) transport errors, the shared
+        retryable statuses, malformed bodies and transient errors reported inside a 200 response.
 
         Raises:
             AuthError, CreditsError, RateLimitError, ProviderError: see `ProviderClient.request`.
@@ -132,19 +128,15 @@ class OpenRouterClient(ProviderClient):
             body["max_tokens"] = max_tokens
         if temperature is not None:
             body["temperature"] = temperature
-        last_error = ""
-        for attempt in range(1, self.max_attempts + 1):
+
+        async def attempt(n: int) -> ChatResult:
             resp = await self.request("POST", "/chat/completions", json=body)
             try:
                 data = resp.json()
                 if not isinstance(data, dict):
                     raise ValueError("not an object")
             except ValueError:
-                last_error = "a malformed response (not JSON)"
-                if attempt < self.max_attempts:
-                    await self._sleep(attempt)
-                    continue
-                raise ProviderError(f"{self.title} sent {last_error} {attempt} times; try again later", provider=self.name, retryable=True) from None
+                raise Retry(ProviderError(f"{self.title} sent a malformed response (not JSON) {n} times; try again later", provider=self.name, retryable=True)) from None
             usage = Usage.from_response(data)
             if on_usage and (usage.total_tokens or usage.cost):
                 on_usage(usage)
@@ -155,13 +147,15 @@ class OpenRouterClient(ProviderClient):
                 err = err if isinstance(err, dict) else {"message": str(err or "generation failed")}
                 etype = str((err.get("metadata") or {}).get("error_type") or err.get("code") or "")
                 msg = self._safe(str(err.get("message") or "generation failed"))
-                transient = etype in _TRANSIENT_TYPES or str(err.get("code")) in ("429", "502", "503")
-                last_error = msg
-                if transient and attempt < self.max_attempts:
-                    await self._sleep(attempt)
-                    continue
-                cls = RateLimitError if etype == "rate_limit_exceeded" else ProviderError
-                raise cls(f"{self.title} model {model} failed while generating: {msg}", provider=self.name, retryable=transient)
+                transient = etype in _TRANSIENT_TYPES or self.retry.retryable_status(_status(err.get("code")))
+                text = f"{self.title} model {model} failed while generating: {msg}"
+                if etype == "rate_limit_exceeded":  # RateLimitError is always retryable (it sets that itself)
+                    error: ProviderError = RateLimitError(text, provider=self.name)
+                else:
+                    error = ProviderError(text, provider=self.name, retryable=transient)
+                if transient:
+                    raise Retry(error)
+                raise error
             message = choice.get("message") or {}
             content = message.get("content")
             if isinstance(content, list):  # content parts
@@ -169,7 +163,8 @@ class OpenRouterClient(ProviderClient):
             if not choices:
                 raise ProviderError(f"{self.title} returned no choices for model {model}", provider=self.name, retryable=True)
             return ChatResult(content=content or "", finish_reason=choice.get("finish_reason"), usage=usage, raw=data)
-        raise ProviderError(f"{self.title} failed: {last_error}", provider=self.name, retryable=True)  # pragma: no cover - unreachable: the last attempt returns or raises above; kept so no edit can fall through silently
+
+        return await self.retry.run(attempt)
 
     async def chat_stream(
         self,
@@ -187,7 +182,8 @@ class OpenRouterClient(ProviderClient):
         """
         body: dict[str, Any] = {"model": model, "messages": messages, "stream": True, **extra}
         headers = self.auth_headers()
-        for attempt in range(1, self.max_attempts + 1):
+
+        async def attempt(n: int) -> ChatResult:
             parts: list[str] = []
             usage, finish, gen_id = Usage(), None, None
             try:
@@ -196,9 +192,8 @@ class OpenRouterClient(ProviderClient):
                     if resp.status_code >= 400:
                         await resp.aread()
                         retry_after = parse_retry_after(resp.headers.get("Retry-After"))
-                        if resp.status_code in (408, 429, 500, 502, 503, 504) and attempt < self.max_attempts and (retry_after or 0) <= self.max_wait:
-                            await asyncio.sleep(self._wait(attempt, retry_after))
-                            continue
+                        if self.retry.retryable_status(resp.status_code, retry_after=retry_after):
+                            raise Retry(self._error(resp, retry_after), retry_after)
                         raise self._error(resp, retry_after)
                     async for line in resp.aiter_lines():
                         line = line.strip()
@@ -216,10 +211,11 @@ class OpenRouterClient(ProviderClient):
                             err = chunk["error"] if isinstance(chunk["error"], dict) else {"message": str(chunk["error"])}
                             etype = str((err.get("metadata") or {}).get("error_type") or "")
                             transient = etype in _TRANSIENT_TYPES
-                            if transient and not parts and attempt < self.max_attempts:
-                                raise _RetryStream()
                             msg = self._safe(str(err.get("message") or "generation failed"))
-                            raise ProviderError(f"{self.title} model {model} failed while streaming: {msg}", provider=self.name, retryable=transient)
+                            error = ProviderError(f"{self.title} model {model} failed while streaming: {msg}", provider=self.name, retryable=transient)
+                            if transient and not parts:  # nothing was shown yet: the stream can start over
+                                raise Retry(error)
+                            raise error
                         for choice in chunk.get("choices") or []:
                             piece = (choice.get("delta") or {}).get("content") or ""
                             if piece:
@@ -229,23 +225,18 @@ class OpenRouterClient(ProviderClient):
                             finish = choice.get("finish_reason") or finish
                         if chunk.get("usage"):
                             usage = Usage.from_response(chunk)
-            except _RetryStream:
-                await self._sleep(attempt)
-                continue
             except httpx.TransportError as e:
-                if parts or attempt == self.max_attempts:
-                    raise ProviderError(f"{self.title} stream broke off ({type(e).__name__})", provider=self.name, retryable=True) from None
-                await self._sleep(attempt)
-                continue
+                error = ProviderError(f"{self.title} stream broke off ({type(e).__name__})", provider=self.name, retryable=True)
+                if parts:
+                    raise error from None
+                raise Retry(error) from None
             if usage.generation_ids == [] and gen_id:
                 usage.generation_ids = [gen_id]
             if on_usage and (usage.total_tokens or usage.cost):
                 on_usage(usage)
             return ChatResult(content="".join(parts), finish_reason=finish, usage=usage, raw={"id": gen_id})
-        raise ProviderError(f"{self.title} stream failed after {self.max_attempts} attempts", provider=self.name, retryable=True)
 
-    async def _sleep(self, attempt: int) -> None:
-        await asyncio.sleep(self._wait(attempt, None))
+        return await self.retry.run(attempt)
 
     async def chat_json(
         self,
@@ -310,6 +301,14 @@ class OpenRouterClient(ProviderClient):
         """`GET /key`: credit limit, usage and free-tier counters of the calling key."""
         data = await self.get_json("/key")
         return data.get("data", data) if isinstance(data, dict) else {}
+
+
+def _status(code: Any) -> int | None:
+    """An error `code` as an HTTP status (OpenRouter sends numbers, sometimes as strings)."""
+    try:
+        return int(code)
+    except (TypeError, ValueError):
+        return None
 
 
 def _parse_json(text: str) -> Any:

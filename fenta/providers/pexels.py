@@ -7,7 +7,6 @@ so the client remembers the last reset it saw and names it in the error.
 
 from __future__ import annotations
 
-import asyncio
 import time
 from typing import Any, ClassVar
 
@@ -15,6 +14,7 @@ import httpx
 
 from ..errors import ProviderError, RateLimitError
 from ._http import ProviderClient
+from ._retry import Retry
 
 __all__ = ["PexelsClient", "pick_video_file", "pick_photo_url", "orientation_of"]
 
@@ -102,14 +102,15 @@ class PexelsClient(ProviderClient):
 
     async def get_json(self, path: str, **kwargs: Any) -> Any:
         """GET and parse JSON; a malformed body counts as a transient failure (retried)."""
-        for attempt in range(1, self.max_attempts + 1):
+
+        async def attempt(n: int) -> Any:
             resp = await self.request("GET", path, **kwargs)
             try:
                 return resp.json()
             except ValueError:
-                if attempt == self.max_attempts:
-                    raise ProviderError(f"Pexels sent a malformed response (not JSON) {attempt} times; try again later", provider=self.name, retryable=True) from None
-                await asyncio.sleep(self._wait(attempt, None))
+                raise Retry(ProviderError(f"Pexels sent a malformed response (not JSON) {n} times; try again later", provider=self.name, retryable=True)) from None
+
+        return await self.retry.run(attempt)
 
     def _note_ratelimit(self, headers: Any) -> None:
         # Read this response's own headers: concurrent requests share the client.
