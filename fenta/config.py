@@ -3,6 +3,9 @@
 Keys are read from the environment or a `.env` file in the working directory.
 They are held here and handed to provider clients only; they are never written
 to the database, logs, job records or webhook bodies.
+
+This is the only module that reads the environment: everything else takes a `Settings`
+(a test in tests/test_config.py keeps it so).
 """
 
 from __future__ import annotations
@@ -29,6 +32,9 @@ DEFAULT_URLS = {
     "fenta": "https://api.fenta.app",
 }
 
+#: Model tier -> the variable naming the OpenRouter model used for it.
+MODEL_VARS = {"strong": "FENTA_MODEL_STRONG", "weak": "FENTA_MODEL_WEAK"}
+
 _URL_VARS = {
     "openrouter": "FENTA_OPENROUTER_URL",
     "pexels": "FENTA_PEXELS_URL",
@@ -45,6 +51,25 @@ def _dotenv(path: Path) -> dict[str, str]:
     return {k: v for k, v in dotenv_values(path).items() if v is not None}
 
 
+def _scale(value: str | None) -> float:
+    """A wait multiplier from the environment: a number >= 0; anything else means 1."""
+    try:
+        return max(0.0, float(value)) if value not in (None, "") else 1.0
+    except ValueError:
+        return 1.0
+
+
+def _tuning(merged: dict[str, str]) -> dict:
+    """The settings beyond keys and URLs, from the merged environment and `.env`."""
+    return {
+        "models": {tier: merged[var].strip() for tier, var in MODEL_VARS.items() if (merged.get(var) or "").strip()},
+        "kie_upload_url": (merged.get("FENTA_KIE_UPLOAD_URL") or "").rstrip("/") or None,
+        "backoff_scale": _scale(merged.get("FENTA_BACKOFF_SCALE")),
+        "kie_time_scale": _scale(merged.get("FENTA_KIE_TIME_SCALE")),
+        "debug": bool(merged.get("FENTA_DEBUG")),
+    }
+
+
 @dataclass
 class Settings:
     """Resolved configuration for one process.
@@ -53,11 +78,22 @@ class Settings:
         home: The folder holding `fenta.db` and the cache (`FENTA_HOME`).
         keys: Provider name -> API key, for the keys that are set.
         urls: Provider name -> base URL.
+        models: Model tier ("strong", "weak") -> OpenRouter model id, for the tiers set
+            (`FENTA_MODEL_STRONG`, `FENTA_MODEL_WEAK`).
+        kie_upload_url: KIE.ai's file-upload host when set (`FENTA_KIE_UPLOAD_URL`).
+        backoff_scale: Multiplies every retry wait (`FENTA_BACKOFF_SCALE`; tests shrink it).
+        kie_time_scale: Multiplies KIE.ai poll intervals and retry waits (`FENTA_KIE_TIME_SCALE`; tests).
+        debug: Show tracebacks of internal errors (`FENTA_DEBUG`).
     """
 
     home: Path
     keys: dict[str, str] = field(default_factory=dict, repr=False)
     urls: dict[str, str] = field(default_factory=dict)
+    models: dict[str, str] = field(default_factory=dict)
+    kie_upload_url: str | None = None
+    backoff_scale: float = 1.0
+    kie_time_scale: float = 1.0
+    debug: bool = False
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None, cwd: Path | None = None) -> "Settings":
@@ -69,7 +105,7 @@ class Settings:
             name: merged.get(_URL_VARS[name], default).rstrip("/")
             for name, default in DEFAULT_URLS.items()
         }
-        return cls(home=home.expanduser(), keys=keys, urls=urls)
+        return cls(home=home.expanduser(), keys=keys, urls=urls, **_tuning(merged))
 
     @property
     def db_path(self) -> Path:

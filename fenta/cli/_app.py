@@ -79,7 +79,9 @@ def handle_errors(json_flag: str | None = "json") -> Callable:
             except (typer.Exit, typer.Abort, typer.BadParameter, SystemExit):
                 raise  # typer prints usage errors itself (exit 2)
             except Exception as e:  # pragma: no cover - last line of defence
-                if os.environ.get("FENTA_DEBUG"):
+                from ..config import Settings
+
+                if Settings.from_env().debug:  # FENTA_DEBUG
                     raise
                 err_console.print(f"[bold red]internal error:[/] {type(e).__name__}: {e} (set FENTA_DEBUG=1 for a traceback)", highlight=False, markup=True)
                 raise typer.Exit(1) from None

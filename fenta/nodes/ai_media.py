@@ -39,15 +39,16 @@ _PROMPT_MODEL = "openai/gpt-4o-mini"  # small and cheap: a prompt is a sentence 
 _MAX_PARALLEL = 8  # generations in flight per run; KIE allows ~100 running tasks, 20 new per 10 s
 
 
-def poll_interval(elapsed: float) -> float:
-    """Seconds to wait before the next status query, after `elapsed` seconds (KIE's guidance)."""
+def poll_interval(elapsed: float, scale: float | None = None) -> float:
+    """Seconds to wait before the next status query, after `elapsed` seconds (KIE's guidance), times
+    `scale` (the settings' `kie_time_scale`; read from the process's settings when not given)."""
     if elapsed < 30:
         base = 2.5
     elif elapsed < 120:
         base = 7.5
     else:
         base = 20.0
-    return base * time_scale()
+    return base * (time_scale() if scale is None else scale)
 
 
 def task_key(model: str, path: str, body: dict[str, Any], variant: int = 0) -> str:
@@ -295,7 +296,7 @@ class _AIMedia(Node):
                     if not e.retryable or time.monotonic() - started > timeout:
                         raise
                     ctx.warn(f"status query for task {task_id} failed ({e.message}); still polling")
-                    await asyncio.sleep(poll_interval(time.time() - created))
+                    await asyncio.sleep(poll_interval(time.time() - created, ctx.settings.kie_time_scale))
                     continue
             if status.state != last_state:
                 # succeeded = KIE finished (the files join the row once downloaded); never undo a callback's verdict
@@ -316,7 +317,7 @@ class _AIMedia(Node):
                     field="params.timeout",
                     retryable=True,
                 )
-            await asyncio.sleep(poll_interval(time.time() - created))
+            await asyncio.sleep(poll_interval(time.time() - created, ctx.settings.kie_time_scale))
 
     async def _download(self, ctx: NodeContext, client: KieClient, url: str, stem: str) -> str:
         suffix = Path(urlparse(url).path).suffix.lower() or (".png" if self.kind == "image" else ".mp4")

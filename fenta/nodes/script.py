@@ -170,7 +170,7 @@ class ScriptGen(Node):
         return {"openrouter": estimate_usd(resolve_model(params.model), prompt_tokens, completion_tokens)}
 
     async def run(self, ctx: NodeContext, params: GenParams, inputs: Any) -> GenOutputs:
-        model = resolve_model(params.model)
+        model = resolve_model(params.model, ctx.settings)
         client: OpenRouterClient = client_for(ctx, OpenRouterClient)  # type: ignore[assignment]
         messages = gen_messages(params)
         budget = word_budget(params.seconds, params.language)
@@ -299,7 +299,7 @@ class ScriptTransform(Node):
             scenes = [Scene(narration=" ".join(inputs.text.split()))]
         if not scenes:
             raise ctx.error("nothing to transform: connect 'scenes' (or 'text')", field="inputs.scenes")
-        model = resolve_model(params.model)
+        model = resolve_model(params.model, ctx.settings)
         client: OpenRouterClient = client_for(ctx, OpenRouterClient)  # type: ignore[assignment]
 
         def check(out: NarrationsOut) -> None:

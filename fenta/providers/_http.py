@@ -55,9 +55,8 @@ class ProviderClient:
         self.settings = settings
         self.base_url = settings.urls.get(self.name, "")
         self.key = settings.keys.get(self.name)
-        # FENTA_BACKOFF_SCALE (default 1) only exists so test suites can shrink the waits.
-        scale = float(os.environ.get("FENTA_BACKOFF_SCALE") or 1.0)
-        self.retry = RetryPolicy(attempts=max_attempts, base=backoff, max_retry_after=max_wait, scale=scale)
+        # settings.backoff_scale (FENTA_BACKOFF_SCALE, default 1) only exists so test suites can shrink the waits.
+        self.retry = RetryPolicy(attempts=max_attempts, base=backoff, max_retry_after=max_wait, scale=settings.backoff_scale)
         self.last_headers: dict[str, str] = {}
         self._client = httpx.AsyncClient(
             base_url=self.base_url,

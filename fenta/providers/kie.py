@@ -8,9 +8,10 @@ them are mapped onto one `TaskStatus` with states pending | running | succeeded 
 Creating a task costs money, so create requests are never retried when they may have reached KIE
 (only connection failures, 429 and body codes that say "not accepted" are retried).
 
-Settings: `KIE_API_KEY`; `FENTA_KIE_URL` (API host); `FENTA_KIE_UPLOAD_URL` (file-upload host, default
-kieai.redpandaai.co, or the API host when FENTA_KIE_URL points elsewhere, e.g. at a proxy or a fake);
-`FENTA_KIE_TIME_SCALE` multiplies poll intervals and retry waits (tests only; default 1).
+Settings (`fenta.config.Settings`): `KIE_API_KEY`; `FENTA_KIE_URL` (API host); `FENTA_KIE_UPLOAD_URL`
+(`kie_upload_url`: file-upload host, default kieai.redpandaai.co, or the API host when FENTA_KIE_URL points
+elsewhere, e.g. at a proxy or a fake); `FENTA_KIE_TIME_SCALE` (`kie_time_scale`) multiplies poll intervals
+and retry waits (tests only; default 1).
 """
 
 from __future__ import annotations
@@ -19,7 +20,6 @@ import asyncio
 import collections
 import json
 import mimetypes
-import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,6 +27,7 @@ from typing import Any
 
 import httpx
 
+from ..config import Settings
 from ..errors import AuthError, CreditsError, ProviderError, RateLimitError
 from ..pricing import KieModel
 from ._http import ProviderClient
@@ -62,12 +63,10 @@ _DEFAULT_UPLOAD = "https://kieai.redpandaai.co"
 _BUSY_CODES = frozenset({455, 550})
 
 
-def time_scale() -> float:
-    """Factor applied to poll intervals and retry waits (FENTA_KIE_TIME_SCALE; tests make it small)."""
-    try:
-        return max(0.0, float(os.environ.get("FENTA_KIE_TIME_SCALE", "1")))
-    except ValueError:
-        return 1.0
+def time_scale(settings: Settings | None = None) -> float:
+    """Factor applied to poll intervals and retry waits (`settings.kie_time_scale`, FENTA_KIE_TIME_SCALE;
+    tests make it small). Without `settings`, the process's settings are read."""
+    return (settings if settings is not None else Settings.from_env()).kie_time_scale
 
 
 @dataclass
@@ -280,14 +279,13 @@ class KieClient(ProviderClient):
     name = "kie"
     title = "KIE.ai"
 
-    def __init__(self, settings, **kw: Any) -> None:
-        kw.setdefault("backoff", 1.0 * time_scale())
+    def __init__(self, settings: Settings, **kw: Any) -> None:
+        kw.setdefault("backoff", 1.0 * time_scale(settings))
         super().__init__(settings, **kw)
         self.create_limiter = SlidingWindowLimiter(20, 10.0)
         self.poll_limiter = SlidingWindowLimiter(10, 1.0)
-        explicit = os.environ.get("FENTA_KIE_UPLOAD_URL")
-        if explicit:
-            self.upload_url = explicit.rstrip("/")
+        if settings.kie_upload_url:
+            self.upload_url = settings.kie_upload_url
         elif self.base_url and self.base_url != _DEFAULT_API:
             self.upload_url = self.base_url  # a proxy or a fake serves both
         else:

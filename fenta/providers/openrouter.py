@@ -20,6 +20,7 @@ from typing import Any, Callable, ClassVar
 import httpx
 from pydantic import BaseModel, ValidationError
 
+from ..config import MODEL_VARS, Settings
 from ..errors import ProviderError, RateLimitError
 from ._http import ProviderClient
 from ._retry import Retry, parse_retry_after
@@ -335,24 +336,16 @@ def _describe(e: Exception, finish_reason: str | None) -> str:
 # -- model choice and price estimates ------------------------------------------------------
 
 DEFAULT_MODELS = {"strong": "anthropic/claude-sonnet-4.5", "weak": "openai/gpt-4o-mini"}
-_MODEL_VARS = {"strong": "FENTA_MODEL_STRONG", "weak": "FENTA_MODEL_WEAK"}
 
 
-def resolve_model(name: str) -> str:
-    """A model id from "strong" / "weak" (FENTA_MODEL_STRONG / FENTA_MODEL_WEAK, env or .env) or an explicit id."""
-    import os
-    from pathlib import Path
-
+def resolve_model(name: str, settings: Settings | None = None) -> str:
+    """A model id from "strong" / "weak" (`settings.models`: FENTA_MODEL_STRONG / FENTA_MODEL_WEAK, env or
+    .env) or an explicit id. Without `settings`, the process's settings are read."""
     tier = name.strip().lower()
-    if tier not in _MODEL_VARS:
+    if tier not in MODEL_VARS:
         return name.strip()
-    var = _MODEL_VARS[tier]
-    value = os.environ.get(var)
-    if not value and (Path.cwd() / ".env").is_file():
-        from dotenv import dotenv_values
-
-        value = dotenv_values(Path.cwd() / ".env").get(var)
-    return (value or DEFAULT_MODELS[tier]).strip()
+    models = (settings if settings is not None else Settings.from_env()).models
+    return (models.get(tier) or DEFAULT_MODELS[tier]).strip()
 
 
 def estimate_usd(model: str, prompt_tokens: int, completion_tokens: int) -> float:
