@@ -6,6 +6,7 @@ node id and field, so one run of `fenta validate` shows everything to fix.
 
 from __future__ import annotations
 
+import difflib
 import hashlib
 import json
 import re
@@ -14,10 +15,10 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, ConfigDict, ValidationError
 
 from ..errors import Problem, SpecError
-from ..nodes.base import Node, registry
+from ..nodes.base import CheckContext, Node, registry
 
 __all__ = ["Workflow", "NodeSpec", "load", "loads", "parse_var_overrides"]
 
@@ -25,6 +26,17 @@ _ID = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]*$")
 _VAR = re.compile(r"\$\{\s*vars\.([A-Za-z_][A-Za-z0-9_]*)\s*\}")
 _ANY_REF = re.compile(r"\$\{([^}]*)\}")
 _TOP_KEYS = {"version", "name", "template", "overrides", "vars", "nodes", "edges", "description"}
+
+
+class _TopLevel(BaseModel):
+    """Types of the top-level fields, strictly: a list is not a name, a number is not a template."""
+
+    model_config = ConfigDict(strict=True, extra="ignore")
+
+    name: str | None = None
+    description: str | None = None
+    template: str | None = None
+    overrides: dict[str, Any] | None = None
 
 
 @dataclass
@@ -90,71 +102,306 @@ class _Lines:
         return None
 
 
-def _construct(node: yaml.Node, path: tuple, lines: _Lines) -> Any:
-    lines.by_path[path] = node.start_mark.line + 1
-    if isinstance(node, yaml.MappingNode):
-        out = {}
+@dataclass
+class _Issue:
+    """A problem found while parsing, at a key path of the document (mapped to node and field later)."""
+
+    message: str
+    line: int | None
+    path: tuple
+
+
+_YAML_TAG = "tag:yaml.org,2002:"
+#: The tags a workflow may use: YAML's core types (implicit or written as `!!str` etc.) and dates.
+_PLAIN_TAGS = {_YAML_TAG + t for t in ("null", "bool", "int", "float", "str", "map", "seq", "timestamp")}
+#: Scalars YAML 1.1 resolves to odd types: '=' (value) and '<<' outside a mapping key (merge) stay text.
+_TEXT_TAGS = {_YAML_TAG + "value", _YAML_TAG + "merge"}
+_SURROGATE = re.compile("[\ud800-\udfff]")
+_MAX_VALUES = 1_000_000  # aliases can make a small file expand without end
+
+
+class _YamlBuilder:
+    """Builds plain Python values from a composed YAML tree, collecting problems as it goes.
+
+    Rejects (as problems, with the line) any tag beyond the plain core types — so
+    `!!python/...` and `!custom` are errors, never silently constructed or ignored —
+    and a key written twice in one mapping (YAML keeps the last one without a word).
+    """
+
+    def __init__(self, lines: _Lines, issues: list[_Issue]) -> None:
+        self.lines = lines
+        self.issues = issues
+        self.count = 0
+        self._loader = yaml.SafeLoader("")
+
+    def close(self) -> None:
+        self._loader.dispose()
+
+    def build(self, node: yaml.Node, path: tuple) -> Any:
+        self.count += 1
+        if self.count > _MAX_VALUES:
+            raise _TooBig
+        line = node.start_mark.line + 1
+        self.lines.by_path.setdefault(path, line)
+        tag = node.tag or ""
+        if tag not in _PLAIN_TAGS and not (isinstance(node, yaml.ScalarNode) and tag in _TEXT_TAGS):
+            shown = "!!" + tag[len(_YAML_TAG):] if tag.startswith(_YAML_TAG) else tag
+            self.issues.append(_Issue(f"YAML tag '{shown}' is not allowed: a workflow holds plain text, numbers, lists and mappings only", line, path))
+            if isinstance(node, yaml.ScalarNode):
+                return node.value
+        if isinstance(node, yaml.MappingNode):
+            return self._mapping(node, path)
+        if isinstance(node, yaml.SequenceNode):
+            return [self.build(v, path + (i,)) for i, v in enumerate(node.value)]
+        if node.tag in _TEXT_TAGS or node.tag not in _PLAIN_TAGS:
+            return _join_surrogates(str(node.value))
+        value = self._loader.construct_object(node, deep=True)
+        return _join_surrogates(value) if isinstance(value, str) else value
+
+    def _mapping(self, node: yaml.MappingNode, path: tuple) -> dict:
+        out: dict = {}
+        first_line: dict = {}
+        merged: dict = {}
         for k, v in node.value:
-            key = _construct(k, path, lines)
+            if k.tag == _YAML_TAG + "merge":  # `<<: *defaults` - keys written here win
+                for src in v.value if isinstance(v, yaml.SequenceNode) else [v]:
+                    value = self.build(src, path)
+                    if isinstance(value, dict):
+                        merged = {**value, **merged}
+                    else:
+                        self.issues.append(_Issue("'<<' merges a mapping (or a list of mappings) only", src.start_mark.line + 1, path))
+                continue
+            key = self.build(k, path)
             if isinstance(key, (list, dict)):
                 key = str(key)
-            out[key] = _construct(v, path + (key,), lines)
+            line = k.start_mark.line + 1
+            if key in first_line:
+                self.issues.append(_Issue(_duplicate(path, key, first_line[key]), line, path + (key,)))
+            else:
+                first_line[key] = line
+            out[key] = self.build(v, path + (key,))
+            self.lines.by_path[path + (key,)] = line
+        for key, value in merged.items():
+            out.setdefault(key, value)
         return out
-    if isinstance(node, yaml.SequenceNode):
-        return [_construct(v, path + (i,), lines) for i, v in enumerate(node.value)]
-    return _scalar(node)
 
 
-def _scalar(node: yaml.ScalarNode) -> Any:
-    loader = yaml.SafeLoader("")
+class _TooBig(Exception):
+    pass
+
+
+def _duplicate(path: tuple, key: Any, first_line: int) -> str:
+    if path == ("nodes",):
+        return f"node id '{key}' is used twice (first at line {first_line}); only one node can have it"
+    return f"key '{key}' is written twice in one mapping (first at line {first_line}); parsers silently keep the last one"
+
+
+def _join_surrogates(s: str) -> str:
+    """Join UTF-16 surrogate pairs written as two escapes ("\\ud83d\\udc1f" -> one emoji); lone ones stay (and are reported)."""
+    if not _SURROGATE.search(s):
+        return s
     try:
-        return loader.construct_object(node, deep=True)
-    finally:
-        loader.dispose()
+        return s.encode("utf-16", "surrogatepass").decode("utf-16")
+    except UnicodeDecodeError:
+        return s
 
 
-def _parse(text: str, file: str | None) -> tuple[Any, _Lines]:
+def _json_tree(text: str, lines: _Lines, issues: list[_Issue]) -> Any:
+    """Values of a (syntactically valid) JSON document, with the line of every key and duplicate keys reported."""
+    from bisect import bisect_right
+    from json.decoder import scanstring
+
+    ws = re.compile(r"[ \t\n\r]*")
+    newlines = [i for i, ch in enumerate(text) if ch == "\n"]
+    decoder = json.JSONDecoder()
+
+    def line_at(i: int) -> int:
+        return bisect_right(newlines, i - 1) + 1
+
+    def value(i: int, path: tuple) -> tuple[Any, int]:
+        i = ws.match(text, i).end()
+        lines.by_path.setdefault(path, line_at(i))
+        ch = text[i]
+        if ch == "{":
+            out: dict = {}
+            first: dict[str, int] = {}
+            i = ws.match(text, i + 1).end()
+            if text[i] == "}":
+                return out, i + 1
+            while True:
+                i = ws.match(text, i).end()
+                kline = line_at(i)
+                key, i = scanstring(text, i + 1)
+                i = ws.match(text, i).end() + 1  # past ':'
+                if key in first:
+                    issues.append(_Issue(_duplicate(path, key, first[key]), kline, path + (key,)))
+                else:
+                    first[key] = kline
+                out[key], i = value(i, path + (key,))
+                lines.by_path[path + (key,)] = kline
+                i = ws.match(text, i).end()
+                if text[i] == "}":
+                    return out, i + 1
+                i += 1  # ','
+        if ch == "[":
+            items: list = []
+            i = ws.match(text, i + 1).end()
+            if text[i] == "]":
+                return items, i + 1
+            while True:
+                item, i = value(i, path + (len(items),))
+                items.append(item)
+                i = ws.match(text, i).end()
+                if text[i] == "]":
+                    return items, i + 1
+                i += 1  # ','
+        return decoder.raw_decode(text, i)
+
+    return value(0, ())[0]
+
+
+def _looks_like_json(text: str, file: str | None) -> bool:
+    if file and file.lower().endswith(".json"):
+        return True
+    return text.lstrip()[:1] in ("{", "[")
+
+
+def _parse(text: str, file: str | None) -> tuple[Any, _Lines, list[_Issue]]:
+    """Parse YAML or JSON text into plain values, their line numbers, and problems found on the way.
+
+    JSON (a `.json` file, or text starting with `{` or `[`) goes to a JSON parser:
+    YAML rejects tab-indented JSON and leaves `\\ud83d\\udc1f` escapes as two broken
+    halves. Text that starts with `{` but is not JSON (YAML flow style) falls back to YAML.
+    """
     lines = _Lines()
-    is_json = bool(file and file.lower().endswith(".json"))
-    if is_json:
-        try:
-            json.loads(text)
-        except json.JSONDecodeError as e:
-            raise SpecError([Problem(f"invalid JSON: {e.msg} (column {e.colno})", file=file, line=e.lineno)])
+    issues: list[_Issue] = []
+    text = text.removeprefix("\ufeff")
+    strict_json = bool(file and file.lower().endswith(".json"))
     try:
-        root = yaml.compose(text, Loader=yaml.SafeLoader)
-    except yaml.YAMLError as e:
-        mark = getattr(e, "problem_mark", None)
-        what = getattr(e, "problem", None) or str(e)
-        raise SpecError(
-            [Problem(f"invalid YAML: {what}", file=file, line=mark.line + 1 if mark else None)]
-        ) from None
-    if root is None:
-        raise SpecError([Problem("the file is empty", file=file)])
-    return _construct(root, (), lines), lines
+        if _looks_like_json(text, file):
+            try:
+                json.loads(text)
+            except json.JSONDecodeError as e:
+                if strict_json:
+                    raise SpecError([Problem(f"invalid JSON: {e.msg} (column {e.colno})", file=file, line=e.lineno)]) from None
+            else:
+                return _json_tree(text, lines, issues), lines, issues
+        try:
+            root = yaml.compose(text, Loader=yaml.SafeLoader)
+        except yaml.YAMLError as e:
+            mark = getattr(e, "problem_mark", None)
+            what = getattr(e, "problem", None) or str(e)
+            raise SpecError([Problem(f"invalid YAML: {what}", file=file, line=mark.line + 1 if mark else None)]) from None
+        if root is None:
+            raise SpecError([Problem("the file is empty", file=file)])
+        builder = _YamlBuilder(lines, issues)
+        try:
+            return builder.build(root, ()), lines, issues
+        finally:
+            builder.close()
+    except (RecursionError, _TooBig):
+        raise SpecError([Problem("the document is nested too deeply or expands too far (aliases)", file=file)]) from None
 
 
-def _graph_shape_to_nodes(doc: dict, file: str | None, problems: list[Problem]) -> dict:
+def _lone_surrogates(value: Any, path: tuple, lines: _Lines, issues: list[_Issue]) -> None:
+    """Report text holding half of a UTF-16 surrogate pair (a broken `\\uXXXX` escape): it cannot be written out."""
+
+    def check(s: str, where: tuple) -> None:
+        m = _SURROGATE.search(s)
+        if m:
+            issues.append(_Issue(f"text holds an unpaired UTF-16 surrogate '\\u{ord(m.group()):04x}' (a broken \\u escape; write the character itself)", lines.get(*where), where))
+
+    if isinstance(value, str):
+        check(value, path)
+    elif isinstance(value, dict):
+        for k, v in value.items():
+            if isinstance(k, str):
+                check(k, path + (k,))
+            _lone_surrogates(v, path + (k,), lines, issues)
+    elif isinstance(value, list):
+        for i, v in enumerate(value):
+            _lone_surrogates(v, path + (i,), lines, issues)
+
+
+def _issue_problem(issue: _Issue, doc: Any, file: str | None) -> Problem:
+    """Name the node and field a document path points into (either shape)."""
+    path = issue.path
+    node = fld = None
+    if len(path) >= 2 and path[0] == "nodes":
+        rest = path[2:]
+        if isinstance(path[1], int):  # the builder's graph shape: nodes[i].data.params...
+            raw = doc.get("nodes") if isinstance(doc, dict) else None
+            item = raw[path[1]] if isinstance(raw, list) and path[1] < len(raw) else None
+            if isinstance(item, dict) and isinstance(item.get("id"), (str, int)):
+                node = str(item["id"])
+            else:
+                rest = path
+            if rest[:1] == ("data",):
+                rest = rest[1:]
+        else:
+            node = str(path[1])
+        fld = _field_path(rest)
+    else:
+        fld = _field_path(path)
+    return Problem(issue.message, file=file, line=issue.line, node=node, field=fld)
+
+
+def _split_field(field: str) -> tuple:
+    """"params.paths[2]" -> ("params", "paths", 2): the key path of a field, for its line."""
+    out: list = []
+    for part in field.split("."):
+        name, *idx = re.split(r"\[(\d+)\]", part)
+        if name:
+            out.append(name)
+        out += [int(i) for i in idx if i]
+    return tuple(out)
+
+
+def _field_path(parts: tuple) -> str | None:
+    out = ""
+    for p in parts:
+        out += f"[{p}]" if isinstance(p, int) else (f".{p}" if out else str(p))
+    return out or None
+
+
+def _graph_shape_to_nodes(doc: dict, file: str | None, lines: _Lines, problems: list[Problem]) -> dict:
     """Convert the web builder's {nodes: [...], edges: [...]} into the `inputs:` shape."""
     nodes: dict[str, dict] = {}
-    for i, raw in enumerate(doc.get("nodes") or []):
+    first: dict[str, int] = {}
+    raw_nodes = doc.get("nodes") or []
+    if not isinstance(raw_nodes, list):
+        problems.append(Problem("with 'edges', 'nodes' must be a list of {id, type, data}", file=file, line=lines.get("nodes"), field="nodes"))
+        raw_nodes = []
+    for i, raw in enumerate(raw_nodes):
         if not isinstance(raw, dict) or "id" not in raw:
-            problems.append(Problem(f"nodes[{i}] needs an 'id'", file=file))
+            problems.append(Problem(f"nodes[{i}] needs an 'id'", file=file, line=lines.get("nodes", i), field=f"nodes[{i}]"))
             continue
+        nid = str(raw["id"])
+        if nid in first:
+            problems.append(Problem(f"node id '{nid}' is used twice (nodes[{first[nid]}] and nodes[{i}]); only one node can have it", file=file, line=lines.get("nodes", i, "id"), node=nid, field="id"))
+            continue
+        first[nid] = i
         data = raw.get("data") or {}
-        params = data.get("params", {}) if isinstance(data, dict) else {}
-        nodes[str(raw["id"])] = {"type": raw.get("type") or data.get("type"), "params": params, "inputs": {}}
-    for i, e in enumerate(doc.get("edges") or []):
+        if not isinstance(data, dict):
+            problems.append(Problem("'data' must be a mapping holding 'params'", file=file, line=lines.get("nodes", i, "data"), node=nid, field="data"))
+            data = {}
+        nodes[nid] = {"type": raw.get("type") or data.get("type"), "params": data.get("params", {}), "inputs": {}}
+    edges = doc.get("edges") or []
+    if not isinstance(edges, list):
+        problems.append(Problem("'edges' must be a list of {source, sourceHandle, target, targetHandle}", file=file, line=lines.get("edges"), field="edges"))
+        edges = []
+    for i, e in enumerate(edges):
+        where = dict(file=file, line=lines.get("edges", i), field=f"edges[{i}]")
         if not isinstance(e, dict):
-            problems.append(Problem(f"edges[{i}] must be an object", file=file))
+            problems.append(Problem(f"edges[{i}] must be an object", **where))
             continue
         missing = [k for k in ("source", "sourceHandle", "target", "targetHandle") if not e.get(k)]
         if missing:
-            problems.append(Problem(f"edges[{i}] is missing {', '.join(missing)}", file=file))
+            problems.append(Problem(f"edges[{i}] is missing {', '.join(missing)}", **where))
             continue
         target = nodes.get(str(e["target"]))
         if target is None:
-            problems.append(Problem(f"edges[{i}] targets unknown node '{e['target']}'", file=file))
+            problems.append(Problem(f"edges[{i}] targets unknown node '{e['target']}'", **where))
             continue
         target["inputs"].setdefault(e["targetHandle"], []).append(f"{e['source']}.{e['sourceHandle']}")
     return nodes
@@ -164,14 +411,55 @@ def _graph_shape_to_nodes(doc: dict, file: str | None, problems: list[Problem]) 
 
 
 def parse_var_overrides(pairs: list[str] | None) -> dict[str, str]:
-    """Turn ['k=v', ...] (from --var) into a dict; raises SpecError on a malformed pair."""
+    """Turn ['k=v', ...] (from --var) into a dict; raises SpecError listing every bad pair.
+
+    A value starting with `@` names a UTF-8 text file whose contents become the
+    value (`--var script=@today.txt`, relative to the current folder; trailing
+    newlines dropped, as the shell's `$(cat file)` does); `@@` stands for one
+    literal `@` (`--var handle=@@fenta` gives `@fenta`).
+    """
     out: dict[str, str] = {}
+    problems: list[Problem] = []
     for pair in pairs or []:
         key, sep, value = pair.partition("=")
-        if not sep or not key.strip():
-            raise SpecError([Problem(f"--var '{pair}' must look like key=value")])
-        out[key.strip()] = value
+        key = key.strip()
+        if not sep or not key:
+            problems.append(Problem(f"--var '{pair}' must look like key=value"))
+            continue
+        if value.startswith("@@"):
+            value = value[1:]
+        elif value.startswith("@"):
+            path = Path(value[1:]).expanduser()
+            where = dict(file=str(path), field=f"--var {key}")
+            if not value[1:]:
+                problems.append(Problem(f"--var {key}=@ needs a file name after '@' (write @@ for a literal '@')", field=f"--var {key}"))
+                continue
+            try:
+                value = path.read_text(encoding="utf-8-sig").rstrip("\r\n")
+            except FileNotFoundError:
+                problems.append(Problem("file not found (write @@ for a value that starts with a literal '@')", **where))
+                continue
+            except UnicodeDecodeError:
+                problems.append(Problem("not a UTF-8 text file", **where))
+                continue
+            except OSError as e:
+                problems.append(Problem(f"cannot read the file: {e.strerror or e}", **where))
+                continue
+        out[key] = value
+    if problems:
+        raise SpecError(problems)
     return out
+
+
+def _used_var_names(value: Any) -> set[str]:
+    """Every NAME in a ${vars.NAME} anywhere in a document."""
+    if isinstance(value, str):
+        return set(_VAR.findall(value))
+    if isinstance(value, dict):
+        return set().union(*(_used_var_names(v) for v in value.values())) if value else set()
+    if isinstance(value, list):
+        return set().union(*(_used_var_names(v) for v in value)) if value else set()
+    return set()
 
 
 def _interpolate(value: Any, vars: dict, on_missing) -> Any:
@@ -215,18 +503,22 @@ def _check_refs(value: Any, on_bad) -> None:
 # --------------------------------------------------------------------------- validation
 
 
-def _pydantic_problems(err: ValidationError, *, file, line_of, node: str, prefix: str) -> list[Problem]:
+def _pydantic_problems(err: ValidationError, *, file, line_of, node: str | None, prefix: str) -> list[Problem]:
     out = []
     for e in err.errors():
-        loc = ".".join(str(p) for p in e["loc"])
+        loc = _field_path(tuple(e["loc"])) or ""
         msg = e["msg"]
         if e["type"] == "extra_forbidden":
             msg = "unknown param"
         elif e["type"] == "missing":
             msg = "required param is missing"
-        elif "input" in e and not isinstance(e["input"], (dict, list)):
-            msg = f"{msg} (got {e['input']!r})"
-        out.append(Problem(msg, file=file, line=line_of(*e["loc"]), node=node, field=f"{prefix}{loc}"))
+        elif e["type"] == "value_error":
+            msg = msg.removeprefix("Value error, ")
+        if e["type"] not in ("extra_forbidden", "missing", "value_error") and "input" in e:
+            got = e["input"]
+            msg += " (got a list)" if isinstance(got, list) else " (got a mapping)" if isinstance(got, dict) else f" (got {got!r})"
+        field = f"{prefix}{loc}" if loc else prefix.rstrip(".") or None
+        out.append(Problem(msg, file=file, line=line_of(*e["loc"]), node=node, field=field))
     return out
 
 
@@ -247,9 +539,12 @@ def loads(
     from ..render.templates import TemplateError, resolve_template
 
     problems: list[Problem] = []
-    doc, lines = _parse(text, file)
+    doc, lines, issues = _parse(text, file)
     if not isinstance(doc, dict):
         raise SpecError([Problem("a workflow must be a mapping with a 'nodes' key", file=file, line=1)])
+    _lone_surrogates(doc, (), lines, issues)
+    problems += [_issue_problem(i, doc, file) for i in issues]
+    parse_problems = len(problems)
 
     for key in doc:
         if key not in _TOP_KEYS:
@@ -257,11 +552,15 @@ def loads(
     version = doc.get("version", 1)
     if version != 1:
         problems.append(Problem(f"unsupported version {version!r} (expected 1)", file=file, line=lines.get("version"), field="version"))
+    try:
+        _TopLevel.model_validate(doc)
+    except ValidationError as e:
+        problems += _pydantic_problems(e, file=file, line_of=lines.get, node=None, prefix="")
 
     raw_nodes = doc.get("nodes")
     graph_shape = isinstance(raw_nodes, list) or "edges" in doc
     if graph_shape:
-        raw_nodes = _graph_shape_to_nodes(doc, file, problems)
+        raw_nodes = _graph_shape_to_nodes(doc, file, lines, problems)
 
         def line_of_node(nid: str, *rest: Any) -> int | None:
             idx = next((i for i, n in enumerate(doc.get("nodes") or []) if isinstance(n, dict) and str(n.get("id")) == nid), None)
@@ -280,12 +579,24 @@ def loads(
         problems.append(Problem("'vars' must be a mapping", file=file, line=lines.get("vars"), field="vars"))
         declared_vars = {}
     merged_vars = {**declared_vars, **(vars or {})}
+    if vars:
+        # A name the workflow neither declares nor uses would change nothing: the
+        # video would go out with the default script. Say so instead.
+        known = set(declared_vars) | _used_var_names(doc.get("nodes"))
+        listed = ", ".join(sorted(known)) or "none"
+        for name in vars:
+            if name in known:
+                continue
+            close = difflib.get_close_matches(str(name), sorted(known), n=1, cutoff=0.6)
+            hint = f"did you mean '{close[0]}'? " if close else ""
+            problems.append(Problem(f"variable '{name}' is not declared under 'vars:' or used by this workflow, so setting it would change nothing ({hint}its variables: {listed})", file=file, line=lines.get("vars"), field=f"vars.{name}"))
 
     # Template: resolved first, because nodes validate their params against it.
-    template_name = doc.get("template")
+    template_name = doc.get("template") if isinstance(doc.get("template"), str) else None
     template: dict[str, Any] = {}
     try:
-        template = resolve_template(template_name, doc.get("overrides") or {}, base_dir=Path(file).parent if file else None)
+        overrides_in = doc.get("overrides") if isinstance(doc.get("overrides"), dict) else {}
+        template = resolve_template(template_name, overrides_in, base_dir=Path(file).parent if file else None)
     except TemplateError as e:
         overrides = doc.get("overrides") if isinstance(doc.get("overrides"), dict) else {}
         for p in e.problems:
@@ -338,9 +649,9 @@ def loads(
         except ValidationError as e:
             problems += _pydantic_problems(e, file=file, line_of=lambda *p, _n=nid: line_of_node(_n, "params", *p), node=nid, prefix="params.")
         if parsed is not None:
-            for fld, msg in cls().validate_params(parsed, template):
-                # `fld` is the full field path ("params.model", "template.subtitles.font").
-                parts = fld.split(".")
+            for fld, msg in cls().validate(parsed, CheckContext(template=template, workflow_file=file)):
+                # `fld` is the full field path ("params.paths[2]", "template.subtitles.font").
+                parts = _split_field(fld)
                 line = line_of_node(nid, *parts) if parts[0] == "params" else line_of_node(nid)
                 problems.append(Problem(msg, file=file, line=line, node=nid, field=fld))
 
@@ -399,6 +710,9 @@ def loads(
         problems.append(Problem(f"cycle: {path}", file=file, line=line_of_node(cycle[0]), node=cycle[0]))
 
     if problems:
+        # A value already refused while parsing (a tag, a broken escape) needs no second complaint about its type.
+        refused = {(p.node, p.field) for p in problems[:parse_problems] if p.field}
+        problems = problems[:parse_problems] + [p for p in problems[parse_problems:] if (p.node, p.field) not in refused]
         raise SpecError(problems, file=file)
     document = {
         "version": 1,
@@ -408,7 +722,7 @@ def loads(
         "vars": declared_vars,
         "nodes": {n.id: {"type": n.type, "params": raw_nodes[n.id].get("params") or {}, "inputs": {p: [f"{s}.{sp}" for s, sp in r] for p, r in n.inputs.items()}} for n in nodes.values()},
     }
-    name = doc.get("name") or (Path(file).stem if file else "workflow")
+    name = doc.get("name") or (Path(file).stem if file and not file.startswith("<") else "workflow")
     return Workflow(name=str(name), nodes=nodes, vars=merged_vars, template_name=template_name, template=template, file=file, document=document)
 
 
@@ -450,5 +764,12 @@ def load(path: str | Path, *, vars: dict[str, Any] | None = None) -> Workflow:
 
 
 def from_document(document: dict[str, Any], *, file: str | None = None, vars: dict[str, Any] | None = None) -> Workflow:
-    """Rebuild a workflow from its stored document (used by `resume`)."""
+    """Rebuild a workflow from its stored document (used by `resume`).
+
+    Jobs stored before unknown variables became an error may carry names the
+    workflow never used; they changed nothing then and are dropped here.
+    """
+    if vars:
+        known = set(document.get("vars") or {}) | _used_var_names(document.get("nodes"))
+        vars = {k: v for k, v in vars.items() if k in known}
     return loads(json.dumps(document), file=file, vars=vars)

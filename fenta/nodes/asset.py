@@ -13,7 +13,7 @@ from pydantic import Field
 from ..errors import MediaError
 from ..media.ffmpeg import MediaInfo, probe
 from ..types import Audio, Clip
-from .base import Node, NodeContext, Params, Ports, file_stamp, local_path, register
+from .base import CheckContext, Node, NodeContext, Params, Ports, file_stamp, local_path, register
 
 _MAX_DOWNLOAD = 500 * 1024 * 1024
 
@@ -66,6 +66,19 @@ class InputAsset(Node):
     description = "Your own images, video clips and audio, from files or URLs."
     Params = AssetParams
     Outputs = AssetOutputs
+
+    def validate(self, params: AssetParams, ctx: CheckContext) -> list[tuple[str, str]]:
+        """Every local file must exist (each missing one is its own problem); URLs are not fetched."""
+        problems = super().validate(params, ctx)
+        for i, p in enumerate(params.paths):
+            if _is_url(p):
+                continue
+            path = ctx.path(p)
+            if not path.exists():
+                problems.append((f"params.paths[{i}]", f"file not found: {path}"))
+            elif not path.is_file():
+                problems.append((f"params.paths[{i}]", f"not a file: {path}"))
+        return problems
 
     def fingerprint(self, params: AssetParams, inputs, *, workflow_file: str | None = None) -> str:
         # Local files may change under the same name: key on size and mtime too.

@@ -8,6 +8,7 @@ import os
 import re
 import shutil
 import tempfile
+from dataclasses import dataclass
 from importlib.metadata import entry_points
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, ClassVar
@@ -22,7 +23,7 @@ if TYPE_CHECKING:
 
 _TYPE_NAME = re.compile(r"^[A-Z][A-Za-z0-9]*(\.[A-Z][A-Za-z0-9]*)?$")
 
-__all__ = ["Node", "NodeContext", "Params", "Ports", "registry", "register", "Registry"]
+__all__ = ["Node", "NodeContext", "CheckContext", "Params", "Ports", "registry", "register", "Registry"]
 
 
 class Params(BaseModel):
@@ -138,6 +139,24 @@ def local_path(workflow_file: str | None, path: str) -> Path:
     return p
 
 
+@dataclass
+class CheckContext:
+    """What a node's static check (`Node.validate`) may look at, before anything runs.
+
+    Attributes:
+        template: The resolved montage template (a dict).
+        workflow_file: The workflow's path (None for text without a file); relative
+            paths in params are relative to its folder.
+    """
+
+    template: dict[str, Any]
+    workflow_file: str | None = None
+
+    def path(self, path: str) -> Path:
+        """A path from a param, resolved the way the node resolves it when it runs."""
+        return local_path(self.workflow_file, path)
+
+
 def file_stamp(path: Path) -> str:
     """Path, size and mtime: cache-key material for a local file that may change under its name."""
     st = path.stat() if path.exists() else None
@@ -180,6 +199,29 @@ class Node:
     def validate_params(self, params: Any, template: dict[str, Any]) -> list[tuple[str, str]]:
         """Extra checks beyond the Params model: a list of (field path like "params.model", message)."""
         return []
+
+    def validate(self, params: Any, ctx: CheckContext) -> list[tuple[str, str]]:
+        """Every static check of validated params, run by `fenta validate` and before any run.
+
+        Returns (field path, message) pairs, one per problem: "params.paths[2]",
+        "params.voice", or "template.subtitles.font". Values are already
+        interpolated (`${vars.x}` filled in). Override this for checks that need
+        the workflow's folder (local files) or the machine (installed voices);
+        the default runs `validate_params`, so call `super().validate` to keep it.
+        Checks must be quick and make no network call.
+        """
+        return self.validate_params(params, ctx.template)
+
+    def required_keys(self, params: Any) -> set[str]:
+        """Providers (names as in `fenta.config.KEY_NAMES`) whose API key a run with these params needs.
+
+        The default is the provider named by `resource` when that provider takes a
+        key (resource "openrouter" -> OPENROUTER_API_KEY); nodes that need more, or
+        none for some params, override it. Used to list every missing key before a run.
+        """
+        from ..config import KEY_NAMES
+
+        return {self.resource} if self.resource in KEY_NAMES else set()
 
     @classmethod
     def input_ports(cls) -> dict[str, str]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import re
 import shutil
 from pathlib import Path
 from typing import Literal
@@ -31,6 +32,29 @@ class TTSParams(Params):
     pitch: int = Field(0, ge=-50, le=50, description="Pitch change (edge: Hz; espeak: points on its 0-100 scale; piper: ignored).")
     pause: float = Field(0.35, ge=0, le=3, description="Silence between sentences (seconds); long texts are spoken sentence by sentence and joined.")
     text: str | None = Field(None, description="Text to speak when no 'text' input is connected.")
+
+
+_EDGE_NAME = re.compile(r"^[a-z]{2,3}(-[A-Za-z0-9]+)+Neural$")
+_LANG_CODE = re.compile(r"^[a-z]{2,3}(-[a-z]{2})?$")
+
+
+def _unknown_voice(params: TTSParams) -> list[tuple[str, str]]:
+    """A voice the chosen engine does not have, found before the run (no network: edge is checked by its name's form)."""
+    field = "params.voice" if params.voice else "params.language"
+    voice = voice_for(params.engine, params.voice, params.language)
+    if params.engine == "espeak":
+        from ..tts import espeak
+
+        known = {n.lower() for v in espeak.list_voices() for n in (v["name"], v["id"], v["id"].rsplit("/", 1)[-1])}
+        if voice.lower() not in known:
+            return [(field, f"espeak has no voice '{voice}' (see `fenta voices --engine espeak`)")]
+    elif params.engine == "edge":
+        if params.voice and not (_EDGE_NAME.match(params.voice) or _LANG_CODE.match(params.voice)):
+            return [(field, f"'{params.voice}' is not an edge voice name like 'en-US-AriaNeural' (see `fenta voices --engine edge`)")]
+    elif params.engine == "piper":
+        if voice not in ("joe", "en_US-joe-medium", "en-us", "en") and not (voice.endswith(".onnx") and Path(voice).expanduser().is_file()):
+            return [(field, f"piper has no voice '{voice}' (use 'joe' or a path to a piper .onnx model)")]
+    return []
 
 
 class TTSInputs(Ports):
@@ -72,6 +96,10 @@ class VoiceTTS(Node):
 
             if not piper.available() and (not params.voice or not params.voice.endswith(".onnx")):
                 problems.append(("params.engine", "the piper engine needs the extra: pip install 'fenta[piper]'"))
+            elif params.voice:
+                problems += _unknown_voice(params)
+        elif params.engine in ("espeak", "edge"):
+            problems += _unknown_voice(params)
         return problems
 
     async def run(self, ctx: NodeContext, params: TTSParams, inputs: TTSInputs) -> VoiceOutputs:
@@ -84,7 +112,7 @@ class VoiceTTS(Node):
             from ..tts.edge import NETWORK_ERRORS
 
             attempts, backoff = _edge_attempts() if engine == "edge" else (1, 0.0)
-            policy = RetryPolicy(attempts=attempts, base=backoff, exceptions=NETWORK_ERRORS, scale=ctx.settings.backoff_scale)
+            policy = RetryPolicy(attempts=attempts, base=backoff, exceptions=NETWORK_ERRORS)
             try:
                 return await policy.run(lambda _n: self._speak(ctx, params, text, "edge"))
             except NETWORK_ERRORS as e:

@@ -49,13 +49,14 @@ def test_a_malformed_var_override_is_bad_input(cli, write):
 
 
 def test_a_failed_run_exits_1_naming_the_node_and_file(cli, write, tmp_path):
+    write("broken.mp4", "not a video")  # exists, so it passes validation, and fails when probed
     wf = write("wf.yaml", """
 nodes:
-  clips: {type: Input.Asset, params: {paths: [missing.mp4]}}
+  clips: {type: Input.Asset, params: {paths: [broken.mp4]}}
 """)
     r = cli("run", str(wf), "-o", str(tmp_path / "out"))
     assert r.exit_code == 1
-    assert "missing.mp4" in r.stderr and "node 'clips'" in r.stderr and "file not found" in r.stderr
+    assert "broken.mp4" in r.stderr and "node 'clips'" in r.stderr
     assert "Traceback" not in r.output
     assert not (tmp_path / "out").exists() or not any((tmp_path / "out").iterdir())
 

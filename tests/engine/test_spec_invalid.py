@@ -12,7 +12,8 @@ BASE = "version: 1\nnodes:\n"
 CASES = {
     "unknown node type": (BASE + "  a: {type: Input.Txt, params: {text: hi}}\n", ["unknown node type 'Input.Txt'", "did you mean 'Input.Text'", "node 'a'", "field 'type'", ":3"]),
     "unknown param": (BASE + "  a: {type: Input.Text, params: {text: hi, colour: red}}\n", ["unknown param", "node 'a'", "params.colour"]),
-    "missing required param": (BASE + "  a: {type: Input.Text}\n", ["required param is missing", "params.text"]),
+    "missing required param": (BASE + "  a: {type: Input.Asset}\n", ["required param is missing", "params.paths"]),
+    "script given neither as text nor as a file": (BASE + "  a: {type: Input.Text}\n", ["give the narration as 'text' or a file holding it as 'path'", "node 'a'", "field 'params'"]),
     "bad param value": (BASE + "  a: {type: Input.Background, params: {count: many}}\n", ["valid integer", "params.count", "node 'a'"]),
     "param out of range": (BASE + "  a: {type: Input.Background, params: {count: 0}}\n", ["greater than or equal to 1", "params.count"]),
     "bad enum value": (BASE + "  a: {type: Voice.TTS, params: {engine: loud, text: hi}}\n", ["'auto', 'espeak'", "params.engine"]),
