@@ -5,8 +5,9 @@ Whatever serves that URL (`serve_callbacks()` here, or your own web app calling 
 writes the result into `provider_tasks`; the polling node sees the row finished and stops polling.
 Polling stays on either way: the status query is the source of truth and callbacks may never come.
 
-When a signing secret is configured (FENTA_KIE_WEBHOOK_SECRET, KIE's `webhookHmacKey`), a callback is
-accepted only if `X-Webhook-Signature` is the Base64 HMAC-SHA256 of "<taskId>.<X-Webhook-Timestamp>".
+When a signing secret is configured (FENTA_KIE_WEBHOOK_SECRET in the environment or `.env`, KIE's
+`webhookHmacKey`), a callback is accepted only if `X-Webhook-Signature` is the Base64 HMAC-SHA256 of
+"<taskId>.<X-Webhook-Timestamp>".
 The same task may be called back more than once: a finished row is never changed again.
 """
 
@@ -16,16 +17,15 @@ import base64
 import hashlib
 import hmac
 import json
-import os
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any, Mapping
 
+from ..config import KIE_WEBHOOK_SECRET_VAR as SECRET_VAR
 from .kie import parse_callback
 
 __all__ = ["sign", "verify_signature", "handle_callback", "serve_callbacks", "SECRET_VAR"]
 
-SECRET_VAR = "FENTA_KIE_WEBHOOK_SECRET"
 _MAX_BODY = 1 << 20
 
 
@@ -84,12 +84,18 @@ def handle_callback(store: Any, headers: Mapping[str, str], body: bytes, *, secr
 def serve_callbacks(db_path: str | Path, *, host: str = "127.0.0.1", port: int = 8765, secret: str | None = None) -> ThreadingHTTPServer:
     """A small HTTP receiver for KIE callbacks (any path, POST). Call `.serve_forever()` on the result.
 
-    `secret` defaults to FENTA_KIE_WEBHOOK_SECRET. Put it behind your public HTTPS endpoint.
+    `secret` defaults to FENTA_KIE_WEBHOOK_SECRET from the environment or `.env` (see
+    `fenta.config.Settings`); pass `""` to accept unsigned callbacks. Put it behind your public HTTPS
+    endpoint. Each request runs on its own thread with its own SQLite connection (WAL, busy timeout,
+    BEGIN IMMEDIATE for the read-then-write), so concurrent callbacks never share a transaction.
     """
+    from ..config import Settings
     from ..engine.store import JobStore
 
-    secret = secret if secret is not None else os.environ.get(SECRET_VAR) or None
-    store = JobStore(db_path)
+    if secret is None:
+        secret = Settings.from_env().kie_webhook_secret
+    secret = secret or None
+    JobStore(db_path).close()  # create the schema (and fail on an unusable path) before listening
 
     class _Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
@@ -102,7 +108,14 @@ def serve_callbacks(db_path: str | Path, *, host: str = "127.0.0.1", port: int =
             if length > _MAX_BODY:
                 code, answer = 413, {"error": "body too large"}
             else:
-                code, answer = handle_callback(store, dict(self.headers.items()), self.rfile.read(length), secret=secret)
+                body = self.rfile.read(length)
+                store = JobStore(db_path)  # one connection per request: sqlite3 connections are not shared across threads
+                try:
+                    code, answer = handle_callback(store, dict(self.headers.items()), body, secret=secret)
+                except Exception as e:  # noqa: BLE001 - answer, so KIE retries, instead of dropping the connection
+                    code, answer = 500, {"error": f"{type(e).__name__}: {e}"}
+                finally:
+                    store.close()
             data = json.dumps(answer).encode()
             self.send_response(code)
             self.send_header("Content-Type", "application/json")
@@ -110,6 +123,9 @@ def serve_callbacks(db_path: str | Path, *, host: str = "127.0.0.1", port: int =
             self.end_headers()
             self.wfile.write(data)
 
-    server = ThreadingHTTPServer((host, port), _Handler)
-    server.daemon_threads = True
-    return server
+    return _Server((host, port), _Handler)
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    request_queue_size = 128  # KIE may call back for many tasks at once; the default backlog is 5

@@ -123,3 +123,60 @@ def test_a_slower_poller_cannot_undo_what_a_callback_recorded():
     assert handle_callback(store, {}, body)[0] == 200
     store.update_provider_task("k1", status="running", keep_final=True)  # what the poll loop writes
     assert store.provider_task("k1")["status"] == "succeeded"
+
+
+def _market_success(task_id: str) -> bytes:
+    return json.dumps({"code": 200, "msg": "ok", "data": {"taskId": task_id, "state": "success", "resultJson": json.dumps({"resultUrls": [f"https://f/{task_id}.png"]})}}).encode()
+
+
+def test_sixteen_concurrent_callback_senders_get_every_one_of_320_updates_applied():
+    db_path = Settings.from_env().db_path
+    store = JobStore(db_path)
+    task_ids = [f"t{i:03d}" for i in range(320)]
+    for tid in task_ids:
+        store.save_provider_task(key=f"k-{tid}", provider="kie", task_id=tid, status="running", result={"family": "market", "model": "m"})
+    server = serve_callbacks(db_path, port=0, secret=SECRET)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    url = f"http://127.0.0.1:{server.server_address[1]}/hooks/kie"
+    codes: list[int | str] = []
+    start = threading.Barrier(16)
+
+    def sender(ids: list[str]) -> None:  # one keep-alive connection each: 16 receiver threads at once
+        with httpx.Client(timeout=60) as client:
+            start.wait()
+            for tid in ids:
+                ts = str(int(time.time()))
+                try:
+                    r = client.post(url, content=_market_success(tid), headers={"X-Webhook-Timestamp": ts, "X-Webhook-Signature": sign(tid, ts, SECRET)})
+                    codes.append(r.status_code)
+                except httpx.HTTPError as e:  # the receiver dropped the connection
+                    codes.append(type(e).__name__)
+
+    threads = [threading.Thread(target=sender, args=(task_ids[i::16],)) for i in range(16)]
+    try:
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(120)
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert codes.count(200) == 320, {c: codes.count(c) for c in set(codes)}
+    rows = list(store.db.query("SELECT task_id, status, result FROM provider_tasks"))
+    assert sorted(r["task_id"] for r in rows if r["status"] == "succeeded") == task_ids
+    assert all(json.loads(r["result"])["urls"] == [f"https://f/{r['task_id']}.png"] for r in rows)
+
+
+def test_the_receiver_takes_the_secret_from_dotenv_and_refuses_an_unsigned_callback(tmp_path, monkeypatch):
+    monkeypatch.delenv("FENTA_KIE_WEBHOOK_SECRET", raising=False)
+    (tmp_path / ".env").write_text(f"FENTA_KIE_WEBHOOK_SECRET={SECRET}\n")  # tmp_path is the working folder
+    store = _store_with_task("market", "t9")
+    server = serve_callbacks(store.path, port=0)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        r = httpx.post(f"http://127.0.0.1:{server.server_address[1]}/hooks/kie", content=_market_success("t9"), timeout=10)
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert r.status_code == 401
+    assert store.provider_task("k1")["status"] == "running"
