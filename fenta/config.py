@@ -3,6 +3,9 @@
 Keys are read from the environment or a `.env` file in the working directory.
 They are held here and handed to provider clients only; they are never written
 to the database, logs, job records or webhook bodies.
+
+This is the only module that reads the environment: everything else takes a `Settings`
+(a test in tests/test_config.py keeps it so).
 """
 
 from __future__ import annotations
@@ -31,6 +34,9 @@ DEFAULT_URLS = {
 
 KIE_WEBHOOK_SECRET_VAR = "FENTA_KIE_WEBHOOK_SECRET"
 
+#: Model tier -> the variable naming the OpenRouter model used for it.
+MODEL_VARS = {"strong": "FENTA_MODEL_STRONG", "weak": "FENTA_MODEL_WEAK"}
+
 _URL_VARS = {
     "openrouter": "FENTA_OPENROUTER_URL",
     "pexels": "FENTA_PEXELS_URL",
@@ -47,6 +53,25 @@ def _dotenv(path: Path) -> dict[str, str]:
     return {k: v for k, v in dotenv_values(path).items() if v is not None}
 
 
+def _scale(value: str | None) -> float:
+    """A wait multiplier from the environment: a number >= 0; anything else means 1."""
+    try:
+        return max(0.0, float(value)) if value not in (None, "") else 1.0
+    except ValueError:
+        return 1.0
+
+
+def _tuning(merged: dict[str, str]) -> dict:
+    """The settings beyond keys and URLs, from the merged environment and `.env`."""
+    return {
+        "models": {tier: merged[var].strip() for tier, var in MODEL_VARS.items() if (merged.get(var) or "").strip()},
+        "kie_upload_url": (merged.get("FENTA_KIE_UPLOAD_URL") or "").rstrip("/") or None,
+        "backoff_scale": _scale(merged.get("FENTA_BACKOFF_SCALE")),
+        "kie_time_scale": _scale(merged.get("FENTA_KIE_TIME_SCALE")),
+        "debug": bool(merged.get("FENTA_DEBUG")),
+    }
+
+
 @dataclass
 class Settings:
     """Resolved configuration for one process.
@@ -55,6 +80,12 @@ class Settings:
         home: The folder holding `fenta.db` and the cache (`FENTA_HOME`).
         keys: Provider name -> API key, for the keys that are set.
         urls: Provider name -> base URL.
+        models: Model tier ("strong", "weak") -> OpenRouter model id, for the tiers set
+            (`FENTA_MODEL_STRONG`, `FENTA_MODEL_WEAK`).
+        kie_upload_url: KIE.ai's file-upload host when set (`FENTA_KIE_UPLOAD_URL`).
+        backoff_scale: Multiplies every retry wait (`FENTA_BACKOFF_SCALE`; tests shrink it).
+        kie_time_scale: Multiplies KIE.ai poll intervals and retry waits (`FENTA_KIE_TIME_SCALE`; tests).
+        debug: Show tracebacks of internal errors (`FENTA_DEBUG`).
         kie_webhook_secret: The key KIE.ai signs callbacks with (`FENTA_KIE_WEBHOOK_SECRET`); when
             set, `fenta kie-callbacks` refuses unsigned or wrongly signed callbacks.
     """
@@ -62,6 +93,11 @@ class Settings:
     home: Path
     keys: dict[str, str] = field(default_factory=dict, repr=False)
     urls: dict[str, str] = field(default_factory=dict)
+    models: dict[str, str] = field(default_factory=dict)
+    kie_upload_url: str | None = None
+    backoff_scale: float = 1.0
+    kie_time_scale: float = 1.0
+    debug: bool = False
     kie_webhook_secret: str | None = field(default=None, repr=False)
 
     @classmethod
@@ -75,7 +111,7 @@ class Settings:
             for name, default in DEFAULT_URLS.items()
         }
         secret = merged.get(KIE_WEBHOOK_SECRET_VAR) or None
-        return cls(home=home.expanduser(), keys=keys, urls=urls, kie_webhook_secret=secret)
+        return cls(home=home.expanduser(), keys=keys, urls=urls, kie_webhook_secret=secret, **_tuning(merged))
 
     @property
     def db_path(self) -> Path:
