@@ -5,24 +5,98 @@ from __future__ import annotations
 import functools
 import json
 import os
+import re
 import sys
 from typing import Any, Callable
 
 import typer
 from rich.console import Console
+from rich.markup import escape
+from typer.core import TyperArgument, TyperCommand, TyperGroup, TyperOption
 
 from ..errors import FentaError, SpecError
 
+# ---------------------------------------------------------------- help layout
+
+_BRACED = re.compile(r"^\{(.+)\}(\.\.\.)?$")
+
+
+def _unbraced(pieces: list[str]) -> list[str]:
+    # typer writes a required argument as `{file}`; the metavar _tidy set is already in capitals
+    return [_BRACED.sub(r"\1\2", piece) for piece in pieces]
+
+
+def _no_type(opt: Any) -> Any:
+    if opt is not None and opt.metavar is None:
+        opt.metavar = ""  # --help is a flag: no `<bool>`
+    return opt
+
+
+class _Command(TyperCommand):
+    """`--help` as people read it: flags show no `<bool>`, the usage line says `fenta run [OPTIONS] FILE`."""
+
+    def get_help_option(self, ctx: Any) -> Any:
+        return _no_type(super().get_help_option(ctx))
+
+    def collect_usage_pieces(self, ctx: Any) -> list[str]:
+        return _unbraced(super().collect_usage_pieces(ctx))
+
+
+class _Group(TyperGroup):
+    """The root group (same help layout); on creation it gives every command below it that layout too."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        _tidy(self)
+
+    def get_help_option(self, ctx: Any) -> Any:
+        return _no_type(super().get_help_option(ctx))
+
+    def collect_usage_pieces(self, ctx: Any) -> list[str]:
+        return _unbraced(super().collect_usage_pieces(ctx))
+
+
+def _tidy(cmd: Any) -> None:
+    """Flags get an empty metavar (no `<bool>`), arguments their name in capitals (FILE, JOB_ID)."""
+    for param in cmd.params:
+        if isinstance(param, TyperOption) and param.is_flag and param.metavar is None:
+            param.metavar = ""
+        elif isinstance(param, TyperArgument) and param.metavar is None and param.name:
+            param.metavar = param.name.upper()
+    if type(cmd) is TyperCommand:  # sub-apps (jobs, templates) build plain typer classes
+        cmd.__class__ = _Command
+    elif type(cmd) is TyperGroup:
+        cmd.__class__ = _Group
+    for sub in (getattr(cmd, "commands", None) or {}).values():
+        _tidy(sub)
+
+
 app = typer.Typer(
     name="fenta",
+    cls=_Group,
     help="Turn a workflow graph (YAML or JSON) into a finished short-form video.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
     add_completion=False,
     rich_markup_mode="rich",
 )
-console = Console(soft_wrap=True)
-err_console = Console(stderr=True, soft_wrap=True)
+
+# ---------------------------------------------------------------- consoles
+
+# Off a terminal (CI logs, pipes, files) nothing is wrapped or cut at 80 columns: ids and paths
+# must stay whole and copyable. (Tables also keep id/path columns whole on a terminal: _tables.py.)
+PIPE_WIDTH = 1000
+
+
+def _console(stderr: bool = False) -> Console:
+    c = Console(stderr=stderr, soft_wrap=True)
+    if not c.is_terminal:
+        c.width = PIPE_WIDTH
+    return c
+
+
+console = _console()
+err_console = _console(stderr=True)
 
 
 def _version(value: bool) -> None:
@@ -83,7 +157,7 @@ def handle_errors(json_flag: str | None = "json") -> Callable:
 
                 if Settings.from_env().debug:  # FENTA_DEBUG
                     raise
-                err_console.print(f"[bold red]internal error:[/] {type(e).__name__}: {e} (set FENTA_DEBUG=1 for a traceback)", highlight=False, markup=True)
+                err_console.print(f"[bold red]internal error:[/] {escape(f'{type(e).__name__}: {e}')} (set FENTA_DEBUG=1 for a traceback)", highlight=False, markup=True)
                 raise typer.Exit(1) from None
 
         return wrapper

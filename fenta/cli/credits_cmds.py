@@ -64,13 +64,16 @@ def credits(
     json: bool = typer.Option(False, "--json", help="Print as JSON."),
 ) -> None:
     """Show the KIE.ai credit balance and what fenta spent there in the last 30 days."""
+    from rich.text import Text
+
+    from ._tables import table, whole  # rich.table only for the commands that print tables
+
     if prices:
         rows = _prices()
         if json:
             emit_json(rows)
             return
-        from rich.table import Table
-        t = Table("model", "kind", "credits", "per", "$", "options")
+        t = table(whole("model"), "kind", "credits", "per", "$", "options")
         for r in rows:
             opts = ", ".join(filter(None, [
                 "res " + "/".join(f"{k}={v:g}" for k, v in r["resolutions"].items()) if r["resolutions"] else "",
@@ -85,9 +88,9 @@ def credits(
     if json:
         emit_json({"provider": "kie", "balance": balance, "spent_30d": spent})
         return
-    t = Table(show_header=False, box=None, padding=(0, 2))
+    t = table(show_header=False, box=None, padding=(0, 2))
     t.add_row("KIE.ai balance", f"{balance:g} credits")
-    t.add_row("spent (30 days)", f"{spent['credits']:g} credits  [dim](${spent['cost']:.2f})[/]")
+    t.add_row("spent (30 days)", Text.assemble(f"{spent['credits']:g} credits  ", (f"(${spent['cost']:.2f})", "dim")))
     console.print(t)
 
 
@@ -98,14 +101,14 @@ def kie_callbacks(
     port: int = typer.Option(8765, "--port", help="Port to listen on."),
 ) -> None:
     """Receive KIE.ai callbacks for workflows that set callback_url (signed when FENTA_KIE_WEBHOOK_SECRET is set)."""
+    from rich.text import Text
+
     from ..providers.kie_callbacks import SECRET_VAR, serve_callbacks
 
-    settings = Settings.from_env()
-    server = serve_callbacks(settings.db_path, host=host, port=port)
-    import os
-
-    signed = "signatures checked" if os.environ.get(SECRET_VAR) else f"UNSIGNED (set {SECRET_VAR} to check signatures)"
-    console.print(f"listening for KIE.ai callbacks on http://{host}:{server.server_address[1]}  [dim]{signed}[/]", highlight=False)
+    settings = Settings.from_env()  # the environment, then .env in the working folder
+    server = serve_callbacks(settings.db_path, host=host, port=port, secret=settings.kie_webhook_secret or "")
+    signed = "signatures checked" if settings.kie_webhook_secret else f"UNSIGNED (set {SECRET_VAR} to check signatures)"
+    console.print(Text.assemble(f"listening for KIE.ai callbacks on http://{host}:{server.server_address[1]}  ", (signed, "dim")), highlight=False)
     try:
         server.serve_forever()
     except KeyboardInterrupt:

@@ -31,10 +31,10 @@ def usage(
     if not rows:
         console.print(f"no provider usage in the last {days} days")
         return
-    from rich.table import Table
-    t = Table()
-    for col, just in (("day", "left"), ("provider", "left"), ("units", "left"), ("calls", "right"), ("quantity", "right"), ("cost", "right")):
-        t.add_column(col, justify=just)  # type: ignore[arg-type]
+    from ._tables import table, whole
+
+    # every cell is a key or a number someone may copy: none is cut
+    t = table(whole("day"), whole("provider"), whole("units"), whole("calls", justify="right"), whole("quantity", justify="right"), whole("cost", justify="right"))
     for r in rows:
         t.add_row(r["day"], r["provider"], r["units"] or "-", str(r["calls"]), f"{r['quantity']:,.0f}", f"{r['cost']:.6f}")
     console.print(t)

@@ -3,18 +3,26 @@
 from __future__ import annotations
 
 import asyncio
+from enum import Enum
 from typing import Optional
 
 import typer
+from rich.markup import escape
 
 from ..errors import FentaError
 from ._app import app, console, emit_json, err_console, handle_errors
 
 
+class Engine(str, Enum):
+    espeak = "espeak"
+    piper = "piper"
+    edge = "edge"
+
+
 @app.command()
 @handle_errors()
 def voices(
-    engine: Optional[str] = typer.Option(None, "--engine", "-e", help="Only this engine: espeak, piper or edge (edge needs the network)."),
+    engine: Optional[Engine] = typer.Option(None, "--engine", "-e", case_sensitive=False, help="Only this engine (edge needs the network; espeak and piper are offline)."),
     lang: Optional[str] = typer.Option(None, "--lang", "-l", help="Only voices for this language, e.g. ru or en-US."),
     json: bool = typer.Option(False, "--json", help="Print as JSON."),
 ) -> None:
@@ -22,10 +30,8 @@ def voices(
     from ..tts.edge import NETWORK_ERRORS
     from ..tts.speech import list_voices
 
-    if engine is not None and engine not in ("espeak", "piper", "edge"):
-        raise FentaError(f"unknown engine '{engine}' (choose espeak, piper or edge)", field="--engine")
     try:
-        rows = asyncio.run(list_voices(engine, lang)) if engine else []
+        rows = asyncio.run(list_voices(engine.value, lang)) if engine else []
     except NETWORK_ERRORS as e:
         raise FentaError(f"listing edge voices needs the network ({type(e).__name__}); offline engines: espeak, piper", field="--engine") from None
     notes: list[str] = []
@@ -37,15 +43,17 @@ def voices(
             notes.append(f"edge voices need the network ({type(e).__name__}); showing offline engines only")
     if json:
         emit_json(rows)
-        for n in notes:
-            err_console.print(f"[yellow]warning:[/] {n}")
+        _warn(notes)
         return
-    from rich.table import Table
-    table = Table(title=f"Voices ({len(rows)})")
-    for col in ("engine", "voice", "language", "about"):
-        table.add_column(col)
+    from ._tables import table, whole
+
+    t = table("engine", whole("voice"), whole("language"), "about", title=f"Voices ({len(rows)})")
     for r in rows:
-        table.add_row(r["engine"], r["name"], r["language"], r.get("description", ""))
-    console.print(table)
+        t.add_row(r["engine"], r["name"], r["language"], r.get("description", ""))
+    console.print(t)
+    _warn(notes)
+
+
+def _warn(notes: list[str]) -> None:
     for n in notes:
-        err_console.print(f"[yellow]warning:[/] {n}")
+        err_console.print(f"[yellow]warning:[/] {escape(n)}")
