@@ -85,27 +85,29 @@ def doctor(json: bool = typer.Option(False, "--json", help="Print as JSON.")) ->
 
 def _print_doctor(info: dict, espeak: str, settings: Settings) -> None:
     from rich.markup import escape
-    from rich.table import Table
+    from rich.text import Text
+
+    from ._tables import table, whole  # plain str cells are literal; values (paths, URLs) never cut
 
     ff = info["ffmpeg"]
-    t = Table(show_header=False, box=None, padding=(0, 2))
+    t = table("", whole(""), show_header=False, box=None, padding=(0, 2))
     t.add_row("python", info["python"])
     t.add_row("home", info["home"])
     if "error" in ff:
-        t.add_row("ffmpeg", f"[bold red]unusable:[/] {escape(ff['error'])}")
+        t.add_row("ffmpeg", Text.from_markup(f"[bold red]unusable:[/] {escape(ff['error'])}"))
     else:
-        t.add_row("ffmpeg", f"{ff['version']}  [dim]{ff['source']}: {escape(ff['path'])}[/]")
-        t.add_row("  why", escape(ff["reason"]))
+        t.add_row("ffmpeg", Text.from_markup(f"{escape(ff['version'])}  [dim]{escape(ff['source'])}: {escape(ff['path'])}[/]"))
+        t.add_row("  why", ff["reason"])
         if not ff["ok"]:
-            t.add_row("  [red]lacks[/]", escape(ff["problem"] or "?"))
+            t.add_row(Text("  lacks", style="red"), ff["problem"] or "?")
     t.add_row("espeak", espeak)
     t.add_row("edge-tts", info["voices"]["edge"])
     for var, is_set in info["keys"].items():
-        t.add_row(var, "[green]set[/]" if is_set else "[dim]not set[/]")
+        t.add_row(var, Text("set", style="green") if is_set else Text("not set", style="dim"))
     for name, url in settings.urls.items():
         t.add_row(f"{name} url", url)
     for name, rl in info["rate_limits"].items():
-        t.add_row(f"{name} requests left", _rate_limit_text(rl))
+        t.add_row(f"{name} requests left", Text.from_markup(_rate_limit_text(rl)))
     console.print(t)
 
 

@@ -105,3 +105,9 @@ def test_kie_callbacks_command_reads_the_secret_from_dotenv_and_refuses_unsigned
         proc.wait(10)
     assert r.status_code == 401
     assert store.provider_task("k1")["status"] == "running"
+
+
+def test_doctor_in_a_log_prints_a_long_home_path_with_brackets_whole(tmp_path):
+    home = tmp_path / "renders [draft]" / ("a-rather-long-folder-name-" * 4) / "fenta-home"
+    r = _run_fenta("doctor", env={"FENTA_HOME": str(home)})
+    assert str(home) in r.stdout, r.stdout + r.stderr
