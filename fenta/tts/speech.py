@@ -35,7 +35,7 @@ __all__ = [
 
 ENGINES = ("auto", "edge", "espeak", "piper")
 #: Bump when chunk output changes for the same inputs, so cached chunks are not reused.
-CHUNK_VERSION = "2"
+CHUNK_VERSION = "3"  # 3: punctuation-only tokens kept with a neighbouring word
 
 _EDGE_VOICE = re.compile(r"^([a-z]{2,3})-([A-Z]{2})-\w+Neural$")
 _EDGE_DEFAULTS = {
@@ -52,8 +52,9 @@ _EDGE_DEFAULTS = {
     "ja": "ja-JP-NanamiNeural",
     "zh": "zh-CN-XiaoxiaoNeural",
 }
-# Sentence ends: . ! ? … followed by space and an upper-case letter, digit or quote.
-_SENTENCE_END = re.compile(r"(?<=[.!?…])[\"'»”)]*\s+(?=[\"'«“(]*[A-ZА-ЯЁ0-9])")
+# A sentence ends with . ! ? … (and closing quotes); the next starts with an upper-case letter or digit.
+_SENTENCE_END = re.compile(r"[.!?…][\"'»”)]*$")
+_SENTENCE_START = re.compile(r"[\"'«“(]*[A-ZА-ЯЁ0-9]")
 _ABBREV = re.compile(r"(?:\b(?:Mr|Mrs|Ms|Dr|St|Prof|Jr|Sr|vs|etc|e\.g|i\.e|No|т\.е|т\.д|т\.п|др|им|ул|г|гг|см|стр|проф|д-р)\.|\b[A-ZА-ЯЁ]\.)$")
 
 
@@ -88,27 +89,39 @@ class Speech:
 def split_sentences(text: str, max_chars: int = 400) -> list[str]:
     """Split text into sentences (abbreviations like "Dr." or "т.е." do not end one).
 
-    Sentences longer than `max_chars` are split further at commas, then spaces.
+    Sentences longer than `max_chars` are split further after a comma, else
+    between words. Cuts fall only between written words (`split_words`), so
+    every character is kept (closing quotes stay with their sentence) and the
+    pieces' words are exactly the text's words. A text without words gives [].
     """
     text = " ".join(text.split())
-    pieces, start = [], 0
-    for m in _SENTENCE_END.finditer(text):
-        if _ABBREV.search(text[start : m.start()]):
-            continue
-        pieces.append(text[start : m.start()].strip())
-        start = m.end()
-    pieces.append(text[start:].strip())
+    words = split_words(text)
+    groups: list[list] = []
+    for i, w in enumerate(words):
+        if groups and not _sentence_break(words[i - 1].text, w.text):
+            groups[-1].append(w)
+        else:
+            groups.append([w])
     out: list[str] = []
-    for p in pieces:
-        while len(p) > max_chars:
-            cut = p.rfind(", ", 0, max_chars)
-            cut = cut + 1 if cut > max_chars // 3 else p.rfind(" ", 0, max_chars)
-            if cut <= 0:
-                cut = max_chars
-            out.append(p[:cut].strip())
-            p = p[cut:].strip()
-        out.append(p)
-    return [p for p in out if split_words(p)]
+    for group in groups:
+        while group:
+            a = group[0].start_char
+            if group[-1].end_char - a <= max_chars:
+                cut = len(group)
+            else:
+                fit = max(1, sum(1 for w in group if w.end_char - a <= max_chars))
+                commas = [k + 1 for k in range(fit) if group[k].text.endswith(",") and group[k].end_char - a > max_chars // 3]
+                cut = commas[-1] if commas else fit
+            out.append(text[a : group[cut - 1].end_char])
+            group = group[cut:]
+    return out
+
+
+def _sentence_break(before: str, after: str) -> bool:
+    """Does a sentence end between these two written words?"""
+    if not _SENTENCE_END.search(before) or not _SENTENCE_START.match(after):
+        return False
+    return not _ABBREV.search(before.rstrip("\"'»”)"))
 
 
 def default_voice(engine: str, language: str) -> str:

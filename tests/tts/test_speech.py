@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import random
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 from fenta.tts import espeak
 from fenta.tts.audio import Chunk, join_chunks, read_wav
@@ -17,6 +19,20 @@ TEXT = "The first sentence is short. The second one, with a comma, is a little l
 
 def test_sentences_split_at_sentence_ends_but_not_after_abbreviations():
     assert split_sentences("Dr. Smith came at 5 p.m. Then he left. Это т.е. тест. Да!") == ["Dr. Smith came at 5 p.m.", "Then he left.", "Это т.е. тест.", "Да!"]
+
+
+def test_a_closing_quote_after_a_sentence_end_stays_with_its_sentence():
+    assert split_sentences('He said "Stop." Then he left.') == ['He said "Stop."', "Then he left."]
+
+
+@pytest.mark.parametrize("seed", range(10))
+def test_sentence_pieces_keep_every_character_and_hold_exactly_the_texts_words(seed):
+    rng = random.Random(seed)
+    vocab = ["Word.", "next", "—", ",", "Again!", "«", "Yes", "...", "🎉", "tail,", "(Note)", "=", "Dr.", "A."]
+    text = " ".join(rng.choice(vocab) for _ in range(rng.randint(1, 40)))
+    pieces = split_sentences(text, max_chars=rng.choice([12, 30, 400]))
+    assert " ".join(pieces) == (text if split_words(text) else "")
+    assert [w.text for p in pieces for w in split_words(p)] == [w.text for w in split_words(text)]
 
 
 def test_a_sentence_longer_than_the_chunk_limit_is_split_at_a_comma():
