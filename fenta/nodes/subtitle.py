@@ -47,7 +47,7 @@ def _style(template: dict, params: SubtitleParams) -> dict:
 @register
 class Subtitle(Node):
     type = "Subtitle"
-    version = "3"  # 3: one box per phrase, even clause splits (cached captions re-made)
+    version = "4"  # 4: every character kept (verbatim SRT, escaped ASS), no cue shorter than min_seconds
     description = (
         "Groups timed words into phrases (words/characters per line, lines, punctuation, pauses, time on screen, "
         "no lone words) measured with the real font so lines fit the frame; writes karaoke or phrase ASS and SRT "

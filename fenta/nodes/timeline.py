@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pydantic import Field
 
+from ..render.captions import clamp_captions
 from ..render.timeline import MusicBed, hook_text, scene_starts
 from ..render.timeline import Timeline as TimelineModel
 from ..render.timeline import build_timeline
@@ -34,7 +35,7 @@ class TimelineOutputs(Ports):
 @register
 class Timeline(Node):
     type = "Timeline"
-    version = "2"
+    version = "3"  # 3: captions cut at the video's end
     description = (
         "Fits clips to the narration (trimmed, looped or spread; per scene when clips carry a scene and "
         "scenes + words are connected), with Ken Burns stills, transitions, captions, title card and a ducked music bed."
@@ -49,7 +50,8 @@ class Timeline(Node):
             raise ctx.error("connect a 'voice' input or set params.duration", field="params.duration")
         if inputs.music is not None and inputs.music_bed is not None:
             raise ctx.error("connect 'music' or 'music_bed', not both", field="inputs.music_bed")
-        subs = (inputs.subtitles.ass_path, inputs.subtitles.srt_path) if inputs.subtitles else None
+        # No caption outlasts the video: cues are cut at its end (a phrase's hold could run past it).
+        subs = tuple(ctx.keep(p) for p in clamp_captions(inputs.subtitles.ass_path, inputs.subtitles.srt_path, params.duration or inputs.voice.duration, ctx.workdir, fps=ctx.template["canvas"]["fps"])) if inputs.subtitles else None  # type: ignore[union-attr]
         starts = scene_starts(inputs.scenes, inputs.words) if inputs.scenes and inputs.words else None
         if inputs.scenes and inputs.words and starts is None and any(c.scene is not None for c in inputs.clips):
             ctx.warn("scene texts do not match the spoken words; clips are spread evenly instead of per scene")

@@ -10,7 +10,7 @@ import pytest
 from fenta.errors import FentaError
 from fenta.nodes.subtitle import Subtitle
 from fenta.nodes.voice import VoiceTTS
-from fenta.render.captions import FontMeasure, resolve_font
+from fenta.render.captions import FontMeasure, read_srt, resolve_font
 from tests.tts._helpers import run_node, small_template
 
 SCRIPTS = {
@@ -41,10 +41,9 @@ def captioned(request, tmp_path_factory):
         mp.undo()
 
 
-def test_every_written_word_appears_exactly_once_in_the_srt_in_order(captioned):
+def test_every_character_of_the_script_appears_in_the_srt_in_order(captioned):
     _, text, _, _, srt, _ = captioned
-    srt_words = " ".join(e.plaintext.replace("\n", " ") for e in srt).split()
-    assert srt_words == [w for w in text.split() if re.search(r"\w", w)]
+    assert "".join("".join(e.plaintext.split()) for e in srt) == "".join(text.split())
 
 
 def test_each_highlighted_caption_word_starts_within_50_ms_of_its_tts_time(captioned):
@@ -100,3 +99,87 @@ def test_the_russian_example_is_a_valid_offline_workflow(cli):
 
     result = cli("validate", str(REPO / "examples" / "russian.yaml"))
     assert result.exit_code == 0, result.output
+
+
+# ------------------------------------------------- every character of the script, end to end
+
+PUNCTUATED = 'He said: "don\'t stop" — 100% sure; a\\b [x] {y} <z> \'q\' , = : %{pts} $HOME'
+
+
+def _chars(text: str) -> str:
+    return "".join(text.split())
+
+
+def _as_libass_reads(text: str) -> str:
+    """The characters libass draws for an ASS event's text: override blocks dropped, escapes undone."""
+    out, i = [], 0
+    while i < len(text):
+        if text.startswith(("\\{", "\\}"), i):
+            out.append(text[i + 1])
+            i += 2
+        elif text.startswith("\\N", i):
+            out.append("\n")
+            i += 2
+        elif text[i] == "{" and "}" in text[i:]:
+            i = text.index("}", i) + 1
+        else:
+            out.append(text[i])
+            i += 1
+    return "".join(out).replace("\u2060", "")
+
+
+@pytest.fixture(scope="module")
+def punctuated(tmp_path_factory):
+    """(SRT cues, ASS) for PUNCTUATED spoken by espeak, captioned with the karaoke template."""
+    mp = pytest.MonkeyPatch()
+    home = tmp_path_factory.mktemp("home")
+    mp.setenv("FENTA_HOME", str(home))
+    mp.chdir(home)
+    try:
+        voiced = run_node(VoiceTTS, {"engine": "espeak", "voice": "en-us", "text": PUNCTUATED}, {})
+        track = run_node(Subtitle, {}, {"words": voiced.words}).track
+        yield read_srt(track.srt_path), pysubs2.load(track.ass_path)
+    finally:
+        mp.undo()
+
+
+def test_every_character_of_a_script_full_of_symbols_and_markup_is_in_the_srt_in_order(punctuated):
+    cues, _ = punctuated
+    assert _chars("".join(text for _, _, text in cues)) == _chars(PUNCTUATED)
+
+
+def test_every_character_of_a_script_full_of_symbols_and_markup_is_drawn_from_the_ass_in_order(punctuated):
+    _, ass = punctuated
+    shown = [_as_libass_reads(e.text) for e in ass if e.layer == 1]
+    phrases = [t for k, t in enumerate(shown) if k == 0 or t != shown[k - 1]]  # karaoke repeats a phrase per word
+    assert _chars("".join(phrases)) == _chars(PUNCTUATED.upper())
+
+
+def test_russian_abbreviation_letters_merge_into_cues_no_shorter_than_the_template_minimum():
+    template = small_template()
+    voiced = run_node(VoiceTTS, {"engine": "espeak", "voice": "ru", "text": "Т. е. это важно, и это правда. Да, т. е. нет."}, {}, template=template)
+    cues = read_srt(run_node(Subtitle, {}, {"words": voiced.words}, template=template).track.srt_path)
+    assert "Т. е." in cues[0][2]
+    assert min(b - a for a, b, _ in cues) >= template["subtitles"]["min_seconds"] * 1000 - 10
+
+
+def test_no_caption_in_the_published_srt_or_ass_ends_after_the_video(write, cli):
+    import json
+
+    from fenta.media.ffmpeg import probe
+
+    wf = write("wf.yaml", """version: 1
+name: short
+template: karaoke-bold
+nodes:
+  voice: {type: Voice.TTS, params: {engine: espeak, voice: ru, text: "Т. е. это."}}
+  subs: {type: Subtitle, inputs: {words: voice.words}}
+  timeline: {type: Timeline, inputs: {voice: voice.audio, subtitles: subs.track}}
+  render: {type: Render, params: {profile: 720p}, inputs: {timeline: timeline.timeline}}
+""")
+    result = cli("run", str(wf), "-o", "out", "--json")
+    assert result.exit_code == 0, result.output
+    arts = json.loads(result.stdout)["artifacts"]
+    end_ms = probe(arts["video"]).duration * 1000
+    assert read_srt(arts["srt"])[-1][1] <= end_ms
+    assert max(e.end for e in pysubs2.load(arts["ass"])) <= end_ms

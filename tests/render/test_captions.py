@@ -8,7 +8,7 @@ import numpy as np
 import pysubs2
 import pytest
 
-from fenta.render.captions import DEFAULT_FONT, FontError, FontMeasure, Layout, group_phrases, resolve_font, wrap_title, write_captions
+from fenta.render.captions import DEFAULT_FONT, FontError, FontMeasure, Layout, clamp_captions, group_phrases, read_srt, resolve_font, wrap_title, write_captions
 from fenta.media.ffmpeg import ffmpeg_exe
 from fenta.render.captions import FONTS_DIR
 from fenta.types import Word
@@ -157,3 +157,60 @@ def test_title_lines_are_balanced_and_fit_the_measured_width():
 def test_a_title_too_long_for_four_lines_shrinks():
     text, size = wrap_title("Осьминоги — удивительные существа с тремя сердцами и голубой кровью.", 120, 400)
     assert size < 120 and len(text.split("\n")) <= 4
+
+
+# ---------------------------------------------------------------- every character kept
+
+
+def _ink(frame: np.ndarray) -> np.ndarray:
+    ys, xs = np.nonzero(frame > 100)
+    return frame[ys.min():ys.max() + 1, xs.min():xs.max() + 1] > 100
+
+
+def _overlap(a: np.ndarray, b: np.ndarray) -> float:
+    """Intersection over union of two ink masks aligned at their top-left corners."""
+    h, w = max(a.shape[0], b.shape[0]), max(a.shape[1], b.shape[1])
+    pa, pb = np.zeros((h, w), bool), np.zeros((h, w), bool)
+    pa[:a.shape[0], :a.shape[1]], pb[:b.shape[0], :b.shape[1]] = a, b
+    return (pa & pb).sum() / (pa | pb).sum()
+
+
+@pytest.mark.parametrize("text", ["{y}", "%{pts}", "a\\{b}", "C:\\New{1}"])
+def test_burned_captions_draw_braces_and_backslashes_as_the_text_has_them(tmp_path, text):
+    # libass reads "{...}" as override tags: "{y}" vanished, and look-alike braces drew empty boxes.
+    from PIL import Image, ImageDraw, ImageFont
+
+    template = small_template("karaoke-bold", size=50, karaoke=False, uppercase=False, outline=0, shadow=0)
+    write_captions([Word(text=text, start=0.0, end=1.0)], template, tmp_path / "c.ass", tmp_path / "c.srt")
+    burned = _ink(_burn(tmp_path / "c.ass"))
+    font = resolve_font(DEFAULT_FONT, bold=True)
+    plain = Image.new("L", (600, 200))  # the same string drawn by FreeType with no subtitle parsing at all
+    ImageDraw.Draw(plain).text((20, 20), text, fill=255, font=ImageFont.truetype(str(font), round(50 * FontMeasure(font, 50).em_per_size)))
+    assert _overlap(burned, _ink(np.asarray(plain))) > 0.7
+
+
+def test_the_srt_keeps_every_word_verbatim_including_braces_backslashes_and_markup(tmp_path):
+    words = words_of("{y} %{pts} a\\b <z> \\N end")
+    write_captions(words, small_template("karaoke-bold", words_per_line=2, max_chars_per_line=40), tmp_path / "c.ass", tmp_path / "c.srt")
+    cues = read_srt(tmp_path / "c.srt")
+    assert " ".join(text.replace("\n", " ") for _, _, text in cues) == "{y} %{pts} a\\b <z> \\N end"
+
+
+def test_a_phrase_the_next_would_replace_sooner_than_the_minimum_joins_it():
+    words = [Word(text="Т.", start=0.0, end=0.15), Word(text="е.", start=0.15, end=0.27), Word(text="это", start=0.27, end=0.46)]
+    assert texts(group_phrases(words, {**STYLE, "min_seconds": 0.6})) == [["Т. е. это"]]
+
+
+def test_short_words_merge_past_the_words_per_line_limit_while_the_line_still_fits():
+    words = words_of("Т. е. это важно, и так далее", step=0.15)
+    phrases = group_phrases(words, {**STYLE, "words_per_line": 3, "max_chars_per_line": 18, "min_seconds": 0.6})
+    assert texts(phrases)[0] == ["Т. е. это важно,"]
+
+
+def test_clamped_captions_end_by_the_video_end_and_keep_their_text(tmp_path):
+    words = [Word(text="{y}", start=0.0, end=0.5), Word(text="tail.", start=1.0, end=1.4), Word(text="gone", start=2.5, end=2.9)]
+    write_captions(words, small_template("karaoke-bold", words_per_line=1), tmp_path / "c.ass", tmp_path / "c.srt")
+    ass, srt = clamp_captions(tmp_path / "c.ass", tmp_path / "c.srt", 1.5, tmp_path / "out")
+    assert read_srt(srt) == [(0, 800, "{y}"), (1000, 1500, "tail.")]
+    events = pysubs2.load(str(ass))
+    assert max(e.end for e in events) == 1500 and "\\{Y\\}" in events[0].text
