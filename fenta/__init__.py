@@ -35,6 +35,7 @@ _EXPORTS = {
 _ERRORS = (
     "AuthError", "CostLimitError", "CreditsError", "FentaError", "JobError", "MediaError", "NodeError",
     "Problem", "ProviderError", "QuotaError", "RateLimitError", "RenderError", "SpecError",
+    "TemplateError", "FontError", "TextError", "FFmpegUnusable", "InvalidOutputError", "OutcomeUnknownError",
 )
 _EXPORTS.update({name: "errors" for name in _ERRORS})
 
@@ -44,6 +45,7 @@ if TYPE_CHECKING:  # pragma: no cover - names for type checkers only, never impo
     from .engine.spec import Workflow, load, loads
     from .errors import (AuthError, CostLimitError, CreditsError, FentaError, JobError, MediaError, NodeError,
                          Problem, ProviderError, QuotaError, RateLimitError, RenderError, SpecError)
+    from .errors import (FFmpegUnusable, FontError, InvalidOutputError, OutcomeUnknownError, TemplateError, TextError)
     from .nodes.base import Node, NodeContext, Params, Ports, register, registry
 
 
@@ -97,4 +99,10 @@ __all__ = [
     "QuotaError",
     "CostLimitError",
     "JobError",
+    "TemplateError",
+    "FontError",
+    "TextError",
+    "FFmpegUnusable",
+    "InvalidOutputError",
+    "OutcomeUnknownError",
 ]

@@ -2,6 +2,9 @@
 
 Each error carries where it happened (file, node id, field) so the CLI can print
 one short line and users of the SDK can react programmatically.
+
+Every exception class fenta raises is defined here (and exported by `fenta`); the modules that raise
+them import them from here (`tests/test_exported_members.py` keeps it so).
 """
 
 from __future__ import annotations
@@ -22,6 +25,12 @@ __all__ = [
     "QuotaError",
     "CostLimitError",
     "JobError",
+    "TemplateError",
+    "FontError",
+    "TextError",
+    "FFmpegUnusable",
+    "InvalidOutputError",
+    "OutcomeUnknownError",
 ]
 
 
@@ -99,12 +108,39 @@ class SpecError(FentaError):
         return "\n".join(lines)
 
 
+class TemplateError(SpecError):
+    """A montage template is unknown or invalid; every problem names the file and the field."""
+
+    def __init__(self, problems: list[Problem]) -> None:
+        super().__init__(problems)
+        if problems:
+            self.file, self.field = problems[0].file, problems[0].field
+
+
+class FontError(FentaError):
+    """A caption font cannot be found (exit 2: bad input)."""
+
+    exit_code = 2
+
+
+class FFmpegUnusable(FentaError):
+    """FENTA_FFMPEG names a binary that is missing, does not run, or lacks what fenta uses (exit 2)."""
+
+    exit_code = 2
+
+
 class NodeError(FentaError):
     """A node failed while running."""
 
     def __init__(self, message: str, *, retryable: bool = False, **where) -> None:
         super().__init__(message, **where)
         self.retryable = retryable
+
+
+class TextError(NodeError):
+    """The text to speak or align has nothing to say (exit 2: bad input)."""
+
+    exit_code = 2
 
 
 class MediaError(NodeError):
@@ -165,6 +201,14 @@ class RateLimitError(ProviderError):
     def __init__(self, message: str, *, retry_after: float | None = None, **kw) -> None:
         super().__init__(message, retryable=True, **kw)
         self.retry_after = retry_after
+
+
+class InvalidOutputError(ProviderError):
+    """The model answered, twice, with something that does not fit the requested schema."""
+
+
+class OutcomeUnknownError(ProviderError):
+    """A paid request was sent but its answer never arrived: it may or may not have been accepted."""
 
 
 class QuotaError(FentaError):

@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Sequence
 
-from ..errors import FentaError, MediaError, RenderError
+from ..errors import FFmpegUnusable, MediaError, RenderError
 
 __all__ = [
     "FFmpegCheck", "FFmpegChoice", "FFmpegUnusable", "check_ffmpeg", "ffmpeg_choice", "ffmpeg_exe", "ffmpeg_source",
@@ -76,12 +76,6 @@ OPTIONS: tuple[str, ...] = ("-fps_mode", "-find_stream_info")
 
 _CHECK_TIMEOUT_S = 20
 _BUNDLED = "imageio-ffmpeg (bundled)"
-
-
-class FFmpegUnusable(FentaError):
-    """FENTA_FFMPEG names a binary that is missing, does not run, or lacks what fenta uses (exit 2)."""
-
-    exit_code = 2
 
 
 @dataclass(frozen=True)

@@ -28,7 +28,7 @@ from typing import Any
 import httpx
 
 from ..config import Settings
-from ..errors import AuthError, CreditsError, ProviderError, RateLimitError
+from ..errors import AuthError, CreditsError, OutcomeUnknownError, ProviderError, RateLimitError
 from ..pricing import KieModel
 from ._http import ProviderClient
 from ._retry import Retry, parse_retry_after
@@ -83,10 +83,6 @@ class TaskStatus:
     @property
     def done(self) -> bool:
         return self.state in ("succeeded", "failed")
-
-
-class OutcomeUnknownError(ProviderError):
-    """A paid request was sent but its answer never arrived: it may or may not have been accepted."""
 
 
 class SlidingWindowLimiter:

@@ -21,7 +21,7 @@ import httpx
 from pydantic import BaseModel, ValidationError
 
 from ..config import MODEL_VARS, Settings
-from ..errors import ProviderError, RateLimitError
+from ..errors import InvalidOutputError, ProviderError, RateLimitError
 from ._http import ProviderClient
 from ._retry import Retry, parse_retry_after
 
@@ -81,10 +81,6 @@ class ChatResult:
     finish_reason: str | None
     usage: Usage
     raw: dict[str, Any]
-
-
-class InvalidOutputError(ProviderError):
-    """The model answered, twice, with something that does not fit the requested schema."""
 
 
 class OpenRouterClient(ProviderClient):

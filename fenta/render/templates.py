@@ -16,7 +16,7 @@ import yaml
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, model_validator
 from typing_extensions import Annotated
 
-from ..errors import Problem, SpecError
+from ..errors import Problem, TemplateError
 
 __all__ = ["Template", "TemplateError", "resolve_template", "template_dirs", "list_templates", "DEFAULT_TEMPLATE", "TRANSITIONS"]
 
@@ -156,15 +156,6 @@ class Template(_M):
     logo: Logo | None = None
     title_card: TitleCard | None = None
     progress_bar: ProgressBar | None = None
-
-
-class TemplateError(SpecError):
-    """A template is unknown or invalid; every problem names the file and the field."""
-
-    def __init__(self, problems: list[Problem]) -> None:
-        super().__init__(problems)
-        if problems:
-            self.file, self.field = problems[0].file, problems[0].field
 
 
 def template_dirs() -> list[Path]:
