@@ -19,8 +19,6 @@ KNOWN_EXCEPTIONS: dict[str, str] = {
     # FFmpeg selection (FENTA_FFMPEG, PATH) is being reworked in this module by its owner; it moves to
     # Settings with that work.
     "fenta/media/ffmpeg.py": "FENTA_FFMPEG and PATH for choosing the FFmpeg binary (pending move to Settings)",
-    # rich's own COLUMNS convention for the width of piped output, not a fenta setting (pending).
-    "fenta/cli/_app.py": "COLUMNS for the console width off a terminal (pending)",
 }
 
 
