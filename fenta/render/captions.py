@@ -8,9 +8,10 @@ template's line count, and a word too wide for the frame shrinks the font.
 from __future__ import annotations
 
 import functools
+import math
 import os
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Sequence
 
@@ -33,6 +34,9 @@ __all__ = [
     "DEFAULT_FONT",
     "CaptionResult",
     "wrap_title",
+    "write_srt",
+    "read_srt",
+    "clamp_captions",
 ]
 
 FONTS_DIR = Path(__file__).resolve().parent.parent / "assets" / "fonts"
@@ -303,6 +307,43 @@ def _balanced_chunks(clause: list[Word], fits) -> list[list[Word]]:
     return chunks[::-1]
 
 
+def _merge_short(groups: list[list[Word]], fits: Sequence, min_seconds: float) -> None:
+    """Merge a phrase the next one would replace sooner than `min_seconds` into a neighbour.
+
+    Such a phrase flashes by unread ("Т." then "е." for 0.15 s each). It joins
+    a neighbour when the result fits: by the first test in `fits` that lets
+    one of them in (the template's limits, then limits without the words per
+    line, since short words like "т." "е." are what makes such phrases), the
+    neighbour across a clause mark rather than a sentence end, then the one
+    closer in time, then the one before. A phrase that fits with neither stays.
+    """
+
+    def cost(left: list[Word], right: list[Word]) -> tuple[int, float]:
+        mark = 2 if _SENTENCE_END.search(left[-1].text) else 1 if _CLAUSE_END.search(left[-1].text) else 0
+        return mark, right[0].start - left[-1].end
+
+    i = 0
+    while i < len(groups) - 1:
+        g, nxt = groups[i], groups[i + 1]
+        if nxt[0].start - g[0].start >= min_seconds - 1e-3:
+            i += 1
+            continue
+        options: list = []
+        for ok in fits:
+            if i > 0 and ok(groups[i - 1] + g):
+                options.append((cost(groups[i - 1], g), 0, i - 1))
+            if ok(g + nxt):
+                options.append((cost(g, nxt), 1, i))
+            if options:
+                break
+        if not options:
+            i += 1
+            continue
+        _, _, at = min(options)
+        groups[at : at + 2] = [groups[at] + groups[at + 1]]
+        i = max(0, at - 1)  # the merged phrase, and the one before it, are looked at again
+
+
 def group_phrases(words: list[Word], style: dict[str, Any], layout: Layout | None = None) -> list[Phrase]:
     """Group words into phrases that fit the caption box.
 
@@ -311,7 +352,8 @@ def group_phrases(words: list[Word], style: dict[str, Any], layout: Layout | Non
     longer than `PAUSE_BREAK`. A clause that does not fit one phrase (the
     template's words, characters and pixels per line, `lines`, `max_seconds`)
     is split into the fewest even phrases. A phrase of one word joins or
-    borrows from its neighbour when that keeps both within the limits.
+    borrows from its neighbour when that keeps both within the limits, and a
+    phrase that would be on screen less than `min_seconds` joins a neighbour.
     """
     if layout is None:
         layout = _layout_from_style(style, None, float("inf"))
@@ -358,9 +400,15 @@ def group_phrases(words: list[Word], style: dict[str, Any], layout: Layout | Non
             elif close_prev and len(prev) > 2 and not _CLAUSE_END.search(prev[-1].text):  # type: ignore[arg-type]
                 g.insert(0, prev.pop())  # type: ignore[union-attr]
         i += 1
+    loose = replace(layout, words_per_line=10_000)
+
+    def ok_loose(g: list[Word]) -> bool:
+        return g[-1].end - g[0].start <= max_seconds and loose.split(g) is not None
+
+    _merge_short(groups, (ok, ok_loose), float(style.get("min_seconds") or 0.0))
     phrases = []
     for g in groups:
-        lines = layout.split(g) or [g]  # a single word wider than the box: the font is shrunk for it
+        lines = layout.split(g) or loose.split(g) or [g]  # a single word wider than the box: the font is shrunk for it
         phrases.append(Phrase(lines))
     return phrases
 
@@ -378,8 +426,88 @@ class CaptionResult:
 
 
 def _escape_ass(text: str) -> str:
-    # Braces open override blocks and backslashes start tags in ASS: show them literally.
-    return text.replace("\\", "\\\u2060").replace("{", "｛").replace("}", "｝")
+    """Text that libass draws exactly as written.
+
+    A brace would open an override block ("{y}" vanished): libass reads
+    "\\{" and "\\}" as literal braces. A backslash is drawn as itself unless
+    "N", "n", "h", "{" or "}" follows it, so one followed by those letters or
+    ending the text (a tag may come next) gets a word joiner (U+2060, drawn as
+    nothing) after it; one before an escaped brace needs nothing.
+    """
+    out = []
+    for i, ch in enumerate(text):
+        if ch in "{}":
+            out.append("\\" + ch)
+        elif ch == "\\":
+            nxt = text[i + 1] if i + 1 < len(text) else ""
+            out.append("\\" if nxt and nxt not in "Nnh" else "\\\u2060")
+        else:
+            out.append(ch)
+    return "".join(out)
+
+
+def _srt_time(ms: int) -> str:
+    h, rest = divmod(max(0, int(ms)), 3_600_000)
+    m, rest = divmod(rest, 60_000)
+    sec, milli = divmod(rest, 1000)
+    return f"{h:02d}:{m:02d}:{sec:02d},{milli:03d}"
+
+
+def write_srt(path: Path, cues: Sequence[tuple[int, int, str]]) -> None:
+    """Write (start ms, end ms, text) cues as SRT, the text exactly as given.
+
+    pysubs2 reads braces in SRT text as ASS override tags and drops them
+    ("{y}", "%{pts}" -> "%"); an SRT has no escapes, so the text is written verbatim.
+    """
+    blocks = [f"{i}\n{_srt_time(a)} --> {_srt_time(b)}\n{text}\n" for i, (a, b, text) in enumerate(cues, 1)]
+    Path(path).write_text("\n".join(blocks), encoding="utf-8")
+
+
+_SRT_TIME = re.compile(r"(\d+):(\d\d):(\d\d)[,.](\d{1,3})")
+
+
+def read_srt(path: Path) -> list[tuple[int, int, str]]:
+    """(start ms, end ms, text) per cue of an SRT file, the text exactly as written."""
+    raw = Path(path).read_text(encoding="utf-8-sig").replace("\r\n", "\n")
+    cues = []
+    for block in re.split(r"\n\s*\n", raw.strip()):
+        lines = block.split("\n")
+        k = next((i for i, line in enumerate(lines[:2]) if "-->" in line), None)
+        if k is None:
+            continue
+        times = _SRT_TIME.findall(lines[k])
+        if len(times) < 2:
+            continue
+        a, b = ((int(h) * 3600 + int(m) * 60 + int(sec)) * 1000 + int(ms.ljust(3, "0")) for h, m, sec, ms in times[:2])
+        cues.append((a, b, "\n".join(lines[k + 1 :])))
+    return cues
+
+
+def clamp_captions(ass_path: str | Path, srt_path: str | Path, end: float, out_dir: Path, *, fps: float | None = None) -> tuple[Path, Path]:
+    """Copies of an ASS and an SRT whose cues all end by the video's end.
+
+    The end is `end` seconds, or with `fps` the end of the last whole frame
+    before it when that comes first (a 0.4826 s video at 30 fps shows 14
+    frames, and its file may say 0.480 s). A cue that starts at or after the
+    end is dropped; one that runs past it is cut there. The copies are written
+    into `out_dir` (as captions.ass and captions.srt) even when nothing
+    changes, so callers can always keep them.
+    """
+    import pysubs2
+
+    if fps:
+        end = min(end, round(end * fps) / fps)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    ass_out, srt_out = out_dir / "captions.ass", out_dir / "captions.srt"
+    cs_end = int(math.floor(end * 100 + 1e-6)) * 10  # ASS keeps centiseconds: never round past the end
+    ms_end = int(math.floor(end * 1000 + 1e-6))
+    subs = pysubs2.load(str(ass_path), format_="ass")
+    subs.events = [e for e in subs.events if e.start < cs_end]
+    for e in subs.events:
+        e.end = min(e.end, cs_end)
+    subs.save(str(ass_out), format_="ass")
+    write_srt(srt_out, [(a, min(b, ms_end), text) for a, b, text in read_srt(Path(srt_path)) if a < ms_end])
+    return ass_out, srt_out
 
 
 def _phrase_times(phrases: list[Phrase], style: dict[str, Any]) -> list[tuple[float, float]]:
@@ -494,7 +622,7 @@ def write_captions(words: list[Word], template: dict[str, Any], ass_path: Path, 
         marginv=text_margin_v,
     )
     subs.styles = {"Default": st}
-    srt = pysubs2.SSAFile()
+    srt: list[tuple[int, int, str]] = []
     hl = parse_color(style["highlight_color"])
     hl_tag = "{\\c&H%02X%02X%02X&}" % (hl.b, hl.g, hl.r)
 
@@ -506,7 +634,7 @@ def write_captions(words: list[Word], template: dict[str, Any], ass_path: Path, 
     for phrase, (p_start, p_end) in zip(phrases, times):
         if box:
             subs.events.append(_box_event(phrase, layout, p_start, p_end, size, alignment, margin_v, parse_color(style["box_color"])))
-        srt.events.append(pysubs2.SSAEvent(start=_ms(p_start), end=_ms(p_end), text="\\N".join(" ".join(x.text for x in line) for line in phrase.lines)))
+        srt.append((_ms(p_start), _ms(p_end), "\n".join(" ".join(x.text for x in line) for line in phrase.lines)))
         if not karaoke:
             subs.events.append(pysubs2.SSAEvent(layer=1, start=_ms(p_start), end=_ms(p_end), text="\\N".join(" ".join(show(x.text) for x in line) for line in phrase.lines)))
             continue
@@ -535,7 +663,7 @@ def write_captions(words: list[Word], template: dict[str, Any], ass_path: Path, 
     subs.sort()
     ass_path.parent.mkdir(parents=True, exist_ok=True)
     subs.save(str(ass_path), format_="ass")
-    srt.save(str(srt_path), format_="srt")
+    write_srt(srt_path, srt)
     return CaptionResult(events=len(subs.events), phrases=len(phrases), font_path=font_path, font_size=size, warnings=warnings)
 
 
