@@ -112,7 +112,7 @@ class VoiceTTS(Node):
             from ..tts.edge import NETWORK_ERRORS
 
             attempts, backoff = _edge_attempts() if engine == "edge" else (1, 0.0)
-            policy = RetryPolicy(attempts=attempts, base=backoff, exceptions=NETWORK_ERRORS)
+            policy = RetryPolicy(attempts=attempts, base=backoff, exceptions=NETWORK_ERRORS, scale=ctx.settings.backoff_scale)
             try:
                 return await policy.run(lambda _n: self._speak(ctx, params, text, "edge"))
             except NETWORK_ERRORS as e:
