@@ -11,13 +11,30 @@ from typing import Literal
 
 from pydantic import Field
 
-from ..errors import FentaError, MediaError, NodeError
+from ..errors import FentaError, MediaError, NodeError, TextError
 from ..tts.speech import Speech, SpeechSettings, offline_engine, synthesize, voice_for
 from ..tts.words import split_words
 from ..types import Audio, Word
 from .base import Node, NodeContext, Params, Ports, register
 
-__all__ = ["VoiceTTS", "VoiceAlign", "TTSParams", "AlignParams"]
+__all__ = ["VoiceTTS", "VoiceAlign", "TTSParams", "AlignParams", "TextError"]
+
+
+def _no_words(text: str) -> str:
+    shown = text.strip()
+    shown = shown if len(shown) <= 40 else shown[:39] + "…"
+    return f"'{shown}' is only punctuation, symbols or emoji, with no letter or digit"
+
+
+def _text_problem(text: str | None, field: str, what: str) -> str | None:
+    """Why `text` cannot be spoken, or None when it has words."""
+    if text is None:
+        return f"no {what}: connect a 'text' input or set params.text"
+    if not text.strip():
+        return f"the {what} is empty" + (" (the 'text' input is connected but gave no text)" if field == "inputs.text" else "")
+    if not split_words(text):
+        return f"the {what} has no words to speak: {_no_words(text)}"
+    return None
 
 
 class TTSParams(Params):
@@ -78,7 +95,7 @@ def _words_out(speech: Speech) -> list[Word]:
 @register
 class VoiceTTS(Node):
     type = "Voice.TTS"
-    version = "2"
+    version = "3"  # 3: words keep punctuation-only tokens ("arms —")
     description = (
         "Speaks the text and times every written word; engines: auto (edge, offline fallback with a warning), "
         "espeak (offline, any language it ships), edge (online neural voices), piper (offline English, extra). "
@@ -91,6 +108,8 @@ class VoiceTTS(Node):
 
     def validate_params(self, params: TTSParams, template) -> list[tuple[str, str]]:
         problems = []
+        if params.text is not None and params.text.strip() and not split_words(params.text):
+            problems.append(("params.text", f"the script has no words to speak: {_no_words(params.text)}"))
         if params.engine == "piper":
             from ..tts import piper
 
@@ -104,8 +123,10 @@ class VoiceTTS(Node):
 
     async def run(self, ctx: NodeContext, params: TTSParams, inputs: TTSInputs) -> VoiceOutputs:
         text = inputs.text if inputs.text is not None else params.text
-        if not text or not split_words(text):
-            raise ctx.error("nothing to speak: connect a 'text' input or set params.text", field="params.text")
+        field = "inputs.text" if inputs.text is not None else "params.text"
+        problem = _text_problem(text, field, "script")
+        if problem:
+            raise ctx.error(problem, field=field, cls=TextError)
         engine = params.engine
         if engine in ("auto", "edge"):
             from ..providers import RetryPolicy
@@ -165,6 +186,7 @@ class AlignInputs(Ports):
 @register
 class VoiceAlign(Node):
     type = "Voice.Align"
+    version = "2"  # 2: words keep punctuation-only tokens
     description = (
         "Times the words of existing narration: an audio file plus its transcript -> audio, words. "
         "Forced alignment with pocketsphinx (English, extra fenta[align]); otherwise a proportional estimate with a warning."
@@ -199,8 +221,10 @@ class VoiceAlign(Node):
         from ..tts.audio import decode_to_pcm
 
         text = inputs.text if inputs.text is not None else params.text
-        if not text or not split_words(text):
-            raise ctx.error("no transcript: connect a 'text' input or set params.text", field="params.text")
+        field = "inputs.text" if inputs.text is not None else "params.text"
+        problem = _text_problem(text, field, "transcript")
+        if problem:
+            raise ctx.error(problem, field=field, cls=TextError)
         path = self._audio_path(params, inputs, ctx.workflow_file)
         if path is None:
             raise ctx.error("no narration: set params.audio or connect an 'audio' input", field="params.audio")

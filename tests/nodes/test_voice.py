@@ -116,3 +116,25 @@ def test_forced_alignment_times_existing_english_narration_close_to_the_voices_o
     assert not messages  # aligned, not estimated
     assert [w.text for w in aligned.words] == [w.text for w in spoken.words]
     assert max(abs(a.start - b.start) for a, b in zip(aligned.words, spoken.words)) < 0.2
+
+
+@pytest.mark.parametrize("script", ["🎉🎉🎉", "..."])
+def test_a_connected_script_without_words_is_bad_input_that_says_it_has_no_words_to_speak(script):
+    with pytest.raises(NodeError) as err:
+        run_node(VoiceTTS, {"engine": "espeak"}, {"text": script})
+    assert err.value.exit_code == 2 and err.value.node == "n1" and err.value.field == "inputs.text"
+    assert "no words to speak" in err.value.message and "connect" not in err.value.message
+
+
+def test_validation_refuses_a_script_param_without_words(write, cli):
+    wf = write("wf.yaml", 'version: 1\nname: n\nnodes:\n  voice: {type: Voice.TTS, params: {engine: espeak, text: "..."}}\n')
+    result = cli("validate", str(wf))
+    assert result.exit_code == 2
+    assert "no words to speak" in result.output and "params.text" in result.output and "voice" in result.output
+
+
+def test_a_run_whose_script_is_only_emoji_names_the_voice_node_and_its_text_input(write, cli):
+    wf = write("wf.yaml", 'version: 1\nname: n\nnodes:\n  script: {type: Input.Text, params: {text: "🎉 🎉"}}\n  voice: {type: Voice.TTS, params: {engine: espeak}, inputs: {text: script.text}}\n')
+    result = cli("run", str(wf), "-o", "out")
+    assert result.exit_code != 0
+    assert "no words to speak" in result.output and "inputs.text" in result.output and "'voice'" in result.output
