@@ -69,6 +69,7 @@ def _tuning(merged: dict[str, str]) -> dict:
         "backoff_scale": _scale(merged.get("FENTA_BACKOFF_SCALE")),
         "kie_time_scale": _scale(merged.get("FENTA_KIE_TIME_SCALE")),
         "debug": bool(merged.get("FENTA_DEBUG")),
+        "ffmpeg": (merged.get("FENTA_FFMPEG") or "").strip() or None,
     }
 
 
@@ -86,6 +87,8 @@ class Settings:
         backoff_scale: Multiplies every retry wait (`FENTA_BACKOFF_SCALE`; tests shrink it).
         kie_time_scale: Multiplies KIE.ai poll intervals and retry waits (`FENTA_KIE_TIME_SCALE`; tests).
         debug: Show tracebacks of internal errors (`FENTA_DEBUG`).
+        ffmpeg: The FFmpeg binary to use, path or name on PATH (`FENTA_FFMPEG`); unset, fenta chooses
+            (see fenta.media.ffmpeg).
         kie_webhook_secret: The key KIE.ai signs callbacks with (`FENTA_KIE_WEBHOOK_SECRET`); when
             set, `fenta kie-callbacks` refuses unsigned or wrongly signed callbacks.
     """
@@ -98,6 +101,7 @@ class Settings:
     backoff_scale: float = 1.0
     kie_time_scale: float = 1.0
     debug: bool = False
+    ffmpeg: str | None = None
     kie_webhook_secret: str | None = field(default=None, repr=False)
 
     @classmethod

@@ -15,11 +15,7 @@ PACKAGE = Path(__file__).resolve().parent.parent / "fenta"
 
 #: Modules that still read the environment themselves, each with the reason. Keep this empty: a module
 #: that needs a setting takes a `Settings` (add a field in fenta/config.py) instead.
-KNOWN_EXCEPTIONS: dict[str, str] = {
-    # FFmpeg selection (FENTA_FFMPEG, PATH) is being reworked in this module by its owner; it moves to
-    # Settings with that work.
-    "fenta/media/ffmpeg.py": "FENTA_FFMPEG and PATH for choosing the FFmpeg binary (pending move to Settings)",
-}
+KNOWN_EXCEPTIONS: dict[str, str] = {}
 
 
 def _env_reads(path: Path) -> list[str]:

@@ -12,13 +12,13 @@ from ..media.ffmpeg import FFmpegUnusable, check_ffmpeg, ffmpeg_choice
 from ._app import app, console, emit_json, handle_errors
 
 
-def _ffmpeg() -> dict:
+def _ffmpeg(settings: Settings) -> dict:
     """Which FFmpeg is used, its version and why; `error` (and nothing else) when FENTA_FFMPEG is unusable."""
     try:
         choice = ffmpeg_choice()
     except FFmpegUnusable as e:
         return {"error": str(e)}
-    used = check_ffmpeg(choice.path)  # cached: costs nothing once the binary has been checked
+    used = check_ffmpeg(choice.path, settings)  # cached: costs nothing once the binary has been checked
     info = {"path": choice.path, "source": choice.source, "version": used.short_version, "reason": choice.reason, "ok": used.ok, "problem": used.problem, "passed_over": None}
     if choice.passed_over:
         p = choice.passed_over
@@ -66,7 +66,7 @@ def doctor(json: bool = typer.Option(False, "--json", help="Print as JSON.")) ->
         "python": sys.version.split()[0],
         "platform": platform.platform(),
         "home": str(settings.home),
-        "ffmpeg": _ffmpeg(),
+        "ffmpeg": _ffmpeg(settings),
         "voices": {"espeak": espeak, "edge": "online (needs network)"},
         "keys": {var: (name in settings.keys) for name, var in KEY_NAMES.items()},
         "providers": settings.urls,

@@ -1,9 +1,10 @@
 """Choosing, running and probing FFmpeg (no ffprobe: `-i` banners are parsed).
 
-Which binary: `FENTA_FFMPEG` when set (it must do the job, else `FFmpegUnusable`,
-exit 2); else the first `ffmpeg` on PATH when it has what fenta uses (users may
-have a faster build); else the binary bundled by imageio-ffmpeg, so a pip install
-is enough. A system FFmpeg passed over is named in one notice line on stderr.
+Which binary: `FENTA_FFMPEG` (environment or `.env`, read through Settings) when
+set, and it must do the job (else `FFmpegUnusable`, exit 2); else the first `ffmpeg`
+on PATH when it has what fenta uses (users may have a faster build); else the binary
+bundled by imageio-ffmpeg, so a pip install is enough. A system FFmpeg passed over
+is named in one notice line on stderr.
 
 "What fenta uses" is one table below (`MIN_VERSION`, `FILTERS`, `ENCODERS`,
 `OPTIONS`), checked with two FFmpeg calls (`-version`, `-h full`); the verdict is
@@ -28,6 +29,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Sequence
 
+from ..config import Settings
 from ..errors import FFmpegUnusable, MediaError, RenderError
 
 __all__ = [
@@ -189,28 +191,27 @@ def _inspect(path: str) -> FFmpegCheck:
     return FFmpegCheck(path, True, version)
 
 
-def _verdict_file() -> Path:
-    from ..config import Settings
-
-    return Settings.from_env().cache_dir / "ffmpeg-check.json"
-
-
 _verdict_lock = threading.Lock()
 
 
-def check_ffmpeg(path: str) -> FFmpegCheck:
+def check_ffmpeg(path: str, settings: Settings | None = None) -> FFmpegCheck:
     """Whether the FFmpeg at `path` has what fenta uses, from the cache when the binary is unchanged.
 
     The verdict is kept per resolved path with the binary's mtime and size (and the requirements
-    table it was checked against): a changed binary, or a changed table, is checked again.
+    table it was checked against) in `settings.cache_dir`: a changed binary, or a changed table, is
+    checked again.
     """
+    return _check(path, (settings or Settings.from_env()).cache_dir)
+
+
+def _check(path: str, cache_dir: Path) -> FFmpegCheck:
     real = os.path.realpath(path)
     try:
         st = os.stat(real)
     except OSError as e:
         return FFmpegCheck(path, False, None, "does not exist" if isinstance(e, FileNotFoundError) else f"cannot be read ({e.strerror})")
     stamp = {"mtime_ns": st.st_mtime_ns, "size": st.st_size, "requirements": _requirements_key()}
-    file = _verdict_file()
+    file = cache_dir / "ffmpeg-check.json"
     with _verdict_lock:
         try:
             cache = json.loads(file.read_text(encoding="utf-8"))
@@ -248,23 +249,22 @@ _noticed: set[str] = set()  # system binaries already named in a notice by this 
 
 
 @functools.lru_cache(maxsize=8)
-def _choose(forced: str | None, search_path: str) -> FFmpegChoice:
+def _choose(forced: str | None, system: str | None, cache_dir: Path) -> FFmpegChoice:
     if forced:
         path = shutil.which(forced) if os.sep not in forced else forced
-        found = check_ffmpeg(path or forced)
+        found = _check(path or forced, cache_dir)
         if not found.ok:
             raise FFmpegUnusable(f"FENTA_FFMPEG={forced} {_describe(found)}; point it at FFmpeg {MIN_VERSION[0][0]}.{MIN_VERSION[0][1]} or newer, or unset it to use the bundled FFmpeg")
         return FFmpegChoice(found.path, "FENTA_FFMPEG", "named by FENTA_FFMPEG")
-    system = shutil.which("ffmpeg", path=search_path)
     if not system:
         return FFmpegChoice(_bundled(), _BUNDLED, "no ffmpeg on PATH")
-    found = check_ffmpeg(system)
+    found = _check(system, cache_dir)
     if found.ok:
         return FFmpegChoice(system, "system PATH", "first ffmpeg on PATH; it has every filter, option and encoder fenta uses")
     bundled = _bundled()
     if system not in _noticed:
         _noticed.add(system)
-        log.warning("notice: %s %s; using the bundled FFmpeg %s", system, _describe(found), check_ffmpeg(bundled).short_version)
+        log.warning("notice: %s %s; using the bundled FFmpeg %s", system, _describe(found), _check(bundled, cache_dir).short_version)
     return FFmpegChoice(bundled, _BUNDLED, f"{system} on PATH passed over: it {_describe(found)}", passed_over=found)
 
 
@@ -272,11 +272,12 @@ _choose_lock = threading.Lock()
 
 
 def _locate() -> FFmpegChoice:
+    settings = Settings.from_env()
     with _choose_lock:
-        return _choose(os.environ.get("FENTA_FFMPEG") or None, os.environ.get("PATH", os.defpath))
+        return _choose(settings.ffmpeg, shutil.which("ffmpeg"), settings.cache_dir)
 
 
-# Forget the choices made so far (they are kept per FENTA_FFMPEG and PATH for the process).
+# Forget the choices made so far (kept per FENTA_FFMPEG, system ffmpeg and FENTA_HOME for the process).
 _locate.cache_clear = _choose.cache_clear  # type: ignore[attr-defined]
 
 

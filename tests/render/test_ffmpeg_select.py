@@ -174,6 +174,12 @@ def test_fenta_ffmpeg_naming_an_old_ffmpeg_is_refused_naming_what_it_lacks(stand
     assert e.value.exit_code == 2 and f"FENTA_FFMPEG={old}" in str(e.value)
 
 
+def test_fenta_ffmpeg_set_in_a_dot_env_file_is_honoured(stand_in, tmp_path):
+    forced = stand_in(name="forced")
+    (tmp_path / ".env").write_text(f"FENTA_FFMPEG={forced}\n")  # tmp_path is the working directory
+    assert (ffmpeg_exe(), ffmpeg_choice().source) == (str(forced), "FENTA_FFMPEG")
+
+
 def test_run_with_fenta_ffmpeg_naming_a_missing_file_exits_2_with_one_line(cli, write, monkeypatch, tmp_path):
     monkeypatch.setenv("FENTA_FFMPEG", str(tmp_path / "nowhere" / "ffmpeg"))
     r = cli("run", str(write("wf.yaml", (REPO / "examples" / "quickstart.yaml").read_text())), "-o", "out")
