@@ -2,7 +2,7 @@
 
     import fenta
     wf = fenta.load("workflow.yaml", vars={"topic": "Deep-sea fish"})
-    result = fenta.run(wf, out="renders/")
+    result = fenta.run(wf, out="renders/")           # or out="renders/clip.mp4", or name="clip"
     print(result.job_id, result.video, result.artifacts, result.cost)
 """
 
@@ -34,7 +34,7 @@ _EXPORTS = {
 }
 _ERRORS = (
     "AuthError", "CostLimitError", "CreditsError", "FentaError", "JobError", "MediaError", "NodeError",
-    "Problem", "ProviderError", "QuotaError", "RateLimitError", "RenderError", "SpecError",
+    "PathError", "Problem", "ProviderError", "QuotaError", "RateLimitError", "RenderError", "SpecError",
     "TemplateError", "FontError", "TextError", "FFmpegUnusable", "InvalidOutputError", "OutcomeUnknownError",
 )
 _EXPORTS.update({name: "errors" for name in _ERRORS})
@@ -44,7 +44,7 @@ if TYPE_CHECKING:  # pragma: no cover - names for type checkers only, never impo
     from .engine.runner import Event, Plan, RunResult, plan, resume, resume_async, run, run_async
     from .engine.spec import Workflow, load, loads
     from .errors import (AuthError, CostLimitError, CreditsError, FentaError, JobError, MediaError, NodeError,
-                         Problem, ProviderError, QuotaError, RateLimitError, RenderError, SpecError)
+                         PathError, Problem, ProviderError, QuotaError, RateLimitError, RenderError, SpecError)
     from .errors import (FFmpegUnusable, FontError, InvalidOutputError, OutcomeUnknownError, TemplateError, TextError)
     from .nodes.base import Node, NodeContext, Params, Ports, register, registry
 
@@ -99,6 +99,7 @@ __all__ = [
     "QuotaError",
     "CostLimitError",
     "JobError",
+    "PathError",
     "TemplateError",
     "FontError",
     "TextError",

@@ -31,6 +31,7 @@ __all__ = [
     "FFmpegUnusable",
     "InvalidOutputError",
     "OutcomeUnknownError",
+    "PathError",
 ]
 
 
@@ -223,5 +224,12 @@ class CostLimitError(FentaError):
 
 class JobError(FentaError):
     """A job id is unknown or the job cannot be resumed."""
+
+    exit_code = 2
+
+
+class PathError(FentaError):
+    """A folder or file fenta must write cannot be used: the output folder or name, or
+    `FENTA_HOME` (exit 2: bad input, found before any node runs)."""
 
     exit_code = 2

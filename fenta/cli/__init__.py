@@ -11,6 +11,7 @@ from . import render_cmds  # noqa: E402,F401
 from . import credits_cmds  # noqa: E402,F401  (credits, kie-callbacks)
 from . import voice_cmds  # noqa: E402,F401  (voices)
 from . import usage_cmds  # noqa: E402,F401  (usage)
+from . import cache_cmds  # noqa: E402,F401  (cache, cache prune)
 
 __all__ = ["app", "main"]
 

@@ -147,17 +147,32 @@ def handle_errors(json_flag: str | None = "json") -> Callable:
                 else:
                     print_error(e)
                 raise typer.Exit(e.exit_code) from None
-            except KeyboardInterrupt:
-                err_console.print("[yellow]interrupted[/]: the job can be continued with `fenta resume JOB_ID`")
+            except KeyboardInterrupt as e:
+                job_id = getattr(e, "job_id", None)
+                if as_json:
+                    emit_json({"status": "interrupted", "job_id": job_id, "error": "interrupted", "exit_code": 130})
+                elif job_id:
+                    err_console.print(f"[yellow]interrupted[/]: continue the job with `fenta resume {job_id}`", highlight=False)
+                else:
+                    err_console.print("[yellow]interrupted[/]", highlight=False)
                 raise typer.Exit(130) from None
-            except (typer.Exit, typer.Abort, typer.BadParameter, SystemExit):
-                raise  # typer prints usage errors itself (exit 2)
-            except Exception as e:  # pragma: no cover - last line of defence
+            except typer.BadParameter as e:
+                if not as_json:
+                    raise  # typer prints usage errors itself (exit 2)
+                emit_json({"status": "error", "error": e.format_message(), "exit_code": 2})
+                raise typer.Exit(2) from None
+            except (typer.Exit, typer.Abort, SystemExit):
+                raise
+            except Exception as e:  # last line of defence
                 from ..config import Settings
 
                 if Settings.from_env().debug:  # FENTA_DEBUG
                     raise
-                err_console.print(f"[bold red]internal error:[/] {escape(f'{type(e).__name__}: {e}')} (set FENTA_DEBUG=1 for a traceback)", highlight=False, markup=True)
+                what = f"{type(e).__name__}: {e}"
+                if as_json:
+                    emit_json({"status": "error", "error": f"internal error: {what}", "exit_code": 1})
+                else:
+                    err_console.print(f"[bold red]internal error:[/] {escape(what)} (set FENTA_DEBUG=1 for a traceback)", highlight=False, markup=True)
                 raise typer.Exit(1) from None
 
         return wrapper

@@ -19,9 +19,11 @@ _ICON = {"node.finished": "[green]✓[/]", "node.cached": "[cyan]↺[/]", "node.
 class RunDisplay:
     """Consumes runner events; use as a context manager around the run."""
 
-    def __init__(self, console: Console, node_types: dict[str, str], enabled: bool = True) -> None:
+    def __init__(self, console: Console, node_types: dict[str, str] | None = None, enabled: bool = True) -> None:
         self.console = console
-        self.types = node_types
+        self.types = dict(node_types or {})
+        #: The job the events are about (known from the first event; for the Ctrl-C message).
+        self.job_id: str | None = None
         self.enabled = enabled
         self.live = enabled and console.is_terminal
         self.progress = Progress(
@@ -39,16 +41,26 @@ class RunDisplay:
 
     def __enter__(self) -> "RunDisplay":
         if self.live:
-            for nid, kind in self.types.items():
-                self.tasks[nid] = self.progress.add_task("", total=1.0, start=False, icon="[dim]·[/]", node=nid, kind=kind, note="waiting")
+            self._add_tasks()
             self.progress.start()
         return self
+
+    def _add_tasks(self) -> None:
+        for nid, kind in self.types.items():
+            if nid not in self.tasks:
+                self.tasks[nid] = self.progress.add_task("", total=1.0, start=False, icon="[dim]·[/]", node=nid, kind=kind, note="waiting")
 
     def __exit__(self, *exc: Any) -> None:
         if self.live:
             self.progress.stop()
 
     def __call__(self, ev: Event) -> None:
+        self.job_id = ev.job_id
+        if ev.kind == "job.started":
+            # A resumed (or reloaded) job brings its own nodes.
+            self.types.update(ev.data.get("types") or {})
+            if self.live:
+                self._add_tasks()
         if not self.enabled:
             return
         nid = ev.node

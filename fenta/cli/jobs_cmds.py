@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 
 import typer
+from rich.markup import escape
 
 from ..config import Settings
 from ..errors import JobError
@@ -43,13 +44,16 @@ def jobs_list(
     if not rows:
         console.print("no jobs yet: try `fenta run examples/quickstart.yaml`")
         return
-    from rich.table import Table
-    table = Table()
-    for col in ("id", "workflow", "status", "progress", "created", "error"):
-        table.add_column(col)
+    from rich.table import Column, Table
+    from rich.text import Text
+
+    # Ids are never cut or wrapped (they are what people copy); the error is shortened here and
+    # shown whole by `fenta jobs show`.
+    table = Table(Column("id", no_wrap=True, overflow="fold"), "workflow", "status", Column("progress", justify="right"), "created", "error")
     for r in rows:
         colour = _COLOUR.get(r["status"], "white")
-        table.add_row(r["id"], r["workflow_name"], f"[{colour}]{r['status']}[/]", f"{r['progress'] * 100:.0f}%", _when(r["created_at"]), (r["error"] or "")[:60])
+        error = r["error"] or ""
+        table.add_row(r["id"], Text(r["workflow_name"]), f"[{colour}]{r['status']}[/]", f"{r['progress'] * 100:.0f}%", _when(r["created_at"]), Text(error if len(error) <= 40 else error[:39] + "…"))
     console.print(table)
 
 
@@ -76,7 +80,7 @@ def jobs_show(
         emit_json({"job": job, "nodes": runs, "artifacts": arts})
         return
     colour = _COLOUR.get(job["status"], "white")
-    console.print(f"[bold]{job['id']}[/]  {job['workflow_name']}  [{colour}]{job['status']}[/]  attempt {job['attempt']}", highlight=False)
+    console.print(f"[bold]{job['id']}[/]  {escape(job['workflow_name'])}  [{colour}]{job['status']}[/]  attempt {job['attempt']}", highlight=False)
     console.print(f"created {_when(job['created_at'])}  finished {_when(job['finished_at'])}  cost {job['cost']:.4f}", highlight=False)
     from rich.table import Table
     table = Table(title="nodes")
@@ -85,7 +89,9 @@ def jobs_show(
     for r in runs:
         table.add_row(r["node_id"], r["node_type"], r["status"], f"{r['seconds'] or 0:.2f}", (r["error"] or "")[:80])
     console.print(table)
+    if job.get("workflow_file"):
+        console.print(f"[dim]workflow[/]  {escape(job['workflow_file'])}", highlight=False)
     for a in arts:
-        console.print(f"[dim]{a['kind']}[/]  {a['path']}", highlight=False)
+        console.print(f"[dim]{a['kind']}[/]  {escape(a['path'])}", highlight=False)
     if job["error"]:
-        console.print(f"[red]error:[/] {job['error']}", highlight=False, markup=True)
+        console.print(f"[red]error:[/] {escape(job['error'])}", highlight=False, markup=True)

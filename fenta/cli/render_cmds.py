@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Callable, Iterator, Optional
 
 import typer
+from rich.markup import escape
 
 from ._app import app, console, emit_json, err_console, handle_errors
 
@@ -18,24 +19,32 @@ from ._app import app, console, emit_json, err_console, handle_errors
 @handle_errors()
 def render_cmd(
     timeline: Path = typer.Argument(..., help="A timeline.json written by a run (the 'timeline' artifact)."),
-    out: Path = typer.Option(Path("renders"), "-o", "--out", help="Folder for the video and thumbnail."),
+    out: Path = typer.Option(Path("renders"), "-o", "--out", help="Folder for the video and thumbnail, or a file name ending in .mp4."),
     name: Optional[str] = typer.Option(None, "--name", help="Base name of the files (default: the timeline file's name)."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace existing files of the same name (default: take the next free name, NAME-2.mp4)."),
     profile: str = typer.Option("1080p", "--profile", help="Output size: 1080p, 720p, 480p, 360p or canvas."),
     preview: bool = typer.Option(False, "--preview", help="Quick low-resolution draft (360p, fastest encoder preset)."),
     json: bool = typer.Option(False, "--json", help="Print the result as JSON."),
 ) -> None:
-    """Render a saved timeline.json again (same clips, captions and music) without re-running the graph."""
+    """Render a saved timeline.json again (same clips, captions and music) without re-running the graph.
+
+    Existing files are never replaced without --overwrite: a taken name becomes NAME-2, NAME-3...
+    """
+    from ..engine.outputs import free_stem, resolve_output
     from ..render.compose import Profile, render as render_timeline
     from ..render.timeline import load_timeline
 
     if profile not in ("1080p", "720p", "480p", "360p", "canvas"):
         raise typer.BadParameter(f"unknown profile '{profile}': choose 1080p, 720p, 480p, 360p or canvas (--preview makes a quick draft)", param_hint="--profile")
+    folder, name = resolve_output(out, name)
     tl = load_timeline(timeline)
+    _check_inputs(tl, timeline)
     base = name or timeline.name.removesuffix(".json").removesuffix(".timeline") or "video"
-    if preview:
-        base += ".preview"
-    out.mkdir(parents=True, exist_ok=True)
-    video, thumb = out / f"{base}.mp4", out / f"{base}.jpg"
+    suffix = ".preview" if preview else ""
+    if not overwrite:
+        base = free_stem(base, lambda st: [(folder / f"{st}{suffix}{ext}", None) for ext in (".mp4", ".jpg")], may_replace=lambda _: False)
+    folder.mkdir(parents=True, exist_ok=True)
+    video, thumb = folder / f"{base}{suffix}.mp4", folder / f"{base}{suffix}.jpg"
     prof = Profile.preview() if preview else Profile(name=profile)
     work = Path(tempfile.mkdtemp(prefix="fenta-render-"))
     try:
@@ -47,7 +56,51 @@ def render_cmd(
     if json:
         emit_json(result)
     else:
-        console.print(f"[bold green]✓ rendered[/] {video}  [dim]{result['size']}, {info.duration or 0:.2f}s[/]", highlight=False)
+        console.print(f"[bold green]✓ rendered[/] {escape(str(video))}  [dim]{result['size']}, {info.duration or 0:.2f}s[/]", highlight=False)
+
+
+def _check_inputs(tl, timeline: Path) -> None:
+    """Name a file the timeline needs that is gone, and when it was in fenta's cache, say so and
+    how to make it again (a pruned cache), instead of failing inside FFmpeg.
+
+    Raises:
+        MediaError: naming the file and the timeline field that uses it (exit 2).
+    """
+    import os
+
+    from ..config import Settings
+    from ..errors import MediaError
+    from ..render.compose import input_files
+
+    missing = [(role, path) for role, path in input_files(tl) if not Path(path).is_file()]
+    if not missing:
+        return
+    role, path = missing[0]
+    more = f" (and {len(missing) - 1} more)" if len(missing) > 1 else ""
+    cache = os.path.join(os.path.abspath(Settings.from_env().cache_dir), "")
+    if not os.path.abspath(path).startswith(cache):
+        raise MediaError(f"file not found{more}", file=path, field=role)
+    raise MediaError(f"this file{more} was in fenta's cache and is gone (removed by `fenta cache prune`, or FENTA_HOME changed); {_remake_hint(timeline)}", file=path, field=role)
+
+
+def _remake_hint(timeline: Path) -> str:
+    """How to make a timeline's files again: run the workflow that wrote it, when a job did."""
+    import os
+
+    from ..config import Settings
+    from ..engine.store import JobStore
+
+    try:
+        store = JobStore(Settings.from_env().db_path)
+        try:
+            rows = list(store.db.query("SELECT j.workflow_file FROM artifacts a JOIN jobs j ON j.id = a.job_id WHERE a.path = ? ORDER BY a.created_at DESC LIMIT 1", [os.path.abspath(timeline)]))
+        finally:
+            store.close()
+    except Exception:  # noqa: BLE001 - only a hint
+        rows = []
+    if rows and rows[0]["workflow_file"]:
+        return f"run the workflow again to make it: fenta run {rows[0]['workflow_file']}"
+    return "run the workflow that wrote this timeline again to make it"
 
 
 @contextmanager

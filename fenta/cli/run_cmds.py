@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import asyncio
 from pathlib import Path
-from typing import List, Optional
+from typing import TYPE_CHECKING, Any, Callable, Coroutine, List, Optional
 
 import typer
-
-from typing import TYPE_CHECKING
+from rich.markup import escape
 
 from ..config import Settings
 from ..errors import CostLimitError
@@ -17,20 +16,20 @@ from ._app import app, console, emit_json, err_console, handle_errors
 if TYPE_CHECKING:
     from ..engine.runner import RunResult
     from ..engine.spec import Workflow
+    from ._progress import RunDisplay
 
 
 def _summary(result: RunResult) -> None:
     if result.status == "completed":
-        console.print(f"[bold green]✓ done[/] in {result.seconds:.1f}s  [dim]job {result.job_id}[/]", highlight=False)
-        from rich.table import Table
-        table = Table(show_header=False, box=None, padding=(0, 2))
+        console.print(f"[bold green]✓ done[/] in {result.seconds:.1f}s  [dim]job[/] {result.job_id}", highlight=False)
+        # One line per file, never in a table: paths stay whole and copyable at any width.
+        width = max((len(k) for k in result.artifacts), default=0)
         for kind, path in result.artifacts.items():
-            table.add_row(f"[dim]{kind}[/]", path)
-        console.print(table)
+            console.print(f"  [dim]{kind.ljust(width)}[/]  {escape(path)}", highlight=False)
         if result.cost:
-            console.print(f"cost: {result.cost:.4f}")
+            console.print(f"cost: ${result.cost:.4f}", highlight=False)
     else:
-        err_console.print(f"[bold red]✗ failed[/] [dim]job {result.job_id}[/]", highlight=False)
+        err_console.print(f"[bold red]✗ failed[/] [dim]job[/] {result.job_id}", highlight=False)
         err_console.print(result.error or "unknown error", highlight=False, markup=False)
         err_console.print(f"[dim]continue with:[/] fenta resume {result.job_id}", highlight=False)
 
@@ -44,17 +43,58 @@ def _finish(result: RunResult, as_json: bool) -> None:
         raise typer.Exit(1)
 
 
+def _run_job(start: Callable[[RunDisplay], Coroutine[Any, Any, RunResult]], types: dict[str, str] | None, as_json: bool) -> RunResult:
+    """Run a job under the progress display; a Ctrl-C carries the job's id to the error handler."""
+    from ._progress import RunDisplay
+
+    display = RunDisplay(err_console, types, enabled=not as_json)
+    try:
+        with display:
+            return asyncio.run(start(display))
+    except KeyboardInterrupt as e:
+        e.job_id = display.job_id  # type: ignore[attr-defined]
+        raise
+
+
+def _cost_lines(cost: dict[str, float]) -> list[str]:
+    """The estimate per provider, in US dollars (KIE credits are converted at the price table's rate)."""
+    total = round(sum(cost.values()), 4)
+    lines = [f"estimated cost: ${total:.4f} (USD)"]
+    width = max((len(p) for p in cost), default=0)
+    lines += [f"  {provider.ljust(width)}  ${amount:.4f}" for provider, amount in sorted(cost.items())]
+    return lines
+
+
+def _dry_run(wf: Workflow, as_json: bool) -> None:
+    """Print the plan (steps and estimated cost per provider); nothing runs."""
+    from ..engine.runner import plan
+
+    p = plan(wf)
+    if as_json:
+        emit_json({"status": "planned", "name": wf.name, "order": p.order, "cost": p.cost, "currency": "USD", "total_cost": p.total_cost})
+        return
+    console.print(f"[bold]{escape(wf.name)}[/]: {len(wf.nodes)} nodes, template {wf.template['name']}", highlight=False)
+    for i, layer in enumerate(p.order, 1):
+        console.print(f"  step {i}: " + ", ".join(f"{n} [dim]({wf.nodes[n].type})[/]" for n in layer), highlight=False)
+    for line in _cost_lines(p.cost):
+        console.print(line, highlight=False)
+
+
 def _confirm_cost(wf: Workflow, yes: bool, max_cost: Optional[float], as_json: bool) -> None:
     from ..engine.runner import plan
 
-    estimate = plan(wf).total_cost
+    p = plan(wf)
+    estimate = p.total_cost
     if estimate <= 0:
         return
     if max_cost is not None and estimate > max_cost:
         raise CostLimitError(f"estimated cost {estimate:.4f} exceeds --max-cost {max_cost:.4f}; nothing was run")
     if yes or as_json or not console.is_terminal:
         return
-    if not typer.confirm(f"This run is estimated to cost {estimate:.4f}. Continue?", default=False):
+    for line in _cost_lines(p.cost):
+        err_console.print(line, highlight=False)
+    if not typer.confirm("Run it?", default=False, err=True):
+        err_console.print("not run: the estimated cost was declined (pass --yes to skip this question)", highlight=False)
         raise typer.Exit(1)
 
 
@@ -63,42 +103,38 @@ def _confirm_cost(wf: Workflow, yes: bool, max_cost: Optional[float], as_json: b
 def run(
     file: Path = typer.Argument(..., help="Workflow file (.yaml, .yml or .json)."),
     var: Optional[List[str]] = typer.Option(None, "--var", help="Override a variable: --var key=value (repeatable)."),
-    out: Path = typer.Option(Path("renders"), "-o", "--out", help="Folder for the finished video and its artifacts."),
+    out: Path = typer.Option(Path("renders"), "-o", "--out", help="Folder for the finished video and its artifacts, or a file name ending in .mp4 (renders/clip.mp4)."),
+    name: Optional[str] = typer.Option(None, "--name", help="Base name of the files (default: the workflow's name)."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace files of the same name an earlier job wrote (default: take the next free name, NAME-2.mp4)."),
     refresh: Optional[List[str]] = typer.Option(None, "--refresh", help="Run this node again even if cached (repeatable)."),
     dry_run: bool = typer.Option(False, "--dry-run", help="Validate, plan and estimate the cost; call nothing."),
     yes: bool = typer.Option(False, "--yes", "-y", help="Do not ask before a run that costs money."),
-    max_cost: Optional[float] = typer.Option(None, "--max-cost", help="Refuse to run when the estimate is higher."),
+    max_cost: Optional[float] = typer.Option(None, "--max-cost", help="Refuse to run when the estimate (USD) is higher."),
     json: bool = typer.Option(False, "--json", help="Print the result as JSON (for CI)."),
-    preview: bool = typer.Option(False, "--preview", help="Render a quick low-resolution draft (360p, fastest preset); cached apart from the full render."),
+    preview: bool = typer.Option(False, "--preview", help="Render a quick low-resolution draft (360p, fastest preset) as NAME.preview.mp4; cached apart from the full render."),
 ) -> None:
-    """Run a workflow and write the video, subtitles and thumbnail to --out."""
-    from ..engine.runner import plan, run_async
+    """Run a workflow and write the video, subtitles and thumbnail to --out.
+
+    Files are named after the workflow (or -o NAME.mp4 / --name) and never replace another
+    job's files: a taken name becomes NAME-2, NAME-3... and the real paths are printed.
+    """
+    from ..engine.runner import prepare, run_async
     from ..engine.spec import load, parse_var_overrides
     from ..media.ffmpeg import ffmpeg_choice
 
     wf = load(file, vars=parse_var_overrides(var))
-    if preview:
-        # A run-level option read by Render nodes through their params, so it joins their cache key.
-        for spec in wf.nodes.values():
-            if spec.type == "Render" and spec.parsed_params is not None and "preview" in type(spec.parsed_params).model_fields:
-                spec.parsed_params = spec.parsed_params.model_copy(update={"preview": True})
     if dry_run:
-        p = plan(wf)
-        if json:
-            emit_json({"status": "planned", "name": wf.name, "order": p.order, "cost": p.cost, "total_cost": p.total_cost})
-        else:
-            console.print(f"[bold]{wf.name}[/]: {len(wf.nodes)} nodes, template {wf.template['name']}", highlight=False)
-            for i, layer in enumerate(p.order, 1):
-                console.print(f"  step {i}: " + ", ".join(f"{n} [dim]({wf.nodes[n].type})[/]" for n in layer), highlight=False)
-            console.print(f"estimated cost: {p.total_cost:.4f}" + (f"  {p.cost}" if p.cost else ""), highlight=False)
+        _dry_run(wf, json)
         return
+    settings = Settings.from_env()
+    prepare(out=out, name=name, settings=settings)  # an unwritable -o or FENTA_HOME is bad input (exit 2) before anything runs
     ffmpeg_choice()  # an unusable FENTA_FFMPEG is bad input (exit 2), not a failed job; any notice comes before the display
     _confirm_cost(wf, yes, max_cost, json)
-    types = {n: s.type for n, s in wf.nodes.items()}
-    from ._progress import RunDisplay
-
-    with RunDisplay(err_console, types, enabled=not json) as display:
-        result = asyncio.run(run_async(wf, out=out, refresh=refresh, on_event=display, max_cost=max_cost, settings=Settings.from_env()))
+    result = _run_job(
+        lambda display: run_async(wf, out=out, name=name, preview=preview, overwrite=overwrite, refresh=refresh, on_event=display, max_cost=max_cost, settings=settings),
+        {n: s.type for n, s in wf.nodes.items()},
+        json,
+    )
     _finish(result, json)
 
 
@@ -106,23 +142,14 @@ def run(
 @handle_errors()
 def resume(
     job_id: str = typer.Argument(..., help="The job to continue (a unique prefix is enough)."),
+    reload: bool = typer.Option(False, "--reload", help="Read the workflow file again (after fixing it); finished nodes whose inputs and params did not change are kept."),
     json: bool = typer.Option(False, "--json", help="Print the result as JSON."),
 ) -> None:
-    """Continue a failed or killed job from its last finished node."""
+    """Continue a failed or killed job from its last finished node (same folder, names and --preview)."""
     from ..engine.runner import resume_async
-    from ..engine.store import JobStore
     from ..media.ffmpeg import ffmpeg_choice
 
     ffmpeg_choice()  # an unusable FENTA_FFMPEG is bad input (exit 2), not a failed job
     settings = Settings.from_env()
-    store = JobStore(settings.db_path)
-    job = store.get_job(job_id)
-    store.close()
-    types = {}
-    if job:
-        types = {n: v["type"] for n, v in job["document"]["nodes"].items()}
-    from ._progress import RunDisplay
-
-    with RunDisplay(err_console, types, enabled=not json) as display:
-        result = asyncio.run(resume_async(job_id, on_event=display, settings=settings))
+    result = _run_job(lambda display: resume_async(job_id, reload=reload, on_event=display, settings=settings), None, json)
     _finish(result, json)

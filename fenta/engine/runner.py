@@ -9,7 +9,9 @@ workflow re-runs nothing.
 from __future__ import annotations
 
 import asyncio
+import json
 import os
+import re
 import shutil
 import time
 import traceback
@@ -20,14 +22,15 @@ from typing import Any, Callable
 from pydantic import BaseModel, ValidationError
 
 from ..config import Settings
-from ..errors import CostLimitError, FentaError, JobError, NodeError
+from ..errors import CostLimitError, FentaError, JobError, NodeError, PathError
 from ..nodes.base import NodeContext
 from .cache import cache_key, files_exist
 from .graph import build_graph
-from .spec import NodeSpec, Workflow, from_document
+from .outputs import check_home, free_stem, resolve_output, slug
+from .spec import NodeSpec, Workflow, load, loads
 from .store import JobStore, new_job_id
 
-__all__ = ["Event", "RunResult", "Plan", "plan", "run", "run_async", "resume", "resume_async"]
+__all__ = ["Event", "RunResult", "Plan", "plan", "prepare", "run", "run_async", "resume", "resume_async"]
 
 
 @dataclass
@@ -99,9 +102,34 @@ def plan(workflow: Workflow) -> Plan:
 _LIMITS = {"cpu": max(1, (os.cpu_count() or 2)), "render": max(1, (os.cpu_count() or 2) // 2), "io": 8}
 
 
-def _slug(name: str) -> str:
-    keep = "".join(c if c.isalnum() or c in "-_." else "-" for c in name).strip("-.")
-    return keep or "video"
+_SURROGATE_PAIR = re.compile(r"(?<!\\)((?:\\\\)*)\\u(d[89ab][0-9a-f]{2})\\u(d[c-f][0-9a-f]{2})")
+
+
+def _document_text(document: dict[str, Any]) -> str:
+    """A stored document as text `loads` reads back exactly: ASCII JSON, with characters beyond
+    U+FFFF (emoji) written as YAML's `\\U0001F41F` instead of JSON's surrogate pairs, which the
+    YAML reader would turn into two broken characters."""
+
+    def whole(m: re.Match) -> str:
+        hi, lo = int(m.group(2), 16), int(m.group(3), 16)
+        return f"{m.group(1)}\\U{0x10000 + ((hi - 0xD800) << 10) + (lo - 0xDC00):08x}"
+
+    return _SURROGATE_PAIR.sub(whole, json.dumps(document, default=str))
+
+
+def _var_overrides(workflow: Workflow) -> dict[str, Any]:
+    """The variables given on top of the file's `vars:` defaults (what `--var` said)."""
+    declared = workflow.document.get("vars") or {}
+    return {k: v for k, v in workflow.vars.items() if k not in declared or declared[k] != v}
+
+
+def _apply_options(workflow: Workflow, options: dict[str, Any]) -> None:
+    """Run options that change what nodes do (so they join cache keys) and must survive a resume."""
+    if options.get("preview"):
+        # Read by Render nodes through their params, so a draft is cached apart from the full render.
+        for spec in workflow.nodes.values():
+            if spec.type == "Render" and spec.parsed_params is not None and "preview" in type(spec.parsed_params).model_fields:
+                spec.parsed_params = spec.parsed_params.model_copy(update={"preview": True})
 
 
 def _dump(value: Any) -> Any:
@@ -113,10 +141,11 @@ def _dump(value: Any) -> Any:
 
 
 class _Run:
-    def __init__(self, workflow: Workflow, *, job_id: str, out_dir: Path, settings: Settings, store: JobStore, refresh: set[str], on_event: Callable[[Event], None] | None, checkpoints: dict[str, dict]):
+    def __init__(self, workflow: Workflow, *, job_id: str, out_dir: Path, settings: Settings, store: JobStore, refresh: set[str], on_event: Callable[[Event], None] | None, checkpoints: dict[str, dict], options: dict[str, Any] | None = None):
         self.wf = workflow
         self.job_id = job_id
         self.out_dir = out_dir
+        self.options = options or {}
         self.settings = settings
         self.store = store
         self.refresh = refresh
@@ -168,7 +197,9 @@ class _Run:
         try:
             inputs = cls.Inputs.model_validate(inputs_raw)
         except ValidationError as e:
-            raise NodeError(f"inputs do not fit {cls.type}: {e.errors()[0]['msg']}", node=nid, file=self.wf.file) from None
+            err = NodeError(f"inputs do not fit {cls.type}: {e.errors()[0]['msg']}", node=nid, file=self.wf.file)
+            self.fail(nid, None, err, 0.0)
+            raise err from None
         params_json = params.model_dump(mode="json")
         extra = {"fingerprint": node.fingerprint(params, inputs, workflow_file=self.wf.file)}
         if cls.uses_template:
@@ -176,12 +207,13 @@ class _Run:
         key = cache_key(cls.type, cls.version, params_json, _dump(inputs_raw), extra)
 
         ck = self.checkpoints.get(nid)
-        if ck and ck["key"] == key and files_exist(ck["output"]) and nid not in self.refresh:
+        cache_dir = self.settings.cache_dir
+        if ck and ck["key"] == key and files_exist(ck["output"], cache_dir) and nid not in self.refresh:
             self.finish(nid, ck["output"], "cached", key, 0.0, resumed=True)
             return
         if cls.cacheable and nid not in self.refresh:
             hit = self.store.cache_get(key)
-            if hit is not None and files_exist(hit):
+            if hit is not None and files_exist(hit, cache_dir):
                 self.finish(nid, hit, "cached", key, 0.0)
                 return
 
@@ -226,13 +258,15 @@ class _Run:
                 ctx.cleanup()
             seconds = time.perf_counter() - t0
         if not isinstance(result, cls.Outputs):
-            raise NodeError(f"{cls.type} returned {type(result).__name__}, expected its Outputs", node=nid)
+            err = NodeError(f"{cls.type} returned {type(result).__name__}, expected its Outputs", node=nid)
+            self.fail(nid, key, err, seconds)
+            raise err
         output = result.model_dump(mode="json")
         if cls.cacheable:
             self.store.cache_put(key, cls.type, output)
         self.finish(nid, output, "completed", key, seconds)
 
-    def fail(self, nid: str, key: str, err: FentaError, seconds: float) -> None:
+    def fail(self, nid: str, key: str | None, err: FentaError, seconds: float) -> None:
         spec = self.wf.nodes[nid]
         msg = self.settings.redact(str(err))
         self.store.node_finished(self.job_id, nid, spec.type, status="failed", cache_key=key, error=msg, seconds=seconds)
@@ -276,47 +310,100 @@ class _Run:
                 if close:
                     await close()
 
+    def _artifact_sets(self) -> list[tuple[str, list[dict[str, Any]]]]:
+        """(node id, artifacts) for every node that left files for the user, in workflow order."""
+        sets = []
+        for nid in self.wf.nodes:
+            arts = [a for value in self.outputs.get(nid, {}).values() if isinstance(value, list) for a in value if isinstance(a, dict) and "kind" in a and "name" in a and "path" in a]
+            if arts:
+                sets.append((nid, arts))
+        return sets
+
     def publish_artifacts(self) -> dict[str, str]:
-        """Copy artifacts from the cache into the output folder (temp name, then rename)."""
+        """Copy artifacts from the cache into the output folder (temp name, then rename).
+
+        Names follow `fenta.engine.outputs`: base name, `.preview` for drafts, the node id when two
+        nodes would write the same file, and the next free `-2`, `-3`... rather than replacing a
+        file this job did not write.
+        """
+        sets = self._artifact_sets()
+        if not sets:
+            return {}
+        templates = {nid: [a["name"] if "{name}" in a["name"] else "{name}." + a["name"] for a in arts] for nid, arts in sets}
+        seen: dict[str, str] = {}
+        clashing: set[str] = set()
+        for nid, names in templates.items():
+            for n in names:
+                if n in seen and seen[n] != nid:
+                    clashing |= {nid, seen[n]}
+                seen.setdefault(n, nid)
+        preview = ".preview" if self.options.get("preview") else ""
+
+        def plan(stem: str) -> list[tuple[str, dict[str, Any], Path]]:
+            out = []
+            for nid, arts in sets:
+                node_stem = f"{stem}-{nid}" if nid in clashing else stem
+                for art, tmpl in zip(arts, templates[nid]):
+                    out.append((nid, art, self.out_dir / tmpl.replace("{name}", node_stem + preview)))
+            return out
+
+        base = self.options.get("name") or slug(self.wf.name)
+        if self.options.get("overwrite"):
+            stem = base
+        else:
+            own = {a["path"] for a in self.store.artifacts(self.job_id)}
+            stem = free_stem(base, lambda st: [(dest, art["path"]) for _, art, dest in plan(st)], may_replace=lambda dest: str(dest) in own)
         published: dict[str, str] = {}
         self.out_dir.mkdir(parents=True, exist_ok=True)
-        for nid, output in self.outputs.items():
-            for value in output.values():
-                if not (isinstance(value, list) and value and isinstance(value[0], dict) and "kind" in value[0] and "name" in value[0]):
-                    continue
-                for art in value:
-                    dest = self.out_dir / art["name"].replace("{name}", _slug(self.wf.name))
-                    tmp = dest.with_name(f".{dest.name}.{os.getpid()}.part")
-                    try:
-                        os.link(art["path"], tmp)
-                    except OSError:
-                        shutil.copyfile(art["path"], tmp)
-                    os.replace(tmp, dest)
-                    published[art["kind"]] = str(dest)
-                    self.store.add_artifact(self.job_id, art["kind"], str(dest), duration=art.get("duration"))
+        for nid, art, dest in plan(stem):
+            key = art["kind"] if art["kind"] not in published else f"{nid}.{art['kind']}"
+            if not (dest.exists() and _same_file(art["path"], dest)):
+                tmp = dest.with_name(f".{dest.name}.{os.getpid()}.part")
+                try:
+                    os.link(art["path"], tmp)
+                except OSError:
+                    shutil.copyfile(art["path"], tmp)
+                os.replace(tmp, dest)
+            published[key] = str(dest)
+            self.store.add_artifact(self.job_id, key, str(dest), duration=art.get("duration"))
         return published
 
 
-async def _execute(workflow: Workflow, *, job_id: str, out_dir: Path, settings: Settings, store: JobStore, refresh: set[str], on_event, checkpoints: dict) -> RunResult:
-    started = time.perf_counter()
-    unknown = refresh - set(workflow.nodes)
-    if unknown:
-        raise JobError(f"--refresh names unknown node(s): {', '.join(sorted(unknown))}")
-    store.claim_job(job_id)
-    r = _Run(workflow, job_id=job_id, out_dir=out_dir, settings=settings, store=store, refresh=refresh, on_event=on_event, checkpoints=checkpoints)
-    r.emit("job.started", workflowId=workflow.name, nodes=list(workflow.nodes))
+def _same_file(a: str, b: Path) -> bool:
     try:
-        await r.execute()
-        artifacts = r.publish_artifacts()
-    except FentaError as e:
-        msg = settings.redact(str(e))
-        retryable = bool(getattr(e, "retryable", False))
+        return os.path.samefile(a, b)
+    except OSError:
+        return False
+
+
+async def _execute(workflow: Workflow, *, job_id: str, out_dir: Path, settings: Settings, store: JobStore, refresh: set[str], on_event, checkpoints: dict, options: dict[str, Any]) -> RunResult:
+    started = time.perf_counter()
+    store.claim_job(job_id)
+    r = _Run(workflow, job_id=job_id, out_dir=out_dir, settings=settings, store=store, refresh=refresh, on_event=on_event, checkpoints=checkpoints, options=options)
+    r.emit("job.started", workflowId=workflow.name, nodes=list(workflow.nodes), types={n: s.type for n, s in workflow.nodes.items()})
+
+    def failed(msg: str, retryable: bool) -> RunResult:
+        msg = settings.redact(msg)
         store.update_job(job_id, status="failed", error=msg, retryable=int(retryable), finished_at=time.time(), lease_pid=None, current_node=None)
         r.emit("job.failed", error=msg, retryable=retryable)
         return RunResult(job_id, "failed", None, {}, 0.0, time.perf_counter() - started, r.outputs, error=msg, retryable=retryable, nodes=dict(r.status))
+
+    try:
+        await r.execute()
+        try:
+            artifacts = r.publish_artifacts()
+        except OSError as e:
+            # Every node finished and is checkpointed: `fenta resume` only publishes again.
+            where = e.filename or out_dir
+            raise PathError(f"cannot write the finished files to {where}: {e.strerror or e}") from None
+    except FentaError as e:
+        return failed(str(e), bool(getattr(e, "retryable", False)) or isinstance(e, PathError))
+    except Exception as e:  # a bug: fail the job (resumable), keep the traceback in its log
+        r.log(traceback.format_exc())
+        return failed(f"internal error: {type(e).__name__}: {e} (details in {r.log_path})", True)
     except BaseException:
         # Interrupted (Ctrl-C, kill): leave a resumable failed job behind.
-        store.update_job(job_id, status="failed", error="interrupted", retryable=1, finished_at=time.time(), lease_pid=None)
+        store.update_job(job_id, status="failed", error="interrupted", retryable=1, finished_at=time.time(), lease_pid=None, current_node=None)
         raise
     cost = sum(row["cost"] or 0 for row in store.db.query("SELECT cost FROM usage_records WHERE job_id = ?", [job_id]))
     video = artifacts.get("video")
@@ -326,10 +413,28 @@ async def _execute(workflow: Workflow, *, job_id: str, out_dir: Path, settings: 
     return RunResult(job_id, "completed", video, artifacts, cost, time.perf_counter() - started, r.outputs, nodes=dict(r.status))
 
 
+def prepare(*, out: str | Path = "renders", name: str | None = None, settings: Settings | None = None) -> tuple[Path, str | None]:
+    """Check, before anything runs, that the output folder and `FENTA_HOME` can be written.
+
+    Returns:
+        (output folder, base name or None) as `run` will use them.
+
+    Raises:
+        PathError: the folder, the name or `FENTA_HOME` cannot be used (exit 2 in the CLI).
+    """
+    settings = settings or Settings.from_env()
+    folder, base = resolve_output(out, name)
+    check_home(settings.home)
+    return folder, base
+
+
 async def run_async(
     workflow: Workflow,
     *,
     out: str | Path = "renders",
+    name: str | None = None,
+    preview: bool = False,
+    overwrite: bool = False,
     refresh: list[str] | None = None,
     settings: Settings | None = None,
     on_event: Callable[[Event], None] | None = None,
@@ -339,7 +444,12 @@ async def run_async(
 
     Args:
         workflow: From `fenta.load`.
-        out: Folder for the finished artifacts.
+        out: Folder for the finished artifacts, or a file name ending in `.mp4`
+            (`renders/clip.mp4`: folder `renders`, base name `clip`).
+        name: Base name of the files (default: the workflow's name).
+        preview: Render a quick 360p draft, published as `NAME.preview.mp4`.
+        overwrite: Replace files of the same name that another job wrote (by default the
+            run takes the next free name, `NAME-2.mp4`, and reports it).
         refresh: Node ids to run again even when cached.
         settings: Defaults to `Settings.from_env()`.
         on_event: Called with every `Event` (progress displays, webhooks).
@@ -347,18 +457,26 @@ async def run_async(
 
     Raises:
         CostLimitError: the estimate exceeds `max_cost` (nothing was spent).
+        PathError: the output folder or name, or `FENTA_HOME`, cannot be used (nothing was run).
+        JobError: `refresh` names a node the workflow does not have.
     """
     settings = settings or Settings.from_env()
+    unknown = set(refresh or []) - set(workflow.nodes)
+    if unknown:
+        raise JobError(f"--refresh names unknown node(s): {', '.join(sorted(unknown))}")
     if max_cost is not None:
         estimate = plan(workflow).total_cost
         if estimate > max_cost:
             raise CostLimitError(f"estimated cost {estimate:.4f} exceeds --max-cost {max_cost:.4f}; nothing was run")
+    out_dir, base = prepare(out=out, name=name, settings=settings)
+    options = {"name": base, "preview": bool(preview), "overwrite": bool(overwrite), "vars": _var_overrides(workflow)}
+    _apply_options(workflow, options)
     store = JobStore(settings.db_path)
     try:
         job_id = new_job_id()
-        out_dir = Path(out).resolve()
-        store.create_job(job_id=job_id, name=workflow.name, workflow_hash=workflow.hash, file=workflow.file, document=workflow.document, vars=workflow.vars, out_dir=str(out_dir))
-        return await _execute(workflow, job_id=job_id, out_dir=out_dir, settings=settings, store=store, refresh=set(refresh or []), on_event=on_event, checkpoints={})
+        file = os.path.abspath(workflow.file) if workflow.file else None
+        store.create_job(job_id=job_id, name=workflow.name, workflow_hash=workflow.hash, file=file, document=workflow.document, vars=workflow.vars, out_dir=str(out_dir), options=options)
+        return await _execute(workflow, job_id=job_id, out_dir=out_dir, settings=settings, store=store, refresh=set(refresh or []), on_event=on_event, checkpoints={}, options=options)
     finally:
         store.close()
 
@@ -368,13 +486,25 @@ def run(workflow: Workflow, **kwargs: Any) -> RunResult:
     return asyncio.run(run_async(workflow, **kwargs))
 
 
-async def resume_async(job_id: str, *, settings: Settings | None = None, on_event: Callable[[Event], None] | None = None) -> RunResult:
+async def resume_async(job_id: str, *, reload: bool = False, settings: Settings | None = None, on_event: Callable[[Event], None] | None = None) -> RunResult:
     """Continue a failed or killed job from its last finished node.
 
+    The job keeps its output folder, file name and `--preview`. Finished nodes are reused
+    when their cache key still matches and their files are still there.
+
+    Args:
+        reload: Read the workflow file again (after fixing it), with the job's `--var` values,
+            instead of the copy stored with the job; finished nodes whose cache keys still
+            match are kept, the others run again.
+
     Raises:
-        JobError: the job is unknown, completed, or running in a live process.
+        JobError: the job is unknown, completed, running in a live process, or (with
+            `reload`) was not run from a file.
+        SpecError: (with `reload`) the workflow file is missing or still invalid.
+        PathError: the output folder or `FENTA_HOME` cannot be written.
     """
     settings = settings or Settings.from_env()
+    check_home(settings.home)
     store = JobStore(settings.db_path)
     try:
         job = store.get_job(job_id)
@@ -382,8 +512,18 @@ async def resume_async(job_id: str, *, settings: Settings | None = None, on_even
             raise JobError(f"no job with id '{job_id}' (see `fenta jobs`)")
         if job["status"] == "completed":
             raise JobError(f"job '{job['id']}' already completed")
-        wf = from_document(job["document"], file=job["workflow_file"], vars=job["vars"])
-        return await _execute(wf, job_id=job["id"], out_dir=Path(job["out_dir"]), settings=settings, store=store, refresh=set(), on_event=on_event, checkpoints=store.checkpoints(job["id"]))
+        options = job.get("options") or {}
+        overrides = options["vars"] if "vars" in options else job["vars"]
+        if reload:
+            if not job["workflow_file"]:
+                raise JobError(f"job '{job['id']}' was not run from a workflow file, so there is nothing to reload")
+            wf = load(job["workflow_file"], vars=overrides)
+            store.replace_workflow(job["id"], name=wf.name, workflow_hash=wf.hash, document=wf.document, vars=wf.vars)
+        else:
+            wf = loads(_document_text(job["document"]), file=job["workflow_file"], vars=job["vars"])
+        out_dir, _ = resolve_output(job["out_dir"])
+        _apply_options(wf, options)
+        return await _execute(wf, job_id=job["id"], out_dir=out_dir, settings=settings, store=store, refresh=set(), on_event=on_event, checkpoints=store.checkpoints(job["id"]), options=options)
     finally:
         store.close()
 

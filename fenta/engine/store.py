@@ -39,7 +39,8 @@ CREATE TABLE IF NOT EXISTS jobs (
     lease_until REAL,
     created_at REAL NOT NULL,
     started_at REAL,
-    finished_at REAL
+    finished_at REAL,
+    options TEXT NOT NULL DEFAULT '{}' -- how it was run: name, preview, overwrite, var overrides
 );
 CREATE INDEX IF NOT EXISTS jobs_created ON jobs(created_at);
 CREATE TABLE IF NOT EXISTS node_runs (
@@ -119,7 +120,10 @@ CREATE TABLE IF NOT EXISTS provider_tasks (
 );
 """
 
-_JSON_COLUMNS = {"document", "vars", "output", "result"}
+_JSON_COLUMNS = {"document", "vars", "output", "result", "options"}
+
+#: Columns added after the first release: (table, column, declaration), added to older files on open.
+_ADDED_COLUMNS = [("jobs", "options", "TEXT NOT NULL DEFAULT '{}'")]
 
 
 def new_job_id() -> str:
@@ -144,18 +148,34 @@ class JobStore:
 
     Args:
         path: The database file; its folder is created when missing.
+
+    Raises:
+        PathError: the folder or the file cannot be created, opened or written (`FENTA_HOME`).
     """
 
     def __init__(self, path: str | Path) -> None:
+        from ..errors import PathError
+
         self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        conn = sqlite3.connect(str(self.path), timeout=30, isolation_level=None, check_same_thread=False)
-        conn.execute("PRAGMA busy_timeout = 30000")
-        conn.execute("PRAGMA journal_mode = WAL")
-        conn.execute("PRAGMA synchronous = NORMAL")
-        conn.execute("PRAGMA foreign_keys = ON")
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            conn = sqlite3.connect(str(self.path), timeout=30, isolation_level=None, check_same_thread=False)
+            try:
+                conn.execute("PRAGMA busy_timeout = 30000")
+                conn.execute("PRAGMA journal_mode = WAL")
+                conn.execute("PRAGMA synchronous = NORMAL")
+                conn.execute("PRAGMA foreign_keys = ON")
+                conn.executescript(_SCHEMA)
+                for table, column, decl in _ADDED_COLUMNS:
+                    if column not in {r[1] for r in conn.execute(f"PRAGMA table_info({table})")}:
+                        conn.execute(f"ALTER TABLE {table} ADD COLUMN {column} {decl}")
+            except BaseException:
+                conn.close()
+                raise
+        except (OSError, sqlite3.Error) as e:
+            reason = e.strerror if isinstance(e, OSError) and e.strerror else str(e)
+            raise PathError(f"cannot open the job store {self.path}: {reason} (set FENTA_HOME to a folder you can write)") from None
         self.db = sqlite_utils.Database(conn)
-        conn.executescript(_SCHEMA)
 
     def close(self) -> None:
         self.db.conn.close()
@@ -180,19 +200,30 @@ class JobStore:
 
     # ------------------------------------------------------------------ jobs
 
-    def create_job(self, *, job_id: str, name: str, workflow_hash: str, file: str | None, document: dict, vars: dict, out_dir: str) -> None:
+    def create_job(self, *, job_id: str, name: str, workflow_hash: str, file: str | None, document: dict, vars: dict, out_dir: str, options: dict | None = None) -> None:
         self.db["jobs"].insert(
             {
                 "id": job_id,
                 "workflow_name": name,
                 "workflow_hash": workflow_hash,
                 "workflow_file": file,
-                "document": json.dumps(document, default=str),
-                "vars": json.dumps(vars, default=str),
+                "document": json.dumps(document, default=str, ensure_ascii=False),
+                "vars": json.dumps(vars, default=str, ensure_ascii=False),
                 "out_dir": out_dir,
                 "status": "queued",
                 "created_at": time.time(),
+                "options": json.dumps(options or {}, default=str, ensure_ascii=False),
             }
+        )
+
+    def replace_workflow(self, job_id: str, *, name: str, workflow_hash: str, document: dict, vars: dict) -> None:
+        """Store a re-read workflow for a job (`fenta resume --reload`)."""
+        self.update_job(
+            job_id,
+            workflow_name=name,
+            workflow_hash=workflow_hash,
+            document=json.dumps(document, default=str, ensure_ascii=False),
+            vars=json.dumps(vars, default=str, ensure_ascii=False),
         )
 
     def update_job(self, job_id: str, **fields: Any) -> None:
@@ -226,6 +257,11 @@ class JobStore:
             if len(rows) != 1:
                 return None
         return self._decode(rows[0])
+
+    def live_jobs(self) -> list[dict[str, Any]]:
+        """Jobs marked running whose process is still alive (id, started_at, lease_pid)."""
+        rows = self.db.query("SELECT id, started_at, lease_pid FROM jobs WHERE status = 'running'")
+        return [r for r in rows if _pid_alive(r["lease_pid"])]
 
     def list_jobs(self, limit: int = 20, status: str | None = None) -> list[dict[str, Any]]:
         where = "WHERE status = ?" if status else ""
@@ -292,6 +328,10 @@ class JobStore:
             {"job_id": job_id, "kind": kind, "path": path, "bytes": size, "duration": duration, "created_at": time.time()},
             pk=("job_id", "kind", "path"),
         )
+
+    def artifact_owners(self, path: str) -> set[str]:
+        """Ids of the jobs that published a file at `path`."""
+        return {r[0] for r in self.db.conn.execute("SELECT DISTINCT job_id FROM artifacts WHERE path = ?", (path,))}
 
     def artifacts(self, job_id: str) -> list[dict[str, Any]]:
         return list(self.db.query("SELECT kind, path, bytes, duration FROM artifacts WHERE job_id = ? ORDER BY kind", [job_id]))

@@ -61,7 +61,7 @@ def test_a_run_writes_mp4_srt_ass_thumbnail_and_timeline(make_media, write, cli,
 def test_preview_renders_a_small_draft_cached_apart_from_the_full_render(make_media, write, cli, tmp_path):
     wf = setup(make_media, write, "karaoke-bold", 720, 1280)
     assert cli("run", str(wf), "-o", "draft", "--preview").exit_code == 0
-    assert probe(tmp_path / "draft" / "clip.mp4").height == 640
+    assert probe(tmp_path / "draft" / "clip.preview.mp4").height == 640
     assert cli("run", str(wf), "-o", "full").exit_code == 0
     assert probe(tmp_path / "full" / "clip.mp4").height == 1280
 
