@@ -26,6 +26,7 @@ from ..errors import CostLimitError, FentaError, JobError, NodeError, PathError
 from ..nodes.base import NodeContext
 from .cache import cache_key, files_exist
 from .graph import build_graph
+from .keys import check_keys
 from .outputs import check_home, free_stem, resolve_output, slug
 from .spec import NodeSpec, Workflow, load, loads
 from .store import JobStore, new_job_id
@@ -456,11 +457,13 @@ async def run_async(
         max_cost: Refuse to start when the estimate is higher.
 
     Raises:
+        MissingKeysError: API keys the workflow needs are not set (all listed; nothing was run).
         CostLimitError: the estimate exceeds `max_cost` (nothing was spent).
         PathError: the output folder or name, or `FENTA_HOME`, cannot be used (nothing was run).
         JobError: `refresh` names a node the workflow does not have.
     """
     settings = settings or Settings.from_env()
+    check_keys(workflow, settings)  # every missing key in one message, before anything runs
     unknown = set(refresh or []) - set(workflow.nodes)
     if unknown:
         raise JobError(f"--refresh names unknown node(s): {', '.join(sorted(unknown))}")

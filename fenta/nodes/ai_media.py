@@ -136,6 +136,10 @@ class _AIMedia(Node):
         credits = model.credits(count=self._generations(params), duration=getattr(params, "duration", None), resolution=params.resolution)
         return {"kie": credits_to_usd(credits)}
 
+    def required_keys(self, params: _AIParams) -> set[str]:
+        # prompt_help asks the LLM (OpenRouter) to write the prompts
+        return {"kie", "openrouter"} if params.prompt_help else {"kie"}
+
     def validate_params(self, params: _AIParams, template: dict[str, Any]) -> list[tuple[str, str]]:
         problems: list[tuple[str, str]] = []
         model = kie_model(params.model)
