@@ -67,17 +67,21 @@ def _cost_lines(cost: dict[str, float]) -> list[str]:
 
 def _dry_run(wf: Workflow, as_json: bool) -> None:
     """Print the plan (steps and estimated cost per provider); nothing runs."""
+    from ..engine.keys import describe, key_needs
     from ..engine.runner import plan
 
     p = plan(wf)
+    keys = key_needs(wf)  # names and whether set, never values
     if as_json:
-        emit_json({"status": "planned", "name": wf.name, "order": p.order, "cost": p.cost, "currency": "USD", "total_cost": p.total_cost})
+        emit_json({"status": "planned", "name": wf.name, "order": p.order, "cost": p.cost, "currency": "USD", "total_cost": p.total_cost, "keys": [k.to_dict() for k in keys]})
         return
     console.print(f"[bold]{escape(wf.name)}[/]: {len(wf.nodes)} nodes, template {wf.template['name']}", highlight=False)
     for i, layer in enumerate(p.order, 1):
         console.print(f"  step {i}: " + ", ".join(f"{n} [dim]({wf.nodes[n].type})[/]" for n in layer), highlight=False)
     for line in _cost_lines(p.cost):
         console.print(line, highlight=False)
+    if keys:
+        console.print(describe(keys), highlight=False, markup=False)
 
 
 def _confirm_cost(wf: Workflow, yes: bool, max_cost: Optional[float], as_json: bool) -> None:
@@ -102,7 +106,7 @@ def _confirm_cost(wf: Workflow, yes: bool, max_cost: Optional[float], as_json: b
 @handle_errors()
 def run(
     file: Path = typer.Argument(..., help="Workflow file (.yaml, .yml or .json)."),
-    var: Optional[List[str]] = typer.Option(None, "--var", help="Override a variable: --var key=value (repeatable)."),
+    var: Optional[List[str]] = typer.Option(None, "--var", help="Override a variable: --var key=value, or key=@file.txt to use a file's text (@@ for a literal @; repeatable)."),
     out: Path = typer.Option(Path("renders"), "-o", "--out", help="Folder for the finished video and its artifacts, or a file name ending in .mp4 (renders/clip.mp4)."),
     name: Optional[str] = typer.Option(None, "--name", help="Base name of the files (default: the workflow's name)."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace files of the same name an earlier job wrote (default: take the next free name, NAME-2.mp4)."),
@@ -118,6 +122,7 @@ def run(
     Files are named after the workflow (or -o NAME.mp4 / --name) and never replace another
     job's files: a taken name becomes NAME-2, NAME-3... and the real paths are printed.
     """
+    from ..engine.keys import check_keys
     from ..engine.runner import prepare, run_async
     from ..engine.spec import load, parse_var_overrides
     from ..media.ffmpeg import ffmpeg_choice
@@ -129,6 +134,7 @@ def run(
     settings = Settings.from_env()
     prepare(out=out, name=name, settings=settings)  # an unwritable -o or FENTA_HOME is bad input (exit 2) before anything runs
     ffmpeg_choice()  # an unusable FENTA_FFMPEG is bad input (exit 2), not a failed job; any notice comes before the display
+    check_keys(wf, settings)  # every missing key in one message (exit 2), before asking about the cost
     _confirm_cost(wf, yes, max_cost, json)
     result = _run_job(
         lambda display: run_async(wf, out=out, name=name, preview=preview, overwrite=overwrite, refresh=refresh, on_event=display, max_cost=max_cost, settings=settings),

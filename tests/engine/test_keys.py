@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 import fenta
@@ -52,3 +54,14 @@ def test_the_cli_run_exits_2_with_one_message_and_no_key_value(cli, write, monke
     assert r.stderr.count("error") == 1
     assert "OPENROUTER_API_KEY" in r.stderr and "PEXELS_API_KEY" in r.stderr and "KIE_API_KEY" not in r.stderr
     assert "kie-secret-value" not in r.output
+
+
+def test_dry_run_shows_the_keys_and_whether_each_is_set(cli, write, monkeypatch):
+    monkeypatch.setenv("KIE_API_KEY", "kie-secret-value")
+    path = str(write("wf.yaml", WF.replace("PROMPT_HELP", "false")))
+    r = cli("run", path, "--dry-run")
+    assert r.exit_code == 0
+    assert "needs keys: OPENROUTER_API_KEY (missing), PEXELS_API_KEY (missing), KIE_API_KEY (set)" in r.stdout
+    keys = cli("run", path, "--dry-run", "--json")
+    assert [(k["var"], k["set"]) for k in json.loads(keys.stdout)["keys"]] == [("OPENROUTER_API_KEY", False), ("PEXELS_API_KEY", False), ("KIE_API_KEY", True)]
+    assert "kie-secret-value" not in r.output + keys.output
