@@ -2,6 +2,14 @@
 
 Validation collects every problem before raising, each with its file, line,
 node id and field, so one run of `fenta validate` shows everything to fix.
+
+Reading is strict: YAML may hold plain values only (a `!!python/...` or custom
+tag is a problem, not ignored), a key written twice in one mapping is a problem
+(parsers keep the last one without a word), JSON goes to a JSON parser (tabs,
+`\ud83d\udc1f` pairs), text holding half a surrogate pair is a problem, and a
+variable passed in that the workflow neither declares nor uses is a problem.
+Each node type adds its own static checks (`Node.validate`: files exist, voices
+are known) on the params after `${vars.NAME}` is filled in.
 """
 
 from __future__ import annotations
@@ -117,7 +125,7 @@ _PLAIN_TAGS = {_YAML_TAG + t for t in ("null", "bool", "int", "float", "str", "m
 #: Scalars YAML 1.1 resolves to odd types: '=' (value) and '<<' outside a mapping key (merge) stay text.
 _TEXT_TAGS = {_YAML_TAG + "value", _YAML_TAG + "merge"}
 _SURROGATE = re.compile("[\ud800-\udfff]")
-_MAX_VALUES = 1_000_000  # aliases can make a small file expand without end
+_MAX_VALUES = 100_000  # aliases can make a small file expand without end (a real workflow holds a few hundred values)
 
 
 class _YamlBuilder:
@@ -536,7 +544,7 @@ def loads(
     vars: dict[str, Any] | None = None,
 ) -> Workflow:
     """Parse and validate workflow text. See `load`."""
-    from ..render.templates import TemplateError, resolve_template
+    from ..template import TemplateError, resolve_template
 
     problems: list[Problem] = []
     doc, lines, issues = _parse(text, file)
@@ -745,8 +753,10 @@ def load(path: str | Path, *, vars: dict[str, Any] | None = None) -> Workflow:
     """Load and validate a workflow file.
 
     Args:
-        path: A `.yaml`, `.yml` or `.json` workflow.
-        vars: Variables overriding the file's `vars:` defaults.
+        path: A `.yaml`, `.yml` or `.json` workflow (text starting with `{` or `[` is
+            read as JSON whatever the name, and as YAML flow style if it is not JSON).
+        vars: Variables overriding the file's `vars:` defaults; each must be declared
+            under `vars:` or used as `${vars.NAME}` by the workflow.
 
     Raises:
         SpecError: listing every problem found, each with file, line, node and field.

@@ -54,10 +54,10 @@ def test_validate_strict_fails_on_a_missing_key(write):
 
 
 def test_a_var_from_a_file_fills_the_variable(write):
-    write("today.txt", "From the file.\n")
-    r = invoke("validate", str(write("wf.yaml", GOOD)), "--var", "script=@today.txt", "--json")
-    assert r.exit_code == 0, r.output
-    assert json.loads(r.stdout)["status"] == "ok"
+    write("rate.txt", "25\n")
+    wf = write("wf.yaml", "vars: {rate: 0}\nnodes:\n  v: {type: Voice.TTS, params: {engine: espeak, text: Hi, rate: '${vars.rate}'}}\n")
+    r = invoke("validate", str(wf), "--var", "rate=@rate.txt", "--json")
+    assert r.exit_code == 0, r.output  # the file's "25", not the text "@rate.txt", reached the int param
 
 
 def test_a_missing_var_file_is_bad_input_naming_it(write):
