@@ -30,6 +30,7 @@ from .keys import check_keys
 from .outputs import check_home, free_stem, resolve_output, slug
 from .spec import NodeSpec, Workflow, load, loads
 from .store import JobStore, new_job_id
+from .usage import UsageLog
 
 __all__ = ["Event", "RunResult", "Plan", "plan", "prepare", "run", "run_async", "resume", "resume_async"]
 
@@ -234,6 +235,7 @@ class _Run:
                 on_message=lambda level, msg, _n=nid: (self.log(f"[{level}] {_n}: {msg}"), self.emit("message", _n, level=level, text=msg)),
                 services=self.services,
                 store=self.store,
+                usage=UsageLog(self.store, self.job_id, nid),
             )
             t0 = time.perf_counter()
             try:

@@ -4,6 +4,9 @@ Every provider call is a row in `usage_records` (provider, model, units, quantit
 `provider_state` keeps the last values a provider reported about itself (e.g. Pexels'
 `X-Ratelimit-Remaining`) so `fenta doctor` can show them without a network call.
 Neither table ever holds a key.
+
+Nodes record through `ctx.usage` (a `UsageLog` the runner gives each node's context), so they never
+import the engine.
 """
 
 from __future__ import annotations
@@ -11,7 +14,7 @@ from __future__ import annotations
 import time
 from typing import Any, Callable
 
-__all__ = ["record", "usage_recorder", "summarize", "set_provider_state", "provider_state", "ensure_tables"]
+__all__ = ["UsageLog", "summarize", "set_provider_state", "provider_state", "ensure_tables"]
 
 _EXTRA_SCHEMA = """
 CREATE TABLE IF NOT EXISTS provider_state (
@@ -21,15 +24,6 @@ CREATE TABLE IF NOT EXISTS provider_state (
     updated_at REAL NOT NULL,
     PRIMARY KEY (provider, key)
 );
-CREATE TABLE IF NOT EXISTS script_history (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
-    topic TEXT NOT NULL,
-    title TEXT,
-    hook TEXT,
-    job_id TEXT,
-    created_at REAL NOT NULL
-);
-CREATE INDEX IF NOT EXISTS script_history_created ON script_history(created_at);
 """
 
 
@@ -38,21 +32,38 @@ def ensure_tables(store: Any) -> None:
     store.db.conn.executescript(_EXTRA_SCHEMA)
 
 
-def record(ctx: Any, provider: str, *, model: str | None = None, units: str, quantity: float, cost: float | None = None) -> None:
-    """Record one provider call for the running node (no-op without a store)."""
-    store = getattr(ctx, "store", None)
-    if store is None:
-        return
-    store.record_usage(provider=provider, model=model, units=units, quantity=quantity, cost=cost, job_id=ctx.job_id, node_id=ctx.node_id)
+class UsageLog:
+    """What one node records about its provider calls (`ctx.usage`); a no-op without a store.
 
+    Args:
+        store: The job store (`JobStore`), or None.
+        job_id: The job the node runs in.
+        node_id: The node.
+    """
 
-def usage_recorder(ctx: Any, provider: str = "openrouter") -> Callable[[Any], None]:
-    """A callback for `OpenRouterClient.chat(on_usage=...)` that records tokens and cost."""
+    def __init__(self, store: Any, job_id: str | None = None, node_id: str | None = None) -> None:
+        self.store = store
+        self.job_id = job_id
+        self.node_id = node_id
 
-    def on_usage(u: Any) -> None:
-        record(ctx, provider, model=u.model, units="tokens", quantity=u.total_tokens, cost=u.cost)
+    def record(self, provider: str, *, model: str | None = None, units: str, quantity: float, cost: float | None = None) -> None:
+        """Record one provider call (or what it used: tokens, bytes, credits) for this node."""
+        if self.store is None:
+            return
+        self.store.record_usage(provider=provider, model=model, units=units, quantity=quantity, cost=cost, job_id=self.job_id, node_id=self.node_id)
 
-    return on_usage
+    def tokens(self, provider: str = "openrouter") -> Callable[[Any], None]:
+        """A callback for `OpenRouterClient.chat(on_usage=...)` that records tokens and cost."""
+
+        def on_usage(u: Any) -> None:
+            self.record(provider, model=u.model, units="tokens", quantity=u.total_tokens, cost=u.cost)
+
+        return on_usage
+
+    def provider_state(self, provider: str, values: dict[str, Any]) -> None:
+        """Remember the latest values a provider reported about itself (e.g. its remaining rate limit)."""
+        if self.store is not None and values:
+            set_provider_state(self.store, provider, values)
 
 
 def summarize(store: Any, days: int = 30, now: float | None = None) -> list[dict[str, Any]]:

@@ -26,7 +26,7 @@ from pydantic import Field
 
 from ..errors import ProviderError
 from ..pricing import KieModel, credits_to_usd, kie_model, kie_models
-from ..providers._http import client_for
+from ..providers import client_for
 from ..providers.kie import KieClient, OutcomeUnknownError, TaskStatus, build_request, time_scale
 from ..media.ffmpeg import probe
 from ..types import Clip, Scene
@@ -275,7 +275,7 @@ class _AIMedia(Node):
         store.update_provider_task(key, status="succeeded", result={"urls": status.urls, "files": files, "billed": True})
         if not billed:
             credits = status.credits if status.credits is not None else model.credits(count=1, duration=getattr(params, "duration", None), resolution=params.resolution)
-            store.record_usage(provider="kie", model=model.id, units="credits", quantity=credits, cost=credits_to_usd(credits), job_id=ctx.job_id, node_id=ctx.node_id)
+            ctx.usage.record("kie", model=model.id, units="credits", quantity=credits, cost=credits_to_usd(credits))
         return [self._clip(f, scene, prompt) for f in files]
 
     async def _poll(self, ctx: NodeContext, client: KieClient, model: KieModel, key: str, task_id: str, timeout: float) -> TaskStatus:
@@ -361,7 +361,6 @@ def _replace_upload(value: Any, url: str) -> Any:
 
 async def _prompt_help(ctx: NodeContext, params: _AIParams, scene: Scene, kind: str) -> str:
     """Turn a scene's narration into a visual prompt with the LLM (cached by the scene text)."""
-    from ..engine.usage import usage_recorder
     from ..providers.openrouter import OpenRouterClient
 
     model = params.prompt_model or _PROMPT_MODEL
@@ -375,7 +374,7 @@ async def _prompt_help(ctx: NodeContext, params: _AIParams, scene: Scene, kind: 
         "Answer with the prompt only.\n\nNarration: " + scene.narration + (f"\nVisual idea: {scene.visual}" if scene.visual else "")
     )
     client = client_for(ctx, OpenRouterClient)
-    answer = await client.chat([{"role": "user", "content": ask}], model, max_tokens=200, on_usage=usage_recorder(ctx))
+    answer = await client.chat([{"role": "user", "content": ask}], model, max_tokens=200, on_usage=ctx.usage.tokens())
     prompt = answer.content
     prompt = " ".join(str(prompt).split()).strip('"')
     if not prompt:

@@ -38,6 +38,19 @@ class Ports(BaseModel):
     model_config = ConfigDict(extra="forbid", arbitrary_types_allowed=True)
 
 
+class _NoUsage:
+    """`ctx.usage` of a node run outside a job (tests, previews): nothing is recorded."""
+
+    def record(self, provider: str, *, model: str | None = None, units: str, quantity: float, cost: float | None = None) -> None:
+        pass
+
+    def tokens(self, provider: str = "openrouter") -> Callable[[Any], None]:
+        return lambda usage: None
+
+    def provider_state(self, provider: str, values: dict[str, Any]) -> None:
+        pass
+
+
 class NodeContext:
     """What a running node may use: its id, settings, a scratch folder, the cache, progress.
 
@@ -48,6 +61,9 @@ class NodeContext:
         template: The resolved montage template (a dict).
         workdir: A scratch folder, removed after the node finishes.
         services: Shared per-run objects (HTTP clients, limiters), keyed by name.
+        usage: Where the node records its provider calls: `record(provider, model=, units=, quantity=,
+            cost=)`, `tokens(provider)` (an `on_usage` callback for chat calls) and
+            `provider_state(provider, values)`. The runner provides it; outside a job it records nothing.
     """
 
     def __init__(
@@ -64,6 +80,7 @@ class NodeContext:
         on_message: Callable[[str, str], None] | None = None,
         services: dict[str, Any] | None = None,
         store: Any = None,
+        usage: Any = None,
     ) -> None:
         self.node_id = node_id
         self.job_id = job_id
@@ -74,6 +91,7 @@ class NodeContext:
         self.workflow_name = workflow_name
         self.services = services if services is not None else {}
         self.store = store
+        self.usage = usage if usage is not None else _NoUsage()
         self._on_progress = on_progress
         self._on_message = on_message
         tmp_root = settings.cache_dir / "tmp"

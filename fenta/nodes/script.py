@@ -20,8 +20,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from ..engine.usage import ensure_tables, usage_recorder
-from ..providers._http import client_for
+from ..providers import client_for
 from ..providers.openrouter import OpenRouterClient, estimate_usd, resolve_model
 from ..types import Scene
 from .base import Node, NodeContext, Params, Ports, register
@@ -32,6 +31,19 @@ _WPS = {"en": 2.5, "de": 2.1, "ru": 2.0, "fr": 2.4, "es": 2.6, "it": 2.5, "pt": 
 _LANGS = {"en": "English", "de": "German", "ru": "Russian", "fr": "French", "es": "Spanish", "it": "Italian", "pt": "Portuguese", "ja": "Japanese", "zh": "Chinese", "nl": "Dutch", "pl": "Polish", "uk": "Ukrainian", "tr": "Turkish"}
 # Hooks/titles at least this similar to a recent one count as a repeat.
 DUPLICATE_RATIO = 0.85
+
+# Hooks and titles of recent scripts, so a new one does not repeat them (kept in the job store).
+_HISTORY_SCHEMA = """
+CREATE TABLE IF NOT EXISTS script_history (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    topic TEXT NOT NULL,
+    title TEXT,
+    hook TEXT,
+    job_id TEXT,
+    created_at REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS script_history_created ON script_history(created_at);
+"""
 
 
 @lru_cache(maxsize=None)
@@ -183,7 +195,7 @@ class ScriptGen(Node):
         async def ask(msgs: list[dict[str, str]], temperature: float) -> ScriptOut:
             data, _ = await client.chat_json(
                 msgs, SCRIPT_SCHEMA, model, name="script", validator=ScriptOut, check=check,
-                max_tokens=budget * 4 + 600, temperature=temperature, on_usage=usage_recorder(ctx),
+                max_tokens=budget * 4 + 600, temperature=temperature, on_usage=ctx.usage.tokens(),
             )
             return ScriptOut.model_validate(data)
 
@@ -221,7 +233,7 @@ class ScriptGen(Node):
     def _recent(ctx: NodeContext, days: int = 30) -> list[str]:
         if ctx.store is None:
             return []
-        ensure_tables(ctx.store)
+        ctx.store.db.conn.executescript(_HISTORY_SCHEMA)
         rows = ctx.store.db.query(
             "SELECT hook, title FROM script_history WHERE created_at >= ? ORDER BY created_at DESC LIMIT 50", [time.time() - days * 86400]
         )
@@ -238,7 +250,7 @@ class ScriptGen(Node):
     def _remember(ctx: NodeContext, topic: str, s: ScriptOut) -> None:
         if ctx.store is None:
             return
-        ensure_tables(ctx.store)
+        ctx.store.db.conn.executescript(_HISTORY_SCHEMA)
         ctx.store.db["script_history"].insert({"topic": topic, "title": s.title, "hook": s.hook, "job_id": ctx.job_id, "created_at": time.time()})
 
 
@@ -310,7 +322,7 @@ class ScriptTransform(Node):
 
         data, _ = await client.chat_json(
             transform_messages(params, scenes), NARRATIONS_SCHEMA, model, name="narrations", validator=NarrationsOut, check=check,
-            temperature=params.temperature, on_usage=usage_recorder(ctx),
+            temperature=params.temperature, on_usage=ctx.usage.tokens(),
         )
         new = [Scene(narration=" ".join(n.split()), visual=s.visual) for n, s in zip(data["narrations"], scenes)]
         return TransformOutputs(text=" ".join(s.narration for s in new), scenes=new)

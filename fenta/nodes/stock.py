@@ -8,9 +8,8 @@ from typing import Any, Literal
 
 from pydantic import Field
 
-from ..engine.usage import record, set_provider_state
 from ..errors import FentaError
-from ..providers._http import client_for
+from ..providers import client_for
 from ..providers.pexels import PexelsClient, orientation_of, pick_photo_url, pick_video_file
 from ..media.ffmpeg import probe
 from ..types import Artifact, Clip, Scene
@@ -90,7 +89,7 @@ class InputStock(Node):
                 try:
                     pages[key] = await search(query, orientation=orientation, size=size if sized else None, locale=params.locale, page=n, per_page=15)
                 finally:
-                    record(ctx, "pexels", units="requests", quantity=1, cost=0.0)
+                    ctx.usage.record("pexels", units="requests", quantity=1, cost=0.0)
             return pages[key]
 
         try:
@@ -118,8 +117,7 @@ class InputStock(Node):
 
             clips = list(await asyncio.gather(*(fetch(p) for p in picks)))
         finally:
-            if ctx.store is not None and client.ratelimit:
-                set_provider_state(ctx.store, "pexels", client.ratelimit)
+            ctx.usage.provider_state("pexels", client.ratelimit)
         credits = ctx.workdir / "credits.txt"
         credits.write_text(self._credits(picks, kind), encoding="utf-8")
         art = Artifact(kind="credits", path=ctx.keep(credits), name="{name}.credits.txt")
@@ -188,7 +186,7 @@ class InputStock(Node):
             e.message = f"{e.message} (Pexels media {item.get('id')} for '{query}')"
             e.args = (e.message,)
             raise
-        record(ctx, "pexels", units="bytes", quantity=size, cost=0.0)
+        ctx.usage.record("pexels", units="bytes", quantity=size, cost=0.0)
         info = await asyncio.to_thread(probe, dest)
         path = ctx.keep(dest)
         source = str(item.get("url") or url)

@@ -8,7 +8,7 @@ Typical use from a node::
 
     client = client_for(ctx, OpenRouterClient)
     data, usage = await client.chat_json(messages, schema, model, name="script",
-                                         validator=MyModel, on_usage=usage_recorder(ctx))
+                                         validator=MyModel, on_usage=ctx.usage.tokens())
 """
 
 from __future__ import annotations

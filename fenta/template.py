@@ -1,0 +1,233 @@
+"""Montage templates: YAML files describing canvas, pacing, transitions and caption style.
+
+Shipped templates live in `templates/` (inside the wheel as `fenta/templates`).
+A workflow names one (or a path) with `template:` and may override any field
+with `overrides:`; the merged result is validated here.
+
+A low-level module (it needs only `fenta.errors`): the engine validates a workflow's template with
+it and the nodes and render read the resolved dict, so neither has to import the other.
+`fenta.render.templates` re-exports it.
+"""
+
+from __future__ import annotations
+
+import copy
+import re
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, model_validator
+from typing_extensions import Annotated
+
+from .errors import Problem, TemplateError
+
+__all__ = ["Template", "TemplateError", "resolve_template", "template_dirs", "list_templates", "DEFAULT_TEMPLATE", "TRANSITIONS"]
+
+DEFAULT_TEMPLATE = "karaoke-bold"
+
+#: Transition kinds: "cut", or an FFmpeg xfade transition name.
+TRANSITIONS = (
+    "cut", "fade", "fadeblack", "fadewhite", "dissolve", "wipeleft", "wiperight", "wipeup", "wipedown",
+    "slideleft", "slideright", "slideup", "slidedown", "smoothleft", "smoothright", "circleopen", "circleclose",
+    "radial", "zoomin", "distance", "pixelize",
+)
+_HEX_COLOR = re.compile(r"^#[0-9A-Fa-f]{6}([0-9A-Fa-f]{2})?$")
+
+
+def _color(v: str) -> str:
+    if not _HEX_COLOR.match(v):
+        raise ValueError(f"'{v}' is not a colour like #FFD400 (or #000000A0 with opacity)")
+    return v.upper()
+
+
+Color = Annotated[str, AfterValidator(_color)]
+
+
+class _M(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class Canvas(_M):
+    width: int = Field(1080, ge=64, le=4096)
+    height: int = Field(1920, ge=64, le=4096)
+    fps: int = Field(30, ge=1, le=120)
+
+
+class SafeZone(_M):
+    """Margins (fractions of the frame) kept clear of captions and overlays."""
+
+    top: float = Field(0.1, ge=0, le=0.45)
+    bottom: float = Field(0.2, ge=0, le=0.45)
+    left: float = Field(0.06, ge=0, le=0.45)
+    right: float = Field(0.06, ge=0, le=0.45)
+
+
+class Pacing(_M):
+    min_clip: float = Field(2.0, gt=0, description="Shortest time one clip stays on screen (s).")
+    max_clip: float = Field(6.0, gt=0, description="Longest time before cutting to the next clip (s).")
+    motion: Literal["kenburns", "none"] = Field("kenburns", description="Slow zoom on stills (kenburns) or none.")
+    zoom: float = Field(1.12, ge=1.0, le=2.0, description="Ken Burns end zoom factor for stills.")
+    follow_scenes: bool = Field(True, description="Show each scene's clips while that scene is spoken.")
+
+    @model_validator(mode="after")
+    def _order(self) -> "Pacing":
+        if self.min_clip > self.max_clip:
+            raise ValueError("min_clip must not be larger than max_clip")
+        return self
+
+
+class Transition(_M):
+    type: Literal[TRANSITIONS] = Field("cut", description="cut, or an xfade kind: " + ", ".join(TRANSITIONS[1:]))  # type: ignore[valid-type]
+    seconds: float = Field(0.4, ge=0, le=3)
+
+
+class SubtitleStyle(_M):
+    font: str = "DejaVu Sans"
+    size: int = Field(80, ge=8, le=400)
+    bold: bool = True
+    color: Color = "#FFFFFF"
+    highlight_color: Color = "#FFD400"
+    outline_color: Color = "#000000"
+    outline: float = Field(5, ge=0, le=40)
+    shadow: float = Field(2, ge=0, le=40)
+    box: bool = False
+    box_color: Color = "#000000A0"
+    position: Literal["bottom", "center", "top"] = "bottom"
+    words_per_line: int = Field(3, ge=1, le=20)
+    max_chars_per_line: int = Field(22, ge=4, le=120)
+    lines: int = Field(1, ge=1, le=4)
+    karaoke: bool = True
+    uppercase: bool = True
+    min_seconds: float = Field(0.6, ge=0)
+    max_seconds: float = Field(4.0, gt=0)
+
+
+class Music(_M):
+    level_db: float = Field(-18, ge=-60, le=0, description="Music bed gain in dB before mixing.")
+    ducking: bool = Field(True, description="Lower the music under the voice (sidechain compression).")
+    duck_ratio: float = Field(8, ge=1, le=20, description="Compression ratio while the voice speaks.")
+    duck_threshold: float = Field(0.02, gt=0, le=1, description="Voice level (linear) above which ducking starts.")
+    fade_out: float = Field(1.5, ge=0, le=10, description="Music fade-out at the end (s).")
+
+
+class Logo(_M):
+    """A logo image or a text watermark, placed in a corner inside the safe zone."""
+
+    path: str | None = Field(None, description="Image file (PNG with transparency works best).")
+    text: str | None = Field(None, description="Watermark text, used when there is no path.")
+    position: Literal["top-left", "top-right", "bottom-left", "bottom-right"] = "top-right"
+    width: float = Field(0.18, gt=0, le=1, description="Logo width as a fraction of the frame width.")
+    size: int = Field(36, ge=8, le=400, description="Watermark text size (px on the canvas).")
+    color: Color = "#FFFFFF"
+    opacity: float = Field(0.85, ge=0, le=1)
+
+    @model_validator(mode="after")
+    def _one_source(self) -> "Logo":
+        if not self.path and not self.text:
+            raise ValueError("a logo needs a 'path' (image) or a 'text' (watermark)")
+        return self
+
+
+class TitleCard(_M):
+    text: str | None = Field(None, description="Hook text; defaults to the script's hook when it has one.")
+    seconds: float = Field(2.5, gt=0, le=10, description="How long the card stays (from the start).")
+    size: int = Field(96, ge=8, le=400, description="Text size (px on the canvas); shrinks to fit.")
+    position: Literal["top", "center", "bottom"] = "center"
+    color: Color = "#FFFFFF"
+    box_color: Color = "#000000B0"
+
+
+class ProgressBar(_M):
+    color: Color = "#FFD400"
+    height: int = Field(12, ge=1, le=100)
+    position: Literal["top", "bottom"] = "top"
+
+
+class Template(_M):
+    """A montage template; every field has a sensible default."""
+
+    name: str = "custom"
+    description: str = ""
+    canvas: Canvas = Canvas()
+    safe_zone: SafeZone = SafeZone()
+    pacing: Pacing = Pacing()
+    transition: Transition = Transition()
+    subtitles: SubtitleStyle = SubtitleStyle()
+    music: Music = Music()
+    loudness: float = Field(-14.0, ge=-40, le=-5, description="Target integrated loudness (LUFS).")
+    background: Color = Field("#1E2A3A", description="Colour used when nothing else is shown.")
+    logo: Logo | None = None
+    title_card: TitleCard | None = None
+    progress_bar: ProgressBar | None = None
+
+
+def template_dirs() -> list[Path]:
+    """Folders searched for shipped templates: inside the package, then the source tree."""
+    here = Path(__file__).resolve().parent
+    return [d for d in (here / "templates", here.parent / "templates") if d.is_dir()]
+
+
+def list_templates() -> dict[str, Path]:
+    found: dict[str, Path] = {}
+    for d in template_dirs():
+        for p in sorted(d.glob("*.yaml")):
+            found.setdefault(p.stem, p)
+    return found
+
+
+def _deep_merge(base: dict, over: dict) -> dict:
+    out = copy.deepcopy(base)
+    for k, v in over.items():
+        if isinstance(v, dict) and isinstance(out.get(k), dict):
+            out[k] = _deep_merge(out[k], v)
+        else:
+            out[k] = v
+    return out
+
+
+def _read(path: Path) -> dict:
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        raise TemplateError([Problem(f"invalid YAML: {getattr(e, 'problem', e)}", file=str(path), line=mark.line + 1 if mark else None)]) from None
+    if not isinstance(data, dict):
+        raise TemplateError([Problem("a template must be a mapping", file=str(path))])
+    return data
+
+
+def resolve_template(name: str | None, overrides: dict[str, Any] | None = None, *, base_dir: Path | None = None) -> dict[str, Any]:
+    """Load a template by name or path, apply overrides, validate, and return it as a dict.
+
+    Raises:
+        TemplateError: unknown template, unreadable file, or invalid fields (all listed).
+    """
+    name = name or DEFAULT_TEMPLATE
+    shipped = list_templates()
+    source: str
+    if name in shipped:
+        path = shipped[name]
+    else:
+        path = Path(name)
+        if not path.is_absolute() and base_dir is not None:
+            path = base_dir / path
+        if not path.is_file():
+            known = ", ".join(sorted(shipped)) or "none"
+            raise TemplateError([Problem(f"unknown template '{name}' (shipped: {known})", field="template")])
+    source = str(path)
+    data = _read(path)
+    data.setdefault("name", path.stem)
+    if overrides:
+        if not isinstance(overrides, dict):
+            raise TemplateError([Problem("'overrides' must be a mapping of template fields", field="overrides")])
+        data = _deep_merge(data, overrides)
+    try:
+        return Template.model_validate(data).model_dump(mode="json")
+    except ValidationError as e:
+        problems = []
+        for err in e.errors():
+            loc = ".".join(str(p) for p in err["loc"])
+            msg = "unknown field" if err["type"] == "extra_forbidden" else err["msg"]
+            problems.append(Problem(f"template {msg}".replace("Value error, ", ""), file=source, field=loc or None))
+        raise TemplateError(problems) from None
