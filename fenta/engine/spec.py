@@ -579,7 +579,8 @@ def loads(
             return lines.get("nodes", nid, *rest)
 
     if not isinstance(raw_nodes, dict) or not raw_nodes:
-        problems.append(Problem("'nodes' must list at least one node", file=file, line=lines.get("nodes"), field="nodes"))
+        if not any(p.field == "nodes" for p in problems):
+            problems.append(Problem("'nodes' must list at least one node", file=file, line=lines.get("nodes"), field="nodes"))
         raise SpecError(problems, file=file)
 
     declared_vars = doc.get("vars") or {}
