@@ -36,6 +36,7 @@ _ERRORS = (
     "AuthError", "CostLimitError", "CreditsError", "FentaError", "JobError", "MediaError", "NodeError",
     "PathError", "Problem", "ProviderError", "QuotaError", "RateLimitError", "RenderError", "SpecError",
     "TemplateError", "FontError", "TextError", "FFmpegUnusable", "InvalidOutputError", "OutcomeUnknownError",
+    "MissingKeysError",
 )
 _EXPORTS.update({name: "errors" for name in _ERRORS})
 
@@ -45,7 +46,8 @@ if TYPE_CHECKING:  # pragma: no cover - names for type checkers only, never impo
     from .engine.spec import Workflow, load, loads
     from .errors import (AuthError, CostLimitError, CreditsError, FentaError, JobError, MediaError, NodeError,
                          PathError, Problem, ProviderError, QuotaError, RateLimitError, RenderError, SpecError)
-    from .errors import (FFmpegUnusable, FontError, InvalidOutputError, OutcomeUnknownError, TemplateError, TextError)
+    from .errors import (FFmpegUnusable, FontError, InvalidOutputError, MissingKeysError, OutcomeUnknownError, TemplateError,
+                         TextError)
     from .nodes.base import Node, NodeContext, Params, Ports, register, registry
 
 
@@ -106,4 +108,5 @@ __all__ = [
     "FFmpegUnusable",
     "InvalidOutputError",
     "OutcomeUnknownError",
+    "MissingKeysError",
 ]

@@ -31,6 +31,7 @@ __all__ = [
     "FFmpegUnusable",
     "InvalidOutputError",
     "OutcomeUnknownError",
+    "MissingKeysError",
     "PathError",
 ]
 
@@ -210,6 +211,25 @@ class InvalidOutputError(ProviderError):
 
 class OutcomeUnknownError(ProviderError):
     """A paid request was sent but its answer never arrived: it may or may not have been accepted."""
+
+
+class MissingKeysError(AuthError):
+    """API keys the workflow needs are not set; `missing` lists every one (exit 2: nothing ran).
+
+    Each entry of `missing` names its provider, variable and nodes (`fenta.engine.keys.KeyNeed`).
+    """
+
+    exit_code = 2
+
+    def __init__(self, missing: list, *, file: str | None = None) -> None:
+        self.missing = missing
+        parts = [f"{k.var} (for {', '.join(k.nodes)})" for k in missing]
+        noun = "key is" if len(missing) == 1 else "keys are"
+        super().__init__(
+            f"{len(missing)} API {noun} not set: {'; '.join(parts)}. Export them or put them in a .env file; nothing was run",
+            provider=", ".join(k.provider for k in missing),
+            file=file,
+        )
 
 
 class QuotaError(FentaError):

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from ..config import KEY_NAMES, Settings
-from ..errors import AuthError
+from ..errors import MissingKeysError
 
 if TYPE_CHECKING:
     from .spec import Workflow
@@ -35,22 +35,6 @@ class KeyNeed:
 
     def to_dict(self) -> dict[str, Any]:
         return {"provider": self.provider, "var": self.var, "nodes": self.nodes, "set": self.set}
-
-
-class MissingKeysError(AuthError):
-    """API keys the workflow needs are not set; `missing` lists every one (exit 2: nothing ran)."""
-
-    exit_code = 2
-
-    def __init__(self, missing: list[KeyNeed], *, file: str | None = None) -> None:
-        self.missing = missing
-        parts = [f"{k.var} (for {', '.join(k.nodes)})" for k in missing]
-        noun = "key is" if len(missing) == 1 else "keys are"
-        super().__init__(
-            f"{len(missing)} API {noun} not set: {'; '.join(parts)}. Export them or put them in a .env file; nothing was run",
-            provider=", ".join(k.provider for k in missing),
-            file=file,
-        )
 
 
 def key_needs(workflow: "Workflow", settings: Settings | None = None) -> list[KeyNeed]:
