@@ -9,9 +9,7 @@ workflow re-runs nothing.
 from __future__ import annotations
 
 import asyncio
-import json
 import os
-import re
 import shutil
 import time
 import traceback
@@ -28,7 +26,7 @@ from .cache import cache_key, files_exist
 from .graph import build_graph
 from .keys import check_keys
 from .outputs import check_home, free_stem, resolve_output, slug
-from .spec import NodeSpec, Workflow, load, loads
+from .spec import NodeSpec, Workflow, from_document, load
 from .store import JobStore, new_job_id
 from .usage import UsageLog
 
@@ -102,21 +100,6 @@ def plan(workflow: Workflow) -> Plan:
 
 
 _LIMITS = {"cpu": max(1, (os.cpu_count() or 2)), "render": max(1, (os.cpu_count() or 2) // 2), "io": 8}
-
-
-_SURROGATE_PAIR = re.compile(r"(?<!\\)((?:\\\\)*)\\u(d[89ab][0-9a-f]{2})\\u(d[c-f][0-9a-f]{2})")
-
-
-def _document_text(document: dict[str, Any]) -> str:
-    """A stored document as text `loads` reads back exactly: ASCII JSON, with characters beyond
-    U+FFFF (emoji) written as YAML's `\\U0001F41F` instead of JSON's surrogate pairs, which the
-    YAML reader would turn into two broken characters."""
-
-    def whole(m: re.Match) -> str:
-        hi, lo = int(m.group(2), 16), int(m.group(3), 16)
-        return f"{m.group(1)}\\U{0x10000 + ((hi - 0xD800) << 10) + (lo - 0xDC00):08x}"
-
-    return _SURROGATE_PAIR.sub(whole, json.dumps(document, default=str))
 
 
 def _var_overrides(workflow: Workflow) -> dict[str, Any]:
@@ -362,11 +345,16 @@ class _Run:
             key = art["kind"] if art["kind"] not in published else f"{nid}.{art['kind']}"
             if not (dest.exists() and _same_file(art["path"], dest)):
                 tmp = dest.with_name(f".{dest.name}.{os.getpid()}.part")
+                tmp.unlink(missing_ok=True)  # left by an earlier attempt that failed here
                 try:
-                    os.link(art["path"], tmp)
-                except OSError:
-                    shutil.copyfile(art["path"], tmp)
-                os.replace(tmp, dest)
+                    try:
+                        os.link(art["path"], tmp)
+                    except OSError:
+                        shutil.copyfile(art["path"], tmp)
+                    os.replace(tmp, dest)
+                except BaseException:
+                    tmp.unlink(missing_ok=True)
+                    raise
             published[key] = str(dest)
             self.store.add_artifact(self.job_id, key, str(dest), duration=art.get("duration"))
         return published
@@ -525,7 +513,7 @@ async def resume_async(job_id: str, *, reload: bool = False, settings: Settings 
             wf = load(job["workflow_file"], vars=overrides)
             store.replace_workflow(job["id"], name=wf.name, workflow_hash=wf.hash, document=wf.document, vars=wf.vars)
         else:
-            wf = loads(_document_text(job["document"]), file=job["workflow_file"], vars=job["vars"])
+            wf = from_document(job["document"], file=job["workflow_file"], vars=job["vars"])
         out_dir, _ = resolve_output(job["out_dir"])
         _apply_options(wf, options)
         return await _execute(wf, job_id=job["id"], out_dir=out_dir, settings=settings, store=store, refresh=set(), on_event=on_event, checkpoints=store.checkpoints(job["id"]), options=options)

@@ -155,6 +155,7 @@ def test_declining_the_cost_question_says_nothing_was_run(cli, write, monkeypatc
     from fenta.cli import app, run_cmds
 
     monkeypatch.setattr(run_cmds, "console", Console(force_terminal=True, width=100))
+    monkeypatch.setenv("OPENROUTER_API_KEY", "sk-test-never-used")  # the question comes after the key check
     wf = write("wf.yaml", """
 nodes:
   script: {type: Script.Gen, params: {topic: "Deep-sea fish", genre: facts, seconds: 30, model: weak}}
