@@ -170,6 +170,8 @@ class RenderError(NodeError):
         self.reason = cause.rsplit(": ", 1)[-1] if cause else "unreadable"
         #: FFmpeg's exit status when it ran (negative: killed by that signal).
         self.returncode: int | None = None
+        #: Where FFmpeg's whole output was kept, when the caller asked for a log.
+        self.log_path = None
 
 
 class ProviderError(NodeError):

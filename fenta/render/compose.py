@@ -22,6 +22,7 @@ graph) itself - escaping them here too breaks names with quotes or colons.
 
 from __future__ import annotations
 
+import logging
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,12 +31,14 @@ from typing import Any
 import ffmpeg
 
 from ..errors import MediaError
-from .captions import FONTS_DIR, wrap_title
 from ..media.ffmpeg import MediaInfo, probe, probe_many
+from .captions import FONTS_DIR, wrap_title
 from .stills import Slot, prepare_stills
 from .timeline import Segment, Timeline
 
 __all__ = ["Profile", "PROFILES", "output_size", "build_command", "thumbnail_args", "thumbnail_time", "render", "probe_inputs", "input_files"]
+
+log = logging.getLogger("fenta")
 
 _SHORT_SIDE = {"1080p": 1080, "720p": 720, "480p": 480, "360p": 360, "preview": 360}
 PROFILES = tuple(_SHORT_SIDE) + ("canvas",)
@@ -710,10 +713,10 @@ async def render(
             try:
                 await run_ffmpeg(args, total_seconds=tl.duration, on_progress=on_progress, what="render")
             except RenderError as e:
-                # A rare crash inside the bundled FFmpeg's x264 thread (SIGSEGV, seen about once in
-                # twenty 1080p renders) is not about the inputs: render once more before failing.
+                # A crash is not about the inputs: say so, keep its log, and render once more before failing.
                 if e.returncode not in _CRASH_SIGNALS:
                     raise
+                log.warning("notice: %s; rendering once more", e.message)
                 await run_ffmpeg(args, total_seconds=tl.duration, on_progress=on_progress, what="render")
         except RenderError as e:
             bad = _failing_input(e.stderr_tail, args)

@@ -72,6 +72,8 @@ async def prepare_stills(candidates: Iterable[Slot], workdir: Path, args_for: Ca
             try:
                 await run_ffmpeg(args_for(slot, out), what="preparing a still")
             except RenderError as e:
+                if e.returncode is not None and e.returncode < 0:
+                    raise  # FFmpeg crashed: not the image's fault, and the message says so
                 raise MediaError(f"cannot decode this image ({e.reason})", file=slot[0]) from None
         return slot, out
 

@@ -13,6 +13,7 @@ from fenta.render.timeline import MusicBed, Segment, Timeline
 from ._media import black_intervals, clip, do_render, ff, gray_frame, loudness, streams, template, tone
 
 FPS = 15
+SMALL_CANVAS = {"width": 180, "height": 320, "fps": FPS}
 
 
 @pytest.mark.parametrize(
@@ -228,30 +229,79 @@ def test_a_video_clip_used_in_several_slots_gets_one_decoder_per_slot(tmp_path):
     assert sum(1 for p in inputs if p.endswith("c.mp4")) == 3
 
 
-def test_a_render_whose_ffmpeg_crashes_once_is_rendered_again(tmp_path, monkeypatch):
+def test_a_render_whose_ffmpeg_crashes_once_is_rendered_again_with_a_notice(tmp_path, monkeypatch, caplog):
     import os
-    import stat
 
     from fenta.media import ffmpeg as ffm
     from fenta.render.timeline import build_timeline
 
-    # A wrapper around the real FFmpeg that dies of SIGSEGV on the first render call only.
+    flag = _crashing_ffmpeg(tmp_path, monkeypatch, times="once")
+    try:
+        tl = build_timeline(clips=[], voice=tone(tmp_path / "v.wav", 1.0), template=template(), duration=1.0)
+        with caplog.at_level("WARNING", logger="fenta"):
+            info = do_render(tl, tmp_path / "o.mp4", thumb=False)
+    finally:
+        monkeypatch.delenv("FENTA_FFMPEG")
+        ffm._locate.cache_clear()
+    assert flag.exists() and info.has_video and os.path.exists(tmp_path / "o.mp4")
+    assert any("FFmpeg crashed (signal 11, SIGSEGV)" in r.getMessage() and "rendering once more" in r.getMessage() for r in caplog.records)
+
+
+def _crashing_ffmpeg(tmp_path, monkeypatch, *, times: str) -> Path:
+    """FENTA_FFMPEG: the real FFmpeg, except that render calls die of SIGSEGV (`times`: once | always)."""
+    import stat
+
+    from fenta.media import ffmpeg as ffm
+
     flag = tmp_path / "crashed"
+    crash = f'if [ ! -e "{flag}" ]; then touch "{flag}"; kill -SEGV $$; fi' if times == "once" else 'echo "  Metadata: encoder Lavf" >&2; kill -SEGV $$'
     wrapper = tmp_path / "ffmpeg"
     wrapper.write_text(f"""#!/bin/sh
-case "$*" in *-progress*) if [ ! -e "{flag}" ]; then touch "{flag}"; kill -SEGV $$; fi;; esac
+case "$*" in *-progress*) {crash};; esac
 exec "{ffm.ffmpeg_exe()}" "$@"
 """)
     wrapper.chmod(wrapper.stat().st_mode | stat.S_IEXEC)
     monkeypatch.setenv("FENTA_FFMPEG", str(wrapper))
     ffm._locate.cache_clear()
+    return flag
+
+
+def test_a_crashing_ffmpeg_is_reported_as_a_crash_with_its_log_and_leaves_no_files(tmp_path, monkeypatch, fenta_home):
+    from fenta.errors import RenderError
+    from fenta.media import ffmpeg as ffm
+    from fenta.render.timeline import build_timeline
+
+    _crashing_ffmpeg(tmp_path, monkeypatch, times="always")
     try:
         tl = build_timeline(clips=[], voice=tone(tmp_path / "v.wav", 1.0), template=template(), duration=1.0)
-        info = do_render(tl, tmp_path / "o.mp4", thumb=False)
+        with pytest.raises(RenderError) as caught:
+            do_render(tl, tmp_path / "out" / "o.mp4")
     finally:
         monkeypatch.delenv("FENTA_FFMPEG")
         ffm._locate.cache_clear()
-    assert flag.exists() and info.has_video and os.path.exists(tmp_path / "o.mp4")
+    err = caught.value
+    assert str(err).startswith("FFmpeg crashed (signal 11, SIGSEGV) in step 'render' (log: ")
+    assert "Metadata" not in str(err)
+    assert err.log_path is not None and err.log_path.parent == fenta_home / "logs"
+    assert "-filter_complex" in err.log_path.read_text().splitlines()[0]
+    assert sorted(p.name for p in (tmp_path / "out").iterdir() if p.is_file()) == []
+
+
+def test_a_crash_while_preparing_a_large_still_is_not_blamed_on_the_image(tmp_path, monkeypatch, make_media):
+    from fenta.errors import MediaError, RenderError
+    from fenta.media import ffmpeg as ffm
+
+    big = make_media("big.png", "testsrc2=s=1200x1200:d=1", "-frames:v", "1")  # far more pixels than its slot
+    _crashing_ffmpeg(tmp_path, monkeypatch, times="always")
+    try:
+        tl = Timeline(canvas=SMALL_CANVAS, duration=1.0, segments=[Segment(kind="image", path=str(big), start=0, duration=1.0)], template=template())
+        with pytest.raises(RenderError) as caught:
+            do_render(tl, tmp_path / "o.mp4", thumb=False)
+    finally:
+        monkeypatch.delenv("FENTA_FFMPEG")
+        ffm._locate.cache_clear()
+    assert not isinstance(caught.value, MediaError)
+    assert "FFmpeg crashed (signal 11, SIGSEGV) in step 'preparing a still'" in str(caught.value)
 
 
 def test_the_thumbnail_is_the_frame_at_forty_percent_and_sits_on_a_keyframe(tmp_path):
