@@ -128,6 +128,7 @@ class NodeContext:
         dest.parent.mkdir(parents=True, exist_ok=True)
         if dest.exists():
             src.unlink()
+            os.utime(dest)  # in use again: `fenta cache prune` keeps files touched since a running job started
         else:
             os.replace(src, dest) if _same_fs(src, dest.parent) else shutil.move(src, dest)
         return str(dest)

@@ -95,3 +95,22 @@ def test_music_node_refuses_a_file_without_audio_by_name(make_media, write, cli,
     (tmp_path / "music.wav").write_bytes(b"not audio at all")
     r = cli("run", str(wf), "-o", "out")
     assert r.exit_code != 0 and "music.wav" in r.output
+
+
+def test_fenta_render_into_the_runs_folder_keeps_the_jobs_video_and_takes_the_next_name(make_media, write, cli, tmp_path):
+    wf = setup(make_media, write)
+    assert cli("run", str(wf), "-o", "out").exit_code == 0
+    before = (tmp_path / "out" / "clip.mp4").read_bytes()
+    r = cli("render", str(tmp_path / "out" / "clip.timeline.json"), "-o", "out", "--preview", "--json")
+    assert r.exit_code == 0, r.output
+    assert json.loads(r.stdout)["video"] == str(tmp_path / "out" / "clip.preview.mp4")
+    r = cli("render", str(tmp_path / "out" / "clip.timeline.json"), "-o", "out", "--profile", "360p", "--json")
+    assert json.loads(r.stdout)["video"] == str(tmp_path / "out" / "clip-2.mp4")
+    assert (tmp_path / "out" / "clip.mp4").read_bytes() == before
+
+
+def test_fenta_render_to_a_folder_under_a_file_is_bad_input_before_rendering(make_media, write, cli, tmp_path):
+    wf = setup(make_media, write)
+    assert cli("run", str(wf), "-o", "out").exit_code == 0
+    r = cli("render", str(tmp_path / "out" / "clip.timeline.json"), "-o", str(tmp_path / "wf.yaml" / "again"))
+    assert r.exit_code == 2 and "wf.yaml is a file" in r.stderr
