@@ -25,7 +25,7 @@ from ..nodes.base import NodeContext
 from .cache import cache_key, files_exist
 from .graph import build_graph
 from .keys import check_keys
-from .outputs import check_home, free_stem, resolve_output, slug
+from .outputs import check_home, check_writable, free_stem, resolve_output, slug
 from .spec import NodeSpec, Workflow, from_document, load
 from .store import JobStore, new_job_id
 from .usage import UsageLog
@@ -514,7 +514,8 @@ async def resume_async(job_id: str, *, reload: bool = False, settings: Settings 
             store.replace_workflow(job["id"], name=wf.name, workflow_hash=wf.hash, document=wf.document, vars=wf.vars)
         else:
             wf = from_document(job["document"], file=job["workflow_file"], vars=job["vars"])
-        out_dir, _ = resolve_output(job["out_dir"])
+        out_dir = Path(job["out_dir"])
+        check_writable(out_dir, "output folder")
         _apply_options(wf, options)
         return await _execute(wf, job_id=job["id"], out_dir=out_dir, settings=settings, store=store, refresh=set(), on_event=on_event, checkpoints=store.checkpoints(job["id"]), options=options)
     finally:
