@@ -48,9 +48,6 @@ NOT_DIRECTLY = {"engine": {"render", "tts", "providers"}}
 #: Imports that break the rules today and are being fixed by their owners: "importer -> imported" -> why.
 #: Keep it empty; an entry that no longer occurs fails `test_known_exceptions_are_still_needed`.
 KNOWN_EXCEPTIONS: dict[str, str] = {
-    # The KIE callback receiver (an HTTP server that writes task results into the job store) opens a
-    # JobStore itself; it belongs above the engine (cli/ops) or should be handed a store by its caller.
-    "fenta.providers.kie_callbacks -> fenta.engine.store": "callback receiver writes the job store (pending with its owner)",
     # Counting the words of a hook for its on-screen time uses the speech tokenizer; the tokenizer
     # (split_words) should move below both render and tts, as FFmpeg did to fenta.media.
     "fenta.render.timeline -> fenta.tts.words": "hook word count uses tts.words.split_words (pending with its owner)",

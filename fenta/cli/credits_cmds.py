@@ -103,7 +103,7 @@ def kie_callbacks(
     """Receive KIE.ai callbacks for workflows that set callback_url (signed when FENTA_KIE_WEBHOOK_SECRET is set)."""
     from rich.text import Text
 
-    from ..providers.kie_callbacks import SECRET_VAR, serve_callbacks
+    from ..ops.kie_callbacks import SECRET_VAR, serve_callbacks
 
     settings = Settings.from_env()  # the environment, then .env in the working folder
     server = serve_callbacks(settings.db_path, host=host, port=port, secret=settings.kie_webhook_secret or "")

@@ -13,7 +13,7 @@ from fenta.config import Settings
 from fenta.engine.runner import run
 from fenta.engine.spec import load
 from fenta.engine.store import JobStore
-from fenta.providers.kie_callbacks import handle_callback, serve_callbacks, sign, verify_signature
+from fenta.ops.kie_callbacks import handle_callback, serve_callbacks, sign, verify_signature
 from tests.fakes.kie import fake_kie  # noqa: F401  (fixture)
 
 SECRET = "whsec-test"

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from ..config import KIE_WEBHOOK_SECRET_VAR as SECRET_VAR
-from .kie import parse_callback
+from ..providers.kie import parse_callback
 
 __all__ = ["sign", "verify_signature", "handle_callback", "serve_callbacks", "SECRET_VAR"]
 

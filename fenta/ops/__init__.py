@@ -1,0 +1,1 @@
+"""What runs around jobs, above the engine: receivers, and (to come) scheduler, webhooks, quotas, batch, sync."""
