@@ -56,11 +56,22 @@ class _Group(TyperGroup):
         return _unbraced(super().collect_usage_pieces(ctx))
 
 
+def _is_choice(param: Any) -> bool:
+    """Whether an option takes one of fixed values (its help lists them: `<espeak|piper|edge>`)."""
+    desc = getattr(param, "type_descriptor", None)
+    if desc is not None:
+        return bool(getattr(desc, "is_choice", False))
+    return hasattr(getattr(param, "type", None), "choices")
+
+
 def _tidy(cmd: Any) -> None:
     """Flags get an empty metavar (no `<bool>`), arguments their name in capitals (FILE, JOB_ID)."""
     for param in cmd.params:
         if isinstance(param, TyperOption) and param.is_flag and param.metavar is None:
             param.metavar = ""
+        elif isinstance(param, TyperOption) and param.metavar is None and not _is_choice(param):
+            # `--max-cost MAX_COST`, not typer's `<float>` or `<list[str]>`
+            param.metavar = max(param.opts, key=len).lstrip("-").replace("-", "_").upper()
         elif isinstance(param, TyperArgument) and param.metavar is None and param.name:
             param.metavar = param.name.upper()
     if type(cmd) is TyperCommand:  # sub-apps (jobs, templates) build plain typer classes
