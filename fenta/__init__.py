@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 # `import fenta` (and the CLI's start-up) stays fast.
 _EXPORTS = {
     "Settings": "config",
-    "Event": "engine.runner",
+    "Event": "engine.events",
     "Plan": "engine.runner",
     "RunResult": "engine.runner",
     "plan": "engine.runner",
@@ -36,18 +36,19 @@ _ERRORS = (
     "AuthError", "CostLimitError", "CreditsError", "FentaError", "JobError", "MediaError", "NodeError",
     "PathError", "Problem", "ProviderError", "QuotaError", "RateLimitError", "RenderError", "SpecError",
     "TemplateError", "FontError", "TextError", "FFmpegUnusable", "InvalidOutputError", "OutcomeUnknownError",
-    "MissingKeysError",
+    "MissingKeysError", "ScheduleError", "WebhookError",
 )
 _EXPORTS.update({name: "errors" for name in _ERRORS})
 
 if TYPE_CHECKING:  # pragma: no cover - names for type checkers only, never imported at run time
     from .config import Settings
-    from .engine.runner import Event, Plan, RunResult, plan, resume, resume_async, run, run_async
+    from .engine.events import Event
+    from .engine.runner import Plan, RunResult, plan, resume, resume_async, run, run_async
     from .engine.spec import Workflow, load, loads
     from .errors import (AuthError, CostLimitError, CreditsError, FentaError, JobError, MediaError, NodeError,
                          PathError, Problem, ProviderError, QuotaError, RateLimitError, RenderError, SpecError)
     from .errors import (FFmpegUnusable, FontError, InvalidOutputError, MissingKeysError, OutcomeUnknownError, TemplateError,
-                         TextError)
+                         ScheduleError, TextError, WebhookError)
     from .nodes.base import Node, NodeContext, Params, Ports, register, registry
 
 
@@ -109,4 +110,6 @@ __all__ = [
     "InvalidOutputError",
     "OutcomeUnknownError",
     "MissingKeysError",
+    "ScheduleError",
+    "WebhookError",
 ]

@@ -61,6 +61,14 @@ def _scale(value: str | None) -> float:
         return 1.0
 
 
+def _poll(value: str | None) -> float:
+    """Seconds between the scheduler's looks at its tables: a number > 0 (at least 0.01); anything else means 5."""
+    try:
+        return max(0.01, float(value)) if value not in (None, "") else 5.0
+    except ValueError:
+        return 5.0
+
+
 def _tuning(merged: dict[str, str]) -> dict:
     """The settings beyond keys and URLs, from the merged environment and `.env`."""
     return {
@@ -70,6 +78,9 @@ def _tuning(merged: dict[str, str]) -> dict:
         "kie_time_scale": _scale(merged.get("FENTA_KIE_TIME_SCALE")),
         "debug": bool(merged.get("FENTA_DEBUG")),
         "ffmpeg": (merged.get("FENTA_FFMPEG") or "").strip() or None,
+        "org_id": (merged.get("FENTA_ORG_ID") or "").strip() or "local",
+        "webhook_retry_scale": _scale(merged.get("FENTA_WEBHOOK_RETRY_SCALE")),
+        "scheduler_poll": _poll(merged.get("FENTA_SCHEDULER_POLL")),
     }
 
 
@@ -91,6 +102,11 @@ class Settings:
             (see fenta.media.ffmpeg).
         kie_webhook_secret: The key KIE.ai signs callbacks with (`FENTA_KIE_WEBHOOK_SECRET`); when
             set, `fenta kie-callbacks` refuses unsigned or wrongly signed callbacks.
+        org_id: The organisation named in `quota.warning` events (`FENTA_ORG_ID`, default `local`).
+        webhook_retry_scale: Multiplies the webhook retry schedule (`FENTA_WEBHOOK_RETRY_SCALE`; tests
+            shrink it); a receiver's Retry-After is honoured as sent.
+        scheduler_poll: Seconds between the scheduler's looks at the schedules table and the webhook
+            outbox (`FENTA_SCHEDULER_POLL`, default 5).
     """
 
     home: Path
@@ -103,6 +119,9 @@ class Settings:
     debug: bool = False
     ffmpeg: str | None = None
     kie_webhook_secret: str | None = field(default=None, repr=False)
+    org_id: str = "local"
+    webhook_retry_scale: float = 1.0
+    scheduler_poll: float = 5.0
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None, cwd: Path | None = None) -> "Settings":

@@ -23,6 +23,8 @@ __all__ = [
     "CreditsError",
     "RateLimitError",
     "QuotaError",
+    "ScheduleError",
+    "WebhookError",
     "CostLimitError",
     "JobError",
     "TemplateError",
@@ -235,7 +237,35 @@ class MissingKeysError(AuthError):
 
 
 class QuotaError(FentaError):
-    """A local quota limit would be exceeded."""
+    """A local quota limit would be exceeded (exit 2: nothing ran).
+
+    Attributes:
+        resource: `jobs`, `render_minutes`, `kie_credits` or `cost_usd`.
+        used: What the current period used so far.
+        limit: The limit set with `fenta quota set`.
+    """
+
+    exit_code = 2
+
+    def __init__(self, message: str, *, resource: str | None = None, used: float | None = None, limit: float | None = None, **where) -> None:
+        super().__init__(message, **where)
+        self.resource = resource
+        self.used = used
+        self.limit = limit
+
+
+class ScheduleError(FentaError):
+    """A schedule is unknown, or its cron expression, time zone or workflow is invalid; names the
+    field (exit 2: bad input)."""
+
+    exit_code = 2
+
+
+class WebhookError(FentaError):
+    """A webhook endpoint is unknown, or its URL, secret or event list is invalid; names the field
+    (exit 2: bad input)."""
+
+    exit_code = 2
 
 
 class CostLimitError(FentaError):
