@@ -37,7 +37,7 @@ ENGINES = ("auto", "edge", "espeak", "piper")
 #: Bump when chunk output changes for the same inputs, so cached chunks are not reused.
 CHUNK_VERSION = "3"  # 3: punctuation-only tokens kept with a neighbouring word
 
-_EDGE_VOICE = re.compile(r"^([a-z]{2,3})-([A-Z]{2})-\w+Neural$")
+_EDGE_VOICE = re.compile(r"^([a-z]{2,3})(?:-[A-Z][a-z]{3})?-([A-Z]{2})-[\w-]+Neural$")  # also zh-CN-liaoning-XiaobeiNeural, iu-Latn-CA-SiqiniqNeural
 _EDGE_DEFAULTS = {
     "en": "en-US-AriaNeural",
     "ru": "ru-RU-SvetlanaNeural",

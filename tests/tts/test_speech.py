@@ -102,3 +102,16 @@ def test_russian_text_with_numbers_and_abbreviations_gets_one_entry_per_written_
     assert [w for w, _, _ in speech.words] == text.replace(",", ",").split()
     starts = [s for _, s, _ in speech.words]
     assert starts == sorted(starts) and len(set(starts)) == len(starts)
+
+
+@pytest.mark.parametrize("name", ["en-US-AriaNeural", "zh-CN-liaoning-XiaobeiNeural", "iu-Latn-CA-SiqiniqNeural", "en-US-AndrewMultilingualNeural"])
+def test_an_edge_voice_name_is_kept_for_edge_whatever_its_parts(name):
+    from fenta.tts.speech import voice_for
+
+    assert voice_for("edge", name, "en") == name
+
+
+def test_a_regional_edge_voice_given_to_espeak_becomes_its_language():
+    from fenta.tts.speech import voice_for
+
+    assert voice_for("espeak", "zh-CN-liaoning-XiaobeiNeural", "en") == voice_for("espeak", "zh-CN-XiaoxiaoNeural", "en")
