@@ -11,7 +11,7 @@ from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, T
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from ..engine.runner import Event
+    from ..engine.events import Event
 
 _ICON = {"node.finished": "[green]✓[/]", "node.cached": "[cyan]↺[/]", "node.failed": "[red]✗[/]"}
 

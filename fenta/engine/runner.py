@@ -23,6 +23,7 @@ from ..config import Settings
 from ..errors import CostLimitError, FentaError, JobError, NodeError, PathError
 from ..nodes.base import NodeContext
 from .cache import cache_key, files_exist
+from .events import Event
 from .graph import build_graph
 from .keys import check_keys
 from .outputs import check_home, check_writable, free_stem, resolve_output, slug
@@ -31,20 +32,6 @@ from .store import JobStore, new_job_id
 from .usage import UsageLog
 
 __all__ = ["Event", "RunResult", "Plan", "plan", "prepare", "run", "run_async", "resume", "resume_async"]
-
-
-@dataclass
-class Event:
-    """Something that happened during a run, for progress displays and webhooks.
-
-    kinds: job.started, node.started, node.progress, node.finished, node.cached,
-    node.failed, message, job.completed, job.failed.
-    """
-
-    kind: str
-    job_id: str
-    node: str | None = None
-    data: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass
@@ -144,7 +131,7 @@ class _Run:
 
     def emit(self, kind: str, node: str | None = None, **data: Any) -> None:
         if self.on_event:
-            self.on_event(Event(kind, self.job_id, node, data))
+            self.on_event(Event(0, kind, self.job_id, {"jobId": self.job_id, **({"node": node} if node else {}), **data}))
 
     def log(self, text: str) -> None:
         self.log_path.parent.mkdir(parents=True, exist_ok=True)

@@ -1,13 +1,15 @@
 """The local job store: one SQLite file (WAL, busy timeout) through sqlite-utils.
 
 Tables: jobs, node_runs, artifacts, node_cache, usage_records, quota_limits,
-schedules, webhook_deliveries, provider_tasks. Nothing here ever holds an API key.
+schedules, webhook_deliveries, provider_tasks, events (the event log, see `events`) and cursors
+(how far each reader of the log got). Nothing here ever holds an API key.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import re
 import sqlite3
 import time
 import uuid
@@ -28,19 +30,30 @@ CREATE TABLE IF NOT EXISTS jobs (
     document TEXT NOT NULL,
     vars TEXT NOT NULL,
     out_dir TEXT NOT NULL,
-    status TEXT NOT NULL,            -- queued | running | completed | failed | dead
-    attempt INTEGER NOT NULL DEFAULT 1,
+    status TEXT NOT NULL,            -- queued | running | failed (retry due) | completed | dead | cancelled
+    attempt INTEGER NOT NULL DEFAULT 0, -- attempts started so far
     progress REAL NOT NULL DEFAULT 0,
     current_node TEXT,
     error TEXT,
     retryable INTEGER,
     cost REAL NOT NULL DEFAULT 0,
     lease_pid INTEGER,
-    lease_until REAL,
+    lease_until TEXT,                -- ISO 8601 UTC: the lease lapses then unless heartbeated
     created_at REAL NOT NULL,
     started_at REAL,
     finished_at REAL,
-    options TEXT NOT NULL DEFAULT '{}' -- how it was run: name, preview, overwrite, var overrides
+    options TEXT NOT NULL DEFAULT '{}', -- how it was run: name, preview, overwrite, var overrides
+    priority INTEGER NOT NULL DEFAULT 0,
+    max_retries INTEGER,
+    retry_base REAL,                 -- seconds of the first retry wait (None: the setting)
+    retry_from INTEGER NOT NULL DEFAULT 0, -- the attempt a fresh retry budget began after (`jobs retry`)
+    next_attempt_at TEXT,            -- a failed job is due again then (ISO 8601 UTC)
+    lease_host TEXT,
+    lease_heartbeat TEXT,
+    lease_token TEXT,                -- one per claim: only the holder may end the attempt
+    cancel_requested INTEGER NOT NULL DEFAULT 0,
+    schedule_id TEXT,
+    batch_id TEXT
 );
 CREATE INDEX IF NOT EXISTS jobs_created ON jobs(created_at);
 CREATE TABLE IF NOT EXISTS node_runs (
@@ -107,6 +120,19 @@ CREATE TABLE IF NOT EXISTS webhook_deliveries (
     next_at REAL,
     created_at REAL NOT NULL
 );
+CREATE TABLE IF NOT EXISTS events (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    job_id TEXT,
+    type TEXT NOT NULL,
+    data TEXT NOT NULL,              -- JSON
+    created_at TEXT NOT NULL         -- ISO 8601 UTC, ms, 'Z'
+);
+CREATE INDEX IF NOT EXISTS events_job ON events(job_id, id);
+CREATE TABLE IF NOT EXISTS cursors (
+    name TEXT PRIMARY KEY,
+    event_id INTEGER NOT NULL,
+    updated_at TEXT NOT NULL
+);
 CREATE TABLE IF NOT EXISTS provider_tasks (
     key TEXT PRIMARY KEY,            -- hash of provider + request, so a re-run finds it
     provider TEXT NOT NULL,
@@ -123,12 +149,48 @@ CREATE TABLE IF NOT EXISTS provider_tasks (
 _JSON_COLUMNS = {"document", "vars", "output", "result", "options"}
 
 #: Columns added after the first release: (table, column, declaration), added to older files on open.
-_ADDED_COLUMNS = [("jobs", "options", "TEXT NOT NULL DEFAULT '{}'")]
+_ADDED_COLUMNS = [
+    ("jobs", "options", "TEXT NOT NULL DEFAULT '{}'"),
+    ("jobs", "priority", "INTEGER NOT NULL DEFAULT 0"),
+    ("jobs", "max_retries", "INTEGER"),
+    ("jobs", "retry_base", "REAL"),
+    ("jobs", "retry_from", "INTEGER NOT NULL DEFAULT 0"),
+    ("jobs", "next_attempt_at", "TEXT"),
+    ("jobs", "lease_host", "TEXT"),
+    ("jobs", "lease_heartbeat", "TEXT"),
+    ("jobs", "lease_token", "TEXT"),
+    ("jobs", "cancel_requested", "INTEGER NOT NULL DEFAULT 0"),
+    ("jobs", "schedule_id", "TEXT"),
+    ("jobs", "batch_id", "TEXT"),
+]
+
+#: Indexes on added columns (created after the columns exist).
+_INDEXES = "CREATE INDEX IF NOT EXISTS jobs_queue ON jobs(status, priority, created_at);"
 
 
 def new_job_id() -> str:
     """A short, sortable, unique job id."""
     return time.strftime("%Y%m%d-%H%M%S-", time.gmtime()) + uuid.uuid4().hex[:6]
+
+
+_TABLES = re.findall(r"CREATE TABLE IF NOT EXISTS (\w+)", _SCHEMA)
+
+
+def _statements(script: str) -> list[str]:
+    """The statements of a script (executescript would commit the caller's transaction first)."""
+    return [s.strip() for s in script.split(";") if s.strip() and not all(ln.strip().startswith("--") or not ln.strip() for ln in s.splitlines())]
+
+
+def _columns(conn: sqlite3.Connection, table: str) -> set[str]:
+    return {r[1] for r in conn.execute(f"PRAGMA table_info({table})")}
+
+
+def _schema_is_current(conn: sqlite3.Connection) -> bool:
+    """Whether every table, added column and index exists already (the usual case: nothing to write)."""
+    names = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type IN ('table', 'index')")}
+    if not set(_TABLES) <= names or "jobs_queue" not in names:
+        return False
+    return all(column in _columns(conn, table) for table, column, _ in _ADDED_COLUMNS)
 
 
 def _pid_alive(pid: int | None) -> bool:
@@ -165,10 +227,21 @@ class JobStore:
                 conn.execute("PRAGMA journal_mode = WAL")
                 conn.execute("PRAGMA synchronous = NORMAL")
                 conn.execute("PRAGMA foreign_keys = ON")
-                conn.executescript(_SCHEMA)
-                for table, column, decl in _ADDED_COLUMNS:
-                    if column not in {r[1] for r in conn.execute(f"PRAGMA table_info({table})")}:
-                        conn.execute(f"ALTER TABLE {table} ADD COLUMN {column} {decl}")
+                if not _schema_is_current(conn):
+                    # One process creates or upgrades the schema; the others wait, then find it done.
+                    conn.execute("BEGIN IMMEDIATE")
+                    try:
+                        for statement in _statements(_SCHEMA):
+                            conn.execute(statement)
+                        for table, column, decl in _ADDED_COLUMNS:
+                            if column not in _columns(conn, table):
+                                conn.execute(f"ALTER TABLE {table} ADD COLUMN {column} {decl}")
+                        for statement in _statements(_INDEXES):
+                            conn.execute(statement)
+                        conn.execute("COMMIT")
+                    except BaseException:
+                        conn.execute("ROLLBACK")
+                        raise
             except BaseException:
                 conn.close()
                 raise
@@ -211,6 +284,7 @@ class JobStore:
                 "vars": json.dumps(vars, default=str, ensure_ascii=False),
                 "out_dir": out_dir,
                 "status": "queued",
+                "attempt": 0,
                 "created_at": time.time(),
                 "options": json.dumps(options or {}, default=str, ensure_ascii=False),
             }
@@ -242,7 +316,7 @@ class JobStore:
                 raise JobError(f"job '{job_id}' already completed")
             if status == "running" and pid != os.getpid() and _pid_alive(pid):
                 raise JobError(f"job '{job_id}' is running in process {pid}")
-            new_attempt = attempt + 1 if status in ("failed", "dead", "running") else attempt
+            new_attempt = (attempt or 0) + 1
             conn.execute(
                 "UPDATE jobs SET status='running', lease_pid=?, lease_until=?, attempt=?, error=NULL, retryable=NULL, "
                 "started_at=COALESCE(started_at, ?) WHERE id=?",
