@@ -33,6 +33,7 @@ LAYERS: dict[str, int] = {
     "media": 5,  # locating, checking, running, probing FFmpeg: shared by render and tts
     "pricing": 5,
     "template": 5,  # montage templates: read by the engine (validation) and the nodes
+    "documents": 6,  # strict YAML/JSON reading: workflows (engine) and template files (template)
     "errors": 6,
     "config": 6,
     "types": 6,

@@ -3,7 +3,7 @@
 Validation collects every problem before raising, each with its file, line,
 node id and field, so one run of `fenta validate` shows everything to fix.
 
-Reading is strict: YAML may hold plain values only (a `!!python/...` or custom
+Reading is strict (`fenta.documents.read_document`): YAML may hold plain values only (a `!!python/...` or custom
 tag is a problem, not ignored), a key written twice in one mapping is a problem
 (parsers keep the last one without a word), JSON goes to a JSON parser (tabs,
 `\ud83d\udc1f` pairs), text holding half a surrogate pair is a problem, and a
@@ -22,9 +22,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
 from pydantic import BaseModel, ConfigDict, ValidationError
 
+from ..documents import Issue, Lines, field_path, read_document
 from ..errors import Problem, SpecError
 from ..nodes.base import CheckContext, Node, registry
 
@@ -93,247 +93,15 @@ class Workflow:
         return out
 
 
-# --------------------------------------------------------------------------- parsing
+# --------------------------------------------------------------------------- document paths
 
 
-class _Lines:
-    """Line numbers of YAML/JSON values by their key path."""
-
-    def __init__(self) -> None:
-        self.by_path: dict[tuple, int] = {}
-
-    def get(self, *path: Any) -> int | None:
-        while path:
-            if path in self.by_path:
-                return self.by_path[path]
-            path = path[:-1]
-        return None
-
-
-@dataclass
-class _Issue:
-    """A problem found while parsing, at a key path of the document (mapped to node and field later)."""
-
-    message: str
-    line: int | None
-    path: tuple
-
-
-_YAML_TAG = "tag:yaml.org,2002:"
-#: The tags a workflow may use: YAML's core types (implicit or written as `!!str` etc.) and dates.
-_PLAIN_TAGS = {_YAML_TAG + t for t in ("null", "bool", "int", "float", "str", "map", "seq", "timestamp")}
-#: Scalars YAML 1.1 resolves to odd types: '=' (value) and '<<' outside a mapping key (merge) stay text.
-_TEXT_TAGS = {_YAML_TAG + "value", _YAML_TAG + "merge"}
-_SURROGATE = re.compile("[\ud800-\udfff]")
-_MAX_VALUES = 100_000  # aliases can make a small file expand without end (a real workflow holds a few hundred values)
-
-
-class _YamlBuilder:
-    """Builds plain Python values from a composed YAML tree, collecting problems as it goes.
-
-    Rejects (as problems, with the line) any tag beyond the plain core types — so
-    `!!python/...` and `!custom` are errors, never silently constructed or ignored —
-    and a key written twice in one mapping (YAML keeps the last one without a word).
-    """
-
-    def __init__(self, lines: _Lines, issues: list[_Issue]) -> None:
-        self.lines = lines
-        self.issues = issues
-        self.count = 0
-        self._loader = yaml.SafeLoader("")
-
-    def close(self) -> None:
-        self._loader.dispose()
-
-    def build(self, node: yaml.Node, path: tuple) -> Any:
-        self.count += 1
-        if self.count > _MAX_VALUES:
-            raise _TooBig
-        line = node.start_mark.line + 1
-        self.lines.by_path.setdefault(path, line)
-        tag = node.tag or ""
-        if tag not in _PLAIN_TAGS and not (isinstance(node, yaml.ScalarNode) and tag in _TEXT_TAGS):
-            shown = "!!" + tag[len(_YAML_TAG):] if tag.startswith(_YAML_TAG) else tag
-            self.issues.append(_Issue(f"YAML tag '{shown}' is not allowed: a workflow holds plain text, numbers, lists and mappings only", line, path))
-            if isinstance(node, yaml.ScalarNode):
-                return node.value
-        if isinstance(node, yaml.MappingNode):
-            return self._mapping(node, path)
-        if isinstance(node, yaml.SequenceNode):
-            return [self.build(v, path + (i,)) for i, v in enumerate(node.value)]
-        if node.tag in _TEXT_TAGS or node.tag not in _PLAIN_TAGS:
-            return _join_surrogates(str(node.value))
-        value = self._loader.construct_object(node, deep=True)
-        return _join_surrogates(value) if isinstance(value, str) else value
-
-    def _mapping(self, node: yaml.MappingNode, path: tuple) -> dict:
-        out: dict = {}
-        first_line: dict = {}
-        merged: dict = {}
-        for k, v in node.value:
-            if k.tag == _YAML_TAG + "merge":  # `<<: *defaults` - keys written here win
-                for src in v.value if isinstance(v, yaml.SequenceNode) else [v]:
-                    value = self.build(src, path)
-                    if isinstance(value, dict):
-                        merged = {**value, **merged}
-                    else:
-                        self.issues.append(_Issue("'<<' merges a mapping (or a list of mappings) only", src.start_mark.line + 1, path))
-                continue
-            key = self.build(k, path)
-            if isinstance(key, (list, dict)):
-                key = str(key)
-            line = k.start_mark.line + 1
-            if key in first_line:
-                self.issues.append(_Issue(_duplicate(path, key, first_line[key]), line, path + (key,)))
-            else:
-                first_line[key] = line
-            out[key] = self.build(v, path + (key,))
-            self.lines.by_path[path + (key,)] = line
-        for key, value in merged.items():
-            out.setdefault(key, value)
-        return out
-
-
-class _TooBig(Exception):
-    pass
-
-
-def _duplicate(path: tuple, key: Any, first_line: int) -> str:
-    if path == ("nodes",):
-        return f"node id '{key}' is used twice (first at line {first_line}); only one node can have it"
-    return f"key '{key}' is written twice in one mapping (first at line {first_line}); parsers silently keep the last one"
-
-
-def _join_surrogates(s: str) -> str:
-    """Join UTF-16 surrogate pairs written as two escapes ("\\ud83d\\udc1f" -> one emoji); lone ones stay (and are reported)."""
-    if not _SURROGATE.search(s):
-        return s
-    try:
-        return s.encode("utf-16", "surrogatepass").decode("utf-16")
-    except UnicodeDecodeError:
-        return s
-
-
-def _json_tree(text: str, lines: _Lines, issues: list[_Issue]) -> Any:
-    """Values of a (syntactically valid) JSON document, with the line of every key and duplicate keys reported."""
-    from bisect import bisect_right
-    from json.decoder import scanstring
-
-    ws = re.compile(r"[ \t\n\r]*")
-    newlines = [i for i, ch in enumerate(text) if ch == "\n"]
-    decoder = json.JSONDecoder()
-
-    def line_at(i: int) -> int:
-        return bisect_right(newlines, i - 1) + 1
-
-    def value(i: int, path: tuple) -> tuple[Any, int]:
-        i = ws.match(text, i).end()
-        lines.by_path.setdefault(path, line_at(i))
-        ch = text[i]
-        if ch == "{":
-            out: dict = {}
-            first: dict[str, int] = {}
-            i = ws.match(text, i + 1).end()
-            if text[i] == "}":
-                return out, i + 1
-            while True:
-                i = ws.match(text, i).end()
-                kline = line_at(i)
-                key, i = scanstring(text, i + 1)
-                i = ws.match(text, i).end() + 1  # past ':'
-                if key in first:
-                    issues.append(_Issue(_duplicate(path, key, first[key]), kline, path + (key,)))
-                else:
-                    first[key] = kline
-                out[key], i = value(i, path + (key,))
-                lines.by_path[path + (key,)] = kline
-                i = ws.match(text, i).end()
-                if text[i] == "}":
-                    return out, i + 1
-                i += 1  # ','
-        if ch == "[":
-            items: list = []
-            i = ws.match(text, i + 1).end()
-            if text[i] == "]":
-                return items, i + 1
-            while True:
-                item, i = value(i, path + (len(items),))
-                items.append(item)
-                i = ws.match(text, i).end()
-                if text[i] == "]":
-                    return items, i + 1
-                i += 1  # ','
-        return decoder.raw_decode(text, i)
-
-    return value(0, ())[0]
-
-
-def _looks_like_json(text: str, file: str | None) -> bool:
-    if file and file.lower().endswith(".json"):
-        return True
-    return text.lstrip()[:1] in ("{", "[")
-
-
-def _parse(text: str, file: str | None) -> tuple[Any, _Lines, list[_Issue]]:
-    """Parse YAML or JSON text into plain values, their line numbers, and problems found on the way.
-
-    JSON (a `.json` file, or text starting with `{` or `[`) goes to a JSON parser:
-    YAML rejects tab-indented JSON and leaves `\\ud83d\\udc1f` escapes as two broken
-    halves. Text that starts with `{` but is not JSON (YAML flow style) falls back to YAML.
-    """
-    lines = _Lines()
-    issues: list[_Issue] = []
-    text = text.removeprefix("\ufeff")
-    strict_json = bool(file and file.lower().endswith(".json"))
-    try:
-        if _looks_like_json(text, file):
-            try:
-                json.loads(text)
-            except json.JSONDecodeError as e:
-                if strict_json:
-                    raise SpecError([Problem(f"invalid JSON: {e.msg} (column {e.colno})", file=file, line=e.lineno)]) from None
-            else:
-                return _json_tree(text, lines, issues), lines, issues
-        try:
-            root = yaml.compose(text, Loader=yaml.SafeLoader)
-        except yaml.YAMLError as e:
-            mark = getattr(e, "problem_mark", None)
-            what = getattr(e, "problem", None) or str(e)
-            raise SpecError([Problem(f"invalid YAML: {what}", file=file, line=mark.line + 1 if mark else None)]) from None
-        if root is None:
-            raise SpecError([Problem("the file is empty", file=file)])
-        builder = _YamlBuilder(lines, issues)
-        try:
-            return builder.build(root, ()), lines, issues
-        finally:
-            builder.close()
-    except (RecursionError, _TooBig):
-        raise SpecError([Problem("the document is nested too deeply or expands too far (aliases)", file=file)]) from None
-
-
-def _lone_surrogates(value: Any, path: tuple, lines: _Lines, issues: list[_Issue]) -> None:
-    """Report text holding half of a UTF-16 surrogate pair (a broken `\\uXXXX` escape): it cannot be written out."""
-
-    def check(s: str, where: tuple) -> None:
-        m = _SURROGATE.search(s)
-        if m:
-            issues.append(_Issue(f"text holds an unpaired UTF-16 surrogate '\\u{ord(m.group()):04x}' (a broken \\u escape; write the character itself)", lines.get(*where), where))
-
-    if isinstance(value, str):
-        check(value, path)
-    elif isinstance(value, dict):
-        for k, v in value.items():
-            if isinstance(k, str):
-                check(k, path + (k,))
-            _lone_surrogates(v, path + (k,), lines, issues)
-    elif isinstance(value, list):
-        for i, v in enumerate(value):
-            _lone_surrogates(v, path + (i,), lines, issues)
-
-
-def _issue_problem(issue: _Issue, doc: Any, file: str | None) -> Problem:
+def _issue_problem(issue: Issue, doc: Any, file: str | None) -> Problem:
     """Name the node and field a document path points into (either shape)."""
     path = issue.path
+    message = issue.message
+    if issue.first_line is not None and path[:-1] == ("nodes",):
+        message = f"node id '{path[-1]}' is used twice (first at line {issue.first_line}); only one node can have it"
     node = fld = None
     if len(path) >= 2 and path[0] == "nodes":
         rest = path[2:]
@@ -348,10 +116,10 @@ def _issue_problem(issue: _Issue, doc: Any, file: str | None) -> Problem:
                 rest = rest[1:]
         else:
             node = str(path[1])
-        fld = _field_path(rest)
+        fld = field_path(rest)
     else:
-        fld = _field_path(path)
-    return Problem(issue.message, file=file, line=issue.line, node=node, field=fld)
+        fld = field_path(path)
+    return Problem(message, file=file, line=issue.line, node=node, field=fld)
 
 
 def _split_field(field: str) -> tuple:
@@ -365,14 +133,7 @@ def _split_field(field: str) -> tuple:
     return tuple(out)
 
 
-def _field_path(parts: tuple) -> str | None:
-    out = ""
-    for p in parts:
-        out += f"[{p}]" if isinstance(p, int) else (f".{p}" if out else str(p))
-    return out or None
-
-
-def _graph_shape_to_nodes(doc: dict, file: str | None, lines: _Lines, problems: list[Problem]) -> dict:
+def _graph_shape_to_nodes(doc: dict, file: str | None, lines: Lines, problems: list[Problem]) -> dict:
     """Convert the web builder's {nodes: [...], edges: [...]} into the `inputs:` shape."""
     nodes: dict[str, dict] = {}
     first: dict[str, int] = {}
@@ -514,7 +275,7 @@ def _check_refs(value: Any, on_bad) -> None:
 def _pydantic_problems(err: ValidationError, *, file, line_of, node: str | None, prefix: str) -> list[Problem]:
     out = []
     for e in err.errors():
-        loc = _field_path(tuple(e["loc"])) or ""
+        loc = field_path(tuple(e["loc"])) or ""
         msg = e["msg"]
         if e["type"] == "extra_forbidden":
             msg = "unknown param"
@@ -547,10 +308,9 @@ def loads(
     from ..template import TemplateError, resolve_template
 
     problems: list[Problem] = []
-    doc, lines, issues = _parse(text, file)
+    doc, lines, issues = read_document(text, file)
     if not isinstance(doc, dict):
         raise SpecError([Problem("a workflow must be a mapping with a 'nodes' key", file=file, line=1)])
-    _lone_surrogates(doc, (), lines, issues)
     problems += [_issue_problem(i, doc, file) for i in issues]
     parse_problems = len(problems)
 
