@@ -27,6 +27,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from ..errors import MediaError
 from ..types import Audio, Clip, Scene, Word
+from ..written import split_words
 
 __all__ = ["Timeline", "Segment", "MusicBed", "build_timeline", "scene_starts", "hook_text", "load_timeline"]
 
@@ -107,16 +108,8 @@ def load_timeline(path: str | Path) -> Timeline:
         raise MediaError(f"not a valid timeline: {err['msg']}", file=str(p), field=loc or None) from None
 
 
-_WORD = re.compile(r"\w", re.UNICODE)
-
-
 def _count_words(text: str) -> int:
-    try:
-        from ..tts.words import split_words
-
-        return len(split_words(text))
-    except Exception:  # noqa: BLE001 - the tokenizer is another module's; fall back to the same rule
-        return sum(1 for tok in text.split() if _WORD.search(tok))
+    return len(split_words(text))
 
 
 def scene_starts(scenes: Sequence[Scene], words: Sequence[Word]) -> list[float] | None:
