@@ -250,7 +250,7 @@ def _lone_surrogates(value: Any, path: tuple, lines: Lines, issues: list[Issue])
             _lone_surrogates(v, path + (i,), lines, issues)
 
 
-def _tree(text: str, file: str | None, kind: str, error: type[SpecError], lines: Lines, issues: list[Issue]) -> Any:
+def _tree(text: str, file: str | None, kind: str, error: type[SpecError], allow_empty: bool, lines: Lines, issues: list[Issue]) -> Any:
     strict_json = bool(file and file.lower().endswith(".json"))
     try:
         if _looks_like_json(text, file):
@@ -268,6 +268,8 @@ def _tree(text: str, file: str | None, kind: str, error: type[SpecError], lines:
             what = getattr(e, "problem", None) or str(e)
             raise error([Problem(f"invalid YAML: {what}", file=file, line=mark.line + 1 if mark else None)]) from None
         if root is None:
+            if allow_empty:
+                return None
             raise error([Problem("the file is empty", file=file)])
         builder = _YamlBuilder(lines, issues, kind)
         try:
@@ -278,7 +280,14 @@ def _tree(text: str, file: str | None, kind: str, error: type[SpecError], lines:
         raise error([Problem("the document is nested too deeply or expands too far (aliases)", file=file)]) from None
 
 
-def read_document(text: str, file: str | None = None, *, kind: str = "workflow", error: type[SpecError] = SpecError) -> Document:
+def read_document(
+    text: str,
+    file: str | None = None,
+    *,
+    kind: str = "workflow",
+    error: type[SpecError] = SpecError,
+    allow_empty: bool = False,
+) -> Document:
     """Read YAML or JSON text strictly into plain values, their line numbers, and problems found on the way.
 
     Args:
@@ -288,6 +297,8 @@ def read_document(text: str, file: str | None = None, *, kind: str = "workflow",
             if it is not JSON.
         kind: What the document is ("workflow", "template"), for the wording of problems.
         error: The `SpecError` class raised when the text cannot be read at all.
+        allow_empty: Read a document with no content (blank, or comments only) as `None`
+            instead of raising "the file is empty".
 
     Returns:
         `Document(tree, lines, issues)`; the issues are problems to report (a refused tag, a
@@ -299,6 +310,6 @@ def read_document(text: str, file: str | None = None, *, kind: str = "workflow",
     """
     lines = Lines()
     issues: list[Issue] = []
-    tree = _tree(text.removeprefix("\ufeff"), file, kind, error, lines, issues)
+    tree = _tree(text.removeprefix("\ufeff"), file, kind, error, allow_empty, lines, issues)
     _lone_surrogates(tree, (), lines, issues)
     return Document(tree, lines, issues)

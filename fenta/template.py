@@ -4,7 +4,10 @@ Shipped templates live in `templates/` (inside the wheel as `fenta/templates`).
 A workflow names one (or a path) with `template:` and may override any field
 with `overrides:`; the merged result is validated here.
 
-A low-level module (it needs only `fenta.errors`): the engine validates a workflow's template with
+Template files are read strictly, as workflows are (`fenta.documents`): a key written twice or a
+`!!python/...` tag is a problem with its file, line and field, not silently resolved.
+
+A low-level module (it needs only `fenta.errors` and `fenta.documents`): the engine validates a workflow's template with
 it and the nodes and render read the resolved dict, so neither has to import the other.
 `fenta.render.templates` re-exports it.
 """
@@ -16,10 +19,10 @@ import re
 from pathlib import Path
 from typing import Any, Literal
 
-import yaml
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, model_validator
 from typing_extensions import Annotated
 
+from .documents import field_path, read_document
 from .errors import Problem, TemplateError
 
 __all__ = ["Template", "TemplateError", "resolve_template", "template_dirs", "list_templates", "DEFAULT_TEMPLATE", "TRANSITIONS"]
@@ -186,15 +189,22 @@ def _deep_merge(base: dict, over: dict) -> dict:
     return out
 
 
-def _read(path: Path) -> dict:
+def _read(path: Path) -> tuple[dict, list[Problem]]:
+    """A template file's values, and what strict reading refused (a key written twice, a non-core tag).
+
+    Read like a workflow (`fenta.documents.read_document`), so a duplicated key is not silently
+    resolved to its last value and `!!python/...` is never constructed.
+    """
+    file = str(path)
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    except yaml.YAMLError as e:
-        mark = getattr(e, "problem_mark", None)
-        raise TemplateError([Problem(f"invalid YAML: {getattr(e, 'problem', e)}", file=str(path), line=mark.line + 1 if mark else None)]) from None
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError:
+        raise TemplateError([Problem("not a UTF-8 text file", file=file)]) from None
+    tree, _, issues = read_document(text, file, kind="template", error=TemplateError, allow_empty=True)
+    data = tree or {}  # an empty file: every field at its default
     if not isinstance(data, dict):
-        raise TemplateError([Problem("a template must be a mapping", file=str(path))])
-    return data
+        raise TemplateError([Problem("a template must be a mapping", file=file)])
+    return data, [Problem(i.message, file=file, line=i.line, field=field_path(i.path)) for i in issues]
 
 
 def resolve_template(name: str | None, overrides: dict[str, Any] | None = None, *, base_dir: Path | None = None) -> dict[str, Any]:
@@ -216,18 +226,24 @@ def resolve_template(name: str | None, overrides: dict[str, Any] | None = None, 
             known = ", ".join(sorted(shipped)) or "none"
             raise TemplateError([Problem(f"unknown template '{name}' (shipped: {known})", field="template")])
     source = str(path)
-    data = _read(path)
+    data, refused = _read(path)
     data.setdefault("name", path.stem)
     if overrides:
         if not isinstance(overrides, dict):
             raise TemplateError([Problem("'overrides' must be a mapping of template fields", field="overrides")])
         data = _deep_merge(data, overrides)
+    problems = list(refused)
+    resolved: dict[str, Any] | None = None
     try:
-        return Template.model_validate(data).model_dump(mode="json")
+        resolved = Template.model_validate(data).model_dump(mode="json")
     except ValidationError as e:
-        problems = []
+        fields = {p.field for p in refused}
         for err in e.errors():
             loc = ".".join(str(p) for p in err["loc"])
+            if loc in fields:
+                continue  # a value refused while reading (a tag) needs no second complaint about its type
             msg = "unknown field" if err["type"] == "extra_forbidden" else err["msg"]
             problems.append(Problem(f"template {msg}".replace("Value error, ", ""), file=source, field=loc or None))
-        raise TemplateError(problems) from None
+    if problems or resolved is None:
+        raise TemplateError(problems)
+    return resolved

@@ -370,8 +370,9 @@ def loads(
         overrides = doc.get("overrides") if isinstance(doc.get("overrides"), dict) else {}
         for p in e.problems:
             path = tuple((p.field or "").split("."))
-            if _has_path(overrides, path):
-                # The bad value came from this workflow's overrides: point there.
+            if p.line is None and _has_path(overrides, path):
+                # The bad value came from this workflow's overrides: point there (a problem with a
+                # line was found reading the template file itself: a key written twice, a tag).
                 problems.append(Problem(p.message, file=file, line=lines.get("overrides", *path), field="overrides." + ".".join(path)))
             else:
                 problems.append(Problem(p.message, file=p.file or file, line=p.line or lines.get("template"), field=p.field or "template"))
