@@ -27,12 +27,11 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 from ..documents import Issue, Lines, field_path, read_document
 from ..errors import Problem, SpecError
 from ..nodes.base import CheckContext, Node, registry
+from .variables import check_refs, interpolate, parse_var_overrides, used_var_names
 
 __all__ = ["Workflow", "NodeSpec", "load", "loads", "parse_var_overrides"]
 
 _ID = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]*$")
-_VAR = re.compile(r"\$\{\s*vars\.([A-Za-z_][A-Za-z0-9_]*)\s*\}")
-_ANY_REF = re.compile(r"\$\{([^}]*)\}")
 _TOP_KEYS = {"version", "name", "template", "overrides", "vars", "nodes", "edges", "description"}
 
 
@@ -176,99 +175,6 @@ def _graph_shape_to_nodes(doc: dict, file: str | None, lines: Lines, problems: l
     return nodes
 
 
-# --------------------------------------------------------------------------- variables
-
-
-def parse_var_overrides(pairs: list[str] | None) -> dict[str, str]:
-    """Turn ['k=v', ...] (from --var) into a dict; raises SpecError listing every bad pair.
-
-    A value starting with `@` names a UTF-8 text file whose contents become the
-    value (`--var script=@today.txt`, relative to the current folder; trailing
-    newlines dropped, as the shell's `$(cat file)` does); `@@` stands for one
-    literal `@` (`--var handle=@@fenta` gives `@fenta`).
-    """
-    out: dict[str, str] = {}
-    problems: list[Problem] = []
-    for pair in pairs or []:
-        key, sep, value = pair.partition("=")
-        key = key.strip()
-        if not sep or not key:
-            problems.append(Problem(f"--var '{pair}' must look like key=value"))
-            continue
-        if value.startswith("@@"):
-            value = value[1:]
-        elif value.startswith("@"):
-            path = Path(value[1:]).expanduser()
-            where = dict(file=str(path), field=f"--var {key}")
-            if not value[1:]:
-                problems.append(Problem(f"--var {key}=@ needs a file name after '@' (write @@ for a literal '@')", field=f"--var {key}"))
-                continue
-            try:
-                value = path.read_text(encoding="utf-8-sig").rstrip("\r\n")
-            except FileNotFoundError:
-                problems.append(Problem("file not found (write @@ for a value that starts with a literal '@')", **where))
-                continue
-            except UnicodeDecodeError:
-                problems.append(Problem("not a UTF-8 text file", **where))
-                continue
-            except OSError as e:
-                problems.append(Problem(f"cannot read the file: {e.strerror or e}", **where))
-                continue
-        out[key] = value
-    if problems:
-        raise SpecError(problems)
-    return out
-
-
-def _used_var_names(value: Any) -> set[str]:
-    """Every NAME in a ${vars.NAME} anywhere in a document."""
-    if isinstance(value, str):
-        return set(_VAR.findall(value))
-    if isinstance(value, dict):
-        return set().union(*(_used_var_names(v) for v in value.values())) if value else set()
-    if isinstance(value, list):
-        return set().union(*(_used_var_names(v) for v in value)) if value else set()
-    return set()
-
-
-def _interpolate(value: Any, vars: dict, on_missing) -> Any:
-    if isinstance(value, str):
-        whole = _VAR.fullmatch(value.strip())
-        if whole:
-            name = whole.group(1)
-            if name not in vars:
-                on_missing(name)
-                return value
-            return vars[name]
-
-        def sub(m: re.Match) -> str:
-            if m.group(1) not in vars:
-                on_missing(m.group(1))
-                return m.group(0)
-            return str(vars[m.group(1)])
-
-        return _VAR.sub(sub, value)
-    if isinstance(value, dict):
-        return {k: _interpolate(v, vars, on_missing) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_interpolate(v, vars, on_missing) for v in value]
-    return value
-
-
-def _check_refs(value: Any, on_bad) -> None:
-    """Only ${vars.NAME} may be interpolated: no environment, no keys."""
-    if isinstance(value, str):
-        for m in _ANY_REF.finditer(value):
-            if not _VAR.fullmatch(m.group(0)):
-                on_bad(m.group(0))
-    elif isinstance(value, dict):
-        for v in value.values():
-            _check_refs(v, on_bad)
-    elif isinstance(value, list):
-        for v in value:
-            _check_refs(v, on_bad)
-
-
 # --------------------------------------------------------------------------- validation
 
 
@@ -351,7 +257,7 @@ def loads(
     if vars:
         # A name the workflow neither declares nor uses would change nothing: the
         # video would go out with the default script. Say so instead.
-        known = set(declared_vars) | _used_var_names(doc.get("nodes"))
+        known = set(declared_vars) | used_var_names(doc.get("nodes"))
         listed = ", ".join(sorted(known)) or "none"
         for name in vars:
             if name in known:
@@ -411,8 +317,8 @@ def loads(
         def bad_ref(ref: str, _nid=nid) -> None:
             problems.append(Problem(f"'{ref}' cannot be interpolated: only ${{vars.NAME}} is allowed", file=file, line=line_of_node(_nid, "params"), node=_nid, field="params"))
 
-        _check_refs(params, bad_ref)
-        params = _interpolate(params, merged_vars, missing_var)
+        check_refs(params, bad_ref)
+        params = interpolate(params, merged_vars, missing_var)
         parsed = None
         try:
             parsed = cls.Params.model_validate(params)
@@ -542,6 +448,6 @@ def from_document(document: dict[str, Any], *, file: str | None = None, vars: di
     workflow never used; they changed nothing then and are dropped here.
     """
     if vars:
-        known = set(document.get("vars") or {}) | _used_var_names(document.get("nodes"))
+        known = set(document.get("vars") or {}) | used_var_names(document.get("nodes"))
         vars = {k: v for k, v in vars.items() if k in known}
     return loads(json.dumps(document), file=file, vars=vars)
