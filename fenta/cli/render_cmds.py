@@ -24,6 +24,7 @@ def render_cmd(
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace existing files of the same name (default: take the next free name, NAME-2.mp4)."),
     profile: str = typer.Option("1080p", "--profile", help="Output size: 1080p, 720p, 480p, 360p or canvas."),
     preview: bool = typer.Option(False, "--preview", help="Quick low-resolution draft (360p, fastest encoder preset)."),
+    encoder: str = typer.Option("x264", "--encoder", help="H.264 encoder: auto, x264, nvenc, qsv, vaapi or videotoolbox (one that fails here falls back to x264 with a notice)."),
     json: bool = typer.Option(False, "--json", help="Print the result as JSON."),
 ) -> None:
     """Render a saved timeline.json again (same clips, captions and music) without re-running the graph.
@@ -36,6 +37,10 @@ def render_cmd(
 
     if profile not in ("1080p", "720p", "480p", "360p", "canvas"):
         raise typer.BadParameter(f"unknown profile '{profile}': choose 1080p, 720p, 480p, 360p or canvas (--preview makes a quick draft)", param_hint="--profile")
+    from ..render.encoders import CHOICES
+
+    if encoder not in CHOICES:
+        raise typer.BadParameter(f"unknown encoder '{encoder}': choose {', '.join(CHOICES)}", param_hint="--encoder")
     folder, name = resolve_output(out, name)
     tl = load_timeline(timeline)
     _check_inputs(tl, timeline)
@@ -45,7 +50,7 @@ def render_cmd(
         base = free_stem(base, lambda st: [(folder / f"{st}{suffix}{ext}", None) for ext in (".mp4", ".jpg")], may_replace=lambda _: False)
     folder.mkdir(parents=True, exist_ok=True)
     video, thumb = folder / f"{base}{suffix}.mp4", folder / f"{base}{suffix}.jpg"
-    prof = Profile.preview() if preview else Profile(name=profile)
+    prof = Profile.preview(encoder) if preview else Profile(name=profile, encoder=encoder)
     work = Path(tempfile.mkdtemp(prefix="fenta-render-"))
     try:
         with _render_bar(enabled=not json) as on_progress:

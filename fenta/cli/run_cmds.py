@@ -102,6 +102,17 @@ def _confirm_cost(wf: Workflow, yes: bool, max_cost: Optional[float], as_json: b
         raise typer.Exit(1)
 
 
+def _set_encoder(wf, encoder: str) -> None:
+    """--encoder: every Render node's `encoder` param (so it joins the node's cache key)."""
+    from ..render.encoders import CHOICES
+
+    if encoder not in CHOICES:
+        raise typer.BadParameter(f"unknown encoder '{encoder}': choose {', '.join(CHOICES)}", param_hint="--encoder")
+    for spec in wf.nodes.values():
+        if spec.type == "Render" and spec.parsed_params is not None and "encoder" in type(spec.parsed_params).model_fields:
+            spec.parsed_params = spec.parsed_params.model_copy(update={"encoder": encoder})
+
+
 @app.command()
 @handle_errors()
 def run(
@@ -116,6 +127,7 @@ def run(
     max_cost: Optional[float] = typer.Option(None, "--max-cost", help="Refuse to run when the estimate (USD) is higher."),
     json: bool = typer.Option(False, "--json", help="Print the result as JSON (for CI)."),
     preview: bool = typer.Option(False, "--preview", help="Render a quick low-resolution draft (360p, fastest preset) as NAME.preview.mp4; cached apart from the full render."),
+    encoder: Optional[str] = typer.Option(None, "--encoder", help="H.264 encoder for every Render node: auto, x264, nvenc, qsv, vaapi or videotoolbox (one that fails here falls back to x264 with a notice; default: the node's, x264)."),
 ) -> None:
     """Run a workflow and write the video, subtitles and thumbnail to --out.
 
@@ -128,6 +140,8 @@ def run(
     from ..media.ffmpeg import ffmpeg_choice
 
     wf = load(file, vars=parse_var_overrides(var))
+    if encoder is not None:
+        _set_encoder(wf, encoder)
     if dry_run:
         _dry_run(wf, json)
         return

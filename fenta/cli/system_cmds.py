@@ -26,6 +26,15 @@ def _ffmpeg(settings: Settings) -> dict:
     return info
 
 
+def _encoders(ffmpeg: dict, settings: Settings) -> dict:
+    """Each H.264 encoder -> "usable" or why not (a test encode, once per machine: cached)."""
+    if "error" in ffmpeg:
+        return {}
+    from ..render.encoders import check_all
+
+    return {c.name: "usable" if c.ok else f"not usable: {c.problem}" for c in check_all(ffmpeg=ffmpeg["path"], settings=settings)}
+
+
 def _rate_limits(settings: Settings) -> dict:
     """Last rate-limit values providers reported (stored by the provider nodes; no network call)."""
     if not settings.db_path.exists():
@@ -62,11 +71,13 @@ def doctor(json: bool = typer.Option(False, "--json", help="Print as JSON.")) ->
         espeak = f"{len(list_voices())} voices (offline)"
     except Exception as e:  # noqa: BLE001 - doctor reports, never fails
         espeak = f"unavailable: {e}"
+    ffmpeg = _ffmpeg(settings)
     info = {
         "python": sys.version.split()[0],
         "platform": platform.platform(),
         "home": str(settings.home),
-        "ffmpeg": _ffmpeg(settings),
+        "ffmpeg": ffmpeg,
+        "encoders": _encoders(ffmpeg, settings),
         "voices": {"espeak": espeak, "edge": "online (needs network)"},
         "keys": {var: (name in settings.keys) for name, var in KEY_NAMES.items()},
         "providers": settings.urls,
@@ -100,6 +111,8 @@ def _print_doctor(info: dict, espeak: str, settings: Settings) -> None:
         t.add_row("  why", ff["reason"])
         if not ff["ok"]:
             t.add_row(Text("  lacks", style="red"), ff["problem"] or "?")
+    for name, verdict in info["encoders"].items():
+        t.add_row(f"encoder {name}", Text(verdict, style="green" if verdict == "usable" else "dim"))
     t.add_row("espeak", espeak)
     t.add_row("edge-tts", info["voices"]["edge"])
     for var, is_set in info["keys"].items():

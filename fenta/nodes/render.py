@@ -20,6 +20,9 @@ class RenderParams(Params):
     preset: Literal["ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow"] = Field("veryfast", description="x264 speed preset.")
     thumbnail: bool = Field(True, description="Also write a JPEG thumbnail (a frame at 40%).")
     preview: bool = Field(False, description="Quick low-resolution draft (360p, ultrafast); `fenta run --preview` sets it.")
+    encoder: Literal["auto", "x264", "nvenc", "qsv", "vaapi", "videotoolbox"] = Field(
+        "x264", description="H.264 encoder: x264 (CPU), a hardware encoder, or auto (the first that works here); one that fails falls back to x264 with a notice.",
+    )
 
 
 class RenderInputs(Ports):
@@ -33,8 +36,8 @@ class RenderOutputs(Ports):
 
 def profile_for(params: RenderParams) -> Profile:
     if params.preview:
-        return Profile.preview()
-    return Profile(name=params.profile, preset=params.preset, crf=params.crf)
+        return Profile.preview(params.encoder)
+    return Profile(name=params.profile, preset=params.preset, crf=params.crf, encoder=params.encoder)
 
 
 @register

@@ -33,6 +33,7 @@ import ffmpeg
 from ..errors import MediaError
 from ..media.ffmpeg import MediaInfo, probe, probe_many
 from .captions import FONTS_DIR, wrap_title
+from .encoders import X264, Encoder, resolve_encoder
 from .stills import Slot, prepare_stills
 from .timeline import Segment, Timeline
 
@@ -54,21 +55,27 @@ _SMALL_SOURCE_PIXELS = 1920 * 1080
 SCALE_THREADS = 1
 #: Cut timelines with more slots than this copy each frame once after joining them (see `build_command`).
 POOLED_SLOTS_MAX = 12
+#: Timelines with more segments than this render in chunks of at most this many (see `chunk_spans`).
+CHUNK_SEGMENTS = 8
 
 
 @dataclass(frozen=True)
 class Profile:
-    """Encoder settings; the defaults match the benchmark's (x264 veryfast crf 23, AAC)."""
+    """Encoder settings; the defaults match the benchmark's (x264 veryfast crf 23, AAC).
+
+    `encoder` is one of `encoders.CHOICES`: x264, a hardware encoder, or auto (see `fenta.render.encoders`).
+    """
 
     name: str = "1080p"
     preset: str = "veryfast"
     crf: int = 23
     audio_bitrate: str = "192k"
+    encoder: str = "x264"
 
     @classmethod
-    def preview(cls) -> "Profile":
+    def preview(cls, encoder: str = "x264") -> "Profile":
         """A quick low-resolution draft: 360p short side, fastest x264 preset."""
-        return cls(name="preview", preset="ultrafast", crf=30, audio_bitrate="96k")
+        return cls(name="preview", preset="ultrafast", crf=30, audio_bitrate="96k", encoder=encoder)
 
 
 def output_size(canvas: dict, profile: str) -> tuple[int, int]:
@@ -244,8 +251,10 @@ def _frames(seconds: float, fps: int) -> int:
     return int(round(seconds * fps))
 
 
-def _ken_burns(v, W: int, H: int, fps: int, z0: float, z1: float, n: int):
+def _ken_burns(v, W: int, H: int, fps: int, z0: float, z1: float, n: int, first: int = 0):
     """A still's frames zoomed from `z0` to `z1` over `n` frames, centred, always W x H.
+
+    `first` > 0 makes frames `first`..n-1 of that zoom (a segment cut by a chunk boundary).
 
     `v` is the still scaled to its largest zoom (`_cover_size`). `zoompan` cuts the visible
     region out of it and scales that region to W x H in one bicubic pass, so every frame
@@ -256,16 +265,28 @@ def _ken_burns(v, W: int, H: int, fps: int, z0: float, z1: float, n: int):
     """
     # The prepared frame is the whole picture, so the region at zoom z is 1/z of it, centred
     # (x and y even: yuv420p chroma planes move in steps of two pixels).
-    z = f"({z0}+({z1 - z0:.6f})*on/{max(1, n - 1)})"
+    on = f"(on+{first})" if first else "on"
+    z = f"({z0}+({z1 - z0:.6f})*{on}/{max(1, n - 1)})"
     return v.filter("zoompan", z=z, x="trunc((iw-iw/zoom)/4)*2", y="trunc((ih-ih/zoom)/4)*2", d=1, s=f"{W}x{H}", fps=fps)
 
 
-def _segment_stream(seg: Segment, n: int, W: int, H: int, fps: int, infos: dict[str, MediaInfo], bg: str, idx: int = 0, prepared: dict[Slot, Path] | None = None):
-    """The video of one segment: exactly `n` frames of WxH yuv420p at `fps`."""
+def _segment_stream(
+    seg: Segment, n: int, W: int, H: int, fps: int, infos: dict[str, MediaInfo], bg: str, idx: int = 0, prepared: dict[Slot, Path] | None = None,
+    first: int = 0, last: int | None = None,
+):
+    """The video of one segment: exactly `n` frames of WxH yuv420p at `fps`.
+
+    `first` / `last`: only frames first..last-1 of those `n` (a chunk holding part of the
+    segment, see `chunk_spans`), the same pixels as in the whole segment, timestamps from 0.
+    """
+    last = n if last is None else last
     if seg.kind == "color":
         c, _ = _hex(seg.color or bg)
-        src = _source("color", idx, c=c, s=f"{W}x{H}", r=fps, d=f"{n / fps:.4f}")
-        return src.filter("format", "yuv420p").filter("trim", end_frame=n)
+        k = last - first
+        src = _source("color", idx, c=c, s=f"{W}x{H}", r=fps, d=f"{k / fps:.4f}")
+        # Tagged like every other slot: untagged, its range was left to negotiation, which came out
+        # differently with other neighbours (a chunk's last slot), and so did its pixels through xfade.
+        return src.filter("format", "yuv420p").filter("setparams", range="tv", colorspace="bt709").filter("trim", end_frame=k)
     info = infos.get(seg.path or "")
     if seg.kind == "image" or (info is not None and info.is_still):
         z0, z1 = seg.zoom or (1.0, 1.0)
@@ -280,13 +301,14 @@ def _segment_stream(seg: Segment, n: int, W: int, H: int, fps: int, infos: dict[
         # frames equal timestamps, and `fps` then dropped and doubled frames (a juddering zoom).
         # `fps` changes no frame here (one per tick already) but gives the link the frame rate
         # xfade checks; before the zoom, the frame it holds back is a reference, not a copy.
-        v = v.filter("loop", loop=n - 1, size=1, start=0).filter("settb", f"1/{fps}").filter("setpts", "N").filter("fps", fps)
+        k = last - first
+        v = v.filter("loop", loop=k - 1, size=1, start=0).filter("settb", f"1/{fps}").filter("setpts", "N").filter("fps", fps)
         if z0 != z1:
-            v = _ken_burns(v, W, H, fps, z0, z1, n)
+            v = _ken_burns(v, W, H, fps, z0, z1, n, first)
         elif max(z0, z1) != 1.0:
             v = v.filter("scale", W, H, flags="bicubic", **_OUT_COLOUR, threads=SCALE_THREADS)
         # Pin the format: without it, negotiation with xfade picked a costlier format for the whole chain.
-        return v.filter("setsar", 1).filter("format", "yuv420p").filter("trim", end_frame=n)
+        return v.filter("setsar", 1).filter("format", "yuv420p").filter("trim", end_frame=k)
     # A moving clip: seek, loop if short, normalise the frame rate (VFR sources), cover, pad, cut to length.
     opts: dict[str, Any] = {}
     animated_webp = info is not None and info.video_codec == "webp_anim"
@@ -297,7 +319,7 @@ def _segment_stream(seg: Segment, n: int, W: int, H: int, fps: int, infos: dict[
     if not animated_webp:
         # Read a few source frames past the slot (the fps filter needs the next frame to close
         # the last one), not more: every frame read is also decoded.
-        opts["t"] = f"{n / fps + max(0.1, 3 / (info.fps if info is not None and info.fps else fps)):.3f}"
+        opts["t"] = f"{last / fps + max(0.1, 3 / (info.fps if info is not None and info.fps else fps)):.3f}"
     # Its own input (ffmpeg-python merges inputs with equal arguments): one decoder shared by
     # several slots fans every frame out to all of them, and the later slots queue the whole
     # clip in memory (gigabytes over a long video). A distinct packet-queue size keeps it apart.
@@ -312,8 +334,54 @@ def _segment_stream(seg: Segment, n: int, W: int, H: int, fps: int, infos: dict[
     v = v.filter("fps", fps)
     v = _cover(v, W, H, _input_matrix(info, still=False)).filter("format", "yuv420p")
     # Pad with the last frame if the clip ends early (a short or damaged file), then cut exactly.
-    v = v.filter("tpad", stop_mode="clone", stop=n).filter("trim", end_frame=n).filter("setpts", "PTS-STARTPTS")
-    return v
+    # A part that starts later is cut from the same frames: a seek could land a frame off.
+    v = v.filter("tpad", stop_mode="clone", stop=last).filter("trim", **({"start_frame": first} if first else {}), end_frame=last)
+    return v.filter("setpts", "PTS-STARTPTS")
+
+
+def segment_ranges(tl: Timeline, fps: int) -> list[tuple[int, int]]:
+    """Output frames [first, end) of each segment on the video's clock, transition overlaps included."""
+    total = _frames(tl.duration, fps)
+    ranges = [(_frames(s.start, fps), _frames(s.start + s.duration, fps)) for s in tl.segments]
+    ranges[-1] = (ranges[-1][0], max(ranges[-1][0] + 1, total))
+    return ranges
+
+
+def chunk_spans(tl: Timeline, fps: int, per_chunk: int | None = None) -> list[tuple[int, int]]:
+    """Output frames [first, end) of each chunk a render is made of: one span for a short video.
+
+    FFmpeg opens every input at start-up and keeps every filter's frame pool until the end, so
+    one graph's memory grows with the number of segments (~10 MiB a segment with cuts, ~30 MiB
+    more per transition). A timeline of more than `per_chunk` segments (`CHUNK_SEGMENTS`) is
+    rendered as chunks of at most that many, each by its own FFmpeg, joined without re-encoding.
+    A boundary lies where one segment ends: with transitions, that is where the transition into
+    the next segment is complete, so no transition is cut in two (the next chunk starts inside
+    that segment, from the same frames).
+    """
+    per_chunk = per_chunk or CHUNK_SEGMENTS
+    ranges = segment_ranges(tl, fps)
+    total = _frames(tl.duration, fps)
+    n = len(ranges)
+    if n <= per_chunk:
+        return [(0, total)]
+
+    def usable(i: int) -> bool:
+        """A boundary at the end of segment i-1: segment i must go on past it before its own transition-out."""
+        f = ranges[i - 1][1]
+        nxt = ranges[i + 1][0] if i + 1 < n else total
+        return ranges[i][0] <= f < min(nxt, total) and all(b <= f for _, b in ranges[: i - 1])
+
+    k = -(-n // per_chunk)
+    cuts: list[int] = []
+    for j in range(1, k):
+        ideal = round(j * n / k)
+        for d in range(n):
+            i = next((c for c in (ideal - d, ideal + d) if (not cuts or c > cuts[-1]) and 0 < c < n and usable(c)), None)
+            if i is not None:
+                cuts.append(i)
+                break
+    bounds = [0] + sorted({ranges[i - 1][1] for i in cuts}) + [total]
+    return [(a, b) for a, b in zip(bounds, bounds[1:]) if b > a]
 
 
 def _crossfaded(streams: list, ranges: list[tuple[int, int]], kind: str, fps: int):
@@ -355,7 +423,11 @@ def _text_file(textdir: Path, name: str, text: str) -> str:
     return str(p.resolve())
 
 
-def _overlays(video, tl: Timeline, W: int, H: int, fps: int, textdir: Path, infos: dict[str, MediaInfo]):
+def _overlays(video, tl: Timeline, W: int, H: int, fps: int, textdir: Path, infos: dict[str, MediaInfo], first_frame: int = 0):
+    """Progress bar, title card, logo and captions over `video`, whose timestamps are the video's clock.
+
+    `first_frame`: where `video` begins (a chunk of a longer video); the progress strip starts there too.
+    """
     tpl = tl.template or {}
     zone = tpl.get("safe_zone") or {"top": 0.1, "bottom": 0.2, "left": 0.06, "right": 0.06}
     scale = W / tl.canvas["width"]
@@ -367,7 +439,9 @@ def _overlays(video, tl: Timeline, W: int, H: int, fps: int, textdir: Path, info
     if bar:
         h = max(2, int(round(bar["height"] * scale)))
         c, _ = _hex(bar["color"], "FFD400")
-        strip = _source("color", -1, c=c, s=f"{W}x{h}", r=fps, d=f"{D:.4f}")
+        strip = _source("color", -1, c=c, s=f"{W}x{h}", r=fps, d=f"{D - first_frame / fps:.4f}")
+        if first_frame:
+            strip = strip.filter("setpts", f"PTS+{first_frame}/({fps}*TB)")
         y = T if bar["position"] == "top" else H - B - h
         video = ffmpeg.overlay(video, strip, x=f"-w+w*t/{D:.4f}", y=y, eof_action="pass", shortest=0)
 
@@ -532,6 +606,9 @@ def build_command(
     raw_video: Path | None = None,
     loudness_gain: float | None = None,
     prepared_stills: dict[Slot, Path] | None = None,
+    span: tuple[int, int] | None = None,
+    with_audio: bool = True,
+    encoder: Encoder | None = None,
 ) -> list[str]:
     """FFmpeg arguments rendering `tl` to `out_video` (and a JPEG thumbnail) in one process.
 
@@ -542,6 +619,10 @@ def build_command(
         loudness_gain: From `measure_loudness`; without it the audio goes through single-pass loudnorm.
         prepared_stills: Stills already scaled to their slot (from `stills.prepare_stills`).
         out_thumb: Unused (kept for callers); the thumbnail is cut from the finished file, see `thumbnail_args`.
+        span: Only output frames [first, last) of the video (a chunk, see `chunk_spans`); captions
+            and overlays still go by the whole video's clock.
+        with_audio: False: video only (a chunk; the audio track comes from `audio_args`).
+        encoder: The H.264 encoder (from `encoders.resolve_encoder`; default x264 with the profile's preset and CRF).
     """
     if infos is None:
         infos = probe_inputs(tl)
@@ -550,10 +631,20 @@ def build_command(
     fps = int(tl.canvas["fps"])
     total_frames = _frames(tl.duration, fps)
 
-    # Frame ranges per segment, from their start/duration on the output clock.
-    ranges = [(_frames(s.start, fps), _frames(s.start + s.duration, fps)) for s in tl.segments]
-    ranges[-1] = (ranges[-1][0], max(ranges[-1][0] + 1, total_frames))
-    streams = [_segment_stream(s, max(1, b - a), W, H, fps, infos, tl.background, i, prepared_stills) for i, (s, (a, b)) in enumerate(zip(tl.segments, ranges))]
+    ranges = segment_ranges(tl, fps)
+    lo, hi = span or (0, total_frames)
+    # The segments this span shows, each as the frames of it that fall inside the span.
+    streams, local = [], []
+    for i, (s, (a, b)) in enumerate(zip(tl.segments, ranges)):
+        n = max(1, b - a)
+        if span is None:
+            first, last = 0, n
+        elif a < hi and b > lo:
+            first, last = max(a, lo) - a, min(b, hi) - a
+        else:
+            continue
+        streams.append(_segment_stream(s, n, W, H, fps, infos, tl.background, i, prepared_stills, first, last))
+        local.append((a, b) if span is None else (a + first - lo, a + last - lo))
     kind = tl.transition.get("type", "cut")
     if len(streams) == 1:
         video = streams[0]
@@ -565,20 +656,38 @@ def build_command(
             # frame (~0.3 ms) sends every frame to x264 from a single pool: 40 slots 861 -> 544 MiB.
             video = video.filter("copy")
     else:
-        video = _crossfaded(streams, ranges, kind, fps)
-    video = _overlays(video, tl, W, H, fps, textdir, infos)
+        video = _crossfaded(streams, local, kind, fps)
+    # Captions, title card and progress bar go by the video's clock, so every frame's time is its
+    # number on that clock (a chunk's first frame is `lo`): concat's microsecond clock rounded some
+    # frames' times to the other side of a caption's start.
+    video = video.filter("settb", f"1/{fps}").filter("setpts", f"N+{lo}" if lo else "N")
+    video = _overlays(video, tl, W, H, fps, textdir, infos, lo)
+    if lo:
+        video = video.filter("setpts", "PTS-STARTPTS")
     # Primaries and transfer come from the frames (FFmpeg ignores encoder options for them): tag them here.
-    video = video.filter("trim", end_frame=total_frames).filter("format", "yuv420p").filter("setparams", color_primaries="bt709", color_trc="bt709")
+    video = video.filter("trim", end_frame=hi - lo).filter("format", "yuv420p").filter("setparams", color_primaries="bt709", color_trc="bt709")
 
     if raw_video is not None:
         return ffmpeg.output(video, str(raw_video), f="rawvideo", pix_fmt="yuv420p", **_OUT_TAGS).get_args()
 
     audio = _audio(tl, infos, loudness_gain)
+    enc = encoder or X264
+    vopts = enc.output_options(profile.preset, profile.crf)
+    for f in enc.upload:  # frames to the device (VAAPI)
+        name, _, arg = f.partition("=")
+        video = video.filter(name, arg) if arg else video.filter(name)
+    # The thumbnail's frame is a keyframe (see `thumbnail_args`), named by its number: a time
+    # printed to 4 decimals can fall after the frame's own time and force the next frame instead.
+    thumb_frame = round(thumbnail_time(tl.duration, fps) * fps) - lo
+    keyframe = {"force_key_frames": f"expr:eq(n,{thumb_frame})"} if 0 <= thumb_frame < hi - lo else {}
+    if not with_audio:
+        # A chunk: video only, joined to the others and to the audio track by `join_args`.
+        return [*enc.global_args, *_get_args(ffmpeg.output(video, str(out_video), **vopts, **_OUT_TAGS, r=fps, fps_mode="cfr", **keyframe, an=None, f="mp4"))]
     if not SEPARATE_AUDIO_GRAPH:
-        return ffmpeg.output(
-            video, audio, str(out_video), vcodec="libx264", preset=profile.preset, crf=profile.crf, pix_fmt="yuv420p", **_OUT_TAGS,
-            r=fps, fps_mode="cfr", force_key_frames=f"{thumbnail_time(tl.duration, fps):.4f}", acodec="aac", audio_bitrate=profile.audio_bitrate, ar=48000, movflags="+faststart", f="mp4",
-        ).get_args()
+        return [*enc.global_args, *ffmpeg.output(
+            video, audio, str(out_video), **vopts, **_OUT_TAGS,
+            r=fps, fps_mode="cfr", **keyframe, acodec="aac", audio_bitrate=profile.audio_bitrate, ar=48000, movflags="+faststart", f="mp4",
+        ).get_args()]
     # Two filter graphs in the one process: FFmpeg runs each graph in its own thread, so the
     # audio chain (loudnorm works at 192 kHz) never holds up the frames x264 is waiting for.
     v_args = ffmpeg.output(video, "v", f="null").get_args()
@@ -589,15 +698,28 @@ def build_command(
     a_graph = _shift_graph(a_graph, n_v, "a")
     a_map = "[a" + a_map[1:]
     return [
-        *v_inputs, *a_inputs,
+        *enc.global_args, *v_inputs, *a_inputs,
         "-filter_complex", v_graph,
         "-filter_complex", a_graph,
         "-map", v_map, "-map", a_map,
-        "-c:v", "libx264", "-preset", profile.preset, "-crf", str(profile.crf), "-pix_fmt", "yuv420p", *(a for k, v in _OUT_TAGS.items() for a in (f"-{k}", v)),
-        "-r", str(fps), "-fps_mode", "cfr", "-force_key_frames", f"{thumbnail_time(tl.duration, fps):.4f}",
+        *(a for k, v in vopts.items() for a in ("-c:v" if k == "vcodec" else f"-{k}", str(v))), *(a for k, v in _OUT_TAGS.items() for a in (f"-{k}", v)),
+        "-r", str(fps), "-fps_mode", "cfr", *(a for k, v in keyframe.items() for a in (f"-{k}", v)),
         "-c:a", "aac", "-b:a", profile.audio_bitrate, "-ar", "48000",
         "-movflags", "+faststart", "-f", "mp4", str(out_video),
     ]
+
+
+def _get_args(out) -> list[str]:
+    """`out.get_args()`, also for a graph made of source filters alone (a chunk of colour slots:
+    ffmpeg-python expects at least one input file)."""
+    from ffmpeg import _run
+
+    nodes, edges = _run.topo_sort(_run.get_stream_spec_nodes(out))
+    if any(isinstance(n, _run.InputNode) for n in nodes):
+        return out.get_args()
+    names: dict = {}
+    graph = _run._get_filter_arg([n for n in nodes if isinstance(n, _run.FilterNode)], edges, names)
+    return ["-filter_complex", graph, *(a for n in nodes if isinstance(n, _run.OutputNode) for a in _run._get_output_args(n, names))]
 
 
 def _split_args(args: list[str]) -> tuple[list[str], str, str]:
@@ -695,34 +817,41 @@ async def render(
     W, H = output_size(tl.canvas, profile.name)
     stills_dir = workdir / f".stills{os.getpid()}"
     preparing = asyncio.ensure_future(prepare_stills(_still_slots(tl, W, H), stills_dir, _prepare_args))
+    # x264 needs no test; a hardware encoder is tested once per machine (cached), alongside the probes.
+    choosing = asyncio.ensure_future(asyncio.to_thread(resolve_encoder, profile.encoder)) if profile.encoder != "x264" else None
     try:
         infos = await asyncio.to_thread(probe_inputs, tl)
         gain = await measuring
         prepared = await preparing
+        enc = await choosing if choosing is not None else X264
     except BaseException:
-        for task in (measuring, preparing):
-            task.cancel()
-        await asyncio.gather(measuring, preparing, return_exceptions=True)
+        for task in (measuring, preparing, choosing):
+            if task is not None:
+                task.cancel()
+        await asyncio.gather(*(t for t in (measuring, preparing, choosing) if t is not None), return_exceptions=True)
         shutil.rmtree(stills_dir, ignore_errors=True)
         raise
     tmp_video = video.with_name(f".{video.stem}.part{os.getpid()}.mp4")
     tmp_thumb = thumb.with_name(f".{thumb.stem}.part{os.getpid()}.jpg") if thumb is not None else None
-    args = build_command(tl, tmp_video, None, profile=profile, infos=infos, textdir=workdir, loudness_gain=gain, prepared_stills=prepared)
+    chunk_dir = workdir / f".chunks{os.getpid()}"
+    spans = chunk_spans(tl, int(tl.canvas["fps"]))
+
+    async def encode(enc: Encoder) -> None:
+        if len(spans) == 1:
+            args = build_command(tl, tmp_video, None, profile=profile, infos=infos, textdir=workdir, loudness_gain=gain, prepared_stills=prepared, encoder=enc)
+            await _run_render(args, what="render", total_seconds=tl.duration, on_progress=on_progress)
+        else:
+            await _render_chunks(tl, spans, tmp_video, chunk_dir, profile=profile, infos=infos, textdir=workdir, gain=gain, prepared=prepared, encoder=enc, on_progress=on_progress)
+
     try:
         try:
-            try:
-                await run_ffmpeg(args, total_seconds=tl.duration, on_progress=on_progress, what="render")
-            except RenderError as e:
-                # A crash is not about the inputs: say so, keep its log, and render once more before failing.
-                if e.returncode not in _CRASH_SIGNALS:
-                    raise
-                log.warning("notice: %s; rendering once more", e.message)
-                await run_ffmpeg(args, total_seconds=tl.duration, on_progress=on_progress, what="render")
-        except RenderError as e:
-            bad = _failing_input(e.stderr_tail, args)
-            if bad:
-                raise MediaError(f"cannot decode this file ({e.reason})", file=bad) from None
-            raise
+            await encode(enc)
+        except (RenderError, MediaError) as e:
+            if not enc.hardware:
+                raise
+            # Never a failed job for the encoder: x264 makes the same video (and names a bad input, if that was it).
+            log.warning("notice: the %s encoder failed (%s); encoding with x264", enc.name, getattr(e, "reason", None) or e)
+            await encode(X264)
         # The check of the finished file and the thumbnail cut from it run side by side.
         cutting = run_ffmpeg(thumbnail_args(tmp_video, tmp_thumb, tl.duration, W, int(tl.canvas["fps"])), what="thumbnail") if tmp_thumb is not None else asyncio.sleep(0)
         info, cut = await asyncio.gather(asyncio.to_thread(probe, tmp_video), cutting, return_exceptions=True)
@@ -738,6 +867,99 @@ async def render(
         return info
     finally:
         shutil.rmtree(stills_dir, ignore_errors=True)
+        shutil.rmtree(chunk_dir, ignore_errors=True)
         for p in (tmp_video, tmp_thumb):
             if p is not None and p.exists():
                 p.unlink()
+
+
+async def _run_render(args: list[str], *, what: str, total_seconds: float | None, on_progress=None) -> None:
+    """Run one render FFmpeg: once more after a crash (with a notice); a bad input is named.
+
+    Raises:
+        MediaError: FFmpeg could not decode an input (names the file).
+        RenderError: FFmpeg failed for another reason.
+    """
+    from ..errors import RenderError
+    from ..media.ffmpeg import run_ffmpeg
+
+    try:
+        try:
+            await run_ffmpeg(args, total_seconds=total_seconds, on_progress=on_progress, what=what)
+        except RenderError as e:
+            # A crash is not about the inputs: say so, keep its log, and render once more before failing.
+            if e.returncode not in _CRASH_SIGNALS:
+                raise
+            log.warning("notice: %s; rendering once more", e.message)
+            await run_ffmpeg(args, total_seconds=total_seconds, on_progress=on_progress, what=what)
+    except RenderError as e:
+        bad = _failing_input(e.stderr_tail, args)
+        if bad:
+            raise MediaError(f"cannot decode this file ({e.reason})", file=bad) from None
+        raise
+
+
+def audio_args(tl: Timeline, out: Path, *, profile: Profile = Profile(), infos: dict[str, MediaInfo] | None = None, loudness_gain: float | None = None) -> list[str]:
+    """FFmpeg arguments writing the whole video's audio track (AAC in MP4) to `out`: the same chain as a one-process render."""
+    if infos is None:
+        infos = probe_inputs(tl)
+    audio = _audio(tl, infos, loudness_gain)
+    return ffmpeg.output(audio, str(out), acodec="aac", audio_bitrate=profile.audio_bitrate, ar=48000, f="mp4").get_args()
+
+
+def join_args(pieces: list[tuple[Path, int]], audio: Path, out: Path, fps: int) -> list[str]:
+    """FFmpeg arguments joining video chunks (path, frame count) and the audio track into `out`, copying both.
+
+    Writes the concat list beside the pieces (they must share a folder); each piece's length is
+    stated in frames there: MP4 headers round it to the millisecond, which shifted the next
+    chunk's timestamps by up to a millisecond.
+    """
+    folder = pieces[0][0].parent
+    listing = folder / "chunks.txt"
+    lines = ["ffconcat version 1.0"]
+    for path, frames in pieces:
+        if path.parent != folder or not re.fullmatch(r"[\w.-]+", path.name):
+            raise ValueError(f"chunk {path} must be a plain name in {folder}")
+        lines += [f"file {path.name}", f"duration {frames / fps:.6f}"]
+    listing.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return [
+        "-f", "concat", "-safe", "0", "-i", "file:" + str(listing.resolve()),
+        "-i", "file:" + str(Path(audio).resolve()),
+        "-map", "0:v:0", "-map", "1:a:0", "-c", "copy", "-movflags", "+faststart", "-f", "mp4", str(out),
+    ]
+
+
+async def _render_chunks(
+    tl: Timeline, spans: list[tuple[int, int]], out: Path, folder: Path, *, profile: Profile, infos: dict[str, MediaInfo],
+    textdir: Path, gain: float | None, prepared: dict[Slot, Path], encoder: Encoder = X264, on_progress=None,
+) -> None:
+    """Render `tl` as one FFmpeg per span (video only, one after another) while another FFmpeg
+    makes the whole audio track, then join them without re-encoding.
+
+    Every chunk has the same encoder settings and starts on a keyframe (each FFmpeg run starts
+    its stream with one), so the joined stream plays as one. The audio is made once for the
+    whole video: one loudness gain, one limiter, no AAC priming gap at the joins.
+    """
+    import asyncio
+
+    from ..media.ffmpeg import run_ffmpeg
+
+    fps = int(tl.canvas["fps"])
+    total = spans[-1][1]
+    folder.mkdir(parents=True, exist_ok=True)
+    audio = folder / "audio.m4a"
+    audio_task = asyncio.ensure_future(_run_render(audio_args(tl, audio, profile=profile, infos=infos, loudness_gain=gain), what="render audio", total_seconds=None))
+    pieces: list[tuple[Path, int]] = []
+    try:
+        for j, (lo, hi) in enumerate(spans):
+            piece = folder / f"chunk{j:04d}.mp4"
+            args = build_command(tl, piece, None, profile=profile, infos=infos, textdir=textdir, prepared_stills=prepared, span=(lo, hi), with_audio=False, encoder=encoder)
+            progress = (lambda f, lo=lo, hi=hi: on_progress((lo + f * (hi - lo)) / total)) if on_progress else None
+            await _run_render(args, what=f"render chunk {j + 1} of {len(spans)}", total_seconds=(hi - lo) / fps, on_progress=progress)
+            pieces.append((piece, hi - lo))
+        await audio_task
+    except BaseException:
+        audio_task.cancel()
+        await asyncio.gather(audio_task, return_exceptions=True)
+        raise
+    await run_ffmpeg(join_args(pieces, audio, out, fps), what="joining chunks")
