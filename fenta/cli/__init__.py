@@ -12,6 +12,9 @@ from . import credits_cmds  # noqa: E402,F401  (credits, kie-callbacks)
 from . import voice_cmds  # noqa: E402,F401  (voices)
 from . import usage_cmds  # noqa: E402,F401  (usage)
 from . import cache_cmds  # noqa: E402,F401  (cache, cache prune)
+from . import schedule_cmds  # noqa: E402,F401  (schedule ..., scheduler)
+from . import webhook_cmds  # noqa: E402,F401  (webhooks ...)
+from . import quota_cmds  # noqa: E402,F401  (quota ...)
 
 __all__ = ["app", "main"]
 

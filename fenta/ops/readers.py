@@ -1,0 +1,94 @@
+"""The event-log readers every live fenta process runs: usage tracking (quotas) and the webhook outbox.
+
+None of them is called from inside the runner. A process that runs jobs calls them beside it:
+
+    fenta run          quotas.check_workflow before the job; after_job(settings, job_id) after it
+                       (records usage, sends the job's webhooks, waiting up to 10 s)
+    fenta worker       Background(settings).start() beside the worker, .stop() after it
+    fenta scheduler    the same, on its own APScheduler interval job
+
+Errors in a reader are kept away from jobs: a receiver that is down never slows or fails a job.
+"""
+
+from __future__ import annotations
+
+import sys
+import threading
+import time
+from typing import Callable
+
+from ..config import Settings
+
+__all__ = ["pump", "after_job", "Background"]
+
+
+def pump(settings: Settings, *, deliver: bool = True, log: Callable[[str], None] | None = None) -> None:
+    """One pass: record finished jobs' usage (and quota warnings), queue new events for the
+    webhook endpoints, send what is due. Never raises."""
+    from ..engine.store import JobStore
+    from . import quotas, webhooks
+
+    try:
+        store = JobStore(settings.db_path)
+    except Exception as e:  # pragma: no cover - FENTA_HOME vanished
+        if log:
+            log(f"readers: {e}")
+        return
+    try:
+        for name, step in (("usage", lambda: quotas.track(store, settings)), ("webhooks", lambda: webhooks.sync_outbox(store))):
+            try:
+                step()
+            except Exception as e:
+                if log:
+                    log(f"{name}: {type(e).__name__}: {settings.redact(str(e))}")
+        if deliver:
+            try:
+                for a in webhooks.deliver_due(store, settings):
+                    if log and a.status != "delivered":
+                        log(f"webhook {webhooks.message_id(a.event_id or 0)} to {a.endpoint_id}: {a.error or a.http_status} ({a.status})")
+            except Exception as e:
+                if log:
+                    log(f"webhooks: {type(e).__name__}: {e}")
+    finally:
+        store.close()
+
+
+def after_job(settings: Settings, job_id: str | None, *, wait: float = 10.0) -> None:
+    """After a job ran in this process (`fenta run`): record its usage, then send its webhooks,
+    waiting at most `wait` seconds for them; what is left stays pending for the next fenta process.
+    Never raises."""
+    from . import webhooks
+
+    pump(settings, deliver=False)
+    try:
+        webhooks.flush(settings, job_id=job_id, wait=wait)
+    except Exception:
+        pass
+
+
+class Background:
+    """`pump` every `settings.scheduler_poll` seconds in a daemon thread (for `fenta worker`)."""
+
+    def __init__(self, settings: Settings, *, interval: float | None = None, log: Callable[[str], None] | None = None) -> None:
+        self.settings = settings
+        self.interval = interval if interval is not None else settings.scheduler_poll
+        self.log = log or (lambda m: print(m, file=sys.stderr))
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> "Background":
+        self._thread = threading.Thread(target=self._loop, name="fenta-readers", daemon=True)
+        self._thread.start()
+        return self
+
+    def _loop(self) -> None:
+        while not self._stop.is_set():
+            t0 = time.monotonic()
+            pump(self.settings, log=self.log)
+            self._stop.wait(max(0.0, self.interval - (time.monotonic() - t0)))
+
+    def stop(self, timeout: float = 5.0) -> None:
+        """Stop after the current pass (waiting at most `timeout` seconds)."""
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout)
