@@ -389,9 +389,13 @@ def next_delay(attempts_made: int, *, scale: float = 1.0, rng: random.Random | N
     return base * jitter * scale
 
 
-def _claim(store: Any, now: float, *, job_id: str | None = None, ids: Iterable[int] | None = None, limit: int = 20) -> list[dict[str, Any]]:
+def _claim(store: Any, now: float, *, job_id: str | None = None, ids: Iterable[int] | None = None, exclude: Iterable[int] = (), limit: int = 20) -> list[dict[str, Any]]:
     where = ["d.status = 'pending'", "d.next_at <= ?", "(d.lease_until IS NULL OR d.lease_until < ?)"]
     args: list[Any] = [now, now]
+    exclude = list(exclude)
+    if exclude:
+        where.append(f"d.id NOT IN ({','.join('?' * len(exclude))})")
+        args += exclude
     if job_id is not None:
         where.append("d.job_id = ?")
         args.append(job_id)
@@ -483,7 +487,8 @@ def deliver_due(
     client: Any = None,
     rng: random.Random | None = None,
 ) -> list[Attempt]:
-    """Send every delivery that is due now (optionally only a job's, or only these rows).
+    """Send every delivery that is due now (optionally only a job's, or only these rows), once each:
+    a retry that comes due meanwhile waits for the next call (`flush` loops).
 
     Each request waits at most `timeout` seconds (less when `deadline`, a `now()` value, comes
     sooner). Returns one `Attempt` per request made.
@@ -492,14 +497,17 @@ def deliver_due(
     own = client is None
     client = client or _client()
     done: list[Attempt] = []
+    ids = None if ids is None else list(ids)
+    tried: list[int] = []
     try:
         while True:
             t = now()
             if deadline is not None and t >= deadline:
                 break
-            rows = _claim(store, t, job_id=job_id, ids=ids)
+            rows = _claim(store, t, job_id=job_id, ids=ids, exclude=tried)
             if not rows:
                 break
+            tried += [r["id"] for r in rows]
             for row in rows:
                 t = now()
                 left = timeout if deadline is None else max(0.5, min(timeout, deadline - t))
