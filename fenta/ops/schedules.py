@@ -200,7 +200,7 @@ def due_fires(cron: Cron, last: float, now: float, catchup: str = "latest", *, l
     """
     if catchup not in CATCHUP:
         raise ScheduleError(f"unknown catch-up '{catchup}': choose latest, all or none", field="--catchup")
-    times = _recent_fire_times(cron, last, now)
+    times = _recent_fire_times(cron, last, now, want=limit + 1)
     if not times:
         return [], None
     if live_since is None:
@@ -217,24 +217,21 @@ def due_fires(cron: Cron, last: float, now: float, catchup: str = "latest", *, l
     return run, times[-1]
 
 
-#: After a long downtime only this much of it is walked fire time by fire time (a minutely schedule
-#: down for a year would be half a million steps); older fire times are missed either way.
+#: After a long downtime only the end of it is walked fire time by fire time (a minutely schedule
+#: down for a year would be half a million steps): first its last two days, widened until enough
+#: fire times are found (a sparse schedule costs few steps however wide the window).
 _WINDOW = 2 * 86400.0
 
 
-def _recent_fire_times(cron: Cron, last: float, now: float) -> list[float]:
-    """Fire times in (last, now], oldest first; after a long gap only those of its last two days,
-    or the newest one when the schedule is too sparse to fire in them."""
-    start = max(last, now - _WINDOW)
-    times = [t.timestamp() for t in cron.fire_times(_aware(start), _aware(now))]
-    if times or start == last:
-        return times
-    newest = None
-    t = cron.next_after(_aware(last))
-    while t is not None and t.timestamp() <= start:  # sparse: few steps
-        newest = t.timestamp()
-        t = cron.next_after(t)
-    return [newest] if newest is not None else []
+def _recent_fire_times(cron: Cron, last: float, now: float, want: int = MAX_CATCHUP + 1) -> list[float]:
+    """Fire times in (last, now], oldest first: all of them, or at least the newest `want`."""
+    window = _WINDOW
+    while True:
+        start = max(last, now - window)
+        times = [t.timestamp() for t in cron.fire_times(_aware(start), _aware(now))]
+        if len(times) >= want or start == last:
+            return times
+        window *= 4
 
 
 # ---------------------------------------------------------------------------------------- the table

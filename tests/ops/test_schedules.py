@@ -1,0 +1,262 @@
+"""Cron schedules: crontab meaning on APScheduler 3.x triggers (weekdays, day fields, time zones, DST),
+catch-up from the stored last fire time with a fixed clock, and the `fenta schedule` commands."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+
+import pytest
+
+from fenta.config import Settings
+from fenta.engine.store import JobStore
+from fenta.errors import ScheduleError, SpecError
+from fenta.ops import schedules as sch
+
+UTC = dt.timezone.utc
+BERLIN = "Europe/Berlin"
+
+WORKFLOW = """\
+version: 1
+name: scheduled-note
+vars: {text: hello}
+nodes:
+  note:
+    type: Input.Text
+    params: {text: "${vars.text}"}
+"""
+
+
+def at(*args: int, tz: str = "UTC") -> dt.datetime:
+    from zoneinfo import ZoneInfo
+
+    return dt.datetime(*args, tzinfo=ZoneInfo(tz))
+
+
+def fires(expr: str, start: dt.datetime, n: int, tz: str = "UTC") -> list[dt.datetime]:
+    cron = sch.parse_cron(expr, tz)
+    out, t = [], start
+    for _ in range(n):
+        t = cron.next_after(t)
+        out.append(t)
+    return out
+
+
+# ------------------------------------------------------------------------------ crontab meaning
+
+MONDAY = at(2024, 7, 1)  # a Monday, 00:00 UTC
+
+
+@pytest.mark.parametrize("dow,weekday_names", [
+    ("0", {"Sun"}),
+    ("7", {"Sun"}),
+    ("1", {"Mon"}),
+    ("6", {"Sat"}),
+    ("1-5", {"Mon", "Tue", "Wed", "Thu", "Fri"}),
+    ("5-7", {"Fri", "Sat", "Sun"}),
+    ("0,6", {"Sat", "Sun"}),
+    ("sun", {"Sun"}),
+    ("MON-fri", {"Mon", "Tue", "Wed", "Thu", "Fri"}),
+    ("*/2", {"Sun", "Tue", "Thu", "Sat"}),
+    ("1-7/3", {"Mon", "Thu", "Sun"}),
+])
+def test_day_of_week_means_what_crontab_means(dow, weekday_names):
+    got = fires(f"0 9 * * {dow}", MONDAY, 14)
+    assert {t.strftime("%a") for t in got} == weekday_names
+    assert all(t.hour == 9 and t.minute == 0 for t in got)
+
+
+def test_sunday_is_0_and_7_not_apschedulers_monday():
+    (sunday,) = fires("0 9 * * 0", MONDAY, 1)
+    assert sunday == at(2024, 7, 7, 9)
+    assert fires("0 9 * * 7", MONDAY, 1) == [sunday]
+
+
+def test_when_both_day_fields_are_restricted_either_one_matches():
+    # crontab: the 13th of the month OR any Friday (APScheduler alone would need both)
+    got = fires("0 0 13 * 5", at(2024, 9, 1), 6)
+    assert [t.strftime("%d %a") for t in got] == ["06 Fri", "13 Fri", "20 Fri", "27 Fri", "04 Fri", "11 Fri"]
+    got = fires("0 0 13 * 1", at(2024, 9, 1), 3)
+    assert [t.strftime("%m-%d %a") for t in got] == ["09-02 Mon", "09-09 Mon", "09-13 Fri"]
+
+
+def test_macros_and_steps():
+    assert fires("@daily", MONDAY, 2) == [at(2024, 7, 2), at(2024, 7, 3)]
+    assert fires("@hourly", MONDAY, 1) == [at(2024, 7, 1, 1)]
+    assert fires("@weekly", MONDAY, 1) == [at(2024, 7, 7)]
+    assert fires("*/15 * * * *", MONDAY, 3) == [at(2024, 7, 1, 0, 15), at(2024, 7, 1, 0, 30), at(2024, 7, 1, 0, 45)]
+    assert fires("0 9 1 jan *", MONDAY, 1) == [at(2025, 1, 1, 9)]
+
+
+@pytest.mark.parametrize("expr,words", [
+    ("0 9 * *", "five"),
+    ("61 * * * *", "61"),
+    ("0 9 * * 8", "0-7"),
+    ("0 9 * * 5-1", "backwards"),
+    ("0 9 * foo *", "foo"),
+    ("@fortnightly", "macro"),
+    ("0 0 31 2 *", "never fires"),
+    ("", "five"),
+])
+def test_bad_cron_is_refused_naming_the_field(expr, words):
+    with pytest.raises(ScheduleError) as e:
+        sch.parse_cron(expr)
+    assert e.value.field == "--cron" and e.value.exit_code == 2 and words in str(e.value)
+
+
+def test_unknown_time_zone_is_refused_naming_the_field():
+    for tz in ["Mars/Olympus", "../../etc/passwd", "Europe/"]:
+        with pytest.raises(ScheduleError) as e:
+            sch.parse_cron("0 9 * * *", tz)
+        assert e.value.field == "--tz"
+
+
+# ------------------------------------------------------------------------------ time zones and DST
+
+
+def test_a_time_zone_keeps_the_wall_clock_time_across_dst():
+    summer = fires("0 9 * * *", at(2024, 7, 1), 1, BERLIN)[0]
+    winter = fires("0 9 * * *", at(2024, 12, 1), 1, BERLIN)[0]
+    assert summer.astimezone(UTC).hour == 7 and winter.astimezone(UTC).hour == 8
+    assert summer.astimezone(sch.zone(BERLIN)).hour == winter.astimezone(sch.zone(BERLIN)).hour == 9
+    # UTC by default
+    assert fires("0 9 * * *", at(2024, 7, 1), 1)[0] == at(2024, 7, 1, 9)
+
+
+def test_a_fixed_time_in_the_repeated_hour_runs_once_when_dst_ends():
+    got = [t.astimezone(UTC) for t in fires("30 2 * * *", at(2024, 10, 26, 12), 3, BERLIN)]
+    assert got == [at(2024, 10, 27, 0, 30), at(2024, 10, 28, 1, 30), at(2024, 10, 29, 1, 30)]
+
+
+def test_a_wildcard_hour_runs_in_both_copies_of_the_repeated_hour():
+    got = [t.astimezone(UTC) for t in fires("0 * * * *", at(2024, 10, 26, 23), 4, BERLIN)]
+    assert got == [at(2024, 10, 27, 0), at(2024, 10, 27, 1), at(2024, 10, 27, 2), at(2024, 10, 27, 3)]
+
+
+def test_a_time_that_does_not_exist_when_dst_starts_runs_an_hour_later_by_the_clock():
+    got = [t.astimezone(UTC) for t in fires("30 2 * * *", at(2024, 3, 30, 12), 2, BERLIN)]
+    assert got == [at(2024, 3, 31, 1, 30), at(2024, 4, 1, 0, 30)]  # 03:30 CEST, then 02:30 CEST
+
+
+# ------------------------------------------------------------------------------ catch-up with a fixed clock
+
+T0 = at(2024, 1, 1, 10).timestamp()  # the last fire time: 10:00:00
+
+
+def test_catch_up_after_two_missed_minutes():
+    cron = sch.parse_cron("* * * * *")
+    restart = T0 + 150  # 10:02:30: 10:01 and 10:02 were missed
+    assert sch.due_fires(cron, T0, restart, "latest", live_since=restart) == ([T0 + 120], T0 + 120)
+    assert sch.due_fires(cron, T0, restart, "all", live_since=restart) == ([T0 + 60, T0 + 120], T0 + 120)
+    assert sch.due_fires(cron, T0, restart, "none", live_since=restart) == ([], T0 + 120)
+
+
+def test_live_fire_times_run_and_several_at_once_coalesce():
+    cron = sch.parse_cron("* * * * *")
+    started = T0 + 1
+    assert sch.due_fires(cron, T0, T0 + 61, "none", live_since=started) == ([T0 + 60], T0 + 60)
+    # a machine that slept through three minutes while the scheduler ran: one job (coalesced)
+    assert sch.due_fires(cron, T0, T0 + 200, "all", live_since=started) == ([T0 + 180], T0 + 180)
+    # nothing due yet
+    assert sch.due_fires(cron, T0, T0 + 59, "latest", live_since=started) == ([], None)
+
+
+def test_run_due_without_a_scheduler_runs_the_newest_and_catches_up_the_rest():
+    cron = sch.parse_cron("*/10 * * * *")
+    assert sch.due_fires(cron, T0, T0 + 1830, "latest") == ([T0 + 1800], T0 + 1800)
+    assert sch.due_fires(cron, T0, T0 + 1830, "all") == ([T0 + 600, T0 + 1200, T0 + 1800], T0 + 1800)
+    assert sch.due_fires(cron, T0, T0 + 1830, "none") == ([T0 + 1800], T0 + 1800)
+
+
+def test_a_long_downtime_is_computed_quickly_and_all_is_capped():
+    import time
+
+    cron = sch.parse_cron("* * * * *")
+    t = time.perf_counter()
+    run, newest = sch.due_fires(cron, T0 - 365 * 86400, T0, "all", live_since=T0)
+    assert time.perf_counter() - t < 2
+    assert len(run) == sch.MAX_CATCHUP and newest == T0
+    yearly = sch.parse_cron("0 0 1 1 *")
+    assert sch.due_fires(yearly, T0 - 5 * 365 * 86400, T0, "latest", live_since=T0) == ([at(2024, 1, 1).timestamp()], at(2024, 1, 1).timestamp())
+
+
+def test_catch_up_uses_the_schedules_time_zone():
+    cron = sch.parse_cron("0 9 * * *", BERLIN)
+    last = at(2024, 7, 1, 9, tz=BERLIN).timestamp()
+    now = at(2024, 7, 4, 12, tz=BERLIN).timestamp()
+    run, newest = sch.due_fires(cron, last, now, "all", live_since=now)
+    assert [dt.datetime.fromtimestamp(t, UTC).strftime("%d %H:%M") for t in run] == ["02 07:00", "03 07:00", "04 07:00"]
+
+
+# ------------------------------------------------------------------------------ the table and the CLI
+
+
+@pytest.fixture
+def wf(write):
+    return write("note.yaml", WORKFLOW)
+
+
+def test_cli_add_list_show_pause_resume_remove(cli, wf, tmp_path):
+    r = cli("schedule", "add", "daily-note", str(wf), "--cron", "0 9 * * 1-5", "--tz", BERLIN, "--var", "text=morning", "--priority", "3", "--catchup", "all", "--json")
+    assert r.exit_code == 0, r.output
+    added = json.loads(r.output)
+    assert added["name"] == "daily-note" and added["tz"] == BERLIN and added["vars"] == {"text": "morning"}
+    assert added["workflow_file"] == str(wf.resolve()) and added["out_dir"] == str((tmp_path / "renders").resolve())
+    nxt = dt.datetime.fromisoformat(added["next_fire_at"].replace("Z", "+00:00")).astimezone(sch.zone(BERLIN))
+    assert (nxt.hour, nxt.minute) == (9, 0) and nxt.isoweekday() <= 5
+
+    (listed,) = json.loads(cli("schedule", "list", "--json").output)
+    assert listed["name"] == "daily-note" and listed["enabled"] is True and listed["next_fire_at"] == added["next_fire_at"]
+    r = cli("schedule", "list")
+    assert "daily-note" in r.output and "0 9 * * 1-5" in r.output and "active" in r.output
+    r = cli("schedule", "show", "daily-note")
+    assert "Europe/Berlin" in r.output and "text=morning" in r.output and "all" in r.output
+
+    assert cli("schedule", "pause", "daily-note").exit_code == 0
+    (listed,) = json.loads(cli("schedule", "list", "--json").output)
+    assert listed["enabled"] is False and listed["next_fire_at"] is None
+    assert "paused" in cli("schedule", "list").output
+    r = cli("schedule", "resume", "daily-note")
+    assert r.exit_code == 0 and "next" in r.output
+    assert cli("schedule", "remove", "daily-note").exit_code == 0
+    assert json.loads(cli("schedule", "list", "--json").output) == []
+    r = cli("schedule", "show", "daily-note")
+    assert r.exit_code == 2 and "no schedule named 'daily-note'" in r.output
+
+
+@pytest.mark.parametrize("args,field", [
+    (["--cron", "0 25 * * *"], "--cron"),
+    (["--cron", "0 9 * * *", "--tz", "Nowhere/City"], "--tz"),
+    (["--cron", "0 9 * * *", "--catchup", "some"], "--catchup"),
+])
+def test_cli_add_refuses_bad_input_naming_the_field(cli, wf, args, field):
+    r = cli("schedule", "add", "x", str(wf), *args)
+    assert r.exit_code == 2 and f"field '{field}'" in r.output, r.output
+    assert json.loads(cli("schedule", "list", "--json").output) == []
+
+
+def test_cli_add_refuses_a_missing_or_invalid_workflow_and_a_taken_name(cli, wf, write):
+    r = cli("schedule", "add", "x", "missing.yaml", "--cron", "0 9 * * *")
+    assert r.exit_code == 2 and "field 'WORKFLOW'" in r.output and "missing.yaml" in r.output
+    bad = write("bad.yaml", "version: 1\nname: bad\nnodes:\n  a: {type: Nope.Node}\n")
+    r = cli("schedule", "add", "x", str(bad), "--cron", "0 9 * * *")
+    assert r.exit_code == 2 and "Nope.Node" in r.output
+    assert cli("schedule", "add", "x", str(wf), "--cron", "0 9 * * *").exit_code == 0
+    r = cli("schedule", "add", "x", str(wf), "--cron", "0 9 * * *")
+    assert r.exit_code == 2 and "exists already" in r.output
+    r = cli("schedule", "add", "no spaces", str(wf), "--cron", "0 9 * * *")
+    assert r.exit_code == 2 and "field 'NAME'" in r.output
+
+
+def test_resuming_does_not_catch_up_the_paused_time(wf):
+    settings = Settings.from_env()
+    store = JobStore(settings.db_path)
+    try:
+        sch.add_schedule(store, "m", wf, "* * * * *", now=T0)
+        sch.set_enabled(store, "m", False, now=T0 + 10)
+        assert sch.fire_due(settings, store, now=T0 + 300) == []  # paused: nothing
+        sch.set_enabled(store, "m", True, now=T0 + 600)
+        assert sch.get_schedule(store, "m")["last_fire_at"] == T0 + 600
+        assert sch.next_fire(sch.get_schedule(store, "m"), now=T0 + 600) == T0 + 660
+    finally:
+        store.close()
