@@ -69,6 +69,33 @@ def _poll(value: str | None) -> float:
         return 5.0
 
 
+def _seconds(value: str | None, default: float, least: float = 0.0) -> float:
+    """A number of seconds from the environment, at least `least`; unset or unreadable means `default`."""
+    try:
+        return max(least, float(value)) if value not in (None, "") else default
+    except ValueError:
+        return default
+
+
+def _count(value: str | None, default: int) -> int:
+    """A whole number >= 0 from the environment; unset or unreadable means `default`."""
+    try:
+        return max(0, int(value)) if value not in (None, "") else default
+    except ValueError:
+        return default
+
+
+def _queue(merged: dict[str, str]) -> dict:
+    """Retry, lease and polling settings of the job queue."""
+    return {
+        "retry_base_seconds": _seconds(merged.get("FENTA_RETRY_BASE_SECONDS"), 10.0),
+        "max_retries": _count(merged.get("FENTA_MAX_RETRIES"), 3),
+        "lease_seconds": _seconds(merged.get("FENTA_LEASE_SECONDS"), 30.0, 0.05),
+        "heartbeat_seconds": _seconds(merged.get("FENTA_HEARTBEAT_SECONDS"), 5.0, 0.01),
+        "poll_seconds": _seconds(merged.get("FENTA_POLL_SECONDS"), 0.5, 0.01),
+    }
+
+
 def _tuning(merged: dict[str, str]) -> dict:
     """The settings beyond keys and URLs, from the merged environment and `.env`."""
     return {
@@ -81,6 +108,7 @@ def _tuning(merged: dict[str, str]) -> dict:
         "org_id": (merged.get("FENTA_ORG_ID") or "").strip() or "local",
         "webhook_retry_scale": _scale(merged.get("FENTA_WEBHOOK_RETRY_SCALE")),
         "scheduler_poll": _poll(merged.get("FENTA_SCHEDULER_POLL")),
+        **_queue(merged),
     }
 
 
@@ -107,6 +135,15 @@ class Settings:
             shrink it); a receiver's Retry-After is honoured as sent.
         scheduler_poll: Seconds between the scheduler's looks at the schedules table and the webhook
             outbox (`FENTA_SCHEDULER_POLL`, default 5).
+        retry_base_seconds: The first job retry waits between this and twice this; each further
+            retry doubles it (`FENTA_RETRY_BASE_SECONDS`, default 10: 10-20 s, 20-40 s, 40-80 s).
+        max_retries: Retries of a job after a retryable failure (`FENTA_MAX_RETRIES`, default 3;
+            a workflow's `retry: {max_retries}` wins).
+        lease_seconds: A running job's lease lapses this long after its last heartbeat
+            (`FENTA_LEASE_SECONDS`, default 30); a lapsed job is taken over by the next worker.
+        heartbeat_seconds: How often a running job renews its lease (`FENTA_HEARTBEAT_SECONDS`, default 5).
+        poll_seconds: How often workers look for due jobs, running jobs look for a cancel request and
+            `jobs watch` reads the event log (`FENTA_POLL_SECONDS`, default 0.5).
     """
 
     home: Path
@@ -122,6 +159,11 @@ class Settings:
     org_id: str = "local"
     webhook_retry_scale: float = 1.0
     scheduler_poll: float = 5.0
+    retry_base_seconds: float = 10.0
+    max_retries: int = 3
+    lease_seconds: float = 30.0
+    heartbeat_seconds: float = 5.0
+    poll_seconds: float = 0.5
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None, cwd: Path | None = None) -> "Settings":

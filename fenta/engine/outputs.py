@@ -17,13 +17,15 @@ from __future__ import annotations
 
 import filecmp
 import os
+import shutil
 import tempfile
 from pathlib import Path
-from typing import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any, Callable, Iterable
 
 from ..errors import PathError
 
-__all__ = ["resolve_output", "check_writable", "check_home", "slug", "free_stem", "same_content"]
+__all__ = ["resolve_output", "check_writable", "check_home", "slug", "free_stem", "same_content", "publish", "Published"]
 
 _BAD_NAME_CHARS = ("/", "\\", "\0")
 
@@ -123,3 +125,97 @@ def free_stem(stem: str, files: Callable[[str], Iterable[tuple[Path, str | None]
         if all(not dest.exists() or may_replace(dest) or (src is not None and same_content(src, dest)) for dest, src in files(candidate)):
             return candidate
         n += 1
+
+
+@dataclass
+class Published:
+    """What `publish` did: kind -> path, and the files it created (removed again if the job is cancelled)."""
+
+    paths: dict[str, str] = field(default_factory=dict)
+    created: list[Path] = field(default_factory=list)
+
+
+def _remove_stale_parts(dest: Path) -> None:
+    """Temporary files of `dest` left by a process that died while publishing it."""
+    for part in dest.parent.glob(f".{dest.name}.*.part"):
+        pid = part.name[len(dest.name) + 2 : -len(".part")]
+        alive = pid.isdigit() and int(pid) != os.getpid() and _pid_alive(int(pid))
+        if not alive:
+            part.unlink(missing_ok=True)
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def publish(sets: list[tuple[str, list[dict[str, Any]]]], out_dir: Path, options: dict[str, Any], workflow_name: str, store: Any, job_id: str, published: Published) -> Published:
+    """Copy a job's artifacts from the cache into the output folder (temporary name, then rename).
+
+    Args:
+        sets: (node id, artifacts) for every node that left files for the user, in workflow order.
+        options: The job's `name`, `preview` and `overwrite`.
+        published: Filled as files land (so a cancel in the middle knows what to remove).
+
+    Names follow the module docstring. Raises OSError when a file cannot be written.
+    """
+    if not sets:
+        return published
+    templates = {nid: [a["name"] if "{name}" in a["name"] else "{name}." + a["name"] for a in arts] for nid, arts in sets}
+    seen: dict[str, str] = {}
+    clashing: set[str] = set()
+    for nid, names in templates.items():
+        for n in names:
+            if n in seen and seen[n] != nid:
+                clashing |= {nid, seen[n]}
+            seen.setdefault(n, nid)
+    preview = ".preview" if options.get("preview") else ""
+
+    def plan(stem: str) -> list[tuple[str, dict[str, Any], Path]]:
+        out = []
+        for nid, arts in sets:
+            node_stem = f"{stem}-{nid}" if nid in clashing else stem
+            for art, tmpl in zip(arts, templates[nid]):
+                out.append((nid, art, out_dir / tmpl.replace("{name}", node_stem + preview)))
+        return out
+
+    base = options.get("name") or slug(workflow_name)
+    if options.get("overwrite"):
+        stem = base
+    else:
+        own = {a["path"] for a in store.artifacts(job_id)}
+        stem = free_stem(base, lambda st: [(dest, art["path"]) for _, art, dest in plan(st)], may_replace=lambda dest: str(dest) in own)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    for nid, art, dest in plan(stem):
+        key = art["kind"] if art["kind"] not in published.paths else f"{nid}.{art['kind']}"
+        _remove_stale_parts(dest)
+        if not (dest.exists() and _same_inode(art["path"], dest)):
+            tmp = dest.with_name(f".{dest.name}.{os.getpid()}.part")
+            tmp.unlink(missing_ok=True)  # left by an earlier attempt that failed here
+            existed = dest.exists()
+            try:
+                try:
+                    os.link(art["path"], tmp)
+                except OSError:
+                    shutil.copyfile(art["path"], tmp)
+                os.replace(tmp, dest)
+            except BaseException:
+                tmp.unlink(missing_ok=True)
+                raise
+            if not existed:
+                published.created.append(dest)
+        published.paths[key] = str(dest)
+        store.add_artifact(job_id, key, str(dest), duration=art.get("duration"))
+    return published
+
+
+def _same_inode(a: str, b: Path) -> bool:
+    try:
+        return os.path.samefile(a, b)
+    except OSError:
+        return False

@@ -7,6 +7,7 @@ from typing import Any, Literal, Union
 from pydantic import ConfigDict, Field, create_model
 
 from ..nodes.base import registry
+from .spec import _Retry
 
 __all__ = ["workflow_schema"]
 
@@ -37,6 +38,7 @@ def workflow_schema() -> dict[str, Any]:
         template=(str | None, Field(None, description="A shipped template name or a path to one.")),
         overrides=(dict[str, Any], Field(default_factory=dict, description="Template fields to override.")),
         vars=(dict[str, Any], Field(default_factory=dict, description="Defaults for ${vars.NAME}.")),
+        retry=(_Retry | None, Field(None, description="How a failed job is retried: max_retries (default 3 for queued jobs), base_seconds (first wait, default 10).")),
         nodes=(dict[str, node_union], ...),  # type: ignore[valid-type]
     )
     schema = doc.model_json_schema()

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from ..documents import Issue, Lines, field_path, read_document
 from ..errors import Problem, SpecError
@@ -32,7 +32,16 @@ from .variables import check_refs, interpolate, parse_var_overrides, used_var_na
 __all__ = ["Workflow", "NodeSpec", "load", "loads", "parse_var_overrides"]
 
 _ID = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]*$")
-_TOP_KEYS = {"version", "name", "template", "overrides", "vars", "nodes", "edges", "description"}
+_TOP_KEYS = {"version", "name", "template", "overrides", "vars", "nodes", "edges", "description", "retry"}
+
+
+class _Retry(BaseModel):
+    """`retry:` - how a failed job is retried (at most 10 retries; the first wait 0.01 s to 1 h)."""
+
+    model_config = ConfigDict(strict=True, extra="forbid")
+
+    max_retries: int | None = Field(None, ge=0, le=10)
+    base_seconds: float | None = Field(None, gt=0, le=3600)
 
 
 class _TopLevel(BaseModel):
@@ -44,6 +53,7 @@ class _TopLevel(BaseModel):
     description: str | None = None
     template: str | None = None
     overrides: dict[str, Any] | None = None
+    retry: _Retry | None = None
 
 
 @dataclass
@@ -75,6 +85,8 @@ class Workflow:
     template: dict[str, Any]
     file: str | None = None
     document: dict[str, Any] = field(default_factory=dict)
+    #: `retry: {max_retries, base_seconds}` as written (None when the workflow has none).
+    retry: dict[str, Any] | None = None
 
     @property
     def hash(self) -> str:
@@ -398,8 +410,11 @@ def loads(
         "vars": declared_vars,
         "nodes": {n.id: {"type": n.type, "params": raw_nodes[n.id].get("params") or {}, "inputs": {p: [f"{s}.{sp}" for s, sp in r] for p, r in n.inputs.items()}} for n in nodes.values()},
     }
+    retry = {k: v for k, v in doc["retry"].items() if v is not None} if isinstance(doc.get("retry"), dict) else None
+    if retry:
+        document["retry"] = retry
     name = doc.get("name") or (Path(file).stem if file and not file.startswith("<") else "workflow")
-    return Workflow(name=str(name), nodes=nodes, vars=merged_vars, template_name=template_name, template=template, file=file, document=document)
+    return Workflow(name=str(name), nodes=nodes, vars=merged_vars, template_name=template_name, template=template, file=file, document=document, retry=retry)
 
 
 def _has_path(tree: Any, path: tuple[str, ...]) -> bool:

@@ -78,7 +78,7 @@ nodes:
     assert failed.status == "failed"
     assert "node 'b'" in failed.error and "asked to fail" in failed.error
     store = JobStore(fenta_home / "fenta.db")
-    assert store.get_job(failed.job_id)["status"] == "failed"
+    assert store.get_job(failed.job_id)["status"] == "dead"  # not retryable: no retry can help
     flag.unlink()
     resumed = fenta.resume(failed.job_id)
     assert resumed.status == "completed" and resumed.job_id == failed.job_id

@@ -1,0 +1,120 @@
+"""Putting jobs on the queue: `submit` writes the job row and its `job.queued` event together.
+
+A queued job waits for a worker (`fenta worker`, `fenta.engine.worker.Worker`) or for the
+process that submitted it (`fenta run`, which holds the job's lease so no worker takes it).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+from ..config import Settings
+from .lifecycle import Lease, transition
+from .spec import Workflow
+from .store import JobStore, new_job_id
+
+__all__ = ["submit", "enqueue", "retry_policy"]
+
+
+def var_overrides(workflow: Workflow) -> dict[str, Any]:
+    """The variables given on top of the file's `vars:` defaults (what `--var` said)."""
+    declared = workflow.document.get("vars") or {}
+    return {k: v for k, v in workflow.vars.items() if k not in declared or declared[k] != v}
+
+
+def retry_policy(workflow: Workflow, retry: dict[str, Any] | None, settings: Settings) -> tuple[int, float | None]:
+    """(max retries, first wait in seconds or None for the setting): `retry` wins over the workflow's
+    `retry:`, which wins over `Settings.max_retries`."""
+    merged = {**(workflow.retry or {}), **(retry or {})}
+    max_retries = merged.get("max_retries")
+    base = merged.get("base_seconds")
+    return (int(max_retries) if max_retries is not None else settings.max_retries), (float(base) if base is not None else None)
+
+
+def enqueue(
+    store: JobStore,
+    workflow: Workflow,
+    *,
+    settings: Settings,
+    out_dir: Path,
+    name: str | None = None,
+    preview: bool = False,
+    overwrite: bool = False,
+    priority: int = 0,
+    max_retries: int | None = None,
+    retry_base: float | None = None,
+    hold: bool = False,
+    schedule_id: str | None = None,
+    batch_id: str | None = None,
+) -> tuple[str, Lease | None]:
+    """Write a queued job and its `job.queued` event in one transaction.
+
+    Args:
+        out_dir: The checked output folder (`prepare`).
+        hold: Lease the job to this process (`fenta run`): no worker takes it while this process lives.
+
+    Returns:
+        (job id, the lease when `hold`).
+    """
+    job_id = new_job_id()
+    lease = Lease.new(job_id) if hold else None
+    options = {"name": name, "preview": bool(preview), "overwrite": bool(overwrite), "vars": var_overrides(workflow)}
+    file = os.path.abspath(workflow.file) if workflow.file and not workflow.file.startswith("<") else None
+    dumps = lambda v: json.dumps(v, default=str, ensure_ascii=False)  # noqa: E731
+    row = {
+        "id": job_id, "workflow_name": workflow.name, "workflow_hash": workflow.hash, "workflow_file": file,
+        "document": dumps(workflow.document), "vars": dumps(workflow.vars), "out_dir": str(out_dir), "status": "new",
+        "attempt": 0, "created_at": time.time(), "options": dumps(options), "priority": int(priority),
+        "max_retries": max_retries, "retry_base": retry_base, "schedule_id": schedule_id, "batch_id": batch_id,
+        **(lease.fields(settings) if lease else {}),
+    }
+    with store.write() as conn:
+        conn.execute(f"INSERT INTO jobs ({', '.join(row)}) VALUES ({', '.join('?' for _ in row)})", list(row.values()))
+        transition(conn, {"id": job_id, "status": "new"}, "queued", [("job.queued", {"jobId": job_id, "workflowId": workflow.name, "priority": int(priority)})])
+    return job_id, lease
+
+
+def submit(
+    workflow: Workflow,
+    *,
+    out: str | os.PathLike = "renders",
+    name: str | None = None,
+    priority: int = 0,
+    preview: bool = False,
+    settings: Settings | None = None,
+    schedule_id: str | None = None,
+    batch_id: str | None = None,
+    retry: dict[str, Any] | None = None,
+    overwrite: bool = False,
+) -> str:
+    """Queue a loaded workflow for a worker; returns the job id.
+
+    Args:
+        workflow: From `fenta.load`.
+        out: Output folder, or a file name ending in `.mp4` (as for `fenta.run`).
+        name: Base name of the files (default: the workflow's name).
+        priority: Higher runs first; equal priorities run oldest first.
+        preview: Render a quick 360p draft (`NAME.preview.mp4`).
+        schedule_id: The schedule that made this job, if any.
+        batch_id: The batch this job belongs to, if any.
+        retry: `{max_retries, base_seconds}`, over the workflow's `retry:` and the settings.
+        overwrite: Replace files of the same name another job wrote.
+
+    Raises:
+        PathError: the output folder or name, or `FENTA_HOME`, cannot be used.
+    """
+    from .runner import prepare
+
+    settings = settings or Settings.from_env()
+    out_dir, base = prepare(out=out, name=name, settings=settings)
+    max_retries, base_seconds = retry_policy(workflow, retry, settings)
+    store = JobStore(settings.db_path)
+    try:
+        job_id, _ = enqueue(store, workflow, settings=settings, out_dir=out_dir, name=base, preview=preview, overwrite=overwrite, priority=priority, max_retries=max_retries, retry_base=base_seconds, schedule_id=schedule_id, batch_id=batch_id)
+        return job_id
+    finally:
+        store.close()

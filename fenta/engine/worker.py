@@ -1,0 +1,178 @@
+"""A worker: takes due jobs from the queue and runs them, several at once if asked.
+
+    Worker(concurrency=2, until_empty=True).run()
+
+Jobs are taken highest priority first, then oldest, in a `BEGIN IMMEDIATE` transaction, so workers
+sharing one `FENTA_HOME` never take the same job. A running job's lease is renewed by its own
+thread; a job whose lease lapsed (its process was killed) is taken over by the next worker and
+resumed from its checkpoints. SIGTERM or Ctrl-C stops a worker cleanly: running nodes finish (a
+second signal cancels them), the jobs go back to the queue, and `run` returns.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import signal
+import threading
+from typing import Any, Callable
+
+from ..config import Settings
+from ..errors import QuotaError
+from .attempt import Bus, Control, run_attempt
+from .events import Event
+from .lifecycle import pending, refuse, release, reserve
+from .runner import RunResult
+from .store import JobStore
+
+__all__ = ["Worker"]
+
+log = logging.getLogger("fenta")
+
+_JSON = ("document", "vars", "options")
+
+
+class Worker:
+    """Runs queued jobs until stopped (or, with `until_empty`, until nothing is left to do).
+
+    Args:
+        settings: Defaults to `Settings.from_env()`.
+        concurrency: Jobs run at once by this worker.
+        until_empty: Return once nothing is queued, no retry is pending and this worker runs nothing.
+        admission: Called with a job's row right before it starts; raising `QuotaError` makes the
+            job dead with that reason (`job.dead`) without running anything.
+        on_event: Called with every event of the jobs this worker runs (and the live-only ones), from
+            a task of its own.
+
+    Attributes:
+        results: The outcome of every attempt this worker made, in the order they ended.
+    """
+
+    def __init__(self, settings: Settings | None = None, *, concurrency: int = 1, until_empty: bool = False, admission: Callable[[dict], None] | None = None, on_event: Callable[[Event], None] | None = None) -> None:
+        self.settings = settings or Settings.from_env()
+        self.concurrency = max(1, int(concurrency))
+        self.until_empty = until_empty
+        self.admission = admission
+        self.on_event = on_event
+        self.results: list[RunResult] = []
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._wake: asyncio.Event | None = None
+        self._stopping = False
+        self._now = False
+        self._controls: dict[asyncio.Task, Control] = {}
+
+    # ------------------------------------------------------------ stopping
+
+    def stop(self, now: bool = False) -> None:
+        """Stop taking jobs; running nodes finish (`now`: they are cancelled). Safe from any thread."""
+        if self._loop is None:
+            self._stopping, self._now = True, self._now or now
+            return
+        try:
+            self._loop.call_soon_threadsafe(self._stop, now)
+        except RuntimeError:  # the loop has closed: nothing left to stop
+            pass
+
+    def _stop(self, now: bool) -> None:
+        self._stopping = True
+        self._now = self._now or now
+        for control in self._controls.values():
+            control.stop(now=self._now)
+        if self._wake is not None:
+            self._wake.set()
+
+    def _on_signal(self) -> None:
+        """First SIGTERM / Ctrl-C: finish running nodes; a second: cancel them."""
+        self._stop(now=self._stopping)
+
+    @property
+    def stopping(self) -> bool:
+        return self._stopping
+
+    # ------------------------------------------------------------ running
+
+    def run(self) -> list[RunResult]:
+        """Blocking `run_async`."""
+        return asyncio.run(self.run_async())
+
+    async def run_async(self) -> list[RunResult]:
+        """Take and run jobs until stopped; returns `results`."""
+        self._loop = asyncio.get_running_loop()
+        self._wake = asyncio.Event()
+        signals = self._install_signals()
+        store = JobStore(self.settings.db_path)
+        bus = Bus(self.on_event).start()
+        try:
+            while not self._stopping:
+                self._fill(store, bus)
+                if self.until_empty and not self._controls and pending(store) == 0:
+                    break
+                await self._wait()
+            for control in self._controls.values():
+                control.stop(now=self._now)
+            while self._controls:
+                await self._wait()
+        finally:
+            for task in list(self._controls):  # only when the worker itself was cancelled
+                task.cancel()
+            if self._controls:
+                await asyncio.gather(*self._controls, return_exceptions=True)
+            for sig in signals:
+                self._loop.remove_signal_handler(sig)
+            await bus.close()
+            store.close()
+        return self.results
+
+    def _install_signals(self) -> list[int]:
+        if threading.current_thread() is not threading.main_thread():
+            return []
+        installed = []
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            try:
+                self._loop.add_signal_handler(sig, self._on_signal)  # type: ignore[union-attr]
+                installed.append(sig)
+            except (NotImplementedError, RuntimeError):  # pragma: no cover - platforms without them
+                pass
+        return installed
+
+    def _fill(self, store: JobStore, bus: Bus) -> None:
+        """Take due jobs until `concurrency` run."""
+        while len(self._controls) < self.concurrency and not self._stopping:
+            row, lease, events = reserve(store, self.settings)
+            bus.put(*events)
+            if row is None or lease is None:
+                return
+            if self.admission is not None:
+                job = {k: (json.loads(v) if k in _JSON and isinstance(v, str) else v) for k, v in row.items()}
+                try:
+                    self.admission(job)
+                except QuotaError as e:
+                    bus.put(*refuse(store, lease, str(e))[1])
+                    continue
+                except Exception:
+                    log.exception("admission check failed for job %s; it stays queued", row["id"])
+                    release(store, lease)
+                    return
+            control = Control()
+            task = asyncio.ensure_future(run_attempt(store, lease, settings=self.settings, bus=bus, control=control))
+            self._controls[task] = control
+
+    async def _wait(self) -> None:
+        """Until an attempt ends, a stop is asked, or the poll interval passes."""
+        assert self._wake is not None
+        self._wake.clear()
+        waker = asyncio.ensure_future(self._wake.wait())
+        try:
+            done, _ = await asyncio.wait([*self._controls, waker], timeout=self.settings.poll_seconds, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            waker.cancel()
+        for task in [t for t in done if t in self._controls]:
+            self._controls.pop(task)
+            try:
+                self.results.append(task.result())
+            except Exception:  # pragma: no cover - run_attempt ends every attempt in a state; keep going
+                log.exception("an attempt ended with an error")
+
+    def describe(self) -> dict[str, Any]:
+        return {"concurrency": self.concurrency, "until_empty": self.until_empty, "running": len(self._controls)}
