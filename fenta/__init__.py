@@ -4,6 +4,9 @@
     wf = fenta.load("workflow.yaml", vars={"topic": "Deep-sea fish"})
     result = fenta.run(wf, out="renders/")           # or out="renders/clip.mp4", or name="clip"
     print(result.job_id, result.video, result.artifacts, result.cost)
+
+    job_id = fenta.submit(wf, out="renders/")        # queued for `fenta worker` (or fenta.jobs.Worker)
+    print(fenta.jobs.get(job_id)["job"]["status"])   # fenta.jobs: list, get, events, retry, cancel, watch
 """
 
 from __future__ import annotations
@@ -22,6 +25,8 @@ _EXPORTS = {
     "resume_async": "engine.runner",
     "run": "engine.runner",
     "run_async": "engine.runner",
+    "submit": "engine.queue",
+    "jobs": "",  # the module fenta.jobs itself
     "Workflow": "engine.spec",
     "load": "engine.spec",
     "loads": "engine.spec",
@@ -42,7 +47,9 @@ _EXPORTS.update({name: "errors" for name in _ERRORS})
 
 if TYPE_CHECKING:  # pragma: no cover - names for type checkers only, never imported at run time
     from .config import Settings
+    from . import jobs
     from .engine.events import Event
+    from .engine.queue import submit
     from .engine.runner import Plan, RunResult, plan, resume, resume_async, run, run_async
     from .engine.spec import Workflow, load, loads
     from .errors import (AuthError, CostLimitError, CreditsError, FentaError, JobError, MediaError, NodeError,
@@ -58,7 +65,7 @@ def __getattr__(name: str) -> Any:
         raise AttributeError(f"module 'fenta' has no attribute {name!r}")
     import importlib
 
-    value = getattr(importlib.import_module(f".{module}", __name__), name)
+    value = importlib.import_module(f".{name}", __name__) if module == "" else getattr(importlib.import_module(f".{module}", __name__), name)
     globals()[name] = value
     return value
 
@@ -77,6 +84,8 @@ __all__ = [
     "run_async",
     "resume",
     "resume_async",
+    "submit",
+    "jobs",
     "plan",
     "Workflow",
     "RunResult",

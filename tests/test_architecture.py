@@ -23,6 +23,7 @@ PACKAGE = Path(__file__).resolve().parent.parent / "fenta"
 LAYERS: dict[str, int] = {
     "__init__": 0,  # the SDK facade: its exports load lazily from every layer
     "__main__": 0,
+    "jobs": 0,  # the SDK's jobs module (fenta.jobs): list, get, events, retry, cancel, watch
     "cli": 0,
     "ops": 1,
     "engine": 2,

@@ -177,5 +177,10 @@ def follow(
         if batch:
             continue
         if until is not None and until():
+            # What was appended between the last read and the check still belongs to the stream.
+            while batch := read_events(store, since_id=last, job_id=job_id, types=wanted or None):
+                for ev in batch:
+                    last = ev.id
+                    yield ev
             return
         time.sleep(poll_seconds)

@@ -1,0 +1,181 @@
+"""Jobs from Python: list, get, events, retry, cancel and watch them (the `fenta jobs` commands call these).
+
+    import fenta
+    job_id = fenta.submit(fenta.load("workflow.yaml"), out="renders")   # queued
+    fenta.jobs.Worker(until_empty=True).run()          # or `fenta worker` in another terminal
+    job = fenta.jobs.get(job_id)                       # row, nodes with timings, attempts, artifacts
+    for ev in fenta.jobs.watch(since_id=0, until_empty=True):
+        print(ev.id, ev.type, ev.data)
+
+States: queued -> running -> completed | failed (a retry is due) | dead | cancelled. Every change
+is an event in the log (`fenta.Event`); `watch` follows the log like any other reader.
+"""
+
+from __future__ import annotations
+
+import builtins
+import time
+from contextlib import contextmanager
+from typing import Any, Iterator
+
+from .config import Settings
+from .engine.events import Event, follow, last_event_id, read_events
+from .engine.queue import submit
+from .engine.worker import Worker
+from .errors import JobError
+
+__all__ = ["submit", "Worker", "list", "get", "events", "retry", "cancel", "watch", "active", "STATES"]
+
+STATES = ("queued", "running", "failed", "completed", "dead", "cancelled")
+
+
+@contextmanager
+def _store(settings: Settings | None) -> Iterator[Any]:
+    from .engine.store import JobStore
+
+    store = JobStore((settings or Settings.from_env()).db_path)
+    try:
+        yield store
+    finally:
+        store.close()
+
+
+def _find(store: Any, job_id: str) -> dict[str, Any]:
+    job = store.get_job(job_id)
+    if job is None:
+        raise JobError(f"no job with id '{job_id}' (see `fenta jobs`)")
+    return job
+
+
+def list(*, status: str | None = None, limit: int = 20, settings: Settings | None = None) -> builtins.list[dict[str, Any]]:  # noqa: A001
+    """The newest jobs (optionally in one state), newest first.
+
+    Raises:
+        JobError: `status` is not a job state.
+    """
+    if status is not None and status not in STATES:
+        raise JobError(f"unknown state '{status}': choose {', '.join(STATES)}")
+    where = "WHERE status = ?" if status else ""
+    args: builtins.list[Any] = [status] if status else []
+    q = (
+        "SELECT id, workflow_name, status, attempt, priority, progress, current_node, cost, error, retryable, "
+        f"next_attempt_at, created_at, started_at, finished_at FROM jobs {where} ORDER BY created_at DESC, id DESC LIMIT ?"
+    )
+    with _store(settings) as store:
+        return builtins.list(store.db.query(q, [*args, limit]))
+
+
+def active(*, recent_seconds: float = 600, settings: Settings | None = None) -> builtins.list[dict[str, Any]]:
+    """Jobs queued, running or waiting for a retry, then those that ended in the last `recent_seconds`."""
+    q = (
+        "SELECT id, workflow_name, status, attempt, priority, progress, current_node, error, next_attempt_at, created_at, started_at, finished_at "
+        "FROM jobs WHERE status IN ('queued', 'running') OR (status = 'failed' AND next_attempt_at IS NOT NULL) OR finished_at >= ? "
+        "ORDER BY CASE status WHEN 'running' THEN 0 WHEN 'failed' THEN 1 WHEN 'queued' THEN 2 ELSE 3 END, priority DESC, created_at"
+    )
+    with _store(settings) as store:
+        return builtins.list(store.db.query(q, [time.time() - recent_seconds]))
+
+
+def _attempts(evs: builtins.list[Event]) -> builtins.list[dict[str, Any]]:
+    """Each attempt's start, end, outcome and the wait before the next, read from the job's events."""
+    out: builtins.list[dict[str, Any]] = []
+    for ev in evs:
+        if ev.type == "job.started":
+            out.append({"attempt": len(out) + 1, "started_at": ev.created_at, "ended_at": None, "outcome": "running", "error": None, "wait_seconds": None})
+        elif out and out[-1]["ended_at"] is None and ev.type in ("job.completed", "job.failed", "job.cancelled", "job.queued"):
+            outcome = {"job.completed": "completed", "job.failed": "failed", "job.cancelled": "cancelled", "job.queued": "given back"}[ev.type]
+            out[-1].update(ended_at=ev.created_at, outcome=outcome, error=ev.data.get("error"))
+        elif out and ev.type == "job.retrying":
+            out[-1]["wait_seconds"] = ev.data.get("delaySeconds")
+        elif out and ev.type == "job.dead" and out[-1]["outcome"] == "failed":
+            out[-1]["outcome"] = "dead"
+    return out
+
+
+def get(job_id: str, *, settings: Settings | None = None) -> dict[str, Any]:
+    """One job (a unique prefix of its id is enough): `job` (its row, without the stored workflow),
+    `nodes` (per-node status, runs and timings), `attempts` and `artifacts`.
+
+    Raises:
+        JobError: no such job.
+    """
+    with _store(settings) as store:
+        job = _find(store, job_id)
+        nodes = store.node_runs(job["id"])
+        arts = store.artifacts(job["id"])
+        evs = read_events(store, job_id=job["id"], types=["job.started", "job.completed", "job.failed", "job.cancelled", "job.queued", "job.retrying", "job.dead"], limit=100000)
+    job = {k: v for k, v in job.items() if k not in ("document", "lease_token")}
+    timings = [
+        {"node": r["node_id"], "type": r["node_type"], "status": r["status"], "runs": r["attempt"], "seconds": r["seconds"],
+         "started_at": r["started_at"], "finished_at": r["finished_at"], "offset": (r["started_at"] - job["started_at"]) if r["started_at"] and job.get("started_at") else None,
+         "error": r["error"]}
+        for r in nodes
+    ]
+    return {"job": job, "nodes": timings, "attempts": _attempts(evs), "artifacts": arts}
+
+
+def events(job_id: str, *, since_id: int = 0, settings: Settings | None = None) -> builtins.list[Event]:
+    """One job's events, oldest first.
+
+    Raises:
+        JobError: no such job.
+    """
+    with _store(settings) as store:
+        job = _find(store, job_id)
+        return read_events(store, job_id=job["id"], since_id=since_id, limit=1000000)
+
+
+def retry(job_id: str, *, settings: Settings | None = None) -> dict[str, Any]:
+    """Put a dead, failed or cancelled job back on the queue with a fresh retry budget; its row.
+
+    Raises:
+        JobError: no such job, or it is queued, running or completed.
+    """
+    from .engine.lifecycle import revive
+
+    with _store(settings) as store:
+        row, _ = revive(store, _find(store, job_id)["id"])
+    return {k: v for k, v in row.items() if k not in ("document", "lease_token")}
+
+
+def cancel(job_id: str, *, wait: float = 5.0, settings: Settings | None = None) -> dict[str, Any]:
+    """Cancel a job: a queued or waiting one at once; a running one is asked to stop (its FFmpeg is
+    killed and its partial outputs removed) and this waits up to `wait` seconds for it. Returns
+    the job's row (its `status` is `cancelled` once done, still `running` if it did not stop in time).
+
+    Raises:
+        JobError: no such job, or it already completed, died or was cancelled.
+    """
+    from .engine.lifecycle import request_cancel
+
+    settings = settings or Settings.from_env()
+    with _store(settings) as store:
+        row, _ = request_cancel(store, _find(store, job_id)["id"])
+        deadline = time.monotonic() + wait
+        while row["status"] == "running" and time.monotonic() < deadline:
+            time.sleep(min(0.05, settings.poll_seconds))
+            row = _find(store, row["id"])
+    return {k: v for k, v in row.items() if k not in ("document", "lease_token")}
+
+
+def watch(*, since_id: int | None = None, job_id: str | None = None, until_empty: bool = False, settings: Settings | None = None) -> Iterator[Event]:
+    """Follow the event log: yield every event appended from now on (or after `since_id`).
+
+    Args:
+        since_id: Start after this event id (0: the whole log; None: only new events).
+        job_id: Only this job's events.
+        until_empty: Stop once nothing is queued, running or waiting for a retry.
+    """
+    from .engine.lifecycle import pending
+
+    settings = settings or Settings.from_env()
+    with _store(settings) as store:
+        start = last_event_id(store) if since_id is None else since_id
+
+        def idle() -> bool:
+            if not until_empty:
+                return False
+            running = store.db.conn.execute("SELECT COUNT(*) FROM jobs WHERE status = 'running'").fetchone()[0]
+            return running == 0 and pending(store) == 0
+
+        yield from follow(store, since_id=start, job_id=job_id, poll_seconds=settings.poll_seconds, until=idle if until_empty else None)
