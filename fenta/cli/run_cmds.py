@@ -1,4 +1,4 @@
-"""run, resume."""
+"""run, resume: a job run in this process (submit plus the same attempts a worker makes)."""
 
 from __future__ import annotations
 
@@ -28,10 +28,13 @@ def _summary(result: RunResult) -> None:
             console.print(f"  [dim]{kind.ljust(width)}[/]  {escape(path)}", highlight=False)
         if result.cost:
             console.print(f"cost: ${result.cost:.4f}", highlight=False)
+    elif result.status == "cancelled":
+        err_console.print(f"[bold red]✗ cancelled[/] [dim]job[/] {result.job_id}", highlight=False)
     else:
-        err_console.print(f"[bold red]✗ failed[/] [dim]job[/] {result.job_id}", highlight=False)
+        tries = f" after {result.attempt} attempts" if result.attempt > 1 else ""
+        err_console.print(f"[bold red]✗ failed[/]{tries} [dim]job[/] {result.job_id}", highlight=False)
         err_console.print(result.error or "unknown error", highlight=False, markup=False)
-        err_console.print(f"[dim]continue with:[/] fenta resume {result.job_id}", highlight=False)
+        err_console.print(f"[dim]continue with:[/] fenta resume {result.job_id}  [dim](here) or[/] fenta jobs retry {result.job_id}  [dim](a worker)[/]", highlight=False)
 
 
 def _finish(result: RunResult, as_json: bool) -> None:
@@ -127,6 +130,7 @@ def run(
     max_cost: Optional[float] = typer.Option(None, "--max-cost", help="Refuse to run when the estimate (USD) is higher."),
     json: bool = typer.Option(False, "--json", help="Print the result as JSON (for CI)."),
     preview: bool = typer.Option(False, "--preview", help="Render a quick low-resolution draft (360p, fastest preset) as NAME.preview.mp4; cached apart from the full render."),
+    retries: Optional[int] = typer.Option(None, "--retries", min=0, max=10, help="Retries after a retryable failure (network, timeout, 5xx, FFmpeg crash), waiting here with a countdown: 10-20 s, 20-40 s, 40-80 s (FENTA_RETRY_BASE_SECONDS). Default: the workflow's retry.max_retries, else 3; 0 turns them off."),
     encoder: Optional[str] = typer.Option(None, "--encoder", help="H.264 encoder for every Render node: auto, x264, nvenc, qsv, vaapi or videotoolbox (one that fails here falls back to x264 with a notice; default: the node's, x264)."),
 ) -> None:
     """Run a workflow and write the video, subtitles and thumbnail to --out.
@@ -150,8 +154,10 @@ def run(
     ffmpeg_choice()  # an unusable FENTA_FFMPEG is bad input (exit 2), not a failed job; any notice comes before the display
     check_keys(wf, settings)  # every missing key in one message (exit 2), before asking about the cost
     _confirm_cost(wf, yes, max_cost, json)
+    if retries is None:
+        retries = (wf.retry or {}).get("max_retries", settings.max_retries)
     result = _run_job(
-        lambda display: run_async(wf, out=out, name=name, preview=preview, overwrite=overwrite, refresh=refresh, on_event=display, max_cost=max_cost, settings=settings),
+        lambda display: run_async(wf, out=out, name=name, preview=preview, overwrite=overwrite, refresh=refresh, on_event=display, max_cost=max_cost, settings=settings, retries=retries),
         {n: s.type for n, s in wf.nodes.items()},
         json,
     )
@@ -164,12 +170,13 @@ def resume(
     job_id: str = typer.Argument(..., help="The job to continue (a unique prefix is enough)."),
     reload: bool = typer.Option(False, "--reload", help="Read the workflow file again (after fixing it); finished nodes whose inputs and params did not change are kept."),
     json: bool = typer.Option(False, "--json", help="Print the result as JSON."),
+    retries: Optional[int] = typer.Option(None, "--retries", min=0, max=10, help="Retries here after a retryable failure, counted afresh (default: the job's own budget; 0 turns them off)."),
 ) -> None:
-    """Continue a failed or killed job from its last finished node (same folder, names and --preview)."""
+    """Continue a failed, dead, cancelled or killed job here, from its last finished node (same folder, names and --preview)."""
     from ..engine.runner import resume_async
     from ..media.ffmpeg import ffmpeg_choice
 
     ffmpeg_choice()  # an unusable FENTA_FFMPEG is bad input (exit 2), not a failed job
     settings = Settings.from_env()
-    result = _run_job(lambda display: resume_async(job_id, reload=reload, on_event=display, settings=settings), None, json)
+    result = _run_job(lambda display: resume_async(job_id, reload=reload, on_event=display, settings=settings, retries=retries), None, json)
     _finish(result, json)

@@ -1,0 +1,107 @@
+"""submit, worker: put jobs on the queue, and run them unattended."""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import json as _json
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, List, Optional
+
+import typer
+
+from ..config import Settings
+from ._app import app, console, emit_json, err_console, handle_errors
+
+if TYPE_CHECKING:
+    from ..engine.events import Event
+
+
+@app.command()
+@handle_errors()
+def submit(
+    file: Path = typer.Argument(..., help="Workflow file (.yaml, .yml or .json)."),
+    var: Optional[List[str]] = typer.Option(None, "--var", help="Override a variable: --var key=value, or key=@file.txt to use a file's text (repeatable)."),
+    out: Path = typer.Option(Path("renders"), "-o", "--out", help="Folder for the finished video and its artifacts, or a file name ending in .mp4."),
+    name: Optional[str] = typer.Option(None, "--name", help="Base name of the files (default: the workflow's name)."),
+    preview: bool = typer.Option(False, "--preview", help="Render a quick low-resolution draft (NAME.preview.mp4)."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace files of the same name an earlier job wrote (default: take the next free name)."),
+    priority: int = typer.Option(0, "--priority", help="Higher runs first; equal priorities run oldest first."),
+    retries: Optional[int] = typer.Option(None, "--retries", min=0, max=10, help="Retries after a retryable failure (default: the workflow's retry.max_retries, else 3)."),
+    yes: bool = typer.Option(False, "--yes", "-y", help="Do not ask before queueing a job that costs money."),
+    max_cost: Optional[float] = typer.Option(None, "--max-cost", help="Refuse to queue the job when its estimate (USD) is higher."),
+    json: bool = typer.Option(False, "--json", help="Print {job_id, status} as JSON."),
+) -> None:
+    """Queue a workflow for a worker and print the job's id (run one with `fenta worker`)."""
+    from ..engine.keys import key_needs
+    from ..engine.queue import submit as enqueue
+    from ..engine.spec import load, parse_var_overrides
+    from .run_cmds import _confirm_cost
+
+    wf = load(file, vars=parse_var_overrides(var))
+    settings = Settings.from_env()
+    _confirm_cost(wf, yes, max_cost, json)
+    missing = [k.var for k in key_needs(wf, settings) if not k.set]
+    job_id = enqueue(wf, out=out, name=name, priority=priority, preview=preview, settings=settings, overwrite=overwrite, retry=None if retries is None else {"max_retries": retries})
+    if json:
+        emit_json({"job_id": job_id, "status": "queued", "priority": priority, "missing_keys": missing})
+        return
+    console.print(job_id, highlight=False)
+    if missing:
+        err_console.print(f"[yellow]note:[/] {', '.join(missing)} not set here; the worker that runs this job needs {'it' if len(missing) == 1 else 'them'}", highlight=False)
+
+
+def _line(ev: Event) -> str | None:
+    """One line per job state change, for a worker's log."""
+    when = dt.datetime.now().strftime("%H:%M:%S")
+    d = ev.data
+    text = {
+        "job.started": "started",
+        "job.completed": f"completed  {d.get('videoUrl') or ''}".rstrip(),
+        "job.failed": f"failed ({'retryable' if d.get('retryable') else 'not retryable'}): {d.get('error')}",
+        "job.retrying": f"retry (attempt {d.get('attempt')}) in {d.get('delaySeconds', 0):.1f}s",
+        "job.dead": "dead",
+        "job.cancelled": "cancelled",
+        "job.queued": "given back to the queue",
+    }.get(ev.type)
+    return f"{when}  {ev.job_id}  {text}" if text else None
+
+
+@app.command()
+@handle_errors()
+def worker(
+    concurrency: int = typer.Option(1, "--concurrency", "-c", min=1, max=64, help="Jobs to run at once."),
+    until_empty: bool = typer.Option(False, "--until-empty", help="Exit once nothing is queued, no retry is pending and this worker runs nothing (for CI)."),
+    json: bool = typer.Option(False, "--json", help="Print every event of the jobs this worker runs as one JSON object per line (NDJSON)."),
+) -> None:
+    """Run queued jobs (highest priority, then oldest) until stopped.
+
+    Several workers may share one FENTA_HOME: a job is never run by two at once, and a job whose
+    worker was killed is taken over and resumed from its checkpoints. SIGTERM or Ctrl-C stops the
+    worker cleanly (running nodes finish, the jobs go back to the queue, exit 0); a second Ctrl-C
+    cancels the running nodes.
+    """
+    from ..engine.worker import Worker
+    from ..media.ffmpeg import ffmpeg_choice
+
+    ffmpeg_choice()  # an unusable FENTA_FFMPEG is bad input (exit 2) before any job is taken
+    settings = Settings.from_env()
+
+    def on_event(ev: Event) -> None:
+        if json:
+            if ev.id:  # the log's events only (live-only progress stays out of the stream)
+                sys.stdout.write(_json.dumps(ev.to_dict(), ensure_ascii=False, default=str) + "\n")
+                sys.stdout.flush()
+            return
+        line = _line(ev)
+        if line:
+            console.print(line, highlight=False, markup=False)
+
+    w = Worker(settings, concurrency=concurrency, until_empty=until_empty, on_event=on_event)
+    if not json:
+        err_console.print(f"worker {settings.home} (pid {os.getpid()}, {concurrency} at a time){', until the queue is empty' if until_empty else ''}; Ctrl-C stops it", highlight=False)
+    results = w.run()
+    if not json:
+        done = sum(1 for r in results if r.status == "completed")
+        err_console.print(f"worker stopped: {len(results)} attempt(s), {done} completed", highlight=False)
