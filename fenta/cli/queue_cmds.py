@@ -98,10 +98,18 @@ def worker(
         if line:
             console.print(line, highlight=False, markup=False)
 
-    w = Worker(settings, concurrency=concurrency, until_empty=until_empty, on_event=on_event)
+    from ..ops.quotas import admission
+    from ..ops.readers import Background, after_job
+
+    w = Worker(settings, concurrency=concurrency, until_empty=until_empty, on_event=on_event, admission=admission(settings))
     if not json:
         err_console.print(f"worker {settings.home} (pid {os.getpid()}, {concurrency} at a time){', until the queue is empty' if until_empty else ''}; Ctrl-C stops it", highlight=False)
-    results = w.run()
+    readers = Background(settings, log=lambda m: err_console.print(m, highlight=False, markup=False)).start()  # usage, quota warnings, webhooks
+    try:
+        results = w.run()
+    finally:
+        readers.stop()
+        after_job(settings, None, wait=10.0 if until_empty else 0.0)  # the last jobs' webhooks
     if not json:
         done = sum(1 for r in results if r.status == "completed")
         err_console.print(f"worker stopped: {len(results)} attempt(s), {done} completed", highlight=False)

@@ -154,6 +154,10 @@ def run(
     ffmpeg_choice()  # an unusable FENTA_FFMPEG is bad input (exit 2), not a failed job; any notice comes before the display
     check_keys(wf, settings)  # every missing key in one message (exit 2), before asking about the cost
     _confirm_cost(wf, yes, max_cost, json)
+    from ..ops.quotas import check_workflow
+    from ..ops.readers import after_job
+
+    check_workflow(settings, wf)  # over a quota limit: exit 2, one line, before anything runs
     if retries is None:
         retries = (wf.retry or {}).get("max_retries", settings.max_retries)
     result = _run_job(
@@ -161,6 +165,7 @@ def run(
         {n: s.type for n, s in wf.nodes.items()},
         json,
     )
+    after_job(settings, result.job_id)  # usage, quota warnings, this job's webhooks (waits at most 10 s; never fails the run)
     _finish(result, json)
 
 
@@ -179,4 +184,7 @@ def resume(
     ffmpeg_choice()  # an unusable FENTA_FFMPEG is bad input (exit 2), not a failed job
     settings = Settings.from_env()
     result = _run_job(lambda display: resume_async(job_id, reload=reload, on_event=display, settings=settings, retries=retries), None, json)
+    from ..ops.readers import after_job
+
+    after_job(settings, result.job_id)  # usage, quota warnings, this job's webhooks (waits at most 10 s)
     _finish(result, json)

@@ -216,7 +216,7 @@ def check(store: Any, est: dict[str, float], *, now: float | None = None, job_id
             unit = RESOURCES[resource]
             extra = f" and this job needs about {_num(add)} more" if add > 0 and resource != "jobs" else ""
             raise QuotaError(
-                f"quota exceeded: {resource} used {_num(use)} of {_num(limit)} {unit} this {period}{extra} "
+                f"quota exceeded: {resource} used {_num(use)} of {_num(limit)} {unit} {'today' if period == 'day' else 'this month'}{extra} "
                 f"(resets {_when(end)}; `fenta quota` shows it, `fenta quota set {resource} N --per {period}` changes it); nothing was run",
                 resource=resource, used=use, limit=limit,
             )

@@ -94,7 +94,7 @@ def test_check_adds_the_estimate_to_what_was_used(store, settings):
         q.check(store, {"jobs": 1})
     msg = str(e.value)
     assert e.value.exit_code == 2 and e.value.resource == "jobs" and e.value.used == 2 and e.value.limit == 2
-    assert "jobs used 2 of 2 jobs this day" in msg and "nothing was run" in msg and "\n" not in msg
+    assert "jobs used 2 of 2 jobs today" in msg and "nothing was run" in msg and "\n" not in msg
 
 
 def test_jobs_running_now_count_before_they_are_recorded(store, settings):
