@@ -34,6 +34,16 @@ __all__ = ["SchedulerLock", "Scheduler", "LOCK_NAME"]
 
 LOCK_NAME = "scheduler.lock"
 
+#: Job events the daemon logs, one line each.
+_JOB_LINES = {
+    "job.started": "started",
+    "job.completed": "completed {videoUrl}",
+    "job.retrying": "retry {attempt} in {delaySeconds:.0f} s: {error}",
+    "job.failed": "failed: {error}",
+    "job.dead": "dead: {error}",
+    "job.cancelled": "cancelled",
+}
+
 
 class SchedulerLock:
     """One scheduler per FENTA_HOME: an exclusive lock on `FENTA_HOME/scheduler.lock`, held while the
@@ -239,12 +249,24 @@ class Scheduler:
         from ..engine.worker import Worker
         from .quotas import admission
 
-        self._worker = Worker(self.settings, concurrency=self.workers, admission=admission(self.settings))
+        def on_event(ev: Any) -> None:
+            line = _JOB_LINES.get(ev.type)
+            if line and ev.id:
+                try:
+                    text = line.format(**{k: ("" if v is None else v) for k, v in ev.data.items() if k != "jobId"}).rstrip()
+                except (KeyError, ValueError):
+                    text = ev.type
+                self.log(f"job {ev.job_id}: {text}")
+
+        self._worker = Worker(self.settings, concurrency=self.workers, admission=admission(self.settings), on_event=on_event)
         self._worker_thread = threading.Thread(target=self._guard(self._worker.run, "worker"), name="fenta-worker", daemon=True)
         self._worker_thread.start()
 
     def stop(self) -> None:
-        """Ask `run()` to return (safe from a signal handler or another thread)."""
+        """Ask `run()` to return (safe from a signal handler or another thread). The workers let
+        their running nodes finish and give their jobs back to the queue; a second stop cancels them."""
+        if self._stop.is_set() and self._worker is not None:
+            self._worker.stop(now=True)
         self._stop.set()
 
     def _shutdown(self, worker_grace: float = 30.0) -> None:

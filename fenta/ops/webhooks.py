@@ -430,9 +430,13 @@ def _post(client: Any, url: str, headers: dict[str, str], body: bytes, timeout: 
 def _client() -> Any:
     import httpx
 
-    from .. import __version__
+    try:
+        from importlib.metadata import version
 
-    return httpx.Client(follow_redirects=False, timeout=TIMEOUT, headers={"user-agent": f"fenta/{__version__} (webhooks)"})
+        agent = f"fenta/{version('fenta')} (webhooks)"
+    except Exception:  # pragma: no cover - not installed as a distribution
+        agent = "fenta (webhooks)"
+    return httpx.Client(follow_redirects=False, timeout=TIMEOUT, headers={"user-agent": agent})
 
 
 def _send(store: Any, client: Any, row: dict[str, Any], *, now: float, settings: Settings, timeout: float, rng: random.Random | None) -> Attempt:
