@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import sqlite3
 import time
 import uuid
@@ -19,178 +18,16 @@ from typing import Any, Iterator
 
 import sqlite_utils
 
+from .tables import ensure_schema
+
 __all__ = ["JobStore", "new_job_id"]
 
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS jobs (
-    id TEXT PRIMARY KEY,
-    workflow_name TEXT NOT NULL,
-    workflow_hash TEXT NOT NULL,
-    workflow_file TEXT,
-    document TEXT NOT NULL,
-    vars TEXT NOT NULL,
-    out_dir TEXT NOT NULL,
-    status TEXT NOT NULL,            -- queued | running | failed (retry due) | completed | dead | cancelled
-    attempt INTEGER NOT NULL DEFAULT 0, -- attempts started so far
-    progress REAL NOT NULL DEFAULT 0,
-    current_node TEXT,
-    error TEXT,
-    retryable INTEGER,
-    cost REAL NOT NULL DEFAULT 0,
-    lease_pid INTEGER,
-    lease_until TEXT,                -- ISO 8601 UTC: the lease lapses then unless heartbeated
-    created_at REAL NOT NULL,
-    started_at REAL,
-    finished_at REAL,
-    options TEXT NOT NULL DEFAULT '{}', -- how it was run: name, preview, overwrite, var overrides
-    priority INTEGER NOT NULL DEFAULT 0,
-    max_retries INTEGER,
-    retry_base REAL,                 -- seconds of the first retry wait (None: the setting)
-    retry_from INTEGER NOT NULL DEFAULT 0, -- the attempt a fresh retry budget began after (`jobs retry`)
-    next_attempt_at TEXT,            -- a failed job is due again then (ISO 8601 UTC)
-    lease_host TEXT,
-    lease_heartbeat TEXT,
-    lease_token TEXT,                -- one per claim: only the holder may end the attempt
-    cancel_requested INTEGER NOT NULL DEFAULT 0,
-    schedule_id TEXT,
-    batch_id TEXT
-);
-CREATE INDEX IF NOT EXISTS jobs_created ON jobs(created_at);
-CREATE TABLE IF NOT EXISTS node_runs (
-    job_id TEXT NOT NULL REFERENCES jobs(id),
-    node_id TEXT NOT NULL,
-    node_type TEXT NOT NULL,
-    cache_key TEXT,
-    status TEXT NOT NULL,            -- pending | running | completed | cached | failed | skipped
-    attempt INTEGER NOT NULL DEFAULT 0,
-    started_at REAL,
-    finished_at REAL,
-    seconds REAL,
-    output TEXT,
-    error TEXT,
-    PRIMARY KEY (job_id, node_id)
-);
-CREATE TABLE IF NOT EXISTS artifacts (
-    job_id TEXT NOT NULL REFERENCES jobs(id),
-    kind TEXT NOT NULL,
-    path TEXT NOT NULL,
-    bytes INTEGER,
-    duration REAL,
-    created_at REAL NOT NULL,
-    PRIMARY KEY (job_id, kind, path)
-);
-CREATE TABLE IF NOT EXISTS node_cache (
-    key TEXT PRIMARY KEY,
-    node_type TEXT NOT NULL,
-    output TEXT NOT NULL,
-    created_at REAL NOT NULL,
-    used_at REAL NOT NULL
-);
-CREATE TABLE IF NOT EXISTS usage_records (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
-    job_id TEXT,
-    node_id TEXT,
-    provider TEXT NOT NULL,
-    model TEXT,
-    units TEXT,
-    quantity REAL,
-    cost REAL,
-    created_at REAL NOT NULL
-);
-CREATE TABLE IF NOT EXISTS quota_limits (
-    resource TEXT PRIMARY KEY,
-    period TEXT NOT NULL,
-    max_value REAL NOT NULL
-);
-CREATE TABLE IF NOT EXISTS schedules (
-    id TEXT PRIMARY KEY,
-    workflow_file TEXT NOT NULL,
-    cron TEXT NOT NULL,
-    vars TEXT NOT NULL DEFAULT '{}',
-    enabled INTEGER NOT NULL DEFAULT 1,
-    created_at REAL NOT NULL
-);
-CREATE TABLE IF NOT EXISTS webhook_deliveries (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
-    event TEXT NOT NULL,
-    url TEXT NOT NULL,
-    body TEXT NOT NULL,
-    status TEXT NOT NULL DEFAULT 'pending',
-    attempts INTEGER NOT NULL DEFAULT 0,
-    next_at REAL,
-    created_at REAL NOT NULL
-);
-CREATE TABLE IF NOT EXISTS events (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
-    job_id TEXT,
-    type TEXT NOT NULL,
-    data TEXT NOT NULL,              -- JSON
-    created_at TEXT NOT NULL         -- ISO 8601 UTC, ms, 'Z'
-);
-CREATE INDEX IF NOT EXISTS events_job ON events(job_id, id);
-CREATE TABLE IF NOT EXISTS cursors (
-    name TEXT PRIMARY KEY,
-    event_id INTEGER NOT NULL,
-    updated_at TEXT NOT NULL
-);
-CREATE TABLE IF NOT EXISTS provider_tasks (
-    key TEXT PRIMARY KEY,            -- hash of provider + request, so a re-run finds it
-    provider TEXT NOT NULL,
-    task_id TEXT NOT NULL,
-    job_id TEXT,
-    node_id TEXT,
-    status TEXT NOT NULL,
-    result TEXT,
-    created_at REAL NOT NULL,
-    updated_at REAL NOT NULL
-);
-"""
-
 _JSON_COLUMNS = {"document", "vars", "output", "result", "options"}
-
-#: Columns added after the first release: (table, column, declaration), added to older files on open.
-_ADDED_COLUMNS = [
-    ("jobs", "options", "TEXT NOT NULL DEFAULT '{}'"),
-    ("jobs", "priority", "INTEGER NOT NULL DEFAULT 0"),
-    ("jobs", "max_retries", "INTEGER"),
-    ("jobs", "retry_base", "REAL"),
-    ("jobs", "retry_from", "INTEGER NOT NULL DEFAULT 0"),
-    ("jobs", "next_attempt_at", "TEXT"),
-    ("jobs", "lease_host", "TEXT"),
-    ("jobs", "lease_heartbeat", "TEXT"),
-    ("jobs", "lease_token", "TEXT"),
-    ("jobs", "cancel_requested", "INTEGER NOT NULL DEFAULT 0"),
-    ("jobs", "schedule_id", "TEXT"),
-    ("jobs", "batch_id", "TEXT"),
-]
-
-#: Indexes on added columns (created after the columns exist).
-_INDEXES = "CREATE INDEX IF NOT EXISTS jobs_queue ON jobs(status, priority, created_at);"
 
 
 def new_job_id() -> str:
     """A short, sortable, unique job id."""
     return time.strftime("%Y%m%d-%H%M%S-", time.gmtime()) + uuid.uuid4().hex[:6]
-
-
-_TABLES = re.findall(r"CREATE TABLE IF NOT EXISTS (\w+)", _SCHEMA)
-
-
-def _statements(script: str) -> list[str]:
-    """The statements of a script (executescript would commit the caller's transaction first)."""
-    return [s.strip() for s in script.split(";") if s.strip() and not all(ln.strip().startswith("--") or not ln.strip() for ln in s.splitlines())]
-
-
-def _columns(conn: sqlite3.Connection, table: str) -> set[str]:
-    return {r[1] for r in conn.execute(f"PRAGMA table_info({table})")}
-
-
-def _schema_is_current(conn: sqlite3.Connection) -> bool:
-    """Whether every table, added column and index exists already (the usual case: nothing to write)."""
-    names = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type IN ('table', 'index')")}
-    if not set(_TABLES) <= names or "jobs_queue" not in names:
-        return False
-    return all(column in _columns(conn, table) for table, column, _ in _ADDED_COLUMNS)
 
 
 def _pid_alive(pid: int | None) -> bool:
@@ -227,21 +64,7 @@ class JobStore:
                 conn.execute("PRAGMA journal_mode = WAL")
                 conn.execute("PRAGMA synchronous = NORMAL")
                 conn.execute("PRAGMA foreign_keys = ON")
-                if not _schema_is_current(conn):
-                    # One process creates or upgrades the schema; the others wait, then find it done.
-                    conn.execute("BEGIN IMMEDIATE")
-                    try:
-                        for statement in _statements(_SCHEMA):
-                            conn.execute(statement)
-                        for table, column, decl in _ADDED_COLUMNS:
-                            if column not in _columns(conn, table):
-                                conn.execute(f"ALTER TABLE {table} ADD COLUMN {column} {decl}")
-                        for statement in _statements(_INDEXES):
-                            conn.execute(statement)
-                        conn.execute("COMMIT")
-                    except BaseException:
-                        conn.execute("ROLLBACK")
-                        raise
+                ensure_schema(conn)
             except BaseException:
                 conn.close()
                 raise
@@ -301,28 +124,9 @@ class JobStore:
         )
 
     def update_job(self, job_id: str, **fields: Any) -> None:
+        """Set columns of a job. State changes go through `fenta.engine.lifecycle.transition`
+        (which appends their events); this is for everything else."""
         self.db["jobs"].update(job_id, fields)
-
-    def claim_job(self, job_id: str, *, lease_seconds: float = 3600) -> dict[str, Any]:
-        """Mark a job running under this process; refuse when another live process holds it."""
-        from ..errors import JobError
-
-        with self.write() as conn:
-            row = conn.execute("SELECT status, lease_pid, attempt FROM jobs WHERE id = ?", (job_id,)).fetchone()
-            if row is None:
-                raise JobError(f"no job with id '{job_id}' (see `fenta jobs`)")
-            status, pid, attempt = row
-            if status == "completed":
-                raise JobError(f"job '{job_id}' already completed")
-            if status == "running" and pid != os.getpid() and _pid_alive(pid):
-                raise JobError(f"job '{job_id}' is running in process {pid}")
-            new_attempt = (attempt or 0) + 1
-            conn.execute(
-                "UPDATE jobs SET status='running', lease_pid=?, lease_until=?, attempt=?, error=NULL, retryable=NULL, "
-                "started_at=COALESCE(started_at, ?) WHERE id=?",
-                (os.getpid(), time.time() + lease_seconds, new_attempt, time.time(), job_id),
-            )
-        return self.get_job(job_id)  # type: ignore[return-value]
 
     def get_job(self, job_id: str) -> dict[str, Any] | None:
         rows = list(self.db.query("SELECT * FROM jobs WHERE id = ?", [job_id]))
