@@ -97,7 +97,13 @@ class LeaseKeeper:
         self._thread.join(timeout=5)
 
     def _run(self) -> None:
-        store = JobStore(self.settings.db_path)
+        store = None
+        while store is None:  # the lease must not lapse for want of a connection: keep trying
+            try:
+                store = JobStore(self.settings.db_path)
+            except FentaError:
+                if self._stop.wait(self.settings.poll_seconds):
+                    return
         try:
             last = time.monotonic()
             while not self._stop.wait(self.settings.poll_seconds):

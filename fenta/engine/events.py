@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator
 if TYPE_CHECKING:
     from .store import JobStore
 
-__all__ = ["Event", "TYPES", "append_event", "read_events", "get_cursor", "set_cursor", "follow", "now_iso", "iso", "parse_iso", "last_event_id"]
+__all__ = ["Event", "TYPES", "LIVE_TYPES", "append_event", "read_events", "get_cursor", "set_cursor", "follow", "now_iso", "iso", "parse_iso", "last_event_id"]
 
 #: Event type -> the keys of its `data`.
 TYPES: dict[str, tuple[str, ...]] = {
@@ -43,6 +43,15 @@ TYPES: dict[str, tuple[str, ...]] = {
     "job.dead": ("jobId", "error"),
     "job.cancelled": ("jobId",),
     "quota.warning": ("orgId", "resource", "percentage"),
+}
+
+#: Live-only events (id 0): handed to the reader of the process that runs the job, never written
+#: to the log: a node's progress, a node's message, the job's node plan, a retry countdown.
+LIVE_TYPES: dict[str, tuple[str, ...]] = {
+    "node.progress": ("jobId", "node", "fraction"),
+    "message": ("jobId", "node", "level", "text"),
+    "job.plan": ("jobId", "attempt", "nodes", "types"),
+    "job.waiting": ("jobId", "seconds", "attempt", "error"),
 }
 
 

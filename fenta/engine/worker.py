@@ -16,7 +16,7 @@ import json
 import logging
 import signal
 import threading
-from typing import Any, Callable
+from typing import Callable
 
 from ..config import Settings
 from ..errors import QuotaError
@@ -173,6 +173,3 @@ class Worker:
                 self.results.append(task.result())
             except Exception:  # pragma: no cover - run_attempt ends every attempt in a state; keep going
                 log.exception("an attempt ended with an error")
-
-    def describe(self) -> dict[str, Any]:
-        return {"concurrency": self.concurrency, "until_empty": self.until_empty, "running": len(self._controls)}
