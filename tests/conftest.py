@@ -15,9 +15,12 @@ _KEY_VARS = ("OPENROUTER_API_KEY", "PEXELS_API_KEY", "KIE_API_KEY", "FENTA_API_K
 
 @pytest.fixture(autouse=True)
 def fenta_home(tmp_path, monkeypatch) -> Path:
-    """Every test gets its own FENTA_HOME and no provider keys."""
+    """Every test gets its own FENTA_HOME, no provider keys, and no job-level retries unless it asks
+    (`fenta run` retries a retryable failure 3 times by default, waiting 10-80 s; tests of retries
+    pass --retries, `retry:` or FENTA_MAX_RETRIES themselves)."""
     home = tmp_path / "home"
     monkeypatch.setenv("FENTA_HOME", str(home))
+    monkeypatch.setenv("FENTA_MAX_RETRIES", "0")
     for var in _KEY_VARS:
         monkeypatch.delenv(var, raising=False)
     monkeypatch.chdir(tmp_path)

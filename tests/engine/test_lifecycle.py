@@ -49,6 +49,14 @@ def _running(store, settings):
     return row["id"], lease
 
 
+def test_the_queue_settings_and_their_defaults(tmp_path):
+    default = Settings.from_env({"FENTA_HOME": str(tmp_path)}, cwd=tmp_path)
+    assert (default.max_retries, default.retry_base_seconds, default.lease_seconds, default.heartbeat_seconds, default.poll_seconds) == (3, 10.0, 30.0, 5.0, 0.5)
+    env = {"FENTA_HOME": str(tmp_path), "FENTA_MAX_RETRIES": "1", "FENTA_RETRY_BASE_SECONDS": "0.5", "FENTA_LEASE_SECONDS": "9", "FENTA_HEARTBEAT_SECONDS": "2", "FENTA_POLL_SECONDS": "junk"}
+    s = Settings.from_env(env, cwd=tmp_path)
+    assert (s.max_retries, s.retry_base_seconds, s.lease_seconds, s.heartbeat_seconds, s.poll_seconds) == (1, 0.5, 9.0, 2.0, 0.5)
+
+
 def test_retry_delays_are_equal_jitter_of_a_doubling_base():
     for _ in range(200):
         assert 10 <= lc.retry_delay(1, 10) <= 20
