@@ -67,9 +67,23 @@ def daemons(fenta_home):
         d.kill()
 
 
-def test_one_scheduler_per_home_and_sigterm_stops_it_cleanly(daemons, fenta_home):
+def test_one_scheduler_per_home_and_sigterm_stops_it_cleanly(daemons, fenta_home, write):
     first = daemons("--workers", "0")
     assert first.wait_for("scheduler running"), first.lines
+    # schedules added, paused and removed from another terminal are picked up without a restart
+    from fenta.config import Settings
+    from fenta.engine.store import JobStore
+    from fenta.ops import schedules as sch
+
+    wf = write("note.yaml", "version: 1\nname: note\nnodes:\n  a: {type: Input.Text, params: {text: hi}}\n")
+    store = JobStore(Settings.from_env().db_path)
+    try:
+        sch.add_schedule(store, "added-later", wf, "0 9 * * 1", tz="Europe/Berlin")
+        assert first.wait_for("schedule added-later: '0 9 * * 1' (Europe/Berlin), next", timeout=10), first.lines
+        sch.set_enabled(store, "added-later", False)
+        assert first.wait_for("schedule added-later: no longer active", timeout=10), first.lines
+    finally:
+        store.close()
     second = daemons("--workers", "0")
     assert second.finish() == 2
     said = "\n".join(second.lines)
