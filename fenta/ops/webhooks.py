@@ -390,7 +390,7 @@ def next_delay(attempts_made: int, *, scale: float = 1.0, rng: random.Random | N
 
 
 def _claim(store: Any, now: float, *, job_id: str | None = None, ids: Iterable[int] | None = None, exclude: Iterable[int] = (), limit: int = 20) -> list[dict[str, Any]]:
-    where = ["d.status = 'pending'", "d.next_at <= ?", "(d.lease_until IS NULL OR d.lease_until < ?)"]
+    where = ["d.status = 'pending'", "d.next_at <= ?", "(d.lease_until IS NULL OR d.lease_until < ?)", "e.enabled = 1"]
     args: list[Any] = [now, now]
     exclude = list(exclude)
     if exclude:
