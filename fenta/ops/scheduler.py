@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import logging
 import os
 import signal
 import socket
@@ -226,6 +227,9 @@ class Scheduler:
         from apscheduler.triggers.interval import IntervalTrigger
 
         self.lock.acquire()
+        # APScheduler warns when an interval pass is still running at its next tick ("skipped: maximum
+        # number of running instances reached"): expected here (a webhook may take 15 s), not news.
+        logging.getLogger("apscheduler").setLevel(logging.ERROR)
         try:
             self.catch_up()
             self._aps = BackgroundScheduler(

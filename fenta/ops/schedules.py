@@ -425,7 +425,8 @@ def fire_due(
         row["vars"] = json.loads(row["vars"]) if isinstance(row["vars"], str) else row["vars"]
         missed = [t for t in _recent_fire_times(cron, last, newest) if (live_since is None and t != newest) or (live_since is not None and t <= live_since)]
         if missed and row["catchup"] != "all":
-            say(f"schedule {row['id']}: missed {len(missed)}{'+' if now - last > _WINDOW else ''} fire time(s) while no scheduler ran; catch-up '{row['catchup']}'")
+            what = "one job for the newest" if row["catchup"] == "latest" else "none run"
+            say(f"schedule {row['id']}: missed {len(missed)}{'+' if now - last > _WINDOW else ''} fire time(s) while no scheduler ran (catch-up '{row['catchup']}': {what})")
         for t in run:
             live = live_since is not None and t > live_since
             busy = _busy(store, row) if live else None
