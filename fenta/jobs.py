@@ -105,10 +105,11 @@ def get(job_id: str, *, settings: Settings | None = None) -> dict[str, Any]:
         arts = store.artifacts(job["id"])
         evs = read_events(store, job_id=job["id"], types=["job.started", "job.completed", "job.failed", "job.cancelled", "job.queued", "job.retrying", "job.dead"], limit=100000)
     job = {k: v for k, v in job.items() if k not in ("document", "lease_token")}
+    # Each node's row as stored (node_id, node_type, status, attempt, started_at, finished_at, seconds,
+    # output, error), plus: node, type, runs (times it ran) and offset (seconds after the job started).
     timings = [
-        {"node": r["node_id"], "type": r["node_type"], "status": r["status"], "runs": r["attempt"], "seconds": r["seconds"],
-         "started_at": r["started_at"], "finished_at": r["finished_at"], "offset": (r["started_at"] - job["started_at"]) if r["started_at"] and job.get("started_at") else None,
-         "error": r["error"]}
+        {**r, "node": r["node_id"], "type": r["node_type"], "runs": r["attempt"],
+         "offset": (r["started_at"] - job["started_at"]) if r["started_at"] and job.get("started_at") else None}
         for r in nodes
     ]
     return {"job": job, "nodes": timings, "attempts": _attempts(evs), "artifacts": arts}
