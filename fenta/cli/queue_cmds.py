@@ -34,8 +34,8 @@ def submit(
     json: bool = typer.Option(False, "--json", help="Print {job_id, status} as JSON."),
 ) -> None:
     """Queue a workflow for a worker and print the job's id (run one with `fenta worker`)."""
+    from .. import jobs
     from ..engine.keys import key_needs
-    from ..engine.queue import submit as enqueue
     from ..engine.spec import load, parse_var_overrides
     from .run_cmds import _confirm_cost
 
@@ -43,7 +43,7 @@ def submit(
     settings = Settings.from_env()
     _confirm_cost(wf, yes, max_cost, json)
     missing = [k.var for k in key_needs(wf, settings) if not k.set]
-    job_id = enqueue(wf, out=out, name=name, priority=priority, preview=preview, settings=settings, overwrite=overwrite, retry=None if retries is None else {"max_retries": retries})
+    job_id = jobs.submit(wf, out=out, name=name, priority=priority, preview=preview, settings=settings, overwrite=overwrite, retry=None if retries is None else {"max_retries": retries})
     if json:
         emit_json({"job_id": job_id, "status": "queued", "priority": priority, "missing_keys": missing})
         return
@@ -82,7 +82,7 @@ def worker(
     worker cleanly (running nodes finish, the jobs go back to the queue, exit 0); a second Ctrl-C
     cancels the running nodes.
     """
-    from ..engine.worker import Worker
+    from .. import jobs
     from ..media.ffmpeg import ffmpeg_choice
 
     ffmpeg_choice()  # an unusable FENTA_FFMPEG is bad input (exit 2) before any job is taken
@@ -101,7 +101,7 @@ def worker(
     from ..ops.quotas import admission
     from ..ops.readers import Background, after_job
 
-    w = Worker(settings, concurrency=concurrency, until_empty=until_empty, on_event=on_event, admission=admission(settings))
+    w = jobs.Worker(settings, concurrency=concurrency, until_empty=until_empty, on_event=on_event, admission=admission(settings))
     if not json:
         err_console.print(f"worker {settings.home} (pid {os.getpid()}, {concurrency} at a time){', until the queue is empty' if until_empty else ''}; Ctrl-C stops it", highlight=False)
     readers = Background(settings, log=lambda m: err_console.print(m, highlight=False, markup=False)).start()  # usage, quota warnings, webhooks
