@@ -33,7 +33,7 @@ TINY = """
 version: 1
 name: {name}
 template: square
-overrides: {{canvas: {{width: 160, height: 160, fps: 10}}}}
+overrides: {{canvas: {{width: {size}, height: {size}, fps: 10}}}}
 retry: {{max_retries: {retries}}}
 nodes:
   script: {{type: Input.Text, params: {{text: "{text}"}}}}
@@ -70,11 +70,11 @@ def _fenta(env: dict, *args: str, **kw) -> subprocess.Popen:
     return subprocess.Popen([sys.executable, "-m", "fenta", *args], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, **kw)
 
 
-def _submit(write, out: Path, n: int, *, kie: bool = False, retries: int = 3, prefix: str = "clip", budget: int | None = None) -> list[str]:
+def _submit(write, out: Path, n: int, *, kie: bool = False, retries: int = 3, prefix: str = "clip", budget: int | None = None, size: int = 160) -> list[str]:
     ids = []
     for i in range(n):
         clips, source = (KIE_IMAGE.format(i=i), "gen") if kie else (BACKDROP, "backdrop")
-        text = TINY.format(name=f"{prefix}{i}", retries=retries, text=f"Clip number {i}.", clips=clips, source=source)
+        text = TINY.format(name=f"{prefix}{i}", size=size, retries=retries, text=f"Clip number {i}.", clips=clips, source=source)
         ids.append(fenta.submit(fenta.load(write(f"{prefix}{i}.yaml", text)), out=str(out), retry=None if budget is None else {"max_retries": budget}))
     return ids
 
@@ -132,7 +132,8 @@ def _chaos(write, fenta_home, tmp_path, fake_kie, env, *, jobs: int, kills: int,
     out = tmp_path / "out"
     # Every kill is a retryable failure (a lapsed lease) that counts as an attempt, so a job that keeps
     # killing its worker cannot loop for ever; these jobs get a budget no number of kills here can use up.
-    ids = _submit(write, out, jobs, kie=True, prefix="chaos", budget=kills + 5)
+    # A larger frame than elsewhere: renders long enough for kills to land in them too.
+    ids = _submit(write, out, jobs, kie=True, prefix="chaos", budget=kills + 5, size=320)
     worker_env = {**env(), **FAST_ENV, "FENTA_KIE_URL": fake_kie.url}
     killed_in = []
     for _ in range(kills):
@@ -141,7 +142,7 @@ def _chaos(write, fenta_home, tmp_path, fake_kie, env, *, jobs: int, kills: int,
         try:
             # A random moment while the worker is doing something: after its next node event.
             _until(lambda: len(_events(fenta_home, types=["node.started", "node.finished"])) > before or p.poll() is not None, 90, "the worker to start a node")
-            time.sleep(rng.uniform(0.0, 0.8))
+            time.sleep(rng.uniform(0.0, 0.6))
         finally:
             p.kill()
             p.wait()
@@ -335,8 +336,9 @@ def test_sigterm_or_ctrl_c_finishes_the_running_node_releases_the_job_and_exits_
     job_id = fenta.submit(fenta.load(write("stop.yaml", TWO_RENDERS.format(name="stop", seconds=8, preset="veryfast"))), out=str(out))
     p = _fenta(env(), "worker")
     try:
-        _until(lambda: _events(fenta_home, job_id, ["node.started"]) and _children(p.pid), 90, "a render to start")
-        running = [e.data["node"] for e in _events(fenta_home, job_id, ["node.started"]) if e.data["type"] == "Render"]
+        renders = lambda: [e.data["node"] for e in _events(fenta_home, job_id, ["node.started"]) if e.data["type"] == "Render"]  # noqa: E731
+        _until(lambda: renders() and _children(p.pid), 90, "a render to start")
+        running = renders()
         p.send_signal(sig)
         _, err = p.communicate(timeout=120)
     finally:
@@ -346,7 +348,7 @@ def test_sigterm_or_ctrl_c_finishes_the_running_node_releases_the_job_and_exits_
     assert p.returncode == 0, err
     job = fenta.jobs.get(job_id)
     nodes = {n["node"]: n["status"] for n in job["nodes"]}
-    assert all(nodes[n] == "completed" for n in running)  # what was running finished and is checkpointed
+    assert running and all(nodes[n] == "completed" for n in running)  # what was running finished and is checkpointed
     assert job["job"]["lease_pid"] is None and "failed" not in nodes.values()
     print(f"stop ({signal.Signals(sig).name}): {running} finished, job {job['job']['status']}")
     if job["job"]["status"] == "queued":  # the other render had not started: given back, not counted
