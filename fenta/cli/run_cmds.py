@@ -34,7 +34,10 @@ def _summary(result: RunResult) -> None:
         tries = f" after {result.attempt} attempts" if result.attempt > 1 else ""
         err_console.print(f"[bold red]✗ failed[/]{tries} [dim]job[/] {result.job_id}", highlight=False)
         err_console.print(result.error or "unknown error", highlight=False, markup=False)
-        err_console.print(f"[dim]continue with:[/] fenta resume {result.job_id}  [dim](here) or[/] fenta jobs retry {result.job_id}  [dim](a worker)[/]", highlight=False)
+        if result.exit_code == 2:  # bad input: running it again as it is cannot help
+            err_console.print(f"[dim]fix it, then:[/] fenta resume {result.job_id} --reload", highlight=False)
+        else:
+            err_console.print(f"[dim]continue with:[/] fenta resume {result.job_id}  [dim](here) or[/] fenta jobs retry {result.job_id}  [dim](a worker)[/]", highlight=False)
 
 
 def _finish(result: RunResult, as_json: bool) -> None:
@@ -43,7 +46,7 @@ def _finish(result: RunResult, as_json: bool) -> None:
     else:
         _summary(result)
     if result.status != "completed":
-        raise typer.Exit(1)
+        raise typer.Exit(result.exit_code if result.status == "failed" else 1)
 
 
 def _run_job(start: Callable[[RunDisplay], Coroutine[Any, Any, RunResult]], types: dict[str, str] | None, as_json: bool) -> RunResult:

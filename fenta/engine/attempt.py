@@ -197,18 +197,19 @@ async def run_attempt(
     bus.put(*events)
     job_id = job["id"]
 
-    def result(status: str, row: dict[str, Any] | None, *, ex: Execution | None = None, artifacts: dict[str, str] | None = None, video: str | None = None, cost: float = 0.0) -> RunResult:
+    def result(status: str, row: dict[str, Any] | None, *, ex: Execution | None = None, artifacts: dict[str, str] | None = None, video: str | None = None, cost: float = 0.0, exit_code: int = 1) -> RunResult:
         row = row or {}
         return RunResult(
             job_id, status, video, artifacts or {}, cost, time.perf_counter() - t0, ex.outputs if ex else {},
             error=row.get("error"), retryable=None if row.get("retryable") is None else bool(row.get("retryable")),
             nodes=dict(ex.status) if ex else {}, state=row.get("status", "lost"), attempt=job["attempt"], next_attempt_at=row.get("next_attempt_at"),
+            exit_code=exit_code,
         )
 
-    def failed(error: str, retryable: bool, ex: Execution | None = None, retry_after: float | None = None) -> RunResult:
+    def failed(error: str, retryable: bool, ex: Execution | None = None, retry_after: float | None = None, exit_code: int = 1) -> RunResult:
         row, evs = fail(store, lease, settings, settings.redact(error), retryable, retry_after=retry_after, keep_lease=keep_lease)
         bus.put(*evs)
-        return result("failed", row or {"status": "lost", "error": error}, ex=ex)
+        return result("failed", row or {"status": "lost", "error": error}, ex=ex, exit_code=exit_code)
 
     try:
         wf = workflow or from_document(_decode(job, "document"), file=job["workflow_file"], vars=_decode(job, "vars"))
@@ -218,7 +219,7 @@ async def run_attempt(
         out_dir = Path(job["out_dir"])
         check_writable(out_dir, "output folder")
     except FentaError as e:
-        return failed(str(e), bool(getattr(e, "retryable", False)))
+        return failed(str(e), bool(getattr(e, "retryable", False)), exit_code=e.exit_code)
 
     ex = Execution(wf, job_id=job_id, out_dir=out_dir, settings=settings, store=store, refresh=refresh or set(), bus=bus, checkpoints=store.checkpoints(job_id), options=options)
     ex.notify("job.plan", attempt=job["attempt"], nodes=list(wf.nodes), types={n: s.type for n, s in wf.nodes.items()})
@@ -252,7 +253,7 @@ async def run_attempt(
                 bus.put(*evs)
                 return result("stopped", row, ex=ex)
             except FentaError as e:
-                return failed(str(e), bool(getattr(e, "retryable", False)), ex, getattr(e, "retry_after", None))
+                return failed(str(e), bool(getattr(e, "retryable", False)), ex, getattr(e, "retry_after", None), exit_code=e.exit_code)
             except Exception as e:  # a bug: fail the attempt (retryable), keep the traceback in the job's log
                 ex.log(traceback.format_exc())
                 return failed(f"internal error: {type(e).__name__}: {e} (details in {ex.log_path})", True, ex)

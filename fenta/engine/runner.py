@@ -52,6 +52,9 @@ class RunResult:
     state: str = ""
     attempt: int = 1
     next_attempt_at: str | None = None
+    #: The CLI's exit status for a run that did not complete: 2 when the failure was bad input
+    #: (a script with nothing to say, a file that is not media), else 1.
+    exit_code: int = 1
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -66,6 +69,7 @@ class RunResult:
             "nodes": self.nodes,
             "error": self.error,
             "retryable": self.retryable,
+            "exit_code": 0 if self.status == "completed" else self.exit_code,
         }
 
 
