@@ -10,6 +10,7 @@ zoom, 2 clips, 1 colour; word-by-word captions; voice over a ducked music bed;
            from a raw yuv420p dump (dumped once, untimed)
   testsrc  the peer bench's encode_limit.sh (testsrc2 straight into x264)
   moviepy  the peer bench's render_moviepy.py (skipped with --no-peer)
+  fenta-X  `fenta render --encoder X` for each hardware encoder usable here (none: skipped)
 
 Prints each one's median wall time, CPU time and peak memory (RSS summed over the
 whole process tree), fenta/limit per round and in CPU time, and as its LAST line:
@@ -17,7 +18,7 @@ whole process tree), fenta/limit per round and in CPU time, and as its LAST line
   fenta/limit=R1 fenta/testsrc=R2 moviepy/fenta=R3 fenta_peak_mib=M
 
 Usage:
-  python bench/render_bench.py [--rounds 3] [--transition cut|fade] [--no-peer]
+  python bench/render_bench.py [--rounds 3] [--transition cut|fade] [--no-peer] [--no-hardware]
                                [--peer-python /path/to/venv/bin/python] [--work DIR]
 """
 
@@ -92,6 +93,7 @@ def main() -> int:
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--transition", default="cut", help="cut, fade or another xfade kind")
     ap.add_argument("--no-peer", action="store_true", help="skip the slow MoviePy render")
+    ap.add_argument("--no-hardware", action="store_true", help="skip the hardware encoders even when usable")
     ap.add_argument("--peer-python", default=os.environ.get("PEER_PYTHON", sys.executable), help="python with moviepy installed")
     ap.add_argument("--work", type=Path, default=Path(os.environ.get("TMPDIR", "/tmp")) / "fenta-render-bench")
     args = ap.parse_args()
@@ -125,6 +127,14 @@ def main() -> int:
                   "-c:v", "libx264", "-preset", "veryfast", "-crf", "23", "-pix_fmt", "yuv420p", str(work / "limit.mp4")],
         "testsrc": ["bash", str(PEER / "encode_limit.sh"), str(work / "testsrc.mp4")],
     }
+    # Hardware encoders that work here (`fenta doctor` lists them) are timed beside x264.
+    from fenta.render.encoders import usable_encoders
+
+    hardware = [e for e in usable_encoders(ffmpeg=ff) if e != "x264"] if not args.no_hardware else []
+    for name in hardware:
+        cmds[f"fenta-{name}"] = [*cmds["fenta"], "--encoder", name]
+    if not hardware:
+        print("hardware encoders: none usable here (fenta doctor says why)", flush=True)
     if not args.no_peer:
         cmds["moviepy"] = [args.peer_python, str(PEER / "render_moviepy.py"), str(inputs), str(work / "moviepy.mp4")]
     env_for = {k: env for k in cmds}
@@ -152,6 +162,9 @@ def main() -> int:
     # CPU seconds move less with the host's load than wall time does: the work itself, compared.
     cpu_ratio = statistics.median(cpus["fenta"]) / statistics.median(cpus["limit"])
     print(f"fenta/limit in CPU time: {cpu_ratio:.2f} (fenta {statistics.median(cpus['fenta']):.1f} s, limit {statistics.median(cpus['limit']):.1f} s)")
+    for name in hardware:
+        k = f"fenta-{name}"
+        print(f"{k}: {med[k]:.2f} s, {med[k] / med['fenta']:.2f}x fenta with x264, {med[k] / med['limit']:.2f}x the x264 content limit, peak {mem[k]:.0f} MiB")
     peer = f"{med['moviepy'] / med['fenta']:.1f}" if "moviepy" in med else "skipped"
     shutil.rmtree(work / "out", ignore_errors=True)
     print(f"fenta/limit={med['fenta'] / med['limit']:.2f} fenta/testsrc={med['fenta'] / med['testsrc']:.2f} moviepy/fenta={peer} fenta_peak_mib={mem['fenta']:.0f}")
