@@ -66,7 +66,8 @@ class Lease:
         return {"lease_pid": self.pid, "lease_host": self.host, "lease_token": self.token, "lease_heartbeat": iso(now), "lease_until": iso(now + settings.lease_seconds)}
 
 
-def _pid_alive(pid: int | None) -> bool:
+def pid_alive(pid: int | None) -> bool:
+    """Whether a process with this id runs on this machine (one we may not signal counts as running)."""
     if not pid:
         return False
     try:
@@ -85,7 +86,7 @@ def lease_is_live(row: dict[str, Any], now: float | None = None) -> bool:
     until = parse_iso(row.get("lease_until"))
     if until is None or until < (now if now is not None else time.time()):
         return False
-    return not (row.get("lease_host") == HOST and not _pid_alive(row.get("lease_pid")))
+    return not (row.get("lease_host") == HOST and not pid_alive(row.get("lease_pid")))
 
 
 def retry_delay(retry: int, base: float, retry_after: float | None = None) -> float:

@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable
 
 from ..errors import PathError
+from .lifecycle import pid_alive
 
 __all__ = ["resolve_output", "check_writable", "check_home", "slug", "free_stem", "same_content", "publish", "Published"]
 
@@ -139,19 +140,9 @@ def _remove_stale_parts(dest: Path) -> None:
     """Temporary files of `dest` left by a process that died while publishing it."""
     for part in dest.parent.glob(f".{dest.name}.*.part"):
         pid = part.name[len(dest.name) + 2 : -len(".part")]
-        alive = pid.isdigit() and int(pid) != os.getpid() and _pid_alive(int(pid))
+        alive = pid.isdigit() and int(pid) != os.getpid() and pid_alive(int(pid))
         if not alive:
             part.unlink(missing_ok=True)
-
-
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def publish(sets: list[tuple[str, list[dict[str, Any]]]], out_dir: Path, options: dict[str, Any], workflow_name: str, store: Any, job_id: str, published: Published) -> Published:

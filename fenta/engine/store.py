@@ -18,6 +18,7 @@ from typing import Any, Iterator
 
 import sqlite_utils
 
+from .lifecycle import pid_alive
 from .tables import ensure_schema
 
 __all__ = ["JobStore", "new_job_id"]
@@ -28,18 +29,6 @@ _JSON_COLUMNS = {"document", "vars", "output", "result", "options"}
 def new_job_id() -> str:
     """A short, sortable, unique job id."""
     return time.strftime("%Y%m%d-%H%M%S-", time.gmtime()) + uuid.uuid4().hex[:6]
-
-
-def _pid_alive(pid: int | None) -> bool:
-    if not pid:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 class JobStore:
@@ -139,7 +128,7 @@ class JobStore:
     def live_jobs(self) -> list[dict[str, Any]]:
         """Jobs marked running whose process is still alive (id, started_at, lease_pid)."""
         rows = self.db.query("SELECT id, started_at, lease_pid FROM jobs WHERE status = 'running'")
-        return [r for r in rows if _pid_alive(r["lease_pid"])]
+        return [r for r in rows if pid_alive(r["lease_pid"])]
 
     def list_jobs(self, limit: int = 20, status: str | None = None) -> list[dict[str, Any]]:
         where = "WHERE status = ?" if status else ""
