@@ -652,7 +652,7 @@ def build_command(
         n = max(1, b - a)
         if span is None:
             first, last = 0, n
-        elif a < hi and b > lo:
+        elif max(a, lo) < min(b, hi):
             first, last = max(a, lo) - a, min(b, hi) - a
         else:
             continue
