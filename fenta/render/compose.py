@@ -1,7 +1,10 @@
 """Turning a `Timeline` into ONE FFmpeg command with one filter graph (built with ffmpeg-python).
 
 No frame ever passes through Python: FFmpeg decodes, scales, moves, captions,
-mixes, encodes and writes the thumbnail in a single process.
+mixes and encodes in a single process. A long timeline (more than `CHUNK_SEGMENTS`
+segments) is the exception that keeps memory flat: one such command per chunk of
+segments, video only, the audio track made once beside them, joined without
+re-encoding (`chunk_spans`, `audio_args`, `join_args`).
 
 Cost notes (the filters must stay cheap next to x264):
 
@@ -37,7 +40,10 @@ from .encoders import X264, Encoder, resolve_encoder
 from .stills import Slot, prepare_stills
 from .timeline import Segment, Timeline
 
-__all__ = ["Profile", "PROFILES", "output_size", "build_command", "thumbnail_args", "thumbnail_time", "render", "probe_inputs", "input_files"]
+__all__ = [
+    "Profile", "PROFILES", "output_size", "build_command", "thumbnail_args", "thumbnail_time", "render", "probe_inputs", "input_files",
+    "segment_ranges", "chunk_spans", "audio_args", "join_args", "CHUNK_SEGMENTS",
+]
 
 log = logging.getLogger("fenta")
 
@@ -392,7 +398,7 @@ def chunk_spans(tl: Timeline, fps: int, per_chunk: int | None = None) -> list[tu
 
 
 def _crossfaded(streams: list, ranges: list[tuple[int, int]], kind: str, fps: int):
-    """Segments joined by xfade transitions, blending only the overlapping frames.
+    """Segments joined by transitions (fades in 4:2:0, others by xfade), blending only the overlapping frames.
 
     A plain xfade chain sends every frame of the video through every xfade and
     queues the next segment's frames until its offset (measured: 2x the filter
