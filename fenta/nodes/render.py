@@ -43,7 +43,7 @@ def profile_for(params: RenderParams) -> Profile:
 @register
 class Render(Node):
     type = "Render"
-    version = "4"  # 3: limited-range BT.709 output, frame-exact Ken Burns; 4: fades in 4:2:0, long videos in chunks, encoder param
+    version = "4"  # 3: limited-range BT.709 output, frame-exact Ken Burns; 4: long videos in chunks, tagged colour slots, encoder param
     description = "Encodes the timeline in ONE FFmpeg process: H.264/AAC MP4, SRT, ASS, thumbnail, timeline.json."
     Params = RenderParams
     Inputs = RenderInputs

@@ -61,11 +61,6 @@ _SMALL_SOURCE_PIXELS = 1920 * 1080
 SCALE_THREADS = 1
 #: Cut timelines with more slots than this copy each frame once after joining them (see `build_command`).
 POOLED_SLOTS_MAX = 12
-#: Fades as `overlay` of the incoming frames with a rising alpha, in 4:2:0. xfade takes no 4:2:0 format,
-#: so FFmpeg put three scalers around each one (to 4:4:4 and back), each with a pool of 6 MiB frames
-#: kept to the end, and the round trip blurred the colour planes (chroma off by up to 47 levels at
-#: sharp colour edges, luma the same within 1).
-FADE_IN_420 = True
 #: Timelines with more segments than this render in chunks of at most this many (see `chunk_spans`):
 #: the benchmark scene's six, so a chunk holds what the 30 s benchmark holds (measured: 8 segments with
 #: fades peaked at 680 MiB, the 30 s scene at 590).
@@ -398,7 +393,7 @@ def chunk_spans(tl: Timeline, fps: int, per_chunk: int | None = None) -> list[tu
 
 
 def _crossfaded(streams: list, ranges: list[tuple[int, int]], kind: str, fps: int):
-    """Segments joined by transitions (fades in 4:2:0, others by xfade), blending only the overlapping frames.
+    """Segments joined by xfade transitions, blending only the overlapping frames.
 
     A plain xfade chain sends every frame of the video through every xfade and
     queues the next segment's frames until its offset (measured: 2x the filter
@@ -421,14 +416,13 @@ def _crossfaded(streams: list, ranges: list[tuple[int, int]], kind: str, fps: in
             cut[(lo, hi)] = src.filter("trim", start_frame=lo, end_frame=hi).filter("setpts", "PTS-STARTPTS")
         if head:
             prev_tail = tails[-1]
-            if kind == "fade" and FADE_IN_420:
-                # The incoming frames laid over the outgoing ones with an alpha that rises frame by frame,
-                # in 4:2:0 (see FADE_IN_420).
-                over = cut[(0, head)].filter("format", "yuva420p").filter("fade", t="in", start_frame=0, nb_frames=head, alpha=1)
-                pieces.append(ffmpeg.overlay(prev_tail, over, format="yuv420", eof_action="pass"))
-            else:
-                xf = ffmpeg.filter([prev_tail, cut[(0, head)]], "xfade", transition=kind, duration=f"{head / fps:.4f}", offset="0")
-                pieces.append(xf.filter("format", "yuv420p"))
+            # xfade, although it takes no 4:2:0 format (three scalers per transition, to 4:4:4 and back):
+            # it pulls its inputs only when its output is wanted. Blending in 4:2:0 with `overlay` and a
+            # rising alpha held 85 MiB less, but overlay (framesync) pulls the outgoing tail as soon as an
+            # incoming frame reaches it, which made the source queue whole segments for concat: 1.8 GiB in
+            # some runs of the 30 s fade scene.
+            xf = ffmpeg.filter([prev_tail, cut[(0, head)]], "xfade", transition=kind, duration=f"{head / fps:.4f}", offset="0")
+            pieces.append(xf.filter("format", "yuv420p"))
         if n - tail > head:
             pieces.append(cut[(head, n - tail)])
         tails.append(cut.get((n - tail, n)))
