@@ -34,6 +34,7 @@ from typing import Callable, Sequence
 
 from ..config import Settings
 from ..errors import FFmpegUnusable, MediaError, RenderError
+from .verdicts import BinaryVerdicts
 
 __all__ = [
     "FFmpegCheck", "FFmpegChoice", "FFmpegUnusable", "check_ffmpeg", "ffmpeg_choice", "ffmpeg_exe", "ffmpeg_source",
@@ -194,9 +195,6 @@ def _inspect(path: str) -> FFmpegCheck:
     return FFmpegCheck(path, True, version)
 
 
-_verdict_lock = threading.Lock()
-
-
 def check_ffmpeg(path: str, settings: Settings | None = None) -> FFmpegCheck:
     """Whether the FFmpeg at `path` has what fenta uses, from the cache when the binary is unchanged.
 
@@ -208,33 +206,17 @@ def check_ffmpeg(path: str, settings: Settings | None = None) -> FFmpegCheck:
 
 
 def _check(path: str, cache_dir: Path) -> FFmpegCheck:
-    real = os.path.realpath(path)
     try:
-        st = os.stat(real)
+        os.stat(os.path.realpath(path))
     except OSError as e:
         return FFmpegCheck(path, False, None, "does not exist" if isinstance(e, FileNotFoundError) else f"cannot be read ({e.strerror})")
-    stamp = {"mtime_ns": st.st_mtime_ns, "size": st.st_size, "requirements": _requirements_key()}
-    file = cache_dir / "ffmpeg-check.json"
-    with _verdict_lock:
-        try:
-            cache = json.loads(file.read_text(encoding="utf-8"))
-            if not isinstance(cache, dict):
-                cache = {}
-        except (OSError, ValueError):
-            cache = {}
-        hit = cache.get(real)
-        if isinstance(hit, dict) and all(hit.get(k) == v for k, v in stamp.items()):
-            return FFmpegCheck(path, bool(hit.get("ok")), hit.get("version"), hit.get("problem"))
+
+    def inspect() -> dict:
         found = _inspect(path)
-        cache[real] = {**stamp, "ok": found.ok, "version": found.version, "problem": found.problem}
-        try:
-            file.parent.mkdir(parents=True, exist_ok=True)
-            tmp = file.with_name(f".{file.name}.{os.getpid()}.tmp")
-            tmp.write_text(json.dumps(cache, indent=1), encoding="utf-8")
-            os.replace(tmp, file)
-        except OSError:
-            pass  # an unwritable FENTA_HOME costs the check on the next run, nothing else
-        return found
+        return {"ok": found.ok, "version": found.version, "problem": found.problem}
+
+    hit = BinaryVerdicts(cache_dir / "ffmpeg-check.json", _requirements_key()).get(path, "check", inspect)
+    return FFmpegCheck(path, bool(hit.get("ok")), hit.get("version"), hit.get("problem"))
 
 
 def _bundled() -> str:

@@ -23,11 +23,10 @@ import os
 import re
 import subprocess
 import sys
-import threading
 from dataclasses import dataclass, field
-from pathlib import Path
 
 from ..config import Settings
+from ..media.verdicts import BinaryVerdicts
 
 __all__ = ["CHOICES", "HARDWARE", "Encoder", "X264", "EncoderCheck", "check_encoder", "check_all", "usable_encoders", "resolve_encoder"]
 
@@ -169,13 +168,6 @@ def _table_key() -> str:
     return hashlib.sha256(json.dumps([table, test_args(X264)]).encode()).hexdigest()[:16]
 
 
-_lock = threading.Lock()
-
-
-def _cache_file(settings: Settings | None) -> Path:
-    return (settings or Settings.from_env()).cache_dir / "encoders.json"
-
-
 def check_encoder(name: str, *, ffmpeg: str | None = None, settings: Settings | None = None) -> EncoderCheck:
     """Whether encoder `name` works with this machine's FFmpeg, from the cache when tested before.
 
@@ -189,40 +181,15 @@ def check_encoder(name: str, *, ffmpeg: str | None = None, settings: Settings | 
         from ..media.ffmpeg import ffmpeg_exe
 
         ffmpeg = ffmpeg_exe()
-    real = os.path.realpath(ffmpeg)
-    try:
-        st = os.stat(real)
-        stamp = {"mtime_ns": st.st_mtime_ns, "size": st.st_size, "table": _table_key()}
-    except OSError:
-        stamp = None
-    file = _cache_file(settings)
-    with _lock:
-        try:
-            cache = json.loads(file.read_text(encoding="utf-8"))
-            if not isinstance(cache, dict):
-                cache = {}
-        except (OSError, ValueError):
-            cache = {}
-        entry = cache.get(real)
-        if stamp is not None and isinstance(entry, dict) and all(entry.get(k) == v for k, v in stamp.items()):
-            hit = (entry.get("encoders") or {}).get(name)
-            if isinstance(hit, dict):
-                return EncoderCheck(name, bool(hit.get("ok")), hit.get("problem"))
-        else:
-            entry = {**(stamp or {}), "encoders": {}}
-        found = _probe(ffmpeg, HARDWARE[name])
-        if stamp is None:
-            return found
-        entry.setdefault("encoders", {})[name] = {"ok": found.ok, "problem": found.problem}
-        cache[real] = entry
-        try:
-            file.parent.mkdir(parents=True, exist_ok=True)
-            tmp = file.with_name(f".{file.name}.{os.getpid()}.tmp")
-            tmp.write_text(json.dumps(cache, indent=1), encoding="utf-8")
-            os.replace(tmp, file)
-        except OSError:
-            pass  # an unwritable FENTA_HOME costs the test on the next run, nothing else
-        return found
+    exe = ffmpeg
+
+    def probe() -> dict:
+        found = _probe(exe, HARDWARE[name])
+        return {"ok": found.ok, "problem": found.problem}
+
+    file = (settings or Settings.from_env()).cache_dir / "encoders.json"
+    hit = BinaryVerdicts(file, _table_key()).get(ffmpeg, name, probe)
+    return EncoderCheck(name, bool(hit.get("ok")), hit.get("problem"))
 
 
 def check_all(*, ffmpeg: str | None = None, settings: Settings | None = None) -> list[EncoderCheck]:

@@ -49,14 +49,14 @@ def test_the_test_encode_runs_once_per_ffmpeg_binary_and_its_answer_is_kept(fent
     first = check_encoder("nvenc", settings=_settings())
     assert not first.ok and first.problem
     entry = _cache()[str(__import__("os").path.realpath(ffmpeg_exe()))]
-    assert entry["encoders"]["nvenc"] == {"ok": False, "problem": first.problem}
+    assert entry["answers"]["nvenc"] == {"ok": False, "problem": first.problem}
     assert {"mtime_ns", "size"} <= set(entry)
 
     # A second check reads the cache: what it says is what comes back.
     file = _settings().cache_dir / "encoders.json"
     cache = _cache()
     key = next(iter(cache))
-    cache[key]["encoders"]["nvenc"]["problem"] = "kept from the first test"
+    cache[key]["answers"]["nvenc"]["problem"] = "kept from the first test"
     file.write_text(json.dumps(cache), encoding="utf-8")
     assert check_encoder("nvenc", settings=_settings()).problem == "kept from the first test"
 
@@ -72,7 +72,7 @@ def test_auto_takes_x264_silently_when_no_hardware_encoder_works(caplog):
     with caplog.at_level(logging.WARNING, logger="fenta"):
         assert resolve_encoder("auto") is X264
     assert not caplog.records
-    assert set(_cache()[next(iter(_cache()))]["encoders"]) == set(HARDWARE)
+    assert set(_cache()[next(iter(_cache()))]["answers"]) == set(HARDWARE)
 
 
 def test_a_named_hardware_encoder_that_does_not_work_gives_x264_with_a_notice(caplog):
@@ -98,7 +98,7 @@ def test_a_hardware_encoder_failing_in_the_render_itself_falls_back_to_x264(tmp_
     _no_hardware("nvenc")
     file = _settings().cache_dir / "encoders.json"
     cache = _cache()
-    cache[next(iter(cache))]["encoders"]["nvenc"] = {"ok": True, "problem": None}
+    cache[next(iter(cache))]["answers"]["nvenc"] = {"ok": True, "problem": None}
     file.write_text(json.dumps(cache), encoding="utf-8")
     assert resolve_encoder("nvenc") is HARDWARE["nvenc"]
 
