@@ -42,6 +42,7 @@ _ERRORS = (
     "PathError", "Problem", "ProviderError", "QuotaError", "RateLimitError", "RenderError", "SpecError",
     "TemplateError", "FontError", "TextError", "FFmpegUnusable", "InvalidOutputError", "OutcomeUnknownError",
     "MissingKeysError", "ScheduleError", "WebhookError",
+    "ClusterError",
 )
 _EXPORTS.update({name: "errors" for name in _ERRORS})
 
@@ -56,6 +57,7 @@ if TYPE_CHECKING:  # pragma: no cover - names for type checkers only, never impo
                          PathError, Problem, ProviderError, QuotaError, RateLimitError, RenderError, SpecError)
     from .errors import (FFmpegUnusable, FontError, InvalidOutputError, MissingKeysError, OutcomeUnknownError, TemplateError,
                          ScheduleError, TextError, WebhookError)
+    from .errors import ClusterError
     from .nodes.base import Node, NodeContext, Params, Ports, register, registry
 
 
@@ -121,4 +123,5 @@ __all__ = [
     "MissingKeysError",
     "ScheduleError",
     "WebhookError",
+    "ClusterError",
 ]

@@ -93,6 +93,7 @@ def _queue(merged: dict[str, str]) -> dict:
         "lease_seconds": _seconds(merged.get("FENTA_LEASE_SECONDS"), 30.0, 0.05),
         "heartbeat_seconds": _seconds(merged.get("FENTA_HEARTBEAT_SECONDS"), 5.0, 0.01),
         "poll_seconds": _seconds(merged.get("FENTA_POLL_SECONDS"), 0.5, 0.01),
+        "dask_address": (merged.get("FENTA_DASK_ADDRESS") or "").strip() or (merged.get("DASK_SCHEDULER_ADDRESS") or "").strip() or None,
     }
 
 
@@ -142,6 +143,8 @@ class Settings:
         lease_seconds: A running job's lease lapses this long after its last heartbeat
             (`FENTA_LEASE_SECONDS`, default 30); a lapsed job is taken over by the next worker.
         heartbeat_seconds: How often a running job renews its lease (`FENTA_HEARTBEAT_SECONDS`, default 5).
+        dask_address: The Dask scheduler `--cluster` defaults to (`FENTA_DASK_ADDRESS`, else
+            `DASK_SCHEDULER_ADDRESS`); None runs jobs in this process.
         poll_seconds: How often workers look for due jobs, running jobs look for a cancel request and
             `jobs watch` reads the event log (`FENTA_POLL_SECONDS`, default 0.5).
     """
@@ -164,6 +167,7 @@ class Settings:
     lease_seconds: float = 30.0
     heartbeat_seconds: float = 5.0
     poll_seconds: float = 0.5
+    dask_address: str | None = None
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None, cwd: Path | None = None) -> "Settings":

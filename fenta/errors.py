@@ -35,6 +35,7 @@ __all__ = [
     "OutcomeUnknownError",
     "MissingKeysError",
     "PathError",
+    "ClusterError",
 ]
 
 
@@ -283,5 +284,13 @@ class JobError(FentaError):
 class PathError(FentaError):
     """A folder or file fenta must write cannot be used: the output folder or name, or
     `FENTA_HOME` (exit 2: bad input, found before any node runs)."""
+
+    exit_code = 2
+
+
+class ClusterError(FentaError):
+    """Jobs cannot run on the Dask cluster asked for: dask is not installed, the scheduler cannot be
+    reached, or no worker can run jobs (exit 2: found before any row runs). A worker lost in the middle
+    of a job fails that attempt with a retryable `ClusterError` instead."""
 
     exit_code = 2

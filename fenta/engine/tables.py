@@ -153,7 +153,10 @@ _ADDED_COLUMNS = [
 ]
 
 #: Indexes on added columns (created after the columns exist).
-_INDEXES = "CREATE INDEX IF NOT EXISTS jobs_queue ON jobs(status, priority, created_at);"
+_INDEXES = """
+CREATE INDEX IF NOT EXISTS jobs_queue ON jobs(status, priority, created_at);
+CREATE INDEX IF NOT EXISTS jobs_batch ON jobs(batch_id, created_at);
+"""
 
 
 _TABLES = re.findall(r"CREATE TABLE IF NOT EXISTS (\w+)", _SCHEMA)
@@ -171,7 +174,7 @@ def _columns(conn: sqlite3.Connection, table: str) -> set[str]:
 def _schema_is_current(conn: sqlite3.Connection) -> bool:
     """Whether every table, added column and index exists already (the usual case: nothing to write)."""
     names = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type IN ('table', 'index')")}
-    if not set(_TABLES) <= names or "jobs_queue" not in names:
+    if not set(_TABLES) <= names or not {"jobs_queue", "jobs_batch"} <= names:
         return False
     return all(column in _columns(conn, table) for table, column, _ in _ADDED_COLUMNS)
 

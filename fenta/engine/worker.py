@@ -3,7 +3,9 @@
     Worker(concurrency=2, until_empty=True).run()
 
 Jobs are taken highest priority first, then oldest, in a `BEGIN IMMEDIATE` transaction, so workers
-sharing one `FENTA_HOME` never take the same job. A running job's lease is renewed by its own
+sharing one `FENTA_HOME` never take the same job. Each attempt runs on the worker's executor
+(`fenta.engine.executors`): in this process by default, or on a Dask cluster; either way only this
+process writes the store. A running job's lease is renewed by its own
 thread; a job whose lease lapsed (its process was killed) is taken over by the next worker and
 resumed from its checkpoints. SIGTERM or Ctrl-C stops a worker cleanly: running nodes finish (a
 second signal cancels them), the jobs go back to the queue, and `run` returns.
@@ -20,8 +22,9 @@ from typing import Callable
 
 from ..config import Settings
 from ..errors import QuotaError
-from .attempt import Bus, Control, run_attempt
+from .attempt import Bus, Control
 from .events import Event
+from .executors import Executor, LocalExecutor
 from .lifecycle import pending, refuse, release, reserve
 from .runner import RunResult
 from .store import JobStore
@@ -44,17 +47,22 @@ class Worker:
             job dead with that reason (`job.dead`) without running anything.
         on_event: Called with every event of the jobs this worker runs (and the live-only ones), from
             a task of its own.
+        executor: Where each attempt runs (`fenta.engine.executors.make_executor`); default: this process.
+            The caller opens and closes it.
+        batch_id: Take only this batch's jobs; `until_empty` then waits for this batch only.
 
     Attributes:
         results: The outcome of every attempt this worker made, in the order they ended.
     """
 
-    def __init__(self, settings: Settings | None = None, *, concurrency: int = 1, until_empty: bool = False, admission: Callable[[dict], None] | None = None, on_event: Callable[[Event], None] | None = None) -> None:
+    def __init__(self, settings: Settings | None = None, *, concurrency: int = 1, until_empty: bool = False, admission: Callable[[dict], None] | None = None, on_event: Callable[[Event], None] | None = None, executor: Executor | None = None, batch_id: str | None = None) -> None:
         self.settings = settings or Settings.from_env()
         self.concurrency = max(1, int(concurrency))
         self.until_empty = until_empty
         self.admission = admission
         self.on_event = on_event
+        self.executor: Executor = executor if executor is not None else LocalExecutor()
+        self.batch_id = batch_id
         self.results: list[RunResult] = []
         self._loop: asyncio.AbstractEventLoop | None = None
         self._wake: asyncio.Event | None = None
@@ -106,7 +114,7 @@ class Worker:
         try:
             while not self._stopping:
                 self._fill(store, bus)
-                if self.until_empty and not self._controls and pending(store) == 0:
+                if self.until_empty and not self._controls and pending(store, batch_id=self.batch_id) == 0:
                     break
                 await self._wait()
             for control in self._controls.values():
@@ -139,7 +147,7 @@ class Worker:
     def _fill(self, store: JobStore, bus: Bus) -> None:
         """Take due jobs until `concurrency` run."""
         while len(self._controls) < self.concurrency and not self._stopping:
-            row, lease, events = reserve(store, self.settings)
+            row, lease, events = reserve(store, self.settings, batch_id=self.batch_id)
             bus.put(*events)
             if row is None or lease is None:
                 return
@@ -155,7 +163,7 @@ class Worker:
                     release(store, lease)
                     return
             control = Control()
-            task = asyncio.ensure_future(run_attempt(store, lease, settings=self.settings, bus=bus, control=control))
+            task = asyncio.ensure_future(self.executor.run(store, lease, settings=self.settings, bus=bus, control=control))
             self._controls[task] = control
 
     async def _wait(self) -> None:

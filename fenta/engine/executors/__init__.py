@@ -1,0 +1,100 @@
+"""Where a reserved job's attempt runs: in this process, or on a Dask cluster.
+
+    with make_executor(None, settings) as executor:            # this process (the default)
+        Worker(settings, executor=executor, batch_id=batch).run()
+    with make_executor("tcp://10.0.0.5:8786", settings) as executor:   # Dask workers
+        ...
+
+A `Worker` reserves jobs and hands each attempt to its executor (Hamilton's `TaskExecutor` is the
+model). Whatever the executor, only this process writes the job store: an attempt ends in exactly
+one state, as `fenta.engine.attempt.run_attempt` ends it.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+
+from ...config import Settings
+from ...errors import ClusterError
+from .local import LocalExecutor
+
+if TYPE_CHECKING:
+    from ..attempt import Bus, Control
+    from ..lifecycle import Lease
+    from ..runner import RunResult
+    from ..store import JobStore
+
+__all__ = ["Executor", "LocalExecutor", "make_executor", "parse_cluster"]
+
+
+@runtime_checkable
+class Executor(Protocol):
+    """Runs one attempt of a job the caller has reserved, and ends it in exactly one state.
+
+    Attributes:
+        name: What it is, for a log line: "local", "dask tcp://10.0.0.5:8786 (3 workers)".
+        slots: How many jobs it runs at once at most (None: as many as the worker hands it).
+    """
+
+    name: str
+    slots: int | None
+
+    async def run(self, store: "JobStore", lease: "Lease", *, settings: Settings, bus: "Bus", control: "Control") -> "RunResult":
+        """Start the attempt in `store`, run it, and end it (completed, failed, cancelled or released)."""
+        ...
+
+    def close(self) -> None:
+        """Let go of what it holds (a Dask client, a LocalCluster)."""
+        ...
+
+    def __enter__(self) -> Any: ...
+
+    def __exit__(self, *exc: Any) -> None: ...
+
+
+def parse_cluster(cluster: str | None, settings: Settings) -> tuple[str, Any]:
+    """("local", None) | ("dask-local", N or None) | ("dask", "tcp://host:port") for a `--cluster` value.
+
+    None falls back to `settings.dask_address` (FENTA_DASK_ADDRESS, then DASK_SCHEDULER_ADDRESS).
+
+    Raises:
+        ClusterError: the value is neither `local[:N]` nor a scheduler address.
+    """
+    value = (cluster if cluster is not None else settings.dask_address or "").strip()
+    if not value:
+        return "local", None
+    if value == "local" or value.startswith("local:"):
+        n = value.partition(":")[2]
+        if n and not (n.isdigit() and int(n) > 0):
+            raise ClusterError(f"--cluster {value}: the number of local Dask workers must be a whole number > 0 (local:2)")
+        return "dask-local", int(n) if n else None
+    if "://" in value or ":" in value:
+        return "dask", value if "://" in value else f"tcp://{value}"
+    raise ClusterError(f"--cluster {value}: expected local, local:N or a Dask scheduler address like tcp://host:8786")
+
+
+def make_executor(cluster: str | None = None, settings: Settings | None = None, **options: Any) -> Executor:
+    """The executor for a `--cluster` value (see `parse_cluster`); a context manager.
+
+    Args:
+        cluster: None (this process, unless FENTA_DASK_ADDRESS / DASK_SCHEDULER_ADDRESS is set),
+            "local" / "local:N" (a Dask LocalCluster of N single-thread worker processes) or a
+            scheduler address ("tcp://host:8786").
+        options: Passed to the Dask executor (`connect_timeout`, `on_warning`).
+
+    Raises:
+        ClusterError: dask is not installed, the scheduler cannot be reached, or no worker can run jobs.
+    """
+    settings = settings or Settings.from_env()
+    kind, where = parse_cluster(cluster, settings)
+    if kind == "local":
+        return LocalExecutor()
+    try:
+        from .dask import DaskExecutor
+    except ImportError as e:
+        if getattr(e, "name", "") and str(e.name).split(".")[0] in ("dask", "distributed"):
+            raise ClusterError("--cluster needs Dask: pip install 'fenta[dask]'") from None
+        raise
+    if kind == "dask-local":
+        return DaskExecutor.local(where, settings, **options)
+    return DaskExecutor.connect(where, settings, **options)
