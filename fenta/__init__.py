@@ -21,10 +21,10 @@ _EXPORTS = {
     "Plan": "engine.runner",
     "RunResult": "engine.runner",
     "plan": "engine.runner",
-    "resume": "engine.runner",
-    "resume_async": "engine.runner",
-    "run": "engine.runner",
-    "run_async": "engine.runner",
+    "resume": "ops.runs",
+    "resume_async": "ops.runs",
+    "run": "ops.runs",  # the engine's, with quotas before and usage and webhooks after
+    "run_async": "ops.runs",
     "submit": "engine.queue",
     "jobs": "",  # the module fenta.jobs itself
     "Workflow": "engine.spec",
@@ -51,7 +51,8 @@ if TYPE_CHECKING:  # pragma: no cover - names for type checkers only, never impo
     from . import jobs
     from .engine.events import Event
     from .engine.queue import submit
-    from .engine.runner import Plan, RunResult, plan, resume, resume_async, run, run_async
+    from .engine.runner import Plan, RunResult, plan
+    from .ops.runs import resume, resume_async, run, run_async
     from .engine.spec import Workflow, load, loads
     from .errors import (AuthError, CostLimitError, CreditsError, FentaError, JobError, MediaError, NodeError,
                          PathError, Problem, ProviderError, QuotaError, RateLimitError, RenderError, SpecError)
