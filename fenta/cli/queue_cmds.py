@@ -26,6 +26,7 @@ def submit(
     out: Path = typer.Option(Path("renders"), "-o", "--out", help="Folder for the finished video and its artifacts, or a file name ending in .mp4."),
     name: Optional[str] = typer.Option(None, "--name", help="Base name of the files (default: the workflow's name)."),
     preview: bool = typer.Option(False, "--preview", help="Render a quick low-resolution draft (NAME.preview.mp4)."),
+    encoder: Optional[str] = typer.Option(None, "--encoder", help="H.264 encoder for every Render node: auto, x264, nvenc, qsv, vaapi or videotoolbox (tested on the worker's machine; one that fails there falls back to x264 with a notice)."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace files of the same name an earlier job wrote (default: take the next free name)."),
     priority: int = typer.Option(0, "--priority", help="Higher runs first; equal priorities run oldest first."),
     retries: Optional[int] = typer.Option(None, "--retries", min=0, max=10, help="Retries after a retryable failure (default: the workflow's retry.max_retries, else 3)."),
@@ -37,13 +38,14 @@ def submit(
     from .. import jobs
     from ..engine.keys import key_needs
     from ..engine.spec import load, parse_var_overrides
-    from .run_cmds import _confirm_cost
+    from .run_cmds import _confirm_cost, check_encoder_choice
 
+    check_encoder_choice(encoder)
     wf = load(file, vars=parse_var_overrides(var))
     settings = Settings.from_env()
     _confirm_cost(wf, yes, max_cost, json)
     missing = [k.var for k in key_needs(wf, settings) if not k.set]
-    job_id = jobs.submit(wf, out=out, name=name, priority=priority, preview=preview, settings=settings, overwrite=overwrite, retry=None if retries is None else {"max_retries": retries})
+    job_id = jobs.submit(wf, out=out, name=name, priority=priority, preview=preview, settings=settings, overwrite=overwrite, retry=None if retries is None else {"max_retries": retries}, encoder=encoder)
     if json:
         emit_json({"job_id": job_id, "status": "queued", "priority": priority, "missing_keys": missing})
         return

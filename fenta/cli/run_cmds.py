@@ -108,15 +108,12 @@ def _confirm_cost(wf: Workflow, yes: bool, max_cost: Optional[float], as_json: b
         raise typer.Exit(1)
 
 
-def _set_encoder(wf, encoder: str) -> None:
-    """--encoder: every Render node's `encoder` param (so it joins the node's cache key)."""
+def check_encoder_choice(encoder: str | None) -> None:
+    """--encoder: one of the names fenta knows (the job keeps it; each Render node uses it)."""
     from ..render.encoders import CHOICES
 
-    if encoder not in CHOICES:
+    if encoder is not None and encoder not in CHOICES:
         raise typer.BadParameter(f"unknown encoder '{encoder}': choose {', '.join(CHOICES)}", param_hint="--encoder")
-    for spec in wf.nodes.values():
-        if spec.type == "Render" and spec.parsed_params is not None and "encoder" in type(spec.parsed_params).model_fields:
-            spec.parsed_params = spec.parsed_params.model_copy(update={"encoder": encoder})
 
 
 @app.command()
@@ -147,8 +144,7 @@ def run(
     from ..media.ffmpeg import ffmpeg_choice
 
     wf = load(file, vars=parse_var_overrides(var))
-    if encoder is not None:
-        _set_encoder(wf, encoder)
+    check_encoder_choice(encoder)
     if dry_run:
         _dry_run(wf, json)
         return
@@ -164,7 +160,7 @@ def run(
     if retries is None:
         retries = (wf.retry or {}).get("max_retries", settings.max_retries)
     result = _run_job(
-        lambda display: run_async(wf, out=out, name=name, preview=preview, overwrite=overwrite, refresh=refresh, on_event=display, max_cost=max_cost, settings=settings, retries=retries),
+        lambda display: run_async(wf, out=out, name=name, preview=preview, overwrite=overwrite, refresh=refresh, on_event=display, max_cost=max_cost, settings=settings, retries=retries, encoder=encoder),
         {n: s.type for n, s in wf.nodes.items()},
         json,
     )

@@ -50,12 +50,14 @@ def enqueue(
     hold: bool = False,
     schedule_id: str | None = None,
     batch_id: str | None = None,
+    encoder: str | None = None,
 ) -> tuple[str, Lease | None]:
     """Write a queued job and its `job.queued` event in one transaction.
 
     Args:
         out_dir: The checked output folder (`prepare`).
         hold: Lease the job to this process (`fenta run`): no worker takes it while this process lives.
+        encoder: The H.264 encoder for every Render node (`--encoder`), kept with the job for resumes.
 
     Returns:
         (job id, the lease when `hold`).
@@ -63,6 +65,11 @@ def enqueue(
     job_id = new_job_id()
     lease = Lease.new(job_id) if hold else None
     options = {"name": name, "preview": bool(preview), "overwrite": bool(overwrite), "vars": var_overrides(workflow)}
+    if encoder is not None:
+        options["encoder"] = encoder
+        from .runner import check_options
+
+        check_options(workflow, options)  # a bad encoder name fails here, before the job exists
     file = os.path.abspath(workflow.file) if workflow.file and not workflow.file.startswith("<") else None
     dumps = lambda v: json.dumps(v, default=str, ensure_ascii=False)  # noqa: E731
     row = {
@@ -90,6 +97,7 @@ def submit(
     batch_id: str | None = None,
     retry: dict[str, Any] | None = None,
     overwrite: bool = False,
+    encoder: str | None = None,
 ) -> str:
     """Queue a loaded workflow for a worker; returns the job id.
 
@@ -103,6 +111,8 @@ def submit(
         batch_id: The batch this job belongs to, if any.
         retry: `{max_retries, base_seconds}`, over the workflow's `retry:` and the settings.
         overwrite: Replace files of the same name another job wrote.
+        encoder: H.264 encoder for every Render node: auto, x264, nvenc, qsv, vaapi or videotoolbox
+            (one that fails on the worker's machine falls back to x264 with a notice).
 
     Raises:
         PathError: the output folder or name, or `FENTA_HOME`, cannot be used.
@@ -114,7 +124,7 @@ def submit(
     max_retries, base_seconds = retry_policy(workflow, retry, settings)
     store = JobStore(settings.db_path)
     try:
-        job_id, _ = enqueue(store, workflow, settings=settings, out_dir=out_dir, name=base, preview=preview, overwrite=overwrite, priority=priority, max_retries=max_retries, retry_base=base_seconds, schedule_id=schedule_id, batch_id=batch_id)
+        job_id, _ = enqueue(store, workflow, settings=settings, out_dir=out_dir, name=base, preview=preview, overwrite=overwrite, priority=priority, max_retries=max_retries, retry_base=base_seconds, schedule_id=schedule_id, batch_id=batch_id, encoder=encoder)
         return job_id
     finally:
         store.close()

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from ..config import Settings
-from ..errors import CostLimitError, JobError
+from ..errors import CostLimitError, JobError, Problem, SpecError
 from .events import Event
 from .keys import check_keys
 from .outputs import check_home, resolve_output
@@ -96,13 +96,44 @@ def plan(workflow: Workflow) -> Plan:
     return Plan(order=layers(workflow), cost=cost)
 
 
+#: Run options that set a param of every node of a type (so they join its cache key): option -> (type, param).
+_NODE_OPTIONS = {"preview": ("Render", "preview"), "encoder": ("Render", "encoder")}
+
+
+def _option_targets(workflow: Workflow, option: str) -> list[Any]:
+    node_type, param = _NODE_OPTIONS[option]
+    return [s for s in workflow.nodes.values() if s.type == node_type and s.parsed_params is not None and param in type(s.parsed_params).model_fields]
+
+
+def check_options(workflow: Workflow, options: dict[str, Any]) -> None:
+    """Raise `SpecError` (naming the option) when a run option's value does not fit the params it sets."""
+    from pydantic import TypeAdapter, ValidationError
+
+    for option, value in options.items():
+        if option not in _NODE_OPTIONS or value in (None, False):
+            continue
+        param = _NODE_OPTIONS[option][1]
+        for spec in _option_targets(workflow, option):
+            try:
+                TypeAdapter(type(spec.parsed_params).model_fields[param].annotation).validate_python(value)
+            except ValidationError:
+                choices = ""
+                annotation = type(spec.parsed_params).model_fields[param].annotation
+                if getattr(annotation, "__args__", None):
+                    choices = f": choose {', '.join(map(str, annotation.__args__))}"
+                problem = Problem(f"--{option} {value!r} is not a valid {param}{choices}", file=workflow.file, node=spec.id, field=param)
+                raise SpecError([problem], file=workflow.file) from None
+
+
 def apply_options(workflow: Workflow, options: dict[str, Any]) -> None:
-    """Run options that change what nodes do (so they join cache keys) and must survive a resume."""
-    if options.get("preview"):
-        # Read by Render nodes through their params, so a draft is cached apart from the full render.
-        for spec in workflow.nodes.values():
-            if spec.type == "Render" and spec.parsed_params is not None and "preview" in type(spec.parsed_params).model_fields:
-                spec.parsed_params = spec.parsed_params.model_copy(update={"preview": True})
+    """Run options that change what nodes do (so they join cache keys) and must survive a resume:
+    `preview` (a quick draft, cached apart from the full render) and `encoder` (`--encoder`)."""
+    check_options(workflow, options)
+    for option, value in options.items():
+        if option in _NODE_OPTIONS and value not in (None, False):
+            param = _NODE_OPTIONS[option][1]
+            for spec in _option_targets(workflow, option):
+                spec.parsed_params = spec.parsed_params.model_copy(update={param: value})
 
 
 def prepare(*, out: str | Path = "renders", name: str | None = None, settings: Settings | None = None) -> tuple[Path, str | None]:
@@ -133,6 +164,7 @@ async def run_async(
     max_cost: float | None = None,
     retries: int | None = None,
     priority: int = 0,
+    encoder: str | None = None,
 ) -> RunResult:
     """Run a loaded workflow in this process and return its result (never raises for a failed node).
 
@@ -157,6 +189,8 @@ async def run_async(
             40-80 s; `Settings.retry_base_seconds`). Default: the workflow's `retry: {max_retries}`,
             else none.
         priority: Queue priority (matters only if a worker takes the job over).
+        encoder: H.264 encoder for every Render node: auto, x264, nvenc, qsv, vaapi or videotoolbox
+            (one that fails here falls back to x264 with a notice); kept with the job for resumes.
 
     Raises:
         MissingKeysError: API keys the workflow needs are not set (all listed; nothing was run).
@@ -182,7 +216,7 @@ async def run_async(
         retries = declared if workflow.retry and "max_retries" in workflow.retry else 0
     store = JobStore(settings.db_path)
     try:
-        job_id, lease = enqueue(store, workflow, settings=settings, out_dir=out_dir, name=base, preview=preview, overwrite=overwrite, priority=priority, max_retries=retries, retry_base=base_seconds, hold=True)
+        job_id, lease = enqueue(store, workflow, settings=settings, out_dir=out_dir, name=base, preview=preview, overwrite=overwrite, priority=priority, max_retries=retries, retry_base=base_seconds, hold=True, encoder=encoder)
         assert lease is not None
         return await drive(store, job_id, lease, settings=settings, workflow=workflow, refresh=set(refresh or []), on_event=on_event)
     finally:

@@ -141,12 +141,37 @@ def test_fenta_doctor_lists_which_encoders_work(cli):
     assert all(v == "usable" or v.startswith("not usable: ") for v in info["encoders"].values())
 
 
-def test_fenta_run_encoder_option_sets_every_render_node(cli, write, tmp_path):
-    from fenta.cli.run_cmds import _set_encoder
-    from fenta.engine.spec import load
+RENDER_WF = "version: 1\nname: t\nnodes:\n  bg:\n    type: Input.Background\n  tl:\n    type: Timeline\n    inputs: {clips: bg.clips}\n  render:\n    type: Render\n    inputs: {timeline: tl.timeline}\n"
 
-    wf = load(write("wf.yaml", "version: 1\nname: t\nnodes:\n  bg:\n    type: Input.Background\n  tl:\n    type: Timeline\n    inputs: {clips: bg.clips}\n  render:\n    type: Render\n    inputs: {timeline: tl.timeline}\n"))
-    _set_encoder(wf, "qsv")
+
+def test_a_queued_jobs_encoder_is_kept_with_it_and_set_on_every_render_node_when_it_runs(write):
+    import fenta
+    from fenta.engine.runner import apply_options
+    from fenta.engine.store import JobStore
+
+    job_id = fenta.submit(fenta.load(write("wf.yaml", RENDER_WF)), encoder="qsv")
+    store = JobStore(_settings().db_path)
+    try:
+        options = store.get_job(job_id)["options"]
+    finally:
+        store.close()
+    assert options["encoder"] == "qsv"
+    wf = fenta.load(write("wf.yaml", RENDER_WF))
+    apply_options(wf, options)
     assert wf.nodes["render"].parsed_params.encoder == "qsv"
-    r = cli("run", str(tmp_path / "wf.yaml"), "--encoder", "bogus")
-    assert r.exit_code == 2 and "bogus" in r.output
+
+
+def test_an_unknown_encoder_given_to_the_sdk_names_the_node_and_field_and_queues_nothing(write):
+    import fenta
+    from fenta.errors import SpecError
+
+    with pytest.raises(SpecError) as e:
+        fenta.submit(fenta.load(write("wf.yaml", RENDER_WF)), encoder="quicksync")
+    assert e.value.problems[0].node == "render" and e.value.problems[0].field == "encoder"
+    assert "'quicksync' is not a valid encoder: choose auto, x264, nvenc" in str(e.value)
+    assert fenta.jobs.list() == []
+
+
+def test_fenta_submit_refuses_an_unknown_encoder(cli, write):
+    r = cli("submit", str(write("wf.yaml", RENDER_WF)), "--encoder", "quicksync")
+    assert r.exit_code == 2 and "unknown encoder 'quicksync'" in r.output
