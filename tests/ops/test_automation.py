@@ -10,7 +10,6 @@ import time
 
 import pytest
 
-from fenta.config import Settings
 from fenta.engine.events import read_events
 from fenta.engine.store import JobStore
 from fenta.engine.worker import Worker
@@ -30,19 +29,6 @@ nodes:
     type: Input.Text
     params: {text: "${vars.text}"}
 """
-
-
-@pytest.fixture
-def settings(monkeypatch):
-    monkeypatch.setenv("FENTA_WEBHOOK_RETRY_SCALE", "0.001")
-    return Settings.from_env()
-
-
-@pytest.fixture
-def store(settings):
-    s = JobStore(settings.db_path)
-    yield s
-    s.close()
 
 
 @pytest.fixture

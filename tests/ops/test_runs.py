@@ -5,8 +5,6 @@ from __future__ import annotations
 import pytest
 
 import fenta
-from fenta.config import Settings
-from fenta.engine.store import JobStore
 from fenta.errors import QuotaError
 from fenta.ops import quotas as q
 from fenta.ops import webhooks as wh
@@ -21,19 +19,6 @@ nodes:
     type: Input.Text
     params: {text: hello}
 """
-
-
-@pytest.fixture
-def settings(monkeypatch):
-    monkeypatch.setenv("FENTA_WEBHOOK_RETRY_SCALE", "0.001")
-    return Settings.from_env()
-
-
-@pytest.fixture
-def store(settings):
-    s = JobStore(settings.db_path)
-    yield s
-    s.close()
 
 
 def test_the_sdks_run_is_the_one_that_checks_quotas_and_sends_webhooks():

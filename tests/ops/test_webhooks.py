@@ -30,19 +30,6 @@ VECTOR = {
 }
 
 
-@pytest.fixture
-def settings(monkeypatch):
-    monkeypatch.setenv("FENTA_WEBHOOK_RETRY_SCALE", "0.001")  # 5 s -> 5 ms, 5 min -> 0.3 s
-    return Settings.from_env()
-
-
-@pytest.fixture
-def store(settings):
-    s = JobStore(settings.db_path)
-    yield s
-    s.close()
-
-
 def emit(store, type: str, job_id: str | None, data: dict) -> int:
     with store.write() as conn:
         return append_event(conn, type, job_id, data)
