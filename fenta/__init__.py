@@ -27,6 +27,8 @@ _EXPORTS = {
     "run_async": "ops.runs",
     "submit": "engine.queue",
     "jobs": "",  # the module fenta.jobs itself
+    "new": "ops.compose",  # fenta new: a workflow from one sentence (OpenRouter)
+    "init": "ops.starters",  # fenta init: a starter workflow and .env.example, offline
     "Workflow": "engine.spec",
     "load": "engine.spec",
     "loads": "engine.spec",
@@ -44,6 +46,7 @@ _ERRORS = (
     "MissingKeysError", "ScheduleError", "WebhookError",
     "ClusterError",
 )
+_ERRORS += ("ComposeError",)
 _EXPORTS.update({name: "errors" for name in _ERRORS})
 
 if TYPE_CHECKING:  # pragma: no cover - names for type checkers only, never imported at run time
@@ -60,6 +63,9 @@ if TYPE_CHECKING:  # pragma: no cover - names for type checkers only, never impo
                          ScheduleError, TextError, WebhookError)
     from .errors import ClusterError
     from .nodes.base import Node, NodeContext, Params, Ports, register, registry
+    from .errors import ComposeError
+    from .ops.compose import new
+    from .ops.starters import init
 
 
 def __getattr__(name: str) -> Any:
@@ -125,4 +131,7 @@ __all__ = [
     "ScheduleError",
     "WebhookError",
     "ClusterError",
+    "new",
+    "init",
+    "ComposeError",
 ]

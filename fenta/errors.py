@@ -35,6 +35,7 @@ __all__ = [
     "OutcomeUnknownError",
     "MissingKeysError",
     "PathError",
+    "ComposeError",
     "ClusterError",
 ]
 
@@ -294,3 +295,15 @@ class ClusterError(FentaError):
     of a job fails that attempt with a retryable `ClusterError` instead."""
 
     exit_code = 2
+
+
+class ComposeError(FentaError):
+    """`fenta new`: the model's workflow still had problems after the last round; `problems` lists
+    that round's (exit 1: the sentence was fine, the answer was not)."""
+
+    def __init__(self, message: str, problems: list[Problem] | None = None) -> None:
+        super().__init__(message)
+        self.problems = list(problems or [])
+
+    def __str__(self) -> str:
+        return "\n".join([self.message] + [f"  - {p}" for p in self.problems])

@@ -1,0 +1,90 @@
+"""`fenta new` and `fenta init` as commands: what they print, write and exit with."""
+
+from __future__ import annotations
+
+import json
+
+from tests.fakes.fixtures import openrouter_fake  # noqa: F401
+from tests.ops.test_compose import PROMPT, good, unknown_type
+
+
+def test_new_prints_the_graph_and_the_cost_estimate_and_writes_a_file_validate_accepts(cli, openrouter_fake):
+    openrouter_fake.queue_content(unknown_type(), good())
+    r = cli("new", PROMPT, "-o", "hello.yaml")
+    assert r.exit_code == 0, r.output
+    assert len(openrouter_fake.chat_requests()) == 2
+    assert "wrote hello.yaml: 3 nodes" in r.stdout and "(2 rounds," in r.stdout
+    assert "└─ timeline (Timeline)  ← backdrop.clips→clips" in r.stdout
+    assert "estimated cost: $0.0000 (USD)" in r.stdout
+    assert "round 1: the answer has 1 problem(s)" in r.stderr
+    v = cli("validate", "hello.yaml")
+    assert v.exit_code == 0 and "hello.yaml: valid (3 nodes" in v.stdout
+
+
+def test_new_exits_1_listing_the_last_rounds_problems(cli, openrouter_fake):
+    openrouter_fake.queue_content(unknown_type(), unknown_type(), unknown_type())
+    r = cli("new", PROMPT, "-o", "hello.yaml")
+    assert r.exit_code == 1
+    assert "after 3 rounds; nothing was written" in r.stderr
+    assert "node 'backdrop', field 'type': unknown node type 'Input.Gradients'" in r.stderr
+
+
+def test_new_without_a_key_says_which_key_and_that_init_works_offline_in_one_line(cli, openrouter_fake, monkeypatch):
+    monkeypatch.delenv("OPENROUTER_API_KEY")
+    r = cli("new", PROMPT)
+    assert r.exit_code == 2
+    assert r.stderr.strip().splitlines() == ["error: OPENROUTER_API_KEY is not set: `fenta new` asks an LLM on OpenRouter (export it or put it in a .env file); `fenta init` writes a starter workflow offline"]
+    assert openrouter_fake.chat_requests() == []
+
+
+def test_new_refuses_to_overwrite_with_exit_2_and_replaces_with_force(cli, openrouter_fake, tmp_path):
+    (tmp_path / "workflow.yaml").write_text("mine\n")
+    r = cli("new", PROMPT)
+    assert r.exit_code == 2 and "workflow.yaml already exists; pass --force" in r.stderr
+    assert (tmp_path / "workflow.yaml").read_text() == "mine\n" and openrouter_fake.chat_requests() == []
+    openrouter_fake.queue_content(good())
+    assert cli("new", PROMPT, "--force").exit_code == 0
+    assert "hello-gradients" in (tmp_path / "workflow.yaml").read_text()
+
+
+def test_new_json_reports_the_file_rounds_and_estimated_run_cost(cli, openrouter_fake):
+    openrouter_fake.queue_content(good())
+    r = cli("new", PROMPT, "--json")
+    out = json.loads(r.stdout)
+    assert out["status"] == "ok" and out["file"] == "workflow.yaml" and out["rounds"] == 1
+    assert out["nodes"] == ["backdrop", "timeline", "render"] and out["estimated_run_total"] == 0 and out["cost"] > 0
+
+
+def test_new_json_failure_lists_the_problems(cli, openrouter_fake):
+    openrouter_fake.queue_content(unknown_type(), unknown_type(), unknown_type())
+    r = cli("new", PROMPT, "--json")
+    out = json.loads(r.stdout)
+    assert r.exit_code == 1 and out["exit_code"] == 1
+    assert out["problems"][0]["node"] == "backdrop" and "Input.Gradients" in out["problems"][0]["message"]
+
+
+def test_new_with_run_renders_the_written_workflow(cli, openrouter_fake, tmp_path):
+    openrouter_fake.queue_content(good())
+    r = cli("new", PROMPT, "--run", "--json")
+    assert r.exit_code == 0, r.output
+    result = json.loads(r.stdout)
+    assert result["status"] == "completed" and result["video"].endswith(".mp4")
+    assert "wrote workflow.yaml" in r.stderr
+
+
+def test_init_writes_a_workflow_and_env_example_and_refuses_to_overwrite(cli, tmp_path):
+    r = cli("init", "shop", "--kind", "stock", "--template", "square")
+    assert r.exit_code == 0, r.output
+    assert "wrote shop.yaml (stock starter, template square)" in r.stdout
+    assert "OPENROUTER_API_KEY=\n" in (tmp_path / ".env.example").read_text()
+    assert cli("validate", "shop.yaml").exit_code == 0
+    again = cli("init", "shop")
+    assert again.exit_code == 2 and "shop.yaml already exists; pass --force" in again.stderr
+    assert cli("init", "shop", "--force").exit_code == 0
+    assert "type: Input.Text" in (tmp_path / "shop.yaml").read_text()
+
+
+def test_init_json_and_an_unknown_kind(cli):
+    out = json.loads(cli("init", "--kind", "ai", "--json").stdout)
+    assert out["workflow"] == "my-video.yaml" and out["keys"] == ["OPENROUTER_API_KEY", "KIE_API_KEY"]
+    assert cli("init", "x", "--kind", "cartoon").exit_code == 2
