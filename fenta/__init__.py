@@ -27,6 +27,7 @@ _EXPORTS = {
     "run_async": "ops.runs",
     "submit": "engine.queue",
     "jobs": "",  # the module fenta.jobs itself
+    "batch": "ops.batch",
     "new": "ops.compose",  # fenta new: a workflow from one sentence (OpenRouter)
     "init": "ops.starters",  # fenta init: a starter workflow and .env.example, offline
     "Workflow": "engine.spec",
@@ -45,6 +46,7 @@ _ERRORS = (
     "TemplateError", "FontError", "TextError", "FFmpegUnusable", "InvalidOutputError", "OutcomeUnknownError",
     "MissingKeysError", "ScheduleError", "WebhookError",
     "ClusterError",
+    "ManifestError", "BatchError",
 )
 _ERRORS += ("ComposeError",)
 _EXPORTS.update({name: "errors" for name in _ERRORS})
@@ -62,6 +64,8 @@ if TYPE_CHECKING:  # pragma: no cover - names for type checkers only, never impo
     from .errors import (FFmpegUnusable, FontError, InvalidOutputError, MissingKeysError, OutcomeUnknownError, TemplateError,
                          ScheduleError, TextError, WebhookError)
     from .errors import ClusterError
+    from .errors import BatchError, ManifestError
+    from .ops.batch import batch
     from .nodes.base import Node, NodeContext, Params, Ports, register, registry
     from .errors import ComposeError
     from .ops.compose import new
@@ -131,6 +135,9 @@ __all__ = [
     "ScheduleError",
     "WebhookError",
     "ClusterError",
+    "batch",
+    "ManifestError",
+    "BatchError",
     "new",
     "init",
     "ComposeError",

@@ -37,6 +37,8 @@ __all__ = [
     "PathError",
     "ComposeError",
     "ClusterError",
+    "ManifestError",
+    "BatchError",
 ]
 
 
@@ -307,3 +309,30 @@ class ComposeError(FentaError):
 
     def __str__(self) -> str:
         return "\n".join([self.message] + [f"  - {p}" for p in self.problems])
+
+
+@dataclass(frozen=True)
+class RowProblem(Problem):
+    """One thing wrong with a row of a batch manifest (`fenta batch`): `row` is 1-based (the first
+    row after a CSV header is row 1) and `field` the column or key."""
+
+    row: int | None = None
+
+    def location(self) -> str:
+        parts = [self.file] if self.file else []
+        if self.row is not None:
+            parts.append(f"row {self.row}")
+        if self.field:
+            parts.append(f"field '{self.field}'")
+        return ", ".join(parts)
+
+
+class ManifestError(SpecError):
+    """A batch manifest (`fenta batch WORKFLOW ROWS`) cannot be read, or rows are invalid;
+    `problems` lists every one, each naming its row and field (exit 2: nothing ran)."""
+
+
+class BatchError(FentaError):
+    """A batch id is unknown, or the batch cannot be resumed (exit 2)."""
+
+    exit_code = 2

@@ -16,6 +16,7 @@ from . import queue_cmds  # noqa: E402,F401  (submit, worker)
 from . import schedule_cmds  # noqa: E402,F401  (schedule ..., scheduler)
 from . import webhook_cmds  # noqa: E402,F401  (webhooks ...)
 from . import quota_cmds  # noqa: E402,F401  (quota ...)
+from . import batch_cmds  # noqa: E402,F401  (batch, batch run/status/resume)
 from . import author_cmds  # noqa: E402,F401  (new, init)
 
 __all__ = ["app", "main"]

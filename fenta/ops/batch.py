@@ -1,0 +1,284 @@
+"""Batches: one workflow, many rows of variables, run through the queue as fast as the machine allows.
+
+    import fenta
+    report = fenta.batch("video.yaml", "rows.csv", out="renders", junit="report.xml")
+    print(report["totals"])            # rows, passed, failed, skipped, pending, cost, ...
+    fenta.ops.batch.resume(report["batch_id"])   # a killed batch continues; passed rows stay done
+
+Every row is checked before anything runs (`batch_rows.check_rows`); then one job per row is queued
+with the batch's id, and a `Worker` restricted to that batch runs them, `concurrency` at a time, on
+this machine or (`cluster`) on Dask workers. Retries follow the queue's rules (`retry:`,
+`FENTA_MAX_RETRIES`). The report (`batch_report`) is read back from fenta.db, so `status` and the
+files written at the end say the same thing.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any, Callable, Iterable
+
+from ..config import Settings
+from ..engine.events import Event
+from ..engine.spec import Workflow
+from ..errors import BatchError, ManifestError, PathError, RowProblem
+from . import batch_store
+from .batch_report import build_report, write_json, write_junit
+from .batch_rows import Row, check_rows, read_manifest
+
+__all__ = ["batch", "resume", "status", "default_concurrency", "latest"]
+
+
+def default_concurrency(cores: int | None = None) -> int:
+    """Jobs run at once by default: one per core, plus one whose voice, probing and provider calls
+    overlap the others' encodes (at least 2)."""
+    cores = cores or os.cpu_count() or 1
+    return max(2, cores + 1)
+
+
+def _rows_of(rows: str | os.PathLike | Iterable[dict[str, Any]]) -> tuple[list[dict[str, Any]], str]:
+    """(raw rows, how to name the manifest in messages)."""
+    if isinstance(rows, (str, os.PathLike)):
+        return read_manifest(rows), str(rows)
+    items = list(rows)
+    bad = [RowProblem(f"a row must be a mapping of variables, got {type(r).__name__}", file="<rows>", row=i) for i, r in enumerate(items, 1) if not isinstance(r, dict)]
+    if bad:
+        raise ManifestError(bad, file="<rows>")
+    if not items:
+        raise ManifestError([RowProblem("no rows given", file="<rows>")], file="<rows>")
+    return [{str(k): v for k, v in r.items() if v is not None} for r in items], "<rows>"
+
+
+def _workflow_file(workflow: str | os.PathLike | Workflow) -> Path:
+    if isinstance(workflow, Workflow):
+        if not workflow.file or workflow.file.startswith("<") or not Path(workflow.file).is_file():
+            raise BatchError("a batch reloads its workflow for every row: give a workflow file (or one loaded with fenta.load)")
+        return Path(workflow.file)
+    return Path(workflow)
+
+
+def _out_folder(out: str | os.PathLike, settings: Settings) -> Path:
+    from ..engine.runner import prepare
+
+    if Path(out).suffix.lower() == ".mp4":
+        raise PathError(f"-o {out}: a batch writes one video per row, so -o must be a folder")
+    folder, _ = prepare(out=out, settings=settings)
+    return folder
+
+
+def _enqueue(store: Any, batch_id: str, row: Row, *, settings: Settings, out_dir: Path, options: dict[str, Any]) -> str:
+    from ..engine.queue import enqueue, retry_policy
+
+    assert row.workflow is not None
+    retries = options.get("retries")
+    max_retries, base = retry_policy(row.workflow, None if retries is None else {"max_retries": retries}, settings)
+    job_id, _ = enqueue(
+        store, row.workflow, settings=settings, out_dir=out_dir, name=row.name, preview=bool(options.get("preview")),
+        overwrite=bool(options.get("overwrite")), priority=row.priority, max_retries=max_retries, retry_base=base, batch_id=batch_id,
+    )
+    batch_store.set_job(store, batch_id, row.index, job_id)
+    return job_id
+
+
+def batch(
+    workflow: str | os.PathLike | Workflow,
+    rows: str | os.PathLike | Iterable[dict[str, Any]],
+    *,
+    out: str | os.PathLike = "renders",
+    concurrency: int | None = None,
+    fail_fast: bool = False,
+    cluster: str | None = None,
+    report: str | os.PathLike | None = None,
+    junit: str | os.PathLike | None = None,
+    overwrite: bool = False,
+    preview: bool = False,
+    retries: int | None = None,
+    on_event: Callable[[Event], None] | None = None,
+    on_start: Callable[[dict[str, Any]], None] | None = None,
+    settings: Settings | None = None,
+) -> dict[str, Any]:
+    """Run one workflow once per row and return the batch's report (what `--report` writes).
+
+    Args:
+        workflow: The workflow file (or a `Workflow` loaded from one).
+        rows: A manifest file (CSV with a header of variable names, JSONL, or a JSON array), or the
+            rows themselves as dicts. `name` sets a row's output file stem (default `row-0001`...),
+            `priority` its order (higher first).
+        out: The folder the videos go to (`NAME.mp4` per row).
+        concurrency: Jobs at once (default `default_concurrency()`).
+        fail_fast: Stop at the first failed row; rows not finished are cancelled (`skipped`).
+        cluster: None (this process), `local` / `local:N` (a Dask LocalCluster) or `tcp://host:port`.
+        report: Also write the report as JSON here. junit: And as JUnit XML here.
+        overwrite: Replace files of the same name (default: a taken name becomes NAME-2).
+        preview: Render quick 360p drafts.
+        retries: Retries of a row after a retryable failure (default: the workflow's, else the setting).
+        on_event: Called with every event of the batch's jobs (the CLI's live view).
+        on_start: Called once the jobs are queued, with `{batch_id, rows: [{index, name, job_id}], concurrency}`.
+
+    Raises:
+        ManifestError: a row is invalid (every problem, each naming its row and field); nothing ran.
+        SpecError: the workflow is invalid. MissingKeysError: keys it needs are not set.
+        PathError: `out` or `FENTA_HOME` cannot be written. ClusterError: the cluster cannot be used.
+    """
+    from ..engine.keys import check_keys
+    from ..engine.store import JobStore
+
+    settings = settings or Settings.from_env()
+    wf_file = _workflow_file(workflow)
+    raw, shown = _rows_of(rows)
+    checked = check_rows(wf_file, raw, manifest=shown)
+    out_dir = _out_folder(out, settings)
+    check_keys(checked[0].workflow, settings)  # type: ignore[arg-type]
+    options = {"concurrency": concurrency, "fail_fast": fail_fast, "cluster": cluster, "report": _abs(report), "junit": _abs(junit), "overwrite": overwrite, "preview": preview, "retries": retries}
+    batch_id = batch_store.new_batch_id()
+    store = JobStore(settings.db_path)
+    try:
+        batch_store.create_batch(
+            store, batch_id=batch_id, workflow_file=os.path.abspath(wf_file), manifest=os.path.abspath(shown) if shown != "<rows>" else shown,
+            out_dir=str(out_dir), options=options, rows=[{"index": r.index, "name": r.name, "priority": r.priority, "vars": r.vars} for r in checked],
+        )
+        for row in checked:
+            _enqueue(store, batch_id, row, settings=settings, out_dir=out_dir, options=options)
+    finally:
+        store.close()
+    return _drive(batch_id, settings=settings, on_event=on_event, on_start=on_start, concurrency=concurrency)
+
+
+def _abs(path: str | os.PathLike | None) -> str | None:
+    return os.path.abspath(path) if path is not None else None
+
+
+def resume(
+    batch_id: str,
+    *,
+    concurrency: int | None = None,
+    cluster: str | None = None,
+    report: str | os.PathLike | None = None,
+    junit: str | os.PathLike | None = None,
+    on_event: Callable[[Event], None] | None = None,
+    on_start: Callable[[dict[str, Any]], None] | None = None,
+    settings: Settings | None = None,
+) -> dict[str, Any]:
+    """Continue a batch that was killed, stopped or has failed rows: rows that passed are kept; every
+    other row runs again from its job's last finished node. Options not given are the batch's own.
+
+    Raises:
+        BatchError: no such batch, or another live process runs it.
+    """
+    from ..engine.store import JobStore
+
+    settings = settings or Settings.from_env()
+    store = JobStore(settings.db_path)
+    try:
+        b = batch_store.claim(store, batch_id)
+        updates = {k: v for k, v in (("concurrency", concurrency), ("cluster", cluster), ("report", _abs(report)), ("junit", _abs(junit))) if v is not None}
+        options = {**b["options"], **updates}
+        store.db.conn.execute("UPDATE batches SET options = ? WHERE id = ?", (json.dumps(options), b["id"]))
+        _requeue(store, b, settings=settings, options=options)
+    finally:
+        store.close()
+    return _drive(b["id"], settings=settings, on_event=on_event, on_start=on_start, concurrency=concurrency)
+
+
+def _requeue(store: Any, b: dict[str, Any], *, settings: Settings, options: dict[str, Any]) -> None:
+    """Queue the rows never queued (the process died while queueing), and put back every job that
+    neither passed nor is queued: a killed process's running jobs, dead, cancelled and waiting ones."""
+    from ..engine.lifecycle import reap, revive
+    from ..engine.spec import load
+
+    for r in batch_store.batch_rows(store, b["id"]):
+        job = r["job"]
+        if job is None:
+            wf = load(b["workflow_file"], vars=r["vars"])
+            _enqueue(store, b["id"], Row(r["row_index"], r["vars"], r["name"], r["priority"], wf), settings=settings, out_dir=Path(b["out_dir"]), options=options)
+            continue
+        if job["status"] == "running":
+            with store.write() as conn:
+                reap(conn, settings, only=job["id"])  # its process died: the lease lapsed
+            job = store.get_job(job["id"]) or job
+        if job["status"] in ("dead", "cancelled", "failed"):
+            revive(store, job["id"])
+
+
+def _drive(batch_id: str, *, settings: Settings, on_event: Callable[[Event], None] | None, on_start: Callable[[dict[str, Any]], None] | None, concurrency: int | None) -> dict[str, Any]:
+    """Run the batch's queued jobs to the end, then settle the batch and write its report files."""
+    from ..engine.executors import make_executor
+    from ..engine.lifecycle import request_cancel
+    from ..engine.store import JobStore
+    from ..engine.worker import Worker
+    from .quotas import admission
+    from .readers import Background, after_job
+
+    store = JobStore(settings.db_path)
+    try:
+        b = batch_store.get_batch(store, batch_id)
+        options = b["options"]
+        rows = batch_store.batch_rows(store, batch_id)
+        jobs = {r["job_id"] for r in rows}
+        fail_fast = bool(options.get("fail_fast"))
+        failed: list[str] = []
+        with make_executor(options.get("cluster"), settings) as executor:
+            n = concurrency or options.get("concurrency") or getattr(executor, "slots", None) or default_concurrency()
+            worker: Worker
+
+            def handle(ev: Event) -> None:
+                if ev.job_id in jobs and ev.type == "job.dead":
+                    failed.append(ev.job_id)
+                    if fail_fast:
+                        worker.stop(now=True)
+                if on_event is not None:
+                    on_event(ev)
+
+            worker = Worker(settings, concurrency=n, until_empty=True, admission=admission(settings), on_event=handle, executor=executor, batch_id=batch_id)
+            if on_start is not None:
+                on_start({"batch_id": batch_id, "concurrency": n, "rows": [{"index": r["row_index"], "name": r["name"], "job_id": r["job_id"], "status": (r["job"] or {}).get("status")} for r in rows]})
+            readers = Background(settings, log=lambda m: None).start()  # usage, quota warnings, webhooks
+            try:
+                worker.run()
+            finally:
+                readers.stop()
+                after_job(settings, None, wait=5.0)
+        if fail_fast and failed:
+            for r in batch_store.batch_rows(store, batch_id):
+                if r["job"] is not None and r["job"]["status"] in ("queued", "failed"):
+                    request_cancel(store, r["job_id"])
+        left = [r for r in batch_store.batch_rows(store, batch_id) if r["job"] is None or r["job"]["status"] in ("queued", "running", "failed")]
+        batch_store.finish(store, batch_id, "stopped" if left else "finished")
+        report = build_report(store, batch_id)
+    finally:
+        store.close()
+    if options.get("report"):
+        write_json(report, options["report"])
+    if options.get("junit"):
+        write_junit(report, options["junit"])
+    return report
+
+
+def status(batch_id: str | None = None, *, settings: Settings | None = None) -> dict[str, Any]:
+    """A batch's report as it stands now (the newest batch when `batch_id` is None).
+
+    Raises:
+        BatchError: no such batch (or no batch yet).
+    """
+    from ..engine.store import JobStore
+
+    settings = settings or Settings.from_env()
+    store = JobStore(settings.db_path)
+    try:
+        return build_report(store, batch_id or latest(store))
+    finally:
+        store.close()
+
+
+def latest(store: Any) -> str:
+    """The newest batch's id.
+
+    Raises:
+        BatchError: there is no batch in this FENTA_HOME.
+    """
+    batch_store.ensure_tables(store)
+    row = store.db.conn.execute("SELECT id FROM batches ORDER BY created_at DESC, id DESC LIMIT 1").fetchone()
+    if row is None:
+        raise BatchError("no batch has run with this FENTA_HOME yet (start one with `fenta batch WORKFLOW ROWS`)")
+    return row[0]

@@ -1,0 +1,137 @@
+"""fenta.batch: one job per row through the queue, real FFmpeg renders of tiny offline workflows (espeak
+voice, lavfi media), real SQLite; the report and its JUnit XML read back with junitparser."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from junitparser import Error, Failure, JUnitXml, Skipped
+
+import fenta
+from fenta.errors import ManifestError
+from fenta.nodes.base import Node, Params, Ports, registry
+from fenta.ops.batch import default_concurrency, status
+
+#: A 1-second square video: a spoken line over a lavfi test clip given by the row.
+TINY = """
+version: 1
+name: clip
+template: square
+overrides: {canvas: {width: 96, height: 96, fps: 10}}
+vars: {text: "Hello there.", clip: bg.mp4}
+nodes:
+  script: {type: Input.Text, params: {text: "${vars.text}"}}
+  voice: {type: Voice.TTS, params: {engine: espeak}, inputs: {text: script.text}}
+  media: {type: Input.Asset, params: {paths: ["${vars.clip}"]}}
+  timeline: {type: Timeline, inputs: {clips: media.clips, voice: voice.audio}}
+  render: {type: Render, params: {profile: canvas, preset: ultrafast}, inputs: {timeline: timeline.timeline}}
+"""
+
+#: Three rows; the third names a file that exists but is not media, so its job fails at run time.
+ROWS = "text,clip,name\nFirst clip.,bg.mp4,first\nSecond clip.,bg.mp4,\nThird clip.,notmedia.mp4,\n"
+
+
+@pytest.fixture
+def tiny(write, make_media, monkeypatch):
+    """(workflow, manifest) of the tiny batch, queue waits scaled down."""
+    for k, v in {"FENTA_POLL_SECONDS": "0.05", "FENTA_HEARTBEAT_SECONDS": "0.2", "FENTA_LEASE_SECONDS": "5", "FENTA_RETRY_BASE_SECONDS": "0.05"}.items():
+        monkeypatch.setenv(k, v)
+    make_media("bg.mp4", "testsrc2=s=96x96:d=1:r=10", "-pix_fmt", "yuv420p")
+    write("notmedia.mp4", "this is not a video\n")
+    return write("wf.yaml", TINY), write("rows.csv", ROWS)
+
+
+class _ChaosParams(Params):
+    label: str = "chaos"
+    fail_times: int = 1
+    internal: bool = False
+
+
+class _Text(Ports):
+    text: str
+
+
+class Chaos(Node):
+    """Fails its first `fail_times` runs (counted in FENTA_HOME/runs-LABEL): retryably, or with a bug."""
+
+    type = "Test.BatchChaos"
+    Params = _ChaosParams
+    Outputs = _Text
+
+    async def run(self, ctx, params, inputs):
+        counter = ctx.settings.home / f"runs-{params.label}"
+        with open(counter, "a") as fh:
+            fh.write("1")
+        if len(counter.read_text()) <= params.fail_times:
+            if params.internal:
+                raise RuntimeError("a bug")
+            raise ctx.error("the service answered 503", retryable=True)
+        return _Text(text=params.label)
+
+
+registry.register(Chaos)
+
+CHAOS = "vars: {label: a, fail_times: 1, internal: false}\nnodes:\n  c: {type: Test.BatchChaos, params: {label: '${vars.label}', fail_times: '${vars.fail_times}', internal: '${vars.internal}'}}\n"
+
+
+def _junit(path) -> list:
+    (suite,) = list(JUnitXml.fromfile(str(path)))
+    return list(suite)
+
+
+def test_every_row_runs_and_a_failing_row_does_not_stop_the_others(tiny, tmp_path):
+    wf, rows = tiny
+    report = fenta.batch(wf, rows, out="out", report="report.json", junit="report.xml")
+    assert report["totals"] | {"cost": 0} == {"rows": 3, "passed": 2, "failed": 1, "skipped": 0, "pending": 0, "cost": 0, "video_seconds": report["totals"]["video_seconds"], "videos_per_hour": report["totals"]["videos_per_hour"]}
+    first, second, third = report["rows"]
+    assert (first["name"], first["status"], first["video"]) == ("first", "passed", str(tmp_path / "out" / "first.mp4"))
+    assert (second["name"], second["video"]) == ("row-0002", str(tmp_path / "out" / "row-0002.mp4"))
+    assert 0.5 < first["duration"] < 3 and first["attempts"] == 1 and first["seconds"] > 0
+    assert (third["status"], third["failed_node"], third["failed_node_type"], third["error_kind"]) == ("failed", "media", "Input.Asset", "failure")
+    assert "not a readable media file" in third["error"] and third["video"] is None
+    assert json.loads((tmp_path / "report.json").read_text()) == report == status(report["batch_id"])
+    cases = _junit(tmp_path / "report.xml")
+    assert [c.name for c in cases] == ["0001 first", "0002 row-0002", "0003 row-0003"]
+    assert [c.is_passed for c in cases] == [True, True, False]
+    (failure,) = cases[2].result
+    assert isinstance(failure, Failure) and failure.type == "Input.Asset" and "not a readable media file" in failure.message
+
+
+def test_rows_may_be_given_as_dicts_and_run_highest_priority_first(write, fenta_home):
+    wf = write("wf.yaml", CHAOS)
+    rows = [{"label": "low", "fail_times": 0}, {"label": "high", "fail_times": 0, "priority": 5}]
+    report = fenta.batch(wf, rows, out="out", concurrency=1)
+    jobs = {r["name"]: fenta.jobs.get(r["job_id"])["job"] for r in report["rows"]}
+    assert report["manifest"] == "<rows>" and report["totals"]["passed"] == 2
+    assert jobs["row-0002"]["started_at"] < jobs["row-0001"]["started_at"]
+
+
+def test_a_retryable_failure_is_retried_through_the_queue(write, fenta_home, monkeypatch):
+    monkeypatch.setenv("FENTA_RETRY_BASE_SECONDS", "0.02")
+    wf = write("wf.yaml", CHAOS)
+    report = fenta.batch(wf, [{"label": "a", "fail_times": 1}], out="out", retries=2)
+    (row,) = report["rows"]
+    assert (row["status"], row["attempts"], row["error"]) == ("passed", 2, None)
+
+
+def test_a_node_that_crashes_is_a_junit_error_and_fail_fast_skips_the_rest(write, fenta_home):
+    wf = write("wf.yaml", CHAOS)
+    rows = [{"label": "bug", "internal": True, "priority": 9}, {"label": "b", "fail_times": 0}, {"label": "c", "fail_times": 0}]
+    report = fenta.batch(wf, rows, out="out", concurrency=1, fail_fast=True, junit="report.xml")
+    assert [r["status"] for r in report["rows"]] == ["failed", "skipped", "skipped"]
+    assert report["rows"][0]["error_kind"] == "error" and "unexpected error: RuntimeError: a bug" in report["rows"][0]["error"]
+    assert not (fenta_home / "runs-b").exists() and report["status"] == "finished"
+    cases = _junit("report.xml")
+    assert isinstance(cases[0].result[0], Error) and all(isinstance(c.result[0], Skipped) for c in cases[1:])
+
+
+def test_a_bad_manifest_queues_nothing(tiny, fenta_home):
+    wf, _ = tiny
+    with pytest.raises(ManifestError):
+        fenta.batch(wf, [{"text": "Fine."}, {"clip": "missing.mp4"}], out="out")
+    assert fenta.jobs.list() == []
+
+
+def test_the_default_concurrency_is_one_more_than_the_cores():
+    assert [default_concurrency(n) for n in (1, 2, 8)] == [2, 3, 9]
