@@ -1,0 +1,179 @@
+"""What travels between the client and a Dask worker, and writing what comes back into the client's store.
+
+Out: the workflow document, its vars and options, the bytes of every local file the workflow names
+(any string in the document, the vars or the interpolated params that is a file, relative paths
+resolved against the workflow file as nodes resolve them), and the provider tasks the job already
+paid for (so a retry continues them instead of paying again). API keys never travel: workers use
+their own environment's.
+
+Back (`fenta.engine.remote.run_job`): artifacts as bytes, usage records, provider tasks, node timings,
+node events and the job log, written here in one transaction; the artifacts are published into the
+job's output folder by the same rules as a local run (`fenta.engine.outputs.publish`).
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from ...config import Settings
+from ...errors import PathError
+from ...nodes.base import local_path
+from ..events import Event, append_event, now_iso
+from ..outputs import Published, check_writable, publish
+from .. import remote
+from ..remote import LOGGED_TYPES
+from ..spec import from_document
+
+__all__ = ["build_payload", "live_event", "apply_records", "publish_files", "local_files"]
+
+_NOT_PATHS = ("http://", "https://", "asset:", "tag:", "data:")
+
+
+def _decode(job: dict[str, Any], key: str) -> Any:
+    value = job.get(key)
+    return json.loads(value) if isinstance(value, str) else value
+
+
+def _strings(value: Any) -> list[str]:
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, list):
+        return [s for v in value for s in _strings(v)]
+    if isinstance(value, dict):
+        return [s for v in value.values() for s in _strings(v)]
+    return []
+
+
+def local_files(workflow: Any, document: dict[str, Any], vars: dict[str, Any]) -> dict[str, Path]:
+    """Every string of the workflow that names a local file -> that file."""
+    candidates = _strings(document) + _strings(vars)
+    for spec in workflow.nodes.values():
+        if spec.parsed_params is not None:
+            candidates += _strings(spec.parsed_params.model_dump(mode="json"))
+    found: dict[str, Path] = {}
+    for s in dict.fromkeys(candidates):
+        if not s or len(s) > 1024 or "\n" in s or s.startswith(_NOT_PATHS) or "${" in s:
+            continue
+        try:
+            path = local_path(workflow.file, s)
+            if path.is_file():
+                found[s] = path
+        except (OSError, ValueError):
+            continue
+    return found
+
+
+def build_payload(job: dict[str, Any], store: Any, *, topic: str, attempt: int) -> dict[str, Any]:
+    """The task's argument for `remote.run_job`.
+
+    Raises:
+        SpecError: the stored workflow no longer loads (a file it names was removed).
+        PathError: the output folder cannot be written, or a local file cannot be read.
+    """
+    document, vars, options = _decode(job, "document"), _decode(job, "vars") or {}, _decode(job, "options") or {}
+    wf = from_document(document, file=job["workflow_file"], vars=vars)
+    check_writable(Path(job["out_dir"]), "output folder")
+    files: dict[str, bytes] = {}
+    for s, path in local_files(wf, document, vars).items():
+        try:
+            files[s] = path.read_bytes()
+        except OSError as e:
+            raise PathError(f"cannot read {path} to send it to the Dask worker: {e.strerror or e}") from None
+    tasks = [dict(r) for r in store.db.query("SELECT * FROM provider_tasks WHERE job_id = ?", [job["id"]])]
+    return {
+        "job_id": job["id"], "attempt": attempt, "topic": topic, "version": remote.fenta_version(),
+        "workflow_file": job["workflow_file"], "workflow_name": job["workflow_name"],
+        "document": document, "vars": vars, "options": options, "files": files, "provider_tasks": tasks,
+    }
+
+
+def _append(conn: Any, store: Any, job_id: str, type_: str, data: dict[str, Any]) -> Event:
+    if type_ == "node.started":
+        conn.execute("UPDATE jobs SET current_node = ? WHERE id = ? AND status = 'running'", (data.get("node"), job_id))
+    elif type_ == "job.progress" and data.get("progress") is not None:
+        conn.execute("UPDATE jobs SET progress = ? WHERE id = ? AND status = 'running'", (data["progress"], job_id))
+    return Event(append_event(conn, type_, job_id, data), type_, job_id, data, now_iso())
+
+
+def live_event(route: dict[str, Any], msg: dict[str, Any]) -> Event | None:
+    """A live message from a worker as an event here: node events and progress are appended to the
+    log (once: the result carries them again), the others are live-only (id 0)."""
+    type_, data, seq = msg.get("type"), msg.get("data") or {}, msg.get("seq") or 0
+    job_id = route["job_id"]
+    if type_ in LOGGED_TYPES and seq:
+        if seq in route["seen"]:
+            return None
+        route["seen"].add(seq)
+        store = route["store"]
+        with store.write() as conn:
+            return _append(conn, store, job_id, type_, data)
+    return Event(0, str(type_), job_id, data, msg.get("at") or now_iso())
+
+
+def apply_records(store: Any, job_id: str, outcome: dict[str, Any], route: dict[str, Any], settings: Settings) -> float:
+    """Write what the worker recorded into this store (one transaction); returns the job's cost so far."""
+    events: list[Event] = []
+    with store.write() as conn:
+        for ev in outcome.get("events") or []:
+            if ev["id"] not in route["seen"]:
+                route["seen"].add(ev["id"])
+                events.append(_append(conn, store, job_id, ev["type"], json.loads(ev["data"]) if isinstance(ev["data"], str) else ev["data"]))
+        for r in outcome.get("node_runs") or []:  # the worker's own times: when each node ran there
+            conn.execute(
+                "INSERT INTO node_runs (job_id, node_id, node_type, cache_key, status, attempt, started_at, finished_at, seconds, output, error) "
+                "VALUES (?, ?, ?, ?, ?, 1, ?, ?, ?, ?, ?) ON CONFLICT(job_id, node_id) DO UPDATE SET status=excluded.status, cache_key=excluded.cache_key, "
+                "attempt=node_runs.attempt+1, started_at=excluded.started_at, finished_at=excluded.finished_at, seconds=excluded.seconds, output=excluded.output, error=excluded.error",
+                (job_id, r["node_id"], r["node_type"], r["cache_key"], r["status"], r.get("started_at"), r.get("finished_at"), r.get("seconds"), r.get("output"), r.get("error")),
+            )
+        for u in outcome.get("usage") or []:
+            conn.execute(
+                "INSERT INTO usage_records (job_id, node_id, provider, model, units, quantity, cost, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                (job_id, u.get("node_id"), u["provider"], u.get("model"), u.get("units"), u.get("quantity"), u.get("cost"), u["created_at"]),
+            )
+        for t in outcome.get("provider_tasks") or []:
+            cols = list(t)
+            conn.execute(f"INSERT OR REPLACE INTO provider_tasks ({', '.join(cols)}) VALUES ({', '.join('?' for _ in cols)})", [t[c] for c in cols])
+    bus = route.get("bus")
+    if bus is not None:
+        bus.put(*events)
+    text = (outcome.get("log_text") or "") + (outcome.get("log") or "")
+    if text.strip():
+        log_path = settings.home / "logs" / f"{job_id}.log"
+        log_path.parent.mkdir(parents=True, exist_ok=True)
+        with open(log_path, "a", encoding="utf-8") as fh:
+            fh.write(settings.redact(text).rstrip() + "\n")
+    row = store.db.conn.execute("SELECT COALESCE(SUM(cost), 0) FROM usage_records WHERE job_id = ?", (job_id,)).fetchone()
+    return float(row[0] or 0.0)
+
+
+def publish_files(store: Any, job: dict[str, Any], outcome: dict[str, Any], settings: Settings) -> dict[str, str]:
+    """Write the returned artifacts into the job's output folder (names as in a local run); kind -> path.
+
+    Raises:
+        PathError: (retryable) a file cannot be written there.
+    """
+    tmp_root = settings.cache_dir / "tmp"
+    tmp_root.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f"dask-{job['id']}-", dir=tmp_root))
+    out_dir = Path(job["out_dir"])
+    try:
+        sets = []
+        for nid, arts in outcome.get("artifact_sets") or []:
+            local = []
+            for art in arts:
+                suffix = Path(str(art["name"]).replace("{name}", "x")).suffix
+                path = tmp / f"{art['blob']}{suffix}"
+                path.write_bytes(outcome["files"][art["blob"]])
+                local.append({k: v for k, v in art.items() if k != "blob"} | {"path": str(path)})
+            sets.append((nid, local))
+        return publish(sets, out_dir, _decode(job, "options") or {}, job["workflow_name"], store, job["id"], Published()).paths
+    except OSError as e:
+        err = PathError(f"cannot write the finished files to {e.filename or out_dir}: {e.strerror or e}")
+        err.retryable = True  # type: ignore[attr-defined]
+        raise err from None
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)

@@ -1,0 +1,218 @@
+"""The task functions a Dask worker runs for fenta (importable, so workers unpickle them by name).
+
+    check_worker(version)  -> {"ok", "problem", "fenta", "ffmpeg"}   (client.run, at executor start)
+    run_job(payload)       -> {"ok", ...records, "files": [bytes]}   (one Dask task per job attempt)
+
+A job runs here without the client's SQLite file or FENTA_HOME: the workflow document, its vars and
+the bytes of the local files it names arrive in the payload, are written to a scratch folder (a
+FENTA_HOME of its own, removed afterwards), and the job's nodes run against a scratch store there.
+What the client must keep comes back in the result: the artifacts' bytes, the usage records, the
+provider tasks (paid work a retry must find), the node timings and the node events. Only the
+client writes its store. Node events are also sent live to the client (`Worker.log_event`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import json
+import shutil
+import tempfile
+import time
+import traceback
+from pathlib import Path
+from typing import Any
+
+from ..config import Settings
+from ..errors import FentaError, FFmpegUnusable
+from .events import Event
+
+__all__ = ["check_worker", "run_job", "fenta_version", "LIVE_TYPES"]
+
+#: Event types sent to the client as they happen (the ones a live view shows).
+LIVE_TYPES = ("node.started", "node.finished", "node.failed", "node.progress", "message", "job.progress", "job.plan")
+
+#: Node events the client appends to its own log (the others are live-only, as in a local run).
+LOGGED_TYPES = ("node.started", "node.finished", "node.failed", "job.progress")
+
+
+def fenta_version() -> str:
+    """The installed fenta's version (what the client and its workers must agree on)."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("fenta")
+    except PackageNotFoundError:  # running from a source tree that was never installed
+        return "unknown"
+
+
+def check_worker(version: str) -> dict[str, Any]:
+    """Whether this worker can run fenta jobs: the same fenta version, and an FFmpeg fenta can use."""
+    from ..media.ffmpeg import ffmpeg_choice
+
+    __version__ = fenta_version()
+
+    if __version__ != version:
+        return {"ok": False, "problem": f"has fenta {__version__}, the client {version}", "fenta": __version__}
+    try:
+        choice = ffmpeg_choice()
+    except FFmpegUnusable as e:
+        return {"ok": False, "problem": f"cannot use FFmpeg: {e}", "fenta": __version__}
+    except Exception as e:  # imageio-ffmpeg missing, a broken install: this worker cannot render
+        return {"ok": False, "problem": f"cannot find FFmpeg: {type(e).__name__}: {e}", "fenta": __version__}
+    return {"ok": True, "problem": None, "fenta": __version__, "ffmpeg": choice.path}
+
+
+class _LiveBus:
+    """Stands in for `attempt.Bus` here: sends live events to the client through the scheduler."""
+
+    def __init__(self, topic: str | None, job_id: str, attempt: int) -> None:
+        self.topic = topic
+        self.job_id = job_id
+        self.attempt = attempt
+        self._last: dict[str, float] = {}
+        self.worker: Any = None
+        if topic:
+            try:
+                from distributed import get_worker
+
+                self.worker = get_worker()
+            except (ImportError, ValueError):  # not inside a Dask worker (a direct call): nothing to send
+                self.worker = None
+
+    def put(self, *events: Event) -> None:
+        if self.worker is None:
+            return
+        for ev in events:
+            if ev.type not in LIVE_TYPES:
+                continue
+            if ev.type == "node.progress":  # at most 2 a second per node: the scheduler relays every one
+                node = str(ev.data.get("node"))
+                now = time.monotonic()
+                if now - self._last.get(node, 0.0) < 0.5:
+                    continue
+                self._last[node] = now
+            msg = {"job": self.job_id, "attempt": self.attempt, "seq": ev.id, "type": ev.type, "data": ev.data, "at": ev.created_at}
+            try:
+                self.worker.log_event(self.topic, msg)
+            except Exception:  # the live view is a courtesy; the result carries every logged event
+                pass
+
+
+def _walk(value: Any, fn) -> Any:
+    if isinstance(value, str):
+        return fn(value)
+    if isinstance(value, list):
+        return [_walk(v, fn) for v in value]
+    if isinstance(value, dict):
+        return {k: _walk(v, fn) for k, v in value.items()}
+    return value
+
+
+def _materialize(payload: dict[str, Any], root: Path) -> tuple[dict, dict, str | None]:
+    """Write the shipped files under `root`: a relative path where it resolves from the workflow's
+    folder here as it did there; an absolute one (or one leaving the folder) elsewhere, with the
+    document and vars pointed at it. Returns (document, vars, workflow file here)."""
+    workflow_file = payload.get("workflow_file")
+    folder = root / "workflow"
+    folder.mkdir(parents=True, exist_ok=True)
+    where: dict[str, str] = {}
+    for i, (name, data) in enumerate(sorted(payload.get("files", {}).items())):
+        rel = Path(name)
+        if not rel.is_absolute() and ".." not in rel.parts and workflow_file:
+            dest = folder / rel
+        else:
+            dest = root / "media" / str(i) / (rel.name or "file")
+            where[name] = str(dest)
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        dest.write_bytes(data)
+    swap = lambda s: where.get(s, s)  # noqa: E731
+    local_file = str(folder / Path(workflow_file).name) if workflow_file else None
+    return _walk(payload["document"], swap), _walk(payload.get("vars") or {}, swap), local_file
+
+
+def _rows(store: Any, sql: str, args: list[Any]) -> list[dict[str, Any]]:
+    return [dict(r) for r in store.db.query(sql, args)]
+
+
+def _harvest(store: Any, job_id: str) -> dict[str, Any]:
+    """What the client's store must get from the scratch store."""
+    return {
+        "usage": _rows(store, "SELECT provider, model, units, quantity, cost, node_id, created_at FROM usage_records WHERE job_id = ?", [job_id]),
+        "provider_tasks": _rows(store, "SELECT * FROM provider_tasks WHERE job_id = ?", [job_id]),
+        "node_runs": _rows(store, "SELECT node_id, node_type, cache_key, status, started_at, finished_at, seconds, output, error FROM node_runs WHERE job_id = ?", [job_id]),
+        "events": _rows(store, f"SELECT id, type, data, created_at FROM events WHERE job_id = ? AND type IN ({', '.join('?' for _ in LOGGED_TYPES)}) ORDER BY id", [job_id, *LOGGED_TYPES]),
+    }
+
+
+def _seed(store: Any, payload: dict[str, Any]) -> None:
+    """The job row (node checkpoints refer to it) and the provider tasks the client knows for it."""
+    store.create_job(job_id=payload["job_id"], name=payload.get("workflow_name") or "video", workflow_hash="remote", file=None, document={}, vars={}, out_dir="", options=payload.get("options") or {})
+    for row in payload.get("provider_tasks") or []:
+        cols = [c for c in ("key", "provider", "task_id", "job_id", "node_id", "status", "result", "created_at", "updated_at") if c in row]
+        values = [json.dumps(row[c]) if c == "result" and isinstance(row[c], (dict, list)) else row[c] for c in cols]
+        store.db.conn.execute(f"INSERT OR REPLACE INTO provider_tasks ({', '.join(cols)}) VALUES ({', '.join('?' for _ in cols)})", values)
+
+
+async def _run(payload: dict[str, Any], root: Path) -> dict[str, Any]:
+    from .execute import Execution
+    from .keys import check_keys
+    from .runner import apply_options
+    from .spec import from_document
+    from .store import JobStore
+
+    settings = dataclasses.replace(Settings.from_env(), home=root / "home")
+    job_id = payload["job_id"]
+    store = JobStore(settings.db_path)
+    bus = _LiveBus(payload.get("topic"), job_id, payload.get("attempt", 1))
+    ex = None
+    try:
+        _seed(store, payload)
+        try:
+            document, vars, workflow_file = _materialize(payload, root)
+            wf = from_document(document, file=workflow_file, vars=vars)
+            options = payload.get("options") or {}
+            apply_options(wf, options)
+            check_keys(wf, settings)  # the keys are the worker's own: they never travel
+            ex = Execution(wf, job_id=job_id, out_dir=root / "out", settings=settings, store=store, refresh=set(), bus=bus, checkpoints={}, options=options)
+            ex.notify("job.plan", attempt=payload.get("attempt", 1), nodes=list(wf.nodes), types={n: s.type for n, s in wf.nodes.items()})
+            await ex.execute()
+        except FentaError as e:
+            return {"ok": False, "error": settings.redact(str(e)), "retryable": bool(getattr(e, "retryable", False)), "retry_after": getattr(e, "retry_after", None), "exit_code": e.exit_code, **_harvest(store, job_id), **_nodes(ex)}
+        except Exception as e:  # a bug: retryable, with the traceback for the client's job log
+            return {"ok": False, "error": f"internal error on the Dask worker: {type(e).__name__}: {e}", "retryable": True, "retry_after": None, "exit_code": 1, "log": settings.redact(traceback.format_exc()), **_harvest(store, job_id), **_nodes(ex)}
+        sets, blobs = [], []
+        for nid, arts in ex.artifact_sets():
+            shipped = []
+            for art in arts:
+                blobs.append(Path(art["path"]).read_bytes())
+                shipped.append({**art, "path": None, "blob": len(blobs) - 1})
+            sets.append((nid, shipped))
+        return {"ok": True, "artifact_sets": sets, "files": blobs, "duration": ex.video(), **_harvest(store, job_id), **_nodes(ex)}
+    finally:
+        store.close()
+
+
+def _nodes(ex: Any) -> dict[str, Any]:
+    """The nodes' outputs and states, and the job log this attempt wrote (FFmpeg's last lines on a failure)."""
+    log = ex.log_path.read_text(encoding="utf-8", errors="replace") if ex is not None and ex.log_path.exists() else ""
+    return {"outputs": dict(ex.outputs) if ex else {}, "status": dict(ex.status) if ex else {}, "log_text": log}
+
+
+def run_job(payload: dict[str, Any]) -> dict[str, Any]:
+    """Run one attempt of a job on this worker (see the module docstring); never raises for a job's failure.
+
+    Returns:
+        {"ok": True, "artifact_sets", "files", "duration", ...} or {"ok": False, "error", "retryable",
+        "retry_after", "exit_code", ...}, both with "usage", "provider_tasks", "node_runs", "events",
+        "outputs", "status"; {"ok": False, "unusable": why} when this worker cannot run jobs at all.
+    """
+    check = check_worker(payload.get("version", ""))
+    if not check["ok"]:
+        worker = _LiveBus(payload.get("topic"), payload["job_id"], 0).worker
+        return {"ok": False, "unusable": check["problem"], "worker": getattr(worker, "address", None)}
+    root = Path(tempfile.mkdtemp(prefix=f"fenta-{payload['job_id']}-"))
+    try:
+        return asyncio.run(_run(payload, root))
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
