@@ -34,6 +34,7 @@ LAYERS: dict[str, int] = {
     "media": 5,  # locating, checking, running, probing FFmpeg: shared by render and tts
     "pricing": 5,
     "template": 5,  # montage templates: read by the engine (validation) and the nodes
+    "library": 5,  # the asset library: files, probes and tags in fenta.db; used by nodes and the CLI
     "documents": 6,  # strict YAML/JSON reading: workflows (engine) and template files (template)
     "errors": 6,
     "config": 6,

@@ -18,6 +18,7 @@ from . import webhook_cmds  # noqa: E402,F401  (webhooks ...)
 from . import quota_cmds  # noqa: E402,F401  (quota ...)
 from . import batch_cmds  # noqa: E402,F401  (batch, batch run/status/resume)
 from . import author_cmds  # noqa: E402,F401  (new, init)
+from . import asset_cmds  # noqa: E402,F401  (assets add, list, show, rm, tag)
 
 __all__ = ["app", "main"]
 

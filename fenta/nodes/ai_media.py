@@ -25,6 +25,7 @@ from urllib.parse import urlparse
 from pydantic import Field
 
 from ..errors import ProviderError
+from ..library import record_safely
 from ..pricing import KieModel, credits_to_usd, kie_model, kie_models
 from ..providers import client_for
 from ..providers.kie import KieClient, OutcomeUnknownError, TaskStatus, build_request, time_scale
@@ -273,9 +274,14 @@ class _AIMedia(Node):
         row = store.provider_task(key) or {}
         billed = bool((row.get("result") or {}).get("billed"))
         store.update_provider_task(key, status="succeeded", result={"urls": status.urls, "files": files, "billed": True})
+        credits = status.credits if status.credits is not None else model.credits(count=1, duration=getattr(params, "duration", None), resolution=params.resolution)
         if not billed:
-            credits = status.credits if status.credits is not None else model.credits(count=1, duration=getattr(params, "duration", None), resolution=params.resolution)
             ctx.usage.record("kie", model=model.id, units="credits", quantity=credits, cost=credits_to_usd(credits))
+        provenance = {"provider": "kie", "model": model.id, "prompt": prompt, "task_id": task_id, "credits": credits, "cost": credits_to_usd(credits)}
+        for f, url in zip(files, status.urls):
+            warning = await asyncio.to_thread(record_safely, f, origin="ai", source=url, provenance=provenance, settings=ctx.settings)
+            if warning:
+                ctx.warn(warning)
         return [self._clip(f, scene, prompt) for f in files]
 
     async def _poll(self, ctx: NodeContext, client: KieClient, model: KieModel, key: str, task_id: str, timeout: float) -> TaskStatus:

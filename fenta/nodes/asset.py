@@ -1,4 +1,4 @@
-"""Input.Asset: local files or URLs (images, video, audio)."""
+"""Input.Asset: local files, URLs or library assets (images, video, audio)."""
 
 from __future__ import annotations
 
@@ -6,11 +6,14 @@ import asyncio
 import hashlib
 import os
 from pathlib import Path
+from typing import Literal
 from urllib.parse import urlparse
 
 from pydantic import Field
 
-from ..errors import MediaError
+from ..config import Settings
+from ..errors import AssetError, FentaError, MediaError
+from ..library import Asset, get as get_asset, pick, tagged
 from ..media.ffmpeg import MediaInfo, probe
 from ..types import Audio, Clip
 from .base import CheckContext, Node, NodeContext, Params, Ports, file_stamp, local_path, register
@@ -19,7 +22,15 @@ _MAX_DOWNLOAD = 500 * 1024 * 1024
 
 
 class AssetParams(Params):
-    paths: list[str] = Field(min_length=1, description="Files (relative to the workflow) or http(s) URLs.")
+    paths: list[str] = Field(default_factory=list, description="Files (relative to the workflow) or http(s) URLs.")
+    asset: str | list[str] | None = Field(None, description="Asset id(s) from the library (`fenta assets list`).")
+    tag: str | None = Field(None, description="Every library asset with this tag, in the order they were added.")
+    pick: Literal["all", "random"] = Field("all", description="With `tag`: all in order, or random: shuffled with `seed`.")
+    seed: int = Field(0, description="Seed of `pick: random` (the same seed picks the same clips).")
+    count: int | None = Field(None, ge=1, description="With `tag`: use at most this many of the tagged assets.")
+
+    def asset_ids(self) -> list[str]:
+        return [self.asset] if isinstance(self.asset, str) else list(self.asset or [])
 
 
 class AssetOutputs(Ports):
@@ -53,6 +64,39 @@ async def _download(ctx: NodeContext, url: str) -> Path:
     return tmp
 
 
+class _LibraryProblem(Exception):
+    """An asset id or tag the library cannot resolve (a validation problem: field and message)."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(message)
+        self.field, self.message = field, message
+
+
+def _library_assets(params: AssetParams, settings: Settings) -> list[Asset]:
+    """The library assets the params name: the `asset` ids in order, then the `tag`'s pick (no repeats)."""
+    out: list[Asset] = []
+    ids = params.asset_ids()
+    for i, asset_id in enumerate(ids):
+        field = "params.asset" if isinstance(params.asset, str) else f"params.asset[{i}]"
+        try:
+            out.append(get_asset(asset_id, settings=settings))
+        except FentaError as e:
+            raise _LibraryProblem(field, e.message) from None
+    if params.tag is not None:
+        try:
+            found = tagged(params.tag, settings=settings)
+        except FentaError as e:
+            raise _LibraryProblem("params.tag", e.message) from None
+        if not found:
+            raise _LibraryProblem("params.tag", f"no asset in the library is tagged '{params.tag}' (tag some with `fenta assets tag ID {params.tag}`)")
+        seen = {a.id for a in out}
+        out += [a for a in pick(found, how=params.pick, seed=params.seed, count=params.count) if a.id not in seen]
+    for a in out:
+        if not Path(a.path).is_file():
+            raise _LibraryProblem("params.tag" if a.id not in ids else "params.asset", f"asset {a.id} ({a.name}): its stored file is gone ({a.path}); add it again")
+    return out
+
+
 def clip_from_info(info: MediaInfo, path: str, source: str) -> Clip:
     w, h = info.display_size
     if info.is_still:
@@ -63,13 +107,16 @@ def clip_from_info(info: MediaInfo, path: str, source: str) -> Clip:
 @register
 class InputAsset(Node):
     type = "Input.Asset"
-    description = "Your own images, video clips and audio, from files or URLs."
+    description = "Your own images, video clips and audio: files, URLs, or library assets by id or tag (`fenta assets`)."
     Params = AssetParams
     Outputs = AssetOutputs
 
     def validate(self, params: AssetParams, ctx: CheckContext) -> list[tuple[str, str]]:
-        """Every local file must exist (each missing one is its own problem); URLs are not fetched."""
+        """Every local file must exist (each missing one is its own problem); asset ids and tags must be
+        in the library (read from fenta.db); URLs are not fetched."""
         problems = super().validate(params, ctx)
+        if not (params.paths or params.asset or params.tag):
+            problems.append(("params.paths", "required param is missing: give paths, asset (library ids) or tag"))
         for i, p in enumerate(params.paths):
             if _is_url(p):
                 continue
@@ -78,23 +125,39 @@ class InputAsset(Node):
                 problems.append((f"params.paths[{i}]", f"file not found: {path}"))
             elif not path.is_file():
                 problems.append((f"params.paths[{i}]", f"not a file: {path}"))
+        try:
+            _library_assets(params, Settings.from_env())
+        except _LibraryProblem as e:
+            problems.append((e.field, e.message))
         return problems
 
     def fingerprint(self, params: AssetParams, inputs, *, workflow_file: str | None = None) -> str:
-        # Local files may change under the same name: key on size and mtime too.
+        # Local files may change under the same name: key on size and mtime too. Library assets are
+        # named by content; a tag's key changes when assets gain or lose it.
         parts = []
         for p in params.paths:
             if _is_url(p):
                 parts.append(p)
                 continue
             parts.append(file_stamp(local_path(workflow_file, p)))
+        try:
+            parts += [a.sha256 for a in _library_assets(params, Settings.from_env())]
+        except _LibraryProblem as e:
+            parts.append(f"missing:{e.field}")
         return hashlib.sha256("|".join(parts).encode()).hexdigest()
 
     async def run(self, ctx: NodeContext, params: AssetParams, inputs) -> AssetOutputs:
         clips: list[Clip] = []
         audio: Audio | None = None
-        for p in params.paths:
-            if _is_url(p):
+        try:
+            assets = await asyncio.to_thread(_library_assets, params, ctx.settings)
+        except _LibraryProblem as e:
+            raise ctx.error(e.message, field=e.field, cls=AssetError) from None
+        sources = [(p, None) for p in params.paths] + [(a.path, a) for a in assets]
+        for p, asset in sources:
+            if asset is not None:
+                local, shown = Path(p), f"asset {asset.id} ({asset.name})"
+            elif _is_url(p):
                 local = await _download(ctx, p)
                 shown = p
             else:
@@ -114,5 +177,5 @@ class InputAsset(Node):
                 continue
             if not info.has_video:
                 raise MediaError("has neither video nor audio", file=shown, node=ctx.node_id, field="params.paths")
-            clips.append(clip_from_info(info, str(local), os.path.basename(shown)))
+            clips.append(clip_from_info(info, str(local), f"asset:{asset.id}" if asset else os.path.basename(shown)))
         return AssetOutputs(clips=clips, audio=audio)

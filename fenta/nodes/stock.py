@@ -11,6 +11,7 @@ from pydantic import Field
 from ..errors import FentaError
 from ..providers import client_for
 from ..providers.pexels import PexelsClient, orientation_of, pick_photo_url, pick_video_file
+from ..library import record_safely
 from ..media.ffmpeg import probe
 from ..types import Artifact, Clip, Scene
 from .base import Node, NodeContext, Params, Ports, register
@@ -190,6 +191,10 @@ class InputStock(Node):
         info = await asyncio.to_thread(probe, dest)
         path = ctx.keep(dest)
         source = str(item.get("url") or url)
+        provenance = {"provider": "pexels", "pexels_id": item.get("id"), "query": query, "cost": 0.0, "credit": credit_line(item, "video" if "video_files" in item else "photo")}
+        warning = await asyncio.to_thread(record_safely, path, origin="stock", source=source, provenance=provenance, settings=ctx.settings)
+        if warning:
+            ctx.warn(warning)
         if "video_files" in item:
             return Clip(kind="video", path=path, duration=info.duration, width=info.width, height=info.height, rotation=info.rotation, has_audio=info.has_audio, source=source, scene=scene_idx)
         return Clip(kind="image", path=path, width=info.width, height=info.height, source=source, scene=scene_idx)
@@ -199,12 +204,18 @@ class InputStock(Node):
         noun = "Videos" if kind == "videos" else "Photos"
         lines = [f"{noun} provided by Pexels: https://www.pexels.com", ""]
         for scene_idx, _q, item in picks:
-            if kind == "videos":
-                user = item.get("user") or {}
-                who, who_url = user.get("name") or "unknown", user.get("url") or ""
-            else:
-                who, who_url = item.get("photographer") or "unknown", item.get("photographer_url") or ""
             where = f"scene {scene_idx + 1}: " if scene_idx is not None else ""
-            lines.append(f"{where}{noun[:-1]} by {who} on Pexels: {item.get('url', '')} ({who_url})")
+            lines.append(where + credit_line(item, "video" if kind == "videos" else "photo"))
         return "\n".join(lines) + "\n"
+
+
+def credit_line(item: dict[str, Any], kind: str) -> str:
+    """Pexels' credit for one video or photo: 'Video by NAME on Pexels: PAGE (PROFILE)'."""
+    noun = "Video" if kind.startswith("video") else "Photo"
+    if noun == "Video":
+        user = item.get("user") or {}
+        who, who_url = user.get("name") or "unknown", user.get("url") or ""
+    else:
+        who, who_url = item.get("photographer") or "unknown", item.get("photographer_url") or ""
+    return f"{noun} by {who} on Pexels: {item.get('url', '')} ({who_url})"
 

@@ -1,0 +1,84 @@
+"""The library's tables in `fenta.db`, opened without the engine (same pragmas as the job store).
+
+Created when missing, additively (CREATE ... IF NOT EXISTS) inside BEGIN IMMEDIATE, so many processes
+may open the file at once: one writes the tables, the others find them done.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+import sqlite_utils
+
+from ..errors import PathError
+
+_SCHEMA = [
+    """CREATE TABLE IF NOT EXISTS assets (
+    id TEXT PRIMARY KEY,             -- the first 12 hex digits of sha256
+    sha256 TEXT NOT NULL UNIQUE,     -- of the file's bytes: the same file added twice is one asset
+    kind TEXT NOT NULL,              -- video | image | audio
+    path TEXT NOT NULL,              -- the stored copy under FENTA_HOME/library/files
+    name TEXT NOT NULL,              -- the file name it was added under
+    origin TEXT NOT NULL,            -- file | url | stock | ai
+    source TEXT,                     -- the path, URL or page it came from
+    bytes INTEGER NOT NULL,
+    duration REAL,
+    width INTEGER,
+    height INTEGER,
+    fps REAL,
+    video_codec TEXT,
+    audio_codec TEXT,
+    has_audio INTEGER NOT NULL DEFAULT 0,
+    loudness REAL,                   -- integrated loudness (LUFS, EBU R128) of its audio
+    thumbnail TEXT,                  -- a JPEG under FENTA_HOME/library/thumbs
+    provenance TEXT NOT NULL DEFAULT '{}', -- JSON: query or prompt, model, cost, credit line
+    created_at REAL NOT NULL
+)""",
+    "CREATE INDEX IF NOT EXISTS assets_source ON assets(origin, source)",
+    """CREATE TABLE IF NOT EXISTS asset_tags (
+    asset_id TEXT NOT NULL REFERENCES assets(id) ON DELETE CASCADE,
+    tag TEXT NOT NULL,
+    PRIMARY KEY (asset_id, tag)
+)""",
+    "CREATE INDEX IF NOT EXISTS asset_tags_tag ON asset_tags(tag)",
+]
+_NAMES = {"assets", "assets_source", "asset_tags", "asset_tags_tag"}
+
+
+def open_db(path: Path) -> sqlite_utils.Database:
+    """`fenta.db` with the library's tables (created when missing).
+
+    Raises:
+        PathError: the folder or the file cannot be created, opened or written (`FENTA_HOME`).
+    """
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        conn = sqlite3.connect(str(path), timeout=30, isolation_level=None, check_same_thread=False)
+        try:
+            conn.execute("PRAGMA busy_timeout = 30000")
+            conn.execute("PRAGMA journal_mode = WAL")
+            conn.execute("PRAGMA synchronous = NORMAL")
+            conn.execute("PRAGMA foreign_keys = ON")
+            _ensure(conn)
+        except BaseException:
+            conn.close()
+            raise
+    except (OSError, sqlite3.Error) as e:
+        reason = e.strerror if isinstance(e, OSError) and e.strerror else str(e)
+        raise PathError(f"cannot open the asset library in {path}: {reason} (set FENTA_HOME to a folder you can write)") from None
+    return sqlite_utils.Database(conn)
+
+
+def _ensure(conn: sqlite3.Connection) -> None:
+    have = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type IN ('table', 'index')")}
+    if _NAMES <= have:
+        return
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        for statement in _SCHEMA:
+            conn.execute(statement)
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    conn.execute("COMMIT")

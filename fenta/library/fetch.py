@@ -1,0 +1,88 @@
+"""Downloading a URL for the library: http(s) only, a size cap, and media content types only."""
+
+from __future__ import annotations
+
+import mimetypes
+import uuid
+from pathlib import Path
+from urllib.parse import urlparse
+
+from ..errors import AssetError
+
+__all__ = ["DEFAULT_MAX_BYTES", "is_url", "check_url", "download"]
+
+DEFAULT_MAX_BYTES = 500 * 1024 * 1024
+
+#: Content types of media: any video/, image/ or audio/ type, and the generic ones file hosts send.
+_GENERIC = {"application/octet-stream", "binary/octet-stream", "application/mp4", "application/ogg"}
+
+
+def is_url(source: str) -> bool:
+    """Whether a `fenta assets add` argument is meant as a URL (it has a scheme, e.g. `ftp://`)."""
+    return "://" in source
+
+
+def check_url(url: str) -> None:
+    """Raises AssetError unless `url` is an http(s) URL with a host."""
+    parts = urlparse(url)
+    if parts.scheme.lower() not in ("http", "https") or not parts.netloc:
+        raise AssetError(f"only http:// and https:// URLs can be added, not '{url}'")
+
+
+def _media_type(content_type: str) -> bool:
+    main = content_type.split(";")[0].strip().lower()
+    return main.split("/")[0] in ("video", "image", "audio") or main in _GENERIC
+
+
+def _suffix(url: str, content_type: str) -> str:
+    suffix = Path(urlparse(url).path).suffix.lower()
+    if suffix and len(suffix) <= 6:
+        return suffix
+    guessed = mimetypes.guess_extension(content_type.split(";")[0].strip().lower())
+    return guessed or ".bin"
+
+
+def _amount(n: float) -> str:
+    """Bytes for a message: '12.3 MB', or '40 KB' below a tenth of a megabyte."""
+    return f"{n / 2**20:.1f} MB" if n >= 0.1 * 2**20 else f"{n / 1024:.0f} KB"
+
+
+def download(url: str, folder: Path, *, max_bytes: int = DEFAULT_MAX_BYTES, timeout: float = 60.0) -> Path:
+    """Fetch `url` into a new file in `folder` and return it; nothing is left behind on failure.
+
+    Raises:
+        AssetError: not http(s), an HTTP error status, not a media content type, larger than
+            `max_bytes`, or the connection failed (the message names the URL).
+    """
+    import httpx
+
+    check_url(url)
+    folder.mkdir(parents=True, exist_ok=True)
+    dest: Path | None = None
+    try:
+        with httpx.Client(follow_redirects=True, timeout=timeout) as client, client.stream("GET", url) as resp:
+            if resp.status_code != 200:
+                raise AssetError(f"download failed with HTTP {resp.status_code}", file=url)
+            ctype = resp.headers.get("content-type", "")
+            if not _media_type(ctype):
+                raise AssetError(f"the server sent '{ctype or 'no content type'}', not video, image or audio", file=url)
+            length = resp.headers.get("content-length")
+            if length and length.isdigit() and int(length) > max_bytes:
+                raise AssetError(f"the file is {_amount(int(length))}, over the {_amount(max_bytes)} limit", file=url)
+            dest = folder / f"{uuid.uuid4().hex}{_suffix(str(resp.url), ctype)}"
+            size = 0
+            with open(dest, "wb") as fh:
+                for chunk in resp.iter_bytes():
+                    size += len(chunk)
+                    if size > max_bytes:
+                        raise AssetError(f"the download passed the {_amount(max_bytes)} limit", file=url)
+                    fh.write(chunk)
+    except httpx.HTTPError as e:
+        if dest is not None:
+            dest.unlink(missing_ok=True)
+        raise AssetError(f"download failed: {type(e).__name__}", file=url) from None
+    except BaseException:
+        if dest is not None:
+            dest.unlink(missing_ok=True)
+        raise
+    return dest

@@ -1,0 +1,99 @@
+"""The asset library through `fenta assets`: content-addressed, probed once, thumbnailed, tagged."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+import fenta
+from fenta.media.ffmpeg import probe
+
+
+@pytest.fixture
+def clip(make_media):
+    return make_media("clip.mp4", "testsrc2=s=320x240:d=2", "-f", "lavfi", "-i", "sine=d=2", "-pix_fmt", "yuv420p", "-shortest")
+
+
+def _json(result):
+    assert result.exit_code == 0, result.output
+    return json.loads(result.stdout)
+
+
+def test_adding_the_same_clip_twice_gives_one_asset(cli, clip, tmp_path):
+    first = _json(cli("assets", "add", str(clip), "--json"))["assets"][0]
+    shutil.copy(clip, tmp_path / "same-bytes-other-name.mp4")
+    second = _json(cli("assets", "add", str(tmp_path / "same-bytes-other-name.mp4"), "--json"))["assets"][0]
+    assert first["id"] == second["id"] and first["new"] and not second["new"]
+    assert len(_json(cli("assets", "list", "--json"))) == 1
+
+
+def test_list_json_shows_duration_size_and_thumbnail_path(cli, clip):
+    cli("assets", "add", str(clip))
+    (asset,) = _json(cli("assets", "list", "--json"))
+    assert asset["kind"] == "video" and asset["duration"] == pytest.approx(2.0, abs=0.05)
+    assert (asset["width"], asset["height"], asset["fps"]) == (320, 240, 25.0)
+    assert asset["bytes"] == clip.stat().st_size and asset["has_audio"] is True
+    assert (asset["video_codec"], asset["audio_codec"]) == ("h264", "aac")
+    thumb = probe(asset["thumbnail"])
+    assert thumb.video_codec == "mjpeg" and max(thumb.width, thumb.height) == 320
+    assert probe(asset["path"]).duration == pytest.approx(2.0, abs=0.05)  # the stored copy plays
+
+
+def test_an_audio_file_gets_its_loudness_and_a_waveform_thumbnail(make_media):
+    quiet = fenta.library.add(make_media("quiet.wav", "aevalsrc=0.1*sin(2*PI*440*t):d=3"))
+    loud = fenta.library.add(make_media("loud.wav", "aevalsrc=0.8*sin(2*PI*440*t):d=3"))
+    assert quiet.kind == loud.kind == "audio" and quiet.width is None
+    # BS.1770 for a mono sine of amplitude a: -0.691 + 10*log10(a^2 / 2) (K-weighting is ~0 dB at 440 Hz).
+    assert quiet.loudness == pytest.approx(-23.7, abs=0.3)
+    assert loud.loudness - quiet.loudness == pytest.approx(18.1, abs=0.2)
+    assert probe(quiet.thumbnail).is_still
+
+
+def test_a_corrupt_file_is_refused_with_its_name_and_nothing_is_stored(cli, clip, tmp_path, fenta_home):
+    broken = tmp_path / "broken-beach.mp4"
+    broken.write_bytes(clip.read_bytes()[:3000])  # the moov atom is gone
+    result = cli("assets", "add", str(clip), str(broken), "--tag", "beach")
+    assert result.exit_code == 2
+    assert "broken-beach.mp4" in result.output and "not a readable media file" in result.output
+    assert "Traceback" not in result.output
+    (kept,) = _json(cli("assets", "list", "--json"))
+    assert kept["name"] == "clip.mp4"  # the good one was still added
+    stored = [p.name for p in (fenta_home / "library").rglob("*") if p.is_file()]
+    assert len(stored) == 2  # its file and thumbnail; nothing of the broken one, no temporary files
+
+
+def test_a_missing_file_is_refused_with_its_name(cli):
+    result = cli("assets", "add", "nope.mp4")
+    assert result.exit_code == 2 and "nope.mp4: file not found" in result.output
+
+
+def test_tags_and_kinds_filter_the_list(cli, clip, make_media):
+    photo = make_media("photo.png", "testsrc2=s=64x48", "-frames:v", "1")
+    cli("assets", "add", str(clip), "--tag", "beach", "--tag", "Summer")
+    cli("assets", "add", str(photo))
+    photo_id = fenta.library.list_assets(kind="image")[0].id
+    assert cli("assets", "tag", photo_id[:6], "beach").exit_code == 0
+    assert [a["name"] for a in _json(cli("assets", "list", "--tag", "beach", "--json"))] == ["clip.mp4", "photo.png"]
+    assert [a["name"] for a in _json(cli("assets", "list", "--tag", "summer", "--json"))] == ["clip.mp4"]
+    assert [a["name"] for a in _json(cli("assets", "list", "--kind", "image", "--json"))] == ["photo.png"]
+    assert _json(cli("assets", "tag", photo_id, "beach", "--remove", "--json"))["tags"] == []
+
+
+def test_show_and_rm_by_id_prefix(cli, clip):
+    asset = _json(cli("assets", "add", str(clip), "--json"))["assets"][0]
+    shown = cli("assets", "show", asset["id"][:5])
+    assert shown.exit_code == 0 and asset["path"] in shown.output and "h264 / aac" in shown.output
+    assert _json(cli("assets", "rm", asset["id"], "--json"))["id"] == asset["id"]
+    assert _json(cli("assets", "list", "--json")) == []
+    assert not Path(asset["path"]).exists() and not Path(asset["thumbnail"]).exists()
+
+
+def test_an_unknown_id_or_a_bad_tag_is_exit_2(cli, clip):
+    asset = _json(cli("assets", "add", str(clip), "--json"))["assets"][0]
+    unknown = cli("assets", "show", "0000ffff")
+    assert unknown.exit_code == 2 and "no asset '0000ffff'" in unknown.output
+    bad = cli("assets", "tag", asset["id"], "two words")
+    assert bad.exit_code == 2 and "'two words' is not a tag" in bad.output

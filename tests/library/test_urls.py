@@ -1,0 +1,90 @@
+"""`fenta assets add URL` against a local server: fetched once, http(s) only, size cap, media only."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+import fenta
+from tests.fakes._server import FakeServer, Reply
+
+
+class MediaHost(FakeServer):
+    """Serves one lavfi clip as video/mp4, a web page as text/html, and a 404."""
+
+    def __init__(self, clip: bytes) -> None:
+        super().__init__()
+        self.route("GET", r"/clips/beach\.mp4", lambda req, m: Reply(200, clip, {"Content-Type": "video/mp4"}))
+        self.route("GET", r"/download", lambda req, m: Reply(200, clip, {"Content-Type": "application/octet-stream"}))
+        self.route("GET", r"/page\.mp4", lambda req, m: Reply(200, "<html>not a clip</html>", {"Content-Type": "text/html"}))
+        self.route("GET", r"/endless\.mp4", lambda req, m: Reply(200, b"\0" * 200_000, {"Content-Type": "video/mp4", "X-Unsized": "1"}))
+
+    @staticmethod
+    def send(h, reply: Reply) -> None:
+        if "X-Unsized" not in reply.headers:
+            return FakeServer.send(h, reply)
+        # No Content-Length: the body runs until the connection closes (HTTP/1.1 allows it).
+        h.send_response(reply.status)
+        h.send_header("Content-Type", reply.headers["Content-Type"])
+        h.send_header("Connection", "close")
+        h.end_headers()
+        h.wfile.write(reply.body)
+        h.close_connection = True
+
+
+@pytest.fixture
+def host(make_media):
+    clip = make_media("src.mp4", "testsrc2=s=160x120:d=1", "-pix_fmt", "yuv420p").read_bytes()
+    with MediaHost(clip) as server:
+        yield server
+
+
+def _nothing_stored(fenta_home) -> bool:
+    return not [p for p in (fenta_home / "library").rglob("*") if p.is_file()]
+
+
+def test_a_url_is_downloaded_once_and_probed_like_a_file(cli, host):
+    url = host.url + "/clips/beach.mp4"
+    first = cli("assets", "add", url, "--tag", "beach", "--json")
+    second = cli("assets", "add", url, "--json")
+    assert first.exit_code == second.exit_code == 0, first.output
+    a, b = json.loads(first.stdout)["assets"][0], json.loads(second.stdout)["assets"][0]
+    assert a["id"] == b["id"] and a["origin"] == "url" and a["source"] == url
+    assert a["kind"] == "video" and a["duration"] == pytest.approx(1.0, abs=0.05) and a["path"].endswith(".mp4")
+    assert len(host.requests_to("/clips/")) == 1
+
+
+def test_a_generic_binary_content_type_is_accepted_and_probed(host):
+    asset = fenta.library.add(host.url + "/download")
+    assert asset.kind == "video" and asset.width == 160
+
+
+@pytest.mark.parametrize(
+    "url,message",
+    [
+        ("ftp://{host}/clips/beach.mp4", "only http:// and https:// URLs"),
+        ("file:///etc/passwd", "only http:// and https:// URLs"),
+        ("{url}/page.mp4", "sent 'text/html', not video, image or audio"),
+        ("{url}/missing.mp4", "download failed with HTTP 404"),
+    ],
+)
+def test_refused_urls_name_the_url_and_store_nothing(cli, host, fenta_home, url, message):
+    url = url.format(url=host.url, host=host.url.split("//")[1])
+    result = cli("assets", "add", url)
+    assert result.exit_code == 2 and message in result.output, result.output
+    assert _nothing_stored(fenta_home)
+
+
+def test_a_download_over_the_size_cap_is_refused_before_it_is_read(cli, host, fenta_home):
+    result = cli("assets", "add", host.url + "/clips/beach.mp4", "--max-mb", "0.01")
+    assert result.exit_code == 2 and "over the 10 KB limit" in result.output, result.output
+    assert len(host.requests_to("/clips/")) == 1
+    assert _nothing_stored(fenta_home)
+
+
+def test_a_body_of_unstated_length_is_cut_off_at_the_cap(host, fenta_home):
+    # No Content-Length to judge by up front: the cap is enforced while reading.
+    with pytest.raises(fenta.AssetError, match="passed the 98 KB limit"):
+        fenta.library.add(host.url + "/endless.mp4", max_bytes=100_000)
+    assert _nothing_stored(fenta_home)
