@@ -48,6 +48,7 @@ _ERRORS = (
     "MissingKeysError", "ScheduleError", "WebhookError", "AssetError",
     "ClusterError",
     "ManifestError", "BatchError",
+    "SyncError",
 )
 _ERRORS += ("ComposeError",)
 _EXPORTS.update({name: "errors" for name in _ERRORS})
@@ -66,6 +67,7 @@ if TYPE_CHECKING:  # pragma: no cover - names for type checkers only, never impo
                          ScheduleError, TextError, WebhookError)
     from .errors import AssetError
     from .errors import ClusterError
+    from .errors import SyncError
     from .errors import BatchError, ManifestError
     from .ops.batch import batch
     from .nodes.base import Node, NodeContext, Params, Ports, register, registry
@@ -145,4 +147,5 @@ __all__ = [
     "new",
     "init",
     "ComposeError",
+    "SyncError",
 ]

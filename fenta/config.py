@@ -109,6 +109,7 @@ def _tuning(merged: dict[str, str]) -> dict:
         "org_id": (merged.get("FENTA_ORG_ID") or "").strip() or "local",
         "webhook_retry_scale": _scale(merged.get("FENTA_WEBHOOK_RETRY_SCALE")),
         "scheduler_poll": _poll(merged.get("FENTA_SCHEDULER_POLL")),
+        "sync": (merged.get("FENTA_SYNC") or "").strip().lower() in ("1", "true", "yes", "on"),
         **_queue(merged),
     }
 
@@ -147,6 +148,9 @@ class Settings:
             `DASK_SCHEDULER_ADDRESS`); None runs jobs in this process.
         poll_seconds: How often workers look for due jobs, running jobs look for a cancel request and
             `jobs watch` reads the event log (`FENTA_POLL_SECONDS`, default 0.5).
+        api_token: The `Authorization: Bearer` value for the hosted project (`FENTA_API_TOKEN`, a
+            user's JWT); unset, the key (`FENTA_API_KEY`, sent as `apikey`) is sent there too.
+        sync: Push every job to the hosted project (`FENTA_SYNC=1`; see fenta.ops.sync).
     """
 
     home: Path
@@ -167,6 +171,8 @@ class Settings:
     lease_seconds: float = 30.0
     heartbeat_seconds: float = 5.0
     poll_seconds: float = 0.5
+    api_token: str | None = field(default=None, repr=False)
+    sync: bool = False
     dask_address: str | None = None
 
     @classmethod
@@ -180,7 +186,8 @@ class Settings:
             for name, default in DEFAULT_URLS.items()
         }
         secret = merged.get(KIE_WEBHOOK_SECRET_VAR) or None
-        return cls(home=home.expanduser(), keys=keys, urls=urls, kie_webhook_secret=secret, **_tuning(merged))
+        token = (merged.get("FENTA_API_TOKEN") or "").strip() or None
+        return cls(home=home.expanduser(), keys=keys, urls=urls, kie_webhook_secret=secret, api_token=token, **_tuning(merged))
 
     @property
     def db_path(self) -> Path:
@@ -192,7 +199,7 @@ class Settings:
 
     def redact(self, text: str) -> str:
         """Replace every known key value (and the webhook secret) in `text` with `***`."""
-        for value in [*self.keys.values(), self.kie_webhook_secret]:
+        for value in [*self.keys.values(), self.kie_webhook_secret, self.api_token]:
             if value and len(value) >= 4:
                 text = text.replace(value, "***")
         return text

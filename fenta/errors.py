@@ -40,6 +40,7 @@ __all__ = [
     "ClusterError",
     "ManifestError",
     "BatchError",
+    "SyncError",
 ]
 
 
@@ -344,3 +345,21 @@ class BatchError(FentaError):
     """A batch id is unknown, or the batch cannot be resumed (exit 2)."""
 
     exit_code = 2
+
+
+class SyncError(FentaError):
+    """Hosted sync could not reach or use the hosted project (Supabase): one line naming the request
+    and what the service said (PostgREST's code, message, details and hint; the gateway's 401; Storage's
+    real status from its body). `status` is the HTTP (or Storage body) status, None for network trouble;
+    `retryable` says whether a later push may succeed as it is. A missing FENTA_API_KEY is bad input
+    (exit 2)."""
+
+    exit_code = 1
+
+    def __init__(self, message: str, *, status: int | None = None, code: str | None = None, retryable: bool = False, field: str | None = None) -> None:
+        super().__init__(message, field=field)
+        self.status = status
+        self.code = code
+        self.retryable = retryable
+        if field is not None:  # a setting is missing or wrong: bad input
+            self.exit_code = 2

@@ -76,6 +76,7 @@ def worker(
     concurrency: int = typer.Option(1, "--concurrency", "-c", min=1, max=64, help="Jobs to run at once."),
     until_empty: bool = typer.Option(False, "--until-empty", help="Exit once nothing is queued, no retry is pending and this worker runs nothing (for CI)."),
     json: bool = typer.Option(False, "--json", help="Print every event of the jobs this worker runs as one JSON object per line (NDJSON)."),
+    hosted: bool = typer.Option(False, "--hosted", help="Render the jobs the web app queued in the hosted project (FENTA_API_URL, FENTA_API_KEY) instead of the local queue: claim one, render it here, push its progress, events and video, mark it completed or failed."),
 ) -> None:
     """Run queued jobs (highest priority, then oldest) until stopped.
 
@@ -100,6 +101,9 @@ def worker(
         if line:
             console.print(line, highlight=False, markup=False)
 
+    if hosted:
+        _hosted_worker(settings, until_empty, on_event, json)
+        return
     from ..ops.quotas import admission
     from ..ops.readers import Background, after_job
 
@@ -107,11 +111,41 @@ def worker(
     if not json:
         err_console.print(f"worker {settings.home} (pid {os.getpid()}, {concurrency} at a time){', until the queue is empty' if until_empty else ''}; Ctrl-C stops it", highlight=False)
     readers = Background(settings, log=lambda m: err_console.print(m, highlight=False, markup=False)).start()  # usage, quota warnings, webhooks
+    pusher = _sync_pusher(settings)
     try:
         results = w.run()
     finally:
         readers.stop()
+        if pusher is not None:
+            pusher.stop()
         after_job(settings, None, wait=10.0 if until_empty else 0.0)  # the last jobs' webhooks
     if not json:
         done = sum(1 for r in results if r.status == "completed")
         err_console.print(f"worker stopped: {len(results)} attempt(s), {done} completed", highlight=False)
+
+
+def _sync_pusher(settings: Settings):
+    """With FENTA_SYNC=1, push the jobs' progress to the hosted project while they run."""
+    if not (settings.sync and settings.keys.get("fenta")):
+        return None
+    from ..ops.sync import Background as SyncBackground
+
+    return SyncBackground(settings, log=lambda m: err_console.print(m, highlight=False, markup=False)).start()
+
+
+def _hosted_worker(settings: Settings, until_empty: bool, on_event, as_json: bool) -> None:
+    """`fenta worker --hosted`: render the hosted project's queued jobs here."""
+    from ..ops.readers import after_job
+    from ..ops.sync import HostedWorker
+
+    log = (lambda m: None) if as_json else (lambda m: err_console.print(m, highlight=False, markup=False))
+    w = HostedWorker(settings, until_empty=until_empty, on_event=on_event, log=log)
+    if not as_json:
+        err_console.print(f"hosted worker for {settings.urls['fenta']} (pid {os.getpid()}){', until no hosted job is queued' if until_empty else ''}; Ctrl-C stops it", highlight=False)
+    try:
+        results = w.run()
+    finally:
+        after_job(settings, None, wait=10.0 if until_empty else 0.0)  # usage, quota warnings, webhooks
+    if not as_json:
+        done = sum(1 for r in results if r.status == "completed")
+        err_console.print(f"hosted worker stopped: {len(results)} job(s), {done} completed", highlight=False)

@@ -32,7 +32,7 @@ from .variables import check_refs, interpolate, parse_var_overrides, used_var_na
 __all__ = ["Workflow", "NodeSpec", "load", "loads", "parse_var_overrides"]
 
 _ID = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]*$")
-_TOP_KEYS = {"version", "name", "template", "overrides", "vars", "nodes", "edges", "description", "retry"}
+_TOP_KEYS = {"version", "name", "template", "overrides", "vars", "nodes", "edges", "description", "retry", "sync"}
 
 
 class _Retry(BaseModel):
@@ -54,6 +54,7 @@ class _TopLevel(BaseModel):
     template: str | None = None
     overrides: dict[str, Any] | None = None
     retry: _Retry | None = None
+    sync: bool | None = None  # push the job to the hosted project (fenta.ops.sync)
 
 
 @dataclass
@@ -413,6 +414,8 @@ def loads(
     retry = {k: v for k, v in doc["retry"].items() if v is not None} if isinstance(doc.get("retry"), dict) else None
     if retry:
         document["retry"] = retry
+    if doc.get("sync") is True:
+        document["sync"] = True
     name = doc.get("name") or (Path(file).stem if file and not file.startswith("<") else "workflow")
     return Workflow(name=str(name), nodes=nodes, vars=merged_vars, template_name=template_name, template=template, file=file, document=document, retry=retry)
 

@@ -1,4 +1,5 @@
-"""The event-log readers every live fenta process runs: usage tracking (quotas) and the webhook outbox.
+"""The event-log readers every live fenta process runs: usage tracking (quotas), hosted sync (when
+FENTA_API_KEY is set) and the webhook outbox.
 
 None of them is called from inside the runner. A process that runs jobs calls them beside it:
 
@@ -35,7 +36,12 @@ def pump(settings: Settings, *, deliver: bool = True, log: Callable[[str], None]
             log(f"readers: {e}")
         return
     try:
-        for name, step in (("usage", lambda: quotas.track(store, settings)), ("webhooks", lambda: webhooks.sync_outbox(store))):
+        steps = (
+            ("usage", lambda: quotas.track(store, settings)),
+            ("sync", lambda: _sync_step(settings, store, log)),  # before webhooks: job.completed's videoUrl is the hosted video's
+            ("webhooks", lambda: webhooks.sync_outbox(store)),
+        )
+        for name, step in steps:
             try:
                 step()
             except Exception as e:
@@ -51,6 +57,18 @@ def pump(settings: Settings, *, deliver: bool = True, log: Callable[[str], None]
                     log(f"webhooks: {type(e).__name__}: {e}")
     finally:
         store.close()
+
+
+def _sync_step(settings: Settings, store, log: Callable[[str], None] | None) -> None:
+    """Push what hosted sync has pending (one try per request: the next pass retries); nothing when
+    FENTA_API_KEY is not set."""
+    if not settings.keys.get("fenta"):
+        return
+    from . import sync
+
+    report = sync.push(settings, attempts=1, store=store)
+    if report.error and log:
+        log(f"sync: {report.error} (the push waits)")
 
 
 def after_job(settings: Settings, job_id: str | None, *, wait: float = 10.0) -> None:

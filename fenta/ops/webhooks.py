@@ -317,6 +317,17 @@ def _insert(conn: sqlite3.Connection, ep: Endpoint, event_id: int, type: str, jo
     return cur.rowcount > 0
 
 
+def _hosted_video(store: Any, type: str, job_id: str | None, data: dict[str, Any]) -> dict[str, Any]:
+    """`job.completed` of a job pushed to the hosted project: `videoUrl` is the signed Storage URL of its
+    video (fenta.ops.sync) instead of the local file:// URL."""
+    if type != "job.completed":
+        return data
+    from .sync.state import signed_video_url
+
+    url = signed_video_url(store, job_id)
+    return {**data, "videoUrl": url} if url else data
+
+
 def sync_outbox(store: Any, *, now: float | None = None, batch: int = 500) -> int:
     """Turn new events into outbox rows (one per event and subscribed, enabled endpoint).
 
@@ -338,7 +349,7 @@ def sync_outbox(store: Any, *, now: float | None = None, batch: int = 500) -> in
                 body = None
                 for ep in endpoints:
                     if ev.type in ep.events and ev.id > ep.after_event_id:
-                        body = body or body_for(ev.type, ev.created_at, ev.data)
+                        body = body or body_for(ev.type, ev.created_at, _hosted_video(store, ev.type, ev.job_id, ev.data))
                         added += _insert(conn, ep, ev.id, ev.type, ev.job_id, body, now)
             if events:
                 set_cursor(store, CURSOR, events[-1].id)
@@ -567,7 +578,7 @@ def redeliver(store: Any, event: str, *, now: float | None = None) -> list[int]:
                 (now, now, *ids),
             )
     if not ids:
-        body = body_for(ev.type, ev.created_at, ev.data)
+        body = body_for(ev.type, ev.created_at, _hosted_video(store, ev.type, ev.job_id, ev.data))
         with store.write() as conn:
             for ep in list_endpoints(store):
                 if ep.enabled and ev.type in ep.events:

@@ -1,0 +1,327 @@
+"""Pushing local jobs to the hosted project: rows, events, usage records and artifacts.
+
+    event log ──(cursor "sync")──▶ sync_jobs (dirty) ──▶ POST /rest/v1/jobs, job_events, usage_records
+                                                     └─▶ renders/{job_id}/{file} in Storage (TUS over 6 MB)
+
+A push never runs inside the runner and never fails a job: when the service is down or the machine is
+offline the job's row stays dirty and the next push (this process's next pass, `fenta sync`, any later
+fenta process) catches up. Every write is an upsert on a stable id (`on_conflict=id`, merge-duplicates),
+so pushing twice adds nothing. A running job's row is pushed at most once a second.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import threading
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+from ...config import Settings
+from ...engine.events import iso, read_events
+from ...engine.lifecycle import HOST
+from ...engine.store import JobStore
+from ...errors import SyncError
+from . import state
+from .client import Hosted, content_type
+from .schema import BUCKET
+
+__all__ = ["PROGRESS_SECONDS", "SIGNED_URL_SECONDS", "JobPush", "PushReport", "push", "push_async", "push_job", "status", "Background", "after_run"]
+
+#: A running job's row goes out at most this often (the web page's Realtime view moves smoothly).
+PROGRESS_SECONDS = 1.0
+#: How long the signed video URL in `job.completed` webhooks stays valid (7 days).
+SIGNED_URL_SECONDS = 7 * 24 * 3600
+#: Rows per bulk upsert.
+BATCH = 500
+#: Artifact kinds -> the jobs column naming their Storage path.
+_PATH_COLUMNS = {"video": "video_path", "thumbnail": "thumbnail_path", "srt": "srt_path"}
+
+
+@dataclass
+class JobPush:
+    """What one push did (or, with --dry-run, would do) for one job."""
+
+    job_id: str
+    remote_id: str
+    status: str
+    events: int = 0
+    usage: int = 0
+    files: list[str] = field(default_factory=list)
+    skipped: str | None = None
+    error: str | None = None
+
+
+@dataclass
+class PushReport:
+    """One push pass: a `JobPush` per job looked at, and the error that stopped the pass, if any."""
+
+    jobs: list[JobPush] = field(default_factory=list)
+    error: str | None = None
+    dry_run: bool = False
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"dry_run": self.dry_run, "error": self.error, "jobs": [asdict(j) for j in self.jobs]}
+
+
+def _iso(value: Any) -> str | None:
+    return iso(value) if isinstance(value, (int, float)) else value
+
+
+def _redacted(settings: Settings, value: Any) -> Any:
+    """A JSON value with every key replaced by *** (rows never carry a key, whatever a message quoted)."""
+    return json.loads(settings.redact(json.dumps(value, default=str, ensure_ascii=False)))
+
+
+def _job_row(store: JobStore, job: dict[str, Any], srow: dict[str, Any], paths: dict[str, str]) -> dict[str, Any]:
+    timings = {r["node_id"]: round(r["seconds"], 3) for r in store.node_runs(job["id"]) if r.get("seconds") is not None}
+    duration = next((a["duration"] for a in store.artifacts(job["id"]) if a["kind"] == "video" and a["duration"]), None)
+    row = {
+        "id": srow["remote_id"], "workflow_name": job["workflow_name"], "status": job["status"], "progress": job["progress"] or 0,
+        "current_node": job["current_node"], "error": job["error"], "retryable": None if job["retryable"] is None else bool(job["retryable"]),
+        "attempt": job["attempt"] or 0, "cost": job["cost"] or 0, "duration": duration, "stage_timings": timings,
+        "host": job.get("lease_host") or HOST, "started_at": _iso(job["started_at"]), "finished_at": _iso(job["finished_at"]), **paths,
+    }
+    if not srow["hosted"]:  # the web app's own rows keep their creation time
+        row["created_at"] = _iso(job["created_at"])
+    return row
+
+
+async def _upload_files(api: Hosted, store: JobStore, srow: dict[str, Any], files: dict[str, int], uploads: dict[str, str], plan_only: bool) -> tuple[dict[str, str], list[str]]:
+    """Upload a completed job's artifacts not uploaded yet; (jobs columns -> Storage keys, names sent)."""
+    paths: dict[str, str] = {}
+    sent: list[str] = []
+    for art in store.artifacts(srow["job_id"]):
+        path = Path(art["path"])
+        column = _PATH_COLUMNS.get(art["kind"])
+        if column is None or not path.is_file():  # the video, its subtitles and thumbnail; not the timeline
+            continue
+        name = path.name
+        key = f"{srow['remote_id']}/{name}"
+        paths[column] = f"{BUCKET}/{key}"
+        size = path.stat().st_size
+        if files.get(name) == size:
+            continue
+        sent.append(name)
+        if plan_only:
+            continue
+
+        def remember(url: str, name: str = name) -> None:  # a later process resumes this TUS upload
+            uploads[name] = url
+            store.db.conn.execute("UPDATE sync_jobs SET uploads = ? WHERE job_id = ?", (json.dumps(uploads), srow["job_id"]))
+
+        await api.upload(BUCKET, key, path, content_type(path), resume_url=uploads.get(name), on_created=remember)
+        uploads.pop(name, None)
+        files[name] = size
+        store.db.conn.execute("UPDATE sync_jobs SET files = ?, uploads = ? WHERE job_id = ?", (json.dumps(files), json.dumps(uploads), srow["job_id"]))
+    return paths, sent
+
+
+async def push_job(api: Hosted | None, store: JobStore, settings: Settings, srow: dict[str, Any], *, force: bool = False) -> JobPush:
+    """Push one job's row, events, usage and (once completed) files; `api` None only plans.
+
+    Raises:
+        SyncError: the hosted project refused a request or cannot be reached (the job stays dirty).
+    """
+    job = store.get_job(srow["job_id"])
+    plan_only = api is None
+    if job is None or job["id"] != srow["job_id"]:
+        if not plan_only:
+            store.db.conn.execute("DELETE FROM sync_jobs WHERE job_id = ?", (srow["job_id"],))
+        return JobPush(srow["job_id"], srow["remote_id"], "gone", skipped="the local job no longer exists")
+    out = JobPush(job["id"], srow["remote_id"], job["status"])
+    now = time.time()
+    if job["status"] == "running" and not force and srow["row_pushed_at"] and now - srow["row_pushed_at"] < PROGRESS_SECONDS:
+        out.skipped = "pushed less than a second ago"
+        return out
+    files, uploads = json.loads(srow["files"] or "{}"), json.loads(srow["uploads"] or "{}")
+    paths: dict[str, str] = {}
+    if job["status"] == "completed":
+        paths, out.files = await _upload_files(api, store, srow, files, uploads, plan_only)  # type: ignore[arg-type]
+    video_url = srow["video_url"]
+    if not plan_only and paths.get("video_path") and (not video_url or out.files):
+        video_url = await api.sign(BUCKET, paths["video_path"].split("/", 1)[1], SIGNED_URL_SECONDS)  # type: ignore[union-attr]
+        store.db.conn.execute("UPDATE sync_jobs SET video_url = ? WHERE job_id = ?", (video_url, job["id"]))
+    events = read_events(store, job_id=job["id"], since_id=srow["events_done"], limit=100000)
+    usage = list(store.db.query("SELECT * FROM usage_records WHERE job_id = ? AND id > ? ORDER BY id", [job["id"], srow["usage_done"]]))
+    out.events, out.usage = len(events), len(usage)
+    if plan_only:
+        return out
+    assert api is not None
+    # A claimed hosted job is `running` there already; its local `queued` moment is never sent back
+    # (another worker would take the row again).
+    if not (srow["hosted"] and job["status"] == "queued"):
+        await api.upsert("jobs", [_redacted(settings, _job_row(store, job, srow, paths))])
+    for i in range(0, len(events), BATCH):
+        part = events[i: i + BATCH]
+        rows = []
+        for ev in part:
+            data = dict(ev.data)
+            if ev.type == "job.completed" and video_url:
+                data["videoUrl"] = video_url
+            rows.append({"id": f"{job['id']}:{ev.id}", "job_id": srow["remote_id"], "type": ev.type, "data": data, "created_at": ev.created_at})
+        await api.upsert("job_events", _redacted(settings, rows))
+        store.db.conn.execute("UPDATE sync_jobs SET events_done = ? WHERE job_id = ?", (part[-1].id, job["id"]))
+    for i in range(0, len(usage), BATCH):
+        part = usage[i: i + BATCH]
+        rows = [{"id": f"{job['id']}:{u['id']}", "job_id": srow["remote_id"], "node_id": u["node_id"], "provider": u["provider"], "model": u["model"],
+                 "units": u["units"], "quantity": u["quantity"], "cost": u["cost"], "created_at": _iso(u["created_at"])} for u in part]
+        await api.upsert("usage_records", _redacted(settings, rows))
+        store.db.conn.execute("UPDATE sync_jobs SET usage_done = ? WHERE job_id = ?", (part[-1]["id"], job["id"]))
+    store.db.conn.execute(
+        "UPDATE sync_jobs SET dirty = CASE WHEN dirty = ? THEN 0 ELSE dirty END, row_pushed_at = ?, pushed_at = ?, last_error = NULL, last_error_at = NULL WHERE job_id = ?",
+        (srow["dirty"], now, now, job["id"]),
+    )
+    return out
+
+
+async def push_async(settings: Settings, *, job_id: str | None = None, dry_run: bool = False, attempts: int = 4, deadline: float | None = None, store: JobStore | None = None) -> PushReport:
+    """Push what is pending (or one job, even if already pushed). Never raises for the service's errors:
+    they are in the report and in `fenta sync status`.
+
+    Args:
+        job_id: Only this job (a unique prefix is enough).
+        dry_run: Say what would be pushed; send nothing.
+        attempts: Attempts per request (1: no retry, for background passes that come round again).
+        deadline: A `time.monotonic()` value after which no further job is started.
+
+    Raises:
+        SyncError: FENTA_API_KEY is not set (exit 2).
+        JobError: `job_id` names no job.
+    """
+    from ...errors import JobError
+    from .client import check_configured
+
+    check_configured(settings)
+    own = store is None
+    store = store or JobStore(settings.db_path)
+    report = PushReport(dry_run=dry_run)
+    try:
+        state.collect(store, settings)
+        if job_id is not None:
+            job = store.get_job(job_id)
+            if job is None:
+                raise JobError(f"no job with id '{job_id}' (see `fenta jobs`)")
+            if state.get(store, job["id"]) is None and not dry_run:
+                with store.write() as conn:
+                    state.mark(conn, job["id"])
+            rows = state.dirty_jobs(store, job["id"]) or [{"job_id": job["id"], "remote_id": job["id"], "hosted": 0, "dirty": 1, "events_done": 0, "usage_done": 0, "files": "{}", "uploads": "{}", "video_url": None, "row_pushed_at": None}]
+        else:
+            rows = state.dirty_jobs(store)
+        if dry_run:
+            for srow in rows:
+                report.jobs.append(await push_job(None, store, settings, srow))
+            return report
+        if not rows:
+            return report
+        async with Hosted(settings, attempts=attempts) as api:
+            for srow in rows:
+                if deadline is not None and time.monotonic() > deadline:
+                    break
+                try:
+                    report.jobs.append(await push_job(api, store, settings, srow, force=job_id is not None))
+                except SyncError as e:
+                    message = settings.redact(str(e))
+                    report.jobs.append(JobPush(srow["job_id"], srow["remote_id"], "?", error=message))
+                    report.error = message
+                    store.db.conn.execute("UPDATE sync_jobs SET last_error = ?, last_error_at = ? WHERE job_id = ?", (message, time.time(), srow["job_id"]))
+                    state.set_meta(store, last_error=message, last_error_at=iso(time.time()))
+                    if e.retryable:  # down or offline: the other jobs would wait just the same
+                        break
+        if any(j.error is None and j.skipped is None for j in report.jobs):
+            state.set_meta(store, last_push_at=iso(time.time()))
+        return report
+    finally:
+        if own:
+            store.close()
+
+
+def push(settings: Settings, **kwargs: Any) -> PushReport:
+    """Blocking `push_async`."""
+    return asyncio.run(push_async(settings, **kwargs))
+
+
+def status(settings: Settings) -> dict[str, Any]:
+    """What is pending, when the last push happened and the last error (reads fenta.db only)."""
+    store = JobStore(settings.db_path)
+    try:
+        state.collect(store, settings)
+        pending = []
+        for srow in state.dirty_jobs(store):
+            job = store.get_job(srow["job_id"]) or {}
+            pending.append({"job_id": srow["job_id"], "remote_id": srow["remote_id"], "status": job.get("status"), "hosted": bool(srow["hosted"]), "last_error": srow["last_error"]})
+        meta = state.meta(store)
+        synced = store.db.conn.execute("SELECT COUNT(*) FROM sync_jobs WHERE dirty = 0").fetchone()[0]
+        return {
+            "configured": bool(settings.keys.get("fenta")), "url": settings.urls["fenta"], "sync_all": settings.sync,
+            "pending": pending, "synced": synced, "last_push_at": meta.get("last_push_at"),
+            "last_error": meta.get("last_error"), "last_error_at": meta.get("last_error_at"),
+        }
+    finally:
+        store.close()
+
+
+def after_run(settings: Settings, *, wait: float = 15.0) -> PushReport | None:
+    """After a job ran here (`fenta run --sync`): push what is pending, trying for at most about `wait`
+    seconds. Never raises; what is left waits for the next push."""
+    try:
+        return push(settings, deadline=time.monotonic() + wait)
+    except Exception:  # never fail the run over sync
+        return None
+
+
+class Background:
+    """Push passes every `interval` seconds in a daemon thread (beside `fenta run --sync` and workers);
+    each request is tried once per pass: the next pass is the retry."""
+
+    def __init__(self, settings: Settings, *, interval: float = PROGRESS_SECONDS, log: Callable[[str], None] | None = None) -> None:
+        self.settings = settings
+        self.interval = interval
+        self.log = log
+        self.lock = threading.Lock()  # held while a pass runs (the hosted worker maps a job under it)
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._last_error: str | None = None
+
+    def start(self) -> "Background":
+        self._thread = threading.Thread(target=self._loop, name="fenta-sync", daemon=True)
+        self._thread.start()
+        return self
+
+    def _loop(self) -> None:
+        while not self._stop.is_set():
+            t0 = time.monotonic()
+            self.once()
+            self._stop.wait(max(0.05, self.interval - (time.monotonic() - t0)))
+
+    def once(self) -> None:
+        """One pass; errors are logged once each, never raised."""
+        with self.lock:
+            try:
+                report = push(self.settings, attempts=1)
+                error = report.error
+            except Exception as e:
+                error = f"{type(e).__name__}: {self.settings.redact(str(e))}"
+        if error and error != self._last_error and self.log:
+            self.log(f"sync: {error} (the push waits and tries again)")
+        self._last_error = error
+
+    def stop(self, timeout: float = 10.0) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout)
+
+
+def pending_count(settings: Settings) -> int:
+    """Jobs waiting to be pushed (0 when sync was never used here)."""
+    if not os.path.exists(settings.db_path):
+        return 0
+    store = JobStore(settings.db_path)
+    try:
+        state.collect(store, settings)
+        return len(state.dirty_jobs(store))
+    finally:
+        store.close()

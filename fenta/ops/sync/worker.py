@@ -1,0 +1,222 @@
+"""fenta as the web app's render worker: take hosted `queued` jobs, render them here, push the results.
+
+    GET   /rest/v1/jobs?status=eq.queued&document=not.is.null           rows the web app queued
+    PATCH /rest/v1/jobs?id=eq.X&status=eq.queued  (return=representation) the claim: an empty answer
+          means another worker took it first, so two workers never render one job
+    ...   the normal runner renders it (a local job mapped to the hosted row), progress and events are
+          pushed as for any synced job, the files go to renders/{id}/{file}, the row ends completed,
+          failed or dead
+    PATCH ?id=eq.X&claimed_by=eq.ME  lease_expires_at = now + FENTA_LEASE_SECONDS, every third of it
+
+A worker killed mid-job stops renewing its lease; once `lease_expires_at` has passed, the next worker's
+claim (`status=eq.running&lease_expires_at=lt.NOW&claimed_by=eq.OLD`) matches and the job is rendered
+again. A workflow that does not validate goes back to the row as `failed` with the message.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+from ...config import Settings
+from ...engine.events import Event, iso
+from ...engine.lifecycle import HOST
+from ...engine.store import JobStore
+from ...errors import FentaError, SyncError
+from . import state
+from .client import Hosted, check_configured
+from .push import Background, push_job
+
+__all__ = ["HostedWorker", "HostedResult"]
+
+_CLAIM_COLUMNS = "id,status,claimed_by,lease_expires_at,attempt"
+
+
+@dataclass
+class HostedResult:
+    """What the worker did with one hosted job."""
+
+    remote_id: str
+    job_id: str | None
+    status: str  # completed | failed | dead | cancelled | lost (another worker took it over)
+    error: str | None = None
+    synced: bool = True
+
+
+class HostedWorker:
+    """Claims hosted jobs one at a time and renders them until stopped (or, with `until_empty`, until
+    no claimable job is left).
+
+    Args:
+        settings: FENTA_API_URL/KEY/TOKEN, FENTA_LEASE_SECONDS (the hosted lease), FENTA_POLL_SECONDS
+            (the hosted table is read every 10 polls: 5 s by default).
+        on_event: Called with every event of the jobs it renders (the CLI's log).
+        log: Called with one line for each thing worth saying (claims, sync trouble).
+
+    Raises:
+        SyncError: FENTA_API_KEY is not set (exit 2), or the hosted project refuses the key.
+    """
+
+    def __init__(self, settings: Settings | None = None, *, until_empty: bool = False, on_event: Callable[[Event], None] | None = None, log: Callable[[str], None] | None = None) -> None:
+        self.settings = settings or Settings.from_env()
+        self.until_empty = until_empty
+        self.on_event = on_event
+        self.log = log or (lambda m: None)
+        self.token = f"{HOST}:{uuid.uuid4().hex[:12]}"
+        self.results: list[HostedResult] = []
+        self._stopping = False
+
+    def stop(self) -> None:
+        """Take no further job (the one rendering finishes)."""
+        self._stopping = True
+
+    def run(self) -> list[HostedResult]:
+        """Blocking `run_async`."""
+        return asyncio.run(self.run_async())
+
+    @property
+    def _lease(self) -> float:
+        return self.settings.lease_seconds
+
+    async def run_async(self) -> list[HostedResult]:
+        check_configured(self.settings)
+        pusher = Background(self.settings, log=self.log).start()
+        try:
+            async with Hosted(self.settings) as api:
+                while not self._stopping:
+                    try:
+                        row = await self.claim_next(api)
+                    except SyncError as e:
+                        if not e.retryable:
+                            raise
+                        self.log(f"hosted queue: {e} (trying again)")
+                        row = None
+                    if row is None:
+                        if self.until_empty:
+                            break
+                        await asyncio.sleep(self.settings.poll_seconds * 10)
+                        continue
+                    self.results.append(await self.render(api, row, pusher))
+        finally:
+            pusher.stop()
+        return self.results
+
+    # ------------------------------------------------------------------ claiming
+
+    async def claim(self, api: Hosted, candidate: dict[str, Any]) -> dict[str, Any] | None:
+        """Claim one hosted row with a conditional update; the full row, or None when another worker won."""
+        now = time.time()
+        values = {"status": "running", "claimed_by": self.token, "lease_expires_at": iso(now + self._lease), "host": HOST,
+                  "started_at": iso(now), "attempt": int(candidate.get("attempt") or 0) + 1, "progress": 0, "error": None, "current_node": None}
+        if candidate.get("status") == "queued":
+            filters = {"id": f"eq.{candidate['id']}", "status": "eq.queued"}
+        else:  # a running job whose worker stopped renewing its lease
+            filters = {"id": f"eq.{candidate['id']}", "status": "eq.running", "lease_expires_at": f"lt.{iso(now)}",
+                       "claimed_by": f"eq.{candidate['claimed_by']}" if candidate.get("claimed_by") else "is.null"}
+        rows = await api.update("jobs", filters, values)
+        return rows[0] if rows else None
+
+    async def claim_next(self, api: Hosted) -> dict[str, Any] | None:
+        """The oldest claimable job (queued with a workflow, or running with a lapsed lease), claimed."""
+        common = {"select": _CLAIM_COLUMNS, "document": "not.is.null", "order": "created_at.asc", "limit": "10"}
+        queued = await api.select("jobs", {**common, "status": "eq.queued"})
+        lapsed = await api.select("jobs", {**common, "status": "eq.running", "lease_expires_at": f"lt.{iso(time.time())}"})
+        for candidate in [*queued, *lapsed]:
+            row = await self.claim(api, candidate)
+            if row is not None:
+                self.log(f"claimed hosted job {row['id']}" + (" (its lease had lapsed)" if candidate.get("status") == "running" else ""))
+                return row
+        return None
+
+    async def _mine(self, api: Hosted, remote_id: str, values: dict[str, Any]) -> bool:
+        """Update the row while this worker holds it; False when another worker took it over."""
+        return bool(await api.update("jobs", {"id": f"eq.{remote_id}", "claimed_by": f"eq.{self.token}"}, values))
+
+    async def _keep_lease(self, api: Hosted, remote_id: str, task: asyncio.Future) -> None:
+        """Renew the hosted lease every third of it; cancel the render when the job was taken over."""
+        while not task.done():
+            await asyncio.sleep(self._lease / 3)
+            try:
+                if not await self._mine(api, remote_id, {"lease_expires_at": iso(time.time() + self._lease)}):
+                    self.log(f"hosted job {remote_id} was taken over by another worker; stopping it here")
+                    task.cancel()
+                    return
+            except SyncError as e:  # offline for a moment: the lease may still hold; try again
+                self.log(f"hosted job {remote_id}: lease not renewed: {e}")
+
+    # ------------------------------------------------------------------ rendering
+
+    async def render(self, api: Hosted, row: dict[str, Any], pusher: Background) -> HostedResult:
+        """Render one claimed row through the normal runner and push its results."""
+        from ...engine.attempt import drive
+        from ...engine.keys import check_keys
+        from ...engine.queue import enqueue, retry_policy
+        from ...engine.runner import prepare
+        from ...engine.spec import from_document
+
+        remote = str(row["id"])
+        settings = self.settings
+        try:
+            document = json.loads(row["document"]) if isinstance(row.get("document"), str) else row.get("document")
+            variables = json.loads(row["vars"]) if isinstance(row.get("vars"), str) else (row.get("vars") or {})
+            if not isinstance(document, dict):
+                raise SyncError(f"hosted job {remote}: column 'document' is not a workflow (a JSON object with 'nodes')", field="document")
+            if not isinstance(variables, dict):
+                raise SyncError(f"hosted job {remote}: column 'vars' is not a JSON object of variables", field="vars")
+            wf = from_document(document, file=f"hosted job {remote}", vars=variables)
+            check_keys(wf, settings)
+            out_dir, base = prepare(out=Path(settings.home) / "hosted" / remote, settings=settings)
+        except FentaError as e:
+            error = settings.redact(str(e))
+            self.log(f"hosted job {remote} failed before it ran: {error}")
+            await self._mine(api, remote, {"status": "failed", "error": error, "retryable": False, "finished_at": iso(time.time()), "lease_expires_at": None})
+            return HostedResult(remote, None, "failed", error)
+        max_retries, base_seconds = retry_policy(wf, None, settings)
+        store = JobStore(settings.db_path)
+        try:
+            with pusher.lock:  # this process's pusher must see the mapping with the job's first event
+                job_id, lease = enqueue(store, wf, settings=settings, out_dir=out_dir, name=base, max_retries=max_retries, retry_base=base_seconds, hold=True)
+                with store.write() as conn:
+                    state.mark(conn, job_id, remote_id=remote, hosted=True)
+            task = asyncio.ensure_future(drive(store, job_id, lease, settings=settings, workflow=wf, on_event=self.on_event))
+            keeper = asyncio.ensure_future(self._keep_lease(api, remote, task))
+            try:
+                result = await task
+                status, error = result.state or result.status, result.error
+            except asyncio.CancelledError:
+                if not keeper.done():
+                    raise
+                return HostedResult(remote, job_id, "lost", "another worker took the job over")
+            finally:
+                keeper.cancel()
+            synced = await self._final_push(api, store, job_id, remote)
+            await self._mine(api, remote, {"lease_expires_at": None})
+            return HostedResult(remote, job_id, status, error, synced)
+        finally:
+            store.close()
+
+    async def _final_push(self, api: Hosted, store: JobStore, job_id: str, remote: str) -> bool:
+        """Push the job's last row, events and files, holding the lease meanwhile (a row left `running`
+        would be rendered again once its lease lapsed). False when the service stayed away."""
+        for attempt in range(1, 6):
+            srow = state.get(store, job_id)
+            if srow is None:
+                return False
+            try:
+                await push_job(api, store, self.settings, srow, force=True)
+                return True
+            except SyncError as e:
+                self.log(f"hosted job {remote}: push failed ({e}); {'trying again' if attempt < 5 else 'it waits for the next push'}")
+                if not e.retryable:
+                    return False
+                try:
+                    await self._mine(api, remote, {"lease_expires_at": iso(time.time() + self._lease)})
+                except SyncError:
+                    pass
+                await api.retry.sleep(attempt)
+        return False

@@ -1,0 +1,156 @@
+"""`fenta sync sql` runs on a real PostgreSQL 15: a throwaway cluster (initdb, a Unix socket in a temp
+folder, no TCP) with the few objects Supabase provides stubbed (`auth.uid()`, the `supabase_realtime`
+publication, `storage.buckets`/`storage.objects`, the anon/authenticated/service_role roles)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import tempfile
+import uuid
+from pathlib import Path
+
+import pytest
+
+from fenta.ops.sync.schema import SCHEMA_SQL
+
+INITDB = shutil.which("initdb") or "/usr/local/bin/initdb"
+PSQL = shutil.which("psql")
+
+#: What a Supabase project has before the user's SQL runs (the parts fenta's SQL touches).
+SUPABASE_STUBS = """
+create role anon nologin;
+create role authenticated nologin;
+create role service_role nologin bypassrls;
+create schema auth;
+create function auth.uid() returns uuid language sql stable
+  as $$ select nullif(current_setting('request.jwt.claim.sub', true), '')::uuid $$;
+create publication supabase_realtime;
+create schema storage;
+create table storage.buckets (id text primary key, name text not null unique, public boolean default false,
+  created_at timestamptz default now());
+create table storage.objects (id uuid primary key default gen_random_uuid(), bucket_id text references storage.buckets (id),
+  name text, owner uuid, created_at timestamptz default now());
+alter table storage.objects enable row level security;
+create function storage.foldername(name text) returns text[] language sql immutable
+  as $$ select (string_to_array(name, '/'))[1:array_length(string_to_array(name, '/'), 1) - 1] $$;
+grant usage on schema public, auth, storage to anon, authenticated, service_role;
+grant select on storage.objects to authenticated;
+"""
+
+
+def _as_postgres(cmd: list[str]) -> list[str]:
+    """initdb and postgres refuse to run as root: run them as the `postgres` user then."""
+    return ["runuser", "-u", "postgres", "--", *cmd] if os.geteuid() == 0 else cmd
+
+
+@pytest.fixture(scope="module")
+def pg():
+    """A running throwaway PostgreSQL; yields a function running SQL through psql (stdout)."""
+    if not Path(INITDB).exists():
+        pytest.skip(f"PostgreSQL's initdb is not installed here ({INITDB}); the schema test needs a real PostgreSQL 15")
+    if PSQL is None:
+        pytest.skip("psql is not installed here; the schema test applies the SQL with psql")
+    bindir = Path(os.path.realpath(INITDB)).parent
+    root = Path(tempfile.mkdtemp(prefix="fenta-pg-"))
+    os.chmod(root, 0o777)
+    if os.geteuid() == 0:
+        shutil.chown(root, "postgres")
+    data, sock = root / "data", root
+    subprocess.run(_as_postgres([str(bindir / "initdb"), "-D", str(data), "-A", "trust", "-U", "postgres", "--no-sync"]), check=True, capture_output=True)
+    opts = f"-c listen_addresses='' -c unix_socket_directories={sock} -c fsync=off"
+    subprocess.run(_as_postgres([str(bindir / "pg_ctl"), "-D", str(data), "-o", opts, "-w", "-l", str(root / "log"), "start"]), check=True, capture_output=True)
+
+    def psql(sql: str, *, user: str = "postgres", check: bool = True) -> subprocess.CompletedProcess:
+        return subprocess.run(
+            [PSQL, "-h", str(sock), "-U", user, "-d", "postgres", "-v", "ON_ERROR_STOP=1", "-X", "-q", "-A", "-t", "-f", "-"],
+            input=sql, text=True, capture_output=True, check=check,
+        )
+
+    try:
+        psql(SUPABASE_STUBS)
+        yield psql
+    finally:
+        subprocess.run(_as_postgres([str(bindir / "pg_ctl"), "-D", str(data), "-m", "immediate", "stop"]), capture_output=True)
+        shutil.rmtree(root, ignore_errors=True)
+
+
+@pytest.fixture(scope="module")
+def applied(pg):
+    """The schema applied twice (it must be safe to run again)."""
+    first = pg(SCHEMA_SQL, check=False)
+    assert first.returncode == 0, first.stderr
+    second = pg(SCHEMA_SQL, check=False)
+    assert second.returncode == 0, second.stderr
+    return pg
+
+
+def _rows(out: subprocess.CompletedProcess) -> list[str]:
+    return [line for line in out.stdout.splitlines() if line]
+
+
+def test_the_schema_applies_twice_without_error(applied):
+    assert _rows(applied("select count(*) from storage.buckets where id = 'renders' and not public")) == ["1"]
+
+
+def test_the_three_tables_have_the_columns_fenta_writes(applied):
+    cols = set(_rows(applied("select table_name || '.' || column_name from information_schema.columns where table_schema = 'public'")))
+    for c in ("id", "workflow_name", "status", "progress", "current_node", "error", "retryable", "attempt", "cost", "duration",
+              "video_path", "thumbnail_path", "srt_path", "stage_timings", "host", "document", "vars", "claimed_by",
+              "lease_expires_at", "created_at", "started_at", "finished_at", "updated_at"):
+        assert f"jobs.{c}" in cols
+    for c in ("id", "job_id", "type", "data", "created_at"):
+        assert f"job_events.{c}" in cols
+    for c in ("id", "job_id", "node_id", "provider", "model", "units", "quantity", "cost", "created_at"):
+        assert f"usage_records.{c}" in cols
+
+
+def test_jobs_is_in_the_realtime_publication_once(applied):
+    assert _rows(applied("select tablename from pg_publication_tables where pubname = 'supabase_realtime'")) == ["jobs"]
+
+
+def test_row_level_security_is_on_with_policies_for_every_table(applied):
+    assert set(_rows(applied("select relname from pg_class where relrowsecurity and relnamespace = 'public'::regnamespace"))) == {"jobs", "job_events", "usage_records"}
+    policies = set(_rows(applied("select tablename || ': ' || cmd from pg_policies")))
+    assert {"jobs: SELECT", "jobs: INSERT", "jobs: UPDATE", "job_events: SELECT", "usage_records: SELECT", "objects: SELECT"} <= policies
+
+
+def _as_user(user_id: str, sql: str) -> str:
+    return f"begin; set local role authenticated; set local request.jwt.claim.sub = '{user_id}'; {sql}; commit;"
+
+
+def test_a_signed_in_user_queues_and_sees_only_their_own_jobs(applied):
+    alice, bob = str(uuid.uuid4()), str(uuid.uuid4())
+    applied(_as_user(alice, "insert into public.jobs (workflow_name, document) values ('alice-clip', '{\"nodes\": {}}')"))
+    applied(_as_user(bob, "insert into public.jobs (workflow_name, document) values ('bob-clip', '{}')"))
+    seen = _rows(applied(_as_user(alice, "select workflow_name from public.jobs")))
+    assert seen == ["alice-clip"]
+    # Only queued rows can be inserted by users; the service role (fenta's key) sees everything.
+    refused = applied(_as_user(alice, "insert into public.jobs (workflow_name, status) values ('sneaky', 'running')"), check=False)
+    assert refused.returncode != 0 and "row-level security" in refused.stderr
+    everything = _rows(applied("begin; set local role service_role; select workflow_name from public.jobs order by workflow_name; commit;"))
+    assert {"alice-clip", "bob-clip"} <= set(everything)
+
+
+def test_the_conditional_claim_matches_once_and_a_lapsed_lease_is_claimable_again(applied):
+    """What `fenta worker --hosted` sends (PATCH ?id=eq.X&status=eq.queued) as PostgREST runs it."""
+    job = str(uuid.uuid4())
+    applied(f"insert into public.jobs (id, workflow_name, document) values ('{job}', 'race', '{{}}')")
+    claim = f"update public.jobs set status = 'running', claimed_by = '{{who}}', lease_expires_at = now() + interval '30 seconds' where id = '{job}' and status = 'queued' returning claimed_by"
+    assert _rows(applied(claim.format(who="w1"))) == ["w1"]
+    assert _rows(applied(claim.format(who="w2"))) == []
+    applied(f"update public.jobs set lease_expires_at = now() - interval '1 second' where id = '{job}'")
+    reclaim = f"update public.jobs set claimed_by = 'w2', lease_expires_at = now() + interval '30 seconds' where id = '{job}' and status = 'running' and lease_expires_at < now() and claimed_by = 'w1' returning claimed_by"
+    assert _rows(applied(reclaim)) == ["w2"]
+    assert _rows(applied(reclaim)) == []
+
+
+def test_events_and_usage_rows_need_their_job_and_go_with_it(applied):
+    job = str(uuid.uuid4())
+    orphan = applied(f"insert into public.job_events (id, job_id, type) values ('x', '{job}', 'job.started')", check=False)
+    assert orphan.returncode != 0 and "foreign key" in orphan.stderr
+    applied(f"insert into public.jobs (id) values ('{job}'); insert into public.job_events (id, job_id, type) values ('{job}:1', '{job}', 'job.started');"
+            f"insert into public.usage_records (id, job_id, provider) values ('{job}:1', '{job}', 'openrouter')")
+    applied(f"delete from public.jobs where id = '{job}'")
+    assert _rows(applied(f"select count(*) from public.job_events where job_id = '{job}'")) == ["0"]
