@@ -1,0 +1,129 @@
+"""`fenta batch` as CI runs it: real `python -m fenta` processes, real FFmpeg renders of tiny offline
+workflows, real SQLite; exit codes, the closing line, the report files, a batch killed with SIGKILL and
+resumed, `batch status`, and `--cluster local:2` when Dask is installed."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+from junitparser import Failure, JUnitXml
+
+import fenta
+from fenta.engine.events import read_events
+from fenta.engine.store import JobStore
+from tests.ops.test_batch import ROWS, tiny  # noqa: F401  (the tiny workflow, its rows and media)
+
+
+def _fenta(*args: str, **kw) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "fenta", *args], capture_output=True, text=True, timeout=240, **kw)
+
+
+def _last_line(text: str) -> str:
+    return text.strip().splitlines()[-1]
+
+
+def test_a_csv_batch_with_a_failing_row_exits_1_and_writes_both_reports(tiny, tmp_path):
+    wf, rows = tiny
+    r = _fenta("batch", str(wf), str(rows), "-o", "out", "--report", "report.json", "--junit", "report.xml")
+    assert r.returncode == 1, r.stderr
+    assert _last_line(r.stdout) == "2 passed, 1 failed"
+    assert "✗ row 3 row-0003" in r.stderr and "not a readable media file" in r.stderr
+    report = json.loads((tmp_path / "report.json").read_text())
+    assert [row["status"] for row in report["rows"]] == ["passed", "passed", "failed"]
+    assert (tmp_path / "out" / "first.mp4").is_file() and (tmp_path / "out" / "row-0002.mp4").is_file()
+    xml = JUnitXml.fromfile(str(tmp_path / "report.xml"))
+    assert (xml.tests, xml.failures, xml.errors) == (3, 1, 0)
+    (suite,) = list(xml)
+    assert isinstance(list(suite)[2].result[0], Failure)
+
+
+def test_off_a_terminal_the_live_view_is_plain_lines(tiny):
+    wf, rows = tiny
+    r = _fenta("batch", "run", str(wf), str(rows), "-o", "out", "--concurrency", "1")
+    lines = r.stderr.splitlines()
+    assert any(line.startswith("batch b-") and "3 rows, 1 at a time" in line for line in lines)
+    assert any("✓ first passed" in line and "[1/3: 1 passed, 0 failed" in line for line in lines)
+    assert "\x1b[" not in r.stderr  # no cursor movement or colour in a CI log
+
+
+def test_a_bad_manifest_exits_2_naming_row_and_field_and_queues_nothing(tiny, write, fenta_home):
+    wf, _ = tiny
+    bad = write("bad.csv", "text,clip,colour\nFine.,bg.mp4,\nAlso fine.,missing.mp4,red\n")
+    r = _fenta("batch", str(wf), str(bad), "--json")
+    assert r.returncode == 2
+    out = json.loads(r.stdout)
+    assert out["exit_code"] == 2 and any(p["message"].startswith("file not found") for p in out["problems"])
+    assert {(p["row"], p["field"]) for p in out["problems"]} == {(2, "clip"), (2, "colour")}
+    r = _fenta("batch", str(wf), str(bad))
+    assert r.returncode == 2 and "bad.csv, row 2, field 'clip': file not found" in r.stderr
+    assert fenta.jobs.list() == []
+
+
+def _completed(home) -> set[str]:
+    store = JobStore(home / "fenta.db")
+    try:
+        return {r[0] for r in store.db.conn.execute("SELECT id FROM jobs WHERE status = 'completed'")}
+    except Exception:  # the tables may not exist yet
+        return set()
+    finally:
+        store.close()
+
+
+def test_a_killed_batch_resumes_without_redoing_finished_rows(tiny, write, fenta_home, tmp_path):
+    wf, _ = tiny
+    rows = write("rows.csv", "text\n" + "".join(f"Clip number {i} is here.\n" for i in range(4)))
+    proc = subprocess.Popen([sys.executable, "-m", "fenta", "batch", str(wf), str(rows), "-o", "out", "-c", "1"], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 120
+    while not (done := _completed(fenta_home)) and time.monotonic() < deadline:
+        time.sleep(0.02)
+    proc.send_signal(signal.SIGKILL)
+    proc.communicate()
+    assert done and len(done) < 4, "the batch must be killed between its first and last row"
+    videos = {p.name: p.stat().st_mtime_ns for p in (tmp_path / "out").glob("*.mp4")}
+
+    status = json.loads(_fenta("batch", "status", "--json").stdout)
+    assert status["status"] == "running" and status["totals"]["passed"] >= 1 and status["totals"]["rows"] == 4
+
+    r = _fenta("batch", "resume", status["batch_id"][:12], "--report", "report.json")
+    assert r.returncode == 0, r.stderr
+    assert _last_line(r.stdout) == "4 passed, 0 failed"
+    store = JobStore(fenta_home / "fenta.db")
+    try:
+        for job_id in done:  # finished rows were not run again
+            assert [e.type for e in read_events(store, job_id=job_id, types=["job.started"])] == ["job.started"]
+    finally:
+        store.close()
+    assert all((tmp_path / "out" / name).stat().st_mtime_ns == t for name, t in videos.items())
+    assert json.loads((tmp_path / "report.json").read_text())["status"] == "finished"
+
+
+def test_batch_status_shows_the_rows_of_the_newest_batch(tiny, tmp_path):
+    wf, rows = tiny
+    _fenta("batch", str(wf), str(rows), "-o", "out")
+    r = _fenta("batch", "status")
+    assert r.returncode == 0
+    assert "first" in r.stdout and "row-0003" in r.stdout and "2 passed, 1 failed, 0 skipped, 0 not finished" in r.stdout
+    assert _fenta("batch", "status", "b-nope").returncode == 2
+
+
+def test_batch_help_explains_the_short_form_and_lists_the_subcommands(cli, monkeypatch):
+    monkeypatch.setenv("COLUMNS", "200")
+    out = " ".join(cli("batch", "--help").output.split())
+    assert "`fenta batch WORKFLOW ROWS` is short for `fenta batch run WORKFLOW ROWS`" in out
+    assert all(name in out for name in ("run", "status", "resume"))
+
+
+def test_cluster_local_runs_the_rows_on_dask_workers(tiny, tmp_path):
+    pytest.importorskip("distributed")
+    wf, rows = tiny
+    r = _fenta("batch", str(wf), str(rows), "-o", "out", "--cluster", "local:2", "--report", "report.json")
+    assert r.returncode == 1, r.stderr
+    assert _last_line(r.stdout) == "2 passed, 1 failed"
+    report = json.loads((tmp_path / "report.json").read_text())
+    assert report["rows"][2]["failed_node"] == "media" and (tmp_path / "out" / "first.mp4").is_file()
