@@ -27,7 +27,6 @@ _EXPORTS = {
     "run_async": "ops.runs",
     "submit": "engine.queue",
     "jobs": "",  # the module fenta.jobs itself
-    "library": "",  # the module fenta.library: the asset library (add, list_assets, get, remove, tag)
     "batch": "ops.batch",
     "new": "ops.compose",  # fenta new: a workflow from one sentence (OpenRouter)
     "init": "ops.starters",  # fenta init: a starter workflow and .env.example, offline
@@ -45,7 +44,7 @@ _ERRORS = (
     "AuthError", "CostLimitError", "CreditsError", "FentaError", "JobError", "MediaError", "NodeError",
     "PathError", "Problem", "ProviderError", "QuotaError", "RateLimitError", "RenderError", "SpecError",
     "TemplateError", "FontError", "TextError", "FFmpegUnusable", "InvalidOutputError", "OutcomeUnknownError",
-    "MissingKeysError", "ScheduleError", "WebhookError", "AssetError",
+    "MissingKeysError", "ScheduleError", "WebhookError",
     "ClusterError",
     "ManifestError", "BatchError",
     "SyncError",
@@ -55,7 +54,7 @@ _EXPORTS.update({name: "errors" for name in _ERRORS})
 
 if TYPE_CHECKING:  # pragma: no cover - names for type checkers only, never imported at run time
     from .config import Settings
-    from . import jobs, library
+    from . import jobs
     from .engine.events import Event
     from .engine.queue import submit
     from .engine.runner import Plan, RunResult, plan
@@ -65,7 +64,6 @@ if TYPE_CHECKING:  # pragma: no cover - names for type checkers only, never impo
                          PathError, Problem, ProviderError, QuotaError, RateLimitError, RenderError, SpecError)
     from .errors import (FFmpegUnusable, FontError, InvalidOutputError, MissingKeysError, OutcomeUnknownError, TemplateError,
                          ScheduleError, TextError, WebhookError)
-    from .errors import AssetError
     from .errors import ClusterError
     from .errors import SyncError
     from .errors import BatchError, ManifestError
@@ -103,7 +101,6 @@ __all__ = [
     "resume_async",
     "submit",
     "jobs",
-    "library",
     "plan",
     "Workflow",
     "RunResult",
@@ -139,7 +136,6 @@ __all__ = [
     "MissingKeysError",
     "ScheduleError",
     "WebhookError",
-    "AssetError",
     "ClusterError",
     "batch",
     "ManifestError",

@@ -36,6 +36,7 @@ def _show(wf) -> None:
 @app.command()
 @handle_errors()
 def new(
+    ctx: typer.Context,
     prompt: str = typer.Argument(..., help="The video in one sentence, e.g. \"a 30-second vertical video about octopus facts with stock footage and karaoke captions\"."),
     out: Path = typer.Option(Path("workflow.yaml"), "-o", "--out", help="The workflow file to write (.yaml or .yml)."),
     template: Optional[str] = typer.Option(None, "--template", help="Use this template (name or path; `fenta templates` lists them); default: the model picks one."),
@@ -78,11 +79,17 @@ def new(
     show = err_console if json else console
     show.print(f"[green]✓[/] wrote {escape(str(done.path))}: {len(done.workflow.nodes)} nodes, template {escape(str(done.workflow.template_name))} [dim]({done.rounds} round{'s' if done.rounds > 1 else ''}, {done.tokens} tokens{spent})[/]", highlight=False)
     if not json:
+        if done.description:  # where the model notes what a workflow cannot hold ("posted daily")
+            console.print(f"[dim]description:[/] {escape(done.description)}", highlight=False)
         _show(done.workflow)
     if run:
-        from .run_cmds import run as run_command
-
-        run_command(file=done.path, var=None, out=Path("renders"), name=None, overwrite=False, refresh=None, dry_run=False, yes=yes, max_cost=None, json=json, preview=False, retries=None, encoder=None)
+        # `fenta run FILE [--yes] [--json]` itself, parsed like a command line: every other option it
+        # has (now or later) keeps its default.
+        root = ctx.find_root()
+        run_cmd = root.command.get_command(root, "run")
+        args = (["--yes"] if yes else []) + (["--json"] if json else []) + ["--", str(done.path)]
+        with run_cmd.make_context("run", args, parent=root) as sub:
+            run_cmd.invoke(sub)
     elif not json:
         console.print(f"[dim]next:[/] fenta run {escape(str(done.path))}", highlight=False)
 

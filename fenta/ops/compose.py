@@ -42,6 +42,7 @@ class Composed:
         model: The OpenRouter model id asked.
         tokens: Tokens used over all rounds.
         cost: What they cost (credits, about USD), when the service said.
+        description: The workflow's description (where the model notes what a workflow cannot hold).
     """
 
     path: Path
@@ -51,6 +52,7 @@ class Composed:
     model: str
     tokens: int = 0
     cost: float | None = None
+    description: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         from ..engine.runner import plan
@@ -58,7 +60,7 @@ class Composed:
         p = plan(self.workflow)
         return {
             "status": "ok", "file": str(self.path), "name": self.workflow.name, "nodes": list(self.workflow.nodes), "template": self.workflow.template_name,
-            "rounds": self.rounds, "model": self.model, "tokens": self.tokens, "cost": self.cost, "estimated_run_cost": p.cost, "estimated_run_total": p.total_cost,
+            "description": self.description, "rounds": self.rounds, "model": self.model, "tokens": self.tokens, "cost": self.cost, "estimated_run_cost": p.cost, "estimated_run_total": p.total_cost,
         }
 
 
@@ -396,7 +398,8 @@ async def new_async(
         raise ComposeError(f"the model's workflow still had {len(problems)} problem(s) after {rounds} rounds; nothing was written. The last round's:", problems)
 
     description = (_drop_nulls(_parse(content)) or {}).get("description")
-    text = workflow_yaml(wf, prompt=prompt, model=model_id, description=description if isinstance(description, str) else None)
+    description = description.strip() if isinstance(description, str) and description.strip() else None
+    text = workflow_yaml(wf, prompt=prompt, model=model_id, description=description)
     from ..engine.spec import loads
 
     written = loads(text, file=str(path))  # what is written must load as it stands, comments and all
@@ -408,4 +411,4 @@ async def new_async(
         os.replace(tmp, path)
     except OSError as e:
         raise PathError(f"cannot write {path}: {e.strerror or e}") from None
-    return Composed(path=path, workflow=written, text=text, rounds=rounds, model=model_id, tokens=spent["tokens"], cost=spent["cost"])
+    return Composed(path=path, workflow=written, text=text, rounds=rounds, model=model_id, tokens=spent["tokens"], cost=spent["cost"], description=description)

@@ -16,6 +16,7 @@ def test_new_prints_the_graph_and_the_cost_estimate_and_writes_a_file_validate_a
     assert "wrote hello.yaml: 3 nodes" in r.stdout and "(2 rounds," in r.stdout
     assert "└─ timeline (Timeline)  ← backdrop.clips→clips" in r.stdout
     assert "estimated cost: $0.0000 (USD)" in r.stdout
+    assert "description: Post daily: fenta schedule add" in r.stdout
     assert "round 1: the answer has 1 problem(s)" in r.stderr
     v = cli("validate", "hello.yaml")
     assert v.exit_code == 0 and "hello.yaml: valid (3 nodes" in v.stdout

@@ -4,6 +4,10 @@ It checks what the real service needs (Bearer key, JSON body with model and mess
 json_schema response format sent with provider.require_parameters) and answers with the
 documented shapes: schema-valid JSON content built from the requested schema, usage with cost.
 
+A json_schema with `strict: true` must be in the strict subset (every object closed with
+`additionalProperties: false` and every property required), else 400, as the contract says an invalid
+schema is refused.
+
 Faults: `fault("401" | "402" | "402-retry" | "429" | "500" | "502" | "503" | "slow" | "malformed" | "gen-error", times)`,
 `invalid_content(times)` (200 with content that is not valid JSON), `queue_content(text)` (exact next content).
 
@@ -112,6 +116,10 @@ class FakeOpenRouter(FakeServer):
                 return Reply(400, _err(400, "invalid message", "invalid_request"))
         model = body.get("model") or "openai/gpt-4o-mini"
         rf = body.get("response_format")
+        if rf and rf.get("type") == "json_schema" and (rf.get("json_schema") or {}).get("strict") is True:
+            loose = _not_strict((rf["json_schema"] or {}).get("schema"), "schema")
+            if loose:
+                return Reply(400, _err(400, f"Invalid schema for response_format: {loose}", "invalid_request"))
         with self.lock:
             self.counter += 1
             n = self.counter
@@ -203,8 +211,26 @@ def _wanted_items(messages: list[dict]) -> int | None:
     return len(numbered) or None
 
 
+def _not_strict(schema: Any, where: str) -> str | None:
+    """Where `schema` leaves the strict subset (an open object, an optional property), or None."""
+    if isinstance(schema, list):
+        return next((w for i, s in enumerate(schema) if (w := _not_strict(s, f"{where}[{i}]"))), None)
+    if not isinstance(schema, dict):
+        return None
+    if schema.get("type") == "object" or "properties" in schema:
+        props = schema.get("properties") or {}
+        if schema.get("additionalProperties") is not False:
+            return f"{where}: 'additionalProperties' must be false"
+        if sorted(schema.get("required") or []) != sorted(props):
+            return f"{where}: 'required' must list every property"
+    return next((w for k, v in schema.items() if isinstance(v, (dict, list)) and (w := _not_strict(v, f"{where}.{k}"))), None)
+
+
 def _instance(schema: dict, name: str, topic: str, i: int, wanted: int | None = None) -> Any:
     """A value that fits `schema`, worded from the property name and the topic."""
+    if "anyOf" in schema:  # the first branch that is not null
+        branch = next((b for b in schema["anyOf"] if b.get("type") != "null"), schema["anyOf"][0])
+        return _instance(branch, name, topic, i, wanted)
     if "enum" in schema:
         return schema["enum"][0]
     t = schema.get("type")
