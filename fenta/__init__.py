@@ -27,6 +27,7 @@ _EXPORTS = {
     "run_async": "ops.runs",
     "submit": "engine.queue",
     "jobs": "",  # the module fenta.jobs itself
+    "library": "",  # the module fenta.library: the asset library (add, list_assets, get, remove, tag)
     "batch": "ops.batch",
     "new": "ops.compose",  # fenta new: a workflow from one sentence (OpenRouter)
     "init": "ops.starters",  # fenta init: a starter workflow and .env.example, offline
@@ -44,7 +45,7 @@ _ERRORS = (
     "AuthError", "CostLimitError", "CreditsError", "FentaError", "JobError", "MediaError", "NodeError",
     "PathError", "Problem", "ProviderError", "QuotaError", "RateLimitError", "RenderError", "SpecError",
     "TemplateError", "FontError", "TextError", "FFmpegUnusable", "InvalidOutputError", "OutcomeUnknownError",
-    "MissingKeysError", "ScheduleError", "WebhookError",
+    "MissingKeysError", "ScheduleError", "WebhookError", "AssetError",
     "ClusterError",
     "ManifestError", "BatchError",
     "SyncError",
@@ -54,7 +55,7 @@ _EXPORTS.update({name: "errors" for name in _ERRORS})
 
 if TYPE_CHECKING:  # pragma: no cover - names for type checkers only, never imported at run time
     from .config import Settings
-    from . import jobs
+    from . import jobs, library
     from .engine.events import Event
     from .engine.queue import submit
     from .engine.runner import Plan, RunResult, plan
@@ -64,6 +65,7 @@ if TYPE_CHECKING:  # pragma: no cover - names for type checkers only, never impo
                          PathError, Problem, ProviderError, QuotaError, RateLimitError, RenderError, SpecError)
     from .errors import (FFmpegUnusable, FontError, InvalidOutputError, MissingKeysError, OutcomeUnknownError, TemplateError,
                          ScheduleError, TextError, WebhookError)
+    from .errors import AssetError
     from .errors import ClusterError
     from .errors import SyncError
     from .errors import BatchError, ManifestError
@@ -101,6 +103,7 @@ __all__ = [
     "resume_async",
     "submit",
     "jobs",
+    "library",
     "plan",
     "Workflow",
     "RunResult",
@@ -136,6 +139,7 @@ __all__ = [
     "MissingKeysError",
     "ScheduleError",
     "WebhookError",
+    "AssetError",
     "ClusterError",
     "batch",
     "ManifestError",

@@ -36,6 +36,7 @@ __all__ = [
     "MissingKeysError",
     "PathError",
     "ComposeError",
+    "AssetError",
     "ClusterError",
     "ManifestError",
     "BatchError",
@@ -288,6 +289,13 @@ class JobError(FentaError):
 class PathError(FentaError):
     """A folder or file fenta must write cannot be used: the output folder or name, or
     `FENTA_HOME` (exit 2: bad input, found before any node runs)."""
+
+    exit_code = 2
+
+
+class AssetError(FentaError):
+    """The asset library was asked for something it cannot do: an unknown asset id or tag, a URL that
+    is not http(s), too large, or not media (exit 2: bad input)."""
 
     exit_code = 2
 
