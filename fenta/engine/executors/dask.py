@@ -35,6 +35,7 @@ __all__ = ["DaskExecutor"]
 
 def _dask():
     try:
+        import dask  # noqa: F401
         import distributed
     except ImportError:
         raise ClusterError("--cluster needs Dask: pip install 'fenta[dask]'") from None
@@ -125,15 +126,15 @@ class DaskExecutor:
         """Start a LocalCluster: `workers` single-thread worker processes with one render slot each."""
         import logging
 
+        distributed = _dask()
         import dask
 
-        distributed = _dask()
         n = workers or max(1, os.cpu_count() or 1)
         # A worker that dies fails the attempt at once (fenta retries it), instead of the scheduler
         # quietly running the same task again.
         with dask.config.set({"distributed.scheduler.allowed-failures": 0}):
             try:
-                cluster = distributed.LocalCluster(n_workers=n, threads_per_worker=1, processes=True, resources={"render": 1}, dashboard_address=None, silence_logs=logging.ERROR)
+                cluster = distributed.LocalCluster(n_workers=n, threads_per_worker=1, processes=True, resources={"render": 1}, dashboard_address=":0", silence_logs=logging.ERROR)
             except Exception as e:
                 raise ClusterError(f"cannot start a local Dask cluster: {type(e).__name__}: {e}") from None
         try:

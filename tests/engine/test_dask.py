@@ -1,0 +1,208 @@
+"""Jobs on Dask workers: a LocalCluster started here, and real `dask scheduler` / `dask worker`
+processes in another folder with another FENTA_HOME. Real FFmpeg, real SQLite, the fake KIE.ai.
+
+What each proves: the video lands in the client's output folder, only the client's store holds the
+job (completed, with usage records, provider tasks and node timings sent back by the worker), local
+media the workflow names travels to the worker, and a worker that cannot run jobs is named in one
+line and gets no job.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+import fenta
+from fenta.config import Settings
+from fenta.engine.events import read_events
+from fenta.engine.executors import make_executor
+from fenta.engine.store import JobStore
+from fenta.engine.worker import Worker
+from fenta.errors import ClusterError
+from tests.conftest import lavfi
+from tests.fakes.kie import FAST_ENV, fake_kie  # noqa: F401
+
+distributed = pytest.importorskip("distributed")
+
+#: A KIE image, an espeak voice and a music bed from a local file, rendered at 160x160.
+KIE_JOB = """
+version: 1
+name: {name}
+template: square
+overrides: {{canvas: {{width: 160, height: 160, fps: 10}}}}
+nodes:
+  script: {{type: Input.Text, params: {{text: "Row number {i}."}}}}
+  voice: {{type: Voice.TTS, params: {{engine: espeak}}, inputs: {{text: script.text}}}}
+  gen: {{type: AI.Image, params: {{model: flux-2/pro-text-to-image, prompt: "a fox, picture {i}", resolution: 2K}}}}
+  music: {{type: Music, params: {{path: media/tune.wav}}}}
+  timeline: {{type: Timeline, inputs: {{clips: gen.clips, voice: voice.audio, music_bed: music.music}}}}
+  render: {{type: Render, params: {{profile: canvas, preset: ultrafast}}, inputs: {{timeline: timeline.timeline}}}}
+"""
+
+#: No provider: a gradient backdrop and an espeak voice.
+PLAIN_JOB = """
+version: 1
+name: {name}
+template: square
+overrides: {{canvas: {{width: 160, height: 160, fps: 10}}}}
+nodes:
+  script: {{type: Input.Text, params: {{text: "Row number {i}."}}}}
+  voice: {{type: Voice.TTS, params: {{engine: espeak}}, inputs: {{text: script.text}}}}
+  backdrop: {{type: Input.Background, params: {{style: gradient, count: 1}}}}
+  timeline: {{type: Timeline, inputs: {{clips: backdrop.clips, voice: voice.audio}}}}
+  render: {{type: Render, params: {{profile: canvas, preset: ultrafast}}, inputs: {{timeline: timeline.timeline}}}}
+"""
+
+FAST = {"FENTA_POLL_SECONDS": "0.05", "FENTA_HEARTBEAT_SECONDS": "0.2", "FENTA_LEASE_SECONDS": "10"}
+
+
+def _rows(home: Path, sql: str, args: list) -> list[dict]:
+    store = JobStore(home / "fenta.db")
+    try:
+        return [dict(r) for r in store.db.query(sql, args)]
+    finally:
+        store.close()
+
+
+def _job_types(home: Path, job_id: str) -> list[str]:
+    store = JobStore(home / "fenta.db")
+    try:
+        return [e.type for e in read_events(store, job_id=job_id, limit=100000) if e.type.startswith("job.") and e.type != "job.progress"]
+    finally:
+        store.close()
+
+
+def test_a_job_on_a_local_cluster_lands_in_the_clients_folder_with_its_records_in_the_clients_store(write, fenta_home, tmp_path, fake_kie, monkeypatch):
+    for k, v in FAST.items():
+        monkeypatch.setenv(k, v)
+    (tmp_path / "media").mkdir()
+    lavfi(tmp_path / "media" / "tune.wav", "sine=frequency=330:duration=3")
+    out = tmp_path / "out"
+    job_id = fenta.submit(fenta.load(write("row.yaml", KIE_JOB.format(name="row1", i=1))), out=str(out), batch_id="b1")
+    seen: list[str] = []
+    with make_executor("local:1", Settings.from_env()) as ex:
+        assert ex.slots == 1 and ex.problems == []
+        results = Worker(until_empty=True, executor=ex, batch_id="b1", on_event=lambda e: seen.append(e.type)).run()
+    assert [r.status for r in results] == ["completed"], [r.error for r in results]
+    assert (out / "row1.mp4").stat().st_size > 1000
+    assert fenta.jobs.get(job_id)["job"]["status"] == "completed"
+    usage = _rows(fenta_home, "SELECT provider, units, node_id FROM usage_records WHERE job_id = ?", [job_id])
+    assert usage == [{"provider": "kie", "units": "credits", "node_id": "gen"}]
+    tasks = _rows(fenta_home, "SELECT provider, status, node_id FROM provider_tasks WHERE job_id = ?", [job_id])
+    assert tasks == [{"provider": "kie", "status": "succeeded", "node_id": "gen"}]
+    nodes = {r["node_id"]: r for r in _rows(fenta_home, "SELECT node_id, status, seconds FROM node_runs WHERE job_id = ?", [job_id])}
+    assert set(nodes) == {"script", "voice", "gen", "music", "timeline", "render"}
+    assert all(n["status"] == "completed" and n["seconds"] > 0 for n in nodes.values())
+    # The reader saw the nodes as they ran on the worker, then the end of the job.
+    assert "node.started" in seen and seen.index("node.started") < seen.index("job.completed")
+    assert _job_types(fenta_home, job_id) == ["job.queued", "job.started", "job.completed"]
+
+
+# ---------------------------------------------------------------------------- real processes
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def dask_processes(tmp_path_factory):
+    """`dask scheduler` and two `dask worker` processes, run from another folder with another
+    FENTA_HOME: one worker can run jobs, the other's FENTA_FFMPEG names a file that is not FFmpeg."""
+    where = tmp_path_factory.mktemp("elsewhere")
+    not_ffmpeg = where / "not-ffmpeg"
+    not_ffmpeg.write_text("#!/bin/sh\necho 'this is not ffmpeg'\n")
+    not_ffmpeg.chmod(0o755)
+    dask = str(Path(sys.executable).parent / "dask")
+    base = {k: v for k, v in os.environ.items() if not k.startswith(("FENTA_", "DASK_"))}
+    base |= {"FENTA_HOME": str(where / "worker-home"), "PYTHONPATH": os.pathsep.join(sys.path)}
+    port = _free_port()
+    address = f"tcp://127.0.0.1:{port}"
+    logs = where / "logs"
+    logs.mkdir()
+    procs = []
+
+    def start(name: str, args: list[str], env: dict) -> None:
+        log = open(logs / f"{name}.log", "w")
+        procs.append(subprocess.Popen([dask, *args], cwd=where, env=env, stdout=log, stderr=subprocess.STDOUT))
+
+    try:
+        start("scheduler", ["scheduler", "--host", "127.0.0.1", "--port", str(port), "--no-dashboard"], base)
+        # --no-nanny: each worker is one process, so stopping it here leaves nothing behind.
+        worker_args = ["worker", address, "--nthreads", "1", "--resources", "render=1", "--no-dashboard", "--host", "127.0.0.1", "--no-nanny"]
+        start("good", [*worker_args, "--name", "good"], base)
+        start("bad", [*worker_args, "--name", "bad"], {**base, "FENTA_FFMPEG": str(not_ffmpeg)})
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                with distributed.Client(address, timeout=5) as c:
+                    c.wait_for_workers(2, timeout=max(1, deadline - time.monotonic()))
+                break
+            except (OSError, TimeoutError):
+                if time.monotonic() > deadline:
+                    raise AssertionError("the dask processes did not start: " + " | ".join(p.read_text()[-500:] for p in logs.iterdir()))
+                time.sleep(0.5)
+        yield {"address": address, "where": where}
+    finally:
+        for p in procs[::-1]:  # the workers first (killed: nothing of theirs needs keeping), then the scheduler
+            p.kill() if p is not procs[0] else p.terminate()
+        for p in procs:
+            try:
+                p.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                p.kill()
+
+
+def _warnings_and_executor(address: str):
+    lines: list[str] = []
+    ex = make_executor(address, Settings.from_env(), on_warning=lines.append)
+    return ex, lines
+
+
+def test_a_worker_that_cannot_run_jobs_is_named_in_one_line_and_left_out(dask_processes):
+    ex, lines = _warnings_and_executor(dask_processes["address"])
+    with ex:
+        assert ex.slots == 1
+    assert len(lines) == 1 and "\n" not in lines[0]
+    assert lines[0].startswith("dask worker tcp://127.0.0.1:") and "cannot use FFmpeg" in lines[0] and "not-ffmpeg" in lines[0]
+
+
+def test_three_jobs_of_a_batch_run_on_dask_worker_processes_elsewhere(write, fenta_home, tmp_path, dask_processes, monkeypatch):
+    for k, v in FAST.items():
+        monkeypatch.setenv(k, v)
+    out = tmp_path / "out"
+    ids = [fenta.submit(fenta.load(write(f"r{i}.yaml", PLAIN_JOB.format(name=f"row{i}", i=i))), out=str(out), batch_id="b3") for i in range(3)]
+    ex, _ = _warnings_and_executor(dask_processes["address"])
+    with ex:
+        results = Worker(concurrency=3, until_empty=True, executor=ex, batch_id="b3").run()
+    assert sorted(r.status for r in results) == ["completed"] * 3, [r.error for r in results]
+    assert sorted(p.name for p in out.glob("*.mp4")) == ["row0.mp4", "row1.mp4", "row2.mp4"]
+    for job_id in ids:  # each ran once, on the worker that can run jobs (one sent to the other would show a re-queue)
+        assert _job_types(fenta_home, job_id) == ["job.queued", "job.started", "job.completed"]
+    # The workers never saw the client's FENTA_HOME: nothing of theirs is in it, and theirs holds no job.
+    assert not (dask_processes["where"] / "worker-home" / "fenta.db").exists()
+
+
+def test_a_cluster_where_no_worker_can_run_jobs_is_refused_before_any_job_is_sent(tmp_path):
+    from fenta.engine.executors.dask import DaskExecutor
+
+    not_ffmpeg = tmp_path / "not-ffmpeg.txt"
+    not_ffmpeg.write_text("plain text")
+    cluster = distributed.LocalCluster(n_workers=1, threads_per_worker=1, resources={"render": 1}, dashboard_address=":0", env={"FENTA_FFMPEG": str(not_ffmpeg)})
+    client = distributed.Client(cluster)
+    try:
+        with pytest.raises(ClusterError) as e:
+            DaskExecutor(client, Settings.from_env(), address=cluster.scheduler_address, on_warning=lambda line: None)
+        assert str(e.value).startswith(f"no Dask worker at {cluster.scheduler_address} can run fenta jobs: dask worker ")
+        assert "FENTA_FFMPEG" in str(e.value) and "\n" not in str(e.value) and e.value.exit_code == 2
+    finally:
+        client.close()
+        cluster.close()

@@ -1,0 +1,88 @@
+"""The executor seam: `make_executor` for each `--cluster` value, the local executor, a Worker limited
+to one batch, and the one-line errors when Dask is missing or its scheduler cannot be reached."""
+
+from __future__ import annotations
+
+import socket
+import sys
+import time
+
+import pytest
+
+import fenta
+from fenta.config import Settings
+from fenta.engine.executors import Executor, LocalExecutor, make_executor, parse_cluster
+from fenta.engine.worker import Worker
+from fenta.errors import ClusterError
+
+TEXT_ONLY = """
+version: 1
+name: {name}
+nodes:
+  script: {{type: Input.Text, params: {{text: "Row {name}."}}}}
+"""
+
+
+def _settings(**env: str) -> Settings:
+    return Settings.from_env({"FENTA_HOME": "/tmp/unused", **env})
+
+
+def test_no_cluster_and_no_address_runs_jobs_in_this_process():
+    ex = make_executor(None, _settings())
+    assert isinstance(ex, LocalExecutor) and isinstance(ex, Executor)
+    assert ex.name == "local"
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [("local", ("dask-local", None)), ("local:3", ("dask-local", 3)), ("tcp://10.0.0.5:8786", ("dask", "tcp://10.0.0.5:8786")), ("10.0.0.5:8786", ("dask", "tcp://10.0.0.5:8786"))],
+)
+def test_cluster_values_name_a_local_cluster_or_a_scheduler(value, expected):
+    assert parse_cluster(value, _settings()) == expected
+
+
+def test_fenta_dask_address_wins_over_dask_scheduler_address():
+    both = _settings(FENTA_DASK_ADDRESS="tcp://a:1", DASK_SCHEDULER_ADDRESS="tcp://b:2")
+    assert parse_cluster(None, both) == ("dask", "tcp://a:1")
+    assert parse_cluster(None, _settings(DASK_SCHEDULER_ADDRESS="tcp://b:2")) == ("dask", "tcp://b:2")
+
+
+@pytest.mark.parametrize("value", ["local:0", "local:two", "my-cluster"])
+def test_a_cluster_value_that_is_neither_local_nor_an_address_is_refused_in_one_line(value):
+    with pytest.raises(ClusterError) as e:
+        parse_cluster(value, _settings())
+    assert e.value.exit_code == 2 and "\n" not in str(e.value) and value in str(e.value)
+
+
+def test_a_worker_given_a_batch_runs_only_that_batch_and_stops_when_it_is_done(write, fenta_home, tmp_path, monkeypatch):
+    monkeypatch.setenv("FENTA_POLL_SECONDS", "0.02")
+    mine = [fenta.submit(fenta.load(write(f"a{i}.yaml", TEXT_ONLY.format(name=f"a{i}"))), out=str(tmp_path / "out"), batch_id="b-mine") for i in range(2)]
+    other = fenta.submit(fenta.load(write("z.yaml", TEXT_ONLY.format(name="z"))), out=str(tmp_path / "out"), batch_id="b-other")
+    with make_executor(None) as ex:
+        results = Worker(concurrency=2, until_empty=True, executor=ex, batch_id="b-mine").run()
+    assert sorted(r.job_id for r in results) == sorted(mine)
+    assert {fenta.jobs.get(j)["job"]["status"] for j in mine} == {"completed"}
+    assert fenta.jobs.get(other)["job"]["status"] == "queued"
+
+
+def test_without_dask_a_cluster_is_refused_with_the_install_command(monkeypatch):
+    # A module set to None in sys.modules cannot be imported: Python's own way to say "not installed".
+    for name in ("dask", "distributed"):
+        monkeypatch.setitem(sys.modules, name, None)
+    with pytest.raises(ClusterError) as e:
+        make_executor("local:1", _settings())
+    assert str(e.value) == "--cluster needs Dask: pip install 'fenta[dask]'"
+    assert e.value.exit_code == 2
+
+
+def test_an_unreachable_scheduler_is_one_line_within_the_connect_timeout():
+    pytest.importorskip("distributed")
+    with socket.socket() as s:  # a port nothing listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    t0 = time.monotonic()
+    with pytest.raises(ClusterError) as e:
+        make_executor(f"tcp://127.0.0.1:{port}", _settings(), connect_timeout=1)
+    assert time.monotonic() - t0 < 15
+    assert str(e.value).startswith(f"cannot reach the Dask scheduler at tcp://127.0.0.1:{port}")
+    assert "\n" not in str(e.value) and e.value.exit_code == 2
