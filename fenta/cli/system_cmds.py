@@ -1,4 +1,4 @@
-"""doctor, templates."""
+"""doctor, templates (list, show, preview)."""
 
 from __future__ import annotations
 
@@ -166,3 +166,21 @@ def templates_show(name: str = typer.Argument(..., help="Template name or path."
         import yaml
 
         typer.echo(yaml.safe_dump(t, sort_keys=False, allow_unicode=True))
+
+
+@templates_app.command("preview")
+@handle_errors()
+def templates_preview(
+    name: str = typer.Argument(..., help="Template name or path."),
+    out: str = typer.Option("previews", "--out", "-o", help="Folder for NAME.mp4 (the sample) and NAME.png (its contact sheet)."),
+    json: bool = typer.Option(False, "--json", help="Print the result as JSON."),
+) -> None:
+    """Render a short offline sample of a template (captions, title card, transitions) and a contact sheet of its frames."""
+    from ..ops.previews import preview
+
+    p = preview(name, out)
+    if json:
+        emit_json(p.to_dict())
+        return
+    console.print(f"sample        {p.video}  ({p.duration:.1f} s)", highlight=False, markup=False)
+    console.print(f"contact sheet {p.sheet}  ({p.sheet_size[0]}x{p.sheet_size[1]}, frames at {', '.join(f'{t:g}' for t in p.frames)} s)", highlight=False, markup=False)

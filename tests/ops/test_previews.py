@@ -1,0 +1,68 @@
+"""Template previews: an offline sample render and a contact sheet (a real PNG, checked with Pillow)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from PIL import Image
+
+from fenta.media.ffmpeg import probe
+from fenta.ops.previews import COLUMNS, DOCS_DIR, ROWS, frame_times, sheet_size
+from fenta.template import list_templates, resolve_template
+
+TEMPLATES = sorted(list_templates())
+#: One template in the default suite; the others render in the slow run.
+FAST = "karaoke-bold"
+
+
+def _check_sheet(path: str, template: dict) -> Image.Image:
+    with Image.open(path) as img:
+        img.verify()  # a whole, uncorrupted PNG
+    img = Image.open(path)
+    assert img.format == "PNG" and img.size == sheet_size(template)
+    return img
+
+
+@pytest.mark.parametrize("name", [pytest.param(n, marks=() if n == FAST else pytest.mark.slow) for n in TEMPLATES])
+def test_each_templates_preview_renders_with_a_contact_sheet(cli, name, tmp_path):
+    result = cli("templates", "preview", name, "-o", str(tmp_path / "out"), "--json")
+    assert result.exit_code == 0, result.output
+    p = json.loads(result.stdout)
+    template = resolve_template(name)
+    info = probe(p["video"])
+    assert info.has_video and info.has_audio and 5 <= info.duration <= 15
+    c = template["canvas"]
+    assert abs(info.width / info.height - c["width"] / c["height"]) < 0.01
+    img = _check_sheet(p["sheet"], template)
+    assert len(p["frames"]) == COLUMNS * ROWS and p["frames"] == sorted(p["frames"])
+    # Six different pictures, not one frame repeated: the tiles' pixel data differ.
+    w, h = (img.size[0] - 6 * (COLUMNS + 1)) // COLUMNS, (img.size[1] - 6 * (ROWS + 1)) // ROWS
+    rgb = img.convert("RGB")
+    tiles = {rgb.crop((6 + i * (w + 6), 6 + j * (h + 6), 6 + i * (w + 6) + w, 6 + j * (h + 6) + h)).tobytes() for i in range(COLUMNS) for j in range(ROWS)}
+    assert len(tiles) == COLUMNS * ROWS
+    assert sorted(x.name for x in (tmp_path / "out").iterdir()) == [f"{name}.mp4", f"{name}.png"]  # no leftovers
+
+
+def test_the_frames_show_the_title_card_and_the_middle_of_each_transition():
+    timeline = {
+        "duration": 9.0, "canvas": {"fps": 30}, "transition": {"type": "fade", "seconds": 0.5},
+        "segments": [{"start": 0.0}, {"start": 3.0}, {"start": 6.0}],
+    }
+    times = frame_times(timeline)
+    assert len(times) == 6 and times[0] == 1.0 and 3.25 in times and 6.25 in times
+    assert max(times) > 8.0 and min(b - a for a, b in zip(times, times[1:])) >= 0.4
+
+
+def test_an_unknown_template_is_exit_2_before_anything_renders(cli, tmp_path):
+    result = cli("templates", "preview", "nope", "-o", str(tmp_path / "out"))
+    assert result.exit_code == 2 and "unknown template 'nope'" in result.output
+    assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("name", TEMPLATES)
+def test_the_docs_show_a_small_current_contact_sheet_of_every_template(name):
+    path = DOCS_DIR / f"{name}.png"
+    assert path.stat().st_size < 150 * 1024
+    _check_sheet(str(path), resolve_template(name))
+    assert f"(templates/{name}.png)" in (DOCS_DIR.parent / "templates.md").read_text(encoding="utf-8")
