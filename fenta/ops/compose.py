@@ -347,7 +347,7 @@ async def new_async(
     from ..engine.store import JobStore
     from ..nodes.script import load_prompt
     from ..providers.openrouter import OpenRouterClient, resolve_model
-    from ..template import TemplateError, resolve_template
+    from .starters import template_for
 
     settings = settings or Settings.from_env()
     prompt = " ".join((prompt or "").split())
@@ -356,13 +356,14 @@ async def new_async(
     path = Path(out)
     _check_target(path, force)
     if template:
-        try:
-            resolve_template(template)
-        except TemplateError as e:
-            raise SpecError([Problem(p.message, field="--template") for p in e.problems]) from None
+        template = template_for(template, path.parent)
     if not settings.keys.get("openrouter"):
         raise _no_key(settings)
 
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)  # paths in the answer are relative to it
+    except OSError as e:
+        raise PathError(f"cannot write {path}: {e.strerror or e}") from None
     model_id = resolve_model(model, settings)
     convo = compose_messages(prompt, template)
     response_format = {"type": "json_schema", "json_schema": {"name": "workflow", "strict": True, "schema": answer_schema()}}
@@ -405,7 +406,6 @@ async def new_async(
     written = loads(text, file=str(path))  # what is written must load as it stands, comments and all
     _check_target(path, force)  # it may have appeared while the model was thinking
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
         tmp.write_text(text, encoding="utf-8")
         os.replace(tmp, path)

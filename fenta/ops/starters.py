@@ -17,7 +17,7 @@ from typing import Any
 from ..config import Settings
 from ..errors import PathError, Problem, SpecError
 
-__all__ = ["KINDS", "Started", "init", "starter_text"]
+__all__ = ["KINDS", "Started", "init", "starter_text", "template_for"]
 
 #: The starter kinds, and what each one makes.
 KINDS = {
@@ -84,31 +84,48 @@ def init(
     """
     from ..engine.keys import key_needs
     from ..engine.spec import loads
-    from ..template import TemplateError, resolve_template
 
     if not _NAME.match(name):
         raise SpecError([Problem(f"name '{name}' must be a plain file name: letters, digits, '-' and '_'", field="NAME")])
     if kind not in KINDS:
         raise SpecError([Problem(f"unknown kind '{kind}' (choose {', '.join(KINDS)})", field="--kind")])
-    try:
-        resolve_template(template)
-    except TemplateError as e:
-        raise SpecError([Problem(p.message, field="--template") for p in e.problems]) from None
     folder = Path(folder)
+    template = template_for(template, folder)
     target = folder / f"{name}.yaml"
     if target.exists() and not force:
         raise PathError(f"{target} already exists; pass --force to replace it, or choose another NAME")
     text = starter_text(kind, name, template)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)  # first: a template path relative to it must resolve
+    except OSError as e:
+        raise PathError(f"cannot write in {folder}: {e.strerror or e}") from None
     wf = loads(text, file=str(target))  # a starter that does not validate is a bug here, never a half-written file
     keys = [k.var for k in key_needs(wf, settings or Settings.from_env())]
     try:
-        folder.mkdir(parents=True, exist_ok=True)
         _write(target, text)
         env_path = folder / ".env.example"
         env_status = _write_env_example(env_path, keys, kind)
     except OSError as e:
         raise PathError(f"cannot write in {folder}: {e.strerror or e}") from None
     return Started(workflow=target, env_example=env_path, env_status=env_status, kind=kind, keys=keys)
+
+
+def template_for(template: str, folder: Path) -> str:
+    """`template` as a workflow written into `folder` must name it: a shipped name as it is, a
+    template file as a path relative to `folder` (a workflow's paths are relative to the workflow).
+
+    Raises:
+        SpecError: an unknown template or an invalid template file (exit 2), naming --template.
+    """
+    from ..template import TemplateError, list_templates, resolve_template
+
+    try:
+        resolve_template(template)
+    except TemplateError as e:
+        raise SpecError([Problem(p.message, field="--template") for p in e.problems]) from None
+    if template in list_templates():
+        return template
+    return Path(os.path.relpath(Path(template).resolve(), folder.resolve())).as_posix()
 
 
 def _write(path: Path, text: str) -> None:

@@ -170,3 +170,11 @@ def test_bad_input_is_refused_before_any_request(openrouter_fake, tmp_path, kwar
     with pytest.raises((SpecError, PathError)) as e:
         new(prompt, tmp_path / out, **kwargs)
     assert e.value.exit_code == 2 and openrouter_fake.chat_requests() == []
+
+
+def test_a_template_file_asked_for_is_named_relative_to_the_written_workflow(openrouter_fake, tmp_path):
+    (tmp_path / "mine.yaml").write_text("canvas: {width: 720, height: 720}\n")
+    openrouter_fake.queue_content(good())
+    done = new(PROMPT, tmp_path / "videos" / "wf.yaml", template="mine.yaml")
+    assert done.workflow.template_name == "../mine.yaml"
+    assert load(tmp_path / "videos" / "wf.yaml").template["canvas"]["width"] == 720

@@ -71,3 +71,11 @@ def test_the_quickstart_starter_renders_offline_with_voice_and_captions(cli, tmp
     info = probe(result["video"])
     assert info.has_video and info.has_audio and 3 <= info.duration <= 15
     assert "octopuses" in (tmp_path / result["artifacts"]["srt"]).read_text().lower()
+
+
+def test_a_template_file_is_named_relative_to_the_written_workflow(tmp_path, monkeypatch):
+    (tmp_path / "looks").mkdir()
+    (tmp_path / "looks" / "mine.yaml").write_text("canvas: {width: 720, height: 720}\n")
+    done = init("x", template="looks/mine.yaml", folder=tmp_path / "videos")
+    assert "template: ../looks/mine.yaml" in done.workflow.read_text()
+    assert load(done.workflow).template["canvas"]["width"] == 720
