@@ -154,3 +154,8 @@ def test_events_and_usage_rows_need_their_job_and_go_with_it(applied):
             f"insert into public.usage_records (id, job_id, provider) values ('{job}:1', '{job}', 'openrouter')")
     applied(f"delete from public.jobs where id = '{job}'")
     assert _rows(applied(f"select count(*) from public.job_events where job_id = '{job}'")) == ["0"]
+
+
+def test_fenta_sync_sql_prints_exactly_this_schema(cli):
+    r = cli("sync", "sql")
+    assert r.exit_code == 0 and r.stdout == SCHEMA_SQL

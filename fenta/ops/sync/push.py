@@ -85,7 +85,9 @@ def _job_row(store: JobStore, job: dict[str, Any], srow: dict[str, Any], paths: 
         "attempt": job["attempt"] or 0, "cost": job["cost"] or 0, "duration": duration, "stage_timings": timings,
         "host": job.get("lease_host") or HOST, "started_at": _iso(job["started_at"]), "finished_at": _iso(job["finished_at"]), **paths,
     }
-    if not srow["hosted"]:  # the web app's own rows keep their creation time
+    if srow["hosted"]:  # the claims count a hosted job's attempts (a job taken over is attempt 2 there)
+        del row["attempt"]
+    else:  # the web app's own rows keep their creation time
         row["created_at"] = _iso(job["created_at"])
     return row
 
@@ -206,8 +208,7 @@ async def push_async(settings: Settings, *, job_id: str | None = None, dry_run: 
             if job is None:
                 raise JobError(f"no job with id '{job_id}' (see `fenta jobs`)")
             if state.get(store, job["id"]) is None and not dry_run:
-                with store.write() as conn:
-                    state.mark(conn, job["id"])
+                state.mark_job(store, job["id"])
             rows = state.dirty_jobs(store, job["id"]) or [{"job_id": job["id"], "remote_id": job["id"], "hosted": 0, "dirty": 1, "events_done": 0, "usage_done": 0, "files": "{}", "uploads": "{}", "video_url": None, "row_pushed_at": None}]
         else:
             rows = state.dirty_jobs(store)

@@ -17,7 +17,7 @@ from typing import Any
 
 from ...config import Settings
 
-__all__ = ["CURSOR", "ensure_tables", "collect", "mark", "dirty_jobs", "get", "meta", "set_meta", "signed_video_url", "wanted"]
+__all__ = ["CURSOR", "ensure_tables", "collect", "mark", "mark_job", "dirty_jobs", "get", "meta", "set_meta", "signed_video_url", "wanted"]
 
 #: The event-log cursor this reader keeps.
 CURSOR = "sync"
@@ -77,6 +77,13 @@ def mark(conn: Any, job_id: str, *, remote_id: str | None = None, hosted: bool =
         + (", remote_id = excluded.remote_id, hosted = excluded.hosted" if remote_id else ""),
         (job_id, remote_id or job_id, int(hosted)),
     )
+
+
+def mark_job(store: Any, job_id: str, *, remote_id: str | None = None, hosted: bool = False) -> None:
+    """`mark` in a transaction of its own (creating the tables when missing)."""
+    ensure_tables(store)
+    with store.write() as conn:
+        mark(conn, job_id, remote_id=remote_id, hosted=hosted)
 
 
 def collect(store: Any, settings: Settings, *, batch: int = 1000) -> int:

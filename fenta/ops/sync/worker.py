@@ -179,10 +179,10 @@ class HostedWorker:
         max_retries, base_seconds = retry_policy(wf, None, settings)
         store = JobStore(settings.db_path)
         try:
+            state.ensure_tables(store)
             with pusher.lock:  # this process's pusher must see the mapping with the job's first event
                 job_id, lease = enqueue(store, wf, settings=settings, out_dir=out_dir, name=base, max_retries=max_retries, retry_base=base_seconds, hold=True)
-                with store.write() as conn:
-                    state.mark(conn, job_id, remote_id=remote, hosted=True)
+                state.mark_job(store, job_id, remote_id=remote, hosted=True)
             task = asyncio.ensure_future(drive(store, job_id, lease, settings=settings, workflow=wf, on_event=self.on_event))
             keeper = asyncio.ensure_future(self._keep_lease(api, remote, task))
             try:

@@ -1,0 +1,177 @@
+"""`fenta worker --hosted`: jobs the web app queued in the (fake) hosted project, rendered here for real.
+
+Claims are conditional PATCHes (one winner when workers race), results and events go back to the row,
+a workflow that does not validate is `failed` with the message, and a worker killed mid-job leaves a
+row that the next worker takes over once its lease has expired.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+
+import pytest
+
+from fenta.config import Settings
+from fenta.engine.events import iso
+from fenta.engine.store import JobStore
+from fenta.ops.sync.client import Hosted
+from fenta.ops.sync.worker import HostedWorker
+from tests.fakes.supabase import supabase_fake  # noqa: F401
+
+#: The web app's graph shape (nodes as a list, edges with handles), as the builder saves it.
+GRAPH = {
+    "name": "from-the-web",
+    "template": "square",
+    "overrides": {"canvas": {"width": 160, "height": 160, "fps": 10}},
+    "vars": {"line": "a default line"},
+    "nodes": [
+        {"id": "script", "type": "Input.Text", "data": {"params": {"text": "${vars.line}"}}},
+        {"id": "voice", "type": "Voice.TTS", "data": {"params": {"engine": "espeak"}}},
+        {"id": "backdrop", "type": "Input.Background", "data": {"params": {"style": "gradient", "count": 1}}},
+        {"id": "timeline", "type": "Timeline", "data": {"params": {}}},
+        {"id": "render", "type": "Render", "data": {"params": {"profile": "canvas", "preset": "ultrafast"}}},
+    ],
+    "edges": [
+        {"source": "script", "sourceHandle": "text", "target": "voice", "targetHandle": "text"},
+        {"source": "backdrop", "sourceHandle": "clips", "target": "timeline", "targetHandle": "clips"},
+        {"source": "voice", "sourceHandle": "audio", "target": "timeline", "targetHandle": "voice"},
+        {"source": "timeline", "sourceHandle": "timeline", "target": "render", "targetHandle": "timeline"},
+    ],
+}
+
+
+def _nested(seconds: float = 2, size: int = 160) -> dict:
+    """The same kind of job in fenta's own shape (nodes by id)."""
+    return {
+        "name": "nested", "template": "square", "overrides": {"canvas": {"width": size, "height": size, "fps": 10}},
+        "nodes": {
+            "backdrop": {"type": "Input.Background", "params": {"style": "gradient", "count": 2}},
+            "timeline": {"type": "Timeline", "params": {"duration": seconds}, "inputs": {"clips": "backdrop.clips"}},
+            "render": {"type": "Render", "params": {"profile": "canvas", "preset": "ultrafast"}, "inputs": {"timeline": "timeline.timeline"}},
+        },
+    }
+
+
+@pytest.fixture
+def fast(monkeypatch):
+    for k, v in {"FENTA_POLL_SECONDS": "0.02", "FENTA_HEARTBEAT_SECONDS": "0.1", "FENTA_LEASE_SECONDS": "3"}.items():
+        monkeypatch.setenv(k, v)
+
+
+def test_worker_hosted_renders_a_job_someone_else_queued(cli, supabase_fake, fenta_home, fast):
+    remote = supabase_fake.queue_job(GRAPH, vars={"line": "Rendered for the web app."})
+    r = cli("worker", "--hosted", "--until-empty")
+    assert r.exit_code == 0, r.output
+    assert f"claimed hosted job {remote}" in r.stderr and "1 job(s), 1 completed" in r.stderr
+    [row] = supabase_fake.rows("jobs")
+    assert row["id"] == remote and row["status"] == "completed" and row["progress"] == 1 and row["attempt"] == 1
+    assert row["claimed_by"].startswith(row["host"]) and row["lease_expires_at"] is None
+    assert row["document"] == GRAPH and row["vars"] == {"line": "Rendered for the web app."}  # merges keep the web app's columns
+    assert row["video_path"] == f"renders/{remote}/from-the-web.mp4"
+    video, ctype = supabase_fake.object(row["video_path"])
+    assert ctype == "video/mp4" and video[4:8] == b"ftyp"
+    types = {e["type"] for e in supabase_fake.rows("job_events") if e["job_id"] == remote}
+    assert {"job.started", "node.finished", "job.progress", "job.completed"} <= types
+    # Rendered through the normal runner: a local job with the variables the row carried.
+    store = JobStore(fenta_home / "fenta.db")
+    try:
+        [local] = store.list_jobs()
+        assert local["status"] == "completed" and store.get_job(local["id"])["vars"]["line"] == "Rendered for the web app."
+    finally:
+        store.close()
+    # The queued moment of the local job never reached the hosted row (no second claim is possible).
+    assert not any(r.method == "POST" and r.path == "/rest/v1/jobs" and r.json()[0].get("status") == "queued" for r in supabase_fake.requests)
+
+
+def test_a_workflow_that_does_not_validate_goes_back_as_failed_with_the_message(cli, supabase_fake, fast):
+    bad = {"nodes": {"render": {"type": "Render", "params": {"profile": "canvas", "preset": "glacial"}}}}
+    remote = supabase_fake.queue_job(bad)
+    r = cli("worker", "--hosted", "--until-empty")
+    assert r.exit_code == 0, r.output
+    [row] = supabase_fake.rows("jobs")
+    assert row["id"] == remote and row["status"] == "failed" and row["retryable"] is False and row["lease_expires_at"] is None
+    assert f"hosted job {remote}" in row["error"] and "render" in row["error"] and "preset" in row["error"]
+
+
+def test_rows_without_a_workflow_are_left_alone(cli, supabase_fake, fast):
+    supabase_fake.queue_job(None, id="pushed-by-another-fenta")
+    r = cli("worker", "--hosted", "--until-empty")
+    assert r.exit_code == 0 and "0 job(s)" in r.stderr
+    assert supabase_fake.rows("jobs")[0]["status"] == "queued"
+
+
+def test_concurrent_claims_of_one_queued_job_have_one_winner(supabase_fake, fast):
+    remote = supabase_fake.queue_job(_nested())
+    settings = Settings.from_env()
+    workers = [HostedWorker(settings) for _ in range(8)]
+
+    async def race():
+        async with Hosted(settings) as api:
+            return await asyncio.gather(*(w.claim(api, {"id": remote, "status": "queued"}) for w in workers))
+
+    won = [row for row in asyncio.run(race()) if row is not None]
+    assert len(won) == 1 and supabase_fake.rows("jobs")[0]["claimed_by"] == won[0]["claimed_by"]
+
+
+def test_two_workers_racing_for_one_queued_job_render_it_once(supabase_fake, fast, tmp_path):
+    remote = supabase_fake.queue_job(_nested())
+    results: dict[str, list] = {}
+
+    def work(name: str) -> None:
+        settings = Settings.from_env({**os.environ, "FENTA_HOME": str(tmp_path / name)})
+        results[name] = HostedWorker(settings, until_empty=True).run()
+
+    threads = [threading.Thread(target=work, args=(n,)) for n in ("a", "b")]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    done = [r for rs in results.values() for r in rs]
+    assert [(r.remote_id, r.status) for r in done] == [(remote, "completed")]
+    claims = [r for r in supabase_fake.requests if r.method == "PATCH" and r.q("status") == "eq.queued"]
+    assert len(claims) >= 1 and supabase_fake.rows("jobs")[0]["status"] == "completed"
+    rendered = [p for p in tmp_path.glob("*/hosted/*/nested.mp4")]
+    assert len(rendered) == 1
+
+
+def test_a_worker_killed_mid_job_leaves_the_row_reclaimable_after_its_lease(cli, supabase_fake, fenta_home, fast, tmp_path, monkeypatch):
+    monkeypatch.setenv("FENTA_LEASE_SECONDS", "1.5")
+    remote = supabase_fake.queue_job(_nested(seconds=8, size=320))
+    env = {**os.environ, "FENTA_HOME": str(tmp_path / "killed")}
+    proc = subprocess.Popen([sys.executable, "-m", "fenta", "worker", "--hosted"], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        deadline = time.monotonic() + 30
+        while supabase_fake.rows("jobs")[0]["status"] != "running":
+            assert time.monotonic() < deadline and proc.poll() is None, proc.stderr.read().decode() if proc.poll() is not None else "never claimed"
+            time.sleep(0.02)
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+    row = supabase_fake.rows("jobs")[0]
+    first = row["claimed_by"]
+    assert row["status"] == "running" and supabase_fake.object(f"renders/{remote}/nested.mp4") is None
+    r = cli("worker", "--hosted", "--until-empty")  # the lease is still live: nothing to claim yet
+    assert "0 job(s)" in r.stderr and supabase_fake.rows("jobs")[0]["claimed_by"] == first
+    while supabase_fake.rows("jobs")[0]["lease_expires_at"] > iso(time.time()):
+        time.sleep(0.05)
+    r = cli("worker", "--hosted", "--until-empty")
+    assert r.exit_code == 0, r.output
+    assert "(its lease had lapsed)" in r.stderr and "1 completed" in r.stderr
+    row = supabase_fake.rows("jobs")[0]
+    assert row["status"] == "completed" and row["claimed_by"] != first and row["attempt"] == 2
+    assert supabase_fake.object(f"renders/{remote}/nested.mp4") is not None
+
+
+def test_worker_hosted_with_a_wrong_key_stops_with_one_line(cli, supabase_fake, monkeypatch, fast):
+    monkeypatch.setenv("FENTA_API_KEY", "sb_secret_WRONG")
+    r = cli("worker", "--hosted", "--until-empty")
+    assert r.exit_code == 1
+    assert "gateway refused the request: HTTP 401 Invalid API key" in r.output and "sb_secret_WRONG" not in r.output
+    assert json.dumps(supabase_fake.rows("jobs")) == "[]"
