@@ -40,9 +40,9 @@ def _summary(result: RunResult) -> None:
             err_console.print(f"[dim]continue with:[/] fenta resume {result.job_id}  [dim](here) or[/] fenta jobs retry {result.job_id}  [dim](a worker)[/]", highlight=False)
 
 
-def _finish(result: RunResult, as_json: bool) -> None:
+def _finish(result: RunResult, as_json: bool, extra: dict[str, Any] | None = None) -> None:
     if as_json:
-        emit_json(result.to_dict())
+        emit_json({**result.to_dict(), **(extra or {})})
     else:
         _summary(result)
     if result.status != "completed":
@@ -132,6 +132,7 @@ def run(
     preview: bool = typer.Option(False, "--preview", help="Render a quick low-resolution draft (360p, fastest preset) as NAME.preview.mp4; cached apart from the full render."),
     retries: Optional[int] = typer.Option(None, "--retries", min=0, max=10, help="Retries after a retryable failure (network, timeout, 5xx, FFmpeg crash), waiting here with a countdown: 10-20 s, 20-40 s, 40-80 s (FENTA_RETRY_BASE_SECONDS). Default: the workflow's retry.max_retries, else 3; 0 turns them off."),
     encoder: Optional[str] = typer.Option(None, "--encoder", help="H.264 encoder for every Render node: auto, x264, nvenc, qsv, vaapi or videotoolbox (one that fails here falls back to x264 with a notice; default: the node's, x264)."),
+    sync: bool = typer.Option(False, "--sync", help="Push the job, its progress and the finished video to the hosted project (FENTA_API_URL, FENTA_API_KEY); the same as sync: true in the workflow or FENTA_SYNC=1. Offline, the run still succeeds and the push waits for `fenta sync`."),
 ) -> None:
     """Run a workflow and write the video, subtitles and thumbnail to --out.
 
@@ -159,13 +160,52 @@ def run(
     check_workflow(settings, wf)  # over a quota limit: exit 2, one line, before anything runs
     if retries is None:
         retries = (wf.retry or {}).get("max_retries", settings.max_retries)
-    result = _run_job(
-        lambda display: run_async(wf, out=out, name=name, preview=preview, overwrite=overwrite, refresh=refresh, on_event=display, max_cost=max_cost, settings=settings, retries=retries, encoder=encoder),
-        {n: s.type for n, s in wf.nodes.items()},
-        json,
-    )
+    pusher = _start_sync(wf, settings, sync)
+    try:
+        result = _run_job(
+            lambda display: run_async(wf, out=out, name=name, preview=preview, overwrite=overwrite, refresh=refresh, on_event=display, max_cost=max_cost, settings=settings, retries=retries, encoder=encoder),
+            {n: s.type for n, s in wf.nodes.items()},
+            json,
+        )
+    finally:
+        if pusher is not None:
+            pusher.stop()
+    extra = _finish_sync(settings, result.job_id, json) if pusher is not None else None
     after_job(settings, result.job_id)  # usage, quota warnings, this job's webhooks (waits at most 10 s; never fails the run)
-    _finish(result, json)
+    _finish(result, json, extra)
+
+
+def _start_sync(wf: Workflow, settings: Settings, asked: bool) -> Any:
+    """With --sync, `sync: true` or FENTA_SYNC=1: mark the job for the hosted project (so any later fenta
+    process pushes what this one could not) and push its progress while it runs."""
+    if not (asked or settings.sync or wf.document.get("sync") is True):
+        return None
+    from ..ops.sync import Background
+    from ..ops.sync.client import check_configured
+
+    check_configured(settings)  # FENTA_API_KEY missing: exit 2 before anything runs
+    wf.document["sync"] = True
+    return Background(settings, log=lambda m: err_console.print(m, highlight=False, markup=False)).start()
+
+
+def _finish_sync(settings: Settings, job_id: str, as_json: bool) -> dict[str, Any]:
+    """Push what is left of the job (its final row, events and files; at most ~15 s); one line about it."""
+    from ..engine.store import JobStore
+    from ..ops.sync import after_run, signed_video_url
+
+    report = after_run(settings)
+    store = JobStore(settings.db_path)
+    try:
+        url = signed_video_url(store, job_id)
+    finally:
+        store.close()
+    error = report.error if report is not None else "the push failed"
+    if not as_json:
+        if error:
+            err_console.print(f"[yellow]sync waits:[/] {escape(error)} (run `fenta sync` later)", highlight=False)
+        else:
+            err_console.print(f"synced to {escape(settings.urls['fenta'])}" + (f"  [dim]video[/] {escape(url)}" if url else ""), highlight=False)
+    return {"sync": {"synced": not error, "error": error, "video_url": url}}
 
 
 @app.command()
