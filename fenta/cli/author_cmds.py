@@ -118,6 +118,8 @@ def init(
     env = {"written": "wrote", "updated": "added keys to", "unchanged": "kept"}[done.env_status]
     console.print(f"  {env} {escape(str(done.env_example))}" + (f": {', '.join(done.keys)}" if done.keys else ": no keys needed"), highlight=False)
     if done.keys:
-        console.print(f"[dim]next:[/] cp {escape(str(done.env_example))} {escape(str(done.env_example.with_name('.env')))}, fill in the keys, then fenta run {escape(str(done.workflow))} --dry-run", highlight=False)
+        # fenta reads .env from the folder it runs in: the hint works from there.
+        here = "" if folder.resolve() == Path.cwd().resolve() else f"cd {escape(str(folder))} && "
+        console.print(f"[dim]next:[/] {here}cp .env.example .env, fill in the keys, then fenta run {escape(done.workflow.name)} --dry-run", highlight=False)
     else:
         console.print(f"[dim]next:[/] fenta run {escape(str(done.workflow))}", highlight=False)
