@@ -76,7 +76,7 @@ def worker(
     concurrency: int = typer.Option(1, "--concurrency", "-c", min=1, max=64, help="Jobs to run at once."),
     until_empty: bool = typer.Option(False, "--until-empty", help="Exit once nothing is queued, no retry is pending and this worker runs nothing (for CI)."),
     json: bool = typer.Option(False, "--json", help="Print every event of the jobs this worker runs as one JSON object per line (NDJSON)."),
-    hosted: bool = typer.Option(False, "--hosted", help="Render the jobs the web app queued in the hosted project (FENTA_API_URL, FENTA_API_KEY) instead of the local queue: claim one, render it here, push its progress, events and video, mark it completed or failed."),
+    hosted: bool = typer.Option(False, "--hosted", help="Render the jobs the web app queued in the hosted project (FENTA_API_URL, FENTA_API_KEY) instead of the local queue: claim one at a time, render it here, push its progress, events and video, mark it completed or failed."),
 ) -> None:
     """Run queued jobs (highest priority, then oldest) until stopped.
 

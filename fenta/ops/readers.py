@@ -66,7 +66,7 @@ def _sync_step(settings: Settings, store, log: Callable[[str], None] | None) -> 
         return
     from . import sync
 
-    report = sync.push(settings, attempts=1, store=store)
+    report = sync.push(settings, attempts=1, store=store, timeout=10.0)
     if report.error and log:
         log(f"sync: {report.error} (the push waits)")
 

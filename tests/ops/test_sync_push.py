@@ -206,3 +206,21 @@ def test_job_completed_webhooks_carry_the_signed_storage_url_of_a_synced_job(cli
     assert data["videoUrl"] == out["sync"]["video_url"]
     assert data["videoUrl"].startswith(f"{supabase_fake.url}/storage/v1/object/sign/renders/{out['job_id']}/tiny.mp4?token=")
     assert httpx.get(data["videoUrl"]).content == supabase_fake.object(f"renders/{out['job_id']}/tiny.mp4")[0]
+
+
+def test_a_service_that_hangs_never_holds_fenta_up_longer_than_the_timeout(supabase_fake, fenta_home):
+    from tests.fakes._server import Reply
+
+    settings = Settings.from_env()
+    store = JobStore(settings.db_path)
+    try:
+        store.create_job(job_id="job-1", name="x", workflow_hash="h", file=None, document={}, vars={}, out_dir=str(fenta_home))
+        sync.state.mark_job(store, "job-1")
+    finally:
+        store.close()
+    supabase_fake.fail_next(Reply(201, b"", delay=3.0))
+    t0 = time.monotonic()
+    report = sync.push(settings, timeout=0.5)
+    assert time.monotonic() - t0 < 2.0
+    assert "did not finish answering within 0.5 s" in report.error
+    assert sync.status(settings)["pending"][0]["job_id"] == "job-1"  # it waits for the next push

@@ -162,6 +162,8 @@ async def push_job(api: Hosted | None, store: JobStore, settings: Settings, srow
         rows = []
         for ev in part:
             data = dict(ev.data)
+            if srow["hosted"] and "jobId" in data:  # the web app knows the job by its row's id
+                data["jobId"] = srow["remote_id"]
             if ev.type == "job.completed" and video_url:
                 data["videoUrl"] = video_url
             rows.append({"id": f"{job['id']}:{ev.id}", "job_id": srow["remote_id"], "type": ev.type, "data": data, "created_at": ev.created_at})
@@ -240,9 +242,19 @@ async def push_async(settings: Settings, *, job_id: str | None = None, dry_run: 
             store.close()
 
 
-def push(settings: Settings, **kwargs: Any) -> PushReport:
-    """Blocking `push_async`."""
-    return asyncio.run(push_async(settings, **kwargs))
+def push(settings: Settings, *, timeout: float | None = None, **kwargs: Any) -> PushReport:
+    """Blocking `push_async`; with `timeout`, a pass still running after that many seconds is cut short
+    (a service that hangs never holds a fenta process up; a cut TUS upload resumes next time)."""
+    if timeout is None:
+        return asyncio.run(push_async(settings, **kwargs))
+
+    async def bounded() -> PushReport:
+        try:
+            return await asyncio.wait_for(push_async(settings, **kwargs), timeout)
+        except asyncio.TimeoutError:
+            return PushReport(error=f"the hosted project did not finish answering within {timeout:g} s; the push waits")
+
+    return asyncio.run(bounded())
 
 
 def status(settings: Settings) -> dict[str, Any]:
@@ -269,7 +281,7 @@ def after_run(settings: Settings, *, wait: float = 15.0) -> PushReport | None:
     """After a job ran here (`fenta run --sync`): push what is pending, trying for at most about `wait`
     seconds. Never raises; what is left waits for the next push."""
     try:
-        return push(settings, deadline=time.monotonic() + wait)
+        return push(settings, deadline=time.monotonic() + wait, timeout=wait + 15.0)
     except Exception:  # never fail the run over sync
         return None
 
@@ -302,7 +314,7 @@ class Background:
         """One pass; errors are logged once each, never raised."""
         with self.lock:
             try:
-                report = push(self.settings, attempts=1)
+                report = push(self.settings, attempts=1, timeout=60.0)
                 error = report.error
             except Exception as e:
                 error = f"{type(e).__name__}: {self.settings.redact(str(e))}"

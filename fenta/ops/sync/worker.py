@@ -101,7 +101,12 @@ class HostedWorker:
                             break
                         await asyncio.sleep(self.settings.poll_seconds * 10)
                         continue
-                    self.results.append(await self.render(api, row, pusher))
+                    try:
+                        self.results.append(await self.render(api, row, pusher))
+                    except SyncError as e:
+                        if not e.retryable:
+                            raise
+                        self.log(f"hosted job {row['id']}: {e} (what is left is pushed later; an unreleased lease lapses)")
         finally:
             pusher.stop()
         return self.results
