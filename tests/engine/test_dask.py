@@ -206,3 +206,43 @@ def test_a_cluster_where_no_worker_can_run_jobs_is_refused_before_any_job_is_sen
     finally:
         client.close()
         cluster.close()
+
+
+#: A render long enough to be killed in the middle of: 6 s of 320x320 at the medium preset.
+LONG_JOB = """
+version: 1
+name: {name}
+template: square
+overrides: {{canvas: {{width: 320, height: 320, fps: 25}}}}
+nodes:
+  backdrop: {{type: Input.Background, params: {{style: gradient, count: 2}}}}
+  timeline: {{type: Timeline, params: {{duration: 6}}, inputs: {{clips: backdrop.clips}}}}
+  render: {{type: Render, params: {{profile: canvas, preset: medium}}, inputs: {{timeline: timeline.timeline}}}}
+"""
+
+
+def test_a_worker_killed_in_the_middle_of_a_job_fails_that_attempt_and_the_retry_runs_on_another(write, fenta_home, tmp_path, monkeypatch):
+    import signal
+    import threading
+
+    for k, v in FAST.items():
+        monkeypatch.setenv(k, v)
+    out = tmp_path / "out"
+    job_id = fenta.submit(fenta.load(write("long.yaml", LONG_JOB.format(name="long"))), out=str(out), batch_id="bk", retry={"max_retries": 2, "base_seconds": 0.05})
+    rendering = threading.Event()
+    results: list = []
+    with make_executor("local:2", Settings.from_env()) as ex:
+        worker = Worker(until_empty=True, executor=ex, batch_id="bk", on_event=lambda e: e.type == "node.started" and e.data.get("node") == "render" and rendering.set())
+        thread = threading.Thread(target=lambda: results.extend(worker.run()))
+        thread.start()
+        assert rendering.wait(60), "the render never started"
+        busy = [addr for addr, keys in ex.client.processing().items() if keys]
+        assert len(busy) == 1
+        pid = ex.client.run(os.getpid, workers=busy)[busy[0]]
+        os.kill(pid, signal.SIGKILL)
+        thread.join(120)
+        assert not thread.is_alive()
+    assert [r.state for r in results] == ["failed", "completed"], [r.error for r in results]
+    assert "Dask worker running this job was lost" in (results[0].error or "") and results[0].retryable
+    assert (out / "long.mp4").stat().st_size > 1000
+    assert _job_types(fenta_home, job_id) == ["job.queued", "job.started", "job.failed", "job.retrying", "job.started", "job.completed"]
