@@ -274,7 +274,10 @@ def get(asset_id: str, *, settings: Settings | None = None) -> Asset:
     Raises:
         AssetError: no such asset, or the prefix matches several.
     """
-    db = open_db(_settings(settings).db_path)
+    settings = _settings(settings)
+    if not settings.db_path.exists():  # nothing added yet: say so without creating FENTA_HOME
+        raise AssetError(f"no asset '{asset_id}' in the library (see `fenta assets list`)")
+    db = open_db(settings.db_path)
     try:
         return _asset(db, _find(db, asset_id))
     finally:
@@ -292,7 +295,10 @@ def list_assets(*, kind: str | None = None, tag: str | None = None, settings: Se
     if tag:
         where.append("id IN (SELECT asset_id FROM asset_tags WHERE tag = ?)")
         args.append(_clean_tag(tag))
-    db = open_db(_settings(settings).db_path)
+    settings = _settings(settings)
+    if not settings.db_path.exists():
+        return []
+    db = open_db(settings.db_path)
     try:
         sql = "SELECT * FROM assets" + (" WHERE " + " AND ".join(where) if where else "") + " ORDER BY created_at, id"
         return [_asset(db, r) for r in db.query(sql, args)]

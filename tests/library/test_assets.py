@@ -97,3 +97,9 @@ def test_an_unknown_id_or_a_bad_tag_is_exit_2(cli, clip):
     assert unknown.exit_code == 2 and "no asset '0000ffff'" in unknown.output
     bad = cli("assets", "tag", asset["id"], "two words")
     assert bad.exit_code == 2 and "'two words' is not a tag" in bad.output
+
+
+def test_listing_or_looking_up_before_anything_was_added_creates_nothing(cli, fenta_home):
+    assert _json(cli("assets", "list", "--json")) == []
+    assert cli("assets", "show", "abcd").exit_code == 2
+    assert not fenta_home.exists()
