@@ -7,6 +7,7 @@ still succeeds and the next `fenta sync` catches up; pushing twice adds nothing;
 from __future__ import annotations
 
 import json
+import os
 import time
 
 import httpx
@@ -224,3 +225,33 @@ def test_a_service_that_hangs_never_holds_fenta_up_longer_than_the_timeout(supab
     assert time.monotonic() - t0 < 2.0
     assert "did not finish answering within 0.5 s" in report.error
     assert sync.status(settings)["pending"][0]["job_id"] == "job-1"  # it waits for the next push
+
+
+def test_a_large_render_goes_by_tus_and_a_push_cut_off_midway_is_continued_by_the_next(supabase_fake, fenta_home, tmp_path):
+    """A generated 13 MB file stands in for a long render (the upload path is the same)."""
+    from fenta.ops.sync.client import CHUNK
+
+    video = tmp_path / "long.mp4"
+    video.write_bytes(os.urandom(13_000_000))
+    settings = Settings.from_env()
+    store = JobStore(settings.db_path)
+    try:
+        store.create_job(job_id="job-big", name="long", workflow_hash="h", file=None, document={}, vars={}, out_dir=str(tmp_path))
+        store.update_job("job-big", status="completed", progress=1.0)
+        store.add_artifact("job-big", "video", str(video), duration=600.0)
+        sync.state.mark_job(store, "job-big")
+        supabase_fake.drop_upload_after(CHUNK // 2)  # half the first chunk arrives, then the connection breaks
+        first = sync.push(settings, attempts=1)  # one try per request: this pass gives up there
+        assert "PATCH /storage/v1/upload/resumable/" in first.error
+        assert json.loads(sync.state.get(store, "job-big")["uploads"])["long.mp4"].startswith(supabase_fake.url)
+        assert supabase_fake.rows("jobs") == []  # the row waits for its video
+        second = sync.push(settings)
+        assert second.error is None
+    finally:
+        store.close()
+    creates = [r for r in supabase_fake.requests_to("/storage/v1/upload/resumable") if r.method == "POST"]
+    patches = [r for r in supabase_fake.requests_to("/upload/resumable/") if r.method == "PATCH"]
+    assert len(creates) == 1 and patches[1].headers["Upload-Offset"] == str(CHUNK // 2)
+    assert supabase_fake.object("renders/job-big/long.mp4") == (video.read_bytes(), "video/mp4")
+    [row] = supabase_fake.rows("jobs")
+    assert row["video_path"] == "renders/job-big/long.mp4" and row["duration"] == 600.0
