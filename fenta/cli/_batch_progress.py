@@ -56,7 +56,9 @@ class BatchDisplay:
         self.t0 = time.monotonic()
         if not self.enabled:
             return
-        self.console.print(f"batch {info['batch_id']}: {self.total} rows, {info['concurrency']} at a time" + (f" ({self.passed} passed before)" if self.passed else ""), highlight=False)
+        where = f" on {info['executor']}" if info.get("executor", "local") != "local" else ""
+        before = f" ({self.passed} passed before)" if self.passed else ""
+        self.console.print(f"batch {info['batch_id']}: {self.total} rows, {info['concurrency']} at a time{where}{before}", highlight=False, markup=False)
         if self.live_view:
             self.bar = self.overall.add_task("", total=self.total, completed=self.done, passed=self.passed, failed=0, running=0)
             self.live = Live(Group(self.overall, self.each), console=self.console, refresh_per_second=8, transient=False)

@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Any, List, Optional
 
 import typer
+from rich.markup import escape
 
 from ._app import _Group, app, console, emit_json, err_console, handle_errors
 
@@ -71,6 +72,10 @@ def _run(start, as_json: bool) -> dict[str, Any]:
         display.close()
 
 
+def _warn(line: str) -> None:
+    err_console.print(f"[yellow]warning:[/] {escape(line)}", highlight=False)
+
+
 def _checks() -> None:
     from ..media.ffmpeg import ffmpeg_choice
 
@@ -109,7 +114,7 @@ def run(
     report_ = _run(
         lambda display: batches.batch(
             workflow, rows, out=out, concurrency=concurrency, fail_fast=fail_fast, cluster=cluster, report=report, junit=junit,
-            overwrite=overwrite, preview=preview, retries=retries, on_event=display, on_start=display.start,
+            overwrite=overwrite, preview=preview, retries=retries, on_event=display, on_start=display.start, on_warning=_warn,
         ),
         json,
     )
@@ -134,7 +139,7 @@ def resume(
     from ..ops import batch as batches
 
     _checks()
-    report_ = _run(lambda display: batches.resume(batch_id, concurrency=concurrency, cluster=cluster, report=report, junit=junit, on_event=display, on_start=display.start), json)
+    report_ = _run(lambda display: batches.resume(batch_id, concurrency=concurrency, cluster=cluster, report=report, junit=junit, on_event=display, on_start=display.start, on_warning=_warn), json)
     _finish(report_, json)
 
 

@@ -15,6 +15,7 @@ files written at the end say the same thing.
 from __future__ import annotations
 
 import json
+import logging
 import os
 from pathlib import Path
 from typing import Any, Callable, Iterable
@@ -28,6 +29,8 @@ from .batch_report import build_report, write_json, write_junit
 from .batch_rows import Row, check_rows, read_manifest
 
 __all__ = ["batch", "resume", "status", "default_concurrency", "latest"]
+
+log = logging.getLogger("fenta")
 
 
 def default_concurrency(cores: int | None = None) -> int:
@@ -96,6 +99,7 @@ def batch(
     retries: int | None = None,
     on_event: Callable[[Event], None] | None = None,
     on_start: Callable[[dict[str, Any]], None] | None = None,
+    on_warning: Callable[[str], None] | None = None,
     settings: Settings | None = None,
 ) -> dict[str, Any]:
     """Run one workflow once per row and return the batch's report (what `--report` writes).
@@ -114,7 +118,9 @@ def batch(
         preview: Render quick 360p drafts.
         retries: Retries of a row after a retryable failure (default: the workflow's, else the setting).
         on_event: Called with every event of the batch's jobs (the CLI's live view).
-        on_start: Called once the jobs are queued, with `{batch_id, rows: [{index, name, job_id}], concurrency}`.
+        on_start: Called once the jobs are queued, with `{batch_id, rows: [{index, name, job_id, status}],
+            concurrency, executor}` (executor: where the rows run, e.g. "local").
+        on_warning: Called with one line per Dask worker that cannot run jobs and is left out.
 
     Raises:
         ManifestError: a row is invalid (every problem, each naming its row and field); nothing ran.
@@ -132,17 +138,24 @@ def batch(
     check_keys(checked[0].workflow, settings)  # type: ignore[arg-type]
     options = {"concurrency": concurrency, "fail_fast": fail_fast, "cluster": cluster, "report": _abs(report), "junit": _abs(junit), "overwrite": overwrite, "preview": preview, "retries": retries}
     batch_id = batch_store.new_batch_id()
-    store = JobStore(settings.db_path)
-    try:
-        batch_store.create_batch(
-            store, batch_id=batch_id, workflow_file=os.path.abspath(wf_file), manifest=os.path.abspath(shown) if shown != "<rows>" else shown,
-            out_dir=str(out_dir), options=options, rows=[{"index": r.index, "name": r.name, "priority": r.priority, "vars": r.vars} for r in checked],
-        )
-        for row in checked:
-            _enqueue(store, batch_id, row, settings=settings, out_dir=out_dir, options=options)
-    finally:
-        store.close()
-    return _drive(batch_id, settings=settings, on_event=on_event, on_start=on_start, concurrency=concurrency)
+    with _executor(cluster, settings, on_warning) as executor:  # a cluster that cannot be used fails before anything is queued
+        store = JobStore(settings.db_path)
+        try:
+            batch_store.create_batch(
+                store, batch_id=batch_id, workflow_file=os.path.abspath(wf_file), manifest=os.path.abspath(shown) if shown != "<rows>" else shown,
+                out_dir=str(out_dir), options=options, rows=[{"index": r.index, "name": r.name, "priority": r.priority, "vars": r.vars} for r in checked],
+            )
+            for row in checked:
+                _enqueue(store, batch_id, row, settings=settings, out_dir=out_dir, options=options)
+        finally:
+            store.close()
+        return _drive(batch_id, executor, settings=settings, on_event=on_event, on_start=on_start, concurrency=concurrency)
+
+
+def _executor(cluster: str | None, settings: Settings, on_warning: Callable[[str], None] | None) -> Any:
+    from ..engine.executors import make_executor
+
+    return make_executor(cluster, settings, **({"on_warning": on_warning} if on_warning else {}))
 
 
 def _abs(path: str | os.PathLike | None) -> str | None:
@@ -158,6 +171,7 @@ def resume(
     junit: str | os.PathLike | None = None,
     on_event: Callable[[Event], None] | None = None,
     on_start: Callable[[dict[str, Any]], None] | None = None,
+    on_warning: Callable[[str], None] | None = None,
     settings: Settings | None = None,
 ) -> dict[str, Any]:
     """Continue a batch that was killed, stopped or has failed rows: rows that passed are kept; every
@@ -171,14 +185,20 @@ def resume(
     settings = settings or Settings.from_env()
     store = JobStore(settings.db_path)
     try:
-        b = batch_store.claim(store, batch_id)
-        updates = {k: v for k, v in (("concurrency", concurrency), ("cluster", cluster), ("report", _abs(report)), ("junit", _abs(junit))) if v is not None}
-        options = {**b["options"], **updates}
-        store.db.conn.execute("UPDATE batches SET options = ? WHERE id = ?", (json.dumps(options), b["id"]))
-        _requeue(store, b, settings=settings, options=options)
+        b = batch_store.get_batch(store, batch_id)
     finally:
         store.close()
-    return _drive(b["id"], settings=settings, on_event=on_event, on_start=on_start, concurrency=concurrency)
+    with _executor(cluster if cluster is not None else b["options"].get("cluster"), settings, on_warning) as executor:
+        store = JobStore(settings.db_path)
+        try:
+            b = batch_store.claim(store, b["id"])
+            updates = {k: v for k, v in (("concurrency", concurrency), ("cluster", cluster), ("report", _abs(report)), ("junit", _abs(junit))) if v is not None}
+            options = {**b["options"], **updates}
+            store.db.conn.execute("UPDATE batches SET options = ? WHERE id = ?", (json.dumps(options), b["id"]))
+            _requeue(store, b, settings=settings, options=options)
+        finally:
+            store.close()
+        return _drive(b["id"], executor, settings=settings, on_event=on_event, on_start=on_start, concurrency=concurrency)
 
 
 def _requeue(store: Any, b: dict[str, Any], *, settings: Settings, options: dict[str, Any]) -> None:
@@ -201,9 +221,8 @@ def _requeue(store: Any, b: dict[str, Any], *, settings: Settings, options: dict
             revive(store, job["id"])
 
 
-def _drive(batch_id: str, *, settings: Settings, on_event: Callable[[Event], None] | None, on_start: Callable[[dict[str, Any]], None] | None, concurrency: int | None) -> dict[str, Any]:
-    """Run the batch's queued jobs to the end, then settle the batch and write its report files."""
-    from ..engine.executors import make_executor
+def _drive(batch_id: str, executor: Any, *, settings: Settings, on_event: Callable[[Event], None] | None, on_start: Callable[[dict[str, Any]], None] | None, concurrency: int | None) -> dict[str, Any]:
+    """Run the batch's queued jobs on `executor` to the end, then settle the batch and write its report files."""
     from ..engine.lifecycle import request_cancel
     from ..engine.store import JobStore
     from ..engine.worker import Worker
@@ -218,27 +237,27 @@ def _drive(batch_id: str, *, settings: Settings, on_event: Callable[[Event], Non
         jobs = {r["job_id"] for r in rows}
         fail_fast = bool(options.get("fail_fast"))
         failed: list[str] = []
-        with make_executor(options.get("cluster"), settings) as executor:
-            n = concurrency or options.get("concurrency") or getattr(executor, "slots", None) or default_concurrency()
-            worker: Worker
+        n = concurrency or options.get("concurrency") or getattr(executor, "slots", None) or default_concurrency()
+        worker: Worker
 
-            def handle(ev: Event) -> None:
-                if ev.job_id in jobs and ev.type == "job.dead":
-                    failed.append(ev.job_id)
-                    if fail_fast:
-                        worker.stop(now=True)
-                if on_event is not None:
-                    on_event(ev)
+        def handle(ev: Event) -> None:
+            if ev.job_id in jobs and ev.type == "job.dead":
+                failed.append(ev.job_id)
+                if fail_fast:
+                    worker.stop(now=True)
+            if on_event is not None:
+                on_event(ev)
 
-            worker = Worker(settings, concurrency=n, until_empty=True, admission=admission(settings), on_event=handle, executor=executor, batch_id=batch_id)
-            if on_start is not None:
-                on_start({"batch_id": batch_id, "concurrency": n, "rows": [{"index": r["row_index"], "name": r["name"], "job_id": r["job_id"], "status": (r["job"] or {}).get("status")} for r in rows]})
-            readers = Background(settings, log=lambda m: None).start()  # usage, quota warnings, webhooks
-            try:
-                worker.run()
-            finally:
-                readers.stop()
-                after_job(settings, None, wait=5.0)
+        worker = Worker(settings, concurrency=n, until_empty=True, admission=admission(settings), on_event=handle, executor=executor, batch_id=batch_id)
+        if on_start is not None:
+            rows_info = [{"index": r["row_index"], "name": r["name"], "job_id": r["job_id"], "status": (r["job"] or {}).get("status")} for r in rows]
+            on_start({"batch_id": batch_id, "concurrency": n, "executor": getattr(executor, "name", "local"), "rows": rows_info})
+        readers = Background(settings, log=log.warning).start()  # usage, quota warnings, webhooks
+        try:
+            worker.run()
+        finally:
+            readers.stop()
+            after_job(settings, None, wait=5.0)
         if fail_fast and failed:
             for r in batch_store.batch_rows(store, batch_id):
                 if r["job"] is not None and r["job"]["status"] in ("queued", "failed"):

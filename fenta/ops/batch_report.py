@@ -19,6 +19,7 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 from typing import Any
 
+from ..engine.lifecycle import HOST, pid_alive
 from .batch_store import batch_rows, get_batch
 
 __all__ = ["build_report", "write_json", "write_junit", "closing_line", "row_state"]
@@ -72,7 +73,8 @@ def _row(store: Any, r: dict[str, Any]) -> dict[str, Any]:
 
 
 def build_report(store: Any, batch_id: str) -> dict[str, Any]:
-    """The batch's report: its id, workflow, manifest, output folder, state, totals and one entry per row.
+    """The batch's report: its id, workflow, manifest, output folder, state (`running`, `finished`: every
+    row has an outcome, `stopped`: stopped or killed with rows left), totals and one entry per row.
 
     Raises:
         BatchError: no such batch.
@@ -91,9 +93,12 @@ def build_report(store: Any, batch_id: str) -> dict[str, Any]:
         "video_seconds": round(sum(r["duration"] or 0 for r in rows), 3),
         "videos_per_hour": round(passed * 3600 / seconds, 1) if seconds and passed else None,
     }
+    state = batch["status"]
+    if state == "running" and batch["host"] == HOST and not pid_alive(batch["pid"]):
+        state = "stopped"  # its process was killed: `fenta batch resume` continues it
     return {
         "batch_id": batch["id"], "workflow": batch["workflow_file"], "manifest": batch["manifest"], "out_dir": batch["out_dir"],
-        "status": batch["status"], "created_at": _iso(batch["created_at"]), "finished_at": _iso(batch["finished_at"]),
+        "status": state, "created_at": _iso(batch["created_at"]), "finished_at": _iso(batch["finished_at"]),
         "seconds": seconds, "totals": totals, "rows": rows,
     }
 

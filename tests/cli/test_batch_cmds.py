@@ -88,7 +88,7 @@ def test_a_killed_batch_resumes_without_redoing_finished_rows(tiny, write, fenta
     videos = {p.name: p.stat().st_mtime_ns for p in (tmp_path / "out").glob("*.mp4")}
 
     status = json.loads(_fenta("batch", "status", "--json").stdout)
-    assert status["status"] == "running" and status["totals"]["passed"] >= 1 and status["totals"]["rows"] == 4
+    assert status["status"] == "stopped" and status["totals"]["passed"] >= 1 and status["totals"]["rows"] == 4
 
     r = _fenta("batch", "resume", status["batch_id"][:12], "--report", "report.json")
     assert r.returncode == 0, r.stderr
@@ -127,3 +127,10 @@ def test_cluster_local_runs_the_rows_on_dask_workers(tiny, tmp_path):
     assert _last_line(r.stdout) == "2 passed, 1 failed"
     report = json.loads((tmp_path / "report.json").read_text())
     assert report["rows"][2]["failed_node"] == "media" and (tmp_path / "out" / "first.mp4").is_file()
+
+
+def test_a_cluster_that_cannot_be_used_exits_2_before_anything_is_queued(tiny, cli):
+    wf, rows = tiny
+    r = cli("batch", str(wf), str(rows), "--cluster", "nonsense")
+    assert r.exit_code == 2 and "--cluster nonsense" in r.output
+    assert fenta.jobs.list() == [] and cli("batch", "status").exit_code == 2
