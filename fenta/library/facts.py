@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import subprocess
+import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -69,7 +70,7 @@ def make_thumbnail(path: Path, facts: Facts, out: Path, shown: str) -> None:
         MediaError: FFmpeg could not decode a frame (the file is damaged; names `shown`).
     """
     out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(out.stem + ".part.jpg")
+    tmp = out.with_name(f".{uuid.uuid4().hex}.part.jpg")  # two processes adding one file never share it
     fit = f"scale={THUMB_SIZE}:{THUMB_SIZE}:force_original_aspect_ratio=decrease"
     if facts.kind == "audio":
         args = ["-i", str(path), "-filter_complex", f"showwavespic=s={THUMB_SIZE}x{THUMB_SIZE // 3}:colors=0x4FC3F7", "-frames:v", "1"]

@@ -103,3 +103,12 @@ def test_listing_or_looking_up_before_anything_was_added_creates_nothing(cli, fe
     assert _json(cli("assets", "list", "--json")) == []
     assert cli("assets", "show", "abcd").exit_code == 2
     assert not fenta_home.exists()
+
+
+def test_adding_one_file_from_several_threads_at_once_keeps_one_asset(clip, fenta_home):
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(4) as pool:
+        ids = set(pool.map(lambda _: fenta.library.add(clip, tags=["beach"]).id, range(4)))
+    assert len(ids) == 1 and len(fenta.library.list_assets()) == 1
+    assert len([p for p in (fenta_home / "library").rglob("*") if p.is_file()]) == 2  # one file, one thumbnail
