@@ -103,6 +103,22 @@ def test_a_killed_batch_resumes_without_redoing_finished_rows(tiny, write, fenta
     assert json.loads((tmp_path / "report.json").read_text())["status"] == "finished"
 
 
+def test_ctrl_c_stops_the_batch_cleanly_and_resume_finishes_it(tiny, write, fenta_home):
+    wf, _ = tiny
+    rows = write("rows.csv", "text\n" + "".join(f"Clip number {i} is here.\n" for i in range(3)))
+    proc = subprocess.Popen([sys.executable, "-m", "fenta", "batch", str(wf), str(rows), "-o", "out", "-c", "1"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 120
+    while not _completed(fenta_home) and time.monotonic() < deadline:
+        time.sleep(0.02)
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, err
+    assert "stopped: continue with `fenta batch resume b-" in err and "not run" in _last_line(out)
+    batch_id = json.loads(_fenta("batch", "status", "--json").stdout)["batch_id"]
+    r = _fenta("batch", "resume", batch_id)
+    assert r.returncode == 0 and _last_line(r.stdout) == "3 passed, 0 failed"
+
+
 def test_batch_status_shows_the_rows_of_the_newest_batch(tiny, tmp_path):
     wf, rows = tiny
     _fenta("batch", str(wf), str(rows), "-o", "out")
