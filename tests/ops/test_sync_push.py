@@ -133,16 +133,19 @@ def test_sync_true_in_the_workflow_or_fenta_sync_1_turns_it_on_and_nothing_else_
     assert sorted(r["workflow_name"] for r in supabase_fake.rows("jobs")) == ["declared", "everything"]
 
 
-def test_dry_run_says_what_would_go_and_sends_nothing(cli, workflow, supabase_fake):
+def test_dry_run_says_what_would_go_sends_nothing_and_needs_no_key(cli, workflow, supabase_fake, monkeypatch):
     supabase_fake.offline = True
     job_id = _run(cli, workflow(), "--sync")["job_id"]
     supabase_fake.offline = False
     supabase_fake.requests.clear()
+    monkeypatch.delenv("FENTA_API_KEY")
     r = cli("sync", "--dry-run", "--json")
     assert r.exit_code == 0, r.output
     [plan] = json.loads(r.stdout)["jobs"]
     assert plan["job_id"] == job_id and plan["events"] > 5 and sorted(plan["files"]) == ["tiny.jpg", "tiny.mp4"]
     assert supabase_fake.requests == []
+    r = cli("sync")  # a real push does need the key
+    assert r.exit_code == 2 and "FENTA_API_KEY" in r.output
 
 
 def test_a_wrong_key_is_one_line_naming_the_gateway_and_the_key_never_shows(cli, workflow, supabase_fake, monkeypatch):
@@ -255,3 +258,16 @@ def test_a_large_render_goes_by_tus_and_a_push_cut_off_midway_is_continued_by_th
     assert supabase_fake.object("renders/job-big/long.mp4") == (video.read_bytes(), "video/mp4")
     [row] = supabase_fake.rows("jobs")
     assert row["video_path"] == "renders/job-big/long.mp4" and row["duration"] == 600.0
+
+
+def test_with_fenta_sync_1_a_plain_worker_pushes_the_jobs_it_runs(cli, workflow, supabase_fake, monkeypatch):
+    monkeypatch.setenv("FENTA_SYNC", "1")
+    monkeypatch.setenv("FENTA_POLL_SECONDS", "0.02")
+    job_id = cli("submit", workflow("queued"), "--json")
+    job_id = json.loads(job_id.stdout)["job_id"]
+    r = cli("worker", "--until-empty")
+    assert r.exit_code == 0, r.output
+    [row] = supabase_fake.rows("jobs")
+    assert row["id"] == job_id and row["status"] == "completed"
+    assert supabase_fake.object(f"renders/{job_id}/queued.mp4") is not None
+

@@ -193,13 +193,14 @@ async def push_async(settings: Settings, *, job_id: str | None = None, dry_run: 
         deadline: A `time.monotonic()` value after which no further job is started.
 
     Raises:
-        SyncError: FENTA_API_KEY is not set (exit 2).
+        SyncError: FENTA_API_KEY is not set (exit 2; a dry run needs no key).
         JobError: `job_id` names no job.
     """
     from ...errors import JobError
     from .client import check_configured
 
-    check_configured(settings)
+    if not dry_run:
+        check_configured(settings)
     own = store is None
     store = store or JobStore(settings.db_path)
     report = PushReport(dry_run=dry_run)
