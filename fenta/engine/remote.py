@@ -27,13 +27,33 @@ from ..config import Settings
 from ..errors import FentaError, FFmpegUnusable
 from .events import Event
 
-__all__ = ["check_worker", "run_job", "fenta_version", "LIVE_TYPES"]
+__all__ = ["check_worker", "run_job", "stop_job", "fenta_version", "LIVE_TYPES"]
 
 #: Event types sent to the client as they happen (the ones a live view shows).
 LIVE_TYPES = ("node.started", "node.finished", "node.failed", "node.progress", "message", "job.progress", "job.plan")
 
 #: Node events the client appends to its own log (the others are live-only, as in a local run).
 LOGGED_TYPES = ("node.started", "node.finished", "node.failed", "job.progress")
+
+
+#: Keys of the tasks in this worker process that were asked to stop (`stop_job`, from the client).
+_STOPS: set[str] = set()
+
+
+def stop_job(key: str) -> bool:
+    """Ask the task `key` running in this worker process to stop: its running nodes are cancelled and
+    it returns what it recorded so far (`client.run(stop_job, key, workers=[its worker])`)."""
+    _STOPS.add(key)
+    return True
+
+
+async def _watch_stop(key: str | None, task: asyncio.Task) -> None:
+    while key:
+        await asyncio.sleep(0.2)
+        if key in _STOPS:
+            _STOPS.discard(key)
+            task.cancel()
+            return
 
 
 def fenta_version() -> str:
@@ -176,7 +196,14 @@ async def _run(payload: dict[str, Any], root: Path) -> dict[str, Any]:
             check_keys(wf, settings)  # the keys are the worker's own: they never travel
             ex = Execution(wf, job_id=job_id, out_dir=root / "out", settings=settings, store=store, refresh=set(), bus=bus, checkpoints={}, options=options)
             ex.notify("job.plan", attempt=payload.get("attempt", 1), nodes=list(wf.nodes), types={n: s.type for n, s in wf.nodes.items()})
-            await ex.execute()
+            running = asyncio.ensure_future(ex.execute())
+            watcher = asyncio.ensure_future(_watch_stop(payload.get("key"), running))
+            try:
+                await running
+            finally:
+                watcher.cancel()
+        except asyncio.CancelledError:  # the client asked this attempt to stop (a cancel, a stop-now)
+            return {"ok": False, "stopped": True, "error": "stopped", "retryable": True, **_harvest(store, job_id), **_nodes(ex)}
         except FentaError as e:
             return {"ok": False, "error": settings.redact(str(e)), "retryable": bool(getattr(e, "retryable", False)), "retry_after": getattr(e, "retry_after", None), "exit_code": e.exit_code, **_harvest(store, job_id), **_nodes(ex)}
         except Exception as e:  # a bug: retryable, with the traceback for the client's job log

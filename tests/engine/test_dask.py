@@ -246,3 +246,31 @@ def test_a_worker_killed_in_the_middle_of_a_job_fails_that_attempt_and_the_retry
     assert "Dask worker running this job was lost" in (results[0].error or "") and results[0].retryable
     assert (out / "long.mp4").stat().st_size > 1000
     assert _job_types(fenta_home, job_id) == ["job.queued", "job.started", "job.failed", "job.retrying", "job.started", "job.completed"]
+
+
+def test_cancelling_a_job_stops_its_render_on_the_worker_and_keeps_what_the_worker_recorded(write, fenta_home, tmp_path, monkeypatch):
+    import threading
+
+    for k, v in FAST.items():
+        monkeypatch.setenv(k, v)
+    # 3 minutes of 480x480 video: far longer than this test waits, so only a stop on the worker ends it in time.
+    long = LONG_JOB.replace("duration: 6", "duration: 180").replace("width: 320, height: 320", "width: 480, height: 480")
+    job_id = fenta.submit(fenta.load(write("long.yaml", long.format(name="long"))), out=str(tmp_path / "out"), batch_id="bc")
+    rendering = threading.Event()
+    results: list = []
+    with make_executor("local:1", Settings.from_env()) as ex:
+        worker = Worker(until_empty=True, executor=ex, batch_id="bc", on_event=lambda e: e.type == "node.started" and e.data.get("node") == "render" and rendering.set())
+        thread = threading.Thread(target=lambda: results.extend(worker.run()))
+        thread.start()
+        assert rendering.wait(60), "the render never started"
+        t0 = time.monotonic()
+        fenta.jobs.cancel(job_id)
+        thread.join(30)
+        assert not thread.is_alive()
+        assert time.monotonic() - t0 < 20
+        # The worker is free again at once: nothing of the cancelled job is still running there.
+        assert not any(ex.client.processing().values())
+    assert [r.status for r in results] == ["cancelled"]
+    nodes = {r["node_id"]: r["status"] for r in _rows(fenta_home, "SELECT node_id, status FROM node_runs WHERE job_id = ?", [job_id])}
+    assert nodes == {"backdrop": "completed", "timeline": "completed", "render": "failed"}
+    assert not list((tmp_path / "out").glob("*.mp4"))

@@ -250,7 +250,8 @@ class DaskExecutor:
         except FentaError as e:
             return failed(str(e), bool(getattr(e, "retryable", False)), exit_code=e.exit_code)
         assert self._collector is not None
-        future = self.client.submit(remote.run_job, payload, key=f"fenta-{job_id}-{attempt}", pure=False, resources={"render": 1}, retries=0, workers=self._allowed())
+        payload["key"] = key = f"fenta-{job_id}-{attempt}"
+        future = self.client.submit(remote.run_job, payload, key=key, pure=False, resources={"render": 1}, retries=0, workers=self._allowed())
         route = self._routes[(job_id, attempt)] = {"store": store, "bus": bus, "job_id": job_id, "seen": set()}
         waiter = self._collector.watch(future)
         task = asyncio.ensure_future(asyncio.shield(waiter))
@@ -260,13 +261,19 @@ class DaskExecutor:
                 try:
                     kind, outcome = await task
                 except asyncio.CancelledError:
-                    future.cancel()
                     me = asyncio.current_task()
                     reason = keeper.reason or ("stop" if control.now else None)
                     if reason is None or (me is not None and me.cancelling()):
+                        self._stop_remote(key)
+                        future.cancel()
                         row, evs = fail(store, lease, settings, "interrupted", True, interrupted=True)
                         bus.put(*evs)
                         raise
+                    # Stop the task where it runs, and keep what it recorded (paid provider work) before ending here.
+                    stopped = await self._stop_and_collect(key, waiter)
+                    future.cancel()
+                    if stopped is not None:
+                        apply_records(store, job_id, stopped, route, settings)
                     if reason == "cancel":
                         row, evs = cancelled(store, lease)
                         bus.put(*evs)
@@ -305,6 +312,24 @@ class DaskExecutor:
         if row is None:
             return result("failed", {"status": "lost", "error": "another process took this job over (its lease lapsed here)"}, outcome=outcome)
         return result("completed", row, outcome=outcome, artifacts=artifacts, video=video, cost=cost)
+
+    def _stop_remote(self, key: str) -> None:
+        """Ask the worker running task `key` to cancel its nodes (Dask cannot interrupt a running task)."""
+        try:
+            where = [addr for addr, keys in self.client.processing().items() if key in keys]
+            if where:
+                self.client.run(remote.stop_job, key, workers=where, on_error="ignore")
+        except Exception:  # the worker is gone or the scheduler unreachable: nothing is left running there
+            pass
+
+    async def _stop_and_collect(self, key: str, waiter: asyncio.Future, timeout: float = 15.0) -> dict[str, Any] | None:
+        """Stop the task and wait (at most `timeout` s) for what it recorded; None when nothing came back."""
+        await asyncio.to_thread(self._stop_remote, key)
+        try:
+            kind, outcome = await asyncio.wait_for(asyncio.shield(waiter), timeout)
+        except (asyncio.TimeoutError, asyncio.CancelledError):
+            return None
+        return outcome if kind == "ok" and isinstance(outcome, dict) else None
 
     # ------------------------------------------------------------ closing
 
