@@ -295,9 +295,14 @@ class PathError(FentaError):
 
 class AssetError(FentaError):
     """The asset library was asked for something it cannot do: an unknown asset id or tag, a URL that
-    is not http(s), too large, or not media (exit 2: bad input)."""
+    is not http(s), too large, or not media (exit 2: bad input). `retryable`: a download failed in a
+    way a later try may not (a network error, HTTP 429 or 5xx)."""
 
     exit_code = 2
+
+    def __init__(self, message: str, *, retryable: bool = False, **where) -> None:
+        super().__init__(message, **where)
+        self.retryable = retryable
 
 
 class ClusterError(FentaError):

@@ -62,7 +62,7 @@ def download(url: str, folder: Path, *, max_bytes: int = DEFAULT_MAX_BYTES, time
     try:
         with httpx.Client(follow_redirects=True, timeout=timeout) as client, client.stream("GET", url) as resp:
             if resp.status_code != 200:
-                raise AssetError(f"download failed with HTTP {resp.status_code}", file=url)
+                raise AssetError(f"download failed with HTTP {resp.status_code}", file=url, retryable=resp.status_code == 429 or resp.status_code >= 500)
             ctype = resp.headers.get("content-type", "")
             if not _media_type(ctype):
                 raise AssetError(f"the server sent '{ctype or 'no content type'}', not video, image or audio", file=url)
@@ -80,7 +80,7 @@ def download(url: str, folder: Path, *, max_bytes: int = DEFAULT_MAX_BYTES, time
     except httpx.HTTPError as e:
         if dest is not None:
             dest.unlink(missing_ok=True)
-        raise AssetError(f"download failed: {type(e).__name__}", file=url) from None
+        raise AssetError(f"download failed: {type(e).__name__}", file=url, retryable=True) from None
     except BaseException:
         if dest is not None:
             dest.unlink(missing_ok=True)

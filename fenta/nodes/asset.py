@@ -13,13 +13,10 @@ from pydantic import Field
 
 from ..config import Settings
 from ..errors import AssetError, FentaError, MediaError
-from ..library import Asset, get as get_asset, pick, tagged
+from ..library import Asset, add_url, get as get_asset, pick, tagged
 from ..media.ffmpeg import MediaInfo, probe
 from ..types import Audio, Clip
 from .base import CheckContext, Node, NodeContext, Params, Ports, file_stamp, local_path, register
-
-_MAX_DOWNLOAD = 500 * 1024 * 1024
-
 
 class AssetParams(Params):
     paths: list[str] = Field(default_factory=list, description="Files (relative to the workflow) or http(s) URLs.")
@@ -43,25 +40,13 @@ def _is_url(s: str) -> bool:
 
 
 async def _download(ctx: NodeContext, url: str) -> Path:
-    import httpx
-
-    suffix = Path(urlparse(url).path).suffix or ".bin"
-    tmp = ctx.workdir / ("dl-" + hashlib.sha256(url.encode()).hexdigest()[:12] + suffix)
+    """A URL through the asset library: downloaded once (http(s), size cap, media content type), then
+    reused by every later run; it is listed by `fenta assets list` like any other asset."""
     try:
-        async with httpx.AsyncClient(follow_redirects=True, timeout=60) as client:
-            async with client.stream("GET", url) as resp:
-                if resp.status_code != 200:
-                    raise MediaError(f"download failed with HTTP {resp.status_code}", file=url)
-                size = 0
-                with open(tmp, "wb") as fh:
-                    async for chunk in resp.aiter_bytes():
-                        size += len(chunk)
-                        if size > _MAX_DOWNLOAD:
-                            raise MediaError("download is larger than 500 MB", file=url)
-                        fh.write(chunk)
-    except httpx.HTTPError as e:
-        raise MediaError(f"download failed: {type(e).__name__}", file=url, retryable=True) from None
-    return tmp
+        asset = await asyncio.to_thread(add_url, url, settings=ctx.settings)
+    except FentaError as e:
+        raise MediaError(e.message, file=url, node=ctx.node_id, field="params.paths", retryable=bool(getattr(e, "retryable", False))) from None
+    return Path(asset.path)
 
 
 class _LibraryProblem(Exception):

@@ -88,3 +88,31 @@ def test_a_body_of_unstated_length_is_cut_off_at_the_cap(host, fenta_home):
     with pytest.raises(fenta.AssetError, match="passed the 98 KB limit"):
         fenta.library.add(host.url + "/endless.mp4", max_bytes=100_000)
     assert _nothing_stored(fenta_home)
+
+
+def test_a_workflow_url_goes_through_the_library_and_is_fetched_once(write, host):
+    url = host.url + "/clips/beach.mp4"
+    wf = write("wf.yaml", f"nodes:\n  clips: {{type: Input.Asset, params: {{paths: ['{url}']}}}}\n")
+    for _ in range(2):
+        result = fenta.run(fenta.load(wf), out="out", refresh=["clips"])  # the node runs both times
+        assert result.status == "completed", result.error
+    (asset,) = fenta.library.list_assets()
+    assert asset.source == url and result.outputs["clips"]["clips"][0]["path"] == asset.path
+    assert len(host.requests_to("/clips/")) == 1
+
+
+def test_a_workflow_url_that_is_not_media_fails_its_node_naming_the_url(write, host):
+    url = host.url + "/page.mp4"
+    result = fenta.run(fenta.load(write("wf.yaml", f"nodes:\n  clips: {{type: Input.Asset, params: {{paths: ['{url}']}}}}\n")), out="out")
+    assert result.status == "failed" and result.exit_code == 2
+    assert url in result.error and "node 'clips'" in result.error and "not video, image or audio" in result.error
+
+
+def test_a_server_error_while_downloading_is_retryable_and_a_404_is_not(write, host):
+    url = host.url + "/clips/beach.mp4"
+    wf = write("wf.yaml", f"nodes:\n  clips: {{type: Input.Asset, params: {{paths: ['{url}']}}}}\n")
+    host.fail_next(Reply(503, "busy"))
+    busy = fenta.run(fenta.load(wf), out="out")
+    gone = fenta.run(fenta.load(write("wf2.yaml", f"nodes:\n  clips: {{type: Input.Asset, params: {{paths: ['{host.url}/nope.mp4']}}}}\n")), out="out")
+    assert (busy.status, busy.retryable) == ("failed", True) and "HTTP 503" in busy.error
+    assert (gone.status, gone.retryable) == ("failed", False) and "HTTP 404" in gone.error
