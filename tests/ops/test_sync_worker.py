@@ -175,3 +175,22 @@ def test_worker_hosted_with_a_wrong_key_stops_with_one_line(cli, supabase_fake, 
     assert r.exit_code == 1
     assert "gateway refused the request: HTTP 401 Invalid API key" in r.output and "sb_secret_WRONG" not in r.output
     assert json.dumps(supabase_fake.rows("jobs")) == "[]"
+
+
+def test_a_job_cancelled_on_the_web_app_while_it_renders_stops_here_and_stays_cancelled(supabase_fake, fast, monkeypatch):
+    monkeypatch.setenv("FENTA_LEASE_SECONDS", "0.6")  # the lease is renewed (and the row looked at) every 0.2 s
+    remote = supabase_fake.queue_job(_nested(seconds=30, size=480))
+    worker = HostedWorker(Settings.from_env(), until_empty=True)
+    thread = threading.Thread(target=worker.run)
+    thread.start()
+    deadline = time.monotonic() + 20
+    while supabase_fake.rows("jobs")[0]["status"] != "running":
+        assert time.monotonic() < deadline
+        time.sleep(0.02)
+    with supabase_fake.db_lock:  # what the "owners cancel" policy lets a user do
+        supabase_fake.tables["jobs"][remote]["status"] = "cancelled"
+    thread.join(30)
+    assert [(r.remote_id, r.status) for r in worker.results] == [(remote, "cancelled")]
+    time.sleep(0.3)
+    row = supabase_fake.rows("jobs")[0]
+    assert row["status"] == "cancelled" and supabase_fake.object(f"renders/{remote}/nested.mp4") is None

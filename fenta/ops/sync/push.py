@@ -135,6 +135,9 @@ async def push_job(api: Hosted | None, store: JobStore, settings: Settings, srow
             store.db.conn.execute("DELETE FROM sync_jobs WHERE job_id = ?", (srow["job_id"],))
         return JobPush(srow["job_id"], srow["remote_id"], "gone", skipped="the local job no longer exists")
     out = JobPush(job["id"], srow["remote_id"], job["status"])
+    if srow["hosted"] == -1:
+        out.skipped = "the hosted job was cancelled there or taken over by another worker"
+        return out
     now = time.time()
     if job["status"] == "running" and not force and srow["row_pushed_at"] and now - srow["row_pushed_at"] < PROGRESS_SECONDS:
         out.skipped = "pushed less than a second ago"
@@ -155,6 +158,8 @@ async def push_job(api: Hosted | None, store: JobStore, settings: Settings, srow
     assert api is not None
     # A claimed hosted job is `running` there already; its local `queued` moment is never sent back
     # (another worker would take the row again).
+    if state.released(store, job["id"]):  # the hosted worker let go of it while this pass ran
+        return out
     if not (srow["hosted"] and job["status"] == "queued"):
         await api.upsert("jobs", [_redacted(settings, _job_row(store, job, srow, paths))])
     for i in range(0, len(events), BATCH):

@@ -17,7 +17,7 @@ from typing import Any
 
 from ...config import Settings
 
-__all__ = ["CURSOR", "ensure_tables", "collect", "mark", "mark_job", "dirty_jobs", "get", "meta", "set_meta", "signed_video_url", "wanted"]
+__all__ = ["CURSOR", "ensure_tables", "collect", "mark", "mark_job", "release", "released", "dirty_jobs", "get", "meta", "set_meta", "signed_video_url", "wanted"]
 
 #: The event-log cursor this reader keeps.
 CURSOR = "sync"
@@ -26,7 +26,7 @@ _STATEMENTS = [
     """CREATE TABLE IF NOT EXISTS sync_jobs (
         job_id TEXT PRIMARY KEY,            -- the local job
         remote_id TEXT NOT NULL,            -- the hosted row's id
-        hosted INTEGER NOT NULL DEFAULT 0,  -- claimed from the hosted queue (fenta worker --hosted)
+        hosted INTEGER NOT NULL DEFAULT 0,  -- 1: claimed from the hosted queue (worker --hosted); -1: no longer ours
         dirty INTEGER NOT NULL DEFAULT 1,   -- 0: pushed; else a generation bumped by every new event
         events_done INTEGER NOT NULL DEFAULT 0,
         usage_done INTEGER NOT NULL DEFAULT 0,
@@ -86,6 +86,16 @@ def mark_job(store: Any, job_id: str, *, remote_id: str | None = None, hosted: b
         mark(conn, job_id, remote_id=remote_id, hosted=hosted)
 
 
+def release(store: Any, job_id: str) -> None:
+    """A hosted job this worker no longer holds (cancelled there, or taken over): never push it again."""
+    store.db.conn.execute("UPDATE sync_jobs SET hosted = -1, dirty = 0 WHERE job_id = ?", (job_id,))
+
+
+def released(store: Any, job_id: str) -> bool:
+    row = store.db.conn.execute("SELECT hosted FROM sync_jobs WHERE job_id = ?", (job_id,)).fetchone()
+    return bool(row and row[0] == -1)
+
+
 def collect(store: Any, settings: Settings, *, batch: int = 1000) -> int:
     """Read new events from the cursor; mark their jobs dirty when they are pushed. Returns the events read.
 
@@ -118,7 +128,7 @@ def dirty_jobs(store: Any, job_id: str | None = None) -> list[dict[str, Any]]:
     ensure_tables(store)
     if job_id is not None:
         return [dict(r) for r in store.db.query("SELECT * FROM sync_jobs WHERE job_id = ?", [job_id])]
-    return [dict(r) for r in store.db.query("SELECT s.* FROM sync_jobs s LEFT JOIN jobs j ON j.id = s.job_id WHERE s.dirty > 0 ORDER BY j.created_at, s.job_id")]
+    return [dict(r) for r in store.db.query("SELECT s.* FROM sync_jobs s LEFT JOIN jobs j ON j.id = s.job_id WHERE s.dirty > 0 AND s.hosted != -1 ORDER BY j.created_at, s.job_id")]
 
 
 def get(store: Any, job_id: str) -> dict[str, Any] | None:

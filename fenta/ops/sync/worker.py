@@ -43,7 +43,7 @@ class HostedResult:
 
     remote_id: str
     job_id: str | None
-    status: str  # completed | failed | dead | cancelled | lost (another worker took it over)
+    status: str  # completed | failed | dead | cancelled (here or on the web app) | lost (another worker took it over)
     error: str | None = None
     synced: bool = True
 
@@ -142,17 +142,28 @@ class HostedWorker:
         """Update the row while this worker holds it; False when another worker took it over."""
         return bool(await api.update("jobs", {"id": f"eq.{remote_id}", "claimed_by": f"eq.{self.token}"}, values))
 
-    async def _keep_lease(self, api: Hosted, remote_id: str, task: asyncio.Future) -> None:
-        """Renew the hosted lease every third of it; cancel the render when the job was taken over."""
+    async def _keep_lease(self, api: Hosted, store: JobStore, job_id: str, remote_id: str, task: asyncio.Future) -> str | None:
+        """Renew the hosted lease every third of it. When the row was cancelled on the web app or taken
+        over by another worker, stop pushing it, stop the render and say which ("cancelled" or "lost")."""
         while not task.done():
             await asyncio.sleep(self._lease / 3)
             try:
-                if not await self._mine(api, remote_id, {"lease_expires_at": iso(time.time() + self._lease)}):
-                    self.log(f"hosted job {remote_id} was taken over by another worker; stopping it here")
-                    task.cancel()
-                    return
+                renewed = await api.update(
+                    "jobs", {"id": f"eq.{remote_id}", "claimed_by": f"eq.{self.token}", "status": "neq.cancelled"},
+                    {"lease_expires_at": iso(time.time() + self._lease)},
+                )
+                if renewed:
+                    continue
+                rows = await api.select("jobs", {"select": "status", "id": f"eq.{remote_id}"})
             except SyncError as e:  # offline for a moment: the lease may still hold; try again
                 self.log(f"hosted job {remote_id}: lease not renewed: {e}")
+                continue
+            reason = "cancelled" if rows and rows[0].get("status") == "cancelled" else "lost"
+            state.release(store, job_id)  # nothing more of this job goes to the row: it is not ours now
+            self.log(f"hosted job {remote_id} was {'cancelled on the hosted project' if reason == 'cancelled' else 'taken over by another worker'}; stopping it here")
+            task.cancel()
+            return reason
+        return None
 
     # ------------------------------------------------------------------ rendering
 
@@ -189,14 +200,15 @@ class HostedWorker:
                 job_id, lease = enqueue(store, wf, settings=settings, out_dir=out_dir, name=base, max_retries=max_retries, retry_base=base_seconds, hold=True)
                 state.mark_job(store, job_id, remote_id=remote, hosted=True)
             task = asyncio.ensure_future(drive(store, job_id, lease, settings=settings, workflow=wf, on_event=self.on_event))
-            keeper = asyncio.ensure_future(self._keep_lease(api, remote, task))
+            keeper = asyncio.ensure_future(self._keep_lease(api, store, job_id, remote, task))
             try:
                 result = await task
                 status, error = result.state or result.status, result.error
             except asyncio.CancelledError:
-                if not keeper.done():
+                if not keeper.done() or keeper.result() is None:
                     raise
-                return HostedResult(remote, job_id, "lost", "another worker took the job over")
+                reason = keeper.result()
+                return HostedResult(remote, job_id, reason, "cancelled on the hosted project" if reason == "cancelled" else "another worker took the job over")
             finally:
                 keeper.cancel()
             synced = await self._final_push(api, store, job_id, remote)
