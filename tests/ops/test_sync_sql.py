@@ -36,7 +36,7 @@ alter table storage.objects enable row level security;
 create function storage.foldername(name text) returns text[] language sql immutable
   as $$ select (string_to_array(name, '/'))[1:array_length(string_to_array(name, '/'), 1) - 1] $$;
 grant usage on schema public, auth, storage to anon, authenticated, service_role;
-grant select on storage.objects to authenticated;
+grant select, insert, update on storage.objects to authenticated;
 """
 
 
@@ -126,8 +126,8 @@ def test_a_signed_in_user_queues_and_sees_only_their_own_jobs(applied):
     applied(_as_user(bob, "insert into public.jobs (workflow_name, document) values ('bob-clip', '{}')"))
     seen = _rows(applied(_as_user(alice, "select workflow_name from public.jobs")))
     assert seen == ["alice-clip"]
-    # Only queued rows can be inserted by users; the service role (fenta's key) sees everything.
-    refused = applied(_as_user(alice, "insert into public.jobs (workflow_name, status) values ('sneaky', 'running')"), check=False)
+    # A row carrying a workflow goes in only as queued; the service role (fenta's key) sees everything.
+    refused = applied(_as_user(alice, "insert into public.jobs (workflow_name, status, document) values ('sneaky', 'running', '{}')"), check=False)
     assert refused.returncode != 0 and "row-level security" in refused.stderr
     everything = _rows(applied("begin; set local role service_role; select workflow_name from public.jobs order by workflow_name; commit;"))
     assert {"alice-clip", "bob-clip"} <= set(everything)
@@ -159,3 +159,28 @@ def test_events_and_usage_rows_need_their_job_and_go_with_it(applied):
 def test_fenta_sync_sql_prints_exactly_this_schema(cli):
     r = cli("sync", "sql")
     assert r.exit_code == 0 and r.stdout == SCHEMA_SQL
+
+
+def test_a_user_token_may_push_their_own_jobs_but_not_claim_or_touch_others(applied):
+    """What `fenta run --sync` with FENTA_API_TOKEN sends (PostgREST upserts: INSERT ... ON CONFLICT DO UPDATE)."""
+    alice, bob = str(uuid.uuid4()), str(uuid.uuid4())
+    job = f"local-{uuid.uuid4().hex[:8]}"
+    upsert = (f"insert into public.jobs (id, workflow_name, status, progress) values ('{job}', 'mine', '{{status}}', {{progress}}) "
+              "on conflict (id) do update set status = excluded.status, progress = excluded.progress")
+    applied(_as_user(alice, upsert.format(status="running", progress=0.5)))
+    applied(_as_user(alice, upsert.format(status="completed", progress=1)))
+    applied(_as_user(alice, f"insert into public.job_events (id, job_id, type) values ('{job}:1', '{job}', 'job.completed') on conflict (id) do nothing"))
+    applied(_as_user(alice, f"insert into storage.objects (bucket_id, name) values ('renders', '{job}/mine.mp4')"))
+    assert _rows(applied(f"select status, user_id::text from public.jobs where id = '{job}'")) == [f"completed|{alice}"]
+    # Bob can neither change Alice's row, add events to it, nor upload into her job's folder.
+    stolen = applied(_as_user(bob, f"update public.jobs set status = 'failed' where id = '{job}' returning id"))
+    assert _rows(stolen) == []
+    assert "row-level security" in applied(_as_user(bob, f"insert into public.job_events (id, job_id, type) values ('{job}:2', '{job}', 'x')"), check=False).stderr
+    assert "row-level security" in applied(_as_user(bob, f"insert into storage.objects (bucket_id, name) values ('renders', '{job}/evil.mp4')"), check=False).stderr
+    # A queued job carrying a workflow can only be cancelled by its owner: claiming it needs the service key.
+    queued = str(uuid.uuid4())
+    applied(_as_user(alice, f"insert into public.jobs (id, workflow_name, document) values ('{queued}', 'web', '{{}}')"))
+    refused = applied(_as_user(alice, f"update public.jobs set status = 'running', claimed_by = 'me' where id = '{queued}'"), check=False)
+    assert refused.returncode != 0 and "row-level security" in refused.stderr
+    applied(_as_user(alice, f"update public.jobs set status = 'cancelled' where id = '{queued}'"))
+    assert _rows(applied(f"select status from public.jobs where id = '{queued}'")) == ["cancelled"]

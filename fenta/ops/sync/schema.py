@@ -2,7 +2,9 @@
 
 Tables `jobs`, `job_events` and `usage_records`, the private `renders` bucket, `jobs` in the
 `supabase_realtime` publication (the web page follows a job live) and row-level security: a signed-in
-user reads, queues and cancels their own jobs; fenta pushes with the service key, which bypasses RLS.
+user reads, queues and cancels their own jobs, and may push their own fenta jobs (rows without a
+workflow, their events, usage and renders) with their token (FENTA_API_TOKEN); the service key
+(hosted workers, pushes without a token) bypasses RLS. Only the service key can claim a queued job.
 
 Every statement can run twice (re-running the script after an upgrade changes nothing it made).
 
@@ -121,6 +123,15 @@ drop policy if exists "jobs: owners cancel" on public.jobs;
 create policy "jobs: owners cancel" on public.jobs
   for update to authenticated using (user_id = auth.uid()) with check (user_id = auth.uid() and status = 'cancelled');
 
+-- fenta pushing with a user's token (FENTA_API_TOKEN): that user's own rows without a workflow.
+drop policy if exists "jobs: owners push" on public.jobs;
+create policy "jobs: owners push" on public.jobs
+  for insert to authenticated with check (user_id = auth.uid() and document is null);
+drop policy if exists "jobs: owners update pushed" on public.jobs;
+create policy "jobs: owners update pushed" on public.jobs
+  for update to authenticated using (user_id = auth.uid() and document is null)
+  with check (user_id = auth.uid() and document is null);
+
 drop policy if exists "job_events: owners read" on public.job_events;
 create policy "job_events: owners read" on public.job_events
   for select to authenticated using (
@@ -131,13 +142,36 @@ create policy "usage_records: owners read" on public.usage_records
   for select to authenticated using (
     exists (select 1 from public.jobs j where j.id = usage_records.job_id and j.user_id = auth.uid()));
 
+drop policy if exists "job_events: owners push" on public.job_events;
+create policy "job_events: owners push" on public.job_events
+  for all to authenticated
+  using (exists (select 1 from public.jobs j where j.id = job_events.job_id and j.user_id = auth.uid()))
+  with check (exists (select 1 from public.jobs j where j.id = job_events.job_id and j.user_id = auth.uid()));
+
+drop policy if exists "usage_records: owners push" on public.usage_records;
+create policy "usage_records: owners push" on public.usage_records
+  for all to authenticated
+  using (exists (select 1 from public.jobs j where j.id = usage_records.job_id and j.user_id = auth.uid()))
+  with check (exists (select 1 from public.jobs j where j.id = usage_records.job_id and j.user_id = auth.uid()));
+
 drop policy if exists "renders: owners read" on storage.objects;
 create policy "renders: owners read" on storage.objects
   for select to authenticated using (
     bucket_id = 'renders'
     and exists (select 1 from public.jobs j where j.id = (storage.foldername(name))[1] and j.user_id = auth.uid()));
 
+drop policy if exists "renders: owners upload" on storage.objects;
+create policy "renders: owners upload" on storage.objects
+  for insert to authenticated with check (
+    bucket_id = 'renders'
+    and exists (select 1 from public.jobs j where j.id = (storage.foldername(name))[1] and j.user_id = auth.uid()));
+drop policy if exists "renders: owners replace" on storage.objects;
+create policy "renders: owners replace" on storage.objects
+  for update to authenticated using (
+    bucket_id = 'renders'
+    and exists (select 1 from public.jobs j where j.id = (storage.foldername(name))[1] and j.user_id = auth.uid()));
+
 grant select, insert, update on public.jobs to authenticated;
-grant select on public.job_events, public.usage_records to authenticated;
+grant select, insert, update on public.job_events, public.usage_records to authenticated;
 grant all on public.jobs, public.job_events, public.usage_records to service_role;
 """
