@@ -35,7 +35,7 @@ batch_app = typer.Typer(
 app.add_typer(batch_app, name="batch")
 
 
-def _finish(report: dict[str, Any], as_json: bool) -> None:
+def _finish(report: dict[str, Any], as_json: bool, files: tuple[tuple[str, Optional[Path]], ...] = ()) -> None:
     """The rows that failed, where the reports went, the closing `N passed, N failed`, the exit code."""
     from ..ops.batch_report import closing_line
 
@@ -46,8 +46,7 @@ def _finish(report: dict[str, Any], as_json: bool) -> None:
             if r["status"] == "failed":
                 where = f" (node '{r['failed_node']}')" if r["failed_node"] and f"node '{r['failed_node']}'" not in (r["error"] or "") else ""
                 err_console.print(f"[red]✗[/] row {r['index']} {r['name']}{where}: {r['error']}  [dim]job {r['job_id']}[/]", highlight=False)
-        options = (report.get("options") or {})
-        for label, path in (("report", options.get("report")), ("junit", options.get("junit"))):
+        for label, path in files:
             if path:
                 err_console.print(f"[dim]{label}:[/] {path}", highlight=False)
         if report["status"] == "stopped":
@@ -118,8 +117,7 @@ def run(
         ),
         json,
     )
-    report_["options"] = {"report": str(report) if report else None, "junit": str(junit) if junit else None}
-    _finish(report_, json)
+    _finish(report_, json, (("report", report), ("junit", junit)))
 
 
 @batch_app.command("resume")
@@ -140,7 +138,7 @@ def resume(
 
     _checks()
     report_ = _run(lambda display: batches.resume(batch_id, concurrency=concurrency, cluster=cluster, report=report, junit=junit, on_event=display, on_start=display.start, on_warning=_warn), json)
-    _finish(report_, json)
+    _finish(report_, json, (("report", report), ("junit", junit)))
 
 
 def _status_table(report: dict[str, Any]) -> None:

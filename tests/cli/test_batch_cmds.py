@@ -43,6 +43,14 @@ def test_a_csv_batch_with_a_failing_row_exits_1_and_writes_both_reports(tiny, tm
     assert isinstance(list(suite)[2].result[0], Failure)
 
 
+def test_json_prints_the_report_file_on_stdout_and_the_closing_line_on_stderr(tiny, tmp_path):
+    wf, rows = tiny
+    r = _fenta("batch", "run", str(wf), str(rows), "-o", "out", "--report", "report.json", "--json")
+    assert r.returncode == 1
+    assert json.loads(r.stdout) == json.loads((tmp_path / "report.json").read_text())
+    assert _last_line(r.stderr) == "2 passed, 1 failed"
+
+
 def test_off_a_terminal_the_live_view_is_plain_lines(tiny):
     wf, rows = tiny
     r = _fenta("batch", "run", str(wf), str(rows), "-o", "out", "--concurrency", "1")
