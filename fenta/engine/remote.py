@@ -7,8 +7,8 @@ A job runs here without the client's SQLite file or FENTA_HOME: the workflow doc
 the bytes of the local files it names arrive in the payload, are written to a scratch folder (a
 FENTA_HOME of its own, removed afterwards), and the job's nodes run against a scratch store there.
 What the client must keep comes back in the result: the artifacts' bytes, the usage records, the
-provider tasks (paid work a retry must find), the node timings and the node events. Only the
-client writes its store. Node events are also sent live to the client (`Worker.log_event`).
+provider tasks (paid work a retry must find), the scripts written, the node timings and the node
+events. Only the client writes its store. Node events are also sent live to the client (`Worker.log_event`).
 """
 
 from __future__ import annotations
@@ -161,17 +161,21 @@ def _harvest(store: Any, job_id: str) -> dict[str, Any]:
         "usage": _rows(store, "SELECT provider, model, units, quantity, cost, node_id, created_at FROM usage_records WHERE job_id = ?", [job_id]),
         "provider_tasks": _rows(store, "SELECT * FROM provider_tasks WHERE job_id = ?", [job_id]),
         "node_runs": _rows(store, "SELECT node_id, node_type, cache_key, status, started_at, finished_at, seconds, output, error FROM node_runs WHERE job_id = ?", [job_id]),
+        "scripts": _rows(store, "SELECT topic, title, hook, created_at FROM script_history WHERE job_id = ?", [job_id]),
         "events": _rows(store, f"SELECT id, type, data, created_at FROM events WHERE job_id = ? AND type IN ({', '.join('?' for _ in LOGGED_TYPES)}) ORDER BY id", [job_id, *LOGGED_TYPES]),
     }
 
 
 def _seed(store: Any, payload: dict[str, Any]) -> None:
-    """The job row (node checkpoints refer to it) and the provider tasks the client knows for it."""
+    """The job row (node checkpoints refer to it), the provider tasks the client knows for it, and the
+    scripts written lately (Script.Gen does not repeat them)."""
     store.create_job(job_id=payload["job_id"], name=payload.get("workflow_name") or "video", workflow_hash="remote", file=None, document={}, vars={}, out_dir="", options=payload.get("options") or {})
     for row in payload.get("provider_tasks") or []:
         cols = [c for c in ("key", "provider", "task_id", "job_id", "node_id", "status", "result", "created_at", "updated_at") if c in row]
         values = [json.dumps(row[c]) if c == "result" and isinstance(row[c], (dict, list)) else row[c] for c in cols]
         store.db.conn.execute(f"INSERT OR REPLACE INTO provider_tasks ({', '.join(cols)}) VALUES ({', '.join('?' for _ in cols)})", values)
+    for row in payload.get("scripts") or []:
+        store.db.conn.execute("INSERT INTO script_history (topic, title, hook, created_at) VALUES (?, ?, ?, ?)", (row["topic"], row.get("title"), row.get("hook"), row["created_at"]))
 
 
 async def _run(payload: dict[str, Any], root: Path) -> dict[str, Any]:

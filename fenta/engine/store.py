@@ -208,6 +208,15 @@ class JobStore:
             {"job_id": job_id, "node_id": node_id, "provider": provider, "model": model, "units": units, "quantity": quantity, "cost": cost, "created_at": time.time()}
         )
 
+    # ------------------------------------------------------------------ scripts written (Script.Gen)
+
+    def recent_scripts(self, since: float, limit: int = 50) -> list[dict[str, Any]]:
+        """Hooks and titles of scripts written since `since` (a Unix time), newest first."""
+        return list(self.db.query("SELECT topic, title, hook, created_at FROM script_history WHERE created_at >= ? ORDER BY created_at DESC LIMIT ?", [since, limit]))
+
+    def remember_script(self, *, topic: str, title: str | None, hook: str | None, job_id: str | None) -> None:
+        self.db.conn.execute("INSERT INTO script_history (topic, title, hook, job_id, created_at) VALUES (?, ?, ?, ?, ?)", (topic, title, hook, job_id, time.time()))
+
     # ------------------------------------------------------------------ provider tasks (paid, asynchronous)
 
     def provider_task(self, key: str) -> dict[str, Any] | None:

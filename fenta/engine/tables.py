@@ -123,6 +123,15 @@ CREATE TABLE IF NOT EXISTS cursors (
     event_id INTEGER NOT NULL,
     updated_at TEXT NOT NULL
 );
+CREATE TABLE IF NOT EXISTS script_history (   -- what Script.Gen wrote, so it does not repeat itself
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    topic TEXT NOT NULL,
+    title TEXT,
+    hook TEXT,
+    job_id TEXT,
+    created_at REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS script_history_created ON script_history(created_at);
 CREATE TABLE IF NOT EXISTS provider_tasks (
     key TEXT PRIMARY KEY,            -- hash of provider + request, so a re-run finds it
     provider TEXT NOT NULL,

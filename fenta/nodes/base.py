@@ -11,7 +11,7 @@ import tempfile
 from dataclasses import dataclass
 from importlib.metadata import entry_points
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, ClassVar
+from typing import TYPE_CHECKING, Any, Callable, ClassVar, Protocol
 
 from pydantic import BaseModel, ConfigDict
 
@@ -23,7 +23,7 @@ if TYPE_CHECKING:
 
 _TYPE_NAME = re.compile(r"^[A-Z][A-Za-z0-9]*(\.[A-Z][A-Za-z0-9]*)?$")
 
-__all__ = ["Node", "NodeContext", "CheckContext", "Params", "Ports", "registry", "register", "Registry"]
+__all__ = ["Node", "NodeContext", "CheckContext", "JobRecorder", "Params", "Ports", "registry", "register", "Registry"]
 
 
 class Params(BaseModel):
@@ -51,6 +51,31 @@ class _NoUsage:
         pass
 
 
+class JobRecorder(Protocol):
+    """All a node may ask of the job store (`ctx.store`), so a job can run where the store is not.
+
+    In a local run this is the `JobStore` itself; on a Dask worker it is a scratch store whose records
+    (provider tasks, scripts written) go back to the client, which alone writes its `fenta.db`. Usage
+    is recorded through `ctx.usage`. `tests/engine/test_executors.py` keeps nodes to these methods.
+    """
+
+    def provider_task(self, key: str) -> dict[str, Any] | None: ...
+
+    def save_provider_task(self, *, key: str, provider: str, task_id: str, status: str, result: dict | None = None, job_id: str | None = None, node_id: str | None = None) -> None: ...
+
+    def update_provider_task(self, key: str, *, status: str | None = None, result: dict | None = None, keep_final: bool = False) -> None: ...
+
+    def delete_provider_task(self, key: str) -> None: ...
+
+    def cache_get(self, key: str) -> dict[str, Any] | None: ...
+
+    def cache_put(self, key: str, node_type: str, output: dict[str, Any]) -> None: ...
+
+    def recent_scripts(self, since: float, limit: int = 50) -> list[dict[str, Any]]: ...
+
+    def remember_script(self, *, topic: str, title: str | None, hook: str | None, job_id: str | None) -> None: ...
+
+
 class NodeContext:
     """What a running node may use: its id, settings, a scratch folder, the cache, progress.
 
@@ -61,6 +86,8 @@ class NodeContext:
         template: The resolved montage template (a dict).
         workdir: A scratch folder, removed after the node finishes.
         services: Shared per-run objects (HTTP clients, limiters), keyed by name.
+        store: The job store as a `JobRecorder` (provider tasks, the cache index, scripts written), or
+            None outside a job.
         usage: Where the node records its provider calls: `record(provider, model=, units=, quantity=,
             cost=)`, `tokens(provider)` (an `on_usage` callback for chat calls) and
             `provider_state(provider, values)`. The runner provides it; outside a job it records nothing.
@@ -79,7 +106,7 @@ class NodeContext:
         on_progress: Callable[[float], None] | None = None,
         on_message: Callable[[str, str], None] | None = None,
         services: dict[str, Any] | None = None,
-        store: Any = None,
+        store: JobRecorder | None = None,
         usage: Any = None,
     ) -> None:
         self.node_id = node_id

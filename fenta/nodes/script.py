@@ -32,20 +32,6 @@ _LANGS = {"en": "English", "de": "German", "ru": "Russian", "fr": "French", "es"
 # Hooks/titles at least this similar to a recent one count as a repeat.
 DUPLICATE_RATIO = 0.85
 
-# Hooks and titles of recent scripts, so a new one does not repeat them (kept in the job store).
-_HISTORY_SCHEMA = """
-CREATE TABLE IF NOT EXISTS script_history (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
-    topic TEXT NOT NULL,
-    title TEXT,
-    hook TEXT,
-    job_id TEXT,
-    created_at REAL NOT NULL
-);
-CREATE INDEX IF NOT EXISTS script_history_created ON script_history(created_at);
-"""
-
-
 @lru_cache(maxsize=None)
 def load_prompt(name: str) -> dict[str, str]:
     """One prompt file from `fenta/prompts` (shipped inside the package)."""
@@ -231,14 +217,11 @@ class ScriptGen(Node):
 
     @staticmethod
     def _recent(ctx: NodeContext, days: int = 30) -> list[str]:
+        """Hooks and titles of recent scripts (kept by the job store), so a new one does not repeat them."""
         if ctx.store is None:
             return []
-        ctx.store.db.conn.executescript(_HISTORY_SCHEMA)
-        rows = ctx.store.db.query(
-            "SELECT hook, title FROM script_history WHERE created_at >= ? ORDER BY created_at DESC LIMIT 50", [time.time() - days * 86400]
-        )
         out: list[str] = []
-        for r in rows:
+        for r in ctx.store.recent_scripts(time.time() - days * 86400):
             out += [x for x in (r["hook"], r["title"]) if x]
         return out
 
@@ -250,8 +233,7 @@ class ScriptGen(Node):
     def _remember(ctx: NodeContext, topic: str, s: ScriptOut) -> None:
         if ctx.store is None:
             return
-        ctx.store.db.conn.executescript(_HISTORY_SCHEMA)
-        ctx.store.db["script_history"].insert({"topic": topic, "title": s.title, "hook": s.hook, "job_id": ctx.job_id, "created_at": time.time()})
+        ctx.store.remember_script(topic=topic, title=s.title, hook=s.hook, job_id=ctx.job_id)
 
 
 # -- Script.Transform ----------------------------------------------------------------------

@@ -86,3 +86,37 @@ def test_an_unreachable_scheduler_is_one_line_within_the_connect_timeout():
     assert time.monotonic() - t0 < 15
     assert str(e.value).startswith(f"cannot reach the Dask scheduler at tcp://127.0.0.1:{port}")
     assert "\n" not in str(e.value) and e.value.exit_code == 2
+
+
+def _store_uses(path) -> set[str]:
+    """Attributes a node module reads off `ctx.store` (directly, or through a name bound to it)."""
+    import ast
+
+    tree = ast.parse(path.read_text())
+
+    def is_ctx_store(node) -> bool:
+        return isinstance(node, ast.Attribute) and node.attr == "store" and isinstance(node.value, ast.Name) and node.value.id == "ctx"
+
+    aliases = {t.id for n in ast.walk(tree) if isinstance(n, ast.Assign) and is_ctx_store(n.value) for t in n.targets if isinstance(t, ast.Name)}
+    return {n.attr for n in ast.walk(tree) if isinstance(n, ast.Attribute) and (is_ctx_store(n.value) or (isinstance(n.value, ast.Name) and n.value.id in aliases))}
+
+
+def test_nodes_reach_the_job_store_only_through_the_job_recorder_interface():
+    from pathlib import Path
+
+    from fenta.nodes.base import JobRecorder
+
+    allowed = {name for name in vars(JobRecorder) if not name.startswith("_")}
+    nodes = Path(fenta.__file__).parent / "nodes"
+    used = {f"{p.name}: {attr}" for p in sorted(nodes.glob("*.py")) for attr in _store_uses(p) - allowed}
+    assert not used, f"nodes use the store beyond JobRecorder (add it there and to the Dask payload, or use ctx.usage): {sorted(used)}"
+    # The guard sees real uses: the KIE node keeps its paid tasks through ctx.store.
+    assert {"provider_task", "save_provider_task"} <= _store_uses(nodes / "ai_media.py")
+
+
+def test_the_job_store_is_a_job_recorder():
+    from fenta.engine.store import JobStore
+    from fenta.nodes.base import JobRecorder
+
+    missing = [name for name in vars(JobRecorder) if not name.startswith("_") and not callable(getattr(JobStore, name, None))]
+    assert not missing

@@ -3,7 +3,8 @@
 Out: the workflow document, its vars and options, the bytes of every local file the workflow names
 (any string in the document, the vars or the interpolated params that is a file, relative paths
 resolved against the workflow file as nodes resolve them), and the provider tasks the job already
-paid for (so a retry continues them instead of paying again). API keys never travel: workers use
+paid for (so a retry continues them instead of paying again) and the scripts written lately (so
+Script.Gen does not repeat them). API keys never travel: workers use
 their own environment's.
 
 Back (`fenta.engine.remote.run_job`): artifacts as bytes, usage records, provider tasks, node timings,
@@ -16,6 +17,7 @@ from __future__ import annotations
 import json
 import shutil
 import tempfile
+import time
 from pathlib import Path
 from typing import Any
 
@@ -84,10 +86,12 @@ def build_payload(job: dict[str, Any], store: Any, *, topic: str, attempt: int) 
         except OSError as e:
             raise PathError(f"cannot read {path} to send it to the Dask worker: {e.strerror or e}") from None
     tasks = [dict(r) for r in store.db.query("SELECT * FROM provider_tasks WHERE job_id = ?", [job["id"]])]
+    scripts = store.recent_scripts(time.time() - 30 * 86400)
     return {
         "job_id": job["id"], "attempt": attempt, "topic": topic, "version": remote.fenta_version(),
         "workflow_file": job["workflow_file"], "workflow_name": job["workflow_name"],
         "document": document, "vars": vars, "options": options, "files": files, "provider_tasks": tasks,
+        "scripts": scripts,
     }
 
 
@@ -134,6 +138,8 @@ def apply_records(store: Any, job_id: str, outcome: dict[str, Any], route: dict[
                 "INSERT INTO usage_records (job_id, node_id, provider, model, units, quantity, cost, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                 (job_id, u.get("node_id"), u["provider"], u.get("model"), u.get("units"), u.get("quantity"), u.get("cost"), u["created_at"]),
             )
+        for sc in outcome.get("scripts") or []:
+            conn.execute("INSERT INTO script_history (topic, title, hook, job_id, created_at) VALUES (?, ?, ?, ?, ?)", (sc["topic"], sc.get("title"), sc.get("hook"), job_id, sc["created_at"]))
         for t in outcome.get("provider_tasks") or []:
             cols = list(t)
             conn.execute(f"INSERT OR REPLACE INTO provider_tasks ({', '.join(cols)}) VALUES ({', '.join('?' for _ in cols)})", [t[c] for c in cols])
