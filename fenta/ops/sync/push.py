@@ -128,6 +128,10 @@ async def push_job(api: Hosted | None, store: JobStore, settings: Settings, srow
     Raises:
         SyncError: the hosted project refused a request or cannot be reached (the job stays dirty).
     """
+    # Events first, then the row: a `job.completed` read here means the row says completed too, so its
+    # video is uploaded (and its signed URL known) before the event goes out.
+    events = read_events(store, job_id=srow["job_id"], since_id=srow["events_done"], limit=100000)
+    usage = list(store.db.query("SELECT * FROM usage_records WHERE job_id = ? AND id > ? ORDER BY id", [srow["job_id"], srow["usage_done"]]))
     job = store.get_job(srow["job_id"])
     plan_only = api is None
     if job is None or job["id"] != srow["job_id"]:
@@ -150,16 +154,14 @@ async def push_job(api: Hosted | None, store: JobStore, settings: Settings, srow
     if not plan_only and paths.get("video_path") and (not video_url or out.files):
         video_url = await api.sign(BUCKET, paths["video_path"].split("/", 1)[1], SIGNED_URL_SECONDS)  # type: ignore[union-attr]
         store.db.conn.execute("UPDATE sync_jobs SET video_url = ? WHERE job_id = ?", (video_url, job["id"]))
-    events = read_events(store, job_id=job["id"], since_id=srow["events_done"], limit=100000)
-    usage = list(store.db.query("SELECT * FROM usage_records WHERE job_id = ? AND id > ? ORDER BY id", [job["id"], srow["usage_done"]]))
     out.events, out.usage = len(events), len(usage)
     if plan_only:
         return out
     assert api is not None
-    # A claimed hosted job is `running` there already; its local `queued` moment is never sent back
-    # (another worker would take the row again).
     if state.released(store, job["id"]):  # the hosted worker let go of it while this pass ran
         return out
+    # A claimed hosted job is `running` there already; its local `queued` moment is never sent back
+    # (another worker would take the row again).
     if not (srow["hosted"] and job["status"] == "queued"):
         await api.upsert("jobs", [_redacted(settings, _job_row(store, job, srow, paths))])
     for i in range(0, len(events), BATCH):
