@@ -127,13 +127,14 @@ def test_ctrl_c_stops_the_batch_cleanly_and_resume_finishes_it(tiny, write, fent
     assert r.returncode == 0 and _last_line(r.stdout) == "3 passed, 0 failed"
 
 
-def test_batch_status_shows_the_rows_of_the_newest_batch(tiny, tmp_path):
+def test_batch_status_shows_the_rows_of_the_newest_batch(tiny, cli, monkeypatch):
     wf, rows = tiny
-    _fenta("batch", str(wf), str(rows), "-o", "out")
-    r = _fenta("batch", "status")
-    assert r.returncode == 0
-    assert "first" in r.stdout and "row-0003" in r.stdout and "2 passed, 1 failed, 0 skipped, 0 not finished" in r.stdout
-    assert _fenta("batch", "status", "b-nope").returncode == 2
+    fenta.batch(wf, rows, out="out")
+    monkeypatch.setenv("COLUMNS", "200")
+    r = cli("batch", "status")
+    assert r.exit_code == 0
+    assert "first" in r.output and "row-0003" in r.output and "2 passed, 1 failed, 0 skipped, 0 not finished" in r.output
+    assert cli("batch", "status", "b-nope").exit_code == 2
 
 
 def test_batch_help_explains_the_short_form_and_lists_the_subcommands(cli, monkeypatch):
