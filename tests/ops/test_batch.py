@@ -107,6 +107,13 @@ def test_rows_may_be_given_as_dicts_and_run_highest_priority_first(write, fenta_
     assert jobs["row-0002"]["started_at"] < jobs["row-0001"]["started_at"]
 
 
+def test_a_loaded_workflow_is_reloaded_from_its_file_for_each_row(write, fenta_home):
+    wf = fenta.load(write("wf.yaml", CHAOS))
+    report = fenta.batch(wf, [{"label": "x", "fail_times": 0}], out="out")
+    assert report["workflow"] == str((fenta_home.parent / "wf.yaml").resolve())
+    assert report["totals"]["passed"] == 1 and (fenta_home / "runs-x").exists()
+
+
 def test_a_retryable_failure_is_retried_through_the_queue(write, fenta_home, monkeypatch):
     monkeypatch.setenv("FENTA_RETRY_BASE_SECONDS", "0.02")
     wf = write("wf.yaml", CHAOS)

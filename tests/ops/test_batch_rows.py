@@ -99,3 +99,9 @@ def test_a_problem_of_the_workflow_itself_is_reported_once_as_the_workflows(wf, 
         check_rows(wf, [{"text": "One."}, {"text": "Two."}], manifest="rows.csv")
     assert not isinstance(e.value, ManifestError) and e.value.exit_code == 2 and len(e.value.problems) == 1
     assert "node 'script', field 'type': unknown node type 'Input.Txt'" in str(e.value)
+
+
+def test_a_workflow_that_uses_a_name_variable_gets_the_rows_name_too(write):
+    wf = write("wf.yaml", "vars: {name: nobody}\nnodes:\n  t: {type: Input.Text, params: {text: 'Hello ${vars.name}.'}}\n")
+    (row,) = check_rows(wf, [{"name": "ada"}], manifest="rows.csv")
+    assert row.name == "ada" and row.workflow.vars["name"] == "ada"
