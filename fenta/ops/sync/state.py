@@ -13,6 +13,7 @@ job's row, events and usage from the store, so an event missed by the cursor is 
 from __future__ import annotations
 
 import json
+import sqlite3
 from typing import Any
 
 from ...config import Settings
@@ -152,6 +153,8 @@ def signed_video_url(store: Any, job_id: str | None) -> str | None:
     """The signed Storage URL of a synced job's video (None when the job is not synced or not uploaded yet)."""
     if not job_id:
         return None
-    ensure_tables(store)
-    row = store.db.conn.execute("SELECT video_url FROM sync_jobs WHERE job_id = ?", (job_id,)).fetchone()
+    try:  # read-only, inside the caller's transaction (the webhook outbox): no table means never synced
+        row = store.db.conn.execute("SELECT video_url FROM sync_jobs WHERE job_id = ?", (job_id,)).fetchone()
+    except sqlite3.OperationalError:
+        return None
     return row[0] if row and row[0] else None
