@@ -180,7 +180,8 @@ class DaskExecutor:
             self._leave_out(addr, problem)
         good = [a for a in answers if a not in self.bad]
         if not good:
-            raise ClusterError(f"no Dask worker at {self.address} can run fenta jobs: {'; '.join(self.problems) or 'none is connected'}")
+            why = "; ".join(f"{addr}: {problem}" for addr, problem in self.bad.items()) or "none is connected"
+            raise ClusterError(f"no Dask worker at {self.address} can run fenta jobs ({why})")
         self.slots = int(sum((info.get(a, {}).get("resources") or {}).get("render", 1) for a in good))
 
     def _leave_out(self, addr: str, problem: str) -> None:
