@@ -141,19 +141,51 @@ def test_two_workers_racing_for_one_queued_job_render_it_once(supabase_fake, fas
     assert len(rendered) == 1
 
 
+def _local_status(home) -> str | None:
+    if not (home / "fenta.db").exists():
+        return None
+    store = JobStore(home / "fenta.db")
+    try:
+        jobs = store.list_jobs()
+        return jobs[0]["status"] if jobs else None
+    finally:
+        store.close()
+
+
+def test_a_running_row_whose_lease_expired_is_taken_over_and_rendered(cli, supabase_fake, fast):
+    """What a killed worker leaves behind (the real kill is the slow test below)."""
+    remote = supabase_fake.queue_job(_nested(), status="running", claimed_by="gone-host:0123", attempt=1,
+                                     lease_expires_at=iso(time.time() + 30))
+
+    async def look(worker: HostedWorker):
+        async with Hosted(worker.settings) as api:
+            return await worker.claim_next(api)
+
+    assert asyncio.run(look(HostedWorker(Settings.from_env()))) is None  # its lease still holds
+    with supabase_fake.db_lock:
+        supabase_fake.tables["jobs"][remote]["lease_expires_at"] = iso(time.time() - 1)  # ...until it lapses
+    r = cli("worker", "--hosted", "--until-empty")
+    assert r.exit_code == 0 and "(its lease had lapsed)" in r.stderr and "1 completed" in r.stderr
+    row = supabase_fake.rows("jobs")[0]
+    assert row["id"] == remote and row["status"] == "completed" and row["claimed_by"] != "gone-host:0123" and row["attempt"] == 2
+
+
+@pytest.mark.slow
 def test_a_worker_killed_mid_job_leaves_the_row_reclaimable_after_its_lease(cli, supabase_fake, fenta_home, fast, tmp_path, monkeypatch):
-    monkeypatch.setenv("FENTA_LEASE_SECONDS", "1.5")
-    remote = supabase_fake.queue_job(_nested(seconds=8, size=320))
-    env = {**os.environ, "FENTA_HOME": str(tmp_path / "killed")}
+    monkeypatch.setenv("FENTA_LEASE_SECONDS", "2.5")
+    remote = supabase_fake.queue_job(_nested(seconds=6, size=240))
+    killed = tmp_path / "killed"
+    env = {**os.environ, "FENTA_HOME": str(killed)}
     proc = subprocess.Popen([sys.executable, "-m", "fenta", "worker", "--hosted"], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     try:
         deadline = time.monotonic() + 30
-        while supabase_fake.rows("jobs")[0]["status"] != "running":
-            assert time.monotonic() < deadline and proc.poll() is None, proc.stderr.read().decode() if proc.poll() is not None else "never claimed"
+        while _local_status(killed) != "running":  # claimed there, and its local job has started
+            assert time.monotonic() < deadline and proc.poll() is None, proc.stderr.read().decode() if proc.poll() is not None else "never started"
             time.sleep(0.02)
     finally:
         proc.send_signal(signal.SIGKILL)
         proc.wait()
+    assert _local_status(killed) == "running"  # killed mid-job
     row = supabase_fake.rows("jobs")[0]
     first = row["claimed_by"]
     assert row["status"] == "running" and supabase_fake.object(f"renders/{remote}/nested.mp4") is None
