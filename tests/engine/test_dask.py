@@ -78,11 +78,13 @@ def _job_types(home: Path, job_id: str) -> list[str]:
         store.close()
 
 
-def test_a_job_on_a_local_cluster_lands_in_the_clients_folder_with_its_records_in_the_clients_store(write, fenta_home, tmp_path, fake_kie, monkeypatch):
+def test_a_job_on_a_local_cluster_lands_in_the_clients_folder_with_its_records_in_the_clients_store(write, fenta_home, tmp_path, fake_kie, monkeypatch, recwarn):
     for k, v in FAST.items():
         monkeypatch.setenv(k, v)
     (tmp_path / "media").mkdir()
-    lavfi(tmp_path / "media" / "tune.wav", "sine=frequency=330:duration=3")
+    # 11 MB: inside the task it would pass Dask's large-graph warning (10 MB); it travels by client.scatter.
+    lavfi(tmp_path / "media" / "tune.wav", "sine=frequency=330:duration=65", "-ac", "2")
+    assert (tmp_path / "media" / "tune.wav").stat().st_size > 10 << 20
     out = tmp_path / "out"
     job_id = fenta.submit(fenta.load(write("row.yaml", KIE_JOB.format(name="row1", i=1))), out=str(out), batch_id="b1")
     seen: list[str] = []
@@ -102,6 +104,7 @@ def test_a_job_on_a_local_cluster_lands_in_the_clients_folder_with_its_records_i
     # The reader saw the nodes as they ran on the worker, then the end of the job.
     assert "node.started" in seen and seen.index("node.started") < seen.index("job.completed")
     assert _job_types(fenta_home, job_id) == ["job.queued", "job.started", "job.completed"]
+    assert not [w for w in recwarn if "large graph" in str(w.message)]
 
 
 # ---------------------------------------------------------------------------- real processes

@@ -32,6 +32,9 @@ if TYPE_CHECKING:
 
 __all__ = ["DaskExecutor"]
 
+#: Files at least this large travel by `client.scatter`, once per executor, instead of inside each task.
+_SCATTER_BYTES = 1 << 20
+
 
 def _dask():
     try:
@@ -107,6 +110,7 @@ class DaskExecutor:
         self.problems: list[str] = []
         self.slots: int | None = None
         self._routes: dict[tuple[str, int], dict[str, Any]] = {}
+        self._scattered: dict[str, Any] = {}
         self._loop: asyncio.AbstractEventLoop | None = None
         self._collector: _Collector | None = None
         try:
@@ -251,6 +255,7 @@ class DaskExecutor:
         except FentaError as e:
             return failed(str(e), bool(getattr(e, "retryable", False)), exit_code=e.exit_code)
         assert self._collector is not None
+        self._scatter_large(payload)
         payload["key"] = key = f"fenta-{job_id}-{attempt}"
         future = self.client.submit(remote.run_job, payload, key=key, pure=False, resources={"render": 1}, retries=0, workers=self._allowed())
         route = self._routes[(job_id, attempt)] = {"store": store, "bus": bus, "job_id": job_id, "seen": set()}
@@ -313,6 +318,20 @@ class DaskExecutor:
         if row is None:
             return result("failed", {"status": "lost", "error": "another process took this job over (its lease lapsed here)"}, outcome=outcome)
         return result("completed", row, outcome=outcome, artifacts=artifacts, video=video, cost=cost)
+
+    def _scatter_large(self, payload: dict[str, Any]) -> None:
+        """Send files of 1 MiB or more to the cluster once (`client.scatter`), not inside every task:
+        rows sharing a music bed or a clip share one copy, and the task stays small."""
+        import hashlib
+
+        files = payload["files"]
+        for name, data in list(files.items()):
+            if len(data) < _SCATTER_BYTES:
+                continue
+            digest = hashlib.sha256(data).hexdigest()
+            if digest not in self._scattered:
+                self._scattered[digest] = self.client.scatter(data, hash=False)
+            files[name] = self._scattered[digest]
 
     def _stop_remote(self, key: str) -> None:
         """Ask the worker running task `key` to cancel its nodes (Dask cannot interrupt a running task)."""
