@@ -4,6 +4,7 @@ publication, `storage.buckets`/`storage.objects`, the anon/authenticated/service
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -14,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from fenta.ops.sync.schema import SCHEMA_SQL
+from tests.fakes.supabase import supabase_fake  # noqa: F401
 
 INITDB = shutil.which("initdb") or "/usr/local/bin/initdb"
 PSQL = shutil.which("psql")
@@ -184,3 +186,43 @@ def test_a_user_token_may_push_their_own_jobs_but_not_claim_or_touch_others(appl
     assert refused.returncode != 0 and "row-level security" in refused.stderr
     applied(_as_user(alice, f"update public.jobs set status = 'cancelled' where id = '{queued}'"))
     assert _rows(applied(f"select status from public.jobs where id = '{queued}'")) == ["cancelled"]
+
+
+def _as_postgrest(req) -> str:
+    """The SQL PostgREST runs for one of fenta's requests (json_populate_recordset over the payload's
+    columns; an upsert is INSERT ... ON CONFLICT (id) DO UPDATE of those columns)."""
+    table = req.path.rsplit("/", 1)[1]
+    body = req.json()
+    rows = body if isinstance(body, list) else [body]
+    cols = ", ".join(f'"{c}"' for c in rows[0])
+    data = f"$fenta${json.dumps(rows)}$fenta$"
+    if req.method == "POST":
+        updates = ", ".join(f'"{c}" = excluded."{c}"' for c in rows[0] if c != "id")
+        return f"insert into public.{table} ({cols}) select {cols} from json_populate_recordset(null::public.{table}, {data}) on conflict (id) do update set {updates}"
+    where = " and ".join(f"{col} = {_literal(v[3:])}" for col, [v] in req.query.items() if v.startswith("eq."))
+    return f"update public.{table} set ({cols}) = (select {cols} from json_populate_recordset(null::public.{table}, {data})) where {where} returning id"
+
+
+def _literal(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
+def test_the_rows_fenta_sends_fit_the_schema_as_postgrest_would_write_them(applied, cli, write, supabase_fake):
+    """Every write of `fenta run --sync` and of `fenta worker --hosted` (captured by the fake Supabase),
+    replayed on the real PostgreSQL as PostgREST runs it: types, checks and keys all fit."""
+    from tests.ops.test_sync_push import TINY
+    from tests.ops.test_sync_worker import GRAPH
+
+    assert cli("run", str(write("wf.yaml", TINY.format(name="replayed", extra=""))), "--sync").exit_code == 0
+    remote = supabase_fake.queue_job(GRAPH, vars={"line": "Replayed."})
+    applied(f"insert into public.jobs (id, workflow_name, document, vars) values ('{remote}', 'web', {_literal(json.dumps(GRAPH))}, '{{}}')")
+    assert cli("worker", "--hosted", "--until-empty").exit_code == 0
+    writes = [r for r in supabase_fake.requests if r.path.startswith("/rest/v1/") and r.method in ("POST", "PATCH")]
+    assert {r.path for r in writes} == {"/rest/v1/jobs", "/rest/v1/job_events", "/rest/v1/usage_records"}
+    for req in writes:
+        out = applied("begin; set local role service_role; " + _as_postgrest(req) + "; commit;", check=False)
+        assert out.returncode == 0, (req.method, req.path, req.body[:300], out.stderr)
+    rows = _rows(applied(f"select status || '|' || coalesce(video_path, '') from public.jobs where workflow_name in ('replayed', 'from-the-web') or id = '{remote}' order by status"))
+    assert len(rows) == 2 and all(r.startswith("completed|renders/") for r in rows)
+    events = _rows(applied(f"select count(*) from public.job_events where job_id = '{remote}'"))
+    assert int(events[0]) == len([e for e in supabase_fake.rows("job_events") if e["job_id"] == remote])
