@@ -26,7 +26,6 @@ import base64
 import datetime as dt
 import hashlib
 import hmac
-import json
 import re
 import threading
 import uuid

@@ -11,7 +11,7 @@ import pytest
 from fenta.config import Settings
 from fenta.errors import SyncError
 from fenta.ops.sync.client import CHUNK, Hosted, describe_error
-from tests.fakes.supabase import DUPLICATE_OBJECT, GATEWAY_NO_KEY, UNAVAILABLE, pg_error, supabase_fake  # noqa: F401
+from tests.fakes.supabase import DUPLICATE_OBJECT, GATEWAY_NO_KEY, UNAVAILABLE, supabase_fake  # noqa: F401
 
 
 def _run(coro):
