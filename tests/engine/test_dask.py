@@ -277,3 +277,28 @@ def test_cancelling_a_job_stops_its_render_on_the_worker_and_keeps_what_the_work
     nodes = {r["node_id"]: r["status"] for r in _rows(fenta_home, "SELECT node_id, status FROM node_runs WHERE job_id = ?", [job_id])}
     assert nodes == {"backdrop": "completed", "timeline": "completed", "render": "failed"}
     assert not list((tmp_path / "out").glob("*.mp4"))
+
+
+def test_a_worker_that_joins_later_and_cannot_run_jobs_gives_its_job_back_and_is_left_out(write, fenta_home, tmp_path, monkeypatch):
+    for k, v in FAST.items():
+        monkeypatch.setenv(k, v)
+    not_ffmpeg = tmp_path / "not-ffmpeg.txt"
+    not_ffmpeg.write_text("plain text")
+    out = tmp_path / "out"
+    ids = [fenta.submit(fenta.load(write(f"r{i}.yaml", PLAIN_JOB.format(name=f"row{i}", i=i))), out=str(out), batch_id="bl") for i in range(2)]
+    lines: list[str] = []
+    with make_executor("local:1", Settings.from_env(), on_warning=lines.append) as ex:
+        env = {**os.environ, "FENTA_FFMPEG": str(not_ffmpeg), "PYTHONPATH": os.pathsep.join(sys.path)}
+        late = subprocess.Popen([str(Path(sys.executable).parent / "dask"), "worker", ex.cluster.scheduler_address, "--nthreads", "1", "--resources", "render=1", "--no-dashboard", "--no-nanny", "--host", "127.0.0.1"], env=env, cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        try:
+            ex.client.wait_for_workers(2, timeout=60)
+            # Two jobs at once, one render slot per worker: one of them is sent to the newcomer.
+            results = Worker(concurrency=2, until_empty=True, executor=ex, batch_id="bl").run()
+        finally:
+            late.kill()
+            late.wait()
+    assert len(lines) == 1 and "cannot use FFmpeg" in lines[0] and "\n" not in lines[0]
+    assert sorted(r.status for r in results) == ["completed", "completed", "stopped"]
+    assert sorted(p.name for p in out.glob("*.mp4")) == ["row0.mp4", "row1.mp4"]
+    given_back = [j for j in ids if _job_types(fenta_home, j) == ["job.queued", "job.started", "job.queued", "job.started", "job.completed"]]
+    assert len(given_back) == 1 and fenta.jobs.get(given_back[0])["job"]["attempt"] == 1

@@ -1,6 +1,6 @@
 """The Dask executor: each attempt is one Dask task on a worker; this process keeps the store.
 
-One task per job attempt: `client.submit(remote.run_job, payload, key="fenta-<job>-<attempt>",
+One task per job attempt: `client.submit(remote.run_job, payload, key="fenta-<job>-<attempt>-<nonce>",
 pure=False, resources={"render": 1}, retries=0)`. fenta owns retries and their backoff: a worker lost
 mid-job fails the attempt retryably, and the job's next attempt is a new task that runs wherever
 the scheduler puts it. Results are collected by one `distributed.as_completed` in a thread of its own
@@ -256,7 +256,9 @@ class DaskExecutor:
             return failed(str(e), bool(getattr(e, "retryable", False)), exit_code=e.exit_code)
         assert self._collector is not None
         self._scatter_large(payload)
-        payload["key"] = key = f"fenta-{job_id}-{attempt}"
+        # Unique per job and attempt, and per try of an attempt: a job given back (its worker could not run
+        # it, or stopped) starts the same attempt again, and Dask would hand back the old task's result.
+        payload["key"] = key = f"fenta-{job_id}-{attempt}-{uuid.uuid4().hex[:6]}"
         future = self.client.submit(remote.run_job, payload, key=key, pure=False, resources={"render": 1}, retries=0, workers=self._allowed())
         route = self._routes[(job_id, attempt)] = {"store": store, "bus": bus, "job_id": job_id, "seen": set()}
         waiter = self._collector.watch(future)
