@@ -152,16 +152,18 @@ def _local_status(home) -> str | None:
         store.close()
 
 
+async def _look(worker: HostedWorker):
+    """What a worker would claim now (claimed for real: only where nothing is claimable)."""
+    async with Hosted(worker.settings) as api:
+        return await worker.claim_next(api)
+
+
 def test_a_running_row_whose_lease_expired_is_taken_over_and_rendered(cli, supabase_fake, fast):
     """What a killed worker leaves behind (the real kill is the slow test below)."""
     remote = supabase_fake.queue_job(_nested(), status="running", claimed_by="gone-host:0123", attempt=1,
                                      lease_expires_at=iso(time.time() + 30))
 
-    async def look(worker: HostedWorker):
-        async with Hosted(worker.settings) as api:
-            return await worker.claim_next(api)
-
-    assert asyncio.run(look(HostedWorker(Settings.from_env()))) is None  # its lease still holds
+    assert asyncio.run(_look(HostedWorker(Settings.from_env()))) is None  # its lease still holds
     with supabase_fake.db_lock:
         supabase_fake.tables["jobs"][remote]["lease_expires_at"] = iso(time.time() - 1)  # ...until it lapses
     r = cli("worker", "--hosted", "--until-empty")
@@ -172,7 +174,7 @@ def test_a_running_row_whose_lease_expired_is_taken_over_and_rendered(cli, supab
 
 @pytest.mark.slow
 def test_a_worker_killed_mid_job_leaves_the_row_reclaimable_after_its_lease(cli, supabase_fake, fenta_home, fast, tmp_path, monkeypatch):
-    monkeypatch.setenv("FENTA_LEASE_SECONDS", "2.5")
+    monkeypatch.setenv("FENTA_LEASE_SECONDS", "3")
     remote = supabase_fake.queue_job(_nested(seconds=6, size=240))
     killed = tmp_path / "killed"
     env = {**os.environ, "FENTA_HOME": str(killed)}
@@ -189,8 +191,7 @@ def test_a_worker_killed_mid_job_leaves_the_row_reclaimable_after_its_lease(cli,
     row = supabase_fake.rows("jobs")[0]
     first = row["claimed_by"]
     assert row["status"] == "running" and supabase_fake.object(f"renders/{remote}/nested.mp4") is None
-    r = cli("worker", "--hosted", "--until-empty")  # the lease is still live: nothing to claim yet
-    assert "0 job(s)" in r.stderr and supabase_fake.rows("jobs")[0]["claimed_by"] == first
+    assert asyncio.run(_look(HostedWorker(Settings.from_env()))) is None  # the lease is still live: nothing to claim yet
     while supabase_fake.rows("jobs")[0]["lease_expires_at"] > iso(time.time()):
         time.sleep(0.05)
     r = cli("worker", "--hosted", "--until-empty")
@@ -226,3 +227,58 @@ def test_a_job_cancelled_on_the_web_app_while_it_renders_stops_here_and_stays_ca
     time.sleep(0.3)
     row = supabase_fake.rows("jobs")[0]
     assert row["status"] == "cancelled" and supabase_fake.object(f"renders/{remote}/nested.mp4") is None
+
+
+def _start(worker: HostedWorker, remote: str, fake) -> threading.Thread:
+    """Run the worker in a thread; return once it is rendering `remote`."""
+    thread = threading.Thread(target=worker.run)
+    thread.start()
+    deadline = time.monotonic() + 20
+    while fake.rows("jobs") and next(r for r in fake.rows("jobs") if r["id"] == remote)["status"] != "running":
+        assert time.monotonic() < deadline
+        time.sleep(0.02)
+    return thread
+
+
+def test_stop_finishes_the_job_rendering_and_takes_no_other(supabase_fake, fast):
+    first = supabase_fake.queue_job(_nested(seconds=6, size=240), created_at="2026-01-01T00:00:00.000Z")
+    second = supabase_fake.queue_job(_nested(), created_at="2026-01-01T00:00:01.000Z")
+    worker = HostedWorker(Settings.from_env())  # not --until-empty: only stop() ends it
+    thread = _start(worker, first, supabase_fake)
+    worker.stop()
+    thread.join(30)
+    assert not thread.is_alive() and [(r.remote_id, r.status) for r in worker.results] == [(first, "completed")]
+    statuses = {r["id"]: r["status"] for r in supabase_fake.rows("jobs")}
+    assert statuses == {first: "completed", second: "queued"}
+
+
+def test_stop_now_hands_the_job_back_to_the_hosted_queue(supabase_fake, fast):
+    remote = supabase_fake.queue_job(_nested(seconds=30, size=480))
+    worker = HostedWorker(Settings.from_env())
+    thread = _start(worker, remote, supabase_fake)
+    worker.stop(now=True)
+    thread.join(30)
+    assert [(r.remote_id, r.status) for r in worker.results] == [(remote, "queued")]
+    time.sleep(0.2)  # nothing of the stopped render reaches the row afterwards
+    row = supabase_fake.rows("jobs")[0]
+    assert row["status"] == "queued" and row["claimed_by"] is None and row["lease_expires_at"] is None
+    assert supabase_fake.object(f"renders/{remote}/nested.mp4") is None
+
+
+@pytest.mark.slow
+def test_ctrl_c_twice_hands_the_job_back_and_the_worker_exits_0(supabase_fake, fast, tmp_path):
+    remote = supabase_fake.queue_job(_nested(seconds=60, size=480))
+    env = {**os.environ, "FENTA_HOME": str(tmp_path / "w")}
+    proc = subprocess.Popen([sys.executable, "-m", "fenta", "worker", "--hosted"], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 30
+    while _local_status(tmp_path / "w") != "running":
+        assert time.monotonic() < deadline and proc.poll() is None
+        time.sleep(0.02)
+    proc.send_signal(signal.SIGINT)
+    time.sleep(0.2)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=30)
+    assert proc.returncode == 0, err
+    assert "stopping after the job rendering now" in err and "given back to the hosted queue" in err
+    row = supabase_fake.rows("jobs")[0]
+    assert row["status"] == "queued" and row["claimed_by"] is None

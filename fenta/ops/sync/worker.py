@@ -43,7 +43,8 @@ class HostedResult:
 
     remote_id: str
     job_id: str | None
-    status: str  # completed | failed | dead | cancelled (here or on the web app) | lost (another worker took it over)
+    status: str  # completed | failed | dead | cancelled (here or on the web app) | lost (another worker took it
+    # over) | queued (stopped here and given back)
     error: str | None = None
     synced: bool = True
 
@@ -70,10 +71,51 @@ class HostedWorker:
         self.token = f"{HOST}:{uuid.uuid4().hex[:12]}"
         self.results: list[HostedResult] = []
         self._stopping = False
+        self._now = False
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._wake: asyncio.Event | None = None
+        self._current: asyncio.Future | None = None
 
-    def stop(self) -> None:
-        """Take no further job (the one rendering finishes)."""
-        self._stopping = True
+    def stop(self, now: bool = False) -> None:
+        """Take no further job: the one rendering finishes, or (`now`) is stopped and handed back to the
+        hosted queue at once (status `queued`, for the next worker). Safe from any thread."""
+        if self._loop is None:
+            self._stopping, self._now = True, self._now or now
+            return
+        try:
+            self._loop.call_soon_threadsafe(self._stop, now)
+        except RuntimeError:  # the loop has closed
+            pass
+
+    def _stop(self, now: bool) -> None:
+        self._stopping, self._now = True, self._now or now
+        if self._wake is not None:
+            self._wake.set()
+        if self._now and self._current is not None:
+            self._current.cancel()
+
+    def _on_signal(self) -> None:
+        """First SIGTERM / Ctrl-C: finish the job rendering; a second: hand it back now."""
+        if self._stopping:
+            self.log("stopping now: the job goes back to the hosted queue")
+        else:
+            self.log("stopping after the job rendering now (again to stop at once)")
+        self._stop(now=self._stopping)
+
+    def _install_signals(self) -> list[int]:
+        import signal
+        import threading
+
+        if threading.current_thread() is not threading.main_thread():
+            return []
+        installed = []
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            try:
+                self._loop.add_signal_handler(sig, self._on_signal)  # type: ignore[union-attr]
+                installed.append(sig)
+            except (NotImplementedError, RuntimeError):  # pragma: no cover - platforms without them
+                pass
+        return installed
 
     def run(self) -> list[HostedResult]:
         """Blocking `run_async`."""
@@ -85,6 +127,9 @@ class HostedWorker:
 
     async def run_async(self) -> list[HostedResult]:
         check_configured(self.settings)
+        self._loop = asyncio.get_running_loop()
+        self._wake = asyncio.Event()
+        signals = self._install_signals()
         pusher = Background(self.settings, log=self.log).start()
         try:
             async with Hosted(self.settings) as api:
@@ -99,7 +144,10 @@ class HostedWorker:
                     if row is None:
                         if self.until_empty:
                             break
-                        await asyncio.sleep(self.settings.poll_seconds * 10)
+                        try:
+                            await asyncio.wait_for(self._wake.wait(), self.settings.poll_seconds * 10)
+                        except asyncio.TimeoutError:
+                            pass
                         continue
                     try:
                         self.results.append(await self.render(api, row, pusher))
@@ -109,6 +157,8 @@ class HostedWorker:
                         self.log(f"hosted job {row['id']}: {e} (what is left is pushed later; an unreleased lease lapses)")
         finally:
             pusher.stop()
+            for sig in signals:
+                self._loop.remove_signal_handler(sig)
         return self.results
 
     # ------------------------------------------------------------------ claiming
@@ -200,22 +250,35 @@ class HostedWorker:
                 job_id, lease = enqueue(store, wf, settings=settings, out_dir=out_dir, name=base, max_retries=max_retries, retry_base=base_seconds, hold=True)
                 state.mark_job(store, job_id, remote_id=remote, hosted=True)
             task = asyncio.ensure_future(drive(store, job_id, lease, settings=settings, workflow=wf, on_event=self.on_event))
+            self._current = task
+            if self._now:
+                task.cancel()
             keeper = asyncio.ensure_future(self._keep_lease(api, store, job_id, remote, task))
             try:
                 result = await task
                 status, error = result.state or result.status, result.error
             except asyncio.CancelledError:
-                if not keeper.done() or keeper.result() is None:
+                if keeper.done() and keeper.result() is not None:
+                    reason = keeper.result()
+                    return HostedResult(remote, job_id, reason, "cancelled on the hosted project" if reason == "cancelled" else "another worker took the job over")
+                if not self._now:
                     raise
-                reason = keeper.result()
-                return HostedResult(remote, job_id, reason, "cancelled on the hosted project" if reason == "cancelled" else "another worker took the job over")
+                return await self._give_back(api, store, job_id, remote)
             finally:
+                self._current = None
                 keeper.cancel()
             synced = await self._final_push(api, store, job_id, remote)
             await self._mine(api, remote, {"lease_expires_at": None})
             return HostedResult(remote, job_id, status, error, synced)
         finally:
             store.close()
+
+    async def _give_back(self, api: Hosted, store: JobStore, job_id: str, remote: str) -> HostedResult:
+        """A render stopped by `stop(now=True)`: the row goes back to `queued` for the next worker."""
+        state.release(store, job_id)
+        given = await self._mine(api, remote, {"status": "queued", "claimed_by": None, "lease_expires_at": None, "progress": 0, "current_node": None})
+        self.log(f"hosted job {remote} {'given back to the hosted queue' if given else 'was no longer ours'}")
+        return HostedResult(remote, job_id, "queued", "stopped here and given back to the hosted queue")
 
     async def _final_push(self, api: Hosted, store: JobStore, job_id: str, remote: str) -> bool:
         """Push the job's last row, events and files, holding the lease meanwhile (a row left `running`
