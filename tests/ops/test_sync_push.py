@@ -271,3 +271,16 @@ def test_with_fenta_sync_1_a_plain_worker_pushes_the_jobs_it_runs(cli, workflow,
     assert row["id"] == job_id and row["status"] == "completed"
     assert supabase_fake.object(f"renders/{job_id}/queued.mp4") is not None
 
+
+
+def test_while_a_job_runs_its_row_moves_at_most_once_a_second(cli, write, supabase_fake):
+    """What the web page sees through Realtime: the row running with growing progress, then completed."""
+    import tests.engine.conftest  # noqa: F401  (registers Test.Sleep)
+
+    chain = "\n".join(f"  s{i}: {{type: Test.Sleep, params: {{seconds: 0.5, label: s{i}}}{', inputs: {after: s%d.text}' % (i - 1) if i else ''}}}" for i in range(6))
+    out = _run(cli, str(write("slow.yaml", f"name: slow\nsync: true\nnodes:\n{chain}\n")))
+    rows = [(r.at, r.json()[0]) for r in supabase_fake.requests if r.method == "POST" and r.path == "/rest/v1/jobs"]
+    running = [(at, row["progress"]) for at, row in rows if row["status"] == "running"]
+    assert len(running) >= 2 and rows[-1][1]["status"] == "completed" and rows[-1][1]["id"] == out["job_id"]
+    assert [p for _, p in running] == sorted(p for _, p in running) and running[-1][1] > running[0][1]
+    assert all(b - a >= 0.95 for (a, _), (b, _) in zip(running, running[1:]))
