@@ -13,9 +13,12 @@ and after, and as its LAST line:
 
   batch/serial=R1 cluster/serial=R2 client_peak_mib=M
 
-(M: the higher of the two batch processes' peaks.)
+(M: the higher of the two batch processes' peaks.) With `--rounds N` the ways take turns, in the
+opposite order every other round (serial, batch, cluster, then cluster, batch, serial, ...), so a
+change in the machine's other load does not favour one way; the ratios are of the median times.
+CPU seconds (each command and everything it started) are printed too: steadier on a busy host.
 
-Usage: python bench/batch_bench.py [--videos 8] [--concurrency N] [--workflow FILE] [--no-cluster] [--work DIR]
+Usage: python bench/batch_bench.py [--videos 8] [--rounds 1] [--concurrency N] [--workflow FILE] [--no-cluster] [--work DIR]
 """
 
 from __future__ import annotations
@@ -23,7 +26,9 @@ from __future__ import annotations
 import argparse
 import csv
 import os
+import resource
 import shutil
+import statistics
 import subprocess
 import sys
 import threading
@@ -59,9 +64,14 @@ def _peak_mib(pid: int, stop: threading.Event, out: list[float]) -> None:
         stop.wait(0.05)
 
 
-def run(cmd: list[str], env: dict, *, ok: tuple[int, ...] = (0,)) -> tuple[float, float]:
-    """(wall seconds, the process's own peak MiB) of one command; exits on an unexpected status."""
-    t0 = time.perf_counter()
+def _children_cpu() -> float:
+    ru = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return ru.ru_utime + ru.ru_stime
+
+
+def run(cmd: list[str], env: dict, *, ok: tuple[int, ...] = (0,)) -> tuple[float, float, float]:
+    """(wall seconds, CPU seconds, the process's own peak MiB) of one command; exits on an unexpected status."""
+    c0, t0 = _children_cpu(), time.perf_counter()
     proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     stop, peaks = threading.Event(), []
     watcher = threading.Thread(target=_peak_mib, args=(proc.pid, stop, peaks), daemon=True)
@@ -72,7 +82,7 @@ def run(cmd: list[str], env: dict, *, ok: tuple[int, ...] = (0,)) -> tuple[float
     watcher.join()
     if proc.returncode not in ok:
         raise SystemExit(f"{' '.join(cmd[2:5])} failed ({proc.returncode}):\n{err[-2000:]}")
-    return wall, max(peaks, default=0.0)
+    return wall, _children_cpu() - c0, max(peaks, default=0.0)
 
 
 def per_hour(n: int, seconds: float) -> float:
@@ -82,6 +92,7 @@ def per_hour(n: int, seconds: float) -> float:
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--videos", type=int, default=8, help="How many videos each way makes (at most 8 scripts; more repeat them with a number).")
+    ap.add_argument("--rounds", type=int, default=1, help="Rounds; the ways take turns, the order reversed every other round.")
     ap.add_argument("--concurrency", type=int, default=None, help="fenta batch --concurrency (default: fenta's own).")
     ap.add_argument("--workflow", type=Path, default=REPO / "examples" / "quickstart.yaml", help="A workflow with a `script` variable.")
     ap.add_argument("--no-cluster", action="store_true", help="Skip the Dask LocalCluster way.")
@@ -99,27 +110,41 @@ def main() -> int:
     base = {k: v for k, v in os.environ.items() if not k.endswith("_API_KEY")}
     base["PYTHONPATH"] = os.pathsep.join([str(REPO), base.get("PYTHONPATH", "")])
     fenta = [sys.executable, "-m", "fenta"]
+    extra = ["--concurrency", str(args.concurrency)] if args.concurrency else []
     print(f"{args.videos} videos of {args.workflow.name}; {os.cpu_count()} CPU cores; load average before {os.getloadavg()[0]:.2f}", flush=True)
 
-    env = {**base, "FENTA_HOME": str(work / "home-serial")}
-    serial = 0.0
-    for i, script in enumerate(scripts):
-        wall, _ = run([*fenta, "run", str(args.workflow), "--var", f"script={script}", "-o", str(work / "serial"), "--name", f"video-{i + 1}", "--json"], env)
-        serial += wall
-    print(f"serial   {serial:7.1f} s  {per_hour(args.videos, serial):6.0f} videos/hour  (a loop of fenta run)", flush=True)
+    def serial(tag: str) -> tuple[float, float, float]:
+        env = {**base, "FENTA_HOME": str(work / f"home-{tag}")}
+        wall = cpu = 0.0
+        for i, script in enumerate(scripts):
+            w, c, _ = run([*fenta, "run", str(args.workflow), "--var", f"script={script}", "-o", str(work / tag), "--name", f"video-{i + 1}", "--json"], env)
+            wall, cpu = wall + w, cpu + c
+        return wall, cpu, 0.0
 
-    extra = ["--concurrency", str(args.concurrency)] if args.concurrency else []
-    env = {**base, "FENTA_HOME": str(work / "home-batch")}
-    batch, batch_peak = run([*fenta, "batch", str(args.workflow), str(rows), "-o", str(work / "batch"), "--report", str(work / "batch.json"), *extra], env)
-    print(f"batch    {batch:7.1f} s  {per_hour(args.videos, batch):6.0f} videos/hour  client peak {batch_peak:.0f} MiB", flush=True)
+    def batch(tag: str, *cluster: str) -> tuple[float, float, float]:
+        env = {**base, "FENTA_HOME": str(work / f"home-{tag}")}
+        return run([*fenta, "batch", str(args.workflow), str(rows), "-o", str(work / tag), "--report", str(work / f"{tag}.json"), *extra, *cluster], env)
 
-    cluster, cluster_peak = float("nan"), 0.0
-    if not args.no_cluster:
-        env = {**base, "FENTA_HOME": str(work / "home-cluster")}
-        cluster, cluster_peak = run([*fenta, "batch", str(args.workflow), str(rows), "-o", str(work / "cluster"), "--cluster", "local", "--report", str(work / "cluster.json"), *extra], env)
-        print(f"cluster  {cluster:7.1f} s  {per_hour(args.videos, cluster):6.0f} videos/hour  client peak {cluster_peak:.0f} MiB (Dask LocalCluster)", flush=True)
+    ways = {"serial": serial, "batch": batch, "cluster": lambda tag: batch(tag, "--cluster", "local")}
+    if args.no_cluster:
+        del ways["cluster"]
+    notes = {"serial": "(a loop of fenta run)", "batch": "", "cluster": "(Dask LocalCluster)"}
+    results: dict[str, list[tuple[float, float, float]]] = {name: [] for name in ways}
+    for r in range(args.rounds):
+        order = list(ways) if r % 2 == 0 else list(reversed(ways))
+        for name in order:
+            wall, cpu, peak = ways[name](f"{name}{r + 1}")  # an empty FENTA_HOME each time: nothing cached
+            results[name].append((wall, cpu, peak))
+            mem = f"  client peak {peak:.0f} MiB" if name != "serial" else ""
+            print(f"round {r + 1} {name:8s} {wall:7.1f} s  {per_hour(args.videos, wall):6.0f} videos/hour  CPU {cpu:6.1f} s{mem}  {notes[name]}".rstrip(), flush=True)
+    med = {name: statistics.median(w for w, _, _ in res) for name, res in results.items()}
+    cpu = {name: statistics.median(c for _, c, _ in res) for name, res in results.items()}
+    peak = max((p for name, res in results.items() if name != "serial" for _, _, p in res), default=0.0)
+    for name in ways:
+        print(f"median   {name:8s} {med[name]:7.1f} s  {per_hour(args.videos, med[name]):6.0f} videos/hour  CPU {cpu[name]:6.1f} s", flush=True)
     print(f"load average after {os.getloadavg()[0]:.2f}", flush=True)
-    print(f"batch/serial={serial / batch:.2f} cluster/serial={serial / cluster:.2f} client_peak_mib={max(batch_peak, cluster_peak):.0f}")
+    cluster_ratio = f"{med['serial'] / med['cluster']:.2f}" if "cluster" in med else "n/a"
+    print(f"batch/serial={med['serial'] / med['batch']:.2f} cluster/serial={cluster_ratio} client_peak_mib={peak:.0f}")
     return 0
 
 
