@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from ..config import Settings
-from ..errors import FentaError, FFmpegUnusable
+from ..errors import FentaError, FFmpegUnusable, MissingKeysError
 from .events import Event
 
 __all__ = ["check_worker", "run_job", "stop_job", "fenta_version", "LIVE_TYPES"]
@@ -209,7 +209,11 @@ async def _run(payload: dict[str, Any], root: Path) -> dict[str, Any]:
         except asyncio.CancelledError:  # the client asked this attempt to stop (a cancel, a stop-now)
             return {"ok": False, "stopped": True, "error": "stopped", "retryable": True, **_harvest(store, job_id), **_nodes(ex)}
         except FentaError as e:
-            return {"ok": False, "error": settings.redact(str(e)), "retryable": bool(getattr(e, "retryable", False)), "retry_after": getattr(e, "retry_after", None), "exit_code": e.exit_code, **_harvest(store, job_id), **_nodes(ex)}
+            error = str(e)
+            if isinstance(e, MissingKeysError):  # say where: the client may well have the key
+                where = getattr(bus.worker, "address", None) or "this Dask worker"
+                error = f"{error} (on the Dask worker {where}: each worker reads API keys from its own environment)"
+            return {"ok": False, "error": settings.redact(error), "retryable": bool(getattr(e, "retryable", False)), "retry_after": getattr(e, "retry_after", None), "exit_code": e.exit_code, **_harvest(store, job_id), **_nodes(ex)}
         except Exception as e:  # a bug: retryable, with the traceback for the client's job log
             return {"ok": False, "error": f"internal error on the Dask worker: {type(e).__name__}: {e}", "retryable": True, "retry_after": None, "exit_code": 1, "log": settings.redact(traceback.format_exc()), **_harvest(store, job_id), **_nodes(ex)}
         sets, blobs = [], []

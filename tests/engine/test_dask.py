@@ -125,7 +125,8 @@ def dask_processes(tmp_path_factory):
     not_ffmpeg.write_text("#!/bin/sh\necho 'this is not ffmpeg'\n")
     not_ffmpeg.chmod(0o755)
     dask = str(Path(sys.executable).parent / "dask")
-    base = {k: v for k, v in os.environ.items() if not k.startswith(("FENTA_", "DASK_"))}
+    # Nothing of the client's: no FENTA_* settings, no API keys (a worker reads its own).
+    base = {k: v for k, v in os.environ.items() if not k.startswith(("FENTA_", "DASK_")) and not k.endswith("_API_KEY")}
     base |= {"FENTA_HOME": str(where / "worker-home"), "PYTHONPATH": os.pathsep.join(sys.path)}
     port = _free_port()
     address = f"tcp://127.0.0.1:{port}"
@@ -302,3 +303,20 @@ def test_a_worker_that_joins_later_and_cannot_run_jobs_gives_its_job_back_and_is
     assert sorted(p.name for p in out.glob("*.mp4")) == ["row0.mp4", "row1.mp4"]
     given_back = [j for j in ids if _job_types(fenta_home, j) == ["job.queued", "job.started", "job.queued", "job.started", "job.completed"]]
     assert len(given_back) == 1 and fenta.jobs.get(given_back[0])["job"]["attempt"] == 1
+
+
+def test_a_key_missing_on_the_worker_fails_the_row_saying_where(write, fenta_home, tmp_path, fake_kie, monkeypatch, dask_processes):
+    # The client has KIE_API_KEY (fake_kie sets it); the worker processes were started without it.
+    for k, v in FAST.items():
+        monkeypatch.setenv(k, v)
+    (tmp_path / "media").mkdir()
+    lavfi(tmp_path / "media" / "tune.wav", "sine=frequency=330:duration=1")
+    job_id = fenta.submit(fenta.load(write("row.yaml", KIE_JOB.format(name="row1", i=1))), out=str(tmp_path / "out"), batch_id="bkey")
+    ex, _ = _warnings_and_executor(dask_processes["address"])
+    with ex:
+        results = Worker(until_empty=True, executor=ex, batch_id="bkey").run()
+    assert [(r.state, r.retryable, r.exit_code) for r in results] == [("dead", False, 2)]
+    assert "KIE_API_KEY" in results[0].error and "on the Dask worker tcp://127.0.0.1:" in results[0].error
+    assert "kie-test-key" not in results[0].error
+    assert fake_kie.creates == []
+    assert fenta.jobs.get(job_id)["job"]["status"] == "dead"
