@@ -21,7 +21,7 @@ from ...config import Settings
 from ...errors import ClusterError, FentaError
 from .. import remote
 from ..attempt import LeaseKeeper
-from ..lifecycle import cancelled, fail, release, start
+from ..lifecycle import cancelled, complete, fail, release, start
 from ..runner import RunResult
 from .payload import apply_records, build_payload, publish_files
 
@@ -312,8 +312,6 @@ class DaskExecutor:
             artifacts = publish_files(store, job, outcome, settings)
         except FentaError as e:
             return failed(str(e), bool(getattr(e, "retryable", False)), outcome, exit_code=e.exit_code)
-        from ..lifecycle import complete
-
         video = artifacts.get("video")
         row, evs = complete(store, lease, video=video, duration=outcome.get("duration"), cost=cost)
         bus.put(*evs)

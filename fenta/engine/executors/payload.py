@@ -95,7 +95,8 @@ def build_payload(job: dict[str, Any], store: Any, *, topic: str, attempt: int) 
     }
 
 
-def _append(conn: Any, store: Any, job_id: str, type_: str, data: dict[str, Any]) -> Event:
+def _append(conn: Any, job_id: str, type_: str, data: dict[str, Any]) -> Event:
+    """Append a worker's event to the job's log, keeping the job row's node and progress current."""
     if type_ == "node.started":
         conn.execute("UPDATE jobs SET current_node = ? WHERE id = ? AND status = 'running'", (data.get("node"), job_id))
     elif type_ == "job.progress" and data.get("progress") is not None:
@@ -114,7 +115,7 @@ def live_event(route: dict[str, Any], msg: dict[str, Any]) -> Event | None:
         route["seen"].add(seq)
         store = route["store"]
         with store.write() as conn:
-            return _append(conn, store, job_id, type_, data)
+            return _append(conn, job_id, type_, data)
     return Event(0, str(type_), job_id, data, msg.get("at") or now_iso())
 
 
@@ -125,7 +126,7 @@ def apply_records(store: Any, job_id: str, outcome: dict[str, Any], route: dict[
         for ev in outcome.get("events") or []:
             if ev["id"] not in route["seen"]:
                 route["seen"].add(ev["id"])
-                events.append(_append(conn, store, job_id, ev["type"], json.loads(ev["data"]) if isinstance(ev["data"], str) else ev["data"]))
+                events.append(_append(conn, job_id, ev["type"], json.loads(ev["data"]) if isinstance(ev["data"], str) else ev["data"]))
         for r in outcome.get("node_runs") or []:  # the worker's own times: when each node ran there
             conn.execute(
                 "INSERT INTO node_runs (job_id, node_id, node_type, cache_key, status, attempt, started_at, finished_at, seconds, output, error) "
