@@ -26,7 +26,7 @@ from fenta.engine.store import JobStore
 from fenta.engine.worker import Worker
 from fenta.errors import ClusterError
 from tests.conftest import lavfi
-from tests.fakes.kie import FAST_ENV, fake_kie  # noqa: F401
+from tests.fakes.kie import fake_kie  # noqa: F401  (a fixture)
 
 distributed = pytest.importorskip("distributed")
 
