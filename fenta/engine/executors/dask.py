@@ -66,6 +66,13 @@ class _Collector:
         return waiter
 
     def _run(self) -> None:
+        try:
+            self._collect()
+        except Exception:  # the client closed under it: every waiter left was settled or cancelled
+            if not self.closed:
+                raise
+
+    def _collect(self) -> None:
         while not self.closed:
             for future in self.ac:
                 try:
