@@ -68,9 +68,13 @@ class _Collector:
     def _run(self) -> None:
         try:
             self._collect()
-        except Exception:  # the client closed under it: every waiter left was settled or cancelled
-            if not self.closed:
-                raise
+        except Exception as e:  # the client closed under it, or the scheduler went away: no waiter hangs
+            for key in list(self.waiters):
+                loop, waiter = self.waiters.pop(key)
+                try:
+                    loop.call_soon_threadsafe(_settle, waiter, ("error", e))
+                except RuntimeError:
+                    pass
 
     def _collect(self) -> None:
         while not self.closed:
