@@ -266,11 +266,14 @@ class DaskExecutor:
         except FentaError as e:
             return failed(str(e), bool(getattr(e, "retryable", False)), exit_code=e.exit_code)
         assert self._collector is not None
-        self._scatter_large(payload)
         # Unique per job and attempt, and per try of an attempt: a job given back (its worker could not run
         # it, or stopped) starts the same attempt again, and Dask would hand back the old task's result.
         payload["key"] = key = f"fenta-{job_id}-{attempt}-{uuid.uuid4().hex[:6]}"
-        future = self.client.submit(remote.run_job, payload, key=key, pure=False, resources={"render": 1}, retries=0, workers=self._allowed())
+        try:
+            self._scatter_large(payload)
+            future = self.client.submit(remote.run_job, payload, key=key, pure=False, resources={"render": 1}, retries=0, workers=self._allowed())
+        except Exception as e:  # the scheduler went away: this attempt never started anywhere
+            return failed(f"cannot send the job to the Dask scheduler at {self.address} ({type(e).__name__}: {e})", True)
         route = self._routes[(job_id, attempt)] = {"store": store, "bus": bus, "job_id": job_id, "seen": set()}
         waiter = self._collector.watch(future)
         task = asyncio.ensure_future(asyncio.shield(waiter))
