@@ -320,3 +320,19 @@ def test_a_key_missing_on_the_worker_fails_the_row_saying_where(write, fenta_hom
     assert "kie-test-key" not in results[0].error
     assert fake_kie.creates == []
     assert fenta.jobs.get(job_id)["job"]["status"] == "dead"
+
+
+def test_a_row_that_takes_library_assets_is_refused_on_a_cluster_before_it_is_sent(write, fenta_home, tmp_path, make_media, monkeypatch, dask_processes):
+    from fenta.library import add
+
+    for k, v in FAST.items():
+        monkeypatch.setenv(k, v)
+    asset = add(make_media("clip.mp4", "testsrc2=s=160x160:d=1", "-pix_fmt", "yuv420p"), tags=["b-roll"])
+    text = PLAIN_JOB.replace("backdrop: {{type: Input.Background, params: {{style: gradient, count: 1}}}}", "backdrop: {{type: Input.Asset, params: {{asset: " + asset.id + "}}}}")
+    job_id = fenta.submit(fenta.load(write("asset.yaml", text.format(name="lib", i=1))), out=str(tmp_path / "out"), batch_id="bas")
+    ex, _ = _warnings_and_executor(dask_processes["address"])
+    with ex:
+        results = Worker(until_empty=True, executor=ex, batch_id="bas").run()
+    assert [(r.state, r.exit_code) for r in results] == [("dead", 2)]
+    assert results[0].error.startswith("node 'backdrop' takes assets from the asset library, which stays on this machine")
+    assert fenta.jobs.get(job_id)["nodes"] == []  # nothing ran anywhere

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from ...config import Settings
-from ...errors import PathError
+from ...errors import ClusterError, PathError
 from ...nodes.base import local_path
 from ..events import Event, append_event, now_iso
 from ..outputs import Published, check_writable, publish
@@ -74,10 +74,15 @@ def build_payload(job: dict[str, Any], store: Any, *, topic: str, attempt: int) 
 
     Raises:
         SpecError: the stored workflow no longer loads (a file it names was removed).
+        ClusterError: a node takes assets from the asset library (`asset:`, `tag:`), which stays here.
         PathError: the output folder cannot be written, or a local file cannot be read.
     """
     document, vars, options = _decode(job, "document"), _decode(job, "vars") or {}, _decode(job, "options") or {}
     wf = from_document(document, file=job["workflow_file"], vars=vars)
+    for nid, spec in wf.nodes.items():
+        params = spec.parsed_params
+        if spec.type == "Input.Asset" and (getattr(params, "tag", None) or params.asset_ids()):
+            raise ClusterError(f"node '{nid}' takes assets from the asset library, which stays on this machine: run this workflow without --cluster (or name the files in params.paths)")
     check_writable(Path(job["out_dir"]), "output folder")
     files: dict[str, bytes] = {}
     for s, path in local_files(wf, document, vars).items():
