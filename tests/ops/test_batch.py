@@ -142,3 +142,41 @@ def test_a_bad_manifest_queues_nothing(tiny, fenta_home):
 
 def test_the_default_concurrency_is_one_more_than_the_cores():
     assert [default_concurrency(n) for n in (1, 2, 8)] == [2, 3, 9]
+
+
+def test_resume_queues_rows_a_killed_process_never_queued(write, fenta_home, tmp_path):
+    from fenta.engine.store import JobStore
+    from fenta.ops import batch_store
+    from fenta.ops.batch import resume
+
+    wf = write("wf.yaml", CHAOS)
+    store = JobStore(fenta_home / "fenta.db")
+    try:  # the state a process killed right after writing the batch leaves behind: rows, no jobs
+        rows = [{"index": i, "name": f"r{i}", "priority": 0, "vars": {"label": f"q{i}", "fail_times": 0}} for i in (1, 2)]
+        batch_store.create_batch(store, batch_id="b-killed", workflow_file=str(wf), manifest="rows.csv", out_dir=str(tmp_path / "out"), options={}, rows=rows)
+        store.db.conn.execute("UPDATE batches SET pid = 999999999")  # a process that is gone
+    finally:
+        store.close()
+    report = resume("b-killed")
+    assert [r["status"] for r in report["rows"]] == ["passed", "passed"] and report["status"] == "finished"
+
+
+def test_a_batch_running_in_another_live_process_is_not_resumed(write, fenta_home):
+    import subprocess
+
+    from fenta.engine.lifecycle import HOST
+    from fenta.engine.store import JobStore
+    from fenta.errors import BatchError
+    from fenta.ops.batch import resume
+
+    report = fenta.batch(write("wf.yaml", CHAOS), [{"label": "z", "fail_times": 0}], out="out")
+    other = subprocess.Popen(["sleep", "30"])
+    try:
+        store = JobStore(fenta_home / "fenta.db")
+        store.db.conn.execute("UPDATE batches SET status = 'running', pid = ?, host = ?", (other.pid, HOST))
+        store.close()
+        with pytest.raises(BatchError, match=f"is running in process {other.pid}"):
+            resume(report["batch_id"])
+    finally:
+        other.kill()
+        other.wait()
