@@ -148,6 +148,9 @@ def jobs_retry(
     if json:
         emit_json({"job_id": row["id"], "status": row["status"]})
         return
+    if row.get("batch_id"):  # plain workers leave a batch's jobs to the batch
+        console.print(f"{row['id']} queued again (row of batch {row['batch_id']}: run it with `fenta batch resume {row['batch_id']}`, or here with `fenta resume {row['id']}`)", highlight=False)
+        return
     console.print(f"{row['id']} queued again (run it with `fenta worker`, or here with `fenta resume {row['id']}`)", highlight=False)
 
 

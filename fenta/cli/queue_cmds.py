@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, List, Optional
 
 import typer
+from rich.markup import escape
 
 from ..config import Settings
 from ._app import app, console, emit_json, err_console, handle_errors
@@ -73,9 +74,10 @@ def _line(ev: Event) -> str | None:
 @app.command()
 @handle_errors()
 def worker(
-    concurrency: int = typer.Option(1, "--concurrency", "-c", min=1, max=64, help="Jobs to run at once."),
+    concurrency: Optional[int] = typer.Option(None, "--concurrency", "-c", min=1, max=64, help="Jobs to run at once (default 1; with --cluster, the workers' render slots)."),
     until_empty: bool = typer.Option(False, "--until-empty", help="Exit once nothing is queued, no retry is pending and this worker runs nothing (for CI)."),
     json: bool = typer.Option(False, "--json", help="Print every event of the jobs this worker runs as one JSON object per line (NDJSON)."),
+    cluster: Optional[str] = typer.Option(None, "--cluster", help="Run the jobs on Dask workers, as `fenta batch --cluster` does: local (a LocalCluster here), local:N, or tcp://HOST:8786 (a scheduler). Needs the dask extra."),
     hosted: bool = typer.Option(False, "--hosted", help="Render the jobs the web app queued in the hosted project (FENTA_API_URL, FENTA_API_KEY) instead of the local queue: claim one at a time, render it here, push its progress, events and video, mark it completed or failed."),
 ) -> None:
     """Run queued jobs (highest priority, then oldest) until stopped.
@@ -83,7 +85,7 @@ def worker(
     Several workers may share one FENTA_HOME: a job is never run by two at once, and a job whose
     worker was killed is taken over and resumed from its checkpoints. SIGTERM or Ctrl-C stops the
     worker cleanly (running nodes finish, the jobs go back to the queue, exit 0); a second Ctrl-C
-    cancels the running nodes.
+    cancels the running nodes. Jobs of a batch are left to `fenta batch resume BATCH_ID`.
     """
     from .. import jobs
     from ..media.ffmpeg import ffmpeg_choice
@@ -102,26 +104,41 @@ def worker(
             console.print(line, highlight=False, markup=False)
 
     if hosted:
+        if cluster:
+            from ..errors import ClusterError
+
+            raise ClusterError("--cluster and --hosted cannot be used together: a hosted worker renders one job at a time here")
         _hosted_worker(settings, until_empty, on_event, json)
         return
+    from ..engine.executors import LocalExecutor, make_executor
+    from ..ops.batch import waiting
     from ..ops.quotas import admission
     from ..ops.readers import Background, after_job
 
-    w = jobs.Worker(settings, concurrency=concurrency, until_empty=until_empty, on_event=on_event, admission=admission(settings))
-    if not json:
-        err_console.print(f"worker {settings.home} (pid {os.getpid()}, {concurrency} at a time){', until the queue is empty' if until_empty else ''}; Ctrl-C stops it", highlight=False)
-    readers = Background(settings, log=lambda m: err_console.print(m, highlight=False, markup=False)).start()  # usage, quota warnings, webhooks
-    pusher = _sync_pusher(settings)
-    try:
-        results = w.run()
-    finally:
-        readers.stop()
-        if pusher is not None:
-            pusher.stop()
-        after_job(settings, None, wait=10.0 if until_empty else 0.0)  # the last jobs' webhooks
+    with (make_executor(cluster, settings, on_warning=_warn) if cluster else LocalExecutor()) as executor:
+        n = concurrency or executor.slots or 1
+        w = jobs.Worker(settings, concurrency=n, until_empty=until_empty, on_event=on_event, admission=admission(settings), executor=executor)
+        if not json:
+            where = f" on {executor.name}" if cluster else ""
+            err_console.print(f"worker {settings.home} (pid {os.getpid()}, {n} at a time{where}){', until the queue is empty' if until_empty else ''}; Ctrl-C stops it", highlight=False)
+            for batch_id, rows in waiting(settings).items():
+                err_console.print(f"[dim]note:[/] {rows} row(s) of batch {batch_id} wait in the queue; a worker leaves them to `fenta batch resume {batch_id}`", highlight=False)
+        readers = Background(settings, log=lambda m: err_console.print(m, highlight=False, markup=False)).start()  # usage, quota warnings, webhooks
+        pusher = _sync_pusher(settings)
+        try:
+            results = w.run()
+        finally:
+            readers.stop()
+            if pusher is not None:
+                pusher.stop()
+            after_job(settings, None, wait=10.0 if until_empty else 0.0)  # the last jobs' webhooks
     if not json:
         done = sum(1 for r in results if r.status == "completed")
         err_console.print(f"worker stopped: {len(results)} attempt(s), {done} completed", highlight=False)
+
+
+def _warn(line: str) -> None:
+    err_console.print(f"[yellow]warning:[/] {escape(line)}", highlight=False)
 
 
 def _sync_pusher(settings: Settings):

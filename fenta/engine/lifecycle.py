@@ -140,22 +140,34 @@ def _due_sql() -> str:
     return "(status = 'queued' OR (status = 'failed' AND next_attempt_at IS NOT NULL AND next_attempt_at <= ?)) AND cancel_requested = 0"
 
 
+#: `batch_id` value for "only jobs that belong to no batch": a plain worker leaves a batch's jobs to
+#: the batch's own process (`fenta batch` / `fenta batch resume`), which reports on them.
+NO_BATCH = ""
+
+
+def _batch_filter(batch_id: str | None) -> tuple[str, tuple[Any, ...]]:
+    if batch_id is None:
+        return "", ()
+    if batch_id == NO_BATCH:
+        return " AND batch_id IS NULL", ()
+    return " AND batch_id = ?", (batch_id,)
+
+
 def reserve(store: Any, settings: Settings, *, batch_id: str | None = None) -> tuple[dict[str, Any] | None, Lease | None, list[Event]]:
     """Lease the next due job (highest priority, then oldest) for this process.
 
     Lapsed leases of running jobs are reaped first. The job keeps its state until `start`.
 
     Args:
-        batch_id: Take only jobs of this batch.
+        batch_id: Take only jobs of this batch (`NO_BATCH`: only jobs of no batch; None: any job).
 
     Returns:
         (job row, lease, events of the reaping); row and lease are None when no job is due.
     """
     with _write(store) as conn:
         events = reap(conn, settings)
-        only = " AND batch_id = ?" if batch_id is not None else ""
-        args = (now_iso(), batch_id) if batch_id is not None else (now_iso(),)
-        cur = conn.execute(f"SELECT * FROM jobs WHERE {_due_sql()}{only} ORDER BY priority DESC, created_at, id LIMIT 50", args)
+        only, args = _batch_filter(batch_id)
+        cur = conn.execute(f"SELECT * FROM jobs WHERE {_due_sql()}{only} ORDER BY priority DESC, created_at, id LIMIT 50", (now_iso(), *args))
         cols = [d[0] for d in cur.description]
         for values in cur.fetchall():
             row = dict(zip(cols, values))
@@ -390,11 +402,12 @@ def reap(conn: sqlite3.Connection, settings: Settings, *, only: str | None = Non
 
 def pending(store: Any, *, batch_id: str | None = None) -> int:
     """Jobs a worker may still have to run: queued, waiting for a retry, or running without a live lease
-    (not those held by another live process); with `batch_id`, only that batch's."""
-    only = " AND batch_id = ?" if batch_id is not None else ""
+    (not those held by another live process); with `batch_id`, only that batch's (`NO_BATCH`: only
+    jobs of no batch)."""
+    only, args = _batch_filter(batch_id)
     rows = store.db.conn.execute(
         "SELECT status, lease_pid, lease_host, lease_token, lease_until, next_attempt_at FROM jobs WHERE status IN ('queued', 'failed', 'running') AND cancel_requested = 0" + only,
-        (batch_id,) if batch_id is not None else (),
+        args,
     ).fetchall()
     n = 0
     for status, pid, host, token, until, due in rows:

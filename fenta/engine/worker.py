@@ -7,7 +7,8 @@ sharing one `FENTA_HOME` never take the same job. Each attempt runs on the worke
 (`fenta.engine.executors`): in this process by default, or on a Dask cluster; either way only this
 process writes the store. A running job's lease is renewed by its own
 thread; a job whose lease lapsed (its process was killed) is taken over by the next worker and
-resumed from its checkpoints. SIGTERM or Ctrl-C stops a worker cleanly: running nodes finish (a
+resumed from its checkpoints. A worker given no batch leaves the jobs of batches alone: they belong to
+their batch's process (`fenta batch`, `fenta batch resume`), which reports on them. SIGTERM or Ctrl-C stops a worker cleanly: running nodes finish (a
 second signal cancels them), the jobs go back to the queue, and `run` returns.
 """
 
@@ -25,7 +26,7 @@ from ..errors import QuotaError
 from .attempt import Bus, Control
 from .events import Event
 from .executors import Executor, LocalExecutor
-from .lifecycle import pending, refuse, release, reserve
+from .lifecycle import NO_BATCH, pending, refuse, release, reserve
 from .runner import RunResult
 from .store import JobStore
 
@@ -49,7 +50,8 @@ class Worker:
             a task of its own.
         executor: Where each attempt runs (`fenta.engine.executors.make_executor`); default: this process.
             The caller opens and closes it.
-        batch_id: Take only this batch's jobs; `until_empty` then waits for this batch only.
+        batch_id: Take only this batch's jobs; `until_empty` then waits for this batch only. Without
+            it, only jobs of no batch (a batch's jobs are run by `fenta batch` / `fenta batch resume`).
 
     Attributes:
         results: The outcome of every attempt this worker made, in the order they ended.
@@ -63,6 +65,7 @@ class Worker:
         self.on_event = on_event
         self.executor: Executor = executor if executor is not None else LocalExecutor()
         self.batch_id = batch_id
+        self._batch = batch_id if batch_id is not None else NO_BATCH
         self.results: list[RunResult] = []
         self._loop: asyncio.AbstractEventLoop | None = None
         self._wake: asyncio.Event | None = None
@@ -114,7 +117,7 @@ class Worker:
         try:
             while not self._stopping:
                 self._fill(store, bus)
-                if self.until_empty and not self._controls and pending(store, batch_id=self.batch_id) == 0:
+                if self.until_empty and not self._controls and pending(store, batch_id=self._batch) == 0:
                     break
                 await self._wait()
             for control in self._controls.values():
@@ -147,7 +150,7 @@ class Worker:
     def _fill(self, store: JobStore, bus: Bus) -> None:
         """Take due jobs until `concurrency` run."""
         while len(self._controls) < self.concurrency and not self._stopping:
-            row, lease, events = reserve(store, self.settings, batch_id=self.batch_id)
+            row, lease, events = reserve(store, self.settings, batch_id=self._batch)
             bus.put(*events)
             if row is None or lease is None:
                 return

@@ -28,7 +28,7 @@ from . import batch_store
 from .batch_report import build_report, write_json, write_junit
 from .batch_rows import Row, check_rows, read_manifest
 
-__all__ = ["batch", "resume", "status", "default_concurrency", "latest"]
+__all__ = ["batch", "resume", "status", "default_concurrency", "latest", "waiting"]
 
 log = logging.getLogger("fenta")
 
@@ -301,3 +301,21 @@ def latest(store: Any) -> str:
     if row is None:
         raise BatchError("no batch has run with this FENTA_HOME yet (start one with `fenta batch WORKFLOW ROWS`)")
     return row[0]
+
+
+def waiting(settings: Settings | None = None) -> dict[str, int]:
+    """Batches whose rows wait in the queue with no live batch process running them: batch id -> rows
+    queued or due for a retry. A plain `fenta worker` leaves these to `fenta batch resume`."""
+    from ..engine.store import JobStore
+
+    settings = settings or Settings.from_env()
+    store = JobStore(settings.db_path)
+    try:
+        batch_store.ensure_tables(store)
+        rows = store.db.conn.execute(
+            "SELECT j.batch_id, b.status, b.pid, b.host, COUNT(*) FROM jobs j JOIN batches b ON b.id = j.batch_id WHERE j.cancel_requested = 0 "
+            "AND (j.status = 'queued' OR (j.status = 'failed' AND j.next_attempt_at IS NOT NULL)) GROUP BY j.batch_id ORDER BY j.batch_id"
+        ).fetchall()
+    finally:
+        store.close()
+    return {b: n for b, state, pid, host, n in rows if not batch_store.is_live({"status": state, "pid": pid, "host": host})}

@@ -107,6 +107,11 @@ def set_job(store: Any, batch_id: str, row_index: int, job_id: str) -> None:
     store.db.conn.execute("UPDATE batch_rows SET job_id = ? WHERE batch_id = ? AND row_index = ?", (job_id, batch_id, row_index))
 
 
+def is_live(batch: dict[str, Any]) -> bool:
+    """Whether a live process (this machine's, or any on another host) runs the batch."""
+    return batch["status"] == "running" and (batch["host"] != HOST or pid_alive(batch["pid"]))
+
+
 def claim(store: Any, batch_id: str) -> dict[str, Any]:
     """Hold a batch for this process (`resume`): running, this pid and host.
 
@@ -116,7 +121,7 @@ def claim(store: Any, batch_id: str) -> dict[str, Any]:
     ensure_tables(store)
     with store.write() as conn:
         batch = get_batch(store, batch_id)
-        if batch["status"] == "running" and batch["pid"] != os.getpid() and (batch["host"] != HOST or pid_alive(batch["pid"])):
+        if batch["pid"] != os.getpid() and is_live(batch):
             raise BatchError(f"batch '{batch['id']}' is running in process {batch['pid']} on {batch['host']}")
         conn.execute("UPDATE batches SET status = 'running', pid = ?, host = ?, finished_at = NULL WHERE id = ?", (os.getpid(), HOST, batch["id"]))
     batch.update(status="running", pid=os.getpid(), host=HOST)

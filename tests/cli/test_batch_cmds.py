@@ -159,3 +159,30 @@ def test_a_cluster_that_cannot_be_used_exits_2_before_anything_is_queued(tiny, c
     r = cli("batch", str(wf), str(rows), "--cluster", "nonsense")
     assert r.exit_code == 2 and "--cluster nonsense" in r.output
     assert fenta.jobs.list() == [] and cli("batch", "status").exit_code == 2
+
+
+def test_a_plain_worker_leaves_a_batchs_rows_to_batch_resume(tiny, cli, monkeypatch):
+    wf, rows = tiny
+    report = fenta.batch(wf, rows, out="out")
+    dead = report["rows"][2]["job_id"]
+    monkeypatch.setenv("COLUMNS", "300")
+    retried = cli("jobs", "retry", dead)
+    assert retried.exit_code == 0 and f"row of batch {report['batch_id']}: run it with `fenta batch resume {report['batch_id']}`" in retried.output
+    w = cli("worker", "--until-empty")
+    assert w.exit_code == 0 and "worker stopped: 0 attempt(s)" in w.output
+    assert f"1 row(s) of batch {report['batch_id']} wait in the queue" in w.output
+    assert fenta.jobs.get(dead)["job"]["status"] == "queued"
+    again = cli("batch", "resume", report["batch_id"])  # the batch runs its own row (it fails again: not media)
+    assert again.exit_code == 1 and "2 passed, 1 failed" in again.output
+    assert fenta.jobs.get(dead)["job"]["attempt"] == 2
+
+
+def test_worker_cluster_runs_the_queued_jobs_on_dask_workers(tiny, fenta_home, tmp_path):
+    pytest.importorskip("distributed")
+    wf, _ = tiny
+    job_id = _fenta("submit", str(wf), "-o", "out", "--name", "queued").stdout.strip()
+    r = _fenta("worker", "--cluster", "local:1", "--until-empty")
+    assert r.returncode == 0, r.stderr
+    assert "1 at a time on local Dask cluster (1 worker)" in r.stderr and "completed" in r.stdout
+    assert fenta.jobs.get(job_id)["job"]["status"] == "completed" and (tmp_path / "out" / "queued.mp4").is_file()
+    assert _fenta("worker", "--cluster", "nonsense").returncode == 2

@@ -322,17 +322,37 @@ def test_a_key_missing_on_the_worker_fails_the_row_saying_where(write, fenta_hom
     assert fenta.jobs.get(job_id)["job"]["status"] == "dead"
 
 
-def test_a_row_that_takes_library_assets_is_refused_on_a_cluster_before_it_is_sent(write, fenta_home, tmp_path, make_media, monkeypatch, dask_processes):
+def test_library_assets_by_id_and_tag_travel_to_the_worker_as_files(write, fenta_home, tmp_path, make_media, monkeypatch, dask_processes):
     from fenta.library import add
 
     for k, v in FAST.items():
         monkeypatch.setenv(k, v)
-    asset = add(make_media("clip.mp4", "testsrc2=s=160x160:d=1", "-pix_fmt", "yuv420p"), tags=["b-roll"])
-    text = PLAIN_JOB.replace("backdrop: {{type: Input.Background, params: {{style: gradient, count: 1}}}}", "backdrop: {{type: Input.Asset, params: {{asset: " + asset.id + "}}}}")
+    first = add(make_media("red.png", "color=c=red:s=160x160:d=1", "-frames:v", "1"))
+    add(make_media("blue.png", "color=c=blue:s=160x160:d=1", "-frames:v", "1"), tags=["b-roll"])
+    text = PLAIN_JOB.replace("backdrop: {{type: Input.Background, params: {{style: gradient, count: 1}}}}", "backdrop: {{type: Input.Asset, params: {{asset: " + first.id + ", tag: b-roll}}}}")
     job_id = fenta.submit(fenta.load(write("asset.yaml", text.format(name="lib", i=1))), out=str(tmp_path / "out"), batch_id="bas")
     ex, _ = _warnings_and_executor(dask_processes["address"])
     with ex:
         results = Worker(until_empty=True, executor=ex, batch_id="bas").run()
+    assert [r.status for r in results] == ["completed"], [r.error for r in results]
+    clips = results[0].outputs["backdrop"]["clips"]
+    assert [c["width"] for c in clips] == [160, 160] and len(clips) == 2  # the id's image, then the tag's
+    assert (tmp_path / "out" / "lib.mp4").is_file()
+    assert not (dask_processes["where"] / "worker-home" / "fenta.db").exists()  # the library stayed here
+
+
+def test_a_library_asset_removed_after_queueing_fails_the_row_naming_node_and_field(write, fenta_home, tmp_path, make_media, monkeypatch, dask_processes):
+    from fenta.library import add, remove
+
+    for k, v in FAST.items():
+        monkeypatch.setenv(k, v)
+    asset = add(make_media("clip.png", "color=c=red:s=160x160:d=1", "-frames:v", "1"), tags=["gone"])
+    text = PLAIN_JOB.replace("backdrop: {{type: Input.Background, params: {{style: gradient, count: 1}}}}", "backdrop: {{type: Input.Asset, params: {{tag: gone}}}}")
+    job_id = fenta.submit(fenta.load(write("asset.yaml", text.format(name="lib", i=1))), out=str(tmp_path / "out"), batch_id="bgone")
+    remove(asset.id)
+    ex, _ = _warnings_and_executor(dask_processes["address"])
+    with ex:
+        results = Worker(until_empty=True, executor=ex, batch_id="bgone").run()
     assert [(r.state, r.exit_code) for r in results] == [("dead", 2)]
-    assert results[0].error.startswith("node 'backdrop' takes assets from the asset library, which stays on this machine")
+    assert "backdrop" in results[0].error and "params.tag" in results[0].error and "gone" in results[0].error
     assert fenta.jobs.get(job_id)["nodes"] == []  # nothing ran anywhere

@@ -65,6 +65,15 @@ def test_a_worker_given_a_batch_runs_only_that_batch_and_stops_when_it_is_done(w
     assert fenta.jobs.get(other)["job"]["status"] == "queued"
 
 
+def test_a_worker_given_no_batch_leaves_the_jobs_of_batches_to_their_batch(write, fenta_home, tmp_path, monkeypatch):
+    monkeypatch.setenv("FENTA_POLL_SECONDS", "0.02")
+    plain = fenta.submit(fenta.load(write("p.yaml", TEXT_ONLY.format(name="p"))), out=str(tmp_path / "out"))
+    in_batch = fenta.submit(fenta.load(write("b.yaml", TEXT_ONLY.format(name="b"))), out=str(tmp_path / "out"), batch_id="b-1")
+    results = Worker(until_empty=True).run()  # returns although the batch's job is still queued
+    assert [r.job_id for r in results] == [plain]
+    assert fenta.jobs.get(in_batch)["job"]["status"] == "queued"
+
+
 def test_without_dask_a_cluster_is_refused_with_the_install_command(monkeypatch):
     # A module set to None in sys.modules cannot be imported: Python's own way to say "not installed".
     for name in ("dask", "distributed"):

@@ -262,7 +262,7 @@ class DaskExecutor:
             return result("failed", row or {"status": "lost", "error": error}, outcome=outcome, exit_code=exit_code)
 
         try:
-            payload = build_payload(job, store, topic=self.topic, attempt=attempt)
+            payload = build_payload(job, store, topic=self.topic, attempt=attempt, settings=settings)
         except FentaError as e:
             return failed(str(e), bool(getattr(e, "retryable", False)), exit_code=e.exit_code)
         assert self._collector is not None

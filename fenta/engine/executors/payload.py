@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from ...config import Settings
-from ...errors import ClusterError, PathError
+from ...errors import AssetError, PathError
 from ...nodes.base import local_path
 from ..events import Event, append_event, now_iso
 from ..outputs import Published, check_writable, publish
@@ -69,20 +69,42 @@ def local_files(workflow: Any, document: dict[str, Any], vars: dict[str, Any]) -
     return found
 
 
-def build_payload(job: dict[str, Any], store: Any, *, topic: str, attempt: int) -> dict[str, Any]:
+_LIBRARY_PARAMS = ("asset", "tag", "pick", "seed", "count")
+
+
+def _resolve_library(wf: Any, document: dict[str, Any], settings: Settings) -> None:
+    """Rewrite each `Input.Asset` that takes library assets (`asset:` ids, a `tag:`) into the files they
+    name here, appended to its `paths`, so their bytes travel like any other local file: the library
+    (fenta.db and its files) stays on this machine.
+
+    Raises:
+        AssetError: an asset id or tag the library cannot resolve (any more), naming node and field.
+    """
+    from ...nodes.asset import _LibraryProblem, _library_assets  # the node's own resolution, so a cluster picks the same files
+
+    for nid, spec in wf.nodes.items():
+        params = spec.parsed_params
+        if spec.type != "Input.Asset" or params is None or not (params.tag or params.asset_ids()):
+            continue
+        try:
+            assets = _library_assets(params, settings)
+        except _LibraryProblem as e:
+            raise AssetError(e.message, node=nid, field=e.field) from None
+        raw = {k: v for k, v in (document["nodes"][nid].get("params") or {}).items() if k not in _LIBRARY_PARAMS}
+        document["nodes"][nid]["params"] = raw | {"paths": [*params.paths, *(str(Path(a.path).resolve()) for a in assets)]}
+
+
+def build_payload(job: dict[str, Any], store: Any, *, topic: str, attempt: int, settings: Settings | None = None) -> dict[str, Any]:
     """The task's argument for `remote.run_job`.
 
     Raises:
         SpecError: the stored workflow no longer loads (a file it names was removed).
-        ClusterError: a node takes assets from the asset library (`asset:`, `tag:`), which stays here.
+        AssetError: a library asset or tag the workflow names is gone from this machine's library.
         PathError: the output folder cannot be written, or a local file cannot be read.
     """
     document, vars, options = _decode(job, "document"), _decode(job, "vars") or {}, _decode(job, "options") or {}
     wf = from_document(document, file=job["workflow_file"], vars=vars)
-    for nid, spec in wf.nodes.items():
-        params = spec.parsed_params
-        if spec.type == "Input.Asset" and (getattr(params, "tag", None) or params.asset_ids()):
-            raise ClusterError(f"node '{nid}' takes assets from the asset library, which stays on this machine: run this workflow without --cluster (or name the files in params.paths)")
+    _resolve_library(wf, document, settings or Settings.from_env())
     check_writable(Path(job["out_dir"]), "output folder")
     files: dict[str, bytes] = {}
     for s, path in local_files(wf, document, vars).items():
