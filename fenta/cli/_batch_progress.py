@@ -9,6 +9,8 @@ from __future__ import annotations
 import datetime as dt
 import time
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlparse
+from urllib.request import url2pathname
 
 from rich.console import Console, Group
 from rich.live import Live
@@ -17,6 +19,15 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 if TYPE_CHECKING:
     from ..engine.events import Event
+
+
+def file_path(url: str | None) -> str:
+    """The path a `file://` URL names, as a person reads it (spaces and Cyrillic, not %20 and %D0%BF)."""
+    if not url:
+        return ""
+    if not url.startswith("file://"):
+        return url
+    return url2pathname(urlparse(url).path)
 
 
 class BatchDisplay:
@@ -106,7 +117,7 @@ class BatchDisplay:
         counts = ""
         if ev.type == "job.completed":
             self.passed += 1
-            where = (ev.data.get("videoUrl") or "").removeprefix("file://")
+            where = file_path(ev.data.get("videoUrl"))
             text, style = f"✓ {row['name']} passed  {where}", "green"
         elif ev.type == "job.dead":
             self.failed += 1

@@ -57,11 +57,13 @@ def submit(
 
 def _line(ev: Event) -> str | None:
     """One line per job state change, for a worker's log."""
+    from ._batch_progress import file_path
+
     when = dt.datetime.now().strftime("%H:%M:%S")
     d = ev.data
     text = {
         "job.started": "started",
-        "job.completed": f"completed  {d.get('videoUrl') or ''}".rstrip(),
+        "job.completed": f"completed  {file_path(d.get('videoUrl'))}".rstrip(),
         "job.failed": f"failed ({'retryable' if d.get('retryable') else 'not retryable'}): {d.get('error')}",
         "job.retrying": f"retry (attempt {d.get('attempt')}) in {d.get('delaySeconds', 0):.1f}s",
         "job.dead": "dead",
@@ -108,6 +110,12 @@ def worker(
             from ..errors import ClusterError
 
             raise ClusterError("--cluster and --hosted cannot be used together: a hosted worker renders one job at a time here")
+        if concurrency is not None and concurrency > 1:
+            from ..errors import SyncError
+
+            refused = SyncError("--concurrency does not apply to --hosted: a hosted worker renders one job at a time; start more workers (here or on other machines) to render several at once")
+            refused.exit_code = 2  # bad input: nothing was claimed
+            raise refused
         _hosted_worker(settings, until_empty, on_event, json)
         return
     from ..engine.executors import LocalExecutor, make_executor
@@ -165,4 +173,5 @@ def _hosted_worker(settings: Settings, until_empty: bool, on_event, as_json: boo
         after_job(settings, None, wait=10.0 if until_empty else 0.0)  # usage, quota warnings, webhooks
     if not as_json:
         done = sum(1 for r in results if r.status == "completed")
-        err_console.print(f"hosted worker stopped: {len(results)} job(s), {done} completed", highlight=False)
+        back = sum(1 for r in results if r.status == "queued")
+        err_console.print(f"hosted worker stopped: {len(results)} job(s), {done} completed" + (f", {back} given back" if back else ""), highlight=False)

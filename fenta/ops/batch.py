@@ -17,8 +17,11 @@ from __future__ import annotations
 import json
 import logging
 import os
+import signal
+import threading
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Callable, Iterable
+from typing import Any, Callable, Iterable, Iterator
 
 from ..config import Settings
 from ..engine.events import Event
@@ -256,22 +259,42 @@ def _drive(batch_id: str, executor: Any, *, settings: Settings, on_event: Callab
         try:
             worker.run()
         finally:
-            readers.stop()
-            after_job(settings, None, wait=5.0)
-        if fail_fast and failed:
-            for r in batch_store.batch_rows(store, batch_id):
-                if r["job"] is not None and r["job"]["status"] in ("queued", "failed"):
-                    request_cancel(store, r["job_id"])
-        left = [r for r in batch_store.batch_rows(store, batch_id) if r["job"] is None or r["job"]["status"] in ("queued", "running", "failed")]
-        batch_store.finish(store, batch_id, "stopped" if left else "finished")
-        report = build_report(store, batch_id)
+            # The rows have ended: a Ctrl-C or SIGTERM now would only leave the batch unsettled and its
+            # report files unwritten, so the rest finishes first (it takes seconds at most).
+            with _signals_deferred():
+                readers.stop()
+                after_job(settings, None, wait=5.0)
+                if fail_fast and failed:
+                    for r in batch_store.batch_rows(store, batch_id):
+                        if r["job"] is not None and r["job"]["status"] in ("queued", "failed"):
+                            request_cancel(store, r["job_id"])
+                left = [r for r in batch_store.batch_rows(store, batch_id) if r["job"] is None or r["job"]["status"] in ("queued", "running", "failed")]
+                batch_store.finish(store, batch_id, "stopped" if left else "finished")
+                report = build_report(store, batch_id)
+                if options.get("report"):
+                    write_json(report, options["report"])
+                if options.get("junit"):
+                    write_junit(report, options["junit"])
     finally:
         store.close()
-    if options.get("report"):
-        write_json(report, options["report"])
-    if options.get("junit"):
-        write_junit(report, options["junit"])
     return report
+
+
+@contextmanager
+def _signals_deferred() -> Iterator[None]:
+    """SIGINT and SIGTERM wait until the block is done (in the main thread; elsewhere nothing changes)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    got: list[int] = []
+    old = {sig: signal.signal(sig, lambda n, _f: got.append(n)) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for sig, handler in old.items():
+            signal.signal(sig, handler)
+        if got:
+            log.info("the batch was settled before stopping (signal %s)", got[0])
 
 
 def status(batch_id: str | None = None, *, settings: Settings | None = None) -> dict[str, Any]:

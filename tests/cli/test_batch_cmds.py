@@ -186,3 +186,11 @@ def test_worker_cluster_runs_the_queued_jobs_on_dask_workers(tiny, fenta_home, t
     assert "1 at a time on local Dask cluster (1 worker)" in r.stderr and "completed" in r.stdout
     assert fenta.jobs.get(job_id)["job"]["status"] == "completed" and (tmp_path / "out" / "queued.mp4").is_file()
     assert _fenta("worker", "--cluster", "nonsense").returncode == 2
+
+
+def test_plain_lines_show_the_videos_path_as_written_not_url_encoded(tiny, cli, write):
+    wf, _ = tiny
+    rows = write("rows.csv", "text,name\nПривет.,привет\n")
+    r = cli("batch", str(wf), str(rows), "-o", "out dir")
+    assert r.exit_code == 0, r.output
+    assert "✓ привет passed  " + str(wf.parent / "out dir" / "привет.mp4") in r.output

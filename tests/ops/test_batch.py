@@ -180,3 +180,23 @@ def test_a_batch_running_in_another_live_process_is_not_resumed(write, fenta_hom
     finally:
         other.kill()
         other.wait()
+
+
+def test_a_ctrl_c_while_the_batch_settles_still_settles_it_and_writes_its_reports(tiny, tmp_path, monkeypatch):
+    import os
+    import signal
+
+    from fenta.ops import readers
+
+    real = readers.after_job
+
+    def interrupted_then_real(*args, **kw):  # the signal lands after the rows ended, before the reports
+        os.kill(os.getpid(), signal.SIGINT)
+        return real(*args, **kw)
+
+    monkeypatch.setattr(readers, "after_job", interrupted_then_real)
+    wf, rows = tiny
+    report = fenta.batch(wf, rows, out="out", junit="report.xml")
+    assert report["status"] == "finished" and report["totals"]["passed"] == 2
+    assert len(_junit(tmp_path / "report.xml")) == 3
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
