@@ -43,6 +43,7 @@ class BatchDisplay:
         self.passed = 0
         self.failed = 0
         self.running: set[str] = set()
+        self.progress: dict[str, float] = {}  # running row -> its job's progress (0..1)
         self.types: dict[str, dict[str, str]] = {}
         self.t0 = time.monotonic()
         self.overall = Progress(
@@ -99,7 +100,8 @@ class BatchDisplay:
             kind = self.types.get(ev.job_id, {}).get(ev.node or "", "")
             self.each.update(self.tasks[ev.job_id], node=f"{ev.node} [dim]{kind}[/]")
         elif t == "job.progress" and ev.job_id in self.tasks:
-            self.each.update(self.tasks[ev.job_id], completed=float(ev.data.get("progress") or 0.0))
+            self.progress[ev.job_id] = float(ev.data.get("progress") or 0.0)
+            self.each.update(self.tasks[ev.job_id], completed=self.progress[ev.job_id])
         elif t in ("job.completed", "job.dead", "job.cancelled"):
             self._ended(ev, row)
         elif t == "job.retrying":
@@ -130,6 +132,7 @@ class BatchDisplay:
 
     def _stop_row(self, job_id: str | None) -> None:
         self.running.discard(job_id or "")
+        self.progress.pop(job_id or "", None)
         task = self.tasks.pop(job_id or "", None)
         if task is not None:
             self.each.remove_task(task)
@@ -143,7 +146,8 @@ class BatchDisplay:
 
     def _refresh(self) -> None:
         if self.bar is not None:
-            self.overall.update(self.bar, completed=self.done, passed=self.passed, failed=self.failed, running=len(self.running))
+            # Running rows count with their progress, so the bar and its ETA move between rows that end.
+            self.overall.update(self.bar, completed=self.done + sum(self.progress.values()), passed=self.passed, failed=self.failed, running=len(self.running))
 
     def _line(self, text: str, style: str | None = None) -> None:
         """One line above the live view, or a log line with the time."""

@@ -27,7 +27,7 @@ from ..config import Settings
 from ..errors import FentaError, FFmpegUnusable, MissingKeysError
 from .events import Event
 
-__all__ = ["check_worker", "run_job", "stop_job", "fenta_version", "LIVE_TYPES"]
+__all__ = ["check_worker", "run_job", "stop_job", "fenta_version", "quiet_notices", "LIVE_TYPES"]
 
 #: Event types sent to the client as they happen (the ones a live view shows).
 LIVE_TYPES = ("node.started", "node.finished", "node.failed", "node.progress", "message", "job.progress", "job.plan")
@@ -54,6 +54,14 @@ async def _watch_stop(key: str | None, task: asyncio.Task) -> None:
             _STOPS.discard(key)
             task.cancel()
             return
+
+
+def quiet_notices() -> None:
+    """In a LocalCluster's worker process, whose stderr is the client's: drop the `notice:` lines (an old
+    system FFmpeg passed over) the client has printed already."""
+    import logging
+
+    logging.getLogger("fenta").addFilter(lambda record: not str(record.msg).startswith("notice:"))
 
 
 def fenta_version() -> str:

@@ -152,6 +152,7 @@ def test_cluster_local_runs_the_rows_on_dask_workers(tiny, tmp_path):
     assert _last_line(r.stdout) == "2 passed, 1 failed"
     report = json.loads((tmp_path / "report.json").read_text())
     assert report["rows"][2]["failed_node"] == "media" and (tmp_path / "out" / "first.mp4").is_file()
+    assert r.stderr.count("notice:") <= 1  # the workers' stderr is this one: no notice twice
 
 
 def test_a_cluster_that_cannot_be_used_exits_2_before_anything_is_queued(tiny, cli):
@@ -194,3 +195,33 @@ def test_plain_lines_show_the_videos_path_as_written_not_url_encoded(tiny, cli, 
     r = cli("batch", str(wf), str(rows), "-o", "out dir")
     assert r.exit_code == 0, r.output
     assert "✓ привет passed  " + str(wf.parent / "out dir" / "привет.mp4") in r.output
+
+
+def _terminal_display():
+    import io
+
+    from rich.console import Console
+
+    from fenta.cli._batch_progress import BatchDisplay
+    from fenta.engine.events import Event
+
+    display = BatchDisplay(Console(file=io.StringIO(), force_terminal=True, width=120))
+    display.start({"batch_id": "b-1", "concurrency": 2, "executor": "local", "rows": [{"index": i, "name": f"r{i}", "job_id": f"j{i}", "status": "queued"} for i in (1, 2)]})
+    return display, Event
+
+
+def test_on_a_terminal_the_bar_moves_with_the_running_rows_progress_and_shows_their_node():
+    display, Event = _terminal_display()
+    try:
+        for job in ("j1", "j2"):
+            display(Event(0, "job.plan", job, {"types": {"render": "Render"}}))
+            display(Event(1, "job.started", job, {}))
+            display(Event(2, "node.started", job, {"node": "render"}))
+        display(Event(3, "job.progress", "j1", {"progress": 0.5}))
+        display(Event(4, "job.progress", "j2", {"progress": 0.25}))
+        assert display.overall.tasks[0].completed == 0.75  # not stuck at 0 until a row ends
+        assert [t.fields["node"] for t in display.each.tasks] == ["render [dim]Render[/]"] * 2
+        display(Event(5, "job.completed", "j1", {}))
+        assert display.overall.tasks[0].completed == 1.25
+    finally:
+        display.close()

@@ -154,6 +154,7 @@ class DaskExecutor:
                 raise ClusterError(f"cannot start a local Dask cluster: {type(e).__name__}: {e}") from None
         try:
             client = distributed.Client(cluster)
+            client.run(remote.quiet_notices)  # their stderr is this terminal, which has the notices already
         except BaseException:
             cluster.close()
             raise
