@@ -160,16 +160,19 @@ def _sync_pusher(settings: Settings):
 
 def _hosted_worker(settings: Settings, until_empty: bool, on_event, as_json: bool) -> None:
     """`fenta worker --hosted`: render the hosted project's queued jobs here."""
-    from ..ops.readers import after_job
+    from ..ops.readers import Background, after_job
     from ..ops.sync import HostedWorker
 
     log = (lambda m: None) if as_json else (lambda m: err_console.print(m, highlight=False, markup=False))
     w = HostedWorker(settings, until_empty=until_empty, on_event=on_event, log=log)
     if not as_json:
         err_console.print(f"hosted worker for {settings.urls['fenta']} (pid {os.getpid()}){', until no hosted job is queued' if until_empty else ''}; Ctrl-C stops it", highlight=False)
+    # Usage, quota warnings and webhooks while it runs; the worker pushes its hosted jobs itself.
+    readers = Background(settings, log=log, sync=False).start()
     try:
         results = w.run()
     finally:
+        readers.stop()
         after_job(settings, None, wait=10.0 if until_empty else 0.0)  # usage, quota warnings, webhooks
     if not as_json:
         done = sum(1 for r in results if r.status == "completed")

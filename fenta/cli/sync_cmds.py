@@ -32,7 +32,12 @@ def sync_push(
         return
     from ..ops.sync import push
 
-    report = push(Settings.from_env(), job_id=job, dry_run=dry_run)
+    settings = Settings.from_env()
+    report = push(settings, job_id=job, dry_run=dry_run)
+    if not dry_run and any(j.error is None and j.skipped is None for j in report.jobs):
+        from ..ops.readers import after_job
+
+        after_job(settings, None, wait=0.0)  # webhooks that waited for these videos go out now
     if json:
         emit_json(report.to_dict())
     else:

@@ -23,9 +23,10 @@ from ..config import Settings
 __all__ = ["pump", "after_job", "Background"]
 
 
-def pump(settings: Settings, *, deliver: bool = True, log: Callable[[str], None] | None = None) -> None:
-    """One pass: record finished jobs' usage (and quota warnings), queue new events for the
-    webhook endpoints, send what is due. Never raises."""
+def pump(settings: Settings, *, deliver: bool = True, log: Callable[[str], None] | None = None, sync: bool = True) -> None:
+    """One pass: record finished jobs' usage (and quota warnings), push what hosted sync has pending
+    (unless `sync` is False: a hosted worker pushes its jobs itself), queue new events for the webhook
+    endpoints, send what is due. Never raises."""
     from ..engine.store import JobStore
     from . import quotas, webhooks
 
@@ -38,7 +39,7 @@ def pump(settings: Settings, *, deliver: bool = True, log: Callable[[str], None]
     try:
         steps = (
             ("usage", lambda: quotas.track(store, settings)),
-            ("sync", lambda: _sync_step(settings, store, log)),  # before webhooks: job.completed's videoUrl is the hosted video's
+            ("sync", lambda: _sync_step(settings, store, log) if sync else None),  # before webhooks: job.completed's videoUrl is the hosted video's
             ("webhooks", lambda: webhooks.sync_outbox(store)),
         )
         for name, step in steps:
@@ -87,8 +88,9 @@ def after_job(settings: Settings, job_id: str | None, *, wait: float = 10.0) -> 
 class Background:
     """`pump` every `settings.scheduler_poll` seconds in a daemon thread (for `fenta worker`)."""
 
-    def __init__(self, settings: Settings, *, interval: float | None = None, log: Callable[[str], None] | None = None) -> None:
+    def __init__(self, settings: Settings, *, interval: float | None = None, log: Callable[[str], None] | None = None, sync: bool = True) -> None:
         self.settings = settings
+        self.sync = sync
         self.interval = interval if interval is not None else settings.scheduler_poll
         self.log = log or (lambda m: print(m, file=sys.stderr))
         self._stop = threading.Event()
@@ -102,7 +104,7 @@ class Background:
     def _loop(self) -> None:
         while not self._stop.is_set():
             t0 = time.monotonic()
-            pump(self.settings, log=self.log)
+            pump(self.settings, log=self.log, sync=self.sync)
             self._stop.wait(max(0.0, self.interval - (time.monotonic() - t0)))
 
     def stop(self, timeout: float = 5.0) -> None:

@@ -415,7 +415,7 @@ def _claim(store: Any, now: float, *, job_id: str | None = None, ids: Iterable[i
         where.append(f"d.id IN ({','.join('?' * len(ids))})" if ids else "0")
         args += ids
     q = (
-        "SELECT d.id, d.event_id, d.event, d.body, d.attempts, d.endpoint_id, e.url, e.secret, e.enabled FROM webhook_deliveries d "
+        "SELECT d.id, d.event_id, d.event, d.body, d.attempts, d.endpoint_id, d.job_id, e.url, e.secret, e.enabled FROM webhook_deliveries d "
         f"JOIN webhook_endpoints e ON e.id = d.endpoint_id WHERE {' AND '.join(where)} ORDER BY d.next_at, d.id LIMIT ?"
     )
     with store.write() as conn:
@@ -450,7 +450,60 @@ def _client() -> Any:
     return httpx.Client(follow_redirects=False, timeout=TIMEOUT, headers={"user-agent": agent})
 
 
+#: `last_error` of a synced job's `job.completed` waiting for its video to reach the hosted project.
+WAITING_FOR_PUSH = "waiting for the hosted push of the video (`fenta sync`)"
+
+
+def _wait_for_hosted_video(store: Any, row: dict[str, Any], now: float, settings: Settings, rng: random.Random | None) -> Attempt | None:
+    """A synced job's `job.completed` still carrying the local file:// URL waits for the push (each wait
+    counts as an attempt of the retry schedule, one step ahead); once the video is pushed its body gets
+    the signed URL. After the whole schedule it goes out with the local URL. None: send `row` now."""
+    if row["event"] != "job.completed" or not row.get("job_id"):
+        return None
+    try:
+        body = json.loads(row["body"])
+        url = body["data"].get("videoUrl")
+    except (ValueError, KeyError, TypeError, AttributeError):
+        return None
+    if not isinstance(url, str) or not url.startswith("file:"):
+        return None
+    from .sync.state import hosted_video
+
+    synced, signed = hosted_video(store, row["job_id"])
+    if not synced:
+        return None
+    if signed:
+        row["body"] = body_for(body["type"], body["timestamp"], {**body["data"], "videoUrl": signed})
+        with store.write() as conn:
+            conn.execute("UPDATE webhook_deliveries SET body = ? WHERE id = ?", (row["body"], row["id"]))
+        return None
+    attempts = row["attempts"] + 1
+    wait = next_delay(attempts + 1, scale=settings.webhook_retry_scale, rng=rng)
+    if wait is None:
+        return None
+    with store.write() as conn:
+        conn.execute(
+            "UPDATE webhook_deliveries SET attempts = ?, next_at = ?, last_error = ?, lease_until = NULL, updated_at = ? WHERE id = ?",
+            (attempts, now + wait, WAITING_FOR_PUSH, now, row["id"]),
+        )
+    return Attempt(row["id"], row["event_id"], row["endpoint_id"], "pending", None, WAITING_FOR_PUSH, now + wait)
+
+
+def hosted_video_ready(store: Any, job_id: str, now: float) -> None:
+    """The job's video reached the hosted project: its waiting `job.completed` deliveries are due now."""
+    try:
+        store.db.conn.execute(
+            "UPDATE webhook_deliveries SET next_at = ? WHERE job_id = ? AND status = 'pending' AND event = 'job.completed' AND last_error = ?",
+            (now, job_id, WAITING_FOR_PUSH),
+        )
+    except sqlite3.OperationalError:  # no webhooks were ever set up here
+        pass
+
+
 def _send(store: Any, client: Any, row: dict[str, Any], *, now: float, settings: Settings, timeout: float, rng: random.Random | None) -> Attempt:
+    waiting = _wait_for_hosted_video(store, row, now, settings, rng)
+    if waiting is not None:
+        return waiting
     msg_id = message_id(row["event_id"])
     body = row["body"].encode("utf-8")
     headers = signed_headers(row["secret"], msg_id, int(now), body)

@@ -87,7 +87,8 @@ class FakeServer:
         host, port = self._server.server_address[:2]
         return f"http://{host}:{port}"
 
-    def start(self) -> "FakeServer":
+    def start(self, port: int = 0) -> "FakeServer":
+        """Serve on 127.0.0.1:`port` (0: a free port) in a daemon thread."""
         fake = self
 
         class _H(BaseHTTPRequestHandler):
@@ -121,7 +122,7 @@ class FakeServer:
                 if not isinstance(sys.exc_info()[1], (ConnectionError, TimeoutError)):
                     super().handle_error(request, client_address)
 
-        self._server = _Server(("127.0.0.1", 0), _H)
+        self._server = _Server(("127.0.0.1", port), _H)
         self._server.daemon_threads = True
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
         self._thread.start()

@@ -17,7 +17,7 @@
 Faults: `fail_next(Reply(...))` (503, 401, a 409 inside a 400 ...), `offline` (every connection is
 dropped), `drop_upload_after(n)` (the next TUS PATCH keeps n bytes, then the connection drops).
 
-By hand: ``python -m tests.fakes.supabase`` prints FENTA_API_URL and FENTA_API_KEY.
+By hand: ``python -m tests.fakes.supabase [--port N]`` prints FENTA_API_URL and FENTA_API_KEY and serves until Ctrl-C.
 """
 
 from __future__ import annotations
@@ -142,8 +142,8 @@ class FakeSupabase(FakeServer):
             self.offline = False
             self._drop_after: list[int] = []
 
-    def start(self) -> "FakeSupabase":
-        super().start()
+    def start(self, port: int = 0) -> "FakeSupabase":
+        super().start(port)
         handler = self._server.RequestHandlerClass  # type: ignore[union-attr]
         handler.do_HEAD = handler.do_GET  # TUS asks for offsets with HEAD (answered without a body)
         return self
@@ -442,6 +442,20 @@ def supabase_fake(fenta_home, monkeypatch):
     fake.reset()
 
 
-if __name__ == "__main__":  # by hand: python -m tests.fakes.supabase
-    fake = FakeSupabase().start()
+def main(argv: list[str] | None = None) -> None:
+    """By hand: ``python -m tests.fakes.supabase [--port N]`` serves until Ctrl-C and prints the variables
+    that point fenta at it (the fake's state lives in memory and is gone when it stops)."""
+    import argparse
+
+    parser = argparse.ArgumentParser(prog="python -m tests.fakes.supabase", description="A fake Supabase project on 127.0.0.1 (gateway, PostgREST, Storage, TUS).")
+    parser.add_argument("--port", type=int, default=0, help="Port to listen on (default: a free one).")
+    args = parser.parse_args(argv)
+    try:
+        fake = FakeSupabase().start(args.port)
+    except OSError as e:
+        parser.exit(2, f"cannot listen on 127.0.0.1:{args.port}: {e.strerror or e}\n")
     fake.serve_by_hand({"FENTA_API_URL": fake.url, "FENTA_API_KEY": fake.key})
+
+
+if __name__ == "__main__":
+    main()

@@ -95,6 +95,20 @@ def test_pushing_twice_adds_nothing(cli, workflow, supabase_fake):
     assert cli("sync").stdout.strip() == "nothing to push"
 
 
+def test_usage_recorded_after_the_job_finished_still_reaches_the_hosted_project(cli, workflow, supabase_fake, fenta_home):
+    # The job's own usage rows (provider fenta: jobs, render_minutes) are written by the usage reader after
+    # job.completed, with no event of their own: the push must still notice and send them.
+    job_id = _run(cli, workflow(), "--sync")["job_id"]
+    store = JobStore(fenta_home / "fenta.db")
+    try:
+        local = {(u["provider"], u["units"]) for u in store.db.query("SELECT * FROM usage_records WHERE job_id = ?", [job_id])}
+    finally:
+        store.close()
+    assert ("fenta", "jobs") in local
+    assert {(u["provider"], u["units"]) for u in supabase_fake.rows("usage_records")} == local
+    assert json.loads(cli("sync", "status", "--json").stdout)["pending"] == []
+
+
 def test_offline_the_run_succeeds_and_the_next_sync_catches_up(cli, workflow, supabase_fake, fenta_home, tmp_path):
     supabase_fake.offline = True
     r = cli("run", workflow(), "--sync")
@@ -210,6 +224,46 @@ def test_job_completed_webhooks_carry_the_signed_storage_url_of_a_synced_job(cli
     assert data["videoUrl"] == out["sync"]["video_url"]
     assert data["videoUrl"].startswith(f"{supabase_fake.url}/storage/v1/object/sign/renders/{out['job_id']}/tiny.mp4?token=")
     assert httpx.get(data["videoUrl"]).content == supabase_fake.object(f"renders/{out['job_id']}/tiny.mp4")[0]
+
+
+def test_offline_a_job_completed_webhook_waits_for_the_push_and_then_carries_the_signed_url(cli, workflow, supabase_fake, fenta_home, monkeypatch):
+    monkeypatch.setenv("FENTA_WEBHOOK_RETRY_SCALE", "1")  # the wait for the push is minutes: the run does not sit through it
+    store = JobStore(fenta_home / "fenta.db")
+    try:
+        with Receiver() as rx:
+            ep = webhooks.add_endpoint(store, rx.url, events=["job.completed"])
+            rx.secret = ep.secret
+            supabase_fake.offline = True
+            t0 = time.monotonic()
+            job_id = _run(cli, workflow(), "--sync")["job_id"]
+            assert time.monotonic() - t0 < 30 and rx.requests == []  # not sent with the local file:// URL
+            [waiting] = webhooks.deliveries(store, job_id=job_id)
+            assert waiting["status"] == "pending" and waiting["last_error"] == webhooks.WAITING_FOR_PUSH and waiting["next_at"] > time.time() + 200
+
+            supabase_fake.offline = False
+            assert cli("sync").exit_code == 0  # the push lands, and the waiting webhook goes out at once
+            [data] = [b["data"] for b in rx.verified("job.completed")]
+            assert data["videoUrl"].startswith(f"{supabase_fake.url}/storage/v1/object/sign/renders/{job_id}/tiny.mp4?token=")
+            assert webhooks.deliveries(store, job_id=job_id)[0]["status"] == "delivered"
+    finally:
+        store.close()
+
+
+def test_a_webhook_that_waited_the_whole_schedule_for_the_push_goes_out_with_the_local_url(cli, workflow, supabase_fake, fenta_home, monkeypatch):
+    monkeypatch.setenv("FENTA_WEBHOOK_RETRY_SCALE", "1")
+    store = JobStore(fenta_home / "fenta.db")
+    try:
+        with Receiver() as rx:
+            ep = webhooks.add_endpoint(store, rx.url, events=["job.completed"])
+            rx.secret = ep.secret
+            supabase_fake.offline = True
+            job_id = _run(cli, workflow(), "--sync")["job_id"]
+            store.db.conn.execute("UPDATE webhook_deliveries SET attempts = ?, next_at = 0 WHERE job_id = ?", (len(webhooks.RETRY_SCHEDULE) - 2, job_id))
+            webhooks.deliver_due(store, Settings.from_env())
+            [data] = [b["data"] for b in rx.verified("job.completed")]
+            assert data["videoUrl"].startswith("file://")
+    finally:
+        store.close()
 
 
 def test_a_service_that_hangs_never_holds_fenta_up_longer_than_the_timeout(supabase_fake, fenta_home):

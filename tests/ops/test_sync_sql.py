@@ -158,6 +158,38 @@ def test_events_and_usage_rows_need_their_job_and_go_with_it(applied):
     assert _rows(applied(f"select count(*) from public.job_events where job_id = '{job}'")) == ["0"]
 
 
+def test_where_the_editor_does_not_own_storage_objects_the_rest_applies_with_one_warning(pg):
+    # Newer Supabase projects: the SQL editor's role (played here by fenta_editor, no superuser) does not
+    # own storage.objects, so policies there are refused; the tables, Realtime and the bucket still apply.
+    stubs = "\n".join(line for line in SUPABASE_STUBS.splitlines() if not line.startswith("create role"))
+    pg(f"""
+create role fenta_editor login;
+create role fenta_storage_admin nologin;
+create database editor_project owner fenta_editor;
+\\c editor_project
+{stubs}
+alter table storage.objects owner to fenta_storage_admin;
+alter publication supabase_realtime owner to fenta_editor;
+grant select, insert on storage.buckets to fenta_editor;
+grant usage on schema auth, storage to fenta_editor;
+""")
+    for _ in range(2):  # and it is still safe to run again
+        out = pg(f"\\c editor_project fenta_editor\n{SCHEMA_SQL}", check=False)
+        assert out.returncode == 0, out.stderr
+        warnings = [line for line in out.stderr.splitlines() if "WARNING" in line]
+        assert len(warnings) == 1 and "renders/ storage policies were not created (must be owner of table objects)" in warnings[0]
+        assert "Storage > Policies" in warnings[0]
+    check = pg("""
+\\c editor_project
+select count(*) from storage.buckets where id = 'renders';
+select count(*) from pg_publication_tables where pubname = 'supabase_realtime' and tablename = 'jobs';
+select count(*) from pg_policies where schemaname = 'public';
+select count(*) from pg_policies where schemaname = 'storage';
+""")
+    counts = _rows(check)
+    assert counts[0] == "1" and counts[1] == "1" and counts[2] == "9" and counts[3] == "0"
+
+
 def test_fenta_sync_sql_prints_exactly_this_schema(cli):
     r = cli("sync", "sql")
     assert r.exit_code == 0 and r.stdout == SCHEMA_SQL

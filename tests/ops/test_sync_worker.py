@@ -100,6 +100,70 @@ def test_a_workflow_that_does_not_validate_goes_back_as_failed_with_the_message(
     assert f"hosted job {remote}" in row["error"] and "render" in row["error"] and "preset" in row["error"]
 
 
+def test_line_numbers_of_fenta_own_json_text_stay_out_of_the_rows_error(cli, supabase_fake, fast):
+    remote = supabase_fake.queue_job({"nodes": {"a": {"type": "Nope.Node"}}})
+    cli("worker", "--hosted", "--until-empty")
+    [row] = supabase_fake.rows("jobs")
+    assert row["error"].startswith(f"hosted job {remote}, node 'a', field 'type': unknown node type 'Nope.Node'")
+
+
+def test_a_variable_the_workflow_does_not_have_fails_the_row_instead_of_being_dropped(cli, supabase_fake, fast):
+    remote = supabase_fake.queue_job(GRAPH, vars={"lien": "a typo"})
+    cli("worker", "--hosted", "--until-empty")
+    [row] = supabase_fake.rows("jobs")
+    assert row["status"] == "failed" and "variable 'lien'" in row["error"] and "did you mean 'line'" in row["error"]
+
+
+def test_a_job_needing_a_key_not_set_here_is_given_back_once_for_a_worker_that_has_it(cli, supabase_fake, monkeypatch, fast):
+    monkeypatch.delenv("PEXELS_API_KEY", raising=False)
+    stock = {"nodes": {
+        "stock": {"type": "Input.Stock", "params": {"query": "octopus"}},
+        "timeline": {"type": "Timeline", "params": {"duration": 2}, "inputs": {"clips": "stock.clips"}},
+        "render": {"type": "Render", "params": {"profile": "canvas"}, "inputs": {"timeline": "timeline.timeline"}},
+    }}
+    needs_key = supabase_fake.queue_job(stock, id="a-needs-pexels")
+    other = supabase_fake.queue_job(_nested(seconds=1), id="b-plain")
+    r = cli("worker", "--hosted", "--until-empty")
+    assert r.exit_code == 0, r.output
+    said = [line for line in r.stderr.splitlines() if needs_key in line and "PEXELS_API_KEY" in line]
+    assert said == [f"hosted job {needs_key} needs PEXELS_API_KEY, not set here: given back to the hosted queue for a worker that has it"]
+    assert "2 job(s), 1 completed, 1 given back" in r.stderr
+    rows = {row["id"]: row for row in supabase_fake.rows("jobs")}
+    back = rows[needs_key]
+    assert back["status"] == "queued" and back["claimed_by"] is None and back["lease_expires_at"] is None
+    assert back["attempt"] == 0 and back["error"] is None and back["started_at"] is None
+    assert rows[other]["status"] == "completed"
+    claims = [q for q in supabase_fake.requests if q.method == "PATCH" and q.q("id") == f"eq.{needs_key}" and q.q("status") == "eq.queued"]
+    assert len(claims) == 1  # not claimed again by this worker in this run
+
+
+def test_concurrency_with_hosted_is_refused_in_one_line(cli, supabase_fake, fast):
+    supabase_fake.queue_job(_nested(seconds=1))
+    r = cli("worker", "--hosted", "--until-empty", "--concurrency", "2")
+    assert r.exit_code == 2
+    assert r.stderr.strip() == ("error: --concurrency does not apply to --hosted: a hosted worker renders one job at a time; "
+                                "start more workers (here or on other machines) to render several at once")
+    assert supabase_fake.rows("jobs")[0]["status"] == "queued"
+
+
+def test_a_hosted_jobs_completed_webhook_carries_the_signed_url_of_its_row(cli, supabase_fake, fenta_home, fast):
+    from fenta.ops import webhooks
+
+    from .receiver import Receiver
+
+    store = JobStore(fenta_home / "fenta.db")
+    try:
+        with Receiver() as rx:
+            rx.secret = webhooks.add_endpoint(store, rx.url, events=["job.completed"]).secret
+            remote = supabase_fake.queue_job(GRAPH)
+            assert cli("worker", "--hosted", "--until-empty").exit_code == 0
+            rx.wait_for(1)
+            [data] = [b["data"] for b in rx.verified("job.completed")]
+    finally:
+        store.close()
+    assert data["videoUrl"].startswith(f"{supabase_fake.url}/storage/v1/object/sign/renders/{remote}/from-the-web.mp4?token=")
+
+
 def test_rows_without_a_workflow_are_left_alone(cli, supabase_fake, fast):
     supabase_fake.queue_job(None, id="pushed-by-another-fenta")
     r = cli("worker", "--hosted", "--until-empty")

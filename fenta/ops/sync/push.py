@@ -154,6 +154,9 @@ async def push_job(api: Hosted | None, store: JobStore, settings: Settings, srow
     if not plan_only and paths.get("video_path") and (not video_url or out.files):
         video_url = await api.sign(BUCKET, paths["video_path"].split("/", 1)[1], SIGNED_URL_SECONDS)  # type: ignore[union-attr]
         store.db.conn.execute("UPDATE sync_jobs SET video_url = ? WHERE job_id = ?", (video_url, job["id"]))
+        from ..webhooks import hosted_video_ready
+
+        hosted_video_ready(store, job["id"], time.time())  # its job.completed webhooks waited for this URL
     out.events, out.usage = len(events), len(usage)
     if plan_only:
         return out
@@ -275,7 +278,7 @@ def status(settings: Settings) -> dict[str, Any]:
             job = store.get_job(srow["job_id"]) or {}
             pending.append({"job_id": srow["job_id"], "remote_id": srow["remote_id"], "status": job.get("status"), "hosted": bool(srow["hosted"]), "last_error": srow["last_error"]})
         meta = state.meta(store)
-        synced = store.db.conn.execute("SELECT COUNT(*) FROM sync_jobs WHERE dirty = 0").fetchone()[0]
+        synced = store.db.conn.execute("SELECT COUNT(*) FROM sync_jobs").fetchone()[0] - len(pending)
         return {
             "configured": bool(settings.keys.get("fenta")), "url": settings.urls["fenta"], "sync_all": settings.sync,
             "pending": pending, "synced": synced, "last_push_at": meta.get("last_push_at"),

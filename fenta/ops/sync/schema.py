@@ -81,7 +81,7 @@ create table if not exists public.usage_records (
 create index if not exists usage_records_job on public.usage_records (job_id);
 
 create or replace function public.fenta_touch_updated_at() returns trigger
-language plpgsql as $$
+language plpgsql set search_path = '' as $$
 begin
   new.updated_at := now();
   return new;
@@ -154,22 +154,30 @@ create policy "usage_records: owners push" on public.usage_records
   using (exists (select 1 from public.jobs j where j.id = usage_records.job_id and j.user_id = auth.uid()))
   with check (exists (select 1 from public.jobs j where j.id = usage_records.job_id and j.user_id = auth.uid()));
 
-drop policy if exists "renders: owners read" on storage.objects;
-create policy "renders: owners read" on storage.objects
-  for select to authenticated using (
-    bucket_id = 'renders'
-    and exists (select 1 from public.jobs j where j.id = (storage.foldername(name))[1] and j.user_id = auth.uid()));
+-- Renders pushed with a user's token (FENTA_API_TOKEN). Where the SQL editor's role does not own
+-- storage.objects, Supabase refuses these: everything else still applies and a warning says so.
+do $fenta$
+begin
+  drop policy if exists "renders: owners read" on storage.objects;
+  create policy "renders: owners read" on storage.objects
+    for select to authenticated using (
+      bucket_id = 'renders'
+      and exists (select 1 from public.jobs j where j.id = (storage.foldername(name))[1] and j.user_id = auth.uid()));
 
-drop policy if exists "renders: owners upload" on storage.objects;
-create policy "renders: owners upload" on storage.objects
-  for insert to authenticated with check (
-    bucket_id = 'renders'
-    and exists (select 1 from public.jobs j where j.id = (storage.foldername(name))[1] and j.user_id = auth.uid()));
-drop policy if exists "renders: owners replace" on storage.objects;
-create policy "renders: owners replace" on storage.objects
-  for update to authenticated using (
-    bucket_id = 'renders'
-    and exists (select 1 from public.jobs j where j.id = (storage.foldername(name))[1] and j.user_id = auth.uid()));
+  drop policy if exists "renders: owners upload" on storage.objects;
+  create policy "renders: owners upload" on storage.objects
+    for insert to authenticated with check (
+      bucket_id = 'renders'
+      and exists (select 1 from public.jobs j where j.id = (storage.foldername(name))[1] and j.user_id = auth.uid()));
+  drop policy if exists "renders: owners replace" on storage.objects;
+  create policy "renders: owners replace" on storage.objects
+    for update to authenticated using (
+      bucket_id = 'renders'
+      and exists (select 1 from public.jobs j where j.id = (storage.foldername(name))[1] and j.user_id = auth.uid()));
+exception when insufficient_privilege then
+  raise warning 'fenta: the renders/ storage policies were not created (%). Only pushes with a user''s token (FENTA_API_TOKEN) need them: add them under Storage > Policies in the dashboard, as in `fenta sync sql`', sqlerrm;
+end
+$fenta$;
 
 grant select, insert, update on public.jobs to authenticated;
 grant select, insert, update on public.job_events, public.usage_records to authenticated;

@@ -18,7 +18,7 @@ from typing import Any
 
 from ...config import Settings
 
-__all__ = ["CURSOR", "ensure_tables", "collect", "mark", "mark_job", "release", "released", "dirty_jobs", "get", "meta", "set_meta", "signed_video_url", "wanted"]
+__all__ = ["CURSOR", "ensure_tables", "collect", "mark", "mark_job", "release", "released", "dirty_jobs", "get", "meta", "set_meta", "signed_video_url", "hosted_video", "wanted"]
 
 #: The event-log cursor this reader keeps.
 CURSOR = "sync"
@@ -129,7 +129,10 @@ def dirty_jobs(store: Any, job_id: str | None = None) -> list[dict[str, Any]]:
     ensure_tables(store)
     if job_id is not None:
         return [dict(r) for r in store.db.query("SELECT * FROM sync_jobs WHERE job_id = ?", [job_id])]
-    return [dict(r) for r in store.db.query("SELECT s.* FROM sync_jobs s LEFT JOIN jobs j ON j.id = s.job_id WHERE s.dirty > 0 AND s.hosted != -1 ORDER BY j.created_at, s.job_id")]
+    # Usage rows the usage reader adds after job.completed come with no event: they count as pending too.
+    return [dict(r) for r in store.db.query(
+        "SELECT s.* FROM sync_jobs s LEFT JOIN jobs j ON j.id = s.job_id WHERE s.hosted != -1 AND (s.dirty > 0 OR EXISTS "
+        "(SELECT 1 FROM usage_records u WHERE u.job_id = s.job_id AND u.id > s.usage_done)) ORDER BY j.created_at, s.job_id")]
 
 
 def get(store: Any, job_id: str) -> dict[str, Any] | None:
@@ -147,6 +150,17 @@ def set_meta(store: Any, **values: Any) -> None:
     ensure_tables(store)
     for k, v in values.items():
         store.db.conn.execute("INSERT INTO sync_meta (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value", (k, None if v is None else str(v)))
+
+
+def hosted_video(store: Any, job_id: str) -> tuple[bool, str | None]:
+    """(whether the job is pushed to the hosted project, its video's signed URL once uploaded)."""
+    try:
+        row = store.db.conn.execute("SELECT hosted, video_url FROM sync_jobs WHERE job_id = ?", (job_id,)).fetchone()
+    except sqlite3.OperationalError:  # sync was never used here
+        return False, None
+    if not row or row[0] == -1:
+        return False, None
+    return True, row[1] or None
 
 
 def signed_video_url(store: Any, job_id: str | None) -> str | None:

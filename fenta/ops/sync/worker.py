@@ -19,7 +19,7 @@ import asyncio
 import json
 import time
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Callable
 
@@ -44,7 +44,7 @@ class HostedResult:
     remote_id: str
     job_id: str | None
     status: str  # completed | failed | dead | cancelled (here or on the web app) | lost (another worker took it
-    # over) | queued (stopped here and given back)
+    # over) | queued (stopped here and given back, or it needs a key not set here)
     error: str | None = None
     synced: bool = True
 
@@ -75,6 +75,8 @@ class HostedWorker:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._wake: asyncio.Event | None = None
         self._current: asyncio.Future | None = None
+        #: Rows this worker gave back because it lacks a key they need: not claimed again in this run.
+        self._given_back: set[str] = set()
 
     def stop(self, now: bool = False) -> None:
         """Take no further job: the one rendering finishes, or (`now`) is stopped and handed back to the
@@ -182,6 +184,8 @@ class HostedWorker:
         queued = await api.select("jobs", {**common, "status": "eq.queued"})
         lapsed = await api.select("jobs", {**common, "status": "eq.running", "lease_expires_at": f"lt.{iso(time.time())}"})
         for candidate in [*queued, *lapsed]:
+            if str(candidate["id"]) in self._given_back:
+                continue
             row = await self.claim(api, candidate)
             if row is not None:
                 self.log(f"claimed hosted job {row['id']}" + (" (its lease had lapsed)" if candidate.get("status") == "running" else ""))
@@ -223,7 +227,8 @@ class HostedWorker:
         from ...engine.keys import check_keys
         from ...engine.queue import enqueue, retry_policy
         from ...engine.runner import prepare
-        from ...engine.spec import from_document
+        from ...engine.spec import loads
+        from ...errors import MissingKeysError, SpecError
 
         remote = str(row["id"])
         settings = self.settings
@@ -234,9 +239,15 @@ class HostedWorker:
                 raise SyncError(f"hosted job {remote}: column 'document' is not a workflow (a JSON object with 'nodes')", field="document")
             if not isinstance(variables, dict):
                 raise SyncError(f"hosted job {remote}: column 'vars' is not a JSON object of variables", field="vars")
-            wf = from_document(document, file=f"hosted job {remote}", vars=variables)
+            label = f"hosted job {remote}"
+            try:
+                wf = loads(json.dumps(document), file=label, vars=variables)
+            except SpecError as e:  # line numbers of fenta's own JSON text would mean nothing to the web app
+                raise SpecError([replace(p, line=None) if p.file == label else p for p in e.problems], file=label) from None
             check_keys(wf, settings)
             out_dir, base = prepare(out=Path(settings.home) / "hosted" / remote, settings=settings)
+        except MissingKeysError as e:
+            return await self._lacks_keys(api, row, e)
         except FentaError as e:
             error = settings.redact(str(e))
             self.log(f"hosted job {remote} failed before it ran: {error}")
@@ -272,6 +283,18 @@ class HostedWorker:
             return HostedResult(remote, job_id, status, error, synced)
         finally:
             store.close()
+
+    async def _lacks_keys(self, api: Hosted, row: dict[str, Any], e: Any) -> HostedResult:
+        """A job needing a key this machine lacks goes back to the hosted queue as it was (not failed):
+        a worker that has the key takes it. This worker skips it for the rest of its run."""
+        remote = str(row["id"])
+        self._given_back.add(remote)
+        names = ", ".join(k.var for k in e.missing)
+        await self._mine(api, remote, {"status": "queued", "claimed_by": None, "lease_expires_at": None, "started_at": None,
+                                       "attempt": max(0, int(row.get("attempt") or 1) - 1), "progress": 0, "current_node": None})
+        message = f"needs {names}, not set here"
+        self.log(f"hosted job {remote} {message}: given back to the hosted queue for a worker that has {'it' if len(e.missing) == 1 else 'them'}")
+        return HostedResult(remote, None, "queued", message)
 
     async def _give_back(self, api: Hosted, store: JobStore, job_id: str, remote: str) -> HostedResult:
         """A render stopped by `stop(now=True)`: the row goes back to `queued` for the next worker."""
