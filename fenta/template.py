@@ -15,6 +15,7 @@ it and the nodes and render read the resolved dict, so neither has to import the
 from __future__ import annotations
 
 import copy
+import os
 import re
 from pathlib import Path
 from typing import Any, Literal
@@ -224,6 +225,9 @@ def resolve_template(name: str | None, overrides: dict[str, Any] | None = None, 
             path = base_dir / path
         if not path.is_file():
             known = ", ".join(sorted(shipped)) or "none"
+            if path.suffix.lower() in (".yaml", ".yml") or "/" in name or os.sep in name:  # meant as a file
+                what = "a folder, not a template file" if path.is_dir() else "template file not found"
+                raise TemplateError([Problem(f"{what}: {path} (or use a shipped one: {known})", field="template")])
             raise TemplateError([Problem(f"unknown template '{name}' (shipped: {known})", field="template")])
     source = str(path)
     data, refused = _read(path)

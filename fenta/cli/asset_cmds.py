@@ -69,10 +69,11 @@ def assets_add(
     """
     from .. import library
 
+    tags = [library.clean_tag(t) for t in tag or []]  # a bad tag is one error, before any file is read
     added, failed = [], []
     for source in sources:
         try:
-            added.append(library.add(source, tags=tag or [], max_bytes=int(max_mb * 1024 * 1024)))
+            added.append(library.add(source, tags=tags, max_bytes=int(max_mb * 1024 * 1024)))
         except FentaError as e:
             failed.append(e)
     if json:
@@ -100,6 +101,9 @@ def assets_list(
     assets = library.list_assets(kind=kind.value if kind else None, tag=tag)
     if json:
         emit_json([a.to_dict() for a in assets])
+    elif not assets and (kind or tag):
+        wanted = " ".join(w for w in (kind.value if kind else "", "assets", f"tagged '{escape(tag)}'" if tag else "") if w)
+        console.print(f"[dim]no {wanted} (`fenta assets list` shows them all)[/]", highlight=False)
     elif not assets:
         console.print("[dim]no assets yet: add some with `fenta assets add FILE|URL --tag NAME`[/]", highlight=False)
     else:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shlex
 from enum import Enum
 from pathlib import Path
 from typing import Optional
@@ -91,7 +92,7 @@ def new(
         with run_cmd.make_context("run", args, parent=root) as sub:
             run_cmd.invoke(sub)
     elif not json:
-        console.print(f"[dim]next:[/] fenta run {escape(str(done.path))}", highlight=False)
+        console.print(f"[dim]next:[/] fenta run {escape(shlex.quote(str(done.path)))}", highlight=False)
 
 
 @app.command()
@@ -119,7 +120,7 @@ def init(
     console.print(f"  {env} {escape(str(done.env_example))}" + (f": {', '.join(done.keys)}" if done.keys else ": no keys needed"), highlight=False)
     if done.keys:
         # fenta reads .env from the folder it runs in: the hint works from there.
-        here = "" if folder.resolve() == Path.cwd().resolve() else f"cd {escape(str(folder))} && "
-        console.print(f"[dim]next:[/] {here}cp .env.example .env, fill in the keys, then fenta run {escape(done.workflow.name)} --dry-run", highlight=False)
+        here = "" if folder.resolve() == Path.cwd().resolve() else f"cd {escape(shlex.quote(str(folder)))} && "
+        console.print(f"[dim]next:[/] {here}cp .env.example .env, fill in the keys, then fenta run {escape(shlex.quote(done.workflow.name))} --dry-run", highlight=False)
     else:
-        console.print(f"[dim]next:[/] fenta run {escape(str(done.workflow))}", highlight=False)
+        console.print(f"[dim]next:[/] fenta run {escape(shlex.quote(str(done.workflow)))}", highlight=False)

@@ -14,7 +14,7 @@ from ._app import app, console, emit_json, handle_errors
 cache_app = typer.Typer(help="Show the cache's size, or prune it by age or size.", no_args_is_help=False, invoke_without_command=True)
 app.add_typer(cache_app, name="cache")
 
-_AREAS = {"blobs": "node results", "tts": "speech chunks", "tmp": "scratch folders"}
+_AREAS = {"blobs": "node results", "tts": "speech chunks", "tmp": "scratch folders", "previews": "template previews (FENTA_HOME/previews)"}
 
 
 def _when(ts: float | None) -> str:
@@ -27,18 +27,13 @@ def cache_show(
     ctx: typer.Context,
     json: bool = typer.Option(False, "--json", help="Print as JSON."),
 ) -> None:
-    """Show where the cache is, how big it is, and when its entries were last used."""
+    """Show where the cache is, how big it is (template previews included), and when its entries were last used."""
     if ctx.invoked_subcommand:
         return
-    from ..engine.cache import human_size, usage
-    from ..engine.store import JobStore
+    from ..engine.cache import human_size
+    from ..ops.caches import cache_usage
 
-    settings = Settings.from_env()
-    store = JobStore(settings.db_path)
-    try:
-        u = usage(store, settings.cache_dir)
-    finally:
-        store.close()
+    u = cache_usage(Settings.from_env())
     if json:
         emit_json(u.to_dict())
         return
@@ -60,13 +55,14 @@ def cache_prune(
     dry_run: bool = typer.Option(False, "--dry-run", help="Only say what would be removed."),
     json: bool = typer.Option(False, "--json", help="Print the result as JSON."),
 ) -> None:
-    """Remove old cache entries and the files only they use.
+    """Remove old cache entries and the files only they use (template previews' too).
 
-    Never touches what a running job uses. A removed entry only means its node runs again
+    To meet --max-size, previews go first (they are rebuilt offline in seconds). Never touches
+    what a running job or preview uses. A removed entry only means its node runs again
     (in a new run and in `fenta resume`).
     """
-    from ..engine.cache import human_size, parse_age, parse_size, prune
-    from ..engine.store import JobStore
+    from ..engine.cache import human_size, parse_age, parse_size
+    from ..ops.caches import prune_caches
 
     if older_than is None and max_size is None:
         raise typer.BadParameter("give --older-than AGE (like 30d) and/or --max-size SIZE (like 2G)", param_hint="--older-than / --max-size")
@@ -78,12 +74,7 @@ def cache_prune(
         size = parse_size(max_size) if max_size is not None else None
     except ValueError as e:
         raise typer.BadParameter(str(e), param_hint="--max-size") from None
-    settings = Settings.from_env()
-    store = JobStore(settings.db_path)
-    try:
-        r = prune(store, settings.cache_dir, older_than=age, max_size=size, dry_run=dry_run)
-    finally:
-        store.close()
+    r = prune_caches(Settings.from_env(), older_than=age, max_size=size, dry_run=dry_run)
     if json:
         emit_json(r.to_dict())
         return

@@ -42,8 +42,12 @@ _SCHEMA = [
     PRIMARY KEY (asset_id, tag)
 )""",
     "CREATE INDEX IF NOT EXISTS asset_tags_tag ON asset_tags(tag)",
+    """CREATE TABLE IF NOT EXISTS asset_urls (  -- every URL an asset was downloaded from: fetched once
+    url TEXT PRIMARY KEY,
+    asset_id TEXT NOT NULL REFERENCES assets(id) ON DELETE CASCADE
+)""",
 ]
-_NAMES = {"assets", "assets_source", "asset_tags", "asset_tags_tag"}
+_NAMES = {"assets", "assets_source", "asset_tags", "asset_tags_tag", "asset_urls"}
 
 
 def open_db(path: Path) -> sqlite_utils.Database:

@@ -27,7 +27,7 @@ from ._db import open_db
 from .facts import make_thumbnail, read_facts
 from .fetch import DEFAULT_MAX_BYTES, check_url, download, is_url
 
-__all__ = ["Asset", "add", "add_file", "add_url", "record", "record_safely", "list_assets", "get", "remove", "tag", "untag", "tagged", "pick"]
+__all__ = ["Asset", "clean_tag", "add", "add_file", "add_url", "record", "record_safely", "list_assets", "get", "remove", "tag", "untag", "tagged", "pick"]
 
 _ID_LEN = 12
 _TAG = re.compile(r"^[\w][\w.-]{0,63}$")
@@ -81,10 +81,17 @@ def _sha256(path: Path) -> str:
     return h.hexdigest()
 
 
-def _clean_tag(tag: str) -> str:
+def clean_tag(tag: str) -> str:
+    """`tag` as stored (lower case, trimmed).
+
+    Raises:
+        AssetError: it is not one word of letters (any alphabet), digits, '-', '_' or '.'.
+    """
     t = tag.strip().lower()
     if not _TAG.match(t):
-        raise AssetError(f"'{tag}' is not a tag: use letters, digits, '-', '_' or '.' (at most 64)")
+        joined = re.sub(r"[^\w.-]+", "-", t).strip("-")
+        hint = f" (for example '{joined}')" if _TAG.match(joined) else ""
+        raise AssetError(f"'{tag}' is not a tag: use one word of letters, digits, '-', '_' or '.' (at most 64){hint}")
     return t
 
 
@@ -165,9 +172,9 @@ def add_file(
     settings = _settings(settings)
     src = Path(path).expanduser()
     shown = shown or str(path)
-    clean = [_clean_tag(t) for t in tags]
+    clean = [clean_tag(t) for t in tags]
     if not src.is_file():
-        raise MediaError("file not found" if not src.exists() else "not a file", file=shown)
+        raise MediaError("file not found" if not src.exists() else "a folder, not a file: add the media files in it", file=shown)
     sha = _sha256(src)
     db = open_db(settings.db_path)
     try:
@@ -217,10 +224,10 @@ def add_url(url: str, *, tags: Iterable[str] = (), max_bytes: int = DEFAULT_MAX_
     """
     settings = _settings(settings)
     check_url(url)
-    clean = [_clean_tag(t) for t in tags]
+    clean = [clean_tag(t) for t in tags]
     db = open_db(settings.db_path)
     try:
-        row = _row(db, "origin = 'url' AND source = ?", [url])
+        row = _row(db, "id IN (SELECT asset_id FROM asset_urls WHERE url = ?) OR (origin = 'url' AND source = ?)", [url, url])
         if row is not None and Path(row["path"]).is_file():
             _add_tags(db, row["id"], clean)
             return _asset(db, row)
@@ -228,9 +235,17 @@ def add_url(url: str, *, tags: Iterable[str] = (), max_bytes: int = DEFAULT_MAX_
         db.conn.close()
     tmp = download(url, _root(settings) / "tmp", max_bytes=max_bytes)
     try:
-        return add_file(tmp, tags=clean, origin="url", source=url, how="move", shown=url, settings=settings)
+        asset = add_file(tmp, tags=clean, origin="url", source=url, how="move", shown=url, settings=settings)
     finally:
         tmp.unlink(missing_ok=True)
+    # Remembered even when the bytes were in the library already (added as a file, or from another
+    # URL): adding this URL again makes no request.
+    db = open_db(settings.db_path)
+    try:
+        db.conn.execute("INSERT OR IGNORE INTO asset_urls (url, asset_id) VALUES (?, ?)", (url, asset.id))
+    finally:
+        db.conn.close()
+    return asset
 
 
 def add(source: str | os.PathLike, *, tags: Iterable[str] = (), max_bytes: int = DEFAULT_MAX_BYTES, settings: Settings | None = None) -> Asset:
@@ -264,7 +279,8 @@ def _find(db, asset_id: str) -> dict[str, Any]:
             raise AssetError(f"asset id '{asset_id}' is ambiguous: {', '.join(r['id'] for r in rows[:5])}")
         row = rows[0] if rows else None
     if row is None:
-        raise AssetError(f"no asset '{asset_id}' in the library (see `fenta assets list`)")
+        short = " (give at least 4 characters of its id)" if len(key) < 4 else ""
+        raise AssetError(f"no asset '{asset_id}' in the library{short} (see `fenta assets list`)")
     return row
 
 
@@ -294,7 +310,7 @@ def list_assets(*, kind: str | None = None, tag: str | None = None, settings: Se
         args.append(kind)
     if tag:
         where.append("id IN (SELECT asset_id FROM asset_tags WHERE tag = ?)")
-        args.append(_clean_tag(tag))
+        args.append(clean_tag(tag))
     settings = _settings(settings)
     if not settings.db_path.exists():
         return []
@@ -322,7 +338,7 @@ def pick(assets: list[Asset], *, how: str = "all", seed: int = 0, count: int | N
 
 def tag(asset_id: str, *tags: str, settings: Settings | None = None) -> Asset:
     """Add tags to an asset."""
-    clean = [_clean_tag(t) for t in tags]
+    clean = [clean_tag(t) for t in tags]
     db = open_db(_settings(settings).db_path)
     try:
         row = _find(db, asset_id)
@@ -334,7 +350,7 @@ def tag(asset_id: str, *tags: str, settings: Settings | None = None) -> Asset:
 
 def untag(asset_id: str, *tags: str, settings: Settings | None = None) -> Asset:
     """Remove tags from an asset (tags it does not have are ignored)."""
-    clean = [_clean_tag(t) for t in tags]
+    clean = [clean_tag(t) for t in tags]
     db = open_db(_settings(settings).db_path)
     try:
         row = _find(db, asset_id)
@@ -353,6 +369,7 @@ def remove(asset_id: str, *, settings: Settings | None = None) -> Asset:
         asset = _asset(db, row)
         with _transaction(db):
             db.conn.execute("DELETE FROM asset_tags WHERE asset_id = ?", (row["id"],))
+            db.conn.execute("DELETE FROM asset_urls WHERE asset_id = ?", (row["id"],))
             db.conn.execute("DELETE FROM assets WHERE id = ?", (row["id"],))
     finally:
         db.conn.close()

@@ -47,6 +47,24 @@ def _amount(n: float) -> str:
     return f"{n / 2**20:.1f} MB" if n >= 0.1 * 2**20 else f"{n / 1024:.0f} KB"
 
 
+def _why(e: Exception, timeout: float) -> str:
+    """A transport failure in words (httpx's messages can be empty)."""
+    import httpx
+
+    if isinstance(e, httpx.ConnectError):
+        return f"cannot connect to {e.request.url.netloc.decode(errors='replace')}" if _has_request(e) else "cannot connect"
+    if isinstance(e, httpx.TimeoutException):
+        return f"no answer within {timeout:g} s"
+    return f"{type(e).__name__}{': ' + str(e) if str(e) else ''}"
+
+
+def _has_request(e: Exception) -> bool:
+    try:
+        return e.request is not None  # type: ignore[attr-defined]
+    except RuntimeError:  # httpx raises when an error has no request attached
+        return False
+
+
 def download(url: str, folder: Path, *, max_bytes: int = DEFAULT_MAX_BYTES, timeout: float = 60.0) -> Path:
     """Fetch `url` into a new file in `folder` and return it; nothing is left behind on failure.
 
@@ -80,7 +98,7 @@ def download(url: str, folder: Path, *, max_bytes: int = DEFAULT_MAX_BYTES, time
     except httpx.HTTPError as e:
         if dest is not None:
             dest.unlink(missing_ok=True)
-        raise AssetError(f"download failed: {type(e).__name__}", file=url, retryable=True) from None
+        raise AssetError(f"download failed: {_why(e, timeout)}", file=url, retryable=True) from None
     except BaseException:
         if dest is not None:
             dest.unlink(missing_ok=True)

@@ -26,7 +26,7 @@ from ..errors import RenderError
 from ..media.ffmpeg import run_ffmpeg_sync
 from ..template import list_templates, resolve_template
 
-__all__ = ["Preview", "preview", "sheet_size", "frame_times", "COLUMNS", "ROWS", "TILE"]
+__all__ = ["Preview", "preview", "preview_settings", "sheet_size", "frame_times", "COLUMNS", "ROWS", "TILE"]
 
 #: The contact sheet: COLUMNS x ROWS frames of the canvas's aspect, each as big as a 9:16 frame TILE high.
 COLUMNS, ROWS, TILE = 3, 2, 320
@@ -52,6 +52,12 @@ class Preview:
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
+
+
+def preview_settings(settings: Settings) -> Settings:
+    """The private FENTA_HOME previews run in (`FENTA_HOME/previews`: its own jobs, cache and logs).
+    `fenta cache` and `fenta cache prune` cover its cache too (`ops.caches`)."""
+    return dataclasses.replace(settings, home=settings.home / "previews")
 
 
 def _tile_size(template: dict[str, Any]) -> tuple[int, int]:
@@ -154,7 +160,7 @@ def preview(name: str, out_dir: str | Path = "previews", *, settings: Settings |
     label, ref = _template_ref(name)
     template = resolve_template(ref)  # an unknown name fails here, before anything runs
     settings = settings or Settings.from_env()
-    home = dataclasses.replace(settings, home=settings.home / "previews")
+    home = preview_settings(settings)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     wf = loads(json.dumps(_document(label, ref)))

@@ -7,6 +7,7 @@ the list always matches what `fenta run` will ask for.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 from dataclasses import dataclass, field
@@ -25,7 +26,8 @@ KINDS = {
     "stock": "an LLM-written script (OpenRouter) over Pexels stock footage",
     "ai": "an LLM-written script (OpenRouter) over KIE.ai-generated images",
 }
-_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]*$")
+#: A plain file name in any alphabet (workflow names may be Cyrillic, like their render files).
+_NAME = re.compile(r"^[^\W_][\w-]*$")
 _ENV_HEAD = "# Keys fenta reads (copy this file to .env, or export them). Never commit .env.\n"
 _KEY_HELP = {
     "OPENROUTER_API_KEY": "https://openrouter.ai/settings/keys (LLM scripts: Script.Gen, `fenta new`)",
@@ -60,7 +62,12 @@ def starter_text(kind: str, name: str, template: str) -> str:
     """The starter workflow of `kind`, named `name`, using `template` (as YAML text)."""
     if kind not in KINDS:
         raise SpecError([Problem(f"unknown kind '{kind}' (choose {', '.join(KINDS)})", field="--kind")])
+    import yaml
+
     text = files("fenta").joinpath(f"starters/{kind}.yaml").read_text(encoding="utf-8")
+    # A name YAML reads as something else (2024, null, true) is quoted, so it stays the name.
+    value = name if isinstance(yaml.safe_load(name), str) else json.dumps(name)
+    text = text.replace("\nname: __NAME__\n", f"\nname: {value}\n")
     return text.replace("__NAME__", name).replace("__TEMPLATE__", template)
 
 
@@ -86,7 +93,7 @@ def init(
     from ..engine.spec import loads
 
     if not _NAME.match(name):
-        raise SpecError([Problem(f"name '{name}' must be a plain file name: letters, digits, '-' and '_'", field="NAME")])
+        raise SpecError([Problem(f"name '{name}' must be a plain file name: letters (any alphabet), digits, '-' and '_', starting with a letter or digit", field="NAME")])
     if kind not in KINDS:
         raise SpecError([Problem(f"unknown kind '{kind}' (choose {', '.join(KINDS)})", field="--kind")])
     folder = Path(folder)

@@ -89,3 +89,17 @@ def test_init_json_and_an_unknown_kind(cli):
     out = json.loads(cli("init", "--kind", "ai", "--json").stdout)
     assert out["workflow"] == "my-video.yaml" and out["keys"] == ["OPENROUTER_API_KEY", "KIE_API_KEY"]
     assert cli("init", "x", "--kind", "cartoon").exit_code == 2
+
+
+def test_init_hints_quote_a_folder_with_spaces_so_they_can_be_pasted(cli, tmp_path):
+    stock = cli("init", "shop", "--kind", "stock", "--dir", "my videos")
+    assert stock.exit_code == 0 and "next: cd 'my videos' && cp .env.example .env" in stock.stdout
+    offline = cli("init", "clip", "--dir", "my videos")
+    assert "next: fenta run 'my videos/clip.yaml'" in offline.stdout
+
+
+def test_new_against_the_fake_by_hand_with_nothing_queued_writes_a_workflow_validate_accepts(cli, openrouter_fake):
+    # `python -m tests.fakes.openrouter` answers `fenta new` with a small offline workflow.
+    r = cli("new", "a calm video about tides", "-o", "tides.yaml")
+    assert r.exit_code == 0, r.output
+    assert cli("validate", "tides.yaml").exit_code == 0

@@ -12,6 +12,8 @@ Faults: `fault("401" | "402" | "402-retry" | "429" | "500" | "502" | "503" | "sl
 `invalid_content(times)` (200 with content that is not valid JSON), `queue_content(text)` (exact next content).
 
 By hand: ``python -m tests.fakes.openrouter`` prints the base URL to put in FENTA_OPENROUTER_URL.
+With nothing queued, `fenta new` (a json_schema named "workflow") gets a small valid offline workflow
+narrating its sentence, so `fenta new "..." --run` works end to end against it.
 """
 
 from __future__ import annotations
@@ -137,7 +139,10 @@ class FakeOpenRouter(FakeServer):
                 return Reply(400, _err(400, "json_schema needs name, strict and schema", "invalid_request"))
             if (body.get("provider") or {}).get("require_parameters") is not True:
                 return Reply(400, _err(400, "structured outputs need provider.require_parameters", "invalid_request"))
-            content = json.dumps(_instance(js["schema"], "", _topic(body["messages"]), 0, _wanted_items(body["messages"])))
+            if js["name"] == "workflow":  # `fenta new`: a small valid offline workflow, so it works by hand too
+                content = json.dumps(_workflow(body["messages"], js["schema"]), ensure_ascii=False)
+            else:
+                content = json.dumps(_instance(js["schema"], "", _topic(body["messages"]), 0, _wanted_items(body["messages"])))
         else:
             content = f"Answer {n} about {_topic(body['messages'])}."
         prompt_tokens = max(1, len(json.dumps(body["messages"])) // 4)
@@ -209,6 +214,29 @@ def _wanted_items(messages: list[dict]) -> int | None:
     user = "\n".join(str(m.get("content")) for m in messages if m.get("role") == "user")
     numbered = re.findall(r"^\d+\. ", user, flags=re.M)
     return len(numbered) or None
+
+
+def _workflow(messages: list[dict], schema: dict) -> dict:
+    """What a competent model answers to `fenta new`: an offline workflow (graph shape) narrating the sentence."""
+    first = next((str(m.get("content")) for m in messages if m.get("role") == "user"), "")
+    m = re.search(r"Write a workflow for this video:\s*(.+)", first)
+    sentence = m.group(1).strip() if m else "a short video"
+    template = (schema.get("properties", {}).get("template") or {}).get("enum", ["karaoke-bold"])[0]
+    nodes = [
+        ("script", "Input.Text", {"text": f"This video is {sentence.rstrip('.')}."}),
+        ("voice", "Voice.TTS", {"engine": "espeak"}),
+        ("subs", "Subtitle", {}),
+        ("backdrop", "Input.Background", {"style": "gradient", "count": 3}),
+        ("timeline", "Timeline", {}),
+        ("render", "Render", {"profile": "360p"}),
+    ]
+    edges = [("script", "text", "voice", "text"), ("voice", "words", "subs", "words"), ("backdrop", "clips", "timeline", "clips"),
+             ("voice", "audio", "timeline", "voice"), ("subs", "track", "timeline", "subtitles"), ("timeline", "timeline", "render", "timeline")]
+    return {
+        "version": 1, "name": "fake-workflow", "description": f"Written by the fake OpenRouter for: {sentence}", "template": template,
+        "nodes": [{"id": i, "type": t, "data": {"params": p}} for i, t, p in nodes],
+        "edges": [{"source": a, "sourceHandle": b, "target": c, "targetHandle": d} for a, b, c, d in edges],
+    }
 
 
 def _not_strict(schema: Any, where: str) -> str | None:

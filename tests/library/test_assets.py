@@ -112,3 +112,35 @@ def test_adding_one_file_from_several_threads_at_once_keeps_one_asset(clip, fent
         ids = set(pool.map(lambda _: fenta.library.add(clip, tags=["beach"]).id, range(4)))
     assert len(ids) == 1 and len(fenta.library.list_assets()) == 1
     assert len([p for p in (fenta_home / "library").rglob("*") if p.is_file()]) == 2  # one file, one thumbnail
+
+
+def test_a_bad_tag_is_refused_once_before_any_file_is_added(cli, clip, make_media):
+    other = make_media("other.mp4", "testsrc2=s=160x120:d=1", "-pix_fmt", "yuv420p")
+    r = cli("assets", "add", str(clip), str(other), "--tag", "морской берег")
+    assert r.exit_code == 2 and r.stderr.count("is not a tag") == 1, r.output
+    assert "(for example 'морской-берег')" in r.stderr
+    assert _json(cli("assets", "list", "--json")) == []
+
+
+def test_tags_in_any_alphabet_are_kept_and_filter_the_list(cli, clip):
+    cli("assets", "add", str(clip), "--tag", "Пляж")
+    (asset,) = _json(cli("assets", "list", "--tag", "пляж", "--json"))
+    assert asset["tags"] == ["пляж"]
+
+
+def test_a_filtered_list_that_matches_nothing_says_what_was_asked_for(cli, clip):
+    cli("assets", "add", str(clip), "--tag", "beach")
+    r = cli("assets", "list", "--kind", "audio", "--tag", "beach")
+    assert r.exit_code == 0 and "no audio assets tagged 'beach'" in r.stdout and "no assets yet" not in r.stdout
+
+
+def test_an_id_shorter_than_4_characters_says_how_many_to_give(cli, clip):
+    asset = _json(cli("assets", "add", str(clip), "--json"))["assets"][0]
+    r = cli("assets", "show", asset["id"][:3])
+    assert r.exit_code == 2 and "give at least 4 characters of its id" in r.stderr
+
+
+def test_adding_a_folder_says_it_is_a_folder(cli, tmp_path):
+    (tmp_path / "media").mkdir()
+    r = cli("assets", "add", str(tmp_path / "media"))
+    assert r.exit_code == 2 and "a folder, not a file" in r.stderr

@@ -116,3 +116,27 @@ def test_a_server_error_while_downloading_is_retryable_and_a_404_is_not(write, h
     gone = fenta.run(fenta.load(write("wf2.yaml", f"nodes:\n  clips: {{type: Input.Asset, params: {{paths: ['{host.url}/nope.mp4']}}}}\n")), out="out")
     assert (busy.status, busy.retryable) == ("failed", True) and "HTTP 503" in busy.error
     assert (gone.status, gone.retryable) == ("failed", False) and "HTTP 404" in gone.error
+
+
+def test_a_url_whose_bytes_were_added_as_a_file_is_fetched_once_too(host, tmp_path):
+    local = fenta.library.add(tmp_path / "src.mp4")  # the very clip the host serves
+    url = host.url + "/clips/beach.mp4"
+    first, second = fenta.library.add(url), fenta.library.add(url)
+    assert first.id == second.id == local.id
+    assert len(host.requests_to("/clips/")) == 1
+
+
+def test_a_removed_asset_is_fetched_again_from_its_url(host):
+    url = host.url + "/clips/beach.mp4"
+    fenta.library.remove(fenta.library.add(url).id)
+    assert fenta.library.add(url).new and len(host.requests_to("/clips/")) == 2
+
+
+def test_a_refused_connection_names_the_host(cli):
+    import socket
+
+    with socket.socket() as s:  # a port nothing listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    r = cli("assets", "add", f"http://127.0.0.1:{port}/x.mp4")
+    assert r.exit_code == 2 and f"cannot connect to 127.0.0.1:{port}" in r.stderr, r.output

@@ -11,7 +11,8 @@ from fenta.config import Settings
 from fenta.engine.spec import load
 from fenta.engine.store import JobStore
 from fenta.errors import ComposeError, MissingKeysError, PathError, SpecError
-from fenta.ops.compose import MAX_ROUNDS, answer_schema, new
+from fenta.ops.compose import MAX_ROUNDS, new
+from fenta.ops.compose_schema import answer_schema
 from tests.fakes.fixtures import openrouter_fake  # noqa: F401
 
 PROMPT = "a short vertical video of calm colour gradients that says hello"

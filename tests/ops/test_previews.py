@@ -66,3 +66,21 @@ def test_the_docs_show_a_small_current_contact_sheet_of_every_template(name):
     assert path.stat().st_size < 150 * 1024
     _check_sheet(str(path), resolve_template(name))
     assert f"(templates/{name}.png)" in (DOCS_DIR.parent / "templates.md").read_text(encoding="utf-8")
+
+
+def test_a_template_file_path_previews_under_its_file_name(cli, tmp_path):
+    mine = tmp_path / "my templates" / "мой шаблон.yaml"
+    mine.parent.mkdir()
+    mine.write_text("canvas: {width: 360, height: 640, fps: 24}\ntransition: {type: fade, seconds: 0.4}\n", encoding="utf-8")
+    result = cli("templates", "preview", str(mine), "-o", str(tmp_path / "out"), "--json")
+    assert result.exit_code == 0, result.output
+    p = json.loads(result.stdout)
+    assert p["template"] == "мой шаблон" and p["video"].endswith("мой шаблон.mp4")
+    assert probe(p["video"]).fps == pytest.approx(24)
+    _check_sheet(p["sheet"], resolve_template(str(mine)))
+
+
+def test_a_missing_template_file_is_named_as_a_file_not_found(cli, tmp_path):
+    result = cli("templates", "preview", str(tmp_path / "mine.yaml"), "-o", str(tmp_path / "out"))
+    assert result.exit_code == 2 and f"template file not found: {tmp_path / 'mine.yaml'}" in result.stderr
+    assert not (tmp_path / "out").exists()

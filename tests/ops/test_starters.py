@@ -79,3 +79,20 @@ def test_a_template_file_is_named_relative_to_the_written_workflow(tmp_path, mon
     done = init("x", template="looks/mine.yaml", folder=tmp_path / "videos")
     assert "template: ../looks/mine.yaml" in done.workflow.read_text()
     assert load(done.workflow).template["canvas"]["width"] == 720
+
+
+def test_a_name_in_any_alphabet_names_the_file_and_the_workflow(tmp_path):
+    done = init("октопус-1", folder=tmp_path)
+    assert done.workflow == tmp_path / "октопус-1.yaml" and load(done.workflow).name == "октопус-1"
+
+
+def test_a_name_yaml_would_read_as_a_number_or_null_stays_the_name(tmp_path):
+    assert load(init("2024", folder=tmp_path).workflow).name == "2024"
+    assert load(init("null", folder=tmp_path).workflow).name == "null"
+
+
+@pytest.mark.parametrize("name", ["a b", "-x", "_x", "../up", "x.yaml"])
+def test_a_name_that_is_not_a_plain_file_name_is_refused(name, tmp_path):
+    with pytest.raises(SpecError, match="plain file name"):
+        init(name, folder=tmp_path)
+    assert list(tmp_path.iterdir()) == []
