@@ -51,11 +51,13 @@ def sync_push(
             else:
                 verb = "would push" if report.dry_run else "pushed"
                 files = f", files {', '.join(j.files)}" if j.files else ""
-                line = f"[green]✓[/] {j.job_id}  {verb} {j.status} row, {j.events} event(s), {j.usage} usage record(s){escape(files)}"
+                hosted = f" (hosted {escape(j.remote_id)})" if j.remote_id != j.job_id else ""
+                line = f"[green]✓[/] {j.job_id}{hosted}  {verb} {j.status} row, {j.events} event(s), {j.usage} usage record(s){escape(files)}"
             console.print(line, highlight=False)
     if report.error:
         if not json:
-            err_console.print("the push waits: run `fenta sync` again once the hosted project answers (`fenta sync status` shows what is left)", highlight=False)
+            when = "once the hosted project answers" if report.retryable else "once what the line above says is fixed"
+            err_console.print(f"the push waits: run `fenta sync` again {when} (`fenta sync status` shows what is left)", highlight=False)
         raise typer.Exit(1)
 
 
@@ -77,7 +79,8 @@ def sync_status(json: bool = typer.Option(False, "--json", help="Print as JSON."
         console.print(f"  {p['job_id']}  {p['status']}{' (hosted ' + p['remote_id'] + ')' if p['hosted'] else ''}{err}", highlight=False)
     console.print(f"[bold]last push[/]  {s['last_push_at'] or 'never'}", highlight=False)
     if s["last_error"]:
-        console.print(f"[bold]last error[/] {s['last_error_at']}  {escape(s['last_error'])}", highlight=False)
+        since = "  [dim](a push has succeeded since)[/]" if s["last_push_at"] and s["last_push_at"] > s["last_error_at"] else ""
+        console.print(f"[bold]last error[/] {s['last_error_at']}  {escape(s['last_error'])}{since}", highlight=False)
 
 
 @sync_app.command("sql")

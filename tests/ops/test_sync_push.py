@@ -172,6 +172,25 @@ def test_a_wrong_key_is_one_line_naming_the_gateway_and_the_key_never_shows(cli,
     assert "sb_secret_WRONG_key_0000" not in r.output and "gateway refused" in r.output
 
 
+def test_a_refused_user_token_names_fenta_api_token_and_the_push_says_to_fix_it(cli, workflow, supabase_fake, monkeypatch):
+    job_id = _run(cli, workflow())["job_id"]
+    monkeypatch.setenv("FENTA_API_TOKEN", "not-a-jwt")
+    r = cli("sync", "--job", job_id)
+    assert r.exit_code == 1
+    assert "InvalidJWT" in r.stdout and "check FENTA_API_TOKEN" in r.stdout and "not-a-jwt" not in r.output  # Storage first: files go before rows
+    assert "once what the line above says is fixed" in r.stderr
+    assert json.loads(cli("sync", "--job", job_id, "--json").stdout)["retryable"] is False
+
+
+def test_status_says_when_a_push_succeeded_after_the_last_error(cli, workflow, supabase_fake):
+    supabase_fake.offline = True
+    cli("run", workflow(), "--sync")
+    assert "succeeded since" not in cli("sync", "status").stdout
+    supabase_fake.offline = False
+    cli("sync")
+    assert "last error" in cli("sync", "status").stdout and "(a push has succeeded since)" in cli("sync", "status").stdout
+
+
 def test_run_sync_without_a_key_is_bad_input_and_runs_nothing(cli, workflow, fenta_home, monkeypatch):
     monkeypatch.delenv("FENTA_API_KEY", raising=False)
     r = cli("run", workflow(), "--sync")

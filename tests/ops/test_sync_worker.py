@@ -164,6 +164,20 @@ def test_a_hosted_jobs_completed_webhook_carries_the_signed_url_of_its_row(cli, 
     assert data["videoUrl"].startswith(f"{supabase_fake.url}/storage/v1/object/sign/renders/{remote}/from-the-web.mp4?token=")
 
 
+def test_until_empty_with_the_project_unreachable_fails_in_one_line_instead_of_reporting_an_empty_queue(cli, supabase_fake, fast):
+    supabase_fake.offline = True
+    r = cli("worker", "--hosted", "--until-empty")
+    assert r.exit_code == 1
+    [error] = [line for line in r.stderr.splitlines() if line.startswith("error:")]
+    assert "GET /rest/v1/jobs: cannot reach 127.0.0.1" in error and "hosted worker stopped" not in r.stderr
+
+
+def test_the_worker_says_where_a_finished_jobs_files_went(cli, supabase_fake, fast):
+    remote = supabase_fake.queue_job(GRAPH)
+    r = cli("worker", "--hosted", "--until-empty")
+    assert f"hosted job {remote} completed, pushed: renders/{remote}/" in r.stderr and "from-the-web.mp4" in r.stderr
+
+
 def test_rows_without_a_workflow_are_left_alone(cli, supabase_fake, fast):
     supabase_fake.queue_job(None, id="pushed-by-another-fenta")
     r = cli("worker", "--hosted", "--until-empty")

@@ -34,6 +34,8 @@ CHUNK = 6 * 1024 * 1024
 TUS_THRESHOLD = 6 * 1000 * 1000
 #: Seconds one request may take.
 TIMEOUT = 60.0
+#: PostgREST's and Storage's codes for a Bearer token they refused.
+_JWT_CODES = {"PGRST301", "PGRST302", "PGRST303", "InvalidJWT"}
 #: PostgREST codes that mean "the database is unreachable for now".
 _RETRY_CODES = {"PGRST000", "PGRST001", "PGRST002", "PGRST003"}
 
@@ -128,6 +130,8 @@ class Hosted:
         if resp.status_code < 300:
             return resp
         text, real, code = describe_error(what, resp.status_code, resp.content)
+        if code in _JWT_CODES:  # the key got past the gateway; the Bearer did not
+            text += f"; check {'FENTA_API_TOKEN' if self.settings.api_token else 'FENTA_API_KEY (the Bearer when FENTA_API_TOKEN is not set)'}"
         err = SyncError(self.settings.redact(text), status=real, code=code, retryable=real in RETRY_STATUSES or code in _RETRY_CODES)
         err.retry_after = parse_retry_after(resp.headers.get("retry-after"))  # type: ignore[attr-defined]
         raise err

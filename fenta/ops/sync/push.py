@@ -62,9 +62,11 @@ class PushReport:
     jobs: list[JobPush] = field(default_factory=list)
     error: str | None = None
     dry_run: bool = False
+    #: Whether the error may go away by itself (offline, 5xx); False: a key, a column, a policy to fix.
+    retryable: bool = True
 
     def to_dict(self) -> dict[str, Any]:
-        return {"dry_run": self.dry_run, "error": self.error, "jobs": [asdict(j) for j in self.jobs]}
+        return {"dry_run": self.dry_run, "error": self.error, "retryable": self.retryable if self.error else None, "jobs": [asdict(j) for j in self.jobs]}
 
 
 def _iso(value: Any) -> str | None:
@@ -241,6 +243,7 @@ async def push_async(settings: Settings, *, job_id: str | None = None, dry_run: 
                     message = settings.redact(str(e))
                     report.jobs.append(JobPush(srow["job_id"], srow["remote_id"], "?", error=message))
                     report.error = message
+                    report.retryable = e.retryable
                     store.db.conn.execute("UPDATE sync_jobs SET last_error = ?, last_error_at = ? WHERE job_id = ?", (message, time.time(), srow["job_id"]))
                     state.set_meta(store, last_error=message, last_error_at=iso(time.time()))
                     if e.retryable:  # down or offline: the other jobs would wait just the same

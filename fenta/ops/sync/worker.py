@@ -31,6 +31,7 @@ from ...errors import FentaError, SyncError
 from . import state
 from .client import Hosted, check_configured
 from .push import Background, push_job
+from .schema import BUCKET
 
 __all__ = ["HostedWorker", "HostedResult"]
 
@@ -139,7 +140,7 @@ class HostedWorker:
                     try:
                         row = await self.claim_next(api)
                     except SyncError as e:
-                        if not e.retryable:
+                        if not e.retryable or self.until_empty:  # --until-empty: an unread queue is not an empty one
                             raise
                         self.log(f"hosted queue: {e} (trying again)")
                         row = None
@@ -280,6 +281,9 @@ class HostedWorker:
                 keeper.cancel()
             synced = await self._final_push(api, store, job_id, remote)
             await self._mine(api, remote, {"lease_expires_at": None})
+            if synced:
+                files = json.loads((state.get(store, job_id) or {}).get("files") or "{}")
+                self.log(f"hosted job {remote} {status}, pushed" + (f": {BUCKET}/{remote}/{', '.join(files)}" if files else ""))
             return HostedResult(remote, job_id, status, error, synced)
         finally:
             store.close()
