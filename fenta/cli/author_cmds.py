@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import shlex
 from enum import Enum
 from pathlib import Path
@@ -17,6 +18,12 @@ class Kind(str, Enum):
     quickstart = "quickstart"
     stock = "stock"
     ai = "ai"
+
+
+def _shell(word: str) -> str:
+    """`word` as it can be pasted into a shell: quoted only when it has to be (spaces, quotes, $...),
+    so a Cyrillic file name stays readable."""
+    return word if re.fullmatch(r"[\w@%+=:,./-]+", word) else shlex.quote(word)
 
 
 def _show(wf) -> None:
@@ -92,7 +99,7 @@ def new(
         with run_cmd.make_context("run", args, parent=root) as sub:
             run_cmd.invoke(sub)
     elif not json:
-        console.print(f"[dim]next:[/] fenta run {escape(shlex.quote(str(done.path)))}", highlight=False)
+        console.print(f"[dim]next:[/] fenta run {escape(_shell(str(done.path)))}", highlight=False)
 
 
 @app.command()
@@ -120,7 +127,7 @@ def init(
     console.print(f"  {env} {escape(str(done.env_example))}" + (f": {', '.join(done.keys)}" if done.keys else ": no keys needed"), highlight=False)
     if done.keys:
         # fenta reads .env from the folder it runs in: the hint works from there.
-        here = "" if folder.resolve() == Path.cwd().resolve() else f"cd {escape(shlex.quote(str(folder)))} && "
-        console.print(f"[dim]next:[/] {here}cp .env.example .env, fill in the keys, then fenta run {escape(shlex.quote(done.workflow.name))} --dry-run", highlight=False)
+        here = "" if folder.resolve() == Path.cwd().resolve() else f"cd {escape(_shell(str(folder)))} && "
+        console.print(f"[dim]next:[/] {here}cp .env.example .env, fill in the keys, then fenta run {escape(_shell(done.workflow.name))} --dry-run", highlight=False)
     else:
-        console.print(f"[dim]next:[/] fenta run {escape(shlex.quote(str(done.workflow)))}", highlight=False)
+        console.print(f"[dim]next:[/] fenta run {escape(_shell(str(done.workflow)))}", highlight=False)

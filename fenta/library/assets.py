@@ -154,6 +154,7 @@ def add_file(
     provenance: dict[str, Any] | None = None,
     how: str = "copy",
     shown: str | None = None,
+    name: str | None = None,
     settings: Settings | None = None,
 ) -> Asset:
     """Store a local media file (once per content) and return its asset.
@@ -163,6 +164,7 @@ def add_file(
         origin, source, provenance: Where it came from (kept with a new asset only).
         how: "copy" (your files), "link" (files fenta made; copied across file systems) or "move".
         shown: How messages name the file (default: the path).
+        name: The asset's name (default: the file name of `shown`).
 
     Raises:
         MediaError: the file is missing, unreadable or not media (names the file).
@@ -194,7 +196,7 @@ def add_file(
         info = facts.info
         w, h = info.display_size
         values = {
-            "id": sha[:_ID_LEN], "sha256": sha, "kind": facts.kind, "path": str(stored), "name": Path(shown).name or src.name,
+            "id": sha[:_ID_LEN], "sha256": sha, "kind": facts.kind, "path": str(stored), "name": name or Path(shown).name or src.name,
             "origin": origin, "source": source if source is not None else str(src.resolve()), "bytes": size,
             "duration": None if facts.kind == "image" else info.duration, "width": w, "height": h, "fps": info.fps if facts.kind == "video" else None,
             "video_codec": info.video_codec, "audio_codec": info.audio_codec, "has_audio": int(info.has_audio), "loudness": facts.loudness,
@@ -257,7 +259,17 @@ def add(source: str | os.PathLike, *, tags: Iterable[str] = (), max_bytes: int =
 
 def record(path: str | os.PathLike, *, origin: str, source: str | None, provenance: dict[str, Any], settings: Settings) -> Asset:
     """Keep a file a node made or downloaded (stock, AI) as an asset, with where it came from."""
-    return add_file(path, origin=origin, source=source, provenance=provenance, how="link", settings=settings)
+    return add_file(path, origin=origin, source=source, provenance=provenance, how="link", name=_recorded_name(path, origin, provenance), settings=settings)
+
+
+def _recorded_name(path: str | os.PathLike, origin: str, provenance: dict[str, Any]) -> str:
+    """A name a person can tell apart in `fenta assets list` (the node cache names files by hash):
+    'pexels-1006.mp4', 'kie-task_market_4.png', else '<origin>-<start of the file name>'."""
+    suffix = Path(path).suffix.lower()
+    ident = provenance.get("pexels_id") or provenance.get("task_id")
+    if ident:
+        return re.sub(r"[^\w.-]+", "-", f"{provenance.get('provider') or origin}-{ident}") + suffix
+    return f"{origin}-{Path(path).stem[:12]}{suffix}"
 
 
 def record_safely(path: str | os.PathLike, *, origin: str, source: str | None, provenance: dict[str, Any], settings: Settings) -> str | None:

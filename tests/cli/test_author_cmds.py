@@ -96,6 +96,7 @@ def test_init_hints_quote_a_folder_with_spaces_so_they_can_be_pasted(cli, tmp_pa
     assert stock.exit_code == 0 and "next: cd 'my videos' && cp .env.example .env" in stock.stdout
     offline = cli("init", "clip", "--dir", "my videos")
     assert "next: fenta run 'my videos/clip.yaml'" in offline.stdout
+    assert "next: fenta run октопус.yaml" in cli("init", "октопус").stdout  # nothing to quote
 
 
 def test_new_against_the_fake_by_hand_with_nothing_queued_writes_a_workflow_validate_accepts(cli, openrouter_fake):

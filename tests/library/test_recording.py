@@ -55,3 +55,12 @@ def test_a_library_that_cannot_be_written_only_warns(write, pexels_fake, fenta_h
     assert result.status == "completed", result.error
     warnings = [str(e.data) for e in events if e.type == "message"]
     assert any("could not record" in w and "asset library" in w for w in warnings), warnings
+
+
+def test_recorded_assets_are_named_after_where_they_came_from_not_a_cache_hash(write, pexels_fake, fake_kie):
+    _run(write, "Input.Stock", queries=["ocean waves"])
+    _run(write, "AI.Image", prompt="a red fox in snow")
+    names = {a.origin: a.name for a in fenta.library.list_assets()}
+    stock = next(a for a in fenta.library.list_assets() if a.origin == "stock")
+    assert names["stock"] == f"pexels-{stock.provenance['pexels_id']}.mp4"
+    assert names["ai"].startswith("kie-") and names["ai"].endswith((".png", ".jpg", ".jpeg", ".webp"))
