@@ -107,52 +107,53 @@ begin
 end $$;
 
 -- Row-level security: users see and queue their own jobs; fenta's service key bypasses RLS.
+-- (select auth.uid()) is evaluated once per statement, not once per row (Supabase's advice).
 alter table public.jobs enable row level security;
 alter table public.job_events enable row level security;
 alter table public.usage_records enable row level security;
 
 drop policy if exists "jobs: owners read" on public.jobs;
 create policy "jobs: owners read" on public.jobs
-  for select to authenticated using (user_id = auth.uid());
+  for select to authenticated using (user_id = (select auth.uid()));
 
 drop policy if exists "jobs: owners queue" on public.jobs;
 create policy "jobs: owners queue" on public.jobs
-  for insert to authenticated with check (user_id = auth.uid() and status = 'queued');
+  for insert to authenticated with check (user_id = (select auth.uid()) and status = 'queued');
 
 drop policy if exists "jobs: owners cancel" on public.jobs;
 create policy "jobs: owners cancel" on public.jobs
-  for update to authenticated using (user_id = auth.uid()) with check (user_id = auth.uid() and status = 'cancelled');
+  for update to authenticated using (user_id = (select auth.uid())) with check (user_id = (select auth.uid()) and status = 'cancelled');
 
 -- fenta pushing with a user's token (FENTA_API_TOKEN): that user's own rows without a workflow.
 drop policy if exists "jobs: owners push" on public.jobs;
 create policy "jobs: owners push" on public.jobs
-  for insert to authenticated with check (user_id = auth.uid() and document is null);
+  for insert to authenticated with check (user_id = (select auth.uid()) and document is null);
 drop policy if exists "jobs: owners update pushed" on public.jobs;
 create policy "jobs: owners update pushed" on public.jobs
-  for update to authenticated using (user_id = auth.uid() and document is null)
-  with check (user_id = auth.uid() and document is null);
+  for update to authenticated using (user_id = (select auth.uid()) and document is null)
+  with check (user_id = (select auth.uid()) and document is null);
 
 drop policy if exists "job_events: owners read" on public.job_events;
 create policy "job_events: owners read" on public.job_events
   for select to authenticated using (
-    exists (select 1 from public.jobs j where j.id = job_events.job_id and j.user_id = auth.uid()));
+    exists (select 1 from public.jobs j where j.id = job_events.job_id and j.user_id = (select auth.uid())));
 
 drop policy if exists "usage_records: owners read" on public.usage_records;
 create policy "usage_records: owners read" on public.usage_records
   for select to authenticated using (
-    exists (select 1 from public.jobs j where j.id = usage_records.job_id and j.user_id = auth.uid()));
+    exists (select 1 from public.jobs j where j.id = usage_records.job_id and j.user_id = (select auth.uid())));
 
 drop policy if exists "job_events: owners push" on public.job_events;
 create policy "job_events: owners push" on public.job_events
   for all to authenticated
-  using (exists (select 1 from public.jobs j where j.id = job_events.job_id and j.user_id = auth.uid()))
-  with check (exists (select 1 from public.jobs j where j.id = job_events.job_id and j.user_id = auth.uid()));
+  using (exists (select 1 from public.jobs j where j.id = job_events.job_id and j.user_id = (select auth.uid())))
+  with check (exists (select 1 from public.jobs j where j.id = job_events.job_id and j.user_id = (select auth.uid())));
 
 drop policy if exists "usage_records: owners push" on public.usage_records;
 create policy "usage_records: owners push" on public.usage_records
   for all to authenticated
-  using (exists (select 1 from public.jobs j where j.id = usage_records.job_id and j.user_id = auth.uid()))
-  with check (exists (select 1 from public.jobs j where j.id = usage_records.job_id and j.user_id = auth.uid()));
+  using (exists (select 1 from public.jobs j where j.id = usage_records.job_id and j.user_id = (select auth.uid())))
+  with check (exists (select 1 from public.jobs j where j.id = usage_records.job_id and j.user_id = (select auth.uid())));
 
 -- Renders pushed with a user's token (FENTA_API_TOKEN). Where the SQL editor's role does not own
 -- storage.objects, Supabase refuses these: everything else still applies and a warning says so.
@@ -162,18 +163,18 @@ begin
   create policy "renders: owners read" on storage.objects
     for select to authenticated using (
       bucket_id = 'renders'
-      and exists (select 1 from public.jobs j where j.id = (storage.foldername(name))[1] and j.user_id = auth.uid()));
+      and exists (select 1 from public.jobs j where j.id = (storage.foldername(name))[1] and j.user_id = (select auth.uid())));
 
   drop policy if exists "renders: owners upload" on storage.objects;
   create policy "renders: owners upload" on storage.objects
     for insert to authenticated with check (
       bucket_id = 'renders'
-      and exists (select 1 from public.jobs j where j.id = (storage.foldername(name))[1] and j.user_id = auth.uid()));
+      and exists (select 1 from public.jobs j where j.id = (storage.foldername(name))[1] and j.user_id = (select auth.uid())));
   drop policy if exists "renders: owners replace" on storage.objects;
   create policy "renders: owners replace" on storage.objects
     for update to authenticated using (
       bucket_id = 'renders'
-      and exists (select 1 from public.jobs j where j.id = (storage.foldername(name))[1] and j.user_id = auth.uid()));
+      and exists (select 1 from public.jobs j where j.id = (storage.foldername(name))[1] and j.user_id = (select auth.uid())));
 exception when insufficient_privilege then
   raise warning 'fenta: the renders/ storage policies were not created (%). Only pushes with a user''s token (FENTA_API_TOKEN) need them: add them under Storage > Policies in the dashboard, as in `fenta sync sql`', sqlerrm;
 end
