@@ -3,7 +3,7 @@
 
 Builds the peer-bench scene (see render_bench.py) repeated to `--minutes` (same inputs, same
 settings: libx264 veryfast crf 23 + AAC), with cuts or with 0.5 s transitions at every segment
-boundary, renders it in-process with `fenta.render.compose.render` and times, in the same run:
+boundary, renders it in-process with `fenta.render.renderer.render` and times, in the same run:
 
   short    the 30 s scene         vs  testsrc2 30 s   (encode_limit.sh's command)
   long     the N-minute timeline  vs  testsrc2 N min  (the same command, longer)
@@ -62,7 +62,8 @@ def repeated(tl, minutes: float):
 
 def render_measured(tl, out: Path, work: Path) -> tuple[float, float]:
     """Wall seconds and peak tree RSS (MiB) of one in-process render."""
-    from fenta.render.compose import Profile, render
+    from fenta.render.profile import Profile
+    from fenta.render.renderer import render
 
     peak = [0.0]
     done = threading.Event()

@@ -73,7 +73,7 @@ def main() -> int:
         print(f"round {r + 1}: run {run_s:6.2f} s  render {render_s:6.2f} s  run/render {run_s / render_s:.2f}  (CPU {run_c:.1f} s / {render_c:.1f} s = {run_c / render_c:.2f})", flush=True)
     run_m, render_m = statistics.median(runs), statistics.median(renders)
     cpu_ratio = statistics.median(run_cpu) / statistics.median(render_cpu)
-    print(f"run/render=%.2f run_s=%.2f render_s=%.2f cpu_run/render=%.2f" % (run_m / render_m, run_m, render_m, cpu_ratio))
+    print("run/render=%.2f run_s=%.2f render_s=%.2f cpu_run/render=%.2f" % (run_m / render_m, run_m, render_m, cpu_ratio))
     return 0
 
 

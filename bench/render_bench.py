@@ -32,7 +32,6 @@ import shutil
 import statistics
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
@@ -108,7 +107,8 @@ def main() -> int:
     ff = ffmpeg_bin()
 
     # The content limit's input: fenta's own frames, dumped once (untimed).
-    from fenta.render.compose import Profile, build_command
+    from fenta.render.compose import build_command
+    from fenta.render.profile import Profile
 
     raw = work / "frames.yuv"
     args_raw = build_command(tl, work / "unused.mp4", None, profile=Profile(name="canvas"), raw_video=raw, textdir=work)

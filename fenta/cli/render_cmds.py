@@ -32,7 +32,8 @@ def render_cmd(
     Existing files are never replaced without --overwrite: a taken name becomes NAME-2, NAME-3...
     """
     from ..engine.outputs import free_stem, resolve_output
-    from ..render.compose import Profile, render as render_timeline
+    from ..render.profile import Profile
+    from ..render.renderer import render as render_timeline
     from ..render.timeline import load_timeline
 
     if profile not in ("1080p", "720p", "480p", "360p", "canvas"):
@@ -75,7 +76,7 @@ def _check_inputs(tl, timeline: Path) -> None:
 
     from ..config import Settings
     from ..errors import MediaError
-    from ..render.compose import input_files
+    from ..render.inputs import input_files
 
     missing = [(role, path) for role, path in input_files(tl) if not Path(path).is_file()]
     if not missing:

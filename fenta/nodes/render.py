@@ -7,7 +7,8 @@ from typing import Literal
 
 from pydantic import Field
 
-from ..render.compose import Profile, render
+from ..render.profile import Profile
+from ..render.renderer import render
 from ..render.timeline import Timeline as TimelineModel
 from ..types import Artifact
 from .base import Node, NodeContext, Params, Ports, register

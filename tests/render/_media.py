@@ -7,7 +7,8 @@ import re
 import subprocess
 from pathlib import Path
 
-from fenta.render.compose import Profile, render
+from fenta.render.profile import Profile
+from fenta.render.renderer import render
 from fenta.media.ffmpeg import ffmpeg_exe
 from fenta.render.templates import resolve_template
 from fenta.render.timeline import Timeline, build_timeline

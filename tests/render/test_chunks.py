@@ -10,9 +10,10 @@ import pytest
 
 from fenta.media.ffmpeg import ffmpeg_exe
 from fenta.render import compose
-from fenta.render.compose import Profile, chunk_spans, segment_ranges
+from fenta.render.compose import chunk_spans, segment_ranges
+from fenta.render.profile import Profile
 from fenta.render.timeline import Segment, Timeline, build_timeline
-from fenta.types import Audio, Clip
+from fenta.types import Clip
 
 from ._media import do_render, ff, streams, template, tone
 

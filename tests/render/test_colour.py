@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from fenta.render.compose import Profile
+from fenta.render.profile import Profile
 from fenta.media.ffmpeg import ffmpeg_exe, probe
 from fenta.render.timeline import Segment, Timeline
 

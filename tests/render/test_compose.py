@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from fenta.render.compose import Profile, output_size
+from fenta.render.profile import Profile, output_size
 from fenta.render.timeline import MusicBed, Segment, Timeline
 
 from ._media import black_intervals, clip, do_render, ff, gray_frame, loudness, streams, template, tone
@@ -193,7 +193,7 @@ def test_audio_in_its_own_filter_graph_renders_the_same_length(make_media, tmp_p
 def test_the_loudness_pass_gives_the_gain_to_the_target_and_nothing_for_silence(tmp_path):
     import asyncio
 
-    from fenta.render.compose import measure_loudness
+    from fenta.render.audio import measure_loudness
     from fenta.render.timeline import build_timeline
 
     voiced = build_timeline(clips=[], voice=tone(tmp_path / "v.wav", 4.0, volume=0.1), template=template(loudness=-14))
@@ -305,7 +305,7 @@ def test_a_crash_while_preparing_a_large_still_is_not_blamed_on_the_image(tmp_pa
 
 
 def test_the_thumbnail_is_the_frame_at_forty_percent_and_sits_on_a_keyframe(tmp_path):
-    from fenta.render.compose import thumbnail_time
+    from fenta.render.thumbnail import thumbnail_time
 
     # 40% of 5 s falls in the middle of the blue slot, away from any cut (where x264 puts keyframes anyway).
     slots = [("#FF0000", 0.0, 1.5), ("#0000FF", 1.5, 2.0), ("#FFFFFF", 3.5, 1.5)]

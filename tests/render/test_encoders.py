@@ -15,7 +15,8 @@ import pytest
 from fenta.config import Settings
 from fenta.media.ffmpeg import ffmpeg_exe
 from fenta.render import encoders
-from fenta.render.compose import Profile, build_command
+from fenta.render.compose import build_command
+from fenta.render.profile import Profile
 from fenta.render.encoders import HARDWARE, X264, check_encoder, resolve_encoder
 from fenta.render.timeline import Segment, Timeline
 

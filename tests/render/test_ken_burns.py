@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from fenta.render.compose import Profile
+from fenta.render.profile import Profile
 from fenta.render.timeline import Segment, Timeline
 
 from ._media import do_render, gray_frame, template

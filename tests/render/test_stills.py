@@ -10,7 +10,8 @@ import pytest
 
 import fenta.render.stills as stills
 from fenta.errors import MediaError
-from fenta.render.compose import Profile, _prepare_args, build_command
+from fenta.render.compose import build_command, still_args
+from fenta.render.profile import Profile
 from fenta.media.ffmpeg import ffmpeg_exe
 from fenta.render.timeline import Segment, Timeline
 
@@ -83,7 +84,7 @@ def test_preparing_a_still_that_cannot_be_decoded_names_it(make_media, tmp_path)
     bad = tmp_path / "cut.jpg"
     bad.write_bytes(good[: good.find(b"\xff\xda")])
     with pytest.raises(MediaError) as e:
-        asyncio.run(stills.prepare_stills([(str(bad), 216, 384)], tmp_path / "wd", _prepare_args))
+        asyncio.run(stills.prepare_stills([(str(bad), 216, 384)], tmp_path / "wd", still_args))
     assert "cut.jpg" in str(e.value) and "cannot decode this image (Invalid data" in str(e.value)
 
 
@@ -104,5 +105,5 @@ def test_stills_are_prepared_as_many_at_once_as_there_are_cores(make_media, tmp_
     monkeypatch.setattr(module.os, "cpu_count", lambda: 2)
     big = make_media("big.png", "testsrc2=s=1600x1200:d=1", "-frames:v", "1")
     slots = [(str(big), 216 + 2 * i, 384) for i in range(5)]
-    done = asyncio.run(module.prepare_stills(slots, tmp_path / "wd", _prepare_args))
+    done = asyncio.run(module.prepare_stills(slots, tmp_path / "wd", still_args))
     assert len(done) == 5 and peak == 2

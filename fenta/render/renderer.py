@@ -1,0 +1,221 @@
+"""Rendering a timeline to a finished MP4 and its thumbnail, nothing left behind on failure.
+
+A short video is one FFmpeg process (`compose.build_command`). A long one (more than
+`compose.CHUNK_SEGMENTS` segments) is one FFmpeg per chunk of segments, video only, one after
+another, while another FFmpeg makes the whole audio track; the pieces are joined without
+re-encoding (`join_args`), so memory stays flat however long the video.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from pathlib import Path
+
+from ..errors import MediaError
+from ..media.ffmpeg import MediaInfo, probe
+from .audio import audio_args, measure_loudness
+from .compose import build_command, chunk_spans, still_args, still_slots
+from .encoders import X264, Encoder, resolve_encoder
+from .inputs import probe_inputs
+from .profile import Profile, output_size
+from .stills import Slot, prepare_stills
+from .thumbnail import thumbnail_args
+from .timeline import Timeline
+
+__all__ = ["render", "join_args"]
+
+log = logging.getLogger("fenta")
+
+_CRASH_SIGNALS = {-11, -7, -6, -4}  # SIGSEGV, SIGBUS, SIGABRT, SIGILL as negative exit codes
+
+_INPUT_REF = re.compile(r"\[(?:in#|[av]ist#|dec:\w+#?)(\d+)")
+
+
+def _failing_input(stderr: str, args: list[str]) -> str | None:
+    """The input file FFmpeg complained about, if its error names one."""
+    inputs = [args[i + 1] for i, a in enumerate(args[:-1]) if a == "-i"]
+    for line in reversed(stderr.splitlines()):
+        if "rror" not in line and "nvalid" not in line:
+            continue
+        m = _INPUT_REF.search(line)
+        if m and int(m.group(1)) < len(inputs):
+            name = inputs[int(m.group(1))]
+            if name.startswith("file:"):
+                return name[5:]
+        for name in inputs:
+            if name.startswith("file:") and name[5:] in line:
+                return name[5:]
+    return None
+
+
+async def render(
+    tl: Timeline,
+    video: Path,
+    thumb: Path | None,
+    *,
+    profile: Profile = Profile(),
+    workdir: Path,
+    on_progress=None,
+) -> MediaInfo:
+    """Render `tl` to `video` (+ `thumb`) in one FFmpeg process; nothing is left at the paths on failure.
+
+    Both files are written under temporary names in `video`'s folder and renamed
+    into place only when FFmpeg succeeded and the result probes as a video.
+
+    Raises:
+        MediaError: an input is missing, unreadable or of the wrong kind (names the file).
+        RenderError: FFmpeg failed for another reason (carries its stderr tail).
+    """
+    import os
+    import shutil
+
+    from ..errors import RenderError
+    from ..media.ffmpeg import run_ffmpeg
+
+    import asyncio
+
+    # The loudness pass reads only the audio files and large stills need only their headers:
+    # both run alongside the probes.
+    measuring = asyncio.ensure_future(measure_loudness(tl, {}))
+    W, H = output_size(tl.canvas, profile.name)
+    stills_dir = workdir / f".stills{os.getpid()}"
+    preparing = asyncio.ensure_future(prepare_stills(still_slots(tl, W, H), stills_dir, still_args))
+    # x264 needs no test; a hardware encoder is tested once per machine (cached), alongside the probes.
+    choosing = asyncio.ensure_future(asyncio.to_thread(resolve_encoder, profile.encoder)) if profile.encoder != "x264" else None
+    try:
+        infos = await asyncio.to_thread(probe_inputs, tl)
+        gain = await measuring
+        prepared = await preparing
+        enc = await choosing if choosing is not None else X264
+    except BaseException:
+        for task in (measuring, preparing, choosing):
+            if task is not None:
+                task.cancel()
+        await asyncio.gather(*(t for t in (measuring, preparing, choosing) if t is not None), return_exceptions=True)
+        shutil.rmtree(stills_dir, ignore_errors=True)
+        raise
+    tmp_video = video.with_name(f".{video.stem}.part{os.getpid()}.mp4")
+    tmp_thumb = thumb.with_name(f".{thumb.stem}.part{os.getpid()}.jpg") if thumb is not None else None
+    chunk_dir = workdir / f".chunks{os.getpid()}"
+    spans = chunk_spans(tl, int(tl.canvas["fps"]))
+
+    async def encode(enc: Encoder) -> None:
+        if len(spans) == 1:
+            args = build_command(tl, tmp_video, None, profile=profile, infos=infos, textdir=workdir, loudness_gain=gain, prepared_stills=prepared, encoder=enc)
+            await _run_render(args, what="render", total_seconds=tl.duration, on_progress=on_progress)
+        else:
+            await _render_chunks(tl, spans, tmp_video, chunk_dir, profile=profile, infos=infos, textdir=workdir, gain=gain, prepared=prepared, encoder=enc, on_progress=on_progress)
+
+    try:
+        try:
+            await encode(enc)
+        except (RenderError, MediaError) as e:
+            if not enc.hardware:
+                raise
+            # Never a failed job for the encoder: x264 makes the same video (and names a bad input, if that was it).
+            log.warning("notice: the %s encoder failed (%s); encoding with x264", enc.name, getattr(e, "reason", None) or e)
+            await encode(X264)
+        # The check of the finished file and the thumbnail cut from it run side by side.
+        cutting = run_ffmpeg(thumbnail_args(tmp_video, tmp_thumb, tl.duration, W, int(tl.canvas["fps"])), what="thumbnail") if tmp_thumb is not None else asyncio.sleep(0)
+        info, cut = await asyncio.gather(asyncio.to_thread(probe, tmp_video), cutting, return_exceptions=True)
+        if isinstance(info, BaseException):
+            raise info
+        if not info.has_video:
+            raise RenderError("render produced no video stream")
+        if isinstance(cut, BaseException):
+            raise cut
+        os.replace(tmp_video, video)
+        if tmp_thumb is not None and tmp_thumb.exists():
+            os.replace(tmp_thumb, thumb)  # type: ignore[arg-type]
+        return info
+    finally:
+        shutil.rmtree(stills_dir, ignore_errors=True)
+        shutil.rmtree(chunk_dir, ignore_errors=True)
+        for p in (tmp_video, tmp_thumb):
+            if p is not None and p.exists():
+                p.unlink()
+
+
+async def _run_render(args: list[str], *, what: str, total_seconds: float | None, on_progress=None) -> None:
+    """Run one render FFmpeg: once more after a crash (with a notice); a bad input is named.
+
+    Raises:
+        MediaError: FFmpeg could not decode an input (names the file).
+        RenderError: FFmpeg failed for another reason.
+    """
+    from ..errors import RenderError
+    from ..media.ffmpeg import run_ffmpeg
+
+    try:
+        try:
+            await run_ffmpeg(args, total_seconds=total_seconds, on_progress=on_progress, what=what)
+        except RenderError as e:
+            # A crash is not about the inputs: say so, keep its log, and render once more before failing.
+            if e.returncode not in _CRASH_SIGNALS:
+                raise
+            log.warning("notice: %s; rendering once more", e.message)
+            await run_ffmpeg(args, total_seconds=total_seconds, on_progress=on_progress, what=what)
+    except RenderError as e:
+        bad = _failing_input(e.stderr_tail, args)
+        if bad:
+            raise MediaError(f"cannot decode this file ({e.reason})", file=bad) from None
+        raise
+
+
+def join_args(pieces: list[tuple[Path, int]], audio: Path, out: Path, fps: int) -> list[str]:
+    """FFmpeg arguments joining video chunks (path, frame count) and the audio track into `out`, copying both.
+
+    Writes the concat list beside the pieces (they must share a folder); each piece's length is
+    stated in frames there: MP4 headers round it to the millisecond, which shifted the next
+    chunk's timestamps by up to a millisecond.
+    """
+    folder = pieces[0][0].parent
+    listing = folder / "chunks.txt"
+    lines = ["ffconcat version 1.0"]
+    for path, frames in pieces:
+        if path.parent != folder or not re.fullmatch(r"[\w.-]+", path.name):
+            raise ValueError(f"chunk {path} must be a plain name in {folder}")
+        lines += [f"file {path.name}", f"duration {frames / fps:.6f}"]
+    listing.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return [
+        "-f", "concat", "-safe", "0", "-i", "file:" + str(listing.resolve()),
+        "-i", "file:" + str(Path(audio).resolve()),
+        "-map", "0:v:0", "-map", "1:a:0", "-c", "copy", "-movflags", "+faststart", "-f", "mp4", str(out),
+    ]
+
+
+async def _render_chunks(
+    tl: Timeline, spans: list[tuple[int, int]], out: Path, folder: Path, *, profile: Profile, infos: dict[str, MediaInfo],
+    textdir: Path, gain: float | None, prepared: dict[Slot, Path], encoder: Encoder = X264, on_progress=None,
+) -> None:
+    """Render `tl` as one FFmpeg per span (video only, one after another) while another FFmpeg
+    makes the whole audio track, then join them without re-encoding.
+
+    Every chunk has the same encoder settings and starts on a keyframe (each FFmpeg run starts
+    its stream with one), so the joined stream plays as one. The audio is made once for the
+    whole video: one loudness gain, one limiter, no AAC priming gap at the joins.
+    """
+    import asyncio
+
+    from ..media.ffmpeg import run_ffmpeg
+
+    fps = int(tl.canvas["fps"])
+    total = spans[-1][1]
+    folder.mkdir(parents=True, exist_ok=True)
+    audio = folder / "audio.m4a"
+    audio_task = asyncio.ensure_future(_run_render(audio_args(tl, audio, profile=profile, infos=infos, loudness_gain=gain), what="render audio", total_seconds=None))
+    pieces: list[tuple[Path, int]] = []
+    try:
+        for j, (lo, hi) in enumerate(spans):
+            piece = folder / f"chunk{j:04d}.mp4"
+            args = build_command(tl, piece, None, profile=profile, infos=infos, textdir=textdir, prepared_stills=prepared, span=(lo, hi), with_audio=False, encoder=encoder)
+            progress = (lambda f, lo=lo, hi=hi: on_progress((lo + f * (hi - lo)) / total)) if on_progress else None
+            await _run_render(args, what=f"render chunk {j + 1} of {len(spans)}", total_seconds=(hi - lo) / fps, on_progress=progress)
+            pieces.append((piece, hi - lo))
+        await audio_task
+    except BaseException:
+        audio_task.cancel()
+        await asyncio.gather(audio_task, return_exceptions=True)
+        raise
+    await run_ffmpeg(join_args(pieces, audio, out, fps), what="joining chunks")
