@@ -22,11 +22,9 @@ class Kind(str, Enum):
 
 
 def _size(n: int) -> str:
-    for unit in ("B", "KB", "MB", "GB"):
-        if n < 1024 or unit == "GB":
-            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
-        n /= 1024  # type: ignore[assignment]
-    return str(n)
+    from ..engine.cache import human_size  # the units `fenta cache` uses (KiB, MiB)
+
+    return human_size(n)
 
 
 def _what(a: Any) -> str:

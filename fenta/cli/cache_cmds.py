@@ -14,7 +14,7 @@ from ._app import app, console, emit_json, handle_errors
 cache_app = typer.Typer(help="Show the cache's size, or prune it by age or size.", no_args_is_help=False, invoke_without_command=True)
 app.add_typer(cache_app, name="cache")
 
-_AREAS = {"blobs": "node results", "tts": "speech chunks", "tmp": "scratch folders", "previews": "template previews (FENTA_HOME/previews)"}
+_AREAS = {"blobs": "node results", "tts": "speech chunks", "tmp": "scratch folders", "previews": "template previews (FENTA_HOME/previews)", "other": "notes such as the FFmpeg check"}
 
 
 def _when(ts: float | None) -> str:

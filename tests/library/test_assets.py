@@ -144,3 +144,10 @@ def test_adding_a_folder_says_it_is_a_folder(cli, tmp_path):
     (tmp_path / "media").mkdir()
     r = cli("assets", "add", str(tmp_path / "media"))
     assert r.exit_code == 2 and "a folder, not a file" in r.stderr
+
+
+def test_sizes_are_shown_in_the_units_fenta_cache_uses(cli, clip):
+    from fenta.engine.cache import human_size
+
+    asset = _json(cli("assets", "add", str(clip), "--json"))["assets"][0]
+    assert f"{human_size(asset['bytes'])} ({asset['bytes']} bytes)" in cli("assets", "show", asset["id"]).stdout
