@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import json
+import os
 import shutil
 import tempfile
 import time
@@ -137,10 +138,11 @@ def _walk(value: Any, fn) -> Any:
     return value
 
 
-def _materialize(payload: dict[str, Any], root: Path) -> tuple[dict, dict, str | None]:
+def _materialize(payload: dict[str, Any], root: Path, back: list[tuple[str, str]] | None = None) -> tuple[dict, dict, str | None]:
     """Write the shipped files under `root`: a relative path where it resolves from the workflow's
     folder here as it did there; an absolute one (or one leaving the folder) elsewhere, with the
-    document and vars pointed at it. Returns (document, vars, workflow file here)."""
+    document and vars pointed at it. Returns (document, vars, workflow file here); `back` gets
+    (path here, path on the client) pairs, so messages name the client's files (`_to_client`)."""
     workflow_file = payload.get("workflow_file")
     folder = root / "workflow"
     folder.mkdir(parents=True, exist_ok=True)
@@ -154,9 +156,29 @@ def _materialize(payload: dict[str, Any], root: Path) -> tuple[dict, dict, str |
             where[name] = str(dest)
         dest.parent.mkdir(parents=True, exist_ok=True)
         dest.write_bytes(data)
+    if back is not None:
+        there = lambda name: name if Path(name).is_absolute() or not workflow_file else os.path.normpath(Path(workflow_file).parent / name)  # noqa: E731
+        back += [(dest, there(name)) for name, dest in where.items()]
+        if workflow_file:
+            back.append((str(folder), str(Path(workflow_file).parent)))
     swap = lambda s: where.get(s, s)  # noqa: E731
     local_file = str(folder / Path(workflow_file).name) if workflow_file else None
     return _walk(payload["document"], swap), _walk(payload.get("vars") or {}, swap), local_file
+
+
+def _to_client(outcome: dict[str, Any], back: list[tuple[str, str]]) -> dict[str, Any]:
+    """The outcome with this worker's scratch paths of shipped files written as the client's paths
+    (errors, node errors, events, outputs), so a message names the file the user has."""
+
+    def swap(s: str) -> str:
+        for here, there in back:
+            if here in s:
+                s = s.replace(here, there)
+        return s
+
+    if not back:
+        return outcome
+    return {k: (v if k == "files" else _walk(v, swap)) for k, v in outcome.items()}
 
 
 def _rows(store: Any, sql: str, args: list[Any]) -> list[dict[str, Any]]:
@@ -187,6 +209,11 @@ def _seed(store: Any, payload: dict[str, Any]) -> None:
 
 
 async def _run(payload: dict[str, Any], root: Path) -> dict[str, Any]:
+    back: list[tuple[str, str]] = []
+    return _to_client(await _attempt(payload, root, back), back)
+
+
+async def _attempt(payload: dict[str, Any], root: Path, back: list[tuple[str, str]]) -> dict[str, Any]:
     from .execute import Execution
     from .keys import check_keys
     from .runner import apply_options
@@ -201,7 +228,7 @@ async def _run(payload: dict[str, Any], root: Path) -> dict[str, Any]:
     try:
         _seed(store, payload)
         try:
-            document, vars, workflow_file = _materialize(payload, root)
+            document, vars, workflow_file = _materialize(payload, root, back)
             wf = from_document(document, file=workflow_file, vars=vars)
             options = payload.get("options") or {}
             apply_options(wf, options)

@@ -356,3 +356,22 @@ def test_a_library_asset_removed_after_queueing_fails_the_row_naming_node_and_fi
     assert [(r.state, r.exit_code) for r in results] == [("dead", 2)]
     assert "backdrop" in results[0].error and "params.tag" in results[0].error and "gone" in results[0].error
     assert fenta.jobs.get(job_id)["nodes"] == []  # nothing ran anywhere
+
+
+def test_a_failure_on_the_worker_names_the_clients_file_not_the_workers_copy(write, fenta_home, tmp_path, monkeypatch, dask_processes):
+    for k, v in FAST.items():
+        monkeypatch.setenv(k, v)
+    notes = write("media files/notes.txt", "not a video\n")
+    elsewhere = write("../other place/заметки.txt", "not a video either\n")
+    ids = []
+    for name, given in (("rel", "media files/notes.txt"), ("abs", str(elsewhere))):
+        text = PLAIN_JOB.replace("backdrop: {{type: Input.Background, params: {{style: gradient, count: 1}}}}", "backdrop: {{type: Input.Asset, params: {{paths: ['" + given + "']}}}}")
+        ids.append(fenta.submit(fenta.load(write(f"{name}.yaml", text.format(name=name, i=1))), out=str(tmp_path / "out"), batch_id="bpath"))
+    ex, _ = _warnings_and_executor(dask_processes["address"])
+    with ex:
+        results = Worker(concurrency=2, until_empty=True, executor=ex, batch_id="bpath").run()
+    errors = {r.job_id: r.error for r in results}
+    assert errors[ids[0]].startswith(f"{notes}, node 'backdrop'") and "not a readable media file" in errors[ids[0]]
+    assert errors[ids[1]].startswith(f"{elsewhere}, node 'backdrop'")  # as written, as a local run says it
+    node_errors = _rows(fenta_home, "SELECT error FROM node_runs WHERE job_id = ?", [ids[0]])
+    assert [str(notes) in (r["error"] or "") for r in node_errors if r["error"]] == [True]
