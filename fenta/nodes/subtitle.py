@@ -7,7 +7,8 @@ from typing import Literal
 from pydantic import Field
 
 from ..errors import FentaError
-from ..render.captions import resolve_font, write_captions
+from ..render.captions import write_captions
+from ..render.fonts import resolve_font
 from ..types import SubtitleTrack, Word
 from .base import Node, NodeContext, Params, Ports, register
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pydantic import Field
 
-from ..render.captions import clamp_captions
+from ..render.srt import clamp_captions
 from ..render.timeline import MusicBed, hook_text, scene_starts
 from ..render.timeline import Timeline as TimelineModel
 from ..render.timeline import build_timeline

@@ -8,8 +8,9 @@ from pathlib import Path
 import ffmpeg
 
 from ..media.ffmpeg import MediaInfo
-from .captions import FONTS_DIR, wrap_title
+from .fonts import FONTS_DIR
 from .inputs import file_input, source_filter
+from .phrases import wrap_title
 from .timeline import Timeline
 
 __all__ = ["overlays", "hex_colour", "colour_arg", "BOLD_FONT"]

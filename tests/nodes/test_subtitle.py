@@ -10,7 +10,8 @@ import pytest
 from fenta.errors import FentaError
 from fenta.nodes.subtitle import Subtitle
 from fenta.nodes.voice import VoiceTTS
-from fenta.render.captions import FontMeasure, read_srt, resolve_font
+from fenta.render.fonts import FontMeasure, resolve_font
+from fenta.render.srt import read_srt
 from tests.tts._helpers import run_node, small_template
 
 SCRIPTS = {

@@ -8,9 +8,13 @@ import numpy as np
 import pysubs2
 import pytest
 
-from fenta.render.captions import DEFAULT_FONT, FontError, FontMeasure, Layout, clamp_captions, group_phrases, read_srt, resolve_font, wrap_title, write_captions
+from fenta.errors import FontError
+from fenta.render.captions import write_captions
+from fenta.render.fonts import DEFAULT_FONT, FontMeasure, resolve_font
+from fenta.render.phrases import Layout, group_phrases, wrap_title
+from fenta.render.srt import clamp_captions, read_srt
 from fenta.media.ffmpeg import ffmpeg_exe
-from fenta.render.captions import FONTS_DIR
+from fenta.render.fonts import FONTS_DIR
 from fenta.types import Word
 from tests.tts._helpers import small_template
 
