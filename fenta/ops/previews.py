@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import json
+import os
 import shutil
 import sys
 import tempfile
@@ -22,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from ..config import Settings
-from ..errors import RenderError
+from ..errors import PathError, RenderError
 from ..media.ffmpeg import run_ffmpeg_sync
 from ..template import list_templates, resolve_template
 
@@ -149,6 +150,7 @@ def preview(name: str, out_dir: str | Path = "previews", *, settings: Settings |
 
     Raises:
         TemplateError: unknown template or invalid template file.
+        PathError: `out_dir` is a file or cannot be written (exit 2, before anything renders).
         RenderError: the sample did not render (the job's error).
     """
     import time
@@ -162,7 +164,15 @@ def preview(name: str, out_dir: str | Path = "previews", *, settings: Settings |
     settings = settings or Settings.from_env()
     home = preview_settings(settings)
     out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
+    if out.exists() and not out.is_dir():
+        raise PathError(f"{out} is a file, not a folder: give -o a folder for {label}.mp4 and {label}.png")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        probe_file = out / f".{label}.{os.getpid()}.write-test"
+        probe_file.write_bytes(b"")  # fail here, in one line, rather than after the render
+        probe_file.unlink()
+    except OSError as e:
+        raise PathError(f"cannot write previews in {out}: {e.strerror or e}") from None
     wf = loads(json.dumps(_document(label, ref)))
     with tempfile.TemporaryDirectory(prefix=f"preview-{label}-", dir=out) as tmp:
         result = asyncio.run(run_async(wf, out=tmp, name=label, overwrite=True, settings=home))

@@ -84,3 +84,11 @@ def test_a_missing_template_file_is_named_as_a_file_not_found(cli, tmp_path):
     result = cli("templates", "preview", str(tmp_path / "mine.yaml"), "-o", str(tmp_path / "out"))
     assert result.exit_code == 2 and f"template file not found: {tmp_path / 'mine.yaml'}" in result.stderr
     assert not (tmp_path / "out").exists()
+
+
+def test_an_output_folder_that_is_a_file_is_exit_2_in_one_line_before_anything_renders(cli, tmp_path, fenta_home):
+    (tmp_path / "notes.txt").write_text("mine")
+    result = cli("templates", "preview", "square", "-o", str(tmp_path / "notes.txt"))
+    assert result.exit_code == 2 and "notes.txt is a file, not a folder" in result.stderr
+    assert result.stderr.strip().count("\n") == 0 and "internal error" not in result.output
+    assert not (fenta_home / "previews").exists()
