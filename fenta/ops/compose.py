@@ -265,7 +265,7 @@ async def new_async(
     from ..engine.store import JobStore
     from ..nodes.script import load_prompt
     from ..providers.openrouter import OpenRouterClient, resolve_model
-    from .starters import template_for
+    from .starters import make_folder, template_for
 
     settings = settings or Settings.from_env()
     prompt = " ".join((prompt or "").split())
@@ -278,10 +278,7 @@ async def new_async(
     if not settings.keys.get("openrouter"):
         raise _no_key(settings)
 
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)  # paths in the answer are relative to it
-    except OSError as e:
-        raise PathError(f"cannot write {path}: {e.strerror or e}") from None
+    make_folder(path.parent, "-o")  # paths in the answer are relative to it
     model_id = resolve_model(model, settings)
     convo = compose_messages(prompt, template)
     response_format = {"type": "json_schema", "json_schema": {"name": "workflow", "strict": True, "schema": answer_schema()}}

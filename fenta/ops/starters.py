@@ -18,7 +18,7 @@ from typing import Any
 from ..config import Settings
 from ..errors import PathError, Problem, SpecError
 
-__all__ = ["KINDS", "Started", "init", "starter_text", "template_for"]
+__all__ = ["KINDS", "Started", "init", "make_folder", "starter_text", "template_for"]
 
 #: The starter kinds, and what each one makes.
 KINDS = {
@@ -102,10 +102,7 @@ def init(
     if target.exists() and not force:
         raise PathError(f"{target} already exists; pass --force to replace it, or choose another NAME")
     text = starter_text(kind, name, template)
-    try:
-        folder.mkdir(parents=True, exist_ok=True)  # first: a template path relative to it must resolve
-    except OSError as e:
-        raise PathError(f"cannot write in {folder}: {e.strerror or e}") from None
+    make_folder(folder, "--dir")  # first: a template path relative to it must resolve
     wf = loads(text, file=str(target))  # a starter that does not validate is a bug here, never a half-written file
     keys = [k.var for k in key_needs(wf, settings or Settings.from_env())]
     try:
@@ -115,6 +112,23 @@ def init(
     except OSError as e:
         raise PathError(f"cannot write in {folder}: {e.strerror or e}") from None
     return Started(workflow=target, env_example=env_path, env_status=env_status, kind=kind, keys=keys)
+
+
+def make_folder(folder: Path, option: str) -> None:
+    """Create `folder` (and its parents) for a file about to be written.
+
+    Raises:
+        PathError: it, or a folder above it, is a file; or it cannot be created (exit 2, one line).
+    """
+    for above in (folder, *folder.parents):
+        if above.exists():
+            if not above.is_dir():
+                raise PathError(f"{above} is a file, not a folder: give {option} a path inside a folder")
+            break
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise PathError(f"cannot write in {folder}: {e.strerror or e}") from None
 
 
 def template_for(template: str, folder: Path) -> str:

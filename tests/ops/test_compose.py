@@ -179,3 +179,10 @@ def test_a_template_file_asked_for_is_named_relative_to_the_written_workflow(ope
     done = new(PROMPT, tmp_path / "videos" / "wf.yaml", template="mine.yaml")
     assert done.workflow.template_name == "../mine.yaml"
     assert load(tmp_path / "videos" / "wf.yaml").template["canvas"]["width"] == 720
+
+
+def test_an_output_inside_a_file_says_the_file_is_in_the_way_before_any_request(openrouter_fake, tmp_path):
+    (tmp_path / "notes.txt").write_text("mine")
+    with pytest.raises(PathError, match="notes.txt is a file, not a folder: give -o a path inside a folder"):
+        new(PROMPT, tmp_path / "notes.txt" / "sub" / "wf.yaml")
+    assert openrouter_fake.chat_requests() == [] and (tmp_path / "notes.txt").read_text() == "mine"

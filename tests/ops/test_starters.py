@@ -96,3 +96,10 @@ def test_a_name_that_is_not_a_plain_file_name_is_refused(name, tmp_path):
     with pytest.raises(SpecError, match="plain file name"):
         init(name, folder=tmp_path)
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_dir_that_is_a_file_says_so(tmp_path):
+    (tmp_path / "notes.txt").write_text("mine")
+    with pytest.raises(PathError, match="notes.txt is a file, not a folder: give --dir"):
+        init("clip", folder=tmp_path / "notes.txt")
+    assert (tmp_path / "notes.txt").read_text() == "mine"
