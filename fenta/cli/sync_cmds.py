@@ -71,7 +71,7 @@ def sync_status(json: bool = typer.Option(False, "--json", help="Print as JSON."
     if json:
         emit_json(s)
         return
-    configured = "" if s["configured"] else "  [yellow](FENTA_API_KEY is not set)[/]"
+    configured = "" if s["configured"] else f"  [yellow]({escape(s['problem'])})[/]"
     console.print(f"[bold]hosted[/]     {escape(s['url'])}{configured}", highlight=False)
     console.print(f"[bold]pending[/]    {len(s['pending'])} job(s); {s['synced']} pushed and up to date{'; every job is pushed (FENTA_SYNC=1)' if s['sync_all'] else ''}", highlight=False)
     for p in s["pending"]:

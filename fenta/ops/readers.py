@@ -62,11 +62,12 @@ def pump(settings: Settings, *, deliver: bool = True, log: Callable[[str], None]
 
 def _sync_step(settings: Settings, store, log: Callable[[str], None] | None) -> None:
     """Push what hosted sync has pending (one try per request: the next pass retries); nothing when
-    FENTA_API_KEY is not set."""
-    if not settings.keys.get("fenta"):
-        return
+    FENTA_API_KEY or FENTA_API_URL is not set."""
     from . import sync
+    from .sync.client import configured
 
+    if not configured(settings):  # `fenta run --sync` and `fenta sync` say what is missing; readers stay quiet
+        return
     report = sync.push(settings, attempts=1, store=store, timeout=10.0)
     if report.error and log:
         log(f"sync: {report.error} (the push waits)")

@@ -198,6 +198,22 @@ def test_run_sync_without_a_key_is_bad_input_and_runs_nothing(cli, workflow, fen
     assert not (fenta_home / "fenta.db").exists() or JobStore(fenta_home / "fenta.db").list_jobs() == []
 
 
+def test_the_key_never_goes_to_a_default_host_when_fenta_api_url_is_not_set(cli, workflow, fenta_home, monkeypatch):
+    monkeypatch.setenv("FENTA_API_KEY", "sb_secret_for_my_project")
+    monkeypatch.delenv("FENTA_API_URL", raising=False)
+    r = cli("run", workflow(), "--sync")
+    assert r.exit_code == 2 and "set FENTA_API_URL (https://<project-ref>.supabase.co)" in r.stderr
+    assert "FENTA_API_URL" in cli("sync", "status").stdout
+    quiet = cli("run", workflow())
+    assert quiet.exit_code == 0 and "FENTA_API_URL" not in quiet.output  # a run that does not sync is not bothered
+
+
+def test_a_fenta_api_url_without_a_scheme_is_bad_input(cli, workflow, supabase_fake, monkeypatch):
+    monkeypatch.setenv("FENTA_API_URL", "myproject.supabase.co")
+    r = cli("sync")
+    assert r.exit_code == 2 and "FENTA_API_URL 'myproject.supabase.co' is not an http(s) URL" in r.stderr
+
+
 def test_keys_never_reach_fenta_db_the_hosted_rows_or_the_output(cli, workflow, supabase_fake, fenta_home, monkeypatch):
     supabase_fake.user_tokens.add("user-jwt-SECRET-token")
     monkeypatch.setenv("FENTA_API_TOKEN", "user-jwt-SECRET-token")

@@ -22,11 +22,11 @@ from typing import Any, Awaitable, Callable
 
 import httpx
 
-from ...config import Settings
+from ...config import DEFAULT_URLS, Settings
 from ...errors import SyncError
 from ...providers import RETRY_STATUSES, Retry, RetryPolicy, parse_retry_after
 
-__all__ = ["Hosted", "CHUNK", "TUS_THRESHOLD", "describe_error", "check_configured"]
+__all__ = ["Hosted", "CHUNK", "TUS_THRESHOLD", "describe_error", "check_configured", "configured"]
 
 #: TUS chunk size: Supabase's resumable endpoint takes chunks of exactly 6 MiB (the last one shorter).
 CHUNK = 6 * 1024 * 1024
@@ -41,7 +41,8 @@ _RETRY_CODES = {"PGRST000", "PGRST001", "PGRST002", "PGRST003"}
 
 
 def check_configured(settings: Settings) -> str:
-    """The key, or a SyncError (exit 2) saying what to set."""
+    """The key, or a SyncError (exit 2) saying what to set. The project's URL must be set too: the key
+    (often the service key) never goes to a built-in default host."""
     key = settings.keys.get("fenta")
     if not key:
         raise SyncError(
@@ -49,7 +50,25 @@ def check_configured(settings: Settings) -> str:
             "FENTA_API_URL (https://<project-ref>.supabase.co)",
             field="FENTA_API_KEY",
         )
+    url = settings.urls["fenta"].rstrip("/")
+    if url == DEFAULT_URLS["fenta"]:
+        raise SyncError("hosted sync needs the project's URL: set FENTA_API_URL (https://<project-ref>.supabase.co); FENTA_API_KEY is sent only there", field="FENTA_API_URL")
+    try:
+        parsed = httpx.URL(url)
+    except httpx.InvalidURL:
+        parsed = None
+    if parsed is None or parsed.scheme not in ("http", "https") or not parsed.host:
+        raise SyncError(f"FENTA_API_URL '{url}' is not an http(s) URL: set it to https://<project-ref>.supabase.co", field="FENTA_API_URL")
     return key
+
+
+def configured(settings: Settings) -> bool:
+    """Whether hosted sync can be used: FENTA_API_KEY and a usable FENTA_API_URL are set."""
+    try:
+        check_configured(settings)
+    except SyncError:
+        return False
+    return True
 
 
 def _one_line(text: str, limit: int = 300) -> str:

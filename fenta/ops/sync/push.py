@@ -273,6 +273,13 @@ def push(settings: Settings, *, timeout: float | None = None, **kwargs: Any) -> 
 
 def status(settings: Settings) -> dict[str, Any]:
     """What is pending, when the last push happened and the last error (reads fenta.db only)."""
+    from .client import check_configured
+
+    try:
+        check_configured(settings)
+        problem = None
+    except SyncError as e:
+        problem = str(e)
     store = JobStore(settings.db_path)
     try:
         state.collect(store, settings)
@@ -283,7 +290,7 @@ def status(settings: Settings) -> dict[str, Any]:
         meta = state.meta(store)
         synced = store.db.conn.execute("SELECT COUNT(*) FROM sync_jobs").fetchone()[0] - len(pending)
         return {
-            "configured": bool(settings.keys.get("fenta")), "url": settings.urls["fenta"], "sync_all": settings.sync,
+            "configured": problem is None, "problem": problem, "url": settings.urls["fenta"], "sync_all": settings.sync,
             "pending": pending, "synced": synced, "last_push_at": meta.get("last_push_at"),
             "last_error": meta.get("last_error"), "last_error_at": meta.get("last_error_at"),
         }
