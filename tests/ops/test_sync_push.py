@@ -203,7 +203,9 @@ def test_the_key_never_goes_to_a_default_host_when_fenta_api_url_is_not_set(cli,
     monkeypatch.delenv("FENTA_API_URL", raising=False)
     r = cli("run", workflow(), "--sync")
     assert r.exit_code == 2 and "set FENTA_API_URL (https://<project-ref>.supabase.co)" in r.stderr
-    assert "FENTA_API_URL" in cli("sync", "status").stdout
+    assert "(hosted sync needs the project's URL: set FENTA_API_URL" in cli("sync", "status").stdout
+    monkeypatch.setenv("FENTA_API_URL", "")
+    assert "set FENTA_API_URL (https://<project-ref>.supabase.co)" in cli("run", workflow(), "--sync").stderr
     quiet = cli("run", workflow())
     assert quiet.exit_code == 0 and "FENTA_API_URL" not in quiet.output  # a run that does not sync is not bothered
 

@@ -51,7 +51,7 @@ def check_configured(settings: Settings) -> str:
             field="FENTA_API_KEY",
         )
     url = settings.urls["fenta"].rstrip("/")
-    if url == DEFAULT_URLS["fenta"]:
+    if not url or url == DEFAULT_URLS["fenta"]:
         raise SyncError("hosted sync needs the project's URL: set FENTA_API_URL (https://<project-ref>.supabase.co); FENTA_API_KEY is sent only there", field="FENTA_API_URL")
     try:
         parsed = httpx.URL(url)

@@ -279,7 +279,7 @@ def status(settings: Settings) -> dict[str, Any]:
         check_configured(settings)
         problem = None
     except SyncError as e:
-        problem = str(e)
+        problem = str(e.args[0]) if e.args else str(e)  # the message alone: it names the variable
     store = JobStore(settings.db_path)
     try:
         state.collect(store, settings)
