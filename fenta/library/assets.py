@@ -25,7 +25,7 @@ from ..config import Settings
 from ..errors import AssetError, MediaError
 from ._db import open_db
 from .facts import make_thumbnail, read_facts
-from .fetch import DEFAULT_MAX_BYTES, check_url, download, is_url
+from .fetch import DEFAULT_MAX_BYTES, check_url, download, is_url, url_key
 
 __all__ = ["Asset", "clean_tag", "add", "add_file", "add_url", "record", "record_safely", "list_assets", "get", "remove", "tag", "untag", "tagged", "pick"]
 
@@ -229,7 +229,7 @@ def add_url(url: str, *, tags: Iterable[str] = (), max_bytes: int = DEFAULT_MAX_
     clean = [clean_tag(t) for t in tags]
     db = open_db(settings.db_path)
     try:
-        row = _row(db, "id IN (SELECT asset_id FROM asset_urls WHERE url = ?) OR (origin = 'url' AND source = ?)", [url, url])
+        row = _row(db, "id IN (SELECT asset_id FROM asset_urls WHERE url = ?) OR (origin = 'url' AND source = ?)", [url_key(url), url])
         if row is not None and Path(row["path"]).is_file():
             _add_tags(db, row["id"], clean)
             return _asset(db, row)
@@ -244,7 +244,7 @@ def add_url(url: str, *, tags: Iterable[str] = (), max_bytes: int = DEFAULT_MAX_
     # URL): adding this URL again makes no request.
     db = open_db(settings.db_path)
     try:
-        db.conn.execute("INSERT OR IGNORE INTO asset_urls (url, asset_id) VALUES (?, ?)", (url, asset.id))
+        db.conn.execute("INSERT OR IGNORE INTO asset_urls (url, asset_id) VALUES (?, ?)", (url_key(url), asset.id))
     finally:
         db.conn.close()
     return asset

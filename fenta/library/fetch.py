@@ -9,7 +9,7 @@ from urllib.parse import urlparse
 
 from ..errors import AssetError
 
-__all__ = ["DEFAULT_MAX_BYTES", "is_url", "check_url", "download"]
+__all__ = ["DEFAULT_MAX_BYTES", "is_url", "check_url", "url_key", "download"]
 
 DEFAULT_MAX_BYTES = 500 * 1024 * 1024
 
@@ -27,6 +27,16 @@ def check_url(url: str) -> None:
     parts = urlparse(url)
     if parts.scheme.lower() not in ("http", "https") or not parts.netloc:
         raise AssetError(f"only http:// and https:// URLs can be added, not '{url}'")
+
+
+def url_key(url: str) -> str:
+    """One spelling of a URL, so `.../клип 1.mp4` and `.../%D0%BA...%201.mp4` are one download."""
+    import httpx
+
+    try:
+        return str(httpx.URL(url))
+    except (httpx.InvalidURL, ValueError):
+        return url
 
 
 def _media_type(content_type: str) -> bool:

@@ -16,6 +16,7 @@ class MediaHost(FakeServer):
     def __init__(self, clip: bytes) -> None:
         super().__init__()
         self.route("GET", r"/clips/beach\.mp4", lambda req, m: Reply(200, clip, {"Content-Type": "video/mp4"}))
+        self.route("GET", r"/clips/sea%20front\.mp4", lambda req, m: Reply(200, clip, {"Content-Type": "video/mp4"}))
         self.route("GET", r"/download", lambda req, m: Reply(200, clip, {"Content-Type": "application/octet-stream"}))
         self.route("GET", r"/page\.mp4", lambda req, m: Reply(200, "<html>not a clip</html>", {"Content-Type": "text/html"}))
         self.route("GET", r"/endless\.mp4", lambda req, m: Reply(200, b"\0" * 200_000, {"Content-Type": "video/mp4", "X-Unsized": "1"}))
@@ -140,3 +141,9 @@ def test_a_refused_connection_names_the_host(cli):
         port = s.getsockname()[1]
     r = cli("assets", "add", f"http://127.0.0.1:{port}/x.mp4")
     assert r.exit_code == 2 and f"cannot connect to 127.0.0.1:{port}" in r.stderr, r.output
+
+
+def test_two_spellings_of_one_url_are_one_download(host):
+    first = fenta.library.add(host.url + "/clips/sea front.mp4")
+    second = fenta.library.add(host.url + "/clips/sea%20front.mp4")
+    assert first.id == second.id and len(host.requests_to("/clips/sea")) == 1
