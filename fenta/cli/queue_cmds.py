@@ -79,7 +79,7 @@ def worker(
     concurrency: Optional[int] = typer.Option(None, "--concurrency", "-c", min=1, max=64, help="Jobs to run at once (default 1; with --cluster, the workers' render slots)."),
     until_empty: bool = typer.Option(False, "--until-empty", help="Exit once nothing is queued, no retry is pending and this worker runs nothing (for CI)."),
     json: bool = typer.Option(False, "--json", help="Print every event of the jobs this worker runs as one JSON object per line (NDJSON)."),
-    cluster: Optional[str] = typer.Option(None, "--cluster", help="Run the jobs on Dask workers, as `fenta batch --cluster` does: local (a LocalCluster here), local:N, or tcp://HOST:8786 (a scheduler). Needs the dask extra."),
+    cluster: Optional[str] = typer.Option(None, "--cluster", help="Run the jobs on Dask workers, as `fenta batch --cluster` does: local (a LocalCluster here), local:N, or tcp://HOST:8786 (a scheduler). Only when given: a worker does not read FENTA_DASK_ADDRESS. Needs the dask extra."),
     hosted: bool = typer.Option(False, "--hosted", help="Render the jobs the web app queued in the hosted project (FENTA_API_URL, FENTA_API_KEY) instead of the local queue: claim one at a time, render it here, push its progress, events and video, mark it completed or failed."),
 ) -> None:
     """Run queued jobs (highest priority, then oldest) until stopped.

@@ -48,6 +48,13 @@ def _fail(shown: str, message: str, *, row: int | None = None, field: str | None
     return ManifestError([RowProblem(message, file=shown, row=row, field=field)], file=shown)
 
 
+class Manifest(list):
+    """The rows of a manifest file; `columns` is a CSV file's header (None for JSON), so a column whose
+    cells are all empty (each keeps its default) is still checked against the workflow's variables."""
+
+    columns: list[str] | None = None
+
+
 def _csv_rows(text: str, shown: str) -> list[dict[str, Any]]:
     reader = csv.reader(io.StringIO(text, newline=""))
     try:
@@ -77,7 +84,9 @@ def _csv_rows(text: str, shown: str) -> list[dict[str, Any]]:
         rows.append({h: c for h, c in zip(header, cells) if h and c != ""})
     if problems:
         raise ManifestError(problems, file=shown)
-    return rows
+    manifest = Manifest(rows)
+    manifest.columns = header
+    return manifest
 
 
 def _json_rows(text: str, shown: str, *, lines: bool) -> list[dict[str, Any]]:
@@ -244,6 +253,10 @@ def check_rows(workflow_file: str | Path, rows: list[dict[str, Any]], *, manifes
             wf = None
         if len(problems) == before and wf is not None:
             checked.append(Row(index=n, vars=row_vars, name=name, priority=priority, workflow=wf))
+    columns = getattr(rows, "columns", None) or []
+    for c in columns:  # a column every row left empty was never loaded: a typo there would pass unseen
+        if known is not None and c and c not in known and c not in ROW_KEYS and not any(c in raw for raw in rows):
+            problems.append(RowProblem(f"the header names '{c}', which is not a variable of this workflow (its variables: {', '.join(sorted(known)) or 'none'})", file=manifest, field=c))
     if problems:
         raise ManifestError(shared + problems, file=manifest)
     if shared:

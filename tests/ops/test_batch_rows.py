@@ -84,6 +84,13 @@ def test_every_bad_row_is_reported_with_its_row_and_field_at_once(wf):
     assert got[3] == "rows.csv, row 4, field 'priority': must be a whole number (higher runs first), got 'high'"
 
 
+def test_a_csv_column_no_row_fills_is_still_checked_against_the_variables(wf, write):
+    rows = read_manifest(write("rows.csv", "text,clpi,name\nOne.,,first\nTwo.,,\n"))
+    with pytest.raises(ManifestError) as e:
+        check_rows(wf, rows, manifest="rows.csv")
+    assert _problems(e) == ["rows.csv, field 'clpi': the header names 'clpi', which is not a variable of this workflow (its variables: clip, rate, text)"]
+
+
 def test_two_rows_with_one_output_name_are_refused(wf):
     with pytest.raises(ManifestError) as e:
         check_rows(wf, [{"name": "a"}, {"name": "b/c"}, {"name": "A"}], manifest="rows.csv")
