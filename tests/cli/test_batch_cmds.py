@@ -178,17 +178,6 @@ def test_a_plain_worker_leaves_a_batchs_rows_to_batch_resume(tiny, cli, monkeypa
     assert fenta.jobs.get(dead)["job"]["attempt"] == 2
 
 
-def test_worker_cluster_runs_the_queued_jobs_on_dask_workers(tiny, fenta_home, tmp_path):
-    pytest.importorskip("distributed")
-    wf, _ = tiny
-    job_id = _fenta("submit", str(wf), "-o", "out", "--name", "queued").stdout.strip()
-    r = _fenta("worker", "--cluster", "local:1", "--until-empty")
-    assert r.returncode == 0, r.stderr
-    assert "1 at a time on local Dask cluster (1 worker)" in r.stderr and "completed" in r.stdout
-    assert fenta.jobs.get(job_id)["job"]["status"] == "completed" and (tmp_path / "out" / "queued.mp4").is_file()
-    assert _fenta("worker", "--cluster", "nonsense").returncode == 2
-
-
 def test_plain_lines_show_the_videos_path_as_written_not_url_encoded(tiny, cli, write):
     wf, _ = tiny
     rows = write("rows.csv", "text,name\nПривет.,привет\n")

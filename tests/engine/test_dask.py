@@ -375,3 +375,15 @@ def test_a_failure_on_the_worker_names_the_clients_file_not_the_workers_copy(wri
     assert errors[ids[1]].startswith(f"{elsewhere}, node 'backdrop'")  # as written, as a local run says it
     node_errors = _rows(fenta_home, "SELECT error FROM node_runs WHERE job_id = ?", [ids[0]])
     assert [str(notes) in (r["error"] or "") for r in node_errors if r["error"]] == [True]
+
+
+def test_fenta_worker_cluster_runs_the_queued_jobs_on_the_dask_workers(write, fenta_home, tmp_path, monkeypatch, dask_processes, cli):
+    for k, v in FAST.items():
+        monkeypatch.setenv(k, v)
+    job_id = fenta.submit(fenta.load(write("q.yaml", PLAIN_JOB.format(name="queued", i=1))), out=str(tmp_path / "out"))
+    r = cli("worker", "--cluster", dask_processes["address"], "--until-empty")
+    assert r.exit_code == 0, r.output
+    assert "cannot use FFmpeg" in r.output and f"1 at a time on dask {dask_processes['address']} (1 worker)" in r.output
+    assert fenta.jobs.get(job_id)["job"]["status"] == "completed" and (tmp_path / "out" / "queued.mp4").is_file()
+    assert _job_types(fenta_home, job_id) == ["job.queued", "job.started", "job.completed"]
+    assert cli("worker", "--cluster", "nonsense").exit_code == 2
