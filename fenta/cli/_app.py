@@ -64,8 +64,31 @@ def _is_choice(param: Any) -> bool:
     return hasattr(getattr(param, "type", None), "choices")
 
 
+_KEEP_LINES = re.compile(r"^\s|^[-*•] |^\d+\. ")
+
+
+def _unwrapped(text: str) -> str:
+    """Help text with each prose paragraph on one line, so it wraps at the terminal's width.
+
+    typer's rich help keeps a docstring's line breaks after its first paragraph, which broke
+    sentences in the middle on a wide terminal ("never replace / another job's files").
+    Paragraphs with indented, bulleted or numbered lines (examples, lists) keep their lines.
+    """
+    paragraphs = re.split(r"\n\s*\n", text.strip())
+    out = []
+    for para in paragraphs:
+        lines = para.split("\n")
+        if len(lines) > 1 and not any(_KEEP_LINES.match(line) for line in lines[1:]):
+            para = " ".join(line.strip() for line in lines)
+        out.append(para)
+    return "\n\n".join(out)
+
+
 def _tidy(cmd: Any) -> None:
-    """Flags get an empty metavar (no `<bool>`), arguments their name in capitals (FILE, JOB_ID)."""
+    """Flags get an empty metavar (no `<bool>`), arguments their name in capitals (FILE, JOB_ID),
+    and help paragraphs wrap at the terminal's width."""
+    if getattr(cmd, "help", None):
+        cmd.help = _unwrapped(cmd.help)
     for param in cmd.params:
         if isinstance(param, TyperOption) and param.is_flag and param.metavar is None:
             param.metavar = ""

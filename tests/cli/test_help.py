@@ -112,3 +112,15 @@ def _readme_gaps() -> list[str]:
 
 def test_every_command_and_option_is_mentioned_in_the_readme():
     assert _readme_gaps() == []
+
+
+def test_help_paragraphs_wrap_at_the_terminal_width_not_at_the_docstrings_line_breaks(help_of):
+    text = help_of(("run",))
+    assert "never replace another job's files: a taken name becomes NAME-2" in text
+
+
+def test_help_keeps_the_lines_of_indented_examples_and_lists():
+    from fenta.cli._app import _unwrapped
+
+    doc = "Say it.\n\nOne sentence\nover two lines.\n\nExamples:\n    fenta a\n    fenta b\n\n- one\n- two"
+    assert _unwrapped(doc) == "Say it.\n\nOne sentence over two lines.\n\nExamples:\n    fenta a\n    fenta b\n\n- one\n- two"
