@@ -178,6 +178,60 @@ def test_the_worker_says_where_a_finished_jobs_files_went(cli, supabase_fake, fa
     assert f"hosted job {remote} completed, pushed: renders/{remote}/" in r.stderr and "from-the-web.mp4" in r.stderr
 
 
+def _mapped_local_job(home, remote: str, claim: str, status: str = "running") -> JobStore:
+    """A local job mapped to a hosted row under `claim`, as a hosted worker leaves it when it is killed."""
+    store = JobStore(home / "fenta.db")
+    store.create_job(job_id="local-1", name="nested", workflow_hash="h", file=None, document={}, vars={}, out_dir=str(home))
+    store.update_job("local-1", status=status, progress=0.9)
+    from fenta.ops.sync import state
+
+    state.mark_job(store, "local-1", remote_id=remote, hosted=True, claim=claim)
+    return store
+
+
+def test_a_stale_local_copy_never_overwrites_a_row_another_worker_took_over(supabase_fake, fenta_home):
+    from fenta.ops import sync
+
+    remote = supabase_fake.queue_job(_nested(), status="completed", claimed_by="vm:new-owner", progress=1)
+    store = _mapped_local_job(fenta_home, remote, claim="vm:dead-worker")
+    try:
+        report = sync.push(Settings.from_env())
+        assert report.jobs[0].skipped == "the hosted job was cancelled there or taken over by another worker"
+        [row] = supabase_fake.rows("jobs")
+        assert row["status"] == "completed" and row["progress"] == 1 and supabase_fake.rows("job_events") == []
+        assert sync.state.released(store, "local-1") and sync.push(Settings.from_env()).jobs == []  # and never again
+    finally:
+        store.close()
+
+
+def test_a_stale_local_copy_uploads_no_files_over_the_new_owners(supabase_fake, fenta_home):
+    from fenta.ops import sync
+
+    remote = supabase_fake.queue_job(_nested(), status="running", claimed_by="vm:new-owner")
+    store = _mapped_local_job(fenta_home, remote, claim="vm:dead-worker", status="completed")
+    try:
+        video = fenta_home / "nested.mp4"
+        video.write_bytes(b"stale")
+        store.add_artifact("local-1", "video", str(video), duration=1.0)
+        report = sync.push(Settings.from_env())
+        assert report.jobs[0].skipped and report.jobs[0].files == []
+        assert supabase_fake.buckets["renders"] == {} and supabase_fake.rows("jobs")[0]["status"] == "running"
+    finally:
+        store.close()
+
+
+def test_a_row_the_web_app_cancelled_keeps_cancelled_whatever_the_local_job_says(supabase_fake, fenta_home):
+    from fenta.ops import sync
+
+    remote = supabase_fake.queue_job(_nested(), status="cancelled", claimed_by="vm:me")
+    store = _mapped_local_job(fenta_home, remote, claim="vm:me")
+    try:
+        sync.push(Settings.from_env())
+        assert supabase_fake.rows("jobs")[0]["status"] == "cancelled"
+    finally:
+        store.close()
+
+
 def test_rows_without_a_workflow_are_left_alone(cli, supabase_fake, fast):
     supabase_fake.queue_job(None, id="pushed-by-another-fenta")
     r = cli("worker", "--hosted", "--until-empty")

@@ -6,7 +6,10 @@
 A push never runs inside the runner and never fails a job: when the service is down or the machine is
 offline the job's row stays dirty and the next push (this process's next pass, `fenta sync`, any later
 fenta process) catches up. Every write is an upsert on a stable id (`on_conflict=id`, merge-duplicates),
-so pushing twice adds nothing. A running job's row is pushed at most once a second.
+so pushing twice adds nothing. A running job's row is pushed at most once a second. A job a hosted
+worker claimed changes its row only with a conditional PATCH (`claimed_by=eq.TOKEN&status=neq.cancelled`):
+a stale local copy (its worker was killed, another took the row over) or a row the web app cancelled
+is let go, never overwritten.
 """
 
 from __future__ import annotations
@@ -124,6 +127,27 @@ async def _upload_files(api: Hosted, store: JobStore, srow: dict[str, Any], file
     return paths, sent
 
 
+def _claim_filter(srow: dict[str, Any]) -> dict[str, str]:
+    """A claimed hosted job's row while this worker's claim holds and the web app has not cancelled it."""
+    filters = {"id": f"eq.{srow['remote_id']}", "status": "neq.cancelled"}
+    if srow.get("claim"):
+        filters["claimed_by"] = f"eq.{srow['claim']}"
+    return filters
+
+
+async def _still_ours(api: Hosted, srow: dict[str, Any]) -> bool:
+    """Whether the claim holds (checked before a finished job's files replace what is in Storage)."""
+    return bool(await api.select("jobs", {**_claim_filter(srow), "select": "id"}))
+
+
+def _let_go(store: JobStore, out: JobPush) -> JobPush:
+    """A hosted job whose row another worker took over (after this claim's lease lapsed) or the web app
+    cancelled: nothing more of it is pushed, so the row keeps what its owner says."""
+    state.release(store, out.job_id)
+    out.skipped = "the hosted job was cancelled there or taken over by another worker"
+    return out
+
+
 async def push_job(api: Hosted | None, store: JobStore, settings: Settings, srow: dict[str, Any], *, force: bool = False) -> JobPush:
     """Push one job's row, events, usage and (once completed) files; `api` None only plans.
 
@@ -150,6 +174,8 @@ async def push_job(api: Hosted | None, store: JobStore, settings: Settings, srow
         return out
     files, uploads = json.loads(srow["files"] or "{}"), json.loads(srow["uploads"] or "{}")
     paths: dict[str, str] = {}
+    if job["status"] == "completed" and srow["hosted"] == 1 and not plan_only and not await _still_ours(api, srow):  # type: ignore[arg-type]
+        return _let_go(store, out)
     if job["status"] == "completed":
         paths, out.files = await _upload_files(api, store, srow, files, uploads, plan_only)  # type: ignore[arg-type]
     video_url = srow["video_url"]
@@ -168,7 +194,11 @@ async def push_job(api: Hosted | None, store: JobStore, settings: Settings, srow
     # A claimed hosted job is `running` there already; its local `queued` moment is never sent back
     # (another worker would take the row again).
     if not (srow["hosted"] and job["status"] == "queued"):
-        await api.upsert("jobs", [_redacted(settings, _job_row(store, job, srow, paths))])
+        row = _redacted(settings, _job_row(store, job, srow, paths))
+        if srow["hosted"] != 1:
+            await api.upsert("jobs", [row])
+        elif not await api.update("jobs", {**_claim_filter(srow), "select": "id"}, {k: v for k, v in row.items() if k != "id"}):
+            return _let_go(store, out)
     for i in range(0, len(events), BATCH):
         part = events[i: i + BATCH]
         rows = []

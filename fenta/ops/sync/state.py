@@ -37,11 +37,15 @@ _STATEMENTS = [
         row_pushed_at REAL,
         pushed_at REAL,
         last_error TEXT,
-        last_error_at REAL
+        last_error_at REAL,
+        claim TEXT                          -- hosted: the claim token its row must still carry
     )""",
     "CREATE TABLE IF NOT EXISTS sync_meta (key TEXT PRIMARY KEY, value TEXT)",
 ]
 _NAMES = ["sync_jobs", "sync_meta"]
+#: Columns added after the first release: the hosted worker's claim token of a hosted job (its row is
+#: changed only while that claim holds).
+_COLUMNS = [("sync_jobs", "claim", "TEXT")]
 
 
 def ensure_tables(store: Any) -> None:
@@ -49,6 +53,7 @@ def ensure_tables(store: Any) -> None:
     from .._db import ensure
 
     ensure(store, "sync", statements=_STATEMENTS, names=_NAMES)
+    ensure(store, "sync-columns", columns=_COLUMNS)  # fenta.db files made before these columns
 
 
 def _document_says(conn: Any, job_id: str) -> bool:
@@ -70,21 +75,22 @@ def wanted(conn: Any, settings: Settings, job_id: str) -> bool:
     return _document_says(conn, job_id)
 
 
-def mark(conn: Any, job_id: str, *, remote_id: str | None = None, hosted: bool = False) -> None:
-    """Put a job on the push list (or bump its generation); `remote_id` maps it to a hosted row."""
+def mark(conn: Any, job_id: str, *, remote_id: str | None = None, hosted: bool = False, claim: str | None = None) -> None:
+    """Put a job on the push list (or bump its generation); `remote_id` maps it to a hosted row, which
+    `claim` (a hosted worker's token) then holds."""
     conn.execute(
-        "INSERT INTO sync_jobs (job_id, remote_id, hosted, dirty) VALUES (?, ?, ?, 1) "
+        "INSERT INTO sync_jobs (job_id, remote_id, hosted, dirty, claim) VALUES (?, ?, ?, 1, ?) "
         "ON CONFLICT(job_id) DO UPDATE SET dirty = sync_jobs.dirty + 1"
-        + (", remote_id = excluded.remote_id, hosted = excluded.hosted" if remote_id else ""),
-        (job_id, remote_id or job_id, int(hosted)),
+        + (", remote_id = excluded.remote_id, hosted = excluded.hosted, claim = excluded.claim" if remote_id else ""),
+        (job_id, remote_id or job_id, int(hosted), claim),
     )
 
 
-def mark_job(store: Any, job_id: str, *, remote_id: str | None = None, hosted: bool = False) -> None:
+def mark_job(store: Any, job_id: str, *, remote_id: str | None = None, hosted: bool = False, claim: str | None = None) -> None:
     """`mark` in a transaction of its own (creating the tables when missing)."""
     ensure_tables(store)
     with store.write() as conn:
-        mark(conn, job_id, remote_id=remote_id, hosted=hosted)
+        mark(conn, job_id, remote_id=remote_id, hosted=hosted, claim=claim)
 
 
 def release(store: Any, job_id: str) -> None:

@@ -260,7 +260,7 @@ class HostedWorker:
             state.ensure_tables(store)
             with pusher.lock:  # this process's pusher must see the mapping with the job's first event
                 job_id, lease = enqueue(store, wf, settings=settings, out_dir=out_dir, name=base, max_retries=max_retries, retry_base=base_seconds, hold=True)
-                state.mark_job(store, job_id, remote_id=remote, hosted=True)
+                state.mark_job(store, job_id, remote_id=remote, hosted=True, claim=self.token)
             task = asyncio.ensure_future(drive(store, job_id, lease, settings=settings, workflow=wf, on_event=self.on_event))
             self._current = task
             if self._now:
