@@ -246,8 +246,14 @@ def resolve_template(name: str | None, overrides: dict[str, Any] | None = None, 
             loc = ".".join(str(p) for p in err["loc"])
             if loc in fields:
                 continue  # a value refused while reading (a tag) needs no second complaint about its type
-            msg = "unknown field" if err["type"] == "extra_forbidden" else err["msg"]
-            problems.append(Problem(f"template {msg}".replace("Value error, ", ""), file=source, field=loc or None))
+            if err["type"] == "extra_forbidden":
+                msg = "unknown template field"
+            elif err["type"] == "value_error":
+                msg = err["msg"].removeprefix("Value error, ")
+            else:
+                got = err.get("input")
+                msg = err["msg"].replace("Input should be", "should be", 1) + ("" if isinstance(got, (dict, list)) else f" (got {got!r})")
+            problems.append(Problem(msg, file=source, field=loc or None))
     if problems or resolved is None:
         raise TemplateError(problems)
     return resolved

@@ -79,3 +79,16 @@ def test_empty_and_comment_only_templates_still_give_the_defaults(tmp_path):
         p.write_text(text)
         t = resolve_template(str(p))
         assert t["name"] == "empty" and t["canvas"]["width"] == 1080
+
+
+def test_a_template_value_out_of_range_says_what_it_should_be_and_what_it_got(cli, write):
+    wf = _workflow(write, "canvas:\n  width: 10\n  height: 1280\n")
+    r = cli("validate", wf)
+    assert r.exit_code == 2
+    assert "field 'canvas.width': should be greater than or equal to 64 (got 10)" in r.stderr
+    assert "Input should" not in r.stderr
+
+
+def test_an_unknown_template_field_is_called_one(cli, write):
+    r = cli("validate", _workflow(write, "canvas:\n  widht: 720\n"))
+    assert r.exit_code == 2 and "field 'canvas.widht': unknown template field" in r.stderr

@@ -202,6 +202,8 @@ def _pydantic_problems(err: ValidationError, *, file, line_of, node: str | None,
             msg = "required param is missing"
         elif e["type"] == "value_error":
             msg = msg.removeprefix("Value error, ")
+        else:
+            msg = msg.replace("Input should be", "should be", 1)  # pydantic's word for the value
         if e["type"] not in ("extra_forbidden", "missing", "value_error") and "input" in e:
             got = e["input"]
             msg += " (got a list)" if isinstance(got, list) else " (got a mapping)" if isinstance(got, dict) else f" (got {got!r})"

@@ -79,7 +79,7 @@ def test_every_bad_row_is_reported_with_its_row_and_field_at_once(wf):
     got = _problems(e)
     assert e.value.exit_code == 2 and len(got) == 4
     assert got[0].startswith("rows.csv, row 2, field 'colour': variable 'colour' is not declared")
-    assert got[1].startswith("rows.csv, row 3, field 'rate': Input should be a valid integer") and got[1].endswith("(node 'voice', params.rate)")
+    assert got[1].startswith("rows.csv, row 3, field 'rate': should be a valid integer") and got[1].endswith("(node 'voice', params.rate)")
     assert got[2].startswith("rows.csv, row 3, field 'clip': file not found:") and got[2].endswith("missing.mp4 (node 'media', params.paths[0])")
     assert got[3] == "rows.csv, row 4, field 'priority': must be a whole number (higher runs first), got 'high'"
 
