@@ -232,6 +232,13 @@ def test_a_row_the_web_app_cancelled_keeps_cancelled_whatever_the_local_job_says
         store.close()
 
 
+def test_ctrl_c_while_idle_says_nothing_is_rendering(supabase_fake):
+    said: list[str] = []
+    w = HostedWorker(Settings.from_env(), log=said.append)
+    w._on_signal()
+    assert said == ["stopping (no job is rendering)"] and w._stopping
+
+
 def test_rows_without_a_workflow_are_left_alone(cli, supabase_fake, fast):
     supabase_fake.queue_job(None, id="pushed-by-another-fenta")
     r = cli("worker", "--hosted", "--until-empty")

@@ -99,7 +99,9 @@ class HostedWorker:
 
     def _on_signal(self) -> None:
         """First SIGTERM / Ctrl-C: finish the job rendering; a second: hand it back now."""
-        if self._stopping:
+        if self._current is None:
+            self.log("stopping (no job is rendering)")
+        elif self._stopping:
             self.log("stopping now: the job goes back to the hosted queue")
         else:
             self.log("stopping after the job rendering now (again to stop at once)")
