@@ -239,6 +239,20 @@ def test_ctrl_c_while_idle_says_nothing_is_rendering(supabase_fake):
     assert said == ["stopping (no job is rendering)"] and w._stopping
 
 
+def test_columns_that_are_not_json_objects_fail_their_rows_and_the_worker_goes_on(cli, supabase_fake, fast):
+    text = supabase_fake.queue_job("just text", id="a-text")
+    listed = supabase_fake.queue_job({"nodes": {}}, vars=[1, 2], id="b-list")
+    number = supabase_fake.queue_job('{"nodes": 5}', id="c-json-text")
+    good = supabase_fake.queue_job(_nested(seconds=1), id="d-good")
+    r = cli("worker", "--hosted", "--until-empty")
+    assert r.exit_code == 0, r.output
+    rows = {row["id"]: row for row in supabase_fake.rows("jobs")}
+    assert rows[text]["status"] == "failed" and "column 'document' holds text that is not JSON" in rows[text]["error"]
+    assert rows[listed]["status"] == "failed" and "column 'vars' is not a JSON object" in rows[listed]["error"]
+    assert rows[number]["status"] == "failed" and rows[number]["error"].startswith(f"hosted job {number}")
+    assert rows[good]["status"] == "completed" and "4 job(s), 1 completed" in r.stderr
+
+
 def test_rows_without_a_workflow_are_left_alone(cli, supabase_fake, fast):
     supabase_fake.queue_job(None, id="pushed-by-another-fenta")
     r = cli("worker", "--hosted", "--until-empty")

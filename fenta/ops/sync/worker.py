@@ -50,6 +50,17 @@ class HostedResult:
     synced: bool = True
 
 
+def _json_column(row: dict[str, Any], name: str, remote: str) -> Any:
+    """A jsonb column's value; a text column (some web apps store JSON as text) is parsed here."""
+    value = row.get(name)
+    if not isinstance(value, str):
+        return value
+    try:
+        return json.loads(value)
+    except ValueError:
+        raise SyncError(f"hosted job {remote}: column '{name}' holds text that is not JSON", field=name) from None
+
+
 class HostedWorker:
     """Claims hosted jobs one at a time and renders them until stopped (or, with `until_empty`, until
     no claimable job is left).
@@ -236,8 +247,9 @@ class HostedWorker:
         remote = str(row["id"])
         settings = self.settings
         try:
-            document = json.loads(row["document"]) if isinstance(row.get("document"), str) else row.get("document")
-            variables = json.loads(row["vars"]) if isinstance(row.get("vars"), str) else (row.get("vars") or {})
+            document = _json_column(row, "document", remote)
+            variables = _json_column(row, "vars", remote)
+            variables = {} if variables is None else variables
             if not isinstance(document, dict):
                 raise SyncError(f"hosted job {remote}: column 'document' is not a workflow (a JSON object with 'nodes')", field="document")
             if not isinstance(variables, dict):
