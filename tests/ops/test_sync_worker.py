@@ -247,7 +247,7 @@ def test_columns_that_are_not_json_objects_fail_their_rows_and_the_worker_goes_o
     r = cli("worker", "--hosted", "--until-empty")
     assert r.exit_code == 0, r.output
     rows = {row["id"]: row for row in supabase_fake.rows("jobs")}
-    assert rows[text]["status"] == "failed" and "column 'document' holds text that is not JSON" in rows[text]["error"]
+    assert rows[text]["status"] == "failed" and rows[text]["error"] == f"hosted job {text}: column 'document' holds text that is not JSON"
     assert rows[listed]["status"] == "failed" and "column 'vars' is not a JSON object" in rows[listed]["error"]
     assert rows[number]["status"] == "failed" and rows[number]["error"].startswith(f"hosted job {number}")
     assert rows[good]["status"] == "completed" and "4 job(s), 1 completed" in r.stderr

@@ -58,7 +58,7 @@ def _json_column(row: dict[str, Any], name: str, remote: str) -> Any:
     try:
         return json.loads(value)
     except ValueError:
-        raise SyncError(f"hosted job {remote}: column '{name}' holds text that is not JSON", field=name) from None
+        raise SyncError(f"hosted job {remote}: column '{name}' holds text that is not JSON") from None
 
 
 class HostedWorker:
@@ -251,9 +251,9 @@ class HostedWorker:
             variables = _json_column(row, "vars", remote)
             variables = {} if variables is None else variables
             if not isinstance(document, dict):
-                raise SyncError(f"hosted job {remote}: column 'document' is not a workflow (a JSON object with 'nodes')", field="document")
+                raise SyncError(f"hosted job {remote}: column 'document' is not a workflow (a JSON object with 'nodes')")
             if not isinstance(variables, dict):
-                raise SyncError(f"hosted job {remote}: column 'vars' is not a JSON object of variables", field="vars")
+                raise SyncError(f"hosted job {remote}: column 'vars' is not a JSON object of variables")
             label = f"hosted job {remote}"
             try:
                 wf = loads(json.dumps(document), file=label, vars=variables)
