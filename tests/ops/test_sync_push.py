@@ -109,6 +109,13 @@ def test_usage_recorded_after_the_job_finished_still_reaches_the_hosted_project(
     assert json.loads(cli("sync", "status", "--json").stdout)["pending"] == []
 
 
+def test_a_job_prefix_matching_several_jobs_says_so(cli, workflow, supabase_fake):
+    first, second = (_run(cli, workflow())["job_id"] for _ in range(2))
+    common = next(first[:i] for i in range(len(first), 0, -1) if second.startswith(first[:i]))
+    r = cli("sync", "--job", common)
+    assert r.exit_code == 2 and f"'{common}' is the start of several job ids" in r.stderr and first in r.stderr
+
+
 def test_offline_the_run_succeeds_and_the_next_sync_catches_up(cli, workflow, supabase_fake, fenta_home, tmp_path):
     supabase_fake.offline = True
     r = cli("run", workflow(), "--sync")
