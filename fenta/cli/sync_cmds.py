@@ -27,7 +27,7 @@ def sync_push(
     dry_run: bool = typer.Option(False, "--dry-run", help="Say which jobs, events, usage records and files would be pushed; send nothing."),
     json: bool = typer.Option(False, "--json", help="Print what was pushed as JSON."),
 ) -> None:
-    """Push whatever is pending: job rows, their events and usage, and finished renders (renders/{job_id}/{file})."""
+    """Push whatever is pending: job rows, their events and usage, and finished renders (renders/{job_id}/{file}); then send the job.completed webhooks that waited for those videos."""
     if ctx.invoked_subcommand:
         return
     from ..ops.sync import push
