@@ -163,7 +163,9 @@ def _hosted_worker(settings: Settings, until_empty: bool, on_event, as_json: boo
     from ..ops.readers import Background, after_job
     from ..ops.sync import HostedWorker
 
-    log = (lambda m: None) if as_json else (lambda m: err_console.print(m, highlight=False, markup=False))
+    # Claims, rows failed before they ran and rows given back go to stderr, with --json too (stdout is the
+    # NDJSON of the jobs' events, which name the local job).
+    log = lambda m: err_console.print(m, highlight=False, markup=False)  # noqa: E731
     w = HostedWorker(settings, until_empty=until_empty, on_event=on_event, log=log)
     if not as_json:
         err_console.print(f"hosted worker for {settings.urls['fenta']} (pid {os.getpid()}){', until no hosted job is queued' if until_empty else ''}; Ctrl-C stops it", highlight=False)

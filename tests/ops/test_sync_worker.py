@@ -253,6 +253,16 @@ def test_columns_that_are_not_json_objects_fail_their_rows_and_the_worker_goes_o
     assert rows[good]["status"] == "completed" and "4 job(s), 1 completed" in r.stderr
 
 
+def test_with_json_stdout_is_the_events_and_stderr_says_what_happened_to_each_row(cli, supabase_fake, fast):
+    remote = supabase_fake.queue_job(GRAPH)
+    bad = supabase_fake.queue_job({"nodes": {"a": {"type": "Nope.Node"}}}, id="z-bad")
+    r = cli("worker", "--hosted", "--until-empty", "--json")
+    assert r.exit_code == 0, r.output
+    events = [json.loads(line) for line in r.stdout.splitlines()]
+    assert events and {e["type"] for e in events} >= {"job.started", "job.completed"}
+    assert f"claimed hosted job {remote}" in r.stderr and f"hosted job {bad} failed before it ran" in r.stderr
+
+
 def test_rows_without_a_workflow_are_left_alone(cli, supabase_fake, fast):
     supabase_fake.queue_job(None, id="pushed-by-another-fenta")
     r = cli("worker", "--hosted", "--until-empty")
