@@ -146,7 +146,7 @@ def _status_table(report: dict[str, Any]) -> None:
 
     t = report["totals"]
     console.print(f"batch {report['batch_id']} ({report['status']}): {report['workflow']} x {report['manifest']} -> {report['out_dir']}", highlight=False, markup=False)
-    rows = [[str(r["index"]), r["name"], r["status"], r["job_id"] or "", f"{r['seconds']:.1f}s" if r["seconds"] is not None else "", str(r["attempts"]), r["video"] or r["error"] or ""] for r in report["rows"]]
+    rows = [[str(r["index"]), r["name"], r["status"], r["job_id"] or "", f"{r['seconds']:.1f}s" if r["seconds"] is not None else "", str(r["attempts"]), r["video"] or r["error"] or (f"at {r['node']}" if r.get("node") else "")] for r in report["rows"]]
     t_ = table("row", whole("name"), "status", whole("job"), "time", "tries", "video / error")
     for r in rows:
         t_.add_row(*r)

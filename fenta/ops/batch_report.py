@@ -50,10 +50,13 @@ def _row(store: Any, r: dict[str, Any]) -> dict[str, Any]:
     out: dict[str, Any] = {
         "index": r["row_index"], "name": r["name"], "job_id": r["job_id"], "status": state, "video": None, "duration": None,
         "cost": 0.0, "seconds": None, "attempts": 0, "error": None, "failed_node": None, "failed_node_type": None, "error_kind": None,
+        "node": None,
     }
     if job is None:
         return out
     out.update(cost=round(job.get("cost") or 0.0, 6), attempts=job.get("attempt") or 0)
+    if state == "running":
+        out["node"] = job.get("current_node")  # where a running row is now (`fenta batch status` from another terminal)
     if job.get("started_at") and job.get("finished_at") and state not in ("running", "queued"):
         out["seconds"] = round(job["finished_at"] - job["started_at"], 3)
     if state == "passed":

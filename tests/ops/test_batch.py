@@ -203,3 +203,53 @@ def test_a_ctrl_c_while_the_batch_settles_still_settles_it_and_writes_its_report
     assert report["status"] == "finished" and report["totals"]["passed"] == 2
     assert len(_junit(tmp_path / "report.xml")) == 3
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+
+
+class _GateParams(Params):
+    gate: str
+
+
+class Gate(Node):
+    """Waits until the file `gate` exists (a row held in a known node while the test looks at it)."""
+
+    type = "Test.BatchGate"
+    Params = _GateParams
+    Outputs = _Text
+
+    async def run(self, ctx, params, inputs):
+        import asyncio
+        from pathlib import Path
+
+        while not Path(params.gate).exists():
+            await asyncio.sleep(0.02)
+        return _Text(text="open")
+
+
+registry.register(Gate)
+
+
+def test_status_names_the_node_a_running_row_is_at(write, fenta_home, tmp_path, monkeypatch):
+    import threading
+    import time
+
+    monkeypatch.setenv("FENTA_POLL_SECONDS", "0.02")
+    gate = tmp_path / "open"
+    wf = write("gate.yaml", f"nodes:\n  held: {{type: Test.BatchGate, params: {{gate: '{gate}'}}}}\n")
+    runner = threading.Thread(target=fenta.batch, args=(wf, [{"name": "only"}]), kwargs={"out": "out"})
+    runner.start()
+    try:
+        deadline = time.monotonic() + 30
+        row: dict = {}
+        while time.monotonic() < deadline:
+            try:
+                row = status()["rows"][0]
+            except fenta.BatchError:  # not created yet
+                row = {}
+            if row.get("node"):
+                break
+            time.sleep(0.02)
+        assert (row.get("status"), row.get("node")) == ("running", "held")
+    finally:
+        gate.touch()
+        runner.join(60)
+    assert status()["rows"][0]["status"] == "passed" and status()["rows"][0]["node"] is None
