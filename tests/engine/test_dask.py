@@ -387,3 +387,28 @@ def test_fenta_worker_cluster_runs_the_queued_jobs_on_the_dask_workers(write, fe
     assert fenta.jobs.get(job_id)["job"]["status"] == "completed" and (tmp_path / "out" / "queued.mp4").is_file()
     assert _job_types(fenta_home, job_id) == ["job.queued", "job.started", "job.completed"]
     assert cli("worker", "--cluster", "nonsense").exit_code == 2
+
+
+def test_a_failed_ffmpeg_on_a_worker_says_its_log_is_on_that_worker(write, fenta_home, tmp_path, monkeypatch):
+    from fenta.engine import remote
+    from fenta.engine.executors.payload import build_payload
+    from fenta.media import ffmpeg as ffm
+
+    wrapper = tmp_path / "ffmpeg"  # the real FFmpeg, except that the render dies of SIGSEGV
+    wrapper.write_text(f'#!/bin/sh\ncase "$*" in *-progress*) kill -SEGV $$;; esac\nexec "{ffm.ffmpeg_exe()}" "$@"\n')
+    wrapper.chmod(0o755)
+    job_id = fenta.submit(fenta.load(write("r.yaml", PLAIN_JOB.format(name="crash", i=1))), out=str(tmp_path / "out"))
+    store = JobStore(fenta_home / "fenta.db")
+    try:
+        payload = build_payload(store.get_job(job_id), store, topic="", attempt=1)
+    finally:
+        store.close()
+    monkeypatch.setenv("FENTA_FFMPEG", str(wrapper))
+    ffm._locate.cache_clear()
+    try:
+        outcome = remote.run_job(payload)  # what a Dask worker runs, called here
+    finally:
+        monkeypatch.delenv("FENTA_FFMPEG")
+        ffm._locate.cache_clear()
+    assert not outcome["ok"] and outcome["error"].startswith("node 'render': FFmpeg crashed (signal 11, SIGSEGV)")
+    assert "(log: " in outcome["error"] and outcome["error"].endswith(" (the log is on the Dask worker's disk)")
