@@ -165,9 +165,12 @@ def watch(*, since_id: int | None = None, job_id: str | None = None, until_empty
     Args:
         since_id: Start after this event id (0: the whole log; None: only new events).
         job_id: Only this job's events.
-        until_empty: Stop once nothing is queued, running or waiting for a retry.
+        until_empty: Stop once nothing is queued, running or waiting for a retry. Rows of a batch
+            count only while a live process runs that batch: a killed batch's rows wait for
+            `fenta batch resume`, which no worker does for them.
     """
-    from .engine.lifecycle import pending
+    from .engine.lifecycle import NO_BATCH, pending
+    from .ops import batch_store
 
     settings = settings or Settings.from_env()
     with _store(settings) as store:
@@ -176,7 +179,12 @@ def watch(*, since_id: int | None = None, job_id: str | None = None, until_empty
         def idle() -> bool:
             if not until_empty:
                 return False
-            running = store.db.conn.execute("SELECT COUNT(*) FROM jobs WHERE status = 'running'").fetchone()[0]
-            return running == 0 and pending(store) == 0
+            batch_store.ensure_tables(store)
+            batches = store.db.conn.execute("SELECT id, status, pid, host FROM batches WHERE status = 'running'").fetchall()
+            live = {b for b, status, pid, host in batches if batch_store.is_live({"status": status, "pid": pid, "host": host})}
+            running = store.db.conn.execute("SELECT batch_id FROM jobs WHERE status = 'running'").fetchall()
+            if any(b is None or b in live for (b,) in running):
+                return False
+            return pending(store, batch_id=NO_BATCH) == 0 and all(pending(store, batch_id=b) == 0 for b in live)
 
         yield from follow(store, since_id=start, job_id=job_id, poll_seconds=settings.poll_seconds, until=idle if until_empty else None)

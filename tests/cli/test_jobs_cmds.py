@@ -112,3 +112,62 @@ def test_run_with_retries_0_fails_at_once_and_names_both_ways_on(cli, write):
     assert r.exit_code == 1 and (body["status"], body["state"], body["attempt"], body["retryable"]) == ("failed", "dead", 1, True)
     plain = cli("run", str(write("wf2.yaml", FLAKY.replace("fail_times: 1", "fail_times: 1, label: other"))), "-o", "out", "--retries", "0")
     assert "fenta resume" in plain.stderr and "fenta jobs retry" in plain.stderr
+
+
+def _batch_row(write, *, live: bool) -> str:
+    """A queued job of batch b-1, whose batch process is this one (live) or one that has exited."""
+    import subprocess
+
+    import fenta
+    from fenta.config import Settings
+    from fenta.engine.store import JobStore
+    from fenta.ops import batch_store
+
+    fenta.submit(fenta.load(write("wf.yaml", PAIR)), out="out", batch_id="b-1")
+    store = JobStore(Settings.from_env().db_path)
+    try:
+        batch_store.create_batch(store, batch_id="b-1", workflow_file="wf.yaml", manifest="rows.csv", out_dir="out", options={}, rows=[])
+        if not live:
+            gone = subprocess.Popen(["true"])
+            gone.wait()
+            store.db.conn.execute("UPDATE batches SET pid = ? WHERE id = 'b-1'", [gone.pid])
+    finally:
+        store.close()
+    return "b-1"
+
+
+def test_jobs_watch_until_empty_does_not_wait_for_the_rows_of_a_killed_batch(cli, write):
+    _batch_row(write, live=False)
+    r = cli("jobs", "watch", "--since", "0", "--until-empty", "--json")
+    assert r.exit_code == 0
+    assert [json.loads(line)["type"] for line in r.stdout.splitlines()] == ["job.queued"]
+
+
+def test_a_live_batchs_queued_row_keeps_jobs_watch_waiting(write):
+    import threading
+
+    import fenta.jobs
+
+    _batch_row(write, live=True)
+    seen: list[str] = []
+
+    def follow():
+        for ev in fenta.jobs.watch(since_id=0, until_empty=True):
+            seen.append(ev.type)
+
+    t = threading.Thread(target=follow, daemon=True)
+    t.start()
+    t.join(0.5)
+    waited = t.is_alive()
+
+    from fenta.config import Settings
+    from fenta.engine.store import JobStore
+    from fenta.ops import batch_store
+
+    store = JobStore(Settings.from_env().db_path)
+    try:
+        batch_store.finish(store, "b-1", "stopped")  # its process gone for good: watch stops
+    finally:
+        store.close()
+    t.join(5)
+    assert waited and seen == ["job.queued"] and not t.is_alive()
