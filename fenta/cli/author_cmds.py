@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import shlex
+from contextlib import contextmanager
 from enum import Enum
 from pathlib import Path
 from typing import Optional
@@ -24,6 +25,21 @@ def _shell(word: str) -> str:
     """`word` as it can be pasted into a shell: quoted only when it has to be (spaces, quotes, $...),
     so a Cyrillic file name stays readable."""
     return word if re.fullmatch(r"[\w@%+=:,./-]+", word) else shlex.quote(word)
+
+
+@contextmanager
+def _said_as_options(**options: str):
+    """Re-word a PathError for the command line: the SDK names its parameters (`force=True`,
+    `out=`), this command's user knows them as options (`--force`, `-o`)."""
+    from ..errors import PathError
+
+    try:
+        yield
+    except PathError as e:
+        text = e.message
+        for sdk, cli in {"force=True": "--force", **{f"{name}=": option for name, option in options.items()}}.items():
+            text = text.replace(f" {sdk}", f" {cli}")
+        raise PathError(text, file=e.file, node=e.node, field=e.field) from None
 
 
 def _show(wf) -> None:
@@ -74,7 +90,8 @@ def new(
     from ..errors import ComposeError
 
     try:
-        done = compose(prompt, out, template=template, force=force, model=model, on_request=asking, on_round=answered)
+        with _said_as_options(out="-o"):
+            done = compose(prompt, out, template=template, force=force, model=model, on_request=asking, on_round=answered)
     except ComposeError as e:
         if not json:
             raise
@@ -118,7 +135,8 @@ def init(
     """
     from ..ops.starters import init as start
 
-    done = start(name, kind=kind.value, template=template, folder=folder, force=force)
+    with _said_as_options(name="NAME", folder="--dir"):
+        done = start(name, kind=kind.value, template=template, folder=folder, force=force)
     if json:
         emit_json({"status": "ok", **done.to_dict()})
         return

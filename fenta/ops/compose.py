@@ -224,7 +224,7 @@ def _check_target(path: Path, force: bool) -> None:
     if path.is_dir():
         raise PathError(f"{path} is a folder; give a file name such as {path / 'workflow.yaml'}")
     if path.exists() and not force:
-        raise PathError(f"{path} already exists; pass --force to replace it, or choose another -o")
+        raise PathError(f"{path} already exists; pass force=True to replace it, or choose another out=")
     if path.suffix.lower() not in (".yaml", ".yml"):
         raise PathError(f"{path}: the workflow is written as YAML; give a name ending in .yaml or .yml")
 
@@ -278,7 +278,7 @@ async def new_async(
     if not settings.keys.get("openrouter"):
         raise _no_key(settings)
 
-    make_folder(path.parent, "-o")  # paths in the answer are relative to it
+    make_folder(path.parent, "out=")  # paths in the answer are relative to it
     model_id = resolve_model(model, settings)
     convo = compose_messages(prompt, template)
     response_format = {"type": "json_schema", "json_schema": {"name": "workflow", "strict": True, "schema": answer_schema()}}

@@ -100,9 +100,9 @@ def init(
     template = template_for(template, folder)
     target = folder / f"{name}.yaml"
     if target.exists() and not force:
-        raise PathError(f"{target} already exists; pass --force to replace it, or choose another NAME")
+        raise PathError(f"{target} already exists; pass force=True to replace it, or choose another name=")
     text = starter_text(kind, name, template)
-    make_folder(folder, "--dir")  # first: a template path relative to it must resolve
+    make_folder(folder, "folder=")  # first: a template path relative to it must resolve
     wf = loads(text, file=str(target))  # a starter that does not validate is a bug here, never a half-written file
     keys = [k.var for k in key_needs(wf, settings or Settings.from_env())]
     try:
@@ -116,6 +116,8 @@ def init(
 
 def make_folder(folder: Path, option: str) -> None:
     """Create `folder` (and its parents) for a file about to be written.
+
+    `option` is the parameter that named it, as the SDK spells it (`out=`); the CLI re-words it.
 
     Raises:
         PathError: it, or a folder above it, is a file; or it cannot be created (exit 2, one line).

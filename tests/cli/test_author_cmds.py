@@ -41,7 +41,7 @@ def test_new_without_a_key_says_which_key_and_that_init_works_offline_in_one_lin
 def test_new_refuses_to_overwrite_with_exit_2_and_replaces_with_force(cli, openrouter_fake, tmp_path):
     (tmp_path / "workflow.yaml").write_text("mine\n")
     r = cli("new", PROMPT)
-    assert r.exit_code == 2 and "workflow.yaml already exists; pass --force" in r.stderr
+    assert r.exit_code == 2 and "workflow.yaml already exists; pass --force to replace it, or choose another -o" in r.stderr
     assert (tmp_path / "workflow.yaml").read_text() == "mine\n" and openrouter_fake.chat_requests() == []
     openrouter_fake.queue_content(good())
     assert cli("new", PROMPT, "--force").exit_code == 0
@@ -80,7 +80,7 @@ def test_init_writes_a_workflow_and_env_example_and_refuses_to_overwrite(cli, tm
     assert "OPENROUTER_API_KEY=\n" in (tmp_path / ".env.example").read_text()
     assert cli("validate", "shop.yaml").exit_code == 0
     again = cli("init", "shop")
-    assert again.exit_code == 2 and "shop.yaml already exists; pass --force" in again.stderr
+    assert again.exit_code == 2 and "shop.yaml already exists; pass --force to replace it, or choose another NAME" in again.stderr
     assert cli("init", "shop", "--force").exit_code == 0
     assert "type: Input.Text" in (tmp_path / "shop.yaml").read_text()
 
@@ -104,3 +104,11 @@ def test_new_against_the_fake_by_hand_with_nothing_queued_writes_a_workflow_vali
     r = cli("new", "a calm video about tides", "-o", "tides.yaml")
     assert r.exit_code == 0, r.output
     assert cli("validate", "tides.yaml").exit_code == 0
+
+
+def test_a_file_in_the_way_of_the_output_folder_names_the_commands_option(cli, openrouter_fake, tmp_path):
+    (tmp_path / "notes.txt").write_text("mine")
+    new = cli("new", PROMPT, "-o", "notes.txt/wf.yaml")
+    assert new.exit_code == 2 and "notes.txt is a file, not a folder: give -o a path inside a folder" in new.stderr
+    init = cli("init", "clip", "--dir", "notes.txt/videos")
+    assert init.exit_code == 2 and "notes.txt is a file, not a folder: give --dir a path inside a folder" in init.stderr

@@ -88,8 +88,8 @@ def test_without_a_key_it_refuses_before_any_request(openrouter_fake, tmp_path, 
 def test_an_existing_file_is_refused_before_any_request_unless_forced(openrouter_fake, tmp_path):
     target = tmp_path / "wf.yaml"
     target.write_text("keep me\n")
-    with pytest.raises(PathError, match="already exists; pass --force"):
-        new(PROMPT, target)
+    with pytest.raises(PathError, match=r"already exists; pass force=True to replace it, or choose another out=$"):
+        new(PROMPT, target)  # the SDK's own words: no command-line option in them
     assert target.read_text() == "keep me\n" and openrouter_fake.chat_requests() == []
     openrouter_fake.queue_content(good())
     new(PROMPT, target, force=True)
@@ -183,6 +183,6 @@ def test_a_template_file_asked_for_is_named_relative_to_the_written_workflow(ope
 
 def test_an_output_inside_a_file_says_the_file_is_in_the_way_before_any_request(openrouter_fake, tmp_path):
     (tmp_path / "notes.txt").write_text("mine")
-    with pytest.raises(PathError, match="notes.txt is a file, not a folder: give -o a path inside a folder"):
+    with pytest.raises(PathError, match="notes.txt is a file, not a folder: give out= a path inside a folder"):
         new(PROMPT, tmp_path / "notes.txt" / "sub" / "wf.yaml")
     assert openrouter_fake.chat_requests() == [] and (tmp_path / "notes.txt").read_text() == "mine"

@@ -38,6 +38,7 @@ def test_an_existing_workflow_is_kept_unless_forced(tmp_path):
     with pytest.raises(PathError) as e:
         init("clip", folder=tmp_path)
     assert e.value.exit_code == 2 and (tmp_path / "clip.yaml").read_text() == "mine\n"
+    assert str(e.value).endswith("already exists; pass force=True to replace it, or choose another name=")
     assert not (tmp_path / ".env.example").exists()
     init("clip", folder=tmp_path, force=True)
     assert load(tmp_path / "clip.yaml").name == "clip"
@@ -100,6 +101,6 @@ def test_a_name_that_is_not_a_plain_file_name_is_refused(name, tmp_path):
 
 def test_a_dir_that_is_a_file_says_so(tmp_path):
     (tmp_path / "notes.txt").write_text("mine")
-    with pytest.raises(PathError, match="notes.txt is a file, not a folder: give --dir"):
+    with pytest.raises(PathError, match="notes.txt is a file, not a folder: give folder= a path"):
         init("clip", folder=tmp_path / "notes.txt")
     assert (tmp_path / "notes.txt").read_text() == "mine"
