@@ -18,6 +18,7 @@ from fenta.engine.events import append_event
 from fenta.engine.store import JobStore
 from fenta.errors import WebhookError
 from fenta.ops import webhooks as wh
+from fenta.ops.webhooks import delivery
 
 from .receiver import Receiver
 
@@ -247,10 +248,10 @@ def test_two_processes_never_send_the_same_attempt(store, settings):
         completed(store)
         wh.sync_outbox(store)
         now = time.time()
-        claimed = wh._claim(store, now)
+        claimed = delivery._claim(store, now)
         assert len(claimed) == 1
-        assert wh._claim(store, now) == []
-        assert wh._claim(store, now + wh.LEASE_SECONDS + 1) != []  # a lapsed lease (the process died) is taken over
+        assert delivery._claim(store, now) == []
+        assert delivery._claim(store, now + delivery.LEASE_SECONDS + 1) != []  # a lapsed lease (the process died) is taken over
 
 
 def test_the_secret_is_never_written_outside_the_endpoints_table(store, settings):

@@ -1,0 +1,172 @@
+"""Webhook endpoints (receivers: URL, secret, subscribed events) and the tables webhooks keep in fenta.db.
+
+Secrets live in `webhook_endpoints` and nowhere else: never in events, job rows, bodies, delivery
+rows or logs.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from dataclasses import dataclass
+from typing import Any, Iterable
+
+from ...errors import WebhookError
+from .signing import check_secret, generate_secret
+
+__all__ = ["EVENT_TYPES", "DEFAULT_EVENTS", "Endpoint", "ensure_tables", "add_endpoint", "list_endpoints", "get_endpoint", "remove_endpoint"]
+
+#: Event types an endpoint can subscribe to (the payloads are the event log's, see fenta.engine.events).
+EVENT_TYPES = (
+    "job.queued",
+    "job.started",
+    "job.retrying",
+    "job.completed",
+    "job.failed",
+    "job.dead",
+    "job.cancelled",
+    "quota.warning",
+)
+#: What an endpoint gets when `--events` is not given: the hosted service's events.
+DEFAULT_EVENTS = ("job.started", "job.completed", "job.failed", "quota.warning")
+
+_STATEMENTS = [
+    """CREATE TABLE IF NOT EXISTS webhook_endpoints (
+        id TEXT PRIMARY KEY,
+        url TEXT NOT NULL,
+        secret TEXT NOT NULL,               -- whsec_...; only ever read to sign
+        events TEXT NOT NULL,               -- JSON list of event types
+        enabled INTEGER NOT NULL DEFAULT 1,
+        disabled_reason TEXT,
+        after_event_id INTEGER NOT NULL DEFAULT 0,  -- events up to this id happened before the endpoint existed
+        created_at REAL NOT NULL
+    )""",
+    "CREATE UNIQUE INDEX IF NOT EXISTS webhook_deliveries_event_endpoint ON webhook_deliveries(event_id, endpoint_id)",
+    "CREATE INDEX IF NOT EXISTS webhook_deliveries_due ON webhook_deliveries(status, next_at)",
+]
+_NAMES = ["webhook_endpoints", "webhook_deliveries_event_endpoint", "webhook_deliveries_due"]
+
+#: Columns fenta.ops adds to the engine's `webhook_deliveries` outbox table.
+_DELIVERY_COLUMNS = [
+    ("webhook_deliveries", "endpoint_id", "TEXT"),
+    ("webhook_deliveries", "event_id", "INTEGER"),
+    ("webhook_deliveries", "job_id", "TEXT"),
+    ("webhook_deliveries", "last_status", "INTEGER"),
+    ("webhook_deliveries", "last_error", "TEXT"),
+    ("webhook_deliveries", "lease_until", "REAL"),
+    ("webhook_deliveries", "updated_at", "REAL"),
+    ("webhook_deliveries", "delivered_at", "REAL"),
+]
+
+
+def ensure_tables(store: Any) -> None:
+    """Create the endpoints table and the outbox's extra columns when missing (idempotent, additive)."""
+    from .._db import ensure
+
+    ensure(store, "webhooks", statements=_STATEMENTS, names=_NAMES, columns=_DELIVERY_COLUMNS)
+
+
+@dataclass
+class Endpoint:
+    """A receiver. `secret` is only read to sign; it is never printed after `add`."""
+
+    id: str
+    url: str
+    events: list[str]
+    enabled: bool
+    disabled_reason: str | None
+    created_at: float
+    secret: str = ""
+    after_event_id: int = 0
+
+    def public(self) -> dict[str, Any]:
+        """Everything but the secret (for lists and JSON)."""
+        return {"id": self.id, "url": self.url, "events": self.events, "enabled": self.enabled, "disabled_reason": self.disabled_reason, "created_at": self.created_at}
+
+    def __repr__(self) -> str:  # never show the secret
+        return f"Endpoint(id={self.id!r}, url={self.url!r}, events={self.events!r}, enabled={self.enabled!r})"
+
+
+def _endpoint(row: dict[str, Any]) -> Endpoint:
+    return Endpoint(
+        id=row["id"], url=row["url"], events=json.loads(row["events"]), enabled=bool(row["enabled"]),
+        disabled_reason=row["disabled_reason"], created_at=row["created_at"], secret=row["secret"],
+        after_event_id=row["after_event_id"],
+    )
+
+
+def _check_url(url: str) -> str:
+    import httpx
+
+    try:
+        u = httpx.URL(url)
+    except Exception:
+        u = None
+    if u is None or u.scheme not in ("http", "https") or not u.host:
+        raise WebhookError(f"'{url}' is not an http(s) URL", field="URL")
+    return url
+
+
+def _check_events(events: Iterable[str] | None) -> list[str]:
+    if not events:
+        return list(DEFAULT_EVENTS)
+    out: list[str] = []
+    for e in events:
+        for name in (p.strip() for p in e.split(",")):
+            if not name:
+                continue
+            if name not in EVENT_TYPES:
+                raise WebhookError(f"unknown event '{name}': choose from {', '.join(EVENT_TYPES)}", field="--events")
+            if name not in out:
+                out.append(name)
+    if not out:
+        raise WebhookError("no event named", field="--events")
+    return out
+
+
+def add_endpoint(store: Any, url: str, *, events: Iterable[str] | None = None, secret: str | None = None) -> Endpoint:
+    """Register a receiver for events from now on; generates a secret when none is given.
+
+    Raises:
+        WebhookError: a bad URL, secret or event name (naming the field).
+    """
+    from ...engine.events import last_event_id
+
+    ensure_tables(store)
+    _check_url(url)
+    names = _check_events(events)
+    secret = check_secret(secret) if secret else generate_secret()
+    ep_id = "ep_" + uuid.uuid4().hex[:12]
+    now = time.time()
+    after = last_event_id(store)
+    store.db.conn.execute(
+        "INSERT INTO webhook_endpoints (id, url, secret, events, enabled, after_event_id, created_at) VALUES (?, ?, ?, ?, 1, ?, ?)",
+        (ep_id, url, secret, json.dumps(names), after, now),
+    )
+    return Endpoint(ep_id, url, names, True, None, now, secret, after)
+
+
+def list_endpoints(store: Any) -> list[Endpoint]:
+    ensure_tables(store)
+    return [_endpoint(r) for r in store.db.query("SELECT * FROM webhook_endpoints ORDER BY created_at")]
+
+
+def get_endpoint(store: Any, endpoint_id: str) -> Endpoint:
+    """The endpoint with this id (or unique prefix). Raises WebhookError when there is none."""
+    ensure_tables(store)
+    rows = list(store.db.query("SELECT * FROM webhook_endpoints WHERE id = ?", [endpoint_id]))
+    if not rows:
+        rows = list(store.db.query("SELECT * FROM webhook_endpoints WHERE id LIKE ?", [endpoint_id + "%"]))
+    if len(rows) != 1:
+        raise WebhookError(f"no webhook endpoint '{endpoint_id}' (see `fenta webhooks list`)", field="ID")
+    return _endpoint(rows[0])
+
+
+def remove_endpoint(store: Any, endpoint_id: str) -> Endpoint:
+    """Forget an endpoint and its pending deliveries (delivered and failed ones stay listed)."""
+    ep = get_endpoint(store, endpoint_id)
+    with store.write() as conn:
+        conn.execute("DELETE FROM webhook_endpoints WHERE id = ?", (ep.id,))
+        conn.execute("DELETE FROM webhook_deliveries WHERE endpoint_id = ? AND status = 'pending'", (ep.id,))
+    return ep
