@@ -5,7 +5,8 @@
 
 A job runs here without the client's SQLite file or FENTA_HOME: the workflow document, its vars and
 the bytes of the local files it names arrive in the payload, are written to a scratch folder (a
-FENTA_HOME of its own, removed afterwards), and the job's nodes run against a scratch store there.
+FENTA_HOME of its own, removed afterwards, or by the next task on this machine if this worker is
+killed: see `scratch`), and the job's nodes run against a scratch store there.
 What the client must keep comes back in the result: the artifacts' bytes, the usage records, the
 provider tasks (paid work a retry must find), the scripts written, the node timings and the node
 events. Only the client writes its store. Node events are also sent live to the client (`Worker.log_event`).
@@ -17,8 +18,6 @@ import asyncio
 import dataclasses
 import json
 import os
-import shutil
-import tempfile
 import time
 import traceback
 from pathlib import Path
@@ -27,6 +26,7 @@ from typing import Any
 from ..config import Settings
 from ..errors import FentaError, FFmpegUnusable, MissingKeysError
 from .events import Event
+from .scratch import scratch_folder
 
 __all__ = ["check_worker", "run_job", "stop_job", "fenta_version", "quiet_notices", "LIVE_TYPES"]
 
@@ -283,8 +283,5 @@ def run_job(payload: dict[str, Any]) -> dict[str, Any]:
     if not check["ok"]:
         worker = _LiveBus(payload.get("topic"), payload["job_id"], 0).worker
         return {"ok": False, "unusable": check["problem"], "worker": getattr(worker, "address", None)}
-    root = Path(tempfile.mkdtemp(prefix=f"fenta-{payload['job_id']}-"))
-    try:
+    with scratch_folder(payload["job_id"]) as root:  # also removes what killed workers left here
         return asyncio.run(_run(payload, root))
-    finally:
-        shutil.rmtree(root, ignore_errors=True)

@@ -13,6 +13,7 @@ import os
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -249,6 +250,8 @@ def test_a_worker_killed_in_the_middle_of_a_job_fails_that_attempt_and_the_retry
     assert [r.state for r in results] == ["failed", "completed"], [r.error for r in results]
     assert "Dask worker running this job was lost" in (results[0].error or "") and results[0].retryable
     assert (out / "long.mp4").stat().st_size > 1000
+    # The retry's task removed the scratch folder the killed worker left (the retry's own is gone too).
+    assert not list(Path(tempfile.gettempdir()).glob(f"fenta-{job_id}-*"))
     assert _job_types(fenta_home, job_id) == ["job.queued", "job.started", "job.failed", "job.retrying", "job.started", "job.completed"]
 
 
