@@ -7,7 +7,7 @@ import pytest
 import yaml
 
 import fenta
-from fenta.media.ffmpeg import probe
+from fenta.media.probe import probe
 from fenta.render.templates import list_templates
 from tests.conftest import REPO
 

@@ -17,7 +17,7 @@ import pysubs2
 import pytest
 
 import fenta
-from fenta.media.ffmpeg import probe
+from fenta.media.probe import probe
 from tests.conftest import REPO
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(1800)]

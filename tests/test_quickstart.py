@@ -11,7 +11,7 @@ import time
 import pysubs2
 import pytest
 
-from fenta.media.ffmpeg import probe
+from fenta.media.probe import probe
 from tests.conftest import REPO
 
 

@@ -9,7 +9,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import MediaError
-from ..media.ffmpeg import MediaInfo, ffmpeg_exe, probe
+from ..media.ffmpeg import ffmpeg_exe
+from ..media.probe import MediaInfo, probe
 
 __all__ = ["Facts", "read_facts", "make_thumbnail", "measure_loudness"]
 

@@ -1,1 +1,2 @@
-"""Media tools below both `render` and `tts`: locating, running and probing FFmpeg."""
+"""Media tools below both `render` and `tts`: choosing and checking FFmpeg (ffmpeg), probing files
+(probe), running it (run), and answers kept per binary (verdicts)."""

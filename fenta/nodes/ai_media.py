@@ -29,7 +29,7 @@ from ..library import record_safely
 from ..pricing import KieModel, credits_to_usd, kie_model, kie_models
 from ..providers import client_for
 from ..providers.kie import KieClient, OutcomeUnknownError, TaskStatus, build_request, time_scale
-from ..media.ffmpeg import probe
+from ..media.probe import probe
 from ..types import Clip, Scene
 from .base import Node, NodeContext, Params, Ports, register
 

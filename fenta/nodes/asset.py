@@ -14,7 +14,7 @@ from pydantic import Field
 from ..config import Settings
 from ..errors import AssetError, FentaError, MediaError
 from ..library import Asset, add_url, get as get_asset, pick, tagged
-from ..media.ffmpeg import MediaInfo, probe
+from ..media.probe import MediaInfo, probe
 from ..types import Audio, Clip
 from .base import CheckContext, Node, NodeContext, Params, Ports, file_stamp, local_path, register
 

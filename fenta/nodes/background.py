@@ -7,7 +7,7 @@ from typing import Literal
 
 from pydantic import Field, field_validator
 
-from ..media.ffmpeg import run_ffmpeg_sync
+from ..media.run import run_ffmpeg_sync
 from ..types import Clip
 from .base import Node, Params, Ports, register
 

@@ -8,7 +8,7 @@ import hashlib
 from pydantic import Field
 
 from ..errors import MediaError
-from ..media.ffmpeg import probe
+from ..media.probe import probe
 from ..render.timeline import MusicBed
 from .base import Node, NodeContext, Params, Ports, file_stamp, local_path, register
 

@@ -12,7 +12,7 @@ from ..errors import FentaError
 from ..providers import client_for
 from ..providers.pexels import PexelsClient, orientation_of, pick_photo_url, pick_video_file
 from ..library import record_safely
-from ..media.ffmpeg import probe
+from ..media.probe import probe
 from ..types import Artifact, Clip, Scene
 from .base import Node, NodeContext, Params, Ports, register
 

@@ -252,7 +252,7 @@ class VoiceAlign(Node):
             raise ctx.error(e.message, field="params.audio", cls=MediaError) from None
         except NodeError as e:
             raise ctx.error(e.message, field=e.field) from None
-        from ..media.ffmpeg import probe
+        from ..media.probe import probe
 
         duration = probe(path).duration or (words[-1][2] if words else 0.0)
         # Outputs live in the cache, never point at the user's file (it may change or vanish).

@@ -24,7 +24,7 @@ from typing import Any
 
 from ..config import Settings
 from ..errors import PathError, RenderError
-from ..media.ffmpeg import run_ffmpeg_sync
+from ..media.run import run_ffmpeg_sync
 from ..template import list_templates, resolve_template
 
 __all__ = ["Preview", "preview", "preview_settings", "sheet_size", "frame_times", "COLUMNS", "ROWS", "TILE"]

@@ -12,7 +12,7 @@ from typing import Any
 
 import ffmpeg
 
-from ..media.ffmpeg import MediaInfo
+from ..media.probe import MediaInfo
 from .inputs import file_input, probe_inputs
 from .profile import Profile
 from .timeline import Timeline

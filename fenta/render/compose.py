@@ -32,7 +32,7 @@ from typing import Any
 
 import ffmpeg
 
-from ..media.ffmpeg import MediaInfo
+from ..media.probe import MediaInfo
 from .audio import final_audio
 from .encoders import X264, Encoder
 from .inputs import file_input, probe_inputs, source_filter

@@ -8,7 +8,7 @@ from typing import Any
 import ffmpeg
 
 from ..errors import MediaError
-from ..media.ffmpeg import MediaInfo, probe_many
+from ..media.probe import MediaInfo, probe_many
 from .timeline import Timeline
 
 __all__ = ["input_files", "probe_inputs", "file_input", "source_filter"]

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import ffmpeg
 
-from ..media.ffmpeg import MediaInfo
+from ..media.probe import MediaInfo
 from .fonts import FONTS_DIR
 from .inputs import file_input, source_filter
 from .phrases import wrap_title

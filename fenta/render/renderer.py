@@ -13,7 +13,7 @@ import re
 from pathlib import Path
 
 from ..errors import MediaError
-from ..media.ffmpeg import MediaInfo, probe
+from ..media.probe import MediaInfo, probe
 from .audio import audio_args, measure_loudness
 from .compose import build_command, chunk_spans, still_args, still_slots
 from .encoders import X264, Encoder, resolve_encoder
@@ -71,7 +71,7 @@ async def render(
     import shutil
 
     from ..errors import RenderError
-    from ..media.ffmpeg import run_ffmpeg
+    from ..media.run import run_ffmpeg
 
     import asyncio
 
@@ -145,7 +145,7 @@ async def _run_render(args: list[str], *, what: str, total_seconds: float | None
         RenderError: FFmpeg failed for another reason.
     """
     from ..errors import RenderError
-    from ..media.ffmpeg import run_ffmpeg
+    from ..media.run import run_ffmpeg
 
     try:
         try:
@@ -198,7 +198,7 @@ async def _render_chunks(
     """
     import asyncio
 
-    from ..media.ffmpeg import run_ffmpeg
+    from ..media.run import run_ffmpeg
 
     fps = int(tl.canvas["fps"])
     total = spans[-1][1]

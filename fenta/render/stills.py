@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Callable, Iterable
 
 from ..errors import MediaError, RenderError
-from ..media.ffmpeg import run_ffmpeg
+from ..media.run import run_ffmpeg
 
 __all__ = ["PREPARE_ABOVE", "Slot", "pixel_count", "slots_to_prepare", "prepare_stills"]
 

@@ -11,7 +11,7 @@ from pydantic import Field
 import fenta
 from fenta.engine.store import JobStore
 from fenta.nodes.base import Node, Params, Ports, registry
-from fenta.media.ffmpeg import probe
+from fenta.media.probe import probe
 from fenta.types import Artifact
 from tests.engine.conftest import runs
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 import fenta
-from fenta.media.ffmpeg import probe
+from fenta.media.probe import probe
 
 
 @pytest.fixture

@@ -11,7 +11,7 @@ from fenta.engine.runner import plan, run
 from fenta.engine.spec import load
 from fenta.engine.store import JobStore
 from fenta.pricing import credits_to_usd, kie_credits
-from fenta.media.ffmpeg import probe
+from fenta.media.probe import probe
 from tests.fakes.fixtures import openrouter_fake  # noqa: F401  (fixture)
 from tests.fakes.kie import fake_kie  # noqa: F401  (fixture)
 

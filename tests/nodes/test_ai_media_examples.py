@@ -9,7 +9,7 @@ import pytest
 from fenta.engine.runner import plan, run
 from fenta.engine.spec import load
 from fenta.pricing import credits_to_usd, kie_credits
-from fenta.media.ffmpeg import probe
+from fenta.media.probe import probe
 from tests.conftest import REPO
 from tests.fakes.fixtures import openrouter_fake, pexels_fake  # noqa: F401  (fixtures)
 from tests.fakes.kie import fake_kie  # noqa: F401  (fixture)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 import fenta
-from fenta.media.ffmpeg import probe
+from fenta.media.probe import probe
 
 SMALL = "overrides: {canvas: {width: 180, height: 320}}\n"
 

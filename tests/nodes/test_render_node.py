@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from fenta.media.ffmpeg import probe
+from fenta.media.probe import probe
 
 WORKFLOW = """
 version: 1

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from fenta.media.ffmpeg import probe
+from fenta.media.probe import probe
 from tests.conftest import REPO
 from tests.fakes.fixtures import openrouter_fake, pexels_fake  # noqa: F401
 

@@ -167,7 +167,7 @@ def test_russian_abbreviation_letters_merge_into_cues_no_shorter_than_the_templa
 def test_no_caption_in_the_published_srt_or_ass_ends_after_the_video(write, cli):
     import json
 
-    from fenta.media.ffmpeg import probe
+    from fenta.media.probe import probe
 
     wf = write("wf.yaml", """version: 1
 name: short

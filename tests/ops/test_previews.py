@@ -7,7 +7,7 @@ import json
 import pytest
 from PIL import Image
 
-from fenta.media.ffmpeg import probe
+from fenta.media.probe import probe
 from fenta.ops.previews import COLUMNS, DOCS_DIR, ROWS, frame_times, sheet_size
 from fenta.template import list_templates, resolve_template
 

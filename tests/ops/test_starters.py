@@ -8,7 +8,7 @@ import pytest
 
 from fenta.engine.spec import load
 from fenta.errors import PathError, SpecError
-from fenta.media.ffmpeg import probe
+from fenta.media.probe import probe
 from fenta.ops.starters import KINDS, init
 
 NEEDS = {"quickstart": [], "stock": ["OPENROUTER_API_KEY", "PEXELS_API_KEY"], "ai": ["OPENROUTER_API_KEY", "KIE_API_KEY"]}

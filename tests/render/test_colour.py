@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 
 from fenta.render.profile import Profile
-from fenta.media.ffmpeg import ffmpeg_exe, probe
+from fenta.media.ffmpeg import ffmpeg_exe
+from fenta.media.probe import probe
 from fenta.render.timeline import Segment, Timeline
 
 from ._media import do_render, ff, template

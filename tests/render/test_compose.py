@@ -356,7 +356,7 @@ def test_colour_slots_are_made_inside_the_graph_not_as_inputs_that_run_ahead(tmp
 
 def test_small_clips_are_decoded_on_one_thread_and_big_ones_keep_frame_threads(tmp_path):
     from fenta.render.compose import build_command
-    from fenta.media.ffmpeg import MediaInfo
+    from fenta.media.probe import MediaInfo
 
     small, big = str(tmp_path / "small.mp4"), str(tmp_path / "big.mp4")
     infos = {
@@ -373,7 +373,7 @@ def test_small_clips_are_decoded_on_one_thread_and_big_ones_keep_frame_threads(t
 
 def test_stills_and_wav_files_skip_ffmpegs_stream_info_pass_and_clips_keep_it(tmp_path):
     from fenta.render.compose import build_command
-    from fenta.media.ffmpeg import MediaInfo
+    from fenta.media.probe import MediaInfo
 
     photo, clip_, speech = str(tmp_path / "photo.jpg"), str(tmp_path / "clip.mp4"), str(tmp_path / "speech.wav")
     infos = {
@@ -391,7 +391,7 @@ def test_stills_and_wav_files_skip_ffmpegs_stream_info_pass_and_clips_keep_it(tm
 
 def test_a_clip_is_read_only_a_few_frames_past_its_slot(tmp_path):
     from fenta.render.compose import build_command
-    from fenta.media.ffmpeg import MediaInfo
+    from fenta.media.probe import MediaInfo
 
     # Every frame read is also decoded: a long clip in a short slot must stop soon after it.
     path = str(tmp_path / "long.mp4")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from fenta.errors import MediaError
-from fenta.media.ffmpeg import probe, probe_many
+from fenta.media.probe import probe, probe_many
 
 
 @pytest.fixture
@@ -40,12 +40,12 @@ def test_probing_many_files_names_a_missing_one(three_files, tmp_path):
 
 
 def test_probing_many_large_files_splits_them_into_batches_of_bounded_size(three_files, monkeypatch):
-    import fenta.media.ffmpeg as ffmpeg_mod
+    import fenta.media.probe as probe_module
 
     batches = []
-    real = ffmpeg_mod._probe_batch
-    monkeypatch.setattr(ffmpeg_mod, "_PROBE_BATCH_BYTES", max(p.stat().st_size for p in three_files))
-    monkeypatch.setattr(ffmpeg_mod, "_probe_batch", lambda files: batches.append(files) or real(files))
+    real = probe_module._probe_batch
+    monkeypatch.setattr(probe_module, "_PROBE_BATCH_BYTES", max(p.stat().st_size for p in three_files))
+    monkeypatch.setattr(probe_module, "_probe_batch", lambda files: batches.append(files) or real(files))
     assert probe_many(three_files) == [probe(p) for p in three_files]
     assert len(batches) > 1 and [f for b in batches for f in b] == three_files
 
@@ -54,7 +54,7 @@ def test_a_failed_run_names_the_decoders_complaint_not_ffmpegs_thread_bookkeepin
     import asyncio
 
     from fenta.errors import RenderError
-    from fenta.media.ffmpeg import run_ffmpeg
+    from fenta.media.run import run_ffmpeg
 
     good = make_media("good.jpg", "testsrc2=s=320x240:d=1", "-frames:v", "1").read_bytes()
     bad = tmp_path / "cut.jpg"

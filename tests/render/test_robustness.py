@@ -38,7 +38,8 @@ def test_awkward_sources_render_to_the_exact_length_and_size(name, source, extra
 def test_rotation_metadata_is_applied(make_media, tmp_path):
     import subprocess
 
-    from fenta.media.ffmpeg import ffmpeg_exe, probe
+    from fenta.media.ffmpeg import ffmpeg_exe
+    from fenta.media.probe import probe
 
     plain = make_media("wide.mp4", "color=c=white:s=320x160:r=10:d=1", "-pix_fmt", "yuv420p")
     rotated = tmp_path / "rot.mp4"
