@@ -375,7 +375,7 @@ def test_while_a_job_runs_its_row_moves_at_most_once_a_second(cli, write, supaba
     """What the web page sees through Realtime: the row running with growing progress, then completed."""
     import tests.engine.conftest  # noqa: F401  (registers Test.Sleep)
 
-    chain = "\n".join(f"  s{i}: {{type: Test.Sleep, params: {{seconds: 0.5, label: s{i}}}{', inputs: {after: s%d.text}' % (i - 1) if i else ''}}}" for i in range(6))
+    chain = "\n".join(f"  s{i}: {{type: Test.Sleep, params: {{seconds: 0.5, label: s{i}}}{', inputs: {after: s%d.text}' % (i - 1) if i else ''}}}" for i in range(10))  # 5 s: room for several passes on a busy machine
     out = _run(cli, str(write("slow.yaml", f"name: slow\nsync: true\nnodes:\n{chain}\n")))
     rows = [(r.at, r.json()[0]) for r in supabase_fake.requests if r.method == "POST" and r.path == "/rest/v1/jobs"]
     running = [(at, row["progress"]) for at, row in rows if row["status"] == "running"]
