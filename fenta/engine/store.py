@@ -16,8 +16,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Iterator
 
-import sqlite_utils
-
+from ..database import open_database
 from .lifecycle import pid_alive
 from .tables import ensure_schema
 
@@ -42,25 +41,8 @@ class JobStore:
     """
 
     def __init__(self, path: str | Path) -> None:
-        from ..errors import PathError
-
         self.path = Path(path)
-        try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            conn = sqlite3.connect(str(self.path), timeout=30, isolation_level=None, check_same_thread=False)
-            try:
-                conn.execute("PRAGMA busy_timeout = 30000")
-                conn.execute("PRAGMA journal_mode = WAL")
-                conn.execute("PRAGMA synchronous = NORMAL")
-                conn.execute("PRAGMA foreign_keys = ON")
-                ensure_schema(conn)
-            except BaseException:
-                conn.close()
-                raise
-        except (OSError, sqlite3.Error) as e:
-            reason = e.strerror if isinstance(e, OSError) and e.strerror else str(e)
-            raise PathError(f"cannot open the job store {self.path}: {reason} (set FENTA_HOME to a folder you can write)") from None
-        self.db = sqlite_utils.Database(conn)
+        self.db = open_database(self.path, "the job store", ensure=ensure_schema)
 
     def close(self) -> None:
         self.db.conn.close()

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import sqlite_utils
 
-from ..errors import PathError
+from ..database import open_database
 
 _SCHEMA = [
     """CREATE TABLE IF NOT EXISTS assets (
@@ -56,22 +56,7 @@ def open_db(path: Path) -> sqlite_utils.Database:
     Raises:
         PathError: the folder or the file cannot be created, opened or written (`FENTA_HOME`).
     """
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        conn = sqlite3.connect(str(path), timeout=30, isolation_level=None, check_same_thread=False)
-        try:
-            conn.execute("PRAGMA busy_timeout = 30000")
-            conn.execute("PRAGMA journal_mode = WAL")
-            conn.execute("PRAGMA synchronous = NORMAL")
-            conn.execute("PRAGMA foreign_keys = ON")
-            _ensure(conn)
-        except BaseException:
-            conn.close()
-            raise
-    except (OSError, sqlite3.Error) as e:
-        reason = e.strerror if isinstance(e, OSError) and e.strerror else str(e)
-        raise PathError(f"cannot open the asset library in {path}: {reason} (set FENTA_HOME to a folder you can write)") from None
-    return sqlite_utils.Database(conn)
+    return open_database(path, "the asset library in", ensure=_ensure)
 
 
 def _ensure(conn: sqlite3.Connection) -> None:

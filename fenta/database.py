@@ -1,0 +1,50 @@
+"""Opening `fenta.db`: one SQLite file that several processes and threads share.
+
+    db = open_database(path, "the job store", ensure=create_tables)
+
+Every part that keeps rows in `fenta.db` (the job store, the asset library) opens it here, with the
+same settings: WAL (readers never wait for the writer), a 30 s busy timeout (writers queue instead
+of failing with "database is locked"), autocommit (callers open `BEGIN IMMEDIATE` themselves for
+read-then-write), foreign keys on.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+from typing import Callable
+
+import sqlite_utils
+
+from .errors import PathError
+
+__all__ = ["open_database"]
+
+
+def open_database(path: Path, what: str, *, ensure: Callable[[sqlite3.Connection], None] | None = None) -> sqlite_utils.Database:
+    """Open (creating its folder and file when missing) the SQLite database at `path`.
+
+    Args:
+        what: What it is to the user, for the error ("the job store").
+        ensure: Creates the caller's tables and indexes when missing (called on the new connection).
+
+    Raises:
+        PathError: the folder or the file cannot be created, opened or written (`FENTA_HOME`).
+    """
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        conn = sqlite3.connect(str(path), timeout=30, isolation_level=None, check_same_thread=False)
+        try:
+            conn.execute("PRAGMA busy_timeout = 30000")
+            conn.execute("PRAGMA journal_mode = WAL")
+            conn.execute("PRAGMA synchronous = NORMAL")
+            conn.execute("PRAGMA foreign_keys = ON")
+            if ensure is not None:
+                ensure(conn)
+        except BaseException:
+            conn.close()
+            raise
+    except (OSError, sqlite3.Error) as e:
+        reason = e.strerror if isinstance(e, OSError) and e.strerror else str(e)
+        raise PathError(f"cannot open {what} {path}: {reason} (set FENTA_HOME to a folder you can write)") from None
+    return sqlite_utils.Database(conn)
