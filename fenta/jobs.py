@@ -169,7 +169,7 @@ def watch(*, since_id: int | None = None, job_id: str | None = None, until_empty
             count only while a live process runs that batch: a killed batch's rows wait for
             `fenta batch resume`, which no worker does for them.
     """
-    from .engine.lifecycle import NO_BATCH, pending
+    from .engine.lifecycle import NO_BATCH, lease_is_live, pending
     from .ops import batch_store
 
     settings = settings or Settings.from_env()
@@ -182,8 +182,11 @@ def watch(*, since_id: int | None = None, job_id: str | None = None, until_empty
             batch_store.ensure_tables(store)
             batches = store.db.conn.execute("SELECT id, status, pid, host FROM batches WHERE status = 'running'").fetchall()
             live = {b for b, status, pid, host in batches if batch_store.is_live({"status": status, "pid": pid, "host": host})}
-            running = store.db.conn.execute("SELECT batch_id FROM jobs WHERE status = 'running'").fetchall()
-            if any(b is None or b in live for (b,) in running):
+            cur = store.db.conn.execute("SELECT batch_id, owner, lease_pid, lease_host, lease_token, lease_until FROM jobs WHERE status = 'running'")
+            cols = [d[0] for d in cur.description]
+            running = [dict(zip(cols, values)) for values in cur.fetchall()]
+            # An owned job (a hosted row's local copy) counts only while its process lives: no plain worker ends it.
+            if any(r["batch_id"] in live or (r["batch_id"] is None and (r["owner"] is None or lease_is_live(r))) for r in running):
                 return False
             return pending(store, batch_id=NO_BATCH) == 0 and all(pending(store, batch_id=b) == 0 for b in live)
 

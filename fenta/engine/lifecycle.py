@@ -140,8 +140,9 @@ def _due_sql() -> str:
     return "(status = 'queued' OR (status = 'failed' AND next_attempt_at IS NOT NULL AND next_attempt_at <= ?)) AND cancel_requested = 0"
 
 
-#: `batch_id` value for "only jobs that belong to no batch": a plain worker leaves a batch's jobs to
-#: the batch's own process (`fenta batch` / `fenta batch resume`), which reports on them.
+#: `batch_id` value for "only jobs that belong to no batch and no owner": a plain worker leaves a
+#: batch's jobs to the batch's own process (`fenta batch` / `fenta batch resume`), which reports on
+#: them, and an owned job (`owner`, e.g. a hosted row's local copy) to the kind of process that owns it.
 NO_BATCH = ""
 
 
@@ -149,7 +150,7 @@ def _batch_filter(batch_id: str | None) -> tuple[str, tuple[Any, ...]]:
     if batch_id is None:
         return "", ()
     if batch_id == NO_BATCH:
-        return " AND batch_id IS NULL", ()
+        return " AND batch_id IS NULL AND owner IS NULL", ()
     return " AND batch_id = ?", (batch_id,)
 
 
@@ -159,7 +160,7 @@ def reserve(store: Any, settings: Settings, *, batch_id: str | None = None) -> t
     Lapsed leases of running jobs are reaped first. The job keeps its state until `start`.
 
     Args:
-        batch_id: Take only jobs of this batch (`NO_BATCH`: only jobs of no batch; None: any job).
+        batch_id: Take only jobs of this batch (`NO_BATCH`: only jobs of no batch and no owner; None: any job).
 
     Returns:
         (job row, lease, events of the reaping); row and lease are None when no job is due.
@@ -381,10 +382,20 @@ def revive(store: Any, job_id: str) -> tuple[dict[str, Any], list[Event]]:
         return row, events
 
 
-def reap(conn: sqlite3.Connection, settings: Settings, *, only: str | None = None) -> list[Event]:
+def reap(conn: sqlite3.Connection, settings: Settings, *, only: str | None = None, owner: str | None = None) -> list[Event]:
     """Running jobs whose lease lapsed (their process died): a retryable failure each, or cancelled
-    when a cancel was asked. Runs inside the caller's transaction."""
-    cur = conn.execute("SELECT * FROM jobs WHERE status = 'running'" + (" AND id = ?" if only else ""), (only,) if only else ())
+    when a cancel was asked. Runs inside the caller's transaction.
+
+    Args:
+        only: This job only (whoever owns it).
+        owner: Else the jobs of this owner (None: the jobs no one owns): an owned job is `dead` here,
+            its owner runs its work again its own way (a hosted row goes to the next hosted worker).
+    """
+    if only:
+        which, args = " AND id = ?", (only,)
+    else:
+        which, args = (" AND owner IS NULL", ()) if owner is None else (" AND owner = ?", (owner,))
+    cur = conn.execute("SELECT * FROM jobs WHERE status = 'running'" + which, args)
     cols = [d[0] for d in cur.description]
     events: list[Event] = []
     now = time.time()
@@ -396,14 +407,17 @@ def reap(conn: sqlite3.Connection, settings: Settings, *, only: str | None = Non
             events += transition(conn, row, "cancelled", [("job.cancelled", {"jobId": row["id"]})], error="cancelled", current_node=None, finished_at=now, **_NO_LEASE)
             continue
         who = f"process {row.get('lease_pid')} on {row.get('lease_host')}" if row.get("lease_pid") else "its process"
-        events += _fail_row(conn, row, settings, f"{who} stopped while running it (lease lapsed)", True)
+        if row.get("owner"):
+            events += _fail_row(conn, row, settings, f"{who} stopped while running it (lease lapsed); it is left to its owner ({row['owner']})", False)
+        else:
+            events += _fail_row(conn, row, settings, f"{who} stopped while running it (lease lapsed)", True)
     return events
 
 
 def pending(store: Any, *, batch_id: str | None = None) -> int:
     """Jobs a worker may still have to run: queued, waiting for a retry, or running without a live lease
     (not those held by another live process); with `batch_id`, only that batch's (`NO_BATCH`: only
-    jobs of no batch)."""
+    jobs of no batch and no owner)."""
     only, args = _batch_filter(batch_id)
     rows = store.db.conn.execute(
         "SELECT status, lease_pid, lease_host, lease_token, lease_until, next_attempt_at FROM jobs WHERE status IN ('queued', 'failed', 'running') AND cancel_requested = 0" + only,

@@ -51,6 +51,7 @@ def enqueue(
     schedule_id: str | None = None,
     batch_id: str | None = None,
     encoder: str | None = None,
+    owner: str | None = None,
 ) -> tuple[str, Lease | None]:
     """Write a queued job and its `job.queued` event in one transaction.
 
@@ -58,6 +59,7 @@ def enqueue(
         out_dir: The checked output folder (`prepare`).
         hold: Lease the job to this process (`fenta run`): no worker takes it while this process lives.
         encoder: The H.264 encoder for every Render node (`--encoder`), kept with the job for resumes.
+        owner: The kind of process that alone runs this job (e.g. "hosted"): plain workers leave it alone.
 
     Returns:
         (job id, the lease when `hold`).
@@ -77,7 +79,7 @@ def enqueue(
         "document": dumps(workflow.document), "vars": dumps(workflow.vars), "out_dir": str(out_dir), "status": "new",
         "attempt": 0, "created_at": time.time(), "options": dumps(options), "priority": int(priority),
         "max_retries": max_retries, "retry_base": retry_base, "schedule_id": schedule_id, "batch_id": batch_id,
-        **(lease.fields(settings) if lease else {}),
+        "owner": owner, **(lease.fields(settings) if lease else {}),
     }
     with store.write() as conn:
         conn.execute(f"INSERT INTO jobs ({', '.join(row)}) VALUES ({', '.join('?' for _ in row)})", list(row.values()))

@@ -43,7 +43,8 @@ CREATE TABLE IF NOT EXISTS jobs (
     lease_token TEXT,                -- one per claim: only the holder may end the attempt
     cancel_requested INTEGER NOT NULL DEFAULT 0,
     schedule_id TEXT,
-    batch_id TEXT
+    batch_id TEXT,
+    owner TEXT                       -- the kind of process that alone runs it (e.g. hosted), NULL for any worker
 );
 CREATE INDEX IF NOT EXISTS jobs_created ON jobs(created_at);
 CREATE TABLE IF NOT EXISTS node_runs (
@@ -159,6 +160,7 @@ _ADDED_COLUMNS = [
     ("jobs", "cancel_requested", "INTEGER NOT NULL DEFAULT 0"),
     ("jobs", "schedule_id", "TEXT"),
     ("jobs", "batch_id", "TEXT"),
+    ("jobs", "owner", "TEXT"),
 ]
 
 #: Indexes on added columns (created after the columns exist).

@@ -365,6 +365,46 @@ def test_a_worker_killed_mid_job_leaves_the_row_reclaimable_after_its_lease(cli,
     assert supabase_fake.object(f"renders/{remote}/nested.mp4") is not None
 
 
+def test_a_plain_worker_leaves_alone_the_local_copy_a_killed_hosted_worker_left(cli, supabase_fake, fenta_home, fast):
+    remote = supabase_fake.queue_job(_nested(seconds=6, size=240))
+    proc = subprocess.Popen([sys.executable, "-m", "fenta", "worker", "--hosted"], env={**os.environ}, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        deadline = time.monotonic() + 30
+        while _local_status(fenta_home) != "running":  # claimed, and its local job has started
+            assert time.monotonic() < deadline and proc.poll() is None, proc.stderr.read().decode() if proc.poll() is not None else "never started"
+            time.sleep(0.02)
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+    r = cli("worker", "--until-empty")  # same FENTA_HOME: the row belongs to the next hosted worker
+    assert r.exit_code == 0, r.output
+    assert _local_status(fenta_home) == "running" and not list((fenta_home / "hosted" / remote).glob("*.mp4"))
+    assert supabase_fake.rows("jobs")[0]["status"] == "running"  # reclaimable by a hosted worker once its lease lapses
+    watch = subprocess.run([sys.executable, "-m", "fenta", "jobs", "watch", "--until-empty"], env={**os.environ}, capture_output=True, timeout=30)
+    assert watch.returncode == 0  # nothing a plain worker would run is left: it does not wait for the orphan
+
+
+def test_the_next_hosted_worker_ends_a_killed_ones_local_copy_without_touching_its_row(supabase_fake, fenta_home, fast):
+    from fenta.engine.lifecycle import HOST
+    from fenta.ops import sync
+
+    remote = supabase_fake.queue_job(_nested(), status="running", claimed_by="vm:dead-worker", lease_expires_at=iso(time.time() + 60))
+    store = _mapped_local_job(fenta_home, remote, claim="vm:dead-worker")
+    try:
+        store.update_job("local-1", owner="hosted", lease_pid=2**22 + 1, lease_host=HOST, lease_token="t", lease_until=iso(time.time() + 60))  # its process is gone
+        queued = supabase_fake.queue_job(_nested(seconds=1))
+        assert [r.status for r in HostedWorker(Settings.from_env(), until_empty=True).run()] == ["completed"]
+        job = store.get_job("local-1")
+        assert job["status"] == "dead" and "left to its owner (hosted)" in job["error"]
+        assert "local-1" not in [j.job_id for j in sync.push(Settings.from_env()).jobs]  # never pushed again
+        rows = {row["id"]: row for row in supabase_fake.rows("jobs")}
+        assert rows[queued]["status"] == "completed"
+        assert rows[remote]["status"] == "running" and rows[remote]["claimed_by"] == "vm:dead-worker"  # the next claim's, once its lease lapses
+        assert not [e for e in supabase_fake.rows("job_events") if e["job_id"] == remote]
+    finally:
+        store.close()
+
+
 def test_worker_hosted_with_a_wrong_key_stops_with_one_line(cli, supabase_fake, monkeypatch, fast):
     monkeypatch.setenv("FENTA_API_KEY", "sb_secret_WRONG")
     r = cli("worker", "--hosted", "--until-empty")

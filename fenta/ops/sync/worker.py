@@ -37,6 +37,10 @@ __all__ = ["HostedWorker", "HostedResult"]
 
 _CLAIM_COLUMNS = "id,status,claimed_by,lease_expires_at,attempt"
 
+#: The `owner` of a hosted row's local job: a plain `fenta worker` never runs it (a copy a killed
+#: hosted worker left would be rendered for nobody; the row goes to the next hosted worker).
+OWNER = "hosted"
+
 
 @dataclass
 class HostedResult:
@@ -132,6 +136,19 @@ class HostedWorker:
             except (NotImplementedError, RuntimeError):  # pragma: no cover - platforms without them
                 pass
         return installed
+
+    def _drop_orphans(self, store: JobStore) -> None:
+        """Local copies of hosted rows that a killed hosted worker on this FENTA_HOME left `running`:
+        never pushed again (their rows go to the next claim once their leases lapse), then `dead` here."""
+        from ...engine.lifecycle import lease_is_live, reap
+
+        with store.write() as conn:
+            cur = conn.execute("SELECT * FROM jobs WHERE status = 'running' AND owner = ?", (OWNER,))
+            cols = [d[0] for d in cur.description]
+            for row in (dict(zip(cols, values)) for values in cur.fetchall()):
+                if not lease_is_live(row):
+                    state.release(store, row["id"])
+            reap(conn, self.settings, owner=OWNER)
 
     def run(self) -> list[HostedResult]:
         """Blocking `run_async`."""
@@ -272,8 +289,9 @@ class HostedWorker:
         store = JobStore(settings.db_path)
         try:
             state.ensure_tables(store)
+            self._drop_orphans(store)  # before this claim's own local job exists
             with pusher.lock:  # this process's pusher must see the mapping with the job's first event
-                job_id, lease = enqueue(store, wf, settings=settings, out_dir=out_dir, name=base, max_retries=max_retries, retry_base=base_seconds, hold=True)
+                job_id, lease = enqueue(store, wf, settings=settings, out_dir=out_dir, name=base, max_retries=max_retries, retry_base=base_seconds, hold=True, owner=OWNER)
                 state.mark_job(store, job_id, remote_id=remote, hosted=True, claim=self.token)
             task = asyncio.ensure_future(drive(store, job_id, lease, settings=settings, workflow=wf, on_event=self.on_event))
             self._current = task
