@@ -11,6 +11,7 @@ read-then-write), foreign keys on.
 from __future__ import annotations
 
 import sqlite3
+import time
 from pathlib import Path
 from typing import Callable
 
@@ -19,6 +20,22 @@ import sqlite_utils
 from .errors import PathError
 
 __all__ = ["open_database"]
+
+
+def _wal(conn: sqlite3.Connection, wait: float = 30.0) -> None:
+    """Put the file in WAL mode (kept in the file: later opens find it so). Switching needs the file
+    to itself, and SQLite answers "database is locked" at once instead of waiting like other
+    statements: two processes creating fenta.db together hit that, so wait here."""
+    deadline = time.monotonic() + wait
+    while True:
+        try:
+            if conn.execute("PRAGMA journal_mode").fetchone()[0].lower() != "wal":
+                conn.execute("PRAGMA journal_mode = WAL")
+            return
+        except sqlite3.OperationalError as e:
+            if "locked" not in str(e) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.02)
 
 
 def open_database(path: Path, what: str, *, ensure: Callable[[sqlite3.Connection], None] | None = None) -> sqlite_utils.Database:
@@ -36,7 +53,7 @@ def open_database(path: Path, what: str, *, ensure: Callable[[sqlite3.Connection
         conn = sqlite3.connect(str(path), timeout=30, isolation_level=None, check_same_thread=False)
         try:
             conn.execute("PRAGMA busy_timeout = 30000")
-            conn.execute("PRAGMA journal_mode = WAL")
+            _wal(conn)
             conn.execute("PRAGMA synchronous = NORMAL")
             conn.execute("PRAGMA foreign_keys = ON")
             if ensure is not None:
