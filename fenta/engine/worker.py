@@ -30,11 +30,25 @@ from .lifecycle import NO_BATCH, pending, refuse, release, reserve
 from .runner import RunResult
 from .store import JobStore
 
-__all__ = ["Worker"]
+__all__ = ["Worker", "install_stop_signals"]
 
 log = logging.getLogger("fenta")
 
 _JSON = ("document", "vars", "options")
+
+
+def install_stop_signals(loop: asyncio.AbstractEventLoop, handler: Callable[[], None]) -> list[int]:
+    """Call `handler` on SIGTERM and Ctrl-C (main thread only); returns the signals to remove later."""
+    if threading.current_thread() is not threading.main_thread():
+        return []
+    installed = []
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        try:
+            loop.add_signal_handler(sig, handler)
+            installed.append(sig)
+        except (NotImplementedError, RuntimeError):  # pragma: no cover - platforms without them
+            pass
+    return installed
 
 
 class Worker:
@@ -111,7 +125,7 @@ class Worker:
         """Take and run jobs until stopped; returns `results`."""
         self._loop = asyncio.get_running_loop()
         self._wake = asyncio.Event()
-        signals = self._install_signals()
+        signals = install_stop_signals(self._loop, self._on_signal)
         store = JobStore(self.settings.db_path)
         bus = Bus(self.on_event).start()
         try:
@@ -134,18 +148,6 @@ class Worker:
             await bus.close()
             store.close()
         return self.results
-
-    def _install_signals(self) -> list[int]:
-        if threading.current_thread() is not threading.main_thread():
-            return []
-        installed = []
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            try:
-                self._loop.add_signal_handler(sig, self._on_signal)  # type: ignore[union-attr]
-                installed.append(sig)
-            except (NotImplementedError, RuntimeError):  # pragma: no cover - platforms without them
-                pass
-        return installed
 
     def _fill(self, store: JobStore, bus: Bus) -> None:
         """Take due jobs until `concurrency` run."""

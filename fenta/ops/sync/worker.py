@@ -27,6 +27,7 @@ from ...config import Settings
 from ...engine.events import Event, iso
 from ...engine.lifecycle import HOST
 from ...engine.store import JobStore
+from ...engine.worker import install_stop_signals
 from ...errors import FentaError, SyncError
 from . import state
 from .client import Hosted, check_configured
@@ -122,21 +123,6 @@ class HostedWorker:
             self.log("stopping after the job rendering now (again to stop at once)")
         self._stop(now=self._stopping)
 
-    def _install_signals(self) -> list[int]:
-        import signal
-        import threading
-
-        if threading.current_thread() is not threading.main_thread():
-            return []
-        installed = []
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            try:
-                self._loop.add_signal_handler(sig, self._on_signal)  # type: ignore[union-attr]
-                installed.append(sig)
-            except (NotImplementedError, RuntimeError):  # pragma: no cover - platforms without them
-                pass
-        return installed
-
     def _drop_orphans(self, store: JobStore) -> None:
         """Local copies of hosted rows that a killed hosted worker on this FENTA_HOME left `running`:
         never pushed again (their rows go to the next claim once their leases lapse), then `dead` here."""
@@ -162,7 +148,7 @@ class HostedWorker:
         check_configured(self.settings)
         self._loop = asyncio.get_running_loop()
         self._wake = asyncio.Event()
-        signals = self._install_signals()
+        signals = install_stop_signals(self._loop, self._on_signal)
         pusher = Background(self.settings, log=self.log).start()
         try:
             async with Hosted(self.settings) as api:
