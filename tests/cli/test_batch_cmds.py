@@ -5,19 +5,17 @@ resumed, `batch status`, and `--cluster local:2` when Dask is installed."""
 from __future__ import annotations
 
 import json
-import os
 import signal
 import subprocess
 import sys
 import time
 
-import pytest
 from junitparser import Failure, JUnitXml
 
 import fenta
 from fenta.engine.events import read_events
 from fenta.engine.store import JobStore
-from tests.ops.test_batch import ROWS, tiny  # noqa: F401  (the tiny workflow, its rows and media)
+from tests.ops.test_batch import tiny  # noqa: F401  (a fixture: the tiny workflow, its rows and media)
 
 
 def _fenta(*args: str, **kw) -> subprocess.CompletedProcess:
@@ -145,7 +143,6 @@ def test_batch_help_explains_the_short_form_and_lists_the_subcommands(cli, monke
 
 
 def test_cluster_local_runs_the_rows_on_dask_workers(tiny, tmp_path):
-    pytest.importorskip("distributed")
     wf, rows = tiny
     r = _fenta("batch", str(wf), str(rows), "-o", "out", "--cluster", "local:2", "--report", "report.json")
     assert r.returncode == 1, r.stderr

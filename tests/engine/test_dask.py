@@ -17,6 +17,7 @@ import tempfile
 import time
 from pathlib import Path
 
+import distributed  # the test extra installs fenta[dask]: these tests run in CI, never skip
 import pytest
 
 import fenta
@@ -29,7 +30,6 @@ from fenta.errors import ClusterError
 from tests.conftest import lavfi
 from tests.fakes.kie import fake_kie  # noqa: F401  (a fixture)
 
-distributed = pytest.importorskip("distributed")
 
 #: A KIE image, an espeak voice and a music bed from a local file, rendered at 160x160.
 KIE_JOB = """
@@ -333,7 +333,7 @@ def test_library_assets_by_id_and_tag_travel_to_the_worker_as_files(write, fenta
     first = add(make_media("red.png", "color=c=red:s=160x160:d=1", "-frames:v", "1"))
     add(make_media("blue.png", "color=c=blue:s=160x160:d=1", "-frames:v", "1"), tags=["b-roll"])
     text = PLAIN_JOB.replace("backdrop: {{type: Input.Background, params: {{style: gradient, count: 1}}}}", "backdrop: {{type: Input.Asset, params: {{asset: " + first.id + ", tag: b-roll}}}}")
-    job_id = fenta.submit(fenta.load(write("asset.yaml", text.format(name="lib", i=1))), out=str(tmp_path / "out"), batch_id="bas")
+    fenta.submit(fenta.load(write("asset.yaml", text.format(name="lib", i=1))), out=str(tmp_path / "out"), batch_id="bas")
     ex, _ = _warnings_and_executor(dask_processes["address"])
     with ex:
         results = Worker(until_empty=True, executor=ex, batch_id="bas").run()

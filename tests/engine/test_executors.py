@@ -85,7 +85,6 @@ def test_without_dask_a_cluster_is_refused_with_the_install_command(monkeypatch)
 
 
 def test_an_unreachable_scheduler_is_one_line_within_the_connect_timeout():
-    pytest.importorskip("distributed")
     with socket.socket() as s:  # a port nothing listens on
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]

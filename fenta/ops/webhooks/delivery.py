@@ -125,12 +125,9 @@ def _post(client: Any, url: str, headers: dict[str, str], body: bytes, timeout: 
 def _client() -> Any:
     import httpx
 
-    try:
-        from importlib.metadata import version
+    from ...engine.remote import fenta_version
 
-        agent = f"fenta/{version('fenta')} (webhooks)"
-    except Exception:  # pragma: no cover - not installed as a distribution
-        agent = "fenta (webhooks)"
+    agent = f"fenta/{fenta_version()} (webhooks)"
     return httpx.Client(follow_redirects=False, timeout=TIMEOUT, headers={"user-agent": agent})
 
 
