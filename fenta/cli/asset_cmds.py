@@ -46,7 +46,7 @@ def _what(a: Any) -> str:
 def _table(assets: list[Any]) -> None:
     from ._tables import table, whole
 
-    t = table(whole("id"), "kind", "media", "size", "tags", whole("name"))
+    t = table(whole("id"), "kind", "media", "size", "tags", "name")  # a long name wraps; the id stays whole
     for a in assets:
         t.add_row(a.id, a.kind, _what(a), _size(a.bytes), ", ".join(a.tags), a.name)
     console.print(t)

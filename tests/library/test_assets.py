@@ -151,3 +151,18 @@ def test_sizes_are_shown_in_the_units_fenta_cache_uses(cli, clip):
 
     asset = _json(cli("assets", "add", str(clip), "--json"))["assets"][0]
     assert f"{human_size(asset['bytes'])} ({asset['bytes']} bytes)" in cli("assets", "show", asset["id"]).stdout
+
+
+def test_on_a_narrow_terminal_the_list_keeps_the_id_whole_and_every_column_visible(clip, tmp_path, monkeypatch):
+    from rich.console import Console
+
+    from fenta.cli import asset_cmds
+
+    long_name = tmp_path / "a very long clip name for checking the columns.mp4"
+    shutil.copy(clip, long_name)
+    asset = fenta.library.add(str(long_name), tags=["beach"])
+    narrow = Console(width=70, force_terminal=False, record=True)
+    monkeypatch.setattr(asset_cmds, "console", narrow)
+    asset_cmds._table(fenta.library.list_assets())
+    text = narrow.export_text()
+    assert asset.id in text and "video" in text and "beach" in text and "KiB" in text
