@@ -37,7 +37,8 @@ LAYERS: dict[str, int] = {
     "library": 5,  # the asset library: files, probes and tags in fenta.db; used by nodes and the CLI
     "documents": 6,  # strict YAML/JSON reading: workflows (engine) and template files (template)
     "errors": 6,
-    "database": 6,  # opening fenta.db with the shared settings: the job store (engine) and the asset library
+    "database": 6,
+    "hashing": 6,  # a file's SHA-256: the node cache, the asset library, paid inputs  # opening fenta.db with the shared settings: the job store (engine) and the asset library
     "config": 6,
     "types": 6,
     "written": 6,  # splitting a script into written words: render (hook timing) and tts (alignment) share it

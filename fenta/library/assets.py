@@ -8,7 +8,6 @@ the same asset (its tags are merged).
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import random
@@ -23,6 +22,7 @@ from typing import Any, Iterable, Iterator
 
 from ..config import Settings
 from ..errors import AssetError, MediaError
+from ..hashing import file_sha256
 from ._db import open_db
 from .facts import make_thumbnail, read_facts
 from .fetch import DEFAULT_MAX_BYTES, check_url, download, is_url, url_key
@@ -71,14 +71,6 @@ def _settings(settings: Settings | None) -> Settings:
 
 def _root(settings: Settings) -> Path:
     return settings.home / "library"
-
-
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def clean_tag(tag: str) -> str:
@@ -177,7 +169,7 @@ def add_file(
     clean = [clean_tag(t) for t in tags]
     if not src.is_file():
         raise MediaError("file not found" if not src.exists() else "a folder, not a file: add the media files in it", file=shown)
-    sha = _sha256(src)
+    sha = file_sha256(src)
     db = open_db(settings.db_path)
     try:
         row = _row(db, "sha256 = ?", [sha])

@@ -25,6 +25,7 @@ from urllib.parse import urlparse
 from pydantic import Field
 
 from ..errors import ProviderError
+from ..hashing import file_sha256
 from ..library import record_safely
 from ..pricing import KieModel, credits_to_usd, kie_model, kie_models
 from ..providers import client_for
@@ -62,14 +63,6 @@ def task_key(model: str, path: str, body: dict[str, Any], variant: int = 0) -> s
     if variant:
         doc["variant"] = variant
     return hashlib.sha256(json.dumps(doc, sort_keys=True).encode()).hexdigest()
-
-
-def _sha256_file(path: str) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def _ratio_value(r: str) -> float:
@@ -221,7 +214,7 @@ class _AIMedia(Node):
         return out
 
     async def _generate(self, ctx: NodeContext, client: KieClient, model: KieModel, params: _AIParams, prompt: str, aspect: str | None, image: Clip | None, scene: int | None, variant: int = 0) -> list[Clip]:
-        image_sha = _sha256_file(image.path) if image and image.path else None
+        image_sha = file_sha256(image.path) if image and image.path else None
         placeholder = [_UPLOAD_MARK + image_sha] if image_sha else None
         path, body = build_request(
             model,

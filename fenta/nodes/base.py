@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import difflib
-import hashlib
 import os
 import re
 import shutil
@@ -16,6 +15,7 @@ from typing import TYPE_CHECKING, Any, Callable, ClassVar, Protocol
 from pydantic import BaseModel, ConfigDict
 
 from ..errors import FentaError
+from ..hashing import file_sha256
 from ..types import port_type_name
 
 if TYPE_CHECKING:
@@ -146,11 +146,7 @@ class NodeContext:
         results share one file and cache keys built from paths stay valid.
         """
         src = Path(path)
-        digest = hashlib.sha256()
-        with open(src, "rb") as fh:
-            for chunk in iter(lambda: fh.read(1 << 20), b""):
-                digest.update(chunk)
-        h = digest.hexdigest()
+        h = file_sha256(src)
         dest = self.settings.cache_dir / "blobs" / h[:2] / f"{h}{suffix or src.suffix}"
         dest.parent.mkdir(parents=True, exist_ok=True)
         if dest.exists():

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import re
 import shutil
 from pathlib import Path
@@ -12,6 +11,7 @@ from typing import Literal
 from pydantic import Field
 
 from ..errors import FentaError, MediaError, NodeError, TextError
+from ..hashing import file_sha256
 from ..tts.speech import Speech, SpeechSettings, offline_engine, synthesize, voice_for
 from ..tts.words import split_words
 from ..types import Audio, Word
@@ -210,11 +210,7 @@ class VoiceAlign(Node):
         path = self._audio_path(params, inputs, workflow_file)
         if path is None or not path.is_file():
             return None
-        h = hashlib.sha256()
-        with open(path, "rb") as fh:
-            for block in iter(lambda: fh.read(1 << 20), b""):
-                h.update(block)
-        return h.hexdigest()
+        return file_sha256(path)
 
     async def run(self, ctx: NodeContext, params: AlignParams, inputs: AlignInputs) -> VoiceOutputs:
         from ..tts.align import estimate, forced_align, sphinx_available
