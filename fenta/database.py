@@ -13,13 +13,13 @@ from __future__ import annotations
 import sqlite3
 import time
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Iterable
 
 import sqlite_utils
 
 from .errors import PathError
 
-__all__ = ["open_database"]
+__all__ = ["open_database", "add_schema"]
 
 
 def _wal(conn: sqlite3.Connection, wait: float = 30.0) -> None:
@@ -65,3 +65,34 @@ def open_database(path: Path, what: str, *, ensure: Callable[[sqlite3.Connection
         reason = e.strerror if isinstance(e, OSError) and e.strerror else str(e)
         raise PathError(f"cannot open {what} {path}: {reason} (set FENTA_HOME to a folder you can write)") from None
     return sqlite_utils.Database(conn)
+
+
+def _names(conn: sqlite3.Connection) -> set[str]:
+    return {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type IN ('table', 'index')")}
+
+
+def _columns(conn: sqlite3.Connection, table: str) -> set[str]:
+    return {r[1] for r in conn.execute(f"PRAGMA table_info({table})")}
+
+
+def add_schema(conn: sqlite3.Connection, *, statements: Iterable[str] = (), names: Iterable[str] = (), columns: Iterable[tuple[str, str, str]] = ()) -> None:
+    """Run `statements` (CREATE TABLE/INDEX IF NOT EXISTS) and add `columns` (table, column, declaration).
+
+    `names` are the tables and indexes the statements create: when they and the columns exist
+    already, nothing is written (the usual case). Otherwise one process makes the change inside
+    BEGIN IMMEDIATE and the others, waiting on it, find it done.
+    """
+    statements, names, columns = list(statements), set(names), list(columns)
+    if names <= _names(conn) and all(c in _columns(conn, t) for t, c, _ in columns):
+        return
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        for table, column, decl in columns:  # before the statements: their indexes may use the columns
+            if column not in _columns(conn, table):
+                conn.execute(f"ALTER TABLE {table} ADD COLUMN {column} {decl}")
+        for s in statements:
+            conn.execute(s)
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    conn.execute("COMMIT")

@@ -6,12 +6,11 @@ may open the file at once: one writes the tables, the others find them done.
 
 from __future__ import annotations
 
-import sqlite3
 from pathlib import Path
 
 import sqlite_utils
 
-from ..database import open_database
+from ..database import add_schema, open_database
 
 _SCHEMA = [
     """CREATE TABLE IF NOT EXISTS assets (
@@ -56,18 +55,4 @@ def open_db(path: Path) -> sqlite_utils.Database:
     Raises:
         PathError: the folder or the file cannot be created, opened or written (`FENTA_HOME`).
     """
-    return open_database(path, "the asset library in", ensure=_ensure)
-
-
-def _ensure(conn: sqlite3.Connection) -> None:
-    have = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type IN ('table', 'index')")}
-    if _NAMES <= have:
-        return
-    conn.execute("BEGIN IMMEDIATE")
-    try:
-        for statement in _SCHEMA:
-            conn.execute(statement)
-    except BaseException:
-        conn.execute("ROLLBACK")
-        raise
-    conn.execute("COMMIT")
+    return open_database(path, "the asset library in", ensure=lambda conn: add_schema(conn, statements=_SCHEMA, names=_NAMES))
