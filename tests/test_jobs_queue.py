@@ -28,6 +28,7 @@ class _FlakyParams(Params):
     label: str = "flaky"
     fail_times: int = Field(1, description="Fail (retryably) this many times, then succeed.")
     retry_after: float | None = None
+    internal: bool = Field(False, description="Fail with a bug (an unexpected exception) instead.")
 
 
 class _Out(Ports):
@@ -46,6 +47,8 @@ class Flaky(Node):
         with open(counter, "a") as fh:
             fh.write("1")
         if len(counter.read_text()) <= params.fail_times:
+            if params.internal:
+                raise RuntimeError("a bug")
             if params.retry_after is not None:
                 raise RateLimitError("rate limited (HTTP 429)", provider="fake", retry_after=params.retry_after)
             raise ctx.error("the service answered 503", cls=NodeError, retryable=True)

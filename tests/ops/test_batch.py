@@ -12,6 +12,7 @@ import fenta
 from fenta.errors import ManifestError
 from fenta.nodes.base import Node, Params, Ports, registry
 from fenta.ops.batch import default_concurrency, status
+import tests.test_jobs_queue  # noqa: F401  (registers Test.Flaky: fails retryably, or with a bug, its first runs)
 
 #: A 1-second square video: a spoken line over a lavfi test clip given by the row.
 TINY = """
@@ -42,37 +43,8 @@ def tiny(write, make_media, monkeypatch):
     return write("wf.yaml", TINY), write("rows.csv", ROWS)
 
 
-class _ChaosParams(Params):
-    label: str = "chaos"
-    fail_times: int = 1
-    internal: bool = False
 
-
-class _Text(Ports):
-    text: str
-
-
-class Chaos(Node):
-    """Fails its first `fail_times` runs (counted in FENTA_HOME/runs-LABEL): retryably, or with a bug."""
-
-    type = "Test.BatchChaos"
-    Params = _ChaosParams
-    Outputs = _Text
-
-    async def run(self, ctx, params, inputs):
-        counter = ctx.settings.home / f"runs-{params.label}"
-        with open(counter, "a") as fh:
-            fh.write("1")
-        if len(counter.read_text()) <= params.fail_times:
-            if params.internal:
-                raise RuntimeError("a bug")
-            raise ctx.error("the service answered 503", retryable=True)
-        return _Text(text=params.label)
-
-
-registry.register(Chaos)
-
-CHAOS = "vars: {label: a, fail_times: 1, internal: false}\nnodes:\n  c: {type: Test.BatchChaos, params: {label: '${vars.label}', fail_times: '${vars.fail_times}', internal: '${vars.internal}'}}\n"
+CHAOS = "vars: {label: a, fail_times: 1, internal: false}\nnodes:\n  c: {type: Test.Flaky, params: {label: '${vars.label}', fail_times: '${vars.fail_times}', internal: '${vars.internal}'}}\n"
 
 
 def _junit(path) -> list:
@@ -203,6 +175,10 @@ def test_a_ctrl_c_while_the_batch_settles_still_settles_it_and_writes_its_report
     assert report["status"] == "finished" and report["totals"]["passed"] == 2
     assert len(_junit(tmp_path / "report.xml")) == 3
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+
+
+class _Text(Ports):
+    text: str
 
 
 class _GateParams(Params):
