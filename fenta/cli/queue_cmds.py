@@ -162,7 +162,9 @@ def _hosted_worker(settings: Settings, until_empty: bool, on_event, as_json: boo
     """`fenta worker --hosted`: render the hosted project's queued jobs here."""
     from ..ops.readers import Background, after_job
     from ..ops.sync import HostedWorker
+    from ..ops.sync.client import check_configured
 
+    check_configured(settings)  # no project configured: exit 2 before announcing a worker for it
     # Claims, rows failed before they ran and rows given back go to stderr, with --json too (stdout is the
     # NDJSON of the jobs' events, which name the local job).
     log = lambda m: err_console.print(m, highlight=False, markup=False)  # noqa: E731

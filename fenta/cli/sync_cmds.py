@@ -71,8 +71,10 @@ def sync_status(json: bool = typer.Option(False, "--json", help="Print as JSON."
     if json:
         emit_json(s)
         return
-    configured = "" if s["configured"] else f"  [yellow]({escape(s['problem'])})[/]"
-    console.print(f"[bold]hosted[/]     {escape(s['url'])}{configured}", highlight=False)
+    if s["configured"]:
+        console.print(f"[bold]hosted[/]     {escape(s['url'])}", highlight=False)
+    else:  # no project yet: the built-in default URL would only mislead
+        console.print(f"[bold]hosted[/]     not configured [yellow]({escape(s['problem'])})[/]", highlight=False)
     console.print(f"[bold]pending[/]    {len(s['pending'])} job(s); {s['synced']} pushed and up to date{'; every job is pushed (FENTA_SYNC=1)' if s['sync_all'] else ''}", highlight=False)
     for p in s["pending"]:
         err = f"  [red]{escape(p['last_error'])}[/]" if p["last_error"] else ""

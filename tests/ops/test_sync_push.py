@@ -210,7 +210,10 @@ def test_the_key_never_goes_to_a_default_host_when_fenta_api_url_is_not_set(cli,
     monkeypatch.delenv("FENTA_API_URL", raising=False)
     r = cli("run", workflow(), "--sync")
     assert r.exit_code == 2 and "set FENTA_API_URL (https://<project-ref>.supabase.co)" in r.stderr
-    assert "(hosted sync needs the project's URL: set FENTA_API_URL" in cli("sync", "status").stdout
+    status = cli("sync", "status").stdout
+    assert "(hosted sync needs the project's URL: set FENTA_API_URL" in status and "api.fenta.app" not in status
+    worker = cli("worker", "--hosted", "--until-empty")
+    assert worker.exit_code == 2 and "hosted worker for" not in worker.stderr and "set FENTA_API_URL" in worker.stderr
     monkeypatch.setenv("FENTA_API_URL", "")
     assert "set FENTA_API_URL (https://<project-ref>.supabase.co)" in cli("run", workflow(), "--sync").stderr
     quiet = cli("run", workflow())
