@@ -133,7 +133,7 @@ def read_manifest(path: str | Path) -> list[dict[str, Any]]:
     p = Path(path)
     shown = str(path)
     if not p.is_file():
-        raise _fail(shown, "file not found")
+        raise _fail(shown, "not a file (a folder or a device): give the rows' CSV, JSONL or JSON file" if p.exists() else "file not found")
     try:
         text = p.read_text(encoding="utf-8-sig")
     except UnicodeDecodeError:

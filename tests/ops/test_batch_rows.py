@@ -65,6 +65,12 @@ def test_an_empty_or_missing_manifest_exits_2(write, tmp_path):
         assert e.value.exit_code == 2 and _problems(e) == [f"{path}: {message}"]
 
 
+def test_a_folder_given_as_the_manifest_is_called_not_a_file(tmp_path):
+    with pytest.raises(ManifestError) as e:
+        read_manifest(tmp_path)
+    assert e.value.exit_code == 2 and _problems(e) == [f"{tmp_path}: not a file (a folder or a device): give the rows' CSV, JSONL or JSON file"]
+
+
 def test_rows_get_their_names_priorities_and_a_workflow_each(wf):
     rows = check_rows(wf, [{"text": "One.", "name": "intro", "priority": "5"}, {"text": "Two."}], manifest="rows.csv")
     assert [(r.index, r.name, r.priority) for r in rows] == [(1, "intro", 5), (2, "row-0002", 0)]
