@@ -10,6 +10,7 @@ This is the only module that reads the environment: everything else takes a `Set
 
 from __future__ import annotations
 
+import ipaddress
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -85,6 +86,26 @@ def _count(value: str | None, default: int) -> int:
         return default
 
 
+def _allowed_dirs(value: str | None) -> tuple[Path, ...]:
+    """`FENTA_ALLOWED_DIRS`: folders separated by the platform's path separator, resolved (symlinks too)."""
+    parts = [p.strip() for p in (value or "").split(os.pathsep) if p.strip()]
+    return tuple(Path(os.path.realpath(Path(p).expanduser())) for p in parts)
+
+
+def _allowed_networks(value: str | None) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
+    """`FENTA_ALLOW_PRIVATE_URLS`: address ranges (CIDR, or single addresses) separated by commas.
+
+    An entry that is not an address or range is left out (the allow-list fails closed); `fenta doctor`
+    names it."""
+    out = []
+    for part in (value or "").split(","):
+        try:
+            out.append(ipaddress.ip_network(part.strip(), strict=False))
+        except ValueError:
+            continue
+    return tuple(out)
+
+
 def _queue(merged: dict[str, str]) -> dict:
     """Retry, lease and polling settings of the job queue."""
     return {
@@ -110,6 +131,8 @@ def _tuning(merged: dict[str, str]) -> dict:
         "webhook_retry_scale": _scale(merged.get("FENTA_WEBHOOK_RETRY_SCALE")),
         "scheduler_poll": _poll(merged.get("FENTA_SCHEDULER_POLL")),
         "sync": (merged.get("FENTA_SYNC") or "").strip().lower() in ("1", "true", "yes", "on"),
+        "allowed_dirs": _allowed_dirs(merged.get("FENTA_ALLOWED_DIRS")),
+        "allowed_networks": _allowed_networks(merged.get("FENTA_ALLOW_PRIVATE_URLS")),
         **_queue(merged),
     }
 
@@ -151,6 +174,10 @@ class Settings:
         api_token: The `Authorization: Bearer` value for the hosted project (`FENTA_API_TOKEN`, a
             user's JWT); unset, the key (`FENTA_API_KEY`, sent as `apikey`) is sent there too.
         sync: Push every job to the hosted project (`FENTA_SYNC=1`; see fenta.ops.sync).
+        allowed_dirs: Folders an untrusted workflow may name files in (`FENTA_ALLOWED_DIRS`, separated
+            by `os.pathsep`; resolved); none by default (see fenta.policy).
+        allowed_networks: Loopback, private or link-local ranges an untrusted workflow's URLs may reach
+            (`FENTA_ALLOW_PRIVATE_URLS`, CIDRs separated by commas); none by default.
     """
 
     home: Path
@@ -174,6 +201,8 @@ class Settings:
     api_token: str | None = field(default=None, repr=False)
     sync: bool = False
     dask_address: str | None = None
+    allowed_dirs: tuple[Path, ...] = ()
+    allowed_networks: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...] = ()
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None, cwd: Path | None = None) -> "Settings":
