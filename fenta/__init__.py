@@ -18,9 +18,9 @@ from typing import TYPE_CHECKING, Any
 _EXPORTS = {
     "Settings": "config",
     "Event": "engine.events",
-    "Plan": "engine.runner",
-    "RunResult": "engine.runner",
-    "plan": "engine.runner",
+    "Plan": "engine.results",
+    "RunResult": "engine.results",
+    "plan": "engine.results",
     "resume": "ops.runs",
     "resume_async": "ops.runs",
     "run": "ops.runs",  # the engine's, with quotas before and usage and webhooks after
@@ -58,7 +58,7 @@ if TYPE_CHECKING:  # pragma: no cover - names for type checkers only, never impo
     from . import jobs, library
     from .engine.events import Event
     from .engine.queue import submit
-    from .engine.runner import Plan, RunResult, plan
+    from .engine.results import Plan, RunResult, plan
     from .ops.runs import resume, resume_async, run, run_async
     from .engine.spec import Workflow, load, loads
     from .errors import (AuthError, CostLimitError, CreditsError, FentaError, JobError, MediaError, NodeError,

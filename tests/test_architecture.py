@@ -7,6 +7,10 @@ under `if TYPE_CHECKING:` are left out: they never run). A module may import its
 anything in a lower layer; never a higher layer, never a sibling of its layer that the rules below
 keep apart (render and tts), never what the engine must reach through the nodes (render, tts,
 providers), and never another package's private (underscore) modules.
+
+Inside the engine the modules have an order of their own (`ENGINE_ORDER`, the job core read top to
+bottom in one direction): a module imports only modules below it, so the engine has no import cycle,
+and an import inside a function is a deliberate lazy load that says why in a comment.
 """
 
 from __future__ import annotations
@@ -55,6 +59,27 @@ NOT_DIRECTLY = {"engine": {"render", "tts", "providers"}}
 #: Imports that break the rules today and are being fixed by their owners: "importer -> imported" -> why.
 #: Keep it empty; an entry that no longer occurs fails `test_known_exceptions_are_still_needed`.
 KNOWN_EXCEPTIONS: dict[str, str] = {
+}
+
+
+#: The engine's modules, bottom to top: each imports only those before it (a package, like `store` or
+#: `executors`, is one entry: its own modules may import each other, without a cycle).
+ENGINE_ORDER: list[str] = [
+    # the workflow model: reading, checking and drawing a workflow
+    "variables", "graph", "spec", "schema", "keys",
+    # small leaves: scratch folders, times, leases, the tables of fenta.db
+    "scratch", "clock", "leases", "tables",
+    # files and the node cache (they take the store as an argument)
+    "outputs", "cache",
+    # the job core, bottom to top
+    "store", "usage", "results", "events", "lifecycle", "execute", "remote", "executors",
+    "attempt", "queue", "worker", "runner",
+]
+
+#: Engine imports that break the order today and are being fixed: "importer -> imported" -> why.
+ENGINE_KNOWN_EXCEPTIONS: dict[str, str] = {
+    "fenta.engine.executors.local -> fenta.engine.attempt": "the attempt protocol moves into attempt.py",
+    "fenta.engine.executors.dask -> fenta.engine.attempt": "the attempt protocol moves into attempt.py",
 }
 
 
@@ -159,6 +184,137 @@ def test_known_exceptions_are_still_needed():
 def test_every_part_of_the_package_has_a_layer():
     parts = {_part(m) for m in MODULES}
     assert parts <= set(LAYERS), f"give these a layer: {sorted(parts - set(LAYERS))}"
+
+
+def _engine_entry(module: str) -> str | None:
+    parts = module.split(".")
+    return parts[2] if len(parts) > 2 and parts[:2] == ["fenta", "engine"] else None
+
+
+def _engine_problem(importer: str, imported: str) -> str | None:
+    src, dst = _engine_entry(importer), _engine_entry(imported)
+    if src is None or dst is None or src == dst:
+        return None
+    for entry in (src, dst):
+        if entry not in ENGINE_ORDER:
+            return f"engine module '{entry}' has no place in ENGINE_ORDER (tests/test_architecture.py)"
+    if ENGINE_ORDER.index(dst) > ENGINE_ORDER.index(src):
+        return f"upward import inside the engine ({src} is below {dst} in ENGINE_ORDER)"
+    return None
+
+
+def _engine_imports() -> dict[str, set[str]]:
+    """Engine module -> the engine modules it imports at run time."""
+    return {
+        name: {imported for _, imported in _imports(name, path) if _engine_entry(imported) is not None}
+        for name, path in MODULES.items()
+        if _engine_entry(name) is not None
+    }
+
+
+def _engine_violations() -> dict[str, str]:
+    out = {}
+    for name, path in MODULES.items():
+        for line, imported in _imports(name, path):
+            why = _engine_problem(name, imported)
+            if why:
+                out[f"{name} -> {imported}"] = f"{path.relative_to(PACKAGE.parent)}:{line}: {why}"
+    return out
+
+
+def _cycle(graph: dict[str, set[str]]) -> list[str] | None:
+    """One import cycle (its modules in order), or None."""
+    state: dict[str, int] = {}  # 1: on the current path, 2: done
+    path: list[str] = []
+
+    def visit(node: str) -> list[str] | None:
+        state[node] = 1
+        path.append(node)
+        for nxt in sorted(graph.get(node, ())):
+            if state.get(nxt) == 1:
+                return path[path.index(nxt):] + [nxt]
+            if nxt not in state and (found := visit(nxt)):
+                return found
+        path.pop()
+        state[node] = 2
+        return None
+
+    for start in sorted(graph):
+        if start not in state and (found := visit(start)):
+            return found
+    return None
+
+
+def _function_level_imports(path: Path) -> list[tuple[int, str]]:
+    """(line, text) of every import inside a function of one module."""
+    tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
+    found = []
+    for fn in ast.walk(tree):
+        if isinstance(fn, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            found += [(n.lineno, ast.unparse(n)) for n in ast.walk(fn) if isinstance(n, (ast.Import, ast.ImportFrom))]
+    return sorted(set(found))
+
+
+def test_engine_modules_import_only_modules_below_them():
+    bad = {k: v for k, v in _engine_violations().items() if k not in ENGINE_KNOWN_EXCEPTIONS}
+    assert not bad, "imports against ENGINE_ORDER:\n" + "\n".join(sorted(bad.values()))
+
+
+def test_engine_known_exceptions_are_still_needed():
+    stale = sorted(set(ENGINE_KNOWN_EXCEPTIONS) - set(_engine_violations()))
+    assert not stale, f"fixed: remove from ENGINE_KNOWN_EXCEPTIONS: {stale}"
+
+
+def test_every_engine_module_has_a_place_in_the_order():
+    entries = {_engine_entry(m) for m in MODULES} - {None}
+    assert entries <= set(ENGINE_ORDER), f"give these a place in ENGINE_ORDER: {sorted(entries - set(ENGINE_ORDER))}"
+
+
+def test_the_engine_has_no_import_cycle():
+    graph = _engine_imports()
+    graph = {m: {i for i in imported if f"{m} -> {i}" not in ENGINE_KNOWN_EXCEPTIONS} for m, imported in graph.items()}
+    cycle = _cycle(graph)
+    assert cycle is None, "an import cycle in the engine: " + " -> ".join(cycle or [])
+
+
+def test_an_import_inside_an_engine_function_says_why_it_is_lazy():
+    bad = []
+    for name, path in MODULES.items():
+        if _engine_entry(name) is None and name != "fenta.engine":
+            continue
+        lines = path.read_text(encoding="utf-8").splitlines()
+        for line, text in _function_level_imports(path):
+            said = lines[line - 1] + (lines[line - 2] if line > 1 else "")
+            if "# lazy" not in said:
+                bad.append(f"{path.relative_to(PACKAGE.parent)}:{line}: {text}")
+    assert not bad, "imports inside functions without a '# lazy: why' comment:\n" + "\n".join(bad)
+
+
+@pytest.mark.parametrize(
+    "graph,cycle",
+    [
+        ({"a": {"b"}, "b": {"c"}, "c": set()}, None),
+        ({"a": {"b"}, "b": {"c"}, "c": {"a"}}, ["a", "b", "c", "a"]),
+        ({"x": {"x"}}, ["x", "x"]),
+    ],
+)
+def test_the_cycle_check_finds_cycles(graph, cycle):
+    assert _cycle(graph) == cycle
+
+
+@pytest.mark.parametrize(
+    "importer,imported,ok",
+    [
+        ("fenta.engine.runner", "fenta.engine.attempt", True),
+        ("fenta.engine.attempt", "fenta.engine.runner", False),  # upward
+        ("fenta.engine.store", "fenta.engine.lifecycle", False),  # upward: the store is below the rules
+        ("fenta.engine.executors.dask", "fenta.engine.executors.payload", True),  # one package
+        ("fenta.engine.executors.local", "fenta.engine.attempt", False),
+        ("fenta.engine.queue", "fenta.config", True),  # not an engine module: the layer rules apply
+    ],
+)
+def test_the_engine_order(importer, imported, ok):
+    assert (_engine_problem(importer, imported) is None) == ok
 
 
 @pytest.mark.parametrize(

@@ -46,7 +46,7 @@ def _show(wf) -> None:
     """The graph, then the estimated cost of running it (as `fenta run --dry-run` prints it)."""
     from ..engine.graph import to_text
     from ..engine.keys import describe, key_needs
-    from ..engine.runner import plan
+    from ..engine.results import plan
     from .run_cmds import _cost_lines
 
     console.print(to_text(wf), highlight=False, markup=False)

@@ -14,7 +14,7 @@ from ..errors import CostLimitError
 from ._app import app, console, emit_json, err_console, handle_errors
 
 if TYPE_CHECKING:
-    from ..engine.runner import RunResult
+    from ..engine.results import RunResult
     from ..engine.spec import Workflow
     from ._progress import RunDisplay
 
@@ -74,7 +74,7 @@ def _cost_lines(cost: dict[str, float]) -> list[str]:
 def _dry_run(wf: Workflow, as_json: bool) -> None:
     """Print the plan (steps and estimated cost per provider); nothing runs."""
     from ..engine.keys import describe, key_needs
-    from ..engine.runner import plan
+    from ..engine.results import plan
 
     p = plan(wf)
     keys = key_needs(wf)  # names and whether set, never values
@@ -91,7 +91,7 @@ def _dry_run(wf: Workflow, as_json: bool) -> None:
 
 
 def _confirm_cost(wf: Workflow, yes: bool, max_cost: Optional[float], as_json: bool) -> None:
-    from ..engine.runner import plan
+    from ..engine.results import plan
 
     p = plan(wf)
     estimate = p.total_cost
@@ -140,7 +140,8 @@ def run(
     job's files: a taken name becomes NAME-2, NAME-3... and the real paths are printed.
     """
     from ..engine.keys import check_keys
-    from ..engine.runner import prepare, run_async
+    from ..engine.results import prepare
+    from ..engine.runner import run_async
     from ..engine.spec import load, parse_var_overrides
     from ..media.ffmpeg import ffmpeg_choice
 

@@ -21,57 +21,19 @@ from typing import Any, Callable
 
 from ..config import Settings
 from ..errors import FentaError, JobError, PathError
-from .events import Event, now_iso, parse_iso
+from .clock import now_iso, parse_iso
+from .events import Bus, Event
 from .execute import Execution, _Stopped
 from .keys import check_keys
 from .lifecycle import Lease, call_off, cancel_asked, cancelled, complete, fail, heartbeat, release, reserve_job, start
 from .outputs import check_writable
-from .runner import RunResult, apply_options
+from .results import RunResult, apply_options
 from .spec import Workflow, from_document
 from .store import JobStore
 
-__all__ = ["Bus", "LeaseKeeper", "Control", "run_attempt", "drive"]
+__all__ = ["LeaseKeeper", "Control", "run_attempt", "drive"]
 
 log = logging.getLogger("fenta")
-
-
-class Bus:
-    """Hands events to one reader callback from a task of its own, in order.
-
-    A slow reader never holds up a node, and a reader that raises is logged, never fails a job.
-    """
-
-    def __init__(self, on_event: Callable[[Event], None] | None) -> None:
-        self.on_event = on_event
-        self.queue: asyncio.Queue[Event | None] = asyncio.Queue()
-        self.task: asyncio.Task | None = None
-
-    def start(self) -> "Bus":
-        if self.on_event is not None:
-            self.task = asyncio.get_running_loop().create_task(self._pump(), name="fenta-events")
-        return self
-
-    def put(self, *events: Event) -> None:
-        if self.task is not None:
-            for ev in events:
-                self.queue.put_nowait(ev)
-
-    async def _pump(self) -> None:
-        while True:
-            ev = await self.queue.get()
-            if ev is None:
-                return
-            try:
-                self.on_event(ev)  # type: ignore[misc]
-            except Exception:  # a reader's bug is the reader's: log it, keep going
-                log.exception("an on_event callback failed on %s", ev.type)
-
-    async def close(self) -> None:
-        """Deliver what is queued, then stop."""
-        if self.task is not None:
-            self.queue.put_nowait(None)
-            await asyncio.shield(self.task)
-            self.task = None
 
 
 class LeaseKeeper:

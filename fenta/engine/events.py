@@ -17,17 +17,22 @@ Types and payloads (`data`): see `TYPES`. The four the hosted service knows (`jo
 
 from __future__ import annotations
 
-import datetime as dt
+import asyncio
 import json
+import logging
 import sqlite3
 import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator
 
+from .clock import iso, now_iso, parse_iso
+
 if TYPE_CHECKING:
     from .store import JobStore
 
-__all__ = ["Event", "TYPES", "LIVE_TYPES", "append_event", "read_events", "get_cursor", "set_cursor", "follow", "now_iso", "iso", "parse_iso", "last_event_id"]
+__all__ = ["Bus", "Event", "TYPES", "LIVE_TYPES", "append_event", "read_events", "get_cursor", "set_cursor", "follow", "now_iso", "iso", "parse_iso", "last_event_id"]
+
+log = logging.getLogger("fenta")
 
 #: Event type -> the keys of its `data`.
 TYPES: dict[str, tuple[str, ...]] = {
@@ -53,26 +58,6 @@ LIVE_TYPES: dict[str, tuple[str, ...]] = {
     "job.plan": ("jobId", "attempt", "nodes", "types"),
     "job.waiting": ("jobId", "seconds", "attempt", "error"),
 }
-
-
-def iso(ts: float) -> str:
-    """An epoch time as ISO 8601 UTC with milliseconds and 'Z' (sorts as text in time order)."""
-    return dt.datetime.fromtimestamp(ts, dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
-
-
-def now_iso() -> str:
-    """Now, as `iso` writes it."""
-    return iso(time.time())
-
-
-def parse_iso(text: str | None) -> float | None:
-    """The epoch time of an `iso` string (None for None or an unreadable value)."""
-    if not text or not isinstance(text, str):
-        return None
-    try:
-        return dt.datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
-    except ValueError:
-        return None
 
 
 @dataclass
@@ -193,3 +178,42 @@ def follow(
                     yield ev
             return
         time.sleep(poll_seconds)
+
+
+class Bus:
+    """Hands events to one reader callback from a task of its own, in order.
+
+    A slow reader never holds up a node, and a reader that raises is logged, never fails a job.
+    """
+
+    def __init__(self, on_event: Callable[[Event], None] | None) -> None:
+        self.on_event = on_event
+        self.queue: asyncio.Queue[Event | None] = asyncio.Queue()
+        self.task: asyncio.Task[None] | None = None
+
+    def start(self) -> "Bus":
+        if self.on_event is not None:
+            self.task = asyncio.get_running_loop().create_task(self._pump(), name="fenta-events")
+        return self
+
+    def put(self, *events: Event) -> None:
+        if self.task is not None:
+            for ev in events:
+                self.queue.put_nowait(ev)
+
+    async def _pump(self) -> None:
+        while True:
+            ev = await self.queue.get()
+            if ev is None or self.on_event is None:
+                return
+            try:
+                self.on_event(ev)
+            except Exception:  # a reader's bug is the reader's: log it, keep going
+                log.exception("an on_event callback failed on %s", ev.type)
+
+    async def close(self) -> None:
+        """Deliver what is queued, then stop."""
+        if self.task is not None:
+            self.queue.put_nowait(None)
+            await asyncio.shield(self.task)
+            self.task = None

@@ -12,23 +12,22 @@ import os
 import time
 import traceback
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable
+from typing import Any, Callable
 
+import networkx as nx
 from pydantic import BaseModel, ValidationError
 
 from ..config import Settings
 from ..errors import FentaError, NodeError
 from ..nodes.base import NodeContext
 from .cache import cache_key, files_exist
-from .events import Event, append_event, now_iso
+from .clock import now_iso
+from .events import Bus, Event, append_event
 from .graph import build_graph
 from .outputs import Published, publish
 from .spec import NodeSpec, Workflow
 from .store import JobStore
 from .usage import UsageLog
-
-if TYPE_CHECKING:
-    from .attempt import Bus
 
 __all__ = ["Execution"]
 
@@ -50,7 +49,7 @@ class _Stopped(Exception):
 class Execution:
     """One attempt at a job's nodes: cache lookups, checkpoints with their events, publishing."""
 
-    def __init__(self, workflow: Workflow, *, job_id: str, out_dir: Path, settings: Settings, store: JobStore, refresh: set[str], bus: "Bus", checkpoints: dict[str, dict], options: dict[str, Any] | None = None):
+    def __init__(self, workflow: Workflow, *, job_id: str, out_dir: Path, settings: Settings, store: JobStore, refresh: set[str], bus: Bus, checkpoints: dict[str, dict], options: dict[str, Any] | None = None):
         self.wf = workflow
         self.job_id = job_id
         self.out_dir = out_dir
@@ -251,8 +250,6 @@ class Execution:
             if self.stopping:
                 raise _Stopped()
             await self.run_node(nid)
-
-        import networkx as nx
 
         for nid in nx.topological_sort(g):
             tasks[nid] = asyncio.create_task(after_deps(nid), name=nid)

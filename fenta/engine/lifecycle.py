@@ -14,19 +14,17 @@ lease that lapsed (its process died) is taken over by the next worker (`reap`).
 
 from __future__ import annotations
 
-import os
 import random
-import socket
 import sqlite3
 import time
-import uuid
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from ..config import Settings
 from ..errors import JobError
-from .events import Event, append_event, iso, now_iso, parse_iso
+from .clock import iso, now_iso
+from .events import Event, append_event
+from .leases import Lease, lease_is_live
 
 __all__ = ["STATES", "Lease", "transition", "retry_delay", "lease_is_live", "reserve", "reserve_job", "start", "heartbeat", "cancel_asked", "call_off", "fail", "complete", "cancelled", "release", "refuse", "request_cancel", "revive", "reap", "pending"]
 
@@ -43,50 +41,7 @@ _NEXT: dict[str | None, set[str]] = {
     "completed": set(),
 }
 
-HOST = socket.gethostname()
-
 _NO_LEASE = {"lease_pid": None, "lease_host": None, "lease_token": None, "lease_heartbeat": None, "lease_until": None}
-
-
-@dataclass(frozen=True)
-class Lease:
-    """A process's hold on one job: only the holder of `token` may end its attempt."""
-
-    job_id: str
-    token: str
-    pid: int
-    host: str
-
-    @classmethod
-    def new(cls, job_id: str) -> "Lease":
-        return cls(job_id, uuid.uuid4().hex, os.getpid(), HOST)
-
-    def fields(self, settings: Settings) -> dict[str, Any]:
-        now = time.time()
-        return {"lease_pid": self.pid, "lease_host": self.host, "lease_token": self.token, "lease_heartbeat": iso(now), "lease_until": iso(now + settings.lease_seconds)}
-
-
-def pid_alive(pid: int | None) -> bool:
-    """Whether a process with this id runs on this machine (one we may not signal counts as running)."""
-    if not pid:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
-def lease_is_live(row: dict[str, Any], now: float | None = None) -> bool:
-    """Whether a job's lease is held by a live process (not expired; on this host, its pid exists)."""
-    if not row.get("lease_token"):
-        return False
-    until = parse_iso(row.get("lease_until"))
-    if until is None or until < (now if now is not None else time.time()):
-        return False
-    return not (row.get("lease_host") == HOST and not pid_alive(row.get("lease_pid")))
 
 
 def retry_delay(retry: int, base: float, retry_after: float | None = None) -> float:

@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable
 
 from ..errors import PathError
-from .lifecycle import pid_alive
+from .leases import pid_alive
 
 __all__ = ["resolve_output", "check_writable", "check_home", "slug", "free_stem", "same_content", "publish", "Published"]
 

@@ -14,6 +14,7 @@ from typing import Any
 
 from ..config import Settings
 from .lifecycle import Lease, transition
+from .results import check_options, prepare
 from .spec import Workflow
 from .store import JobStore, new_job_id
 
@@ -69,8 +70,6 @@ def enqueue(
     options = {"name": name, "preview": bool(preview), "overwrite": bool(overwrite), "vars": var_overrides(workflow)}
     if encoder is not None:
         options["encoder"] = encoder
-        from .runner import check_options
-
         check_options(workflow, options)  # a bad encoder name fails here, before the job exists
     file = os.path.abspath(workflow.file) if workflow.file and not workflow.file.startswith("<") else None
     dumps = lambda v: json.dumps(v, default=str, ensure_ascii=False)  # noqa: E731
@@ -119,8 +118,6 @@ def submit(
     Raises:
         PathError: the output folder or name, or `FENTA_HOME`, cannot be used.
     """
-    from .runner import prepare
-
     settings = settings or Settings.from_env()
     out_dir, base = prepare(out=out, name=name, settings=settings)
     max_retries, base_seconds = retry_policy(workflow, retry, settings)

@@ -17,16 +17,24 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import json
+import logging
 import os
 import time
 import traceback
+from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
 
 from ..config import Settings
 from ..errors import FentaError, FFmpegUnusable, MissingKeysError
+from ..media.ffmpeg import ffmpeg_choice
 from .events import Event
+from .execute import Execution
+from .keys import check_keys
+from .results import apply_options
 from .scratch import scratch_folder
+from .spec import from_document
+from .store import JobStore
 
 __all__ = ["check_worker", "run_job", "stop_job", "fenta_version", "quiet_notices", "LIVE_TYPES"]
 
@@ -60,15 +68,11 @@ async def _watch_stop(key: str | None, task: asyncio.Task) -> None:
 def quiet_notices() -> None:
     """In a LocalCluster's worker process, whose stderr is the client's: drop the `notice:` lines (an old
     system FFmpeg passed over) the client has printed already."""
-    import logging
-
     logging.getLogger("fenta").addFilter(lambda record: not str(record.msg).startswith("notice:"))
 
 
 def fenta_version() -> str:
     """The installed fenta's version (what the client and its workers must agree on)."""
-    from importlib.metadata import PackageNotFoundError, version
-
     try:
         return version("fenta")
     except PackageNotFoundError:  # running from a source tree that was never installed
@@ -77,8 +81,6 @@ def fenta_version() -> str:
 
 def check_worker(version: str) -> dict[str, Any]:
     """Whether this worker can run fenta jobs: the same fenta version, and an FFmpeg fenta can use."""
-    from ..media.ffmpeg import ffmpeg_choice
-
     __version__ = fenta_version()
 
     if __version__ != version:
@@ -103,7 +105,7 @@ class _LiveBus:
         self.worker: Any = None
         if topic:
             try:
-                from distributed import get_worker
+                from distributed import get_worker  # lazy: dask is optional, and only its workers run this
 
                 self.worker = get_worker()
             except (ImportError, ValueError):  # not inside a Dask worker (a direct call): nothing to send
@@ -214,12 +216,6 @@ async def _run(payload: dict[str, Any], root: Path) -> dict[str, Any]:
 
 
 async def _attempt(payload: dict[str, Any], root: Path, back: list[tuple[str, str]]) -> dict[str, Any]:
-    from .execute import Execution
-    from .keys import check_keys
-    from .runner import apply_options
-    from .spec import from_document
-    from .store import JobStore
-
     settings = dataclasses.replace(Settings.from_env(), home=root / "home")
     job_id = payload["job_id"]
     store = JobStore(settings.db_path)

@@ -1,154 +1,30 @@
-"""Running a workflow: plan, concurrent nodes with cache and checkpoints, artifacts.
+"""The top of the job core: run a workflow, or resume a job, in this process.
 
-Nodes start as soon as their inputs are ready. Every finished node is written
-to SQLite (a checkpoint, with its `node.finished` event) before anything downstream
-starts, so a killed run can be resumed from where it stopped, and to the cache index,
-so an unchanged workflow re-runs nothing.
-
-`run_async` is `fenta.submit` plus running the job in this process, through the same
-attempts a worker makes (`fenta.engine.attempt`), retries included.
+`run_async` is `fenta.submit` plus running the job here, through the same attempts a worker makes
+(`fenta.engine.attempt`), retries included; `resume_async` continues a job from its last finished
+node. What they share with the rest of the core (`RunResult`, `Plan`, `prepare`, run options) is
+in `fenta.engine.results`.
 """
 
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
 from ..config import Settings
-from ..errors import CostLimitError, JobError, Problem, SpecError
+from ..errors import CostLimitError, JobError
+from .attempt import drive
 from .events import Event
 from .keys import check_keys
-from .outputs import check_home, resolve_output
-from .spec import Workflow
+from .lifecycle import release, reserve_job
+from .outputs import check_home, check_writable
+from .queue import enqueue, retry_policy
+from .results import RunResult, plan, prepare
+from .spec import Workflow, load
 from .store import JobStore
 
-__all__ = ["Event", "RunResult", "Plan", "plan", "prepare", "run", "run_async", "resume", "resume_async"]
-
-
-@dataclass
-class RunResult:
-    """What a run (or one attempt of a job) produced.
-
-    Attributes:
-        status: "completed", "failed" or "cancelled".
-        state: The job's state afterwards: completed, failed (a retry is due at `next_attempt_at`),
-            dead (not retryable, or out of retries), cancelled, or queued (its worker stopped).
-        retryable: Whether another attempt could succeed (a network error, a timeout, a crash).
-        attempt: The attempt's number (1 for the first).
-    """
-
-    job_id: str
-    status: str
-    video: str | None
-    artifacts: dict[str, str]
-    cost: float
-    seconds: float
-    outputs: dict[str, dict[str, Any]]
-    error: str | None = None
-    retryable: bool | None = None
-    nodes: dict[str, str] = field(default_factory=dict)
-    state: str = ""
-    attempt: int = 1
-    next_attempt_at: str | None = None
-    #: The CLI's exit status for a run that did not complete: 2 when the failure was bad input
-    #: (a script with nothing to say, a file that is not media), else 1.
-    exit_code: int = 1
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "job_id": self.job_id,
-            "status": self.status,
-            "state": self.state or self.status,
-            "attempt": self.attempt,
-            "video": self.video,
-            "artifacts": self.artifacts,
-            "cost": self.cost,
-            "seconds": round(self.seconds, 3),
-            "nodes": self.nodes,
-            "error": self.error,
-            "retryable": self.retryable,
-            "exit_code": 0 if self.status == "completed" else self.exit_code,
-        }
-
-
-@dataclass
-class Plan:
-    """Run order and estimated cost, computed without running anything."""
-
-    order: list[list[str]]
-    cost: dict[str, float]
-
-    @property
-    def total_cost(self) -> float:
-        return round(sum(self.cost.values()), 4)
-
-
-def plan(workflow: Workflow) -> Plan:
-    """Order nodes and estimate spend per provider; makes no network call."""
-    from .graph import layers
-
-    cost: dict[str, float] = {}
-    for n in workflow.nodes.values():
-        for provider, amount in n.node_class().estimate_cost(n.parsed_params, workflow.template).items():
-            cost[provider] = cost.get(provider, 0.0) + amount
-    return Plan(order=layers(workflow), cost=cost)
-
-
-#: Run options that set a param of every node of a type (so they join its cache key): option -> (type, param).
-_NODE_OPTIONS = {"preview": ("Render", "preview"), "encoder": ("Render", "encoder")}
-
-
-def _option_targets(workflow: Workflow, option: str) -> list[Any]:
-    node_type, param = _NODE_OPTIONS[option]
-    return [s for s in workflow.nodes.values() if s.type == node_type and s.parsed_params is not None and param in type(s.parsed_params).model_fields]
-
-
-def check_options(workflow: Workflow, options: dict[str, Any]) -> None:
-    """Raise `SpecError` (naming the option) when a run option's value does not fit the params it sets."""
-    from pydantic import TypeAdapter, ValidationError
-
-    for option, value in options.items():
-        if option not in _NODE_OPTIONS or value in (None, False):
-            continue
-        param = _NODE_OPTIONS[option][1]
-        for spec in _option_targets(workflow, option):
-            try:
-                TypeAdapter(type(spec.parsed_params).model_fields[param].annotation).validate_python(value)
-            except ValidationError:
-                choices = ""
-                annotation = type(spec.parsed_params).model_fields[param].annotation
-                if getattr(annotation, "__args__", None):
-                    choices = f": choose {', '.join(map(str, annotation.__args__))}"
-                problem = Problem(f"--{option} {value!r} is not a valid {param}{choices}", file=workflow.file, node=spec.id, field=param)
-                raise SpecError([problem], file=workflow.file) from None
-
-
-def apply_options(workflow: Workflow, options: dict[str, Any]) -> None:
-    """Run options that change what nodes do (so they join cache keys) and must survive a resume:
-    `preview` (a quick draft, cached apart from the full render) and `encoder` (`--encoder`)."""
-    check_options(workflow, options)
-    for option, value in options.items():
-        if option in _NODE_OPTIONS and value not in (None, False):
-            param = _NODE_OPTIONS[option][1]
-            for spec in _option_targets(workflow, option):
-                spec.parsed_params = spec.parsed_params.model_copy(update={param: value})
-
-
-def prepare(*, out: str | Path = "renders", name: str | None = None, settings: Settings | None = None) -> tuple[Path, str | None]:
-    """Check, before anything runs, that the output folder and `FENTA_HOME` can be written.
-
-    Returns:
-        (output folder, base name or None) as `run` will use them.
-
-    Raises:
-        PathError: the folder, the name or `FENTA_HOME` cannot be used (exit 2 in the CLI).
-    """
-    settings = settings or Settings.from_env()
-    folder, base = resolve_output(out, name)
-    check_home(settings.home)
-    return folder, base
+__all__ = ["run", "run_async", "resume", "resume_async"]
 
 
 async def run_async(
@@ -198,9 +74,6 @@ async def run_async(
         PathError: the output folder or name, or `FENTA_HOME`, cannot be used (nothing was run).
         JobError: `refresh` names a node the workflow does not have.
     """
-    from .attempt import drive
-    from .queue import enqueue, retry_policy
-
     settings = settings or Settings.from_env()
     check_keys(workflow, settings)  # every missing key in one message, before anything runs
     unknown = set(refresh or []) - set(workflow.nodes)
@@ -246,11 +119,6 @@ async def resume_async(job_id: str, *, reload: bool = False, settings: Settings 
         SpecError: (with `reload`) the workflow file is missing or still invalid.
         PathError: the output folder or `FENTA_HOME` cannot be written.
     """
-    from .attempt import drive
-    from .lifecycle import release, reserve_job
-    from .outputs import check_writable
-    from .spec import load
-
     settings = settings or Settings.from_env()
     check_home(settings.home)
     store = JobStore(settings.db_path)

@@ -27,6 +27,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from ..documents import Issue, Lines, field_path, read_document
 from ..errors import Problem, SpecError
 from ..nodes.base import CheckContext, Node, registry
+from ..template import TemplateError, resolve_template
+from .graph import find_cycle
 from .variables import check_refs, interpolate, parse_var_overrides, used_var_names
 
 __all__ = ["Workflow", "NodeSpec", "load", "loads", "parse_var_overrides"]
@@ -226,8 +228,6 @@ def loads(
     vars: dict[str, Any] | None = None,
 ) -> Workflow:
     """Parse and validate workflow text. See `load`."""
-    from ..template import TemplateError, resolve_template
-
     problems: list[Problem] = []
     doc, lines, issues = read_document(text, file)
     if not isinstance(doc, dict):
@@ -392,8 +392,6 @@ def loads(
                     problems.append(Problem(f"type mismatch: '{src}.{src_port}' gives {have} but '{port}' takes {want}", **where))
         for port in sorted(cls.required_inputs() - set(node.inputs)):
             problems.append(Problem(f"required input '{port}' ({in_ports[port]}) is not connected", file=file, line=line_of_node(node.id), node=node.id, field=f"inputs.{port}"))
-
-    from .graph import find_cycle
 
     cycle = find_cycle(nodes)
     if cycle:

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any, Iterator
 
 from ..database import open_database
-from .lifecycle import pid_alive
+from .leases import pid_alive
 from .tables import ensure_schema
 
 __all__ = ["JobStore", "new_job_id"]

@@ -23,11 +23,11 @@ from typing import Callable
 
 from ..config import Settings
 from ..errors import QuotaError
-from .attempt import Bus, Control
-from .events import Event
+from .attempt import Control
+from .events import Bus, Event
 from .executors import Executor, LocalExecutor
 from .lifecycle import NO_BATCH, pending, refuse, release, reserve
-from .runner import RunResult
+from .results import RunResult
 from .store import JobStore
 
 __all__ = ["Worker", "install_stop_signals"]

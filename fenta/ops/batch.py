@@ -65,7 +65,7 @@ def _workflow_file(workflow: str | os.PathLike | Workflow) -> Path:
 
 
 def _out_folder(out: str | os.PathLike, settings: Settings) -> Path:
-    from ..engine.runner import prepare
+    from ..engine.results import prepare
 
     if Path(out).suffix.lower() == ".mp4":
         raise PathError(f"-o {out}: a batch writes one video per row, so -o must be a folder")

@@ -19,7 +19,7 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 from typing import Any
 
-from ..engine.lifecycle import HOST, pid_alive
+from ..engine.leases import HOST, pid_alive
 from .batch_store import batch_rows, get_batch
 
 __all__ = ["build_report", "write_json", "write_junit", "closing_line", "row_state"]

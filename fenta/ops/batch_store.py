@@ -13,7 +13,7 @@ import time
 import uuid
 from typing import Any
 
-from ..engine.lifecycle import HOST, pid_alive
+from ..engine.leases import HOST, pid_alive
 from ..errors import BatchError
 from ._db import ensure
 

@@ -54,7 +54,7 @@ class Composed:
     description: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        from ..engine.runner import plan
+        from ..engine.results import plan
 
         p = plan(self.workflow)
         return {

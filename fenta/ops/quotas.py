@@ -183,7 +183,7 @@ def estimate(workflow: Any) -> dict[str, float]:
 
     Render minutes are not known before the run (0: refused only once the period's minutes are spent).
     """
-    from ..engine.runner import plan
+    from ..engine.results import plan
 
     est = {"jobs": 1.0, "render_minutes": 0.0, "kie_credits": 0.0, "cost_usd": 0.0}
     try:

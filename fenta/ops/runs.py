@@ -13,7 +13,7 @@ from typing import Any
 
 from ..config import Settings
 from ..engine import runner
-from ..engine.runner import RunResult
+from ..engine.results import RunResult
 from ..engine.spec import Workflow
 from . import quotas, readers
 

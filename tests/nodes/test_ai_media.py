@@ -7,7 +7,8 @@ import json
 import pytest
 
 from fenta.config import Settings
-from fenta.engine.runner import plan, run
+from fenta.engine.results import plan
+from fenta.engine.runner import run
 from fenta.engine.spec import load
 from fenta.engine.store import JobStore
 from fenta.pricing import credits_to_usd, kie_credits

@@ -6,7 +6,8 @@ import json
 
 import pytest
 
-from fenta.engine.runner import plan, run
+from fenta.engine.results import plan
+from fenta.engine.runner import run
 from fenta.engine.spec import load
 from fenta.pricing import credits_to_usd, kie_credits
 from fenta.media.probe import probe

@@ -136,7 +136,7 @@ def test_resume_queues_rows_a_killed_process_never_queued(write, fenta_home, tmp
 def test_a_batch_running_in_another_live_process_is_not_resumed(write, fenta_home):
     import subprocess
 
-    from fenta.engine.lifecycle import HOST
+    from fenta.engine.leases import HOST
     from fenta.engine.store import JobStore
     from fenta.errors import BatchError
     from fenta.ops.batch import resume

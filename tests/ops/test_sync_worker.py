@@ -385,7 +385,7 @@ def test_a_plain_worker_leaves_alone_the_local_copy_a_killed_hosted_worker_left(
 
 
 def test_the_next_hosted_worker_ends_a_killed_ones_local_copy_without_touching_its_row(supabase_fake, fenta_home, fast):
-    from fenta.engine.lifecycle import HOST
+    from fenta.engine.leases import HOST
     from fenta.ops import sync
 
     remote = supabase_fake.queue_job(_nested(), status="running", claimed_by="vm:dead-worker", lease_expires_at=iso(time.time() + 60))

@@ -147,7 +147,7 @@ RENDER_WF = "version: 1\nname: t\nnodes:\n  bg:\n    type: Input.Background\n  t
 
 def test_a_queued_jobs_encoder_is_kept_with_it_and_set_on_every_render_node_when_it_runs(write):
     import fenta
-    from fenta.engine.runner import apply_options
+    from fenta.engine.results import apply_options
     from fenta.engine.store import JobStore
 
     job_id = fenta.submit(fenta.load(write("wf.yaml", RENDER_WF)), encoder="qsv")

@@ -90,7 +90,7 @@ def make_executor(cluster: str | None = None, settings: Settings | None = None, 
     if kind == "local":
         return LocalExecutor()
     try:
-        from .dask import DaskExecutor
+        from .dask import DaskExecutor  # lazy: dask is an optional extra, imported only for a cluster
     except ImportError as e:
         if getattr(e, "name", "") and str(e.name).split(".")[0] in ("dask", "distributed"):
             raise ClusterError("--cluster needs Dask: pip install 'fenta[dask]'") from None

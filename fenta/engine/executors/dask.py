@@ -11,6 +11,8 @@ and handed to the waiting attempt on the event loop. Node events arrive live thr
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import logging
 import os
 import threading
 import time
@@ -22,8 +24,8 @@ from ...errors import ClusterError, FentaError
 from .. import remote
 from ..attempt import LeaseKeeper
 from ..lifecycle import cancelled, complete, fail, release, start
-from ..runner import RunResult
-from .payload import apply_records, build_payload, publish_files
+from ..results import RunResult
+from .payload import apply_records, build_payload, live_event, publish_files
 
 if TYPE_CHECKING:
     from ..attempt import Bus, Control
@@ -38,8 +40,8 @@ _SCATTER_BYTES = 1 << 20
 
 def _dask():
     try:
-        import dask  # noqa: F401
-        import distributed
+        import dask  # noqa: F401  # lazy: dask is an optional extra (`pip install 'fenta[dask]'`)
+        import distributed  # lazy: as dask
     except ImportError:
         raise ClusterError("--cluster needs Dask: pip install 'fenta[dask]'") from None
     return distributed
@@ -139,10 +141,8 @@ class DaskExecutor:
     @classmethod
     def local(cls, workers: int | None, settings: Settings, **options: Any) -> "DaskExecutor":
         """Start a LocalCluster: `workers` single-thread worker processes with one render slot each."""
-        import logging
-
         distributed = _dask()
-        import dask
+        import dask  # lazy: optional, present once `_dask()` succeeded
 
         n = workers or max(1, os.cpu_count() or 1)
         # A worker that dies fails the attempt at once (fenta retries it), instead of the scheduler
@@ -209,8 +209,6 @@ class DaskExecutor:
         if self.on_warning is not None:
             self.on_warning(line)
         else:
-            import logging
-
             logging.getLogger("fenta").warning(line)
 
     def _allowed(self) -> list[str] | None:
@@ -233,8 +231,6 @@ class DaskExecutor:
         route = self._routes.get((msg.get("job"), msg.get("attempt")))
         if route is None:  # the attempt has ended: its result carried everything
             return
-        from .payload import live_event
-
         ev = live_event(route, msg)
         if ev is not None:
             route["bus"].put(ev)
@@ -337,8 +333,6 @@ class DaskExecutor:
     def _scatter_large(self, payload: dict[str, Any]) -> None:
         """Send files of 1 MiB or more to the cluster once (`client.scatter`), not inside every task:
         rows sharing a music bed or a clip share one copy, and the task stays small."""
-        import hashlib
-
         files = payload["files"]
         for name, data in list(files.items()):
             if len(data) < _SCATTER_BYTES:

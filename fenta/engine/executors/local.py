@@ -22,7 +22,7 @@ class LocalExecutor:
     slots: int | None = None
 
     async def run(self, store: "JobStore", lease: "Lease", *, settings: Settings, bus: "Bus", control: "Control") -> "RunResult":
-        from ..attempt import run_attempt
+        from ..attempt import run_attempt  # lazy: attempt is above the executors (a known exception)
 
         return await run_attempt(store, lease, settings=settings, bus=bus, control=control)
 

@@ -23,6 +23,8 @@ from typing import Any
 
 from ...config import Settings
 from ...errors import AssetError, PathError
+# The node's own resolution of library assets, so a cluster picks the same files.
+from ...nodes.asset import _LibraryProblem, _library_assets
 from ...nodes.base import local_path
 from ..events import Event, append_event, now_iso
 from ..outputs import Published, check_writable, publish
@@ -80,8 +82,6 @@ def _resolve_library(wf: Any, document: dict[str, Any], settings: Settings) -> N
     Raises:
         AssetError: an asset id or tag the library cannot resolve (any more), naming node and field.
     """
-    from ...nodes.asset import _LibraryProblem, _library_assets  # the node's own resolution, so a cluster picks the same files
-
     for nid, spec in wf.nodes.items():
         params = spec.parsed_params
         if spec.type != "Input.Asset" or params is None or not (params.tag or params.asset_ids()):

@@ -25,7 +25,7 @@ from typing import Any, Callable
 
 from ...config import Settings
 from ...engine.events import iso, read_events
-from ...engine.lifecycle import HOST
+from ...engine.leases import HOST
 from ...engine.store import JobStore
 from ...errors import SyncError
 from . import state

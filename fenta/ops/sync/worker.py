@@ -25,7 +25,7 @@ from typing import Any, Callable
 
 from ...config import Settings
 from ...engine.events import Event, iso
-from ...engine.lifecycle import HOST
+from ...engine.leases import HOST
 from ...engine.store import JobStore
 from ...engine.worker import install_stop_signals
 from ...errors import FentaError, SyncError
@@ -243,7 +243,7 @@ class HostedWorker:
         from ...engine.attempt import drive
         from ...engine.keys import check_keys
         from ...engine.queue import enqueue, retry_policy
-        from ...engine.runner import prepare
+        from ...engine.results import prepare
         from ...engine.spec import loads
         from ...errors import MissingKeysError, SpecError
 

@@ -1,0 +1,68 @@
+"""Leases: a process's hold on a running job (pid, host, token, heartbeat, until).
+
+Only the holder of a lease's token ends its job's attempt. A lease lapses `lease_seconds` after its
+last heartbeat, or at once when its process (on this host) is gone; the next worker then takes the
+job over (`lifecycle.reap`).
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import time
+import uuid
+from dataclasses import dataclass
+from typing import Any, Mapping
+
+from ..config import Settings
+from .clock import iso, parse_iso
+
+__all__ = ["HOST", "Lease", "pid_alive", "lease_is_live"]
+
+#: This machine's name, as leases record it.
+HOST = socket.gethostname()
+
+
+@dataclass(frozen=True)
+class Lease:
+    """A process's hold on one job: only the holder of `token` may end its attempt."""
+
+    job_id: str
+    token: str
+    pid: int
+    host: str
+
+    @classmethod
+    def new(cls, job_id: str) -> "Lease":
+        return cls(job_id, uuid.uuid4().hex, os.getpid(), HOST)
+
+    def fields(self, settings: Settings) -> dict[str, Any]:
+        """The job row's lease columns for a lease taken or renewed now."""
+        now = time.time()
+        return {
+            "lease_pid": self.pid, "lease_host": self.host, "lease_token": self.token,
+            "lease_heartbeat": iso(now), "lease_until": iso(now + settings.lease_seconds),
+        }
+
+
+def pid_alive(pid: int | None) -> bool:
+    """Whether a process with this id runs on this machine (one we may not signal counts as running)."""
+    if not pid:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def lease_is_live(row: Mapping[str, Any], now: float | None = None) -> bool:
+    """Whether a job's lease is held by a live process (not expired; on this host, its pid exists)."""
+    if not row.get("lease_token"):
+        return False
+    until = parse_iso(row.get("lease_until"))
+    if until is None or until < (now if now is not None else time.time()):
+        return False
+    return not (row.get("lease_host") == HOST and not pid_alive(row.get("lease_pid")))
