@@ -20,19 +20,32 @@ from typing import Any, Iterator
 
 from .config import Settings
 from .engine.events import Event, follow, last_event_id, read_events
+from .engine.leases import lease_is_live
+from .engine.lifecycle import NO_BATCH, pending, request_cancel, revive
 from .engine.queue import submit
+from .engine.records import STATES, Job
+from .engine.store import JobStore
 from .engine.worker import Worker
 from .errors import JobError
 
 __all__ = ["submit", "Worker", "list", "get", "events", "retry", "cancel", "watch", "active", "STATES"]
 
-STATES = ("queued", "running", "failed", "completed", "dead", "cancelled")
+#: The columns `list` shows of each job.
+_LISTED = (
+    "id", "workflow_name", "status", "attempt", "priority", "progress", "current_node", "cost", "error", "retryable",
+    "next_attempt_at", "created_at", "started_at", "finished_at",
+)
+#: The columns `active` shows of each job.
+_ACTIVE = (
+    "id", "workflow_name", "status", "attempt", "priority", "progress", "current_node", "error", "next_attempt_at",
+    "created_at", "started_at", "finished_at",
+)
+#: What a job's row shown to users leaves out: the stored workflow, and the lease's secret.
+_HIDDEN = ("document", "lease_token")
 
 
 @contextmanager
-def _store(settings: Settings | None) -> Iterator[Any]:
-    from .engine.store import JobStore
-
+def _store(settings: Settings | None) -> Iterator[JobStore]:
     store = JobStore((settings or Settings.from_env()).db_path)
     try:
         yield store
@@ -40,11 +53,17 @@ def _store(settings: Settings | None) -> Iterator[Any]:
         store.close()
 
 
-def _find(store: Any, job_id: str) -> dict[str, Any]:
+def _find(store: JobStore, job_id: str) -> Job:
     job = store.get_job(job_id)
     if job is None:
         raise JobError(f"no job with id '{job_id}' (see `fenta jobs`)")
     return job
+
+
+def _shown(job: Job, columns: tuple[str, ...] | None = None) -> dict[str, Any]:
+    """A job as users see it: a dict of its row (`columns` only, when given), without `_HIDDEN`."""
+    row = job.to_dict()
+    return {k: row[k] for k in columns} if columns else {k: v for k, v in row.items() if k not in _HIDDEN}
 
 
 def list(*, status: str | None = None, limit: int = 20, settings: Settings | None = None) -> builtins.list[dict[str, Any]]:  # noqa: A001
@@ -55,25 +74,14 @@ def list(*, status: str | None = None, limit: int = 20, settings: Settings | Non
     """
     if status is not None and status not in STATES:
         raise JobError(f"unknown state '{status}': choose {', '.join(STATES)}")
-    where = "WHERE status = ?" if status else ""
-    args: builtins.list[Any] = [status] if status else []
-    q = (
-        "SELECT id, workflow_name, status, attempt, priority, progress, current_node, cost, error, retryable, "
-        f"next_attempt_at, created_at, started_at, finished_at FROM jobs {where} ORDER BY created_at DESC, id DESC LIMIT ?"
-    )
     with _store(settings) as store:
-        return builtins.list(store.db.query(q, [*args, limit]))
+        return [_shown(job, _LISTED) for job in store.list_jobs(limit=limit, status=status)]
 
 
 def active(*, recent_seconds: float = 600, settings: Settings | None = None) -> builtins.list[dict[str, Any]]:
     """Jobs queued, running or waiting for a retry, then those that ended in the last `recent_seconds`."""
-    q = (
-        "SELECT id, workflow_name, status, attempt, priority, progress, current_node, error, next_attempt_at, created_at, started_at, finished_at "
-        "FROM jobs WHERE status IN ('queued', 'running') OR (status = 'failed' AND next_attempt_at IS NOT NULL) OR finished_at >= ? "
-        "ORDER BY CASE status WHEN 'running' THEN 0 WHEN 'failed' THEN 1 WHEN 'queued' THEN 2 ELSE 3 END, priority DESC, created_at"
-    )
     with _store(settings) as store:
-        return builtins.list(store.db.query(q, [time.time() - recent_seconds]))
+        return [_shown(job, _ACTIVE) for job in store.active_jobs(ended_since=time.time() - recent_seconds)]
 
 
 def _attempts(evs: builtins.list[Event]) -> builtins.list[dict[str, Any]]:
@@ -100,11 +108,12 @@ def get(job_id: str, *, settings: Settings | None = None) -> dict[str, Any]:
         JobError: no such job.
     """
     with _store(settings) as store:
-        job = _find(store, job_id)
-        nodes = store.node_runs(job["id"])
-        arts = store.artifacts(job["id"])
-        evs = read_events(store, job_id=job["id"], types=["job.started", "job.completed", "job.failed", "job.cancelled", "job.queued", "job.retrying", "job.dead"], limit=100000)
-    job = {k: v for k, v in job.items() if k not in ("document", "lease_token")}
+        found = _find(store, job_id)
+        nodes = store.node_runs(found.id)
+        arts = store.artifacts(found.id)
+        types = ["job.started", "job.completed", "job.failed", "job.cancelled", "job.queued", "job.retrying", "job.dead"]
+        evs = read_events(store, job_id=found.id, types=types, limit=100000)
+    job = _shown(found)
     # Each node's row as stored (node_id, node_type, status, attempt, started_at, finished_at, seconds,
     # output, error), plus: node, type, runs (times it ran) and offset (seconds after the job started).
     timings = [
@@ -122,8 +131,7 @@ def events(job_id: str, *, since_id: int = 0, settings: Settings | None = None) 
         JobError: no such job.
     """
     with _store(settings) as store:
-        job = _find(store, job_id)
-        return read_events(store, job_id=job["id"], since_id=since_id, limit=1000000)
+        return read_events(store, job_id=_find(store, job_id).id, since_id=since_id, limit=1000000)
 
 
 def retry(job_id: str, *, settings: Settings | None = None) -> dict[str, Any]:
@@ -132,11 +140,9 @@ def retry(job_id: str, *, settings: Settings | None = None) -> dict[str, Any]:
     Raises:
         JobError: no such job, or it is queued, running or completed.
     """
-    from .engine.lifecycle import revive
-
     with _store(settings) as store:
-        row, _ = revive(store, _find(store, job_id)["id"])
-    return {k: v for k, v in row.items() if k not in ("document", "lease_token")}
+        job, _ = revive(store, _find(store, job_id).id)
+    return _shown(job)
 
 
 def cancel(job_id: str, *, wait: float = 5.0, settings: Settings | None = None) -> dict[str, Any]:
@@ -147,16 +153,14 @@ def cancel(job_id: str, *, wait: float = 5.0, settings: Settings | None = None) 
     Raises:
         JobError: no such job, or it already completed, died or was cancelled.
     """
-    from .engine.lifecycle import request_cancel
-
     settings = settings or Settings.from_env()
     with _store(settings) as store:
-        row, _ = request_cancel(store, _find(store, job_id)["id"])
+        job, _ = request_cancel(store, _find(store, job_id).id)
         deadline = time.monotonic() + wait
-        while row["status"] == "running" and time.monotonic() < deadline:
+        while job.status == "running" and time.monotonic() < deadline:
             time.sleep(min(0.05, settings.poll_seconds))
-            row = _find(store, row["id"])
-    return {k: v for k, v in row.items() if k not in ("document", "lease_token")}
+            job = _find(store, job.id)
+    return _shown(job)
 
 
 def watch(*, since_id: int | None = None, job_id: str | None = None, until_empty: bool = False, settings: Settings | None = None) -> Iterator[Event]:
@@ -169,7 +173,6 @@ def watch(*, since_id: int | None = None, job_id: str | None = None, until_empty
             count only while a live process runs that batch: a killed batch's rows wait for
             `fenta batch resume`, which no worker does for them.
     """
-    from .engine.lifecycle import NO_BATCH, lease_is_live, pending
     from .ops import batch_store
 
     settings = settings or Settings.from_env()
@@ -182,11 +185,11 @@ def watch(*, since_id: int | None = None, job_id: str | None = None, until_empty
             batch_store.ensure_tables(store)
             batches = store.db.conn.execute("SELECT id, status, pid, host FROM batches WHERE status = 'running'").fetchall()
             live = {b for b, status, pid, host in batches if batch_store.is_live({"status": status, "pid": pid, "host": host})}
-            cur = store.db.conn.execute("SELECT batch_id, owner, lease_pid, lease_host, lease_token, lease_until FROM jobs WHERE status = 'running'")
-            cols = [d[0] for d in cur.description]
-            running = [dict(zip(cols, values)) for values in cur.fetchall()]
             # An owned job (a hosted row's local copy) counts only while its process lives: no plain worker ends it.
-            if any(r["batch_id"] in live or (r["batch_id"] is None and (r["owner"] is None or lease_is_live(r))) for r in running):
+            if any(
+                j.batch_id in live or (j.batch_id is None and (j.owner is None or lease_is_live(j)))
+                for j in store.running_jobs()
+            ):
                 return False
             return pending(store, batch_id=NO_BATCH) == 0 and all(pending(store, batch_id=b) == 0 for b in live)
 

@@ -68,7 +68,7 @@ ENGINE_ORDER: list[str] = [
     # the workflow model: reading, checking and drawing a workflow
     "variables", "graph", "spec", "schema", "keys",
     # small leaves: scratch folders, times, leases, the tables of fenta.db
-    "scratch", "clock", "leases", "tables",
+    "scratch", "clock", "records", "leases", "tables",
     # files and the node cache (they take the store as an argument)
     "outputs", "cache",
     # the job core, bottom to top

@@ -28,14 +28,11 @@ def _spent(settings: Settings, days: int = 30) -> dict[str, float]:
         return {"credits": 0.0, "cost": 0.0}
     store = JobStore(settings.db_path)
     try:
-        row = next(iter(store.db.query(
-            "SELECT COALESCE(SUM(quantity), 0) AS credits, COALESCE(SUM(cost), 0) AS cost FROM usage_records "
-            "WHERE provider = 'kie' AND units = 'credits' AND created_at >= ?",
-            [time.time() - days * 86400],
-        )))
+        since = time.time() - days * 86400
+        row = {column: store.usage_total(since=since, provider="kie", units="credits", column=column) for column in ("quantity", "cost")}
     finally:
         store.close()
-    return {"credits": float(row["credits"]), "cost": round(float(row["cost"]), 4)}
+    return {"credits": float(row["quantity"]), "cost": round(float(row["cost"]), 4)}
 
 
 def _prices() -> list[dict]:

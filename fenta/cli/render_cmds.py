@@ -99,13 +99,13 @@ def _remake_hint(timeline: Path) -> str:
     try:
         store = JobStore(Settings.from_env().db_path)
         try:
-            rows = list(store.db.query("SELECT j.workflow_file FROM artifacts a JOIN jobs j ON j.id = a.job_id WHERE a.path = ? ORDER BY a.created_at DESC LIMIT 1", [os.path.abspath(timeline)]))
+            workflow_file = store.workflow_file_of_artifact(os.path.abspath(timeline))
         finally:
             store.close()
     except Exception:  # noqa: BLE001 - only a hint
-        rows = []
-    if rows and rows[0]["workflow_file"]:
-        return f"run the workflow again to make it: fenta run {rows[0]['workflow_file']}"
+        workflow_file = None
+    if workflow_file:
+        return f"run the workflow again to make it: fenta run {workflow_file}"
     return "run the workflow that wrote this timeline again to make it"
 
 

@@ -217,7 +217,7 @@ def schedule_run_due(
     readers.after_job(settings, None, wait=wait)
     store = JobStore(settings.db_path)
     try:
-        states = {j: (store.get_job(j) or {}).get("status") for j in queued}
+        states = {j: job.status.value if (job := store.get_job(j)) else None for j in queued}
     finally:
         store.close()
     if json:

@@ -10,7 +10,6 @@ process. Events reach this process's reader (`on_event`: the CLI's progress, a w
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import sqlite3
 import threading
@@ -27,6 +26,7 @@ from .execute import Execution, _Stopped
 from .keys import check_keys
 from .lifecycle import Lease, call_off, cancel_asked, cancelled, complete, fail, heartbeat, release, reserve_job, start
 from .outputs import check_writable
+from .records import Job, JobState
 from .results import RunResult, apply_options
 from .spec import Workflow, from_document
 from .store import JobStore
@@ -34,6 +34,9 @@ from .store import JobStore
 __all__ = ["LeaseKeeper", "Control", "run_attempt", "drive"]
 
 log = logging.getLogger("fenta")
+
+#: What an attempt whose lease another process took over says.
+LOST = "another process took this job over (its lease lapsed here)"
 
 
 class LeaseKeeper:
@@ -115,11 +118,6 @@ class Control:
             self.task.cancel()
 
 
-def _decode(job: dict[str, Any], key: str) -> Any:
-    value = job.get(key)
-    return json.loads(value) if isinstance(value, str) else value
-
-
 async def _body(ex: Execution) -> dict[str, str]:
     await ex.execute()
     try:
@@ -157,34 +155,33 @@ async def run_attempt(
     t0 = time.perf_counter()
     job, events = start(store, lease, fresh_budget=fresh_budget, max_retries=max_retries)
     bus.put(*events)
-    job_id = job["id"]
+    job_id = job.id
 
-    def result(status: str, row: dict[str, Any] | None, *, ex: Execution | None = None, artifacts: dict[str, str] | None = None, video: str | None = None, cost: float = 0.0, exit_code: int = 1) -> RunResult:
-        row = row or {}
+    def result(status: str, row: Job | None, *, ex: Execution | None = None, artifacts: dict[str, str] | None = None, video: str | None = None, cost: float = 0.0, exit_code: int = 1, error: str | None = None) -> RunResult:
         return RunResult(
             job_id, status, video, artifacts or {}, cost, time.perf_counter() - t0, ex.outputs if ex else {},
-            error=row.get("error"), retryable=None if row.get("retryable") is None else bool(row.get("retryable")),
-            nodes=dict(ex.status) if ex else {}, state=row.get("status", "lost"), attempt=job["attempt"], next_attempt_at=row.get("next_attempt_at"),
-            exit_code=exit_code,
+            error=row.error if row else error, retryable=row.retryable if row else None,
+            nodes=dict(ex.status) if ex else {}, state=row.status.value if row else "lost", attempt=job.attempt,
+            next_attempt_at=row.next_attempt_at if row else None, exit_code=exit_code,
         )
 
     def failed(error: str, retryable: bool, ex: Execution | None = None, retry_after: float | None = None, exit_code: int = 1) -> RunResult:
         row, evs = fail(store, lease, settings, settings.redact(error), retryable, retry_after=retry_after, keep_lease=keep_lease)
         bus.put(*evs)
-        return result("failed", row or {"status": "lost", "error": error}, ex=ex, exit_code=exit_code)
+        return result("failed", row, ex=ex, exit_code=exit_code, error=error)
 
     try:
-        wf = workflow or from_document(_decode(job, "document"), file=job["workflow_file"], vars=_decode(job, "vars"))
-        options = _decode(job, "options") or {}
+        wf = workflow or from_document(job.document, file=job.workflow_file, vars=job.vars)
+        options = job.options
         apply_options(wf, options)
         check_keys(wf, settings)
-        out_dir = Path(job["out_dir"])
+        out_dir = Path(job.out_dir)
         check_writable(out_dir, "output folder")
     except FentaError as e:
         return failed(str(e), bool(getattr(e, "retryable", False)), exit_code=e.exit_code)
 
     ex = Execution(wf, job_id=job_id, out_dir=out_dir, settings=settings, store=store, refresh=refresh or set(), bus=bus, checkpoints=store.checkpoints(job_id), options=options)
-    ex.notify("job.plan", attempt=job["attempt"], nodes=list(wf.nodes), types={n: s.type for n, s in wf.nodes.items()})
+    ex.notify("job.plan", attempt=job.attempt, nodes=list(wf.nodes), types={n: s.type for n, s in wf.nodes.items()})
     task = asyncio.ensure_future(_body(ex))
     if control is not None:
         control.attach(ex, task)
@@ -206,7 +203,7 @@ async def run_attempt(
                     bus.put(*evs)
                     return result("cancelled", row, ex=ex)
                 if reason == "lost":
-                    return result("failed", {"status": "lost", "error": "another process took this job over (its lease lapsed here)"}, ex=ex)
+                    return result("failed", None, ex=ex, error=LOST)
                 row, evs = release(store, lease)
                 bus.put(*evs)
                 return result("stopped", row, ex=ex)
@@ -222,12 +219,12 @@ async def run_attempt(
     finally:
         if control is not None:
             control.attach(None, None)
-    cost = sum(r["cost"] or 0 for r in store.db.query("SELECT cost FROM usage_records WHERE job_id = ?", [job_id]))
+    cost = store.job_cost(job_id)
     video = artifacts.get("video")
     row, evs = complete(store, lease, video=video, duration=ex.video(), cost=cost)
     bus.put(*evs)
     if row is None:
-        return result("failed", {"status": "lost", "error": "another process took this job over (its lease lapsed here)"}, ex=ex)
+        return result("failed", None, ex=ex, error=LOST)
     return result("completed", row, ex=ex, artifacts=artifacts, video=video, cost=cost)
 
 
@@ -271,12 +268,12 @@ async def drive(
         res = await run_attempt(store, lease, settings=settings, bus=bus, workflow=workflow, refresh=refresh, fresh_budget=fresh_budget, max_retries=max_retries, keep_lease=True)
         while res.state == "failed" and res.next_attempt_at:
             if not await _wait_for_retry(store, lease, res, settings, bus):
-                row = store.get_job(job_id) or {}
-                status = "cancelled" if row.get("status") == "cancelled" else "failed"
-                res.status, res.state = status, row.get("status", res.state)
+                now = store.job(job_id)
+                status = "cancelled" if now is not None and now.status == JobState.CANCELLED else "failed"
+                res.status, res.state = status, now.status.value if now is not None else res.state
                 return res
             try:
-                reserve_job(store, job_id, settings, lease=lease, allow=("failed",))
+                reserve_job(store, job_id, settings, lease=lease, allow=(JobState.FAILED,))
             except JobError as e:
                 res.error = str(e)
                 return res

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from .records import Job
     from .store import JobStore
 
 __all__ = ["cache_key", "files_exist", "cache_files", "CacheUsage", "PruneResult", "usage", "prune", "parse_age", "parse_size", "human_size"]
@@ -134,7 +135,7 @@ class _Scan:
     stale: list[str]  # entry keys naming files that are gone
     loose: list[_Item]
     guard: float | None  # nothing used or written at or after this time is touched
-    live: list[dict[str, Any]]
+    live: list[Job]
     protected: set[Path]
 
 
@@ -146,7 +147,7 @@ def _area(cache_dir: Path, path: Path) -> str:
 def _scan(store: "JobStore", cache_dir: Path, now: float) -> _Scan:
     cache_dir = Path(os.path.abspath(cache_dir))
     live = store.live_jobs()
-    guard = min([now] + [j["started_at"] or now for j in live])
+    guard = min([now] + [j.started_at or now for j in live])
     sizes: dict[Path, int] = {}
     mtimes: dict[Path, float] = {}
     tmp = cache_dir / "tmp"
@@ -167,17 +168,16 @@ def _scan(store: "JobStore", cache_dir: Path, now: float) -> _Scan:
                 if d.is_dir():
                     scratch.setdefault(d, [])
     entries, stale, referenced = [], [], set()
-    for row in store.db.conn.execute("SELECT key, output, used_at FROM node_cache"):
-        output = json.loads(row[1])
+    for key, output, used_at in store.cache_entries():
         files = cache_files(output, cache_dir)
         if not files_exist(output, cache_dir):
-            stale.append(row[0])
+            stale.append(key)
             continue
-        entries.append(_Item(used=row[2], files=files, key=row[0]))
+        entries.append(_Item(used=used_at, files=files, key=key))
         referenced |= files
     protected: set[Path] = set()
     for job in live:
-        for ck in store.checkpoints(job["id"]).values():
+        for ck in store.checkpoints(job.id).values():
             protected |= cache_files(ck["output"], cache_dir)
     loose_groups: dict[Path, set[Path]] = {}
     for p in sizes:
@@ -230,7 +230,7 @@ def usage(store: "JobStore", cache_dir: Path) -> CacheUsage:
         areas=areas,
         oldest_use=min(uses) if uses else None,
         newest_use=max(uses) if uses else None,
-        running_jobs=[j["id"] for j in scan.live],
+        running_jobs=[j.id for j in scan.live],
         stale_entries=len(scan.stale),
     )
 
@@ -294,7 +294,7 @@ def prune(store: "JobStore", cache_dir: Path, *, older_than: float | None = None
             take(item)
         elif max_size is not None and total > max_size:
             take(item)
-    result = PruneResult(running_jobs=[j["id"] for j in scan.live], dry_run=dry_run)
+    result = PruneResult(running_jobs=[j.id for j in scan.live], dry_run=dry_run)
     result.entries = len(scan.stale) + sum(1 for i in chosen if i.key is not None)
     result.files = sum(1 for f in freed if f in scan.sizes)
     result.bytes = sum(scan.sizes.get(f, 0) for f in freed)
@@ -305,11 +305,11 @@ def prune(store: "JobStore", cache_dir: Path, *, older_than: float | None = None
     # Index rows first (a row used since the scan stays, and so do its files), files after.
     keys = [i.key for i in chosen if i.key is not None]
     gone: set[str] = set()
-    with store.write() as conn:
+    with store.write() as tx:
         for key in scan.stale:
-            conn.execute("DELETE FROM node_cache WHERE key = ?", (key,))
+            tx.cache_drop(key)
         for key in keys:
-            if conn.execute("DELETE FROM node_cache WHERE key = ? AND used_at < ?", (key, guard)).rowcount:
+            if tx.cache_drop_unused(key, since=guard):
                 gone.add(key)
     kept_by_row = {f for i in chosen if i.key is not None and i.key not in gone for f in i.files}
     for f in sorted(freed, key=lambda p: len(p.parts), reverse=True):

@@ -1,36 +1,37 @@
 """The event log: every job state change appends one row to `events`, in the same transaction.
 
 Readers (the CLI's progress, `fenta jobs watch`, the webhook outbox, hosted sync) follow the log with
-their own cursor (`cursors` table); none of them is ever called from inside the runner.
+their own cursor (`cursors` table); none of them is ever called from inside the runner. The process
+that runs a job hands its events to its own reader through a `Bus`.
 
-    with store.write() as conn:                       # the state change and its event commit together
-        conn.execute("UPDATE jobs SET status = 'completed' WHERE id = ?", (job_id,))
-        append_event(conn, "job.completed", job_id, {"jobId": job_id, ...})
+    with store.write() as tx:                          # the state change and its event commit together
+        tx.update_job(job_id, status="completed")      # (`fenta.engine.lifecycle` decides it)
+        tx.append_events(job_id, [("job.completed", {"jobId": job_id, ...})])
 
     for ev in read_events(store, since_id=get_cursor(store, "webhooks")):
         ...
         set_cursor(store, "webhooks", ev.id)
 
 Types and payloads (`data`): see `TYPES`. The four the hosted service knows (`job.started`,
-`job.completed`, `job.failed`, `quota.warning`) carry exactly its keys.
+`job.completed`, `job.failed`, `quota.warning`) carry exactly its keys. The SQL is the store's
+(`fenta.engine.store.events`); these functions are the readers' way in.
 """
 
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
-import sqlite3
 import time
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator
+from typing import Any, Callable, Iterable, Iterator
 
 from .clock import iso, now_iso, parse_iso
+from .records import Event
+from .store import JobStore, Tx
 
-if TYPE_CHECKING:
-    from .store import JobStore
-
-__all__ = ["Bus", "Event", "TYPES", "LIVE_TYPES", "append_event", "read_events", "get_cursor", "set_cursor", "follow", "now_iso", "iso", "parse_iso", "last_event_id"]
+__all__ = [
+    "Bus", "Event", "TYPES", "LIVE_TYPES", "append_event", "read_events", "get_cursor", "set_cursor", "follow",
+    "now_iso", "iso", "parse_iso", "last_event_id",
+]
 
 log = logging.getLogger("fenta")
 
@@ -60,52 +61,15 @@ LIVE_TYPES: dict[str, tuple[str, ...]] = {
 }
 
 
-@dataclass
-class Event:
-    """One row of the event log (or, with `id` 0, a live-only notice such as a node's progress).
-
-    Attributes:
-        id: The row id, increasing; 0 for events that are never written to the log.
-        type: `job.started`, `node.finished`, ... (see `TYPES`).
-        job_id: The job it is about (None for `quota.warning`).
-        data: The payload (JSON object).
-        created_at: ISO 8601 UTC, milliseconds, 'Z'.
-    """
-
-    id: int
-    type: str
-    job_id: str | None
-    data: dict[str, Any] = field(default_factory=dict)
-    created_at: str = ""
-
-    @property
-    def kind(self) -> str:
-        """The event type (older name)."""
-        return self.type
-
-    @property
-    def node(self) -> str | None:
-        """The node id it is about, if any."""
-        return self.data.get("node")
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"id": self.id, "type": self.type, "jobId": self.job_id, "data": self.data, "createdAt": self.created_at}
+def append_event(tx: Tx, type: str, job_id: str | None, data: dict[str, Any]) -> int:
+    """Append one event inside the caller's transaction (`store.write()`); returns its id."""
+    return tx.append_event(type, job_id, data).id
 
 
-def append_event(conn: sqlite3.Connection, type: str, job_id: str | None, data: dict[str, Any]) -> int:
-    """Append one event inside the caller's transaction; returns its id."""
-    cur = conn.execute(
-        "INSERT INTO events (job_id, type, data, created_at) VALUES (?, ?, ?, ?)",
-        (job_id, type, json.dumps(data, default=str, ensure_ascii=False), now_iso()),
-    )
-    return int(cur.lastrowid or 0)
-
-
-def _row(r: tuple) -> Event:
-    return Event(id=r[0], type=r[2], job_id=r[1], data=json.loads(r[3]), created_at=r[4])
-
-
-def read_events(store: "JobStore", *, since_id: int = 0, job_id: str | None = None, types: Iterable[str] | None = None, limit: int = 1000) -> list[Event]:
+def read_events(
+    store: JobStore, *, since_id: int = 0, job_id: str | None = None, types: Iterable[str] | None = None,
+    limit: int = 1000,
+) -> list[Event]:
     """Events with an id above `since_id`, oldest first.
 
     Args:
@@ -113,41 +77,26 @@ def read_events(store: "JobStore", *, since_id: int = 0, job_id: str | None = No
         types: Only these types.
         limit: At most this many.
     """
-    where, args = ["id > ?"], [int(since_id)]
-    if job_id is not None:
-        where.append("job_id = ?")
-        args.append(job_id)
-    wanted = list(types or [])
-    if wanted:
-        where.append(f"type IN ({', '.join('?' for _ in wanted)})")
-        args += wanted
-    q = f"SELECT id, job_id, type, data, created_at FROM events WHERE {' AND '.join(where)} ORDER BY id LIMIT ?"
-    return [_row(r) for r in store.db.conn.execute(q, [*args, int(limit)])]
+    return store.read_events(since_id=since_id, job_id=job_id, types=types, limit=limit)
 
 
-def last_event_id(store: "JobStore") -> int:
+def last_event_id(store: JobStore) -> int:
     """The newest event's id (0 when the log is empty)."""
-    row = store.db.conn.execute("SELECT MAX(id) FROM events").fetchone()
-    return int(row[0] or 0)
+    return store.last_event_id()
 
 
-def get_cursor(store: "JobStore", name: str) -> int:
+def get_cursor(store: JobStore, name: str) -> int:
     """The last event id the reader `name` has handled (0 when it never ran)."""
-    row = store.db.conn.execute("SELECT event_id FROM cursors WHERE name = ?", (name,)).fetchone()
-    return int(row[0]) if row else 0
+    return store.cursor(name)
 
 
-def set_cursor(store: "JobStore", name: str, event_id: int) -> None:
+def set_cursor(store: JobStore, name: str, event_id: int) -> None:
     """Record that the reader `name` has handled every event up to `event_id`."""
-    store.db.conn.execute(
-        "INSERT INTO cursors (name, event_id, updated_at) VALUES (?, ?, ?) "
-        "ON CONFLICT(name) DO UPDATE SET event_id = excluded.event_id, updated_at = excluded.updated_at",
-        (name, int(event_id), now_iso()),
-    )
+    store.set_cursor(name, event_id)
 
 
 def follow(
-    store: "JobStore",
+    store: JobStore,
     *,
     since_id: int = 0,
     job_id: str | None = None,
@@ -164,7 +113,7 @@ def follow(
     last = int(since_id)
     wanted = list(types or [])
     while True:
-        batch = read_events(store, since_id=last, job_id=job_id, types=wanted or None)
+        batch = store.read_events(since_id=last, job_id=job_id, types=wanted or None)
         for ev in batch:
             last = ev.id
             yield ev
@@ -172,7 +121,7 @@ def follow(
             continue
         if until is not None and until():
             # What was appended between the last read and the check still belongs to the stream.
-            while batch := read_events(store, since_id=last, job_id=job_id, types=wanted or None):
+            while batch := store.read_events(since_id=last, job_id=job_id, types=wanted or None):
                 for ev in batch:
                     last = ev.id
                     yield ev

@@ -22,11 +22,12 @@ from ..errors import FentaError, NodeError
 from ..nodes.base import NodeContext
 from .cache import cache_key, files_exist
 from .clock import now_iso
-from .events import Bus, Event, append_event
+from .events import Bus
+from .records import Event
 from .graph import build_graph
 from .outputs import Published, publish
 from .spec import NodeSpec, Workflow
-from .store import JobStore
+from .store import JobStore, Tx
 from .usage import UsageLog
 
 __all__ = ["Execution"]
@@ -76,14 +77,14 @@ class Execution:
         """A live-only event (a node's progress, a message) for this process's readers."""
         self.bus.put(Event(0, type_, self.job_id, {"jobId": self.job_id, **data}, now_iso()))
 
-    def record(self, type_: str, data: dict[str, Any], change: Callable[[Any], None] | None = None) -> None:
+    def record(self, type_: str, data: dict[str, Any], change: Callable[[Tx], None] | None = None) -> None:
         """Write `change` and its event in one transaction, then hand the event to this process's readers."""
         data = {"jobId": self.job_id, **data}
-        with self.store.write() as conn:
+        with self.store.write() as tx:
             if change is not None:
-                change(conn)
-            event_id = append_event(conn, type_, self.job_id, data)
-        self.bus.put(Event(event_id, type_, self.job_id, data, now_iso()))
+                change(tx)
+            event = tx.append_event(type_, self.job_id, data)
+        self.bus.put(event)
 
     def progress(self, nid: str | None = None, fraction: float | None = None) -> None:
         """The job's progress (finished nodes plus the running ones' fractions); `job.progress` at most once a second."""
@@ -96,9 +97,9 @@ class Execution:
         now = time.monotonic()
         if now - self._last_progress >= 1.0:
             self._last_progress = now
-            self.record("job.progress", {"progress": value, "node": nid}, lambda c: c.execute("UPDATE jobs SET progress = ? WHERE id = ?", (value, self.job_id)))
+            self.record("job.progress", {"progress": value, "node": nid}, lambda tx: tx.set_progress(self.job_id, value))
         elif fraction is None:  # a node finished: keep the row current, without an event
-            self.store.db.conn.execute("UPDATE jobs SET progress = ? WHERE id = ?", (value, self.job_id))
+            self.store.set_progress(self.job_id, value)
 
     def log(self, text: str) -> None:
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
@@ -166,9 +167,9 @@ class Execution:
             if self.stopping:
                 raise _Stopped()
 
-            def started(conn: Any) -> None:
-                self.store.node_started(self.job_id, nid, cls.type, key)
-                conn.execute("UPDATE jobs SET current_node = ? WHERE id = ?", (nid, self.job_id))
+            def started(tx: Tx) -> None:
+                tx.node_started(self.job_id, nid, cls.type, key)
+                tx.set_current_node(self.job_id, nid)
 
             self.record("node.started", {"node": nid, "type": cls.type}, started)
             ctx = NodeContext(
@@ -224,13 +225,13 @@ class Execution:
         if err is not None:
             self.log(f"[error] {nid}: {msg}")
         self.status[nid] = "failed"
-        self.record("node.failed", {"node": nid, "error": msg}, lambda conn: self.store.node_finished(self.job_id, nid, spec.type, status="failed", cache_key=key, error=msg, seconds=seconds))
+        self.record("node.failed", {"node": nid, "error": msg}, lambda tx: tx.node_finished(self.job_id, nid, spec.type, status="failed", cache_key=key, error=msg, seconds=seconds))
 
     def finish(self, nid: str, output: dict, status: str, key: str, seconds: float) -> None:
         """Checkpoint a finished node with its `node.finished` event."""
         spec = self.wf.nodes[nid]
         self.outputs[nid] = output
-        self.record("node.finished", {"node": nid, "status": status, "seconds": round(seconds, 3)}, lambda conn: self.store.node_finished(self.job_id, nid, spec.type, status=status, cache_key=key, output=output, seconds=seconds))
+        self.record("node.finished", {"node": nid, "status": status, "seconds": round(seconds, 3)}, lambda tx: tx.node_finished(self.job_id, nid, spec.type, status=status, cache_key=key, output=output, seconds=seconds))
         self.status[nid] = status
         self.progress(nid)
 
@@ -291,7 +292,7 @@ class Execution:
         """Remove the files this attempt created in the output folder (the job was cancelled)."""
         for path in self.published.created:
             path.unlink(missing_ok=True)
-            self.store.db.conn.execute("DELETE FROM artifacts WHERE job_id = ? AND path = ?", (self.job_id, str(path)))
+            self.store.remove_artifact(self.job_id, str(path))
 
     def video(self) -> tuple[float | None]:
         """The rendered video's duration, if a node made one."""

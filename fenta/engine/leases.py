@@ -12,10 +12,11 @@ import socket
 import time
 import uuid
 from dataclasses import dataclass
-from typing import Any, Mapping
+from typing import Any
 
 from ..config import Settings
 from .clock import iso, parse_iso
+from .records import Job
 
 __all__ = ["HOST", "Lease", "pid_alive", "lease_is_live"]
 
@@ -58,11 +59,11 @@ def pid_alive(pid: int | None) -> bool:
     return True
 
 
-def lease_is_live(row: Mapping[str, Any], now: float | None = None) -> bool:
+def lease_is_live(job: Job, now: float | None = None) -> bool:
     """Whether a job's lease is held by a live process (not expired; on this host, its pid exists)."""
-    if not row.get("lease_token"):
+    if not job.lease_token:
         return False
-    until = parse_iso(row.get("lease_until"))
+    until = parse_iso(job.lease_until)
     if until is None or until < (now if now is not None else time.time()):
         return False
-    return not (row.get("lease_host") == HOST and not pid_alive(row.get("lease_pid")))
+    return not (job.lease_host == HOST and not pid_alive(job.lease_pid))

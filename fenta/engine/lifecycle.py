@@ -1,4 +1,4 @@
-"""Job states and the one function that changes them.
+"""Job states and the one function that changes them: the rules of the job core.
 
     queued -> running -> completed
                       -> failed (a retry is due at next_attempt_at) -> running -> ...
@@ -6,42 +6,56 @@
                       -> cancelled
     queued / failed -> cancelled;  running -> queued (a stopping worker gives the job back)
 
-Every state change goes through `transition`, inside a `BEGIN IMMEDIATE` transaction, and appends
-its events to the log in that same transaction (a transactional outbox). A running job holds a
-lease (pid, host, token, heartbeat, until): only the holder of the token ends the attempt, and a
-lease that lapsed (its process died) is taken over by the next worker (`reap`).
+Every state change goes through `transition`, inside a `BEGIN IMMEDIATE` transaction (`store.write()`),
+and appends its events to the log in that same transaction (a transactional outbox). A running job
+holds a lease (`fenta.engine.leases`): only the holder of the token ends the attempt, and a lease that
+lapsed (its process died) is taken over by the next worker (`reap`). The rules live here (which state
+may follow which, the retry budget, the events of each change); the SQL is the store's.
 """
 
 from __future__ import annotations
 
 import random
-import sqlite3
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from ..config import Settings
-from ..errors import JobError
-from .clock import iso, now_iso
-from .events import Event, append_event
+from ..errors import JobError, QuotaError
+from .clock import iso
 from .leases import Lease, lease_is_live
+from .records import Event, Job, JobState
+from .store import NO_BATCH, JobStore, Tx
 
-__all__ = ["STATES", "Lease", "transition", "retry_delay", "lease_is_live", "reserve", "reserve_job", "start", "heartbeat", "cancel_asked", "call_off", "fail", "complete", "cancelled", "release", "refuse", "request_cancel", "revive", "reap", "pending"]
+__all__ = [
+    "NO_BATCH", "Admit", "transition", "queue_new", "retry_delay", "reserve", "reserve_job", "start", "heartbeat",
+    "cancel_asked", "call_off", "fail", "complete", "cancelled", "release", "refuse", "request_cancel", "revive",
+    "reap", "pending",
+]
 
-STATES = ("queued", "running", "failed", "completed", "dead", "cancelled")
+QUEUED, RUNNING, FAILED = JobState.QUEUED, JobState.RUNNING, JobState.FAILED
+COMPLETED, DEAD, CANCELLED = JobState.COMPLETED, JobState.DEAD, JobState.CANCELLED
 
-#: state -> the states it may change to (None: a new job).
-_NEXT: dict[str | None, set[str]] = {
-    "new": {"queued"},  # a row being written, in the same transaction
-    "queued": {"running", "cancelled", "dead"},
-    "running": {"completed", "failed", "dead", "cancelled", "queued"},
-    "failed": {"running", "cancelled", "queued", "failed"},  # failed -> failed: a waiting retry is called off
-    "dead": {"queued", "running"},
-    "cancelled": {"queued", "running"},
-    "completed": set(),
+#: state -> the states it may change to.
+_NEXT: dict[JobState, set[JobState]] = {
+    QUEUED: {RUNNING, CANCELLED, DEAD},
+    RUNNING: {COMPLETED, FAILED, DEAD, CANCELLED, QUEUED},
+    FAILED: {RUNNING, CANCELLED, QUEUED, FAILED},  # failed -> failed: a waiting retry is called off
+    DEAD: {QUEUED, RUNNING},
+    CANCELLED: {QUEUED, RUNNING},
+    COMPLETED: set(),
 }
 
-_NO_LEASE = {"lease_pid": None, "lease_host": None, "lease_token": None, "lease_heartbeat": None, "lease_until": None}
+_NO_LEASE: dict[str, Any] = {
+    "lease_pid": None, "lease_host": None, "lease_token": None, "lease_heartbeat": None, "lease_until": None,
+}
+
+#: A hook run inside the claim's transaction with the job about to be leased (`reserve(admit=...)`):
+#: what it writes with `tx` (a quota reservation) commits with the claim; raising `QuotaError` refuses
+#: the job (dead, nothing ran) and undoes what it wrote; raising anything else rolls the claim back.
+Admit = Callable[[Tx, Job], None]
+
+Change = tuple[Job, list[Event]]
 
 
 def retry_delay(retry: int, base: float, retry_after: float | None = None) -> float:
@@ -52,292 +66,311 @@ def retry_delay(retry: int, base: float, retry_after: float | None = None) -> fl
     return max(delay, retry_after or 0.0)
 
 
-def _row(conn: sqlite3.Connection, job_id: str) -> dict[str, Any]:
-    cur = conn.execute("SELECT * FROM jobs WHERE id = ?", (job_id,))
-    row = cur.fetchone()
-    if row is None:
+def _require(tx: Tx, job_id: str) -> Job:
+    job = tx.job(job_id)
+    if job is None:
         raise JobError(f"no job with id '{job_id}' (see `fenta jobs`)")
-    return dict(zip([d[0] for d in cur.description], row))
+    return job
 
 
-def transition(conn: sqlite3.Connection, job: dict[str, Any], to: str, events: list[tuple[str, dict[str, Any]]], **fields: Any) -> list[Event]:
+def transition(tx: Tx, job: Job, to: JobState, events: list[tuple[str, dict[str, Any]]], **fields: Any) -> Change:
     """Change a job's state (inside the caller's transaction) and append its events.
 
     Args:
-        conn: A connection inside `JobStore.write()`.
-        job: The job's row as read in this transaction (None-safe for a new job: {"status": None}).
+        tx: The transaction (`JobStore.write()`).
+        job: The job as read in this transaction.
         to: The new state.
         events: (type, data) to append, in order.
         **fields: Other columns to set.
 
+    Returns:
+        (the job as it is now, the events appended).
+
     Raises:
         JobError: `to` cannot follow the job's state.
     """
-    if to not in _NEXT.get(job.get("status"), set()):
-        raise JobError(f"job '{job.get('id')}' is {job.get('status')}: it cannot become {to}")
-    fields = {**fields, "status": to}
-    conn.execute(f"UPDATE jobs SET {', '.join(f'{k} = ?' for k in fields)} WHERE id = ?", [*fields.values(), job["id"]])
-    out = []
-    for type_, data in events:
-        out.append(Event(append_event(conn, type_, job["id"], data), type_, job["id"], data, now_iso()))
-    job.update(fields)
-    return out
+    if to not in _NEXT[job.status]:
+        raise JobError(f"job '{job.id}' is {job.status}: it cannot become {to}")
+    tx.update_job(job.id, **fields, status=to)
+    appended = tx.append_events(job.id, events)
+    return _require(tx, job.id), appended
 
 
-def _write(store: Any):
-    return store.write()
+def queue_new(tx: Tx, **columns: Any) -> Change:
+    """Write a new job, queued, with its `job.queued` event (inside the caller's transaction)."""
+    tx.insert_job(**columns, status=QUEUED)
+    job = _require(tx, columns["id"])
+    data = {"jobId": job.id, "workflowId": job.workflow_name, "priority": job.priority}
+    return job, tx.append_events(job.id, [("job.queued", data)])
 
 
 # ---------------------------------------------------------------- taking jobs
 
 
-def _due_sql() -> str:
-    return "(status = 'queued' OR (status = 'failed' AND next_attempt_at IS NOT NULL AND next_attempt_at <= ?)) AND cancel_requested = 0"
-
-
-#: `batch_id` value for "only jobs that belong to no batch and no owner": a plain worker leaves a
-#: batch's jobs to the batch's own process (`fenta batch` / `fenta batch resume`), which reports on
-#: them, and an owned job (`owner`, e.g. a hosted row's local copy) to the kind of process that owns it.
-NO_BATCH = ""
-
-
-def _batch_filter(batch_id: str | None) -> tuple[str, tuple[Any, ...]]:
-    if batch_id is None:
-        return "", ()
-    if batch_id == NO_BATCH:
-        return " AND batch_id IS NULL AND owner IS NULL", ()
-    return " AND batch_id = ?", (batch_id,)
-
-
-def reserve(store: Any, settings: Settings, *, batch_id: str | None = None) -> tuple[dict[str, Any] | None, Lease | None, list[Event]]:
-    """Lease the next due job (highest priority, then oldest) for this process.
+def reserve(
+    store: JobStore, settings: Settings, *, batch_id: str | None = None, admit: Admit | None = None
+) -> tuple[Job | None, Lease | None, list[Event]]:
+    """Claim the next due job (highest priority, then oldest) for this process: lease it.
 
     Lapsed leases of running jobs are reaped first. The job keeps its state until `start`.
 
     Args:
         batch_id: Take only jobs of this batch (`NO_BATCH`: only jobs of no batch and no owner; None: any job).
+        admit: Run inside the claim's transaction for the job about to be leased (see `Admit`).
 
     Returns:
-        (job row, lease, events of the reaping); row and lease are None when no job is due.
+        (job, lease, events of the reaping and of refused jobs); job and lease are None when none is due.
     """
-    with _write(store) as conn:
-        events = reap(conn, settings)
-        only, args = _batch_filter(batch_id)
-        cur = conn.execute(f"SELECT * FROM jobs WHERE {_due_sql()}{only} ORDER BY priority DESC, created_at, id LIMIT 50", (now_iso(), *args))
-        cols = [d[0] for d in cur.description]
-        for values in cur.fetchall():
-            row = dict(zip(cols, values))
-            if lease_is_live(row):
+    with store.write() as tx:
+        events = reap(tx, settings)
+        for job in tx.due_jobs(batch_id=batch_id):
+            if lease_is_live(job):
                 continue
-            lease = Lease.new(row["id"])
-            fields = lease.fields(settings)
-            conn.execute(f"UPDATE jobs SET {', '.join(f'{k} = ?' for k in fields)} WHERE id = ?", [*fields.values(), row["id"]])
-            row.update(fields)
-            return row, lease, events
+            if admit is not None:
+                try:
+                    with tx.savepoint():  # a refusal undoes what the hook wrote for this job, nothing else
+                        admit(tx, job)
+                except QuotaError as e:
+                    events += _refuse(tx, job, str(e))[1]
+                    continue
+            lease = Lease.new(job.id)
+            tx.update_job(job.id, **lease.fields(settings))
+            return _require(tx, job.id), lease, events
         return None, None, events
 
 
-def reserve_job(store: Any, job_id: str, settings: Settings, *, lease: Lease | None = None, allow: tuple[str, ...] = ("queued", "failed", "dead", "cancelled")) -> tuple[dict[str, Any], Lease]:
+def reserve_job(
+    store: JobStore, job_id: str, settings: Settings, *, lease: Lease | None = None,
+    allow: tuple[JobState, ...] = (QUEUED, FAILED, DEAD, CANCELLED),
+) -> tuple[Job, Lease]:
     """Lease one given job for this process (`fenta run`, `fenta resume`).
 
     Raises:
         JobError: the job is unknown, completed, in a state not in `allow`, or held by another live process.
     """
-    with _write(store) as conn:
-        row = _row(conn, job_id)
-        if row["status"] == "running" and not (lease and row.get("lease_token") == lease.token):
-            if lease_is_live(row):
-                raise JobError(f"job '{job_id}' is running in process {row['lease_pid']} on {row['lease_host']}")
-            reap(conn, settings, only=job_id)
-            row = _row(conn, job_id)
-        if row["status"] == "completed":
+    with store.write() as tx:
+        job = _require(tx, job_id)
+        ours = lease is not None and job.lease_token == lease.token
+        if job.status == RUNNING and not ours:
+            if lease_is_live(job):
+                raise JobError(f"job '{job_id}' is running in process {job.lease_pid} on {job.lease_host}")
+            reap(tx, settings, only=job_id)
+            job = _require(tx, job_id)
+        if job.status == COMPLETED:
             raise JobError(f"job '{job_id}' already completed")
-        if row["status"] not in allow:
-            raise JobError(f"job '{job_id}' is {row['status']}")
-        if lease_is_live(row) and not (lease and row.get("lease_token") == lease.token):
-            raise JobError(f"job '{job_id}' is held by process {row['lease_pid']} on {row['lease_host']}")
+        if job.status not in allow:
+            raise JobError(f"job '{job_id}' is {job.status}")
+        if lease_is_live(job) and not ours:
+            raise JobError(f"job '{job_id}' is held by process {job.lease_pid} on {job.lease_host}")
         lease = lease or Lease.new(job_id)
-        fields = lease.fields(settings)
-        conn.execute(f"UPDATE jobs SET {', '.join(f'{k} = ?' for k in fields)} WHERE id = ?", [*fields.values(), job_id])
-        row.update(fields)
-        return row, lease
+        tx.update_job(job_id, **lease.fields(settings))
+        return _require(tx, job_id), lease
 
 
-def start(store: Any, lease: Lease, *, fresh_budget: bool = False, max_retries: int | None = None) -> tuple[dict[str, Any], list[Event]]:
+def start(store: JobStore, lease: Lease, *, fresh_budget: bool = False, max_retries: int | None = None) -> Change:
     """Begin an attempt of a reserved job: running, attempt + 1, `job.started`.
 
     Args:
         fresh_budget: Count retries from this attempt on (`fenta resume`).
         max_retries: Store this retry budget with the job.
+
+    Raises:
+        JobError: another process took the job.
     """
-    with _write(store) as conn:
-        row = _row(conn, lease.job_id)
-        if row.get("lease_token") != lease.token:
+    with store.write() as tx:
+        job = _require(tx, lease.job_id)
+        if job.lease_token != lease.token:
             raise JobError(f"job '{lease.job_id}' was taken by another process")
         now = time.time()
-        extra: dict[str, Any] = {"retry_from": row["attempt"] or 0} if fresh_budget else {}
+        extra: dict[str, Any] = {"retry_from": job.attempt} if fresh_budget else {}
         if max_retries is not None:
             extra["max_retries"] = max_retries
-        data = {"jobId": row["id"], "workflowId": row["workflow_name"], "timestamp": iso(now)}
-        events = transition(
-            conn, row, "running", [("job.started", data)],
-            attempt=(row["attempt"] or 0) + 1, error=None, retryable=None, next_attempt_at=None, cancel_requested=0,
-            current_node=None, finished_at=None, started_at=row["started_at"] or now, **extra,
+        data = {"jobId": job.id, "workflowId": job.workflow_name, "timestamp": iso(now)}
+        return transition(
+            tx, job, RUNNING, [("job.started", data)],
+            attempt=job.attempt + 1, error=None, retryable=None, next_attempt_at=None, cancel_requested=0,
+            current_node=None, finished_at=None, started_at=job.started_at or now, **extra,
         )
-        return row, events
 
 
-def heartbeat(store: Any, lease: Lease, settings: Settings) -> tuple[bool, bool]:
+def heartbeat(store: JobStore, lease: Lease, settings: Settings) -> tuple[bool, bool]:
     """Renew a lease; (still held, cancel requested)."""
-    now = time.time()
-    cur = store.db.conn.execute(
-        "UPDATE jobs SET lease_heartbeat = ?, lease_until = ? WHERE id = ? AND lease_token = ?",
-        (iso(now), iso(now + settings.lease_seconds), lease.job_id, lease.token),
-    )
-    if cur.rowcount != 1:
+    if not store.renew_lease(lease, settings):
         return False, False
-    row = store.db.conn.execute("SELECT cancel_requested FROM jobs WHERE id = ?", (lease.job_id,)).fetchone()
-    return True, bool(row and row[0])
+    return cancel_asked(store, lease)
 
 
-def cancel_asked(store: Any, lease: Lease) -> tuple[bool, bool]:
+def cancel_asked(store: JobStore, lease: Lease) -> tuple[bool, bool]:
     """(still held, cancel requested), read only."""
-    row = store.db.conn.execute("SELECT lease_token, cancel_requested FROM jobs WHERE id = ?", (lease.job_id,)).fetchone()
-    return bool(row and row[0] == lease.token), bool(row and row[1])
+    holder = store.lease_holder(lease.job_id)
+    if holder is None:
+        return False, False
+    token, cancel = holder
+    return token == lease.token, cancel
 
 
 # ---------------------------------------------------------------- ending attempts
 
 
-def _held(conn: sqlite3.Connection, lease: Lease) -> dict[str, Any] | None:
-    row = _row(conn, lease.job_id)
-    return row if row.get("lease_token") == lease.token else None
+def _held(tx: Tx, lease: Lease) -> Job | None:
+    job = _require(tx, lease.job_id)
+    return job if job.lease_token == lease.token else None
 
 
-def _fail_row(conn: sqlite3.Connection, row: dict[str, Any], settings: Settings, error: str, retryable: bool, *, retry_after: float | None = None, keep_lease: Lease | None = None, interrupted: bool = False) -> list[Event]:
+def _fail(
+    tx: Tx, job: Job, settings: Settings, error: str, retryable: bool, *, retry_after: float | None = None,
+    keep_lease: Lease | None = None, interrupted: bool = False,
+) -> Change:
     """End a running attempt that failed: retry due later, `dead`, or (interrupted) waiting for a person."""
     now = time.time()
-    used = (row["attempt"] or 0) - (row.get("retry_from") or 0)
-    budget = row["max_retries"] if row.get("max_retries") is not None else settings.max_retries
-    common = {"error": error, "retryable": int(bool(retryable)), "current_node": None, "finished_at": now}
-    failed = ("job.failed", {"jobId": row["id"], "error": error, "retryable": bool(retryable)})
+    used = job.attempt - job.retry_from
+    budget = job.max_retries if job.max_retries is not None else settings.max_retries
+    common = {"error": error, "retryable": retryable, "current_node": None, "finished_at": now}
+    failed = ("job.failed", {"jobId": job.id, "error": error, "retryable": retryable})
     if interrupted:
-        return transition(conn, row, "failed", [failed], next_attempt_at=None, **common, **_NO_LEASE)
+        return transition(tx, job, FAILED, [failed], next_attempt_at=None, **common, **_NO_LEASE)
     if retryable and used <= budget:
-        delay = retry_delay(used, row.get("retry_base") or settings.retry_base_seconds, retry_after)
-        retrying = ("job.retrying", {"jobId": row["id"], "attempt": (row["attempt"] or 0) + 1, "delaySeconds": round(delay, 3), "error": error})
+        delay = retry_delay(used, job.retry_base or settings.retry_base_seconds, retry_after)
+        retrying = ("job.retrying", {"jobId": job.id, "attempt": job.attempt + 1, "delaySeconds": round(delay, 3), "error": error})
         lease = keep_lease.fields(settings) if keep_lease else _NO_LEASE
-        return transition(conn, row, "failed", [failed, retrying], next_attempt_at=iso(now + delay), **common, **lease)
+        return transition(tx, job, FAILED, [failed, retrying], next_attempt_at=iso(now + delay), **common, **lease)
     why = error if not retryable else f"{error} (gave up after {used} attempt{'s' if used != 1 else ''})"
-    return transition(conn, row, "dead", [failed, ("job.dead", {"jobId": row["id"], "error": why})], next_attempt_at=None, **common, **_NO_LEASE)
+    dead = ("job.dead", {"jobId": job.id, "error": why})
+    return transition(tx, job, DEAD, [failed, dead], next_attempt_at=None, **common, **_NO_LEASE)
 
 
-def fail(store: Any, lease: Lease, settings: Settings, error: str, retryable: bool, *, retry_after: float | None = None, keep_lease: bool = False, interrupted: bool = False) -> tuple[dict[str, Any] | None, list[Event]]:
-    """End the holder's attempt as failed (see `_fail_row`); (row, events), row None when the lease was lost."""
-    with _write(store) as conn:
-        row = _held(conn, lease)
-        if row is None or row["status"] != "running":
+def fail(
+    store: JobStore, lease: Lease, settings: Settings, error: str, retryable: bool, *,
+    retry_after: float | None = None, keep_lease: bool = False, interrupted: bool = False,
+) -> tuple[Job | None, list[Event]]:
+    """End the holder's attempt as failed (see `_fail`); (job, events), job None when the lease was lost."""
+    with store.write() as tx:
+        job = _held(tx, lease)
+        if job is None or job.status != RUNNING:
             return None, []
-        events = _fail_row(conn, row, settings, error, retryable, retry_after=retry_after, keep_lease=lease if keep_lease else None, interrupted=interrupted)
-        return row, events
+        return _fail(
+            tx, job, settings, error, retryable, retry_after=retry_after, keep_lease=lease if keep_lease else None,
+            interrupted=interrupted,
+        )
 
 
-def complete(store: Any, lease: Lease, *, video: str | None, duration: float | None, cost: float) -> tuple[dict[str, Any] | None, list[Event]]:
+def complete(
+    store: JobStore, lease: Lease, *, video: str | None, duration: float | None, cost: float
+) -> tuple[Job | None, list[Event]]:
     """End the holder's attempt as completed (`job.completed`; videoUrl is the video's file:// URL)."""
-    with _write(store) as conn:
-        row = _held(conn, lease)
-        if row is None or row["status"] != "running":
+    with store.write() as tx:
+        job = _held(tx, lease)
+        if job is None or job.status != RUNNING:
             return None, []
         url = Path(video).resolve().as_uri() if video else None
-        data = {"jobId": row["id"], "videoUrl": url, "duration": duration, "cost": cost}
-        events = transition(conn, row, "completed", [("job.completed", data)], progress=1.0, current_node=None, finished_at=time.time(), cost=cost, error=None, retryable=None, next_attempt_at=None, **_NO_LEASE)
-        return row, events
+        data = {"jobId": job.id, "videoUrl": url, "duration": duration, "cost": cost}
+        return transition(
+            tx, job, COMPLETED, [("job.completed", data)], progress=1.0, current_node=None, finished_at=time.time(), cost=cost,
+            error=None, retryable=None, next_attempt_at=None, **_NO_LEASE,
+        )
 
 
-def cancelled(store: Any, lease: Lease) -> tuple[dict[str, Any] | None, list[Event]]:
+def _cancel(tx: Tx, job: Job, **extra: Any) -> Change:
+    return transition(
+        tx, job, CANCELLED, [("job.cancelled", {"jobId": job.id})], error="cancelled", current_node=None,
+        finished_at=time.time(), next_attempt_at=None, **extra, **_NO_LEASE,
+    )
+
+
+def cancelled(store: JobStore, lease: Lease) -> tuple[Job | None, list[Event]]:
     """End the holder's attempt as cancelled (a cancel request was honoured)."""
-    with _write(store) as conn:
-        row = _held(conn, lease)
-        if row is None or row["status"] not in ("running", "queued", "failed"):
+    with store.write() as tx:
+        job = _held(tx, lease)
+        if job is None or job.status not in (RUNNING, QUEUED, FAILED):
             return None, []
-        events = transition(conn, row, "cancelled", [("job.cancelled", {"jobId": row["id"]})], error="cancelled", current_node=None, finished_at=time.time(), next_attempt_at=None, **_NO_LEASE)
-        return row, events
+        return _cancel(tx, job)
 
 
-def release(store: Any, lease: Lease) -> tuple[dict[str, Any] | None, list[Event]]:
+def release(store: JobStore, lease: Lease) -> tuple[Job | None, list[Event]]:
     """Give a running job back to the queue (its worker is stopping); the attempt does not count."""
-    with _write(store) as conn:
-        row = _held(conn, lease)
-        if row is None:
+    with store.write() as tx:
+        job = _held(tx, lease)
+        if job is None:
             return None, []
-        if row["status"] != "running":  # only reserved: drop the lease
-            conn.execute("UPDATE jobs SET lease_pid = NULL, lease_host = NULL, lease_token = NULL, lease_heartbeat = NULL, lease_until = NULL WHERE id = ?", (row["id"],))
-            return row, []
-        data = {"jobId": row["id"], "workflowId": row["workflow_name"], "priority": row["priority"] or 0}
-        events = transition(conn, row, "queued", [("job.queued", data)], attempt=max(0, (row["attempt"] or 1) - 1), current_node=None, **_NO_LEASE)
-        return row, events
+        if job.status != RUNNING:  # only reserved: drop the lease
+            tx.update_job(job.id, **_NO_LEASE)
+            return _require(tx, job.id), []
+        data = {"jobId": job.id, "workflowId": job.workflow_name, "priority": job.priority}
+        return transition(
+            tx, job, QUEUED, [("job.queued", data)], attempt=max(0, (job.attempt or 1) - 1), current_node=None, **_NO_LEASE
+        )
 
 
-def call_off(store: Any, lease: Lease, error: str) -> list[Event]:
+def call_off(store: JobStore, lease: Lease, error: str) -> list[Event]:
     """A retry this process was waiting for is called off (Ctrl-C): the job waits for a person."""
-    with _write(store) as conn:
-        row = _held(conn, lease)
-        if row is None or row["status"] != "failed":
+    with store.write() as tx:
+        job = _held(tx, lease)
+        if job is None or job.status != FAILED:
             return []
-        return transition(conn, row, "failed", [("job.failed", {"jobId": row["id"], "error": error, "retryable": True})], error=error, next_attempt_at=None, **_NO_LEASE)
+        failed = ("job.failed", {"jobId": job.id, "error": error, "retryable": True})
+        return transition(tx, job, FAILED, [failed], error=error, next_attempt_at=None, **_NO_LEASE)[1]
 
 
-def refuse(store: Any, lease: Lease, error: str) -> tuple[dict[str, Any] | None, list[Event]]:
+def _refuse(tx: Tx, job: Job, error: str) -> Change:
+    failed = ("job.failed", {"jobId": job.id, "error": error, "retryable": False})
+    dead = ("job.dead", {"jobId": job.id, "error": error})
+    return transition(
+        tx, job, DEAD, [failed, dead], error=error, retryable=False, finished_at=time.time(), next_attempt_at=None,
+        **_NO_LEASE,
+    )
+
+
+def refuse(store: JobStore, lease: Lease, error: str) -> tuple[Job | None, list[Event]]:
     """A reserved job that must not run (over a quota): dead with the reason, nothing ran."""
-    with _write(store) as conn:
-        row = _held(conn, lease)
-        if row is None:
+    with store.write() as tx:
+        job = _held(tx, lease)
+        if job is None:
             return None, []
-        failed = ("job.failed", {"jobId": row["id"], "error": error, "retryable": False})
-        events = transition(conn, row, "dead", [failed, ("job.dead", {"jobId": row["id"], "error": error})], error=error, retryable=0, finished_at=time.time(), next_attempt_at=None, **_NO_LEASE)
-        return row, events
+        return _refuse(tx, job, error)
 
 
 # ---------------------------------------------------------------- from other processes
 
 
-def request_cancel(store: Any, job_id: str) -> tuple[dict[str, Any], list[Event]]:
+def request_cancel(store: JobStore, job_id: str) -> Change:
     """Cancel a job: a queued or waiting one at once, a running one by asking its process (it stops
     within `poll_seconds`), one whose process died at once.
 
     Raises:
         JobError: unknown, or already completed, dead or cancelled.
     """
-    with _write(store) as conn:
-        row = _row(conn, job_id)
-        if row["status"] in ("completed", "dead", "cancelled"):
-            raise JobError(f"job '{row['id']}' is already {row['status']}: nothing to cancel")
-        if row["status"] == "running" and lease_is_live(row):
-            conn.execute("UPDATE jobs SET cancel_requested = 1 WHERE id = ?", (row["id"],))
-            row["cancel_requested"] = 1
-            return row, []
-        events = transition(conn, row, "cancelled", [("job.cancelled", {"jobId": row["id"]})], error="cancelled", current_node=None, finished_at=time.time(), next_attempt_at=None, cancel_requested=1, **_NO_LEASE)
-        return row, events
+    with store.write() as tx:
+        job = _require(tx, job_id)
+        if job.status.is_terminal:
+            raise JobError(f"job '{job.id}' is already {job.status}: nothing to cancel")
+        if job.status == RUNNING and lease_is_live(job):
+            tx.update_job(job.id, cancel_requested=True)
+            return _require(tx, job.id), []
+        return _cancel(tx, job, cancel_requested=True)
 
 
-def revive(store: Any, job_id: str) -> tuple[dict[str, Any], list[Event]]:
+def revive(store: JobStore, job_id: str) -> Change:
     """Re-queue a dead, failed or cancelled job with a fresh retry budget (`fenta jobs retry`).
 
     Raises:
         JobError: unknown, queued, running, completed, or held by a live `fenta run`.
     """
-    with _write(store) as conn:
-        row = _row(conn, job_id)
-        if row["status"] not in ("dead", "failed", "cancelled"):
-            raise JobError(f"job '{row['id']}' is {row['status']}: only a dead, failed or cancelled job can be retried")
-        if lease_is_live(row):
-            raise JobError(f"job '{row['id']}' is held by process {row['lease_pid']} on {row['lease_host']} (a `fenta run` waiting to retry)")
-        data = {"jobId": row["id"], "workflowId": row["workflow_name"], "priority": row["priority"] or 0}
-        events = transition(conn, row, "queued", [("job.queued", data)], retry_from=row["attempt"] or 0, error=None, retryable=None, next_attempt_at=None, cancel_requested=0, finished_at=None, **_NO_LEASE)
-        return row, events
+    with store.write() as tx:
+        job = _require(tx, job_id)
+        if job.status not in (DEAD, FAILED, CANCELLED):
+            raise JobError(f"job '{job.id}' is {job.status}: only a dead, failed or cancelled job can be retried")
+        if lease_is_live(job):
+            raise JobError(
+                f"job '{job.id}' is held by process {job.lease_pid} on {job.lease_host} (a `fenta run` waiting to retry)"
+            )
+        data = {"jobId": job.id, "workflowId": job.workflow_name, "priority": job.priority}
+        return transition(
+            tx, job, QUEUED, [("job.queued", data)], retry_from=job.attempt, error=None, retryable=None,
+            next_attempt_at=None, cancel_requested=False, finished_at=None, **_NO_LEASE,
+        )
 
 
-def reap(conn: sqlite3.Connection, settings: Settings, *, only: str | None = None, owner: str | None = None) -> list[Event]:
+def reap(tx: Tx, settings: Settings, *, only: str | None = None, owner: str | None = None) -> list[Event]:
     """Running jobs whose lease lapsed (their process died): a retryable failure each, or cancelled
     when a cancel was asked. Runs inside the caller's transaction.
 
@@ -346,43 +379,31 @@ def reap(conn: sqlite3.Connection, settings: Settings, *, only: str | None = Non
         owner: Else the jobs of this owner (None: the jobs no one owns): an owned job is `dead` here,
             its owner runs its work again its own way (a hosted row goes to the next hosted worker).
     """
-    if only:
-        which, args = " AND id = ?", (only,)
-    else:
-        which, args = (" AND owner IS NULL", ()) if owner is None else (" AND owner = ?", (owner,))
-    cur = conn.execute("SELECT * FROM jobs WHERE status = 'running'" + which, args)
-    cols = [d[0] for d in cur.description]
     events: list[Event] = []
     now = time.time()
-    for values in cur.fetchall():
-        row = dict(zip(cols, values))
-        if lease_is_live(row, now):
+    for job in tx.running_jobs(only):
+        if (only is None and job.owner != owner) or lease_is_live(job, now):
             continue
-        if row.get("cancel_requested"):
-            events += transition(conn, row, "cancelled", [("job.cancelled", {"jobId": row["id"]})], error="cancelled", current_node=None, finished_at=now, **_NO_LEASE)
+        if job.cancel_requested:
+            events += transition(
+                tx, job, CANCELLED, [("job.cancelled", {"jobId": job.id})], error="cancelled", current_node=None,
+                finished_at=now, **_NO_LEASE,
+            )[1]
             continue
-        who = f"process {row.get('lease_pid')} on {row.get('lease_host')}" if row.get("lease_pid") else "its process"
-        if row.get("owner"):
-            events += _fail_row(conn, row, settings, f"{who} stopped while running it (lease lapsed); it is left to its owner ({row['owner']})", False)
+        who = f"process {job.lease_pid} on {job.lease_host}" if job.lease_pid else "its process"
+        if job.owner:
+            error = f"{who} stopped while running it (lease lapsed); it is left to its owner ({job.owner})"
+            events += _fail(tx, job, settings, error, False)[1]
         else:
-            events += _fail_row(conn, row, settings, f"{who} stopped while running it (lease lapsed)", True)
+            events += _fail(tx, job, settings, f"{who} stopped while running it (lease lapsed)", True)[1]
     return events
 
 
-def pending(store: Any, *, batch_id: str | None = None) -> int:
+def pending(store: JobStore, *, batch_id: str | None = None) -> int:
     """Jobs a worker may still have to run: queued, waiting for a retry, or running without a live lease
     (not those held by another live process); with `batch_id`, only that batch's (`NO_BATCH`: only
     jobs of no batch and no owner)."""
-    only, args = _batch_filter(batch_id)
-    rows = store.db.conn.execute(
-        "SELECT status, lease_pid, lease_host, lease_token, lease_until, next_attempt_at FROM jobs WHERE status IN ('queued', 'failed', 'running') AND cancel_requested = 0" + only,
-        args,
-    ).fetchall()
-    n = 0
-    for status, pid, host, token, until, due in rows:
-        held = lease_is_live({"lease_pid": pid, "lease_host": host, "lease_token": token, "lease_until": until})
-        if status == "failed" and due is None:
-            continue
-        if not held:
-            n += 1
-    return n
+    return sum(
+        1 for job in store.open_jobs(batch_id=batch_id)
+        if not (job.status == FAILED and job.next_attempt_at is None) and not lease_is_live(job)
+    )

@@ -6,14 +6,14 @@ process that submitted it (`fenta run`, which holds the job's lease so no worker
 
 from __future__ import annotations
 
-import json
 import os
 import time
 from pathlib import Path
 from typing import Any
 
 from ..config import Settings
-from .lifecycle import Lease, transition
+from .leases import Lease
+from .lifecycle import queue_new
 from .results import check_options, prepare
 from .spec import Workflow
 from .store import JobStore, new_job_id
@@ -67,22 +67,20 @@ def enqueue(
     """
     job_id = new_job_id()
     lease = Lease.new(job_id) if hold else None
-    options = {"name": name, "preview": bool(preview), "overwrite": bool(overwrite), "vars": var_overrides(workflow)}
+    options: dict[str, Any] = {
+        "name": name, "preview": bool(preview), "overwrite": bool(overwrite), "vars": var_overrides(workflow),
+    }
     if encoder is not None:
         options["encoder"] = encoder
         check_options(workflow, options)  # a bad encoder name fails here, before the job exists
     file = os.path.abspath(workflow.file) if workflow.file and not workflow.file.startswith("<") else None
-    dumps = lambda v: json.dumps(v, default=str, ensure_ascii=False)  # noqa: E731
-    row = {
-        "id": job_id, "workflow_name": workflow.name, "workflow_hash": workflow.hash, "workflow_file": file,
-        "document": dumps(workflow.document), "vars": dumps(workflow.vars), "out_dir": str(out_dir), "status": "new",
-        "attempt": 0, "created_at": time.time(), "options": dumps(options), "priority": int(priority),
-        "max_retries": max_retries, "retry_base": retry_base, "schedule_id": schedule_id, "batch_id": batch_id,
-        "owner": owner, **(lease.fields(settings) if lease else {}),
-    }
-    with store.write() as conn:
-        conn.execute(f"INSERT INTO jobs ({', '.join(row)}) VALUES ({', '.join('?' for _ in row)})", list(row.values()))
-        transition(conn, {"id": job_id, "status": "new"}, "queued", [("job.queued", {"jobId": job_id, "workflowId": workflow.name, "priority": int(priority)})])
+    with store.write() as tx:
+        queue_new(
+            tx, id=job_id, workflow_name=workflow.name, workflow_hash=workflow.hash, workflow_file=file,
+            document=workflow.document, vars=workflow.vars, out_dir=str(out_dir), attempt=0, created_at=time.time(),
+            options=options, priority=int(priority), max_retries=max_retries, retry_base=retry_base,
+            schedule_id=schedule_id, batch_id=batch_id, owner=owner, **(lease.fields(settings) if lease else {}),
+        )
     return job_id, lease
 
 

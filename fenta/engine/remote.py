@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-import json
 import logging
 import os
 import time
@@ -183,31 +182,25 @@ def _to_client(outcome: dict[str, Any], back: list[tuple[str, str]]) -> dict[str
     return {k: (v if k == "files" else _walk(v, swap)) for k, v in outcome.items()}
 
 
-def _rows(store: Any, sql: str, args: list[Any]) -> list[dict[str, Any]]:
-    return [dict(r) for r in store.db.query(sql, args)]
-
-
-def _harvest(store: Any, job_id: str) -> dict[str, Any]:
+def _harvest(store: JobStore, job_id: str) -> dict[str, Any]:
     """What the client's store must get from the scratch store."""
-    return {
-        "usage": _rows(store, "SELECT provider, model, units, quantity, cost, node_id, created_at FROM usage_records WHERE job_id = ?", [job_id]),
-        "provider_tasks": _rows(store, "SELECT * FROM provider_tasks WHERE job_id = ?", [job_id]),
-        "node_runs": _rows(store, "SELECT node_id, node_type, cache_key, status, started_at, finished_at, seconds, output, error FROM node_runs WHERE job_id = ?", [job_id]),
-        "scripts": _rows(store, "SELECT topic, title, hook, created_at FROM script_history WHERE job_id = ?", [job_id]),
-        "events": _rows(store, f"SELECT id, type, data, created_at FROM events WHERE job_id = ? AND type IN ({', '.join('?' for _ in LOGGED_TYPES)}) ORDER BY id", [job_id, *LOGGED_TYPES]),
-    }
+    return dict(store.export_records(job_id, LOGGED_TYPES))
 
 
-def _seed(store: Any, payload: dict[str, Any]) -> None:
+def _seed(store: JobStore, payload: dict[str, Any]) -> None:
     """The job row (node checkpoints refer to it), the provider tasks the client knows for it, and the
-    scripts written lately (Script.Gen does not repeat them)."""
-    store.create_job(job_id=payload["job_id"], name=payload.get("workflow_name") or "video", workflow_hash="remote", file=None, document={}, vars={}, out_dir="", options=payload.get("options") or {})
-    for row in payload.get("provider_tasks") or []:
-        cols = [c for c in ("key", "provider", "task_id", "job_id", "node_id", "status", "result", "created_at", "updated_at") if c in row]
-        values = [json.dumps(row[c]) if c == "result" and isinstance(row[c], (dict, list)) else row[c] for c in cols]
-        store.db.conn.execute(f"INSERT OR REPLACE INTO provider_tasks ({', '.join(cols)}) VALUES ({', '.join('?' for _ in cols)})", values)
-    for row in payload.get("scripts") or []:
-        store.db.conn.execute("INSERT INTO script_history (topic, title, hook, created_at) VALUES (?, ?, ?, ?)", (row["topic"], row.get("title"), row.get("hook"), row["created_at"]))
+    scripts written lately (Script.Gen does not repeat them; kept without a job, so none goes back)."""
+    with store.write() as tx:
+        tx.create_job(
+            job_id=payload["job_id"], name=payload.get("workflow_name") or "video", workflow_hash="remote", file=None,
+            document={}, vars={}, out_dir="", options=payload.get("options") or {},
+        )
+        for row in payload.get("provider_tasks") or []:
+            tx.put_provider_task(row)
+        for row in payload.get("scripts") or []:
+            tx.remember_script(
+                topic=row["topic"], title=row.get("title"), hook=row.get("hook"), job_id=None, created_at=row["created_at"]
+            )
 
 
 async def _run(payload: dict[str, Any], root: Path) -> dict[str, Any]:

@@ -126,20 +126,19 @@ async def resume_async(job_id: str, *, reload: bool = False, settings: Settings 
         job = store.get_job(job_id)
         if job is None:
             raise JobError(f"no job with id '{job_id}' (see `fenta jobs`)")
-        job, lease = reserve_job(store, job["id"], settings)
+        job, lease = reserve_job(store, job.id, settings)
         try:
             wf = None
             if reload:
-                if not job["workflow_file"]:
-                    raise JobError(f"job '{job['id']}' was not run from a workflow file, so there is nothing to reload")
-                options = store.get_job(job["id"])["options"] or {}
-                wf = load(job["workflow_file"], vars=options["vars"] if "vars" in options else store.get_job(job["id"])["vars"])
-                store.replace_workflow(job["id"], name=wf.name, workflow_hash=wf.hash, document=wf.document, vars=wf.vars)
-            check_writable(Path(job["out_dir"]), "output folder")
+                if not job.workflow_file:
+                    raise JobError(f"job '{job.id}' was not run from a workflow file, so there is nothing to reload")
+                wf = load(job.workflow_file, vars=job.options["vars"] if "vars" in job.options else job.vars)
+                store.replace_workflow(job.id, name=wf.name, workflow_hash=wf.hash, document=wf.document, vars=wf.vars)
+            check_writable(Path(job.out_dir), "output folder")
         except BaseException:
             release(store, lease)
             raise
-        return await drive(store, job["id"], lease, settings=settings, workflow=wf, fresh_budget=True, max_retries=retries, on_event=on_event)
+        return await drive(store, job.id, lease, settings=settings, workflow=wf, fresh_budget=True, max_retries=retries, on_event=on_event)
     finally:
         store.close()
 

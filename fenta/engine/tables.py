@@ -144,6 +144,13 @@ CREATE TABLE IF NOT EXISTS provider_tasks (
     created_at REAL NOT NULL,
     updated_at REAL NOT NULL
 );
+CREATE TABLE IF NOT EXISTS provider_state (   -- the last values a provider reported about itself
+    provider TEXT NOT NULL,
+    key TEXT NOT NULL,
+    value TEXT,
+    updated_at REAL NOT NULL,
+    PRIMARY KEY (provider, key)
+);
 """
 
 #: Columns added after the first release: (table, column, declaration), added to older files on open.

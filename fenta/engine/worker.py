@@ -15,7 +15,6 @@ second signal cancels them), the jobs go back to the queue, and `run` returns.
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import signal
 import threading
@@ -33,8 +32,6 @@ from .store import JobStore
 __all__ = ["Worker", "install_stop_signals"]
 
 log = logging.getLogger("fenta")
-
-_JSON = ("document", "vars", "options")
 
 
 def install_stop_signals(loop: asyncio.AbstractEventLoop, handler: Callable[[], None]) -> list[int]:
@@ -152,19 +149,18 @@ class Worker:
     def _fill(self, store: JobStore, bus: Bus) -> None:
         """Take due jobs until `concurrency` run."""
         while len(self._controls) < self.concurrency and not self._stopping:
-            row, lease, events = reserve(store, self.settings, batch_id=self._batch)
+            job, lease, events = reserve(store, self.settings, batch_id=self._batch)
             bus.put(*events)
-            if row is None or lease is None:
+            if job is None or lease is None:
                 return
             if self.admission is not None:
-                job = {k: (json.loads(v) if k in _JSON and isinstance(v, str) else v) for k, v in row.items()}
                 try:
-                    self.admission(job)
+                    self.admission(job.to_dict())
                 except QuotaError as e:
                     bus.put(*refuse(store, lease, str(e))[1])
                     continue
                 except Exception:
-                    log.exception("admission check failed for job %s; it stays queued", row["id"])
+                    log.exception("admission check failed for job %s; it stays queued", job.id)
                     release(store, lease)
                     return
             control = Control()

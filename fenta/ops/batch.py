@@ -216,11 +216,13 @@ def _requeue(store: Any, b: dict[str, Any], *, settings: Settings, options: dict
             wf = load(b["workflow_file"], vars=r["vars"])
             _enqueue(store, b["id"], Row(r["row_index"], r["vars"], r["name"], r["priority"], wf), settings=settings, out_dir=Path(b["out_dir"]), options=options)
             continue
-        if job["status"] == "running":
-            with store.write() as conn:
-                reap(conn, settings, only=job["id"])  # its process died: the lease lapsed
-            job = store.get_job(job["id"]) or job
-        if job["status"] in ("dead", "cancelled", "failed"):
+        status = job["status"]
+        if status == "running":
+            with store.write() as tx:
+                reap(tx, settings, only=job["id"])  # its process died: the lease lapsed
+            now = store.get_job(job["id"])
+            status = now.status if now is not None else status
+        if status in ("dead", "cancelled", "failed"):
             revive(store, job["id"])
 
 
@@ -335,10 +337,9 @@ def waiting(settings: Settings | None = None) -> dict[str, int]:
     store = JobStore(settings.db_path)
     try:
         batch_store.ensure_tables(store)
-        rows = store.db.conn.execute(
-            "SELECT j.batch_id, b.status, b.pid, b.host, COUNT(*) FROM jobs j JOIN batches b ON b.id = j.batch_id WHERE j.cancel_requested = 0 "
-            "AND (j.status = 'queued' OR (j.status = 'failed' AND j.next_attempt_at IS NOT NULL)) GROUP BY j.batch_id ORDER BY j.batch_id"
-        ).fetchall()
+        counts = store.waiting_by_batch()
+        rows = store.db.conn.execute("SELECT id, status, pid, host FROM batches").fetchall()
     finally:
         store.close()
-    return {b: n for b, state, pid, host, n in rows if not batch_store.is_live({"status": state, "pid": pid, "host": host})}
+    batches = {b: {"status": state, "pid": pid, "host": host} for b, state, pid, host in rows}
+    return {b: n for b, n in counts.items() if b in batches and not batch_store.is_live(batches[b])}

@@ -40,8 +40,12 @@ def _iso(ts: float | None) -> str | None:
 
 
 def _failed_node(store: Any, job_id: str) -> dict[str, Any] | None:
-    rows = list(store.db.query("SELECT node_id, node_type, error FROM node_runs WHERE job_id = ? AND status = 'failed' ORDER BY finished_at DESC LIMIT 1", [job_id]))
-    return rows[0] if rows else None
+    return store.last_failed_node(job_id)
+
+
+def _finished_at(store: Any, job_id: str | None) -> float | None:
+    job = store.get_job(job_id) if job_id else None
+    return job.finished_at if job is not None else None
 
 
 def _row(store: Any, r: dict[str, Any]) -> dict[str, Any]:
@@ -86,7 +90,7 @@ def build_report(store: Any, batch_id: str) -> dict[str, Any]:
     rows = [_row(store, r) for r in batch_rows(store, batch["id"])]
     count = lambda *states: sum(1 for r in rows if r["status"] in states)  # noqa: E731
     ended = [r for r in rows if r["status"] in ("passed", "failed", "skipped")]
-    last = max((store.get_job(r["job_id"]) or {}).get("finished_at") or 0 for r in ended) if ended else None
+    last = max((_finished_at(store, r["job_id"]) or 0) for r in ended) if ended else None
     seconds = round((batch["finished_at"] or last or batch["started_at"]) - batch["started_at"], 3) if batch["started_at"] else None
     passed = count("passed")
     totals = {

@@ -96,7 +96,7 @@ def batch_rows(store: Any, batch_id: str) -> list[dict[str, Any]]:
     """A batch's rows in order, each with its job's row (`job`, None while not queued)."""
     ensure_tables(store)
     rows = list(store.db.query("SELECT * FROM batch_rows WHERE batch_id = ? ORDER BY row_index", [batch_id]))
-    jobs = {j["id"]: j for j in store.db.query("SELECT id, status, attempt, cost, error, retryable, started_at, finished_at, current_node, next_attempt_at, out_dir, options FROM jobs WHERE batch_id = ?", [batch_id])}
+    jobs = {j.id: j.to_dict() for j in store.jobs_of_batch(batch_id)}
     for r in rows:
         r["vars"] = json.loads(r["vars"] or "{}")
         r["job"] = jobs.get(r["job_id"]) if r["job_id"] else None

@@ -133,31 +133,26 @@ def limits(store: Any) -> dict[str, tuple[str, float]]:
 # ---------------------------------------------------------------------------------------- use
 
 
+#: resource -> (provider, units, the column summed) of the usage records that count against it.
+_USAGE: dict[str, tuple[str | None, str | None, str]] = {
+    "jobs": ("fenta", "jobs", "quantity"),
+    "render_minutes": ("fenta", "render_minutes", "quantity"),
+    "kie_credits": ("kie", "credits", "quantity"),
+    "cost_usd": (None, None, "cost"),
+}
+
+
 def used(store: Any, resource: str, since: float, until: float | None = None) -> float:
     """What `usage_records` says a resource used from `since` (to `until`)."""
-    where = "created_at >= ?" + (" AND created_at < ?" if until is not None else "")
-    args: list[Any] = [since] + ([until] if until is not None else [])
-    if resource == "jobs":
-        q = f"SELECT COALESCE(SUM(quantity), 0) FROM usage_records WHERE provider = 'fenta' AND units = 'jobs' AND {where}"
-    elif resource == "render_minutes":
-        q = f"SELECT COALESCE(SUM(quantity), 0) FROM usage_records WHERE provider = 'fenta' AND units = 'render_minutes' AND {where}"
-    elif resource == "kie_credits":
-        q = f"SELECT COALESCE(SUM(quantity), 0) FROM usage_records WHERE provider = 'kie' AND units = 'credits' AND {where}"
-    elif resource == "cost_usd":
-        q = f"SELECT COALESCE(SUM(cost), 0) FROM usage_records WHERE {where}"
-    else:
+    if resource not in _USAGE:
         raise QuotaError(f"unknown quota resource '{resource}'", field="RESOURCE")
-    return float(store.db.conn.execute(q, args).fetchone()[0] or 0)
+    provider, units, column = _USAGE[resource]
+    return store.usage_total(since=since, until=until, provider=provider, units=units, column=column)
 
 
 def _running_jobs(store: Any, exclude: str | None) -> int:
     """Jobs running now (they count against `jobs` before they are recorded)."""
-    row = store.db.conn.execute(
-        "SELECT COUNT(*) FROM jobs WHERE status = 'running' AND id != ? "
-        "AND NOT EXISTS (SELECT 1 FROM usage_records u WHERE u.job_id = jobs.id AND u.provider = 'fenta' AND u.units = 'jobs')",
-        (exclude or "",),
-    ).fetchone()
-    return int(row[0] or 0)
+    return int(store.running_jobs_unrecorded(exclude=exclude))
 
 
 def status(store: Any, *, now: float | None = None) -> list[dict[str, Any]]:
@@ -293,23 +288,17 @@ def track(store: Any, settings: Settings, *, now: float | None = None, batch: in
     ensure_tables(store)
     recorded = 0
     while True:
-        with store.write() as conn:
+        with store.write() as tx:
             events = read_events(store, since_id=get_cursor(store, CURSOR), types=["job.completed"], limit=batch)
             for ev in events:
                 job_id = ev.job_id or ev.data.get("jobId")
-                if conn.execute("SELECT 1 FROM usage_records WHERE job_id = ? AND provider = 'fenta' AND units = 'jobs'", (job_id,)).fetchone():
+                if tx.has_usage(job_id, provider="fenta", units="jobs"):
                     continue
                 at = parse_iso(ev.created_at) or time.time()
-                conn.execute(
-                    "INSERT INTO usage_records (job_id, provider, units, quantity, cost, created_at) VALUES (?, 'fenta', 'jobs', 1, NULL, ?)",
-                    (job_id, at),
-                )
+                tx.record_usage(provider="fenta", units="jobs", quantity=1, job_id=job_id, created_at=at)
                 minutes = float(ev.data.get("duration") or 0) / 60.0
                 if minutes > 0:
-                    conn.execute(
-                        "INSERT INTO usage_records (job_id, provider, units, quantity, cost, created_at) VALUES (?, 'fenta', 'render_minutes', ?, NULL, ?)",
-                        (job_id, round(minutes, 6), at),
-                    )
+                    tx.record_usage(provider="fenta", units="render_minutes", quantity=round(minutes, 6), job_id=job_id, created_at=at)
                 recorded += 1
             if events:
                 set_cursor(store, CURSOR, events[-1].id)

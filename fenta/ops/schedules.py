@@ -378,8 +378,8 @@ def _busy(store: Any, schedule: dict[str, Any]) -> str | None:
     """The schedule's previous job when it is still queued, running or waiting for a retry."""
     if not schedule.get("last_job_id"):
         return None
-    row = store.db.conn.execute("SELECT status FROM jobs WHERE id = ?", (schedule["last_job_id"],)).fetchone()
-    return schedule["last_job_id"] if row and row[0] in ("queued", "running", "failed") else None
+    job = store.job(schedule["last_job_id"])
+    return schedule["last_job_id"] if job is not None and job.status in ("queued", "running", "failed") else None
 
 
 def fire_due(

@@ -39,8 +39,8 @@ def _interrupted_run(fenta_home, *args: str) -> tuple[subprocess.CompletedProces
     store = JobStore(fenta_home / "fenta.db")
     (job,) = store.list_jobs()
     store.close()
-    assert job["status"] == "failed" and job["error"] == "interrupted"
-    return subprocess.CompletedProcess(proc.args, proc.returncode, out, err), job["id"]
+    assert job.status == "failed" and job.error == "interrupted"
+    return subprocess.CompletedProcess(proc.args, proc.returncode, out, err), job.id
 
 
 def test_ctrl_c_names_the_job_to_resume_and_exits_130(write, fenta_home, tmp_path):

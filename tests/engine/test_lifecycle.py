@@ -46,7 +46,7 @@ def _types(store, job_id):
 def _running(store, settings):
     row, lease, _ = lc.reserve(store, settings)
     lc.start(store, lease)
-    return row["id"], lease
+    return row.id, lease
 
 
 def test_the_queue_settings_and_their_defaults(tmp_path):
@@ -69,7 +69,7 @@ def test_retry_delays_are_equal_jitter_of_a_doubling_base():
 def test_submit_writes_the_row_and_job_queued_together(store, settings, write):
     job_id = _queue(store, settings, write, priority=4)
     row = store.get_job(job_id)
-    assert (row["status"], row["attempt"], row["priority"], row["lease_token"]) == ("queued", 0, 4, None)
+    assert (row.status, row.attempt, row.priority, row.lease_token) == ("queued", 0, 4, None)
     (ev,) = read_events(store, job_id=job_id)
     assert ev.type == "job.queued" and ev.data == {"jobId": job_id, "workflowId": "wf", "priority": 4}
 
@@ -80,7 +80,7 @@ def test_workers_take_the_highest_priority_then_the_oldest(store, settings, writ
     order = []
     for _ in range(3):
         row, lease, _ = lc.reserve(store, settings)
-        order.append(row["id"])
+        order.append(row.id)
     assert order == [high, older_low, late_low]
     assert lc.reserve(store, settings)[0] is None  # all three are leased now
 
@@ -89,7 +89,7 @@ def test_start_emits_job_started_with_exactly_the_hosted_keys(store, settings, w
     job_id = _queue(store, settings, write)
     row, lease, _ = lc.reserve(store, settings)
     job, events = lc.start(store, lease)
-    assert job["status"] == "running" and job["attempt"] == 1
+    assert job.status == "running" and job.attempt == 1
     (ev,) = events
     assert ev.type == "job.started" and set(ev.data) == {"jobId", "workflowId", "timestamp"} and ev.data["workflowId"] == "wf"
     assert read_events(store, job_id=job_id)[-1].id == ev.id
@@ -101,34 +101,34 @@ def test_a_retryable_failure_is_due_again_later_and_counts_down_the_budget(store
         _, lease = _running(store, settings)
         before = time.time()
         row, events = lc.fail(store, lease, settings, "HTTP 503", True)
-        assert row["status"] == "failed" and row["lease_token"] is None
+        assert row.status == "failed" and row.lease_token is None
         assert [e.type for e in events] == ["job.failed", "job.retrying"]
         assert events[0].data == {"jobId": job_id, "error": "HTTP 503", "retryable": True}
         wait = events[1].data["delaySeconds"]
         low = 10 * 2 ** (attempt - 1)
         assert low <= wait <= 2 * low and events[1].data["attempt"] == attempt + 1
-        due = store.get_job(job_id)["next_attempt_at"]
+        due = store.get_job(job_id).next_attempt_at
         assert iso(before + wait - 1) < due
         assert lc.reserve(store, settings)[0] is None  # not due yet
         store.db.conn.execute("UPDATE jobs SET next_attempt_at = ? WHERE id = ?", (iso(time.time() - 1), job_id))
     _, lease = _running(store, settings)
     row, events = lc.fail(store, lease, settings, "HTTP 503", True)
-    assert row["status"] == "dead" and [e.type for e in events] == ["job.failed", "job.dead"]
+    assert row.status == "dead" and [e.type for e in events] == ["job.failed", "job.dead"]
     assert "gave up after 4 attempts" in events[1].data["error"]
-    assert store.get_job(job_id)["attempt"] == 4
+    assert store.get_job(job_id).attempt == 4
 
 
 def test_a_non_retryable_failure_is_dead_at_once_and_retry_revives_it_with_a_fresh_budget(store, settings, write):
     job_id = _queue(store, settings, write)
     _, lease = _running(store, settings)
     row, events = lc.fail(store, lease, settings, "HTTP 401: check KEY", False)
-    assert row["status"] == "dead" and [e.data for e in events] == [{"jobId": job_id, "error": "HTTP 401: check KEY", "retryable": False}, {"jobId": job_id, "error": "HTTP 401: check KEY"}]
+    assert row.status == "dead" and [e.data for e in events] == [{"jobId": job_id, "error": "HTTP 401: check KEY", "retryable": False}, {"jobId": job_id, "error": "HTTP 401: check KEY"}]
     assert [r["id"] for r in fenta.jobs.list(status="dead")] == [job_id]
     row, events = lc.revive(store, job_id)
-    assert row["status"] == "queued" and row["retry_from"] == 1 and [e.type for e in events] == ["job.queued"]
+    assert row.status == "queued" and row.retry_from == 1 and [e.type for e in events] == ["job.queued"]
     _, lease = _running(store, settings)
     row, events = lc.fail(store, lease, settings, "HTTP 503", True)
-    assert row["status"] == "failed"  # a fresh budget: the first retry of this round
+    assert row.status == "failed"  # a fresh budget: the first retry of this round
     with pytest.raises(JobError, match="only a dead, failed or cancelled"):
         lc.revive(store, _queue(store, settings, write))
 
@@ -136,7 +136,7 @@ def test_a_non_retryable_failure_is_dead_at_once_and_retry_revives_it_with_a_fre
 def test_the_jobs_own_budget_and_base_win(store, settings, write):
     job_id = _queue(store, settings, write, max_retries=0)
     _, lease = _running(store, settings)
-    assert lc.fail(store, lease, settings, "timeout", True)[0]["status"] == "dead"
+    assert lc.fail(store, lease, settings, "timeout", True)[0].status == "dead"
 
 
 def test_a_state_change_and_its_events_commit_together_or_not_at_all(store, settings, write):
@@ -144,13 +144,13 @@ def test_a_state_change_and_its_events_commit_together_or_not_at_all(store, sett
     row = store.get_job(job_id)
     with pytest.raises(JobError, match="cannot become completed"):
         with store.write() as conn:
-            lc.transition(conn, {"id": job_id, "status": row["status"]}, "completed", [("job.completed", {"jobId": job_id})])
-    assert store.get_job(job_id)["status"] == "queued" and _types(store, job_id) == ["job.queued"]
+            lc.transition(conn, row, "completed", [("job.completed", {"jobId": job_id})])
+    assert store.get_job(job_id).status == "queued" and _types(store, job_id) == ["job.queued"]
     with pytest.raises(RuntimeError):
         with store.write() as conn:
-            lc.transition(conn, {"id": job_id, "status": "queued"}, "cancelled", [("job.cancelled", {"jobId": job_id})])
+            lc.transition(conn, row, "cancelled", [("job.cancelled", {"jobId": job_id})])
             raise RuntimeError("crash before commit")
-    assert store.get_job(job_id)["status"] == "queued" and _types(store, job_id) == ["job.queued"]
+    assert store.get_job(job_id).status == "queued" and _types(store, job_id) == ["job.queued"]
 
 
 def test_only_the_lease_holder_ends_an_attempt(store, settings, write):
@@ -160,7 +160,7 @@ def test_only_the_lease_holder_ends_an_attempt(store, settings, write):
     assert lc.complete(store, stranger, video=None, duration=None, cost=0) == (None, [])
     assert lc.heartbeat(store, stranger, settings) == (False, False)
     assert lc.heartbeat(store, lease, settings) == (True, False)
-    assert lc.complete(store, lease, video=None, duration=None, cost=0)[0]["status"] == "completed"
+    assert lc.complete(store, lease, video=None, duration=None, cost=0)[0].status == "completed"
 
 
 def test_a_lapsed_lease_is_reaped_as_a_retryable_failure(store, settings, write):
@@ -187,26 +187,26 @@ def test_a_dead_process_on_this_host_loses_its_lease_at_once(store, settings, wr
 def test_cancel_queued_at_once_running_by_request_lapsed_at_once(store, settings, write):
     queued = _queue(store, settings, write)
     row, events = lc.request_cancel(store, queued)
-    assert row["status"] == "cancelled" and [e.data for e in events] == [{"jobId": queued}]
+    assert row.status == "cancelled" and [e.data for e in events] == [{"jobId": queued}]
     _queue(store, settings, write)
     running, lease = _running(store, settings)
     row, events = lc.request_cancel(store, running)
-    assert row["status"] == "running" and row["cancel_requested"] == 1 and events == []
+    assert row.status == "running" and row.cancel_requested is True and events == []
     assert lc.heartbeat(store, lease, settings) == (True, True)
-    assert lc.cancelled(store, lease)[0]["status"] == "cancelled"
+    assert lc.cancelled(store, lease)[0].status == "cancelled"
     with pytest.raises(JobError, match="already cancelled"):
         lc.request_cancel(store, running)
     orphan = _queue(store, settings, write)
     _, lease = _running(store, settings)
     store.db.conn.execute("UPDATE jobs SET lease_until = ? WHERE id = ?", (iso(time.time() - 1), orphan))
-    assert lc.request_cancel(store, orphan)[0]["status"] == "cancelled"
+    assert lc.request_cancel(store, orphan)[0].status == "cancelled"
 
 
 def test_release_gives_the_job_back_without_counting_the_attempt(store, settings, write):
     job_id = _queue(store, settings, write)
     _, lease = _running(store, settings)
     row, events = lc.release(store, lease)
-    assert (row["status"], row["attempt"], row["lease_token"]) == ("queued", 0, None) and [e.type for e in events] == ["job.queued"]
+    assert (row.status, row.attempt, row.lease_token) == ("queued", 0, None) and [e.type for e in events] == ["job.queued"]
 
 
 def test_pending_counts_what_a_worker_still_has_to_do(store, settings, write):
@@ -225,7 +225,7 @@ def test_a_refused_job_is_dead_without_starting(store, settings, write):
     job_id = _queue(store, settings, write)
     _, lease, _ = lc.reserve(store, settings)
     row, events = lc.refuse(store, lease, "quota: jobs 2 of 2 per day used")
-    assert row["status"] == "dead" and row["attempt"] == 0 and "job.started" not in _types(store, job_id)
+    assert row.status == "dead" and row.attempt == 0 and "job.started" not in _types(store, job_id)
     assert events[-1].type == "job.dead" and events[-1].data["error"].startswith("quota")
 
 

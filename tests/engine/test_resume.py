@@ -176,7 +176,7 @@ def test_a_file_that_cannot_be_published_fails_the_job_with_the_reason_not_as_in
     store = JobStore(fenta_home / "fenta.db")
     job = store.get_job(result.job_id)
     # Retryable (another attempt only publishes again), but fenta.run makes no retries unless asked: dead.
-    assert job["status"] == "dead" and job["error"] != "interrupted" and job["retryable"] == 1
+    assert job.status == "dead" and job.error != "interrupted" and job.retryable is True
 
 
 def test_a_job_that_failed_to_publish_publishes_on_resume(write, fenta_home, tmp_path):

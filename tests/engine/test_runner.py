@@ -78,13 +78,13 @@ nodes:
     assert failed.status == "failed"
     assert "node 'b'" in failed.error and "asked to fail" in failed.error
     store = JobStore(fenta_home / "fenta.db")
-    assert store.get_job(failed.job_id)["status"] == "dead"  # not retryable: no retry can help
+    assert store.get_job(failed.job_id).status == "dead"  # not retryable: no retry can help
     flag.unlink()
     resumed = fenta.resume(failed.job_id)
     assert resumed.status == "completed" and resumed.job_id == failed.job_id
     assert resumed.nodes == {"a": "cached", "b": "completed"}
     assert runs(fenta_home, "a") == 1
-    assert store.get_job(failed.job_id)["attempt"] == 2
+    assert store.get_job(failed.job_id).attempt == 2
 
 
 def test_a_killed_run_resumes_from_its_last_finished_node(write, fenta_home, tmp_path):
@@ -114,7 +114,7 @@ nodes:
             proc.kill()
     store = JobStore(fenta_home / "fenta.db")
     (job,) = store.list_jobs()
-    assert job["status"] == "running"  # the process died without a chance to say otherwise
+    assert job.status == "running"  # the process died without a chance to say otherwise
     # Resume re-runs only the unfinished node; make its sleep instant so the test stays fast.
     import tests.engine.conftest as tc
 
@@ -125,7 +125,7 @@ nodes:
 
     tc.Sleep.run = quick
     try:
-        result = fenta.resume(job["id"])
+        result = fenta.resume(job.id)
     finally:
         tc.Sleep.run = orig
     assert result.status == "completed"
@@ -151,4 +151,4 @@ def test_node_runs_record_status_timings_and_outputs(write, fenta_home):
     assert rows["a"]["status"] == "completed" and rows["a"]["seconds"] >= 0.5
     assert rows["c"]["output"]["text"] == "ac"
     job = store.get_job(result.job_id)
-    assert job["status"] == "completed" and job["progress"] == 1.0
+    assert job.status == "completed" and job.progress == 1.0

@@ -152,10 +152,10 @@ def test_schedule_run_queues_one_job_now_and_run_due_runs_it(cli, store, note):
     r = cli("schedule", "run", "m", "--json")
     assert r.exit_code == 0, r.output
     job_id = json.loads(r.output)["job_id"]
-    assert store.get_job(job_id)["status"] == "queued"
+    assert store.get_job(job_id).status == "queued"
     r = cli("schedule", "run-due", "--json", "--wait", "0")
     assert r.exit_code == 0, r.output
-    assert store.get_job(job_id)["status"] == "completed"  # the worker ran the whole queue
+    assert store.get_job(job_id).status == "completed"  # the worker ran the whole queue
     assert json.loads(r.output)["queued"] == []  # nothing was due by the cron
 
 
@@ -166,7 +166,7 @@ def test_fenta_quota_jobs_2_per_day_then_three_runs_the_third_refused(cli, store
     assert third.exit_code == 2
     out = json.loads(third.output)
     assert "quota exceeded: jobs used 2 of 2 jobs today" in out["error"]
-    assert [j["status"] for j in store.list_jobs()] == ["completed", "completed"]  # the third never became a job
+    assert [j.status for j in store.list_jobs()] == ["completed", "completed"]  # the third never became a job
     warnings = [e.data for e in read_events(store, types=["quota.warning"])]
     assert warnings == [{"orgId": "local", "resource": "jobs", "percentage": 100}]
     plain = cli("run", str(note))
@@ -178,11 +178,11 @@ def test_a_queued_job_over_the_quota_becomes_dead_with_the_reason(cli, store, se
     ids = [json.loads(cli("submit", str(note), "--json").output)["job_id"] for _ in range(2)]
     run_workers(settings)
     states = {j: store.get_job(j) for j in ids}
-    assert sorted(s["status"] for s in states.values()) == ["completed", "dead"]
-    dead = next(s for s in states.values() if s["status"] == "dead")
-    assert "quota exceeded: jobs used 1 of 1 jobs this month" in dead["error"]
-    assert [e.data["error"] for e in read_events(store, job_id=dead["id"], types=["job.dead"])] == [dead["error"]]
-    assert not [e for e in read_events(store, job_id=dead["id"], types=["job.started"])]  # nothing ran
+    assert sorted(s.status for s in states.values()) == ["completed", "dead"]
+    dead = next(s for s in states.values() if s.status == "dead")
+    assert "quota exceeded: jobs used 1 of 1 jobs this month" in dead.error
+    assert [e.data["error"] for e in read_events(store, job_id=dead.id, types=["job.dead"])] == [dead.error]
+    assert not [e for e in read_events(store, job_id=dead.id, types=["job.started"])]  # nothing ran
 
 
 def test_a_down_receiver_never_fails_or_holds_up_fenta_run(cli, store, note, monkeypatch):

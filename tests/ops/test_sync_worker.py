@@ -83,7 +83,7 @@ def test_worker_hosted_renders_a_job_someone_else_queued(cli, supabase_fake, fen
     store = JobStore(fenta_home / "fenta.db")
     try:
         [local] = store.list_jobs()
-        assert local["status"] == "completed" and store.get_job(local["id"])["vars"]["line"] == "Rendered for the web app."
+        assert local.status == "completed" and store.get_job(local.id).vars["line"] == "Rendered for the web app."
     finally:
         store.close()
     # The queued moment of the local job never reached the hosted row (no second claim is possible).
@@ -310,7 +310,7 @@ def _local_status(home) -> str | None:
     store = JobStore(home / "fenta.db")
     try:
         jobs = store.list_jobs()
-        return jobs[0]["status"] if jobs else None
+        return jobs[0].status.value if jobs else None
     finally:
         store.close()
 
@@ -395,7 +395,7 @@ def test_the_next_hosted_worker_ends_a_killed_ones_local_copy_without_touching_i
         queued = supabase_fake.queue_job(_nested(seconds=1))
         assert [r.status for r in HostedWorker(Settings.from_env(), until_empty=True).run()] == ["completed"]
         job = store.get_job("local-1")
-        assert job["status"] == "dead" and "left to its owner (hosted)" in job["error"]
+        assert job.status == "dead" and "left to its owner (hosted)" in job.error
         assert "local-1" not in [j.job_id for j in sync.push(Settings.from_env()).jobs]  # never pushed again
         rows = {row["id"]: row for row in supabase_fake.rows("jobs")}
         assert rows[queued]["status"] == "completed"

@@ -153,7 +153,7 @@ def test_a_queued_jobs_encoder_is_kept_with_it_and_set_on_every_render_node_when
     job_id = fenta.submit(fenta.load(write("wf.yaml", RENDER_WF)), encoder="qsv")
     store = JobStore(_settings().db_path)
     try:
-        options = store.get_job(job_id)["options"]
+        options = store.get_job(job_id).options
     finally:
         store.close()
     assert options["encoder"] == "qsv"

@@ -22,7 +22,8 @@ from typing import TYPE_CHECKING, Any, Callable
 from ...config import Settings
 from ...errors import ClusterError, FentaError
 from .. import remote
-from ..attempt import LeaseKeeper
+from ..attempt import LOST, LeaseKeeper
+from ..records import Job
 from ..lifecycle import cancelled, complete, fail, release, start
 from ..results import RunResult
 from .payload import apply_records, build_payload, live_event, publish_files
@@ -242,21 +243,20 @@ class DaskExecutor:
         t0 = time.perf_counter()
         job, events = start(store, lease)
         bus.put(*events)
-        job_id, attempt = job["id"], job["attempt"]
+        job_id, attempt = job.id, job.attempt
 
-        def result(status: str, row: dict | None, *, outcome: dict | None = None, **kw: Any) -> RunResult:
-            row = row or {}
+        def result(status: str, row: Job | None, *, outcome: dict | None = None, error: str | None = None, **kw: Any) -> RunResult:
             outcome = outcome or {}
             return RunResult(
                 job_id, status, kw.get("video"), kw.get("artifacts") or {}, kw.get("cost", 0.0), time.perf_counter() - t0, outcome.get("outputs") or {},
-                error=row.get("error"), retryable=None if row.get("retryable") is None else bool(row.get("retryable")), nodes=outcome.get("status") or {},
-                state=row.get("status", "lost"), attempt=attempt, next_attempt_at=row.get("next_attempt_at"), exit_code=kw.get("exit_code", 1),
+                error=row.error if row else error, retryable=row.retryable if row else None, nodes=outcome.get("status") or {},
+                state=row.status.value if row else "lost", attempt=attempt, next_attempt_at=row.next_attempt_at if row else None, exit_code=kw.get("exit_code", 1),
             )
 
         def failed(error: str, retryable: bool, outcome: dict | None = None, retry_after: float | None = None, exit_code: int = 1) -> RunResult:
             row, evs = fail(store, lease, settings, settings.redact(error), retryable, retry_after=retry_after)
             bus.put(*evs)
-            return result("failed", row or {"status": "lost", "error": error}, outcome=outcome, exit_code=exit_code)
+            return result("failed", row, outcome=outcome, exit_code=exit_code, error=error)
 
         try:
             payload = build_payload(job, store, topic=self.topic, attempt=attempt, settings=settings)
@@ -298,7 +298,7 @@ class DaskExecutor:
                         bus.put(*evs)
                         return result("cancelled", row)
                     if reason == "lost":
-                        return result("failed", {"status": "lost", "error": "another process took this job over (its lease lapsed here)"})
+                        return result("failed", None, error=LOST)
                     row, evs = release(store, lease)
                     bus.put(*evs)
                     return result("stopped", row)
@@ -327,7 +327,7 @@ class DaskExecutor:
         row, evs = complete(store, lease, video=video, duration=outcome.get("duration"), cost=cost)
         bus.put(*evs)
         if row is None:
-            return result("failed", {"status": "lost", "error": "another process took this job over (its lease lapsed here)"}, outcome=outcome)
+            return result("failed", None, outcome=outcome, error=LOST)
         return result("completed", row, outcome=outcome, artifacts=artifacts, video=video, cost=cost)
 
     def _scatter_large(self, payload: dict[str, Any]) -> None:

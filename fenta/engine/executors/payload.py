@@ -14,7 +14,7 @@ job's output folder by the same rules as a local run (`fenta.engine.outputs.publ
 
 from __future__ import annotations
 
-import json
+import copy
 import shutil
 import tempfile
 import time
@@ -26,20 +26,17 @@ from ...errors import AssetError, PathError
 # The node's own resolution of library assets, so a cluster picks the same files.
 from ...nodes.asset import _LibraryProblem, _library_assets
 from ...nodes.base import local_path
-from ..events import Event, append_event, now_iso
+from ..clock import now_iso
+from ..records import Event, Job
 from ..outputs import Published, check_writable, publish
 from .. import remote
 from ..remote import LOGGED_TYPES
 from ..spec import from_document
+from ..store import JobStore, RemoteRecords
 
 __all__ = ["build_payload", "live_event", "apply_records", "publish_files", "local_files"]
 
 _NOT_PATHS = ("http://", "https://", "asset:", "tag:", "data:")
-
-
-def _decode(job: dict[str, Any], key: str) -> Any:
-    value = job.get(key)
-    return json.loads(value) if isinstance(value, str) else value
 
 
 def _strings(value: Any) -> list[str]:
@@ -94,7 +91,7 @@ def _resolve_library(wf: Any, document: dict[str, Any], settings: Settings) -> N
         document["nodes"][nid]["params"] = raw | {"paths": [*params.paths, *(str(Path(a.path).resolve()) for a in assets)]}
 
 
-def build_payload(job: dict[str, Any], store: Any, *, topic: str, attempt: int, settings: Settings | None = None) -> dict[str, Any]:
+def build_payload(job: Job, store: JobStore, *, topic: str, attempt: int, settings: Settings | None = None) -> dict[str, Any]:
     """The task's argument for `remote.run_job`.
 
     Raises:
@@ -102,33 +99,24 @@ def build_payload(job: dict[str, Any], store: Any, *, topic: str, attempt: int, 
         AssetError: a library asset or tag the workflow names is gone from this machine's library.
         PathError: the output folder cannot be written, or a local file cannot be read.
     """
-    document, vars, options = _decode(job, "document"), _decode(job, "vars") or {}, _decode(job, "options") or {}
-    wf = from_document(document, file=job["workflow_file"], vars=vars)
+    document, vars, options = copy.deepcopy(job.document), dict(job.vars), dict(job.options)
+    wf = from_document(document, file=job.workflow_file, vars=vars)
     _resolve_library(wf, document, settings or Settings.from_env())
-    check_writable(Path(job["out_dir"]), "output folder")
+    check_writable(Path(job.out_dir), "output folder")
     files: dict[str, bytes] = {}
     for s, path in local_files(wf, document, vars).items():
         try:
             files[s] = path.read_bytes()
         except OSError as e:
             raise PathError(f"cannot read {path} to send it to the Dask worker: {e.strerror or e}") from None
-    tasks = [dict(r) for r in store.db.query("SELECT * FROM provider_tasks WHERE job_id = ?", [job["id"]])]
+    tasks = store.provider_tasks_of_job(job.id)
     scripts = store.recent_scripts(time.time() - 30 * 86400)
     return {
-        "job_id": job["id"], "attempt": attempt, "topic": topic, "version": remote.fenta_version(),
-        "workflow_file": job["workflow_file"], "workflow_name": job["workflow_name"],
+        "job_id": job.id, "attempt": attempt, "topic": topic, "version": remote.fenta_version(),
+        "workflow_file": job.workflow_file, "workflow_name": job.workflow_name,
         "document": document, "vars": vars, "options": options, "files": files, "provider_tasks": tasks,
         "scripts": scripts,
     }
-
-
-def _append(conn: Any, job_id: str, type_: str, data: dict[str, Any]) -> Event:
-    """Append a worker's event to the job's log, keeping the job row's node and progress current."""
-    if type_ == "node.started":
-        conn.execute("UPDATE jobs SET current_node = ? WHERE id = ? AND status = 'running'", (data.get("node"), job_id))
-    elif type_ == "job.progress" and data.get("progress") is not None:
-        conn.execute("UPDATE jobs SET progress = ? WHERE id = ? AND status = 'running'", (data["progress"], job_id))
-    return Event(append_event(conn, type_, job_id, data), type_, job_id, data, now_iso())
 
 
 def live_event(route: dict[str, Any], msg: dict[str, Any]) -> Event | None:
@@ -140,37 +128,21 @@ def live_event(route: dict[str, Any], msg: dict[str, Any]) -> Event | None:
         if seq in route["seen"]:
             return None
         route["seen"].add(seq)
-        store = route["store"]
-        with store.write() as conn:
-            return _append(conn, job_id, type_, data)
+        store: JobStore = route["store"]
+        with store.write() as tx:
+            return tx.append_remote_event(job_id, str(type_), data)
     return Event(0, str(type_), job_id, data, msg.get("at") or now_iso())
 
 
-def apply_records(store: Any, job_id: str, outcome: dict[str, Any], route: dict[str, Any], settings: Settings) -> float:
+def apply_records(store: JobStore, job_id: str, outcome: dict[str, Any], route: dict[str, Any], settings: Settings) -> float:
     """Write what the worker recorded into this store (one transaction); returns the job's cost so far."""
-    events: list[Event] = []
-    with store.write() as conn:
-        for ev in outcome.get("events") or []:
-            if ev["id"] not in route["seen"]:
-                route["seen"].add(ev["id"])
-                events.append(_append(conn, job_id, ev["type"], json.loads(ev["data"]) if isinstance(ev["data"], str) else ev["data"]))
-        for r in outcome.get("node_runs") or []:  # the worker's own times: when each node ran there
-            conn.execute(
-                "INSERT INTO node_runs (job_id, node_id, node_type, cache_key, status, attempt, started_at, finished_at, seconds, output, error) "
-                "VALUES (?, ?, ?, ?, ?, 1, ?, ?, ?, ?, ?) ON CONFLICT(job_id, node_id) DO UPDATE SET status=excluded.status, cache_key=excluded.cache_key, "
-                "attempt=node_runs.attempt+1, started_at=excluded.started_at, finished_at=excluded.finished_at, seconds=excluded.seconds, output=excluded.output, error=excluded.error",
-                (job_id, r["node_id"], r["node_type"], r["cache_key"], r["status"], r.get("started_at"), r.get("finished_at"), r.get("seconds"), r.get("output"), r.get("error")),
-            )
-        for u in outcome.get("usage") or []:
-            conn.execute(
-                "INSERT INTO usage_records (job_id, node_id, provider, model, units, quantity, cost, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                (job_id, u.get("node_id"), u["provider"], u.get("model"), u.get("units"), u.get("quantity"), u.get("cost"), u["created_at"]),
-            )
-        for sc in outcome.get("scripts") or []:
-            conn.execute("INSERT INTO script_history (topic, title, hook, job_id, created_at) VALUES (?, ?, ?, ?, ?)", (sc["topic"], sc.get("title"), sc.get("hook"), job_id, sc["created_at"]))
-        for t in outcome.get("provider_tasks") or []:
-            cols = list(t)
-            conn.execute(f"INSERT OR REPLACE INTO provider_tasks ({', '.join(cols)}) VALUES ({', '.join('?' for _ in cols)})", [t[c] for c in cols])
+    unseen = [ev for ev in outcome.get("events") or [] if ev["id"] not in route["seen"]]
+    route["seen"].update(ev["id"] for ev in unseen)
+    records: RemoteRecords = {
+        "events": unseen, "node_runs": outcome.get("node_runs") or [], "usage": outcome.get("usage") or [],
+        "scripts": outcome.get("scripts") or [], "provider_tasks": outcome.get("provider_tasks") or [],
+    }
+    events = store.import_records(job_id, records)
     bus = route.get("bus")
     if bus is not None:
         bus.put(*events)
@@ -180,11 +152,10 @@ def apply_records(store: Any, job_id: str, outcome: dict[str, Any], route: dict[
         log_path.parent.mkdir(parents=True, exist_ok=True)
         with open(log_path, "a", encoding="utf-8") as fh:
             fh.write(settings.redact(text).rstrip() + "\n")
-    row = store.db.conn.execute("SELECT COALESCE(SUM(cost), 0) FROM usage_records WHERE job_id = ?", (job_id,)).fetchone()
-    return float(row[0] or 0.0)
+    return store.job_cost(job_id)
 
 
-def publish_files(store: Any, job: dict[str, Any], outcome: dict[str, Any], settings: Settings) -> dict[str, str]:
+def publish_files(store: JobStore, job: Job, outcome: dict[str, Any], settings: Settings) -> dict[str, str]:
     """Write the returned artifacts into the job's output folder (names as in a local run); kind -> path.
 
     Raises:
@@ -192,8 +163,8 @@ def publish_files(store: Any, job: dict[str, Any], outcome: dict[str, Any], sett
     """
     tmp_root = settings.cache_dir / "tmp"
     tmp_root.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f"dask-{job['id']}-", dir=tmp_root))
-    out_dir = Path(job["out_dir"])
+    tmp = Path(tempfile.mkdtemp(prefix=f"dask-{job.id}-", dir=tmp_root))
+    out_dir = Path(job.out_dir)
     try:
         sets = []
         for nid, arts in outcome.get("artifact_sets") or []:
@@ -204,7 +175,7 @@ def publish_files(store: Any, job: dict[str, Any], outcome: dict[str, Any], sett
                 path.write_bytes(outcome["files"][art["blob"]])
                 local.append({k: v for k, v in art.items() if k != "blob"} | {"path": str(path)})
             sets.append((nid, local))
-        return publish(sets, out_dir, _decode(job, "options") or {}, job["workflow_name"], store, job["id"], Published()).paths
+        return publish(sets, out_dir, job.options, job.workflow_name, store, job.id, Published()).paths
     except OSError as e:
         err = PathError(f"cannot write the finished files to {e.filename or out_dir}: {e.strerror or e}")
         err.retryable = True  # type: ignore[attr-defined]

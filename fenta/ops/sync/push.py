@@ -157,8 +157,9 @@ async def push_job(api: Hosted | None, store: JobStore, settings: Settings, srow
     # Events first, then the row: a `job.completed` read here means the row says completed too, so its
     # video is uploaded (and its signed URL known) before the event goes out.
     events = read_events(store, job_id=srow["job_id"], since_id=srow["events_done"], limit=100000)
-    usage = list(store.db.query("SELECT * FROM usage_records WHERE job_id = ? AND id > ? ORDER BY id", [srow["job_id"], srow["usage_done"]]))
-    job = store.get_job(srow["job_id"])
+    usage = store.usage_records(srow["job_id"], after_id=srow["usage_done"])
+    found = store.get_job(srow["job_id"])
+    job = found.to_dict() if found is not None else None
     plan_only = api is None
     if job is None or job["id"] != srow["job_id"]:
         if not plan_only:
@@ -249,15 +250,15 @@ async def push_async(settings: Settings, *, job_id: str | None = None, dry_run: 
     try:
         state.collect(store, settings)
         if job_id is not None:
-            job = store.get_job(job_id)
-            if job is None:
-                alike = [r["id"] for r in store.db.query("SELECT id FROM jobs WHERE id LIKE ? ORDER BY created_at DESC LIMIT 4", [job_id + "%"])]
+            one = store.get_job(job_id)
+            if one is None:
+                alike = store.job_ids_starting(job_id, 4)
                 if len(alike) > 1:
                     raise JobError(f"'{job_id}' is the start of several job ids ({', '.join(alike[:3])}{', ...' if len(alike) > 3 else ''}): give more of it")
                 raise JobError(f"no job with id '{job_id}' (see `fenta jobs`)")
-            if state.get(store, job["id"]) is None and not dry_run:
-                state.mark_job(store, job["id"])
-            rows = state.dirty_jobs(store, job["id"]) or [{"job_id": job["id"], "remote_id": job["id"], "hosted": 0, "dirty": 1, "events_done": 0, "usage_done": 0, "files": "{}", "uploads": "{}", "video_url": None, "row_pushed_at": None}]
+            if state.get(store, one.id) is None and not dry_run:
+                state.mark_job(store, one.id)
+            rows = state.dirty_jobs(store, one.id) or [{"job_id": one.id, "remote_id": one.id, "hosted": 0, "dirty": 1, "events_done": 0, "usage_done": 0, "files": "{}", "uploads": "{}", "video_url": None, "row_pushed_at": None}]
         else:
             rows = state.dirty_jobs(store)
         if dry_run:
@@ -318,8 +319,8 @@ def status(settings: Settings) -> dict[str, Any]:
         state.collect(store, settings)
         pending = []
         for srow in state.dirty_jobs(store):
-            job = store.get_job(srow["job_id"]) or {}
-            pending.append({"job_id": srow["job_id"], "remote_id": srow["remote_id"], "status": job.get("status"), "hosted": bool(srow["hosted"]), "last_error": srow["last_error"]})
+            found = store.get_job(srow["job_id"])
+            pending.append({"job_id": srow["job_id"], "remote_id": srow["remote_id"], "status": found.status.value if found else None, "hosted": bool(srow["hosted"]), "last_error": srow["last_error"]})
         meta = state.meta(store)
         synced = store.db.conn.execute("SELECT COUNT(*) FROM sync_jobs").fetchone()[0] - len(pending)
         return {

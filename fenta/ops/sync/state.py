@@ -56,14 +56,9 @@ def ensure_tables(store: Any) -> None:
     ensure(store, "sync-columns", columns=_COLUMNS)  # fenta.db files made before these columns
 
 
-def _document_says(conn: Any, job_id: str) -> bool:
-    row = conn.execute("SELECT document FROM jobs WHERE id = ?", (job_id,)).fetchone()
-    if not row:
-        return False
-    try:
-        return bool(json.loads(row[0]).get("sync") is True)
-    except (ValueError, AttributeError):
-        return False
+def _document_says(tx: Any, job_id: str) -> bool:
+    job = tx.job(job_id)
+    return job is not None and job.document.get("sync") is True
 
 
 def wanted(conn: Any, settings: Settings, job_id: str) -> bool:

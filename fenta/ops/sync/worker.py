@@ -128,13 +128,11 @@ class HostedWorker:
         never pushed again (their rows go to the next claim once their leases lapse), then `dead` here."""
         from ...engine.lifecycle import lease_is_live, reap
 
-        with store.write() as conn:
-            cur = conn.execute("SELECT * FROM jobs WHERE status = 'running' AND owner = ?", (OWNER,))
-            cols = [d[0] for d in cur.description]
-            for row in (dict(zip(cols, values)) for values in cur.fetchall()):
-                if not lease_is_live(row):
-                    state.release(store, row["id"])
-            reap(conn, self.settings, owner=OWNER)
+        with store.write() as tx:
+            for job in tx.running_jobs():
+                if job.owner == OWNER and not lease_is_live(job):
+                    state.release(store, job.id)
+            reap(tx, self.settings, owner=OWNER)
 
     def run(self) -> list[HostedResult]:
         """Blocking `run_async`."""
