@@ -72,14 +72,12 @@ ENGINE_ORDER: list[str] = [
     # files and the node cache (they take the store as an argument)
     "outputs", "cache",
     # the job core, bottom to top
-    "store", "usage", "results", "events", "lifecycle", "execute", "remote", "executors",
+    "store", "usage", "results", "events", "lifecycle", "execute", "work", "remote", "executors",
     "attempt", "queue", "worker", "runner",
 ]
 
 #: Engine imports that break the order today and are being fixed: "importer -> imported" -> why.
 ENGINE_KNOWN_EXCEPTIONS: dict[str, str] = {
-    "fenta.engine.executors.local -> fenta.engine.attempt": "the attempt protocol moves into attempt.py",
-    "fenta.engine.executors.dask -> fenta.engine.attempt": "the attempt protocol moves into attempt.py",
 }
 
 

@@ -1,10 +1,28 @@
-"""One attempt at a job, the same in `fenta run` and in a worker: start, execute, end in one state.
+"""One attempt at a job, the same in `fenta run`, a worker and a batch, on any executor.
 
-An attempt begins with `lifecycle.start` (running, `job.started`) and ends with exactly one of
-`complete`, `fail` (a retry due, or dead), `cancelled` or `release` (its worker is stopping). While it
-runs, a `LeaseKeeper` thread renews the job's lease and watches for a cancel request from another
-process. Events reach this process's reader (`on_event`: the CLI's progress, a worker's log) through a
-`Bus`, from a task of its own: no reader is ever called from inside the runner.
+`run_attempt(store, lease, executor)` alone owns the attempt's life:
+
+1. it starts it (`lifecycle.start`: running, attempt + 1, `job.started`);
+2. it hands the work to the executor (`executor.run(Work)`, a task of its own) and, while the work
+   runs, a `LeaseKeeper` thread renews the lease on its own timer and watches for a cancel request
+   from another process;
+3. it writes what the work recorded elsewhere (a Dask worker's usage, provider tasks, node timings,
+   events) into the store: only this process writes it;
+4. it ends the attempt in exactly one state, from the executor's `Outcome`: `complete`, `fail` (a
+   retry due, or dead), `cancelled`, or `release` (the job goes back to the queue).
+
+The cancel handshake: to stop the work, the attempt cancels the executor's task. That happens when
+the `LeaseKeeper` sees a cancel request ("cancel") or that another process took the job ("lost"), or
+when a worker stops at once (`Control.stop(now=True)`: "stop"). The executor then stops its work
+where it runs (cancels the local nodes; asks the Dask worker to stop the task and waits a little for
+it) and answers `Outcome(stopped=True)` with what the work recorded until then; it never lets the
+cancellation through. A stopped outcome the attempt did not ask for means the attempt itself was
+cancelled (Ctrl-C, its caller): the job is failed as "interrupted" (waiting for a person) and the
+cancellation goes on. A worker that stops gently (`Control.stop()`) lets running nodes finish; the
+work then answers `stopped` too, and the job goes back to the queue.
+
+Events reach this process's reader (`on_event`: the CLI's progress, a worker's log) through a `Bus`,
+from a task of its own: no reader is ever called from inside the runner.
 """
 
 from __future__ import annotations
@@ -14,24 +32,25 @@ import logging
 import sqlite3
 import threading
 import time
-import traceback
-from pathlib import Path
 from typing import Any, Callable
 
 from ..config import Settings
-from ..errors import FentaError, JobError, PathError
+from ..errors import FentaError, JobError
 from .clock import now_iso, parse_iso
 from .events import Bus, Event
-from .execute import Execution, _Stopped
-from .keys import check_keys
-from .lifecycle import Lease, call_off, cancel_asked, cancelled, complete, fail, heartbeat, release, reserve_job, start
-from .outputs import check_writable
+from .execute import append_log
+from .executors import Executor
+from .executors.local import LocalExecutor
+from .leases import Lease
+from .lifecycle import call_off, cancel_asked, cancelled, complete, fail, heartbeat, release, reserve_job, start
+from .outputs import unpublish
 from .records import Job, JobState
-from .results import RunResult, apply_options
-from .spec import Workflow, from_document
+from .results import RunResult
+from .spec import Workflow
 from .store import JobStore
+from .work import Outcome, Work, classify
 
-__all__ = ["LeaseKeeper", "Control", "run_attempt", "drive"]
+__all__ = ["LeaseKeeper", "Control", "run_attempt", "drive", "LOST"]
 
 log = logging.getLogger("fenta")
 
@@ -44,7 +63,7 @@ class LeaseKeeper:
     cancel request; `reason` becomes "cancel" or "lost" (another process took the job) and `fire` is
     called once, on the loop."""
 
-    def __init__(self, settings: Settings, lease: Lease, fire: Callable[[], None]) -> None:
+    def __init__(self, settings: Settings, lease: Lease, fire: Callable[[], Any]) -> None:
         self.settings = settings
         self.lease = lease
         self.fire = fire
@@ -94,44 +113,36 @@ class LeaseKeeper:
 
 class Control:
     """How a worker stops an attempt: `stop()` lets running nodes finish and starts no more,
-    `stop(now=True)` cancels them (their finished predecessors stay checkpointed)."""
+    `stop(now=True)` cancels the work (its finished nodes stay checkpointed)."""
 
     def __init__(self) -> None:
-        self.execution: Execution | None = None
-        self.task: asyncio.Task | None = None
+        self.task: asyncio.Future[Outcome] | None = None
         self.stopping = False
         self.now = False
 
-    def attach(self, execution: Execution | None, task: asyncio.Task | None) -> None:
-        self.execution, self.task = execution, task
-        if execution is not None and self.stopping:
-            execution.stopping = True
+    def attach(self, task: asyncio.Future[Outcome] | None) -> None:
+        """The attempt's work (None: it ended); a stop asked before it began applies now."""
+        self.task = task
         if task is not None and self.now:
             task.cancel()
 
     def stop(self, now: bool = False) -> None:
         self.stopping = True
         self.now = self.now or now
-        if self.execution is not None:
-            self.execution.stopping = True
         if now and self.task is not None:
             self.task.cancel()
 
 
-async def _body(ex: Execution) -> dict[str, str]:
-    await ex.execute()
-    try:
-        return ex.publish()
-    except OSError as e:
-        # Every node finished and is checkpointed: another attempt only publishes again.
-        err = PathError(f"cannot write the finished files to {e.filename or ex.out_dir}: {e.strerror or e}")
-        err.retryable = True  # type: ignore[attr-defined]
-        raise err from None
+def _being_cancelled(task: asyncio.Task[Any] | None) -> bool:
+    """Whether `task` has a cancellation pending (Python 3.11+ can tell; 3.10 cannot, and says no)."""
+    cancelling = getattr(task, "cancelling", None)
+    return bool(cancelling()) if cancelling is not None else False
 
 
 async def run_attempt(
     store: JobStore,
     lease: Lease,
+    executor: Executor | None = None,
     *,
     settings: Settings,
     bus: Bus,
@@ -142,90 +153,101 @@ async def run_attempt(
     keep_lease: bool = False,
     control: Control | None = None,
 ) -> RunResult:
-    """Run one attempt of a reserved job and end it in exactly one state (see the module docstring).
+    """Run one attempt of a reserved job on `executor` and end it in exactly one state (see the module
+    docstring).
 
     Args:
+        executor: Where the work runs (default: this process).
         workflow: The loaded workflow (`fenta run`); None reads the copy stored with the job.
         keep_lease: On a failure with a retry due, keep holding the job (`fenta run` waits for it here).
         control: Lets a worker stop the attempt.
 
     Raises:
         JobError: the job was taken by another process before it started.
+        asyncio.CancelledError: the attempt itself was cancelled (the job is failed as "interrupted").
     """
     t0 = time.perf_counter()
     job, events = start(store, lease, fresh_budget=fresh_budget, max_retries=max_retries)
     bus.put(*events)
-    job_id = job.id
-
-    def result(status: str, row: Job | None, *, ex: Execution | None = None, artifacts: dict[str, str] | None = None, video: str | None = None, cost: float = 0.0, exit_code: int = 1, error: str | None = None) -> RunResult:
-        return RunResult(
-            job_id, status, video, artifacts or {}, cost, time.perf_counter() - t0, ex.outputs if ex else {},
-            error=row.error if row else error, retryable=row.retryable if row else None,
-            nodes=dict(ex.status) if ex else {}, state=row.status.value if row else "lost", attempt=job.attempt,
-            next_attempt_at=row.next_attempt_at if row else None, exit_code=exit_code,
-        )
-
-    def failed(error: str, retryable: bool, ex: Execution | None = None, retry_after: float | None = None, exit_code: int = 1) -> RunResult:
-        row, evs = fail(store, lease, settings, settings.redact(error), retryable, retry_after=retry_after, keep_lease=keep_lease)
-        bus.put(*evs)
-        return result("failed", row, ex=ex, exit_code=exit_code, error=error)
-
-    try:
-        wf = workflow or from_document(job.document, file=job.workflow_file, vars=job.vars)
-        options = job.options
-        apply_options(wf, options)
-        check_keys(wf, settings)
-        out_dir = Path(job.out_dir)
-        check_writable(out_dir, "output folder")
-    except FentaError as e:
-        return failed(str(e), bool(getattr(e, "retryable", False)), exit_code=e.exit_code)
-
-    ex = Execution(wf, job_id=job_id, out_dir=out_dir, settings=settings, store=store, refresh=refresh or set(), bus=bus, checkpoints=store.checkpoints(job_id), options=options)
-    ex.notify("job.plan", attempt=job.attempt, nodes=list(wf.nodes), types={n: s.type for n, s in wf.nodes.items()})
-    task = asyncio.ensure_future(_body(ex))
-    if control is not None:
-        control.attach(ex, task)
+    control = control or Control()
+    work = Work(
+        store, job, settings, bus, workflow=workflow, refresh=frozenset(refresh or ()),
+        stopping=lambda: control.stopping,
+    )
+    task = asyncio.ensure_future((executor or LocalExecutor()).run(work))
+    control.attach(task)
     try:
         with LeaseKeeper(settings, lease, task.cancel) as keeper:
             try:
-                artifacts = await task
-            except asyncio.CancelledError:
-                me = asyncio.current_task()
-                reason = keeper.reason or ("stop" if control is not None and control.now else None)
-                if reason is None or (me is not None and me.cancelling()):
-                    # Interrupted (Ctrl-C, the caller cancelled): the job waits for a person.
-                    row, evs = fail(store, lease, settings, "interrupted", True, interrupted=True)
-                    bus.put(*evs)
-                    raise
-                if reason == "cancel":
-                    ex.unpublish()
-                    row, evs = cancelled(store, lease)
-                    bus.put(*evs)
-                    return result("cancelled", row, ex=ex)
-                if reason == "lost":
-                    return result("failed", None, ex=ex, error=LOST)
-                row, evs = release(store, lease)
-                bus.put(*evs)
-                return result("stopped", row, ex=ex)
-            except _Stopped:
-                row, evs = release(store, lease)
-                bus.put(*evs)
-                return result("stopped", row, ex=ex)
-            except FentaError as e:
-                return failed(str(e), bool(getattr(e, "retryable", False)), ex, getattr(e, "retry_after", None), exit_code=e.exit_code)
-            except Exception as e:  # a bug: fail the attempt (retryable), keep the traceback in the job's log
-                ex.log(traceback.format_exc())
-                return failed(f"internal error: {type(e).__name__}: {e} (details in {ex.log_path})", True, ex)
+                outcome = await task
+            except asyncio.CancelledError:  # cancelled before the executor began: nothing ran
+                outcome = Outcome(False, stopped=True)
+            except Exception as e:  # an executor's bug: fail the attempt (retryable), keep going
+                log.exception("the executor failed on job %s", job.id)
+                outcome = Outcome.failed(classify(e))
     finally:
-        if control is not None:
-            control.attach(None, None)
-    cost = store.job_cost(job_id)
-    video = artifacts.get("video")
-    row, evs = complete(store, lease, video=video, duration=ex.video(), cost=cost)
-    bus.put(*evs)
+        control.attach(None)
+    _write_records(store, settings, bus, job, outcome)
+    ending = _Ending(store, lease, settings, bus, job, outcome, t0)
+    if outcome.stopped:
+        reason = keeper.reason or ("stop" if control.stopping else None)
+        if reason is None or _being_cancelled(asyncio.current_task()):
+            bus.put(*fail(store, lease, settings, "interrupted", True, interrupted=True)[1])
+            raise asyncio.CancelledError()
+        if reason == "cancel":
+            unpublish(store, job.id, outcome.created)
+            return ending.result("cancelled", *cancelled(store, lease))
+        if reason == "lost":
+            return ending.result("failed", None, [], error=LOST)
+        return ending.result("stopped", *release(store, lease))
+    if outcome.give_back:
+        return ending.result("stopped", *release(store, lease))
+    if not outcome.ok:
+        return ending.failed(keep_lease=keep_lease)
+    cost = store.job_cost(job.id)
+    row, evs = complete(store, lease, video=outcome.video, duration=outcome.duration, cost=cost)
     if row is None:
-        return result("failed", None, ex=ex, error=LOST)
-    return result("completed", row, ex=ex, artifacts=artifacts, video=video, cost=cost)
+        return ending.result("failed", None, evs, error=LOST)
+    return ending.result("completed", row, evs, cost=cost, artifacts=outcome.artifacts, video=outcome.video)
+
+
+def _write_records(store: JobStore, settings: Settings, bus: Bus, job: Job, outcome: Outcome) -> None:
+    """What the work recorded elsewhere, into this store (only this process writes it)."""
+    if outcome.records:
+        bus.put(*store.import_records(job.id, outcome.records))
+    if outcome.log.strip():
+        append_log(settings, job.id, outcome.log)
+
+
+class _Ending:
+    """The attempt's `RunResult`, from the job as its last change left it."""
+
+    def __init__(
+        self, store: JobStore, lease: Lease, settings: Settings, bus: Bus, job: Job, outcome: Outcome, t0: float
+    ) -> None:
+        self.store, self.lease, self.settings, self.bus = store, lease, settings, bus
+        self.job, self.outcome, self.t0 = job, outcome, t0
+
+    def result(
+        self, status: str, row: Job | None, events: list[Event], *, error: str | None = None, cost: float = 0.0,
+        artifacts: dict[str, str] | None = None, video: str | None = None,
+    ) -> RunResult:
+        self.bus.put(*events)
+        return RunResult(
+            self.job.id, status, video, artifacts or {}, cost, time.perf_counter() - self.t0, self.outcome.outputs,
+            error=row.error if row else error, retryable=row.retryable if row else None, nodes=self.outcome.nodes,
+            state=row.status.value if row else "lost", attempt=self.job.attempt,
+            next_attempt_at=row.next_attempt_at if row else None, exit_code=self.outcome.exit_code,
+        )
+
+    def failed(self, *, keep_lease: bool) -> RunResult:
+        """End the attempt as failed: a retry due (or dead), as the lifecycle's budget says."""
+        error = self.outcome.error or "failed"
+        row, events = fail(
+            self.store, self.lease, self.settings, self.settings.redact(error), self.outcome.retryable,
+            retry_after=self.outcome.retry_after, keep_lease=keep_lease,
+        )
+        return self.result("failed", row, events, error=error)
 
 
 async def _wait_for_retry(store: JobStore, lease: Lease, res: RunResult, settings: Settings, bus: Bus) -> bool:
@@ -238,7 +260,8 @@ async def _wait_for_retry(store: JobStore, lease: Lease, res: RunResult, setting
     try:
         with LeaseKeeper(settings, lease, wake.set) as keeper:
             while (left := due - time.time()) > 0 and keeper.reason is None:
-                bus.put(Event(0, "job.waiting", res.job_id, {"jobId": res.job_id, "seconds": round(left, 1), "attempt": res.attempt + 1, "error": res.error}, now_iso()))
+                data = {"jobId": res.job_id, "seconds": round(left, 1), "attempt": res.attempt + 1, "error": res.error}
+                bus.put(Event(0, "job.waiting", res.job_id, data, now_iso()))
                 try:
                     await asyncio.wait_for(wake.wait(), timeout=min(1.0, left))
                 except asyncio.TimeoutError:
@@ -265,8 +288,11 @@ async def drive(
     here for each retry that falls due (`fenta run`, `fenta resume`)."""
     bus = Bus(on_event).start()
     try:
-        res = await run_attempt(store, lease, settings=settings, bus=bus, workflow=workflow, refresh=refresh, fresh_budget=fresh_budget, max_retries=max_retries, keep_lease=True)
-        while res.state == "failed" and res.next_attempt_at:
+        res = await run_attempt(
+            store, lease, settings=settings, bus=bus, workflow=workflow, refresh=refresh, fresh_budget=fresh_budget,
+            max_retries=max_retries, keep_lease=True,
+        )
+        while res.state == JobState.FAILED and res.next_attempt_at:
             if not await _wait_for_retry(store, lease, res, settings, bus):
                 now = store.job(job_id)
                 status = "cancelled" if now is not None and now.status == JobState.CANCELLED else "failed"
@@ -277,7 +303,9 @@ async def drive(
             except JobError as e:
                 res.error = str(e)
                 return res
-            res = await run_attempt(store, lease, settings=settings, bus=bus, workflow=workflow, refresh=refresh, keep_lease=True)
+            res = await run_attempt(
+                store, lease, settings=settings, bus=bus, workflow=workflow, refresh=refresh, keep_lease=True
+            )
         return res
     finally:
         await bus.close()

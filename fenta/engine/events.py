@@ -22,14 +22,14 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from typing import Any, Callable, Iterable, Iterator
+from typing import Any, Callable, Iterable, Iterator, Protocol
 
 from .clock import iso, now_iso, parse_iso
 from .records import Event
 from .store import JobStore, Tx
 
 __all__ = [
-    "Bus", "Event", "TYPES", "LIVE_TYPES", "append_event", "read_events", "get_cursor", "set_cursor", "follow",
+    "Bus", "Sink", "Event", "TYPES", "LIVE_TYPES", "append_event", "read_events", "get_cursor", "set_cursor", "follow",
     "now_iso", "iso", "parse_iso", "last_event_id",
 ]
 
@@ -127,6 +127,13 @@ def follow(
                     yield ev
             return
         time.sleep(poll_seconds)
+
+
+class Sink(Protocol):
+    """Where the work of an attempt puts its events for this process's reader (a `Bus`; on a Dask
+    worker, the client's live view)."""
+
+    def put(self, *events: Event) -> None: ...
 
 
 class Bus:

@@ -22,7 +22,7 @@ from ..errors import FentaError, NodeError
 from ..nodes.base import NodeContext
 from .cache import cache_key, files_exist
 from .clock import now_iso
-from .events import Bus
+from .events import Sink
 from .records import Event
 from .graph import build_graph
 from .outputs import Published, publish
@@ -30,7 +30,7 @@ from .spec import NodeSpec, Workflow
 from .store import JobStore, Tx
 from .usage import UsageLog
 
-__all__ = ["Execution"]
+__all__ = ["Execution", "Stopped", "job_log", "append_log"]
 
 _LIMITS = {"cpu": max(1, (os.cpu_count() or 2)), "render": max(1, (os.cpu_count() or 2) // 2), "io": 8}
 
@@ -43,14 +43,31 @@ def _dump(value: Any) -> Any:
     return value
 
 
-class _Stopped(Exception):
-    """Control flow: the worker is stopping, so no further node starts (never leaves this package)."""
+class Stopped(Exception):
+    """Control flow: the worker is stopping, so no further node starts (never leaves the engine)."""
+
+
+def job_log(settings: Settings, job_id: str) -> Path:
+    """The job's log file (FFmpeg's last lines, tracebacks of internal errors)."""
+    return settings.home / "logs" / f"{job_id}.log"
+
+
+def append_log(settings: Settings, job_id: str, text: str) -> None:
+    """Add `text` (keys redacted) to the job's log."""
+    path = job_log(settings, job_id)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a", encoding="utf-8") as fh:
+        fh.write(settings.redact(text).rstrip() + "\n")
 
 
 class Execution:
     """One attempt at a job's nodes: cache lookups, checkpoints with their events, publishing."""
 
-    def __init__(self, workflow: Workflow, *, job_id: str, out_dir: Path, settings: Settings, store: JobStore, refresh: set[str], bus: Bus, checkpoints: dict[str, dict], options: dict[str, Any] | None = None):
+    def __init__(
+        self, workflow: Workflow, *, job_id: str, out_dir: Path, settings: Settings, store: JobStore, refresh: set[str],
+        bus: Sink, checkpoints: dict[str, dict[str, Any]], options: dict[str, Any] | None = None,
+        stopping: Callable[[], bool] | None = None,
+    ) -> None:
         self.wf = workflow
         self.job_id = job_id
         self.out_dir = out_dir
@@ -64,10 +81,10 @@ class Execution:
         self.status: dict[str, str] = {}
         self.sems: dict[str, asyncio.Semaphore] = {}
         self.services: dict[str, Any] = {}
-        self.log_path = settings.home / "logs" / f"{job_id}.log"
+        self.log_path = job_log(settings, job_id)
         self.published = Published()
-        #: Set by a stopping worker: nodes that are running finish, no further node starts.
-        self.stopping = False
+        #: True once a stopping worker asks it: nodes that are running finish, no further node starts.
+        self.stopping: Callable[[], bool] = stopping or (lambda: False)
         self._fractions: dict[str, float] = {}
         self._last_progress = 0.0
 
@@ -102,9 +119,7 @@ class Execution:
             self.store.set_progress(self.job_id, value)
 
     def log(self, text: str) -> None:
-        self.log_path.parent.mkdir(parents=True, exist_ok=True)
-        with open(self.log_path, "a", encoding="utf-8") as fh:
-            fh.write(self.settings.redact(text).rstrip() + "\n")
+        append_log(self.settings, self.job_id, text)
 
     def message(self, nid: str, level: str, msg: str) -> None:
         self.log(f"[{level}] {nid}: {msg}")
@@ -164,8 +179,8 @@ class Execution:
                 return
 
         async with self.sem(getattr(cls, "resource", "io")):
-            if self.stopping:
-                raise _Stopped()
+            if self.stopping():
+                raise Stopped()
 
             def started(tx: Tx) -> None:
                 tx.node_started(self.job_id, nid, cls.type, key)
@@ -239,7 +254,7 @@ class Execution:
         """Run every node (each as soon as its inputs are ready).
 
         A failing node cancels the others; when the run is stopping, running nodes finish and
-        `_Stopped` is raised after them.
+        `Stopped` is raised after them.
         """
         g = build_graph(self.wf)
         tasks: dict[str, asyncio.Task] = {}
@@ -248,8 +263,8 @@ class Execution:
             deps = [tasks[p] for p in g.predecessors(nid)]
             if deps:
                 await asyncio.gather(*deps)
-            if self.stopping:
-                raise _Stopped()
+            if self.stopping():
+                raise Stopped()
             await self.run_node(nid)
 
         for nid in nx.topological_sort(g):
@@ -259,11 +274,11 @@ class Execution:
             while waiting:
                 done, waiting = await asyncio.wait(waiting, return_when=asyncio.FIRST_EXCEPTION)
                 errors = [t.exception() for t in done if not t.cancelled() and t.exception() is not None]
-                real = [e for e in errors if not isinstance(e, _Stopped)]
+                real = [e for e in errors if not isinstance(e, Stopped)]
                 if real:
                     raise real[0]
-            if any(not t.cancelled() and isinstance(t.exception(), _Stopped) for t in tasks.values()):
-                raise _Stopped()
+            if any(not t.cancelled() and isinstance(t.exception(), Stopped) for t in tasks.values()):
+                raise Stopped()
         except BaseException:
             for t in tasks.values():
                 t.cancel()
@@ -287,12 +302,6 @@ class Execution:
     def publish(self) -> dict[str, str]:
         """Copy the artifacts into the output folder (see `fenta.engine.outputs.publish`)."""
         return publish(self.artifact_sets(), self.out_dir, self.options, self.wf.name, self.store, self.job_id, self.published).paths
-
-    def unpublish(self) -> None:
-        """Remove the files this attempt created in the output folder (the job was cancelled)."""
-        for path in self.published.created:
-            path.unlink(missing_ok=True)
-            self.store.remove_artifact(self.job_id, str(path))
 
     def video(self) -> tuple[float | None]:
         """The rendered video's duration, if a node made one."""

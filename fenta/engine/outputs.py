@@ -21,12 +21,18 @@ import shutil
 import tempfile
 from pathlib import Path
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterable
+from typing import TYPE_CHECKING, Any, Callable, Iterable
 
 from ..errors import PathError
 from .leases import pid_alive
 
-__all__ = ["resolve_output", "check_writable", "check_home", "slug", "free_stem", "same_content", "publish", "Published"]
+if TYPE_CHECKING:  # the store is above this module: it is handed in
+    from .store import JobStore
+
+__all__ = [
+    "resolve_output", "check_writable", "check_home", "slug", "free_stem", "same_content", "publish", "unpublish",
+    "Published",
+]
 
 _BAD_NAME_CHARS = ("/", "\\", "\0")
 
@@ -145,7 +151,10 @@ def _remove_stale_parts(dest: Path) -> None:
             part.unlink(missing_ok=True)
 
 
-def publish(sets: list[tuple[str, list[dict[str, Any]]]], out_dir: Path, options: dict[str, Any], workflow_name: str, store: Any, job_id: str, published: Published) -> Published:
+def publish(
+    sets: list[tuple[str, list[dict[str, Any]]]], out_dir: Path, options: dict[str, Any], workflow_name: str,
+    store: JobStore, job_id: str, published: Published,
+) -> Published:
     """Copy a job's artifacts from the cache into the output folder (temporary name, then rename).
 
     Args:
@@ -203,6 +212,14 @@ def publish(sets: list[tuple[str, list[dict[str, Any]]]], out_dir: Path, options
         published.paths[key] = str(dest)
         store.add_artifact(job_id, key, str(dest), duration=art.get("duration"))
     return published
+
+
+def unpublish(store: JobStore, job_id: str, created: Iterable[Path]) -> None:
+    """Remove the files an attempt created in the output folder, and their artifact rows (the job was
+    cancelled)."""
+    for path in created:
+        path.unlink(missing_ok=True)
+        store.remove_artifact(job_id, str(path))
 
 
 def _same_inode(a: str, b: Path) -> bool:

@@ -34,6 +34,7 @@ from .results import apply_options
 from .scratch import scratch_folder
 from .spec import from_document
 from .store import JobStore
+from .work import classify
 
 __all__ = ["check_worker", "run_job", "stop_job", "fenta_version", "quiet_notices", "LIVE_TYPES"]
 
@@ -222,8 +223,12 @@ async def _attempt(payload: dict[str, Any], root: Path, back: list[tuple[str, st
             options = payload.get("options") or {}
             apply_options(wf, options)
             check_keys(wf, settings)  # the keys are the worker's own: they never travel
-            ex = Execution(wf, job_id=job_id, out_dir=root / "out", settings=settings, store=store, refresh=set(), bus=bus, checkpoints={}, options=options)
-            ex.notify("job.plan", attempt=payload.get("attempt", 1), nodes=list(wf.nodes), types={n: s.type for n, s in wf.nodes.items()})
+            ex = Execution(
+                wf, job_id=job_id, out_dir=root / "out", settings=settings, store=store, refresh=set(), bus=bus,
+                checkpoints={}, options=options,
+            )
+            types = {n: s.type for n, s in wf.nodes.items()}
+            ex.notify("job.plan", attempt=payload.get("attempt", 1), nodes=list(wf.nodes), types=types)
             running = asyncio.ensure_future(ex.execute())
             watcher = asyncio.ensure_future(_watch_stop(payload.get("key"), running))
             try:
@@ -231,17 +236,24 @@ async def _attempt(payload: dict[str, Any], root: Path, back: list[tuple[str, st
             finally:
                 watcher.cancel()
         except asyncio.CancelledError:  # the client asked this attempt to stop (a cancel, a stop-now)
-            return {"ok": False, "stopped": True, "error": "stopped", "retryable": True, **_harvest(store, job_id), **_nodes(ex)}
-        except FentaError as e:
-            error = str(e)
+            stopped = {"ok": False, "stopped": True, "error": "stopped", "retryable": True}
+            return {**stopped, **_harvest(store, job_id), **_nodes(ex)}
+        except Exception as e:
+            failure = classify(e, where=" on the Dask worker")
+            error = failure.error
             address = getattr(bus.worker, "address", None)
             if isinstance(e, MissingKeysError):  # say where: the client may well have the key
-                error = f"{error} (on the Dask worker {address or 'this Dask worker'}: each worker reads API keys from its own environment)"
-            elif getattr(e, "log_path", None) is not None:  # an FFmpeg log kept on the worker's disk, not the client's
+                where = address or "this Dask worker"
+                error = f"{error} (on the Dask worker {where}: each worker reads API keys from its own environment)"
+            elif getattr(e, "log_path", None) is not None:  # an FFmpeg log kept on the worker's disk
                 error = f"{error} (the log is on the Dask worker {address})" if address else f"{error} (the log is on the Dask worker's disk)"
-            return {"ok": False, "error": settings.redact(error), "retryable": bool(getattr(e, "retryable", False)), "retry_after": getattr(e, "retry_after", None), "exit_code": e.exit_code, **_harvest(store, job_id), **_nodes(ex)}
-        except Exception as e:  # a bug: retryable, with the traceback for the client's job log
-            return {"ok": False, "error": f"internal error on the Dask worker: {type(e).__name__}: {e}", "retryable": True, "retry_after": None, "exit_code": 1, "log": settings.redact(traceback.format_exc()), **_harvest(store, job_id), **_nodes(ex)}
+            failed = {
+                "ok": False, "error": settings.redact(error), "retryable": failure.retryable,
+                "retry_after": failure.retry_after, "exit_code": failure.exit_code,
+            }
+            if not isinstance(e, FentaError):  # a bug: the traceback goes to the client's job log
+                failed["log"] = settings.redact(traceback.format_exc())
+            return {**failed, **_harvest(store, job_id), **_nodes(ex)}
         sets, blobs = [], []
         for nid, arts in ex.artifact_sets():
             shipped = []
@@ -249,7 +261,8 @@ async def _attempt(payload: dict[str, Any], root: Path, back: list[tuple[str, st
                 blobs.append(Path(art["path"]).read_bytes())
                 shipped.append({**art, "path": None, "blob": len(blobs) - 1})
             sets.append((nid, shipped))
-        return {"ok": True, "artifact_sets": sets, "files": blobs, "duration": ex.video(), **_harvest(store, job_id), **_nodes(ex)}
+        done = {"ok": True, "artifact_sets": sets, "files": blobs, "duration": ex.video()}
+        return {**done, **_harvest(store, job_id), **_nodes(ex)}
     finally:
         store.close()
 

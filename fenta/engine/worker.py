@@ -22,7 +22,7 @@ from typing import Callable
 
 from ..config import Settings
 from ..errors import QuotaError
-from .attempt import Control
+from .attempt import Control, run_attempt
 from .events import Bus, Event
 from .executors import Executor, LocalExecutor
 from .lifecycle import NO_BATCH, pending, refuse, release, reserve
@@ -164,7 +164,9 @@ class Worker:
                     release(store, lease)
                     return
             control = Control()
-            task = asyncio.ensure_future(self.executor.run(store, lease, settings=self.settings, bus=bus, control=control))
+            task = asyncio.ensure_future(
+                run_attempt(store, lease, self.executor, settings=self.settings, bus=bus, control=control)
+            )
             self._controls[task] = control
 
     async def _wait(self) -> None:

@@ -5,31 +5,28 @@
     with make_executor("tcp://10.0.0.5:8786", settings) as executor:   # Dask workers
         ...
 
-A `Worker` reserves jobs and hands each attempt to its executor (Hamilton's `TaskExecutor` is the
-model). Whatever the executor, only this process writes the job store: an attempt ends in exactly
-one state, as `fenta.engine.attempt.run_attempt` ends it.
+An executor only runs an attempt's work (`fenta.engine.work.Work`) and answers with an `Outcome`;
+the attempt (`fenta.engine.attempt.run_attempt`) starts it, keeps the lease, stops it and ends it in
+the job's lifecycle (Hamilton's `TaskExecutor` split: the executor decides where a task runs, not
+what becomes of it). `LocalExecutor` and `DaskExecutor` differ only in where the work runs.
+Whatever the executor, only this process writes the job store.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 from ...config import Settings
 from ...errors import ClusterError
+from ..work import Outcome, Work
 from .local import LocalExecutor
-
-if TYPE_CHECKING:
-    from ..attempt import Bus, Control
-    from ..lifecycle import Lease
-    from ..runner import RunResult
-    from ..store import JobStore
 
 __all__ = ["Executor", "LocalExecutor", "make_executor", "parse_cluster"]
 
 
 @runtime_checkable
 class Executor(Protocol):
-    """Runs one attempt of a job the caller has reserved, and ends it in exactly one state.
+    """Runs one attempt's work, wherever it runs it.
 
     Attributes:
         name: What it is, for a log line: "local", "dask tcp://10.0.0.5:8786 (3 workers)".
@@ -39,8 +36,10 @@ class Executor(Protocol):
     name: str
     slots: int | None
 
-    async def run(self, store: "JobStore", lease: "Lease", *, settings: Settings, bus: "Bus", control: "Control") -> "RunResult":
-        """Start the attempt in `store`, run it, and end it (completed, failed, cancelled or released)."""
+    async def run(self, work: Work) -> Outcome:
+        """Run the work and say what came of it; never raise for the job's failure. Cancelled (the
+        attempt stops the work), stop the work where it runs and answer `Outcome(stopped=True)`
+        with what it recorded until then."""
         ...
 
     def close(self) -> None:

@@ -6,32 +6,31 @@ mid-job fails the attempt retryably, and the job's next attempt is a new task th
 the scheduler puts it. Results are collected by one `distributed.as_completed` in a thread of its own
 and handed to the waiting attempt on the event loop. Node events arrive live through a scheduler topic
 (`Worker.log_event` -> `Client.subscribe_topic`) and are appended to the job's event log here.
+
+Like every executor it only runs the work: the task's answer comes back as an `Outcome` whose
+`records` (usage, provider tasks, node timings, the events not yet seen live) the attempt writes into
+the store. When the attempt cancels it, it asks the worker to stop the task (`remote.stop_job`: Dask
+cannot interrupt a running task, the task cancels its own nodes), waits up to 15 s for what the task
+recorded until then, and answers `stopped` with it.
 """
 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import hashlib
 import logging
 import os
 import threading
-import time
 import uuid
-from typing import TYPE_CHECKING, Any, Callable
+from typing import Any, Callable
 
 from ...config import Settings
 from ...errors import ClusterError, FentaError
 from .. import remote
-from ..attempt import LOST, LeaseKeeper
-from ..records import Job
-from ..lifecycle import cancelled, complete, fail, release, start
-from ..results import RunResult
-from .payload import apply_records, build_payload, live_event, publish_files
-
-if TYPE_CHECKING:
-    from ..attempt import Bus, Control
-    from ..lifecycle import Lease
-    from ..store import JobStore
+from ..store import RemoteRecords
+from ..work import Outcome, Work, classify
+from .payload import build_payload, live_event, publish_files
 
 __all__ = ["DaskExecutor"]
 
@@ -103,6 +102,24 @@ class _Collector:
 def _settle(waiter: asyncio.Future, outcome: tuple[str, Any]) -> None:
     if not waiter.done():
         waiter.set_result(outcome)
+
+
+def _outcome(answer: dict[str, Any], route: dict[str, Any], *, stopped: bool = False) -> Outcome:
+    """A task's answer (`remote.run_job`) as an outcome here; its records without the events already
+    appended as they came (live)."""
+    seen: set[int] = route["seen"]
+    unseen = [ev for ev in answer.get("events") or [] if ev["id"] not in seen]
+    seen.update(ev["id"] for ev in unseen)
+    records: RemoteRecords = {
+        "events": unseen, "node_runs": answer.get("node_runs") or [], "usage": answer.get("usage") or [],
+        "scripts": answer.get("scripts") or [], "provider_tasks": answer.get("provider_tasks") or [],
+    }
+    return Outcome(
+        bool(answer.get("ok")) and not stopped, answer.get("error") or (None if answer.get("ok") else "failed on the Dask worker"),
+        bool(answer.get("retryable")), answer.get("retry_after"), int(answer.get("exit_code") or 1), stopped=stopped,
+        duration=answer.get("duration"), outputs=answer.get("outputs") or {}, nodes=answer.get("status") or {},
+        records=records, log=(answer.get("log_text") or "") + (answer.get("log") or ""),
+    )
 
 
 class DaskExecutor:
@@ -238,97 +255,65 @@ class DaskExecutor:
 
     # ------------------------------------------------------------ running
 
-    async def run(self, store: "JobStore", lease: "Lease", *, settings: Settings, bus: "Bus", control: "Control") -> RunResult:
+    async def run(self, work: Work) -> Outcome:
+        """Run the attempt as one Dask task and bring back what it made and recorded (see the module
+        docstring); never raises for the job's failure.
+
+        Cancelled (the attempt stops the work: a cancel, a lost lease, a stop, an interrupt), it asks
+        the worker to stop the task, waits a little for what the task recorded (paid provider work)
+        and answers `stopped` with it.
+        """
         self._loop = asyncio.get_running_loop()
-        t0 = time.perf_counter()
-        job, events = start(store, lease)
-        bus.put(*events)
-        job_id, attempt = job.id, job.attempt
-
-        def result(status: str, row: Job | None, *, outcome: dict | None = None, error: str | None = None, **kw: Any) -> RunResult:
-            outcome = outcome or {}
-            return RunResult(
-                job_id, status, kw.get("video"), kw.get("artifacts") or {}, kw.get("cost", 0.0), time.perf_counter() - t0, outcome.get("outputs") or {},
-                error=row.error if row else error, retryable=row.retryable if row else None, nodes=outcome.get("status") or {},
-                state=row.status.value if row else "lost", attempt=attempt, next_attempt_at=row.next_attempt_at if row else None, exit_code=kw.get("exit_code", 1),
-            )
-
-        def failed(error: str, retryable: bool, outcome: dict | None = None, retry_after: float | None = None, exit_code: int = 1) -> RunResult:
-            row, evs = fail(store, lease, settings, settings.redact(error), retryable, retry_after=retry_after)
-            bus.put(*evs)
-            return result("failed", row, outcome=outcome, exit_code=exit_code, error=error)
-
+        job, store, settings = work.job, work.store, work.settings
         try:
-            payload = build_payload(job, store, topic=self.topic, attempt=attempt, settings=settings)
+            payload = build_payload(job, store, topic=self.topic, attempt=job.attempt, settings=settings)
         except FentaError as e:
-            return failed(str(e), bool(getattr(e, "retryable", False)), exit_code=e.exit_code)
+            return Outcome.failed(classify(e))
         assert self._collector is not None
         # Unique per job and attempt, and per try of an attempt: a job given back (its worker could not run
         # it, or stopped) starts the same attempt again, and Dask would hand back the old task's result.
-        payload["key"] = key = f"fenta-{job_id}-{attempt}-{uuid.uuid4().hex[:6]}"
+        payload["key"] = key = f"fenta-{job.id}-{job.attempt}-{uuid.uuid4().hex[:6]}"
         try:
             self._scatter_large(payload)
-            future = self.client.submit(remote.run_job, payload, key=key, pure=False, resources={"render": 1}, retries=0, workers=self._allowed())
+            future = self.client.submit(
+                remote.run_job, payload, key=key, pure=False, resources={"render": 1}, retries=0,
+                workers=self._allowed(),
+            )
         except Exception as e:  # the scheduler went away: this attempt never started anywhere
-            return failed(f"cannot send the job to the Dask scheduler at {self.address} ({type(e).__name__}: {e})", True)
-        route = self._routes[(job_id, attempt)] = {"store": store, "bus": bus, "job_id": job_id, "seen": set()}
+            where = f"the Dask scheduler at {self.address}"
+            return Outcome(False, f"cannot send the job to {where} ({type(e).__name__}: {e})", retryable=True)
+        route = self._routes[(job.id, job.attempt)] = {"store": store, "bus": work.bus, "job_id": job.id, "seen": set()}
         waiter = self._collector.watch(future)
-        task = asyncio.ensure_future(asyncio.shield(waiter))
-        control.attach(None, task)
         try:
-            with LeaseKeeper(settings, lease, task.cancel) as keeper:
-                try:
-                    kind, outcome = await task
-                except asyncio.CancelledError:
-                    me = asyncio.current_task()
-                    reason = keeper.reason or ("stop" if control.now else None)
-                    if reason is None or (me is not None and me.cancelling()):
-                        self._stop_remote(key)
-                        future.cancel()
-                        row, evs = fail(store, lease, settings, "interrupted", True, interrupted=True)
-                        bus.put(*evs)
-                        raise
-                    # Stop the task where it runs, and keep what it recorded (paid provider work) before ending here.
-                    stopped = await self._stop_and_collect(key, waiter)
-                    future.cancel()
-                    if stopped is not None:
-                        apply_records(store, job_id, stopped, route, settings)
-                    if reason == "cancel":
-                        row, evs = cancelled(store, lease)
-                        bus.put(*evs)
-                        return result("cancelled", row)
-                    if reason == "lost":
-                        return result("failed", None, error=LOST)
-                    row, evs = release(store, lease)
-                    bus.put(*evs)
-                    return result("stopped", row)
+            try:
+                kind, answer = await asyncio.shield(waiter)
+            except asyncio.CancelledError:
+                # Stop the task where it runs, and keep what it recorded (paid provider work).
+                stopped = await self._stop_and_collect(key, waiter)
+                future.cancel()
+                return _outcome(stopped or {}, route, stopped=True)
         finally:
-            control.attach(None, None)
-            self._routes.pop((job_id, attempt), None)
+            self._routes.pop((job.id, job.attempt), None)
         if kind == "error":
-            name = type(outcome).__name__
-            return failed(f"the Dask worker running this job was lost ({name}: {str(outcome).splitlines()[0] if str(outcome) else name})", True)
-        if outcome.get("unusable"):
-            worker = outcome.get("worker") or "?"
-            self._leave_out(worker, outcome["unusable"])
+            name = type(answer).__name__
+            first = str(answer).splitlines()[0] if str(answer) else name
+            return Outcome(False, f"the Dask worker running this job was lost ({name}: {first})", retryable=True)
+        if answer.get("unusable"):
+            self._leave_out(answer.get("worker") or "?", answer["unusable"])
             if self._allowed() == []:
-                return failed(f"no Dask worker can run fenta jobs: {outcome['unusable']}", False, exit_code=2)
-            row, evs = release(store, lease)
-            bus.put(*evs)
-            return result("stopped", row)
-        cost = apply_records(store, job_id, outcome, route, settings)
-        if not outcome.get("ok"):
-            return failed(outcome.get("error") or "failed on the Dask worker", bool(outcome.get("retryable")), outcome, outcome.get("retry_after"), outcome.get("exit_code", 1))
+                return Outcome(False, f"no Dask worker can run fenta jobs: {answer['unusable']}", exit_code=2)
+            return Outcome(False, give_back=True)
+        outcome = _outcome(answer, route)
+        if not outcome.ok:
+            return outcome
         try:
-            artifacts = publish_files(store, job, outcome, settings)
+            artifacts = publish_files(store, job, answer, settings)
         except FentaError as e:
-            return failed(str(e), bool(getattr(e, "retryable", False)), outcome, exit_code=e.exit_code)
-        video = artifacts.get("video")
-        row, evs = complete(store, lease, video=video, duration=outcome.get("duration"), cost=cost)
-        bus.put(*evs)
-        if row is None:
-            return result("failed", None, outcome=outcome, error=LOST)
-        return result("completed", row, outcome=outcome, artifacts=artifacts, video=video, cost=cost)
+            failure = classify(e)
+            return dataclasses.replace(
+                outcome, ok=False, error=failure.error, retryable=failure.retryable, exit_code=failure.exit_code
+            )
+        return dataclasses.replace(outcome, artifacts=artifacts)
 
     def _scatter_large(self, payload: dict[str, Any]) -> None:
         """Send files of 1 MiB or more to the cluster once (`client.scatter`), not inside every task:

@@ -8,8 +8,9 @@ Script.Gen does not repeat them). API keys never travel: workers use
 their own environment's.
 
 Back (`fenta.engine.remote.run_job`): artifacts as bytes, usage records, provider tasks, node timings,
-node events and the job log, written here in one transaction; the artifacts are published into the
-job's output folder by the same rules as a local run (`fenta.engine.outputs.publish`).
+node events and the job log (the attempt writes the records here in one transaction:
+`JobStore.import_records`); the artifacts are published into the job's output folder by the same
+rules as a local run (`fenta.engine.outputs.publish`).
 """
 
 from __future__ import annotations
@@ -32,9 +33,9 @@ from ..outputs import Published, check_writable, publish
 from .. import remote
 from ..remote import LOGGED_TYPES
 from ..spec import from_document
-from ..store import JobStore, RemoteRecords
+from ..store import JobStore
 
-__all__ = ["build_payload", "live_event", "apply_records", "publish_files", "local_files"]
+__all__ = ["build_payload", "live_event", "publish_files", "local_files"]
 
 _NOT_PATHS = ("http://", "https://", "asset:", "tag:", "data:")
 
@@ -132,27 +133,6 @@ def live_event(route: dict[str, Any], msg: dict[str, Any]) -> Event | None:
         with store.write() as tx:
             return tx.append_remote_event(job_id, str(type_), data)
     return Event(0, str(type_), job_id, data, msg.get("at") or now_iso())
-
-
-def apply_records(store: JobStore, job_id: str, outcome: dict[str, Any], route: dict[str, Any], settings: Settings) -> float:
-    """Write what the worker recorded into this store (one transaction); returns the job's cost so far."""
-    unseen = [ev for ev in outcome.get("events") or [] if ev["id"] not in route["seen"]]
-    route["seen"].update(ev["id"] for ev in unseen)
-    records: RemoteRecords = {
-        "events": unseen, "node_runs": outcome.get("node_runs") or [], "usage": outcome.get("usage") or [],
-        "scripts": outcome.get("scripts") or [], "provider_tasks": outcome.get("provider_tasks") or [],
-    }
-    events = store.import_records(job_id, records)
-    bus = route.get("bus")
-    if bus is not None:
-        bus.put(*events)
-    text = (outcome.get("log_text") or "") + (outcome.get("log") or "")
-    if text.strip():
-        log_path = settings.home / "logs" / f"{job_id}.log"
-        log_path.parent.mkdir(parents=True, exist_ok=True)
-        with open(log_path, "a", encoding="utf-8") as fh:
-            fh.write(settings.redact(text).rstrip() + "\n")
-    return store.job_cost(job_id)
 
 
 def publish_files(store: JobStore, job: Job, outcome: dict[str, Any], settings: Settings) -> dict[str, str]:

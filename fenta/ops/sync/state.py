@@ -12,7 +12,6 @@ job's row, events and usage from the store, so an event missed by the cursor is 
 
 from __future__ import annotations
 
-import json
 import sqlite3
 from typing import Any
 
