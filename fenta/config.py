@@ -108,11 +108,13 @@ def _allowed_networks(value: str | None) -> tuple[ipaddress.IPv4Network | ipaddr
 
 def _queue(merged: dict[str, str]) -> dict:
     """Retry, lease and polling settings of the job queue."""
+    lease = _seconds(merged.get("FENTA_LEASE_SECONDS"), 30.0, 0.05)
     return {
         "retry_base_seconds": _seconds(merged.get("FENTA_RETRY_BASE_SECONDS"), 10.0),
         "max_retries": _count(merged.get("FENTA_MAX_RETRIES"), 3),
-        "lease_seconds": _seconds(merged.get("FENTA_LEASE_SECONDS"), 30.0, 0.05),
-        "heartbeat_seconds": _seconds(merged.get("FENTA_HEARTBEAT_SECONDS"), 5.0, 0.01),
+        "lease_seconds": lease,
+        # Unset, the heartbeat fits the lease: 5 s, or a third of a shorter lease.
+        "heartbeat_seconds": _seconds(merged.get("FENTA_HEARTBEAT_SECONDS"), min(5.0, lease / 3), 0.01),
         "poll_seconds": _seconds(merged.get("FENTA_POLL_SECONDS"), 0.5, 0.01),
         "dask_address": (merged.get("FENTA_DASK_ADDRESS") or "").strip() or (merged.get("DASK_SCHEDULER_ADDRESS") or "").strip() or None,
     }
@@ -166,7 +168,9 @@ class Settings:
             a workflow's `retry: {max_retries}` wins).
         lease_seconds: A running job's lease lapses this long after its last heartbeat
             (`FENTA_LEASE_SECONDS`, default 30); a lapsed job is taken over by the next worker.
-        heartbeat_seconds: How often a running job renews its lease (`FENTA_HEARTBEAT_SECONDS`, default 5).
+        heartbeat_seconds: How often a running job renews its lease (`FENTA_HEARTBEAT_SECONDS`, default 5,
+            or a third of a shorter lease); on a timer of its own, at most a third of the lease. A value
+            not below the lease is refused where a worker or a run starts.
         dask_address: The Dask scheduler `--cluster` defaults to (`FENTA_DASK_ADDRESS`, else
             `DASK_SCHEDULER_ADDRESS`); None runs jobs in this process.
         poll_seconds: How often workers look for due jobs, running jobs look for a cancel request and

@@ -41,7 +41,7 @@ from .events import Bus, Event
 from .execute import append_log
 from .executors import Executor
 from .executors.local import LocalExecutor
-from .leases import Lease
+from .leases import Lease, heartbeat_interval
 from .lifecycle import call_off, cancel_asked, cancelled, complete, fail, heartbeat, release, reserve_job, start
 from .outputs import unpublish
 from .records import Job, JobState
@@ -59,9 +59,9 @@ LOST = "another process took this job over (its lease lapsed here)"
 
 
 class LeaseKeeper:
-    """Renews a lease from a thread of its own (a busy event loop cannot let it lapse) and watches for a
-    cancel request; `reason` becomes "cancel" or "lost" (another process took the job) and `fire` is
-    called once, on the loop."""
+    """Renews a lease from a thread of its own (a busy event loop cannot let it lapse), on a timer of its
+    own (`leases.heartbeat_interval`), and watches for a cancel request every `poll_seconds`; `reason`
+    becomes "cancel" or "lost" (another process took the job) and `fire` is called once, on the loop."""
 
     def __init__(self, settings: Settings, lease: Lease, fire: Callable[[], Any]) -> None:
         self.settings = settings
@@ -88,13 +88,16 @@ class LeaseKeeper:
             except FentaError:
                 if self._stop.wait(self.settings.poll_seconds):
                     return
+        # Two timers: the heartbeat's (a third of the lease at most, whatever the poll interval) and
+        # the look for a cancel request's (every poll; a heartbeat looks too).
+        interval = heartbeat_interval(self.settings)
+        beat = time.monotonic() + interval
         try:
-            last = time.monotonic()
-            while not self._stop.wait(self.settings.poll_seconds):
+            while not self._stop.wait(max(0.01, min(self.settings.poll_seconds, beat - time.monotonic()))):
                 try:
-                    if time.monotonic() - last >= self.settings.heartbeat_seconds:
+                    if time.monotonic() >= beat:
                         held, cancel = heartbeat(store, self.lease, self.settings)
-                        last = time.monotonic()
+                        beat = time.monotonic() + interval
                     else:
                         held, cancel = cancel_asked(store, self.lease)
                 except sqlite3.Error:

@@ -15,10 +15,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..config import Settings
+from ..errors import JobError
 from .clock import iso, parse_iso
 from .records import Job
 
-__all__ = ["HOST", "Lease", "pid_alive", "lease_is_live"]
+__all__ = ["HOST", "Lease", "pid_alive", "lease_is_live", "heartbeat_interval", "check_lease_timing"]
 
 #: This machine's name, as leases record it.
 HOST = socket.gethostname()
@@ -44,6 +45,25 @@ class Lease:
             "lease_pid": self.pid, "lease_host": self.host, "lease_token": self.token,
             "lease_heartbeat": iso(now), "lease_until": iso(now + settings.lease_seconds),
         }
+
+
+def heartbeat_interval(settings: Settings) -> float:
+    """Seconds between two renewals of a lease: `heartbeat_seconds`, at most a third of the lease, so
+    a renewal that is late or fails once still lands before the lease lapses."""
+    return min(settings.heartbeat_seconds, settings.lease_seconds / 3)
+
+
+def check_lease_timing(settings: Settings) -> None:
+    """Refuse settings under which a live process's lease would lapse between two heartbeats.
+
+    Raises:
+        JobError: FENTA_HEARTBEAT_SECONDS is not below FENTA_LEASE_SECONDS (exit 2).
+    """
+    if settings.heartbeat_seconds >= settings.lease_seconds:
+        raise JobError(
+            f"FENTA_HEARTBEAT_SECONDS ({settings.heartbeat_seconds:g}) must be below FENTA_LEASE_SECONDS "
+            f"({settings.lease_seconds:g}): a running job's lease would lapse between two heartbeats"
+        )
 
 
 def pid_alive(pid: int | None) -> bool:

@@ -17,6 +17,7 @@ from ..errors import CostLimitError, JobError
 from .attempt import drive
 from .events import Event
 from .keys import check_keys
+from .leases import check_lease_timing
 from .lifecycle import release, reserve_job
 from .outputs import check_home, check_writable
 from .queue import enqueue, retry_policy
@@ -72,9 +73,11 @@ async def run_async(
         MissingKeysError: API keys the workflow needs are not set (all listed; nothing was run).
         CostLimitError: the estimate exceeds `max_cost` (nothing was spent).
         PathError: the output folder or name, or `FENTA_HOME`, cannot be used (nothing was run).
-        JobError: `refresh` names a node the workflow does not have.
+        JobError: `refresh` names a node the workflow does not have, or FENTA_HEARTBEAT_SECONDS is not
+            below FENTA_LEASE_SECONDS (`leases.check_lease_timing`).
     """
     settings = settings or Settings.from_env()
+    check_lease_timing(settings)
     check_keys(workflow, settings)  # every missing key in one message, before anything runs
     unknown = set(refresh or []) - set(workflow.nodes)
     if unknown:
@@ -120,6 +123,7 @@ async def resume_async(job_id: str, *, reload: bool = False, settings: Settings 
         PathError: the output folder or `FENTA_HOME` cannot be written.
     """
     settings = settings or Settings.from_env()
+    check_lease_timing(settings)
     check_home(settings.home)
     store = JobStore(settings.db_path)
     try:

@@ -25,6 +25,7 @@ from ..errors import QuotaError
 from .attempt import Control, run_attempt
 from .events import Bus, Event
 from .executors import Executor, LocalExecutor
+from .leases import check_lease_timing
 from .lifecycle import NO_BATCH, pending, refuse, release, reserve
 from .results import RunResult
 from .store import JobStore
@@ -66,10 +67,14 @@ class Worker:
 
     Attributes:
         results: The outcome of every attempt this worker made, in the order they ended.
+
+    Raises:
+        JobError: FENTA_HEARTBEAT_SECONDS is not below FENTA_LEASE_SECONDS (`leases.check_lease_timing`).
     """
 
     def __init__(self, settings: Settings | None = None, *, concurrency: int = 1, until_empty: bool = False, admission: Callable[[dict], None] | None = None, on_event: Callable[[Event], None] | None = None, executor: Executor | None = None, batch_id: str | None = None) -> None:
         self.settings = settings or Settings.from_env()
+        check_lease_timing(self.settings)
         self.concurrency = max(1, int(concurrency))
         self.until_empty = until_empty
         self.admission = admission

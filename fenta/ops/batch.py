@@ -25,6 +25,7 @@ from typing import Any, Callable, Iterable, Iterator
 
 from ..config import Settings
 from ..engine.events import Event
+from ..engine.leases import check_lease_timing
 from ..engine.spec import Workflow
 from ..errors import BatchError, ManifestError, PathError, RowProblem
 from . import batch_store
@@ -134,6 +135,7 @@ def batch(
     from ..engine.store import JobStore
 
     settings = settings or Settings.from_env()
+    check_lease_timing(settings)  # before any row is queued
     wf_file = _workflow_file(workflow)
     raw, shown = _rows_of(rows)
     checked = check_rows(wf_file, raw, manifest=shown)
@@ -186,6 +188,7 @@ def resume(
     from ..engine.store import JobStore
 
     settings = settings or Settings.from_env()
+    check_lease_timing(settings)
     store = JobStore(settings.db_path)
     try:
         b = batch_store.get_batch(store, batch_id)

@@ -25,7 +25,7 @@ from typing import Any, Callable
 
 from ...config import Settings
 from ...engine.events import Event, iso
-from ...engine.leases import HOST
+from ...engine.leases import HOST, check_lease_timing
 from ...engine.store import JobStore
 from ...engine.worker import install_stop_signals
 from ...errors import FentaError, SyncError
@@ -82,6 +82,7 @@ class HostedWorker:
 
     def __init__(self, settings: Settings | None = None, *, until_empty: bool = False, on_event: Callable[[Event], None] | None = None, log: Callable[[str], None] | None = None) -> None:
         self.settings = settings or Settings.from_env()
+        check_lease_timing(self.settings)
         self.until_empty = until_empty
         self.on_event = on_event
         self.log = log or (lambda m: None)
