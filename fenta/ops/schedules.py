@@ -6,6 +6,9 @@ wake at fire times, never its SQLAlchemy store (it pickles jobs and deletes the 
 
 After downtime, missed fire times are computed from the stored last fire time, never from
 APScheduler's state: `latest` (default) runs once for all of them, `all` runs each, `none` skips them.
+The daemon and `fenta schedule run-due` both go through `fire_due`, which alone decides what is queued:
+a fire time due now (not a missed one run by catch-up) is skipped while the schedule's previous job is
+still queued, running or waiting for a retry (`held_back_by`).
 """
 
 from __future__ import annotations
@@ -36,6 +39,7 @@ __all__ = [
     "next_fire",
     "enqueue",
     "fire_due",
+    "held_back_by",
     "run_now",
 ]
 
@@ -67,11 +71,8 @@ def due_fires(cron: Cron, last: float, now: float, catchup: str = "latest", *, l
     times = _recent_fire_times(cron, last, now, want=limit + 1)
     if not times:
         return [], None
-    if live_since is None:
-        live, missed = times[-1:], times[:-1]
-    else:
-        live = [t for t in times if t > live_since]
-        missed = [t for t in times if t <= live_since]
+    live = [t for t in times if _is_live(t, times[-1], live_since)]
+    missed = [t for t in times if not _is_live(t, times[-1], live_since)]
     if catchup == "latest":
         run = times[-1:]
     elif catchup == "all":
@@ -238,12 +239,31 @@ def enqueue(settings: Settings, store: Any, schedule: dict[str, Any], *, fire_ti
     return job_id
 
 
-def _busy(store: Any, schedule: dict[str, Any]) -> str | None:
-    """The schedule's previous job when it is still queued, running or waiting for a retry."""
-    if not schedule.get("last_job_id"):
+def _is_live(fire_time: float, newest: float, live_since: float | None) -> bool:
+    """Whether a fire time is due now rather than missed: it came while a scheduler was watching (after
+    `live_since`); with nobody watching (`fenta schedule run-due`), the newest fire time is the due one."""
+    return fire_time > live_since if live_since is not None else fire_time == newest
+
+
+#: A schedule's previous job in one of these states holds back its next fire time (one at a time).
+_UNFINISHED = {"queued": "queued", "running": "running", "failed": "waiting for a retry"}
+
+
+def held_back_by(
+    store: Any, schedule: dict[str, Any], fire_time: float, *, newest: float, live_since: float | None
+) -> tuple[str, str] | None:
+    """The busy rule, the same for the daemon and `fenta schedule run-due`: a fire time due now is not
+    queued while the schedule's previous job is still queued, running or waiting for a retry. Missed
+    fire times that catch-up runs (`--catchup all`) are queued whatever the previous job does.
+
+    Returns:
+        (the previous job's id, its state in words) when it holds the fire time back, else None.
+    """
+    job_id = schedule.get("last_job_id")
+    if not job_id or not _is_live(fire_time, newest, live_since):
         return None
-    row = store.db.conn.execute("SELECT status FROM jobs WHERE id = ?", (schedule["last_job_id"],)).fetchone()
-    return schedule["last_job_id"] if row and row[0] in ("queued", "running", "failed") else None
+    row = store.db.conn.execute("SELECT status FROM jobs WHERE id = ?", (job_id,)).fetchone()
+    return (job_id, _UNFINISHED[row[0]]) if row and row[0] in _UNFINISHED else None
 
 
 def fire_due(
@@ -258,8 +278,8 @@ def fire_due(
     """Enqueue what is due for every enabled schedule (or those in `names`), per `due_fires`.
 
     Each schedule's last fire time moves forward with a compare-and-set, so two processes (a
-    scheduler and `fenta schedule run-due`) never enqueue the same fire time twice. A live fire
-    whose previous job is still queued or running is skipped (one instance at a time).
+    scheduler and `fenta schedule run-due`) never enqueue the same fire time twice. A fire time due
+    now whose previous job is still queued or running is skipped (`held_back_by`: one at a time).
 
     Returns:
         (schedule name, fire time, job id or None when skipped or it failed) for each fire handled.
@@ -287,15 +307,16 @@ def fire_due(
         if not claimed:
             continue  # another process handled these fire times
         row["vars"] = json.loads(row["vars"]) if isinstance(row["vars"], str) else row["vars"]
-        missed = [t for t in _recent_fire_times(cron, last, newest) if (live_since is None and t != newest) or (live_since is not None and t <= live_since)]
+        missed = [t for t in _recent_fire_times(cron, last, newest) if not _is_live(t, newest, live_since)]
         if missed and row["catchup"] != "all":
             what = "one job for the newest" if row["catchup"] == "latest" else "none run"
             say(f"schedule {row['id']}: missed {len(missed)}{'+' if now - last > _WINDOW else ''} fire time(s) while no scheduler ran (catch-up '{row['catchup']}': {what})")
+        # `row` keeps the job from before this pass: catch-up jobs queued now do not hold back the due one
         for t in run:
-            live = live_since is not None and t > live_since
-            busy = _busy(store, row) if live else None
+            busy = held_back_by(store, row, t, newest=newest, live_since=live_since)
             if busy:
-                say(f"schedule {row['id']}: {_iso(t)} skipped, job {busy} is still running")
+                job_id, state = busy
+                say(f"schedule {row['id']}: {_iso(t)} skipped: its previous job {job_id} is still {state}")
                 handled.append((row["id"], t, None))
                 continue
             try:
@@ -305,8 +326,7 @@ def fire_due(
                 say(f"schedule {row['id']}: {_iso(t)} not queued: {settings.redact(str(e))}")
                 handled.append((row["id"], t, None))
                 continue
-            row["last_job_id"] = job_id
-            caught_up = (t <= live_since) if live_since is not None else (t != newest)
+            caught_up = not _is_live(t, newest, live_since)
             say(f"schedule {row['id']}: {_iso(t)} queued job {job_id}" + (" (catch-up)" if caught_up else ""))
             handled.append((row["id"], t, job_id))
     return handled
