@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import json
 import os
+import sqlite3
 import time
+from contextlib import nullcontext
 from pathlib import Path
 from typing import Any
 
@@ -52,6 +54,7 @@ def enqueue(
     batch_id: str | None = None,
     encoder: str | None = None,
     owner: str | None = None,
+    conn: sqlite3.Connection | None = None,
 ) -> tuple[str, Lease | None]:
     """Write a queued job and its `job.queued` event in one transaction.
 
@@ -60,6 +63,8 @@ def enqueue(
         hold: Lease the job to this process (`fenta run`): no worker takes it while this process lives.
         encoder: The H.264 encoder for every Render node (`--encoder`), kept with the job for resumes.
         owner: The kind of process that alone runs this job (e.g. "hosted"): plain workers leave it alone.
+        conn: The caller's open transaction (`with store.write() as conn`) to write the job in, so it
+            commits together with the caller's own writes (a batch row's link to its job); default: its own.
 
     Returns:
         (job id, the lease when `hold`).
@@ -81,9 +86,11 @@ def enqueue(
         "max_retries": max_retries, "retry_base": retry_base, "schedule_id": schedule_id, "batch_id": batch_id,
         "owner": owner, **(lease.fields(settings) if lease else {}),
     }
-    with store.write() as conn:
-        conn.execute(f"INSERT INTO jobs ({', '.join(row)}) VALUES ({', '.join('?' for _ in row)})", list(row.values()))
-        transition(conn, {"id": job_id, "status": "new"}, "queued", [("job.queued", {"jobId": job_id, "workflowId": workflow.name, "priority": int(priority)})])
+    with nullcontext(conn) if conn is not None else store.write() as tx:
+        columns, marks = ", ".join(row), ", ".join("?" for _ in row)
+        tx.execute(f"INSERT INTO jobs ({columns}) VALUES ({marks})", list(row.values()))
+        queued = {"jobId": job_id, "workflowId": workflow.name, "priority": int(priority)}
+        transition(tx, {"id": job_id, "status": "new"}, "queued", [("job.queued", queued)])
     return job_id, lease
 
 

@@ -79,11 +79,15 @@ def _enqueue(store: Any, batch_id: str, row: Row, *, settings: Settings, out_dir
     assert row.workflow is not None
     retries = options.get("retries")
     max_retries, base = retry_policy(row.workflow, None if retries is None else {"max_retries": retries}, settings)
-    job_id, _ = enqueue(
-        store, row.workflow, settings=settings, out_dir=out_dir, name=row.name, preview=bool(options.get("preview")),
-        overwrite=bool(options.get("overwrite")), priority=row.priority, max_retries=max_retries, retry_base=base, batch_id=batch_id,
-    )
-    batch_store.set_job(store, batch_id, row.index, job_id)
+    # The job and the row's link to it commit together: a row whose job was written but not linked
+    # would be queued again by `fenta batch resume`, and run twice.
+    with store.write() as conn:
+        job_id, _ = enqueue(
+            store, row.workflow, settings=settings, out_dir=out_dir, name=row.name, priority=row.priority,
+            preview=bool(options.get("preview")), overwrite=bool(options.get("overwrite")),
+            max_retries=max_retries, retry_base=base, batch_id=batch_id, conn=conn,
+        )
+        batch_store.set_job(conn, batch_id, row.index, job_id)
     return job_id
 
 
