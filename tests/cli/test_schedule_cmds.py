@@ -20,8 +20,11 @@ def _last_fired_a_minute_ago(store: JobStore, name: str) -> None:
 
 
 @pytest.mark.parametrize("state", ["queued", "running"])
-def test_run_due_does_not_queue_a_schedule_again_while_its_previous_job_is_queued_or_running(cli, write, state):
-    assert cli("schedule", "add", "every-minute", str(write("note.yaml", NOTE)), "--cron", "* * * * *").exit_code == 0
+def test_run_due_does_not_queue_a_schedule_again_while_its_previous_job_is_queued_or_running(
+    cli, write, state
+):
+    note = write("note.yaml", NOTE)
+    assert cli("schedule", "add", "every-minute", str(note), "--cron", "* * * * *").exit_code == 0
     job_id = json.loads(cli("schedule", "run", "every-minute", "--json").stdout)["job_id"]
     store = JobStore(Settings.from_env().db_path)
     try:
