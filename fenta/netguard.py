@@ -35,8 +35,14 @@ if TYPE_CHECKING:
     import httpx
 
 __all__ = [
-    "MAX_REDIRECTS", "Resolver", "system_resolver", "address_problem", "parse_url", "checked_addresses",
-    "client", "open_stream",
+    "MAX_REDIRECTS",
+    "Resolver",
+    "system_resolver",
+    "address_problem",
+    "parse_url",
+    "checked_addresses",
+    "client",
+    "open_stream",
 ]
 
 #: Redirects followed at most (each hop checked like the first URL).
@@ -140,14 +146,16 @@ def _host_problem(raw_host: str) -> str | None:
         except ValueError:
             return f"'[{raw_host}]' is not an IPv6 address"
         return None
-    name = raw_host[:-1] if raw_host.endswith(".") else raw_host
+    name = raw_host.removesuffix(".")
     if len(name) > 253:
         return "the host name is longer than 253 characters"
     for label in name.split("."):
         if not label:
             return f"the host '{raw_host}' has an empty label (two dots in a row, or a dot at the start)"
         if not _LABEL.match(label):
-            return f"the host '{raw_host}' has a label that is not letters, digits and inner hyphens: '{label}'"
+            return (
+                f"the host '{raw_host}' has a label that is not letters, digits and inner hyphens: '{label}'"
+            )
         if label.startswith("xn--"):
             import idna
 
@@ -212,7 +220,10 @@ def checked_addresses(url: str | httpx.URL, policy: Policy, resolve: Resolver | 
         addresses = [_ip(host.split("%", 1)[0])]
     except ValueError:
         try:
-            addresses = [_ip(a.split("%", 1)[0]) for a in (resolve or system_resolver)(parsed.raw_host.decode("ascii"), _port(parsed))]
+            addresses = [
+                _ip(a.split("%", 1)[0])
+                for a in (resolve or system_resolver)(parsed.raw_host.decode("ascii"), _port(parsed))
+            ]
         except (OSError, UnicodeError, ValueError) as e:
             raise URLError(f"cannot resolve the host of '{url}': {e}") from None
         if not addresses:
@@ -244,7 +255,9 @@ def _pinned_transport(policy: Policy, resolve: Resolver | None, verify: ssl.SSLC
             last: httpx.ConnectError | None = None
             for address in addresses:  # the next checked address when one cannot be reached
                 pinned = httpx.Request(
-                    request.method, request.url.copy_with(host=address), headers=request.headers,
+                    request.method,
+                    request.url.copy_with(host=address),
+                    headers=request.headers,
                     stream=request.stream,
                     extensions={**request.extensions, "sni_hostname": request.url.raw_host.decode("ascii")},
                 )  # the Host header is the original's: the URL's host name
@@ -281,7 +294,9 @@ def client(
     if policy.trusted:
         return httpx.Client(follow_redirects=False, timeout=timeout, headers=headers, verify=verify)
     transport = _pinned_transport(policy, resolve, verify)
-    return httpx.Client(follow_redirects=False, timeout=timeout, headers=headers, transport=transport, trust_env=False)
+    return httpx.Client(
+        follow_redirects=False, timeout=timeout, headers=headers, transport=transport, trust_env=False
+    )
 
 
 @contextmanager

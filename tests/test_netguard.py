@@ -79,15 +79,29 @@ def no_network(monkeypatch):
         ("fe80::1%eth0", "link-local"),
     ],
 )
-def test_the_address_check_refuses_every_non_public_range_without_touching_the_network(no_network, address, why):
+def test_the_address_check_refuses_every_non_public_range_without_touching_the_network(
+    no_network, address, why
+):
     problem = address_problem(address)
     assert problem is not None and why in problem, problem
 
 
 @pytest.mark.parametrize(
     "address",
-    ["8.8.8.8", "1.1.1.1", "93.184.216.34", "172.32.0.1", "172.15.255.254", "100.128.0.1", "192.169.0.1",
-     "2606:4700:4700::1111", "2a00:1450:4001::200e", "::ffff:8.8.8.8", "2002:808:808::", "64:ff9b::808:808"],
+    [
+        "8.8.8.8",
+        "1.1.1.1",
+        "93.184.216.34",
+        "172.32.0.1",
+        "172.15.255.254",
+        "100.128.0.1",
+        "192.169.0.1",
+        "2606:4700:4700::1111",
+        "2a00:1450:4001::200e",
+        "::ffff:8.8.8.8",
+        "2002:808:808::",
+        "64:ff9b::808:808",
+    ],
 )
 def test_public_addresses_pass_the_check(no_network, address):
     assert address_problem(address) is None
@@ -164,8 +178,16 @@ def test_bad_urls_are_refused_in_one_line(no_network, url, why):
 
 @pytest.mark.parametrize(
     "url",
-    ["http://example.com/x.mp4", "HTTPS://Example.COM:65535/a b.mp4", "http://exämple.com/клип.mp4", "http://example.com./x",
-     "http://[::1]:8080/x", "http://127.0.0.1:1/x", "http://a_b.example.com/x", "http://xn--exmple-cua.com/x"],
+    [
+        "http://example.com/x.mp4",
+        "HTTPS://Example.COM:65535/a b.mp4",
+        "http://exämple.com/клип.mp4",
+        "http://example.com./x",
+        "http://[::1]:8080/x",
+        "http://127.0.0.1:1/x",
+        "http://a_b.example.com/x",
+        "http://xn--exmple-cua.com/x",
+    ],
 )
 def test_valid_urls_parse(no_network, url):
     assert parse_url(url).scheme in ("http", "https")
@@ -180,7 +202,9 @@ class Hops(FakeServer):
     def __init__(self) -> None:
         super().__init__()
         self.route("GET", r"/hop/0", lambda req, m: Reply(200, b"media", {"Content-Type": "video/mp4"}))
-        self.route("GET", r"/hop/(\d+)", lambda req, m: Reply(302, b"", {"Location": f"/hop/{int(m.group(1)) - 1}"}))
+        self.route(
+            "GET", r"/hop/(\d+)", lambda req, m: Reply(302, b"", {"Location": f"/hop/{int(m.group(1)) - 1}"})
+        )
         self.route("GET", r"/away", lambda req, m: Reply(302, b"", {"Location": req.q("to")}))
 
 
@@ -201,7 +225,10 @@ def test_five_redirects_are_followed_and_a_sixth_is_refused_before_it_is_request
     assert [r.path for r in hops.requests] == [f"/hop/{n}" for n in range(6, 0, -1)]  # /hop/0 never asked
 
 
-@pytest.mark.parametrize("location", ["file:///etc/passwd", "ftp://127.0.0.1/x", "http://a..b.example/x", "http://127.0.0.1:99999/x"])
+@pytest.mark.parametrize(
+    "location",
+    ["file:///etc/passwd", "ftp://127.0.0.1/x", "http://a..b.example/x", "http://127.0.0.1:99999/x"],
+)
 def test_a_redirect_to_a_bad_url_is_refused(hops, location):
     with pytest.raises(URLError):
         with open_stream(f"{hops.url}/away?to={location}", timeout=5):
@@ -212,7 +239,9 @@ def test_an_untrusted_redirect_to_a_refused_address_is_never_requested(hops):
     first = Hops().start(host="127.0.0.2")  # the allowed address stands in for a public one
     try:
         with pytest.raises(URLError, match="127.0.0.1 is a loopback address"):
-            with open_stream(f"{first.url}/away?to={hops.url}/hop/0", policy=_untrusted("127.0.0.2/32"), timeout=5):
+            with open_stream(
+                f"{first.url}/away?to={hops.url}/hop/0", policy=_untrusted("127.0.0.2/32"), timeout=5
+            ):
                 pass
         assert [r.path for r in first.requests] == ["/away"]
     finally:
@@ -249,14 +278,24 @@ def test_the_connection_goes_to_the_checked_address_whatever_dns_answers_later()
 
     port = checked.url.rsplit(":", 1)[1]
     try:
-        with open_stream(f"http://media.example:{port}/hop/0", policy=_untrusted("127.0.0.2/32"), timeout=5, resolve=rebinding) as resp:
+        with open_stream(
+            f"http://media.example:{port}/hop/0",
+            policy=_untrusted("127.0.0.2/32"),
+            timeout=5,
+            resolve=rebinding,
+        ) as resp:
             assert resp.status_code == 200 and resp.read() == b"media"
             assert str(resp.url) == f"http://media.example:{port}/hop/0"
         assert answers == ["127.0.0.2"]  # looked up once: the connection used that answer
         assert [r.headers.get("Host") for r in checked.requests] == [f"media.example:{port}"]
         assert other.requests == []
         with pytest.raises(URLError, match=r"media\.example \(127\.0\.0\.3\) is a loopback address"):
-            with open_stream(f"http://media.example:{port}/hop/0", policy=_untrusted("127.0.0.2/32"), timeout=5, resolve=rebinding):
+            with open_stream(
+                f"http://media.example:{port}/hop/0",
+                policy=_untrusted("127.0.0.2/32"),
+                timeout=5,
+                resolve=rebinding,
+            ):
                 pass
         assert other.requests == [] and len(checked.requests) == 1
     finally:
@@ -304,10 +343,22 @@ def test_a_pinned_https_connection_still_verifies_the_urls_host_name():
 
     right, wrong = _TLSServer(ca, "media.example"), _TLSServer(ca, "other.example")
     try:
-        with open_stream(f"https://media.example:{right.port}/", policy=policy, timeout=5, resolve=resolve, verify=client_context) as resp:
+        with open_stream(
+            f"https://media.example:{right.port}/",
+            policy=policy,
+            timeout=5,
+            resolve=resolve,
+            verify=client_context,
+        ) as resp:
             assert resp.read() == b"ok"
         with pytest.raises(httpx.ConnectError, match="certificate"):
-            with open_stream(f"https://media.example:{wrong.port}/", policy=policy, timeout=5, resolve=resolve, verify=client_context):
+            with open_stream(
+                f"https://media.example:{wrong.port}/",
+                policy=policy,
+                timeout=5,
+                resolve=resolve,
+                verify=client_context,
+            ):
                 pass
     finally:
         right.stop()
@@ -322,7 +373,12 @@ def test_a_pinned_request_tries_the_next_checked_address_when_one_does_not_answe
         def resolve(host: str, port: int) -> list[str]:
             return ["127.0.0.4", "127.0.0.2"]  # nothing listens on the first
 
-        with open_stream(f"http://media.example:{port}/hop/0", policy=_untrusted("127.0.0.0/29"), timeout=5, resolve=resolve) as resp:
+        with open_stream(
+            f"http://media.example:{port}/hop/0",
+            policy=_untrusted("127.0.0.0/29"),
+            timeout=5,
+            resolve=resolve,
+        ) as resp:
             assert resp.read() == b"media"
     finally:
         server.stop()

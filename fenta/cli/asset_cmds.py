@@ -69,7 +69,8 @@ def assets_add(
     from .. import library
 
     if not math.isfinite(max_mb) or max_mb <= 0:  # inf, nan, 0, -1: refused before anything is read
-        raise AssetError(f"the largest download must be a finite number of MB above 0, not {max_mb:g}", field="--max-mb")
+        why = f"the largest download must be a finite number of MB above 0, not {max_mb:g}"
+        raise AssetError(why, field="--max-mb")
     tags = [library.clean_tag(t) for t in tag or []]  # a bad tag is one error, before any file is read
     added, failed = [], []
     for source in sources:

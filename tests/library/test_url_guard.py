@@ -20,7 +20,9 @@ class MediaHost(FakeServer):
         self.route("GET", r"/clip\.mp4", lambda req, m: Reply(200, clip, {"Content-Type": "video/mp4"}))
         self.route("GET", r"/away", lambda req, m: Reply(302, b"", {"Location": req.q("to")}))
         self.route("GET", r"/hop/0", lambda req, m: Reply(302, b"", {"Location": "/clip.mp4"}))
-        self.route("GET", r"/hop/(\d+)", lambda req, m: Reply(302, b"", {"Location": f"/hop/{int(m.group(1)) - 1}"}))
+        self.route(
+            "GET", r"/hop/(\d+)", lambda req, m: Reply(302, b"", {"Location": f"/hop/{int(m.group(1)) - 1}"})
+        )
 
 
 @pytest.fixture
@@ -52,7 +54,9 @@ def _nothing_stored(fenta_home) -> bool:
     return not [p for p in (fenta_home / "library").rglob("*") if p.is_file()]
 
 
-def test_a_redirect_chain_ending_on_loopback_is_refused_for_untrusted_input_and_never_reaches_it(host_on, monkeypatch, fenta_home):
+def test_a_redirect_chain_ending_on_loopback_is_refused_for_untrusted_input_and_never_reaches_it(
+    host_on, monkeypatch, fenta_home
+):
     monkeypatch.setenv("FENTA_ALLOW_PRIVATE_URLS", "127.0.0.2/32")  # stands in for a public host
     internal = host_on("127.0.0.1")
     public = host_on("127.0.0.2")
@@ -66,8 +70,12 @@ def test_a_redirect_chain_ending_on_loopback_is_refused_for_untrusted_input_and_
     assert fenta.library.add_url(url).kind == "video" and len(internal.requests) == 1
 
 
-@pytest.mark.parametrize("address,shown", [("127.1.2.3", "127.1.2.3"), ("127.0.0.1", "localhost"), ("::1", "[::1]")])
-def test_loopback_urls_are_refused_for_untrusted_input_and_nothing_reaches_them(host_on, fenta_home, cli, address, shown):
+@pytest.mark.parametrize(
+    "address,shown", [("127.1.2.3", "127.1.2.3"), ("127.0.0.1", "localhost"), ("::1", "[::1]")]
+)
+def test_loopback_urls_are_refused_for_untrusted_input_and_nothing_reaches_them(
+    host_on, fenta_home, cli, address, shown
+):
     listener = host_on(address)
     url = f"http://{shown}:{listener.url.rsplit(':', 1)[1]}/clip.mp4"
     with pytest.raises(fenta.AssetError, match="is a loopback address") as e:

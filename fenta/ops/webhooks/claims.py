@@ -35,7 +35,12 @@ def claim_due(
     Each row comes with its endpoint's url, secret and trust, and `claim`: the token the writes that
     end this attempt must name.
     """
-    where = ["d.status = 'pending'", "d.next_at <= ?", "(d.lease_until IS NULL OR d.lease_until < ?)", "e.enabled = 1"]
+    where = [
+        "d.status = 'pending'",
+        "d.next_at <= ?",
+        "(d.lease_until IS NULL OR d.lease_until < ?)",
+        "e.enabled = 1",
+    ]
     args: list[Any] = [now, now]
     exclude = list(exclude)
     if exclude:
@@ -49,8 +54,9 @@ def claim_due(
         where.append(f"d.id IN ({','.join('?' * len(ids))})" if ids else "0")
         args += ids
     q = (
-        "SELECT d.id, d.event_id, d.event, d.body, d.attempts, d.endpoint_id, d.job_id, e.url, e.secret, e.enabled, "
-        "e.trusted FROM webhook_deliveries d JOIN webhook_endpoints e ON e.id = d.endpoint_id "
+        "SELECT d.id, d.event_id, d.event, d.body, d.attempts, d.endpoint_id, d.job_id, "
+        "e.url, e.secret, e.enabled, e.trusted "
+        "FROM webhook_deliveries d JOIN webhook_endpoints e ON e.id = d.endpoint_id "
         f"WHERE {' AND '.join(where)} ORDER BY d.next_at, d.id LIMIT ?"
     )
     with store.write() as conn:
@@ -60,13 +66,16 @@ def claim_due(
         for r in rows:
             r["claim"] = uuid.uuid4().hex
             conn.execute(
-                "UPDATE webhook_deliveries SET lease_until = ?, claim_token = ? WHERE id = ?", (now + lease, r["claim"], r["id"])
+                "UPDATE webhook_deliveries SET lease_until = ?, claim_token = ? WHERE id = ?",
+                (now + lease, r["claim"], r["id"]),
             )
     return rows
 
 
 @contextmanager
-def keep_lease(db_path: Path, row: dict[str, Any], *, lease: float, now: Callable[[], float]) -> Iterator[None]:
+def keep_lease(
+    db_path: Path, row: dict[str, Any], *, lease: float, now: Callable[[], float]
+) -> Iterator[None]:
     """Renew `row`'s lease every third of `lease` until the block ends (while its claim still holds).
 
     The thread opens its own connection, and only once a renewal is due: the sending thread is
@@ -85,7 +94,7 @@ def keep_lease(db_path: Path, row: dict[str, Any], *, lease: float, now: Callabl
                     (now() + lease, row["id"], row["claim"]),
                 )
         except sqlite3.Error:
-            pass  # the lease lapses: another process may take the row over, and this attempt's outcome is discarded
+            pass  # the lease lapses: another process may take the row over (this outcome is then dropped)
         finally:
             if conn is not None:
                 conn.close()

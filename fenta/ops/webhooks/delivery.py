@@ -161,7 +161,10 @@ def _wait_for_hosted_video(store: Any, row: dict[str, Any], now: float, settings
     if signed:
         row["body"] = body_for(body["type"], body["timestamp"], {**body["data"], "videoUrl": signed})
         with store.write() as conn:
-            conn.execute("UPDATE webhook_deliveries SET body = ? WHERE id = ? AND claim_token = ?", (row["body"], row["id"], row["claim"]))
+            conn.execute(
+                "UPDATE webhook_deliveries SET body = ? WHERE id = ? AND claim_token = ?",
+                (row["body"], row["id"], row["claim"]),
+            )
         return None
     attempts = row["attempts"] + 1
     wait = next_delay(attempts + 1, scale=settings.webhook_retry_scale, rng=rng)
@@ -169,8 +172,8 @@ def _wait_for_hosted_video(store: Any, row: dict[str, Any], now: float, settings
         return None
     with store.write() as conn:
         cur = conn.execute(
-            "UPDATE webhook_deliveries SET attempts = ?, next_at = ?, last_error = ?, lease_until = NULL, claim_token = NULL, "
-            "updated_at = ? WHERE id = ? AND claim_token = ?",
+            "UPDATE webhook_deliveries SET attempts = ?, next_at = ?, last_error = ?, lease_until = NULL, "
+            "claim_token = NULL, updated_at = ? WHERE id = ? AND claim_token = ?",
             (attempts, now + wait, WAITING_FOR_PUSH, now, row["id"], row["claim"]),
         )
     if cur.rowcount == 0:
@@ -194,11 +197,21 @@ def hosted_video_ready(store: Any, job_id: str, now: float) -> None:
         pass
 
 
-def _send(store: Any, clients: _Clients, row: dict[str, Any], *, now: float, settings: Settings, timeout: float, rng: random.Random | None) -> Attempt:
+def _send(
+    store: Any,
+    clients: _Clients,
+    row: dict[str, Any],
+    *,
+    now: float,
+    settings: Settings,
+    timeout: float,
+    rng: random.Random | None,
+) -> Attempt:
     """One attempt at one claimed delivery. Whatever goes wrong with this endpoint is recorded on the
     delivery as its reason; only a failure to record it raises."""
     status: int | None = None
     retry_after: str | None = None
+    error: str | None = None
     invalid_url = False
     try:
         waiting = _wait_for_hosted_video(store, row, now, settings, rng)
@@ -212,10 +225,14 @@ def _send(store: Any, clients: _Clients, row: dict[str, Any], *, now: float, set
             msg_id = message_id(row["event_id"])
             body = row["body"].encode("utf-8")
             headers = signed_headers(row["secret"], msg_id, int(now), body)
-            status, retry_after, error = _post(clients.for_endpoint(bool(row["trusted"])), row["url"], headers, body, timeout)
-    except Exception as e:  # noqa: BLE001 - a corrupt secret, a TLS setup error, a bug: this delivery's, not the pass's
+            http = clients.for_endpoint(bool(row["trusted"]))
+            status, retry_after, error = _post(http, row["url"], headers, body, timeout)
+    except Exception as e:  # noqa: BLE001 - a corrupt secret, TLS setup, a bug: this delivery's trouble only
         status, retry_after, error = None, None, _one_line(e)
-    return _finish(store, row, now=now, status=status, retry_after=retry_after, error=error, invalid_url=invalid_url, settings=settings, rng=rng)
+    return _finish(
+        store, row, now=now, status=status, retry_after=retry_after, error=error, invalid_url=invalid_url,
+        settings=settings, rng=rng,
+    )
 
 
 def _finish(
@@ -255,9 +272,13 @@ def _finish(
             outcome, next_at = "pending", now + wait
     with store.write() as conn:
         cur = conn.execute(
-            "UPDATE webhook_deliveries SET status = ?, attempts = ?, next_at = ?, last_status = ?, last_error = ?, lease_until = NULL, "
-            "claim_token = NULL, updated_at = ?, delivered_at = ? WHERE id = ? AND claim_token = ?",
-            (outcome, attempts, next_at, status, error, finished, finished if outcome == "delivered" else None, row["id"], row["claim"]),
+            "UPDATE webhook_deliveries SET status = ?, attempts = ?, next_at = ?, last_status = ?, "
+            "last_error = ?, lease_until = NULL, claim_token = NULL, updated_at = ?, delivered_at = ? "
+            "WHERE id = ? AND claim_token = ?",
+            (
+                outcome, attempts, next_at, status, error, finished,
+                finished if outcome == "delivered" else None, row["id"], row["claim"],
+            ),
         )
         if cur.rowcount == 0:
             return _superseded(row)
@@ -314,7 +335,12 @@ def deliver_due(
 
 
 def send_test(
-    store: Any, endpoint_id: str, *, now: float | None = None, timeout: float = TIMEOUT, settings: Settings | None = None
+    store: Any,
+    endpoint_id: str,
+    *,
+    now: float | None = None,
+    timeout: float = TIMEOUT,
+    settings: Settings | None = None,
 ) -> Attempt:
     """POST a signed `webhook.test` ping to one endpoint (outside the outbox; nothing is retried).
     Never raises for the endpoint's trouble (an invalid stored URL, a corrupt secret): it is the error."""
@@ -326,8 +352,9 @@ def send_test(
     status: int | None = None
     try:
         parse_url(ep.url)
-        status, _, error = _post(clients.for_endpoint(ep.trusted), ep.url, signed_headers(ep.secret, msg_id, int(now), body), body, timeout)
-    except Exception as e:  # noqa: BLE001 - an invalid stored URL, a corrupt secret: said in one line, never raised
+        headers = signed_headers(ep.secret, msg_id, int(now), body)
+        status, _, error = _post(clients.for_endpoint(ep.trusted), ep.url, headers, body, timeout)
+    except Exception as e:  # noqa: BLE001 - an invalid stored URL, a corrupt secret: said in one line
         error = e.message if isinstance(e, URLError) else _one_line(e)
     finally:
         clients.close()
@@ -363,7 +390,8 @@ def flush(settings: Settings, *, job_id: str | None = None, wait: float = 10.0, 
                 args.append(job_id)
             # The next row due, and when one can next be claimed (another process may hold one).
             nxt, free, held = store.db.conn.execute(
-                "SELECT MIN(next_at), MIN(MAX(next_at, COALESCE(lease_until, 0))), MAX(COALESCE(lease_until, 0)) "
+                "SELECT MIN(next_at), MIN(MAX(next_at, COALESCE(lease_until, 0))), "
+                "MAX(COALESCE(lease_until, 0)) "
                 f"FROM webhook_deliveries WHERE {where}",
                 args,
             ).fetchone()

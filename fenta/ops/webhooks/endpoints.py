@@ -18,8 +18,8 @@ from ...policy import TRUSTED, Policy
 from .signing import check_secret, generate_secret
 
 __all__ = [
-    "EVENT_TYPES", "DEFAULT_EVENTS", "Endpoint", "ensure_tables", "check_url", "add_endpoint", "list_endpoints", "get_endpoint",
-    "remove_endpoint",
+    "EVENT_TYPES", "DEFAULT_EVENTS", "Endpoint", "ensure_tables", "check_url", "add_endpoint",
+    "list_endpoints", "get_endpoint", "remove_endpoint",
 ]
 
 #: Event types an endpoint can subscribe to (the payloads are the event log's, see fenta.engine.events).
@@ -46,7 +46,7 @@ _STATEMENTS = [
         disabled_reason TEXT,
         after_event_id INTEGER NOT NULL DEFAULT 0,  -- events up to this id happened before the endpoint existed
         created_at REAL NOT NULL,
-        trusted INTEGER NOT NULL DEFAULT 1  -- 0: added through an untrusted entry point (no private receivers)
+        trusted INTEGER NOT NULL DEFAULT 1  -- 0: added by an untrusted entry point (no private receivers)
     )""",
     "CREATE UNIQUE INDEX IF NOT EXISTS webhook_deliveries_event_endpoint ON webhook_deliveries(event_id, endpoint_id)",
     "CREATE INDEX IF NOT EXISTS webhook_deliveries_due ON webhook_deliveries(status, next_at)",
@@ -63,7 +63,7 @@ _DELIVERY_COLUMNS = [
     ("webhook_deliveries", "lease_until", "REAL"),
     ("webhook_deliveries", "updated_at", "REAL"),
     ("webhook_deliveries", "delivered_at", "REAL"),
-    ("webhook_deliveries", "claim_token", "TEXT"),  # who holds the lease: the final update checks it still does
+    ("webhook_deliveries", "claim_token", "TEXT"),  # who holds the lease: final updates check it still does
 ]
 #: Columns added to `webhook_endpoints` since it was first created (after the table exists).
 _ENDPOINT_COLUMNS = [("webhook_endpoints", "trusted", "INTEGER NOT NULL DEFAULT 1")]
@@ -174,8 +174,8 @@ def add_endpoint(
     now = time.time()
     after = last_event_id(store)
     store.db.conn.execute(
-        "INSERT INTO webhook_endpoints (id, url, secret, events, enabled, after_event_id, created_at, trusted) "
-        "VALUES (?, ?, ?, ?, 1, ?, ?, ?)",
+        "INSERT INTO webhook_endpoints (id, url, secret, events, enabled, after_event_id, created_at, "
+        "trusted) VALUES (?, ?, ?, ?, 1, ?, ?, ?)",
         (ep_id, url, secret, json.dumps(names), after, now, int(policy.trusted)),
     )
     return Endpoint(ep_id, url, names, True, None, now, secret, after, policy.trusted)

@@ -123,8 +123,9 @@ def redeliver(store: Any, event: str, *, now: float | None = None) -> list[int]:
         ids = [r[0] for r in conn.execute("SELECT id FROM webhook_deliveries WHERE event_id = ?", (event_id,))]
         if ids:
             conn.execute(
-                f"UPDATE webhook_deliveries SET status = 'pending', attempts = 0, next_at = ?, lease_until = NULL, claim_token = NULL, "
-                f"updated_at = ? WHERE id IN ({','.join('?' * len(ids))})",
+                "UPDATE webhook_deliveries SET status = 'pending', attempts = 0, next_at = ?, "
+                "lease_until = NULL, claim_token = NULL, updated_at = ? "
+                f"WHERE id IN ({','.join('?' * len(ids))})",
                 (now, now, *ids),
             )
     if not ids:
