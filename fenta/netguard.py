@@ -265,8 +265,7 @@ def _pinned_transport(policy: Policy, resolve: Resolver | None, verify: ssl.SSLC
                     return self._inner.handle_request(pinned)
                 except httpx.ConnectError as e:
                     e.request, last = request, e
-            assert last is not None
-            raise last
+            raise last or httpx.ConnectError("no address to connect to", request=request)
 
         def close(self) -> None:
             self._inner.close()
@@ -322,7 +321,10 @@ def open_stream(
     with client(policy, timeout=timeout, resolve=resolve, headers=headers, verify=verify) as http:
         request = http.build_request("GET", first)
         for _ in range(max_redirects + 1):
-            response = http.send(request, stream=True)
+            try:
+                response = http.send(request, stream=True)
+            except ValueError as e:  # a Location with bad IDNA (httpx raises no ValueError of its own)
+                raise URLError(f"'{url}' redirects to a URL that is not valid: {e}") from None
             if response.next_request is None:
                 try:
                     yield response

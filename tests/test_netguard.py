@@ -382,3 +382,9 @@ def test_a_pinned_request_tries_the_next_checked_address_when_one_does_not_answe
             assert resp.read() == b"media"
     finally:
         server.stop()
+
+
+def test_a_redirect_to_a_location_httpx_cannot_even_read_is_one_line(hops):
+    with pytest.raises(URLError, match="redirects to a URL that is not valid"):
+        with open_stream(f"{hops.url}/away?to=http://xn--a.com/x", timeout=5):
+            pass
