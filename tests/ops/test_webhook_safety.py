@@ -137,6 +137,7 @@ def test_numbers_beyond_their_range_are_one_line_and_exit_2(cli, args):
     r = cli("webhooks", *args)
     assert r.exit_code == 2, r.output
     assert "Traceback" not in r.output and "internal error" not in r.output.lower()
+    assert "too large for an event id" in r.output or "less than or equal to 1000000" in r.output, r.output
 
 
 # ------------------------------------------------------------------------------ two delivery processes

@@ -27,9 +27,11 @@ _MAX_EVENT_ID = 2**63 - 1
 
 
 def _event_id(text: str) -> int:
-    m = re.fullmatch(r"(?:evt_)?(\d{1,30})", text.strip())
-    if not m or int(m.group(1)) > _MAX_EVENT_ID:
+    m = re.fullmatch(r"(?:evt_)?(\d+)", text.strip())
+    if not m:
         raise WebhookError(f"'{text}' is not an event id (a number, or evt_<number> as in the webhook-id header)", field="EVENT_ID")
+    if len(m.group(1)) > 19 or int(m.group(1)) > _MAX_EVENT_ID:
+        raise WebhookError(f"'{text}' is too large for an event id (at most {_MAX_EVENT_ID})", field="EVENT_ID")
     return int(m.group(1))
 
 
