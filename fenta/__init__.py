@@ -51,6 +51,7 @@ _ERRORS = (
     "SyncError",
 )
 _ERRORS += ("ComposeError",)
+_ERRORS += ("URLError",)
 _EXPORTS.update({name: "errors" for name in _ERRORS})
 
 if TYPE_CHECKING:  # pragma: no cover - names for type checkers only, never imported at run time
@@ -72,6 +73,7 @@ if TYPE_CHECKING:  # pragma: no cover - names for type checkers only, never impo
     from .ops.batch import batch
     from .nodes.base import Node, NodeContext, Params, Ports, register, registry
     from .errors import ComposeError
+    from .errors import URLError
     from .ops.compose import new
     from .ops.starters import init
 
@@ -148,4 +150,5 @@ __all__ = [
     "init",
     "ComposeError",
     "SyncError",
+    "URLError",
 ]
