@@ -9,6 +9,7 @@ import typer
 from rich.markup import escape
 
 from ._app import _Group, app, console, emit_json, err_console, handle_errors
+from ._trust import UNTRUSTED_HELP
 
 _DEFAULT = "run"
 
@@ -100,6 +101,7 @@ def run(
     preview: bool = typer.Option(False, "--preview", help="Render quick low-resolution drafts (NAME.preview.mp4)."),
     retries: Optional[int] = typer.Option(None, "--retries", min=0, max=10, help="Retries of a row after a retryable failure, through the queue (default: the workflow's retry.max_retries, else 3)."),
     json: bool = typer.Option(False, "--json", help="Print the report as JSON instead of the live view (the closing line goes to stderr)."),
+    untrusted: bool = typer.Option(False, "--untrusted", help=UNTRUSTED_HELP + " `fenta batch resume` keeps it."),
 ) -> None:
     """Run WORKFLOW once per row of ROWS, several rows at once, and report each row.
 
@@ -114,6 +116,7 @@ def run(
         lambda display: batches.batch(
             workflow, rows, out=out, concurrency=concurrency, fail_fast=fail_fast, cluster=cluster, report=report, junit=junit,
             overwrite=overwrite, preview=preview, retries=retries, on_event=display, on_start=display.start, on_warning=_warn,
+            trusted=not untrusted,
         ),
         json,
     )
