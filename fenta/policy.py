@@ -54,11 +54,6 @@ class Policy:
         """`TRUSTED`, or `untrusted(settings)`."""
         return TRUSTED if trusted else cls.untrusted(settings)
 
-    @property
-    def label(self) -> str:
-        """"trusted" or "untrusted": how the CLI and the docs name it."""
-        return "trusted" if self.trusted else "untrusted"
-
     def to_stored(self) -> dict[str, Any]:
         """The policy as JSON values, kept in a job's `options` (and a batch's) so every later attempt,
         resume and worker applies the one it was validated under."""

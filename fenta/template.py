@@ -240,7 +240,8 @@ def resolve_template(
         as_file = path.suffix.lower() in (".yaml", ".yml") or "/" in name or os.sep in name
         refused = policy.file_problem(path)
         if refused is not None:  # before the file is looked at: the answer says nothing of what exists
-            message = f"{refused}; shipped templates are allowed: {known}" if as_file else f"unknown template '{name}' (shipped: {known})"
+            unknown = f"unknown template '{name}' (shipped: {known})"
+            message = f"{refused}; shipped templates are allowed: {known}" if as_file else unknown
             raise TemplateError([Problem(message, field="template")])
         if not path.is_file():
             if as_file:  # meant as a file
@@ -277,6 +278,7 @@ def resolve_template(
     logo = (resolved.get("logo") or {}).get("path")
     refused = policy.file_problem(logo) if logo else None  # drawn by FFmpeg from the current folder
     if refused is not None:
-        from_overrides = isinstance((overrides or {}).get("logo"), dict) and "path" in overrides["logo"]  # type: ignore[index]
+        given = (overrides or {}).get("logo")
+        from_overrides = isinstance(given, dict) and "path" in given
         raise TemplateError([Problem(refused, file=None if from_overrides else source, field="logo.path")])
     return resolved

@@ -9,9 +9,10 @@ if TYPE_CHECKING:
 
 #: The help of `--untrusted`.
 UNTRUSTED_HELP = (
-    "Treat the workflow and its variables as someone else's (a manifest from a pull request): a local file "
-    "they name (params, @file variables, a template file, a logo) must lie inside FENTA_ALLOWED_DIRS, else "
-    "it is refused before it is opened (exit 2). The job keeps this for retries and resumes. See docs/security.md."
+    "Treat the workflow and its variables as someone else's (a manifest from a pull request): a local "
+    "file they name (params, @file variables, a template file, a logo) must lie inside FENTA_ALLOWED_DIRS, "
+    "else it is refused before it is opened (exit 2). The job keeps this for retries and resumes. "
+    "See docs/security.md."
 )
 
 

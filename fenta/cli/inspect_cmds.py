@@ -23,7 +23,10 @@ def _validate_one(file: str, vars: dict, settings, policy) -> dict:
     from ..errors import SpecError
 
     try:
-        wf = loads(sys.stdin.read(), file="<stdin>", vars=vars, policy=policy) if file == "-" else load(file, vars=vars, policy=policy)
+        if file == "-":
+            wf = loads(sys.stdin.read(), file="<stdin>", vars=vars, policy=policy)
+        else:
+            wf = load(file, vars=vars, policy=policy)
     except SpecError as e:
         return {"file": "<stdin>" if file == "-" else file, "status": "error", "problems": [p.__dict__ for p in e.problems], "_error": e}
     return {

@@ -215,7 +215,8 @@ async def run_attempt(
     try:
         options = _decode(job, "options") or {}
         policy = Policy.from_stored(options.get("policy"))  # the one it was queued under, on every attempt
-        wf = workflow or from_document(_decode(job, "document"), file=job["workflow_file"], vars=_decode(job, "vars"), policy=policy)
+        document, variables = _decode(job, "document"), _decode(job, "vars")
+        wf = workflow or from_document(document, file=job["workflow_file"], vars=variables, policy=policy)
         apply_options(wf, options)
         check_keys(wf, settings)
         out_dir = Path(job["out_dir"])

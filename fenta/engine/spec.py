@@ -308,7 +308,8 @@ def loads(
     template: dict[str, Any] = {}
     try:
         overrides_in = doc.get("overrides") if isinstance(doc.get("overrides"), dict) else {}
-        template = resolve_template(template_name, overrides_in, base_dir=Path(file).parent if file else None, policy=policy)
+        base_dir = Path(file).parent if file else None
+        template = resolve_template(template_name, overrides_in, base_dir=base_dir, policy=policy)
     except TemplateError as e:
         overrides = doc.get("overrides") if isinstance(doc.get("overrides"), dict) else {}
         for p in e.problems:
@@ -364,7 +365,8 @@ def loads(
         if parsed is not None:
             node, check = cls(), CheckContext(template=template, workflow_file=file, policy=policy)
             # Files the policy refuses are the node's only problems: its own checks would look at them.
-            refused = [(f, why) for f, value in node.local_paths(parsed) if (why := policy.file_problem(check.path(value)))]
+            refused = [(f, why) for f, value in node.local_paths(parsed)
+                       if (why := policy.file_problem(check.path(value))) is not None]
             for fld, msg in refused or node.validate(parsed, check):
                 # `fld` is the full field path ("params.paths[2]", "template.subtitles.font").
                 parts = _split_field(fld)
@@ -444,7 +446,10 @@ def loads(
     if doc.get("sync") is True:
         document["sync"] = True
     name = doc.get("name") or (Path(file).stem if file and not file.startswith("<") else "workflow")
-    return Workflow(name=str(name), nodes=nodes, vars=merged_vars, template_name=template_name, template=template, file=file, document=document, retry=retry, policy=policy)
+    return Workflow(
+        name=str(name), nodes=nodes, vars=merged_vars, template_name=template_name, template=template,
+        file=file, document=document, retry=retry, policy=policy,
+    )
 
 
 def _has_path(tree: Any, path: tuple[str, ...]) -> bool:

@@ -169,7 +169,8 @@ class NodeContext:
                 FENTA_ALLOWED_DIRS), naming this node and `field`. Validation refused it already;
                 this check stands in case the path changed since (defence in depth).
         """
-        return checked_path(self.policy, self.workflow_file, path, lambda why: self.error(why, field=field, cls=PathError))
+        refuse = lambda why: self.error(why, field=field, cls=PathError)  # noqa: E731
+        return checked_path(self.policy, self.workflow_file, path, refuse)
 
     def error(self, message: str, *, field: str | None = None, cls: type[FentaError] | None = None, **kw):
         """Build an error that names this node (and the workflow file)."""
@@ -196,7 +197,9 @@ def local_path(workflow_file: str | None, path: str) -> Path:
     return p
 
 
-def checked_path(policy: Policy, workflow_file: str | None, path: str, refuse: Callable[[str], Exception]) -> Path:
+def checked_path(
+    policy: Policy, workflow_file: str | None, path: str, refuse: Callable[[str], Exception]
+) -> Path:
     """`local_path`, refused (`refuse(why)` raised) when `policy` may not open it. An untrusted
     workflow's file comes back resolved (symlinks followed): what is opened is what was checked."""
     p = local_path(workflow_file, path)

@@ -228,7 +228,8 @@ def _requeue(store: Any, b: dict[str, Any], *, settings: Settings, options: dict
     for r in batch_store.batch_rows(store, b["id"]):
         job = r["job"]
         if job is None:
-            wf = load(b["workflow_file"], vars=r["vars"], policy=Policy.from_stored(b["options"].get("policy")))
+            policy = Policy.from_stored(b["options"].get("policy"))  # the batch's, as its first rows had
+            wf = load(b["workflow_file"], vars=r["vars"], policy=policy)
             _enqueue(store, b["id"], Row(r["row_index"], r["vars"], r["name"], r["priority"], wf), settings=settings, out_dir=Path(b["out_dir"]), options=options)
             continue
         if job["status"] == "running":

@@ -210,7 +210,9 @@ def _raw_document(workflow_file: Path) -> dict[str, Any]:
     return doc
 
 
-def check_rows(workflow_file: str | Path, rows: list[dict[str, Any]], *, manifest: str, policy: Policy = TRUSTED) -> list[Row]:
+def check_rows(
+    workflow_file: str | Path, rows: list[dict[str, Any]], *, manifest: str, policy: Policy = TRUSTED
+) -> list[Row]:
     """Load the workflow with each row's variables; every problem of every row, or the checked rows.
 
     A problem the workflow has without the row's variables too is reported once, as the workflow's.

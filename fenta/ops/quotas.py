@@ -271,7 +271,8 @@ def _workflow_of(job: dict) -> Any:
     from ..engine.spec import from_document
     from ..policy import Policy
 
-    doc, vars, options = (json.loads(v) if isinstance(v, str) else v for v in (job.get(k) for k in ("document", "vars", "options")))
+    columns = map(job.get, ("document", "vars", "options"))
+    doc, vars, options = (json.loads(v) if isinstance(v, str) else v for v in columns)
     try:
         policy = Policy.from_stored((options or {}).get("policy"))
         return from_document(doc, file=job.get("workflow_file"), vars=vars or {}, policy=policy)

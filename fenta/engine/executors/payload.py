@@ -52,7 +52,9 @@ def _strings(value: Any) -> list[str]:
     return []
 
 
-def local_files(workflow: Any, document: dict[str, Any], vars: dict[str, Any], *, also: Collection[str] = ()) -> dict[str, Path]:
+def local_files(
+    workflow: Any, document: dict[str, Any], vars: dict[str, Any], *, also: Collection[str] = ()
+) -> dict[str, Path]:
     """Every string of the workflow that names a local file -> that file. Of an untrusted workflow
     only the files its policy allows (so nothing else leaves the machine), and the library files
     `also` names (its assets by id or tag, which it may use)."""
@@ -114,7 +116,8 @@ def build_payload(job: dict[str, Any], store: Any, *, topic: str, attempt: int, 
         PathError: the output folder cannot be written, or a local file cannot be read.
     """
     document, vars, options = _decode(job, "document"), _decode(job, "vars") or {}, _decode(job, "options") or {}
-    wf = from_document(document, file=job["workflow_file"], vars=vars, policy=Policy.from_stored(options.get("policy")))
+    policy = Policy.from_stored(options.get("policy"))
+    wf = from_document(document, file=job["workflow_file"], vars=vars, policy=policy)
     library = _resolve_library(wf, document, settings or Settings.from_env())
     check_writable(Path(job["out_dir"]), "output folder")
     files: dict[str, bytes] = {}
