@@ -238,10 +238,10 @@ def resolve_template(
             path = base_dir / path
         known = ", ".join(sorted(shipped)) or "none"
         as_file = path.suffix.lower() in (".yaml", ".yml") or "/" in name or os.sep in name
-        refused = policy.file_problem(path)
-        if refused is not None:  # before the file is looked at: the answer says nothing of what exists
+        off_limits = policy.file_problem(path)
+        if off_limits is not None:  # before the file is looked at: the answer says nothing of what exists
             unknown = f"unknown template '{name}' (shipped: {known})"
-            message = f"{refused}; shipped templates are allowed: {known}" if as_file else unknown
+            message = f"{off_limits}; shipped templates are allowed: {known}" if as_file else unknown
             raise TemplateError([Problem(message, field="template")])
         if not path.is_file():
             if as_file:  # meant as a file
@@ -276,9 +276,9 @@ def resolve_template(
     if problems or resolved is None:
         raise TemplateError(problems)
     logo = (resolved.get("logo") or {}).get("path")
-    refused = policy.file_problem(logo) if logo else None  # drawn by FFmpeg from the current folder
-    if refused is not None:
+    off_limits = policy.file_problem(logo) if logo else None  # drawn by FFmpeg from the current folder
+    if off_limits is not None:
         given = (overrides or {}).get("logo")
         from_overrides = isinstance(given, dict) and "path" in given
-        raise TemplateError([Problem(refused, file=None if from_overrides else source, field="logo.path")])
+        raise TemplateError([Problem(off_limits, file=None if from_overrides else source, field="logo.path")])
     return resolved

@@ -363,11 +363,11 @@ def loads(
         except ValidationError as e:
             problems += _pydantic_problems(e, file=file, line_of=lambda *p, _n=nid: line_of_node(_n, "params", *p), node=nid, prefix="params.")
         if parsed is not None:
-            node, check = cls(), CheckContext(template=template, workflow_file=file, policy=policy)
+            checker, check = cls(), CheckContext(template=template, workflow_file=file, policy=policy)
             # Files the policy refuses are the node's only problems: its own checks would look at them.
-            refused = [(f, why) for f, value in node.local_paths(parsed)
-                       if (why := policy.file_problem(check.path(value))) is not None]
-            for fld, msg in refused or node.validate(parsed, check):
+            off_limits = [(f, why) for f, value in checker.local_paths(parsed)
+                          if (why := policy.file_problem(check.path(value))) is not None]
+            for fld, msg in off_limits or checker.validate(parsed, check):
                 # `fld` is the full field path ("params.paths[2]", "template.subtitles.font").
                 parts = _split_field(fld)
                 line = line_of_node(nid, *parts) if parts[0] == "params" else line_of_node(nid)
