@@ -21,6 +21,7 @@ from typing import Any, Callable
 
 from ..config import Settings
 from ..errors import FentaError, JobError, PathError
+from ..policy import Policy
 from .events import Event, now_iso, parse_iso
 from .execute import Execution, _Stopped
 from .keys import check_keys
@@ -212,8 +213,10 @@ async def run_attempt(
         return result("failed", row or {"status": "lost", "error": error}, ex=ex, exit_code=exit_code)
 
     try:
-        wf = workflow or from_document(_decode(job, "document"), file=job["workflow_file"], vars=_decode(job, "vars"))
         options = _decode(job, "options") or {}
+        policy = Policy.from_stored(options.get("policy"))  # the one it was queued under, on every attempt
+        document, variables = _decode(job, "document"), _decode(job, "vars")
+        wf = workflow or from_document(document, file=job["workflow_file"], vars=variables, policy=policy)
         apply_options(wf, options)
         check_keys(wf, settings)
         out_dir = Path(job["out_dir"])

@@ -72,6 +72,8 @@ def enqueue(
     job_id = new_job_id()
     lease = Lease.new(job_id) if hold else None
     options = {"name": name, "preview": bool(preview), "overwrite": bool(overwrite), "vars": var_overrides(workflow)}
+    if not workflow.policy.trusted:  # for every attempt, resume and worker (none stored: the local user's)
+        options["policy"] = workflow.policy.to_stored()
     if encoder is not None:
         options["encoder"] = encoder
         from .runner import check_options

@@ -18,6 +18,7 @@ from typing import Any, Callable
 
 from ..config import Settings
 from ..errors import CostLimitError, JobError, Problem, SpecError
+from ..policy import Policy
 from .events import Event
 from .keys import check_keys
 from .outputs import check_home, resolve_output
@@ -265,7 +266,8 @@ async def resume_async(job_id: str, *, reload: bool = False, settings: Settings 
                 if not job["workflow_file"]:
                     raise JobError(f"job '{job['id']}' was not run from a workflow file, so there is nothing to reload")
                 options = store.get_job(job["id"])["options"] or {}
-                wf = load(job["workflow_file"], vars=options["vars"] if "vars" in options else store.get_job(job["id"])["vars"])
+                given = options["vars"] if "vars" in options else store.get_job(job["id"])["vars"]
+                wf = load(job["workflow_file"], vars=given, policy=Policy.from_stored(options.get("policy")))
                 store.replace_workflow(job["id"], name=wf.name, workflow_hash=wf.hash, document=wf.document, vars=wf.vars)
             check_writable(Path(job["out_dir"]), "output folder")
         except BaseException:

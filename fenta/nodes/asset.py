@@ -116,6 +116,10 @@ class InputAsset(Node):
             problems.append((e.field, e.message))
         return problems
 
+    def local_paths(self, params: AssetParams) -> list[tuple[str, str]]:
+        # URLs are fetched, not opened (the guarded fetch checks them); library assets are the library's.
+        return [(f"params.paths[{i}]", p) for i, p in enumerate(params.paths) if not _is_url(p)]
+
     def fingerprint(self, params: AssetParams, inputs, *, workflow_file: str | None = None) -> str:
         # Local files may change under the same name: key on size and mtime too. Library assets are
         # named by content; a tag's key changes when assets gain or lose it.
@@ -146,7 +150,7 @@ class InputAsset(Node):
                 local = await _download(ctx, p)
                 shown = p
             else:
-                local = local_path(ctx.workflow_file, p)
+                local = ctx.local_file(p, field="params.paths")
                 shown = str(local)
                 if not local.is_file():
                     raise MediaError("file not found", file=shown, node=ctx.node_id, field="params.paths")

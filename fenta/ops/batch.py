@@ -27,6 +27,7 @@ from ..config import Settings
 from ..engine.events import Event
 from ..engine.spec import Workflow
 from ..errors import BatchError, ManifestError, PathError, RowProblem
+from ..policy import Policy
 from . import batch_store
 from .batch_report import build_report, write_json, write_junit
 from .batch_rows import Row, check_rows, read_manifest
@@ -108,6 +109,7 @@ def batch(
     on_start: Callable[[dict[str, Any]], None] | None = None,
     on_warning: Callable[[str], None] | None = None,
     settings: Settings | None = None,
+    trusted: bool = True,
 ) -> dict[str, Any]:
     """Run one workflow once per row and return the batch's report (what `--report` writes).
 
@@ -128,6 +130,9 @@ def batch(
         on_start: Called once the jobs are queued, with `{batch_id, rows: [{index, name, job_id, status}],
             concurrency, executor}` (executor: where the rows run, e.g. "local").
         on_warning: Called with one line per Dask worker that cannot run jobs and is left out.
+        trusted: False when the workflow or the rows are someone else's (`--untrusted`): every row is
+            loaded and run under the untrusted policy (docs/security.md), and `resume` keeps it. A
+            `Workflow` loaded untrusted (`fenta.load(..., trusted=False)`) brings its own policy.
 
     Raises:
         ManifestError: a row is invalid (every problem, each naming its row and field); nothing ran.
@@ -138,12 +143,15 @@ def batch(
     from ..engine.store import JobStore
 
     settings = settings or Settings.from_env()
+    policy = _policy(workflow, trusted, settings)
     wf_file = _workflow_file(workflow)
     raw, shown = _rows_of(rows)
-    checked = check_rows(wf_file, raw, manifest=shown)
+    checked = check_rows(wf_file, raw, manifest=shown, policy=policy)
     out_dir = _out_folder(out, settings)
     check_keys(checked[0].workflow, settings)  # type: ignore[arg-type]
     options = {"concurrency": concurrency, "fail_fast": fail_fast, "cluster": cluster, "report": _abs(report), "junit": _abs(junit), "overwrite": overwrite, "preview": preview, "retries": retries}
+    if not policy.trusted:  # rows queued later (`resume`) are loaded under it too
+        options["policy"] = policy.to_stored()
     batch_id = batch_store.new_batch_id()
     with _executor(cluster, settings, on_warning) as executor:  # a cluster that cannot be used fails before anything is queued
         store = JobStore(settings.db_path)
@@ -157,6 +165,13 @@ def batch(
         finally:
             store.close()
         return _drive(batch_id, executor, settings=settings, on_event=on_event, on_start=on_start, concurrency=concurrency)
+
+
+def _policy(workflow: str | os.PathLike | Workflow, trusted: bool, settings: Settings) -> Policy:
+    """The batch's policy: an untrusted `Workflow`'s own, else untrusted when not `trusted`."""
+    if isinstance(workflow, Workflow) and not workflow.policy.trusted:
+        return workflow.policy
+    return Policy.for_trust(trusted, settings)
 
 
 def _executor(cluster: str | None, settings: Settings, on_warning: Callable[[str], None] | None) -> Any:
@@ -217,7 +232,8 @@ def _requeue(store: Any, b: dict[str, Any], *, settings: Settings, options: dict
     for r in batch_store.batch_rows(store, b["id"]):
         job = r["job"]
         if job is None:
-            wf = load(b["workflow_file"], vars=r["vars"])
+            policy = Policy.from_stored(b["options"].get("policy"))  # the batch's, as its first rows had
+            wf = load(b["workflow_file"], vars=r["vars"], policy=policy)
             _enqueue(store, b["id"], Row(r["row_index"], r["vars"], r["name"], r["priority"], wf), settings=settings, out_dir=Path(b["out_dir"]), options=options)
             continue
         if job["status"] == "running":
