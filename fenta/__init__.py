@@ -7,6 +7,9 @@
 
     job_id = fenta.submit(wf, out="renders/")        # queued for `fenta worker` (or fenta.jobs.Worker)
     print(fenta.jobs.get(job_id)["job"]["status"])   # fenta.jobs: list, get, events, retry, cancel, watch
+
+    theirs = fenta.load("from-a-user.json", trusted=False)   # someone else's: no local file outside
+                                                             # FENTA_ALLOWED_DIRS (docs/security.md)
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 # `import fenta` (and the CLI's start-up) stays fast.
 _EXPORTS = {
     "Settings": "config",
+    "Policy": "policy",
     "Event": "engine.events",
     "Plan": "engine.results",
     "RunResult": "engine.results",
@@ -51,10 +55,12 @@ _ERRORS = (
     "SyncError",
 )
 _ERRORS += ("ComposeError",)
+_ERRORS += ("URLError",)
 _EXPORTS.update({name: "errors" for name in _ERRORS})
 
 if TYPE_CHECKING:  # pragma: no cover - names for type checkers only, never imported at run time
     from .config import Settings
+    from .policy import Policy
     from . import jobs, library
     from .engine.events import Event
     from .engine.queue import submit
@@ -72,6 +78,7 @@ if TYPE_CHECKING:  # pragma: no cover - names for type checkers only, never impo
     from .ops.batch import batch
     from .nodes.base import Node, NodeContext, Params, Ports, register, registry
     from .errors import ComposeError
+    from .errors import URLError
     from .ops.compose import new
     from .ops.starters import init
 
@@ -110,6 +117,7 @@ __all__ = [
     "Plan",
     "Event",
     "Settings",
+    "Policy",
     "Node",
     "NodeContext",
     "Params",
@@ -148,4 +156,5 @@ __all__ = [
     "init",
     "ComposeError",
     "SyncError",
+    "URLError",
 ]

@@ -41,6 +41,7 @@ __all__ = [
     "ManifestError",
     "BatchError",
     "SyncError",
+    "URLError",
 ]
 
 
@@ -303,6 +304,14 @@ class AssetError(FentaError):
     def __init__(self, message: str, *, retryable: bool = False, **where) -> None:
         super().__init__(message, **where)
         self.retryable = retryable
+
+
+class URLError(FentaError):
+    """A URL someone gave fenta may not be fetched: not http(s), not a valid URL (host, IDNA, port),
+    too many redirects, or, for untrusted input, a host on a loopback, private, link-local or metadata
+    address (`fenta.netguard`; exit 2: bad input)."""
+
+    exit_code = 2
 
 
 class ClusterError(FentaError):

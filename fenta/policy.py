@@ -18,7 +18,7 @@ import ipaddress
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from .config import Settings
@@ -54,17 +54,47 @@ class Policy:
         """`TRUSTED`, or `untrusted(settings)`."""
         return TRUSTED if trusted else cls.untrusted(settings)
 
-    def file_problem(self, path: Path) -> str | None:
+    def to_stored(self) -> dict[str, Any]:
+        """The policy as JSON values, kept in a job's `options` (and a batch's) so every later attempt,
+        resume and worker applies the one it was validated under."""
+        return {
+            "trusted": self.trusted,
+            "allowed_dirs": [str(d) for d in self.allowed_dirs],
+            "allowed_networks": [str(n) for n in self.allowed_networks],
+        }
+
+    @classmethod
+    def from_stored(cls, value: Any) -> Policy:
+        """The policy `to_stored` wrote; None (a job stored before policies existed, always the local
+        user's) is `TRUSTED`. Anything else that does not read back is untrusted with no exceptions:
+        a damaged value never widens what a job may reach."""
+        if value is None:
+            return TRUSTED
+        try:
+            if value["trusted"] is True:
+                return TRUSTED
+            dirs = tuple(Path(os.path.realpath(d)) for d in value.get("allowed_dirs") or ())
+            nets = tuple(ipaddress.ip_network(n, strict=False) for n in value.get("allowed_networks") or ())
+            return cls(trusted=False, allowed_dirs=dirs, allowed_networks=nets)
+        except (TypeError, KeyError, ValueError, AttributeError):
+            return cls(trusted=False)
+
+    def file_problem(self, path: str | os.PathLike[str]) -> str | None:
         """Why this policy may not open `path` (None: it may).
 
         The path is resolved first (symlinks followed, `..` collapsed), so a link inside an allowed
-        folder that points outside it is refused like the place it points to.
+        folder that points outside it is refused like the place it points to. Nothing is opened and
+        the answer does not depend on whether the file exists, so it tells an untrusted caller nothing
+        about this machine's files.
         """
         if self.trusted:
             return None
-        real = Path(os.path.realpath(path))
+        try:
+            real = Path(os.path.realpath(path))  # as it will be opened: `~` is the caller's to expand
+        except (OSError, ValueError):  # a NUL byte, a name too long: not a file anyone may name
+            real = None
         for folder in self.allowed_dirs:
-            if real == folder or folder in real.parents:
+            if real is not None and (real == folder or folder in real.parents):
                 return None
         if not self.allowed_dirs:
             return "an untrusted workflow may not name local files (the operator allows none: FENTA_ALLOWED_DIRS)"

@@ -25,6 +25,7 @@ from typing_extensions import Annotated
 
 from .documents import field_path, read_document
 from .errors import Problem, TemplateError
+from .policy import TRUSTED, Policy
 
 __all__ = ["Template", "TemplateError", "resolve_template", "template_dirs", "list_templates", "DEFAULT_TEMPLATE", "TRANSITIONS"]
 
@@ -208,11 +209,23 @@ def _read(path: Path) -> tuple[dict, list[Problem]]:
     return data, [Problem(i.message, file=file, line=i.line, field=field_path(i.path)) for i in issues]
 
 
-def resolve_template(name: str | None, overrides: dict[str, Any] | None = None, *, base_dir: Path | None = None) -> dict[str, Any]:
+def resolve_template(
+    name: str | None,
+    overrides: dict[str, Any] | None = None,
+    *,
+    base_dir: Path | None = None,
+    policy: Policy = TRUSTED,
+) -> dict[str, Any]:
     """Load a template by name or path, apply overrides, validate, and return it as a dict.
 
+    Under an untrusted `policy` a template given as a path, and a logo file (from the template or
+    `overrides`), must lie inside FENTA_ALLOWED_DIRS; the check comes before the file is looked at.
+    Shipped templates, and fonts (named by family, found among the bundled and installed fonts), are
+    always allowed.
+
     Raises:
-        TemplateError: unknown template, unreadable file, or invalid fields (all listed).
+        TemplateError: unknown template, unreadable file, a file the policy refuses, or invalid fields
+            (all listed).
     """
     name = name or DEFAULT_TEMPLATE
     shipped = list_templates()
@@ -223,9 +236,15 @@ def resolve_template(name: str | None, overrides: dict[str, Any] | None = None, 
         path = Path(name)
         if not path.is_absolute() and base_dir is not None:
             path = base_dir / path
+        known = ", ".join(sorted(shipped)) or "none"
+        as_file = path.suffix.lower() in (".yaml", ".yml") or "/" in name or os.sep in name
+        off_limits = policy.file_problem(path)
+        if off_limits is not None:  # before the file is looked at: the answer says nothing of what exists
+            unknown = f"unknown template '{name}' (shipped: {known})"
+            message = f"{off_limits}; shipped templates are allowed: {known}" if as_file else unknown
+            raise TemplateError([Problem(message, field="template")])
         if not path.is_file():
-            known = ", ".join(sorted(shipped)) or "none"
-            if path.suffix.lower() in (".yaml", ".yml") or "/" in name or os.sep in name:  # meant as a file
+            if as_file:  # meant as a file
                 what = "a folder, not a template file" if path.is_dir() else "template file not found"
                 raise TemplateError([Problem(f"{what}: {path} (or use a shipped one: {known})", field="template")])
             raise TemplateError([Problem(f"unknown template '{name}' (shipped: {known})", field="template")])
@@ -256,4 +275,10 @@ def resolve_template(name: str | None, overrides: dict[str, Any] | None = None, 
             problems.append(Problem(msg, file=source, field=loc or None))
     if problems or resolved is None:
         raise TemplateError(problems)
+    logo = (resolved.get("logo") or {}).get("path")
+    off_limits = policy.file_problem(logo) if logo else None  # drawn by FFmpeg from the current folder
+    if off_limits is not None:
+        given = (overrides or {}).get("logo")
+        from_overrides = isinstance(given, dict) and "path" in given
+        raise TemplateError([Problem(off_limits, file=None if from_overrides else source, field="logo.path")])
     return resolved

@@ -45,6 +45,7 @@ LAYERS: dict[str, int] = {
     "hashing": 6,  # a file's SHA-256: the node cache, the asset library, paid inputs  # opening fenta.db with the shared settings: the job store (engine) and the asset library
     "config": 6,
     "policy": 6,  # the trust policy: what an untrusted workflow may reach (files, addresses)
+    "netguard": 6,  # requests to URLs someone gave: checked hops, addresses pinned (library, webhooks)
     "types": 6,
     "written": 6,  # splitting a script into written words: render (hook timing) and tts (alignment) share it
 }

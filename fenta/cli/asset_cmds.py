@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import math
 from enum import Enum
 from typing import Any, Optional
 
 import typer
 from rich.markup import escape
 
-from ..errors import FentaError
+from ..errors import AssetError, FentaError
 from ._app import app, console, emit_json, handle_errors, print_error
 
 assets_app = typer.Typer(help="Your clips, stills and audio, stored once, probed once, tagged; use them with Input.Asset {asset: ID} or {tag: NAME}.", no_args_is_help=True)
@@ -67,6 +68,9 @@ def assets_add(
     """
     from .. import library
 
+    if not math.isfinite(max_mb) or max_mb <= 0:  # inf, nan, 0, -1: refused before anything is read
+        why = f"the largest download must be a finite number of MB above 0, not {max_mb:g}"
+        raise AssetError(why, field="--max-mb")
     tags = [library.clean_tag(t) for t in tag or []]  # a bad tag is one error, before any file is read
     added, failed = [], []
     for source in sources:

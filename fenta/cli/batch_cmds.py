@@ -9,6 +9,7 @@ import typer
 from rich.markup import escape
 
 from ._app import _Group, app, console, emit_json, err_console, handle_errors
+from ._trust import UNTRUSTED_HELP
 
 _DEFAULT = "run"
 
@@ -82,6 +83,7 @@ def _checks() -> None:
 
 
 _CONCURRENCY = "Rows run at once (default: one per CPU core plus one, so one row's voice and file work overlap the others' encodes; with --cluster, the workers' render slots)."
+_UNTRUSTED = f"{UNTRUSTED_HELP} `fenta batch resume` keeps it."
 _CLUSTER = "Run the rows on Dask: local (a LocalCluster here), local:N (N workers), or tcp://HOST:8786 (a scheduler; FENTA_DASK_ADDRESS, then DASK_SCHEDULER_ADDRESS, when not given). Needs Dask: the dask extra of fenta."
 
 
@@ -100,6 +102,7 @@ def run(
     preview: bool = typer.Option(False, "--preview", help="Render quick low-resolution drafts (NAME.preview.mp4)."),
     retries: Optional[int] = typer.Option(None, "--retries", min=0, max=10, help="Retries of a row after a retryable failure, through the queue (default: the workflow's retry.max_retries, else 3)."),
     json: bool = typer.Option(False, "--json", help="Print the report as JSON instead of the live view (the closing line goes to stderr)."),
+    untrusted: bool = typer.Option(False, "--untrusted", help=_UNTRUSTED),
 ) -> None:
     """Run WORKFLOW once per row of ROWS, several rows at once, and report each row.
 
@@ -114,6 +117,7 @@ def run(
         lambda display: batches.batch(
             workflow, rows, out=out, concurrency=concurrency, fail_fast=fail_fast, cluster=cluster, report=report, junit=junit,
             overwrite=overwrite, preview=preview, retries=retries, on_event=display, on_start=display.start, on_warning=_warn,
+            trusted=not untrusted,
         ),
         json,
     )

@@ -9,11 +9,12 @@ import typer
 from rich.markup import escape
 
 from ._app import app, console, emit_json, err_console, handle_errors
+from ._trust import UNTRUSTED_HELP, policy_for
 
 VarOpt = typer.Option(None, "--var", help="Override a variable: --var key=value, or key=@file.txt to use a file's text (@@ for a literal @; repeatable).")
 
 
-def _validate_one(file: str, vars: dict, settings) -> dict:
+def _validate_one(file: str, vars: dict, settings, policy) -> dict:
     """Load one workflow ('-': stdin); a dict with its status, problems or summary, and the keys it needs."""
     import sys
 
@@ -22,7 +23,10 @@ def _validate_one(file: str, vars: dict, settings) -> dict:
     from ..errors import SpecError
 
     try:
-        wf = loads(sys.stdin.read(), file="<stdin>", vars=vars) if file == "-" else load(file, vars=vars)
+        if file == "-":
+            wf = loads(sys.stdin.read(), file="<stdin>", vars=vars, policy=policy)
+        else:
+            wf = load(file, vars=vars, policy=policy)
     except SpecError as e:
         return {"file": "<stdin>" if file == "-" else file, "status": "error", "problems": [p.__dict__ for p in e.problems], "_error": e}
     return {
@@ -43,6 +47,7 @@ def validate(
     var: Optional[List[str]] = VarOpt,
     strict: bool = typer.Option(False, "--strict", help="Also fail (exit 2) when an API key the workflows need is not set."),
     json: bool = typer.Option(False, "--json", help="Print the result as JSON: one entry per file."),
+    untrusted: bool = typer.Option(False, "--untrusted", help=UNTRUSTED_HELP),
 ) -> None:
     """Check workflows and report every problem in every file at once (exit 2 when any is invalid).
 
@@ -54,9 +59,10 @@ def validate(
     from ..engine.spec import parse_var_overrides
     from ._app import print_error
 
-    vars = parse_var_overrides(var)
+    policy = policy_for(untrusted)
+    vars = parse_var_overrides(var, policy=policy)
     settings = Settings.from_env()
-    results = [_validate_one(f, vars, settings) for f in files]
+    results = [_validate_one(f, vars, settings, policy) for f in files]
     invalid = [r for r in results if r["status"] == "error"]
     missing = sorted({k["var"] for r in results for k in r.get("keys", []) if not k["set"]})
     failed = bool(invalid) or (strict and bool(missing))

@@ -14,6 +14,7 @@ from rich.markup import escape
 
 from ..config import Settings
 from ._app import app, console, emit_json, err_console, handle_errors
+from ._trust import UNTRUSTED_HELP, policy_for
 
 if TYPE_CHECKING:
     from ..engine.events import Event
@@ -34,6 +35,7 @@ def submit(
     yes: bool = typer.Option(False, "--yes", "-y", help="Do not ask before queueing a job that costs money."),
     max_cost: Optional[float] = typer.Option(None, "--max-cost", help="Refuse to queue the job when its estimate (USD) is higher."),
     json: bool = typer.Option(False, "--json", help="Print {job_id, status} as JSON."),
+    untrusted: bool = typer.Option(False, "--untrusted", help=UNTRUSTED_HELP),
 ) -> None:
     """Queue a workflow for a worker and print the job's id (run one with `fenta worker`)."""
     from .. import jobs
@@ -42,7 +44,8 @@ def submit(
     from .run_cmds import _confirm_cost, check_encoder_choice
 
     check_encoder_choice(encoder)
-    wf = load(file, vars=parse_var_overrides(var))
+    policy = policy_for(untrusted)
+    wf = load(file, vars=parse_var_overrides(var, policy=policy), policy=policy)
     settings = Settings.from_env()
     _confirm_cost(wf, yes, max_cost, json)
     missing = [k.var for k in key_needs(wf, settings) if not k.set]

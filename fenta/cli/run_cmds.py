@@ -12,6 +12,7 @@ from rich.markup import escape
 from ..config import Settings
 from ..errors import CostLimitError
 from ._app import app, console, emit_json, err_console, handle_errors
+from ._trust import UNTRUSTED_HELP, policy_for
 
 if TYPE_CHECKING:
     from ..engine.results import RunResult
@@ -133,6 +134,7 @@ def run(
     retries: Optional[int] = typer.Option(None, "--retries", min=0, max=10, help="Retries after a retryable failure (network, timeout, 5xx, FFmpeg crash), waiting here with a countdown: 10-20 s, 20-40 s, 40-80 s (FENTA_RETRY_BASE_SECONDS). Default: the workflow's retry.max_retries, else 3; 0 turns them off."),
     encoder: Optional[str] = typer.Option(None, "--encoder", help="H.264 encoder for every Render node: auto, x264, nvenc, qsv, vaapi or videotoolbox (one that fails here falls back to x264 with a notice; default: the node's, x264)."),
     sync: bool = typer.Option(False, "--sync", help="Push the job, its progress and the finished video to the hosted project (FENTA_API_URL, FENTA_API_KEY); the same as sync: true in the workflow or FENTA_SYNC=1. Offline, the run still succeeds and the push waits for `fenta sync`."),
+    untrusted: bool = typer.Option(False, "--untrusted", help=UNTRUSTED_HELP),
 ) -> None:
     """Run a workflow and write the video, subtitles and thumbnail to --out.
 
@@ -145,7 +147,8 @@ def run(
     from ..engine.spec import load, parse_var_overrides
     from ..media.ffmpeg import ffmpeg_choice
 
-    wf = load(file, vars=parse_var_overrides(var))
+    policy = policy_for(untrusted)
+    wf = load(file, vars=parse_var_overrides(var, policy=policy), policy=policy)
     check_encoder_choice(encoder)
     if dry_run:
         _dry_run(wf, json)

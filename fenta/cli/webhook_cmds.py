@@ -130,7 +130,9 @@ def webhooks_test(
 @handle_errors()
 def webhooks_deliveries(
     status: Optional[str] = typer.Option(None, "--status", help="Only deliveries in this state: pending, delivered or failed."),
-    limit: int = typer.Option(50, "--limit", "-n", min=1, help="How many to show, newest first."),
+    limit: int = typer.Option(
+        50, "--limit", "-n", min=1, max=1_000_000, help="How many to show, newest first."
+    ),
     json: bool = typer.Option(False, "--json", help="Print as JSON."),
 ) -> None:
     """List webhook deliveries (one per event and endpoint): state, attempts, last answer, next attempt."""

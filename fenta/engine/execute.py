@@ -18,8 +18,8 @@ import networkx as nx
 from pydantic import BaseModel, ValidationError
 
 from ..config import Settings
-from ..errors import FentaError, NodeError
-from ..nodes.base import NodeContext
+from ..errors import FentaError, NodeError, PathError
+from ..nodes.base import NodeContext, local_path
 from .cache import cache_key, files_exist
 from .clock import now_iso
 from .events import Sink
@@ -161,6 +161,12 @@ class Execution:
             err = NodeError(f"inputs do not fit {cls.type}: {e.errors()[0]['msg']}", node=nid, file=self.wf.file)
             self.fail(nid, None, err, 0.0)
             raise err from None
+        for field, value in node.local_paths(params):  # before the fingerprint, which reads them
+            why = self.wf.policy.file_problem(local_path(self.wf.file, value))
+            if why is not None:
+                refused = PathError(why, node=nid, field=field, file=self.wf.file)
+                self.fail(nid, None, refused, 0.0)
+                raise refused
         params_json = params.model_dump(mode="json")
         extra = {"fingerprint": node.fingerprint(params, inputs, workflow_file=self.wf.file)}
         if cls.uses_template:
@@ -200,6 +206,7 @@ class Execution:
                 services=self.services,
                 store=self.store,
                 usage=UsageLog(self.store, self.job_id, nid),
+                policy=self.wf.policy,
             )
             t0 = time.perf_counter()
             try:

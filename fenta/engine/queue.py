@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import time
+from contextlib import nullcontext
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +17,7 @@ from .leases import Lease
 from .lifecycle import queue_new
 from .results import check_options, prepare
 from .spec import Workflow
-from .store import JobStore, new_job_id
+from .store import JobStore, Tx, new_job_id
 
 __all__ = ["submit", "enqueue", "retry_policy"]
 
@@ -53,6 +54,7 @@ def enqueue(
     batch_id: str | None = None,
     encoder: str | None = None,
     owner: str | None = None,
+    tx: Tx | None = None,
 ) -> tuple[str, Lease | None]:
     """Write a queued job and its `job.queued` event in one transaction.
 
@@ -61,6 +63,8 @@ def enqueue(
         hold: Lease the job to this process (`fenta run`): no worker takes it while this process lives.
         encoder: The H.264 encoder for every Render node (`--encoder`), kept with the job for resumes.
         owner: The kind of process that alone runs this job (e.g. "hosted"): plain workers leave it alone.
+        tx: The caller's open transaction (`with store.write() as tx`) to write the job in, so it
+            commits together with the caller's own writes (a batch row's link to its job); default: its own.
 
     Returns:
         (job id, the lease when `hold`).
@@ -70,13 +74,15 @@ def enqueue(
     options: dict[str, Any] = {
         "name": name, "preview": bool(preview), "overwrite": bool(overwrite), "vars": var_overrides(workflow),
     }
+    if not workflow.policy.trusted:  # for every attempt, resume and worker (none stored: the local user's)
+        options["policy"] = workflow.policy.to_stored()
     if encoder is not None:
         options["encoder"] = encoder
         check_options(workflow, options)  # a bad encoder name fails here, before the job exists
     file = os.path.abspath(workflow.file) if workflow.file and not workflow.file.startswith("<") else None
-    with store.write() as tx:
+    with nullcontext(tx) if tx is not None else store.write() as writing:
         queue_new(
-            tx, id=job_id, workflow_name=workflow.name, workflow_hash=workflow.hash, workflow_file=file,
+            writing, id=job_id, workflow_name=workflow.name, workflow_hash=workflow.hash, workflow_file=file,
             document=workflow.document, vars=workflow.vars, out_dir=str(out_dir), attempt=0, created_at=time.time(),
             options=options, priority=int(priority), max_retries=max_retries, retry_base=retry_base,
             schedule_id=schedule_id, batch_id=batch_id, owner=owner, **(lease.fields(settings) if lease else {}),

@@ -27,6 +27,7 @@ from typing import Any
 from ..config import Settings
 from ..errors import FentaError, FFmpegUnusable, MissingKeysError
 from ..media.ffmpeg import ffmpeg_choice
+from ..policy import Policy
 from .events import Event
 from .execute import Execution
 from .keys import check_keys
@@ -168,6 +169,16 @@ def _materialize(payload: dict[str, Any], root: Path, back: list[tuple[str, str]
     return _walk(payload["document"], swap), _walk(payload.get("vars") or {}, swap), local_file
 
 
+def _policy_here(options: dict[str, Any], root: Path) -> Policy:
+    """The job's policy on this worker: the client's, except that an untrusted job may name only the
+    files the client shipped (`_materialize` writes them all there), never one of this machine's."""
+    policy = Policy.from_stored(options.get("policy"))
+    if policy.trusted:
+        return policy
+    shipped = tuple(Path(os.path.realpath(root / d)) for d in ("workflow", "media"))
+    return dataclasses.replace(policy, allowed_dirs=shipped)
+
+
 def _to_client(outcome: dict[str, Any], back: list[tuple[str, str]]) -> dict[str, Any]:
     """The outcome with this worker's scratch paths of shipped files written as the client's paths
     (errors, node errors, events, outputs), so a message names the file the user has."""
@@ -219,8 +230,8 @@ async def _attempt(payload: dict[str, Any], root: Path, back: list[tuple[str, st
         _seed(store, payload)
         try:
             document, vars, workflow_file = _materialize(payload, root, back)
-            wf = from_document(document, file=workflow_file, vars=vars)
             options = payload.get("options") or {}
+            wf = from_document(document, file=workflow_file, vars=vars, policy=_policy_here(options, root))
             apply_options(wf, options)
             check_keys(wf, settings)  # the keys are the worker's own: they never travel
             ex = Execution(

@@ -14,6 +14,7 @@ from typing import Any, Callable
 
 from ..config import Settings
 from ..errors import CostLimitError, JobError
+from ..policy import Policy
 from .attempt import drive
 from .events import Event
 from .keys import check_keys
@@ -136,7 +137,8 @@ async def resume_async(job_id: str, *, reload: bool = False, settings: Settings 
             if reload:
                 if not job.workflow_file:
                     raise JobError(f"job '{job.id}' was not run from a workflow file, so there is nothing to reload")
-                wf = load(job.workflow_file, vars=job.options["vars"] if "vars" in job.options else job.vars)
+                given = job.options["vars"] if "vars" in job.options else job.vars
+                wf = load(job.workflow_file, vars=given, policy=Policy.from_stored(job.options.get("policy")))
                 store.replace_workflow(job.id, name=wf.name, workflow_hash=wf.hash, document=wf.document, vars=wf.vars)
             check_writable(Path(job.out_dir), "output folder")
         except BaseException:

@@ -10,6 +10,12 @@ tag is a problem, not ignored), a key written twice in one mapping is a problem
 variable passed in that the workflow neither declares nor uses is a problem.
 Each node type adds its own static checks (`Node.validate`: files exist, voices
 are known) on the params after `${vars.NAME}` is filled in.
+
+A workflow is loaded under a trust policy (`fenta.policy`, docs/security.md): the local user's
+(the default) or an untrusted one, for documents from someone else. Under the untrusted policy every
+file a node names (`Node.local_paths`), a template given as a path and a template's logo must lie
+inside FENTA_ALLOWED_DIRS; each other one is the node's (or the template's) one problem, found
+before anything looks at the file. The loaded `Workflow` keeps its policy, and so does its job.
 """
 
 from __future__ import annotations
@@ -24,9 +30,11 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from ..config import Settings
 from ..documents import Issue, Lines, field_path, read_document
 from ..errors import Problem, SpecError
 from ..nodes.base import CheckContext, Node, registry
+from ..policy import TRUSTED, Policy
 from ..template import TemplateError, resolve_template
 from .graph import find_cycle
 from .variables import check_refs, interpolate, parse_var_overrides, used_var_names
@@ -90,6 +98,8 @@ class Workflow:
     document: dict[str, Any] = field(default_factory=dict)
     #: `retry: {max_retries, base_seconds}` as written (None when the workflow has none).
     retry: dict[str, Any] | None = None
+    #: The trust policy it was validated under; its job keeps it, and every node runs under it.
+    policy: Policy = TRUSTED
 
     @property
     def hash(self) -> str:
@@ -221,13 +231,25 @@ def _parse_ref(ref: Any) -> tuple[str, str] | None:
     return (src, port) if src and port else None
 
 
+def _policy_of(trusted: bool, policy: Policy | None) -> Policy:
+    """The policy `load` applies: `policy` when given, else the local user's or the untrusted one."""
+    if policy is None:
+        return TRUSTED if trusted else Policy.untrusted(Settings.from_env())
+    if not trusted and policy.trusted:
+        raise ValueError("trusted=False contradicts the trusted policy given: pass one or the other")
+    return policy
+
+
 def loads(
     text: str,
     *,
     file: str | None = None,
     vars: dict[str, Any] | None = None,
+    trusted: bool = True,
+    policy: Policy | None = None,
 ) -> Workflow:
     """Parse and validate workflow text. See `load`."""
+    policy = _policy_of(trusted, policy)
     problems: list[Problem] = []
     doc, lines, issues = read_document(text, file)
     if not isinstance(doc, dict):
@@ -286,7 +308,8 @@ def loads(
     template: dict[str, Any] = {}
     try:
         overrides_in = doc.get("overrides") if isinstance(doc.get("overrides"), dict) else {}
-        template = resolve_template(template_name, overrides_in, base_dir=Path(file).parent if file else None)
+        base_dir = Path(file).parent if file else None
+        template = resolve_template(template_name, overrides_in, base_dir=base_dir, policy=policy)
     except TemplateError as e:
         overrides = doc.get("overrides") if isinstance(doc.get("overrides"), dict) else {}
         for p in e.problems:
@@ -340,7 +363,11 @@ def loads(
         except ValidationError as e:
             problems += _pydantic_problems(e, file=file, line_of=lambda *p, _n=nid: line_of_node(_n, "params", *p), node=nid, prefix="params.")
         if parsed is not None:
-            for fld, msg in cls().validate(parsed, CheckContext(template=template, workflow_file=file)):
+            checker, check = cls(), CheckContext(template=template, workflow_file=file, policy=policy)
+            # Files the policy refuses are the node's only problems: its own checks would look at them.
+            off_limits = [(f, why) for f, value in checker.local_paths(parsed)
+                          if (why := policy.file_problem(check.path(value))) is not None]
+            for fld, msg in off_limits or checker.validate(parsed, check):
                 # `fld` is the full field path ("params.paths[2]", "template.subtitles.font").
                 parts = _split_field(fld)
                 line = line_of_node(nid, *parts) if parts[0] == "params" else line_of_node(nid)
@@ -417,7 +444,10 @@ def loads(
     if doc.get("sync") is True:
         document["sync"] = True
     name = doc.get("name") or (Path(file).stem if file and not file.startswith("<") else "workflow")
-    return Workflow(name=str(name), nodes=nodes, vars=merged_vars, template_name=template_name, template=template, file=file, document=document, retry=retry)
+    return Workflow(
+        name=str(name), nodes=nodes, vars=merged_vars, template_name=template_name, template=template,
+        file=file, document=document, retry=retry, policy=policy,
+    )
 
 
 def _has_path(tree: Any, path: tuple[str, ...]) -> bool:
@@ -435,7 +465,13 @@ def _compatible(have: str, want: str) -> bool:
     return want.endswith("[]") and want[:-2] == have
 
 
-def load(path: str | Path, *, vars: dict[str, Any] | None = None) -> Workflow:
+def load(
+    path: str | Path,
+    *,
+    vars: dict[str, Any] | None = None,
+    trusted: bool = True,
+    policy: Policy | None = None,
+) -> Workflow:
     """Load and validate a workflow file.
 
     Args:
@@ -443,6 +479,12 @@ def load(path: str | Path, *, vars: dict[str, Any] | None = None) -> Workflow:
             read as JSON whatever the name, and as YAML flow style if it is not JSON).
         vars: Variables overriding the file's `vars:` defaults; each must be declared
             under `vars:` or used as `${vars.NAME}` by the workflow.
+        trusted: False for a workflow (or variables) from someone else: it is validated under the
+            untrusted policy (`fenta.Policy.untrusted`, docs/security.md): every local file it names,
+            its template file and logo included, must lie inside FENTA_ALLOWED_DIRS. Its job, its
+            retries and resumes keep that policy.
+        policy: A `fenta.Policy` to apply instead (e.g. untrusted with folders of your own); it wins
+            over `trusted`, except that `trusted=False` with a trusted policy is a ValueError.
 
     Raises:
         SpecError: listing every problem found, each with file, line, node and field.
@@ -455,12 +497,19 @@ def load(path: str | Path, *, vars: dict[str, Any] | None = None) -> Workflow:
         text = p.read_text(encoding="utf-8")
     except UnicodeDecodeError:
         raise SpecError([Problem("not a UTF-8 text file", file=shown)]) from None
-    wf = loads(text, file=shown, vars=vars)
+    wf = loads(text, file=shown, vars=vars, trusted=trusted, policy=policy)
     return wf
 
 
-def from_document(document: dict[str, Any], *, file: str | None = None, vars: dict[str, Any] | None = None) -> Workflow:
-    """Rebuild a workflow from its stored document (used by `resume`).
+def from_document(
+    document: dict[str, Any],
+    *,
+    file: str | None = None,
+    vars: dict[str, Any] | None = None,
+    policy: Policy,
+) -> Workflow:
+    """Rebuild a workflow from its stored document (used by `resume`), under the policy stored with
+    its job (`Policy.from_stored(options.get("policy"))`: a caller must say which, never assume).
 
     Jobs stored before unknown variables became an error may carry names the
     workflow never used; they changed nothing then and are dropped here.
@@ -468,4 +517,4 @@ def from_document(document: dict[str, Any], *, file: str | None = None, vars: di
     if vars:
         known = set(document.get("vars") or {}) | used_var_names(document.get("nodes"))
         vars = {k: v for k, v in vars.items() if k in known}
-    return loads(json.dumps(document), file=file, vars=vars)
+    return loads(json.dumps(document), file=file, vars=vars, policy=policy)

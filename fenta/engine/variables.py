@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import Problem, SpecError
+from ..policy import TRUSTED, Policy
 
 __all__ = ["parse_var_overrides", "used_var_names", "interpolate", "check_refs"]
 
@@ -20,13 +21,15 @@ _VAR = re.compile(r"\$\{\s*vars\.([A-Za-z_][A-Za-z0-9_]*)\s*\}")
 _ANY_REF = re.compile(r"\$\{([^}]*)\}")
 
 
-def parse_var_overrides(pairs: list[str] | None) -> dict[str, str]:
+def parse_var_overrides(pairs: list[str] | None, *, policy: Policy = TRUSTED) -> dict[str, str]:
     """Turn ['k=v', ...] (from --var) into a dict; raises SpecError listing every bad pair.
 
     A value starting with `@` names a UTF-8 text file whose contents become the
     value (`--var script=@today.txt`, relative to the current folder; trailing
     newlines dropped, as the shell's `$(cat file)` does); `@@` stands for one
-    literal `@` (`--var handle=@@fenta` gives `@fenta`).
+    literal `@` (`--var handle=@@fenta` gives `@fenta`). Under an untrusted `policy`
+    (`--untrusted`) the file must lie inside FENTA_ALLOWED_DIRS, checked before it is opened.
+    Only the CLI's `--var` reads files: values in batch rows, hosted rows and `vars=` are text.
     """
     out: dict[str, str] = {}
     problems: list[Problem] = []
@@ -43,6 +46,10 @@ def parse_var_overrides(pairs: list[str] | None) -> dict[str, str]:
             where = dict(file=str(path), field=f"--var {key}")
             if not value[1:]:
                 problems.append(Problem(f"--var {key}=@ needs a file name after '@' (write @@ for a literal '@')", field=f"--var {key}"))
+                continue
+            refused = policy.file_problem(path)
+            if refused is not None:
+                problems.append(Problem(refused, **where))
                 continue
             try:
                 value = path.read_text(encoding="utf-8-sig").rstrip("\r\n")

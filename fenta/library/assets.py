@@ -23,6 +23,7 @@ from typing import Any, Iterable, Iterator
 from ..config import Settings
 from ..errors import AssetError, MediaError
 from ..hashing import file_sha256
+from ..policy import TRUSTED, Policy
 from ._db import open_db
 from .facts import make_thumbnail, read_facts
 from .fetch import DEFAULT_MAX_BYTES, check_url, download, is_url, url_key
@@ -209,15 +210,28 @@ def add_file(
         db.conn.close()
 
 
-def add_url(url: str, *, tags: Iterable[str] = (), max_bytes: int = DEFAULT_MAX_BYTES, settings: Settings | None = None) -> Asset:
+def add_url(
+    url: str,
+    *,
+    tags: Iterable[str] = (),
+    max_bytes: int = DEFAULT_MAX_BYTES,
+    settings: Settings | None = None,
+    policy: Policy = TRUSTED,
+) -> Asset:
     """Download `url` once (a URL already in the library is not fetched again) and store it.
 
+    `policy`: who named the URL. The local user (`TRUSTED`) reaches any address; untrusted input
+    (`Policy.untrusted`) only public ones or the operator's `FENTA_ALLOW_PRIVATE_URLS`, on every
+    redirect hop, and is refused before the library is looked at (a copy the local user fetched
+    from their own network stays theirs).
+
     Raises:
-        AssetError: not http(s), HTTP error, not a media content type, over `max_bytes`.
+        AssetError: not a valid http(s) URL, an address `policy` refuses, more than 5 redirects,
+            HTTP error, not a media content type, over `max_bytes`.
         MediaError: the download is not readable media (names the URL).
     """
     settings = _settings(settings)
-    check_url(url)
+    check_url(url, policy)
     clean = [clean_tag(t) for t in tags]
     db = open_db(settings.db_path)
     try:
@@ -227,7 +241,7 @@ def add_url(url: str, *, tags: Iterable[str] = (), max_bytes: int = DEFAULT_MAX_
             return _asset(db, row)
     finally:
         db.conn.close()
-    tmp = download(url, _root(settings) / "tmp", max_bytes=max_bytes)
+    tmp = download(url, _root(settings) / "tmp", max_bytes=max_bytes, policy=policy)
     try:
         asset = add_file(tmp, tags=clean, origin="url", source=url, how="move", shown=url, settings=settings)
     finally:

@@ -1,4 +1,6 @@
-"""Downloading a URL for the library: http(s) only, a size cap, and media content types only."""
+"""Downloading a URL for the library through the guarded fetch (`fenta.netguard`: http(s) only, at most
+5 redirects each checked, and for untrusted input no private address), with a size cap enforced
+while streaming, and media content types only."""
 
 from __future__ import annotations
 
@@ -7,7 +9,9 @@ import uuid
 from pathlib import Path
 from urllib.parse import urlparse
 
-from ..errors import AssetError
+from ..errors import AssetError, URLError
+from ..netguard import Resolver, checked_addresses, open_stream, parse_url
+from ..policy import TRUSTED, Policy
 
 __all__ = ["DEFAULT_MAX_BYTES", "is_url", "check_url", "url_key", "download"]
 
@@ -22,11 +26,14 @@ def is_url(source: str) -> bool:
     return "://" in source
 
 
-def check_url(url: str) -> None:
-    """Raises AssetError unless `url` is an http(s) URL with a host."""
-    parts = urlparse(url)
-    if parts.scheme.lower() not in ("http", "https") or not parts.netloc:
-        raise AssetError(f"only http:// and https:// URLs can be added, not '{url}'")
+def check_url(url: str, policy: Policy = TRUSTED, resolve: Resolver | None = None) -> None:
+    """Raises AssetError unless `url` is a valid http(s) URL that `policy` may reach (for untrusted
+    input its host is resolved and checked: see `fenta.netguard.checked_addresses`)."""
+    try:
+        parse_url(url)
+        checked_addresses(url, policy, resolve)
+    except URLError as e:
+        raise AssetError(e.message) from None
 
 
 def url_key(url: str) -> str:
@@ -75,12 +82,21 @@ def _has_request(e: Exception) -> bool:
         return False
 
 
-def download(url: str, folder: Path, *, max_bytes: int = DEFAULT_MAX_BYTES, timeout: float = 60.0) -> Path:
+def download(
+    url: str,
+    folder: Path,
+    *,
+    max_bytes: int = DEFAULT_MAX_BYTES,
+    timeout: float = 60.0,
+    policy: Policy = TRUSTED,
+    resolve: Resolver | None = None,
+) -> Path:
     """Fetch `url` into a new file in `folder` and return it; nothing is left behind on failure.
 
     Raises:
-        AssetError: not http(s), an HTTP error status, not a media content type, larger than
-            `max_bytes`, or the connection failed (the message names the URL).
+        AssetError: not a valid http(s) URL, more than 5 redirects, an address `policy` refuses (on
+            any hop), an HTTP error status, not a media content type, larger than `max_bytes`, or the
+            connection failed.
     """
     import httpx
 
@@ -88,7 +104,7 @@ def download(url: str, folder: Path, *, max_bytes: int = DEFAULT_MAX_BYTES, time
     folder.mkdir(parents=True, exist_ok=True)
     dest: Path | None = None
     try:
-        with httpx.Client(follow_redirects=True, timeout=timeout) as client, client.stream("GET", url) as resp:
+        with open_stream(url, policy=policy, timeout=timeout, resolve=resolve) as resp:
             if resp.status_code != 200:
                 raise AssetError(f"download failed with HTTP {resp.status_code}", file=url, retryable=resp.status_code == 429 or resp.status_code >= 500)
             ctype = resp.headers.get("content-type", "")
@@ -105,6 +121,10 @@ def download(url: str, folder: Path, *, max_bytes: int = DEFAULT_MAX_BYTES, time
                     if size > max_bytes:
                         raise AssetError(f"the download passed the {_amount(max_bytes)} limit", file=url)
                     fh.write(chunk)
+    except URLError as e:
+        if dest is not None:
+            dest.unlink(missing_ok=True)
+        raise AssetError(e.message) from None
     except httpx.HTTPError as e:
         if dest is not None:
             dest.unlink(missing_ok=True)

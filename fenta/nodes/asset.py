@@ -7,12 +7,12 @@ import hashlib
 import os
 from pathlib import Path
 from typing import Literal
-from urllib.parse import urlparse
 
 from pydantic import Field
 
 from ..config import Settings
-from ..errors import AssetError, FentaError, MediaError
+from ..errors import AssetError, FentaError, MediaError, URLError
+from ..netguard import parse_url
 from ..library import Asset, add_url, get as get_asset, pick, tagged
 from ..media.probe import MediaInfo, probe
 from ..types import Audio, Clip
@@ -36,14 +36,16 @@ class AssetOutputs(Ports):
 
 
 def _is_url(s: str) -> bool:
-    return urlparse(s).scheme in ("http", "https")
+    # By its scheme alone: urlparse raises on some malformed URLs ("http://[::1/x"), which are URLs
+    # all the same, and bad ones (validation says why).
+    return s.split(":", 1)[0].lower() in ("http", "https") and "://" in s
 
 
 async def _download(ctx: NodeContext, url: str) -> Path:
     """A URL through the asset library: downloaded once (http(s), size cap, media content type), then
     reused by every later run; it is listed by `fenta assets list` like any other asset."""
     try:
-        asset = await asyncio.to_thread(add_url, url, settings=ctx.settings)
+        asset = await asyncio.to_thread(add_url, url, settings=ctx.settings, policy=ctx.policy)
     except FentaError as e:
         raise MediaError(e.message, file=url, node=ctx.node_id, field="params.paths", retryable=bool(getattr(e, "retryable", False))) from None
     return Path(asset.path)
@@ -104,6 +106,12 @@ class InputAsset(Node):
             problems.append(("params.paths", "required param is missing: give paths, asset (library ids) or tag"))
         for i, p in enumerate(params.paths):
             if _is_url(p):
+                # Syntax only (no DNS here): a bad host or port is bad input now, not a failed download
+                # later. The address itself is checked under the job's policy when it is fetched.
+                try:
+                    parse_url(p)
+                except URLError as e:
+                    problems.append((f"params.paths[{i}]", e.message))
                 continue
             path = ctx.path(p)
             if not path.exists():
@@ -115,6 +123,10 @@ class InputAsset(Node):
         except _LibraryProblem as e:
             problems.append((e.field, e.message))
         return problems
+
+    def local_paths(self, params: AssetParams) -> list[tuple[str, str]]:
+        # URLs are fetched, not opened (the guarded fetch checks them); library assets are the library's.
+        return [(f"params.paths[{i}]", p) for i, p in enumerate(params.paths) if not _is_url(p)]
 
     def fingerprint(self, params: AssetParams, inputs, *, workflow_file: str | None = None) -> str:
         # Local files may change under the same name: key on size and mtime too. Library assets are
@@ -146,7 +158,7 @@ class InputAsset(Node):
                 local = await _download(ctx, p)
                 shown = p
             else:
-                local = local_path(ctx.workflow_file, p)
+                local = ctx.local_file(p, field="params.paths")
                 shown = str(local)
                 if not local.is_file():
                     raise MediaError("file not found", file=shown, node=ctx.node_id, field="params.paths")

@@ -14,8 +14,9 @@ from typing import TYPE_CHECKING, Any, Callable, ClassVar, Protocol
 
 from pydantic import BaseModel, ConfigDict
 
-from ..errors import FentaError
+from ..errors import FentaError, PathError
 from ..hashing import file_sha256
+from ..policy import TRUSTED, Policy
 from ..types import port_type_name
 
 if TYPE_CHECKING:
@@ -91,6 +92,8 @@ class NodeContext:
         usage: Where the node records its provider calls: `record(provider, model=, units=, quantity=,
             cost=)`, `tokens(provider)` (an `on_usage` callback for chat calls) and
             `provider_state(provider, values)`. The runner provides it; outside a job it records nothing.
+        policy: The job's trust policy (`fenta.policy`): what the workflow may reach. Open a file a
+            param names through `local_file`, and give this to any fetch of a URL from the workflow.
     """
 
     def __init__(
@@ -108,6 +111,7 @@ class NodeContext:
         services: dict[str, Any] | None = None,
         store: JobRecorder | None = None,
         usage: Any = None,
+        policy: Policy = TRUSTED,
     ) -> None:
         self.node_id = node_id
         self.job_id = job_id
@@ -119,6 +123,7 @@ class NodeContext:
         self.services = services if services is not None else {}
         self.store = store
         self.usage = usage if usage is not None else _NoUsage()
+        self.policy = policy
         self._on_progress = on_progress
         self._on_message = on_message
         tmp_root = settings.cache_dir / "tmp"
@@ -156,6 +161,17 @@ class NodeContext:
             os.replace(src, dest) if _same_fs(src, dest.parent) else shutil.move(src, dest)
         return str(dest)
 
+    def local_file(self, path: str, *, field: str) -> Path:
+        """The file a param names, as the node should open it: relative to the workflow's folder.
+
+        Raises:
+            PathError: the job's policy refuses it (an untrusted workflow naming a file outside
+                FENTA_ALLOWED_DIRS), naming this node and `field`. Validation refused it already;
+                this check stands in case the path changed since (defence in depth).
+        """
+        refuse = lambda why: self.error(why, field=field, cls=PathError)  # noqa: E731
+        return checked_path(self.policy, self.workflow_file, path, refuse)
+
     def error(self, message: str, *, field: str | None = None, cls: type[FentaError] | None = None, **kw):
         """Build an error that names this node (and the workflow file)."""
         from ..errors import NodeError
@@ -181,6 +197,18 @@ def local_path(workflow_file: str | None, path: str) -> Path:
     return p
 
 
+def checked_path(
+    policy: Policy, workflow_file: str | None, path: str, refuse: Callable[[str], Exception]
+) -> Path:
+    """`local_path`, refused (`refuse(why)` raised) when `policy` may not open it. An untrusted
+    workflow's file comes back resolved (symlinks followed): what is opened is what was checked."""
+    p = local_path(workflow_file, path)
+    why = policy.file_problem(p)
+    if why is not None:
+        raise refuse(why)
+    return p if policy.trusted else Path(os.path.realpath(p))
+
+
 @dataclass
 class CheckContext:
     """What a node's static check (`Node.validate`) may look at, before anything runs.
@@ -189,10 +217,14 @@ class CheckContext:
         template: The resolved montage template (a dict).
         workflow_file: The workflow's path (None for text without a file); relative
             paths in params are relative to its folder.
+        policy: The trust policy the workflow is loaded under. The files `Node.local_paths` names are
+            checked against it before `validate` runs (a refused one is the node's only problem), so
+            `validate` sees only files it may look at.
     """
 
     template: dict[str, Any]
     workflow_file: str | None = None
+    policy: Policy = TRUSTED
 
     def path(self, path: str) -> Path:
         """A path from a param, resolved the way the node resolves it when it runs."""
@@ -233,6 +265,13 @@ class Node:
     def fingerprint(self, params: Any, inputs: Any, *, workflow_file: str | None = None) -> str | None:
         """Extra cache-key material, e.g. a hash of local files the params name."""
         return None
+
+    def local_paths(self, params: Any) -> list[tuple[str, str]]:
+        """(field path, path as written) for every local file these params name: not URLs, not library
+        ids, not names of installed things. The trust policy checks each one at validation and again
+        before the node's fingerprint and run (an untrusted workflow names no file outside
+        FENTA_ALLOWED_DIRS); a node whose params name files must list them here."""
+        return []
 
     def estimate_cost(self, params: Any, template: dict[str, Any]) -> dict[str, float]:
         """Estimated spend of one run, per provider (empty for free nodes)."""

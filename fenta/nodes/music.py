@@ -33,11 +33,14 @@ class Music(Node):
     Params = MusicParams
     Outputs = MusicOutputs
 
+    def local_paths(self, params: MusicParams) -> list[tuple[str, str]]:
+        return [("params.path", params.path)]
+
     def fingerprint(self, params: MusicParams, inputs, *, workflow_file: str | None = None) -> str:
         return hashlib.sha256(file_stamp(local_path(workflow_file, params.path)).encode()).hexdigest()
 
     async def run(self, ctx: NodeContext, params: MusicParams, inputs) -> MusicOutputs:
-        path = local_path(ctx.workflow_file, params.path)
+        path = ctx.local_file(params.path, field="params.path")
         try:
             info = await asyncio.to_thread(probe, path)
         except MediaError as e:

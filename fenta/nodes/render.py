@@ -10,6 +10,7 @@ from pydantic import Field
 from ..render.profile import Profile
 from ..render.renderer import render
 from ..render.timeline import Timeline as TimelineModel
+from ..errors import PathError
 from ..types import Artifact
 from .base import Node, NodeContext, Params, Ports, register
 
@@ -53,6 +54,10 @@ class Render(Node):
 
     async def run(self, ctx: NodeContext, params: RenderParams, inputs: RenderInputs) -> RenderOutputs:
         tl = inputs.timeline
+        logo = ((tl.template or {}).get("logo") or {}).get("path")
+        why = ctx.policy.file_problem(logo) if logo else None  # FFmpeg opens it from the current folder
+        if why is not None:  # validation refused it already; this stands in case it changed since
+            raise ctx.error(why, field="template.logo.path", cls=PathError)
         video = ctx.workdir / "video.mp4"
         thumb = ctx.workdir / "thumb.jpg" if params.thumbnail else None
         try:

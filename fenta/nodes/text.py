@@ -68,6 +68,9 @@ class InputText(Node):
                     problems.append(("params.path", f"the file is empty: {path}"))
         return problems
 
+    def local_paths(self, params: TextParams) -> list[tuple[str, str]]:
+        return [("params.path", params.path)] if params.path is not None else []
+
     def fingerprint(self, params: TextParams, inputs, *, workflow_file: str | None = None) -> str | None:
         # The file may change under the same name: its text joins the cache key.
         if params.path is None:
@@ -80,7 +83,7 @@ class InputText(Node):
     async def run(self, ctx, params: TextParams, inputs) -> TextOutputs:
         source = params.text
         if source is None:
-            path = local_path(ctx.workflow_file, params.path or "")
+            path = ctx.local_file(params.path or "", field="params.path")
             try:
                 source = _read(path)
             except (OSError, UnicodeDecodeError) as e:

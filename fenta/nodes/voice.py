@@ -10,7 +10,7 @@ from typing import Literal
 
 from pydantic import Field
 
-from ..errors import FentaError, MediaError, NodeError, TextError
+from ..errors import FentaError, MediaError, NodeError, PathError, TextError
 from ..hashing import file_sha256
 from ..tts.speech import Speech, SpeechSettings, offline_engine, synthesize, voice_for
 from ..tts.words import split_words
@@ -74,6 +74,11 @@ def _unknown_voice(params: TTSParams) -> list[tuple[str, str]]:
     return []
 
 
+def _names_file(voice: str) -> bool:
+    """Whether a voice is given as a file: a piper `.onnx` model (espeak ids like 'gmw/en' are names)."""
+    return voice.endswith(".onnx")
+
+
 class TTSInputs(Ports):
     text: str | None = None
 
@@ -121,7 +126,14 @@ class VoiceTTS(Node):
             problems += _unknown_voice(params)
         return problems
 
+    def local_paths(self, params: TTSParams) -> list[tuple[str, str]]:
+        return [("params.voice", params.voice)] if params.voice and _names_file(params.voice) else []
+
     async def run(self, ctx: NodeContext, params: TTSParams, inputs: TTSInputs) -> VoiceOutputs:
+        if params.voice and _names_file(params.voice):  # the engines open it relative to the current folder
+            why = ctx.policy.file_problem(Path(params.voice).expanduser())
+            if why is not None:
+                raise ctx.error(why, field="params.voice", cls=PathError)
         text = inputs.text if inputs.text is not None else params.text
         field = "inputs.text" if inputs.text is not None else "params.text"
         problem = _text_problem(text, field, "script")
@@ -206,6 +218,9 @@ class VoiceAlign(Node):
             p = Path(workflow_file).resolve().parent / p
         return p
 
+    def local_paths(self, params: AlignParams) -> list[tuple[str, str]]:
+        return [("params.audio", params.audio)] if params.audio else []
+
     def fingerprint(self, params: AlignParams, inputs, *, workflow_file: str | None = None) -> str | None:
         path = self._audio_path(params, inputs, workflow_file)
         if path is None or not path.is_file():
@@ -224,6 +239,8 @@ class VoiceAlign(Node):
         path = self._audio_path(params, inputs, ctx.workflow_file)
         if path is None:
             raise ctx.error("no narration: set params.audio or connect an 'audio' input", field="params.audio")
+        if inputs.audio is None:  # a file the params name (an upstream node's audio is the job's own)
+            path = ctx.local_file(params.audio or "", field="params.audio")
         if not path.is_file():
             raise ctx.error(f"narration file not found: {path}", field="params.audio", cls=MediaError)
         english = params.language.lower().startswith("en")

@@ -28,6 +28,7 @@ from ..engine.events import Event
 from ..engine.leases import check_lease_timing
 from ..engine.spec import Workflow
 from ..errors import BatchError, ManifestError, PathError, RowProblem
+from ..policy import Policy
 from . import batch_store
 from .batch_report import build_report, write_json, write_junit
 from .batch_rows import Row, check_rows, read_manifest
@@ -80,11 +81,15 @@ def _enqueue(store: Any, batch_id: str, row: Row, *, settings: Settings, out_dir
     assert row.workflow is not None
     retries = options.get("retries")
     max_retries, base = retry_policy(row.workflow, None if retries is None else {"max_retries": retries}, settings)
-    job_id, _ = enqueue(
-        store, row.workflow, settings=settings, out_dir=out_dir, name=row.name, preview=bool(options.get("preview")),
-        overwrite=bool(options.get("overwrite")), priority=row.priority, max_retries=max_retries, retry_base=base, batch_id=batch_id,
-    )
-    batch_store.set_job(store, batch_id, row.index, job_id)
+    # The job and the row's link to it commit together: a row whose job was written but not linked
+    # would be queued again by `fenta batch resume`, and run twice.
+    with store.write() as tx:
+        job_id, _ = enqueue(
+            store, row.workflow, settings=settings, out_dir=out_dir, name=row.name, priority=row.priority,
+            preview=bool(options.get("preview")), overwrite=bool(options.get("overwrite")),
+            max_retries=max_retries, retry_base=base, batch_id=batch_id, tx=tx,
+        )
+        batch_store.set_job(tx, batch_id, row.index, job_id)
     return job_id
 
 
@@ -105,6 +110,7 @@ def batch(
     on_start: Callable[[dict[str, Any]], None] | None = None,
     on_warning: Callable[[str], None] | None = None,
     settings: Settings | None = None,
+    trusted: bool = True,
 ) -> dict[str, Any]:
     """Run one workflow once per row and return the batch's report (what `--report` writes).
 
@@ -125,6 +131,9 @@ def batch(
         on_start: Called once the jobs are queued, with `{batch_id, rows: [{index, name, job_id, status}],
             concurrency, executor}` (executor: where the rows run, e.g. "local").
         on_warning: Called with one line per Dask worker that cannot run jobs and is left out.
+        trusted: False when the workflow or the rows are someone else's (`--untrusted`): every row is
+            loaded and run under the untrusted policy (docs/security.md), and `resume` keeps it. A
+            `Workflow` loaded untrusted (`fenta.load(..., trusted=False)`) brings its own policy.
 
     Raises:
         ManifestError: a row is invalid (every problem, each naming its row and field); nothing ran.
@@ -136,12 +145,15 @@ def batch(
 
     settings = settings or Settings.from_env()
     check_lease_timing(settings)  # before any row is queued
+    policy = _policy(workflow, trusted, settings)
     wf_file = _workflow_file(workflow)
     raw, shown = _rows_of(rows)
-    checked = check_rows(wf_file, raw, manifest=shown)
+    checked = check_rows(wf_file, raw, manifest=shown, policy=policy)
     out_dir = _out_folder(out, settings)
     check_keys(checked[0].workflow, settings)  # type: ignore[arg-type]
     options = {"concurrency": concurrency, "fail_fast": fail_fast, "cluster": cluster, "report": _abs(report), "junit": _abs(junit), "overwrite": overwrite, "preview": preview, "retries": retries}
+    if not policy.trusted:  # rows queued later (`resume`) are loaded under it too
+        options["policy"] = policy.to_stored()
     batch_id = batch_store.new_batch_id()
     with _executor(cluster, settings, on_warning) as executor:  # a cluster that cannot be used fails before anything is queued
         store = JobStore(settings.db_path)
@@ -155,6 +167,13 @@ def batch(
         finally:
             store.close()
         return _drive(batch_id, executor, settings=settings, on_event=on_event, on_start=on_start, concurrency=concurrency)
+
+
+def _policy(workflow: str | os.PathLike | Workflow, trusted: bool, settings: Settings) -> Policy:
+    """The batch's policy: an untrusted `Workflow`'s own, else untrusted when not `trusted`."""
+    if isinstance(workflow, Workflow) and not workflow.policy.trusted:
+        return workflow.policy
+    return Policy.for_trust(trusted, settings)
 
 
 def _executor(cluster: str | None, settings: Settings, on_warning: Callable[[str], None] | None) -> Any:
@@ -216,7 +235,8 @@ def _requeue(store: Any, b: dict[str, Any], *, settings: Settings, options: dict
     for r in batch_store.batch_rows(store, b["id"]):
         job = r["job"]
         if job is None:
-            wf = load(b["workflow_file"], vars=r["vars"])
+            policy = Policy.from_stored(b["options"].get("policy"))  # the batch's, as its first rows had
+            wf = load(b["workflow_file"], vars=r["vars"], policy=policy)
             _enqueue(store, b["id"], Row(r["row_index"], r["vars"], r["name"], r["priority"], wf), settings=settings, out_dir=Path(b["out_dir"]), options=options)
             continue
         status = job["status"]

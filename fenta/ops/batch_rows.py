@@ -18,6 +18,7 @@ from typing import Any, Iterable
 from ..engine.spec import Workflow, load
 from ..engine.variables import used_var_names
 from ..errors import ManifestError, Problem, RowProblem, SpecError
+from ..policy import TRUSTED, Policy
 
 __all__ = ["Row", "read_manifest", "check_rows", "ROW_KEYS", "default_name"]
 
@@ -209,10 +210,14 @@ def _raw_document(workflow_file: Path) -> dict[str, Any]:
     return doc
 
 
-def check_rows(workflow_file: str | Path, rows: list[dict[str, Any]], *, manifest: str) -> list[Row]:
+def check_rows(
+    workflow_file: str | Path, rows: list[dict[str, Any]], *, manifest: str, policy: Policy = TRUSTED
+) -> list[Row]:
     """Load the workflow with each row's variables; every problem of every row, or the checked rows.
 
     A problem the workflow has without the row's variables too is reported once, as the workflow's.
+    Every row is loaded under `policy` (the batch's: untrusted with `--untrusted`); a row's values
+    are text, never read from files.
 
     Raises:
         SpecError: the workflow itself is invalid.
@@ -221,7 +226,7 @@ def check_rows(workflow_file: str | Path, rows: list[dict[str, Any]], *, manifes
     """
     wf_path = Path(workflow_file)
     try:
-        base = load(wf_path)
+        base = load(wf_path, policy=policy)
         base_problems: set[str] = set()
     except SpecError as e:
         if any(p.message == "file not found" and p.node is None for p in e.problems):
@@ -242,7 +247,7 @@ def check_rows(workflow_file: str | Path, rows: list[dict[str, Any]], *, manifes
         # `name` and `priority` are the row's settings; they are variables too when the workflow uses them.
         row_vars = {k: v for k, v in raw.items() if k not in ROW_KEYS or (known is not None and k in known)}
         try:
-            wf = load(wf_path, vars=row_vars)
+            wf = load(wf_path, vars=row_vars, policy=policy)
         except SpecError as e:
             for p in e.problems:
                 if str(p) in base_problems:  # the same without the row: the workflow's own

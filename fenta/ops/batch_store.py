@@ -1,7 +1,8 @@
 """Where batches live in fenta.db: the `batches` and `batch_rows` tables (fenta.ops adds them).
 
-A batch row names its job once the job is queued (`job_id`); a row without one was not queued yet
-(the process was killed while queueing) and is queued by `fenta batch resume`. The batch's own
+A batch row names its job once the job is queued (`job_id`, written in the transaction that writes the
+job: a row never has a job it does not name); a row without one was not queued yet (the process was
+killed while queueing) and is queued by `fenta batch resume`. The batch's own
 `pid` and `host` say which process is running it, so a second process never runs it at once.
 """
 
@@ -103,8 +104,11 @@ def batch_rows(store: Any, batch_id: str) -> list[dict[str, Any]]:
     return rows
 
 
-def set_job(store: Any, batch_id: str, row_index: int, job_id: str) -> None:
-    store.db.conn.execute("UPDATE batch_rows SET job_id = ? WHERE batch_id = ? AND row_index = ?", (job_id, batch_id, row_index))
+def set_job(tx: Any, batch_id: str, row_index: int, job_id: str) -> None:
+    """Link a row to its job, in the open transaction that writes the job (`engine.queue.enqueue(tx=)`)."""
+    tx.execute(
+        "UPDATE batch_rows SET job_id = ? WHERE batch_id = ? AND row_index = ?", (job_id, batch_id, row_index)
+    )
 
 
 def is_live(batch: dict[str, Any]) -> bool:

@@ -264,12 +264,13 @@ def _workflow_of(job: dict) -> Any:
     import json
 
     from ..engine.spec import from_document
+    from ..policy import Policy
 
-    doc, vars = job.get("document"), job.get("vars")
-    doc = json.loads(doc) if isinstance(doc, str) else doc
-    vars = json.loads(vars) if isinstance(vars, str) else vars
+    columns = map(job.get, ("document", "vars", "options"))
+    doc, vars, options = (json.loads(v) if isinstance(v, str) else v for v in columns)
     try:
-        return from_document(doc, file=job.get("workflow_file"), vars=vars or {})
+        policy = Policy.from_stored((options or {}).get("policy"))
+        return from_document(doc, file=job.get("workflow_file"), vars=vars or {}, policy=policy)
     except Exception:
         return None
 

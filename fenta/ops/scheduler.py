@@ -179,7 +179,8 @@ class Scheduler:
 
     def _sync(self) -> None:
         """Make APScheduler's jobs match the enabled schedules, then enqueue anything due."""
-        from .schedules import list_schedules, parse_cron
+        from .cron import parse_cron
+        from .schedules import list_schedules
 
         store = self._store()
         try:

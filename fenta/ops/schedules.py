@@ -1,20 +1,14 @@
 """Cron schedules: a schedule only enqueues jobs; workers run them.
 
-fenta's `schedules` table is the truth. Fire times come from APScheduler 3.x triggers (`CronTrigger`,
-and `OrTrigger` where crontab ORs the two day fields); the daemon (`fenta.ops.scheduler`) uses
-APScheduler's memory job store to wake at fire times, never its SQLAlchemy store (it pickles jobs and
-deletes the ones it cannot unpickle).
-
-Cron means what crontab means:
-- five fields: minute hour day-of-month month day-of-week, or @hourly/@daily/@weekly/@monthly/@yearly;
-- day of week 0 and 7 are Sunday, 1 is Monday (APScheduler's own numbers make 0 Monday: mapped here);
-- when both day fields are restricted, a day matching either runs (crontab's OR; APScheduler ANDs);
-- times are wall-clock times in the schedule's time zone (UTC unless `--tz`); a time that does not
-  exist when DST starts runs an hour later by the clock (02:30 -> 03:30), and a fixed time in the
-  hour repeated when DST ends runs once (a schedule with a wildcard minute or hour runs in both).
+fenta's `schedules` table is the truth. Fire times come from APScheduler 3.x triggers with crontab's
+meaning (`fenta.ops.cron`); the daemon (`fenta.ops.scheduler`) uses APScheduler's memory job store to
+wake at fire times, never its SQLAlchemy store (it pickles jobs and deletes the ones it cannot unpickle).
 
 After downtime, missed fire times are computed from the stored last fire time, never from
 APScheduler's state: `latest` (default) runs once for all of them, `all` runs each, `none` skips them.
+The daemon and `fenta schedule run-due` both go through `fire_due`, which alone decides what is queued:
+a fire time due now (not a missed one run by catch-up) is skipped while the schedule's previous job is
+still queued, running or waiting for a retry (`held_back_by`).
 """
 
 from __future__ import annotations
@@ -23,13 +17,12 @@ import datetime as dt
 import json
 import re
 import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from ..config import Settings
 from ..errors import FentaError, ScheduleError
+from .cron import Cron, parse_cron, zone
 
 __all__ = [
     "CATCHUP",
@@ -46,6 +39,7 @@ __all__ = [
     "next_fire",
     "enqueue",
     "fire_due",
+    "held_back_by",
     "run_now",
 ]
 
@@ -53,133 +47,7 @@ CATCHUP = ("latest", "all", "none")
 #: At most this many jobs for missed fire times of one schedule at once (`--catchup all`).
 MAX_CATCHUP = 100
 
-_MACROS = {
-    "@yearly": "0 0 1 1 *",
-    "@annually": "0 0 1 1 *",
-    "@monthly": "0 0 1 * *",
-    "@weekly": "0 0 * * 0",
-    "@daily": "0 0 * * *",
-    "@midnight": "0 0 * * *",
-    "@hourly": "0 * * * *",
-}
-_CRON_DAYS = ("sun", "mon", "tue", "wed", "thu", "fri", "sat")  # crontab numbering: 0 (and 7) = sun
-_FIELDS = ("minute", "hour", "day of month", "month", "day of week")
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
-
-
-def _bad(message: str) -> ScheduleError:
-    return ScheduleError(message, field="--cron")
-
-
-def _weekday_value(text: str, expr: str) -> int:
-    t = text.lower()
-    if t in _CRON_DAYS:
-        return _CRON_DAYS.index(t)
-    if t.isdigit() and 0 <= int(t) <= 7:
-        return int(t)
-    raise _bad(f"'{expr}': day of week '{text}' is not 0-7 (0 and 7 are Sunday) or sun-sat")
-
-
-def _weekdays(field: str, expr: str) -> str:
-    """A crontab day-of-week field as an APScheduler one (day names, so no numbering can be misread)."""
-    if field == "*":
-        return "*"
-    days: set[int] = set()
-    for item in field.split(","):
-        m = re.fullmatch(r"(\*|[A-Za-z0-9]+)(?:-([A-Za-z0-9]+))?(?:/(\d+))?", item)
-        if not m:
-            raise _bad(f"'{expr}': cannot read day of week '{item}'")
-        first, last, step = m.group(1), m.group(2), m.group(3)
-        if first == "*":
-            if last:
-                raise _bad(f"'{expr}': cannot read day of week '{item}'")
-            lo, hi = 0, 6
-        else:
-            lo = _weekday_value(first, expr)
-            hi = _weekday_value(last, expr) if last else (7 if step else lo)
-        if step is not None and int(step) == 0:
-            raise _bad(f"'{expr}': a step of 0 in day of week '{item}'")
-        if lo > hi:
-            raise _bad(f"'{expr}': day of week range '{item}' runs backwards (write it as two parts, e.g. 5-7,0-1)")
-        days |= {d % 7 for d in range(lo, hi + 1, int(step or 1))}
-    return ",".join(_CRON_DAYS[d] for d in sorted(days))
-
-
-def zone(name: str | None) -> ZoneInfo:
-    """The time zone called `name` (UTC when empty). Raises ScheduleError naming --tz."""
-    name = (name or "UTC").strip()
-    try:
-        if not name or name.startswith(("/", ".")) or ".." in name:
-            raise ValueError
-        return ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError, OSError):
-        raise ScheduleError(f"unknown time zone '{name}' (use an IANA name such as UTC, Europe/Berlin or America/New_York)", field="--tz") from None
-
-
-@dataclass
-class Cron:
-    """A parsed cron expression in a time zone, with crontab's meaning."""
-
-    expr: str
-    tz: ZoneInfo
-    trigger: Any
-    #: Neither minute nor hour is a wildcard: a repeated wall-clock time (DST ends) runs once.
-    fixed_time: bool
-
-    def next_after(self, when: dt.datetime) -> dt.datetime | None:
-        """The first fire time strictly after `when` (aware), skipping a fixed time's DST repeat."""
-        prev = when.astimezone(self.tz)
-        wall = prev.replace(tzinfo=None)
-        nxt = self.trigger.get_next_fire_time(prev, prev)
-        # (aware datetimes in one zone compare by wall time, fold ignored: compare instants as timestamps)
-        while nxt is not None and self.fixed_time and nxt.astimezone(self.tz).replace(tzinfo=None) == wall and nxt.timestamp() > prev.timestamp():
-            nxt = self.trigger.get_next_fire_time(nxt, nxt)
-        return None if nxt is None else nxt.astimezone(self.tz)
-
-    def fire_times(self, after: dt.datetime, until: dt.datetime, limit: int = 100_000) -> list[dt.datetime]:
-        """Fire times in (after, until], oldest first (at most `limit`, the newest kept)."""
-        out: list[dt.datetime] = []
-        t = self.next_after(after)
-        while t is not None and t.timestamp() <= until.timestamp():
-            out.append(t)
-            if len(out) > limit:
-                out.pop(0)
-            t = self.next_after(t)
-        return out
-
-
-def parse_cron(expr: str, tz: str | None = "UTC") -> Cron:
-    """Parse a crontab expression (five fields or an @macro) into APScheduler triggers.
-
-    Raises:
-        ScheduleError: the expression (naming --cron) or the time zone (naming --tz) is invalid.
-    """
-    from apscheduler.triggers.combining import OrTrigger
-    from apscheduler.triggers.cron import CronTrigger
-
-    zi = zone(tz)
-    text = " ".join((expr or "").split())
-    body = _MACROS.get(text.lower(), text)
-    if body.startswith("@"):
-        raise _bad(f"'{expr}': unknown macro (use {', '.join(sorted(set(_MACROS)))})")
-    parts = body.split(" ")
-    if len(parts) != 5:
-        raise _bad(f"'{expr}' has {len(parts) if body else 0} field(s); cron takes five: minute hour day-of-month month day-of-week (e.g. '0 9 * * *')")
-    minute, hour, dom, month, dow = parts
-    dow_aps = _weekdays(dow, expr)
-    try:
-        common = {"minute": minute, "hour": hour, "month": month.lower(), "timezone": zi}
-        if dom.startswith("*") or dow.startswith("*"):
-            trigger = CronTrigger(day=dom, day_of_week=dow_aps, **common)
-        else:  # both restricted: crontab runs on a day matching either
-            trigger = OrTrigger([CronTrigger(day=dom, **common), CronTrigger(day_of_week=dow_aps, **common)])
-    except ValueError as e:
-        raise _bad(f"'{expr}': {e}") from None
-    cron = Cron(text, zi, trigger, fixed_time=not (minute.startswith("*") or hour.startswith("*")))
-    far = dt.datetime(2000, 1, 1, tzinfo=dt.timezone.utc)
-    if cron.next_after(far) is None:
-        raise _bad(f"'{expr}' never fires")
-    return cron
 
 
 def _aware(ts: float) -> dt.datetime:
@@ -203,11 +71,8 @@ def due_fires(cron: Cron, last: float, now: float, catchup: str = "latest", *, l
     times = _recent_fire_times(cron, last, now, want=limit + 1)
     if not times:
         return [], None
-    if live_since is None:
-        live, missed = times[-1:], times[:-1]
-    else:
-        live = [t for t in times if t > live_since]
-        missed = [t for t in times if t <= live_since]
+    live = [t for t in times if _is_live(t, times[-1], live_since)]
+    missed = [t for t in times if not _is_live(t, times[-1], live_since)]
     if catchup == "latest":
         run = times[-1:]
     elif catchup == "all":
@@ -374,12 +239,32 @@ def enqueue(settings: Settings, store: Any, schedule: dict[str, Any], *, fire_ti
     return job_id
 
 
-def _busy(store: Any, schedule: dict[str, Any]) -> str | None:
-    """The schedule's previous job when it is still queued, running or waiting for a retry."""
-    if not schedule.get("last_job_id"):
+def _is_live(fire_time: float, newest: float, live_since: float | None) -> bool:
+    """Whether a fire time is due now rather than missed: it came while a scheduler was watching (after
+    `live_since`); with nobody watching (`fenta schedule run-due`), the newest fire time is the due one."""
+    return fire_time > live_since if live_since is not None else fire_time == newest
+
+
+#: A schedule's previous job in one of these states holds back its next fire time (one at a time).
+_UNFINISHED = {"queued": "queued", "running": "running", "failed": "waiting for a retry"}
+
+
+def held_back_by(
+    store: Any, schedule: dict[str, Any], fire_time: float, *, newest: float, live_since: float | None
+) -> tuple[str, str] | None:
+    """The busy rule, the same for the daemon and `fenta schedule run-due`: a fire time due now is not
+    queued while the schedule's previous job is still queued, running or waiting for a retry. Missed
+    fire times that catch-up runs (`--catchup all`) are queued whatever the previous job does.
+
+    Returns:
+        (the previous job's id, its state in words) when it holds the fire time back, else None.
+    """
+    job_id = schedule.get("last_job_id")
+    if not job_id or not _is_live(fire_time, newest, live_since):
         return None
-    job = store.job(schedule["last_job_id"])
-    return schedule["last_job_id"] if job is not None and job.status in ("queued", "running", "failed") else None
+    job = store.job(job_id)
+    state = job.status.value if job is not None else None
+    return (job_id, _UNFINISHED[state]) if state in _UNFINISHED else None
 
 
 def fire_due(
@@ -394,8 +279,8 @@ def fire_due(
     """Enqueue what is due for every enabled schedule (or those in `names`), per `due_fires`.
 
     Each schedule's last fire time moves forward with a compare-and-set, so two processes (a
-    scheduler and `fenta schedule run-due`) never enqueue the same fire time twice. A live fire
-    whose previous job is still queued or running is skipped (one instance at a time).
+    scheduler and `fenta schedule run-due`) never enqueue the same fire time twice. A fire time due
+    now whose previous job is still queued or running is skipped (`held_back_by`: one at a time).
 
     Returns:
         (schedule name, fire time, job id or None when skipped or it failed) for each fire handled.
@@ -423,15 +308,16 @@ def fire_due(
         if not claimed:
             continue  # another process handled these fire times
         row["vars"] = json.loads(row["vars"]) if isinstance(row["vars"], str) else row["vars"]
-        missed = [t for t in _recent_fire_times(cron, last, newest) if (live_since is None and t != newest) or (live_since is not None and t <= live_since)]
+        missed = [t for t in _recent_fire_times(cron, last, newest) if not _is_live(t, newest, live_since)]
         if missed and row["catchup"] != "all":
             what = "one job for the newest" if row["catchup"] == "latest" else "none run"
             say(f"schedule {row['id']}: missed {len(missed)}{'+' if now - last > _WINDOW else ''} fire time(s) while no scheduler ran (catch-up '{row['catchup']}': {what})")
+        # `row` keeps the job from before this pass: catch-up jobs queued now do not hold back the due one
         for t in run:
-            live = live_since is not None and t > live_since
-            busy = _busy(store, row) if live else None
+            busy = held_back_by(store, row, t, newest=newest, live_since=live_since)
             if busy:
-                say(f"schedule {row['id']}: {_iso(t)} skipped, job {busy} is still running")
+                job_id, state = busy
+                say(f"schedule {row['id']}: {_iso(t)} skipped: its previous job {job_id} is still {state}")
                 handled.append((row["id"], t, None))
                 continue
             try:
@@ -441,8 +327,7 @@ def fire_due(
                 say(f"schedule {row['id']}: {_iso(t)} not queued: {settings.redact(str(e))}")
                 handled.append((row["id"], t, None))
                 continue
-            row["last_job_id"] = job_id
-            caught_up = (t <= live_since) if live_since is not None else (t != newest)
+            caught_up = not _is_live(t, newest, live_since)
             say(f"schedule {row['id']}: {_iso(t)} queued job {job_id}" + (" (catch-up)" if caught_up else ""))
             handled.append((row["id"], t, job_id))
     return handled

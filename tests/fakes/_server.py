@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import socket
 import threading
 import time
 from dataclasses import dataclass, field
@@ -85,10 +86,11 @@ class FakeServer:
     def url(self) -> str:
         assert self._server is not None
         host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}"
+        return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
 
-    def start(self, port: int = 0) -> "FakeServer":
-        """Serve on 127.0.0.1:`port` (0: a free port) in a daemon thread."""
+    def start(self, port: int = 0, host: str = "127.0.0.1") -> "FakeServer":
+        """Serve on `host`:`port` (0: a free port) in a daemon thread; `host` is a loopback address
+        (127.x.y.z or ::1)."""
         fake = self
 
         class _H(BaseHTTPRequestHandler):
@@ -115,6 +117,8 @@ class FakeServer:
             do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = _serve
 
         class _Server(ThreadingHTTPServer):
+            address_family = socket.AF_INET6 if ":" in host else socket.AF_INET
+
             def handle_error(self, request: Any, client_address: Any) -> None:
                 import sys
 
@@ -122,7 +126,7 @@ class FakeServer:
                 if not isinstance(sys.exc_info()[1], (ConnectionError, TimeoutError)):
                     super().handle_error(request, client_address)
 
-        self._server = _Server(("127.0.0.1", port), _H)
+        self._server = _Server((host, port), _H)
         self._server.daemon_threads = True
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
         self._thread.start()

@@ -206,3 +206,13 @@ def test_fenta_run_sends_its_own_webhooks_before_it_exits(cli, store, note):
         job_id = json.loads(r.output)["job_id"]
         assert [v["type"] for v in rx.verified()] == ["job.started", "job.completed"]
     assert {v["data"]["jobId"] for v in rx.verified()} == {job_id}
+
+
+def test_run_due_passes_skip_a_fire_while_the_previous_job_is_still_queued(store, settings, note):
+    t0 = minute_start() - 1
+    sch.add_schedule(store, "m", note, "* * * * *", now=t0)
+    # `fenta schedule run-due` from system cron, every minute, with no worker taking the job
+    ((_, _, job),) = sch.fire_due(settings, store, now=t0 + 61)
+    assert sch.fire_due(settings, store, now=t0 + 121) == [("m", t0 + 120, None)]
+    assert sch.fire_due(settings, store, now=t0 + 181) == [("m", t0 + 180, None)]
+    assert job and [j["id"] for j in jobs_of(store, "m")] == [job]

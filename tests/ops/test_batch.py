@@ -229,3 +229,73 @@ def test_status_names_the_node_a_running_row_is_at(write, fenta_home, tmp_path, 
         gate.touch()
         runner.join(60)
     assert status()["rows"][0]["status"] == "passed" and status()["rows"][0]["node"] is None
+
+
+#: Runs `fenta batch` in a child process that SIGKILLs itself right after the transaction that wrote
+#: the first job row commits: the first SQL statement run after that COMMIT, on any connection, never runs.
+KILL_AFTER_FIRST_JOB_COMMITS = """
+import os, signal, sys
+
+from fenta.cli import main
+from fenta.engine import store as job_store
+
+state = {"job_written": False, "committed": False}
+
+
+def watch(sql):
+    if state["committed"]:
+        os.kill(os.getpid(), signal.SIGKILL)
+    if sql.lstrip().upper().startswith("INSERT INTO JOBS"):
+        state["job_written"] = True
+    elif state["job_written"] and sql.strip().upper() == "COMMIT":
+        state["committed"] = True
+
+
+opened = job_store.JobStore.__init__
+
+
+def open_and_watch(self, *args, **kwargs):
+    opened(self, *args, **kwargs)
+    self.db.conn.set_trace_callback(watch)
+
+
+job_store.JobStore.__init__ = open_and_watch
+sys.argv = ["fenta", *sys.argv[1:]]
+main()
+"""
+
+NOTE = """
+version: 1
+name: note
+vars: {text: hi}
+nodes:
+  note: {type: Input.Text, params: {text: "${vars.text}"}}
+"""
+
+
+def test_a_batch_killed_right_after_a_job_is_written_runs_that_row_once_on_resume(cli, write, fenta_home):
+    import subprocess
+    import sys
+
+    from fenta.engine.store import JobStore
+
+    driver = write("kill_after_first_job.py", KILL_AFTER_FIRST_JOB_COMMITS)
+    wf, rows = write("note.yaml", NOTE), write("rows.csv", "text\nfirst row\nsecond row\n")
+    args = [sys.executable, str(driver), "batch", str(wf), str(rows), "-o", "out", "-c", "1"]
+    killed = subprocess.run(args, capture_output=True, text=True, timeout=120, check=False)
+    assert killed.returncode == -9, killed.stderr
+    batch_id = json.loads(cli("batch", "status", "--json").stdout)["batch_id"]
+
+    r = cli("batch", "resume", batch_id)
+    assert r.exit_code == 0, r.output
+    store = JobStore(fenta_home / "fenta.db")
+    try:
+        completed = store.db.query(
+            "SELECT j.vars FROM events e JOIN jobs j ON j.id = e.job_id"
+            " WHERE e.type = 'job.completed' AND j.batch_id = ?",
+            [batch_id],
+        )
+        ran = [json.loads(e["vars"])["text"] for e in completed]
+    finally:
+        store.close()
+    assert sorted(ran) == ["first row", "second row"]  # each row once: no job without its row, no row twice

@@ -18,7 +18,7 @@ from fenta.engine.events import append_event
 from fenta.engine.store import JobStore
 from fenta.errors import WebhookError
 from fenta.ops import webhooks as wh
-from fenta.ops.webhooks import delivery
+from fenta.ops.webhooks.claims import claim_due
 
 from .receiver import Receiver
 
@@ -247,11 +247,13 @@ def test_two_processes_never_send_the_same_attempt(store, settings):
         rx.secret = ep.secret
         completed(store)
         wh.sync_outbox(store)
-        now = time.time()
-        claimed = delivery._claim(store, now)
+        now, lease = time.time(), settings.lease_seconds
+        claimed = claim_due(store, now, lease=lease)
         assert len(claimed) == 1
-        assert delivery._claim(store, now) == []
-        assert delivery._claim(store, now + delivery.LEASE_SECONDS + 1) != []  # a lapsed lease (the process died) is taken over
+        assert claim_due(store, now, lease=lease) == []
+        taken_over = claim_due(store, now + lease + 1, lease=lease)  # a lapsed lease (its process died)
+        assert [r["id"] for r in taken_over] == [claimed[0]["id"]]
+        assert taken_over[0]["claim"] != claimed[0]["claim"]
 
 
 def test_the_secret_is_never_written_outside_the_endpoints_table(store, settings):

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from ...errors import FentaError, PathError
+from ...policy import Policy
 from ..execute import Execution, Stopped
 from ..keys import check_keys
 from ..outputs import check_writable
@@ -37,7 +38,8 @@ class LocalExecutor:
         """
         job, settings = work.job, work.settings
         try:
-            wf = work.workflow or from_document(job.document, file=job.workflow_file, vars=job.vars)
+            policy = Policy.from_stored(job.options.get("policy"))  # the one it was queued under, on every attempt
+            wf = work.workflow or from_document(job.document, file=job.workflow_file, vars=job.vars, policy=policy)
             apply_options(wf, job.options)
             check_keys(wf, settings)
             out_dir = Path(job.out_dir)

@@ -2,7 +2,8 @@
 
 Out: the workflow document, its vars and options, the bytes of every local file the workflow names
 (any string in the document, the vars or the interpolated params that is a file, relative paths
-resolved against the workflow file as nodes resolve them), and the provider tasks the job already
+resolved against the workflow file as nodes resolve them; for an untrusted job only those its policy
+allows, and the library files its assets name), and the provider tasks the job already
 paid for (so a retry continues them instead of paying again) and the scripts written lately (so
 Script.Gen does not repeat them). API keys never travel: workers use
 their own environment's.
@@ -20,13 +21,14 @@ import shutil
 import tempfile
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Collection
 
 from ...config import Settings
 from ...errors import AssetError, PathError
 # The node's own resolution of library assets, so a cluster picks the same files.
 from ...nodes.asset import _LibraryProblem, _library_assets
 from ...nodes.base import local_path
+from ...policy import TRUSTED, Policy
 from ..clock import now_iso
 from ..records import Event, Job
 from ..outputs import Published, check_writable, publish
@@ -50,8 +52,13 @@ def _strings(value: Any) -> list[str]:
     return []
 
 
-def local_files(workflow: Any, document: dict[str, Any], vars: dict[str, Any]) -> dict[str, Path]:
-    """Every string of the workflow that names a local file -> that file."""
+def local_files(
+    workflow: Any, document: dict[str, Any], vars: dict[str, Any], *, also: Collection[str] = ()
+) -> dict[str, Path]:
+    """Every string of the workflow that names a local file -> that file. Of an untrusted workflow
+    only the files its policy allows (so nothing else leaves the machine), and the library files
+    `also` names (its assets by id or tag, which it may use)."""
+    policy: Policy = getattr(workflow, "policy", TRUSTED)
     candidates = _strings(document) + _strings(vars)
     for spec in workflow.nodes.values():
         if spec.parsed_params is not None:
@@ -62,6 +69,8 @@ def local_files(workflow: Any, document: dict[str, Any], vars: dict[str, Any]) -
             continue
         try:
             path = local_path(workflow.file, s)
+            if s not in also and policy.file_problem(path) is not None:
+                continue  # before the file is looked at
             if path.is_file():
                 found[s] = path
         except (OSError, ValueError):
@@ -72,14 +81,15 @@ def local_files(workflow: Any, document: dict[str, Any], vars: dict[str, Any]) -
 _LIBRARY_PARAMS = ("asset", "tag", "pick", "seed", "count")
 
 
-def _resolve_library(wf: Any, document: dict[str, Any], settings: Settings) -> None:
+def _resolve_library(wf: Any, document: dict[str, Any], settings: Settings) -> set[str]:
     """Rewrite each `Input.Asset` that takes library assets (`asset:` ids, a `tag:`) into the files they
     name here, appended to its `paths`, so their bytes travel like any other local file: the library
-    (fenta.db and its files) stays on this machine.
+    (fenta.db and its files) stays on this machine. Returns the paths added.
 
     Raises:
         AssetError: an asset id or tag the library cannot resolve (any more), naming node and field.
     """
+    added: set[str] = set()
     for nid, spec in wf.nodes.items():
         params = spec.parsed_params
         if spec.type != "Input.Asset" or params is None or not (params.tag or params.asset_ids()):
@@ -89,7 +99,10 @@ def _resolve_library(wf: Any, document: dict[str, Any], settings: Settings) -> N
         except _LibraryProblem as e:
             raise AssetError(e.message, node=nid, field=e.field) from None
         raw = {k: v for k, v in (document["nodes"][nid].get("params") or {}).items() if k not in _LIBRARY_PARAMS}
-        document["nodes"][nid]["params"] = raw | {"paths": [*params.paths, *(str(Path(a.path).resolve()) for a in assets)]}
+        files = [str(Path(a.path).resolve()) for a in assets]
+        document["nodes"][nid]["params"] = raw | {"paths": [*params.paths, *files]}
+        added.update(files)
+    return added
 
 
 def build_payload(job: Job, store: JobStore, *, topic: str, attempt: int, settings: Settings | None = None) -> dict[str, Any]:
@@ -101,11 +114,12 @@ def build_payload(job: Job, store: JobStore, *, topic: str, attempt: int, settin
         PathError: the output folder cannot be written, or a local file cannot be read.
     """
     document, vars, options = copy.deepcopy(job.document), dict(job.vars), dict(job.options)
-    wf = from_document(document, file=job.workflow_file, vars=vars)
-    _resolve_library(wf, document, settings or Settings.from_env())
+    policy = Policy.from_stored(options.get("policy"))
+    wf = from_document(document, file=job.workflow_file, vars=vars, policy=policy)
+    library = _resolve_library(wf, document, settings or Settings.from_env())
     check_writable(Path(job.out_dir), "output folder")
     files: dict[str, bytes] = {}
-    for s, path in local_files(wf, document, vars).items():
+    for s, path in local_files(wf, document, vars, also=library).items():
         try:
             files[s] = path.read_bytes()
         except OSError as e:

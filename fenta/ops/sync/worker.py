@@ -11,6 +11,9 @@
 A worker killed mid-job stops renewing its lease; once `lease_expires_at` has passed, the next worker's
 claim (`status=eq.running&lease_expires_at=lt.NOW&claimed_by=eq.OLD`) matches and the job is rendered
 again. A workflow that does not validate goes back to the row as `failed` with the message.
+
+Every row is someone else's document: it is loaded under the untrusted policy (docs/security.md), so
+a local file it names outside FENTA_ALLOWED_DIRS fails the row with one line and is never opened.
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ from ...engine.leases import HOST, check_lease_timing
 from ...engine.store import JobStore
 from ...engine.worker import install_stop_signals
 from ...errors import FentaError, SyncError
+from ...policy import Policy
 from . import state
 from .client import Hosted, check_configured
 from .push import Background, push_job
@@ -258,7 +262,8 @@ class HostedWorker:
                 raise SyncError(f"hosted job {remote}: column 'vars' is not a JSON object of variables")
             label = f"hosted job {remote}"
             try:
-                wf = loads(json.dumps(document), file=label, vars=variables)
+                untrusted = Policy.untrusted(settings)  # anyone who can insert a row wrote it
+                wf = loads(json.dumps(document), file=label, vars=variables, policy=untrusted)
             except SpecError as e:  # line numbers of fenta's own JSON text would mean nothing to the web app
                 raise SpecError([replace(p, line=None) if p.file == label else p for p in e.problems], file=label) from None
             check_keys(wf, settings)

@@ -4,7 +4,8 @@ Events reach receivers from the event log (`fenta.engine.events`), never from in
 
     event log ──(cursor "webhooks")──▶ webhook_deliveries (one row per event and endpoint) ──▶ POST
 
-    endpoints   receivers (URL, secret, events) and the tables in fenta.db
+    endpoints   receivers (URL, secret, events, trust) and the tables in fenta.db; `check_url`
+    claims      one delivery at a time: a claim token, the lease kept while the request is in flight
     signing     secrets, `webhook-signature`, `webhook-id`, the body
     outbox      events -> delivery rows (cursor), listing, redeliver
     delivery    the POSTs: retry schedule, Retry-After, 410 Gone; `flush`
@@ -21,7 +22,10 @@ delivery rows or logs.
 from __future__ import annotations
 
 from .delivery import RETRY_SCHEDULE, TIMEOUT, WAITING_FOR_PUSH, Attempt, deliver_due, flush, hosted_video_ready, next_delay, retry_after_seconds, send_test
-from .endpoints import DEFAULT_EVENTS, EVENT_TYPES, Endpoint, add_endpoint, ensure_tables, get_endpoint, list_endpoints, remove_endpoint
+from .endpoints import (
+    DEFAULT_EVENTS, EVENT_TYPES, Endpoint, add_endpoint, check_url, ensure_tables, get_endpoint,
+    list_endpoints, remove_endpoint,
+)
 from .outbox import CURSOR, deliveries, redeliver, sync_outbox
 from .signing import body_for, check_secret, generate_secret, message_id, sign, signed_headers
 
@@ -41,6 +45,7 @@ __all__ = [
     "message_id",
     "body_for",
     "ensure_tables",
+    "check_url",
     "add_endpoint",
     "list_endpoints",
     "get_endpoint",

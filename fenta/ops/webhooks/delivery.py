@@ -1,8 +1,13 @@
 """Webhook delivery: signed POSTs of due outbox rows, the retry schedule, Retry-After, 410 Gone; `flush`.
 
-A row is claimed with a short lease, so two processes never send the same attempt. 2xx is success;
-redirects are not followed; 429 and 503 honour Retry-After; 410 disables the endpoint; otherwise
-the next attempt follows `RETRY_SCHEDULE` (±20 % jitter) and after the last one the delivery is `failed`.
+A process claims one row at a time and keeps its lease while the request is in flight (`claims`), so
+two processes never send the same attempt, and a process whose claim was taken over records nothing.
+The URL is checked before each request (`fenta.netguard`; an endpoint from an untrusted entry point is
+also resolved, checked and pinned to the checked address). 2xx is success; redirects are not followed;
+429 and 503 honour Retry-After; 410 disables the endpoint; an invalid URL fails the delivery at once;
+otherwise the next attempt follows `RETRY_SCHEDULE` (±20 % jitter) and after the last one the delivery
+is `failed`. Whatever goes wrong with one endpoint (a bad URL, TLS, a corrupt secret, a bug) is
+recorded on its delivery and the pass moves on to the next.
 """
 
 from __future__ import annotations
@@ -17,6 +22,11 @@ from dataclasses import dataclass
 from typing import Any, Callable, Iterable
 
 from ...config import Settings
+from ...errors import URLError
+from ...netguard import client as guarded_client
+from ...netguard import parse_url
+from ...policy import TRUSTED, Policy
+from .claims import claim_due, keep_lease
 from .endpoints import ensure_tables, get_endpoint
 from .outbox import sync_outbox
 from .signing import body_for, iso_time, message_id, signed_headers
@@ -40,8 +50,6 @@ RETRY_SCHEDULE: tuple[float, ...] = (0, 5, 5 * 60, 30 * 60, 2 * 3600, 5 * 3600, 
 TIMEOUT = 15.0
 #: Longest Retry-After honoured (a longer one is cut to this).
 MAX_RETRY_AFTER = 24 * 3600.0
-#: How long a claimed delivery is reserved for the process sending it.
-LEASE_SECONDS = TIMEOUT + 45.0
 
 
 @dataclass
@@ -51,7 +59,9 @@ class Attempt:
     delivery_id: int
     event_id: int | None
     endpoint_id: str
-    status: str  # delivered | pending (another attempt is due) | failed
+    #: delivered | pending (another attempt is due) | failed | superseded (this process's claim lapsed and
+    #: another process took the delivery over: nothing was recorded, its outcome stands)
+    status: str
     http_status: int | None
     error: str | None
     next_at: float | None
@@ -84,31 +94,6 @@ def next_delay(attempts_made: int, *, scale: float = 1.0, rng: random.Random | N
     return base * jitter * scale
 
 
-def _claim(store: Any, now: float, *, job_id: str | None = None, ids: Iterable[int] | None = None, exclude: Iterable[int] = (), limit: int = 20) -> list[dict[str, Any]]:
-    where = ["d.status = 'pending'", "d.next_at <= ?", "(d.lease_until IS NULL OR d.lease_until < ?)", "e.enabled = 1"]
-    args: list[Any] = [now, now]
-    exclude = list(exclude)
-    if exclude:
-        where.append(f"d.id NOT IN ({','.join('?' * len(exclude))})")
-        args += exclude
-    if job_id is not None:
-        where.append("d.job_id = ?")
-        args.append(job_id)
-    if ids is not None:
-        ids = list(ids)
-        where.append(f"d.id IN ({','.join('?' * len(ids))})" if ids else "0")
-        args += ids
-    q = (
-        "SELECT d.id, d.event_id, d.event, d.body, d.attempts, d.endpoint_id, d.job_id, e.url, e.secret, e.enabled FROM webhook_deliveries d "
-        f"JOIN webhook_endpoints e ON e.id = d.endpoint_id WHERE {' AND '.join(where)} ORDER BY d.next_at, d.id LIMIT ?"
-    )
-    with store.write() as conn:
-        rows = [dict(zip([c[0] for c in cur.description], r)) for cur in [conn.execute(q, [*args, limit])] for r in cur.fetchall()]
-        for r in rows:
-            conn.execute("UPDATE webhook_deliveries SET lease_until = ? WHERE id = ?", (now + LEASE_SECONDS, r["id"]))
-    return rows
-
-
 def _post(client: Any, url: str, headers: dict[str, str], body: bytes, timeout: float) -> tuple[int | None, str | None, str | None]:
     """(HTTP status, Retry-After, error) of one POST; never raises for network trouble."""
     import httpx
@@ -119,16 +104,36 @@ def _post(client: Any, url: str, headers: dict[str, str], body: bytes, timeout: 
         return None, None, f"no answer within {timeout:g} s"
     except httpx.HTTPError as e:
         return None, None, f"{type(e).__name__}: {e}"
+    except URLError as e:  # an untrusted endpoint's host now resolves to a refused address
+        return None, None, e.message
     return r.status_code, r.headers.get("retry-after"), None
 
 
-def _client() -> Any:
-    import httpx
+def _one_line(e: BaseException) -> str:
+    text = " ".join(str(e).split())
+    return f"{type(e).__name__}: {text}" if text else type(e).__name__
 
-    from ...engine.remote import fenta_version
 
-    agent = f"fenta/{fenta_version()} (webhooks)"
-    return httpx.Client(follow_redirects=False, timeout=TIMEOUT, headers={"user-agent": agent})
+class _Clients:
+    """One HTTP client per trust level, made when first needed: the local user's endpoints go where
+    their network takes them; an untrusted endpoint's are checked and pinned (`fenta.netguard`)."""
+
+    def __init__(self, settings: Settings) -> None:
+        self._settings = settings
+        self._made: dict[bool, Any] = {}
+
+    def for_endpoint(self, trusted: bool) -> Any:
+        if trusted not in self._made:
+            from ...engine.remote import fenta_version
+
+            policy = TRUSTED if trusted else Policy.untrusted(self._settings)
+            agent = {"user-agent": f"fenta/{fenta_version()} (webhooks)"}
+            self._made[trusted] = guarded_client(policy, timeout=TIMEOUT, headers=agent)
+        return self._made[trusted]
+
+    def close(self) -> None:
+        for http in self._made.values():
+            http.close()
 
 
 #: `last_error` of a synced job's `job.completed` waiting for its video to reach the hosted project.
@@ -156,18 +161,29 @@ def _wait_for_hosted_video(store: Any, row: dict[str, Any], now: float, settings
     if signed:
         row["body"] = body_for(body["type"], body["timestamp"], {**body["data"], "videoUrl": signed})
         with store.write() as conn:
-            conn.execute("UPDATE webhook_deliveries SET body = ? WHERE id = ?", (row["body"], row["id"]))
+            conn.execute(
+                "UPDATE webhook_deliveries SET body = ? WHERE id = ? AND claim_token = ?",
+                (row["body"], row["id"], row["claim"]),
+            )
         return None
     attempts = row["attempts"] + 1
     wait = next_delay(attempts + 1, scale=settings.webhook_retry_scale, rng=rng)
     if wait is None:
         return None
     with store.write() as conn:
-        conn.execute(
-            "UPDATE webhook_deliveries SET attempts = ?, next_at = ?, last_error = ?, lease_until = NULL, updated_at = ? WHERE id = ?",
-            (attempts, now + wait, WAITING_FOR_PUSH, now, row["id"]),
+        cur = conn.execute(
+            "UPDATE webhook_deliveries SET attempts = ?, next_at = ?, last_error = ?, lease_until = NULL, "
+            "claim_token = NULL, updated_at = ? WHERE id = ? AND claim_token = ?",
+            (attempts, now + wait, WAITING_FOR_PUSH, now, row["id"], row["claim"]),
         )
+    if cur.rowcount == 0:
+        return _superseded(row)
     return Attempt(row["id"], row["event_id"], row["endpoint_id"], "pending", None, WAITING_FOR_PUSH, now + wait)
+
+
+def _superseded(row: dict[str, Any]) -> Attempt:
+    why = "another process took this delivery over (this one's lease lapsed); its outcome stands"
+    return Attempt(row["id"], row["event_id"], row["endpoint_id"], "superseded", None, why, None)
 
 
 def hosted_video_ready(store: Any, job_id: str, now: float) -> None:
@@ -181,20 +197,66 @@ def hosted_video_ready(store: Any, job_id: str, now: float) -> None:
         pass
 
 
-def _send(store: Any, client: Any, row: dict[str, Any], *, now: float, settings: Settings, timeout: float, rng: random.Random | None) -> Attempt:
-    waiting = _wait_for_hosted_video(store, row, now, settings, rng)
-    if waiting is not None:
-        return waiting
-    msg_id = message_id(row["event_id"])
-    body = row["body"].encode("utf-8")
-    headers = signed_headers(row["secret"], msg_id, int(now), body)
-    status, retry_after, error = _post(client, row["url"], headers, body, timeout)
+def _send(
+    store: Any,
+    clients: _Clients,
+    row: dict[str, Any],
+    *,
+    now: float,
+    settings: Settings,
+    timeout: float,
+    rng: random.Random | None,
+) -> Attempt:
+    """One attempt at one claimed delivery. Whatever goes wrong with this endpoint is recorded on the
+    delivery as its reason; only a failure to record it raises."""
+    status: int | None = None
+    retry_after: str | None = None
+    error: str | None = None
+    invalid_url = False
+    try:
+        waiting = _wait_for_hosted_video(store, row, now, settings, rng)
+        if waiting is not None:
+            return waiting
+        try:
+            parse_url(row["url"])  # an endpoint stored by an older version may have a URL add refuses now
+        except URLError as e:
+            invalid_url, error = True, e.message
+        else:
+            msg_id = message_id(row["event_id"])
+            body = row["body"].encode("utf-8")
+            headers = signed_headers(row["secret"], msg_id, int(now), body)
+            http = clients.for_endpoint(bool(row["trusted"]))
+            status, retry_after, error = _post(http, row["url"], headers, body, timeout)
+    except Exception as e:  # noqa: BLE001 - a corrupt secret, TLS setup, a bug: this delivery's trouble only
+        status, retry_after, error = None, None, _one_line(e)
+    return _finish(
+        store, row, now=now, status=status, retry_after=retry_after, error=error, invalid_url=invalid_url,
+        settings=settings, rng=rng,
+    )
+
+
+def _finish(
+    store: Any,
+    row: dict[str, Any],
+    *,
+    now: float,
+    status: int | None,
+    retry_after: str | None,
+    error: str | None,
+    invalid_url: bool,
+    settings: Settings,
+    rng: random.Random | None,
+) -> Attempt:
+    """Record one attempt's outcome, if this process's claim on the row still holds."""
     attempts = row["attempts"] + 1
     finished = now
     if status is not None and 200 <= status < 300:
         outcome, next_at, error = "delivered", None, None
     elif status == 410:
         outcome, next_at, error = "failed", None, "410 Gone: the endpoint was disabled"
+    elif invalid_url:
+        outcome, next_at = "failed", None
+        error = f"{error} (not retried: fix the endpoint with `fenta webhooks remove` and `add`)"
     else:
         if status is not None:
             error = f"HTTP {status}" + (" (redirects are not followed)" if 300 <= status < 400 else "")
@@ -209,11 +271,17 @@ def _send(store: Any, client: Any, row: dict[str, Any], *, now: float, settings:
         else:
             outcome, next_at = "pending", now + wait
     with store.write() as conn:
-        conn.execute(
-            "UPDATE webhook_deliveries SET status = ?, attempts = ?, next_at = ?, last_status = ?, last_error = ?, lease_until = NULL, "
-            "updated_at = ?, delivered_at = ? WHERE id = ?",
-            (outcome, attempts, next_at, status, error, finished, finished if outcome == "delivered" else None, row["id"]),
+        cur = conn.execute(
+            "UPDATE webhook_deliveries SET status = ?, attempts = ?, next_at = ?, last_status = ?, "
+            "last_error = ?, lease_until = NULL, claim_token = NULL, updated_at = ?, delivered_at = ? "
+            "WHERE id = ? AND claim_token = ?",
+            (
+                outcome, attempts, next_at, status, error, finished,
+                finished if outcome == "delivered" else None, row["id"], row["claim"],
+            ),
         )
+        if cur.rowcount == 0:
+            return _superseded(row)
         if status == 410:
             conn.execute("UPDATE webhook_endpoints SET enabled = 0, disabled_reason = ? WHERE id = ?", (f"answered 410 Gone at {iso_time(now)}", row["endpoint_id"]))
             conn.execute(
@@ -233,48 +301,63 @@ def deliver_due(
     ids: Iterable[int] | None = None,
     timeout: float = TIMEOUT,
     deadline: float | None = None,
-    client: Any = None,
     rng: random.Random | None = None,
 ) -> list[Attempt]:
     """Send every delivery that is due now (optionally only a job's, or only these rows), once each:
     a retry that comes due meanwhile waits for the next call (`flush` loops).
 
-    Each request waits at most `timeout` seconds (less when `deadline`, a `now()` value, comes
-    sooner). Returns one `Attempt` per request made.
+    One delivery is claimed at a time and its lease (`FENTA_LEASE_SECONDS`) kept while its request is
+    in flight, so other processes share the rest. Each request waits at most `timeout` seconds (less
+    when `deadline`, a `now()` value, comes sooner). Returns one `Attempt` per delivery tried.
     """
     ensure_tables(store)
-    own = client is None
-    client = client or _client()
+    clients = _Clients(settings)
     done: list[Attempt] = []
     ids = None if ids is None else list(ids)
     tried: list[int] = []
+    lease = settings.lease_seconds
     try:
         while True:
             t = now()
             if deadline is not None and t >= deadline:
                 break
-            rows = _claim(store, t, job_id=job_id, ids=ids, exclude=tried)
+            rows = claim_due(store, t, lease=lease, job_id=job_id, ids=ids, exclude=tried)
             if not rows:
                 break
-            tried += [r["id"] for r in rows]
-            for row in rows:
-                t = now()
-                left = timeout if deadline is None else max(0.5, min(timeout, deadline - t))
-                done.append(_send(store, client, row, now=t, settings=settings, timeout=left, rng=rng))
+            (row,) = rows
+            tried.append(row["id"])
+            left = timeout if deadline is None else max(0.5, min(timeout, deadline - t))
+            with keep_lease(store.path, row, lease=lease, now=now):
+                done.append(_send(store, clients, row, now=t, settings=settings, timeout=left, rng=rng))
     finally:
-        if own:
-            client.close()
+        clients.close()
     return done
 
 
-def send_test(store: Any, endpoint_id: str, *, now: float | None = None, timeout: float = TIMEOUT) -> Attempt:
-    """POST a signed `webhook.test` ping to one endpoint (outside the outbox; nothing is retried)."""
+def send_test(
+    store: Any,
+    endpoint_id: str,
+    *,
+    now: float | None = None,
+    timeout: float = TIMEOUT,
+    settings: Settings | None = None,
+) -> Attempt:
+    """POST a signed `webhook.test` ping to one endpoint (outside the outbox; nothing is retried).
+    Never raises for the endpoint's trouble (an invalid stored URL, a corrupt secret): it is the error."""
     ep = get_endpoint(store, endpoint_id)
     now = time.time() if now is None else now
     msg_id = "msg_" + uuid.uuid4().hex
     body = body_for("webhook.test", iso_time(now), {"endpointId": ep.id}).encode("utf-8")
-    with _client() as client:
-        status, _, error = _post(client, ep.url, signed_headers(ep.secret, msg_id, int(now), body), body, timeout)
+    clients = _Clients(settings or Settings.from_env())
+    status: int | None = None
+    try:
+        parse_url(ep.url)
+        headers = signed_headers(ep.secret, msg_id, int(now), body)
+        status, _, error = _post(clients.for_endpoint(ep.trusted), ep.url, headers, body, timeout)
+    except Exception as e:  # noqa: BLE001 - an invalid stored URL, a corrupt secret: said in one line
+        error = e.message if isinstance(e, URLError) else _one_line(e)
+    finally:
+        clients.close()
     ok = status is not None and 200 <= status < 300
     if status is not None and not ok:
         error = f"HTTP {status}" + (" (redirects are not followed)" if 300 <= status < 400 else "")
@@ -305,12 +388,20 @@ def flush(settings: Settings, *, job_id: str | None = None, wait: float = 10.0, 
             if job_id is not None:
                 where += " AND job_id = ?"
                 args.append(job_id)
-            row = store.db.conn.execute(f"SELECT MIN(next_at) FROM webhook_deliveries WHERE {where}", args).fetchone()
-            nxt = row[0]
+            # The next row due, and when one can next be claimed (another process may hold one).
+            nxt, free, held = store.db.conn.execute(
+                "SELECT MIN(next_at), MIN(MAX(next_at, COALESCE(lease_until, 0))), "
+                "MAX(COALESCE(lease_until, 0)) "
+                f"FROM webhook_deliveries WHERE {where}",
+                args,
+            ).fetchone()
             t = now()
             if nxt is None or nxt >= deadline or t >= deadline:
                 break
-            sleep(max(0.0, min(nxt, deadline) - t) + 0.01)
+            wake = min(free, deadline)
+            if held > t:  # look again soon: the holder may finish long before its lease would lapse
+                wake = min(wake, t + 0.25)
+            sleep(max(0.0, wake - t) + 0.01)
     except Exception:  # never fail the caller over webhooks
         pass
     finally:

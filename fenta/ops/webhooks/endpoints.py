@@ -12,10 +12,15 @@ import uuid
 from dataclasses import dataclass
 from typing import Any, Iterable
 
-from ...errors import WebhookError
+from ...errors import URLError, WebhookError
+from ...netguard import Resolver, checked_addresses, parse_url
+from ...policy import TRUSTED, Policy
 from .signing import check_secret, generate_secret
 
-__all__ = ["EVENT_TYPES", "DEFAULT_EVENTS", "Endpoint", "ensure_tables", "add_endpoint", "list_endpoints", "get_endpoint", "remove_endpoint"]
+__all__ = [
+    "EVENT_TYPES", "DEFAULT_EVENTS", "Endpoint", "ensure_tables", "check_url", "add_endpoint",
+    "list_endpoints", "get_endpoint", "remove_endpoint",
+]
 
 #: Event types an endpoint can subscribe to (the payloads are the event log's, see fenta.engine.events).
 EVENT_TYPES = (
@@ -40,7 +45,8 @@ _STATEMENTS = [
         enabled INTEGER NOT NULL DEFAULT 1,
         disabled_reason TEXT,
         after_event_id INTEGER NOT NULL DEFAULT 0,  -- events up to this id happened before the endpoint existed
-        created_at REAL NOT NULL
+        created_at REAL NOT NULL,
+        trusted INTEGER NOT NULL DEFAULT 1  -- 0: added by an untrusted entry point (no private receivers)
     )""",
     "CREATE UNIQUE INDEX IF NOT EXISTS webhook_deliveries_event_endpoint ON webhook_deliveries(event_id, endpoint_id)",
     "CREATE INDEX IF NOT EXISTS webhook_deliveries_due ON webhook_deliveries(status, next_at)",
@@ -57,7 +63,10 @@ _DELIVERY_COLUMNS = [
     ("webhook_deliveries", "lease_until", "REAL"),
     ("webhook_deliveries", "updated_at", "REAL"),
     ("webhook_deliveries", "delivered_at", "REAL"),
+    ("webhook_deliveries", "claim_token", "TEXT"),  # who holds the lease: final updates check it still does
 ]
+#: Columns added to `webhook_endpoints` since it was first created (after the table exists).
+_ENDPOINT_COLUMNS = [("webhook_endpoints", "trusted", "INTEGER NOT NULL DEFAULT 1")]
 
 
 def ensure_tables(store: Any) -> None:
@@ -65,6 +74,7 @@ def ensure_tables(store: Any) -> None:
     from .._db import ensure
 
     ensure(store, "webhooks", statements=_STATEMENTS, names=_NAMES, columns=_DELIVERY_COLUMNS)
+    ensure(store, "webhooks-endpoint-columns", columns=_ENDPOINT_COLUMNS)
 
 
 @dataclass
@@ -79,10 +89,16 @@ class Endpoint:
     created_at: float
     secret: str = ""
     after_event_id: int = 0
+    #: Added by the local user (True), or through an untrusted entry point: then it is sent only to
+    #: public addresses (or FENTA_ALLOW_PRIVATE_URLS), checked again at every delivery.
+    trusted: bool = True
 
     def public(self) -> dict[str, Any]:
         """Everything but the secret (for lists and JSON)."""
-        return {"id": self.id, "url": self.url, "events": self.events, "enabled": self.enabled, "disabled_reason": self.disabled_reason, "created_at": self.created_at}
+        return {
+            "id": self.id, "url": self.url, "events": self.events, "enabled": self.enabled,
+            "disabled_reason": self.disabled_reason, "created_at": self.created_at, "trusted": self.trusted,
+        }
 
     def __repr__(self) -> str:  # never show the secret
         return f"Endpoint(id={self.id!r}, url={self.url!r}, events={self.events!r}, enabled={self.enabled!r})"
@@ -92,19 +108,25 @@ def _endpoint(row: dict[str, Any]) -> Endpoint:
     return Endpoint(
         id=row["id"], url=row["url"], events=json.loads(row["events"]), enabled=bool(row["enabled"]),
         disabled_reason=row["disabled_reason"], created_at=row["created_at"], secret=row["secret"],
-        after_event_id=row["after_event_id"],
+        after_event_id=row["after_event_id"], trusted=bool(row.get("trusted", 1)),
     )
 
 
-def _check_url(url: str) -> str:
-    import httpx
+def check_url(url: str, policy: Policy = TRUSTED, resolve: Resolver | None = None) -> str:
+    """`url` when it is a valid http(s) URL (host, IDNA, port) that `policy` may send to.
 
+    The local user (`TRUSTED`) may name any receiver, their own network's included; an untrusted
+    entry point (`Policy.untrusted`) only a host whose every address is public or inside the
+    operator's FENTA_ALLOW_PRIVATE_URLS (the host is resolved now, and again at every delivery).
+
+    Raises:
+        WebhookError: why not, naming the field URL.
+    """
     try:
-        u = httpx.URL(url)
-    except Exception:
-        u = None
-    if u is None or u.scheme not in ("http", "https") or not u.host:
-        raise WebhookError(f"'{url}' is not an http(s) URL", field="URL")
+        parse_url(url)
+        checked_addresses(url, policy, resolve)
+    except URLError as e:
+        raise WebhookError(e.message, field="URL") from None
     return url
 
 
@@ -125,8 +147,19 @@ def _check_events(events: Iterable[str] | None) -> list[str]:
     return out
 
 
-def add_endpoint(store: Any, url: str, *, events: Iterable[str] | None = None, secret: str | None = None) -> Endpoint:
+def add_endpoint(
+    store: Any,
+    url: str,
+    *,
+    events: Iterable[str] | None = None,
+    secret: str | None = None,
+    policy: Policy = TRUSTED,
+) -> Endpoint:
     """Register a receiver for events from now on; generates a secret when none is given.
+
+    `policy`: who asks. The local user may add a receiver on their own network; an untrusted entry
+    point (the HTTP API to come) only a public one (`check_url`), and its deliveries are checked
+    and pinned to the checked address every time.
 
     Raises:
         WebhookError: a bad URL, secret or event name (naming the field).
@@ -134,17 +167,18 @@ def add_endpoint(store: Any, url: str, *, events: Iterable[str] | None = None, s
     from ...engine.events import last_event_id
 
     ensure_tables(store)
-    _check_url(url)
+    check_url(url, policy)
     names = _check_events(events)
     secret = check_secret(secret) if secret else generate_secret()
     ep_id = "ep_" + uuid.uuid4().hex[:12]
     now = time.time()
     after = last_event_id(store)
     store.db.conn.execute(
-        "INSERT INTO webhook_endpoints (id, url, secret, events, enabled, after_event_id, created_at) VALUES (?, ?, ?, ?, 1, ?, ?)",
-        (ep_id, url, secret, json.dumps(names), after, now),
+        "INSERT INTO webhook_endpoints (id, url, secret, events, enabled, after_event_id, created_at, "
+        "trusted) VALUES (?, ?, ?, ?, 1, ?, ?, ?)",
+        (ep_id, url, secret, json.dumps(names), after, now, int(policy.trusted)),
     )
-    return Endpoint(ep_id, url, names, True, None, now, secret, after)
+    return Endpoint(ep_id, url, names, True, None, now, secret, after, policy.trusted)
 
 
 def list_endpoints(store: Any) -> list[Endpoint]:

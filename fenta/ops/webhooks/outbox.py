@@ -22,10 +22,16 @@ __all__ = ["CURSOR", "sync_outbox", "deliveries", "redeliver"]
 CURSOR = "webhooks"
 
 
+#: The largest event id SQLite can hold (a signed 64-bit integer).
+_MAX_EVENT_ID = 2**63 - 1
+
+
 def _event_id(text: str) -> int:
     m = re.fullmatch(r"(?:evt_)?(\d+)", text.strip())
     if not m:
         raise WebhookError(f"'{text}' is not an event id (a number, or evt_<number> as in the webhook-id header)", field="EVENT_ID")
+    if len(m.group(1)) > 19 or int(m.group(1)) > _MAX_EVENT_ID:
+        raise WebhookError(f"'{text}' is too large for an event id (at most {_MAX_EVENT_ID})", field="EVENT_ID")
     return int(m.group(1))
 
 
@@ -119,7 +125,9 @@ def redeliver(store: Any, event: str, *, now: float | None = None) -> list[int]:
         ids = [r[0] for r in conn.execute("SELECT id FROM webhook_deliveries WHERE event_id = ?", (event_id,))]
         if ids:
             conn.execute(
-                f"UPDATE webhook_deliveries SET status = 'pending', attempts = 0, next_at = ?, lease_until = NULL, updated_at = ? WHERE id IN ({','.join('?' * len(ids))})",
+                "UPDATE webhook_deliveries SET status = 'pending', attempts = 0, next_at = ?, "
+                "lease_until = NULL, claim_token = NULL, updated_at = ? "
+                f"WHERE id IN ({','.join('?' * len(ids))})",
                 (now, now, *ids),
             )
     if not ids:
