@@ -32,13 +32,35 @@ __all__ = ["submit", "Worker", "list", "get", "events", "retry", "cancel", "watc
 
 #: The columns `list` shows of each job.
 _LISTED = (
-    "id", "workflow_name", "status", "attempt", "priority", "progress", "current_node", "cost", "error", "retryable",
-    "next_attempt_at", "created_at", "started_at", "finished_at",
+    "id",
+    "workflow_name",
+    "status",
+    "attempt",
+    "priority",
+    "progress",
+    "current_node",
+    "cost",
+    "error",
+    "retryable",
+    "next_attempt_at",
+    "created_at",
+    "started_at",
+    "finished_at",
 )
 #: The columns `active` shows of each job.
 _ACTIVE = (
-    "id", "workflow_name", "status", "attempt", "priority", "progress", "current_node", "error", "next_attempt_at",
-    "created_at", "started_at", "finished_at",
+    "id",
+    "workflow_name",
+    "status",
+    "attempt",
+    "priority",
+    "progress",
+    "current_node",
+    "error",
+    "next_attempt_at",
+    "created_at",
+    "started_at",
+    "finished_at",
 )
 #: What a job's row shown to users leaves out: the stored workflow, and the lease's secret.
 _HIDDEN = ("document", "lease_token")
@@ -111,7 +133,15 @@ def get(job_id: str, *, settings: Settings | None = None) -> dict[str, Any]:
         found = _find(store, job_id)
         nodes = store.node_runs(found.id)
         arts = store.artifacts(found.id)
-        types = ["job.started", "job.completed", "job.failed", "job.cancelled", "job.queued", "job.retrying", "job.dead"]
+        types = [
+            "job.started",
+            "job.completed",
+            "job.failed",
+            "job.cancelled",
+            "job.queued",
+            "job.retrying",
+            "job.dead",
+        ]
         evs = read_events(store, job_id=found.id, types=types, limit=100000)
     job = _shown(found)
     # Each node's row as stored (node_id, node_type, status, attempt, started_at, finished_at, seconds,

@@ -250,7 +250,11 @@ def _function_level_imports(path: Path) -> list[tuple[int, str]]:
     found = []
     for fn in ast.walk(tree):
         if isinstance(fn, (ast.FunctionDef, ast.AsyncFunctionDef)):
-            found += [(n.lineno, ast.unparse(n)) for n in ast.walk(fn) if isinstance(n, (ast.Import, ast.ImportFrom))]
+            found += [
+                (n.lineno, ast.unparse(n))
+                for n in ast.walk(fn)
+                if isinstance(n, (ast.Import, ast.ImportFrom))
+            ]
     return sorted(set(found))
 
 
@@ -266,12 +270,17 @@ def test_engine_known_exceptions_are_still_needed():
 
 def test_every_engine_module_has_a_place_in_the_order():
     entries = {_engine_entry(m) for m in MODULES} - {None}
-    assert entries <= set(ENGINE_ORDER), f"give these a place in ENGINE_ORDER: {sorted(entries - set(ENGINE_ORDER))}"
+    assert entries <= set(ENGINE_ORDER), (
+        f"give these a place in ENGINE_ORDER: {sorted(entries - set(ENGINE_ORDER))}"
+    )
 
 
 def test_the_engine_has_no_import_cycle():
     graph = _engine_imports()
-    graph = {m: {i for i in imported if f"{m} -> {i}" not in ENGINE_KNOWN_EXCEPTIONS} for m, imported in graph.items()}
+    graph = {
+        m: {i for i in imported if f"{m} -> {i}" not in ENGINE_KNOWN_EXCEPTIONS}
+        for m, imported in graph.items()
+    }
     cycle = _cycle(graph)
     assert cycle is None, "an import cycle in the engine: " + " -> ".join(cycle or [])
 

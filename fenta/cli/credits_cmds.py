@@ -29,7 +29,10 @@ def _spent(settings: Settings, days: int = 30) -> dict[str, float]:
     store = JobStore(settings.db_path)
     try:
         since = time.time() - days * 86400
-        row = {column: store.usage_total(since=since, provider="kie", units="credits", column=column) for column in ("quantity", "cost")}
+        row = {
+            column: store.usage_total(since=since, provider="kie", units="credits", column=column)
+            for column in ("quantity", "cost")
+        }
     finally:
         store.close()
     return {"credits": float(row["quantity"]), "cost": round(float(row["cost"]), 4)}

@@ -42,7 +42,17 @@ from .execute import append_log
 from .executors import Executor
 from .executors.local import LocalExecutor
 from .leases import Lease, heartbeat_interval
-from .lifecycle import call_off, cancel_asked, cancelled, complete, fail, heartbeat, release, reserve_job, start
+from .lifecycle import (
+    call_off,
+    cancel_asked,
+    cancelled,
+    complete,
+    fail,
+    heartbeat,
+    release,
+    reserve_job,
+    start,
+)
 from .outputs import unpublish
 from .records import Job, JobState
 from .results import RunResult
@@ -226,21 +236,45 @@ class _Ending:
     """The attempt's `RunResult`, from the job as its last change left it."""
 
     def __init__(
-        self, store: JobStore, lease: Lease, settings: Settings, bus: Bus, job: Job, outcome: Outcome, t0: float
+        self,
+        store: JobStore,
+        lease: Lease,
+        settings: Settings,
+        bus: Bus,
+        job: Job,
+        outcome: Outcome,
+        t0: float,
     ) -> None:
         self.store, self.lease, self.settings, self.bus = store, lease, settings, bus
         self.job, self.outcome, self.t0 = job, outcome, t0
 
     def result(
-        self, status: str, row: Job | None, events: list[Event], *, error: str | None = None, cost: float = 0.0,
-        artifacts: dict[str, str] | None = None, video: str | None = None,
+        self,
+        status: str,
+        row: Job | None,
+        events: list[Event],
+        *,
+        error: str | None = None,
+        cost: float = 0.0,
+        artifacts: dict[str, str] | None = None,
+        video: str | None = None,
     ) -> RunResult:
         self.bus.put(*events)
         return RunResult(
-            self.job.id, status, video, artifacts or {}, cost, time.perf_counter() - self.t0, self.outcome.outputs,
-            error=row.error if row else error, retryable=row.retryable if row else None, nodes=self.outcome.nodes,
-            state=row.status.value if row else "lost", attempt=self.job.attempt,
-            next_attempt_at=row.next_attempt_at if row else None, exit_code=self.outcome.exit_code,
+            self.job.id,
+            status,
+            video,
+            artifacts or {},
+            cost,
+            time.perf_counter() - self.t0,
+            self.outcome.outputs,
+            error=row.error if row else error,
+            retryable=row.retryable if row else None,
+            nodes=self.outcome.nodes,
+            state=row.status.value if row else "lost",
+            attempt=self.job.attempt,
+            next_attempt_at=row.next_attempt_at if row else None,
+            exit_code=self.outcome.exit_code,
         )
 
     def failed(self, *, keep_lease: bool) -> RunResult:
@@ -253,7 +287,9 @@ class _Ending:
         return self.result("failed", row, events, error=error)
 
 
-async def _wait_for_retry(store: JobStore, lease: Lease, res: RunResult, settings: Settings, bus: Bus) -> bool:
+async def _wait_for_retry(
+    store: JobStore, lease: Lease, res: RunResult, settings: Settings, bus: Bus
+) -> bool:
     """Wait (holding the job) until its retry is due, with a `job.waiting` countdown each second.
 
     Returns False when the wait was called off from elsewhere (the job was cancelled or taken).
@@ -263,7 +299,12 @@ async def _wait_for_retry(store: JobStore, lease: Lease, res: RunResult, setting
     try:
         with LeaseKeeper(settings, lease, wake.set) as keeper:
             while (left := due - time.time()) > 0 and keeper.reason is None:
-                data = {"jobId": res.job_id, "seconds": round(left, 1), "attempt": res.attempt + 1, "error": res.error}
+                data = {
+                    "jobId": res.job_id,
+                    "seconds": round(left, 1),
+                    "attempt": res.attempt + 1,
+                    "error": res.error,
+                }
                 bus.put(Event(0, "job.waiting", res.job_id, data, now_iso()))
                 try:
                     await asyncio.wait_for(wake.wait(), timeout=min(1.0, left))
@@ -292,8 +333,15 @@ async def drive(
     bus = Bus(on_event).start()
     try:
         res = await run_attempt(
-            store, lease, settings=settings, bus=bus, workflow=workflow, refresh=refresh, fresh_budget=fresh_budget,
-            max_retries=max_retries, keep_lease=True,
+            store,
+            lease,
+            settings=settings,
+            bus=bus,
+            workflow=workflow,
+            refresh=refresh,
+            fresh_budget=fresh_budget,
+            max_retries=max_retries,
+            keep_lease=True,
         )
         while res.state == JobState.FAILED and res.next_attempt_at:
             if not await _wait_for_retry(store, lease, res, settings, bus):

@@ -23,7 +23,18 @@ if TYPE_CHECKING:
     from .records import Job
     from .store import JobStore
 
-__all__ = ["cache_key", "files_exist", "cache_files", "CacheUsage", "PruneResult", "usage", "prune", "parse_age", "parse_size", "human_size"]
+__all__ = [
+    "cache_key",
+    "files_exist",
+    "cache_files",
+    "CacheUsage",
+    "PruneResult",
+    "usage",
+    "prune",
+    "parse_age",
+    "parse_size",
+    "human_size",
+]
 
 
 def cache_key(node_type: str, version: str, params: Any, inputs: Any, extra: Any = None) -> str:
@@ -103,7 +114,9 @@ def parse_age(text: str) -> float:
     """
     m = _AGE.match(text)
     if not m:
-        raise ValueError(f"'{text}' is not an age: use a number with s, m, h, d or w (for example 30d or 12h)")
+        raise ValueError(
+            f"'{text}' is not an age: use a number with s, m, h, d or w (for example 30d or 12h)"
+        )
     return float(m.group(1)) * _AGE_UNITS[m.group(2).lower()]
 
 
@@ -251,7 +264,15 @@ class PruneResult:
         return dict(self.__dict__)
 
 
-def prune(store: "JobStore", cache_dir: Path, *, older_than: float | None = None, max_size: int | None = None, dry_run: bool = False, now: float | None = None) -> PruneResult:
+def prune(
+    store: "JobStore",
+    cache_dir: Path,
+    *,
+    older_than: float | None = None,
+    max_size: int | None = None,
+    dry_run: bool = False,
+    now: float | None = None,
+) -> PruneResult:
     """Remove cache entries (and the files only they use) last used more than `older_than`
     seconds ago, then the least recently used ones until the cache holds at most `max_size`
     bytes. Entries whose files are already gone are always dropped.

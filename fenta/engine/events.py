@@ -29,8 +29,20 @@ from .records import Event
 from .store import JobStore, Tx
 
 __all__ = [
-    "Bus", "Sink", "Event", "TYPES", "LIVE_TYPES", "append_event", "read_events", "get_cursor", "set_cursor", "follow",
-    "now_iso", "iso", "parse_iso", "last_event_id",
+    "Bus",
+    "Sink",
+    "Event",
+    "TYPES",
+    "LIVE_TYPES",
+    "append_event",
+    "read_events",
+    "get_cursor",
+    "set_cursor",
+    "follow",
+    "now_iso",
+    "iso",
+    "parse_iso",
+    "last_event_id",
 ]
 
 log = logging.getLogger("fenta")

@@ -8,6 +8,7 @@ the cache index, so an unchanged workflow re-runs nothing.
 from __future__ import annotations
 
 import asyncio
+import functools
 import os
 import time
 import traceback
@@ -32,7 +33,15 @@ from .usage import UsageLog
 
 __all__ = ["Execution", "Stopped", "job_log", "append_log"]
 
+#: How many nodes of each resource class run at once.
 _LIMITS = {"cpu": max(1, (os.cpu_count() or 2)), "render": max(1, (os.cpu_count() or 2) // 2), "io": 8}
+
+#: Port types whose values are lists: several sources' values are joined into one.
+_LIST_PORTS = ("clips", "words", "scenes", "artifacts")
+
+
+def _never() -> bool:
+    return False
 
 
 def _dump(value: Any) -> Any:
@@ -64,8 +73,17 @@ class Execution:
     """One attempt at a job's nodes: cache lookups, checkpoints with their events, publishing."""
 
     def __init__(
-        self, workflow: Workflow, *, job_id: str, out_dir: Path, settings: Settings, store: JobStore, refresh: set[str],
-        bus: Sink, checkpoints: dict[str, dict[str, Any]], options: dict[str, Any] | None = None,
+        self,
+        workflow: Workflow,
+        *,
+        job_id: str,
+        out_dir: Path,
+        settings: Settings,
+        store: JobStore,
+        refresh: set[str],
+        bus: Sink,
+        checkpoints: dict[str, dict[str, Any]],
+        options: dict[str, Any] | None = None,
         stopping: Callable[[], bool] | None = None,
     ) -> None:
         self.wf = workflow
@@ -84,7 +102,7 @@ class Execution:
         self.log_path = job_log(settings, job_id)
         self.published = Published()
         #: True once a stopping worker asks it: nodes that are running finish, no further node starts.
-        self.stopping: Callable[[], bool] = stopping or (lambda: False)
+        self.stopping: Callable[[], bool] = stopping or _never
         self._fractions: dict[str, float] = {}
         self._last_progress = 0.0
 
@@ -104,7 +122,8 @@ class Execution:
         self.bus.put(event)
 
     def progress(self, nid: str | None = None, fraction: float | None = None) -> None:
-        """The job's progress (finished nodes plus the running ones' fractions); `job.progress` at most once a second."""
+        """The job's progress (finished nodes plus the running ones' fractions); `job.progress` at most
+        once a second."""
         if nid is not None and fraction is not None:
             self._fractions[nid] = fraction
             self.notify("node.progress", node=nid, fraction=fraction)
@@ -114,7 +133,11 @@ class Execution:
         now = time.monotonic()
         if now - self._last_progress >= 1.0:
             self._last_progress = now
-            self.record("job.progress", {"progress": value, "node": nid}, lambda tx: tx.set_progress(self.job_id, value))
+            self.record(
+                "job.progress",
+                {"progress": value, "node": nid},
+                lambda tx: tx.set_progress(self.job_id, value),
+            )
         elif fraction is None:  # a node finished: keep the row current, without an event
             self.store.set_progress(self.job_id, value)
 
@@ -138,9 +161,8 @@ class Execution:
         values: dict[str, Any] = {}
         for port, refs in spec.inputs.items():
             got = [self.outputs[src][src_port] for src, src_port in refs]
-            is_list = ports[port].endswith("[]") or ports[port] in ("clips", "words", "scenes", "artifacts")
-            if is_list:
-                merged: list = []
+            if ports[port].endswith("[]") or ports[port] in _LIST_PORTS:
+                merged: list[Any] = []
                 for g in got:
                     merged += g if isinstance(g, list) else [g]
                 values[port] = merged
@@ -158,7 +180,9 @@ class Execution:
         try:
             inputs = cls.Inputs.model_validate(inputs_raw)
         except ValidationError as e:
-            err = NodeError(f"inputs do not fit {cls.type}: {e.errors()[0]['msg']}", node=nid, file=self.wf.file)
+            err = NodeError(
+                f"inputs do not fit {cls.type}: {e.errors()[0]['msg']}", node=nid, file=self.wf.file
+            )
             self.fail(nid, None, err, 0.0)
             raise err from None
         for field, value in node.local_paths(params):  # before the fingerprint, which reads them
@@ -168,7 +192,7 @@ class Execution:
                 self.fail(nid, None, refused, 0.0)
                 raise refused
         params_json = params.model_dump(mode="json")
-        extra = {"fingerprint": node.fingerprint(params, inputs, workflow_file=self.wf.file)}
+        extra: dict[str, Any] = {"fingerprint": node.fingerprint(params, inputs, workflow_file=self.wf.file)}
         if cls.uses_template:
             extra["template"] = self.wf.template
         key = cache_key(cls.type, cls.version, params_json, _dump(inputs_raw), extra)
@@ -201,8 +225,8 @@ class Execution:
                 out_dir=self.out_dir,
                 workflow_file=self.wf.file,
                 workflow_name=self.wf.name,
-                on_progress=lambda f, _n=nid: self.progress(_n, f),
-                on_message=lambda level, msg, _n=nid: self.message(_n, level, msg),
+                on_progress=functools.partial(self.progress, nid),
+                on_message=functools.partial(self.message, nid),
                 services=self.services,
                 store=self.store,
                 usage=UsageLog(self.store, self.job_id, nid),
@@ -212,8 +236,9 @@ class Execution:
             try:
                 result = await node.run(ctx, params, inputs)
             except FentaError as e:
-                if getattr(e, "stderr_tail", ""):
-                    self.log(f"[ffmpeg] {nid}:\n{e.stderr_tail}")
+                tail = getattr(e, "stderr_tail", "")  # an FFmpeg failure's last lines
+                if tail:
+                    self.log(f"[ffmpeg] {nid}:\n{tail}")
                 if e.node is None:
                     e.node = nid
                 if e.file is None and not isinstance(e, (NodeError,)):
@@ -225,7 +250,8 @@ class Execution:
                 raise
             except Exception as e:  # a bug or an unexpected library error: keep the traceback in the log
                 self.log(traceback.format_exc())
-                err = NodeError(f"unexpected error: {type(e).__name__}: {e} (details in {self.log_path})", node=nid)
+                what = f"unexpected error: {type(e).__name__}: {e} (details in {self.log_path})"
+                err = NodeError(what, node=nid)
                 self.fail(nid, key, err, time.perf_counter() - t0)
                 raise err from e
             finally:
@@ -247,13 +273,27 @@ class Execution:
         if err is not None:
             self.log(f"[error] {nid}: {msg}")
         self.status[nid] = "failed"
-        self.record("node.failed", {"node": nid, "error": msg}, lambda tx: tx.node_finished(self.job_id, nid, spec.type, status="failed", cache_key=key, error=msg, seconds=seconds))
 
-    def finish(self, nid: str, output: dict, status: str, key: str, seconds: float) -> None:
+        def checkpoint(tx: Tx) -> None:
+            tx.node_finished(
+                self.job_id, nid, spec.type, status="failed", cache_key=key, error=msg, seconds=seconds
+            )
+
+        self.record("node.failed", {"node": nid, "error": msg}, checkpoint)
+
+    def finish(self, nid: str, output: dict[str, Any], status: str, key: str, seconds: float) -> None:
         """Checkpoint a finished node with its `node.finished` event."""
         spec = self.wf.nodes[nid]
         self.outputs[nid] = output
-        self.record("node.finished", {"node": nid, "status": status, "seconds": round(seconds, 3)}, lambda tx: tx.node_finished(self.job_id, nid, spec.type, status=status, cache_key=key, output=output, seconds=seconds))
+
+        def checkpoint(tx: Tx) -> None:
+            tx.node_finished(
+                self.job_id, nid, spec.type, status=status, cache_key=key, output=output, seconds=seconds
+            )
+
+        self.record(
+            "node.finished", {"node": nid, "status": status, "seconds": round(seconds, 3)}, checkpoint
+        )
         self.status[nid] = status
         self.progress(nid)
 
@@ -264,7 +304,7 @@ class Execution:
         `Stopped` is raised after them.
         """
         g = build_graph(self.wf)
-        tasks: dict[str, asyncio.Task] = {}
+        tasks: dict[str, asyncio.Task[None]] = {}
 
         async def after_deps(nid: str) -> None:
             deps = [tasks[p] for p in g.predecessors(nid)]
@@ -280,7 +320,7 @@ class Execution:
             waiting = set(tasks.values())
             while waiting:
                 done, waiting = await asyncio.wait(waiting, return_when=asyncio.FIRST_EXCEPTION)
-                errors = [t.exception() for t in done if not t.cancelled() and t.exception() is not None]
+                errors = [e for t in done if not t.cancelled() and (e := t.exception()) is not None]
                 real = [e for e in errors if not isinstance(e, Stopped)]
                 if real:
                     raise real[0]
@@ -301,15 +341,30 @@ class Execution:
         """(node id, artifacts) for every node that left files for the user, in workflow order."""
         sets = []
         for nid in self.wf.nodes:
-            arts = [a for value in self.outputs.get(nid, {}).values() if isinstance(value, list) for a in value if isinstance(a, dict) and "kind" in a and "name" in a and "path" in a]
+            lists = [value for value in self.outputs.get(nid, {}).values() if isinstance(value, list)]
+            arts = [
+                a
+                for value in lists
+                for a in value
+                if isinstance(a, dict) and {"kind", "name", "path"} <= set(a)
+            ]
             if arts:
                 sets.append((nid, arts))
         return sets
 
     def publish(self) -> dict[str, str]:
         """Copy the artifacts into the output folder (see `fenta.engine.outputs.publish`)."""
-        return publish(self.artifact_sets(), self.out_dir, self.options, self.wf.name, self.store, self.job_id, self.published).paths
+        sets = self.artifact_sets()
+        return publish(
+            sets, self.out_dir, self.options, self.wf.name, self.store, self.job_id, self.published
+        ).paths
 
-    def video(self) -> tuple[float | None]:
+    def video(self) -> float | None:
         """The rendered video's duration, if a node made one."""
-        return next((a.get("duration") for o in self.outputs.values() for v in o.values() if isinstance(v, list) for a in v if isinstance(a, dict) and a.get("kind") == "video"), None)
+        for output in self.outputs.values():
+            for value in output.values():
+                for art in value if isinstance(value, list) else ():
+                    if isinstance(art, dict) and art.get("kind") == "video":
+                        duration = art.get("duration")
+                        return float(duration) if duration is not None else None
+        return None

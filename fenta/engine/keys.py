@@ -43,7 +43,14 @@ def key_needs(workflow: "Workflow", settings: Settings | None = None) -> list[Ke
     needs: dict[str, KeyNeed] = {}
     for nid, spec in workflow.nodes.items():
         for provider in sorted(spec.node_class().required_keys(spec.parsed_params)):
-            need = needs.setdefault(provider, KeyNeed(provider, KEY_NAMES.get(provider, f"{provider.upper()}_API_KEY"), set=bool(settings.keys.get(provider))))
+            need = needs.setdefault(
+                provider,
+                KeyNeed(
+                    provider,
+                    KEY_NAMES.get(provider, f"{provider.upper()}_API_KEY"),
+                    set=bool(settings.keys.get(provider)),
+                ),
+            )
             need.nodes.append(nid)
     return list(needs.values())
 

@@ -28,9 +28,26 @@ from .records import Event, Job, JobState
 from .store import NO_BATCH, JobStore, Tx
 
 __all__ = [
-    "NO_BATCH", "Admit", "transition", "queue_new", "retry_delay", "reserve", "reserve_job", "start", "heartbeat",
-    "cancel_asked", "call_off", "fail", "complete", "cancelled", "release", "refuse", "request_cancel", "revive",
-    "reap", "pending",
+    "NO_BATCH",
+    "Admit",
+    "transition",
+    "queue_new",
+    "retry_delay",
+    "reserve",
+    "reserve_job",
+    "start",
+    "heartbeat",
+    "cancel_asked",
+    "call_off",
+    "fail",
+    "complete",
+    "cancelled",
+    "release",
+    "refuse",
+    "request_cancel",
+    "revive",
+    "reap",
+    "pending",
 ]
 
 QUEUED, RUNNING, FAILED = JobState.QUEUED, JobState.RUNNING, JobState.FAILED
@@ -61,8 +78,8 @@ Change = tuple[Job, list[Event]]
 def retry_delay(retry: int, base: float, retry_after: float | None = None) -> float:
     """Seconds before retry number `retry` (1-based): equal jitter between base*2^(n-1) and twice that
     (10-20 s, 20-40 s, 40-80 s for base 10), or longer when the service asked for it (Retry-After)."""
-    low = base * 2 ** max(0, retry - 1)
-    delay = low + random.random() * low
+    low = base * 2.0 ** max(0, retry - 1)
+    delay: float = low + random.random() * low
     return max(delay, retry_after or 0.0)
 
 
@@ -73,7 +90,9 @@ def _require(tx: Tx, job_id: str) -> Job:
     return job
 
 
-def transition(tx: Tx, job: Job, to: JobState, events: list[tuple[str, dict[str, Any]]], **fields: Any) -> Change:
+def transition(
+    tx: Tx, job: Job, to: JobState, events: list[tuple[str, dict[str, Any]]], **fields: Any
+) -> Change:
     """Change a job's state (inside the caller's transaction) and append its events.
 
     Args:
@@ -115,7 +134,8 @@ def reserve(
     Lapsed leases of running jobs are reaped first. The job keeps its state until `start`.
 
     Args:
-        batch_id: Take only jobs of this batch (`NO_BATCH`: only jobs of no batch and no owner; None: any job).
+        batch_id: Take only jobs of this batch (`NO_BATCH`: only jobs of no batch and no owner; None:
+            any job).
         admit: Run inside the claim's transaction for the job about to be leased (see `Admit`).
 
     Returns:
@@ -167,7 +187,9 @@ def reserve_job(
         return _require(tx, job_id), lease
 
 
-def start(store: JobStore, lease: Lease, *, fresh_budget: bool = False, max_retries: int | None = None) -> Change:
+def start(
+    store: JobStore, lease: Lease, *, fresh_budget: bool = False, max_retries: int | None = None
+) -> Change:
     """Begin an attempt of a reserved job: running, attempt + 1, `job.started`.
 
     Args:
@@ -231,9 +253,14 @@ def _fail(
         return transition(tx, job, FAILED, [failed], next_attempt_at=None, **common, **_NO_LEASE)
     if retryable and used <= budget:
         delay = retry_delay(used, job.retry_base or settings.retry_base_seconds, retry_after)
-        retrying = ("job.retrying", {"jobId": job.id, "attempt": job.attempt + 1, "delaySeconds": round(delay, 3), "error": error})
+        retrying = (
+            "job.retrying",
+            {"jobId": job.id, "attempt": job.attempt + 1, "delaySeconds": round(delay, 3), "error": error},
+        )
         lease = keep_lease.fields(settings) if keep_lease else _NO_LEASE
-        return transition(tx, job, FAILED, [failed, retrying], next_attempt_at=iso(now + delay), **common, **lease)
+        return transition(
+            tx, job, FAILED, [failed, retrying], next_attempt_at=iso(now + delay), **common, **lease
+        )
     why = error if not retryable else f"{error} (gave up after {used} attempt{'s' if used != 1 else ''})"
     dead = ("job.dead", {"jobId": job.id, "error": why})
     return transition(tx, job, DEAD, [failed, dead], next_attempt_at=None, **common, **_NO_LEASE)
@@ -249,7 +276,13 @@ def fail(
         if job is None or job.status != RUNNING:
             return None, []
         return _fail(
-            tx, job, settings, error, retryable, retry_after=retry_after, keep_lease=lease if keep_lease else None,
+            tx,
+            job,
+            settings,
+            error,
+            retryable,
+            retry_after=retry_after,
+            keep_lease=lease if keep_lease else None,
             interrupted=interrupted,
         )
 
@@ -265,8 +298,18 @@ def complete(
         url = Path(video).resolve().as_uri() if video else None
         data = {"jobId": job.id, "videoUrl": url, "duration": duration, "cost": cost}
         return transition(
-            tx, job, COMPLETED, [("job.completed", data)], progress=1.0, current_node=None, finished_at=time.time(), cost=cost,
-            error=None, retryable=None, next_attempt_at=None, **_NO_LEASE,
+            tx,
+            job,
+            COMPLETED,
+            [("job.completed", data)],
+            progress=1.0,
+            current_node=None,
+            finished_at=time.time(),
+            cost=cost,
+            error=None,
+            retryable=None,
+            next_attempt_at=None,
+            **_NO_LEASE,
         )
 
 
@@ -297,7 +340,13 @@ def release(store: JobStore, lease: Lease) -> tuple[Job | None, list[Event]]:
             return _require(tx, job.id), []
         data = {"jobId": job.id, "workflowId": job.workflow_name, "priority": job.priority}
         return transition(
-            tx, job, QUEUED, [("job.queued", data)], attempt=max(0, (job.attempt or 1) - 1), current_node=None, **_NO_LEASE
+            tx,
+            job,
+            QUEUED,
+            [("job.queued", data)],
+            attempt=max(0, (job.attempt or 1) - 1),
+            current_node=None,
+            **_NO_LEASE,
         )
 
 
@@ -315,7 +364,14 @@ def _refuse(tx: Tx, job: Job, error: str) -> Change:
     failed = ("job.failed", {"jobId": job.id, "error": error, "retryable": False})
     dead = ("job.dead", {"jobId": job.id, "error": error})
     return transition(
-        tx, job, DEAD, [failed, dead], error=error, retryable=False, finished_at=time.time(), next_attempt_at=None,
+        tx,
+        job,
+        DEAD,
+        [failed, dead],
+        error=error,
+        retryable=False,
+        finished_at=time.time(),
+        next_attempt_at=None,
         **_NO_LEASE,
     )
 
@@ -358,10 +414,13 @@ def revive(store: JobStore, job_id: str) -> Change:
     with store.write() as tx:
         job = _require(tx, job_id)
         if job.status not in (DEAD, FAILED, CANCELLED):
-            raise JobError(f"job '{job.id}' is {job.status}: only a dead, failed or cancelled job can be retried")
+            raise JobError(
+                f"job '{job.id}' is {job.status}: only a dead, failed or cancelled job can be retried"
+            )
         if lease_is_live(job):
             raise JobError(
-                f"job '{job.id}' is held by process {job.lease_pid} on {job.lease_host} (a `fenta run` waiting to retry)"
+                f"job '{job.id}' is held by process {job.lease_pid} on {job.lease_host} (a `fenta run` "
+                "waiting to retry)"
             )
         data = {"jobId": job.id, "workflowId": job.workflow_name, "priority": job.priority}
         return transition(
@@ -386,8 +445,14 @@ def reap(tx: Tx, settings: Settings, *, only: str | None = None, owner: str | No
             continue
         if job.cancel_requested:
             events += transition(
-                tx, job, CANCELLED, [("job.cancelled", {"jobId": job.id})], error="cancelled", current_node=None,
-                finished_at=now, **_NO_LEASE,
+                tx,
+                job,
+                CANCELLED,
+                [("job.cancelled", {"jobId": job.id})],
+                error="cancelled",
+                current_node=None,
+                finished_at=now,
+                **_NO_LEASE,
             )[1]
             continue
         who = f"process {job.lease_pid} on {job.lease_host}" if job.lease_pid else "its process"

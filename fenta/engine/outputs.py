@@ -30,7 +30,14 @@ if TYPE_CHECKING:  # the store is above this module: it is handed in
     from .store import JobStore
 
 __all__ = [
-    "resolve_output", "check_writable", "check_home", "slug", "free_stem", "same_content", "publish", "unpublish",
+    "resolve_output",
+    "check_writable",
+    "check_home",
+    "slug",
+    "free_stem",
+    "same_content",
+    "publish",
+    "unpublish",
     "Published",
 ]
 
@@ -43,7 +50,7 @@ def slug(name: str) -> str:
     return keep or "video"
 
 
-def resolve_output(out: str | os.PathLike, name: str | None = None) -> tuple[Path, str | None]:
+def resolve_output(out: str | os.PathLike[str], name: str | None = None) -> tuple[Path, str | None]:
     """(folder, base name or None) for `-o OUT [--name NAME]`, checked and made absolute.
 
     Raises:
@@ -62,7 +69,9 @@ def resolve_output(out: str | os.PathLike, name: str | None = None) -> tuple[Pat
         folder, name = path.parent, stem
     else:
         if path.exists() and not path.is_dir():
-            raise PathError(f"-o {out} is a file, not a folder (give a folder, or a new file name ending in .mp4)")
+            raise PathError(
+                f"-o {out} is a file, not a folder (give a folder, or a new file name ending in .mp4)"
+            )
         folder = path
     folder = Path(os.path.abspath(folder))
     check_writable(folder, "output folder")
@@ -106,7 +115,7 @@ def check_home(home: Path) -> None:
         raise PathError(f"cannot write to the FENTA_HOME folder {home}: {e.strerror or e}") from None
 
 
-def same_content(a: str | os.PathLike, b: str | os.PathLike) -> bool:
+def same_content(a: str | os.PathLike[str], b: str | os.PathLike[str]) -> bool:
     """True when `b` is `a` (a hard link) or holds the same bytes."""
     try:
         if os.path.samefile(a, b):
@@ -116,7 +125,12 @@ def same_content(a: str | os.PathLike, b: str | os.PathLike) -> bool:
         return False
 
 
-def free_stem(stem: str, files: Callable[[str], Iterable[tuple[Path, str | None]]], *, may_replace: Callable[[Path], bool]) -> str:
+def free_stem(
+    stem: str,
+    files: Callable[[str], Iterable[tuple[Path, str | None]]],
+    *,
+    may_replace: Callable[[Path], bool],
+) -> str:
     """The first of `stem`, `stem-2`, `stem-3`, ... under which every file is free.
 
     Args:
@@ -129,7 +143,10 @@ def free_stem(stem: str, files: Callable[[str], Iterable[tuple[Path, str | None]
     n = 1
     while True:
         candidate = stem if n == 1 else f"{stem}-{n}"
-        if all(not dest.exists() or may_replace(dest) or (src is not None and same_content(src, dest)) for dest, src in files(candidate)):
+        if all(
+            not dest.exists() or may_replace(dest) or (src is not None and same_content(src, dest))
+            for dest, src in files(candidate)
+        ):
             return candidate
         n += 1
 
@@ -166,7 +183,10 @@ def publish(
     """
     if not sets:
         return published
-    templates = {nid: [a["name"] if "{name}" in a["name"] else "{name}." + a["name"] for a in arts] for nid, arts in sets}
+    templates = {
+        nid: [a["name"] if "{name}" in a["name"] else "{name}." + a["name"] for a in arts]
+        for nid, arts in sets
+    }
     seen: dict[str, str] = {}
     clashing: set[str] = set()
     for nid, names in templates.items():
@@ -189,7 +209,11 @@ def publish(
         stem = base
     else:
         own = {a["path"] for a in store.artifacts(job_id)}
-        stem = free_stem(base, lambda st: [(dest, art["path"]) for _, art, dest in plan(st)], may_replace=lambda dest: str(dest) in own)
+        stem = free_stem(
+            base,
+            lambda st: [(dest, art["path"]) for _, art, dest in plan(st)],
+            may_replace=lambda dest: str(dest) in own,
+        )
     out_dir.mkdir(parents=True, exist_ok=True)
     for nid, art, dest in plan(stem):
         key = art["kind"] if art["kind"] not in published.paths else f"{nid}.{art['kind']}"

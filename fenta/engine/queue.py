@@ -28,13 +28,17 @@ def var_overrides(workflow: Workflow) -> dict[str, Any]:
     return {k: v for k, v in workflow.vars.items() if k not in declared or declared[k] != v}
 
 
-def retry_policy(workflow: Workflow, retry: dict[str, Any] | None, settings: Settings) -> tuple[int, float | None]:
+def retry_policy(
+    workflow: Workflow, retry: dict[str, Any] | None, settings: Settings
+) -> tuple[int, float | None]:
     """(max retries, first wait in seconds or None for the setting): `retry` wins over the workflow's
     `retry:`, which wins over `Settings.max_retries`."""
     merged = {**(workflow.retry or {}), **(retry or {})}
     max_retries = merged.get("max_retries")
     base = merged.get("base_seconds")
-    return (int(max_retries) if max_retries is not None else settings.max_retries), (float(base) if base is not None else None)
+    return (int(max_retries) if max_retries is not None else settings.max_retries), (
+        float(base) if base is not None else None
+    )
 
 
 def enqueue(
@@ -82,10 +86,24 @@ def enqueue(
     file = os.path.abspath(workflow.file) if workflow.file and not workflow.file.startswith("<") else None
     with nullcontext(tx) if tx is not None else store.write() as writing:
         queue_new(
-            writing, id=job_id, workflow_name=workflow.name, workflow_hash=workflow.hash, workflow_file=file,
-            document=workflow.document, vars=workflow.vars, out_dir=str(out_dir), attempt=0, created_at=time.time(),
-            options=options, priority=int(priority), max_retries=max_retries, retry_base=retry_base,
-            schedule_id=schedule_id, batch_id=batch_id, owner=owner, **(lease.fields(settings) if lease else {}),
+            writing,
+            id=job_id,
+            workflow_name=workflow.name,
+            workflow_hash=workflow.hash,
+            workflow_file=file,
+            document=workflow.document,
+            vars=workflow.vars,
+            out_dir=str(out_dir),
+            attempt=0,
+            created_at=time.time(),
+            options=options,
+            priority=int(priority),
+            max_retries=max_retries,
+            retry_base=retry_base,
+            schedule_id=schedule_id,
+            batch_id=batch_id,
+            owner=owner,
+            **(lease.fields(settings) if lease else {}),
         )
     return job_id, lease
 
@@ -93,7 +111,7 @@ def enqueue(
 def submit(
     workflow: Workflow,
     *,
-    out: str | os.PathLike = "renders",
+    out: str | os.PathLike[str] = "renders",
     name: str | None = None,
     priority: int = 0,
     preview: bool = False,
@@ -127,7 +145,21 @@ def submit(
     max_retries, base_seconds = retry_policy(workflow, retry, settings)
     store = JobStore(settings.db_path)
     try:
-        job_id, _ = enqueue(store, workflow, settings=settings, out_dir=out_dir, name=base, preview=preview, overwrite=overwrite, priority=priority, max_retries=max_retries, retry_base=base_seconds, schedule_id=schedule_id, batch_id=batch_id, encoder=encoder)
+        job_id, _ = enqueue(
+            store,
+            workflow,
+            settings=settings,
+            out_dir=out_dir,
+            name=base,
+            preview=preview,
+            overwrite=overwrite,
+            priority=priority,
+            max_retries=max_retries,
+            retry_base=base_seconds,
+            schedule_id=schedule_id,
+            batch_id=batch_id,
+            encoder=encoder,
+        )
         return job_id
     finally:
         store.close()

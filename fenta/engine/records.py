@@ -104,7 +104,13 @@ class Job:
         values["cancel_requested"] = bool(values.get("cancel_requested"))
         # A file from before leases were ISO text kept a number here: read as no lease.
         values["lease_until"] = _text(values.get("lease_until"))
-        for name, default in (("attempt", 0), ("retry_from", 0), ("priority", 0), ("progress", 0.0), ("cost", 0.0)):
+        for name, default in (
+            ("attempt", 0),
+            ("retry_from", 0),
+            ("priority", 0),
+            ("progress", 0.0),
+            ("cost", 0.0),
+        ):
             if values.get(name) is None:
                 values[name] = default
         return cls(**values)
@@ -148,4 +154,10 @@ class Event:
         return node if isinstance(node, str) else None
 
     def to_dict(self) -> dict[str, Any]:
-        return {"id": self.id, "type": self.type, "jobId": self.job_id, "data": self.data, "createdAt": self.created_at}
+        return {
+            "id": self.id,
+            "type": self.type,
+            "jobId": self.job_id,
+            "data": self.data,
+            "createdAt": self.created_at,
+        }

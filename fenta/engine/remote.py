@@ -22,7 +22,7 @@ import time
 import traceback
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from ..config import Settings
 from ..errors import FentaError, FFmpegUnusable, MissingKeysError
@@ -40,7 +40,15 @@ from .work import classify
 __all__ = ["check_worker", "run_job", "stop_job", "fenta_version", "quiet_notices", "LIVE_TYPES"]
 
 #: Event types sent to the client as they happen (the ones a live view shows).
-LIVE_TYPES = ("node.started", "node.finished", "node.failed", "node.progress", "message", "job.progress", "job.plan")
+LIVE_TYPES = (
+    "node.started",
+    "node.finished",
+    "node.failed",
+    "node.progress",
+    "message",
+    "job.progress",
+    "job.plan",
+)
 
 #: Node events the client appends to its own log (the others are live-only, as in a local run).
 LOGGED_TYPES = ("node.started", "node.finished", "node.failed", "job.progress")
@@ -57,7 +65,7 @@ def stop_job(key: str) -> bool:
     return True
 
 
-async def _watch_stop(key: str | None, task: asyncio.Task) -> None:
+async def _watch_stop(key: str | None, task: asyncio.Future[None]) -> None:
     while key:
         await asyncio.sleep(0.2)
         if key in _STOPS:
@@ -85,7 +93,11 @@ def check_worker(version: str) -> dict[str, Any]:
     __version__ = fenta_version()
 
     if __version__ != version:
-        return {"ok": False, "problem": f"has fenta {__version__}, the client {version}", "fenta": __version__}
+        return {
+            "ok": False,
+            "problem": f"has fenta {__version__}, the client {version}",
+            "fenta": __version__,
+        }
     try:
         choice = ffmpeg_choice()
     except FFmpegUnusable as e:
@@ -124,14 +136,21 @@ class _LiveBus:
                 if now - self._last.get(node, 0.0) < 0.5:
                     continue
                 self._last[node] = now
-            msg = {"job": self.job_id, "attempt": self.attempt, "seq": ev.id, "type": ev.type, "data": ev.data, "at": ev.created_at}
+            msg = {
+                "job": self.job_id,
+                "attempt": self.attempt,
+                "seq": ev.id,
+                "type": ev.type,
+                "data": ev.data,
+                "at": ev.created_at,
+            }
             try:
                 self.worker.log_event(self.topic, msg)
             except Exception:  # the live view is a courtesy; the result carries every logged event
                 pass
 
 
-def _walk(value: Any, fn) -> Any:
+def _walk(value: Any, fn: Callable[[str], str]) -> Any:
     if isinstance(value, str):
         return fn(value)
     if isinstance(value, list):
@@ -141,7 +160,9 @@ def _walk(value: Any, fn) -> Any:
     return value
 
 
-def _materialize(payload: dict[str, Any], root: Path, back: list[tuple[str, str]] | None = None) -> tuple[dict, dict, str | None]:
+def _materialize(
+    payload: dict[str, Any], root: Path, back: list[tuple[str, str]] | None = None
+) -> tuple[dict[str, Any], dict[str, Any], str | None]:
     """Write the shipped files under `root`: a relative path where it resolves from the workflow's
     folder here as it did there; an absolute one (or one leaving the folder) elsewhere, with the
     document and vars pointed at it. Returns (document, vars, workflow file here); `back` gets
@@ -160,11 +181,19 @@ def _materialize(payload: dict[str, Any], root: Path, back: list[tuple[str, str]
         dest.parent.mkdir(parents=True, exist_ok=True)
         dest.write_bytes(data)
     if back is not None:
-        there = lambda name: name if Path(name).is_absolute() or not workflow_file else os.path.normpath(Path(workflow_file).parent / name)  # noqa: E731
+
+        def there(name: str) -> str:
+            if Path(name).is_absolute() or not workflow_file:
+                return name
+            return os.path.normpath(Path(workflow_file).parent / name)
+
         back += [(dest, there(name)) for name, dest in where.items()]
         if workflow_file:
             back.append((str(folder), str(Path(workflow_file).parent)))
-    swap = lambda s: where.get(s, s)  # noqa: E731
+
+    def swap(s: str) -> str:
+        return where.get(s, s)
+
     local_file = str(folder / Path(workflow_file).name) if workflow_file else None
     return _walk(payload["document"], swap), _walk(payload.get("vars") or {}, swap), local_file
 
@@ -204,14 +233,24 @@ def _seed(store: JobStore, payload: dict[str, Any]) -> None:
     scripts written lately (Script.Gen does not repeat them; kept without a job, so none goes back)."""
     with store.write() as tx:
         tx.create_job(
-            job_id=payload["job_id"], name=payload.get("workflow_name") or "video", workflow_hash="remote", file=None,
-            document={}, vars={}, out_dir="", options=payload.get("options") or {},
+            job_id=payload["job_id"],
+            name=payload.get("workflow_name") or "video",
+            workflow_hash="remote",
+            file=None,
+            document={},
+            vars={},
+            out_dir="",
+            options=payload.get("options") or {},
         )
         for row in payload.get("provider_tasks") or []:
             tx.put_provider_task(row)
         for row in payload.get("scripts") or []:
             tx.remember_script(
-                topic=row["topic"], title=row.get("title"), hook=row.get("hook"), job_id=None, created_at=row["created_at"]
+                topic=row["topic"],
+                title=row.get("title"),
+                hook=row.get("hook"),
+                job_id=None,
+                created_at=row["created_at"],
             )
 
 
@@ -235,8 +274,15 @@ async def _attempt(payload: dict[str, Any], root: Path, back: list[tuple[str, st
             apply_options(wf, options)
             check_keys(wf, settings)  # the keys are the worker's own: they never travel
             ex = Execution(
-                wf, job_id=job_id, out_dir=root / "out", settings=settings, store=store, refresh=set(), bus=bus,
-                checkpoints={}, options=options,
+                wf,
+                job_id=job_id,
+                out_dir=root / "out",
+                settings=settings,
+                store=store,
+                refresh=set(),
+                bus=bus,
+                checkpoints={},
+                options=options,
             )
             types = {n: s.type for n, s in wf.nodes.items()}
             ex.notify("job.plan", attempt=payload.get("attempt", 1), nodes=list(wf.nodes), types=types)
@@ -255,9 +301,14 @@ async def _attempt(payload: dict[str, Any], root: Path, back: list[tuple[str, st
             address = getattr(bus.worker, "address", None)
             if isinstance(e, MissingKeysError):  # say where: the client may well have the key
                 where = address or "this Dask worker"
-                error = f"{error} (on the Dask worker {where}: each worker reads API keys from its own environment)"
+                own = "each worker reads API keys from its own environment"
+                error = f"{error} (on the Dask worker {where}: {own})"
             elif getattr(e, "log_path", None) is not None:  # an FFmpeg log kept on the worker's disk
-                error = f"{error} (the log is on the Dask worker {address})" if address else f"{error} (the log is on the Dask worker's disk)"
+                error = (
+                    f"{error} (the log is on the Dask worker {address})"
+                    if address
+                    else f"{error} (the log is on the Dask worker's disk)"
+                )
             failed = {
                 "ok": False, "error": settings.redact(error), "retryable": failure.retryable,
                 "retry_after": failure.retry_after, "exit_code": failure.exit_code,
@@ -279,9 +330,18 @@ async def _attempt(payload: dict[str, Any], root: Path, back: list[tuple[str, st
 
 
 def _nodes(ex: Any) -> dict[str, Any]:
-    """The nodes' outputs and states, and the job log this attempt wrote (FFmpeg's last lines on a failure)."""
-    log = ex.log_path.read_text(encoding="utf-8", errors="replace") if ex is not None and ex.log_path.exists() else ""
-    return {"outputs": dict(ex.outputs) if ex else {}, "status": dict(ex.status) if ex else {}, "log_text": log}
+    """The nodes' outputs and states, and the job log this attempt wrote (FFmpeg's last lines on a
+    failure)."""
+    log = (
+        ex.log_path.read_text(encoding="utf-8", errors="replace")
+        if ex is not None and ex.log_path.exists()
+        else ""
+    )
+    return {
+        "outputs": dict(ex.outputs) if ex else {},
+        "status": dict(ex.status) if ex else {},
+        "log_text": log,
+    }
 
 
 def run_job(payload: dict[str, Any]) -> dict[str, Any]:

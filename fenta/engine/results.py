@@ -8,6 +8,7 @@ anything runs.
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -117,12 +118,15 @@ def check_options(workflow: Workflow, options: dict[str, Any]) -> None:
         for spec in _option_targets(workflow, option):
             annotation = type(_params(spec)).model_fields[param].annotation
             try:
-                TypeAdapter(annotation).validate_python(value)
+                TypeAdapter(annotation if annotation is not None else Any).validate_python(value)
             except ValidationError:
                 choices = getattr(annotation, "__args__", None)
                 listed = f": choose {', '.join(map(str, choices))}" if choices else ""
                 problem = Problem(
-                    f"--{option} {value!r} is not a valid {param}{listed}", file=workflow.file, node=spec.id, field=param
+                    f"--{option} {value!r} is not a valid {param}{listed}",
+                    file=workflow.file,
+                    node=spec.id,
+                    field=param,
                 )
                 raise SpecError([problem], file=workflow.file) from None
 
@@ -139,7 +143,7 @@ def apply_options(workflow: Workflow, options: dict[str, Any]) -> None:
 
 
 def prepare(
-    *, out: str | Path = "renders", name: str | None = None, settings: Settings | None = None
+    *, out: str | os.PathLike[str] = "renders", name: str | None = None, settings: Settings | None = None
 ) -> tuple[Path, str | None]:
     """Check, before anything runs, that the output folder and `FENTA_HOME` can be written.
 

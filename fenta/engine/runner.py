@@ -86,16 +86,39 @@ async def run_async(
     if max_cost is not None:
         estimate = plan(workflow).total_cost
         if estimate > max_cost:
-            raise CostLimitError(f"estimated cost {estimate:.4f} exceeds --max-cost {max_cost:.4f}; nothing was run")
+            raise CostLimitError(
+                f"estimated cost {estimate:.4f} exceeds --max-cost {max_cost:.4f}; nothing was run"
+            )
     out_dir, base = prepare(out=out, name=name, settings=settings)
     declared, base_seconds = retry_policy(workflow, None, settings)
     if retries is None:
         retries = declared if workflow.retry and "max_retries" in workflow.retry else 0
     store = JobStore(settings.db_path)
     try:
-        job_id, lease = enqueue(store, workflow, settings=settings, out_dir=out_dir, name=base, preview=preview, overwrite=overwrite, priority=priority, max_retries=retries, retry_base=base_seconds, hold=True, encoder=encoder)
+        job_id, lease = enqueue(
+            store,
+            workflow,
+            settings=settings,
+            out_dir=out_dir,
+            name=base,
+            preview=preview,
+            overwrite=overwrite,
+            priority=priority,
+            max_retries=retries,
+            retry_base=base_seconds,
+            hold=True,
+            encoder=encoder,
+        )
         assert lease is not None
-        return await drive(store, job_id, lease, settings=settings, workflow=workflow, refresh=set(refresh or []), on_event=on_event)
+        return await drive(
+            store,
+            job_id,
+            lease,
+            settings=settings,
+            workflow=workflow,
+            refresh=set(refresh or []),
+            on_event=on_event,
+        )
     finally:
         store.close()
 
@@ -105,7 +128,14 @@ def run(workflow: Workflow, **kwargs: Any) -> RunResult:
     return asyncio.run(run_async(workflow, **kwargs))
 
 
-async def resume_async(job_id: str, *, reload: bool = False, settings: Settings | None = None, on_event: Callable[[Event], None] | None = None, retries: int | None = None) -> RunResult:
+async def resume_async(
+    job_id: str,
+    *,
+    reload: bool = False,
+    settings: Settings | None = None,
+    on_event: Callable[[Event], None] | None = None,
+    retries: int | None = None,
+) -> RunResult:
     """Continue a failed, dead, cancelled or killed job in this process, from its last finished node.
 
     The job keeps its output folder, file name and `--preview`. Finished nodes are reused
@@ -136,15 +166,28 @@ async def resume_async(job_id: str, *, reload: bool = False, settings: Settings 
             wf = None
             if reload:
                 if not job.workflow_file:
-                    raise JobError(f"job '{job.id}' was not run from a workflow file, so there is nothing to reload")
+                    raise JobError(
+                        f"job '{job.id}' was not run from a workflow file, so there is nothing to reload"
+                    )
                 given = job.options["vars"] if "vars" in job.options else job.vars
                 wf = load(job.workflow_file, vars=given, policy=Policy.from_stored(job.options.get("policy")))
-                store.replace_workflow(job.id, name=wf.name, workflow_hash=wf.hash, document=wf.document, vars=wf.vars)
+                store.replace_workflow(
+                    job.id, name=wf.name, workflow_hash=wf.hash, document=wf.document, vars=wf.vars
+                )
             check_writable(Path(job.out_dir), "output folder")
         except BaseException:
             release(store, lease)
             raise
-        return await drive(store, job.id, lease, settings=settings, workflow=wf, fresh_budget=True, max_retries=retries, on_event=on_event)
+        return await drive(
+            store,
+            job.id,
+            lease,
+            settings=settings,
+            workflow=wf,
+            fresh_budget=True,
+            max_retries=retries,
+            on_event=on_event,
+        )
     finally:
         store.close()
 

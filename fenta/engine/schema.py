@@ -23,9 +23,12 @@ def workflow_schema() -> dict[str, Any]:
                 "Node_" + name.replace(".", "_"),
                 __config__=ConfigDict(extra="forbid", title=name),
                 __doc__=cls.description or name,
-                type=(Literal[name], ...),  # type: ignore[valid-type]
+                type=(Literal[name], ...),  # type: ignore[arg-type]  # a Literal built at run time
                 params=(cls.Params, Field(default_factory=dict)),
-                inputs=(dict[str, Union[str, list[str]]], Field(default_factory=dict, description="port: node.port")),
+                inputs=(
+                    dict[str, Union[str, list[str]]],
+                    Field(default_factory=dict, description="port: node.port"),
+                ),
             )
         )
     node_union = Union[tuple(variants)]  # type: ignore[valid-type]
@@ -38,7 +41,16 @@ def workflow_schema() -> dict[str, Any]:
         template=(str | None, Field(None, description="A shipped template name or a path to one.")),
         overrides=(dict[str, Any], Field(default_factory=dict, description="Template fields to override.")),
         vars=(dict[str, Any], Field(default_factory=dict, description="Defaults for ${vars.NAME}.")),
-        retry=(_Retry | None, Field(None, description="How a failed job is retried: max_retries (default 3 for queued jobs), base_seconds (first wait, default 10).")),
+        retry=(
+            _Retry | None,
+            Field(
+                None,
+                description=(
+                    "How a failed job is retried: max_retries (default 3 for queued jobs), base_seconds "
+                    "(first wait, default 10)."
+                ),
+            ),
+        ),
         nodes=(dict[str, node_union], ...),  # type: ignore[valid-type]
     )
     schema = doc.model_json_schema()

@@ -68,7 +68,9 @@ def scratch_folder(job_id: str) -> Iterator[Path]:
     remove_orphans(where)
     root = Path(tempfile.mkdtemp(prefix=f"{PREFIX}{job_id}-", dir=where))
     try:
-        (root / OWNER_FILE).write_text(json.dumps({"pid": os.getpid(), "host": socket.gethostname()}), encoding="utf-8")
+        (root / OWNER_FILE).write_text(
+            json.dumps({"pid": os.getpid(), "host": socket.gethostname()}), encoding="utf-8"
+        )
         yield root
     finally:
         shutil.rmtree(root, ignore_errors=True)

@@ -3,8 +3,8 @@
 Validation collects every problem before raising, each with its file, line,
 node id and field, so one run of `fenta validate` shows everything to fix.
 
-Reading is strict (`fenta.documents.read_document`): YAML may hold plain values only (a `!!python/...` or custom
-tag is a problem, not ignored), a key written twice in one mapping is a problem
+Reading is strict (`fenta.documents.read_document`): YAML may hold plain values only (a
+`!!python/...` or custom tag is a problem, not ignored), a key written twice in one mapping is a problem
 (parsers keep the last one without a word), JSON goes to a JSON parser (tabs,
 `\ud83d\udc1f` pairs), text holding half a surrogate pair is a problem, and a
 variable passed in that the workflow neither declares nor uses is a problem.
@@ -20,13 +20,14 @@ before anything looks at the file. The loaded `Workflow` keeps its policy, and s
 
 from __future__ import annotations
 
+import builtins
 import difflib
 import hashlib
 import json
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -42,7 +43,18 @@ from .variables import check_refs, interpolate, parse_var_overrides, used_var_na
 __all__ = ["Workflow", "NodeSpec", "load", "loads", "parse_var_overrides"]
 
 _ID = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]*$")
-_TOP_KEYS = {"version", "name", "template", "overrides", "vars", "nodes", "edges", "description", "retry", "sync"}
+_TOP_KEYS = {
+    "version",
+    "name",
+    "template",
+    "overrides",
+    "vars",
+    "nodes",
+    "edges",
+    "description",
+    "retry",
+    "sync",
+}
 
 
 class _Retry(BaseModel):
@@ -79,7 +91,7 @@ class NodeSpec:
     parsed_params: BaseModel | None = None
 
     @property
-    def node_class(self) -> type[Node]:
+    def node_class(self) -> builtins.type[Node]:  # builtins: `type` here is the field above
         cls = registry.get(self.type)
         assert cls is not None
         return cls
@@ -125,7 +137,8 @@ def _issue_problem(issue: Issue, doc: Any, file: str | None) -> Problem:
     path = issue.path
     message = issue.message
     if issue.first_line is not None and path[:-1] == ("nodes",):
-        message = f"node id '{path[-1]}' is used twice (first at line {issue.first_line}); only one node can have it"
+        twice = f"node id '{path[-1]}' is used twice (first at line {issue.first_line})"
+        message = f"{twice}; only one node can have it"
     node = fld = None
     if len(path) >= 2 and path[0] == "nodes":
         rest = path[2:]
@@ -146,9 +159,9 @@ def _issue_problem(issue: Issue, doc: Any, file: str | None) -> Problem:
     return Problem(message, file=file, line=issue.line, node=node, field=fld)
 
 
-def _split_field(field: str) -> tuple:
+def _split_field(field: str) -> tuple[str | int, ...]:
     """"params.paths[2]" -> ("params", "paths", 2): the key path of a field, for its line."""
-    out: list = []
+    out: list[str | int] = []
     for part in field.split("."):
         name, *idx = re.split(r"\[(\d+)\]", part)
         if name:
@@ -157,34 +170,75 @@ def _split_field(field: str) -> tuple:
     return tuple(out)
 
 
-def _graph_shape_to_nodes(doc: dict, file: str | None, lines: Lines, problems: list[Problem]) -> dict:
+def _graph_shape_to_nodes(
+    doc: dict[str, Any], file: str | None, lines: Lines, problems: list[Problem]
+) -> dict[str, dict[str, Any]]:
     """Convert the web builder's {nodes: [...], edges: [...]} into the `inputs:` shape."""
-    nodes: dict[str, dict] = {}
+    nodes: dict[str, dict[str, Any]] = {}
     first: dict[str, int] = {}
     raw_nodes = doc.get("nodes") or []
     if not isinstance(raw_nodes, list):
-        problems.append(Problem("with 'edges', 'nodes' must be a list of {id, type, data}", file=file, line=lines.get("nodes"), field="nodes"))
+        problems.append(
+            Problem(
+                "with 'edges', 'nodes' must be a list of {id, type, data}",
+                file=file,
+                line=lines.get("nodes"),
+                field="nodes",
+            )
+        )
         raw_nodes = []
     for i, raw in enumerate(raw_nodes):
         if not isinstance(raw, dict) or "id" not in raw:
-            problems.append(Problem(f"nodes[{i}] needs an 'id'", file=file, line=lines.get("nodes", i), field=f"nodes[{i}]"))
+            problems.append(
+                Problem(
+                    f"nodes[{i}] needs an 'id'", file=file, line=lines.get("nodes", i), field=f"nodes[{i}]"
+                )
+            )
             continue
         nid = str(raw["id"])
         if nid in first:
-            problems.append(Problem(f"node id '{nid}' is used twice (nodes[{first[nid]}] and nodes[{i}]); only one node can have it", file=file, line=lines.get("nodes", i, "id"), node=nid, field="id"))
+            problems.append(
+                Problem(
+                    f"node id '{nid}' is used twice (nodes[{first[nid]}] and nodes[{i}]); only one node can "
+                    "have it",
+                    file=file,
+                    line=lines.get("nodes", i, "id"),
+                    node=nid,
+                    field="id",
+                )
+            )
             continue
         first[nid] = i
         data = raw.get("data") or {}
         if not isinstance(data, dict):
-            problems.append(Problem("'data' must be a mapping holding 'params'", file=file, line=lines.get("nodes", i, "data"), node=nid, field="data"))
+            problems.append(
+                Problem(
+                    "'data' must be a mapping holding 'params'",
+                    file=file,
+                    line=lines.get("nodes", i, "data"),
+                    node=nid,
+                    field="data",
+                )
+            )
             data = {}
-        nodes[nid] = {"type": raw.get("type") or data.get("type"), "params": data.get("params", {}), "inputs": {}}
+        nodes[nid] = {
+            "type": raw.get("type") or data.get("type"),
+            "params": data.get("params", {}),
+            "inputs": {},
+        }
     edges = doc.get("edges") or []
     if not isinstance(edges, list):
-        problems.append(Problem("'edges' must be a list of {source, sourceHandle, target, targetHandle}", file=file, line=lines.get("edges"), field="edges"))
+        problems.append(
+            Problem(
+                "'edges' must be a list of {source, sourceHandle, target, targetHandle}",
+                file=file,
+                line=lines.get("edges"),
+                field="edges",
+            )
+        )
         edges = []
     for i, e in enumerate(edges):
-        where = dict(file=file, line=lines.get("edges", i), field=f"edges[{i}]")
+        where: dict[str, Any] = dict(file=file, line=lines.get("edges", i), field=f"edges[{i}]")
         if not isinstance(e, dict):
             problems.append(Problem(f"edges[{i}] must be an object", **where))
             continue
@@ -203,7 +257,14 @@ def _graph_shape_to_nodes(doc: dict, file: str | None, lines: Lines, problems: l
 # --------------------------------------------------------------------------- validation
 
 
-def _pydantic_problems(err: ValidationError, *, file, line_of, node: str | None, prefix: str) -> list[Problem]:
+def _pydantic_problems(
+    err: ValidationError,
+    *,
+    file: str | None,
+    line_of: Callable[..., int | None],
+    node: str | None,
+    prefix: str,
+) -> list[Problem]:
     out = []
     for e in err.errors():
         loc = field_path(tuple(e["loc"])) or ""
@@ -218,7 +279,13 @@ def _pydantic_problems(err: ValidationError, *, file, line_of, node: str | None,
             msg = msg.replace("Input should be", "should be", 1)  # pydantic's word for the value
         if e["type"] not in ("extra_forbidden", "missing", "value_error") and "input" in e:
             got = e["input"]
-            msg += " (got a list)" if isinstance(got, list) else " (got a mapping)" if isinstance(got, dict) else f" (got {got!r})"
+            msg += (
+                " (got a list)"
+                if isinstance(got, list)
+                else " (got a mapping)"
+                if isinstance(got, dict)
+                else f" (got {got!r})"
+            )
         field = f"{prefix}{loc}" if loc else prefix.rstrip(".") or None
         out.append(Problem(msg, file=file, line=line_of(*e["loc"]), node=node, field=field))
     return out
@@ -262,7 +329,14 @@ def loads(
             problems.append(Problem(f"unknown top-level key '{key}'", file=file, line=lines.get(key)))
     version = doc.get("version", 1)
     if version != 1:
-        problems.append(Problem(f"unsupported version {version!r} (expected 1)", file=file, line=lines.get("version"), field="version"))
+        problems.append(
+            Problem(
+                f"unsupported version {version!r} (expected 1)",
+                file=file,
+                line=lines.get("version"),
+                field="version",
+            )
+        )
     try:
         _TopLevel.model_validate(doc)
     except ValidationError as e:
@@ -274,7 +348,14 @@ def loads(
         raw_nodes = _graph_shape_to_nodes(doc, file, lines, problems)
 
         def line_of_node(nid: str, *rest: Any) -> int | None:
-            idx = next((i for i, n in enumerate(doc.get("nodes") or []) if isinstance(n, dict) and str(n.get("id")) == nid), None)
+            idx = next(
+                (
+                    i
+                    for i, n in enumerate(doc.get("nodes") or [])
+                    if isinstance(n, dict) and str(n.get("id")) == nid
+                ),
+                None,
+            )
             return lines.get("nodes", idx, "data", *rest) if idx is not None else None
     else:
 
@@ -283,7 +364,11 @@ def loads(
 
     if not isinstance(raw_nodes, dict) or not raw_nodes:
         if not any(p.field == "nodes" for p in problems):
-            problems.append(Problem("'nodes' must list at least one node", file=file, line=lines.get("nodes"), field="nodes"))
+            problems.append(
+                Problem(
+                    "'nodes' must list at least one node", file=file, line=lines.get("nodes"), field="nodes"
+                )
+            )
         raise SpecError(problems, file=file)
 
     declared_vars = doc.get("vars") or {}
@@ -301,7 +386,15 @@ def loads(
                 continue
             close = difflib.get_close_matches(str(name), sorted(known), n=1, cutoff=0.6)
             hint = f"did you mean '{close[0]}'? " if close else ""
-            problems.append(Problem(f"variable '{name}' is not declared under 'vars:' or used by this workflow, so setting it would change nothing ({hint}its variables: {listed})", file=file, line=lines.get("vars"), field=f"vars.{name}"))
+            problems.append(
+                Problem(
+                    f"variable '{name}' is not declared under 'vars:' or used by this workflow, so setting "
+                    f"it would change nothing ({hint}its variables: {listed})",
+                    file=file,
+                    line=lines.get("vars"),
+                    field=f"vars.{name}",
+                )
+            )
 
     # Template: resolved first, because nodes validate their params against it.
     template_name = doc.get("template") if isinstance(doc.get("template"), str) else None
@@ -317,43 +410,105 @@ def loads(
             if p.line is None and _has_path(overrides, path):
                 # The bad value came from this workflow's overrides: point there (a problem with a
                 # line was found reading the template file itself: a key written twice, a tag).
-                problems.append(Problem(p.message, file=file, line=lines.get("overrides", *path), field="overrides." + ".".join(path)))
+                problems.append(
+                    Problem(
+                        p.message,
+                        file=file,
+                        line=lines.get("overrides", *path),
+                        field="overrides." + ".".join(path),
+                    )
+                )
             else:
-                problems.append(Problem(p.message, file=p.file or file, line=p.line or lines.get("template"), field=p.field or "template"))
+                problems.append(
+                    Problem(
+                        p.message,
+                        file=p.file or file,
+                        line=p.line or lines.get("template"),
+                        field=p.field or "template",
+                    )
+                )
 
     nodes: dict[str, NodeSpec] = {}
     for nid, raw in raw_nodes.items():
         nid = str(nid)
         line = line_of_node(nid)
         if not _ID.match(nid):
-            problems.append(Problem("node ids may use letters, digits, '_' and '-' only (no dots)", file=file, line=line, node=nid))
+            problems.append(
+                Problem(
+                    "node ids may use letters, digits, '_' and '-' only (no dots)",
+                    file=file,
+                    line=line,
+                    node=nid,
+                )
+            )
         if not isinstance(raw, dict):
             problems.append(Problem("a node must be a mapping with a 'type'", file=file, line=line, node=nid))
             continue
         for key in raw:
             if key not in ("type", "params", "inputs", "data", "id", "label", "position"):
-                problems.append(Problem(f"unknown key '{key}' (expected type, params, inputs)", file=file, line=line_of_node(nid, key), node=nid, field=key))
+                problems.append(
+                    Problem(
+                        f"unknown key '{key}' (expected type, params, inputs)",
+                        file=file,
+                        line=line_of_node(nid, key),
+                        node=nid,
+                        field=key,
+                    )
+                )
         ntype = raw.get("type")
         if not ntype:
             problems.append(Problem("missing 'type'", file=file, line=line, node=nid, field="type"))
             continue
         cls = registry.get(str(ntype))
         if cls is None:
-            hint = registry.suggest(str(ntype))
-            more = f" (did you mean '{hint}'?)" if hint else " (see `fenta nodes`)"
-            problems.append(Problem(f"unknown node type '{ntype}'{more}", file=file, line=line_of_node(nid, "type"), node=nid, field="type"))
+            suggestion = registry.suggest(str(ntype))
+            more = f" (did you mean '{suggestion}'?)" if suggestion else " (see `fenta nodes`)"
+            problems.append(
+                Problem(
+                    f"unknown node type '{ntype}'{more}",
+                    file=file,
+                    line=line_of_node(nid, "type"),
+                    node=nid,
+                    field="type",
+                )
+            )
             continue
 
         params = raw.get("params") or {}
         if not isinstance(params, dict):
-            problems.append(Problem("'params' must be a mapping", file=file, line=line_of_node(nid, "params"), node=nid, field="params"))
+            problems.append(
+                Problem(
+                    "'params' must be a mapping",
+                    file=file,
+                    line=line_of_node(nid, "params"),
+                    node=nid,
+                    field="params",
+                )
+            )
             params = {}
 
-        def missing_var(name: str, _nid=nid) -> None:
-            problems.append(Problem(f"unknown variable '${{vars.{name}}}' (declare it under 'vars:' or pass --var {name}=...)", file=file, line=line_of_node(_nid, "params"), node=_nid, field="params"))
+        def missing_var(name: str, _nid: str = nid) -> None:
+            problems.append(
+                Problem(
+                    f"unknown variable '${{vars.{name}}}' (declare it under 'vars:' or pass --var "
+                    f"{name}=...)",
+                    file=file,
+                    line=line_of_node(_nid, "params"),
+                    node=_nid,
+                    field="params",
+                )
+            )
 
-        def bad_ref(ref: str, _nid=nid) -> None:
-            problems.append(Problem(f"'{ref}' cannot be interpolated: only ${{vars.NAME}} is allowed", file=file, line=line_of_node(_nid, "params"), node=_nid, field="params"))
+        def bad_ref(ref: str, _nid: str = nid) -> None:
+            problems.append(
+                Problem(
+                    f"'{ref}' cannot be interpolated: only ${{vars.NAME}} is allowed",
+                    file=file,
+                    line=line_of_node(_nid, "params"),
+                    node=_nid,
+                    field="params",
+                )
+            )
 
         check_refs(params, bad_ref)
         params = interpolate(params, merged_vars, missing_var)
@@ -361,7 +516,13 @@ def loads(
         try:
             parsed = cls.Params.model_validate(params)
         except ValidationError as e:
-            problems += _pydantic_problems(e, file=file, line_of=lambda *p, _n=nid: line_of_node(_n, "params", *p), node=nid, prefix="params.")
+            problems += _pydantic_problems(
+                e,
+                file=file,
+                line_of=lambda *p, _n=nid: line_of_node(_n, "params", *p),
+                node=nid,
+                prefix="params.",
+            )
         if parsed is not None:
             checker, check = cls(), CheckContext(template=template, workflow_file=file, policy=policy)
             # Files the policy refuses are the node's only problems: its own checks would look at them.
@@ -376,7 +537,15 @@ def loads(
         inputs: dict[str, list[tuple[str, str]]] = {}
         raw_inputs = raw.get("inputs") or {}
         if not isinstance(raw_inputs, dict):
-            problems.append(Problem("'inputs' must map port names to 'node.port'", file=file, line=line_of_node(nid, "inputs"), node=nid, field="inputs"))
+            problems.append(
+                Problem(
+                    "'inputs' must map port names to 'node.port'",
+                    file=file,
+                    line=line_of_node(nid, "inputs"),
+                    node=nid,
+                    field="inputs",
+                )
+            )
             raw_inputs = {}
         for port, refs in raw_inputs.items():
             refs_list = refs if isinstance(refs, list) else [refs]
@@ -384,24 +553,42 @@ def loads(
             for ref in refs_list:
                 pr = _parse_ref(ref)
                 if pr is None:
-                    problems.append(Problem(f"input must look like 'node.port', got {ref!r}", file=file, line=line_of_node(nid, "inputs", port), node=nid, field=f"inputs.{port}"))
+                    problems.append(
+                        Problem(
+                            f"input must look like 'node.port', got {ref!r}",
+                            file=file,
+                            line=line_of_node(nid, "inputs", port),
+                            node=nid,
+                            field=f"inputs.{port}",
+                        )
+                    )
                 else:
                     parsed_refs.append(pr)
             inputs[str(port)] = parsed_refs
-        nodes[nid] = NodeSpec(id=nid, type=str(ntype), params=params, inputs=inputs, line=line, parsed_params=parsed)
+        nodes[nid] = NodeSpec(
+            id=nid, type=str(ntype), params=params, inputs=inputs, line=line, parsed_params=parsed
+        )
 
     # Connections: known ports, known sources, matching types, required inputs present.
     for node in nodes.values():
         cls = node.node_class
         in_ports = cls.input_ports()
         for port, refs in node.inputs.items():
-            where = dict(file=file, line=line_of_node(node.id, "inputs", port), node=node.id, field=f"inputs.{port}")
+            where: dict[str, Any] = dict(
+                file=file, line=line_of_node(node.id, "inputs", port), node=node.id, field=f"inputs.{port}"
+            )
             if port not in in_ports:
-                known = ", ".join(in_ports) or "none"
-                problems.append(Problem(f"unknown input port '{port}' on {node.type} (its inputs: {known})", **where))
+                names = ", ".join(in_ports) or "none"
+                problems.append(
+                    Problem(f"unknown input port '{port}' on {node.type} (its inputs: {names})", **where)
+                )
                 continue
             want = in_ports[port]
-            if len(refs) > 1 and not want.endswith("[]") and want not in ("clips", "words", "scenes", "artifacts"):
+            if (
+                len(refs) > 1
+                and not want.endswith("[]")
+                and want not in ("clips", "words", "scenes", "artifacts")
+            ):
                 problems.append(Problem(f"port '{port}' takes one connection, got {len(refs)}", **where))
             for src, src_port in refs:
                 if src not in raw_nodes:
@@ -411,24 +598,46 @@ def loads(
                     continue  # the source node has its own problem already
                 out_ports = nodes[src].node_class.output_ports()
                 if src_port not in out_ports:
-                    known = ", ".join(out_ports) or "none"
-                    problems.append(Problem(f"node '{src}' ({nodes[src].type}) has no output '{src_port}' (its outputs: {known})", **where))
+                    names = ", ".join(out_ports) or "none"
+                    problems.append(
+                        Problem(
+                            f"node '{src}' ({nodes[src].type}) has no output '{src_port}' (its outputs: "
+                            f"{names})",
+                            **where,
+                        )
+                    )
                     continue
                 have = out_ports[src_port]
                 if not _compatible(have, want):
-                    problems.append(Problem(f"type mismatch: '{src}.{src_port}' gives {have} but '{port}' takes {want}", **where))
+                    problems.append(
+                        Problem(
+                            f"type mismatch: '{src}.{src_port}' gives {have} but '{port}' takes {want}",
+                            **where,
+                        )
+                    )
         for port in sorted(cls.required_inputs() - set(node.inputs)):
-            problems.append(Problem(f"required input '{port}' ({in_ports[port]}) is not connected", file=file, line=line_of_node(node.id), node=node.id, field=f"inputs.{port}"))
+            problems.append(
+                Problem(
+                    f"required input '{port}' ({in_ports[port]}) is not connected",
+                    file=file,
+                    line=line_of_node(node.id),
+                    node=node.id,
+                    field=f"inputs.{port}",
+                )
+            )
 
     cycle = find_cycle(nodes)
     if cycle:
-        path = " -> ".join(cycle + [cycle[0]])
-        problems.append(Problem(f"cycle: {path}", file=file, line=line_of_node(cycle[0]), node=cycle[0]))
+        loop = " -> ".join(cycle + [cycle[0]])
+        problems.append(Problem(f"cycle: {loop}", file=file, line=line_of_node(cycle[0]), node=cycle[0]))
 
     if problems:
-        # A value already refused while parsing (a tag, a broken escape) needs no second complaint about its type.
+        # A value already refused while parsing (a tag, a broken escape) needs no second complaint about
+        # its type.
         refused = {(p.node, p.field) for p in problems[:parse_problems] if p.field}
-        problems = problems[:parse_problems] + [p for p in problems[parse_problems:] if (p.node, p.field) not in refused]
+        problems = problems[:parse_problems] + [
+            p for p in problems[parse_problems:] if (p.node, p.field) not in refused
+        ]
         raise SpecError(problems, file=file)
     document = {
         "version": 1,
@@ -436,9 +645,20 @@ def loads(
         "template": template_name,
         "overrides": doc.get("overrides") or {},
         "vars": declared_vars,
-        "nodes": {n.id: {"type": n.type, "params": raw_nodes[n.id].get("params") or {}, "inputs": {p: [f"{s}.{sp}" for s, sp in r] for p, r in n.inputs.items()}} for n in nodes.values()},
+        "nodes": {
+            n.id: {
+                "type": n.type,
+                "params": raw_nodes[n.id].get("params") or {},
+                "inputs": {p: [f"{s}.{sp}" for s, sp in r] for p, r in n.inputs.items()},
+            }
+            for n in nodes.values()
+        },
     }
-    retry = {k: v for k, v in doc["retry"].items() if v is not None} if isinstance(doc.get("retry"), dict) else None
+    retry = (
+        {k: v for k, v in doc["retry"].items() if v is not None}
+        if isinstance(doc.get("retry"), dict)
+        else None
+    )
     if retry:
         document["retry"] = retry
     if doc.get("sync") is True:

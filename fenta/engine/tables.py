@@ -44,7 +44,7 @@ CREATE TABLE IF NOT EXISTS jobs (
     cancel_requested INTEGER NOT NULL DEFAULT 0,
     schedule_id TEXT,
     batch_id TEXT,
-    owner TEXT                       -- the kind of process that alone runs it (e.g. hosted), NULL for any worker
+    owner TEXT                       -- the kind of process alone running it (e.g. hosted), or NULL
 );
 CREATE INDEX IF NOT EXISTS jobs_created ON jobs(created_at);
 CREATE TABLE IF NOT EXISTS node_runs (
@@ -182,7 +182,11 @@ _TABLES = re.findall(r"CREATE TABLE IF NOT EXISTS (\w+)", _SCHEMA)
 
 def _statements(script: str) -> list[str]:
     """The statements of a script (executescript would commit the caller's transaction first)."""
-    return [s.strip() for s in script.split(";") if s.strip() and not all(ln.strip().startswith("--") or not ln.strip() for ln in s.splitlines())]
+    return [
+        s.strip()
+        for s in script.split(";")
+        if s.strip() and not all(ln.strip().startswith("--") or not ln.strip() for ln in s.splitlines())
+    ]
 
 
 def _columns(conn: sqlite3.Connection, table: str) -> set[str]:

@@ -34,7 +34,13 @@ class UsageLog:
         self.node_id = node_id
 
     def record(
-        self, provider: str, *, model: str | None = None, units: str, quantity: float, cost: float | None = None
+        self,
+        provider: str,
+        *,
+        model: str | None = None,
+        units: str,
+        quantity: float,
+        cost: float | None = None,
     ) -> None:
         """Record one provider call (or what it used: tokens, bytes, credits) for this node."""
         if self.store is None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from ..errors import Problem, SpecError
 from ..policy import TRUSTED, Policy
@@ -43,9 +43,14 @@ def parse_var_overrides(pairs: list[str] | None, *, policy: Policy = TRUSTED) ->
             value = value[1:]
         elif value.startswith("@"):
             path = Path(value[1:]).expanduser()
-            where = dict(file=str(path), field=f"--var {key}")
+            where: dict[str, Any] = {"file": str(path), "field": f"--var {key}"}
             if not value[1:]:
-                problems.append(Problem(f"--var {key}=@ needs a file name after '@' (write @@ for a literal '@')", field=f"--var {key}"))
+                problems.append(
+                    Problem(
+                        f"--var {key}=@ needs a file name after '@' (write @@ for a literal '@')",
+                        field=f"--var {key}",
+                    )
+                )
                 continue
             refused = policy.file_problem(path)
             if refused is not None:
@@ -54,7 +59,9 @@ def parse_var_overrides(pairs: list[str] | None, *, policy: Policy = TRUSTED) ->
             try:
                 value = path.read_text(encoding="utf-8-sig").rstrip("\r\n")
             except FileNotFoundError:
-                problems.append(Problem("file not found (write @@ for a value that starts with a literal '@')", **where))
+                problems.append(
+                    Problem("file not found (write @@ for a value that starts with a literal '@')", **where)
+                )
                 continue
             except UnicodeDecodeError:
                 problems.append(Problem("not a UTF-8 text file", **where))
@@ -79,7 +86,7 @@ def used_var_names(value: Any) -> set[str]:
     return set()
 
 
-def interpolate(value: Any, vars: dict, on_missing) -> Any:
+def interpolate(value: Any, vars: dict[str, Any], on_missing: Callable[[str], object]) -> Any:
     if isinstance(value, str):
         whole = _VAR.fullmatch(value.strip())
         if whole:
@@ -89,10 +96,10 @@ def interpolate(value: Any, vars: dict, on_missing) -> Any:
                 return value
             return vars[name]
 
-        def sub(m: re.Match) -> str:
+        def sub(m: re.Match[str]) -> str:
             if m.group(1) not in vars:
                 on_missing(m.group(1))
-                return m.group(0)
+                return str(m.group(0))
             return str(vars[m.group(1)])
 
         return _VAR.sub(sub, value)
@@ -103,7 +110,7 @@ def interpolate(value: Any, vars: dict, on_missing) -> Any:
     return value
 
 
-def check_refs(value: Any, on_bad) -> None:
+def check_refs(value: Any, on_bad: Callable[[str], object]) -> None:
     """Only ${vars.NAME} may be interpolated: no environment, no keys."""
     if isinstance(value, str):
         for m in _ANY_REF.finditer(value):

@@ -8,7 +8,8 @@ sharing one `FENTA_HOME` never take the same job. Each attempt runs on the worke
 process writes the store. A running job's lease is renewed by its own
 thread; a job whose lease lapsed (its process was killed) is taken over by the next worker and
 resumed from its checkpoints. A worker given no batch leaves the jobs of batches alone: they belong to
-their batch's process (`fenta batch`, `fenta batch resume`), which reports on them. SIGTERM or Ctrl-C stops a worker cleanly: running nodes finish (a
+their batch's process (`fenta batch`, `fenta batch resume`), which reports on them. SIGTERM or
+Ctrl-C stops a worker cleanly: running nodes finish (a
 second signal cancels them), the jobs go back to the queue, and `run` returns.
 """
 
@@ -18,7 +19,7 @@ import asyncio
 import logging
 import signal
 import threading
-from typing import Callable
+from typing import Any, Callable
 
 from ..config import Settings
 from ..errors import QuotaError
@@ -39,7 +40,7 @@ def install_stop_signals(loop: asyncio.AbstractEventLoop, handler: Callable[[], 
     """Call `handler` on SIGTERM and Ctrl-C (main thread only); returns the signals to remove later."""
     if threading.current_thread() is not threading.main_thread():
         return []
-    installed = []
+    installed: list[int] = []
     for sig in (signal.SIGTERM, signal.SIGINT):
         try:
             loop.add_signal_handler(sig, handler)
@@ -72,7 +73,17 @@ class Worker:
         JobError: FENTA_HEARTBEAT_SECONDS is not below FENTA_LEASE_SECONDS (`leases.check_lease_timing`).
     """
 
-    def __init__(self, settings: Settings | None = None, *, concurrency: int = 1, until_empty: bool = False, admission: Callable[[dict], None] | None = None, on_event: Callable[[Event], None] | None = None, executor: Executor | None = None, batch_id: str | None = None) -> None:
+    def __init__(
+        self,
+        settings: Settings | None = None,
+        *,
+        concurrency: int = 1,
+        until_empty: bool = False,
+        admission: Callable[[dict[str, Any]], None] | None = None,
+        on_event: Callable[[Event], None] | None = None,
+        executor: Executor | None = None,
+        batch_id: str | None = None,
+    ) -> None:
         self.settings = settings or Settings.from_env()
         check_lease_timing(self.settings)
         self.concurrency = max(1, int(concurrency))
@@ -87,7 +98,7 @@ class Worker:
         self._wake: asyncio.Event | None = None
         self._stopping = False
         self._now = False
-        self._controls: dict[asyncio.Task, Control] = {}
+        self._controls: dict[asyncio.Task[RunResult], Control] = {}
 
     # ------------------------------------------------------------ stopping
 
@@ -180,10 +191,13 @@ class Worker:
         self._wake.clear()
         waker = asyncio.ensure_future(self._wake.wait())
         try:
-            done, _ = await asyncio.wait([*self._controls, waker], timeout=self.settings.poll_seconds, return_when=asyncio.FIRST_COMPLETED)
+            waiting: list[asyncio.Future[Any]] = [*self._controls, waker]
+            done, _ = await asyncio.wait(
+                waiting, timeout=self.settings.poll_seconds, return_when=asyncio.FIRST_COMPLETED
+            )
         finally:
             waker.cancel()
-        for task in [t for t in done if t in self._controls]:
+        for task in [t for t in self._controls if t in done]:
             self._controls.pop(task)
             try:
                 self.results.append(task.result())

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import builtins
 import difflib
 import os
 import re
@@ -249,9 +250,10 @@ class Node:
     type: ClassVar[str]
     version: ClassVar[str] = "1"
     description: ClassVar[str] = ""
-    Params: ClassVar[type[BaseModel]] = Params
-    Inputs: ClassVar[type[BaseModel]] = Ports
-    Outputs: ClassVar[type[BaseModel]] = Ports
+    # builtins.type: inside this class, `type` is the node type's name above
+    Params: ClassVar[builtins.type[BaseModel]] = Params
+    Inputs: ClassVar[builtins.type[BaseModel]] = Ports
+    Outputs: ClassVar[builtins.type[BaseModel]] = Ports
     #: Concurrency class: "cpu" (bounded by cores), "io", or a provider name.
     resource: ClassVar[str] = "io"
     #: Whether results may be reused from the cache for equal params and inputs.

@@ -299,7 +299,13 @@ def track(store: Any, settings: Settings, *, now: float | None = None, batch: in
                 tx.record_usage(provider="fenta", units="jobs", quantity=1, job_id=job_id, created_at=at)
                 minutes = float(ev.data.get("duration") or 0) / 60.0
                 if minutes > 0:
-                    tx.record_usage(provider="fenta", units="render_minutes", quantity=round(minutes, 6), job_id=job_id, created_at=at)
+                    tx.record_usage(
+                        provider="fenta",
+                        units="render_minutes",
+                        quantity=round(minutes, 6),
+                        job_id=job_id,
+                        created_at=at,
+                    )
                 recorded += 1
             if events:
                 set_cursor(store, CURSOR, events[-1].id)

@@ -54,11 +54,20 @@ class Elsewhere:
 
 
 def _usage(job_id: str) -> dict:
-    return {"provider": "kie", "units": "credits", "quantity": 4, "cost": 0.02, "node_id": "a", "created_at": 1.0}
+    return {
+        "provider": "kie",
+        "units": "credits",
+        "quantity": 4,
+        "cost": 0.02,
+        "node_id": "a",
+        "created_at": 1.0,
+    }
 
 
 def _reserved(store, settings, write):
-    job_id, _ = enqueue(store, fenta.load(write("wf.yaml", WF)), settings=settings, out_dir=settings.home / "out")
+    job_id, _ = enqueue(
+        store, fenta.load(write("wf.yaml", WF)), settings=settings, out_dir=settings.home / "out"
+    )
     job, lease, _ = lc.reserve(store, settings)
     assert job is not None and job.id == job_id
     return job_id, lease
@@ -80,13 +89,22 @@ def test_the_attempt_starts_the_job_and_ends_it_from_the_executors_answer(store,
     (work,) = executor.seen
     assert work.job.status == "running" and work.job.attempt == 1  # started before the executor ran
     assert (result.status, result.state, result.attempt) == ("failed", "failed", 1) and result.next_attempt_at
-    assert [e.type for e in read_events(store, job_id=job_id)] == ["job.queued", "job.started", "job.failed", "job.retrying"]
-    assert [(u["provider"], u["cost"]) for u in store.usage_records(job_id)] == [("kie", 0.02)]  # written here, by the attempt
+    assert [e.type for e in read_events(store, job_id=job_id)] == [
+        "job.queued",
+        "job.started",
+        "job.failed",
+        "job.retrying",
+    ]
+    assert [(u["provider"], u["cost"]) for u in store.usage_records(job_id)] == [
+        ("kie", 0.02)
+    ]  # written here, by the attempt
 
 
 def test_a_completed_outcome_completes_the_job_with_the_cost_recorded_elsewhere(store, settings, write):
     job_id, lease = _reserved(store, settings, write)
-    result = asyncio.run(_attempt(store, settings, lease, Elsewhere(Outcome(True, records={"usage": [_usage(job_id)]}))))
+    result = asyncio.run(
+        _attempt(store, settings, lease, Elsewhere(Outcome(True, records={"usage": [_usage(job_id)]})))
+    )
     assert (result.status, result.cost) == ("completed", 0.02)
     assert store.get_job(job_id).status == "completed" and store.get_job(job_id).cost == 0.02
 
@@ -168,5 +186,8 @@ def test_classify_reads_what_a_fenta_error_says_and_calls_anything_else_internal
     assert classify(PathError("cannot write to out")) == Failure("cannot write to out", False, None, 2)
     assert classify(MissingKeysError([])).exit_code == 2
     assert classify(ValueError("x")) == Failure("internal error: ValueError: x", True, None, 1)
-    assert classify(ValueError("x"), where=" on the Dask worker").error == "internal error on the Dask worker: ValueError: x"
+    assert (
+        classify(ValueError("x"), where=" on the Dask worker").error
+        == "internal error on the Dask worker: ValueError: x"
+    )
     assert classify(FentaError("a")) == Failure("a", False, None, 1)

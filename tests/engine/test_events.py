@@ -74,7 +74,12 @@ def test_an_older_database_gains_the_queue_columns_and_the_log(fenta_home):
     conn.close()
     store = JobStore(db)
     job = store.get_job("old")
-    assert job.status == "completed" and job.priority == 0 and job.cancel_requested is False and job.options == {}
+    assert (
+        job.status == "completed"
+        and job.priority == 0
+        and job.cancel_requested is False
+        and job.options == {}
+    )
     assert read_events(store) == []
     store.close()
 

@@ -32,22 +32,28 @@ def test_a_live_workers_job_outlasts_a_poll_longer_than_its_lease(write, fenta_h
     env = {k: v for k, v in os.environ.items() if k != "FENTA_HEARTBEAT_SECONDS"}
     env.update(FENTA_HOME=str(fenta_home), FENTA_POLL_SECONDS="3", FENTA_LEASE_SECONDS="2")
     code = (
-        f"import sys; sys.path.insert(0, {str(REPO)!r}); import tests.engine.conftest; from fenta.jobs import Worker; "
-        "Worker(concurrency=2, until_empty=True).run()"
+        f"import sys; sys.path.insert(0, {str(REPO)!r}); import tests.engine.conftest; "
+        "from fenta.jobs import Worker; Worker(concurrency=2, until_empty=True).run()"
     )
     proc = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr
     store = JobStore(fenta_home / "fenta.db")
     try:
         job = store.get_job(job_id)
-        types = [e.type for e in read_events(store, job_id=job_id) if e.type.startswith("job.") and e.type != "job.progress"]
+        types = [
+            e.type
+            for e in read_events(store, job_id=job_id)
+            if e.type.startswith("job.") and e.type != "job.progress"
+        ]
     finally:
         store.close()
     assert (job.status, job.attempt) == ("completed", 1), job.error
     assert types == ["job.queued", "job.started", "job.completed"]
 
 
-def test_a_heartbeat_not_below_the_lease_is_refused_in_one_line_before_anything_runs(cli, write, fenta_home, monkeypatch):
+def test_a_heartbeat_not_below_the_lease_is_refused_in_one_line_before_anything_runs(
+    cli, write, fenta_home, monkeypatch
+):
     monkeypatch.setenv("FENTA_HEARTBEAT_SECONDS", "5")
     monkeypatch.setenv("FENTA_LEASE_SECONDS", "2")
     wf = str(write("wf.yaml", TWO))
@@ -55,5 +61,9 @@ def test_a_heartbeat_not_below_the_lease_is_refused_in_one_line_before_anything_
         r = cli(*args)
         assert r.exit_code == 2, (args, r.output)
         lines = [ln for ln in r.output.splitlines() if ln.strip()]
-        assert len(lines) == 1 and "FENTA_HEARTBEAT_SECONDS (5)" in lines[0] and "FENTA_LEASE_SECONDS (2)" in lines[0]
+        assert (
+            len(lines) == 1
+            and "FENTA_HEARTBEAT_SECONDS (5)" in lines[0]
+            and "FENTA_LEASE_SECONDS (2)" in lines[0]
+        )
     assert not (fenta_home / "fenta.db").exists() or JobStore(fenta_home / "fenta.db").list_jobs() == []

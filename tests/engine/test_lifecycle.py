@@ -122,7 +122,10 @@ def test_a_non_retryable_failure_is_dead_at_once_and_retry_revives_it_with_a_fre
     job_id = _queue(store, settings, write)
     _, lease = _running(store, settings)
     row, events = lc.fail(store, lease, settings, "HTTP 401: check KEY", False)
-    assert row.status == "dead" and [e.data for e in events] == [{"jobId": job_id, "error": "HTTP 401: check KEY", "retryable": False}, {"jobId": job_id, "error": "HTTP 401: check KEY"}]
+    assert row.status == "dead" and [e.data for e in events] == [
+        {"jobId": job_id, "error": "HTTP 401: check KEY", "retryable": False},
+        {"jobId": job_id, "error": "HTTP 401: check KEY"},
+    ]
     assert [r["id"] for r in fenta.jobs.list(status="dead")] == [job_id]
     row, events = lc.revive(store, job_id)
     assert row.status == "queued" and row.retry_from == 1 and [e.type for e in events] == ["job.queued"]
@@ -206,7 +209,9 @@ def test_release_gives_the_job_back_without_counting_the_attempt(store, settings
     job_id = _queue(store, settings, write)
     _, lease = _running(store, settings)
     row, events = lc.release(store, lease)
-    assert (row.status, row.attempt, row.lease_token) == ("queued", 0, None) and [e.type for e in events] == ["job.queued"]
+    assert (row.status, row.attempt, row.lease_token) == ("queued", 0, None) and [e.type for e in events] == [
+        "job.queued"
+    ]
 
 
 def test_pending_counts_what_a_worker_still_has_to_do(store, settings, write):

@@ -1,4 +1,5 @@
-"""The job store: typed jobs, one transaction object, the claim's admission hook, and the SQL kept in the store."""
+"""The job store: typed jobs, one transaction object, the claim's admission hook, and the SQL kept in
+the store."""
 
 from __future__ import annotations
 
@@ -34,7 +35,9 @@ def store(settings):
 
 
 def _queue(store, settings, write, **kw) -> str:
-    job_id, _ = enqueue(store, fenta.load(write("wf.yaml", WF)), settings=settings, out_dir=settings.home / "out", **kw)
+    job_id, _ = enqueue(
+        store, fenta.load(write("wf.yaml", WF)), settings=settings, out_dir=settings.home / "out", **kw
+    )
     return job_id
 
 
@@ -67,7 +70,9 @@ def test_a_write_commits_everything_it_did_or_nothing(store, settings, write):
             tx.update_job(job_id, priority=9)
             tx.append_events(job_id, [("job.progress", {"jobId": job_id, "progress": 0.5, "node": None})])
             raise RuntimeError("crash before the commit")
-    assert store.get_job(job_id).priority == 0 and [e.type for e in read_events(store, job_id=job_id)] == ["job.queued"]
+    assert store.get_job(job_id).priority == 0 and [e.type for e in read_events(store, job_id=job_id)] == [
+        "job.queued"
+    ]
 
 
 def test_the_claim_runs_the_admission_hook_inside_its_transaction(store, settings, write):
@@ -76,7 +81,9 @@ def test_the_claim_runs_the_admission_hook_inside_its_transaction(store, setting
 
     def admit(tx, job):
         seen.append((job.id, tx.conn.in_transaction))
-        tx.record_usage(provider="fenta", units="reserved", quantity=1, job_id=job.id)  # commits with the claim
+        tx.record_usage(
+            provider="fenta", units="reserved", quantity=1, job_id=job.id
+        )  # commits with the claim
         if job.id == refused:
             raise QuotaError("quota exceeded: jobs used 1 of 1 jobs today")
 
@@ -85,7 +92,9 @@ def test_the_claim_runs_the_admission_hook_inside_its_transaction(store, setting
     assert job.id == admitted and lease is not None and store.get_job(admitted).lease_token == lease.token
     assert store.get_job(refused).status == "dead" and [e.type for e in events] == ["job.failed", "job.dead"]
     # What the hook wrote commits with the claim; a refusal undoes what it wrote for that job.
-    assert [r["job_id"] for r in store.usage_records(admitted)] == [admitted] and store.usage_records(refused) == []
+    assert [r["job_id"] for r in store.usage_records(admitted)] == [admitted] and store.usage_records(
+        refused
+    ) == []
 
 
 def test_a_claim_whose_admission_hook_breaks_takes_nothing(store, settings, write):
@@ -102,7 +111,9 @@ def test_a_claim_whose_admission_hook_breaks_takes_nothing(store, settings, writ
 
 
 def test_nothing_in_the_engine_but_the_store_speaks_sql():
-    sql = re.compile(r"\b(SELECT|INSERT|UPDATE|DELETE)\b [^\n]*\b(FROM|INTO|SET|jobs|events)\b|\.db\b\.|\bstore\.db\b")
+    sql = re.compile(
+        r"\b(SELECT|INSERT|UPDATE|DELETE)\b [^\n]*\b(FROM|INTO|SET|jobs|events)\b|\.db\b\.|\bstore\.db\b"
+    )
     found = []
     for path in sorted(ENGINE.rglob("*.py")):
         rel = path.relative_to(ENGINE).as_posix()

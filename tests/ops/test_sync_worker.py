@@ -83,7 +83,10 @@ def test_worker_hosted_renders_a_job_someone_else_queued(cli, supabase_fake, fen
     store = JobStore(fenta_home / "fenta.db")
     try:
         [local] = store.list_jobs()
-        assert local.status == "completed" and store.get_job(local.id).vars["line"] == "Rendered for the web app."
+        assert (
+            local.status == "completed"
+            and store.get_job(local.id).vars["line"] == "Rendered for the web app."
+        )
     finally:
         store.close()
     # The queued moment of the local job never reached the hosted row (no second claim is possible).

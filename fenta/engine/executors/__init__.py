@@ -65,11 +65,15 @@ def parse_cluster(cluster: str | None, settings: Settings) -> tuple[str, Any]:
     if value == "local" or value.startswith("local:"):
         n = value.partition(":")[2]
         if n and not (n.isdigit() and int(n) > 0):
-            raise ClusterError(f"--cluster {value}: the number of local Dask workers must be a whole number > 0 (local:2)")
+            raise ClusterError(
+                f"--cluster {value}: the number of local Dask workers must be a whole number > 0 (local:2)"
+            )
         return "dask-local", int(n) if n else None
     if "://" in value or ":" in value:
         return "dask", value if "://" in value else f"tcp://{value}"
-    raise ClusterError(f"--cluster {value}: expected local, local:N or a Dask scheduler address like tcp://host:8786")
+    raise ClusterError(
+        f"--cluster {value}: expected local, local:N or a Dask scheduler address like tcp://host:8786"
+    )
 
 
 def make_executor(cluster: str | None = None, settings: Settings | None = None, **options: Any) -> Executor:

@@ -23,6 +23,7 @@ import logging
 import os
 import threading
 import uuid
+from types import ModuleType
 from typing import Any, Callable
 
 from ...config import Settings
@@ -38,7 +39,11 @@ __all__ = ["DaskExecutor"]
 _SCATTER_BYTES = 1 << 20
 
 
-def _dask():
+#: What a task's future came to: ("ok", its answer) or ("error", what it raised).
+Answer = tuple[str, Any]
+
+
+def _dask() -> ModuleType:
     try:
         import dask  # noqa: F401  # lazy: dask is an optional extra (`pip install 'fenta[dask]'`)
         import distributed  # lazy: as dask
@@ -53,13 +58,13 @@ class _Collector:
     def __init__(self) -> None:
         distributed = _dask()
         self.ac = distributed.as_completed([], with_results=False)
-        self.waiters: dict[str, tuple[asyncio.AbstractEventLoop, asyncio.Future]] = {}
+        self.waiters: dict[str, tuple[asyncio.AbstractEventLoop, asyncio.Future[Answer]]] = {}
         self.more = threading.Event()
         self.closed = False
         self.thread = threading.Thread(target=self._run, name="fenta-dask-results", daemon=True)
         self.thread.start()
 
-    def watch(self, future: Any) -> asyncio.Future:
+    def watch(self, future: Any) -> asyncio.Future[Answer]:
         loop = asyncio.get_running_loop()
         waiter = loop.create_future()
         self.waiters[future.key] = (loop, waiter)
@@ -82,11 +87,12 @@ class _Collector:
         while not self.closed:
             for future in self.ac:
                 try:
-                    outcome: tuple[str, Any] = ("ok", future.result())
+                    outcome: Answer = ("ok", future.result())
                 except BaseException as e:  # a lost worker, a cancelled future: the waiter decides
                     outcome = ("error", e)
-                loop, waiter = self.waiters.pop(future.key, (None, None))
-                if loop is not None:
+                found = self.waiters.pop(future.key, None)
+                if found is not None:
+                    loop, waiter = found
                     try:
                         loop.call_soon_threadsafe(_settle, waiter, outcome)
                     except RuntimeError:  # that loop has closed
@@ -99,7 +105,7 @@ class _Collector:
         self.more.set()
 
 
-def _settle(waiter: asyncio.Future, outcome: tuple[str, Any]) -> None:
+def _settle(waiter: asyncio.Future[Answer], outcome: Answer) -> None:
     if not waiter.done():
         waiter.set_result(outcome)
 
@@ -115,10 +121,17 @@ def _outcome(answer: dict[str, Any], route: dict[str, Any], *, stopped: bool = F
         "scripts": answer.get("scripts") or [], "provider_tasks": answer.get("provider_tasks") or [],
     }
     return Outcome(
-        bool(answer.get("ok")) and not stopped, answer.get("error") or (None if answer.get("ok") else "failed on the Dask worker"),
-        bool(answer.get("retryable")), answer.get("retry_after"), int(answer.get("exit_code") or 1), stopped=stopped,
-        duration=answer.get("duration"), outputs=answer.get("outputs") or {}, nodes=answer.get("status") or {},
-        records=records, log=(answer.get("log_text") or "") + (answer.get("log") or ""),
+        bool(answer.get("ok")) and not stopped,
+        answer.get("error") or (None if answer.get("ok") else "failed on the Dask worker"),
+        bool(answer.get("retryable")),
+        answer.get("retry_after"),
+        int(answer.get("exit_code") or 1),
+        stopped=stopped,
+        duration=answer.get("duration"),
+        outputs=answer.get("outputs") or {},
+        nodes=answer.get("status") or {},
+        records=records,
+        log=(answer.get("log_text") or "") + (answer.get("log") or ""),
     )
 
 
@@ -130,7 +143,15 @@ class DaskExecutor:
         problems: One line per worker left out because it cannot run jobs.
     """
 
-    def __init__(self, client: Any, settings: Settings, *, address: str, cluster: Any = None, on_warning: Callable[[str], None] | None = None) -> None:
+    def __init__(
+        self,
+        client: Any,
+        settings: Settings,
+        *,
+        address: str,
+        cluster: Any = None,
+        on_warning: Callable[[str], None] | None = None,
+    ) -> None:
         self.client = client
         self.settings = settings
         self.address = address
@@ -167,7 +188,14 @@ class DaskExecutor:
         # quietly running the same task again.
         with dask.config.set({"distributed.scheduler.allowed-failures": 0}):
             try:
-                cluster = distributed.LocalCluster(n_workers=n, threads_per_worker=1, processes=True, resources={"render": 1}, dashboard_address=":0", silence_logs=logging.ERROR)
+                cluster = distributed.LocalCluster(
+                    n_workers=n,
+                    threads_per_worker=1,
+                    processes=True,
+                    resources={"render": 1},
+                    dashboard_address=":0",
+                    silence_logs=logging.ERROR,
+                )
             except Exception as e:
                 raise ClusterError(f"cannot start a local Dask cluster: {type(e).__name__}: {e}") from None
         try:
@@ -179,26 +207,41 @@ class DaskExecutor:
         return cls(client, settings, address=cluster.scheduler_address, cluster=cluster, **options)
 
     @classmethod
-    def connect(cls, address: str, settings: Settings, *, connect_timeout: float = 10.0, wait_for_workers: float = 30.0, **options: Any) -> "DaskExecutor":
+    def connect(
+        cls,
+        address: str,
+        settings: Settings,
+        *,
+        connect_timeout: float = 10.0,
+        wait_for_workers: float = 30.0,
+        **options: Any,
+    ) -> "DaskExecutor":
         """Connect to a running scheduler and wait (up to `wait_for_workers` s) for a worker."""
         distributed = _dask()
         try:
             client = distributed.Client(address, timeout=connect_timeout)
         except (OSError, TimeoutError, ValueError) as e:
-            raise ClusterError(f"cannot reach the Dask scheduler at {address}: {str(e).splitlines()[0] if str(e) else type(e).__name__}") from None
+            raise ClusterError(
+                f"cannot reach the Dask scheduler at {address}: "
+                f"{str(e).splitlines()[0] if str(e) else type(e).__name__}"
+            ) from None
         try:
             if not client.scheduler_info(n_workers=-1)["workers"]:
                 try:
                     client.wait_for_workers(1, timeout=wait_for_workers)
                 except (TimeoutError, asyncio.TimeoutError):
-                    raise ClusterError(f"no Dask worker is connected to {address} (start one: dask worker {address} --nthreads 1 --resources render=1)") from None
+                    raise ClusterError(
+                        f"no Dask worker is connected to {address} (start one: dask worker {address} "
+                        "--nthreads 1 --resources render=1)"
+                    ) from None
         except BaseException:
             client.close()
             raise
         return cls(client, settings, address=address, **options)
 
     def _check_workers(self) -> None:
-        """Run `remote.check_worker` on every worker; leave out (in one line each) those that cannot run jobs."""
+        """Run `remote.check_worker` on every worker; leave out (in one line each) those that cannot run
+        jobs."""
         info = self.client.scheduler_info(n_workers=-1)["workers"]
         answers = self.client.run(remote.check_worker, remote.fenta_version(), on_error="return")
         for addr, answer in sorted(answers.items()):
@@ -246,7 +289,7 @@ class DaskExecutor:
                 pass
 
     def _live(self, msg: dict[str, Any]) -> None:
-        route = self._routes.get((msg.get("job"), msg.get("attempt")))
+        route = self._routes.get((str(msg.get("job")), int(msg.get("attempt") or 0)))
         if route is None:  # the attempt has ended: its result carried everything
             return
         ev = live_event(route, msg)
@@ -282,7 +325,12 @@ class DaskExecutor:
         except Exception as e:  # the scheduler went away: this attempt never started anywhere
             where = f"the Dask scheduler at {self.address}"
             return Outcome(False, f"cannot send the job to {where} ({type(e).__name__}: {e})", retryable=True)
-        route = self._routes[(job.id, job.attempt)] = {"store": store, "bus": work.bus, "job_id": job.id, "seen": set()}
+        route = self._routes[(job.id, job.attempt)] = {
+            "store": store,
+            "bus": work.bus,
+            "job_id": job.id,
+            "seen": set(),
+        }
         waiter = self._collector.watch(future)
         try:
             try:
@@ -297,7 +345,9 @@ class DaskExecutor:
         if kind == "error":
             name = type(answer).__name__
             first = str(answer).splitlines()[0] if str(answer) else name
-            return Outcome(False, f"the Dask worker running this job was lost ({name}: {first})", retryable=True)
+            return Outcome(
+                False, f"the Dask worker running this job was lost ({name}: {first})", retryable=True
+            )
         if answer.get("unusable"):
             self._leave_out(answer.get("worker") or "?", answer["unusable"])
             if self._allowed() == []:
@@ -311,7 +361,11 @@ class DaskExecutor:
         except FentaError as e:
             failure = classify(e)
             return dataclasses.replace(
-                outcome, ok=False, error=failure.error, retryable=failure.retryable, exit_code=failure.exit_code
+                outcome,
+                ok=False,
+                error=failure.error,
+                retryable=failure.retryable,
+                exit_code=failure.exit_code,
             )
         return dataclasses.replace(outcome, artifacts=artifacts)
 
@@ -336,7 +390,9 @@ class DaskExecutor:
         except Exception:  # the worker is gone or the scheduler unreachable: nothing is left running there
             pass
 
-    async def _stop_and_collect(self, key: str, waiter: asyncio.Future, timeout: float = 15.0) -> dict[str, Any] | None:
+    async def _stop_and_collect(
+        self, key: str, waiter: asyncio.Future[Answer], timeout: float = 15.0
+    ) -> dict[str, Any] | None:
         """Stop the task and wait (at most `timeout` s) for what it recorded; None when nothing came back."""
         await asyncio.to_thread(self._stop_remote, key)
         try:

@@ -38,8 +38,12 @@ class LocalExecutor:
         """
         job, settings = work.job, work.settings
         try:
-            policy = Policy.from_stored(job.options.get("policy"))  # the one it was queued under, on every attempt
-            wf = work.workflow or from_document(job.document, file=job.workflow_file, vars=job.vars, policy=policy)
+            policy = Policy.from_stored(
+                job.options.get("policy")
+            )  # the one it was queued under, on every attempt
+            wf = work.workflow or from_document(
+                job.document, file=job.workflow_file, vars=job.vars, policy=policy
+            )
             apply_options(wf, job.options)
             check_keys(wf, settings)
             out_dir = Path(job.out_dir)
@@ -47,10 +51,23 @@ class LocalExecutor:
         except FentaError as e:
             return Outcome.failed(classify(e))
         ex = Execution(
-            wf, job_id=job.id, out_dir=out_dir, settings=settings, store=work.store, refresh=set(work.refresh),
-            bus=work.bus, checkpoints=work.store.checkpoints(job.id), options=job.options, stopping=work.stopping,
+            wf,
+            job_id=job.id,
+            out_dir=out_dir,
+            settings=settings,
+            store=work.store,
+            refresh=set(work.refresh),
+            bus=work.bus,
+            checkpoints=work.store.checkpoints(job.id),
+            options=job.options,
+            stopping=work.stopping,
         )
-        ex.notify("job.plan", attempt=job.attempt, nodes=list(wf.nodes), types={n: s.type for n, s in wf.nodes.items()})
+        ex.notify(
+            "job.plan",
+            attempt=job.attempt,
+            nodes=list(wf.nodes),
+            types={n: s.type for n, s in wf.nodes.items()},
+        )
         try:
             await ex.execute()
             artifacts = _publish(ex)

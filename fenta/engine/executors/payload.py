@@ -98,14 +98,18 @@ def _resolve_library(wf: Any, document: dict[str, Any], settings: Settings) -> s
             assets = _library_assets(params, settings)
         except _LibraryProblem as e:
             raise AssetError(e.message, node=nid, field=e.field) from None
-        raw = {k: v for k, v in (document["nodes"][nid].get("params") or {}).items() if k not in _LIBRARY_PARAMS}
+        raw = {
+            k: v for k, v in (document["nodes"][nid].get("params") or {}).items() if k not in _LIBRARY_PARAMS
+        }
         files = [str(Path(a.path).resolve()) for a in assets]
         document["nodes"][nid]["params"] = raw | {"paths": [*params.paths, *files]}
         added.update(files)
     return added
 
 
-def build_payload(job: Job, store: JobStore, *, topic: str, attempt: int, settings: Settings | None = None) -> dict[str, Any]:
+def build_payload(
+    job: Job, store: JobStore, *, topic: str, attempt: int, settings: Settings | None = None
+) -> dict[str, Any]:
     """The task's argument for `remote.run_job`.
 
     Raises:

@@ -129,7 +129,12 @@ class JobStore(_Queries):
         self.conn.execute("COMMIT")
 
     def update_provider_task(
-        self, key: str, *, status: str | None = None, result: dict[str, Any] | None = None, keep_final: bool = False
+        self,
+        key: str,
+        *,
+        status: str | None = None,
+        result: dict[str, Any] | None = None,
+        keep_final: bool = False,
     ) -> None:
         """Change a task's status and/or merge fields into its result.
 
@@ -158,18 +163,29 @@ class JobStore(_Queries):
         """Write what another store recorded for a job, in one transaction; the events appended."""
         with self.write() as tx:
             events = [
-                tx.append_remote_event(job_id, ev["type"], _data(ev["data"])) for ev in records.get("events") or []
+                tx.append_remote_event(job_id, ev["type"], _data(ev["data"]))
+                for ev in records.get("events") or []
             ]
             for run in records.get("node_runs") or []:
                 tx.put_node_run(job_id, run)
             for u in records.get("usage") or []:
                 tx.record_usage(
-                    provider=u["provider"], model=u.get("model"), units=u.get("units"), quantity=u.get("quantity"),
-                    cost=u.get("cost"), job_id=job_id, node_id=u.get("node_id"), created_at=u["created_at"],
+                    provider=u["provider"],
+                    model=u.get("model"),
+                    units=u.get("units"),
+                    quantity=u.get("quantity"),
+                    cost=u.get("cost"),
+                    job_id=job_id,
+                    node_id=u.get("node_id"),
+                    created_at=u["created_at"],
                 )
             for sc in records.get("scripts") or []:
                 tx.remember_script(
-                    topic=sc["topic"], title=sc.get("title"), hook=sc.get("hook"), job_id=job_id, created_at=sc["created_at"]
+                    topic=sc["topic"],
+                    title=sc.get("title"),
+                    hook=sc.get("hook"),
+                    job_id=job_id,
+                    created_at=sc["created_at"],
                 )
             for task in records.get("provider_tasks") or []:
                 tx.put_provider_task(task)

@@ -23,7 +23,8 @@ class EventQueries(Sql):
         """Append one event (inside the caller's transaction, when there is one)."""
         at = now_iso()
         cur = self.conn.execute(
-            "INSERT INTO events (job_id, type, data, created_at) VALUES (?, ?, ?, ?)", (job_id, type, dumps(data), at)
+            "INSERT INTO events (job_id, type, data, created_at) VALUES (?, ?, ?, ?)",
+            (job_id, type, dumps(data), at),
         )
         return Event(int(cur.lastrowid or 0), type, job_id, data, at)
 
@@ -32,10 +33,17 @@ class EventQueries(Sql):
         return [self.append_event(type_, job_id, data) for type_, data in events]
 
     def read_events(
-        self, *, since_id: int = 0, job_id: str | None = None, types: Iterable[str] | None = None, limit: int = 1000
+        self,
+        *,
+        since_id: int = 0,
+        job_id: str | None = None,
+        types: Iterable[str] | None = None,
+        limit: int = 1000,
     ) -> list[Event]:
-        """Events with an id above `since_id`, oldest first: only `job_id`'s, only `types`, at most `limit`."""
-        where, args = ["id > ?"], [int(since_id)]
+        """Events with an id above `since_id`, oldest first: only `job_id`'s, only `types`, at most
+        `limit`."""
+        where: list[str] = ["id > ?"]
+        args: list[Any] = [int(since_id)]
         if job_id is not None:
             where.append("job_id = ?")
             args.append(job_id)
@@ -43,14 +51,20 @@ class EventQueries(Sql):
         if wanted:
             where.append(f"type IN ({', '.join('?' for _ in wanted)})")
             args += wanted
-        q = f"SELECT id, job_id, type, data, created_at FROM events WHERE {' AND '.join(where)} ORDER BY id LIMIT ?"
-        return [Event(r[0], r[2], r[1], json.loads(r[3]), r[4]) for r in self.conn.execute(q, [*args, int(limit)])]
+        q = (
+            f"SELECT id, job_id, type, data, created_at FROM events WHERE {' AND '.join(where)}"
+            " ORDER BY id LIMIT ?"
+        )
+        return [
+            Event(r[0], r[2], r[1], json.loads(r[3]), r[4]) for r in self.conn.execute(q, [*args, int(limit)])
+        ]
 
     def raw_events(self, job_id: str, types: Iterable[str]) -> list[dict[str, Any]]:
         """A job's events of `types` as stored (id, type, data as JSON text, created_at), oldest first."""
         wanted = list(types)
         return self._all(
-            f"SELECT id, type, data, created_at FROM events WHERE job_id = ? AND type IN ({', '.join('?' for _ in wanted)})"
+            "SELECT id, type, data, created_at FROM events WHERE job_id = ? AND type IN "
+            f"({', '.join('?' for _ in wanted)})"
             " ORDER BY id",
             (job_id, *wanted),
         )

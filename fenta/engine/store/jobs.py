@@ -72,8 +72,17 @@ class JobQueries(Sql):
     ) -> None:
         """Write a queued job row without its `job.queued` event (a scratch store's copy; tests)."""
         self.insert_job(
-            id=job_id, workflow_name=name, workflow_hash=workflow_hash, workflow_file=file, document=document,
-            vars=vars, out_dir=out_dir, status=JobState.QUEUED, attempt=0, created_at=time.time(), options=options or {},
+            id=job_id,
+            workflow_name=name,
+            workflow_hash=workflow_hash,
+            workflow_file=file,
+            document=document,
+            vars=vars,
+            out_dir=out_dir,
+            status=JobState.QUEUED,
+            attempt=0,
+            created_at=time.time(),
+            options=options or {},
         )
 
     def update_job(self, job_id: str, **columns: Any) -> None:
@@ -124,7 +133,9 @@ class JobQueries(Sql):
         job = self.job(job_id)
         if job is not None:
             return job
-        rows = self._all("SELECT * FROM jobs WHERE id LIKE ? ORDER BY created_at DESC LIMIT 2", (job_id + "%",))
+        rows = self._all(
+            "SELECT * FROM jobs WHERE id LIKE ? ORDER BY created_at DESC LIMIT 2", (job_id + "%",)
+        )
         return Job.from_row(rows[0]) if len(rows) == 1 else None
 
     def job_ids_starting(self, prefix: str, limit: int = 4) -> list[str]:
@@ -136,7 +147,9 @@ class JobQueries(Sql):
 
     def lease_holder(self, job_id: str) -> tuple[str | None, bool] | None:
         """(the lease's token, whether a cancel was asked) of a job; None when there is no such job."""
-        row = self.conn.execute("SELECT lease_token, cancel_requested FROM jobs WHERE id = ?", (job_id,)).fetchone()
+        row = self.conn.execute(
+            "SELECT lease_token, cancel_requested FROM jobs WHERE id = ?", (job_id,)
+        ).fetchone()
         return (row[0], bool(row[1])) if row else None
 
     # ------------------------------------------------------------------ lists
@@ -153,16 +166,22 @@ class JobQueries(Sql):
         """Jobs running, waiting for a retry or queued (in that order, then by priority and age), then
         those that ended since `ended_since`."""
         order = (
-            " ORDER BY CASE status WHEN 'running' THEN 0 WHEN 'failed' THEN 1 WHEN 'queued' THEN 2 ELSE 3 END,"
+            " ORDER BY CASE status WHEN 'running' THEN 0 WHEN 'failed' THEN 1 WHEN 'queued' THEN 2 ELSE 3 "
+            "END,"
             " priority DESC, created_at"
         )
-        where = "status IN ('queued', 'running') OR (status = 'failed' AND next_attempt_at IS NOT NULL) OR finished_at >= ?"
+        where = (
+            "status IN ('queued', 'running') OR (status = 'failed' AND next_attempt_at IS NOT NULL)"
+            " OR finished_at >= ?"
+        )
         return self._jobs(where, (ended_since,), order)
 
     def due_jobs(self, *, batch_id: str | None = None, limit: int = 50) -> list[Job]:
         """Jobs due to run now (see `_DUE`), highest priority first, then oldest (`_scope` for `batch_id`)."""
         only, args = _scope(batch_id)
-        return self._jobs(_DUE + only, (iso(time.time()), *args, limit), " ORDER BY priority DESC, created_at, id LIMIT ?")
+        return self._jobs(
+            _DUE + only, (iso(time.time()), *args, limit), " ORDER BY priority DESC, created_at, id LIMIT ?"
+        )
 
     def running_jobs(self, job_id: str | None = None) -> list[Job]:
         """Jobs marked running (only `job_id`, when given), whoever holds them."""
@@ -195,7 +214,8 @@ class JobQueries(Sql):
     def running_jobs_unrecorded(self, *, exclude: str | None = None) -> int:
         """Jobs running now that usage does not count yet (no `fenta`/`jobs` usage record), but `exclude`."""
         row = self.conn.execute(
-            "SELECT COUNT(*) FROM jobs WHERE status = ? AND id != ? AND NOT EXISTS (SELECT 1 FROM usage_records u"
+            "SELECT COUNT(*) FROM jobs WHERE status = ? AND id != ? AND NOT EXISTS (SELECT 1 FROM "
+            "usage_records u"
             " WHERE u.job_id = jobs.id AND u.provider = 'fenta' AND u.units = 'jobs')",
             (JobState.RUNNING.value, exclude or ""),
         ).fetchone()

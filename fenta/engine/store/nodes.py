@@ -21,7 +21,8 @@ class NodeQueries(Sql):
     def node_started(self, job_id: str, node_id: str, node_type: str, cache_key: str) -> None:
         self.conn.execute(
             "INSERT INTO node_runs (job_id, node_id, node_type, cache_key, status, attempt, started_at)"
-            " VALUES (?, ?, ?, ?, 'running', 1, ?) ON CONFLICT(job_id, node_id) DO UPDATE SET status='running',"
+            " VALUES (?, ?, ?, ?, 'running', 1, ?) ON CONFLICT(job_id, node_id) DO UPDATE SET "
+            "status='running',"
             " attempt=attempt+1, cache_key=excluded.cache_key, started_at=excluded.started_at, error=NULL",
             (job_id, node_id, node_type, cache_key, time.time()),
         )
@@ -34,22 +35,46 @@ class NodeQueries(Sql):
         self.conn.execute(
             "INSERT INTO node_runs (job_id, node_id, node_type, cache_key, status, attempt, started_at,"
             " finished_at, seconds, output, error) VALUES (?, ?, ?, ?, ?, 0, ?, ?, ?, ?, ?)"
-            " ON CONFLICT(job_id, node_id) DO UPDATE SET status=excluded.status, cache_key=excluded.cache_key,"
-            " finished_at=excluded.finished_at, seconds=excluded.seconds, output=excluded.output, error=excluded.error",
-            (job_id, node_id, node_type, cache_key, status, now - seconds, now, seconds,
-             json.dumps(output) if output is not None else None, error),
+            " ON CONFLICT(job_id, node_id) DO UPDATE SET status=excluded.status, "
+            "cache_key=excluded.cache_key,"
+            " finished_at=excluded.finished_at, seconds=excluded.seconds, output=excluded.output, "
+            "error=excluded.error",
+            (
+                job_id,
+                node_id,
+                node_type,
+                cache_key,
+                status,
+                now - seconds,
+                now,
+                seconds,
+                json.dumps(output) if output is not None else None,
+                error,
+            ),
         )
 
     def put_node_run(self, job_id: str, run: dict[str, Any]) -> None:
         """A node run as another store recorded it (a Dask worker's times: when each node ran there)."""
         self.conn.execute(
-            "INSERT INTO node_runs (job_id, node_id, node_type, cache_key, status, attempt, started_at, finished_at,"
+            "INSERT INTO node_runs (job_id, node_id, node_type, cache_key, status, attempt, started_at, "
+            "finished_at,"
             " seconds, output, error) VALUES (?, ?, ?, ?, ?, 1, ?, ?, ?, ?, ?) ON CONFLICT(job_id, node_id)"
-            " DO UPDATE SET status=excluded.status, cache_key=excluded.cache_key, attempt=node_runs.attempt+1,"
+            " DO UPDATE SET status=excluded.status, cache_key=excluded.cache_key, "
+            "attempt=node_runs.attempt+1,"
             " started_at=excluded.started_at, finished_at=excluded.finished_at, seconds=excluded.seconds,"
             " output=excluded.output, error=excluded.error",
-            (job_id, run["node_id"], run["node_type"], run["cache_key"], run["status"], run.get("started_at"),
-             run.get("finished_at"), run.get("seconds"), run.get("output"), run.get("error")),
+            (
+                job_id,
+                run["node_id"],
+                run["node_type"],
+                run["cache_key"],
+                run["status"],
+                run.get("started_at"),
+                run.get("finished_at"),
+                run.get("seconds"),
+                run.get("output"),
+                run.get("error"),
+            ),
         )
 
     def node_runs(self, job_id: str) -> list[dict[str, Any]]:
@@ -98,7 +123,8 @@ class NodeQueries(Sql):
     def cache_put(self, key: str, node_type: str, output: dict[str, Any]) -> None:
         now = time.time()
         self.conn.execute(
-            "INSERT OR REPLACE INTO node_cache (key, node_type, output, created_at, used_at) VALUES (?, ?, ?, ?, ?)",
+            "INSERT OR REPLACE INTO node_cache (key, node_type, output, created_at, used_at) VALUES (?, ?, "
+            "?, ?, ?)",
             (key, node_type, json.dumps(output), now, now),
         )
 
@@ -107,19 +133,27 @@ class NodeQueries(Sql):
 
     def cache_entries(self) -> list[tuple[str, dict[str, Any], float]]:
         """(key, output, last used) of every cache entry."""
-        return [(r[0], json.loads(r[1]), r[2]) for r in self.conn.execute("SELECT key, output, used_at FROM node_cache")]
+        return [
+            (r[0], json.loads(r[1]), r[2])
+            for r in self.conn.execute("SELECT key, output, used_at FROM node_cache")
+        ]
 
     def cache_drop_unused(self, key: str, *, since: float) -> bool:
         """Drop an entry unless it was used at or after `since`; whether it was dropped."""
-        return self.conn.execute("DELETE FROM node_cache WHERE key = ? AND used_at < ?", (key, since)).rowcount > 0
+        return (
+            self.conn.execute("DELETE FROM node_cache WHERE key = ? AND used_at < ?", (key, since)).rowcount
+            > 0
+        )
 
     # ------------------------------------------------------------------ artifacts
 
     def add_artifact(self, job_id: str, kind: str, path: str, *, duration: float | None = None) -> None:
         size = os.path.getsize(path) if os.path.exists(path) else None
         self.conn.execute(
-            "INSERT INTO artifacts (job_id, kind, path, bytes, duration, created_at) VALUES (?, ?, ?, ?, ?, ?)"
-            " ON CONFLICT(job_id, kind, path) DO UPDATE SET bytes = excluded.bytes, duration = excluded.duration,"
+            "INSERT INTO artifacts (job_id, kind, path, bytes, duration, created_at) VALUES (?, ?, ?, ?, ?, "
+            "?)"
+            " ON CONFLICT(job_id, kind, path) DO UPDATE SET bytes = excluded.bytes, duration = "
+            "excluded.duration,"
             " created_at = excluded.created_at",
             (job_id, kind, path, size, duration, time.time()),
         )
@@ -129,10 +163,14 @@ class NodeQueries(Sql):
 
     def artifact_owners(self, path: str) -> set[str]:
         """Ids of the jobs that published a file at `path`."""
-        return {r[0] for r in self.conn.execute("SELECT DISTINCT job_id FROM artifacts WHERE path = ?", (path,))}
+        return {
+            r[0] for r in self.conn.execute("SELECT DISTINCT job_id FROM artifacts WHERE path = ?", (path,))
+        }
 
     def artifacts(self, job_id: str) -> list[dict[str, Any]]:
-        return self._all("SELECT kind, path, bytes, duration FROM artifacts WHERE job_id = ? ORDER BY kind", (job_id,))
+        return self._all(
+            "SELECT kind, path, bytes, duration FROM artifacts WHERE job_id = ? ORDER BY kind", (job_id,)
+        )
 
     def workflow_file_of_artifact(self, path: str) -> str | None:
         """The workflow file of the job that published `path` last (None: unknown, or not from a file)."""
@@ -154,7 +192,13 @@ class NodeQueries(Sql):
         )
 
     def remember_script(
-        self, *, topic: str, title: str | None, hook: str | None, job_id: str | None, created_at: float | None = None
+        self,
+        *,
+        topic: str,
+        title: str | None,
+        hook: str | None,
+        job_id: str | None,
+        created_at: float | None = None,
     ) -> None:
         self.conn.execute(
             "INSERT INTO script_history (topic, title, hook, job_id, created_at) VALUES (?, ?, ?, ?, ?)",
@@ -162,4 +206,6 @@ class NodeQueries(Sql):
         )
 
     def scripts_of_job(self, job_id: str) -> list[dict[str, Any]]:
-        return self._all("SELECT topic, title, hook, created_at FROM script_history WHERE job_id = ?", (job_id,))
+        return self._all(
+            "SELECT topic, title, hook, created_at FROM script_history WHERE job_id = ?", (job_id,)
+        )

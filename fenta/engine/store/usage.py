@@ -14,7 +14,17 @@ __all__ = ["UsageQueries", "FINAL_TASK_STATES"]
 #: A provider task in one of these states keeps it when a slower poller reports something else.
 FINAL_TASK_STATES = ("succeeded", "failed")
 
-_TASK_COLUMNS = ("key", "provider", "task_id", "job_id", "node_id", "status", "result", "created_at", "updated_at")
+_TASK_COLUMNS = (
+    "key",
+    "provider",
+    "task_id",
+    "job_id",
+    "node_id",
+    "status",
+    "result",
+    "created_at",
+    "updated_at",
+)
 
 
 class UsageQueries(Sql):
@@ -23,38 +33,68 @@ class UsageQueries(Sql):
     # ------------------------------------------------------------------ usage records
 
     def record_usage(
-        self, *, provider: str, model: str | None = None, units: str | None = None, quantity: float | None = None,
-        cost: float | None = None, job_id: str | None = None, node_id: str | None = None,
+        self,
+        *,
+        provider: str,
+        model: str | None = None,
+        units: str | None = None,
+        quantity: float | None = None,
+        cost: float | None = None,
+        job_id: str | None = None,
+        node_id: str | None = None,
         created_at: float | None = None,
     ) -> None:
         self.conn.execute(
             "INSERT INTO usage_records (job_id, node_id, provider, model, units, quantity, cost, created_at)"
             " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-            (job_id, node_id, provider, model, units, quantity, cost, created_at if created_at is not None else time.time()),
+            (
+                job_id,
+                node_id,
+                provider,
+                model,
+                units,
+                quantity,
+                cost,
+                created_at if created_at is not None else time.time(),
+            ),
         )
 
     def usage_records(self, job_id: str, *, after_id: int = 0) -> list[dict[str, Any]]:
         """A job's usage records with an id above `after_id`, oldest first."""
-        return self._all("SELECT * FROM usage_records WHERE job_id = ? AND id > ? ORDER BY id", (job_id, after_id))
+        return self._all(
+            "SELECT * FROM usage_records WHERE job_id = ? AND id > ? ORDER BY id", (job_id, after_id)
+        )
 
     def has_usage(self, job_id: str | None, *, provider: str, units: str) -> bool:
-        return self._value(
-            "SELECT 1 FROM usage_records WHERE job_id = ? AND provider = ? AND units = ?", (job_id, provider, units)
-        ) is not None
+        return (
+            self._value(
+                "SELECT 1 FROM usage_records WHERE job_id = ? AND provider = ? AND units = ?",
+                (job_id, provider, units),
+            )
+            is not None
+        )
 
     def job_cost(self, job_id: str) -> float:
         """What a job's provider calls cost so far (USD)."""
-        return float(self._value("SELECT COALESCE(SUM(cost), 0) FROM usage_records WHERE job_id = ?", (job_id,)) or 0.0)
+        return float(
+            self._value("SELECT COALESCE(SUM(cost), 0) FROM usage_records WHERE job_id = ?", (job_id,)) or 0.0
+        )
 
     def usage_total(
-        self, *, since: float, until: float | None = None, provider: str | None = None, units: str | None = None,
+        self,
+        *,
+        since: float,
+        until: float | None = None,
+        provider: str | None = None,
+        units: str | None = None,
         column: str = "quantity",
     ) -> float:
         """The sum of `column` ("quantity" or "cost") over the records from `since` (to `until`) of a
         provider and unit (None: any)."""
         if column not in ("quantity", "cost"):
             raise ValueError(f"usage_total sums quantity or cost, not {column!r}")
-        where, args = ["created_at >= ?"], [since]
+        where: list[str] = ["created_at >= ?"]
+        args: list[Any] = [since]
         for name, value in (("provider", provider), ("units", units)):
             if value is not None:
                 where.append(f"{name} = ?")
@@ -68,7 +108,8 @@ class UsageQueries(Sql):
     def usage_by_day(self, *, since: float) -> list[dict[str, Any]]:
         """Usage per UTC day, provider and unit since `since`, newest first."""
         return self._all(
-            "SELECT date(created_at, 'unixepoch') AS day, provider, COALESCE(units, '') AS units, COUNT(*) AS calls,"
+            "SELECT date(created_at, 'unixepoch') AS day, provider, COALESCE(units, '') AS units, COUNT(*) "
+            "AS calls,"
             " SUM(COALESCE(quantity, 0)) AS quantity, SUM(COALESCE(cost, 0)) AS cost FROM usage_records"
             " WHERE created_at >= ? GROUP BY day, provider, units ORDER BY day DESC, provider, units",
             (since,),
@@ -82,7 +123,8 @@ class UsageQueries(Sql):
         for k, v in values.items():
             if v is not None:
                 self.conn.execute(
-                    "INSERT OR REPLACE INTO provider_state (provider, key, value, updated_at) VALUES (?, ?, ?, ?)",
+                    "INSERT OR REPLACE INTO provider_state (provider, key, value, updated_at) VALUES (?, ?, "
+                    "?, ?)",
                     (provider, k, str(v), now),
                 )
 
@@ -109,10 +151,13 @@ class UsageQueries(Sql):
         return self._task(self._first("SELECT * FROM provider_tasks WHERE key = ?", (key,)))
 
     def provider_task_by_id(self, provider: str, task_id: str) -> dict[str, Any] | None:
-        return self._task(self._first(
-            "SELECT * FROM provider_tasks WHERE provider = ? AND task_id = ? ORDER BY updated_at DESC LIMIT 1",
-            (provider, task_id),
-        ))
+        return self._task(
+            self._first(
+                "SELECT * FROM provider_tasks WHERE provider = ? AND task_id = ? ORDER BY updated_at DESC "
+                "LIMIT 1",
+                (provider, task_id),
+            )
+        )
 
     def provider_tasks_of_job(self, job_id: str) -> list[dict[str, Any]]:
         """A job's provider tasks as stored (result as JSON text)."""
@@ -132,15 +177,21 @@ class UsageQueries(Sql):
     def put_provider_task(self, row: dict[str, Any]) -> None:
         """Write a task row as another store had it (the columns it has; a result dict is stored as JSON)."""
         cols = [c for c in _TASK_COLUMNS if c in row]
-        values = [json.dumps(row[c]) if c == "result" and isinstance(row[c], (dict, list)) else row[c] for c in cols]
+        values = [
+            json.dumps(row[c]) if c == "result" and isinstance(row[c], (dict, list)) else row[c] for c in cols
+        ]
         self.conn.execute(
-            f"INSERT OR REPLACE INTO provider_tasks ({', '.join(cols)}) VALUES ({', '.join('?' for _ in cols)})", values
+            f"INSERT OR REPLACE INTO provider_tasks ({', '.join(cols)}) VALUES "
+            f"({', '.join('?' for _ in cols)})",
+            values,
         )
 
     def delete_provider_task(self, key: str) -> None:
         self.conn.execute("DELETE FROM provider_tasks WHERE key = ?", (key,))
 
-    def set_provider_task(self, key: str, *, status: str | None, result: dict[str, Any] | None, keep_final: bool) -> None:
+    def set_provider_task(
+        self, key: str, *, status: str | None, result: dict[str, Any] | None, keep_final: bool
+    ) -> None:
         """Change a task's status and/or merge fields into its result (a read, then a write: call it
         inside a transaction; `JobStore.update_provider_task` does)."""
         row = self.conn.execute("SELECT status, result FROM provider_tasks WHERE key = ?", (key,)).fetchone()

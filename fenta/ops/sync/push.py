@@ -258,7 +258,20 @@ async def push_async(settings: Settings, *, job_id: str | None = None, dry_run: 
                 raise JobError(f"no job with id '{job_id}' (see `fenta jobs`)")
             if state.get(store, one.id) is None and not dry_run:
                 state.mark_job(store, one.id)
-            rows = state.dirty_jobs(store, one.id) or [{"job_id": one.id, "remote_id": one.id, "hosted": 0, "dirty": 1, "events_done": 0, "usage_done": 0, "files": "{}", "uploads": "{}", "video_url": None, "row_pushed_at": None}]
+            rows = state.dirty_jobs(store, one.id) or [
+                {
+                    "job_id": one.id,
+                    "remote_id": one.id,
+                    "hosted": 0,
+                    "dirty": 1,
+                    "events_done": 0,
+                    "usage_done": 0,
+                    "files": "{}",
+                    "uploads": "{}",
+                    "video_url": None,
+                    "row_pushed_at": None,
+                }
+            ]
         else:
             rows = state.dirty_jobs(store)
         if dry_run:
@@ -320,7 +333,15 @@ def status(settings: Settings) -> dict[str, Any]:
         pending = []
         for srow in state.dirty_jobs(store):
             found = store.get_job(srow["job_id"])
-            pending.append({"job_id": srow["job_id"], "remote_id": srow["remote_id"], "status": found.status.value if found else None, "hosted": bool(srow["hosted"]), "last_error": srow["last_error"]})
+            pending.append(
+                {
+                    "job_id": srow["job_id"],
+                    "remote_id": srow["remote_id"],
+                    "status": found.status.value if found else None,
+                    "hosted": bool(srow["hosted"]),
+                    "last_error": srow["last_error"],
+                }
+            )
         meta = state.meta(store)
         synced = store.db.conn.execute("SELECT COUNT(*) FROM sync_jobs").fetchone()[0] - len(pending)
         return {
