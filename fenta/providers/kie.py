@@ -30,8 +30,8 @@ import httpx
 from ..config import Settings
 from ..errors import AuthError, CreditsError, OutcomeUnknownError, ProviderError, RateLimitError
 from ..pricing import KieModel
+from ..retry import Retry, parse_retry_after
 from ._http import ProviderClient
-from ._retry import Retry, parse_retry_after
 
 __all__ = [
     "KieClient",
@@ -59,7 +59,7 @@ _DEFAULT_UPLOAD = "https://kieai.redpandaai.co"
 
 # KIE's own body codes that mean "not accepted, try again later" (nothing was charged): 455 service
 # unavailable (maintenance), 550 queue full. Body codes that mirror an HTTP status follow the shared
-# retry policy's statuses (`RetryPolicy.retryable_status`).
+# retry policy's statuses (`fenta.retry.retryable_status`).
 _BUSY_CODES = frozenset({455, 550})
 
 

@@ -22,8 +22,8 @@ from pydantic import BaseModel, ValidationError
 
 from ..config import MODEL_VARS, Settings
 from ..errors import InvalidOutputError, ProviderError, RateLimitError
+from ..retry import Retry, parse_retry_after
 from ._http import ProviderClient
-from ._retry import Retry, parse_retry_after
 
 __all__ = ["OpenRouterClient", "ChatResult", "Usage", "InvalidOutputError", "resolve_model", "estimate_usd"]
 
