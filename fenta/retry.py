@@ -319,12 +319,6 @@ class RetryPolicy:
         object.__setattr__(self, "jitter", min(1.0, max(0.0, float(self.jitter))))
         object.__setattr__(self, "scale", max(0.0, float(self.scale)))
 
-    def retryable_status(
-        self, status: int | None, *, retry_after: float | None = None, idempotent: bool = True
-    ) -> bool:
-        """`retryable_status` (the module's; one set of statuses for every client)."""
-        return retryable_status(status, retry_after=retry_after, idempotent=idempotent)
-
     def backoff(self, attempt: int) -> tuple[float, float]:
         """(shortest, longest) wait after failed attempt number `attempt` (1-based), scale included."""
         low, high = backoff_bounds(attempt, self.base, cap=self.cap, jitter=self.jitter)

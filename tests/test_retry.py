@@ -190,7 +190,6 @@ def test_shared_statuses_and_the_narrower_set_for_paid_requests():
         503,
     ]
     assert not retryable_status(402, retry_after=1.0, idempotent=False)
-    assert RetryPolicy().retryable_status(503) and not RetryPolicy().retryable_status(501)
 
 
 @pytest.mark.parametrize(

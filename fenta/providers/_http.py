@@ -19,7 +19,7 @@ import httpx
 
 from ..config import KEY_NAMES, Settings
 from ..errors import AuthError, CreditsError, ProviderError, RateLimitError
-from ..retry import Retry, RetryPolicy, parse_retry_after
+from ..retry import Retry, RetryPolicy, parse_retry_after, retryable_status
 
 __all__ = ["ProviderClient", "client_for"]
 
@@ -124,7 +124,7 @@ class ProviderClient:
             if resp.status_code < 400:
                 return resp
             retry_after = parse_retry_after(resp.headers.get("Retry-After"))
-            if self.retry.retryable_status(resp.status_code, retry_after=retry_after):
+            if retryable_status(resp.status_code, retry_after=retry_after):
                 await resp.aread()
                 raise Retry(self._error(resp, retry_after), retry_after)
             raise self._error(resp, retry_after)
@@ -181,7 +181,7 @@ class ProviderClient:
                     if resp.status_code >= 400:
                         await resp.aread()
                         error = ProviderError(f"{self.title} download failed (HTTP {resp.status_code})", provider=self.name, status=resp.status_code)
-                        if self.retry.retryable_status(resp.status_code):
+                        if retryable_status(resp.status_code):
                             raise Retry(error, parse_retry_after(resp.headers.get("Retry-After")))
                         raise error
                     ctype = resp.headers.get("Content-Type", "application/octet-stream").split(";")[0].strip().lower()
