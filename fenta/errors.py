@@ -223,7 +223,7 @@ class RateLimitError(ProviderError):
     """Rate limited (HTTP 429) after all retries: always retryable; `retry_after` is the wait the service
     asked for."""
 
-    def __init__(self, message: str, *, provider: str, retry_after: float | None = None, **where: Any) -> None:
+    def __init__(self, message: str, *, provider: str, retry_after: float | None = None, **where: Any):
         super().__init__(message, provider=provider, retry_after=retry_after, retryable=True, **where)
 
 
