@@ -161,8 +161,6 @@ def run(
     from ..ops.readers import after_job
 
     check_workflow(settings, wf)  # over a quota limit: exit 2, one line, before anything runs
-    if retries is None:
-        retries = (wf.retry or {}).get("max_retries", settings.max_retries)
     pusher = _start_sync(wf, settings, sync)
     try:
         result = _run_job(

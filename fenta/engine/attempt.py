@@ -165,9 +165,8 @@ async def _body(ex: Execution) -> dict[str, str]:
         return ex.publish()
     except OSError as e:
         # Every node finished and is checkpointed: another attempt only publishes again.
-        err = PathError(f"cannot write the finished files to {e.filename or ex.out_dir}: {e.strerror or e}")
-        err.retryable = True  # type: ignore[attr-defined]
-        raise err from None
+        message = f"cannot write the finished files to {e.filename or ex.out_dir}: {e.strerror or e}"
+        raise PathError(message, retryable=True) from None
 
 
 async def run_attempt(
@@ -222,7 +221,7 @@ async def run_attempt(
         out_dir = Path(job["out_dir"])
         check_writable(out_dir, "output folder")
     except FentaError as e:
-        return failed(str(e), bool(getattr(e, "retryable", False)), exit_code=e.exit_code)
+        return failed(str(e), e.retryable, exit_code=e.exit_code)
 
     ex = Execution(wf, job_id=job_id, out_dir=out_dir, settings=settings, store=store, refresh=refresh or set(), bus=bus, checkpoints=store.checkpoints(job_id), options=options)
     ex.notify("job.plan", attempt=job["attempt"], nodes=list(wf.nodes), types={n: s.type for n, s in wf.nodes.items()})
@@ -256,7 +255,7 @@ async def run_attempt(
                 bus.put(*evs)
                 return result("stopped", row, ex=ex)
             except FentaError as e:
-                return failed(str(e), bool(getattr(e, "retryable", False)), ex, getattr(e, "retry_after", None), exit_code=e.exit_code)
+                return failed(str(e), e.retryable, ex, e.retry_after, exit_code=e.exit_code)
             except Exception as e:  # a bug: fail the attempt (retryable), keep the traceback in the job's log
                 ex.log(traceback.format_exc())
                 return failed(f"internal error: {type(e).__name__}: {e} (details in {ex.log_path})", True, ex)

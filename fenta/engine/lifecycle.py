@@ -15,7 +15,6 @@ lease that lapsed (its process died) is taken over by the next worker (`reap`).
 from __future__ import annotations
 
 import os
-import random
 import socket
 import sqlite3
 import time
@@ -26,9 +25,14 @@ from typing import Any
 
 from ..config import Settings
 from ..errors import JobError
+from ..retry import job_retries
 from .events import Event, append_event, iso, now_iso, parse_iso
 
-__all__ = ["STATES", "Lease", "transition", "retry_delay", "lease_is_live", "reserve", "reserve_job", "start", "heartbeat", "cancel_asked", "call_off", "fail", "complete", "cancelled", "release", "refuse", "request_cancel", "revive", "reap", "pending"]
+__all__ = [
+    "STATES", "Lease", "transition", "lease_is_live", "reserve", "reserve_job", "start", "heartbeat",
+    "cancel_asked", "call_off", "fail", "complete", "cancelled", "release", "refuse", "request_cancel",
+    "revive", "reap", "pending",
+]
 
 STATES = ("queued", "running", "failed", "completed", "dead", "cancelled")
 
@@ -87,14 +91,6 @@ def lease_is_live(row: dict[str, Any], now: float | None = None) -> bool:
     if until is None or until < (now if now is not None else time.time()):
         return False
     return not (row.get("lease_host") == HOST and not pid_alive(row.get("lease_pid")))
-
-
-def retry_delay(retry: int, base: float, retry_after: float | None = None) -> float:
-    """Seconds before retry number `retry` (1-based): equal jitter between base*2^(n-1) and twice that
-    (10-20 s, 20-40 s, 40-80 s for base 10), or longer when the service asked for it (Retry-After)."""
-    low = base * 2 ** max(0, retry - 1)
-    delay = low + random.random() * low
-    return max(delay, retry_after or 0.0)
 
 
 def _row(conn: sqlite3.Connection, job_id: str) -> dict[str, Any]:
@@ -260,16 +256,20 @@ def _held(conn: sqlite3.Connection, lease: Lease) -> dict[str, Any] | None:
 
 
 def _fail_row(conn: sqlite3.Connection, row: dict[str, Any], settings: Settings, error: str, retryable: bool, *, retry_after: float | None = None, keep_lease: Lease | None = None, interrupted: bool = False) -> list[Event]:
-    """End a running attempt that failed: retry due later, `dead`, or (interrupted) waiting for a person."""
+    """End a running attempt that failed: retry due later, `dead`, or (interrupted) waiting for a person.
+
+    The budget is the job's own (`fenta.retry.job_retries`: stored when it was queued), counted from
+    `retry_from` (the attempt `fenta jobs retry` or `fenta resume` started afresh at)."""
     now = time.time()
     used = (row["attempt"] or 0) - (row.get("retry_from") or 0)
-    budget = row["max_retries"] if row.get("max_retries") is not None else settings.max_retries
+    own = {"max_retries": row.get("max_retries"), "base_seconds": row.get("retry_base")}
+    budget = job_retries(settings, asked=own)
     common = {"error": error, "retryable": int(bool(retryable)), "current_node": None, "finished_at": now}
     failed = ("job.failed", {"jobId": row["id"], "error": error, "retryable": bool(retryable)})
     if interrupted:
         return transition(conn, row, "failed", [failed], next_attempt_at=None, **common, **_NO_LEASE)
-    if retryable and used <= budget:
-        delay = retry_delay(used, row.get("retry_base") or settings.retry_base_seconds, retry_after)
+    delay = budget.wait_before(used, settings, retry_after) if retryable else None
+    if delay is not None:
         retrying = ("job.retrying", {"jobId": row["id"], "attempt": (row["attempt"] or 0) + 1, "delaySeconds": round(delay, 3), "error": error})
         lease = keep_lease.fields(settings) if keep_lease else _NO_LEASE
         return transition(conn, row, "failed", [failed, retrying], next_attempt_at=iso(now + delay), **common, **lease)

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from ..config import Settings
+from ..retry import job_retries
 from .lifecycle import Lease, transition
 from .spec import Workflow
 from .store import JobStore, new_job_id
@@ -29,12 +30,11 @@ def var_overrides(workflow: Workflow) -> dict[str, Any]:
 
 
 def retry_policy(workflow: Workflow, retry: dict[str, Any] | None, settings: Settings) -> tuple[int, float | None]:
-    """(max retries, first wait in seconds or None for the setting): `retry` wins over the workflow's
-    `retry:`, which wins over `Settings.max_retries`."""
-    merged = {**(workflow.retry or {}), **(retry or {})}
-    max_retries = merged.get("max_retries")
-    base = merged.get("base_seconds")
-    return (int(max_retries) if max_retries is not None else settings.max_retries), (float(base) if base is not None else None)
+    """(max retries, first wait in seconds or None for the setting) of a job of `workflow`:
+    `fenta.retry.job_retries` (`retry`, e.g. `{"max_retries": N}` from `--retries N`, wins over the
+    workflow's `retry:`, which wins over `FENTA_MAX_RETRIES`, default 3)."""
+    budget = job_retries(settings, declared=workflow.retry, asked=retry)
+    return budget.max_retries, budget.base_seconds
 
 
 def enqueue(

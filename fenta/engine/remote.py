@@ -261,7 +261,11 @@ async def _attempt(payload: dict[str, Any], root: Path, back: list[tuple[str, st
                 error = f"{error} (on the Dask worker {address or 'this Dask worker'}: each worker reads API keys from its own environment)"
             elif getattr(e, "log_path", None) is not None:  # an FFmpeg log kept on the worker's disk, not the client's
                 error = f"{error} (the log is on the Dask worker {address})" if address else f"{error} (the log is on the Dask worker's disk)"
-            return {"ok": False, "error": settings.redact(error), "retryable": bool(getattr(e, "retryable", False)), "retry_after": getattr(e, "retry_after", None), "exit_code": e.exit_code, **_harvest(store, job_id), **_nodes(ex)}
+            return {
+                "ok": False, "error": settings.redact(error), "exit_code": e.exit_code,
+                "retryable": e.retryable, "retry_after": e.retry_after,
+                **_harvest(store, job_id), **_nodes(ex),
+            }
         except Exception as e:  # a bug: retryable, with the traceback for the client's job log
             return {"ok": False, "error": f"internal error on the Dask worker: {type(e).__name__}: {e}", "retryable": True, "retry_after": None, "exit_code": 1, "log": settings.redact(traceback.format_exc()), **_harvest(store, job_id), **_nodes(ex)}
         sets, blobs = [], []

@@ -265,7 +265,7 @@ class DaskExecutor:
         try:
             payload = build_payload(job, store, topic=self.topic, attempt=attempt, settings=settings)
         except FentaError as e:
-            return failed(str(e), bool(getattr(e, "retryable", False)), exit_code=e.exit_code)
+            return failed(str(e), e.retryable, exit_code=e.exit_code)
         assert self._collector is not None
         # Unique per job and attempt, and per try of an attempt: a job given back (its worker could not run
         # it, or stopped) starts the same attempt again, and Dask would hand back the old task's result.
@@ -326,7 +326,7 @@ class DaskExecutor:
         try:
             artifacts = publish_files(store, job, outcome, settings)
         except FentaError as e:
-            return failed(str(e), bool(getattr(e, "retryable", False)), outcome, exit_code=e.exit_code)
+            return failed(str(e), e.retryable, outcome, exit_code=e.exit_code)
         video = artifacts.get("video")
         row, evs = complete(store, lease, video=video, duration=outcome.get("duration"), cost=cost)
         bus.put(*evs)

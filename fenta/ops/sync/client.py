@@ -9,7 +9,7 @@ token is set). Failures become one `SyncError` line each:
     Storage     HTTP 400 {"statusCode": "409", "code", ...} -> the real status (409) from the body
 
 Network errors, 429, 5xx and PostgREST's PGRST000-003 are retried with the project's one retry policy
-(`fenta.providers.RetryPolicy`, waits scaled by FENTA_BACKOFF_SCALE); nothing else is.
+(`fenta.retry.RetryPolicy`, waits scaled by FENTA_BACKOFF_SCALE); nothing else is.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ import httpx
 
 from ...config import DEFAULT_URLS, Settings
 from ...errors import SyncError
-from ...providers import RETRY_STATUSES, Retry, RetryPolicy, parse_retry_after
+from ...retry import Retry, RetryPolicy, parse_retry_after, retryable_status
 
 __all__ = ["Hosted", "CHUNK", "TUS_THRESHOLD", "describe_error", "check_configured", "configured"]
 
@@ -151,9 +151,10 @@ class Hosted:
         text, real, code = describe_error(what, resp.status_code, resp.content)
         if code in _JWT_CODES:  # the key got past the gateway; the Bearer did not
             text += f"; check {'FENTA_API_TOKEN' if self.settings.api_token else 'FENTA_API_KEY (the Bearer when FENTA_API_TOKEN is not set)'}"
-        err = SyncError(self.settings.redact(text), status=real, code=code, retryable=real in RETRY_STATUSES or code in _RETRY_CODES)
-        err.retry_after = parse_retry_after(resp.headers.get("retry-after"))  # type: ignore[attr-defined]
-        raise err
+        retryable = retryable_status(real) or code in _RETRY_CODES
+        retry_after = parse_retry_after(resp.headers.get("retry-after"))
+        text = self.settings.redact(text)
+        raise SyncError(text, status=real, code=code, retryable=retryable, retry_after=retry_after)
 
     async def request(self, method: str, path: str, **kw: Any) -> httpx.Response:
         """A request to `path` (under the project URL), retried on network trouble, 429 and 5xx."""
@@ -164,7 +165,7 @@ class Hosted:
                 return await self._once(method, url, **kw)
             except SyncError as e:
                 if e.retryable:
-                    raise Retry(e, retry_after=getattr(e, "retry_after", None)) from None
+                    raise Retry(e, retry_after=e.retry_after) from None
                 raise
 
         return await self.retry.run(attempt)
@@ -260,7 +261,7 @@ class Hosted:
                     failures += 1
                     if not (e.retryable or e.status == 409) or failures >= self.retry.attempts:
                         raise
-                    await self.retry.sleep(failures, getattr(e, "retry_after", None))
+                    await self.retry.sleep(failures, e.retry_after)
                     # The connection broke mid-chunk (or the offsets disagree): ask the server how much it
                     # kept and go on from there instead of starting again.
                     got = await self._offset(url)
