@@ -177,11 +177,13 @@ def _send(
     row: dict[str, Any],
     *,
     now: float,
+    clock: Callable[[], float],
     settings: Settings,
     timeout: float,
     rng: random.Random | None,
 ) -> Attempt:
-    """One attempt at one claimed delivery. Whatever goes wrong with this endpoint is recorded on the
+    """One attempt at one claimed delivery (`now`: when it was claimed; `clock` reads the time after the
+    request, from which the next retry's wait counts). Whatever goes wrong with this endpoint is recorded on the
     delivery as its reason; only a failure to record it raises."""
     status: int | None = None
     retry_after: str | None = None
@@ -204,7 +206,7 @@ def _send(
     except Exception as e:  # noqa: BLE001 - a corrupt secret, TLS setup, a bug: this delivery's trouble only
         status, retry_after, error = None, None, _one_line(e)
     return _finish(
-        store, row, now=now, status=status, retry_after=retry_after, error=error, invalid_url=invalid_url,
+        store, row, now=clock(), status=status, retry_after=retry_after, error=error, invalid_url=invalid_url,
         settings=settings, rng=rng,
     )
 
@@ -302,7 +304,7 @@ def deliver_due(
             tried.append(row["id"])
             left = timeout if deadline is None else max(0.5, min(timeout, deadline - t))
             with keep_lease(store.path, row, lease=lease, now=now):
-                done.append(_send(store, clients, row, now=t, settings=settings, timeout=left, rng=rng))
+                done.append(_send(store, clients, row, now=t, clock=now, settings=settings, timeout=left, rng=rng))
     finally:
         clients.close()
     return done
