@@ -37,6 +37,7 @@ LAYERS: dict[str, int] = {
     "library": 5,  # the asset library: files, probes and tags in fenta.db; used by nodes and the CLI
     "documents": 6,  # strict YAML/JSON reading: workflows (engine) and template files (template)
     "errors": 6,
+    "bounds": 6,  # numbers people give, checked (64-bit integers, finite floats) before they are stored
     "database": 6,
     "hashing": 6,  # a file's SHA-256: the node cache, the asset library, paid inputs  # opening fenta.db with the shared settings: the job store (engine) and the asset library
     "config": 6,

@@ -12,6 +12,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from ..bounds import whole
 from ..config import Settings
 from .lifecycle import Lease, transition
 from .spec import Workflow
@@ -64,6 +65,7 @@ def enqueue(
     Returns:
         (job id, the lease when `hold`).
     """
+    priority = whole(priority, "priority")  # SQLite's INTEGER: 64 bits (InputError, exit 2, before the job exists)
     job_id = new_job_id()
     lease = Lease.new(job_id) if hold else None
     options = {"name": name, "preview": bool(preview), "overwrite": bool(overwrite), "vars": var_overrides(workflow)}
@@ -77,13 +79,13 @@ def enqueue(
     row = {
         "id": job_id, "workflow_name": workflow.name, "workflow_hash": workflow.hash, "workflow_file": file,
         "document": dumps(workflow.document), "vars": dumps(workflow.vars), "out_dir": str(out_dir), "status": "new",
-        "attempt": 0, "created_at": time.time(), "options": dumps(options), "priority": int(priority),
+        "attempt": 0, "created_at": time.time(), "options": dumps(options), "priority": priority,
         "max_retries": max_retries, "retry_base": retry_base, "schedule_id": schedule_id, "batch_id": batch_id,
         "owner": owner, **(lease.fields(settings) if lease else {}),
     }
     with store.write() as conn:
         conn.execute(f"INSERT INTO jobs ({', '.join(row)}) VALUES ({', '.join('?' for _ in row)})", list(row.values()))
-        transition(conn, {"id": job_id, "status": "new"}, "queued", [("job.queued", {"jobId": job_id, "workflowId": workflow.name, "priority": int(priority)})])
+        transition(conn, {"id": job_id, "status": "new"}, "queued", [("job.queued", {"jobId": job_id, "workflowId": workflow.name, "priority": priority})])
     return job_id, lease
 
 
@@ -118,6 +120,7 @@ def submit(
 
     Raises:
         PathError: the output folder or name, or `FENTA_HOME`, cannot be used.
+        InputError: `priority` is not a whole number that fits 64 bits.
     """
     from .runner import prepare
 
