@@ -10,6 +10,7 @@ process. Events reach this process's reader (`on_event`: the CLI's progress, a w
 from __future__ import annotations
 
 import asyncio
+import errno
 import json
 import logging
 import sqlite3
@@ -163,9 +164,10 @@ async def _body(ex: Execution) -> dict[str, str]:
     try:
         return ex.publish()
     except OSError as e:
-        # Every node finished and is checkpointed: another attempt only publishes again.
+        # Every node finished and is checkpointed: another attempt only publishes again, which helps
+        # once the disk has room or the folder is back; a name too long fails the same way every time.
         err = PathError(f"cannot write the finished files to {e.filename or ex.out_dir}: {e.strerror or e}")
-        err.retryable = True  # type: ignore[attr-defined]
+        err.retryable = e.errno != errno.ENAMETOOLONG  # type: ignore[attr-defined]
         raise err from None
 
 
