@@ -50,6 +50,7 @@ CASES = [
     (["scheduler", "--workers", HUGE], "'--workers'"),
     (["usage", "--days", "0"], "'--days'"),
     (["kie-callbacks", "--port", "99999"], "'--port'"),
+    (["batch", "WF", "ROWS:name\na\n", "--cluster", "local:" + HUGE], "from 1 to 256"),
     (["batch", "WF", "ROWS:name,priority\na,inf\n"], "row 1, field 'priority'"),
     (["batch", "WF", "ROWS:name,priority\na,1e400\n"], "row 1, field 'priority'"),
     (["batch", "WF", "ROWS:name,priority\na,1e30\n"], "row 1, field 'priority'"),
