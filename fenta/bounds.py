@@ -35,7 +35,14 @@ def _whole_range(least: int, most: int) -> str:
     return f"a whole number from {least} to {most}"
 
 
-def whole(value: Any, what: str, *, least: int = INT64_MIN, most: int = INT64_MAX, error: type[FentaError] = InputError) -> int:
+def whole(
+    value: Any,
+    what: str,
+    *,
+    least: int = INT64_MIN,
+    most: int = INT64_MAX,
+    error: type[FentaError] = InputError,
+) -> int:
     """`value` as an int in [least, most]: an int, a float or text that is a whole number ("5", " -3",
     "5.0", "1e3"; never a bool).
 
@@ -66,13 +73,25 @@ def whole(value: Any, what: str, *, least: int = INT64_MIN, most: int = INT64_MA
     return int(number)
 
 
-def finite(value: Any, what: str, *, least: float | None = None, above: float | None = None, most: float | None = None, error: type[FentaError] = InputError) -> float:
+def finite(
+    value: Any,
+    what: str,
+    *,
+    least: float | None = None,
+    above: float | None = None,
+    most: float | None = None,
+    error: type[FentaError] = InputError,
+) -> float:
     """`value` as a finite float: at least `least`, more than `above`, at most `most` (each when given).
 
     Raises:
         error: not a number, `nan`, `inf` (or too large for a float, like 1e400), or out of bounds (exit 2).
     """
-    limits = [f"{words} {bound:g}" for words, bound in (("at least", least), ("more than", above), ("at most", most)) if bound is not None]
+    limits = [
+        f"{words} {bound:g}"
+        for words, bound in (("at least", least), ("more than", above), ("at most", most))
+        if bound is not None
+    ]
     want = "a finite number" + (f" ({' and '.join(limits)})" if limits else "")
     if isinstance(value, bool):
         raise error(f"{_shown(value)} is not a number: give {want}", field=what)
@@ -82,6 +101,10 @@ def finite(value: Any, what: str, *, least: float | None = None, above: float | 
         raise error(f"{_shown(value)} is not a number: give {want}", field=what) from None
     if not math.isfinite(number):
         raise error(f"{_shown(value)} is not a finite number: give {want}", field=what)
-    if (least is not None and number < least) or (above is not None and number <= above) or (most is not None and number > most):
+    if (
+        (least is not None and number < least)
+        or (above is not None and number <= above)
+        or (most is not None and number > most)
+    ):
         raise error(f"{_shown(value)} is out of range: give {want}", field=what)
     return number

@@ -10,21 +10,50 @@ from fenta.bounds import INT64_MAX, INT64_MIN, finite, whole
 from fenta.errors import InputError, QuotaError
 
 
-@pytest.mark.parametrize(("given", "got"), [(5, 5), ("5", 5), (" -3 ", -3), ("5.0", 5), ("1e3", 1000), (2.0, 2),
-                                            (str(INT64_MAX), INT64_MAX), (str(INT64_MIN), INT64_MIN)])
+@pytest.mark.parametrize(
+    ("given", "got"),
+    [
+        (5, 5),
+        ("5", 5),
+        (" -3 ", -3),
+        ("5.0", 5),
+        ("1e3", 1000),
+        (2.0, 2),
+        (str(INT64_MAX), INT64_MAX),
+        (str(INT64_MIN), INT64_MIN),
+    ],
+)
 def test_a_whole_number_is_read_from_an_int_a_float_or_its_text(given, got):
     assert whole(given, "priority") == got and isinstance(whole(given, "priority"), int)
 
 
-@pytest.mark.parametrize(("given", "why"), [
-    (INT64_MAX + 1, "out of range"), ("99999999999999999999", "out of range"), ("1e30", "out of range"), (1e30, "out of range"),
-    ("1e400", "out of range"), ("inf", "not a finite number"), (math.inf, "not a finite number"), ("nan", "not a finite number"),
-    ("5.5", "not a whole number"), ("high", "not a number"), (True, "not a number"), (None, "not a number"), ("", "not a number"),
-])
+@pytest.mark.parametrize(
+    ("given", "why"),
+    [
+        (INT64_MAX + 1, "out of range"),
+        ("99999999999999999999", "out of range"),
+        ("1e30", "out of range"),
+        (1e30, "out of range"),
+        ("1e400", "out of range"),
+        ("inf", "not a finite number"),
+        (math.inf, "not a finite number"),
+        ("nan", "not a finite number"),
+        ("5.5", "not a whole number"),
+        ("high", "not a number"),
+        (True, "not a number"),
+        (None, "not a number"),
+        ("", "not a number"),
+    ],
+)
 def test_anything_else_is_one_input_error_naming_the_field(given, why):
     with pytest.raises(InputError) as e:
         whole(given, "--priority")
-    assert why in str(e.value) and e.value.field == "--priority" and e.value.exit_code == 2 and "\n" not in str(e.value)
+    assert (
+        why in str(e.value)
+        and e.value.field == "--priority"
+        and e.value.exit_code == 2
+        and "\n" not in str(e.value)
+    )
     assert isinstance(e.value, ValueError)  # what Python code expects of a bad argument
 
 

@@ -159,7 +159,10 @@ def jobs_retry(
 @handle_errors()
 def jobs_cancel(
     job_id: str = typer.Argument(..., help="Job id (a unique prefix is enough)."),
-    wait: float = typer.Option(5.0, "--wait", help="Seconds to wait for a running job to stop (it stops within about a second; at most a day)."),
+    wait: float = typer.Option(
+        5.0, "--wait",
+        help="Seconds to wait for a running job to stop (it stops within about a second; at most a day).",
+    ),
     json: bool = typer.Option(False, "--json", help="Print {job_id, status} as JSON."),
 ) -> None:
     """Cancel a queued, waiting or running job; a running one (in any process) stops, its FFmpeg is killed and its partial outputs removed."""

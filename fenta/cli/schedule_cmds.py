@@ -193,7 +193,10 @@ def schedule_run(
 @handle_errors()
 def schedule_run_due(
     workers: int = typer.Option(1, "--workers", help="How many jobs run at once (1 to 64)."),
-    wait: float = typer.Option(10.0, "--wait", help="Seconds to wait for webhook deliveries before exiting (the rest stay pending; at most a day)."),
+    wait: float = typer.Option(
+        10.0, "--wait",
+        help="Seconds to wait for webhook deliveries before exiting (the rest stay pending; at most a day).",
+    ),
     json: bool = typer.Option(False, "--json", help="Print what was queued and run as JSON."),
 ) -> None:
     """Queue whatever is due (catch-up rules apply), run the queue until it is empty, send webhooks, exit.
@@ -237,7 +240,11 @@ def schedule_run_due(
 @app.command("scheduler")
 @handle_errors(json_flag=None)
 def scheduler(
-    workers: int = typer.Option(1, "--workers", help="How many jobs run at once in this process (0 to 64; 0: only queue them, for `fenta worker` elsewhere)."),
+    workers: int = typer.Option(
+        1, "--workers",
+        help="How many jobs run at once in this process (0 to 64; 0: only queue them, for `fenta worker` "
+        "elsewhere).",
+    ),
 ) -> None:
     """Run the scheduler in the foreground: queue scheduled jobs at their fire times, run them, send webhooks.
 

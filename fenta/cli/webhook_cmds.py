@@ -189,7 +189,9 @@ def webhooks_redeliver(
 @webhooks_app.command("deliver")
 @handle_errors()
 def webhooks_deliver(
-    wait: float = typer.Option(0.0, "--wait", help="Keep sending retries that come due for up to this many seconds (at most a day)."),
+    wait: float = typer.Option(
+        0.0, "--wait", help="Keep sending retries that come due for up to this many seconds (at most a day)."
+    ),
     json: bool = typer.Option(False, "--json", help="Print the attempts as JSON."),
 ) -> None:
     """Send whatever webhook deliveries are due now (new events included), then exit."""

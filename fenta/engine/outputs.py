@@ -31,8 +31,8 @@ from typing import Any, Callable, Iterable
 from ..errors import PathError
 from .lifecycle import pid_alive
 
-__all__ = ["resolve_output", "check_output", "check_writable", "check_home", "slug", "name_problem", "MAX_NAME_BYTES",
-           "free_stem", "same_content", "publish", "Published"]
+__all__ = ["resolve_output", "check_output", "check_writable", "check_home", "slug", "name_problem",
+           "MAX_NAME_BYTES", "free_stem", "same_content", "publish", "Published"]
 
 #: The longest base name, in bytes of UTF-8: room for `-node.preview.timeline.json`, `-2` and the
 #: temporary `.NAME.PID.part` within the 255 bytes most file systems allow in one name.
@@ -132,7 +132,8 @@ def check_writable(folder: Path, what: str) -> None:
     probe = folder
     while not probe.exists():
         if len(os.fsencode(probe.name)) > _NAME_MAX:  # mkdir would say "File name too long" only later
-            raise PathError(f"cannot create the {what} {folder}: the folder name {_shown(probe.name)} is longer than {_NAME_MAX} bytes")
+            raise PathError(f"cannot create the {what} {folder}: the folder name {_shown(probe.name)} "
+                            f"is longer than {_NAME_MAX} bytes")
         if probe.parent == probe:
             break
         probe = probe.parent
@@ -241,8 +242,9 @@ def publish(sets: list[tuple[str, list[dict[str, Any]]]], out_dir: Path, options
     for _, _, dest in plan(base):  # checked up front for --name; node ids and suffixes add to it
         size = len(os.fsencode(dest.name)) + _PART_BYTES
         if size > _NAME_MAX:
-            raise PathError(f"cannot write {_shown(dest.name)}: with its temporary suffix the file name is {size} bytes, "
-                            f"longer than the {_NAME_MAX} a file system allows; give a shorter --name")
+            raise PathError(f"cannot write {_shown(dest.name)}: with its temporary suffix the file name is "
+                            f"{size} bytes, longer than the {_NAME_MAX} a file system allows; "
+                            "give a shorter --name")
     if options.get("overwrite"):
         stem = base
     else:

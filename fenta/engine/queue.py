@@ -65,7 +65,7 @@ def enqueue(
     Returns:
         (job id, the lease when `hold`).
     """
-    priority = whole(priority, "priority")  # SQLite's INTEGER: 64 bits (InputError, exit 2, before the job exists)
+    priority = whole(priority, "priority")  # SQLite's INTEGER is 64 bits: InputError, before the job exists
     job_id = new_job_id()
     lease = Lease.new(job_id) if hold else None
     options = {"name": name, "preview": bool(preview), "overwrite": bool(overwrite), "vars": var_overrides(workflow)}
@@ -85,7 +85,8 @@ def enqueue(
     }
     with store.write() as conn:
         conn.execute(f"INSERT INTO jobs ({', '.join(row)}) VALUES ({', '.join('?' for _ in row)})", list(row.values()))
-        transition(conn, {"id": job_id, "status": "new"}, "queued", [("job.queued", {"jobId": job_id, "workflowId": workflow.name, "priority": priority})])
+        queued = {"jobId": job_id, "workflowId": workflow.name, "priority": priority}
+        transition(conn, {"id": job_id, "status": "new"}, "queued", [("job.queued", queued)])
     return job_id, lease
 
 

@@ -168,7 +168,7 @@ def _settings(raw: dict[str, Any], n: int, shown: str, problems: list[Problem]) 
         priority = priority.strip() or "0"
     try:
         priority = whole(priority, "priority")
-    except InputError as e:  # the row and column say where; the message what (a number too large for SQLite: inf, 1e30)
+    except InputError as e:  # inf, 1e30, 1e400: SQLite stores 64 bits; the row and column say where
         problems.append(RowProblem(e.message, file=shown, row=n, field="priority"))
         priority = 0
     return name, priority

@@ -116,7 +116,8 @@ def set_limit(store: Any, resource: str, limit: float, per: str = "month") -> No
     if per not in PERIODS:
         raise QuotaError(f"unknown period '{per}': choose day or month", field="--per")
     limit = finite(limit, "LIMIT", least=0, error=QuotaError)  # nan or inf would turn the limit off
-    store.db.conn.execute("INSERT OR REPLACE INTO quota_limits (resource, period, max_value) VALUES (?, ?, ?)", (resource, per, limit))
+    query = "INSERT OR REPLACE INTO quota_limits (resource, period, max_value) VALUES (?, ?, ?)"
+    store.db.conn.execute(query, (resource, per, limit))
 
 
 def remove_limit(store: Any, resource: str) -> bool:

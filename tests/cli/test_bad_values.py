@@ -99,14 +99,20 @@ def _stored(home: Path) -> dict[str, int]:
     conn = sqlite3.connect(db)
     try:
         tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
-        return {t: conn.execute(f"SELECT count(*) FROM {t}").fetchone()[0] for t in ("jobs", "batches", "schedules", "quota_limits") if t in tables}
+        return {
+            t: conn.execute(f"SELECT count(*) FROM {t}").fetchone()[0]
+            for t in ("jobs", "batches", "schedules", "quota_limits")
+            if t in tables
+        }
     finally:
         conn.close()
 
 
 @pytest.mark.timeout(60)
 @pytest.mark.parametrize(("args", "words"), CASES, ids=[" ".join(a)[:60] for a, _ in CASES])
-def test_a_bad_value_is_one_line_and_exit_2_before_anything_is_queued_or_written(cli, write, tmp_path, fenta_home, args, words):
+def test_a_bad_value_is_one_line_and_exit_2_before_anything_is_queued_or_written(
+    cli, write, tmp_path, fenta_home, args, words
+):
     r = cli(*_args(args, write, tmp_path))
     assert r.exit_code == 2, r.output
     line = r.stderr.strip()
@@ -129,7 +135,14 @@ def test_cancel_with_a_wait_that_never_ends_is_refused_before_the_job_is_touched
 
 @pytest.mark.timeout(120)
 def test_batch_resume_checks_its_report_path_before_anything_runs(cli, write, tmp_path):
-    ran = cli("batch", str(write("wf.yaml", WF)), str(write("rows.csv", "name\nfirst\n")), "-o", str(tmp_path / "videos"), "--json")
+    ran = cli(
+        "batch",
+        str(write("wf.yaml", WF)),
+        str(write("rows.csv", "name\nfirst\n")),
+        "-o",
+        str(tmp_path / "videos"),
+        "--json",
+    )
     assert ran.exit_code == 0, ran.output
     batch_id = ran.stdout.split('"batch_id": "')[1].split('"')[0]
     write("afile", "a file, not a folder")
@@ -147,7 +160,9 @@ def _make(kind: str, cli, write, make_media) -> str:
     if kind == "webhook":
         r = cli("webhooks", "add", "http://127.0.0.1:9/hook", "--json")
         return r.stdout.split('"id": "')[1].split('"')[0]
-    r = cli("assets", "add", str(make_media("still.png", "color=c=red:s=32x32:d=1", "-frames:v", "1")), "--json")
+    r = cli(
+        "assets", "add", str(make_media("still.png", "color=c=red:s=32x32:d=1", "-frames:v", "1")), "--json"
+    )
     return r.stdout.split('"id": "')[1].split('"')[0]
 
 
@@ -162,10 +177,14 @@ FINDERS = [
 
 @pytest.mark.parametrize(("kind", "command", "none"), FINDERS, ids=[f[0] for f in FINDERS])
 @pytest.mark.parametrize("wildcard", ["%", "_"])
-def test_an_id_prefix_matches_literally_so_percent_and_underscore_are_no_wildcards(cli, write, make_media, kind, command, none, wildcard):
+def test_an_id_prefix_matches_literally_so_percent_and_underscore_are_no_wildcards(
+    cli, write, make_media, kind, command, none, wildcard
+):
     made = _make(kind, cli, write, make_media)
     assert made[3] != "_"
-    prefix = "%%%%" if wildcard == "%" else made[:3] + "_"  # as LIKE reads them, both match the only id there is
+    prefix = (
+        "%%%%" if wildcard == "%" else made[:3] + "_"
+    )  # as LIKE reads them, both match the only id there is
     r = cli(*command, prefix)
     assert r.exit_code == 2 and none in r.stderr and "\n" not in r.stderr.strip(), r.output
     assert cli(*command, made[:5]).exit_code == 0  # a real prefix still finds it

@@ -22,16 +22,32 @@ nodes:
 """
 
 
-@pytest.mark.parametrize("name", ["clip #1 ?%", "клип дня", "視頻", "a.b", " spaced ", "x" * MAX_NAME_BYTES, "я" * 100])
+@pytest.mark.parametrize(
+    "name", ["clip #1 ?%", "клип дня", "視頻", "a.b", " spaced ", "x" * MAX_NAME_BYTES, "я" * 100]
+)
 def test_spaces_hash_question_mark_percent_and_any_script_make_a_good_name(name):
     assert name_problem(name) is None
 
 
-@pytest.mark.parametrize(("name", "why"), [
-    ("a/b", "'/'"), ("a\\b", "'\\'"), ("a\x00b", "NUL"), ("..", "'..'"), ("a..b", "'..'"), (".", "'..'"),
-    ("line\nbreak", "control character"), ("esc\x1b[2J", "control character"), ("del\x7f", "control character"),
-    ("", "empty"), ("   ", "empty"), ("x" * (MAX_NAME_BYTES + 1), "201 bytes"), ("я" * 101, "202 bytes"), ("bad\udcff", "not valid text"),
-])
+@pytest.mark.parametrize(
+    ("name", "why"),
+    [
+        ("a/b", "'/'"),
+        ("a\\b", "'\\'"),
+        ("a\x00b", "NUL"),
+        ("..", "'..'"),
+        ("a..b", "'..'"),
+        (".", "'..'"),
+        ("line\nbreak", "control character"),
+        ("esc\x1b[2J", "control character"),
+        ("del\x7f", "control character"),
+        ("", "empty"),
+        ("   ", "empty"),
+        ("x" * (MAX_NAME_BYTES + 1), "201 bytes"),
+        ("я" * 101, "202 bytes"),
+        ("bad\udcff", "not valid text"),
+    ],
+)
 def test_a_name_that_is_not_one_plain_file_name_says_why(name, why):
     problem = name_problem(name)
     assert problem is not None and why in problem
@@ -64,9 +80,21 @@ def test_fenta_run_in_python_refuses_a_long_name_before_a_job_exists(write, fent
 def test_a_file_name_too_long_for_the_file_system_fails_once_and_is_not_retried(write, tmp_path, monkeypatch):
     monkeypatch.setenv("FENTA_RETRY_BASE_SECONDS", "0.01")
     wide, square = "render_" + "w" * 40, "render_" + "s" * 40  # two Render nodes: each file adds its node id
-    text = WF.replace("  render: {type: Render", f"  {square}: {{type: Render, params: {{profile: canvas, preset: ultrafast}}, "
-                      "inputs: {timeline: timeline.timeline}}\n  " + wide + ": {type: Render")
-    result = fenta.run(fenta.load(write("two.yaml", text)), out=str(tmp_path / "out"), name="n" * MAX_NAME_BYTES, retries=2)
-    assert result.status == "failed" and result.attempt == 1 and result.retryable is False and result.exit_code == 2
-    assert "longer than the 255 a file system allows" in result.error and "give a shorter --name" in result.error
+    text = WF.replace(
+        "  render: {type: Render",
+        f"  {square}: {{type: Render, params: {{profile: canvas, preset: ultrafast}}, "
+        "inputs: {timeline: timeline.timeline}}\n  " + wide + ": {type: Render",
+    )
+    result = fenta.run(
+        fenta.load(write("two.yaml", text)), out=str(tmp_path / "out"), name="n" * MAX_NAME_BYTES, retries=2
+    )
+    assert (
+        result.status == "failed"
+        and result.attempt == 1
+        and result.retryable is False
+        and result.exit_code == 2
+    )
+    assert (
+        "longer than the 255 a file system allows" in result.error and "give a shorter --name" in result.error
+    )
     assert not any((tmp_path / "out").glob("n*"))

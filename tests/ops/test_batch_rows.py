@@ -87,7 +87,8 @@ def test_every_bad_row_is_reported_with_its_row_and_field_at_once(wf):
     assert got[0].startswith("rows.csv, row 2, field 'colour': variable 'colour' is not declared")
     assert got[1].startswith("rows.csv, row 3, field 'rate': should be a valid integer") and got[1].endswith("(node 'voice', params.rate)")
     assert got[2].startswith("rows.csv, row 3, field 'clip': file not found:") and got[2].endswith("missing.mp4 (node 'media', params.paths[0])")
-    assert got[3] == "rows.csv, row 4, field 'priority': 'high' is not a number: give a whole number that fits 64 bits (-9223372036854775808 to 9223372036854775807)"
+    assert got[3] == ("rows.csv, row 4, field 'priority': 'high' is not a number: "
+                      "give a whole number that fits 64 bits (-9223372036854775808 to 9223372036854775807)")
 
 
 def test_a_csv_column_no_row_fills_is_still_checked_against_the_variables(wf, write):

@@ -69,7 +69,10 @@ def parse_cluster(cluster: str | None, settings: Settings) -> tuple[str, Any]:
     if value == "local" or value.startswith("local:"):
         n = value.partition(":")[2]
         if n and not (n.isdigit() and 0 < int(n) <= MAX_LOCAL_WORKERS):
-            raise ClusterError(f"--cluster {value}: the number of local Dask workers must be a whole number from 1 to {MAX_LOCAL_WORKERS} (local:2)")
+            raise ClusterError(
+                f"--cluster {value}: the number of local Dask workers must be a whole number "
+                f"from 1 to {MAX_LOCAL_WORKERS} (local:2)"
+            )
         return "dask-local", int(n) if n else None
     if "://" in value or ":" in value:
         return "dask", value if "://" in value else f"tcp://{value}"

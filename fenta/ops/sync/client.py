@@ -222,7 +222,8 @@ class Hosted:
         the answer's token.
         """
         where = url_path(bucket, name)
-        resp = await self.request("POST", f"/storage/v1/object/sign/{where}", json={"expiresIn": int(expires_in)})
+        body = {"expiresIn": int(expires_in)}
+        resp = await self.request("POST", f"/storage/v1/object/sign/{where}", json=body)
         signed = resp.json().get("signedURL") or resp.json().get("signedUrl")
         if not signed:
             raise SyncError(f"POST /storage/v1/object/sign/{where}: the answer has no signedURL")

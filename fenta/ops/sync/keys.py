@@ -36,13 +36,15 @@ _BUCKET = re.compile(r"[a-z0-9][a-z0-9_-]*")
 def remote_id_problem(value: Any) -> str | None:
     """Why a hosted row's id cannot name a folder or a Storage prefix (None: it can)."""
     if not isinstance(value, str) or not _REMOTE_ID.fullmatch(value):
-        return ("its id is not a UUID or 1 to 64 letters, digits, '_' and '-' (starting with a letter or digit), "
-                "so it cannot name a folder or a Storage key")
+        return (
+            "its id is not a UUID or 1 to 64 letters, digits, '_' and '-' (starting with a letter or digit), "
+            "so it cannot name a folder or a Storage key"
+        )
     return None
 
 
 def shown_id(value: Any) -> str:
-    """A hosted row's id for a log line: as it is when it is a plain id, else quoted and escaped (cut at 80)."""
+    """A hosted row's id for a log line: as it is when plain, else quoted and escaped (cut at 80)."""
     if remote_id_problem(value) is None:
         return str(value)
     text = ascii(str(value))
@@ -91,6 +93,6 @@ def check_key(bucket: str, key: str) -> None:
 
 
 def url_path(bucket: str, key: str) -> str:
-    """`bucket/key` for a Storage URL, checked (`check_key`) and percent-encoded (`/` kept between segments)."""
+    """`bucket/key` for a Storage URL: checked (`check_key`), percent-encoded, `/` kept between segments."""
     check_key(bucket, key)
     return f"{bucket}/{quote(key, safe='/')}"

@@ -265,7 +265,8 @@ async def push_async(settings: Settings, *, job_id: str | None = None, dry_run: 
         if job_id is not None:
             job = store.get_job(job_id)
             if job is None:
-                alike = [r["id"] for r in store.db.query(f"SELECT id FROM jobs WHERE id {PREFIX_MATCH} ORDER BY created_at DESC LIMIT 4", [prefix_pattern(job_id)])]
+                query = f"SELECT id FROM jobs WHERE id {PREFIX_MATCH} ORDER BY created_at DESC LIMIT 4"
+                alike = [r["id"] for r in store.db.query(query, [prefix_pattern(job_id)])]
                 if len(alike) > 1:
                     raise JobError(f"'{job_id}' is the start of several job ids ({', '.join(alike[:3])}{', ...' if len(alike) > 3 else ''}): give more of it")
                 raise JobError(f"no job with id '{job_id}' (see `fenta jobs`)")

@@ -209,7 +209,8 @@ class HostedWorker:
                 continue
             row = await self.claim(api, candidate)
             if row is not None:
-                self.log(f"claimed hosted job {shown_id(row['id'])}" + (" (its lease had lapsed)" if candidate.get("status") == "running" else ""))
+                lapsed = " (its lease had lapsed)" if candidate.get("status") == "running" else ""
+                self.log(f"claimed hosted job {shown_id(row['id'])}{lapsed}")
                 return row
         return None
 
@@ -275,8 +276,9 @@ class HostedWorker:
             return await self._lacks_keys(api, row, e)
         except FentaError as e:
             return await self._failed_before(api, remote, settings.redact(str(e)))
-        except Exception as e:  # a bug, or a document nothing foresaw: the row says so instead of staying claimed
-            return await self._failed_before(api, remote, settings.redact(f"internal error: {type(e).__name__}: {e}"))
+        except Exception as e:  # a bug, or a document nothing foresaw: the row says so, not claimed forever
+            error = settings.redact(f"internal error: {type(e).__name__}: {e}")
+            return await self._failed_before(api, remote, error)
         max_retries, base_seconds = retry_policy(wf, None, settings)
         store = JobStore(settings.db_path)
         try:
@@ -284,9 +286,11 @@ class HostedWorker:
                 state.ensure_tables(store)
                 self._drop_orphans(store)  # before this claim's own local job exists
                 with pusher.lock:  # this process's pusher must see the mapping with the job's first event
-                    job_id, lease = enqueue(store, wf, settings=settings, out_dir=out_dir, name=base, max_retries=max_retries, retry_base=base_seconds, hold=True, owner=OWNER)
+                    job_id, lease = enqueue(store, wf, settings=settings, out_dir=out_dir, name=base,
+                                            hold=True, max_retries=max_retries, retry_base=base_seconds,
+                                            owner=OWNER)
                     state.mark_job(store, job_id, remote_id=remote, hosted=True, claim=self.token)
-            except Exception:  # this machine's trouble (its disk, its fenta.db): the row goes to another worker
+            except Exception:  # this machine's trouble (its disk, its fenta.db): another worker takes the row
                 await self._hand_back(api, row)
                 raise
             task = asyncio.ensure_future(drive(store, job_id, lease, settings=settings, workflow=wf, on_event=self.on_event))
@@ -308,7 +312,7 @@ class HostedWorker:
                 self._current = None
                 keeper.cancel()
             synced = await self._final_push(api, store, job_id, remote)
-            if synced:  # the row says how it ended; unpushed, it keeps a lease that lapses (never `running` without one)
+            if synced:  # the row says how it ended; unpushed, its lease lapses (never `running` without one)
                 await self._mine(api, remote, {"lease_expires_at": None})
                 files = json.loads((state.get(store, job_id) or {}).get("files") or "{}")
                 self.log(f"hosted job {remote} {status}, pushed" + (f": {BUCKET}/{remote}/{', '.join(files)}" if files else ""))
@@ -321,18 +325,21 @@ class HostedWorker:
         the reason and no lease. When even that update fails, the claim's lease lapses and the next worker
         takes the row (it is never left `running` without a lease)."""
         self.log(f"hosted job {shown_id(remote)} failed before it ran: {error}")
+        values = {"status": "failed", "error": error, "retryable": False, "finished_at": iso(time.time()),
+                  "lease_expires_at": None}
         try:
-            marked = await self._mine(api, remote, {"status": "failed", "error": error, "retryable": False, "finished_at": iso(time.time()), "lease_expires_at": None})
+            marked = await self._mine(api, remote, values)
         except SyncError as e:
-            self.log(f"hosted job {shown_id(remote)}: could not mark it failed ({e}); its lease lapses and another worker takes it")
+            self.log(f"hosted job {shown_id(remote)}: not marked failed ({e}); its lease lapses")
             return HostedResult(remote, None, "failed", error, synced=False)
         return HostedResult(remote, None, "failed", error, synced=marked)
 
     async def _hand_back(self, api: Hosted, row: dict[str, Any]) -> None:
         """Put a claimed row back in the hosted queue as it was (best effort: otherwise its lease lapses)."""
+        values = {"status": "queued", "claimed_by": None, "lease_expires_at": None, "started_at": None,
+                  "attempt": max(0, int(row.get("attempt") or 1) - 1), "progress": 0, "current_node": None}
         try:
-            await self._mine(api, str(row["id"]), {"status": "queued", "claimed_by": None, "lease_expires_at": None, "started_at": None,
-                                                   "attempt": max(0, int(row.get("attempt") or 1) - 1), "progress": 0, "current_node": None})
+            await self._mine(api, str(row["id"]), values)
         except SyncError as e:
             self.log(f"hosted job {shown_id(row['id'])}: not given back ({e}); its lease lapses")
 

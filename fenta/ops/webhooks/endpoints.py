@@ -158,7 +158,8 @@ def get_endpoint(store: Any, endpoint_id: str) -> Endpoint:
     ensure_tables(store)
     rows = list(store.db.query("SELECT * FROM webhook_endpoints WHERE id = ?", [endpoint_id]))
     if not rows:
-        rows = list(store.db.query(f"SELECT * FROM webhook_endpoints WHERE id {PREFIX_MATCH}", [prefix_pattern(endpoint_id)]))
+        query = f"SELECT * FROM webhook_endpoints WHERE id {PREFIX_MATCH}"
+        rows = list(store.db.query(query, [prefix_pattern(endpoint_id)]))
     if len(rows) != 1:
         raise WebhookError(f"no webhook endpoint '{endpoint_id}' (see `fenta webhooks list`)", field="ID")
     return _endpoint(rows[0])
