@@ -43,6 +43,7 @@ __all__ = [
     "BatchError",
     "SyncError",
     "URLError",
+    "InputError",
 ]
 
 
@@ -393,3 +394,11 @@ class SyncError(FentaError):
         self.code = code
         if field is not None:  # a setting is missing or wrong: bad input
             self.exit_code = 2
+
+
+class InputError(FentaError, ValueError):
+    """A number or other value given on the command line or to the SDK is malformed or out of bounds
+    (a priority that does not fit 64 bits, a `nan` or `inf` where a finite number is meant); `field`
+    names the option or argument (exit 2: found before anything ran)."""
+
+    exit_code = 2

@@ -39,6 +39,7 @@ LAYERS: dict[str, int] = {
     "documents": 6,  # strict YAML/JSON reading: workflows (engine) and template files (template)
     "errors": 6,
     "retry": 6,  # the one retry policy: providers, job retries (engine) and webhook delivery (ops) use it
+    "bounds": 6,  # numbers people give, checked (64-bit integers, finite floats) before they are stored
     "database": 6,
     "hashing": 6,  # a file's SHA-256: the node cache, the asset library, paid inputs  # opening fenta.db with the shared settings: the job store (engine) and the asset library
     "config": 6,

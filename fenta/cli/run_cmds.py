@@ -146,6 +146,10 @@ def run(
     from ..engine.spec import load, parse_var_overrides
     from ..media.ffmpeg import ffmpeg_choice
 
+    if max_cost is not None:
+        from ..bounds import finite
+
+        max_cost = finite(max_cost, "--max-cost", least=0)  # nan would let any estimate through
     policy = policy_for(untrusted)
     wf = load(file, vars=parse_var_overrides(var, policy=policy), policy=policy)
     check_encoder_choice(encoder)

@@ -10,6 +10,7 @@ process. Events reach this process's reader (`on_event`: the CLI's progress, a w
 from __future__ import annotations
 
 import asyncio
+import errno
 import json
 import logging
 import sqlite3
@@ -164,9 +165,10 @@ async def _body(ex: Execution) -> dict[str, str]:
     try:
         return ex.publish()
     except OSError as e:
-        # Every node finished and is checkpointed: another attempt only publishes again.
+        # Every node finished and is checkpointed: another attempt only publishes again, which helps
+        # once the disk has room or the folder is back; a name too long fails the same way every time.
         message = f"cannot write the finished files to {e.filename or ex.out_dir}: {e.strerror or e}"
-        raise PathError(message, retryable=True) from None
+        raise PathError(message, retryable=e.errno != errno.ENAMETOOLONG) from None
 
 
 async def run_attempt(

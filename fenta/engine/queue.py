@@ -14,6 +14,7 @@ from contextlib import nullcontext
 from pathlib import Path
 from typing import Any
 
+from ..bounds import whole
 from ..config import Settings
 from ..retry import job_retries
 from .lifecycle import Lease, transition
@@ -69,6 +70,7 @@ def enqueue(
     Returns:
         (job id, the lease when `hold`).
     """
+    priority = whole(priority, "priority")  # SQLite's INTEGER is 64 bits: InputError, before the job exists
     job_id = new_job_id()
     lease = Lease.new(job_id) if hold else None
     options = {"name": name, "preview": bool(preview), "overwrite": bool(overwrite), "vars": var_overrides(workflow)}
@@ -84,7 +86,7 @@ def enqueue(
     row = {
         "id": job_id, "workflow_name": workflow.name, "workflow_hash": workflow.hash, "workflow_file": file,
         "document": dumps(workflow.document), "vars": dumps(workflow.vars), "out_dir": str(out_dir), "status": "new",
-        "attempt": 0, "created_at": time.time(), "options": dumps(options), "priority": int(priority),
+        "attempt": 0, "created_at": time.time(), "options": dumps(options), "priority": priority,
         "max_retries": max_retries, "retry_base": retry_base, "schedule_id": schedule_id, "batch_id": batch_id,
         "owner": owner, **(lease.fields(settings) if lease else {}),
     }
@@ -127,6 +129,7 @@ def submit(
 
     Raises:
         PathError: the output folder or name, or `FENTA_HOME`, cannot be used.
+        InputError: `priority` is not a whole number that fits 64 bits.
     """
     from .runner import prepare
 

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
+from ..bounds import finite
 from ..config import Settings
 from ..errors import CostLimitError, JobError, Problem, SpecError
 from ..policy import Policy
@@ -197,6 +198,7 @@ async def run_async(
     Raises:
         MissingKeysError: API keys the workflow needs are not set (all listed; nothing was run).
         CostLimitError: the estimate exceeds `max_cost` (nothing was spent).
+        InputError: `max_cost` is negative or not finite, or `priority` does not fit 64 bits.
         PathError: the output folder or name, or `FENTA_HOME`, cannot be used (nothing was run).
         JobError: `refresh` names a node the workflow does not have.
     """
@@ -209,6 +211,7 @@ async def run_async(
     if unknown:
         raise JobError(f"--refresh names unknown node(s): {', '.join(sorted(unknown))}")
     if max_cost is not None:
+        max_cost = finite(max_cost, "max_cost", least=0)  # nan would let every estimate through
         estimate = plan(workflow).total_cost
         if estimate > max_cost:
             raise CostLimitError(f"estimated cost {estimate:.4f} exceeds --max-cost {max_cost:.4f}; nothing was run")

@@ -16,7 +16,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Iterator
 
-from ..database import open_database
+from ..database import PREFIX_MATCH, open_database, prefix_pattern
 from .lifecycle import pid_alive
 from .tables import ensure_schema
 
@@ -102,7 +102,8 @@ class JobStore:
     def get_job(self, job_id: str) -> dict[str, Any] | None:
         rows = list(self.db.query("SELECT * FROM jobs WHERE id = ?", [job_id]))
         if not rows:
-            rows = list(self.db.query("SELECT * FROM jobs WHERE id LIKE ? ORDER BY created_at DESC", [job_id + "%"]))
+            query = f"SELECT * FROM jobs WHERE id {PREFIX_MATCH} ORDER BY created_at DESC"
+            rows = list(self.db.query(query, [prefix_pattern(job_id)]))
             if len(rows) != 1:
                 return None
         return self._decode(rows[0])

@@ -25,6 +25,7 @@ import httpx
 from ...config import DEFAULT_URLS, Settings
 from ...errors import SyncError
 from ...retry import Retry, RetryPolicy, parse_retry_after, retryable_status
+from .keys import check_key, url_path
 
 __all__ = ["Hosted", "CHUNK", "TUS_THRESHOLD", "describe_error", "check_configured", "configured"]
 
@@ -196,25 +197,43 @@ class Hosted:
         """Put a file at `bucket/name`, replacing what is there (`x-upsert: true`); files over 6 MB go by TUS.
 
         Args:
+            name: The object's key (`keys.object_key`): checked, and percent-encoded in the URL.
             resume_url: A TUS upload of this file started earlier (continued from the server's offset).
             on_created: Called with a new TUS upload's URL (to resume it from another process).
+
+        Raises:
+            SyncError: the key is not one fenta builds (a `..` segment, a character Storage refuses),
+                before any request; or the service's answer.
         """
+        where = url_path(bucket, name)
         size = file.stat().st_size
         if size <= TUS_THRESHOLD:
             await self.request(
-                "POST", f"/storage/v1/object/{bucket}/{name}", content=file.read_bytes(),
+                "POST", f"/storage/v1/object/{where}", content=file.read_bytes(),
                 headers={"content-type": content_type, "x-upsert": "true", "cache-control": "max-age=3600"},
             )
             return
         await self._tus(bucket, name, file, size, content_type, resume_url, on_created)
 
     async def sign(self, bucket: str, name: str, expires_in: int) -> str:
-        """A signed download URL for one object, valid `expires_in` seconds (absolute)."""
-        resp = await self.request("POST", f"/storage/v1/object/sign/{bucket}/{name}", json={"expiresIn": int(expires_in)})
+        """A signed download URL for one object, valid `expires_in` seconds (absolute).
+
+        Storage answers `/object/sign/{bucket}/{key}?token=...` with the key as it is, not encoded (the
+        official clients encode it themselves), so the URL is built again here from the encoded key and
+        the answer's token.
+        """
+        where = url_path(bucket, name)
+        body = {"expiresIn": int(expires_in)}
+        resp = await self.request("POST", f"/storage/v1/object/sign/{where}", json=body)
         signed = resp.json().get("signedURL") or resp.json().get("signedUrl")
         if not signed:
-            raise SyncError(f"POST /storage/v1/object/sign/{bucket}/{name}: the answer has no signedURL")
-        return signed if signed.startswith("http") else f"{self.base}/storage/v1{signed}"
+            raise SyncError(f"POST /storage/v1/object/sign/{where}: the answer has no signedURL")
+        if signed.startswith("http"):
+            return signed
+        token = signed.rpartition("?token=")[2] if "?token=" in signed else None
+        if not token:
+            raise SyncError(f"POST /storage/v1/object/sign/{where}: the signedURL has no token")
+        return f"{self.base}/storage/v1/object/sign/{where}?token={token}"
 
     # ------------------------------------------------------------------ TUS (resumable uploads)
 
@@ -231,6 +250,7 @@ class Hosted:
     async def _tus(self, bucket: str, name: str, file: Path, size: int, content_type: str, url: str | None, on_created: Any) -> None:
         offset = await self._offset(url) if url else None
         if offset is None:
+            check_key(bucket, name)  # the metadata carries the key as it is (base64), never a URL
             meta = {"bucketName": bucket, "objectName": name, "contentType": content_type, "cacheControl": "3600"}
             resp = await self.request(
                 "POST", "/storage/v1/upload/resumable",
