@@ -53,6 +53,7 @@ _ERRORS = (
     "ClusterError",
     "ManifestError", "BatchError",
     "SyncError",
+    "InputError",
 )
 _ERRORS += ("ComposeError",)
 _ERRORS += ("URLError",)
@@ -73,7 +74,7 @@ if TYPE_CHECKING:  # pragma: no cover - names for type checkers only, never impo
                          ScheduleError, TextError, WebhookError)
     from .errors import AssetError
     from .errors import ClusterError
-    from .errors import SyncError
+    from .errors import InputError, SyncError
     from .errors import BatchError, ManifestError
     from .ops.batch import batch
     from .nodes.base import Node, NodeContext, Params, Ports, register, registry
@@ -157,4 +158,5 @@ __all__ = [
     "ComposeError",
     "SyncError",
     "URLError",
+    "InputError",
 ]

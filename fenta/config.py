@@ -17,6 +17,8 @@ from pathlib import Path
 
 import platformdirs
 
+from .retry import DEFAULT_JOB_RETRY_BASE, DEFAULT_MAX_RETRIES
+
 __all__ = ["Settings", "KEY_NAMES", "DEFAULT_URLS", "KIE_WEBHOOK_SECRET_VAR"]
 
 KEY_NAMES = {
@@ -110,8 +112,8 @@ def _queue(merged: dict[str, str]) -> dict:
     """Retry, lease and polling settings of the job queue."""
     lease = _seconds(merged.get("FENTA_LEASE_SECONDS"), 30.0, 0.05)
     return {
-        "retry_base_seconds": _seconds(merged.get("FENTA_RETRY_BASE_SECONDS"), 10.0),
-        "max_retries": _count(merged.get("FENTA_MAX_RETRIES"), 3),
+        "retry_base_seconds": _seconds(merged.get("FENTA_RETRY_BASE_SECONDS"), DEFAULT_JOB_RETRY_BASE),
+        "max_retries": _count(merged.get("FENTA_MAX_RETRIES"), DEFAULT_MAX_RETRIES),
         "lease_seconds": lease,
         # Unset, the heartbeat fits the lease: 5 s, or a third of a shorter lease.
         "heartbeat_seconds": _seconds(merged.get("FENTA_HEARTBEAT_SECONDS"), min(5.0, lease / 3), 0.01),
@@ -164,8 +166,9 @@ class Settings:
             outbox (`FENTA_SCHEDULER_POLL`, default 5).
         retry_base_seconds: The first job retry waits between this and twice this; each further
             retry doubles it (`FENTA_RETRY_BASE_SECONDS`, default 10: 10-20 s, 20-40 s, 40-80 s).
-        max_retries: Retries of a job after a retryable failure (`FENTA_MAX_RETRIES`, default 3;
-            a workflow's `retry: {max_retries}` wins).
+        max_retries: Retries of a job after a retryable failure (`FENTA_MAX_RETRIES`, default 3 for
+            every way a job starts; a workflow's `retry: {max_retries}` and `--retries N` win; see
+            `fenta.retry.job_retries`).
         lease_seconds: A running job's lease lapses this long after its last heartbeat
             (`FENTA_LEASE_SECONDS`, default 30); a lapsed job is taken over by the next worker.
         heartbeat_seconds: How often a running job renews its lease (`FENTA_HEARTBEAT_SECONDS`, default 5,
@@ -197,8 +200,8 @@ class Settings:
     org_id: str = "local"
     webhook_retry_scale: float = 1.0
     scheduler_poll: float = 5.0
-    retry_base_seconds: float = 10.0
-    max_retries: int = 3
+    retry_base_seconds: float = DEFAULT_JOB_RETRY_BASE
+    max_retries: int = DEFAULT_MAX_RETRIES
     lease_seconds: float = 30.0
     heartbeat_seconds: float = 5.0
     poll_seconds: float = 0.5

@@ -19,7 +19,18 @@ import sqlite_utils
 
 from .errors import PathError
 
-__all__ = ["open_database", "add_schema"]
+__all__ = ["open_database", "add_schema", "PREFIX_MATCH", "prefix_pattern"]
+
+#: A SQL condition for "the column starts with this text": `f"id {PREFIX_MATCH}"` with the parameter
+#: `prefix_pattern(prefix)`. The backslash escapes LIKE's wildcards, so an id prefix given by a user
+#: (`fenta jobs show 2026_%`) matches literally and never stands for every id.
+PREFIX_MATCH = "LIKE ? ESCAPE '\\'"
+
+
+def prefix_pattern(prefix: str) -> str:
+    """The LIKE pattern (for `PREFIX_MATCH`) of the strings starting with `prefix`, its `%`, `_` and
+    backslashes taken literally."""
+    return prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
 
 
 def _wal(conn: sqlite3.Connection, wait: float = 30.0) -> None:

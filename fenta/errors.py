@@ -10,6 +10,7 @@ them import them from here (`tests/test_exported_members.py` keeps it so).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 __all__ = [
     "FentaError",
@@ -42,6 +43,7 @@ __all__ = [
     "BatchError",
     "SyncError",
     "URLError",
+    "InputError",
 ]
 
 
@@ -78,9 +80,21 @@ class FentaError(Exception):
         file: The workflow, template or media file involved.
         node: The node id involved.
         field: The param, port or template field involved.
+        retryable: Whether another attempt could succeed as things are (network trouble, a timeout,
+            HTTP 429 or 5xx, a crash); a job that fails with a retryable error is retried
+            (`fenta.retry`), any other goes straight to `dead`.
+        retry_after: Seconds the service asked to wait before another attempt (its `Retry-After`), if
+            it said; a job's next attempt waits at least this long.
+
+    Attributes:
+        retryable: As above; False unless the error says otherwise.
+        retry_after: As above; None when no wait was asked for.
+        exit_code: The CLI's exit status for this error (2: bad input, nothing ran).
     """
 
     exit_code = 1
+    retryable: bool = False
+    retry_after: float | None = None
 
     def __init__(
         self,
@@ -89,12 +103,16 @@ class FentaError(Exception):
         file: str | None = None,
         node: str | None = None,
         field: str | None = None,
+        retryable: bool = False,
+        retry_after: float | None = None,
     ) -> None:
         super().__init__(message)
         self.message = message
         self.file = file
         self.node = node
         self.field = field
+        self.retryable = retryable
+        self.retry_after = retry_after
 
     def __str__(self) -> str:
         loc = Problem("", file=self.file, node=self.node, field=self.field).location()
@@ -143,10 +161,6 @@ class FFmpegUnusable(FentaError):
 class NodeError(FentaError):
     """A node failed while running."""
 
-    def __init__(self, message: str, *, retryable: bool = False, **where) -> None:
-        super().__init__(message, **where)
-        self.retryable = retryable
-
 
 class TextError(NodeError):
     """The text to speak or align has nothing to say (exit 2: bad input)."""
@@ -192,10 +206,9 @@ class ProviderError(NodeError):
         *,
         provider: str,
         status: int | None = None,
-        retryable: bool = False,
-        **where,
+        **where: Any,
     ) -> None:
-        super().__init__(message, retryable=retryable, **where)
+        super().__init__(message, **where)
         self.provider = provider
         self.status = status
 
@@ -209,11 +222,11 @@ class CreditsError(ProviderError):
 
 
 class RateLimitError(ProviderError):
-    """Rate limited (HTTP 429) after all retries; `retry_after` is the wait the service asked for."""
+    """Rate limited (HTTP 429) after all retries: always retryable; `retry_after` is the wait the service
+    asked for."""
 
-    def __init__(self, message: str, *, retry_after: float | None = None, **kw) -> None:
-        super().__init__(message, retryable=True, **kw)
-        self.retry_after = retry_after
+    def __init__(self, message: str, *, provider: str, retry_after: float | None = None, **where: Any):
+        super().__init__(message, provider=provider, retry_after=retry_after, retryable=True, **where)
 
 
 class InvalidOutputError(ProviderError):
@@ -301,10 +314,6 @@ class AssetError(FentaError):
 
     exit_code = 2
 
-    def __init__(self, message: str, *, retryable: bool = False, **where) -> None:
-        super().__init__(message, **where)
-        self.retryable = retryable
-
 
 class URLError(FentaError):
     """A URL someone gave fenta may not be fetched: not http(s), not a valid URL (host, IDNA, port),
@@ -370,10 +379,26 @@ class SyncError(FentaError):
 
     exit_code = 1
 
-    def __init__(self, message: str, *, status: int | None = None, code: str | None = None, retryable: bool = False, field: str | None = None) -> None:
-        super().__init__(message, field=field)
+    def __init__(
+        self,
+        message: str,
+        *,
+        status: int | None = None,
+        code: str | None = None,
+        retryable: bool = False,
+        retry_after: float | None = None,
+        field: str | None = None,
+    ) -> None:
+        super().__init__(message, field=field, retryable=retryable, retry_after=retry_after)
         self.status = status
         self.code = code
-        self.retryable = retryable
         if field is not None:  # a setting is missing or wrong: bad input
             self.exit_code = 2
+
+
+class InputError(FentaError, ValueError):
+    """A number or other value given on the command line or to the SDK is malformed or out of bounds
+    (a priority that does not fit 64 bits, a `nan` or `inf` where a finite number is meant); `field`
+    names the option or argument (exit 2: found before anything ran)."""
+
+    exit_code = 2

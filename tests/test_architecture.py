@@ -1,6 +1,7 @@
 """Imports point down the layers only (docs/architecture.md).
 
-    cli -> ops -> engine -> nodes -> render | tts | providers -> media | pricing | template -> errors | config | types
+    cli -> ops -> engine -> nodes -> render | tts | providers -> media | pricing | template
+        -> errors | retry | config | types
 
 Every module's imports are read with `ast` (function-level imports included: they run too; imports
 under `if TYPE_CHECKING:` are left out: they never run). A module may import its own package and
@@ -41,6 +42,8 @@ LAYERS: dict[str, int] = {
     "library": 5,  # the asset library: files, probes and tags in fenta.db; used by nodes and the CLI
     "documents": 6,  # strict YAML/JSON reading: workflows (engine) and template files (template)
     "errors": 6,
+    "retry": 6,  # the one retry policy: providers, job retries (engine) and webhook delivery (ops) use it
+    "bounds": 6,  # numbers people give, checked (64-bit integers, finite floats) before they are stored
     "database": 6,
     "hashing": 6,  # a file's SHA-256: the node cache, the asset library, paid inputs  # opening fenta.db with the shared settings: the job store (engine) and the asset library
     "config": 6,

@@ -34,3 +34,24 @@ def test_the_database_is_in_wal_mode_with_foreign_keys_on(tmp_path):
     db = open_database(tmp_path / "fenta.db", "the test database")
     assert db.conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
     assert db.conn.execute("PRAGMA foreign_keys").fetchone()[0] == 1
+
+
+def test_a_prefix_pattern_takes_like_wildcards_and_backslashes_literally(tmp_path):
+    from fenta.database import PREFIX_MATCH, prefix_pattern
+
+    def table(conn):
+        return conn.execute("CREATE TABLE t (id TEXT)")
+
+    db = open_database(tmp_path / "t.db", "the test", ensure=table)
+    try:
+        db.conn.executemany("INSERT INTO t VALUES (?)", [("abc",), ("a_c",), ("a%c",), ("a\\c",)])
+
+        def found(prefix: str) -> list[str]:
+            query = f"SELECT id FROM t WHERE id {PREFIX_MATCH}"
+            return sorted(r[0] for r in db.conn.execute(query, [prefix_pattern(prefix)]))
+
+        assert found("%") == [] and found("a_") == ["a_c"] and found("a%") == ["a%c"]
+        assert found("a\\") == ["a\\c"]
+        assert found("a") == found("") == ["a%c", "a\\c", "a_c", "abc"]
+    finally:
+        db.conn.close()

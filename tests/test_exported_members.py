@@ -21,7 +21,7 @@ PACKAGE = Path(fenta.__file__).resolve().parent
 #: Exception classes that may live outside fenta/errors.py, with the reason. Only signals that never
 #: reach a caller belong here.
 NOT_ERRORS = {
-    "fenta/providers/_retry.py:Retry": "control flow inside RetryPolicy.run: asks for another attempt, never escapes it",
+    "fenta/retry.py:Retry": "control flow inside RetryPolicy.run: asks for another attempt, never escapes it",
 }
 
 #: Exception classes still defined outside fenta/errors.py by work in progress, with the reason. Each

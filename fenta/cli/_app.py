@@ -16,6 +16,11 @@ from typer.core import TyperArgument, TyperCommand, TyperGroup, TyperOption
 
 from ..errors import FentaError, SpecError
 
+#: The longest wait an option takes (`--wait`): a day. Longer is a typo, and `inf` would never end.
+DAY = 24 * 3600
+#: The most jobs one process runs at once (`worker --concurrency`, `scheduler --workers`).
+MAX_WORKERS = 64
+
 # ---------------------------------------------------------------- help layout
 
 _BRACED = re.compile(r"^\{(.+)\}(\.\.\.)?$")

@@ -98,13 +98,15 @@ def credits(
 @handle_errors(json_flag=None)
 def kie_callbacks(
     host: str = typer.Option("127.0.0.1", "--host", help="Address to listen on (put a public HTTPS proxy in front)."),
-    port: int = typer.Option(8765, "--port", help="Port to listen on."),
+    port: int = typer.Option(8765, "--port", help="Port to listen on (0: any free one)."),
 ) -> None:
     """Receive KIE.ai callbacks for workflows that set callback_url (signed when FENTA_KIE_WEBHOOK_SECRET is set)."""
     from rich.text import Text
 
+    from ..bounds import whole
     from ..ops.kie_callbacks import SECRET_VAR, serve_callbacks
 
+    port = whole(port, "--port", least=0, most=65535)
     settings = Settings.from_env()  # the environment, then .env in the working folder
     server = serve_callbacks(settings.db_path, host=host, port=port, secret=settings.kie_webhook_secret or "")
     signed = "signatures checked" if settings.kie_webhook_secret else f"UNSIGNED (set {SECRET_VAR} to check signatures)"

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any, Optional
 import typer
 from rich.markup import escape
 
-from ._app import app, console, emit_json, err_console, handle_errors
+from ._app import DAY, app, console, emit_json, err_console, handle_errors
 
 if TYPE_CHECKING:
     from ..engine.events import Event
@@ -51,8 +51,9 @@ def jobs_list(
     if ctx.invoked_subcommand:
         return
     from .. import jobs
+    from ..bounds import whole
 
-    rows = jobs.list(status=status, limit=limit)
+    rows = jobs.list(status=status, limit=whole(limit, "--limit", least=1))
     if json:
         emit_json(rows)
         return
@@ -158,12 +159,17 @@ def jobs_retry(
 @handle_errors()
 def jobs_cancel(
     job_id: str = typer.Argument(..., help="Job id (a unique prefix is enough)."),
-    wait: float = typer.Option(5.0, "--wait", min=0, help="Seconds to wait for a running job to stop (it stops within about a second)."),
+    wait: float = typer.Option(
+        5.0, "--wait",
+        help="Seconds to wait for a running job to stop (it stops within about a second; at most a day).",
+    ),
     json: bool = typer.Option(False, "--json", help="Print {job_id, status} as JSON."),
 ) -> None:
     """Cancel a queued, waiting or running job; a running one (in any process) stops, its FFmpeg is killed and its partial outputs removed."""
     from .. import jobs
+    from ..bounds import finite
 
+    wait = finite(wait, "--wait", least=0, most=DAY)
     row = jobs.cancel(job_id, wait=wait)
     if json:
         emit_json({"job_id": row["id"], "status": row["status"]})
@@ -206,7 +212,9 @@ def jobs_watch(
     attempt, elapsed), or with --json the event log as NDJSON. Reads the event log, so it shows
     workers in other terminals."""
     from .. import jobs
+    from ..bounds import whole
 
+    since = None if since is None else whole(since, "--since", least=0)
     job_id = jobs.get(job)["job"]["id"] if job else None
     stream = jobs.watch(since_id=since, job_id=job_id, until_empty=until_empty)
     try:

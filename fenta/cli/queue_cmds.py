@@ -39,10 +39,13 @@ def submit(
 ) -> None:
     """Queue a workflow for a worker and print the job's id (run one with `fenta worker`)."""
     from .. import jobs
+    from ..bounds import finite, whole
     from ..engine.keys import key_needs
     from ..engine.spec import load, parse_var_overrides
     from .run_cmds import _confirm_cost, check_encoder_choice
 
+    priority = whole(priority, "--priority")
+    max_cost = None if max_cost is None else finite(max_cost, "--max-cost", least=0)
     check_encoder_choice(encoder)
     policy = policy_for(untrusted)
     wf = load(file, vars=parse_var_overrides(var, policy=policy), policy=policy)

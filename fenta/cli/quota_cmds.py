@@ -63,7 +63,9 @@ def quota_show(
     console.print(t)
 
 
-@quota_app.command("set")
+# A negative LIMIT (`quota set jobs -1`) is read as the argument it is, and refused by set_limit in one
+# line, instead of click taking it for an unknown option.
+@quota_app.command("set", context_settings={"ignore_unknown_options": True})
 @handle_errors()
 def quota_set(
     resource: str = typer.Argument(..., help="jobs, render_minutes, kie_credits or cost_usd."),

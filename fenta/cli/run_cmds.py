@@ -147,6 +147,10 @@ def run(
     from ..engine.spec import load, parse_var_overrides
     from ..media.ffmpeg import ffmpeg_choice
 
+    if max_cost is not None:
+        from ..bounds import finite
+
+        max_cost = finite(max_cost, "--max-cost", least=0)  # nan would let any estimate through
     policy = policy_for(untrusted)
     wf = load(file, vars=parse_var_overrides(var, policy=policy), policy=policy)
     check_encoder_choice(encoder)
@@ -162,8 +166,6 @@ def run(
     from ..ops.readers import after_job
 
     check_workflow(settings, wf)  # over a quota limit: exit 2, one line, before anything runs
-    if retries is None:
-        retries = (wf.retry or {}).get("max_retries", settings.max_retries)
     pusher = _start_sync(wf, settings, sync)
     try:
         result = _run_job(

@@ -9,7 +9,7 @@ from typing import Any, List, Optional
 import typer
 
 from ..config import Settings
-from ._app import app, console, emit_json, err_console, handle_errors
+from ._app import DAY, MAX_WORKERS, app, console, emit_json, err_console, handle_errors
 
 schedule_app = typer.Typer(
     help="Run workflows on a cron schedule: a schedule only queues jobs; `fenta scheduler` (or `fenta schedule run-due` from system cron) runs them.",
@@ -192,8 +192,11 @@ def schedule_run(
 @schedule_app.command("run-due")
 @handle_errors()
 def schedule_run_due(
-    workers: int = typer.Option(1, "--workers", min=1, help="How many jobs run at once."),
-    wait: float = typer.Option(10.0, "--wait", min=0, help="Seconds to wait for webhook deliveries before exiting (the rest stay pending)."),
+    workers: int = typer.Option(1, "--workers", help="How many jobs run at once (1 to 64)."),
+    wait: float = typer.Option(
+        10.0, "--wait",
+        help="Seconds to wait for webhook deliveries before exiting (the rest stay pending; at most a day).",
+    ),
     json: bool = typer.Option(False, "--json", help="Print what was queued and run as JSON."),
 ) -> None:
     """Queue whatever is due (catch-up rules apply), run the queue until it is empty, send webhooks, exit.
@@ -204,8 +207,11 @@ def schedule_run_due(
     from ..engine.worker import Worker
     from ..ops import readers
     from ..ops.quotas import admission
+    from ..bounds import finite, whole
     from ..ops.schedules import fire_due
 
+    workers = whole(workers, "--workers", least=1, most=MAX_WORKERS)
+    wait = finite(wait, "--wait", least=0, most=DAY)
     settings = Settings.from_env()
     store = JobStore(settings.db_path)
     try:
@@ -234,12 +240,18 @@ def schedule_run_due(
 @app.command("scheduler")
 @handle_errors(json_flag=None)
 def scheduler(
-    workers: int = typer.Option(1, "--workers", min=0, help="How many jobs run at once in this process (0: only queue them, for `fenta worker` elsewhere)."),
+    workers: int = typer.Option(
+        1, "--workers",
+        help="How many jobs run at once in this process (0 to 64; 0: only queue them, for `fenta worker` "
+        "elsewhere).",
+    ),
 ) -> None:
     """Run the scheduler in the foreground: queue scheduled jobs at their fire times, run them, send webhooks.
 
     One per FENTA_HOME (a second one exits 2 naming the first); stop it with Ctrl-C or SIGTERM.
     """
+    from ..bounds import whole
     from ..ops.scheduler import Scheduler
 
+    workers = whole(workers, "--workers", least=0, most=MAX_WORKERS)
     Scheduler(Settings.from_env(), workers=workers, log=lambda m: err_console.print(m, highlight=False, markup=False)).run()

@@ -11,13 +11,15 @@ from ._app import app, console, emit_json, handle_errors
 @app.command()
 @handle_errors()
 def usage(
-    days: int = typer.Option(30, "--days", min=1, help="How many days back to summarise."),
+    days: int = typer.Option(30, "--days", help="How many days back to summarise."),
     json: bool = typer.Option(False, "--json", help="Print as JSON."),
 ) -> None:
     """Summarise provider usage (calls, tokens, requests, bytes, cost) by day and provider."""
+    from ..bounds import whole
     from ..engine.store import JobStore
     from ..engine.usage import summarize
 
+    days = whole(days, "--days", least=1)
     settings = Settings.from_env()
     store = JobStore(settings.db_path)
     try:

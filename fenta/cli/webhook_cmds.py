@@ -8,7 +8,7 @@ from typing import Any, List, Optional
 import typer
 
 from ..config import Settings
-from ._app import app, console, emit_json, err_console, handle_errors
+from ._app import DAY, app, console, emit_json, err_console, handle_errors
 
 webhooks_app = typer.Typer(
     help="Signed webhooks (Standard Webhooks v1) for job.started, job.completed, job.failed and quota.warning events.",
@@ -130,15 +130,15 @@ def webhooks_test(
 @handle_errors()
 def webhooks_deliveries(
     status: Optional[str] = typer.Option(None, "--status", help="Only deliveries in this state: pending, delivered or failed."),
-    limit: int = typer.Option(
-        50, "--limit", "-n", min=1, max=1_000_000, help="How many to show, newest first."
-    ),
+    limit: int = typer.Option(50, "--limit", "-n", help="How many to show, newest first."),
     json: bool = typer.Option(False, "--json", help="Print as JSON."),
 ) -> None:
     """List webhook deliveries (one per event and endpoint): state, attempts, last answer, next attempt."""
+    from ..bounds import whole
     from ..errors import WebhookError
     from ..ops.webhooks import deliveries, message_id
 
+    limit = whole(limit, "--limit", least=1)
     if status not in (None, "pending", "delivered", "failed"):
         raise WebhookError(f"unknown status '{status}': choose pending, delivered or failed", field="--status")
     store = _store()
@@ -189,12 +189,16 @@ def webhooks_redeliver(
 @webhooks_app.command("deliver")
 @handle_errors()
 def webhooks_deliver(
-    wait: float = typer.Option(0.0, "--wait", min=0, help="Keep sending retries that come due for up to this many seconds."),
+    wait: float = typer.Option(
+        0.0, "--wait", help="Keep sending retries that come due for up to this many seconds (at most a day)."
+    ),
     json: bool = typer.Option(False, "--json", help="Print the attempts as JSON."),
 ) -> None:
     """Send whatever webhook deliveries are due now (new events included), then exit."""
+    from ..bounds import finite
     from ..ops import readers, webhooks
 
+    wait = finite(wait, "--wait", least=0, most=DAY)
     settings = Settings.from_env()
     readers.pump(settings, deliver=False)
     attempts = webhooks.flush(settings, wait=wait)

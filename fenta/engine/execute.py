@@ -21,6 +21,7 @@ from pydantic import BaseModel, ValidationError
 from ..config import Settings
 from ..errors import FentaError, NodeError, PathError
 from ..nodes.base import NodeContext, local_path
+from ..retry import is_retryable
 from .cache import cache_key, files_exist
 from .clock import now_iso
 from .events import Sink
@@ -250,8 +251,9 @@ class Execution:
                 raise
             except Exception as e:  # a bug or an unexpected library error: keep the traceback in the log
                 self.log(traceback.format_exc())
+                # Network trouble or a timeout that got past a client is worth another attempt; a bug is not.
                 what = f"unexpected error: {type(e).__name__}: {e} (details in {self.log_path})"
-                err = NodeError(what, node=nid)
+                err = NodeError(what, node=nid, retryable=is_retryable(e))
                 self.fail(nid, key, err, time.perf_counter() - t0)
                 raise err from e
             finally:

@@ -15,13 +15,13 @@ may follow which, the retry budget, the events of each change); the SQL is the s
 
 from __future__ import annotations
 
-import random
 import time
 from pathlib import Path
 from typing import Any, Callable
 
 from ..config import Settings
 from ..errors import JobError, QuotaError
+from ..retry import job_retries
 from .clock import iso
 from .leases import Lease, lease_is_live
 from .records import Event, Job, JobState
@@ -32,7 +32,6 @@ __all__ = [
     "Admit",
     "transition",
     "queue_new",
-    "retry_delay",
     "reserve",
     "reserve_job",
     "start",
@@ -73,14 +72,6 @@ _NO_LEASE: dict[str, Any] = {
 Admit = Callable[[Tx, Job], None]
 
 Change = tuple[Job, list[Event]]
-
-
-def retry_delay(retry: int, base: float, retry_after: float | None = None) -> float:
-    """Seconds before retry number `retry` (1-based): equal jitter between base*2^(n-1) and twice that
-    (10-20 s, 20-40 s, 40-80 s for base 10), or longer when the service asked for it (Retry-After)."""
-    low = base * 2.0 ** max(0, retry - 1)
-    delay: float = low + random.random() * low
-    return max(delay, retry_after or 0.0)
 
 
 def _require(tx: Tx, job_id: str) -> Job:
@@ -243,16 +234,19 @@ def _fail(
     tx: Tx, job: Job, settings: Settings, error: str, retryable: bool, *, retry_after: float | None = None,
     keep_lease: Lease | None = None, interrupted: bool = False,
 ) -> Change:
-    """End a running attempt that failed: retry due later, `dead`, or (interrupted) waiting for a person."""
+    """End a running attempt that failed: retry due later, `dead`, or (interrupted) waiting for a person.
+
+    The budget is the job's own (`fenta.retry.job_retries`: stored when it was queued), counted from
+    `retry_from` (the attempt `fenta jobs retry` or `fenta resume` started afresh at)."""
     now = time.time()
     used = job.attempt - job.retry_from
-    budget = job.max_retries if job.max_retries is not None else settings.max_retries
+    budget = job_retries(settings, asked={"max_retries": job.max_retries, "base_seconds": job.retry_base})
     common = {"error": error, "retryable": retryable, "current_node": None, "finished_at": now}
     failed = ("job.failed", {"jobId": job.id, "error": error, "retryable": retryable})
     if interrupted:
         return transition(tx, job, FAILED, [failed], next_attempt_at=None, **common, **_NO_LEASE)
-    if retryable and used <= budget:
-        delay = retry_delay(used, job.retry_base or settings.retry_base_seconds, retry_after)
+    delay = budget.wait_before(used, settings, retry_after) if retryable else None
+    if delay is not None:
         retrying = (
             "job.retrying",
             {"jobId": job.id, "attempt": job.attempt + 1, "delaySeconds": round(delay, 3), "error": error},

@@ -7,6 +7,10 @@ Naming rule (documented in the README):
   workflow's name. A `--preview` run adds `.preview` (`clip.preview.mp4`), so a draft never
   replaces the full render; when two nodes would publish the same file name (two Render nodes),
   each adds its node id (`clip-wide.mp4`, `clip-square.mp4`).
+- A name (`--name`, a batch row's `name`, the stem of `-o clip.mp4`) is one plain file name: no `/`, `\\`,
+  `..`, NUL or other control characters, at most 200 bytes in UTF-8 (the files add suffixes such as
+  `.timeline.json`, and file systems stop at 255). Spaces, `#`, `?`, `%` and any script are fine.
+  It is checked before anything runs; a workflow's own name is cut to fit instead.
 - A file is never replaced when an earlier job (or anything else) wrote it, unless its content is
   identical: the run takes the next free base name instead (`clip-2.mp4`, `clip-3.mp4`, ...) for
   all of its files together, and reports the real paths. A job may replace its own files (resume),
@@ -19,6 +23,7 @@ import filecmp
 import os
 import shutil
 import tempfile
+import unicodedata
 from pathlib import Path
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Callable, Iterable
@@ -31,9 +36,12 @@ if TYPE_CHECKING:  # the store is above this module: it is handed in
 
 __all__ = [
     "resolve_output",
+    "check_output",
     "check_writable",
     "check_home",
     "slug",
+    "name_problem",
+    "MAX_NAME_BYTES",
     "free_stem",
     "same_content",
     "publish",
@@ -41,13 +49,71 @@ __all__ = [
     "Published",
 ]
 
-_BAD_NAME_CHARS = ("/", "\\", "\0")
+#: The longest base name, in bytes of UTF-8: room for `-node.preview.timeline.json`, `-2` and the
+#: temporary `.NAME.PID.part` within the 255 bytes most file systems allow in one name.
+MAX_NAME_BYTES = 200
+#: The longest file name most file systems take (NAME_MAX on Linux, macOS and Windows).
+_NAME_MAX = 255
+#: What publishing adds to a file's name at most: `-99` for a taken name, `.NAME.PID.part` meanwhile.
+_PART_BYTES = len("-99") + len("..4194304.part")
+
+
+def name_problem(name: str) -> str | None:
+    """Why `name` cannot be a base name of output files (None: it can): one plain file name."""
+    if not name.strip():
+        return "is empty"
+    for bad, why in (("/", "'/'"), ("\\", "'\\'"), ("\0", "NUL")):
+        if bad in name:
+            return f"has {why} in it: give a plain file name (no folders)"
+    if name == "." or ".." in name:
+        return "has '..' in it: give a plain file name (no folders)"
+    control = next((c for c in name if unicodedata.category(c) in ("Cc", "Zl", "Zp")), None)
+    if control is not None:
+        return f"has the control character {control!a} in it"
+    try:
+        size = len(name.encode("utf-8"))
+    except UnicodeEncodeError:
+        return "is not valid text (it holds bytes that are not UTF-8)"
+    if size > MAX_NAME_BYTES:
+        return f"is {size} bytes long (UTF-8): at most {MAX_NAME_BYTES}"
+    return None
+
+
+def _shown(name: str) -> str:
+    """A name in a message: quoted, control characters escaped, a long one cut."""
+    text = name if len(name) <= 60 else name[:57] + "..."
+    return repr(text) if any(unicodedata.category(c) == "Cc" for c in text) else f"'{text}'"
 
 
 def slug(name: str) -> str:
-    """A file-name-safe version of a workflow name."""
+    """A file-name-safe version of a workflow name (cut to `MAX_NAME_BYTES`)."""
     keep = "".join(c if c.isalnum() or c in "-_." else "-" for c in name).strip("-.")
+    keep = keep.encode("utf-8")[:MAX_NAME_BYTES].decode("utf-8", "ignore").rstrip("-.")
     return keep or "video"
+
+
+def check_output(out: str | os.PathLike[str], name: str | None = None) -> str | None:
+    """The base name `-o OUT [--name NAME]` gives (None: the workflow's), checked without touching the disk.
+
+    Raises:
+        PathError: the name or the stem of `OUT.mp4` is not one plain file name (`name_problem`),
+            or `OUT.mp4` and `name` disagree.
+    """
+    path = Path(out).expanduser()
+    if name is not None:
+        name = name.removesuffix(".mp4")
+        problem = name_problem(name)
+        if problem:
+            raise PathError(f"--name {_shown(name)} {problem}")
+    if path.suffix.lower() == ".mp4" and not path.is_dir():
+        stem = path.stem
+        problem = name_problem(stem)
+        if problem:
+            raise PathError(f"-o {_shown(str(out))}: the file name {_shown(stem)} {problem}")
+        if name is not None and name != stem:
+            raise PathError(f"-o {out} names the file '{stem}' and --name says '{name}': give one of them")
+        return stem
+    return name
 
 
 def resolve_output(out: str | os.PathLike[str], name: str | None = None) -> tuple[Path, str | None]:
@@ -55,18 +121,13 @@ def resolve_output(out: str | os.PathLike[str], name: str | None = None) -> tupl
 
     Raises:
         PathError: `out` is an existing file that is not an MP4 name, the name is not a plain
-            file name, `out.mp4` and `name` disagree, or the folder cannot be created or written.
+            file name (`check_output`), `out.mp4` and `name` disagree, or the folder cannot be
+            created or written.
     """
+    name = check_output(out, name)
     path = Path(out).expanduser()
-    if name is not None:
-        name = name.removesuffix(".mp4")
-        if not name.strip() or name in (".", "..") or any(c in name for c in _BAD_NAME_CHARS):
-            raise PathError(f"--name {name!r} must be a plain file name (no folders)")
     if path.suffix.lower() == ".mp4" and not path.is_dir():
-        stem = path.stem
-        if name is not None and name != stem:
-            raise PathError(f"-o {out} names the file '{stem}' and --name says '{name}': give one of them")
-        folder, name = path.parent, stem
+        folder = path.parent
     else:
         if path.exists() and not path.is_dir():
             raise PathError(
@@ -87,6 +148,9 @@ def check_writable(folder: Path, what: str) -> None:
     """
     probe = folder
     while not probe.exists():
+        if len(os.fsencode(probe.name)) > _NAME_MAX:  # mkdir would say "File name too long" only later
+            raise PathError(f"cannot create the {what} {folder}: the folder name {_shown(probe.name)} "
+                            f"is longer than {_NAME_MAX} bytes")
         if probe.parent == probe:
             break
         probe = probe.parent
@@ -179,7 +243,8 @@ def publish(
         options: The job's `name`, `preview` and `overwrite`.
         published: Filled as files land (so a cancel in the middle knows what to remove).
 
-    Names follow the module docstring. Raises OSError when a file cannot be written.
+    Names follow the module docstring. Raises PathError when a file name would be too long for the
+    file system (before anything is written), OSError when a file cannot be written.
     """
     if not sets:
         return published
@@ -205,6 +270,12 @@ def publish(
         return out
 
     base = options.get("name") or slug(workflow_name)
+    for _, _, dest in plan(base):  # checked up front for --name; node ids and suffixes add to it
+        size = len(os.fsencode(dest.name)) + _PART_BYTES
+        if size > _NAME_MAX:
+            raise PathError(f"cannot write {_shown(dest.name)}: with its temporary suffix the file name is "
+                            f"{size} bytes, longer than the {_NAME_MAX} a file system allows; "
+                            "give a shorter --name")
     if options.get("overwrite"):
         stem = base
     else:

@@ -12,7 +12,9 @@ from contextlib import nullcontext
 from pathlib import Path
 from typing import Any
 
+from ..bounds import whole
 from ..config import Settings
+from ..retry import job_retries
 from .leases import Lease
 from .lifecycle import queue_new
 from .results import check_options, prepare
@@ -31,14 +33,11 @@ def var_overrides(workflow: Workflow) -> dict[str, Any]:
 def retry_policy(
     workflow: Workflow, retry: dict[str, Any] | None, settings: Settings
 ) -> tuple[int, float | None]:
-    """(max retries, first wait in seconds or None for the setting): `retry` wins over the workflow's
-    `retry:`, which wins over `Settings.max_retries`."""
-    merged = {**(workflow.retry or {}), **(retry or {})}
-    max_retries = merged.get("max_retries")
-    base = merged.get("base_seconds")
-    return (int(max_retries) if max_retries is not None else settings.max_retries), (
-        float(base) if base is not None else None
-    )
+    """(max retries, first wait in seconds or None for the setting) of a job of `workflow`:
+    `fenta.retry.job_retries` (`retry`, e.g. `{"max_retries": N}` from `--retries N`, wins over the
+    workflow's `retry:`, which wins over `FENTA_MAX_RETRIES`, default 3)."""
+    budget = job_retries(settings, declared=workflow.retry, asked=retry)
+    return budget.max_retries, budget.base_seconds
 
 
 def enqueue(
@@ -73,6 +72,7 @@ def enqueue(
     Returns:
         (job id, the lease when `hold`).
     """
+    priority = whole(priority, "priority")  # SQLite's INTEGER is 64 bits: InputError, before the job exists
     job_id = new_job_id()
     lease = Lease.new(job_id) if hold else None
     options: dict[str, Any] = {
@@ -97,7 +97,7 @@ def enqueue(
             attempt=0,
             created_at=time.time(),
             options=options,
-            priority=int(priority),
+            priority=priority,
             max_retries=max_retries,
             retry_base=retry_base,
             schedule_id=schedule_id,
@@ -139,6 +139,7 @@ def submit(
 
     Raises:
         PathError: the output folder or name, or `FENTA_HOME`, cannot be used.
+        InputError: `priority` is not a whole number that fits 64 bits.
     """
     settings = settings or Settings.from_env()
     out_dir, base = prepare(out=out, name=name, settings=settings)

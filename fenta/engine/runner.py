@@ -12,6 +12,7 @@ import asyncio
 from pathlib import Path
 from typing import Any, Callable
 
+from ..bounds import finite
 from ..config import Settings
 from ..errors import CostLimitError, JobError
 from ..policy import Policy
@@ -65,7 +66,8 @@ async def run_async(
         max_cost: Refuse to start when the estimate is higher.
         retries: Retries after a retryable failure, waiting here in between (10-20 s, 20-40 s,
             40-80 s; `Settings.retry_base_seconds`). Default: the workflow's `retry: {max_retries}`,
-            else none.
+            else `Settings.max_retries` (FENTA_MAX_RETRIES, default 3), as for every job
+            (`fenta.retry.job_retries`); 0 turns them off.
         priority: Queue priority (matters only if a worker takes the job over).
         encoder: H.264 encoder for every Render node: auto, x264, nvenc, qsv, vaapi or videotoolbox
             (one that fails here falls back to x264 with a notice); kept with the job for resumes.
@@ -73,6 +75,7 @@ async def run_async(
     Raises:
         MissingKeysError: API keys the workflow needs are not set (all listed; nothing was run).
         CostLimitError: the estimate exceeds `max_cost` (nothing was spent).
+        InputError: `max_cost` is negative or not finite, or `priority` does not fit 64 bits.
         PathError: the output folder or name, or `FENTA_HOME`, cannot be used (nothing was run).
         JobError: `refresh` names a node the workflow does not have, or FENTA_HEARTBEAT_SECONDS is not
             below FENTA_LEASE_SECONDS (`leases.check_lease_timing`).
@@ -84,30 +87,20 @@ async def run_async(
     if unknown:
         raise JobError(f"--refresh names unknown node(s): {', '.join(sorted(unknown))}")
     if max_cost is not None:
+        max_cost = finite(max_cost, "max_cost", least=0)  # nan would let every estimate through
         estimate = plan(workflow).total_cost
         if estimate > max_cost:
             raise CostLimitError(
                 f"estimated cost {estimate:.4f} exceeds --max-cost {max_cost:.4f}; nothing was run"
             )
     out_dir, base = prepare(out=out, name=name, settings=settings)
-    declared, base_seconds = retry_policy(workflow, None, settings)
-    if retries is None:
-        retries = declared if workflow.retry and "max_retries" in workflow.retry else 0
+    max_retries, base_seconds = retry_policy(workflow, {"max_retries": retries}, settings)
     store = JobStore(settings.db_path)
     try:
         job_id, lease = enqueue(
-            store,
-            workflow,
-            settings=settings,
-            out_dir=out_dir,
-            name=base,
-            preview=preview,
-            overwrite=overwrite,
-            priority=priority,
-            max_retries=retries,
-            retry_base=base_seconds,
-            hold=True,
-            encoder=encoder,
+            store, workflow, settings=settings, out_dir=out_dir, name=base, preview=preview,
+            overwrite=overwrite, priority=priority, encoder=encoder, hold=True,
+            max_retries=max_retries, retry_base=base_seconds,
         )
         assert lease is not None
         return await drive(

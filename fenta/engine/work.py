@@ -69,11 +69,7 @@ def classify(exc: BaseException, *, where: str = "") -> Failure:
     named "internal error" (`where`: " on the Dask worker").
     """
     if isinstance(exc, FentaError):
-        retry_after = getattr(exc, "retry_after", None)
-        return Failure(
-            str(exc), bool(getattr(exc, "retryable", False)),
-            float(retry_after) if isinstance(retry_after, (int, float)) else None, exc.exit_code,
-        )
+        return Failure(str(exc), exc.retryable, exc.retry_after, exc.exit_code)
     return Failure(f"internal error{where}: {type(exc).__name__}: {exc}", True)
 
 

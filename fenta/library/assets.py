@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any, Iterable, Iterator
 
 from ..config import Settings
+from ..database import PREFIX_MATCH, prefix_pattern
 from ..errors import AssetError, MediaError
 from ..hashing import file_sha256
 from ..policy import TRUSTED, Policy
@@ -292,7 +293,8 @@ def _find(db, asset_id: str) -> dict[str, Any]:
     key = asset_id.strip().lower()
     row = _row(db, "id = ?", [key])
     if row is None and len(key) >= 4:
-        rows = list(db.query("SELECT * FROM assets WHERE id LIKE ? ORDER BY id", [key + "%"]))
+        query = f"SELECT * FROM assets WHERE id {PREFIX_MATCH} ORDER BY id"
+        rows = list(db.query(query, [prefix_pattern(key)]))
         if len(rows) > 1:
             raise AssetError(f"asset id '{asset_id}' is ambiguous: {', '.join(r['id'] for r in rows[:5])}")
         row = rows[0] if rows else None

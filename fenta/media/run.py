@@ -104,8 +104,9 @@ def _failure(what: str, code: int, tail: str, log_path: Path | None) -> RenderEr
             name = signal.Signals(-code).name
         except ValueError:
             name = "unknown signal"
-        # What FFmpeg printed last before dying is stream metadata, not a cause: leave it out.
-        err = RenderError(f"FFmpeg crashed (signal {-code}, {name}) in step '{what}'{where}")
+        # What FFmpeg printed last before dying is stream metadata, not a cause: leave it out. A crash is
+        # not about the inputs: a job that fails with one is retried.
+        err = RenderError(f"FFmpeg crashed (signal {-code}, {name}) in step '{what}'{where}", retryable=True)
         err.stderr_tail = tail
     else:
         err = RenderError(f"{what} failed (exit {code}){where}", stderr_tail=tail)

@@ -47,7 +47,8 @@ async def _download(ctx: NodeContext, url: str) -> Path:
     try:
         asset = await asyncio.to_thread(add_url, url, settings=ctx.settings, policy=ctx.policy)
     except FentaError as e:
-        raise MediaError(e.message, file=url, node=ctx.node_id, field="params.paths", retryable=bool(getattr(e, "retryable", False))) from None
+        where = {"file": url, "node": ctx.node_id, "field": "params.paths"}
+        raise MediaError(e.message, retryable=e.retryable, **where) from None
     return Path(asset.path)
 
 

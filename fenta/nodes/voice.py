@@ -141,7 +141,7 @@ class VoiceTTS(Node):
             raise ctx.error(problem, field=field, cls=TextError)
         engine = params.engine
         if engine in ("auto", "edge"):
-            from ..providers import RetryPolicy
+            from ..retry import RetryPolicy
             from ..tts.edge import NETWORK_ERRORS
 
             attempts, backoff = _edge_attempts() if engine == "edge" else (1, 0.0)

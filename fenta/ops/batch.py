@@ -30,7 +30,7 @@ from ..engine.spec import Workflow
 from ..errors import BatchError, ManifestError, PathError, RowProblem
 from ..policy import Policy
 from . import batch_store
-from .batch_report import build_report, write_json, write_junit
+from .batch_report import build_report, check_report_path, write_json, write_junit
 from .batch_rows import Row, check_rows, read_manifest
 
 __all__ = ["batch", "resume", "status", "default_concurrency", "latest", "waiting"]
@@ -138,7 +138,8 @@ def batch(
     Raises:
         ManifestError: a row is invalid (every problem, each naming its row and field); nothing ran.
         SpecError: the workflow is invalid. MissingKeysError: keys it needs are not set.
-        PathError: `out` or `FENTA_HOME` cannot be written. ClusterError: the cluster cannot be used.
+        PathError: `out`, `FENTA_HOME`, `report` or `junit` cannot be written (found before anything
+            is queued). ClusterError: the cluster cannot be used.
     """
     from ..engine.keys import check_keys
     from ..engine.store import JobStore
@@ -150,6 +151,7 @@ def batch(
     raw, shown = _rows_of(rows)
     checked = check_rows(wf_file, raw, manifest=shown, policy=policy)
     out_dir = _out_folder(out, settings)
+    _check_reports(report, junit)
     check_keys(checked[0].workflow, settings)  # type: ignore[arg-type]
     options = {"concurrency": concurrency, "fail_fast": fail_fast, "cluster": cluster, "report": _abs(report), "junit": _abs(junit), "overwrite": overwrite, "preview": preview, "retries": retries}
     if not policy.trusted:  # rows queued later (`resume`) are loaded under it too
@@ -182,6 +184,13 @@ def _executor(cluster: str | None, settings: Settings, on_warning: Callable[[str
     return make_executor(cluster, settings, **({"on_warning": on_warning} if on_warning else {}))
 
 
+def _check_reports(report: str | os.PathLike | None, junit: str | os.PathLike | None) -> None:
+    """The report files can be written: found before a row runs, not after the whole batch did."""
+    for path, option in ((report, "--report"), (junit, "--junit")):
+        if path is not None:
+            check_report_path(path, option)
+
+
 def _abs(path: str | os.PathLike | None) -> str | None:
     return os.path.abspath(path) if path is not None else None
 
@@ -203,6 +212,7 @@ def resume(
 
     Raises:
         BatchError: no such batch, or another live process runs it.
+        PathError: the report files (these, or the batch's own) cannot be written; nothing ran.
     """
     from ..engine.store import JobStore
 
@@ -213,6 +223,7 @@ def resume(
         b = batch_store.get_batch(store, batch_id)
     finally:
         store.close()
+    _check_reports(report or b["options"].get("report"), junit or b["options"].get("junit"))
     with _executor(cluster if cluster is not None else b["options"].get("cluster"), settings, on_warning) as executor:
         store = JobStore(settings.db_path)
         try:

@@ -20,9 +20,14 @@ from pathlib import Path
 from typing import Any
 
 from ..engine.leases import HOST, pid_alive
+from ..engine.outputs import check_writable
+from ..errors import PathError
 from .batch_store import batch_rows, get_batch
 
-__all__ = ["build_report", "write_json", "write_junit", "closing_line", "row_state"]
+__all__ = ["build_report", "write_json", "write_junit", "check_report_path", "closing_line", "row_state"]
+
+#: A report's file name fits 255 bytes with the temporary `.NAME.XXXXXXXX.part` it is written as first.
+_MAX_REPORT_NAME = 255 - len("..XXXXXXXX.part")
 
 
 def row_state(job: dict[str, Any] | None) -> str:
@@ -115,6 +120,22 @@ def closing_line(report: dict[str, Any]) -> str:
     t = report["totals"]
     left = t["rows"] - t["passed"] - t["failed"]
     return f"{t['passed']} passed, {t['failed']} failed" + (f", {left} not run" if left else "")
+
+
+def check_report_path(path: str | os.PathLike, option: str) -> None:
+    """That a report can be written at `path` (checked before any row runs: a batch never runs to
+    its end for a report it cannot keep): not a folder, and its folder can be created and written.
+
+    Raises:
+        PathError: naming the option, the path and the reason (exit 2).
+    """
+    dest = Path(path)
+    if dest.is_dir():
+        raise PathError(f"{option} {path} is a folder: give a file name for the report")
+    size = len(os.fsencode(dest.name))
+    if size > _MAX_REPORT_NAME:
+        raise PathError(f"{option} {path}: the file name is {size} bytes long, at most {_MAX_REPORT_NAME}")
+    check_writable(dest.parent, f"{option} folder")
 
 
 def _write_atomic(path: str | os.PathLike, data: bytes) -> None:

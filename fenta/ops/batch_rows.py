@@ -15,18 +15,17 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable
 
+from ..bounds import whole
+from ..engine.outputs import name_problem
 from ..engine.spec import Workflow, load
 from ..engine.variables import used_var_names
-from ..errors import ManifestError, Problem, RowProblem, SpecError
+from ..errors import InputError, ManifestError, Problem, RowProblem, SpecError
 from ..policy import TRUSTED, Policy
 
 __all__ = ["Row", "read_manifest", "check_rows", "ROW_KEYS", "default_name"]
 
 #: Keys of a row that are the row's own settings, not (only) workflow variables.
 ROW_KEYS = ("name", "priority")
-
-_BAD_NAME_CHARS = ("/", "\\", "\0")
-
 
 @dataclass
 class Row:
@@ -161,17 +160,17 @@ def _settings(raw: dict[str, Any], n: int, shown: str, problems: list[Problem]) 
         name = default_name(n)
     else:
         name = str(name).strip().removesuffix(".mp4")
-        if name in (".", "..") or any(c in name for c in _BAD_NAME_CHARS):
-            problems.append(RowProblem(f"'{name}' must be a plain file name (no folders)", file=shown, row=n, field="name"))
+        problem = name_problem(name)
+        if problem:
+            shown_name = name if len(name) <= 60 else name[:57] + "..."
+            problems.append(RowProblem(f"{shown_name!r} {problem}", file=shown, row=n, field="name"))
     priority = raw.get("priority", 0)
     if isinstance(priority, str):
         priority = priority.strip() or "0"
     try:
-        if isinstance(priority, bool) or float(priority) != int(float(priority)):
-            raise ValueError
-        priority = int(float(priority))
-    except (TypeError, ValueError):
-        problems.append(RowProblem(f"must be a whole number (higher runs first), got {raw.get('priority')!r}", file=shown, row=n, field="priority"))
+        priority = whole(priority, "priority")
+    except InputError as e:  # inf, 1e30, 1e400: SQLite stores 64 bits; the row and column say where
+        problems.append(RowProblem(e.message, file=shown, row=n, field="priority"))
         priority = 0
     return name, priority
 

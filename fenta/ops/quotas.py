@@ -20,6 +20,7 @@ import datetime as dt
 import time
 from typing import Any, Callable
 
+from ..bounds import finite
 from ..config import Settings
 from ..errors import QuotaError
 
@@ -109,14 +110,14 @@ def set_limit(store: Any, resource: str, limit: float, per: str = "month") -> No
     """Set (or replace) the limit of a resource per UTC day or month.
 
     Raises:
-        QuotaError: unknown resource or period, or a negative limit (exit 2).
+        QuotaError: unknown resource or period, or a limit that is negative or not finite (exit 2).
     """
     _check_resource(resource)
     if per not in PERIODS:
         raise QuotaError(f"unknown period '{per}': choose day or month", field="--per")
-    if limit < 0:
-        raise QuotaError("a limit cannot be negative", field="LIMIT")
-    store.db.conn.execute("INSERT OR REPLACE INTO quota_limits (resource, period, max_value) VALUES (?, ?, ?)", (resource, per, float(limit)))
+    limit = finite(limit, "LIMIT", least=0, error=QuotaError)  # nan or inf would turn the limit off
+    query = "INSERT OR REPLACE INTO quota_limits (resource, period, max_value) VALUES (?, ?, ?)"
+    store.db.conn.execute(query, (resource, per, limit))
 
 
 def remove_limit(store: Any, resource: str) -> bool:

@@ -20,6 +20,7 @@ import time
 from pathlib import Path
 from typing import Any, Callable
 
+from ..bounds import whole
 from ..config import Settings
 from ..errors import FentaError, ScheduleError
 from .cron import Cron, parse_cron, zone
@@ -155,9 +156,11 @@ def add_schedule(
     absolute, and so is the output folder.
 
     Raises:
-        ScheduleError: bad name (or taken), cron, time zone or catch-up, each naming its field.
+        ScheduleError: bad name (or taken), cron, time zone, catch-up or priority, each naming its field.
+        PathError: `out` names a file (`clip.mp4`) whose name is not a plain file name.
         SpecError: the workflow is missing or invalid.
     """
+    from ..engine.outputs import check_output
     from ..engine.spec import load
 
     ensure_tables(store)
@@ -165,6 +168,8 @@ def add_schedule(
     parse_cron(cron, tz)
     if catchup not in CATCHUP:
         raise ScheduleError(f"unknown catch-up '{catchup}': choose latest, all or none", field="--catchup")
+    priority = whole(priority, "--priority", error=ScheduleError)
+    check_output(out)  # `-o clip.mp4`: its name is checked now, not at every fire time
     path = Path(workflow).expanduser()
     if not path.is_file():
         raise ScheduleError(f"workflow file '{workflow}' not found", field="WORKFLOW")
@@ -172,7 +177,7 @@ def add_schedule(
     now = time.time() if now is None else now
     row = {
         "id": name, "workflow_file": str(path.resolve()), "cron": " ".join(cron.split()), "vars": json.dumps(vars or {}, ensure_ascii=False),
-        "enabled": 1, "created_at": now, "tz": str(zone(tz)), "priority": int(priority), "catchup": catchup,
+        "enabled": 1, "created_at": now, "tz": str(zone(tz)), "priority": priority, "catchup": catchup,
         "out_dir": str(Path(out).expanduser().resolve()), "last_fire_at": now, "updated_at": now,
     }
     with store.write() as conn:

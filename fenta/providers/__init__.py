@@ -1,8 +1,9 @@
 """Clients of the services fenta calls (OpenRouter, Pexels, KIE.ai), and what they share.
 
 Nodes use the names exported here and the provider modules (`openrouter`, `pexels`, `kie`); the
-underscore modules (`_http`, `_retry`) are private to this package. Names load on first use, so
-importing `fenta.providers` does not import httpx.
+underscore module `_http` is private to this package. The retry policy the clients follow is
+`fenta.retry`'s (every retry in fenta lives there). Names load on first use, so importing
+`fenta.providers` does not import httpx.
 """
 
 from __future__ import annotations
@@ -12,18 +13,12 @@ from typing import TYPE_CHECKING, Any
 _EXPORTS = {
     "ProviderClient": "_http",
     "client_for": "_http",
-    "RetryPolicy": "_retry",
-    "Retry": "_retry",
-    "RETRY_STATUSES": "_retry",
-    "NOT_PROCESSED_STATUSES": "_retry",
-    "parse_retry_after": "_retry",
 }
 
 __all__ = sorted(_EXPORTS)
 
 if TYPE_CHECKING:  # pragma: no cover - names for type checkers only
     from ._http import ProviderClient, client_for
-    from ._retry import NOT_PROCESSED_STATUSES, RETRY_STATUSES, Retry, RetryPolicy, parse_retry_after
 
 
 def __getattr__(name: str) -> Any:

@@ -3,7 +3,7 @@
 Conventions (all clients follow them):
 - one `httpx.AsyncClient` per provider per run (`client_for(ctx, Cls)` keeps it in `ctx.services`);
 - base URL from settings (`FENTA_<PROVIDER>_URL`), key from settings (environment or `.env`);
-- retries follow the one `RetryPolicy` (`_retry.py`): transport errors and the shared retryable
+- retries follow the one `RetryPolicy` (`fenta.retry`): transport errors and the shared retryable
   statuses, at most `max_attempts`, exponential backoff with equal jitter, `Retry-After` honoured;
 - errors are typed (`AuthError`, `CreditsError`, `RateLimitError`, `ProviderError`), say what to do,
   and never contain the key.
@@ -19,9 +19,9 @@ import httpx
 
 from ..config import KEY_NAMES, Settings
 from ..errors import AuthError, CreditsError, ProviderError, RateLimitError
-from ._retry import Retry, RetryPolicy, parse_retry_after
+from ..retry import Retry, RetryPolicy, parse_retry_after, retryable_status
 
-__all__ = ["ProviderClient", "client_for", "parse_retry_after"]
+__all__ = ["ProviderClient", "client_for"]
 
 
 class ProviderClient:
@@ -124,7 +124,7 @@ class ProviderClient:
             if resp.status_code < 400:
                 return resp
             retry_after = parse_retry_after(resp.headers.get("Retry-After"))
-            if self.retry.retryable_status(resp.status_code, retry_after=retry_after):
+            if retryable_status(resp.status_code, retry_after=retry_after):
                 await resp.aread()
                 raise Retry(self._error(resp, retry_after), retry_after)
             raise self._error(resp, retry_after)
@@ -181,7 +181,7 @@ class ProviderClient:
                     if resp.status_code >= 400:
                         await resp.aread()
                         error = ProviderError(f"{self.title} download failed (HTTP {resp.status_code})", provider=self.name, status=resp.status_code)
-                        if self.retry.retryable_status(resp.status_code):
+                        if retryable_status(resp.status_code):
                             raise Retry(error, parse_retry_after(resp.headers.get("Retry-After")))
                         raise error
                     ctype = resp.headers.get("Content-Type", "application/octet-stream").split(";")[0].strip().lower()

@@ -30,8 +30,8 @@ import httpx
 from ..config import Settings
 from ..errors import AuthError, CreditsError, OutcomeUnknownError, ProviderError, RateLimitError
 from ..pricing import KieModel
+from ..retry import Retry, parse_retry_after, retryable_status
 from ._http import ProviderClient
-from ._retry import Retry, parse_retry_after
 
 __all__ = [
     "KieClient",
@@ -59,7 +59,7 @@ _DEFAULT_UPLOAD = "https://kieai.redpandaai.co"
 
 # KIE's own body codes that mean "not accepted, try again later" (nothing was charged): 455 service
 # unavailable (maintenance), 550 queue full. Body codes that mirror an HTTP status follow the shared
-# retry policy's statuses (`RetryPolicy.retryable_status`).
+# retry policy's statuses (`fenta.retry.retryable_status`).
 _BUSY_CODES = frozenset({455, 550})
 
 
@@ -295,7 +295,7 @@ class KieClient(ProviderClient):
             return CreditsError(f"{self.title} account is out of credits ({msg}); top up at kie.ai and re-run", provider=self.name, status=code)
         if code == 429:
             return RateLimitError(f"{self.title} rate limit reached (20 new tasks per 10 s); try again shortly", provider=self.name, status=code)
-        if code in _BUSY_CODES or self.retry.retryable_status(code):
+        if code in _BUSY_CODES or retryable_status(code):
             return ProviderError(f"{self.title} is unavailable (code {code}: {msg}); try again later", provider=self.name, status=code, retryable=True)
         return ProviderError(f"{self.title} rejected the request (code {code}: {msg})", provider=self.name, status=code)
 
@@ -321,7 +321,7 @@ class KieClient(ProviderClient):
             if resp.status_code < 400:
                 return resp
             retry_after = parse_retry_after(resp.headers.get("Retry-After"))
-            if self.retry.retryable_status(resp.status_code, retry_after=retry_after, idempotent=False):
+            if retryable_status(resp.status_code, retry_after=retry_after, idempotent=False):
                 await resp.aread()
                 raise Retry(self._error(resp, retry_after), retry_after)
             raise self._error(resp, retry_after)

@@ -22,8 +22,8 @@ from pydantic import BaseModel, ValidationError
 
 from ..config import MODEL_VARS, Settings
 from ..errors import InvalidOutputError, ProviderError, RateLimitError
+from ..retry import Retry, parse_retry_after, retryable_status
 from ._http import ProviderClient
-from ._retry import Retry, parse_retry_after
 
 __all__ = ["OpenRouterClient", "ChatResult", "Usage", "InvalidOutputError", "resolve_model", "estimate_usd"]
 
@@ -144,7 +144,7 @@ class OpenRouterClient(ProviderClient):
                 err = err if isinstance(err, dict) else {"message": str(err or "generation failed")}
                 etype = str((err.get("metadata") or {}).get("error_type") or err.get("code") or "")
                 msg = self._safe(str(err.get("message") or "generation failed"))
-                transient = etype in _TRANSIENT_TYPES or self.retry.retryable_status(_status(err.get("code")))
+                transient = etype in _TRANSIENT_TYPES or retryable_status(_status(err.get("code")))
                 text = f"{self.title} model {model} failed while generating: {msg}"
                 if etype == "rate_limit_exceeded":  # RateLimitError is always retryable (it sets that itself)
                     error: ProviderError = RateLimitError(text, provider=self.name)
@@ -189,7 +189,7 @@ class OpenRouterClient(ProviderClient):
                     if resp.status_code >= 400:
                         await resp.aread()
                         retry_after = parse_retry_after(resp.headers.get("Retry-After"))
-                        if self.retry.retryable_status(resp.status_code, retry_after=retry_after):
+                        if retryable_status(resp.status_code, retry_after=retry_after):
                             raise Retry(self._error(resp, retry_after), retry_after)
                         raise self._error(resp, retry_after)
                     async for line in resp.aiter_lines():

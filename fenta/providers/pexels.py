@@ -13,8 +13,8 @@ from typing import Any, ClassVar
 import httpx
 
 from ..errors import ProviderError, RateLimitError
+from ..retry import Retry
 from ._http import ProviderClient
-from ._retry import Retry
 
 __all__ = ["PexelsClient", "pick_video_file", "pick_photo_url", "orientation_of"]
 

@@ -57,15 +57,6 @@ def test_the_queue_settings_and_their_defaults(tmp_path):
     assert (s.max_retries, s.retry_base_seconds, s.lease_seconds, s.heartbeat_seconds, s.poll_seconds) == (1, 0.5, 9.0, 2.0, 0.5)
 
 
-def test_retry_delays_are_equal_jitter_of_a_doubling_base():
-    for _ in range(200):
-        assert 10 <= lc.retry_delay(1, 10) <= 20
-        assert 20 <= lc.retry_delay(2, 10) <= 40
-        assert 40 <= lc.retry_delay(3, 10) <= 80
-    assert lc.retry_delay(1, 10, retry_after=120) == 120  # the service's Retry-After wins when longer
-    assert 10 <= lc.retry_delay(1, 10, retry_after=1) <= 20
-
-
 def test_submit_writes_the_row_and_job_queued_together(store, settings, write):
     job_id = _queue(store, settings, write, priority=4)
     row = store.get_job(job_id)

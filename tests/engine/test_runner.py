@@ -10,8 +10,11 @@ import textwrap
 import time
 from pathlib import Path
 
+import pytest
+
 import fenta
 from fenta.engine.store import JobStore
+from fenta.nodes.base import Node, Params, Ports, registry
 from tests.engine.conftest import runs
 
 PAIR = """
@@ -152,3 +155,37 @@ def test_node_runs_record_status_timings_and_outputs(write, fenta_home):
     assert rows["c"]["output"]["text"] == "ac"
     job = store.get_job(result.job_id)
     assert job.status == "completed" and job.progress == 1.0
+
+
+class _RaiseParams(Params):
+    what: str = "timeout"
+
+
+class _Raises(Node):
+    """Raises an exception that is not fenta's, as a library might from inside a node."""
+
+    type = "Test.Raises"
+    Params = _RaiseParams
+
+    class Outputs(Ports):
+        text: str
+
+    async def run(self, ctx, params, inputs):
+        import httpx
+
+        if params.what == "timeout":
+            raise TimeoutError("no answer")
+        if params.what == "network":
+            raise httpx.ConnectError("connection refused")
+        raise KeyError("a bug")
+
+
+registry.register(_Raises)
+
+
+@pytest.mark.parametrize("what,retryable", [("timeout", True), ("network", True), ("bug", False)])
+def test_network_trouble_that_escapes_a_node_is_retryable_and_a_bug_is_not(write, what, retryable):
+    wf = fenta.load(write("wf.yaml", f"nodes:\n  x: {{type: Test.Raises, params: {{what: {what}}}}}\n"))
+    result = fenta.run(wf, retries=0)
+    assert (result.state, result.retryable) == ("dead", retryable)
+    assert "node 'x': unexpected error" in result.error

@@ -10,7 +10,10 @@
   eq, neq, lt, lte, gt, gte, is, in and not.; select, order, limit, offset; `Prefer: return=` minimal or
   representation (201/204/200). A PATCH is atomic: two workers' conditional claims never both match.
 - Storage: POST/PUT objects (409 as HTTP 400 + body statusCode "409" without `x-upsert`; unknown bucket
-  400 + "404"), GET, signed URLs (`/object/sign/...`, relative to /storage/v1) and their token check.
+  400 + "404"), GET, signed URLs (`/object/sign/...`, relative to /storage/v1, the key not encoded, as
+  Storage answers) and their token check. The object path in a URL is percent-decoded into the key (as
+  Storage's router does), and a key with a character Storage refuses (anything but ASCII letters, digits
+  and `_/!-.*'() &$@=;:+,?`: supabase/storage `isValidKey`) is 400 + "400" InvalidKey, TUS included.
 - TUS (`/storage/v1/upload/resumable`): POST creates (Location), HEAD tells Upload-Offset, PATCH appends
   at the right offset only (409 otherwise), chunks of exactly 6 MiB but the last.
 
@@ -30,6 +33,7 @@ import re
 import threading
 import uuid
 from typing import Any
+from urllib.parse import unquote
 
 import pytest
 
@@ -71,6 +75,12 @@ UNAVAILABLE = pg_error(503, "PGRST002", "Could not query the database for the sc
 GATEWAY_NO_KEY = Reply(401, {"message": "No API key found in request", "hint": "No `apikey` request header or url param was found."})
 GATEWAY_BAD_KEY = Reply(401, {"message": "Invalid API key", "hint": "Double check your Supabase `anon` or `service_role` API key."})
 DUPLICATE_OBJECT = storage_error("409", "KeyAlreadyExists", "Duplicate", "The resource already exists")
+#: supabase/storage's `isValidKey`: the characters an object key may hold (JavaScript's \w is ASCII only).
+VALID_KEY = re.compile(r"(\w|/|!|-|\.|\*|'|\(|\)| |&|\$|@|=|;|:|\+|,|\?)*", re.ASCII)
+
+
+def invalid_key(key: str) -> Reply:
+    return storage_error("400", "InvalidKey", "InvalidKey", f"Invalid key: {key}")
 
 
 def _compare(op: str, have: Any, want: str) -> bool:
@@ -335,6 +345,8 @@ class FakeSupabase(FakeServer):
     # -- Storage -------------------------------------------------------------------------
 
     def _store_object(self, bucket: str, path: str, data: bytes, ctype: str, upsert: bool) -> Reply:
+        if not path or not VALID_KEY.fullmatch(path):
+            return invalid_key(path)
         with self.db_lock:
             if bucket not in self.buckets:
                 return storage_error("404", "NoSuchBucket", "Bucket not found", "Bucket not found")
@@ -346,10 +358,10 @@ class FakeSupabase(FakeServer):
     def _put_object(self, req: Request, m: re.Match) -> Reply:
         upsert = req.method == "PUT" or (req.headers.get("x-upsert") or "").lower() == "true"
         ctype = req.headers.get("Content-Type") or "application/octet-stream"
-        return self._store_object(m.group(1), m.group(2), req.body, ctype, upsert)
+        return self._store_object(m.group(1), unquote(m.group(2)), req.body, ctype, upsert)
 
     def _get_object(self, req: Request, m: re.Match) -> Reply:
-        found = self.buckets.get(m.group(1), {}).get(m.group(2))
+        found = self.buckets.get(m.group(1), {}).get(unquote(m.group(2)))
         if found is None:
             return storage_error("404", "NoSuchKey", "not_found", "Object not found")
         return Reply(200, found[0], {"Content-Type": found[1]})
@@ -361,13 +373,13 @@ class FakeSupabase(FakeServer):
         body = req.json() or {}
         if not isinstance(body.get("expiresIn"), int) or body["expiresIn"] < 1:
             return storage_error("400", "InvalidRequest", "Bad Request", "body/expiresIn must be integer >= 1")
-        key = f"{m.group(1)}/{m.group(2)}"
+        key = f"{m.group(1)}/{unquote(m.group(2))}"
         if self.object(key) is None:
             return storage_error("404", "NoSuchKey", "not_found", "Object not found")
         return Reply(200, {"signedURL": f"/object/sign/{key}?token={self._token(key)}"})
 
     def _signed_get(self, req: Request, m: re.Match) -> Reply:
-        key = f"{m.group(1)}/{m.group(2)}"
+        key = f"{m.group(1)}/{unquote(m.group(2))}"
         if req.q("token") != self._token(key):
             return storage_error("400", "InvalidJWT", "Unauthorized", "invalid signature")
         return self._get_object(req, m)
@@ -384,6 +396,8 @@ class FakeSupabase(FakeServer):
             return Reply(412, b"Tus-Resumable 1.0.0 and Upload-Length are required")
         if not {"bucketName", "objectName"} <= set(meta):
             return storage_error("400", "InvalidRequest", "Bad Request", "Upload-Metadata needs bucketName and objectName")
+        if not meta["objectName"] or not VALID_KEY.fullmatch(meta["objectName"]):
+            return invalid_key(meta["objectName"])
         upload_id = uuid.uuid4().hex
         with self.db_lock:
             self.uploads[upload_id] = {"length": int(req.headers["Upload-Length"]), "data": bytearray(), "meta": meta,

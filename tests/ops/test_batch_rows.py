@@ -87,7 +87,8 @@ def test_every_bad_row_is_reported_with_its_row_and_field_at_once(wf):
     assert got[0].startswith("rows.csv, row 2, field 'colour': variable 'colour' is not declared")
     assert got[1].startswith("rows.csv, row 3, field 'rate': should be a valid integer") and got[1].endswith("(node 'voice', params.rate)")
     assert got[2].startswith("rows.csv, row 3, field 'clip': file not found:") and got[2].endswith("missing.mp4 (node 'media', params.paths[0])")
-    assert got[3] == "rows.csv, row 4, field 'priority': must be a whole number (higher runs first), got 'high'"
+    assert got[3] == ("rows.csv, row 4, field 'priority': 'high' is not a number: "
+                      "give a whole number that fits 64 bits (-9223372036854775808 to 9223372036854775807)")
 
 
 def test_a_csv_column_no_row_fills_is_still_checked_against_the_variables(wf, write):
@@ -101,7 +102,7 @@ def test_two_rows_with_one_output_name_are_refused(wf):
     with pytest.raises(ManifestError) as e:
         check_rows(wf, [{"name": "a"}, {"name": "b/c"}, {"name": "A"}], manifest="rows.csv")
     assert _problems(e) == [
-        "rows.csv, row 2, field 'name': 'b/c' must be a plain file name (no folders)",
+        "rows.csv, row 2, field 'name': 'b/c' has '/' in it: give a plain file name (no folders)",
         "rows.csv, row 3, field 'name': 'A' is also the name of row 1: each row needs its own output name",
     ]
 

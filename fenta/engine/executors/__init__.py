@@ -23,6 +23,9 @@ from .local import LocalExecutor
 
 __all__ = ["Executor", "LocalExecutor", "make_executor", "parse_cluster"]
 
+#: The most workers `--cluster local:N` starts on this machine (as `fenta batch --concurrency`).
+MAX_LOCAL_WORKERS = 256
+
 
 @runtime_checkable
 class Executor(Protocol):
@@ -64,9 +67,10 @@ def parse_cluster(cluster: str | None, settings: Settings) -> tuple[str, Any]:
         return "local", None
     if value == "local" or value.startswith("local:"):
         n = value.partition(":")[2]
-        if n and not (n.isdigit() and int(n) > 0):
+        if n and not (n.isdigit() and 0 < int(n) <= MAX_LOCAL_WORKERS):
             raise ClusterError(
-                f"--cluster {value}: the number of local Dask workers must be a whole number > 0 (local:2)"
+                f"--cluster {value}: the number of local Dask workers must be a whole number "
+                f"from 1 to {MAX_LOCAL_WORKERS} (local:2)"
             )
         return "dask-local", int(n) if n else None
     if "://" in value or ":" in value:

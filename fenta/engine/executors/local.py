@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import errno
 import traceback
 from pathlib import Path
 from typing import Any
@@ -100,7 +101,7 @@ def _publish(ex: Execution) -> dict[str, str]:
     try:
         return ex.publish()
     except OSError as e:
-        # Every node finished and is checkpointed: another attempt only publishes again.
-        err = PathError(f"cannot write the finished files to {e.filename or ex.out_dir}: {e.strerror or e}")
-        err.retryable = True  # type: ignore[attr-defined]
-        raise err from None
+        # Every node finished and is checkpointed: another attempt only publishes again, which helps
+        # once the disk has room or the folder is back; a name too long fails the same way every time.
+        message = f"cannot write the finished files to {e.filename or ex.out_dir}: {e.strerror or e}"
+        raise PathError(message, retryable=e.errno != errno.ENAMETOOLONG) from None

@@ -175,8 +175,8 @@ def publish_files(store: JobStore, job: Job, outcome: dict[str, Any], settings: 
             sets.append((nid, local))
         return publish(sets, out_dir, job.options, job.workflow_name, store, job.id, Published()).paths
     except OSError as e:
-        err = PathError(f"cannot write the finished files to {e.filename or out_dir}: {e.strerror or e}")
-        err.retryable = True  # type: ignore[attr-defined]
-        raise err from None
+        # Every node finished on the worker: another attempt only publishes again.
+        message = f"cannot write the finished files to {e.filename or out_dir}: {e.strerror or e}"
+        raise PathError(message, retryable=True) from None
     finally:
         shutil.rmtree(tmp, ignore_errors=True)

@@ -12,6 +12,7 @@ from enum import Enum
 from typing import Any
 
 from ...config import Settings
+from ...database import PREFIX_MATCH, prefix_pattern
 from ..clock import iso
 from ..leases import Lease, pid_alive
 from ..records import Job, JobState
@@ -134,14 +135,16 @@ class JobQueries(Sql):
         if job is not None:
             return job
         rows = self._all(
-            "SELECT * FROM jobs WHERE id LIKE ? ORDER BY created_at DESC LIMIT 2", (job_id + "%",)
+            f"SELECT * FROM jobs WHERE id {PREFIX_MATCH} ORDER BY created_at DESC LIMIT 2",
+            (prefix_pattern(job_id),),
         )
         return Job.from_row(rows[0]) if len(rows) == 1 else None
 
     def job_ids_starting(self, prefix: str, limit: int = 4) -> list[str]:
         """Ids of the newest jobs whose id starts with `prefix`."""
         rows = self.conn.execute(
-            "SELECT id FROM jobs WHERE id LIKE ? ORDER BY created_at DESC LIMIT ?", (prefix + "%", limit)
+            f"SELECT id FROM jobs WHERE id {PREFIX_MATCH} ORDER BY created_at DESC LIMIT ?",
+            (prefix_pattern(prefix), limit),
         )
         return [r[0] for r in rows]
 

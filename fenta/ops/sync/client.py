@@ -9,7 +9,7 @@ token is set). Failures become one `SyncError` line each:
     Storage     HTTP 400 {"statusCode": "409", "code", ...} -> the real status (409) from the body
 
 Network errors, 429, 5xx and PostgREST's PGRST000-003 are retried with the project's one retry policy
-(`fenta.providers.RetryPolicy`, waits scaled by FENTA_BACKOFF_SCALE); nothing else is.
+(`fenta.retry.RetryPolicy`, waits scaled by FENTA_BACKOFF_SCALE); nothing else is.
 """
 
 from __future__ import annotations
@@ -24,7 +24,8 @@ import httpx
 
 from ...config import DEFAULT_URLS, Settings
 from ...errors import SyncError
-from ...providers import RETRY_STATUSES, Retry, RetryPolicy, parse_retry_after
+from ...retry import Retry, RetryPolicy, parse_retry_after, retryable_status
+from .keys import check_key, url_path
 
 __all__ = ["Hosted", "CHUNK", "TUS_THRESHOLD", "describe_error", "check_configured", "configured"]
 
@@ -151,9 +152,10 @@ class Hosted:
         text, real, code = describe_error(what, resp.status_code, resp.content)
         if code in _JWT_CODES:  # the key got past the gateway; the Bearer did not
             text += f"; check {'FENTA_API_TOKEN' if self.settings.api_token else 'FENTA_API_KEY (the Bearer when FENTA_API_TOKEN is not set)'}"
-        err = SyncError(self.settings.redact(text), status=real, code=code, retryable=real in RETRY_STATUSES or code in _RETRY_CODES)
-        err.retry_after = parse_retry_after(resp.headers.get("retry-after"))  # type: ignore[attr-defined]
-        raise err
+        retryable = retryable_status(real) or code in _RETRY_CODES
+        retry_after = parse_retry_after(resp.headers.get("retry-after"))
+        text = self.settings.redact(text)
+        raise SyncError(text, status=real, code=code, retryable=retryable, retry_after=retry_after)
 
     async def request(self, method: str, path: str, **kw: Any) -> httpx.Response:
         """A request to `path` (under the project URL), retried on network trouble, 429 and 5xx."""
@@ -164,7 +166,7 @@ class Hosted:
                 return await self._once(method, url, **kw)
             except SyncError as e:
                 if e.retryable:
-                    raise Retry(e, retry_after=getattr(e, "retry_after", None)) from None
+                    raise Retry(e, retry_after=e.retry_after) from None
                 raise
 
         return await self.retry.run(attempt)
@@ -195,25 +197,43 @@ class Hosted:
         """Put a file at `bucket/name`, replacing what is there (`x-upsert: true`); files over 6 MB go by TUS.
 
         Args:
+            name: The object's key (`keys.object_key`): checked, and percent-encoded in the URL.
             resume_url: A TUS upload of this file started earlier (continued from the server's offset).
             on_created: Called with a new TUS upload's URL (to resume it from another process).
+
+        Raises:
+            SyncError: the key is not one fenta builds (a `..` segment, a character Storage refuses),
+                before any request; or the service's answer.
         """
+        where = url_path(bucket, name)
         size = file.stat().st_size
         if size <= TUS_THRESHOLD:
             await self.request(
-                "POST", f"/storage/v1/object/{bucket}/{name}", content=file.read_bytes(),
+                "POST", f"/storage/v1/object/{where}", content=file.read_bytes(),
                 headers={"content-type": content_type, "x-upsert": "true", "cache-control": "max-age=3600"},
             )
             return
         await self._tus(bucket, name, file, size, content_type, resume_url, on_created)
 
     async def sign(self, bucket: str, name: str, expires_in: int) -> str:
-        """A signed download URL for one object, valid `expires_in` seconds (absolute)."""
-        resp = await self.request("POST", f"/storage/v1/object/sign/{bucket}/{name}", json={"expiresIn": int(expires_in)})
+        """A signed download URL for one object, valid `expires_in` seconds (absolute).
+
+        Storage answers `/object/sign/{bucket}/{key}?token=...` with the key as it is, not encoded (the
+        official clients encode it themselves), so the URL is built again here from the encoded key and
+        the answer's token.
+        """
+        where = url_path(bucket, name)
+        body = {"expiresIn": int(expires_in)}
+        resp = await self.request("POST", f"/storage/v1/object/sign/{where}", json=body)
         signed = resp.json().get("signedURL") or resp.json().get("signedUrl")
         if not signed:
-            raise SyncError(f"POST /storage/v1/object/sign/{bucket}/{name}: the answer has no signedURL")
-        return signed if signed.startswith("http") else f"{self.base}/storage/v1{signed}"
+            raise SyncError(f"POST /storage/v1/object/sign/{where}: the answer has no signedURL")
+        if signed.startswith("http"):
+            return signed
+        token = signed.rpartition("?token=")[2] if "?token=" in signed else None
+        if not token:
+            raise SyncError(f"POST /storage/v1/object/sign/{where}: the signedURL has no token")
+        return f"{self.base}/storage/v1/object/sign/{where}?token={token}"
 
     # ------------------------------------------------------------------ TUS (resumable uploads)
 
@@ -230,6 +250,7 @@ class Hosted:
     async def _tus(self, bucket: str, name: str, file: Path, size: int, content_type: str, url: str | None, on_created: Any) -> None:
         offset = await self._offset(url) if url else None
         if offset is None:
+            check_key(bucket, name)  # the metadata carries the key as it is (base64), never a URL
             meta = {"bucketName": bucket, "objectName": name, "contentType": content_type, "cacheControl": "3600"}
             resp = await self.request(
                 "POST", "/storage/v1/upload/resumable",
@@ -260,7 +281,7 @@ class Hosted:
                     failures += 1
                     if not (e.retryable or e.status == 409) or failures >= self.retry.attempts:
                         raise
-                    await self.retry.sleep(failures, getattr(e, "retry_after", None))
+                    await self.retry.sleep(failures, e.retry_after)
                     # The connection broke mid-chunk (or the offsets disagree): ask the server how much it
                     # kept and go on from there instead of starting again.
                     got = await self._offset(url)

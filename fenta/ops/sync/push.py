@@ -30,6 +30,7 @@ from ...engine.store import JobStore
 from ...errors import SyncError
 from . import state
 from .client import Hosted, content_type
+from .keys import object_key
 from .schema import BUCKET
 
 __all__ = ["PROGRESS_SECONDS", "SIGNED_URL_SECONDS", "JobPush", "PushReport", "push", "push_async", "push_job", "status", "Background", "after_run"]
@@ -98,16 +99,28 @@ def _job_row(store: JobStore, job: dict[str, Any], srow: dict[str, Any], paths: 
 
 
 async def _upload_files(api: Hosted, store: JobStore, srow: dict[str, Any], files: dict[str, int], uploads: dict[str, str], plan_only: bool) -> tuple[dict[str, str], list[str]]:
-    """Upload a completed job's artifacts not uploaded yet; (jobs columns -> Storage keys, names sent)."""
+    """Upload a completed job's artifacts not uploaded yet; (jobs columns -> Storage keys, names sent).
+
+    Each file goes to `renders/{remote_id}/{its name as Storage takes it}` (`keys.object_key`), and the row
+    records that same key.
+
+    Raises:
+        SyncError: the row's id is not a plain id, or two files would share one key (never sent).
+    """
     paths: dict[str, str] = {}
     sent: list[str] = []
+    keys: dict[str, str] = {}
     for art in store.artifacts(srow["job_id"]):
         path = Path(art["path"])
         column = _PATH_COLUMNS.get(art["kind"])
         if column is None or not path.is_file():  # the video, its subtitles and thumbnail; not the timeline
             continue
-        name = path.name
-        key = f"{srow['remote_id']}/{name}"
+        key = object_key(srow["remote_id"], path.name)
+        if keys.setdefault(key, path.name) != path.name:
+            raise SyncError(f"{keys[key]} and {path.name} would both be stored as {BUCKET}/{key}: not pushed")
+        # What was uploaded is kept by the object's name: a file a version before the keys were encoded
+        # sent under another name is sent again, and its unfinished TUS upload is not resumed.
+        name = key.rsplit("/", 1)[1]
         paths[column] = f"{BUCKET}/{key}"
         size = path.stat().st_size
         if files.get(name) == size:

@@ -2,7 +2,7 @@
 
     sync_jobs   one row per job to push: its hosted id, `dirty` (a generation number: new events bump
                 it, a push that saw generation g clears it only if it is still g), the last event and
-                usage record pushed, the files uploaded (name -> size), TUS uploads in flight, the
+                usage record pushed, the files uploaded (object name -> size), TUS uploads in flight, the
                 signed video URL, the last error
     sync_meta   last_push_at, last_error, last_error_at
 
@@ -30,7 +30,7 @@ _STATEMENTS = [
         dirty INTEGER NOT NULL DEFAULT 1,   -- 0: pushed; else a generation bumped by every new event
         events_done INTEGER NOT NULL DEFAULT 0,
         usage_done INTEGER NOT NULL DEFAULT 0,
-        files TEXT NOT NULL DEFAULT '{}',   -- name -> size uploaded
+        files TEXT NOT NULL DEFAULT '{}',   -- Storage object name -> size uploaded
         uploads TEXT NOT NULL DEFAULT '{}', -- name -> TUS upload URL (resumed by any process)
         video_url TEXT,                     -- signed Storage URL of the video
         row_pushed_at REAL,

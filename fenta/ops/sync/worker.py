@@ -10,7 +10,10 @@
 
 A worker killed mid-job stops renewing its lease; once `lease_expires_at` has passed, the next worker's
 claim (`status=eq.running&lease_expires_at=lt.NOW&claimed_by=eq.OLD`) matches and the job is rendered
-again. A workflow that does not validate goes back to the row as `failed` with the message.
+again. A workflow that does not validate goes back to the row as `failed` with the message, and so does
+a row whose id is not one plain segment (`keys.remote_id_problem`): it never becomes a folder or a key.
+A row that fails before it runs ends `failed` without a lease; one whose results cannot be pushed keeps
+its lease, which lapses: a row is never left `running` without a lease.
 
 Every row is someone else's document: it is loaded under the untrusted policy (docs/security.md), so
 a local file it names outside FENTA_ALLOWED_DIRS fails the row with one line and is never opened.
@@ -35,6 +38,7 @@ from ...errors import FentaError, SyncError
 from ...policy import Policy
 from . import state
 from .client import Hosted, check_configured
+from .keys import remote_id_problem, shown_id
 from .push import Background, push_job
 from .schema import BUCKET
 
@@ -208,7 +212,8 @@ class HostedWorker:
                 continue
             row = await self.claim(api, candidate)
             if row is not None:
-                self.log(f"claimed hosted job {row['id']}" + (" (its lease had lapsed)" if candidate.get("status") == "running" else ""))
+                lapsed = " (its lease had lapsed)" if candidate.get("status") == "running" else ""
+                self.log(f"claimed hosted job {shown_id(row['id'])}{lapsed}")
                 return row
         return None
 
@@ -253,6 +258,9 @@ class HostedWorker:
         remote = str(row["id"])
         settings = self.settings
         try:
+            problem = remote_id_problem(remote)
+            if problem:  # never a folder (FENTA_HOME/hosted/{id}) or a Storage key (renders/{id}/...)
+                raise SyncError(f"hosted job {shown_id(remote)}: {problem}")
             document = _json_column(row, "document", remote)
             variables = _json_column(row, "vars", remote)
             variables = {} if variables is None else variables
@@ -271,18 +279,24 @@ class HostedWorker:
         except MissingKeysError as e:
             return await self._lacks_keys(api, row, e)
         except FentaError as e:
-            error = settings.redact(str(e))
-            self.log(f"hosted job {remote} failed before it ran: {error}")
-            await self._mine(api, remote, {"status": "failed", "error": error, "retryable": False, "finished_at": iso(time.time()), "lease_expires_at": None})
-            return HostedResult(remote, None, "failed", error)
+            return await self._failed_before(api, remote, settings.redact(str(e)))
+        except Exception as e:  # a bug, or a document nothing foresaw: the row says so, not claimed forever
+            error = settings.redact(f"internal error: {type(e).__name__}: {e}")
+            return await self._failed_before(api, remote, error)
         max_retries, base_seconds = retry_policy(wf, None, settings)
         store = JobStore(settings.db_path)
         try:
-            state.ensure_tables(store)
-            self._drop_orphans(store)  # before this claim's own local job exists
-            with pusher.lock:  # this process's pusher must see the mapping with the job's first event
-                job_id, lease = enqueue(store, wf, settings=settings, out_dir=out_dir, name=base, max_retries=max_retries, retry_base=base_seconds, hold=True, owner=OWNER)
-                state.mark_job(store, job_id, remote_id=remote, hosted=True, claim=self.token)
+            try:
+                state.ensure_tables(store)
+                self._drop_orphans(store)  # before this claim's own local job exists
+                with pusher.lock:  # this process's pusher must see the mapping with the job's first event
+                    job_id, lease = enqueue(store, wf, settings=settings, out_dir=out_dir, name=base,
+                                            hold=True, max_retries=max_retries, retry_base=base_seconds,
+                                            owner=OWNER)
+                    state.mark_job(store, job_id, remote_id=remote, hosted=True, claim=self.token)
+            except Exception:  # this machine's trouble (its disk, its fenta.db): another worker takes the row
+                await self._hand_back(api, row)
+                raise
             task = asyncio.ensure_future(drive(store, job_id, lease, settings=settings, workflow=wf, on_event=self.on_event))
             self._current = task
             if self._now:
@@ -302,13 +316,36 @@ class HostedWorker:
                 self._current = None
                 keeper.cancel()
             synced = await self._final_push(api, store, job_id, remote)
-            await self._mine(api, remote, {"lease_expires_at": None})
-            if synced:
+            if synced:  # the row says how it ended; unpushed, its lease lapses (never `running` without one)
+                await self._mine(api, remote, {"lease_expires_at": None})
                 files = json.loads((state.get(store, job_id) or {}).get("files") or "{}")
                 self.log(f"hosted job {remote} {status}, pushed" + (f": {BUCKET}/{remote}/{', '.join(files)}" if files else ""))
             return HostedResult(remote, job_id, status, error, synced)
         finally:
             store.close()
+
+    async def _failed_before(self, api: Hosted, remote: str, error: str) -> HostedResult:
+        """A claimed row that cannot run (bad id, bad workflow, a bug while preparing it) ends `failed` with
+        the reason and no lease. When even that update fails, the claim's lease lapses and the next worker
+        takes the row (it is never left `running` without a lease)."""
+        self.log(f"hosted job {shown_id(remote)} failed before it ran: {error}")
+        values = {"status": "failed", "error": error, "retryable": False, "finished_at": iso(time.time()),
+                  "lease_expires_at": None}
+        try:
+            marked = await self._mine(api, remote, values)
+        except SyncError as e:
+            self.log(f"hosted job {shown_id(remote)}: not marked failed ({e}); its lease lapses")
+            return HostedResult(remote, None, "failed", error, synced=False)
+        return HostedResult(remote, None, "failed", error, synced=marked)
+
+    async def _hand_back(self, api: Hosted, row: dict[str, Any]) -> None:
+        """Put a claimed row back in the hosted queue as it was (best effort: otherwise its lease lapses)."""
+        values = {"status": "queued", "claimed_by": None, "lease_expires_at": None, "started_at": None,
+                  "attempt": max(0, int(row.get("attempt") or 1) - 1), "progress": 0, "current_node": None}
+        try:
+            await self._mine(api, str(row["id"]), values)
+        except SyncError as e:
+            self.log(f"hosted job {shown_id(row['id'])}: not given back ({e}); its lease lapses")
 
     async def _lacks_keys(self, api: Hosted, row: dict[str, Any], e: Any) -> HostedResult:
         """A job needing a key this machine lacks goes back to the hosted queue as it was (not failed):
@@ -316,8 +353,7 @@ class HostedWorker:
         remote = str(row["id"])
         self._given_back.add(remote)
         names = ", ".join(k.var for k in e.missing)
-        await self._mine(api, remote, {"status": "queued", "claimed_by": None, "lease_expires_at": None, "started_at": None,
-                                       "attempt": max(0, int(row.get("attempt") or 1) - 1), "progress": 0, "current_node": None})
+        await self._hand_back(api, row)
         message = f"needs {names}, not set here"
         self.log(f"hosted job {remote} {message}: given back to the hosted queue for a worker that has {'it' if len(e.missing) == 1 else 'them'}")
         return HostedResult(remote, None, "queued", message)

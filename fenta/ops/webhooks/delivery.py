@@ -7,12 +7,12 @@ also resolved, checked and pinned to the checked address). 2xx is success; redir
 429 and 503 honour Retry-After; 410 disables the endpoint; an invalid URL fails the delivery at once;
 otherwise the next attempt follows `RETRY_SCHEDULE` (±20 % jitter) and after the last one the delivery
 is `failed`. Whatever goes wrong with one endpoint (a bad URL, TLS, a corrupt secret, a bug) is
-recorded on its delivery and the pass moves on to the next.
+recorded on its delivery and the pass moves on to the next. The schedule, its jitter and the reading
+of Retry-After are `fenta.retry`'s, like every retry in fenta.
 """
 
 from __future__ import annotations
 
-import email.utils
 import json
 import random
 import sqlite3
@@ -26,6 +26,9 @@ from ...errors import URLError
 from ...netguard import client as guarded_client
 from ...netguard import parse_url
 from ...policy import TRUSTED, Policy
+from ...retry import WEBHOOK_SCHEDULE
+from ...retry import parse_retry_after as retry_after_seconds
+from ...retry import webhook_delay as next_delay
 from .claims import claim_due, keep_lease
 from .endpoints import ensure_tables, get_endpoint
 from .outbox import sync_outbox
@@ -45,11 +48,9 @@ __all__ = [
 ]
 
 #: Seconds before attempt 1, 2, ... 8 (the first is immediate); ±20 % jitter on each.
-RETRY_SCHEDULE: tuple[float, ...] = (0, 5, 5 * 60, 30 * 60, 2 * 3600, 5 * 3600, 10 * 3600, 10 * 3600)
+RETRY_SCHEDULE = WEBHOOK_SCHEDULE
 #: Seconds one request may take (connect, send, answer).
 TIMEOUT = 15.0
-#: Longest Retry-After honoured (a longer one is cut to this).
-MAX_RETRY_AFTER = 24 * 3600.0
 
 
 @dataclass
@@ -65,33 +66,6 @@ class Attempt:
     http_status: int | None
     error: str | None
     next_at: float | None
-
-
-def retry_after_seconds(value: str | None, now: float) -> float | None:
-    """Seconds from a Retry-After header (a number of seconds or an HTTP date); None when absent or unreadable."""
-    if not value:
-        return None
-    value = value.strip()
-    try:
-        return min(MAX_RETRY_AFTER, max(0.0, float(value)))
-    except ValueError:
-        pass
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    if when is None:
-        return None
-    return min(MAX_RETRY_AFTER, max(0.0, when.timestamp() - now))
-
-
-def next_delay(attempts_made: int, *, scale: float = 1.0, rng: random.Random | None = None) -> float | None:
-    """Seconds until the next attempt after `attempts_made` failed ones, with ±20 % jitter; None after the last."""
-    if attempts_made >= len(RETRY_SCHEDULE):
-        return None
-    base = RETRY_SCHEDULE[attempts_made]
-    jitter = (rng or random).uniform(0.8, 1.2)
-    return base * jitter * scale
 
 
 def _post(client: Any, url: str, headers: dict[str, str], body: bytes, timeout: float) -> tuple[int | None, str | None, str | None]:
@@ -203,11 +177,13 @@ def _send(
     row: dict[str, Any],
     *,
     now: float,
+    clock: Callable[[], float],
     settings: Settings,
     timeout: float,
     rng: random.Random | None,
 ) -> Attempt:
-    """One attempt at one claimed delivery. Whatever goes wrong with this endpoint is recorded on the
+    """One attempt at one claimed delivery (`now`: when it was claimed; `clock` reads the time after the
+    request, from which the next retry's wait counts). Whatever goes wrong with this endpoint is recorded on the
     delivery as its reason; only a failure to record it raises."""
     status: int | None = None
     retry_after: str | None = None
@@ -230,7 +206,7 @@ def _send(
     except Exception as e:  # noqa: BLE001 - a corrupt secret, TLS setup, a bug: this delivery's trouble only
         status, retry_after, error = None, None, _one_line(e)
     return _finish(
-        store, row, now=now, status=status, retry_after=retry_after, error=error, invalid_url=invalid_url,
+        store, row, now=clock(), status=status, retry_after=retry_after, error=error, invalid_url=invalid_url,
         settings=settings, rng=rng,
     )
 
@@ -328,7 +304,7 @@ def deliver_due(
             tried.append(row["id"])
             left = timeout if deadline is None else max(0.5, min(timeout, deadline - t))
             with keep_lease(store.path, row, lease=lease, now=now):
-                done.append(_send(store, clients, row, now=t, settings=settings, timeout=left, rng=rng))
+                done.append(_send(store, clients, row, now=t, clock=now, settings=settings, timeout=left, rng=rng))
     finally:
         clients.close()
     return done

@@ -12,6 +12,7 @@ import uuid
 from dataclasses import dataclass
 from typing import Any, Iterable
 
+from ...database import PREFIX_MATCH, prefix_pattern
 from ...errors import URLError, WebhookError
 from ...netguard import Resolver, checked_addresses, parse_url
 from ...policy import TRUSTED, Policy
@@ -191,7 +192,8 @@ def get_endpoint(store: Any, endpoint_id: str) -> Endpoint:
     ensure_tables(store)
     rows = list(store.db.query("SELECT * FROM webhook_endpoints WHERE id = ?", [endpoint_id]))
     if not rows:
-        rows = list(store.db.query("SELECT * FROM webhook_endpoints WHERE id LIKE ?", [endpoint_id + "%"]))
+        query = f"SELECT * FROM webhook_endpoints WHERE id {PREFIX_MATCH}"
+        rows = list(store.db.query(query, [prefix_pattern(endpoint_id)]))
     if len(rows) != 1:
         raise WebhookError(f"no webhook endpoint '{endpoint_id}' (see `fenta webhooks list`)", field="ID")
     return _endpoint(rows[0])
