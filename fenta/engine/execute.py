@@ -32,7 +32,7 @@ from .spec import NodeSpec, Workflow
 from .store import JobStore, Tx
 from .usage import UsageLog
 
-__all__ = ["Execution", "Stopped", "job_log", "append_log"]
+__all__ = ["Execution", "job_log", "append_log"]
 
 #: How many nodes of each resource class run at once.
 _LIMITS = {"cpu": max(1, (os.cpu_count() or 2)), "render": max(1, (os.cpu_count() or 2) // 2), "io": 8}
@@ -53,8 +53,8 @@ def _dump(value: Any) -> Any:
     return value
 
 
-class Stopped(Exception):
-    """Control flow: the worker is stopping, so no further node starts (never leaves the engine)."""
+class _Stopped(Exception):
+    """Control flow: the worker is stopping, so no further node starts (never leaves this module)."""
 
 
 def job_log(settings: Settings, job_id: str) -> Path:
@@ -211,7 +211,7 @@ class Execution:
 
         async with self.sem(getattr(cls, "resource", "io")):
             if self.stopping():
-                raise Stopped()
+                raise _Stopped()
 
             def started(tx: Tx) -> None:
                 tx.node_started(self.job_id, nid, cls.type, key)
@@ -299,11 +299,11 @@ class Execution:
         self.status[nid] = status
         self.progress(nid)
 
-    async def execute(self) -> None:
-        """Run every node (each as soon as its inputs are ready).
+    async def execute(self) -> bool:
+        """Run every node (each as soon as its inputs are ready); whether every node ran: False when a
+        stopping worker stopped the run (the nodes running then finished first).
 
-        A failing node cancels the others; when the run is stopping, running nodes finish and
-        `Stopped` is raised after them.
+        A failing node cancels the others, and its error is raised.
         """
         g = build_graph(self.wf)
         tasks: dict[str, asyncio.Task[None]] = {}
@@ -313,7 +313,7 @@ class Execution:
             if deps:
                 await asyncio.gather(*deps)
             if self.stopping():
-                raise Stopped()
+                raise _Stopped()
             await self.run_node(nid)
 
         for nid in nx.topological_sort(g):
@@ -323,11 +323,10 @@ class Execution:
             while waiting:
                 done, waiting = await asyncio.wait(waiting, return_when=asyncio.FIRST_EXCEPTION)
                 errors = [e for t in done if not t.cancelled() and (e := t.exception()) is not None]
-                real = [e for e in errors if not isinstance(e, Stopped)]
+                real = [e for e in errors if not isinstance(e, _Stopped)]
                 if real:
                     raise real[0]
-            if any(not t.cancelled() and isinstance(t.exception(), Stopped) for t in tasks.values()):
-                raise Stopped()
+            stopped = any(not t.cancelled() and isinstance(t.exception(), _Stopped) for t in tasks.values())
         except BaseException:
             for t in tasks.values():
                 t.cancel()
@@ -338,6 +337,7 @@ class Execution:
                 close = getattr(svc, "aclose", None)
                 if close:
                     await close()
+        return not stopped
 
     def artifact_sets(self) -> list[tuple[str, list[dict[str, Any]]]]:
         """(node id, artifacts) for every node that left files for the user, in workflow order."""

@@ -65,7 +65,7 @@ def stop_job(key: str) -> bool:
     return True
 
 
-async def _watch_stop(key: str | None, task: asyncio.Future[None]) -> None:
+async def _watch_stop(key: str | None, task: asyncio.Future[Any]) -> None:
     while key:
         await asyncio.sleep(0.2)
         if key in _STOPS:

@@ -15,7 +15,7 @@ from typing import Any
 
 from ...errors import FentaError, PathError
 from ...policy import Policy
-from ..execute import Execution, Stopped
+from ..execute import Execution
 from ..keys import check_keys
 from ..outputs import check_writable
 from ..results import apply_options
@@ -70,9 +70,10 @@ class LocalExecutor:
             types={n: s.type for n, s in wf.nodes.items()},
         )
         try:
-            await ex.execute()
+            if not await ex.execute():  # a stopping worker: the nodes running then finished, no more
+                return Outcome(False, stopped=True, **_done(ex))
             artifacts = _publish(ex)
-        except (asyncio.CancelledError, Stopped):
+        except asyncio.CancelledError:  # the attempt stopped the work: its running nodes are cancelled
             return Outcome(False, stopped=True, **_done(ex))
         except Exception as e:
             failure = classify(e)
