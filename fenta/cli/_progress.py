@@ -1,7 +1,7 @@
 """Live per-node progress for a terminal, plain lines otherwise.
 
 A `RunDisplay` is a reader of the job's events: the runner hands them to it through its event bus,
-from a task of its own (`fenta.engine.attempt.Bus`), never by calling it from inside a node.
+from a task of its own (`fenta.engine.events.Bus`), never by calling it from inside a node.
 """
 
 from __future__ import annotations

@@ -108,7 +108,7 @@ def check_worker(version: str) -> dict[str, Any]:
 
 
 class _LiveBus:
-    """Stands in for `attempt.Bus` here: sends live events to the client through the scheduler."""
+    """Stands in for `events.Bus` here (a `Sink`): sends live events to the client through the scheduler."""
 
     def __init__(self, topic: str | None, job_id: str, attempt: int) -> None:
         self.topic = topic
