@@ -49,6 +49,7 @@ _ERRORS = (
     "ClusterError",
     "ManifestError", "BatchError",
     "SyncError",
+    "ServeError",
 )
 _ERRORS += ("ComposeError",)
 _EXPORTS.update({name: "errors" for name in _ERRORS})
@@ -67,7 +68,7 @@ if TYPE_CHECKING:  # pragma: no cover - names for type checkers only, never impo
                          ScheduleError, TextError, WebhookError)
     from .errors import AssetError
     from .errors import ClusterError
-    from .errors import SyncError
+    from .errors import ServeError, SyncError
     from .errors import BatchError, ManifestError
     from .ops.batch import batch
     from .nodes.base import Node, NodeContext, Params, Ports, register, registry
@@ -148,4 +149,5 @@ __all__ = [
     "init",
     "ComposeError",
     "SyncError",
+    "ServeError",
 ]

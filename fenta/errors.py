@@ -41,6 +41,7 @@ __all__ = [
     "ManifestError",
     "BatchError",
     "SyncError",
+    "ServeError",
 ]
 
 
@@ -368,3 +369,25 @@ class SyncError(FentaError):
         self.retryable = retryable
         if field is not None:  # a setting is missing or wrong: bad input
             self.exit_code = 2
+
+
+class ServeError(FentaError):
+    """`fenta serve` or its access tokens cannot do what was asked: a bad setting, role, scope or expiry, an
+    unsafe bind address, a missing extra (exit 2: nothing was started or changed); over HTTP, a request the
+    API refuses (`status`, shown as an RFC 9457 problem).
+
+    Args:
+        status: The HTTP status the API answers with.
+        title: The problem's short, stable title (default: the status's reason phrase).
+        headers: Response headers to send with it (`WWW-Authenticate`, `Retry-After`).
+        extra: More members of the problem document (`errors`, `reason`, `job_id`).
+    """
+
+    exit_code = 2
+
+    def __init__(self, message: str, *, status: int = 400, title: str | None = None, headers: dict[str, str] | None = None, extra: dict | None = None, field: str | None = None) -> None:
+        super().__init__(message, field=field)
+        self.status = status
+        self.title = title
+        self.headers = dict(headers or {})
+        self.extra = dict(extra or {})
