@@ -194,7 +194,8 @@ class Settings:
             (`FENTA_ALLOW_PRIVATE_URLS`, CIDRs separated by commas); none by default.
         rate_limit: `fenta serve`'s request limit per token and route (`FENTA_RATE_LIMIT`, default
             `600/minute`; several separated by `;`, e.g. `20/second;600/minute`).
-        max_body_mb: Largest request body `fenta serve` reads, in MB (`FENTA_MAX_BODY_MB`, default 10; 413 above).
+        max_body_mb: Largest request body `fenta serve` reads, in MB (`FENTA_MAX_BODY_MB`, default 10;
+            413 above).
         max_upload_mb: Largest asset upload `fenta serve` takes, in MB (`FENTA_MAX_UPLOAD_MB`, default 500).
         cors_origins: Origins a browser may call `fenta serve` from (`FENTA_CORS_ORIGINS`, comma-separated;
             none by default: CORS off).

@@ -385,7 +385,16 @@ class ServeError(FentaError):
 
     exit_code = 2
 
-    def __init__(self, message: str, *, status: int = 400, title: str | None = None, headers: dict[str, str] | None = None, extra: dict | None = None, field: str | None = None) -> None:
+    def __init__(
+        self,
+        message: str,
+        *,
+        status: int = 400,
+        title: str | None = None,
+        headers: dict[str, str] | None = None,
+        extra: dict | None = None,
+        field: str | None = None,
+    ) -> None:
         super().__init__(message, field=field)
         self.status = status
         self.title = title

@@ -81,7 +81,11 @@ def worker(
     json: bool = typer.Option(False, "--json", help="Print every event of the jobs this worker runs as one JSON object per line (NDJSON)."),
     cluster: Optional[str] = typer.Option(None, "--cluster", help="Run the jobs on Dask workers, as `fenta batch --cluster` does: local (a LocalCluster here), local:N, or tcp://HOST:8786 (a scheduler). Only when given: a worker does not read FENTA_DASK_ADDRESS. Needs the dask extra."),
     hosted: bool = typer.Option(False, "--hosted", help="Render the jobs the web app queued in the hosted project (FENTA_API_URL, FENTA_API_KEY) instead of the local queue: claim one at a time, render it here, push its progress, events and video, mark it completed or failed."),
-    log_format: Optional[str] = typer.Option(None, "--log-format", help="text or json: json writes one JSON object per line on stderr (time, level, message, job_id, node, duration); default FENTA_LOG_FORMAT, else text."),
+    log_format: Optional[str] = typer.Option(
+        None, "--log-format",
+        help="text or json: json writes one JSON object per line on stderr (time, level, message, job_id, "
+        "node, duration); default FENTA_LOG_FORMAT, else text.",
+    ),
 ) -> None:
     """Run queued jobs (highest priority, then oldest) until stopped.
 
@@ -138,7 +142,8 @@ def worker(
             err_console.print(f"worker {settings.home} (pid {os.getpid()}, {n} at a time{where}){', until the queue is empty' if until_empty else ''}; Ctrl-C stops it", highlight=False)
             for batch_id, rows in waiting(settings).items():
                 err_console.print(f"[dim]note:[/] {rows} row(s) of batch {batch_id} wait in the queue; a worker leaves them to `fenta batch resume {batch_id}`", highlight=False)
-        say = lines.line if lines is not None else (lambda m: err_console.print(m, highlight=False, markup=False))
+        plain = lambda m: err_console.print(m, highlight=False, markup=False)  # noqa: E731
+        say = lines.line if lines is not None else plain
         readers = Background(settings, log=say).start()  # usage, quota warnings, webhooks
         pusher = _sync_pusher(settings)
         try:

@@ -235,7 +235,11 @@ def schedule_run_due(
 @handle_errors(json_flag=None)
 def scheduler(
     workers: int = typer.Option(1, "--workers", min=0, help="How many jobs run at once in this process (0: only queue them, for `fenta worker` elsewhere)."),
-    log_format: Optional[str] = typer.Option(None, "--log-format", help="text or json: json writes one JSON object per line on stderr (time, level, message, job_id, schedule); default FENTA_LOG_FORMAT, else text."),
+    log_format: Optional[str] = typer.Option(
+        None, "--log-format",
+        help="text or json: json writes one JSON object per line on stderr (time, level, message, job_id, "
+        "schedule); default FENTA_LOG_FORMAT, else text.",
+    ),
 ) -> None:
     """Run the scheduler in the foreground: queue scheduled jobs at their fire times, run them, send webhooks.
 
@@ -246,4 +250,5 @@ def scheduler(
 
     settings = Settings.from_env()
     lines = setup_logging(log_format or settings.log_format)  # JSON lines on stderr, or None: plain lines
-    Scheduler(settings, workers=workers, log=lines.line if lines is not None else lambda m: err_console.print(m, highlight=False, markup=False)).run()
+    say = lines.line if lines is not None else lambda m: err_console.print(m, highlight=False, markup=False)
+    Scheduler(settings, workers=workers, log=say).run()

@@ -7,7 +7,8 @@
     server       serve(...): uvicorn + the worker process + the scheduler, stopped cleanly by SIGTERM
     workers      run_workers(settings, n, stop): the queue's wiring (worker, admission, readers, after-job)
     jobs, events, catalog, assets, admin, metrics, mcp    the routes and tools, by concept
-    service      what they do, once (no HTTP): jobs, validation, estimates, templates, nodes, assets
+    service      what they do, once (no HTTP): jobs; catalog_service: validation, estimates, templates,
+                 node types, assets
     access       tokens (format, hash, expiry, revocation), roles and scopes: the permission matrix
     deps         require(scope): authentication, permission and rate limit of each route
     throttle     rate limits per token and route (RateLimit fields, 429), the body cap (413)
@@ -17,5 +18,6 @@
     store        every SQL statement of the package (its tables, and its reads of the engine's)
 
 `fenta.serve.access` and `fenta.serve.logs` import no web framework (the CLI's `fenta tokens`, `worker` and
-`scheduler` use them without the serve extra); everything else needs `pip install 'fenta[serve]'` (Python 3.11+).
+`scheduler` use them without the serve extra); everything else needs `pip install 'fenta[serve]'`
+(Python 3.11+).
 """

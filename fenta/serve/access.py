@@ -9,7 +9,7 @@ A token has one role; a role is a set of permissions (scopes). A token created w
 only those of its role's permissions: effective permission = role ∩ scopes.
 
     permission        viewer  editor  admin  owner
-    jobs:read           x       x       x      x     list, show and follow jobs (SSE); MCP get_job, wait_for_job
+    jobs:read           x       x       x      x     list, show, follow jobs (SSE); MCP get_job, wait_for_job
     artifacts:read      x       x       x      x     download a job's files
     workflows:read      x       x       x      x     validate, estimate, templates, node types
     assets:read         x       x       x      x     search the asset library
@@ -41,8 +41,21 @@ from ..errors import ServeError
 from .store import ServeStore
 
 __all__ = [
-    "PREFIX", "SCOPES", "ROLES", "ROLE_SCOPES", "THROTTLE", "MAX_DAYS", "Principal",
-    "new_secret", "well_formed", "token_hash", "parse_expiry", "create_token", "list_tokens", "revoke_token", "authenticate",
+    "PREFIX",
+    "SCOPES",
+    "ROLES",
+    "ROLE_SCOPES",
+    "THROTTLE",
+    "MAX_DAYS",
+    "Principal",
+    "new_secret",
+    "well_formed",
+    "token_hash",
+    "parse_expiry",
+    "create_token",
+    "list_tokens",
+    "revoke_token",
+    "authenticate",
 ]
 
 PREFIX = "fenta_pat_"
@@ -142,7 +155,8 @@ _UNIT = {"h": 3600, "d": 86400, "w": 7 * 86400, "y": 365 * 86400}
 
 
 def parse_expiry(text: str, now: float) -> float:
-    """When a token made now with `--expires TEXT` expires: `90d`, `12h`, `4w`, `1y` or a date (YYYY-MM-DD, UTC).
+    """When a token made now with `--expires TEXT` expires: `90d`, `12h`, `4w`, `1y` or a date
+    (YYYY-MM-DD, UTC).
 
     Raises:
         ServeError: unreadable, not in the future, or more than a year ahead (every token expires).
@@ -155,12 +169,19 @@ def parse_expiry(text: str, now: float) -> float:
         try:
             day = dt.date.fromisoformat(t)
         except ValueError:
-            raise ServeError(f"--expires '{text}' is not a duration (90d, 12h, 4w, 1y) or a date (YYYY-MM-DD); every token expires", field="--expires") from None
+            raise ServeError(
+                f"--expires '{text}' is not a duration (90d, 12h, 4w, 1y) or a date (YYYY-MM-DD); every "
+                "token expires",
+                field="--expires",
+            ) from None
         at = dt.datetime(day.year, day.month, day.day, tzinfo=dt.timezone.utc).timestamp()
     if at <= now:
         raise ServeError(f"--expires '{text}' is not in the future", field="--expires")
     if at > now + MAX_DAYS * 86400:
-        raise ServeError(f"--expires '{text}' is more than {MAX_DAYS} days ahead: tokens must expire within a year", field="--expires")
+        raise ServeError(
+            f"--expires '{text}' is more than {MAX_DAYS} days ahead: tokens must expire within a year",
+            field="--expires",
+        )
     return at
 
 
@@ -175,7 +196,11 @@ def _scopes(role: str, scopes: Iterable[str] | None) -> list[str] | None:
             if s not in SCOPES:
                 raise ServeError(f"unknown scope '{s}': choose from {', '.join(SCOPES)}", field="--scopes")
             if s not in ROLE_SCOPES[role]:
-                raise ServeError(f"scope '{s}' is beyond the {role} role (a token never exceeds its role): give a higher --role or drop it", field="--scopes")
+                raise ServeError(
+                    f"scope '{s}' is beyond the {role} role (a token never exceeds its role): give a higher "
+                    "--role or drop it",
+                    field="--scopes",
+                )
             if s not in out:
                 out.append(s)
     if not out:
@@ -193,10 +218,17 @@ def _public(row: dict[str, Any], now: float) -> dict[str, Any]:
     scopes = json.loads(row["scopes"]) if row.get("scopes") else None
     state = "revoked" if row.get("revoked_at") else "expired" if row["expires_at"] <= now else "active"
     return {
-        "id": row["id"], "name": row["name"], "role": row["role"], "scopes": scopes,
-        "permissions": sorted(_effective(row["role"], scopes)), "prefix": row["prefix"], "state": state,
-        "created_at": _iso(row["created_at"]), "expires_at": _iso(row["expires_at"]),
-        "last_used_at": _iso(row.get("last_used_at")), "revoked_at": _iso(row.get("revoked_at")),
+        "id": row["id"],
+        "name": row["name"],
+        "role": row["role"],
+        "scopes": scopes,
+        "permissions": sorted(_effective(row["role"], scopes)),
+        "prefix": row["prefix"],
+        "state": state,
+        "created_at": _iso(row["created_at"]),
+        "expires_at": _iso(row["expires_at"]),
+        "last_used_at": _iso(row.get("last_used_at")),
+        "revoked_at": _iso(row.get("revoked_at")),
     }
 
 
@@ -205,7 +237,15 @@ def _effective(role: str, scopes: list[str] | None) -> frozenset[str]:
     return allowed if scopes is None else allowed & frozenset(scopes)
 
 
-def create_token(settings: Settings, *, name: str, role: str, scopes: Iterable[str] | None = None, expires: str = "90d", now: float | None = None) -> tuple[str, dict[str, Any]]:
+def create_token(
+    settings: Settings,
+    *,
+    name: str,
+    role: str,
+    scopes: Iterable[str] | None = None,
+    expires: str = "90d",
+    now: float | None = None,
+) -> tuple[str, dict[str, Any]]:
     """Create a token; (the token, printed once and never again, its public description).
 
     Raises:
@@ -222,8 +262,14 @@ def create_token(settings: Settings, *, name: str, role: str, scopes: Iterable[s
     expires_at = parse_expiry(expires, now)
     secret = new_secret()
     row = {
-        "id": "tok_" + secrets.token_hex(6), "name": name, "role": role, "scopes": json.dumps(chosen) if chosen is not None else None,
-        "token_hash": token_hash(secret), "prefix": secret[:SHOWN], "created_at": now, "expires_at": expires_at,
+        "id": "tok_" + secrets.token_hex(6),
+        "name": name,
+        "role": role,
+        "scopes": json.dumps(chosen) if chosen is not None else None,
+        "token_hash": token_hash(secret),
+        "prefix": secret[:SHOWN],
+        "created_at": now,
+        "expires_at": expires_at,
     }
     store = ServeStore(settings)
     try:
@@ -258,7 +304,10 @@ def revoke_token(settings: Settings, ref: str, *, now: float | None = None) -> t
         if not found:
             raise ServeError(f"no token '{ref}' (see `fenta tokens list`)", field="ID")
         if len(found) > 1:
-            raise ServeError(f"'{ref}' matches {len(found)} tokens ({', '.join(r['id'] for r in found)}): give its id", field="ID")
+            raise ServeError(
+                f"'{ref}' matches {len(found)} tokens ({', '.join(r['id'] for r in found)}): give its id",
+                field="ID",
+            )
         changed = store.revoke_token(found[0]["id"], now)
         return _public(store.find_tokens(found[0]["id"])[0], now), changed
     finally:
@@ -269,8 +318,18 @@ def revoke_token(settings: Settings, ref: str, *, now: float | None = None) -> t
 
 
 def _refused(reason: str, detail: str) -> ServeError:
-    challenge = 'Bearer realm="fenta"' if reason == "missing" else f'Bearer realm="fenta", error="invalid_token", error_description="{detail}"'
-    return ServeError(detail, status=401, title="Unauthorized", headers={"WWW-Authenticate": challenge}, extra={"reason": reason})
+    challenge = (
+        'Bearer realm="fenta"'
+        if reason == "missing"
+        else f'Bearer realm="fenta", error="invalid_token", error_description="{detail}"'
+    )
+    return ServeError(
+        detail,
+        status=401,
+        title="Unauthorized",
+        headers={"WWW-Authenticate": challenge},
+        extra={"reason": reason},
+    )
 
 
 def authenticate(store: ServeStore, authorization: str | None, *, now: float | None = None) -> Principal:
@@ -282,9 +341,15 @@ def authenticate(store: ServeStore, authorization: str | None, *, now: float | N
     now = time.time() if now is None else now
     scheme, _, secret = (authorization or "").strip().partition(" ")
     if not authorization:
-        raise _refused("missing", "this route needs an access token: send 'Authorization: Bearer fenta_pat_...' (`fenta tokens create`)")
+        raise _refused(
+            "missing",
+            "this route needs an access token: send 'Authorization: Bearer fenta_pat_...' (`fenta tokens "
+            "create`)",
+        )
     if scheme.lower() != "bearer" or not well_formed(secret.strip()):
-        raise _refused("malformed", "the Authorization header is not 'Bearer' and a well-formed fenta access token")
+        raise _refused(
+            "malformed", "the Authorization header is not 'Bearer' and a well-formed fenta access token"
+        )
     row = store.token_by_hash(token_hash(secret.strip()))
     if row is None:
         raise _refused("unknown", "this access token is not known here")
@@ -295,7 +360,13 @@ def authenticate(store: ServeStore, authorization: str | None, *, now: float | N
     if row.get("last_used_at") is None or now - row["last_used_at"] >= THROTTLE:
         store.touch_token(row["id"], now, THROTTLE)  # a write (the one SQLite writer): not on every request
     scopes = json.loads(row["scopes"]) if row.get("scopes") else None
-    return Principal(token_id=row["id"], name=row["name"], role=row["role"], scopes=_effective(row["role"], scopes), prefix=row["prefix"])
+    return Principal(
+        token_id=row["id"],
+        name=row["name"],
+        role=row["role"],
+        scopes=_effective(row["role"], scopes),
+        prefix=row["prefix"],
+    )
 
 
 def forbidden(principal: Principal, scope: str) -> ServeError:
@@ -303,5 +374,8 @@ def forbidden(principal: Principal, scope: str) -> ServeError:
     challenge = f'Bearer realm="fenta", error="insufficient_scope", scope="{scope}"'
     return ServeError(
         f"token {principal.prefix}... ({principal.role}) lacks the '{scope}' permission",
-        status=403, title="Forbidden", headers={"WWW-Authenticate": challenge}, extra={"reason": "scope", "required_scope": scope},
+        status=403,
+        title="Forbidden",
+        headers={"WWW-Authenticate": challenge},
+        extra={"reason": "scope", "required_scope": scope},
     )

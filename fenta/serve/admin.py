@@ -22,7 +22,12 @@ router = APIRouter()
 
 def _refused(e: FentaError, status: int = 422) -> ServeError:
     missing = isinstance(e, (ScheduleError, WebhookError)) and str(e.message).startswith("no ")
-    return ServeError(e.message, status=404 if missing else status, title="Not Found" if missing else "Cannot do that", extra={"field": e.field})
+    return ServeError(
+        e.message,
+        status=404 if missing else status,
+        title="Not Found" if missing else "Cannot do that",
+        extra={"field": e.field},
+    )
 
 
 # ---------------------------------------------------------------- schedules
@@ -31,7 +36,10 @@ def _refused(e: FentaError, status: int = 422) -> ServeError:
 def _schedule(row: dict[str, Any]) -> dict[str, Any]:
     from ..engine.events import iso
 
-    out = {k: row.get(k) for k in ("name", "cron", "tz", "vars", "priority", "catchup", "enabled", "last_job_id", "last_error")}
+    out = {
+        k: row.get(k)
+        for k in ("name", "cron", "tz", "vars", "priority", "catchup", "enabled", "last_job_id", "last_error")
+    }
     for k in ("next_fire_at", "last_fire_at", "created_at"):
         out[k] = iso(row[k]) if row.get(k) else None
     return out
@@ -45,7 +53,9 @@ def list_schedules(request: Request, _: Principal = require("schedules:read")) -
     return [_schedule(r) for r in rows(state(request).stores.get().jobs)]
 
 
-@router.post("/v1/schedules", status_code=201, tags=["schedules"], responses=responses(422), summary="Add a schedule")
+@router.post(
+    "/v1/schedules", status_code=201, tags=["schedules"], responses=responses(422), summary="Add a schedule"
+)
 def add_schedule(request: Request, body: ScheduleCreate, _: Principal = require("schedules:write")) -> dict:
     """Queue a job of this workflow at every cron time. The document is validated now, as untrusted input."""
     from ..ops.schedules import add_schedule as add
@@ -56,10 +66,13 @@ def add_schedule(request: Request, body: ScheduleCreate, _: Principal = require(
     except SpecError as e:
         raise spec_problem(e) from None
     # TODO(issue 22): the schedule's jobs are loaded from this file at each fire time with the trusted
-    # loader; once schedules keep a policy, store `untrusted` with it. Until then only validation is untrusted.
+    # loader; once schedules keep a policy, store `untrusted` with it. Until then only validation is
+    # untrusted.
     folder = app.settings.home / "serve" / "workflows"
     folder.mkdir(parents=True, exist_ok=True)
-    path = folder / f"{body.name}.json"  # the name's pattern (models.ScheduleCreate) keeps it one plain file name
+    path = (
+        folder / f"{body.name}.json"
+    )  # the name's pattern (models.ScheduleCreate) keeps it one plain file name
     store = app.stores.get()
     try:
         from ..ops.schedules import get_schedule
@@ -70,7 +83,17 @@ def add_schedule(request: Request, body: ScheduleCreate, _: Principal = require(
         pass
     path.write_text(json.dumps(body.workflow, ensure_ascii=False), encoding="utf-8")
     try:
-        row = add(store.jobs, body.name, path, body.cron, tz=body.tz, vars=body.vars, priority=body.priority, catchup=body.catchup, out=app.settings.home / "renders")
+        row = add(
+            store.jobs,
+            body.name,
+            path,
+            body.cron,
+            tz=body.tz,
+            vars=body.vars,
+            priority=body.priority,
+            catchup=body.catchup,
+            out=app.settings.home / "renders",
+        )
     except FentaError as e:
         path.unlink(missing_ok=True)
         raise _refused(e) from None
@@ -87,9 +110,14 @@ def get_schedule(request: Request, name: str, _: Principal = require("schedules:
         raise _refused(e) from None
 
 
-@router.patch("/v1/schedules/{name}", tags=["schedules"], responses=responses(404), summary="Pause or resume a schedule")
-def change_schedule(request: Request, name: str, body: ScheduleChange, _: Principal = require("schedules:write")) -> dict:
-    """`{"enabled": false}` pauses it; `{"enabled": true}` resumes it from now (paused fire times are not caught up)."""
+@router.patch(
+    "/v1/schedules/{name}", tags=["schedules"], responses=responses(404), summary="Pause or resume a schedule"
+)
+def change_schedule(
+    request: Request, name: str, body: ScheduleChange, _: Principal = require("schedules:write")
+) -> dict:
+    """`{"enabled": false}` pauses it; `{"enabled": true}` resumes it from now (paused fire times are not
+    caught up)."""
     from ..ops.schedules import set_enabled
 
     try:
@@ -98,7 +126,13 @@ def change_schedule(request: Request, name: str, body: ScheduleChange, _: Princi
         raise _refused(e) from None
 
 
-@router.post("/v1/schedules/{name}/run", status_code=202, tags=["schedules"], responses=responses(404), summary="Run a schedule now")
+@router.post(
+    "/v1/schedules/{name}/run",
+    status_code=202,
+    tags=["schedules"],
+    responses=responses(404),
+    summary="Run a schedule now",
+)
 def run_schedule(request: Request, name: str, _: Principal = require("schedules:write")) -> dict:
     """Queue one job of the schedule now; its timing is unchanged."""
     from ..ops.schedules import run_now
@@ -111,7 +145,13 @@ def run_schedule(request: Request, name: str, _: Principal = require("schedules:
     return {"schedule": name, "job_id": job_id, "status": "queued"}
 
 
-@router.delete("/v1/schedules/{name}", status_code=204, tags=["schedules"], responses=responses(404), summary="Remove a schedule")
+@router.delete(
+    "/v1/schedules/{name}",
+    status_code=204,
+    tags=["schedules"],
+    responses=responses(404),
+    summary="Remove a schedule",
+)
 def remove_schedule(request: Request, name: str, _: Principal = require("schedules:write")) -> Response:
     """Remove the schedule (the jobs it queued stay)."""
     from ..ops.schedules import remove_schedule as remove
@@ -136,10 +176,17 @@ def list_webhooks(request: Request, _: Principal = require("webhooks:read")) -> 
     return [e.public() for e in list_endpoints(state(request).stores.get().jobs)]
 
 
-@router.post("/v1/webhooks", status_code=201, tags=["webhooks"], responses=responses(422), summary="Add a webhook endpoint")
+@router.post(
+    "/v1/webhooks",
+    status_code=201,
+    tags=["webhooks"],
+    responses=responses(422),
+    summary="Add a webhook endpoint",
+)
 def add_webhook(request: Request, body: WebhookCreate, _: Principal = require("webhooks:write")) -> dict:
     """Sign events to this receiver from now on (Standard Webhooks). The answer holds the secret: the only
-    time it is shown. Receivers on loopback or private addresses are refused unless the operator allowed them."""
+    time it is shown. Receivers on loopback or private addresses are refused unless the operator allowed
+    them."""
     from ..ops.webhooks import add_endpoint
 
     app = state(request)
@@ -151,7 +198,12 @@ def add_webhook(request: Request, body: WebhookCreate, _: Principal = require("w
     return {**ep.public(), "secret": ep.secret}
 
 
-@router.get("/v1/webhooks/{endpoint_id}", tags=["webhooks"], responses=responses(404), summary="Show a webhook endpoint")
+@router.get(
+    "/v1/webhooks/{endpoint_id}",
+    tags=["webhooks"],
+    responses=responses(404),
+    summary="Show a webhook endpoint",
+)
 def get_webhook(request: Request, endpoint_id: str, _: Principal = require("webhooks:read")) -> dict:
     from ..ops.webhooks import get_endpoint
 
@@ -164,7 +216,13 @@ def get_webhook(request: Request, endpoint_id: str, _: Principal = require("webh
     return ep.public()
 
 
-@router.delete("/v1/webhooks/{endpoint_id}", status_code=204, tags=["webhooks"], responses=responses(404), summary="Remove a webhook endpoint")
+@router.delete(
+    "/v1/webhooks/{endpoint_id}",
+    status_code=204,
+    tags=["webhooks"],
+    responses=responses(404),
+    summary="Remove a webhook endpoint",
+)
 def remove_webhook(request: Request, endpoint_id: str, _: Principal = require("webhooks:write")) -> Response:
     """Forget the receiver and its pending deliveries."""
     from ..ops.webhooks import get_endpoint, remove_endpoint
@@ -183,7 +241,9 @@ def remove_webhook(request: Request, endpoint_id: str, _: Principal = require("w
 
 
 @router.get("/v1/usage", tags=["usage"], responses=responses(), summary="Provider usage")
-def usage(request: Request, days: Annotated[int, Query(ge=1, le=3660)] = 30, _: Principal = require("usage:read")) -> dict:
+def usage(
+    request: Request, days: Annotated[int, Query(ge=1, le=3660)] = 30, _: Principal = require("usage:read")
+) -> dict:
     """Calls, quantity and cost by UTC day, provider and unit over the last `days` days."""
     from ..engine.usage import summarize
 
@@ -202,8 +262,11 @@ def quotas(request: Request, _: Principal = require("usage:read")) -> dict:
 
 
 @router.put("/v1/quotas/{resource}", tags=["usage"], responses=responses(422), summary="Set a quota")
-def set_quota(request: Request, resource: str, body: QuotaSet, _: Principal = require("quotas:write")) -> dict:
-    """Set (or replace) the limit of `jobs`, `render_minutes`, `kie_credits` or `cost_usd` per UTC day or month."""
+def set_quota(
+    request: Request, resource: str, body: QuotaSet, _: Principal = require("quotas:write")
+) -> dict:
+    """Set (or replace) the limit of `jobs`, `render_minutes`, `kie_credits` or `cost_usd` per UTC day or
+    month."""
     from ..ops import quotas as q
 
     store = state(request).stores.get().jobs
@@ -214,7 +277,13 @@ def set_quota(request: Request, resource: str, body: QuotaSet, _: Principal = re
     return {"quotas": q.status(store)}
 
 
-@router.delete("/v1/quotas/{resource}", status_code=204, tags=["usage"], responses=responses(404), summary="Remove a quota")
+@router.delete(
+    "/v1/quotas/{resource}",
+    status_code=204,
+    tags=["usage"],
+    responses=responses(404),
+    summary="Remove a quota",
+)
 def remove_quota(request: Request, resource: str, _: Principal = require("quotas:write")) -> Response:
     from ..ops import quotas as q
 

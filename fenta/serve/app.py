@@ -1,6 +1,7 @@
-"""The app: FastAPI with the REST API under `/v1`, SSE, `/metrics`, and MCP mounted at `/` (its path is `/mcp`).
+"""The app: FastAPI with the REST API under `/v1`, SSE, `/metrics`, and MCP mounted at `/` (its path is
+`/mcp`).
 
-    app = create_app(settings, ServeOptions(public_url="http://127.0.0.1:8000"))   # one per server (and per test)
+    app = create_app(settings, ServeOptions(public_url="http://127.0.0.1:8000"))  # one per server and test
 
 Layers of a request, outside in: RequestLog (request id, one log line, metrics), BodyCap (413), CORS (off
 unless origins are configured), the routes: each authenticates its bearer token, checks its permission and
@@ -57,10 +58,14 @@ def create_app(settings: Settings | None = None, options: ServeOptions | None = 
     settings = settings or Settings.from_env()
     options = options or ServeOptions()
     stores = Stores(settings)
-    state = AppState(settings, options, stores, Service(settings, stores), Throttle(settings.rate_limit), Metrics(stores))
+    state = AppState(
+        settings, options, stores, Service(settings, stores), Throttle(settings.rate_limit), Metrics(stores)
+    )
     body_cap = int(settings.max_body_mb * 1024 * 1024)
     mcp = build_mcp(state)
-    mcp_app = mcp.streamable_http_app(transport_security=transport_security(state), max_request_body_size=body_cap)
+    mcp_app = mcp.streamable_http_app(
+        transport_security=transport_security(state), max_request_body_size=body_cap
+    )
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -68,7 +73,9 @@ def create_app(settings: Settings | None = None, options: ServeOptions | None = 
             yield
         stores.close()
 
-    app = FastAPI(title="fenta", version=__version__, description=_DESCRIPTION, openapi_tags=_TAGS, lifespan=lifespan)
+    app = FastAPI(
+        title="fenta", version=__version__, description=_DESCRIPTION, openapi_tags=_TAGS, lifespan=lifespan
+    )
     app.state.fenta = state
     install(app)
 
@@ -84,9 +91,28 @@ def create_app(settings: Settings | None = None, options: ServeOptions | None = 
     origins = options.cors_origins if options.cors_origins is not None else settings.cors_origins
     if origins:
         app.add_middleware(
-            CORSMiddleware, allow_origins=list(origins), allow_methods=["GET", "POST", "PUT", "PATCH", "DELETE"],
-            allow_headers=["Authorization", "Content-Type", "Idempotency-Key", "Last-Event-ID", "Mcp-Method", "Mcp-Name", "Mcp-Protocol-Version", "Mcp-Session-Id"],
-            expose_headers=["Location", "Retry-After", "RateLimit", "RateLimit-Policy", "X-Request-ID", "Mcp-Session-Id", "Idempotent-Replayed"],
+            CORSMiddleware,
+            allow_origins=list(origins),
+            allow_methods=["GET", "POST", "PUT", "PATCH", "DELETE"],
+            allow_headers=[
+                "Authorization",
+                "Content-Type",
+                "Idempotency-Key",
+                "Last-Event-ID",
+                "Mcp-Method",
+                "Mcp-Name",
+                "Mcp-Protocol-Version",
+                "Mcp-Session-Id",
+            ],
+            expose_headers=[
+                "Location",
+                "Retry-After",
+                "RateLimit",
+                "RateLimit-Policy",
+                "X-Request-ID",
+                "Mcp-Session-Id",
+                "Idempotent-Replayed",
+            ],
         )
     upload_cap = int(settings.max_upload_mb * 1024 * 1024)
     app.add_middleware(BodyCap, max_bytes=body_cap, larger=[(r"/v1/assets/uploads/[^/]+/bytes", upload_cap)])
@@ -103,28 +129,63 @@ def _openapi(app: FastAPI) -> dict[str, Any]:
 
     from .models import Problem
 
-    doc = get_openapi(title=app.title, version=app.version, description=app.description, routes=app.routes, tags=app.openapi_tags)
+    doc = get_openapi(
+        title=app.title,
+        version=app.version,
+        description=app.description,
+        routes=app.routes,
+        tags=app.openapi_tags,
+    )
     components = doc.setdefault("components", {})
-    components.setdefault("schemas", {})["Problem"] = Problem.model_json_schema(ref_template="#/components/schemas/{model}")
-    components["securitySchemes"] = {"bearerAuth": {"type": "http", "scheme": "bearer", "description": "A fenta access token: fenta_pat_..."}}
+    components.setdefault("schemas", {})["Problem"] = Problem.model_json_schema(
+        ref_template="#/components/schemas/{model}"
+    )
+    components["securitySchemes"] = {
+        "bearerAuth": {
+            "type": "http",
+            "scheme": "bearer",
+            "description": "A fenta access token: fenta_pat_...",
+        }
+    }
     doc["security"] = [{"bearerAuth": []}]
-    doc["paths"]["/v1/assets/uploads/{upload_id}/bytes"]["put"]["security"] = []  # the URL's secret is the permission
-    doc["paths"]["/mcp"] = {"post": {
-        "tags": ["observability"], "summary": "MCP (Streamable HTTP)", "operationId": "mcp",
-        "description": "The Model Context Protocol endpoint for agents (JSON-RPC; revisions 2026-07-28 and 2025-03-26 to 2025-11-25). "
-        "Tools: create_video, get_job, wait_for_job, cancel_job, validate_workflow, estimate_cost, list_templates, list_nodes, search_assets.",
-        "requestBody": {"required": True, "content": {"application/json": {"schema": {"type": "object"}}}},
-        "responses": {
-            "200": {"description": "A JSON-RPC response, or an SSE stream of notifications ending with it",
-                    "content": {"application/json": {"schema": {"type": "object"}}, "text/event-stream": {"schema": {"type": "string"}}}},
-            "401": {"description": "No valid access token", "content": {"application/json": {"schema": {"type": "object"}}}},
-        },
-    }}
+    doc["paths"]["/v1/assets/uploads/{upload_id}/bytes"]["put"][
+        "security"
+    ] = []  # the URL's secret is the permission
+    doc["paths"]["/mcp"] = {
+        "post": {
+            "tags": ["observability"],
+            "summary": "MCP (Streamable HTTP)",
+            "operationId": "mcp",
+            "description": "The Model Context Protocol endpoint for agents (JSON-RPC; revisions 2026-07-28 "
+            "and 2025-03-26 to 2025-11-25). "
+            "Tools: create_video, get_job, wait_for_job, cancel_job, validate_workflow, estimate_cost, "
+            "list_templates, list_nodes, search_assets.",
+            "requestBody": {
+                "required": True,
+                "content": {"application/json": {"schema": {"type": "object"}}},
+            },
+            "responses": {
+                "200": {
+                    "description": "A JSON-RPC response, or an SSE stream of notifications ending with it",
+                    "content": {
+                        "application/json": {"schema": {"type": "object"}},
+                        "text/event-stream": {"schema": {"type": "string"}},
+                    },
+                },
+                "401": {
+                    "description": "No valid access token",
+                    "content": {"application/json": {"schema": {"type": "object"}}},
+                },
+            },
+        }
+    }
     problem = {MEDIA_TYPE: {"schema": {"$ref": "#/components/schemas/Problem"}}}
     for path in doc["paths"].values():
         for op in path.values():
             for response in op.get("responses", {}).values():
-                if "HTTPValidationError" in str(response.get("content", {})):  # FastAPI's 422: ours is a problem document
+                if "HTTPValidationError" in str(
+                    response.get("content", {})
+                ):  # FastAPI's 422: ours is a problem document
                     response["content"] = problem
     for name in ("HTTPValidationError", "ValidationError"):
         components["schemas"].pop(name, None)

@@ -1,10 +1,11 @@
 """`/v1/assets`: search the library, and upload a file into it (the hosted service's init / PUT / complete
 flow, with the server's own disk where S3 would be).
 
-    POST /v1/assets/uploads                  {"filename", "size", "tags"} -> {"id", "upload_url", "complete_url", "expires_at"}
-    PUT  {upload_url}                        the bytes, once, within an hour (the URL itself is the permission:
-                                             a one-time secret of which fenta.db keeps only the hash)
-    POST /v1/assets/uploads/{id}/complete    -> the library asset, probed and thumbnailed
+    POST /v1/assets/uploads                {"filename", "size", "tags"}
+                                           -> {"id", "upload_url", "complete_url", "expires_at"}
+    PUT  {upload_url}                      the bytes, once, within an hour (the URL itself is the
+                                           permission: a one-time secret; fenta.db keeps only its hash)
+    POST /v1/assets/uploads/{id}/complete  -> the library asset, probed and thumbnailed
 """
 
 from __future__ import annotations
@@ -38,12 +39,19 @@ UPLOAD_PATH = "/v1/assets/uploads/{upload_id}/bytes"
 UPLOAD_TTL = 3600
 
 
-def _view(row: dict[str, Any], base: str, secret: str | None = None, asset: dict[str, Any] | None = None) -> dict[str, Any]:
+def _view(
+    row: dict[str, Any], base: str, secret: str | None = None, asset: dict[str, Any] | None = None
+) -> dict[str, Any]:
     link = f"{base}/v1/assets/uploads/{row['id']}"
     return {
-        "id": row["id"], "state": row["state"], "filename": row["filename"], "size": row["size"],
-        "upload_url": f"{link}/bytes?secret={secret}" if secret else None, "complete_url": f"{link}/complete",
-        "expires_at": iso(row["expires_at"]), "asset": asset,
+        "id": row["id"],
+        "state": row["state"],
+        "filename": row["filename"],
+        "size": row["size"],
+        "upload_url": f"{link}/bytes?secret={secret}" if secret else None,
+        "complete_url": f"{link}/complete",
+        "expires_at": iso(row["expires_at"]),
+        "asset": asset,
     }
 
 
@@ -53,18 +61,31 @@ def _folder(request: Request):
     return folder
 
 
-@router.post("/uploads", status_code=201, response_model=Upload, responses=responses(422), summary="Start an upload")
-def start_upload(request: Request, body: UploadCreate, principal: Principal = require("assets:write")) -> dict:
+@router.post(
+    "/uploads", status_code=201, response_model=Upload, responses=responses(422), summary="Start an upload"
+)
+def start_upload(
+    request: Request, body: UploadCreate, principal: Principal = require("assets:write")
+) -> dict:
     """Announce a file; the answer's `upload_url` takes its bytes once (PUT, no Authorization needed)."""
     from ..library import clean_tag
 
     app = state(request)
     name = body.filename.strip()
     if not name or name in (".", "..") or any(c in name for c in "/\\\0") or not name.isprintable():
-        raise ServeError("filename must be a plain file name (no folders)", status=422, title="Invalid request", extra={"field": "filename"})
+        raise ServeError(
+            "filename must be a plain file name (no folders)",
+            status=422,
+            title="Invalid request",
+            extra={"field": "filename"},
+        )
     limit = int(app.settings.max_upload_mb * 1024 * 1024)
     if body.size > limit:
-        raise ServeError(f"{body.size} bytes is more than this server takes ({limit} bytes, FENTA_MAX_UPLOAD_MB)", status=413, title="Content Too Large")
+        raise ServeError(
+            f"{body.size} bytes is more than this server takes ({limit} bytes, FENTA_MAX_UPLOAD_MB)",
+            status=413,
+            title="Content Too Large",
+        )
     try:
         tags = [clean_tag(t) for t in body.tags]
     except FentaError as e:
@@ -72,20 +93,42 @@ def start_upload(request: Request, body: UploadCreate, principal: Principal = re
     secret = secrets.token_urlsafe(32)
     now = time.time()
     row = {
-        "id": "up_" + secrets.token_hex(8), "token_id": principal.token_id, "secret_hash": hashlib.sha256(secret.encode()).hexdigest(),
-        "filename": name, "size": body.size, "tags": json.dumps(tags), "state": "pending", "created_at": now, "expires_at": now + UPLOAD_TTL,
+        "id": "up_" + secrets.token_hex(8),
+        "token_id": principal.token_id,
+        "secret_hash": hashlib.sha256(secret.encode()).hexdigest(),
+        "filename": name,
+        "size": body.size,
+        "tags": json.dumps(tags),
+        "state": "pending",
+        "created_at": now,
+        "expires_at": now + UPLOAD_TTL,
     }
     app.stores.get().add_upload(row)
     return _view(row, base_url(request), secret)
 
 
 @router.put(
-    "/uploads/{upload_id}/bytes", response_model=Upload, summary="Send an upload's bytes",
-    responses={403: {"description": "Wrong or expired upload URL, or it was used already"}, **responses(404, 413, 422)},
-    openapi_extra={"requestBody": {"required": True, "content": {"application/octet-stream": {"schema": {"type": "string", "format": "binary"}}}}},
+    "/uploads/{upload_id}/bytes",
+    response_model=Upload,
+    summary="Send an upload's bytes",
+    responses={
+        403: {"description": "Wrong or expired upload URL, or it was used already"},
+        **responses(404, 413, 422),
+    },
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {"application/octet-stream": {"schema": {"type": "string", "format": "binary"}}},
+        }
+    },
 )
-async def put_bytes(request: Request, upload_id: str, secret: Annotated[str, Query(description="The one-time secret of the upload URL.")]) -> dict:
-    """The file's bytes, exactly the announced size. The URL works once; no token is needed (hand it to a browser)."""
+async def put_bytes(
+    request: Request,
+    upload_id: str,
+    secret: Annotated[str, Query(description="The one-time secret of the upload URL.")],
+) -> dict:
+    """The file's bytes, exactly the announced size. The URL works once; no token is needed (hand it to a
+    browser)."""
     app = state(request)
     store = await anyio.to_thread.run_sync(app.stores.get)
     row = await anyio.to_thread.run_sync(store.upload, upload_id)
@@ -104,22 +147,34 @@ async def put_bytes(request: Request, upload_id: str, secret: Annotated[str, Que
             async for chunk in request.stream():
                 received += len(chunk)
                 if received > row["size"]:
-                    raise ServeError(f"more bytes than the {row['size']} announced", status=413, title="Content Too Large")
+                    raise ServeError(
+                        f"more bytes than the {row['size']} announced", status=413, title="Content Too Large"
+                    )
                 fh.write(chunk)
         if received != row["size"]:
-            raise ServeError(f"got {received} of the {row['size']} bytes announced", status=422, title="Incomplete upload")
+            raise ServeError(
+                f"got {received} of the {row['size']} bytes announced", status=422, title="Incomplete upload"
+            )
     except BaseException:
         part.unlink(missing_ok=True)
         await anyio.to_thread.run_sync(lambda: store.move_upload(upload_id, "receiving", "pending"))
         raise
-    await anyio.to_thread.run_sync(lambda: store.move_upload(upload_id, "receiving", "uploaded", received=received))
+    await anyio.to_thread.run_sync(
+        lambda: store.move_upload(upload_id, "receiving", "uploaded", received=received)
+    )
     row.update(state="uploaded", received=received)
     return _view(row, base_url(request))
 
 
-@router.post("/uploads/{upload_id}/complete", response_model=Upload, responses=responses(404, 409, 422), summary="Finish an upload")
+@router.post(
+    "/uploads/{upload_id}/complete",
+    response_model=Upload,
+    responses=responses(404, 409, 422),
+    summary="Finish an upload",
+)
 def complete_upload(request: Request, upload_id: str, principal: Principal = require("assets:write")) -> dict:
-    """Probe the uploaded file and add it to the library (thumbnail, facts, tags); 422 when it is not media."""
+    """Probe the uploaded file and add it to the library (thumbnail, facts, tags); 422 when it is not
+    media."""
     from .. import library
 
     app = state(request)
@@ -130,12 +185,21 @@ def complete_upload(request: Request, upload_id: str, principal: Principal = req
     if row["state"] == "completed":
         return _view(row, base_url(request), asset=_asset_or_none(app, row["asset_id"], base_url(request)))
     if row["state"] != "uploaded":
-        raise ServeError(f"upload '{upload_id}' is {row['state']}: PUT its bytes first", status=409, title="Conflict")
+        raise ServeError(
+            f"upload '{upload_id}' is {row['state']}: PUT its bytes first", status=409, title="Conflict"
+        )
     part = _folder(request) / f"{upload_id}.part"
     try:
         asset = library.add_file(
-            part, tags=json.loads(row["tags"]), origin="upload", source=row["filename"], how="move", shown=row["filename"],
-            name=row["filename"], provenance={"upload": upload_id, "token": principal.prefix}, settings=app.settings,
+            part,
+            tags=json.loads(row["tags"]),
+            origin="upload",
+            source=row["filename"],
+            how="move",
+            shown=row["filename"],
+            name=row["filename"],
+            provenance={"upload": upload_id, "token": principal.prefix},
+            settings=app.settings,
         )
     except FentaError as e:
         part.unlink(missing_ok=True)
@@ -168,14 +232,21 @@ def get_upload(request: Request, upload_id: str, principal: Principal = require(
 @router.get("", responses=responses(), summary="Search the asset library")
 def search(
     request: Request,
-    q: Annotated[str | None, Query(description="Words that must all appear in the name, kind, tags or source.")] = None,
+    q: Annotated[
+        str | None, Query(description="Words that must all appear in the name, kind, tags or source.")
+    ] = None,
     kind: Annotated[Literal["video", "image", "audio"] | None, Query()] = None,
     tag: Annotated[str | None, Query()] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
     _: Principal = require("assets:read"),
 ) -> dict:
-    """Library assets, newest first; use one in a workflow as `Input.Asset` with `asset: ID` or `tag: NAME`."""
-    return {"items": state(request).service.search_assets(query=q, kind=kind, tag=tag, limit=limit, base=base_url(request))}
+    """Library assets, newest first; use one in a workflow as `Input.Asset` with `asset: ID` or
+    `tag: NAME`."""
+    return {
+        "items": state(request).service.search_assets(
+            query=q, kind=kind, tag=tag, limit=limit, base=base_url(request)
+        )
+    }
 
 
 @router.get("/{asset_id}", responses=responses(404), summary="Show an asset")
@@ -186,7 +257,12 @@ def get_asset(request: Request, asset_id: str, _: Principal = require("assets:re
     return found
 
 
-@router.get("/{asset_id}/thumbnail", response_class=FileResponse, responses=responses(404), summary="An asset's thumbnail")
+@router.get(
+    "/{asset_id}/thumbnail",
+    response_class=FileResponse,
+    responses=responses(404),
+    summary="An asset's thumbnail",
+)
 def thumbnail(request: Request, asset_id: str, _: Principal = require("assets:read")) -> FileResponse:
     from .. import library
 

@@ -22,7 +22,9 @@ router = APIRouter(tags=["workflows"])
 _preview_lock = threading.Lock()
 
 
-@router.post("/v1/workflows/validate", response_model=Validation, responses=responses(), summary="Validate a workflow")
+@router.post(
+    "/v1/workflows/validate", response_model=Validation, responses=responses(), summary="Validate a workflow"
+)
 def validate(request: Request, body: WorkflowIn, _: Principal = require("workflows:read")) -> dict:
     """Check a workflow as the server would run it (untrusted input: no local files, no private addresses).
     Answers 200 either way: `valid`, and every problem (detail, JSON pointer, node, field, line) or the
@@ -54,10 +56,14 @@ def template(request: Request, name: str, _: Principal = require("workflows:read
 
 
 @router.get(
-    "/v1/templates/{name}/preview.{ext}", response_class=FileResponse, responses=responses(404),
+    "/v1/templates/{name}/preview.{ext}",
+    response_class=FileResponse,
+    responses=responses(404),
     summary="A template's preview (contact sheet or sample video)",
 )
-async def preview(request: Request, name: str, ext: Literal["png", "mp4"], _: Principal = require("workflows:read")) -> FileResponse:
+async def preview(
+    request: Request, name: str, ext: Literal["png", "mp4"], _: Principal = require("workflows:read")
+) -> FileResponse:
     """`preview.png`, a contact sheet of the sample's frames, or `preview.mp4`, the sample itself. Made
     offline the first time it is asked for (a few seconds), then kept under FENTA_HOME/previews."""
     from ..template import list_templates

@@ -23,10 +23,12 @@ class ServeOptions:
 
     Attributes:
         ping_seconds: An SSE stream sends a `: ping` comment after this long without events.
-        poll_seconds: How often an SSE stream or `wait_for_job` reads the event log (default: FENTA_POLL_SECONDS).
+        poll_seconds: How often an SSE stream or `wait_for_job` reads the event log (default:
+            FENTA_POLL_SECONDS).
         public_url: The server's own base URL for MCP's protected-resource metadata (default http://HOST:PORT).
         cors_origins: Origins browsers may call from (default FENTA_CORS_ORIGINS; none: CORS off).
-        allowed_hosts: Host headers MCP accepts besides localhost (DNS-rebinding protection); ["*"] turns it off.
+        allowed_hosts: Host headers MCP accepts besides localhost (DNS-rebinding protection); ["*"] turns
+            it off.
     """
 
     ping_seconds: float = 15.0
@@ -72,14 +74,15 @@ def check(app: AppState, request: Request, scope: str, route: str) -> Principal:
         raise forbidden(principal, scope)
     try:
         request.state.headers = app.throttle.hit(principal.token_id, route)
-    except ServeError as e:
+    except ServeError:
         app.metrics.rate_limited()
         raise
     return principal
 
 
 def require(scope: str) -> Any:
-    """`Depends(...)` for a route that needs `scope`: 401, 403 or 429 as problem documents, else the principal."""
+    """`Depends(...)` for a route that needs `scope`: 401, 403 or 429 as problem documents, else the
+    principal."""
 
     def dependency(request: Request) -> Principal:
         route = getattr(request.scope.get("route"), "path", request.url.path)

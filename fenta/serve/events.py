@@ -1,6 +1,7 @@
 """Live progress as Server-Sent Events, read from the event log (`events` table; never from the runner).
 
-    GET /v1/jobs/{id}/events     one job: its events, then `event: end` once it is completed, dead or cancelled
+    GET /v1/jobs/{id}/events     one job: its events, then `event: end` once it completed, died or was
+                                 cancelled
     GET /v1/events               every job's events, for as long as the client stays
 
 Each frame is one row of the log: `id:` is the row's id (it only grows), `event:` its type, `data:` the
@@ -30,9 +31,21 @@ __all__ = ["router", "stream"]
 
 router = APIRouter(tags=["events"])
 
-_STREAM = {
-    200: {"description": "`text/event-stream`: frames `id:` (event id), `event:` (type), `data:` (the event as JSON); `event: end` closes a job's stream.",
-          "content": {"text/event-stream": {"schema": {"type": "string"}, "example": 'id: 7\nevent: node.finished\ndata: {"id": 7, "type": "node.finished", "jobId": "20261207-171002-ab12cd", "data": {"jobId": "20261207-171002-ab12cd", "node": "voice", "status": "completed", "seconds": 1.84}, "createdAt": "2026-12-07T17:10:04.250Z"}\n\n'}}},
+_STREAM: dict[int | str, dict[str, Any]] = {
+    200: {
+        "description": "`text/event-stream`: frames `id:` (event id), `event:` (type), `data:` (the event as "
+        "JSON); `event: end` closes a job's stream.",
+        "content": {
+            "text/event-stream": {
+                "schema": {"type": "string"},
+                "example": "id: 7\nevent: node.finished\ndata: "
+                '{"id": 7, "type": "node.finished", "jobId": "20261207-171002-ab12cd", "data": '
+                '{"jobId": "20261207-171002-ab12cd", "node": "voice", "status": "completed", '
+                '"seconds": 1.84}, '
+                '"createdAt": "2026-12-07T17:10:04.250Z"}\n\n',
+            }
+        },
+    },
     204: {"description": "The job's stream already ended (a reconnect after `event: end`): stop."},
 }
 
@@ -43,7 +56,11 @@ def _cursor(last_event_id: str | None, after: int | None) -> int | None:
     if last_event_id not in (None, ""):
         text = str(last_event_id).strip()
         if not text.isdigit():
-            raise ServeError(f"Last-Event-ID '{text[:40]}' is not an event id (a whole number)", status=400, title="Bad Last-Event-ID")
+            raise ServeError(
+                f"Last-Event-ID '{text[:40]}' is not an event id (a whole number)",
+                status=400,
+                title="Bad Last-Event-ID",
+            )
         values.append(int(text))
     if after is not None:
         values.append(after)
@@ -51,11 +68,14 @@ def _cursor(last_event_id: str | None, after: int | None) -> int | None:
 
 
 def _frame(ev: Any) -> ServerSentEvent:
-    return ServerSentEvent(id=str(ev.id), event=ev.type, data=json.dumps(ev.to_dict(), ensure_ascii=False, default=str))
+    return ServerSentEvent(
+        id=str(ev.id), event=ev.type, data=json.dumps(ev.to_dict(), ensure_ascii=False, default=str)
+    )
 
 
 async def stream(app: AppState, cursor: int, job_id: str | None) -> AsyncIterator[ServerSentEvent]:
-    """Replay the log after `cursor`, then follow it; for one job, end with `event: end` when it is terminal."""
+    """Replay the log after `cursor`, then follow it; for one job, end with `event: end` when it is
+    terminal."""
     app.metrics.sse_streams.inc()
     try:
         yield ServerSentEvent(retry=2000, comment="fenta events")
@@ -82,16 +102,29 @@ async def stream(app: AppState, cursor: int, job_id: str | None) -> AsyncIterato
 
 def _response(app: AppState, gen: AsyncIterator[ServerSentEvent]) -> EventSourceResponse:
     return EventSourceResponse(
-        gen, ping=max(0.05, app.options.ping_seconds), sep="\n", ping_message_factory=lambda: ServerSentEvent(comment="ping"),
+        gen,
+        ping=max(0.05, app.options.ping_seconds),
+        sep="\n",
+        ping_message_factory=lambda: ServerSentEvent(comment="ping"),
     )
 
 
-@router.get("/v1/jobs/{job_id}/events", response_class=EventSourceResponse, responses={**_STREAM, **responses(400, 404)}, summary="Follow a job (SSE)")
+@router.get(
+    "/v1/jobs/{job_id}/events",
+    response_class=EventSourceResponse,
+    responses={**_STREAM, **responses(400, 404)},
+    summary="Follow a job (SSE)",
+)
 async def job_events(
     request: Request,
     job_id: str,
-    after: Annotated[int | None, Query(ge=0, description="Start after this event id (like Last-Event-ID).")] = None,
-    last_event_id: Annotated[str | None, Header(description="The id of the last event received (sent by EventSource on reconnect).")] = None,
+    after: Annotated[
+        int | None, Query(ge=0, description="Start after this event id (like Last-Event-ID).")
+    ] = None,
+    last_event_id: Annotated[
+        str | None,
+        Header(description="The id of the last event received (sent by EventSource on reconnect)."),
+    ] = None,
     _: Principal = require("jobs:read"),
 ) -> Response:
     """The job's events from the start (or after `Last-Event-ID` / `after`), live, until `event: end`."""
@@ -106,11 +139,22 @@ async def job_events(
     return _response(app, stream(app, cursor, job_id))
 
 
-@router.get("/v1/events", response_class=EventSourceResponse, responses={**_STREAM, **responses(400)}, summary="Follow every job (SSE)")
+@router.get(
+    "/v1/events",
+    response_class=EventSourceResponse,
+    responses={**_STREAM, **responses(400)},
+    summary="Follow every job (SSE)",
+)
 async def all_events(
     request: Request,
-    after: Annotated[int | None, Query(ge=0, description="Start after this event id (0: the whole log); default: only new events.")] = None,
-    last_event_id: Annotated[str | None, Header(description="The id of the last event received (sent by EventSource on reconnect).")] = None,
+    after: Annotated[
+        int | None,
+        Query(ge=0, description="Start after this event id (0: the whole log); default: only new events."),
+    ] = None,
+    last_event_id: Annotated[
+        str | None,
+        Header(description="The id of the last event received (sent by EventSource on reconnect)."),
+    ] = None,
     _: Principal = require("jobs:read"),
 ) -> Response:
     """Every event appended to the log from now on (or after `Last-Event-ID` / `after`), for every job."""

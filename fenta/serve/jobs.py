@@ -22,8 +22,10 @@ __all__ = ["router"]
 router = APIRouter(prefix="/v1/jobs", tags=["jobs"])
 
 _IDEMPOTENCY = (
-    "Makes retrying this request safe: the first request with a key queues the job and its answer is kept 24 h; "
-    "a repeat gets the same answer (`Idempotent-Replayed: true`), a repeat while the first is still processed gets 409, "
+    "Makes retrying this request safe: the first request with a key queues the job and its answer is kept 24 "
+    "h; "
+    "a repeat gets the same answer (`Idempotent-Replayed: true`), a repeat while the first is still "
+    "processed gets 409, "
     "the same key with a different body 422. Keys are per token."
 )
 
@@ -41,7 +43,9 @@ def create_job(
     from .service import idempotency_key as parse_key
 
     app = state(request)
-    status, job, replayed = app.service.create_job(principal, body.model_dump(), parse_key(idempotency_key), base_url(request))
+    status, job, replayed = app.service.create_job(
+        principal, body.model_dump(), parse_key(idempotency_key), base_url(request)
+    )
     request.state.job_id = job["id"]
     if not replayed:
         app.metrics.job_submitted("api")
@@ -54,14 +58,21 @@ def create_job(
 @router.get("", response_model=JobPage, responses=responses(400), summary="List jobs")
 def list_jobs(
     request: Request,
-    status: Annotated[Literal["queued", "running", "failed", "completed", "dead", "cancelled"] | None, Query(description="Only jobs in this state.")] = None,
+    status: Annotated[
+        Literal["queued", "running", "failed", "completed", "dead", "cancelled"] | None,
+        Query(description="Only jobs in this state."),
+    ] = None,
     workflow: Annotated[str | None, Query(description="Only jobs of the workflow with this name.")] = None,
-    limit: Annotated[int, Query(ge=1, le=MAX_PAGE, description="At most this many (the page may be shorter).")] = 50,
+    limit: Annotated[
+        int, Query(ge=1, le=MAX_PAGE, description="At most this many (the page may be shorter).")
+    ] = 50,
     cursor: Annotated[str | None, Query(description="`next_cursor` of the previous page.")] = None,
     _: Principal = require("jobs:read"),
 ) -> dict:
     """Jobs newest first, a page at a time (opaque cursors: pass `next_cursor` back until it is null)."""
-    return state(request).service.jobs_page(status=status, workflow=workflow, limit=limit, cursor=cursor, base=base_url(request))
+    return state(request).service.jobs_page(
+        status=status, workflow=workflow, limit=limit, cursor=cursor, base=base_url(request)
+    )
 
 
 @router.get("/{job_id}", response_model=Job, responses=responses(404), summary="Show a job")
@@ -93,10 +104,18 @@ def _etag(path: str) -> str:
 
 
 @router.get(
-    "/{job_id}/artifacts/{name}", response_class=FileResponse, responses={**responses(404, 416), 206: {"description": "Part of the file (Range)"}, 304: {"description": "Not Modified (If-None-Match)"}},
+    "/{job_id}/artifacts/{name}",
+    response_class=FileResponse,
+    responses={
+        **responses(404, 416),
+        206: {"description": "Part of the file (Range)"},
+        304: {"description": "Not Modified (If-None-Match)"},
+    },
     summary="Download a job's file",
 )
-async def artifact(request: Request, job_id: str, name: str, _: Principal = require("artifacts:read")) -> Response:
+async def artifact(
+    request: Request, job_id: str, name: str, _: Principal = require("artifacts:read")
+) -> Response:
     """The file itself (video/mp4 for the video). `Range: bytes=0-1023` gets 206 with that part (416 when it
     is outside the file); `If-None-Match` with the ETag of an earlier download gets 304."""
     request.state.job_id = job_id
@@ -104,5 +123,14 @@ async def artifact(request: Request, job_id: str, name: str, _: Principal = requ
     tag = _etag(str(path))
     if tag in [t.strip() for t in request.headers.get("if-none-match", "").split(",")]:
         return Response(status_code=304, headers={"ETag": tag})
-    media = "video/mp4" if path.suffix == ".mp4" else mimetypes.guess_type(path.name)[0] or "application/octet-stream"
-    return FileResponse(path, media_type=media, filename=path.name, content_disposition_type="inline" if media.startswith(("video/", "image/")) else "attachment")
+    media = (
+        "video/mp4"
+        if path.suffix == ".mp4"
+        else mimetypes.guess_type(path.name)[0] or "application/octet-stream"
+    )
+    return FileResponse(
+        path,
+        media_type=media,
+        filename=path.name,
+        content_disposition_type="inline" if media.startswith(("video/", "image/")) else "attachment",
+    )

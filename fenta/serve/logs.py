@@ -2,10 +2,12 @@
 
     --log-format json   (or FENTA_LOG_FORMAT=json)
 
-    {"time": "2026-12-07T17:10:02.113Z", "level": "INFO", "logger": "fenta.serve", "message": "POST /v1/jobs 202",
-     "request_id": "3f9c...", "method": "POST", "route": "/v1/jobs", "status": 202, "duration": 0.0123, "token": "fenta_pat_4Qm9aZk0"}
+    {"time": "2026-12-07T17:10:02.113000+00:00", "level": "INFO", "logger": "fenta.serve",
+     "message": "POST /v1/jobs 202", "request_id": "3f9c...", "method": "POST", "route": "/v1/jobs",
+     "status": 202, "duration": 0.0123, "token": "fenta_pat_4Qm9aZk0"}
     {"time": "...", "level": "INFO", "logger": "fenta.jobs", "message": "node voice finished (completed)",
-     "job_id": "20261207-171002-ab12cd", "node": "voice", "duration": 1.84, "event": "node.finished", "event_id": 42}
+     "job_id": "20261207-171002-ab12cd", "node": "voice", "duration": 1.84, "event": "node.finished",
+     "event_id": 42}
 
 `request_id` (from `X-Request-ID` when the client sends a usable one, else new; echoed in the response
 and in problem documents) ties a request's lines together; `job_id` ties a job's lines together from the
@@ -34,8 +36,28 @@ FORMATS = ("text", "json")
 request_id_var: ContextVar[str | None] = ContextVar("fenta_request_id", default=None)
 job_id_var: ContextVar[str | None] = ContextVar("fenta_job_id", default=None)
 
-_RESERVED = ("args", "asctime", "created", "exc_info", "exc_text", "filename", "funcName", "levelno", "lineno", "module",
-             "msecs", "msg", "pathname", "process", "processName", "relativeCreated", "stack_info", "thread", "threadName", "taskName")
+_RESERVED = (
+    "args",
+    "asctime",
+    "created",
+    "exc_info",
+    "exc_text",
+    "filename",
+    "funcName",
+    "levelno",
+    "lineno",
+    "module",
+    "msecs",
+    "msg",
+    "pathname",
+    "process",
+    "processName",
+    "relativeCreated",
+    "stack_info",
+    "thread",
+    "threadName",
+    "taskName",
+)
 
 
 class _Context(logging.Filter):
@@ -58,8 +80,12 @@ def _json_formatter() -> logging.Formatter:
             return {k: v for k, v in log_record.items() if v is not None}
 
     return _Lines(
-        "{levelname}{name}{message}", style="{", timestamp="time", rename_fields={"levelname": "level", "name": "logger"},
-        reserved_attrs=_RESERVED, json_ensure_ascii=False,
+        "{levelname}{name}{message}",
+        style="{",
+        timestamp="time",
+        rename_fields={"levelname": "level", "name": "logger"},
+        reserved_attrs=_RESERVED,
+        json_ensure_ascii=False,
     )
 
 
@@ -105,9 +131,13 @@ _EVENT_TEXT: dict[str, Callable[[dict[str, Any]], str]] = {
     "node.started": lambda d: f"node {d.get('node')} started ({d.get('type')})",
     "node.finished": lambda d: f"node {d.get('node')} finished ({d.get('status')})",
     "node.failed": lambda d: f"node {d.get('node')} failed: {d.get('error')}",
-    "job.retrying": lambda d: f"retry (attempt {d.get('attempt')}) in {float(d.get('delaySeconds') or 0):.1f} s",
+    "job.retrying": lambda d: (
+        f"retry (attempt {d.get('attempt')}) in {float(d.get('delaySeconds') or 0):.1f} s"
+    ),
     "job.completed": lambda d: f"completed {d.get('videoUrl') or ''}".rstrip(),
-    "job.failed": lambda d: f"failed ({'retryable' if d.get('retryable') else 'not retryable'}): {d.get('error')}",
+    "job.failed": lambda d: (
+        f"failed ({'retryable' if d.get('retryable') else 'not retryable'}): {d.get('error')}"
+    ),
     "job.dead": lambda d: f"dead: {d.get('error')}",
     "job.cancelled": lambda d: "cancelled",
 }
@@ -116,11 +146,15 @@ _EVENT_TEXT: dict[str, Callable[[dict[str, Any]], str]] = {
 def check_format(fmt: str | None) -> str:
     fmt = (fmt or "text").strip().lower()
     if fmt not in FORMATS:
-        raise ServeError(f"log format '{fmt}' is not text or json (--log-format, FENTA_LOG_FORMAT)", field="--log-format")
+        raise ServeError(
+            f"log format '{fmt}' is not text or json (--log-format, FENTA_LOG_FORMAT)", field="--log-format"
+        )
     return fmt
 
 
-def setup_logging(fmt: str | None, *, stream: TextIO | None = None, level: int = logging.INFO) -> LogLines | None:
+def setup_logging(
+    fmt: str | None, *, stream: TextIO | None = None, level: int = logging.INFO
+) -> LogLines | None:
     """Send fenta's (and uvicorn's) log records to `stream` (stderr) as plain lines or JSON lines.
 
     Returns:
@@ -137,7 +171,11 @@ def setup_logging(fmt: str | None, *, stream: TextIO | None = None, level: int =
         handler.setFormatter(_json_formatter())
     else:
         handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s", datefmt="%H:%M:%S"))
-    names = ("fenta", "uvicorn", "uvicorn.error", "mcp") if fmt == "json" else ("fenta.serve", "fenta.jobs", "fenta.notes", "uvicorn.error")
+    names = (
+        ("fenta", "uvicorn", "uvicorn.error", "mcp")
+        if fmt == "json"
+        else ("fenta.serve", "fenta.jobs", "fenta.notes", "uvicorn.error")
+    )
     for name in names:
         logger = logging.getLogger(name)
         for old in [h for h in logger.handlers if getattr(h, "_fenta", False)]:
@@ -202,7 +240,12 @@ class RequestLog:
             seconds = time.perf_counter() - started
             route = _route_of(scope)
             principal = state.get("principal")
-            extra = {"method": scope["method"], "route": route, "status": status, "duration": round(seconds, 4)}
+            extra = {
+                "method": scope["method"],
+                "route": route,
+                "status": status,
+                "duration": round(seconds, 4),
+            }
             if principal is not None:
                 extra["token"] = principal.prefix
             if state.get("job_id"):

@@ -26,7 +26,7 @@ from mcp.server.mcpserver import Context
 from mcp.server.mcpserver.exceptions import ToolError
 from mcp.server.transport_security import TransportSecuritySettings
 from mcp.types import ToolAnnotations
-from pydantic import BaseModel, Field
+from pydantic import AnyHttpUrl, BaseModel, Field
 
 from ..errors import FentaError, ServeError
 from .access import Principal, authenticate
@@ -65,7 +65,13 @@ class _Verifier:
         except ServeError as e:
             self.app.metrics.auth_failed(e.extra.get("reason", "invalid"))
             return None
-        return AccessToken(token=token, client_id=p.token_id, scopes=sorted(p.scopes), subject=p.name, claims={"role": p.role, "prefix": p.prefix})
+        return AccessToken(
+            token=token,
+            client_id=p.token_id,
+            scopes=sorted(p.scopes),
+            subject=p.name,
+            claims={"role": p.role, "prefix": p.prefix},
+        )
 
 
 def build_mcp(app: AppState) -> MCPServer:
@@ -76,12 +82,22 @@ def build_mcp(app: AppState) -> MCPServer:
     root = logging.getLogger()
     handlers, level = list(root.handlers), root.level
     server = MCPServer(
-        "fenta", version=__version__, token_verifier=_Verifier(app),
-        instructions="Render short videos from fenta workflows: validate_workflow and estimate_cost first, then create_video "
+        "fenta",
+        version=__version__,
+        token_verifier=_Verifier(app),
+        instructions="Render short videos from fenta workflows: validate_workflow and estimate_cost first, "
+        "then create_video "
         "(returns a job at once), wait_for_job to follow it with progress, get_job for its files' URLs.",
-        auth=AuthSettings(issuer_url=public, resource_server_url=f"{public}/mcp", validate_token_resource=False),
+        auth=AuthSettings(
+            issuer_url=AnyHttpUrl(public),
+            resource_server_url=AnyHttpUrl(f"{public}/mcp"),
+            validate_token_resource=False,
+        ),
     )
-    root.handlers[:], root.level = handlers, level  # MCPServer() calls logging.basicConfig: logging is fenta's to set up
+    root.handlers[:], root.level = (
+        handlers,
+        level,
+    )  # MCPServer() calls logging.basicConfig: logging is fenta's to set up
     base = public
 
     def allowed(tool: str, scope: str) -> Principal:
@@ -89,7 +105,13 @@ def build_mcp(app: AppState) -> MCPServer:
         if token is None:
             raise ToolError("not authenticated: connect with 'Authorization: Bearer fenta_pat_...'")
         claims = token.claims or {}
-        principal = Principal(token.client_id, token.subject or "", claims.get("role", ""), frozenset(token.scopes), claims.get("prefix", ""))
+        principal = Principal(
+            token.client_id,
+            token.subject or "",
+            claims.get("role", ""),
+            frozenset(token.scopes),
+            claims.get("prefix", ""),
+        )
         if scope not in principal.scopes:
             app.metrics.auth_failed("scope")
             raise ToolError(f"this token ({principal.role}) lacks the '{scope}' permission {tool} needs")
@@ -106,27 +128,43 @@ def build_mcp(app: AppState) -> MCPServer:
         except FentaError as e:
             app.metrics.tool_called(tool, "tool_error")
             p = problem_of(e)
-            lines = [p.message] + [f"- {x.get('text') or x.get('detail')}" for x in p.extra.get("errors") or []]
+            lines = [p.message] + [
+                f"- {x.get('text') or x.get('detail')}" for x in p.extra.get("errors") or []
+            ]
             raise ToolError("\n".join(lines)) from None
         app.metrics.tool_called(tool, "ok")
         return out
 
     readonly = ToolAnnotations(read_only_hint=True, open_world_hint=False)
 
-    @server.tool(annotations=ToolAnnotations(read_only_hint=False, destructive_hint=False, idempotent_hint=False, open_world_hint=True))
+    @server.tool(
+        annotations=ToolAnnotations(
+            read_only_hint=False, destructive_hint=False, idempotent_hint=False, open_world_hint=True
+        )
+    )
     async def create_video(
-        workflow: dict[str, Any] = Field(description="The workflow document (JSON object, either shape; see list_nodes)."),
-        vars: dict[str, Any] | None = Field(None, description="Variables over the workflow's vars: defaults."),
+        workflow: dict[str, Any] = Field(
+            description="The workflow document (JSON object, either shape; see list_nodes)."
+        ),
+        vars: dict[str, Any] | None = Field(
+            None, description="Variables over the workflow's vars: defaults."
+        ),
         name: str | None = Field(None, description="Base name of the files."),
         priority: int = Field(0, ge=-1000, le=1000, description="Higher runs first."),
         preview: bool = Field(False, description="A quick 360p draft."),
-        idempotency_key: str | None = Field(None, description="The same key again (with the same arguments) returns the same job instead of a second one."),
+        idempotency_key: str | None = Field(
+            None,
+            description="The same key again (with the same arguments) returns the same job instead of a "
+            "second one.",
+        ),
     ) -> Job:
         """Queue a video: the job comes back at once (status queued); follow it with wait_for_job or get_job.
         A job's handle stays valid as long as the server keeps the job."""
         principal = allowed("create_video", "jobs:write")
         try:
-            body = JobCreate(workflow=workflow, vars=vars or {}, name=name, priority=priority, preview=preview).model_dump()
+            body = JobCreate(
+                workflow=workflow, vars=vars or {}, name=name, priority=priority, preview=preview
+            ).model_dump()
             key = idempotency_key_of(idempotency_key)
         except (ValueError, ServeError) as e:
             raise ToolError(str(e)) from None
@@ -142,7 +180,13 @@ def build_mcp(app: AppState) -> MCPServer:
         return Job.model_validate(await call("get_job", app.service.job, job_id, base))
 
     @server.tool(annotations=readonly)
-    async def wait_for_job(job_id: str, ctx: Context, timeout_s: float = Field(60.0, ge=0, le=MAX_WAIT, description="Return after this long even if the job still runs.")) -> Job:
+    async def wait_for_job(
+        job_id: str,
+        ctx: Context,
+        timeout_s: float = Field(
+            60.0, ge=0, le=MAX_WAIT, description="Return after this long even if the job still runs."
+        ),
+    ) -> Job:
         """Follow a job until it completes, dies or is cancelled, or `timeout_s` passes (at most 300 s; call
         again to keep waiting), sending progress notifications as its nodes run. Returns the job."""
         allowed("wait_for_job", "jobs:read")
@@ -163,7 +207,11 @@ def build_mcp(app: AppState) -> MCPServer:
             view["status"] = await anyio.to_thread.run_sync(app.service.job_state, job_id) or view["status"]
         return Job.model_validate(await call("wait_for_job", app.service.job, job_id, base))
 
-    @server.tool(annotations=ToolAnnotations(read_only_hint=False, destructive_hint=True, idempotent_hint=True, open_world_hint=False))
+    @server.tool(
+        annotations=ToolAnnotations(
+            read_only_hint=False, destructive_hint=True, idempotent_hint=True, open_world_hint=False
+        )
+    )
     async def cancel_job(job_id: str) -> Job:
         """Cancel a job (a running one stops within a poll interval). Fails for a job that already ended."""
         allowed("cancel_job", "jobs:write")
@@ -171,15 +219,21 @@ def build_mcp(app: AppState) -> MCPServer:
 
     @server.tool(annotations=readonly)
     async def validate_workflow(workflow: dict[str, Any], vars: dict[str, Any] | None = None) -> Validation:
-        """Check a workflow document: valid or every problem (node, field, what is wrong), and the API keys it needs."""
+        """Check a workflow document: valid or every problem (node, field, what is wrong), and the API
+        keys it needs."""
         allowed("validate_workflow", "workflows:read")
-        return Validation.model_validate(await call("validate_workflow", app.service.validate, workflow, vars or {}))
+        return Validation.model_validate(
+            await call("validate_workflow", app.service.validate, workflow, vars or {})
+        )
 
     @server.tool(annotations=readonly)
     async def estimate_cost(workflow: dict[str, Any], vars: dict[str, Any] | None = None) -> Estimate:
-        """What one run costs (USD by provider), which API keys it needs, and whether the quotas allow it now."""
+        """What one run costs (USD by provider), which API keys it needs, and whether the quotas allow it
+        now."""
         allowed("estimate_cost", "workflows:read")
-        return Estimate.model_validate(await call("estimate_cost", app.service.estimate, workflow, vars or {}))
+        return Estimate.model_validate(
+            await call("estimate_cost", app.service.estimate, workflow, vars or {})
+        )
 
     @server.tool(annotations=readonly)
     async def list_templates() -> Templates:
@@ -195,14 +249,22 @@ def build_mcp(app: AppState) -> MCPServer:
 
     @server.tool(annotations=readonly)
     async def search_assets(
-        query: str | None = Field(None, description="Words that must all appear in the name, tags or source."),
+        query: str | None = Field(
+            None, description="Words that must all appear in the name, tags or source."
+        ),
         kind: Literal["video", "image", "audio"] | None = None,
         tag: str | None = None,
         limit: int = Field(20, ge=1, le=200),
     ) -> Assets:
-        """Media in the server's asset library; use one in a workflow as Input.Asset with `asset: ID` or `tag: NAME`."""
+        """Media in the server's asset library; use one in a workflow as Input.Asset with `asset: ID` or
+        `tag: NAME`."""
         allowed("search_assets", "assets:read")
-        return Assets(assets=await call("search_assets", lambda: app.service.search_assets(query=query, kind=kind, tag=tag, limit=limit, base=base)))
+        return Assets(
+            assets=await call(
+                "search_assets",
+                lambda: app.service.search_assets(query=query, kind=kind, tag=tag, limit=limit, base=base),
+            )
+        )
 
     return server
 
@@ -213,7 +275,11 @@ def idempotency_key_of(value: str | None) -> str | None:
 
 def _progress_text(ev: Any, view: dict[str, Any]) -> str:
     node = ev.data.get("node")
-    what = ev.type.replace("job.", "").replace("node.", f"node {node} ") if node else ev.type.replace("job.", "job ")
+    what = (
+        ev.type.replace("job.", "").replace("node.", f"node {node} ")
+        if node
+        else ev.type.replace("job.", "job ")
+    )
     return f"{what} ({round(100 * float(view['progress'] or 0))} %)"
 
 
@@ -226,5 +292,7 @@ def transport_security(app: AppState) -> TransportSecuritySettings:
     return TransportSecuritySettings(
         enable_dns_rebinding_protection=True,
         allowed_hosts=[f"{h}:*" for h in local] + local + hosts,
-        allowed_origins=[f"http://{h}:*" for h in local] + [f"http://{h}" for h in hosts] + [f"https://{h}" for h in hosts],
+        allowed_origins=[f"http://{h}:*" for h in local]
+        + [f"http://{h}" for h in hosts]
+        + [f"https://{h}" for h in hosts],
     )

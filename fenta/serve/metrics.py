@@ -15,8 +15,20 @@ from typing import Any, Iterator
 
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
-from prometheus_client.metrics_core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    generate_latest,
+)
+from prometheus_client.metrics_core import (
+    CounterMetricFamily,
+    GaugeMetricFamily,
+    HistogramMetricFamily,
+    Metric,
+)
 from prometheus_client.registry import Collector
 
 from .access import Principal
@@ -32,10 +44,14 @@ _STATES = ("queued", "running", "failed", "completed", "dead", "cancelled")
 _STREAM_ROUTES = ("/v1/jobs/{job_id}/events", "/v1/events")
 
 
-def _histogram(name: str, doc: str, labels: list[str], rows: list[dict[str, Any]], buckets: tuple[float, ...]) -> HistogramMetricFamily:
+def _histogram(
+    name: str, doc: str, labels: list[str], rows: list[dict[str, Any]], buckets: tuple[float, ...]
+) -> HistogramMetricFamily:
     family = HistogramMetricFamily(name, doc, labels=labels)
     for r in rows:
-        points = [(repr(float(b)), float(n)) for b, n in zip(buckets, r["buckets"])] + [("+Inf", float(r["count"]))]
+        points = [(repr(float(b)), float(n)) for b, n in zip(buckets, r["buckets"])] + [
+            ("+Inf", float(r["count"]))
+        ]
         family.add_metric(list(r["labels"]), points, r["sum"])
     return family
 
@@ -49,25 +65,55 @@ class _FromDatabase(Collector):
     def collect(self) -> Iterator[Metric]:
         store = self.stores.get()
         states = store.job_states()
-        jobs = GaugeMetricFamily("fenta_jobs", "Jobs by state (queued = queue depth), read from fenta.db at scrape time", labels=["state"])
+        jobs = GaugeMetricFamily(
+            "fenta_jobs",
+            "Jobs by state (queued = queue depth), read from fenta.db at scrape time",
+            labels=["state"],
+        )
         for s in _STATES:
             jobs.add_metric([s], float(states.get(s, 0)))
         yield jobs
         oldest = store.oldest_queued()
         if oldest is not None:
-            yield GaugeMetricFamily("fenta_queue_oldest_job_created_timestamp_seconds", "When the oldest queued job was created (Unix time)", value=oldest)
-        yield _histogram("fenta_job_duration_seconds", "Finished jobs' run time, start to end, by outcome", ["outcome"], store.job_durations(_JOB_BUCKETS), _JOB_BUCKETS)
-        yield _histogram("fenta_node_duration_seconds", "Node run time by node type and outcome", ["node_type", "outcome"], store.node_durations(_NODE_BUCKETS), _NODE_BUCKETS)
+            yield GaugeMetricFamily(
+                "fenta_queue_oldest_job_created_timestamp_seconds",
+                "When the oldest queued job was created (Unix time)",
+                value=oldest,
+            )
+        yield _histogram(
+            "fenta_job_duration_seconds",
+            "Finished jobs' run time, start to end, by outcome",
+            ["outcome"],
+            store.job_durations(_JOB_BUCKETS),
+            _JOB_BUCKETS,
+        )
+        yield _histogram(
+            "fenta_node_duration_seconds",
+            "Node run time by node type and outcome",
+            ["node_type", "outcome"],
+            store.node_durations(_NODE_BUCKETS),
+            _NODE_BUCKETS,
+        )
         counts = store.event_counts(["job.retrying", "job.dead"])
         yield CounterMetricFamily("fenta_job_retries", "Job retries scheduled", value=counts["job.retrying"])
-        yield CounterMetricFamily("fenta_jobs_dead", "Jobs moved to the dead letters (no retry left or not retryable)", value=counts["job.dead"])
-        deliveries = GaugeMetricFamily("fenta_webhook_deliveries", "Webhook deliveries by status", labels=["status"])
+        yield CounterMetricFamily(
+            "fenta_jobs_dead",
+            "Jobs moved to the dead letters (no retry left or not retryable)",
+            value=counts["job.dead"],
+        )
+        deliveries = GaugeMetricFamily(
+            "fenta_webhook_deliveries", "Webhook deliveries by status", labels=["status"]
+        )
         found = store.webhook_deliveries()
         for s in sorted({"pending", "delivered", "failed", *found}):
             deliveries.add_metric([s], float(found.get(s, 0)))
         yield deliveries
-        calls = CounterMetricFamily("fenta_provider_calls", "Provider calls recorded (usage records)", labels=["provider"])
-        cost = CounterMetricFamily("fenta_provider_cost_usd", "Money spent on providers, in US dollars", labels=["provider"])
+        calls = CounterMetricFamily(
+            "fenta_provider_calls", "Provider calls recorded (usage records)", labels=["provider"]
+        )
+        cost = CounterMetricFamily(
+            "fenta_provider_cost_usd", "Money spent on providers, in US dollars", labels=["provider"]
+        )
         for provider, n, usd in store.provider_usage():
             calls.add_metric([provider], float(n))
             cost.add_metric([provider], usd)
@@ -82,12 +128,29 @@ class Metrics:
         from .. import __version__
 
         r = self.registry = CollectorRegistry()
-        self.requests = Counter("fenta_http_requests", "HTTP requests answered", ["method", "route", "status"], registry=r)
-        self.latency = Histogram("fenta_http_request_duration_seconds", "Time to answer an HTTP request (SSE streams left out)", ["method", "route"], buckets=_HTTP_BUCKETS, registry=r)
+        self.requests = Counter(
+            "fenta_http_requests", "HTTP requests answered", ["method", "route", "status"], registry=r
+        )
+        self.latency = Histogram(
+            "fenta_http_request_duration_seconds",
+            "Time to answer an HTTP request (SSE streams left out)",
+            ["method", "route"],
+            buckets=_HTTP_BUCKETS,
+            registry=r,
+        )
         self.sse_streams = Gauge("fenta_sse_streams", "SSE streams open now", registry=r)
-        self.submitted = Counter("fenta_jobs_submitted", "Jobs queued through this server, by source", ["source"], registry=r)
-        self.tool_calls = Counter("fenta_mcp_tool_calls", "MCP tool calls by tool and outcome", ["tool", "outcome"], registry=r)
-        self.auth_failures = Counter("fenta_auth_failures", "Requests refused by authentication or permission, by reason", ["reason"], registry=r)
+        self.submitted = Counter(
+            "fenta_jobs_submitted", "Jobs queued through this server, by source", ["source"], registry=r
+        )
+        self.tool_calls = Counter(
+            "fenta_mcp_tool_calls", "MCP tool calls by tool and outcome", ["tool", "outcome"], registry=r
+        )
+        self.auth_failures = Counter(
+            "fenta_auth_failures",
+            "Requests refused by authentication or permission, by reason",
+            ["reason"],
+            registry=r,
+        )
         self.limited = Counter("fenta_rate_limited", "Requests refused by the rate limit", registry=r)
         info = Gauge("fenta_build_info", "The running fenta (always 1)", ["version", "python"], registry=r)
         info.labels(__version__, platform.python_version()).set(1)
@@ -121,7 +184,19 @@ class Metrics:
 router = APIRouter(tags=["observability"])
 
 
-@router.get("/metrics", response_class=Response, responses={200: {"description": "The Prometheus text exposition format", "content": {CONTENT_TYPE_LATEST: {"schema": {"type": "string"}}}}, **responses()}, summary="Prometheus metrics")
+@router.get(
+    "/metrics",
+    response_class=Response,
+    responses={
+        200: {
+            "description": "The Prometheus text exposition format",
+            "content": {CONTENT_TYPE_LATEST: {"schema": {"type": "string"}}},
+        },
+        **responses(),
+    },
+    summary="Prometheus metrics",
+)
 def metrics(request: Request, _: Principal = require("metrics:read")) -> Response:
-    """Everything above, in the Prometheus text format (scrape with `authorization: {credentials: fenta_pat_...}`)."""
+    """Everything above, in the Prometheus text format (scrape with
+    `authorization: {credentials: fenta_pat_...}`)."""
     return Response(state(request).metrics.text(), media_type=CONTENT_TYPE_LATEST)

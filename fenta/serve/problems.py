@@ -2,7 +2,8 @@
 
     {"type": "https://fenta.dev/problems/invalid-workflow", "title": "Invalid workflow", "status": 422,
      "detail": "2 problems found", "instance": "/v1/jobs", "request_id": "...",
-     "errors": [{"detail": "...", "pointer": "/workflow/nodes/voice/params/engine", "node": "voice", "field": "params.engine", "line": 7}]}
+     "errors": [{"detail": "...", "pointer": "/workflow/nodes/voice/params/engine", "node": "voice",
+                 "field": "params.engine", "line": 7}]}
 
 `type` names the kind of problem (a stable URI; `about:blank` when the status says it all), `title` is
 stable per type, `detail` is about this occurrence, `instance` is the path asked for, `request_id` the
@@ -50,7 +51,16 @@ def _type_of(status: int, explicit: str | None) -> str:
     return known if ":" in known else BASE + known
 
 
-def problem_response(request: Request | None, status: int, detail: str, *, title: str | None = None, type: str | None = None, headers: dict[str, str] | None = None, **extra: Any) -> JSONResponse:
+def problem_response(
+    request: Request | None,
+    status: int,
+    detail: str,
+    *,
+    title: str | None = None,
+    type: str | None = None,
+    headers: dict[str, str] | None = None,
+    **extra: Any,
+) -> JSONResponse:
     """A problem document as a response (the request gives `instance` and `request_id`)."""
     body: dict[str, Any] = {
         "type": _type_of(status, type),
@@ -82,7 +92,14 @@ def problem_items(e: SpecError) -> list[dict[str, Any]]:
     """Every problem of a workflow, as the `errors` member lists them."""
     out = []
     for p in e.problems:
-        item = {"detail": p.message, "pointer": _pointer(p), "node": p.node, "field": p.field, "line": p.line, "text": str(p)}
+        item = {
+            "detail": p.message,
+            "pointer": _pointer(p),
+            "node": p.node,
+            "field": p.field,
+            "line": p.line,
+            "text": str(p),
+        }
         out.append({k: v for k, v in item.items() if v is not None})
     return out
 
@@ -91,12 +108,25 @@ def spec_problem(e: SpecError) -> ServeError:
     """A workflow that does not validate: 422, every problem listed (as `fenta validate` lists them)."""
     n = len(e.problems)
     detail = str(e.problems[0]) if n == 1 else f"{n} problems found"
-    return ServeError(detail, status=422, title="Invalid workflow", extra={"type": "invalid-workflow", "errors": problem_items(e)})
+    return ServeError(
+        detail,
+        status=422,
+        title="Invalid workflow",
+        extra={"type": "invalid-workflow", "errors": problem_items(e)},
+    )
 
 
 def _serve_error(request: Request, e: ServeError) -> JSONResponse:
     extra = dict(e.extra)
-    return problem_response(request, e.status, e.message, title=e.title, type=extra.pop("type", None), headers=e.headers or None, **extra)
+    return problem_response(
+        request,
+        e.status,
+        e.message,
+        title=e.title,
+        type=extra.pop("type", None),
+        headers=e.headers or None,
+        **extra,
+    )
 
 
 def install(app: FastAPI) -> None:
@@ -112,7 +142,12 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(FentaError)
     async def _fenta(request: Request, e: FentaError) -> JSONResponse:
-        return problem_response(request, 422 if e.exit_code == 2 else 500, str(e), title="Cannot do that" if e.exit_code == 2 else None)
+        return problem_response(
+            request,
+            422 if e.exit_code == 2 else 500,
+            str(e),
+            title="Cannot do that" if e.exit_code == 2 else None,
+        )
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, e: StarletteHTTPException) -> JSONResponse:
@@ -126,15 +161,34 @@ def install(app: FastAPI) -> None:
         errors = []
         for err in e.errors():
             loc = [str(x) for x in err.get("loc", ())]
-            errors.append({"detail": err.get("msg", ""), "pointer": "/" + "/".join(loc[1:]) if loc and loc[0] == "body" else None, "location": ".".join(loc)})
+            errors.append(
+                {
+                    "detail": err.get("msg", ""),
+                    "pointer": "/" + "/".join(loc[1:]) if loc and loc[0] == "body" else None,
+                    "location": ".".join(loc),
+                }
+            )
         n = len(errors)
-        detail = f"{errors[0]['location']}: {errors[0]['detail']}" if n == 1 else f"{n} problems in the request"
-        return problem_response(request, 422, detail, title="Invalid request", type="invalid-request", errors=errors)
+        detail = (
+            f"{errors[0]['location']}: {errors[0]['detail']}" if n == 1 else f"{n} problems in the request"
+        )
+        return problem_response(
+            request, 422, detail, title="Invalid request", type="invalid-request", errors=errors
+        )
 
     @app.exception_handler(Exception)
     async def _internal(request: Request, e: Exception) -> JSONResponse:
-        log.error("internal error on %s %s: %s: %s", request.method, request.url.path, type(e).__name__, e, exc_info=e)
-        return problem_response(request, 500, "internal error (the server's log has it under this request_id)")
+        log.error(
+            "internal error on %s %s: %s: %s",
+            request.method,
+            request.url.path,
+            type(e).__name__,
+            e,
+            exc_info=e,
+        )
+        return problem_response(
+            request, 500, "internal error (the server's log has it under this request_id)"
+        )
 
 
 _PROBLEM = {"content": {MEDIA_TYPE: {"schema": {"$ref": "#/components/schemas/Problem"}}}}
@@ -143,7 +197,10 @@ _PROBLEM = {"content": {MEDIA_TYPE: {"schema": {"$ref": "#/components/schemas/Pr
 PROBLEM_RESPONSES: dict[int | str, dict[str, Any]] = {
     401: {"description": "No, a malformed, an unknown, an expired or a revoked access token", **_PROBLEM},
     403: {"description": "The token's role or scopes lack the route's permission", **_PROBLEM},
-    429: {"description": "Over the rate limit of this token and route (see Retry-After and RateLimit)", **_PROBLEM},
+    429: {
+        "description": "Over the rate limit of this token and route (see Retry-After and RateLimit)",
+        **_PROBLEM,
+    },
 }
 
 

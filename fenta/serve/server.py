@@ -62,10 +62,12 @@ def _scheduler(settings: Settings, log: Callable[[str], None]) -> tuple[Any, thr
     from ..ops.scheduler import Scheduler, SchedulerLock
 
     probe = SchedulerLock(settings.home)
-    probe.acquire()  # another scheduler on this FENTA_HOME: ScheduleError names it (exit 2), before anything starts
+    probe.acquire()  # another scheduler on this FENTA_HOME: ScheduleError names it (exit 2), nothing runs
     probe.release()
     daemon = Scheduler(settings, workers=0, log=log)  # it only queues; the server's workers run the jobs
-    thread = threading.Thread(target=lambda: daemon.run(signals=False), name="fenta-serve-scheduler", daemon=True)
+    thread = threading.Thread(
+        target=lambda: daemon.run(signals=False), name="fenta-serve-scheduler", daemon=True
+    )
     thread.start()
     return daemon, thread
 
@@ -95,7 +97,8 @@ def serve(
     """Run the group in the foreground until SIGTERM or Ctrl-C.
 
     Raises:
-        ServeError: a bad log format, rate limit or port; a non-loopback address with no access token (exit 2).
+        ServeError: a bad log format, rate limit or port; a non-loopback address with no access token
+            (exit 2).
         ScheduleError: another scheduler runs for this FENTA_HOME (run with --no-scheduler).
     """
     import uvicorn
@@ -110,14 +113,19 @@ def serve(
     if not is_loopback(host) and tokens == 0:
         raise ServeError(
             f"refusing to listen on {host} with no access token: anyone who reaches it could use the API. "
-            "Create one first (`fenta tokens create --name admin --role owner`), or listen on 127.0.0.1", field="--host",
+            "Create one first (`fenta tokens create --name admin --role owner`), or listen on 127.0.0.1",
+            field="--host",
         )
     lines = setup_logging(fmt) or LogLines("text")
     shown = f"[{host}]" if ":" in host else host
     options = ServeOptions(
-        public_url=(public_url or f"http://{'127.0.0.1' if host in ('0.0.0.0', '::') else shown}:{port}").rstrip("/"),
+        public_url=(
+            public_url or f"http://{'127.0.0.1' if host in ('0.0.0.0', '::') else shown}:{port}"
+        ).rstrip("/"),
         cors_origins=tuple(cors_origins) if cors_origins else None,
-        allowed_hosts=[] if is_loopback(host) else ["*"],  # off loopback the operator's proxy or firewall decides who reaches it
+        allowed_hosts=[]
+        if is_loopback(host)
+        else ["*"],  # off loopback the operator's proxy or firewall decides who reaches it
     )
     app = create_app(settings, options)
     sock = _listen(host, port)
@@ -128,7 +136,16 @@ def serve(
         def capture_signals(self) -> Iterator[None]:  # the group handles signals (below), not uvicorn alone
             yield
 
-    server = _Server(uvicorn.Config(app, log_config=None, access_log=False, timeout_graceful_shutdown=5, lifespan="on", server_header=False))
+    server = _Server(
+        uvicorn.Config(
+            app,
+            log_config=None,
+            access_log=False,
+            timeout_graceful_shutdown=5,
+            lifespan="on",
+            server_header=False,
+        )
+    )
     group = WorkerGroup(settings, workers, log_format=fmt, log=lines.line).start()
     daemon, daemon_thread = _scheduler(settings, lines.line) if scheduler else (None, None)
     stops = 0
@@ -146,11 +163,16 @@ def serve(
 
     where = f"http://{shown}:{port}"
     announce(
-        f"fenta serve {where}  (API {where}/v1, docs {where}/docs, MCP {where}/mcp, metrics {where}/metrics); "
-        f"{workers} worker(s), scheduler {'on' if scheduler else 'off'}, FENTA_HOME {settings.home}; Ctrl-C stops it"
+        f"fenta serve {where}  (API {where}/v1, docs {where}/docs, MCP {where}/mcp, metrics "
+        f"{where}/metrics); "
+        f"{workers} worker(s), scheduler {'on' if scheduler else 'off'}, FENTA_HOME {settings.home}; Ctrl-C "
+        "stops it"
     )
     if tokens == 0:
-        announce("no access token yet: every route but /v1/health answers 401. Create one: fenta tokens create --name me --role owner")
+        announce(
+            "no access token yet: every route but /v1/health answers 401. Create one: fenta tokens create "
+            "--name me --role owner"
+        )
     try:
         with _signals(on_signal):
             server.run(sockets=[sock])
@@ -161,7 +183,8 @@ def serve(
         group.stop()
         if daemon is not None:
             daemon.stop()
-            daemon_thread.join(10)
+            if daemon_thread is not None:
+                daemon_thread.join(10)
         sock.close()
         AppStatus.should_exit = False
     lines.line("fenta serve stopped")

@@ -16,9 +16,10 @@ from typing import Any
 
 from ..config import Settings
 from ..engine.events import iso, read_events
-from ..errors import FentaError, JobError, PathError, QuotaError, ServeError, SpecError
+from ..errors import FentaError, JobError, PathError, ServeError, SpecError
 from .access import Principal
-from .problems import problem_items, spec_problem
+from .catalog_service import Catalog
+from .problems import spec_problem
 from .store import ServeStore
 from .untrusted import load_untrusted
 
@@ -28,7 +29,15 @@ __all__ = ["Stores", "Service", "IDEMPOTENCY_TTL", "MAX_PAGE"]
 IDEMPOTENCY_TTL = 24 * 3600
 #: The most jobs one page lists.
 MAX_PAGE = 200
-_ATTEMPT_EVENTS = ["job.started", "job.completed", "job.failed", "job.cancelled", "job.queued", "job.retrying", "job.dead"]
+_ATTEMPT_EVENTS = [
+    "job.started",
+    "job.completed",
+    "job.failed",
+    "job.cancelled",
+    "job.queued",
+    "job.retrying",
+    "job.dead",
+]
 
 
 class Stores:
@@ -64,7 +73,9 @@ def not_found(what: str) -> ServeError:
 
 
 def _fingerprint(body: dict[str, Any]) -> str:
-    return hashlib.sha256(json.dumps(body, sort_keys=True, separators=(",", ":"), default=str).encode()).hexdigest()
+    return hashlib.sha256(
+        json.dumps(body, sort_keys=True, separators=(",", ":"), default=str).encode()
+    ).hexdigest()
 
 
 def idempotency_key(header: str | None) -> str | None:
@@ -79,21 +90,26 @@ def idempotency_key(header: str | None) -> str | None:
     if len(key) >= 2 and key[0] == key[-1] == '"':
         key = key[1:-1]
     if not key or len(key) > 255 or not all(32 <= ord(c) < 127 for c in key):
-        raise ServeError("Idempotency-Key must be 1 to 255 printable ASCII characters (a UUID is best)", status=400, title="Bad Idempotency-Key")
+        raise ServeError(
+            "Idempotency-Key must be 1 to 255 printable ASCII characters (a UUID is best)",
+            status=400,
+            title="Bad Idempotency-Key",
+        )
     return key
 
 
-class Service:
-    """The API's operations on one FENTA_HOME."""
+class Service(Catalog):
+    """The API's operations on one FENTA_HOME: the jobs here, workflows and assets from `Catalog`."""
 
     def __init__(self, settings: Settings, stores: Stores) -> None:
-        self.settings = settings
-        self.stores = stores
+        super().__init__(settings, stores)
         self.renders = settings.home / "renders"
 
     # ------------------------------------------------------------ jobs
 
-    def create_job(self, principal: Principal, body: dict[str, Any], key: str | None, base: str) -> tuple[int, dict[str, Any], bool]:
+    def create_job(
+        self, principal: Principal, body: dict[str, Any], key: str | None, base: str
+    ) -> tuple[int, dict[str, Any], bool]:
         """Queue a job from a request body (`JobCreate`); (status, job, whether this is a replay).
 
         With an Idempotency-Key (draft-ietf-httpapi-idempotency-key-header): the first request is
@@ -108,21 +124,42 @@ class Service:
         if key is not None:
             state, row = store.claim_key(principal.token_id, key, fingerprint, time.time(), IDEMPOTENCY_TTL)
             if state == "mismatch":
-                raise ServeError("this Idempotency-Key was used with a different request body: use a new key for a new request",
-                                 status=422, title="Idempotency-Key reused", extra={"type": "idempotency-key-reused"})
+                raise ServeError(
+                    "this Idempotency-Key was used with a different request body: use a new key for a new "
+                    "request",
+                    status=422,
+                    title="Idempotency-Key reused",
+                    extra={"type": "idempotency-key-reused"},
+                )
             if state == "in_flight":
-                raise ServeError("a request with this Idempotency-Key is still being processed: retry later",
-                                 status=409, title="Request in flight", extra={"type": "idempotency-key-in-flight"})
+                raise ServeError(
+                    "a request with this Idempotency-Key is still being processed: retry later",
+                    status=409,
+                    title="Request in flight",
+                    extra={"type": "idempotency-key-in-flight"},
+                )
             if state == "replay" and row is not None:
                 answer = json.loads(row["response"])
                 if row["status"] >= 400:
-                    raise ServeError(answer["detail"], status=row["status"], title=answer.get("title"), headers={"Idempotent-Replayed": "true"}, extra=answer.get("extra"))
+                    raise ServeError(
+                        answer["detail"],
+                        status=row["status"],
+                        title=answer.get("title"),
+                        headers={"Idempotent-Replayed": "true"},
+                        extra=answer.get("extra"),
+                    )
                 return row["status"], answer, True
         try:
             job_id, missing = self._queue(body)
         except ServeError as e:
             if key is not None:
-                store.finish_key(principal.token_id, key, e.status, {"detail": e.message, "title": e.title, "extra": e.extra}, None)
+                store.finish_key(
+                    principal.token_id,
+                    key,
+                    e.status,
+                    {"detail": e.message, "title": e.title, "extra": e.extra},
+                    None,
+                )
             raise
         except BaseException:
             if key is not None:
@@ -143,7 +180,14 @@ class Service:
         except SpecError as e:
             raise spec_problem(e) from None
         try:
-            job_id = submit(wf, out=self.renders, name=body.get("name"), priority=int(body.get("priority") or 0), preview=bool(body.get("preview")), settings=self.settings)
+            job_id = submit(
+                wf,
+                out=self.renders,
+                name=body.get("name"),
+                priority=int(body.get("priority") or 0),
+                preview=bool(body.get("preview")),
+                settings=self.settings,
+            )
         except PathError as e:
             raise ServeError(str(e), status=422, title="Invalid request", extra={"field": "name"}) from None
         return job_id, [k.var for k in key_needs(wf, self.settings) if not k.set]
@@ -161,9 +205,19 @@ class Service:
         store = self.stores.get()
         row = self._row(job_id)
         nodes = [
-            {"node": r["node_id"], "type": r["node_type"], "status": r["status"], "runs": r["attempt"], "seconds": r["seconds"],
-             "started_at": iso(r["started_at"]) if r["started_at"] else None, "finished_at": iso(r["finished_at"]) if r["finished_at"] else None,
-             "offset": round(r["started_at"] - row["started_at"], 3) if r["started_at"] and row.get("started_at") else None, "error": r["error"]}
+            {
+                "node": r["node_id"],
+                "type": r["node_type"],
+                "status": r["status"],
+                "runs": r["attempt"],
+                "seconds": r["seconds"],
+                "started_at": iso(r["started_at"]) if r["started_at"] else None,
+                "finished_at": iso(r["finished_at"]) if r["finished_at"] else None,
+                "offset": round(r["started_at"] - row["started_at"], 3)
+                if r["started_at"] and row.get("started_at")
+                else None,
+                "error": r["error"],
+            }
             for r in store.jobs.node_runs(job_id)
         ]
         evs = read_events(store.jobs, job_id=job_id, types=_ATTEMPT_EVENTS, limit=10000)
@@ -175,21 +229,42 @@ class Service:
         jid = row["id"]
         link = f"{base}/v1/jobs/{jid}"
         return {
-            "id": jid, "status": row["status"], "workflow": row["workflow_name"], "progress": row["progress"] or 0.0,
-            "current_node": row["current_node"], "priority": row["priority"] or 0, "attempt": row["attempt"] or 0,
-            "cost": row["cost"] or 0.0, "error": row["error"], "retryable": None if row["retryable"] is None else bool(row["retryable"]),
+            "id": jid,
+            "status": row["status"],
+            "workflow": row["workflow_name"],
+            "progress": row["progress"] or 0.0,
+            "current_node": row["current_node"],
+            "priority": row["priority"] or 0,
+            "attempt": row["attempt"] or 0,
+            "cost": row["cost"] or 0.0,
+            "error": row["error"],
+            "retryable": None if row["retryable"] is None else bool(row["retryable"]),
             "created_at": iso(row["created_at"]) if row["created_at"] else None,
             "started_at": iso(row["started_at"]) if row["started_at"] else None,
             "finished_at": iso(row["finished_at"]) if row["finished_at"] else None,
-            "next_attempt_at": row["next_attempt_at"], "schedule": row.get("schedule_id"),
-            "links": {"self": link, "events": f"{link}/events", "cancel": f"{link}/cancel", "retry": f"{link}/retry"},
+            "next_attempt_at": row["next_attempt_at"],
+            "schedule": row.get("schedule_id"),
+            "links": {
+                "self": link,
+                "events": f"{link}/events",
+                "cancel": f"{link}/cancel",
+                "retry": f"{link}/retry",
+            },
         }
 
     def _artifacts(self, job_id: str, base: str) -> list[dict[str, Any]]:
         out = []
         for a in self.stores.get().jobs.artifacts(job_id):
             name = Path(a["path"]).name
-            out.append({"name": name, "kind": a["kind"], "size": a["bytes"], "duration": a["duration"], "url": f"{base}/v1/jobs/{job_id}/artifacts/{name}"})
+            out.append(
+                {
+                    "name": name,
+                    "kind": a["kind"],
+                    "size": a["bytes"],
+                    "duration": a["duration"],
+                    "url": f"{base}/v1/jobs/{job_id}/artifacts/{name}",
+                }
+            )
         return out
 
     def artifact_path(self, job_id: str, name: str) -> Path:
@@ -200,7 +275,9 @@ class Service:
                 return Path(a["path"])
         raise not_found(f"artifact '{name}' of job '{job_id}'")
 
-    def jobs_page(self, *, status: str | None, workflow: str | None, limit: int, cursor: str | None, base: str) -> dict[str, Any]:
+    def jobs_page(
+        self, *, status: str | None, workflow: str | None, limit: int, cursor: str | None, base: str
+    ) -> dict[str, Any]:
         """A page of jobs, newest first, and the opaque cursor of the next page."""
         scope = _fingerprint({"status": status, "workflow": workflow})[:12]
         after = None
@@ -211,14 +288,20 @@ class Service:
                     raise ValueError
                 after = (float(pos["t"]), str(pos["i"]))
             except Exception:
-                raise ServeError("cursor is not one this list gave (a cursor belongs to the filters it was made with)", status=400, title="Bad cursor") from None
+                raise ServeError(
+                    "cursor is not one this list gave (a cursor belongs to the filters it was made with)",
+                    status=400,
+                    title="Bad cursor",
+                ) from None
         rows = self.stores.get().jobs_page(status=status, workflow=workflow, after=after, limit=limit + 1)
         more = len(rows) > limit
         rows = rows[:limit]
         nxt = None
         if more:
             pos = {"t": rows[-1]["created_at"], "i": rows[-1]["id"], "f": scope}
-            nxt = base64.urlsafe_b64encode(json.dumps(pos, separators=(",", ":")).encode()).decode().rstrip("=")
+            nxt = (
+                base64.urlsafe_b64encode(json.dumps(pos, separators=(",", ":")).encode()).decode().rstrip("=")
+            )
         return {"items": [self._summary(r, base) for r in rows], "next_cursor": nxt}
 
     def cancel(self, job_id: str, base: str) -> dict[str, Any]:
@@ -247,97 +330,6 @@ class Service:
     def events_after(self, cursor: int, job_id: str | None, limit: int = 500) -> list[Any]:
         return read_events(self.stores.get().jobs, since_id=cursor, job_id=job_id, limit=limit)
 
-    # ------------------------------------------------------------ workflows
-
-    def validate(self, document: Any, vars: dict[str, Any] | None) -> dict[str, Any]:
-        from ..engine.keys import key_needs
-
-        try:
-            wf = load_untrusted(document, vars, self.settings)
-        except SpecError as e:
-            return {"valid": False, "problems": problem_items(e)}
-        keys = [k.to_dict() for k in key_needs(wf, self.settings)]
-        return {"valid": True, "name": wf.name, "nodes": list(wf.nodes), "template": wf.template.get("name"), "keys": keys, "problems": []}
-
-    def estimate(self, document: Any, vars: dict[str, Any] | None) -> dict[str, Any]:
-        from ..engine.keys import key_needs
-        from ..engine.runner import plan
-        from ..ops import quotas
-
-        try:
-            wf = load_untrusted(document, vars, self.settings)
-        except SpecError as e:
-            raise spec_problem(e) from None
-        cost = {k: round(v, 6) for k, v in plan(wf).cost.items()}
-        est = quotas.estimate(wf)
-        keys = [k.to_dict() for k in key_needs(wf, self.settings)]
-        store = self.stores.get()
-        quotas.ensure_tables(store.jobs)
-        problem = None
-        try:
-            quotas.check(store.jobs, est)
-        except QuotaError as e:
-            problem = str(e)
-        return {
-            "workflow": wf.name, "cost": cost, "total_usd": round(sum(cost.values()), 6), "kie_credits": est.get("kie_credits", 0.0),
-            "keys": keys, "missing_keys": [k["var"] for k in keys if not k["set"]], "within_quota": problem is None, "quota_problem": problem,
-        }
-
-    def templates(self, base: str) -> list[dict[str, Any]]:
-        from ..template import list_templates, resolve_template
-
-        rows = []
-        for name in list_templates():
-            t = resolve_template(name)
-            c = t["canvas"]
-            link = f"{base}/v1/templates/{name}"
-            rows.append({
-                "name": name, "size": f"{c['width']}x{c['height']}", "fps": c["fps"], "transition": t["transition"]["type"],
-                "description": t["description"], "preview": {"image": f"{link}/preview.png", "video": f"{link}/preview.mp4"},
-            })
-        return rows
-
-    def nodes(self) -> list[dict[str, Any]]:
-        from ..nodes.base import registry
-
-        out = []
-        for name in registry.names():
-            cls = registry.get(name)
-            assert cls is not None
-            out.append({
-                "type": name, "version": cls.version, "description": cls.description, "inputs": cls.input_ports(),
-                "required_inputs": sorted(cls.required_inputs()), "outputs": cls.output_ports(), "params_schema": cls.Params.model_json_schema(),
-            })
-        return out
-
-    # ------------------------------------------------------------ assets
-
-    def search_assets(self, *, query: str | None, kind: str | None, tag: str | None, limit: int, base: str) -> list[dict[str, Any]]:
-        from .. import library
-
-        try:
-            found = library.list_assets(kind=kind, tag=tag, settings=self.settings)
-        except FentaError as e:
-            raise ServeError(str(e), status=422, title="Invalid request") from None
-        words = [w for w in (query or "").lower().split() if w]
-        out = []
-        for a in found:
-            text = " ".join([a.name, a.kind, *a.tags, a.source or ""]).lower()
-            if all(w in text for w in words):
-                out.append(self.asset_view(a, base))
-            if len(out) >= limit:
-                break
-        return out
-
-    @staticmethod
-    def asset_view(asset: Any, base: str) -> dict[str, Any]:
-        d = asset.to_dict()
-        keep = ("id", "kind", "name", "origin", "bytes", "duration", "width", "height", "fps", "has_audio", "sha256", "tags")
-        out = {k: d[k] for k in keep}
-        out["created_at"] = iso(d["created_at"])
-        out["thumbnail_url"] = f"{base}/v1/assets/{asset.id}/thumbnail" if d.get("thumbnail") else None
-        return out
-
 
 def problem_of(e: FentaError) -> ServeError:
     """Any fenta error as a problem to answer with (bad input: 422)."""
@@ -345,4 +337,6 @@ def problem_of(e: FentaError) -> ServeError:
         return e
     if isinstance(e, SpecError):
         return spec_problem(e)
-    return ServeError(str(e), status=422 if e.exit_code == 2 else 500, title="Cannot do that" if e.exit_code == 2 else None)
+    return ServeError(
+        str(e), status=422 if e.exit_code == 2 else 500, title="Cannot do that" if e.exit_code == 2 else None
+    )

@@ -21,7 +21,6 @@ from typing import Any
 from limits import RateLimitItem, parse_many
 from limits.storage import MemoryStorage
 from limits.strategies import MovingWindowRateLimiter
-
 from starlette.exceptions import HTTPException
 
 from ..errors import ServeError
@@ -42,7 +41,11 @@ class Throttle:
         except ValueError:
             items = []
         if not items:
-            raise ServeError(f"FENTA_RATE_LIMIT '{spec}' is not a rate limit: write e.g. 600/minute or 20/second;600/minute", field="FENTA_RATE_LIMIT")
+            raise ServeError(
+                f"FENTA_RATE_LIMIT '{spec}' is not a rate limit: write e.g. 600/minute or "
+                "20/second;600/minute",
+                field="FENTA_RATE_LIMIT",
+            )
         names = ["default"] if len(items) == 1 else [f"default-{i + 1}" for i in range(len(items))]
         self.items: list[tuple[str, RateLimitItem]] = list(zip(names, items))
         self.limiter = MovingWindowRateLimiter(MemoryStorage())
@@ -67,8 +70,12 @@ class Throttle:
         if violated:
             headers["Retry-After"] = str(max(waits))
             raise ServeError(
-                f"over the rate limit of this token on {route} ({'; '.join(str(i) for _, i in self.items)}): retry in {max(waits)} s",
-                status=429, title="Too Many Requests", headers=headers, extra={"violated-policies": violated},
+                f"over the rate limit of this token on {route} ({'; '.join(str(i) for _, i in self.items)}): "
+                f"retry in {max(waits)} s",
+                status=429,
+                title="Too Many Requests",
+                headers=headers,
+                extra={"violated-policies": violated},
             )
         return headers
 
@@ -113,8 +120,15 @@ def _too_large(scope: dict[str, Any], cap: int) -> Any:
     from starlette.responses import JSONResponse
 
     body = {
-        "type": "https://fenta.dev/problems/content-too-large", "title": "Content Too Large", "status": 413,
-        "detail": f"the request body is larger than this route takes (at most {cap} bytes: FENTA_MAX_BODY_MB, or FENTA_MAX_UPLOAD_MB for uploads)",
-        "instance": scope.get("path"), "request_id": scope.get("state", {}).get("request_id"), "max_bytes": cap,
+        "type": "https://fenta.dev/problems/content-too-large",
+        "title": "Content Too Large",
+        "status": 413,
+        "detail": f"the request body is larger than this route takes (at most {cap} bytes: "
+        "FENTA_MAX_BODY_MB, or FENTA_MAX_UPLOAD_MB for uploads)",
+        "instance": scope.get("path"),
+        "request_id": scope.get("state", {}).get("request_id"),
+        "max_bytes": cap,
     }
-    return JSONResponse(body, status_code=413, media_type="application/problem+json", headers={"Connection": "close"})
+    return JSONResponse(
+        body, status_code=413, media_type="application/problem+json", headers={"Connection": "close"}
+    )

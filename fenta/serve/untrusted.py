@@ -41,9 +41,13 @@ def load_untrusted(document: Any, vars: dict[str, Any] | None, settings: Setting
     from ..engine.spec import loads
 
     if not isinstance(document, dict):
-        raise SpecError([Problem("'workflow' must be a JSON object: the workflow document (either shape)", file=WHERE)])
+        raise SpecError(
+            [Problem("'workflow' must be a JSON object: the workflow document (either shape)", file=WHERE)]
+        )
     if vars is not None and not isinstance(vars, dict):
-        raise SpecError([Problem("'vars' must be a JSON object of variable names to values", file=WHERE, field="vars")])
+        raise SpecError(
+            [Problem("'vars' must be a JSON object of variable names to values", file=WHERE, field="vars")]
+        )
     text = json.dumps(document)
     policy = Policy.untrusted(settings)
     if enforces_policy():
@@ -82,12 +86,21 @@ def check_webhook_url(url: str, settings: Settings) -> str:
             address = ipaddress.ip_address(name)
         except ValueError:
             return url
-    if not (address.is_loopback or address.is_private or address.is_link_local or address.is_unspecified or address.is_multicast):
+    if not (
+        address.is_loopback
+        or address.is_private
+        or address.is_link_local
+        or address.is_unspecified
+        or address.is_multicast
+    ):
         return url
     if any(address in net for net in settings.allowed_networks):
         return url
     raise ServeError(
-        f"webhook receiver {host} is a loopback, private or link-local address: a receiver added over the API must be "
+        f"webhook receiver {host} is a loopback, private or link-local address: a receiver added over the "
+        "API must be "
         "public (the operator can allow ranges with FENTA_ALLOW_PRIVATE_URLS)",
-        status=422, title="Receiver not allowed", extra={"type": "untrusted-url", "field": "url"},
+        status=422,
+        title="Receiver not allowed",
+        extra={"type": "untrusted-url", "field": "url"},
     )

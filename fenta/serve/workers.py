@@ -25,7 +25,8 @@ def run_workers(settings: Settings, n: int, stop: Any, *, on_event: Any = None, 
     and the after-job pass at the end. Running nodes finish and their jobs go back to the queue.
 
     TODO(issue 23): this becomes one call of the ops function that bundles the same wiring for
-    `fenta worker`, the scheduler, batch and the SDK (e.g. `fenta.ops.serve(settings, concurrency=n, stop=stop)`).
+    `fenta worker`, the scheduler, batch and the SDK (e.g.
+    `fenta.ops.serve(settings, concurrency=n, stop=stop)`).
     """
     from ..engine.worker import Worker
     from ..ops.quotas import admission
@@ -50,7 +51,9 @@ def _child(settings: Settings, n: int, stop: Any, log_format: str) -> None:
     """The worker process: its own logging, then `run_workers` (its SIGTERM / Ctrl-C stop it too)."""
     from .logs import LogLines, setup_logging
 
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the whole group: the server's stop event governs
+    signal.signal(
+        signal.SIGINT, signal.SIG_IGN
+    )  # Ctrl-C reaches the whole group: the server's stop event governs
     lines = setup_logging(log_format) or LogLines("text")
     if stop.is_set():
         return
@@ -71,7 +74,12 @@ class WorkerGroup:
         self._thread: threading.Thread | None = None
 
     def _spawn(self) -> None:
-        self.process = self._ctx.Process(target=_child, args=(self.settings, self.n, self.stop_event, self.log_format), name="fenta-serve-worker", daemon=False)
+        self.process = self._ctx.Process(
+            target=_child,
+            args=(self.settings, self.n, self.stop_event, self.log_format),
+            name="fenta-serve-worker",
+            daemon=False,
+        )
         self.process.start()
 
     def start(self) -> "WorkerGroup":
@@ -87,13 +95,17 @@ class WorkerGroup:
             self.process.join(0.5)
             if self.process.is_alive() or self.stop_event.is_set():
                 continue
-            self.log(f"warning: the worker process exited with code {self.process.exitcode}; starting a new one (jobs it ran are taken over)")
+            self.log(
+                f"warning: the worker process exited with code {self.process.exitcode}; starting a new one "
+                "(jobs it ran are taken over)"
+            )
             time.sleep(1.0)
             if not self.stop_event.is_set():
                 self._spawn()
 
     def stop(self, now: bool = False) -> None:
-        """First call: no new jobs, running nodes finish, jobs go back to the queue. `now`: cancel the nodes."""
+        """First call: no new jobs, running nodes finish, jobs go back to the queue. `now`: cancel the
+        nodes."""
         self.stop_event.set()
         if now and self.process is not None and self.process.is_alive():
             os.kill(self.process.pid, signal.SIGTERM)  # the worker's second stop: running nodes are cancelled

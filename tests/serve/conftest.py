@@ -38,7 +38,9 @@ def token(settings) -> Callable[..., str]:
     """token(role="owner", scopes=None, expires="90d") -> a new access token's secret."""
     from fenta.serve.access import create_token
 
-    def make(role: str = "owner", scopes: list[str] | None = None, expires: str = "90d", name: str = "test") -> str:
+    def make(
+        role: str = "owner", scopes: list[str] | None = None, expires: str = "90d", name: str = "test"
+    ) -> str:
         return create_token(settings, name=name, role=role, scopes=scopes, expires=expires)[0]
 
     return make
@@ -84,7 +86,11 @@ class LiveServer:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.app = app_factory(public_url=self.url, **options)
-        self.server = uvicorn.Server(uvicorn.Config(self.app, host="127.0.0.1", port=self.port, log_level="warning", timeout_graceful_shutdown=1))
+        self.server = uvicorn.Server(
+            uvicorn.Config(
+                self.app, host="127.0.0.1", port=self.port, log_level="warning", timeout_graceful_shutdown=1
+            )
+        )
         self.thread = threading.Thread(target=self.server.run, daemon=True)
 
     def __enter__(self) -> "LiveServer":
@@ -128,7 +134,9 @@ def workers(settings) -> Iterator[Callable[[int], None]]:
     threads: list[threading.Thread] = []
 
     def start(n: int = 1) -> None:
-        t = threading.Thread(target=run_workers, args=(settings, n, stop), kwargs={"log": lambda m: None}, daemon=True)
+        t = threading.Thread(
+            target=run_workers, args=(settings, n, stop), kwargs={"log": lambda m: None}, daemon=True
+        )
         t.start()
         threads.append(t)
 

@@ -10,7 +10,15 @@ import pytest
 
 from fenta.errors import ServeError
 from fenta.serve import access
-from fenta.serve.access import ROLE_SCOPES, authenticate, create_token, list_tokens, parse_expiry, revoke_token, well_formed
+from fenta.serve.access import (
+    ROLE_SCOPES,
+    authenticate,
+    create_token,
+    list_tokens,
+    parse_expiry,
+    revoke_token,
+    well_formed,
+)
 from fenta.serve.store import ServeStore
 
 
@@ -72,7 +80,11 @@ def test_an_expired_a_revoked_and_an_unknown_token_are_refused_with_their_reason
         with pytest.raises(ServeError) as e:
             authenticate(store, f"Bearer {access.new_secret()}")
         assert e.value.extra["reason"] == "unknown"
-        for header, reason in ((None, "missing"), ("Basic abc", "malformed"), ("Bearer fenta_pat_short", "malformed")):
+        for header, reason in (
+            (None, "missing"),
+            ("Basic abc", "malformed"),
+            ("Bearer fenta_pat_short", "malformed"),
+        ):
             with pytest.raises(ServeError) as e:
                 authenticate(store, header)
             assert e.value.extra["reason"] == reason
@@ -95,10 +107,26 @@ def test_last_use_is_written_at_most_once_a_minute(settings):
 
 
 def test_the_cli_prints_a_token_once_lists_it_without_the_secret_and_revokes_it(cli, settings):
-    r = cli("tokens", "create", "--name", "ci", "--role", "editor", "--scopes", "jobs:read,jobs:write", "--expires", "30d", "--json")
+    r = cli(
+        "tokens",
+        "create",
+        "--name",
+        "ci",
+        "--role",
+        "editor",
+        "--scopes",
+        "jobs:read,jobs:write",
+        "--expires",
+        "30d",
+        "--json",
+    )
     assert r.exit_code == 0, r.output
     made = json.loads(r.output)
-    assert well_formed(made["token"]) and made["role"] == "editor" and made["scopes"] == ["jobs:read", "jobs:write"]
+    assert (
+        well_formed(made["token"])
+        and made["role"] == "editor"
+        and made["scopes"] == ["jobs:read", "jobs:write"]
+    )
     listed = cli("tokens", "list", "--json")
     assert made["token"] not in listed.output
     assert json.loads(listed.output)[0]["state"] == "active"
@@ -108,7 +136,12 @@ def test_the_cli_prints_a_token_once_lists_it_without_the_secret_and_revokes_it(
 
 
 def test_bad_token_options_are_one_line_and_exit_2(cli):
-    for args in (["--role", "root"], ["--expires", "never"], ["--scopes", "nope"], ["--role", "viewer", "--scopes", "jobs:write"]):
+    for args in (
+        ["--role", "root"],
+        ["--expires", "never"],
+        ["--scopes", "nope"],
+        ["--role", "viewer", "--scopes", "jobs:write"],
+    ):
         r = cli("tokens", "create", "--name", "x", *args)
         assert r.exit_code == 2, (args, r.output)
         assert "Traceback" not in r.output and r.output.count("error:") == 1

@@ -7,12 +7,24 @@ from .conftest import WORKFLOW, auth
 
 def test_a_schedule_is_added_listed_paused_run_and_removed(client, token):
     headers = auth(token("editor"))
-    r = client.post("/v1/schedules", json={"name": "daily", "cron": "0 9 * * *", "tz": "Europe/Berlin", "workflow": WORKFLOW}, headers=headers)
+    r = client.post(
+        "/v1/schedules",
+        json={"name": "daily", "cron": "0 9 * * *", "tz": "Europe/Berlin", "workflow": WORKFLOW},
+        headers=headers,
+    )
     assert r.status_code == 201, r.text
     assert r.json()["name"] == "daily" and r.json()["next_fire_at"]
-    assert client.post("/v1/schedules", json={"name": "daily", "cron": "@daily", "workflow": WORKFLOW}, headers=headers).status_code == 409
+    assert (
+        client.post(
+            "/v1/schedules", json={"name": "daily", "cron": "@daily", "workflow": WORKFLOW}, headers=headers
+        ).status_code
+        == 409
+    )
     assert [s["name"] for s in client.get("/v1/schedules", headers=headers).json()] == ["daily"]
-    assert client.patch("/v1/schedules/daily", json={"enabled": False}, headers=headers).json()["enabled"] is False
+    assert (
+        client.patch("/v1/schedules/daily", json={"enabled": False}, headers=headers).json()["enabled"]
+        is False
+    )
     run = client.post("/v1/schedules/daily/run", headers=headers).json()
     assert client.get(f"/v1/jobs/{run['job_id']}", headers=headers).json()["schedule"] == "daily"
     assert client.delete("/v1/schedules/daily", headers=headers).status_code == 204
@@ -21,16 +33,31 @@ def test_a_schedule_is_added_listed_paused_run_and_removed(client, token):
 
 def test_a_schedule_with_a_bad_cron_or_workflow_is_refused_as_a_problem(client, token):
     headers = auth(token("editor"))
-    bad_cron = client.post("/v1/schedules", json={"name": "x", "cron": "61 * * * *", "workflow": WORKFLOW}, headers=headers)
+    bad_cron = client.post(
+        "/v1/schedules", json={"name": "x", "cron": "61 * * * *", "workflow": WORKFLOW}, headers=headers
+    )
     assert bad_cron.status_code == 422 and bad_cron.json()["field"] == "--cron"
-    bad_doc = client.post("/v1/schedules", json={"name": "x", "cron": "@daily", "workflow": {"nodes": {"a": {"type": "Nope"}}}}, headers=headers)
+    bad_doc = client.post(
+        "/v1/schedules",
+        json={"name": "x", "cron": "@daily", "workflow": {"nodes": {"a": {"type": "Nope"}}}},
+        headers=headers,
+    )
     assert bad_doc.status_code == 422 and bad_doc.json()["errors"][0]["node"] == "a"
-    assert client.post("/v1/schedules", json={"name": "../x", "cron": "@daily", "workflow": WORKFLOW}, headers=headers).status_code == 422
+    assert (
+        client.post(
+            "/v1/schedules", json={"name": "../x", "cron": "@daily", "workflow": WORKFLOW}, headers=headers
+        ).status_code
+        == 422
+    )
 
 
 def test_a_webhook_endpoint_shows_its_secret_once(client, token):
     headers = auth(token("admin"))
-    made = client.post("/v1/webhooks", json={"url": "https://hooks.example.com/x", "events": ["job.completed"]}, headers=headers)
+    made = client.post(
+        "/v1/webhooks",
+        json={"url": "https://hooks.example.com/x", "events": ["job.completed"]},
+        headers=headers,
+    )
     assert made.status_code == 201 and made.json()["secret"].startswith("whsec_")
     listed = client.get("/v1/webhooks", headers=headers).json()
     assert [e["id"] for e in listed] == [made.json()["id"]] and "secret" not in listed[0]
@@ -48,12 +75,20 @@ def test_a_private_webhook_receiver_is_refused_unless_the_operator_allows_it(cli
     from fenta.serve.app import create_app
 
     headers = auth(token("admin"))
-    for url in ("http://127.0.0.1:9/x", "http://localhost/x", "http://10.1.2.3/x", "http://[::1]:80/x", "http://169.254.169.254/latest"):
+    for url in (
+        "http://127.0.0.1:9/x",
+        "http://localhost/x",
+        "http://10.1.2.3/x",
+        "http://[::1]:80/x",
+        "http://169.254.169.254/latest",
+    ):
         r = client.post("/v1/webhooks", json={"url": url}, headers=headers)
         assert r.status_code == 422 and r.json()["type"].endswith("/untrusted-url"), url
     allowed = dataclasses.replace(settings, allowed_networks=(ipaddress.ip_network("127.0.0.0/8"),))
     with TestClient(create_app(allowed), base_url="http://127.0.0.1:8000") as c:
-        assert c.post("/v1/webhooks", json={"url": "http://127.0.0.1:9/x"}, headers=headers).status_code == 201
+        assert (
+            c.post("/v1/webhooks", json={"url": "http://127.0.0.1:9/x"}, headers=headers).status_code == 201
+        )
     assert client.post("/v1/webhooks", json={"url": "not a url"}, headers=headers).status_code == 422
 
 

@@ -13,7 +13,9 @@ def clip(make_media):
 
 
 def _start(client, headers, data: bytes, name: str = "intro.mp4", tags=("intro",)):
-    r = client.post("/v1/assets/uploads", json={"filename": name, "size": len(data), "tags": list(tags)}, headers=headers)
+    r = client.post(
+        "/v1/assets/uploads", json={"filename": name, "size": len(data), "tags": list(tags)}, headers=headers
+    )
     assert r.status_code == 201, r.text
     return r.json()
 
@@ -22,12 +24,19 @@ def test_an_upload_becomes_a_probed_thumbnailed_library_asset(client, token, cli
     headers = auth(token("editor"))
     up = _start(client, headers, clip)
     assert up["state"] == "pending" and "secret=" in up["upload_url"]
-    put = client.put(up["upload_url"], content=clip, headers={"content-type": "application/octet-stream"})  # no token needed
+    put = client.put(
+        up["upload_url"], content=clip, headers={"content-type": "application/octet-stream"}
+    )  # no token needed
     assert put.status_code == 200 and put.json()["state"] == "uploaded"
     done = client.post(up["complete_url"], headers=headers)
     assert done.status_code == 200, done.text
     asset = done.json()["asset"]
-    assert asset["kind"] == "video" and asset["tags"] == ["intro"] and asset["name"] == "intro.mp4" and asset["width"] == 320
+    assert (
+        asset["kind"] == "video"
+        and asset["tags"] == ["intro"]
+        and asset["name"] == "intro.mp4"
+        and asset["width"] == 320
+    )
     thumb = client.get(asset["thumbnail_url"], headers=headers)
     assert thumb.status_code == 200 and thumb.headers["content-type"] == "image/jpeg"
     found = client.get("/v1/assets", params={"q": "intro", "kind": "video"}, headers=headers).json()["items"]
@@ -69,6 +78,9 @@ def test_completing_before_the_bytes_arrived_is_409_and_bad_names_are_422(client
     up = _start(client, headers, b"x" * 10)
     assert client.post(up["complete_url"], headers=headers).status_code == 409
     for name in ("../x.mp4", "a/b.mp4", ".."):
-        assert client.post("/v1/assets/uploads", json={"filename": name, "size": 5}, headers=headers).status_code == 422
+        assert (
+            client.post("/v1/assets/uploads", json={"filename": name, "size": 5}, headers=headers).status_code
+            == 422
+        )
     big = client.post("/v1/assets/uploads", json={"filename": "a.mp4", "size": 10**12}, headers=headers)
     assert big.status_code == 413

@@ -20,7 +20,9 @@ def _log(settings, job_id: str) -> list[int]:
         store.close()
 
 
-def test_submit_follow_with_a_dropped_connection_resumed_and_download_with_range(live, token, workers, settings):
+def test_submit_follow_with_a_dropped_connection_resumed_and_download_with_range(
+    live, token, workers, settings
+):
     """The whole path a web app takes, over a real socket."""
     srv = live()
     headers = auth(token("editor"))
@@ -68,7 +70,12 @@ def test_a_stream_starts_after_the_after_parameter_and_the_header_wins_when_larg
     with client.stream("GET", f"/v1/jobs/{job['id']}/events", params={"after": 0}, headers=headers) as r:
         ids = [int(f["id"]) for f in sse_frames(r.iter_lines()) if "id" in f]
     assert len(ids) == 4  # queued, cancelled, queued, cancelled; then the stream ended
-    with client.stream("GET", f"/v1/jobs/{job['id']}/events", params={"after": ids[0]}, headers={**headers, "Last-Event-ID": str(ids[1])}) as r:
+    with client.stream(
+        "GET",
+        f"/v1/jobs/{job['id']}/events",
+        params={"after": ids[0]},
+        headers={**headers, "Last-Event-ID": str(ids[1])},
+    ) as r:
         frames = list(sse_frames(r.iter_lines()))
     assert [int(f["id"]) for f in frames if "id" in f] == ids[2:] and frames[-1]["event"] == "end"
 
@@ -98,7 +105,9 @@ def test_sse_streams_are_counted_while_open(live, token):
 
         def gauge() -> float:
             text = http.get("/metrics").text
-            return float(next(line.split()[-1] for line in text.splitlines() if line.startswith("fenta_sse_streams ")))
+            return float(
+                next(line.split()[-1] for line in text.splitlines() if line.startswith("fenta_sse_streams "))
+            )
 
         with http.stream("GET", "/v1/events") as r:
             frames = sse_frames(r.iter_lines())  # kept: dropping the generator would close the stream

@@ -13,7 +13,11 @@ def owner(token) -> dict[str, str]:
 
 
 def test_a_job_is_queued_with_202_its_location_and_the_untrusted_renders_folder(client, owner, settings):
-    r = client.post("/v1/jobs", json={"workflow": WORKFLOW, "vars": {"script": "Hi."}, "name": "hello", "priority": 3}, headers=owner)
+    r = client.post(
+        "/v1/jobs",
+        json={"workflow": WORKFLOW, "vars": {"script": "Hi."}, "name": "hello", "priority": 3},
+        headers=owner,
+    )
     assert r.status_code == 202, r.text
     job = r.json()
     assert job["status"] == "queued" and job["priority"] == 3 and job["missing_keys"] == []
@@ -57,7 +61,9 @@ def test_an_idempotency_key_replays_the_first_answer(client, owner):
 
 def test_the_same_key_with_another_body_is_422(client, owner):
     client.post("/v1/jobs", json={"workflow": WORKFLOW}, headers={**owner, "Idempotency-Key": "k1"})
-    r = client.post("/v1/jobs", json={"workflow": WORKFLOW, "priority": 5}, headers={**owner, "Idempotency-Key": "k1"})
+    r = client.post(
+        "/v1/jobs", json={"workflow": WORKFLOW, "priority": 5}, headers={**owner, "Idempotency-Key": "k1"}
+    )
     assert r.status_code == 422 and r.json()["type"].endswith("/idempotency-key-reused")
 
 
@@ -69,7 +75,9 @@ def test_a_repeat_while_the_first_request_is_in_flight_is_409(client, owner, set
     body = {"workflow": WORKFLOW, "vars": {}, "name": None, "priority": 0, "preview": False}
     store = ServeStore(settings)
     principal = authenticate(store, owner["Authorization"])
-    assert store.claim_key(principal.token_id, "k2", _fingerprint(body), 1e12, 60)[0] == "new"  # a first request, still running
+    assert (
+        store.claim_key(principal.token_id, "k2", _fingerprint(body), 1e12, 60)[0] == "new"
+    )  # a first request, still running
     store.close()
     r = client.post("/v1/jobs", json={"workflow": WORKFLOW}, headers={**owner, "Idempotency-Key": "k2"})
     assert r.status_code == 409 and r.json()["type"].endswith("/idempotency-key-in-flight")
@@ -77,8 +85,12 @@ def test_a_repeat_while_the_first_request_is_in_flight_is_409(client, owner, set
 
 def test_keys_belong_to_their_token(client, token):
     a, b = auth(token("editor")), auth(token("editor"))
-    one = client.post("/v1/jobs", json={"workflow": WORKFLOW}, headers={**a, "Idempotency-Key": "same"}).json()
-    two = client.post("/v1/jobs", json={"workflow": WORKFLOW}, headers={**b, "Idempotency-Key": "same"}).json()
+    one = client.post(
+        "/v1/jobs", json={"workflow": WORKFLOW}, headers={**a, "Idempotency-Key": "same"}
+    ).json()
+    two = client.post(
+        "/v1/jobs", json={"workflow": WORKFLOW}, headers={**b, "Idempotency-Key": "same"}
+    ).json()
     assert one["id"] != two["id"]
 
 
@@ -91,10 +103,15 @@ def test_a_refused_workflow_is_replayed_as_the_same_problem(client, owner):
 
 
 def test_jobs_are_listed_newest_first_a_page_at_a_time_with_opaque_cursors(client, owner):
-    made = [client.post("/v1/jobs", json={"workflow": WORKFLOW, "name": f"j{i}"}, headers=owner).json()["id"] for i in range(5)]
+    made = [
+        client.post("/v1/jobs", json={"workflow": WORKFLOW, "name": f"j{i}"}, headers=owner).json()["id"]
+        for i in range(5)
+    ]
     seen, cursor = [], None
     while True:
-        page = client.get("/v1/jobs", params={"limit": 2, **({"cursor": cursor} if cursor else {})}, headers=owner).json()
+        page = client.get(
+            "/v1/jobs", params={"limit": 2, **({"cursor": cursor} if cursor else {})}, headers=owner
+        ).json()
         seen += [j["id"] for j in page["items"]]
         cursor = page["next_cursor"]
         if not cursor:
@@ -129,12 +146,21 @@ def test_a_files_download_answers_ranges_416_and_304(client, owner, workers):
 
     job = client.post("/v1/jobs", json={"workflow": WORKFLOW, "name": "files"}, headers=owner).json()
     workers(1)
-    done = wait_for(lambda: (j := client.get(f"/v1/jobs/{job['id']}", headers=owner).json())["status"] == "completed" and j, timeout=60)
+    done = wait_for(
+        lambda: (
+            (j := client.get(f"/v1/jobs/{job['id']}", headers=owner).json())["status"] == "completed" and j
+        ),
+        timeout=60,
+    )
     arts = {a["kind"]: a for a in done["artifacts"]}
     assert {"video", "thumbnail", "timeline"} <= set(arts) and arts["video"]["name"] == "files.mp4"
     video = arts["video"]
     whole = client.get(video["url"], headers=owner)
-    assert whole.status_code == 200 and whole.headers["content-type"] == "video/mp4" and len(whole.content) == video["size"]
+    assert (
+        whole.status_code == 200
+        and whole.headers["content-type"] == "video/mp4"
+        and len(whole.content) == video["size"]
+    )
     assert whole.headers["accept-ranges"] == "bytes" and whole.headers["etag"]
     tail = client.get(video["url"], headers={**owner, "Range": f"bytes={video['size'] - 10}-"})
     assert tail.status_code == 206 and tail.content == whole.content[-10:]

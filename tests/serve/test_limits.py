@@ -16,7 +16,9 @@ from .conftest import WORKFLOW, auth
 
 def _client(settings, **changes) -> TestClient:
     options = changes.pop("options", ServeOptions())
-    return TestClient(create_app(dataclasses.replace(settings, **changes), options), base_url="http://127.0.0.1:8000")
+    return TestClient(
+        create_app(dataclasses.replace(settings, **changes), options), base_url="http://127.0.0.1:8000"
+    )
 
 
 def test_over_the_limit_is_429_with_retry_after_and_the_ratelimit_fields(settings, token):
@@ -78,7 +80,11 @@ def test_a_body_over_the_cap_is_413_whether_announced_or_streamed(settings, toke
 
 
 def test_cors_is_off_by_default_and_allows_only_configured_origins(settings, token):
-    preflight = {"Origin": "https://app.example.com", "Access-Control-Request-Method": "POST", "Access-Control-Request-Headers": "authorization"}
+    preflight = {
+        "Origin": "https://app.example.com",
+        "Access-Control-Request-Method": "POST",
+        "Access-Control-Request-Headers": "authorization",
+    }
     with _client(settings) as c:
         r = c.options("/v1/jobs", headers=preflight)
         assert "access-control-allow-origin" not in r.headers

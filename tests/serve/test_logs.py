@@ -1,11 +1,12 @@
-"""`--log-format json`: one JSON object per line with time, level, message, request_id, job_id, node, duration."""
+"""`--log-format json`: one JSON object per line with time, level, message, request_id, job_id, node and
+duration."""
 
 from __future__ import annotations
 
 import io
-from datetime import datetime, timedelta
 import json
 import logging
+from datetime import datetime, timedelta
 
 import pytest
 
@@ -35,13 +36,19 @@ def _records(stream: io.StringIO) -> list[dict]:
 def test_each_request_is_one_json_line_with_its_request_id_route_status_and_duration(client, token, captured):
     setup_logging("json", stream=captured)
     secret = token("editor")
-    r = client.post("/v1/jobs", json={"workflow": WORKFLOW}, headers={**auth(secret), "X-Request-ID": "req-42"})
+    r = client.post(
+        "/v1/jobs", json={"workflow": WORKFLOW}, headers={**auth(secret), "X-Request-ID": "req-42"}
+    )
     assert r.headers["x-request-id"] == "req-42"
     line = next(rec for rec in _records(captured) if rec.get("route") == "/v1/jobs")
     assert line["request_id"] == "req-42" and line["status"] == 202 and line["method"] == "POST"
     assert line["level"] == "INFO" and line["logger"] == "fenta.serve"
     assert datetime.fromisoformat(line["time"]).utcoffset() == timedelta(0)
-    assert line["job_id"] == r.json()["id"] and isinstance(line["duration"], float) and line["token"] == secret[:18]
+    assert (
+        line["job_id"] == r.json()["id"]
+        and isinstance(line["duration"], float)
+        and line["token"] == secret[:18]
+    )
     assert secret not in captured.getvalue()
 
 
@@ -55,12 +62,31 @@ def test_a_problem_names_the_request_id_the_log_line_has(client, captured):
 
 def test_job_events_carry_the_job_id_node_and_duration(captured):
     lines = setup_logging("json", stream=captured)
-    lines.event(Event(7, "node.finished", "job-1", {"jobId": "job-1", "node": "voice", "status": "completed", "seconds": 1.5}))
+    lines.event(
+        Event(
+            7,
+            "node.finished",
+            "job-1",
+            {"jobId": "job-1", "node": "voice", "status": "completed", "seconds": 1.5},
+        )
+    )
     lines.event(Event(8, "job.failed", "job-1", {"jobId": "job-1", "error": "boom", "retryable": True}))
-    lines.event(Event(0, "node.progress", "job-1", {"jobId": "job-1", "node": "voice", "fraction": 0.5}))  # live-only: left out
+    lines.event(
+        Event(0, "node.progress", "job-1", {"jobId": "job-1", "node": "voice", "fraction": 0.5})
+    )  # live-only: left out
     lines.line("job job-2: completed file:///x.mp4")
     recs = _records(captured)
-    assert recs[0] | {"time": None} == {"time": None, "level": "INFO", "logger": "fenta.jobs", "message": "node voice finished (completed)", "job_id": "job-1", "node": "voice", "duration": 1.5, "event": "node.finished", "event_id": 7}
+    assert recs[0] | {"time": None} == {
+        "time": None,
+        "level": "INFO",
+        "logger": "fenta.jobs",
+        "message": "node voice finished (completed)",
+        "job_id": "job-1",
+        "node": "voice",
+        "duration": 1.5,
+        "event": "node.finished",
+        "event_id": 7,
+    }
     assert recs[1]["level"] == "WARNING" and recs[1]["message"] == "failed (retryable): boom"
     assert recs[2]["job_id"] == "job-2" and len(recs) == 3
 

@@ -13,7 +13,17 @@ from mcp.client.streamable_http import streamable_http_client
 
 from .conftest import WORKFLOW, auth
 
-TOOLS = {"create_video", "get_job", "wait_for_job", "cancel_job", "validate_workflow", "estimate_cost", "list_templates", "list_nodes", "search_assets"}
+TOOLS = {
+    "create_video",
+    "get_job",
+    "wait_for_job",
+    "cancel_job",
+    "validate_workflow",
+    "estimate_cost",
+    "list_templates",
+    "list_nodes",
+    "search_assets",
+}
 
 
 def _run(url: str, secret: str | None, body, mode: str = "auto"):
@@ -38,12 +48,16 @@ def test_an_agent_creates_a_video_waits_with_progress_and_gets_its_files(live, t
         made = await client.call_tool("create_video", {"workflow": WORKFLOW, "name": f"agent-{mode}"})
         assert not made.is_error, made.content
         job = made.structured_content
-        assert job["status"] in ("queued", "running") and job["id"]  # answered at once, the worker may have it already
+        assert (
+            job["status"] in ("queued", "running") and job["id"]
+        )  # answered at once, the worker may have it already
 
         async def cb(p, total, message):
             progress.append((p, total, message))
 
-        waited = await client.call_tool("wait_for_job", {"job_id": job["id"], "timeout_s": 60}, progress_callback=cb)
+        waited = await client.call_tool(
+            "wait_for_job", {"job_id": job["id"], "timeout_s": 60}, progress_callback=cb
+        )
         got = await client.call_tool("get_job", {"job_id": job["id"]})
         return client.session, waited, got
 
@@ -52,7 +66,10 @@ def test_an_agent_creates_a_video_waits_with_progress_and_gets_its_files(live, t
     assert progress and all(b[0] > a[0] for a, b in zip(progress, progress[1:])), progress  # always growing
     assert all(t == 100 for _, t, _ in progress) and any("node" in (m or "") for _, _, m in progress)
     video = next(a for a in got.structured_content["artifacts"] if a["kind"] == "video")
-    assert video["url"].startswith(srv.url) and json.loads(got.content[0].text)["id"] == waited.structured_content["id"]
+    assert (
+        video["url"].startswith(srv.url)
+        and json.loads(got.content[0].text)["id"] == waited.structured_content["id"]
+    )
 
 
 def test_tools_check_the_tokens_permissions(live, token):
@@ -60,7 +77,9 @@ def test_tools_check_the_tokens_permissions(live, token):
 
     async def body(client):
         denied = await client.call_tool("create_video", {"workflow": WORKFLOW})
-        allowed = await client.call_tool("validate_workflow", {"workflow": {"nodes": {"a": {"type": "Nope"}}}})
+        allowed = await client.call_tool(
+            "validate_workflow", {"workflow": {"nodes": {"a": {"type": "Nope"}}}}
+        )
         return denied, allowed
 
     denied, allowed = _run(srv.url, token("viewer"), body)
@@ -73,7 +92,9 @@ def test_an_invalid_workflow_is_a_tool_error_listing_every_problem(live, token):
     srv = live()
 
     async def body(client):
-        return await client.call_tool("create_video", {"workflow": {"nodes": {"a": {"type": "Nope"}, "b": {"type": "Also.Nope"}}}})
+        return await client.call_tool(
+            "create_video", {"workflow": {"nodes": {"a": {"type": "Nope"}, "b": {"type": "Also.Nope"}}}}
+        )
 
     res = _run(srv.url, token("editor"), body)
     assert res.is_error and "2 problems found" in res.content[0].text and "Also.Nope" in res.content[0].text
@@ -83,15 +104,23 @@ def test_catalogue_tools_answer_with_structured_content(live, token):
     srv = live()
 
     async def body(client):
-        return [await client.call_tool(name, args) for name, args in (
-            ("list_templates", {}), ("list_nodes", {}), ("search_assets", {"query": "nothing"}), ("estimate_cost", {"workflow": WORKFLOW}),
-        )]
+        return [
+            await client.call_tool(name, args)
+            for name, args in (
+                ("list_templates", {}),
+                ("list_nodes", {}),
+                ("search_assets", {"query": "nothing"}),
+                ("estimate_cost", {"workflow": WORKFLOW}),
+            )
+        ]
 
     templates, nodes, assets, estimate = _run(srv.url, token("viewer"), body)
     assert "karaoke-bold" in {t["name"] for t in templates.structured_content["templates"]}
     assert "Render" in {n["type"] for n in nodes.structured_content["nodes"]}
     assert assets.structured_content == {"assets": []}
-    assert estimate.structured_content["total_usd"] == 0 and estimate.structured_content["within_quota"] is True
+    assert (
+        estimate.structured_content["total_usd"] == 0 and estimate.structured_content["within_quota"] is True
+    )
 
 
 def test_an_idempotency_key_gives_the_same_job_on_a_reissued_call(live, token):
@@ -113,5 +142,9 @@ def test_mcp_refuses_a_missing_or_revoked_token_with_401(live, token, settings):
     secret = token("editor")
     revoke_token(settings, list_tokens(settings)[0]["id"])
     for headers in ({}, auth(secret)):
-        r = httpx.post(f"{srv.url}/mcp", json={"jsonrpc": "2.0", "id": 1, "method": "tools/list"}, headers={**headers, "Accept": "application/json, text/event-stream"})
+        r = httpx.post(
+            f"{srv.url}/mcp",
+            json={"jsonrpc": "2.0", "id": 1, "method": "tools/list"},
+            headers={**headers, "Accept": "application/json, text/event-stream"},
+        )
         assert r.status_code == 401 and r.headers["www-authenticate"].startswith("Bearer")

@@ -15,14 +15,21 @@ def _families(client, headers) -> dict:
 
 def _value(family, suffix: str = "", **labels) -> float:
     """The first sample of `family` named NAME+suffix with these labels."""
-    return next(s.value for s in family.samples if s.name == family.name + suffix and all(s.labels.get(k) == v for k, v in labels.items()))
+    return next(
+        s.value
+        for s in family.samples
+        if s.name == family.name + suffix and all(s.labels.get(k) == v for k, v in labels.items())
+    )
 
 
 def test_requests_queue_depth_and_job_and_node_durations_are_reported(client, token, workers):
     headers = auth(token("owner"))
     done = client.post("/v1/jobs", json={"workflow": WORKFLOW}, headers=headers).json()
     workers(1)
-    wait_for(lambda: client.get(f"/v1/jobs/{done['id']}", headers=headers).json()["status"] == "completed", timeout=60)
+    wait_for(
+        lambda: client.get(f"/v1/jobs/{done['id']}", headers=headers).json()["status"] == "completed",
+        timeout=60,
+    )
     client.post("/v1/jobs", json={"workflow": WORKFLOW, "priority": -1}, headers=auth(token("editor")))
     client.get("/v1/jobs", headers={"Authorization": "Bearer fenta_pat_x"})
     fams = _families(client, headers)
@@ -31,15 +38,29 @@ def test_requests_queue_depth_and_job_and_node_durations_are_reported(client, to
     assert _value(fams["fenta_http_request_duration_seconds"], "_count", method="POST", route="/v1/jobs") == 2
     assert _value(fams["fenta_http_request_duration_seconds"], "_sum", method="POST", route="/v1/jobs") > 0
     states = {s.labels["state"]: s.value for s in fams["fenta_jobs"].samples}
-    assert fams["fenta_jobs"].type == "gauge" and sum(states.values()) == 2 and states["completed"] >= 1  # the second may be done too
+    assert (
+        fams["fenta_jobs"].type == "gauge" and sum(states.values()) == 2 and states["completed"] >= 1
+    )  # the second may be done too
     job_hist = fams["fenta_job_duration_seconds"]
-    assert job_hist.type == "histogram" and _value(job_hist, "_count", outcome="completed") == states["completed"]
-    assert _value(job_hist, "_bucket", outcome="completed", le="+Inf") == states["completed"] and _value(job_hist, "_sum", outcome="completed") > 0
+    assert (
+        job_hist.type == "histogram"
+        and _value(job_hist, "_count", outcome="completed") == states["completed"]
+    )
+    assert (
+        _value(job_hist, "_bucket", outcome="completed", le="+Inf") == states["completed"]
+        and _value(job_hist, "_sum", outcome="completed") > 0
+    )
     nodes = {s.labels["node_type"] for s in fams["fenta_node_duration_seconds"].samples}
     assert {"Voice.TTS", "Render"} <= nodes
     assert _value(fams["fenta_jobs_submitted"], "_total", source="api") == 2
     assert _value(fams["fenta_auth_failures"], "_total", reason="malformed") == 1
-    for name in ("fenta_job_retries", "fenta_jobs_dead", "fenta_webhook_deliveries", "fenta_build_info", "fenta_sse_streams"):
+    for name in (
+        "fenta_job_retries",
+        "fenta_jobs_dead",
+        "fenta_webhook_deliveries",
+        "fenta_build_info",
+        "fenta_sse_streams",
+    ):
         assert name in fams, name
 
 
@@ -62,11 +83,15 @@ def test_metrics_need_the_metrics_permission(client, token):
 
 def test_metric_names_follow_the_prometheus_conventions(client, token):
     text = client.get("/metrics", headers=auth(token("owner"))).text
-    names = {line.split("{")[0].split(" ")[0] for line in text.splitlines() if line and not line.startswith("#")}
+    names = {
+        line.split("{")[0].split(" ")[0] for line in text.splitlines() if line and not line.startswith("#")
+    }
     ours = {n for n in names if n.startswith("fenta_")}
     assert ours and all(n == n.lower() for n in ours)
     for n in ours:
         if "duration" in n:
             assert "_seconds" in n, n
-    counters = [f for f in text_string_to_metric_families(text) if f.type == "counter" and f.name.startswith("fenta_")]
+    counters = [
+        f for f in text_string_to_metric_families(text) if f.type == "counter" and f.name.startswith("fenta_")
+    ]
     assert counters and all(s.name.endswith(("_total", "_created")) for f in counters for s in f.samples)

@@ -28,7 +28,11 @@ def test_every_route_is_documented_with_a_summary_and_problem_answers(client):
 
 def test_the_bearer_scheme_covers_every_route_but_health_and_the_upload_url(client):
     doc = client.get("/openapi.json").json()
-    assert doc["components"]["securitySchemes"]["bearerAuth"] == {"type": "http", "scheme": "bearer", "description": "A fenta access token: fenta_pat_..."}
+    assert doc["components"]["securitySchemes"]["bearerAuth"] == {
+        "type": "http",
+        "scheme": "bearer",
+        "description": "A fenta access token: fenta_pat_...",
+    }
     assert doc["security"] == [{"bearerAuth": []}]
     assert doc["paths"]["/v1/health"]["get"]["security"] == []
     assert doc["paths"]["/v1/assets/uploads/{upload_id}/bytes"]["put"]["security"] == []

@@ -51,11 +51,16 @@ OPEN = {("GET", "/v1/health"), ("PUT", "/v1/assets/uploads/{upload_id}/bytes")}
 
 
 def _status(client, method: str, path: str, body, headers) -> tuple[int, dict]:
-    with client.stream(method, path, json=body, headers=headers) as r:  # SSE routes never end: read the head only
+    with client.stream(
+        method, path, json=body, headers=headers
+    ) as r:  # SSE routes never end: read the head only
         if r.headers.get("content-type", "").startswith("text/event-stream"):
             return r.status_code, dict(r.headers)
         r.read()
-        return r.status_code, {**dict(r.headers), "_json": r.json() if r.headers.get("content-type", "").endswith("json") else None}
+        return r.status_code, {
+            **dict(r.headers),
+            "_json": r.json() if r.headers.get("content-type", "").endswith("json") else None,
+        }
 
 
 def test_the_table_lists_every_route_of_the_app(client):
@@ -87,7 +92,10 @@ def test_each_role_reaches_exactly_the_routes_its_permissions_allow(client, toke
         if not allowed:
             if status != 403:
                 wrong.append(f"{role} allowed {method} {path}: {status}")
-            elif 'error="insufficient_scope"' not in h.get("www-authenticate", "") or h["_json"]["required_scope"] != scope:
+            elif (
+                'error="insufficient_scope"' not in h.get("www-authenticate", "")
+                or h["_json"]["required_scope"] != scope
+            ):
                 wrong.append(f"{role} {method} {path}: 403 without insufficient_scope {scope}")
     assert wrong == []
 

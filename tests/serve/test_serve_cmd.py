@@ -16,7 +16,13 @@ from .conftest import WORKFLOW, auth, free_port, wait_for
 
 def _serve(*args: str, env_extra: dict[str, str] | None = None) -> subprocess.Popen:
     env = {**os.environ, "FENTA_POLL_SECONDS": "0.05", **(env_extra or {})}
-    return subprocess.Popen([sys.executable, "-m", "fenta", "serve", *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    return subprocess.Popen(
+        [sys.executable, "-m", "fenta", "serve", *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
 
 
 def test_listening_beyond_loopback_without_any_token_is_refused_in_one_line(cli):
@@ -45,14 +51,29 @@ def test_a_taken_port_is_one_line_and_exit_2(cli):
 def test_sigterm_stops_the_group_and_a_running_job_goes_back_to_the_queue(token, settings):
     secret = token("editor")
     port = free_port()
-    proc = _serve("--port", str(port), "--workers", "1", "--log-format", "json", env_extra={"FENTA_HOME": str(settings.home)})
+    proc = _serve(
+        "--port",
+        str(port),
+        "--workers",
+        "1",
+        "--log-format",
+        "json",
+        env_extra={"FENTA_HOME": str(settings.home)},
+    )
     try:
         url = f"http://127.0.0.1:{port}"
         wait_for(lambda: _up(url), timeout=30)
         slow = json.loads(json.dumps(WORKFLOW))
-        slow["nodes"]["script"]["params"]["text"] = " ".join(["A long script keeps the voice node busy for a while."] * 40)
+        slow["nodes"]["script"]["params"]["text"] = " ".join(
+            ["A long script keeps the voice node busy for a while."] * 40
+        )
         job = httpx.post(f"{url}/v1/jobs", json={"workflow": slow}, headers=auth(secret)).json()
-        wait_for(lambda: httpx.get(f"{url}/v1/jobs/{job['id']}", headers=auth(secret)).json()["status"] == "running", timeout=30)
+        wait_for(
+            lambda: (
+                httpx.get(f"{url}/v1/jobs/{job['id']}", headers=auth(secret)).json()["status"] == "running"
+            ),
+            timeout=30,
+        )
         proc.send_signal(signal.SIGTERM)
         out, err = proc.communicate(timeout=60)
     finally:
@@ -68,7 +89,9 @@ def test_sigterm_stops_the_group_and_a_running_job_goes_back_to_the_queue(token,
         types = [e.type for e in read_events(store, job_id=job["id"])]
     finally:
         store.close()
-    assert row["status"] == "queued" and types[-1] == "job.queued" and "job.started" in types  # handed back, not lost
+    assert (
+        row["status"] == "queued" and types[-1] == "job.queued" and "job.started" in types
+    )  # handed back, not lost
     logs = [json.loads(line) for line in err.splitlines() if line.startswith("{")]
     assert logs and any(rec.get("job_id") == job["id"] for rec in logs)
     assert any(rec["message"] == "fenta serve stopped" for rec in logs)

@@ -8,7 +8,9 @@ from fenta.serve.untrusted import enforces_policy
 
 from .conftest import auth
 
-needs_policy = pytest.mark.skipif(not enforces_policy(), reason="needs the policy branch (issue 22: `loads(..., policy=)`)")
+needs_policy = pytest.mark.skipif(
+    not enforces_policy(), reason="needs the policy branch (issue 22: `loads(..., policy=)`)"
+)
 
 
 @needs_policy
@@ -23,12 +25,19 @@ def test_a_document_naming_a_local_file_is_refused_before_a_job_exists(client, t
         assert any(e.get("node") == "t" and "path" in e.get("field", "") for e in r.json()["errors"])
         assert "sk-secret" not in r.text
     assert client.get("/v1/jobs", headers=headers).json()["items"] == []
-    assert client.post("/v1/workflows/validate", json={"workflow": doc}, headers=headers).json()["valid"] is False
+    assert (
+        client.post("/v1/workflows/validate", json={"workflow": doc}, headers=headers).json()["valid"]
+        is False
+    )
 
 
 @needs_policy
 def test_a_document_naming_a_private_address_is_refused(client, token):
-    doc = {"nodes": {"a": {"type": "Input.Asset", "params": {"paths": ["http://169.254.169.254/latest/meta-data.mp4"]}}}}
+    doc = {
+        "nodes": {
+            "a": {"type": "Input.Asset", "params": {"paths": ["http://169.254.169.254/latest/meta-data.mp4"]}}
+        }
+    }
     r = client.post("/v1/jobs", json={"workflow": doc}, headers=auth(token("editor")))
     assert r.status_code == 422 and r.headers["content-type"] == "application/problem+json"
 
@@ -45,5 +54,9 @@ def test_every_workflow_the_server_loads_goes_through_load_untrusted():
     for path in sorted(folder.glob("*.py")):
         for node in ast.walk(ast.parse(path.read_text())):
             if isinstance(node, ast.ImportFrom) and node.module and node.module.endswith("engine.spec"):
-                callers += [f"{path.name}: {a.name}" for a in node.names if a.name in ("load", "loads", "from_document")]
+                callers += [
+                    f"{path.name}: {a.name}"
+                    for a in node.names
+                    if a.name in ("load", "loads", "from_document")
+                ]
     assert callers and {c.split(":")[0] for c in callers} == {"untrusted.py"}, callers
