@@ -52,11 +52,15 @@ def create_app(settings: Settings | None = None, options: ServeOptions | None = 
         ServeError: FENTA_RATE_LIMIT is not a rate limit.
     """
     from .. import __version__
+    from ..nodes.base import registry
     from . import admin, assets, catalog, events, jobs, metrics
     from .mcp import build_mcp, transport_security
 
     settings = settings or Settings.from_env()
     options = options or ServeOptions()
+    # The node registry loads itself on first use and that is not thread-safe (a second thread can see it
+    # half-loaded: "unknown node type 'Render'"); load it here, before requests run on many threads.
+    registry.names()
     stores = Stores(settings)
     state = AppState(
         settings, options, stores, Service(settings, stores), Throttle(settings.rate_limit), Metrics(stores)

@@ -84,7 +84,9 @@ def require(scope: str) -> Any:
     """`Depends(...)` for a route that needs `scope`: 401, 403 or 429 as problem documents, else the
     principal."""
 
-    def dependency(request: Request) -> Principal:
+    async def dependency(request: Request) -> Principal:
+        # On the event loop, not a worker thread: one indexed read (a write at most once a minute) costs
+        # less than the hop to a thread, which on a busy machine is most of a status read's latency.
         route = getattr(request.scope.get("route"), "path", request.url.path)
         return check(state(request), request, scope, f"{request.method} {route}")
 

@@ -142,6 +142,7 @@ def serve(
             log_config=None,
             access_log=False,
             timeout_graceful_shutdown=5,
+            timeout_keep_alive=30,  # pollers reuse connections: a short keep-alive races their next request
             lifespan="on",
             server_header=False,
         )

@@ -1,4 +1,4 @@
-"""Rate limits per token and route (the `limits` library, a moving window in this process's memory).
+"""Rate limits per token and route (the `limits` library: a sliding window counter in this process's memory).
 
 `FENTA_RATE_LIMIT` (default `600/minute`; several with `;`, e.g. `20/second;600/minute`) applies to every
 pair of token and route (`GET /v1/jobs/{job_id}` is one route whatever the id; an MCP tool is a route).
@@ -20,7 +20,7 @@ from typing import Any
 
 from limits import RateLimitItem, parse_many
 from limits.storage import MemoryStorage
-from limits.strategies import MovingWindowRateLimiter
+from limits.strategies import SlidingWindowCounterRateLimiter
 from starlette.exceptions import HTTPException
 
 from ..errors import ServeError
@@ -48,7 +48,8 @@ class Throttle:
             )
         names = ["default"] if len(items) == 1 else [f"default-{i + 1}" for i in range(len(items))]
         self.items: list[tuple[str, RateLimitItem]] = list(zip(names, items))
-        self.limiter = MovingWindowRateLimiter(MemoryStorage())
+        # A sliding window counter: constant work per request (a moving window scans every hit it keeps).
+        self.limiter = SlidingWindowCounterRateLimiter(MemoryStorage())
         self.policy = ",".join(f'"{n}";q={i.amount};w={i.get_expiry()}' for n, i in self.items)
 
     def hit(self, token_id: str, route: str) -> dict[str, str]:

@@ -16,7 +16,11 @@ from typing import Any
 
 from ..config import Settings
 
-__all__ = ["run_workers", "WorkerGroup"]
+__all__ = ["run_workers", "WorkerGroup", "RENDER_NICENESS"]
+
+#: How much nicer than the API the worker process (and the FFmpeg it starts) runs: when both want the
+#: CPU, answering a request comes first; when the API idles, renders get every core as before.
+RENDER_NICENESS = 10
 
 
 def run_workers(settings: Settings, n: int, stop: Any, *, on_event: Any = None, log: Any = None) -> None:
@@ -51,9 +55,14 @@ def _child(settings: Settings, n: int, stop: Any, log_format: str) -> None:
     """The worker process: its own logging, then `run_workers` (its SIGTERM / Ctrl-C stop it too)."""
     from .logs import LogLines, setup_logging
 
-    signal.signal(
-        signal.SIGINT, signal.SIG_IGN
-    )  # Ctrl-C reaches the whole group: the server's stop event governs
+    # Ctrl-C reaches the whole group: the server's stop event governs.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        os.nice(
+            RENDER_NICENESS
+        )  # renders (and their FFmpeg) yield the CPU to the API: status reads stay fast
+    except OSError:  # pragma: no cover - not allowed here: renders run at the server's priority
+        pass
     lines = setup_logging(log_format) or LogLines("text")
     if stop.is_set():
         return
