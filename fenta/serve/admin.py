@@ -20,6 +20,20 @@ __all__ = ["router"]
 router = APIRouter()
 
 
+def _endpoint(ep: Any, **more: Any) -> dict[str, Any]:
+    from ..engine.events import iso
+
+    out = ep.public()
+    out["created_at"] = iso(out["created_at"]) if out.get("created_at") else None
+    return {**out, **more}
+
+
+def _quotas(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    from ..engine.events import iso
+
+    return [{**r, "period_start": iso(r["period_start"]), "resets_at": iso(r["resets_at"])} for r in rows]
+
+
 def _refused(e: FentaError, status: int = 422) -> ServeError:
     missing = isinstance(e, (ScheduleError, WebhookError)) and str(e.message).startswith("no ")
     return ServeError(
@@ -173,7 +187,7 @@ def list_webhooks(request: Request, _: Principal = require("webhooks:read")) -> 
     """The receivers (never their secrets)."""
     from ..ops.webhooks import list_endpoints
 
-    return [e.public() for e in list_endpoints(state(request).stores.get().jobs)]
+    return [_endpoint(e) for e in list_endpoints(state(request).stores.get().jobs)]
 
 
 @router.post(
@@ -195,7 +209,7 @@ def add_webhook(request: Request, body: WebhookCreate, _: Principal = require("w
         ep = add_endpoint(app.stores.get().jobs, body.url, events=body.events, secret=body.secret)
     except FentaError as e:
         raise _refused(e) from None
-    return {**ep.public(), "secret": ep.secret}
+    return _endpoint(ep, secret=ep.secret)
 
 
 @router.get(
@@ -213,7 +227,7 @@ def get_webhook(request: Request, endpoint_id: str, _: Principal = require("webh
         raise _refused(e) from None
     if ep.id != endpoint_id:
         raise ServeError(f"no webhook endpoint '{endpoint_id}'", status=404, title="Not Found")
-    return ep.public()
+    return _endpoint(ep)
 
 
 @router.delete(
@@ -258,7 +272,7 @@ def quotas(request: Request, _: Principal = require("usage:read")) -> dict:
 
     store = state(request).stores.get().jobs
     q.ensure_tables(store)
-    return {"quotas": q.status(store), "resources": q.RESOURCES}
+    return {"quotas": _quotas(q.status(store)), "resources": q.RESOURCES}
 
 
 @router.put("/v1/quotas/{resource}", tags=["usage"], responses=responses(422), summary="Set a quota")
@@ -274,7 +288,7 @@ def set_quota(
         q.set_limit(store, resource, body.limit, body.per)
     except FentaError as e:
         raise _refused(e) from None
-    return {"quotas": q.status(store)}
+    return {"quotas": _quotas(q.status(store))}
 
 
 @router.delete(

@@ -105,6 +105,13 @@ def _etag(path: str) -> str:
     return '"' + hashlib.md5(f"{st.st_mtime}-{st.st_size}".encode(), usedforsecurity=False).hexdigest() + '"'
 
 
+@router.head(
+    "/{job_id}/artifacts/{name}",
+    response_class=FileResponse,
+    responses=responses(404),
+    summary="A job's file: size, ETag, Last-Modified",
+    operation_id="artifact_head",
+)
 @router.get(
     "/{job_id}/artifacts/{name}",
     response_class=FileResponse,

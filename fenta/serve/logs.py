@@ -98,12 +98,14 @@ class LogLines:
         self.notes = logging.getLogger("fenta.notes")
 
     def event(self, ev: Any) -> None:
-        """One job event (from a worker's `on_event`); live-only progress (id 0) is left out."""
-        if not ev.id:
+        """One job event (from a worker's `on_event`); progress ticks and live-only notices are left out."""
+        text = _EVENT_TEXT.get(ev.type)
+        if not ev.id or text is None:  # live-only notices and progress ticks are not log lines
             return
         d = ev.data
-        text = _EVENT_TEXT.get(ev.type)
-        message = text(d) if text else ev.type
+        message = (
+            text(d) if self.format == "json" else f"job {ev.job_id}: {text(d)}"
+        )  # text lines name the job
         extra: dict[str, Any] = {"job_id": ev.job_id, "event": ev.type, "event_id": ev.id}
         if d.get("node"):
             extra["node"] = d["node"]
@@ -127,7 +129,6 @@ _SUBJECT = re.compile(r"^(job|schedule) ([\w.-]+)[: ]")
 _EVENT_TEXT: dict[str, Callable[[dict[str, Any]], str]] = {
     "job.queued": lambda d: "queued",
     "job.started": lambda d: "started",
-    "job.progress": lambda d: f"progress {float(d.get('progress') or 0):.0%}",
     "node.started": lambda d: f"node {d.get('node')} started ({d.get('type')})",
     "node.finished": lambda d: f"node {d.get('node')} finished ({d.get('status')})",
     "node.failed": lambda d: f"node {d.get('node')} failed: {d.get('error')}",

@@ -43,6 +43,19 @@ def _usable_tokens(settings: Settings) -> int:
         store.close()
 
 
+def _allowed_hosts(host: str, public_url: str | None) -> list[str]:
+    """Host headers MCP answers besides this machine's: the public URL's (a proxy in front), or any when
+    the server listens beyond loopback (then the operator's proxy or firewall decides who reaches it)."""
+    if not is_loopback(host):
+        return ["*"]
+    if public_url:
+        import httpx
+
+        name = httpx.URL(public_url).host
+        return [name, f"{name}:*"] if name else []
+    return []
+
+
 def _listen(host: str, port: int) -> socket.socket:
     """The listening socket, bound here so a taken port is one line (exit 2), not uvicorn's exit 1."""
     try:
@@ -123,9 +136,7 @@ def serve(
             public_url or f"http://{'127.0.0.1' if host in ('0.0.0.0', '::') else shown}:{port}"
         ).rstrip("/"),
         cors_origins=tuple(cors_origins) if cors_origins else None,
-        allowed_hosts=[]
-        if is_loopback(host)
-        else ["*"],  # off loopback the operator's proxy or firewall decides who reaches it
+        allowed_hosts=_allowed_hosts(host, public_url),
     )
     app = create_app(settings, options)
     sock = _listen(host, port)

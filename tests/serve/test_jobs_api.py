@@ -166,6 +166,37 @@ def test_a_files_download_answers_ranges_416_and_304(client, owner, workers):
     assert tail.status_code == 206 and tail.content == whole.content[-10:]
     outside = client.get(video["url"], headers={**owner, "Range": f"bytes={video['size'] + 5}-"})
     assert outside.status_code == 416 and outside.headers["content-range"] == f"bytes */{video['size']}"
+    head = client.head(video["url"], headers=owner)
+    assert head.status_code == 200 and head.headers["etag"] == whole.headers["etag"] and head.content == b""
+    assert int(head.headers["content-length"]) == video["size"]
     same = client.get(video["url"], headers={**owner, "If-None-Match": whole.headers["etag"]})
     assert same.status_code == 304 and same.content == b""
     assert client.get(f"/v1/jobs/{job['id']}/artifacts/../fenta.db", headers=owner).status_code == 404
+
+
+def test_concurrent_requests_in_a_fresh_server_all_see_every_node_type(tmp_path):
+    """The node registry loads lazily and not thread-safely; the app loads it before requests run."""
+    import subprocess
+    import sys
+
+    script = (
+        "import json, pathlib\n"
+        "from concurrent.futures import ThreadPoolExecutor\n"
+        "from fenta.config import Settings\n"
+        "from fenta.serve.app import create_app\n"
+        "from fenta.serve.models import EXAMPLE_WORKFLOW\n"
+        "from fenta.serve.untrusted import load_untrusted\n"
+        f"settings = Settings(home=pathlib.Path({str(tmp_path)!r}))\n"
+        "create_app(settings)\n"
+        "def one(i):\n"
+        "    try:\n"
+        "        load_untrusted(EXAMPLE_WORKFLOW, {'script': str(i)}, settings)\n"
+        "        return 'ok'\n"
+        "    except Exception as e:\n"
+        "        return str(e)\n"
+        "with ThreadPoolExecutor(16) as ex:\n"
+        "    print(json.dumps(sorted(set(ex.map(one, range(64))))))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == '["ok"]'

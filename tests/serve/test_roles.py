@@ -66,7 +66,7 @@ def _status(client, method: str, path: str, body, headers) -> tuple[int, dict]:
 def test_the_table_lists_every_route_of_the_app(client):
     from fastapi.routing import APIRoute
 
-    paths = {(m, r.path) for r in client.app.routes if isinstance(r, APIRoute) for m in r.methods}
+    paths = {(m, r.path) for r in client.app.routes if isinstance(r, APIRoute) for m in r.methods - {"HEAD"}}
     listed = {(m, p.replace("nope/artifacts/x.mp4", "{job_id}/artifacts/{name}")) for m, p, _, _ in ROUTES}
     normal = {(m, p) for m, p in paths if (m, p) not in OPEN}
     templated = {(m, p) for m, p in normal if any(_matches(p, lp) for mm, lp in listed if mm == m)}

@@ -103,3 +103,22 @@ def _up(url: str) -> bool:
     except httpx.HTTPError:
         time.sleep(0.1)
         return False
+
+
+def test_mcp_answers_the_public_urls_host_behind_a_proxy(make_app, token):
+    from fastapi.testclient import TestClient
+
+    from fenta.serve.server import _allowed_hosts
+
+    hosts = _allowed_hosts("127.0.0.1", "https://render.example.com")
+    assert _allowed_hosts("0.0.0.0", None) == ["*"] and _allowed_hosts("127.0.0.1", None) == []
+    body = {"jsonrpc": "2.0", "id": 1, "method": "tools/list"}
+    headers = {
+        **auth(token("viewer")),
+        "Accept": "application/json, text/event-stream",
+        "Host": "render.example.com",
+    }
+    with TestClient(make_app(allowed_hosts=hosts), base_url="http://render.example.com") as c:
+        assert c.post("/mcp", json=body, headers=headers).status_code != 421
+    with TestClient(make_app(), base_url="http://render.example.com") as c:
+        assert c.post("/mcp", json=body, headers=headers).status_code == 421
