@@ -116,10 +116,19 @@ async def _poll(
             if interval:
                 await asyncio.sleep(max(0.0, interval - (time.perf_counter() - t0)))
 
+    lags: list[float] = []
+
+    async def ticker() -> None:
+        """How late this client's own event loop wakes up: that delay is in every latency it measures."""
+        while time.monotonic() < deadline:
+            t0 = time.perf_counter()
+            await asyncio.sleep(0.01)
+            lags.append(time.perf_counter() - t0 - 0.01)
+
     limits = httpx.Limits(max_connections=pollers, max_keepalive_connections=pollers)
     async with httpx.AsyncClient(base_url=url, timeout=30, limits=limits) as http:
-        await asyncio.gather(*(poller(k, http) for k in range(pollers)))
-    return latencies, failures, seen
+        await asyncio.gather(ticker(), *(poller(k, http) for k in range(pollers)))
+    return latencies, failures, seen, lags
 
 
 def _statuses(url: str, headers: dict[str, str]) -> dict[str, int]:
@@ -152,6 +161,15 @@ def _server_side(url: str, headers: dict[str, str]) -> dict[str, float]:
                 elif s.name.endswith("_count"):
                     out["count"] = s.value
     return out
+
+
+def _cpu_pressure() -> str:
+    """How much of the last 10 s some runnable task waited for a CPU (Linux PSI), "NN %"; "?" without PSI."""
+    try:
+        with open("/proc/pressure/cpu") as fh:
+            return fh.readline().split()[1].split("=")[1] + " %"
+    except (OSError, IndexError):
+        return "?"
 
 
 def _cpu_seconds(pid: int) -> float:
@@ -214,17 +232,17 @@ def main() -> int:
             if time.monotonic() > deadline or server.poll() is not None:
                 raise SystemExit(f"fenta serve did not start: see {work / 'serve.log'}")
             time.sleep(0.1)
-        load_before = os.getloadavg()[0]
+        load_before, pressure_before = os.getloadavg()[0], _cpu_pressure()
         ids, submit_wall, submit_failures = asyncio.run(_submit(url, headers, args.jobs, args.submitters))
         before = _statuses(url, headers)
         cpu0 = _cpu_seconds(server.pid)
-        latencies, poll_failures, _ = asyncio.run(
+        latencies, poll_failures, _, lags = asyncio.run(
             _poll(url, headers, ids, args.pollers, args.interval, args.seconds)
         )
         server_cpu = _cpu_seconds(server.pid) - cpu0
         inside = _server_side(url, headers)
         after = _statuses(url, headers)
-        load_after = os.getloadavg()[0]
+        load_after, pressure_after = os.getloadavg()[0], _cpu_pressure()
     finally:
         server.send_signal(signal.SIGTERM)
         try:
@@ -240,7 +258,8 @@ def main() -> int:
     ms = [v * 1000 for v in latencies]
     print(
         f"fenta serve --workers {args.workers} on {os.cpu_count()} cores; load average {load_before:.1f} "
-        f"before, {load_after:.1f} after"
+        f"before, {load_after:.1f} after; CPU pressure (share of the last 10 s some task waited for a CPU) "
+        f"{pressure_before} before, {pressure_after} after"
     )
     print(
         f"submissions: {len(ids)} jobs by {args.submitters} clients in {submit_wall:.2f} s = "
@@ -253,6 +272,11 @@ def main() -> int:
     print(
         f"  GET /v1/jobs/{{id}}: p50 {_percentile(ms, 50):.1f} ms, p95 {_percentile(ms, 95):.1f} ms, p99 "
         f"{_percentile(ms, 99):.1f} ms, max {max(ms):.1f} ms, mean {statistics.mean(ms):.1f} ms"
+    )
+    lag = [v * 1000 for v in lags]
+    print(
+        f"  the client's own event loop woke late by p50 {_percentile(lag, 50):.1f} ms, p95 "
+        f"{_percentile(lag, 95):.1f} ms"
     )
     if inside.get("count"):
         within = {

@@ -153,40 +153,54 @@ def check_format(fmt: str | None) -> str:
     return fmt
 
 
+#: Loggers `setup_logging` configures: (JSON names, plain-line names).
+_JSON_NAMES = ("fenta", "uvicorn", "uvicorn.error", "mcp")
+_PLAIN_NAMES = ("fenta.serve", "fenta.jobs", "fenta.notes", "uvicorn.error")
+
+
+def _reset() -> None:
+    """Undo an earlier `setup_logging` in this process (one process may set up more than once: tests)."""
+    for name in {*_JSON_NAMES, *_PLAIN_NAMES}:
+        logger = logging.getLogger(name)
+        for old in [h for h in logger.handlers if getattr(h, "_fenta", False)]:
+            logger.removeHandler(old)
+        logger.propagate = True
+        logger.setLevel(logging.NOTSET)
+
+
 def setup_logging(
-    fmt: str | None, *, stream: TextIO | None = None, level: int = logging.INFO
+    fmt: str | None, *, stream: TextIO | None = None, level: int = logging.INFO, plain: bool = False
 ) -> LogLines | None:
-    """Send fenta's (and uvicorn's) log records to `stream` (stderr) as plain lines or JSON lines.
+    """Send fenta's (and uvicorn's) log records to `stream` (stderr) as JSON lines, or as plain lines.
+
+    Args:
+        plain: With `text`, write the server's records and the `LogLines` notices as plain lines (`fenta
+            serve`); without it, `text` leaves logging alone (`fenta worker` prints its own lines).
 
     Returns:
-        With `json`, a `LogLines` the caller hands its job events and notices to; with `text`, None
-        (the caller keeps printing its own lines; only the server's own records are set up here).
+        A `LogLines` the caller hands its job events and notices to; None for `text` without `plain`.
 
     Raises:
         ServeError: `fmt` is neither text nor json (exit 2).
     """
     fmt = check_format(fmt)
+    _reset()
+    if fmt == "text" and not plain:
+        return None
     handler = logging.StreamHandler(stream or sys.stderr)
+    handler._fenta = True  # type: ignore[attr-defined]
     handler.addFilter(_Context())
     if fmt == "json":
         handler.setFormatter(_json_formatter())
     else:
         handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s", datefmt="%H:%M:%S"))
-    names = (
-        ("fenta", "uvicorn", "uvicorn.error", "mcp")
-        if fmt == "json"
-        else ("fenta.serve", "fenta.jobs", "fenta.notes", "uvicorn.error")
-    )
-    for name in names:
+    for name in _JSON_NAMES if fmt == "json" else _PLAIN_NAMES:
         logger = logging.getLogger(name)
-        for old in [h for h in logger.handlers if getattr(h, "_fenta", False)]:
-            logger.removeHandler(old)
-        handler._fenta = True  # type: ignore[attr-defined]
         logger.addHandler(handler)
         logger.setLevel(level if name != "mcp" else logging.WARNING)
         logger.propagate = False
     logging.getLogger("uvicorn.access").disabled = True  # RequestLog writes one line per request instead
-    return LogLines(fmt) if fmt == "json" else None
+    return LogLines(fmt)
 
 
 # ---------------------------------------------------------------- one line per request

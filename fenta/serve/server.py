@@ -19,7 +19,7 @@ from typing import Any, Callable, Iterator
 
 from ..config import Settings
 from ..errors import ServeError
-from .logs import LogLines, check_format, setup_logging
+from .logs import check_format, setup_logging
 
 __all__ = ["serve", "is_loopback"]
 
@@ -129,7 +129,8 @@ def serve(
             "Create one first (`fenta tokens create --name admin --role owner`), or listen on 127.0.0.1",
             field="--host",
         )
-    lines = setup_logging(fmt) or LogLines("text")
+    lines = setup_logging(fmt, plain=True)
+    assert lines is not None
     shown = f"[{host}]" if ":" in host else host
     options = ServeOptions(
         public_url=(

@@ -48,7 +48,7 @@ class Throttle:
             )
         names = ["default"] if len(items) == 1 else [f"default-{i + 1}" for i in range(len(items))]
         self.items: list[tuple[str, RateLimitItem]] = list(zip(names, items))
-        # A sliding window counter: constant work per request (a moving window scans every hit it keeps).
+        # A sliding window counter: constant work and memory per token and route.
         self.limiter = SlidingWindowCounterRateLimiter(MemoryStorage())
         self.policy = ",".join(f'"{n}";q={i.amount};w={i.get_expiry()}' for n, i in self.items)
 

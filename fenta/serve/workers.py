@@ -53,7 +53,7 @@ def run_workers(settings: Settings, n: int, stop: Any, *, on_event: Any = None, 
 
 def _child(settings: Settings, n: int, stop: Any, log_format: str) -> None:
     """The worker process: its own logging, then `run_workers` (its SIGTERM / Ctrl-C stop it too)."""
-    from .logs import LogLines, setup_logging
+    from .logs import setup_logging
 
     # Ctrl-C reaches the whole group: the server's stop event governs.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
@@ -63,7 +63,8 @@ def _child(settings: Settings, n: int, stop: Any, log_format: str) -> None:
         )  # renders (and their FFmpeg) yield the CPU to the API: status reads stay fast
     except OSError:  # pragma: no cover - not allowed here: renders run at the server's priority
         pass
-    lines = setup_logging(log_format) or LogLines("text")
+    lines = setup_logging(log_format, plain=True)
+    assert lines is not None
     if stop.is_set():
         return
     run_workers(settings, n, stop, on_event=lines.event, log=lines.line)

@@ -19,14 +19,11 @@ from .conftest import WORKFLOW, auth
 
 @pytest.fixture
 def captured():
+    from fenta.serve.logs import _reset
+
     stream = io.StringIO()
     yield stream
-    for name in ("fenta", "uvicorn", "uvicorn.error", "mcp", "fenta.serve", "fenta.jobs", "fenta.notes"):
-        logger = logging.getLogger(name)
-        for h in [h for h in logger.handlers if getattr(h, "_fenta", False)]:
-            logger.removeHandler(h)
-        logger.propagate = True
-        logger.setLevel(logging.NOTSET)
+    _reset()
 
 
 def _records(stream: io.StringIO) -> list[dict]:
@@ -115,3 +112,12 @@ def test_fenta_worker_logs_json_lines(cli, token, client, captured):
 def test_fenta_worker_refuses_an_unknown_log_format(cli):
     r = cli("worker", "--until-empty", "--log-format", "xml")
     assert r.exit_code == 2 and "log format 'xml'" in r.output
+
+
+def test_setting_up_again_replaces_the_earlier_set_up(captured):
+    first = io.StringIO()
+    setup_logging("text", stream=first, plain=True)
+    setup_logging("json", stream=captured)
+    logging.getLogger("fenta.serve").info("once", extra={"route": "/x"})
+    assert first.getvalue() == "" and _records(captured)[0]["message"] == "once"
+    assert setup_logging("text") is None and not logging.getLogger("fenta").handlers
