@@ -52,7 +52,8 @@ def serve(
     public_url: Optional[str] = typer.Option(
         None,
         "--public-url",
-        help="The server's URL as clients reach it (behind a proxy), for MCP's metadata.",
+        help="The server's URL as clients reach it (behind a proxy): MCP's metadata names it and MCP accepts "
+        "its host.",
     ),
 ) -> None:
     """Run the render API: REST under /v1 with OpenAPI (/docs), live progress over SSE, MCP for agents at

@@ -96,3 +96,27 @@ def test_cors_is_off_by_default_and_allows_only_configured_origins(settings, tok
     assert "access-control-allow-origin" not in other.headers
     assert got.headers["access-control-allow-origin"] == "https://app.example.com"
     assert "ratelimit" in got.headers["access-control-expose-headers"].lower()
+
+
+def test_the_servers_settings_come_from_the_environment(tmp_path):
+    from fenta.config import Settings
+
+    env = {
+        "FENTA_HOME": str(tmp_path),
+        "FENTA_RATE_LIMIT": " 10/second ",
+        "FENTA_MAX_BODY_MB": "2.5",
+        "FENTA_MAX_UPLOAD_MB": "50",
+        "FENTA_CORS_ORIGINS": "https://a.example, https://b.example,",
+        "FENTA_LOG_FORMAT": "JSON",
+    }
+    s = Settings.from_env(env, cwd=tmp_path)
+    assert (s.rate_limit, s.max_body_mb, s.max_upload_mb, s.log_format) == ("10/second", 2.5, 50.0, "json")
+    assert s.cors_origins == ("https://a.example", "https://b.example")
+    d = Settings.from_env({"FENTA_HOME": str(tmp_path)}, cwd=tmp_path)
+    assert (d.rate_limit, d.max_body_mb, d.max_upload_mb, d.cors_origins, d.log_format) == (
+        "600/minute",
+        10.0,
+        500.0,
+        (),
+        "text",
+    )

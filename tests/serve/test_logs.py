@@ -121,3 +121,39 @@ def test_setting_up_again_replaces_the_earlier_set_up(captured):
     logging.getLogger("fenta.serve").info("once", extra={"route": "/x"})
     assert first.getvalue() == "" and _records(captured)[0]["message"] == "once"
     assert setup_logging("text") is None and not logging.getLogger("fenta").handlers
+
+
+def test_fenta_scheduler_logs_json_lines_when_fenta_log_format_says_so(settings):
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    env = {**os.environ, "FENTA_LOG_FORMAT": "json", "FENTA_HOME": str(settings.home)}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "fenta", "scheduler", "--workers", "0"],
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
+    lines = []
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:  # until it runs (a SIGTERM before its handlers would just kill it)
+            line = proc.stderr.readline()
+            lines.append(line)
+            if "scheduler running" in line or not line:
+                break
+        proc.send_signal(signal.SIGTERM)
+        _, rest = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    recs = [json.loads(line) for line in ("".join(lines) + rest).splitlines() if line.strip()]
+    assert proc.returncode == 0 and recs, rest
+    assert (
+        any(r["message"].startswith("scheduler running") for r in recs)
+        and recs[-1]["message"] == "scheduler stopped"
+    )
+    assert all({"time", "level", "logger", "message"} <= set(r) for r in recs)
