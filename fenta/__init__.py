@@ -54,6 +54,7 @@ _ERRORS = (
     "ManifestError", "BatchError",
     "SyncError",
     "InputError",
+    "ServeError",
 )
 _ERRORS += ("ComposeError",)
 _ERRORS += ("URLError",)
@@ -74,7 +75,7 @@ if TYPE_CHECKING:  # pragma: no cover - names for type checkers only, never impo
                          ScheduleError, TextError, WebhookError)
     from .errors import AssetError
     from .errors import ClusterError
-    from .errors import InputError, SyncError
+    from .errors import InputError, ServeError, SyncError
     from .errors import BatchError, ManifestError
     from .ops.batch import batch
     from .nodes.base import Node, NodeContext, Params, Ports, register, registry
@@ -159,4 +160,5 @@ __all__ = [
     "SyncError",
     "URLError",
     "InputError",
+    "ServeError",
 ]

@@ -122,6 +122,19 @@ def _queue(merged: dict[str, str]) -> dict:
     }
 
 
+def _serve(merged: dict[str, str]) -> dict:
+    """`fenta serve`'s request limits and CORS, and the log format (also read by worker and scheduler).
+    Values are checked where they are used (`fenta serve` names a bad one in one line)."""
+    origins = (merged.get("FENTA_CORS_ORIGINS") or "").split(",")
+    return {
+        "rate_limit": (merged.get("FENTA_RATE_LIMIT") or "").strip() or "600/minute",
+        "max_body_mb": _seconds(merged.get("FENTA_MAX_BODY_MB"), 10.0, 0.001),
+        "max_upload_mb": _seconds(merged.get("FENTA_MAX_UPLOAD_MB"), 500.0, 0.001),
+        "cors_origins": tuple(o.strip() for o in origins if o.strip()),
+        "log_format": (merged.get("FENTA_LOG_FORMAT") or "").strip().lower() or "text",
+    }
+
+
 def _tuning(merged: dict[str, str]) -> dict:
     """The settings beyond keys and URLs, from the merged environment and `.env`."""
     return {
@@ -138,6 +151,7 @@ def _tuning(merged: dict[str, str]) -> dict:
         "allowed_dirs": _allowed_dirs(merged.get("FENTA_ALLOWED_DIRS")),
         "allowed_networks": _allowed_networks(merged.get("FENTA_ALLOW_PRIVATE_URLS")),
         **_queue(merged),
+        **_serve(merged),
     }
 
 
@@ -185,6 +199,14 @@ class Settings:
             by `os.pathsep`; resolved); none by default (see fenta.policy).
         allowed_networks: Loopback, private or link-local ranges an untrusted workflow's URLs may reach
             (`FENTA_ALLOW_PRIVATE_URLS`, CIDRs separated by commas); none by default.
+        rate_limit: `fenta serve`'s request limit per token and route (`FENTA_RATE_LIMIT`, default
+            `600/minute`; several separated by `;`, e.g. `20/second;600/minute`).
+        max_body_mb: Largest request body `fenta serve` reads, in MB (`FENTA_MAX_BODY_MB`, default 10;
+            413 above).
+        max_upload_mb: Largest asset upload `fenta serve` takes, in MB (`FENTA_MAX_UPLOAD_MB`, default 500).
+        cors_origins: Origins a browser may call `fenta serve` from (`FENTA_CORS_ORIGINS`, comma-separated;
+            none by default: CORS off).
+        log_format: `text` or `json` (`FENTA_LOG_FORMAT`): how `serve`, `worker` and `scheduler` log.
     """
 
     home: Path
@@ -210,6 +232,11 @@ class Settings:
     dask_address: str | None = None
     allowed_dirs: tuple[Path, ...] = ()
     allowed_networks: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...] = ()
+    rate_limit: str = "600/minute"
+    max_body_mb: float = 10.0
+    max_upload_mb: float = 500.0
+    cors_origins: tuple[str, ...] = ()
+    log_format: str = "text"
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None, cwd: Path | None = None) -> "Settings":

@@ -44,6 +44,7 @@ __all__ = [
     "SyncError",
     "URLError",
     "InputError",
+    "ServeError",
 ]
 
 
@@ -318,9 +319,17 @@ class AssetError(FentaError):
 class URLError(FentaError):
     """A URL someone gave fenta may not be fetched: not http(s), not a valid URL (host, IDNA, port),
     too many redirects, or, for untrusted input, a host on a loopback, private, link-local or metadata
-    address (`fenta.netguard`; exit 2: bad input)."""
+    address (`fenta.netguard`; exit 2: bad input).
+
+    Attributes:
+        unresolved: The host did not resolve (no DNS answer now), as opposed to a refusal.
+    """
 
     exit_code = 2
+
+    def __init__(self, message: str, *, unresolved: bool = False, **where: Any) -> None:
+        super().__init__(message, **where)
+        self.unresolved = unresolved
 
 
 class ClusterError(FentaError):
@@ -402,3 +411,34 @@ class InputError(FentaError, ValueError):
     names the option or argument (exit 2: found before anything ran)."""
 
     exit_code = 2
+
+
+class ServeError(FentaError):
+    """`fenta serve` or its access tokens cannot do what was asked: a bad setting, role, scope or expiry, an
+    unsafe bind address, a missing extra (exit 2: nothing was started or changed); over HTTP, a request the
+    API refuses (`status`, shown as an RFC 9457 problem).
+
+    Args:
+        status: The HTTP status the API answers with.
+        title: The problem's short, stable title (default: the status's reason phrase).
+        headers: Response headers to send with it (`WWW-Authenticate`, `Retry-After`).
+        extra: More members of the problem document (`errors`, `reason`, `job_id`).
+    """
+
+    exit_code = 2
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status: int = 400,
+        title: str | None = None,
+        headers: dict[str, str] | None = None,
+        extra: dict | None = None,
+        field: str | None = None,
+    ) -> None:
+        super().__init__(message, field=field)
+        self.status = status
+        self.title = title
+        self.headers = dict(headers or {})
+        self.extra = dict(extra or {})

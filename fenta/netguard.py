@@ -40,6 +40,7 @@ __all__ = [
     "system_resolver",
     "address_problem",
     "parse_url",
+    "literal_problem",
     "checked_addresses",
     "client",
     "open_stream",
@@ -200,6 +201,33 @@ def parse_url(url: str) -> httpx.URL:
     return parsed
 
 
+def literal_problem(url: str, policy: Policy) -> str | None:
+    """Why `policy` may not reach `url`, judged without DNS (None: no objection yet). Only a host that
+    is an IP address or `localhost` can be judged so: a validation step refuses those at once, and a
+    host name is still resolved and checked when it is fetched (`checked_addresses`).
+
+    Raises:
+        URLError: the URL is not a valid http(s) URL.
+    """
+    parsed = parse_url(url)
+    if policy.trusted:
+        return None
+    host = parsed.host.split("%", 1)[0]
+    if host == "localhost" or host.endswith(".localhost"):  # RFC 6761: always loopback
+        host = "127.0.0.1"
+    try:
+        ip = _ip(host)
+    except ValueError:
+        return None
+    why = address_problem(ip, policy.allowed_networks)
+    if why is None:
+        return None
+    return (
+        f"'{url}' is refused: {parsed.host} is {why}; untrusted input may reach only public addresses "
+        "(the operator can allow ranges with FENTA_ALLOW_PRIVATE_URLS)"
+    )
+
+
 def _port(url: httpx.URL) -> int:
     return url.port or (443 if url.scheme == "https" else 80)
 
@@ -225,9 +253,9 @@ def checked_addresses(url: str | httpx.URL, policy: Policy, resolve: Resolver | 
                 for a in (resolve or system_resolver)(parsed.raw_host.decode("ascii"), _port(parsed))
             ]
         except (OSError, UnicodeError, ValueError) as e:
-            raise URLError(f"cannot resolve the host of '{url}': {e}") from None
+            raise URLError(f"cannot resolve the host of '{url}': {e}", unresolved=True) from None
         if not addresses:
-            raise URLError(f"cannot resolve the host of '{url}': no address")
+            raise URLError(f"cannot resolve the host of '{url}': no address", unresolved=True)
     for ip in addresses:
         why = address_problem(ip, policy.allowed_networks)
         if why:

@@ -30,6 +30,7 @@ LAYERS: dict[str, int] = {
     "__main__": 0,
     "jobs": 0,  # the SDK's jobs module (fenta.jobs): list, get, events, retry, cancel, watch
     "cli": 0,
+    "serve": 0,  # fenta serve: the HTTP API and MCP over ops, engine and the SDK (never the CLI)
     "ops": 1,
     "engine": 2,
     "nodes": 3,
@@ -59,6 +60,9 @@ SEPARATE = {frozenset({"render", "tts"})}
 #: Lower parts a part must not import although they are below it: the engine reaches what renders,
 #: speaks and calls services only through the nodes (it runs them), never directly.
 NOT_DIRECTLY = {"engine": {"render", "tts", "providers"}}
+
+#: Parts of one layer that one of them must never import: the server is used by the CLI, never the reverse.
+NEVER = {"serve": {"cli"}}
 
 #: Imports that break the rules today and are being fixed by their owners: "importer -> imported" -> why.
 #: Keep it empty; an entry that no longer occurs fails `test_known_exceptions_are_still_needed`.
@@ -155,6 +159,8 @@ def _problem(importer: str, imported: str) -> str | None:
         return f"upward import ({src} is below {dst})"
     if frozenset({src, dst}) in SEPARATE:
         return f"{src} and {dst} must not import each other"
+    if dst in NEVER.get(src, ()):
+        return f"{src} must not import {dst} ({dst} is built on {src}, not the reverse)"
     if dst in NOT_DIRECTLY.get(src, ()):
         return f"{src} must not import {dst} (only through the nodes)"
     private = [p for p in imported.split(".")[2:] if p.startswith("_") and not p.startswith("__")]
@@ -345,6 +351,9 @@ def test_the_engine_order(importer, imported, ok):
         ("fenta.cli._app", "fenta.cli._tables", True),  # own package's private module
         ("fenta.errors", "fenta.config", True),  # same bottom layer
         ("fenta.media.ffmpeg", "fenta.render.compose", False),
+        ("fenta.serve.app", "fenta.cli._app", False),  # the CLI is built on the server, not the reverse
+        ("fenta.cli.serve_cmds", "fenta.serve.server", True),
+        ("fenta.serve.service", "fenta.ops.quotas", True),
     ],
 )
 def test_the_rules(importer, imported, ok):

@@ -30,6 +30,7 @@ PENDING: dict[str, str] = {}
 
 #: Module imports that need an optional extra; they may fail when the extra is missing.
 _OPTIONAL = ("piper", "pocketsphinx", "dask", "distributed")
+_OPTIONAL += ("fastapi", "starlette", "uvicorn", "mcp", "sse_starlette", "prometheus_client", "limits")
 
 
 def _all_modules() -> list[str]:

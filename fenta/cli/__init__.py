@@ -20,6 +20,7 @@ from . import sync_cmds  # noqa: E402,F401  (sync, sync status, sync sql)
 from . import batch_cmds  # noqa: E402,F401  (batch, batch run/status/resume)
 from . import author_cmds  # noqa: E402,F401  (new, init)
 from . import asset_cmds  # noqa: E402,F401  (assets add, list, show, rm, tag)
+from . import serve_cmds  # noqa: E402,F401  (serve, tokens create/list/revoke)
 
 __all__ = ["app", "main"]
 

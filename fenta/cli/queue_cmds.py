@@ -87,6 +87,11 @@ def worker(
     json: bool = typer.Option(False, "--json", help="Print every event of the jobs this worker runs as one JSON object per line (NDJSON)."),
     cluster: Optional[str] = typer.Option(None, "--cluster", help="Run the jobs on Dask workers, as `fenta batch --cluster` does: local (a LocalCluster here), local:N, or tcp://HOST:8786 (a scheduler). Only when given: a worker does not read FENTA_DASK_ADDRESS. Needs the dask extra."),
     hosted: bool = typer.Option(False, "--hosted", help="Render the jobs the web app queued in the hosted project (FENTA_API_URL, FENTA_API_KEY) instead of the local queue: claim one at a time, render it here, push its progress, events and video, mark it completed or failed."),
+    log_format: Optional[str] = typer.Option(
+        None, "--log-format",
+        help="text or json: json writes one JSON object per line on stderr (time, level, message, job_id, "
+        "node, duration); default FENTA_LOG_FORMAT, else text.",
+    ),
 ) -> None:
     """Run queued jobs (highest priority, then oldest) until stopped.
 
@@ -98,14 +103,20 @@ def worker(
     from .. import jobs
     from ..media.ffmpeg import ffmpeg_choice
 
+    from ..serve.logs import setup_logging
+
     ffmpeg_choice()  # an unusable FENTA_FFMPEG is bad input (exit 2) before any job is taken
     settings = Settings.from_env()
+    lines = setup_logging(log_format or settings.log_format)  # JSON lines on stderr, or None: the lines below
 
     def on_event(ev: Event) -> None:
         if json:
             if ev.id:  # the log's events only (live-only progress stays out of the stream)
                 sys.stdout.write(_json.dumps(ev.to_dict(), ensure_ascii=False, default=str) + "\n")
                 sys.stdout.flush()
+        if lines is not None:
+            lines.event(ev)
+        if json or lines is not None:
             return
         line = _line(ev)
         if line:
@@ -132,12 +143,14 @@ def worker(
     with (make_executor(cluster, settings, on_warning=_warn) if cluster else LocalExecutor()) as executor:
         n = concurrency or executor.slots or 1
         w = jobs.Worker(settings, concurrency=n, until_empty=until_empty, on_event=on_event, admission=admission(settings), executor=executor)
-        if not json:
+        if not json and lines is None:
             where = f" on {executor.name}" if cluster else ""
             err_console.print(f"worker {settings.home} (pid {os.getpid()}, {n} at a time{where}){', until the queue is empty' if until_empty else ''}; Ctrl-C stops it", highlight=False)
             for batch_id, rows in waiting(settings).items():
                 err_console.print(f"[dim]note:[/] {rows} row(s) of batch {batch_id} wait in the queue; a worker leaves them to `fenta batch resume {batch_id}`", highlight=False)
-        readers = Background(settings, log=lambda m: err_console.print(m, highlight=False, markup=False)).start()  # usage, quota warnings, webhooks
+        plain = lambda m: err_console.print(m, highlight=False, markup=False)  # noqa: E731
+        say = lines.line if lines is not None else plain
+        readers = Background(settings, log=say).start()  # usage, quota warnings, webhooks
         pusher = _sync_pusher(settings)
         try:
             results = w.run()
@@ -148,7 +161,7 @@ def worker(
             after_job(settings, None, wait=10.0 if until_empty else 0.0)  # the last jobs' webhooks
     if not json:
         done = sum(1 for r in results if r.status == "completed")
-        err_console.print(f"worker stopped: {len(results)} attempt(s), {done} completed", highlight=False)
+        say(f"worker stopped: {len(results)} attempt(s), {done} completed")
 
 
 def _warn(line: str) -> None:

@@ -245,6 +245,11 @@ def scheduler(
         help="How many jobs run at once in this process (0 to 64; 0: only queue them, for `fenta worker` "
         "elsewhere).",
     ),
+    log_format: Optional[str] = typer.Option(
+        None, "--log-format",
+        help="text or json: json writes one JSON object per line on stderr (time, level, message, job_id, "
+        "schedule); default FENTA_LOG_FORMAT, else text.",
+    ),
 ) -> None:
     """Run the scheduler in the foreground: queue scheduled jobs at their fire times, run them, send webhooks.
 
@@ -252,6 +257,10 @@ def scheduler(
     """
     from ..bounds import whole
     from ..ops.scheduler import Scheduler
+    from ..serve.logs import setup_logging
 
     workers = whole(workers, "--workers", least=0, most=MAX_WORKERS)
-    Scheduler(Settings.from_env(), workers=workers, log=lambda m: err_console.print(m, highlight=False, markup=False)).run()
+    settings = Settings.from_env()
+    lines = setup_logging(log_format or settings.log_format)  # JSON lines on stderr, or None: plain lines
+    say = lines.line if lines is not None else lambda m: err_console.print(m, highlight=False, markup=False)
+    Scheduler(settings, workers=workers, log=say).run()

@@ -12,7 +12,7 @@ from pydantic import Field
 
 from ..config import Settings
 from ..errors import AssetError, FentaError, MediaError, URLError
-from ..netguard import parse_url
+from ..netguard import literal_problem
 from ..library import Asset, add_url, get as get_asset, pick, tagged
 from ..media.probe import MediaInfo, probe
 from ..types import Audio, Clip
@@ -107,12 +107,15 @@ class InputAsset(Node):
             problems.append(("params.paths", "required param is missing: give paths, asset (library ids) or tag"))
         for i, p in enumerate(params.paths):
             if _is_url(p):
-                # Syntax only (no DNS here): a bad host or port is bad input now, not a failed download
-                # later. The address itself is checked under the job's policy when it is fetched.
+                # No DNS here: a bad host or port, or (untrusted) a loopback or private address literal,
+                # is bad input now; a host name is resolved and checked under the job's policy when
+                # it is fetched.
                 try:
-                    parse_url(p)
+                    refused = literal_problem(p, ctx.policy)  # an address literal is judged now
                 except URLError as e:
-                    problems.append((f"params.paths[{i}]", e.message))
+                    refused = e.message
+                if refused:
+                    problems.append((f"params.paths[{i}]", refused))
                 continue
             path = ctx.path(p)
             if not path.exists():

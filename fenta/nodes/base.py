@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import builtins
 import difflib
+import threading
 import os
 import re
 import shutil
@@ -325,6 +326,9 @@ class Registry:
     def __init__(self) -> None:
         self._types: dict[str, type[Node]] = {}
         self._loaded = False
+        # The first lookups may come from several threads at once (a server's request threads): the
+        # others wait for the one loading, instead of seeing a half-filled registry.
+        self._lock = threading.RLock()
 
     def register(self, cls: type[Node]) -> type[Node]:
         name = getattr(cls, "type", None)
@@ -336,13 +340,16 @@ class Registry:
     def _load(self) -> None:
         if self._loaded:
             return
-        self._loaded = True
-        from . import _builtin  # noqa: F401  (registers the built-in nodes)
+        with self._lock:
+            if self._loaded:  # another thread loaded it while this one waited
+                return
+            from . import _builtin  # noqa: F401  (registers the built-in nodes)
 
-        for ep in entry_points(group="fenta.nodes"):
-            obj = ep.load()
-            for cls in obj if isinstance(obj, (list, tuple)) else [obj]:
-                self.register(cls)
+            for ep in entry_points(group="fenta.nodes"):
+                obj = ep.load()
+                for cls in obj if isinstance(obj, (list, tuple)) else [obj]:
+                    self.register(cls)
+            self._loaded = True
 
     def get(self, name: str) -> type[Node] | None:
         self._load()

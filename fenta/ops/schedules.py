@@ -23,6 +23,7 @@ from typing import Any, Callable
 from ..bounds import whole
 from ..config import Settings
 from ..errors import FentaError, ScheduleError
+from ..policy import TRUSTED, Policy
 from .cron import Cron, parse_cron, zone
 
 __all__ = [
@@ -111,6 +112,7 @@ _COLUMNS = [
     ("schedules", "last_job_id", "TEXT"),
     ("schedules", "last_error", "TEXT"),
     ("schedules", "updated_at", "REAL"),
+    ("schedules", "policy", "TEXT"),   # JSON (fenta.policy.Policy.to_stored); NULL: the local user's
 ]
 
 
@@ -133,6 +135,20 @@ def _decode(row: dict[str, Any], now: float | None = None) -> dict[str, Any]:
     return row
 
 
+def schedule_policy(schedule: dict[str, Any]) -> Policy:
+    """The policy a schedule's workflow was added under (an API client's is untrusted), which every job
+    it queues keeps; a schedule stored without one is the local user's."""
+    value = schedule.get("policy")
+    if isinstance(value, Policy):
+        return value
+    if not value:
+        return TRUSTED
+    try:
+        return Policy.from_stored(json.loads(value))
+    except ValueError:
+        return Policy(trusted=False)  # a damaged value never widens what the jobs may reach
+
+
 def _check_name(name: str) -> str:
     if not _NAME.match(name or ""):
         raise ScheduleError(f"'{name}' is not a schedule name: use letters, digits, '.', '_' and '-' (at most 64, starting with a letter or digit)", field="NAME")
@@ -151,9 +167,11 @@ def add_schedule(
     catchup: str = "latest",
     out: str | Path = "renders",
     now: float | None = None,
+    policy: Policy = TRUSTED,
 ) -> dict[str, Any]:
     """Add a schedule. The workflow is loaded (with `vars`) and validated now; its path is stored
-    absolute, and so is the output folder.
+    absolute, and so is the output folder. `policy`: who added it (the local user, or an API client:
+    untrusted); every job the schedule queues is loaded under it.
 
     Raises:
         ScheduleError: bad name (or taken), cron, time zone, catch-up or priority, each naming its field.
@@ -173,12 +191,13 @@ def add_schedule(
     path = Path(workflow).expanduser()
     if not path.is_file():
         raise ScheduleError(f"workflow file '{workflow}' not found", field="WORKFLOW")
-    load(path, vars=vars or {})  # SpecError (exit 2) names the file, node and field
+    load(path, vars=vars or {}, policy=policy)  # SpecError (exit 2) names the file, node and field
     now = time.time() if now is None else now
     row = {
         "id": name, "workflow_file": str(path.resolve()), "cron": " ".join(cron.split()), "vars": json.dumps(vars or {}, ensure_ascii=False),
         "enabled": 1, "created_at": now, "tz": str(zone(tz)), "priority": priority, "catchup": catchup,
         "out_dir": str(Path(out).expanduser().resolve()), "last_fire_at": now, "updated_at": now,
+        "policy": None if policy.trusted else json.dumps(policy.to_stored()),
     }
     with store.write() as conn:
         if conn.execute("SELECT 1 FROM schedules WHERE id = ?", (name,)).fetchone():
@@ -238,7 +257,7 @@ def enqueue(settings: Settings, store: Any, schedule: dict[str, Any], *, fire_ti
     from ..engine.queue import submit
     from ..engine.spec import load
 
-    wf = load(schedule["workflow_file"], vars=schedule.get("vars") or {})
+    wf = load(schedule["workflow_file"], vars=schedule.get("vars") or {}, policy=schedule_policy(schedule))
     job_id = submit(wf, out=schedule.get("out_dir") or "renders", priority=int(schedule.get("priority") or 0), settings=settings, schedule_id=schedule["id"])
     store.db.conn.execute("UPDATE schedules SET last_job_id = ?, last_error = NULL WHERE id = ?", (job_id, schedule["id"]))
     return job_id

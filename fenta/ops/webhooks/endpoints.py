@@ -118,7 +118,8 @@ def check_url(url: str, policy: Policy = TRUSTED, resolve: Resolver | None = Non
 
     The local user (`TRUSTED`) may name any receiver, their own network's included; an untrusted
     entry point (`Policy.untrusted`) only a host whose every address is public or inside the
-    operator's FENTA_ALLOW_PRIVATE_URLS (the host is resolved now, and again at every delivery).
+    operator's FENTA_ALLOW_PRIVATE_URLS (the host is resolved now, and again at every delivery; a host
+    that does not resolve yet is accepted: the delivery checks it).
 
     Raises:
         WebhookError: why not, naming the field URL.
@@ -127,6 +128,10 @@ def check_url(url: str, policy: Policy = TRUSTED, resolve: Resolver | None = Non
         parse_url(url)
         checked_addresses(url, policy, resolve)
     except URLError as e:
+        if e.unresolved:
+            # Not refused for that: a receiver's DNS may come later, and every delivery resolves, checks
+            # and pins the address again before it sends anything.
+            return url
         raise WebhookError(e.message, field="URL") from None
     return url
 
