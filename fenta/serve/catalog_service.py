@@ -42,7 +42,7 @@ class Catalog:
 
     def estimate(self, document: Any, vars: dict[str, Any] | None) -> dict[str, Any]:
         from ..engine.keys import key_needs
-        from ..engine.runner import plan
+        from ..engine.results import plan
         from ..ops import quotas
 
         try:

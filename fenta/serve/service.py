@@ -193,10 +193,10 @@ class Service(Catalog):
         return job_id, [k.var for k in key_needs(wf, self.settings) if not k.set]
 
     def _row(self, job_id: str) -> dict[str, Any]:
-        row = self.stores.get().jobs.get_job(job_id)
-        if row is None or row["id"] != job_id:  # ids in URLs are whole: no prefixes over HTTP
+        job = self.stores.get().jobs.job(job_id)  # ids in URLs are whole: no prefixes over HTTP
+        if job is None:
             raise not_found(f"job '{job_id}'")
-        return row
+        return job.to_dict()
 
     def job(self, job_id: str, base: str) -> dict[str, Any]:
         """The job's view: state, progress, node timings, attempts, cost, artifacts with download URLs."""

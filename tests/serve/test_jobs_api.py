@@ -27,7 +27,7 @@ def test_a_job_is_queued_with_202_its_location_and_the_untrusted_renders_folder(
     from fenta.engine.store import JobStore
 
     store = JobStore(settings.db_path)
-    assert store.get_job(job["id"])["out_dir"] == str(settings.home / "renders")
+    assert store.get_job(job["id"]).out_dir == str(settings.home / "renders")
     store.close()
 
 

@@ -90,7 +90,7 @@ def test_sigterm_stops_the_group_and_a_running_job_goes_back_to_the_queue(token,
     finally:
         store.close()
     assert (
-        row["status"] == "queued" and types[-1] == "job.queued" and "job.started" in types
+        row.status == "queued" and types[-1] == "job.queued" and "job.started" in types
     )  # handed back, not lost
     logs = [json.loads(line) for line in err.splitlines() if line.startswith("{")]
     assert logs and any(rec.get("job_id") == job["id"] for rec in logs)
