@@ -6,7 +6,7 @@ import re
 
 from fenta.serve.access import ROLE_SCOPES, ROLES, SCOPES
 
-from .conftest import REPO
+from .conftest import REPO, api_routes
 
 DOC = (REPO / "docs" / "api.md").read_text(encoding="utf-8")
 
@@ -17,29 +17,15 @@ def _curl_lines() -> list[str]:
     return [line for line in joined.splitlines() if line.lstrip().startswith("curl ")]
 
 
-def _routes(routes):
-    """Every route, those of included routers too (FastAPI 0.165 keeps them in `_IncludedRouter`s)."""
-    for route in routes:
-        inner = getattr(route, "original_router", None)
-        if inner is not None:
-            yield from _routes(inner.routes)
-        else:
-            yield route
-
-
 def test_the_route_walk_sees_the_included_routers(client):
-    paths = {getattr(r, "path", None) for r in _routes(client.app.routes)}
+    paths = {r.path for r in api_routes(client.app)}
     assert {"/v1/jobs", "/v1/jobs/{job_id}/events", "/v1/webhooks/deliveries"} <= paths
 
 
 def test_every_route_has_a_curl_example(client):
-    from fastapi.routing import APIRoute
-
     lines = _curl_lines()
     missing = []
-    for route in _routes(client.app.routes):
-        if not isinstance(route, APIRoute) or not route.include_in_schema:
-            continue  # the dashboard's pages are not API routes (they are in README's Dashboard)
+    for route in api_routes(client.app):  # the dashboard's pages are not API routes (README: Dashboard)
         pattern = re.escape(route.path)
         pattern = re.sub(r"\\\{[^}]+\\\}", r"[^/?\"' ]+", pattern) + r"(?:[\"'?\s]|$)"
         for method in route.methods - {"HEAD"}:
