@@ -164,7 +164,10 @@ class Operations:
         check_webhook_url(url, self.settings)
         try:
             ep = add_endpoint(
-                self.stores.get().jobs, url, events=events, secret=secret,
+                self.stores.get().jobs,
+                url,
+                events=events,
+                secret=secret,
                 policy=untrusted_policy(self.settings),
             )
         except FentaError as e:

@@ -44,7 +44,9 @@ def workflows(request: Request, _: Principal = require("workflows:read")) -> lis
     return state(request).service.workflow_sources()
 
 
-@router.get("/v1/workflows/{ref}", responses=responses(404, 422), summary="Show one of the server's workflows")
+@router.get(
+    "/v1/workflows/{ref}", responses=responses(404, 422), summary="Show one of the server's workflows"
+)
 def workflow(
     request: Request,
     ref: str,

@@ -156,7 +156,7 @@ class Metrics:
         info.labels(__version__, platform.python_version()).set(1)
         for reason in ("missing", "malformed", "unknown", "expired", "revoked", "scope"):
             self.auth_failures.labels(reason)
-        for source in ("api", "mcp"):
+        for source in ("api", "mcp", "dashboard"):
             self.submitted.labels(source)
         r.register(_FromDatabase(stores))
 

@@ -73,7 +73,8 @@ def var_fields(text: str, document: dict[str, Any]) -> list[dict[str, Any]]:
     then any used as `${vars.NAME}` but not declared (required: no default)."""
     from ..engine.variables import used_var_names
 
-    declared = document.get("vars") if isinstance(document.get("vars"), dict) else {}
+    found = document.get("vars")
+    declared: dict[str, Any] = found if isinstance(found, dict) else {}
     lines = text.splitlines()
     try:
         where = read_document(text, None).lines
@@ -172,12 +173,16 @@ def _text(path: Path) -> str:
     try:
         if path.stat().st_size > _MAX_BYTES:
             raise ServeError(
-                f"{path.name} is larger than {_MAX_BYTES // 1024} KiB", status=422, title="Unreadable workflow"
+                f"{path.name} is larger than {_MAX_BYTES // 1024} KiB",
+                status=422,
+                title="Unreadable workflow",
             )
         return path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as e:
         reason = "not UTF-8 text" if isinstance(e, UnicodeDecodeError) else (e.strerror or str(e))
-        raise ServeError(f"{path.name} cannot be read: {reason}", status=422, title="Unreadable workflow") from None
+        raise ServeError(
+            f"{path.name} cannot be read: {reason}", status=422, title="Unreadable workflow"
+        ) from None
 
 
 def read_source(settings: Settings, ref: str, template: str | None = None) -> dict[str, Any]:

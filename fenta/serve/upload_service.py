@@ -116,7 +116,9 @@ class Uploads:
 
         store = self.stores.get()
         row = store.upload(upload_id)
-        if row is None or (row["token_id"] != principal.token_id and principal.role not in ("admin", "owner")):
+        if row is None or (
+            row["token_id"] != principal.token_id and principal.role not in ("admin", "owner")
+        ):
             raise ServeError(f"no upload '{upload_id}'", status=404, title="Not Found")
         if row["state"] == "completed":
             return _view(row, base, asset=self.asset_or_none(row["asset_id"], base))
@@ -183,6 +185,11 @@ class Uploads:
             asset = library.get(asset_id, settings=self.settings)
         except FentaError:
             asset = None
-        if asset is None or asset.id != asset_id or not asset.thumbnail or not Path(asset.thumbnail).is_file():
+        if (
+            asset is None
+            or asset.id != asset_id
+            or not asset.thumbnail
+            or not Path(asset.thumbnail).is_file()
+        ):
             raise ServeError(f"no thumbnail for asset '{asset_id}'", status=404, title="Not Found")
         return Path(asset.thumbnail)
