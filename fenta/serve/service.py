@@ -333,6 +333,10 @@ class Service(Catalog, Operations, Uploads):
     def events_after(self, cursor: int, job_id: str | None, limit: int = 500) -> list[Any]:
         return read_events(self.stores.get().jobs, since_id=cursor, job_id=job_id, limit=limit)
 
+    def last_event_id(self) -> int:
+        """The newest event's id (a stream that starts after it misses nothing that happens next)."""
+        return self.stores.get().last_event_id()
+
 
 def problem_of(e: FentaError) -> ServeError:
     """Any fenta error as a problem to answer with (bad input: 422)."""

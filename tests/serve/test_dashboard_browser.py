@@ -8,11 +8,13 @@ every page at phone and desktop sizes (saved under tests/serve/.screenshots/, pr
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import shutil
 import time
 from pathlib import Path
 from typing import Any, Iterator
+from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -92,6 +94,8 @@ def test_a_person_signs_in_renders_the_quickstart_watches_it_finish_and_plays_it
     workers(1)
     sign_in(page, srv.url, token("editor", name="Анна 🎬"))
     assert page.locator(".whoname").inner_text().startswith("Анна 🎬")
+    renders = page.context.new_page()  # a second tab on Renders: the new job appears there and finishes live
+    renders.goto(srv.url + "/")
     page.click("a.button:has-text('New video')")
     page.click("button:has-text('Use quickstart')")
     page.fill("textarea[name='var.script']", "Octopuses have three hearts.")
@@ -125,7 +129,13 @@ def test_a_person_signs_in_renders_the_quickstart_watches_it_finish_and_plays_it
     assert video.get_attribute("poster")  # the thumbnail
     assert page.locator(".gantt-row").count() >= 5 and page.locator("text=job.completed").count() == 1
     assert "Asia/Tokyo" in page.locator("[data-tz]").inner_text()
+    created = page.locator(".facts time").first
+    local = dt.datetime.fromisoformat(created.get_attribute("datetime").replace("Z", "+00:00"))
+    assert local.astimezone(ZoneInfo("Asia/Tokyo")).strftime("%H:%M") in created.inner_text()  # viewer's zone
     shoot(page, "job-completed")
+    row = renders.locator(f"tr[data-job-id='{page.url.rsplit('/', 1)[1]}']")
+    row.locator("[data-status]:has-text('completed')").wait_for()
+    assert row.locator("[data-pct]").inner_text() == "100 %" and renders.locator(".empty-row").count() == 0
 
 
 def test_a_second_job_is_cancelled_from_its_page(page, live, token, client):
@@ -148,6 +158,11 @@ def test_a_viewer_sees_no_render_or_cancel_buttons_and_a_forged_change_is_refuse
     srv = live()
     queued = client.post("/v1/jobs", json={"workflow": WORKFLOW}, headers=auth(token("editor"))).json()
     sign_in(page, srv.url, token("viewer", name="viewer"))
+    page.keyboard.press("Tab")
+    assert page.evaluate("document.activeElement.textContent") == "Skip to content"  # keyboard first stop
+    page.keyboard.press("Enter")
+    page.keyboard.press("Tab")
+    assert page.evaluate("document.activeElement.closest('main') !== null")  # then straight into the page
     assert page.locator("a:has-text('New video')").count() == 1  # the nav: viewers may look at the form
     assert page.locator("a.button:has-text('New video')").count() == 0
     page.goto(f"{srv.url}/new?source=starter:quickstart")
@@ -169,11 +184,18 @@ def test_a_viewer_sees_no_render_or_cancel_buttons_and_a_forged_change_is_refuse
     assert client.get(f"/v1/jobs/{queued['id']}", headers=auth(token("viewer"))).json()["status"] == "queued"
 
 
-def test_a_form_on_another_site_cannot_cancel_a_job(page, live, token, client):
+def test_a_change_without_the_csrf_token_or_from_another_site_is_refused(page, live, token, client):
     srv = live()
     editor = token("editor")
     queued = client.post("/v1/jobs", json={"workflow": WORKFLOW}, headers=auth(editor)).json()
     sign_in(page, srv.url, editor)
+    for body in ("", "csrf=forged"):  # the session's cookie goes along; the token in the form does not match
+        status = page.evaluate(
+            """async ([id, body]) => (await fetch(`/jobs/${id}/cancel`, {method: 'POST',
+                 headers: {'Content-Type': 'application/x-www-form-urlencoded'}, body})).status""",
+            [queued["id"], body],
+        )
+        assert status == 403, body
     # Another site's page (here: one with no origin at all) posts a form to the box in the same browser.
     target = f"{srv.url}/jobs/{queued['id']}/cancel"
     page.set_content(f'<form method="post" action="{target}"><button>Win a prize</button></form>')

@@ -42,6 +42,7 @@ def renders(
     """Every job, newest first, live: status and progress change as the event log grows."""
     if status and status not in STATES:
         raise ServeError(f"'{status}' is not a job state (choose {', '.join(STATES)})", status=422)
+    after = state(request).service.last_event_id()  # read first: the table is at least this new
     found = state(request).service.jobs_page(
         status=status or None,
         workflow=workflow.strip() or None,
@@ -59,7 +60,7 @@ def renders(
         workflow=workflow,
         states=STATES,
         first_page=not cursor,
-        cancellable=CANCELLABLE,
+        after=after,
     )
 
 

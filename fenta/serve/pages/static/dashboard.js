@@ -76,7 +76,7 @@
 
   function followTable(table) {
     const rows = () => table.tBodies[0];
-    const source = new EventSource("/events");
+    const source = new EventSource(`/events?after=${table.dataset.after || 0}`);
     const handle = (msg) => {
       let ev;
       try { ev = JSON.parse(msg.data); } catch (_) { return; }
