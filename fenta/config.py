@@ -132,6 +132,7 @@ def _serve(merged: dict[str, str]) -> dict:
         "max_upload_mb": _seconds(merged.get("FENTA_MAX_UPLOAD_MB"), 500.0, 0.001),
         "cors_origins": tuple(o.strip() for o in origins if o.strip()),
         "log_format": (merged.get("FENTA_LOG_FORMAT") or "").strip().lower() or "text",
+        "workflows_dir": Path(folder).expanduser() if (folder := (merged.get("FENTA_WORKFLOWS_DIR") or "").strip()) else None,
     }
 
 
@@ -207,6 +208,8 @@ class Settings:
         cors_origins: Origins a browser may call `fenta serve` from (`FENTA_CORS_ORIGINS`, comma-separated;
             none by default: CORS off).
         log_format: `text` or `json` (`FENTA_LOG_FORMAT`): how `serve`, `worker` and `scheduler` log.
+        workflows_dir: The folder whose workflow files the dashboard's New video page offers
+            (`FENTA_WORKFLOWS_DIR`); None: `FENTA_HOME/workflows` (see `workflow_folder`).
     """
 
     home: Path
@@ -237,6 +240,7 @@ class Settings:
     max_upload_mb: float = 500.0
     cors_origins: tuple[str, ...] = ()
     log_format: str = "text"
+    workflows_dir: Path | None = None
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None, cwd: Path | None = None) -> "Settings":
@@ -259,6 +263,11 @@ class Settings:
     @property
     def cache_dir(self) -> Path:
         return self.home / "cache"
+
+    @property
+    def workflow_folder(self) -> Path:
+        """The server's workflow folder (`FENTA_WORKFLOWS_DIR`, default `FENTA_HOME/workflows`)."""
+        return self.workflows_dir or self.home / "workflows"
 
     def redact(self, text: str) -> str:
         """Replace every known key value (and the webhook secret) in `text` with `***`."""

@@ -1,5 +1,5 @@
-"""The app: FastAPI with the REST API under `/v1`, SSE, `/metrics`, and MCP mounted at `/` (its path is
-`/mcp`).
+"""The app: FastAPI with the REST API under `/v1`, SSE, `/metrics`, the dashboard's pages (`pages`), and MCP
+mounted at `/` (its path is `/mcp`).
 
     app = create_app(settings, ServeOptions(public_url="http://127.0.0.1:8000"))  # one per server and test
 
@@ -53,7 +53,7 @@ def create_app(settings: Settings | None = None, options: ServeOptions | None = 
     """
     from .. import __version__
     from ..nodes.base import registry
-    from . import admin, assets, catalog, events, jobs, metrics
+    from . import admin, assets, catalog, events, jobs, metrics, pages
     from .mcp import build_mcp, transport_security
 
     settings = settings or Settings.from_env()
@@ -90,6 +90,7 @@ def create_app(settings: Settings | None = None, options: ServeOptions | None = 
 
     for module in (jobs, events, catalog, assets, admin, metrics):
         app.include_router(module.router)
+    pages.install(app)  # the dashboard: web pages over the same service
     app.mount("/", mcp_app)  # last: it matches every path; MCP itself answers only /mcp
 
     origins = options.cors_origins if options.cors_origins is not None else settings.cors_origins

@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import threading
-from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Query, Request
 from fastapi.responses import FileResponse
 from starlette.concurrency import run_in_threadpool
 
-from ..errors import FentaError, ServeError
+from ..errors import ServeError
 from .access import Principal
 from .deps import base_url, require, state
 from .models import Estimate, Validation, WorkflowIn
@@ -19,7 +17,6 @@ from .problems import responses
 __all__ = ["router"]
 
 router = APIRouter(tags=["workflows"])
-_preview_lock = threading.Lock()
 
 
 @router.post(
@@ -37,6 +34,31 @@ def estimate(request: Request, body: WorkflowIn, _: Principal = require("workflo
     """What one run would cost by provider (no network call), which API keys it needs, and whether the
     quotas let it run now: what to show a user before they confirm. 422 when the workflow is invalid."""
     return state(request).service.estimate(body.workflow, body.vars)
+
+
+@router.get("/v1/workflows", responses=responses(), summary="List the server's workflows")
+def workflows(request: Request, _: Principal = require("workflows:read")) -> list[dict]:
+    """What can be started without sending a document: the starters (`starter:quickstart`, `starter:stock`,
+    `starter:ai`) and the files of the server's workflow folder (`file:NAME.yaml`; FENTA_WORKFLOWS_DIR,
+    default FENTA_HOME/workflows). An unreadable file is listed with its `problem`."""
+    return state(request).service.workflow_sources()
+
+
+@router.get(
+    "/v1/workflows/{ref}", responses=responses(404, 422), summary="Show one of the server's workflows"
+)
+def workflow(
+    request: Request,
+    ref: str,
+    template: Annotated[
+        str | None, Query(description="A starter's template (default karaoke-bold); files name their own.")
+    ] = None,
+    _: Principal = require("workflows:read"),
+) -> dict:
+    """The document and its variables as form fields (name, type read from the default, default, the
+    comment on its line as description, whether it is required): send it as `POST /v1/jobs`'s `workflow`
+    with your `vars`."""
+    return state(request).service.workflow_source(ref, template)
 
 
 @router.get("/v1/templates", responses=responses(), summary="List templates")
@@ -66,26 +88,8 @@ async def preview(
 ) -> FileResponse:
     """`preview.png`, a contact sheet of the sample's frames, or `preview.mp4`, the sample itself. Made
     offline the first time it is asked for (a few seconds), then kept under FENTA_HOME/previews."""
-    from ..template import list_templates
-
-    if name not in list_templates():
-        raise ServeError(f"no template '{name}'", status=404, title="Not Found")
-    folder = state(request).settings.home / "previews" / "api"
-    path = await run_in_threadpool(_preview_file, state(request).settings, folder, name, ext)
+    path = await run_in_threadpool(state(request).service.template_preview, name, ext)
     return FileResponse(path, media_type="image/png" if ext == "png" else "video/mp4")
-
-
-def _preview_file(settings, folder: Path, name: str, ext: str) -> Path:
-    from ..ops.previews import preview as make_preview
-
-    path = folder / f"{name}.{ext}"
-    with _preview_lock:  # one render at a time; the second asker finds it made
-        if not path.is_file():
-            try:
-                make_preview(name, folder, settings=settings)
-            except FentaError as e:
-                raise ServeError(f"the preview of '{name}' could not be made: {e}", status=500) from None
-    return path
 
 
 @router.get("/v1/nodes", responses=responses(), summary="List node types")

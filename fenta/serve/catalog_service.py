@@ -3,6 +3,8 @@ node types and the asset library (no HTTP here; synchronous, on the caller's wor
 
 from __future__ import annotations
 
+import threading
+from pathlib import Path
 from typing import Any
 
 from ..config import Settings
@@ -12,6 +14,8 @@ from .problems import problem_items, spec_problem
 from .untrusted import load_untrusted
 
 __all__ = ["Catalog"]
+
+_preview_lock = threading.Lock()
 
 
 class Catalog:
@@ -70,6 +74,19 @@ class Catalog:
             "quota_problem": problem,
         }
 
+    def workflow_sources(self) -> list[dict[str, Any]]:
+        """What a user may start without sending a document: the starters and the server's workflow
+        folder (see `fenta.serve.sources`)."""
+        from .sources import list_sources
+
+        return list_sources(self.settings)
+
+    def workflow_source(self, ref: str, template: str | None = None) -> dict[str, Any]:
+        """One source with its document and the form fields of its variables."""
+        from .sources import read_source
+
+        return read_source(self.settings, ref, template)
+
     def templates(self, base: str) -> list[dict[str, Any]]:
         from ..template import list_templates, resolve_template
 
@@ -89,6 +106,28 @@ class Catalog:
                 }
             )
         return rows
+
+    def template_preview(self, name: str, ext: str) -> Path:
+        """`preview.png` (a contact sheet) or `preview.mp4` (the sample) of a shipped template: made
+        offline the first time it is asked for (a few seconds), then kept under FENTA_HOME/previews.
+
+        Raises:
+            ServeError: 404 for an unknown template, 500 when the preview cannot be made.
+        """
+        from ..ops.previews import preview
+        from ..template import list_templates
+
+        if name not in list_templates() or ext not in ("png", "mp4"):
+            raise ServeError(f"no template '{name}'", status=404, title="Not Found")
+        folder = self.settings.home / "previews" / "api"
+        path = folder / f"{name}.{ext}"
+        with _preview_lock:  # one render at a time; the second asker finds it made
+            if not path.is_file():
+                try:
+                    preview(name, folder, settings=self.settings)
+                except FentaError as e:
+                    raise ServeError(f"the preview of '{name}' could not be made: {e}", status=500) from None
+        return path
 
     def nodes(self) -> list[dict[str, Any]]:
         from ..nodes.base import registry
@@ -147,6 +186,7 @@ class Catalog:
             "has_audio",
             "sha256",
             "tags",
+            "provenance",
         )
         out = {k: d[k] for k in keep}
         out["created_at"] = iso(d["created_at"])

@@ -14,7 +14,7 @@ from .access import Principal, authenticate, forbidden
 from .service import Service, Stores
 from .throttle import Throttle
 
-__all__ = ["ServeOptions", "AppState", "state", "require", "base_url"]
+__all__ = ["ServeOptions", "AppState", "state", "require", "check", "base_url"]
 
 
 @dataclass
@@ -61,10 +61,13 @@ def base_url(request: Request) -> str:
     return str(request.base_url).rstrip("/")
 
 
-def check(app: AppState, request: Request, scope: str, route: str) -> Principal:
-    """Authenticate `request`, check `scope`, count it against the limit of (token, route)."""
+def check(
+    app: AppState, request: Request, scope: str, route: str, authorization: str | None = None
+) -> Principal:
+    """Authenticate `request` (its Authorization header, or `authorization`: the dashboard's session sends
+    the token from its cookie), check `scope`, count it against the limit of (token, route)."""
     try:
-        principal = authenticate(app.stores.get(), request.headers.get("authorization"))
+        principal = authenticate(app.stores.get(), authorization or request.headers.get("authorization"))
     except ServeError as e:
         app.metrics.auth_failed(e.extra.get("reason", "invalid"))
         raise

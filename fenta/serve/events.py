@@ -27,7 +27,7 @@ from .deps import AppState, require, state
 from .problems import responses
 from .store import TERMINAL
 
-__all__ = ["router", "stream"]
+__all__ = ["router", "stream", "follow_job", "follow_all", "resume_cursor"]
 
 router = APIRouter(tags=["events"])
 
@@ -50,7 +50,7 @@ _STREAM: dict[int | str, dict[str, Any]] = {
 }
 
 
-def _cursor(last_event_id: str | None, after: int | None) -> int | None:
+def resume_cursor(last_event_id: str | None, after: int | None) -> int | None:
     """Where to resume: the larger of `Last-Event-ID` and `?after=` (None when neither was given)."""
     values = []
     if last_event_id not in (None, ""):
@@ -128,9 +128,13 @@ async def job_events(
     _: Principal = require("jobs:read"),
 ) -> Response:
     """The job's events from the start (or after `Last-Event-ID` / `after`), live, until `event: end`."""
-    app = state(request)
     request.state.job_id = job_id
-    cursor = _cursor(last_event_id, after) or 0
+    return await follow_job(state(request), job_id, resume_cursor(last_event_id, after) or 0)
+
+
+async def follow_job(app: AppState, job_id: str, cursor: int) -> Response:
+    """The SSE answer for one job's events after `cursor` (the dashboard's job page follows it too): 404
+    for an unknown job, 204 once its stream ended."""
     status = await anyio.to_thread.run_sync(app.service.job_state, job_id)
     if status is None:
         raise ServeError(f"no job '{job_id}'", status=404, title="Not Found")
@@ -158,8 +162,11 @@ async def all_events(
     _: Principal = require("jobs:read"),
 ) -> Response:
     """Every event appended to the log from now on (or after `Last-Event-ID` / `after`), for every job."""
-    app = state(request)
-    cursor = _cursor(last_event_id, after)
+    return await follow_all(state(request), resume_cursor(last_event_id, after))
+
+
+async def follow_all(app: AppState, cursor: int | None) -> Response:
+    """The SSE answer for every job's events after `cursor` (None: from now on)."""
     if cursor is None:
         cursor = await anyio.to_thread.run_sync(lambda: app.stores.get().last_event_id())
     return _response(app, stream(app, cursor, None))

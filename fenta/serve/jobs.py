@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import mimetypes
 import os
+from pathlib import Path
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Header, Query, Request
@@ -17,7 +18,7 @@ from .models import Job, JobCreate, JobPage
 from .problems import responses
 from .service import MAX_PAGE
 
-__all__ = ["router"]
+__all__ = ["router", "artifact_response"]
 
 router = APIRouter(prefix="/v1/jobs", tags=["jobs"])
 
@@ -129,6 +130,12 @@ async def artifact(
     is outside the file); `If-None-Match` with the ETag of an earlier download gets 304."""
     request.state.job_id = job_id
     path = await run_in_threadpool(state(request).service.artifact_path, job_id, name)
+    return artifact_response(request, path)
+
+
+def artifact_response(request: Request, path: Path) -> Response:
+    """A job's file as a download: 304 for a matching If-None-Match, else the file (Range, ETag; videos
+    and images inline, other files as attachments). The dashboard's file route answers with it too."""
     tag = _etag(str(path))
     if tag in [t.strip() for t in request.headers.get("if-none-match", "").split(",")]:
         return Response(status_code=304, headers={"ETag": tag})

@@ -41,7 +41,8 @@ _HTTP_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 _JOB_BUCKETS = (5.0, 15.0, 30.0, 60.0, 120.0, 300.0, 600.0, 1200.0, 1800.0, 3600.0, 7200.0)
 _NODE_BUCKETS = (0.1, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 600.0)
 _STATES = ("queued", "running", "failed", "completed", "dead", "cancelled")
-_STREAM_ROUTES = ("/v1/jobs/{job_id}/events", "/v1/events")
+#: Routes that stream for as long as the client stays (the dashboard follows the same streams).
+_STREAM_ROUTES = ("/v1/jobs/{job_id}/events", "/v1/events", "/jobs/{job_id}/events", "/events")
 
 
 def _histogram(
@@ -156,7 +157,7 @@ class Metrics:
         info.labels(__version__, platform.python_version()).set(1)
         for reason in ("missing", "malformed", "unknown", "expired", "revoked", "scope"):
             self.auth_failures.labels(reason)
-        for source in ("api", "mcp"):
+        for source in ("api", "mcp", "dashboard"):
             self.submitted.labels(source)
         r.register(_FromDatabase(stores))
 

@@ -176,8 +176,8 @@ def serve(
 
     where = f"http://{shown}:{port}"
     announce(
-        f"fenta serve {where}  (API {where}/v1, docs {where}/docs, MCP {where}/mcp, metrics "
-        f"{where}/metrics); "
+        f"fenta serve {where}  (dashboard {where}/, API {where}/v1, docs {where}/docs, MCP {where}/mcp, "
+        f"metrics {where}/metrics); "
         f"{workers} worker(s), scheduler {'on' if scheduler else 'off'}, FENTA_HOME {settings.home}; Ctrl-C "
         "stops it"
     )

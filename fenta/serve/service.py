@@ -18,10 +18,12 @@ from ..config import Settings
 from ..engine.events import iso, read_events
 from ..errors import FentaError, JobError, PathError, ServeError, SpecError
 from .access import Principal
+from .admin_service import Operations
 from .catalog_service import Catalog
 from .problems import spec_problem
 from .store import ServeStore
 from .untrusted import load_untrusted
+from .upload_service import Uploads
 
 __all__ = ["Stores", "Service", "IDEMPOTENCY_TTL", "MAX_PAGE"]
 
@@ -98,8 +100,9 @@ def idempotency_key(header: str | None) -> str | None:
     return key
 
 
-class Service(Catalog):
-    """The API's operations on one FENTA_HOME: the jobs here, workflows and assets from `Catalog`."""
+class Service(Catalog, Operations, Uploads):
+    """The API's operations on one FENTA_HOME: the jobs here, workflows and assets from `Catalog`,
+    schedules, webhooks, usage and quotas from `Operations`, asset uploads from `Uploads`."""
 
     def __init__(self, settings: Settings, stores: Stores) -> None:
         super().__init__(settings, stores)
@@ -329,6 +332,10 @@ class Service(Catalog):
 
     def events_after(self, cursor: int, job_id: str | None, limit: int = 500) -> list[Any]:
         return read_events(self.stores.get().jobs, since_id=cursor, job_id=job_id, limit=limit)
+
+    def last_event_id(self) -> int:
+        """The newest event's id (a stream that starts after it misses nothing that happens next)."""
+        return self.stores.get().last_event_id()
 
 
 def problem_of(e: FentaError) -> ServeError:

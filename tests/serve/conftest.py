@@ -171,4 +171,20 @@ def sse_frames(lines: Iterator[str]) -> Iterator[dict[str, str]]:
         yield frame
 
 
+def api_routes(app: Any) -> list[Any]:
+    """The API's routes (FastAPI `APIRoute`s in the OpenAPI document), those of included routers too:
+    FastAPI 0.165 keeps an included router's routes inside an `_IncludedRouter`, not in `app.routes`."""
+    from fastapi.routing import APIRoute
+
+    def walk(routes: list[Any]) -> Iterator[Any]:
+        for route in routes:
+            inner = getattr(route, "original_router", None)
+            if inner is not None:
+                yield from walk(inner.routes)
+            elif isinstance(route, APIRoute) and route.include_in_schema:
+                yield route
+
+    return list(walk(app.routes))
+
+
 REPO = Path(__file__).resolve().parents[2]

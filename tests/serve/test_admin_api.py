@@ -66,6 +66,29 @@ def test_a_webhook_endpoint_shows_its_secret_once(client, token):
     assert client.get("/v1/webhooks", headers=headers).json() == []
 
 
+def test_recent_webhook_deliveries_are_listed_without_bodies_or_secrets(client, token, settings):
+    from fenta.ops.webhooks import sync_outbox
+    from fenta.serve.store import ServeStore
+
+    admin = auth(token("admin"))
+    ep = client.post(
+        "/v1/webhooks", json={"url": "https://hooks.example.com/x", "events": ["job.queued"]}, headers=admin
+    ).json()
+    job = client.post("/v1/jobs", json={"workflow": WORKFLOW}, headers=auth(token("editor"))).json()
+    store = ServeStore(settings)
+    try:
+        sync_outbox(store.jobs)
+    finally:
+        store.close()
+    rows = client.get("/v1/webhooks/deliveries", headers=admin).json()
+    assert [(r["type"], r["job_id"], r["endpoint_id"], r["status"]) for r in rows] == [
+        ("job.queued", job["id"], ep["id"], "pending")
+    ]
+    assert rows[0]["created_at"].endswith("Z") and not {"body", "secret"} & set(rows[0])
+    assert client.get("/v1/webhooks/deliveries?status=failed", headers=admin).json() == []
+    assert client.get("/v1/webhooks/deliveries", headers=auth(token("editor"))).status_code == 403
+
+
 def test_a_private_webhook_receiver_is_refused_unless_the_operator_allows_it(client, token, settings):
     import dataclasses
     import ipaddress

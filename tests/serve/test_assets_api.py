@@ -44,6 +44,16 @@ def test_an_upload_becomes_a_probed_thumbnailed_library_asset(client, token, cli
     assert client.get(f"/v1/assets/{asset['id']}", headers=headers).json()["sha256"] == asset["sha256"]
 
 
+def test_an_asset_says_where_it_came_from(client, token, clip):
+    headers = auth(token("editor", name="ci"))
+    up = _start(client, headers, clip)
+    client.put(up["upload_url"], content=clip)
+    asset = client.post(up["complete_url"], headers=headers).json()["asset"]
+    shown = client.get(f"/v1/assets/{asset['id']}", headers=headers).json()
+    assert shown["origin"] == "upload"
+    assert shown["provenance"]["upload"] == up["id"] and shown["provenance"]["token"].startswith("fenta_pat_")
+
+
 def test_the_upload_url_works_once_and_only_with_its_secret(client, token, clip):
     headers = auth(token("editor"))
     up = _start(client, headers, clip)
