@@ -248,7 +248,7 @@ def test_the_queued_job_is_the_apis_untrusted_job_with_the_forms_values(client, 
 
     store = ServeStore(client.app.state.fenta.settings)
     try:
-        options = store.jobs.get_job(job_id)["options"]
+        options = store.jobs.get_job(job_id).options
     finally:
         store.close()
     assert not Policy.from_stored(options["policy"]).trusted  # the same door as POST /v1/jobs
