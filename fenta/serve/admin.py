@@ -274,7 +274,6 @@ def quotas(request: Request, _: Principal = require("usage:read")) -> dict:
     from ..ops import quotas as q
 
     store = state(request).stores.get().jobs
-    q.ensure_tables(store)
     return {"quotas": _quotas(q.status(store)), "resources": q.RESOURCES}
 
 
