@@ -132,8 +132,12 @@ class Worker:
     ) -> None:
         self.settings = settings or Settings.from_env()
         self.engine = EngineWorker(
-            self.settings, concurrency=concurrency, until_empty=until_empty,
-            admit=_admit(self.settings, quotas, admission), on_event=on_event, executor=executor,
+            self.settings,
+            concurrency=concurrency,
+            until_empty=until_empty,
+            admit=_admit(self.settings, quotas, admission),
+            on_event=on_event,
+            executor=executor,
             batch_id=batch_id,
         )
         wait = webhook_wait if webhook_wait is not None else (10.0 if until_empty else 0.0)
@@ -193,7 +197,10 @@ def serve(settings: Settings, *, stop: Any = None, **options: Any) -> list[RunRe
 
 
 def serve_hosted(
-    settings: Settings, *, until_empty: bool = False, on_event: Callable[[Event], None] | None = None,
+    settings: Settings,
+    *,
+    until_empty: bool = False,
+    on_event: Callable[[Event], None] | None = None,
     log: Callable[[str], None] | None = None,
 ) -> list[Any]:
     """`fenta worker --hosted`: the hosted worker (`fenta.ops.sync.HostedWorker`) with the quota

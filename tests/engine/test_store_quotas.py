@@ -93,8 +93,12 @@ def test_starting_keeps_the_reservation_and_completing_leaves_it_for_the_usage_r
 @pytest.mark.parametrize(
     "end",
     [
-        pytest.param(lambda store, settings, lease: lc.fail(store, lease, settings, "boom", False), id="dead"),
-        pytest.param(lambda store, settings, lease: lc.fail(store, lease, settings, "503", True), id="retry-due"),
+        pytest.param(
+            lambda store, settings, lease: lc.fail(store, lease, settings, "boom", False), id="dead"
+        ),
+        pytest.param(
+            lambda store, settings, lease: lc.fail(store, lease, settings, "503", True), id="retry-due"
+        ),
         pytest.param(lambda store, settings, lease: lc.cancelled(store, lease), id="cancelled"),
         pytest.param(lambda store, settings, lease: lc.release(store, lease), id="given-back"),
     ],
@@ -107,7 +111,9 @@ def test_a_job_that_ends_held_by_no_process_frees_its_reservation(store, setting
     assert store.quota_reservation(job_id) == {}
 
 
-def test_a_failure_that_keeps_the_lease_keeps_the_reservation_until_the_wait_is_called_off(store, settings, queue):
+def test_a_failure_that_keeps_the_lease_keeps_the_reservation_until_the_wait_is_called_off(
+    store, settings, queue
+):
     job_id = queue()
     _, lease = _claim(store, settings)
     lc.start(store, lease)

@@ -18,7 +18,7 @@ from fenta.config import Settings
 from fenta.engine.store import JobStore
 from fenta.ops import quotas as q
 from tests.conftest import REPO
-from tests.fakes.supabase import supabase_fake  # noqa: F401
+from tests.fakes.supabase import supabase_fake  # noqa: F401, F811  (a fixture)
 
 SLEEP = "name: {name}\nnodes:\n  a: {{type: Test.Sleep, params: {{seconds: {seconds}, label: {name}}}}}\n"
 REFUSED = "quota exceeded: jobs used 1 of 1 jobs today"
@@ -53,7 +53,9 @@ def _statuses(home) -> list[str]:
     return sorted(status for status, _ in _jobs(home).values())
 
 
-def test_a_worker_running_two_at_once_runs_one_job_of_a_one_a_day_quota(cli, write, fast, fenta_home, one_a_day):
+def test_a_worker_running_two_at_once_runs_one_job_of_a_one_a_day_quota(
+    cli, write, fast, fenta_home, one_a_day
+):
     for name in ("a", "b"):
         fenta.submit(fenta.load(_sleep(write, name)), out="out")
     r = cli("worker", "--concurrency", "2", "--until-empty")
@@ -72,19 +74,28 @@ def test_a_batch_of_three_rows_runs_one_under_a_one_a_day_quota(write, fast, fen
 
 def _small_render() -> dict:
     return {
-        "name": "small", "template": "square", "overrides": {"canvas": {"width": 64, "height": 64, "fps": 10}},
+        "name": "small",
+        "template": "square",
+        "overrides": {"canvas": {"width": 64, "height": 64, "fps": 10}},
         "nodes": {
             "backdrop": {"type": "Input.Background", "params": {"style": "gradient", "count": 1}},
-            "timeline": {"type": "Timeline", "params": {"duration": 1}, "inputs": {"clips": "backdrop.clips"}},
+            "timeline": {
+                "type": "Timeline",
+                "params": {"duration": 1},
+                "inputs": {"clips": "backdrop.clips"},
+            },
             "render": {
-                "type": "Render", "params": {"profile": "canvas", "preset": "ultrafast"},
+                "type": "Render",
+                "params": {"profile": "canvas", "preset": "ultrafast"},
                 "inputs": {"timeline": "timeline.timeline"},
             },
         },
     }
 
 
-def test_three_hosted_rows_render_one_under_a_one_a_day_quota(cli, supabase_fake, fast, fenta_home, one_a_day):
+def test_three_hosted_rows_render_one_under_a_one_a_day_quota(
+    cli, supabase_fake, fast, fenta_home, one_a_day
+):
     for _ in range(3):
         supabase_fake.queue_job(_small_render())
     r = cli("worker", "--hosted", "--until-empty")
@@ -139,7 +150,9 @@ def _fenta_run(args: list[str], *, ready=None, barrier=None) -> subprocess.Popen
             "    time.sleep(0.001)\n"
         )
     code += f"sys.argv = ['fenta', 'run', *{args!r}]\nmain()\n"
-    return subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    return subprocess.Popen(
+        [sys.executable, "-c", code], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
 
 
 def _one_line(err: str) -> str:
@@ -148,7 +161,9 @@ def _one_line(err: str) -> str:
     return lines[0]
 
 
-def test_two_fenta_runs_started_together_run_one_job_and_the_other_exits_2(write, fast, fenta_home, one_a_day, tmp_path):
+def test_two_fenta_runs_started_together_run_one_job_and_the_other_exits_2(
+    write, fast, fenta_home, one_a_day, tmp_path
+):
     wf = _sleep(write, "race", seconds=1)
     barrier = tmp_path / "go"
     ready = [tmp_path / "ready-1", tmp_path / "ready-2"]
@@ -171,12 +186,16 @@ def test_a_fenta_run_waiting_for_its_retry_keeps_its_quota_from_another_fenta_ru
 ):
     monkeypatch.setenv("FENTA_RETRY_BASE_SECONDS", "3")  # the first process waits 3-6 s for its retry
     flag = write("503", "")
-    flaky = write("flaky.yaml", f"name: flaky\nnodes:\n  a: {{type: Test.FailWhileFlagged, params: {{flag: {flag}}}}}\n")
+    flaky = write(
+        "flaky.yaml", f"name: flaky\nnodes:\n  a: {{type: Test.FailWhileFlagged, params: {{flag: {flag}}}}}\n"
+    )
     first = _fenta_run([str(flaky), "-o", str(tmp_path / "out"), "--retries", "1"])
     try:
         store = JobStore(fenta_home / "fenta.db")
         try:
-            _until(lambda: any(j.status == "failed" and j.next_attempt_at for j in store.list_jobs()), timeout=60)
+            _until(
+                lambda: any(j.status == "failed" and j.next_attempt_at for j in store.list_jobs()), timeout=60
+            )
         finally:
             store.close()
         r = cli("run", str(_sleep(write, "second", seconds=0)))  # while the first holds its job, waiting
@@ -190,7 +209,9 @@ def test_a_fenta_run_waiting_for_its_retry_keeps_its_quota_from_another_fenta_ru
 
 def test_fenta_resume_reserves_too_and_a_refused_job_keeps_its_state(cli, write, fast, fenta_home, one_a_day):
     flag = write("fail-now", "")
-    wf = write("wf.yaml", SLEEP.format(name="f", seconds=0).replace("label: f", f"label: f, fail_flag: {flag}"))
+    wf = write(
+        "wf.yaml", SLEEP.format(name="f", seconds=0).replace("label: f", f"label: f, fail_flag: {flag}")
+    )
     failed = json.loads(cli("run", str(wf), "--json", "--retries", "0").stdout)
     assert failed["state"] == "dead"
     assert cli("run", str(_sleep(write, "done", seconds=0))).exit_code == 0  # the day's one job
@@ -215,7 +236,10 @@ def _until(check, timeout: float = 30.0) -> None:
 
 def test_a_job_that_fails_frees_what_it_reserved_and_the_next_job_runs(write, fast, fenta_home, one_a_day):
     flag = write("fail-now", "")
-    bad = write("bad.yaml", SLEEP.format(name="bad", seconds=0).replace("label: bad", f"label: bad, fail_flag: {flag}"))
+    bad = write(
+        "bad.yaml",
+        SLEEP.format(name="bad", seconds=0).replace("label: bad", f"label: bad, fail_flag: {flag}"),
+    )
     failing = fenta.submit(fenta.load(bad), out="out", priority=1, retry={"max_retries": 0})
     good = fenta.submit(fenta.load(_sleep(write, "good", seconds=0)), out="out")
     results = fenta.jobs.Worker(fast, until_empty=True).run()
@@ -234,7 +258,9 @@ def test_a_cancelled_job_frees_what_it_reserved_and_the_next_job_runs(write, fas
     t = _in_thread(worker)
     store = JobStore(fenta_home / "fenta.db")
     try:
-        _until(lambda: store.quota_reservation(long) == {"jobs": 1.0} and store.get_job(long).status == "running")
+        _until(
+            lambda: store.quota_reservation(long) == {"jobs": 1.0} and store.get_job(long).status == "running"
+        )
         later = fenta.submit(fenta.load(_sleep(write, "later", seconds=0)), out="out")
         time.sleep(0.3)  # the worker has one slot: the later job waits, it is not refused
         assert store.get_job(later).status == "queued"
@@ -247,8 +273,14 @@ def test_a_cancelled_job_frees_what_it_reserved_and_the_next_job_runs(write, fas
         store.close()
 
 
-def test_a_worker_on_a_dask_cluster_runs_one_job_of_a_one_a_day_quota(cli, fenta_home, one_a_day, monkeypatch):
-    for k, v in {"FENTA_POLL_SECONDS": "0.05", "FENTA_HEARTBEAT_SECONDS": "0.2", "FENTA_LEASE_SECONDS": "10"}.items():
+def test_a_worker_on_a_dask_cluster_runs_one_job_of_a_one_a_day_quota(
+    cli, fenta_home, one_a_day, monkeypatch
+):
+    for k, v in {
+        "FENTA_POLL_SECONDS": "0.05",
+        "FENTA_HEARTBEAT_SECONDS": "0.2",
+        "FENTA_LEASE_SECONDS": "10",
+    }.items():
         monkeypatch.setenv(k, v)
     for name in ("d1", "d2"):
         fenta.submit(fenta.loads(json.dumps({**_small_render(), "name": name})), out="out")

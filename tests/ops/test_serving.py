@@ -38,7 +38,9 @@ def test_the_sdks_worker_sends_signed_webhooks_and_records_usage(store, settings
         assert result.status == "completed"
         got = [(m["type"], m["data"]["jobId"]) for m in rx.verified()]
     assert got == [("job.started", job_id), ("job.completed", job_id)]
-    usage = store.db.execute("SELECT units, quantity FROM usage_records WHERE job_id = ?", [job_id]).fetchall()
+    usage = store.db.execute(
+        "SELECT units, quantity FROM usage_records WHERE job_id = ?", [job_id]
+    ).fetchall()
     assert ("jobs", 1.0) in [tuple(r) for r in usage]
 
 
@@ -86,7 +88,13 @@ def test_the_worker_with_its_readers_and_after_job_pass_is_written_once():
     """Only fenta.ops.serving builds the engine's worker and runs the readers and the after-job pass
     around it (`fenta.ops.runs` does the same around one job run here)."""
     allowed = {"ops/serving.py", "ops/runs.py", "ops/readers.py"}
-    wiring = {"engine.worker.Worker", "worker.Worker", "readers.Background", "readers.after_job", "readers.pump"}
+    wiring = {
+        "engine.worker.Worker",
+        "worker.Worker",
+        "readers.Background",
+        "readers.after_job",
+        "readers.pump",
+    }
     found = {}
     for path in sorted(PACKAGE.rglob("*.py")):
         rel = path.relative_to(PACKAGE).as_posix()
