@@ -2,7 +2,7 @@
 
     import fenta
     job_id = fenta.submit(fenta.load("workflow.yaml"), out="renders")   # queued
-    fenta.jobs.Worker(until_empty=True).run()          # or `fenta worker` in another terminal
+    fenta.jobs.Worker(until_empty=True).run()          # what `fenta worker` runs: quotas, usage, webhooks
     job = fenta.jobs.get(job_id)                       # row, nodes with timings, attempts, artifacts
     for ev in fenta.jobs.watch(since_id=0, until_empty=True):
         print(ev.id, ev.type, ev.data)
@@ -25,8 +25,8 @@ from .engine.lifecycle import NO_BATCH, pending, request_cancel, revive
 from .engine.queue import submit
 from .engine.records import STATES, Job
 from .engine.store import JobStore
-from .engine.worker import Worker
 from .errors import JobError
+from .ops.serving import Worker
 
 __all__ = ["submit", "Worker", "list", "get", "events", "retry", "cancel", "watch", "active", "STATES"]
 

@@ -100,9 +100,7 @@ def worker(
     worker cleanly (running nodes finish, the jobs go back to the queue, exit 0); a second Ctrl-C
     cancels the running nodes. Jobs of a batch are left to `fenta batch resume BATCH_ID`.
     """
-    from .. import jobs
     from ..media.ffmpeg import ffmpeg_choice
-
     from ..serve.logs import setup_logging
 
     ffmpeg_choice()  # an unusable FENTA_FFMPEG is bad input (exit 2) before any job is taken
@@ -137,28 +135,23 @@ def worker(
         return
     from ..engine.executors import LocalExecutor, make_executor
     from ..ops.batch import waiting
-    from ..ops.quotas import admission
-    from ..ops.readers import Background, after_job
+    from ..ops.serving import Worker
 
+    plain = lambda m: err_console.print(m, highlight=False, markup=False)  # noqa: E731
+    say = lines.line if lines is not None else plain
     with (make_executor(cluster, settings, on_warning=_warn) if cluster else LocalExecutor()) as executor:
         n = concurrency or executor.slots or 1
-        w = jobs.Worker(settings, concurrency=n, until_empty=until_empty, on_event=on_event, admission=admission(settings), executor=executor)
+        # fenta.ops.serving: quota reservations at each claim, the readers (usage, quota warnings,
+        # webhooks, hosted sync) beside it, the last jobs' webhooks when it stops: what the SDK's runs.
+        w = Worker(
+            settings, concurrency=n, until_empty=until_empty, on_event=on_event, executor=executor, log=say
+        )
         if not json and lines is None:
             where = f" on {executor.name}" if cluster else ""
             err_console.print(f"worker {settings.home} (pid {os.getpid()}, {n} at a time{where}){', until the queue is empty' if until_empty else ''}; Ctrl-C stops it", highlight=False)
             for batch_id, rows in waiting(settings).items():
                 err_console.print(f"[dim]note:[/] {rows} row(s) of batch {batch_id} wait in the queue; a worker leaves them to `fenta batch resume {batch_id}`", highlight=False)
-        plain = lambda m: err_console.print(m, highlight=False, markup=False)  # noqa: E731
-        say = lines.line if lines is not None else plain
-        readers = Background(settings, log=say).start()  # usage, quota warnings, webhooks
-        pusher = _sync_pusher(settings)
-        try:
-            results = w.run()
-        finally:
-            readers.stop()
-            if pusher is not None:
-                pusher.stop()
-            after_job(settings, None, wait=10.0 if until_empty else 0.0)  # the last jobs' webhooks
+        results = w.run()
     if not json:
         done = sum(1 for r in results if r.status == "completed")
         say(f"worker stopped: {len(results)} attempt(s), {done} completed")
@@ -168,35 +161,20 @@ def _warn(line: str) -> None:
     err_console.print(f"[yellow]warning:[/] {escape(line)}", highlight=False)
 
 
-def _sync_pusher(settings: Settings):
-    """With FENTA_SYNC=1, push the jobs' progress to the hosted project while they run."""
-    if not (settings.sync and settings.keys.get("fenta")):
-        return None
-    from ..ops.sync import Background as SyncBackground
-
-    return SyncBackground(settings, log=lambda m: err_console.print(m, highlight=False, markup=False)).start()
-
-
 def _hosted_worker(settings: Settings, until_empty: bool, on_event, as_json: bool) -> None:
     """`fenta worker --hosted`: render the hosted project's queued jobs here."""
-    from ..ops.readers import Background, after_job
-    from ..ops.sync import HostedWorker
+    from ..ops.serving import serve_hosted
     from ..ops.sync.client import check_configured
 
     check_configured(settings)  # no project configured: exit 2 before announcing a worker for it
     # Claims, rows failed before they ran and rows given back go to stderr, with --json too (stdout is the
     # NDJSON of the jobs' events, which name the local job).
     log = lambda m: err_console.print(m, highlight=False, markup=False)  # noqa: E731
-    w = HostedWorker(settings, until_empty=until_empty, on_event=on_event, log=log)
     if not as_json:
         err_console.print(f"hosted worker for {settings.urls['fenta']} (pid {os.getpid()}){', until no hosted job is queued' if until_empty else ''}; Ctrl-C stops it", highlight=False)
-    # Usage, quota warnings and webhooks while it runs; the worker pushes its hosted jobs itself.
-    readers = Background(settings, log=log, sync=False).start()
-    try:
-        results = w.run()
-    finally:
-        readers.stop()
-        after_job(settings, None, wait=10.0 if until_empty else 0.0)  # usage, quota warnings, webhooks
+    # fenta.ops.serving: each row's local job reserves its quota where it is queued (a row over a limit
+    # ends failed with the reason); usage, quota warnings and webhooks while it runs and after it.
+    results = serve_hosted(settings, until_empty=until_empty, on_event=on_event, log=log)
     if not as_json:
         done = sum(1 for r in results if r.status == "completed")
         back = sum(1 for r in results if r.status == "queued")

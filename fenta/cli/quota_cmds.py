@@ -1,4 +1,4 @@
-"""quota, quota set, quota remove: local limits per UTC day or month, checked before every job."""
+"""quota, quota set, quota remove: local limits per UTC day or month, reserved as every job is taken."""
 
 from __future__ import annotations
 
@@ -56,10 +56,17 @@ def quota_show(
         return
     from ._tables import table, whole
 
-    t = table(whole("resource"), whole("used", justify="right"), whole("limit", justify="right"), whole("%", justify="right"), "per", whole("resets"))
+    # held: what jobs running now reserved on top of `used` (it becomes use when they complete).
+    t = table(
+        whole("resource"), whole("used", justify="right"), whole("held", justify="right"),
+        whole("limit", justify="right"), whole("%", justify="right"), "per", whole("resets"),
+    )
     for r in rows:
         resets = dt.datetime.fromtimestamp(r["resets_at"], dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
-        t.add_row(r["resource"], _num(r["used"]), f"{_num(r['limit'])} {r['unit']}", f"{r['percentage']:g}", r["period"], resets)
+        t.add_row(
+            r["resource"], _num(r["used"]), _num(r["reserved"]), f"{_num(r['limit'])} {r['unit']}",
+            f"{r['percentage']:g}", r["period"], resets,
+        )
     console.print(t)
 
 

@@ -143,9 +143,9 @@ def run(
     """
     from ..engine.keys import check_keys
     from ..engine.results import prepare
-    from ..engine.runner import run_async
     from ..engine.spec import load, parse_var_overrides
     from ..media.ffmpeg import ffmpeg_choice
+    from ..ops.runs import run_async
 
     if max_cost is not None:
         from ..bounds import finite
@@ -162,22 +162,31 @@ def run(
     ffmpeg_choice()  # an unusable FENTA_FFMPEG is bad input (exit 2), not a failed job; any notice comes before the display
     check_keys(wf, settings)  # every missing key in one message (exit 2), before asking about the cost
     _confirm_cost(wf, yes, max_cost, json)
-    from ..ops.quotas import check_workflow
-    from ..ops.readers import after_job
-
-    check_workflow(settings, wf)  # over a quota limit: exit 2, one line, before anything runs
     pusher = _start_sync(wf, settings, sync)
+    pushed: list[Any] = []
+
+    def ended(result: RunResult) -> None:
+        """The job's last state goes to the hosted project before its webhooks (they carry its URL)."""
+        pusher.stop()
+        pushed.append(_push_sync(settings))
+
     try:
+        # fenta.ops.runs: the quota reservation in the transaction that queues the job (over a limit:
+        # exit 2, one line, before anything runs); afterwards usage, quota warnings and this job's
+        # webhooks (waiting at most 10 s; never failing the run).
         result = _run_job(
-            lambda display: run_async(wf, out=out, name=name, preview=preview, overwrite=overwrite, refresh=refresh, on_event=display, max_cost=max_cost, settings=settings, retries=retries, encoder=encoder),
+            lambda display: run_async(
+                wf, out=out, name=name, preview=preview, overwrite=overwrite, refresh=refresh,
+                on_event=display, max_cost=max_cost, settings=settings, retries=retries, encoder=encoder,
+                ended=ended if pusher is not None else None,
+            ),
             {n: s.type for n, s in wf.nodes.items()},
             json,
         )
     finally:
         if pusher is not None:
             pusher.stop()
-    extra = _finish_sync(settings, result.job_id, json) if pusher is not None else None
-    after_job(settings, result.job_id)  # usage, quota warnings, this job's webhooks (waits at most 10 s; never fails the run)
+    extra = _finish_sync(settings, result.job_id, json, pushed[0] if pushed else None) if pusher else None
     _finish(result, json, extra)
 
 
@@ -194,12 +203,18 @@ def _start_sync(wf: Workflow, settings: Settings, asked: bool) -> Any:
     return Background(settings, log=lambda m: err_console.print(m, highlight=False, markup=False)).start()
 
 
-def _finish_sync(settings: Settings, job_id: str, as_json: bool) -> dict[str, Any]:
-    """Push what is left of the job (its final row, events and files; at most ~15 s); one line about it."""
-    from ..engine.store import JobStore
-    from ..ops.sync import after_run, signed_video_url
+def _push_sync(settings: Settings) -> Any:
+    """Push what is left of the job (its final row, events and files; at most ~15 s): the push's report."""
+    from ..ops.sync import after_run
 
-    report = after_run(settings)
+    return after_run(settings)
+
+
+def _finish_sync(settings: Settings, job_id: str, as_json: bool, report: Any) -> dict[str, Any]:
+    """One line about the job's push (`report`: `_push_sync`'s, None when it failed or never ran)."""
+    from ..engine.store import JobStore
+    from ..ops.sync import signed_video_url
+
     store = JobStore(settings.db_path)
     try:
         url = signed_video_url(store, job_id)
@@ -223,13 +238,18 @@ def resume(
     retries: Optional[int] = typer.Option(None, "--retries", min=0, max=10, help="Retries here after a retryable failure, counted afresh (default: the job's own budget; 0 turns them off)."),
 ) -> None:
     """Continue a failed, dead, cancelled or killed job here, from its last finished node (same folder, names and --preview)."""
-    from ..engine.runner import resume_async
     from ..media.ffmpeg import ffmpeg_choice
+    from ..ops.runs import resume_async
 
     ffmpeg_choice()  # an unusable FENTA_FFMPEG is bad input (exit 2), not a failed job
     settings = Settings.from_env()
-    result = _run_job(lambda display: resume_async(job_id, reload=reload, on_event=display, settings=settings, retries=retries), None, json)
-    from ..ops.readers import after_job
-
-    after_job(settings, result.job_id)  # usage, quota warnings, this job's webhooks (waits at most 10 s)
+    # fenta.ops.runs: the quota reservation where the job is leased here; afterwards usage, quota
+    # warnings and this job's webhooks (waiting at most 10 s), as for `fenta run`.
+    result = _run_job(
+        lambda display: resume_async(
+            job_id, reload=reload, on_event=display, settings=settings, retries=retries
+        ),
+        None,
+        json,
+    )
     _finish(result, json)

@@ -203,12 +203,10 @@ def schedule_run_due(
 
     For system cron or a CI cron instead of `fenta scheduler`; exits 1 when a job it ran failed.
     """
-    from ..engine.store import JobStore
-    from ..engine.worker import Worker
-    from ..ops import readers
-    from ..ops.quotas import admission
     from ..bounds import finite, whole
+    from ..engine.store import JobStore
     from ..ops.schedules import fire_due
+    from ..ops.serving import Worker
 
     workers = whole(workers, "--workers", least=1, most=MAX_WORKERS)
     wait = finite(wait, "--wait", least=0, most=DAY)
@@ -219,8 +217,10 @@ def schedule_run_due(
     finally:
         store.close()
     queued = [job for _, _, job in fired if job]
-    Worker(settings, concurrency=workers, until_empty=True, admission=admission(settings)).run()
-    readers.after_job(settings, None, wait=wait)
+    # fenta.ops.serving: quota reservations at each claim, the readers beside it, and its jobs'
+    # webhooks at the end (waiting at most --wait seconds).
+    say = None if json else (lambda m: err_console.print(m, highlight=False, markup=False))
+    Worker(settings, concurrency=workers, until_empty=True, webhook_wait=wait, log=say).run()
     store = JobStore(settings.db_path)
     try:
         states = {j: job.status.value if (job := store.get_job(j)) else None for j in queued}

@@ -103,7 +103,12 @@ def transition(
         raise JobError(f"job '{job.id}' is {job.status}: it cannot become {to}")
     tx.update_job(job.id, **fields, status=to)
     appended = tx.append_events(job.id, events)
-    return _require(tx, job.id), appended
+    now = _require(tx, job.id)
+    if to != COMPLETED and now.lease_token is None:
+        # Held by no process and not completed: what it reserved of the quotas was not used (a completed
+        # job's reservation becomes its recorded use: `fenta.ops.quotas.track`).
+        tx.release_quota(job.id)
+    return now, appended
 
 
 def queue_new(tx: Tx, **columns: Any) -> Change:
@@ -152,12 +157,17 @@ def reserve(
 
 def reserve_job(
     store: JobStore, job_id: str, settings: Settings, *, lease: Lease | None = None,
-    allow: tuple[JobState, ...] = (QUEUED, FAILED, DEAD, CANCELLED),
+    allow: tuple[JobState, ...] = (QUEUED, FAILED, DEAD, CANCELLED), admit: Admit | None = None,
 ) -> tuple[Job, Lease]:
     """Lease one given job for this process (`fenta run`, `fenta resume`).
 
+    Args:
+        admit: Run inside the transaction with the job about to be leased (see `Admit`); a `QuotaError`
+            it raises is raised here and nothing changes (the job keeps its state).
+
     Raises:
         JobError: the job is unknown, completed, in a state not in `allow`, or held by another live process.
+        QuotaError: `admit` refused the job.
     """
     with store.write() as tx:
         job = _require(tx, job_id)
@@ -173,6 +183,8 @@ def reserve_job(
             raise JobError(f"job '{job_id}' is {job.status}")
         if lease_is_live(job) and not ours:
             raise JobError(f"job '{job_id}' is held by process {job.lease_pid} on {job.lease_host}")
+        if admit is not None:
+            admit(tx, job)
         lease = lease or Lease.new(job_id)
         tx.update_job(job_id, **lease.fields(settings))
         return _require(tx, job_id), lease
@@ -329,8 +341,9 @@ def release(store: JobStore, lease: Lease) -> tuple[Job | None, list[Event]]:
         job = _held(tx, lease)
         if job is None:
             return None, []
-        if job.status != RUNNING:  # only reserved: drop the lease
+        if job.status != RUNNING:  # only reserved: drop the lease, and what it held of the quotas
             tx.update_job(job.id, **_NO_LEASE)
+            tx.release_quota(job.id)
             return _require(tx, job.id), []
         data = {"jobId": job.id, "workflowId": job.workflow_name, "priority": job.priority}
         return transition(

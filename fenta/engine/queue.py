@@ -16,7 +16,7 @@ from ..bounds import whole
 from ..config import Settings
 from ..retry import job_retries
 from .leases import Lease
-from .lifecycle import queue_new
+from .lifecycle import Admit, queue_new
 from .results import check_options, prepare
 from .spec import Workflow
 from .store import JobStore, Tx, new_job_id
@@ -58,6 +58,7 @@ def enqueue(
     encoder: str | None = None,
     owner: str | None = None,
     tx: Tx | None = None,
+    admit: Admit | None = None,
 ) -> tuple[str, Lease | None]:
     """Write a queued job and its `job.queued` event in one transaction.
 
@@ -68,9 +69,15 @@ def enqueue(
         owner: The kind of process that alone runs this job (e.g. "hosted"): plain workers leave it alone.
         tx: The caller's open transaction (`with store.write() as tx`) to write the job in, so it
             commits together with the caller's own writes (a batch row's link to its job); default: its own.
+        admit: With `hold`: run inside the transaction with the new job (`lifecycle.Admit`), so what it
+            reserves commits with the job and its lease; a `QuotaError` it raises is raised here, and
+            (in a transaction of its own) no job was written.
 
     Returns:
         (job id, the lease when `hold`).
+
+    Raises:
+        QuotaError: `admit` refused the job.
     """
     priority = whole(priority, "priority")  # SQLite's INTEGER is 64 bits: InputError, before the job exists
     job_id = new_job_id()
@@ -85,7 +92,7 @@ def enqueue(
         check_options(workflow, options)  # a bad encoder name fails here, before the job exists
     file = os.path.abspath(workflow.file) if workflow.file and not workflow.file.startswith("<") else None
     with nullcontext(tx) if tx is not None else store.write() as writing:
-        queue_new(
+        job, _ = queue_new(
             writing,
             id=job_id,
             workflow_name=workflow.name,
@@ -105,6 +112,8 @@ def enqueue(
             owner=owner,
             **(lease.fields(settings) if lease else {}),
         )
+        if admit is not None:
+            admit(writing, job)
     return job_id, lease
 
 

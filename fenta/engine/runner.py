@@ -20,7 +20,7 @@ from .attempt import drive
 from .events import Event
 from .keys import check_keys
 from .leases import check_lease_timing
-from .lifecycle import release, reserve_job
+from .lifecycle import Admit, release, reserve_job
 from .outputs import check_home, check_writable
 from .queue import enqueue, retry_policy
 from .results import RunResult, plan, prepare
@@ -44,6 +44,7 @@ async def run_async(
     retries: int | None = None,
     priority: int = 0,
     encoder: str | None = None,
+    admit: Admit | None = None,
 ) -> RunResult:
     """Run a loaded workflow in this process and return its result (never raises for a failed node).
 
@@ -71,9 +72,12 @@ async def run_async(
         priority: Queue priority (matters only if a worker takes the job over).
         encoder: H.264 encoder for every Render node: auto, x264, nvenc, qsv, vaapi or videotoolbox
             (one that fails here falls back to x264 with a notice); kept with the job for resumes.
+        admit: Run in the transaction that queues the job and leases it to this process
+            (`lifecycle.Admit`: the quota reservation of `fenta.ops.runs`).
 
     Raises:
         MissingKeysError: API keys the workflow needs are not set (all listed; nothing was run).
+        QuotaError: `admit` refused the job (no job was queued, nothing ran).
         CostLimitError: the estimate exceeds `max_cost` (nothing was spent).
         InputError: `max_cost` is negative or not finite, or `priority` does not fit 64 bits.
         PathError: the output folder or name, or `FENTA_HOME`, cannot be used (nothing was run).
@@ -100,7 +104,7 @@ async def run_async(
         job_id, lease = enqueue(
             store, workflow, settings=settings, out_dir=out_dir, name=base, preview=preview,
             overwrite=overwrite, priority=priority, encoder=encoder, hold=True,
-            max_retries=max_retries, retry_base=base_seconds,
+            max_retries=max_retries, retry_base=base_seconds, admit=admit,
         )
         assert lease is not None
         return await drive(
@@ -128,6 +132,7 @@ async def resume_async(
     settings: Settings | None = None,
     on_event: Callable[[Event], None] | None = None,
     retries: int | None = None,
+    admit: Admit | None = None,
 ) -> RunResult:
     """Continue a failed, dead, cancelled or killed job in this process, from its last finished node.
 
@@ -139,8 +144,10 @@ async def resume_async(
             instead of the copy stored with the job; finished nodes whose cache keys still
             match are kept, the others run again.
         retries: Retries here after a retryable failure, counted afresh (default: the job's own).
+        admit: Run in the transaction that leases the job to this process (`lifecycle.Admit`).
 
     Raises:
+        QuotaError: `admit` refused the job (it keeps its state; nothing ran).
         JobError: the job is unknown, completed, running in a live process, or (with
             `reload`) was not run from a file.
         SpecError: (with `reload`) the workflow file is missing or still invalid.
@@ -154,7 +161,7 @@ async def resume_async(
         job = store.get_job(job_id)
         if job is None:
             raise JobError(f"no job with id '{job_id}' (see `fenta jobs`)")
-        job, lease = reserve_job(store, job.id, settings)
+        job, lease = reserve_job(store, job.id, settings, admit=admit)
         try:
             wf = None
             if reload:

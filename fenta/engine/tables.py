@@ -93,6 +93,21 @@ CREATE TABLE IF NOT EXISTS quota_limits (
     period TEXT NOT NULL,
     max_value REAL NOT NULL
 );
+CREATE TABLE IF NOT EXISTS quota_reservations (   -- what a claimed job holds of a resource until it ends
+    job_id TEXT NOT NULL,
+    resource TEXT NOT NULL,
+    amount REAL NOT NULL,
+    created_at REAL NOT NULL,
+    PRIMARY KEY (job_id, resource)
+);
+CREATE TABLE IF NOT EXISTS quota_warnings (       -- the thresholds warned about, once per period each
+    resource TEXT NOT NULL,
+    period_start REAL NOT NULL,
+    threshold INTEGER NOT NULL,
+    event_id INTEGER,
+    created_at REAL NOT NULL,
+    PRIMARY KEY (resource, period_start, threshold)
+);
 CREATE TABLE IF NOT EXISTS schedules (
     id TEXT PRIMARY KEY,
     workflow_file TEXT NOT NULL,
@@ -174,6 +189,7 @@ _ADDED_COLUMNS = [
 _INDEXES = """
 CREATE INDEX IF NOT EXISTS jobs_queue ON jobs(status, priority, created_at);
 CREATE INDEX IF NOT EXISTS jobs_batch ON jobs(batch_id, created_at);
+CREATE INDEX IF NOT EXISTS usage_records_job ON usage_records(job_id, provider, units);
 """
 
 
@@ -196,7 +212,7 @@ def _columns(conn: sqlite3.Connection, table: str) -> set[str]:
 def _schema_is_current(conn: sqlite3.Connection) -> bool:
     """Whether every table, added column and index exists already (the usual case: nothing to write)."""
     names = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type IN ('table', 'index')")}
-    if not set(_TABLES) <= names or not {"jobs_queue", "jobs_batch"} <= names:
+    if not set(_TABLES) <= names or not {"jobs_queue", "jobs_batch", "usage_records_job"} <= names:
         return False
     return all(column in _columns(conn, table) for table, column, _ in _ADDED_COLUMNS)
 

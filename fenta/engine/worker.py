@@ -27,9 +27,10 @@ from .attempt import Control, run_attempt
 from .events import Bus, Event
 from .executors import Executor, LocalExecutor
 from .leases import check_lease_timing
-from .lifecycle import NO_BATCH, pending, refuse, release, reserve
+from .lifecycle import NO_BATCH, Admit, pending, reserve
 from .results import RunResult
-from .store import JobStore
+from .records import Job
+from .store import JobStore, Tx
 
 __all__ = ["Worker", "install_stop_signals"]
 
@@ -57,8 +58,10 @@ class Worker:
         settings: Defaults to `Settings.from_env()`.
         concurrency: Jobs run at once by this worker.
         until_empty: Return once nothing is queued, no retry is pending and this worker runs nothing.
-        admission: Called with a job's row right before it starts; raising `QuotaError` makes the
-            job dead with that reason (`job.dead`) without running anything.
+        admit: Run inside the transaction that claims each job (`lifecycle.Admit`: the quota
+            reservation of `fenta.ops.quotas`); raising `QuotaError` makes the job dead with that
+            reason (`job.dead`) without running anything. Any other error leaves the job queued (it is
+            logged, and the claim is tried again at the next poll).
         on_event: Called with every event of the jobs this worker runs (and the live-only ones), from
             a task of its own.
         executor: Where each attempt runs (`fenta.engine.executors.make_executor`); default: this process.
@@ -79,7 +82,7 @@ class Worker:
         *,
         concurrency: int = 1,
         until_empty: bool = False,
-        admission: Callable[[dict[str, Any]], None] | None = None,
+        admit: Admit | None = None,
         on_event: Callable[[Event], None] | None = None,
         executor: Executor | None = None,
         batch_id: str | None = None,
@@ -88,7 +91,7 @@ class Worker:
         check_lease_timing(self.settings)
         self.concurrency = max(1, int(concurrency))
         self.until_empty = until_empty
-        self.admission = admission
+        self.admit = admit
         self.on_event = on_event
         self.executor: Executor = executor if executor is not None else LocalExecutor()
         self.batch_id = batch_id
@@ -165,25 +168,41 @@ class Worker:
     def _fill(self, store: JobStore, bus: Bus) -> None:
         """Take due jobs until `concurrency` run."""
         while len(self._controls) < self.concurrency and not self._stopping:
-            job, lease, events = reserve(store, self.settings, batch_id=self._batch)
+            broken: list[str] = []  # the job whose admission hook broke (not a refusal)
+            try:
+                job, lease, events = reserve(
+                    store, self.settings, batch_id=self._batch, admit=self._admit(broken)
+                )
+            except Exception:
+                if not broken:
+                    raise
+                log.exception("admission check failed for job %s; it stays queued", broken[0])
+                return
             bus.put(*events)
             if job is None or lease is None:
                 return
-            if self.admission is not None:
-                try:
-                    self.admission(job.to_dict())
-                except QuotaError as e:
-                    bus.put(*refuse(store, lease, str(e))[1])
-                    continue
-                except Exception:
-                    log.exception("admission check failed for job %s; it stays queued", job.id)
-                    release(store, lease)
-                    return
             control = Control()
             task = asyncio.ensure_future(
                 run_attempt(store, lease, self.executor, settings=self.settings, bus=bus, control=control)
             )
             self._controls[task] = control
+
+    def _admit(self, broken: list[str]) -> Admit | None:
+        """`admit`, noting in `broken` the job whose check broke (a refusal is a `QuotaError`, no break)."""
+        if self.admit is None:
+            return None
+        hook = self.admit
+
+        def admit(tx: Tx, job: Job) -> None:
+            try:
+                hook(tx, job)
+            except QuotaError:
+                raise
+            except Exception:
+                broken.append(job.id)
+                raise
+
+        return admit
 
     async def _wait(self) -> None:
         """Until an attempt ends, a stop is asked, or the poll interval passes."""

@@ -264,9 +264,7 @@ def _drive(batch_id: str, executor: Any, *, settings: Settings, on_event: Callab
     """Run the batch's queued jobs on `executor` to the end, then settle the batch and write its report files."""
     from ..engine.lifecycle import request_cancel
     from ..engine.store import JobStore
-    from ..engine.worker import Worker
-    from .quotas import admission
-    from .readers import Background, after_job
+    from .serving import Worker
 
     store = JobStore(settings.db_path)
     try:
@@ -287,19 +285,21 @@ def _drive(batch_id: str, executor: Any, *, settings: Settings, on_event: Callab
             if on_event is not None:
                 on_event(ev)
 
-        worker = Worker(settings, concurrency=n, until_empty=True, admission=admission(settings), on_event=handle, executor=executor, batch_id=batch_id)
+        # fenta.ops.serving: quota reservations at each row's claim, the readers beside it, the rows'
+        # webhooks at the end (waiting at most 5 s).
+        worker = Worker(
+            settings, concurrency=n, until_empty=True, on_event=handle, executor=executor, batch_id=batch_id,
+            webhook_wait=5.0, log=log.warning,
+        )
         if on_start is not None:
             rows_info = [{"index": r["row_index"], "name": r["name"], "job_id": r["job_id"], "status": (r["job"] or {}).get("status")} for r in rows]
             on_start({"batch_id": batch_id, "concurrency": n, "executor": getattr(executor, "name", "local"), "rows": rows_info})
-        readers = Background(settings, log=log.warning).start()  # usage, quota warnings, webhooks
         try:
             worker.run()
         finally:
             # The rows have ended: a Ctrl-C or SIGTERM now would only leave the batch unsettled and its
             # report files unwritten, so the rest finishes first (it takes seconds at most).
             with _signals_deferred():
-                readers.stop()
-                after_job(settings, None, wait=5.0)
                 if fail_fast and failed:
                     for r in batch_store.batch_rows(store, batch_id):
                         if r["job"] is not None and r["job"]["status"] in ("queued", "failed"):

@@ -1,4 +1,4 @@
-"""Quotas and usage: check quota -> run -> track usage -> update quota (the hosted service's billing flow).
+"""Quotas and usage: reserve at claim -> run -> track usage -> warn (the hosted service's billing flow).
 
 Limits (`quota_limits`) are per resource and period (a UTC day or month):
 
@@ -7,21 +7,35 @@ Limits (`quota_limits`) are per resource and period (a UTC day or month):
     kie_credits     KIE.ai credits spent (recorded by the AI nodes)
     cost_usd        money spent on providers, in US dollars (recorded by the nodes)
 
-Before a job starts, `check` adds the job's estimate to what the period used so far (and, for
-`jobs`, the other jobs running now) and refuses with `QuotaError` (exit 2) when that is over the
-limit. After each job, `track` — a reader of the event log with its own cursor — records the job and
-its minutes in `usage_records` (provider `fenta`) and appends `quota.warning {orgId, resource,
-percentage}` when use reaches 80 % or 100 % of a limit, once per period, resource and threshold.
+`admit(settings)` is the hook every way of running a job passes to the engine (`lifecycle.Admit`): it
+runs inside the transaction that claims the job (a worker's slot, a batch row, a Dask task's client)
+or queues and holds it (`fenta run`, `fenta.run`, the hosted worker's local job). There it adds the
+job's estimate to what the period used so far and to what the other live jobs hold, refuses with
+`QuotaError` when that is over a limit (the job is dead with the reason, or `fenta run` exits 2,
+nothing ran), and otherwise writes the job's reservation (1 job, its estimated spend and credits)
+in that same transaction: two claims can never both see the last unit free. A reservation holds
+while its job's lease is live; it is dropped when the job ends without using it (failed, dead,
+cancelled, given back: `fenta.engine.lifecycle`) and turned into use when it completes: `track`,
+a reader of the event log with its own cursor, records the job and its minutes in `usage_records`
+(provider `fenta`) and drops the reservation in one transaction, so nothing is counted twice.
+`warn` appends `quota.warning {orgId, resource, percentage}` when use reaches 80 % or 100 % of a
+limit, once per period, resource and threshold. The SQL is the store's (`fenta.engine.store.quotas`).
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import json
 import time
 from typing import Any, Callable
 
 from ..bounds import finite
 from ..config import Settings
+from ..engine.events import parse_iso
+from ..engine.leases import lease_is_live
+from ..engine.lifecycle import Admit
+from ..engine.records import Job, JobState
+from ..engine.store import Tx
 from ..errors import QuotaError
 
 __all__ = [
@@ -29,17 +43,16 @@ __all__ = [
     "PERIODS",
     "THRESHOLDS",
     "CURSOR",
-    "ensure_tables",
     "period_bounds",
     "set_limit",
     "remove_limit",
     "limits",
     "used",
+    "reserved",
     "status",
     "estimate",
     "check",
-    "check_workflow",
-    "admission",
+    "admit",
     "track",
     "warn",
 ]
@@ -51,26 +64,8 @@ PERIODS = ("day", "month")
 THRESHOLDS = (80, 100)
 #: The event-log cursor `track` keeps.
 CURSOR = "quotas"
-
-_STATEMENTS = [
-    """CREATE TABLE IF NOT EXISTS quota_warnings (
-        resource TEXT NOT NULL,
-        period_start REAL NOT NULL,
-        threshold INTEGER NOT NULL,
-        event_id INTEGER,
-        created_at REAL NOT NULL,
-        PRIMARY KEY (resource, period_start, threshold)
-    )""",
-    "CREATE INDEX IF NOT EXISTS usage_records_job ON usage_records(job_id, provider, units)",
-]
-
-
-def ensure_tables(store: Any) -> None:
-    """Create the warnings table (what was already warned about) when missing."""
-    from ._db import ensure
-
-    ensure(store, "quotas", statements=_STATEMENTS, names=["quota_warnings", "usage_records_job"])
-
+#: Resources whose estimate needs the workflow's plan (its providers' prices).
+_PLANNED = ("kie_credits", "cost_usd")
 
 # ---------------------------------------------------------------------------------------- periods
 
@@ -83,7 +78,8 @@ def period_bounds(period: str, now: float) -> tuple[float, float]:
         end = start + dt.timedelta(days=1)
     elif period == "month":
         start = t.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
-        end = start.replace(year=start.year + 1, month=1) if start.month == 12 else start.replace(month=start.month + 1)
+        nxt = (start.year + 1, 1) if start.month == 12 else (start.year, start.month + 1)
+        end = start.replace(year=nxt[0], month=nxt[1])
     else:
         raise ValueError(f"unknown period {period!r}")
     return start.timestamp(), end.timestamp()
@@ -102,7 +98,8 @@ def _num(x: float) -> str:
 
 def _check_resource(resource: str) -> str:
     if resource not in RESOURCES:
-        raise QuotaError(f"unknown quota resource '{resource}': choose {', '.join(RESOURCES)}", field="RESOURCE")
+        choices = ", ".join(RESOURCES)
+        raise QuotaError(f"unknown quota resource '{resource}': choose {choices}", field="RESOURCE")
     return resource
 
 
@@ -116,19 +113,17 @@ def set_limit(store: Any, resource: str, limit: float, per: str = "month") -> No
     if per not in PERIODS:
         raise QuotaError(f"unknown period '{per}': choose day or month", field="--per")
     limit = finite(limit, "LIMIT", least=0, error=QuotaError)  # nan or inf would turn the limit off
-    query = "INSERT OR REPLACE INTO quota_limits (resource, period, max_value) VALUES (?, ?, ?)"
-    store.db.conn.execute(query, (resource, per, limit))
+    store.set_quota_limit(resource, per, limit)
 
 
 def remove_limit(store: Any, resource: str) -> bool:
     """Remove a resource's limit; False when it had none."""
-    _check_resource(resource)
-    return store.db.conn.execute("DELETE FROM quota_limits WHERE resource = ?", (resource,)).rowcount > 0
+    return bool(store.remove_quota_limit(_check_resource(resource)))
 
 
 def limits(store: Any) -> dict[str, tuple[str, float]]:
     """resource -> (period, limit)."""
-    return {r[0]: (r[1], r[2]) for r in store.db.conn.execute("SELECT resource, period, max_value FROM quota_limits ORDER BY resource")}
+    return dict(store.quota_limits())
 
 
 # ---------------------------------------------------------------------------------------- use
@@ -143,21 +138,38 @@ _USAGE: dict[str, tuple[str | None, str | None, str]] = {
 }
 
 
-def used(store: Any, resource: str, since: float, until: float | None = None) -> float:
-    """What `usage_records` says a resource used from `since` (to `until`)."""
+def used(
+    store: Any, resource: str, since: float, until: float | None = None, *, job_id: str | None = None
+) -> float:
+    """What `usage_records` says a resource used from `since` (to `until`; of one job, when given)."""
     if resource not in _USAGE:
         raise QuotaError(f"unknown quota resource '{resource}'", field="RESOURCE")
     provider, units, column = _USAGE[resource]
-    return store.usage_total(since=since, until=until, provider=provider, units=units, column=column)
+    total = store.usage_total(
+        since=since, until=until, provider=provider, units=units, column=column, job_id=job_id
+    )
+    return float(total)
 
 
-def _running_jobs(store: Any, exclude: str | None) -> int:
-    """Jobs running now (they count against `jobs` before they are recorded)."""
-    return int(store.running_jobs_unrecorded(exclude=exclude))
+def _holds(job: Job) -> bool:
+    """Whether a job's reservation still counts: its process holds it, or it completed and its use is
+    not recorded yet (`track` then drops the reservation)."""
+    return job.status == JobState.COMPLETED or lease_is_live(job)
+
+
+def reserved(store: Any, resource: str, *, exclude: str | None = None) -> float:
+    """What the live reservations (but `exclude`'s) hold of a resource and have not used yet: a job
+    that already spent part of its estimate holds only the rest."""
+    total = 0.0
+    for job, amount in store.quota_holds(resource, exclude=exclude):
+        if _holds(job):
+            total += max(0.0, amount - used(store, resource, 0.0, job_id=job.id))
+    return total
 
 
 def status(store: Any, *, now: float | None = None) -> list[dict[str, Any]]:
-    """Use against limit for the current period of every limited resource."""
+    """Use against limit for the current period of every limited resource; `reserved`: what jobs
+    running now hold on top of it."""
     now = time.time() if now is None else now
     out = []
     for resource, (period, limit) in limits(store).items():
@@ -166,7 +178,8 @@ def status(store: Any, *, now: float | None = None) -> list[dict[str, Any]]:
         pct = (use / limit * 100) if limit > 0 else (100.0 if use > 0 else 0.0)
         out.append({
             "resource": resource, "unit": RESOURCES.get(resource, ""), "period": period, "limit": limit,
-            "used": round(use, 6), "percentage": round(pct, 1), "period_start": start, "resets_at": end,
+            "used": round(use, 6), "reserved": round(reserved(store, resource), 6),
+            "percentage": round(pct, 1), "period_start": start, "resets_at": end,
         })
     return out
 
@@ -196,74 +209,54 @@ def estimate(workflow: Any) -> dict[str, float]:
 
 
 def check(store: Any, est: dict[str, float], *, now: float | None = None, job_id: str | None = None) -> None:
-    """Refuse (QuotaError, exit 2) when use so far plus `est` is over a limit.
+    """Refuse (QuotaError, exit 2) when use so far, plus what other live jobs hold, plus `est` is over
+    a limit. `job_id`: the job being admitted (its own reservation is not counted).
 
     A resource with no estimate (0) is refused only when its period's limit is used up.
     """
     now = time.time() if now is None else now
     for resource, (period, limit) in limits(store).items():
         start, end = period_bounds(period, now)
-        use = used(store, resource, start)
-        if resource == "jobs":
-            use += _running_jobs(store, job_id)
+        held = reserved(store, resource, exclude=job_id)
+        use = used(store, resource, start) + held
         add = float(est.get(resource, 0.0) or 0.0)
         over = (use + add > limit + 1e-9) if add > 0 else (use >= limit - 1e-9)
-        if over:
-            unit = RESOURCES[resource]
-            extra = f" and this job needs about {_num(add)} more" if add > 0 and resource != "jobs" else ""
-            raise QuotaError(
-                f"quota exceeded: {resource} used {_num(use)} of {_num(limit)} {unit} {'today' if period == 'day' else 'this month'}{extra} "
-                f"(resets {_when(end)}; `fenta quota` shows it, `fenta quota set {resource} N --per {period}` changes it); nothing was run",
-                resource=resource, used=use, limit=limit,
-            )
+        if not over:
+            continue
+        unit = RESOURCES[resource]
+        when = "today" if period == "day" else "this month"
+        holding = f", {_num(held)} of them held by jobs running now" if held > 0 else ""
+        extra = f" and this job needs about {_num(add)} more" if add > 0 and resource != "jobs" else ""
+        raise QuotaError(
+            f"quota exceeded: {resource} used {_num(use)} of {_num(limit)} {unit} {when}{holding}{extra} "
+            f"(resets {_when(end)}; `fenta quota` shows it, `fenta quota set {resource} N --per {period}` "
+            "changes it); nothing was run",
+            resource=resource, used=use, limit=limit,
+        )
 
 
-def _open(settings: Settings) -> Any:
-    from ..engine.store import JobStore
+def admit(settings: Settings, *, now: Callable[[], float] = time.time) -> Admit:
+    """The quota hook of every way a job runs (`lifecycle.Admit`), inside the transaction that claims
+    or holds the job: brings usage up to date, `check`s the job's estimate against the limits and the
+    other live reservations, and reserves it (1 job, plus its estimated spend and credits where those
+    are limited). A `QuotaError` refuses the job; what the hook wrote is then undone."""
 
-    store = JobStore(settings.db_path)
-    ensure_tables(store)
-    return store
-
-
-def check_workflow(settings: Settings, workflow: Any, *, now: float | None = None) -> None:
-    """Before `fenta run`: bring usage up to date from the event log, then `check` the workflow's estimate.
-
-    Raises:
-        QuotaError: over a limit (exit 2; nothing ran).
-    """
-    store = _open(settings)
-    try:
-        if not limits(store):
+    def hook(tx: Tx, job: Job) -> None:
+        lims = tx.quota_limits()
+        if not lims:  # nothing to check; still held, so a limit set while it runs counts it
+            tx.reserve_quota(job.id, {"jobs": 1.0})
             return
-        track(store, settings, now=now)
-        check(store, estimate(workflow), now=now)
-    finally:
-        store.close()
+        _record_finished(tx)
+        planned = bool(job.document) and any(r in lims for r in _PLANNED)
+        est = estimate(_workflow_of(job.to_dict())) if planned else {"jobs": 1.0}
+        check(tx, est, now=now(), job_id=job.id)
+        held = {r: est[r] for r in ("jobs", *_PLANNED) if est.get(r) and (r == "jobs" or r in lims)}
+        tx.reserve_quota(job.id, held)
 
-
-def admission(settings: Settings, *, now: Callable[[], float] = time.time) -> Callable[[dict], None]:
-    """The `Worker(admission=...)` hook: checks a claimed job's estimate against the limits.
-
-    Raising `QuotaError` there makes the worker mark the job dead with that reason, without running it.
-    """
-
-    def admit(job: dict) -> None:
-        store = _open(settings)
-        try:
-            if not limits(store):
-                return
-            track(store, settings, now=now())
-            check(store, estimate(_workflow_of(job)) if job.get("document") else {"jobs": 1.0}, now=now(), job_id=job.get("id"))
-        finally:
-            store.close()
-
-    return admit
+    return hook
 
 
 def _workflow_of(job: dict) -> Any:
-    import json
-
     from ..engine.spec import from_document
     from ..policy import Policy
 
@@ -279,38 +272,44 @@ def _workflow_of(job: dict) -> Any:
 # ---------------------------------------------------------------------------------------- track and warn
 
 
+def _record_finished(tx: Tx, batch: int = 500) -> tuple[int, int]:
+    """Record the usage of jobs completed since the cursor, inside `tx`: per job a `jobs` row (1) and a
+    `render_minutes` row (its video's minutes) under provider `fenta`, dated when it completed; its
+    reservation becomes that use. At most `batch` events; returns (events read, jobs recorded)."""
+    events = tx.read_events(since_id=tx.cursor(CURSOR), types=["job.completed"], limit=batch)
+    recorded = 0
+    for ev in events:
+        job_id = ev.job_id or ev.data.get("jobId")
+        tx.release_quota(job_id)
+        if tx.has_usage(job_id, provider="fenta", units="jobs"):
+            continue
+        recorded += 1
+        at = parse_iso(ev.created_at) or time.time()
+        tx.record_usage(provider="fenta", units="jobs", quantity=1, job_id=job_id, created_at=at)
+        minutes = float(ev.data.get("duration") or 0) / 60.0
+        if minutes > 0:
+            quantity = round(minutes, 6)
+            tx.record_usage(
+                provider="fenta", units="render_minutes", quantity=quantity, job_id=job_id, created_at=at
+            )
+    if events:
+        tx.set_cursor(CURSOR, events[-1].id)
+    return len(events), recorded
+
+
 def track(store: Any, settings: Settings, *, now: float | None = None, batch: int = 500) -> int:
     """Record the usage of finished jobs from the event log (cursor `quotas`), then `warn`.
 
     Each completed job adds a `jobs` row (1) and a `render_minutes` row (its video's minutes) to
-    `usage_records` under provider `fenta`, dated when the job completed. Returns the jobs recorded.
+    `usage_records` under provider `fenta`, dated when the job completed, and drops its reservation in
+    the same transaction. Returns the jobs recorded.
     """
-    from ..engine.events import get_cursor, parse_iso, read_events, set_cursor
-
-    ensure_tables(store)
     recorded = 0
     while True:
         with store.write() as tx:
-            events = read_events(store, since_id=get_cursor(store, CURSOR), types=["job.completed"], limit=batch)
-            for ev in events:
-                job_id = ev.job_id or ev.data.get("jobId")
-                if tx.has_usage(job_id, provider="fenta", units="jobs"):
-                    continue
-                at = parse_iso(ev.created_at) or time.time()
-                tx.record_usage(provider="fenta", units="jobs", quantity=1, job_id=job_id, created_at=at)
-                minutes = float(ev.data.get("duration") or 0) / 60.0
-                if minutes > 0:
-                    tx.record_usage(
-                        provider="fenta",
-                        units="render_minutes",
-                        quantity=round(minutes, 6),
-                        job_id=job_id,
-                        created_at=at,
-                    )
-                recorded += 1
-            if events:
-                set_cursor(store, CURSOR, events[-1].id)
-        if len(events) < batch:
+            read, jobs = _record_finished(tx, batch)
+        recorded += jobs
+        if read < batch:
             break
     warn(store, settings, now=now)
     return recorded
@@ -322,9 +321,6 @@ def warn(store: Any, settings: Settings, *, now: float | None = None) -> list[di
     When use jumps past both thresholds at once, one warning says where it stands (e.g. 100) and
     counts for both. Returns the payloads appended.
     """
-    from ..engine.events import append_event
-
-    ensure_tables(store)
     now = time.time() if now is None else now
     sent = []
     for resource, (period, limit) in limits(store).items():
@@ -337,18 +333,14 @@ def warn(store: Any, settings: Settings, *, now: float | None = None) -> list[di
         reached = [th for th in THRESHOLDS if pct >= th - 1e-9]
         if not reached:
             continue
-        with store.write() as conn:
-            done = {r[0] for r in conn.execute("SELECT threshold FROM quota_warnings WHERE resource = ? AND period_start = ?", (resource, start))}
-            new = [th for th in reached if th not in done]
+        with store.write() as tx:
+            new = [th for th in reached if th not in tx.quota_warned(resource, start)]
             if not new:
                 continue
             percentage = int(pct + 1e-9)  # whole percent, never rounded up past what was used
             data = {"orgId": settings.org_id, "resource": resource, "percentage": percentage}
-            event_id = append_event(conn, "quota.warning", None, data)
+            event_id = tx.append_event("quota.warning", None, data).id
             for th in new:
-                conn.execute(
-                    "INSERT OR IGNORE INTO quota_warnings (resource, period_start, threshold, event_id, created_at) VALUES (?, ?, ?, ?, ?)",
-                    (resource, start, th, event_id, now),
-                )
+                tx.record_quota_warning(resource, start, th, event_id, now)
         sent.append(data)
     return sent

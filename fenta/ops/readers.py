@@ -3,10 +3,11 @@ FENTA_API_KEY is set) and the webhook outbox.
 
 None of them is called from inside the runner. A process that runs jobs calls them beside it:
 
-    fenta run          quotas.check_workflow before the job; after_job(settings, job_id) after it
-                       (records usage, sends the job's webhooks, waiting up to 10 s)
-    fenta worker       Background(settings).start() beside the worker, .stop() after it
-    fenta scheduler    the same, on its own APScheduler interval job
+    fenta run          after_job(settings, job_id) after the job (`fenta.ops.runs`: records usage,
+                       sends the job's webhooks, waiting up to 10 s)
+    a worker           Background(settings).start() beside it, .stop() and after_job after it
+                       (`fenta.ops.serving`: fenta worker, batch, run-due, serve, fenta.jobs.Worker)
+    fenta scheduler    pump on its own APScheduler interval job
 
 Errors in a reader are kept away from jobs: a receiver that is down never slows or fails a job.
 """

@@ -7,7 +7,8 @@
              every `settings.scheduler_poll` seconds re-reads the `schedules` table (schedules added,
              paused or removed from another terminal are picked up without a restart) and enqueues
              anything due the cron jobs did not; another records usage and sends webhooks
-    workers  `fenta.engine.worker.Worker` threads run the queued jobs (quota admission on)
+    workers  a `fenta.ops.serving.Worker` thread runs the queued jobs (quota reservations at each
+             claim, the last jobs' webhooks when it stops; the readers are the interval job above)
     stop     SIGTERM or Ctrl-C: no new jobs start, the workers stop, the lock is released, exit 0
 
 Fire times are decided by `schedules.fire_due` from the stored last fire time (a compare-and-set),
@@ -251,8 +252,7 @@ class Scheduler:
         self.log(f"scheduler running (pid {os.getpid()}, {self.workers} worker(s), FENTA_HOME {self.settings.home}); stop with Ctrl-C or SIGTERM")
 
     def _start_workers(self) -> None:
-        from ..engine.worker import Worker
-        from .quotas import admission
+        from .serving import Worker
 
         def on_event(ev: Any) -> None:
             line = _JOB_LINES.get(ev.type)
@@ -263,7 +263,10 @@ class Scheduler:
                     text = ev.type
                 self.log(f"job {ev.job_id}: {text}")
 
-        self._worker = Worker(self.settings, concurrency=self.workers, admission=admission(self.settings), on_event=on_event)
+        # Its readers are the daemon's own interval job (`readers`), which runs with --workers 0 too.
+        self._worker = Worker(
+            self.settings, concurrency=self.workers, on_event=on_event, readers=False, log=self.log
+        )
         self._worker_thread = threading.Thread(target=self._guard(self._worker.run, "worker"), name="fenta-worker", daemon=True)
         self._worker_thread.start()
 

@@ -5,7 +5,7 @@
 
     app          create_app(settings, options): FastAPI; REST under /v1, SSE, /metrics, MCP at /mcp
     server       serve(...): uvicorn + the worker process + the scheduler, stopped cleanly by SIGTERM
-    workers      run_workers(settings, n, stop): the queue's wiring (worker, admission, readers, after-job)
+    workers      run_workers(settings, n, stop): the queue served as `fenta worker` does (ops.serving)
     jobs, events, catalog, assets, admin, metrics, mcp    the routes and tools, by concept
     service      what they do, once (no HTTP): jobs; catalog_service: validation, estimates, templates,
                  node types, assets

@@ -208,7 +208,6 @@ class Operations:
         from ..ops import quotas as q
 
         store = self.stores.get().jobs
-        q.ensure_tables(store)
         return {"quotas": _quotas(q.status(store)), "resources": q.RESOURCES}
 
     def set_quota(self, resource: str, limit: float, per: str) -> dict[str, Any]:

@@ -57,7 +57,6 @@ class Catalog:
         est = quotas.estimate(wf)
         keys = [k.to_dict() for k in key_needs(wf, self.settings)]
         store = self.stores.get()
-        quotas.ensure_tables(store.jobs)
         problem = None
         try:
             quotas.check(store.jobs, est)

@@ -1,8 +1,8 @@
 """The render workers of `fenta serve`: one child process runs the queue (so renders never hold the API's
 interpreter), supervised by the server (restarted if it dies), stopped cleanly with the server.
 
-`run_workers` is the one place the queue's wiring is written (worker, quota admission, the event-log
-readers, the after-job pass), as `fenta worker` writes it.
+`run_workers` runs the queue as `fenta worker` does: `fenta.ops.serving` (the worker, quota reservations
+at each claim, the event-log readers, the after-job pass).
 """
 
 from __future__ import annotations
@@ -24,31 +24,14 @@ RENDER_NICENESS = 10
 
 
 def run_workers(settings: Settings, n: int, stop: Any, *, on_event: Any = None, log: Any = None) -> None:
-    """Run queued jobs, `n` at a time, until `stop` (a threading or multiprocessing Event) is set: quota
-    admission before each job, the readers (usage, quota warnings, webhooks, hosted sync) beside them,
-    and the after-job pass at the end. Running nodes finish and their jobs go back to the queue.
-
-    TODO(issue 23): this becomes one call of the ops function that bundles the same wiring for
-    `fenta worker`, the scheduler, batch and the SDK (e.g.
-    `fenta.ops.serve(settings, concurrency=n, stop=stop)`).
+    """Run queued jobs, `n` at a time, until `stop` (a threading or multiprocessing Event) is set
+    (`fenta.ops.serving.serve`): the quota reservation at each claim, the readers (usage, quota
+    warnings, webhooks, hosted sync) beside them, and the after-job pass at the end. Running nodes
+    finish and their jobs go back to the queue.
     """
-    from ..engine.worker import Worker
-    from ..ops.quotas import admission
-    from ..ops.readers import Background, after_job
+    from ..ops.serving import serve
 
-    worker = Worker(settings, concurrency=n, admission=admission(settings), on_event=on_event)
-    readers = Background(settings, log=log).start()
-
-    def watch() -> None:
-        stop.wait()
-        worker.stop()
-
-    threading.Thread(target=watch, name="fenta-serve-stop", daemon=True).start()
-    try:
-        worker.run()
-    finally:
-        readers.stop()
-        after_job(settings, None, wait=0.0)
+    serve(settings, stop=stop, concurrency=n, on_event=on_event, log=log, webhook_wait=0.0)
 
 
 def _child(settings: Settings, n: int, stop: Any, log_format: str) -> None:

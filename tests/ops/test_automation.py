@@ -12,11 +12,10 @@ import pytest
 
 from fenta.engine.events import read_events
 from fenta.engine.store import JobStore
-from fenta.engine.worker import Worker
 from fenta.ops import schedules as sch
 from fenta.ops import webhooks as wh
-from fenta.ops.quotas import admission
 from fenta.ops.scheduler import Scheduler
+from fenta.ops.serving import Worker
 
 from .receiver import Receiver
 
@@ -54,7 +53,7 @@ def jobs_of(store, schedule: str) -> list[dict]:
 
 
 def run_workers(settings) -> None:
-    Worker(settings, until_empty=True, admission=admission(settings)).run()
+    Worker(settings, until_empty=True, webhook_wait=0).run()
 
 
 def test_a_schedule_every_minute_queues_a_job_that_runs_and_the_receiver_verifies_its_webhooks(store, settings, note):

@@ -9,7 +9,8 @@ import json
 import pytest
 
 from fenta.config import Settings
-from fenta.engine.events import append_event, read_events
+from fenta.engine.events import append_event, iso, read_events
+from fenta.engine.leases import Lease
 from fenta.engine.store import JobStore
 from fenta.errors import QuotaError
 from fenta.ops import quotas as q
@@ -27,7 +28,6 @@ def settings(monkeypatch):
 @pytest.fixture
 def store(settings):
     s = JobStore(settings.db_path)
-    q.ensure_tables(s)
     yield s
     s.close()
 
@@ -97,14 +97,21 @@ def test_check_adds_the_estimate_to_what_was_used(store, settings):
     assert "jobs used 2 of 2 jobs today" in msg and "nothing was run" in msg and "\n" not in msg
 
 
-def test_jobs_running_now_count_before_they_are_recorded(store, settings):
+def _running(store, settings, job_id: str) -> None:
+    """A job running under a live lease of this process."""
+    store.create_job(job_id=job_id, name="w", workflow_hash="h", file=None, document={}, vars={}, out_dir=".")
+    store.update_job(job_id, status="running", **Lease.new(job_id).fields(settings))
+
+
+def test_jobs_holding_a_reservation_count_before_they_are_recorded(store, settings):
     q.set_limit(store, "jobs", 1, "day")
-    store.db.conn.execute(
-        "INSERT INTO jobs (id, workflow_name, workflow_hash, document, vars, out_dir, status, created_at) VALUES ('r1', 'w', 'h', '{}', '{}', '.', 'running', 0)"
-    )
-    with pytest.raises(QuotaError):
+    _running(store, settings, "r1")
+    store.reserve_quota("r1", {"jobs": 1})
+    with pytest.raises(QuotaError, match="jobs used 1 of 1 jobs today, 1 of them held by jobs running now"):
         q.check(store, {"jobs": 1})
     q.check(store, {"jobs": 1}, job_id="r1")  # the job being admitted is not counted twice
+    store.update_job("r1", lease_until=iso(0))  # its process died: what it held is free again
+    q.check(store, {"jobs": 1})
 
 
 def test_a_resource_without_an_estimate_is_refused_once_its_period_is_used_up(store, settings):

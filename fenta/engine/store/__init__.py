@@ -9,7 +9,8 @@
 
 The store is split by concept, each part a set of statements on the shared connection: jobs
 (`store.jobs`), node runs, the cache index, artifacts and scripts (`store.nodes`), the event log and
-cursors (`store.events`), usage, provider state and provider tasks (`store.usage`). `JobStore` runs
+cursors (`store.events`), usage, provider state and provider tasks (`store.usage`), quota limits,
+reservations and warnings (`store.quotas`). `JobStore` runs
 them in autocommit, `Tx` inside one transaction. Which state may follow which is not the store's
 business but `fenta.engine.lifecycle`'s. Tables: `fenta.engine.tables`. Nothing here ever holds an
 API key.
@@ -33,6 +34,7 @@ from ..tables import ensure_schema
 from .events import EventQueries
 from .jobs import NO_BATCH, JobQueries
 from .nodes import NodeQueries
+from .quotas import QuotaQueries
 from .usage import UsageQueries
 
 __all__ = ["JobStore", "Tx", "RemoteRecords", "NO_BATCH", "new_job_id"]
@@ -54,7 +56,7 @@ class RemoteRecords(TypedDict, total=False):
     events: list[dict[str, Any]]  # id, type, data (JSON text), created_at
 
 
-class _Queries(JobQueries, NodeQueries, EventQueries, UsageQueries):
+class _Queries(JobQueries, NodeQueries, EventQueries, UsageQueries, QuotaQueries):
     """Every statement of the store, on `conn`."""
 
     def append_remote_event(self, job_id: str, type_: str, data: dict[str, Any]) -> Event:
@@ -75,8 +77,8 @@ class Tx(_Queries):
         self.conn = conn
 
     def execute(self, sql: str, args: Sequence[Any] = ()) -> sqlite3.Cursor:
-        """A statement on a table of `fenta.ops` (schedules, webhooks, batches, sync state, quotas),
-        whose SQL still lives there."""
+        """A statement on a table of `fenta.ops` (schedules, webhooks, batches, sync state), whose SQL
+        still lives there."""
         return self.conn.execute(sql, args)
 
     def executemany(self, sql: str, rows: Iterable[Sequence[Any]]) -> sqlite3.Cursor:

@@ -213,13 +213,3 @@ class JobQueries(Sql):
             " GROUP BY batch_id ORDER BY batch_id"
         )
         return {r[0]: int(r[1]) for r in rows}
-
-    def running_jobs_unrecorded(self, *, exclude: str | None = None) -> int:
-        """Jobs running now that usage does not count yet (no `fenta`/`jobs` usage record), but `exclude`."""
-        row = self.conn.execute(
-            "SELECT COUNT(*) FROM jobs WHERE status = ? AND id != ? AND NOT EXISTS (SELECT 1 FROM "
-            "usage_records u"
-            " WHERE u.job_id = jobs.id AND u.provider = 'fenta' AND u.units = 'jobs')",
-            (JobState.RUNNING.value, exclude or ""),
-        ).fetchone()
-        return int(row[0] or 0)

@@ -88,14 +88,15 @@ class UsageQueries(Sql):
         provider: str | None = None,
         units: str | None = None,
         column: str = "quantity",
+        job_id: str | None = None,
     ) -> float:
         """The sum of `column` ("quantity" or "cost") over the records from `since` (to `until`) of a
-        provider and unit (None: any)."""
+        provider and unit (None: any), and of one job (None: every job)."""
         if column not in ("quantity", "cost"):
             raise ValueError(f"usage_total sums quantity or cost, not {column!r}")
         where: list[str] = ["created_at >= ?"]
         args: list[Any] = [since]
-        for name, value in (("provider", provider), ("units", units)):
+        for name, value in (("provider", provider), ("units", units), ("job_id", job_id)):
             if value is not None:
                 where.append(f"{name} = ?")
                 args.append(value)

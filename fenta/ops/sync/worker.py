@@ -13,7 +13,10 @@ claim (`status=eq.running&lease_expires_at=lt.NOW&claimed_by=eq.OLD`) matches an
 again. A workflow that does not validate goes back to the row as `failed` with the message, and so does
 a row whose id is not one plain segment (`keys.remote_id_problem`): it never becomes a folder or a key.
 A row that fails before it runs ends `failed` without a lease; one whose results cannot be pushed keeps
-its lease, which lapses: a row is never left `running` without a lease.
+its lease, which lapses: a row is never left `running` without a lease. A row over a quota of this
+FENTA_HOME (`fenta quota`) is one that fails before it runs: `failed`, not retryable, with the quota's
+one line as its error (the limit says no more renders here this period; a row handed back would come
+straight back to this worker).
 
 Every row is someone else's document: it is loaded under the untrusted policy (docs/security.md), so
 a local file it names outside FENTA_ALLOWED_DIRS fails the row with one line and is never opened.
@@ -32,9 +35,10 @@ from typing import Any, Callable
 from ...config import Settings
 from ...engine.events import Event, iso
 from ...engine.leases import HOST, check_lease_timing
+from ...engine.lifecycle import Admit
 from ...engine.store import JobStore
 from ...engine.worker import install_stop_signals
-from ...errors import FentaError, SyncError
+from ...errors import FentaError, QuotaError, SyncError
 from ...policy import Policy
 from . import state
 from .client import Hosted, check_configured
@@ -83,13 +87,21 @@ class HostedWorker:
             (the hosted table is read every 10 polls: 5 s by default).
         on_event: Called with every event of the jobs it renders (the CLI's log).
         log: Called with one line for each thing worth saying (claims, sync trouble).
+        admit: Run in the transaction that queues a claimed row's local job (`lifecycle.Admit`: the
+            quota reservation `fenta.ops.serving.serve_hosted` passes); a row it refuses ends `failed`
+            with the reason, and no local job is made.
 
     Raises:
         SyncError: FENTA_API_KEY is not set (exit 2), or the hosted project refuses the key.
     """
 
-    def __init__(self, settings: Settings | None = None, *, until_empty: bool = False, on_event: Callable[[Event], None] | None = None, log: Callable[[str], None] | None = None) -> None:
+    def __init__(
+        self, settings: Settings | None = None, *, until_empty: bool = False,
+        on_event: Callable[[Event], None] | None = None, log: Callable[[str], None] | None = None,
+        admit: Admit | None = None,
+    ) -> None:
         self.settings = settings or Settings.from_env()
+        self.admit = admit
         check_lease_timing(self.settings)
         self.until_empty = until_empty
         self.on_event = on_event
@@ -292,8 +304,10 @@ class HostedWorker:
                 with pusher.lock:  # this process's pusher must see the mapping with the job's first event
                     job_id, lease = enqueue(store, wf, settings=settings, out_dir=out_dir, name=base,
                                             hold=True, max_retries=max_retries, retry_base=base_seconds,
-                                            owner=OWNER)
+                                            owner=OWNER, admit=self.admit)
                     state.mark_job(store, job_id, remote_id=remote, hosted=True, claim=self.token)
+            except QuotaError as e:  # over a quota here: the row says why; nothing ran, no local job
+                return await self._failed_before(api, remote, str(e))
             except Exception:  # this machine's trouble (its disk, its fenta.db): another worker takes the row
                 await self._hand_back(api, row)
                 raise
