@@ -29,11 +29,13 @@ import sqlite_utils
 
 from ...database import open_database
 from ..records import Event
-from ..tables import ensure_schema
+from .. import tables
+from . import webhooks
 from .events import EventQueries
 from .jobs import NO_BATCH, JobQueries
 from .nodes import NodeQueries
 from .usage import UsageQueries
+from .webhooks import WebhookQueries
 
 __all__ = ["JobStore", "Tx", "RemoteRecords", "NO_BATCH", "new_job_id"]
 
@@ -54,7 +56,15 @@ class RemoteRecords(TypedDict, total=False):
     events: list[dict[str, Any]]  # id, type, data (JSON text), created_at
 
 
-class _Queries(JobQueries, NodeQueries, EventQueries, UsageQueries):
+#: The tables of fenta.db the store creates or upgrades when it opens: the job core's, then each concept's.
+_SCHEMAS = (tables.SCHEMA, webhooks.SCHEMA)
+
+
+def _ensure_schema(conn: sqlite3.Connection) -> None:
+    tables.ensure_schema(conn, _SCHEMAS)
+
+
+class _Queries(JobQueries, NodeQueries, EventQueries, UsageQueries, WebhookQueries):
     """Every statement of the store, on `conn`."""
 
     def append_remote_event(self, job_id: str, type_: str, data: dict[str, Any]) -> Event:
@@ -110,7 +120,7 @@ class JobStore(_Queries):
 
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
-        self.db: sqlite_utils.Database = open_database(self.path, "the job store", ensure=ensure_schema)
+        self.db: sqlite_utils.Database = open_database(self.path, "the job store", ensure=_ensure_schema)
         self.conn = self.db.conn
 
     def close(self) -> None:
