@@ -115,14 +115,6 @@ CREATE TABLE IF NOT EXISTS quota_limits (
     period TEXT NOT NULL,
     max_value REAL NOT NULL
 );
-CREATE TABLE IF NOT EXISTS schedules (
-    id TEXT PRIMARY KEY,
-    workflow_file TEXT NOT NULL,
-    cron TEXT NOT NULL,
-    vars TEXT NOT NULL DEFAULT '{}',
-    enabled INTEGER NOT NULL DEFAULT 1,
-    created_at REAL NOT NULL
-);
 CREATE TABLE IF NOT EXISTS events (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
     job_id TEXT,
