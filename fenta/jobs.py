@@ -212,9 +212,7 @@ def watch(*, since_id: int | None = None, job_id: str | None = None, until_empty
         def idle() -> bool:
             if not until_empty:
                 return False
-            batch_store.ensure_tables(store)
-            batches = store.db.conn.execute("SELECT id, status, pid, host FROM batches WHERE status = 'running'").fetchall()
-            live = {b for b, status, pid, host in batches if batch_store.is_live({"status": status, "pid": pid, "host": host})}
+            live = batch_store.live_batches(store)
             # An owned job (a hosted row's local copy) counts only while its process lives: no plain worker ends it.
             if any(
                 j.batch_id in live or (j.batch_id is None and (j.owner is None or lease_is_live(j)))

@@ -30,7 +30,8 @@ import sqlite_utils
 from ...database import open_database
 from ..records import Event
 from .. import tables
-from . import schedules, webhooks
+from . import batches, schedules, webhooks
+from .batches import BatchQueries
 from .events import EventQueries
 from .jobs import NO_BATCH, JobQueries
 from .nodes import NodeQueries
@@ -58,14 +59,16 @@ class RemoteRecords(TypedDict, total=False):
 
 
 #: The tables of fenta.db the store creates or upgrades when it opens: the job core's, then each concept's.
-_SCHEMAS = (tables.SCHEMA, webhooks.SCHEMA, schedules.SCHEMA)
+_SCHEMAS = (tables.SCHEMA, webhooks.SCHEMA, schedules.SCHEMA, batches.SCHEMA)
 
 
 def _ensure_schema(conn: sqlite3.Connection) -> None:
     tables.ensure_schema(conn, _SCHEMAS)
 
 
-class _Queries(JobQueries, NodeQueries, EventQueries, UsageQueries, WebhookQueries, ScheduleQueries):
+class _Queries(
+    JobQueries, NodeQueries, EventQueries, UsageQueries, WebhookQueries, ScheduleQueries, BatchQueries
+):
     """Every statement of the store, on `conn`."""
 
     def append_remote_event(self, job_id: str, type_: str, data: dict[str, Any]) -> Event:
