@@ -51,7 +51,9 @@ def get_batch(store: Any, batch_id: str) -> dict[str, Any]:
     if exact:
         found = exact
     if not found or not batch_id:
-        raise BatchError(f"no batch with id '{batch_id}' (the id is printed when a batch starts, and in its report)")
+        raise BatchError(
+            f"no batch with id '{batch_id}' (the id is printed when a batch starts, and in its report)"
+        )
     if len(found) > 1:
         raise BatchError(f"'{batch_id}' names more than one batch: give more of the id")
     return dict(found[0])

@@ -30,12 +30,13 @@ import sqlite_utils
 from ...database import open_database
 from ..records import Event
 from .. import tables
-from . import batches, schedules, webhooks
+from . import batches, schedules, sync, webhooks
 from .batches import BatchQueries
 from .events import EventQueries
 from .jobs import NO_BATCH, JobQueries
 from .nodes import NodeQueries
 from .schedules import ScheduleQueries
+from .sync import SyncQueries
 from .usage import UsageQueries
 from .webhooks import WebhookQueries
 
@@ -59,7 +60,7 @@ class RemoteRecords(TypedDict, total=False):
 
 
 #: The tables of fenta.db the store creates or upgrades when it opens: the job core's, then each concept's.
-_SCHEMAS = (tables.SCHEMA, webhooks.SCHEMA, schedules.SCHEMA, batches.SCHEMA)
+_SCHEMAS = (tables.SCHEMA, webhooks.SCHEMA, schedules.SCHEMA, batches.SCHEMA, sync.SCHEMA)
 
 
 def _ensure_schema(conn: sqlite3.Connection) -> None:
@@ -67,7 +68,14 @@ def _ensure_schema(conn: sqlite3.Connection) -> None:
 
 
 class _Queries(
-    JobQueries, NodeQueries, EventQueries, UsageQueries, WebhookQueries, ScheduleQueries, BatchQueries
+    JobQueries,
+    NodeQueries,
+    EventQueries,
+    UsageQueries,
+    WebhookQueries,
+    ScheduleQueries,
+    BatchQueries,
+    SyncQueries,
 ):
     """Every statement of the store, on `conn`."""
 

@@ -63,7 +63,7 @@ def sync_outbox(store: Any, *, now: float | None = None, batch: int = 500) -> in
                 for ep in endpoints:
                     if ev.type in ep.events and ev.id > ep.after_event_id:
                         if body is None:
-                            data = _hosted_video(store, ev.type, ev.job_id, ev.data)
+                            data = _hosted_video(tx, ev.type, ev.job_id, ev.data)
                             body = body_for(ev.type, ev.created_at, data)
                         added += tx.add_delivery(
                             ep, event_id=ev.id, type=ev.type, job_id=ev.job_id, body=body, now=now
