@@ -161,5 +161,5 @@ async def all_events(
     app = state(request)
     cursor = _cursor(last_event_id, after)
     if cursor is None:
-        cursor = await anyio.to_thread.run_sync(lambda: app.stores.get().last_event_id())
+        cursor = await anyio.to_thread.run_sync(lambda: app.stores.get().jobs.last_event_id())
     return _response(app, stream(app, cursor, None))

@@ -33,6 +33,7 @@ from .. import tables
 from . import batches, schedules, sync, webhooks
 from .batches import BatchQueries
 from .events import EventQueries
+from .figures import FigureQueries
 from .jobs import NO_BATCH, JobQueries
 from .nodes import NodeQueries
 from .schedules import ScheduleQueries
@@ -76,6 +77,7 @@ class _Queries(
     ScheduleQueries,
     BatchQueries,
     SyncQueries,
+    FigureQueries,
 ):
     """Every statement of the store, on `conn`."""
 
