@@ -1,8 +1,9 @@
 """The tables and columns fenta.ops adds to fenta.db (additive: CREATE ... IF NOT EXISTS, ADD COLUMN).
 
-The engine's store owns the schema it creates; each ops module declares what it adds and calls
-`ensure(store, ...)` when it opens the database. Like the store, one process writes the change inside
-BEGIN IMMEDIATE and the others find it done.
+Only `fenta.ops.quotas` still uses it (quota warnings), until its SQL moves into the store: every other
+table of fenta.ops is the store's (`fenta.engine.store`: schedules, webhooks, batches, sync), created
+when a store opens. Like the store, one process writes the change inside BEGIN IMMEDIATE and the others
+find it done.
 """
 
 from __future__ import annotations

@@ -1,4 +1,5 @@
-"""The local job store: one SQLite file (WAL, busy timeout), and every SQL statement of the job core.
+"""The local job store: one SQLite file (WAL, busy timeout), and every SQL statement about fenta.db's
+jobs and what runs around them.
 
     store = JobStore(settings.db_path)
     job = store.get_job(job_id)                    # a `Job` (frozen, decoded), or None
@@ -9,10 +10,14 @@
 
 The store is split by concept, each part a set of statements on the shared connection: jobs
 (`store.jobs`), node runs, the cache index, artifacts and scripts (`store.nodes`), the event log and
-cursors (`store.events`), usage, provider state and provider tasks (`store.usage`). `JobStore` runs
-them in autocommit, `Tx` inside one transaction. Which state may follow which is not the store's
-business but `fenta.engine.lifecycle`'s. Tables: `fenta.engine.tables`. Nothing here ever holds an
-API key.
+cursors (`store.events`), usage, provider state and provider tasks (`store.usage`); and for what runs
+around jobs: webhook endpoints and the outbox (`store.webhooks`), schedules (`store.schedules`),
+batches (`store.batches`), hosted sync's push list (`store.sync`), and the figures `fenta serve`
+reports (`store.figures`). `JobStore` runs them in autocommit, `Tx` inside one transaction. Which
+state may follow which is not the store's business but `fenta.engine.lifecycle`'s, nor when a
+schedule fires or a webhook is retried (`fenta.ops`'). Tables: `fenta.engine.tables` and each
+concept's `SCHEMA`, all created or upgraded when a store opens. Nothing here ever holds an API key
+(a webhook endpoint's signing secret lives in `webhook_endpoints` alone).
 """
 
 from __future__ import annotations
@@ -23,13 +28,13 @@ import time
 import uuid
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Iterable, Iterator, Sequence, TypedDict
+from typing import Any, Iterator, Sequence, TypedDict
 
 import sqlite_utils
 
 from ...database import open_database
-from ..records import Event
 from .. import tables
+from ..records import Event
 from . import batches, schedules, sync, webhooks
 from .batches import BatchQueries
 from .events import EventQueries
@@ -60,7 +65,7 @@ class RemoteRecords(TypedDict, total=False):
     events: list[dict[str, Any]]  # id, type, data (JSON text), created_at
 
 
-#: The tables of fenta.db the store creates or upgrades when it opens: the job core's, then each concept's.
+#: The tables the store creates or upgrades when it opens: the job core's, then each concept's.
 _SCHEMAS = (tables.SCHEMA, webhooks.SCHEMA, schedules.SCHEMA, batches.SCHEMA, sync.SCHEMA)
 
 
@@ -99,12 +104,9 @@ class Tx(_Queries):
         self.conn = conn
 
     def execute(self, sql: str, args: Sequence[Any] = ()) -> sqlite3.Cursor:
-        """A statement on a table of `fenta.ops` (schedules, webhooks, batches, sync state, quotas),
-        whose SQL still lives there."""
+        """A statement on a table whose SQL is not the store's: quota limits and warnings
+        (`fenta.ops.quotas`, until quota admission moves it here) and `fenta serve`'s own tables."""
         return self.conn.execute(sql, args)
-
-    def executemany(self, sql: str, rows: Iterable[Sequence[Any]]) -> sqlite3.Cursor:
-        return self.conn.executemany(sql, rows)
 
     @contextmanager
     def savepoint(self) -> Iterator[None]:
@@ -126,7 +128,7 @@ class JobStore(_Queries):
         path: The database file; its folder is created when missing.
 
     Attributes:
-        db: The `sqlite_utils.Database` (for the tables of `fenta.ops`, whose SQL still lives there).
+        db: The `sqlite_utils.Database` (for `fenta.ops.quotas`, whose SQL still lives there, and tests).
 
     Raises:
         PathError: the folder or the file cannot be created, opened or written (`FENTA_HOME`).
