@@ -154,6 +154,16 @@ class JobStore(_Queries):
             raise
         self.conn.execute("COMMIT")
 
+    @contextmanager
+    def snapshot(self) -> Iterator[JobStore]:
+        """Several reads that see fenta.db at one moment (a read transaction: in WAL mode writers go on
+        meanwhile; what they commit shows after the block). Nothing is written inside it."""
+        self.conn.execute("BEGIN")
+        try:
+            yield self
+        finally:
+            self.conn.execute("COMMIT")
+
     def update_provider_task(
         self,
         key: str,
