@@ -212,15 +212,18 @@ def watch(*, since_id: int | None = None, job_id: str | None = None, until_empty
         def idle() -> bool:
             if not until_empty:
                 return False
-            batch_store.ensure_tables(store)
-            batches = store.db.conn.execute("SELECT id, status, pid, host FROM batches WHERE status = 'running'").fetchall()
-            live = {b for b, status, pid, host in batches if batch_store.is_live({"status": status, "pid": pid, "host": host})}
-            # An owned job (a hosted row's local copy) counts only while its process lives: no plain worker ends it.
-            if any(
-                j.batch_id in live or (j.batch_id is None and (j.owner is None or lease_is_live(j)))
-                for j in store.running_jobs()
-            ):
-                return False
-            return pending(store, batch_id=NO_BATCH) == 0 and all(pending(store, batch_id=b) == 0 for b in live)
+            # One snapshot: a worker claiming the last queued job between two reads would look like none.
+            with store.snapshot():
+                live = batch_store.live_batches(store)
+                # Held: running, or claimed by a live process and about to start. An owned job (a hosted
+                # row's local copy) counts only while its process lives: no plain worker ends it.
+                claimed = [j for j in store.open_jobs() if j.status != "running" and lease_is_live(j)]
+                if any(
+                    j.batch_id in live or (j.batch_id is None and (j.owner is None or lease_is_live(j)))
+                    for j in [*store.running_jobs(), *claimed]
+                ):
+                    return False
+                waiting = [pending(store, batch_id=b) for b in (NO_BATCH, *live)]
+            return not any(waiting)
 
         yield from follow(store, since_id=start, job_id=job_id, poll_seconds=settings.poll_seconds, until=idle if until_empty else None)

@@ -17,6 +17,7 @@ and an import inside a function is a deliberate lazy load that says why in a com
 from __future__ import annotations
 
 import ast
+import re
 from pathlib import Path
 
 import pytest
@@ -406,3 +407,73 @@ def test_nodes_record_usage_through_their_context(tmp_path):
     ]
     assert provider_state(store, "pexels")["pexels"]["remaining"] == "7"
     store.close()
+
+
+# ------------------------------------------------------------------------------ SQL lives in the store
+
+#: Where SQL about fenta.db may be written, and why; everything else asks the job store (`JobStore`
+#: methods, or the `Tx` of `store.write()`), never `store.db`, a raw connection or SQL text.
+OWN_SQL: dict[str, str] = {
+    "engine/store/": "the job store: every statement about jobs, schedules, webhooks, batches, sync",
+    "engine/tables.py": "the job core's schema, created when a store opens",
+    "database.py": "opening fenta.db: pragmas, WAL, the additive schema helper",
+    "library/_db.py": "the asset library's own tables, opened without the engine",
+    "library/assets.py": "the asset library's own statements",
+    "serve/store.py": "fenta serve's own tables only (tokens, idempotency keys, uploads): see below",
+}
+
+_SQL = re.compile(
+    r"\bstore\.db\b|\.db\.(conn|query|execute)\b|\.(execute|executemany|executescript)\((?!\))|\.query\("
+    r"|\bsqlite3\.connect\("
+    r"|\b(SELECT\b.*\bFROM|INSERT( OR \w+)? INTO|UPDATE \w+ SET|DELETE FROM"
+    r"|(CREATE|ALTER) (UNIQUE )?(TABLE|INDEX))\b"
+)
+
+
+def _sql_outside_the_store(root: Path) -> list[str]:
+    found = []
+    for path in sorted(root.rglob("*.py")):
+        rel = path.relative_to(root).as_posix()
+        if any(rel == own or (own.endswith("/") and rel.startswith(own)) for own in OWN_SQL):
+            continue
+        for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+            if _SQL.search(line):
+                found.append(f"fenta/{rel}:{n}: {line.strip()}")
+    return found
+
+
+def test_only_the_store_speaks_sql_about_fenta_db():
+    found = _sql_outside_the_store(PACKAGE)
+    assert not found, "SQL outside the store (add a JobStore method instead):\n" + "\n".join(found)
+
+
+def test_fenta_serves_own_statements_name_only_its_own_tables():
+    text = (PACKAGE / "serve" / "store.py").read_text(encoding="utf-8")
+    tables = set(re.findall(r"\b(?:FROM|INTO|UPDATE|TABLE IF NOT EXISTS)\s+(\w+)", text))
+    assert tables == {"api_tokens", "api_idempotency", "api_uploads"}
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        "rows = store.db.query('x')",
+        "store.db.conn.execute(q, args)",
+        "conn.execute(q)",
+        "tx.executemany(q, rows)",
+        "    sql = 'SELECT id FROM jobs'",
+        "'INSERT OR IGNORE INTO x (a) VALUES (?)'",
+        "f'UPDATE schedules SET a = 1'",
+        "\"DELETE FROM sync_jobs WHERE job_id = ?\"",
+        "'CREATE UNIQUE INDEX IF NOT EXISTS i ON t(c)'",
+        "conn = sqlite3.connect(path)",
+    ],
+)
+def test_the_sql_scan_finds_sql(tmp_path, line):
+    (tmp_path / "ops").mkdir()
+    (tmp_path / "ops" / "m.py").write_text(line + "\n")
+    assert len(_sql_outside_the_store(tmp_path)) == 1
+
+
+def test_the_sql_scan_leaves_running_an_execution_and_words_alone(tmp_path):
+    (tmp_path / "m.py").write_text("ok = await ex.execute()\n# select a row from the list, then update it\n")
+    assert _sql_outside_the_store(tmp_path) == []

@@ -239,6 +239,60 @@ def test_watch_follows_the_log_in_order_until_nothing_is_left(write, fast, fenta
     assert [e.type for e in fenta.jobs.events(ids[0])][:3] == ["job.queued", "job.started", "node.started"]
 
 
+def test_watch_until_empty_does_not_stop_when_a_worker_takes_the_last_job_between_its_reads(
+    write, fast, fenta_home, monkeypatch
+):
+    """`until_empty` asks what runs, then what waits: a worker taking the last queued job in between must
+    not look like an empty queue (both answers are read from one snapshot of fenta.db)."""
+    from fenta.engine import lifecycle
+
+    fenta.submit(fenta.load(write("wf.yaml", PAIR % (0, 1, 1))), out="out")
+    worker: dict[str, object] = {}
+    waiting = fenta.jobs.pending
+
+    def complete() -> None:
+        s = _store(fenta_home)
+        lifecycle.complete(s, worker["lease"], video=None, duration=None, cost=0.0)
+        s.close()
+
+    def a_worker_takes_the_job_first(store, **kw):
+        if not worker:  # after watch found nothing running, before it counts what waits
+            s = _store(fenta_home)
+            _, worker["lease"], _ = lifecycle.reserve(s, fast)
+            lifecycle.start(s, worker["lease"])
+            s.close()
+            worker["done"] = threading.Timer(1.0, complete)
+            worker["done"].start()
+        return waiting(store, **kw)
+
+    monkeypatch.setattr(fenta.jobs, "pending", a_worker_takes_the_job_first)
+    seen = [e.type for e in fenta.jobs.watch(since_id=0, until_empty=True) if e.type.startswith("job.")]
+    worker["done"].join()
+    assert seen == ["job.queued", "job.started", "job.completed"]  # it followed the job to its end
+
+
+def test_watch_until_empty_waits_for_a_job_a_worker_claimed_and_has_not_started_yet(write, fast, fenta_home):
+    """Between its claim and `job.started` a worker's job is queued with a live lease: not idle."""
+    from fenta.engine import lifecycle
+
+    fenta.submit(fenta.load(write("wf.yaml", PAIR % (0, 1, 1))), out="out")
+    s = _store(fenta_home)
+    _, lease, _ = lifecycle.reserve(s, fast)
+    s.close()
+
+    def start_and_complete() -> None:
+        s = _store(fenta_home)
+        lifecycle.start(s, lease)
+        lifecycle.complete(s, lease, video=None, duration=None, cost=0.0)
+        s.close()
+
+    worker = threading.Timer(1.0, start_and_complete)
+    worker.start()
+    seen = [e.type for e in fenta.jobs.watch(since_id=0, until_empty=True) if e.type.startswith("job.")]
+    worker.join()
+    assert seen == ["job.queued", "job.started", "job.completed"]
+
+
 def test_a_killed_fenta_run_is_taken_over_by_a_worker_from_its_checkpoints(write, fast, fenta_home):
     wf = write("wf.yaml", "nodes:\n  a: {type: Test.Sleep, params: {seconds: 0, label: a}}\n  b: {type: Test.Sleep, params: {seconds: 1, label: b}, inputs: {after: a.text}}\n")
     code = f"import sys; sys.path.insert(0, {str(REPO)!r}); import tests.engine.conftest, fenta; fenta.run(fenta.load({str(wf)!r}), out='out', retries=2)"

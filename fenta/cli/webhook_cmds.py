@@ -66,10 +66,7 @@ def webhooks_list(json: bool = typer.Option(False, "--json", help="Print as JSON
     store = _store()
     try:
         eps = list_endpoints(store)
-        counts = {
-            (r[0], r[1]): r[2]
-            for r in store.db.conn.execute("SELECT endpoint_id, status, COUNT(*) FROM webhook_deliveries WHERE endpoint_id IS NOT NULL GROUP BY endpoint_id, status")
-        }
+        counts = store.delivery_counts()
     finally:
         store.close()
     rows = [{**ep.public(), "pending": counts.get((ep.id, "pending"), 0), "failed": counts.get((ep.id, "failed"), 0), "delivered": counts.get((ep.id, "delivered"), 0)} for ep in eps]

@@ -1,5 +1,7 @@
 """The SQLite tables of `fenta.db`, and creating or upgrading them when a store opens.
 
+Each concept of the store declares its tables as a `Schema` (the job core's is `SCHEMA`, here; the
+tables of schedules, webhooks, batches and hosted sync are in their modules of `fenta.engine.store`).
 Opening is safe for many processes at once: when anything is missing, one process adds it inside
 `BEGIN IMMEDIATE` while the others wait, then find it done.
 """
@@ -8,8 +10,28 @@ from __future__ import annotations
 
 import re
 import sqlite3
+from dataclasses import dataclass
+from typing import Iterable
 
-__all__ = ["ensure_schema"]
+__all__ = ["Schema", "SCHEMA", "ensure_schema"]
+
+
+@dataclass(frozen=True)
+class Schema:
+    """The tables of one concept: `tables` (CREATE TABLE IF NOT EXISTS ...; statements separated by
+    ';'), `columns` added since a table was first made ((table, column, declaration): added to older
+    files), and `indexes` (CREATE [UNIQUE] INDEX IF NOT EXISTS ..., made once the columns exist)."""
+
+    tables: str = ""
+    columns: tuple[tuple[str, str, str], ...] = ()
+    indexes: str = ""
+
+    @property
+    def names(self) -> set[str]:
+        """The tables and indexes it creates."""
+        script = self.tables + self.indexes
+        return set(re.findall(r"CREATE (?:UNIQUE )?(?:TABLE|INDEX) IF NOT EXISTS (\w+)", script))
+
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS jobs (
@@ -108,24 +130,6 @@ CREATE TABLE IF NOT EXISTS quota_warnings (       -- the thresholds warned about
     created_at REAL NOT NULL,
     PRIMARY KEY (resource, period_start, threshold)
 );
-CREATE TABLE IF NOT EXISTS schedules (
-    id TEXT PRIMARY KEY,
-    workflow_file TEXT NOT NULL,
-    cron TEXT NOT NULL,
-    vars TEXT NOT NULL DEFAULT '{}',
-    enabled INTEGER NOT NULL DEFAULT 1,
-    created_at REAL NOT NULL
-);
-CREATE TABLE IF NOT EXISTS webhook_deliveries (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
-    event TEXT NOT NULL,
-    url TEXT NOT NULL,
-    body TEXT NOT NULL,
-    status TEXT NOT NULL DEFAULT 'pending',
-    attempts INTEGER NOT NULL DEFAULT 0,
-    next_at REAL,
-    created_at REAL NOT NULL
-);
 CREATE TABLE IF NOT EXISTS events (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
     job_id TEXT,
@@ -169,7 +173,7 @@ CREATE TABLE IF NOT EXISTS provider_state (   -- the last values a provider repo
 """
 
 #: Columns added after the first release: (table, column, declaration), added to older files on open.
-_ADDED_COLUMNS = [
+_ADDED_COLUMNS = (
     ("jobs", "options", "TEXT NOT NULL DEFAULT '{}'"),
     ("jobs", "priority", "INTEGER NOT NULL DEFAULT 0"),
     ("jobs", "max_retries", "INTEGER"),
@@ -183,52 +187,54 @@ _ADDED_COLUMNS = [
     ("jobs", "schedule_id", "TEXT"),
     ("jobs", "batch_id", "TEXT"),
     ("jobs", "owner", "TEXT"),
-]
+)
 
 #: Indexes on added columns (created after the columns exist).
 _INDEXES = """
 CREATE INDEX IF NOT EXISTS jobs_queue ON jobs(status, priority, created_at);
 CREATE INDEX IF NOT EXISTS jobs_batch ON jobs(batch_id, created_at);
 CREATE INDEX IF NOT EXISTS usage_records_job ON usage_records(job_id, provider, units);
+CREATE INDEX IF NOT EXISTS usage_records_job ON usage_records(job_id, provider, units);
 """
 
 
-_TABLES = re.findall(r"CREATE TABLE IF NOT EXISTS (\w+)", _SCHEMA)
+#: The job core's tables: jobs, node runs, artifacts, the cache index, usage, the event log and its
+#: cursors, scripts written, provider tasks and state, quota limits, reservations and the warnings sent.
+SCHEMA = Schema(_SCHEMA, _ADDED_COLUMNS, _INDEXES)
 
 
 def _statements(script: str) -> list[str]:
-    """The statements of a script (executescript would commit the caller's transaction first)."""
-    return [
-        s.strip()
-        for s in script.split(";")
-        if s.strip() and not all(ln.strip().startswith("--") or not ln.strip() for ln in s.splitlines())
-    ]
+    """The statements of a script (executescript would commit the caller's transaction first); its
+    comments go first, as they may hold a ';'."""
+    return [s.strip() for s in re.sub(r"--[^\n]*", "", script).split(";") if s.strip()]
 
 
 def _columns(conn: sqlite3.Connection, table: str) -> set[str]:
     return {r[1] for r in conn.execute(f"PRAGMA table_info({table})")}
 
 
-def _schema_is_current(conn: sqlite3.Connection) -> bool:
+def _schema_is_current(conn: sqlite3.Connection, schemas: list[Schema]) -> bool:
     """Whether every table, added column and index exists already (the usual case: nothing to write)."""
     names = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type IN ('table', 'index')")}
-    if not set(_TABLES) <= names or not {"jobs_queue", "jobs_batch", "usage_records_job"} <= names:
+    if not set[str]().union(*(s.names for s in schemas)) <= names:
         return False
-    return all(column in _columns(conn, table) for table, column, _ in _ADDED_COLUMNS)
+    return all(column in _columns(conn, table) for s in schemas for table, column, _ in s.columns)
 
 
-def ensure_schema(conn: sqlite3.Connection) -> None:
-    """Create missing tables, columns and indexes (nothing is written when all exist)."""
-    if _schema_is_current(conn):
+def ensure_schema(conn: sqlite3.Connection, schemas: Iterable[Schema] = (SCHEMA,)) -> None:
+    """Create missing tables, columns and indexes (nothing is written when all exist): every schema's
+    tables first, then the columns (a column may be added to another concept's table), then indexes."""
+    wanted = list(schemas)
+    if _schema_is_current(conn, wanted):
         return
     conn.execute("BEGIN IMMEDIATE")
     try:
-        for statement in _statements(_SCHEMA):
+        for statement in (st for s in wanted for st in _statements(s.tables)):
             conn.execute(statement)
-        for table, column, decl in _ADDED_COLUMNS:
+        for table, column, decl in (c for s in wanted for c in s.columns):
             if column not in _columns(conn, table):
                 conn.execute(f"ALTER TABLE {table} ADD COLUMN {column} {decl}")
-        for statement in _statements(_INDEXES):
+        for statement in (st for s in wanted for st in _statements(s.indexes)):
             conn.execute(statement)
         conn.execute("COMMIT")
     except BaseException:

@@ -14,7 +14,6 @@ files written at the end say the same thing.
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import signal
@@ -230,7 +229,7 @@ def resume(
             b = batch_store.claim(store, b["id"])
             updates = {k: v for k, v in (("concurrency", concurrency), ("cluster", cluster), ("report", _abs(report)), ("junit", _abs(junit))) if v is not None}
             options = {**b["options"], **updates}
-            store.db.conn.execute("UPDATE batches SET options = ? WHERE id = ?", (json.dumps(options), b["id"]))
+            store.set_batch_options(b["id"], options)
             _requeue(store, b, settings=settings, options=options)
         finally:
             store.close()
@@ -355,11 +354,10 @@ def latest(store: Any) -> str:
     Raises:
         BatchError: there is no batch in this FENTA_HOME.
     """
-    batch_store.ensure_tables(store)
-    row = store.db.conn.execute("SELECT id FROM batches ORDER BY created_at DESC, id DESC LIMIT 1").fetchone()
-    if row is None:
+    found = store.latest_batch_id()
+    if found is None:
         raise BatchError("no batch has run with this FENTA_HOME yet (start one with `fenta batch WORKFLOW ROWS`)")
-    return row[0]
+    return str(found)
 
 
 def waiting(settings: Settings | None = None) -> dict[str, int]:
@@ -370,10 +368,8 @@ def waiting(settings: Settings | None = None) -> dict[str, int]:
     settings = settings or Settings.from_env()
     store = JobStore(settings.db_path)
     try:
-        batch_store.ensure_tables(store)
         counts = store.waiting_by_batch()
-        rows = store.db.conn.execute("SELECT id, status, pid, host FROM batches").fetchall()
+        unheld = batch_store.unheld_batches(store)
     finally:
         store.close()
-    batches = {b: {"status": state, "pid": pid, "host": host} for b, state, pid, host in rows}
-    return {b: n for b, n in counts.items() if b in batches and not batch_store.is_live(batches[b])}
+    return {b: n for b, n in counts.items() if b in unheld}

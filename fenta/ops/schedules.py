@@ -22,6 +22,7 @@ from typing import Any, Callable
 
 from ..bounds import whole
 from ..config import Settings
+from ..engine.store.schedules import Schedule
 from ..errors import FentaError, ScheduleError
 from ..policy import TRUSTED, Policy
 from .cron import Cron, parse_cron, zone
@@ -32,7 +33,7 @@ __all__ = [
     "parse_cron",
     "zone",
     "due_fires",
-    "ensure_tables",
+    "Schedule",
     "add_schedule",
     "list_schedules",
     "get_schedule",
@@ -101,46 +102,23 @@ def _recent_fire_times(cron: Cron, last: float, now: float, want: int = MAX_CATC
         window *= 4
 
 
-# ---------------------------------------------------------------------------------------- the table
-
-_COLUMNS = [
-    ("schedules", "tz", "TEXT NOT NULL DEFAULT 'UTC'"),
-    ("schedules", "priority", "INTEGER NOT NULL DEFAULT 0"),
-    ("schedules", "catchup", "TEXT NOT NULL DEFAULT 'latest'"),
-    ("schedules", "out_dir", "TEXT"),
-    ("schedules", "last_fire_at", "REAL"),   # the newest fire time handled (run or skipped)
-    ("schedules", "last_job_id", "TEXT"),
-    ("schedules", "last_error", "TEXT"),
-    ("schedules", "updated_at", "REAL"),
-    ("schedules", "policy", "TEXT"),   # JSON (fenta.policy.Policy.to_stored); NULL: the local user's
-]
+# ---------------------------------------------------------------------------------------- the rows
 
 
-def ensure_tables(store: Any) -> None:
-    """Add fenta.ops's columns to the engine's `schedules` table when missing."""
-    from ._db import ensure
-
-    ensure(store, "schedules", columns=_COLUMNS)
-
-
-def _decode(row: dict[str, Any], now: float | None = None) -> dict[str, Any]:
-    row = dict(row)
-    row["vars"] = json.loads(row["vars"]) if isinstance(row.get("vars"), str) else (row.get("vars") or {})
-    row["name"] = row["id"]
-    row["enabled"] = bool(row["enabled"])
+def _decode(schedule: Schedule, now: float | None = None) -> dict[str, Any]:
+    """A schedule as the SDK, the CLI and the API show it: its row, `name` and the next fire time."""
+    row = {**schedule.to_dict(), "name": schedule.id}
     try:
-        row["next_fire_at"] = next_fire(row, now=now) if row["enabled"] else None
+        row["next_fire_at"] = next_fire(row, now=now) if schedule.enabled else None
     except FentaError:
         row["next_fire_at"] = None
     return row
 
 
-def schedule_policy(schedule: dict[str, Any]) -> Policy:
+def schedule_policy(schedule: Schedule) -> Policy:
     """The policy a schedule's workflow was added under (an API client's is untrusted), which every job
     it queues keeps; a schedule stored without one is the local user's."""
-    value = schedule.get("policy")
-    if isinstance(value, Policy):
-        return value
+    value = schedule.policy
     if not value:
         return TRUSTED
     try:
@@ -181,7 +159,6 @@ def add_schedule(
     from ..engine.outputs import check_output
     from ..engine.spec import load
 
-    ensure_tables(store)
     _check_name(name)
     parse_cron(cron, tz)
     if catchup not in CATCHUP:
@@ -193,48 +170,50 @@ def add_schedule(
         raise ScheduleError(f"workflow file '{workflow}' not found", field="WORKFLOW")
     load(path, vars=vars or {}, policy=policy)  # SpecError (exit 2) names the file, node and field
     now = time.time() if now is None else now
-    row = {
-        "id": name, "workflow_file": str(path.resolve()), "cron": " ".join(cron.split()), "vars": json.dumps(vars or {}, ensure_ascii=False),
-        "enabled": 1, "created_at": now, "tz": str(zone(tz)), "priority": priority, "catchup": catchup,
-        "out_dir": str(Path(out).expanduser().resolve()), "last_fire_at": now, "updated_at": now,
-        "policy": None if policy.trusted else json.dumps(policy.to_stored()),
-    }
-    with store.write() as conn:
-        if conn.execute("SELECT 1 FROM schedules WHERE id = ?", (name,)).fetchone():
-            raise ScheduleError(f"a schedule named '{name}' exists already (`fenta schedule remove {name}` first)", field="NAME")
-        conn.execute(f"INSERT INTO schedules ({', '.join(row)}) VALUES ({', '.join('?' * len(row))})", list(row.values()))
+    schedule = Schedule(
+        id=name, workflow_file=str(path.resolve()), cron=" ".join(cron.split()), vars=dict(vars or {}),
+        enabled=True, created_at=now, tz=str(zone(tz)), priority=priority, catchup=catchup,
+        out_dir=str(Path(out).expanduser().resolve()), last_fire_at=now, updated_at=now,
+        policy=None if policy.trusted else json.dumps(policy.to_stored()),
+    )
+    if not store.add_schedule(schedule):
+        raise ScheduleError(
+            f"a schedule named '{name}' exists already (`fenta schedule remove {name}` first)", field="NAME"
+        )
     return get_schedule(store, name, now=now)
 
 
 def list_schedules(store: Any, *, now: float | None = None) -> list[dict[str, Any]]:
-    ensure_tables(store)
-    return [_decode(r, now) for r in store.db.query("SELECT * FROM schedules ORDER BY id")]
+    return [_decode(s, now) for s in store.schedules()]
+
+
+def _schedule(store: Any, name: str) -> Schedule:
+    found: Schedule | None = store.schedule(name)
+    if found is None:
+        raise ScheduleError(f"no schedule named '{name}' (see `fenta schedule list`)", field="NAME")
+    return found
 
 
 def get_schedule(store: Any, name: str, *, now: float | None = None) -> dict[str, Any]:
     """The schedule called `name`. Raises ScheduleError when there is none."""
-    ensure_tables(store)
-    rows = list(store.db.query("SELECT * FROM schedules WHERE id = ?", [name]))
-    if not rows:
-        raise ScheduleError(f"no schedule named '{name}' (see `fenta schedule list`)", field="NAME")
-    return _decode(rows[0], now)
+    return _decode(_schedule(store, name), now)
 
 
 def set_enabled(store: Any, name: str, enabled: bool, *, now: float | None = None) -> dict[str, Any]:
     """Pause or resume a schedule. Resuming does not catch up the paused time: it starts from now."""
-    get_schedule(store, name)
+    _schedule(store, name)
     now = time.time() if now is None else now
     if enabled:
-        store.db.conn.execute("UPDATE schedules SET enabled = 1, last_fire_at = ?, updated_at = ? WHERE id = ? AND enabled = 0", (now, now, name))
+        store.resume_schedule(name, now=now)
     else:
-        store.db.conn.execute("UPDATE schedules SET enabled = 0, updated_at = ? WHERE id = ?", (now, name))
+        store.pause_schedule(name, now=now)
     return get_schedule(store, name, now=now)
 
 
 def remove_schedule(store: Any, name: str) -> None:
     """Remove a schedule (its jobs stay)."""
-    get_schedule(store, name)
-    store.db.conn.execute("DELETE FROM schedules WHERE id = ?", (name,))
+    _schedule(store, name)
+    store.delete_schedule(name)
 
 
 def next_fire(schedule: dict[str, Any], *, now: float | None = None) -> float | None:
@@ -248,19 +227,31 @@ def next_fire(schedule: dict[str, Any], *, now: float | None = None) -> float | 
 # ---------------------------------------------------------------------------------------- firing
 
 
-def enqueue(settings: Settings, store: Any, schedule: dict[str, Any], *, fire_time: float | None = None) -> str:
+def enqueue(settings: Settings, store: Any, schedule: Schedule, *, fire_time: float | None = None) -> str:
     """Queue one job of a schedule now (loading its workflow afresh); returns the job id.
+
+    The job and the schedule's `last_job_id` are written in one transaction: a process killed in
+    between would leave a queued job the busy rule (`held_back_by`) does not know about.
 
     Raises:
         SpecError: the workflow is missing or became invalid.
+        PathError: the output folder cannot be used.
     """
-    from ..engine.queue import submit
+    from ..engine.queue import enqueue as enqueue_job
+    from ..engine.queue import retry_policy
+    from ..engine.results import prepare
     from ..engine.spec import load
 
-    wf = load(schedule["workflow_file"], vars=schedule.get("vars") or {}, policy=schedule_policy(schedule))
-    job_id = submit(wf, out=schedule.get("out_dir") or "renders", priority=int(schedule.get("priority") or 0), settings=settings, schedule_id=schedule["id"])
-    store.db.conn.execute("UPDATE schedules SET last_job_id = ?, last_error = NULL WHERE id = ?", (job_id, schedule["id"]))
-    return job_id
+    wf = load(schedule.workflow_file, vars=schedule.vars, policy=schedule_policy(schedule))
+    out_dir, base = prepare(out=schedule.out_dir or "renders", name=None, settings=settings)
+    max_retries, base_seconds = retry_policy(wf, None, settings)
+    with store.write() as tx:
+        job_id, _ = enqueue_job(
+            store, wf, settings=settings, out_dir=out_dir, name=base, priority=int(schedule.priority or 0),
+            max_retries=max_retries, retry_base=base_seconds, schedule_id=schedule.id, tx=tx,
+        )
+        tx.set_schedule_job(schedule.id, job_id)
+    return str(job_id)
 
 
 def _is_live(fire_time: float, newest: float, live_since: float | None) -> bool:
@@ -274,7 +265,7 @@ _UNFINISHED = {"queued": "queued", "running": "running", "failed": "waiting for 
 
 
 def held_back_by(
-    store: Any, schedule: dict[str, Any], fire_time: float, *, newest: float, live_since: float | None
+    store: Any, schedule: Schedule, fire_time: float, *, newest: float, live_since: float | None
 ) -> tuple[str, str] | None:
     """The busy rule, the same for the daemon and `fenta schedule run-due`: a fire time due now is not
     queued while the schedule's previous job is still queued, running or waiting for a retry. Missed
@@ -283,7 +274,7 @@ def held_back_by(
     Returns:
         (the previous job's id, its state in words) when it holds the fire time back, else None.
     """
-    job_id = schedule.get("last_job_id")
+    job_id = schedule.last_job_id
     if not job_id or not _is_live(fire_time, newest, live_since):
         return None
     job = store.job(job_id)
@@ -309,51 +300,49 @@ def fire_due(
     Returns:
         (schedule name, fire time, job id or None when skipped or it failed) for each fire handled.
     """
-    ensure_tables(store)
     now = time.time() if now is None else now
     say = log or (lambda _m: None)
     handled: list[tuple[str, float, str | None]] = []
-    rows = [dict(r) for r in store.db.query("SELECT * FROM schedules WHERE enabled = 1 ORDER BY id")]
-    for row in rows:
-        if names is not None and row["id"] not in names:
+    for row in store.schedules(enabled_only=True):
+        if names is not None and row.id not in names:
             continue
-        last = row["last_fire_at"] if row["last_fire_at"] is not None else row["created_at"]
+        last = row.last
         try:
-            cron = parse_cron(row["cron"], row["tz"])
+            cron = parse_cron(row.cron, row.tz)
         except ScheduleError as e:
-            say(f"schedule {row['id']}: {e}")
+            say(f"schedule {row.id}: {e}")
             continue
-        run, newest = due_fires(cron, last, now, row["catchup"] or "latest", live_since=live_since)
+        run, newest = due_fires(cron, last, now, row.catchup or "latest", live_since=live_since)
         if newest is None:
             continue
-        claimed = store.db.conn.execute(
-            "UPDATE schedules SET last_fire_at = ? WHERE id = ? AND enabled = 1 AND COALESCE(last_fire_at, created_at) = ?", (newest, row["id"], last)
-        ).rowcount
-        if not claimed:
+        if not store.advance_schedule(row.id, last=last, to=newest):
             continue  # another process handled these fire times
-        row["vars"] = json.loads(row["vars"]) if isinstance(row["vars"], str) else row["vars"]
         missed = [t for t in _recent_fire_times(cron, last, newest) if not _is_live(t, newest, live_since)]
-        if missed and row["catchup"] != "all":
-            what = "one job for the newest" if row["catchup"] == "latest" else "none run"
-            say(f"schedule {row['id']}: missed {len(missed)}{'+' if now - last > _WINDOW else ''} fire time(s) while no scheduler ran (catch-up '{row['catchup']}': {what})")
+        if missed and row.catchup != "all":
+            what = "one job for the newest" if row.catchup == "latest" else "none run"
+            more = "+" if now - last > _WINDOW else ""
+            say(
+                f"schedule {row.id}: missed {len(missed)}{more} fire time(s) while no scheduler ran"
+                f" (catch-up '{row.catchup}': {what})"
+            )
         # `row` keeps the job from before this pass: catch-up jobs queued now do not hold back the due one
         for t in run:
             busy = held_back_by(store, row, t, newest=newest, live_since=live_since)
             if busy:
                 job_id, state = busy
-                say(f"schedule {row['id']}: {_iso(t)} skipped: its previous job {job_id} is still {state}")
-                handled.append((row["id"], t, None))
+                say(f"schedule {row.id}: {_iso(t)} skipped: its previous job {job_id} is still {state}")
+                handled.append((row.id, t, None))
                 continue
             try:
                 job_id = enqueue(settings, store, row, fire_time=t)
             except FentaError as e:
-                store.db.conn.execute("UPDATE schedules SET last_error = ? WHERE id = ?", (settings.redact(str(e)), row["id"]))
-                say(f"schedule {row['id']}: {_iso(t)} not queued: {settings.redact(str(e))}")
-                handled.append((row["id"], t, None))
+                store.set_schedule_error(row.id, settings.redact(str(e)))
+                say(f"schedule {row.id}: {_iso(t)} not queued: {settings.redact(str(e))}")
+                handled.append((row.id, t, None))
                 continue
             caught_up = not _is_live(t, newest, live_since)
-            say(f"schedule {row['id']}: {_iso(t)} queued job {job_id}" + (" (catch-up)" if caught_up else ""))
-            handled.append((row["id"], t, job_id))
+            say(f"schedule {row.id}: {_iso(t)} queued job {job_id}" + (" (catch-up)" if caught_up else ""))
+            handled.append((row.id, t, job_id))
     return handled
 
 
@@ -363,5 +352,4 @@ def _iso(t: float) -> str:
 
 def run_now(settings: Settings, store: Any, name: str) -> str:
     """`fenta schedule run NAME`: queue one job of the schedule now (paused or not); its timing is unchanged."""
-    schedule = get_schedule(store, name)
-    return enqueue(settings, store, schedule)
+    return enqueue(settings, store, _schedule(store, name))

@@ -168,5 +168,5 @@ async def all_events(
 async def follow_all(app: AppState, cursor: int | None) -> Response:
     """The SSE answer for every job's events after `cursor` (None: from now on)."""
     if cursor is None:
-        cursor = await anyio.to_thread.run_sync(lambda: app.stores.get().last_event_id())
+        cursor = await anyio.to_thread.run_sync(lambda: app.stores.get().jobs.last_event_id())
     return _response(app, stream(app, cursor, None))

@@ -64,7 +64,7 @@ class _FromDatabase(Collector):
         self.stores = stores
 
     def collect(self) -> Iterator[Metric]:
-        store = self.stores.get()
+        store = self.stores.get().jobs
         states = store.job_states()
         jobs = GaugeMetricFamily(
             "fenta_jobs",
@@ -105,7 +105,7 @@ class _FromDatabase(Collector):
         deliveries = GaugeMetricFamily(
             "fenta_webhook_deliveries", "Webhook deliveries by status", labels=["status"]
         )
-        found = store.webhook_deliveries()
+        found = store.delivery_states()
         for s in sorted({"pending", "delivered", "failed", *found}):
             deliveries.add_metric([s], float(found.get(s, 0)))
         yield deliveries

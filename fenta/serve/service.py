@@ -296,7 +296,8 @@ class Service(Catalog, Operations, Uploads):
                     status=400,
                     title="Bad cursor",
                 ) from None
-        rows = self.stores.get().jobs_page(status=status, workflow=workflow, after=after, limit=limit + 1)
+        store = self.stores.get().jobs
+        rows = store.jobs_page(status=status, workflow=workflow, after=after, limit=limit + 1)
         more = len(rows) > limit
         rows = rows[:limit]
         nxt = None
@@ -328,7 +329,7 @@ class Service(Catalog, Operations, Uploads):
         return self.job(job_id, base)
 
     def job_state(self, job_id: str) -> str | None:
-        return self.stores.get().job_status(job_id)
+        return self.stores.get().jobs.job_status(job_id)
 
     def events_after(self, cursor: int, job_id: str | None, limit: int = 500) -> list[Any]:
         return read_events(self.stores.get().jobs, since_id=cursor, job_id=job_id, limit=limit)

@@ -1,9 +1,6 @@
-"""Every SQL statement of `fenta serve`, in one class: its own tables in fenta.db (access tokens,
-idempotency keys, asset uploads) and the reads it makes of the engine's tables (a page of jobs, the
-figures `/metrics` reports at scrape time).
-
-The reads of `jobs`, `node_runs`, `events`, `webhook_deliveries` and `usage_records` belong to the job
-store; they live here until `JobStore` has them.
+"""Every SQL statement about `fenta serve`'s own tables in fenta.db (access tokens, idempotency keys,
+asset uploads), in one class. What it reads of jobs, events, node runs, the webhook outbox and usage
+records (a page of jobs, the figures `/metrics` reports) it asks the job store, `ServeStore.jobs`.
 """
 
 from __future__ import annotations
@@ -63,14 +60,10 @@ _NAMES = ["api_tokens", "api_idempotency", "api_uploads"]
 _ensured: set[str] = set()
 _ensure_lock = threading.Lock()
 
-_JOB_COLUMNS = (
-    "id, workflow_name, status, attempt, priority, progress, current_node, cost, error, retryable, "
-    "next_attempt_at, created_at, started_at, finished_at, options, schedule_id"
-)
-
 
 class ServeStore:
-    """fenta.db as `fenta serve` uses it (one SQLite connection; one instance per thread).
+    """fenta.db as `fenta serve` uses it (one SQLite connection; one instance per thread): its own tables
+    here, the rest through `jobs`, the `JobStore` on the same connection.
 
     Raises:
         PathError: FENTA_HOME cannot be opened or written.
@@ -80,7 +73,7 @@ class ServeStore:
         from ..engine.store import JobStore
 
         self.jobs = JobStore(settings.db_path)
-        self.conn = self.jobs.db.conn
+        self.conn = self.jobs.conn
         key = str(settings.db_path)
         if key not in _ensured:
             with _ensure_lock:
@@ -202,100 +195,3 @@ class ServeStore:
             [to, *fields.values(), upload_id, frm],
         )
         return cur.rowcount > 0
-
-    # ------------------------------------------------------------------ reads of the engine's tables
-
-    def jobs_page(
-        self, *, status: str | None, workflow: str | None, after: tuple[float, str] | None, limit: int
-    ) -> list[dict[str, Any]]:
-        """Jobs newest first (created_at, then id, descending), after the keyset position `after`."""
-        where: list[str] = []
-        args: list[Any] = []
-        if status:
-            where.append("status = ?")
-            args.append(status)
-        if workflow:
-            where.append("workflow_name = ?")
-            args.append(workflow)
-        if after is not None:
-            where.append("(created_at < ? OR (created_at = ? AND id < ?))")
-            args += [after[0], after[0], after[1]]
-        clause = f"WHERE {' AND '.join(where)}" if where else ""
-        return self._rows(
-            f"SELECT {_JOB_COLUMNS} FROM jobs {clause} ORDER BY created_at DESC, id DESC LIMIT ?",
-            [*args, limit],
-        )
-
-    def job_status(self, job_id: str) -> str | None:
-        row = self.conn.execute("SELECT status FROM jobs WHERE id = ?", (job_id,)).fetchone()
-        return row[0] if row else None
-
-    def last_event_id(self, job_id: str | None = None) -> int:
-        if job_id is None:
-            row = self.conn.execute("SELECT MAX(id) FROM events").fetchone()
-        else:
-            row = self.conn.execute("SELECT MAX(id) FROM events WHERE job_id = ?", (job_id,)).fetchone()
-        return int(row[0] or 0)
-
-    def job_states(self) -> dict[str, int]:
-        return {
-            r[0]: int(r[1]) for r in self.conn.execute("SELECT status, COUNT(*) FROM jobs GROUP BY status")
-        }
-
-    def oldest_queued(self) -> float | None:
-        row = self.conn.execute("SELECT MIN(created_at) FROM jobs WHERE status = 'queued'").fetchone()
-        return row[0]
-
-    def job_durations(self, buckets: tuple[float, ...]) -> list[dict[str, Any]]:
-        """Per outcome: how many finished jobs took at most each bucket's seconds, the count and the sum."""
-        le = ", ".join(f"SUM(finished_at - started_at <= {float(b)!r})" for b in buckets)
-        q = (
-            f"SELECT status, {le}, COUNT(*), SUM(finished_at - started_at) FROM jobs "
-            "WHERE status IN ('completed', 'dead', 'cancelled') AND started_at IS NOT NULL AND finished_at "
-            "IS NOT NULL GROUP BY status"
-        )
-        return [
-            {
-                "labels": (r[0],),
-                "buckets": [int(v or 0) for v in r[1:-2]],
-                "count": int(r[-2]),
-                "sum": float(r[-1] or 0),
-            }
-            for r in self.conn.execute(q)
-        ]
-
-    def node_durations(self, buckets: tuple[float, ...]) -> list[dict[str, Any]]:
-        """The same per node type and outcome, from every node run that finished."""
-        le = ", ".join(f"SUM(seconds <= {float(b)!r})" for b in buckets)
-        q = (
-            f"SELECT node_type, status, {le}, COUNT(*), SUM(seconds) FROM node_runs "
-            "WHERE seconds IS NOT NULL GROUP BY node_type, status"
-        )
-        return [
-            {
-                "labels": (r[0], r[1]),
-                "buckets": [int(v or 0) for v in r[2:-2]],
-                "count": int(r[-2]),
-                "sum": float(r[-1] or 0),
-            }
-            for r in self.conn.execute(q)
-        ]
-
-    def event_counts(self, types: Iterable[str]) -> dict[str, int]:
-        wanted = list(types)
-        q = f"SELECT type, COUNT(*) FROM events WHERE type IN ({', '.join('?' * len(wanted))}) GROUP BY type"
-        return {t: 0 for t in wanted} | {r[0]: int(r[1]) for r in self.conn.execute(q, wanted)}
-
-    def webhook_deliveries(self) -> dict[str, int]:
-        return {
-            r[0]: int(r[1])
-            for r in self.conn.execute("SELECT status, COUNT(*) FROM webhook_deliveries GROUP BY status")
-        }
-
-    def provider_usage(self) -> list[tuple[str, int, float]]:
-        """(provider, calls, cost in USD) over every usage record of a provider (not fenta's own rows)."""
-        q = (
-            "SELECT provider, COUNT(*), COALESCE(SUM(cost), 0) FROM usage_records "
-            "WHERE provider != 'fenta' GROUP BY provider"
-        )
-        return [(r[0], int(r[1]), float(r[2])) for r in self.conn.execute(q)]

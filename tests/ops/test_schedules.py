@@ -155,3 +155,67 @@ def test_resuming_does_not_catch_up_the_paused_time(wf):
         assert sch.next_fire(sch.get_schedule(store, "m"), now=T0 + 600) == T0 + 660
     finally:
         store.close()
+
+
+#: Runs the fenta CLI in a child process that SIGKILLs itself right after the transaction that wrote
+#: the first job row commits: the first SQL statement run after that COMMIT, on any connection, never
+#: runs (and when none comes, the process is killed as it would exit).
+KILL_AFTER_THE_JOB_COMMITS = """
+import os, signal, sys
+
+from fenta.cli import main
+from fenta.engine import store as job_store
+
+state = {"job_written": False, "committed": False}
+
+
+def watch(sql):
+    if state["committed"]:
+        os.kill(os.getpid(), signal.SIGKILL)
+    if sql.lstrip().upper().startswith("INSERT INTO JOBS"):
+        state["job_written"] = True
+    elif state["job_written"] and sql.strip().upper() == "COMMIT":
+        state["committed"] = True
+
+
+opened = job_store.JobStore.__init__
+
+
+def open_and_watch(self, *args, **kwargs):
+    opened(self, *args, **kwargs)
+    self.db.conn.set_trace_callback(watch)
+
+
+job_store.JobStore.__init__ = open_and_watch
+sys.argv = ["fenta", *sys.argv[1:]]
+try:
+    main()
+finally:
+    if state["committed"]:
+        os.kill(os.getpid(), signal.SIGKILL)
+"""
+
+
+def test_a_schedule_killed_right_after_its_job_is_written_still_holds_back_its_next_fire_time(wf, write):
+    import subprocess
+    import sys
+
+    settings = Settings.from_env()
+    store = JobStore(settings.db_path)
+    try:
+        sch.add_schedule(store, "m", wf, "* * * * *", now=T0)  # long ago: a fire time is due now
+    finally:
+        store.close()
+    driver = write("kill_after_the_job.py", KILL_AFTER_THE_JOB_COMMITS)
+    killed = subprocess.run(
+        [sys.executable, str(driver), "schedule", "run", "m"], capture_output=True, text=True, timeout=120
+    )
+    assert killed.returncode == -9, killed.stderr
+    store = JobStore(settings.db_path)
+    try:
+        (job,) = store.list_jobs()
+        assert sch.get_schedule(store, "m")["last_job_id"] == job.id  # written with the job
+        (handled,) = sch.fire_due(settings, store)
+        assert handled[2] is None and [j.id for j in store.list_jobs()] == [job.id]  # held back: one job
+    finally:
+        store.close()

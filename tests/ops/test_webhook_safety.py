@@ -26,7 +26,6 @@ GOOD_SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
 
 def _stored_endpoint(store, ep_id: str, url: str, *, secret: str = GOOD_SECRET, trusted: int = 1) -> None:
     """An endpoint as an older version (or a bug) may have left it: written to the table directly."""
-    wh.ensure_tables(store)
     store.db.conn.execute(
         "INSERT INTO webhook_endpoints (id, url, secret, events, enabled, after_event_id, created_at, trusted) "
         "VALUES (?, ?, ?, ?, 1, 0, ?, ?)",

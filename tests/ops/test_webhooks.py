@@ -252,8 +252,8 @@ def test_two_processes_never_send_the_same_attempt(store, settings):
         assert len(claimed) == 1
         assert claim_due(store, now, lease=lease) == []
         taken_over = claim_due(store, now + lease + 1, lease=lease)  # a lapsed lease (its process died)
-        assert [r["id"] for r in taken_over] == [claimed[0]["id"]]
-        assert taken_over[0]["claim"] != claimed[0]["claim"]
+        assert [r.id for r in taken_over] == [claimed[0].id]
+        assert taken_over[0].claim != claimed[0].claim
 
 
 def test_the_secret_is_never_written_outside_the_endpoints_table(store, settings):

@@ -1,4 +1,5 @@
-"""The local job store: one SQLite file (WAL, busy timeout), and every SQL statement of the job core.
+"""The local job store: one SQLite file (WAL, busy timeout), and every SQL statement about fenta.db's
+jobs and what runs around them.
 
     store = JobStore(settings.db_path)
     job = store.get_job(job_id)                    # a `Job` (frozen, decoded), or None
@@ -10,10 +11,14 @@
 The store is split by concept, each part a set of statements on the shared connection: jobs
 (`store.jobs`), node runs, the cache index, artifacts and scripts (`store.nodes`), the event log and
 cursors (`store.events`), usage, provider state and provider tasks (`store.usage`), quota limits,
-reservations and warnings (`store.quotas`). `JobStore` runs
-them in autocommit, `Tx` inside one transaction. Which state may follow which is not the store's
-business but `fenta.engine.lifecycle`'s. Tables: `fenta.engine.tables`. Nothing here ever holds an
-API key.
+reservations and warnings (`store.quotas`); and for what runs around jobs: webhook endpoints and the
+outbox (`store.webhooks`), schedules (`store.schedules`), batches (`store.batches`), hosted sync's push
+list (`store.sync`), and the figures `fenta serve` reports (`store.figures`). `JobStore` runs them in
+autocommit, `Tx` inside one transaction. Which state may follow which is not the store's business but
+`fenta.engine.lifecycle`'s, nor when a schedule fires, a webhook is retried or a quota refuses a job
+(`fenta.ops`'). Tables: `fenta.engine.tables` and each concept's `SCHEMA`, all created or upgraded when
+a store opens. Nothing here ever holds an API key (a webhook endpoint's signing secret lives in
+`webhook_endpoints` alone).
 """
 
 from __future__ import annotations
@@ -24,18 +29,24 @@ import time
 import uuid
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Iterable, Iterator, Sequence, TypedDict
+from typing import Any, Iterator, Sequence, TypedDict
 
 import sqlite_utils
 
 from ...database import open_database
+from .. import tables
 from ..records import Event
-from ..tables import ensure_schema
+from . import batches, schedules, sync, webhooks
+from .batches import BatchQueries
 from .events import EventQueries
+from .figures import FigureQueries
 from .jobs import NO_BATCH, JobQueries
 from .nodes import NodeQueries
 from .quotas import QuotaQueries
+from .schedules import ScheduleQueries
+from .sync import SyncQueries
 from .usage import UsageQueries
+from .webhooks import WebhookQueries
 
 __all__ = ["JobStore", "Tx", "RemoteRecords", "NO_BATCH", "new_job_id"]
 
@@ -56,7 +67,26 @@ class RemoteRecords(TypedDict, total=False):
     events: list[dict[str, Any]]  # id, type, data (JSON text), created_at
 
 
-class _Queries(JobQueries, NodeQueries, EventQueries, UsageQueries, QuotaQueries):
+#: The tables the store creates or upgrades when it opens: the job core's, then each concept's.
+_SCHEMAS = (tables.SCHEMA, webhooks.SCHEMA, schedules.SCHEMA, batches.SCHEMA, sync.SCHEMA)
+
+
+def _ensure_schema(conn: sqlite3.Connection) -> None:
+    tables.ensure_schema(conn, _SCHEMAS)
+
+
+class _Queries(
+    JobQueries,
+    NodeQueries,
+    EventQueries,
+    UsageQueries,
+    QuotaQueries,
+    WebhookQueries,
+    ScheduleQueries,
+    BatchQueries,
+    SyncQueries,
+    FigureQueries,
+):
     """Every statement of the store, on `conn`."""
 
     def append_remote_event(self, job_id: str, type_: str, data: dict[str, Any]) -> Event:
@@ -77,12 +107,8 @@ class Tx(_Queries):
         self.conn = conn
 
     def execute(self, sql: str, args: Sequence[Any] = ()) -> sqlite3.Cursor:
-        """A statement on a table of `fenta.ops` (schedules, webhooks, batches, sync state), whose SQL
-        still lives there."""
+        """A statement on a table whose SQL is not the store's: `fenta serve`'s own tables."""
         return self.conn.execute(sql, args)
-
-    def executemany(self, sql: str, rows: Iterable[Sequence[Any]]) -> sqlite3.Cursor:
-        return self.conn.executemany(sql, rows)
 
     @contextmanager
     def savepoint(self) -> Iterator[None]:
@@ -104,7 +130,7 @@ class JobStore(_Queries):
         path: The database file; its folder is created when missing.
 
     Attributes:
-        db: The `sqlite_utils.Database` (for the tables of `fenta.ops`, whose SQL still lives there).
+        db: The `sqlite_utils.Database` (for `fenta.ops.quotas`, whose SQL still lives there, and tests).
 
     Raises:
         PathError: the folder or the file cannot be created, opened or written (`FENTA_HOME`).
@@ -112,7 +138,7 @@ class JobStore(_Queries):
 
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
-        self.db: sqlite_utils.Database = open_database(self.path, "the job store", ensure=ensure_schema)
+        self.db: sqlite_utils.Database = open_database(self.path, "the job store", ensure=_ensure_schema)
         self.conn = self.db.conn
 
     def close(self) -> None:
@@ -129,6 +155,16 @@ class JobStore(_Queries):
             self.conn.execute("ROLLBACK")
             raise
         self.conn.execute("COMMIT")
+
+    @contextmanager
+    def snapshot(self) -> Iterator[JobStore]:
+        """Several reads that see fenta.db at one moment (a read transaction: in WAL mode writers go on
+        meanwhile; what they commit shows after the block). Nothing is written inside it."""
+        self.conn.execute("BEGIN")
+        try:
+            yield self
+        finally:
+            self.conn.execute("COMMIT")
 
     def update_provider_task(
         self,

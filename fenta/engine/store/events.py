@@ -69,9 +69,17 @@ class EventQueries(Sql):
             (job_id, *wanted),
         )
 
-    def last_event_id(self) -> int:
-        """The newest event's id (0 when the log is empty)."""
-        return int(self._value("SELECT MAX(id) FROM events") or 0)
+    def last_event_id(self, job_id: str | None = None) -> int:
+        """The newest event's id (of one job's, when given; 0 when there is none)."""
+        if job_id is None:
+            return int(self._value("SELECT MAX(id) FROM events") or 0)
+        return int(self._value("SELECT MAX(id) FROM events WHERE job_id = ?", (job_id,)) or 0)
+
+    def event_counts(self, types: Iterable[str]) -> dict[str, int]:
+        """type -> how many events of it the log holds, for each of `types`."""
+        wanted = list(types)
+        q = f"SELECT type, COUNT(*) FROM events WHERE type IN ({', '.join('?' * len(wanted))}) GROUP BY type"
+        return {t: 0 for t in wanted} | {r[0]: int(r[1]) for r in self.conn.execute(q, wanted)}
 
     def cursor(self, name: str) -> int:
         """The last event id the reader `name` has handled (0 when it never ran)."""

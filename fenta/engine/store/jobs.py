@@ -33,6 +33,12 @@ _DUE = (
     " AND cancel_requested = 0"
 )
 
+#: The columns of a job in a page of `fenta serve`'s list.
+_PAGE_COLUMNS = (
+    "id, workflow_name, status, attempt, priority, progress, current_node, cost, error, retryable, "
+    "next_attempt_at, created_at, started_at, finished_at, options, schedule_id"
+)
+
 
 def _scope(batch_id: str | None) -> tuple[str, tuple[Any, ...]]:
     """SQL (and its arguments) narrowing a query to a batch's jobs (see `NO_BATCH`; None: any job)."""
@@ -148,6 +154,11 @@ class JobQueries(Sql):
         )
         return [r[0] for r in rows]
 
+    def job_status(self, job_id: str) -> str | None:
+        """The state of the job with exactly this id, as stored (a cheap read for a stream that polls)."""
+        value = self._value("SELECT status FROM jobs WHERE id = ?", (job_id,))
+        return str(value) if value is not None else None
+
     def lease_holder(self, job_id: str) -> tuple[str | None, bool] | None:
         """(the lease's token, whether a cancel was asked) of a job; None when there is no such job."""
         row = self.conn.execute(
@@ -164,6 +175,26 @@ class JobQueries(Sql):
         """The newest jobs (optionally in one state), newest first."""
         where, args = ("status = ?", (str(status),)) if status else ("1", ())
         return self._jobs(where, (*args, limit), " ORDER BY created_at DESC, id DESC LIMIT ?")
+
+    def jobs_page(
+        self, *, status: str | None, workflow: str | None, after: tuple[float, str] | None, limit: int
+    ) -> list[dict[str, Any]]:
+        """A page of jobs newest first (created_at, then id, descending) after the keyset position
+        `after`, as `fenta serve` lists them (`_PAGE_COLUMNS`, as stored)."""
+        where: list[str] = ["1"]
+        args: list[Any] = []
+        for name, value in (("status", status), ("workflow_name", workflow)):
+            if value:
+                where.append(f"{name} = ?")
+                args.append(value)
+        if after is not None:
+            where.append("(created_at < ? OR (created_at = ? AND id < ?))")
+            args += [after[0], after[0], after[1]]
+        return self._all(
+            f"SELECT {_PAGE_COLUMNS} FROM jobs WHERE {' AND '.join(where)}"
+            " ORDER BY created_at DESC, id DESC LIMIT ?",
+            (*args, limit),
+        )
 
     def active_jobs(self, *, ended_since: float) -> list[Job]:
         """Jobs running, waiting for a retry or queued (in that order, then by priority and age), then

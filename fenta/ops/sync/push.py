@@ -131,12 +131,12 @@ async def _upload_files(api: Hosted, store: JobStore, srow: dict[str, Any], file
 
         def remember(url: str, name: str = name) -> None:  # a later process resumes this TUS upload
             uploads[name] = url
-            store.db.conn.execute("UPDATE sync_jobs SET uploads = ? WHERE job_id = ?", (json.dumps(uploads), srow["job_id"]))
+            store.update_sync_job(srow["job_id"], uploads=uploads)
 
         await api.upload(BUCKET, key, path, content_type(path), resume_url=uploads.get(name), on_created=remember)
         uploads.pop(name, None)
         files[name] = size
-        store.db.conn.execute("UPDATE sync_jobs SET files = ?, uploads = ? WHERE job_id = ?", (json.dumps(files), json.dumps(uploads), srow["job_id"]))
+        store.update_sync_job(srow["job_id"], files=files, uploads=uploads)
     return paths, sent
 
 
@@ -176,7 +176,7 @@ async def push_job(api: Hosted | None, store: JobStore, settings: Settings, srow
     plan_only = api is None
     if job is None or job["id"] != srow["job_id"]:
         if not plan_only:
-            store.db.conn.execute("DELETE FROM sync_jobs WHERE job_id = ?", (srow["job_id"],))
+            store.forget_sync_job(srow["job_id"])
         return JobPush(srow["job_id"], srow["remote_id"], "gone", skipped="the local job no longer exists")
     out = JobPush(job["id"], srow["remote_id"], job["status"])
     if srow["hosted"] == -1:
@@ -195,7 +195,7 @@ async def push_job(api: Hosted | None, store: JobStore, settings: Settings, srow
     video_url = srow["video_url"]
     if not plan_only and paths.get("video_path") and (not video_url or out.files):
         video_url = await api.sign(BUCKET, paths["video_path"].split("/", 1)[1], SIGNED_URL_SECONDS)  # type: ignore[union-attr]
-        store.db.conn.execute("UPDATE sync_jobs SET video_url = ? WHERE job_id = ?", (video_url, job["id"]))
+        store.update_sync_job(job["id"], video_url=video_url)
         from ..webhooks import hosted_video_ready
 
         hosted_video_ready(store, job["id"], time.time())  # its job.completed webhooks waited for this URL
@@ -224,17 +224,14 @@ async def push_job(api: Hosted | None, store: JobStore, settings: Settings, srow
                 data["videoUrl"] = video_url
             rows.append({"id": f"{job['id']}:{ev.id}", "job_id": srow["remote_id"], "type": ev.type, "data": data, "created_at": ev.created_at})
         await api.upsert("job_events", _redacted(settings, rows))
-        store.db.conn.execute("UPDATE sync_jobs SET events_done = ? WHERE job_id = ?", (part[-1].id, job["id"]))
+        store.update_sync_job(job["id"], events_done=part[-1].id)
     for i in range(0, len(usage), BATCH):
         part = usage[i: i + BATCH]
         rows = [{"id": f"{job['id']}:{u['id']}", "job_id": srow["remote_id"], "node_id": u["node_id"], "provider": u["provider"], "model": u["model"],
                  "units": u["units"], "quantity": u["quantity"], "cost": u["cost"], "created_at": _iso(u["created_at"])} for u in part]
         await api.upsert("usage_records", _redacted(settings, rows))
-        store.db.conn.execute("UPDATE sync_jobs SET usage_done = ? WHERE job_id = ?", (part[-1]["id"], job["id"]))
-    store.db.conn.execute(
-        "UPDATE sync_jobs SET dirty = CASE WHEN dirty = ? THEN 0 ELSE dirty END, row_pushed_at = ?, pushed_at = ?, last_error = NULL, last_error_at = NULL WHERE job_id = ?",
-        (srow["dirty"], now, now, job["id"]),
-    )
+        store.update_sync_job(job["id"], usage_done=part[-1]["id"])
+    store.sync_job_pushed(job["id"], generation=srow["dirty"], now=now)
     return out
 
 
@@ -304,7 +301,7 @@ async def push_async(settings: Settings, *, job_id: str | None = None, dry_run: 
                     report.jobs.append(JobPush(srow["job_id"], srow["remote_id"], "?", error=message))
                     report.error = message
                     report.retryable = e.retryable
-                    store.db.conn.execute("UPDATE sync_jobs SET last_error = ?, last_error_at = ? WHERE job_id = ?", (message, time.time(), srow["job_id"]))
+                    store.update_sync_job(srow["job_id"], last_error=message, last_error_at=time.time())
                     state.set_meta(store, last_error=message, last_error_at=iso(time.time()))
                     if e.retryable:  # down or offline: the other jobs would wait just the same
                         break
@@ -356,7 +353,7 @@ def status(settings: Settings) -> dict[str, Any]:
                 }
             )
         meta = state.meta(store)
-        synced = store.db.conn.execute("SELECT COUNT(*) FROM sync_jobs").fetchone()[0] - len(pending)
+        synced = store.sync_job_count() - len(pending)
         return {
             "configured": problem is None, "problem": problem, "url": settings.urls["fenta"], "sync_all": settings.sync,
             "pending": pending, "synced": synced, "last_push_at": meta.get("last_push_at"),

@@ -299,7 +299,6 @@ class HostedWorker:
         store = JobStore(settings.db_path)
         try:
             try:
-                state.ensure_tables(store)
                 self._drop_orphans(store)  # before this claim's own local job exists
                 with pusher.lock:  # this process's pusher must see the mapping with the job's first event
                     job_id, lease = enqueue(store, wf, settings=settings, out_dir=out_dir, name=base,

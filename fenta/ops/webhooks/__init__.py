@@ -4,7 +4,7 @@ Events reach receivers from the event log (`fenta.engine.events`), never from in
 
     event log ──(cursor "webhooks")──▶ webhook_deliveries (one row per event and endpoint) ──▶ POST
 
-    endpoints   receivers (URL, secret, events, trust) and the tables in fenta.db; `check_url`
+    endpoints   receivers (URL, secret, events, trust; rows in the store); `check_url`
     claims      one delivery at a time: a claim token, the lease kept while the request is in flight
     signing     secrets, `webhook-signature`, `webhook-id`, the body
     outbox      events -> delivery rows (cursor), listing, redeliver
@@ -23,7 +23,7 @@ from __future__ import annotations
 
 from .delivery import RETRY_SCHEDULE, TIMEOUT, WAITING_FOR_PUSH, Attempt, deliver_due, flush, hosted_video_ready, next_delay, retry_after_seconds, send_test
 from .endpoints import (
-    DEFAULT_EVENTS, EVENT_TYPES, Endpoint, add_endpoint, check_url, ensure_tables, get_endpoint,
+    DEFAULT_EVENTS, EVENT_TYPES, Endpoint, add_endpoint, check_url, get_endpoint,
     list_endpoints, remove_endpoint,
 )
 from .outbox import CURSOR, deliveries, redeliver, sync_outbox
@@ -44,7 +44,6 @@ __all__ = [
     "signed_headers",
     "message_id",
     "body_for",
-    "ensure_tables",
     "check_url",
     "add_endpoint",
     "list_endpoints",

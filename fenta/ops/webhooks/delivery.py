@@ -15,10 +15,9 @@ from __future__ import annotations
 
 import json
 import random
-import sqlite3
 import time
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Callable, Iterable
 
 from ...config import Settings
@@ -29,8 +28,8 @@ from ...policy import TRUSTED, Policy
 from ...retry import WEBHOOK_SCHEDULE
 from ...retry import parse_retry_after as retry_after_seconds
 from ...retry import webhook_delay as next_delay
-from .claims import claim_due, keep_lease
-from .endpoints import ensure_tables, get_endpoint
+from .claims import DeliveryClaim, claim_due, keep_lease
+from .endpoints import get_endpoint
 from .outbox import sync_outbox
 from .signing import body_for, iso_time, message_id, signed_headers
 
@@ -114,67 +113,58 @@ class _Clients:
 WAITING_FOR_PUSH = "waiting for the hosted push of the video (`fenta sync`)"
 
 
-def _wait_for_hosted_video(store: Any, row: dict[str, Any], now: float, settings: Settings, rng: random.Random | None) -> Attempt | None:
+def _wait_for_hosted_video(
+    store: Any, row: DeliveryClaim, now: float, settings: Settings, rng: random.Random | None
+) -> DeliveryClaim | Attempt:
     """A synced job's `job.completed` still carrying the local file:// URL waits for the push (each wait
-    counts as an attempt of the retry schedule, one step ahead); once the video is pushed its body gets
-    the signed URL. After the whole schedule it goes out with the local URL. None: send `row` now."""
-    if row["event"] != "job.completed" or not row.get("job_id"):
-        return None
+    counts as an attempt of the retry schedule, one step ahead): an `Attempt`. Once the video is pushed
+    its body gets the signed URL; after the whole schedule it goes out with the local URL. A claim: send
+    it now (with the body to send)."""
+    if row.event != "job.completed" or not row.job_id:
+        return row
     try:
-        body = json.loads(row["body"])
+        body = json.loads(row.body)
         url = body["data"].get("videoUrl")
     except (ValueError, KeyError, TypeError, AttributeError):
-        return None
+        return row
     if not isinstance(url, str) or not url.startswith("file:"):
-        return None
+        return row
     from ..sync.state import hosted_video
 
-    synced, signed = hosted_video(store, row["job_id"])
+    synced, signed = hosted_video(store, row.job_id)
     if not synced:
-        return None
+        return row
     if signed:
-        row["body"] = body_for(body["type"], body["timestamp"], {**body["data"], "videoUrl": signed})
-        with store.write() as conn:
-            conn.execute(
-                "UPDATE webhook_deliveries SET body = ? WHERE id = ? AND claim_token = ?",
-                (row["body"], row["id"], row["claim"]),
-            )
-        return None
-    attempts = row["attempts"] + 1
+        data = {**body["data"], "videoUrl": signed}
+        row = replace(row, body=body_for(body["type"], body["timestamp"], data))
+        store.set_delivery_body(row, row.body)
+        return row
+    attempts = row.attempts + 1
     wait = next_delay(attempts + 1, scale=settings.webhook_retry_scale, rng=rng)
     if wait is None:
-        return None
-    with store.write() as conn:
-        cur = conn.execute(
-            "UPDATE webhook_deliveries SET attempts = ?, next_at = ?, last_error = ?, lease_until = NULL, "
-            "claim_token = NULL, updated_at = ? WHERE id = ? AND claim_token = ?",
-            (attempts, now + wait, WAITING_FOR_PUSH, now, row["id"], row["claim"]),
-        )
-    if cur.rowcount == 0:
+        return row
+    postponed = store.postpone_delivery(
+        row, attempts=attempts, next_at=now + wait, error=WAITING_FOR_PUSH, now=now
+    )
+    if not postponed:
         return _superseded(row)
-    return Attempt(row["id"], row["event_id"], row["endpoint_id"], "pending", None, WAITING_FOR_PUSH, now + wait)
+    return Attempt(row.id, row.event_id, row.endpoint_id, "pending", None, WAITING_FOR_PUSH, now + wait)
 
 
-def _superseded(row: dict[str, Any]) -> Attempt:
+def _superseded(row: DeliveryClaim) -> Attempt:
     why = "another process took this delivery over (this one's lease lapsed); its outcome stands"
-    return Attempt(row["id"], row["event_id"], row["endpoint_id"], "superseded", None, why, None)
+    return Attempt(row.id, row.event_id, row.endpoint_id, "superseded", None, why, None)
 
 
 def hosted_video_ready(store: Any, job_id: str, now: float) -> None:
     """The job's video reached the hosted project: its waiting `job.completed` deliveries are due now."""
-    try:
-        store.db.conn.execute(
-            "UPDATE webhook_deliveries SET next_at = ? WHERE job_id = ? AND status = 'pending' AND event = 'job.completed' AND last_error = ?",
-            (now, job_id, WAITING_FOR_PUSH),
-        )
-    except sqlite3.OperationalError:  # no webhooks were ever set up here
-        pass
+    store.release_waiting_deliveries(job_id, reason=WAITING_FOR_PUSH, now=now)
 
 
 def _send(
     store: Any,
     clients: _Clients,
-    row: dict[str, Any],
+    row: DeliveryClaim,
     *,
     now: float,
     clock: Callable[[], float],
@@ -190,19 +180,20 @@ def _send(
     error: str | None = None
     invalid_url = False
     try:
-        waiting = _wait_for_hosted_video(store, row, now, settings, rng)
-        if waiting is not None:
-            return waiting
+        waited = _wait_for_hosted_video(store, row, now, settings, rng)
+        if isinstance(waited, Attempt):
+            return waited
+        row = waited
         try:
-            parse_url(row["url"])  # an endpoint stored by an older version may have a URL add refuses now
+            parse_url(row.url)  # an endpoint stored by an older version may have a URL add refuses now
         except URLError as e:
             invalid_url, error = True, e.message
         else:
-            msg_id = message_id(row["event_id"])
-            body = row["body"].encode("utf-8")
-            headers = signed_headers(row["secret"], msg_id, int(now), body)
-            http = clients.for_endpoint(bool(row["trusted"]))
-            status, retry_after, error = _post(http, row["url"], headers, body, timeout)
+            msg_id = message_id(row.event_id)
+            body = row.body.encode("utf-8")
+            headers = signed_headers(row.secret, msg_id, int(now), body)
+            http = clients.for_endpoint(row.trusted)
+            status, retry_after, error = _post(http, row.url, headers, body, timeout)
     except Exception as e:  # noqa: BLE001 - a corrupt secret, TLS setup, a bug: this delivery's trouble only
         status, retry_after, error = None, None, _one_line(e)
     return _finish(
@@ -213,7 +204,7 @@ def _send(
 
 def _finish(
     store: Any,
-    row: dict[str, Any],
+    row: DeliveryClaim,
     *,
     now: float,
     status: int | None,
@@ -224,7 +215,7 @@ def _finish(
     rng: random.Random | None,
 ) -> Attempt:
     """Record one attempt's outcome, if this process's claim on the row still holds."""
-    attempts = row["attempts"] + 1
+    attempts = row.attempts + 1
     finished = now
     if status is not None and 200 <= status < 300:
         outcome, next_at, error = "delivered", None, None
@@ -246,26 +237,16 @@ def _finish(
             error = f"{error}; gave up after {attempts} attempts"
         else:
             outcome, next_at = "pending", now + wait
-    with store.write() as conn:
-        cur = conn.execute(
-            "UPDATE webhook_deliveries SET status = ?, attempts = ?, next_at = ?, last_status = ?, "
-            "last_error = ?, lease_until = NULL, claim_token = NULL, updated_at = ?, delivered_at = ? "
-            "WHERE id = ? AND claim_token = ?",
-            (
-                outcome, attempts, next_at, status, error, finished,
-                finished if outcome == "delivered" else None, row["id"], row["claim"],
-            ),
-        )
-        if cur.rowcount == 0:
+    with store.write() as tx:
+        if not tx.finish_delivery(
+            row, status=outcome, attempts=attempts, next_at=next_at, http_status=status, error=error,
+            now=finished,
+        ):
             return _superseded(row)
         if status == 410:
-            conn.execute("UPDATE webhook_endpoints SET enabled = 0, disabled_reason = ? WHERE id = ?", (f"answered 410 Gone at {iso_time(now)}", row["endpoint_id"]))
-            conn.execute(
-                "UPDATE webhook_deliveries SET status = 'failed', last_error = 'the endpoint was disabled (410 Gone)', next_at = NULL, updated_at = ? "
-                "WHERE endpoint_id = ? AND status = 'pending' AND id != ?",
-                (finished, row["endpoint_id"], row["id"]),
-            )
-    return Attempt(row["id"], row["event_id"], row["endpoint_id"], outcome, status, error, next_at)
+            reason = f"answered 410 Gone at {iso_time(now)}"
+            tx.disable_endpoint(row.endpoint_id, reason, now=finished, but=row.id)
+    return Attempt(row.id, row.event_id, row.endpoint_id, outcome, status, error, next_at)
 
 
 def deliver_due(
@@ -286,7 +267,6 @@ def deliver_due(
     in flight, so other processes share the rest. Each request waits at most `timeout` seconds (less
     when `deadline`, a `now()` value, comes sooner). Returns one `Attempt` per delivery tried.
     """
-    ensure_tables(store)
     clients = _Clients(settings)
     done: list[Attempt] = []
     ids = None if ids is None else list(ids)
@@ -301,7 +281,7 @@ def deliver_due(
             if not rows:
                 break
             (row,) = rows
-            tried.append(row["id"])
+            tried.append(row.id)
             left = timeout if deadline is None else max(0.5, min(timeout, deadline - t))
             with keep_lease(store.path, row, lease=lease, now=now):
                 done.append(_send(store, clients, row, now=t, clock=now, settings=settings, timeout=left, rng=rng))
@@ -360,17 +340,8 @@ def flush(settings: Settings, *, job_id: str | None = None, wait: float = 10.0, 
         while True:
             sync_outbox(store, now=now())
             attempts += deliver_due(store, settings, now=now, deadline=deadline if wait > 0 else None)
-            where, args = "status = 'pending'", []
-            if job_id is not None:
-                where += " AND job_id = ?"
-                args.append(job_id)
             # The next row due, and when one can next be claimed (another process may hold one).
-            nxt, free, held = store.db.conn.execute(
-                "SELECT MIN(next_at), MIN(MAX(next_at, COALESCE(lease_until, 0))), "
-                "MAX(COALESCE(lease_until, 0)) "
-                f"FROM webhook_deliveries WHERE {where}",
-                args,
-            ).fetchone()
+            nxt, free, held = store.outbox_times(job_id)
             t = now()
             if nxt is None or nxt >= deadline or t >= deadline:
                 break

@@ -1,4 +1,5 @@
-"""Webhook endpoints (receivers: URL, secret, subscribed events) and the tables webhooks keep in fenta.db.
+"""Webhook endpoints (receivers: URL, secret, subscribed events); their rows are the store's
+(`fenta.engine.store.webhooks`).
 
 Secrets live in `webhook_endpoints` and nowhere else: never in events, job rows, bodies, delivery
 rows or logs.
@@ -6,20 +7,18 @@ rows or logs.
 
 from __future__ import annotations
 
-import json
 import time
 import uuid
-from dataclasses import dataclass
 from typing import Any, Iterable
 
-from ...database import PREFIX_MATCH, prefix_pattern
+from ...engine.store.webhooks import Endpoint
 from ...errors import URLError, WebhookError
 from ...netguard import Resolver, checked_addresses, parse_url
 from ...policy import TRUSTED, Policy
 from .signing import check_secret, generate_secret
 
 __all__ = [
-    "EVENT_TYPES", "DEFAULT_EVENTS", "Endpoint", "ensure_tables", "check_url", "add_endpoint",
+    "EVENT_TYPES", "DEFAULT_EVENTS", "Endpoint", "check_url", "add_endpoint",
     "list_endpoints", "get_endpoint", "remove_endpoint",
 ]
 
@@ -36,81 +35,6 @@ EVENT_TYPES = (
 )
 #: What an endpoint gets when `--events` is not given: the hosted service's events.
 DEFAULT_EVENTS = ("job.started", "job.completed", "job.failed", "quota.warning")
-
-_STATEMENTS = [
-    """CREATE TABLE IF NOT EXISTS webhook_endpoints (
-        id TEXT PRIMARY KEY,
-        url TEXT NOT NULL,
-        secret TEXT NOT NULL,               -- whsec_...; only ever read to sign
-        events TEXT NOT NULL,               -- JSON list of event types
-        enabled INTEGER NOT NULL DEFAULT 1,
-        disabled_reason TEXT,
-        after_event_id INTEGER NOT NULL DEFAULT 0,  -- events up to this id happened before the endpoint existed
-        created_at REAL NOT NULL,
-        trusted INTEGER NOT NULL DEFAULT 1  -- 0: added by an untrusted entry point (no private receivers)
-    )""",
-    "CREATE UNIQUE INDEX IF NOT EXISTS webhook_deliveries_event_endpoint ON webhook_deliveries(event_id, endpoint_id)",
-    "CREATE INDEX IF NOT EXISTS webhook_deliveries_due ON webhook_deliveries(status, next_at)",
-]
-_NAMES = ["webhook_endpoints", "webhook_deliveries_event_endpoint", "webhook_deliveries_due"]
-
-#: Columns fenta.ops adds to the engine's `webhook_deliveries` outbox table.
-_DELIVERY_COLUMNS = [
-    ("webhook_deliveries", "endpoint_id", "TEXT"),
-    ("webhook_deliveries", "event_id", "INTEGER"),
-    ("webhook_deliveries", "job_id", "TEXT"),
-    ("webhook_deliveries", "last_status", "INTEGER"),
-    ("webhook_deliveries", "last_error", "TEXT"),
-    ("webhook_deliveries", "lease_until", "REAL"),
-    ("webhook_deliveries", "updated_at", "REAL"),
-    ("webhook_deliveries", "delivered_at", "REAL"),
-    ("webhook_deliveries", "claim_token", "TEXT"),  # who holds the lease: final updates check it still does
-]
-#: Columns added to `webhook_endpoints` since it was first created (after the table exists).
-_ENDPOINT_COLUMNS = [("webhook_endpoints", "trusted", "INTEGER NOT NULL DEFAULT 1")]
-
-
-def ensure_tables(store: Any) -> None:
-    """Create the endpoints table and the outbox's extra columns when missing (idempotent, additive)."""
-    from .._db import ensure
-
-    ensure(store, "webhooks", statements=_STATEMENTS, names=_NAMES, columns=_DELIVERY_COLUMNS)
-    ensure(store, "webhooks-endpoint-columns", columns=_ENDPOINT_COLUMNS)
-
-
-@dataclass
-class Endpoint:
-    """A receiver. `secret` is only read to sign; it is never printed after `add`."""
-
-    id: str
-    url: str
-    events: list[str]
-    enabled: bool
-    disabled_reason: str | None
-    created_at: float
-    secret: str = ""
-    after_event_id: int = 0
-    #: Added by the local user (True), or through an untrusted entry point: then it is sent only to
-    #: public addresses (or FENTA_ALLOW_PRIVATE_URLS), checked again at every delivery.
-    trusted: bool = True
-
-    def public(self) -> dict[str, Any]:
-        """Everything but the secret (for lists and JSON)."""
-        return {
-            "id": self.id, "url": self.url, "events": self.events, "enabled": self.enabled,
-            "disabled_reason": self.disabled_reason, "created_at": self.created_at, "trusted": self.trusted,
-        }
-
-    def __repr__(self) -> str:  # never show the secret
-        return f"Endpoint(id={self.id!r}, url={self.url!r}, events={self.events!r}, enabled={self.enabled!r})"
-
-
-def _endpoint(row: dict[str, Any]) -> Endpoint:
-    return Endpoint(
-        id=row["id"], url=row["url"], events=json.loads(row["events"]), enabled=bool(row["enabled"]),
-        disabled_reason=row["disabled_reason"], created_at=row["created_at"], secret=row["secret"],
-        after_event_id=row["after_event_id"], trusted=bool(row.get("trusted", 1)),
-    )
 
 
 def check_url(url: str, policy: Policy = TRUSTED, resolve: Resolver | None = None) -> str:
@@ -172,42 +96,31 @@ def add_endpoint(
     """
     from ...engine.events import last_event_id
 
-    ensure_tables(store)
     check_url(url, policy)
     names = _check_events(events)
     secret = check_secret(secret) if secret else generate_secret()
     ep_id = "ep_" + uuid.uuid4().hex[:12]
     now = time.time()
-    after = last_event_id(store)
-    store.db.conn.execute(
-        "INSERT INTO webhook_endpoints (id, url, secret, events, enabled, after_event_id, created_at, "
-        "trusted) VALUES (?, ?, ?, ?, 1, ?, ?, ?)",
-        (ep_id, url, secret, json.dumps(names), after, now, int(policy.trusted)),
-    )
-    return Endpoint(ep_id, url, names, True, None, now, secret, after, policy.trusted)
+    ep = Endpoint(ep_id, url, names, True, None, now, secret, last_event_id(store), policy.trusted)
+    store.add_endpoint(ep)
+    return ep
 
 
 def list_endpoints(store: Any) -> list[Endpoint]:
-    ensure_tables(store)
-    return [_endpoint(r) for r in store.db.query("SELECT * FROM webhook_endpoints ORDER BY created_at")]
+    return store.endpoints()
 
 
 def get_endpoint(store: Any, endpoint_id: str) -> Endpoint:
     """The endpoint with this id (or unique prefix). Raises WebhookError when there is none."""
-    ensure_tables(store)
-    rows = list(store.db.query("SELECT * FROM webhook_endpoints WHERE id = ?", [endpoint_id]))
-    if not rows:
-        query = f"SELECT * FROM webhook_endpoints WHERE id {PREFIX_MATCH}"
-        rows = list(store.db.query(query, [prefix_pattern(endpoint_id)]))
-    if len(rows) != 1:
+    found = store.endpoints_named(endpoint_id)
+    if len(found) != 1:
         raise WebhookError(f"no webhook endpoint '{endpoint_id}' (see `fenta webhooks list`)", field="ID")
-    return _endpoint(rows[0])
+    return found[0]
 
 
 def remove_endpoint(store: Any, endpoint_id: str) -> Endpoint:
     """Forget an endpoint and its pending deliveries (delivered and failed ones stay listed)."""
     ep = get_endpoint(store, endpoint_id)
-    with store.write() as conn:
-        conn.execute("DELETE FROM webhook_endpoints WHERE id = ?", (ep.id,))
-        conn.execute("DELETE FROM webhook_deliveries WHERE endpoint_id = ? AND status = 'pending'", (ep.id,))
+    with store.write() as tx:
+        tx.remove_endpoint(ep.id)
     return ep
