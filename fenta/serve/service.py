@@ -336,7 +336,7 @@ class Service(Catalog, Operations, Uploads):
 
     def last_event_id(self) -> int:
         """The newest event's id (a stream that starts after it misses nothing that happens next)."""
-        return self.stores.get().last_event_id()
+        return self.stores.get().jobs.last_event_id()
 
 
 def problem_of(e: FentaError) -> ServeError:
