@@ -26,7 +26,7 @@ from ..pricing import KieModel, credits_to_usd, kie_model, kie_models
 from ..providers import client_for
 from ..providers.kie import KieClient, build_request
 from ..types import Clip
-from .ai_media import aspect_for, clip_of
+from .ai_media import aspect_for, clip_of, models_help
 from .base import Node, NodeContext, Params, Ports, register
 from .kie_tasks import MAX_PARALLEL, UPLOAD_MARK, Paid, fetch_files, keep_in_library, label_for, run_paid, task_key
 
@@ -37,7 +37,7 @@ OPERATIONS = ("edit", "inpaint", "outpaint", "style")
 
 
 class EditParams(Params):
-    model: str = Field("flux-kontext-pro", description="KIE.ai image edit model (`fenta credits --prices` lists what each can do).")
+    model: str = Field("flux-kontext-pro", description=models_help("image", edits=True))
     operation: Literal["edit", "inpaint", "outpaint", "style"] = Field("edit", description="edit (an instruction), inpaint (change one part), outpaint (extend to the canvas), style (restyle).")
     prompt: str | None = Field(None, description="The instruction (edit), what to paint (inpaint), the style (style), or what lies beyond the picture (outpaint, optional).")
     region: str | None = Field(None, description="Inpaint without a mask: the part to change, in words (e.g. 'the sky').")

@@ -27,7 +27,7 @@ from .kie_tasks import MAX_PARALLEL, UPLOAD_MARK, Paid, fetch_files, keep_in_lib
 from .kie_tasks import poll_interval, task_key
 from .veo import make_veo
 
-__all__ = ["AIImage", "AIVideo", "poll_interval", "task_key", "aspect_for", "clip_of"]
+__all__ = ["AIImage", "AIVideo", "poll_interval", "task_key", "aspect_for", "clip_of", "models_help"]
 
 _WORDS_PER_SECOND = 2.5  # spoken English; how long a scene's narration runs (Veo extend: auto)
 
@@ -71,12 +71,18 @@ class _AIParams(Params):
     prompt_model: str | None = Field(None, description="LLM for prompt_help: 'strong', 'weak' or an OpenRouter id (default: weak).")
 
 
+def models_help(kind: str, *, edits: bool = False) -> str:
+    """The models of the table that make `kind` (or edit images), for a `model` param's description."""
+    ids = [m.id for m in kie_models().values() if m.kind == kind and (m.edits or not edits)]
+    return f"KIE.ai model, one of: {', '.join(ids)} (prices and sources: `fenta credits --prices`)."
+
+
 class AIImageParams(_AIParams):
-    model: str = Field("flux-2/pro-text-to-image", description="KIE.ai image model id.")
+    model: str = Field("flux-2/pro-text-to-image", description=models_help("image"))
 
 
 class AIVideoParams(_AIParams):
-    model: str = Field("kling-2.6/text-to-video", description="KIE.ai video model id.")
+    model: str = Field("kling-2.6/text-to-video", description=models_help("video"))
     duration: int | None = Field(None, ge=1, le=60, description="Clip seconds where the model takes it (e.g. 5 or 10).")
     image_mode: Literal["image", "first-last", "reference"] = Field(
         "image", description="How 'image' inputs are used: image (animate one), first-last (scene i runs from "
@@ -246,10 +252,11 @@ class _AIMedia(Node):
         image_mode = getattr(params, "image_mode", "image")
         if model.family == "veo":
             extend = getattr(params, "extend", 0)
-            extends = int(extend or 0)
-            if extend == "auto":
+            if extend == "auto":  # enough for the scene's narration, at most max_extend
                 extends = model.clips(words / _WORDS_PER_SECOND) - 1 if words else 0
                 extends = min(extends, getattr(params, "max_extend", 0))
+            else:
+                extends = int(extend or 0)
             veo = await make_veo(ctx, client, model, prompt=prompt, aspect=aspect, images=images, image_mode=image_mode,
                                  resolution=params.resolution, extends=extends,
                                  extend_prompt=getattr(params, "extend_prompt", None), callback_url=params.callback_url,

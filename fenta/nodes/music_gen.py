@@ -26,6 +26,7 @@ from ..pricing import KieModel, credits_to_usd, kie_model, kie_models
 from ..providers import client_for
 from ..providers.kie import KieClient, suno_request
 from ..types import Audio
+from .ai_media import models_help
 from .base import Node, NodeContext, Params, Ports, register
 from .kie_tasks import Paid, fetch_files, keep_in_library, label_for, run_paid, task_key
 
@@ -38,7 +39,7 @@ _TITLE_MAX = 80
 class MusicGenParams(Params):
     prompt: str | None = Field(None, description="The idea: mood, genre, instruments, e.g. 'calm lo-fi piano, warm' (at most 500 characters; custom mode: ignored with lyrics).")
     instrumental: bool = Field(True, description="No vocals (a bed under the narration).")
-    model: str = Field("V4_5", description="Suno model: V4, V4_5, V4_5PLUS, V5 (`fenta credits --prices`).")
+    model: str = Field("V4_5", description=models_help("music"))
     style: str | None = Field(None, description="Genre and sound, e.g. 'lo-fi hip hop, soft drums' (required in custom mode).")
     title: str | None = Field(None, description="Custom mode: the track's title (at most 80 characters).")
     lyrics: str | None = Field(None, description="Custom mode with vocals (instrumental: false): the exact lyrics.")

@@ -133,7 +133,7 @@ async def write_prompts(ctx: NodeContext, scenes: list[Scene], target: KieModel,
     )
     written = WrittenPrompts(" ".join(str(data["sheet"]).split()), [" ".join(str(p).split()) for p in data["prompts"]])
     if ctx.store is not None:
-        ctx.store.cache_put(key, "Script.Prompts", {"sheet": written.sheet, "prompts": written.prompts})
+        ctx.store.cache_put(key, "visual-prompts", {"sheet": written.sheet, "prompts": written.prompts})
     return written
 
 

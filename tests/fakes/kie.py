@@ -272,12 +272,13 @@ class FakeKie(FakeServer):
         if not self._auth_ok(req):
             return Reply(401, {"success": False, "code": 401, "msg": "unauthorized"})
         name = _multipart_field(req, "fileName") or "upload.bin"
+        data = _multipart_part(req, "file") or b""
         with self.lock:
-            self.uploads[name] = req.body
+            self.uploads[name] = data
             self.upload_requests += 1
         return Reply(200, {"success": True, "code": 200, "msg": "File uploaded successfully", "data": {
             "fileName": name, "filePath": f"fenta/inputs/{name}", "downloadUrl": f"{self.url}/files/upload-{name}",
-            "fileSize": len(req.body), "mimeType": "image/png", "uploadedAt": "2025-01-01T12:00:00.000Z"}})
+            "fileSize": len(data), "mimeType": "image/png", "uploadedAt": "2025-01-01T12:00:00.000Z"}})
 
     def _download_url(self, req: Request, m: re.Match) -> Reply:
         url = str((req.json() or {}).get("url") or "")
@@ -289,6 +290,8 @@ class FakeKie(FakeServer):
         name = m["name"]
         if self.expire_links and req.q("sig") != "fresh":
             return Reply(404, "link expired")
+        if name.startswith("upload-") and name[len("upload-"):] in self.uploads:  # what was uploaded
+            return Reply(200, self.uploads[name[len("upload-"):]], headers={"Content-Type": "image/png"})
         number = re.search(r"_(\d+)(?:-(\d))?", name)
         variant = int(number.group(1)) if number else 0
         if name.endswith(".mp3"):
@@ -303,9 +306,21 @@ class FakeKie(FakeServer):
         return Reply(200, media(kind, variant).read_bytes(), headers={"Content-Type": "video/mp4"})
 
 
+def _multipart_part(req: Request, name: str) -> bytes | None:
+    """The bytes of one part of a multipart/form-data body."""
+    boundary = re.search(r"boundary=([^;]+)", req.headers.get("Content-Type", ""))
+    if not boundary:
+        return None
+    for part in req.body.split(b"--" + boundary.group(1).strip('"').encode()):
+        head, _, data = part.partition(b"\r\n\r\n")
+        if re.search(rb'name="' + re.escape(name.encode()) + rb'"', head):
+            return data[:-2] if data.endswith(b"\r\n") else data
+    return None
+
+
 def _multipart_field(req: Request, name: str) -> str | None:
-    m = re.search(rb'name="' + name.encode() + rb'"\r\n\r\n(.*?)\r\n', req.body, re.S)
-    return m.group(1).decode() if m else None
+    data = _multipart_part(req, name)
+    return data.decode() if data is not None else None
 
 
 _shared: list[FakeKie] = []
