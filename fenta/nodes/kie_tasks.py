@@ -33,8 +33,21 @@ from ..pricing import KieModel, credits_to_usd
 from ..providers.kie import KieClient, OutcomeUnknownError, TaskStatus, is_refusal, time_scale
 from .base import NodeContext
 
-__all__ = ["UPLOAD_MARK", "Paid", "poll_interval", "task_key", "stage_key", "label_for", "upload_once",
-           "run_paid", "fetch_files", "keep_in_library", "refusal", "bill", "MAX_PARALLEL"]
+__all__ = [
+    "UPLOAD_MARK",
+    "Paid",
+    "poll_interval",
+    "task_key",
+    "stage_key",
+    "label_for",
+    "upload_once",
+    "run_paid",
+    "fetch_files",
+    "keep_in_library",
+    "refusal",
+    "bill",
+    "MAX_PARALLEL",
+]
 
 UPLOAD_MARK = "upload:"
 MAX_PARALLEL = 8  # generations in flight per run; KIE allows ~100 running tasks, 20 new per 10 s
@@ -99,13 +112,18 @@ class Paid:
     refusal_field: str = "params.prompt"  # the param a refusal names
 
 
-def refusal(ctx: NodeContext, label: str, code: Any, why: str | None, field: str = "params.prompt") -> ProviderError:
+def refusal(
+    ctx: NodeContext, label: str, code: Any, why: str | None, field: str = "params.prompt"
+) -> ProviderError:
     """The one line for a request KIE refuses as such (never retried)."""
     reason = " ".join(str(why or "refused").split())[:200]
     return ctx.error(
         f"KIE.ai refused {label} (code {code or '?'}: {reason}); change it and run again (a refused request "
         "is not retried)",
-        field=field, cls=ProviderError, provider="kie", retryable=False,
+        field=field,
+        cls=ProviderError,
+        provider="kie",
+        retryable=False,
     )
 
 
@@ -127,7 +145,7 @@ async def upload_once(ctx: NodeContext, client: KieClient, path: str | Path) -> 
 
 def _with_uploads(value: Any, urls: dict[str, str]) -> Any:
     if isinstance(value, str) and value.startswith(UPLOAD_MARK):
-        return urls.get(value[len(UPLOAD_MARK):], value)
+        return urls.get(value[len(UPLOAD_MARK) :], value)
     if isinstance(value, list):
         return [_with_uploads(v, urls) for v in value]
     if isinstance(value, dict):
@@ -137,12 +155,25 @@ def _with_uploads(value: Any, urls: dict[str, str]) -> Any:
 
 def _from_row(row: dict[str, Any]) -> TaskStatus:
     res = row.get("result") or {}
-    return TaskStatus(row["task_id"], row["status"], list(res.get("urls") or []), res.get("error"),
-                      res.get("error_code"), res.get("credits"), list(res.get("tracks") or []))
+    return TaskStatus(
+        row["task_id"],
+        row["status"],
+        list(res.get("urls") or []),
+        res.get("error"),
+        res.get("error_code"),
+        res.get("credits"),
+        list(res.get("tracks") or []),
+    )
 
 
-async def run_paid(ctx: NodeContext, client: KieClient, paid: Paid, *, timeout: float,
-                   status_of: Callable[[str], Awaitable[TaskStatus]] | None = None) -> TaskStatus:
+async def run_paid(
+    ctx: NodeContext,
+    client: KieClient,
+    paid: Paid,
+    *,
+    timeout: float,
+    status_of: Callable[[str], Awaitable[TaskStatus]] | None = None,
+) -> TaskStatus:
     """Create `paid` (unless the store holds its task) and wait for it; returns the finished status.
 
     `status_of(task_id)`: how to ask for its state (default: the family's status query).
@@ -155,8 +186,13 @@ async def run_paid(ctx: NodeContext, client: KieClient, paid: Paid, *, timeout: 
         return status
 
 
-async def _run_paid(ctx: NodeContext, client: KieClient, paid: Paid, timeout: float,
-                    status_of: Callable[[str], Awaitable[TaskStatus]] | None) -> TaskStatus:
+async def _run_paid(
+    ctx: NodeContext,
+    client: KieClient,
+    paid: Paid,
+    timeout: float,
+    status_of: Callable[[str], Awaitable[TaskStatus]] | None,
+) -> TaskStatus:
     store = ctx.store
     row = store.provider_task(paid.key)
     if row and row["status"] == "succeeded" and (row.get("result") or {}).get("urls"):
@@ -180,8 +216,15 @@ async def _create(ctx: NodeContext, client: KieClient, paid: Paid, row: dict[str
     body = _with_uploads(paid.body, urls)
     meta = {"family": paid.family, "model": paid.model.id, **paid.meta}
     # A marker first: if the process dies before the task id is stored, the next run can say so.
-    store.save_provider_task(key=paid.key, provider="kie", task_id="", status="submitting", job_id=ctx.job_id,
-                             node_id=ctx.node_id, result=meta)
+    store.save_provider_task(
+        key=paid.key,
+        provider="kie",
+        task_id="",
+        status="submitting",
+        job_id=ctx.job_id,
+        node_id=ctx.node_id,
+        result=meta,
+    )
     try:
         task_id = await client.create_task(paid.path, body)
     except OutcomeUnknownError:
@@ -196,14 +239,27 @@ async def _create(ctx: NodeContext, client: KieClient, paid: Paid, row: dict[str
         raise
     # (cancelled or interrupted mid-request: the marker stays, for the same reason)
     # Written before the first poll: from here on a killed run finds this task instead of paying again.
-    store.save_provider_task(key=paid.key, provider="kie", task_id=task_id, status="pending", job_id=ctx.job_id,
-                             node_id=ctx.node_id, result=meta)
+    store.save_provider_task(
+        key=paid.key,
+        provider="kie",
+        task_id=task_id,
+        status="pending",
+        job_id=ctx.job_id,
+        node_id=ctx.node_id,
+        result=meta,
+    )
     ctx.info(f"KIE task {task_id} created ({paid.model.id})")
     return task_id
 
 
-async def _poll(ctx: NodeContext, client: KieClient, paid: Paid, task_id: str, timeout: float,
-                status_of: Callable[[str], Awaitable[TaskStatus]] | None) -> TaskStatus:
+async def _poll(
+    ctx: NodeContext,
+    client: KieClient,
+    paid: Paid,
+    task_id: str,
+    timeout: float,
+    status_of: Callable[[str], Awaitable[TaskStatus]] | None,
+) -> TaskStatus:
     store = ctx.store
     key = paid.key
     ask = status_of or (lambda tid: client.task_status(paid.family, tid))
@@ -222,33 +278,47 @@ async def _poll(ctx: NodeContext, client: KieClient, paid: Paid, task_id: str, t
                 status = await ask(task_id)
             except ProviderError as e:
                 if e.status == 404:
-                    store.update_provider_task(key, status="failed", result={"error": "KIE no longer knows this task"})
-                    raise ctx.error(f"KIE.ai no longer knows task {task_id}; run again to submit a new one",
-                                    cls=ProviderError, provider="kie") from None
+                    store.update_provider_task(
+                        key, status="failed", result={"error": "KIE no longer knows this task"}
+                    )
+                    raise ctx.error(
+                        f"KIE.ai no longer knows task {task_id}; run again to submit a new one",
+                        cls=ProviderError,
+                        provider="kie",
+                    ) from None
                 if not e.retryable or time.monotonic() - started > timeout:
                     raise
                 ctx.warn(f"status query for task {task_id} failed ({e.message}); still polling")
                 await asyncio.sleep(poll_interval(time.time() - created, scale))
                 continue
         if status.state != last_state:
-            # succeeded = KIE finished (the files join the row once downloaded); never undo a callback's verdict
+            # succeeded = KIE finished (files join the row once downloaded); never undo a callback's verdict
             extra = {"urls": status.urls, "tracks": status.tracks} if status.state == "succeeded" else None
             store.update_provider_task(key, status=status.state, result=extra, keep_final=True)
             last_state = status.state
         if status.state == "succeeded":
             if not status.urls:
-                raise ctx.error(f"KIE.ai task {task_id} finished without a result URL", cls=ProviderError, provider="kie")
+                raise ctx.error(
+                    f"KIE.ai task {task_id} finished without a result URL", cls=ProviderError, provider="kie"
+                )
             return status
         if status.state == "failed":
             why = status.error or "no reason given"
-            store.update_provider_task(key, status="failed", result={"error": why, "error_code": status.error_code})
+            store.update_provider_task(
+                key, status="failed", result={"error": why, "error_code": status.error_code}
+            )
             if status.refused:
                 raise refusal(ctx, paid.label, status.error_code, why, paid.refusal_field)
-            raise ctx.error(f"KIE.ai task {task_id} failed: {why} (code {status.error_code or '?'}); run again to "
-                            "submit a new one", cls=ProviderError, provider="kie")
+            raise ctx.error(
+                f"KIE.ai task {task_id} failed: {why} (code {status.error_code or '?'}); run again to "
+                "submit a new one",
+                cls=ProviderError,
+                provider="kie",
+            )
         if time.monotonic() - started > timeout:
             raise ctx.error(
-                f"KIE.ai task {task_id} is still {status.state} after {timeout:.0f}s; `fenta resume` continues "
+                f"KIE.ai task {task_id} is still {status.state} after {timeout:.0f}s; `fenta resume` "
+                "continues "
                 "polling it without paying again",
                 field="params.timeout",
                 retryable=True,
@@ -257,20 +327,27 @@ async def _poll(ctx: NodeContext, client: KieClient, paid: Paid, task_id: str, t
 
 
 def bill(ctx: NodeContext, paid: Paid, status: TaskStatus, *, model: str | None = None) -> float:
-    """Record the credits of a finished task once (what KIE reported, else the table's price); returns them."""
+    """Record the credits of a finished task once (what KIE reported, else the table's price); returns
+    them."""
     credits = status.credits if status.credits is not None else paid.credits
     row = ctx.store.provider_task(paid.key) or {}
     if (row.get("result") or {}).get("billed"):
         return float((row.get("result") or {}).get("credits") or credits)
     ctx.store.update_provider_task(paid.key, result={"billed": True, "credits": credits})
     if credits:
-        ctx.usage.record("kie", model=model or paid.model.id, units="credits", quantity=credits,
-                         cost=credits_to_usd(credits))
+        ctx.usage.record(
+            "kie",
+            model=model or paid.model.id,
+            units="credits",
+            quantity=credits,
+            cost=credits_to_usd(credits),
+        )
     return credits
 
 
-async def fetch_files(ctx: NodeContext, client: KieClient, key: str, urls: list[str], stem: str,
-                      default_suffix: str) -> tuple[list[str], bool]:
+async def fetch_files(
+    ctx: NodeContext, client: KieClient, key: str, urls: list[str], stem: str, default_suffix: str
+) -> tuple[list[str], bool]:
     """The results of the task under `key` as files in the cache, and whether they were downloaded now
     (at once: links expire) rather than by an earlier run."""
     row = ctx.store.provider_task(key) or {}
@@ -294,11 +371,17 @@ async def fetch_files(ctx: NodeContext, client: KieClient, key: str, urls: list[
     return files, True
 
 
-async def keep_in_library(ctx: NodeContext, files: list[str], urls: list[str], provenance: dict[str, Any],
-                          tags: list[str] | tuple[str, ...] = ()) -> None:
+async def keep_in_library(
+    ctx: NodeContext,
+    files: list[str],
+    urls: list[str],
+    provenance: dict[str, Any],
+    tags: list[str] | tuple[str, ...] = (),
+) -> None:
     """Record generated files in the asset library with their provenance (a failure is a warning)."""
     for f, url in zip(files, urls):
-        warning = await asyncio.to_thread(record_safely, f, origin="ai", source=url, provenance=provenance,
-                                          settings=ctx.settings, tags=tags)
+        warning = await asyncio.to_thread(
+            record_safely, f, origin="ai", source=url, provenance=provenance, settings=ctx.settings, tags=tags
+        )
         if warning:
             ctx.warn(warning)

@@ -26,7 +26,7 @@ from ..pricing import KieModel, credits_to_usd, kie_model, kie_models
 from ..providers import client_for
 from ..providers.kie import KieClient, suno_request
 from ..types import Audio
-from .ai_media import models_help
+from .ai_params import models_help
 from .base import Node, NodeContext, Params, Ports, register
 from .kie_tasks import Paid, fetch_files, keep_in_library, label_for, run_paid, task_key
 
@@ -37,18 +37,38 @@ _TITLE_MAX = 80
 
 
 class MusicGenParams(Params):
-    prompt: str | None = Field(None, description="The idea: mood, genre, instruments, e.g. 'calm lo-fi piano, warm' (at most 500 characters; custom mode: ignored with lyrics).")
+    prompt: str | None = Field(
+        None,
+        description="The idea: mood, genre, instruments, e.g. 'calm lo-fi piano, warm' (at most 500 "
+        "characters; custom mode: ignored with lyrics).",
+    )
     instrumental: bool = Field(True, description="No vocals (a bed under the narration).")
     model: str = Field("V4_5", description=models_help("music"))
-    style: str | None = Field(None, description="Genre and sound, e.g. 'lo-fi hip hop, soft drums' (required in custom mode).")
+    style: str | None = Field(
+        None, description="Genre and sound, e.g. 'lo-fi hip hop, soft drums' (required in custom mode)."
+    )
     title: str | None = Field(None, description="Custom mode: the track's title (at most 80 characters).")
-    lyrics: str | None = Field(None, description="Custom mode with vocals (instrumental: false): the exact lyrics.")
-    seconds: float | None = Field(None, gt=0, le=3600, description="Length to fit when no 'voice' is connected.")
-    tags: list[str] = Field(default_factory=list, description="Library tags for the tracks, e.g. ['mood:calm'].")
-    reuse: bool = Field(True, description="With tags: use a library track carrying every tag instead of paying for a new one.")
+    lyrics: str | None = Field(
+        None, description="Custom mode with vocals (instrumental: false): the exact lyrics."
+    )
+    seconds: float | None = Field(
+        None, gt=0, le=3600, description="Length to fit when no 'voice' is connected."
+    )
+    tags: list[str] = Field(
+        default_factory=list, description="Library tags for the tracks, e.g. ['mood:calm']."
+    )
+    reuse: bool = Field(
+        True, description="With tags: use a library track carrying every tag instead of paying for a new one."
+    )
     negative_tags: str | None = Field(None, description="Styles to avoid, e.g. 'heavy metal, drums'.")
-    callback_url: str | None = Field(None, description="Your public endpoint for KIE callbacks (KIE documents one as required for Suno; polling does the work).")
-    timeout: float = Field(900, gt=0, description="Seconds to wait for the music before giving up (resume continues it).")
+    callback_url: str | None = Field(
+        None,
+        description="Your public endpoint for KIE callbacks (KIE documents one as required for Suno; "
+        "polling does the work).",
+    )
+    timeout: float = Field(
+        900, gt=0, description="Seconds to wait for the music before giving up (resume continues it)."
+    )
 
 
 class MusicGenInputs(Ports):
@@ -71,9 +91,11 @@ def nearest(durations: list[float | None], target: float | None) -> int:
 class MusicGen(Node):
     type = "Music.Gen"
     version = "1"
-    description = ("A music bed made by Suno (KIE.ai): instrumental from a mood/style idea, or custom with title, style "
-                   "and lyrics; the track nearest the narration's length; tagged in the library and reused by tag. "
-                   "Connect 'audio' to Timeline.music.")
+    description = (
+        "A music bed made by Suno (KIE.ai): instrumental from a mood/style idea, or custom with title, style "
+        "and lyrics; the track nearest the narration's length; tagged in the library and reused by tag. "
+        "Connect 'audio' to Timeline.music."
+    )
     Params = MusicGenParams
     Inputs = MusicGenInputs
     Outputs = MusicGenOutputs
@@ -97,11 +119,18 @@ class MusicGen(Node):
             if not (params.title and params.title.strip()):
                 problems.append(("params.title", "custom mode (lyrics) needs a title"))
             if params.lyrics and params.instrumental:
-                problems.append(("params.lyrics", "lyrics are sung: set instrumental: false (or leave lyrics out)"))
+                problems.append(
+                    ("params.lyrics", "lyrics are sung: set instrumental: false (or leave lyrics out)")
+                )
             if not params.instrumental and not (params.lyrics and params.lyrics.strip()):
                 problems.append(("params.lyrics", "custom mode with vocals needs the lyrics"))
         elif not (params.prompt and params.prompt.strip()):
-            problems.append(("params.prompt", "say what to make: a mood, genre or instruments (or give title, style and lyrics)"))
+            problems.append(
+                (
+                    "params.prompt",
+                    "say what to make: a mood, genre or instruments (or give title, style and lyrics)",
+                )
+            )
         elif len(", ".join(p for p in (params.prompt, params.style) if p)) > _IDEA_MAX:
             problems.append(("params.prompt", f"the idea (prompt and style) is over {_IDEA_MAX} characters"))
         if params.style and len(params.style) > style_max:
@@ -109,7 +138,9 @@ class MusicGen(Node):
         if params.title and len(params.title) > _TITLE_MAX:
             problems.append(("params.title", f"a title has at most {_TITLE_MAX} characters"))
         if params.lyrics and model.prompt_max and len(params.lyrics) > model.prompt_max:
-            problems.append(("params.lyrics", f"{model.id} takes lyrics of at most {model.prompt_max} characters"))
+            problems.append(
+                ("params.lyrics", f"{model.id} takes lyrics of at most {model.prompt_max} characters")
+            )
         for i, t in enumerate(params.tags):
             try:
                 clean_tag(t)
@@ -126,39 +157,80 @@ class MusicGen(Node):
             found = await asyncio.to_thread(self._tagged, ctx, tags)
             if found:
                 pick = found[nearest([a.duration for a in found], target)]
-                ctx.info(f"using library track {pick.id} ({pick.name}), tagged {', '.join(tags)}: no new music paid for")
+                ctx.info(
+                    f"using library track {pick.id} ({pick.name}), tagged {', '.join(tags)}: no new music "
+                    "paid for"
+                )
                 return MusicGenOutputs(audio=Audio(path=pick.path, duration=float(pick.duration or 0.0)))
         if not params.callback_url:
-            ctx.warn("KIE documents callBackUrl as required for Suno; if the request is refused, set params.callback_url (polling still does the work)")
+            ctx.warn(
+                "KIE documents callBackUrl as required for Suno; if the request is refused, set "
+                "params.callback_url (polling still does the work)"
+            )
         return await self._generate(ctx, model, params, target, tags)
 
     @staticmethod
     def _tagged(ctx: NodeContext, tags: list[str]) -> list[Any]:
-        assets = [a for a in list_assets(kind="audio", tag=tags[0], settings=ctx.settings) if set(tags) <= set(a.tags)]
+        assets = [
+            a
+            for a in list_assets(kind="audio", tag=tags[0], settings=ctx.settings)
+            if set(tags) <= set(a.tags)
+        ]
         return [a for a in assets if a.duration]
 
-    async def _generate(self, ctx: NodeContext, model: KieModel, params: MusicGenParams, target: float | None,
-                        tags: list[str]) -> MusicGenOutputs:
+    async def _generate(
+        self, ctx: NodeContext, model: KieModel, params: MusicGenParams, target: float | None, tags: list[str]
+    ) -> MusicGenOutputs:
         client: KieClient = client_for(ctx, KieClient)  # type: ignore[assignment]
-        path, body = suno_request(model, prompt=params.prompt, instrumental=params.instrumental, style=params.style,
-                                  title=params.title, lyrics=params.lyrics, negative_tags=params.negative_tags,
-                                  callback_url=params.callback_url)
+        path, body = suno_request(
+            model,
+            prompt=params.prompt,
+            instrumental=params.instrumental,
+            style=params.style,
+            title=params.title,
+            lyrics=params.lyrics,
+            negative_tags=params.negative_tags,
+            callback_url=params.callback_url,
+        )
         key = task_key(model.id, path, body)
         sung = bool(params.lyrics and not params.instrumental)
-        label = label_for(params.lyrics if sung else str(body.get("prompt") or params.title or ""), what="lyrics" if sung else "music prompt")
-        paid = Paid(key, model, "suno", path, body, label, model.credits(count=1),
-                    meta={"prompt": body.get("prompt"), "style": params.style, "title": params.title},
-                    refusal_field="params.lyrics" if sung else "params.prompt")
+        label = label_for(
+            params.lyrics if sung else str(body.get("prompt") or params.title or ""),
+            what="lyrics" if sung else "music prompt",
+        )
+        paid = Paid(
+            key,
+            model,
+            "suno",
+            path,
+            body,
+            label,
+            model.credits(count=1),
+            meta={"prompt": body.get("prompt"), "style": params.style, "title": params.title},
+            refusal_field="params.lyrics" if sung else "params.prompt",
+        )
         status = await run_paid(ctx, client, paid, timeout=params.timeout)
         files, fresh = await fetch_files(ctx, client, key, status.urls, status.task_id, ".mp3")
         durations = [probe(f).duration for f in files]
         if fresh or tags:
             credits = float(((ctx.store.provider_task(key) or {}).get("result") or {}).get("credits") or 0)
-            provenance = {"provider": "kie", "model": model.id, "prompt": body.get("prompt"), "style": params.style,
-                          "title": params.title, "instrumental": params.instrumental, "task_id": status.task_id,
-                          "credits": credits, "cost": credits_to_usd(credits), "tracks": len(files)}
+            provenance = {
+                "provider": "kie",
+                "model": model.id,
+                "prompt": body.get("prompt"),
+                "style": params.style,
+                "title": params.title,
+                "instrumental": params.instrumental,
+                "task_id": status.task_id,
+                "credits": credits,
+                "cost": credits_to_usd(credits),
+                "tracks": len(files),
+            }
             await keep_in_library(ctx, files, status.urls, provenance, tags)
         i = nearest(durations, target)
         if target is not None:
-            ctx.info(f"picked Suno track {i + 1} of {len(files)} ({durations[i] or 0:.0f} s) for {target:.0f} s of narration")
+            ctx.info(
+                f"picked Suno track {i + 1} of {len(files)} ({durations[i] or 0:.0f} s) for {target:.0f} s "
+                "of narration"
+            )
         return MusicGenOutputs(audio=Audio(path=files[i], duration=float(durations[i] or 0.0)))

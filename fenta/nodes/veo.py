@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import ProviderError
+from ..hashing import file_sha256
 from ..pricing import KieModel, credits_to_usd
 from ..providers.kie import KieClient, OutcomeUnknownError, TaskStatus, build_request, veo_extend_request
 from ..providers.kie_requests import VEO_EXTEND_PATH
@@ -58,15 +59,28 @@ async def make_veo(
     variant: int = 0,
 ) -> VeoClip:
     """Generate (or reuse), extend `extends` times, then fetch `resolution`; `images` are local files."""
-    from ..hashing import file_sha256
-
     uploads = {file_sha256(p): Path(p) for p in images}
     marks = [UPLOAD_MARK + file_sha256(p) for p in images]
-    path, body = build_request(model, prompt=prompt, aspect_ratio=aspect, image_urls=marks, image_mode=image_mode,
-                               callback_url=callback_url)
+    path, body = build_request(
+        model,
+        prompt=prompt,
+        aspect_ratio=aspect,
+        image_urls=marks,
+        image_mode=image_mode,
+        callback_url=callback_url,
+    )
     key = task_key(model.id, path, body, variant)
-    paid = Paid(key, model, "veo", path, body, label_for(prompt, scene), model.per_clip or 0.0, uploads,
-                {"prompt": prompt})
+    paid = Paid(
+        key,
+        model,
+        "veo",
+        path,
+        body,
+        label_for(prompt, scene),
+        model.per_clip or 0.0,
+        uploads,
+        {"prompt": prompt},
+    )
     status = await run_paid(ctx, client, paid, timeout=timeout)
     credits = _credits(ctx, key)
     tasks = [status.task_id]
@@ -75,8 +89,16 @@ async def make_veo(
         body = veo_extend_request(model, task_id=status.task_id, prompt=text, callback_url=callback_url)
         key = stage_key(key, "extend", n + 1, status.task_id, text)
         label = label_for(text, scene, "continuation prompt")
-        ext = Paid(key, model, "veo", VEO_EXTEND_PATH, body, label, model.per_clip or 0.0,
-                   meta={"prompt": text, "stage": f"extend {n + 1}", "parent": status.task_id})
+        ext = Paid(
+            key,
+            model,
+            "veo",
+            VEO_EXTEND_PATH,
+            body,
+            label,
+            model.per_clip or 0.0,
+            meta={"prompt": text, "stage": f"extend {n + 1}", "parent": status.task_id},
+        )
         status = await run_paid(ctx, client, ext, timeout=timeout)
         credits += _credits(ctx, key)
         tasks.append(status.task_id)
@@ -111,20 +133,29 @@ def _bill_stage(ctx: NodeContext, model: KieModel, key: str, resolution: str) ->
         return
     ctx.store.update_provider_task(key, result={"billed": True, "credits": credits})
     if credits:
-        ctx.usage.record("kie", model=model.id, units="credits", quantity=credits, cost=credits_to_usd(credits))
+        ctx.usage.record(
+            "kie", model=model.id, units="credits", quantity=credits, cost=credits_to_usd(credits)
+        )
 
 
-async def _hd(ctx: NodeContext, client: KieClient, model: KieModel, parent: str, video: TaskStatus,
-              timeout: float) -> tuple[str, list[str]]:
+async def _hd(
+    ctx: NodeContext, client: KieClient, model: KieModel, parent: str, video: TaskStatus, timeout: float
+) -> tuple[str, list[str]]:
     """The 1080p URL of the finished `video`, asked for until KIE has made it."""
     key = stage_key(parent, "1080p")
     if (urls := _done(_stage_row(ctx, key))) is not None:
         return key, urls
     if _stage_row(ctx, key) is None:
         # Its own row (under a task id no callback carries): the job can say what it is waiting for.
-        ctx.store.save_provider_task(key=key, provider="kie", task_id=f"{video.task_id}:1080p", status="running",
-                                     job_id=ctx.job_id, node_id=ctx.node_id,
-                                     result={"family": "veo-1080p", "model": model.id, "source": video.task_id})
+        ctx.store.save_provider_task(
+            key=key,
+            provider="kie",
+            task_id=f"{video.task_id}:1080p",
+            status="running",
+            job_id=ctx.job_id,
+            node_id=ctx.node_id,
+            result={"family": "veo-1080p", "model": model.id, "source": video.task_id},
+        )
     started = time.monotonic()
     n = 0
     while True:
@@ -136,17 +167,28 @@ async def _hd(ctx: NodeContext, client: KieClient, model: KieModel, parent: str,
         if time.monotonic() - started > timeout:
             raise ctx.error(
                 f"KIE.ai is still making the 1080p version of task {video.task_id} after {timeout:.0f}s; "
-                "`fenta resume` asks again without paying again", field="params.timeout", retryable=True,
+                "`fenta resume` asks again without paying again",
+                field="params.timeout",
+                retryable=True,
             )
         wait = HD_WAITS[min(n, len(HD_WAITS) - 1)]
         if n == 0:
-            ctx.info(f"KIE.ai is making the 1080p version of task {video.task_id}; asking again in {wait:.0f} s")
+            ctx.info(
+                f"KIE.ai is making the 1080p version of task {video.task_id}; asking again in {wait:.0f} s"
+            )
         n += 1
         await asyncio.sleep(wait * ctx.settings.kie_time_scale)
 
 
-async def _uhd(ctx: NodeContext, client: KieClient, model: KieModel, parent: str, video: TaskStatus,
-               timeout: float, callback_url: str | None) -> tuple[str, list[str]]:
+async def _uhd(
+    ctx: NodeContext,
+    client: KieClient,
+    model: KieModel,
+    parent: str,
+    video: TaskStatus,
+    timeout: float,
+    callback_url: str | None,
+) -> tuple[str, list[str]]:
     """The 4K URL of the finished `video`: requested once (paid), then asked after until it is made."""
     key = stage_key(parent, "4k")
     row = _stage_row(ctx, key)
@@ -157,10 +199,19 @@ async def _uhd(ctx: NodeContext, client: KieClient, model: KieModel, parent: str
     meta = {"family": "veo-4k", "model": model.id, "stage": "4k"}
     if row is None or row["status"] in ("submitting", "failed"):
         if row is not None and row["status"] == "submitting":
-            ctx.warn("an earlier run was stopped while KIE.ai was accepting a 4K request; asking again (KIE "
-                     "refuses a repeat with code 422 instead of charging twice)")
-        ctx.store.save_provider_task(key=key, provider="kie", task_id=video.task_id, status="submitting",
-                                     job_id=ctx.job_id, node_id=ctx.node_id, result=meta)
+            ctx.warn(
+                "an earlier run was stopped while KIE.ai was accepting a 4K request; asking again (KIE "
+                "refuses a repeat with code 422 instead of charging twice)"
+            )
+        ctx.store.save_provider_task(
+            key=key,
+            provider="kie",
+            task_id=video.task_id,
+            status="submitting",
+            job_id=ctx.job_id,
+            node_id=ctx.node_id,
+            result=meta,
+        )
         try:
             up = await client.veo_4k(video.task_id, callback_url=callback_url, first=True)
         except OutcomeUnknownError:
@@ -186,11 +237,18 @@ async def _uhd(ctx: NodeContext, client: KieClient, model: KieModel, parent: str
             _bill_stage(ctx, model, key, "4k")
             return key, urls
         if time.monotonic() - started > timeout:
-            hint = (" KIE says it is made but sends its link only in the callback: set params.callback_url "
-                    "(see `fenta kie-callbacks`)" if generated else "")
+            hint = (
+                " KIE says it is made but sends its link only in the callback: set params.callback_url "
+                "(see `fenta kie-callbacks`)"
+                if generated
+                else ""
+            )
             raise ctx.error(
-                f"KIE.ai has not delivered the 4K version of task {video.task_id} after {timeout:.0f}s;{hint} "
-                "`fenta resume` asks again without paying again", field="params.timeout", retryable=True,
+                f"KIE.ai has not delivered the 4K version of task {video.task_id} after "
+                f"{timeout:.0f}s;{hint} "
+                "`fenta resume` asks again without paying again",
+                field="params.timeout",
+                retryable=True,
             )
         await asyncio.sleep(UHD_WAIT * ctx.settings.kie_time_scale)
         up = await client.veo_4k(video.task_id, callback_url=callback_url)

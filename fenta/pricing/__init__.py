@@ -19,7 +19,12 @@ __all__ = ["KieModel", "kie_models", "kie_model", "kie_credits", "usd_per_credit
 _TABLE = Path(__file__).with_name("kie.yaml")
 
 #: Market input fields by fenta's name, for rows that leave them out.
-_MARKET_FIELDS = {"prompt": "prompt", "aspect_ratio": "aspect_ratio", "resolution": "resolution", "image": "image_urls"}
+_MARKET_FIELDS = {
+    "prompt": "prompt",
+    "aspect_ratio": "aspect_ratio",
+    "resolution": "resolution",
+    "image": "image_urls",
+}
 
 
 @dataclass(frozen=True)
@@ -87,7 +92,12 @@ class KieModel:
         return 1 + min(self.extend_max, math.ceil((duration - first) / self.extend_seconds))
 
     def credits(
-        self, *, count: int = 1, duration: float | None = None, resolution: str | None = None, extends: int = 0
+        self,
+        *,
+        count: int = 1,
+        duration: float | None = None,
+        resolution: str | None = None,
+        extends: int = 0,
     ) -> float:
         """Credits for `count` generations with these options (the table's price, not the bill).
 

@@ -165,7 +165,13 @@ class KieClient(ProviderClient):
         return await self.retry.run(attempt)
 
     async def envelope(
-        self, method: str, path: str, *, paid: bool = False, answers: frozenset[int] = frozenset(), **kwargs: Any
+        self,
+        method: str,
+        path: str,
+        *,
+        paid: bool = False,
+        answers: frozenset[int] = frozenset(),
+        **kwargs: Any,
     ) -> tuple[int, str, Any]:
         """One JSON call; returns (code, msg, data). Body codes in `answers` are answers, not errors
         (Veo's "1080P is processing" is code 400); any other code != 200 raises its typed error."""
@@ -174,7 +180,9 @@ class KieClient(ProviderClient):
             resp = await (self._send_once if paid else self.request)(method, path, **kwargs)
             payload = self._json(resp)
             if not isinstance(payload, dict):
-                raise ProviderError(f"{self.title} sent an unexpected response", provider=self.name, retryable=True)
+                raise ProviderError(
+                    f"{self.title} sent an unexpected response", provider=self.name, retryable=True
+                )
             code = _int(payload.get("code"))
             msg = str(payload.get("msg") or payload.get("message") or "")
             if code in (None, 200) or code in answers:
@@ -235,7 +243,9 @@ class KieClient(ProviderClient):
             await self.create_limiter.acquire()
         else:
             await self.poll_limiter.acquire()
-        code, msg, data = await self.envelope("POST", VEO_4K_PATH, json=body, paid=first, answers=frozenset({422}))
+        code, msg, data = await self.envelope(
+            "POST", VEO_4K_PATH, json=body, paid=first, answers=frozenset({422})
+        )
         if code == 422:
             low = msg.lower()
             if "process" not in low and ("generated" in low or "already" in low):

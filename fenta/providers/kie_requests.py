@@ -12,8 +12,16 @@ from typing import Any
 from ..errors import ProviderError
 from ..pricing import KieModel
 
-__all__ = ["FAMILY_PATHS", "VEO_EXTEND_PATH", "VEO_1080P_PATH", "VEO_4K_PATH", "build_request", "market_input",
-           "veo_extend_request", "suno_request"]
+__all__ = [
+    "FAMILY_PATHS",
+    "VEO_EXTEND_PATH",
+    "VEO_1080P_PATH",
+    "VEO_4K_PATH",
+    "build_request",
+    "market_input",
+    "veo_extend_request",
+    "suno_request",
+]
 
 #: family -> (create path, status path)
 FAMILY_PATHS: dict[str, tuple[str, str]] = {
@@ -29,8 +37,11 @@ VEO_1080P_PATH = "/api/v1/veo/get-1080p-video"
 VEO_4K_PATH = "/api/v1/veo/get-4k-video"
 
 #: How Veo uses its input images (`generationType`), by fenta's image mode.
-_VEO_MODES = {"image": "FIRST_AND_LAST_FRAMES_2_VIDEO", "first-last": "FIRST_AND_LAST_FRAMES_2_VIDEO",
-              "reference": "REFERENCE_2_VIDEO"}
+_VEO_MODES = {
+    "image": "FIRST_AND_LAST_FRAMES_2_VIDEO",
+    "first-last": "FIRST_AND_LAST_FRAMES_2_VIDEO",
+    "reference": "REFERENCE_2_VIDEO",
+}
 
 
 def market_input(
@@ -89,8 +100,15 @@ def build_request(
     if fam == "market":
         last = images[1] if image_mode == "first-last" and len(images) > 1 else None
         firsts = images[:1] if image_mode == "first-last" else images
-        inp = market_input(model, prompt=prompt, aspect_ratio=aspect_ratio, duration=duration,
-                           resolution=resolution, image_urls=firsts, last_frame=last)
+        inp = market_input(
+            model,
+            prompt=prompt,
+            aspect_ratio=aspect_ratio,
+            duration=duration,
+            resolution=resolution,
+            image_urls=firsts,
+            last_frame=last,
+        )
         body = {"model": model.id, "input": inp}
     elif fam == "4o-image":
         body = {"prompt": prompt, "size": aspect_ratio or "1:1", "nVariants": 1}
@@ -99,7 +117,12 @@ def build_request(
         if mask_url:
             body["maskUrl"] = mask_url
     elif fam == "flux-kontext":
-        body = {"prompt": prompt, "aspectRatio": aspect_ratio or "16:9", "model": model.id, "outputFormat": "png"}
+        body = {
+            "prompt": prompt,
+            "aspectRatio": aspect_ratio or "16:9",
+            "model": model.id,
+            "outputFormat": "png",
+        }
         if images:
             body["inputImage"] = images[0]
     elif fam == "veo":
@@ -124,9 +147,15 @@ def build_request(
     return FAMILY_PATHS[fam][0], body
 
 
-def veo_extend_request(model: KieModel, *, task_id: str, prompt: str, callback_url: str | None = None) -> dict:
+def veo_extend_request(
+    model: KieModel, *, task_id: str, prompt: str, callback_url: str | None = None
+) -> dict:
     """The body of `POST /api/v1/veo/extend`: continue finished task `task_id` with `prompt`."""
-    body: dict[str, Any] = {"taskId": task_id, "prompt": prompt, "model": "quality" if model.id == "veo3" else "fast"}
+    body: dict[str, Any] = {
+        "taskId": task_id,
+        "prompt": prompt,
+        "model": "quality" if model.id == "veo3" else "fast",
+    }
     if callback_url:
         body["callBackUrl"] = callback_url
     return body

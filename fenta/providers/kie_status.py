@@ -54,20 +54,43 @@ class TaskStatus:
 def is_refusal(code: Any, message: str | None) -> bool:
     """A content-policy style refusal, by its code or its words."""
     text = str(code or "")
-    return text in REFUSAL_CODES or text == "SENSITIVE_WORD_ERROR" or bool(_REFUSAL_WORDS.search(message or ""))
+    return (
+        text in REFUSAL_CODES or text == "SENSITIVE_WORD_ERROR" or bool(_REFUSAL_WORDS.search(message or ""))
+    )
 
 
-_MARKET_STATES = {"waiting": "pending", "queuing": "pending", "generating": "running", "success": "succeeded",
-                  "fail": "failed"}
-_RUNWAY_STATES = {"wait": "pending", "queueing": "pending", "generating": "running", "success": "succeeded",
-                  "fail": "failed"}
-_4O_STATES = {"GENERATING": "running", "SUCCESS": "succeeded", "CREATE_TASK_FAILED": "failed",
-              "GENERATE_FAILED": "failed"}
+_MARKET_STATES = {
+    "waiting": "pending",
+    "queuing": "pending",
+    "generating": "running",
+    "success": "succeeded",
+    "fail": "failed",
+}
+_RUNWAY_STATES = {
+    "wait": "pending",
+    "queueing": "pending",
+    "generating": "running",
+    "success": "succeeded",
+    "fail": "failed",
+}
+_4O_STATES = {
+    "GENERATING": "running",
+    "SUCCESS": "succeeded",
+    "CREATE_TASK_FAILED": "failed",
+    "GENERATE_FAILED": "failed",
+}
 _FLAG_STATES = {0: "running", 1: "succeeded", 2: "failed", 3: "failed"}
 #: Suno: FIRST_SUCCESS is one track of two; the task is done at SUCCESS.
-_SUNO_STATES = {"PENDING": "pending", "TEXT_SUCCESS": "running", "FIRST_SUCCESS": "running", "SUCCESS": "succeeded",
-                "CREATE_TASK_FAILED": "failed", "GENERATE_AUDIO_FAILED": "failed", "CALLBACK_EXCEPTION": "failed",
-                "SENSITIVE_WORD_ERROR": "failed"}
+_SUNO_STATES = {
+    "PENDING": "pending",
+    "TEXT_SUCCESS": "running",
+    "FIRST_SUCCESS": "running",
+    "SUCCESS": "succeeded",
+    "CREATE_TASK_FAILED": "failed",
+    "GENERATE_AUDIO_FAILED": "failed",
+    "CALLBACK_EXCEPTION": "failed",
+    "SENSITIVE_WORD_ERROR": "failed",
+}
 _SUNO_STAGES = {"text": "running", "first": "running", "complete": "succeeded"}
 
 
@@ -116,8 +139,15 @@ def _tracks(items: Any) -> list[dict[str, Any]]:
             continue
         url = t.get("audioUrl") or t.get("audio_url") or t.get("sourceAudioUrl") or t.get("source_audio_url")
         if url:
-            out.append({"id": str(t.get("id") or ""), "url": str(url), "duration": _float(t.get("duration")),
-                        "title": t.get("title"), "tags": t.get("tags")})
+            out.append(
+                {
+                    "id": str(t.get("id") or ""),
+                    "url": str(url),
+                    "duration": _float(t.get("duration")),
+                    "title": t.get("title"),
+                    "tags": t.get("tags"),
+                }
+            )
     return out
 
 
@@ -129,7 +159,9 @@ def _suno(data: dict[str, Any], tid: str) -> TaskStatus:
     if state == "succeeded" and not tracks:
         state = "running"  # SUCCESS with no track yet: the result fields lag behind the status
     code = _str_or_none(data.get("errorCode")) or (status if status == "SENSITIVE_WORD_ERROR" else None)
-    error = _str_or_none(data.get("errorMessage")) or (status.replace("_", " ").lower() if state == "failed" else None)
+    error = _str_or_none(data.get("errorMessage")) or (
+        status.replace("_", " ").lower() if state == "failed" else None
+    )
     urls = [t["url"] for t in tracks] if state == "succeeded" else []
     return TaskStatus(tid, state, urls, error, code, tracks=tracks)
 
@@ -143,25 +175,40 @@ def parse_status(family: str, data: dict[str, Any], task_id: str = "") -> TaskSt
         result = _json_maybe(data.get("resultJson")) or {}
         urls = _url_list(result.get("resultUrls")) if isinstance(result, dict) else []
         credits = data.get("creditsConsumed")
-        return TaskStatus(tid, state, urls, _str_or_none(data.get("failMsg")), _str_or_none(data.get("failCode")),
-                          float(credits) if isinstance(credits, (int, float)) else None)
+        return TaskStatus(
+            tid,
+            state,
+            urls,
+            _str_or_none(data.get("failMsg")),
+            _str_or_none(data.get("failCode")),
+            float(credits) if isinstance(credits, (int, float)) else None,
+        )
     if family == "4o-image":
         status = str(data.get("status") or "")
         state = _4O_STATES.get(status) or _FLAG_STATES.get(_int(data.get("successFlag")), "pending")  # type: ignore[arg-type]
         resp = data.get("response") or {}
         urls = _url_list(resp.get("resultUrls") or resp.get("result_urls"))
-        return TaskStatus(tid, state, urls, _str_or_none(data.get("errorMessage")), _str_or_none(data.get("errorCode")))
+        return TaskStatus(
+            tid, state, urls, _str_or_none(data.get("errorMessage")), _str_or_none(data.get("errorCode"))
+        )
     if family in ("flux-kontext", "veo"):
         state = _FLAG_STATES.get(_int(data.get("successFlag")), "pending")  # type: ignore[arg-type]
         resp = data.get("response") or {}
         key = "resultImageUrl" if family == "flux-kontext" else "resultUrls"
         urls = _url_list(resp.get(key) or resp.get("result_urls"))
-        return TaskStatus(tid, state, urls, _str_or_none(data.get("errorMessage")), _str_or_none(data.get("errorCode")))
+        return TaskStatus(
+            tid, state, urls, _str_or_none(data.get("errorMessage")), _str_or_none(data.get("errorCode"))
+        )
     if family == "runway":
         state = _RUNWAY_STATES.get(str(data.get("state") or "").lower(), "pending")
         info = data.get("videoInfo") or {}
-        return TaskStatus(tid, state, _url_list(info.get("videoUrl")), _str_or_none(data.get("failMsg")),
-                          _str_or_none(data.get("failCode")))
+        return TaskStatus(
+            tid,
+            state,
+            _url_list(info.get("videoUrl")),
+            _str_or_none(data.get("failMsg")),
+            _str_or_none(data.get("failCode")),
+        )
     if family == "suno":
         return _suno(data, tid)
     raise ProviderError(f"KIE.ai model family '{family}' is not supported", provider="kie")
@@ -188,10 +235,14 @@ def parse_callback(family: str, payload: dict[str, Any]) -> TaskStatus:
     info = data.get("info") or {}
     if family == "suno":
         tracks = _tracks(data.get("data"))
-        state = _SUNO_STAGES.get(str(data.get("callbackType") or data.get("callback_type") or "").lower(), "running")
+        state = _SUNO_STAGES.get(
+            str(data.get("callbackType") or data.get("callback_type") or "").lower(), "running"
+        )
         if state == "succeeded" and not tracks:
             state = "running"
-        return TaskStatus(tid, state, [t["url"] for t in tracks] if state == "succeeded" else [], tracks=tracks)
+        return TaskStatus(
+            tid, state, [t["url"] for t in tracks] if state == "succeeded" else [], tracks=tracks
+        )
     if family == "4o-image":
         urls = _url_list(info.get("result_urls") or info.get("resultUrls"))
     elif family == "flux-kontext":
@@ -206,4 +257,6 @@ def parse_callback(family: str, payload: dict[str, Any]) -> TaskStatus:
         urls = _url_list(data.get("video_url") or data.get("videoUrl"))
     else:
         urls = []
-    return TaskStatus(tid, "succeeded" if urls else "failed", urls, None if urls else (msg or "callback carried no result"))
+    return TaskStatus(
+        tid, "succeeded" if urls else "failed", urls, None if urls else (msg or "callback carried no result")
+    )

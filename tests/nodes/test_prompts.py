@@ -117,3 +117,16 @@ def test_an_unknown_target_is_a_spec_error(write):
 
 def test_the_estimate_is_an_llm_call(write):
     assert 0 < plan(_wf(write)).cost["openrouter"] < 0.01
+
+
+def test_prompt_help_on_an_ai_node_adds_the_llm_call_to_its_estimate(write):
+    wf = load(write("wf.yaml", """
+version: 1
+name: helped
+template: karaoke-bold
+nodes:
+  script: {type: Input.Text, params: {text: "One.\\n\\nTwo."}}
+  gen: {type: AI.Image, params: {prompt_help: true, max_scenes: 2}, inputs: {scenes: script.scenes}}
+"""))
+    cost = plan(wf).cost
+    assert cost["kie"] == 2 * 0.025 and 0 < cost["openrouter"] < 0.01
