@@ -282,6 +282,8 @@ def _recorded_name(path: str | os.PathLike, origin: str, provenance: dict[str, A
     'pexels-1006.mp4', 'kie-task_market_4.png', else '<origin>-<start of the file name>'."""
     suffix = Path(path).suffix.lower()
     ident = provenance.get("pexels_id") or provenance.get("task_id")
+    if ident and provenance.get("track"):  # one of the tracks a Suno request makes
+        ident = f"{ident}-{provenance['track']}"
     if ident:
         return re.sub(r"[^\w.-]+", "-", f"{provenance.get('provider') or origin}-{ident}") + suffix
     return f"{origin}-{Path(path).stem[:12]}{suffix}"

@@ -226,7 +226,9 @@ class MusicGen(Node):
                 "cost": credits_to_usd(credits),
                 "tracks": len(files),
             }
-            await keep_in_library(ctx, files, status.urls, provenance, tags)
+            for n, (f, url) in enumerate(zip(files, status.urls)):
+                track = {**provenance, "track": n + 1, "seconds": durations[n]}
+                await keep_in_library(ctx, [f], [url], track, tags)
         i = nearest(durations, target)
         if target is not None:
             ctx.info(

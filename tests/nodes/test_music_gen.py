@@ -78,6 +78,7 @@ def test_both_tracks_are_kept_in_the_library_with_provenance_and_tags_and_a_late
     assert len(tracks) == 2 and all(set(a.tags) == {"mood:calm", "lofi"} for a in tracks)
     p = tracks[0].provenance
     assert p["model"] == "V4_5" and p["prompt"] == "calm lo-fi piano" and p["task_id"] in fake_kie.tasks
+    assert sorted(a.name for a in tracks) == [f"kie-{p['task_id']}-1.mp3", f"kie-{p['task_id']}-2.mp3"]
     assert p["credits"] == 12.0 and p["cost"] == credits_to_usd(12)
     # another workflow asking for the same tags takes the library track nearest its length: nothing is paid
     again = run(load(write("other.yaml", WF.format(params=json.dumps(
