@@ -201,7 +201,8 @@ class FakeKie(FakeServer):
         return _ok(self.status_data(t, state))
 
     def status_data(self, t: FakeTask, state: str) -> dict[str, Any]:
-        return status_data(t, state, self.result_url(t), self.result_urls(t), as_string=self.veo_urls_as_string)
+        return status_data(t, state, self.result_url(t), self.result_urls(t), as_string=self.veo_urls_as_string,
+                           credits=self.credits_per_task)
 
     def _finished_veo(self, tid: str) -> tuple[FakeTask | None, Reply | None]:
         t = self.tasks.get(tid)

@@ -74,9 +74,11 @@ class FakeTask:
         return "image"
 
 
-def status_data(t: FakeTask, state: str, url: str, urls: list[str], *, as_string: bool = False) -> dict[str, Any]:
+def status_data(t: FakeTask, state: str, url: str, urls: list[str], *, as_string: bool = False,
+                credits: float = 5.0) -> dict[str, Any]:
     """The `data` of a status query for task `t` in `state` (waiting | running | success | fail | policy).
-    `as_string`: Veo's resultUrls as a JSON string (the quickstart's shape) instead of an array."""
+    `as_string`: Veo's resultUrls as a JSON string (the quickstart's shape) instead of an array.
+    `credits`: what a Market task reports it consumed."""
     ok, failed, policy = state == "success", state in ("fail", "policy", "lyrics"), state == "policy"
     why = POLICY_MESSAGE if policy else "Internal server error"
     if t.family == "market":
@@ -87,7 +89,7 @@ def status_data(t: FakeTask, state: str, url: str, urls: list[str], *, as_string
             "resultJson": json.dumps({"resultUrls": [url]}) if ok else "",
             "failCode": ("400" if policy else "500") if failed else "", "failMsg": why if failed else "",
             "createTime": int(t.created * 1000), "updateTime": int(time.time() * 1000),
-            **({"costTime": 1000, "creditsConsumed": 5.0} if ok else {}),
+            **({"costTime": 1000, "creditsConsumed": credits} if ok else {}),
         }
     if t.family == "4o-image":
         return {
@@ -165,8 +167,8 @@ def callback_body(t: FakeTask, outcome: str, url: str, urls: list[str], stage: s
     """The family-specific callback body KIE would POST for task `t`."""
     ok = outcome == "success"
     if t.family == "market":
-        return {"code": 200 if ok else 501, "msg": "Playground task completed successfully." if ok else "Playground task failed.",
-                "data": status_data(t, outcome, url, urls)}
+        msg = "Playground task completed successfully." if ok else "Playground task failed."
+        return {"code": 200 if ok else 501, "msg": msg, "data": status_data(t, outcome, url, urls)}
     if t.family == "suno":
         if not ok:
             return {"code": 400 if outcome == "lyrics" else 500, "msg": "The lyrics contain copyrighted material",
