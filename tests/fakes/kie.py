@@ -66,7 +66,9 @@ def _code(code: int, msg: str) -> Reply:
 class FakeKie(FakeServer):
     """The fake. `polls_to_finish`: status queries a task answers as not done before its outcome."""
 
-    def __init__(self, *, polls_to_finish: int = 2, credits: float = 1000.0, webhook_secret: str | None = None) -> None:
+    def __init__(
+        self, *, polls_to_finish: int = 2, credits: float = 1000.0, webhook_secret: str | None = None
+    ) -> None:
         super().__init__()
         self._ids = itertools.count(1)
         self.reset(polls_to_finish=polls_to_finish, credits=credits, webhook_secret=webhook_secret)
@@ -81,7 +83,9 @@ class FakeKie(FakeServer):
         self.route("GET", r"/files/(?P<name>[\w.-]+)", self._file)
         self.route("POST", r"/api/v1/common/download-url", self._download_url)
 
-    def reset(self, *, polls_to_finish: int = 2, credits: float = 1000.0, webhook_secret: str | None = None) -> None:
+    def reset(
+        self, *, polls_to_finish: int = 2, credits: float = 1000.0, webhook_secret: str | None = None
+    ) -> None:
         """Forget tasks, requests and faults (one server serves the whole session)."""
         with self.lock:
             self.polls_to_finish = polls_to_finish
@@ -97,7 +101,9 @@ class FakeKie(FakeServer):
             self.hd_processing = 2  # "1080P is processing" answers before the 1080p URL (per task)
             self.hd_asks: dict[str, int] = {}
             self.uhd_polls = 2  # 4K: "4k is processing" answers to repeated requests before it is done
-            self.uhd_done = "urls"  # once done: "urls" (200 with the URLs) | "already" (422 already generated)
+            self.uhd_done = (
+                "urls"  # once done: "urls" (200 with the URLs) | "already" (422 already generated)
+            )
             self.uhd: dict[str, int] = {}  # source task -> requests since the 4K was accepted
             self.uhd_accepted = 0
             self.suno_skip_stages = False  # Suno: PENDING straight to SUCCESS (stages may be skipped)
@@ -106,9 +112,21 @@ class FakeKie(FakeServer):
 
     # -- switches ------------------------------------------------------------------------
 
-    def body_error(self, code: int, msg: str = "error", *, times: int = 1, path_contains: str | None = None, http_status: bool = False) -> None:
+    def body_error(
+        self,
+        code: int,
+        msg: str = "error",
+        *,
+        times: int = 1,
+        path_contains: str | None = None,
+        http_status: bool = False,
+    ) -> None:
         """Answer the next `times` (matching) requests with `{"code": code}` (and that HTTP status if asked)."""
-        self.fail_next(Reply(code if http_status else 200, {"code": code, "msg": msg, "data": None}), times=times, path_contains=path_contains)
+        self.fail_next(
+            Reply(code if http_status else 200, {"code": code, "msg": msg, "data": None}),
+            times=times,
+            path_contains=path_contains,
+        )
 
     def finish(self, task_id: str, outcome: str = "success") -> None:
         self.tasks[task_id].forced = outcome
@@ -125,13 +143,22 @@ class FakeKie(FakeServer):
 
     def asks_of(self, path: str, task_id: str) -> list[Request]:
         """Requests to `path` (1080p or 4K) about `task_id`."""
-        return [r for r in self.requests if r.path == path
-                and (r.q("taskId") == task_id or (r.method == "POST" and (r.json() or {}).get("taskId") == task_id))]
+        return [
+            r
+            for r in self.requests
+            if r.path == path
+            and (
+                r.q("taskId") == task_id or (r.method == "POST" and (r.json() or {}).get("taskId") == task_id)
+            )
+        ]
 
     # -- handlers ------------------------------------------------------------------------
 
     def _auth_ok(self, req: Request) -> bool:
-        return req.headers.get("Authorization", "").startswith("Bearer ") and len(req.headers["Authorization"]) > 7
+        return (
+            req.headers.get("Authorization", "").startswith("Bearer ")
+            and len(req.headers["Authorization"]) > 7
+        )
 
     def _create(self, req: Request, m: re.Match) -> Reply:
         if not self._auth_ok(req):
@@ -201,8 +228,14 @@ class FakeKie(FakeServer):
         return _ok(self.status_data(t, state))
 
     def status_data(self, t: FakeTask, state: str) -> dict[str, Any]:
-        return status_data(t, state, self.result_url(t), self.result_urls(t), as_string=self.veo_urls_as_string,
-                           credits=self.credits_per_task)
+        return status_data(
+            t,
+            state,
+            self.result_url(t),
+            self.result_urls(t),
+            as_string=self.veo_urls_as_string,
+            credits=self.credits_per_task,
+        )
 
     def _finished_veo(self, tid: str) -> tuple[FakeTask | None, Reply | None]:
         t = self.tasks.get(tid)
@@ -220,7 +253,9 @@ class FakeKie(FakeServer):
         with self.lock:
             n = self.hd_asks[t.task_id] = self.hd_asks.get(t.task_id, 0) + 1
         if n <= self.hd_processing:
-            return _code(400, "1080P is processing. It should be ready in 1-2 minutes. Please check back shortly.")
+            return _code(
+                400, "1080P is processing. It should be ready in 1-2 minutes. Please check back shortly."
+            )
         return _ok({"resultUrl": f"{self.url}/files/{t.task_id}-1080p.mp4"})
 
     def _uhd(self, req: Request, m: re.Match) -> Reply:
@@ -241,33 +276,55 @@ class FakeKie(FakeServer):
             return _code(422, "4k is processing, please wait")
         if self.uhd_done == "already":
             return _code(422, "4k video already generated")
-        return _ok({"taskId": tid, "resultUrls": [self.uhd_url(tid)], "imageUrls": [f"{self.url}/files/{tid}-4k.png"]})
+        return _ok(
+            {
+                "taskId": tid,
+                "resultUrls": [self.uhd_url(tid)],
+                "imageUrls": [f"{self.url}/files/{tid}-4k.png"],
+            }
+        )
 
     def uhd_url(self, tid: str) -> str:
         return f"{self.url}/files/{tid}-4k.mp4"
 
-    def callback_body(self, task_id: str, outcome: str = "success", stage: str = "complete") -> dict[str, Any]:
+    def callback_body(
+        self, task_id: str, outcome: str = "success", stage: str = "complete"
+    ) -> dict[str, Any]:
         """The family-specific callback body KIE would POST for this task (Suno: of one `stage`)."""
         t = self.tasks[task_id]
         return callback_body(t, outcome, self.result_url(t), self.result_urls(t), stage)
 
     def uhd_callback_body(self, task_id: str) -> dict[str, Any]:
-        return {"code": 200, "msg": "4K Video generated successfully.",
-                "data": {"taskId": task_id, "info": {"resultUrls": [self.uhd_url(task_id)], "imageUrls": []}}}
+        return {
+            "code": 200,
+            "msg": "4K Video generated successfully.",
+            "data": {"taskId": task_id, "info": {"resultUrls": [self.uhd_url(task_id)], "imageUrls": []}},
+        }
 
-    def signed_headers(self, task_id: str, *, secret: str | None = None, timestamp: int | None = None) -> dict[str, str]:
+    def signed_headers(
+        self, task_id: str, *, secret: str | None = None, timestamp: int | None = None
+    ) -> dict[str, str]:
         ts = str(timestamp if timestamp is not None else int(time.time()))
         key = (secret or self.webhook_secret or "").encode()
         sig = base64.b64encode(hmac.new(key, f"{task_id}.{ts}".encode(), hashlib.sha256).digest()).decode()
         return {"X-Webhook-Timestamp": ts, "X-Webhook-Signature": sig}
 
-    def send_callback(self, task_id: str, outcome: str = "success", *, stage: str = "complete",
-                      body: dict[str, Any] | None = None, url: str | None = None) -> httpx.Response:
+    def send_callback(
+        self,
+        task_id: str,
+        outcome: str = "success",
+        *,
+        stage: str = "complete",
+        body: dict[str, Any] | None = None,
+        url: str | None = None,
+    ) -> httpx.Response:
         """POST the callback to the task's callBackUrl (or `url`), signed when the fake has a secret."""
         t = self.tasks.get(task_id)
         headers = self.signed_headers(task_id) if self.webhook_secret else {}
         target = url or (t.body["callBackUrl"] if t else "")
-        return httpx.post(target, json=body or self.callback_body(task_id, outcome, stage), headers=headers, timeout=10)
+        return httpx.post(
+            target, json=body or self.callback_body(task_id, outcome, stage), headers=headers, timeout=10
+        )
 
     def _upload(self, req: Request, m: re.Match) -> Reply:
         if not self._auth_ok(req):
@@ -277,9 +334,22 @@ class FakeKie(FakeServer):
         with self.lock:
             self.uploads[name] = data
             self.upload_requests += 1
-        return Reply(200, {"success": True, "code": 200, "msg": "File uploaded successfully", "data": {
-            "fileName": name, "filePath": f"fenta/inputs/{name}", "downloadUrl": f"{self.url}/files/upload-{name}",
-            "fileSize": len(data), "mimeType": "image/png", "uploadedAt": "2025-01-01T12:00:00.000Z"}})
+        return Reply(
+            200,
+            {
+                "success": True,
+                "code": 200,
+                "msg": "File uploaded successfully",
+                "data": {
+                    "fileName": name,
+                    "filePath": f"fenta/inputs/{name}",
+                    "downloadUrl": f"{self.url}/files/upload-{name}",
+                    "fileSize": len(data),
+                    "mimeType": "image/png",
+                    "uploadedAt": "2025-01-01T12:00:00.000Z",
+                },
+            },
+        )
 
     def _download_url(self, req: Request, m: re.Match) -> Reply:
         url = str((req.json() or {}).get("url") or "")
@@ -291,8 +361,8 @@ class FakeKie(FakeServer):
         name = m["name"]
         if self.expire_links and req.q("sig") != "fresh":
             return Reply(404, "link expired")
-        if name.startswith("upload-") and name[len("upload-"):] in self.uploads:  # what was uploaded
-            return Reply(200, self.uploads[name[len("upload-"):]], headers={"Content-Type": "image/png"})
+        if name.startswith("upload-") and name[len("upload-") :] in self.uploads:  # what was uploaded
+            return Reply(200, self.uploads[name[len("upload-") :]], headers={"Content-Type": "image/png"})
         number = re.search(r"_(\d+)(?:-(\d))?", name)
         variant = int(number.group(1)) if number else 0
         if name.endswith(".mp3"):

@@ -57,22 +57,37 @@ def test_a_kontext_edit_uploads_the_local_image_once_and_edits_it(fake_kie, writ
     (asset,) = [a for a in list_assets(kind="image") if a.origin == "ai"]
     assert asset.provenance["operation"] == "edit" and asset.provenance["model"] == "flux-kontext-pro"
     # another edit of the same photo (another node, another run) reuses the upload by its hash
-    again = run(_wf(write, {"model": "flux-kontext-pro", "operation": "edit", "prompt": "make it snow"}), out="out")
+    again = run(
+        _wf(write, {"model": "flux-kontext-pro", "operation": "edit", "prompt": "make it snow"}), out="out"
+    )
     assert again.status == "completed" and len(fake_kie.creates) == 2
     assert fake_kie.upload_requests == 1
 
 
-def test_outpaint_pads_the_photo_to_the_canvas_without_cropping_and_asks_to_fill_the_border(fake_kie, write, photo):
-    res = run(_wf(write, {"model": "flux-kontext-pro", "operation": "outpaint", "prompt": "a sunny street"}), out="out")
+def test_outpaint_pads_the_photo_to_the_canvas_without_cropping_and_asks_to_fill_the_border(
+    fake_kie, write, photo
+):
+    res = run(
+        _wf(write, {"model": "flux-kontext-pro", "operation": "outpaint", "prompt": "a sunny street"}),
+        out="out",
+    )
     assert res.status == "completed", res.error
     body = fake_kie.creates[0].json()
-    assert body["aspectRatio"] == "9:16" and "grey border" in body["prompt"] and "a sunny street" in body["prompt"]
+    assert (
+        body["aspectRatio"] == "9:16"
+        and "grey border" in body["prompt"]
+        and "a sunny street" in body["prompt"]
+    )
     import io
 
     padded = Image.open(io.BytesIO(_uploaded(fake_kie, body["inputImage"])))
     w, h = padded.size
     assert (w, h) == (160, 284) and abs(w / h - 180 / 320) < 0.01  # the whole photo, on a 9:16 canvas
-    assert padded.getpixel((80, 142))[:3] != (128, 128, 128) and padded.getpixel((80, 5))[:3] == (128, 128, 128)
+    assert padded.getpixel((80, 142))[:3] != (128, 128, 128) and padded.getpixel((80, 5))[:3] == (
+        128,
+        128,
+        128,
+    )
 
 
 def test_outpaint_with_a_mask_model_sends_the_border_as_the_mask(fake_kie, write, photo):
@@ -89,26 +104,52 @@ def test_outpaint_with_a_mask_model_sends_the_border_as_the_mask(fake_kie, write
 def test_inpaint_with_a_mask_goes_to_a_mask_model(fake_kie, write, photo, make_media):
     make_media("mask.png", "color=c=black:s=160x90", "-frames:v", "1")
     more = "  mask: {type: Input.Asset, params: {paths: [mask.png]}}"
-    res = run(_wf(write, {"model": "gpt-4o-image", "operation": "inpaint", "prompt": "a red balloon"},
-                  "{image: photo.clips, mask: mask.clips}", more), out="out")
+    res = run(
+        _wf(
+            write,
+            {"model": "gpt-4o-image", "operation": "inpaint", "prompt": "a red balloon"},
+            "{image: photo.clips, mask: mask.clips}",
+            more,
+        ),
+        out="out",
+    )
     assert res.status == "completed", res.error
     body = fake_kie.creates[0].json()
     assert body["prompt"] == "a red balloon" and body["maskUrl"] and body["filesUrl"]
 
 
 def test_inpaint_by_a_described_region_works_on_any_edit_model(fake_kie, write, photo):
-    res = run(_wf(write, {"model": "google/nano-banana-edit", "operation": "inpaint", "region": "the sky",
-                          "prompt": "stormy clouds"}), out="out")
+    res = run(
+        _wf(
+            write,
+            {
+                "model": "google/nano-banana-edit",
+                "operation": "inpaint",
+                "region": "the sky",
+                "prompt": "stormy clouds",
+            },
+        ),
+        out="out",
+    )
     assert res.status == "completed", res.error
     inp = fake_kie.creates[0].json()["input"]
     assert inp["prompt"].startswith("Change only the sky: stormy clouds.") and len(inp["image_urls"]) == 1
 
 
-def test_a_mask_on_a_model_without_masks_is_one_clear_error_before_any_request(fake_kie, write, photo, make_media):
+def test_a_mask_on_a_model_without_masks_is_one_clear_error_before_any_request(
+    fake_kie, write, photo, make_media
+):
     make_media("mask.png", "color=c=black:s=160x90", "-frames:v", "1")
     more = "  mask: {type: Input.Asset, params: {paths: [mask.png]}}"
-    res = run(_wf(write, {"model": "flux-kontext-pro", "operation": "inpaint", "prompt": "x"},
-                  "{image: photo.clips, mask: mask.clips}", more), out="out")
+    res = run(
+        _wf(
+            write,
+            {"model": "flux-kontext-pro", "operation": "inpaint", "prompt": "x"},
+            "{image: photo.clips, mask: mask.clips}",
+            more,
+        ),
+        out="out",
+    )
     assert res.status == "failed" and "takes no mask" in res.error and "gpt-4o-image" in res.error
     assert fake_kie.creates == [] and fake_kie.upload_requests == 0
 
@@ -116,8 +157,15 @@ def test_a_mask_on_a_model_without_masks_is_one_clear_error_before_any_request(f
 def test_style_transfer_from_a_style_image_sends_both_images(fake_kie, write, photo, make_media):
     make_media("style.png", "mandelbrot=s=90x90", "-frames:v", "1")
     more = "  look: {type: Input.Asset, params: {paths: [style.png]}}"
-    res = run(_wf(write, {"model": "seedream/4.5-edit", "operation": "style"}, "{image: photo.clips, style_image: look.clips}",
-                  more), out="out")
+    res = run(
+        _wf(
+            write,
+            {"model": "seedream/4.5-edit", "operation": "style"},
+            "{image: photo.clips, style_image: look.clips}",
+            more,
+        ),
+        out="out",
+    )
     assert res.status == "completed", res.error
     inp = fake_kie.creates[0].json()["input"]
     assert len(inp["image_urls"]) == 2 and "style of the second image" in inp["prompt"]
@@ -125,18 +173,28 @@ def test_style_transfer_from_a_style_image_sends_both_images(fake_kie, write, ph
 
 def test_an_edit_refused_on_content_grounds_is_one_line_naming_the_prompt(fake_kie, write, photo):
     fake_kie.next_outcomes = ["policy"]
-    res = run(_wf(write, {"model": "flux-kontext-pro", "operation": "edit", "prompt": "make it gory"}), out="out", retries=2)
+    res = run(
+        _wf(write, {"model": "flux-kontext-pro", "operation": "edit", "prompt": "make it gory"}),
+        out="out",
+        retries=2,
+    )
     assert res.status == "failed" and not res.retryable
     assert "refused the edit prompt 'make it gory'" in res.error and "content policy" in res.error
     assert len(fake_kie.creates) == 1
 
 
-@pytest.mark.parametrize("params,field", [
-    ({"model": "flux-2/pro-text-to-image", "prompt": "x"}, "params.model"),
-    ({"model": "flux-kontext-pro", "operation": "edit"}, "params.prompt"),
-    ({"model": "flux-kontext-pro", "operation": "outpaint", "aspect_ratio": "tall"}, "params.aspect_ratio"),
-    ({"model": "flux-kontext-pro", "operation": "edit", "prompt": "x", "region": "sky"}, "params.region"),
-])
+@pytest.mark.parametrize(
+    "params,field",
+    [
+        ({"model": "flux-2/pro-text-to-image", "prompt": "x"}, "params.model"),
+        ({"model": "flux-kontext-pro", "operation": "edit"}, "params.prompt"),
+        (
+            {"model": "flux-kontext-pro", "operation": "outpaint", "aspect_ratio": "tall"},
+            "params.aspect_ratio",
+        ),
+        ({"model": "flux-kontext-pro", "operation": "edit", "prompt": "x", "region": "sky"}, "params.region"),
+    ],
+)
 def test_bad_edit_params_are_spec_errors_naming_the_field(write, photo, params, field):
     from fenta.errors import SpecError
 
@@ -146,4 +204,6 @@ def test_bad_edit_params_are_spec_errors_naming_the_field(write, photo, params, 
 
 
 def test_the_estimate_is_one_edit_at_the_models_price(write, photo):
-    assert plan(_wf(write, {"model": "flux-kontext-max", "operation": "edit", "prompt": "x"})).cost == {"kie": credits_to_usd(10)}
+    assert plan(_wf(write, {"model": "flux-kontext-max", "operation": "edit", "prompt": "x"})).cost == {
+        "kie": credits_to_usd(10)
+    }

@@ -36,8 +36,17 @@ def test_each_market_model_is_created_polled_downloaded_and_billed(fake_kie, wri
     make_media("still.png", "color=c=blue:s=90x160", "-frames:v", "1")
     node = "AI.Video" if model.kind == "video" else "AI.Image"
     inputs = "    inputs: {image: still.clips}" if model.images == "required" else ""
-    res = run(load(write("wf.yaml", WF.format(type=node, params=json.dumps({"model": model_id, "prompt": "a lighthouse"}),
-                                               inputs=inputs))), out="out")
+    res = run(
+        load(
+            write(
+                "wf.yaml",
+                WF.format(
+                    type=node, params=json.dumps({"model": model_id, "prompt": "a lighthouse"}), inputs=inputs
+                ),
+            )
+        ),
+        out="out",
+    )
     assert res.status == "completed", res.error
     (create,) = fake_kie.creates
     body = create.json()
@@ -53,7 +62,11 @@ def test_each_market_model_is_created_polled_downloaded_and_billed(fake_kie, wri
     assert fake_kie.polls_of(task_id) and f"/files/{task_id}" in "".join(r.path for r in fake_kie.requests)
     (clip,) = res.outputs["gen"]["clips"]
     assert clip["kind"] == model.kind
-    usage = list(JobStore(Settings.from_env().db_path).db.query("select model, quantity from usage_records where provider='kie'"))
+    usage = list(
+        JobStore(Settings.from_env().db_path).db.query(
+            "select model, quantity from usage_records where provider='kie'"
+        )
+    )
     assert usage == [{"model": model_id, "quantity": 5.0}]  # the fake's creditsConsumed
 
 

@@ -184,13 +184,16 @@ def test_cost_estimate_follows_the_price_table(write):
     assert plan(wf).cost == {"kie": credits_to_usd(3 * 10)}
 
 
-def test_prompt_help_writes_every_scenes_prompt_for_the_model_in_one_cached_call(fake_kie, openrouter_fake, write):
+def test_prompt_help_writes_every_scenes_prompt_for_the_model_in_one_cached_call(
+    fake_kie, openrouter_fake, write
+):
     sheet = "Rufus: a young red fox with a white-tipped tail; snowy birch forest; pale blue palette"
     prompts = ["Rufus, a young red fox with a white-tipped tail, curled in fresh snow, dawn light, wide shot",
                "Rufus, a young red fox with a white-tipped tail, stalking mice under snow, telephoto",
                "Rufus, a young red fox with a white-tipped tail, asleep in a den, warm light"]
     openrouter_fake.queue_content(json.dumps({"sheet": sheet, "prompts": prompts}))
-    wf = load(write("wf.yaml", SCENES_WF.format(params=json.dumps({"model": "google/nano-banana", "prompt_help": True}))))
+    params = json.dumps({"model": "google/nano-banana", "prompt_help": True})
+    wf = load(write("wf.yaml", SCENES_WF.format(params=params)))
     res = run(wf, out="out")
     assert res.status == "completed", res.error
     assert sorted(r.json()["input"]["prompt"] for r in fake_kie.creates) == sorted(prompts)

@@ -42,7 +42,9 @@ def _wf(write, node, model):
 
 
 @pytest.mark.parametrize("node,model", FAMILIES, ids=[m for _, m in FAMILIES])
-def test_a_task_refused_on_content_grounds_names_the_scenes_prompt_and_is_not_retried(fake_kie, write, node, model):
+def test_a_task_refused_on_content_grounds_names_the_scenes_prompt_and_is_not_retried(
+    fake_kie, write, node, model
+):
     fake_kie.polls_to_finish = 1
     fake_kie.next_outcomes = ["success", "policy"]  # the second scene's task is refused
     res = run(_wf(write, node, model), out="out", retries=2)
@@ -53,36 +55,60 @@ def test_a_task_refused_on_content_grounds_names_the_scenes_prompt_and_is_not_re
     assert f"KIE.ai refused scene {scene}'s prompt '{prompt}'" in res.error and "code 400" in res.error
     assert "\n" not in res.error and "params.prompt" in res.error
     assert len(fake_kie.creates) == 2  # each scene created once, the refused one never again
-    states = [r["status"] for r in JobStore(Settings.from_env().db_path).db.query("select status from provider_tasks")]
-    assert sorted(states) == ["failed", "succeeded"]  # the accepted scene is kept: a fixed prompt pays only for itself
+    states = [
+        r["status"]
+        for r in JobStore(Settings.from_env().db_path).db.query("select status from provider_tasks")
+    ]
+    assert sorted(states) == [
+        "failed",
+        "succeeded",
+    ]  # the accepted scene is kept: a fixed prompt pays only for itself
 
 
 @pytest.mark.parametrize("code", [400, 451])
 def test_a_create_refused_outright_is_one_line_and_not_retried(fake_kie, write, code):
     fake_kie.body_error(code, "prompt violates the content policy", path_contains="createTask")
-    res = run(load(write("wf.yaml", """
+    res = run(
+        load(
+            write(
+                "wf.yaml",
+                """
 version: 1
 name: refused
 template: karaoke-bold
 nodes:
   gen: {type: AI.Image, params: {prompt: "a forbidden thing"}}
-""")), out="out", retries=2)
+""",
+            )
+        ),
+        out="out",
+        retries=2,
+    )
     assert res.status == "failed" and not res.retryable
-    assert f"KIE.ai refused the prompt 'a forbidden thing' (code {code}" in res.error and "not retried" in res.error
+    assert (
+        f"KIE.ai refused the prompt 'a forbidden thing' (code {code}" in res.error
+        and "not retried" in res.error
+    )
     assert len(fake_kie.creates) == 1 and not fake_kie.tasks
 
 
 def test_the_quota_counts_music_and_edits_before_anything_is_paid(fake_kie, write, cli, make_media):
     make_media("photo.png", "color=c=orange:s=160x90", "-frames:v", "1")
-    wf = write("wf.yaml", """
+    wf = write(
+        "wf.yaml",
+        """
 version: 1
 name: quota
 template: karaoke-bold
 nodes:
   bed: {type: Music.Gen, params: {prompt: "calm piano", seconds: 5}}
   photo: {type: Input.Asset, params: {paths: [photo.png]}}
-  edit: {type: AI.ImageEdit, params: {model: flux-kontext-pro, operation: outpaint}, inputs: {image: photo.clips}}
-""")
+  edit:
+    type: AI.ImageEdit
+    params: {model: flux-kontext-pro, operation: outpaint}
+    inputs: {image: photo.clips}
+""",
+    )
     assert cli("quota", "set", "kie_credits", "16").exit_code == 0  # 12 (Suno) + 5 (Kontext) is over it
     refused = cli("run", str(wf), "--yes", "--json")
     assert refused.exit_code == 2 and "kie_credits" in refused.output and fake_kie.requests == []

@@ -1,5 +1,5 @@
-"""Music.Gen against the fake KIE.ai: Suno's stages, the track nearest the narration, the library and its tags,
-refused lyrics, and what it costs."""
+"""Music.Gen against the fake KIE.ai: Suno's stages, the track nearest the narration, the library and its
+tags, refused lyrics, and what it costs."""
 
 from __future__ import annotations
 
@@ -35,7 +35,11 @@ def _wf(write, **params):
 
 
 def _usage():
-    return list(JobStore(Settings.from_env().db_path).db.query("select model, quantity from usage_records where provider='kie'"))
+    return list(
+        JobStore(Settings.from_env().db_path).db.query(
+            "select model, quantity from usage_records where provider='kie'"
+        )
+    )
 
 
 @pytest.mark.parametrize("seconds,track_seconds", [(2.5, 3.0), (5.5, 6.0), (60, 6.0)])
@@ -47,7 +51,12 @@ def test_the_track_nearest_the_wanted_length_is_the_output(fake_kie, write, seco
     assert probe(audio["path"]).has_audio
     (create,) = fake_kie.creates
     assert create.path == "/api/v1/generate"
-    assert create.json() == {"customMode": False, "instrumental": True, "model": "V4_5", "prompt": "calm lo-fi piano"}
+    assert create.json() == {
+        "customMode": False,
+        "instrumental": True,
+        "model": "V4_5",
+        "prompt": "calm lo-fi piano",
+    }
     assert _usage() == [{"model": "V4_5", "quantity": 12.0}]
 
 
@@ -65,13 +74,31 @@ def test_skipped_stages_are_fine(fake_kie, write):
 
 
 def test_custom_mode_sends_title_style_and_the_lyrics(fake_kie, write):
-    res = run(_wf(write, prompt=None, instrumental=False, title="Rain", style="folk, guitar", lyrics="Rain on the roof"), out="out")
+    res = run(
+        _wf(
+            write,
+            prompt=None,
+            instrumental=False,
+            title="Rain",
+            style="folk, guitar",
+            lyrics="Rain on the roof",
+        ),
+        out="out",
+    )
     assert res.status == "completed", res.error
-    assert fake_kie.creates[0].json() == {"customMode": True, "instrumental": False, "model": "V4_5", "style": "folk, guitar",
-                                          "title": "Rain", "prompt": "Rain on the roof"}
+    assert fake_kie.creates[0].json() == {
+        "customMode": True,
+        "instrumental": False,
+        "model": "V4_5",
+        "style": "folk, guitar",
+        "title": "Rain",
+        "prompt": "Rain on the roof",
+    }
 
 
-def test_both_tracks_are_kept_in_the_library_with_provenance_and_tags_and_a_later_run_reuses_them(fake_kie, write):
+def test_both_tracks_are_kept_in_the_library_with_provenance_and_tags_and_a_later_run_reuses_them(
+    fake_kie, write
+):
     res = run(_wf(write, seconds=3, tags=["mood:calm", "lofi"]), out="out")
     assert res.status == "completed", res.error
     tracks = list_assets(kind="audio", tag="mood:calm")
@@ -81,8 +108,19 @@ def test_both_tracks_are_kept_in_the_library_with_provenance_and_tags_and_a_late
     assert sorted(a.name for a in tracks) == [f"kie-{p['task_id']}-1.mp3", f"kie-{p['task_id']}-2.mp3"]
     assert p["credits"] == 12.0 and p["cost"] == credits_to_usd(12)
     # another workflow asking for the same tags takes the library track nearest its length: nothing is paid
-    again = run(load(write("other.yaml", WF.format(params=json.dumps(
-        {"prompt": "something else entirely", "seconds": 7, "tags": ["mood:calm"]})))), out="out")
+    again = run(
+        load(
+            write(
+                "other.yaml",
+                WF.format(
+                    params=json.dumps(
+                        {"prompt": "something else entirely", "seconds": 7, "tags": ["mood:calm"]}
+                    )
+                ),
+            )
+        ),
+        out="out",
+    )
     assert again.status == "completed", again.error
     assert len(fake_kie.creates) == 1 and len(_usage()) == 1
     assert again.outputs["bed"]["audio"]["duration"] == pytest.approx(6.0, abs=0.15)
@@ -97,7 +135,14 @@ def test_without_reuse_a_tagged_run_generates_anyway(fake_kie, write):
 @pytest.mark.parametrize("outcome,code", [("lyrics", "400"), ("policy", "SENSITIVE_WORD_ERROR")])
 def test_refused_lyrics_are_one_line_naming_them_and_never_retried(fake_kie, write, outcome, code):
     fake_kie.next_outcomes = [outcome]
-    wf = _wf(write, prompt=None, instrumental=False, title="Yesterday", style="ballad", lyrics="Yesterday all my troubles")
+    wf = _wf(
+        write,
+        prompt=None,
+        instrumental=False,
+        title="Yesterday",
+        style="ballad",
+        lyrics="Yesterday all my troubles",
+    )
     res = run(wf, out="out", retries=2)
     assert res.status == "failed" and not res.retryable
     assert "refused the lyrics 'Yesterday all my troubles'" in res.error and f"code {code}" in res.error
@@ -116,7 +161,9 @@ def test_multi_stage_callbacks_through_the_receiver_finish_the_wait(fake_kie, wr
 
     def call_back():
         deadline = time.monotonic() + 20
-        while time.monotonic() < deadline and not (fake_kie.tasks and fake_kie.polls_of(next(iter(fake_kie.tasks)))):
+        while time.monotonic() < deadline and not (
+            fake_kie.tasks and fake_kie.polls_of(next(iter(fake_kie.tasks)))
+        ):
             time.sleep(0.05)
         (task_id,) = fake_kie.tasks
         for stage in ("text", "first", "complete"):
@@ -135,13 +182,19 @@ def test_multi_stage_callbacks_through_the_receiver_finish_the_wait(fake_kie, wr
     assert res.outputs["bed"]["audio"]["duration"] == pytest.approx(3.0, abs=0.15)
 
 
-@pytest.mark.parametrize("params,field", [
-    ({"prompt": None}, "params.prompt"),
-    ({"title": "Rain", "style": None}, "params.style"),
-    ({"title": "Rain", "style": "folk", "lyrics": "la la"}, "params.lyrics"),  # lyrics with instrumental: true
-    ({"model": "V9"}, "params.model"),
-    ({"tags": ["two words"]}, "params.tags[0]"),
-])
+@pytest.mark.parametrize(
+    "params,field",
+    [
+        ({"prompt": None}, "params.prompt"),
+        ({"title": "Rain", "style": None}, "params.style"),
+        (
+            {"title": "Rain", "style": "folk", "lyrics": "la la"},
+            "params.lyrics",
+        ),  # lyrics with instrumental: true
+        ({"model": "V9"}, "params.model"),
+        ({"tags": ["two words"]}, "params.tags[0]"),
+    ],
+)
 def test_bad_music_params_are_spec_errors_naming_the_field(write, params, field):
     from fenta.errors import SpecError
 

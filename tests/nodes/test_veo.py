@@ -44,11 +44,17 @@ nodes:
 
 
 def _wf(write, **params):
-    return load(write("wf.yaml", WF.format(params=json.dumps({"model": "veo3_fast", "prompt": "waves", **params}))))
+    return load(
+        write("wf.yaml", WF.format(params=json.dumps({"model": "veo3_fast", "prompt": "waves", **params})))
+    )
 
 
 def _usage():
-    return list(JobStore(Settings.from_env().db_path).db.query("select model, quantity from usage_records where provider='kie'"))
+    return list(
+        JobStore(Settings.from_env().db_path).db.query(
+            "select model, quantity from usage_records where provider='kie'"
+        )
+    )
 
 
 def test_1080p_is_asked_for_again_while_kie_answers_processing_then_downloaded(fake_kie, write):
@@ -87,6 +93,7 @@ def test_a_4k_that_kie_only_calls_back_arrives_through_the_callback_receiver(fak
     threading.Thread(target=server.serve_forever, daemon=True).start()
     hook = f"http://127.0.0.1:{server.server_address[1]}/kie"
     try:
+
         def deliver():
             deadline = time.monotonic() + 20
             while time.monotonic() < deadline and not fake_kie.uhd_accepted:
@@ -124,7 +131,10 @@ def test_extend_continues_the_clip_as_a_child_task_and_the_longer_video_is_the_c
 def test_extend_auto_continues_only_the_scenes_whose_narration_outlasts_one_clip(fake_kie, write):
     long = " ".join(["word"] * 30)  # 30 words: about 12 s spoken, more than one 8 s clip
     params = {"model": "veo3_fast", "extend": "auto", "max_extend": 2}
-    res = run(load(write("wf.yaml", SCENES_WF.format(text=f"Short one.\\n\\n{long}", params=json.dumps(params)))), out="out")
+    res = run(
+        load(write("wf.yaml", SCENES_WF.format(text=f"Short one.\\n\\n{long}", params=json.dumps(params)))),
+        out="out",
+    )
     assert res.status == "completed", res.error
     assert len(fake_kie.creates_to("/veo/generate")) == 2 and len(fake_kie.creates_to("/veo/extend")) == 1
     scenes = [c["scene"] for c in res.outputs["gen"]["clips"]]
@@ -134,7 +144,10 @@ def test_extend_auto_continues_only_the_scenes_whose_narration_outlasts_one_clip
 def test_first_last_frames_run_each_scene_from_its_image_to_the_next(fake_kie, write, make_media):
     for n, colour in enumerate(["red", "green", "blue"]):
         make_media(f"f{n}.png", f"color=c={colour}:s=90x160", "-frames:v", "1")
-    wf = load(write("wf.yaml", """
+    wf = load(
+        write(
+            "wf.yaml",
+            """
 version: 1
 name: frames
 template: karaoke-bold
@@ -146,7 +159,9 @@ nodes:
     type: AI.Video
     params: {model: veo3_fast, image_mode: first-last}
     inputs: {scenes: script.scenes, image: frames.clips}
-"""))
+""",
+        )
+    )
     res = run(wf, out="out")
     assert res.status == "completed", res.error
     bodies = sorted((r.json() for r in fake_kie.creates), key=lambda b: b["prompt"])
@@ -158,7 +173,10 @@ nodes:
 
 def test_reference_mode_sends_every_reference_image_with_each_clip(fake_kie, write, make_media):
     make_media("hero.png", "color=c=red:s=90x160", "-frames:v", "1")
-    wf = load(write("wf.yaml", """
+    wf = load(
+        write(
+            "wf.yaml",
+            """
 version: 1
 name: refs
 template: karaoke-bold
@@ -169,7 +187,9 @@ nodes:
     type: AI.Video
     params: {model: veo3_fast, image_mode: reference, prompt: "the hero walks", count: 2}
     inputs: {image: hero.clips}
-"""))
+""",
+        )
+    )
     res = run(wf, out="out")
     assert res.status == "completed", res.error
     assert [r.json()["generationType"] for r in fake_kie.creates] == ["REFERENCE_2_VIDEO"] * 2
@@ -183,12 +203,15 @@ def test_result_urls_sent_as_a_json_string_are_downloaded_too(fake_kie, write):
     assert res.outputs["gen"]["clips"][0]["kind"] == "video"
 
 
-@pytest.mark.parametrize("params,field,message", [
-    ({"model": "veo3", "image_mode": "reference"}, "params.image_mode", "veo3 has no reference mode"),
-    ({"model": "kling-2.6/text-to-video", "extend": 1}, "params.extend", "cannot extend"),
-    ({"model": "veo3_fast", "extend": 9}, "params.extend", "0 to 7"),
-    ({"model": "veo3_fast", "resolution": "8k"}, "params.resolution", "720p, 1080p, 4k"),
-])
+@pytest.mark.parametrize(
+    "params,field,message",
+    [
+        ({"model": "veo3", "image_mode": "reference"}, "params.image_mode", "veo3 has no reference mode"),
+        ({"model": "kling-2.6/text-to-video", "extend": 1}, "params.extend", "cannot extend"),
+        ({"model": "veo3_fast", "extend": 9}, "params.extend", "0 to 7"),
+        ({"model": "veo3_fast", "resolution": "8k"}, "params.resolution", "720p, 1080p, 4k"),
+    ],
+)
 def test_options_a_model_does_not_have_are_spec_errors_naming_the_field(write, params, field, message):
     from fenta.errors import SpecError
 
