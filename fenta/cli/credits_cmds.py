@@ -45,22 +45,36 @@ def _prices() -> list[dict]:
     for m in kie_models().values():
         if m.kind == "image":
             unit, price = "image", m.per_image
+        elif m.kind == "music":
+            unit, price = "request", m.per_clip  # one Suno request makes two tracks
         elif m.per_second is not None:
             unit, price = "second", m.per_second
         else:
             unit, price = "clip", m.per_clip
         rows.append({
             "model": m.id, "kind": m.kind, "family": m.family, "unit": unit, "credits": price,
-            "usd": credits_to_usd(price or 0), "resolutions": m.resolutions, "durations": list(m.durations),
-            "aspect_ratios": list(m.aspect_ratios), "images": m.images,
+            "usd": credits_to_usd(price or 0), "resolutions": m.resolutions, "upgrades": m.upgrades,
+            "durations": list(m.durations), "aspect_ratios": list(m.aspect_ratios), "images": m.images,
+            "modes": list(m.modes), "edits": list(m.edits), "source": m.source,
+            "extend": {"seconds": m.extend_seconds, "max": m.extend_max} if m.extend_max else None,
         })
     return rows
+
+
+def _options(r: dict) -> str:
+    return ", ".join(filter(None, [
+        "res " + "/".join(f"{k}={v:g}" for k, v in r["resolutions"].items()) if r["resolutions"] else "",
+        "res " + "/".join(f"{k}=+{v:g}" for k, v in r["upgrades"].items()) if r["upgrades"] else "",
+        "s " + "/".join(map(str, r["durations"])) if r["durations"] else "",
+        f"extend +{r['extend']['seconds']} s x{r['extend']['max']}" if r["extend"] else "",
+        "edits " + "/".join(r["edits"]) if r["edits"] else "",
+    ]))
 
 
 @app.command()
 @handle_errors()
 def credits(
-    prices: bool = typer.Option(False, "--prices", help="List the KIE.ai models fenta knows and their prices (no request)."),
+    prices: bool = typer.Option(False, "--prices", help="List the KIE.ai models fenta knows, their prices and where each row was read (no request)."),
     json: bool = typer.Option(False, "--json", help="Print as JSON."),
 ) -> None:
     """Show the KIE.ai credit balance and what fenta spent there in the last 30 days."""
@@ -73,13 +87,9 @@ def credits(
         if json:
             emit_json(rows)
             return
-        t = table(whole("model"), "kind", "credits", "per", "$", "options")
+        t = table(whole("model"), "kind", "credits", "per", "$", "options", "source")
         for r in rows:
-            opts = ", ".join(filter(None, [
-                "res " + "/".join(f"{k}={v:g}" for k, v in r["resolutions"].items()) if r["resolutions"] else "",
-                "s " + "/".join(map(str, r["durations"])) if r["durations"] else "",
-            ]))
-            t.add_row(r["model"], r["kind"], f"{r['credits']:g}", r["unit"], f"{r['usd']:.3f}", opts)
+            t.add_row(r["model"], r["kind"], f"{r['credits']:g}", r["unit"], f"{r['usd']:.3f}", _options(r), r["source"])
         console.print(t)
         return
     settings = Settings.from_env()

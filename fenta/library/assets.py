@@ -32,7 +32,7 @@ from .fetch import DEFAULT_MAX_BYTES, check_url, download, is_url, url_key
 __all__ = ["Asset", "clean_tag", "add", "add_file", "add_url", "record", "record_safely", "list_assets", "get", "remove", "tag", "untag", "tagged", "pick"]
 
 _ID_LEN = 12
-_TAG = re.compile(r"^[\w][\w.-]{0,63}$")
+_TAG = re.compile(r"^[\w][\w.:-]{0,63}$")  # ':' for names like mood:calm
 KINDS = ("video", "image", "audio")
 
 
@@ -79,13 +79,15 @@ def clean_tag(tag: str) -> str:
     """`tag` as stored (lower case, trimmed).
 
     Raises:
-        AssetError: it is not one word of letters (any alphabet), digits, '-', '_' or '.'.
+        AssetError: it is not one word of letters (any alphabet), digits, '-', '_', '.' or ':'.
     """
     t = tag.strip().lower()
     if not _TAG.match(t):
-        joined = re.sub(r"[^\w.-]+", "-", t).strip("-")
+        joined = re.sub(r"[^\w.:-]+", "-", t).strip("-")
         hint = f" (for example '{joined}')" if _TAG.match(joined) else ""
-        raise AssetError(f"'{tag}' is not a tag: use one word of letters, digits, '-', '_' or '.' (at most 64){hint}")
+        raise AssetError(
+            f"'{tag}' is not a tag: use one word of letters, digits, '-', '_', '.' or ':' (at most 64){hint}"
+        )
     return t
 
 
@@ -264,9 +266,15 @@ def add(source: str | os.PathLike, *, tags: Iterable[str] = (), max_bytes: int =
     return add_file(source, tags=tags, settings=settings)
 
 
-def record(path: str | os.PathLike, *, origin: str, source: str | None, provenance: dict[str, Any], settings: Settings) -> Asset:
-    """Keep a file a node made or downloaded (stock, AI) as an asset, with where it came from."""
-    return add_file(path, origin=origin, source=source, provenance=provenance, how="link", name=_recorded_name(path, origin, provenance), settings=settings)
+def record(
+    path: str | os.PathLike, *, origin: str, source: str | None, provenance: dict[str, Any], settings: Settings,
+    tags: Iterable[str] = (),
+) -> Asset:
+    """Keep a file a node made or downloaded (stock, AI) as an asset, with where it came from and `tags`
+    (e.g. `mood:calm` on a generated music bed, so a later run can find it instead of paying again)."""
+    name = _recorded_name(path, origin, provenance)
+    return add_file(path, origin=origin, source=source, provenance=provenance, how="link", name=name, tags=tags,
+                    settings=settings)
 
 
 def _recorded_name(path: str | os.PathLike, origin: str, provenance: dict[str, Any]) -> str:
@@ -274,16 +282,21 @@ def _recorded_name(path: str | os.PathLike, origin: str, provenance: dict[str, A
     'pexels-1006.mp4', 'kie-task_market_4.png', else '<origin>-<start of the file name>'."""
     suffix = Path(path).suffix.lower()
     ident = provenance.get("pexels_id") or provenance.get("task_id")
+    if ident and provenance.get("track"):  # one of the tracks a Suno request makes
+        ident = f"{ident}-{provenance['track']}"
     if ident:
         return re.sub(r"[^\w.-]+", "-", f"{provenance.get('provider') or origin}-{ident}") + suffix
     return f"{origin}-{Path(path).stem[:12]}{suffix}"
 
 
-def record_safely(path: str | os.PathLike, *, origin: str, source: str | None, provenance: dict[str, Any], settings: Settings) -> str | None:
+def record_safely(
+    path: str | os.PathLike, *, origin: str, source: str | None, provenance: dict[str, Any], settings: Settings,
+    tags: Iterable[str] = (),
+) -> str | None:
     """`record`, but a failure is returned as a warning to show, never raised: keeping a copy in the
     library must not fail a run."""
     try:
-        record(path, origin=origin, source=source, provenance=provenance, settings=settings)
+        record(path, origin=origin, source=source, provenance=provenance, settings=settings, tags=tags)
     except Exception as e:  # noqa: BLE001 - any failure here is reported and ignored
         return f"could not record {Path(path).name} in the asset library: {e}"
     return None

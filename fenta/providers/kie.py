@@ -1,9 +1,10 @@
 """KIE.ai client: create generation tasks, read their status, upload inputs, read the credit balance.
 
 KIE answers HTTP 200 with the real outcome in the body (`{"code": 402, "msg": ...}`), so every JSON call
-checks `code` and maps it onto the same typed errors and retry rules as HTTP statuses. Five API families
-(the unified Market API, 4o image, Flux Kontext, Veo, Runway) spell their task state differently; all of
-them are mapped onto one `TaskStatus` with states pending | running | succeeded | failed.
+checks `code` and maps it onto the same typed errors and retry rules as HTTP statuses. The six API
+families (Market, 4o image, Flux Kontext, Veo, Runway, Suno) are read onto one `TaskStatus`
+(`kie_status`); their request bodies are built in `kie_requests`. Veo's follow-ups (1080p, 4K) have
+their own calls here, since KIE answers "not ready yet" with error codes there.
 
 Creating a task costs money, so create requests are never retried when they may have reached KIE
 (only connection failures, 429 and body codes that say "not accepted" are retried).
@@ -18,10 +19,9 @@ from __future__ import annotations
 
 import asyncio
 import collections
-import json
 import mimetypes
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -29,30 +29,27 @@ import httpx
 
 from ..config import Settings
 from ..errors import AuthError, CreditsError, OutcomeUnknownError, ProviderError, RateLimitError
-from ..pricing import KieModel
 from ..retry import Retry, parse_retry_after, retryable_status
 from ._http import ProviderClient
+from .kie_requests import FAMILY_PATHS, VEO_1080P_PATH, VEO_4K_PATH, build_request, suno_request
+from .kie_requests import veo_extend_request
+from .kie_status import TaskStatus, _int, _url_list, is_refusal, parse_callback, parse_status
 
 __all__ = [
     "KieClient",
     "TaskStatus",
+    "Upscale",
     "OutcomeUnknownError",
     "SlidingWindowLimiter",
     "FAMILY_PATHS",
     "build_request",
+    "suno_request",
+    "veo_extend_request",
     "parse_status",
     "parse_callback",
+    "is_refusal",
     "time_scale",
 ]
-
-#: family -> (create path, status path)
-FAMILY_PATHS: dict[str, tuple[str, str]] = {
-    "market": ("/api/v1/jobs/createTask", "/api/v1/jobs/recordInfo"),
-    "4o-image": ("/api/v1/gpt4o-image/generate", "/api/v1/gpt4o-image/record-info"),
-    "flux-kontext": ("/api/v1/flux/kontext/generate", "/api/v1/flux/kontext/record-info"),
-    "veo": ("/api/v1/veo/generate", "/api/v1/veo/record-info"),
-    "runway": ("/api/v1/runway/generate", "/api/v1/runway/record-detail"),
-}
 
 _DEFAULT_API = "https://api.kie.ai"
 _DEFAULT_UPLOAD = "https://kieai.redpandaai.co"
@@ -70,19 +67,13 @@ def time_scale(settings: Settings | None = None) -> float:
 
 
 @dataclass
-class TaskStatus:
-    """One task's state, the same for every family."""
+class Upscale:
+    """What `get-4k-video` answered: "accepted" (being made), "processing" (asked before, not ready),
+    "generated" (made earlier; the answer carries no URL), or "done" with the 4K `urls`."""
 
-    task_id: str
-    state: str  # pending | running | succeeded | failed
-    urls: list[str] = field(default_factory=list)
-    error: str | None = None
-    error_code: str | None = None
-    credits: float | None = None  # credits KIE says it charged, when it says so
-
-    @property
-    def done(self) -> bool:
-        return self.state in ("succeeded", "failed")
+    state: str
+    urls: list[str]
+    message: str = ""
 
 
 class SlidingWindowLimiter:
@@ -104,161 +95,6 @@ class SlidingWindowLimiter:
                     self._times.append(now)
                     return
                 await asyncio.sleep(self._times[0] + self.period - now)
-
-
-# ---------------------------------------------------------------------------------- requests
-
-
-def build_request(
-    model: KieModel,
-    *,
-    prompt: str,
-    aspect_ratio: str | None = None,
-    duration: int | None = None,
-    resolution: str | None = None,
-    image_urls: list[str] | None = None,
-    callback_url: str | None = None,
-) -> tuple[str, dict[str, Any]]:
-    """The create path and JSON body for one generation with `model`."""
-    images = list(image_urls or [])
-    fam = model.family
-    body: dict[str, Any]
-    if fam == "market":
-        inp: dict[str, Any] = {"prompt": prompt}
-        if model.id == "google/nano-banana":
-            inp.update(output_format="png")
-            if aspect_ratio:
-                inp["image_size"] = aspect_ratio
-        elif aspect_ratio:
-            inp["aspect_ratio"] = aspect_ratio
-        if model.kind == "video":
-            inp["sound"] = False
-            inp["duration"] = str(duration or (model.durations[0] if model.durations else 5))
-        if resolution:
-            inp["resolution"] = resolution
-        if images:
-            inp["image_urls"] = images
-        body = {"model": model.id, "input": inp}
-    elif fam == "4o-image":
-        body = {"prompt": prompt, "size": aspect_ratio or "1:1", "nVariants": 1}
-        if images:
-            body["filesUrl"] = images
-    elif fam == "flux-kontext":
-        body = {"prompt": prompt, "aspectRatio": aspect_ratio or "16:9", "model": model.id, "outputFormat": "png"}
-        if images:
-            body["inputImage"] = images[0]
-    elif fam == "veo":
-        body = {"prompt": prompt, "model": model.id, "aspect_ratio": aspect_ratio or "16:9"}
-        if images:
-            body["imageUrls"] = images[:2]
-    elif fam == "runway":
-        body = {
-            "prompt": prompt,
-            "duration": int(duration or (model.durations[0] if model.durations else 5)),
-            "quality": resolution or model.default_resolution or "720p",
-            "aspectRatio": aspect_ratio or "16:9",
-            "waterMark": "",
-        }
-        if images:
-            body["imageUrl"] = images[0]
-    else:  # pragma: no cover - the price table only names known families
-        raise ProviderError(f"KIE.ai model family '{fam}' is not supported", provider="kie")
-    if callback_url:
-        body["callBackUrl"] = callback_url
-    return FAMILY_PATHS[fam][0], body
-
-
-# ---------------------------------------------------------------------------------- statuses
-
-_MARKET_STATES = {"waiting": "pending", "queuing": "pending", "generating": "running", "success": "succeeded", "fail": "failed"}
-_RUNWAY_STATES = {"wait": "pending", "queueing": "pending", "generating": "running", "success": "succeeded", "fail": "failed"}
-_4O_STATES = {"GENERATING": "running", "SUCCESS": "succeeded", "CREATE_TASK_FAILED": "failed", "GENERATE_FAILED": "failed"}
-_FLAG_STATES = {0: "running", 1: "succeeded", 2: "failed", 3: "failed"}
-
-
-def _json_maybe(value: Any) -> Any:
-    """Fields documented as arrays sometimes arrive as JSON strings: accept both."""
-    if isinstance(value, str) and value.strip()[:1] in ("[", "{"):
-        try:
-            return json.loads(value)
-        except ValueError:
-            return value
-    return value
-
-
-def _url_list(value: Any) -> list[str]:
-    value = _json_maybe(value)
-    if isinstance(value, str):
-        return [value] if value else []
-    if isinstance(value, list):
-        return [str(v) for v in value if v]
-    return []
-
-
-def _str_or_none(v: Any) -> str | None:
-    return None if v in (None, "") else str(v)
-
-
-def parse_status(family: str, data: dict[str, Any], task_id: str = "") -> TaskStatus:
-    """Map one family's status `data` onto a `TaskStatus`."""
-    data = data or {}
-    tid = str(data.get("taskId") or data.get("task_id") or task_id)
-    if family == "market":
-        state = _MARKET_STATES.get(str(data.get("state") or "").lower(), "pending")
-        result = _json_maybe(data.get("resultJson")) or {}
-        urls = _url_list(result.get("resultUrls")) if isinstance(result, dict) else []
-        credits = data.get("creditsConsumed")
-        return TaskStatus(tid, state, urls, _str_or_none(data.get("failMsg")), _str_or_none(data.get("failCode")), float(credits) if isinstance(credits, (int, float)) else None)
-    if family == "4o-image":
-        status = str(data.get("status") or "")
-        state = _4O_STATES.get(status) or _FLAG_STATES.get(data.get("successFlag"), "pending")  # type: ignore[arg-type]
-        resp = data.get("response") or {}
-        urls = _url_list(resp.get("resultUrls") or resp.get("result_urls"))
-        return TaskStatus(tid, state, urls, _str_or_none(data.get("errorMessage")), _str_or_none(data.get("errorCode")))
-    if family in ("flux-kontext", "veo"):
-        state = _FLAG_STATES.get(_int(data.get("successFlag")), "pending")
-        resp = data.get("response") or {}
-        urls = _url_list(resp.get("resultImageUrl")) if family == "flux-kontext" else _url_list(resp.get("resultUrls"))
-        return TaskStatus(tid, state, urls, _str_or_none(data.get("errorMessage")), _str_or_none(data.get("errorCode")))
-    if family == "runway":
-        state = _RUNWAY_STATES.get(str(data.get("state") or "").lower(), "pending")
-        info = data.get("videoInfo") or {}
-        return TaskStatus(tid, state, _url_list(info.get("videoUrl")), _str_or_none(data.get("failMsg")), _str_or_none(data.get("failCode")))
-    raise ProviderError(f"KIE.ai model family '{family}' is not supported", provider="kie")
-
-
-def _int(v: Any) -> int | None:
-    try:
-        return int(v)
-    except (TypeError, ValueError):
-        return None
-
-
-def parse_callback(family: str, payload: dict[str, Any]) -> TaskStatus:
-    """Map a callback body (`{code, msg, data}`) of one family onto a `TaskStatus`."""
-    code = _int(payload.get("code"))
-    msg = str(payload.get("msg") or payload.get("message") or "")
-    data = payload.get("data") or {}
-    tid = str(data.get("taskId") or data.get("task_id") or "")
-    if family == "market":
-        st = parse_status("market", data, tid)
-        if code not in (None, 200) and st.state != "failed":
-            st.state, st.error = "failed", st.error or msg
-        return st
-    if code not in (None, 200):
-        return TaskStatus(tid, "failed", [], msg or "generation failed", str(code))
-    info = data.get("info") or {}
-    if family == "4o-image":
-        urls = _url_list(info.get("result_urls") or info.get("resultUrls"))
-    elif family == "flux-kontext":
-        urls = _url_list(info.get("resultImageUrl"))
-    elif family == "veo":
-        urls = _url_list(info.get("resultUrls") or info.get("result_urls"))
-    elif family == "runway":
-        urls = _url_list(data.get("video_url") or data.get("videoUrl"))
-    else:
-        urls = []
-    return TaskStatus(tid, "succeeded" if urls else "failed", urls, None if urls else (msg or "callback carried no result"))
 
 
 # ---------------------------------------------------------------------------------- client
@@ -328,23 +164,39 @@ class KieClient(ProviderClient):
 
         return await self.retry.run(attempt)
 
-    async def call(self, method: str, path: str, *, paid: bool = False, **kwargs: Any) -> Any:
-        """One JSON call; returns the envelope's `data` or raises the typed error its body `code` means."""
+    async def envelope(
+        self,
+        method: str,
+        path: str,
+        *,
+        paid: bool = False,
+        answers: frozenset[int] = frozenset(),
+        **kwargs: Any,
+    ) -> tuple[int, str, Any]:
+        """One JSON call; returns (code, msg, data). Body codes in `answers` are answers, not errors
+        (Veo's "1080P is processing" is code 400); any other code != 200 raises its typed error."""
 
-        async def attempt(n: int) -> Any:
+        async def attempt(n: int) -> tuple[int, str, Any]:
             resp = await (self._send_once if paid else self.request)(method, path, **kwargs)
             payload = self._json(resp)
             if not isinstance(payload, dict):
-                raise ProviderError(f"{self.title} sent an unexpected response", provider=self.name, retryable=True)
+                raise ProviderError(
+                    f"{self.title} sent an unexpected response", provider=self.name, retryable=True
+                )
             code = _int(payload.get("code"))
-            if code in (None, 200):
-                return payload.get("data")
-            err = self._body_error(code, str(payload.get("msg") or payload.get("message") or ""), resp.status_code)
+            msg = str(payload.get("msg") or payload.get("message") or "")
+            if code in (None, 200) or code in answers:
+                return code or 200, self._safe(msg), payload.get("data")
+            err = self._body_error(code, msg, resp.status_code)
             if err.retryable or isinstance(err, RateLimitError):
                 raise Retry(err)
             raise err
 
         return await self.retry.run(attempt)
+
+    async def call(self, method: str, path: str, *, paid: bool = False, **kwargs: Any) -> Any:
+        """One JSON call; returns the envelope's `data` or raises the typed error its body `code` means."""
+        return (await self.envelope(method, path, paid=paid, **kwargs))[2]
 
     async def create_task(self, path: str, body: dict[str, Any]) -> str:
         """Submit one generation (paid) and return its task id. Waits for the account's rate window."""
@@ -359,6 +211,52 @@ class KieClient(ProviderClient):
         await self.poll_limiter.acquire()
         data = await self.call("GET", FAMILY_PATHS[family][1], params={"taskId": task_id})
         return parse_status(family, data if isinstance(data, dict) else {}, task_id)
+
+    async def veo_1080p(self, task_id: str, index: int = 0) -> str | None:
+        """The 1080p URL of a finished Veo video, or None while KIE is still making it (it answers code
+        400 "1080P is processing" until then; KIE suggests asking again after a minute or two)."""
+        await self.poll_limiter.acquire()
+        code, msg, data = await self.envelope(
+            "GET", VEO_1080P_PATH, params={"taskId": task_id, "index": index}, answers=frozenset({400})
+        )
+        if code == 400:
+            if "process" in msg.lower() or not msg.strip():
+                return None
+            raise ProviderError(f"{self.title} has no 1080p video for task {task_id} (code 400: {msg})",
+                                provider=self.name, status=400)
+        url = (data.get("resultUrl") or data.get("result_url")) if isinstance(data, dict) else data
+        if not url:
+            return None
+        return str(url)
+
+    async def veo_4k(self, task_id: str, *, index: int = 0, callback_url: str | None = None,
+                     first: bool = False) -> Upscale:
+        """Ask for (`first`: paid, sent at most once) or after the 4K version of a finished Veo video.
+
+        KIE answers 200 with `resultUrls` null while it works (with the URLs once done), and code 422
+        to repeated requests: "4k is processing" or "already generated". A code 500 answer ("the 4K
+        version of this video is unavailable") raises."""
+        body: dict[str, Any] = {"taskId": task_id, "index": index}
+        if callback_url:
+            body["callBackUrl"] = callback_url
+        if first:
+            await self.create_limiter.acquire()
+        else:
+            await self.poll_limiter.acquire()
+        code, msg, data = await self.envelope(
+            "POST", VEO_4K_PATH, json=body, paid=first, answers=frozenset({422})
+        )
+        if code == 422:
+            low = msg.lower()
+            if "process" not in low and ("generated" in low or "already" in low):
+                return Upscale("generated", [], msg)
+            if "process" in low:
+                return Upscale("processing", [], msg)
+            raise ProviderError(f"{self.title} refused the 4K request for task {task_id} (code 422: {msg})",
+                                provider=self.name, status=422)
+        found = data if isinstance(data, dict) else {}
+        urls = _url_list(found.get("resultUrls") or found.get("result_urls"))
+        return Upscale("done" if urls else "accepted", urls, msg)
 
     async def fresh_download_url(self, url: str) -> str:
         """A 20-minute download link for a KIE-hosted result URL (for links that expired)."""

@@ -206,9 +206,9 @@ _WORDS = "curious bright quiet ancient sudden gentle clever hidden".split()
 
 
 def _wanted_items(messages: list[dict]) -> int | None:
-    """How many scenes/narrations the prompt asks for ("exactly N scenes", or N numbered lines)."""
+    """How many scenes/narrations/prompts the prompt asks for ("exactly N scenes", or N numbered lines)."""
     text = "\n".join(str(m.get("content")) for m in messages)
-    m = re.search(r"exactly (\d+) (?:scenes|narrations)", text)
+    m = re.search(r"exactly (\d+) (?:scenes|narrations|prompts)", text)
     if m:
         return int(m.group(1))
     user = "\n".join(str(m.get("content")) for m in messages if m.get("role") == "user")
@@ -268,7 +268,7 @@ def _instance(schema: dict, name: str, topic: str, i: int, wanted: int | None = 
         return {k: _instance(v, k, topic, i, wanted) for k, v in (schema.get("properties") or {}).items()}
     if t == "array":
         lo, hi = schema.get("minItems", 0), schema.get("maxItems", 4)
-        n = wanted if wanted and name in ("scenes", "narrations") else max(lo, min(3, hi))
+        n = wanted if wanted and name in ("scenes", "narrations", "prompts") else max(lo, min(3, hi))
         item_name = name[:-1] if name.endswith("s") else name
         return [_instance(schema.get("items") or {"type": "string"}, item_name, topic, j) for j in range(n)]
     if t == "integer":

@@ -184,21 +184,28 @@ def test_cost_estimate_follows_the_price_table(write):
     assert plan(wf).cost == {"kie": credits_to_usd(3 * 10)}
 
 
-def test_prompt_help_turns_narration_into_a_visual_prompt_once_and_caches_it(fake_kie, openrouter_fake, write):
-    openrouter_fake.queue_content('"A sleepy red fox curled in fresh snow, dawn light, wide shot"', "A fox stalking mice under snow, telephoto", "A fox asleep in a den, warm light")
-    wf = load(write("wf.yaml", SCENES_WF.format(params=json.dumps({"model": "google/nano-banana", "prompt_help": True}))))
+def test_prompt_help_writes_every_scenes_prompt_for_the_model_in_one_cached_call(
+    fake_kie, openrouter_fake, write
+):
+    sheet = "Rufus: a young red fox with a white-tipped tail; snowy birch forest; pale blue palette"
+    prompts = ["Rufus, a young red fox with a white-tipped tail, curled in fresh snow, dawn light, wide shot",
+               "Rufus, a young red fox with a white-tipped tail, stalking mice under snow, telephoto",
+               "Rufus, a young red fox with a white-tipped tail, asleep in a den, warm light"]
+    openrouter_fake.queue_content(json.dumps({"sheet": sheet, "prompts": prompts}))
+    params = json.dumps({"model": "google/nano-banana", "prompt_help": True})
+    wf = load(write("wf.yaml", SCENES_WF.format(params=params)))
     res = run(wf, out="out")
     assert res.status == "completed", res.error
-    prompts = sorted(r.json()["input"]["prompt"] for r in fake_kie.creates)
-    assert "A sleepy red fox curled in fresh snow, dawn light, wide shot" in prompts  # quotes stripped
-    assert len(openrouter_fake.chat_requests()) == 3
-    assert "It hunts in the snow." in json.dumps([r.json() for r in openrouter_fake.chat_requests()])
+    assert sorted(r.json()["input"]["prompt"] for r in fake_kie.creates) == sorted(prompts)
+    (ask,) = openrouter_fake.chat_requests()  # one call writes the sheet and all three prompts
+    text = json.dumps(ask.json()["messages"])
+    assert "It hunts in the snow." in text and "google/nano-banana" in text and "9:16" in text
     # a second run that must re-run the node asks the LLM nothing and KIE nothing new
     _store().db.conn.execute("DELETE FROM node_cache WHERE node_type = 'AI.Image'")
     assert run(wf, out="out").status == "completed"
-    assert len(openrouter_fake.chat_requests()) == 3 and len(fake_kie.creates) == 3
+    assert len(openrouter_fake.chat_requests()) == 1 and len(fake_kie.creates) == 3
     tokens = list(_store().db.query("select count(*) n from usage_records where provider = 'openrouter'"))
-    assert tokens == [{"n": 3}]
+    assert tokens == [{"n": 1}]
 
 
 def test_the_key_never_reaches_the_database_or_logs(fake_kie, write, fenta_home):

@@ -73,3 +73,33 @@ def test_ai_video_cuts_an_ai_clip_with_stock_footage(fake_kie, openrouter_fake, 
 def test_example_cost_estimate_matches_the_price_table(name, model, count, duration):
     wf = load(REPO / "examples" / f"{name}.yaml")
     assert plan(wf).cost["kie"] == credits_to_usd(kie_credits(model, count=count, duration=duration))
+
+
+def test_ai_music_veo_renders_a_suno_bed_a_1080p_veo_clip_and_an_outpainted_stock_photo(
+    fake_kie, pexels_fake, tmp_path
+):
+    from fenta.library import list_assets
+    from tests.fakes.kie import HD_PATH
+
+    wf = load(REPO / "examples" / "ai-music-veo.yaml", vars={"engine": "espeak", "profile": "360p"})
+    assert plan(wf).cost == {"kie": credits_to_usd(12 + 60 + 5)}
+    res = run(wf, out=tmp_path / "out")
+    assert res.status == "completed", res.error
+    paths = sorted(r.path for r in fake_kie.creates)
+    assert paths == ["/api/v1/flux/kontext/generate", "/api/v1/generate", "/api/v1/veo/generate"]
+    veo = next(t for t in fake_kie.tasks.values() if t.family == "veo")
+    assert len(fake_kie.asks_of(HD_PATH, veo.task_id)) == 3  # processing twice, then the 1080p URL
+    (hero,) = res.outputs["hero"]["clips"]
+    (wide,) = res.outputs["wide"]["clips"]
+    bed = res.outputs["bed"]["audio"]
+    assert hero["kind"] == "video" and wide["kind"] == "image" and fake_kie.upload_requests == 1
+    voice = res.outputs["voice"]["audio"]["duration"]
+    assert bed["duration"] == min((3.0, 6.0), key=lambda d: abs(d - voice))  # the track nearest the narration
+    timeline = json.loads(open(res.artifacts["timeline"]).read())
+    assert timeline["music"]["path"] == bed["path"]
+    assert hero["path"] in json.dumps(timeline) and wide["path"] in json.dumps(timeline)
+    info = probe(res.video)
+    assert info.has_video and info.has_audio and abs(info.duration - voice) < 0.5
+    assert len(list_assets(kind="audio", tag="mood:calm")) == 2
+    kie = sum(r["cost"] for r in _usage(res.job_id) if r["provider"] == "kie")
+    assert kie == pytest.approx(credits_to_usd(12 + 60 + 5))
