@@ -98,7 +98,7 @@ def test_a_corrupt_secret_fails_only_its_own_deliveries_with_the_reason(store, s
         good = wh.add_endpoint(store, rx.url)
         rx.secret = good.secret
         events = [completed(store, f"job-{n}") for n in range(3)]
-        attempts = wh.flush(settings, wait=0.5)
+        attempts = wh.flush(settings, wait=0)  # one whole pass, however slow the machine
     assert sorted(r.webhook_id for r in rx.requests) == sorted(f"evt_{e}" for e in events)
     corrupt = [a for a in attempts if a.endpoint_id == "ep_corrupt"]
     assert corrupt and all(
