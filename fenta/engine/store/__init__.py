@@ -9,10 +9,10 @@
 
 The store is split by concept, each part a set of statements on the shared connection: jobs
 (`store.jobs`), node runs, the cache index, artifacts and scripts (`store.nodes`), the event log and
-cursors (`store.events`), usage, provider state and provider tasks (`store.usage`). `JobStore` runs
-them in autocommit, `Tx` inside one transaction. Which state may follow which is not the store's
-business but `fenta.engine.lifecycle`'s. Tables: `fenta.engine.tables`. Nothing here ever holds an
-API key.
+cursors (`store.events`), usage, provider state and provider tasks (`store.usage`), and the stock
+clips already shown (`store.clips`). `JobStore` runs them in autocommit, `Tx` inside one transaction.
+Which state may follow which is not the store's business but `fenta.engine.lifecycle`'s. Tables:
+`fenta.engine.tables`. Nothing here ever holds an API key.
 """
 
 from __future__ import annotations
@@ -30,6 +30,7 @@ import sqlite_utils
 from ...database import open_database
 from ..records import Event
 from ..tables import ensure_schema
+from .clips import ClipQueries
 from .events import EventQueries
 from .jobs import NO_BATCH, JobQueries
 from .nodes import NodeQueries
@@ -51,10 +52,11 @@ class RemoteRecords(TypedDict, total=False):
     provider_tasks: list[dict[str, Any]]
     node_runs: list[dict[str, Any]]
     scripts: list[dict[str, Any]]
+    clips: list[dict[str, Any]]
     events: list[dict[str, Any]]  # id, type, data (JSON text), created_at
 
 
-class _Queries(JobQueries, NodeQueries, EventQueries, UsageQueries):
+class _Queries(JobQueries, NodeQueries, EventQueries, UsageQueries, ClipQueries):
     """Every statement of the store, on `conn`."""
 
     def append_remote_event(self, job_id: str, type_: str, data: dict[str, Any]) -> Event:
@@ -156,6 +158,7 @@ class JobStore(_Queries):
             "provider_tasks": self.provider_tasks_of_job(job_id),
             "node_runs": self.raw_node_runs(job_id),
             "scripts": self.scripts_of_job(job_id),
+            "clips": self.clips_of_job(job_id),
             "events": self.raw_events(job_id, event_types),
         }
 
@@ -186,6 +189,15 @@ class JobStore(_Queries):
                     hook=sc.get("hook"),
                     job_id=job_id,
                     created_at=sc["created_at"],
+                )
+            picked: dict[tuple[str, str, str | None, float], list[str]] = {}
+            for clip in records.get("clips") or []:  # one call per node: it replaces that node's rows
+                group = (clip["workflow"], clip["provider"], clip.get("node_id"), clip["created_at"])
+                picked.setdefault(group, []).append(clip["clip_id"])
+            for (workflow, provider, node_id, at), ids in picked.items():
+                tx.remember_clips(
+                    workflow=workflow, provider=provider, clip_ids=ids, job_id=job_id, node_id=node_id,
+                    created_at=at,
                 )
             for task in records.get("provider_tasks") or []:
                 tx.put_provider_task(task)
