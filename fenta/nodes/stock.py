@@ -138,7 +138,7 @@ class InputStock(Node):
     version = "2"  # 2: candidates ranked (vision, text or first), clips shown lately skipped
     description = (
         "Stock videos or photos from Pexels for each scene, ranked by what they show (a vision model, or the "
-        "clip's own words), never the same clip twice nor one the workflow showed lately; plus a credits file."
+        "clip's own words), never the same clip twice nor one the workflow showed lately; plus credits."
     )
     Params = StockParams
     Inputs = StockInputs
@@ -173,13 +173,7 @@ class InputStock(Node):
         mode, model = rank_mode(params, ctx.settings)
         search = StockSearch(ctx, client, kind, orientation, size, params)
         provider = f"pexels-{params.media}"
-        recent: set[int] = set()
-        if ctx.store is not None and params.avoid_recent_days > 0:
-            since = time.time() - params.avoid_recent_days * 86400
-            rows = ctx.store.recent_clips(ctx.workflow_name, since, exclude_job=ctx.job_id)
-            recent = {
-                int(r["clip_id"]) for r in rows if r["provider"] == provider and str(r["clip_id"]).isdigit()
-            }
+        recent = self._recent(ctx, params, provider)
         try:
             # First pages of every distinct query in parallel; picking stays sequential so it is deterministic.
             await asyncio.gather(*(search.page(q, 1) for q in dict.fromkeys(q for _, q, _ in jobs)))
@@ -189,17 +183,27 @@ class InputStock(Node):
                 ctx, params, mode, model, [(text, c) for (_, _, text), (c, _) in zip(jobs, found)]
             )
             ctx.progress(0.15)
+            # From here to _remember nothing awaits: jobs of this process running at once (a batch's rows)
+            # see each other's picks, and the history is read again for the picks made meanwhile.
+            recent |= self._recent(ctx, params, provider)
             used: set[int] = set()
+            chosen: list[Ranked | None] = []
+            for order in ranked:
+                free = [r for r in order if r.id not in used]
+                best = next((r for r in free if r.id not in recent), free[0] if free else None)
+                chosen.append(best)
+                used |= {best.id} if best else set()
+            self._remember(ctx, provider, [b.id for b in chosen if b])
             picks: list[tuple[int | None, str, dict[str, Any]]] = []
             records: list[StockPick] = []
-            for (scene_idx, query, _), (cands, got_query), order in zip(jobs, found, ranked):
-                best = next((r for r in order if r.id not in used), None)
+            for (scene_idx, query, _), (_, got_query), order, best in zip(jobs, found, ranked, chosen):
                 if best is None:  # every ranked candidate is taken by an earlier scene: the next fitting one
                     cands, got_query = await search.candidates(query, 1, recent, exclude=used)
                     if not cands:
                         raise self._nothing_left(ctx, search, query, kind)
                     best = Ranked(cands[0], 0.0, "the ranked candidates were taken by earlier scenes", 0)
                     order = [best]
+                    used.add(best.id)
                 if got_query != query:
                     ctx.info(f"no Pexels {kind} for '{query}'; used '{got_query}'")
                 if best.id in recent:
@@ -207,17 +211,10 @@ class InputStock(Node):
                         f"every Pexels {kind[:-1]} that fits '{got_query}' was shown in the last "
                         f"{params.avoid_recent_days:g} days; showing one again"
                     )
-                used.add(best.id)
                 picks.append((scene_idx, got_query, best.item))
                 records.append(StockPick.of(scene_idx, got_query, mode, model, best, order, recent))
-            if ctx.store is not None:
-                ctx.store.remember_clips(
-                    workflow=ctx.workflow_name,
-                    provider=provider,
-                    clip_ids=[str(p[2]["id"]) for p in picks],
-                    job_id=ctx.job_id,
-                    node_id=ctx.node_id,
-                )
+            if None in chosen:
+                self._remember(ctx, provider, [int(p[2]["id"]) for p in picks])
             ctx.progress(0.2)
             done = 0
             sem = asyncio.Semaphore(4)
@@ -237,6 +234,23 @@ class InputStock(Node):
         credits.write_text(self._credits(picks, kind), encoding="utf-8")
         art = Artifact(kind="credits", path=ctx.keep(credits), name="{name}.credits.txt")
         return StockOutputs(clips=clips, credits=[art], picks=records)
+
+    @staticmethod
+    def _recent(ctx: NodeContext, params: StockParams, provider: str) -> set[int]:
+        """Ids of the clips this workflow's other jobs showed in the last `avoid_recent_days`."""
+        if ctx.store is None or params.avoid_recent_days <= 0:
+            return set()
+        since = time.time() - params.avoid_recent_days * 86400
+        rows = ctx.store.recent_clips(ctx.workflow_name, since, exclude_job=ctx.job_id)
+        return {int(r["clip_id"]) for r in rows if r["provider"] == provider and str(r["clip_id"]).isdigit()}
+
+    @staticmethod
+    def _remember(ctx: NodeContext, provider: str, ids: list[int]) -> None:
+        if ctx.store is not None:
+            ctx.store.remember_clips(
+                workflow=ctx.workflow_name, provider=provider, clip_ids=[str(i) for i in ids],
+                job_id=ctx.job_id, node_id=ctx.node_id,
+            )
 
     def _jobs(
         self, ctx: NodeContext, params: StockParams, inputs: StockInputs
