@@ -106,6 +106,14 @@ class SubtitleStyle(_M):
     uppercase: bool = True
     min_seconds: float = Field(0.6, ge=0)
     max_seconds: float = Field(4.0, gt=0)
+    animation: Literal["none", "pop", "highlight", "chunk"] = Field(
+        "none",
+        description="pop: words scale in as spoken; highlight: the spoken word on a box; chunk: 2-4 words.",
+    )
+    chunk_words: int = Field(3, ge=2, le=4, description="Words shown at a time by the chunk animation.")
+    emphasis_color: Color | None = Field(
+        None, description="Colour of the script's keywords (Script.Gen's keywords)."
+    )
 
 
 class Music(_M):

@@ -55,11 +55,17 @@ class Scene(_Value):
 
 
 class SubtitleTrack(_Value):
-    """Timed captions, as ASS (for burning in) and SRT (for upload)."""
+    """Timed captions, as ASS (for burning in) and SRT (for upload).
+
+    `words`, `keywords` and `style` (the caption style they were laid out with) let a render lay them
+    out again for another canvas (`Render.renditions`)."""
 
     ass_path: str
     srt_path: str
     events: int
+    words: list[Word] = Field(default_factory=list)
+    keywords: list[str] = Field(default_factory=list)
+    style: dict | None = None
 
 
 class Artifact(_Value):
