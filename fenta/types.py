@@ -9,8 +9,13 @@ from __future__ import annotations
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
+from typing_extensions import Annotated
 
 __all__ = ["Clip", "Audio", "Word", "Scene", "SubtitleTrack", "Artifact", "PORT_TYPES", "port_type_name"]
+
+
+#: A fraction of a frame's width or height.
+Fraction = Annotated[float, Field(ge=0, le=1)]
 
 
 class _Value(BaseModel):
@@ -30,6 +35,9 @@ class Clip(_Value):
     has_audio: bool = False
     source: str | None = Field(None, description="Where it came from (file name, URL or generator).")
     scene: int | None = Field(None, description="Index of the script scene this clip illustrates.")
+    focus: tuple[Fraction, Fraction] | None = Field(
+        None, description="The point kept in frame when cropped to a canvas: x, y fractions (centre .5, .5)."
+    )
 
 
 class Audio(_Value):

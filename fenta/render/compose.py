@@ -81,10 +81,18 @@ def _input_matrix(info: MediaInfo | None, still: bool) -> str:
     return "bt709" if info.is_hd and not still else "bt601"
 
 
-def _cover(v, W: int, H: int, in_matrix: str = "auto"):
-    """Crop to the W:H aspect in the source's own pixels (sample aspect respected), then scale to WxH."""
+def _cover(v, W: int, H: int, in_matrix: str = "auto", focus: tuple[float, float] | None = None):
+    """Crop to the W:H aspect in the source's own pixels (sample aspect respected), then scale to WxH.
+
+    The crop is centred on `focus` (x, y as fractions of the source), moved inside the picture where
+    the point is near an edge; the centre by default."""
     a = W / H
-    v = v.filter("crop", w=f"trunc(min(iw,ih*{a:.6f}/sar)/2)*2", h=f"trunc(min(ih,iw*sar/{a:.6f})/2)*2")
+    where: dict[str, str] = {}
+    if focus is not None and tuple(focus) != (0.5, 0.5):
+        fx, fy = focus
+        where = {"x": f"max(0,min(iw-ow,{fx:.4f}*iw-ow/2))", "y": f"max(0,min(ih-oh,{fy:.4f}*ih-oh/2))"}
+    size = {"w": f"trunc(min(iw,ih*{a:.6f}/sar)/2)*2", "h": f"trunc(min(ih,iw*sar/{a:.6f})/2)*2"}
+    v = v.filter("crop", **size, **where)
     return v.filter("scale", W, H, flags="bicubic", in_color_matrix=in_matrix, **_OUT_COLOUR, threads=SCALE_THREADS).filter("setsar", 1)
 
 
@@ -94,21 +102,30 @@ def _cover_size(W: int, H: int, zoom: tuple[float, float] | None) -> tuple[int, 
     return int(round(W * zmax / 2)) * 2, int(round(H * zmax / 2)) * 2
 
 
-def _still_frame(path: str, info: MediaInfo | None, cw: int, ch: int, idx: int = 0):
-    """A still's one frame, cropped to the slot's aspect and scaled to cw x ch (yuv420p, BT.709)."""
+def _still_frame(
+    path: str, info: MediaInfo | None, cw: int, ch: int, idx: int = 0,
+    focus: tuple[float, float] | None = None,
+):
+    """A still's one frame, cropped to the slot's aspect (around `focus`), scaled to cw x ch (BT.709)."""
     v = file_input(path, info, still=True).video.filter("setpts", f"PTS-STARTPTS+0*{idx}").filter("trim", end_frame=1)
-    return _cover(v, cw, ch, _input_matrix(info, still=True)).filter("format", "yuv420p")
+    return _cover(v, cw, ch, _input_matrix(info, still=True), focus).filter("format", "yuv420p")
+
+
+def _slot(path: str, cw: int, ch: int, focus: tuple[float, float] | None) -> Slot:
+    return (path, cw, ch) if focus is None or tuple(focus) == (0.5, 0.5) else (path, cw, ch, tuple(focus))
 
 
 def still_slots(tl: Timeline, W: int, H: int) -> list[Slot]:
-    """(path, width, height) each image segment's still is scaled to."""
-    return [(s.path, *_cover_size(W, H, s.zoom)) for s in tl.segments if s.kind == "image" and s.path]
+    """(path, width, height[, focus]) each image segment's still is scaled to."""
+    stills = [s for s in tl.segments if s.kind == "image" and s.path]
+    return [_slot(str(s.path), *_cover_size(W, H, s.zoom), s.focus) for s in stills]
 
 
 def still_args(slot: Slot, out: Path) -> list[str]:
     """FFmpeg arguments writing one slot's frame, by the graph's own filters, as raw video."""
-    path, cw, ch = slot
-    return ffmpeg.output(_still_frame(path, None, cw, ch), str(out), f="nut", vcodec="rawvideo", frames=1).get_args()
+    path, cw, ch, *focus = slot
+    frame = _still_frame(path, None, cw, ch, focus=focus[0] if focus else None)
+    return ffmpeg.output(frame, str(out), f="nut", vcodec="rawvideo", frames=1).get_args()
 
 
 def frame_count(seconds: float, fps: int) -> int:
@@ -155,12 +172,12 @@ def _segment_stream(
     if seg.kind == "image" or (info is not None and info.is_still):
         z0, z1 = seg.zoom or (1.0, 1.0)
         cw, ch = _cover_size(W, H, seg.zoom)
-        ready = (prepared or {}).get((seg.path, cw, ch))
+        ready = (prepared or {}).get(_slot(seg.path, cw, ch, seg.focus))
         if ready is not None:
             # Scaled before the render (see `stills`); raw video keeps no colour tags, so restate them.
             v = file_input(str(ready), None, self_describing=True).video.filter("setpts", f"PTS-STARTPTS+0*{idx}").filter("trim", end_frame=1).filter("setparams", range="tv", colorspace="bt709").filter("setsar", 1)
         else:
-            v = _still_frame(seg.path, info, cw, ch, idx)
+            v = _still_frame(seg.path, info, cw, ch, idx, seg.focus)
         # Frame-exact timestamps: N/(fps*TB) rounded in an image's 1/25 time base gave 30 fps
         # frames equal timestamps, and `fps` then dropped and doubled frames (a juddering zoom).
         # `fps` changes no frame here (one per tick already) but gives the link the frame rate
@@ -196,7 +213,7 @@ def _segment_stream(
     if animated_webp and seg.loop:
         v = v.filter("loop", loop=-1, size=2000)
     v = v.filter("fps", fps)
-    v = _cover(v, W, H, _input_matrix(info, still=False)).filter("format", "yuv420p")
+    v = _cover(v, W, H, _input_matrix(info, still=False), seg.focus).filter("format", "yuv420p")
     # Pad with the last frame if the clip ends early (a short or damaged file), then cut exactly.
     # A part that starts later is cut from the same frames: a seek could land a frame off.
     v = v.filter("tpad", stop_mode="clone", stop=last).filter("trim", **({"start_frame": first} if first else {}), end_frame=last)
