@@ -316,6 +316,7 @@ def build_command(
     span: tuple[int, int] | None = None,
     with_audio: bool = True,
     encoder: Encoder | None = None,
+    audio_track: Path | None = None,
 ) -> list[str]:
     """FFmpeg arguments rendering `tl` to `out_video` (and a JPEG thumbnail) in one process.
 
@@ -330,6 +331,8 @@ def build_command(
             and overlays still go by the whole video's clock.
         with_audio: False: video only (a chunk; the audio track comes from `audio_args`).
         encoder: The H.264 encoder (from `encoders.resolve_encoder`; default x264 with the profile's preset and CRF).
+        audio_track: The finished audio (from `audio.audio_args`), copied in instead of mixing it here (the
+            renditions of one video share it).
     """
     if infos is None:
         infos = probe_inputs(tl)
@@ -390,6 +393,12 @@ def build_command(
     if not with_audio:
         # A chunk: video only, joined to the others and to the audio track by `join_args`.
         return [*enc.global_args, *_get_args(ffmpeg.output(video, str(out_video), **vopts, **_OUT_TAGS, r=fps, fps_mode="cfr", **keyframe, an=None, f="mp4"))]
+    if audio_track is not None:
+        track = ffmpeg.input("file:" + str(Path(audio_track).resolve())).audio
+        return [*enc.global_args, *ffmpeg.output(
+            video, track, str(out_video), **vopts, **_OUT_TAGS,
+            r=fps, fps_mode="cfr", **keyframe, acodec="copy", movflags="+faststart", f="mp4",
+        ).get_args()]
     if not SEPARATE_AUDIO_GRAPH:
         return [*enc.global_args, *ffmpeg.output(
             video, audio, str(out_video), **vopts, **_OUT_TAGS,
