@@ -153,6 +153,7 @@ async def render_renditions(items: list[Rendition], *, workdir: Path, on_progres
     from ..media.run import run_ffmpeg
 
     ready = await _prepare([(r.timeline, r.profile) for r in items], workdir)
+    workdir.mkdir(parents=True, exist_ok=True)
     audio = workdir / f".audio{os.getpid()}.m4a"
     weights = [r.timeline.duration * _pixels(r) for r in items]
     done: list[MediaInfo] = []
