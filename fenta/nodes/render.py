@@ -20,22 +20,32 @@ ProfileName = Literal["1080p", "720p", "480p", "360p", "canvas"]
 
 class RenditionParams(Params):
     aspect: str = Field(pattern=ASPECT.pattern, description="W:H, e.g. 9:16, 1:1, 16:9, 4:5.")
-    profile: ProfileName | None = Field(None, description="Output size of this rendition (default: the Render's).")
+    profile: ProfileName | None = Field(
+        None, description="Output size of this rendition (default: the Render's)."
+    )
 
 
 class RenderParams(Params):
-    profile: ProfileName = Field("1080p", description="Output size (short side); aspect comes from the template.")
+    profile: ProfileName = Field(
+        "1080p", description="Output size (short side); aspect comes from the template."
+    )
     crf: int = Field(23, ge=0, le=51, description="x264 quality (lower is better and bigger).")
-    preset: Literal["ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow"] = Field("veryfast", description="x264 speed preset.")
+    preset: Literal["ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow"] = Field(
+        "veryfast", description="x264 speed preset."
+    )
     thumbnail: bool = Field(True, description="Also write a JPEG thumbnail (a frame at 40%).")
-    preview: bool = Field(False, description="Quick low-resolution draft (360p, ultrafast); `fenta run --preview` sets it.")
+    preview: bool = Field(
+        False, description="Quick low-resolution draft (360p, ultrafast); `fenta run --preview` sets it."
+    )
     encoder: Literal["auto", "x264", "nvenc", "qsv", "vaapi", "videotoolbox"] = Field(
-        "x264", description="H.264 encoder: x264 (CPU), a hardware encoder, or auto (the first that works here); one that fails falls back to x264 with a notice.",
+        "x264",
+        description="H.264 encoder: x264 (CPU), a hardware encoder, or auto (the first that works here); one "
+        "that fails falls back to x264 with a notice.",
     )
     renditions: list[RenditionParams] | None = Field(
         None,
-        description="The same video in several aspects, e.g. [{aspect: '9:16'}, {aspect: '1:1'}, {aspect: '16:9', "
-        "profile: 720p}]: NAME.mp4 for the first, NAME-1x1.mp4, NAME-16x9.mp4 (+ .srt, .jpg) for the others.",
+        description="The same video in several aspects, e.g. [{aspect: '9:16'}, {aspect: '1:1'}, "
+        "{aspect: '16:9', profile: 720p}]: NAME.mp4 (the first), NAME-1x1.mp4, NAME-16x9.mp4 (+ srt, jpg).",
     )
 
 
@@ -57,10 +67,12 @@ def profile_for(params: RenderParams, name: str | None = None) -> Profile:
 @register
 class Render(Node):
     type = "Render"
-    # 3: limited-range BT.709 output, frame-exact Ken Burns; 4: long videos in chunks, tagged colour slots, encoder
-    # param; 5: renditions, crops around a clip's focus
+    # 3: limited-range BT.709 output, frame-exact Ken Burns; 4: long videos in chunks, tagged colour slots,
+    # encoder param; 5: renditions, crops around a clip's focus
     version = "5"
-    description = "Encodes the timeline in ONE FFmpeg process: H.264/AAC MP4, SRT, ASS, thumbnail, timeline.json."
+    description = (
+        "Encodes the timeline in ONE FFmpeg process: H.264/AAC MP4, SRT, ASS, thumbnail, timeline.json."
+    )
     Params = RenderParams
     Inputs = RenderInputs
     Outputs = RenderOutputs
@@ -77,7 +89,9 @@ class Render(Node):
                 continue
             suffix = aspect_suffix(r.aspect)
             if suffix in seen:
-                problems.append((f"params.renditions[{i}].aspect", f"'{r.aspect}' is already rendition {seen[suffix]}"))
+                problems.append(
+                    (f"params.renditions[{i}].aspect", f"'{r.aspect}' is already rendition {seen[suffix]}")
+                )
             seen.setdefault(suffix, i)
         if params.renditions == []:
             problems.append(("params.renditions", "give at least one rendition, or leave renditions out"))
@@ -99,14 +113,23 @@ class Render(Node):
                 e.node = ctx.node_id  # type: ignore[attr-defined]
             raise
         tl_path = ctx.workdir / "timeline.json"
-        tl_path.write_text(json.dumps(tl.model_dump(mode="json"), indent=2, ensure_ascii=False), encoding="utf-8")
+        tl_path.write_text(
+            json.dumps(tl.model_dump(mode="json"), indent=2, ensure_ascii=False), encoding="utf-8"
+        )
         arts.append(Artifact(kind="timeline", path=ctx.keep(tl_path), name="{name}.timeline.json"))
         return RenderOutputs(video=arts[0].path, artifacts=arts)
 
     async def _single(self, ctx: NodeContext, params: RenderParams, tl: TimelineModel) -> list[Artifact]:
         video = ctx.workdir / "video.mp4"
         thumb = ctx.workdir / "thumb.jpg" if params.thumbnail else None
-        info = await render(tl, video, thumb, profile=profile_for(params), workdir=ctx.workdir / "text", on_progress=ctx.progress)
+        info = await render(
+            tl,
+            video,
+            thumb,
+            profile=profile_for(params),
+            workdir=ctx.workdir / "text",
+            on_progress=ctx.progress,
+        )
         # Everything lands in the cache through keep() (a rename), never as a partial file.
         arts = [Artifact(kind="video", path=ctx.keep(video), name="{name}.mp4", duration=info.duration)]
         if thumb is not None and thumb.exists():
@@ -122,20 +145,41 @@ class Render(Node):
                 laid = rendition_timeline(tl, r.aspect, ctx.workdir / f"captions{i}")
             except FentaError as e:
                 raise ctx.error(e.message, field=f"params.renditions[{i}]", cls=type(e)) from None
-            if laid is not tl and laid.subtitles_ass and laid.subtitles_srt and laid.subtitles_ass != tl.subtitles_ass:
+            if (
+                laid is not tl
+                and laid.subtitles_ass
+                and laid.subtitles_srt
+                and laid.subtitles_ass != tl.subtitles_ass
+            ):
                 # Captions laid out for this canvas: into the cache, like every file the node leaves.
-                kept = {"subtitles_ass": ctx.keep(laid.subtitles_ass), "subtitles_srt": ctx.keep(laid.subtitles_srt)}
+                kept = {
+                    "subtitles_ass": ctx.keep(laid.subtitles_ass),
+                    "subtitles_srt": ctx.keep(laid.subtitles_srt),
+                }
                 laid = laid.model_copy(update=kept)
             video = ctx.workdir / f"video{suffix}.mp4"
             thumb = ctx.workdir / f"thumb{suffix}.jpg" if params.thumbnail else None
             items.append((suffix, Rendition(laid, video, thumb, profile_for(params, r.profile))))
-        infos = await render_renditions([r for _, r in items], workdir=ctx.workdir / "text", on_progress=ctx.progress)
+        infos = await render_renditions(
+            [r for _, r in items], workdir=ctx.workdir / "text", on_progress=ctx.progress
+        )
         arts: list[Artifact] = []
         for (suffix, r), info in zip(items, infos):
             kind = suffix.lstrip("-")
-            arts.append(Artifact(kind=_kind("video", kind), path=ctx.keep(r.video), name=f"{{name}}{suffix}.mp4", duration=info.duration))
+            arts.append(
+                Artifact(
+                    kind=_kind("video", kind),
+                    path=ctx.keep(r.video),
+                    name=f"{{name}}{suffix}.mp4",
+                    duration=info.duration,
+                )
+            )
             if r.thumb is not None and r.thumb.exists():
-                arts.append(Artifact(kind=_kind("thumbnail", kind), path=ctx.keep(r.thumb), name=f"{{name}}{suffix}.jpg"))
+                arts.append(
+                    Artifact(
+                        kind=_kind("thumbnail", kind), path=ctx.keep(r.thumb), name=f"{{name}}{suffix}.jpg"
+                    )
+                )
             arts += _caption_artifacts(r.timeline, suffix)
         return arts
 
@@ -149,4 +193,8 @@ def _caption_artifacts(tl: TimelineModel, suffix: str) -> list[Artifact]:
     """The SRT and ASS of a rendition (laid out for its canvas; the timeline's own for the first)."""
     kind = suffix.lstrip("-")
     files = (("srt", tl.subtitles_srt), ("ass", tl.subtitles_ass))
-    return [Artifact(kind=_kind(ext, kind), path=path, name=f"{{name}}{suffix}.{ext}") for ext, path in files if path]
+    return [
+        Artifact(kind=_kind(ext, kind), path=path, name=f"{{name}}{suffix}.{ext}")
+        for ext, path in files
+        if path
+    ]

@@ -74,7 +74,8 @@ def _row(store: Any, r: dict[str, Any]) -> dict[str, Any]:
         if video:
             out.update(video=video["path"], duration=video["duration"])
         # Render.renditions: the other aspects' cuts, by aspect ("1x1": path).
-        out["renditions"] = {a["kind"].removeprefix("video-"): a["path"] for a in arts if a["kind"].startswith("video-")}
+        cuts = [a for a in arts if a["kind"].startswith("video-")]
+        out["renditions"] = {a["kind"].removeprefix("video-"): a["path"] for a in cuts}
     elif state in ("failed", "skipped", "retrying"):
         out["error"] = job.get("error")
         node = _failed_node(store, job["id"]) if state != "skipped" else None

@@ -21,7 +21,12 @@ from ..types import Word
 from .timeline import Timeline
 
 __all__ = [
-    "ASPECT", "parse_aspect", "aspect_canvas", "aspect_suffix", "template_for_aspect", "rendition_timeline",
+    "ASPECT",
+    "parse_aspect",
+    "aspect_canvas",
+    "aspect_suffix",
+    "template_for_aspect",
+    "rendition_timeline",
 ]
 
 #: How an aspect is written: "9:16", "1:1", "16:9", "4:5".

@@ -65,7 +65,8 @@ def overlays(video, tl: Timeline, W: int, H: int, fps: int, textdir: Path, infos
     if card and tl.title:
         # Balanced lines measured with the bundled font (a greedy wrap left "blood." alone on the last line).
         # At most half the safe zone's height: on a wide canvas the card must leave room for the captions.
-        text, size = wrap_title(tl.title, int(card["size"] * scale), W - L - R - int(0.06 * W), max_height=(H - T - B) / 2)
+        width = W - L - R - int(0.06 * W)
+        text, size = wrap_title(tl.title, int(card["size"] * scale), width, max_height=(H - T - B) / 2)
         pad = max(4, size // 3)
         pos = card.get("position", "center")
         y = {"top": f"{T + pad}", "bottom": f"{H - B - pad}-text_h", "center": f"{T}+({H - T - B}-text_h)/2"}[pos]

@@ -302,7 +302,8 @@ def group_phrases(words: list[Word], style: dict[str, Any], layout: Layout | Non
 
 
 def wrap_title(
-    text: str, size: int, max_width: float, *, bold: bool = True, max_lines: int = 4, max_height: float | None = None,
+    text: str, size: int, max_width: float, *, bold: bool = True, max_lines: int = 4,
+    max_height: float | None = None,
 ) -> tuple[str, int]:
     """Balanced lines for a title card, measured with the bundled font, and the size that makes them fit.
 

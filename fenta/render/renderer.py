@@ -53,7 +53,7 @@ def _failing_input(stderr: str, args: list[str]) -> str | None:
 
 @dataclass
 class _Ready:
-    """What every rendition of one timeline shares: probes, the loudness gain, prepared stills, the encoder."""
+    """What every rendition of a timeline shares: probes, the loudness gain, prepared stills, the encoder."""
 
     infos: dict[str, MediaInfo]
     gain: float | None
@@ -87,7 +87,9 @@ async def _prepare(jobs: list[tuple[Timeline, Profile]], workdir: Path) -> _Read
     slots = [s for t, p in jobs for s in still_slots(t, *output_size(t.canvas, p.name))]
     preparing = asyncio.ensure_future(prepare_stills(slots, stills_dir, still_args))
     # x264 needs no test; a hardware encoder is tested once per machine (cached), alongside the probes.
-    choosing = asyncio.ensure_future(asyncio.to_thread(resolve_encoder, profile.encoder)) if profile.encoder != "x264" else None
+    choosing = None
+    if profile.encoder != "x264":
+        choosing = asyncio.ensure_future(asyncio.to_thread(resolve_encoder, profile.encoder))
 
     def probe_all() -> dict[str, MediaInfo]:
         infos: dict[str, MediaInfo] = {}
@@ -101,10 +103,10 @@ async def _prepare(jobs: list[tuple[Timeline, Profile]], workdir: Path) -> _Read
         prepared = await preparing
         enc = await choosing if choosing is not None else X264
     except BaseException:
-        for task in (measuring, preparing, choosing):
-            if task is not None:
-                task.cancel()
-        await asyncio.gather(*(t for t in (measuring, preparing, choosing) if t is not None), return_exceptions=True)
+        tasks = [t for t in (measuring, preparing, choosing) if t is not None]
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
         shutil.rmtree(stills_dir, ignore_errors=True)
         raise
     return _Ready(infos, gain, prepared, enc, stills_dir)
@@ -162,9 +164,13 @@ async def render_renditions(items: list[Rendition], *, workdir: Path, on_progres
             lo, span = sum(weights[:k]) / sum(weights), weights[k] / sum(weights)
             progress = (lambda f, lo=lo, span=span: on_progress(lo + f * span)) if on_progress else None
             track = audio if k else None
-            done.append(await _encode(r.timeline, r.video, r.thumb, r.profile, ready, workdir, audio=track, on_progress=progress))
+            info = await _encode(
+                r.timeline, r.video, r.thumb, r.profile, ready, workdir, audio=track, on_progress=progress
+            )
+            done.append(info)
             if k == 0 and len(items) > 1:
-                copy = ["-i", "file:" + str(r.video.resolve()), "-map", "0:a:0", "-c", "copy", "-f", "mp4", str(audio)]
+                source = "file:" + str(r.video.resolve())
+                copy = ["-i", source, "-map", "0:a:0", "-c", "copy", "-f", "mp4", str(audio)]
                 await run_ffmpeg(copy, what="copying the audio track")
         return done
     finally:

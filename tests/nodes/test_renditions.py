@@ -1,5 +1,5 @@
-"""Render.renditions: one run, every aspect. Real renders (espeak voice, word captions, title card, progress bar)
-on small canvases, checked on the files: sizes, captions inside each canvas's safe zone, identical audio."""
+"""Render.renditions: one run, every aspect. Real renders (espeak voice, word captions, title card, progress
+bar) at 360p-480p, checked on the files: sizes, captions inside each canvas's safe zone, identical audio."""
 
 from __future__ import annotations
 
@@ -57,7 +57,9 @@ def audio_md5(path) -> str:
     """The audio stream's packets, hashed (a copied stream hashes the same)."""
     out = subprocess.run(
         [ffmpeg_exe(), "-v", "error", "-i", str(path), "-map", "0:a:0", "-c", "copy", "-f", "md5", "-"],
-        check=True, capture_output=True, text=True,
+        check=True,
+        capture_output=True,
+        text=True,
     )
     return out.stdout.strip()
 
@@ -67,8 +69,24 @@ def frames(path, times: list[float]) -> list[np.ndarray]:
     out = []
     for t in times:
         raw = subprocess.run(
-            [ffmpeg_exe(), "-v", "error", "-ss", f"{t}", "-i", str(path), "-frames:v", "1", "-f", "rawvideo",
-             "-pix_fmt", "rgb24", "-"], check=True, capture_output=True,
+            [
+                ffmpeg_exe(),
+                "-v",
+                "error",
+                "-ss",
+                f"{t}",
+                "-i",
+                str(path),
+                "-frames:v",
+                "1",
+                "-f",
+                "rawvideo",
+                "-pix_fmt",
+                "rgb24",
+                "-",
+            ],
+            check=True,
+            capture_output=True,
         ).stdout
         out.append(np.frombuffer(raw, np.uint8).reshape(info.height, info.width, 3).astype(int))
     return out
@@ -96,8 +114,10 @@ def test_each_rendition_is_a_file_of_its_own_size(story):
     names = sorted(p.name for p in (tmp / "out").iterdir())
     for stem in ("story", "story-1x1", "story-16x9"):
         assert {f"{stem}.mp4", f"{stem}.jpg", f"{stem}.srt", f"{stem}.ass"} <= set(names)
-    sizes = {stem: (probe(tmp / "out" / f"{stem}.mp4").width, probe(tmp / "out" / f"{stem}.mp4").height)
-             for stem in ("story", "story-1x1", "story-16x9")}
+    sizes = {
+        stem: (probe(tmp / "out" / f"{stem}.mp4").width, probe(tmp / "out" / f"{stem}.mp4").height)
+        for stem in ("story", "story-1x1", "story-16x9")
+    }
     assert sizes == {"story": (360, 640), "story-1x1": (360, 360), "story-16x9": (854, 480)}
     durations = {round(probe(tmp / "out" / f"{s}.mp4").duration, 1) for s in sizes}
     assert len(durations) == 1
@@ -127,9 +147,18 @@ def test_everything_drawn_stays_inside_each_canvass_safe_zone(story, stem, aspec
         slack = 2
         assert ys.min() >= h * zone["top"] - slack and ys.max() <= h * (1 - zone["bottom"]) + slack
         # The progress bar runs the frame's whole width on the safe zone's top line; all else keeps the sides.
-        bar = max(2, round(template["progress_bar"]["height"] * w / template_for_aspect(template, aspect)["canvas"]["width"]))
+        bar = max(
+            2,
+            round(
+                template["progress_bar"]["height"]
+                * w
+                / template_for_aspect(template, aspect)["canvas"]["width"]
+            ),
+        )
         below = ys > int(h * zone["top"]) + bar + slack
-        assert xs[below].min() >= w * zone["left"] - slack and xs[below].max() <= w * (1 - zone["right"]) + slack
+        assert (
+            xs[below].min() >= w * zone["left"] - slack and xs[below].max() <= w * (1 - zone["right"]) + slack
+        )
     assert drawn_any
 
 
@@ -141,9 +170,13 @@ def test_captions_are_laid_out_for_each_canvas_with_the_templates_aspect_values(
     assert (tall.info["PlayResX"], tall.info["PlayResY"]) == ("1080", "1920")
     assert (square.info["PlayResX"], square.info["PlayResY"]) == ("1080", "1080")
     assert (wide.info["PlayResX"], wide.info["PlayResY"]) == ("1920", "1080")
-    assert tall.styles["Default"].alignment == 5 and wide.styles["Default"].alignment == 2  # aspects: 16:9 bottom
+    assert (
+        tall.styles["Default"].alignment == 5 and wide.styles["Default"].alignment == 2
+    )  # aspects: 16:9 bottom
     assert all("\\N" not in e.text for e in wide.events)  # aspects: 16:9 lines: 1
-    assert [e.plaintext for e in tall.events][:1] and tall.events[0].start == wide.events[0].start  # same timing
+    assert [e.plaintext for e in tall.events][:1] and tall.events[0].start == wide.events[
+        0
+    ].start  # same timing
 
 
 def test_every_rendition_is_an_artifact_of_the_job(story, cli):
@@ -151,14 +184,24 @@ def test_every_rendition_is_an_artifact_of_the_job(story, cli):
     kinds = set(result.artifacts)
     assert {"video", "video-1x1", "video-16x9", "thumbnail-1x1", "srt-16x9"} <= kinds
     assert result.video.endswith("story.mp4")
-    digest = {k: hashlib.sha256(open(p, "rb").read()).hexdigest() for k, p in result.artifacts.items() if k.startswith("video")}
+    digest = {
+        k: hashlib.sha256(open(p, "rb").read()).hexdigest()
+        for k, p in result.artifacts.items()
+        if k.startswith("video")
+    }
     assert len(set(digest.values())) == 3
 
 
 def test_a_repeated_aspect_is_refused_naming_the_rendition(write, cli):
-    path = write("wf.yaml", WF.format(render=json.dumps({"renditions": [{"aspect": "1:1"}, {"aspect": "1:1"}]})))
+    path = write(
+        "wf.yaml", WF.format(render=json.dumps({"renditions": [{"aspect": "1:1"}, {"aspect": "1:1"}]}))
+    )
     result = cli("validate", str(path))
-    assert result.exit_code == 2 and "params.renditions[1].aspect" in result.output and "already" in result.output
+    assert (
+        result.exit_code == 2
+        and "params.renditions[1].aspect" in result.output
+        and "already" in result.output
+    )
 
 
 def test_an_aspect_that_is_not_w_h_is_refused(write, cli):

@@ -20,7 +20,10 @@ nodes:
   timeline: {type: Timeline, inputs: {clips: backdrop.clips, voice: voice.audio, subtitles: subs.track}}
   render:
     type: Render
-    params: {profile: canvas, preset: ultrafast, renditions: [{aspect: "1:1"}, {aspect: "9:16"}, {aspect: "16:9"}]}
+    params:
+      profile: canvas
+      preset: ultrafast
+      renditions: [{aspect: "1:1"}, {aspect: "9:16"}, {aspect: "16:9"}]
     inputs: {timeline: timeline.timeline}
 """
 
@@ -39,7 +42,9 @@ def test_jobs_show_lists_every_rendition(cli, write, tmp_path):
 def test_a_batch_report_names_each_rows_renditions(cli, write, tmp_path):
     write("cuts.yaml", WF)
     write("rows.csv", "name\none\n")
-    r = cli("batch", "run", "cuts.yaml", "rows.csv", "-o", "out", "--report", "report.json", "--junit", "r.xml")
+    r = cli(
+        "batch", "run", "cuts.yaml", "rows.csv", "-o", "out", "--report", "report.json", "--junit", "r.xml"
+    )
     assert r.exit_code == 0, r.output
     (row,) = json.loads((tmp_path / "report.json").read_text())["rows"]
     assert row["video"].endswith("one.mp4")
@@ -53,6 +58,10 @@ def test_sync_pushes_every_renditions_files(cli, write, supabase_fake):
     job = json.loads(r.stdout)["job_id"]
     [row] = supabase_fake.rows("jobs")
     assert row["video_path"] == f"renders/{job}/cuts.mp4"
-    for name, ctype in (("cuts-16x9.mp4", "video/mp4"), ("cuts-9x16.mp4", "video/mp4"), ("cuts-16x9.jpg", "image/jpeg")):
+    for name, ctype in (
+        ("cuts-16x9.mp4", "video/mp4"),
+        ("cuts-9x16.mp4", "video/mp4"),
+        ("cuts-16x9.jpg", "image/jpeg"),
+    ):
         assert supabase_fake.object(f"renders/{job}/{name}")[1] == ctype
     assert supabase_fake.object(f"renders/{job}/cuts-16x9.srt") is not None

@@ -7,7 +7,13 @@ import pysubs2
 import pytest
 
 from fenta.errors import TemplateError
-from fenta.render.aspects import aspect_canvas, aspect_suffix, parse_aspect, rendition_timeline, template_for_aspect
+from fenta.render.aspects import (
+    aspect_canvas,
+    aspect_suffix,
+    parse_aspect,
+    rendition_timeline,
+    template_for_aspect,
+)
 from fenta.render.captions import write_captions
 from fenta.render.timeline import build_timeline
 from fenta.template import resolve_template
@@ -31,7 +37,9 @@ def test_an_aspect_must_be_w_colon_h_within_4_to_1(bad):
 def test_a_templates_aspect_values_are_merged_over_its_own():
     t = resolve_template("karaoke-bold", {"aspects": {"1:1": {"subtitles": {"color": "#00FF00"}}}})
     square = template_for_aspect(t, "1:1")
-    assert square["subtitles"]["color"] == "#00FF00" and square["subtitles"]["size"] == 84  # shipped 1:1 value
+    assert (
+        square["subtitles"]["color"] == "#00FF00" and square["subtitles"]["size"] == 84
+    )  # shipped 1:1 value
     assert square["subtitles"]["font"] == t["subtitles"]["font"] and "aspects" not in square
 
 
@@ -41,7 +49,9 @@ def test_an_aspect_value_that_does_not_fit_names_its_field():
     assert "aspects.16:9.subtitles.size" in str(e.value)
 
 
-@pytest.mark.parametrize("over,says", [({"wide": {}}, "'wide' is not an aspect"), ({"1:1": {"canvas": {}}}, "'canvas'")])
+@pytest.mark.parametrize(
+    "over,says", [({"wide": {}}, "'wide' is not an aspect"), ({"1:1": {"canvas": {}}}, "'canvas'")]
+)
 def test_an_aspect_key_or_a_canvas_per_aspect_is_refused(over, says):
     with pytest.raises(TemplateError) as e:
         resolve_template("square", {"aspects": over})
@@ -50,7 +60,9 @@ def test_an_aspect_key_or_a_canvas_per_aspect_is_refused(over, says):
 
 def test_a_timeline_saved_without_caption_words_gets_its_captions_moved_to_the_new_canvas(tmp_path):
     t = resolve_template("karaoke-bold")
-    words = [Word(text=w, start=i * 0.5, end=i * 0.5 + 0.4) for i, w in enumerate("one two three four".split())]
+    words = [
+        Word(text=w, start=i * 0.5, end=i * 0.5 + 0.4) for i, w in enumerate("one two three four".split())
+    ]
     ass, srt = tmp_path / "c.ass", tmp_path / "c.srt"
     write_captions(words, t, ass, srt)
     tl = build_timeline(clips=[], voice=None, template=t, duration=2.0, subtitles=(str(ass), str(srt)))

@@ -26,13 +26,33 @@ def _split_source(make_media, still: bool):
     )
     if still:
         return make_media("split.png", graph, "-frames:v", "1")
-    return make_media("split.mp4", graph.replace("d=1", "d=2"), "-c:v", "libx264", "-pix_fmt", "yuv420p", "-t", "2")
+    return make_media(
+        "split.mp4", graph.replace("d=1", "d=2"), "-c:v", "libx264", "-pix_fmt", "yuv420p", "-t", "2"
+    )
 
 
 def _mean_colour(video) -> np.ndarray:
     raw = subprocess.run(
-        [ffmpeg_exe(), "-v", "error", "-ss", "0.5", "-i", str(video), "-frames:v", "1", "-vf", "scale=32:32",
-         "-f", "rawvideo", "-pix_fmt", "rgb24", "-"], check=True, capture_output=True,
+        [
+            ffmpeg_exe(),
+            "-v",
+            "error",
+            "-ss",
+            "0.5",
+            "-i",
+            str(video),
+            "-frames:v",
+            "1",
+            "-vf",
+            "scale=32:32",
+            "-f",
+            "rawvideo",
+            "-pix_fmt",
+            "rgb24",
+            "-",
+        ],
+        check=True,
+        capture_output=True,
     ).stdout
     return np.frombuffer(raw, np.uint8).reshape(-1, 3).astype(float).mean(axis=0)
 
@@ -59,7 +79,11 @@ def test_a_crop_keeps_the_focus_point_in_frame(make_media, tmp_path, still):
 
 def test_input_asset_focus_reaches_its_clips(write, make_media):
     make_media("a.png", "color=red:s=64x36:d=1", "-frames:v", "1")
-    doc = {"version": 1, "name": "f", "nodes": {"a": {"type": "Input.Asset", "params": {"paths": ["a.png"], "focus": [0.2, 0.7]}}}}
+    doc = {
+        "version": 1,
+        "name": "f",
+        "nodes": {"a": {"type": "Input.Asset", "params": {"paths": ["a.png"], "focus": [0.2, 0.7]}}},
+    }
     r = fenta.run(fenta.load(write("f.json", json.dumps(doc))), out="out")
     assert r.status == "completed", r.error
     assert r.outputs["a"]["clips"][0]["focus"] == [0.2, 0.7]

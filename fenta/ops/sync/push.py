@@ -113,7 +113,7 @@ async def _upload_files(api: Hosted, store: JobStore, srow: dict[str, Any], file
     for art in store.artifacts(srow["job_id"]):
         path = Path(art["path"])
         column = _PATH_COLUMNS.get(art["kind"])
-        # Another aspect's cut (video-1x1, its thumbnail-1x1, srt-1x1) goes to Storage beside it, with no column.
+        # Another aspect's cut (video-1x1, thumbnail-1x1, srt-1x1) goes to Storage beside it, with no column.
         rendition = column is None and art["kind"].split("-", 1)[0] in _PATH_COLUMNS
         if (column is None and not rendition) or not path.is_file():  # not the timeline
             continue
