@@ -17,7 +17,8 @@ from pathlib import Path
 from ..errors import MediaError
 from ..media.probe import MediaInfo, probe
 from .audio import audio_args, measure_loudness
-from .compose import build_command, chunk_spans, still_args, still_slots
+from .compose import build_command, chunk_spans
+from .frames import still_args, still_slots
 from .encoders import X264, Encoder, resolve_encoder
 from .inputs import probe_inputs
 from .profile import Profile, output_size
