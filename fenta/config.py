@@ -38,7 +38,7 @@ DEFAULT_URLS = {
 KIE_WEBHOOK_SECRET_VAR = "FENTA_KIE_WEBHOOK_SECRET"
 
 #: Model tier -> the variable naming the OpenRouter model used for it.
-MODEL_VARS = {"strong": "FENTA_MODEL_STRONG", "weak": "FENTA_MODEL_WEAK"}
+MODEL_VARS = {"strong": "FENTA_MODEL_STRONG", "weak": "FENTA_MODEL_WEAK", "vision": "FENTA_MODEL_VISION"}
 
 _URL_VARS = {
     "openrouter": "FENTA_OPENROUTER_URL",
@@ -164,8 +164,8 @@ class Settings:
         home: The folder holding `fenta.db` and the cache (`FENTA_HOME`).
         keys: Provider name -> API key, for the keys that are set.
         urls: Provider name -> base URL.
-        models: Model tier ("strong", "weak") -> OpenRouter model id, for the tiers set
-            (`FENTA_MODEL_STRONG`, `FENTA_MODEL_WEAK`).
+        models: Model tier ("strong", "weak", "vision") -> OpenRouter model id, for the tiers set
+            (`FENTA_MODEL_STRONG`, `FENTA_MODEL_WEAK`, `FENTA_MODEL_VISION`: a model that reads images).
         kie_upload_url: KIE.ai's file-upload host when set (`FENTA_KIE_UPLOAD_URL`).
         backoff_scale: Multiplies every retry wait (`FENTA_BACKOFF_SCALE`; tests shrink it).
         kie_time_scale: Multiplies KIE.ai poll intervals and retry waits (`FENTA_KIE_TIME_SCALE`; tests).

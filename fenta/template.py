@@ -27,7 +27,10 @@ from .documents import field_path, read_document
 from .errors import Problem, TemplateError
 from .policy import TRUSTED, Policy
 
-__all__ = ["Template", "TemplateError", "resolve_template", "template_dirs", "list_templates", "DEFAULT_TEMPLATE", "TRANSITIONS"]
+__all__ = [
+    "Template", "TemplateError", "resolve_template", "template_dirs", "list_templates", "DEFAULT_TEMPLATE",
+    "TRANSITIONS", "merge_fields",
+]
 
 DEFAULT_TEMPLATE = "karaoke-bold"
 
@@ -38,6 +41,7 @@ TRANSITIONS = (
     "radial", "zoomin", "distance", "pixelize",
 )
 _HEX_COLOR = re.compile(r"^#[0-9A-Fa-f]{6}([0-9A-Fa-f]{2})?$")
+_ASPECT = re.compile(r"^[1-9][0-9]?:[1-9][0-9]?$")
 
 
 def _color(v: str) -> str:
@@ -106,6 +110,14 @@ class SubtitleStyle(_M):
     uppercase: bool = True
     min_seconds: float = Field(0.6, ge=0)
     max_seconds: float = Field(4.0, gt=0)
+    animation: Literal["none", "pop", "highlight", "chunk"] = Field(
+        "none",
+        description="pop: words scale in as spoken; highlight: the spoken word on a box; chunk: 2-4 words.",
+    )
+    chunk_words: int = Field(3, ge=2, le=4, description="Words shown at a time by the chunk animation.")
+    emphasis_color: Color | None = Field(
+        None, description="Colour of the script's keywords (Script.Gen's keywords)."
+    )
 
 
 class Music(_M):
@@ -165,6 +177,20 @@ class Template(_M):
     logo: Logo | None = None
     title_card: TitleCard | None = None
     progress_bar: ProgressBar | None = None
+    aspects: dict[str, dict[str, Any]] = Field(
+        default_factory=dict,
+        description='Values for other aspects (Render.renditions): {"16:9": {safe_zone: {bottom: 0.1}}}.',
+    )
+
+    @model_validator(mode="after")
+    def _aspect_keys(self) -> "Template":
+        for key, over in self.aspects.items():
+            if not _ASPECT.match(key):
+                raise ValueError(f"aspects: '{key}' is not an aspect like 9:16, 1:1 or 16:9")
+            fixed = sorted({"canvas", "aspects", "name"} & set(over))
+            if fixed:
+                raise ValueError(f"aspects.{key}: '{fixed[0]}' cannot change per aspect (the aspect sets it)")
+        return self
 
 
 def template_dirs() -> list[Path]:
@@ -179,6 +205,11 @@ def list_templates() -> dict[str, Path]:
         for p in sorted(d.glob("*.yaml")):
             found.setdefault(p.stem, p)
     return found
+
+
+def merge_fields(base: dict, over: dict) -> dict:
+    """`over`'s fields over `base`'s, mappings merged field by field (what `overrides:` does)."""
+    return _deep_merge(base, over)
 
 
 def _deep_merge(base: dict, over: dict) -> dict:
@@ -207,6 +238,22 @@ def _read(path: Path) -> tuple[dict, list[Problem]]:
     if not isinstance(data, dict):
         raise TemplateError([Problem("a template must be a mapping", file=file)])
     return data, [Problem(i.message, file=file, line=i.line, field=field_path(i.path)) for i in issues]
+
+
+def _aspect_problems(resolved: dict[str, Any], source: str) -> list[Problem]:
+    """What is wrong with each aspect's values once merged over the template (field `aspects.16:9.x`)."""
+    problems = []
+    base = {k: v for k, v in resolved.items() if k != "aspects"}
+    for key, over in (resolved.get("aspects") or {}).items():
+        try:
+            Template.model_validate(_deep_merge(base, over))
+        except ValidationError as e:
+            for err in e.errors():
+                loc = ".".join(str(p) for p in err["loc"])
+                msg = "unknown template field" if err["type"] == "extra_forbidden" else err["msg"]
+                msg = msg.replace("Input should be", "should be", 1).removeprefix("Value error, ")
+                problems.append(Problem(msg, file=source, field=f"aspects.{key}.{loc}"))
+    return problems
 
 
 def resolve_template(
@@ -273,6 +320,8 @@ def resolve_template(
                 got = err.get("input")
                 msg = err["msg"].replace("Input should be", "should be", 1) + ("" if isinstance(got, (dict, list)) else f" (got {got!r})")
             problems.append(Problem(msg, file=source, field=loc or None))
+    if resolved is not None:
+        problems += _aspect_problems(resolved, source)
     if problems or resolved is None:
         raise TemplateError(problems)
     logo = (resolved.get("logo") or {}).get("path")

@@ -9,8 +9,13 @@ from __future__ import annotations
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
+from typing_extensions import Annotated
 
 __all__ = ["Clip", "Audio", "Word", "Scene", "SubtitleTrack", "Artifact", "PORT_TYPES", "port_type_name"]
+
+
+#: A fraction of a frame's width or height.
+Fraction = Annotated[float, Field(ge=0, le=1)]
 
 
 class _Value(BaseModel):
@@ -30,6 +35,9 @@ class Clip(_Value):
     has_audio: bool = False
     source: str | None = Field(None, description="Where it came from (file name, URL or generator).")
     scene: int | None = Field(None, description="Index of the script scene this clip illustrates.")
+    focus: tuple[Fraction, Fraction] | None = Field(
+        None, description="The point kept in frame when cropped to a canvas: x, y fractions (centre .5, .5)."
+    )
 
 
 class Audio(_Value):
@@ -55,11 +63,17 @@ class Scene(_Value):
 
 
 class SubtitleTrack(_Value):
-    """Timed captions, as ASS (for burning in) and SRT (for upload)."""
+    """Timed captions, as ASS (for burning in) and SRT (for upload).
+
+    `words`, `keywords` and `style` (the caption style they were laid out with) let a render lay them
+    out again for another canvas (`Render.renditions`)."""
 
     ass_path: str
     srt_path: str
     events: int
+    words: list[Word] = Field(default_factory=list)
+    keywords: list[str] = Field(default_factory=list)
+    style: dict | None = None
 
 
 class Artifact(_Value):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import platform
 import sys
+from typing import Optional
 
 import typer
 
@@ -173,12 +174,16 @@ def templates_show(name: str = typer.Argument(..., help="Template name or path."
 def templates_preview(
     name: str = typer.Argument(..., help="Template name or path."),
     out: str = typer.Option("previews", "--out", "-o", help="Folder for NAME.mp4 (the sample) and NAME.png (its contact sheet)."),
+    animation: Optional[str] = typer.Option(
+        None, "--animation",
+        help="Show the captions animated this way: pop, highlight, chunk or none (files NAME-ANIMATION.*).",
+    ),
     json: bool = typer.Option(False, "--json", help="Print the result as JSON."),
 ) -> None:
     """Render a short offline sample of a template (captions, title card, transitions) and a contact sheet of its frames."""
     from ..ops.previews import preview
 
-    p = preview(name, out)
+    p = preview(name, out, animation=animation)
     if json:
         emit_json(p.to_dict())
         return

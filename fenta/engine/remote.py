@@ -230,7 +230,8 @@ def _harvest(store: JobStore, job_id: str) -> dict[str, Any]:
 
 def _seed(store: JobStore, payload: dict[str, Any]) -> None:
     """The job row (node checkpoints refer to it), the provider tasks the client knows for it, and the
-    scripts written lately (Script.Gen does not repeat them; kept without a job, so none goes back)."""
+    scripts written and stock clips shown lately (Script.Gen and Input.Stock do not repeat them; kept
+    without a job, so none goes back)."""
     with store.write() as tx:
         tx.create_job(
             job_id=payload["job_id"],
@@ -251,6 +252,11 @@ def _seed(store: JobStore, payload: dict[str, Any]) -> None:
                 hook=row.get("hook"),
                 job_id=None,
                 created_at=row["created_at"],
+            )
+        for row in payload.get("clips") or []:
+            tx.remember_clips(
+                workflow=row["workflow"], provider=row["provider"], clip_ids=[row["clip_id"]], job_id=None,
+                node_id=None, created_at=row["created_at"],
             )
 
 

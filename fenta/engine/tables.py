@@ -152,6 +152,16 @@ CREATE TABLE IF NOT EXISTS script_history (   -- what Script.Gen wrote, so it do
     created_at REAL NOT NULL
 );
 CREATE INDEX IF NOT EXISTS script_history_created ON script_history(created_at);
+CREATE TABLE IF NOT EXISTS clip_history (     -- stock clips a workflow's jobs used (no deja vu)
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    workflow TEXT NOT NULL,
+    provider TEXT NOT NULL,
+    clip_id TEXT NOT NULL,
+    job_id TEXT,
+    node_id TEXT,
+    created_at REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS clip_history_workflow ON clip_history(workflow, created_at);
 CREATE TABLE IF NOT EXISTS provider_tasks (
     key TEXT PRIMARY KEY,            -- hash of provider + request, so a re-run finds it
     provider TEXT NOT NULL,

@@ -15,7 +15,7 @@ from ..errors import AssetError, FentaError, MediaError, URLError
 from ..netguard import literal_problem
 from ..library import Asset, add_url, get as get_asset, pick, tagged
 from ..media.probe import MediaInfo, probe
-from ..types import Audio, Clip
+from ..types import Audio, Clip, Fraction
 from .base import CheckContext, Node, NodeContext, Params, Ports, file_stamp, local_path, register
 
 class AssetParams(Params):
@@ -25,6 +25,9 @@ class AssetParams(Params):
     pick: Literal["all", "random"] = Field("all", description="With `tag`: all in order, or random: shuffled with `seed`.")
     seed: int = Field(0, description="Seed of `pick: random` (the same seed picks the same clips).")
     count: int | None = Field(None, ge=1, description="With `tag`: use at most this many of the tagged assets.")
+    focus: tuple[Fraction, Fraction] | None = Field(
+        None, description="What stays in frame when a clip is cropped to a canvas: [x, y] fractions (centre)."
+    )
 
     def asset_ids(self) -> list[str]:
         return [self.asset] if isinstance(self.asset, str) else list(self.asset or [])
@@ -83,6 +86,16 @@ def _library_assets(params: AssetParams, settings: Settings) -> list[Asset]:
         if not Path(a.path).is_file():
             raise _LibraryProblem("params.tag" if a.id not in ids else "params.asset", f"asset {a.id} ({a.name}): its stored file is gone ({a.path}); add it again")
     return out
+
+
+def _focus_of(asset: Asset | None) -> tuple[float, float] | None:
+    """A library asset's focus point, when its provenance records one ([x, y] fractions)."""
+    value = (asset.provenance or {}).get("focus") if asset is not None else None
+    try:
+        x, y = (float(v) for v in value)  # type: ignore[union-attr]
+    except (TypeError, ValueError):
+        return None
+    return (x, y) if 0 <= x <= 1 and 0 <= y <= 1 else None
 
 
 def clip_from_info(info: MediaInfo, path: str, source: str) -> Clip:
@@ -178,5 +191,7 @@ class InputAsset(Node):
                 continue
             if not info.has_video:
                 raise MediaError("has neither video nor audio", file=shown, node=ctx.node_id, field="params.paths")
-            clips.append(clip_from_info(info, str(local), f"asset:{asset.id}" if asset else os.path.basename(shown)))
+            clip = clip_from_info(info, str(local), f"asset:{asset.id}" if asset else os.path.basename(shown))
+            focus = params.focus or _focus_of(asset)
+            clips.append(clip.model_copy(update={"focus": focus}) if focus else clip)
         return AssetOutputs(clips=clips, audio=audio)

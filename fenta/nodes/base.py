@@ -12,7 +12,7 @@ import tempfile
 from dataclasses import dataclass
 from importlib.metadata import entry_points
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, ClassVar, Protocol
+from typing import TYPE_CHECKING, Any, Callable, ClassVar, Iterable, Protocol
 
 from pydantic import BaseModel, ConfigDict
 
@@ -58,8 +58,9 @@ class JobRecorder(Protocol):
     """All a node may ask of the job store (`ctx.store`), so a job can run where the store is not.
 
     In a local run this is the `JobStore` itself; on a Dask worker it is a scratch store whose records
-    (provider tasks, scripts written) go back to the client, which alone writes its `fenta.db`. Usage
-    is recorded through `ctx.usage`. `tests/engine/test_executors.py` keeps nodes to these methods.
+    (provider tasks, scripts written, stock clips shown) go back to the client, which alone writes its
+    `fenta.db`. Usage is recorded through `ctx.usage`. `tests/engine/test_executors.py` keeps nodes to
+    these methods.
     """
 
     def provider_task(self, key: str) -> dict[str, Any] | None: ...
@@ -77,6 +78,15 @@ class JobRecorder(Protocol):
     def recent_scripts(self, since: float, limit: int = 50) -> list[dict[str, Any]]: ...
 
     def remember_script(self, *, topic: str, title: str | None, hook: str | None, job_id: str | None) -> None: ...
+
+    def recent_clips(
+        self, workflow: str, since: float, *, exclude_job: str | None = None, limit: int = 5000
+    ) -> list[dict[str, Any]]: ...
+
+    def remember_clips(
+        self, *, workflow: str, provider: str, clip_ids: Iterable[str], job_id: str | None,
+        node_id: str | None, created_at: float | None = None,
+    ) -> None: ...
 
 
 class NodeContext:

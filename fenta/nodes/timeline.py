@@ -32,10 +32,17 @@ class TimelineOutputs(Ports):
     timeline: TimelineModel
 
 
+def _caption_source(track: SubtitleTrack | None) -> dict | None:
+    """What a render needs to lay the captions out for another canvas (`Render.renditions`)."""
+    if track is None or not track.words or track.style is None:
+        return None
+    return {"words": [w.model_dump() for w in track.words], "keywords": track.keywords, "style": track.style}
+
+
 @register
 class Timeline(Node):
     type = "Timeline"
-    version = "3"  # 3: captions cut at the video's end
+    version = "4"  # 3: captions cut at the video's end; 4: caption words and style kept, clip focus
     description = (
         "Fits clips to the narration (trimmed, looped or spread; per scene when clips carry a scene and "
         "scenes + words are connected), with Ken Burns stills, transitions, captions, title card and a ducked music bed."
@@ -66,5 +73,6 @@ class Timeline(Node):
             duration=params.duration,
             scene_starts=starts,
             title=title,
+            captions=_caption_source(inputs.subtitles),
         )
         return TimelineOutputs(timeline=tl)

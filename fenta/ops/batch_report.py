@@ -59,7 +59,7 @@ def _row(store: Any, r: dict[str, Any]) -> dict[str, Any]:
     out: dict[str, Any] = {
         "index": r["row_index"], "name": r["name"], "job_id": r["job_id"], "status": state, "video": None, "duration": None,
         "cost": 0.0, "seconds": None, "attempts": 0, "error": None, "failed_node": None, "failed_node_type": None, "error_kind": None,
-        "node": None,
+        "node": None, "renditions": {},
     }
     if job is None:
         return out
@@ -69,9 +69,13 @@ def _row(store: Any, r: dict[str, Any]) -> dict[str, Any]:
     if job.get("started_at") and job.get("finished_at") and state not in ("running", "queued"):
         out["seconds"] = round(job["finished_at"] - job["started_at"], 3)
     if state == "passed":
-        video = next((a for a in store.artifacts(job["id"]) if a["kind"] == "video"), None)
+        arts = store.artifacts(job["id"])
+        video = next((a for a in arts if a["kind"] == "video"), None)
         if video:
             out.update(video=video["path"], duration=video["duration"])
+        # Render.renditions: the other aspects' cuts, by aspect ("1x1": path).
+        cuts = [a for a in arts if a["kind"].startswith("video-")]
+        out["renditions"] = {a["kind"].removeprefix("video-"): a["path"] for a in cuts}
     elif state in ("failed", "skipped", "retrying"):
         out["error"] = job.get("error")
         node = _failed_node(store, job["id"]) if state != "skipped" else None
@@ -182,6 +186,7 @@ def junit_xml(report: dict[str, Any]) -> bytes:
             why = "not run: the batch stopped first (--fail-fast)" if r["status"] == "skipped" else f"not finished ({r['status']}): continue with fenta batch resume {report['batch_id']}"
             ET.SubElement(case, "skipped", {"message": r["error"] if r["status"] == "skipped" and r["error"] not in (None, "cancelled") else why})
         out = [f"job: {r['job_id']}"] + ([f"video: {r['video']}", f"duration: {r['duration']}"] if r["video"] else []) + [f"cost: {r['cost']}", f"attempts: {r['attempts']}"]
+        out += [f"video {aspect}: {path}" for aspect, path in (r.get("renditions") or {}).items()]
         ET.SubElement(case, "system-out").text = "\n".join(out)
     ET.indent(root)
     return ET.tostring(root, encoding="utf-8", xml_declaration=True) + b"\n"

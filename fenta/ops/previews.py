@@ -6,7 +6,8 @@ template's title card and transitions) run through the engine against a private 
 unchanged template is all cache hits. The contact sheet is one FFmpeg pass: the chosen frames,
 scaled and laid out with the `tile` filter, reduced to a 256-colour palette to keep the PNG small.
 
-    python -m fenta.ops.previews --docs      # regenerates docs/templates/NAME.png for every shipped template
+    python -m fenta.ops.previews --docs      # regenerates docs/templates/NAME.png for every shipped
+                                             # template and docs/templates/animation-STYLE.png
 """
 
 from __future__ import annotations
@@ -34,6 +35,8 @@ COLUMNS, ROWS, TILE = 3, 2, 320
 _PAD = 6
 
 DOCS_DIR = Path(__file__).resolve().parents[2] / "docs" / "templates"
+#: The caption animations docs/templates.md shows, each on this template.
+ANIMATION_SAMPLES, ANIMATION_TEMPLATE = ("pop", "highlight", "chunk"), "square"
 
 #: Gradient stills of the sample: three clearly different clips, so the transitions show.
 _COLOURS = ["#1E3C72", "#DD2476", "#11998E", "#F7971E"]
@@ -74,15 +77,16 @@ def sheet_size(template: dict[str, Any]) -> tuple[int, int]:
     return COLUMNS * tw + (COLUMNS + 1) * _PAD, ROWS * th + (ROWS + 1) * _PAD
 
 
-def _document(name: str, template: str) -> dict[str, Any]:
+def _document(name: str, template: str, animation: str | None = None) -> dict[str, Any]:
     text = (
         f"This is the {name} template. Captions look like this, phrase by phrase, over your own clips. "
         "The title card, the transitions and the fonts all come from the template."
     )
     return {
         "version": 1,
-        "name": f"preview-{name}",
+        "name": f"preview-{name}" + (f"-{animation}" if animation else ""),
         "template": template,
+        **({"overrides": {"subtitles": {"animation": animation}}} if animation else {}),
         "nodes": {
             "script": {"type": "Input.Text", "params": {"text": text}},
             "voice": {"type": "Voice.TTS", "params": {"engine": "espeak", "voice": "en-us", "rate": 15}, "inputs": {"text": "script.text"}},
@@ -142,8 +146,14 @@ def _template_ref(name: str) -> tuple[str, str]:
     return path.stem, str(path.resolve())
 
 
-def preview(name: str, out_dir: str | Path = "previews", *, settings: Settings | None = None) -> Preview:
+def preview(
+    name: str, out_dir: str | Path = "previews", *, settings: Settings | None = None,
+    animation: str | None = None,
+) -> Preview:
     """Render a template's sample video and contact sheet into `out_dir` (NAME.mp4, NAME.png).
+
+    `animation` shows the captions with that `subtitles.animation` (pop, highlight, chunk, none) instead of
+    the template's own; the files are then NAME-ANIMATION.mp4 and .png.
 
     Offline: gradient stills, espeak, the template's fonts. Files are written whole (temporary names,
     then renamed) and replace earlier previews of the same name.
@@ -160,7 +170,9 @@ def preview(name: str, out_dir: str | Path = "previews", *, settings: Settings |
 
     started = time.perf_counter()
     label, ref = _template_ref(name)
-    template = resolve_template(ref)  # an unknown name fails here, before anything runs
+    overrides = {"subtitles": {"animation": animation}} if animation else None
+    template = resolve_template(ref, overrides)  # a bad name or animation fails here, before anything runs
+    shown, label = label, f"{label}-{animation}" if animation else label
     settings = settings or Settings.from_env()
     home = preview_settings(settings)
     out = Path(out_dir)
@@ -173,7 +185,7 @@ def preview(name: str, out_dir: str | Path = "previews", *, settings: Settings |
         probe_file.unlink()
     except OSError as e:
         raise PathError(f"cannot write previews in {out}: {e.strerror or e}") from None
-    wf = loads(json.dumps(_document(label, ref)))
+    wf = loads(json.dumps(_document(shown, ref, animation)))
     with tempfile.TemporaryDirectory(prefix=f"preview-{label}-", dir=out) as tmp:
         result = asyncio.run(run_async(wf, out=tmp, name=label, overwrite=True, settings=home))
         if result.status != "completed" or not result.video:
@@ -201,6 +213,12 @@ def main(argv: list[str] | None = None) -> int:
             shutil.copyfile(p.sheet, DOCS_DIR / f"{name}.png")
             size = (DOCS_DIR / f"{name}.png").stat().st_size
             print(f"{DOCS_DIR / f'{name}.png'}  {p.sheet_size[0]}x{p.sheet_size[1]}  {size / 1024:.0f} KB  ({p.seconds:.1f} s)")
+        for style in ANIMATION_SAMPLES:
+            p = preview(ANIMATION_TEMPLATE, tmp, animation=style)
+            dest = DOCS_DIR / f"animation-{style}.png"
+            shutil.copyfile(p.sheet, dest)
+            kb = dest.stat().st_size / 1024
+            print(f"{dest}  {p.sheet_size[0]}x{p.sheet_size[1]}  {kb:.0f} KB  ({p.seconds:.1f} s)")
     return 0
 
 

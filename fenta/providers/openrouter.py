@@ -25,13 +25,22 @@ from ..errors import InvalidOutputError, ProviderError, RateLimitError
 from ..retry import Retry, parse_retry_after, retryable_status
 from ._http import ProviderClient
 
-__all__ = ["OpenRouterClient", "ChatResult", "Usage", "InvalidOutputError", "resolve_model", "estimate_usd"]
+__all__ = [
+    "OpenRouterClient", "ChatResult", "Usage", "InvalidOutputError", "resolve_model", "estimate_usd",
+    "image_part",
+]
 
 APP_URL = "https://github.com/fenta"
 APP_TITLE = "fenta"
 
 # Mid-generation error types worth another attempt (contract 3.6).
 _TRANSIENT_TYPES = {"rate_limit_exceeded", "provider_overloaded", "provider_unavailable", "server"}
+
+
+def image_part(url: str, detail: str = "low") -> dict[str, Any]:
+    """A user message's image content part (contract 3.2): an http(s) or `data:` URL the model looks at;
+    `detail` "low" is the cheapest (one small tile)."""
+    return {"type": "image_url", "image_url": {"url": url, "detail": detail}}
 
 
 @dataclass
@@ -331,12 +340,16 @@ def _describe(e: Exception, finish_reason: str | None) -> str:
 
 # -- model choice and price estimates ------------------------------------------------------
 
-DEFAULT_MODELS = {"strong": "anthropic/claude-sonnet-4.5", "weak": "openai/gpt-4o-mini"}
+DEFAULT_MODELS = {
+    "strong": "anthropic/claude-sonnet-4.5", "weak": "openai/gpt-4o-mini",
+    "vision": "google/gemini-2.5-flash",  # reads image content parts (Input.Stock's rank: vision)
+}
 
 
 def resolve_model(name: str, settings: Settings | None = None) -> str:
-    """A model id from "strong" / "weak" (`settings.models`: FENTA_MODEL_STRONG / FENTA_MODEL_WEAK, env or
-    .env) or an explicit id. Without `settings`, the process's settings are read."""
+    """A model id from "strong" / "weak" / "vision" (`settings.models`: FENTA_MODEL_STRONG /
+    FENTA_MODEL_WEAK / FENTA_MODEL_VISION, env or .env) or an explicit id. Without `settings`, the
+    process's settings are read."""
     tier = name.strip().lower()
     if tier not in MODEL_VARS:
         return name.strip()

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 from ..errors import FontError  # noqa: F401  (its old import path: fenta.render.captions.FontError)
 from ..types import Word
 from .fonts import FontMeasure, resolve_font
+from .animate import Styler, Timing, keyword_matcher, lit_spans, word_box
 from .phrases import Layout, Phrase, group_phrases, layout_from_style
 from .srt import write_srt
 
@@ -116,11 +117,31 @@ def _box_event(phrase: Phrase, layout: Layout, start: float, end: float, size: f
     return pysubs2.SSAEvent(layer=0, start=_ms(start), end=_ms(end), marginv=margin_v, text=tags + shape + "{\\p0}")
 
 
-def write_captions(words: list[Word], template: dict[str, Any], ass_path: Path, srt_path: Path) -> CaptionResult:
+def _word_box_event(
+    x: float, y: float, bw: float, bh: float, state: Timing, color: pysubs2.Color, size: float,
+) -> pysubs2.SSAEvent:
+    """The `highlight` animation's box behind the spoken word (layer 0, under the text)."""
+    import pysubs2
+
+    bw, bh, r = round(bw), round(bh), round(min(bh / 2, size * 0.22))
+    shape = (
+        f"m {r} 0 l {bw - r} 0 b {bw} 0 {bw} 0 {bw} {r} l {bw} {bh - r} b {bw} {bh} {bw} {bh} {bw - r} {bh} "
+        f"l {r} {bh} b 0 {bh} 0 {bh} 0 {bh - r} l 0 {r} b 0 0 0 0 {r} 0"
+    )
+    place = "{\\an7\\pos(%d,%d)\\bord0\\shad0" % (round(x), round(y))
+    tags = place + "\\1c&H%02X%02X%02X&\\1a&H%02X&\\p1}" % (color.b, color.g, color.r, color.a)
+    return pysubs2.SSAEvent(layer=0, start=_ms(state.start), end=_ms(state.end), text=tags + shape + "{\\p0}")
+
+
+def write_captions(
+    words: list[Word], template: dict[str, Any], ass_path: Path, srt_path: Path,
+    keywords: list[str] | None = None,
+) -> CaptionResult:
     """Write karaoke/phrase ASS and phrase SRT for `words`.
 
     The SRT keeps the words as written (uppercase is a burn-in style);
-    the ASS is styled by `template["subtitles"]` inside the safe zone.
+    the ASS is styled by `template["subtitles"]` inside the safe zone, animated by its `animation`
+    (`fenta.render.animate`); `keywords` are coloured with its `emphasis_color`.
 
     Raises:
         FontError: the template's font is not installed.
@@ -132,7 +153,6 @@ def write_captions(words: list[Word], template: dict[str, Any], ass_path: Path, 
     zone = template["safe_zone"]
     w, h = canvas["width"], canvas["height"]
     upper = bool(style["uppercase"])
-    karaoke = bool(style["karaoke"])
     warnings: list[str] = []
 
     font_path = resolve_font(style["font"], bool(style["bold"]))
@@ -183,43 +203,55 @@ def write_captions(words: list[Word], template: dict[str, Any], ass_path: Path, 
     )
     subs.styles = {"Default": st}
     srt: list[tuple[int, int, str]] = []
-    hl = parse_color(style["highlight_color"])
-    hl_tag = "{\\c&H%02X%02X%02X&}" % (hl.b, hl.g, hl.r)
+    colours = {
+        "highlight": parse_color(style["highlight_color"]), "outline": parse_color(style["outline_color"]),
+        "emphasis": parse_color(style.get("emphasis_color") or "#FFFFFF"),
+    }
+    styler = Styler(style, colours, keyword_matcher(keywords or ()))
+    margins = (margin_l, margin_r, text_margin_v)
 
     def show(t: str) -> str:
         return _escape_ass(t.upper() if upper else t)
 
+    def render(phrase: Phrase, state: Timing | None, first: bool) -> str:
+        spoken = len(phrase.words) if state is None or state.lit is None else state.lit + 1
+        if state is not None and state.lit is None:  # a pause: the words said so far stay
+            spoken = sum(1 for w in phrase.words if w.start < state.start + 1e-6)
+        parts, k = [], 0
+        for line in phrase.lines:
+            toks = []
+            for x in line:
+                toks.append(styler.word(k, x.text, show(x.text), state, spoken))
+                k += 1
+            parts.append(" ".join(toks))
+        return styler.opening(first) + "\\N".join(parts)
+
+    if style.get("animation") == "chunk":  # 2-4 words at a time: phrases of one short line
+        per_chunk = min(int(style.get("chunk_words") or 3), style["words_per_line"])
+        style = {**style, "lines": 1, "words_per_line": per_chunk}
+        layout = layout_from_style(style, measure, max_width)
     phrases = group_phrases(words, style, layout)
     times = _phrase_times(phrases, style)
+    box_colour = parse_color(style["box_color"])
     for phrase, (p_start, p_end) in zip(phrases, times):
         if box:
-            subs.events.append(_box_event(phrase, layout, p_start, p_end, size, alignment, margin_v, parse_color(style["box_color"])))
+            box_event = _box_event(phrase, layout, p_start, p_end, size, alignment, margin_v, box_colour)
+            subs.events.append(box_event)
         srt.append((_ms(p_start), _ms(p_end), "\n".join(" ".join(x.text for x in line) for line in phrase.lines)))
-        if not karaoke:
-            subs.events.append(pysubs2.SSAEvent(layer=1, start=_ms(p_start), end=_ms(p_end), text="\\N".join(" ".join(show(x.text) for x in line) for line in phrase.lines)))
+        if not styler.per_word:
+            text = render(phrase, None, True)
+            subs.events.append(pysubs2.SSAEvent(layer=1, start=_ms(p_start), end=_ms(p_end), text=text))
             continue
-
-        def render(highlight: int | None) -> str:
-            parts, k = [], 0
-            for line in phrase.lines:
-                toks = []
-                for x in line:
-                    tok = show(x.text)
-                    toks.append(f"{hl_tag}{tok}{{\\r}}" if k == highlight else tok)
-                    k += 1
-                parts.append(" ".join(toks))
-            return "\\N".join(parts)
-
-        flat = phrase.words
-        for i, word in enumerate(flat):
-            start = p_start if i == 0 else word.start
-            nxt = flat[i + 1].start if i + 1 < len(flat) else p_end
-            # In a pause inside the phrase nothing is highlighted.
-            lit_end = word.end if nxt - word.end > 0.15 else nxt
-            if _ms(lit_end) > _ms(start):
-                subs.events.append(pysubs2.SSAEvent(layer=1, start=_ms(start), end=_ms(lit_end), text=render(i)))
-            if _ms(nxt) > _ms(max(lit_end, start)):
-                subs.events.append(pysubs2.SSAEvent(layer=1, start=_ms(max(lit_end, start)), end=_ms(nxt), text=render(None)))
+        for n, state in enumerate(lit_spans(phrase, p_start, p_end, _ms)):
+            text = render(phrase, state, n == 0)
+            event = pysubs2.SSAEvent(layer=1, start=_ms(state.start), end=_ms(state.end), text=text)
+            subs.events.append(event)
+            if style.get("animation") == "highlight" and state.lit is not None:
+                x, y, bw, bh = word_box(
+                    phrase, state.lit, layout, size=size, width=w, height=h, margins=margins,
+                    alignment=alignment,
+                )
+                subs.events.append(_word_box_event(x, y, bw, bh, state, colours["highlight"], size))
     subs.sort()
     ass_path.parent.mkdir(parents=True, exist_ok=True)
     subs.save(str(ass_path), format_="ass")

@@ -38,6 +38,8 @@ from .encoders import X264, Encoder
 from .inputs import file_input, probe_inputs, source_filter
 from .overlays import hex_colour, overlays
 from .profile import Profile, output_size
+from .frames import OUT_COLOUR, SCALE_THREADS, cover, cover_size, input_matrix, slot_key, still_frame
+from .frames import still_args, still_slots  # noqa: F401  (their old import path: fenta.render.compose)
 from .stills import Slot
 from .thumbnail import thumbnail_time
 from .timeline import Segment, Timeline
@@ -49,9 +51,6 @@ __all__ = ["build_command", "segment_ranges", "chunk_spans", "still_slots", "sti
 SEPARATE_AUDIO_GRAPH = False
 #: Clips up to this many pixels (1080p) are decoded on one thread; larger ones (4K stock) keep frame threads.
 _SMALL_SOURCE_PIXELS = 1920 * 1080
-#: swscale slice threads for the per-frame scalers. One: x264 keeps the cores busy anyway, and on
-#: the bench scene slicing cost 35% more CPU in the filters alone (no speed gained in a full render).
-SCALE_THREADS = 1
 #: Cut timelines with more slots than this copy each frame once after joining them (see `build_command`).
 POOLED_SLOTS_MAX = 12
 #: Timelines with more segments than this render in chunks of at most this many (see `chunk_spans`):
@@ -60,55 +59,8 @@ POOLED_SLOTS_MAX = 12
 CHUNK_SEGMENTS = 6
 
 
-# Output colour: BT.709 at limited range, what HD players expect. Each scaler converts into it
-# in the pass it makes anyway, so no extra conversion runs per frame. (Left to negotiation, a
-# full-range JPEG made the whole video full range: tagged yuvj420p, and 15% dearer to encode.)
-_OUT_COLOUR = {"out_range": "tv", "out_color_matrix": "bt709"}
+# Output colour: see `frames` (where each source is converted into it); the encoder tags it too.
 _OUT_TAGS = {"color_range": "tv", "colorspace": "bt709"}
-_SCALE_MATRIX = {"bt709": "bt709", "bt470bg": "bt470", "smpte170m": "smpte170m", "smpte240m": "smpte240m", "bt2020nc": "bt2020", "bt2020c": "bt2020", "fcc": "fcc"}
-
-
-def _input_matrix(info: MediaInfo | None, still: bool) -> str:
-    """The YCbCr matrix a source's pixels are in: the one it declares, else the one players assume.
-
-    Unstated, JPEG and WebP stills are BT.601 by their specs; clips are BT.709 when HD and
-    BT.601 when SD (mpv's rule). Taken as BT.601 by default, HD clips would shift colour.
-    """
-    if info is None:
-        return "auto"
-    if info.color_matrix in _SCALE_MATRIX:
-        return _SCALE_MATRIX[info.color_matrix]
-    return "bt709" if info.is_hd and not still else "bt601"
-
-
-def _cover(v, W: int, H: int, in_matrix: str = "auto"):
-    """Crop to the W:H aspect in the source's own pixels (sample aspect respected), then scale to WxH."""
-    a = W / H
-    v = v.filter("crop", w=f"trunc(min(iw,ih*{a:.6f}/sar)/2)*2", h=f"trunc(min(ih,iw*sar/{a:.6f})/2)*2")
-    return v.filter("scale", W, H, flags="bicubic", in_color_matrix=in_matrix, **_OUT_COLOUR, threads=SCALE_THREADS).filter("setsar", 1)
-
-
-def _cover_size(W: int, H: int, zoom: tuple[float, float] | None) -> tuple[int, int]:
-    """Size a still is scaled to before Ken Burns: the frame at the largest zoom (even numbers)."""
-    zmax = max(zoom or (1.0, 1.0))
-    return int(round(W * zmax / 2)) * 2, int(round(H * zmax / 2)) * 2
-
-
-def _still_frame(path: str, info: MediaInfo | None, cw: int, ch: int, idx: int = 0):
-    """A still's one frame, cropped to the slot's aspect and scaled to cw x ch (yuv420p, BT.709)."""
-    v = file_input(path, info, still=True).video.filter("setpts", f"PTS-STARTPTS+0*{idx}").filter("trim", end_frame=1)
-    return _cover(v, cw, ch, _input_matrix(info, still=True)).filter("format", "yuv420p")
-
-
-def still_slots(tl: Timeline, W: int, H: int) -> list[Slot]:
-    """(path, width, height) each image segment's still is scaled to."""
-    return [(s.path, *_cover_size(W, H, s.zoom)) for s in tl.segments if s.kind == "image" and s.path]
-
-
-def still_args(slot: Slot, out: Path) -> list[str]:
-    """FFmpeg arguments writing one slot's frame, by the graph's own filters, as raw video."""
-    path, cw, ch = slot
-    return ffmpeg.output(_still_frame(path, None, cw, ch), str(out), f="nut", vcodec="rawvideo", frames=1).get_args()
 
 
 def frame_count(seconds: float, fps: int) -> int:
@@ -120,7 +72,7 @@ def _ken_burns(v, W: int, H: int, fps: int, z0: float, z1: float, n: int, first:
 
     `first` > 0 makes frames `first`..n-1 of that zoom (a segment cut by a chunk boundary).
 
-    `v` is the still scaled to its largest zoom (`_cover_size`). `zoompan` cuts the visible
+    `v` is the still scaled to its largest zoom (`frames.cover_size`). `zoompan` cuts the visible
     region out of it and scales that region to W x H in one bicubic pass, so every frame
     leaving it has the same size. (Scaling with `eval=frame` and cropping afterwards made a
     frame of a new size every frame: `crop` positions its window by the first frame's size,
@@ -154,13 +106,13 @@ def _segment_stream(
     info = infos.get(seg.path or "")
     if seg.kind == "image" or (info is not None and info.is_still):
         z0, z1 = seg.zoom or (1.0, 1.0)
-        cw, ch = _cover_size(W, H, seg.zoom)
-        ready = (prepared or {}).get((seg.path, cw, ch))
+        cw, ch = cover_size(W, H, seg.zoom)
+        ready = (prepared or {}).get(slot_key(seg.path, cw, ch, seg.focus))
         if ready is not None:
             # Scaled before the render (see `stills`); raw video keeps no colour tags, so restate them.
             v = file_input(str(ready), None, self_describing=True).video.filter("setpts", f"PTS-STARTPTS+0*{idx}").filter("trim", end_frame=1).filter("setparams", range="tv", colorspace="bt709").filter("setsar", 1)
         else:
-            v = _still_frame(seg.path, info, cw, ch, idx)
+            v = still_frame(seg.path, info, cw, ch, idx, seg.focus)
         # Frame-exact timestamps: N/(fps*TB) rounded in an image's 1/25 time base gave 30 fps
         # frames equal timestamps, and `fps` then dropped and doubled frames (a juddering zoom).
         # `fps` changes no frame here (one per tick already) but gives the link the frame rate
@@ -170,7 +122,7 @@ def _segment_stream(
         if z0 != z1:
             v = _ken_burns(v, W, H, fps, z0, z1, n, first)
         elif max(z0, z1) != 1.0:
-            v = v.filter("scale", W, H, flags="bicubic", **_OUT_COLOUR, threads=SCALE_THREADS)
+            v = v.filter("scale", W, H, flags="bicubic", **OUT_COLOUR, threads=SCALE_THREADS)
         # Pin the format: without it, negotiation with xfade picked a costlier format for the whole chain.
         return v.filter("setsar", 1).filter("format", "yuv420p").filter("trim", end_frame=k)
     # A moving clip: seek, loop if short, normalise the frame rate (VFR sources), cover, pad, cut to length.
@@ -196,7 +148,7 @@ def _segment_stream(
     if animated_webp and seg.loop:
         v = v.filter("loop", loop=-1, size=2000)
     v = v.filter("fps", fps)
-    v = _cover(v, W, H, _input_matrix(info, still=False)).filter("format", "yuv420p")
+    v = cover(v, W, H, input_matrix(info, still=False), seg.focus).filter("format", "yuv420p")
     # Pad with the last frame if the clip ends early (a short or damaged file), then cut exactly.
     # A part that starts later is cut from the same frames: a seek could land a frame off.
     v = v.filter("tpad", stop_mode="clone", stop=last).filter("trim", **({"start_frame": first} if first else {}), end_frame=last)
@@ -299,6 +251,7 @@ def build_command(
     span: tuple[int, int] | None = None,
     with_audio: bool = True,
     encoder: Encoder | None = None,
+    audio_track: Path | None = None,
 ) -> list[str]:
     """FFmpeg arguments rendering `tl` to `out_video` (and a JPEG thumbnail) in one process.
 
@@ -313,6 +266,8 @@ def build_command(
             and overlays still go by the whole video's clock.
         with_audio: False: video only (a chunk; the audio track comes from `audio_args`).
         encoder: The H.264 encoder (from `encoders.resolve_encoder`; default x264 with the profile's preset and CRF).
+        audio_track: The finished audio (from `audio.audio_args`), copied in instead of mixing it here (the
+            renditions of one video share it).
     """
     if infos is None:
         infos = probe_inputs(tl)
@@ -373,6 +328,12 @@ def build_command(
     if not with_audio:
         # A chunk: video only, joined to the others and to the audio track by `join_args`.
         return [*enc.global_args, *_get_args(ffmpeg.output(video, str(out_video), **vopts, **_OUT_TAGS, r=fps, fps_mode="cfr", **keyframe, an=None, f="mp4"))]
+    if audio_track is not None:
+        track = ffmpeg.input("file:" + str(Path(audio_track).resolve())).audio
+        return [*enc.global_args, *ffmpeg.output(
+            video, track, str(out_video), **vopts, **_OUT_TAGS,
+            r=fps, fps_mode="cfr", **keyframe, acodec="copy", movflags="+faststart", f="mp4",
+        ).get_args()]
     if not SEPARATE_AUDIO_GRAPH:
         return [*enc.global_args, *ffmpeg.output(
             video, audio, str(out_video), **vopts, **_OUT_TAGS,

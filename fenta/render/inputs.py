@@ -34,8 +34,10 @@ def input_files(tl: Timeline) -> list[tuple[str, str]]:
     return files
 
 
-def probe_inputs(tl: Timeline) -> dict[str, MediaInfo]:
+def probe_inputs(tl: Timeline, known: dict[str, MediaInfo] | None = None) -> dict[str, MediaInfo]:
     """Probe every media input once; refuse unusable ones with a MediaError naming the file.
+
+    `known`: probes made already (another rendition's), kept and not made again.
 
     Raises:
         MediaError: missing, unreadable, or the wrong kind (audio where a picture is expected...).
@@ -46,8 +48,10 @@ def probe_inputs(tl: Timeline) -> dict[str, MediaInfo]:
             raise MediaError("subtitle file not found", file=path, field=field)
     media = {}
     for field, path in files:
-        if field != "subtitles_ass":
+        if field != "subtitles_ass" and path not in (known or {}):
             media.setdefault(path, field)
+    if not media:
+        return dict(known or {})
 
     # One FFmpeg process reads every header (a process per file cost ~0.15 s more on 2 cores).
     try:
@@ -55,7 +59,7 @@ def probe_inputs(tl: Timeline) -> dict[str, MediaInfo]:
     except MediaError as e:
         bad = next((p for p in media if Path(p) == Path(e.file or "")), e.file)
         raise MediaError(e.message, file=bad, field=media.get(bad or "")) from None
-    infos: dict[str, MediaInfo] = {}
+    infos: dict[str, MediaInfo] = dict(known or {})
     for (path, field), info in zip(media.items(), results):
         wants_picture = field.startswith("segments.") or field.startswith("template.logo")
         if wants_picture and not (info.has_video and info.width and info.height):

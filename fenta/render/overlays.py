@@ -64,7 +64,9 @@ def overlays(video, tl: Timeline, W: int, H: int, fps: int, textdir: Path, infos
     card = tpl.get("title_card")
     if card and tl.title:
         # Balanced lines measured with the bundled font (a greedy wrap left "blood." alone on the last line).
-        text, size = wrap_title(tl.title, int(card["size"] * scale), W - L - R - int(0.06 * W))
+        # At most half the safe zone's height: on a wide canvas the card must leave room for the captions.
+        width = W - L - R - int(0.06 * W)
+        text, size = wrap_title(tl.title, int(card["size"] * scale), width, max_height=(H - T - B) / 2)
         pad = max(4, size // 3)
         pos = card.get("position", "center")
         y = {"top": f"{T + pad}", "bottom": f"{H - B - pad}-text_h", "center": f"{T}+({H - T - B}-text_h)/2"}[pos]

@@ -301,14 +301,17 @@ def group_phrases(words: list[Word], style: dict[str, Any], layout: Layout | Non
 # ---------------------------------------------------------------- writing
 
 
-def wrap_title(text: str, size: int, max_width: float, *, bold: bool = True, max_lines: int = 4) -> tuple[str, int]:
+def wrap_title(
+    text: str, size: int, max_width: float, *, bold: bool = True, max_lines: int = 4,
+    max_height: float | None = None,
+) -> tuple[str, int]:
     """Balanced lines for a title card, measured with the bundled font, and the size that makes them fit.
 
     Lines come out even ("Octopuses have three / hearts and blue blood.", not
     a lone "blood." under two full lines), preferring breaks after
     punctuation and before "and"/"of"; the size shrinks until the text fits
-    in `max_lines` lines of `max_width` px. Sizes are drawtext pixel sizes
-    (the em), not ASS sizes.
+    in `max_lines` lines of `max_width` px (and, with `max_height`, the lines and their spacing in that
+    many px: a wide canvas is short). Sizes are drawtext pixel sizes (the em), not ASS sizes.
     """
     words = [Word(text=t, start=0.0, end=0.0) for t in text.split()]
     if not words:
@@ -320,7 +323,8 @@ def wrap_title(text: str, size: int, max_width: float, *, bold: bool = True, max
         measure = FontMeasure(path, s / em_per_size)  # an em of `s` px, as drawtext draws it
         layout = Layout(words_per_line=len(words), max_chars=10_000, lines=max_lines, max_width=max_width, measure=measure)
         lines = layout.split(words)
-        if lines is not None or s <= 8:
+        tall = max_height is not None and lines is not None and len(lines) * s * 1.15 > max_height
+        if (lines is not None and not tall) or s <= 8:
             break
         s = max(8, s - max(1, s // 12))
     if lines is None:

@@ -3,19 +3,22 @@
 A short video is one FFmpeg process (`compose.build_command`). A long one (more than
 `compose.CHUNK_SEGMENTS` segments) is one FFmpeg per chunk of segments, video only, one after
 another, while another FFmpeg makes the whole audio track; the pieces are joined without
-re-encoding (`join_args`), so memory stays flat however long the video.
+re-encoding (`join_args`), so memory stays flat however long the video. Renditions of one story
+(`render_renditions`) share the probes, the loudness pass, the prepared stills and the audio track.
 """
 
 from __future__ import annotations
 
 import logging
 import re
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..errors import MediaError
 from ..media.probe import MediaInfo, probe
 from .audio import audio_args, measure_loudness
-from .compose import build_command, chunk_spans, still_args, still_slots
+from .compose import build_command, chunk_spans
+from .frames import still_args, still_slots
 from .encoders import X264, Encoder, resolve_encoder
 from .inputs import probe_inputs
 from .profile import Profile, output_size
@@ -23,7 +26,7 @@ from .stills import Slot, prepare_stills
 from .thumbnail import thumbnail_args
 from .timeline import Timeline
 
-__all__ = ["render", "join_args"]
+__all__ = ["render", "render_renditions", "Rendition", "join_args"]
 
 log = logging.getLogger("fenta")
 
@@ -49,6 +52,67 @@ def _failing_input(stderr: str, args: list[str]) -> str | None:
     return None
 
 
+@dataclass
+class _Ready:
+    """What every rendition of a timeline shares: probes, the loudness gain, prepared stills, the encoder."""
+
+    infos: dict[str, MediaInfo]
+    gain: float | None
+    stills: dict[Slot, Path]
+    encoder: Encoder
+    stills_dir: Path
+
+
+@dataclass
+class Rendition:
+    """One output of `render_renditions`: a timeline laid out for its canvas, where it goes, its profile."""
+
+    timeline: Timeline
+    video: Path
+    thumb: Path | None
+    profile: Profile = field(default_factory=Profile)
+
+
+async def _prepare(jobs: list[tuple[Timeline, Profile]], workdir: Path) -> _Ready:
+    """Probe, measure the loudness, prepare the large stills (every rendition's slots) and choose the
+    encoder, side by side. The audio is the same in every rendition: measured once."""
+    import asyncio
+    import os
+    import shutil
+
+    tl, profile = jobs[0]
+    # The loudness pass reads only the audio files and large stills need only their headers:
+    # both run alongside the probes.
+    measuring = asyncio.ensure_future(measure_loudness(tl, {}))
+    stills_dir = workdir / f".stills{os.getpid()}"
+    slots = [s for t, p in jobs for s in still_slots(t, *output_size(t.canvas, p.name))]
+    preparing = asyncio.ensure_future(prepare_stills(slots, stills_dir, still_args))
+    # x264 needs no test; a hardware encoder is tested once per machine (cached), alongside the probes.
+    choosing = None
+    if profile.encoder != "x264":
+        choosing = asyncio.ensure_future(asyncio.to_thread(resolve_encoder, profile.encoder))
+
+    def probe_all() -> dict[str, MediaInfo]:
+        infos: dict[str, MediaInfo] = {}
+        for t, _ in jobs:
+            infos = probe_inputs(t, infos)
+        return infos
+
+    try:
+        infos = await asyncio.to_thread(probe_all)
+        gain = await measuring
+        prepared = await preparing
+        enc = await choosing if choosing is not None else X264
+    except BaseException:
+        tasks = [t for t in (measuring, preparing, choosing) if t is not None]
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        shutil.rmtree(stills_dir, ignore_errors=True)
+        raise
+    return _Ready(infos, gain, prepared, enc, stills_dir)
+
+
 async def render(
     tl: Timeline,
     video: Path,
@@ -67,34 +131,73 @@ async def render(
         MediaError: an input is missing, unreadable or of the wrong kind (names the file).
         RenderError: FFmpeg failed for another reason (carries its stderr tail).
     """
+    import shutil
+
+    ready = await _prepare([(tl, profile)], workdir)
+    try:
+        return await _encode(tl, video, thumb, profile, ready, workdir, on_progress=on_progress)
+    finally:
+        shutil.rmtree(ready.stills_dir, ignore_errors=True)
+
+
+async def render_renditions(items: list[Rendition], *, workdir: Path, on_progress=None) -> list[MediaInfo]:
+    """Render one story to several canvases (`aspects.rendition_timeline`), one after another.
+
+    Probes, loudness and large stills are done once for all; the first rendition is rendered as `render`
+    does, and its audio stream is copied (not encoded again) into the others, so every file has the same
+    audio, bit for bit. Each file is whole or absent, as with `render`.
+
+    Raises:
+        MediaError, RenderError: as `render`.
+    """
+    import os
+    import shutil
+
+    from ..media.run import run_ffmpeg
+
+    ready = await _prepare([(r.timeline, r.profile) for r in items], workdir)
+    workdir.mkdir(parents=True, exist_ok=True)
+    audio = workdir / f".audio{os.getpid()}.m4a"
+    weights = [r.timeline.duration * _pixels(r) for r in items]
+    done: list[MediaInfo] = []
+    try:
+        for k, r in enumerate(items):
+            lo, span = sum(weights[:k]) / sum(weights), weights[k] / sum(weights)
+            progress = (lambda f, lo=lo, span=span: on_progress(lo + f * span)) if on_progress else None
+            track = audio if k else None
+            info = await _encode(
+                r.timeline, r.video, r.thumb, r.profile, ready, workdir, audio=track, on_progress=progress
+            )
+            done.append(info)
+            if k == 0 and len(items) > 1:
+                source = "file:" + str(r.video.resolve())
+                copy = ["-i", source, "-map", "0:a:0", "-c", "copy", "-f", "mp4", str(audio)]
+                await run_ffmpeg(copy, what="copying the audio track")
+        return done
+    finally:
+        shutil.rmtree(ready.stills_dir, ignore_errors=True)
+        audio.unlink(missing_ok=True)
+
+
+def _pixels(r: Rendition) -> int:
+    w, h = output_size(r.timeline.canvas, r.profile.name)
+    return w * h
+
+
+async def _encode(
+    tl: Timeline, video: Path, thumb: Path | None, profile: Profile, ready: _Ready, workdir: Path, *,
+    audio: Path | None = None, on_progress=None,
+) -> MediaInfo:
+    """Encode one timeline with what `_prepare` made (and a finished `audio` track to copy, if given)."""
+    import asyncio
     import os
     import shutil
 
     from ..errors import RenderError
     from ..media.run import run_ffmpeg
 
-    import asyncio
-
-    # The loudness pass reads only the audio files and large stills need only their headers:
-    # both run alongside the probes.
-    measuring = asyncio.ensure_future(measure_loudness(tl, {}))
-    W, H = output_size(tl.canvas, profile.name)
-    stills_dir = workdir / f".stills{os.getpid()}"
-    preparing = asyncio.ensure_future(prepare_stills(still_slots(tl, W, H), stills_dir, still_args))
-    # x264 needs no test; a hardware encoder is tested once per machine (cached), alongside the probes.
-    choosing = asyncio.ensure_future(asyncio.to_thread(resolve_encoder, profile.encoder)) if profile.encoder != "x264" else None
-    try:
-        infos = await asyncio.to_thread(probe_inputs, tl)
-        gain = await measuring
-        prepared = await preparing
-        enc = await choosing if choosing is not None else X264
-    except BaseException:
-        for task in (measuring, preparing, choosing):
-            if task is not None:
-                task.cancel()
-        await asyncio.gather(*(t for t in (measuring, preparing, choosing) if t is not None), return_exceptions=True)
-        shutil.rmtree(stills_dir, ignore_errors=True)
-        raise
+    W, _ = output_size(tl.canvas, profile.name)
+    infos, gain, prepared = ready.infos, ready.gain, ready.stills
     tmp_video = video.with_name(f".{video.stem}.part{os.getpid()}.mp4")
     tmp_thumb = thumb.with_name(f".{thumb.stem}.part{os.getpid()}.jpg") if thumb is not None else None
     chunk_dir = workdir / f".chunks{os.getpid()}"
@@ -102,11 +205,18 @@ async def render(
 
     async def encode(enc: Encoder) -> None:
         if len(spans) == 1:
-            args = build_command(tl, tmp_video, None, profile=profile, infos=infos, textdir=workdir, loudness_gain=gain, prepared_stills=prepared, encoder=enc)
+            args = build_command(
+                tl, tmp_video, None, profile=profile, infos=infos, textdir=workdir, loudness_gain=gain,
+                prepared_stills=prepared, encoder=enc, audio_track=audio,
+            )
             await _run_render(args, what="render", total_seconds=tl.duration, on_progress=on_progress)
         else:
-            await _render_chunks(tl, spans, tmp_video, chunk_dir, profile=profile, infos=infos, textdir=workdir, gain=gain, prepared=prepared, encoder=enc, on_progress=on_progress)
+            await _render_chunks(
+                tl, spans, tmp_video, chunk_dir, profile=profile, infos=infos, textdir=workdir, gain=gain,
+                prepared=prepared, encoder=enc, on_progress=on_progress, audio=audio,
+            )
 
+    enc = ready.encoder
     try:
         try:
             await encode(enc)
@@ -130,7 +240,6 @@ async def render(
             os.replace(tmp_thumb, thumb)  # type: ignore[arg-type]
         return info
     finally:
-        shutil.rmtree(stills_dir, ignore_errors=True)
         shutil.rmtree(chunk_dir, ignore_errors=True)
         for p in (tmp_video, tmp_thumb):
             if p is not None and p.exists():
@@ -188,13 +297,15 @@ def join_args(pieces: list[tuple[Path, int]], audio: Path, out: Path, fps: int) 
 async def _render_chunks(
     tl: Timeline, spans: list[tuple[int, int]], out: Path, folder: Path, *, profile: Profile, infos: dict[str, MediaInfo],
     textdir: Path, gain: float | None, prepared: dict[Slot, Path], encoder: Encoder = X264, on_progress=None,
+    audio: Path | None = None,
 ) -> None:
     """Render `tl` as one FFmpeg per span (video only, one after another) while another FFmpeg
     makes the whole audio track, then join them without re-encoding.
 
     Every chunk has the same encoder settings and starts on a keyframe (each FFmpeg run starts
     its stream with one), so the joined stream plays as one. The audio is made once for the
-    whole video: one loudness gain, one limiter, no AAC priming gap at the joins.
+    whole video: one loudness gain, one limiter, no AAC priming gap at the joins. A finished `audio`
+    track (another rendition's) is joined instead.
     """
     import asyncio
 
@@ -203,8 +314,12 @@ async def _render_chunks(
     fps = int(tl.canvas["fps"])
     total = spans[-1][1]
     folder.mkdir(parents=True, exist_ok=True)
-    audio = folder / "audio.m4a"
-    audio_task = asyncio.ensure_future(_run_render(audio_args(tl, audio, profile=profile, infos=infos, loudness_gain=gain), what="render audio", total_seconds=None))
+    if audio is None:
+        audio = folder / "audio.m4a"
+        making = audio_args(tl, audio, profile=profile, infos=infos, loudness_gain=gain)
+        audio_task = asyncio.ensure_future(_run_render(making, what="render audio", total_seconds=None))
+    else:
+        audio_task = asyncio.ensure_future(asyncio.sleep(0))
     pieces: list[tuple[Path, int]] = []
     try:
         for j, (lo, hi) in enumerate(spans):

@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import os
 from pathlib import Path
-from typing import Callable, Iterable
+from typing import Any, Callable, Iterable
 
 from ..errors import MediaError, RenderError
 from ..media.run import run_ffmpeg
@@ -24,8 +24,8 @@ __all__ = ["PREPARE_ABOVE", "Slot", "pixel_count", "slots_to_prepare", "prepare_
 #: A still is prepared when it has more than this many times the pixels of its slot.
 PREPARE_ABOVE = 2.0
 
-#: (still path as the timeline names it, slot width, slot height)
-Slot = tuple[str, int, int]
+#: (still path as the timeline names it, slot width, slot height[, focus (x, y) when not the centre])
+Slot = tuple[Any, ...]
 
 
 def pixel_count(path: str | os.PathLike) -> int | None:

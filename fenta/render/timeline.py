@@ -50,6 +50,7 @@ class Segment(_M):
     width: int | None = None
     height: int | None = None
     scene: int | None = None
+    focus: tuple[float, float] | None = Field(None, description="What a crop keeps in frame (x, y, 0-1).")
 
 
 class MusicBed(_M):
@@ -83,6 +84,9 @@ class Timeline(_M):
     subtitles_ass: str | None = None
     subtitles_srt: str | None = None
     title: str | None = Field(None, description="Hook text shown on the title card (when the template has one).")
+    captions: dict[str, Any] | None = Field(
+        None, description="The captions' words, keywords and style, to lay them out again for another canvas."
+    )
     loudness: float = -14.0
     template: dict[str, Any] = Field(default_factory=dict, description="The resolved template (style for overlays).")
 
@@ -176,6 +180,7 @@ def build_timeline(
     duration: float | None = None,
     scene_starts: list[float] | None = None,
     title: str | None = None,
+    captions: dict[str, Any] | None = None,
 ) -> Timeline:
     """Fit clips to the narration; see the module docstring for the rules."""
     total = float(duration or (voice.duration if voice else None) or 10.0)
@@ -228,7 +233,11 @@ def build_timeline(
                 in_point = at
                 used[c.path] = at + dur
         segments.append(
-            Segment(kind=c.kind, path=c.path, color=c.color, start=round(start, 4), duration=round(dur, 4), in_point=round(in_point, 4), loop=loop, zoom=zoom, width=c.width, height=c.height, scene=scene)
+            Segment(
+                kind=c.kind, path=c.path, color=c.color, start=round(start, 4), duration=round(dur, 4),
+                in_point=round(in_point, 4), loop=loop, zoom=zoom, width=c.width, height=c.height,
+                scene=scene, focus=c.focus,
+            )
         )
     bed = None
     if music is not None:
@@ -253,6 +262,7 @@ def build_timeline(
         subtitles_ass=subtitles[0] if subtitles else None,
         subtitles_srt=subtitles[1] if subtitles else None,
         title=title if template.get("title_card") else None,
+        captions=captions,
         loudness=template["loudness"],
         template=template,
     )

@@ -105,7 +105,7 @@ def test_schema_is_json_schema_with_every_node_type(cli):
 
 def test_nodes_lists_params_and_ports(cli):
     rows = {r["type"]: r for r in json.loads(cli("nodes", "--json").stdout)}
-    assert rows["Subtitle"]["inputs"] == {"words": "words"}
+    assert rows["Subtitle"]["inputs"] == {"words": "words", "keywords": "text[]"}
     assert rows["Voice.TTS"]["outputs"] == {"audio": "audio", "words": "words"}
 
 

@@ -11,6 +11,12 @@ schema is refused.
 Faults: `fault("401" | "402" | "402-retry" | "429" | "500" | "502" | "503" | "slow" | "malformed" | "gen-error", times)`,
 `invalid_content(times)` (200 with content that is not valid JSON), `queue_content(text)` (exact next content).
 
+Vision: a user message with image content parts (`{"type": "image_url", "image_url": {"url"}}`, http(s) or
+`data:` URLs) is answered by really looking: the fake fetches each picture, names its mean colour (red, green,
+blue, yellow, orange, purple, white, black, grey) and, for a `clip_scores` schema, scores each numbered
+candidate ("Candidate N:" text parts, then its pictures) 9 when the narration names that colour, else 2.
+Models in `text_only` refuse image parts with 404, as OpenRouter does when no endpoint takes images.
+
 By hand: ``python -m tests.fakes.openrouter`` prints the base URL to put in FENTA_OPENROUTER_URL.
 With nothing queued, `fenta new` (a json_schema named "workflow") gets a small valid offline workflow
 narrating its sentence, so `fenta new "..." --run` works end to end against it.
@@ -42,6 +48,7 @@ class FakeOpenRouter(FakeServer):
         self.invalid_left = 0
         self.stream_errors: list[bool] = []
         self.counter = 0
+        self.text_only = {"meta-llama/llama-3-8b-instruct"}
         self.route("POST", r"/api/v1/chat/completions", self._chat)
         self.route("GET", r"/api/v1/key", self._key)
 
@@ -118,6 +125,10 @@ class FakeOpenRouter(FakeServer):
                 return Reply(400, _err(400, "invalid message", "invalid_request"))
         model = body.get("model") or "openai/gpt-4o-mini"
         rf = body.get("response_format")
+        seen = _looked_at(body["messages"]) if _has_images(body["messages"]) else None
+        if seen is not None and model in self.text_only:
+            message = f"No endpoints found that support image input for {model}"
+            return Reply(404, _err(404, message, "not_found"))
         if rf and rf.get("type") == "json_schema" and (rf.get("json_schema") or {}).get("strict") is True:
             loose = _not_strict((rf["json_schema"] or {}).get("schema"), "schema")
             if loose:
@@ -131,6 +142,8 @@ class FakeOpenRouter(FakeServer):
                 self.invalid_left -= 1
         if queued is not None:
             content = queued
+        elif seen is not None and rf and (rf.get("json_schema") or {}).get("name") == "clip_scores":
+            content = json.dumps(_clip_scores(body["messages"], seen))
         elif invalid:
             content = '{"title": "Oops", "scenes": [ this is not json'
         elif rf and rf.get("type") == "json_schema":
@@ -194,6 +207,64 @@ class FakeOpenRouter(FakeServer):
         if denied:
             return denied
         return Reply(200, {"data": {"label": "sk-or-v1-fak...def", "limit": None, "limit_remaining": None, "usage": 0.01, "usage_daily": 0.01, "is_free_tier": False, "free_model_daily_requests": {"used": 0, "limit": 1000, "remaining": 1000}}})
+
+
+_COLOURS = {
+    "red": (200, 30, 30), "green": (30, 160, 60), "blue": (30, 60, 200), "yellow": (230, 210, 40),
+    "orange": (240, 140, 30), "purple": (130, 40, 160), "white": (240, 240, 240), "black": (15, 15, 15),
+    "grey": (128, 128, 128),
+}
+
+
+def _has_images(messages: list[dict]) -> bool:
+    parts = [p for m in messages if isinstance(m.get("content"), list) for p in m["content"]]
+    return any(p.get("type") == "image_url" for p in parts)
+
+
+def _colour_of(url: str) -> str:
+    """The name of a picture's mean colour (the picture fetched from its URL, or decoded from a data: URL)."""
+    import base64
+    import io
+    import urllib.request
+
+    from PIL import Image, ImageStat
+
+    if url.startswith("data:"):
+        data = base64.b64decode(url.split(",", 1)[1])
+    else:
+        with urllib.request.urlopen(url, timeout=10) as resp:  # the fake Pexels, on 127.0.0.1
+            data = resp.read()
+    mean = ImageStat.Stat(Image.open(io.BytesIO(data)).convert("RGB")).mean
+    return min(_COLOURS, key=lambda name: sum((a - b) ** 2 for a, b in zip(mean, _COLOURS[name])))
+
+
+def _looked_at(messages: list[dict]) -> list[tuple[int, str]]:
+    """(candidate number, colour seen) for every picture, numbered by the "Candidate N:" text before it."""
+    seen, current = [], 0
+    for m in messages:
+        if not isinstance(m.get("content"), list):
+            continue
+        for part in m["content"]:
+            if part.get("type") == "text":
+                found = re.search(r"Candidate (\d+):", part.get("text") or "")
+                current = int(found.group(1)) if found else current
+            elif part.get("type") == "image_url":
+                seen.append((current, _colour_of(part["image_url"]["url"])))
+    return seen
+
+
+def _clip_scores(messages: list[dict], seen: list[tuple[int, str]]) -> dict:
+    """What a competent vision model answers: a clip whose pictures show a colour the narration names wins."""
+    parts = [p for m in messages if isinstance(m.get("content"), list) for p in m["content"]]
+    text = " ".join(p.get("text") or "" for p in parts)
+    narration = re.search(r"Narration:(.*?)(?:Candidates:|$)", text, re.S)
+    words = set(re.findall(r"\w+", (narration.group(1) if narration else text).lower()))
+    scores = []
+    for n in sorted({c for c, _ in seen}):
+        colours = sorted({colour for c, colour in seen if c == n})
+        hit = [c for c in colours if c in words]
+        scores.append({"candidate": n, "score": 9 if hit else 2, "reason": f"shows {', '.join(colours)}"})
+    return {"scores": scores}
 
 
 def _topic(messages: list[dict]) -> str:

@@ -5,6 +5,8 @@ them once its allowance is spent, paginates with `next_page`, and serves every `
 itself: small valid mp4 clips and jpg photos made with FFmpeg (lavfi) on first use, distinct per id.
 
 Switches: `empty_queries` (queries with no results), `remaining` (the allowance),
+`stock(query, [{"slug": "red-sports-car", "alt": "...", "color": "#D01010"}, ...])` (a query's own results:
+page URLs with those slugs, photos with that alt, every picture of that colour),
 `media_delay` (seconds before each media reply), `fault(kind, times, path_contains)` with kinds
 "401", "429", "500", "slow", "malformed", "truncated", "html".
 
@@ -35,13 +37,15 @@ _media_dir = Path(tempfile.mkdtemp(prefix="fenta-fake-pexels-"))
 atexit.register(shutil.rmtree, _media_dir, True)
 
 
-def media_file(kind: str, ident: int) -> Path:
-    """A tiny valid media file for `ident` (2 s 320x568 mp4, or a 320x568 jpg), made once per process."""
+def media_file(kind: str, ident: int, color: str | None = None) -> Path:
+    """A tiny valid media file for `ident` (2 s 320x568 mp4, or a 320x568 jpg), made once per process; of
+    `color` (#RRGGBB) when given, else a colour of its own."""
     ext = "mp4" if kind == "video" else "jpg"
-    path = _media_dir / f"{kind}-{ident}.{ext}"
+    path = _media_dir / f"{kind}-{ident}{'-' + color.lstrip('#') if color else ''}.{ext}"
     with _media_lock:
         if not path.exists():
-            hue = int(hashlib.md5(str(ident).encode()).hexdigest()[:6], 16)
+            own = int(hashlib.md5(str(ident).encode()).hexdigest()[:6], 16)
+            hue = int(color.lstrip("#"), 16) if color else own
             src = f"color=c=0x{hue:06x}:s=320x568:d=2:r=15"
             tmp = path.with_suffix(".tmp." + ext)
             args = ["-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p", "-t", "2"] if kind == "video" else ["-frames:v", "1"]
@@ -75,6 +79,19 @@ class FakePexels(FakeServer):
             self.empty_queries: set[str] = set()
             self.sized_empty_queries: set[str] = set()  # no results only when a `size` filter is sent
             self.media_delay = 0.0
+            self.catalogue: dict[str, list[int]] = {}  # query -> ids of its own results (`stock`)
+            self.specs: dict[int, dict[str, Any]] = {}  # id -> slug, alt, color
+
+    def stock(self, query: str, items: list[dict[str, Any]]) -> list[int]:
+        """Give `query` its own results, in order (dicts of `slug`, `alt` and `color`); returns their ids."""
+        with self.lock:
+            ids = []
+            for spec in items:
+                ident = 5000 + len(self.specs)
+                self.specs[ident] = dict(spec)
+                ids.append(ident)
+            self.catalogue[query.lower()] = ids
+        return ids
 
     # -- switches ------------------------------------------------------------------------
 
@@ -113,6 +130,8 @@ class FakePexels(FakeServer):
         return {"X-Ratelimit-Limit": str(self.limit), "X-Ratelimit-Remaining": str(self.remaining), "X-Ratelimit-Reset": str(self.reset_at)}
 
     def _ids(self, query: str) -> list[int]:
+        if query.lower() in self.catalogue:
+            return list(self.catalogue[query.lower()])
         start = int(hashlib.md5(query.lower().encode()).hexdigest()[:4], 16) % POOL
         return [1000 + (start + i) % POOL for i in range(POOL // 2 + 1)]
 
@@ -127,8 +146,10 @@ class FakePexels(FakeServer):
         ]
         files.append({"id": vid * 10 + 9, "quality": "hls", "file_type": "application/x-mpegURL", "width": None, "height": None, "fps": None, "link": f"{self.url}/media/video/{vid}.m3u8"})
         w, h = sizes[0]
+        slug = self.specs.get(vid, {}).get("slug", "clip")
         return {
-            "id": vid, "width": w, "height": h, "url": f"https://www.pexels.com/video/clip-{vid}/", "image": f"{self.url}/media/photo/{vid}.jpg",
+            "id": vid, "width": w, "height": h, "url": f"https://www.pexels.com/video/{slug}-{vid}/",
+            "image": f"{self.url}/media/photo/{vid}.jpg",
             "full_res": None, "tags": [], "duration": 2,
             "user": {"id": vid + 5, "name": f"Author {vid}", "url": f"https://www.pexels.com/@author{vid}"},
             "video_files": files, "video_pictures": [{"id": vid * 7, "picture": f"{self.url}/media/photo/{vid}.jpg", "nr": 0}],
@@ -136,10 +157,12 @@ class FakePexels(FakeServer):
 
     def _photo(self, pid: int) -> dict[str, Any]:
         base = f"{self.url}/media/photo/{pid}.jpg"
+        spec = self.specs.get(pid, {})
         return {
-            "id": pid, "width": 3000, "height": 5333, "url": f"https://www.pexels.com/photo/still-{pid}/",
+            "id": pid, "width": 3000, "height": 5333,
+            "url": f"https://www.pexels.com/photo/{spec.get('slug', 'still')}-{pid}/",
             "photographer": f"Photographer {pid}", "photographer_url": f"https://www.pexels.com/@photographer{pid}", "photographer_id": pid + 3,
-            "avg_color": "#4A5D3F", "alt": f"Still {pid}", "liked": False,
+            "avg_color": "#4A5D3F", "alt": spec.get("alt", f"Still {pid}"), "liked": False,
             "src": {k: f"{base}?v={k}" for k in ("original", "large2x", "large", "medium", "small", "portrait", "landscape", "tiny")},
         }
 
@@ -180,10 +203,16 @@ class FakePexels(FakeServer):
         return self._gate(req) or Reply(200, self._photo(int(m.group(1))), self._limits())
 
     def _media_video(self, req: Request, m: re.Match) -> Reply:
-        return Reply(200, media_file("video", int(m.group(1))).read_bytes(), {"Content-Type": "video/mp4"}, delay=self.media_delay)
+        ident = int(m.group(1))
+        color = self.specs.get(ident, {}).get("color")
+        data = media_file("video", ident, color).read_bytes()
+        return Reply(200, data, {"Content-Type": "video/mp4"}, delay=self.media_delay)
 
     def _media_photo(self, req: Request, m: re.Match) -> Reply:
-        return Reply(200, media_file("photo", int(m.group(1))).read_bytes(), {"Content-Type": "image/jpeg"}, delay=self.media_delay)
+        ident = int(m.group(1))
+        color = self.specs.get(ident, {}).get("color")
+        data = media_file("photo", ident, color).read_bytes()
+        return Reply(200, data, {"Content-Type": "image/jpeg"}, delay=self.media_delay)
 
 
 if __name__ == "__main__":  # by hand: python -m tests.fakes.pexels

@@ -184,3 +184,20 @@ nodes:
     end_ms = probe(arts["video"]).duration * 1000
     assert read_srt(arts["srt"])[-1][1] <= end_ms
     assert max(e.end for e in pysubs2.load(arts["ass"])) <= end_ms
+
+
+def test_the_animation_param_and_keywords_reach_the_captions_and_the_track_keeps_words_and_style(fenta_home):
+    from fenta.types import Word
+
+    words = [Word(text=t, start=i * 0.5, end=i * 0.5 + 0.4) for i, t in enumerate("Blue blood flows here".split())]
+    params = {"animation": "pop", "emphasis_color": "#FF4FA0"}
+    track = run_node(Subtitle, params, {"words": words, "keywords": ["blood"]}, template=small_template()).track
+    text = " ".join(e.text for e in pysubs2.load(track.ass_path).events)
+    assert "\\fscy40\\t(" in text and "\\c&HA04FFF&" in text
+    assert [w.text for w in track.words] == ["Blue", "blood", "flows", "here"] and track.keywords == ["blood"]
+    assert track.style is not None and track.style["animation"] == "pop"
+
+
+def test_a_bad_emphasis_colour_is_a_validation_problem_naming_the_param():
+    problems = Subtitle().validate_params(Subtitle.Params(emphasis_color="pink"), small_template())
+    assert problems and problems[0][0] == "params.emphasis_color"

@@ -8,7 +8,9 @@ import pytest
 from PIL import Image
 
 from fenta.media.probe import probe
-from fenta.ops.previews import COLUMNS, DOCS_DIR, ROWS, frame_times, sheet_size
+from fenta.ops.previews import (
+    ANIMATION_SAMPLES, ANIMATION_TEMPLATE, COLUMNS, DOCS_DIR, ROWS, frame_times, sheet_size,
+)
 from fenta.template import list_templates, resolve_template
 
 TEMPLATES = sorted(list_templates())
@@ -92,3 +94,26 @@ def test_an_output_folder_that_is_a_file_is_exit_2_in_one_line_before_anything_r
     assert result.exit_code == 2 and "notes.txt is a file, not a folder" in result.stderr
     assert result.stderr.strip().count("\n") == 0 and "internal error" not in result.output
     assert not (fenta_home / "previews").exists()
+
+
+def test_an_animation_preview_is_named_after_it(cli, tmp_path):
+    result = cli("templates", "preview", "karaoke-bold", "--animation", "pop", "-o", str(tmp_path), "--json")
+    assert result.exit_code == 0, result.output
+    p = json.loads(result.stdout)
+    assert p["video"].endswith("karaoke-bold-pop.mp4") and p["sheet"].endswith("karaoke-bold-pop.png")
+    _check_sheet(p["sheet"], resolve_template("karaoke-bold"))
+
+
+def test_an_unknown_animation_is_exit_2_naming_the_field(cli, tmp_path):
+    result = cli("templates", "preview", "square", "--animation", "wobble", "-o", str(tmp_path / "out"))
+    assert result.exit_code == 2 and "subtitles.animation" in result.stderr and "wobble" in result.stderr
+    assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("style", ANIMATION_SAMPLES)
+def test_the_docs_show_each_caption_animation(style):
+    path = DOCS_DIR / f"animation-{style}.png"
+    assert path.stat().st_size < 150 * 1024
+    _check_sheet(str(path), resolve_template(ANIMATION_TEMPLATE))
+    docs = (DOCS_DIR.parent / "templates.md").read_text(encoding="utf-8")
+    assert f"(templates/animation-{style}.png)" in docs

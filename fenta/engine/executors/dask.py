@@ -119,6 +119,7 @@ def _outcome(answer: dict[str, Any], route: dict[str, Any], *, stopped: bool = F
     records: RemoteRecords = {
         "events": unseen, "node_runs": answer.get("node_runs") or [], "usage": answer.get("usage") or [],
         "scripts": answer.get("scripts") or [], "provider_tasks": answer.get("provider_tasks") or [],
+        "clips": answer.get("clips") or [],
     }
     return Outcome(
         bool(answer.get("ok")) and not stopped,

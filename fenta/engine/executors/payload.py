@@ -4,8 +4,9 @@ Out: the workflow document, its vars and options, the bytes of every local file 
 (any string in the document, the vars or the interpolated params that is a file, relative paths
 resolved against the workflow file as nodes resolve them; for an untrusted job only those its policy
 allows, and the library files its assets name), and the provider tasks the job already
-paid for (so a retry continues them instead of paying again) and the scripts written lately (so
-Script.Gen does not repeat them). API keys never travel: workers use
+paid for (so a retry continues them instead of paying again), the scripts written lately (so
+Script.Gen does not repeat them) and the stock clips the workflow showed lately (so Input.Stock does
+not either). API keys never travel: workers use
 their own environment's.
 
 Back (`fenta.engine.remote.run_job`): artifacts as bytes, usage records, provider tasks, node timings,
@@ -36,6 +37,7 @@ from .. import remote
 from ..remote import LOGGED_TYPES
 from ..spec import from_document
 from ..store import JobStore
+from ..store.clips import CLIP_HISTORY_DAYS
 
 __all__ = ["build_payload", "live_event", "publish_files", "local_files"]
 
@@ -130,11 +132,12 @@ def build_payload(
             raise PathError(f"cannot read {path} to send it to the Dask worker: {e.strerror or e}") from None
     tasks = store.provider_tasks_of_job(job.id)
     scripts = store.recent_scripts(time.time() - 30 * 86400)
+    clips = store.recent_clips(job.workflow_name, time.time() - CLIP_HISTORY_DAYS * 86400, exclude_job=job.id)
     return {
         "job_id": job.id, "attempt": attempt, "topic": topic, "version": remote.fenta_version(),
         "workflow_file": job.workflow_file, "workflow_name": job.workflow_name,
         "document": document, "vars": vars, "options": options, "files": files, "provider_tasks": tasks,
-        "scripts": scripts,
+        "scripts": scripts, "clips": [{**c, "workflow": job.workflow_name} for c in clips],
     }
 
 

@@ -11,14 +11,14 @@ jobs and what runs around them.
 The store is split by concept, each part a set of statements on the shared connection: jobs
 (`store.jobs`), node runs, the cache index, artifacts and scripts (`store.nodes`), the event log and
 cursors (`store.events`), usage, provider state and provider tasks (`store.usage`), quota limits,
-reservations and warnings (`store.quotas`); and for what runs around jobs: webhook endpoints and the
-outbox (`store.webhooks`), schedules (`store.schedules`), batches (`store.batches`), hosted sync's push
-list (`store.sync`), and the figures `fenta serve` reports (`store.figures`). `JobStore` runs them in
-autocommit, `Tx` inside one transaction. Which state may follow which is not the store's business but
-`fenta.engine.lifecycle`'s, nor when a schedule fires, a webhook is retried or a quota refuses a job
-(`fenta.ops`'). Tables: `fenta.engine.tables` and each concept's `SCHEMA`, all created or upgraded when
-a store opens. Nothing here ever holds an API key (a webhook endpoint's signing secret lives in
-`webhook_endpoints` alone).
+reservations and warnings (`store.quotas`), the stock clips already shown (`store.clips`); and for
+what runs around jobs: webhook endpoints and the outbox (`store.webhooks`), schedules
+(`store.schedules`), batches (`store.batches`), hosted sync's push list (`store.sync`), and the figures
+`fenta serve` reports (`store.figures`). `JobStore` runs them in autocommit, `Tx` inside one
+transaction. Which state may follow which is not the store's business but `fenta.engine.lifecycle`'s,
+nor when a schedule fires, a webhook is retried or a quota refuses a job (`fenta.ops`'). Tables:
+`fenta.engine.tables` and each concept's `SCHEMA`, all created or upgraded when a store opens. Nothing
+here ever holds an API key (a webhook endpoint's signing secret lives in `webhook_endpoints` alone).
 """
 
 from __future__ import annotations
@@ -38,6 +38,7 @@ from .. import tables
 from ..records import Event
 from . import batches, schedules, sync, webhooks
 from .batches import BatchQueries
+from .clips import ClipQueries
 from .events import EventQueries
 from .figures import FigureQueries
 from .jobs import NO_BATCH, JobQueries
@@ -64,6 +65,7 @@ class RemoteRecords(TypedDict, total=False):
     provider_tasks: list[dict[str, Any]]
     node_runs: list[dict[str, Any]]
     scripts: list[dict[str, Any]]
+    clips: list[dict[str, Any]]
     events: list[dict[str, Any]]  # id, type, data (JSON text), created_at
 
 
@@ -81,6 +83,7 @@ class _Queries(
     EventQueries,
     UsageQueries,
     QuotaQueries,
+    ClipQueries,
     WebhookQueries,
     ScheduleQueries,
     BatchQueries,
@@ -194,6 +197,7 @@ class JobStore(_Queries):
             "provider_tasks": self.provider_tasks_of_job(job_id),
             "node_runs": self.raw_node_runs(job_id),
             "scripts": self.scripts_of_job(job_id),
+            "clips": self.clips_of_job(job_id),
             "events": self.raw_events(job_id, event_types),
         }
 
@@ -224,6 +228,15 @@ class JobStore(_Queries):
                     hook=sc.get("hook"),
                     job_id=job_id,
                     created_at=sc["created_at"],
+                )
+            picked: dict[tuple[str, str, str | None, float], list[str]] = {}
+            for clip in records.get("clips") or []:  # one call per node: it replaces that node's rows
+                group = (clip["workflow"], clip["provider"], clip.get("node_id"), clip["created_at"])
+                picked.setdefault(group, []).append(clip["clip_id"])
+            for (workflow, provider, node_id, at), ids in picked.items():
+                tx.remember_clips(
+                    workflow=workflow, provider=provider, clip_ids=ids, job_id=job_id, node_id=node_id,
+                    created_at=at,
                 )
             for task in records.get("provider_tasks") or []:
                 tx.put_provider_task(task)

@@ -113,7 +113,9 @@ async def _upload_files(api: Hosted, store: JobStore, srow: dict[str, Any], file
     for art in store.artifacts(srow["job_id"]):
         path = Path(art["path"])
         column = _PATH_COLUMNS.get(art["kind"])
-        if column is None or not path.is_file():  # the video, its subtitles and thumbnail; not the timeline
+        # Another aspect's cut (video-1x1, thumbnail-1x1, srt-1x1) goes to Storage beside it, with no column.
+        rendition = column is None and art["kind"].split("-", 1)[0] in _PATH_COLUMNS
+        if (column is None and not rendition) or not path.is_file():  # not the timeline
             continue
         key = object_key(srow["remote_id"], path.name)
         if keys.setdefault(key, path.name) != path.name:
@@ -121,7 +123,8 @@ async def _upload_files(api: Hosted, store: JobStore, srow: dict[str, Any], file
         # What was uploaded is kept by the object's name: a file a version before the keys were encoded
         # sent under another name is sent again, and its unfinished TUS upload is not resumed.
         name = key.rsplit("/", 1)[1]
-        paths[column] = f"{BUCKET}/{key}"
+        if column is not None:
+            paths[column] = f"{BUCKET}/{key}"
         size = path.stat().st_size
         if files.get(name) == size:
             continue
