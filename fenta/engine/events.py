@@ -61,6 +61,8 @@ TYPES: dict[str, tuple[str, ...]] = {
     "job.dead": ("jobId", "error"),
     "job.cancelled": ("jobId",),
     "quota.warning": ("orgId", "resource", "percentage"),
+    # A publish node posted the video (once per post: not when it found the post an earlier job made).
+    "video.published": ("jobId", "platform", "postId", "url"),
 }
 
 #: Live-only events (id 0): handed to the reader of the process that runs the job, never written

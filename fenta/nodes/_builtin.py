@@ -4,3 +4,4 @@ from . import asset, background, render, subtitle, text, timeline, voice  # noqa
 from . import music  # noqa: F401,E402  (Music)
 from . import ai_media  # noqa: F401,E402  (AI.Image, AI.Video)
 from . import script, stock  # noqa: F401,E402  (Script.Gen, Script.Transform, Input.Stock)
+from . import publish  # noqa: F401,E402  (Publish.YouTube)
