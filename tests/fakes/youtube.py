@@ -15,6 +15,7 @@ the next PUTs to a session, in order (`put_faults`):
     {"gone"}           the session has expired: 404
     {"hang": S}        the chunk is kept (and the upload completes if it was the last), then S s of silence
                        before the answer (a client killed meanwhile never sees it)
+    {"stall": S}       S s of silence, then a 503 and nothing kept (the bytes never made it)
 
 Knobs: `quota_left` (videos.insert calls left today; 0: 403 quotaExceeded), `upload_limit` ("post" or
 "final": 400 uploadLimitExceeded there), `unverified` ("insert" or "list": a public or unlisted video
@@ -247,6 +248,9 @@ class FakeYouTube(FakeGoogleOAuth):
             return self._final(session) if session.video_id else self._progress(session)
         if session.video_id:
             return self._final(session)
+        if "stall" in fault:
+            time.sleep(float(fault["stall"]))
+            return Reply(503, {"error": {"code": 503, "message": "Backend Error"}})
         if "status" in fault:
             return Reply(
                 int(fault["status"]), {"error": {"code": int(fault["status"]), "message": "Backend Error"}}

@@ -214,3 +214,41 @@ def test_an_untrusted_workflow_posts_with_the_account_the_operator_allows(
     monkeypatch.setenv("FENTA_PUBLISH_ACCOUNTS", "youtube")
     out = _run(cli, workflow(write, params="{title: t}"), "--untrusted")
     assert out["status"] == "completed" and len(youtube_fake.posts) == 1
+
+
+def test_a_daily_schedule_of_a_publishing_workflow_posts_from_a_worker_without_asking(
+    youtube_fake, write, cli
+):
+    wf = workflow(write)
+    added = cli("schedule", "add", "daily", wf, "--cron", "0 9 * * *", "-o", "out")
+    assert added.exit_code == 0, added.output
+    job_id = json.loads(cli("schedule", "run", "daily", "--json").stdout)["job_id"]
+    worked = cli("worker", "--until-empty")
+    assert worked.exit_code == 0, worked.output
+    assert len(youtube_fake.posts) == 1 and len(_events(job_id, "video.published")) == 1
+
+
+def test_synthetic_media_is_declared_when_the_workflow_made_media_with_ai(tmp_path):
+    from fenta.nodes.base import NodeContext
+    from fenta.nodes.publish.youtube import PublishYouTube, YouTubeParams
+
+    node = PublishYouTube()
+    inputs = PublishYouTube.Inputs(video="v.mp4")
+
+    def resource(types: dict[str, str], **params) -> dict:
+        ctx = NodeContext(
+            node_id="yt",
+            job_id="j",
+            settings=Settings(home=tmp_path),
+            template={},
+            out_dir=tmp_path,
+            node_types=types,
+        )
+        return node.resource_of(ctx, YouTubeParams(title="t", **params), inputs, "fenta-000000000000")
+
+    assert resource({"gen": "AI.Image", "yt": "Publish.YouTube"})["status"]["containsSyntheticMedia"] is True
+    assert (
+        resource({"clip": "Input.Asset", "yt": "Publish.YouTube"})["status"]["containsSyntheticMedia"]
+        is False
+    )
+    assert resource({"gen": "AI.Video"}, synthetic_media=False)["status"]["containsSyntheticMedia"] is False
