@@ -7,9 +7,7 @@ Tokens live under FENTA_HOME/accounts (0600); nothing here prints a secret unles
 
 from __future__ import annotations
 
-import json as jsonlib
 import time
-import webbrowser
 from pathlib import Path
 from typing import Any, Optional
 
@@ -18,12 +16,14 @@ from rich.markup import escape
 
 from ..config import PUBLISH_ENV, Settings
 from ..errors import AccountError
-from ._app import app, console, emit_json, err_console, handle_errors
+from ._app import app, console, emit_json, handle_errors
+from ._connect import client_file as client_file_of
+from ._connect import secret as ask_secret
+from ._connect import show_url, sign_in
 
 accounts_app = typer.Typer(
     help=(
-        "Connect, list, show, test and remove the accounts fenta publishes with (YouTube, TikTok, "
-        "Instagram)."
+        "Connect, list, show, test and remove the accounts fenta publishes with (YouTube, TikTok, Instagram)."
     ),
     no_args_is_help=False,
     invoke_without_command=True,
@@ -61,45 +61,6 @@ def _when(ts: float | None) -> str:
     if left <= 0:
         return f"{stamp} (expired)"
     return f"{stamp} (in {left / 86400:.0f} d)" if left > 86400 else f"{stamp} (in {left / 3600:.1f} h)"
-
-
-def _secret(value: str | None, var: str, prompt: str) -> str:
-    """A client secret: from the environment, else asked for on a terminal (never a command-line flag:
-    shells keep those in their history)."""
-    if value:
-        return value
-    if not console.is_terminal:
-        raise AccountError(
-            f"{prompt} is needed: set {var} (or run this on a terminal to be asked)",
-            provider="accounts",
-            field=var,
-        )
-    return str(typer.prompt(prompt, hide_input=True, err=True)).strip()
-
-
-def _client_file(path: Path) -> tuple[str, str]:
-    """(client id, secret) from a Google `client_secret_*.json` (Desktop app: `installed`)."""
-    try:
-        doc = jsonlib.loads(path.read_text(encoding="utf-8"))
-        inner = doc.get("installed") or doc.get("web") or doc
-        return str(inner["client_id"]), str(inner["client_secret"])
-    except (OSError, ValueError, KeyError, AttributeError, TypeError):
-        raise AccountError(
-            f"{path} is not a Google OAuth client file (client_secret_*.json with client_id and "
-            "client_secret)",
-            provider="youtube",
-            field="--client-file",
-        ) from None
-
-
-def _show_url(no_browser: bool):
-    def show(url: str) -> None:
-        err_console.print("Open this page to sign in (fenta waits for the answer):", highlight=False)
-        err_console.print(url, highlight=False, markup=False, soft_wrap=True)
-        if not no_browser:
-            webbrowser.open(url)
-
-    return show
 
 
 @accounts_app.callback()
@@ -235,7 +196,7 @@ def accounts_connect(
             raise AccountError(
                 "--client-file is Google's client file, for YouTube", provider=platform, field="--client-file"
             )
-        client_id, secret_from_file = _client_file(client_file)
+        client_id, secret_from_file = client_file_of(client_file)
     fields = PUBLISH_ENV[platform]
     client_id = client_id or env.get("client_id")
     if not client_id:
@@ -244,11 +205,11 @@ def accounts_connect(
             provider=platform,
             field="--client-id",
         )
-    secret = _secret(
+    secret = ask_secret(
         secret_from_file or env.get("client_secret"), fields["client_secret"], f"{platform} client secret"
     )
-    show = _show_url(no_browser)
-    account = _connect(
+    show = show_url(no_browser)
+    account = sign_in(
         settings,
         platform,
         name=name,
@@ -274,74 +235,6 @@ def accounts_connect(
         f"{verb} {account.title} account '{name}'{who}; stored in {escape(str(store.path(platform, name)))} "
         "(readable by you only)",
         highlight=False,
-    )
-
-
-def _connect(
-    settings: Settings,
-    platform: str,
-    *,
-    name: str,
-    device: bool,
-    port: int,
-    client_id: str,
-    secret: str,
-    setup: str,
-    redirect_uri: str | None,
-    page: str | None,
-    show: Any,
-) -> Any:
-    if platform == "youtube":
-        from ..providers import google
-
-        if device:
-            err_console.print(
-                "--device asks for the broader 'youtube' scope (manage your YouTube account): Google's "
-                "device flow does not allow the upload-only scope.",
-                highlight=False,
-                markup=False,
-            )
-
-            def say(url: str, code: str) -> None:
-                err_console.print(
-                    f"On any device, open {url} and enter the code: {code}", highlight=False, markup=False
-                )
-
-            return google.connect_device(
-                settings, name=name, client_id=client_id, client_secret=secret, show=say
-            )
-        return google.connect_loopback(
-            settings, name=name, client_id=client_id, client_secret=secret, port=port, show=show
-        )
-    if platform == "tiktok":
-        from ..providers import tiktok_auth
-
-        return tiktok_auth.connect(
-            settings, name=name, client_key=client_id, client_secret=secret, port=port, show=show
-        )
-    from ..providers import instagram_auth
-
-    if setup not in instagram_auth.SETUPS:
-        raise AccountError(
-            f"unknown setup '{setup}': choose {', '.join(instagram_auth.SETUPS)}",
-            provider=platform,
-            field="--setup",
-        )
-
-    def ask(prompt: str) -> str:
-        return str(typer.prompt(prompt, err=True))
-
-    return instagram_auth.connect(
-        settings,
-        name=name,
-        app_id=client_id,
-        app_secret=secret,
-        setup=setup,
-        port=port,
-        redirect_uri=redirect_uri,
-        page=page,
-        show=show,
-        ask=ask,
     )
 
 
@@ -456,7 +349,7 @@ def accounts_test(
     json: bool = typer.Option(False, "--json", help="Print the result as JSON."),
 ) -> None:
     """Check an account works: refresh its token (the newest is stored) and ask the service who it is."""
-    from ..providers.accounts import fresh
+    from ..providers.tokens import fresh
 
     account = _account(platform, name)
     settings = Settings.from_env()

@@ -56,6 +56,7 @@ TYPES: dict[str, tuple[str, ...]] = {
     "node.finished": ("jobId", "node", "status", "seconds"),
     "node.failed": ("jobId", "node", "error"),
     "job.retrying": ("jobId", "attempt", "delaySeconds", "error"),
+    # + "published" ([{platform, postId, url}]) only when the job posted its video
     "job.completed": ("jobId", "videoUrl", "duration", "cost"),
     "job.failed": ("jobId", "error", "retryable"),
     "job.dead": ("jobId", "error"),

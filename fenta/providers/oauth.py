@@ -208,6 +208,12 @@ def token_call(
                     provider=platform,
                     retryable=True,
                 ) from None
+        except httpx.TransportError as e:  # sent, but the answer was lost: a rotating refresh may have taken
+            raise AccountError(
+                f"{title} did not answer ({type(e).__name__}); try again later",
+                provider=platform,
+                retryable=True,
+            ) from None
         else:
             if resp.status_code not in (429, 503) or policy.gives_up(attempt):
                 break

@@ -28,7 +28,8 @@ import httpx
 from ..config import Settings
 from ..errors import AuthError, ProviderError, PublishLimitError
 from ..retry import RetryPolicy, parse_retry_after
-from .accounts import Credentials, service_url
+from .accounts import service_url
+from .tokens import Credentials
 
 __all__ = ["CHUNK", "YouTubeClient", "Progress", "next_midnight_pacific", "watch_url"]
 
@@ -80,6 +81,11 @@ def _reason(resp: httpx.Response) -> tuple[str, str]:
     return str(first.get("reason") or err.get("status") or ""), _TAG.sub("", str(err.get("message") or ""))[
         :300
     ]
+
+
+def _trouble(what: str) -> ProviderError:
+    """Network or server trouble that outlasted the tries: retryable (the session stays good)."""
+    return ProviderError(what, provider="youtube", retryable=True)
 
 
 def _next_offset(range_header: str | None) -> int:
@@ -199,11 +205,7 @@ class YouTubeClient:
                 failures += 1
                 await self._calm(
                     failures,
-                    ProviderError(
-                        f"YouTube could not be reached ({type(e).__name__})",
-                        provider="youtube",
-                        retryable=True,
-                    ),
+                    _trouble(f"YouTube could not be reached ({type(e).__name__})"),
                 )
                 continue
             if resp.status_code == 200 and resp.headers.get("Location"):
@@ -275,11 +277,7 @@ class YouTubeClient:
                     failures += 1
                     await self._calm(
                         failures,
-                        ProviderError(
-                            "YouTube has every byte but does not finish the upload",
-                            provider="youtube",
-                            retryable=True,
-                        ),
+                        _trouble("YouTube has every byte but does not finish the upload"),
                     )
                 continue
             end = min(offset + chunk, size)
@@ -297,11 +295,7 @@ class YouTubeClient:
                 failures += 1
                 await self._calm(
                     failures,
-                    ProviderError(
-                        f"the upload to YouTube broke off ({type(e).__name__})",
-                        provider="youtube",
-                        retryable=True,
-                    ),
+                    _trouble(f"the upload to YouTube broke off ({type(e).__name__})"),
                 )
                 state = await self.progress(session, size, failures)
                 if state.video is not None or state.gone:
@@ -350,11 +344,7 @@ class YouTubeClient:
                 failures += 1
                 await self._calm(
                     failures,
-                    ProviderError(
-                        f"YouTube could not say how far the upload got ({e})",
-                        provider="youtube",
-                        retryable=True,
-                    ),
+                    _trouble(f"YouTube could not say how far the upload got ({e})"),
                 )
 
     # -- after the upload -------------------------------------------------------------------
@@ -370,11 +360,7 @@ class YouTubeClient:
                 failures += 1
                 await self._calm(
                     failures,
-                    ProviderError(
-                        f"YouTube could not be reached ({type(e).__name__})",
-                        provider="youtube",
-                        retryable=True,
-                    ),
+                    _trouble(f"YouTube could not be reached ({type(e).__name__})"),
                 )
                 continue
             self.api_units += 1

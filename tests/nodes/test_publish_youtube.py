@@ -252,3 +252,24 @@ def test_synthetic_media_is_declared_when_the_workflow_made_media_with_ai(tmp_pa
         is False
     )
     assert resource({"gen": "AI.Video"}, synthetic_media=False)["status"]["containsSyntheticMedia"] is False
+
+
+def test_tags_past_youtubes_500_characters_are_left_out_with_a_warning(tmp_path):
+    from fenta.nodes.base import NodeContext
+    from fenta.nodes.publish.youtube import PublishYouTube, YouTubeParams, tags_length
+
+    said: list[str] = []
+    ctx = NodeContext(
+        node_id="yt",
+        job_id="j",
+        settings=Settings(home=tmp_path),
+        template={},
+        out_dir=tmp_path,
+        on_message=lambda level, text: said.append(text),
+    )
+    inputs = PublishYouTube.Inputs(video="v.mp4", hashtags=[f"#tag{i:03d}x{'y' * 40}" for i in range(12)])
+    tags = PublishYouTube().resource_of(ctx, YouTubeParams(title="t"), inputs, "fenta-000000000000")[
+        "snippet"
+    ]["tags"]
+    assert tags[0] == "fenta-000000000000" and tags_length(tags) <= 500
+    assert len(said) == 1 and "left out tag010x" in said[0] and "tag011x" in said[0]

@@ -12,7 +12,8 @@ import pytest
 from fenta.config import Settings
 from fenta.errors import AccountError
 from fenta.policy import TRUSTED, Policy
-from fenta.providers.accounts import Account, AccountStore, fresh, resolve
+from fenta.providers.accounts import Account, AccountStore, resolve
+from fenta.providers.tokens import fresh
 from tests.fakes.google_oauth import CLIENT_ID, CLIENT_SECRET
 from tests.fakes.tiktok import tiktok_fake  # noqa: F401  (fixture)
 from tests.fakes.youtube import youtube_fake  # noqa: F401  (fixture)

@@ -16,7 +16,8 @@ import pytest
 from fenta.config import Settings
 from fenta.errors import AccountError
 from fenta.providers import google, instagram_auth, tiktok_auth
-from fenta.providers.accounts import AccountStore, fresh
+from fenta.providers.accounts import AccountStore
+from fenta.providers.tokens import fresh
 from tests.conftest import REPO
 from tests.fakes.google_oauth import CLIENT_ID, CLIENT_SECRET, UPLOAD, YOUTUBE
 from tests.fakes.instagram import APP_ID, APP_SECRET, IG_USER, instagram_fake  # noqa: F401  (fixture)

@@ -11,7 +11,8 @@ import pytest
 from fenta.config import Settings
 from fenta.errors import AuthError, ProviderError, PublishLimitError
 from fenta.policy import TRUSTED
-from fenta.providers.accounts import Credentials, resolve
+from fenta.providers.accounts import resolve
+from fenta.providers.tokens import Credentials
 from fenta.providers.youtube import CHUNK, YouTubeClient
 from tests.fakes.youtube import youtube_fake  # noqa: F401  (fixture)
 

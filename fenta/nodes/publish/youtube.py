@@ -22,7 +22,8 @@ from typing import Any, Literal
 from pydantic import Field
 
 from ...errors import ProviderError
-from ...providers.accounts import Account, Credentials
+from ...providers.accounts import Account
+from ...providers.tokens import Credentials
 from ...providers.youtube import CHUNK, YouTubeClient, watch_url
 from ..base import NodeContext, register
 from .base import Posted, PublishNode, PublishParams
@@ -197,10 +198,14 @@ class PublishYouTube(PublishNode):
             ctx.warn(f"the description is over {DESCRIPTION_BYTES} bytes with the hashtags: it was cut")
             description = _cut_bytes(description, DESCRIPTION_BYTES)
         tags: list[str] = []
+        left_out: list[str] = []
         for tag in [marker, *params.tags, *(h.lstrip("#") for h in hashtags)]:
             tag = _clean(tag).strip()
-            if tag and tag not in tags and tags_length([*tags, tag]) <= TAGS_CHARS:
-                tags.append(tag)
+            if not tag or tag in tags:
+                continue
+            (tags if tags_length([*tags, tag]) <= TAGS_CHARS else left_out).append(tag)
+        if left_out:
+            ctx.warn(f"YouTube takes {TAGS_CHARS} characters of tags: left out {', '.join(left_out)}")
         synthetic = params.synthetic_media
         if synthetic is None:
             synthetic = any(t.startswith("AI.") for t in ctx.node_types.values())
