@@ -79,3 +79,15 @@ def test_killed_before_the_server_kept_any_byte_the_resume_uploads_to_the_same_s
     assert out["status"] == "completed" and len(youtube_fake.posts) == 1 and len(youtube_fake.sessions) == 1
     (post,) = youtube_fake.posts
     assert youtube_fake.uploaded[post["id"]] == Path(out["video"]).read_bytes()
+
+
+def test_a_session_that_expired_after_the_upload_finished_is_reconciled_by_its_tag_not_uploaded_again(
+    youtube_fake, write, cli
+):
+    youtube_fake.put_faults = [{"hang": 120}]
+    job_id, _ = _killed_run(youtube_fake, workflow(write), lambda: bool(youtube_fake.posts))
+    for session in youtube_fake.sessions.values():
+        session.expired = True  # the stored session URI now answers 404
+    out = _resume(cli, job_id)
+    assert out["status"] == "completed" and len(youtube_fake.posts) == 1 and len(youtube_fake.sessions) == 1
+    assert youtube_fake.requests_to("/youtube/v3/playlistItems")  # found through the channel's uploads

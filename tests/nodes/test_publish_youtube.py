@@ -216,16 +216,29 @@ def test_an_untrusted_workflow_posts_with_the_account_the_operator_allows(
     assert out["status"] == "completed" and len(youtube_fake.posts) == 1
 
 
-def test_a_daily_schedule_of_a_publishing_workflow_posts_from_a_worker_without_asking(
-    youtube_fake, write, cli
-):
-    wf = workflow(write)
-    added = cli("schedule", "add", "daily", wf, "--cron", "0 9 * * *", "-o", "out")
-    assert added.exit_code == 0, added.output
-    job_id = json.loads(cli("schedule", "run", "daily", "--json").stdout)["job_id"]
-    worked = cli("worker", "--until-empty")
-    assert worked.exit_code == 0, worked.output
-    assert len(youtube_fake.posts) == 1 and len(_events(job_id, "video.published")) == 1
+def test_a_daily_schedule_posts_each_new_video_once_from_a_worker_without_asking(youtube_fake, write, cli):
+    today = write("today.txt", "Octopuses have three hearts.")
+    wf = workflow(write, params="{}", inputs="{video: render.video, title: script.text}")
+    Path(wf).write_text(
+        Path(wf).read_text().replace('params: {text: "${vars.script}"}', f"params: {{path: {today}}}")
+    )
+    assert cli("schedule", "add", "daily", wf, "--cron", "0 9 * * *", "-o", "out").exit_code == 0
+
+    def fire() -> str:
+        job_id = json.loads(cli("schedule", "run", "daily", "--json").stdout)["job_id"]
+        worked = cli("worker", "--until-empty")
+        assert worked.exit_code == 0, worked.output
+        return job_id
+
+    first = fire()
+    assert len(youtube_fake.posts) == 1 and len(_events(first, "video.published")) == 1
+    assert youtube_fake.posts[0]["snippet"]["title"] == "Octopuses have three hearts."
+    fire()  # the same script: the same video, already posted
+    assert len(youtube_fake.posts) == 1
+    today.write_text("Octopuses have blue blood.")
+    fire()
+    assert [p["snippet"]["title"] for p in youtube_fake.posts][-1] == "Octopuses have blue blood."
+    assert len(youtube_fake.posts) == 2
 
 
 def test_synthetic_media_is_declared_when_the_workflow_made_media_with_ai(tmp_path):
@@ -273,3 +286,13 @@ def test_tags_past_youtubes_500_characters_are_left_out_with_a_warning(tmp_path)
     ]["tags"]
     assert tags[0] == "fenta-000000000000" and tags_length(tags) <= 500
     assert len(said) == 1 and "left out tag010x" in said[0] and "tag011x" in said[0]
+
+
+def test_a_session_that_expires_mid_upload_is_replaced_after_checking_nothing_was_posted(
+    youtube_fake, write, cli
+):
+    youtube_fake.put_faults = [{"gone": True}]
+    out = _run(cli, workflow(write))
+    assert len(youtube_fake.sessions) == 2 and len(youtube_fake.posts) == 1
+    assert youtube_fake.requests_to("/youtube/v3/channels")  # looked for a finished upload first
+    assert youtube_fake.uploaded[youtube_fake.posts[0]["id"]] == Path(out["video"]).read_bytes()
