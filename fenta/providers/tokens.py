@@ -60,9 +60,8 @@ def fresh(
             if (changed or not force) and not _expiring(current, margin):
                 return current
             account = current
-        refresh: Callable[[Settings, Account], Account] = getattr(
-            importlib.import_module(f".{_REFRESHERS[account.platform]}", __package__), "refresh"
-        )
+        platform = importlib.import_module(f".{_REFRESHERS[account.platform]}", __package__)
+        refresh: Callable[[Settings, Account], Account] = platform.refresh
         renewed = refresh(settings, account)
         if renewed.access_token == account.access_token and renewed.refresh_token == account.refresh_token:
             return renewed  # nothing new (a token the service will not refresh yet)
