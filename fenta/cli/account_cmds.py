@@ -200,10 +200,11 @@ def accounts_connect(
     fields = PUBLISH_ENV[platform]
     client_id = client_id or env.get("client_id")
     if not client_id:
+        how = "pass --client-id or "
+        if platform == "youtube":
+            how = "pass --client-file (Google's client_secret_*.json) or --client-id, or "
         raise AccountError(
-            f"the app's id is needed: pass --client-id or set {fields['client_id']}",
-            provider=platform,
-            field="--client-id",
+            f"the app's id is needed: {how}set {fields['client_id']}", provider=platform, field="--client-id"
         )
     secret = ask_secret(
         secret_from_file or env.get("client_secret"), fields["client_secret"], f"{platform} client secret"
@@ -242,7 +243,11 @@ def _account(platform: str, name: Optional[str]) -> Any:
     from ..policy import TRUSTED
     from ..providers.accounts import resolve
 
-    return resolve(Settings.from_env(), _platform(platform), name, TRUSTED)
+    try:
+        return resolve(Settings.from_env(), _platform(platform), name, TRUSTED)
+    except AccountError as e:
+        e.field = "--name" if e.field == "params.account" else e.field  # here, the account is an option
+        raise
 
 
 @accounts_app.command("show")
