@@ -58,6 +58,7 @@ _ERRORS = (
 )
 _ERRORS += ("ComposeError",)
 _ERRORS += ("URLError",)
+_ERRORS += ("AccountError", "PublishLimitError")
 _EXPORTS.update({name: "errors" for name in _ERRORS})
 
 if TYPE_CHECKING:  # pragma: no cover - names for type checkers only, never imported at run time
@@ -81,6 +82,7 @@ if TYPE_CHECKING:  # pragma: no cover - names for type checkers only, never impo
     from .nodes.base import Node, NodeContext, Params, Ports, register, registry
     from .errors import ComposeError
     from .errors import URLError
+    from .errors import AccountError, PublishLimitError
     from .ops.compose import new
     from .ops.starters import init
 
@@ -161,4 +163,6 @@ __all__ = [
     "URLError",
     "InputError",
     "ServeError",
+    "AccountError",
+    "PublishLimitError",
 ]

@@ -19,7 +19,10 @@ import platformdirs
 
 from .retry import DEFAULT_JOB_RETRY_BASE, DEFAULT_MAX_RETRIES
 
-__all__ = ["Settings", "KEY_NAMES", "DEFAULT_URLS", "KIE_WEBHOOK_SECRET_VAR"]
+__all__ = [
+    "Settings", "KEY_NAMES", "DEFAULT_URLS", "KIE_WEBHOOK_SECRET_VAR", "PUBLISH_URL_VARS", "PUBLISH_ENV",
+    "hide",
+]
 
 KEY_NAMES = {
     "openrouter": "OPENROUTER_API_KEY",
@@ -46,6 +49,67 @@ _URL_VARS = {
     "kie": "FENTA_KIE_URL",
     "fenta": "FENTA_API_URL",
 }
+
+
+#: Publishing services whose hosts can be redirected (scheme + host replaced, paths kept): service ->
+#: variable.
+PUBLISH_URL_VARS = {
+    "google_oauth": "FENTA_GOOGLE_OAUTH_URL",  # oauth2.googleapis.com (token, device) and accounts.google.com
+    "youtube": "FENTA_YOUTUBE_URL",  # the Data API and its upload path (www.googleapis.com)
+    "tiktok": "FENTA_TIKTOK_URL",  # open.tiktokapis.com and the consent page www.tiktok.com
+    "instagram": "FENTA_INSTAGRAM_URL",  # the Graph API (graph.instagram.com, graph.facebook.com), its OAuth
+    "instagram_upload": "FENTA_INSTAGRAM_UPLOAD_URL",  # rupload.facebook.com
+}
+
+#: A publishing account given entirely by environment variables (CI): platform -> field -> variable.
+PUBLISH_ENV = {
+    "youtube": {
+        "client_id": "FENTA_YOUTUBE_CLIENT_ID",
+        "client_secret": "FENTA_YOUTUBE_CLIENT_SECRET",
+        "refresh_token": "FENTA_YOUTUBE_REFRESH_TOKEN",
+    },
+    "tiktok": {
+        "client_id": "FENTA_TIKTOK_CLIENT_KEY",
+        "client_secret": "FENTA_TIKTOK_CLIENT_SECRET",
+        "refresh_token": "FENTA_TIKTOK_REFRESH_TOKEN",
+    },
+    "instagram": {
+        "client_id": "FENTA_INSTAGRAM_APP_ID",
+        "client_secret": "FENTA_INSTAGRAM_APP_SECRET",
+        "access_token": "FENTA_INSTAGRAM_ACCESS_TOKEN",
+        "user_id": "FENTA_INSTAGRAM_USER_ID",
+        "setup": "FENTA_INSTAGRAM_SETUP",
+    },
+}
+
+#: Fields of an environment account that are not secret (ids people quote in bug reports).
+_PUBLIC_FIELDS = ("client_id", "user_id", "setup")
+
+#: Values that are not in the environment but must never be written anywhere (publishing tokens read
+#: from FENTA_HOME/accounts): every `Settings.redact` of this process replaces them too.
+_HIDDEN: set[str] = set()
+
+
+def hide(*values: str | None) -> None:
+    """Add secrets known only at run time (an account's tokens) to what `Settings.redact` replaces."""
+    _HIDDEN.update(v for v in values if v and len(v) >= 4)
+
+
+def _publish(merged: dict[str, str]) -> dict:
+    """Publishing: redirected hosts, accounts from the environment, the accounts untrusted jobs may use."""
+    env = {
+        platform: {f: merged[var].strip() for f, var in fields.items() if (merged.get(var) or "").strip()}
+        for platform, fields in PUBLISH_ENV.items()
+    }
+    allowed = (merged.get("FENTA_PUBLISH_ACCOUNTS") or "").split(",")
+    return {
+        "publish_urls": {
+            name: merged[var].strip().rstrip("/") for name, var in PUBLISH_URL_VARS.items()
+            if (merged.get(var) or "").strip()
+        },
+        "publish_env": {platform: fields for platform, fields in env.items() if fields},
+        "publish_accounts": tuple(a.strip() for a in allowed if a.strip()),
+    }
 
 
 def _dotenv(path: Path) -> dict[str, str]:
@@ -153,6 +217,7 @@ def _tuning(merged: dict[str, str]) -> dict:
         "allowed_networks": _allowed_networks(merged.get("FENTA_ALLOW_PRIVATE_URLS")),
         **_queue(merged),
         **_serve(merged),
+        **_publish(merged),
     }
 
 
@@ -210,6 +275,12 @@ class Settings:
         log_format: `text` or `json` (`FENTA_LOG_FORMAT`): how `serve`, `worker` and `scheduler` log.
         workflows_dir: The folder whose workflow files the dashboard's New video page offers
             (`FENTA_WORKFLOWS_DIR`); None: `FENTA_HOME/workflows` (see `workflow_folder`).
+        publish_urls: Publishing services whose host is redirected (`PUBLISH_URL_VARS`: service -> base
+            URL); the others use the vendors' hosts.
+        publish_env: Publishing accounts given by environment variables (`PUBLISH_ENV`: platform ->
+            field -> value), used when a publish node names no account.
+        publish_accounts: The accounts untrusted workflows may publish with (`FENTA_PUBLISH_ACCOUNTS`,
+            commas between `youtube` (the platform's default account) or `youtube:NAME` entries).
     """
 
     home: Path
@@ -241,6 +312,9 @@ class Settings:
     cors_origins: tuple[str, ...] = ()
     log_format: str = "text"
     workflows_dir: Path | None = None
+    publish_urls: dict[str, str] = field(default_factory=dict)
+    publish_env: dict[str, dict[str, str]] = field(default_factory=dict, repr=False)
+    publish_accounts: tuple[str, ...] = ()
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None, cwd: Path | None = None) -> "Settings":
@@ -270,8 +344,11 @@ class Settings:
         return self.workflows_dir or self.home / "workflows"
 
     def redact(self, text: str) -> str:
-        """Replace every known key value (and the webhook secret) in `text` with `***`."""
-        for value in [*self.keys.values(), self.kie_webhook_secret, self.api_token]:
+        """Replace every known key value (the webhook secret, publishing credentials and tokens) in
+        `text` with `***`."""
+        env = [v for each in self.publish_env.values() for k, v in each.items() if k not in _PUBLIC_FIELDS]
+        hidden = sorted(_HIDDEN, key=len, reverse=True)  # a longer secret first: it may hold a shorter one
+        for value in [*self.keys.values(), self.kie_webhook_secret, self.api_token, *env, *hidden]:
             if value and len(value) >= 4:
                 text = text.replace(value, "***")
         return text

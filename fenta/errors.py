@@ -45,6 +45,8 @@ __all__ = [
     "URLError",
     "InputError",
     "ServeError",
+    "AccountError",
+    "PublishLimitError",
 ]
 
 
@@ -257,11 +259,46 @@ class MissingKeysError(AuthError):
         )
 
 
+class AccountError(AuthError):
+    """A publishing account cannot be used: none connected, an unknown name, a sign-in the service no
+    longer accepts (`invalid_grant`: connect again), an account an untrusted workflow may not use, or a
+    connect flow that did not finish (denied, expired, a state that does not match). One line saying
+    what to run (exit 2: nothing was posted).
+
+    Attributes:
+        code: The OAuth error the service answered with (`invalid_grant`, `access_denied`, ...), if any.
+    """
+
+    exit_code = 2
+
+    def __init__(self, message: str, *, provider: str, code: str | None = None, **where: Any) -> None:
+        super().__init__(message, provider=provider, **where)
+        self.code = code
+
+
+class PublishLimitError(ProviderError):
+    """A platform's posting limit is reached (YouTube's project quota or a channel's upload cap,
+    Instagram's publishing cap, TikTok's rate limits): not retried blindly; the message says which limit
+    and when it resets (`resets_at`, ISO 8601 UTC, when known).
+
+    Attributes:
+        limit: The service's name for it (`quotaExceeded`, `uploadLimitExceeded`, ...).
+        resets_at: When it resets, if the service says or documents it.
+    """
+
+    def __init__(
+        self, message: str, *, provider: str, limit: str, resets_at: str | None = None, **where: Any
+    ) -> None:
+        super().__init__(message, provider=provider, **where)
+        self.limit = limit
+        self.resets_at = resets_at
+
+
 class QuotaError(FentaError):
     """A local quota limit would be exceeded (exit 2: nothing ran).
 
     Attributes:
-        resource: `jobs`, `render_minutes`, `kie_credits` or `cost_usd`.
+        resource: `jobs`, `render_minutes`, `kie_credits`, `cost_usd` or `youtube_uploads`.
         used: What the current period used so far.
         limit: The limit set with `fenta quota set`.
     """

@@ -124,7 +124,8 @@ def _attempts(evs: builtins.list[Event]) -> builtins.list[dict[str, Any]]:
 
 def get(job_id: str, *, settings: Settings | None = None) -> dict[str, Any]:
     """One job (a unique prefix of its id is enough): `job` (its row, without the stored workflow),
-    `nodes` (per-node status, runs and timings), `attempts` and `artifacts`.
+    `nodes` (per-node status, runs and timings), `attempts`, `artifacts` and `published` (the posts it
+    made: platform, postId, url).
 
     Raises:
         JobError: no such job.
@@ -143,6 +144,7 @@ def get(job_id: str, *, settings: Settings | None = None) -> dict[str, Any]:
             "job.dead",
         ]
         evs = read_events(store, job_id=found.id, types=types, limit=100000)
+        posts = read_events(store, job_id=found.id, types=["video.published"], limit=1000)
     job = _shown(found)
     # Each node's row as stored (node_id, node_type, status, attempt, started_at, finished_at, seconds,
     # output, error), plus: node, type, runs (times it ran) and offset (seconds after the job started).
@@ -151,7 +153,10 @@ def get(job_id: str, *, settings: Settings | None = None) -> dict[str, Any]:
          "offset": (r["started_at"] - job["started_at"]) if r["started_at"] and job.get("started_at") else None}
         for r in nodes
     ]
-    return {"job": job, "nodes": timings, "attempts": _attempts(evs), "artifacts": arts}
+    published = [{k: v for k, v in ev.data.items() if k != "jobId"} for ev in posts]
+    return {
+        "job": job, "nodes": timings, "attempts": _attempts(evs), "artifacts": arts, "published": published,
+    }
 
 
 def events(job_id: str, *, since_id: int = 0, settings: Settings | None = None) -> builtins.list[Event]:

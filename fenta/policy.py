@@ -8,7 +8,8 @@ Trust is decided by where input arrives from, not by where the code runs (docs/s
 
 An untrusted workflow names no local file unless it resolves (symlinks resolved) inside a folder the
 operator allowed (`FENTA_ALLOWED_DIRS`), and fetches no loopback, private, link-local or metadata address
-unless the operator allowed its range (`FENTA_ALLOW_PRIVATE_URLS`). A `Policy` travels with a loaded
+unless the operator allowed its range (`FENTA_ALLOW_PRIVATE_URLS`), and publishes only with the accounts
+the operator allows (`FENTA_PUBLISH_ACCOUNTS`), never one the document names. A `Policy` travels with a loaded
 `Workflow` and is stored with its job, so a retry, a resume or another worker applies the same one.
 """
 
@@ -38,16 +39,25 @@ class Policy:
             resolved); empty means none.
         allowed_networks: Address ranges an untrusted workflow's URLs may still reach although they are
             loopback, private or link-local (`FENTA_ALLOW_PRIVATE_URLS`); empty means none.
+        publish_accounts: The publishing accounts an untrusted workflow's publish nodes use
+            (`FENTA_PUBLISH_ACCOUNTS`: `youtube` for the platform's default account, `youtube:NAME` for
+            a connected one); a platform not listed may not be published to. Empty means none.
     """
 
     trusted: bool = True
     allowed_dirs: tuple[Path, ...] = field(default=())
     allowed_networks: tuple[Network, ...] = field(default=())
+    publish_accounts: tuple[str, ...] = field(default=())
 
     @classmethod
     def untrusted(cls, settings: Settings) -> Policy:
         """The policy for input from someone else, with the operator's exceptions from `settings`."""
-        return cls(trusted=False, allowed_dirs=settings.allowed_dirs, allowed_networks=settings.allowed_networks)
+        return cls(
+            trusted=False,
+            allowed_dirs=settings.allowed_dirs,
+            allowed_networks=settings.allowed_networks,
+            publish_accounts=settings.publish_accounts,
+        )
 
     @classmethod
     def for_trust(cls, trusted: bool, settings: Settings) -> Policy:
@@ -61,6 +71,7 @@ class Policy:
             "trusted": self.trusted,
             "allowed_dirs": [str(d) for d in self.allowed_dirs],
             "allowed_networks": [str(n) for n in self.allowed_networks],
+            "publish_accounts": list(self.publish_accounts),
         }
 
     @classmethod
@@ -75,9 +86,19 @@ class Policy:
                 return TRUSTED
             dirs = tuple(Path(os.path.realpath(d)) for d in value.get("allowed_dirs") or ())
             nets = tuple(ipaddress.ip_network(n, strict=False) for n in value.get("allowed_networks") or ())
-            return cls(trusted=False, allowed_dirs=dirs, allowed_networks=nets)
+            accounts = tuple(str(a) for a in value.get("publish_accounts") or ())
+            return cls(trusted=False, allowed_dirs=dirs, allowed_networks=nets, publish_accounts=accounts)
         except (TypeError, KeyError, ValueError, AttributeError):
             return cls(trusted=False)
+
+    def publish_account(self, platform: str) -> str | None:
+        """The account an untrusted workflow publishes to `platform` with: "" for the platform's
+        default account, a name for a connected one, None when the operator allows none."""
+        for entry in self.publish_accounts:
+            name, _, account = entry.partition(":")
+            if name.strip().lower() == platform:
+                return account.strip()
+        return None
 
     def file_problem(self, path: str | os.PathLike[str]) -> str | None:
         """Why this policy may not open `path` (None: it may).

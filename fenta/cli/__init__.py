@@ -21,6 +21,7 @@ from . import batch_cmds  # noqa: E402,F401  (batch, batch run/status/resume)
 from . import author_cmds  # noqa: E402,F401  (new, init)
 from . import asset_cmds  # noqa: E402,F401  (assets add, list, show, rm, tag)
 from . import serve_cmds  # noqa: E402,F401  (serve, tokens create/list/revoke)
+from . import account_cmds  # noqa: E402,F401  (accounts connect/list/show/remove/test)
 
 __all__ = ["app", "main"]
 

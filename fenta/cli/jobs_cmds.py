@@ -79,7 +79,7 @@ def jobs_show(
     job_id: str = typer.Argument(..., help="Job id (a unique prefix is enough)."),
     json: bool = typer.Option(False, "--json", help="Print as JSON."),
 ) -> None:
-    """Show a job's nodes with their timings, its attempts, artifacts and error."""
+    """Show a job's nodes with their timings, its attempts, artifacts, posts and error."""
     from .. import jobs
 
     info = jobs.get(job_id)
@@ -109,6 +109,9 @@ def jobs_show(
         console.print(f"[dim]workflow[/]  {escape(job['workflow_file'])}", highlight=False)
     for a in info["artifacts"]:
         console.print(f"[dim]{a['kind']}[/]  {escape(a['path'])}", highlight=False)
+    for post in info.get("published") or []:
+        url, post_id = escape(str(post["url"])), escape(str(post["postId"]))
+        console.print(f"[dim]posted to {post['platform']}[/]  {url}  [dim]({post_id})[/]", highlight=False)
     if job["error"]:
         console.print(f"[red]error:[/] {escape(job['error'])}", highlight=False, markup=True)
 

@@ -34,7 +34,8 @@ def quota_show(
     ctx: typer.Context,
     json: bool = typer.Option(False, "--json", help="Print as JSON."),
 ) -> None:
-    """Show each limited resource's use against its limit this period (jobs, render_minutes, kie_credits, cost_usd)."""
+    """Show each limited resource's use against its limit this period (jobs, render_minutes, kie_credits,
+    cost_usd, youtube_uploads)."""
     if ctx.invoked_subcommand:
         return
     from ..ops.quotas import status, track
@@ -75,7 +76,9 @@ def quota_show(
 @quota_app.command("set", context_settings={"ignore_unknown_options": True})
 @handle_errors()
 def quota_set(
-    resource: str = typer.Argument(..., help="jobs, render_minutes, kie_credits or cost_usd."),
+    resource: str = typer.Argument(
+        ..., help="jobs, render_minutes, kie_credits, cost_usd or youtube_uploads."
+    ),
     limit: float = typer.Argument(..., help="The most the resource may use per period (jobs: finished videos; cost_usd: US dollars)."),
     per: str = typer.Option("month", "--per", help="The period the limit is for: day or month (UTC)."),
 ) -> None:

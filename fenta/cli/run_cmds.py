@@ -72,40 +72,95 @@ def _cost_lines(cost: dict[str, float]) -> list[str]:
     return lines
 
 
+def _posts(wf: Workflow) -> list[dict[str, Any]]:
+    """What the workflow's publish nodes would post, and where (`Publish.*`; no network call)."""
+    from ..nodes.publish import PublishNode
+
+    settings = Settings.from_env()
+    return [
+        {"node": nid, **spec.node_class().plan_line(spec.parsed_params, spec.inputs, settings, wf.policy)}
+        for nid, spec in wf.nodes.items() if issubclass(spec.node_class, PublishNode)
+    ]
+
+
+def _post_lines(posts: list[dict[str, Any]]) -> list[str]:
+    from ..nodes.publish import describe
+
+    return [f"  {p['node']}: {describe(p)}" for p in posts]
+
+
+def _republish(wf: Workflow) -> None:
+    """--republish: a fresh `republish` value on every publish node (kept with the job, so a resume
+    continues this post rather than finding the old one)."""
+    import uuid
+
+    from ..nodes.publish import PublishNode
+
+    token = uuid.uuid4().hex[:12]
+    for nid, spec in wf.nodes.items():
+        if issubclass(spec.node_class, PublishNode) and spec.parsed_params is not None:
+            spec.parsed_params = spec.parsed_params.model_copy(update={"republish": token})
+            nodes = wf.document.get("nodes")
+            if isinstance(nodes, dict) and isinstance(nodes.get(nid), dict):
+                nodes[nid].setdefault("params", {})["republish"] = token
+            elif isinstance(nodes, list):  # the web builder's shape: {id, type, data: {params}}
+                for raw in nodes:
+                    if isinstance(raw, dict) and str(raw.get("id")) == nid:
+                        raw.setdefault("data", {}).setdefault("params", {})["republish"] = token
+
+
 def _dry_run(wf: Workflow, as_json: bool) -> None:
-    """Print the plan (steps and estimated cost per provider); nothing runs."""
+    """Print the plan (steps, estimated cost per provider, what would be posted where); nothing runs."""
     from ..engine.keys import describe, key_needs
     from ..engine.results import plan
 
     p = plan(wf)
     keys = key_needs(wf)  # names and whether set, never values
+    posts = _posts(wf)
     if as_json:
-        emit_json({"status": "planned", "name": wf.name, "order": p.order, "cost": p.cost, "currency": "USD", "total_cost": p.total_cost, "keys": [k.to_dict() for k in keys]})
+        emit_json({
+            "status": "planned", "name": wf.name, "order": p.order, "cost": p.cost, "currency": "USD",
+            "total_cost": p.total_cost, "keys": [k.to_dict() for k in keys], "publish": posts,
+        })
         return
     console.print(f"[bold]{escape(wf.name)}[/]: {len(wf.nodes)} nodes, template {wf.template['name']}", highlight=False)
     for i, layer in enumerate(p.order, 1):
         console.print(f"  step {i}: " + ", ".join(f"{n} [dim]({wf.nodes[n].type})[/]" for n in layer), highlight=False)
     for line in _cost_lines(p.cost):
         console.print(line, highlight=False)
+    if posts:
+        console.print("would post:", highlight=False)
+        for line in _post_lines(posts):
+            console.print(line, highlight=False, markup=False)
     if keys:
         console.print(describe(keys), highlight=False, markup=False)
 
 
 def _confirm_cost(wf: Workflow, yes: bool, max_cost: Optional[float], as_json: bool) -> None:
+    """Ask on a terminal before a run that costs money or posts a video (`--yes` skips)."""
     from ..engine.results import plan
 
     p = plan(wf)
     estimate = p.total_cost
-    if estimate <= 0:
+    posts = _posts(wf)
+    if estimate <= 0 and not posts:
         return
     if max_cost is not None and estimate > max_cost:
         raise CostLimitError(f"estimated cost {estimate:.4f} exceeds --max-cost {max_cost:.4f}; nothing was run")
     if yes or as_json or not console.is_terminal:
         return
-    for line in _cost_lines(p.cost):
-        err_console.print(line, highlight=False)
+    if estimate > 0:
+        for line in _cost_lines(p.cost):
+            err_console.print(line, highlight=False)
+    if posts:
+        err_console.print("this run posts:", highlight=False)
+        for line in _post_lines(posts):
+            err_console.print(line, highlight=False, markup=False)
     if not typer.confirm("Run it?", default=False, err=True):
-        err_console.print("not run: the estimated cost was declined (pass --yes to skip this question)", highlight=False)
+        what = {(True, True): "the estimated cost and the posts were", (False, True): "the posts were"}.get(
+            (estimate > 0, bool(posts)), "the estimated cost was"
+        )
+        err_console.print(f"not run: {what} declined (pass --yes to skip this question)", highlight=False)
         raise typer.Exit(1)
 
 
@@ -127,7 +182,9 @@ def run(
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace files of the same name an earlier job wrote (default: take the next free name, NAME-2.mp4)."),
     refresh: Optional[List[str]] = typer.Option(None, "--refresh", help="Run this node again even if cached (repeatable)."),
     dry_run: bool = typer.Option(False, "--dry-run", help="Validate, plan and estimate the cost; call nothing."),
-    yes: bool = typer.Option(False, "--yes", "-y", help="Do not ask before a run that costs money."),
+    yes: bool = typer.Option(
+        False, "--yes", "-y", help="Do not ask before a run that costs money or posts a video."
+    ),
     max_cost: Optional[float] = typer.Option(None, "--max-cost", help="Refuse to run when the estimate (USD) is higher."),
     json: bool = typer.Option(False, "--json", help="Print the result as JSON (for CI)."),
     preview: bool = typer.Option(False, "--preview", help="Render a quick low-resolution draft (360p, fastest preset) as NAME.preview.mp4; cached apart from the full render."),
@@ -135,6 +192,10 @@ def run(
     encoder: Optional[str] = typer.Option(None, "--encoder", help="H.264 encoder for every Render node: auto, x264, nvenc, qsv, vaapi or videotoolbox (one that fails here falls back to x264 with a notice; default: the node's, x264)."),
     sync: bool = typer.Option(False, "--sync", help="Push the job, its progress and the finished video to the hosted project (FENTA_API_URL, FENTA_API_KEY); the same as sync: true in the workflow or FENTA_SYNC=1. Offline, the run still succeeds and the push waits for `fenta sync`."),
     untrusted: bool = typer.Option(False, "--untrusted", help=UNTRUSTED_HELP),
+    republish: bool = typer.Option(False, "--republish", help=(
+        "Post the video again to accounts that already have it (Publish.* nodes; without it a video goes "
+        "to an account once)."
+    )),
 ) -> None:
     """Run a workflow and write the video, subtitles and thumbnail to --out.
 
@@ -154,6 +215,8 @@ def run(
     policy = policy_for(untrusted)
     wf = load(file, vars=parse_var_overrides(var, policy=policy), policy=policy)
     check_encoder_choice(encoder)
+    if republish:
+        _republish(wf)
     if dry_run:
         _dry_run(wf, json)
         return
@@ -161,6 +224,9 @@ def run(
     prepare(out=out, name=name, settings=settings)  # an unwritable -o or FENTA_HOME is bad input (exit 2) before anything runs
     ffmpeg_choice()  # an unusable FENTA_FFMPEG is bad input (exit 2), not a failed job; any notice comes before the display
     check_keys(wf, settings)  # every missing key in one message (exit 2), before asking about the cost
+    from ..nodes.publish import check_accounts
+
+    check_accounts(wf, settings)  # a publish node without a usable account: exit 2, before anything runs
     _confirm_cost(wf, yes, max_cost, json)
     pusher = _start_sync(wf, settings, sync)
     pushed: list[Any] = []

@@ -56,11 +56,14 @@ TYPES: dict[str, tuple[str, ...]] = {
     "node.finished": ("jobId", "node", "status", "seconds"),
     "node.failed": ("jobId", "node", "error"),
     "job.retrying": ("jobId", "attempt", "delaySeconds", "error"),
+    # + "published" ([{platform, postId, url}]) only when the job posted its video
     "job.completed": ("jobId", "videoUrl", "duration", "cost"),
     "job.failed": ("jobId", "error", "retryable"),
     "job.dead": ("jobId", "error"),
     "job.cancelled": ("jobId",),
     "quota.warning": ("orgId", "resource", "percentage"),
+    # A publish node posted the video (once per post: not when it found the post an earlier job made).
+    "video.published": ("jobId", "platform", "postId", "url"),
 }
 
 #: Live-only events (id 0): handed to the reader of the process that runs the job, never written

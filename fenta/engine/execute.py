@@ -232,6 +232,7 @@ class Execution:
                 store=self.store,
                 usage=UsageLog(self.store, self.job_id, nid),
                 policy=self.wf.policy,
+                node_types={n: s.type for n, s in self.wf.nodes.items()},
             )
             t0 = time.perf_counter()
             try:
@@ -266,7 +267,7 @@ class Execution:
         output = result.model_dump(mode="json")
         if cls.cacheable:
             self.store.cache_put(key, cls.type, output)
-        self.finish(nid, output, "completed", key, seconds)
+        self.finish(nid, output, "completed", key, seconds, node.finished_events(output, self.job_id))
 
     def fail(self, nid: str, key: str | None, err: FentaError | None, seconds: float) -> None:
         """Checkpoint a node that failed (err None: it was stopped) and append `node.failed`."""
@@ -283,19 +284,28 @@ class Execution:
 
         self.record("node.failed", {"node": nid, "error": msg}, checkpoint)
 
-    def finish(self, nid: str, output: dict[str, Any], status: str, key: str, seconds: float) -> None:
-        """Checkpoint a finished node with its `node.finished` event."""
+    def finish(
+        self, nid: str, output: dict[str, Any], status: str, key: str, seconds: float,
+        events: list[tuple[str, dict[str, Any]]] | None = None,
+    ) -> None:
+        """Checkpoint a finished node with its `node.finished` event (and the events its run adds,
+        such as `video.published`, in the same transaction)."""
         spec = self.wf.nodes[nid]
         self.outputs[nid] = output
+        added: list[Event] = []
 
         def checkpoint(tx: Tx) -> None:
             tx.node_finished(
                 self.job_id, nid, spec.type, status=status, cache_key=key, output=output, seconds=seconds
             )
+            for type_, data in events or []:
+                added.append(tx.append_event(type_, self.job_id, {"jobId": self.job_id, **data}))
 
         self.record(
             "node.finished", {"node": nid, "status": status, "seconds": round(seconds, 3)}, checkpoint
         )
+        for event in added:
+            self.bus.put(event)
         self.status[nid] = status
         self.progress(nid)
 

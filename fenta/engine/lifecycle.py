@@ -296,13 +296,17 @@ def fail(
 def complete(
     store: JobStore, lease: Lease, *, video: str | None, duration: float | None, cost: float
 ) -> tuple[Job | None, list[Event]]:
-    """End the holder's attempt as completed (`job.completed`; videoUrl is the video's file:// URL)."""
+    """End the holder's attempt as completed (`job.completed`; videoUrl is the video's file:// URL; a job
+    that posted its video also says where: `published`, its `video.published` events' data)."""
     with store.write() as tx:
         job = _held(tx, lease)
         if job is None or job.status != RUNNING:
             return None, []
         url = Path(video).resolve().as_uri() if video else None
-        data = {"jobId": job.id, "videoUrl": url, "duration": duration, "cost": cost}
+        data: dict[str, Any] = {"jobId": job.id, "videoUrl": url, "duration": duration, "cost": cost}
+        posts = tx.read_events(job_id=job.id, types=["video.published"], limit=100)
+        if posts:
+            data["published"] = [{k: v for k, v in ev.data.items() if k != "jobId"} for ev in posts]
         return transition(
             tx,
             job,

@@ -51,7 +51,7 @@ LIVE_TYPES = (
 )
 
 #: Node events the client appends to its own log (the others are live-only, as in a local run).
-LOGGED_TYPES = ("node.started", "node.finished", "node.failed", "job.progress")
+LOGGED_TYPES = ("node.started", "node.finished", "node.failed", "job.progress", "video.published")
 
 
 #: Keys of the tasks in this worker process that were asked to stop (`stop_job`, from the client).

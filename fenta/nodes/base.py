@@ -106,6 +106,7 @@ class NodeContext:
             `provider_state(provider, values)`. The runner provides it; outside a job it records nothing.
         policy: The job's trust policy (`fenta.policy`): what the workflow may reach. Open a file a
             param names through `local_file`, and give this to any fetch of a URL from the workflow.
+        node_types: Every node of the workflow, id -> type (a publish node says whether AI media was used).
     """
 
     def __init__(
@@ -124,8 +125,10 @@ class NodeContext:
         store: JobRecorder | None = None,
         usage: Any = None,
         policy: Policy = TRUSTED,
+        node_types: dict[str, str] | None = None,
     ) -> None:
         self.node_id = node_id
+        self.node_types = dict(node_types or {})
         self.job_id = job_id
         self.settings = settings
         self.template = template
@@ -274,6 +277,11 @@ class Node:
 
     async def run(self, ctx: NodeContext, params: Any, inputs: Any) -> BaseModel:
         raise NotImplementedError
+
+    def finished_events(self, output: dict[str, Any], job_id: str) -> list[tuple[str, dict[str, Any]]]:
+        """Events (type, data) the job's log gets when a run of this node completes (not when its result
+        comes from the cache), written with its checkpoint: `video.published` for a publish node."""
+        return []
 
     def fingerprint(self, params: Any, inputs: Any, *, workflow_file: str | None = None) -> str | None:
         """Extra cache-key material, e.g. a hash of local files the params name."""

@@ -6,6 +6,7 @@ Limits (`quota_limits`) are per resource and period (a UTC day or month):
     render_minutes  minutes of finished video
     kie_credits     KIE.ai credits spent (recorded by the AI nodes)
     cost_usd        money spent on providers, in US dollars (recorded by the nodes)
+    youtube_uploads videos posted to YouTube (recorded by Publish.YouTube; each such node counts one)
 
 `admit(settings)` is the hook every way of running a job passes to the engine (`lifecycle.Admit`): it
 runs inside the transaction that claims the job (a worker's slot, a batch row, a Dask task's client)
@@ -58,14 +59,17 @@ __all__ = [
 ]
 
 #: Resource -> its unit, as shown.
-RESOURCES = {"jobs": "jobs", "render_minutes": "minutes", "kie_credits": "credits", "cost_usd": "USD"}
+RESOURCES = {"jobs": "jobs", "render_minutes": "minutes", "kie_credits": "credits", "cost_usd": "USD",
+             "youtube_uploads": "uploads"}
 PERIODS = ("day", "month")
 #: Percentages of a limit at which `quota.warning` is sent (once per period each).
 THRESHOLDS = (80, 100)
 #: The event-log cursor `track` keeps.
 CURSOR = "quotas"
 #: Resources whose estimate needs the workflow's plan (its providers' prices).
-_PLANNED = ("kie_credits", "cost_usd")
+_PLANNED = ("kie_credits", "cost_usd", "youtube_uploads")
+#: Resources the estimate counts exactly (not "unknown before the run", like render minutes).
+_EXACT = ("youtube_uploads",)
 
 # ---------------------------------------------------------------------------------------- periods
 
@@ -135,6 +139,7 @@ _USAGE: dict[str, tuple[str | None, str | None, str]] = {
     "render_minutes": ("fenta", "render_minutes", "quantity"),
     "kie_credits": ("kie", "credits", "quantity"),
     "cost_usd": (None, None, "cost"),
+    "youtube_uploads": ("youtube", "uploads", "quantity"),  # Publish.YouTube records one per video posted
 }
 
 
@@ -188,15 +193,17 @@ def status(store: Any, *, now: float | None = None) -> list[dict[str, Any]]:
 
 
 def estimate(workflow: Any) -> dict[str, float]:
-    """What one run of a workflow is expected to use: 1 job, its estimated spend and KIE credits.
+    """What one run of a workflow is expected to use: 1 job, its estimated spend and KIE credits, and
+    one YouTube upload per Publish.YouTube node.
 
     Render minutes are not known before the run (0: refused only once the period's minutes are spent).
     """
     from ..engine.results import plan
 
-    est = {"jobs": 1.0, "render_minutes": 0.0, "kie_credits": 0.0, "cost_usd": 0.0}
+    est = {"jobs": 1.0, "render_minutes": 0.0, "kie_credits": 0.0, "cost_usd": 0.0, "youtube_uploads": 0.0}
     try:
         cost = plan(workflow).cost
+        est["youtube_uploads"] = float(sum(1 for n in workflow.nodes.values() if n.type == "Publish.YouTube"))
     except Exception:  # an estimate must never stop a job by itself
         return est
     est["cost_usd"] = round(sum(cost.values()), 6)
@@ -220,6 +227,8 @@ def check(store: Any, est: dict[str, float], *, now: float | None = None, job_id
         held = reserved(store, resource, exclude=job_id)
         use = used(store, resource, start) + held
         add = float(est.get(resource, 0.0) or 0.0)
+        if resource in _EXACT and add <= 0:
+            continue  # a job that posts nowhere is never refused by a posting limit
         over = (use + add > limit + 1e-9) if add > 0 else (use >= limit - 1e-9)
         if not over:
             continue

@@ -77,6 +77,16 @@ class FakeServer:
         with self.lock:
             self.faults += [(path_contains, reply)] * times
 
+    def cut_at(
+        self, method: str, path: str, query: dict[str, list[str]], headers: dict[str, str]
+    ) -> int | None:
+        """Bytes of this request's body to read before the connection drops (None: serve it whole).
+        Subclasses override it to simulate a connection lost mid-upload."""
+        return None
+
+    def on_cut(self, req: Request) -> None:
+        """What the server keeps of a request whose connection dropped (`cut_at`)."""
+
     def requests_to(self, path_part: str) -> list[Request]:
         return [r for r in self.requests if path_part in r.path]
 
@@ -102,8 +112,18 @@ class FakeServer:
             def _serve(self) -> None:
                 u = urlparse(self.path)
                 length = int(self.headers.get("Content-Length") or 0)
+                headers = {k: v for k, v in self.headers.items()}
+                cut = fake.cut_at(self.command, u.path, parse_qs(u.query), headers)
+                if cut is not None:  # a connection dropped mid-body: read `cut` bytes, answer nothing
+                    partial = self.rfile.read(min(cut, length))
+                    req = Request(self.command, u.path, parse_qs(u.query), headers, partial)
+                    with fake.lock:
+                        fake.requests.append(req)
+                    fake.on_cut(req)
+                    self.close_connection = True
+                    return
                 body = self.rfile.read(length) if length else b""
-                req = Request(self.command, u.path, parse_qs(u.query), {k: v for k, v in self.headers.items()}, body)
+                req = Request(self.command, u.path, parse_qs(u.query), headers, body)
                 with fake.lock:
                     fake.requests.append(req)
                     fault = None

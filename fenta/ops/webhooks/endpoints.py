@@ -32,6 +32,7 @@ EVENT_TYPES = (
     "job.dead",
     "job.cancelled",
     "quota.warning",
+    "video.published",
 )
 #: What an endpoint gets when `--events` is not given: the hosted service's events.
 DEFAULT_EVENTS = ("job.started", "job.completed", "job.failed", "quota.warning")
