@@ -2,7 +2,7 @@
 
     session = await yt.start(resource, size)          # POST ...?uploadType=resumable -> Location
     video = await yt.send(session, path, size, 0)     # PUT chunks of 256 KiB multiples; 308 + Range
-    state = await yt.query(session, size)             # PUT Content-Range: bytes */SIZE after any trouble
+    state = await yt.upload_progress(session, size)             # PUT Content-Range: bytes */SIZE after any trouble
 
 The client never follows redirects and never calls `raise_for_status`: 308 is "Resume Incomplete"
 here, its `Range` says what the server kept (none: start again at 0) and a `Location` on it is the new
@@ -224,7 +224,7 @@ class YouTubeClient:
                 continue
             raise self.error(resp, "opening the upload")
 
-    async def query(self, session: str, size: int) -> Progress:
+    async def upload_progress(self, session: str, size: int) -> Progress:
         """Ask the session how far it got (`Content-Range: bytes */SIZE`): the final answer again if the
         upload completed, else where to go on."""
         renewed = False
@@ -339,7 +339,7 @@ class YouTubeClient:
         """`query`, tried again (with the same waits) while the network or the server is in trouble."""
         while True:
             try:
-                return await self.query(session, size)
+                return await self.upload_progress(session, size)
             except httpx.TransportError as e:
                 failures += 1
                 await self._calm(
