@@ -91,17 +91,37 @@ def per_hour(n: int, seconds: float) -> float:
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--videos", type=int, default=8, help="How many videos each way makes (at most 8 scripts; more repeat them with a number).")
-    ap.add_argument("--rounds", type=int, default=1, help="Rounds; the ways take turns, the order reversed every other round.")
-    ap.add_argument("--concurrency", type=int, default=None, help="fenta batch --concurrency (default: fenta's own).")
-    ap.add_argument("--workflow", type=Path, default=REPO / "examples" / "quickstart.yaml", help="A workflow with a `script` variable.")
+    ap.add_argument(
+        "--videos",
+        type=int,
+        default=8,
+        help="How many videos each way makes (at most 8 scripts; more repeat them with a number).",
+    )
+    ap.add_argument(
+        "--rounds",
+        type=int,
+        default=1,
+        help="Rounds; the ways take turns, the order reversed every other round.",
+    )
+    ap.add_argument(
+        "--concurrency", type=int, default=None, help="fenta batch --concurrency (default: fenta's own)."
+    )
+    ap.add_argument(
+        "--workflow",
+        type=Path,
+        default=REPO / "examples" / "quickstart.yaml",
+        help="A workflow with a `script` variable.",
+    )
     ap.add_argument("--no-cluster", action="store_true", help="Skip the Dask LocalCluster way.")
     ap.add_argument("--work", type=Path, default=Path(os.environ.get("TMPDIR", "/tmp")) / "fenta-batch-bench")
     args = ap.parse_args()
     work = args.work
     shutil.rmtree(work, ignore_errors=True)
     work.mkdir(parents=True)
-    scripts = [SCRIPTS[i % len(SCRIPTS)] + ("" if i < len(SCRIPTS) else f" Number {i + 1}.") for i in range(args.videos)]
+    scripts = [
+        SCRIPTS[i % len(SCRIPTS)] + ("" if i < len(SCRIPTS) else f" Number {i + 1}.")
+        for i in range(args.videos)
+    ]
     rows = work / "rows.csv"
     with open(rows, "w", newline="", encoding="utf-8") as fh:
         w = csv.writer(fh)
@@ -111,19 +131,50 @@ def main() -> int:
     base["PYTHONPATH"] = os.pathsep.join([str(REPO), base.get("PYTHONPATH", "")])
     fenta = [sys.executable, "-m", "fenta"]
     extra = ["--concurrency", str(args.concurrency)] if args.concurrency else []
-    print(f"{args.videos} videos of {args.workflow.name}; {os.cpu_count()} CPU cores; load average before {os.getloadavg()[0]:.2f}", flush=True)
+    print(
+        f"{args.videos} videos of {args.workflow.name}; {os.cpu_count()} CPU cores; load average before {os.getloadavg()[0]:.2f}",
+        flush=True,
+    )
 
     def serial(tag: str) -> tuple[float, float, float]:
         env = {**base, "FENTA_HOME": str(work / f"home-{tag}")}
         wall = cpu = 0.0
         for i, script in enumerate(scripts):
-            w, c, _ = run([*fenta, "run", str(args.workflow), "--var", f"script={script}", "-o", str(work / tag), "--name", f"video-{i + 1}", "--json"], env)
+            w, c, _ = run(
+                [
+                    *fenta,
+                    "run",
+                    str(args.workflow),
+                    "--var",
+                    f"script={script}",
+                    "-o",
+                    str(work / tag),
+                    "--name",
+                    f"video-{i + 1}",
+                    "--json",
+                ],
+                env,
+            )
             wall, cpu = wall + w, cpu + c
         return wall, cpu, 0.0
 
     def batch(tag: str, *cluster: str) -> tuple[float, float, float]:
         env = {**base, "FENTA_HOME": str(work / f"home-{tag}")}
-        return run([*fenta, "batch", str(args.workflow), str(rows), "-o", str(work / tag), "--report", str(work / f"{tag}.json"), *extra, *cluster], env)
+        return run(
+            [
+                *fenta,
+                "batch",
+                str(args.workflow),
+                str(rows),
+                "-o",
+                str(work / tag),
+                "--report",
+                str(work / f"{tag}.json"),
+                *extra,
+                *cluster,
+            ],
+            env,
+        )
 
     ways = {"serial": serial, "batch": batch, "cluster": lambda tag: batch(tag, "--cluster", "local")}
     if args.no_cluster:
@@ -136,15 +187,23 @@ def main() -> int:
             wall, cpu, peak = ways[name](f"{name}{r + 1}")  # an empty FENTA_HOME each time: nothing cached
             results[name].append((wall, cpu, peak))
             mem = f"  client peak {peak:.0f} MiB" if name != "serial" else ""
-            print(f"round {r + 1} {name:8s} {wall:7.1f} s  {per_hour(args.videos, wall):6.0f} videos/hour  CPU {cpu:6.1f} s{mem}  {notes[name]}".rstrip(), flush=True)
+            print(
+                f"round {r + 1} {name:8s} {wall:7.1f} s  {per_hour(args.videos, wall):6.0f} videos/hour  CPU {cpu:6.1f} s{mem}  {notes[name]}".rstrip(),
+                flush=True,
+            )
     med = {name: statistics.median(w for w, _, _ in res) for name, res in results.items()}
     cpu = {name: statistics.median(c for _, c, _ in res) for name, res in results.items()}
     peak = max((p for name, res in results.items() if name != "serial" for _, _, p in res), default=0.0)
     for name in ways:
-        print(f"median   {name:8s} {med[name]:7.1f} s  {per_hour(args.videos, med[name]):6.0f} videos/hour  CPU {cpu[name]:6.1f} s", flush=True)
+        print(
+            f"median   {name:8s} {med[name]:7.1f} s  {per_hour(args.videos, med[name]):6.0f} videos/hour  CPU {cpu[name]:6.1f} s",
+            flush=True,
+        )
     print(f"load average after {os.getloadavg()[0]:.2f}", flush=True)
     cluster_ratio = f"{med['serial'] / med['cluster']:.2f}" if "cluster" in med else "n/a"
-    print(f"batch/serial={med['serial'] / med['batch']:.2f} cluster/serial={cluster_ratio} client_peak_mib={peak:.0f}")
+    print(
+        f"batch/serial={med['serial'] / med['batch']:.2f} cluster/serial={cluster_ratio} client_peak_mib={peak:.0f}"
+    )
     return 0
 
 

@@ -50,13 +50,22 @@ def repeated(tl, minutes: float):
     scene = tl.duration
     copies = max(1, int(round(minutes * 60 / scene)))
     t = float(tl.transition.get("seconds", 0)) if tl.transition.get("type", "cut") != "cut" else 0.0
-    cuts = [(k * scene + (s.start + (t / 2 if i else 0)), k * scene + s.start + s.duration - (t / 2 if i < len(tl.segments) - 1 else 0), s)
-            for k in range(copies) for i, s in enumerate(tl.segments)]
+    cuts = [
+        (
+            k * scene + (s.start + (t / 2 if i else 0)),
+            k * scene + s.start + s.duration - (t / 2 if i < len(tl.segments) - 1 else 0),
+            s,
+        )
+        for k in range(copies)
+        for i, s in enumerate(tl.segments)
+    ]
     segs = []
     for i, (a, b, s) in enumerate(cuts):
         start = a - (t / 2 if i else 0)
         end = b + (t / 2 if i < len(cuts) - 1 else 0)
-        segs.append(Segment(**{**s.model_dump(), "start": round(start, 4), "duration": round(end - start, 4)}))
+        segs.append(
+            Segment(**{**s.model_dump(), "start": round(start, 4), "duration": round(end - start, 4)})
+        )
     return tl.model_copy(update={"segments": segs, "duration": scene * copies})
 
 
@@ -85,17 +94,50 @@ def render_measured(tl, out: Path, work: Path) -> tuple[float, float]:
 
 def testsrc(seconds: float, out: Path) -> float:
     t0 = time.perf_counter()
-    subprocess.run([ffmpeg_bin(), "-hide_banner", "-v", "error", "-y", "-f", "lavfi", "-i", f"testsrc2=s={W}x{H}:r={FPS}:d={seconds:g}",
-                    "-c:v", "libx264", "-preset", "veryfast", "-crf", "23", "-pix_fmt", "yuv420p", str(out)], check=True)
+    subprocess.run(
+        [
+            ffmpeg_bin(),
+            "-hide_banner",
+            "-v",
+            "error",
+            "-y",
+            "-f",
+            "lavfi",
+            "-i",
+            f"testsrc2=s={W}x{H}:r={FPS}:d={seconds:g}",
+            "-c:v",
+            "libx264",
+            "-preset",
+            "veryfast",
+            "-crf",
+            "23",
+            "-pix_fmt",
+            "yuv420p",
+            str(out),
+        ],
+        check=True,
+    )
     return time.perf_counter() - t0
 
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--minutes", type=float, default=10.0)
-    ap.add_argument("--transition", default="cut", choices=["cut", "fade", "both"], help="cuts, 0.5 s fades, or one run of each")
-    ap.add_argument("--one-graph", action="store_true", help="render the long video in one FFmpeg process (no chunks)")
-    ap.add_argument("--chunk-segments", type=int, default=None, help="segments per chunk (default: compose.CHUNK_SEGMENTS)")
+    ap.add_argument(
+        "--transition",
+        default="cut",
+        choices=["cut", "fade", "both"],
+        help="cuts, 0.5 s fades, or one run of each",
+    )
+    ap.add_argument(
+        "--one-graph", action="store_true", help="render the long video in one FFmpeg process (no chunks)"
+    )
+    ap.add_argument(
+        "--chunk-segments",
+        type=int,
+        default=None,
+        help="segments per chunk (default: compose.CHUNK_SEGMENTS)",
+    )
     ap.add_argument("--no-testsrc", action="store_true", help="skip the testsrc2 encodes (memory only)")
     ap.add_argument("--work", type=Path, default=Path(os.environ.get("TMPDIR", "/tmp")) / "fenta-long-bench")
     args = ap.parse_args()
@@ -117,7 +159,11 @@ def main() -> int:
         if not args.no_testsrc:
             # Right after the render it is compared with: the host's load drifts over a long run.
             src[f"short-{kind}"] = testsrc(short.duration, work / "short_testsrc.mp4")
-        print(f"{kind} short: fenta {s_fenta:.1f} s (tree peak {s_peak:.0f} MiB)" + (f", testsrc {src[f'short-{kind}']:.1f} s" if src else ""), flush=True)
+        print(
+            f"{kind} short: fenta {s_fenta:.1f} s (tree peak {s_peak:.0f} MiB)"
+            + (f", testsrc {src[f'short-{kind}']:.1f} s" if src else ""),
+            flush=True,
+        )
         chunks = compose.chunk_spans(long, FPS)
         if args.one_graph:
             saved, compose.CHUNK_SEGMENTS = compose.CHUNK_SEGMENTS, 10**9
@@ -126,16 +172,33 @@ def main() -> int:
         finally:
             if args.one_graph:
                 compose.CHUNK_SEGMENTS = saved
-        how = "one FFmpeg" if args.one_graph else f"{len(chunks)} chunks of <= {compose.CHUNK_SEGMENTS} segments"
-        print(f"{kind} long ({long.duration / 60:.1f} min, {len(long.segments)} segments, {how}): fenta {l_fenta:.1f} s (tree peak {l_peak:.0f} MiB)", flush=True)
+        how = (
+            "one FFmpeg"
+            if args.one_graph
+            else f"{len(chunks)} chunks of <= {compose.CHUNK_SEGMENTS} segments"
+        )
+        print(
+            f"{kind} long ({long.duration / 60:.1f} min, {len(long.segments)} segments, {how}): fenta {l_fenta:.1f} s (tree peak {l_peak:.0f} MiB)",
+            flush=True,
+        )
         results.append((kind, s_fenta, s_peak, l_fenta, l_peak, long.duration))
     if not args.no_testsrc:
         src["long"] = testsrc(results[-1][5], work / "long_testsrc.mp4")
-        print(f"testsrc: {results[-1][5] / 60:.1f} min {src['long']:.1f} s (timed after the last long render)", flush=True)
+        print(
+            f"testsrc: {results[-1][5] / 60:.1f} min {src['long']:.1f} s (timed after the last long render)",
+            flush=True,
+        )
     py_peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     for kind, s_fenta, s_peak, l_fenta, l_peak, _ in results:
-        ratios = f"short_fenta/testsrc={s_fenta / src[f'short-{kind}']:.2f} long_fenta/testsrc={l_fenta / src['long']:.2f} " if src else ""
-        print(f"{kind}: {ratios}python_peak_mib={py_peak:.0f} tree_peak_mib={max(s_peak, l_peak):.0f} long_tree_peak_mib={l_peak:.0f}", flush=True)
+        ratios = (
+            f"short_fenta/testsrc={s_fenta / src[f'short-{kind}']:.2f} long_fenta/testsrc={l_fenta / src['long']:.2f} "
+            if src
+            else ""
+        )
+        print(
+            f"{kind}: {ratios}python_peak_mib={py_peak:.0f} tree_peak_mib={max(s_peak, l_peak):.0f} long_tree_peak_mib={l_peak:.0f}",
+            flush=True,
+        )
     return 0
 
 

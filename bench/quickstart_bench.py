@@ -51,7 +51,9 @@ def timed(cmd: list[str], env: dict) -> tuple[float, float, str]:
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--rounds", type=int, default=3)
-    ap.add_argument("--work", type=Path, default=Path(os.environ.get("TMPDIR", "/tmp")) / "fenta-quickstart-bench")
+    ap.add_argument(
+        "--work", type=Path, default=Path(os.environ.get("TMPDIR", "/tmp")) / "fenta-quickstart-bench"
+    )
     args = ap.parse_args()
     work = args.work
     shutil.rmtree(work, ignore_errors=True)
@@ -62,18 +64,52 @@ def main() -> int:
     for r in range(args.rounds):
         home = work / f"home{r}"
         env = {**base, "FENTA_HOME": str(home)}
-        run_s, run_c, out = timed([sys.executable, "-m", "fenta", "run", str(REPO / "examples" / "quickstart.yaml"), "-o", str(work / f"run{r}"), "--json"], env)
+        run_s, run_c, out = timed(
+            [
+                sys.executable,
+                "-m",
+                "fenta",
+                "run",
+                str(REPO / "examples" / "quickstart.yaml"),
+                "-o",
+                str(work / f"run{r}"),
+                "--json",
+            ],
+            env,
+        )
         arts = json.loads(out)["artifacts"]
-        timeline = arts["timeline"] if isinstance(arts, dict) else next(a["path"] for a in arts if a.get("kind") == "timeline")
-        render_s, render_c, _ = timed([sys.executable, "-m", "fenta", "render", str(timeline), "-o", str(work / f"render{r}"), "--json"], env)
+        timeline = (
+            arts["timeline"]
+            if isinstance(arts, dict)
+            else next(a["path"] for a in arts if a.get("kind") == "timeline")
+        )
+        render_s, render_c, _ = timed(
+            [
+                sys.executable,
+                "-m",
+                "fenta",
+                "render",
+                str(timeline),
+                "-o",
+                str(work / f"render{r}"),
+                "--json",
+            ],
+            env,
+        )
         runs.append(run_s)
         renders.append(render_s)
         run_cpu.append(run_c)
         render_cpu.append(render_c)
-        print(f"round {r + 1}: run {run_s:6.2f} s  render {render_s:6.2f} s  run/render {run_s / render_s:.2f}  (CPU {run_c:.1f} s / {render_c:.1f} s = {run_c / render_c:.2f})", flush=True)
+        print(
+            f"round {r + 1}: run {run_s:6.2f} s  render {render_s:6.2f} s  run/render {run_s / render_s:.2f}  (CPU {run_c:.1f} s / {render_c:.1f} s = {run_c / render_c:.2f})",
+            flush=True,
+        )
     run_m, render_m = statistics.median(runs), statistics.median(renders)
     cpu_ratio = statistics.median(run_cpu) / statistics.median(render_cpu)
-    print("run/render=%.2f run_s=%.2f render_s=%.2f cpu_run/render=%.2f" % (run_m / render_m, run_m, render_m, cpu_ratio))
+    print(
+        "run/render=%.2f run_s=%.2f render_s=%.2f cpu_run/render=%.2f"
+        % (run_m / render_m, run_m, render_m, cpu_ratio)
+    )
     return 0
 
 

@@ -48,7 +48,10 @@ W, H, FPS, SEG = 1080, 1920, 30, 5.0
 def make_inputs(d: Path) -> None:
     if (d / "subs.ass").exists() and (d / "music.wav").exists():
         return
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(HERE), str(REPO), os.environ.get("PYTHONPATH", "")])}
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join([str(HERE), str(REPO), os.environ.get("PYTHONPATH", "")]),
+    }
     subprocess.run([sys.executable, str(PEER / "make_inputs.py"), str(d)], check=True, env=env)
 
 
@@ -61,20 +64,44 @@ def scene_timeline(d: Path, transition: str, t_sec: float = 0.5):
     tpl = resolve_template("karaoke-bold", {"canvas": {"width": W, "height": H, "fps": FPS}})
     tpl["title_card"] = None
     tpl["progress_bar"] = None
-    sources = [("image", d / "img1.jpg"), ("image", d / "img2.png"), ("video", d / "grad.mp4"), ("image", d / "img3.jpg"), ("video", d / "testsrc.mp4"), ("color", None)]
+    sources = [
+        ("image", d / "img1.jpg"),
+        ("image", d / "img2.png"),
+        ("video", d / "grad.mp4"),
+        ("image", d / "img3.jpg"),
+        ("video", d / "testsrc.mp4"),
+        ("color", None),
+    ]
     t = t_sec if transition != "cut" else 0.0
     segs = []
     for i, (kind, path) in enumerate(sources):
         start = i * SEG - (t / 2 if i else 0)
         end = (i + 1) * SEG + (t / 2 if i < len(sources) - 1 else 0)
-        segs.append(Segment(kind=kind, path=str(path) if path else None, color="#2A6F97" if kind == "color" else None, start=start, duration=end - start, zoom=(1.0, 1.12) if kind == "image" else None))
+        segs.append(
+            Segment(
+                kind=kind,
+                path=str(path) if path else None,
+                color="#2A6F97" if kind == "color" else None,
+                start=start,
+                duration=end - start,
+                zoom=(1.0, 1.12) if kind == "image" else None,
+            )
+        )
     return Timeline(
         canvas={"width": W, "height": H, "fps": FPS},
         duration=len(sources) * SEG,
         segments=segs,
         transition={"type": transition, "seconds": t},
         voice=Audio(path=str(d / "voice.wav"), duration=30.0),
-        music=MusicBed(path=str(d / "music.wav"), duration=30.0, level_db=-12, ducking=True, duck_ratio=8, duck_threshold=0.02, fade_out=1.0),
+        music=MusicBed(
+            path=str(d / "music.wav"),
+            duration=30.0,
+            level_db=-12,
+            ducking=True,
+            duck_ratio=8,
+            duck_threshold=0.02,
+            fade_out=1.0,
+        ),
         subtitles_ass=str(d / "subs.ass"),
         loudness=-14,
         template=tpl,
@@ -93,8 +120,14 @@ def main() -> int:
     ap.add_argument("--transition", default="cut", help="cut, fade or another xfade kind")
     ap.add_argument("--no-peer", action="store_true", help="skip the slow MoviePy render")
     ap.add_argument("--no-hardware", action="store_true", help="skip the hardware encoders even when usable")
-    ap.add_argument("--peer-python", default=os.environ.get("PEER_PYTHON", sys.executable), help="python with moviepy installed")
-    ap.add_argument("--work", type=Path, default=Path(os.environ.get("TMPDIR", "/tmp")) / "fenta-render-bench")
+    ap.add_argument(
+        "--peer-python",
+        default=os.environ.get("PEER_PYTHON", sys.executable),
+        help="python with moviepy installed",
+    )
+    ap.add_argument(
+        "--work", type=Path, default=Path(os.environ.get("TMPDIR", "/tmp")) / "fenta-render-bench"
+    )
     args = ap.parse_args()
 
     work = args.work
@@ -111,7 +144,9 @@ def main() -> int:
     from fenta.render.profile import Profile
 
     raw = work / "frames.yuv"
-    args_raw = build_command(tl, work / "unused.mp4", None, profile=Profile(name="canvas"), raw_video=raw, textdir=work)
+    args_raw = build_command(
+        tl, work / "unused.mp4", None, profile=Profile(name="canvas"), raw_video=raw, textdir=work
+    )
     # Keyed by the dump's own command: frames left by an older graph would time another picture.
     stamp = work / "frames.key"
     key = hashlib.sha256(json.dumps([ff, args_raw]).encode()).hexdigest()
@@ -119,12 +154,51 @@ def main() -> int:
         subprocess.run([ff, "-v", "error", "-y", *args_raw], check=True)
         stamp.write_text(key)
 
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")]), "FFMPEG": ff, "FENTA_FFMPEG": ff}
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")]),
+        "FFMPEG": ff,
+        "FENTA_FFMPEG": ff,
+    }
     font = REPO / "fenta" / "assets" / "fonts" / "DejaVuSans-Bold.ttf"
     cmds = {
-        "fenta": [sys.executable, "-m", "fenta", "render", str(tl_path), "-o", str(work / "out"), "--profile", "canvas"],
-        "limit": [ff, "-hide_banner", "-v", "error", "-y", "-f", "rawvideo", "-pix_fmt", "yuv420p", "-s", f"{W}x{H}", "-r", str(FPS), "-i", str(raw),
-                  "-c:v", "libx264", "-preset", "veryfast", "-crf", "23", "-pix_fmt", "yuv420p", str(work / "limit.mp4")],
+        "fenta": [
+            sys.executable,
+            "-m",
+            "fenta",
+            "render",
+            str(tl_path),
+            "-o",
+            str(work / "out"),
+            "--profile",
+            "canvas",
+        ],
+        "limit": [
+            ff,
+            "-hide_banner",
+            "-v",
+            "error",
+            "-y",
+            "-f",
+            "rawvideo",
+            "-pix_fmt",
+            "yuv420p",
+            "-s",
+            f"{W}x{H}",
+            "-r",
+            str(FPS),
+            "-i",
+            str(raw),
+            "-c:v",
+            "libx264",
+            "-preset",
+            "veryfast",
+            "-crf",
+            "23",
+            "-pix_fmt",
+            "yuv420p",
+            str(work / "limit.mp4"),
+        ],
         "testsrc": ["bash", str(PEER / "encode_limit.sh"), str(work / "testsrc.mp4")],
     }
     # Hardware encoders that work here (`fenta doctor` lists them) are timed beside x264.
@@ -136,7 +210,12 @@ def main() -> int:
     if not hardware:
         print("hardware encoders: none usable here (fenta doctor says why)", flush=True)
     if not args.no_peer:
-        cmds["moviepy"] = [args.peer_python, str(PEER / "render_moviepy.py"), str(inputs), str(work / "moviepy.mp4")]
+        cmds["moviepy"] = [
+            args.peer_python,
+            str(PEER / "render_moviepy.py"),
+            str(inputs),
+            str(work / "moviepy.mp4"),
+        ]
     env_for = {k: env for k in cmds}
     env_for["moviepy"] = {**env, "FONT": str(font), "FFMPEG_BINARY": ff}
 
@@ -149,7 +228,10 @@ def main() -> int:
             times[name].append(m.wall)
             peaks[name].append(m.peak_mib)
             cpus[name].append(m.cpu)
-            print(f"round {r + 1}: {name:8s} {m.wall:7.2f} s  cpu {m.cpu:6.2f} s  peak {m.peak_mib:7.1f} MiB", flush=True)
+            print(
+                f"round {r + 1}: {name:8s} {m.wall:7.2f} s  cpu {m.cpu:6.2f} s  peak {m.peak_mib:7.1f} MiB",
+                flush=True,
+            )
 
     med = {k: statistics.median(v) for k, v in times.items()}
     mem = {k: statistics.median(v) for k, v in peaks.items()}
@@ -158,16 +240,26 @@ def main() -> int:
     # The machine is shared: one round's ratio swings by +-15%. The rounds alternate, so each
     # round's own ratio is also worth seeing next to the ratio of medians below.
     per_round = [f / lim for f, lim in zip(times["fenta"], times["limit"])]
-    print("fenta/limit per round: " + " ".join(f"{r:.2f}" for r in per_round) + f"  (median {statistics.median(per_round):.2f})")
+    print(
+        "fenta/limit per round: "
+        + " ".join(f"{r:.2f}" for r in per_round)
+        + f"  (median {statistics.median(per_round):.2f})"
+    )
     # CPU seconds move less with the host's load than wall time does: the work itself, compared.
     cpu_ratio = statistics.median(cpus["fenta"]) / statistics.median(cpus["limit"])
-    print(f"fenta/limit in CPU time: {cpu_ratio:.2f} (fenta {statistics.median(cpus['fenta']):.1f} s, limit {statistics.median(cpus['limit']):.1f} s)")
+    print(
+        f"fenta/limit in CPU time: {cpu_ratio:.2f} (fenta {statistics.median(cpus['fenta']):.1f} s, limit {statistics.median(cpus['limit']):.1f} s)"
+    )
     for name in hardware:
         k = f"fenta-{name}"
-        print(f"{k}: {med[k]:.2f} s, {med[k] / med['fenta']:.2f}x fenta with x264, {med[k] / med['limit']:.2f}x the x264 content limit, peak {mem[k]:.0f} MiB")
+        print(
+            f"{k}: {med[k]:.2f} s, {med[k] / med['fenta']:.2f}x fenta with x264, {med[k] / med['limit']:.2f}x the x264 content limit, peak {mem[k]:.0f} MiB"
+        )
     peer = f"{med['moviepy'] / med['fenta']:.1f}" if "moviepy" in med else "skipped"
     shutil.rmtree(work / "out", ignore_errors=True)
-    print(f"fenta/limit={med['fenta'] / med['limit']:.2f} fenta/testsrc={med['fenta'] / med['testsrc']:.2f} moviepy/fenta={peer} fenta_peak_mib={mem['fenta']:.0f}")
+    print(
+        f"fenta/limit={med['fenta'] / med['limit']:.2f} fenta/testsrc={med['fenta'] / med['testsrc']:.2f} moviepy/fenta={peer} fenta_peak_mib={mem['fenta']:.0f}"
+    )
     return 0
 
 

@@ -1,15 +1,15 @@
 """fenta: turn a workflow graph into a finished short-form video, rendered locally.
 
-    import fenta
-    wf = fenta.load("workflow.yaml", vars={"topic": "Deep-sea fish"})
-    result = fenta.run(wf, out="renders/")           # or out="renders/clip.mp4", or name="clip"
-    print(result.job_id, result.video, result.artifacts, result.cost)
+import fenta
+wf = fenta.load("workflow.yaml", vars={"topic": "Deep-sea fish"})
+result = fenta.run(wf, out="renders/")           # or out="renders/clip.mp4", or name="clip"
+print(result.job_id, result.video, result.artifacts, result.cost)
 
-    job_id = fenta.submit(wf, out="renders/")        # queued for `fenta worker` (or fenta.jobs.Worker)
-    print(fenta.jobs.get(job_id)["job"]["status"])   # fenta.jobs: list, get, events, retry, cancel, watch
+job_id = fenta.submit(wf, out="renders/")        # queued for `fenta worker` (or fenta.jobs.Worker)
+print(fenta.jobs.get(job_id)["job"]["status"])   # fenta.jobs: list, get, events, retry, cancel, watch
 
-    theirs = fenta.load("from-a-user.json", trusted=False)   # someone else's: no local file outside
-                                                             # FENTA_ALLOWED_DIRS (docs/security.md)
+theirs = fenta.load("from-a-user.json", trusted=False)   # someone else's: no local file outside
+                                                         # FENTA_ALLOWED_DIRS (docs/security.md)
 """
 
 from __future__ import annotations
@@ -46,12 +46,33 @@ _EXPORTS = {
     "registry": "nodes.base",
 }
 _ERRORS = (
-    "AuthError", "CostLimitError", "CreditsError", "FentaError", "JobError", "MediaError", "NodeError",
-    "PathError", "Problem", "ProviderError", "QuotaError", "RateLimitError", "RenderError", "SpecError",
-    "TemplateError", "FontError", "TextError", "FFmpegUnusable", "InvalidOutputError", "OutcomeUnknownError",
-    "MissingKeysError", "ScheduleError", "WebhookError", "AssetError",
+    "AuthError",
+    "CostLimitError",
+    "CreditsError",
+    "FentaError",
+    "JobError",
+    "MediaError",
+    "NodeError",
+    "PathError",
+    "Problem",
+    "ProviderError",
+    "QuotaError",
+    "RateLimitError",
+    "RenderError",
+    "SpecError",
+    "TemplateError",
+    "FontError",
+    "TextError",
+    "FFmpegUnusable",
+    "InvalidOutputError",
+    "OutcomeUnknownError",
+    "MissingKeysError",
+    "ScheduleError",
+    "WebhookError",
+    "AssetError",
     "ClusterError",
-    "ManifestError", "BatchError",
+    "ManifestError",
+    "BatchError",
     "SyncError",
     "InputError",
     "ServeError",
@@ -62,29 +83,54 @@ _ERRORS += ("AccountError", "PublishLimitError")
 _EXPORTS.update({name: "errors" for name in _ERRORS})
 
 if TYPE_CHECKING:  # pragma: no cover - names for type checkers only, never imported at run time
-    from .config import Settings
-    from .policy import Policy
     from . import jobs, library
+    from .config import Settings
     from .engine.events import Event
     from .engine.queue import submit
     from .engine.results import Plan, RunResult, plan
-    from .ops.runs import resume, resume_async, run, run_async
     from .engine.spec import Workflow, load, loads
-    from .errors import (AuthError, CostLimitError, CreditsError, FentaError, JobError, MediaError, NodeError,
-                         PathError, Problem, ProviderError, QuotaError, RateLimitError, RenderError, SpecError)
-    from .errors import (FFmpegUnusable, FontError, InvalidOutputError, MissingKeysError, OutcomeUnknownError, TemplateError,
-                         ScheduleError, TextError, WebhookError)
-    from .errors import AssetError
-    from .errors import ClusterError
-    from .errors import InputError, ServeError, SyncError
-    from .errors import BatchError, ManifestError
-    from .ops.batch import batch
+    from .errors import (
+        AccountError,
+        AssetError,
+        AuthError,
+        BatchError,
+        ClusterError,
+        ComposeError,
+        CostLimitError,
+        CreditsError,
+        FentaError,
+        FFmpegUnusable,
+        FontError,
+        InputError,
+        InvalidOutputError,
+        JobError,
+        ManifestError,
+        MediaError,
+        MissingKeysError,
+        NodeError,
+        OutcomeUnknownError,
+        PathError,
+        Problem,
+        ProviderError,
+        PublishLimitError,
+        QuotaError,
+        RateLimitError,
+        RenderError,
+        ScheduleError,
+        ServeError,
+        SpecError,
+        SyncError,
+        TemplateError,
+        TextError,
+        URLError,
+        WebhookError,
+    )
     from .nodes.base import Node, NodeContext, Params, Ports, register, registry
-    from .errors import ComposeError
-    from .errors import URLError
-    from .errors import AccountError, PublishLimitError
+    from .ops.batch import batch
     from .ops.compose import new
+    from .ops.runs import resume, resume_async, run, run_async
     from .ops.starters import init
+    from .policy import Policy
 
 
 def __getattr__(name: str) -> Any:
@@ -93,7 +139,11 @@ def __getattr__(name: str) -> Any:
         raise AttributeError(f"module 'fenta' has no attribute {name!r}")
     import importlib
 
-    value = importlib.import_module(f".{name}", __name__) if module == "" else getattr(importlib.import_module(f".{module}", __name__), name)
+    value = (
+        importlib.import_module(f".{name}", __name__)
+        if module == ""
+        else getattr(importlib.import_module(f".{module}", __name__), name)
+    )
     globals()[name] = value
     return value
 

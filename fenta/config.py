@@ -20,7 +20,12 @@ import platformdirs
 from .retry import DEFAULT_JOB_RETRY_BASE, DEFAULT_MAX_RETRIES
 
 __all__ = [
-    "Settings", "KEY_NAMES", "DEFAULT_URLS", "KIE_WEBHOOK_SECRET_VAR", "PUBLISH_URL_VARS", "PUBLISH_ENV",
+    "Settings",
+    "KEY_NAMES",
+    "DEFAULT_URLS",
+    "KIE_WEBHOOK_SECRET_VAR",
+    "PUBLISH_URL_VARS",
+    "PUBLISH_ENV",
     "hide",
 ]
 
@@ -104,7 +109,8 @@ def _publish(merged: dict[str, str]) -> dict:
     allowed = (merged.get("FENTA_PUBLISH_ACCOUNTS") or "").split(",")
     return {
         "publish_urls": {
-            name: merged[var].strip().rstrip("/") for name, var in PUBLISH_URL_VARS.items()
+            name: merged[var].strip().rstrip("/")
+            for name, var in PUBLISH_URL_VARS.items()
             if (merged.get(var) or "").strip()
         },
         "publish_env": {platform: fields for platform, fields in env.items() if fields},
@@ -182,7 +188,9 @@ def _queue(merged: dict[str, str]) -> dict:
         # Unset, the heartbeat fits the lease: 5 s, or a third of a shorter lease.
         "heartbeat_seconds": _seconds(merged.get("FENTA_HEARTBEAT_SECONDS"), min(5.0, lease / 3), 0.01),
         "poll_seconds": _seconds(merged.get("FENTA_POLL_SECONDS"), 0.5, 0.01),
-        "dask_address": (merged.get("FENTA_DASK_ADDRESS") or "").strip() or (merged.get("DASK_SCHEDULER_ADDRESS") or "").strip() or None,
+        "dask_address": (merged.get("FENTA_DASK_ADDRESS") or "").strip()
+        or (merged.get("DASK_SCHEDULER_ADDRESS") or "").strip()
+        or None,
     }
 
 
@@ -196,14 +204,18 @@ def _serve(merged: dict[str, str]) -> dict:
         "max_upload_mb": _seconds(merged.get("FENTA_MAX_UPLOAD_MB"), 500.0, 0.001),
         "cors_origins": tuple(o.strip() for o in origins if o.strip()),
         "log_format": (merged.get("FENTA_LOG_FORMAT") or "").strip().lower() or "text",
-        "workflows_dir": Path(folder).expanduser() if (folder := (merged.get("FENTA_WORKFLOWS_DIR") or "").strip()) else None,
+        "workflows_dir": Path(folder).expanduser()
+        if (folder := (merged.get("FENTA_WORKFLOWS_DIR") or "").strip())
+        else None,
     }
 
 
 def _tuning(merged: dict[str, str]) -> dict:
     """The settings beyond keys and URLs, from the merged environment and `.env`."""
     return {
-        "models": {tier: merged[var].strip() for tier, var in MODEL_VARS.items() if (merged.get(var) or "").strip()},
+        "models": {
+            tier: merged[var].strip() for tier, var in MODEL_VARS.items() if (merged.get(var) or "").strip()
+        },
         "kie_upload_url": (merged.get("FENTA_KIE_UPLOAD_URL") or "").rstrip("/") or None,
         "backoff_scale": _scale(merged.get("FENTA_BACKOFF_SCALE")),
         "kie_time_scale": _scale(merged.get("FENTA_KIE_TIME_SCALE")),
@@ -317,18 +329,24 @@ class Settings:
     publish_accounts: tuple[str, ...] = ()
 
     @classmethod
-    def from_env(cls, env: dict[str, str] | None = None, cwd: Path | None = None) -> "Settings":
+    def from_env(cls, env: dict[str, str] | None = None, cwd: Path | None = None) -> Settings:
         merged = _dotenv((cwd or Path.cwd()) / ".env")
         merged.update(os.environ if env is None else env)
         home = Path(merged.get("FENTA_HOME") or platformdirs.user_data_dir("fenta", appauthor=False))
         keys = {name: merged[var] for name, var in KEY_NAMES.items() if merged.get(var)}
         urls = {
-            name: merged.get(_URL_VARS[name], default).rstrip("/")
-            for name, default in DEFAULT_URLS.items()
+            name: merged.get(_URL_VARS[name], default).rstrip("/") for name, default in DEFAULT_URLS.items()
         }
         secret = merged.get(KIE_WEBHOOK_SECRET_VAR) or None
         token = (merged.get("FENTA_API_TOKEN") or "").strip() or None
-        return cls(home=home.expanduser(), keys=keys, urls=urls, kie_webhook_secret=secret, api_token=token, **_tuning(merged))
+        return cls(
+            home=home.expanduser(),
+            keys=keys,
+            urls=urls,
+            kie_webhook_secret=secret,
+            api_token=token,
+            **_tuning(merged),
+        )
 
     @property
     def db_path(self) -> Path:

@@ -12,8 +12,8 @@ from __future__ import annotations
 
 import sqlite3
 import time
+from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import Callable, Iterable
 
 import sqlite_utils
 
@@ -49,7 +49,9 @@ def _wal(conn: sqlite3.Connection, wait: float = 30.0) -> None:
             time.sleep(0.02)
 
 
-def open_database(path: Path, what: str, *, ensure: Callable[[sqlite3.Connection], None] | None = None) -> sqlite_utils.Database:
+def open_database(
+    path: Path, what: str, *, ensure: Callable[[sqlite3.Connection], None] | None = None
+) -> sqlite_utils.Database:
     """Open (creating its folder and file when missing) the SQLite database at `path`.
 
     Args:
@@ -74,7 +76,9 @@ def open_database(path: Path, what: str, *, ensure: Callable[[sqlite3.Connection
             raise
     except (OSError, sqlite3.Error) as e:
         reason = e.strerror if isinstance(e, OSError) and e.strerror else str(e)
-        raise PathError(f"cannot open {what} {path}: {reason} (set FENTA_HOME to a folder you can write)") from None
+        raise PathError(
+            f"cannot open {what} {path}: {reason} (set FENTA_HOME to a folder you can write)"
+        ) from None
     return sqlite_utils.Database(conn)
 
 
@@ -86,7 +90,13 @@ def _columns(conn: sqlite3.Connection, table: str) -> set[str]:
     return {r[1] for r in conn.execute(f"PRAGMA table_info({table})")}
 
 
-def add_schema(conn: sqlite3.Connection, *, statements: Iterable[str] = (), names: Iterable[str] = (), columns: Iterable[tuple[str, str, str]] = ()) -> None:
+def add_schema(
+    conn: sqlite3.Connection,
+    *,
+    statements: Iterable[str] = (),
+    names: Iterable[str] = (),
+    columns: Iterable[tuple[str, str, str]] = (),
+) -> None:
     """Run `statements` (CREATE TABLE/INDEX IF NOT EXISTS) and add `columns` (table, column, declaration).
 
     `names` are the tables and indexes the statements create: when they and the columns exist

@@ -82,7 +82,9 @@ _PLAIN_TAGS = {_YAML_TAG + t for t in ("null", "bool", "int", "float", "str", "m
 #: Scalars YAML 1.1 resolves to odd types: '=' (value) and '<<' outside a mapping key (merge) stay text.
 _TEXT_TAGS = {_YAML_TAG + "value", _YAML_TAG + "merge"}
 _SURROGATE = re.compile("[\ud800-\udfff]")
-_MAX_VALUES = 100_000  # aliases can make a small file expand without end (a real workflow holds a few hundred values)
+_MAX_VALUES = (
+    100_000  # aliases can make a small file expand without end (a real workflow holds a few hundred values)
+)
 
 
 class _TooBig(Exception):
@@ -119,8 +121,14 @@ class _YamlBuilder:
         self.lines.by_path.setdefault(path, line)
         tag = node.tag or ""
         if tag not in _PLAIN_TAGS and not (isinstance(node, yaml.ScalarNode) and tag in _TEXT_TAGS):
-            shown = "!!" + tag[len(_YAML_TAG):] if tag.startswith(_YAML_TAG) else tag
-            self.issues.append(Issue(f"YAML tag '{shown}' is not allowed: a {self.kind} holds plain text, numbers, lists and mappings only", line, path))
+            shown = "!!" + tag[len(_YAML_TAG) :] if tag.startswith(_YAML_TAG) else tag
+            self.issues.append(
+                Issue(
+                    f"YAML tag '{shown}' is not allowed: a {self.kind} holds plain text, numbers, lists and mappings only",
+                    line,
+                    path,
+                )
+            )
             if isinstance(node, yaml.ScalarNode):
                 return node.value
         if isinstance(node, yaml.MappingNode):
@@ -143,14 +151,22 @@ class _YamlBuilder:
                     if isinstance(value, dict):
                         merged = {**value, **merged}
                     else:
-                        self.issues.append(Issue("'<<' merges a mapping (or a list of mappings) only", src.start_mark.line + 1, path))
+                        self.issues.append(
+                            Issue(
+                                "'<<' merges a mapping (or a list of mappings) only",
+                                src.start_mark.line + 1,
+                                path,
+                            )
+                        )
                 continue
             key = self.build(k, path)
             if isinstance(key, (list, dict)):
                 key = str(key)
             line = k.start_mark.line + 1
             if key in first_line:
-                self.issues.append(Issue(_duplicate(key, first_line[key]), line, path + (key,), first_line=first_line[key]))
+                self.issues.append(
+                    Issue(_duplicate(key, first_line[key]), line, path + (key,), first_line=first_line[key])
+                )
             else:
                 first_line[key] = line
             out[key] = self.build(v, path + (key,))
@@ -198,7 +214,9 @@ def _json_tree(text: str, lines: Lines, issues: list[Issue]) -> Any:
                 key, i = scanstring(text, i + 1)
                 i = ws.match(text, i).end() + 1  # past ':'
                 if key in first:
-                    issues.append(Issue(_duplicate(key, first[key]), kline, path + (key,), first_line=first[key]))
+                    issues.append(
+                        Issue(_duplicate(key, first[key]), kline, path + (key,), first_line=first[key])
+                    )
                 else:
                     first[key] = kline
                 out[key], i = value(i, path + (key,))
@@ -236,7 +254,13 @@ def _lone_surrogates(value: Any, path: tuple, lines: Lines, issues: list[Issue])
     def check(s: str, where: tuple) -> None:
         m = _SURROGATE.search(s)
         if m:
-            issues.append(Issue(f"text holds an unpaired UTF-16 surrogate '\\u{ord(m.group()):04x}' (a broken \\u escape; write the character itself)", lines.get(*where), where))
+            issues.append(
+                Issue(
+                    f"text holds an unpaired UTF-16 surrogate '\\u{ord(m.group()):04x}' (a broken \\u escape; write the character itself)",
+                    lines.get(*where),
+                    where,
+                )
+            )
 
     if isinstance(value, str):
         check(value, path)
@@ -250,7 +274,15 @@ def _lone_surrogates(value: Any, path: tuple, lines: Lines, issues: list[Issue])
             _lone_surrogates(v, path + (i,), lines, issues)
 
 
-def _tree(text: str, file: str | None, kind: str, error: type[SpecError], allow_empty: bool, lines: Lines, issues: list[Issue]) -> Any:
+def _tree(
+    text: str,
+    file: str | None,
+    kind: str,
+    error: type[SpecError],
+    allow_empty: bool,
+    lines: Lines,
+    issues: list[Issue],
+) -> Any:
     strict_json = bool(file and file.lower().endswith(".json"))
     try:
         if _looks_like_json(text, file):
@@ -258,7 +290,9 @@ def _tree(text: str, file: str | None, kind: str, error: type[SpecError], allow_
                 json.loads(text)
             except json.JSONDecodeError as e:
                 if strict_json:
-                    raise error([Problem(f"invalid JSON: {e.msg} (column {e.colno})", file=file, line=e.lineno)]) from None
+                    raise error(
+                        [Problem(f"invalid JSON: {e.msg} (column {e.colno})", file=file, line=e.lineno)]
+                    ) from None
             else:
                 return _json_tree(text, lines, issues)
         try:
@@ -266,7 +300,9 @@ def _tree(text: str, file: str | None, kind: str, error: type[SpecError], allow_
         except yaml.YAMLError as e:
             mark = getattr(e, "problem_mark", None)
             what = getattr(e, "problem", None) or str(e)
-            raise error([Problem(f"invalid YAML: {what}", file=file, line=mark.line + 1 if mark else None)]) from None
+            raise error(
+                [Problem(f"invalid YAML: {what}", file=file, line=mark.line + 1 if mark else None)]
+            ) from None
         if root is None:
             if allow_empty:
                 return None
@@ -277,7 +313,9 @@ def _tree(text: str, file: str | None, kind: str, error: type[SpecError], allow_
         finally:
             builder.close()
     except (RecursionError, _TooBig):
-        raise error([Problem("the document is nested too deeply or expands too far (aliases)", file=file)]) from None
+        raise error(
+            [Problem("the document is nested too deeply or expands too far (aliases)", file=file)]
+        ) from None
 
 
 def read_document(

@@ -178,15 +178,29 @@ class MediaError(NodeError):
 
 
 #: Lines FFmpeg prints as its threads wind down after the real error: never the cause.
-_FFMPEG_BOOKKEEPING = ("Task finished with error code", "Terminating thread with return code", "Decode error rate", "Could not open encoder before EOF", "Nothing was written into output file", "Conversion failed")
+_FFMPEG_BOOKKEEPING = (
+    "Task finished with error code",
+    "Terminating thread with return code",
+    "Decode error rate",
+    "Could not open encoder before EOF",
+    "Nothing was written into output file",
+    "Conversion failed",
+)
 
 
 class RenderError(NodeError):
     """FFmpeg failed; `stderr_tail` holds the last lines it printed."""
 
     def __init__(self, message: str, *, stderr_tail: str = "", **where) -> None:
-        lines = [ln for ln in stderr_tail.splitlines() if ln.strip() and not any(b in ln for b in _FFMPEG_BOOKKEEPING)]
-        cause = next((ln for ln in reversed(lines) if "rror" in ln and not ln.startswith("Error :")), lines[-1] if lines else "")
+        lines = [
+            ln
+            for ln in stderr_tail.splitlines()
+            if ln.strip() and not any(b in ln for b in _FFMPEG_BOOKKEEPING)
+        ]
+        cause = next(
+            (ln for ln in reversed(lines) if "rror" in ln and not ln.startswith("Error :")),
+            lines[-1] if lines else "",
+        )
         cause = cause.split("] ")[-1].strip()
         if cause:
             message = f"{message}: {cause}"
@@ -305,7 +319,15 @@ class QuotaError(FentaError):
 
     exit_code = 2
 
-    def __init__(self, message: str, *, resource: str | None = None, used: float | None = None, limit: float | None = None, **where) -> None:
+    def __init__(
+        self,
+        message: str,
+        *,
+        resource: str | None = None,
+        used: float | None = None,
+        limit: float | None = None,
+        **where,
+    ) -> None:
         super().__init__(message, **where)
         self.resource = resource
         self.used = used

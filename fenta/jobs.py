@@ -15,8 +15,9 @@ from __future__ import annotations
 
 import builtins
 import time
+from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any, Iterator
+from typing import Any
 
 from .config import Settings
 from .engine.events import Event, follow, last_event_id, read_events
@@ -88,7 +89,9 @@ def _shown(job: Job, columns: tuple[str, ...] | None = None) -> dict[str, Any]:
     return {k: row[k] for k in columns} if columns else {k: v for k, v in row.items() if k not in _HIDDEN}
 
 
-def list(*, status: str | None = None, limit: int = 20, settings: Settings | None = None) -> builtins.list[dict[str, Any]]:  # noqa: A001
+def list(
+    *, status: str | None = None, limit: int = 20, settings: Settings | None = None
+) -> builtins.list[dict[str, Any]]:  # noqa: A001
     """The newest jobs (optionally in one state), newest first.
 
     Raises:
@@ -111,9 +114,27 @@ def _attempts(evs: builtins.list[Event]) -> builtins.list[dict[str, Any]]:
     out: builtins.list[dict[str, Any]] = []
     for ev in evs:
         if ev.type == "job.started":
-            out.append({"attempt": len(out) + 1, "started_at": ev.created_at, "ended_at": None, "outcome": "running", "error": None, "wait_seconds": None})
-        elif out and out[-1]["ended_at"] is None and ev.type in ("job.completed", "job.failed", "job.cancelled", "job.queued"):
-            outcome = {"job.completed": "completed", "job.failed": "failed", "job.cancelled": "cancelled", "job.queued": "given back"}[ev.type]
+            out.append(
+                {
+                    "attempt": len(out) + 1,
+                    "started_at": ev.created_at,
+                    "ended_at": None,
+                    "outcome": "running",
+                    "error": None,
+                    "wait_seconds": None,
+                }
+            )
+        elif (
+            out
+            and out[-1]["ended_at"] is None
+            and ev.type in ("job.completed", "job.failed", "job.cancelled", "job.queued")
+        ):
+            outcome = {
+                "job.completed": "completed",
+                "job.failed": "failed",
+                "job.cancelled": "cancelled",
+                "job.queued": "given back",
+            }[ev.type]
             out[-1].update(ended_at=ev.created_at, outcome=outcome, error=ev.data.get("error"))
         elif out and ev.type == "job.retrying":
             out[-1]["wait_seconds"] = ev.data.get("delaySeconds")
@@ -149,13 +170,24 @@ def get(job_id: str, *, settings: Settings | None = None) -> dict[str, Any]:
     # Each node's row as stored (node_id, node_type, status, attempt, started_at, finished_at, seconds,
     # output, error), plus: node, type, runs (times it ran) and offset (seconds after the job started).
     timings = [
-        {**r, "node": r["node_id"], "type": r["node_type"], "runs": r["attempt"],
-         "offset": (r["started_at"] - job["started_at"]) if r["started_at"] and job.get("started_at") else None}
+        {
+            **r,
+            "node": r["node_id"],
+            "type": r["node_type"],
+            "runs": r["attempt"],
+            "offset": (r["started_at"] - job["started_at"])
+            if r["started_at"] and job.get("started_at")
+            else None,
+        }
         for r in nodes
     ]
     published = [{k: v for k, v in ev.data.items() if k != "jobId"} for ev in posts]
     return {
-        "job": job, "nodes": timings, "attempts": _attempts(evs), "artifacts": arts, "published": published,
+        "job": job,
+        "nodes": timings,
+        "attempts": _attempts(evs),
+        "artifacts": arts,
+        "published": published,
     }
 
 
@@ -198,7 +230,13 @@ def cancel(job_id: str, *, wait: float = 5.0, settings: Settings | None = None) 
     return _shown(job)
 
 
-def watch(*, since_id: int | None = None, job_id: str | None = None, until_empty: bool = False, settings: Settings | None = None) -> Iterator[Event]:
+def watch(
+    *,
+    since_id: int | None = None,
+    job_id: str | None = None,
+    until_empty: bool = False,
+    settings: Settings | None = None,
+) -> Iterator[Event]:
     """Follow the event log: yield every event appended from now on (or after `since_id`).
 
     Args:
@@ -231,4 +269,10 @@ def watch(*, since_id: int | None = None, job_id: str | None = None, until_empty
                 waiting = [pending(store, batch_id=b) for b in (NO_BATCH, *live)]
             return not any(waiting)
 
-        yield from follow(store, since_id=start, job_id=job_id, poll_seconds=settings.poll_seconds, until=idle if until_empty else None)
+        yield from follow(
+            store,
+            since_id=start,
+            job_id=job_id,
+            poll_seconds=settings.poll_seconds,
+            until=idle if until_empty else None,
+        )

@@ -25,8 +25,9 @@ import ipaddress
 import re
 import socket
 import ssl
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
-from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, Sequence
+from typing import TYPE_CHECKING, Any
 
 from .errors import URLError
 from .policy import TRUSTED, Network, Policy

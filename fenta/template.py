@@ -18,27 +18,50 @@ import copy
 import os
 import re
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, model_validator
-from typing_extensions import Annotated
 
 from .documents import field_path, read_document
 from .errors import Problem, TemplateError
 from .policy import TRUSTED, Policy
 
 __all__ = [
-    "Template", "TemplateError", "resolve_template", "template_dirs", "list_templates", "DEFAULT_TEMPLATE",
-    "TRANSITIONS", "merge_fields",
+    "Template",
+    "TemplateError",
+    "resolve_template",
+    "template_dirs",
+    "list_templates",
+    "DEFAULT_TEMPLATE",
+    "TRANSITIONS",
+    "merge_fields",
 ]
 
 DEFAULT_TEMPLATE = "karaoke-bold"
 
 #: Transition kinds: "cut", or an FFmpeg xfade transition name.
 TRANSITIONS = (
-    "cut", "fade", "fadeblack", "fadewhite", "dissolve", "wipeleft", "wiperight", "wipeup", "wipedown",
-    "slideleft", "slideright", "slideup", "slidedown", "smoothleft", "smoothright", "circleopen", "circleclose",
-    "radial", "zoomin", "distance", "pixelize",
+    "cut",
+    "fade",
+    "fadeblack",
+    "fadewhite",
+    "dissolve",
+    "wipeleft",
+    "wiperight",
+    "wipeup",
+    "wipedown",
+    "slideleft",
+    "slideright",
+    "slideup",
+    "slidedown",
+    "smoothleft",
+    "smoothright",
+    "circleopen",
+    "circleclose",
+    "radial",
+    "zoomin",
+    "distance",
+    "pixelize",
 )
 _HEX_COLOR = re.compile(r"^#[0-9A-Fa-f]{6}([0-9A-Fa-f]{2})?$")
 _ASPECT = re.compile(r"^[1-9][0-9]?:[1-9][0-9]?$")
@@ -75,19 +98,23 @@ class SafeZone(_M):
 class Pacing(_M):
     min_clip: float = Field(2.0, gt=0, description="Shortest time one clip stays on screen (s).")
     max_clip: float = Field(6.0, gt=0, description="Longest time before cutting to the next clip (s).")
-    motion: Literal["kenburns", "none"] = Field("kenburns", description="Slow zoom on stills (kenburns) or none.")
+    motion: Literal["kenburns", "none"] = Field(
+        "kenburns", description="Slow zoom on stills (kenburns) or none."
+    )
     zoom: float = Field(1.12, ge=1.0, le=2.0, description="Ken Burns end zoom factor for stills.")
     follow_scenes: bool = Field(True, description="Show each scene's clips while that scene is spoken.")
 
     @model_validator(mode="after")
-    def _order(self) -> "Pacing":
+    def _order(self) -> Pacing:
         if self.min_clip > self.max_clip:
             raise ValueError("min_clip must not be larger than max_clip")
         return self
 
 
 class Transition(_M):
-    type: Literal[TRANSITIONS] = Field("cut", description="cut, or an xfade kind: " + ", ".join(TRANSITIONS[1:]))  # type: ignore[valid-type]
+    type: Literal[TRANSITIONS] = Field(
+        "cut", description="cut, or an xfade kind: " + ", ".join(TRANSITIONS[1:])
+    )  # type: ignore[valid-type]
     seconds: float = Field(0.4, ge=0, le=3)
 
 
@@ -124,7 +151,9 @@ class Music(_M):
     level_db: float = Field(-18, ge=-60, le=0, description="Music bed gain in dB before mixing.")
     ducking: bool = Field(True, description="Lower the music under the voice (sidechain compression).")
     duck_ratio: float = Field(8, ge=1, le=20, description="Compression ratio while the voice speaks.")
-    duck_threshold: float = Field(0.02, gt=0, le=1, description="Voice level (linear) above which ducking starts.")
+    duck_threshold: float = Field(
+        0.02, gt=0, le=1, description="Voice level (linear) above which ducking starts."
+    )
     fade_out: float = Field(1.5, ge=0, le=10, description="Music fade-out at the end (s).")
 
 
@@ -140,7 +169,7 @@ class Logo(_M):
     opacity: float = Field(0.85, ge=0, le=1)
 
     @model_validator(mode="after")
-    def _one_source(self) -> "Logo":
+    def _one_source(self) -> Logo:
         if not self.path and not self.text:
             raise ValueError("a logo needs a 'path' (image) or a 'text' (watermark)")
         return self
@@ -183,7 +212,7 @@ class Template(_M):
     )
 
     @model_validator(mode="after")
-    def _aspect_keys(self) -> "Template":
+    def _aspect_keys(self) -> Template:
         for key, over in self.aspects.items():
             if not _ASPECT.match(key):
                 raise ValueError(f"aspects: '{key}' is not an aspect like 9:16, 1:1 or 16:9")
@@ -293,14 +322,18 @@ def resolve_template(
         if not path.is_file():
             if as_file:  # meant as a file
                 what = "a folder, not a template file" if path.is_dir() else "template file not found"
-                raise TemplateError([Problem(f"{what}: {path} (or use a shipped one: {known})", field="template")])
+                raise TemplateError(
+                    [Problem(f"{what}: {path} (or use a shipped one: {known})", field="template")]
+                )
             raise TemplateError([Problem(f"unknown template '{name}' (shipped: {known})", field="template")])
     source = str(path)
     data, refused = _read(path)
     data.setdefault("name", path.stem)
     if overrides:
         if not isinstance(overrides, dict):
-            raise TemplateError([Problem("'overrides' must be a mapping of template fields", field="overrides")])
+            raise TemplateError(
+                [Problem("'overrides' must be a mapping of template fields", field="overrides")]
+            )
         data = _deep_merge(data, overrides)
     problems = list(refused)
     resolved: dict[str, Any] | None = None
@@ -318,7 +351,9 @@ def resolve_template(
                 msg = err["msg"].removeprefix("Value error, ")
             else:
                 got = err.get("input")
-                msg = err["msg"].replace("Input should be", "should be", 1) + ("" if isinstance(got, (dict, list)) else f" (got {got!r})")
+                msg = err["msg"].replace("Input should be", "should be", 1) + (
+                    "" if isinstance(got, (dict, list)) else f" (got {got!r})"
+                )
             problems.append(Problem(msg, file=source, field=loc or None))
     if resolved is not None:
         problems += _aspect_problems(resolved, source)

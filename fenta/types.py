@@ -6,10 +6,9 @@ checkpointed as JSON and hashed for the cache. Media travel as file paths.
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
-from typing_extensions import Annotated
 
 __all__ = ["Clip", "Audio", "Word", "Scene", "SubtitleTrack", "Artifact", "PORT_TYPES", "port_type_name"]
 

@@ -54,10 +54,16 @@ def split_words(text: str) -> list[WrittenWord]:
             carry = None
         elif carry is not None:
             continue
-        elif not spans or _opens(token) or (_is_dash(token) and _SENTENCE_END.search(text[spans[-1][0] : spans[-1][1]])):
+        elif (
+            not spans
+            or _opens(token)
+            or (_is_dash(token) and _SENTENCE_END.search(text[spans[-1][0] : spans[-1][1]]))
+        ):
             carry = m.start()
         else:
             spans[-1][1] = m.end()
     if carry is not None and spans:
-        spans[-1][1] = last_end  # an opening mark at the very end: nothing follows, keep it with the last word
+        spans[-1][1] = (
+            last_end  # an opening mark at the very end: nothing follows, keep it with the last word
+        )
     return [WrittenWord(" ".join(text[a:b].split()), a, b) for a, b in spans]

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import subprocess
 from pathlib import Path
 
@@ -29,7 +28,9 @@ def fenta_home(tmp_path, monkeypatch) -> Path:
 
 def lavfi(out: Path, source: str, *extra: str) -> Path:
     """Make a media file from an FFmpeg lavfi source expression."""
-    subprocess.run([ffmpeg_exe(), "-v", "error", "-y", "-f", "lavfi", "-i", source, *extra, str(out)], check=True)
+    subprocess.run(
+        [ffmpeg_exe(), "-v", "error", "-y", "-f", "lavfi", "-i", source, *extra, str(out)], check=True
+    )
     return out
 
 

@@ -67,27 +67,45 @@ NEVER = {"serve": {"cli"}}
 
 #: Imports that break the rules today and are being fixed by their owners: "importer -> imported" -> why.
 #: Keep it empty; an entry that no longer occurs fails `test_known_exceptions_are_still_needed`.
-KNOWN_EXCEPTIONS: dict[str, str] = {
-}
+KNOWN_EXCEPTIONS: dict[str, str] = {}
 
 
 #: The engine's modules, bottom to top: each imports only those before it (a package, like `store` or
 #: `executors`, is one entry: its own modules may import each other, without a cycle).
 ENGINE_ORDER: list[str] = [
     # the workflow model: reading, checking and drawing a workflow
-    "variables", "graph", "spec", "schema", "keys",
+    "variables",
+    "graph",
+    "spec",
+    "schema",
+    "keys",
     # small leaves: scratch folders, times, leases, the tables of fenta.db
-    "scratch", "clock", "records", "leases", "tables",
+    "scratch",
+    "clock",
+    "records",
+    "leases",
+    "tables",
     # files and the node cache (they take the store as an argument)
-    "outputs", "cache",
+    "outputs",
+    "cache",
     # the job core, bottom to top
-    "store", "usage", "results", "events", "lifecycle", "execute", "work", "remote", "executors",
-    "attempt", "queue", "worker", "runner",
+    "store",
+    "usage",
+    "results",
+    "events",
+    "lifecycle",
+    "execute",
+    "work",
+    "remote",
+    "executors",
+    "attempt",
+    "queue",
+    "worker",
+    "runner",
 ]
 
 #: Engine imports that break the order today and are being fixed: "importer -> imported" -> why.
-ENGINE_KNOWN_EXCEPTIONS: dict[str, str] = {
-}
+ENGINE_KNOWN_EXCEPTIONS: dict[str, str] = {}
 
 
 def _module_name(path: Path) -> str:
@@ -106,7 +124,9 @@ MODULES = _modules()
 
 
 def _is_type_checking(test: ast.expr) -> bool:
-    return (isinstance(test, ast.Name) and test.id == "TYPE_CHECKING") or (isinstance(test, ast.Attribute) and test.attr == "TYPE_CHECKING")
+    return (isinstance(test, ast.Name) and test.id == "TYPE_CHECKING") or (
+        isinstance(test, ast.Attribute) and test.attr == "TYPE_CHECKING"
+    )
 
 
 def _imports(name: str, path: Path) -> list[tuple[int, str]]:
@@ -241,7 +261,7 @@ def _cycle(graph: dict[str, set[str]]) -> list[str] | None:
         path.append(node)
         for nxt in sorted(graph.get(node, ())):
             if state.get(nxt) == 1:
-                return path[path.index(nxt):] + [nxt]
+                return path[path.index(nxt) :] + [nxt]
             if nxt not in state and (found := visit(nxt)):
                 return found
         path.pop()
@@ -374,7 +394,12 @@ def test_the_scan_reads_relative_function_level_and_type_checking_imports(tmp_pa
         "    from ..engine.usage import record\n"
     )
     got = _imports("fenta.nodes.m", src)
-    assert got == [(2, "fenta.render.compose"), (3, "fenta.nodes.base"), (4, "fenta.engine.store"), (8, "fenta.engine.usage")]
+    assert got == [
+        (2, "fenta.render.compose"),
+        (3, "fenta.nodes.base"),
+        (4, "fenta.engine.store"),
+        (8, "fenta.engine.usage"),
+    ]
 
 
 def test_nodes_record_usage_through_their_context(tmp_path):
@@ -400,10 +425,31 @@ def test_nodes_record_usage_through_their_context(tmp_path):
 
     usage.tokens()(_Tokens())
     usage.provider_state("pexels", {"remaining": 7, "reset": None})
-    rows = [dict(r) for r in store.db.query("SELECT provider, model, units, quantity, cost, job_id, node_id FROM usage_records ORDER BY id")]
+    rows = [
+        dict(r)
+        for r in store.db.query(
+            "SELECT provider, model, units, quantity, cost, job_id, node_id FROM usage_records ORDER BY id"
+        )
+    ]
     assert rows == [
-        {"provider": "kie", "model": "m", "units": "credits", "quantity": 5, "cost": 0.1, "job_id": "job-1", "node_id": "node-1"},
-        {"provider": "openrouter", "model": "openai/gpt-4o-mini", "units": "tokens", "quantity": 42, "cost": 0.002, "job_id": "job-1", "node_id": "node-1"},
+        {
+            "provider": "kie",
+            "model": "m",
+            "units": "credits",
+            "quantity": 5,
+            "cost": 0.1,
+            "job_id": "job-1",
+            "node_id": "node-1",
+        },
+        {
+            "provider": "openrouter",
+            "model": "openai/gpt-4o-mini",
+            "units": "tokens",
+            "quantity": 42,
+            "cost": 0.002,
+            "job_id": "job-1",
+            "node_id": "node-1",
+        },
     ]
     assert provider_state(store, "pexels")["pexels"]["remaining"] == "7"
     store.close()
@@ -463,7 +509,7 @@ def test_fenta_serves_own_statements_name_only_its_own_tables():
         "    sql = 'SELECT id FROM jobs'",
         "'INSERT OR IGNORE INTO x (a) VALUES (?)'",
         "f'UPDATE schedules SET a = 1'",
-        "\"DELETE FROM sync_jobs WHERE job_id = ?\"",
+        '"DELETE FROM sync_jobs WHERE job_id = ?"',
         "'CREATE UNIQUE INDEX IF NOT EXISTS i ON t(c)'",
         "conn = sqlite3.connect(path)",
     ],

@@ -47,19 +47,31 @@ def test_only_config_reads_the_environment():
 
 def test_known_exceptions_are_still_needed():
     # When a listed module stops reading the environment, it must come off the list.
-    stale = [rel for rel in KNOWN_EXCEPTIONS if not (PACKAGE.parent / rel).is_file() or not _env_reads(PACKAGE.parent / rel)]
+    stale = [
+        rel
+        for rel in KNOWN_EXCEPTIONS
+        if not (PACKAGE.parent / rel).is_file() or not _env_reads(PACKAGE.parent / rel)
+    ]
     assert not stale, f"no longer read the environment; remove from KNOWN_EXCEPTIONS: {stale}"
 
 
 def test_the_scan_finds_each_way_of_reading_the_environment(tmp_path):
     src = tmp_path / "m.py"
-    src.write_text("import os\nfrom os import getenv\na = os.environ.get('X')\nb = os.getenv('Y')\nc = os.environ['Z']\nd = os.getpid()\n")
+    src.write_text(
+        "import os\nfrom os import getenv\na = os.environ.get('X')\nb = os.getenv('Y')\nc = os.environ['Z']\nd = os.getpid()\n"
+    )
     assert sorted(int(r.split(":")[0]) for r in _env_reads(src)) == [2, 3, 4, 5]
 
 
 def test_defaults_when_nothing_is_set(tmp_path):
     s = Settings.from_env({"FENTA_HOME": str(tmp_path)}, cwd=tmp_path)
-    assert (s.models, s.kie_upload_url, s.backoff_scale, s.kie_time_scale, s.debug) == ({}, None, 1.0, 1.0, False)
+    assert (s.models, s.kie_upload_url, s.backoff_scale, s.kie_time_scale, s.debug) == (
+        {},
+        None,
+        1.0,
+        1.0,
+        False,
+    )
 
 
 def test_every_setting_is_read_from_the_environment(tmp_path):
@@ -79,14 +91,19 @@ def test_every_setting_is_read_from_the_environment(tmp_path):
 
 
 def test_settings_come_from_dotenv_and_the_environment_wins(tmp_path):
-    (tmp_path / ".env").write_text("FENTA_MODEL_STRONG=from/dotenv\nFENTA_MODEL_WEAK=weak/dotenv\nFENTA_KIE_TIME_SCALE=0.25\n")
+    (tmp_path / ".env").write_text(
+        "FENTA_MODEL_STRONG=from/dotenv\nFENTA_MODEL_WEAK=weak/dotenv\nFENTA_KIE_TIME_SCALE=0.25\n"
+    )
     s = Settings.from_env({"FENTA_HOME": str(tmp_path), "FENTA_MODEL_WEAK": "weak/env"}, cwd=tmp_path)
     assert s.models == {"strong": "from/dotenv", "weak": "weak/env"} and s.kie_time_scale == 0.25
 
 
 @pytest.mark.parametrize("value,expected", [("", 1.0), ("junk", 1.0), ("-2", 0.0), ("0", 0.0), ("3", 3.0)])
 def test_scales_are_lenient(tmp_path, value, expected):
-    s = Settings.from_env({"FENTA_HOME": str(tmp_path), "FENTA_BACKOFF_SCALE": value, "FENTA_KIE_TIME_SCALE": value}, cwd=tmp_path)
+    s = Settings.from_env(
+        {"FENTA_HOME": str(tmp_path), "FENTA_BACKOFF_SCALE": value, "FENTA_KIE_TIME_SCALE": value},
+        cwd=tmp_path,
+    )
     assert s.backoff_scale == expected and s.kie_time_scale == expected
 
 
@@ -95,10 +112,21 @@ def test_consumers_take_their_values_from_settings(tmp_path):
     from fenta.providers.kie import KieClient, time_scale
     from fenta.providers.openrouter import DEFAULT_MODELS, resolve_model
 
-    s = Settings(home=tmp_path, urls={"kie": "https://api.kie.ai"}, models={"strong": "x/strong"}, kie_time_scale=0.1, kie_upload_url="https://up.example", backoff_scale=0.5)
+    s = Settings(
+        home=tmp_path,
+        urls={"kie": "https://api.kie.ai"},
+        models={"strong": "x/strong"},
+        kie_time_scale=0.1,
+        kie_upload_url="https://up.example",
+        backoff_scale=0.5,
+    )
     assert resolve_model("strong", s) == "x/strong" and resolve_model("weak", s) == DEFAULT_MODELS["weak"]
     assert resolve_model("vendor/explicit", s) == "vendor/explicit"
     assert time_scale(s) == 0.1 and poll_interval(0, s.kie_time_scale) == 0.25
     client = KieClient(s)
     asyncio.run(client.aclose())
-    assert client.upload_url == "https://up.example" and client.retry.scale == 0.5 and client.retry.base == pytest.approx(0.1)
+    assert (
+        client.upload_url == "https://up.example"
+        and client.retry.scale == 0.5
+        and client.retry.base == pytest.approx(0.1)
+    )

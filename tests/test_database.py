@@ -17,7 +17,11 @@ def test_a_new_database_opened_by_many_threads_at_once_opens_for_every_one(tmp_p
         def open_it() -> None:
             start.wait()
             try:
-                db = open_database(path, "the test database", ensure=lambda conn: conn.execute("CREATE TABLE IF NOT EXISTS t (x)"))
+                db = open_database(
+                    path,
+                    "the test database",
+                    ensure=lambda conn: conn.execute("CREATE TABLE IF NOT EXISTS t (x)"),
+                )
                 db.conn.close()
             except BaseException as e:  # noqa: BLE001 - collected and shown below
                 errors.append(e)

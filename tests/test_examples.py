@@ -45,11 +45,17 @@ def test_each_template_example_renders_the_quickstart_script_in_its_aspect(path,
     doc = yaml.safe_load(path.read_text())
     assert doc["template"] == path.stem
     canvas = fenta.load(path).template["canvas"]
-    scale = 180 / min(canvas["width"], canvas["height"])  # 180 px short side keeps the render to a second or two
+    scale = 180 / min(
+        canvas["width"], canvas["height"]
+    )  # 180 px short side keeps the render to a second or two
     w, h = int(canvas["width"] * scale) // 2 * 2, int(canvas["height"] * scale) // 2 * 2
     doc["overrides"] = {"canvas": {"width": w, "height": h}}
     doc["nodes"]["render"]["params"]["profile"] = "canvas"
-    wf = fenta.loads(yaml.safe_dump(doc, allow_unicode=True), file=str(path), vars={"script": "Octopuses have three hearts and blue blood."})
+    wf = fenta.loads(
+        yaml.safe_dump(doc, allow_unicode=True),
+        file=str(path),
+        vars={"script": "Octopuses have three hearts and blue blood."},
+    )
     result = fenta.run(wf, out=tmp_path / "out")
     info = probe(result.video)
     assert (info.width, info.height) == (w, h)

@@ -82,23 +82,42 @@ def test_every_name_in_errors_all_is_exported_by_fenta_and_the_reverse():
     for name in fenta.__all__:
         value = getattr(fenta, name)
         if isinstance(value, type) and issubclass(value, BaseException):
-            assert name in fenta.errors.__all__, f"{name} is exported by fenta but not listed in fenta.errors.__all__"
+            assert name in fenta.errors.__all__, (
+                f"{name} is exported by fenta but not listed in fenta.errors.__all__"
+            )
             assert value.__module__ == "fenta.errors"
 
 
 def test_every_fenta_error_is_defined_in_errors_and_exported():
     _import_everything()
     errors = {fenta.errors.FentaError} | _subclasses(fenta.errors.FentaError)
-    public = {cls for cls in errors if not cls.__name__.startswith("_") and cls.__module__.startswith("fenta")}
+    public = {
+        cls for cls in errors if not cls.__name__.startswith("_") and cls.__module__.startswith("fenta")
+    }
     public = {cls for cls in public if f"{cls.__module__}.{cls.__qualname__}" not in PENDING}
-    misplaced = sorted(f"{cls.__module__}.{cls.__qualname__}" for cls in public if cls.__module__ != "fenta.errors")
+    misplaced = sorted(
+        f"{cls.__module__}.{cls.__qualname__}" for cls in public if cls.__module__ != "fenta.errors"
+    )
     assert not misplaced, f"define these in fenta/errors.py (import them where they are raised): {misplaced}"
-    missing = sorted(cls.__name__ for cls in public if cls.__name__ not in fenta.__all__ or cls.__name__ not in fenta.errors.__all__)
+    missing = sorted(
+        cls.__name__
+        for cls in public
+        if cls.__name__ not in fenta.__all__ or cls.__name__ not in fenta.errors.__all__
+    )
     assert not missing, f"add to fenta.errors.__all__ and fenta.__all__: {missing}"
 
 
 def _exception_bases() -> set[str]:
-    names = {"Exception", "BaseException", "ValueError", "RuntimeError", "OSError", "LookupError", "KeyError", "TypeError"}
+    names = {
+        "Exception",
+        "BaseException",
+        "ValueError",
+        "RuntimeError",
+        "OSError",
+        "LookupError",
+        "KeyError",
+        "TypeError",
+    }
     return names | {n for n in fenta.errors.__all__ if isinstance(getattr(fenta.errors, n), type)}
 
 
@@ -113,7 +132,10 @@ def test_no_module_but_errors_defines_a_public_exception_class():
         for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
             if not isinstance(node, ast.ClassDef) or node.name.startswith("_"):
                 continue
-            names = {b.id if isinstance(b, ast.Name) else b.attr if isinstance(b, ast.Attribute) else "" for b in node.bases}
+            names = {
+                b.id if isinstance(b, ast.Name) else b.attr if isinstance(b, ast.Attribute) else ""
+                for b in node.bases
+            }
             if names & bases or any(n.endswith(("Error", "Exception")) for n in names):
                 dotted = rel[: -len(".py")].replace("/", ".") + "." + node.name
                 if f"{rel}:{node.name}" not in NOT_ERRORS and dotted not in PENDING:
@@ -149,4 +171,6 @@ def test_pending_entries_are_still_pending():
     ],
 )
 def test_moved_errors_keep_their_old_import_path(module, name):
-    assert getattr(importlib.import_module(module), name) is getattr(fenta.errors, name) is getattr(fenta, name)
+    assert (
+        getattr(importlib.import_module(module), name) is getattr(fenta.errors, name) is getattr(fenta, name)
+    )

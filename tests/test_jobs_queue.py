@@ -4,7 +4,6 @@ tests/test_jobs_workers.py)."""
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 import threading
@@ -50,7 +49,9 @@ class Flaky(Node):
             if params.internal:
                 raise RuntimeError("a bug")
             if params.retry_after is not None:
-                raise RateLimitError("rate limited (HTTP 429)", provider="fake", retry_after=params.retry_after)
+                raise RateLimitError(
+                    "rate limited (HTTP 429)", provider="fake", retry_after=params.retry_after
+                )
             raise ctx.error("the service answered 503", cls=NodeError, retryable=True)
         return _Out(text=params.label)
 
@@ -61,7 +62,12 @@ registry.register(Flaky)
 @pytest.fixture
 def fast(monkeypatch, fenta_home):
     """Queue settings scaled down: polls, heartbeats and retry waits in hundredths of a second."""
-    env = {"FENTA_POLL_SECONDS": "0.02", "FENTA_HEARTBEAT_SECONDS": "0.05", "FENTA_LEASE_SECONDS": "2", "FENTA_RETRY_BASE_SECONDS": "0.05"}
+    env = {
+        "FENTA_POLL_SECONDS": "0.02",
+        "FENTA_HEARTBEAT_SECONDS": "0.05",
+        "FENTA_LEASE_SECONDS": "2",
+        "FENTA_RETRY_BASE_SECONDS": "0.05",
+    }
     for k, v in env.items():
         monkeypatch.setenv(k, v)
     return Settings.from_env()
@@ -74,7 +80,9 @@ def _store(home: Path) -> JobStore:
 def _types(home: Path, job_id: str) -> list[str]:
     s = _store(home)
     try:
-        return [e.type for e in read_events(s, job_id=job_id) if not e.type.startswith(("node.", "job.progress"))]
+        return [
+            e.type for e in read_events(s, job_id=job_id) if not e.type.startswith(("node.", "job.progress"))
+        ]
     finally:
         s.close()
 
@@ -87,12 +95,19 @@ nodes:
 
 
 def test_a_worker_runs_submitted_jobs_by_priority_and_each_once(write, fast, fenta_home):
-    ids = [fenta.submit(fenta.load(write(f"wf{i}.yaml", PAIR % (0, i, i))), out="out", priority=p) for i, p in enumerate([0, 5, 1])]
+    ids = [
+        fenta.submit(fenta.load(write(f"wf{i}.yaml", PAIR % (0, i, i))), out="out", priority=p)
+        for i, p in enumerate([0, 5, 1])
+    ]
     results = fenta.jobs.Worker(fast, until_empty=True).run()
     assert [r.job_id for r in results] == [ids[1], ids[2], ids[0]]
     assert all(r.status == r.state == "completed" and r.attempt == 1 for r in results)
     for i, job_id in enumerate(ids):
-        assert runs(fenta_home, f"a{i}") == 1 and _types(fenta_home, job_id) == ["job.queued", "job.started", "job.completed"]
+        assert runs(fenta_home, f"a{i}") == 1 and _types(fenta_home, job_id) == [
+            "job.queued",
+            "job.started",
+            "job.completed",
+        ]
     assert [r["status"] for r in fenta.jobs.list()] == ["completed"] * 3
 
 
@@ -101,7 +116,17 @@ def test_fenta_run_retries_here_and_the_wait_is_in_the_events(write, fast, fenta
     seen = []
     result = fenta.run(wf, retries=3, on_event=seen.append)
     assert result.status == "completed" and result.attempt == 3
-    assert _types(fenta_home, result.job_id) == ["job.queued", "job.started", "job.failed", "job.retrying", "job.started", "job.failed", "job.retrying", "job.started", "job.completed"]
+    assert _types(fenta_home, result.job_id) == [
+        "job.queued",
+        "job.started",
+        "job.failed",
+        "job.retrying",
+        "job.started",
+        "job.failed",
+        "job.retrying",
+        "job.started",
+        "job.completed",
+    ]
     waits = [e.data["delaySeconds"] for e in seen if e.type == "job.retrying"]
     assert 0.05 <= waits[0] <= 0.1 and 0.1 <= waits[1] <= 0.2
     assert any(e.type == "job.waiting" and e.id == 0 for e in seen)  # the countdown, live only
@@ -120,7 +145,12 @@ def test_fenta_run_without_retries_leaves_a_dead_job_that_jobs_retry_revives(wri
 
 
 def test_a_workflows_retry_section_sets_the_budget_and_the_wait(write, fast, fenta_home):
-    wf = fenta.load(write("wf.yaml", "retry: {max_retries: 1, base_seconds: 0.02}\nnodes:\n  f: {type: Test.Flaky, params: {fail_times: 5}}\n"))
+    wf = fenta.load(
+        write(
+            "wf.yaml",
+            "retry: {max_retries: 1, base_seconds: 0.02}\nnodes:\n  f: {type: Test.Flaky, params: {fail_times: 5}}\n",
+        )
+    )
     job_id = fenta.submit(wf, out="out")
     results = fenta.jobs.Worker(fast, until_empty=True).run()
     assert [r.state for r in results] == ["failed", "dead"]
@@ -131,7 +161,9 @@ def test_a_workflows_retry_section_sets_the_budget_and_the_wait(write, fast, fen
 
 
 def test_retry_after_from_the_service_is_honoured(write, fast, fenta_home):
-    wf = fenta.load(write("wf.yaml", "nodes:\n  f: {type: Test.Flaky, params: {fail_times: 1, retry_after: 0.4}}\n"))
+    wf = fenta.load(
+        write("wf.yaml", "nodes:\n  f: {type: Test.Flaky, params: {fail_times: 1, retry_after: 0.4}}\n")
+    )
     t0 = time.monotonic()
     result = fenta.run(wf, retries=1)
     assert result.status == "completed" and time.monotonic() - t0 >= 0.4
@@ -144,7 +176,14 @@ def test_retry_after_from_the_service_is_honoured(write, fast, fenta_home):
 def test_a_non_retryable_failure_is_dead_after_one_attempt(write, fast, fenta_home, tmp_path):
     flag = tmp_path / "fail"
     flag.touch()
-    job_id = fenta.submit(fenta.load(write("wf.yaml", f"nodes:\n  a: {{type: Test.Sleep, params: {{seconds: 0, fail_flag: '{flag}'}}}}\n")), out="out")
+    job_id = fenta.submit(
+        fenta.load(
+            write(
+                "wf.yaml", f"nodes:\n  a: {{type: Test.Sleep, params: {{seconds: 0, fail_flag: '{flag}'}}}}\n"
+            )
+        ),
+        out="out",
+    )
     (result,) = fenta.jobs.Worker(fast, until_empty=True).run()
     assert (result.state, result.attempt, result.retryable) == ("dead", 1, False)
     assert _types(fenta_home, job_id)[-2:] == ["job.failed", "job.dead"]
@@ -164,7 +203,9 @@ def _until(cond, timeout=20.0) -> None:
         time.sleep(0.01)
 
 
-def test_stop_lets_the_running_node_finish_gives_the_job_back_and_a_new_worker_resumes_it(write, fast, fenta_home):
+def test_stop_lets_the_running_node_finish_gives_the_job_back_and_a_new_worker_resumes_it(
+    write, fast, fenta_home
+):
     job_id = fenta.submit(fenta.load(write("wf.yaml", PAIR % (0.5, "", ""))), out="out")
     w = fenta.jobs.Worker(fast)
     t = _in_thread(w)
@@ -174,9 +215,15 @@ def test_stop_lets_the_running_node_finish_gives_the_job_back_and_a_new_worker_r
     assert not t.is_alive() and [r.status for r in w.results] == ["stopped"]
     job = fenta.jobs.get(job_id)
     assert job["job"]["status"] == "queued" and job["job"]["lease_pid"] is None and job["job"]["attempt"] == 0
-    assert {n["node"]: n["status"] for n in job["nodes"]} == {"a": "completed"}  # finished, checkpointed; b never started
+    assert {n["node"]: n["status"] for n in job["nodes"]} == {
+        "a": "completed"
+    }  # finished, checkpointed; b never started
     (result,) = fenta.jobs.Worker(fast, until_empty=True).run()
-    assert result.status == "completed" and result.nodes == {"a": "cached", "b": "completed"} and runs(fenta_home, "a") == 1
+    assert (
+        result.status == "completed"
+        and result.nodes == {"a": "cached", "b": "completed"}
+        and runs(fenta_home, "a") == 1
+    )
 
 
 def test_stop_now_cancels_the_running_node_and_gives_the_job_back(write, fast, fenta_home):
@@ -199,7 +246,9 @@ def test_cancel_stops_a_running_job_quickly(write, fast, fenta_home):
     assert row["status"] == "cancelled" and time.monotonic() - t0 < 2
     w.stop()
     t.join(10)
-    assert [r.status for r in w.results] == ["cancelled"] and _types(fenta_home, job_id)[-1] == "job.cancelled"
+    assert [r.status for r in w.results] == ["cancelled"] and _types(fenta_home, job_id)[
+        -1
+    ] == "job.cancelled"
     with pytest.raises(fenta.JobError, match="already cancelled"):
         fenta.jobs.cancel(job_id)
 
@@ -220,7 +269,10 @@ def test_admission_refusing_a_job_makes_it_dead_without_running_it(write, fast, 
 
 
 def test_job_progress_is_at_most_one_event_a_second(write, fast, fenta_home):
-    nodes = "".join(f"  n{i}: {{type: Test.Sleep, params: {{seconds: 0.1, label: n{i}}}{', inputs: {after: n%d.text}' % (i - 1) if i else ''}}}\n" for i in range(12))
+    nodes = "".join(
+        f"  n{i}: {{type: Test.Sleep, params: {{seconds: 0.1, label: n{i}}}{', inputs: {after: n%d.text}' % (i - 1) if i else ''}}}\n"
+        for i in range(12)
+    )
     result = fenta.run(fenta.load(write("wf.yaml", "nodes:\n" + nodes)))
     s = _store(fenta_home)
     evs = read_events(s, job_id=result.job_id, types=["job.progress"])
@@ -232,7 +284,11 @@ def test_job_progress_is_at_most_one_event_a_second(write, fast, fenta_home):
 def test_watch_follows_the_log_in_order_until_nothing_is_left(write, fast, fenta_home):
     ids = [fenta.submit(fenta.load(write(f"wf{i}.yaml", PAIR % (0, i, i))), out="out") for i in range(2)]
     t = _in_thread(fenta.jobs.Worker(fast, until_empty=True))
-    got = [(e.job_id, e.type) for e in fenta.jobs.watch(since_id=0, until_empty=True) if e.type.startswith("job.") and e.type != "job.progress"]
+    got = [
+        (e.job_id, e.type)
+        for e in fenta.jobs.watch(since_id=0, until_empty=True)
+        if e.type.startswith("job.") and e.type != "job.progress"
+    ]
     t.join(10)
     for job_id in ids:
         assert [ty for j, ty in got if j == job_id] == ["job.queued", "job.started", "job.completed"]
@@ -294,7 +350,10 @@ def test_watch_until_empty_waits_for_a_job_a_worker_claimed_and_has_not_started_
 
 
 def test_a_killed_fenta_run_is_taken_over_by_a_worker_from_its_checkpoints(write, fast, fenta_home):
-    wf = write("wf.yaml", "nodes:\n  a: {type: Test.Sleep, params: {seconds: 0, label: a}}\n  b: {type: Test.Sleep, params: {seconds: 1, label: b}, inputs: {after: a.text}}\n")
+    wf = write(
+        "wf.yaml",
+        "nodes:\n  a: {type: Test.Sleep, params: {seconds: 0, label: a}}\n  b: {type: Test.Sleep, params: {seconds: 1, label: b}, inputs: {after: a.text}}\n",
+    )
     code = f"import sys; sys.path.insert(0, {str(REPO)!r}); import tests.engine.conftest, fenta; fenta.run(fenta.load({str(wf)!r}), out='out', retries=2)"
     proc = subprocess.Popen([sys.executable, "-c", code])
     try:
@@ -307,5 +366,12 @@ def test_a_killed_fenta_run_is_taken_over_by_a_worker_from_its_checkpoints(write
     (result,) = fenta.jobs.Worker(fast, until_empty=True).run()
     assert (result.job_id, result.status, result.attempt) == (job["id"], "completed", 2)
     assert result.nodes == {"a": "cached", "b": "completed"} and runs(fenta_home, "a") == 1
-    assert _types(fenta_home, job["id"]) == ["job.queued", "job.started", "job.failed", "job.retrying", "job.started", "job.completed"]
+    assert _types(fenta_home, job["id"]) == [
+        "job.queued",
+        "job.started",
+        "job.failed",
+        "job.retrying",
+        "job.started",
+        "job.completed",
+    ]
     assert "lease lapsed" in fenta.jobs.get(job["id"])["attempts"][0]["error"]

@@ -27,7 +27,13 @@ from tests.fakes.fixtures import openrouter_fake  # noqa: F401
 from tests.fakes.kie import FAST_ENV, fake_kie  # noqa: F401
 
 #: Queue timings for the worker processes: polls in hundredths of a second, retries almost at once.
-FAST = {"FENTA_POLL_SECONDS": "0.05", "FENTA_HEARTBEAT_SECONDS": "0.2", "FENTA_LEASE_SECONDS": "5", "FENTA_RETRY_BASE_SECONDS": "0.05", "FENTA_BACKOFF_SCALE": "0.01"}
+FAST = {
+    "FENTA_POLL_SECONDS": "0.05",
+    "FENTA_HEARTBEAT_SECONDS": "0.2",
+    "FENTA_LEASE_SECONDS": "5",
+    "FENTA_RETRY_BASE_SECONDS": "0.05",
+    "FENTA_BACKOFF_SCALE": "0.01",
+}
 
 TINY = """
 version: 1
@@ -67,15 +73,45 @@ def env(fenta_home, monkeypatch):
 
 
 def _fenta(env: dict, *args: str, **kw) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-m", "fenta", *args], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, **kw)
+    return subprocess.Popen(
+        [sys.executable, "-m", "fenta", *args],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        **kw,
+    )
 
 
-def _submit(write, out: Path, n: int, *, kie: bool = False, retries: int = 3, prefix: str = "clip", budget: int | None = None, size: int = 160) -> list[str]:
+def _submit(
+    write,
+    out: Path,
+    n: int,
+    *,
+    kie: bool = False,
+    retries: int = 3,
+    prefix: str = "clip",
+    budget: int | None = None,
+    size: int = 160,
+) -> list[str]:
     ids = []
     for i in range(n):
         clips, source = (KIE_IMAGE.format(i=i), "gen") if kie else (BACKDROP, "backdrop")
-        text = TINY.format(name=f"{prefix}{i}", size=size, retries=retries, text=f"Clip number {i}.", clips=clips, source=source)
-        ids.append(fenta.submit(fenta.load(write(f"{prefix}{i}.yaml", text)), out=str(out), retry=None if budget is None else {"max_retries": budget}))
+        text = TINY.format(
+            name=f"{prefix}{i}",
+            size=size,
+            retries=retries,
+            text=f"Clip number {i}.",
+            clips=clips,
+            source=source,
+        )
+        ids.append(
+            fenta.submit(
+                fenta.load(write(f"{prefix}{i}.yaml", text)),
+                out=str(out),
+                retry=None if budget is None else {"max_retries": budget},
+            )
+        )
     return ids
 
 
@@ -141,7 +177,14 @@ def _chaos(write, fenta_home, tmp_path, fake_kie, env, *, jobs: int, kills: int,
         p = _fenta(worker_env, "worker")
         try:
             # A random moment while the worker is doing something: after its next node event.
-            _until(lambda: len(_events(fenta_home, types=["node.started", "node.finished"])) > before or p.poll() is not None, 90, "the worker to start a node")
+            _until(
+                lambda: (
+                    len(_events(fenta_home, types=["node.started", "node.finished"])) > before
+                    or p.poll() is not None
+                ),
+                90,
+                "the worker to start a node",
+            )
             time.sleep(rng.uniform(0.0, 0.6))
         finally:
             p.kill()
@@ -153,7 +196,9 @@ def _chaos(write, fenta_home, tmp_path, fake_kie, env, *, jobs: int, kills: int,
     r = _drain(worker_env)
     assert r.returncode == 0, r.stderr
     rows = {j["id"]: j for j in fenta.jobs.list(limit=100)}
-    assert {rows[i]["status"] for i in ids} == {"completed"}, [(i, rows[i]["status"], rows[i]["error"]) for i in ids]
+    assert {rows[i]["status"] for i in ids} == {"completed"}, [
+        (i, rows[i]["status"], rows[i]["error"]) for i in ids
+    ]
     _outputs_are_whole(out, [f"chaos{i}" for i in range(jobs)])
     for job_id in ids:
         finished = _events(fenta_home, job_id, ["node.finished"])
@@ -162,13 +207,23 @@ def _chaos(write, fenta_home, tmp_path, fake_kie, env, *, jobs: int, kills: int,
         videos = [a for a in fenta.jobs.get(job_id)["artifacts"] if a["kind"] == "video"]
         assert len(videos) == 1
     prompts = [r.json()["input"]["prompt"] for r in fake_kie.creates]
-    assert sorted(prompts) == sorted(f"a fox, picture {i}" for i in range(jobs)), "a paid KIE task was created more than once"
+    assert sorted(prompts) == sorted(f"a fox, picture {i}" for i in range(jobs)), (
+        "a paid KIE task was created more than once"
+    )
     lapsed = len([e for e in _events(fenta_home, types=["job.failed"]) if "lease lapsed" in e.data["error"]])
     attempts = {rows[i]["attempt"] for i in ids}
-    return {"kills": len(killed_in), "killed_in": killed_in, "lapsed": lapsed, "max_attempt": max(attempts), "creates": len(prompts)}
+    return {
+        "kills": len(killed_in),
+        "killed_in": killed_in,
+        "lapsed": lapsed,
+        "max_attempt": max(attempts),
+        "creates": len(prompts),
+    }
 
 
-def test_chaos_small_a_worker_killed_at_random_moments_loses_and_repeats_nothing(write, fenta_home, tmp_path, fake_kie, env):
+def test_chaos_small_a_worker_killed_at_random_moments_loses_and_repeats_nothing(
+    write, fenta_home, tmp_path, fake_kie, env
+):
     got = _chaos(write, fenta_home, tmp_path, fake_kie, env, jobs=3, kills=4, seed=13)
     print("chaos (small):", got)
     assert got["kills"] >= 1
@@ -198,7 +253,11 @@ def _concurrency(write, fenta_home, tmp_path, env, *, workers: int, jobs: int) -
     assert all(rows[i]["status"] == "completed" and rows[i]["attempt"] == 1 for i in ids)
     assert not any("locked" in (r["error"] or "") for r in rows.values())
     for job_id in ids:
-        types = [e.type for e in _events(fenta_home, job_id) if e.type.startswith("job.") and e.type != "job.progress"]
+        types = [
+            e.type
+            for e in _events(fenta_home, job_id)
+            if e.type.startswith("job.") and e.type != "job.progress"
+        ]
         assert types == ["job.queued", "job.started", "job.completed"], (job_id, types)
     _outputs_are_whole(out, [f"clip{i}" for i in range(jobs)])
     # Which worker ran what (from the worker logs): every job once, and the work was shared.
@@ -232,7 +291,9 @@ nodes:
 """
 
 
-def test_a_provider_answering_503_until_the_second_attempt_completes_on_attempt_2(write, fenta_home, env, openrouter_fake):
+def test_a_provider_answering_503_until_the_second_attempt_completes_on_attempt_2(
+    write, fenta_home, env, openrouter_fake
+):
     openrouter_fake.fault("503", times=10_000)
     job_id = fenta.submit(fenta.load(write("wf.yaml", SCRIPT.format(base=0.5))), out="out")
     p = _fenta(env(), "worker", "--until-empty")
@@ -260,7 +321,9 @@ def test_a_provider_answering_503_until_the_second_attempt_completes_on_attempt_
     assert [a["outcome"] for a in job["attempts"]] == ["failed", "completed"]
 
 
-def test_a_401_is_dead_after_one_attempt_and_jobs_retry_revives_it(write, fenta_home, env, openrouter_fake, cli):
+def test_a_401_is_dead_after_one_attempt_and_jobs_retry_revives_it(
+    write, fenta_home, env, openrouter_fake, cli
+):
     openrouter_fake.fault("401", times=10_000)
     job_id = fenta.submit(fenta.load(write("wf.yaml", SCRIPT.format(base=0.05))), out="out")
     r = _drain(env())
@@ -283,7 +346,10 @@ def test_a_401_is_dead_after_one_attempt_and_jobs_retry_revives_it(write, fenta_
 
 
 def _long_job(write, out: Path, *, seconds: int = 120, preset: str = "medium", name: str = "long") -> str:
-    return fenta.submit(fenta.load(write(f"{name}.yaml", LONG.format(name=name, seconds=seconds, preset=preset))), out=str(out))
+    return fenta.submit(
+        fenta.load(write(f"{name}.yaml", LONG.format(name=name, seconds=seconds, preset=preset))),
+        out=str(out),
+    )
 
 
 def _render_started(home: Path, job_id: str) -> bool:
@@ -302,7 +368,12 @@ def test_cancel_from_another_process_stops_a_running_render_within_2s(write, fen
         row = fenta.jobs.cancel(job_id, wait=10)  # this test process is not the worker's
         took = time.monotonic() - t0
         assert row["status"] == "cancelled" and took < 2.0, took
-        assert not [pid for pid in ffmpeg if Path(f"/proc/{pid}").exists() and "Z" not in Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]]
+        assert not [
+            pid
+            for pid in ffmpeg
+            if Path(f"/proc/{pid}").exists()
+            and "Z" not in Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+        ]
         assert not _children(p.pid)
         print(f"cancel: {took:.2f}s from request to cancelled, FFmpeg {ffmpeg} gone")
         assert not out.exists() or not list(out.iterdir())  # no partial output
@@ -327,16 +398,28 @@ def test_jobs_cancel_command_cancels_a_queued_job(write, fenta_home, tmp_path, e
 
 
 #: Two renders of one timeline: they queue for the render slot (one at a time on a 2-core machine).
-TWO_RENDERS = LONG + "  again: {{type: Render, params: {{profile: canvas, preset: ultrafast}}, inputs: {{timeline: timeline.timeline}}}}\n"
+TWO_RENDERS = (
+    LONG
+    + "  again: {{type: Render, params: {{profile: canvas, preset: ultrafast}}, inputs: {{timeline: timeline.timeline}}}}\n"
+)
 
 
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
-def test_sigterm_or_ctrl_c_finishes_the_running_node_releases_the_job_and_exits_0(write, fenta_home, tmp_path, env, sig):
+def test_sigterm_or_ctrl_c_finishes_the_running_node_releases_the_job_and_exits_0(
+    write, fenta_home, tmp_path, env, sig
+):
     out = tmp_path / "out"
-    job_id = fenta.submit(fenta.load(write("stop.yaml", TWO_RENDERS.format(name="stop", seconds=8, preset="veryfast"))), out=str(out))
+    job_id = fenta.submit(
+        fenta.load(write("stop.yaml", TWO_RENDERS.format(name="stop", seconds=8, preset="veryfast"))),
+        out=str(out),
+    )
     p = _fenta(env(), "worker")
     try:
-        renders = lambda: [e.data["node"] for e in _events(fenta_home, job_id, ["node.started"]) if e.data["type"] == "Render"]  # noqa: E731
+        renders = lambda: [
+            e.data["node"]
+            for e in _events(fenta_home, job_id, ["node.started"])
+            if e.data["type"] == "Render"
+        ]  # noqa: E731
         _until(lambda: renders() and _children(p.pid), 90, "a render to start")
         running = renders()
         p.send_signal(sig)
@@ -348,22 +431,34 @@ def test_sigterm_or_ctrl_c_finishes_the_running_node_releases_the_job_and_exits_
     assert p.returncode == 0, err
     job = fenta.jobs.get(job_id)
     nodes = {n["node"]: n["status"] for n in job["nodes"]}
-    assert running and all(nodes[n] == "completed" for n in running)  # what was running finished and is checkpointed
+    assert running and all(
+        nodes[n] == "completed" for n in running
+    )  # what was running finished and is checkpointed
     assert job["job"]["lease_pid"] is None and "failed" not in nodes.values()
     print(f"stop ({signal.Signals(sig).name}): {running} finished, job {job['job']['status']}")
     if job["job"]["status"] == "queued":  # the other render had not started: given back, not counted
-        assert job["job"]["attempt"] == 0 and [e.type for e in _events(fenta_home, job_id, ["job.queued"])] == ["job.queued"] * 2
+        assert (
+            job["job"]["attempt"] == 0
+            and [e.type for e in _events(fenta_home, job_id, ["job.queued"])] == ["job.queued"] * 2
+        )
         r = _drain(env())
         assert r.returncode == 0, r.stderr
     else:  # a machine with slots for both renders finished the whole job before stopping
         assert job["job"]["status"] == "completed"
     for node in running:
-        finished = [e.data["status"] for e in _events(fenta_home, job_id, ["node.finished"]) if e.data["node"] == node]
-        assert finished[0] == "completed" and finished[1:] in ([], ["cached"])  # rendered once, reused after the restart
+        finished = [
+            e.data["status"] for e in _events(fenta_home, job_id, ["node.finished"]) if e.data["node"] == node
+        ]
+        assert finished[0] == "completed" and finished[1:] in (
+            [],
+            ["cached"],
+        )  # rendered once, reused after the restart
     assert fenta.jobs.get(job_id)["job"]["status"] == "completed" and (out / "stop-render.mp4").exists()
 
 
-def test_jobs_watch_json_beside_a_worker_prints_every_job_from_started_to_completed_in_order(write, fenta_home, tmp_path, env):
+def test_jobs_watch_json_beside_a_worker_prints_every_job_from_started_to_completed_in_order(
+    write, fenta_home, tmp_path, env
+):
     ids = _submit(write, tmp_path / "out", 3)
     watch = _fenta(env(), "jobs", "watch", "--json", "--since", "0", "--until-empty")
     worker = _fenta(env(), "worker", "--until-empty")
@@ -373,9 +468,15 @@ def test_jobs_watch_json_beside_a_worker_prints_every_job_from_started_to_comple
     events = [json.loads(line) for line in out.splitlines()]
     assert [e["id"] for e in events] == sorted(e["id"] for e in events)
     for job_id in ids:
-        mine = [e["type"] for e in events if e["jobId"] == job_id and e["type"].startswith("job.") and e["type"] != "job.progress"]
+        mine = [
+            e["type"]
+            for e in events
+            if e["jobId"] == job_id and e["type"].startswith("job.") and e["type"] != "job.progress"
+        ]
         assert mine == ["job.queued", "job.started", "job.completed"], mine
         nodes = [e for e in events if e["jobId"] == job_id and e["type"] == "node.finished"]
         assert {e["data"]["node"] for e in nodes} == {"script", "voice", "backdrop", "timeline", "render"}
     completed = next(e for e in events if e["type"] == "job.completed")
-    assert set(completed["data"]) == {"jobId", "videoUrl", "duration", "cost"} and completed["data"]["videoUrl"].startswith("file://")
+    assert set(completed["data"]) == {"jobId", "videoUrl", "duration", "cost"} and completed["data"][
+        "videoUrl"
+    ].startswith("file://")

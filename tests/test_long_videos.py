@@ -45,7 +45,9 @@ def long_script(minutes: float) -> str:
 @pytest.mark.parametrize("minutes", [3, 10], ids=["3min", "10min"])
 @pytest.mark.parametrize("template", TEMPLATES)
 def test_a_long_quickstart_video_renders_whole_with_each_template(tmp_path, template, minutes):
-    wf = fenta.load(REPO / "examples" / "templates" / f"{template}.yaml", vars={"script": long_script(minutes)})
+    wf = fenta.load(
+        REPO / "examples" / "templates" / f"{template}.yaml", vars={"script": long_script(minutes)}
+    )
     result = fenta.run(wf, out=tmp_path / "out")
 
     info = probe(result.video)

@@ -68,8 +68,13 @@ def test_a_symlink_inside_an_allowed_folder_pointing_out_of_it_is_refused(tmp_pa
 
 def test_an_allowed_folder_reached_through_a_symlink_is_allowed(tmp_path, allowed):
     (tmp_path / "alias").symlink_to(allowed)
-    policy = Policy.untrusted(Settings.from_env({"FENTA_ALLOWED_DIRS": str(tmp_path / "alias")}, cwd=tmp_path))
-    assert policy.file_problem(allowed / "clip.txt") is None and policy.file_problem(tmp_path / "alias" / "clip.txt") is None
+    policy = Policy.untrusted(
+        Settings.from_env({"FENTA_ALLOWED_DIRS": str(tmp_path / "alias")}, cwd=tmp_path)
+    )
+    assert (
+        policy.file_problem(allowed / "clip.txt") is None
+        and policy.file_problem(tmp_path / "alias" / "clip.txt") is None
+    )
 
 
 def test_the_answer_is_the_same_for_a_file_that_exists_and_one_that_does_not(tmp_path, allowed):
@@ -83,15 +88,25 @@ def test_a_path_no_file_can_have_is_refused_not_raised(allowed):
 
 
 def test_the_untrusted_policy_takes_the_operators_folders_and_ranges_from_settings(tmp_path, allowed):
-    env = {"FENTA_ALLOWED_DIRS": f"{allowed}{os.pathsep}{tmp_path / 'more'}", "FENTA_ALLOW_PRIVATE_URLS": "10.0.0.0/8, nonsense"}
+    env = {
+        "FENTA_ALLOWED_DIRS": f"{allowed}{os.pathsep}{tmp_path / 'more'}",
+        "FENTA_ALLOW_PRIVATE_URLS": "10.0.0.0/8, nonsense",
+    }
     policy = Policy.untrusted(Settings.from_env(env, cwd=tmp_path))
-    assert not policy.trusted and policy.allowed_dirs == (Path(os.path.realpath(allowed)), Path(os.path.realpath(tmp_path / "more")))
+    assert not policy.trusted and policy.allowed_dirs == (
+        Path(os.path.realpath(allowed)),
+        Path(os.path.realpath(tmp_path / "more")),
+    )
     assert policy.allowed_networks == (ipaddress.ip_network("10.0.0.0/8"),)
     assert Policy.for_trust(True, Settings.from_env(env, cwd=tmp_path)) is TRUSTED
 
 
 def test_a_stored_policy_reads_back_as_the_same_policy(tmp_path, allowed):
-    policy = Policy(trusted=False, allowed_dirs=(Path(os.path.realpath(allowed)),), allowed_networks=(ipaddress.ip_network("fd00::/8"),))
+    policy = Policy(
+        trusted=False,
+        allowed_dirs=(Path(os.path.realpath(allowed)),),
+        allowed_networks=(ipaddress.ip_network("fd00::/8"),),
+    )
     assert Policy.from_stored(policy.to_stored()) == policy
     assert Policy.from_stored(TRUSTED.to_stored()) is TRUSTED
 
@@ -100,6 +115,9 @@ def test_a_job_stored_without_a_policy_is_the_local_users(tmp_path):
     assert Policy.from_stored(None) is TRUSTED
 
 
-@pytest.mark.parametrize("damaged", [{}, "untrusted", ["x"], {"trusted": "yes"}, {"trusted": False, "allowed_networks": ["not a range"]}])
+@pytest.mark.parametrize(
+    "damaged",
+    [{}, "untrusted", ["x"], {"trusted": "yes"}, {"trusted": False, "allowed_networks": ["not a range"]}],
+)
 def test_a_damaged_stored_policy_is_untrusted_with_nothing_allowed(damaged):
     assert Policy.from_stored(damaged) == Policy(trusted=False)

@@ -20,15 +20,37 @@ def quickstart(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("qs")
     env = {k: v for k, v in os.environ.items() if not k.endswith("_API_KEY")}
     env["FENTA_HOME"] = str(tmp / "home")
-    cmd = [sys.executable, "-m", "fenta", "run", str(REPO / "examples" / "quickstart.yaml"), "-o", str(tmp / "out"), "--json"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "fenta",
+        "run",
+        str(REPO / "examples" / "quickstart.yaml"),
+        "-o",
+        str(tmp / "out"),
+        "--json",
+    ]
     t0 = time.perf_counter()
     first = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=tmp, timeout=600)
     first_s = time.perf_counter() - t0
     t0 = time.perf_counter()
     second = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=tmp, timeout=600)
     second_s = time.perf_counter() - t0
-    show = subprocess.run([sys.executable, "-m", "fenta", "jobs", "show", json.loads(first.stdout)["job_id"], "--json"], capture_output=True, text=True, env=env, cwd=tmp)
-    return {"first": first, "second": second, "first_s": first_s, "second_s": second_s, "out": tmp / "out", "show": json.loads(show.stdout)}
+    show = subprocess.run(
+        [sys.executable, "-m", "fenta", "jobs", "show", json.loads(first.stdout)["job_id"], "--json"],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=tmp,
+    )
+    return {
+        "first": first,
+        "second": second,
+        "first_s": first_s,
+        "second_s": second_s,
+        "out": tmp / "out",
+        "show": json.loads(show.stdout),
+    }
 
 
 def test_the_quickstart_renders_a_vertical_video_with_voice(quickstart):

@@ -18,7 +18,9 @@ def _workflow(write, template_text: str, *, name: str = "mine.yaml", extra: str 
     return str(write("wf.yaml", WORKFLOW.format(template=name) + extra))
 
 
-def test_a_key_written_twice_in_a_template_fails_validate_naming_the_template_file_line_and_field(cli, write, tmp_path):
+def test_a_key_written_twice_in_a_template_fails_validate_naming_the_template_file_line_and_field(
+    cli, write, tmp_path
+):
     wf = _workflow(write, "canvas:\n  width: 720\n  height: 1280\n  width: 1080\n")
     r = cli("validate", wf)
     assert r.exit_code == 2 and "Traceback" not in r.output
@@ -59,7 +61,9 @@ def test_a_python_or_custom_tag_in_a_template_is_refused(cli, write, tmp_path, t
     assert r.exit_code == 2 and "Traceback" not in r.output
     problems = json.loads(r.stdout)["problems"]
     tagged = [p for p in problems if "is not allowed" in p["message"]]
-    assert [(p["file"], p["line"], p["field"]) for p in tagged] == [(str(tmp_path / "mine.yaml"), line, field)]
+    assert [(p["file"], p["line"], p["field"]) for p in tagged] == [
+        (str(tmp_path / "mine.yaml"), line, field)
+    ]
     assert "a template holds plain text" in tagged[0]["message"]
     assert len(problems) == 1  # the refused value gets no second complaint about its type
 

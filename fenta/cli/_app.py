@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import functools
 import json
-import os
 import re
 import sys
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import typer
 from rich.console import Console
@@ -148,7 +148,9 @@ def _version(value: bool) -> None:
 
 @app.callback()
 def _root(
-    version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="Print the version and exit."),
+    version: bool = typer.Option(
+        False, "--version", callback=_version, is_eager=True, help="Print the version and exit."
+    ),
 ) -> None:
     """Turn a workflow graph (YAML or JSON) into a finished short-form video."""
 
@@ -189,9 +191,14 @@ def handle_errors(json_flag: str | None = "json") -> Callable:
             except KeyboardInterrupt as e:
                 job_id = getattr(e, "job_id", None)
                 if as_json:
-                    emit_json({"status": "interrupted", "job_id": job_id, "error": "interrupted", "exit_code": 130})
+                    emit_json(
+                        {"status": "interrupted", "job_id": job_id, "error": "interrupted", "exit_code": 130}
+                    )
                 elif job_id:
-                    err_console.print(f"[yellow]interrupted[/]: continue the job with `fenta resume {job_id}`", highlight=False)
+                    err_console.print(
+                        f"[yellow]interrupted[/]: continue the job with `fenta resume {job_id}`",
+                        highlight=False,
+                    )
                 else:
                     err_console.print("[yellow]interrupted[/]", highlight=False)
                 raise typer.Exit(130) from None
@@ -211,7 +218,11 @@ def handle_errors(json_flag: str | None = "json") -> Callable:
                 if as_json:
                     emit_json({"status": "error", "error": f"internal error: {what}", "exit_code": 1})
                 else:
-                    err_console.print(f"[bold red]internal error:[/] {escape(what)} (set FENTA_DEBUG=1 for a traceback)", highlight=False, markup=True)
+                    err_console.print(
+                        f"[bold red]internal error:[/] {escape(what)} (set FENTA_DEBUG=1 for a traceback)",
+                        highlight=False,
+                        markup=True,
+                    )
                 raise typer.Exit(1) from None
 
         return wrapper

@@ -15,7 +15,14 @@ from urllib.request import url2pathname
 from rich.console import Console, Group
 from rich.live import Live
 from rich.markup import escape
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
 
 if TYPE_CHECKING:
     from ..engine.events import Event
@@ -47,12 +54,23 @@ class BatchDisplay:
         self.types: dict[str, dict[str, str]] = {}
         self.t0 = time.monotonic()
         self.overall = Progress(
-            TextColumn("[bold]batch[/]"), BarColumn(bar_width=30), MofNCompleteColumn(),
-            TextColumn("[green]{task.fields[passed]} passed[/]  [red]{task.fields[failed]} failed[/]  [yellow]{task.fields[running]} running[/]"),
-            TextColumn("[dim]eta[/]"), TimeRemainingColumn(), TimeElapsedColumn(), console=console,
+            TextColumn("[bold]batch[/]"),
+            BarColumn(bar_width=30),
+            MofNCompleteColumn(),
+            TextColumn(
+                "[green]{task.fields[passed]} passed[/]  [red]{task.fields[failed]} failed[/]  [yellow]{task.fields[running]} running[/]"
+            ),
+            TextColumn("[dim]eta[/]"),
+            TimeRemainingColumn(),
+            TimeElapsedColumn(),
+            console=console,
         )
         self.each = Progress(
-            TextColumn("  [yellow]▶[/] [bold]{task.description}[/]"), BarColumn(bar_width=20), TextColumn("{task.fields[node]}"), TimeElapsedColumn(), console=console,
+            TextColumn("  [yellow]▶[/] [bold]{task.description}[/]"),
+            BarColumn(bar_width=20),
+            TextColumn("{task.fields[node]}"),
+            TimeElapsedColumn(),
+            console=console,
         )
         self.tasks: dict[str, Any] = {}
         self.bar: Any = None
@@ -70,10 +88,18 @@ class BatchDisplay:
             return
         where = f" on {info['executor']}" if info.get("executor", "local") != "local" else ""
         before = f" ({self.passed} passed before)" if self.passed else ""
-        self.console.print(f"batch {info['batch_id']}: {self.total} rows, {info['concurrency']} at a time{where}{before}", highlight=False, markup=False)
+        self.console.print(
+            f"batch {info['batch_id']}: {self.total} rows, {info['concurrency']} at a time{where}{before}",
+            highlight=False,
+            markup=False,
+        )
         if self.live_view:
-            self.bar = self.overall.add_task("", total=self.total, completed=self.done, passed=self.passed, failed=0, running=0)
-            self.live = Live(Group(self.overall, self.each), console=self.console, refresh_per_second=8, transient=False)
+            self.bar = self.overall.add_task(
+                "", total=self.total, completed=self.done, passed=self.passed, failed=0, running=0
+            )
+            self.live = Live(
+                Group(self.overall, self.each), console=self.console, refresh_per_second=8, transient=False
+            )
             self.live.start()
 
     def close(self) -> None:
@@ -106,11 +132,17 @@ class BatchDisplay:
             self._ended(ev, row)
         elif t == "job.retrying":
             self._stop_row(ev.job_id)
-            self._line(f"↻ {row['name']} retrying in {ev.data.get('delaySeconds', 0):.1f}s (attempt {ev.data.get('attempt')}) after: {ev.data.get('error')}", style="yellow")
+            self._line(
+                f"↻ {row['name']} retrying in {ev.data.get('delaySeconds', 0):.1f}s (attempt {ev.data.get('attempt')}) after: {ev.data.get('error')}",
+                style="yellow",
+            )
         elif t == "job.queued":  # given back (the batch is stopping)
             self._stop_row(ev.job_id)
         elif t == "message" and self.live is not None:
-            self.live.console.print(f"[yellow]{escape(str(ev.data.get('level')))}[/] {escape(row['name'])} {escape(str(ev.node))}: {escape(str(ev.data.get('text')))}", highlight=False)
+            self.live.console.print(
+                f"[yellow]{escape(str(ev.data.get('level')))}[/] {escape(row['name'])} {escape(str(ev.node))}: {escape(str(ev.data.get('text')))}",
+                highlight=False,
+            )
         self._refresh()
 
     def _ended(self, ev: Event, row: dict[str, Any]) -> None:
@@ -147,11 +179,19 @@ class BatchDisplay:
     def _refresh(self) -> None:
         if self.bar is not None:
             # Running rows count with their progress, so the bar and its ETA move between rows that end.
-            self.overall.update(self.bar, completed=self.done + sum(self.progress.values()), passed=self.passed, failed=self.failed, running=len(self.running))
+            self.overall.update(
+                self.bar,
+                completed=self.done + sum(self.progress.values()),
+                passed=self.passed,
+                failed=self.failed,
+                running=len(self.running),
+            )
 
     def _line(self, text: str, style: str | None = None) -> None:
         """One line above the live view, or a log line with the time."""
         if self.live is not None:
             self.live.console.print(f"[{style}]{escape(text)}[/]" if style else escape(text), highlight=False)
         else:
-            self.console.print(f"{dt.datetime.now().strftime('%H:%M:%S')}  {text}", highlight=False, markup=False)
+            self.console.print(
+                f"{dt.datetime.now().strftime('%H:%M:%S')}  {text}", highlight=False, markup=False
+            )

@@ -23,7 +23,9 @@ _RETRY = "retry"
 class RunDisplay:
     """Consumes a run's events; use as a context manager around the run."""
 
-    def __init__(self, console: Console, node_types: dict[str, str] | None = None, enabled: bool = True) -> None:
+    def __init__(
+        self, console: Console, node_types: dict[str, str] | None = None, enabled: bool = True
+    ) -> None:
         self.console = console
         self.types = dict(node_types or {})
         #: The job the events are about (known from the first event; for the Ctrl-C message).
@@ -44,7 +46,7 @@ class RunDisplay:
         self.started: dict[str, float] = {}
         self.attempt = 1
 
-    def __enter__(self) -> "RunDisplay":
+    def __enter__(self) -> RunDisplay:
         if self.live:
             self._add_tasks()
             self.progress.start()
@@ -53,7 +55,9 @@ class RunDisplay:
     def _add_tasks(self) -> None:
         for nid, kind in self.types.items():
             if nid not in self.tasks:
-                self.tasks[nid] = self.progress.add_task("", total=1.0, start=False, icon="[dim]·[/]", node=nid, kind=kind, note="waiting")
+                self.tasks[nid] = self.progress.add_task(
+                    "", total=1.0, start=False, icon="[dim]·[/]", node=nid, kind=kind, note="waiting"
+                )
 
     def __exit__(self, *exc: Any) -> None:
         if self.live:
@@ -80,10 +84,16 @@ class RunDisplay:
             seconds = ev.data.get("seconds", ev.data.get("delaySeconds", 0))
             note = f"attempt {ev.data.get('attempt')} in {seconds:.0f}s"
             if _RETRY not in self.tasks:
-                self.tasks[_RETRY] = self.progress.add_task("", total=None, icon="[yellow]↻[/]", node="retry", kind="", note=note)
+                self.tasks[_RETRY] = self.progress.add_task(
+                    "", total=None, icon="[yellow]↻[/]", node="retry", kind="", note=note
+                )
             self.progress.update(self.tasks[_RETRY], note=note)
             if ev.type == "job.retrying":
-                self.progress.console.print(f"[yellow]retrying[/] (attempt {ev.data.get('attempt')}) after: {ev.data.get('error')}", highlight=False, markup=True)
+                self.progress.console.print(
+                    f"[yellow]retrying[/] (attempt {ev.data.get('attempt')}) after: {ev.data.get('error')}",
+                    highlight=False,
+                    markup=True,
+                )
             return
         if ev.type == "job.started" and _RETRY in self.tasks:
             self.progress.update(self.tasks[_RETRY], note="retrying now", total=1.0, completed=1.0)
@@ -99,10 +109,17 @@ class RunDisplay:
         elif ev.type in ("node.finished", "node.failed"):
             self.progress.start_task(t)
             status = ev.data.get("status", "failed")
-            self.progress.update(t, completed=1.0, icon=_DONE_ICON.get(status, _FAILED_ICON), note={"completed": "done"}.get(status, status))
+            self.progress.update(
+                t,
+                completed=1.0,
+                icon=_DONE_ICON.get(status, _FAILED_ICON),
+                note={"completed": "done"}.get(status, status),
+            )
             self.progress.stop_task(t)
         elif ev.type == "message":
-            self.progress.console.print(f"[yellow]{ev.data['level']}[/] {nid}: {ev.data['text']}", highlight=False)
+            self.progress.console.print(
+                f"[yellow]{ev.data['level']}[/] {nid}: {ev.data['text']}", highlight=False
+            )
 
     def _plain(self, ev: Event) -> None:
         """One line per state change (CI logs)."""
@@ -113,12 +130,25 @@ class RunDisplay:
         elif ev.type == "node.finished":
             status = ev.data.get("status", "completed")
             word = {"completed": "done"}.get(status, status)
-            self.console.print(f"{_DONE_ICON.get(status, '✓')} {nid} {word} in {ev.data.get('seconds', 0.0):.1f}s", highlight=False)
+            self.console.print(
+                f"{_DONE_ICON.get(status, '✓')} {nid} {word} in {ev.data.get('seconds', 0.0):.1f}s",
+                highlight=False,
+            )
         elif ev.type == "node.failed":
             self.console.print(f"{_FAILED_ICON} {nid} failed", highlight=False)
         elif ev.type == "job.retrying":
-            self.console.print(f"↻ retrying in {ev.data.get('delaySeconds', 0):.1f}s (attempt {ev.data.get('attempt')}) after: {ev.data.get('error')}", highlight=False, markup=False)
-        elif ev.type == "job.waiting" and int(ev.data.get("seconds", 0)) % 10 == 0 and ev.data.get("seconds", 0) >= 10:
-            self.console.print(f"  attempt {ev.data.get('attempt')} in {ev.data['seconds']:.0f}s", highlight=False)
+            self.console.print(
+                f"↻ retrying in {ev.data.get('delaySeconds', 0):.1f}s (attempt {ev.data.get('attempt')}) after: {ev.data.get('error')}",
+                highlight=False,
+                markup=False,
+            )
+        elif (
+            ev.type == "job.waiting"
+            and int(ev.data.get("seconds", 0)) % 10 == 0
+            and ev.data.get("seconds", 0) >= 10
+        ):
+            self.console.print(
+                f"  attempt {ev.data.get('attempt')} in {ev.data['seconds']:.0f}s", highlight=False
+            )
         elif ev.type == "message":
             self.console.print(f"{ev.data['level']}: {nid}: {ev.data['text']}", highlight=False)

@@ -46,7 +46,6 @@ class PlainTable(Table):
         super().add_row(*cells, **kwargs)
 
 
-
 def table(*columns: str | Column, **kwargs: Any) -> PlainTable:
     """A table whose plain-string cells are never read as markup and never cut with `…`.
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any
 
 import typer
 from rich.markup import escape
@@ -129,12 +129,12 @@ def accounts_connect(
     no_browser: bool = typer.Option(
         False, "--no-browser", help="Print the sign-in page's address instead of opening a browser."
     ),
-    client_file: Optional[Path] = typer.Option(
+    client_file: Path | None = typer.Option(
         None,
         "--client-file",
         help="YouTube: the OAuth client file Google gives (client_secret_*.json, a Desktop app).",
     ),
-    client_id: Optional[str] = typer.Option(
+    client_id: str | None = typer.Option(
         None,
         "--client-id",
         help=(
@@ -151,7 +151,7 @@ def accounts_connect(
             "uploaded) or instagram (Instagram Login; Meta fetches videos from a public URL)."
         ),
     ),
-    redirect_uri: Optional[str] = typer.Option(
+    redirect_uri: str | None = typer.Option(
         None,
         "--redirect-uri",
         help=(
@@ -159,7 +159,7 @@ def accounts_connect(
             "address the browser ends on."
         ),
     ),
-    page: Optional[str] = typer.Option(
+    page: str | None = typer.Option(
         None,
         "--page",
         help="Instagram (facebook setup): the Facebook Page to use, by name or id, when you manage several.",
@@ -239,7 +239,7 @@ def accounts_connect(
     )
 
 
-def _account(platform: str, name: Optional[str]) -> Any:
+def _account(platform: str, name: str | None) -> Any:
     from ..policy import TRUSTED
     from ..providers.accounts import resolve
 
@@ -254,7 +254,7 @@ def _account(platform: str, name: Optional[str]) -> Any:
 @handle_errors()
 def accounts_show(
     platform: str = typer.Argument(..., help=_PLATFORM_HELP),
-    name: Optional[str] = typer.Option(
+    name: str | None = typer.Option(
         None,
         "--name",
         help=(
@@ -348,7 +348,7 @@ def accounts_remove(
 @handle_errors()
 def accounts_test(
     platform: str = typer.Argument(..., help=_PLATFORM_HELP),
-    name: Optional[str] = typer.Option(
+    name: str | None = typer.Option(
         None, "--name", help="The account (default: the one a publish node without `account` uses)."
     ),
     json: bool = typer.Option(False, "--json", help="Print the result as JSON."),

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 from enum import Enum
-from typing import Any, Optional
+from typing import Any
 
 import typer
 from rich.markup import escape
@@ -12,7 +12,10 @@ from rich.markup import escape
 from ..errors import AssetError, FentaError
 from ._app import app, console, emit_json, handle_errors, print_error
 
-assets_app = typer.Typer(help="Your clips, stills and audio, stored once, probed once, tagged; use them with Input.Asset {asset: ID} or {tag: NAME}.", no_args_is_help=True)
+assets_app = typer.Typer(
+    help="Your clips, stills and audio, stored once, probed once, tagged; use them with Input.Asset {asset: ID} or {tag: NAME}.",
+    no_args_is_help=True,
+)
 app.add_typer(assets_app, name="assets")
 
 
@@ -57,7 +60,9 @@ def _table(assets: list[Any]) -> None:
 @handle_errors()
 def assets_add(
     sources: list[str] = typer.Argument(..., help="Media files or http(s) URLs to add."),
-    tag: Optional[list[str]] = typer.Option(None, "--tag", "-t", help="Tag every added asset (repeat for more tags)."),
+    tag: list[str] | None = typer.Option(
+        None, "--tag", "-t", help="Tag every added asset (repeat for more tags)."
+    ),
     max_mb: float = typer.Option(500, "--max-mb", help="Largest download from a URL (MB)."),
     json: bool = typer.Option(False, "--json", help="Print the added assets as JSON."),
 ) -> None:
@@ -79,11 +84,21 @@ def assets_add(
         except FentaError as e:
             failed.append(e)
     if json:
-        emit_json({"status": "error" if failed else "ok", "assets": [a.to_dict() for a in added], "errors": [str(e) for e in failed], "exit_code": 2 if failed else 0})
+        emit_json(
+            {
+                "status": "error" if failed else "ok",
+                "assets": [a.to_dict() for a in added],
+                "errors": [str(e) for e in failed],
+                "exit_code": 2 if failed else 0,
+            }
+        )
     else:
         for a in added:
             state = "added" if a.new else "already in the library"
-            console.print(f"[bold]{a.id}[/]  {a.kind}  {escape(_what(a))}  {escape(a.name)}  [dim]({state})[/]", highlight=False)
+            console.print(
+                f"[bold]{a.id}[/]  {a.kind}  {escape(_what(a))}  {escape(a.name)}  [dim]({state})[/]",
+                highlight=False,
+            )
         for e in failed:
             print_error(e)
     if failed:
@@ -93,9 +108,13 @@ def assets_add(
 @assets_app.command("list")
 @handle_errors()
 def assets_list(
-    kind: Optional[Kind] = typer.Option(None, "--kind", case_sensitive=False, help="Only this kind of asset."),
-    tag: Optional[str] = typer.Option(None, "--tag", help="Only assets with this tag."),
-    json: bool = typer.Option(False, "--json", help="Print as JSON (duration, size, thumbnail path, provenance, ...)."),
+    kind: Kind | None = typer.Option(
+        None, "--kind", case_sensitive=False, help="Only this kind of asset."
+    ),
+    tag: str | None = typer.Option(None, "--tag", help="Only assets with this tag."),
+    json: bool = typer.Option(
+        False, "--json", help="Print as JSON (duration, size, thumbnail path, provenance, ...)."
+    ),
 ) -> None:
     """List the library's assets in the order they were added."""
     from .. import library
@@ -104,10 +123,14 @@ def assets_list(
     if json:
         emit_json([a.to_dict() for a in assets])
     elif not assets and (kind or tag):
-        wanted = " ".join(w for w in (kind.value if kind else "", "assets", f"tagged '{escape(tag)}'" if tag else "") if w)
+        wanted = " ".join(
+            w for w in (kind.value if kind else "", "assets", f"tagged '{escape(tag)}'" if tag else "") if w
+        )
         console.print(f"[dim]no {wanted} (`fenta assets list` shows them all)[/]", highlight=False)
     elif not assets:
-        console.print("[dim]no assets yet: add some with `fenta assets add FILE|URL --tag NAME`[/]", highlight=False)
+        console.print(
+            "[dim]no assets yet: add some with `fenta assets add FILE|URL --tag NAME`[/]", highlight=False
+        )
     else:
         _table(assets)
 
@@ -126,9 +149,17 @@ def assets_show(
         emit_json(a.to_dict())
         return
     rows = [
-        ("id", a.id), ("kind", a.kind), ("media", _what(a)), ("size", f"{_size(a.bytes)} ({a.bytes} bytes)"),
-        ("codecs", " / ".join(c for c in (a.video_codec, a.audio_codec) if c)), ("tags", ", ".join(a.tags)),
-        ("name", a.name), ("origin", a.origin), ("source", a.source or ""), ("file", a.path), ("thumbnail", a.thumbnail or ""),
+        ("id", a.id),
+        ("kind", a.kind),
+        ("media", _what(a)),
+        ("size", f"{_size(a.bytes)} ({a.bytes} bytes)"),
+        ("codecs", " / ".join(c for c in (a.video_codec, a.audio_codec) if c)),
+        ("tags", ", ".join(a.tags)),
+        ("name", a.name),
+        ("origin", a.origin),
+        ("source", a.source or ""),
+        ("file", a.path),
+        ("thumbnail", a.thumbnail or ""),
     ]
     rows += [(k, str(v)) for k, v in a.provenance.items()]
     for k, v in rows:

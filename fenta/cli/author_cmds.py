@@ -7,7 +7,6 @@ import shlex
 from contextlib import contextmanager
 from enum import Enum
 from pathlib import Path
-from typing import Optional
 
 import typer
 from rich.markup import escape
@@ -37,7 +36,10 @@ def _said_as_options(**options: str):
         yield
     except PathError as e:
         text = e.message
-        for sdk, cli in {"force=True": "--force", **{f"{name}=": option for name, option in options.items()}}.items():
+        for sdk, cli in {
+            "force=True": "--force",
+            **{f"{name}=": option for name, option in options.items()},
+        }.items():
             text = text.replace(f" {sdk}", f" {cli}")
         raise PathError(text, file=e.file, node=e.node, field=e.field) from None
 
@@ -61,14 +63,39 @@ def _show(wf) -> None:
 @handle_errors()
 def new(
     ctx: typer.Context,
-    prompt: str = typer.Argument(..., help="The video in one sentence, e.g. \"a 30-second vertical video about octopus facts with stock footage and karaoke captions\"."),
-    out: Path = typer.Option(Path("workflow.yaml"), "-o", "--out", help="The workflow file to write (.yaml or .yml)."),
-    template: Optional[str] = typer.Option(None, "--template", help="Use this template (name or path; `fenta templates` lists them); default: the model picks one."),
-    force: bool = typer.Option(False, "--force", help="Replace --out if it exists (default: refuse, exit 2)."),
-    run: bool = typer.Option(False, "--run", help="Run the workflow right after writing it (as `fenta run FILE` does: keys checked, a paid run asks first unless --yes)."),
-    yes: bool = typer.Option(False, "--yes", "-y", help="With --run: do not ask before a run that costs money."),
-    model: str = typer.Option("strong", "--model", help="The model that writes it: strong, weak (FENTA_MODEL_STRONG / FENTA_MODEL_WEAK) or an OpenRouter model id."),
-    json: bool = typer.Option(False, "--json", help="Print the result as JSON (with --run: the run's result; the file's path is in its summary on stderr)."),
+    prompt: str = typer.Argument(
+        ...,
+        help='The video in one sentence, e.g. "a 30-second vertical video about octopus facts with stock footage and karaoke captions".',
+    ),
+    out: Path = typer.Option(
+        Path("workflow.yaml"), "-o", "--out", help="The workflow file to write (.yaml or .yml)."
+    ),
+    template: str | None = typer.Option(
+        None,
+        "--template",
+        help="Use this template (name or path; `fenta templates` lists them); default: the model picks one.",
+    ),
+    force: bool = typer.Option(
+        False, "--force", help="Replace --out if it exists (default: refuse, exit 2)."
+    ),
+    run: bool = typer.Option(
+        False,
+        "--run",
+        help="Run the workflow right after writing it (as `fenta run FILE` does: keys checked, a paid run asks first unless --yes).",
+    ),
+    yes: bool = typer.Option(
+        False, "--yes", "-y", help="With --run: do not ask before a run that costs money."
+    ),
+    model: str = typer.Option(
+        "strong",
+        "--model",
+        help="The model that writes it: strong, weak (FENTA_MODEL_STRONG / FENTA_MODEL_WEAK) or an OpenRouter model id.",
+    ),
+    json: bool = typer.Option(
+        False,
+        "--json",
+        help="Print the result as JSON (with --run: the run's result; the file's path is in its summary on stderr).",
+    ),
 ) -> None:
     """Write a workflow from one sentence with an LLM (OpenRouter), checked by fenta's own loader.
 
@@ -81,28 +108,47 @@ def new(
 
     def asking(n: int) -> None:
         if not json:
-            err_console.print("[dim]asking the model for a workflow...[/]" if n == 1 else f"[dim]round {n}: sending the problems back...[/]", highlight=False)
+            err_console.print(
+                "[dim]asking the model for a workflow...[/]"
+                if n == 1
+                else f"[dim]round {n}: sending the problems back...[/]",
+                highlight=False,
+            )
 
     def answered(n: int, problems: list) -> None:
         if problems and not json:
-            err_console.print(f"[dim]round {n}: the answer has {len(problems)} problem(s)[/]", highlight=False)
+            err_console.print(
+                f"[dim]round {n}: the answer has {len(problems)} problem(s)[/]", highlight=False
+            )
 
     from ..errors import ComposeError
 
     try:
         with _said_as_options(out="-o"):
-            done = compose(prompt, out, template=template, force=force, model=model, on_request=asking, on_round=answered)
+            done = compose(
+                prompt, out, template=template, force=force, model=model, on_request=asking, on_round=answered
+            )
     except ComposeError as e:
         if not json:
             raise
-        emit_json({"status": "error", "error": e.message, "problems": [p.__dict__ for p in e.problems], "exit_code": e.exit_code})
+        emit_json(
+            {
+                "status": "error",
+                "error": e.message,
+                "problems": [p.__dict__ for p in e.problems],
+                "exit_code": e.exit_code,
+            }
+        )
         raise typer.Exit(e.exit_code) from None
     spent = f", ${done.cost:.4f}" if done.cost else ""
     if json and not run:
         emit_json(done.to_dict())
         return
     show = err_console if json else console
-    show.print(f"[green]✓[/] wrote {escape(str(done.path))}: {len(done.workflow.nodes)} nodes, template {escape(str(done.workflow.template_name))} [dim]({done.rounds} round{'s' if done.rounds > 1 else ''}, {done.tokens} tokens{spent})[/]", highlight=False)
+    show.print(
+        f"[green]✓[/] wrote {escape(str(done.path))}: {len(done.workflow.nodes)} nodes, template {escape(str(done.workflow.template_name))} [dim]({done.rounds} round{'s' if done.rounds > 1 else ''}, {done.tokens} tokens{spent})[/]",
+        highlight=False,
+    )
     if not json:
         if done.description:  # where the model notes what a workflow cannot hold ("posted daily")
             console.print(f"[dim]description:[/] {escape(done.description)}", highlight=False)
@@ -123,10 +169,18 @@ def new(
 @handle_errors()
 def init(
     name: str = typer.Argument("my-video", help="The workflow's name; the file is NAME.yaml."),
-    kind: Kind = typer.Option(Kind.quickstart, "--kind", help="quickstart: offline, no keys (fixed narration, espeak voice, generated backgrounds); stock: LLM script + Pexels footage; ai: LLM script + KIE.ai images."),
-    template: str = typer.Option("karaoke-bold", "--template", help="The look (`fenta templates` lists them)."),
+    kind: Kind = typer.Option(
+        Kind.quickstart,
+        "--kind",
+        help="quickstart: offline, no keys (fixed narration, espeak voice, generated backgrounds); stock: LLM script + Pexels footage; ai: LLM script + KIE.ai images.",
+    ),
+    template: str = typer.Option(
+        "karaoke-bold", "--template", help="The look (`fenta templates` lists them)."
+    ),
     folder: Path = typer.Option(Path("."), "--dir", help="Where to write NAME.yaml and .env.example."),
-    force: bool = typer.Option(False, "--force", help="Replace NAME.yaml if it exists (default: refuse, exit 2)."),
+    force: bool = typer.Option(
+        False, "--force", help="Replace NAME.yaml if it exists (default: refuse, exit 2)."
+    ),
     json: bool = typer.Option(False, "--json", help="Print the result as JSON."),
 ) -> None:
     """Write a commented, runnable starter workflow and a .env.example listing the keys it needs (no network).
@@ -140,12 +194,22 @@ def init(
     if json:
         emit_json({"status": "ok", **done.to_dict()})
         return
-    console.print(f"[green]✓[/] wrote {escape(str(done.workflow))} ({done.kind} starter, template {escape(template)})", highlight=False)
+    console.print(
+        f"[green]✓[/] wrote {escape(str(done.workflow))} ({done.kind} starter, template {escape(template)})",
+        highlight=False,
+    )
     env = {"written": "wrote", "updated": "added keys to", "unchanged": "kept"}[done.env_status]
-    console.print(f"  {env} {escape(str(done.env_example))}" + (f": {', '.join(done.keys)}" if done.keys else ": no keys needed"), highlight=False)
+    console.print(
+        f"  {env} {escape(str(done.env_example))}"
+        + (f": {', '.join(done.keys)}" if done.keys else ": no keys needed"),
+        highlight=False,
+    )
     if done.keys:
         # fenta reads .env from the folder it runs in: the hint works from there.
         here = "" if folder.resolve() == Path.cwd().resolve() else f"cd {escape(_shell(str(folder)))} && "
-        console.print(f"[dim]next:[/] {here}cp .env.example .env, fill in the keys, then fenta run {escape(_shell(done.workflow.name))} --dry-run", highlight=False)
+        console.print(
+            f"[dim]next:[/] {here}cp .env.example .env, fill in the keys, then fenta run {escape(_shell(done.workflow.name))} --dry-run",
+            highlight=False,
+        )
     else:
         console.print(f"[dim]next:[/] fenta run {escape(_shell(str(done.workflow)))}", highlight=False)

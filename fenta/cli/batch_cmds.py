@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, List, Optional
+from typing import Any
 
 import typer
 from rich.markup import escape
@@ -18,7 +18,7 @@ class _BatchGroup(_Group):
     """`fenta batch WORKFLOW ROWS ...` is `fenta batch run WORKFLOW ROWS ...`: anything that is not a
     subcommand (or --help) goes to `run`."""
 
-    def parse_args(self, ctx: Any, args: List[str]) -> List[str]:
+    def parse_args(self, ctx: Any, args: list[str]) -> list[str]:
         if args and args[0] not in self.commands and args[0] not in ctx.help_option_names:
             args = [_DEFAULT, *args]
         return super().parse_args(ctx, args)
@@ -36,7 +36,9 @@ batch_app = typer.Typer(
 app.add_typer(batch_app, name="batch")
 
 
-def _finish(report: dict[str, Any], as_json: bool, files: tuple[tuple[str, Optional[Path]], ...] = ()) -> None:
+def _finish(
+    report: dict[str, Any], as_json: bool, files: tuple[tuple[str, Path | None], ...] = ()
+) -> None:
     """The rows that failed, where the reports went, the closing `N passed, N failed`, the exit code."""
     from ..ops.batch_report import closing_line
 
@@ -45,13 +47,23 @@ def _finish(report: dict[str, Any], as_json: bool, files: tuple[tuple[str, Optio
     else:
         for r in report["rows"]:
             if r["status"] == "failed":
-                where = f" (node '{r['failed_node']}')" if r["failed_node"] and f"node '{r['failed_node']}'" not in (r["error"] or "") else ""
-                err_console.print(f"[red]✗[/] row {r['index']} {r['name']}{where}: {r['error']}  [dim]job {r['job_id']}[/]", highlight=False)
+                where = (
+                    f" (node '{r['failed_node']}')"
+                    if r["failed_node"] and f"node '{r['failed_node']}'" not in (r["error"] or "")
+                    else ""
+                )
+                err_console.print(
+                    f"[red]✗[/] row {r['index']} {r['name']}{where}: {r['error']}  [dim]job {r['job_id']}[/]",
+                    highlight=False,
+                )
         for label, path in files:
             if path:
                 err_console.print(f"[dim]{label}:[/] {path}", highlight=False)
         if report["status"] == "stopped":
-            err_console.print(f"[yellow]stopped[/]: continue with `fenta batch resume {report['batch_id']}`", highlight=False)
+            err_console.print(
+                f"[yellow]stopped[/]: continue with `fenta batch resume {report['batch_id']}`",
+                highlight=False,
+            )
     line = closing_line(report)
     (err_console if as_json else console).print(line, highlight=False, markup=False)
     t = report["totals"]
@@ -91,17 +103,51 @@ _CLUSTER = "Run the rows on Dask: local (a LocalCluster here), local:N (N worker
 @handle_errors()
 def run(
     workflow: Path = typer.Argument(..., help="Workflow file (.yaml, .yml or .json)."),
-    rows: Path = typer.Argument(..., help="The rows: a CSV file whose header names the variables, a JSONL file, or a JSON array of objects. Columns `name` (output file name) and `priority` (higher first) set the row's own settings."),
-    out: Path = typer.Option(Path("renders"), "-o", "--out", help="Folder for the videos: NAME.mp4 per row (the row's name, else row-0001, row-0002...)."),
-    concurrency: Optional[int] = typer.Option(None, "--concurrency", "-c", min=1, max=256, help=_CONCURRENCY),
-    fail_fast: bool = typer.Option(False, "--fail-fast", help="Stop at the first failed row; rows not finished are not run (default: a failing row does not stop the others)."),
-    cluster: Optional[str] = typer.Option(None, "--cluster", help=_CLUSTER),
-    report: Optional[Path] = typer.Option(None, "--report", help="Write the report as JSON: totals, and per row its index, job id, status, video, duration, cost, seconds, attempts, error and failed node."),
-    junit: Optional[Path] = typer.Option(None, "--junit", help="Write the report as JUnit XML: one testcase per row, <failure> for a failed node (render, voice, bad media, provider), <error> for infrastructure or a crash."),
-    overwrite: bool = typer.Option(False, "--overwrite", help="Replace files of the same name (default: a taken name becomes NAME-2)."),
-    preview: bool = typer.Option(False, "--preview", help="Render quick low-resolution drafts (NAME.preview.mp4)."),
-    retries: Optional[int] = typer.Option(None, "--retries", min=0, max=10, help="Retries of a row after a retryable failure, through the queue (default: the workflow's retry.max_retries, else 3)."),
-    json: bool = typer.Option(False, "--json", help="Print the report as JSON instead of the live view (the closing line goes to stderr)."),
+    rows: Path = typer.Argument(
+        ...,
+        help="The rows: a CSV file whose header names the variables, a JSONL file, or a JSON array of objects. Columns `name` (output file name) and `priority` (higher first) set the row's own settings.",
+    ),
+    out: Path = typer.Option(
+        Path("renders"),
+        "-o",
+        "--out",
+        help="Folder for the videos: NAME.mp4 per row (the row's name, else row-0001, row-0002...).",
+    ),
+    concurrency: int | None = typer.Option(None, "--concurrency", "-c", min=1, max=256, help=_CONCURRENCY),
+    fail_fast: bool = typer.Option(
+        False,
+        "--fail-fast",
+        help="Stop at the first failed row; rows not finished are not run (default: a failing row does not stop the others).",
+    ),
+    cluster: str | None = typer.Option(None, "--cluster", help=_CLUSTER),
+    report: Path | None = typer.Option(
+        None,
+        "--report",
+        help="Write the report as JSON: totals, and per row its index, job id, status, video, duration, cost, seconds, attempts, error and failed node.",
+    ),
+    junit: Path | None = typer.Option(
+        None,
+        "--junit",
+        help="Write the report as JUnit XML: one testcase per row, <failure> for a failed node (render, voice, bad media, provider), <error> for infrastructure or a crash.",
+    ),
+    overwrite: bool = typer.Option(
+        False, "--overwrite", help="Replace files of the same name (default: a taken name becomes NAME-2)."
+    ),
+    preview: bool = typer.Option(
+        False, "--preview", help="Render quick low-resolution drafts (NAME.preview.mp4)."
+    ),
+    retries: int | None = typer.Option(
+        None,
+        "--retries",
+        min=0,
+        max=10,
+        help="Retries of a row after a retryable failure, through the queue (default: the workflow's retry.max_retries, else 3).",
+    ),
+    json: bool = typer.Option(
+        False,
+        "--json",
+        help="Print the report as JSON instead of the live view (the closing line goes to stderr).",
+    ),
     untrusted: bool = typer.Option(False, "--untrusted", help=_UNTRUSTED),
 ) -> None:
     """Run WORKFLOW once per row of ROWS, several rows at once, and report each row.
@@ -115,8 +161,20 @@ def run(
     _checks()
     report_ = _run(
         lambda display: batches.batch(
-            workflow, rows, out=out, concurrency=concurrency, fail_fast=fail_fast, cluster=cluster, report=report, junit=junit,
-            overwrite=overwrite, preview=preview, retries=retries, on_event=display, on_start=display.start, on_warning=_warn,
+            workflow,
+            rows,
+            out=out,
+            concurrency=concurrency,
+            fail_fast=fail_fast,
+            cluster=cluster,
+            report=report,
+            junit=junit,
+            overwrite=overwrite,
+            preview=preview,
+            retries=retries,
+            on_event=display,
+            on_start=display.start,
+            on_warning=_warn,
             trusted=not untrusted,
         ),
         json,
@@ -128,10 +186,20 @@ def run(
 @handle_errors()
 def resume(
     batch_id: str = typer.Argument(..., help="The batch to continue (a unique prefix is enough)."),
-    concurrency: Optional[int] = typer.Option(None, "--concurrency", "-c", min=1, max=256, help="Rows run at once (default: the batch's own)."),
-    cluster: Optional[str] = typer.Option(None, "--cluster", help="Run the rest on Dask (local, local:N or tcp://HOST:8786; default: where the batch ran)."),
-    report: Optional[Path] = typer.Option(None, "--report", help="Write the JSON report here (default: where the batch wrote it)."),
-    junit: Optional[Path] = typer.Option(None, "--junit", help="Write the JUnit XML report here (default: where the batch wrote it)."),
+    concurrency: int | None = typer.Option(
+        None, "--concurrency", "-c", min=1, max=256, help="Rows run at once (default: the batch's own)."
+    ),
+    cluster: str | None = typer.Option(
+        None,
+        "--cluster",
+        help="Run the rest on Dask (local, local:N or tcp://HOST:8786; default: where the batch ran).",
+    ),
+    report: Path | None = typer.Option(
+        None, "--report", help="Write the JSON report here (default: where the batch wrote it)."
+    ),
+    junit: Path | None = typer.Option(
+        None, "--junit", help="Write the JUnit XML report here (default: where the batch wrote it)."
+    ),
     json: bool = typer.Option(False, "--json", help="Print the report as JSON instead of the live view."),
 ) -> None:
     """Continue a batch that was killed, stopped or has failed rows; rows that passed are not run again.
@@ -141,7 +209,19 @@ def resume(
     from ..ops import batch as batches
 
     _checks()
-    report_ = _run(lambda display: batches.resume(batch_id, concurrency=concurrency, cluster=cluster, report=report, junit=junit, on_event=display, on_start=display.start, on_warning=_warn), json)
+    report_ = _run(
+        lambda display: batches.resume(
+            batch_id,
+            concurrency=concurrency,
+            cluster=cluster,
+            report=report,
+            junit=junit,
+            on_event=display,
+            on_start=display.start,
+            on_warning=_warn,
+        ),
+        json,
+    )
     _finish(report_, json, (("report", report), ("junit", junit)))
 
 
@@ -149,19 +229,39 @@ def _status_table(report: dict[str, Any]) -> None:
     from ._tables import table, whole
 
     t = report["totals"]
-    console.print(f"batch {report['batch_id']} ({report['status']}): {report['workflow']} x {report['manifest']} -> {report['out_dir']}", highlight=False, markup=False)
-    rows = [[str(r["index"]), r["name"], r["status"], r["job_id"] or "", f"{r['seconds']:.1f}s" if r["seconds"] is not None else "", str(r["attempts"]), r["video"] or r["error"] or (f"at {r['node']}" if r.get("node") else "")] for r in report["rows"]]
+    console.print(
+        f"batch {report['batch_id']} ({report['status']}): {report['workflow']} x {report['manifest']} -> {report['out_dir']}",
+        highlight=False,
+        markup=False,
+    )
+    rows = [
+        [
+            str(r["index"]),
+            r["name"],
+            r["status"],
+            r["job_id"] or "",
+            f"{r['seconds']:.1f}s" if r["seconds"] is not None else "",
+            str(r["attempts"]),
+            r["video"] or r["error"] or (f"at {r['node']}" if r.get("node") else ""),
+        ]
+        for r in report["rows"]
+    ]
     t_ = table("row", whole("name"), "status", whole("job"), "time", "tries", "video / error")
     for r in rows:
         t_.add_row(*r)
     console.print(t_)
-    console.print(f"{t['passed']} passed, {t['failed']} failed, {t['skipped']} skipped, {t['pending']} not finished; cost ${t['cost']:.4f}", highlight=False)
+    console.print(
+        f"{t['passed']} passed, {t['failed']} failed, {t['skipped']} skipped, {t['pending']} not finished; cost ${t['cost']:.4f}",
+        highlight=False,
+    )
 
 
 @batch_app.command("status")
 @handle_errors()
 def status(
-    batch_id: Optional[str] = typer.Argument(None, help="The batch (a unique prefix is enough; default: the newest)."),
+    batch_id: str | None = typer.Argument(
+        None, help="The batch (a unique prefix is enough; default: the newest)."
+    ),
     json: bool = typer.Option(False, "--json", help="Print the report as JSON (what --report writes)."),
 ) -> None:
     """Show a batch's rows and totals as they stand (also while it runs in another process)."""

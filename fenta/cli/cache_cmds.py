@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Optional
 
 import typer
 from rich.markup import escape
@@ -11,10 +10,20 @@ from rich.markup import escape
 from ..config import Settings
 from ._app import app, console, emit_json, handle_errors
 
-cache_app = typer.Typer(help="Show the cache's size, or prune it by age or size.", no_args_is_help=False, invoke_without_command=True)
+cache_app = typer.Typer(
+    help="Show the cache's size, or prune it by age or size.",
+    no_args_is_help=False,
+    invoke_without_command=True,
+)
 app.add_typer(cache_app, name="cache")
 
-_AREAS = {"blobs": "node results", "tts": "speech chunks", "tmp": "scratch folders", "previews": "template previews (FENTA_HOME/previews)", "other": "notes such as the FFmpeg check"}
+_AREAS = {
+    "blobs": "node results",
+    "tts": "speech chunks",
+    "tmp": "scratch folders",
+    "previews": "template previews (FENTA_HOME/previews)",
+    "other": "notes such as the FFmpeg check",
+}
 
 
 def _when(ts: float | None) -> str:
@@ -39,19 +48,33 @@ def cache_show(
         return
     console.print(f"[bold]cache[/]  {escape(u.folder)}", highlight=False)
     console.print(f"  size     {human_size(u.bytes)} in {u.files} files", highlight=False)
-    console.print(f"  entries  {u.entries} node results, last used {_when(u.oldest_use)} .. {_when(u.newest_use)}", highlight=False)
+    console.print(
+        f"  entries  {u.entries} node results, last used {_when(u.oldest_use)} .. {_when(u.newest_use)}",
+        highlight=False,
+    )
     for area, info in sorted(u.areas.items()):
-        console.print(f"  [dim]{area:<8}[/] {human_size(info['bytes']):>10}  {info['files']} files  [dim]{_AREAS.get(area, '')}[/]", highlight=False)
+        console.print(
+            f"  [dim]{area:<8}[/] {human_size(info['bytes']):>10}  {info['files']} files  [dim]{_AREAS.get(area, '')}[/]",
+            highlight=False,
+        )
     if u.running_jobs:
         console.print(f"  in use by running job(s): {', '.join(u.running_jobs)}", highlight=False)
-    console.print("[dim]prune with: fenta cache prune --older-than 30d | --max-size 2G [--dry-run][/]", highlight=False)
+    console.print(
+        "[dim]prune with: fenta cache prune --older-than 30d | --max-size 2G [--dry-run][/]", highlight=False
+    )
 
 
 @cache_app.command("prune")
 @handle_errors()
 def cache_prune(
-    older_than: Optional[str] = typer.Option(None, "--older-than", help="Remove entries last used longer ago than this (30d, 12h, 90m, 2w)."),
-    max_size: Optional[str] = typer.Option(None, "--max-size", help="Then remove the least recently used entries until the cache is at most this big (500M, 2G)."),
+    older_than: str | None = typer.Option(
+        None, "--older-than", help="Remove entries last used longer ago than this (30d, 12h, 90m, 2w)."
+    ),
+    max_size: str | None = typer.Option(
+        None,
+        "--max-size",
+        help="Then remove the least recently used entries until the cache is at most this big (500M, 2G).",
+    ),
     dry_run: bool = typer.Option(False, "--dry-run", help="Only say what would be removed."),
     json: bool = typer.Option(False, "--json", help="Print the result as JSON."),
 ) -> None:
@@ -65,7 +88,10 @@ def cache_prune(
     from ..ops.caches import prune_caches
 
     if older_than is None and max_size is None:
-        raise typer.BadParameter("give --older-than AGE (like 30d) and/or --max-size SIZE (like 2G)", param_hint="--older-than / --max-size")
+        raise typer.BadParameter(
+            "give --older-than AGE (like 30d) and/or --max-size SIZE (like 2G)",
+            param_hint="--older-than / --max-size",
+        )
     try:
         age = parse_age(older_than) if older_than is not None else None
     except ValueError as e:
@@ -79,7 +105,11 @@ def cache_prune(
         emit_json(r.to_dict())
         return
     verb = "would remove" if dry_run else "removed"
-    console.print(f"{verb} {r.entries} entries and {r.files} files ({human_size(r.bytes)}); the cache now holds {human_size(r.kept_bytes)}" if not dry_run
-                  else f"{verb} {r.entries} entries and {r.files} files ({human_size(r.bytes)}); the cache would hold {human_size(r.kept_bytes)}", highlight=False)
+    console.print(
+        f"{verb} {r.entries} entries and {r.files} files ({human_size(r.bytes)}); the cache now holds {human_size(r.kept_bytes)}"
+        if not dry_run
+        else f"{verb} {r.entries} entries and {r.files} files ({human_size(r.bytes)}); the cache would hold {human_size(r.kept_bytes)}",
+        highlight=False,
+    )
     if r.running_jobs:
         console.print(f"kept what running job(s) use: {', '.join(r.running_jobs)}", highlight=False)

@@ -51,30 +51,53 @@ def _prices() -> list[dict]:
             unit, price = "second", m.per_second
         else:
             unit, price = "clip", m.per_clip
-        rows.append({
-            "model": m.id, "kind": m.kind, "family": m.family, "unit": unit, "credits": price,
-            "usd": credits_to_usd(price or 0), "resolutions": m.resolutions, "upgrades": m.upgrades,
-            "durations": list(m.durations), "aspect_ratios": list(m.aspect_ratios), "images": m.images,
-            "modes": list(m.modes), "edits": list(m.edits), "source": m.source,
-            "extend": {"seconds": m.extend_seconds, "max": m.extend_max} if m.extend_max else None,
-        })
+        rows.append(
+            {
+                "model": m.id,
+                "kind": m.kind,
+                "family": m.family,
+                "unit": unit,
+                "credits": price,
+                "usd": credits_to_usd(price or 0),
+                "resolutions": m.resolutions,
+                "upgrades": m.upgrades,
+                "durations": list(m.durations),
+                "aspect_ratios": list(m.aspect_ratios),
+                "images": m.images,
+                "modes": list(m.modes),
+                "edits": list(m.edits),
+                "source": m.source,
+                "extend": {"seconds": m.extend_seconds, "max": m.extend_max} if m.extend_max else None,
+            }
+        )
     return rows
 
 
 def _options(r: dict) -> str:
-    return ", ".join(filter(None, [
-        "res " + "/".join(f"{k}={v:g}" for k, v in r["resolutions"].items()) if r["resolutions"] else "",
-        "res " + "/".join(f"{k}=+{v:g}" for k, v in r["upgrades"].items()) if r["upgrades"] else "",
-        "s " + "/".join(map(str, r["durations"])) if r["durations"] else "",
-        f"extend +{r['extend']['seconds']} s x{r['extend']['max']}" if r["extend"] else "",
-        "edits " + "/".join(r["edits"]) if r["edits"] else "",
-    ]))
+    return ", ".join(
+        filter(
+            None,
+            [
+                "res " + "/".join(f"{k}={v:g}" for k, v in r["resolutions"].items())
+                if r["resolutions"]
+                else "",
+                "res " + "/".join(f"{k}=+{v:g}" for k, v in r["upgrades"].items()) if r["upgrades"] else "",
+                "s " + "/".join(map(str, r["durations"])) if r["durations"] else "",
+                f"extend +{r['extend']['seconds']} s x{r['extend']['max']}" if r["extend"] else "",
+                "edits " + "/".join(r["edits"]) if r["edits"] else "",
+            ],
+        )
+    )
 
 
 @app.command()
 @handle_errors()
 def credits(
-    prices: bool = typer.Option(False, "--prices", help="List the KIE.ai models fenta knows, their prices and where each row was read (no request)."),
+    prices: bool = typer.Option(
+        False,
+        "--prices",
+        help="List the KIE.ai models fenta knows, their prices and where each row was read (no request).",
+    ),
     json: bool = typer.Option(False, "--json", help="Print as JSON."),
 ) -> None:
     """Show the KIE.ai credit balance and what fenta spent there in the last 30 days."""
@@ -89,7 +112,15 @@ def credits(
             return
         t = table(whole("model"), "kind", "credits", "per", "$", "options", "source")
         for r in rows:
-            t.add_row(r["model"], r["kind"], f"{r['credits']:g}", r["unit"], f"{r['usd']:.3f}", _options(r), r["source"])
+            t.add_row(
+                r["model"],
+                r["kind"],
+                f"{r['credits']:g}",
+                r["unit"],
+                f"{r['usd']:.3f}",
+                _options(r),
+                r["source"],
+            )
         console.print(t)
         return
     settings = Settings.from_env()
@@ -100,14 +131,19 @@ def credits(
         return
     t = table(show_header=False, box=None, padding=(0, 2))
     t.add_row("KIE.ai balance", f"{balance:g} credits")
-    t.add_row("spent (30 days)", Text.assemble(f"{spent['credits']:g} credits  ", (f"(${spent['cost']:.2f})", "dim")))
+    t.add_row(
+        "spent (30 days)",
+        Text.assemble(f"{spent['credits']:g} credits  ", (f"(${spent['cost']:.2f})", "dim")),
+    )
     console.print(t)
 
 
 @app.command("kie-callbacks")
 @handle_errors(json_flag=None)
 def kie_callbacks(
-    host: str = typer.Option("127.0.0.1", "--host", help="Address to listen on (put a public HTTPS proxy in front)."),
+    host: str = typer.Option(
+        "127.0.0.1", "--host", help="Address to listen on (put a public HTTPS proxy in front)."
+    ),
     port: int = typer.Option(8765, "--port", help="Port to listen on (0: any free one)."),
 ) -> None:
     """Receive KIE.ai callbacks for workflows that set callback_url (signed when FENTA_KIE_WEBHOOK_SECRET is set)."""
@@ -119,8 +155,17 @@ def kie_callbacks(
     port = whole(port, "--port", least=0, most=65535)
     settings = Settings.from_env()  # the environment, then .env in the working folder
     server = serve_callbacks(settings.db_path, host=host, port=port, secret=settings.kie_webhook_secret or "")
-    signed = "signatures checked" if settings.kie_webhook_secret else f"UNSIGNED (set {SECRET_VAR} to check signatures)"
-    console.print(Text.assemble(f"listening for KIE.ai callbacks on http://{host}:{server.server_address[1]}  ", (signed, "dim")), highlight=False)
+    signed = (
+        "signatures checked"
+        if settings.kie_webhook_secret
+        else f"UNSIGNED (set {SECRET_VAR} to check signatures)"
+    )
+    console.print(
+        Text.assemble(
+            f"listening for KIE.ai callbacks on http://{host}:{server.server_address[1]}  ", (signed, "dim")
+        ),
+        highlight=False,
+    )
     try:
         server.serve_forever()
     except KeyboardInterrupt:

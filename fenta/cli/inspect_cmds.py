@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, List, Optional
+from typing import Any
 
 import typer
 from rich.markup import escape
@@ -11,7 +11,11 @@ from rich.markup import escape
 from ._app import app, console, emit_json, err_console, handle_errors
 from ._trust import UNTRUSTED_HELP, policy_for
 
-VarOpt = typer.Option(None, "--var", help="Override a variable: --var key=value, or key=@file.txt to use a file's text (@@ for a literal @; repeatable).")
+VarOpt = typer.Option(
+    None,
+    "--var",
+    help="Override a variable: --var key=value, or key=@file.txt to use a file's text (@@ for a literal @; repeatable).",
+)
 
 
 def _validate_one(file: str, vars: dict, settings, policy) -> dict:
@@ -28,7 +32,12 @@ def _validate_one(file: str, vars: dict, settings, policy) -> dict:
         else:
             wf = load(file, vars=vars, policy=policy)
     except SpecError as e:
-        return {"file": "<stdin>" if file == "-" else file, "status": "error", "problems": [p.__dict__ for p in e.problems], "_error": e}
+        return {
+            "file": "<stdin>" if file == "-" else file,
+            "status": "error",
+            "problems": [p.__dict__ for p in e.problems],
+            "_error": e,
+        }
     return {
         "file": wf.file,
         "status": "ok",
@@ -43,9 +52,13 @@ def _validate_one(file: str, vars: dict, settings, policy) -> dict:
 @app.command()
 @handle_errors()
 def validate(
-    files: List[str] = typer.Argument(..., help="Workflow files (.yaml, .yml or .json); '-' reads one from stdin."),
-    var: Optional[List[str]] = VarOpt,
-    strict: bool = typer.Option(False, "--strict", help="Also fail (exit 2) when an API key the workflows need is not set."),
+    files: list[str] = typer.Argument(
+        ..., help="Workflow files (.yaml, .yml or .json); '-' reads one from stdin."
+    ),
+    var: list[str] | None = VarOpt,
+    strict: bool = typer.Option(
+        False, "--strict", help="Also fail (exit 2) when an API key the workflows need is not set."
+    ),
     json: bool = typer.Option(False, "--json", help="Print the result as JSON: one entry per file."),
     untrusted: bool = typer.Option(False, "--untrusted", help=UNTRUSTED_HELP),
 ) -> None:
@@ -68,7 +81,12 @@ def validate(
     failed = bool(invalid) or (strict and bool(missing))
     if json:
         out = [{k: v for k, v in r.items() if k != "_error"} for r in results]
-        payload: dict = {"status": "error" if failed else "ok", "files": out, "problems": [p for r in out for p in r.get("problems", [])], "missing_keys": missing}
+        payload: dict = {
+            "status": "error" if failed else "ok",
+            "files": out,
+            "problems": [p for r in out for p in r.get("problems", [])],
+            "missing_keys": missing,
+        }
         if failed:
             payload["exit_code"] = 2
         if len(out) == 1:  # one file: its fields at the top too, as before several files were taken
@@ -79,12 +97,18 @@ def validate(
             if r["status"] == "error":
                 print_error(r["_error"])
                 continue
-            console.print(f"[green]✓[/] {escape(r['file'])}: valid ({len(r['nodes'])} nodes, template {escape(str(r['template']))})", highlight=False)
+            console.print(
+                f"[green]✓[/] {escape(r['file'])}: valid ({len(r['nodes'])} nodes, template {escape(str(r['template']))})",
+                highlight=False,
+            )
             line = describe([KeyNeed(k["provider"], k["var"], k["nodes"], k["set"]) for k in r["keys"]])
             if line:
                 console.print(f"  {line}", highlight=False, markup=False)
         if strict and missing:
-            err_console.print(f"[bold red]error:[/] --strict: {', '.join(missing)} not set (export each, or put it in a .env file)", highlight=False)
+            err_console.print(
+                f"[bold red]error:[/] --strict: {', '.join(missing)} not set (export each, or put it in a .env file)",
+                highlight=False,
+            )
     if failed:
         raise typer.Exit(2)
 
@@ -117,7 +141,14 @@ def _type_text(annotation: Any) -> str:
     return getattr(annotation, "__name__", str(annotation))
 
 
-_BOUNDS = (("ge", ">="), ("gt", ">"), ("le", "<="), ("lt", "<"), ("min_length", "length >="), ("max_length", "length <="))
+_BOUNDS = (
+    ("ge", ">="),
+    ("gt", ">"),
+    ("le", "<="),
+    ("lt", "<"),
+    ("min_length", "length >="),
+    ("max_length", "length <="),
+)
 
 
 def _param_rows(cls: Any) -> dict[str, dict[str, Any]]:
@@ -125,7 +156,12 @@ def _param_rows(cls: Any) -> dict[str, dict[str, Any]]:
 
     rows = {}
     for name, f in cls.Params.model_fields.items():
-        bounds = [f"{word} {getattr(m, attr)}" for m in f.metadata for attr, word in _BOUNDS if getattr(m, attr, None) is not None]
+        bounds = [
+            f"{word} {getattr(m, attr)}"
+            for m in f.metadata
+            for attr, word in _BOUNDS
+            if getattr(m, attr, None) is not None
+        ]
         if f.is_required():
             default: Any = None
         elif f.default_factory is not None:
@@ -184,19 +220,31 @@ def _node_detail(name: str) -> dict[str, Any]:
 def _print_node(d: dict[str, Any]) -> None:
     from rich.table import Table
 
-    console.print(f"[bold]{escape(d['type'])}[/] [dim](version {escape(str(d['version']))})[/]", highlight=False)
+    console.print(
+        f"[bold]{escape(d['type'])}[/] [dim](version {escape(str(d['version']))})[/]", highlight=False
+    )
     if d["description"]:
         console.print(d["description"], highlight=False, markup=False)
     table = Table(title="params", title_justify="left", show_lines=False)
     for col in ("name", "type", "default", "description"):
         table.add_column(col, overflow="fold")
     for pname, p in d["params"].items():
-        table.add_row(pname, p["type"], "[bold]required[/]" if p["required"] else escape(_shown(p["default"])), escape(p["description"]))
+        table.add_row(
+            pname,
+            p["type"],
+            "[bold]required[/]" if p["required"] else escape(_shown(p["default"])),
+            escape(p["description"]),
+        )
     if d["params"]:
         console.print(table)
     else:
         console.print("params: none", highlight=False)
-    ins = ", ".join(f"{p}: {v['type']}" + ("" if v["required"] else " (optional)") for p, v in d["inputs"].items()) or "none"
+    ins = (
+        ", ".join(
+            f"{p}: {v['type']}" + ("" if v["required"] else " (optional)") for p, v in d["inputs"].items()
+        )
+        or "none"
+    )
     console.print(f"inputs: {ins}", highlight=False, markup=False)
     outs = ", ".join(f"{p}: {t}" for p, t in d["outputs"].items()) or "none"
     console.print(f"outputs: {outs}", highlight=False, markup=False)
@@ -206,7 +254,11 @@ def _print_node(d: dict[str, Any]) -> None:
 @app.command()
 @handle_errors()
 def nodes(
-    node_type: Optional[str] = typer.Argument(None, metavar="[TYPE]", help="One node type to show in full: every param with its type and default, ports, keys."),
+    node_type: str | None = typer.Argument(
+        None,
+        metavar="[TYPE]",
+        help="One node type to show in full: every param with its type and default, ports, keys.",
+    ),
     json: bool = typer.Option(False, "--json", help="Print as JSON."),
 ) -> None:
     """List node types with their params and ports, or show one type in full."""
@@ -215,7 +267,9 @@ def nodes(
 
     if node_type is not None:
         if registry.get(node_type) is None:
-            hint = registry.suggest(node_type) or next((n for n in registry.names() if n.lower() == node_type.lower()), None)
+            hint = registry.suggest(node_type) or next(
+                (n for n in registry.names() if n.lower() == node_type.lower()), None
+            )
             more = f"did you mean '{hint}'?" if hint else "see `fenta nodes` for the list"
             raise SpecError([Problem(f"unknown node type '{node_type}' ({more})")])
         detail = _node_detail(node_type)
@@ -229,11 +283,21 @@ def nodes(
         cls = registry.get(name)
         assert cls is not None
         params = {n: (f.description or "") for n, f in cls.Params.model_fields.items()}
-        rows.append({"type": name, "version": cls.version, "description": cls.description, "params": params, "inputs": cls.input_ports(), "outputs": cls.output_ports()})
+        rows.append(
+            {
+                "type": name,
+                "version": cls.version,
+                "description": cls.description,
+                "params": params,
+                "inputs": cls.input_ports(),
+                "outputs": cls.output_ports(),
+            }
+        )
     if json:
         emit_json(rows)
         return
     from rich.table import Table
+
     table = Table(title="Node types", show_lines=True)
     for col in ("type", "params", "inputs", "outputs"):
         table.add_column(col)
@@ -253,7 +317,7 @@ def nodes(
 def graph(
     file: Path = typer.Argument(..., help="Workflow file."),
     mermaid: bool = typer.Option(False, "--mermaid", help="Print Mermaid flowchart text instead."),
-    var: Optional[List[str]] = VarOpt,
+    var: list[str] | None = VarOpt,
 ) -> None:
     """Draw the workflow graph in the terminal."""
     from ..engine.graph import to_mermaid, to_text

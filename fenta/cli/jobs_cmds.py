@@ -6,7 +6,7 @@ import datetime as dt
 import json as _json
 import sys
 import time
-from typing import TYPE_CHECKING, Any, Optional
+from typing import TYPE_CHECKING, Any
 
 import typer
 from rich.markup import escape
@@ -16,10 +16,21 @@ from ._app import DAY, app, console, emit_json, err_console, handle_errors
 if TYPE_CHECKING:
     from ..engine.events import Event
 
-jobs_app = typer.Typer(help="List recent jobs, or show, follow, retry or cancel them.", no_args_is_help=False, invoke_without_command=True)
+jobs_app = typer.Typer(
+    help="List recent jobs, or show, follow, retry or cancel them.",
+    no_args_is_help=False,
+    invoke_without_command=True,
+)
 app.add_typer(jobs_app, name="jobs")
 
-_COLOUR = {"completed": "green", "failed": "red", "running": "yellow", "queued": "blue", "dead": "magenta", "cancelled": "dim"}
+_COLOUR = {
+    "completed": "green",
+    "failed": "red",
+    "running": "yellow",
+    "queued": "blue",
+    "dead": "magenta",
+    "cancelled": "dim",
+}
 
 
 def _when(ts: float | None) -> str:
@@ -44,7 +55,11 @@ def _short(text: str | None, n: int = 40) -> str:
 def jobs_list(
     ctx: typer.Context,
     limit: int = typer.Option(20, "--limit", "-n", help="How many jobs to show."),
-    status: str = typer.Option(None, "--status", help="Only jobs in this state: queued, running, failed (a retry is due), completed, dead (no retry left) or cancelled."),
+    status: str = typer.Option(
+        None,
+        "--status",
+        help="Only jobs in this state: queued, running, failed (a retry is due), completed, dead (no retry left) or cancelled.",
+    ),
     json: bool = typer.Option(False, "--json", help="Print as JSON."),
 ) -> None:
     """List recent jobs."""
@@ -58,7 +73,10 @@ def jobs_list(
         emit_json(rows)
         return
     if not rows:
-        console.print(f"no {status} jobs" if status else "no jobs yet: try `fenta run examples/quickstart.yaml`", highlight=False)
+        console.print(
+            f"no {status} jobs" if status else "no jobs yet: try `fenta run examples/quickstart.yaml`",
+            highlight=False,
+        )
         return
     from rich.text import Text
 
@@ -69,7 +87,15 @@ def jobs_list(
     t = table(whole("id"), "workflow", "status", "attempt", "progress", "created", "error")
     for r in rows:
         colour = _COLOUR.get(r["status"], "white")
-        t.add_row(r["id"], r["workflow_name"], Text(r["status"], style=colour), str(r["attempt"] or 0), f"{(r['progress'] or 0) * 100:.0f}%", _when(r["created_at"]), _short(r["error"]))
+        t.add_row(
+            r["id"],
+            r["workflow_name"],
+            Text(r["status"], style=colour),
+            str(r["attempt"] or 0),
+            f"{(r['progress'] or 0) * 100:.0f}%",
+            _when(r["created_at"]),
+            _short(r["error"]),
+        )
     console.print(t)
 
 
@@ -88,22 +114,45 @@ def jobs_show(
         return
     job = info["job"]
     colour = _COLOUR.get(job["status"], "white")
-    console.print(f"[bold]{job['id']}[/]  {escape(job['workflow_name'])}  [{colour}]{job['status']}[/]  attempt {job['attempt']}  priority {job.get('priority') or 0}", highlight=False)
-    console.print(f"created {_when(job['created_at'])}  started {_when(job['started_at'])}  finished {_when(job['finished_at'])}  cost {job['cost']:.4f}", highlight=False)
+    console.print(
+        f"[bold]{job['id']}[/]  {escape(job['workflow_name'])}  [{colour}]{job['status']}[/]  attempt {job['attempt']}  priority {job.get('priority') or 0}",
+        highlight=False,
+    )
+    console.print(
+        f"created {_when(job['created_at'])}  started {_when(job['started_at'])}  finished {_when(job['finished_at'])}  cost {job['cost']:.4f}",
+        highlight=False,
+    )
     if job["status"] == "failed" and job.get("next_attempt_at"):
         console.print(f"next attempt at {_clock(job['next_attempt_at'])}", highlight=False)
     from ._tables import table
 
-    t = table("node", "type", "status", "runs", "starts at", "seconds", "error", title="nodes (stage timings)")
+    t = table(
+        "node", "type", "status", "runs", "starts at", "seconds", "error", title="nodes (stage timings)"
+    )
     for r in info["nodes"]:
         offset = f"+{r['offset']:.2f}s" if r["offset"] is not None else "-"
-        t.add_row(r["node"], r["type"], r["status"], str(r["runs"] or 0), offset, f"{r['seconds'] or 0:.2f}", _short(r["error"], 80))
+        t.add_row(
+            r["node"],
+            r["type"],
+            r["status"],
+            str(r["runs"] or 0),
+            offset,
+            f"{r['seconds'] or 0:.2f}",
+            _short(r["error"], 80),
+        )
     console.print(t)
     if info["attempts"]:
         t = table("attempt", "started", "ended", "outcome", "then waited", "error", title="attempts")
         for a in info["attempts"]:
             wait = f"{a['wait_seconds']:.1f}s" if a["wait_seconds"] is not None else ""
-            t.add_row(str(a["attempt"]), _clock(a["started_at"]), _clock(a["ended_at"]), a["outcome"], wait, _short(a["error"], 60))
+            t.add_row(
+                str(a["attempt"]),
+                _clock(a["started_at"]),
+                _clock(a["ended_at"]),
+                a["outcome"],
+                wait,
+                _short(a["error"], 60),
+            )
         console.print(t)
     if job.get("workflow_file"):
         console.print(f"[dim]workflow[/]  {escape(job['workflow_file'])}", highlight=False)
@@ -153,9 +202,15 @@ def jobs_retry(
         emit_json({"job_id": row["id"], "status": row["status"]})
         return
     if row.get("batch_id"):  # plain workers leave a batch's jobs to the batch
-        console.print(f"{row['id']} queued again (row of batch {row['batch_id']}: run it with `fenta batch resume {row['batch_id']}`, or here with `fenta resume {row['id']}`)", highlight=False)
+        console.print(
+            f"{row['id']} queued again (row of batch {row['batch_id']}: run it with `fenta batch resume {row['batch_id']}`, or here with `fenta resume {row['id']}`)",
+            highlight=False,
+        )
         return
-    console.print(f"{row['id']} queued again (run it with `fenta worker`, or here with `fenta resume {row['id']}`)", highlight=False)
+    console.print(
+        f"{row['id']} queued again (run it with `fenta worker`, or here with `fenta resume {row['id']}`)",
+        highlight=False,
+    )
 
 
 @jobs_app.command("cancel")
@@ -163,7 +218,8 @@ def jobs_retry(
 def jobs_cancel(
     job_id: str = typer.Argument(..., help="Job id (a unique prefix is enough)."),
     wait: float = typer.Option(
-        5.0, "--wait",
+        5.0,
+        "--wait",
         help="Seconds to wait for a running job to stop (it stops within about a second; at most a day).",
     ),
     json: bool = typer.Option(False, "--json", help="Print {job_id, status} as JSON."),
@@ -179,7 +235,9 @@ def jobs_cancel(
     elif row["status"] == "cancelled":
         console.print(f"{row['id']} cancelled", highlight=False)
     else:
-        err_console.print(f"{row['id']} was asked to stop and is still {row['status']} after {wait:g}s", highlight=False)
+        err_console.print(
+            f"{row['id']} was asked to stop and is still {row['status']} after {wait:g}s", highlight=False
+        )
     if row["status"] != "cancelled":
         raise typer.Exit(1)
 
@@ -189,7 +247,16 @@ def _watch_table(rows: list[dict[str, Any]]) -> Any:
 
     from ._tables import table, whole
 
-    t = table(whole("id"), "workflow", "status", "progress", "node", "attempt", "elapsed", title="jobs (Ctrl-C to stop watching)")
+    t = table(
+        whole("id"),
+        "workflow",
+        "status",
+        "progress",
+        "node",
+        "attempt",
+        "elapsed",
+        title="jobs (Ctrl-C to stop watching)",
+    )
     now = time.time()
     for r in rows:
         colour = _COLOUR.get(r["status"], "white")
@@ -199,17 +266,33 @@ def _watch_table(rows: list[dict[str, Any]]) -> Any:
         start = r["started_at"]
         end = r["finished_at"] if r["status"] not in ("running",) else None
         elapsed = f"{(end or now) - start:.0f}s" if start else "-"
-        t.add_row(r["id"], r["workflow_name"], Text(status, style=colour), f"{(r['progress'] or 0) * 100:.0f}%", r["current_node"] or "", str(r["attempt"] or 0), elapsed)
+        t.add_row(
+            r["id"],
+            r["workflow_name"],
+            Text(status, style=colour),
+            f"{(r['progress'] or 0) * 100:.0f}%",
+            r["current_node"] or "",
+            str(r["attempt"] or 0),
+            elapsed,
+        )
     return t
 
 
 @jobs_app.command("watch")
 @handle_errors()
 def jobs_watch(
-    json: bool = typer.Option(False, "--json", help="Stream the events as NDJSON (one JSON object per line) instead of a table."),
-    since: Optional[int] = typer.Option(None, "--since", help="Start after this event id (0: the whole log; default: from now on)."),
-    job: Optional[str] = typer.Option(None, "--job", help="Only this job's events (a unique prefix is enough)."),
-    until_empty: bool = typer.Option(False, "--until-empty", help="Exit once nothing is queued, running or waiting for a retry."),
+    json: bool = typer.Option(
+        False, "--json", help="Stream the events as NDJSON (one JSON object per line) instead of a table."
+    ),
+    since: int | None = typer.Option(
+        None, "--since", help="Start after this event id (0: the whole log; default: from now on)."
+    ),
+    job: str | None = typer.Option(
+        None, "--job", help="Only this job's events (a unique prefix is enough)."
+    ),
+    until_empty: bool = typer.Option(
+        False, "--until-empty", help="Exit once nothing is queued, running or waiting for a retry."
+    ),
 ) -> None:
     """Follow the jobs live: a table of queued, running and recently finished jobs (progress, node,
     attempt, elapsed), or with --json the event log as NDJSON. Reads the event log, so it shows

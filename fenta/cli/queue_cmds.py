@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import datetime as dt
-import os
 import json as _json
+import os
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, List, Optional
+from typing import TYPE_CHECKING
 
 import typer
 from rich.markup import escape
@@ -24,16 +24,47 @@ if TYPE_CHECKING:
 @handle_errors()
 def submit(
     file: Path = typer.Argument(..., help="Workflow file (.yaml, .yml or .json)."),
-    var: Optional[List[str]] = typer.Option(None, "--var", help="Override a variable: --var key=value, or key=@file.txt to use a file's text (repeatable)."),
-    out: Path = typer.Option(Path("renders"), "-o", "--out", help="Folder for the finished video and its artifacts, or a file name ending in .mp4."),
-    name: Optional[str] = typer.Option(None, "--name", help="Base name of the files (default: the workflow's name)."),
-    preview: bool = typer.Option(False, "--preview", help="Render a quick low-resolution draft (NAME.preview.mp4)."),
-    encoder: Optional[str] = typer.Option(None, "--encoder", help="H.264 encoder for every Render node: auto, x264, nvenc, qsv, vaapi or videotoolbox (tested on the worker's machine; one that fails there falls back to x264 with a notice)."),
-    overwrite: bool = typer.Option(False, "--overwrite", help="Replace files of the same name an earlier job wrote (default: take the next free name)."),
-    priority: int = typer.Option(0, "--priority", help="Higher runs first; equal priorities run oldest first."),
-    retries: Optional[int] = typer.Option(None, "--retries", min=0, max=10, help="Retries after a retryable failure (default: the workflow's retry.max_retries, else 3)."),
+    var: list[str] | None = typer.Option(
+        None,
+        "--var",
+        help="Override a variable: --var key=value, or key=@file.txt to use a file's text (repeatable).",
+    ),
+    out: Path = typer.Option(
+        Path("renders"),
+        "-o",
+        "--out",
+        help="Folder for the finished video and its artifacts, or a file name ending in .mp4.",
+    ),
+    name: str | None = typer.Option(
+        None, "--name", help="Base name of the files (default: the workflow's name)."
+    ),
+    preview: bool = typer.Option(
+        False, "--preview", help="Render a quick low-resolution draft (NAME.preview.mp4)."
+    ),
+    encoder: str | None = typer.Option(
+        None,
+        "--encoder",
+        help="H.264 encoder for every Render node: auto, x264, nvenc, qsv, vaapi or videotoolbox (tested on the worker's machine; one that fails there falls back to x264 with a notice).",
+    ),
+    overwrite: bool = typer.Option(
+        False,
+        "--overwrite",
+        help="Replace files of the same name an earlier job wrote (default: take the next free name).",
+    ),
+    priority: int = typer.Option(
+        0, "--priority", help="Higher runs first; equal priorities run oldest first."
+    ),
+    retries: int | None = typer.Option(
+        None,
+        "--retries",
+        min=0,
+        max=10,
+        help="Retries after a retryable failure (default: the workflow's retry.max_retries, else 3).",
+    ),
     yes: bool = typer.Option(False, "--yes", "-y", help="Do not ask before queueing a job that costs money."),
-    max_cost: Optional[float] = typer.Option(None, "--max-cost", help="Refuse to queue the job when its estimate (USD) is higher."),
+    max_cost: float | None = typer.Option(
+        None, "--max-cost", help="Refuse to queue the job when its estimate (USD) is higher."
+    ),
     json: bool = typer.Option(False, "--json", help="Print {job_id, status} as JSON."),
     untrusted: bool = typer.Option(False, "--untrusted", help=UNTRUSTED_HELP),
 ) -> None:
@@ -52,13 +83,26 @@ def submit(
     settings = Settings.from_env()
     _confirm_cost(wf, yes, max_cost, json)
     missing = [k.var for k in key_needs(wf, settings) if not k.set]
-    job_id = jobs.submit(wf, out=out, name=name, priority=priority, preview=preview, settings=settings, overwrite=overwrite, retry=None if retries is None else {"max_retries": retries}, encoder=encoder)
+    job_id = jobs.submit(
+        wf,
+        out=out,
+        name=name,
+        priority=priority,
+        preview=preview,
+        settings=settings,
+        overwrite=overwrite,
+        retry=None if retries is None else {"max_retries": retries},
+        encoder=encoder,
+    )
     if json:
         emit_json({"job_id": job_id, "status": "queued", "priority": priority, "missing_keys": missing})
         return
     console.print(job_id, highlight=False)
     if missing:
-        err_console.print(f"[yellow]note:[/] {', '.join(missing)} not set here; the worker that runs this job needs {'it' if len(missing) == 1 else 'them'}", highlight=False)
+        err_console.print(
+            f"[yellow]note:[/] {', '.join(missing)} not set here; the worker that runs this job needs {'it' if len(missing) == 1 else 'them'}",
+            highlight=False,
+        )
 
 
 def _line(ev: Event) -> str | None:
@@ -82,13 +126,37 @@ def _line(ev: Event) -> str | None:
 @app.command()
 @handle_errors()
 def worker(
-    concurrency: Optional[int] = typer.Option(None, "--concurrency", "-c", min=1, max=64, help="Jobs to run at once (default 1; with --cluster, the workers' render slots)."),
-    until_empty: bool = typer.Option(False, "--until-empty", help="Exit once nothing is queued, no retry is pending and this worker runs nothing (for CI)."),
-    json: bool = typer.Option(False, "--json", help="Print every event of the jobs this worker runs as one JSON object per line (NDJSON)."),
-    cluster: Optional[str] = typer.Option(None, "--cluster", help="Run the jobs on Dask workers, as `fenta batch --cluster` does: local (a LocalCluster here), local:N, or tcp://HOST:8786 (a scheduler). Only when given: a worker does not read FENTA_DASK_ADDRESS. Needs the dask extra."),
-    hosted: bool = typer.Option(False, "--hosted", help="Render the jobs the web app queued in the hosted project (FENTA_API_URL, FENTA_API_KEY) instead of the local queue: claim one at a time, render it here, push its progress, events and video, mark it completed or failed."),
-    log_format: Optional[str] = typer.Option(
-        None, "--log-format",
+    concurrency: int | None = typer.Option(
+        None,
+        "--concurrency",
+        "-c",
+        min=1,
+        max=64,
+        help="Jobs to run at once (default 1; with --cluster, the workers' render slots).",
+    ),
+    until_empty: bool = typer.Option(
+        False,
+        "--until-empty",
+        help="Exit once nothing is queued, no retry is pending and this worker runs nothing (for CI).",
+    ),
+    json: bool = typer.Option(
+        False,
+        "--json",
+        help="Print every event of the jobs this worker runs as one JSON object per line (NDJSON).",
+    ),
+    cluster: str | None = typer.Option(
+        None,
+        "--cluster",
+        help="Run the jobs on Dask workers, as `fenta batch --cluster` does: local (a LocalCluster here), local:N, or tcp://HOST:8786 (a scheduler). Only when given: a worker does not read FENTA_DASK_ADDRESS. Needs the dask extra.",
+    ),
+    hosted: bool = typer.Option(
+        False,
+        "--hosted",
+        help="Render the jobs the web app queued in the hosted project (FENTA_API_URL, FENTA_API_KEY) instead of the local queue: claim one at a time, render it here, push its progress, events and video, mark it completed or failed.",
+    ),
+    log_format: str | None = typer.Option(
+        None,
+        "--log-format",
         help="text or json: json writes one JSON object per line on stderr (time, level, message, job_id, "
         "node, duration); default FENTA_LOG_FORMAT, else text.",
     ),
@@ -124,11 +192,15 @@ def worker(
         if cluster:
             from ..errors import ClusterError
 
-            raise ClusterError("--cluster and --hosted cannot be used together: a hosted worker renders one job at a time here")
+            raise ClusterError(
+                "--cluster and --hosted cannot be used together: a hosted worker renders one job at a time here"
+            )
         if concurrency is not None and concurrency > 1:
             from ..errors import SyncError
 
-            refused = SyncError("--concurrency does not apply to --hosted: a hosted worker renders one job at a time; start more workers (here or on other machines) to render several at once")
+            refused = SyncError(
+                "--concurrency does not apply to --hosted: a hosted worker renders one job at a time; start more workers (here or on other machines) to render several at once"
+            )
             refused.exit_code = 2  # bad input: nothing was claimed
             raise refused
         _hosted_worker(settings, until_empty, on_event, json)
@@ -139,7 +211,7 @@ def worker(
 
     plain = lambda m: err_console.print(m, highlight=False, markup=False)  # noqa: E731
     say = lines.line if lines is not None else plain
-    with (make_executor(cluster, settings, on_warning=_warn) if cluster else LocalExecutor()) as executor:
+    with make_executor(cluster, settings, on_warning=_warn) if cluster else LocalExecutor() as executor:
         n = concurrency or executor.slots or 1
         # fenta.ops.serving: quota reservations at each claim, the readers (usage, quota warnings,
         # webhooks, hosted sync) beside it, the last jobs' webhooks when it stops: what the SDK's runs.
@@ -148,9 +220,15 @@ def worker(
         )
         if not json and lines is None:
             where = f" on {executor.name}" if cluster else ""
-            err_console.print(f"worker {settings.home} (pid {os.getpid()}, {n} at a time{where}){', until the queue is empty' if until_empty else ''}; Ctrl-C stops it", highlight=False)
+            err_console.print(
+                f"worker {settings.home} (pid {os.getpid()}, {n} at a time{where}){', until the queue is empty' if until_empty else ''}; Ctrl-C stops it",
+                highlight=False,
+            )
             for batch_id, rows in waiting(settings).items():
-                err_console.print(f"[dim]note:[/] {rows} row(s) of batch {batch_id} wait in the queue; a worker leaves them to `fenta batch resume {batch_id}`", highlight=False)
+                err_console.print(
+                    f"[dim]note:[/] {rows} row(s) of batch {batch_id} wait in the queue; a worker leaves them to `fenta batch resume {batch_id}`",
+                    highlight=False,
+                )
         results = w.run()
     if not json:
         done = sum(1 for r in results if r.status == "completed")
@@ -171,11 +249,18 @@ def _hosted_worker(settings: Settings, until_empty: bool, on_event, as_json: boo
     # NDJSON of the jobs' events, which name the local job).
     log = lambda m: err_console.print(m, highlight=False, markup=False)  # noqa: E731
     if not as_json:
-        err_console.print(f"hosted worker for {settings.urls['fenta']} (pid {os.getpid()}){', until no hosted job is queued' if until_empty else ''}; Ctrl-C stops it", highlight=False)
+        err_console.print(
+            f"hosted worker for {settings.urls['fenta']} (pid {os.getpid()}){', until no hosted job is queued' if until_empty else ''}; Ctrl-C stops it",
+            highlight=False,
+        )
     # fenta.ops.serving: each row's local job reserves its quota where it is queued (a row over a limit
     # ends failed with the reason); usage, quota warnings and webhooks while it runs and after it.
     results = serve_hosted(settings, until_empty=until_empty, on_event=on_event, log=log)
     if not as_json:
         done = sum(1 for r in results if r.status == "completed")
         back = sum(1 for r in results if r.status == "queued")
-        err_console.print(f"hosted worker stopped: {len(results)} job(s), {done} completed" + (f", {back} given back" if back else ""), highlight=False)
+        err_console.print(
+            f"hosted worker stopped: {len(results)} job(s), {done} completed"
+            + (f", {back} given back" if back else ""),
+            highlight=False,
+        )

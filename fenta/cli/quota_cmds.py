@@ -50,23 +50,39 @@ def quota_show(
     if json:
         from ..engine.events import iso
 
-        emit_json([{**r, "period_start": iso(r["period_start"]), "resets_at": iso(r["resets_at"])} for r in rows])
+        emit_json(
+            [{**r, "period_start": iso(r["period_start"]), "resets_at": iso(r["resets_at"])} for r in rows]
+        )
         return
     if not rows:
-        console.print("no quota limits: set one with `fenta quota set jobs 100 --per month`", highlight=False, markup=False)
+        console.print(
+            "no quota limits: set one with `fenta quota set jobs 100 --per month`",
+            highlight=False,
+            markup=False,
+        )
         return
     from ._tables import table, whole
 
     # held: what jobs running now reserved on top of `used` (it becomes use when they complete).
     t = table(
-        whole("resource"), whole("used", justify="right"), whole("held", justify="right"),
-        whole("limit", justify="right"), whole("%", justify="right"), "per", whole("resets"),
+        whole("resource"),
+        whole("used", justify="right"),
+        whole("held", justify="right"),
+        whole("limit", justify="right"),
+        whole("%", justify="right"),
+        "per",
+        whole("resets"),
     )
     for r in rows:
         resets = dt.datetime.fromtimestamp(r["resets_at"], dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
         t.add_row(
-            r["resource"], _num(r["used"]), _num(r["reserved"]), f"{_num(r['limit'])} {r['unit']}",
-            f"{r['percentage']:g}", r["period"], resets,
+            r["resource"],
+            _num(r["used"]),
+            _num(r["reserved"]),
+            f"{_num(r['limit'])} {r['unit']}",
+            f"{r['percentage']:g}",
+            r["period"],
+            resets,
         )
     console.print(t)
 
@@ -79,7 +95,9 @@ def quota_set(
     resource: str = typer.Argument(
         ..., help="jobs, render_minutes, kie_credits, cost_usd or youtube_uploads."
     ),
-    limit: float = typer.Argument(..., help="The most the resource may use per period (jobs: finished videos; cost_usd: US dollars)."),
+    limit: float = typer.Argument(
+        ..., help="The most the resource may use per period (jobs: finished videos; cost_usd: US dollars)."
+    ),
     per: str = typer.Option("month", "--per", help="The period the limit is for: day or month (UTC)."),
 ) -> None:
     """Set a limit: a job that would go over it is refused before anything runs (exit 2)."""
@@ -90,7 +108,11 @@ def quota_set(
         set_limit(store, resource, limit, per)
     finally:
         store.close()
-    console.print(f"quota set: {resource} at most {_num(limit)} {RESOURCES[resource]} per {per}", highlight=False, markup=False)
+    console.print(
+        f"quota set: {resource} at most {_num(limit)} {RESOURCES[resource]} per {per}",
+        highlight=False,
+        markup=False,
+    )
 
 
 @quota_app.command("remove")
@@ -104,4 +126,6 @@ def quota_remove(resource: str = typer.Argument(..., help="The resource whose li
         removed = remove_limit(store, resource)
     finally:
         store.close()
-    console.print(f"quota removed: {resource}" if removed else f"{resource} had no limit", highlight=False, markup=False)
+    console.print(
+        f"quota removed: {resource}" if removed else f"{resource} had no limit", highlight=False, markup=False
+    )

@@ -5,9 +5,9 @@ from __future__ import annotations
 import asyncio
 import shutil
 import tempfile
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Callable, Iterator, Optional
 
 import typer
 from rich.markup import escape
@@ -19,12 +19,29 @@ from ._app import app, console, emit_json, err_console, handle_errors
 @handle_errors()
 def render_cmd(
     timeline: Path = typer.Argument(..., help="A timeline.json written by a run (the 'timeline' artifact)."),
-    out: Path = typer.Option(Path("renders"), "-o", "--out", help="Folder for the video and thumbnail, or a file name ending in .mp4."),
-    name: Optional[str] = typer.Option(None, "--name", help="Base name of the files (default: the timeline file's name)."),
-    overwrite: bool = typer.Option(False, "--overwrite", help="Replace existing files of the same name (default: take the next free name, NAME-2.mp4)."),
+    out: Path = typer.Option(
+        Path("renders"),
+        "-o",
+        "--out",
+        help="Folder for the video and thumbnail, or a file name ending in .mp4.",
+    ),
+    name: str | None = typer.Option(
+        None, "--name", help="Base name of the files (default: the timeline file's name)."
+    ),
+    overwrite: bool = typer.Option(
+        False,
+        "--overwrite",
+        help="Replace existing files of the same name (default: take the next free name, NAME-2.mp4).",
+    ),
     profile: str = typer.Option("1080p", "--profile", help="Output size: 1080p, 720p, 480p, 360p or canvas."),
-    preview: bool = typer.Option(False, "--preview", help="Quick low-resolution draft (360p, fastest encoder preset)."),
-    encoder: str = typer.Option("x264", "--encoder", help="H.264 encoder: auto, x264, nvenc, qsv, vaapi or videotoolbox (one that fails here falls back to x264 with a notice)."),
+    preview: bool = typer.Option(
+        False, "--preview", help="Quick low-resolution draft (360p, fastest encoder preset)."
+    ),
+    encoder: str = typer.Option(
+        "x264",
+        "--encoder",
+        help="H.264 encoder: auto, x264, nvenc, qsv, vaapi or videotoolbox (one that fails here falls back to x264 with a notice).",
+    ),
     json: bool = typer.Option(False, "--json", help="Print the result as JSON."),
 ) -> None:
     """Render a saved timeline.json again (same clips, captions and music) without re-running the graph.
@@ -37,32 +54,51 @@ def render_cmd(
     from ..render.timeline import load_timeline
 
     if profile not in ("1080p", "720p", "480p", "360p", "canvas"):
-        raise typer.BadParameter(f"unknown profile '{profile}': choose 1080p, 720p, 480p, 360p or canvas (--preview makes a quick draft)", param_hint="--profile")
+        raise typer.BadParameter(
+            f"unknown profile '{profile}': choose 1080p, 720p, 480p, 360p or canvas (--preview makes a quick draft)",
+            param_hint="--profile",
+        )
     from ..render.encoders import CHOICES
 
     if encoder not in CHOICES:
-        raise typer.BadParameter(f"unknown encoder '{encoder}': choose {', '.join(CHOICES)}", param_hint="--encoder")
+        raise typer.BadParameter(
+            f"unknown encoder '{encoder}': choose {', '.join(CHOICES)}", param_hint="--encoder"
+        )
     folder, name = resolve_output(out, name)
     tl = load_timeline(timeline)
     _check_inputs(tl, timeline)
     base = name or timeline.name.removesuffix(".json").removesuffix(".timeline") or "video"
     suffix = ".preview" if preview else ""
     if not overwrite:
-        base = free_stem(base, lambda st: [(folder / f"{st}{suffix}{ext}", None) for ext in (".mp4", ".jpg")], may_replace=lambda _: False)
+        base = free_stem(
+            base,
+            lambda st: [(folder / f"{st}{suffix}{ext}", None) for ext in (".mp4", ".jpg")],
+            may_replace=lambda _: False,
+        )
     folder.mkdir(parents=True, exist_ok=True)
     video, thumb = folder / f"{base}{suffix}.mp4", folder / f"{base}{suffix}.jpg"
     prof = Profile.preview(encoder) if preview else Profile(name=profile, encoder=encoder)
     work = Path(tempfile.mkdtemp(prefix="fenta-render-"))
     try:
         with _render_bar(enabled=not json) as on_progress:
-            info = asyncio.run(render_timeline(tl, video, thumb, profile=prof, workdir=work, on_progress=on_progress))
+            info = asyncio.run(
+                render_timeline(tl, video, thumb, profile=prof, workdir=work, on_progress=on_progress)
+            )
     finally:
         shutil.rmtree(work, ignore_errors=True)
-    result = {"video": str(video), "thumbnail": str(thumb) if thumb.exists() else None, "duration": info.duration, "size": f"{info.width}x{info.height}"}
+    result = {
+        "video": str(video),
+        "thumbnail": str(thumb) if thumb.exists() else None,
+        "duration": info.duration,
+        "size": f"{info.width}x{info.height}",
+    }
     if json:
         emit_json(result)
     else:
-        console.print(f"[bold green]✓ rendered[/] {escape(str(video))}  [dim]{result['size']}, {info.duration or 0:.2f}s[/]", highlight=False)
+        console.print(
+            f"[bold green]✓ rendered[/] {escape(str(video))}  [dim]{result['size']}, {info.duration or 0:.2f}s[/]",
+            highlight=False,
+        )
 
 
 def _check_inputs(tl, timeline: Path) -> None:
@@ -86,7 +122,11 @@ def _check_inputs(tl, timeline: Path) -> None:
     cache = os.path.join(os.path.abspath(Settings.from_env().cache_dir), "")
     if not os.path.abspath(path).startswith(cache):
         raise MediaError(f"file not found{more}", file=path, field=role)
-    raise MediaError(f"this file{more} was in fenta's cache and is gone (removed by `fenta cache prune`, or FENTA_HOME changed); {_remake_hint(timeline)}", file=path, field=role)
+    raise MediaError(
+        f"this file{more} was in fenta's cache and is gone (removed by `fenta cache prune`, or FENTA_HOME changed); {_remake_hint(timeline)}",
+        file=path,
+        field=role,
+    )
 
 
 def _remake_hint(timeline: Path) -> str:
@@ -115,11 +155,24 @@ def _render_bar(enabled: bool) -> Iterator[Callable[[float], None] | None]:
     if not (enabled and err_console.is_terminal):
         yield None
         return
-    from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+    from rich.progress import (
+        BarColumn,
+        Progress,
+        TaskProgressColumn,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
 
     with Progress(
-        TextColumn("[bold]rendering[/]"), BarColumn(bar_width=32), TaskProgressColumn(), TimeElapsedColumn(), TextColumn("[dim]left[/]"), TimeRemainingColumn(),
-        console=err_console, transient=True,
+        TextColumn("[bold]rendering[/]"),
+        BarColumn(bar_width=32),
+        TaskProgressColumn(),
+        TimeElapsedColumn(),
+        TextColumn("[dim]left[/]"),
+        TimeRemainingColumn(),
+        console=err_console,
+        transient=True,
     ) as bar:
         task = bar.add_task("render", total=1.0)
         yield lambda fraction: bar.update(task, completed=fraction)

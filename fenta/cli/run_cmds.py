@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable, Coroutine
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Coroutine, List, Optional
+from typing import TYPE_CHECKING, Any
 
 import typer
 from rich.markup import escape
@@ -22,7 +23,9 @@ if TYPE_CHECKING:
 
 def _summary(result: RunResult) -> None:
     if result.status == "completed":
-        console.print(f"[bold green]✓ done[/] in {result.seconds:.1f}s  [dim]job[/] {result.job_id}", highlight=False)
+        console.print(
+            f"[bold green]✓ done[/] in {result.seconds:.1f}s  [dim]job[/] {result.job_id}", highlight=False
+        )
         # One line per file, never in a table: paths stay whole and copyable at any width.
         width = max((len(k) for k in result.artifacts), default=0)
         for kind, path in result.artifacts.items():
@@ -38,7 +41,10 @@ def _summary(result: RunResult) -> None:
         if result.exit_code == 2:  # bad input: running it again as it is cannot help
             err_console.print(f"[dim]fix it, then:[/] fenta resume {result.job_id} --reload", highlight=False)
         else:
-            err_console.print(f"[dim]continue with:[/] fenta resume {result.job_id}  [dim](here) or[/] fenta jobs retry {result.job_id}  [dim](a worker)[/]", highlight=False)
+            err_console.print(
+                f"[dim]continue with:[/] fenta resume {result.job_id}  [dim](here) or[/] fenta jobs retry {result.job_id}  [dim](a worker)[/]",
+                highlight=False,
+            )
 
 
 def _finish(result: RunResult, as_json: bool, extra: dict[str, Any] | None = None) -> None:
@@ -50,7 +56,9 @@ def _finish(result: RunResult, as_json: bool, extra: dict[str, Any] | None = Non
         raise typer.Exit(result.exit_code if result.status == "failed" else 1)
 
 
-def _run_job(start: Callable[[RunDisplay], Coroutine[Any, Any, RunResult]], types: dict[str, str] | None, as_json: bool) -> RunResult:
+def _run_job(
+    start: Callable[[RunDisplay], Coroutine[Any, Any, RunResult]], types: dict[str, str] | None, as_json: bool
+) -> RunResult:
     """Run a job under the progress display; a Ctrl-C carries the job's id to the error handler."""
     from ._progress import RunDisplay
 
@@ -79,7 +87,8 @@ def _posts(wf: Workflow) -> list[dict[str, Any]]:
     settings = Settings.from_env()
     return [
         {"node": nid, **spec.node_class().plan_line(spec.parsed_params, spec.inputs, settings, wf.policy)}
-        for nid, spec in wf.nodes.items() if issubclass(spec.node_class, PublishNode)
+        for nid, spec in wf.nodes.items()
+        if issubclass(spec.node_class, PublishNode)
     ]
 
 
@@ -118,14 +127,26 @@ def _dry_run(wf: Workflow, as_json: bool) -> None:
     keys = key_needs(wf)  # names and whether set, never values
     posts = _posts(wf)
     if as_json:
-        emit_json({
-            "status": "planned", "name": wf.name, "order": p.order, "cost": p.cost, "currency": "USD",
-            "total_cost": p.total_cost, "keys": [k.to_dict() for k in keys], "publish": posts,
-        })
+        emit_json(
+            {
+                "status": "planned",
+                "name": wf.name,
+                "order": p.order,
+                "cost": p.cost,
+                "currency": "USD",
+                "total_cost": p.total_cost,
+                "keys": [k.to_dict() for k in keys],
+                "publish": posts,
+            }
+        )
         return
-    console.print(f"[bold]{escape(wf.name)}[/]: {len(wf.nodes)} nodes, template {wf.template['name']}", highlight=False)
+    console.print(
+        f"[bold]{escape(wf.name)}[/]: {len(wf.nodes)} nodes, template {wf.template['name']}", highlight=False
+    )
     for i, layer in enumerate(p.order, 1):
-        console.print(f"  step {i}: " + ", ".join(f"{n} [dim]({wf.nodes[n].type})[/]" for n in layer), highlight=False)
+        console.print(
+            f"  step {i}: " + ", ".join(f"{n} [dim]({wf.nodes[n].type})[/]" for n in layer), highlight=False
+        )
     for line in _cost_lines(p.cost):
         console.print(line, highlight=False)
     if posts:
@@ -136,7 +157,7 @@ def _dry_run(wf: Workflow, as_json: bool) -> None:
         console.print(describe(keys), highlight=False, markup=False)
 
 
-def _confirm_cost(wf: Workflow, yes: bool, max_cost: Optional[float], as_json: bool) -> None:
+def _confirm_cost(wf: Workflow, yes: bool, max_cost: float | None, as_json: bool) -> None:
     """Ask on a terminal before a run that costs money or posts a video (`--yes` skips)."""
     from ..engine.results import plan
 
@@ -146,7 +167,9 @@ def _confirm_cost(wf: Workflow, yes: bool, max_cost: Optional[float], as_json: b
     if estimate <= 0 and not posts:
         return
     if max_cost is not None and estimate > max_cost:
-        raise CostLimitError(f"estimated cost {estimate:.4f} exceeds --max-cost {max_cost:.4f}; nothing was run")
+        raise CostLimitError(
+            f"estimated cost {estimate:.4f} exceeds --max-cost {max_cost:.4f}; nothing was run"
+        )
     if yes or as_json or not console.is_terminal:
         return
     if estimate > 0:
@@ -169,33 +192,78 @@ def check_encoder_choice(encoder: str | None) -> None:
     from ..render.encoders import CHOICES
 
     if encoder is not None and encoder not in CHOICES:
-        raise typer.BadParameter(f"unknown encoder '{encoder}': choose {', '.join(CHOICES)}", param_hint="--encoder")
+        raise typer.BadParameter(
+            f"unknown encoder '{encoder}': choose {', '.join(CHOICES)}", param_hint="--encoder"
+        )
 
 
 @app.command()
 @handle_errors()
 def run(
     file: Path = typer.Argument(..., help="Workflow file (.yaml, .yml or .json)."),
-    var: Optional[List[str]] = typer.Option(None, "--var", help="Override a variable: --var key=value, or key=@file.txt to use a file's text (@@ for a literal @; repeatable)."),
-    out: Path = typer.Option(Path("renders"), "-o", "--out", help="Folder for the finished video and its artifacts, or a file name ending in .mp4 (renders/clip.mp4)."),
-    name: Optional[str] = typer.Option(None, "--name", help="Base name of the files (default: the workflow's name)."),
-    overwrite: bool = typer.Option(False, "--overwrite", help="Replace files of the same name an earlier job wrote (default: take the next free name, NAME-2.mp4)."),
-    refresh: Optional[List[str]] = typer.Option(None, "--refresh", help="Run this node again even if cached (repeatable)."),
-    dry_run: bool = typer.Option(False, "--dry-run", help="Validate, plan and estimate the cost; call nothing."),
+    var: list[str] | None = typer.Option(
+        None,
+        "--var",
+        help="Override a variable: --var key=value, or key=@file.txt to use a file's text (@@ for a literal @; repeatable).",
+    ),
+    out: Path = typer.Option(
+        Path("renders"),
+        "-o",
+        "--out",
+        help="Folder for the finished video and its artifacts, or a file name ending in .mp4 (renders/clip.mp4).",
+    ),
+    name: str | None = typer.Option(
+        None, "--name", help="Base name of the files (default: the workflow's name)."
+    ),
+    overwrite: bool = typer.Option(
+        False,
+        "--overwrite",
+        help="Replace files of the same name an earlier job wrote (default: take the next free name, NAME-2.mp4).",
+    ),
+    refresh: list[str] | None = typer.Option(
+        None, "--refresh", help="Run this node again even if cached (repeatable)."
+    ),
+    dry_run: bool = typer.Option(
+        False, "--dry-run", help="Validate, plan and estimate the cost; call nothing."
+    ),
     yes: bool = typer.Option(
         False, "--yes", "-y", help="Do not ask before a run that costs money or posts a video."
     ),
-    max_cost: Optional[float] = typer.Option(None, "--max-cost", help="Refuse to run when the estimate (USD) is higher."),
+    max_cost: float | None = typer.Option(
+        None, "--max-cost", help="Refuse to run when the estimate (USD) is higher."
+    ),
     json: bool = typer.Option(False, "--json", help="Print the result as JSON (for CI)."),
-    preview: bool = typer.Option(False, "--preview", help="Render a quick low-resolution draft (360p, fastest preset) as NAME.preview.mp4; cached apart from the full render."),
-    retries: Optional[int] = typer.Option(None, "--retries", min=0, max=10, help="Retries after a retryable failure (network, timeout, 5xx, FFmpeg crash), waiting here with a countdown: 10-20 s, 20-40 s, 40-80 s (FENTA_RETRY_BASE_SECONDS). Default: the workflow's retry.max_retries, else 3; 0 turns them off."),
-    encoder: Optional[str] = typer.Option(None, "--encoder", help="H.264 encoder for every Render node: auto, x264, nvenc, qsv, vaapi or videotoolbox (one that fails here falls back to x264 with a notice; default: the node's, x264)."),
-    sync: bool = typer.Option(False, "--sync", help="Push the job, its progress and the finished video to the hosted project (FENTA_API_URL, FENTA_API_KEY); the same as sync: true in the workflow or FENTA_SYNC=1. Offline, the run still succeeds and the push waits for `fenta sync`."),
+    preview: bool = typer.Option(
+        False,
+        "--preview",
+        help="Render a quick low-resolution draft (360p, fastest preset) as NAME.preview.mp4; cached apart from the full render.",
+    ),
+    retries: int | None = typer.Option(
+        None,
+        "--retries",
+        min=0,
+        max=10,
+        help="Retries after a retryable failure (network, timeout, 5xx, FFmpeg crash), waiting here with a countdown: 10-20 s, 20-40 s, 40-80 s (FENTA_RETRY_BASE_SECONDS). Default: the workflow's retry.max_retries, else 3; 0 turns them off.",
+    ),
+    encoder: str | None = typer.Option(
+        None,
+        "--encoder",
+        help="H.264 encoder for every Render node: auto, x264, nvenc, qsv, vaapi or videotoolbox (one that fails here falls back to x264 with a notice; default: the node's, x264).",
+    ),
+    sync: bool = typer.Option(
+        False,
+        "--sync",
+        help="Push the job, its progress and the finished video to the hosted project (FENTA_API_URL, FENTA_API_KEY); the same as sync: true in the workflow or FENTA_SYNC=1. Offline, the run still succeeds and the push waits for `fenta sync`.",
+    ),
     untrusted: bool = typer.Option(False, "--untrusted", help=UNTRUSTED_HELP),
-    republish: bool = typer.Option(False, "--republish", help=(
-        "Post the video again to accounts that already have it (Publish.* nodes; without it a video goes "
-        "to an account once)."
-    )),
+    republish: bool = typer.Option(
+        False,
+        "--republish",
+        help=(
+            "Post the video again to accounts that already have it (Publish.* nodes; without it a video goes "
+            "to an account once)."
+        ),
+    ),
 ) -> None:
     """Run a workflow and write the video, subtitles and thumbnail to --out.
 
@@ -221,7 +289,9 @@ def run(
         _dry_run(wf, json)
         return
     settings = Settings.from_env()
-    prepare(out=out, name=name, settings=settings)  # an unwritable -o or FENTA_HOME is bad input (exit 2) before anything runs
+    prepare(
+        out=out, name=name, settings=settings
+    )  # an unwritable -o or FENTA_HOME is bad input (exit 2) before anything runs
     ffmpeg_choice()  # an unusable FENTA_FFMPEG is bad input (exit 2), not a failed job; any notice comes before the display
     check_keys(wf, settings)  # every missing key in one message (exit 2), before asking about the cost
     from ..nodes.publish import check_accounts
@@ -242,8 +312,17 @@ def run(
         # webhooks (waiting at most 10 s; never failing the run).
         result = _run_job(
             lambda display: run_async(
-                wf, out=out, name=name, preview=preview, overwrite=overwrite, refresh=refresh,
-                on_event=display, max_cost=max_cost, settings=settings, retries=retries, encoder=encoder,
+                wf,
+                out=out,
+                name=name,
+                preview=preview,
+                overwrite=overwrite,
+                refresh=refresh,
+                on_event=display,
+                max_cost=max_cost,
+                settings=settings,
+                retries=retries,
+                encoder=encoder,
                 ended=ended if pusher is not None else None,
             ),
             {n: s.type for n, s in wf.nodes.items()},
@@ -289,9 +368,15 @@ def _finish_sync(settings: Settings, job_id: str, as_json: bool, report: Any) ->
     error = report.error if report is not None else "the push failed"
     if not as_json:
         if error:
-            err_console.print(f"[yellow]sync waits:[/] {escape(error)} (run `fenta sync` later)", highlight=False)
+            err_console.print(
+                f"[yellow]sync waits:[/] {escape(error)} (run `fenta sync` later)", highlight=False
+            )
         else:
-            err_console.print(f"synced to {escape(settings.urls['fenta'])}" + (f"  [dim]video[/] {escape(url)}" if url else ""), highlight=False)
+            err_console.print(
+                f"synced to {escape(settings.urls['fenta'])}"
+                + (f"  [dim]video[/] {escape(url)}" if url else ""),
+                highlight=False,
+            )
     return {"sync": {"synced": not error, "error": error, "video_url": url}}
 
 
@@ -299,9 +384,19 @@ def _finish_sync(settings: Settings, job_id: str, as_json: bool, report: Any) ->
 @handle_errors()
 def resume(
     job_id: str = typer.Argument(..., help="The job to continue (a unique prefix is enough)."),
-    reload: bool = typer.Option(False, "--reload", help="Read the workflow file again (after fixing it); finished nodes whose inputs and params did not change are kept."),
+    reload: bool = typer.Option(
+        False,
+        "--reload",
+        help="Read the workflow file again (after fixing it); finished nodes whose inputs and params did not change are kept.",
+    ),
     json: bool = typer.Option(False, "--json", help="Print the result as JSON."),
-    retries: Optional[int] = typer.Option(None, "--retries", min=0, max=10, help="Retries here after a retryable failure, counted afresh (default: the job's own budget; 0 turns them off)."),
+    retries: int | None = typer.Option(
+        None,
+        "--retries",
+        min=0,
+        max=10,
+        help="Retries here after a retryable failure, counted afresh (default: the job's own budget; 0 turns them off).",
+    ),
 ) -> None:
     """Continue a failed, dead, cancelled or killed job here, from its last finished node (same folder, names and --preview)."""
     from ..media.ffmpeg import ffmpeg_choice

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 from pathlib import Path
-from typing import Any, List, Optional
+from typing import Any
 
 import typer
 
@@ -34,7 +34,22 @@ def _when(ts: float | None, tz: str = "UTC") -> str:
 
 
 def _public(row: dict[str, Any]) -> dict[str, Any]:
-    keys = ("name", "workflow_file", "cron", "tz", "vars", "priority", "catchup", "out_dir", "enabled", "next_fire_at", "last_fire_at", "last_job_id", "last_error", "created_at")
+    keys = (
+        "name",
+        "workflow_file",
+        "cron",
+        "tz",
+        "vars",
+        "priority",
+        "catchup",
+        "out_dir",
+        "enabled",
+        "next_fire_at",
+        "last_fire_at",
+        "last_job_id",
+        "last_error",
+        "created_at",
+    )
     out = {k: row.get(k) for k in keys}
     from ..engine.events import iso
 
@@ -47,13 +62,31 @@ def _public(row: dict[str, Any]) -> dict[str, Any]:
 @handle_errors()
 def schedule_add(
     name: str = typer.Argument(..., help="A name for the schedule (letters, digits, '.', '_', '-')."),
-    workflow: Path = typer.Argument(..., help="The workflow file to run (validated now; re-read at every fire time)."),
-    cron: str = typer.Option(..., "--cron", help="When, as crontab writes it: minute hour day-of-month month day-of-week (\"0 9 * * *\" = 09:00 daily; 0 and 7 are Sunday), or @hourly, @daily, @weekly, @monthly."),
-    tz: str = typer.Option("UTC", "--tz", help="Time zone the cron times are in (IANA name, e.g. Europe/Berlin)."),
-    var: Optional[List[str]] = typer.Option(None, "--var", help="Set a variable for every run: --var key=value, or key=@file.txt (the file is read now; repeatable)."),
+    workflow: Path = typer.Argument(
+        ..., help="The workflow file to run (validated now; re-read at every fire time)."
+    ),
+    cron: str = typer.Option(
+        ...,
+        "--cron",
+        help='When, as crontab writes it: minute hour day-of-month month day-of-week ("0 9 * * *" = 09:00 daily; 0 and 7 are Sunday), or @hourly, @daily, @weekly, @monthly.',
+    ),
+    tz: str = typer.Option(
+        "UTC", "--tz", help="Time zone the cron times are in (IANA name, e.g. Europe/Berlin)."
+    ),
+    var: list[str] | None = typer.Option(
+        None,
+        "--var",
+        help="Set a variable for every run: --var key=value, or key=@file.txt (the file is read now; repeatable).",
+    ),
     priority: int = typer.Option(0, "--priority", help="Queue priority of its jobs (higher runs first)."),
-    catchup: str = typer.Option("latest", "--catchup", help="Fire times missed while no scheduler ran: latest (run once), all (run each), none (skip)."),
-    out: Path = typer.Option(Path("renders"), "-o", "--out", help="Folder for the videos (stored as an absolute path)."),
+    catchup: str = typer.Option(
+        "latest",
+        "--catchup",
+        help="Fire times missed while no scheduler ran: latest (run once), all (run each), none (skip).",
+    ),
+    out: Path = typer.Option(
+        Path("renders"), "-o", "--out", help="Folder for the videos (stored as an absolute path)."
+    ),
     json: bool = typer.Option(False, "--json", help="Print the schedule as JSON."),
 ) -> None:
     """Add a schedule: queue a job of WORKFLOW at every cron time."""
@@ -62,14 +95,32 @@ def schedule_add(
 
     store = _store()
     try:
-        row = add_schedule(store, name, workflow, cron, tz=tz, vars=parse_var_overrides(var), priority=priority, catchup=catchup, out=out)
+        row = add_schedule(
+            store,
+            name,
+            workflow,
+            cron,
+            tz=tz,
+            vars=parse_var_overrides(var),
+            priority=priority,
+            catchup=catchup,
+            out=out,
+        )
     finally:
         store.close()
     if json:
         emit_json(_public(row))
         return
-    console.print(f"added schedule {row['name']}: '{row['cron']}' ({row['tz']}), next {_when(row['next_fire_at'], row['tz'])}", highlight=False, markup=False)
-    console.print("jobs are queued while `fenta scheduler` runs (or by `fenta schedule run-due` from system cron)", highlight=False, markup=False)
+    console.print(
+        f"added schedule {row['name']}: '{row['cron']}' ({row['tz']}), next {_when(row['next_fire_at'], row['tz'])}",
+        highlight=False,
+        markup=False,
+    )
+    console.print(
+        "jobs are queued while `fenta scheduler` runs (or by `fenta schedule run-due` from system cron)",
+        highlight=False,
+        markup=False,
+    )
 
 
 @schedule_app.command("list")
@@ -87,13 +138,33 @@ def schedule_list(json: bool = typer.Option(False, "--json", help="Print as JSON
         emit_json([_public(r) for r in rows])
         return
     if not rows:
-        console.print("no schedules: add one with `fenta schedule add NAME WORKFLOW --cron \"0 9 * * *\"`", highlight=False, markup=False)
+        console.print(
+            'no schedules: add one with `fenta schedule add NAME WORKFLOW --cron "0 9 * * *"`',
+            highlight=False,
+            markup=False,
+        )
         return
     from ._tables import table, whole
 
-    t = table(whole("name"), whole("cron"), whole("tz"), "state", whole("next"), whole("last job"), whole("workflow"))
+    t = table(
+        whole("name"),
+        whole("cron"),
+        whole("tz"),
+        "state",
+        whole("next"),
+        whole("last job"),
+        whole("workflow"),
+    )
     for r in rows:
-        t.add_row(r["name"], r["cron"], r["tz"], "active" if r["enabled"] else "paused", _when(r["next_fire_at"], r["tz"]), r["last_job_id"] or "-", r["workflow_file"])
+        t.add_row(
+            r["name"],
+            r["cron"],
+            r["tz"],
+            "active" if r["enabled"] else "paused",
+            _when(r["next_fire_at"], r["tz"]),
+            r["last_job_id"] or "-",
+            r["workflow_file"],
+        )
     console.print(t)
 
 
@@ -115,10 +186,18 @@ def schedule_show(
         emit_json(_public(r))
         return
     lines = [
-        ("name", r["name"]), ("state", "active" if r["enabled"] else "paused"), ("cron", r["cron"]), ("tz", r["tz"]),
-        ("catchup", r["catchup"]), ("priority", str(r["priority"])), ("workflow", r["workflow_file"]), ("out", r["out_dir"] or "-"),
+        ("name", r["name"]),
+        ("state", "active" if r["enabled"] else "paused"),
+        ("cron", r["cron"]),
+        ("tz", r["tz"]),
+        ("catchup", r["catchup"]),
+        ("priority", str(r["priority"])),
+        ("workflow", r["workflow_file"]),
+        ("out", r["out_dir"] or "-"),
         ("vars", ", ".join(f"{k}={v}" for k, v in (r["vars"] or {}).items()) or "-"),
-        ("next", _when(r["next_fire_at"], r["tz"])), ("last fire", _when(r["last_fire_at"], r["tz"])), ("last job", r["last_job_id"] or "-"),
+        ("next", _when(r["next_fire_at"], r["tz"])),
+        ("last fire", _when(r["last_fire_at"], r["tz"])),
+        ("last job", r["last_job_id"] or "-"),
     ]
     if r.get("last_error"):
         lines.append(("last error", r["last_error"]))
@@ -151,7 +230,9 @@ def schedule_resume(name: str = typer.Argument(..., help="The schedule's name.")
         r = set_enabled(store, name, True)
     finally:
         store.close()
-    console.print(f"resumed schedule {name}, next {_when(r['next_fire_at'], r['tz'])}", highlight=False, markup=False)
+    console.print(
+        f"resumed schedule {name}, next {_when(r['next_fire_at'], r['tz'])}", highlight=False, markup=False
+    )
 
 
 @schedule_app.command("remove")
@@ -194,7 +275,8 @@ def schedule_run(
 def schedule_run_due(
     workers: int = typer.Option(1, "--workers", help="How many jobs run at once (1 to 64)."),
     wait: float = typer.Option(
-        10.0, "--wait",
+        10.0,
+        "--wait",
         help="Seconds to wait for webhook deliveries before exiting (the rest stay pending; at most a day).",
     ),
     json: bool = typer.Option(False, "--json", help="Print what was queued and run as JSON."),
@@ -213,7 +295,11 @@ def schedule_run_due(
     settings = Settings.from_env()
     store = JobStore(settings.db_path)
     try:
-        fired = fire_due(settings, store, log=None if json else (lambda m: err_console.print(m, highlight=False, markup=False)))
+        fired = fire_due(
+            settings,
+            store,
+            log=None if json else (lambda m: err_console.print(m, highlight=False, markup=False)),
+        )
     finally:
         store.close()
     queued = [job for _, _, job in fired if job]
@@ -227,7 +313,9 @@ def schedule_run_due(
     finally:
         store.close()
     if json:
-        emit_json({"queued": [{"schedule": s, "fire_time": t, "job_id": j} for s, t, j in fired], "jobs": states})
+        emit_json(
+            {"queued": [{"schedule": s, "fire_time": t, "job_id": j} for s, t, j in fired], "jobs": states}
+        )
     else:
         if not fired:
             console.print("nothing was due", highlight=False, markup=False)
@@ -241,12 +329,14 @@ def schedule_run_due(
 @handle_errors(json_flag=None)
 def scheduler(
     workers: int = typer.Option(
-        1, "--workers",
+        1,
+        "--workers",
         help="How many jobs run at once in this process (0 to 64; 0: only queue them, for `fenta worker` "
         "elsewhere).",
     ),
-    log_format: Optional[str] = typer.Option(
-        None, "--log-format",
+    log_format: str | None = typer.Option(
+        None,
+        "--log-format",
         help="text or json: json writes one JSON object per line on stderr (time, level, message, job_id, "
         "schedule); default FENTA_LOG_FORMAT, else text.",
     ),

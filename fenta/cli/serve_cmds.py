@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import List, Optional
-
 import typer
 
 from ..config import Settings
@@ -37,19 +35,19 @@ def serve(
     scheduler: bool = typer.Option(
         True, "--scheduler/--no-scheduler", help="Also queue scheduled jobs (one scheduler per FENTA_HOME)."
     ),
-    log_format: Optional[str] = typer.Option(
+    log_format: str | None = typer.Option(
         None,
         "--log-format",
         help="text or json: one JSON object per line with time, level, message, request_id, job_id, node, "
         "duration (default FENTA_LOG_FORMAT, else text).",
     ),
-    cors_origin: Optional[List[str]] = typer.Option(
+    cors_origin: list[str] | None = typer.Option(
         None,
         "--cors-origin",
         help="An origin browsers may call the API from (repeatable; default FENTA_CORS_ORIGINS; none: CORS "
         "off).",
     ),
-    public_url: Optional[str] = typer.Option(
+    public_url: str | None = typer.Option(
         None,
         "--public-url",
         help="The server's URL as clients reach it (behind a proxy): MCP's metadata names it and MCP accepts "
@@ -92,7 +90,7 @@ def tokens_create(
     role: str = typer.Option(
         "editor", "--role", help="viewer, editor, admin or owner (see the permission matrix in the README)."
     ),
-    scopes: Optional[List[str]] = typer.Option(
+    scopes: list[str] | None = typer.Option(
         None,
         "--scopes",
         help="Narrow the role to these permissions, comma-separated (e.g. jobs:read,jobs:write); default: "

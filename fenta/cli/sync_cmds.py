@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import sys
-from typing import Optional
 
 import typer
 from rich.markup import escape
@@ -23,8 +22,14 @@ app.add_typer(sync_app, name="sync")
 @handle_errors()
 def sync_push(
     ctx: typer.Context,
-    job: Optional[str] = typer.Option(None, "--job", help="Push only this job (a unique prefix is enough), even if it was pushed already."),
-    dry_run: bool = typer.Option(False, "--dry-run", help="Say which jobs, events, usage records and files would be pushed; send nothing."),
+    job: str | None = typer.Option(
+        None, "--job", help="Push only this job (a unique prefix is enough), even if it was pushed already."
+    ),
+    dry_run: bool = typer.Option(
+        False,
+        "--dry-run",
+        help="Say which jobs, events, usage records and files would be pushed; send nothing.",
+    ),
     json: bool = typer.Option(False, "--json", help="Print what was pushed as JSON."),
 ) -> None:
     """Push whatever is pending: job rows, their events and usage, and finished renders (renders/{job_id}/{file}); then send the job.completed webhooks that waited for those videos."""
@@ -56,8 +61,15 @@ def sync_push(
             console.print(line, highlight=False)
     if report.error:
         if not json:
-            when = "once the hosted project answers" if report.retryable else "once what the line above says is fixed"
-            err_console.print(f"the push waits: run `fenta sync` again {when} (`fenta sync status` shows what is left)", highlight=False)
+            when = (
+                "once the hosted project answers"
+                if report.retryable
+                else "once what the line above says is fixed"
+            )
+            err_console.print(
+                f"the push waits: run `fenta sync` again {when} (`fenta sync status` shows what is left)",
+                highlight=False,
+            )
         raise typer.Exit(1)
 
 
@@ -74,15 +86,29 @@ def sync_status(json: bool = typer.Option(False, "--json", help="Print as JSON."
     if s["configured"]:
         console.print(f"[bold]hosted[/]     {escape(s['url'])}", highlight=False)
     else:  # no project yet: the built-in default URL would only mislead
-        console.print(f"[bold]hosted[/]     not configured [yellow]({escape(s['problem'])})[/]", highlight=False)
-    console.print(f"[bold]pending[/]    {len(s['pending'])} job(s); {s['synced']} pushed and up to date{'; every job is pushed (FENTA_SYNC=1)' if s['sync_all'] else ''}", highlight=False)
+        console.print(
+            f"[bold]hosted[/]     not configured [yellow]({escape(s['problem'])})[/]", highlight=False
+        )
+    console.print(
+        f"[bold]pending[/]    {len(s['pending'])} job(s); {s['synced']} pushed and up to date{'; every job is pushed (FENTA_SYNC=1)' if s['sync_all'] else ''}",
+        highlight=False,
+    )
     for p in s["pending"]:
         err = f"  [red]{escape(p['last_error'])}[/]" if p["last_error"] else ""
-        console.print(f"  {p['job_id']}  {p['status']}{' (hosted ' + p['remote_id'] + ')' if p['hosted'] else ''}{err}", highlight=False)
+        console.print(
+            f"  {p['job_id']}  {p['status']}{' (hosted ' + p['remote_id'] + ')' if p['hosted'] else ''}{err}",
+            highlight=False,
+        )
     console.print(f"[bold]last push[/]  {s['last_push_at'] or 'never'}", highlight=False)
     if s["last_error"]:
-        since = "  [dim](a push has succeeded since)[/]" if s["last_push_at"] and s["last_push_at"] > s["last_error_at"] else ""
-        console.print(f"[bold]last error[/] {s['last_error_at']}  {escape(s['last_error'])}{since}", highlight=False)
+        since = (
+            "  [dim](a push has succeeded since)[/]"
+            if s["last_push_at"] and s["last_push_at"] > s["last_error_at"]
+            else ""
+        )
+        console.print(
+            f"[bold]last error[/] {s['last_error_at']}  {escape(s['last_error'])}{since}", highlight=False
+        )
 
 
 @sync_app.command("sql")

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import platform
 import sys
-from typing import Optional
 
 import typer
 
@@ -20,10 +19,22 @@ def _ffmpeg(settings: Settings) -> dict:
     except FFmpegUnusable as e:
         return {"error": str(e)}
     used = check_ffmpeg(choice.path, settings)  # cached: costs nothing once the binary has been checked
-    info = {"path": choice.path, "source": choice.source, "version": used.short_version, "reason": choice.reason, "ok": used.ok, "problem": used.problem, "passed_over": None}
+    info = {
+        "path": choice.path,
+        "source": choice.source,
+        "version": used.short_version,
+        "reason": choice.reason,
+        "ok": used.ok,
+        "problem": used.problem,
+        "passed_over": None,
+    }
     if choice.passed_over:
         p = choice.passed_over
-        info["passed_over"] = {"path": p.path, "version": p.short_version if p.version else None, "problem": p.problem}
+        info["passed_over"] = {
+            "path": p.path,
+            "version": p.short_version if p.version else None,
+            "problem": p.problem,
+        }
     return info
 
 
@@ -33,7 +44,10 @@ def _encoders(ffmpeg: dict, settings: Settings) -> dict:
         return {}
     from ..render.encoders import check_all
 
-    return {c.name: "usable" if c.ok else f"not usable: {c.problem}" for c in check_all(ffmpeg=ffmpeg["path"], settings=settings)}
+    return {
+        c.name: "usable" if c.ok else f"not usable: {c.problem}"
+        for c in check_all(ffmpeg=ffmpeg["path"], settings=settings)
+    }
 
 
 def _rate_limits(settings: Settings) -> dict:
@@ -57,7 +71,9 @@ def _rate_limit_text(rl: dict) -> str:
     if rl.get("reset"):
         text += f", resets {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime(float(rl['reset'])))}"
     if rl.get("updated_at"):
-        text += f"  [dim](seen {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime(float(rl['updated_at'])))})[/]"
+        text += (
+            f"  [dim](seen {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime(float(rl['updated_at'])))})[/]"
+        )
     return text
 
 
@@ -108,7 +124,12 @@ def _print_doctor(info: dict, espeak: str, settings: Settings) -> None:
     if "error" in ff:
         t.add_row("ffmpeg", Text.from_markup(f"[bold red]unusable:[/] {escape(ff['error'])}"))
     else:
-        t.add_row("ffmpeg", Text.from_markup(f"{escape(ff['version'])}  [dim]{escape(ff['source'])}: {escape(ff['path'])}[/]"))
+        t.add_row(
+            "ffmpeg",
+            Text.from_markup(
+                f"{escape(ff['version'])}  [dim]{escape(ff['source'])}: {escape(ff['path'])}[/]"
+            ),
+        )
         t.add_row("  why", ff["reason"])
         if not ff["ok"]:
             t.add_row(Text("  lacks", style="red"), ff["problem"] or "?")
@@ -131,7 +152,9 @@ app.add_typer(templates_app, name="templates")
 
 @templates_app.callback()
 @handle_errors()
-def templates_list(ctx: typer.Context, json: bool = typer.Option(False, "--json", help="Print as JSON.")) -> None:
+def templates_list(
+    ctx: typer.Context, json: bool = typer.Option(False, "--json", help="Print as JSON.")
+) -> None:
     """List the shipped montage templates."""
     if ctx.invoked_subcommand:
         return
@@ -141,11 +164,20 @@ def templates_list(ctx: typer.Context, json: bool = typer.Option(False, "--json"
     for name in list_templates():
         t = resolve_template(name)
         c = t["canvas"]
-        rows.append({"name": name, "size": f"{c['width']}x{c['height']}", "fps": c["fps"], "transition": t["transition"]["type"], "description": t["description"]})
+        rows.append(
+            {
+                "name": name,
+                "size": f"{c['width']}x{c['height']}",
+                "fps": c["fps"],
+                "transition": t["transition"]["type"],
+                "description": t["description"],
+            }
+        )
     if json:
         emit_json(rows)
         return
     from rich.table import Table
+
     table = Table()
     for col in ("name", "size", "fps", "transition", "description"):
         table.add_column(col)
@@ -156,7 +188,10 @@ def templates_list(ctx: typer.Context, json: bool = typer.Option(False, "--json"
 
 @templates_app.command("show")
 @handle_errors()
-def templates_show(name: str = typer.Argument(..., help="Template name or path."), json: bool = typer.Option(False, "--json", help="Print as JSON.")) -> None:
+def templates_show(
+    name: str = typer.Argument(..., help="Template name or path."),
+    json: bool = typer.Option(False, "--json", help="Print as JSON."),
+) -> None:
     """Show every field of a template, defaults filled in."""
     from ..render.templates import resolve_template
 
@@ -173,9 +208,12 @@ def templates_show(name: str = typer.Argument(..., help="Template name or path."
 @handle_errors()
 def templates_preview(
     name: str = typer.Argument(..., help="Template name or path."),
-    out: str = typer.Option("previews", "--out", "-o", help="Folder for NAME.mp4 (the sample) and NAME.png (its contact sheet)."),
-    animation: Optional[str] = typer.Option(
-        None, "--animation",
+    out: str = typer.Option(
+        "previews", "--out", "-o", help="Folder for NAME.mp4 (the sample) and NAME.png (its contact sheet)."
+    ),
+    animation: str | None = typer.Option(
+        None,
+        "--animation",
         help="Show the captions animated this way: pop, highlight, chunk or none (files NAME-ANIMATION.*).",
     ),
     json: bool = typer.Option(False, "--json", help="Print the result as JSON."),
@@ -188,4 +226,8 @@ def templates_preview(
         emit_json(p.to_dict())
         return
     console.print(f"sample        {p.video}  ({p.duration:.1f} s)", highlight=False, markup=False)
-    console.print(f"contact sheet {p.sheet}  ({p.sheet_size[0]}x{p.sheet_size[1]}, frames at {', '.join(f'{t:g}' for t in p.frames)} s)", highlight=False, markup=False)
+    console.print(
+        f"contact sheet {p.sheet}  ({p.sheet_size[0]}x{p.sheet_size[1]}, frames at {', '.join(f'{t:g}' for t in p.frames)} s)",
+        highlight=False,
+        markup=False,
+    )

@@ -36,8 +36,22 @@ def usage(
     from ._tables import table, whole
 
     # every cell is a key or a number someone may copy: none is cut
-    t = table(whole("day"), whole("provider"), whole("units"), whole("calls", justify="right"), whole("quantity", justify="right"), whole("cost", justify="right"))
+    t = table(
+        whole("day"),
+        whole("provider"),
+        whole("units"),
+        whole("calls", justify="right"),
+        whole("quantity", justify="right"),
+        whole("cost", justify="right"),
+    )
     for r in rows:
-        t.add_row(r["day"], r["provider"], r["units"] or "-", str(r["calls"]), f"{r['quantity']:,.0f}", f"{r['cost']:.6f}")
+        t.add_row(
+            r["day"],
+            r["provider"],
+            r["units"] or "-",
+            str(r["calls"]),
+            f"{r['quantity']:,.0f}",
+            f"{r['cost']:.6f}",
+        )
     console.print(t)
     console.print(f"total cost over {days} days: {total:.6f}", highlight=False)

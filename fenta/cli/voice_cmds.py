@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 from enum import Enum
-from typing import Optional
 
 import typer
 from rich.markup import escape
@@ -22,8 +21,16 @@ class Engine(str, Enum):
 @app.command()
 @handle_errors()
 def voices(
-    engine: Optional[Engine] = typer.Option(None, "--engine", "-e", case_sensitive=False, help="Only this engine (edge needs the network; espeak and piper are offline)."),
-    lang: Optional[str] = typer.Option(None, "--lang", "-l", help="Only voices for this language, e.g. ru or en-US."),
+    engine: Engine | None = typer.Option(
+        None,
+        "--engine",
+        "-e",
+        case_sensitive=False,
+        help="Only this engine (edge needs the network; espeak and piper are offline).",
+    ),
+    lang: str | None = typer.Option(
+        None, "--lang", "-l", help="Only voices for this language, e.g. ru or en-US."
+    ),
     json: bool = typer.Option(False, "--json", help="Print as JSON."),
 ) -> None:
     """List TTS voices per engine (the name goes into Voice.TTS params.voice)."""
@@ -33,7 +40,10 @@ def voices(
     try:
         rows = asyncio.run(list_voices(engine.value, lang)) if engine else []
     except NETWORK_ERRORS as e:
-        raise FentaError(f"listing edge voices needs the network ({type(e).__name__}); offline engines: espeak, piper", field="--engine") from None
+        raise FentaError(
+            f"listing edge voices needs the network ({type(e).__name__}); offline engines: espeak, piper",
+            field="--engine",
+        ) from None
     notes: list[str] = []
     if engine is None:
         rows = asyncio.run(list_voices("espeak", lang)) + asyncio.run(list_voices("piper", lang))

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any, List, Optional
+from typing import Any
 
 import typer
 
@@ -35,8 +35,16 @@ def _say(text: str) -> None:
 @handle_errors()
 def webhooks_add(
     url: str = typer.Argument(..., help="Where to POST events (http or https)."),
-    events: Optional[List[str]] = typer.Option(None, "--events", help="Event types to send, comma-separated (default: job.started,job.completed,job.failed,quota.warning; also job.queued, job.retrying, job.dead, job.cancelled)."),
-    secret: Optional[str] = typer.Option(None, "--secret", help="The signing secret (whsec_ + base64 of 24-64 bytes); one is generated and printed once when left out."),
+    events: list[str] | None = typer.Option(
+        None,
+        "--events",
+        help="Event types to send, comma-separated (default: job.started,job.completed,job.failed,quota.warning; also job.queued, job.retrying, job.dead, job.cancelled).",
+    ),
+    secret: str | None = typer.Option(
+        None,
+        "--secret",
+        help="The signing secret (whsec_ + base64 of 24-64 bytes); one is generated and printed once when left out.",
+    ),
     json: bool = typer.Option(False, "--json", help="Print the endpoint (and a generated secret) as JSON."),
 ) -> None:
     """Add an endpoint; it receives events from now on, signed with its own secret."""
@@ -54,12 +62,18 @@ def webhooks_add(
     _say(f"events: {', '.join(ep.events)}")
     if not secret:
         _say(f"secret: {ep.secret}")
-        err_console.print("keep the secret now: it is not shown again (it is stored in FENTA_HOME/fenta.db to sign requests)", highlight=False, markup=False)
+        err_console.print(
+            "keep the secret now: it is not shown again (it is stored in FENTA_HOME/fenta.db to sign requests)",
+            highlight=False,
+            markup=False,
+        )
 
 
 @webhooks_app.command("list")
 @handle_errors()
-def webhooks_list(json: bool = typer.Option(False, "--json", help="Print as JSON (secrets are never shown).")) -> None:
+def webhooks_list(
+    json: bool = typer.Option(False, "--json", help="Print as JSON (secrets are never shown)."),
+) -> None:
     """List endpoints with their events, state and pending or failed deliveries."""
     from ..ops.webhooks import list_endpoints
 
@@ -69,7 +83,15 @@ def webhooks_list(json: bool = typer.Option(False, "--json", help="Print as JSON
         counts = store.delivery_counts()
     finally:
         store.close()
-    rows = [{**ep.public(), "pending": counts.get((ep.id, "pending"), 0), "failed": counts.get((ep.id, "failed"), 0), "delivered": counts.get((ep.id, "delivered"), 0)} for ep in eps]
+    rows = [
+        {
+            **ep.public(),
+            "pending": counts.get((ep.id, "pending"), 0),
+            "failed": counts.get((ep.id, "failed"), 0),
+            "delivered": counts.get((ep.id, "delivered"), 0),
+        }
+        for ep in eps
+    ]
     if json:
         emit_json(rows)
         return
@@ -78,16 +100,36 @@ def webhooks_list(json: bool = typer.Option(False, "--json", help="Print as JSON
         return
     from ._tables import table, whole
 
-    t = table(whole("id"), whole("url"), "events", "state", whole("delivered", justify="right"), whole("pending", justify="right"), whole("failed", justify="right"))
+    t = table(
+        whole("id"),
+        whole("url"),
+        "events",
+        "state",
+        whole("delivered", justify="right"),
+        whole("pending", justify="right"),
+        whole("failed", justify="right"),
+    )
     for r in rows:
         state = "enabled" if r["enabled"] else f"disabled: {r['disabled_reason']}"
-        t.add_row(r["id"], r["url"], ", ".join(r["events"]), state, str(r["delivered"]), str(r["pending"]), str(r["failed"]))
+        t.add_row(
+            r["id"],
+            r["url"],
+            ", ".join(r["events"]),
+            state,
+            str(r["delivered"]),
+            str(r["pending"]),
+            str(r["failed"]),
+        )
     console.print(t)
 
 
 @webhooks_app.command("remove")
 @handle_errors()
-def webhooks_remove(endpoint_id: str = typer.Argument(..., metavar="ID", help="The endpoint's id (a unique prefix is enough).")) -> None:
+def webhooks_remove(
+    endpoint_id: str = typer.Argument(
+        ..., metavar="ID", help="The endpoint's id (a unique prefix is enough)."
+    ),
+) -> None:
     """Remove an endpoint and its pending deliveries."""
     from ..ops.webhooks import remove_endpoint
 
@@ -102,7 +144,9 @@ def webhooks_remove(endpoint_id: str = typer.Argument(..., metavar="ID", help="T
 @webhooks_app.command("test")
 @handle_errors()
 def webhooks_test(
-    endpoint_id: str = typer.Argument(..., metavar="ID", help="The endpoint's id (a unique prefix is enough)."),
+    endpoint_id: str = typer.Argument(
+        ..., metavar="ID", help="The endpoint's id (a unique prefix is enough)."
+    ),
     json: bool = typer.Option(False, "--json", help="Print the outcome as JSON."),
 ) -> None:
     """Send a signed `webhook.test` ping to an endpoint now; exits 1 unless it answers 2xx."""
@@ -114,7 +158,9 @@ def webhooks_test(
     finally:
         store.close()
     if json:
-        emit_json({"endpoint_id": a.endpoint_id, "status": a.status, "http_status": a.http_status, "error": a.error})
+        emit_json(
+            {"endpoint_id": a.endpoint_id, "status": a.status, "http_status": a.http_status, "error": a.error}
+        )
     elif a.status == "delivered":
         _say(f"ping delivered to {a.endpoint_id}: HTTP {a.http_status}")
     else:
@@ -126,7 +172,9 @@ def webhooks_test(
 @webhooks_app.command("deliveries")
 @handle_errors()
 def webhooks_deliveries(
-    status: Optional[str] = typer.Option(None, "--status", help="Only deliveries in this state: pending, delivered or failed."),
+    status: str | None = typer.Option(
+        None, "--status", help="Only deliveries in this state: pending, delivered or failed."
+    ),
     limit: int = typer.Option(50, "--limit", "-n", help="How many to show, newest first."),
     json: bool = typer.Option(False, "--json", help="Print as JSON."),
 ) -> None:
@@ -137,7 +185,9 @@ def webhooks_deliveries(
 
     limit = whole(limit, "--limit", least=1)
     if status not in (None, "pending", "delivered", "failed"):
-        raise WebhookError(f"unknown status '{status}': choose pending, delivered or failed", field="--status")
+        raise WebhookError(
+            f"unknown status '{status}': choose pending, delivered or failed", field="--status"
+        )
     store = _store()
     try:
         rows = deliveries(store, status=status, limit=limit)
@@ -153,17 +203,39 @@ def webhooks_deliveries(
         return
     from ._tables import table, whole
 
-    t = table(whole("event"), whole("type"), whole("endpoint"), "status", whole("tries", justify="right"), "last answer", whole("next attempt"), whole("job"))
+    t = table(
+        whole("event"),
+        whole("type"),
+        whole("endpoint"),
+        "status",
+        whole("tries", justify="right"),
+        "last answer",
+        whole("next attempt"),
+        whole("job"),
+    )
     for r in rows:
-        last = (str(r["last_status"]) if r["last_status"] else "") + (f" {r['last_error']}" if r["last_error"] and not str(r["last_error"]).startswith("HTTP") else "")
-        t.add_row(str(r["event_id"]), r["type"], r["endpoint_id"] or "-", r["status"], str(r["attempts"]), last.strip() or "-", _when(r["next_at"]) if r["status"] == "pending" else "-", r["job_id"] or "-")
+        last = (str(r["last_status"]) if r["last_status"] else "") + (
+            f" {r['last_error']}" if r["last_error"] and not str(r["last_error"]).startswith("HTTP") else ""
+        )
+        t.add_row(
+            str(r["event_id"]),
+            r["type"],
+            r["endpoint_id"] or "-",
+            r["status"],
+            str(r["attempts"]),
+            last.strip() or "-",
+            _when(r["next_at"]) if r["status"] == "pending" else "-",
+            r["job_id"] or "-",
+        )
     console.print(t)
 
 
 @webhooks_app.command("redeliver")
 @handle_errors()
 def webhooks_redeliver(
-    event_id: str = typer.Argument(..., help="The event's id (as `deliveries` lists it, or evt_N from the webhook-id header)."),
+    event_id: str = typer.Argument(
+        ..., help="The event's id (as `deliveries` lists it, or evt_N from the webhook-id header)."
+    ),
     json: bool = typer.Option(False, "--json", help="Print the outcome as JSON."),
 ) -> None:
     """Send an event again to its endpoints now, with a fresh set of retries."""
@@ -177,10 +249,24 @@ def webhooks_redeliver(
     finally:
         store.close()
     if json:
-        emit_json([{"endpoint_id": a.endpoint_id, "status": a.status, "http_status": a.http_status, "error": a.error} for a in attempts])
+        emit_json(
+            [
+                {
+                    "endpoint_id": a.endpoint_id,
+                    "status": a.status,
+                    "http_status": a.http_status,
+                    "error": a.error,
+                }
+                for a in attempts
+            ]
+        )
         return
     for a in attempts:
-        _say(f"{a.endpoint_id}: {a.status}" + (f" (HTTP {a.http_status})" if a.http_status else "") + (f": {a.error}" if a.error else ""))
+        _say(
+            f"{a.endpoint_id}: {a.status}"
+            + (f" (HTTP {a.http_status})" if a.http_status else "")
+            + (f": {a.error}" if a.error else "")
+        )
 
 
 @webhooks_app.command("deliver")
@@ -200,9 +286,24 @@ def webhooks_deliver(
     readers.pump(settings, deliver=False)
     attempts = webhooks.flush(settings, wait=wait)
     if json:
-        emit_json([{"event_id": a.event_id, "endpoint_id": a.endpoint_id, "status": a.status, "http_status": a.http_status, "error": a.error} for a in attempts])
+        emit_json(
+            [
+                {
+                    "event_id": a.event_id,
+                    "endpoint_id": a.endpoint_id,
+                    "status": a.status,
+                    "http_status": a.http_status,
+                    "error": a.error,
+                }
+                for a in attempts
+            ]
+        )
         return
     if not attempts:
         _say("nothing was due")
     for a in attempts:
-        _say(f"event {a.event_id} -> {a.endpoint_id}: {a.status}" + (f" (HTTP {a.http_status})" if a.http_status else "") + (f": {a.error}" if a.error else ""))
+        _say(
+            f"event {a.event_id} -> {a.endpoint_id}: {a.status}"
+            + (f" (HTTP {a.http_status})" if a.http_status else "")
+            + (f": {a.error}" if a.error else "")
+        )

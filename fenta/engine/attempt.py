@@ -32,7 +32,8 @@ import logging
 import sqlite3
 import threading
 import time
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from ..config import Settings
 from ..errors import FentaError, JobError
@@ -82,7 +83,7 @@ class LeaseKeeper:
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name=f"lease-{lease.job_id}", daemon=True)
 
-    def __enter__(self) -> "LeaseKeeper":
+    def __enter__(self) -> LeaseKeeper:
         self._thread.start()
         return self
 
@@ -184,7 +185,12 @@ async def run_attempt(
     bus.put(*events)
     control = control or Control()
     work = Work(
-        store, job, settings, bus, workflow=workflow, refresh=frozenset(refresh or ()),
+        store,
+        job,
+        settings,
+        bus,
+        workflow=workflow,
+        refresh=frozenset(refresh or ()),
         stopping=lambda: control.stopping,
     )
     task = asyncio.ensure_future((executor or LocalExecutor()).run(work))
@@ -281,8 +287,13 @@ class _Ending:
         """End the attempt as failed: a retry due (or dead), as the lifecycle's budget says."""
         error = self.outcome.error or "failed"
         row, events = fail(
-            self.store, self.lease, self.settings, self.settings.redact(error), self.outcome.retryable,
-            retry_after=self.outcome.retry_after, keep_lease=keep_lease,
+            self.store,
+            self.lease,
+            self.settings,
+            self.settings.redact(error),
+            self.outcome.retryable,
+            retry_after=self.outcome.retry_after,
+            keep_lease=keep_lease,
         )
         return self.result("failed", row, events, error=error)
 

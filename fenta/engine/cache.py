@@ -157,7 +157,7 @@ def _area(cache_dir: Path, path: Path) -> str:
     return rel[0] if len(rel) > 1 else "other"
 
 
-def _scan(store: "JobStore", cache_dir: Path, now: float) -> _Scan:
+def _scan(store: JobStore, cache_dir: Path, now: float) -> _Scan:
     cache_dir = Path(os.path.abspath(cache_dir))
     live = store.live_jobs()
     guard = min([now] + [j.started_at or now for j in live])
@@ -225,7 +225,7 @@ class CacheUsage:
         return dict(self.__dict__)
 
 
-def usage(store: "JobStore", cache_dir: Path) -> CacheUsage:
+def usage(store: JobStore, cache_dir: Path) -> CacheUsage:
     """Size of the cache by area (blobs, tts, tmp), its entries and when they were last used."""
     scan = _scan(store, cache_dir, time.time())
     root = Path(os.path.abspath(cache_dir))
@@ -265,7 +265,7 @@ class PruneResult:
 
 
 def prune(
-    store: "JobStore",
+    store: JobStore,
     cache_dir: Path,
     *,
     older_than: float | None = None,

@@ -22,7 +22,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from typing import Any, Callable, Iterable, Iterator, Protocol
+from collections.abc import Callable, Iterable, Iterator
+from typing import Any, Protocol
 
 from .clock import iso, now_iso, parse_iso
 from .records import Event
@@ -82,7 +83,11 @@ def append_event(tx: Tx, type: str, job_id: str | None, data: dict[str, Any]) ->
 
 
 def read_events(
-    store: JobStore, *, since_id: int = 0, job_id: str | None = None, types: Iterable[str] | None = None,
+    store: JobStore,
+    *,
+    since_id: int = 0,
+    job_id: str | None = None,
+    types: Iterable[str] | None = None,
     limit: int = 1000,
 ) -> list[Event]:
     """Events with an id above `since_id`, oldest first.
@@ -162,7 +167,7 @@ class Bus:
         self.queue: asyncio.Queue[Event | None] = asyncio.Queue()
         self.task: asyncio.Task[None] | None = None
 
-    def start(self) -> "Bus":
+    def start(self) -> Bus:
         if self.on_event is not None:
             self.task = asyncio.get_running_loop().create_task(self._pump(), name="fenta-events")
         return self

@@ -12,8 +12,9 @@ import functools
 import os
 import time
 import traceback
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import networkx as nx
 from pydantic import BaseModel, ValidationError
@@ -25,9 +26,9 @@ from ..retry import is_retryable
 from .cache import cache_key, files_exist
 from .clock import now_iso
 from .events import Sink
-from .records import Event
 from .graph import build_graph
 from .outputs import Published, publish
+from .records import Event
 from .spec import NodeSpec, Workflow
 from .store import JobStore, Tx
 from .usage import UsageLog
@@ -285,7 +286,12 @@ class Execution:
         self.record("node.failed", {"node": nid, "error": msg}, checkpoint)
 
     def finish(
-        self, nid: str, output: dict[str, Any], status: str, key: str, seconds: float,
+        self,
+        nid: str,
+        output: dict[str, Any],
+        status: str,
+        key: str,
+        seconds: float,
         events: list[tuple[str, dict[str, Any]]] | None = None,
     ) -> None:
         """Checkpoint a finished node with its `node.finished` event (and the events its run adds,

@@ -12,7 +12,7 @@ if TYPE_CHECKING:
 __all__ = ["build_graph", "find_cycle", "layers", "to_mermaid", "to_text"]
 
 
-def _graph(nodes: dict[str, "NodeSpec"]) -> nx.DiGraph:
+def _graph(nodes: dict[str, NodeSpec]) -> nx.DiGraph:
     g = nx.DiGraph()
     for n in nodes.values():
         g.add_node(n.id, type=n.type)
@@ -25,12 +25,12 @@ def _graph(nodes: dict[str, "NodeSpec"]) -> nx.DiGraph:
     return g
 
 
-def build_graph(workflow: "Workflow") -> nx.DiGraph:
+def build_graph(workflow: Workflow) -> nx.DiGraph:
     """A DiGraph with an edge source -> target per connection (ports on the edge)."""
     return _graph(workflow.nodes)
 
 
-def find_cycle(nodes: dict[str, "NodeSpec"]) -> list[str] | None:
+def find_cycle(nodes: dict[str, NodeSpec]) -> list[str] | None:
     """The node ids along one cycle, or None when the graph is acyclic."""
     try:
         edges = nx.find_cycle(_graph(nodes))
@@ -39,12 +39,12 @@ def find_cycle(nodes: dict[str, "NodeSpec"]) -> list[str] | None:
     return [u for u, _ in edges]
 
 
-def layers(workflow: "Workflow") -> list[list[str]]:
+def layers(workflow: Workflow) -> list[list[str]]:
     """Nodes grouped by depth: every node's inputs come from earlier layers."""
     return [sorted(layer) for layer in nx.topological_generations(build_graph(workflow))]
 
 
-def to_mermaid(workflow: "Workflow") -> str:
+def to_mermaid(workflow: Workflow) -> str:
     """Mermaid flowchart text for the workflow."""
     g = build_graph(workflow)
     lines = ["flowchart LR"]
@@ -56,7 +56,7 @@ def to_mermaid(workflow: "Workflow") -> str:
     return "\n".join(lines)
 
 
-def to_text(workflow: "Workflow") -> str:
+def to_text(workflow: Workflow) -> str:
     """A plain-text drawing: one line per node in run order, with what feeds it."""
     g = build_graph(workflow)
     out = []

@@ -37,7 +37,7 @@ class KeyNeed:
         return {"provider": self.provider, "var": self.var, "nodes": self.nodes, "set": self.set}
 
 
-def key_needs(workflow: "Workflow", settings: Settings | None = None) -> list[KeyNeed]:
+def key_needs(workflow: Workflow, settings: Settings | None = None) -> list[KeyNeed]:
     """Every key the workflow's nodes need with their params, in node order, each marked set or not."""
     settings = settings or Settings.from_env()
     needs: dict[str, KeyNeed] = {}
@@ -55,12 +55,12 @@ def key_needs(workflow: "Workflow", settings: Settings | None = None) -> list[Ke
     return list(needs.values())
 
 
-def missing_keys(workflow: "Workflow", settings: Settings | None = None) -> list[KeyNeed]:
+def missing_keys(workflow: Workflow, settings: Settings | None = None) -> list[KeyNeed]:
     """The keys the workflow needs that are not set."""
     return [k for k in key_needs(workflow, settings) if not k.set]
 
 
-def check_keys(workflow: "Workflow", settings: Settings | None = None) -> None:
+def check_keys(workflow: Workflow, settings: Settings | None = None) -> None:
     """Raise `MissingKeysError` naming every missing key at once; do nothing when all are set."""
     missing = missing_keys(workflow, settings)
     if missing:

@@ -35,15 +35,18 @@ class Lease:
     host: str
 
     @classmethod
-    def new(cls, job_id: str) -> "Lease":
+    def new(cls, job_id: str) -> Lease:
         return cls(job_id, uuid.uuid4().hex, os.getpid(), HOST)
 
     def fields(self, settings: Settings) -> dict[str, Any]:
         """The job row's lease columns for a lease taken or renewed now."""
         now = time.time()
         return {
-            "lease_pid": self.pid, "lease_host": self.host, "lease_token": self.token,
-            "lease_heartbeat": iso(now), "lease_until": iso(now + settings.lease_seconds),
+            "lease_pid": self.pid,
+            "lease_host": self.host,
+            "lease_token": self.token,
+            "lease_heartbeat": iso(now),
+            "lease_until": iso(now + settings.lease_seconds),
         }
 
 

@@ -16,8 +16,9 @@ may follow which, the retry budget, the events of each change); the SQL is the s
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from ..config import Settings
 from ..errors import JobError, QuotaError
@@ -63,7 +64,11 @@ _NEXT: dict[JobState, set[JobState]] = {
 }
 
 _NO_LEASE: dict[str, Any] = {
-    "lease_pid": None, "lease_host": None, "lease_token": None, "lease_heartbeat": None, "lease_until": None,
+    "lease_pid": None,
+    "lease_host": None,
+    "lease_token": None,
+    "lease_heartbeat": None,
+    "lease_until": None,
 }
 
 #: A hook run inside the claim's transaction with the job about to be leased (`reserve(admit=...)`):
@@ -156,8 +161,13 @@ def reserve(
 
 
 def reserve_job(
-    store: JobStore, job_id: str, settings: Settings, *, lease: Lease | None = None,
-    allow: tuple[JobState, ...] = (QUEUED, FAILED, DEAD, CANCELLED), admit: Admit | None = None,
+    store: JobStore,
+    job_id: str,
+    settings: Settings,
+    *,
+    lease: Lease | None = None,
+    allow: tuple[JobState, ...] = (QUEUED, FAILED, DEAD, CANCELLED),
+    admit: Admit | None = None,
 ) -> tuple[Job, Lease]:
     """Lease one given job for this process (`fenta run`, `fenta resume`).
 
@@ -212,9 +222,19 @@ def start(
             extra["max_retries"] = max_retries
         data = {"jobId": job.id, "workflowId": job.workflow_name, "timestamp": iso(now)}
         return transition(
-            tx, job, RUNNING, [("job.started", data)],
-            attempt=job.attempt + 1, error=None, retryable=None, next_attempt_at=None, cancel_requested=0,
-            current_node=None, finished_at=None, started_at=job.started_at or now, **extra,
+            tx,
+            job,
+            RUNNING,
+            [("job.started", data)],
+            attempt=job.attempt + 1,
+            error=None,
+            retryable=None,
+            next_attempt_at=None,
+            cancel_requested=0,
+            current_node=None,
+            finished_at=None,
+            started_at=job.started_at or now,
+            **extra,
         )
 
 
@@ -243,8 +263,15 @@ def _held(tx: Tx, lease: Lease) -> Job | None:
 
 
 def _fail(
-    tx: Tx, job: Job, settings: Settings, error: str, retryable: bool, *, retry_after: float | None = None,
-    keep_lease: Lease | None = None, interrupted: bool = False,
+    tx: Tx,
+    job: Job,
+    settings: Settings,
+    error: str,
+    retryable: bool,
+    *,
+    retry_after: float | None = None,
+    keep_lease: Lease | None = None,
+    interrupted: bool = False,
 ) -> Change:
     """End a running attempt that failed: retry due later, `dead`, or (interrupted) waiting for a person.
 
@@ -273,8 +300,15 @@ def _fail(
 
 
 def fail(
-    store: JobStore, lease: Lease, settings: Settings, error: str, retryable: bool, *,
-    retry_after: float | None = None, keep_lease: bool = False, interrupted: bool = False,
+    store: JobStore,
+    lease: Lease,
+    settings: Settings,
+    error: str,
+    retryable: bool,
+    *,
+    retry_after: float | None = None,
+    keep_lease: bool = False,
+    interrupted: bool = False,
 ) -> tuple[Job | None, list[Event]]:
     """End the holder's attempt as failed (see `_fail`); (job, events), job None when the lease was lost."""
     with store.write() as tx:
@@ -325,8 +359,16 @@ def complete(
 
 def _cancel(tx: Tx, job: Job, **extra: Any) -> Change:
     return transition(
-        tx, job, CANCELLED, [("job.cancelled", {"jobId": job.id})], error="cancelled", current_node=None,
-        finished_at=time.time(), next_attempt_at=None, **extra, **_NO_LEASE,
+        tx,
+        job,
+        CANCELLED,
+        [("job.cancelled", {"jobId": job.id})],
+        error="cancelled",
+        current_node=None,
+        finished_at=time.time(),
+        next_attempt_at=None,
+        **extra,
+        **_NO_LEASE,
     )
 
 
@@ -435,8 +477,17 @@ def revive(store: JobStore, job_id: str) -> Change:
             )
         data = {"jobId": job.id, "workflowId": job.workflow_name, "priority": job.priority}
         return transition(
-            tx, job, QUEUED, [("job.queued", data)], retry_from=job.attempt, error=None, retryable=None,
-            next_attempt_at=None, cancel_requested=False, finished_at=None, **_NO_LEASE,
+            tx,
+            job,
+            QUEUED,
+            [("job.queued", data)],
+            retry_from=job.attempt,
+            error=None,
+            retryable=None,
+            next_attempt_at=None,
+            cancel_requested=False,
+            finished_at=None,
+            **_NO_LEASE,
         )
 
 
@@ -480,6 +531,7 @@ def pending(store: JobStore, *, batch_id: str | None = None) -> int:
     (not those held by another live process); with `batch_id`, only that batch's (`NO_BATCH`: only
     jobs of no batch and no owner)."""
     return sum(
-        1 for job in store.open_jobs(batch_id=batch_id)
+        1
+        for job in store.open_jobs(batch_id=batch_id)
         if not (job.status == FAILED and job.next_attempt_at is None) and not lease_is_live(job)
     )

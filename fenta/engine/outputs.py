@@ -24,9 +24,10 @@ import os
 import shutil
 import tempfile
 import unicodedata
-from pathlib import Path
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Callable, Iterable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from ..errors import PathError
 from .leases import pid_alive
@@ -149,8 +150,10 @@ def check_writable(folder: Path, what: str) -> None:
     probe = folder
     while not probe.exists():
         if len(os.fsencode(probe.name)) > _NAME_MAX:  # mkdir would say "File name too long" only later
-            raise PathError(f"cannot create the {what} {folder}: the folder name {_shown(probe.name)} "
-                            f"is longer than {_NAME_MAX} bytes")
+            raise PathError(
+                f"cannot create the {what} {folder}: the folder name {_shown(probe.name)} "
+                f"is longer than {_NAME_MAX} bytes"
+            )
         if probe.parent == probe:
             break
         probe = probe.parent
@@ -233,8 +236,13 @@ def _remove_stale_parts(dest: Path) -> None:
 
 
 def publish(
-    sets: list[tuple[str, list[dict[str, Any]]]], out_dir: Path, options: dict[str, Any], workflow_name: str,
-    store: JobStore, job_id: str, published: Published,
+    sets: list[tuple[str, list[dict[str, Any]]]],
+    out_dir: Path,
+    options: dict[str, Any],
+    workflow_name: str,
+    store: JobStore,
+    job_id: str,
+    published: Published,
 ) -> Published:
     """Copy a job's artifacts from the cache into the output folder (temporary name, then rename).
 
@@ -273,9 +281,11 @@ def publish(
     for _, _, dest in plan(base):  # checked up front for --name; node ids and suffixes add to it
         size = len(os.fsencode(dest.name)) + _PART_BYTES
         if size > _NAME_MAX:
-            raise PathError(f"cannot write {_shown(dest.name)}: with its temporary suffix the file name is "
-                            f"{size} bytes, longer than the {_NAME_MAX} a file system allows; "
-                            "give a shorter --name")
+            raise PathError(
+                f"cannot write {_shown(dest.name)}: with its temporary suffix the file name is "
+                f"{size} bytes, longer than the {_NAME_MAX} a file system allows; "
+                "give a shorter --name"
+            )
     if options.get("overwrite"):
         stem = base
     else:

@@ -83,7 +83,10 @@ def enqueue(
     job_id = new_job_id()
     lease = Lease.new(job_id) if hold else None
     options: dict[str, Any] = {
-        "name": name, "preview": bool(preview), "overwrite": bool(overwrite), "vars": var_overrides(workflow),
+        "name": name,
+        "preview": bool(preview),
+        "overwrite": bool(overwrite),
+        "vars": var_overrides(workflow),
     }
     if not workflow.policy.trusted:  # for every attempt, resume and worker (none stored: the local user's)
         options["policy"] = workflow.policy.to_stored()

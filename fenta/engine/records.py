@@ -8,9 +8,10 @@ is the row as `fenta.jobs` shows it to users.
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from enum import Enum
-from typing import Any, Mapping
+from typing import Any
 
 __all__ = ["JobState", "STATES", "Job", "Event"]
 
@@ -92,7 +93,7 @@ class Job:
     owner: str | None = None
 
     @classmethod
-    def from_row(cls, row: Mapping[str, Any]) -> "Job":
+    def from_row(cls, row: Mapping[str, Any]) -> Job:
         """A job from its row (columns this version does not know are left out)."""
         known = {f.name for f in fields(cls)}
         values = {k: v for k, v in row.items() if k in known}

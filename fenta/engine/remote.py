@@ -20,9 +20,10 @@ import logging
 import os
 import time
 import traceback
+from collections.abc import Callable
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from ..config import Settings
 from ..errors import FentaError, FFmpegUnusable, MissingKeysError
@@ -255,8 +256,12 @@ def _seed(store: JobStore, payload: dict[str, Any]) -> None:
             )
         for row in payload.get("clips") or []:
             tx.remember_clips(
-                workflow=row["workflow"], provider=row["provider"], clip_ids=[row["clip_id"]], job_id=None,
-                node_id=None, created_at=row["created_at"],
+                workflow=row["workflow"],
+                provider=row["provider"],
+                clip_ids=[row["clip_id"]],
+                job_id=None,
+                node_id=None,
+                created_at=row["created_at"],
             )
 
 
@@ -316,8 +321,11 @@ async def _attempt(payload: dict[str, Any], root: Path, back: list[tuple[str, st
                     else f"{error} (the log is on the Dask worker's disk)"
                 )
             failed = {
-                "ok": False, "error": settings.redact(error), "retryable": failure.retryable,
-                "retry_after": failure.retry_after, "exit_code": failure.exit_code,
+                "ok": False,
+                "error": settings.redact(error),
+                "retryable": failure.retryable,
+                "retry_after": failure.retry_after,
+                "exit_code": failure.exit_code,
             }
             if not isinstance(e, FentaError):  # a bug: the traceback goes to the client's job log
                 failed["log"] = settings.redact(traceback.format_exc())

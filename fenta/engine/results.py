@@ -99,7 +99,8 @@ _NODE_OPTIONS = {"preview": ("Render", "preview"), "encoder": ("Render", "encode
 def _option_targets(workflow: Workflow, option: str) -> list[NodeSpec]:
     node_type, param = _NODE_OPTIONS[option]
     return [
-        s for s in workflow.nodes.values()
+        s
+        for s in workflow.nodes.values()
         if s.type == node_type and s.parsed_params is not None and param in type(s.parsed_params).model_fields
     ]
 

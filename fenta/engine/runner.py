@@ -9,8 +9,9 @@ in `fenta.engine.results`.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from ..bounds import finite
 from ..config import Settings
@@ -102,9 +103,19 @@ async def run_async(
     store = JobStore(settings.db_path)
     try:
         job_id, lease = enqueue(
-            store, workflow, settings=settings, out_dir=out_dir, name=base, preview=preview,
-            overwrite=overwrite, priority=priority, encoder=encoder, hold=True,
-            max_retries=max_retries, retry_base=base_seconds, admit=admit,
+            store,
+            workflow,
+            settings=settings,
+            out_dir=out_dir,
+            name=base,
+            preview=preview,
+            overwrite=overwrite,
+            priority=priority,
+            encoder=encoder,
+            hold=True,
+            max_retries=max_retries,
+            retry_base=base_seconds,
+            admit=admit,
         )
         assert lease is not None
         return await drive(

@@ -26,7 +26,7 @@ def workflow_schema() -> dict[str, Any]:
                 type=(Literal[name], ...),  # type: ignore[arg-type]  # a Literal built at run time
                 params=(cls.Params, Field(default_factory=dict)),
                 inputs=(
-                    dict[str, Union[str, list[str]]],
+                    dict[str, str | list[str]],
                     Field(default_factory=dict, description="port: node.port"),
                 ),
             )

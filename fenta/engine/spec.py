@@ -25,9 +25,10 @@ import difflib
 import hashlib
 import json
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -160,7 +161,7 @@ def _issue_problem(issue: Issue, doc: Any, file: str | None) -> Problem:
 
 
 def _split_field(field: str) -> tuple[str | int, ...]:
-    """"params.paths[2]" -> ("params", "paths", 2): the key path of a field, for its line."""
+    """ "params.paths[2]" -> ("params", "paths", 2): the key path of a field, for its line."""
     out: list[str | int] = []
     for part in field.split("."):
         name, *idx = re.split(r"\[(\d+)\]", part)
@@ -526,8 +527,11 @@ def loads(
         if parsed is not None:
             checker, check = cls(), CheckContext(template=template, workflow_file=file, policy=policy)
             # Files the policy refuses are the node's only problems: its own checks would look at them.
-            off_limits = [(f, why) for f, value in checker.local_paths(parsed)
-                          if (why := policy.file_problem(check.path(value))) is not None]
+            off_limits = [
+                (f, why)
+                for f, value in checker.local_paths(parsed)
+                if (why := policy.file_problem(check.path(value))) is not None
+            ]
             for fld, msg in off_limits or checker.validate(parsed, check):
                 # `fld` is the full field path ("params.paths[2]", "template.subtitles.font").
                 parts = _split_field(fld)
@@ -665,8 +669,15 @@ def loads(
         document["sync"] = True
     name = doc.get("name") or (Path(file).stem if file and not file.startswith("<") else "workflow")
     return Workflow(
-        name=str(name), nodes=nodes, vars=merged_vars, template_name=template_name, template=template,
-        file=file, document=document, retry=retry, policy=policy,
+        name=str(name),
+        nodes=nodes,
+        vars=merged_vars,
+        template_name=template_name,
+        template=template,
+        file=file,
+        document=document,
+        retry=retry,
+        policy=policy,
     )
 
 

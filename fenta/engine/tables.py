@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import re
 import sqlite3
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Iterable
 
 __all__ = ["Schema", "SCHEMA", "ensure_schema"]
 

@@ -12,7 +12,8 @@ import the engine.
 from __future__ import annotations
 
 import time
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from .store import JobStore
 
@@ -46,7 +47,12 @@ class UsageLog:
         if self.store is None:
             return
         self.store.record_usage(
-            provider=provider, model=model, units=units, quantity=quantity, cost=cost, job_id=self.job_id,
+            provider=provider,
+            model=model,
+            units=units,
+            quantity=quantity,
+            cost=cost,
+            job_id=self.job_id,
             node_id=self.node_id,
         )
 

@@ -9,8 +9,9 @@ declares nor uses is refused by `fenta.engine.spec`).
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from ..errors import Problem, SpecError
 from ..policy import TRUSTED, Policy

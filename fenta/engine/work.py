@@ -11,9 +11,10 @@ long the service asked to wait, the CLI's exit status), on this machine and on a
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from ..config import Settings
 from ..errors import FentaError
@@ -112,7 +113,12 @@ class Outcome:
         return self.artifacts.get("video")
 
     @classmethod
-    def failed(cls, failure: Failure, **more: Any) -> "Outcome":
+    def failed(cls, failure: Failure, **more: Any) -> Outcome:
         return cls(
-            False, failure.error, failure.retryable, failure.retry_after, failure.exit_code, **more,
+            False,
+            failure.error,
+            failure.retryable,
+            failure.retry_after,
+            failure.exit_code,
+            **more,
         )

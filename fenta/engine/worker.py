@@ -19,7 +19,8 @@ import asyncio
 import logging
 import signal
 import threading
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from ..config import Settings
 from ..errors import QuotaError
@@ -28,8 +29,8 @@ from .events import Bus, Event
 from .executors import Executor, LocalExecutor
 from .leases import check_lease_timing
 from .lifecycle import NO_BATCH, Admit, pending, reserve
-from .results import RunResult
 from .records import Job
+from .results import RunResult
 from .store import JobStore, Tx
 
 __all__ = ["Worker", "install_stop_signals"]

@@ -12,10 +12,41 @@ their provenance (query or prompt, model, cost, the Pexels credit line).
 
 from __future__ import annotations
 
-from .assets import KINDS, Asset, add, clean_tag, add_file, add_url, get, list_assets, pick, record, record_safely, remove, tag, tagged, untag
+from .assets import (
+    KINDS,
+    Asset,
+    add,
+    add_file,
+    add_url,
+    clean_tag,
+    get,
+    list_assets,
+    pick,
+    record,
+    record_safely,
+    remove,
+    tag,
+    tagged,
+    untag,
+)
 from .fetch import DEFAULT_MAX_BYTES, is_url
 
 __all__ = [
-    "Asset", "KINDS", "DEFAULT_MAX_BYTES", "add", "clean_tag", "add_file", "add_url", "get", "list_assets", "pick",
-    "record", "record_safely", "remove", "tag", "tagged", "untag", "is_url",
+    "Asset",
+    "KINDS",
+    "DEFAULT_MAX_BYTES",
+    "add",
+    "clean_tag",
+    "add_file",
+    "add_url",
+    "get",
+    "list_assets",
+    "pick",
+    "record",
+    "record_safely",
+    "remove",
+    "tag",
+    "tagged",
+    "untag",
+    "is_url",
 ]

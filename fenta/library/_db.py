@@ -55,4 +55,6 @@ def open_db(path: Path) -> sqlite_utils.Database:
     Raises:
         PathError: the folder or the file cannot be created, opened or written (`FENTA_HOME`).
     """
-    return open_database(path, "the asset library in", ensure=lambda conn: add_schema(conn, statements=_SCHEMA, names=_NAMES))
+    return open_database(
+        path, "the asset library in", ensure=lambda conn: add_schema(conn, statements=_SCHEMA, names=_NAMES)
+    )

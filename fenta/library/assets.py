@@ -15,10 +15,11 @@ import re
 import shutil
 import time
 import uuid
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Iterable, Iterator
+from typing import Any
 
 from ..config import Settings
 from ..database import PREFIX_MATCH, prefix_pattern
@@ -29,7 +30,22 @@ from ._db import open_db
 from .facts import make_thumbnail, read_facts
 from .fetch import DEFAULT_MAX_BYTES, check_url, download, is_url, url_key
 
-__all__ = ["Asset", "clean_tag", "add", "add_file", "add_url", "record", "record_safely", "list_assets", "get", "remove", "tag", "untag", "tagged", "pick"]
+__all__ = [
+    "Asset",
+    "clean_tag",
+    "add",
+    "add_file",
+    "add_url",
+    "record",
+    "record_safely",
+    "list_assets",
+    "get",
+    "remove",
+    "tag",
+    "untag",
+    "tagged",
+    "pick",
+]
 
 _ID_LEN = 12
 _TAG = re.compile(r"^[\w][\w.:-]{0,63}$")  # ':' for names like mood:calm
@@ -92,7 +108,9 @@ def clean_tag(tag: str) -> str:
 
 
 def _asset(db, row: dict[str, Any]) -> Asset:
-    tags = [r["tag"] for r in db.query("SELECT tag FROM asset_tags WHERE asset_id = ? ORDER BY tag", [row["id"]])]
+    tags = [
+        r["tag"] for r in db.query("SELECT tag FROM asset_tags WHERE asset_id = ? ORDER BY tag", [row["id"]])
+    ]
     values = dict(row)
     values["provenance"] = json.loads(values.get("provenance") or "{}")
     values["has_audio"] = bool(values["has_audio"])
@@ -172,7 +190,10 @@ def add_file(
     shown = shown or str(path)
     clean = [clean_tag(t) for t in tags]
     if not src.is_file():
-        raise MediaError("file not found" if not src.exists() else "a folder, not a file: add the media files in it", file=shown)
+        raise MediaError(
+            "file not found" if not src.exists() else "a folder, not a file: add the media files in it",
+            file=shown,
+        )
     sha = file_sha256(src)
     db = open_db(settings.db_path)
     try:
@@ -192,19 +213,39 @@ def add_file(
         info = facts.info
         w, h = info.display_size
         values = {
-            "id": sha[:_ID_LEN], "sha256": sha, "kind": facts.kind, "path": str(stored), "name": name or Path(shown).name or src.name,
-            "origin": origin, "source": source if source is not None else str(src.resolve()), "bytes": size,
-            "duration": None if facts.kind == "image" else info.duration, "width": w, "height": h, "fps": info.fps if facts.kind == "video" else None,
-            "video_codec": info.video_codec, "audio_codec": info.audio_codec, "has_audio": int(info.has_audio), "loudness": facts.loudness,
-            "thumbnail": str(thumb), "provenance": json.dumps(provenance or {}, ensure_ascii=False, default=str), "created_at": time.time(),
+            "id": sha[:_ID_LEN],
+            "sha256": sha,
+            "kind": facts.kind,
+            "path": str(stored),
+            "name": name or Path(shown).name or src.name,
+            "origin": origin,
+            "source": source if source is not None else str(src.resolve()),
+            "bytes": size,
+            "duration": None if facts.kind == "image" else info.duration,
+            "width": w,
+            "height": h,
+            "fps": info.fps if facts.kind == "video" else None,
+            "video_codec": info.video_codec,
+            "audio_codec": info.audio_codec,
+            "has_audio": int(info.has_audio),
+            "loudness": facts.loudness,
+            "thumbnail": str(thumb),
+            "provenance": json.dumps(provenance or {}, ensure_ascii=False, default=str),
+            "created_at": time.time(),
         }
         with _transaction(db):
             # A row whose file went missing is replaced; two processes adding one file keep one row.
             if row is not None:
-                db.conn.execute("UPDATE assets SET path = ?, thumbnail = ? WHERE id = ?", (str(stored), str(thumb), row["id"]))
+                db.conn.execute(
+                    "UPDATE assets SET path = ?, thumbnail = ? WHERE id = ?",
+                    (str(stored), str(thumb), row["id"]),
+                )
             else:
                 cols = ", ".join(values)
-                db.conn.execute(f"INSERT OR IGNORE INTO assets ({cols}) VALUES ({', '.join('?' * len(values))})", list(values.values()))
+                db.conn.execute(
+                    f"INSERT OR IGNORE INTO assets ({cols}) VALUES ({', '.join('?' * len(values))})",
+                    list(values.values()),
+                )
             _add_tags(db, sha[:_ID_LEN], clean)
         asset = _asset(db, _row(db, "sha256 = ?", [sha]) or {})
         asset.new = row is None
@@ -238,7 +279,11 @@ def add_url(
     clean = [clean_tag(t) for t in tags]
     db = open_db(settings.db_path)
     try:
-        row = _row(db, "id IN (SELECT asset_id FROM asset_urls WHERE url = ?) OR (origin = 'url' AND source = ?)", [url_key(url), url])
+        row = _row(
+            db,
+            "id IN (SELECT asset_id FROM asset_urls WHERE url = ?) OR (origin = 'url' AND source = ?)",
+            [url_key(url), url],
+        )
         if row is not None and Path(row["path"]).is_file():
             _add_tags(db, row["id"], clean)
             return _asset(db, row)
@@ -253,13 +298,21 @@ def add_url(
     # URL): adding this URL again makes no request.
     db = open_db(settings.db_path)
     try:
-        db.conn.execute("INSERT OR IGNORE INTO asset_urls (url, asset_id) VALUES (?, ?)", (url_key(url), asset.id))
+        db.conn.execute(
+            "INSERT OR IGNORE INTO asset_urls (url, asset_id) VALUES (?, ?)", (url_key(url), asset.id)
+        )
     finally:
         db.conn.close()
     return asset
 
 
-def add(source: str | os.PathLike, *, tags: Iterable[str] = (), max_bytes: int = DEFAULT_MAX_BYTES, settings: Settings | None = None) -> Asset:
+def add(
+    source: str | os.PathLike,
+    *,
+    tags: Iterable[str] = (),
+    max_bytes: int = DEFAULT_MAX_BYTES,
+    settings: Settings | None = None,
+) -> Asset:
     """Add a file or an http(s) URL to the library (see `add_file`, `add_url`)."""
     if isinstance(source, str) and is_url(source):
         return add_url(source, tags=tags, max_bytes=max_bytes, settings=settings)
@@ -267,14 +320,27 @@ def add(source: str | os.PathLike, *, tags: Iterable[str] = (), max_bytes: int =
 
 
 def record(
-    path: str | os.PathLike, *, origin: str, source: str | None, provenance: dict[str, Any], settings: Settings,
+    path: str | os.PathLike,
+    *,
+    origin: str,
+    source: str | None,
+    provenance: dict[str, Any],
+    settings: Settings,
     tags: Iterable[str] = (),
 ) -> Asset:
     """Keep a file a node made or downloaded (stock, AI) as an asset, with where it came from and `tags`
     (e.g. `mood:calm` on a generated music bed, so a later run can find it instead of paying again)."""
     name = _recorded_name(path, origin, provenance)
-    return add_file(path, origin=origin, source=source, provenance=provenance, how="link", name=name, tags=tags,
-                    settings=settings)
+    return add_file(
+        path,
+        origin=origin,
+        source=source,
+        provenance=provenance,
+        how="link",
+        name=name,
+        tags=tags,
+        settings=settings,
+    )
 
 
 def _recorded_name(path: str | os.PathLike, origin: str, provenance: dict[str, Any]) -> str:
@@ -290,7 +356,12 @@ def _recorded_name(path: str | os.PathLike, origin: str, provenance: dict[str, A
 
 
 def record_safely(
-    path: str | os.PathLike, *, origin: str, source: str | None, provenance: dict[str, Any], settings: Settings,
+    path: str | os.PathLike,
+    *,
+    origin: str,
+    source: str | None,
+    provenance: dict[str, Any],
+    settings: Settings,
     tags: Iterable[str] = (),
 ) -> str | None:
     """`record`, but a failure is returned as a warning to show, never raised: keeping a copy in the
@@ -333,7 +404,9 @@ def get(asset_id: str, *, settings: Settings | None = None) -> Asset:
         db.conn.close()
 
 
-def list_assets(*, kind: str | None = None, tag: str | None = None, settings: Settings | None = None) -> list[Asset]:
+def list_assets(
+    *, kind: str | None = None, tag: str | None = None, settings: Settings | None = None
+) -> list[Asset]:
     """Assets in the order they were added, optionally of one kind and/or with one tag."""
     if kind is not None and kind not in KINDS:
         raise AssetError(f"kind must be one of {', '.join(KINDS)}, not '{kind}'")
@@ -349,7 +422,11 @@ def list_assets(*, kind: str | None = None, tag: str | None = None, settings: Se
         return []
     db = open_db(settings.db_path)
     try:
-        sql = "SELECT * FROM assets" + (" WHERE " + " AND ".join(where) if where else "") + " ORDER BY created_at, id"
+        sql = (
+            "SELECT * FROM assets"
+            + (" WHERE " + " AND ".join(where) if where else "")
+            + " ORDER BY created_at, id"
+        )
         return [_asset(db, r) for r in db.query(sql, args)]
     finally:
         db.conn.close()

@@ -54,8 +54,24 @@ def read_facts(path: Path, shown: str) -> Facts:
 def measure_loudness(path: Path) -> float | None:
     """Integrated loudness of the file's audio in LUFS (EBU R128; the video is not decoded), or None."""
     proc = subprocess.run(
-        [ffmpeg_exe(), "-hide_banner", "-nostdin", "-nostats", "-i", str(path), "-vn", "-sn", "-af", "ebur128=framelog=quiet", "-f", "null", "-"],
-        capture_output=True, text=True, errors="replace",
+        [
+            ffmpeg_exe(),
+            "-hide_banner",
+            "-nostdin",
+            "-nostats",
+            "-i",
+            str(path),
+            "-vn",
+            "-sn",
+            "-af",
+            "ebur128=framelog=quiet",
+            "-f",
+            "null",
+            "-",
+        ],
+        capture_output=True,
+        text=True,
+        errors="replace",
     )
     m = _LOUDNESS.search(proc.stderr)
     if proc.returncode != 0 or not m or m.group(1) == "-inf":
@@ -74,12 +90,41 @@ def make_thumbnail(path: Path, facts: Facts, out: Path, shown: str) -> None:
     tmp = out.with_name(f".{uuid.uuid4().hex}.part.jpg")  # two processes adding one file never share it
     fit = f"scale={THUMB_SIZE}:{THUMB_SIZE}:force_original_aspect_ratio=decrease"
     if facts.kind == "audio":
-        args = ["-i", str(path), "-filter_complex", f"showwavespic=s={THUMB_SIZE}x{THUMB_SIZE // 3}:colors=0x4FC3F7", "-frames:v", "1"]
+        args = [
+            "-i",
+            str(path),
+            "-filter_complex",
+            f"showwavespic=s={THUMB_SIZE}x{THUMB_SIZE // 3}:colors=0x4FC3F7",
+            "-frames:v",
+            "1",
+        ]
     elif facts.kind == "video" and facts.info.duration:
-        args = ["-ss", f"{min(1.0, facts.info.duration * 0.1):.3f}", "-i", str(path), "-vf", fit, "-frames:v", "1"]
+        args = [
+            "-ss",
+            f"{min(1.0, facts.info.duration * 0.1):.3f}",
+            "-i",
+            str(path),
+            "-vf",
+            fit,
+            "-frames:v",
+            "1",
+        ]
     else:
         args = ["-i", str(path), "-vf", fit, "-frames:v", "1"]
-    cmd = [ffmpeg_exe(), "-hide_banner", "-nostdin", "-v", "error", "-y", *args, "-q:v", "4", "-update", "1", str(tmp)]
+    cmd = [
+        ffmpeg_exe(),
+        "-hide_banner",
+        "-nostdin",
+        "-v",
+        "error",
+        "-y",
+        *args,
+        "-q:v",
+        "4",
+        "-update",
+        "1",
+        str(tmp),
+    ]
     proc = subprocess.run(cmd, capture_output=True, text=True, errors="replace")
     if proc.returncode != 0 or not tmp.is_file() or tmp.stat().st_size == 0:
         tmp.unlink(missing_ok=True)

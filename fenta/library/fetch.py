@@ -69,7 +69,11 @@ def _why(e: Exception, timeout: float) -> str:
     import httpx
 
     if isinstance(e, httpx.ConnectError):
-        return f"cannot connect to {e.request.url.netloc.decode(errors='replace')}" if _has_request(e) else "cannot connect"
+        return (
+            f"cannot connect to {e.request.url.netloc.decode(errors='replace')}"
+            if _has_request(e)
+            else "cannot connect"
+        )
     if isinstance(e, httpx.TimeoutException):
         return f"no answer within {timeout:g} s"
     return f"{type(e).__name__}{': ' + str(e) if str(e) else ''}"
@@ -106,13 +110,21 @@ def download(
     try:
         with open_stream(url, policy=policy, timeout=timeout, resolve=resolve) as resp:
             if resp.status_code != 200:
-                raise AssetError(f"download failed with HTTP {resp.status_code}", file=url, retryable=resp.status_code == 429 or resp.status_code >= 500)
+                raise AssetError(
+                    f"download failed with HTTP {resp.status_code}",
+                    file=url,
+                    retryable=resp.status_code == 429 or resp.status_code >= 500,
+                )
             ctype = resp.headers.get("content-type", "")
             if not _media_type(ctype):
-                raise AssetError(f"the server sent '{ctype or 'no content type'}', not video, image or audio", file=url)
+                raise AssetError(
+                    f"the server sent '{ctype or 'no content type'}', not video, image or audio", file=url
+                )
             length = resp.headers.get("content-length")
             if length and length.isdigit() and int(length) > max_bytes:
-                raise AssetError(f"the file is {_amount(int(length))}, over the {_amount(max_bytes)} limit", file=url)
+                raise AssetError(
+                    f"the file is {_amount(int(length))}, over the {_amount(max_bytes)} limit", file=url
+                )
             dest = folder / f"{uuid.uuid4().hex}{_suffix(str(resp.url), ctype)}"
             size = 0
             with open(dest, "wb") as fh:

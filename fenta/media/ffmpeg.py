@@ -30,7 +30,15 @@ from ..config import Settings
 from ..errors import FFmpegUnusable
 from .verdicts import BinaryVerdicts
 
-__all__ = ["FFmpegCheck", "FFmpegChoice", "FFmpegUnusable", "check_ffmpeg", "ffmpeg_choice", "ffmpeg_exe", "ffmpeg_source"]
+__all__ = [
+    "FFmpegCheck",
+    "FFmpegChoice",
+    "FFmpegUnusable",
+    "check_ffmpeg",
+    "ffmpeg_choice",
+    "ffmpeg_exe",
+    "ffmpeg_source",
+]
 
 log = logging.getLogger("fenta")
 
@@ -82,11 +90,13 @@ class FFmpegCheck:
     path: str
     ok: bool
     version: str | None  # "5.1.6-0+deb12u1", "n9.0.2-17-g2a571b6068-20260930"; None when it did not answer
-    problem: str | None = None  # why it cannot do the job: "drawtext lacks text_align", "no xfade filter", "does not exist"
+    problem: str | None = (
+        None  # why it cannot do the job: "drawtext lacks text_align", "no xfade filter", "does not exist"
+    )
 
     @property
     def short_version(self) -> str:
-        """"5.1.6" out of "5.1.6-0+deb12u1" (the whole string when it is no release number)."""
+        """ "5.1.6" out of "5.1.6-0+deb12u1" (the whole string when it is no release number)."""
         v = self.version or "?"
         m = _VERSION_NUMBER.match(v)
         return ".".join(g for g in m.groups() if g) if m else v
@@ -117,7 +127,14 @@ _MAIN_OPTION = re.compile(r"^(-[\w-]+)")
 def _run_for_text(cmd: list[str]) -> tuple[str | None, str]:
     """(stdout, complaint): stdout is None when the binary could not be run to the end."""
     try:
-        proc = subprocess.run(cmd, capture_output=True, text=True, errors="replace", timeout=_CHECK_TIMEOUT_S, stdin=subprocess.DEVNULL)
+        proc = subprocess.run(
+            cmd,
+            capture_output=True,
+            text=True,
+            errors="replace",
+            timeout=_CHECK_TIMEOUT_S,
+            stdin=subprocess.DEVNULL,
+        )
     except subprocess.TimeoutExpired:
         return None, f"did not answer `{' '.join(cmd[1:])}` within {_CHECK_TIMEOUT_S} s"
     except OSError as e:
@@ -200,7 +217,12 @@ def _check(path: str, cache_dir: Path) -> FFmpegCheck:
     try:
         os.stat(os.path.realpath(path))
     except OSError as e:
-        return FFmpegCheck(path, False, None, "does not exist" if isinstance(e, FileNotFoundError) else f"cannot be read ({e.strerror})")
+        return FFmpegCheck(
+            path,
+            False,
+            None,
+            "does not exist" if isinstance(e, FileNotFoundError) else f"cannot be read ({e.strerror})",
+        )
 
     def inspect() -> dict:
         found = _inspect(path)
@@ -230,18 +252,29 @@ def _choose(forced: str | None, system: str | None, cache_dir: Path) -> FFmpegCh
         path = shutil.which(forced) if os.sep not in forced else forced
         found = _check(path or forced, cache_dir)
         if not found.ok:
-            raise FFmpegUnusable(f"FENTA_FFMPEG={forced} {_describe(found)}; point it at FFmpeg {MIN_VERSION[0][0]}.{MIN_VERSION[0][1]} or newer, or unset it to use the bundled FFmpeg")
+            raise FFmpegUnusable(
+                f"FENTA_FFMPEG={forced} {_describe(found)}; point it at FFmpeg {MIN_VERSION[0][0]}.{MIN_VERSION[0][1]} or newer, or unset it to use the bundled FFmpeg"
+            )
         return FFmpegChoice(found.path, "FENTA_FFMPEG", "named by FENTA_FFMPEG")
     if not system:
         return FFmpegChoice(_bundled(), _BUNDLED, "no ffmpeg on PATH")
     found = _check(system, cache_dir)
     if found.ok:
-        return FFmpegChoice(system, "system PATH", "first ffmpeg on PATH; it has every filter, option and encoder fenta uses")
+        return FFmpegChoice(
+            system, "system PATH", "first ffmpeg on PATH; it has every filter, option and encoder fenta uses"
+        )
     bundled = _bundled()
     if system not in _noticed:
         _noticed.add(system)
-        log.warning("notice: %s %s; using the bundled FFmpeg %s", system, _describe(found), _check(bundled, cache_dir).short_version)
-    return FFmpegChoice(bundled, _BUNDLED, f"{system} on PATH passed over: it {_describe(found)}", passed_over=found)
+        log.warning(
+            "notice: %s %s; using the bundled FFmpeg %s",
+            system,
+            _describe(found),
+            _check(bundled, cache_dir).short_version,
+        )
+    return FFmpegChoice(
+        bundled, _BUNDLED, f"{system} on PATH passed over: it {_describe(found)}", passed_over=found
+    )
 
 
 _choose_lock = threading.Lock()

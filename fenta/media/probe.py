@@ -5,9 +5,9 @@ from __future__ import annotations
 import os
 import re
 import subprocess
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
 
 from ..errors import MediaError
 from .ffmpeg import ffmpeg_exe
@@ -30,7 +30,9 @@ class MediaInfo:
     rotation: int = 0
     sample_rate: int | None = None
     audio_codec: str | None = None
-    color_matrix: str | None = None  # YCbCr matrix the file declares ("bt709", "bt470bg"...); None if unstated
+    color_matrix: str | None = (
+        None  # YCbCr matrix the file declares ("bt709", "bt470bg"...); None if unstated
+    )
 
     @property
     def is_hd(self) -> bool:
@@ -118,7 +120,12 @@ def probe_many(paths: Sequence[str | os.PathLike]) -> list[MediaInfo]:
 
 def _probe_batch(files: list[Path]) -> list[MediaInfo]:
     if len(files) > 1:
-        proc = subprocess.run([ffmpeg_exe(), "-hide_banner", *(a for p in files for a in ("-i", str(p)))], capture_output=True, text=True, errors="replace")
+        proc = subprocess.run(
+            [ffmpeg_exe(), "-hide_banner", *(a for p in files for a in ("-i", str(p)))],
+            capture_output=True,
+            text=True,
+            errors="replace",
+        )
         err = proc.stderr
         marks = list(_INPUT_SECTION.finditer(err))
         if [int(m.group(1)) for m in marks] == list(range(len(files))) and "Invalid data found" not in err:

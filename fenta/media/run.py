@@ -9,8 +9,8 @@ import signal
 import subprocess
 import time
 from collections import deque
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 from ..config import Settings
 from ..errors import RenderError

@@ -18,11 +18,28 @@ from ..pricing import KieModel, credits_to_usd, kie_model, kie_models
 from ..providers import client_for
 from ..providers.kie import KieClient, build_request
 from ..types import Clip
-from .ai_params import AIImageParams, AIInputs, AIOutputs, AIParams, AIVideoParams, aspect_for, clip_of
-from .ai_params import models_help
+from .ai_params import (
+    AIImageParams,
+    AIInputs,
+    AIOutputs,
+    AIParams,
+    AIVideoParams,
+    aspect_for,
+    clip_of,
+    models_help,
+)
 from .base import Node, NodeContext, register
-from .kie_tasks import MAX_PARALLEL, UPLOAD_MARK, Paid, fetch_files, keep_in_library, label_for, run_paid
-from .kie_tasks import poll_interval, task_key
+from .kie_tasks import (
+    MAX_PARALLEL,
+    UPLOAD_MARK,
+    Paid,
+    fetch_files,
+    keep_in_library,
+    label_for,
+    poll_interval,
+    run_paid,
+    task_key,
+)
 from .prompts import estimate_prompts_usd
 from .veo import make_veo
 

@@ -14,7 +14,13 @@ from ..types import Clip, Scene
 from .base import Params, Ports
 
 __all__ = [
-    "AIParams", "AIImageParams", "AIVideoParams", "AIInputs", "AIOutputs", "aspect_for", "clip_of",
+    "AIParams",
+    "AIImageParams",
+    "AIVideoParams",
+    "AIInputs",
+    "AIOutputs",
+    "aspect_for",
+    "clip_of",
     "models_help",
 ]
 

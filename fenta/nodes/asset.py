@@ -12,19 +12,31 @@ from pydantic import Field
 
 from ..config import Settings
 from ..errors import AssetError, FentaError, MediaError, URLError
-from ..netguard import literal_problem
-from ..library import Asset, add_url, get as get_asset, pick, tagged
+from ..library import Asset, add_url, pick, tagged
+from ..library import get as get_asset
 from ..media.probe import MediaInfo, probe
+from ..netguard import literal_problem
 from ..types import Audio, Clip, Fraction
 from .base import CheckContext, Node, NodeContext, Params, Ports, file_stamp, local_path, register
 
+
 class AssetParams(Params):
-    paths: list[str] = Field(default_factory=list, description="Files (relative to the workflow) or http(s) URLs.")
-    asset: str | list[str] | None = Field(None, description="Asset id(s) from the library (`fenta assets list`).")
-    tag: str | None = Field(None, description="Every library asset with this tag, in the order they were added.")
-    pick: Literal["all", "random"] = Field("all", description="With `tag`: all in order, or random: shuffled with `seed`.")
+    paths: list[str] = Field(
+        default_factory=list, description="Files (relative to the workflow) or http(s) URLs."
+    )
+    asset: str | list[str] | None = Field(
+        None, description="Asset id(s) from the library (`fenta assets list`)."
+    )
+    tag: str | None = Field(
+        None, description="Every library asset with this tag, in the order they were added."
+    )
+    pick: Literal["all", "random"] = Field(
+        "all", description="With `tag`: all in order, or random: shuffled with `seed`."
+    )
     seed: int = Field(0, description="Seed of `pick: random` (the same seed picks the same clips).")
-    count: int | None = Field(None, ge=1, description="With `tag`: use at most this many of the tagged assets.")
+    count: int | None = Field(
+        None, ge=1, description="With `tag`: use at most this many of the tagged assets."
+    )
     focus: tuple[Fraction, Fraction] | None = Field(
         None, description="What stays in frame when a clip is cropped to a canvas: [x, y] fractions (centre)."
     )
@@ -79,12 +91,20 @@ def _library_assets(params: AssetParams, settings: Settings) -> list[Asset]:
         except FentaError as e:
             raise _LibraryProblem("params.tag", e.message) from None
         if not found:
-            raise _LibraryProblem("params.tag", f"no asset in the library is tagged '{params.tag}' (tag some with `fenta assets tag ID {params.tag}`)")
+            raise _LibraryProblem(
+                "params.tag",
+                f"no asset in the library is tagged '{params.tag}' (tag some with `fenta assets tag ID {params.tag}`)",
+            )
         seen = {a.id for a in out}
-        out += [a for a in pick(found, how=params.pick, seed=params.seed, count=params.count) if a.id not in seen]
+        out += [
+            a for a in pick(found, how=params.pick, seed=params.seed, count=params.count) if a.id not in seen
+        ]
     for a in out:
         if not Path(a.path).is_file():
-            raise _LibraryProblem("params.tag" if a.id not in ids else "params.asset", f"asset {a.id} ({a.name}): its stored file is gone ({a.path}); add it again")
+            raise _LibraryProblem(
+                "params.tag" if a.id not in ids else "params.asset",
+                f"asset {a.id} ({a.name}): its stored file is gone ({a.path}); add it again",
+            )
     return out
 
 
@@ -102,7 +122,16 @@ def clip_from_info(info: MediaInfo, path: str, source: str) -> Clip:
     w, h = info.display_size
     if info.is_still:
         return Clip(kind="image", path=path, width=w, height=h, source=source)
-    return Clip(kind="video", path=path, duration=info.duration, width=w, height=h, rotation=info.rotation, has_audio=info.has_audio, source=source)
+    return Clip(
+        kind="video",
+        path=path,
+        duration=info.duration,
+        width=w,
+        height=h,
+        rotation=info.rotation,
+        has_audio=info.has_audio,
+        source=source,
+    )
 
 
 @register
@@ -117,7 +146,9 @@ class InputAsset(Node):
         in the library (read from fenta.db); URLs are not fetched."""
         problems = super().validate(params, ctx)
         if not (params.paths or params.asset or params.tag):
-            problems.append(("params.paths", "required param is missing: give paths, asset (library ids) or tag"))
+            problems.append(
+                ("params.paths", "required param is missing: give paths, asset (library ids) or tag")
+            )
         for i, p in enumerate(params.paths):
             if _is_url(p):
                 # No DNS here: a bad host or port, or (untrusted) a loopback or private address literal,
@@ -190,7 +221,9 @@ class InputAsset(Node):
                 audio = Audio(path=str(local), duration=info.duration or 0.0)
                 continue
             if not info.has_video:
-                raise MediaError("has neither video nor audio", file=shown, node=ctx.node_id, field="params.paths")
+                raise MediaError(
+                    "has neither video nor audio", file=shown, node=ctx.node_id, field="params.paths"
+                )
             clip = clip_from_info(info, str(local), f"asset:{asset.id}" if asset else os.path.basename(shown))
             focus = params.focus or _focus_of(asset)
             clips.append(clip.model_copy(update={"focus": focus}) if focus else clip)

@@ -17,7 +17,9 @@ _PALETTE = ["#1E3C72", "#2A5298", "#8E2DE2", "#4A00E0", "#FF512F", "#DD2476", "#
 
 class BackgroundParams(Params):
     style: Literal["color", "gradient", "stripes"] = "gradient"
-    colors: list[str] = Field(default_factory=lambda: list(_PALETTE), min_length=1, description="Hex colours, cycled across clips.")
+    colors: list[str] = Field(
+        default_factory=lambda: list(_PALETTE), min_length=1, description="Hex colours, cycled across clips."
+    )
     count: int = Field(4, ge=1, le=50, description="How many background clips to make.")
     seed: int = 1
 
@@ -58,6 +60,8 @@ class InputBackground(Node):
                 src = f"gradients=s={w}x{h}:c0=0x{a[1:]}:c1=0x{b[1:]}:n=2:seed={params.seed + i}:duration=1"
             else:
                 src = f"color=c=0x{a[1:]}:s={w}x{h}:d=1,geq=lum='if(lt(mod(X+Y\\,{max(8, w // 8)})\\,{max(4, w // 16)})\\,lum(X\\,Y)*1.25\\,lum(X\\,Y))':cb='cb(X,Y)':cr='cr(X,Y)'"
-            run_ffmpeg_sync(["-f", "lavfi", "-i", src, "-frames:v", "1", str(out)], what=f"background {i + 1}")
+            run_ffmpeg_sync(
+                ["-f", "lavfi", "-i", src, "-frames:v", "1", str(out)], what=f"background {i + 1}"
+            )
             clips.append(Clip(kind="image", path=ctx.keep(out), width=w, height=h, source=params.style))
         return BackgroundOutputs(clips=clips)

@@ -4,15 +4,16 @@ from __future__ import annotations
 
 import builtins
 import difflib
-import threading
 import os
 import re
 import shutil
 import tempfile
+import threading
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from importlib.metadata import entry_points
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, ClassVar, Iterable, Protocol
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
 from pydantic import BaseModel, ConfigDict
 
@@ -26,7 +27,17 @@ if TYPE_CHECKING:
 
 _TYPE_NAME = re.compile(r"^[A-Z][A-Za-z0-9]*(\.[A-Z][A-Za-z0-9]*)?$")
 
-__all__ = ["Node", "NodeContext", "CheckContext", "JobRecorder", "Params", "Ports", "registry", "register", "Registry"]
+__all__ = [
+    "Node",
+    "NodeContext",
+    "CheckContext",
+    "JobRecorder",
+    "Params",
+    "Ports",
+    "registry",
+    "register",
+    "Registry",
+]
 
 
 class Params(BaseModel):
@@ -44,7 +55,15 @@ class Ports(BaseModel):
 class _NoUsage:
     """`ctx.usage` of a node run outside a job (tests, previews): nothing is recorded."""
 
-    def record(self, provider: str, *, model: str | None = None, units: str, quantity: float, cost: float | None = None) -> None:
+    def record(
+        self,
+        provider: str,
+        *,
+        model: str | None = None,
+        units: str,
+        quantity: float,
+        cost: float | None = None,
+    ) -> None:
         pass
 
     def tokens(self, provider: str = "openrouter") -> Callable[[Any], None]:
@@ -65,9 +84,21 @@ class JobRecorder(Protocol):
 
     def provider_task(self, key: str) -> dict[str, Any] | None: ...
 
-    def save_provider_task(self, *, key: str, provider: str, task_id: str, status: str, result: dict | None = None, job_id: str | None = None, node_id: str | None = None) -> None: ...
+    def save_provider_task(
+        self,
+        *,
+        key: str,
+        provider: str,
+        task_id: str,
+        status: str,
+        result: dict | None = None,
+        job_id: str | None = None,
+        node_id: str | None = None,
+    ) -> None: ...
 
-    def update_provider_task(self, key: str, *, status: str | None = None, result: dict | None = None, keep_final: bool = False) -> None: ...
+    def update_provider_task(
+        self, key: str, *, status: str | None = None, result: dict | None = None, keep_final: bool = False
+    ) -> None: ...
 
     def delete_provider_task(self, key: str) -> None: ...
 
@@ -77,15 +108,23 @@ class JobRecorder(Protocol):
 
     def recent_scripts(self, since: float, limit: int = 50) -> list[dict[str, Any]]: ...
 
-    def remember_script(self, *, topic: str, title: str | None, hook: str | None, job_id: str | None) -> None: ...
+    def remember_script(
+        self, *, topic: str, title: str | None, hook: str | None, job_id: str | None
+    ) -> None: ...
 
     def recent_clips(
         self, workflow: str, since: float, *, exclude_job: str | None = None, limit: int = 5000
     ) -> list[dict[str, Any]]: ...
 
     def remember_clips(
-        self, *, workflow: str, provider: str, clip_ids: Iterable[str], job_id: str | None,
-        node_id: str | None, created_at: float | None = None,
+        self,
+        *,
+        workflow: str,
+        provider: str,
+        clip_ids: Iterable[str],
+        job_id: str | None,
+        node_id: str | None,
+        created_at: float | None = None,
     ) -> None: ...
 
 
@@ -114,7 +153,7 @@ class NodeContext:
         *,
         node_id: str,
         job_id: str,
-        settings: "Settings",
+        settings: Settings,
         template: dict[str, Any],
         out_dir: Path,
         workflow_file: str | None = None,
@@ -171,7 +210,9 @@ class NodeContext:
         dest.parent.mkdir(parents=True, exist_ok=True)
         if dest.exists():
             src.unlink()
-            os.utime(dest)  # in use again: `fenta cache prune` keeps files touched since a running job started
+            os.utime(
+                dest
+            )  # in use again: `fenta cache prune` keeps files touched since a running job started
         else:
             os.replace(src, dest) if _same_fs(src, dest.parent) else shutil.move(src, dest)
         return str(dest)

@@ -16,10 +16,19 @@ from .base import Node, NodeContext, Params, Ports, file_stamp, local_path, regi
 class MusicParams(Params):
     path: str = Field(description="Audio file (relative to the workflow): mp3, wav, m4a, ogg, flac...")
     start: float = Field(0.0, ge=0, description="Skip this many seconds at the start of the track.")
-    loop: bool = Field(True, description="Repeat the track when it is shorter than the video (else it ends and silence follows).")
-    level_db: float | None = Field(None, ge=-60, le=0, description="Gain in dB (default: the template's music.level_db).")
-    ducking: bool | None = Field(None, description="Lower the music under the voice (default: the template's).")
-    fade_out: float | None = Field(None, ge=0, le=10, description="Fade-out at the end in seconds (default: the template's).")
+    loop: bool = Field(
+        True,
+        description="Repeat the track when it is shorter than the video (else it ends and silence follows).",
+    )
+    level_db: float | None = Field(
+        None, ge=-60, le=0, description="Gain in dB (default: the template's music.level_db)."
+    )
+    ducking: bool | None = Field(
+        None, description="Lower the music under the voice (default: the template's)."
+    )
+    fade_out: float | None = Field(
+        None, ge=0, le=10, description="Fade-out at the end in seconds (default: the template's)."
+    )
 
 
 class MusicOutputs(Ports):
@@ -48,7 +57,11 @@ class Music(Node):
         if not info.has_audio:
             raise MediaError("has no audio stream", file=str(path), node=ctx.node_id, field="params.path")
         if info.duration is not None and params.start >= info.duration:
-            raise ctx.error(f"start {params.start}s is past the end of the track ({info.duration:.1f}s)", field="params.start", cls=MediaError)
+            raise ctx.error(
+                f"start {params.start}s is past the end of the track ({info.duration:.1f}s)",
+                field="params.start",
+                cls=MediaError,
+            )
         values = {"path": str(path), "duration": info.duration, "start": params.start, "loop": params.loop}
         for name in ("level_db", "ducking", "fade_out"):
             if getattr(params, name) is not None:

@@ -13,7 +13,7 @@ import hashlib
 import json
 import re
 import time
-from functools import lru_cache
+from functools import cache
 from importlib.resources import files
 from typing import Any, Literal
 
@@ -28,11 +28,26 @@ from .base import Node, NodeContext, Params, Ports, register
 GENRES = ("facts", "story", "listicle", "how-to", "news")
 # Speaking rate used to turn seconds into a word budget (words per second).
 _WPS = {"en": 2.5, "de": 2.1, "ru": 2.0, "fr": 2.4, "es": 2.6, "it": 2.5, "pt": 2.5, "ja": 4.0, "zh": 3.5}
-_LANGS = {"en": "English", "de": "German", "ru": "Russian", "fr": "French", "es": "Spanish", "it": "Italian", "pt": "Portuguese", "ja": "Japanese", "zh": "Chinese", "nl": "Dutch", "pl": "Polish", "uk": "Ukrainian", "tr": "Turkish"}
+_LANGS = {
+    "en": "English",
+    "de": "German",
+    "ru": "Russian",
+    "fr": "French",
+    "es": "Spanish",
+    "it": "Italian",
+    "pt": "Portuguese",
+    "ja": "Japanese",
+    "zh": "Chinese",
+    "nl": "Dutch",
+    "pl": "Polish",
+    "uk": "Ukrainian",
+    "tr": "Turkish",
+}
 # Hooks/titles at least this similar to a recent one count as a repeat.
 DUPLICATE_RATIO = 0.85
 
-@lru_cache(maxsize=None)
+
+@cache
 def load_prompt(name: str) -> dict[str, str]:
     """One prompt file from `fenta/prompts` (shipped inside the package)."""
     return yaml.safe_load(files("fenta").joinpath(f"prompts/{name}.yaml").read_text(encoding="utf-8"))
@@ -78,7 +93,12 @@ SCRIPT_SCHEMA: dict[str, Any] = {
         "hook": _STR,
         "scenes": {
             "type": "array",
-            "items": {"type": "object", "properties": {"narration": _STR, "visual": _STR}, "required": ["narration", "visual"], "additionalProperties": False},
+            "items": {
+                "type": "object",
+                "properties": {"narration": _STR, "visual": _STR},
+                "required": ["narration", "visual"],
+                "additionalProperties": False,
+            },
         },
         "keywords": {"type": "array", "items": _STR},
         "hashtags": {"type": "array", "items": _STR},
@@ -103,14 +123,25 @@ def _words(text: str) -> int:
 
 class GenParams(Params):
     topic: str = Field(description="What the video is about.")
-    genre: Literal["facts", "story", "listicle", "how-to", "news"] = Field("facts", description="Script shape (prompt file in fenta/prompts).")
-    seconds: float = Field(30, ge=5, le=600, description="Target narration length; turned into a word budget.")
+    genre: Literal["facts", "story", "listicle", "how-to", "news"] = Field(
+        "facts", description="Script shape (prompt file in fenta/prompts)."
+    )
+    seconds: float = Field(
+        30, ge=5, le=600, description="Target narration length; turned into a word budget."
+    )
     language: str = Field("en", description="Language code of the narration (en, de, ru, ...).")
     tone: str = Field("curious, warm and punchy", description="How it should sound.")
-    scenes: int | None = Field(None, ge=1, le=20, description="Number of scenes (default: about one per 6 seconds).")
-    model: str = Field("strong", description="'strong', 'weak' (FENTA_MODEL_STRONG / FENTA_MODEL_WEAK) or an OpenRouter model id.")
+    scenes: int | None = Field(
+        None, ge=1, le=20, description="Number of scenes (default: about one per 6 seconds)."
+    )
+    model: str = Field(
+        "strong",
+        description="'strong', 'weak' (FENTA_MODEL_STRONG / FENTA_MODEL_WEAK) or an OpenRouter model id.",
+    )
     temperature: float = Field(0.8, ge=0, le=2)
-    avoid_repeats: bool = Field(True, description="Regenerate once when the hook or title repeats a recent script.")
+    avoid_repeats: bool = Field(
+        True, description="Regenerate once when the hook or title repeats a recent script."
+    )
 
     @field_validator("topic")
     @classmethod
@@ -138,11 +169,20 @@ def gen_messages(params: GenParams) -> list[dict[str, str]]:
     common, genre = load_prompt("_common"), load_prompt(params.genre)
     words = word_budget(params.seconds, params.language)
     fmt = {
-        "language": params.language, "language_name": language_name(params.language), "tone": params.tone,
-        "words": words, "max_words": round(words * 1.15), "seconds": params.seconds, "scenes": scene_count(params), "topic": params.topic,
+        "language": params.language,
+        "language_name": language_name(params.language),
+        "tone": params.tone,
+        "words": words,
+        "max_words": round(words * 1.15),
+        "seconds": params.seconds,
+        "scenes": scene_count(params),
+        "topic": params.topic,
     }
     system = genre["system"].strip() + "\n\n" + common["system_tail"].format(**fmt).strip()
-    return [{"role": "system", "content": system}, {"role": "user", "content": common["user"].format(**fmt).strip()}]
+    return [
+        {"role": "system", "content": system},
+        {"role": "user", "content": common["user"].format(**fmt).strip()},
+    ]
 
 
 def _similar(a: str, b: str) -> float:
@@ -159,12 +199,18 @@ class ScriptGen(Node):
     resource = "openrouter"
 
     def fingerprint(self, params: GenParams, inputs: Any, *, workflow_file: str | None = None) -> str:
-        blob = json.dumps({"model": resolve_model(params.model), "messages": gen_messages(params)}, sort_keys=True, ensure_ascii=False)
+        blob = json.dumps(
+            {"model": resolve_model(params.model), "messages": gen_messages(params)},
+            sort_keys=True,
+            ensure_ascii=False,
+        )
         return hashlib.sha256(blob.encode()).hexdigest()
 
     def estimate_cost(self, params: GenParams, template: dict[str, Any]) -> dict[str, float]:
         prompt_tokens = sum(len(m["content"]) for m in gen_messages(params)) // 4 + 20
-        completion_tokens = round(word_budget(params.seconds, params.language) * 1.6) + 30 * scene_count(params) + 80
+        completion_tokens = (
+            round(word_budget(params.seconds, params.language) * 1.6) + 30 * scene_count(params) + 80
+        )
         return {"openrouter": estimate_usd(resolve_model(params.model), prompt_tokens, completion_tokens)}
 
     async def run(self, ctx: NodeContext, params: GenParams, inputs: Any) -> GenOutputs:
@@ -180,8 +226,15 @@ class ScriptGen(Node):
 
         async def ask(msgs: list[dict[str, str]], temperature: float) -> ScriptOut:
             data, _ = await client.chat_json(
-                msgs, SCRIPT_SCHEMA, model, name="script", validator=ScriptOut, check=check,
-                max_tokens=budget * 4 + 600, temperature=temperature, on_usage=ctx.usage.tokens(),
+                msgs,
+                SCRIPT_SCHEMA,
+                model,
+                name="script",
+                validator=ScriptOut,
+                check=check,
+                max_tokens=budget * 4 + 600,
+                temperature=temperature,
+                on_usage=ctx.usage.tokens(),
             )
             return ScriptOut.model_validate(data)
 
@@ -202,7 +255,10 @@ class ScriptGen(Node):
 
     @staticmethod
     def _outputs(s: ScriptOut) -> GenOutputs:
-        scenes = [Scene(narration=" ".join(sc.narration.split()), visual=" ".join(sc.visual.split())) for sc in s.scenes]
+        scenes = [
+            Scene(narration=" ".join(sc.narration.split()), visual=" ".join(sc.visual.split()))
+            for sc in s.scenes
+        ]
         text = " ".join(sc.narration for sc in scenes)
         hook = " ".join(s.hook.split())
         if _similar(hook, scenes[0].narration[: len(hook)]) < 0.8:
@@ -213,7 +269,9 @@ class ScriptGen(Node):
             if len(tag) > 1 and tag not in tags:
                 tags.append(tag)
         keywords = list(dict.fromkeys(k.strip() for k in s.keywords if k.strip()))
-        return GenOutputs(text=text, title=s.title.strip(), hook=hook, scenes=scenes, keywords=keywords, hashtags=tags)
+        return GenOutputs(
+            text=text, title=s.title.strip(), hook=hook, scenes=scenes, keywords=keywords, hashtags=tags
+        )
 
     @staticmethod
     def _recent(ctx: NodeContext, days: int = 30) -> list[str]:
@@ -240,7 +298,9 @@ class ScriptGen(Node):
 
 
 class TransformParams(Params):
-    mode: Literal["translate", "compress", "tone"] = Field(description="translate to `language`, compress to `seconds`, or adapt to `tone`.")
+    mode: Literal["translate", "compress", "tone"] = Field(
+        description="translate to `language`, compress to `seconds`, or adapt to `tone`."
+    )
     language: str | None = Field(None, description="Target language code (translate).")
     seconds: float | None = Field(None, ge=3, le=600, description="Target length in seconds (compress).")
     tone: str | None = Field(None, description="Target tone (tone).")
@@ -262,7 +322,14 @@ def transform_messages(params: TransformParams, scenes: list[Scene]) -> list[dic
     p = load_prompt("transform")
     lang = params.language or "en"
     seconds = params.seconds or 30.0
-    fmt = {"language": lang, "language_name": language_name(lang), "seconds": seconds, "words": word_budget(seconds, lang), "tone": params.tone or "", "count": len(scenes)}
+    fmt = {
+        "language": lang,
+        "language_name": language_name(lang),
+        "seconds": seconds,
+        "words": word_budget(seconds, lang),
+        "tone": params.tone or "",
+        "count": len(scenes),
+    }
     system = p["system"].format(**fmt).strip() + "\n" + p[params.mode].format(**fmt).strip()
     numbered = "\n".join(f"{i + 1}. {s.narration}" for i, s in enumerate(scenes))
     return [{"role": "system", "content": system}, {"role": "user", "content": numbered}]
@@ -287,7 +354,9 @@ class ScriptTransform(Node):
     def estimate_cost(self, params: TransformParams, template: dict[str, Any]) -> dict[str, float]:
         return {"openrouter": estimate_usd(resolve_model(params.model), 600, 400)}
 
-    async def run(self, ctx: NodeContext, params: TransformParams, inputs: TransformInputs) -> TransformOutputs:
+    async def run(
+        self, ctx: NodeContext, params: TransformParams, inputs: TransformInputs
+    ) -> TransformOutputs:
         scenes = list(inputs.scenes or [])
         if not scenes and inputs.text and inputs.text.strip():
             scenes = [Scene(narration=" ".join(inputs.text.split()))]
@@ -298,13 +367,23 @@ class ScriptTransform(Node):
 
         def check(out: NarrationsOut) -> None:
             if len(out.narrations) != len(scenes):
-                raise ValueError(f"expected {len(scenes)} narrations (one per scene), got {len(out.narrations)}")
+                raise ValueError(
+                    f"expected {len(scenes)} narrations (one per scene), got {len(out.narrations)}"
+                )
             if any(not n.strip() for n in out.narrations):
                 raise ValueError("a narration is empty")
 
         data, _ = await client.chat_json(
-            transform_messages(params, scenes), NARRATIONS_SCHEMA, model, name="narrations", validator=NarrationsOut, check=check,
-            temperature=params.temperature, on_usage=ctx.usage.tokens(),
+            transform_messages(params, scenes),
+            NARRATIONS_SCHEMA,
+            model,
+            name="narrations",
+            validator=NarrationsOut,
+            check=check,
+            temperature=params.temperature,
+            on_usage=ctx.usage.tokens(),
         )
-        new = [Scene(narration=" ".join(n.split()), visual=s.visual) for n, s in zip(data["narrations"], scenes)]
+        new = [
+            Scene(narration=" ".join(n.split()), visual=s.visual) for n, s in zip(data["narrations"], scenes)
+        ]
         return TransformOutputs(text=" ".join(s.narration for s in new), scenes=new)

@@ -248,8 +248,11 @@ class InputStock(Node):
     def _remember(ctx: NodeContext, provider: str, ids: list[int]) -> None:
         if ctx.store is not None:
             ctx.store.remember_clips(
-                workflow=ctx.workflow_name, provider=provider, clip_ids=[str(i) for i in ids],
-                job_id=ctx.job_id, node_id=ctx.node_id,
+                workflow=ctx.workflow_name,
+                provider=provider,
+                clip_ids=[str(i) for i in ids],
+                job_id=ctx.job_id,
+                node_id=ctx.node_id,
             )
 
     def _jobs(

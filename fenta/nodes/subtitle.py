@@ -13,19 +13,34 @@ from ..render.fonts import resolve_font
 from ..types import SubtitleTrack, Word
 from .base import Node, NodeContext, Params, Ports, register
 
-
 _HEX = re.compile(r"^#[0-9A-Fa-f]{6}([0-9A-Fa-f]{2})?$")
 
 
 class SubtitleParams(Params):
-    mode: Literal["template", "karaoke", "phrase"] = Field("template", description="karaoke highlights the spoken word; phrase shows whole phrases; template uses the template's setting.")
-    uppercase: bool | None = Field(None, description="Override the template's uppercase setting (the SRT always keeps the words as written).")
-    words_per_line: int | None = Field(None, ge=1, le=20, description="Override the template's words per line.")
-    max_chars_per_line: int | None = Field(None, ge=4, le=120, description="Override the template's characters per line.")
+    mode: Literal["template", "karaoke", "phrase"] = Field(
+        "template",
+        description="karaoke highlights the spoken word; phrase shows whole phrases; template uses the template's setting.",
+    )
+    uppercase: bool | None = Field(
+        None,
+        description="Override the template's uppercase setting (the SRT always keeps the words as written).",
+    )
+    words_per_line: int | None = Field(
+        None, ge=1, le=20, description="Override the template's words per line."
+    )
+    max_chars_per_line: int | None = Field(
+        None, ge=4, le=120, description="Override the template's characters per line."
+    )
     lines: int | None = Field(None, ge=1, le=4, description="Override the template's lines per phrase.")
-    font: str | None = Field(None, description="Override the template's font family (bundled: DejaVu Sans, with Cyrillic).")
-    size: int | None = Field(None, ge=8, le=400, description="Override the template's font size (canvas pixels).")
-    position: Literal["bottom", "center", "top"] | None = Field(None, description="Override the template's caption position (kept inside the safe zone).")
+    font: str | None = Field(
+        None, description="Override the template's font family (bundled: DejaVu Sans, with Cyrillic)."
+    )
+    size: int | None = Field(
+        None, ge=8, le=400, description="Override the template's font size (canvas pixels)."
+    )
+    position: Literal["bottom", "center", "top"] | None = Field(
+        None, description="Override the template's caption position (kept inside the safe zone)."
+    )
     animation: Literal["none", "pop", "highlight", "chunk"] | None = Field(
         None, description="Override the template's caption animation: pop, highlight, chunk or none."
     )
@@ -44,7 +59,14 @@ class SubtitleOutputs(Ports):
 
 
 _OVERRIDES = (
-    "uppercase", "words_per_line", "max_chars_per_line", "lines", "font", "size", "position", "animation",
+    "uppercase",
+    "words_per_line",
+    "max_chars_per_line",
+    "lines",
+    "font",
+    "size",
+    "position",
+    "animation",
     "emphasis_color",
 )
 
@@ -93,11 +115,17 @@ class Subtitle(Node):
         try:
             result = write_captions(inputs.words, template, ass, srt, keywords=inputs.keywords)
         except FentaError as e:
-            raise ctx.error(e.message, field="params.font" if params.font else f"template.{e.field or 'subtitles'}") from None
+            raise ctx.error(
+                e.message, field="params.font" if params.font else f"template.{e.field or 'subtitles'}"
+            ) from None
         for msg in result.warnings:
             ctx.warn(msg)
         track = SubtitleTrack(
-            ass_path=ctx.keep(ass), srt_path=ctx.keep(srt), events=result.events,
-            words=list(inputs.words), keywords=list(inputs.keywords or []), style=template["subtitles"],
+            ass_path=ctx.keep(ass),
+            srt_path=ctx.keep(srt),
+            events=result.events,
+            words=list(inputs.words),
+            keywords=list(inputs.keywords or []),
+            style=template["subtitles"],
         )
         return SubtitleOutputs(track=track)

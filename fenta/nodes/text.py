@@ -14,7 +14,10 @@ from .base import CheckContext, Node, Params, Ports, local_path, register
 
 class TextParams(Params):
     text: str | None = Field(None, description="The narration. Blank lines separate scenes.")
-    path: str | None = Field(None, description="A UTF-8 text file holding the narration instead of `text` (relative to the workflow).")
+    path: str | None = Field(
+        None,
+        description="A UTF-8 text file holding the narration instead of `text` (relative to the workflow).",
+    )
 
     @field_validator("text")
     @classmethod
@@ -24,7 +27,7 @@ class TextParams(Params):
         return v
 
     @model_validator(mode="after")
-    def _one_source(self) -> "TextParams":
+    def _one_source(self) -> TextParams:
         if self.text is None and self.path is None:
             raise ValueError("give the narration as 'text' or a file holding it as 'path'")
         if self.text is not None and self.path is not None:
@@ -91,6 +94,8 @@ class InputText(Node):
                 raise ctx.error(f"cannot read {path}: {why}", field="params.path") from None
         parts = [p.strip() for p in re.split(r"\n\s*\n", source) if p.strip()]
         if not parts:
-            raise ctx.error("the narration is empty", field="params.path" if params.text is None else "params.text")
+            raise ctx.error(
+                "the narration is empty", field="params.path" if params.text is None else "params.text"
+            )
         text = " ".join(" ".join(p.split()) for p in parts)
         return TextOutputs(text=text, scenes=[Scene(narration=" ".join(p.split())) for p in parts])

@@ -5,16 +5,19 @@ from __future__ import annotations
 from pydantic import Field
 
 from ..render.srt import clamp_captions
-from ..render.timeline import MusicBed, hook_text, scene_starts
+from ..render.timeline import MusicBed, build_timeline, hook_text, scene_starts
 from ..render.timeline import Timeline as TimelineModel
-from ..render.timeline import build_timeline
 from ..types import Audio, Clip, Scene, SubtitleTrack, Word
 from .base import Node, NodeContext, Params, Ports, register
 
 
 class TimelineParams(Params):
-    duration: float | None = Field(None, gt=0, le=4 * 3600, description="Fixed length in seconds (default: the narration's).")
-    title: str | None = Field(None, description="Hook text for the template's title card (default: the script's first sentence).")
+    duration: float | None = Field(
+        None, gt=0, le=4 * 3600, description="Fixed length in seconds (default: the narration's)."
+    )
+    title: str | None = Field(
+        None, description="Hook text for the template's title card (default: the script's first sentence)."
+    )
 
 
 class TimelineInputs(Ports):
@@ -58,10 +61,30 @@ class Timeline(Node):
         if inputs.music is not None and inputs.music_bed is not None:
             raise ctx.error("connect 'music' or 'music_bed', not both", field="inputs.music_bed")
         # No caption outlasts the video: cues are cut at its end (a phrase's hold could run past it).
-        subs = tuple(ctx.keep(p) for p in clamp_captions(inputs.subtitles.ass_path, inputs.subtitles.srt_path, params.duration or inputs.voice.duration, ctx.workdir, fps=ctx.template["canvas"]["fps"])) if inputs.subtitles else None  # type: ignore[union-attr]
+        subs = (
+            tuple(
+                ctx.keep(p)
+                for p in clamp_captions(
+                    inputs.subtitles.ass_path,
+                    inputs.subtitles.srt_path,
+                    params.duration or inputs.voice.duration,
+                    ctx.workdir,
+                    fps=ctx.template["canvas"]["fps"],
+                )
+            )
+            if inputs.subtitles
+            else None
+        )  # type: ignore[union-attr]
         starts = scene_starts(inputs.scenes, inputs.words) if inputs.scenes and inputs.words else None
-        if inputs.scenes and inputs.words and starts is None and any(c.scene is not None for c in inputs.clips):
-            ctx.warn("scene texts do not match the spoken words; clips are spread evenly instead of per scene")
+        if (
+            inputs.scenes
+            and inputs.words
+            and starts is None
+            and any(c.scene is not None for c in inputs.clips)
+        ):
+            ctx.warn(
+                "scene texts do not match the spoken words; clips are spread evenly instead of per scene"
+            )
         card = ctx.template.get("title_card") or {}
         title = params.title or card.get("text") or hook_text(inputs.script)
         tl = build_timeline(

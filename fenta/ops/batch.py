@@ -18,9 +18,10 @@ import logging
 import os
 import signal
 import threading
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Callable, Iterable, Iterator
+from typing import Any
 
 from ..config import Settings
 from ..engine.events import Event
@@ -49,7 +50,11 @@ def _rows_of(rows: str | os.PathLike | Iterable[dict[str, Any]]) -> tuple[list[d
     if isinstance(rows, (str, os.PathLike)):
         return read_manifest(rows), str(rows)
     items = list(rows)
-    bad = [RowProblem(f"a row must be a mapping of variables, got {type(r).__name__}", file="<rows>", row=i) for i, r in enumerate(items, 1) if not isinstance(r, dict)]
+    bad = [
+        RowProblem(f"a row must be a mapping of variables, got {type(r).__name__}", file="<rows>", row=i)
+        for i, r in enumerate(items, 1)
+        if not isinstance(r, dict)
+    ]
     if bad:
         raise ManifestError(bad, file="<rows>")
     if not items:
@@ -60,7 +65,9 @@ def _rows_of(rows: str | os.PathLike | Iterable[dict[str, Any]]) -> tuple[list[d
 def _workflow_file(workflow: str | os.PathLike | Workflow) -> Path:
     if isinstance(workflow, Workflow):
         if not workflow.file or workflow.file.startswith("<") or not Path(workflow.file).is_file():
-            raise BatchError("a batch reloads its workflow for every row: give a workflow file (or one loaded with fenta.load)")
+            raise BatchError(
+                "a batch reloads its workflow for every row: give a workflow file (or one loaded with fenta.load)"
+            )
         return Path(workflow.file)
     return Path(workflow)
 
@@ -74,19 +81,32 @@ def _out_folder(out: str | os.PathLike, settings: Settings) -> Path:
     return folder
 
 
-def _enqueue(store: Any, batch_id: str, row: Row, *, settings: Settings, out_dir: Path, options: dict[str, Any]) -> str:
+def _enqueue(
+    store: Any, batch_id: str, row: Row, *, settings: Settings, out_dir: Path, options: dict[str, Any]
+) -> str:
     from ..engine.queue import enqueue, retry_policy
 
     assert row.workflow is not None
     retries = options.get("retries")
-    max_retries, base = retry_policy(row.workflow, None if retries is None else {"max_retries": retries}, settings)
+    max_retries, base = retry_policy(
+        row.workflow, None if retries is None else {"max_retries": retries}, settings
+    )
     # The job and the row's link to it commit together: a row whose job was written but not linked
     # would be queued again by `fenta batch resume`, and run twice.
     with store.write() as tx:
         job_id, _ = enqueue(
-            store, row.workflow, settings=settings, out_dir=out_dir, name=row.name, priority=row.priority,
-            preview=bool(options.get("preview")), overwrite=bool(options.get("overwrite")),
-            max_retries=max_retries, retry_base=base, batch_id=batch_id, tx=tx,
+            store,
+            row.workflow,
+            settings=settings,
+            out_dir=out_dir,
+            name=row.name,
+            priority=row.priority,
+            preview=bool(options.get("preview")),
+            overwrite=bool(options.get("overwrite")),
+            max_retries=max_retries,
+            retry_base=base,
+            batch_id=batch_id,
+            tx=tx,
         )
         batch_store.set_job(tx, batch_id, row.index, job_id)
     return job_id
@@ -152,22 +172,48 @@ def batch(
     out_dir = _out_folder(out, settings)
     _check_reports(report, junit)
     check_keys(checked[0].workflow, settings)  # type: ignore[arg-type]
-    options = {"concurrency": concurrency, "fail_fast": fail_fast, "cluster": cluster, "report": _abs(report), "junit": _abs(junit), "overwrite": overwrite, "preview": preview, "retries": retries}
+    options = {
+        "concurrency": concurrency,
+        "fail_fast": fail_fast,
+        "cluster": cluster,
+        "report": _abs(report),
+        "junit": _abs(junit),
+        "overwrite": overwrite,
+        "preview": preview,
+        "retries": retries,
+    }
     if not policy.trusted:  # rows queued later (`resume`) are loaded under it too
         options["policy"] = policy.to_stored()
     batch_id = batch_store.new_batch_id()
-    with _executor(cluster, settings, on_warning) as executor:  # a cluster that cannot be used fails before anything is queued
+    with _executor(
+        cluster, settings, on_warning
+    ) as executor:  # a cluster that cannot be used fails before anything is queued
         store = JobStore(settings.db_path)
         try:
             batch_store.create_batch(
-                store, batch_id=batch_id, workflow_file=os.path.abspath(wf_file), manifest=os.path.abspath(shown) if shown != "<rows>" else shown,
-                out_dir=str(out_dir), options=options, rows=[{"index": r.index, "name": r.name, "priority": r.priority, "vars": r.vars} for r in checked],
+                store,
+                batch_id=batch_id,
+                workflow_file=os.path.abspath(wf_file),
+                manifest=os.path.abspath(shown) if shown != "<rows>" else shown,
+                out_dir=str(out_dir),
+                options=options,
+                rows=[
+                    {"index": r.index, "name": r.name, "priority": r.priority, "vars": r.vars}
+                    for r in checked
+                ],
             )
             for row in checked:
                 _enqueue(store, batch_id, row, settings=settings, out_dir=out_dir, options=options)
         finally:
             store.close()
-        return _drive(batch_id, executor, settings=settings, on_event=on_event, on_start=on_start, concurrency=concurrency)
+        return _drive(
+            batch_id,
+            executor,
+            settings=settings,
+            on_event=on_event,
+            on_start=on_start,
+            concurrency=concurrency,
+        )
 
 
 def _policy(workflow: str | os.PathLike | Workflow, trusted: bool, settings: Settings) -> Policy:
@@ -223,17 +269,35 @@ def resume(
     finally:
         store.close()
     _check_reports(report or b["options"].get("report"), junit or b["options"].get("junit"))
-    with _executor(cluster if cluster is not None else b["options"].get("cluster"), settings, on_warning) as executor:
+    with _executor(
+        cluster if cluster is not None else b["options"].get("cluster"), settings, on_warning
+    ) as executor:
         store = JobStore(settings.db_path)
         try:
             b = batch_store.claim(store, b["id"])
-            updates = {k: v for k, v in (("concurrency", concurrency), ("cluster", cluster), ("report", _abs(report)), ("junit", _abs(junit))) if v is not None}
+            updates = {
+                k: v
+                for k, v in (
+                    ("concurrency", concurrency),
+                    ("cluster", cluster),
+                    ("report", _abs(report)),
+                    ("junit", _abs(junit)),
+                )
+                if v is not None
+            }
             options = {**b["options"], **updates}
             store.set_batch_options(b["id"], options)
             _requeue(store, b, settings=settings, options=options)
         finally:
             store.close()
-        return _drive(b["id"], executor, settings=settings, on_event=on_event, on_start=on_start, concurrency=concurrency)
+        return _drive(
+            b["id"],
+            executor,
+            settings=settings,
+            on_event=on_event,
+            on_start=on_start,
+            concurrency=concurrency,
+        )
 
 
 def _requeue(store: Any, b: dict[str, Any], *, settings: Settings, options: dict[str, Any]) -> None:
@@ -247,7 +311,14 @@ def _requeue(store: Any, b: dict[str, Any], *, settings: Settings, options: dict
         if job is None:
             policy = Policy.from_stored(b["options"].get("policy"))  # the batch's, as its first rows had
             wf = load(b["workflow_file"], vars=r["vars"], policy=policy)
-            _enqueue(store, b["id"], Row(r["row_index"], r["vars"], r["name"], r["priority"], wf), settings=settings, out_dir=Path(b["out_dir"]), options=options)
+            _enqueue(
+                store,
+                b["id"],
+                Row(r["row_index"], r["vars"], r["name"], r["priority"], wf),
+                settings=settings,
+                out_dir=Path(b["out_dir"]),
+                options=options,
+            )
             continue
         status = job["status"]
         if status == "running":
@@ -259,7 +330,15 @@ def _requeue(store: Any, b: dict[str, Any], *, settings: Settings, options: dict
             revive(store, job["id"])
 
 
-def _drive(batch_id: str, executor: Any, *, settings: Settings, on_event: Callable[[Event], None] | None, on_start: Callable[[dict[str, Any]], None] | None, concurrency: int | None) -> dict[str, Any]:
+def _drive(
+    batch_id: str,
+    executor: Any,
+    *,
+    settings: Settings,
+    on_event: Callable[[Event], None] | None,
+    on_start: Callable[[dict[str, Any]], None] | None,
+    concurrency: int | None,
+) -> dict[str, Any]:
     """Run the batch's queued jobs on `executor` to the end, then settle the batch and write its report files."""
     from ..engine.lifecycle import request_cancel
     from ..engine.store import JobStore
@@ -273,7 +352,12 @@ def _drive(batch_id: str, executor: Any, *, settings: Settings, on_event: Callab
         jobs = {r["job_id"] for r in rows}
         fail_fast = bool(options.get("fail_fast"))
         failed: list[str] = []
-        n = concurrency or options.get("concurrency") or getattr(executor, "slots", None) or default_concurrency()
+        n = (
+            concurrency
+            or options.get("concurrency")
+            or getattr(executor, "slots", None)
+            or default_concurrency()
+        )
         worker: Worker
 
         def handle(ev: Event) -> None:
@@ -287,12 +371,33 @@ def _drive(batch_id: str, executor: Any, *, settings: Settings, on_event: Callab
         # fenta.ops.serving: quota reservations at each row's claim, the readers beside it, the rows'
         # webhooks at the end (waiting at most 5 s).
         worker = Worker(
-            settings, concurrency=n, until_empty=True, on_event=handle, executor=executor, batch_id=batch_id,
-            webhook_wait=5.0, log=log.warning,
+            settings,
+            concurrency=n,
+            until_empty=True,
+            on_event=handle,
+            executor=executor,
+            batch_id=batch_id,
+            webhook_wait=5.0,
+            log=log.warning,
         )
         if on_start is not None:
-            rows_info = [{"index": r["row_index"], "name": r["name"], "job_id": r["job_id"], "status": (r["job"] or {}).get("status")} for r in rows]
-            on_start({"batch_id": batch_id, "concurrency": n, "executor": getattr(executor, "name", "local"), "rows": rows_info})
+            rows_info = [
+                {
+                    "index": r["row_index"],
+                    "name": r["name"],
+                    "job_id": r["job_id"],
+                    "status": (r["job"] or {}).get("status"),
+                }
+                for r in rows
+            ]
+            on_start(
+                {
+                    "batch_id": batch_id,
+                    "concurrency": n,
+                    "executor": getattr(executor, "name", "local"),
+                    "rows": rows_info,
+                }
+            )
         try:
             worker.run()
         finally:
@@ -303,7 +408,11 @@ def _drive(batch_id: str, executor: Any, *, settings: Settings, on_event: Callab
                     for r in batch_store.batch_rows(store, batch_id):
                         if r["job"] is not None and r["job"]["status"] in ("queued", "failed"):
                             request_cancel(store, r["job_id"])
-                left = [r for r in batch_store.batch_rows(store, batch_id) if r["job"] is None or r["job"]["status"] in ("queued", "running", "failed")]
+                left = [
+                    r
+                    for r in batch_store.batch_rows(store, batch_id)
+                    if r["job"] is None or r["job"]["status"] in ("queued", "running", "failed")
+                ]
                 batch_store.finish(store, batch_id, "stopped" if left else "finished")
                 report = build_report(store, batch_id)
                 if options.get("report"):
@@ -356,7 +465,9 @@ def latest(store: Any) -> str:
     """
     found = store.latest_batch_id()
     if found is None:
-        raise BatchError("no batch has run with this FENTA_HOME yet (start one with `fenta batch WORKFLOW ROWS`)")
+        raise BatchError(
+            "no batch has run with this FENTA_HOME yet (start one with `fenta batch WORKFLOW ROWS`)"
+        )
     return str(found)
 
 

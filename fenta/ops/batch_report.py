@@ -41,7 +41,11 @@ def row_state(job: dict[str, Any] | None) -> str:
 
 
 def _iso(ts: float | None) -> str | None:
-    return dt.datetime.fromtimestamp(ts, dt.timezone.utc).isoformat(timespec="seconds").replace("+00:00", "Z") if ts else None
+    return (
+        dt.datetime.fromtimestamp(ts, dt.timezone.utc).isoformat(timespec="seconds").replace("+00:00", "Z")
+        if ts
+        else None
+    )
 
 
 def _failed_node(store: Any, job_id: str) -> dict[str, Any] | None:
@@ -57,15 +61,29 @@ def _row(store: Any, r: dict[str, Any]) -> dict[str, Any]:
     job = r["job"]
     state = row_state(job)
     out: dict[str, Any] = {
-        "index": r["row_index"], "name": r["name"], "job_id": r["job_id"], "status": state, "video": None, "duration": None,
-        "cost": 0.0, "seconds": None, "attempts": 0, "error": None, "failed_node": None, "failed_node_type": None, "error_kind": None,
-        "node": None, "renditions": {},
+        "index": r["row_index"],
+        "name": r["name"],
+        "job_id": r["job_id"],
+        "status": state,
+        "video": None,
+        "duration": None,
+        "cost": 0.0,
+        "seconds": None,
+        "attempts": 0,
+        "error": None,
+        "failed_node": None,
+        "failed_node_type": None,
+        "error_kind": None,
+        "node": None,
+        "renditions": {},
     }
     if job is None:
         return out
     out.update(cost=round(job.get("cost") or 0.0, 6), attempts=job.get("attempt") or 0)
     if state == "running":
-        out["node"] = job.get("current_node")  # where a running row is now (`fenta batch status` from another terminal)
+        out["node"] = job.get(
+            "current_node"
+        )  # where a running row is now (`fenta batch status` from another terminal)
     if job.get("started_at") and job.get("finished_at") and state not in ("running", "queued"):
         out["seconds"] = round(job["finished_at"] - job["started_at"], 3)
     if state == "passed":
@@ -83,7 +101,9 @@ def _row(store: Any, r: dict[str, Any]) -> dict[str, Any]:
             out.update(failed_node=node["node_id"], failed_node_type=node["node_type"])
         if state == "failed":
             error = job.get("error") or ""
-            internal = error.startswith("internal error") or "unexpected error: " in error  # a bug, not a node's verdict
+            internal = (
+                error.startswith("internal error") or "unexpected error: " in error
+            )  # a bug, not a node's verdict
             out["error_kind"] = "failure" if node and not internal else "error"
     return out
 
@@ -100,10 +120,17 @@ def build_report(store: Any, batch_id: str) -> dict[str, Any]:
     count = lambda *states: sum(1 for r in rows if r["status"] in states)  # noqa: E731
     ended = [r for r in rows if r["status"] in ("passed", "failed", "skipped")]
     last = max((_finished_at(store, r["job_id"]) or 0) for r in ended) if ended else None
-    seconds = round((batch["finished_at"] or last or batch["started_at"]) - batch["started_at"], 3) if batch["started_at"] else None
+    seconds = (
+        round((batch["finished_at"] or last or batch["started_at"]) - batch["started_at"], 3)
+        if batch["started_at"]
+        else None
+    )
     passed = count("passed")
     totals = {
-        "rows": len(rows), "passed": passed, "failed": count("failed"), "skipped": count("skipped"),
+        "rows": len(rows),
+        "passed": passed,
+        "failed": count("failed"),
+        "skipped": count("skipped"),
         "pending": count("queued", "running", "retrying"),
         "cost": round(sum(r["cost"] for r in rows), 6),
         "video_seconds": round(sum(r["duration"] or 0 for r in rows), 3),
@@ -113,9 +140,16 @@ def build_report(store: Any, batch_id: str) -> dict[str, Any]:
     if state == "running" and batch["host"] == HOST and not pid_alive(batch["pid"]):
         state = "stopped"  # its process was killed: `fenta batch resume` continues it
     return {
-        "batch_id": batch["id"], "workflow": batch["workflow_file"], "manifest": batch["manifest"], "out_dir": batch["out_dir"],
-        "status": state, "created_at": _iso(batch["created_at"]), "finished_at": _iso(batch["finished_at"]),
-        "seconds": seconds, "totals": totals, "rows": rows,
+        "batch_id": batch["id"],
+        "workflow": batch["workflow_file"],
+        "manifest": batch["manifest"],
+        "out_dir": batch["out_dir"],
+        "status": state,
+        "created_at": _iso(batch["created_at"]),
+        "finished_at": _iso(batch["finished_at"]),
+        "seconds": seconds,
+        "totals": totals,
+        "rows": rows,
     }
 
 
@@ -158,7 +192,9 @@ def _write_atomic(path: str | os.PathLike, data: bytes) -> None:
 
 def write_json(report: dict[str, Any], path: str | os.PathLike) -> None:
     """The report as JSON (UTF-8, indented)."""
-    _write_atomic(path, (json.dumps(report, indent=2, ensure_ascii=False, default=str) + "\n").encode("utf-8"))
+    _write_atomic(
+        path, (json.dumps(report, indent=2, ensure_ascii=False, default=str) + "\n").encode("utf-8")
+    )
 
 
 def junit_xml(report: dict[str, Any]) -> bytes:
@@ -168,24 +204,70 @@ def junit_xml(report: dict[str, Any]) -> bytes:
     errors = sum(1 for r in report["rows"] if r["error_kind"] == "error")
     failures = t["failed"] - errors
     skipped = t["rows"] - t["passed"] - t["failed"]
-    counts = {"tests": str(t["rows"]), "failures": str(failures), "errors": str(errors), "skipped": str(skipped), "time": f"{report['seconds'] or 0:.3f}"}
+    counts = {
+        "tests": str(t["rows"]),
+        "failures": str(failures),
+        "errors": str(errors),
+        "skipped": str(skipped),
+        "time": f"{report['seconds'] or 0:.3f}",
+    }
     root = ET.Element("testsuites", {"name": f"fenta batch {report['batch_id']}", **counts})
-    suite = ET.SubElement(root, "testsuite", {"name": f"{workflow} ({Path(report['manifest']).name})", **counts, "timestamp": (report["created_at"] or "").rstrip("Z"), "hostname": socket.gethostname()})
+    suite = ET.SubElement(
+        root,
+        "testsuite",
+        {
+            "name": f"{workflow} ({Path(report['manifest']).name})",
+            **counts,
+            "timestamp": (report["created_at"] or "").rstrip("Z"),
+            "hostname": socket.gethostname(),
+        },
+    )
     props = ET.SubElement(suite, "properties")
     for key in ("batch_id", "workflow", "manifest", "out_dir"):
         ET.SubElement(props, "property", {"name": key, "value": str(report[key])})
     for r in report["rows"]:
-        case = ET.SubElement(suite, "testcase", {"classname": f"fenta.batch.{workflow}", "name": f"{r['index']:04d} {r['name']}", "time": f"{r['seconds'] or 0:.3f}"})
+        case = ET.SubElement(
+            suite,
+            "testcase",
+            {
+                "classname": f"fenta.batch.{workflow}",
+                "name": f"{r['index']:04d} {r['name']}",
+                "time": f"{r['seconds'] or 0:.3f}",
+            },
+        )
         named = r["failed_node"] and f"node '{r['failed_node']}'" not in (r["error"] or "")
         where = f" (node '{r['failed_node']}', {r['failed_node_type']})" if named else ""
         if r["status"] == "failed":
             tag = "failure" if r["error_kind"] == "failure" else "error"
-            el = ET.SubElement(case, tag, {"message": f"{r['error'] or 'failed'}{where}", "type": r["failed_node_type"] or "infrastructure"})
+            el = ET.SubElement(
+                case,
+                tag,
+                {
+                    "message": f"{r['error'] or 'failed'}{where}",
+                    "type": r["failed_node_type"] or "infrastructure",
+                },
+            )
             el.text = f"job {r['job_id']}, {r['attempts']} attempt(s): {r['error']}{where}\ndetails: fenta jobs show {r['job_id']}"
         elif r["status"] != "passed":
-            why = "not run: the batch stopped first (--fail-fast)" if r["status"] == "skipped" else f"not finished ({r['status']}): continue with fenta batch resume {report['batch_id']}"
-            ET.SubElement(case, "skipped", {"message": r["error"] if r["status"] == "skipped" and r["error"] not in (None, "cancelled") else why})
-        out = [f"job: {r['job_id']}"] + ([f"video: {r['video']}", f"duration: {r['duration']}"] if r["video"] else []) + [f"cost: {r['cost']}", f"attempts: {r['attempts']}"]
+            why = (
+                "not run: the batch stopped first (--fail-fast)"
+                if r["status"] == "skipped"
+                else f"not finished ({r['status']}): continue with fenta batch resume {report['batch_id']}"
+            )
+            ET.SubElement(
+                case,
+                "skipped",
+                {
+                    "message": r["error"]
+                    if r["status"] == "skipped" and r["error"] not in (None, "cancelled")
+                    else why
+                },
+            )
+        out = (
+            [f"job: {r['job_id']}"]
+            + ([f"video: {r['video']}", f"duration: {r['duration']}"] if r["video"] else [])
+            + [f"cost: {r['cost']}", f"attempts: {r['attempts']}"]
+        )
         out += [f"video {aspect}: {path}" for aspect, path in (r.get("renditions") or {}).items()]
         ET.SubElement(case, "system-out").text = "\n".join(out)
     ET.indent(root)

@@ -11,9 +11,10 @@ from __future__ import annotations
 import csv
 import io
 import json
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 from ..bounds import whole
 from ..engine.outputs import name_problem
@@ -26,6 +27,7 @@ __all__ = ["Row", "read_manifest", "check_rows", "ROW_KEYS", "default_name"]
 
 #: Keys of a row that are the row's own settings, not (only) workflow variables.
 ROW_KEYS = ("name", "priority")
+
 
 @dataclass
 class Row:
@@ -71,14 +73,20 @@ def _csv_rows(text: str, shown: str) -> list[dict[str, Any]]:
         if not h:
             problems.append(RowProblem(f"column {i} of the header has no name", file=shown, row=0))
         elif header.index(h) != i - 1:
-            problems.append(RowProblem(f"column '{h}' appears twice in the header", file=shown, row=0, field=h))
+            problems.append(
+                RowProblem(f"column '{h}' appears twice in the header", file=shown, row=0, field=h)
+            )
     rows: list[dict[str, Any]] = []
     for n, cells in enumerate(table[1:], 1):
         if not any(c.strip() for c in cells):
             problems.append(RowProblem("the row is empty", file=shown, row=n))
             continue
         if len(cells) > len(header):
-            problems.append(RowProblem(f"{len(cells)} cells but the header names {len(header)} columns", file=shown, row=n))
+            problems.append(
+                RowProblem(
+                    f"{len(cells)} cells but the header names {len(header)} columns", file=shown, row=n
+                )
+            )
             continue
         # An empty cell (or a short row) leaves the variable at the workflow's default.
         rows.append({h: c for h, c in zip(header, cells) if h and c != ""})
@@ -113,7 +121,11 @@ def _json_rows(text: str, shown: str, *, lines: bool) -> list[dict[str, Any]]:
     rows: list[dict[str, Any]] = []
     for n, item in items:
         if not isinstance(item, dict):
-            problems.append(RowProblem(f"a row must be an object of variables, got {type(item).__name__}", file=shown, row=n))
+            problems.append(
+                RowProblem(
+                    f"a row must be an object of variables, got {type(item).__name__}", file=shown, row=n
+                )
+            )
             continue
         rows.append({str(k): v for k, v in item.items() if v is not None})
     if problems:
@@ -133,7 +145,12 @@ def read_manifest(path: str | Path) -> list[dict[str, Any]]:
     p = Path(path)
     shown = str(path)
     if not p.is_file():
-        raise _fail(shown, "not a file (a folder or a device): give the rows' CSV, JSONL or JSON file" if p.exists() else "file not found")
+        raise _fail(
+            shown,
+            "not a file (a folder or a device): give the rows' CSV, JSONL or JSON file"
+            if p.exists()
+            else "file not found",
+        )
     try:
         text = p.read_text(encoding="utf-8-sig")
     except UnicodeDecodeError:
@@ -186,9 +203,13 @@ def _fields_of(problem: Problem, row_vars: Iterable[str], document: dict[str, An
     return []
 
 
-def _row_problem(p: Problem, n: int, shown: str, row_vars: dict[str, Any], document: dict[str, Any]) -> RowProblem:
+def _row_problem(
+    p: Problem, n: int, shown: str, row_vars: dict[str, Any], document: dict[str, Any]
+) -> RowProblem:
     fields = _fields_of(p, row_vars, document)
-    where = ", ".join(x for x in (f"node '{p.node}'" if p.node else "", p.field if p.node and p.field else "") if x)
+    where = ", ".join(
+        x for x in (f"node '{p.node}'" if p.node else "", p.field if p.node and p.field else "") if x
+    )
     message = f"{p.message} ({where})" if where else p.message
     return RowProblem(message, file=shown, row=n, field=", ".join(fields) or None)
 
@@ -205,7 +226,14 @@ def _raw_document(workflow_file: Path) -> dict[str, Any]:
         return {}
     nodes = doc.get("nodes")
     if isinstance(nodes, list):  # the graph shape: [{id, type, data: {params}}]
-        doc = {**doc, "nodes": {str(n.get("id")): {"params": (n.get("data") or {}).get("params") or n.get("params")} for n in nodes if isinstance(n, dict)}}
+        doc = {
+            **doc,
+            "nodes": {
+                str(n.get("id")): {"params": (n.get("data") or {}).get("params") or n.get("params")}
+                for n in nodes
+                if isinstance(n, dict)
+            },
+        }
     return doc
 
 
@@ -231,7 +259,9 @@ def check_rows(
         if any(p.message == "file not found" and p.node is None for p in e.problems):
             raise
         base, base_problems = None, {str(p) for p in e.problems}
-    known = set((base.document.get("vars") or {})) | used_var_names(base.document.get("nodes")) if base else None
+    known = (
+        set(base.document.get("vars") or {}) | used_var_names(base.document.get("nodes")) if base else None
+    )
     document = _raw_document(wf_path)
     problems: list[Problem] = []
     shared: list[Problem] = []
@@ -241,7 +271,14 @@ def check_rows(
         before = len(problems)
         name, priority = _settings(raw, n, manifest, problems)
         if name.lower() in names:
-            problems.append(RowProblem(f"'{name}' is also the name of row {names[name.lower()]}: each row needs its own output name", file=manifest, row=n, field="name"))
+            problems.append(
+                RowProblem(
+                    f"'{name}' is also the name of row {names[name.lower()]}: each row needs its own output name",
+                    file=manifest,
+                    row=n,
+                    field="name",
+                )
+            )
         names.setdefault(name.lower(), n)
         # `name` and `priority` are the row's settings; they are variables too when the workflow uses them.
         row_vars = {k: v for k, v in raw.items() if k not in ROW_KEYS or (known is not None and k in known)}
@@ -259,8 +296,20 @@ def check_rows(
             checked.append(Row(index=n, vars=row_vars, name=name, priority=priority, workflow=wf))
     columns = getattr(rows, "columns", None) or []
     for c in columns:  # a column every row left empty was never loaded: a typo there would pass unseen
-        if known is not None and c and c not in known and c not in ROW_KEYS and not any(c in raw for raw in rows):
-            problems.append(RowProblem(f"the header names '{c}', which is not a variable of this workflow (its variables: {', '.join(sorted(known)) or 'none'})", file=manifest, field=c))
+        if (
+            known is not None
+            and c
+            and c not in known
+            and c not in ROW_KEYS
+            and not any(c in raw for raw in rows)
+        ):
+            problems.append(
+                RowProblem(
+                    f"the header names '{c}', which is not a variable of this workflow (its variables: {', '.join(sorted(known)) or 'none'})",
+                    file=manifest,
+                    field=c,
+                )
+            )
     if problems:
         raise ManifestError(shared + problems, file=manifest)
     if shared:

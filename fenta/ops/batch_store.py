@@ -18,8 +18,16 @@ from ..engine.leases import HOST, pid_alive
 from ..errors import BatchError
 
 __all__ = [
-    "new_batch_id", "create_batch", "get_batch", "batch_rows", "set_job", "is_live", "claim", "finish",
-    "live_batches", "unheld_batches",
+    "new_batch_id",
+    "create_batch",
+    "get_batch",
+    "batch_rows",
+    "set_job",
+    "is_live",
+    "claim",
+    "finish",
+    "live_batches",
+    "unheld_batches",
 ]
 
 
@@ -29,14 +37,24 @@ def new_batch_id() -> str:
 
 
 def create_batch(
-    store: Any, *, batch_id: str, workflow_file: str, manifest: str, out_dir: str, options: dict[str, Any],
+    store: Any,
+    *,
+    batch_id: str,
+    workflow_file: str,
+    manifest: str,
+    out_dir: str,
+    options: dict[str, Any],
     rows: list[dict[str, Any]],
 ) -> None:
     """Write a batch (running, held by this process) and its rows (no jobs yet) in one transaction."""
     with store.write() as tx:
         tx.create_batch(
-            batch_id=batch_id, workflow_file=workflow_file, manifest=manifest, out_dir=out_dir,
-            options=options, rows=rows,
+            batch_id=batch_id,
+            workflow_file=workflow_file,
+            manifest=manifest,
+            out_dir=out_dir,
+            options=options,
+            rows=rows,
         )
 
 

@@ -63,7 +63,12 @@ def cache_usage(settings: Settings | None = None) -> CacheUsage:
 
 
 def prune_caches(
-    settings: Settings | None = None, *, older_than: float | None = None, max_size: int | None = None, dry_run: bool = False, now: float | None = None
+    settings: Settings | None = None,
+    *,
+    older_than: float | None = None,
+    max_size: int | None = None,
+    dry_run: bool = False,
+    now: float | None = None,
 ) -> PruneResult:
     """Prune the node cache and the previews' cache (see the module's docstring for the order).
 
@@ -82,7 +87,11 @@ def prune_caches(
     m_limit = None if max_size is None else max(0, max_size - p.kept_bytes)
     m = _prune(settings, older_than=older_than, max_size=m_limit, dry_run=dry_run, now=now)
     return PruneResult(
-        entries=m.entries + p.entries, files=m.files + p.files, bytes=m.bytes + p.bytes, kept_bytes=m.kept_bytes + p.kept_bytes,
-        kept_in_use=m.kept_in_use + p.kept_in_use, running_jobs=m.running_jobs + p.running_jobs, dry_run=dry_run,
+        entries=m.entries + p.entries,
+        files=m.files + p.files,
+        bytes=m.bytes + p.bytes,
+        kept_bytes=m.kept_bytes + p.kept_bytes,
+        kept_in_use=m.kept_in_use + p.kept_in_use,
+        running_jobs=m.running_jobs + p.running_jobs,
+        dry_run=dry_run,
     )
-

@@ -14,9 +14,10 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from ..config import KEY_NAMES, Settings
 from ..errors import ComposeError, MissingKeysError, PathError, Problem, SpecError
@@ -58,8 +59,18 @@ class Composed:
 
         p = plan(self.workflow)
         return {
-            "status": "ok", "file": str(self.path), "name": self.workflow.name, "nodes": list(self.workflow.nodes), "template": self.workflow.template_name,
-            "description": self.description, "rounds": self.rounds, "model": self.model, "tokens": self.tokens, "cost": self.cost, "estimated_run_cost": p.cost, "estimated_run_total": p.total_cost,
+            "status": "ok",
+            "file": str(self.path),
+            "name": self.workflow.name,
+            "nodes": list(self.workflow.nodes),
+            "template": self.workflow.template_name,
+            "description": self.description,
+            "rounds": self.rounds,
+            "model": self.model,
+            "tokens": self.tokens,
+            "cost": self.cost,
+            "estimated_run_cost": p.cost,
+            "estimated_run_total": p.total_cost,
         }
 
 
@@ -75,13 +86,28 @@ def node_catalogue() -> str:
         cls = registry.get(name)
         assert cls is not None
         required = cls.required_inputs()
-        ins = ", ".join(f"{p}: {t}" + (" (required)" if p in required else "") for p, t in cls.input_ports().items()) or "none"
+        ins = (
+            ", ".join(
+                f"{p}: {t}" + (" (required)" if p in required else "") for p, t in cls.input_ports().items()
+            )
+            or "none"
+        )
         outs = ", ".join(f"{p}: {t}" for p, t in cls.output_ports().items()) or "none"
         params = []
         for pname, f in cls.Params.model_fields.items():
-            shown = "required" if f.is_required() else "default " + json.dumps(f.get_default(call_default_factory=True), default=str, ensure_ascii=False)
+            shown = (
+                "required"
+                if f.is_required()
+                else "default "
+                + json.dumps(f.get_default(call_default_factory=True), default=str, ensure_ascii=False)
+            )
             params.append(f"{pname} ({shown})")
-        lines += [f"- {name}: {cls.description}", f"  inputs: {ins}", f"  outputs: {outs}", f"  params: {', '.join(params) or 'none'}"]
+        lines += [
+            f"- {name}: {cls.description}",
+            f"  inputs: {ins}",
+            f"  outputs: {outs}",
+            f"  params: {', '.join(params) or 'none'}",
+        ]
     return "\n".join(lines)
 
 
@@ -100,7 +126,9 @@ def _graph_shape(wf: Any) -> dict[str, Any]:
     """A loaded workflow as the answer should look: graph shape, variables filled in."""
     doc: dict[str, Any] = {"version": 1, "name": wf.name, "template": wf.template_name}
     doc["nodes"] = [{"id": n.id, "type": n.type, "data": {"params": n.params}} for n in wf.nodes.values()]
-    doc["edges"] = [{"source": s, "sourceHandle": sp, "target": t, "targetHandle": tp} for s, sp, t, tp in wf.edges()]
+    doc["edges"] = [
+        {"source": s, "sourceHandle": sp, "target": t, "targetHandle": tp} for s, sp, t, tp in wf.edges()
+    ]
     return doc
 
 
@@ -122,10 +150,16 @@ def compose_messages(prompt: str, template: str | None = None) -> list[dict[str,
 
     p = load_prompt("compose")
     system = p["system"].format(
-        catalogue=node_catalogue(), templates=_template_lines(), schema=json.dumps(workflow_schema(), separators=(",", ":")), examples=_examples()
+        catalogue=node_catalogue(),
+        templates=_template_lines(),
+        schema=json.dumps(workflow_schema(), separators=(",", ":")),
+        examples=_examples(),
     )
     line = p["template_line"].format(template=template) if template else ""
-    return [{"role": "system", "content": system.strip()}, {"role": "user", "content": p["user"].format(prompt=prompt, template_line=line).strip()}]
+    return [
+        {"role": "system", "content": system.strip()},
+        {"role": "user", "content": p["user"].format(prompt=prompt, template_line=line).strip()},
+    ]
 
 
 # -- checking an answer ---------------------------------------------------------------------
@@ -149,7 +183,9 @@ def _parse(content: str) -> Any:
     return json.loads(s)
 
 
-def check_answer(content: str, *, file: str | None = None, template: str | None = None, cut_off: bool = False) -> tuple[Any, list[Problem]]:
+def check_answer(
+    content: str, *, file: str | None = None, template: str | None = None, cut_off: bool = False
+) -> tuple[Any, list[Problem]]:
     """Load one answer with the normal loader: (workflow, []) when valid, else (None, problems).
 
     Problems carry node and field but no file or line: lines of the JSON text would only mislead.
@@ -281,7 +317,10 @@ async def new_async(
     make_folder(path.parent, "out=")  # paths in the answer are relative to it
     model_id = resolve_model(model, settings)
     convo = compose_messages(prompt, template)
-    response_format = {"type": "json_schema", "json_schema": {"name": "workflow", "strict": True, "schema": answer_schema()}}
+    response_format = {
+        "type": "json_schema",
+        "json_schema": {"name": "workflow", "strict": True, "schema": answer_schema()},
+    }
     retry_text = load_prompt("compose")["retry"]
     store = JobStore(settings.db_path)
     spent = {"tokens": 0, "cost": None}
@@ -290,7 +329,9 @@ async def new_async(
         spent["tokens"] += u.total_tokens
         if u.cost is not None:
             spent["cost"] = (spent["cost"] or 0.0) + u.cost
-        store.record_usage(provider="openrouter", model=u.model, units="tokens", quantity=u.total_tokens, cost=u.cost)
+        store.record_usage(
+            provider="openrouter", model=u.model, units="tokens", quantity=u.total_tokens, cost=u.cost
+        )
 
     client = OpenRouterClient(settings)
     wf, problems, rounds, content = None, [], 0, ""
@@ -298,20 +339,36 @@ async def new_async(
         for rounds in range(1, MAX_ROUNDS + 1):
             if on_request:
                 on_request(rounds)
-            result = await client.chat(convo, model_id, response_format=response_format, max_tokens=_MAX_TOKENS, temperature=_TEMPERATURE, on_usage=record)
+            result = await client.chat(
+                convo,
+                model_id,
+                response_format=response_format,
+                max_tokens=_MAX_TOKENS,
+                temperature=_TEMPERATURE,
+                on_usage=record,
+            )
             content = result.content
-            wf, problems = check_answer(content, file=str(path), template=template, cut_off=result.finish_reason == "length")
+            wf, problems = check_answer(
+                content, file=str(path), template=template, cut_off=result.finish_reason == "length"
+            )
             if on_round:
                 on_round(rounds, problems)
             if wf is not None:
                 break
             listed = "\n".join(f"- {p}" for p in problems)
-            convo = [*convo, {"role": "assistant", "content": content}, {"role": "user", "content": retry_text.format(problems=listed).strip()}]
+            convo = [
+                *convo,
+                {"role": "assistant", "content": content},
+                {"role": "user", "content": retry_text.format(problems=listed).strip()},
+            ]
     finally:
         await client.aclose()
         store.close()
     if wf is None:
-        raise ComposeError(f"the model's workflow still had {len(problems)} problem(s) after {rounds} rounds; nothing was written. The last round's:", problems)
+        raise ComposeError(
+            f"the model's workflow still had {len(problems)} problem(s) after {rounds} rounds; nothing was written. The last round's:",
+            problems,
+        )
 
     description = (_drop_nulls(_parse(content)) or {}).get("description")
     description = description.strip() if isinstance(description, str) and description.strip() else None
@@ -326,4 +383,13 @@ async def new_async(
         os.replace(tmp, path)
     except OSError as e:
         raise PathError(f"cannot write {path}: {e.strerror or e}") from None
-    return Composed(path=path, workflow=written, text=text, rounds=rounds, model=model_id, tokens=spent["tokens"], cost=spent["cost"], description=description)
+    return Composed(
+        path=path,
+        workflow=written,
+        text=text,
+        rounds=rounds,
+        model=model_id,
+        tokens=spent["tokens"],
+        cost=spent["cost"],
+        description=description,
+    )

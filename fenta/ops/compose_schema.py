@@ -16,7 +16,17 @@ from typing import Any
 __all__ = ["answer_schema"]
 
 #: JSON Schema keywords some structured-output providers refuse; their meaning moves into the description.
-_BOUNDS = {"minimum": ">= {}", "maximum": "<= {}", "exclusiveMinimum": "> {}", "exclusiveMaximum": "< {}", "minItems": "at least {} items", "maxItems": "at most {} items", "minLength": "at least {} characters", "maxLength": "at most {} characters", "pattern": "matching {}"}
+_BOUNDS = {
+    "minimum": ">= {}",
+    "maximum": "<= {}",
+    "exclusiveMinimum": "> {}",
+    "exclusiveMaximum": "< {}",
+    "minItems": "at least {} items",
+    "maxItems": "at most {} items",
+    "minLength": "at least {} characters",
+    "maxLength": "at most {} characters",
+    "pattern": "matching {}",
+}
 
 
 def _strict(schema: dict[str, Any], defs: dict[str, Any]) -> dict[str, Any]:
@@ -55,9 +65,15 @@ def _strict(schema: dict[str, Any], defs: dict[str, Any]) -> dict[str, Any]:
 
 def _nullable(s: dict[str, Any], default: Any) -> dict[str, Any]:
     desc = s.pop("description", "")
-    note = f"null: the default ({json.dumps(default, default=str)})" if default is not None else "null: not set"
+    note = (
+        f"null: the default ({json.dumps(default, default=str)})" if default is not None else "null: not set"
+    )
     if "anyOf" in s and not s.get("type"):
-        branches = s["anyOf"] if any(b.get("type") == "null" for b in s["anyOf"]) else [*s["anyOf"], {"type": "null"}]
+        branches = (
+            s["anyOf"]
+            if any(b.get("type") == "null" for b in s["anyOf"])
+            else [*s["anyOf"], {"type": "null"}]
+        )
         return {"anyOf": branches, "description": f"{desc} {note}".strip()}
     return {"anyOf": [s, {"type": "null"}], "description": f"{desc} {note}".strip()}
 
@@ -73,24 +89,46 @@ def answer_schema() -> dict[str, Any]:
         assert cls is not None
         raw = cls.Params.model_json_schema()
         params = _strict(raw, raw.get("$defs") or {})
-        data = {"type": "object", "properties": {"params": params}, "required": ["params"], "additionalProperties": False}
-        variants.append({
-            "type": "object", "description": cls.description,
-            "properties": {"id": {"type": "string", "description": "Node id: letters, digits, '_' and '-'."}, "type": {"type": "string", "enum": [name]}, "data": data},
-            "required": ["id", "type", "data"], "additionalProperties": False,
-        })
+        data = {
+            "type": "object",
+            "properties": {"params": params},
+            "required": ["params"],
+            "additionalProperties": False,
+        }
+        variants.append(
+            {
+                "type": "object",
+                "description": cls.description,
+                "properties": {
+                    "id": {"type": "string", "description": "Node id: letters, digits, '_' and '-'."},
+                    "type": {"type": "string", "enum": [name]},
+                    "data": data,
+                },
+                "required": ["id", "type", "data"],
+                "additionalProperties": False,
+            }
+        )
     s = {"type": "string"}
     edge = {
         "type": "object",
-        "properties": {"source": {**s, "description": "Node id the value comes from."}, "sourceHandle": {**s, "description": "Its output port."}, "target": {**s, "description": "Node id it goes to."}, "targetHandle": {**s, "description": "Its input port."}},
-        "required": ["source", "sourceHandle", "target", "targetHandle"], "additionalProperties": False,
+        "properties": {
+            "source": {**s, "description": "Node id the value comes from."},
+            "sourceHandle": {**s, "description": "Its output port."},
+            "target": {**s, "description": "Node id it goes to."},
+            "targetHandle": {**s, "description": "Its input port."},
+        },
+        "required": ["source", "sourceHandle", "target", "targetHandle"],
+        "additionalProperties": False,
     }
     return {
         "type": "object",
         "properties": {
             "version": {"type": "integer", "enum": [1]},
             "name": {**s, "description": "Short, lowercase, with dashes."},
-            "description": {"anyOf": [s, {"type": "null"}], "description": "What the video is; wishes a workflow cannot hold (a schedule, where to post)."},
+            "description": {
+                "anyOf": [s, {"type": "null"}],
+                "description": "What the video is; wishes a workflow cannot hold (a schedule, where to post).",
+            },
             "template": {"type": "string", "enum": sorted(list_templates())},
             "nodes": {"type": "array", "items": {"anyOf": variants}},
             "edges": {"type": "array", "items": edge},

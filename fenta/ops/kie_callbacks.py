@@ -17,9 +17,10 @@ import base64
 import hashlib
 import hmac
 import json
+from collections.abc import Mapping
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 from ..config import KIE_WEBHOOK_SECRET_VAR as SECRET_VAR
 from ..providers.kie import parse_callback
@@ -49,7 +50,9 @@ def _header(headers: Mapping[str, str], name: str) -> str | None:
     return None
 
 
-def handle_callback(store: Any, headers: Mapping[str, str], body: bytes, *, secret: str | None = None) -> tuple[int, dict[str, Any]]:
+def handle_callback(
+    store: Any, headers: Mapping[str, str], body: bytes, *, secret: str | None = None
+) -> tuple[int, dict[str, Any]]:
     """Verify and apply one callback; returns (HTTP status, JSON answer).
 
     200: applied, or already applied (idempotent). 400: not a KIE callback. 401: bad or missing
@@ -60,28 +63,47 @@ def handle_callback(store: Any, headers: Mapping[str, str], body: bytes, *, secr
     except ValueError:
         return 400, {"error": "body is not JSON"}
     data = payload.get("data") if isinstance(payload, dict) else None
-    task_id = str((data or {}).get("taskId") or (data or {}).get("task_id") or "") if isinstance(data, dict) else ""
+    task_id = (
+        str((data or {}).get("taskId") or (data or {}).get("task_id") or "") if isinstance(data, dict) else ""
+    )
     if not task_id:
         return 400, {"error": "no data.taskId in the callback"}
-    if secret and not verify_signature(task_id, _header(headers, "X-Webhook-Timestamp"), _header(headers, "X-Webhook-Signature"), secret):
+    if secret and not verify_signature(
+        task_id, _header(headers, "X-Webhook-Timestamp"), _header(headers, "X-Webhook-Signature"), secret
+    ):
         return 401, {"error": "signature does not match"}
     row = store.provider_task_by_id("kie", task_id)
     if row is None:
         return 404, {"error": f"unknown task {task_id}"}
-    if row["status"] in ("succeeded", "failed") and ((row.get("result") or {}).get("urls") or (row.get("result") or {}).get("error")):
+    if row["status"] in ("succeeded", "failed") and (
+        (row.get("result") or {}).get("urls") or (row.get("result") or {}).get("error")
+    ):
         return 200, {"ok": True, "taskId": task_id, "status": row["status"], "note": "already recorded"}
     family = (row.get("result") or {}).get("family", "market")
     status = parse_callback(family, payload)
     if status.state == "succeeded":
-        store.update_provider_task(row["key"], status="succeeded", result={"urls": status.urls, "via": "callback"}, keep_final=True)
+        store.update_provider_task(
+            row["key"], status="succeeded", result={"urls": status.urls, "via": "callback"}, keep_final=True
+        )
     elif status.state == "failed":
-        store.update_provider_task(row["key"], status="failed", result={"error": status.error or "generation failed", "error_code": status.error_code, "via": "callback"}, keep_final=True)
+        store.update_provider_task(
+            row["key"],
+            status="failed",
+            result={
+                "error": status.error or "generation failed",
+                "error_code": status.error_code,
+                "via": "callback",
+            },
+            keep_final=True,
+        )
     else:
         store.update_provider_task(row["key"], status=status.state, keep_final=True)
     return 200, {"ok": True, "taskId": task_id, "status": status.state}
 
 
-def serve_callbacks(db_path: str | Path, *, host: str = "127.0.0.1", port: int = 8765, secret: str | None = None) -> ThreadingHTTPServer:
+def serve_callbacks(
+    db_path: str | Path, *, host: str = "127.0.0.1", port: int = 8765, secret: str | None = None
+) -> ThreadingHTTPServer:
     """A small HTTP receiver for KIE callbacks (any path, POST). Call `.serve_forever()` on the result.
 
     `secret` defaults to FENTA_KIE_WEBHOOK_SECRET from the environment or `.env` (see
@@ -109,7 +131,9 @@ def serve_callbacks(db_path: str | Path, *, host: str = "127.0.0.1", port: int =
                 code, answer = 413, {"error": "body too large"}
             else:
                 body = self.rfile.read(length)
-                store = JobStore(db_path)  # one connection per request: sqlite3 connections are not shared across threads
+                store = JobStore(
+                    db_path
+                )  # one connection per request: sqlite3 connections are not shared across threads
                 try:
                     code, answer = handle_callback(store, dict(self.headers.items()), body, secret=secret)
                 except Exception as e:  # noqa: BLE001 - answer, so KIE retries, instead of dropping the connection

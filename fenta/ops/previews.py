@@ -89,15 +89,31 @@ def _document(name: str, template: str, animation: str | None = None) -> dict[st
         **({"overrides": {"subtitles": {"animation": animation}}} if animation else {}),
         "nodes": {
             "script": {"type": "Input.Text", "params": {"text": text}},
-            "voice": {"type": "Voice.TTS", "params": {"engine": "espeak", "voice": "en-us", "rate": 15}, "inputs": {"text": "script.text"}},
+            "voice": {
+                "type": "Voice.TTS",
+                "params": {"engine": "espeak", "voice": "en-us", "rate": 15},
+                "inputs": {"text": "script.text"},
+            },
             "subs": {"type": "Subtitle", "inputs": {"words": "voice.words"}},
-            "clips": {"type": "Input.Background", "params": {"style": "gradient", "count": 3, "colors": _COLOURS, "seed": 3}},
+            "clips": {
+                "type": "Input.Background",
+                "params": {"style": "gradient", "count": 3, "colors": _COLOURS, "seed": 3},
+            },
             "timeline": {
                 "type": "Timeline",
                 "params": {"title": "The title card"},
-                "inputs": {"clips": "clips.clips", "voice": "voice.audio", "subtitles": "subs.track", "script": "script.text"},
+                "inputs": {
+                    "clips": "clips.clips",
+                    "voice": "voice.audio",
+                    "subtitles": "subs.track",
+                    "script": "script.text",
+                },
             },
-            "render": {"type": "Render", "params": {"profile": "360p", "thumbnail": False}, "inputs": {"timeline": "timeline.timeline"}},
+            "render": {
+                "type": "Render",
+                "params": {"profile": "360p", "thumbnail": False},
+                "inputs": {"timeline": "timeline.timeline"},
+            },
         },
     }
 
@@ -132,7 +148,10 @@ def _contact_sheet(video: Path, times: list[float], fps: float, tile: tuple[int,
     )
     tmp = out.with_name(out.stem + ".part.png")
     try:
-        run_ffmpeg_sync(["-i", str(video), "-filter_complex", graph, "-frames:v", "1", "-update", "1", str(tmp)], what="contact sheet")
+        run_ffmpeg_sync(
+            ["-i", str(video), "-filter_complex", graph, "-frames:v", "1", "-update", "1", str(tmp)],
+            what="contact sheet",
+        )
         tmp.replace(out)
     finally:
         tmp.unlink(missing_ok=True)
@@ -147,7 +166,10 @@ def _template_ref(name: str) -> tuple[str, str]:
 
 
 def preview(
-    name: str, out_dir: str | Path = "previews", *, settings: Settings | None = None,
+    name: str,
+    out_dir: str | Path = "previews",
+    *,
+    settings: Settings | None = None,
     animation: str | None = None,
 ) -> Preview:
     """Render a template's sample video and contact sheet into `out_dir` (NAME.mp4, NAME.png).
@@ -197,7 +219,15 @@ def preview(
         (Path(tmp) / "video.part").replace(video)
         sheet = out / f"{label}.png"
         _contact_sheet(video, times, float(template["canvas"]["fps"]), _tile_size(template), sheet)
-    return Preview(label, str(video), str(sheet), float(timeline["duration"]), times, sheet_size(template), round(time.perf_counter() - started, 2))
+    return Preview(
+        label,
+        str(video),
+        str(sheet),
+        float(timeline["duration"]),
+        times,
+        sheet_size(template),
+        round(time.perf_counter() - started, 2),
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -212,7 +242,9 @@ def main(argv: list[str] | None = None) -> int:
             p = preview(name, tmp)
             shutil.copyfile(p.sheet, DOCS_DIR / f"{name}.png")
             size = (DOCS_DIR / f"{name}.png").stat().st_size
-            print(f"{DOCS_DIR / f'{name}.png'}  {p.sheet_size[0]}x{p.sheet_size[1]}  {size / 1024:.0f} KB  ({p.seconds:.1f} s)")
+            print(
+                f"{DOCS_DIR / f'{name}.png'}  {p.sheet_size[0]}x{p.sheet_size[1]}  {size / 1024:.0f} KB  ({p.seconds:.1f} s)"
+            )
         for style in ANIMATION_SAMPLES:
             p = preview(ANIMATION_TEMPLATE, tmp, animation=style)
             dest = DOCS_DIR / f"animation-{style}.png"

@@ -28,7 +28,8 @@ from __future__ import annotations
 import datetime as dt
 import json
 import time
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from ..bounds import finite
 from ..config import Settings
@@ -59,8 +60,13 @@ __all__ = [
 ]
 
 #: Resource -> its unit, as shown.
-RESOURCES = {"jobs": "jobs", "render_minutes": "minutes", "kie_credits": "credits", "cost_usd": "USD",
-             "youtube_uploads": "uploads"}
+RESOURCES = {
+    "jobs": "jobs",
+    "render_minutes": "minutes",
+    "kie_credits": "credits",
+    "cost_usd": "USD",
+    "youtube_uploads": "uploads",
+}
 PERIODS = ("day", "month")
 #: Percentages of a limit at which `quota.warning` is sent (once per period each).
 THRESHOLDS = (80, 100)
@@ -181,11 +187,19 @@ def status(store: Any, *, now: float | None = None) -> list[dict[str, Any]]:
         start, end = period_bounds(period, now)
         use = used(store, resource, start)
         pct = (use / limit * 100) if limit > 0 else (100.0 if use > 0 else 0.0)
-        out.append({
-            "resource": resource, "unit": RESOURCES.get(resource, ""), "period": period, "limit": limit,
-            "used": round(use, 6), "reserved": round(reserved(store, resource), 6),
-            "percentage": round(pct, 1), "period_start": start, "resets_at": end,
-        })
+        out.append(
+            {
+                "resource": resource,
+                "unit": RESOURCES.get(resource, ""),
+                "period": period,
+                "limit": limit,
+                "used": round(use, 6),
+                "reserved": round(reserved(store, resource), 6),
+                "percentage": round(pct, 1),
+                "period_start": start,
+                "resets_at": end,
+            }
+        )
     return out
 
 
@@ -240,7 +254,9 @@ def check(store: Any, est: dict[str, float], *, now: float | None = None, job_id
             f"quota exceeded: {resource} used {_num(use)} of {_num(limit)} {unit} {when}{holding}{extra} "
             f"(resets {_when(end)}; `fenta quota` shows it, `fenta quota set {resource} N --per {period}` "
             "changes it); nothing was run",
-            resource=resource, used=use, limit=limit,
+            resource=resource,
+            used=use,
+            limit=limit,
         )
 
 

@@ -17,14 +17,16 @@ from __future__ import annotations
 import sys
 import threading
 import time
-from typing import Callable
+from collections.abc import Callable
 
 from ..config import Settings
 
 __all__ = ["pump", "after_job", "Background"]
 
 
-def pump(settings: Settings, *, deliver: bool = True, log: Callable[[str], None] | None = None, sync: bool = True) -> None:
+def pump(
+    settings: Settings, *, deliver: bool = True, log: Callable[[str], None] | None = None, sync: bool = True
+) -> None:
     """One pass: record finished jobs' usage (and quota warnings), push what hosted sync has pending
     (unless `sync` is False: a hosted worker pushes its jobs itself), queue new events for the webhook
     endpoints, send what is due. Never raises."""
@@ -40,7 +42,10 @@ def pump(settings: Settings, *, deliver: bool = True, log: Callable[[str], None]
     try:
         steps = (
             ("usage", lambda: quotas.track(store, settings)),
-            ("sync", lambda: _sync_step(settings, store, log) if sync else None),  # before webhooks: job.completed's videoUrl is the hosted video's
+            (
+                "sync",
+                lambda: _sync_step(settings, store, log) if sync else None,
+            ),  # before webhooks: job.completed's videoUrl is the hosted video's
             ("webhooks", lambda: webhooks.sync_outbox(store)),
         )
         for name, step in steps:
@@ -53,7 +58,9 @@ def pump(settings: Settings, *, deliver: bool = True, log: Callable[[str], None]
             try:
                 for a in webhooks.deliver_due(store, settings):
                     if log and a.status != "delivered":
-                        log(f"webhook {webhooks.message_id(a.event_id or 0)} to {a.endpoint_id}: {a.error or a.http_status} ({a.status})")
+                        log(
+                            f"webhook {webhooks.message_id(a.event_id or 0)} to {a.endpoint_id}: {a.error or a.http_status} ({a.status})"
+                        )
             except Exception as e:
                 if log:
                     log(f"webhooks: {type(e).__name__}: {e}")
@@ -67,7 +74,9 @@ def _sync_step(settings: Settings, store, log: Callable[[str], None] | None) -> 
     from . import sync
     from .sync.client import configured
 
-    if not configured(settings):  # `fenta run --sync` and `fenta sync` say what is missing; readers stay quiet
+    if not configured(
+        settings
+    ):  # `fenta run --sync` and `fenta sync` say what is missing; readers stay quiet
         return
     report = sync.push(settings, attempts=1, store=store, timeout=10.0)
     if report.error and log:
@@ -90,7 +99,14 @@ def after_job(settings: Settings, job_id: str | None, *, wait: float = 10.0) -> 
 class Background:
     """`pump` every `settings.scheduler_poll` seconds in a daemon thread (for `fenta worker`)."""
 
-    def __init__(self, settings: Settings, *, interval: float | None = None, log: Callable[[str], None] | None = None, sync: bool = True) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        interval: float | None = None,
+        log: Callable[[str], None] | None = None,
+        sync: bool = True,
+    ) -> None:
         self.settings = settings
         self.sync = sync
         self.interval = interval if interval is not None else settings.scheduler_poll
@@ -98,7 +114,7 @@ class Background:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
-    def start(self) -> "Background":
+    def start(self) -> Background:
         self._thread = threading.Thread(target=self._loop, name="fenta-readers", daemon=True)
         self._thread.start()
         return self

@@ -12,7 +12,8 @@ Afterwards its usage is recorded, quota warnings are raised and its webhooks are
 from __future__ import annotations
 
 import asyncio
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from ..config import Settings
 from ..engine import runner
@@ -24,8 +25,12 @@ __all__ = ["run", "run_async", "resume", "resume_async"]
 
 
 async def run_async(
-    workflow: Workflow, *, settings: Settings | None = None, webhook_wait: float = 10.0,
-    ended: Callable[[RunResult], None] | None = None, **kwargs: Any,
+    workflow: Workflow,
+    *,
+    settings: Settings | None = None,
+    webhook_wait: float = 10.0,
+    ended: Callable[[RunResult], None] | None = None,
+    **kwargs: Any,
 ) -> RunResult:
     """`fenta.engine.runner.run_async` (same arguments) with the quota reservation, then the readers.
 

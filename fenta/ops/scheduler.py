@@ -26,8 +26,9 @@ import socket
 import sys
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from ..config import Settings
 from ..errors import ScheduleError
@@ -70,8 +71,12 @@ class SchedulerLock:
         except OSError:
             fh.close()
             h = self.holder()
-            who = f"process {h.get('pid', '?')} on {h.get('host', '?')}" + (f", started {h['started']}" if h.get("started") else "")
-            raise ScheduleError(f"another scheduler is running for {self.path.parent} ({who}); stop it first (one scheduler per FENTA_HOME)") from None
+            who = f"process {h.get('pid', '?')} on {h.get('host', '?')}" + (
+                f", started {h['started']}" if h.get("started") else ""
+            )
+            raise ScheduleError(
+                f"another scheduler is running for {self.path.parent} ({who}); stop it first (one scheduler per FENTA_HOME)"
+            ) from None
         fh.seek(0)
         fh.truncate()
         started = dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
@@ -125,7 +130,14 @@ class Scheduler:
         log: Where one-line notices go (default: stderr).
     """
 
-    def __init__(self, settings: Settings, *, workers: int = 1, clock: Callable[[], float] = time.time, log: Callable[[str], None] | None = None) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        workers: int = 1,
+        clock: Callable[[], float] = time.time,
+        log: Callable[[str], None] | None = None,
+    ) -> None:
         self.settings = settings
         self.workers = max(0, int(workers))
         self.clock = clock
@@ -166,7 +178,9 @@ class Scheduler:
             return self.catch_up()
         store = self._store()
         try:
-            return fire_due(self.settings, store, now=self.clock(), live_since=self.started_at, names=names, log=self.log)
+            return fire_due(
+                self.settings, store, now=self.clock(), live_since=self.started_at, names=names, log=self.log
+            )
         finally:
             store.close()
 
@@ -205,10 +219,19 @@ class Scheduler:
             except ScheduleError as e:
                 self.log(f"schedule {sid}: {e}")
                 continue
-            self._aps.add_job(self._guard(lambda _sid=sid: self.tick([_sid]), f"schedule {sid}"), trigger=cron.trigger, id=f"schedule:{sid}", name=sid)
+            self._aps.add_job(
+                self._guard(lambda _sid=sid: self.tick([_sid]), f"schedule {sid}"),
+                trigger=cron.trigger,
+                id=f"schedule:{sid}",
+                name=sid,
+            )
             self._jobs[sid] = (row["cron"], row["tz"])
             nxt = row.get("next_fire_at")
-            when = dt.datetime.fromtimestamp(nxt, dt.timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC") if nxt else "never"
+            when = (
+                dt.datetime.fromtimestamp(nxt, dt.timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
+                if nxt
+                else "never"
+            )
             self.log(f"schedule {sid}: '{row['cron']}' ({row['tz']}), next {when}")
         self.tick()
 
@@ -241,15 +264,27 @@ class Scheduler:
                 timezone=dt.timezone.utc,
             )
             poll = self.settings.scheduler_poll
-            self._aps.add_job(self._guard(self._sync, "schedules"), IntervalTrigger(seconds=poll), id="fenta:sync", next_run_time=dt.datetime.now(dt.timezone.utc))
-            self._aps.add_job(self._guard(self.readers, "readers"), IntervalTrigger(seconds=poll), id="fenta:readers", next_run_time=dt.datetime.now(dt.timezone.utc))
+            self._aps.add_job(
+                self._guard(self._sync, "schedules"),
+                IntervalTrigger(seconds=poll),
+                id="fenta:sync",
+                next_run_time=dt.datetime.now(dt.timezone.utc),
+            )
+            self._aps.add_job(
+                self._guard(self.readers, "readers"),
+                IntervalTrigger(seconds=poll),
+                id="fenta:readers",
+                next_run_time=dt.datetime.now(dt.timezone.utc),
+            )
             self._aps.start()
             if self.workers:
                 self._start_workers()
         except BaseException:
             self._shutdown()
             raise
-        self.log(f"scheduler running (pid {os.getpid()}, {self.workers} worker(s), FENTA_HOME {self.settings.home}); stop with Ctrl-C or SIGTERM")
+        self.log(
+            f"scheduler running (pid {os.getpid()}, {self.workers} worker(s), FENTA_HOME {self.settings.home}); stop with Ctrl-C or SIGTERM"
+        )
 
     def _start_workers(self) -> None:
         from .serving import Worker
@@ -258,7 +293,9 @@ class Scheduler:
             line = _JOB_LINES.get(ev.type)
             if line and ev.id:
                 try:
-                    text = line.format(**{k: ("" if v is None else v) for k, v in ev.data.items() if k != "jobId"}).rstrip()
+                    text = line.format(
+                        **{k: ("" if v is None else v) for k, v in ev.data.items() if k != "jobId"}
+                    ).rstrip()
                 except (KeyError, ValueError):
                     text = ev.type
                 self.log(f"job {ev.job_id}: {text}")
@@ -267,7 +304,9 @@ class Scheduler:
         self._worker = Worker(
             self.settings, concurrency=self.workers, on_event=on_event, readers=False, log=self.log
         )
-        self._worker_thread = threading.Thread(target=self._guard(self._worker.run, "worker"), name="fenta-worker", daemon=True)
+        self._worker_thread = threading.Thread(
+            target=self._guard(self._worker.run, "worker"), name="fenta-worker", daemon=True
+        )
         self._worker_thread.start()
 
     def stop(self) -> None:

@@ -17,8 +17,9 @@ import datetime as dt
 import json
 import re
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from ..bounds import whole
 from ..config import Settings
@@ -57,7 +58,15 @@ def _aware(ts: float) -> dt.datetime:
     return dt.datetime.fromtimestamp(ts, dt.timezone.utc)
 
 
-def due_fires(cron: Cron, last: float, now: float, catchup: str = "latest", *, live_since: float | None = None, limit: int = MAX_CATCHUP) -> tuple[list[float], float | None]:
+def due_fires(
+    cron: Cron,
+    last: float,
+    now: float,
+    catchup: str = "latest",
+    *,
+    live_since: float | None = None,
+    limit: int = MAX_CATCHUP,
+) -> tuple[list[float], float | None]:
     """Which fire times to enqueue now, and the new last fire time.
 
     Fire times in (last, now] after `live_since` happened while a scheduler was watching: they are
@@ -129,7 +138,10 @@ def schedule_policy(schedule: Schedule) -> Policy:
 
 def _check_name(name: str) -> str:
     if not _NAME.match(name or ""):
-        raise ScheduleError(f"'{name}' is not a schedule name: use letters, digits, '.', '_' and '-' (at most 64, starting with a letter or digit)", field="NAME")
+        raise ScheduleError(
+            f"'{name}' is not a schedule name: use letters, digits, '.', '_' and '-' (at most 64, starting with a letter or digit)",
+            field="NAME",
+        )
     return name
 
 
@@ -171,9 +183,18 @@ def add_schedule(
     load(path, vars=vars or {}, policy=policy)  # SpecError (exit 2) names the file, node and field
     now = time.time() if now is None else now
     schedule = Schedule(
-        id=name, workflow_file=str(path.resolve()), cron=" ".join(cron.split()), vars=dict(vars or {}),
-        enabled=True, created_at=now, tz=str(zone(tz)), priority=priority, catchup=catchup,
-        out_dir=str(Path(out).expanduser().resolve()), last_fire_at=now, updated_at=now,
+        id=name,
+        workflow_file=str(path.resolve()),
+        cron=" ".join(cron.split()),
+        vars=dict(vars or {}),
+        enabled=True,
+        created_at=now,
+        tz=str(zone(tz)),
+        priority=priority,
+        catchup=catchup,
+        out_dir=str(Path(out).expanduser().resolve()),
+        last_fire_at=now,
+        updated_at=now,
         policy=None if policy.trusted else json.dumps(policy.to_stored()),
     )
     if not store.add_schedule(schedule):
@@ -247,8 +268,16 @@ def enqueue(settings: Settings, store: Any, schedule: Schedule, *, fire_time: fl
     max_retries, base_seconds = retry_policy(wf, None, settings)
     with store.write() as tx:
         job_id, _ = enqueue_job(
-            store, wf, settings=settings, out_dir=out_dir, name=base, priority=int(schedule.priority or 0),
-            max_retries=max_retries, retry_base=base_seconds, schedule_id=schedule.id, tx=tx,
+            store,
+            wf,
+            settings=settings,
+            out_dir=out_dir,
+            name=base,
+            priority=int(schedule.priority or 0),
+            max_retries=max_retries,
+            retry_base=base_seconds,
+            schedule_id=schedule.id,
+            tx=tx,
         )
         tx.set_schedule_job(schedule.id, job_id)
     return str(job_id)

@@ -25,7 +25,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from ..config import Settings
 from ..engine.events import Event
@@ -70,7 +71,7 @@ class _Beside:
         self.settings, self.readers, self.sync, self.log, self.wait = settings, readers, sync, log, wait
         self._running: list[Any] = []
 
-    def start(self) -> "_Beside":
+    def start(self) -> _Beside:
         if self.readers:
             self._running.append(Background(self.settings, log=self.log, sync=self.sync).start())
         if self.sync and self.settings.sync and self.settings.keys.get("fenta"):  # FENTA_SYNC=1

@@ -55,7 +55,13 @@ class Started:
     keys: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"workflow": str(self.workflow), "env_example": str(self.env_example), "env_status": self.env_status, "kind": self.kind, "keys": self.keys}
+        return {
+            "workflow": str(self.workflow),
+            "env_example": str(self.env_example),
+            "env_status": self.env_status,
+            "kind": self.kind,
+            "keys": self.keys,
+        }
 
 
 def starter_text(kind: str, name: str, template: str) -> str:
@@ -93,7 +99,14 @@ def init(
     from ..engine.spec import loads
 
     if not _NAME.match(name):
-        raise SpecError([Problem(f"name '{name}' must be a plain file name: letters (any alphabet), digits, '-' and '_', starting with a letter or digit", field="NAME")])
+        raise SpecError(
+            [
+                Problem(
+                    f"name '{name}' must be a plain file name: letters (any alphabet), digits, '-' and '_', starting with a letter or digit",
+                    field="NAME",
+                )
+            ]
+        )
     if kind not in KINDS:
         raise SpecError([Problem(f"unknown kind '{kind}' (choose {', '.join(KINDS)})", field="--kind")])
     folder = Path(folder)
@@ -103,7 +116,9 @@ def init(
         raise PathError(f"{target} already exists; pass force=True to replace it, or choose another name=")
     text = starter_text(kind, name, template)
     make_folder(folder, "folder=")  # first: a template path relative to it must resolve
-    wf = loads(text, file=str(target))  # a starter that does not validate is a bug here, never a half-written file
+    wf = loads(
+        text, file=str(target)
+    )  # a starter that does not validate is a bug here, never a half-written file
     keys = [k.var for k in key_needs(wf, settings or Settings.from_env())]
     try:
         _write(target, text)
@@ -175,7 +190,10 @@ def _write_env_example(path: Path, keys: list[str], kind: str) -> str:
     if keys:
         body = _ENV_HEAD + f"# The {kind} starter needs:\n" + _key_lines(keys)
     else:
-        body = _ENV_HEAD + f"# The {kind} starter needs no keys: it runs offline. Other kinds and `fenta new` use:\n"
+        body = (
+            _ENV_HEAD
+            + f"# The {kind} starter needs no keys: it runs offline. Other kinds and `fenta new` use:\n"
+        )
         body += "".join(f"# {k}=    {_KEY_HELP[k]}\n" for k in _KEY_HELP)
     _write(path, body)
     return "written"

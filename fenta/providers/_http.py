@@ -56,7 +56,9 @@ class ProviderClient:
         self.base_url = settings.urls.get(self.name, "")
         self.key = settings.keys.get(self.name)
         # settings.backoff_scale (FENTA_BACKOFF_SCALE, default 1) only exists so test suites can shrink the waits.
-        self.retry = RetryPolicy(attempts=max_attempts, base=backoff, max_retry_after=max_wait, scale=settings.backoff_scale)
+        self.retry = RetryPolicy(
+            attempts=max_attempts, base=backoff, max_retry_after=max_wait, scale=settings.backoff_scale
+        )
         self.last_headers: dict[str, str] = {}
         self._client = httpx.AsyncClient(
             base_url=self.base_url,
@@ -97,7 +99,9 @@ class ProviderClient:
 
     def require_key(self) -> str:
         if not self.key:
-            raise AuthError(f"{self.key_var} is not set: export it or put it in a .env file", provider=self.name)
+            raise AuthError(
+                f"{self.key_var} is not set: export it or put it in a .env file", provider=self.name
+            )
         return self.key
 
     def _safe(self, text: str) -> str:
@@ -118,8 +122,16 @@ class ProviderClient:
             try:
                 resp = await self._client.request(method, path, headers=headers, **kwargs)
             except httpx.TransportError as e:
-                kind = "timed out" if isinstance(e, httpx.TimeoutException) else f"could not be reached ({type(e).__name__})"
-                raise Retry(ProviderError(f"{self.title} {kind} after {n} attempts", provider=self.name, retryable=True)) from None
+                kind = (
+                    "timed out"
+                    if isinstance(e, httpx.TimeoutException)
+                    else f"could not be reached ({type(e).__name__})"
+                )
+                raise Retry(
+                    ProviderError(
+                        f"{self.title} {kind} after {n} attempts", provider=self.name, retryable=True
+                    )
+                ) from None
             self.last_headers = dict(resp.headers)
             if resp.status_code < 400:
                 return resp
@@ -135,15 +147,35 @@ class ProviderClient:
         status = resp.status_code
         msg = self._safe(self.error_message(resp))
         if status in (401, 403):
-            return AuthError(f"{self.title} refused the key (HTTP {status}: {msg}); check {self.key_var}", provider=self.name, status=status)
+            return AuthError(
+                f"{self.title} refused the key (HTTP {status}: {msg}); check {self.key_var}",
+                provider=self.name,
+                status=status,
+            )
         if status == 402:
-            return CreditsError(f"{self.title} account is out of credits (HTTP 402: {msg}); top up and re-run", provider=self.name, status=status)
+            return CreditsError(
+                f"{self.title} account is out of credits (HTTP 402: {msg}); top up and re-run",
+                provider=self.name,
+                status=status,
+            )
         if status == 429:
             wait = f"; retry in {retry_after:.0f}s" if retry_after else ""
-            return RateLimitError(f"{self.title} rate limit reached (HTTP 429){wait}", provider=self.name, status=status, retry_after=retry_after)
+            return RateLimitError(
+                f"{self.title} rate limit reached (HTTP 429){wait}",
+                provider=self.name,
+                status=status,
+                retry_after=retry_after,
+            )
         if status >= 500:
-            return ProviderError(f"{self.title} server error (HTTP {status}: {msg}); try again later", provider=self.name, status=status, retryable=True)
-        return ProviderError(f"{self.title} rejected the request (HTTP {status}: {msg})", provider=self.name, status=status)
+            return ProviderError(
+                f"{self.title} server error (HTTP {status}: {msg}); try again later",
+                provider=self.name,
+                status=status,
+                retryable=True,
+            )
+        return ProviderError(
+            f"{self.title} rejected the request (HTTP {status}: {msg})", provider=self.name, status=status
+        )
 
     async def get_json(self, path: str, **kwargs: Any) -> Any:
         resp = await self.request("GET", path, **kwargs)
@@ -157,7 +189,12 @@ class ProviderClient:
         try:
             return resp.json()
         except ValueError:
-            raise ProviderError(f"{self.title} sent a malformed response (not JSON)", provider=self.name, status=resp.status_code, retryable=True) from None
+            raise ProviderError(
+                f"{self.title} sent a malformed response (not JSON)",
+                provider=self.name,
+                status=resp.status_code,
+                retryable=True,
+            ) from None
 
     async def download(
         self,
@@ -180,22 +217,39 @@ class ProviderClient:
                 async with self._client.stream("GET", url, headers=headers) as resp:
                     if resp.status_code >= 400:
                         await resp.aread()
-                        error = ProviderError(f"{self.title} download failed (HTTP {resp.status_code})", provider=self.name, status=resp.status_code)
+                        error = ProviderError(
+                            f"{self.title} download failed (HTTP {resp.status_code})",
+                            provider=self.name,
+                            status=resp.status_code,
+                        )
                         if retryable_status(resp.status_code):
                             raise Retry(error, parse_retry_after(resp.headers.get("Retry-After")))
                         raise error
-                    ctype = resp.headers.get("Content-Type", "application/octet-stream").split(";")[0].strip().lower()
+                    ctype = (
+                        resp.headers.get("Content-Type", "application/octet-stream")
+                        .split(";")[0]
+                        .strip()
+                        .lower()
+                    )
                     if not ctype.startswith(content_types):
-                        raise ProviderError(f"{self.title} download is {ctype}, not media", provider=self.name)
+                        raise ProviderError(
+                            f"{self.title} download is {ctype}, not media", provider=self.name
+                        )
                     expected = int(resp.headers.get("Content-Length") or 0)
                     if expected > max_bytes:
-                        raise ProviderError(f"{self.title} download is {expected} bytes, over the {max_bytes}-byte cap", provider=self.name)
+                        raise ProviderError(
+                            f"{self.title} download is {expected} bytes, over the {max_bytes}-byte cap",
+                            provider=self.name,
+                        )
                     size = 0
                     with open(tmp, "wb") as fh:
                         async for chunk in resp.aiter_bytes():
                             size += len(chunk)
                             if size > max_bytes:
-                                raise ProviderError(f"{self.title} download exceeded the {max_bytes}-byte cap", provider=self.name)
+                                raise ProviderError(
+                                    f"{self.title} download exceeded the {max_bytes}-byte cap",
+                                    provider=self.name,
+                                )
                             fh.write(chunk)
                     if expected and size != expected:
                         raise httpx.RemoteProtocolError(f"truncated: {size} of {expected} bytes")
@@ -203,7 +257,13 @@ class ProviderClient:
                 return size
             except (httpx.TransportError, httpx.RemoteProtocolError) as e:
                 tmp.unlink(missing_ok=True)
-                raise Retry(ProviderError(f"{self.title} download failed after {n} attempts ({e})", provider=self.name, retryable=True)) from None
+                raise Retry(
+                    ProviderError(
+                        f"{self.title} download failed after {n} attempts ({e})",
+                        provider=self.name,
+                        retryable=True,
+                    )
+                ) from None
             except BaseException:
                 tmp.unlink(missing_ok=True)
                 raise

@@ -111,7 +111,7 @@ class Account:
     origin: str = ""
 
     @classmethod
-    def from_stored(cls, data: dict[str, Any]) -> "Account":
+    def from_stored(cls, data: dict[str, Any]) -> Account:
         known = {f.name for f in fields(cls)}
         return cls(**{k: v for k, v in data.items() if k in known})
 

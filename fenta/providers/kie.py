@@ -31,8 +31,14 @@ from ..config import Settings
 from ..errors import AuthError, CreditsError, OutcomeUnknownError, ProviderError, RateLimitError
 from ..retry import Retry, parse_retry_after, retryable_status
 from ._http import ProviderClient
-from .kie_requests import FAMILY_PATHS, VEO_1080P_PATH, VEO_4K_PATH, build_request, suno_request
-from .kie_requests import veo_extend_request
+from .kie_requests import (
+    FAMILY_PATHS,
+    VEO_4K_PATH,
+    VEO_1080P_PATH,
+    build_request,
+    suno_request,
+    veo_extend_request,
+)
 from .kie_status import TaskStatus, _int, _url_list, is_refusal, parse_callback, parse_status
 
 __all__ = [
@@ -126,14 +132,31 @@ class KieClient(ProviderClient):
     def _body_error(self, code: int, msg: str, status: int) -> ProviderError:
         msg = self._safe(msg or "no message")
         if code == 401:
-            return AuthError(f"{self.title} refused the key ({msg}); check {self.key_var}", provider=self.name, status=code)
+            return AuthError(
+                f"{self.title} refused the key ({msg}); check {self.key_var}", provider=self.name, status=code
+            )
         if code == 402:
-            return CreditsError(f"{self.title} account is out of credits ({msg}); top up at kie.ai and re-run", provider=self.name, status=code)
+            return CreditsError(
+                f"{self.title} account is out of credits ({msg}); top up at kie.ai and re-run",
+                provider=self.name,
+                status=code,
+            )
         if code == 429:
-            return RateLimitError(f"{self.title} rate limit reached (20 new tasks per 10 s); try again shortly", provider=self.name, status=code)
+            return RateLimitError(
+                f"{self.title} rate limit reached (20 new tasks per 10 s); try again shortly",
+                provider=self.name,
+                status=code,
+            )
         if code in _BUSY_CODES or retryable_status(code):
-            return ProviderError(f"{self.title} is unavailable (code {code}: {msg}); try again later", provider=self.name, status=code, retryable=True)
-        return ProviderError(f"{self.title} rejected the request (code {code}: {msg})", provider=self.name, status=code)
+            return ProviderError(
+                f"{self.title} is unavailable (code {code}: {msg}); try again later",
+                provider=self.name,
+                status=code,
+                retryable=True,
+            )
+        return ProviderError(
+            f"{self.title} rejected the request (code {code}: {msg})", provider=self.name, status=code
+        )
 
     async def _send_once(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
         """Send a request that must not be repeated once it may have arrived (it costs money).
@@ -146,7 +169,13 @@ class KieClient(ProviderClient):
             try:
                 resp = await self._client.request(method, path, headers=headers, **kwargs)
             except (httpx.ConnectError, httpx.ConnectTimeout) as e:
-                raise Retry(ProviderError(f"{self.title} could not be reached ({type(e).__name__})", provider=self.name, retryable=True)) from None
+                raise Retry(
+                    ProviderError(
+                        f"{self.title} could not be reached ({type(e).__name__})",
+                        provider=self.name,
+                        retryable=True,
+                    )
+                ) from None
             except httpx.TransportError as e:
                 raise OutcomeUnknownError(
                     f"{self.title} did not answer a create request ({type(e).__name__}); it was not repeated, so that a task is never paid twice",
@@ -222,15 +251,19 @@ class KieClient(ProviderClient):
         if code == 400:
             if "process" in msg.lower() or not msg.strip():
                 return None
-            raise ProviderError(f"{self.title} has no 1080p video for task {task_id} (code 400: {msg})",
-                                provider=self.name, status=400)
+            raise ProviderError(
+                f"{self.title} has no 1080p video for task {task_id} (code 400: {msg})",
+                provider=self.name,
+                status=400,
+            )
         url = (data.get("resultUrl") or data.get("result_url")) if isinstance(data, dict) else data
         if not url:
             return None
         return str(url)
 
-    async def veo_4k(self, task_id: str, *, index: int = 0, callback_url: str | None = None,
-                     first: bool = False) -> Upscale:
+    async def veo_4k(
+        self, task_id: str, *, index: int = 0, callback_url: str | None = None, first: bool = False
+    ) -> Upscale:
         """Ask for (`first`: paid, sent at most once) or after the 4K version of a finished Veo video.
 
         KIE answers 200 with `resultUrls` null while it works (with the URLs once done), and code 422
@@ -252,8 +285,11 @@ class KieClient(ProviderClient):
                 return Upscale("generated", [], msg)
             if "process" in low:
                 return Upscale("processing", [], msg)
-            raise ProviderError(f"{self.title} refused the 4K request for task {task_id} (code 422: {msg})",
-                                provider=self.name, status=422)
+            raise ProviderError(
+                f"{self.title} refused the 4K request for task {task_id} (code 422: {msg})",
+                provider=self.name,
+                status=422,
+            )
         found = data if isinstance(data, dict) else {}
         urls = _url_list(found.get("resultUrls") or found.get("result_urls"))
         return Upscale("done" if urls else "accepted", urls, msg)
@@ -271,9 +307,13 @@ class KieClient(ProviderClient):
         try:
             return float(data)
         except (TypeError, ValueError):
-            raise ProviderError(f"{self.title} sent a credit balance that is not a number", provider=self.name) from None
+            raise ProviderError(
+                f"{self.title} sent a credit balance that is not a number", provider=self.name
+            ) from None
 
-    async def upload(self, path: str | Path, *, upload_path: str = "fenta/inputs", file_name: str | None = None) -> str:
+    async def upload(
+        self, path: str | Path, *, upload_path: str = "fenta/inputs", file_name: str | None = None
+    ) -> str:
         """Upload a local file (free, kept about 24 h) and return the public URL generation requests accept."""
         p = Path(path)
         name = file_name or p.name
@@ -282,16 +322,27 @@ class KieClient(ProviderClient):
 
         async def attempt(n: int) -> str:
             with open(p, "rb") as fh:
-                resp = await self.request("POST", url, files={"file": (name, fh, mime)}, data={"uploadPath": upload_path, "fileName": name})
+                resp = await self.request(
+                    "POST",
+                    url,
+                    files={"file": (name, fh, mime)},
+                    data={"uploadPath": upload_path, "fileName": name},
+                )
             payload = self._json(resp)
             code = _int(payload.get("code")) if isinstance(payload, dict) else None
-            if isinstance(payload, dict) and code in (None, 200) and payload.get("success", True) is not False:
+            if (
+                isinstance(payload, dict)
+                and code in (None, 200)
+                and payload.get("success", True) is not False
+            ):
                 data = payload.get("data") or {}
                 link = data.get("downloadUrl") or data.get("fileUrl")
                 if link:
                     return str(link)
                 raise ProviderError(f"{self.title} upload answered without a file URL", provider=self.name)
-            err = self._body_error(code or 500, str(payload.get("msg") if isinstance(payload, dict) else ""), resp.status_code)
+            err = self._body_error(
+                code or 500, str(payload.get("msg") if isinstance(payload, dict) else ""), resp.status_code
+            )
             if err.retryable:
                 raise Retry(err)
             raise err

@@ -110,7 +110,7 @@ class LoopbackReceiver:
     def redirect_uri(self) -> str:
         return f"http://{self.host}:{self._server.server_address[1]}{self.path}"
 
-    def __enter__(self) -> "LoopbackReceiver":
+    def __enter__(self) -> LoopbackReceiver:
         self._thread.start()
         return self
 

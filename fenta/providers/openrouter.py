@@ -14,8 +14,9 @@ Typical use from a node::
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable, ClassVar
+from typing import Any, ClassVar
 
 import httpx
 from pydantic import BaseModel, ValidationError
@@ -26,7 +27,12 @@ from ..retry import Retry, parse_retry_after, retryable_status
 from ._http import ProviderClient
 
 __all__ = [
-    "OpenRouterClient", "ChatResult", "Usage", "InvalidOutputError", "resolve_model", "estimate_usd",
+    "OpenRouterClient",
+    "ChatResult",
+    "Usage",
+    "InvalidOutputError",
+    "resolve_model",
+    "estimate_usd",
     "image_part",
 ]
 
@@ -56,20 +62,22 @@ class Usage:
     generation_ids: list[str] = field(default_factory=list)
 
     @classmethod
-    def from_response(cls, body: dict[str, Any]) -> "Usage":
+    def from_response(cls, body: dict[str, Any]) -> Usage:
         u = body.get("usage") or {}
         cost = u.get("cost")
         return cls(
             model=body.get("model"),
             prompt_tokens=int(u.get("prompt_tokens") or 0),
             completion_tokens=int(u.get("completion_tokens") or 0),
-            total_tokens=int(u.get("total_tokens") or (u.get("prompt_tokens") or 0) + (u.get("completion_tokens") or 0)),
+            total_tokens=int(
+                u.get("total_tokens") or (u.get("prompt_tokens") or 0) + (u.get("completion_tokens") or 0)
+            ),
             cost=float(cost) if isinstance(cost, (int, float)) else None,
             calls=1,
             generation_ids=[body["id"]] if body.get("id") else [],
         )
 
-    def __add__(self, other: "Usage") -> "Usage":
+    def __add__(self, other: Usage) -> Usage:
         cost = None if self.cost is None and other.cost is None else (self.cost or 0.0) + (other.cost or 0.0)
         return Usage(
             model=other.model or self.model,
@@ -142,7 +150,13 @@ class OpenRouterClient(ProviderClient):
                 if not isinstance(data, dict):
                     raise ValueError("not an object")
             except ValueError:
-                raise Retry(ProviderError(f"{self.title} sent a malformed response (not JSON) {n} times; try again later", provider=self.name, retryable=True)) from None
+                raise Retry(
+                    ProviderError(
+                        f"{self.title} sent a malformed response (not JSON) {n} times; try again later",
+                        provider=self.name,
+                        retryable=True,
+                    )
+                ) from None
             usage = Usage.from_response(data)
             if on_usage and (usage.total_tokens or usage.cost):
                 on_usage(usage)
@@ -167,8 +181,12 @@ class OpenRouterClient(ProviderClient):
             if isinstance(content, list):  # content parts
                 content = "".join(p.get("text", "") for p in content if isinstance(p, dict))
             if not choices:
-                raise ProviderError(f"{self.title} returned no choices for model {model}", provider=self.name, retryable=True)
-            return ChatResult(content=content or "", finish_reason=choice.get("finish_reason"), usage=usage, raw=data)
+                raise ProviderError(
+                    f"{self.title} returned no choices for model {model}", provider=self.name, retryable=True
+                )
+            return ChatResult(
+                content=content or "", finish_reason=choice.get("finish_reason"), usage=usage, raw=data
+            )
 
         return await self.retry.run(attempt)
 
@@ -193,7 +211,9 @@ class OpenRouterClient(ProviderClient):
             parts: list[str] = []
             usage, finish, gen_id = Usage(), None, None
             try:
-                async with self._client.stream("POST", "/chat/completions", json=body, headers=headers) as resp:
+                async with self._client.stream(
+                    "POST", "/chat/completions", json=body, headers=headers
+                ) as resp:
                     self.last_headers = dict(resp.headers)
                     if resp.status_code >= 400:
                         await resp.aread()
@@ -214,11 +234,19 @@ class OpenRouterClient(ProviderClient):
                             continue  # a broken chunk is skipped, as OpenAI-compatible clients do
                         gen_id = chunk.get("id") or gen_id
                         if chunk.get("error"):
-                            err = chunk["error"] if isinstance(chunk["error"], dict) else {"message": str(chunk["error"])}
+                            err = (
+                                chunk["error"]
+                                if isinstance(chunk["error"], dict)
+                                else {"message": str(chunk["error"])}
+                            )
                             etype = str((err.get("metadata") or {}).get("error_type") or "")
                             transient = etype in _TRANSIENT_TYPES
                             msg = self._safe(str(err.get("message") or "generation failed"))
-                            error = ProviderError(f"{self.title} model {model} failed while streaming: {msg}", provider=self.name, retryable=transient)
+                            error = ProviderError(
+                                f"{self.title} model {model} failed while streaming: {msg}",
+                                provider=self.name,
+                                retryable=transient,
+                            )
                             if transient and not parts:  # nothing was shown yet: the stream can start over
                                 raise Retry(error)
                             raise error
@@ -232,7 +260,9 @@ class OpenRouterClient(ProviderClient):
                         if chunk.get("usage"):
                             usage = Usage.from_response(chunk)
             except httpx.TransportError as e:
-                error = ProviderError(f"{self.title} stream broke off ({type(e).__name__})", provider=self.name, retryable=True)
+                error = ProviderError(
+                    f"{self.title} stream broke off ({type(e).__name__})", provider=self.name, retryable=True
+                )
                 if parts:
                     raise error from None
                 raise Retry(error) from None
@@ -277,12 +307,23 @@ class OpenRouterClient(ProviderClient):
         Raises:
             InvalidOutputError: still invalid after the repair attempt.
         """
-        response_format = {"type": "json_schema", "json_schema": {"name": name, "strict": True, "schema": schema}}
+        response_format = {
+            "type": "json_schema",
+            "json_schema": {"name": name, "strict": True, "schema": schema},
+        }
         convo = list(messages)
         total = Usage()
         problem = ""
         for round_ in range(2 if repair else 1):
-            result = await self.chat(convo, model, response_format=response_format, max_tokens=max_tokens, temperature=temperature, on_usage=on_usage, **extra)
+            result = await self.chat(
+                convo,
+                model,
+                response_format=response_format,
+                max_tokens=max_tokens,
+                temperature=temperature,
+                on_usage=on_usage,
+                **extra,
+            )
             total = total + result.usage
             try:
                 data = _parse_json(result.content)
@@ -299,9 +340,16 @@ class OpenRouterClient(ProviderClient):
             convo = [
                 *messages,
                 {"role": "assistant", "content": result.content[:4000]},
-                {"role": "user", "content": f"That reply was not valid: {problem}. Answer again with only the JSON object, fitting the schema exactly."},
+                {
+                    "role": "user",
+                    "content": f"That reply was not valid: {problem}. Answer again with only the JSON object, fitting the schema exactly.",
+                },
             ]
-        raise InvalidOutputError(f"{self.title} model {model} returned output that does not fit the '{name}' schema ({problem})", provider=self.name, retryable=True)
+        raise InvalidOutputError(
+            f"{self.title} model {model} returned output that does not fit the '{name}' schema ({problem})",
+            provider=self.name,
+            retryable=True,
+        )
 
     async def key_info(self) -> dict[str, Any]:
         """`GET /key`: credit limit, usage and free-tier counters of the calling key."""
@@ -341,7 +389,8 @@ def _describe(e: Exception, finish_reason: str | None) -> str:
 # -- model choice and price estimates ------------------------------------------------------
 
 DEFAULT_MODELS = {
-    "strong": "anthropic/claude-sonnet-4.5", "weak": "openai/gpt-4o-mini",
+    "strong": "anthropic/claude-sonnet-4.5",
+    "weak": "openai/gpt-4o-mini",
     "vision": "google/gemini-2.5-flash",  # reads image content parts (Input.Stock's rank: vision)
 }
 
@@ -359,8 +408,9 @@ def resolve_model(name: str, settings: Settings | None = None) -> str:
 
 def estimate_usd(model: str, prompt_tokens: int, completion_tokens: int) -> float:
     """Estimated cost from the price table in `fenta/pricing/openrouter.yaml`."""
-    import yaml
     from importlib.resources import files
+
+    import yaml
 
     table = yaml.safe_load(files("fenta").joinpath("pricing/openrouter.yaml").read_text(encoding="utf-8"))
     price = (table.get("models") or {}).get(model.split(":")[0]) or table["default"]

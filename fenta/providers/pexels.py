@@ -35,8 +35,12 @@ def pick_video_file(video: dict[str, Any], width: int, height: int) -> dict[str,
     want = orientation_of(width, height)
     short = min(width, height)
     files = [
-        f for f in video.get("video_files") or []
-        if str(f.get("file_type") or "").lower() == "video/mp4" and f.get("width") and f.get("height") and f.get("link")
+        f
+        for f in video.get("video_files") or []
+        if str(f.get("file_type") or "").lower() == "video/mp4"
+        and f.get("width")
+        and f.get("height")
+        and f.get("link")
     ]
     if not files:
         return None
@@ -63,7 +67,11 @@ def pick_photo_url(photo: dict[str, Any], width: int, height: int) -> str | None
         return src["landscape"]
     if short <= 650 and src.get("large"):
         return src["large"]
-    return src.get("large2x") if short <= 1300 and src.get("large2x") else src.get("original") or src.get("large2x") or src.get("large")
+    return (
+        src.get("large2x")
+        if short <= 1300 and src.get("large2x")
+        else src.get("original") or src.get("large2x") or src.get("large")
+    )
 
 
 class PexelsClient(ProviderClient):
@@ -108,7 +116,13 @@ class PexelsClient(ProviderClient):
             try:
                 return resp.json()
             except ValueError:
-                raise Retry(ProviderError(f"Pexels sent a malformed response (not JSON) {n} times; try again later", provider=self.name, retryable=True)) from None
+                raise Retry(
+                    ProviderError(
+                        f"Pexels sent a malformed response (not JSON) {n} times; try again later",
+                        provider=self.name,
+                        retryable=True,
+                    )
+                ) from None
 
         return await self.retry.run(attempt)
 
@@ -126,18 +140,44 @@ class PexelsClient(ProviderClient):
             return
         # Responses to parallel requests arrive out of order: within one reset window the
         # smallest remaining count is the newest.
-        if "remaining" in seen and seen.get("reset") == self.ratelimit.get("reset") and "remaining" in self.ratelimit:
+        if (
+            "remaining" in seen
+            and seen.get("reset") == self.ratelimit.get("reset")
+            and "remaining" in self.ratelimit
+        ):
             seen["remaining"] = min(seen["remaining"], self.ratelimit["remaining"])
         self.ratelimit.update(seen)
 
-    async def search_videos(self, query: str, *, orientation: str | None = None, size: str | None = None, locale: str | None = None, page: int = 1, per_page: int = 15) -> dict[str, Any]:
+    async def search_videos(
+        self,
+        query: str,
+        *,
+        orientation: str | None = None,
+        size: str | None = None,
+        locale: str | None = None,
+        page: int = 1,
+        per_page: int = 15,
+    ) -> dict[str, Any]:
         """`GET /videos/search`: one page of videos for `query`."""
-        params = _params(query=query, orientation=orientation, size=size, locale=locale, page=page, per_page=per_page)
+        params = _params(
+            query=query, orientation=orientation, size=size, locale=locale, page=page, per_page=per_page
+        )
         return _page(await self.get_json("/videos/search", params=params), "videos")
 
-    async def search_photos(self, query: str, *, orientation: str | None = None, size: str | None = None, locale: str | None = None, page: int = 1, per_page: int = 15) -> dict[str, Any]:
+    async def search_photos(
+        self,
+        query: str,
+        *,
+        orientation: str | None = None,
+        size: str | None = None,
+        locale: str | None = None,
+        page: int = 1,
+        per_page: int = 15,
+    ) -> dict[str, Any]:
         """`GET /v1/search`: one page of photos for `query`."""
-        params = _params(query=query, orientation=orientation, size=size, locale=locale, page=page, per_page=per_page)
+        params = _params(
+            query=query, orientation=orientation, size=size, locale=locale, page=page, per_page=per_page
+        )
         return _page(await self.get_json("/v1/search", params=params), "photos")
 
     async def get_video(self, video_id: int) -> dict[str, Any]:
@@ -151,6 +191,8 @@ def _params(**kw: Any) -> dict[str, Any]:
 
 def _page(body: Any, key: str) -> dict[str, Any]:
     if not isinstance(body, dict) or not isinstance(body.get(key, []), list):
-        raise ProviderError(f"Pexels sent an unexpected response (no '{key}' list)", provider="pexels", retryable=True)
+        raise ProviderError(
+            f"Pexels sent an unexpected response (no '{key}' list)", provider="pexels", retryable=True
+        )
     body.setdefault(key, [])
     return body

@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import importlib
 import time
-from typing import Callable
+from collections.abc import Callable
 
 from ..config import Settings
 from .accounts import ENV_NAME, Account, AccountStore

@@ -17,9 +17,10 @@ stem in the script's language, Cyrillic included) in every style.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from functools import lru_cache
-from typing import Any, Callable, Iterable
+from functools import cache
+from typing import Any
 
 from .phrases import Layout, Phrase
 
@@ -41,7 +42,7 @@ def ass_colour(rgba: Any) -> str:
     return "&H%02X%02X%02X&" % (rgba.b, rgba.g, rgba.r)
 
 
-@lru_cache(maxsize=None)
+@cache
 def _stemmer(language: str) -> Any:
     import snowballstemmer
 

@@ -26,8 +26,11 @@ def mixed_audio(tl: Timeline, infos: dict[str, MediaInfo]):
     voice = None
     if tl.voice:
         voice = (
-            file_input(tl.voice.path, infos.get(tl.voice.path)).audio.filter("aresample", 48000).filter("aformat", sample_fmts="fltp", channel_layouts="stereo")
-            .filter("apad").filter("atrim", duration=f"{D:.4f}")
+            file_input(tl.voice.path, infos.get(tl.voice.path))
+            .audio.filter("aresample", 48000)
+            .filter("aformat", sample_fmts="fltp", channel_layouts="stereo")
+            .filter("apad")
+            .filter("atrim", duration=f"{D:.4f}")
         )
     music = None
     if tl.music:
@@ -39,8 +42,12 @@ def mixed_audio(tl: Timeline, infos: dict[str, MediaInfo]):
         if m.start > 0:
             opts["ss"] = f"{m.start:.3f}"
         music = (
-            file_input(m.path, infos.get(m.path), **opts).audio.filter("aresample", 48000).filter("aformat", sample_fmts="fltp", channel_layouts="stereo")
-            .filter("volume", f"{m.level_db}dB").filter("apad").filter("atrim", duration=f"{D:.4f}")
+            file_input(m.path, infos.get(m.path), **opts)
+            .audio.filter("aresample", 48000)
+            .filter("aformat", sample_fmts="fltp", channel_layouts="stereo")
+            .filter("volume", f"{m.level_db}dB")
+            .filter("apad")
+            .filter("atrim", duration=f"{D:.4f}")
         )
         if m.fade_out > 0 and D > m.fade_out * 2:
             music = music.filter("afade", t="out", st=f"{D - m.fade_out:.3f}", d=f"{m.fade_out:.3f}")
@@ -49,8 +56,13 @@ def mixed_audio(tl: Timeline, infos: dict[str, MediaInfo]):
             vs = voice.filter_multi_output("asplit", 2)
             voice = vs.stream(0)
             music = ffmpeg.filter(
-                [music, vs.stream(1)], "sidechaincompress",
-                threshold=tl.music.duck_threshold, ratio=tl.music.duck_ratio, attack=15, release=350, makeup=1,  # type: ignore[union-attr]
+                [music, vs.stream(1)],
+                "sidechaincompress",
+                threshold=tl.music.duck_threshold,
+                ratio=tl.music.duck_ratio,
+                attack=15,
+                release=350,
+                makeup=1,  # type: ignore[union-attr]
             )
         return ffmpeg.filter([voice, music], "amix", inputs=2, duration="first", normalize=0)
     return voice if voice is not None else music
@@ -63,15 +75,23 @@ def final_audio(tl: Timeline, infos: dict[str, MediaInfo], gain_db: float | None
     D = tl.duration
     audio = mixed_audio(tl, infos)
     if audio is None:
-        return ffmpeg.input(f"anullsrc=r=48000:cl=stereo:d={D:.4f}", f="lavfi").audio.filter("atrim", duration=f"{D:.4f}")
+        return ffmpeg.input(f"anullsrc=r=48000:cl=stereo:d={D:.4f}", f="lavfi").audio.filter(
+            "atrim", duration=f"{D:.4f}"
+        )
     if gain_db is None:
         # No measurement available: single-pass loudnorm (dynamic; lands within about 1.5 LU).
         audio = audio.filter("loudnorm", I=tl.loudness, TP=_TRUE_PEAK_DB, LRA=11)
     else:
         # Measured beforehand (`measure_loudness`): one fixed gain hits the target exactly, and a
         # limiter keeps peaks under the ceiling. Far cheaper than loudnorm, which runs at 192 kHz.
-        audio = audio.filter("volume", f"{gain_db:.2f}dB").filter("alimiter", limit=f"{10 ** (_TRUE_PEAK_DB / 20):.4f}", level=0, attack=5, release=50)
-    return audio.filter("aresample", 48000).filter("aformat", sample_fmts="fltp", channel_layouts="stereo").filter("atrim", duration=f"{D:.4f}")
+        audio = audio.filter("volume", f"{gain_db:.2f}dB").filter(
+            "alimiter", limit=f"{10 ** (_TRUE_PEAK_DB / 20):.4f}", level=0, attack=5, release=50
+        )
+    return (
+        audio.filter("aresample", 48000)
+        .filter("aformat", sample_fmts="fltp", channel_layouts="stereo")
+        .filter("atrim", duration=f"{D:.4f}")
+    )
 
 
 _LOUDNESS = re.compile(r"Integrated loudness:\s*I:\s*(-?[\d.]+|-inf) LUFS")
@@ -91,8 +111,13 @@ async def measure_loudness(tl: Timeline, infos: dict[str, MediaInfo]) -> float |
     from ..media.ffmpeg import ffmpeg_exe
 
     proc = await asyncio.create_subprocess_exec(
-        ffmpeg_exe(), "-hide_banner", "-nostdin", "-nostats", *args,
-        stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE,
+        ffmpeg_exe(),
+        "-hide_banner",
+        "-nostdin",
+        "-nostats",
+        *args,
+        stdout=asyncio.subprocess.DEVNULL,
+        stderr=asyncio.subprocess.PIPE,
     )
     try:
         _, err = await proc.communicate()
@@ -107,9 +132,18 @@ async def measure_loudness(tl: Timeline, infos: dict[str, MediaInfo]) -> float |
     return round(tl.loudness - float(m.group(1)), 2)
 
 
-def audio_args(tl: Timeline, out: Path, *, profile: Profile = Profile(), infos: dict[str, MediaInfo] | None = None, loudness_gain: float | None = None) -> list[str]:
+def audio_args(
+    tl: Timeline,
+    out: Path,
+    *,
+    profile: Profile = Profile(),
+    infos: dict[str, MediaInfo] | None = None,
+    loudness_gain: float | None = None,
+) -> list[str]:
     """FFmpeg arguments writing the whole video's audio track (AAC in MP4) to `out`: the same chain as a one-process render."""
     if infos is None:
         infos = probe_inputs(tl)
     audio = final_audio(tl, infos, loudness_gain)
-    return ffmpeg.output(audio, str(out), acodec="aac", audio_bitrate=profile.audio_bitrate, ar=48000, f="mp4").get_args()
+    return ffmpeg.output(
+        audio, str(out), acodec="aac", audio_bitrate=profile.audio_bitrate, ar=48000, f="mp4"
+    ).get_args()

@@ -14,8 +14,8 @@ from typing import TYPE_CHECKING, Any
 
 from ..errors import FontError  # noqa: F401  (its old import path: fenta.render.captions.FontError)
 from ..types import Word
-from .fonts import FontMeasure, resolve_font
 from .animate import Styler, Timing, keyword_matcher, lit_spans, word_box
+from .fonts import FontMeasure, resolve_font
 from .phrases import Layout, Phrase, group_phrases, layout_from_style
 from .srt import write_srt
 
@@ -94,7 +94,16 @@ def _box_padding(size: float) -> tuple[float, float]:
     return max(6.0, round(size * 0.35)), max(4.0, round(size * 0.18))
 
 
-def _box_event(phrase: Phrase, layout: Layout, start: float, end: float, size: float, alignment: int, margin_v: int, color: pysubs2.Color) -> pysubs2.SSAEvent:
+def _box_event(
+    phrase: Phrase,
+    layout: Layout,
+    start: float,
+    end: float,
+    size: float,
+    alignment: int,
+    margin_v: int,
+    color: pysubs2.Color,
+) -> pysubs2.SSAEvent:
     """One rounded translucent box behind a whole phrase, drawn under the text (layer 0).
 
     libass places a drawing like a line of text with the same alignment and
@@ -112,13 +121,27 @@ def _box_event(phrase: Phrase, layout: Layout, start: float, end: float, size: f
         f"m {r} 0 l {bw - r} 0 b {bw} 0 {bw} 0 {bw} {r} l {bw} {bh - r} b {bw} {bh} {bw} {bh} {bw - r} {bh} "
         f"l {r} {bh} b 0 {bh} 0 {bh} 0 {bh - r} l 0 {r} b 0 0 0 0 {r} 0"
     )
-    tags = "{\\an%d\\bord0\\shad0\\1c&H%02X%02X%02X&\\1a&H%02X&\\p1}" % (alignment, color.b, color.g, color.r, color.a)
+    tags = "{\\an%d\\bord0\\shad0\\1c&H%02X%02X%02X&\\1a&H%02X&\\p1}" % (
+        alignment,
+        color.b,
+        color.g,
+        color.r,
+        color.a,
+    )
     # `margin_v` is the safe-zone edge: the box sits on it and the text is moved inwards by the padding.
-    return pysubs2.SSAEvent(layer=0, start=_ms(start), end=_ms(end), marginv=margin_v, text=tags + shape + "{\\p0}")
+    return pysubs2.SSAEvent(
+        layer=0, start=_ms(start), end=_ms(end), marginv=margin_v, text=tags + shape + "{\\p0}"
+    )
 
 
 def _word_box_event(
-    x: float, y: float, bw: float, bh: float, state: Timing, color: pysubs2.Color, size: float,
+    x: float,
+    y: float,
+    bw: float,
+    bh: float,
+    state: Timing,
+    color: pysubs2.Color,
+    size: float,
 ) -> pysubs2.SSAEvent:
     """The `highlight` animation's box behind the spoken word (layer 0, under the text)."""
     import pysubs2
@@ -134,7 +157,10 @@ def _word_box_event(
 
 
 def write_captions(
-    words: list[Word], template: dict[str, Any], ass_path: Path, srt_path: Path,
+    words: list[Word],
+    template: dict[str, Any],
+    ass_path: Path,
+    srt_path: Path,
     keywords: list[str] | None = None,
 ) -> CaptionResult:
     """Write karaoke/phrase ASS and phrase SRT for `words`.
@@ -165,19 +191,26 @@ def write_captions(
     # Text plus its outline (or box padding) on both sides and the shadow offset must fit between the margins.
     max_width = w - margin_l - margin_r - 2 * (_box_padding(size)[0] if box else outline) - shadow
     if max_width < size:
-        raise FontError(f"the safe zone leaves {int(max_width)} px for captions, less than the font size {int(size)}", field="safe_zone")
+        raise FontError(
+            f"the safe zone leaves {int(max_width)} px for captions, less than the font size {int(size)}",
+            field="safe_zone",
+        )
     measure = FontMeasure(font_path, size)
     layout = layout_from_style(style, measure, max_width)
     # A single word wider than the box shrinks the font for the whole track (consistent look).
     widest = max((measure.width(layout.show(x.text)) for x in words), default=0.0)
     if widest > max_width:
         size = max(8.0, int(size * max_width / widest * 0.98))
-        warnings.append(f"the word '{max(words, key=lambda x: measure.width(layout.show(x.text))).text}' is wider than the frame at size {style['size']}: captions use size {int(size)}")
+        warnings.append(
+            f"the word '{max(words, key=lambda x: measure.width(layout.show(x.text))).text}' is wider than the frame at size {style['size']}: captions use size {int(size)}"
+        )
         measure = measure.resized(size)
         layout = layout_from_style(style, measure, max_width)
 
     subs = pysubs2.SSAFile()
-    subs.info.update({"PlayResX": str(w), "PlayResY": str(h), "WrapStyle": "2", "ScaledBorderAndShadow": "yes"})
+    subs.info.update(
+        {"PlayResX": str(w), "PlayResY": str(h), "WrapStyle": "2", "ScaledBorderAndShadow": "yes"}
+    )
     position = style["position"]
     alignment = {"bottom": 2, "center": 5, "top": 8}[position]
     margin_v = int(h * (zone["bottom"] if position == "bottom" else zone["top"]))
@@ -204,7 +237,8 @@ def write_captions(
     subs.styles = {"Default": st}
     srt: list[tuple[int, int, str]] = []
     colours = {
-        "highlight": parse_color(style["highlight_color"]), "outline": parse_color(style["outline_color"]),
+        "highlight": parse_color(style["highlight_color"]),
+        "outline": parse_color(style["outline_color"]),
         "emphasis": parse_color(style.get("emphasis_color") or "#FFFFFF"),
     }
     styler = Styler(style, colours, keyword_matcher(keywords or ()))
@@ -237,7 +271,9 @@ def write_captions(
         if box:
             box_event = _box_event(phrase, layout, p_start, p_end, size, alignment, margin_v, box_colour)
             subs.events.append(box_event)
-        srt.append((_ms(p_start), _ms(p_end), "\n".join(" ".join(x.text for x in line) for line in phrase.lines)))
+        srt.append(
+            (_ms(p_start), _ms(p_end), "\n".join(" ".join(x.text for x in line) for line in phrase.lines))
+        )
         if not styler.per_word:
             text = render(phrase, None, True)
             subs.events.append(pysubs2.SSAEvent(layer=1, start=_ms(p_start), end=_ms(p_end), text=text))
@@ -248,7 +284,13 @@ def write_captions(
             subs.events.append(event)
             if style.get("animation") == "highlight" and state.lit is not None:
                 x, y, bw, bh = word_box(
-                    phrase, state.lit, layout, size=size, width=w, height=h, margins=margins,
+                    phrase,
+                    state.lit,
+                    layout,
+                    size=size,
+                    width=w,
+                    height=h,
+                    margins=margins,
                     alignment=alignment,
                 )
                 subs.events.append(_word_box_event(x, y, bw, bh, state, colours["highlight"], size))
@@ -256,4 +298,6 @@ def write_captions(
     ass_path.parent.mkdir(parents=True, exist_ok=True)
     subs.save(str(ass_path), format_="ass")
     write_srt(srt_path, srt)
-    return CaptionResult(events=len(subs.events), phrases=len(phrases), font_path=font_path, font_size=size, warnings=warnings)
+    return CaptionResult(
+        events=len(subs.events), phrases=len(phrases), font_path=font_path, font_size=size, warnings=warnings
+    )

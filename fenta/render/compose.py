@@ -35,16 +35,33 @@ import ffmpeg
 from ..media.probe import MediaInfo
 from .audio import final_audio
 from .encoders import X264, Encoder
+from .frames import (  # noqa: F401  (their old import path: fenta.render.compose)
+    OUT_COLOUR,
+    SCALE_THREADS,
+    cover,
+    cover_size,
+    input_matrix,
+    slot_key,
+    still_args,
+    still_frame,
+    still_slots,
+)
 from .inputs import file_input, probe_inputs, source_filter
 from .overlays import hex_colour, overlays
 from .profile import Profile, output_size
-from .frames import OUT_COLOUR, SCALE_THREADS, cover, cover_size, input_matrix, slot_key, still_frame
-from .frames import still_args, still_slots  # noqa: F401  (their old import path: fenta.render.compose)
 from .stills import Slot
 from .thumbnail import thumbnail_time
 from .timeline import Segment, Timeline
 
-__all__ = ["build_command", "segment_ranges", "chunk_spans", "still_slots", "still_args", "frame_count", "CHUNK_SEGMENTS"]
+__all__ = [
+    "build_command",
+    "segment_ranges",
+    "chunk_spans",
+    "still_slots",
+    "still_args",
+    "frame_count",
+    "CHUNK_SEGMENTS",
+]
 
 #: Run the audio chain in its own filter graph (its own thread). Measured slower (more CPU in thread
 #: hand-offs: 18.1 s vs 16.0 s on the bench scene), so off; kept for machines with more cores.
@@ -83,12 +100,23 @@ def _ken_burns(v, W: int, H: int, fps: int, z0: float, z1: float, n: int, first:
     # (x and y even: yuv420p chroma planes move in steps of two pixels).
     on = f"(on+{first})" if first else "on"
     z = f"({z0}+({z1 - z0:.6f})*{on}/{max(1, n - 1)})"
-    return v.filter("zoompan", z=z, x="trunc((iw-iw/zoom)/4)*2", y="trunc((ih-ih/zoom)/4)*2", d=1, s=f"{W}x{H}", fps=fps)
+    return v.filter(
+        "zoompan", z=z, x="trunc((iw-iw/zoom)/4)*2", y="trunc((ih-ih/zoom)/4)*2", d=1, s=f"{W}x{H}", fps=fps
+    )
 
 
 def _segment_stream(
-    seg: Segment, n: int, W: int, H: int, fps: int, infos: dict[str, MediaInfo], bg: str, idx: int = 0, prepared: dict[Slot, Path] | None = None,
-    first: int = 0, last: int | None = None,
+    seg: Segment,
+    n: int,
+    W: int,
+    H: int,
+    fps: int,
+    infos: dict[str, MediaInfo],
+    bg: str,
+    idx: int = 0,
+    prepared: dict[Slot, Path] | None = None,
+    first: int = 0,
+    last: int | None = None,
 ):
     """The video of one segment: exactly `n` frames of WxH yuv420p at `fps`.
 
@@ -102,7 +130,11 @@ def _segment_stream(
         src = source_filter("color", idx, c=c, s=f"{W}x{H}", r=fps, d=f"{k / fps:.4f}")
         # Tagged like every other slot: untagged, its range was left to negotiation, which came out
         # differently with other neighbours (a chunk's last slot), and so did its pixels through xfade.
-        return src.filter("format", "yuv420p").filter("setparams", range="tv", colorspace="bt709").filter("trim", end_frame=k)
+        return (
+            src.filter("format", "yuv420p")
+            .filter("setparams", range="tv", colorspace="bt709")
+            .filter("trim", end_frame=k)
+        )
     info = infos.get(seg.path or "")
     if seg.kind == "image" or (info is not None and info.is_still):
         z0, z1 = seg.zoom or (1.0, 1.0)
@@ -110,7 +142,13 @@ def _segment_stream(
         ready = (prepared or {}).get(slot_key(seg.path, cw, ch, seg.focus))
         if ready is not None:
             # Scaled before the render (see `stills`); raw video keeps no colour tags, so restate them.
-            v = file_input(str(ready), None, self_describing=True).video.filter("setpts", f"PTS-STARTPTS+0*{idx}").filter("trim", end_frame=1).filter("setparams", range="tv", colorspace="bt709").filter("setsar", 1)
+            v = (
+                file_input(str(ready), None, self_describing=True)
+                .video.filter("setpts", f"PTS-STARTPTS+0*{idx}")
+                .filter("trim", end_frame=1)
+                .filter("setparams", range="tv", colorspace="bt709")
+                .filter("setsar", 1)
+            )
         else:
             v = still_frame(seg.path, info, cw, ch, idx, seg.focus)
         # Frame-exact timestamps: N/(fps*TB) rounded in an image's 1/25 time base gave 30 fps
@@ -118,7 +156,12 @@ def _segment_stream(
         # `fps` changes no frame here (one per tick already) but gives the link the frame rate
         # xfade checks; before the zoom, the frame it holds back is a reference, not a copy.
         k = last - first
-        v = v.filter("loop", loop=k - 1, size=1, start=0).filter("settb", f"1/{fps}").filter("setpts", "N").filter("fps", fps)
+        v = (
+            v.filter("loop", loop=k - 1, size=1, start=0)
+            .filter("settb", f"1/{fps}")
+            .filter("setpts", "N")
+            .filter("fps", fps)
+        )
         if z0 != z1:
             v = _ken_burns(v, W, H, fps, z0, z1, n, first)
         elif max(z0, z1) != 1.0:
@@ -151,7 +194,9 @@ def _segment_stream(
     v = cover(v, W, H, input_matrix(info, still=False), seg.focus).filter("format", "yuv420p")
     # Pad with the last frame if the clip ends early (a short or damaged file), then cut exactly.
     # A part that starts later is cut from the same frames: a seek could land a frame off.
-    v = v.filter("tpad", stop_mode="clone", stop=last).filter("trim", **({"start_frame": first} if first else {}), end_frame=last)
+    v = v.filter("tpad", stop_mode="clone", stop=last).filter(
+        "trim", **({"start_frame": first} if first else {}), end_frame=last
+    )
     return v.filter("setpts", "PTS-STARTPTS")
 
 
@@ -192,7 +237,10 @@ def chunk_spans(tl: Timeline, fps: int, per_chunk: int | None = None) -> list[tu
     for j in range(1, k):
         ideal = round(j * n / k)
         for d in range(n):
-            i = next((c for c in (ideal - d, ideal + d) if (not cuts or c > cuts[-1]) and 0 < c < n and usable(c)), None)
+            i = next(
+                (c for c in (ideal - d, ideal + d) if (not cuts or c > cuts[-1]) and 0 < c < n and usable(c)),
+                None,
+            )
             if i is not None:
                 cuts.append(i)
                 break
@@ -229,7 +277,13 @@ def _crossfaded(streams: list, ranges: list[tuple[int, int]], kind: str, fps: in
             # rising alpha held 85 MiB less, but overlay (framesync) pulls the outgoing tail as soon as an
             # incoming frame reaches it, which made the source queue whole segments for concat: 1.8 GiB in
             # some runs of the 30 s fade scene.
-            xf = ffmpeg.filter([prev_tail, cut[(0, head)]], "xfade", transition=kind, duration=f"{head / fps:.4f}", offset="0")
+            xf = ffmpeg.filter(
+                [prev_tail, cut[(0, head)]],
+                "xfade",
+                transition=kind,
+                duration=f"{head / fps:.4f}",
+                offset="0",
+            )
             pieces.append(xf.filter("format", "yuv420p"))
         if n - tail > head:
             pieces.append(cut[(head, n - tail)])
@@ -288,7 +342,9 @@ def build_command(
             first, last = max(a, lo) - a, min(b, hi) - a
         else:
             continue
-        streams.append(_segment_stream(s, n, W, H, fps, infos, tl.background, i, prepared_stills, first, last))
+        streams.append(
+            _segment_stream(s, n, W, H, fps, infos, tl.background, i, prepared_stills, first, last)
+        )
         local.append((a, b) if span is None else (a + first - lo, a + last - lo))
     kind = tl.transition.get("type", "cut")
     if len(streams) == 1:
@@ -310,7 +366,11 @@ def build_command(
     if lo:
         video = video.filter("setpts", "PTS-STARTPTS")
     # Primaries and transfer come from the frames (FFmpeg ignores encoder options for them): tag them here.
-    video = video.filter("trim", end_frame=hi - lo).filter("format", "yuv420p").filter("setparams", color_primaries="bt709", color_trc="bt709")
+    video = (
+        video.filter("trim", end_frame=hi - lo)
+        .filter("format", "yuv420p")
+        .filter("setparams", color_primaries="bt709", color_trc="bt709")
+    )
 
     if raw_video is not None:
         return ffmpeg.output(video, str(raw_video), f="rawvideo", pix_fmt="yuv420p", **_OUT_TAGS).get_args()
@@ -327,18 +387,59 @@ def build_command(
     keyframe = {"force_key_frames": f"expr:eq(n,{thumb_frame})"} if 0 <= thumb_frame < hi - lo else {}
     if not with_audio:
         # A chunk: video only, joined to the others and to the audio track by `join_args`.
-        return [*enc.global_args, *_get_args(ffmpeg.output(video, str(out_video), **vopts, **_OUT_TAGS, r=fps, fps_mode="cfr", **keyframe, an=None, f="mp4"))]
+        return [
+            *enc.global_args,
+            *_get_args(
+                ffmpeg.output(
+                    video,
+                    str(out_video),
+                    **vopts,
+                    **_OUT_TAGS,
+                    r=fps,
+                    fps_mode="cfr",
+                    **keyframe,
+                    an=None,
+                    f="mp4",
+                )
+            ),
+        ]
     if audio_track is not None:
         track = ffmpeg.input("file:" + str(Path(audio_track).resolve())).audio
-        return [*enc.global_args, *ffmpeg.output(
-            video, track, str(out_video), **vopts, **_OUT_TAGS,
-            r=fps, fps_mode="cfr", **keyframe, acodec="copy", movflags="+faststart", f="mp4",
-        ).get_args()]
+        return [
+            *enc.global_args,
+            *ffmpeg.output(
+                video,
+                track,
+                str(out_video),
+                **vopts,
+                **_OUT_TAGS,
+                r=fps,
+                fps_mode="cfr",
+                **keyframe,
+                acodec="copy",
+                movflags="+faststart",
+                f="mp4",
+            ).get_args(),
+        ]
     if not SEPARATE_AUDIO_GRAPH:
-        return [*enc.global_args, *ffmpeg.output(
-            video, audio, str(out_video), **vopts, **_OUT_TAGS,
-            r=fps, fps_mode="cfr", **keyframe, acodec="aac", audio_bitrate=profile.audio_bitrate, ar=48000, movflags="+faststart", f="mp4",
-        ).get_args()]
+        return [
+            *enc.global_args,
+            *ffmpeg.output(
+                video,
+                audio,
+                str(out_video),
+                **vopts,
+                **_OUT_TAGS,
+                r=fps,
+                fps_mode="cfr",
+                **keyframe,
+                acodec="aac",
+                audio_bitrate=profile.audio_bitrate,
+                ar=48000,
+                movflags="+faststart",
+                f="mp4",
+            ).get_args(),
+        ]
     # Two filter graphs in the one process: FFmpeg runs each graph in its own thread, so the
     # audio chain (loudnorm works at 192 kHz) never holds up the frames x264 is waiting for.
     v_args = ffmpeg.output(video, "v", f="null").get_args()
@@ -349,14 +450,35 @@ def build_command(
     a_graph = _shift_graph(a_graph, n_v, "a")
     a_map = "[a" + a_map[1:]
     return [
-        *enc.global_args, *v_inputs, *a_inputs,
-        "-filter_complex", v_graph,
-        "-filter_complex", a_graph,
-        "-map", v_map, "-map", a_map,
-        *(a for k, v in vopts.items() for a in ("-c:v" if k == "vcodec" else f"-{k}", str(v))), *(a for k, v in _OUT_TAGS.items() for a in (f"-{k}", v)),
-        "-r", str(fps), "-fps_mode", "cfr", *(a for k, v in keyframe.items() for a in (f"-{k}", v)),
-        "-c:a", "aac", "-b:a", profile.audio_bitrate, "-ar", "48000",
-        "-movflags", "+faststart", "-f", "mp4", str(out_video),
+        *enc.global_args,
+        *v_inputs,
+        *a_inputs,
+        "-filter_complex",
+        v_graph,
+        "-filter_complex",
+        a_graph,
+        "-map",
+        v_map,
+        "-map",
+        a_map,
+        *(a for k, v in vopts.items() for a in ("-c:v" if k == "vcodec" else f"-{k}", str(v))),
+        *(a for k, v in _OUT_TAGS.items() for a in (f"-{k}", v)),
+        "-r",
+        str(fps),
+        "-fps_mode",
+        "cfr",
+        *(a for k, v in keyframe.items() for a in (f"-{k}", v)),
+        "-c:a",
+        "aac",
+        "-b:a",
+        profile.audio_bitrate,
+        "-ar",
+        "48000",
+        "-movflags",
+        "+faststart",
+        "-f",
+        "mp4",
+        str(out_video),
     ]
 
 
@@ -370,7 +492,11 @@ def _get_args(out) -> list[str]:
         return out.get_args()
     names: dict = {}
     graph = _run._get_filter_arg([n for n in nodes if isinstance(n, _run.FilterNode)], edges, names)
-    return ["-filter_complex", graph, *(a for n in nodes if isinstance(n, _run.OutputNode) for a in _run._get_output_args(n, names))]
+    return [
+        "-filter_complex",
+        graph,
+        *(a for n in nodes if isinstance(n, _run.OutputNode) for a in _run._get_output_args(n, names)),
+    ]
 
 
 def _split_args(args: list[str]) -> tuple[list[str], str, str]:
@@ -390,4 +516,3 @@ def _shift_graph(graph: str, offset: int, prefix: str) -> str:
     """
     graph = _INPUT_LABEL.sub(lambda m: f"[{int(m.group(1)) + offset}{m.group(2) or ''}]", graph)
     return _LABEL.sub(lambda m: f"[{prefix}s{m.group(1)}]", graph)
-

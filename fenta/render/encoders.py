@@ -28,7 +28,17 @@ from dataclasses import dataclass, field
 from ..config import Settings
 from ..media.verdicts import BinaryVerdicts
 
-__all__ = ["CHOICES", "HARDWARE", "Encoder", "X264", "EncoderCheck", "check_encoder", "check_all", "usable_encoders", "resolve_encoder"]
+__all__ = [
+    "CHOICES",
+    "HARDWARE",
+    "Encoder",
+    "X264",
+    "EncoderCheck",
+    "check_encoder",
+    "check_all",
+    "usable_encoders",
+    "resolve_encoder",
+]
 
 log = logging.getLogger("fenta")
 
@@ -87,25 +97,41 @@ X264 = Encoder("x264", "libx264")
 #: until measured on a machine with each GPU (docs/performance.md says which were).
 HARDWARE: dict[str, Encoder] = {
     "nvenc": Encoder(
-        "nvenc", "h264_nvenc",
+        "nvenc",
+        "h264_nvenc",
         # p4 + high quality tuning, VBR with a CQ target and no bitrate cap, spatial AQ (x264 runs AQ
         # too), 3 B-frames and 10 frames of look-ahead (x264 veryfast: bframes 3, rc-lookahead 10).
-        {"preset": "p4", "tune": "hq", "rc": "vbr", "cq": 24, "b:v": 0, "spatial-aq": 1, "bf": 3, "rc-lookahead": 10, "profile:v": "high"},
+        {
+            "preset": "p4",
+            "tune": "hq",
+            "rc": "vbr",
+            "cq": 24,
+            "b:v": 0,
+            "spatial-aq": 1,
+            "bf": 3,
+            "rc-lookahead": 10,
+            "profile:v": "high",
+        },
     ),
     "qsv": Encoder(
-        "qsv", "h264_qsv",
+        "qsv",
+        "h264_qsv",
         # ICQ (intelligent constant quality): global_quality without a bitrate.
         {"preset": "faster", "global_quality": 23, "look_ahead": 0, "bf": 3, "profile:v": "high"},
         pix_fmt="nv12",
     ),
     "vaapi": Encoder(
-        "vaapi", "h264_vaapi",
+        "vaapi",
+        "h264_vaapi",
         # Constant QP (every VAAPI driver has it); I and B frames get the driver's offsets.
         {"rc_mode": "CQP", "qp": 23, "bf": 3, "profile:v": "high"},
-        pix_fmt=None, upload=("format=nv12", "hwupload"), global_args=("-vaapi_device", VAAPI_DEVICE),
+        pix_fmt=None,
+        upload=("format=nv12", "hwupload"),
+        global_args=("-vaapi_device", VAAPI_DEVICE),
     ),
     "videotoolbox": Encoder(
-        "videotoolbox", "h264_videotoolbox",
+        "videotoolbox",
+        "h264_videotoolbox",
         # Constant quality (Apple silicon); `allow_sw 0` so a software fallback inside VideoToolbox fails the test.
         {"q:v": 60, "allow_sw": 0, "profile:v": "high"},
     ),
@@ -135,7 +161,21 @@ def test_args(enc: Encoder) -> list[str]:
     opts = enc.output_options("veryfast", 23)
     vf = ",".join(("format=yuv420p", *enc.upload))
     out = [a for k, v in opts.items() for a in (f"-{k}", str(v))]
-    return [*enc.global_args, "-f", "lavfi", "-i", "color=c=gray:s=256x256:r=30", "-vf", vf, "-frames:v", "10", *out, "-f", "null", "-"]
+    return [
+        *enc.global_args,
+        "-f",
+        "lavfi",
+        "-i",
+        "color=c=gray:s=256x256:r=30",
+        "-vf",
+        vf,
+        "-frames:v",
+        "10",
+        *out,
+        "-f",
+        "null",
+        "-",
+    ]
 
 
 def _first_complaint(stderr: str, code: int) -> str:
@@ -151,7 +191,11 @@ def _probe(ffmpeg: str, enc: Encoder) -> EncoderCheck:
     try:
         proc = subprocess.run(
             [ffmpeg, "-hide_banner", "-nostdin", "-v", "error", *test_args(enc)],
-            capture_output=True, text=True, errors="replace", timeout=_TEST_SECONDS, stdin=subprocess.DEVNULL,
+            capture_output=True,
+            text=True,
+            errors="replace",
+            timeout=_TEST_SECONDS,
+            stdin=subprocess.DEVNULL,
         )
     except subprocess.TimeoutExpired:
         return EncoderCheck(enc.name, False, f"the test encode took over {_TEST_SECONDS} s")
@@ -164,7 +208,10 @@ def _probe(ffmpeg: str, enc: Encoder) -> EncoderCheck:
 
 def _table_key() -> str:
     """Changes when the test or the settings change, so older answers are tested again."""
-    table = [(n, e.codec, sorted((k, str(v)) for k, v in e.options.items()), e.pix_fmt, e.upload, e.global_args) for n, e in HARDWARE.items()]
+    table = [
+        (n, e.codec, sorted((k, str(v)) for k, v in e.options.items()), e.pix_fmt, e.upload, e.global_args)
+        for n, e in HARDWARE.items()
+    ]
     return hashlib.sha256(json.dumps([table, test_args(X264)]).encode()).hexdigest()[:16]
 
 
@@ -194,7 +241,9 @@ def check_encoder(name: str, *, ffmpeg: str | None = None, settings: Settings | 
 
 def check_all(*, ffmpeg: str | None = None, settings: Settings | None = None) -> list[EncoderCheck]:
     """x264 and every hardware encoder, each with its verdict (what `fenta doctor` lists)."""
-    return [EncoderCheck("x264", True)] + [check_encoder(n, ffmpeg=ffmpeg, settings=settings) for n in HARDWARE]
+    return [EncoderCheck("x264", True)] + [
+        check_encoder(n, ffmpeg=ffmpeg, settings=settings) for n in HARDWARE
+    ]
 
 
 def usable_encoders(*, ffmpeg: str | None = None, settings: Settings | None = None) -> list[str]:

@@ -13,7 +13,14 @@ __all__ = ["FONTS_DIR", "DEFAULT_FONT", "list_fonts", "resolve_font", "FontMeasu
 FONTS_DIR = Path(__file__).resolve().parent.parent / "assets" / "fonts"
 #: Always available, with Cyrillic and Greek coverage.
 DEFAULT_FONT = "DejaVu Sans"
-_SYSTEM_FONT_DIRS = ("/usr/share/fonts", "/usr/local/share/fonts", "~/.fonts", "~/.local/share/fonts", "/Library/Fonts", "C:/Windows/Fonts")
+_SYSTEM_FONT_DIRS = (
+    "/usr/share/fonts",
+    "/usr/local/share/fonts",
+    "~/.fonts",
+    "~/.local/share/fonts",
+    "/Library/Fonts",
+    "C:/Windows/Fonts",
+)
 
 
 @functools.lru_cache(maxsize=1)
@@ -79,5 +86,5 @@ class FontMeasure:
     def width(self, text: str) -> float:
         return self._font.getlength(text) * self._scale
 
-    def resized(self, size: float) -> "FontMeasure":
+    def resized(self, size: float) -> FontMeasure:
         return FontMeasure(self.path, size)

@@ -17,8 +17,15 @@ from .stills import Slot
 from .timeline import Timeline
 
 __all__ = [
-    "still_slots", "still_args", "cover", "cover_size", "still_frame", "slot_key", "input_matrix",
-    "OUT_COLOUR", "SCALE_THREADS",
+    "still_slots",
+    "still_args",
+    "cover",
+    "cover_size",
+    "still_frame",
+    "slot_key",
+    "input_matrix",
+    "OUT_COLOUR",
+    "SCALE_THREADS",
 ]
 
 #: swscale slice threads for the per-frame scalers. One: x264 keeps the cores busy anyway, and on
@@ -30,8 +37,13 @@ SCALE_THREADS = 1
 # full-range JPEG made the whole video full range: tagged yuvj420p, and 15% dearer to encode.)
 OUT_COLOUR = {"out_range": "tv", "out_color_matrix": "bt709"}
 _SCALE_MATRIX = {
-    "bt709": "bt709", "bt470bg": "bt470", "smpte170m": "smpte170m", "smpte240m": "smpte240m",
-    "bt2020nc": "bt2020", "bt2020c": "bt2020", "fcc": "fcc",
+    "bt709": "bt709",
+    "bt470bg": "bt470",
+    "smpte170m": "smpte170m",
+    "smpte240m": "smpte240m",
+    "bt2020nc": "bt2020",
+    "bt2020c": "bt2020",
+    "fcc": "fcc",
 }
 
 
@@ -71,7 +83,11 @@ def cover_size(W: int, H: int, zoom: tuple[float, float] | None) -> tuple[int, i
 
 
 def still_frame(
-    path: str, info: MediaInfo | None, cw: int, ch: int, idx: int = 0,
+    path: str,
+    info: MediaInfo | None,
+    cw: int,
+    ch: int,
+    idx: int = 0,
     focus: tuple[float, float] | None = None,
 ):
     """A still's one frame, cropped to the slot's aspect (around `focus`), scaled to cw x ch (BT.709)."""

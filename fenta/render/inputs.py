@@ -71,7 +71,9 @@ def probe_inputs(tl: Timeline, known: dict[str, MediaInfo] | None = None) -> dic
     return infos
 
 
-def file_input(path: str, info: MediaInfo | None, still: bool = False, *, self_describing: bool = False, **opts: Any):
+def file_input(
+    path: str, info: MediaInfo | None, still: bool = False, *, self_describing: bool = False, **opts: Any
+):
     """An ffmpeg-python input for a local file, safe for any file name.
 
     Args:
@@ -82,7 +84,12 @@ def file_input(path: str, info: MediaInfo | None, still: bool = False, *, self_d
     if still and "%" in p:
         # The image2 demuxer treats '%' as a sequence pattern; this is one file.
         opts.update(f="image2", pattern_type="none")
-    if still or self_describing or Path(p).suffix.lower() == ".wav" or (info is not None and (info.audio_codec or "").startswith("pcm_")):
+    if (
+        still
+        or self_describing
+        or Path(p).suffix.lower() == ".wav"
+        or (info is not None and (info.audio_codec or "").startswith("pcm_"))
+    ):
         # FFmpeg's stream-info pass decodes a still once more before the real decode and reads
         # 50 packets of a WAV: 10-30 ms each, one input after another, before the first frame.
         # A still's decoder and a WAV's header give everything that pass would find.
@@ -97,8 +104,15 @@ class _SourceNode(ffmpeg.nodes.FilterNode):
     def __init__(self, name: str, uid: int, **kwargs: Any) -> None:
         # ffmpeg-python merges nodes with equal arguments; `uid` enters the node's hash, not the graph.
         ffmpeg.nodes.Node.__init__(
-            self, stream_spec=None, name=name, incoming_stream_types={ffmpeg.nodes.FilterableStream},
-            outgoing_stream_type=ffmpeg.nodes.FilterableStream, min_inputs=0, max_inputs=0, args=[], kwargs={**kwargs, "_uid": uid},
+            self,
+            stream_spec=None,
+            name=name,
+            incoming_stream_types={ffmpeg.nodes.FilterableStream},
+            outgoing_stream_type=ffmpeg.nodes.FilterableStream,
+            min_inputs=0,
+            max_inputs=0,
+            args=[],
+            kwargs={**kwargs, "_uid": uid},
         )
         del self.kwargs["_uid"]
 

@@ -39,7 +39,16 @@ def _text_file(textdir: Path, name: str, text: str) -> str:
     return str(p.resolve())
 
 
-def overlays(video, tl: Timeline, W: int, H: int, fps: int, textdir: Path, infos: dict[str, MediaInfo], first_frame: int = 0):
+def overlays(
+    video,
+    tl: Timeline,
+    W: int,
+    H: int,
+    fps: int,
+    textdir: Path,
+    infos: dict[str, MediaInfo],
+    first_frame: int = 0,
+):
     """Progress bar, title card, logo and captions over `video`, whose timestamps are the video's clock.
 
     `first_frame`: where `video` begins (a chunk of a longer video); the progress strip starts there too.
@@ -69,7 +78,9 @@ def overlays(video, tl: Timeline, W: int, H: int, fps: int, textdir: Path, infos
         text, size = wrap_title(tl.title, int(card["size"] * scale), width, max_height=(H - T - B) / 2)
         pad = max(4, size // 3)
         pos = card.get("position", "center")
-        y = {"top": f"{T + pad}", "bottom": f"{H - B - pad}-text_h", "center": f"{T}+({H - T - B}-text_h)/2"}[pos]
+        y = {"top": f"{T + pad}", "bottom": f"{H - B - pad}-text_h", "center": f"{T}+({H - T - B}-text_h)/2"}[
+            pos
+        ]
         fade = min(0.4, card["seconds"] / 3)
         video = video.filter(
             "drawtext",
@@ -121,5 +132,7 @@ def overlays(video, tl: Timeline, W: int, H: int, fps: int, textdir: Path, infos
                 bordercolor=f"0x000000@{logo['opacity'] * 0.6:.3f}",
             )
     if tl.subtitles_ass:
-        video = video.filter("subtitles", filename=str(Path(tl.subtitles_ass).resolve()), fontsdir=str(FONTS_DIR))
+        video = video.filter(
+            "subtitles", filename=str(Path(tl.subtitles_ass).resolve()), fontsdir=str(FONTS_DIR)
+        )
     return video

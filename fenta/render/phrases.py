@@ -8,8 +8,9 @@ breaks fall after punctuation and not after "and" or "the" where another split e
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
-from typing import Any, Sequence
+from typing import Any
 
 from ..types import Word
 from .fonts import DEFAULT_FONT, FontMeasure, resolve_font
@@ -50,7 +51,11 @@ class Layout:
 
     def line_fits(self, words: Sequence[Word]) -> bool:
         chars = sum(len(w.text) for w in words) + len(words) - 1
-        return len(words) <= self.words_per_line and chars <= self.max_chars and self.line_width(words) <= self.max_width
+        return (
+            len(words) <= self.words_per_line
+            and chars <= self.max_chars
+            and self.line_width(words) <= self.max_width
+        )
 
     def split(self, words: Sequence[Word]) -> list[list[Word]] | None:
         """Best split into at most `lines` lines that fit, or None when impossible.
@@ -81,7 +86,11 @@ class Layout:
                         chars = sum(len(w.text) for w in seg) + len(seg) - 1
                         slack = (self.max_chars - chars) / max(1, self.max_chars)
                     cost = slack * slack
-                    if b < n and _CLAUSE_END.search(words[b - 1].text) or (b < n and _SENTENCE_END.search(words[b - 1].text)):
+                    if (
+                        b < n
+                        and _CLAUSE_END.search(words[b - 1].text)
+                        or (b < n and _SENTENCE_END.search(words[b - 1].text))
+                    ):
                         cost -= 0.3  # a natural break
                     if b < n and _ends_weakly(words[b - 1]):
                         cost += 0.3  # "three hearts and" / "blue blood."
@@ -187,7 +196,7 @@ def _balanced_chunks(clause: list[Word], fits) -> list[list[Word]]:
                 best[i], back[i] = cand, j
     chunks, i = [], n
     while i > 0:
-        chunks.append(clause[back[i]:i])
+        chunks.append(clause[back[i] : i])
         i = back[i]
     return chunks[::-1]
 
@@ -273,8 +282,17 @@ def group_phrases(words: list[Word], style: dict[str, Any], layout: Layout | Non
         if len(g) == 1 and len(groups) > 1:
             prev = groups[i - 1] if i > 0 else None
             nxt = groups[i + 1] if i + 1 < len(groups) else None
-            close_prev = prev is not None and g[0].start - prev[-1].end <= PAUSE_BREAK and not _SENTENCE_END.search(prev[-1].text)
-            close_next = nxt is not None and nxt[0].start - g[0].end <= PAUSE_BREAK and not _SENTENCE_END.search(g[0].text) and not _CLAUSE_END.search(g[0].text)
+            close_prev = (
+                prev is not None
+                and g[0].start - prev[-1].end <= PAUSE_BREAK
+                and not _SENTENCE_END.search(prev[-1].text)
+            )
+            close_next = (
+                nxt is not None
+                and nxt[0].start - g[0].end <= PAUSE_BREAK
+                and not _SENTENCE_END.search(g[0].text)
+                and not _CLAUSE_END.search(g[0].text)
+            )
             if close_prev and ok(prev + g):  # type: ignore[operator]
                 prev.extend(g)  # type: ignore[union-attr]
                 del groups[i]
@@ -293,7 +311,9 @@ def group_phrases(words: list[Word], style: dict[str, Any], layout: Layout | Non
     _merge_short(groups, (ok, ok_loose), float(style.get("min_seconds") or 0.0))
     phrases = []
     for g in groups:
-        lines = layout.split(g) or loose.split(g) or [g]  # a single word wider than the box: the font is shrunk for it
+        lines = (
+            layout.split(g) or loose.split(g) or [g]
+        )  # a single word wider than the box: the font is shrunk for it
         phrases.append(Phrase(lines))
     return phrases
 
@@ -302,7 +322,12 @@ def group_phrases(words: list[Word], style: dict[str, Any], layout: Layout | Non
 
 
 def wrap_title(
-    text: str, size: int, max_width: float, *, bold: bool = True, max_lines: int = 4,
+    text: str,
+    size: int,
+    max_width: float,
+    *,
+    bold: bool = True,
+    max_lines: int = 4,
     max_height: float | None = None,
 ) -> tuple[str, int]:
     """Balanced lines for a title card, measured with the bundled font, and the size that makes them fit.
@@ -321,7 +346,9 @@ def wrap_title(
     s = size
     while True:
         measure = FontMeasure(path, s / em_per_size)  # an em of `s` px, as drawtext draws it
-        layout = Layout(words_per_line=len(words), max_chars=10_000, lines=max_lines, max_width=max_width, measure=measure)
+        layout = Layout(
+            words_per_line=len(words), max_chars=10_000, lines=max_lines, max_width=max_width, measure=measure
+        )
         lines = layout.split(words)
         tall = max_height is not None and lines is not None and len(lines) * s * 1.15 > max_height
         if (lines is not None and not tall) or s <= 8:

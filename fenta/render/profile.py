@@ -24,7 +24,7 @@ class Profile:
     encoder: str = "x264"
 
     @classmethod
-    def preview(cls, encoder: str = "x264") -> "Profile":
+    def preview(cls, encoder: str = "x264") -> Profile:
         """A quick low-resolution draft: 360p short side, fastest x264 preset."""
         return cls(name="preview", preset="ultrafast", crf=30, audio_bitrate="96k", encoder=encoder)
 

@@ -18,8 +18,8 @@ from ..errors import MediaError
 from ..media.probe import MediaInfo, probe
 from .audio import audio_args, measure_loudness
 from .compose import build_command, chunk_spans
-from .frames import still_args, still_slots
 from .encoders import X264, Encoder, resolve_encoder
+from .frames import still_args, still_slots
 from .inputs import probe_inputs
 from .profile import Profile, output_size
 from .stills import Slot, prepare_stills
@@ -185,8 +185,15 @@ def _pixels(r: Rendition) -> int:
 
 
 async def _encode(
-    tl: Timeline, video: Path, thumb: Path | None, profile: Profile, ready: _Ready, workdir: Path, *,
-    audio: Path | None = None, on_progress=None,
+    tl: Timeline,
+    video: Path,
+    thumb: Path | None,
+    profile: Profile,
+    ready: _Ready,
+    workdir: Path,
+    *,
+    audio: Path | None = None,
+    on_progress=None,
 ) -> MediaInfo:
     """Encode one timeline with what `_prepare` made (and a finished `audio` track to copy, if given)."""
     import asyncio
@@ -206,14 +213,32 @@ async def _encode(
     async def encode(enc: Encoder) -> None:
         if len(spans) == 1:
             args = build_command(
-                tl, tmp_video, None, profile=profile, infos=infos, textdir=workdir, loudness_gain=gain,
-                prepared_stills=prepared, encoder=enc, audio_track=audio,
+                tl,
+                tmp_video,
+                None,
+                profile=profile,
+                infos=infos,
+                textdir=workdir,
+                loudness_gain=gain,
+                prepared_stills=prepared,
+                encoder=enc,
+                audio_track=audio,
             )
             await _run_render(args, what="render", total_seconds=tl.duration, on_progress=on_progress)
         else:
             await _render_chunks(
-                tl, spans, tmp_video, chunk_dir, profile=profile, infos=infos, textdir=workdir, gain=gain,
-                prepared=prepared, encoder=enc, on_progress=on_progress, audio=audio,
+                tl,
+                spans,
+                tmp_video,
+                chunk_dir,
+                profile=profile,
+                infos=infos,
+                textdir=workdir,
+                gain=gain,
+                prepared=prepared,
+                encoder=enc,
+                on_progress=on_progress,
+                audio=audio,
             )
 
     enc = ready.encoder
@@ -224,10 +249,20 @@ async def _encode(
             if not enc.hardware:
                 raise
             # Never a failed job for the encoder: x264 makes the same video (and names a bad input, if that was it).
-            log.warning("notice: the %s encoder failed (%s); encoding with x264", enc.name, getattr(e, "reason", None) or e)
+            log.warning(
+                "notice: the %s encoder failed (%s); encoding with x264",
+                enc.name,
+                getattr(e, "reason", None) or e,
+            )
             await encode(X264)
         # The check of the finished file and the thumbnail cut from it run side by side.
-        cutting = run_ffmpeg(thumbnail_args(tmp_video, tmp_thumb, tl.duration, W, int(tl.canvas["fps"])), what="thumbnail") if tmp_thumb is not None else asyncio.sleep(0)
+        cutting = (
+            run_ffmpeg(
+                thumbnail_args(tmp_video, tmp_thumb, tl.duration, W, int(tl.canvas["fps"])), what="thumbnail"
+            )
+            if tmp_thumb is not None
+            else asyncio.sleep(0)
+        )
         info, cut = await asyncio.gather(asyncio.to_thread(probe, tmp_video), cutting, return_exceptions=True)
         if isinstance(info, BaseException):
             raise info
@@ -288,15 +323,41 @@ def join_args(pieces: list[tuple[Path, int]], audio: Path, out: Path, fps: int) 
         lines += [f"file {path.name}", f"duration {frames / fps:.6f}"]
     listing.write_text("\n".join(lines) + "\n", encoding="utf-8")
     return [
-        "-f", "concat", "-safe", "0", "-i", "file:" + str(listing.resolve()),
-        "-i", "file:" + str(Path(audio).resolve()),
-        "-map", "0:v:0", "-map", "1:a:0", "-c", "copy", "-movflags", "+faststart", "-f", "mp4", str(out),
+        "-f",
+        "concat",
+        "-safe",
+        "0",
+        "-i",
+        "file:" + str(listing.resolve()),
+        "-i",
+        "file:" + str(Path(audio).resolve()),
+        "-map",
+        "0:v:0",
+        "-map",
+        "1:a:0",
+        "-c",
+        "copy",
+        "-movflags",
+        "+faststart",
+        "-f",
+        "mp4",
+        str(out),
     ]
 
 
 async def _render_chunks(
-    tl: Timeline, spans: list[tuple[int, int]], out: Path, folder: Path, *, profile: Profile, infos: dict[str, MediaInfo],
-    textdir: Path, gain: float | None, prepared: dict[Slot, Path], encoder: Encoder = X264, on_progress=None,
+    tl: Timeline,
+    spans: list[tuple[int, int]],
+    out: Path,
+    folder: Path,
+    *,
+    profile: Profile,
+    infos: dict[str, MediaInfo],
+    textdir: Path,
+    gain: float | None,
+    prepared: dict[Slot, Path],
+    encoder: Encoder = X264,
+    on_progress=None,
     audio: Path | None = None,
 ) -> None:
     """Render `tl` as one FFmpeg per span (video only, one after another) while another FFmpeg
@@ -324,9 +385,27 @@ async def _render_chunks(
     try:
         for j, (lo, hi) in enumerate(spans):
             piece = folder / f"chunk{j:04d}.mp4"
-            args = build_command(tl, piece, None, profile=profile, infos=infos, textdir=textdir, prepared_stills=prepared, span=(lo, hi), with_audio=False, encoder=encoder)
-            progress = (lambda f, lo=lo, hi=hi: on_progress((lo + f * (hi - lo)) / total)) if on_progress else None
-            await _run_render(args, what=f"render chunk {j + 1} of {len(spans)}", total_seconds=(hi - lo) / fps, on_progress=progress)
+            args = build_command(
+                tl,
+                piece,
+                None,
+                profile=profile,
+                infos=infos,
+                textdir=textdir,
+                prepared_stills=prepared,
+                span=(lo, hi),
+                with_audio=False,
+                encoder=encoder,
+            )
+            progress = (
+                (lambda f, lo=lo, hi=hi: on_progress((lo + f * (hi - lo)) / total)) if on_progress else None
+            )
+            await _run_render(
+                args,
+                what=f"render chunk {j + 1} of {len(spans)}",
+                total_seconds=(hi - lo) / fps,
+                on_progress=progress,
+            )
             pieces.append((piece, hi - lo))
         await audio_task
     except BaseException:

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 __all__ = ["write_srt", "read_srt", "clamp_captions"]
 
@@ -42,12 +42,17 @@ def read_srt(path: Path) -> list[tuple[int, int, str]]:
         times = _SRT_TIME.findall(lines[k])
         if len(times) < 2:
             continue
-        a, b = ((int(h) * 3600 + int(m) * 60 + int(sec)) * 1000 + int(ms.ljust(3, "0")) for h, m, sec, ms in times[:2])
+        a, b = (
+            (int(h) * 3600 + int(m) * 60 + int(sec)) * 1000 + int(ms.ljust(3, "0"))
+            for h, m, sec, ms in times[:2]
+        )
         cues.append((a, b, "\n".join(lines[k + 1 :])))
     return cues
 
 
-def clamp_captions(ass_path: str | Path, srt_path: str | Path, end: float, out_dir: Path, *, fps: float | None = None) -> tuple[Path, Path]:
+def clamp_captions(
+    ass_path: str | Path, srt_path: str | Path, end: float, out_dir: Path, *, fps: float | None = None
+) -> tuple[Path, Path]:
     """Copies of an ASS and an SRT whose cues all end by the video's end.
 
     The end is `end` seconds, or with `fps` the end of the last whole frame

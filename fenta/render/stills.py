@@ -13,8 +13,9 @@ from __future__ import annotations
 
 import asyncio
 import os
+from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import Any, Callable, Iterable
+from typing import Any
 
 from ..errors import MediaError, RenderError
 from ..media.run import run_ffmpeg
@@ -47,7 +48,9 @@ def slots_to_prepare(slots: Iterable[Slot]) -> list[Slot]:
     return [s for s in dict.fromkeys(slots) if (n := pixel_count(s[0])) and n > PREPARE_ABOVE * s[1] * s[2]]
 
 
-async def prepare_stills(candidates: Iterable[Slot], workdir: Path, args_for: Callable[[Slot, Path], list[str]]) -> dict[Slot, Path]:
+async def prepare_stills(
+    candidates: Iterable[Slot], workdir: Path, args_for: Callable[[Slot, Path], list[str]]
+) -> dict[Slot, Path]:
     """Write the frame of each large still's slot as raw video in `workdir`, as many at once as there are cores.
 
     Args:

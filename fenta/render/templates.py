@@ -13,4 +13,12 @@ from ..template import (
     template_dirs,
 )
 
-__all__ = ["Template", "TemplateError", "resolve_template", "template_dirs", "list_templates", "DEFAULT_TEMPLATE", "TRANSITIONS"]
+__all__ = [
+    "Template",
+    "TemplateError",
+    "resolve_template",
+    "template_dirs",
+    "list_templates",
+    "DEFAULT_TEMPLATE",
+    "TRANSITIONS",
+]

@@ -24,8 +24,25 @@ def thumbnail_args(video: Path, thumb: Path, duration: float, width: int, fps: i
     at = thumbnail_time(duration, fps) + 0.25 / fps
     return [
         # One keyframe to decode: frame threads and the stream-info pass would only add start-up time.
-        "-threads", "1", "-nofind_stream_info", "-noaccurate_seek", "-ss", f"{at:.4f}", "-i", "file:" + str(Path(video).resolve()),
-        "-map", "0:v:0",
-        "-frames:v", "1", "-vf", f"scale={min(width, 720)}:-2:flags=bicubic:out_color_matrix=bt601:out_range=pc",  # JPEG: BT.601, full range
-        "-q:v", "3", "-f", "image2", "-update", "1", str(thumb),
+        "-threads",
+        "1",
+        "-nofind_stream_info",
+        "-noaccurate_seek",
+        "-ss",
+        f"{at:.4f}",
+        "-i",
+        "file:" + str(Path(video).resolve()),
+        "-map",
+        "0:v:0",
+        "-frames:v",
+        "1",
+        "-vf",
+        f"scale={min(width, 720)}:-2:flags=bicubic:out_color_matrix=bt601:out_range=pc",  # JPEG: BT.601, full range
+        "-q:v",
+        "3",
+        "-f",
+        "image2",
+        "-update",
+        "1",
+        str(thumb),
     ]

@@ -20,8 +20,9 @@ from __future__ import annotations
 import json
 import math
 import re
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, ClassVar, Literal, Sequence
+from typing import Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -83,12 +84,16 @@ class Timeline(_M):
     music: MusicBed | None = None
     subtitles_ass: str | None = None
     subtitles_srt: str | None = None
-    title: str | None = Field(None, description="Hook text shown on the title card (when the template has one).")
+    title: str | None = Field(
+        None, description="Hook text shown on the title card (when the template has one)."
+    )
     captions: dict[str, Any] | None = Field(
         None, description="The captions' words, keywords and style, to lay them out again for another canvas."
     )
     loudness: float = -14.0
-    template: dict[str, Any] = Field(default_factory=dict, description="The resolved template (style for overlays).")
+    template: dict[str, Any] = Field(
+        default_factory=dict, description="The resolved template (style for overlays)."
+    )
 
 
 def load_timeline(path: str | Path) -> Timeline:
@@ -151,7 +156,9 @@ def _slot_count(duration: float, n_clips: int, min_clip: float, max_clip: float)
     return max(1, by_max, min(max(1, n_clips), by_min))
 
 
-def _spans(total: float, clips: list[Clip], starts: list[float] | None) -> list[tuple[float, float, list[Clip]]]:
+def _spans(
+    total: float, clips: list[Clip], starts: list[float] | None
+) -> list[tuple[float, float, list[Clip]]]:
     """(start, end, clips) per stretch of narration: one per scene, or one for everything."""
     if not starts or not any(c.scene is not None for c in clips):
         return [(0.0, total, clips)]
@@ -234,16 +241,35 @@ def build_timeline(
                 used[c.path] = at + dur
         segments.append(
             Segment(
-                kind=c.kind, path=c.path, color=c.color, start=round(start, 4), duration=round(dur, 4),
-                in_point=round(in_point, 4), loop=loop, zoom=zoom, width=c.width, height=c.height,
-                scene=scene, focus=c.focus,
+                kind=c.kind,
+                path=c.path,
+                color=c.color,
+                start=round(start, 4),
+                duration=round(dur, 4),
+                in_point=round(in_point, 4),
+                loop=loop,
+                zoom=zoom,
+                width=c.width,
+                height=c.height,
+                scene=scene,
+                focus=c.focus,
             )
         )
     bed = None
     if music is not None:
         m = template["music"]
-        base = music.model_dump() if isinstance(music, MusicBed) else {"path": music.path, "duration": music.duration}
-        defaults = {"level_db": -18.0, "ducking": True, "duck_ratio": 8.0, "duck_threshold": 0.02, "fade_out": 1.5}
+        base = (
+            music.model_dump()
+            if isinstance(music, MusicBed)
+            else {"path": music.path, "duration": music.duration}
+        )
+        defaults = {
+            "level_db": -18.0,
+            "ducking": True,
+            "duck_ratio": 8.0,
+            "duck_threshold": 0.02,
+            "fade_out": 1.5,
+        }
         # Values set on a Music node win over the template's.
         for k, v in defaults.items():
             if base.get(k) is None:

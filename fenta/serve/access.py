@@ -33,8 +33,9 @@ import re
 import secrets
 import time
 import zlib
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any, Iterable
+from typing import Any
 
 from ..config import Settings
 from ..errors import ServeError

@@ -14,7 +14,8 @@ ended is answered 204, which tells an `EventSource` to stop.
 from __future__ import annotations
 
 import json
-from typing import Annotated, Any, AsyncIterator
+from collections.abc import AsyncIterator
+from typing import Annotated, Any
 
 import anyio
 from fastapi import APIRouter, Header, Query, Request

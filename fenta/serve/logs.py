@@ -24,8 +24,9 @@ import re
 import sys
 import time
 import uuid
+from collections.abc import Callable
 from contextvars import ContextVar
-from typing import Any, Callable, TextIO
+from typing import Any, TextIO
 
 from ..errors import ServeError
 

@@ -11,7 +11,8 @@ deliveries by status, provider calls and cost.
 from __future__ import annotations
 
 import platform
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import Response

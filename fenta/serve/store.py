@@ -7,7 +7,8 @@ from __future__ import annotations
 
 import json
 import threading
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 
 from ..config import Settings
 from ..database import add_schema

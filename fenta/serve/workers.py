@@ -75,7 +75,7 @@ class WorkerGroup:
         )
         self.process.start()
 
-    def start(self) -> "WorkerGroup":
+    def start(self) -> WorkerGroup:
         if self.n <= 0:
             return self
         self._spawn()

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .words import align_events, proportional_times, split_words, clean_timings
+from .words import align_events, clean_timings, proportional_times, split_words
 
 __all__ = ["sphinx_available", "forced_align", "estimate"]
 
@@ -64,7 +64,9 @@ def forced_align(text: str, audio_path: Path) -> tuple[list[tuple[str, float, fl
     found = decoder.seg()
     if found is None:  # the aligner could not fit the transcript to the audio
         return estimate(text, samples, _SPHINX_RATE), 0
-    segs = [s for s in found if s.word not in ("<s>", "</s>", "<sil>", "(NULL)") and not s.word.startswith("[")]
+    segs = [
+        s for s in found if s.word not in ("<s>", "</s>", "<sil>", "(NULL)") and not s.word.startswith("[")
+    ]
     events: list[tuple[int, float]] = []
     k = 0
     for seg in segs:

@@ -57,12 +57,29 @@ def decode_to_pcm(path: str | Path, rate: int) -> np.ndarray:
     from ..media.ffmpeg import ffmpeg_exe
 
     proc = subprocess.run(
-        [ffmpeg_exe(), "-hide_banner", "-nostdin", "-v", "error", "-i", str(path), "-ac", "1", "-ar", str(rate), "-f", "s16le", "-"],
+        [
+            ffmpeg_exe(),
+            "-hide_banner",
+            "-nostdin",
+            "-v",
+            "error",
+            "-i",
+            str(path),
+            "-ac",
+            "1",
+            "-ar",
+            str(rate),
+            "-f",
+            "s16le",
+            "-",
+        ],
         capture_output=True,
     )
     if proc.returncode != 0:
         tail = proc.stderr.decode(errors="replace").strip().splitlines()
-        raise MediaError(f"cannot decode audio {path}: {tail[-1] if tail else 'ffmpeg failed'}", file=str(path))
+        raise MediaError(
+            f"cannot decode audio {path}: {tail[-1] if tail else 'ffmpeg failed'}", file=str(path)
+        )
     return np.frombuffer(proc.stdout, dtype=np.int16).copy()
 
 
@@ -91,7 +108,9 @@ def _fade(samples: np.ndarray, n: int) -> np.ndarray:
     return out
 
 
-def join_chunks(chunks: list[Chunk], *, pause: float = 0.35, edge: float = 0.05, fade: float = 0.005) -> Chunk:
+def join_chunks(
+    chunks: list[Chunk], *, pause: float = 0.35, edge: float = 0.05, fade: float = 0.005
+) -> Chunk:
     """Join chunks sample-exactly with an even pause between them.
 
     Each inner boundary is trimmed to `edge` seconds of its own silence, faded

@@ -26,7 +26,9 @@ def _network_errors() -> tuple[type[BaseException], ...]:
 NETWORK_ERRORS = _network_errors()
 
 
-async def synth_chunk(text: str, workdir: Path, *, voice: str, rate: str = "+0%", volume: str = "+0%", pitch: str = "+0Hz"):
+async def synth_chunk(
+    text: str, workdir: Path, *, voice: str, rate: str = "+0%", volume: str = "+0%", pitch: str = "+0Hz"
+):
     """Speak `text` with edge-tts; returns a `Chunk` with one timed entry per written word.
 
     Raises whatever edge-tts raises on network trouble (see `NETWORK_ERRORS`).

@@ -55,7 +55,9 @@ class _Voice(ctypes.Structure):
     ]
 
 
-_CALLBACK = ctypes.CFUNCTYPE(ctypes.c_int, ctypes.POINTER(ctypes.c_short), ctypes.c_int, ctypes.POINTER(_Event))
+_CALLBACK = ctypes.CFUNCTYPE(
+    ctypes.c_int, ctypes.POINTER(ctypes.c_short), ctypes.c_int, ctypes.POINTER(_Event)
+)
 _lock = threading.Lock()
 _state: dict = {}
 
@@ -68,7 +70,9 @@ def _lib():
     lib = ctypes.CDLL(espeakng_loader.get_library_path())
     lib.espeak_Initialize.restype = ctypes.c_int
     lib.espeak_ListVoices.restype = ctypes.POINTER(ctypes.POINTER(_Voice))
-    rate = lib.espeak_Initialize(_AUDIO_OUTPUT_SYNCHRONOUS, 0, espeakng_loader.get_data_path().encode(), _INITIALIZE_DONT_EXIT)
+    rate = lib.espeak_Initialize(
+        _AUDIO_OUTPUT_SYNCHRONOUS, 0, espeakng_loader.get_data_path().encode(), _INITIALIZE_DONT_EXIT
+    )
     if rate <= 0:
         raise NodeError("espeak-ng could not start (its data folder is missing from espeakng-loader)")
     sink: dict = {"pcm": bytearray(), "events": []}
@@ -107,7 +111,13 @@ def list_voices() -> list[dict[str, str]]:
         while arr[i]:
             v = arr[i].contents
             langs = v.languages[1:].split(b"\x00")[0].decode(errors="replace") if v.languages else ""
-            out.append({"name": v.name.decode(errors="replace"), "id": v.identifier.decode(errors="replace"), "language": langs})
+            out.append(
+                {
+                    "name": v.name.decode(errors="replace"),
+                    "id": v.identifier.decode(errors="replace"),
+                    "language": langs,
+                }
+            )
             i += 1
         return out
 
@@ -138,14 +148,18 @@ def synth_chunk(text: str, *, voice: str = "en-us", rate: int = 175, pitch: int 
     return Chunk(samples, sample_rate, trim_word_ends(words, samples, sample_rate))
 
 
-def _speak(text: str, *, voice: str, rate: int, pitch: int, volume: int) -> tuple[bytes, list[tuple[int, float]], int]:
+def _speak(
+    text: str, *, voice: str, rate: int, pitch: int, volume: int
+) -> tuple[bytes, list[tuple[int, float]], int]:
     with _lock:
         lib, sample_rate = _lib()
         sink = _state["sink"]
         sink["pcm"].clear()
         sink["events"].clear()
         if lib.espeak_SetVoiceByName(voice.encode()) != 0:
-            raise NodeError(f"espeak has no voice '{voice}' (see `fenta voices --engine espeak`)", field="params.voice")
+            raise NodeError(
+                f"espeak has no voice '{voice}' (see `fenta voices --engine espeak`)", field="params.voice"
+            )
         lib.espeak_SetParameter(_RATE, int(rate), 0)
         lib.espeak_SetParameter(_PITCH, int(pitch), 0)
         lib.espeak_SetParameter(_VOLUME, int(volume), 0)
@@ -158,7 +172,9 @@ def _speak(text: str, *, voice: str, rate: int, pitch: int, volume: int) -> tupl
     return pcm, events, sample_rate
 
 
-def synthesize(text: str, out_path: Path, *, voice: str = "en-us", rate: int = 175, pitch: int = 50, volume: int = 100) -> EspeakResult:
+def synthesize(
+    text: str, out_path: Path, *, voice: str = "en-us", rate: int = 175, pitch: int = 50, volume: int = 100
+) -> EspeakResult:
     """Speak `text` into a mono 16-bit WAV at `out_path`.
 
     Args:

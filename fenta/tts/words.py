@@ -12,7 +12,7 @@ from __future__ import annotations
 import math
 import re
 import unicodedata
-from typing import Sequence
+from collections.abc import Sequence
 
 from ..written import WrittenWord, split_words
 
@@ -38,7 +38,9 @@ def _weights(words: Sequence[WrittenWord | str]) -> list[float]:
     return [max(1, len(_NON_WORD.sub("", t))) + 1.5 for t in texts]
 
 
-def proportional_times(words: Sequence[WrittenWord | str], start: float, end: float) -> list[tuple[float, float]]:
+def proportional_times(
+    words: Sequence[WrittenWord | str], start: float, end: float
+) -> list[tuple[float, float]]:
     """Spread words across [start, end] in proportion to their length."""
     weights = _weights(words)
     total = sum(weights) or 1.0
@@ -54,7 +56,9 @@ def _norm(s: str) -> str:
     return _NON_WORD.sub("", unicodedata.normalize("NFKC", s).casefold())
 
 
-def tokens_to_events(text: str, tokens: Sequence[tuple[str, float]], *, window: int = 80) -> list[tuple[int, float]]:
+def tokens_to_events(
+    text: str, tokens: Sequence[tuple[str, float]], *, window: int = 80
+) -> list[tuple[int, float]]:
     """Turn engine tokens (spoken text, start) into (character offset, start) events.
 
     Each token is searched for in `text` from where the previous one matched,
@@ -182,7 +186,9 @@ def align_events(
     return clean_timings(out, end_limit)
 
 
-def clean_timings(words: Sequence[tuple[str, float, float]], duration: float) -> list[tuple[str, float, float]]:
+def clean_timings(
+    words: Sequence[tuple[str, float, float]], duration: float
+) -> list[tuple[str, float, float]]:
     """Make timings safe for captions: ordered, non-overlapping, within [0, duration].
 
     Starts are made non-decreasing, every word gets at least
@@ -217,7 +223,14 @@ def clean_timings(words: Sequence[tuple[str, float, float]], duration: float) ->
     return fixed
 
 
-def trim_word_ends(words: Sequence[tuple[str, float, float]], samples, rate: int, *, threshold: float = 0.02, hold: float = 0.04) -> list[tuple[str, float, float]]:
+def trim_word_ends(
+    words: Sequence[tuple[str, float, float]],
+    samples,
+    rate: int,
+    *,
+    threshold: float = 0.02,
+    hold: float = 0.04,
+) -> list[tuple[str, float, float]]:
     """End each word when its sound stops instead of when the next word starts.
 
     Engines that only report starts leave pauses inside the previous word; a

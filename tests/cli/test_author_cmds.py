@@ -30,18 +30,25 @@ def test_new_exits_1_listing_the_last_rounds_problems(cli, openrouter_fake):
     assert "node 'backdrop', field 'type': unknown node type 'Input.Gradients'" in r.stderr
 
 
-def test_new_without_a_key_says_which_key_and_that_init_works_offline_in_one_line(cli, openrouter_fake, monkeypatch):
+def test_new_without_a_key_says_which_key_and_that_init_works_offline_in_one_line(
+    cli, openrouter_fake, monkeypatch
+):
     monkeypatch.delenv("OPENROUTER_API_KEY")
     r = cli("new", PROMPT)
     assert r.exit_code == 2
-    assert r.stderr.strip().splitlines() == ["error: OPENROUTER_API_KEY is not set: `fenta new` asks an LLM on OpenRouter (export it or put it in a .env file); `fenta init` writes a starter workflow offline"]
+    assert r.stderr.strip().splitlines() == [
+        "error: OPENROUTER_API_KEY is not set: `fenta new` asks an LLM on OpenRouter (export it or put it in a .env file); `fenta init` writes a starter workflow offline"
+    ]
     assert openrouter_fake.chat_requests() == []
 
 
 def test_new_refuses_to_overwrite_with_exit_2_and_replaces_with_force(cli, openrouter_fake, tmp_path):
     (tmp_path / "workflow.yaml").write_text("mine\n")
     r = cli("new", PROMPT)
-    assert r.exit_code == 2 and "workflow.yaml already exists; pass --force to replace it, or choose another -o" in r.stderr
+    assert (
+        r.exit_code == 2
+        and "workflow.yaml already exists; pass --force to replace it, or choose another -o" in r.stderr
+    )
     assert (tmp_path / "workflow.yaml").read_text() == "mine\n" and openrouter_fake.chat_requests() == []
     openrouter_fake.queue_content(good())
     assert cli("new", PROMPT, "--force").exit_code == 0
@@ -53,7 +60,11 @@ def test_new_json_reports_the_file_rounds_and_estimated_run_cost(cli, openrouter
     r = cli("new", PROMPT, "--json")
     out = json.loads(r.stdout)
     assert out["status"] == "ok" and out["file"] == "workflow.yaml" and out["rounds"] == 1
-    assert out["nodes"] == ["backdrop", "timeline", "render"] and out["estimated_run_total"] == 0 and out["cost"] > 0
+    assert (
+        out["nodes"] == ["backdrop", "timeline", "render"]
+        and out["estimated_run_total"] == 0
+        and out["cost"] > 0
+    )
 
 
 def test_new_json_failure_lists_the_problems(cli, openrouter_fake):
@@ -80,7 +91,10 @@ def test_init_writes_a_workflow_and_env_example_and_refuses_to_overwrite(cli, tm
     assert "OPENROUTER_API_KEY=\n" in (tmp_path / ".env.example").read_text()
     assert cli("validate", "shop.yaml").exit_code == 0
     again = cli("init", "shop")
-    assert again.exit_code == 2 and "shop.yaml already exists; pass --force to replace it, or choose another NAME" in again.stderr
+    assert (
+        again.exit_code == 2
+        and "shop.yaml already exists; pass --force to replace it, or choose another NAME" in again.stderr
+    )
     assert cli("init", "shop", "--force").exit_code == 0
     assert "type: Input.Text" in (tmp_path / "shop.yaml").read_text()
 
@@ -99,7 +113,9 @@ def test_init_hints_quote_a_folder_with_spaces_so_they_can_be_pasted(cli, tmp_pa
     assert "next: fenta run октопус.yaml" in cli("init", "октопус").stdout  # nothing to quote
 
 
-def test_new_against_the_fake_by_hand_with_nothing_queued_writes_a_workflow_validate_accepts(cli, openrouter_fake):
+def test_new_against_the_fake_by_hand_with_nothing_queued_writes_a_workflow_validate_accepts(
+    cli, openrouter_fake
+):
     # `python -m tests.fakes.openrouter` answers `fenta new` with a small offline workflow.
     r = cli("new", "a calm video about tides", "-o", "tides.yaml")
     assert r.exit_code == 0, r.output
@@ -109,6 +125,12 @@ def test_new_against_the_fake_by_hand_with_nothing_queued_writes_a_workflow_vali
 def test_a_file_in_the_way_of_the_output_folder_names_the_commands_option(cli, openrouter_fake, tmp_path):
     (tmp_path / "notes.txt").write_text("mine")
     new = cli("new", PROMPT, "-o", "notes.txt/wf.yaml")
-    assert new.exit_code == 2 and "notes.txt is a file, not a folder: give -o a path inside a folder" in new.stderr
+    assert (
+        new.exit_code == 2
+        and "notes.txt is a file, not a folder: give -o a path inside a folder" in new.stderr
+    )
     init = cli("init", "clip", "--dir", "notes.txt/videos")
-    assert init.exit_code == 2 and "notes.txt is a file, not a folder: give --dir a path inside a folder" in init.stderr
+    assert (
+        init.exit_code == 2
+        and "notes.txt is a file, not a folder: give --dir a path inside a folder" in init.stderr
+    )

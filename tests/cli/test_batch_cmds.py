@@ -19,7 +19,9 @@ from tests.ops.test_batch import tiny  # noqa: F401  (a fixture: the tiny workfl
 
 
 def _fenta(*args: str, **kw) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "fenta", *args], capture_output=True, text=True, timeout=240, **kw)
+    return subprocess.run(
+        [sys.executable, "-m", "fenta", *args], capture_output=True, text=True, timeout=240, **kw
+    )
 
 
 def _last_line(text: str) -> str:
@@ -84,7 +86,11 @@ def _completed(home) -> set[str]:
 def test_a_killed_batch_resumes_without_redoing_finished_rows(tiny, write, fenta_home, tmp_path):
     wf, _ = tiny
     rows = write("rows.csv", "text\n" + "".join(f"Clip number {i} is here.\n" for i in range(4)))
-    proc = subprocess.Popen([sys.executable, "-m", "fenta", "batch", str(wf), str(rows), "-o", "out", "-c", "1"], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "fenta", "batch", str(wf), str(rows), "-o", "out", "-c", "1"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
     deadline = time.monotonic() + 120
     while not (done := _completed(fenta_home)) and time.monotonic() < deadline:
         time.sleep(0.02)
@@ -102,7 +108,9 @@ def test_a_killed_batch_resumes_without_redoing_finished_rows(tiny, write, fenta
     store = JobStore(fenta_home / "fenta.db")
     try:
         for job_id in done:  # finished rows were not run again
-            assert [e.type for e in read_events(store, job_id=job_id, types=["job.started"])] == ["job.started"]
+            assert [e.type for e in read_events(store, job_id=job_id, types=["job.started"])] == [
+                "job.started"
+            ]
     finally:
         store.close()
     assert all((tmp_path / "out" / name).stat().st_mtime_ns == t for name, t in videos.items())
@@ -112,7 +120,12 @@ def test_a_killed_batch_resumes_without_redoing_finished_rows(tiny, write, fenta
 def test_ctrl_c_stops_the_batch_cleanly_and_resume_finishes_it(tiny, write, fenta_home):
     wf, _ = tiny
     rows = write("rows.csv", "text\n" + "".join(f"Clip number {i} is here.\n" for i in range(3)))
-    proc = subprocess.Popen([sys.executable, "-m", "fenta", "batch", str(wf), str(rows), "-o", "out", "-c", "1"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "fenta", "batch", str(wf), str(rows), "-o", "out", "-c", "1"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     deadline = time.monotonic() + 120
     while not _completed(fenta_home) and time.monotonic() < deadline:
         time.sleep(0.02)
@@ -131,7 +144,11 @@ def test_batch_status_shows_the_rows_of_the_newest_batch(tiny, cli, monkeypatch)
     monkeypatch.setenv("COLUMNS", "200")
     r = cli("batch", "status")
     assert r.exit_code == 0
-    assert "first" in r.output and "row-0003" in r.output and "2 passed, 1 failed, 0 skipped, 0 not finished" in r.output
+    assert (
+        "first" in r.output
+        and "row-0003" in r.output
+        and "2 passed, 1 failed, 0 skipped, 0 not finished" in r.output
+    )
     assert cli("batch", "status", "b-nope").exit_code == 2
 
 
@@ -165,12 +182,18 @@ def test_a_plain_worker_leaves_a_batchs_rows_to_batch_resume(tiny, cli, monkeypa
     dead = report["rows"][2]["job_id"]
     monkeypatch.setenv("COLUMNS", "300")
     retried = cli("jobs", "retry", dead)
-    assert retried.exit_code == 0 and f"row of batch {report['batch_id']}: run it with `fenta batch resume {report['batch_id']}`" in retried.output
+    assert (
+        retried.exit_code == 0
+        and f"row of batch {report['batch_id']}: run it with `fenta batch resume {report['batch_id']}`"
+        in retried.output
+    )
     w = cli("worker", "--until-empty")
     assert w.exit_code == 0 and "worker stopped: 0 attempt(s)" in w.output
     assert f"1 row(s) of batch {report['batch_id']} wait in the queue" in w.output
     assert fenta.jobs.get(dead)["job"]["status"] == "queued"
-    again = cli("batch", "resume", report["batch_id"])  # the batch runs its own row (it fails again: not media)
+    again = cli(
+        "batch", "resume", report["batch_id"]
+    )  # the batch runs its own row (it fails again: not media)
     assert again.exit_code == 1 and "2 passed, 1 failed" in again.output
     assert fenta.jobs.get(dead)["job"]["attempt"] == 2
 
@@ -192,7 +215,14 @@ def _terminal_display():
     from fenta.engine.events import Event
 
     display = BatchDisplay(Console(file=io.StringIO(), force_terminal=True, width=120))
-    display.start({"batch_id": "b-1", "concurrency": 2, "executor": "local", "rows": [{"index": i, "name": f"r{i}", "job_id": f"j{i}", "status": "queued"} for i in (1, 2)]})
+    display.start(
+        {
+            "batch_id": "b-1",
+            "concurrency": 2,
+            "executor": "local",
+            "rows": [{"index": i, "name": f"r{i}", "job_id": f"j{i}", "status": "queued"} for i in (1, 2)],
+        }
+    )
     return display, Event
 
 

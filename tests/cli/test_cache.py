@@ -105,7 +105,9 @@ def test_prune_never_deletes_files_a_running_job_has_checkpointed(cli, write, fe
     _age_everything(fenta_home, 60)
     voice = json.loads(_entries(fenta_home)["Voice.TTS"]["output"])
     store = JobStore(fenta_home / "fenta.db")
-    store.create_job(job_id="live", name="x", workflow_hash="h", file=None, document={}, vars={}, out_dir="/tmp")
+    store.create_job(
+        job_id="live", name="x", workflow_hash="h", file=None, document={}, vars={}, out_dir="/tmp"
+    )
     store.update_job("live", status="running", lease_pid=os.getpid(), started_at=time.time() - 5)
     store.node_finished("live", "voice", "Voice.TTS", status="completed", cache_key="k", output=voice)
     store.close()
@@ -116,10 +118,18 @@ def test_prune_never_deletes_files_a_running_job_has_checkpointed(cli, write, fe
     assert _entries(fenta_home) == {}
 
 
-def test_a_resumed_job_runs_again_the_nodes_whose_cached_files_were_pruned(cli, write, fenta_home, make_media, tmp_path):
+def test_a_resumed_job_runs_again_the_nodes_whose_cached_files_were_pruned(
+    cli, write, fenta_home, make_media, tmp_path
+):
     pic = tmp_path / "pic.png"
     pic.write_bytes(b"not a picture yet")
-    wf = write("wf.yaml", TINY.replace("backdrop: {type: Input.Background, params: {style: gradient, count: 1}}", f"backdrop: {{type: Input.Asset, params: {{paths: ['{pic}']}}}}"))
+    wf = write(
+        "wf.yaml",
+        TINY.replace(
+            "backdrop: {type: Input.Background, params: {style: gradient, count: 1}}",
+            f"backdrop: {{type: Input.Asset, params: {{paths: ['{pic}']}}}}",
+        ),
+    )
     failed = json.loads(cli("run", str(wf), "-o", "out", "--json").stdout)
     assert failed["status"] == "failed" and failed["nodes"]["voice"] == "completed"
     _age_everything(fenta_home, 60)
@@ -130,7 +140,9 @@ def test_a_resumed_job_runs_again_the_nodes_whose_cached_files_were_pruned(cli, 
     assert resumed["status"] == "completed" and resumed["nodes"]["voice"] == "completed"
 
 
-def test_render_of_a_timeline_whose_cached_files_were_pruned_names_the_file_and_the_workflow(cli, write, fenta_home, tmp_path):
+def test_render_of_a_timeline_whose_cached_files_were_pruned_names_the_file_and_the_workflow(
+    cli, write, fenta_home, tmp_path
+):
     first = _run(cli, write)
     _age_everything(fenta_home, 60)
     cli("cache", "prune", "--older-than", "30d")

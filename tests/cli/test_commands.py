@@ -50,12 +50,17 @@ def test_a_malformed_var_override_is_bad_input(cli, write):
 
 def test_a_file_that_is_not_media_fails_the_run_as_bad_input_naming_the_node_and_file(cli, write, tmp_path):
     write("broken.mp4", "not a video")  # exists, so it passes validation, and fails when probed
-    wf = write("wf.yaml", """
+    wf = write(
+        "wf.yaml",
+        """
 nodes:
   clips: {type: Input.Asset, params: {paths: [broken.mp4]}}
-""")
+""",
+    )
     r = cli("run", str(wf), "-o", str(tmp_path / "out"))
-    assert r.exit_code == 2  # bad input (1 is for runs that failed on their own: see the provider fault tests)
+    assert (
+        r.exit_code == 2
+    )  # bad input (1 is for runs that failed on their own: see the provider fault tests)
     assert "broken.mp4" in r.stderr and "node 'clips'" in r.stderr
     assert "--reload" in r.stderr  # running it again unchanged cannot help
     assert "Traceback" not in r.output
@@ -147,12 +152,15 @@ def test_render_shows_a_progress_bar_on_a_terminal_only(monkeypatch):
 
 
 def test_a_script_with_no_words_fails_the_run_with_exit_2_even_when_connected(cli, write, tmp_path):
-    wf = write("wf.yaml", """
+    wf = write(
+        "wf.yaml",
+        """
 vars: {script: "ok"}
 nodes:
   script: {type: Input.Text, params: {text: "${vars.script}"}}
   voice: {type: Voice.TTS, params: {engine: espeak}, inputs: {text: script.text}}
-""")
+""",
+    )
     r = cli("run", str(wf), "--var", "script=🎉 ...", "-o", str(tmp_path / "out"), "--json")
     assert r.exit_code == 2
     data = json.loads(r.stdout)

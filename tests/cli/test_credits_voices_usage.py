@@ -11,7 +11,6 @@ import httpx
 
 from fenta.config import Settings
 from fenta.engine.store import JobStore
-from tests.conftest import REPO
 from tests.fakes.kie import fake_kie  # noqa: F401  (fixture)
 
 JOB_ID = "20261129-214455-a1b2c3d4"
@@ -19,7 +18,9 @@ JOB_ID = "20261129-214455-a1b2c3d4"
 
 def test_credits_without_flags_shows_the_balance_and_what_was_spent(cli, fake_kie):
     store = JobStore(Settings.from_env().db_path)
-    store.record_usage(provider="kie", model="flux-kontext-pro", units="credits", quantity=12, cost=0.06, job_id=JOB_ID)
+    store.record_usage(
+        provider="kie", model="flux-kontext-pro", units="credits", quantity=12, cost=0.06, job_id=JOB_ID
+    )
     store.close()
     r = cli("credits")
     assert r.exit_code == 0, r.output
@@ -43,13 +44,26 @@ def _run_fenta(*args: str, env: dict[str, str] | None = None, cwd=None) -> subpr
     """The real `fenta` process with stdout piped, as in a CI log (not a terminal)."""
     full_env = {k: v for k, v in os.environ.items() if k not in ("COLUMNS", "LINES")}
     full_env.update(env or {})
-    return subprocess.run([sys.executable, "-m", "fenta", *args], capture_output=True, text=True, env=full_env, cwd=cwd, timeout=120)
+    return subprocess.run(
+        [sys.executable, "-m", "fenta", *args],
+        capture_output=True,
+        text=True,
+        env=full_env,
+        cwd=cwd,
+        timeout=120,
+    )
 
 
 def test_usage_in_a_log_prints_long_provider_and_unit_names_whole(fenta_home):
     store = JobStore(Settings.from_env().db_path)
     long_provider = "openrouter-" + "x" * 90
-    store.record_usage(provider=long_provider, model="m", units="prompt-and-completion-tokens-" + "y" * 60, quantity=123456, cost=0.5)
+    store.record_usage(
+        provider=long_provider,
+        model="m",
+        units="prompt-and-completion-tokens-" + "y" * 60,
+        quantity=123456,
+        cost=0.5,
+    )
     store.close()
     r = _run_fenta("usage")
     assert r.returncode == 0, r.stderr
@@ -87,18 +101,31 @@ def test_on_a_too_narrow_terminal_an_id_folds_onto_the_next_line_instead_of_bein
     assert "".join(line.strip("│ ") for line in lines[3:-1]) == path
 
 
-def test_kie_callbacks_command_reads_the_secret_from_dotenv_and_refuses_unsigned_callbacks(tmp_path, fenta_home):
+def test_kie_callbacks_command_reads_the_secret_from_dotenv_and_refuses_unsigned_callbacks(
+    tmp_path, fenta_home
+):
     (tmp_path / ".env").write_text("FENTA_KIE_WEBHOOK_SECRET=whsec-from-dotenv\n")
     store = JobStore(Settings.from_env().db_path)
-    store.save_provider_task(key="k1", provider="kie", task_id="t1", status="running", result={"family": "market"})
+    store.save_provider_task(
+        key="k1", provider="kie", task_id="t1", status="running", result={"family": "market"}
+    )
     env = {"FENTA_HOME": str(fenta_home)}
-    proc = subprocess.Popen([sys.executable, "-m", "fenta", "kie-callbacks", "--port", "0"], cwd=tmp_path, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, env={**{k: v for k, v in os.environ.items() if k != "FENTA_KIE_WEBHOOK_SECRET"}, **env})
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "fenta", "kie-callbacks", "--port", "0"],
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**{k: v for k, v in os.environ.items() if k != "FENTA_KIE_WEBHOOK_SECRET"}, **env},
+    )
     try:
         line = proc.stdout.readline()
         assert "signatures checked" in line, (line, proc.stderr.read() if proc.poll() is not None else "")
         url = line.split()[line.split().index("on") + 1]
-        body = {"code": 200, "data": {"taskId": "t1", "state": "success", "resultJson": "{\"resultUrls\":[\"u\"]}"}}
+        body = {
+            "code": 200,
+            "data": {"taskId": "t1", "state": "success", "resultJson": '{"resultUrls":["u"]}'},
+        }
         r = httpx.post(url + "/hooks/kie", json=body, timeout=10)
     finally:
         proc.terminate()

@@ -50,7 +50,16 @@ def help_of(cli, monkeypatch):
 
 def test_the_walk_finds_every_command_and_their_parameters():
     paths = {" ".join(p) for p, _ in COMMANDS}
-    assert {"run", "validate", "jobs", "jobs show", "templates show", "voices", "credits", "kie-callbacks"} <= paths
+    assert {
+        "run",
+        "validate",
+        "jobs",
+        "jobs show",
+        "templates show",
+        "voices",
+        "credits",
+        "kie-callbacks",
+    } <= paths
     assert len(PARAMS) > 30
     assert all(_is_option(p) or p.param_type_name == "argument" for _, p in PARAMS)
 
@@ -85,13 +94,17 @@ def test_help_shows_no_type_after_flags_and_names_arguments_in_capitals(help_of)
         usage = next(line for line in shown.splitlines() if "Usage:" in line)
         if "<bool>" in shown:
             problems.append(f"fenta {' '.join(path)}: <bool> after a flag")
-        if any(re.search(r"<(str|int|float|path|list\[)", line) for line in shown.splitlines() if " --" in line):
+        if any(
+            re.search(r"<(str|int|float|path|list\[)", line) for line in shown.splitlines() if " --" in line
+        ):
             problems.append(f"fenta {' '.join(path)}: a Python type shown as a value placeholder")
         if re.search(r"\{\w+\}", usage):
             problems.append(f"fenta {' '.join(path)}: braces in {usage.strip()!r}")
         for p in cmd.params:
             if not _is_option(p) and (p.metavar or p.name.upper()) not in usage:
-                problems.append(f"fenta {' '.join(path)}: argument {p.name} not in capitals in {usage.strip()!r}")
+                problems.append(
+                    f"fenta {' '.join(path)}: argument {p.name} not in capitals in {usage.strip()!r}"
+                )
     assert problems == []
 
 
@@ -105,7 +118,9 @@ def _readme_gaps() -> list[str]:
         if not any(re.search(rf"(?<![\w.-]){re.escape(words)}(?![\w-])", line) for line in command_lines):
             gaps.append(f"fenta {words}")
         for p in cmd.params:
-            if _is_option(p) and not any(re.search(rf"(?<![\w-]){re.escape(o)}(?![\w-])", readme) for o in p.opts):
+            if _is_option(p) and not any(
+                re.search(rf"(?<![\w-]){re.escape(o)}(?![\w-])", readme) for o in p.opts
+            ):
                 gaps.append(f"fenta {words} {max(p.opts, key=len)}")
     return gaps
 
@@ -123,4 +138,7 @@ def test_help_keeps_the_lines_of_indented_examples_and_lists():
     from fenta.cli._app import _unwrapped
 
     doc = "Say it.\n\nOne sentence\nover two lines.\n\nExamples:\n    fenta a\n    fenta b\n\n- one\n- two"
-    assert _unwrapped(doc) == "Say it.\n\nOne sentence over two lines.\n\nExamples:\n    fenta a\n    fenta b\n\n- one\n- two"
+    assert (
+        _unwrapped(doc)
+        == "Say it.\n\nOne sentence over two lines.\n\nExamples:\n    fenta a\n    fenta b\n\n- one\n- two"
+    )

@@ -24,7 +24,13 @@ _MAIN = f"import sys; sys.path.insert(0, {str(REPO)!r}); import tests.engine.con
 def _interrupted_run(fenta_home, *args: str) -> tuple[subprocess.CompletedProcess, str]:
     """Start `fenta run ARGS`, press Ctrl-C once the slow node runs; (result, job id)."""
     env = {**os.environ, "FENTA_HOME": str(fenta_home)}
-    proc = subprocess.Popen([sys.executable, "-c", _MAIN, "run", *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    proc = subprocess.Popen(
+        [sys.executable, "-c", _MAIN, "run", *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
     try:
         deadline = time.time() + 30
         while not (fenta_home / "runs-slow").exists() and time.time() < deadline:
@@ -50,6 +56,13 @@ def test_ctrl_c_names_the_job_to_resume_and_exits_130(write, fenta_home, tmp_pat
 
 
 def test_ctrl_c_with_json_prints_json_naming_the_job(write, fenta_home, tmp_path):
-    r, job_id = _interrupted_run(fenta_home, str(write("wf.yaml", SLOW)), "-o", str(tmp_path / "out"), "--json")
+    r, job_id = _interrupted_run(
+        fenta_home, str(write("wf.yaml", SLOW)), "-o", str(tmp_path / "out"), "--json"
+    )
     assert r.returncode == 130
-    assert json.loads(r.stdout) == {"status": "interrupted", "job_id": job_id, "error": "interrupted", "exit_code": 130}
+    assert json.loads(r.stdout) == {
+        "status": "interrupted",
+        "job_id": job_id,
+        "error": "interrupted",
+        "exit_code": 130,
+    }

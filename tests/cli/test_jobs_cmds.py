@@ -20,7 +20,11 @@ FLAKY = "nodes:\n  f: {type: Test.Flaky, params: {fail_times: 1}}\n"
 
 @pytest.fixture(autouse=True)
 def fast(monkeypatch):
-    for k, v in {"FENTA_POLL_SECONDS": "0.02", "FENTA_HEARTBEAT_SECONDS": "0.05", "FENTA_RETRY_BASE_SECONDS": "0.05"}.items():
+    for k, v in {
+        "FENTA_POLL_SECONDS": "0.02",
+        "FENTA_HEARTBEAT_SECONDS": "0.05",
+        "FENTA_RETRY_BASE_SECONDS": "0.05",
+    }.items():
         monkeypatch.setenv(k, v)
 
 
@@ -55,11 +59,18 @@ def test_jobs_show_has_stage_timings_and_attempts(cli, write):
     job_id = _submit(cli, write, FLAKY, "--retries", "1")
     cli("worker", "--until-empty")
     shown = cli("jobs", "show", job_id)
-    assert "nodes (stage timings)" in shown.stdout and "attempts" in shown.stdout and "completed" in shown.stdout
+    assert (
+        "nodes (stage timings)" in shown.stdout and "attempts" in shown.stdout and "completed" in shown.stdout
+    )
     info = json.loads(cli("jobs", "show", job_id, "--json").stdout)
     assert [a["outcome"] for a in info["attempts"]] == ["failed", "completed"] and info["job"]["attempt"] == 2
     (node,) = info["nodes"]
-    assert node["node"] == "f" and node["runs"] == 2 and node["seconds"] is not None and node["offset"] is not None
+    assert (
+        node["node"] == "f"
+        and node["runs"] == 2
+        and node["seconds"] is not None
+        and node["offset"] is not None
+    )
     assert "document" not in info["job"] and "lease_token" not in info["job"]
 
 
@@ -67,7 +78,9 @@ def test_jobs_events_lists_one_jobs_log(cli, write):
     job_id = _submit(cli, write)
     cli("worker", "--until-empty")
     evs = json.loads(cli("jobs", "events", job_id, "--json").stdout)
-    assert [e["type"] for e in evs][:2] == ["job.queued", "job.started"] and evs[-1]["type"] == "job.completed"
+    assert [e["type"] for e in evs][:2] == ["job.queued", "job.started"] and evs[-1][
+        "type"
+    ] == "job.completed"
     assert all(e["jobId"] == job_id for e in evs) and [e["id"] for e in evs] == sorted(e["id"] for e in evs)
     plain = cli("jobs", "events", job_id).stdout
     assert "job.completed" in plain and job_id in plain
@@ -109,8 +122,20 @@ def test_run_retries_here_and_says_so(cli, write):
 def test_run_with_retries_0_fails_at_once_and_names_both_ways_on(cli, write):
     r = cli("run", str(write("wf.yaml", FLAKY)), "-o", "out", "--retries", "0", "--json")
     body = json.loads(r.stdout)
-    assert r.exit_code == 1 and (body["status"], body["state"], body["attempt"], body["retryable"]) == ("failed", "dead", 1, True)
-    plain = cli("run", str(write("wf2.yaml", FLAKY.replace("fail_times: 1", "fail_times: 1, label: other"))), "-o", "out", "--retries", "0")
+    assert r.exit_code == 1 and (body["status"], body["state"], body["attempt"], body["retryable"]) == (
+        "failed",
+        "dead",
+        1,
+        True,
+    )
+    plain = cli(
+        "run",
+        str(write("wf2.yaml", FLAKY.replace("fail_times: 1", "fail_times: 1, label: other"))),
+        "-o",
+        "out",
+        "--retries",
+        "0",
+    )
     assert "fenta resume" in plain.stderr and "fenta jobs retry" in plain.stderr
 
 
@@ -126,7 +151,15 @@ def _batch_row(write, *, live: bool) -> str:
     fenta.submit(fenta.load(write("wf.yaml", PAIR)), out="out", batch_id="b-1")
     store = JobStore(Settings.from_env().db_path)
     try:
-        batch_store.create_batch(store, batch_id="b-1", workflow_file="wf.yaml", manifest="rows.csv", out_dir="out", options={}, rows=[])
+        batch_store.create_batch(
+            store,
+            batch_id="b-1",
+            workflow_file="wf.yaml",
+            manifest="rows.csv",
+            out_dir="out",
+            options={},
+            rows=[],
+        )
         if not live:
             gone = subprocess.Popen(["true"])
             gone.wait()

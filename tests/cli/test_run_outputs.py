@@ -89,7 +89,11 @@ def test_dash_o_with_an_mp4_name_names_every_file_of_the_run(cli, write, tmp_pat
     assert r.exit_code == 0, r.output
     data = json.loads(r.stdout)
     assert data["video"] == str(tmp_path / "out" / "octopus.mp4")
-    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["octopus.jpg", "octopus.mp4", "octopus.timeline.json"]
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == [
+        "octopus.jpg",
+        "octopus.mp4",
+        "octopus.timeline.json",
+    ]
 
 
 def test_name_sets_the_base_name_of_the_files(cli, write, tmp_path):
@@ -98,7 +102,9 @@ def test_name_sets_the_base_name_of_the_files(cli, write, tmp_path):
     assert json.loads(r.stdout)["video"] == str(tmp_path / "out" / "take one.mp4")
 
 
-def test_a_second_run_with_other_vars_keeps_the_first_jobs_video_and_takes_the_next_name(cli, write, tmp_path):
+def test_a_second_run_with_other_vars_keeps_the_first_jobs_video_and_takes_the_next_name(
+    cli, write, tmp_path
+):
     wf = str(write("wf.yaml", TINY))
     first = json.loads(cli("run", wf, "-o", "out", "--json").stdout)
     before = _digest(Path(first["video"]))
@@ -120,7 +126,9 @@ def test_overwrite_replaces_an_earlier_jobs_file_of_the_same_name(cli, write, tm
     wf = str(write("wf.yaml", TINY))
     first = json.loads(cli("run", wf, "-o", "out", "--json").stdout)
     before = _digest(Path(first["video"]))
-    second = json.loads(cli("run", wf, "-o", "out", "--var", "script=Other words.", "--overwrite", "--json").stdout)
+    second = json.loads(
+        cli("run", wf, "-o", "out", "--var", "script=Other words.", "--overwrite", "--json").stdout
+    )
     assert second["video"] == first["video"] and _digest(Path(first["video"])) != before
 
 
@@ -138,10 +146,13 @@ def test_an_internal_error_with_json_still_prints_json(cli, write, monkeypatch):
 
 
 def test_dry_run_prints_the_estimate_per_provider_in_dollars(cli, write):
-    wf = write("wf.yaml", """
+    wf = write(
+        "wf.yaml",
+        """
 nodes:
   script: {type: Script.Gen, params: {topic: "Deep-sea fish", genre: facts, seconds: 30, model: weak}}
-""")
+""",
+    )
     r = cli("run", str(wf), "--dry-run")
     assert r.exit_code == 0, r.output
     assert "{" not in r.stdout and "USD" in r.stdout
@@ -149,17 +160,20 @@ nodes:
 
 
 def test_declining_the_cost_question_says_nothing_was_run(cli, write, monkeypatch):
-    from typer.testing import CliRunner
     from rich.console import Console
+    from typer.testing import CliRunner
 
     from fenta.cli import app, run_cmds
 
     monkeypatch.setattr(run_cmds, "console", Console(force_terminal=True, width=100))
     monkeypatch.setenv("OPENROUTER_API_KEY", "sk-test-never-used")  # the question comes after the key check
-    wf = write("wf.yaml", """
+    wf = write(
+        "wf.yaml",
+        """
 nodes:
   script: {type: Script.Gen, params: {topic: "Deep-sea fish", genre: facts, seconds: 30, model: weak}}
-""")
+""",
+    )
     r = CliRunner().invoke(app, ["run", str(wf)], input="n\n")
     assert r.exit_code == 1
     assert "not run" in r.output and "declined" in r.output
@@ -183,6 +197,10 @@ def test_jobs_prints_whole_ids_on_an_80_column_terminal(cli, write, monkeypatch)
 
     from fenta.cli import jobs_cmds
 
-    job = json.loads(cli("run", str(write("wf.yaml", "nodes:\n  t: {type: Input.Text, params: {text: hi}}\n")), "--json").stdout)["job_id"]
+    job = json.loads(
+        cli(
+            "run", str(write("wf.yaml", "nodes:\n  t: {type: Input.Text, params: {text: hi}}\n")), "--json"
+        ).stdout
+    )["job_id"]
     monkeypatch.setattr(jobs_cmds, "console", Console(force_terminal=True, width=80, soft_wrap=True))
     assert job in cli("jobs").stdout

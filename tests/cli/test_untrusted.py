@@ -18,11 +18,19 @@ from fenta.engine.store import JobStore
 from fenta.policy import Policy
 
 MARK = "s3cr3t-ci-bytes-41d2"
-WORKFLOW = "vars: {p: allowed/script.txt}\nnodes:\n  script: {type: Input.Text, params: {path: '${vars.p}'}}\n"
+WORKFLOW = (
+    "vars: {p: allowed/script.txt}\nnodes:\n  script: {type: Input.Text, params: {path: '${vars.p}'}}\n"
+)
 
 
 def _fenta(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "fenta", *args], capture_output=True, text=True, timeout=240, env={**os.environ, **(env or {})})
+    return subprocess.run(
+        [sys.executable, "-m", "fenta", *args],
+        capture_output=True,
+        text=True,
+        timeout=240,
+        env={**os.environ, **(env or {})},
+    )
 
 
 @pytest.fixture
@@ -65,8 +73,12 @@ def test_run_untrusted_refuses_an_at_file_variable_in_one_line(repo, fenta_home)
 
 
 def test_validate_and_submit_untrusted_refuse_it_too(repo, fenta_home):
-    assert "params.path" in _one_error_line(_fenta("validate", "wf.yaml", "--untrusted", "--var", "p=../secret.txt"))
-    assert "params.path" in _one_error_line(_fenta("submit", "wf.yaml", "--untrusted", "--var", "p=/etc/hostname"))
+    assert "params.path" in _one_error_line(
+        _fenta("validate", "wf.yaml", "--untrusted", "--var", "p=../secret.txt")
+    )
+    assert "params.path" in _one_error_line(
+        _fenta("submit", "wf.yaml", "--untrusted", "--var", "p=/etc/hostname")
+    )
     assert _jobs(fenta_home) == []
 
 
@@ -86,14 +98,25 @@ def test_without_untrusted_the_local_user_reads_any_file(repo, fenta_home):
 
 def test_batch_untrusted_refuses_a_row_naming_a_file_in_one_line_and_queues_nothing(repo, fenta_home, write):
     write("rows.csv", "p\nallowed/script.txt\n../secret.txt\n")
-    line = _one_error_line(_fenta("batch", "wf.yaml", "rows.csv", "--untrusted", env={"FENTA_ALLOWED_DIRS": str(repo / "allowed")}))
+    line = _one_error_line(
+        _fenta(
+            "batch", "wf.yaml", "rows.csv", "--untrusted", env={"FENTA_ALLOWED_DIRS": str(repo / "allowed")}
+        )
+    )
     assert "row 2" in line and "node 'script'" in line and "params.path" in line
     assert _jobs(fenta_home) == []
 
 
 def test_batch_untrusted_keeps_the_policy_with_the_batch_and_its_jobs(repo, fenta_home, write):
     write("rows.csv", "p\nallowed/script.txt\n")
-    r = _fenta("batch", "wf.yaml", "rows.csv", "--untrusted", "--json", env={"FENTA_ALLOWED_DIRS": str(repo / "allowed")})
+    r = _fenta(
+        "batch",
+        "wf.yaml",
+        "rows.csv",
+        "--untrusted",
+        "--json",
+        env={"FENTA_ALLOWED_DIRS": str(repo / "allowed")},
+    )
     assert r.returncode == 0, r.stderr
     report = json.loads(r.stdout)
     store = JobStore(fenta_home / "fenta.db")
@@ -113,7 +136,15 @@ def test_batch_resume_loads_the_rows_left_to_queue_under_the_batchs_policy(repo,
     try:  # what a process killed right after writing an untrusted batch leaves: rows, no jobs
         rows = [{"index": 1, "name": "r1", "priority": 0, "vars": {"p": "secret.txt"}}]
         options = {"policy": Policy(trusted=False).to_stored()}
-        batch_store.create_batch(store, batch_id="b-killed", workflow_file=str(repo / "wf.yaml"), manifest="rows.csv", out_dir=str(repo / "out"), options=options, rows=rows)
+        batch_store.create_batch(
+            store,
+            batch_id="b-killed",
+            workflow_file=str(repo / "wf.yaml"),
+            manifest="rows.csv",
+            out_dir=str(repo / "out"),
+            options=options,
+            rows=rows,
+        )
         store.db.conn.execute("UPDATE batches SET pid = 999999999")  # a process that is gone
     finally:
         store.close()

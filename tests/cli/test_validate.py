@@ -10,7 +10,9 @@ from fenta.cli import app
 
 GOOD = "vars: {script: Hello.}\nnodes:\n  s: {type: Input.Text, params: {text: '${vars.script}'}}\n"
 BAD_YAML = "nodes:\n  s: {type: Input.Txt}\n"
-BAD_JSON = '{"nodes": {"v": {"type": "Voice.TTS", "params": {"engine": "espeak", "voice": "xx-yy", "text": "Hi"}}}}'
+BAD_JSON = (
+    '{"nodes": {"v": {"type": "Voice.TTS", "params": {"engine": "espeak", "voice": "xx-yy", "text": "Hi"}}}}'
+)
 NEEDS_KEYS = "nodes:\n  g: {type: Script.Gen, params: {topic: fish}}\n  i: {type: AI.Image, params: {prompt: a fish}}\n"
 
 
@@ -19,7 +21,12 @@ def invoke(*args: str, input: str | None = None):
 
 
 def test_every_file_is_checked_and_all_problems_are_printed(write):
-    r = invoke("validate", str(write("a.yaml", BAD_YAML)), str(write("ok.yaml", GOOD)), str(write("b.json", BAD_JSON)))
+    r = invoke(
+        "validate",
+        str(write("a.yaml", BAD_YAML)),
+        str(write("ok.yaml", GOOD)),
+        str(write("b.json", BAD_JSON)),
+    )
     assert r.exit_code == 2 and "Traceback" not in r.output
     assert "a.yaml:2, node 's', field 'type'" in r.stderr
     assert "b.json:1, node 'v', field 'params.voice'" in r.stderr
@@ -35,7 +42,10 @@ def test_json_output_has_one_entry_per_file(write):
     r = invoke("validate", str(write("ok.yaml", GOOD)), "-", "--json", input=BAD_JSON)
     data = json.loads(r.stdout)
     assert r.exit_code == 2 and data["status"] == "error"
-    assert [(f["file"], f["status"]) for f in data["files"]] == [(str(write("ok.yaml", GOOD)), "ok"), ("<stdin>", "error")]
+    assert [(f["file"], f["status"]) for f in data["files"]] == [
+        (str(write("ok.yaml", GOOD)), "ok"),
+        ("<stdin>", "error"),
+    ]
     assert data["files"][1]["problems"][0]["field"] == "params.voice"
 
 
@@ -55,7 +65,10 @@ def test_validate_strict_fails_on_a_missing_key(write):
 
 def test_a_var_from_a_file_fills_the_variable(write):
     write("rate.txt", "25\n")
-    wf = write("wf.yaml", "vars: {rate: 0}\nnodes:\n  v: {type: Voice.TTS, params: {engine: espeak, text: Hi, rate: '${vars.rate}'}}\n")
+    wf = write(
+        "wf.yaml",
+        "vars: {rate: 0}\nnodes:\n  v: {type: Voice.TTS, params: {engine: espeak, text: Hi, rate: '${vars.rate}'}}\n",
+    )
     r = invoke("validate", str(wf), "--var", "rate=@rate.txt", "--json")
     assert r.exit_code == 0, r.output  # the file's "25", not the text "@rate.txt", reached the int param
 
@@ -75,7 +88,10 @@ def test_nodes_type_shows_params_with_types_defaults_and_ports():
     r = invoke("nodes", "Voice.TTS", "--json")
     d = json.loads(r.stdout)
     assert r.exit_code == 0
-    assert d["params"]["engine"]["type"] == "auto | espeak | edge | piper" and d["params"]["engine"]["default"] == "auto"
+    assert (
+        d["params"]["engine"]["type"] == "auto | espeak | edge | piper"
+        and d["params"]["engine"]["default"] == "auto"
+    )
     assert d["params"]["rate"]["type"] == "int (>= -50, <= 100)"
     assert d["inputs"] == {"text": {"type": "text", "required": False}}
     assert set(d["outputs"]) == {"audio", "words"}

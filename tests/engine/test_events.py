@@ -7,7 +7,17 @@ import subprocess
 
 import pytest
 
-from fenta.engine.events import Event, append_event, follow, get_cursor, iso, last_event_id, parse_iso, read_events, set_cursor
+from fenta.engine.events import (
+    Event,
+    append_event,
+    follow,
+    get_cursor,
+    iso,
+    last_event_id,
+    parse_iso,
+    read_events,
+    set_cursor,
+)
 from fenta.engine.store import JobStore
 
 
@@ -25,18 +35,33 @@ def test_an_event_commits_with_its_transaction_or_not_at_all(store):
         with store.write() as conn:
             append_event(conn, "job.cancelled", "j2", {"jobId": "j2"})
             raise RuntimeError("the state change failed")
-    assert [(e.id, e.job_id, e.type, e.data) for e in read_events(store)] == [(first, "j1", "job.cancelled", {"jobId": "j1"})]
+    assert [(e.id, e.job_id, e.type, e.data) for e in read_events(store)] == [
+        (first, "j1", "job.cancelled", {"jobId": "j1"})
+    ]
 
 
 def test_read_events_filters_by_id_job_and_type(store):
     with store.write() as conn:
-        ids = [append_event(conn, t, j, {"jobId": j}) for t, j in [("job.queued", "a"), ("job.queued", "b"), ("job.started", "a"), ("quota.warning", None)]]
+        ids = [
+            append_event(conn, t, j, {"jobId": j})
+            for t, j in [
+                ("job.queued", "a"),
+                ("job.queued", "b"),
+                ("job.started", "a"),
+                ("quota.warning", None),
+            ]
+        ]
     assert [e.id for e in read_events(store, since_id=ids[0])] == ids[1:]
     assert [e.type for e in read_events(store, job_id="a")] == ["job.queued", "job.started"]
     assert [e.job_id for e in read_events(store, types=["job.queued"])] == ["a", "b"]
     assert len(read_events(store, limit=2)) == 2 and last_event_id(store) == ids[-1]
     ev = read_events(store, types=["job.started"])[0]
-    assert isinstance(ev, Event) and ev.kind == "job.started" and ev.created_at.endswith("Z") and parse_iso(ev.created_at)
+    assert (
+        isinstance(ev, Event)
+        and ev.kind == "job.started"
+        and ev.created_at.endswith("Z")
+        and parse_iso(ev.created_at)
+    )
 
 
 def test_cursors_remember_each_readers_position(store):
@@ -88,6 +113,8 @@ def test_many_processes_opening_a_new_database_at_once_all_succeed(fenta_home, t
     code = f"from fenta.engine.store import JobStore; JobStore({str(fenta_home / 'fenta.db')!r}).close()"
     import sys
 
-    procs = [subprocess.Popen([sys.executable, "-c", code], stderr=subprocess.PIPE, text=True) for _ in range(6)]
+    procs = [
+        subprocess.Popen([sys.executable, "-c", code], stderr=subprocess.PIPE, text=True) for _ in range(6)
+    ]
     errors = [p.communicate(timeout=60)[1] for p in procs]
     assert [p.returncode for p in procs] == [0] * 6, errors

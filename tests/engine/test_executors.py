@@ -35,7 +35,12 @@ def test_no_cluster_and_no_address_runs_jobs_in_this_process():
 
 @pytest.mark.parametrize(
     ("value", "expected"),
-    [("local", ("dask-local", None)), ("local:3", ("dask-local", 3)), ("tcp://10.0.0.5:8786", ("dask", "tcp://10.0.0.5:8786")), ("10.0.0.5:8786", ("dask", "tcp://10.0.0.5:8786"))],
+    [
+        ("local", ("dask-local", None)),
+        ("local:3", ("dask-local", 3)),
+        ("tcp://10.0.0.5:8786", ("dask", "tcp://10.0.0.5:8786")),
+        ("10.0.0.5:8786", ("dask", "tcp://10.0.0.5:8786")),
+    ],
 )
 def test_cluster_values_name_a_local_cluster_or_a_scheduler(value, expected):
     assert parse_cluster(value, _settings()) == expected
@@ -54,10 +59,21 @@ def test_a_cluster_value_that_is_neither_local_nor_an_address_is_refused_in_one_
     assert e.value.exit_code == 2 and "\n" not in str(e.value) and value in str(e.value)
 
 
-def test_a_worker_given_a_batch_runs_only_that_batch_and_stops_when_it_is_done(write, fenta_home, tmp_path, monkeypatch):
+def test_a_worker_given_a_batch_runs_only_that_batch_and_stops_when_it_is_done(
+    write, fenta_home, tmp_path, monkeypatch
+):
     monkeypatch.setenv("FENTA_POLL_SECONDS", "0.02")
-    mine = [fenta.submit(fenta.load(write(f"a{i}.yaml", TEXT_ONLY.format(name=f"a{i}"))), out=str(tmp_path / "out"), batch_id="b-mine") for i in range(2)]
-    other = fenta.submit(fenta.load(write("z.yaml", TEXT_ONLY.format(name="z"))), out=str(tmp_path / "out"), batch_id="b-other")
+    mine = [
+        fenta.submit(
+            fenta.load(write(f"a{i}.yaml", TEXT_ONLY.format(name=f"a{i}"))),
+            out=str(tmp_path / "out"),
+            batch_id="b-mine",
+        )
+        for i in range(2)
+    ]
+    other = fenta.submit(
+        fenta.load(write("z.yaml", TEXT_ONLY.format(name="z"))), out=str(tmp_path / "out"), batch_id="b-other"
+    )
     with make_executor(None) as ex:
         results = Worker(concurrency=2, until_empty=True, executor=ex, batch_id="b-mine").run()
     assert sorted(r.job_id for r in results) == sorted(mine)
@@ -65,10 +81,14 @@ def test_a_worker_given_a_batch_runs_only_that_batch_and_stops_when_it_is_done(w
     assert fenta.jobs.get(other)["job"]["status"] == "queued"
 
 
-def test_a_worker_given_no_batch_leaves_the_jobs_of_batches_to_their_batch(write, fenta_home, tmp_path, monkeypatch):
+def test_a_worker_given_no_batch_leaves_the_jobs_of_batches_to_their_batch(
+    write, fenta_home, tmp_path, monkeypatch
+):
     monkeypatch.setenv("FENTA_POLL_SECONDS", "0.02")
     plain = fenta.submit(fenta.load(write("p.yaml", TEXT_ONLY.format(name="p"))), out=str(tmp_path / "out"))
-    in_batch = fenta.submit(fenta.load(write("b.yaml", TEXT_ONLY.format(name="b"))), out=str(tmp_path / "out"), batch_id="b-1")
+    in_batch = fenta.submit(
+        fenta.load(write("b.yaml", TEXT_ONLY.format(name="b"))), out=str(tmp_path / "out"), batch_id="b-1"
+    )
     results = Worker(until_empty=True).run()  # returns although the batch's job is still queued
     assert [r.job_id for r in results] == [plain]
     assert fenta.jobs.get(in_batch)["job"]["status"] == "queued"
@@ -103,10 +123,26 @@ def _store_uses(path) -> set[str]:
     tree = ast.parse(path.read_text())
 
     def is_ctx_store(node) -> bool:
-        return isinstance(node, ast.Attribute) and node.attr == "store" and isinstance(node.value, ast.Name) and node.value.id == "ctx"
+        return (
+            isinstance(node, ast.Attribute)
+            and node.attr == "store"
+            and isinstance(node.value, ast.Name)
+            and node.value.id == "ctx"
+        )
 
-    aliases = {t.id for n in ast.walk(tree) if isinstance(n, ast.Assign) and is_ctx_store(n.value) for t in n.targets if isinstance(t, ast.Name)}
-    return {n.attr for n in ast.walk(tree) if isinstance(n, ast.Attribute) and (is_ctx_store(n.value) or (isinstance(n.value, ast.Name) and n.value.id in aliases))}
+    aliases = {
+        t.id
+        for n in ast.walk(tree)
+        if isinstance(n, ast.Assign) and is_ctx_store(n.value)
+        for t in n.targets
+        if isinstance(t, ast.Name)
+    }
+    return {
+        n.attr
+        for n in ast.walk(tree)
+        if isinstance(n, ast.Attribute)
+        and (is_ctx_store(n.value) or (isinstance(n.value, ast.Name) and n.value.id in aliases))
+    }
 
 
 def test_nodes_reach_the_job_store_only_through_the_job_recorder_interface():
@@ -117,7 +153,9 @@ def test_nodes_reach_the_job_store_only_through_the_job_recorder_interface():
     allowed = {name for name in vars(JobRecorder) if not name.startswith("_")}
     nodes = Path(fenta.__file__).parent / "nodes"
     used = {f"{p.name}: {attr}" for p in sorted(nodes.glob("*.py")) for attr in _store_uses(p) - allowed}
-    assert not used, f"nodes use the store beyond JobRecorder (add it there and to the Dask payload, or use ctx.usage): {sorted(used)}"
+    assert not used, (
+        f"nodes use the store beyond JobRecorder (add it there and to the Dask payload, or use ctx.usage): {sorted(used)}"
+    )
     # The guard sees real uses: the KIE nodes keep their paid tasks through ctx.store (kie_tasks.py).
     assert {"provider_task", "save_provider_task"} <= _store_uses(nodes / "kie_tasks.py")
 
@@ -126,5 +164,9 @@ def test_the_job_store_is_a_job_recorder():
     from fenta.engine.store import JobStore
     from fenta.nodes.base import JobRecorder
 
-    missing = [name for name in vars(JobRecorder) if not name.startswith("_") and not callable(getattr(JobStore, name, None))]
+    missing = [
+        name
+        for name in vars(JobRecorder)
+        if not name.startswith("_") and not callable(getattr(JobStore, name, None))
+    ]
     assert not missing

@@ -26,7 +26,11 @@ def load(write, prompt_help: bool = False):
 
 def test_each_key_is_listed_once_with_the_nodes_that_need_it(write):
     needs = key_needs(load(write), Settings.from_env())
-    assert [(k.var, k.nodes) for k in needs] == [("OPENROUTER_API_KEY", ["script"]), ("PEXELS_API_KEY", ["stock"]), ("KIE_API_KEY", ["art"])]
+    assert [(k.var, k.nodes) for k in needs] == [
+        ("OPENROUTER_API_KEY", ["script"]),
+        ("PEXELS_API_KEY", ["stock"]),
+        ("KIE_API_KEY", ["art"]),
+    ]
 
 
 def test_a_param_can_add_a_key(write):
@@ -36,14 +40,19 @@ def test_a_param_can_add_a_key(write):
 
 def test_keys_that_are_set_are_not_missing(write, monkeypatch):
     monkeypatch.setenv("PEXELS_API_KEY", "pexels-secret-value")
-    assert [k.var for k in missing_keys(load(write), Settings.from_env())] == ["OPENROUTER_API_KEY", "KIE_API_KEY"]
+    assert [k.var for k in missing_keys(load(write), Settings.from_env())] == [
+        "OPENROUTER_API_KEY",
+        "KIE_API_KEY",
+    ]
 
 
 def test_a_run_with_missing_keys_names_them_all_and_starts_no_job(write, fenta_home):
     with pytest.raises(MissingKeysError) as e:
         fenta.run(load(write), out="out")
     assert e.value.exit_code == 2
-    assert "OPENROUTER_API_KEY (for script); PEXELS_API_KEY (for stock); KIE_API_KEY (for art)" in str(e.value)
+    assert "OPENROUTER_API_KEY (for script); PEXELS_API_KEY (for stock); KIE_API_KEY (for art)" in str(
+        e.value
+    )
     assert JobStore(Settings.from_env().db_path).list_jobs() == []
 
 
@@ -63,5 +72,9 @@ def test_dry_run_shows_the_keys_and_whether_each_is_set(cli, write, monkeypatch)
     assert r.exit_code == 0
     assert "needs keys: OPENROUTER_API_KEY (missing), PEXELS_API_KEY (missing), KIE_API_KEY (set)" in r.stdout
     keys = cli("run", path, "--dry-run", "--json")
-    assert [(k["var"], k["set"]) for k in json.loads(keys.stdout)["keys"]] == [("OPENROUTER_API_KEY", False), ("PEXELS_API_KEY", False), ("KIE_API_KEY", True)]
+    assert [(k["var"], k["set"]) for k in json.loads(keys.stdout)["keys"]] == [
+        ("OPENROUTER_API_KEY", False),
+        ("PEXELS_API_KEY", False),
+        ("KIE_API_KEY", True),
+    ]
     assert "kie-secret-value" not in r.output + keys.output

@@ -34,7 +34,14 @@ def store(settings):
 
 
 def _queue(store, settings, write, *, priority=0, max_retries=None, name="wf.yaml") -> str:
-    job_id, _ = enqueue(store, fenta.load(write(name, WF)), settings=settings, out_dir=settings.home / "out", priority=priority, max_retries=max_retries)
+    job_id, _ = enqueue(
+        store,
+        fenta.load(write(name, WF)),
+        settings=settings,
+        out_dir=settings.home / "out",
+        priority=priority,
+        max_retries=max_retries,
+    )
     time.sleep(0.002)  # distinct created_at
     return job_id
 
@@ -51,10 +58,29 @@ def _running(store, settings):
 
 def test_the_queue_settings_and_their_defaults(tmp_path):
     default = Settings.from_env({"FENTA_HOME": str(tmp_path)}, cwd=tmp_path)
-    assert (default.max_retries, default.retry_base_seconds, default.lease_seconds, default.heartbeat_seconds, default.poll_seconds) == (3, 10.0, 30.0, 5.0, 0.5)
-    env = {"FENTA_HOME": str(tmp_path), "FENTA_MAX_RETRIES": "1", "FENTA_RETRY_BASE_SECONDS": "0.5", "FENTA_LEASE_SECONDS": "9", "FENTA_HEARTBEAT_SECONDS": "2", "FENTA_POLL_SECONDS": "junk"}
+    assert (
+        default.max_retries,
+        default.retry_base_seconds,
+        default.lease_seconds,
+        default.heartbeat_seconds,
+        default.poll_seconds,
+    ) == (3, 10.0, 30.0, 5.0, 0.5)
+    env = {
+        "FENTA_HOME": str(tmp_path),
+        "FENTA_MAX_RETRIES": "1",
+        "FENTA_RETRY_BASE_SECONDS": "0.5",
+        "FENTA_LEASE_SECONDS": "9",
+        "FENTA_HEARTBEAT_SECONDS": "2",
+        "FENTA_POLL_SECONDS": "junk",
+    }
     s = Settings.from_env(env, cwd=tmp_path)
-    assert (s.max_retries, s.retry_base_seconds, s.lease_seconds, s.heartbeat_seconds, s.poll_seconds) == (1, 0.5, 9.0, 2.0, 0.5)
+    assert (s.max_retries, s.retry_base_seconds, s.lease_seconds, s.heartbeat_seconds, s.poll_seconds) == (
+        1,
+        0.5,
+        9.0,
+        2.0,
+        0.5,
+    )
 
 
 def test_submit_writes_the_row_and_job_queued_together(store, settings, write):
@@ -82,7 +108,11 @@ def test_start_emits_job_started_with_exactly_the_hosted_keys(store, settings, w
     job, events = lc.start(store, lease)
     assert job.status == "running" and job.attempt == 1
     (ev,) = events
-    assert ev.type == "job.started" and set(ev.data) == {"jobId", "workflowId", "timestamp"} and ev.data["workflowId"] == "wf"
+    assert (
+        ev.type == "job.started"
+        and set(ev.data) == {"jobId", "workflowId", "timestamp"}
+        and ev.data["workflowId"] == "wf"
+    )
     assert read_events(store, job_id=job_id)[-1].id == ev.id
 
 
@@ -101,7 +131,9 @@ def test_a_retryable_failure_is_due_again_later_and_counts_down_the_budget(store
         due = store.get_job(job_id).next_attempt_at
         assert iso(before + wait - 1) < due
         assert lc.reserve(store, settings)[0] is None  # not due yet
-        store.db.conn.execute("UPDATE jobs SET next_attempt_at = ? WHERE id = ?", (iso(time.time() - 1), job_id))
+        store.db.conn.execute(
+            "UPDATE jobs SET next_attempt_at = ? WHERE id = ?", (iso(time.time() - 1), job_id)
+        )
     _, lease = _running(store, settings)
     row, events = lc.fail(store, lease, settings, "HTTP 503", True)
     assert row.status == "dead" and [e.type for e in events] == ["job.failed", "job.dead"]
@@ -109,7 +141,9 @@ def test_a_retryable_failure_is_due_again_later_and_counts_down_the_budget(store
     assert store.get_job(job_id).attempt == 4
 
 
-def test_a_non_retryable_failure_is_dead_at_once_and_retry_revives_it_with_a_fresh_budget(store, settings, write):
+def test_a_non_retryable_failure_is_dead_at_once_and_retry_revives_it_with_a_fresh_budget(
+    store, settings, write
+):
     job_id = _queue(store, settings, write)
     _, lease = _running(store, settings)
     row, events = lc.fail(store, lease, settings, "HTTP 401: check KEY", False)
@@ -164,7 +198,10 @@ def test_a_lapsed_lease_is_reaped_as_a_retryable_failure(store, settings, write)
     row, new_lease, events = lc.reserve(store, settings)
     assert row is None and [e.type for e in events] == ["job.failed", "job.retrying"]
     assert "lease lapsed" in events[0].data["error"] and events[0].data["retryable"] is True
-    assert lc.complete(store, lease, video=None, duration=None, cost=0) == (None, [])  # the old holder lost it
+    assert lc.complete(store, lease, video=None, duration=None, cost=0) == (
+        None,
+        [],
+    )  # the old holder lost it
 
 
 def test_a_dead_process_on_this_host_loses_its_lease_at_once(store, settings, write):
@@ -227,4 +264,9 @@ def test_a_refused_job_is_dead_without_starting(store, settings, write):
 
 def test_an_old_job_row_json_is_still_readable(store, settings, write):
     job_id = _queue(store, settings, write)
-    assert json.loads(store.db.conn.execute("SELECT options FROM jobs WHERE id = ?", (job_id,)).fetchone()[0])["name"] is None
+    assert (
+        json.loads(store.db.conn.execute("SELECT options FROM jobs WHERE id = ?", (job_id,)).fetchone()[0])[
+            "name"
+        ]
+        is None
+    )

@@ -22,7 +22,11 @@ SCRIPT_ONLY = "nodes:\n  script: {type: Input.Text, params: {path: allowed/scrip
 
 @pytest.fixture
 def fast(monkeypatch):
-    for k, v in {"FENTA_POLL_SECONDS": "0.02", "FENTA_HEARTBEAT_SECONDS": "0.05", "FENTA_LEASE_SECONDS": "2"}.items():
+    for k, v in {
+        "FENTA_POLL_SECONDS": "0.02",
+        "FENTA_HEARTBEAT_SECONDS": "0.05",
+        "FENTA_LEASE_SECONDS": "2",
+    }.items():
         monkeypatch.setenv(k, v)
 
 
@@ -48,15 +52,23 @@ def _everything_stored(home: Path) -> str:
     """Every row of every table of fenta.db, and every log, as text."""
     store = JobStore(home / "fenta.db")
     try:
-        tables = [r["name"] for r in store.db.query("SELECT name FROM sqlite_master WHERE type = 'table'", [])]
+        tables = [
+            r["name"] for r in store.db.query("SELECT name FROM sqlite_master WHERE type = 'table'", [])
+        ]
         rows = {t: [dict(r) for r in store.db.query(f'SELECT * FROM "{t}"', [])] for t in tables}
     finally:
         store.close()
-    logs = [p.read_text(errors="replace") for p in (home / "logs").rglob("*") if p.is_file()] if (home / "logs").is_dir() else []
+    logs = (
+        [p.read_text(errors="replace") for p in (home / "logs").rglob("*") if p.is_file()]
+        if (home / "logs").is_dir()
+        else []
+    )
     return json.dumps(rows, default=str) + "".join(logs)
 
 
-def test_a_file_swapped_for_a_symlink_after_validation_is_refused_when_the_job_runs(write, place, fenta_home, tmp_path):
+def test_a_file_swapped_for_a_symlink_after_validation_is_refused_when_the_job_runs(
+    write, place, fenta_home, tmp_path
+):
     allowed, secret, policy = place
     wf = fenta.load(write("wf.yaml", SCRIPT_ONLY), policy=policy)
     _swap_for_link(allowed, secret)
@@ -66,7 +78,9 @@ def test_a_file_swapped_for_a_symlink_after_validation_is_refused_when_the_job_r
     assert MARK not in _everything_stored(fenta_home)
 
 
-def test_a_job_queued_untrusted_is_run_untrusted_by_a_worker_and_by_its_retry(write, place, fenta_home, tmp_path, fast):
+def test_a_job_queued_untrusted_is_run_untrusted_by_a_worker_and_by_its_retry(
+    write, place, fenta_home, tmp_path, fast
+):
     allowed, secret, policy = place
     job_id = fenta.submit(fenta.load(write("wf.yaml", SCRIPT_ONLY), policy=policy), out=str(tmp_path / "out"))
     assert Policy.from_stored(fenta.jobs.get(job_id)["job"]["options"]["policy"]) == policy
@@ -118,7 +132,9 @@ def _payload(job_id: str, home: Path) -> dict:
         store.close()
 
 
-def test_an_untrusted_jobs_payload_carries_only_the_files_its_policy_allows(write, place, fenta_home, tmp_path):
+def test_an_untrusted_jobs_payload_carries_only_the_files_its_policy_allows(
+    write, place, fenta_home, tmp_path
+):
     allowed, secret, policy = place
     text = f"nodes:\n  script: {{type: Input.Text, params: {{path: allowed/script.txt}}}}\n  note: {{type: Input.Text, params: {{text: {secret}}}}}\n"
     trusted_id = fenta.submit(fenta.load(write("mine.yaml", text)), out=str(tmp_path / "out"))
@@ -126,10 +142,15 @@ def test_an_untrusted_jobs_payload_carries_only_the_files_its_policy_allows(writ
     job_id = fenta.submit(fenta.load(write("wf.yaml", text), policy=policy), out=str(tmp_path / "out"))
     payload = _payload(job_id, fenta_home)
     assert list(payload["files"]) == ["allowed/script.txt"]
-    assert MARK.encode() not in b"".join(payload["files"].values()) and payload["options"]["policy"] == policy.to_stored()
+    assert (
+        MARK.encode() not in b"".join(payload["files"].values())
+        and payload["options"]["policy"] == policy.to_stored()
+    )
 
 
-def test_the_dask_worker_rebuilds_an_untrusted_job_allowing_only_the_files_shipped_to_it(write, place, fenta_home, tmp_path):
+def test_the_dask_worker_rebuilds_an_untrusted_job_allowing_only_the_files_shipped_to_it(
+    write, place, fenta_home, tmp_path
+):
     from fenta.engine import remote
 
     allowed, secret, policy = place

@@ -10,8 +10,8 @@ from pydantic import Field
 
 import fenta
 from fenta.engine.store import JobStore
-from fenta.nodes.base import Node, Params, Ports, registry
 from fenta.media.probe import probe
+from fenta.nodes.base import Node, Params, Ports, registry
 from fenta.types import Artifact
 from tests.engine.conftest import runs
 
@@ -95,7 +95,10 @@ nodes:
     path = write("wf.yaml", text)
     failed = fenta.run(fenta.load(path))
     assert failed.status == "failed"
-    path.write_text(text.replace(f', fail_flag: "{flag}"', ", label: b2").replace("label: b, label: b2", "label: b2"), encoding="utf-8")
+    path.write_text(
+        text.replace(f', fail_flag: "{flag}"', ", label: b2").replace("label: b, label: b2", "label: b2"),
+        encoding="utf-8",
+    )
     resumed = fenta.resume(failed.job_id, reload=True)
     assert resumed.status == "completed" and resumed.job_id == failed.job_id
     assert resumed.nodes == {"a": "cached", "b": "completed"}
@@ -135,7 +138,10 @@ nodes:
 def test_resume_reload_of_a_still_invalid_file_is_a_spec_error(write, fenta_home, tmp_path):
     flag = tmp_path / "fail"
     flag.touch()
-    path = write("wf.yaml", f"nodes:\n  b: {{type: Test.Sleep, params: {{seconds: 0, label: b, fail_flag: \"{flag}\"}}}}\n")
+    path = write(
+        "wf.yaml",
+        f'nodes:\n  b: {{type: Test.Sleep, params: {{seconds: 0, label: b, fail_flag: "{flag}"}}}}\n',
+    )
     failed = fenta.run(fenta.load(path))
     path.write_text("nodes:\n  b: {type: Test.Slep}\n", encoding="utf-8")
     with pytest.raises(fenta.SpecError, match="Test.Slep"):
@@ -144,7 +150,9 @@ def test_resume_reload_of_a_still_invalid_file_is_a_spec_error(write, fenta_home
 
 def test_a_wrong_node_return_marks_the_node_failed_and_emits_node_failed(write, fenta_home):
     events = []
-    result = fenta.run(fenta.load(write("wf.yaml", "nodes:\n  w: {type: Test.Wrong}\n")), on_event=events.append)
+    result = fenta.run(
+        fenta.load(write("wf.yaml", "nodes:\n  w: {type: Test.Wrong}\n")), on_event=events.append
+    )
     assert result.status == "failed" and "expected its Outputs" in result.error
     assert _node_row(fenta_home, result.job_id, "w")["status"] == "failed"
     assert [e.node for e in events if e.kind == "node.failed"] == ["w"]
@@ -152,11 +160,16 @@ def test_a_wrong_node_return_marks_the_node_failed_and_emits_node_failed(write, 
 
 def test_inputs_that_fail_validation_mark_the_node_failed_and_emit_node_failed(write, fenta_home):
     events = []
-    wf = fenta.load(write("wf.yaml", """
+    wf = fenta.load(
+        write(
+            "wf.yaml",
+            """
 nodes:
   a: {type: Test.Sleep, params: {seconds: 0, label: short}}
   s: {type: Test.Strict, inputs: {after: a.text}}
-"""))
+""",
+        )
+    )
     result = fenta.run(wf, on_event=events.append)
     assert result.status == "failed" and "inputs do not fit" in result.error
     row = _node_row(fenta_home, result.job_id, "s")
@@ -164,14 +177,18 @@ nodes:
     assert [e.node for e in events if e.kind == "node.failed"] == ["s"]
 
 
-def test_a_file_that_cannot_be_published_fails_the_job_with_the_reason_not_as_interrupted(write, fenta_home, tmp_path):
+def test_a_file_that_cannot_be_published_fails_the_job_with_the_reason_not_as_interrupted(
+    write, fenta_home, tmp_path
+):
     out = tmp_path / "out"
 
     def block_output(ev):
         if ev.kind == "node.started":
             out.write_text("a file where the folder should be")
 
-    result = fenta.run(fenta.load(write("wf.yaml", "nodes:\n  f: {type: Test.File}\n")), out=out, on_event=block_output)
+    result = fenta.run(
+        fenta.load(write("wf.yaml", "nodes:\n  f: {type: Test.File}\n")), out=out, on_event=block_output
+    )
     assert result.status == "failed" and "cannot write" in result.error
     store = JobStore(fenta_home / "fenta.db")
     job = store.get_job(result.job_id)
@@ -186,7 +203,11 @@ def test_a_job_that_failed_to_publish_publishes_on_resume(write, fenta_home, tmp
         if ev.kind == "node.started":
             out.write_text("in the way")
 
-    failed = fenta.run(fenta.load(write("wf.yaml", "nodes:\n  f: {type: Test.File, params: {text: hello}}\n")), out=out, on_event=block_output)
+    failed = fenta.run(
+        fenta.load(write("wf.yaml", "nodes:\n  f: {type: Test.File, params: {text: hello}}\n")),
+        out=out,
+        on_event=block_output,
+    )
     out.unlink()
     resumed = fenta.resume(failed.job_id)
     assert resumed.status == "completed" and resumed.nodes == {"f": "cached"}
@@ -194,11 +215,15 @@ def test_a_job_that_failed_to_publish_publishes_on_resume(write, fenta_home, tmp
 
 
 def test_the_sdk_names_the_files_with_name(write, tmp_path):
-    result = fenta.run(fenta.load(write("wf.yaml", "nodes:\n  f: {type: Test.File}\n")), out=tmp_path / "o", name="mine")
+    result = fenta.run(
+        fenta.load(write("wf.yaml", "nodes:\n  f: {type: Test.File}\n")), out=tmp_path / "o", name="mine"
+    )
     assert result.artifacts == {"text": str(tmp_path / "o" / "mine.txt")}
 
 
-def test_a_resumed_job_replaces_its_own_half_published_files_instead_of_renaming(write, fenta_home, tmp_path, monkeypatch):
+def test_a_resumed_job_replaces_its_own_half_published_files_instead_of_renaming(
+    write, fenta_home, tmp_path, monkeypatch
+):
     import os
 
     out = tmp_path / "out"
@@ -249,7 +274,10 @@ def test_a_resumed_preview_job_renders_a_preview_under_the_preview_name(write, m
 
 
 def test_two_render_nodes_publish_two_videos_named_after_their_nodes(write, tmp_path):
-    wf = fenta.load(write("wf.yaml", """
+    wf = fenta.load(
+        write(
+            "wf.yaml",
+            """
 version: 1
 name: clip
 template: square
@@ -261,10 +289,14 @@ nodes:
   timeline: {type: Timeline, inputs: {clips: backdrop.clips, voice: voice.audio}}
   small: {type: Render, params: {profile: canvas, preset: ultrafast, crf: 40}, inputs: {timeline: timeline.timeline}}
   big: {type: Render, params: {profile: canvas, preset: ultrafast, crf: 20}, inputs: {timeline: timeline.timeline}}
-"""))
+""",
+        )
+    )
     result = fenta.run(wf, out=tmp_path / "out")
     assert result.status == "completed"
     assert result.video == str(tmp_path / "out" / "clip-small.mp4")
     assert result.artifacts["big.video"] == str(tmp_path / "out" / "clip-big.mp4")
     assert json.loads((tmp_path / "out" / "clip-big.timeline.json").read_text())["canvas"]
-    assert (tmp_path / "out" / "clip-small.mp4").stat().st_size != (tmp_path / "out" / "clip-big.mp4").stat().st_size
+    assert (tmp_path / "out" / "clip-small.mp4").stat().st_size != (
+        tmp_path / "out" / "clip-big.mp4"
+    ).stat().st_size

@@ -50,14 +50,18 @@ def test_rerunning_an_unchanged_workflow_runs_nothing(write, fenta_home):
 
 def test_changing_a_param_reruns_that_node_and_the_dependants_whose_inputs_changed(write, fenta_home):
     fenta.run(fenta.load(write("wf.yaml", PAIR)))
-    result = fenta.run(fenta.load(write("wf.yaml", PAIR.replace("seconds: 0.6, label: a", "seconds: 0.1, label: z"))))
+    result = fenta.run(
+        fenta.load(write("wf.yaml", PAIR.replace("seconds: 0.6, label: a", "seconds: 0.1, label: z")))
+    )
     assert result.nodes == {"a": "completed", "b": "cached", "c": "completed"}
     assert result.outputs["c"]["text"] == "zc"
 
 
 def test_a_dependant_whose_inputs_did_not_change_stays_cached(write, fenta_home):
     fenta.run(fenta.load(write("wf.yaml", PAIR)))
-    result = fenta.run(fenta.load(write("wf.yaml", PAIR.replace("seconds: 0.6, label: a", "seconds: 0.1, label: a"))))
+    result = fenta.run(
+        fenta.load(write("wf.yaml", PAIR.replace("seconds: 0.6, label: a", "seconds: 0.1, label: a")))
+    )
     assert result.nodes == {"a": "completed", "b": "cached", "c": "cached"}
 
 
@@ -69,14 +73,21 @@ def test_refresh_forces_one_node_to_run_again(write, fenta_home):
     assert runs(fenta_home, "b") == 2
 
 
-def test_a_failed_node_fails_the_job_with_its_message_and_resume_continues_from_there(write, fenta_home, tmp_path):
+def test_a_failed_node_fails_the_job_with_its_message_and_resume_continues_from_there(
+    write, fenta_home, tmp_path
+):
     flag = tmp_path / "fail"
     flag.touch()
-    wf = fenta.load(write("wf.yaml", f"""
+    wf = fenta.load(
+        write(
+            "wf.yaml",
+            f"""
 nodes:
   a: {{type: Test.Sleep, params: {{seconds: 0, label: a}}}}
   b: {{type: Test.Sleep, params: {{seconds: 0, label: b, fail_flag: "{flag}"}}, inputs: {{after: a.text}}}}
-"""))
+""",
+        )
+    )
     failed = fenta.run(wf)
     assert failed.status == "failed"
     assert "node 'b'" in failed.error and "asked to fail" in failed.error
@@ -91,18 +102,24 @@ nodes:
 
 
 def test_a_killed_run_resumes_from_its_last_finished_node(write, fenta_home, tmp_path):
-    wf_path = write("wf.yaml", """
+    wf_path = write(
+        "wf.yaml",
+        """
 nodes:
   fast: {type: Test.Sleep, params: {seconds: 0, label: fast}}
   slow: {type: Test.Sleep, params: {seconds: 30, label: slow}, inputs: {after: fast.text}}
-""")
-    script = write("run.py", textwrap.dedent(f"""
+""",
+    )
+    script = write(
+        "run.py",
+        textwrap.dedent(f"""
         import sys
         sys.path.insert(0, {str(Path(__file__).resolve().parents[2])!r})
         import tests.engine.conftest  # registers Test.Sleep
         import fenta
         fenta.run(fenta.load({str(wf_path)!r}))
-    """))
+    """),
+    )
     env = {**os.environ, "FENTA_HOME": str(fenta_home)}
     proc = subprocess.Popen([sys.executable, str(script)], env=env)
     try:

@@ -28,7 +28,9 @@ def tmp_dir(tmp_path, monkeypatch):
 
 
 def _holder(job_id: str) -> tuple[subprocess.Popen, str]:
-    proc = subprocess.Popen([sys.executable, "-c", HOLDER, job_id], stdout=subprocess.PIPE, text=True, env={**os.environ})
+    proc = subprocess.Popen(
+        [sys.executable, "-c", HOLDER, job_id], stdout=subprocess.PIPE, text=True, env={**os.environ}
+    )
     return proc, proc.stdout.readline().strip()
 
 
@@ -51,7 +53,9 @@ def test_the_next_task_removes_the_folder_of_a_process_killed_with_sigkill_and_k
 def test_folders_of_another_host_or_without_an_owner_file_are_never_touched(tmp_dir):
     other_host = tmp_dir / "fenta-j1-abc"
     other_host.mkdir()
-    (other_host / OWNER_FILE).write_text(json.dumps({"pid": 2**22 + 1, "host": socket.gethostname() + "-elsewhere"}))
+    (other_host / OWNER_FILE).write_text(
+        json.dumps({"pid": 2**22 + 1, "host": socket.gethostname() + "-elsewhere"})
+    )
     no_owner = tmp_dir / "fenta-j2-def"
     no_owner.mkdir()
     with scratch_folder("j3"):

@@ -9,7 +9,9 @@ import pytest
 import fenta
 from fenta.errors import SpecError
 
-TAB_JSON = '{\n\t"name": "tabs",\n\t"nodes": {\n\t\t"s": {"type": "Input.Text", "params": {"text": "hi"}}\n\t}\n}\n'
+TAB_JSON = (
+    '{\n\t"name": "tabs",\n\t"nodes": {\n\t\t"s": {"type": "Input.Text", "params": {"text": "hi"}}\n\t}\n}\n'
+)
 
 
 def problems(path):

@@ -60,17 +60,32 @@ def test_the_builder_graph_shape_loads_from_json_into_the_same_model(write):
 
 def test_both_shapes_of_one_workflow_hash_the_same(write):
     a = fenta.load(write("a.yaml", "nodes:\n  s: {type: Input.Text, params: {text: hi}}\n"))
-    b = fenta.load(write("b.json", json.dumps({"nodes": [{"id": "s", "type": "Input.Text", "data": {"params": {"text": "hi"}}}], "edges": []})))
+    b = fenta.load(
+        write(
+            "b.json",
+            json.dumps(
+                {
+                    "nodes": [{"id": "s", "type": "Input.Text", "data": {"params": {"text": "hi"}}}],
+                    "edges": [],
+                }
+            ),
+        )
+    )
     assert a.document["nodes"] == b.document["nodes"]
 
 
 def test_several_sources_can_feed_one_list_port(write):
-    wf = fenta.load(write("wf.yaml", """
+    wf = fenta.load(
+        write(
+            "wf.yaml",
+            """
 nodes:
   a: {type: Input.Background, params: {count: 1}}
   b: {type: Input.Background, params: {count: 2}}
   t: {type: Timeline, params: {duration: 3}, inputs: {clips: [a.clips, b.clips]}}
-"""))
+""",
+        )
+    )
     assert wf.nodes["t"].inputs["clips"] == [("a", "clips"), ("b", "clips")]
 
 

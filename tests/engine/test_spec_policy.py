@@ -78,10 +78,15 @@ def _problems(text: str, tmp_path: Path, policy: Policy = UNTRUSTED, **kw) -> li
 
 
 @pytest.mark.parametrize("node_type,params,field", FIELDS, ids=[f[0] for f in FIELDS])
-def test_each_field_naming_a_file_is_refused_under_the_untrusted_policy_naming_node_and_field(node_type, params, field, tmp_path, secret):
+def test_each_field_naming_a_file_is_refused_under_the_untrusted_policy_naming_node_and_field(
+    node_type, params, field, tmp_path, secret
+):
     [problem] = _problems(_doc(node_type, params, str(secret)), tmp_path)
     assert (problem.node, problem.field) == ("n", field)
-    assert "untrusted workflow may not name local files" in problem.message and "FENTA_ALLOWED_DIRS" in problem.message
+    assert (
+        "untrusted workflow may not name local files" in problem.message
+        and "FENTA_ALLOWED_DIRS" in problem.message
+    )
 
 
 @pytest.mark.parametrize("node_type,params,field", FIELDS, ids=[f[0] for f in FIELDS])
@@ -97,7 +102,9 @@ def test_the_refusal_says_nothing_about_whether_the_file_exists(node_type, param
     assert [str(p) for p in there] == [str(p) for p in missing]
 
 
-@pytest.mark.parametrize("path", ["../outside/secret.txt", "outside/secret.txt", ".env", "~/.ssh/id_rsa", "/etc/passwd"])
+@pytest.mark.parametrize(
+    "path", ["../outside/secret.txt", "outside/secret.txt", ".env", "~/.ssh/id_rsa", "/etc/passwd"]
+)
 def test_relative_home_and_absolute_paths_are_all_refused(path, tmp_path, secret):
     [problem] = _problems(_doc("Input.Text", {"path": "PATH"}, path), tmp_path)
     assert problem.field == "params.path"
@@ -112,7 +119,10 @@ def test_a_path_that_arrives_through_a_variable_is_refused_too(tmp_path, secret)
 def test_a_piper_model_given_as_a_path_is_refused(tmp_path):
     model = tmp_path / "outside.onnx"
     model.write_bytes(b"x")
-    text = '{"nodes": {"v": {"type": "Voice.TTS", "params": {"engine": "piper", "voice": "%s", "text": "hi"}}}}' % model
+    text = (
+        '{"nodes": {"v": {"type": "Voice.TTS", "params": {"engine": "piper", "voice": "%s", "text": "hi"}}}}'
+        % model
+    )
     [problem] = _problems(text, tmp_path)
     assert (problem.node, problem.field) == ("v", "params.voice") and "untrusted" in problem.message
 
@@ -120,7 +130,11 @@ def test_a_piper_model_given_as_a_path_is_refused(tmp_path):
 def test_files_inside_an_allowed_folder_load(tmp_path, allowed):
     (allowed / "script.txt").write_text("hello there\n")
     policy = Policy(trusted=False, allowed_dirs=(Path(os.path.realpath(allowed)),))
-    wf = loads(_doc("Input.Text", {"path": "PATH"}, "allowed/script.txt"), file=str(tmp_path / "wf.json"), policy=policy)
+    wf = loads(
+        _doc("Input.Text", {"path": "PATH"}, "allowed/script.txt"),
+        file=str(tmp_path / "wf.json"),
+        policy=policy,
+    )
     assert wf.policy == policy
 
 
@@ -148,7 +162,9 @@ def test_urls_and_library_ids_are_not_local_files(tmp_path):
 def test_the_local_users_workflow_still_reads_its_files(tmp_path, secret):
     wf = loads(_doc("Input.Text", {"path": "PATH"}, str(secret)), file=str(tmp_path / "wf.json"))
     assert wf.policy is TRUSTED
-    [problem] = _problems(_doc("Input.Text", {"path": "PATH"}, str(secret.parent / "missing.txt")), tmp_path, TRUSTED)
+    [problem] = _problems(
+        _doc("Input.Text", {"path": "PATH"}, str(secret.parent / "missing.txt")), tmp_path, TRUSTED
+    )
     assert problem.message.startswith("file not found")
 
 
@@ -166,18 +182,30 @@ def test_a_template_given_as_a_path_is_refused_before_it_is_read(tmp_path, opene
 
 def test_a_template_path_that_does_not_exist_gets_the_same_answer(tmp_path):
     (tmp_path / "mine.yaml").write_text("canvas: {width: 320, height: 320}\n")
-    there = _problems('{"template": "mine.yaml", "nodes": {"n": {"type": "Input.Text", "params": {"text": "hi"}}}}', tmp_path)
-    missing = _problems('{"template": "gone.yaml", "nodes": {"n": {"type": "Input.Text", "params": {"text": "hi"}}}}', tmp_path)
+    there = _problems(
+        '{"template": "mine.yaml", "nodes": {"n": {"type": "Input.Text", "params": {"text": "hi"}}}}',
+        tmp_path,
+    )
+    missing = _problems(
+        '{"template": "gone.yaml", "nodes": {"n": {"type": "Input.Text", "params": {"text": "hi"}}}}',
+        tmp_path,
+    )
     assert [p.message for p in there] == [p.message for p in missing]
 
 
 def test_shipped_templates_stay_allowed(tmp_path):
-    wf = loads('{"template": "square", "nodes": {"n": {"type": "Input.Text", "params": {"text": "hi"}}}}', policy=UNTRUSTED)
+    wf = loads(
+        '{"template": "square", "nodes": {"n": {"type": "Input.Text", "params": {"text": "hi"}}}}',
+        policy=UNTRUSTED,
+    )
     assert wf.template["name"] == "square"
 
 
 def test_a_logo_set_through_overrides_is_refused(tmp_path, secret):
-    text = '{"overrides": {"logo": {"path": "%s"}}, "nodes": {"n": {"type": "Input.Text", "params": {"text": "hi"}}}}' % secret
+    text = (
+        '{"overrides": {"logo": {"path": "%s"}}, "nodes": {"n": {"type": "Input.Text", "params": {"text": "hi"}}}}'
+        % secret
+    )
     [problem] = _problems(text, tmp_path)
     assert problem.field == "overrides.logo.path" and "untrusted" in problem.message
 
@@ -185,14 +213,23 @@ def test_a_logo_set_through_overrides_is_refused(tmp_path, secret):
 def test_a_logo_in_an_allowed_template_file_pointing_outside_is_refused(tmp_path, allowed, secret):
     (allowed / "brand.yaml").write_text(f"logo: {{path: {secret}}}\n")
     policy = Policy(trusted=False, allowed_dirs=(Path(os.path.realpath(allowed)),))
-    text = '{"template": "allowed/brand.yaml", "nodes": {"n": {"type": "Input.Text", "params": {"text": "hi"}}}}'
+    text = (
+        '{"template": "allowed/brand.yaml", "nodes": {"n": {"type": "Input.Text", "params": {"text": "hi"}}}}'
+    )
     [problem] = _problems(text, tmp_path, policy)
-    assert problem.field == "logo.path" and problem.file == str(allowed / "brand.yaml") and "outside" in problem.message
+    assert (
+        problem.field == "logo.path"
+        and problem.file == str(allowed / "brand.yaml")
+        and "outside" in problem.message
+    )
 
 
 def test_the_local_users_template_file_and_logo_load_as_before(tmp_path, secret):
     (tmp_path / "mine.yaml").write_text(f"logo: {{path: {secret}}}\n")
-    wf = loads('{"template": "mine.yaml", "nodes": {"n": {"type": "Input.Text", "params": {"text": "hi"}}}}', file=str(tmp_path / "wf.json"))
+    wf = loads(
+        '{"template": "mine.yaml", "nodes": {"n": {"type": "Input.Text", "params": {"text": "hi"}}}}',
+        file=str(tmp_path / "wf.json"),
+    )
     assert wf.template["logo"]["path"] == str(secret)
 
 
@@ -210,11 +247,15 @@ def test_an_at_file_variable_is_refused_under_the_untrusted_policy_before_it_is_
 def test_an_at_file_variable_inside_an_allowed_folder_is_read(allowed):
     (allowed / "today.txt").write_text("Today's script.\n")
     policy = Policy(trusted=False, allowed_dirs=(Path(os.path.realpath(allowed)),))
-    assert parse_var_overrides([f"script=@{allowed / 'today.txt'}"], policy=policy) == {"script": "Today's script."}
+    assert parse_var_overrides([f"script=@{allowed / 'today.txt'}"], policy=policy) == {
+        "script": "Today's script."
+    }
 
 
 def test_values_passed_as_vars_are_text_never_files(tmp_path, secret):
-    text = '{"vars": {"line": "x"}, "nodes": {"n": {"type": "Input.Text", "params": {"text": "${vars.line}"}}}}'
+    text = (
+        '{"vars": {"line": "x"}, "nodes": {"n": {"type": "Input.Text", "params": {"text": "${vars.line}"}}}}'
+    )
     wf = loads(text, vars={"line": f"@{secret}"}, policy=UNTRUSTED)
     assert wf.nodes["n"].parsed_params.text == f"@{secret}"
 
@@ -222,10 +263,14 @@ def test_values_passed_as_vars_are_text_never_files(tmp_path, secret):
 # ------------------------------------------------------------------------------------------- the SDK
 
 
-def test_fenta_load_untrusted_applies_the_operators_allowed_folders(tmp_path, allowed, secret, monkeypatch, write):
+def test_fenta_load_untrusted_applies_the_operators_allowed_folders(
+    tmp_path, allowed, secret, monkeypatch, write
+):
     (allowed / "script.txt").write_text("hello\n")
     monkeypatch.setenv("FENTA_ALLOWED_DIRS", str(allowed))
-    ok = fenta.load(write("ok.json", _doc("Input.Text", {"path": "PATH"}, "allowed/script.txt")), trusted=False)
+    ok = fenta.load(
+        write("ok.json", _doc("Input.Text", {"path": "PATH"}, "allowed/script.txt")), trusted=False
+    )
     assert not ok.policy.trusted and ok.policy.allowed_dirs == (Path(os.path.realpath(allowed)),)
     with pytest.raises(SpecError) as e:
         fenta.load(write("bad.json", _doc("Input.Text", {"path": "PATH"}, str(secret))), trusted=False)
@@ -236,6 +281,15 @@ def test_fenta_load_untrusted_applies_the_operators_allowed_folders(tmp_path, al
 def test_fenta_load_takes_a_policy_object(tmp_path, allowed, write):
     (allowed / "script.txt").write_text("hello\n")
     policy = fenta.Policy(trusted=False, allowed_dirs=(Path(os.path.realpath(allowed)),))
-    assert fenta.load(write("ok.json", _doc("Input.Text", {"path": "PATH"}, "allowed/script.txt")), policy=policy).policy == policy
+    assert (
+        fenta.load(
+            write("ok.json", _doc("Input.Text", {"path": "PATH"}, "allowed/script.txt")), policy=policy
+        ).policy
+        == policy
+    )
     with pytest.raises(ValueError):
-        fenta.load(write("ok.json", _doc("Input.Text", {"path": "PATH"}, "allowed/script.txt")), trusted=False, policy=TRUSTED)
+        fenta.load(
+            write("ok.json", _doc("Input.Text", {"path": "PATH"}, "allowed/script.txt")),
+            trusted=False,
+            policy=TRUSTED,
+        )

@@ -36,5 +36,8 @@ def test_a_double_at_sign_is_a_literal_at_sign(write):
 def test_every_missing_var_file_is_named(write):
     with pytest.raises(SpecError) as e:
         parse_var_overrides(["script=@gone.txt", "topic=@also-gone.txt", "ok=fine"])
-    assert [(p.file, p.field) for p in e.value.problems] == [("gone.txt", "--var script"), ("also-gone.txt", "--var topic")]
+    assert [(p.file, p.field) for p in e.value.problems] == [
+        ("gone.txt", "--var script"),
+        ("also-gone.txt", "--var topic"),
+    ]
     assert all("file not found" in p.message for p in e.value.problems)

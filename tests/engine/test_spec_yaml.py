@@ -29,7 +29,9 @@ def test_a_param_written_twice_names_the_node_and_field(write):
 
 
 def test_a_python_tag_is_refused_with_its_place(write):
-    (p,) = problems(write, "nodes:\n  a: {type: Input.Text, params: {text: !!python/object/apply:os.getcwd []}}\n")
+    (p,) = problems(
+        write, "nodes:\n  a: {type: Input.Text, params: {text: !!python/object/apply:os.getcwd []}}\n"
+    )
     assert (p.node, p.field, p.line) == ("a", "params.text", 2)
     assert "'!!python/object/apply:os.getcwd' is not allowed" in p.message
 
@@ -50,21 +52,31 @@ def test_a_number_is_not_accepted_as_the_template(write):
 
 
 def test_parse_problems_are_reported_together_with_the_others(write):
-    found = problems(write, "name: [x]\nnodes:\n  a: {type: Input.Text, params: {text: hi, text: ho}}\n  b: {type: Input.Txt}\n")
+    found = problems(
+        write,
+        "name: [x]\nnodes:\n  a: {type: Input.Text, params: {text: hi, text: ho}}\n  b: {type: Input.Txt}\n",
+    )
     assert {p.field for p in found} == {"name", "params.text", "type"}
 
 
 def test_a_yaml_merge_key_copies_the_anchored_mapping(write):
-    wf = fenta.load(write("wf.yaml", """
+    wf = fenta.load(
+        write(
+            "wf.yaml",
+            """
 nodes:
   a: {type: Input.Background, params: &bg {style: gradient, count: 2}}
   b: {type: Input.Background, params: {<<: *bg, count: 3}}
-"""))
+""",
+        )
+    )
     assert (wf.nodes["b"].parsed_params.style, wf.nodes["b"].parsed_params.count) == ("gradient", 3)
 
 
 def test_an_escaped_surrogate_pair_in_yaml_is_one_character(write):
-    wf = fenta.load(write("wf.yaml", 'nodes:\n  a: {type: Input.Text, params: {text: "fish \\ud83d\\udc1f"}}\n'))
+    wf = fenta.load(
+        write("wf.yaml", 'nodes:\n  a: {type: Input.Text, params: {text: "fish \\ud83d\\udc1f"}}\n')
+    )
     assert wf.nodes["a"].parsed_params.text == "fish \U0001f41f"
 
 

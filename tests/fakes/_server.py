@@ -7,9 +7,10 @@ import re
 import socket
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any, Callable
+from typing import Any
 from urllib.parse import parse_qs, urlparse
 
 
@@ -98,7 +99,7 @@ class FakeServer:
         host, port = self._server.server_address[:2]
         return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
 
-    def start(self, port: int = 0, host: str = "127.0.0.1") -> "FakeServer":
+    def start(self, port: int = 0, host: str = "127.0.0.1") -> FakeServer:
         """Serve on `host`:`port` (0: a free port) in a daemon thread; `host` is a loopback address
         (127.x.y.z or ::1)."""
         fake = self
@@ -166,7 +167,7 @@ class FakeServer:
             self._server.shutdown()
             self._server.server_close()
 
-    def __enter__(self) -> "FakeServer":
+    def __enter__(self) -> FakeServer:
         return self.start()
 
     def __exit__(self, *exc: Any) -> None:

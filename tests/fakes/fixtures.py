@@ -29,7 +29,14 @@ def _serving(name: str, factory, monkeypatch, *, key_env: str, url_env: str, url
 @pytest.fixture
 def openrouter_fake(fenta_home, monkeypatch):
     """A running fake OpenRouter (state reset); env points fenta at it."""
-    fake = _serving("openrouter", FakeOpenRouter, monkeypatch, key_env="OPENROUTER_API_KEY", url_env="FENTA_OPENROUTER_URL", url="base_url")
+    fake = _serving(
+        "openrouter",
+        FakeOpenRouter,
+        monkeypatch,
+        key_env="OPENROUTER_API_KEY",
+        url_env="FENTA_OPENROUTER_URL",
+        url="base_url",
+    )
     yield fake
     fake.reset()
 
@@ -39,6 +46,8 @@ def pexels_fake(fenta_home, monkeypatch):
     """A running fake Pexels (state reset, allowance refilled); env points fenta at it."""
     from tests.fakes.pexels import FakePexels
 
-    fake = _serving("pexels", FakePexels, monkeypatch, key_env="PEXELS_API_KEY", url_env="FENTA_PEXELS_URL", url="url")
+    fake = _serving(
+        "pexels", FakePexels, monkeypatch, key_env="PEXELS_API_KEY", url_env="FENTA_PEXELS_URL", url="url"
+    )
     yield fake
     fake.reset()

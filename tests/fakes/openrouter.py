@@ -86,15 +86,66 @@ class FakeOpenRouter(FakeServer):
         """Serve a documented failure instead of the next `times` requests."""
         replies = {
             "401": Reply(401, _err(401, "No auth credentials found", "authentication")),
-            "402": Reply(402, _err(402, "Insufficient credits. Add more using https://openrouter.ai/settings/credits", "payment_required", limit_source="openrouter_credits")),
-            "402-retry": Reply(402, _err(402, "In-flight budget exhausted", "payment_required", limit_source="openrouter_in_flight_budget"), {"Retry-After": "1"}),
-            "429": Reply(429, _err(429, "Rate limit exceeded", "rate_limit_exceeded"), {"Retry-After": "1", "X-RateLimit-Limit": "20", "X-RateLimit-Remaining": "0", "X-RateLimit-Reset": str(int(time.time() * 1000) + 1000)}),
+            "402": Reply(
+                402,
+                _err(
+                    402,
+                    "Insufficient credits. Add more using https://openrouter.ai/settings/credits",
+                    "payment_required",
+                    limit_source="openrouter_credits",
+                ),
+            ),
+            "402-retry": Reply(
+                402,
+                _err(
+                    402,
+                    "In-flight budget exhausted",
+                    "payment_required",
+                    limit_source="openrouter_in_flight_budget",
+                ),
+                {"Retry-After": "1"},
+            ),
+            "429": Reply(
+                429,
+                _err(429, "Rate limit exceeded", "rate_limit_exceeded"),
+                {
+                    "Retry-After": "1",
+                    "X-RateLimit-Limit": "20",
+                    "X-RateLimit-Remaining": "0",
+                    "X-RateLimit-Reset": str(int(time.time() * 1000) + 1000),
+                },
+            ),
             "500": Reply(500, _err(500, "Internal Server Error", "server")),
             "502": Reply(502, _err(502, "Provider returned error", "provider_unavailable")),
-            "503": Reply(503, _err(503, "No endpoints found that support the parameters", "provider_overloaded"), {"Retry-After": "1"}),
+            "503": Reply(
+                503,
+                _err(503, "No endpoints found that support the parameters", "provider_overloaded"),
+                {"Retry-After": "1"},
+            ),
             "slow": Reply(200, {"slow": True}, delay=3.0),
-            "malformed": Reply(200, "{\"id\": \"gen-broken\", \"choices\": [", {"Content-Type": "application/json"}),
-            "gen-error": Reply(200, {"id": "gen-err", "object": "chat.completion", "model": "x", "choices": [{"index": 0, "finish_reason": "error", "message": {"role": "assistant", "content": ""}, "error": {"code": 502, "message": "Provider disconnected unexpectedly", "metadata": {"error_type": "provider_unavailable"}}}]}),
+            "malformed": Reply(
+                200, '{"id": "gen-broken", "choices": [', {"Content-Type": "application/json"}
+            ),
+            "gen-error": Reply(
+                200,
+                {
+                    "id": "gen-err",
+                    "object": "chat.completion",
+                    "model": "x",
+                    "choices": [
+                        {
+                            "index": 0,
+                            "finish_reason": "error",
+                            "message": {"role": "assistant", "content": ""},
+                            "error": {
+                                "code": 502,
+                                "message": "Provider disconnected unexpectedly",
+                                "metadata": {"error_type": "provider_unavailable"},
+                            },
+                        }
+                    ],
+                },
+            ),
         }
         self.fail_next(replies[kind], times, path_contains="/chat/completions")
 
@@ -132,7 +183,9 @@ class FakeOpenRouter(FakeServer):
         if rf and rf.get("type") == "json_schema" and (rf.get("json_schema") or {}).get("strict") is True:
             loose = _not_strict((rf["json_schema"] or {}).get("schema"), "schema")
             if loose:
-                return Reply(400, _err(400, f"Invalid schema for response_format: {loose}", "invalid_request"))
+                return Reply(
+                    400, _err(400, f"Invalid schema for response_format: {loose}", "invalid_request")
+                )
         with self.lock:
             self.counter += 1
             n = self.counter
@@ -151,18 +204,29 @@ class FakeOpenRouter(FakeServer):
             if js.get("strict") is not True or "schema" not in js or not js.get("name"):
                 return Reply(400, _err(400, "json_schema needs name, strict and schema", "invalid_request"))
             if (body.get("provider") or {}).get("require_parameters") is not True:
-                return Reply(400, _err(400, "structured outputs need provider.require_parameters", "invalid_request"))
-            if js["name"] == "workflow":  # `fenta new`: a small valid offline workflow, so it works by hand too
+                return Reply(
+                    400, _err(400, "structured outputs need provider.require_parameters", "invalid_request")
+                )
+            if (
+                js["name"] == "workflow"
+            ):  # `fenta new`: a small valid offline workflow, so it works by hand too
                 content = json.dumps(_workflow(body["messages"], js["schema"]), ensure_ascii=False)
             else:
-                content = json.dumps(_instance(js["schema"], "", _topic(body["messages"]), 0, _wanted_items(body["messages"])))
+                content = json.dumps(
+                    _instance(js["schema"], "", _topic(body["messages"]), 0, _wanted_items(body["messages"]))
+                )
         else:
             content = f"Answer {n} about {_topic(body['messages'])}."
         prompt_tokens = max(1, len(json.dumps(body["messages"])) // 4)
         completion_tokens = max(1, len(content) // 4)
         total = prompt_tokens + completion_tokens
         gen_id = f"gen-{int(time.time())}-{n}"
-        usage = {"prompt_tokens": prompt_tokens, "completion_tokens": completion_tokens, "total_tokens": total, "cost": round(total * 1e-6, 9)}
+        usage = {
+            "prompt_tokens": prompt_tokens,
+            "completion_tokens": completion_tokens,
+            "total_tokens": total,
+            "cost": round(total * 1e-6, 9),
+        }
         if body.get("stream"):
             return self._sse(gen_id, model, content, usage)
         return Reply(
@@ -173,8 +237,23 @@ class FakeOpenRouter(FakeServer):
                 "created": int(time.time()),
                 "model": model,
                 "provider": "FakeAI",
-                "choices": [{"index": 0, "finish_reason": "stop", "native_finish_reason": "stop", "message": {"role": "assistant", "content": content}}],
-                "usage": {"prompt_tokens": prompt_tokens, "completion_tokens": completion_tokens, "total_tokens": total, "prompt_tokens_details": {"cached_tokens": 0}, "completion_tokens_details": {"reasoning_tokens": 0}, "cost": round(total * 1e-6, 9), "is_byok": False},
+                "choices": [
+                    {
+                        "index": 0,
+                        "finish_reason": "stop",
+                        "native_finish_reason": "stop",
+                        "message": {"role": "assistant", "content": content},
+                    }
+                ],
+                "usage": {
+                    "prompt_tokens": prompt_tokens,
+                    "completion_tokens": completion_tokens,
+                    "total_tokens": total,
+                    "prompt_tokens_details": {"cached_tokens": 0},
+                    "completion_tokens_details": {"reasoning_tokens": 0},
+                    "cost": round(total * 1e-6, 9),
+                    "is_byok": False,
+                },
             },
             {"X-Generation-Id": gen_id},
         )
@@ -189,29 +268,106 @@ class FakeOpenRouter(FakeServer):
         pieces = [content[i : i + third] for i in range(0, len(content), third)]
         if error is not None:
             if error:
-                events.append("data: " + json.dumps({**base, "choices": [{"index": 0, "delta": {"role": "assistant", "content": pieces[0]}, "finish_reason": None}]}))
-            events.append("data: " + json.dumps({**base, "provider": "FakeAI", "error": {"code": 502, "message": "Provider disconnected unexpectedly", "metadata": {"error_type": "provider_unavailable"}}, "choices": [{"index": 0, "delta": {"content": ""}, "finish_reason": "error"}]}))
+                events.append(
+                    "data: "
+                    + json.dumps(
+                        {
+                            **base,
+                            "choices": [
+                                {
+                                    "index": 0,
+                                    "delta": {"role": "assistant", "content": pieces[0]},
+                                    "finish_reason": None,
+                                }
+                            ],
+                        }
+                    )
+                )
+            events.append(
+                "data: "
+                + json.dumps(
+                    {
+                        **base,
+                        "provider": "FakeAI",
+                        "error": {
+                            "code": 502,
+                            "message": "Provider disconnected unexpectedly",
+                            "metadata": {"error_type": "provider_unavailable"},
+                        },
+                        "choices": [{"index": 0, "delta": {"content": ""}, "finish_reason": "error"}],
+                    }
+                )
+            )
         else:
             for i, piece in enumerate(pieces):
                 last = i == len(pieces) - 1
                 delta = {"role": "assistant", "content": piece} if i == 0 else {"content": piece}
-                events.append("data: " + json.dumps({**base, "choices": [{"index": 0, "delta": delta, "finish_reason": "stop" if last else None}]}))
+                events.append(
+                    "data: "
+                    + json.dumps(
+                        {
+                            **base,
+                            "choices": [
+                                {"index": 0, "delta": delta, "finish_reason": "stop" if last else None}
+                            ],
+                        }
+                    )
+                )
                 if i == 0:
                     events.append(": OPENROUTER PROCESSING")
-            events.append("data: " + json.dumps({**base, "choices": [{"index": 0, "delta": {"content": "", "role": "assistant"}, "finish_reason": "stop", "native_finish_reason": "stop"}], "usage": usage}))
+            events.append(
+                "data: "
+                + json.dumps(
+                    {
+                        **base,
+                        "choices": [
+                            {
+                                "index": 0,
+                                "delta": {"content": "", "role": "assistant"},
+                                "finish_reason": "stop",
+                                "native_finish_reason": "stop",
+                            }
+                        ],
+                        "usage": usage,
+                    }
+                )
+            )
             events.append("data: [DONE]")
-        return Reply(200, "\n\n".join(events) + "\n\n", {"Content-Type": "text/event-stream", "X-Generation-Id": gen_id})
+        return Reply(
+            200,
+            "\n\n".join(events) + "\n\n",
+            {"Content-Type": "text/event-stream", "X-Generation-Id": gen_id},
+        )
 
     def _key(self, req: Request, m: re.Match) -> Reply:
         denied = self._auth(req)
         if denied:
             return denied
-        return Reply(200, {"data": {"label": "sk-or-v1-fak...def", "limit": None, "limit_remaining": None, "usage": 0.01, "usage_daily": 0.01, "is_free_tier": False, "free_model_daily_requests": {"used": 0, "limit": 1000, "remaining": 1000}}})
+        return Reply(
+            200,
+            {
+                "data": {
+                    "label": "sk-or-v1-fak...def",
+                    "limit": None,
+                    "limit_remaining": None,
+                    "usage": 0.01,
+                    "usage_daily": 0.01,
+                    "is_free_tier": False,
+                    "free_model_daily_requests": {"used": 0, "limit": 1000, "remaining": 1000},
+                }
+            },
+        )
 
 
 _COLOURS = {
-    "red": (200, 30, 30), "green": (30, 160, 60), "blue": (30, 60, 200), "yellow": (230, 210, 40),
-    "orange": (240, 140, 30), "purple": (130, 40, 160), "white": (240, 240, 240), "black": (15, 15, 15),
+    "red": (200, 30, 30),
+    "green": (30, 160, 60),
+    "blue": (30, 60, 200),
+    "yellow": (230, 210, 40),
+    "orange": (240, 140, 30),
+    "purple": (130, 40, 160),
+    "white": (240, 240, 240),
+    "black": (15, 15, 15),
     "grey": (128, 128, 128),
 }
 
@@ -301,10 +457,19 @@ def _workflow(messages: list[dict], schema: dict) -> dict:
         ("timeline", "Timeline", {}),
         ("render", "Render", {"profile": "360p"}),
     ]
-    edges = [("script", "text", "voice", "text"), ("voice", "words", "subs", "words"), ("backdrop", "clips", "timeline", "clips"),
-             ("voice", "audio", "timeline", "voice"), ("subs", "track", "timeline", "subtitles"), ("timeline", "timeline", "render", "timeline")]
+    edges = [
+        ("script", "text", "voice", "text"),
+        ("voice", "words", "subs", "words"),
+        ("backdrop", "clips", "timeline", "clips"),
+        ("voice", "audio", "timeline", "voice"),
+        ("subs", "track", "timeline", "subtitles"),
+        ("timeline", "timeline", "render", "timeline"),
+    ]
     return {
-        "version": 1, "name": "fake-workflow", "description": f"Written by the fake OpenRouter for: {sentence}", "template": template,
+        "version": 1,
+        "name": "fake-workflow",
+        "description": f"Written by the fake OpenRouter for: {sentence}",
+        "template": template,
         "nodes": [{"id": i, "type": t, "data": {"params": p}} for i, t, p in nodes],
         "edges": [{"source": a, "sourceHandle": b, "target": c, "targetHandle": d} for a, b, c, d in edges],
     }
@@ -322,7 +487,14 @@ def _not_strict(schema: Any, where: str) -> str | None:
             return f"{where}: 'additionalProperties' must be false"
         if sorted(schema.get("required") or []) != sorted(props):
             return f"{where}: 'required' must list every property"
-    return next((w for k, v in schema.items() if isinstance(v, (dict, list)) and (w := _not_strict(v, f"{where}.{k}"))), None)
+    return next(
+        (
+            w
+            for k, v in schema.items()
+            if isinstance(v, (dict, list)) and (w := _not_strict(v, f"{where}.{k}"))
+        ),
+        None,
+    )
 
 
 def _instance(schema: dict, name: str, topic: str, i: int, wanted: int | None = None) -> Any:

@@ -48,8 +48,28 @@ def media_file(kind: str, ident: int, color: str | None = None) -> Path:
             hue = int(color.lstrip("#"), 16) if color else own
             src = f"color=c=0x{hue:06x}:s=320x568:d=2:r=15"
             tmp = path.with_suffix(".tmp." + ext)
-            args = ["-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p", "-t", "2"] if kind == "video" else ["-frames:v", "1"]
-            subprocess.run([ffmpeg_exe(), "-v", "error", "-y", "-f", "lavfi", "-i", src, *args, "-f", "mp4" if kind == "video" else "image2", str(tmp)], check=True)
+            args = (
+                ["-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p", "-t", "2"]
+                if kind == "video"
+                else ["-frames:v", "1"]
+            )
+            subprocess.run(
+                [
+                    ffmpeg_exe(),
+                    "-v",
+                    "error",
+                    "-y",
+                    "-f",
+                    "lavfi",
+                    "-i",
+                    src,
+                    *args,
+                    "-f",
+                    "mp4" if kind == "video" else "image2",
+                    str(tmp),
+                ],
+                check=True,
+            )
             tmp.replace(path)
     return path
 
@@ -102,7 +122,9 @@ class FakePexels(FakeServer):
             "500": Reply(500, {"error": "Internal server error"}),
             "slow": Reply(200, {"videos": []}, delay=1.0),
             "malformed": Reply(200, '{"page": 1, "videos": [', {"Content-Type": "application/json"}),
-            "truncated": Reply(200, media_file("video", 1).read_bytes(), {"Content-Type": "video/mp4"}, truncate_to=200),
+            "truncated": Reply(
+                200, media_file("video", 1).read_bytes(), {"Content-Type": "video/mp4"}, truncate_to=200
+            ),
             "html": Reply(200, "<html>Not found</html>", {"Content-Type": "text/html"}),
         }
         self.fail_next(replies[kind], times, path_contains=path_contains)
@@ -119,7 +141,9 @@ class FakePexels(FakeServer):
         """Auth and rate limit, exactly as the contract describes."""
         auth = req.headers.get("Authorization")
         if auth != self.key:
-            return Reply(401, {"error": "Authorization field missing or invalid" if not auth else "Invalid API key"})
+            return Reply(
+                401, {"error": "Authorization field missing or invalid" if not auth else "Invalid API key"}
+            )
         with self.lock:
             if self.remaining <= 0:
                 return Reply(429, {"error": "Rate limit exceeded"})  # no X-Ratelimit-* on 429
@@ -127,7 +151,11 @@ class FakePexels(FakeServer):
         return None
 
     def _limits(self) -> dict[str, str]:
-        return {"X-Ratelimit-Limit": str(self.limit), "X-Ratelimit-Remaining": str(self.remaining), "X-Ratelimit-Reset": str(self.reset_at)}
+        return {
+            "X-Ratelimit-Limit": str(self.limit),
+            "X-Ratelimit-Remaining": str(self.remaining),
+            "X-Ratelimit-Reset": str(self.reset_at),
+        }
 
     def _ids(self, query: str) -> list[int]:
         if query.lower() in self.catalogue:
@@ -141,29 +169,62 @@ class FakePexels(FakeServer):
         if landscape:
             sizes = [(h, w) for w, h in sizes]
         files = [
-            {"id": vid * 10 + i, "quality": "uhd" if max(w, h) > 2000 else ("hd" if min(w, h) >= 720 else "sd"), "file_type": "video/mp4", "width": w, "height": h, "fps": 29.97, "link": f"{self.url}/media/video/{vid}.mp4?w={w}&h={h}"}
+            {
+                "id": vid * 10 + i,
+                "quality": "uhd" if max(w, h) > 2000 else ("hd" if min(w, h) >= 720 else "sd"),
+                "file_type": "video/mp4",
+                "width": w,
+                "height": h,
+                "fps": 29.97,
+                "link": f"{self.url}/media/video/{vid}.mp4?w={w}&h={h}",
+            }
             for i, (w, h) in enumerate(sizes)
         ]
-        files.append({"id": vid * 10 + 9, "quality": "hls", "file_type": "application/x-mpegURL", "width": None, "height": None, "fps": None, "link": f"{self.url}/media/video/{vid}.m3u8"})
+        files.append(
+            {
+                "id": vid * 10 + 9,
+                "quality": "hls",
+                "file_type": "application/x-mpegURL",
+                "width": None,
+                "height": None,
+                "fps": None,
+                "link": f"{self.url}/media/video/{vid}.m3u8",
+            }
+        )
         w, h = sizes[0]
         slug = self.specs.get(vid, {}).get("slug", "clip")
         return {
-            "id": vid, "width": w, "height": h, "url": f"https://www.pexels.com/video/{slug}-{vid}/",
+            "id": vid,
+            "width": w,
+            "height": h,
+            "url": f"https://www.pexels.com/video/{slug}-{vid}/",
             "image": f"{self.url}/media/photo/{vid}.jpg",
-            "full_res": None, "tags": [], "duration": 2,
+            "full_res": None,
+            "tags": [],
+            "duration": 2,
             "user": {"id": vid + 5, "name": f"Author {vid}", "url": f"https://www.pexels.com/@author{vid}"},
-            "video_files": files, "video_pictures": [{"id": vid * 7, "picture": f"{self.url}/media/photo/{vid}.jpg", "nr": 0}],
+            "video_files": files,
+            "video_pictures": [{"id": vid * 7, "picture": f"{self.url}/media/photo/{vid}.jpg", "nr": 0}],
         }
 
     def _photo(self, pid: int) -> dict[str, Any]:
         base = f"{self.url}/media/photo/{pid}.jpg"
         spec = self.specs.get(pid, {})
         return {
-            "id": pid, "width": 3000, "height": 5333,
+            "id": pid,
+            "width": 3000,
+            "height": 5333,
             "url": f"https://www.pexels.com/photo/{spec.get('slug', 'still')}-{pid}/",
-            "photographer": f"Photographer {pid}", "photographer_url": f"https://www.pexels.com/@photographer{pid}", "photographer_id": pid + 3,
-            "avg_color": "#4A5D3F", "alt": spec.get("alt", f"Still {pid}"), "liked": False,
-            "src": {k: f"{base}?v={k}" for k in ("original", "large2x", "large", "medium", "small", "portrait", "landscape", "tiny")},
+            "photographer": f"Photographer {pid}",
+            "photographer_url": f"https://www.pexels.com/@photographer{pid}",
+            "photographer_id": pid + 3,
+            "avg_color": "#4A5D3F",
+            "alt": spec.get("alt", f"Still {pid}"),
+            "liked": False,
+            "src": {
+                k: f"{base}?v={k}"
+                for k in ("original", "large2x", "large", "medium", "small", "portrait", "landscape", "tiny")
+            },
         }
 
     def _search(self, req: Request, kind: str) -> Reply:
@@ -178,12 +239,20 @@ class FakePexels(FakeServer):
             return Reply(400, {"error": "invalid orientation"})
         page = int(req.q("page") or 1)
         per_page = min(80, int(req.q("per_page") or 15))
-        empty = query.lower() in self.empty_queries or (req.q("size") and query.lower() in self.sized_empty_queries)
+        empty = query.lower() in self.empty_queries or (
+            req.q("size") and query.lower() in self.sized_empty_queries
+        )
         ids = [] if empty else self._ids(query)
         chunk = ids[(page - 1) * per_page : page * per_page]
         items = [self._video(i, orientation) if kind == "videos" else self._photo(i) for i in chunk]
         prefix = "/videos/search" if kind == "videos" else "/v1/search"
-        body: dict[str, Any] = {"page": page, "per_page": per_page, "total_results": len(ids), "url": f"https://www.pexels.com/search/{query}/", kind: items}
+        body: dict[str, Any] = {
+            "page": page,
+            "per_page": per_page,
+            "total_results": len(ids),
+            "url": f"https://www.pexels.com/search/{query}/",
+            kind: items,
+        }
         if page * per_page < len(ids):
             body["next_page"] = f"{self.url}{prefix}/?page={page + 1}&per_page={per_page}&query={query}"
         if page > 1:

@@ -43,25 +43,56 @@ KEY = "sb_secret_fake_0123456789abcdef"
 CHUNK = 6 * 1024 * 1024
 
 _JOB_DEFAULTS = {
-    "user_id": None, "workflow_name": None, "status": "queued", "progress": 0, "current_node": None, "error": None,
-    "retryable": None, "attempt": 0, "cost": 0, "duration": None, "video_path": None, "thumbnail_path": None,
-    "srt_path": None, "stage_timings": {}, "host": None, "document": None, "vars": {}, "claimed_by": None,
-    "lease_expires_at": None, "started_at": None, "finished_at": None,
+    "user_id": None,
+    "workflow_name": None,
+    "status": "queued",
+    "progress": 0,
+    "current_node": None,
+    "error": None,
+    "retryable": None,
+    "attempt": 0,
+    "cost": 0,
+    "duration": None,
+    "video_path": None,
+    "thumbnail_path": None,
+    "srt_path": None,
+    "stage_timings": {},
+    "host": None,
+    "document": None,
+    "vars": {},
+    "claimed_by": None,
+    "lease_expires_at": None,
+    "started_at": None,
+    "finished_at": None,
 }
 #: table -> column defaults (created_at/updated_at are added on insert).
 TABLES: dict[str, dict[str, Any]] = {
     "jobs": _JOB_DEFAULTS,
     "job_events": {"job_id": None, "type": None, "data": {}},
-    "usage_records": {"job_id": None, "node_id": None, "provider": None, "model": None, "units": None, "quantity": None, "cost": None},
+    "usage_records": {
+        "job_id": None,
+        "node_id": None,
+        "provider": None,
+        "model": None,
+        "units": None,
+        "quantity": None,
+        "cost": None,
+    },
 }
-_TIMESTAMPED = {"jobs": ("created_at", "updated_at"), "job_events": ("created_at",), "usage_records": ("created_at",)}
+_TIMESTAMPED = {
+    "jobs": ("created_at", "updated_at"),
+    "job_events": ("created_at",),
+    "usage_records": ("created_at",),
+}
 
 
 def _now() -> str:
     return dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
 
 
-def pg_error(status: int, code: str, message: str, details: str | None = None, hint: str | None = None) -> Reply:
+def pg_error(
+    status: int, code: str, message: str, details: str | None = None, hint: str | None = None
+) -> Reply:
     """A PostgREST error answer."""
     return Reply(status, {"code": code, "message": message, "details": details, "hint": hint})
 
@@ -72,8 +103,14 @@ def storage_error(status: str, code: str, error: str, message: str, http: int = 
 
 
 UNAVAILABLE = pg_error(503, "PGRST002", "Could not query the database for the schema cache. Retrying.")
-GATEWAY_NO_KEY = Reply(401, {"message": "No API key found in request", "hint": "No `apikey` request header or url param was found."})
-GATEWAY_BAD_KEY = Reply(401, {"message": "Invalid API key", "hint": "Double check your Supabase `anon` or `service_role` API key."})
+GATEWAY_NO_KEY = Reply(
+    401,
+    {"message": "No API key found in request", "hint": "No `apikey` request header or url param was found."},
+)
+GATEWAY_BAD_KEY = Reply(
+    401,
+    {"message": "Invalid API key", "hint": "Double check your Supabase `anon` or `service_role` API key."},
+)
 DUPLICATE_OBJECT = storage_error("409", "KeyAlreadyExists", "Duplicate", "The resource already exists")
 #: supabase/storage's `isValidKey`: the characters an object key may hold (JavaScript's \w is ASCII only).
 VALID_KEY = re.compile(r"(\w|/|!|-|\.|\*|'|\(|\)| |&|\$|@|=|;|:|\+|,|\?)*", re.ASCII)
@@ -152,7 +189,7 @@ class FakeSupabase(FakeServer):
             self.offline = False
             self._drop_after: list[int] = []
 
-    def start(self, port: int = 0) -> "FakeSupabase":
+    def start(self, port: int = 0) -> FakeSupabase:
         super().start(port)
         handler = self._server.RequestHandlerClass  # type: ignore[union-attr]
         handler.do_HEAD = handler.do_GET  # TUS asks for offsets with HEAD (answered without a body)
@@ -170,7 +207,15 @@ class FakeSupabase(FakeServer):
         job_id = fields.pop("id", None) or str(uuid.uuid4())
         with self.db_lock:
             now = _now()
-            self.tables["jobs"][job_id] = {**_JOB_DEFAULTS, "id": job_id, "document": document, "vars": vars or {}, "created_at": now, "updated_at": now, **fields}
+            self.tables["jobs"][job_id] = {
+                **_JOB_DEFAULTS,
+                "id": job_id,
+                "document": document,
+                "vars": vars or {},
+                "created_at": now,
+                "updated_at": now,
+                **fields,
+            }
         return job_id
 
     def object(self, key: str) -> tuple[bytes, str] | None:
@@ -198,7 +243,11 @@ class FakeSupabase(FakeServer):
             if bearer and bearer != self.key and bearer not in self.user_tokens:
                 if req.path.startswith("/storage/"):
                     return storage_error("400", "InvalidJWT", "Unauthorized", "invalid signature")
-                return pg_error(401, "PGRST301", "JWSError (CompactDecodeError Invalid number of parts: Expected 3 parts; got 1)")
+                return pg_error(
+                    401,
+                    "PGRST301",
+                    "JWSError (CompactDecodeError Invalid number of parts: Expected 3 parts; got 1)",
+                )
         reply = super().dispatch(req)
         if req.method == "HEAD":
             reply.body = b""
@@ -229,17 +278,23 @@ class FakeSupabase(FakeServer):
         return out
 
     def _matching(self, rows: dict[str, dict[str, Any]], filters: list) -> list[dict[str, Any]]:
-        return [r for r in rows.values() if all(_compare(op, r.get(col), arg) != neg for col, neg, op, arg in filters)]
+        return [
+            r
+            for r in rows.values()
+            if all(_compare(op, r.get(col), arg) != neg for col, neg, op, arg in filters)
+        ]
 
     def _shape(self, req: Request, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
         order = req.q("order")
         if order:
             for part in reversed(order.split(",")):
                 col, _, direction = part.partition(".")
-                rows.sort(key=lambda r: (r.get(col) is None, str(r.get(col))), reverse=direction.startswith("desc"))
+                rows.sort(
+                    key=lambda r: (r.get(col) is None, str(r.get(col))), reverse=direction.startswith("desc")
+                )
         offset = int(req.q("offset") or 0)
         limit = req.q("limit")
-        rows = rows[offset: offset + int(limit) if limit else None]
+        rows = rows[offset : offset + int(limit) if limit else None]
         select = req.q("select")
         if select and select != "*":
             cols = select.split(",")
@@ -250,7 +305,9 @@ class FakeSupabase(FakeServer):
         known = set(TABLES[table]) | {"id", *_TIMESTAMPED[table]}
         for col in row:
             if col not in known:
-                return pg_error(400, "PGRST204", f"Could not find the '{col}' column of '{table}' in the schema cache")
+                return pg_error(
+                    400, "PGRST204", f"Could not find the '{col}' column of '{table}' in the schema cache"
+                )
         return None
 
     def _select(self, req: Request, m: re.Match) -> Reply:
@@ -286,19 +343,37 @@ class FakeSupabase(FakeServer):
                 bad = self._check_columns(name, obj)
                 if bad:
                     return bad
-                if name != "jobs" and obj.get("job_id") is not None and obj["job_id"] not in self.tables["jobs"]:
-                    return pg_error(409, "23503", f'insert or update on table "{name}" violates foreign key constraint "{name}_job_id_fkey"',
-                                    f'Key (job_id)=({obj["job_id"]}) is not present in table "jobs".')
+                if (
+                    name != "jobs"
+                    and obj.get("job_id") is not None
+                    and obj["job_id"] not in self.tables["jobs"]
+                ):
+                    return pg_error(
+                        409,
+                        "23503",
+                        f'insert or update on table "{name}" violates foreign key constraint "{name}_job_id_fkey"',
+                        f'Key (job_id)=({obj["job_id"]}) is not present in table "jobs".',
+                    )
                 row_id = obj.get("id") or str(uuid.uuid4())
                 now = _now()
                 if row_id in staged:
                     if not (merge and req.q("on_conflict") in (None, "id")):
-                        return pg_error(409, "23505", f'duplicate key value violates unique constraint "{name}_pkey"', f"Key (id)=({row_id}) already exists.")
+                        return pg_error(
+                            409,
+                            "23505",
+                            f'duplicate key value violates unique constraint "{name}_pkey"',
+                            f"Key (id)=({row_id}) already exists.",
+                        )
                     staged[row_id].update(obj)
                     if "updated_at" in _TIMESTAMPED[name]:
                         staged[row_id]["updated_at"] = now
                 else:
-                    staged[row_id] = {**TABLES[name], **{c: now for c in _TIMESTAMPED[name]}, **obj, "id": row_id}
+                    staged[row_id] = {
+                        **TABLES[name],
+                        **{c: now for c in _TIMESTAMPED[name]},
+                        **obj,
+                        "id": row_id,
+                    }
                 out.append(dict(staged[row_id]))
             self.tables[name] = staged
         if "return=representation" in prefer:
@@ -367,12 +442,18 @@ class FakeSupabase(FakeServer):
         return Reply(200, found[0], {"Content-Type": found[1]})
 
     def _token(self, key: str) -> str:
-        return base64.urlsafe_b64encode(hmac.new(self.secret, key.encode(), hashlib.sha256).digest()).decode().rstrip("=")
+        return (
+            base64.urlsafe_b64encode(hmac.new(self.secret, key.encode(), hashlib.sha256).digest())
+            .decode()
+            .rstrip("=")
+        )
 
     def _sign(self, req: Request, m: re.Match) -> Reply:
         body = req.json() or {}
         if not isinstance(body.get("expiresIn"), int) or body["expiresIn"] < 1:
-            return storage_error("400", "InvalidRequest", "Bad Request", "body/expiresIn must be integer >= 1")
+            return storage_error(
+                "400", "InvalidRequest", "Bad Request", "body/expiresIn must be integer >= 1"
+            )
         key = f"{m.group(1)}/{unquote(m.group(2))}"
         if self.object(key) is None:
             return storage_error("404", "NoSuchKey", "not_found", "Object not found")
@@ -392,23 +473,45 @@ class FakeSupabase(FakeServer):
             if item.strip():
                 k, _, v = item.strip().partition(" ")
                 meta[k] = base64.b64decode(v).decode()
-        if req.headers.get("Tus-Resumable") != "1.0.0" or not (req.headers.get("Upload-Length") or "").isdigit():
+        if (
+            req.headers.get("Tus-Resumable") != "1.0.0"
+            or not (req.headers.get("Upload-Length") or "").isdigit()
+        ):
             return Reply(412, b"Tus-Resumable 1.0.0 and Upload-Length are required")
         if not {"bucketName", "objectName"} <= set(meta):
-            return storage_error("400", "InvalidRequest", "Bad Request", "Upload-Metadata needs bucketName and objectName")
+            return storage_error(
+                "400", "InvalidRequest", "Bad Request", "Upload-Metadata needs bucketName and objectName"
+            )
         if not meta["objectName"] or not VALID_KEY.fullmatch(meta["objectName"]):
             return invalid_key(meta["objectName"])
         upload_id = uuid.uuid4().hex
         with self.db_lock:
-            self.uploads[upload_id] = {"length": int(req.headers["Upload-Length"]), "data": bytearray(), "meta": meta,
-                                       "upsert": (req.headers.get("x-upsert") or "").lower() == "true"}
-        return Reply(201, b"", {"Location": f"{self.url}/storage/v1/upload/resumable/{upload_id}", "Tus-Resumable": "1.0.0"})
+            self.uploads[upload_id] = {
+                "length": int(req.headers["Upload-Length"]),
+                "data": bytearray(),
+                "meta": meta,
+                "upsert": (req.headers.get("x-upsert") or "").lower() == "true",
+            }
+        return Reply(
+            201,
+            b"",
+            {"Location": f"{self.url}/storage/v1/upload/resumable/{upload_id}", "Tus-Resumable": "1.0.0"},
+        )
 
     def _tus_head(self, req: Request, m: re.Match) -> Reply:
         up = self.uploads.get(m.group(1))
         if up is None:
             return Reply(404, b"")
-        return Reply(200, b"", {"Upload-Offset": str(len(up["data"])), "Upload-Length": str(up["length"]), "Tus-Resumable": "1.0.0", "Cache-Control": "no-store"})
+        return Reply(
+            200,
+            b"",
+            {
+                "Upload-Offset": str(len(up["data"])),
+                "Upload-Length": str(up["length"]),
+                "Tus-Resumable": "1.0.0",
+                "Cache-Control": "no-store",
+            },
+        )
 
     def _tus_patch(self, req: Request, m: re.Match) -> Reply:
         with self.db_lock:
@@ -430,7 +533,13 @@ class FakeSupabase(FakeServer):
             offset = len(up["data"])
             if offset == up["length"]:
                 meta = up["meta"]
-                reply = self._store_object(meta["bucketName"], meta["objectName"], bytes(up["data"]), meta.get("contentType", "application/octet-stream"), up["upsert"])
+                reply = self._store_object(
+                    meta["bucketName"],
+                    meta["objectName"],
+                    bytes(up["data"]),
+                    meta.get("contentType", "application/octet-stream"),
+                    up["upsert"],
+                )
                 if reply.status != 200:
                     return reply
         return Reply(204, b"", {"Upload-Offset": str(offset), "Tus-Resumable": "1.0.0"})
@@ -461,7 +570,10 @@ def main(argv: list[str] | None = None) -> None:
     that point fenta at it (the fake's state lives in memory and is gone when it stops)."""
     import argparse
 
-    parser = argparse.ArgumentParser(prog="python -m tests.fakes.supabase", description="A fake Supabase project on 127.0.0.1 (gateway, PostgREST, Storage, TUS).")
+    parser = argparse.ArgumentParser(
+        prog="python -m tests.fakes.supabase",
+        description="A fake Supabase project on 127.0.0.1 (gateway, PostgREST, Storage, TUS).",
+    )
     parser.add_argument("--port", type=int, default=0, help="Port to listen on (default: a free one).")
     args = parser.parse_args(argv)
     try:

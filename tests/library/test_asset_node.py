@@ -33,8 +33,26 @@ def library(make_media):
 
 def _centre_rgb(video: str, at: float) -> tuple[int, int, int]:
     out = subprocess.run(
-        [ffmpeg_exe(), "-v", "error", "-ss", str(at), "-i", video, "-frames:v", "1", "-vf", "crop=iw/2:ih/4,scale=1:1", "-f", "rawvideo", "-pix_fmt", "rgb24", "-"],
-        capture_output=True, check=True,
+        [
+            ffmpeg_exe(),
+            "-v",
+            "error",
+            "-ss",
+            str(at),
+            "-i",
+            video,
+            "-frames:v",
+            "1",
+            "-vf",
+            "crop=iw/2:ih/4,scale=1:1",
+            "-f",
+            "rawvideo",
+            "-pix_fmt",
+            "rgb24",
+            "-",
+        ],
+        capture_output=True,
+        check=True,
     ).stdout
     return out[0], out[1], out[2]
 
@@ -46,30 +64,48 @@ def _dominant(rgb: tuple[int, int, int]) -> str:
 def test_a_workflow_with_a_tag_renders_the_tagged_clips_in_order(write, library):
     result = fenta.run(fenta.load(write("wf.yaml", WF.format(params="{tag: beach}"))), out="out")
     assert result.status == "completed", result.error
-    assert [c["source"] for c in result.outputs["clips"]["clips"]] == [f"asset:{library['red']}", f"asset:{library['blue']}"]
+    assert [c["source"] for c in result.outputs["clips"]["clips"]] == [
+        f"asset:{library['red']}",
+        f"asset:{library['blue']}",
+    ]
     assert [_dominant(_centre_rgb(result.video, t)) for t in (0.4, 1.6)] == ["red", "blue"]
 
 
 def test_asset_ids_are_used_in_the_order_given(write, library):
-    wf = fenta.load(write("wf.yaml", WF.format(params=f"{{asset: [{library['green']}, '{library['red'][:6]}']}}")))
+    wf = fenta.load(
+        write("wf.yaml", WF.format(params=f"{{asset: [{library['green']}, '{library['red'][:6]}']}}"))
+    )
     result = fenta.run(wf, out="out")
     assert result.status == "completed", result.error
-    assert [c["source"] for c in result.outputs["clips"]["clips"]] == [f"asset:{library['green']}", f"asset:{library['red']}"]
+    assert [c["source"] for c in result.outputs["clips"]["clips"]] == [
+        f"asset:{library['green']}",
+        f"asset:{library['red']}",
+    ]
 
 
 def _picked(write, params: str) -> list[str]:
     """The asset ids an Input.Asset node alone outputs (no render)."""
-    result = fenta.run(fenta.load(write("pick.yaml", f"nodes:\n  clips: {{type: Input.Asset, params: {params}}}\n")), out="out")
+    result = fenta.run(
+        fenta.load(write("pick.yaml", f"nodes:\n  clips: {{type: Input.Asset, params: {params}}}\n")),
+        out="out",
+    )
     assert result.status == "completed", result.error
     return [c["source"].removeprefix("asset:") for c in result.outputs["clips"]["clips"]]
 
 
 def test_pick_random_is_the_same_for_the_same_seed(write, library, make_media):
     for n in range(3):
-        fenta.library.add(make_media(f"extra{n}.mp4", f"color=c=0x{n}{n}{n}{n}{n}{n}:s=160x120:d=1:r=15", "-pix_fmt", "yuv420p"), tags=["beach"])
+        fenta.library.add(
+            make_media(
+                f"extra{n}.mp4", f"color=c=0x{n}{n}{n}{n}{n}{n}:s=160x120:d=1:r=15", "-pix_fmt", "yuv420p"
+            ),
+            tags=["beach"],
+        )
     ordered = [a.id for a in fenta.library.tagged("beach")]
     assert _picked(write, "{tag: beach}") == ordered
-    first, again, other = (_picked(write, f"{{tag: beach, pick: random, seed: {seed}, count: 3}}") for seed in (7, 7, 8))
+    first, again, other = (
+        _picked(write, f"{{tag: beach, pick: random, seed: {seed}, count: 3}}") for seed in (7, 7, 8)
+    )
     assert first == again and len(first) == 3 and set(first) <= set(ordered)
     assert first != ordered[:3] or other != ordered[:3]  # shuffled: not both seeds keep the added order
 
@@ -84,11 +120,15 @@ def test_pick_random_is_the_same_for_the_same_seed(write, library, make_media):
         ("{}", "params.paths", "give paths, asset (library ids) or tag"),
     ],
 )
-def test_unknown_assets_and_tags_are_validation_errors_naming_node_and_field(cli, write, library, params, field, message):
+def test_unknown_assets_and_tags_are_validation_errors_naming_node_and_field(
+    cli, write, library, params, field, message
+):
     path = write("wf.yaml", WF.format(params=params.replace("RED", library["red"])))
     result = cli("validate", str(path))
     assert result.exit_code == 2
-    assert "node 'clips'" in result.output and f"field '{field}'" in result.output and message in result.output, result.output
+    assert (
+        "node 'clips'" in result.output and f"field '{field}'" in result.output and message in result.output
+    ), result.output
 
 
 def test_a_stored_file_removed_behind_the_librarys_back_is_a_clear_error(write, library):

@@ -14,7 +14,17 @@ from fenta.media.probe import probe
 
 @pytest.fixture
 def clip(make_media):
-    return make_media("clip.mp4", "testsrc2=s=320x240:d=2", "-f", "lavfi", "-i", "sine=d=2", "-pix_fmt", "yuv420p", "-shortest")
+    return make_media(
+        "clip.mp4",
+        "testsrc2=s=320x240:d=2",
+        "-f",
+        "lavfi",
+        "-i",
+        "sine=d=2",
+        "-pix_fmt",
+        "yuv420p",
+        "-shortest",
+    )
 
 
 def _json(result):
@@ -76,7 +86,10 @@ def test_tags_and_kinds_filter_the_list(cli, clip, make_media):
     cli("assets", "add", str(photo))
     photo_id = fenta.library.list_assets(kind="image")[0].id
     assert cli("assets", "tag", photo_id[:6], "beach").exit_code == 0
-    assert [a["name"] for a in _json(cli("assets", "list", "--tag", "beach", "--json"))] == ["clip.mp4", "photo.png"]
+    assert [a["name"] for a in _json(cli("assets", "list", "--tag", "beach", "--json"))] == [
+        "clip.mp4",
+        "photo.png",
+    ]
     assert [a["name"] for a in _json(cli("assets", "list", "--tag", "summer", "--json"))] == ["clip.mp4"]
     assert [a["name"] for a in _json(cli("assets", "list", "--kind", "image", "--json"))] == ["photo.png"]
     assert _json(cli("assets", "tag", photo_id, "beach", "--remove", "--json"))["tags"] == []
@@ -111,7 +124,9 @@ def test_adding_one_file_from_several_threads_at_once_keeps_one_asset(clip, fent
     with ThreadPoolExecutor(4) as pool:
         ids = set(pool.map(lambda _: fenta.library.add(clip, tags=["beach"]).id, range(4)))
     assert len(ids) == 1 and len(fenta.library.list_assets()) == 1
-    assert len([p for p in (fenta_home / "library").rglob("*") if p.is_file()]) == 2  # one file, one thumbnail
+    assert (
+        len([p for p in (fenta_home / "library").rglob("*") if p.is_file()]) == 2
+    )  # one file, one thumbnail
 
 
 def test_a_bad_tag_is_refused_once_before_any_file_is_added(cli, clip, make_media):
@@ -131,7 +146,9 @@ def test_tags_in_any_alphabet_are_kept_and_filter_the_list(cli, clip):
 def test_a_filtered_list_that_matches_nothing_says_what_was_asked_for(cli, clip):
     cli("assets", "add", str(clip), "--tag", "beach")
     r = cli("assets", "list", "--kind", "audio", "--tag", "beach")
-    assert r.exit_code == 0 and "no audio assets tagged 'beach'" in r.stdout and "no assets yet" not in r.stdout
+    assert (
+        r.exit_code == 0 and "no audio assets tagged 'beach'" in r.stdout and "no assets yet" not in r.stdout
+    )
 
 
 def test_an_id_shorter_than_4_characters_says_how_many_to_give(cli, clip):
@@ -150,10 +167,14 @@ def test_sizes_are_shown_in_the_units_fenta_cache_uses(cli, clip):
     from fenta.engine.cache import human_size
 
     asset = _json(cli("assets", "add", str(clip), "--json"))["assets"][0]
-    assert f"{human_size(asset['bytes'])} ({asset['bytes']} bytes)" in cli("assets", "show", asset["id"]).stdout
+    assert (
+        f"{human_size(asset['bytes'])} ({asset['bytes']} bytes)" in cli("assets", "show", asset["id"]).stdout
+    )
 
 
-def test_on_a_narrow_terminal_the_list_keeps_the_id_whole_and_every_column_visible(clip, tmp_path, monkeypatch):
+def test_on_a_narrow_terminal_the_list_keeps_the_id_whole_and_every_column_visible(
+    clip, tmp_path, monkeypatch
+):
     from rich.console import Console
 
     from fenta.cli import asset_cmds

@@ -19,7 +19,9 @@ nodes:
 
 
 def _run(write, type_: str, **params):
-    result = fenta.run(fenta.load(write("wf.yaml", WF.format(type=type_, params=json.dumps(params)))), out="out")
+    result = fenta.run(
+        fenta.load(write("wf.yaml", WF.format(type=type_, params=json.dumps(params)))), out="out"
+    )
     assert result.status == "completed", result.error
     return result
 
@@ -31,7 +33,10 @@ def test_stock_clips_are_recorded_with_query_and_pexels_credit(write, pexels_fak
     assert sorted(a.provenance["query"] for a in assets) == ["city night", "ocean waves"]
     credits = open(result.artifacts["credits"], encoding="utf-8").read()
     for a in assets:
-        assert a.provenance["credit"].startswith("Video by ") and " on Pexels: https://" in a.provenance["credit"]
+        assert (
+            a.provenance["credit"].startswith("Video by ")
+            and " on Pexels: https://" in a.provenance["credit"]
+        )
         assert a.provenance["credit"] in credits and a.provenance["cost"] == 0.0
         assert a.kind == "video" and a.duration == 2.0 and a.thumbnail
     assert sorted(a.source for a in assets) == sorted(c["source"] for c in result.outputs["media"]["clips"])
@@ -50,7 +55,9 @@ def test_a_library_that_cannot_be_written_only_warns(write, pexels_fake, fenta_h
     fenta_home.mkdir(parents=True, exist_ok=True)
     (fenta_home / "library").write_text("a file where the library's folder should be")
     events = []
-    wf = fenta.load(write("wf.yaml", WF.format(type="Input.Stock", params=json.dumps({"queries": ["forest"]}))))
+    wf = fenta.load(
+        write("wf.yaml", WF.format(type="Input.Stock", params=json.dumps({"queries": ["forest"]})))
+    )
     result = fenta.run(wf, out="out", on_event=events.append)
     assert result.status == "completed", result.error
     warnings = [str(e.data) for e in events if e.type == "message"]

@@ -15,11 +15,25 @@ class MediaHost(FakeServer):
 
     def __init__(self, clip: bytes) -> None:
         super().__init__()
-        self.route("GET", r"/clips/beach\.mp4", lambda req, m: Reply(200, clip, {"Content-Type": "video/mp4"}))
-        self.route("GET", r"/clips/sea%20front\.mp4", lambda req, m: Reply(200, clip, {"Content-Type": "video/mp4"}))
-        self.route("GET", r"/download", lambda req, m: Reply(200, clip, {"Content-Type": "application/octet-stream"}))
-        self.route("GET", r"/page\.mp4", lambda req, m: Reply(200, "<html>not a clip</html>", {"Content-Type": "text/html"}))
-        self.route("GET", r"/endless\.mp4", lambda req, m: Reply(200, b"\0" * 200_000, {"Content-Type": "video/mp4", "X-Unsized": "1"}))
+        self.route(
+            "GET", r"/clips/beach\.mp4", lambda req, m: Reply(200, clip, {"Content-Type": "video/mp4"})
+        )
+        self.route(
+            "GET", r"/clips/sea%20front\.mp4", lambda req, m: Reply(200, clip, {"Content-Type": "video/mp4"})
+        )
+        self.route(
+            "GET", r"/download", lambda req, m: Reply(200, clip, {"Content-Type": "application/octet-stream"})
+        )
+        self.route(
+            "GET",
+            r"/page\.mp4",
+            lambda req, m: Reply(200, "<html>not a clip</html>", {"Content-Type": "text/html"}),
+        )
+        self.route(
+            "GET",
+            r"/endless\.mp4",
+            lambda req, m: Reply(200, b"\0" * 200_000, {"Content-Type": "video/mp4", "X-Unsized": "1"}),
+        )
 
     @staticmethod
     def send(h, reply: Reply) -> None:
@@ -52,7 +66,9 @@ def test_a_url_is_downloaded_once_and_probed_like_a_file(cli, host):
     assert first.exit_code == second.exit_code == 0, first.output
     a, b = json.loads(first.stdout)["assets"][0], json.loads(second.stdout)["assets"][0]
     assert a["id"] == b["id"] and a["origin"] == "url" and a["source"] == url
-    assert a["kind"] == "video" and a["duration"] == pytest.approx(1.0, abs=0.05) and a["path"].endswith(".mp4")
+    assert (
+        a["kind"] == "video" and a["duration"] == pytest.approx(1.0, abs=0.05) and a["path"].endswith(".mp4")
+    )
     assert len(host.requests_to("/clips/")) == 1
 
 
@@ -104,9 +120,16 @@ def test_a_workflow_url_goes_through_the_library_and_is_fetched_once(write, host
 
 def test_a_workflow_url_that_is_not_media_fails_its_node_naming_the_url(write, host):
     url = host.url + "/page.mp4"
-    result = fenta.run(fenta.load(write("wf.yaml", f"nodes:\n  clips: {{type: Input.Asset, params: {{paths: ['{url}']}}}}\n")), out="out")
+    result = fenta.run(
+        fenta.load(
+            write("wf.yaml", f"nodes:\n  clips: {{type: Input.Asset, params: {{paths: ['{url}']}}}}\n")
+        ),
+        out="out",
+    )
     assert result.status == "failed" and result.exit_code == 2
-    assert url in result.error and "node 'clips'" in result.error and "not video, image or audio" in result.error
+    assert (
+        url in result.error and "node 'clips'" in result.error and "not video, image or audio" in result.error
+    )
 
 
 def test_a_server_error_while_downloading_is_retryable_and_a_404_is_not(write, host):
@@ -114,7 +137,15 @@ def test_a_server_error_while_downloading_is_retryable_and_a_404_is_not(write, h
     wf = write("wf.yaml", f"nodes:\n  clips: {{type: Input.Asset, params: {{paths: ['{url}']}}}}\n")
     host.fail_next(Reply(503, "busy"))
     busy = fenta.run(fenta.load(wf), out="out")
-    gone = fenta.run(fenta.load(write("wf2.yaml", f"nodes:\n  clips: {{type: Input.Asset, params: {{paths: ['{host.url}/nope.mp4']}}}}\n")), out="out")
+    gone = fenta.run(
+        fenta.load(
+            write(
+                "wf2.yaml",
+                f"nodes:\n  clips: {{type: Input.Asset, params: {{paths: ['{host.url}/nope.mp4']}}}}\n",
+            )
+        ),
+        out="out",
+    )
     assert (busy.status, busy.retryable) == ("failed", True) and "HTTP 503" in busy.error
     assert (gone.status, gone.retryable) == ("failed", False) and "HTTP 404" in gone.error
 

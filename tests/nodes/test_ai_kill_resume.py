@@ -9,13 +9,13 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import pytest
 
 from tests.conftest import REPO
-from tests.fakes.kie import HD_PATH, UHD_PATH, FAST_ENV, FakeKie, fake_kie  # noqa: F401  (fixture)
+from tests.fakes.kie import FAST_ENV, HD_PATH, UHD_PATH, FakeKie, fake_kie  # noqa: F401  (fixture)
 
 HEAD = """
 version: 1

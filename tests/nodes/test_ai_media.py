@@ -11,8 +11,8 @@ from fenta.engine.results import plan
 from fenta.engine.runner import run
 from fenta.engine.spec import load
 from fenta.engine.store import JobStore
-from fenta.pricing import credits_to_usd, kie_credits
 from fenta.media.probe import probe
+from fenta.pricing import credits_to_usd, kie_credits
 from tests.fakes.fixtures import openrouter_fake  # noqa: F401  (fixture)
 from tests.fakes.kie import fake_kie  # noqa: F401  (fixture)
 
@@ -47,7 +47,9 @@ def test_image_prompt_is_generated_downloaded_and_billed(fake_kie, write):
     assert body["model"] == "flux-2/pro-text-to-image" and body["input"]["aspect_ratio"] == "9:16"
     store = _store()
     rows = list(store.db.query("select * from usage_records where provider='kie'"))
-    assert [(r["units"], r["quantity"]) for r in rows] == [("credits", 5.0)]  # creditsConsumed from the response
+    assert [(r["units"], r["quantity"]) for r in rows] == [
+        ("credits", 5.0)
+    ]  # creditsConsumed from the response
     task = list(store.db.query("select status, task_id from provider_tasks"))
     assert task == [{"status": "succeeded", "task_id": fake_kie.creates and next(iter(fake_kie.tasks))}]
 
@@ -69,13 +71,21 @@ nodes:
 
 
 def test_one_image_per_scene_generated_concurrently(fake_kie, write):
-    wf = load(write("wf.yaml", SCENES_WF.format(params=json.dumps({"model": "gpt-4o-image", "style": "watercolor"}))))
+    wf = load(
+        write(
+            "wf.yaml", SCENES_WF.format(params=json.dumps({"model": "gpt-4o-image", "style": "watercolor"}))
+        )
+    )
     res = run(wf, out="out")
     assert res.status == "completed", res.error
     clips = res.outputs["gen"]["clips"]
     assert [c["scene"] for c in clips] == [0, 1, 2]
     prompts = sorted(r.json()["prompt"] for r in fake_kie.creates)
-    assert prompts == ["A fox wakes up., watercolor", "It hunts in the snow., watercolor", "It sleeps again., watercolor"]
+    assert prompts == [
+        "A fox wakes up., watercolor",
+        "It hunts in the snow., watercolor",
+        "It sleeps again., watercolor",
+    ]
     assert {r.json()["size"] for r in fake_kie.creates} == {"2:3"}  # closest 4o size to a 9:16 canvas
     # all three were submitted before any result was fetched: they ran side by side
     first_download = min(r.at for r in fake_kie.requests if r.path.startswith("/files/"))
@@ -136,7 +146,10 @@ def test_transient_status_errors_while_polling_are_survived(fake_kie, write):
 
 def test_video_from_an_upstream_image_uploads_it_and_returns_a_clip(fake_kie, write, make_media):
     make_media("still.png", "color=c=blue:s=90x160", "-frames:v", "1")
-    wf = load(write("wf.yaml", """
+    wf = load(
+        write(
+            "wf.yaml",
+            """
 version: 1
 name: i2v
 template: karaoke-bold
@@ -147,7 +160,9 @@ nodes:
     type: AI.Video
     params: {model: kling-2.6/image-to-video, prompt: "the sky moves", duration: 10}
     inputs: {image: still.clips}
-"""))
+""",
+        )
+    )
     res = run(wf, out="out")
     assert res.status == "completed", res.error
     (clip,) = res.outputs["gen"]["clips"]
@@ -164,7 +179,13 @@ def test_without_a_creditsconsumed_field_the_price_table_is_billed(fake_kie, wri
     assert res.status == "completed", res.error
     assert fake_kie.creates[0].json()["aspect_ratio"] == "9:16"
     usage = list(_store().db.query("select model, quantity, cost from usage_records where provider='kie'"))
-    assert usage == [{"model": "veo3_fast", "quantity": kie_credits("veo3_fast"), "cost": credits_to_usd(kie_credits("veo3_fast"))}]
+    assert usage == [
+        {
+            "model": "veo3_fast",
+            "quantity": kie_credits("veo3_fast"),
+            "cost": credits_to_usd(kie_credits("veo3_fast")),
+        }
+    ]
 
 
 def test_unknown_model_and_bad_options_are_spec_errors_naming_the_field(write):
@@ -180,7 +201,9 @@ def test_unknown_model_and_bad_options_are_spec_errors_naming_the_field(write):
 def test_cost_estimate_follows_the_price_table(write):
     wf = _wf(write, "AI.Video", model="runway", prompt="x", duration=10, count=2)
     assert plan(wf).cost == {"kie": credits_to_usd(2 * 10 * 2.4)}
-    wf = load(write("wf.yaml", SCENES_WF.format(params=json.dumps({"model": "flux-kontext-max", "max_scenes": 3}))))
+    wf = load(
+        write("wf.yaml", SCENES_WF.format(params=json.dumps({"model": "flux-kontext-max", "max_scenes": 3})))
+    )
     assert plan(wf).cost == {"kie": credits_to_usd(3 * 10)}
 
 
@@ -188,9 +211,11 @@ def test_prompt_help_writes_every_scenes_prompt_for_the_model_in_one_cached_call
     fake_kie, openrouter_fake, write
 ):
     sheet = "Rufus: a young red fox with a white-tipped tail; snowy birch forest; pale blue palette"
-    prompts = ["Rufus, a young red fox with a white-tipped tail, curled in fresh snow, dawn light, wide shot",
-               "Rufus, a young red fox with a white-tipped tail, stalking mice under snow, telephoto",
-               "Rufus, a young red fox with a white-tipped tail, asleep in a den, warm light"]
+    prompts = [
+        "Rufus, a young red fox with a white-tipped tail, curled in fresh snow, dawn light, wide shot",
+        "Rufus, a young red fox with a white-tipped tail, stalking mice under snow, telephoto",
+        "Rufus, a young red fox with a white-tipped tail, asleep in a den, warm light",
+    ]
     openrouter_fake.queue_content(json.dumps({"sheet": sheet, "prompts": prompts}))
     params = json.dumps({"model": "google/nano-banana", "prompt_help": True})
     wf = load(write("wf.yaml", SCENES_WF.format(params=params)))
@@ -228,14 +253,19 @@ def test_repeats_of_one_prompt_are_separate_tasks_and_all_are_reused_on_rerun(fa
 
 
 def test_two_nodes_asking_for_the_same_generation_pay_once(fake_kie, write):
-    wf = load(write("wf.yaml", """
+    wf = load(
+        write(
+            "wf.yaml",
+            """
 version: 1
 name: twins
 template: karaoke-bold
 nodes:
   a: {type: AI.Image, params: {prompt: "a fox"}}
   b: {type: AI.Image, params: {prompt: "a fox"}}
-"""))
+""",
+        )
+    )
     res = run(wf, out="out")
     assert res.status == "completed", res.error
     assert len(fake_kie.creates) == 1
@@ -249,7 +279,9 @@ def test_an_expired_result_link_is_refreshed_through_kie(fake_kie, write):
     assert fake_kie.requests_to("/api/v1/common/download-url")
 
 
-def test_a_run_stopped_before_the_task_id_arrived_warns_about_a_possible_duplicate(fake_kie, write, monkeypatch):
+def test_a_run_stopped_before_the_task_id_arrived_warns_about_a_possible_duplicate(
+    fake_kie, write, monkeypatch
+):
     import httpx
 
     from fenta.providers import kie
@@ -262,13 +294,19 @@ def test_a_run_stopped_before_the_task_id_arrived_warns_about_a_possible_duplica
         self._client.timeout = httpx.Timeout(0.3)
 
     monkeypatch.setattr(kie.KieClient, "__init__", short_timeout)
-    fake_kie.fail_next(Reply(200, {"code": 200, "data": {"taskId": "lost"}}, delay=1.0), path_contains="createTask")
+    fake_kie.fail_next(
+        Reply(200, {"code": 200, "data": {"taskId": "lost"}}, delay=1.0), path_contains="createTask"
+    )
     wf = _wf(write, prompt="a fox")
     res = run(wf, out="out")
     assert res.status == "failed" and "not repeated" in res.error
     assert list(_store().db.query("select status from provider_tasks")) == [{"status": "submitting"}]
     warnings: list[str] = []
-    res = run(wf, out="out", on_event=lambda e: warnings.append(e.data.get("text", "")) if e.kind == "message" else None)
+    res = run(
+        wf,
+        out="out",
+        on_event=lambda e: warnings.append(e.data.get("text", "")) if e.kind == "message" else None,
+    )
     assert res.status == "completed"
     assert any("duplicate charge" in w for w in warnings)
 

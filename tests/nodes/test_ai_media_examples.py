@@ -9,28 +9,35 @@ import pytest
 from fenta.engine.results import plan
 from fenta.engine.runner import run
 from fenta.engine.spec import load
-from fenta.pricing import credits_to_usd, kie_credits
 from fenta.media.probe import probe
+from fenta.pricing import credits_to_usd, kie_credits
 from tests.conftest import REPO
 from tests.fakes.fixtures import openrouter_fake, pexels_fake  # noqa: F401  (fixtures)
 from tests.fakes.kie import fake_kie  # noqa: F401  (fixture)
+
 
 def _usage(job_id):
     from fenta.config import Settings
     from fenta.engine.store import JobStore
 
-    return list(JobStore(Settings.from_env().db_path).db.query("select provider, cost from usage_records where job_id = ?", [job_id]))
+    return list(
+        JobStore(Settings.from_env().db_path).db.query(
+            "select provider, cost from usage_records where job_id = ?", [job_id]
+        )
+    )
 
 
 FAST = {"engine": "espeak", "profile": "360p", "seconds": 10}
 SCRIPT = {
-    "title": "Rain", "hook": "Why does rain smell?",
+    "title": "Rain",
+    "hook": "Why does rain smell?",
     "scenes": [
         {"narration": "Rain has a smell.", "visual": "raindrops on dry soil"},
         {"narration": "Soil bacteria make it.", "visual": "macro of wet earth"},
         {"narration": "We love it.", "visual": "person breathing in the rain"},
     ],
-    "keywords": ["rain"], "hashtags": ["#rain"],
+    "keywords": ["rain"],
+    "hashtags": ["#rain"],
 }
 
 
@@ -66,10 +73,13 @@ def test_ai_video_cuts_an_ai_clip_with_stock_footage(fake_kie, openrouter_fake, 
     assert probe(res.video).has_video
 
 
-@pytest.mark.parametrize("name,model,count,duration", [
-    ("ai-short", "flux-2/pro-text-to-image", 5, None),
-    ("ai-video", "kling-2.6/text-to-video", 1, 5),
-])
+@pytest.mark.parametrize(
+    "name,model,count,duration",
+    [
+        ("ai-short", "flux-2/pro-text-to-image", 5, None),
+        ("ai-video", "kling-2.6/text-to-video", 1, 5),
+    ],
+)
 def test_example_cost_estimate_matches_the_price_table(name, model, count, duration):
     wf = load(REPO / "examples" / f"{name}.yaml")
     assert plan(wf).cost["kie"] == credits_to_usd(kie_credits(model, count=count, duration=duration))

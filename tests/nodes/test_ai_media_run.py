@@ -29,11 +29,24 @@ nodes:
 def test_a_run_killed_while_polling_resumes_the_same_task_and_pays_once(fake_kie, write, fenta_home, cli):
     fake_kie.next_outcomes = ["never"]
     wf = write("wf.yaml", WF)
-    env = {**os.environ, **FAST_ENV, "FENTA_HOME": str(fenta_home), "FENTA_KIE_URL": fake_kie.url, "PYTHONPATH": str(REPO)}
-    proc = subprocess.Popen([sys.executable, "-m", "fenta", "run", str(wf), "-o", "out", "--yes"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    env = {
+        **os.environ,
+        **FAST_ENV,
+        "FENTA_HOME": str(fenta_home),
+        "FENTA_KIE_URL": fake_kie.url,
+        "PYTHONPATH": str(REPO),
+    }
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "fenta", "run", str(wf), "-o", "out", "--yes"],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
     try:
         deadline = time.monotonic() + 30
-        while time.monotonic() < deadline and not (fake_kie.tasks and len(fake_kie.polls_of(next(iter(fake_kie.tasks)))) >= 3):
+        while time.monotonic() < deadline and not (
+            fake_kie.tasks and len(fake_kie.polls_of(next(iter(fake_kie.tasks)))) >= 3
+        ):
             time.sleep(0.05)
         (task_id,) = fake_kie.tasks
         store = JobStore(Settings.from_env().db_path)
@@ -82,7 +95,11 @@ def test_credits_command_shows_balance_and_spend(fake_kie, write, cli):
     assert cli("run", str(write("wf.yaml", WF)), "--yes").exit_code == 0
     result = cli("credits", "--json")
     assert result.exit_code == 0, result.output
-    assert json.loads(result.stdout) == {"provider": "kie", "balance": 316.0, "spent_30d": {"credits": 5.0, "cost": 0.025}}
+    assert json.loads(result.stdout) == {
+        "provider": "kie",
+        "balance": 316.0,
+        "spent_30d": {"credits": 5.0, "cost": 0.025},
+    }
 
 
 def test_credits_without_a_key_is_one_clear_error(cli, monkeypatch):

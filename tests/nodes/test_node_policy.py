@@ -23,14 +23,23 @@ def secret(tmp_path) -> Path:
 
 
 def _ctx(tmp_path: Path, policy: Policy) -> NodeContext:
-    return NodeContext(node_id="n", job_id="j", settings=Settings.from_env(), template={}, out_dir=tmp_path / "out",
-                       workflow_file=str(tmp_path / "wf.yaml"), policy=policy)
+    return NodeContext(
+        node_id="n",
+        job_id="j",
+        settings=Settings.from_env(),
+        template={},
+        out_dir=tmp_path / "out",
+        workflow_file=str(tmp_path / "wf.yaml"),
+        policy=policy,
+    )
 
 
 def _run(node_type: str, params: dict, ctx: NodeContext, inputs: dict | None = None):
     cls = registry.get(node_type)
     assert cls is not None
-    return asyncio.run(cls().run(ctx, cls.Params.model_validate(params), cls.Inputs.model_validate(inputs or {})))
+    return asyncio.run(
+        cls().run(ctx, cls.Params.model_validate(params), cls.Inputs.model_validate(inputs or {}))
+    )
 
 
 CASES = [
@@ -43,8 +52,13 @@ CASES = [
 
 
 @pytest.mark.parametrize("node_type,params,field", CASES, ids=[c[0] for c in CASES])
-def test_a_node_refuses_at_run_time_a_file_its_jobs_policy_does_not_allow(node_type, params, field, tmp_path, secret):
-    filled = {k: ([str(secret)] if v == ["PATH"] else v.replace("PATH", str(secret)) if isinstance(v, str) else v) for k, v in params.items()}
+def test_a_node_refuses_at_run_time_a_file_its_jobs_policy_does_not_allow(
+    node_type, params, field, tmp_path, secret
+):
+    filled = {
+        k: ([str(secret)] if v == ["PATH"] else v.replace("PATH", str(secret)) if isinstance(v, str) else v)
+        for k, v in params.items()
+    }
     with pytest.raises(PathError) as e:
         _run(node_type, filled, _ctx(tmp_path, Policy(trusted=False)))
     assert (e.value.node, e.value.field) == ("n", field) and "untrusted" in e.value.message
@@ -70,11 +84,14 @@ def test_the_local_users_node_reads_the_file(tmp_path, secret):
 def test_a_logo_the_policy_refuses_stops_the_render_before_ffmpeg_opens_it(tmp_path, secret):
     from fenta.render.timeline import Timeline
 
-    timeline = Timeline.model_validate({
-        "canvas": {"width": 64, "height": 64, "fps": 10}, "duration": 1.0,
-        "segments": [{"kind": "color", "color": "#000000", "start": 0, "duration": 1.0}],
-        "template": {"logo": {"path": str(secret)}},
-    })
+    timeline = Timeline.model_validate(
+        {
+            "canvas": {"width": 64, "height": 64, "fps": 10},
+            "duration": 1.0,
+            "segments": [{"kind": "color", "color": "#000000", "start": 0, "duration": 1.0}],
+            "template": {"logo": {"path": str(secret)}},
+        }
+    )
     with pytest.raises(PathError) as e:
         _run("Render", {"profile": "canvas"}, _ctx(tmp_path, Policy(trusted=False)), {"timeline": timeline})
     assert e.value.field == "template.logo.path"

@@ -69,7 +69,9 @@ def test_preview_renders_a_small_draft_cached_apart_from_the_full_render(make_me
 def test_fenta_render_re_renders_a_saved_timeline(make_media, write, cli, tmp_path):
     wf = setup(make_media, write)
     assert cli("run", str(wf), "-o", "out").exit_code == 0
-    r = cli("render", str(tmp_path / "out" / "clip.timeline.json"), "-o", "again", "--profile", "canvas", "--json")
+    r = cli(
+        "render", str(tmp_path / "out" / "clip.timeline.json"), "-o", "again", "--profile", "canvas", "--json"
+    )
     assert r.exit_code == 0, r.output
     first, second = probe(tmp_path / "out" / "clip.mp4"), probe(tmp_path / "again" / "clip.mp4")
     assert (second.width, second.height) == (first.width, first.height)
@@ -97,19 +99,25 @@ def test_music_node_refuses_a_file_without_audio_by_name(make_media, write, cli,
     assert r.exit_code != 0 and "music.wav" in r.output
 
 
-def test_fenta_render_into_the_runs_folder_keeps_the_jobs_video_and_takes_the_next_name(make_media, write, cli, tmp_path):
+def test_fenta_render_into_the_runs_folder_keeps_the_jobs_video_and_takes_the_next_name(
+    make_media, write, cli, tmp_path
+):
     wf = setup(make_media, write)
     assert cli("run", str(wf), "-o", "out").exit_code == 0
     before = (tmp_path / "out" / "clip.mp4").read_bytes()
     r = cli("render", str(tmp_path / "out" / "clip.timeline.json"), "-o", "out", "--preview", "--json")
     assert r.exit_code == 0, r.output
     assert json.loads(r.stdout)["video"] == str(tmp_path / "out" / "clip.preview.mp4")
-    r = cli("render", str(tmp_path / "out" / "clip.timeline.json"), "-o", "out", "--profile", "360p", "--json")
+    r = cli(
+        "render", str(tmp_path / "out" / "clip.timeline.json"), "-o", "out", "--profile", "360p", "--json"
+    )
     assert json.loads(r.stdout)["video"] == str(tmp_path / "out" / "clip-2.mp4")
     assert (tmp_path / "out" / "clip.mp4").read_bytes() == before
 
 
-def test_fenta_render_to_a_folder_under_a_file_is_bad_input_before_rendering(make_media, write, cli, tmp_path):
+def test_fenta_render_to_a_folder_under_a_file_is_bad_input_before_rendering(
+    make_media, write, cli, tmp_path
+):
     wf = setup(make_media, write)
     assert cli("run", str(wf), "-o", "out").exit_code == 0
     r = cli("render", str(tmp_path / "out" / "clip.timeline.json"), "-o", str(tmp_path / "wf.yaml" / "again"))

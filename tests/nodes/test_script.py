@@ -83,11 +83,22 @@ def test_changing_the_model_misses_the_cache(write, openrouter_fake, monkeypatch
     run(path)
     monkeypatch.setenv("FENTA_MODEL_STRONG", "openai/gpt-4o")
     run(path)
-    assert [r.json()["model"] for r in openrouter_fake.chat_requests()] == ["anthropic/claude-sonnet-4.5", "openai/gpt-4o"]
+    assert [r.json()["model"] for r in openrouter_fake.chat_requests()] == [
+        "anthropic/claude-sonnet-4.5",
+        "openai/gpt-4o",
+    ]
 
 
 def _script(hook: str, title: str) -> str:
-    return json.dumps({"title": title, "hook": hook, "scenes": [{"narration": hook + " More words follow here.", "visual": "bees"}], "keywords": ["bees"], "hashtags": ["#bees"]})
+    return json.dumps(
+        {
+            "title": title,
+            "hook": hook,
+            "scenes": [{"narration": hook + " More words follow here.", "visual": "bees"}],
+            "keywords": ["bees"],
+            "hashtags": ["#bees"],
+        }
+    )
 
 
 def test_a_near_duplicate_of_a_recent_hook_is_regenerated(write, openrouter_fake):
@@ -117,15 +128,28 @@ def test_invalid_output_twice_fails_the_run_with_one_line(write, openrouter_fake
     assert len(openrouter_fake.chat_requests()) == 2
 
 
-@pytest.mark.parametrize("kind, text", [("402", "out of credits"), ("429", "rate limit reached"), ("500", "server error"), ("401", "refused the key")])
-def test_persistent_provider_faults_exit_1_with_a_clear_line_and_no_key(write, openrouter_fake, cli, kind, text):
+@pytest.mark.parametrize(
+    "kind, text",
+    [
+        ("402", "out of credits"),
+        ("429", "rate limit reached"),
+        ("500", "server error"),
+        ("401", "refused the key"),
+    ],
+)
+def test_persistent_provider_faults_exit_1_with_a_clear_line_and_no_key(
+    write, openrouter_fake, cli, kind, text
+):
     openrouter_fake.fault(kind, 3)
     result = cli("run", str(workflow(write, {"topic": "honeybees"})), "-o", "out")
     assert result.exit_code == 1
     assert text in failure_line(result)
     assert openrouter_fake.key not in result.stderr + result.stdout
     store = JobStore(Settings.from_env().db_path)
-    rows = json.dumps(list(store.db.query("SELECT * FROM node_runs")) + list(store.db.query("SELECT * FROM jobs")), default=str)
+    rows = json.dumps(
+        list(store.db.query("SELECT * FROM node_runs")) + list(store.db.query("SELECT * FROM jobs")),
+        default=str,
+    )
     store.close()
     assert openrouter_fake.key not in rows
 
@@ -140,13 +164,16 @@ def test_usage_records_tokens_and_cost_and_fenta_usage_sums_them(write, openrout
 
 
 def test_transform_translates_scene_by_scene_keeping_visuals(write, openrouter_fake):
-    path = write("wf.yaml", """
+    path = write(
+        "wf.yaml",
+        """
 version: 1
 name: t
 nodes:
   script: {type: Script.Gen, params: {topic: honeybees, scenes: 4}}
   de: {type: Script.Transform, params: {mode: translate, language: de}, inputs: {scenes: script.scenes}}
-""")
+""",
+    )
     r = run(path)
     assert r.status == "completed", r.error
     before, after = r.outputs["script"]["scenes"], r.outputs["de"]["scenes"]
@@ -157,13 +184,16 @@ nodes:
 
 
 def test_transform_that_changes_the_scene_count_is_repaired(write, openrouter_fake):
-    path = write("wf.yaml", """
+    path = write(
+        "wf.yaml",
+        """
 version: 1
 name: t
 nodes:
   text: {type: Input.Text, params: {text: "One.\\n\\nTwo."}}
   short: {type: Script.Transform, params: {mode: compress, seconds: 5}, inputs: {scenes: text.scenes}}
-""")
+""",
+    )
     openrouter_fake.queue_content(json.dumps({"narrations": ["Only one."]}))
     r = run(path)
     assert r.status == "completed", r.error
@@ -172,13 +202,16 @@ nodes:
 
 
 def test_transform_mode_without_its_setting_is_a_spec_error(write, cli):
-    path = write("wf.yaml", """
+    path = write(
+        "wf.yaml",
+        """
 version: 1
 name: t
 nodes:
   text: {type: Input.Text, params: {text: "One."}}
   de: {type: Script.Transform, params: {mode: translate}, inputs: {scenes: text.scenes}}
-""")
+""",
+    )
     result = cli("validate", str(path))
     assert result.exit_code == 2 and "params.language" in result.stderr + result.stdout
 
@@ -188,7 +221,15 @@ def test_usage_days_leaves_out_older_records(cli):
 
     store = JobStore(Settings.from_env().db_path)
     store.record_usage(provider="openrouter", model="m", units="tokens", quantity=100, cost=0.5)
-    store.db["usage_records"].insert({"provider": "openrouter", "units": "tokens", "quantity": 900, "cost": 2.0, "created_at": time.time() - 40 * 86400})
+    store.db["usage_records"].insert(
+        {
+            "provider": "openrouter",
+            "units": "tokens",
+            "quantity": 900,
+            "cost": 2.0,
+            "created_at": time.time() - 40 * 86400,
+        }
+    )
     store.close()
     recent = json.loads(cli("usage", "--days", "7", "--json").stdout)
     everything = json.loads(cli("usage", "--days", "60", "--json").stdout)

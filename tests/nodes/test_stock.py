@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 
 import fenta
-from fenta.engine.store import JobStore
 from fenta.config import Settings
+from fenta.engine.store import JobStore
 from tests.fakes.fixtures import pexels_fake  # noqa: F401
 
 WF = """
@@ -62,7 +62,10 @@ def test_a_query_without_results_falls_back_to_a_broader_one(write, pexels_fake)
     pexels_fake.empty_queries = {"purple flying elephant"}
     r = run_stock(write, {"queries": ["purple flying elephant"]})
     assert r.status == "completed", r.error
-    assert [q.q("query") for q in pexels_fake.requests_to("/videos/search")] == ["purple flying elephant", "purple flying"]
+    assert [q.q("query") for q in pexels_fake.requests_to("/videos/search")] == [
+        "purple flying elephant",
+        "purple flying",
+    ]
 
 
 def test_a_query_too_rare_in_large_sizes_falls_back_to_any_size(write, pexels_fake):
@@ -75,7 +78,12 @@ def test_a_query_too_rare_in_large_sizes_falls_back_to_any_size(write, pexels_fa
 
 def test_no_results_anywhere_fails_with_one_clear_line(write, pexels_fake, cli):
     pexels_fake.empty_queries = {"zzqx blorp", "zzqx", "blorp", "nothing here"}
-    path = write("wf.yaml", WF.format(w=180, h=320, params=json.dumps({"queries": ["zzqx blorp"], "fallback_query": "nothing here"})))
+    path = write(
+        "wf.yaml",
+        WF.format(
+            w=180, h=320, params=json.dumps({"queries": ["zzqx blorp"], "fallback_query": "nothing here"})
+        ),
+    )
     result = cli("run", str(path), "-o", "out")
     assert result.exit_code == 1
     err = failure_line(result)
@@ -110,7 +118,11 @@ def test_credits_file_names_every_author_and_link(write, pexels_fake):
 def test_usage_and_the_remaining_rate_limit_are_recorded(write, pexels_fake, cli):
     run_stock(write, {"queries": ["ocean waves", "city night"]})
     store = JobStore(Settings.from_env().db_path)
-    rows = list(store.db.query("SELECT units, COUNT(*) n, SUM(quantity) q FROM usage_records WHERE provider='pexels' GROUP BY units ORDER BY units"))
+    rows = list(
+        store.db.query(
+            "SELECT units, COUNT(*) n, SUM(quantity) q FROM usage_records WHERE provider='pexels' GROUP BY units ORDER BY units"
+        )
+    )
     store.close()
     assert rows[0]["units"] == "bytes" and rows[0]["n"] == 2 and rows[0]["q"] > 2000
     assert rows[1]["units"] == "requests" and rows[1]["n"] == 2
@@ -119,7 +131,9 @@ def test_usage_and_the_remaining_rate_limit_are_recorded(write, pexels_fake, cli
     assert "pexels requests left" in cli("doctor").stdout
 
 
-def test_a_refused_key_ends_the_run_with_exit_1_and_no_key_in_the_message(write, pexels_fake, cli, monkeypatch):
+def test_a_refused_key_ends_the_run_with_exit_1_and_no_key_in_the_message(
+    write, pexels_fake, cli, monkeypatch
+):
     monkeypatch.setenv("PEXELS_API_KEY", "bad-pexels-key-00000")
     path = write("wf.yaml", WF.format(w=180, h=320, params=json.dumps({"queries": ["sea"]})))
     result = cli("run", str(path), "-o", "out")

@@ -15,8 +15,14 @@ from fenta.render.srt import read_srt
 from tests.tts._helpers import run_node, small_template
 
 SCRIPTS = {
-    "en": ("en-us", "Octopuses have three hearts and blue blood. In 2026, the well-known U.S.A. lab counted 8 arms — again! Clever, strange, alien."),
-    "ru": ("ru", "У осьминогов три сердца и голубая кровь. В 2026 году, т.е. совсем скоро, учёные снова посчитали щупальца — их 8! Умные, странные, инопланетные."),
+    "en": (
+        "en-us",
+        "Octopuses have three hearts and blue blood. In 2026, the well-known U.S.A. lab counted 8 arms — again! Clever, strange, alien.",
+    ),
+    "ru": (
+        "ru",
+        "У осьминогов три сердца и голубая кровь. В 2026 году, т.е. совсем скоро, учёные снова посчитали щупальца — их 8! Умные, странные, инопланетные.",
+    ),
 }
 _TAG = re.compile(r"\{[^}]*\}")
 _HIGHLIGHT = re.compile(r"\{\\c&H[0-9A-F]{6}&\}(.*?)\{\\r\}")
@@ -37,7 +43,14 @@ def captioned(request, tmp_path_factory):
         voiced = run_node(VoiceTTS, {"engine": "espeak", "voice": voice, "text": text}, {}, template=template)
         track = run_node(Subtitle, {}, {"words": voiced.words}, template=template).track
         assert os.path.isfile(track.ass_path)
-        yield request.param, text, template, voiced.words, pysubs2.load(track.srt_path), pysubs2.load(track.ass_path)
+        yield (
+            request.param,
+            text,
+            template,
+            voiced.words,
+            pysubs2.load(track.srt_path),
+            pysubs2.load(track.ass_path),
+        )
     finally:
         mp.undo()
 
@@ -76,7 +89,10 @@ def test_every_caption_line_fits_the_frame_at_the_template_font_size(captioned):
 def test_phrase_mode_writes_one_event_per_phrase_in_the_words_own_case():
     from fenta.types import Word
 
-    words = [Word(text=t, start=i * 0.4, end=i * 0.4 + 0.3) for i, t in enumerate("Hello there. Привет, мир!".split())]
+    words = [
+        Word(text=t, start=i * 0.4, end=i * 0.4 + 0.3)
+        for i, t in enumerate("Hello there. Привет, мир!".split())
+    ]
     track = run_node(Subtitle, {"mode": "phrase", "uppercase": False}, {"words": words}).track
     ass = pysubs2.load(track.ass_path)
     assert [e.plaintext for e in ass] == ["Hello there.", "Привет, мир!"]
@@ -104,7 +120,7 @@ def test_the_russian_example_is_a_valid_offline_workflow(cli):
 
 # ------------------------------------------------- every character of the script, end to end
 
-PUNCTUATED = 'He said: "don\'t stop" — 100% sure; a\\b [x] {y} <z> \'q\' , = : %{pts} $HOME'
+PUNCTUATED = "He said: \"don't stop\" — 100% sure; a\\b [x] {y} <z> 'q' , = : %{pts} $HOME"
 
 
 def _chars(text: str) -> str:
@@ -152,13 +168,20 @@ def test_every_character_of_a_script_full_of_symbols_and_markup_is_in_the_srt_in
 def test_every_character_of_a_script_full_of_symbols_and_markup_is_drawn_from_the_ass_in_order(punctuated):
     _, ass = punctuated
     shown = [_as_libass_reads(e.text) for e in ass if e.layer == 1]
-    phrases = [t for k, t in enumerate(shown) if k == 0 or t != shown[k - 1]]  # karaoke repeats a phrase per word
+    phrases = [
+        t for k, t in enumerate(shown) if k == 0 or t != shown[k - 1]
+    ]  # karaoke repeats a phrase per word
     assert _chars("".join(phrases)) == _chars(PUNCTUATED.upper())
 
 
 def test_russian_abbreviation_letters_merge_into_cues_no_shorter_than_the_template_minimum():
     template = small_template()
-    voiced = run_node(VoiceTTS, {"engine": "espeak", "voice": "ru", "text": "Т. е. это важно, и это правда. Да, т. е. нет."}, {}, template=template)
+    voiced = run_node(
+        VoiceTTS,
+        {"engine": "espeak", "voice": "ru", "text": "Т. е. это важно, и это правда. Да, т. е. нет."},
+        {},
+        template=template,
+    )
     cues = read_srt(run_node(Subtitle, {}, {"words": voiced.words}, template=template).track.srt_path)
     assert "Т. е." in cues[0][2]
     assert min(b - a for a, b, _ in cues) >= template["subtitles"]["min_seconds"] * 1000 - 10
@@ -169,7 +192,9 @@ def test_no_caption_in_the_published_srt_or_ass_ends_after_the_video(write, cli)
 
     from fenta.media.probe import probe
 
-    wf = write("wf.yaml", """version: 1
+    wf = write(
+        "wf.yaml",
+        """version: 1
 name: short
 template: karaoke-bold
 nodes:
@@ -177,7 +202,8 @@ nodes:
   subs: {type: Subtitle, inputs: {words: voice.words}}
   timeline: {type: Timeline, inputs: {voice: voice.audio, subtitles: subs.track}}
   render: {type: Render, params: {profile: 720p}, inputs: {timeline: timeline.timeline}}
-""")
+""",
+    )
     result = cli("run", str(wf), "-o", "out", "--json")
     assert result.exit_code == 0, result.output
     arts = json.loads(result.stdout)["artifacts"]
@@ -189,9 +215,13 @@ nodes:
 def test_the_animation_param_and_keywords_reach_the_captions_and_the_track_keeps_words_and_style(fenta_home):
     from fenta.types import Word
 
-    words = [Word(text=t, start=i * 0.5, end=i * 0.5 + 0.4) for i, t in enumerate("Blue blood flows here".split())]
+    words = [
+        Word(text=t, start=i * 0.5, end=i * 0.5 + 0.4) for i, t in enumerate("Blue blood flows here".split())
+    ]
     params = {"animation": "pop", "emphasis_color": "#FF4FA0"}
-    track = run_node(Subtitle, params, {"words": words, "keywords": ["blood"]}, template=small_template()).track
+    track = run_node(
+        Subtitle, params, {"words": words, "keywords": ["blood"]}, template=small_template()
+    ).track
     text = " ".join(e.text for e in pysubs2.load(track.ass_path).events)
     assert "\\fscy40\\t(" in text and "\\c&HA04FFF&" in text
     assert [w.text for w in track.words] == ["Blue", "blood", "flows", "here"] and track.keywords == ["blood"]

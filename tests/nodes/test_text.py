@@ -30,7 +30,9 @@ def test_a_missing_script_file_is_a_validation_problem_naming_the_field(write):
 
 def test_text_and_path_together_are_refused(write):
     write("today.txt", "Hello.")
-    (p,) = problems(write("wf.yaml", "nodes:\n  s: {type: Input.Text, params: {text: Hi, path: today.txt}}\n"))
+    (p,) = problems(
+        write("wf.yaml", "nodes:\n  s: {type: Input.Text, params: {text: Hi, path: today.txt}}\n")
+    )
     assert (p.node, p.field) == ("s", "params") and "not both" in p.message
 
 

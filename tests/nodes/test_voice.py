@@ -38,7 +38,9 @@ def offline(monkeypatch):
 
 def test_auto_falls_back_to_the_offline_voice_for_the_language_with_a_visible_warning(offline):
     messages: list = []
-    out = run_node(VoiceTTS, {"engine": "auto", "language": "ru", "text": "Привет, мир."}, {}, messages=messages)
+    out = run_node(
+        VoiceTTS, {"engine": "auto", "language": "ru", "text": "Привет, мир."}, {}, messages=messages
+    )
     assert offline.created == 1
     assert any(level == "warning" and "offline espeak" in msg for level, msg in messages)
     assert [w.text for w in out.words] == ["Привет,", "мир."]
@@ -85,7 +87,9 @@ def test_piper_speaks_english_with_one_timed_entry_per_written_word_from_its_ali
     assert dur["2026,"] > 2 * dur["the"]
 
 
-def test_existing_narration_without_forced_alignment_gets_estimated_times_and_a_warning(make_media, monkeypatch):
+def test_existing_narration_without_forced_alignment_gets_estimated_times_and_a_warning(
+    make_media, monkeypatch
+):
     from fenta.tts import align
 
     monkeypatch.setattr(align, "sphinx_available", lambda: False)
@@ -112,7 +116,9 @@ def test_forced_alignment_times_existing_english_narration_close_to_the_voices_o
     text = "The quick brown fox jumps over the lazy dog. Nobody minded the rain."
     spoken = run_node(VoiceTTS, {"engine": "piper", "text": text}, {})
     messages: list = []
-    aligned = run_node(VoiceAlign, {"audio": spoken.audio.path, "text": text, "method": "sphinx"}, {}, messages=messages)
+    aligned = run_node(
+        VoiceAlign, {"audio": spoken.audio.path, "text": text, "method": "sphinx"}, {}, messages=messages
+    )
     assert not messages  # aligned, not estimated
     assert [w.text for w in aligned.words] == [w.text for w in spoken.words]
     assert max(abs(a.start - b.start) for a, b in zip(aligned.words, spoken.words)) < 0.2
@@ -127,14 +133,24 @@ def test_a_connected_script_without_words_is_bad_input_that_says_it_has_no_words
 
 
 def test_validation_refuses_a_script_param_without_words(write, cli):
-    wf = write("wf.yaml", 'version: 1\nname: n\nnodes:\n  voice: {type: Voice.TTS, params: {engine: espeak, text: "..."}}\n')
+    wf = write(
+        "wf.yaml",
+        'version: 1\nname: n\nnodes:\n  voice: {type: Voice.TTS, params: {engine: espeak, text: "..."}}\n',
+    )
     result = cli("validate", str(wf))
     assert result.exit_code == 2
-    assert "no words to speak" in result.output and "params.text" in result.output and "voice" in result.output
+    assert (
+        "no words to speak" in result.output and "params.text" in result.output and "voice" in result.output
+    )
 
 
 def test_a_run_whose_script_is_only_emoji_names_the_voice_node_and_its_text_input(write, cli):
-    wf = write("wf.yaml", 'version: 1\nname: n\nnodes:\n  script: {type: Input.Text, params: {text: "🎉 🎉"}}\n  voice: {type: Voice.TTS, params: {engine: espeak}, inputs: {text: script.text}}\n')
+    wf = write(
+        "wf.yaml",
+        'version: 1\nname: n\nnodes:\n  script: {type: Input.Text, params: {text: "🎉 🎉"}}\n  voice: {type: Voice.TTS, params: {engine: espeak}, inputs: {text: script.text}}\n',
+    )
     result = cli("run", str(wf), "-o", "out")
     assert result.exit_code != 0
-    assert "no words to speak" in result.output and "inputs.text" in result.output and "'voice'" in result.output
+    assert (
+        "no words to speak" in result.output and "inputs.text" in result.output and "'voice'" in result.output
+    )

@@ -78,7 +78,7 @@ class Receiver:
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hook"
         self._thread = threading.Thread(target=self.server.serve_forever, daemon=True)
 
-    def __enter__(self) -> "Receiver":
+    def __enter__(self) -> Receiver:
         self._thread.start()
         return self
 
@@ -88,7 +88,11 @@ class Receiver:
 
     def verified(self, type: str | None = None) -> list[dict]:
         """Bodies of the requests whose signature checked out (of one event type)."""
-        return [r.verified for r in self.requests if r.verified is not None and (type is None or r.verified["type"] == type)]
+        return [
+            r.verified
+            for r in self.requests
+            if r.verified is not None and (type is None or r.verified["type"] == type)
+        ]
 
     def wait_for(self, n: int, timeout: float = 10.0) -> None:
         end = time.time() + timeout

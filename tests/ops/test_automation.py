@@ -49,14 +49,21 @@ def minute_start() -> float:
 
 
 def jobs_of(store, schedule: str) -> list[dict]:
-    return [dict(r) for r in store.db.query("SELECT id, status, error FROM jobs WHERE schedule_id = ? ORDER BY created_at", [schedule])]
+    return [
+        dict(r)
+        for r in store.db.query(
+            "SELECT id, status, error FROM jobs WHERE schedule_id = ? ORDER BY created_at", [schedule]
+        )
+    ]
 
 
 def run_workers(settings) -> None:
     Worker(settings, until_empty=True, webhook_wait=0).run()
 
 
-def test_a_schedule_every_minute_queues_a_job_that_runs_and_the_receiver_verifies_its_webhooks(store, settings, note):
+def test_a_schedule_every_minute_queues_a_job_that_runs_and_the_receiver_verifies_its_webhooks(
+    store, settings, note
+):
     t0 = minute_start()
     clock = Clock(t0 + 1)
     with Receiver() as rx:
@@ -85,7 +92,9 @@ def test_a_schedule_every_minute_queues_a_job_that_runs_and_the_receiver_verifie
 
 
 @pytest.mark.parametrize("catchup,expected", [("latest", 1), ("all", 2), ("none", 0)])
-def test_a_scheduler_down_for_two_minutes_catches_up_from_the_last_fire_time(store, settings, note, catchup, expected):
+def test_a_scheduler_down_for_two_minutes_catches_up_from_the_last_fire_time(
+    store, settings, note, catchup, expected
+):
     t0 = minute_start() - 1  # a fire time
     sch.add_schedule(store, "m", note, "* * * * *", catchup=catchup, now=t0)
     # the scheduler was killed right after t0 and comes back at t0 + 150: t0+60 and t0+120 were missed
@@ -147,7 +156,12 @@ def test_schedules_added_paused_and_removed_elsewhere_are_picked_up(store, setti
 
 
 def test_schedule_run_queues_one_job_now_and_run_due_runs_it(cli, store, note):
-    assert cli("schedule", "add", "m", str(note), "--cron", "0 0 1 1 *", "--var", "text=queued by hand").exit_code == 0
+    assert (
+        cli(
+            "schedule", "add", "m", str(note), "--cron", "0 0 1 1 *", "--var", "text=queued by hand"
+        ).exit_code
+        == 0
+    )
     r = cli("schedule", "run", "m", "--json")
     assert r.exit_code == 0, r.output
     job_id = json.loads(r.output)["job_id"]
@@ -193,7 +207,9 @@ def test_a_down_receiver_never_fails_or_holds_up_fenta_run(cli, store, note, mon
     assert time.time() - t < 8
     rows = wh.deliveries(store)
     assert {row["type"] for row in rows} == {"job.started", "job.completed"}
-    assert all(row["status"] == "pending" and row["attempts"] == 1 and row["endpoint_id"] == ep.id for row in rows)
+    assert all(
+        row["status"] == "pending" and row["attempts"] == 1 and row["endpoint_id"] == ep.id for row in rows
+    )
 
 
 def test_fenta_run_sends_its_own_webhooks_before_it_exits(cli, store, note):

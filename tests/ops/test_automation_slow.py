@@ -20,7 +20,11 @@ from fenta.ops import webhooks as wh
 from .receiver import Receiver
 from .test_scheduler_daemon import Daemon
 
-pytestmark = [pytest.mark.slow, pytest.mark.timeout(600), pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")]
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.timeout(600),
+    pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals"),
+]
 
 TINY_VIDEO = """\
 version: 1
@@ -48,7 +52,13 @@ ENV = {"FENTA_SCHEDULER_POLL": "1"}
 def jobs(settings: Settings, schedule: str) -> list[dict]:
     store = JobStore(settings.db_path)
     try:
-        return [dict(r) for r in store.db.query("SELECT id, status, created_at FROM jobs WHERE schedule_id = ? ORDER BY created_at", [schedule])]
+        return [
+            dict(r)
+            for r in store.db.query(
+                "SELECT id, status, created_at FROM jobs WHERE schedule_id = ? ORDER BY created_at",
+                [schedule],
+            )
+        ]
     finally:
         store.close()
 
@@ -70,7 +80,9 @@ def setup(write, fenta_home, tmp_path):
     return settings, wf, tmp_path
 
 
-def test_every_minute_one_scheduled_job_completes_and_the_receiver_verifies_started_and_completed(setup, fenta_home):
+def test_every_minute_one_scheduled_job_completes_and_the_receiver_verifies_started_and_completed(
+    setup, fenta_home
+):
     settings, wf, tmp = setup
     with Receiver() as rx:
         store = JobStore(settings.db_path)
@@ -91,7 +103,7 @@ def test_every_minute_one_scheduled_job_completes_and_the_receiver_verifies_star
             assert len(started) == 1 and started[0]["data"]["jobId"] == got[0]["data"]["jobId"]
             assert all(r.verified is not None for r in rx.requests), [r.error for r in rx.requests]
             video = got[0]["data"]["videoUrl"]
-            assert video.startswith("file://") and Path(video[len("file://"):]).is_file()
+            assert video.startswith("file://") and Path(video[len("file://") :]).is_file()
             assert [j["status"] for j in jobs(settings, "every-minute")] == ["completed"]
             d.proc.send_signal(signal.SIGTERM)
             assert d.finish() == 0, d.lines
@@ -109,7 +121,9 @@ def test_killed_for_two_minutes_and_restarted_runs_exactly_one_catch_up_job(setu
     d = Daemon(fenta_home, "--workers", "1", env=ENV)
     try:
         assert d.wait_for("scheduler running"), d.lines
-        first = wait_until(lambda: [j for j in jobs(settings, "every-minute") if j["status"] == "completed"], timeout=80)
+        first = wait_until(
+            lambda: [j for j in jobs(settings, "every-minute") if j["status"] == "completed"], timeout=80
+        )
         assert len(first) == 1, d.lines
     finally:
         d.kill()  # SIGKILL: no clean stop

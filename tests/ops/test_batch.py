@@ -9,10 +9,10 @@ import pytest
 from junitparser import Error, Failure, JUnitXml, Skipped
 
 import fenta
+import tests.test_jobs_queue  # noqa: F401  (registers Test.Flaky: fails retryably, or with a bug, its first runs)
 from fenta.errors import ManifestError
 from fenta.nodes.base import Node, Params, Ports, registry
 from fenta.ops.batch import default_concurrency, status
-import tests.test_jobs_queue  # noqa: F401  (registers Test.Flaky: fails retryably, or with a bug, its first runs)
 
 #: A 1-second square video: a spoken line over a lavfi test clip given by the row.
 TINY = """
@@ -36,12 +36,16 @@ ROWS = "text,clip,name\nFirst clip.,bg.mp4,first\nSecond clip.,bg.mp4,\nThird cl
 @pytest.fixture
 def tiny(write, make_media, monkeypatch):
     """(workflow, manifest) of the tiny batch, queue waits scaled down."""
-    for k, v in {"FENTA_POLL_SECONDS": "0.05", "FENTA_HEARTBEAT_SECONDS": "0.2", "FENTA_LEASE_SECONDS": "5", "FENTA_RETRY_BASE_SECONDS": "0.05"}.items():
+    for k, v in {
+        "FENTA_POLL_SECONDS": "0.05",
+        "FENTA_HEARTBEAT_SECONDS": "0.2",
+        "FENTA_LEASE_SECONDS": "5",
+        "FENTA_RETRY_BASE_SECONDS": "0.05",
+    }.items():
         monkeypatch.setenv(k, v)
     make_media("bg.mp4", "testsrc2=s=96x96:d=1:r=10", "-pix_fmt", "yuv420p")
     write("notmedia.mp4", "this is not a video\n")
     return write("wf.yaml", TINY), write("rows.csv", ROWS)
-
 
 
 CHAOS = "vars: {label: a, fail_times: 1, internal: false}\nnodes:\n  c: {type: Test.Flaky, params: {label: '${vars.label}', fail_times: '${vars.fail_times}', internal: '${vars.internal}'}}\n"
@@ -55,19 +59,41 @@ def _junit(path) -> list:
 def test_every_row_runs_and_a_failing_row_does_not_stop_the_others(tiny, tmp_path):
     wf, rows = tiny
     report = fenta.batch(wf, rows, out="out", report="report.json", junit="report.xml")
-    assert report["totals"] | {"cost": 0} == {"rows": 3, "passed": 2, "failed": 1, "skipped": 0, "pending": 0, "cost": 0, "video_seconds": report["totals"]["video_seconds"], "videos_per_hour": report["totals"]["videos_per_hour"]}
+    assert report["totals"] | {"cost": 0} == {
+        "rows": 3,
+        "passed": 2,
+        "failed": 1,
+        "skipped": 0,
+        "pending": 0,
+        "cost": 0,
+        "video_seconds": report["totals"]["video_seconds"],
+        "videos_per_hour": report["totals"]["videos_per_hour"],
+    }
     first, second, third = report["rows"]
-    assert (first["name"], first["status"], first["video"]) == ("first", "passed", str(tmp_path / "out" / "first.mp4"))
+    assert (first["name"], first["status"], first["video"]) == (
+        "first",
+        "passed",
+        str(tmp_path / "out" / "first.mp4"),
+    )
     assert (second["name"], second["video"]) == ("row-0002", str(tmp_path / "out" / "row-0002.mp4"))
     assert 0.5 < first["duration"] < 3 and first["attempts"] == 1 and first["seconds"] > 0
-    assert (third["status"], third["failed_node"], third["failed_node_type"], third["error_kind"]) == ("failed", "media", "Input.Asset", "failure")
+    assert (third["status"], third["failed_node"], third["failed_node_type"], third["error_kind"]) == (
+        "failed",
+        "media",
+        "Input.Asset",
+        "failure",
+    )
     assert "not a readable media file" in third["error"] and third["video"] is None
     assert json.loads((tmp_path / "report.json").read_text()) == report == status(report["batch_id"])
     cases = _junit(tmp_path / "report.xml")
     assert [c.name for c in cases] == ["0001 first", "0002 row-0002", "0003 row-0003"]
     assert [c.is_passed for c in cases] == [True, True, False]
     (failure,) = cases[2].result
-    assert isinstance(failure, Failure) and failure.type == "Input.Asset" and "not a readable media file" in failure.message
+    assert (
+        isinstance(failure, Failure)
+        and failure.type == "Input.Asset"
+        and "not a readable media file" in failure.message
+    )
 
 
 def test_rows_may_be_given_as_dicts_and_run_highest_priority_first(write, fenta_home):
@@ -96,10 +122,17 @@ def test_a_retryable_failure_is_retried_through_the_queue(write, fenta_home, mon
 
 def test_a_node_that_crashes_is_a_junit_error_and_fail_fast_skips_the_rest(write, fenta_home):
     wf = write("wf.yaml", CHAOS)
-    rows = [{"label": "bug", "internal": True, "priority": 9}, {"label": "b", "fail_times": 0}, {"label": "c", "fail_times": 0}]
+    rows = [
+        {"label": "bug", "internal": True, "priority": 9},
+        {"label": "b", "fail_times": 0},
+        {"label": "c", "fail_times": 0},
+    ]
     report = fenta.batch(wf, rows, out="out", concurrency=1, fail_fast=True, junit="report.xml")
     assert [r["status"] for r in report["rows"]] == ["failed", "skipped", "skipped"]
-    assert report["rows"][0]["error_kind"] == "error" and "unexpected error: RuntimeError: a bug" in report["rows"][0]["error"]
+    assert (
+        report["rows"][0]["error_kind"] == "error"
+        and "unexpected error: RuntimeError: a bug" in report["rows"][0]["error"]
+    )
     assert not (fenta_home / "runs-b").exists() and report["status"] == "finished"
     cases = _junit("report.xml")
     assert isinstance(cases[0].result[0], Error) and all(isinstance(c.result[0], Skipped) for c in cases[1:])
@@ -124,8 +157,19 @@ def test_resume_queues_rows_a_killed_process_never_queued(write, fenta_home, tmp
     wf = write("wf.yaml", CHAOS)
     store = JobStore(fenta_home / "fenta.db")
     try:  # the state a process killed right after writing the batch leaves behind: rows, no jobs
-        rows = [{"index": i, "name": f"r{i}", "priority": 0, "vars": {"label": f"q{i}", "fail_times": 0}} for i in (1, 2)]
-        batch_store.create_batch(store, batch_id="b-killed", workflow_file=str(wf), manifest="rows.csv", out_dir=str(tmp_path / "out"), options={}, rows=rows)
+        rows = [
+            {"index": i, "name": f"r{i}", "priority": 0, "vars": {"label": f"q{i}", "fail_times": 0}}
+            for i in (1, 2)
+        ]
+        batch_store.create_batch(
+            store,
+            batch_id="b-killed",
+            workflow_file=str(wf),
+            manifest="rows.csv",
+            out_dir=str(tmp_path / "out"),
+            options={},
+            rows=rows,
+        )
         store.db.conn.execute("UPDATE batches SET pid = 999999999")  # a process that is gone
     finally:
         store.close()
@@ -154,7 +198,9 @@ def test_a_batch_running_in_another_live_process_is_not_resumed(write, fenta_hom
         other.wait()
 
 
-def test_a_ctrl_c_while_the_batch_settles_still_settles_it_and_writes_its_reports(tiny, tmp_path, monkeypatch):
+def test_a_ctrl_c_while_the_batch_settles_still_settles_it_and_writes_its_reports(
+    tiny, tmp_path, monkeypatch
+):
     import os
     import signal
 

@@ -59,7 +59,10 @@ def test_a_csv_row_with_more_cells_than_the_header_is_refused(write):
 
 
 def test_an_empty_or_missing_manifest_exits_2(write, tmp_path):
-    for path, message in ((write("rows.csv", "text\n"), "the manifest has no rows"), (tmp_path / "none.csv", "file not found")):
+    for path, message in (
+        (write("rows.csv", "text\n"), "the manifest has no rows"),
+        (tmp_path / "none.csv", "file not found"),
+    ):
         with pytest.raises(ManifestError) as e:
             read_manifest(path)
         assert e.value.exit_code == 2 and _problems(e) == [f"{path}: {message}"]
@@ -68,34 +71,51 @@ def test_an_empty_or_missing_manifest_exits_2(write, tmp_path):
 def test_a_folder_given_as_the_manifest_is_called_not_a_file(tmp_path):
     with pytest.raises(ManifestError) as e:
         read_manifest(tmp_path)
-    assert e.value.exit_code == 2 and _problems(e) == [f"{tmp_path}: not a file (a folder or a device): give the rows' CSV, JSONL or JSON file"]
+    assert e.value.exit_code == 2 and _problems(e) == [
+        f"{tmp_path}: not a file (a folder or a device): give the rows' CSV, JSONL or JSON file"
+    ]
 
 
 def test_rows_get_their_names_priorities_and_a_workflow_each(wf):
-    rows = check_rows(wf, [{"text": "One.", "name": "intro", "priority": "5"}, {"text": "Two."}], manifest="rows.csv")
+    rows = check_rows(
+        wf, [{"text": "One.", "name": "intro", "priority": "5"}, {"text": "Two."}], manifest="rows.csv"
+    )
     assert [(r.index, r.name, r.priority) for r in rows] == [(1, "intro", 5), (2, "row-0002", 0)]
     assert [r.workflow.vars["text"] for r in rows] == ["One.", "Two."]
     assert "name" not in rows[0].workflow.vars  # a row setting, not a variable this workflow knows
 
 
 def test_every_bad_row_is_reported_with_its_row_and_field_at_once(wf):
-    rows = [{"text": "Fine."}, {"colour": "red"}, {"rate": "fast", "clip": "missing.mp4"}, {"priority": "high"}]
+    rows = [
+        {"text": "Fine."},
+        {"colour": "red"},
+        {"rate": "fast", "clip": "missing.mp4"},
+        {"priority": "high"},
+    ]
     with pytest.raises(ManifestError) as e:
         check_rows(wf, rows, manifest="rows.csv")
     got = _problems(e)
     assert e.value.exit_code == 2 and len(got) == 4
     assert got[0].startswith("rows.csv, row 2, field 'colour': variable 'colour' is not declared")
-    assert got[1].startswith("rows.csv, row 3, field 'rate': should be a valid integer") and got[1].endswith("(node 'voice', params.rate)")
-    assert got[2].startswith("rows.csv, row 3, field 'clip': file not found:") and got[2].endswith("missing.mp4 (node 'media', params.paths[0])")
-    assert got[3] == ("rows.csv, row 4, field 'priority': 'high' is not a number: "
-                      "give a whole number that fits 64 bits (-9223372036854775808 to 9223372036854775807)")
+    assert got[1].startswith("rows.csv, row 3, field 'rate': should be a valid integer") and got[1].endswith(
+        "(node 'voice', params.rate)"
+    )
+    assert got[2].startswith("rows.csv, row 3, field 'clip': file not found:") and got[2].endswith(
+        "missing.mp4 (node 'media', params.paths[0])"
+    )
+    assert got[3] == (
+        "rows.csv, row 4, field 'priority': 'high' is not a number: "
+        "give a whole number that fits 64 bits (-9223372036854775808 to 9223372036854775807)"
+    )
 
 
 def test_a_csv_column_no_row_fills_is_still_checked_against_the_variables(wf, write):
     rows = read_manifest(write("rows.csv", "text,clpi,name\nOne.,,first\nTwo.,,\n"))
     with pytest.raises(ManifestError) as e:
         check_rows(wf, rows, manifest="rows.csv")
-    assert _problems(e) == ["rows.csv, field 'clpi': the header names 'clpi', which is not a variable of this workflow (its variables: clip, rate, text)"]
+    assert _problems(e) == [
+        "rows.csv, field 'clpi': the header names 'clpi', which is not a variable of this workflow (its variables: clip, rate, text)"
+    ]
 
 
 def test_two_rows_with_one_output_name_are_refused(wf):
@@ -116,6 +136,9 @@ def test_a_problem_of_the_workflow_itself_is_reported_once_as_the_workflows(wf, 
 
 
 def test_a_workflow_that_uses_a_name_variable_gets_the_rows_name_too(write):
-    wf = write("wf.yaml", "vars: {name: nobody}\nnodes:\n  t: {type: Input.Text, params: {text: 'Hello ${vars.name}.'}}\n")
+    wf = write(
+        "wf.yaml",
+        "vars: {name: nobody}\nnodes:\n  t: {type: Input.Text, params: {text: 'Hello ${vars.name}.'}}\n",
+    )
     (row,) = check_rows(wf, [{"name": "ada"}], manifest="rows.csv")
     assert row.name == "ada" and row.workflow.vars["name"] == "ada"

@@ -103,5 +103,7 @@ def test_prune_dry_run_of_previews_removes_nothing(fenta_home, tmp_path):
 def test_fenta_cache_json_shows_the_previews_area(cli, fenta_home, tmp_path):
     _fill(preview_settings(Settings.from_env()), tmp_path, "A preview.")
     data = json.loads(cli("cache", "--json").stdout)
-    assert data["areas"][PREVIEWS]["bytes"] > 0 and data["bytes"] == sum(a["bytes"] for a in data["areas"].values())
+    assert data["areas"][PREVIEWS]["bytes"] > 0 and data["bytes"] == sum(
+        a["bytes"] for a in data["areas"].values()
+    )
     assert "template previews" in cli("cache").stdout

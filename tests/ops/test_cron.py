@@ -37,20 +37,23 @@ def fires(expr: str, start: dt.datetime, n: int, tz: str = "UTC") -> list[dt.dat
 MONDAY = at(2024, 7, 1)  # a Monday, 00:00 UTC
 
 
-@pytest.mark.parametrize("dow,weekday_names", [
-    ("0", {"Sun"}),
-    ("7", {"Sun"}),
-    ("1", {"Mon"}),
-    ("6", {"Sat"}),
-    ("1-5", {"Mon", "Tue", "Wed", "Thu", "Fri"}),
-    ("5-7", {"Fri", "Sat", "Sun"}),
-    ("0,6", {"Sat", "Sun"}),
-    ("sun", {"Sun"}),
-    ("MON-fri", {"Mon", "Tue", "Wed", "Thu", "Fri"}),
-    ("*/2", {"Sun", "Tue", "Thu", "Sat"}),
-    ("1-7/3", {"Mon", "Thu", "Sun"}),
-    ("mon-fri/2", {"Mon", "Wed", "Fri"}),
-])
+@pytest.mark.parametrize(
+    "dow,weekday_names",
+    [
+        ("0", {"Sun"}),
+        ("7", {"Sun"}),
+        ("1", {"Mon"}),
+        ("6", {"Sat"}),
+        ("1-5", {"Mon", "Tue", "Wed", "Thu", "Fri"}),
+        ("5-7", {"Fri", "Sat", "Sun"}),
+        ("0,6", {"Sat", "Sun"}),
+        ("sun", {"Sun"}),
+        ("MON-fri", {"Mon", "Tue", "Wed", "Thu", "Fri"}),
+        ("*/2", {"Sun", "Tue", "Thu", "Sat"}),
+        ("1-7/3", {"Mon", "Thu", "Sun"}),
+        ("mon-fri/2", {"Mon", "Wed", "Fri"}),
+    ],
+)
 def test_day_of_week_means_what_crontab_means(dow, weekday_names):
     got = fires(f"0 9 * * {dow}", MONDAY, 14)
     assert {t.strftime("%a") for t in got} == weekday_names
@@ -75,20 +78,27 @@ def test_macros_and_steps():
     assert fires("@daily", MONDAY, 2) == [at(2024, 7, 2), at(2024, 7, 3)]
     assert fires("@hourly", MONDAY, 1) == [at(2024, 7, 1, 1)]
     assert fires("@weekly", MONDAY, 1) == [at(2024, 7, 7)]
-    assert fires("*/15 * * * *", MONDAY, 3) == [at(2024, 7, 1, 0, 15), at(2024, 7, 1, 0, 30), at(2024, 7, 1, 0, 45)]
+    assert fires("*/15 * * * *", MONDAY, 3) == [
+        at(2024, 7, 1, 0, 15),
+        at(2024, 7, 1, 0, 30),
+        at(2024, 7, 1, 0, 45),
+    ]
     assert fires("0 9 1 jan *", MONDAY, 1) == [at(2025, 1, 1, 9)]
 
 
-@pytest.mark.parametrize("expr,words", [
-    ("0 9 * *", "five"),
-    ("61 * * * *", "61"),
-    ("0 9 * * 8", "0-7"),
-    ("0 9 * * 5-1", "backwards"),
-    ("0 9 * foo *", "foo"),
-    ("@fortnightly", "macro"),
-    ("0 0 31 2 *", "never fires"),
-    ("", "five"),
-])
+@pytest.mark.parametrize(
+    "expr,words",
+    [
+        ("0 9 * *", "five"),
+        ("61 * * * *", "61"),
+        ("0 9 * * 8", "0-7"),
+        ("0 9 * * 5-1", "backwards"),
+        ("0 9 * foo *", "foo"),
+        ("@fortnightly", "macro"),
+        ("0 0 31 2 *", "never fires"),
+        ("", "five"),
+    ],
+)
 def test_bad_cron_is_refused_naming_the_field(expr, words):
     with pytest.raises(ScheduleError) as e:
         parse_cron(expr)
@@ -150,26 +160,35 @@ def test_a_weekday_range_ending_on_sun_ends_on_sunday_7():
     assert {t.strftime("%a") for t in fires("0 9 * * MON-Sun", MONDAY, 7)} == week
 
 
-@pytest.mark.parametrize("expr,where", [
-    ("*/0 9 * * *", "minute '*/0'"),
-    ("0 0-23/0 * * *", "hour '0-23/0'"),
-    ("0 9 1/0 * *", "day of month '1/0'"),
-    ("0 9 1 jan-dec/0 *", "month 'jan-dec/0'"),
-    ("0 9 * * 1-5/0", "day of week '1-5/0'"),
-])
+@pytest.mark.parametrize(
+    "expr,where",
+    [
+        ("*/0 9 * * *", "minute '*/0'"),
+        ("0 0-23/0 * * *", "hour '0-23/0'"),
+        ("0 9 1/0 * *", "day of month '1/0'"),
+        ("0 9 1 jan-dec/0 *", "month 'jan-dec/0'"),
+        ("0 9 * * 1-5/0", "day of week '1-5/0'"),
+    ],
+)
 def test_a_step_of_0_is_refused_naming_the_field(expr, where):
     with pytest.raises(ScheduleError) as e:
         parse_cron(expr)
     assert e.value.field == "--cron" and f"{where} has a step of 0" in str(e.value)
 
 
-@pytest.mark.parametrize("expr,words", [
-    ("0 9 last * *", "day of month 'last' is not 1-31"),  # APScheduler's last day of the month
-    ("0 9 lastly * *", "day of month 'lastly' is not 1-31"),
-    ("0 9 1 jan-jun;x *", "cannot read month 'jan-jun;x'"),  # APScheduler reads the start, ignores the rest
-    ("0 9 1 nov-feb *", "month range 'nov-feb' runs backwards (write it as two: nov-dec,jan-feb)"),
-    ("0 9 * * fri-mon", "day of week range 'fri-mon' runs backwards (write it as two: fri-sat,sun-mon)"),
-])
+@pytest.mark.parametrize(
+    "expr,words",
+    [
+        ("0 9 last * *", "day of month 'last' is not 1-31"),  # APScheduler's last day of the month
+        ("0 9 lastly * *", "day of month 'lastly' is not 1-31"),
+        (
+            "0 9 1 jan-jun;x *",
+            "cannot read month 'jan-jun;x'",
+        ),  # APScheduler reads the start, ignores the rest
+        ("0 9 1 nov-feb *", "month range 'nov-feb' runs backwards (write it as two: nov-dec,jan-feb)"),
+        ("0 9 * * fri-mon", "day of week range 'fri-mon' runs backwards (write it as two: fri-sat,sun-mon)"),
+    ],
+)
 def test_what_crontab_does_not_read_is_refused_naming_the_field(expr, words):
     with pytest.raises(ScheduleError) as e:
         parse_cron(expr)

@@ -34,38 +34,102 @@ def test_signature_is_base64_hmac_sha256_of_task_id_dot_timestamp():
 
 def _store_with_task(family: str, task_id: str) -> JobStore:
     store = JobStore(Settings.from_env().db_path)
-    store.save_provider_task(key="k1", provider="kie", task_id=task_id, status="running", result={"family": family, "model": "m"})
+    store.save_provider_task(
+        key="k1", provider="kie", task_id=task_id, status="running", result={"family": family, "model": "m"}
+    )
     return store
 
 
-@pytest.mark.parametrize("family,body", [
-    ("market", {"code": 200, "msg": "ok", "data": {"taskId": "t9", "state": "success", "resultJson": "{\"resultUrls\":[\"https://f/a.png\"]}"}}),
-    ("4o-image", {"code": 200, "msg": "success", "data": {"taskId": "t9", "info": {"result_urls": ["https://f/a.png"]}}}),
-    ("flux-kontext", {"code": 200, "msg": "ok", "data": {"taskId": "t9", "info": {"resultImageUrl": "https://f/a.png"}}}),
-    ("veo", {"code": 200, "msg": "ok", "data": {"taskId": "t9", "info": {"resultUrls": "[\"https://f/a.png\"]"}}}),
-    ("runway", {"code": 200, "msg": "ok", "data": {"task_id": "t9", "video_url": "https://f/a.png"}}),
-])
+@pytest.mark.parametrize(
+    "family,body",
+    [
+        (
+            "market",
+            {
+                "code": 200,
+                "msg": "ok",
+                "data": {
+                    "taskId": "t9",
+                    "state": "success",
+                    "resultJson": '{"resultUrls":["https://f/a.png"]}',
+                },
+            },
+        ),
+        (
+            "4o-image",
+            {
+                "code": 200,
+                "msg": "success",
+                "data": {"taskId": "t9", "info": {"result_urls": ["https://f/a.png"]}},
+            },
+        ),
+        (
+            "flux-kontext",
+            {
+                "code": 200,
+                "msg": "ok",
+                "data": {"taskId": "t9", "info": {"resultImageUrl": "https://f/a.png"}},
+            },
+        ),
+        (
+            "veo",
+            {
+                "code": 200,
+                "msg": "ok",
+                "data": {"taskId": "t9", "info": {"resultUrls": '["https://f/a.png"]'}},
+            },
+        ),
+        ("runway", {"code": 200, "msg": "ok", "data": {"task_id": "t9", "video_url": "https://f/a.png"}}),
+    ],
+)
 def test_a_signed_callback_of_each_family_finishes_the_stored_task(family, body):
     store = _store_with_task(family, "t9")
     ts = "1700000000"
-    code, answer = handle_callback(store, {"x-webhook-timestamp": ts, "X-Webhook-Signature": sign("t9", ts, SECRET)}, json.dumps(body).encode(), secret=SECRET)
+    code, answer = handle_callback(
+        store,
+        {"x-webhook-timestamp": ts, "X-Webhook-Signature": sign("t9", ts, SECRET)},
+        json.dumps(body).encode(),
+        secret=SECRET,
+    )
     assert (code, answer["status"]) == (200, "succeeded")
     row = store.provider_task("k1")
-    assert row["status"] == "succeeded" and row["result"]["urls"] == ["https://f/a.png"] and row["result"]["family"] == family
+    assert (
+        row["status"] == "succeeded"
+        and row["result"]["urls"] == ["https://f/a.png"]
+        and row["result"]["family"] == family
+    )
 
 
 def test_a_bad_or_missing_signature_is_rejected_and_changes_nothing():
     store = _store_with_task("market", "t9")
-    body = json.dumps({"code": 200, "data": {"taskId": "t9", "state": "success", "resultJson": "{\"resultUrls\":[\"u\"]}"}}).encode()
-    assert handle_callback(store, {"X-Webhook-Timestamp": "1", "X-Webhook-Signature": sign("t9", "1", "wrong")}, body, secret=SECRET)[0] == 401
+    body = json.dumps(
+        {"code": 200, "data": {"taskId": "t9", "state": "success", "resultJson": '{"resultUrls":["u"]}'}}
+    ).encode()
+    assert (
+        handle_callback(
+            store,
+            {"X-Webhook-Timestamp": "1", "X-Webhook-Signature": sign("t9", "1", "wrong")},
+            body,
+            secret=SECRET,
+        )[0]
+        == 401
+    )
     assert handle_callback(store, {}, body, secret=SECRET)[0] == 401
     assert store.provider_task("k1")["status"] == "running"
 
 
 def test_a_repeated_callback_is_idempotent_and_a_failure_after_success_is_ignored():
     store = _store_with_task("market", "t9")
-    ok = json.dumps({"code": 200, "data": {"taskId": "t9", "state": "success", "resultJson": "{\"resultUrls\":[\"u\"]}"}}).encode()
-    bad = json.dumps({"code": 501, "msg": "Playground task failed.", "data": {"taskId": "t9", "state": "fail", "failMsg": "x"}}).encode()
+    ok = json.dumps(
+        {"code": 200, "data": {"taskId": "t9", "state": "success", "resultJson": '{"resultUrls":["u"]}'}}
+    ).encode()
+    bad = json.dumps(
+        {
+            "code": 501,
+            "msg": "Playground task failed.",
+            "data": {"taskId": "t9", "state": "fail", "failMsg": "x"},
+        }
+    ).encode()
     assert handle_callback(store, {}, ok)[0] == 200
     code, answer = handle_callback(store, {}, ok)
     assert code == 200 and answer["note"] == "already recorded"
@@ -77,7 +141,9 @@ def test_unknown_tasks_and_non_json_bodies_are_refused():
     store = _store_with_task("market", "t9")
     assert handle_callback(store, {}, b"not json")[0] == 400
     assert handle_callback(store, {}, json.dumps({"code": 200, "data": {}}).encode())[0] == 400
-    assert handle_callback(store, {}, json.dumps({"code": 200, "data": {"taskId": "nope"}}).encode())[0] == 404
+    assert (
+        handle_callback(store, {}, json.dumps({"code": 200, "data": {"taskId": "nope"}}).encode())[0] == 404
+    )
 
 
 def test_a_callback_through_the_receiver_ends_polling_of_the_same_task(fake_kie, write, fenta_home):
@@ -90,21 +156,28 @@ def test_a_callback_through_the_receiver_ends_polling_of_the_same_task(fake_kie,
 
     def deliver():  # KIE finishes the task and calls back while fenta is polling
         deadline = time.monotonic() + 20
-        while time.monotonic() < deadline and not (fake_kie.tasks and fake_kie.polls_of(next(iter(fake_kie.tasks)))):
+        while time.monotonic() < deadline and not (
+            fake_kie.tasks and fake_kie.polls_of(next(iter(fake_kie.tasks)))
+        ):
             time.sleep(0.02)
         answers.append(fake_kie.send_callback(next(iter(fake_kie.tasks))))
 
     t = threading.Thread(target=deliver)
     t.start()
     try:
-        wf = load(write("wf.yaml", f"""
+        wf = load(
+            write(
+                "wf.yaml",
+                f"""
 version: 1
 name: cb
 template: karaoke-bold
 overrides: {{canvas: {{width: 180, height: 320, fps: 15}}}}
 nodes:
   gen: {{type: AI.Image, params: {{model: flux-kontext-pro, prompt: "a fox", callback_url: "{hook}", timeout: 20}}}}
-"""))
+""",
+            )
+        )
         res = run(wf, out="out")
         t.join(20)
     finally:
@@ -113,20 +186,34 @@ nodes:
     assert res.status == "completed", (res.error, [(a.status_code, a.text) for a in answers])
     assert answers[0].status_code == 200
     assert fake_kie.creates[0].json()["callBackUrl"] == hook
-    row = next(iter(JobStore(Settings.from_env().db_path).db.query("select status, result from provider_tasks")))
+    row = next(
+        iter(JobStore(Settings.from_env().db_path).db.query("select status, result from provider_tasks"))
+    )
     assert row["status"] == "succeeded" and json.loads(row["result"])["via"] == "callback"
 
 
 def test_a_slower_poller_cannot_undo_what_a_callback_recorded():
     store = _store_with_task("market", "t9")
-    body = json.dumps({"code": 200, "data": {"taskId": "t9", "state": "success", "resultJson": "{\"resultUrls\":[\"u\"]}"}}).encode()
+    body = json.dumps(
+        {"code": 200, "data": {"taskId": "t9", "state": "success", "resultJson": '{"resultUrls":["u"]}'}}
+    ).encode()
     assert handle_callback(store, {}, body)[0] == 200
     store.update_provider_task("k1", status="running", keep_final=True)  # what the poll loop writes
     assert store.provider_task("k1")["status"] == "succeeded"
 
 
 def _market_success(task_id: str) -> bytes:
-    return json.dumps({"code": 200, "msg": "ok", "data": {"taskId": task_id, "state": "success", "resultJson": json.dumps({"resultUrls": [f"https://f/{task_id}.png"]})}}).encode()
+    return json.dumps(
+        {
+            "code": 200,
+            "msg": "ok",
+            "data": {
+                "taskId": task_id,
+                "state": "success",
+                "resultJson": json.dumps({"resultUrls": [f"https://f/{task_id}.png"]}),
+            },
+        }
+    ).encode()
 
 
 def test_sixteen_concurrent_callback_senders_get_every_one_of_320_updates_applied():
@@ -134,7 +221,13 @@ def test_sixteen_concurrent_callback_senders_get_every_one_of_320_updates_applie
     store = JobStore(db_path)
     task_ids = [f"t{i:03d}" for i in range(320)]
     for tid in task_ids:
-        store.save_provider_task(key=f"k-{tid}", provider="kie", task_id=tid, status="running", result={"family": "market", "model": "m"})
+        store.save_provider_task(
+            key=f"k-{tid}",
+            provider="kie",
+            task_id=tid,
+            status="running",
+            result={"family": "market", "model": "m"},
+        )
     server = serve_callbacks(db_path, port=0, secret=SECRET)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     url = f"http://127.0.0.1:{server.server_address[1]}/hooks/kie"
@@ -147,7 +240,11 @@ def test_sixteen_concurrent_callback_senders_get_every_one_of_320_updates_applie
             for tid in ids:
                 ts = str(int(time.time()))
                 try:
-                    r = client.post(url, content=_market_success(tid), headers={"X-Webhook-Timestamp": ts, "X-Webhook-Signature": sign(tid, ts, SECRET)})
+                    r = client.post(
+                        url,
+                        content=_market_success(tid),
+                        headers={"X-Webhook-Timestamp": ts, "X-Webhook-Signature": sign(tid, ts, SECRET)},
+                    )
                     codes.append(r.status_code)
                 except httpx.HTTPError as e:  # the receiver dropped the connection
                     codes.append(type(e).__name__)
@@ -174,7 +271,11 @@ def test_the_receiver_takes_the_secret_from_dotenv_and_refuses_an_unsigned_callb
     server = serve_callbacks(store.path, port=0)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     try:
-        r = httpx.post(f"http://127.0.0.1:{server.server_address[1]}/hooks/kie", content=_market_success("t9"), timeout=10)
+        r = httpx.post(
+            f"http://127.0.0.1:{server.server_address[1]}/hooks/kie",
+            content=_market_success("t9"),
+            timeout=10,
+        )
     finally:
         server.shutdown()
         server.server_close()

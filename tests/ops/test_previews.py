@@ -9,7 +9,13 @@ from PIL import Image
 
 from fenta.media.probe import probe
 from fenta.ops.previews import (
-    ANIMATION_SAMPLES, ANIMATION_TEMPLATE, COLUMNS, DOCS_DIR, ROWS, frame_times, sheet_size,
+    ANIMATION_SAMPLES,
+    ANIMATION_TEMPLATE,
+    COLUMNS,
+    DOCS_DIR,
+    ROWS,
+    frame_times,
+    sheet_size,
 )
 from fenta.template import list_templates, resolve_template
 
@@ -26,7 +32,9 @@ def _check_sheet(path: str, template: dict) -> Image.Image:
     return img
 
 
-@pytest.mark.parametrize("name", [pytest.param(n, marks=() if n == FAST else pytest.mark.slow) for n in TEMPLATES])
+@pytest.mark.parametrize(
+    "name", [pytest.param(n, marks=() if n == FAST else pytest.mark.slow) for n in TEMPLATES]
+)
 def test_each_templates_preview_renders_with_a_contact_sheet(cli, name, tmp_path):
     result = cli("templates", "preview", name, "-o", str(tmp_path / "out"), "--json")
     assert result.exit_code == 0, result.output
@@ -41,14 +49,23 @@ def test_each_templates_preview_renders_with_a_contact_sheet(cli, name, tmp_path
     # Six different pictures, not one frame repeated: the tiles' pixel data differ.
     w, h = (img.size[0] - 6 * (COLUMNS + 1)) // COLUMNS, (img.size[1] - 6 * (ROWS + 1)) // ROWS
     rgb = img.convert("RGB")
-    tiles = {rgb.crop((6 + i * (w + 6), 6 + j * (h + 6), 6 + i * (w + 6) + w, 6 + j * (h + 6) + h)).tobytes() for i in range(COLUMNS) for j in range(ROWS)}
+    tiles = {
+        rgb.crop((6 + i * (w + 6), 6 + j * (h + 6), 6 + i * (w + 6) + w, 6 + j * (h + 6) + h)).tobytes()
+        for i in range(COLUMNS)
+        for j in range(ROWS)
+    }
     assert len(tiles) == COLUMNS * ROWS
-    assert sorted(x.name for x in (tmp_path / "out").iterdir()) == [f"{name}.mp4", f"{name}.png"]  # no leftovers
+    assert sorted(x.name for x in (tmp_path / "out").iterdir()) == [
+        f"{name}.mp4",
+        f"{name}.png",
+    ]  # no leftovers
 
 
 def test_the_frames_show_the_title_card_and_the_middle_of_each_transition():
     timeline = {
-        "duration": 9.0, "canvas": {"fps": 30}, "transition": {"type": "fade", "seconds": 0.5},
+        "duration": 9.0,
+        "canvas": {"fps": 30},
+        "transition": {"type": "fade", "seconds": 0.5},
         "segments": [{"start": 0.0}, {"start": 3.0}, {"start": 6.0}],
     }
     times = frame_times(timeline)
@@ -73,7 +90,10 @@ def test_the_docs_show_a_small_current_contact_sheet_of_every_template(name):
 def test_a_template_file_path_previews_under_its_file_name(cli, tmp_path):
     mine = tmp_path / "my templates" / "мой шаблон.yaml"
     mine.parent.mkdir()
-    mine.write_text("canvas: {width: 360, height: 640, fps: 24}\ntransition: {type: fade, seconds: 0.4}\n", encoding="utf-8")
+    mine.write_text(
+        "canvas: {width: 360, height: 640, fps: 24}\ntransition: {type: fade, seconds: 0.4}\n",
+        encoding="utf-8",
+    )
     result = cli("templates", "preview", str(mine), "-o", str(tmp_path / "out"), "--json")
     assert result.exit_code == 0, result.output
     p = json.loads(result.stdout)
@@ -88,7 +108,9 @@ def test_a_missing_template_file_is_named_as_a_file_not_found(cli, tmp_path):
     assert not (tmp_path / "out").exists()
 
 
-def test_an_output_folder_that_is_a_file_is_exit_2_in_one_line_before_anything_renders(cli, tmp_path, fenta_home):
+def test_an_output_folder_that_is_a_file_is_exit_2_in_one_line_before_anything_renders(
+    cli, tmp_path, fenta_home
+):
     (tmp_path / "notes.txt").write_text("mine")
     result = cli("templates", "preview", "square", "-o", str(tmp_path / "notes.txt"))
     assert result.exit_code == 2 and "notes.txt is a file, not a folder" in result.stderr

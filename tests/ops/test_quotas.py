@@ -35,7 +35,12 @@ def store(settings):
 def finish(store, job_id: str, duration: float = 30.0) -> None:
     """A job.completed event, as the engine appends it."""
     with store.write() as conn:
-        append_event(conn, "job.completed", job_id, {"jobId": job_id, "videoUrl": f"file:///r/{job_id}.mp4", "duration": duration, "cost": 0.0})
+        append_event(
+            conn,
+            "job.completed",
+            job_id,
+            {"jobId": job_id, "videoUrl": f"file:///r/{job_id}.mp4", "duration": duration, "cost": 0.0},
+        )
 
 
 def warnings(store) -> list[dict]:
@@ -43,8 +48,14 @@ def warnings(store) -> list[dict]:
 
 
 def test_periods_are_utc_days_and_months():
-    assert q.period_bounds("day", NOW) == (dt.datetime(2026, 3, 14, tzinfo=UTC).timestamp(), dt.datetime(2026, 3, 15, tzinfo=UTC).timestamp())
-    assert q.period_bounds("month", NOW) == (dt.datetime(2026, 3, 1, tzinfo=UTC).timestamp(), dt.datetime(2026, 4, 1, tzinfo=UTC).timestamp())
+    assert q.period_bounds("day", NOW) == (
+        dt.datetime(2026, 3, 14, tzinfo=UTC).timestamp(),
+        dt.datetime(2026, 3, 15, tzinfo=UTC).timestamp(),
+    )
+    assert q.period_bounds("month", NOW) == (
+        dt.datetime(2026, 3, 1, tzinfo=UTC).timestamp(),
+        dt.datetime(2026, 4, 1, tzinfo=UTC).timestamp(),
+    )
     dec = dt.datetime(2026, 12, 31, 23, 59, tzinfo=UTC).timestamp()
     assert q.period_bounds("month", dec)[1] == dt.datetime(2027, 1, 1, tzinfo=UTC).timestamp()
 
@@ -55,7 +66,11 @@ def test_set_replace_and_remove_limits(store):
     q.set_limit(store, "jobs", 3, "month")
     assert q.limits(store) == {"cost_usd": ("month", 5.5), "jobs": ("month", 3.0)}
     assert q.remove_limit(store, "jobs") is True and q.remove_limit(store, "jobs") is False
-    for args, field in [(("frames", 1, "day"), "RESOURCE"), (("jobs", 1, "week"), "--per"), (("jobs", -1, "day"), "LIMIT")]:
+    for args, field in [
+        (("frames", 1, "day"), "RESOURCE"),
+        (("jobs", 1, "week"), "--per"),
+        (("jobs", -1, "day"), "LIMIT"),
+    ]:
         with pytest.raises(QuotaError) as e:
             q.set_limit(store, *args)
         assert e.value.field == field and e.value.exit_code == 2
@@ -142,7 +157,9 @@ def test_a_warning_at_100_percent_once_per_period(store, settings):
     assert warnings(store) == []  # 50 %
     finish(store, "b")
     q.track(store, settings)
-    assert warnings(store) == [(None, {"orgId": "acme", "resource": "jobs", "percentage": 100})]  # 50 -> 100: one warning
+    assert warnings(store) == [
+        (None, {"orgId": "acme", "resource": "jobs", "percentage": 100})
+    ]  # 50 -> 100: one warning
     q.track(store, settings)
     q.warn(store, settings)
     assert len(warnings(store)) == 1

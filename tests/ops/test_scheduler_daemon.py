@@ -21,7 +21,11 @@ class Daemon:
     def __init__(self, home: Path, *args: str, env: dict[str, str] | None = None) -> None:
         full_env = {**os.environ, "FENTA_HOME": str(home), "FENTA_SCHEDULER_POLL": "0.2", **(env or {})}
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "fenta", "scheduler", *args], env=full_env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+            [sys.executable, "-m", "fenta", "scheduler", *args],
+            env=full_env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
         )
         self.lines: list[str] = []
         self._reader = threading.Thread(target=self._read, daemon=True)
@@ -79,7 +83,9 @@ def test_one_scheduler_per_home_and_sigterm_stops_it_cleanly(daemons, fenta_home
     store = JobStore(Settings.from_env().db_path)
     try:
         sch.add_schedule(store, "added-later", wf, "0 9 * * 1", tz="Europe/Berlin")
-        assert first.wait_for("schedule added-later: '0 9 * * 1' (Europe/Berlin), next", timeout=10), first.lines
+        assert first.wait_for("schedule added-later: '0 9 * * 1' (Europe/Berlin), next", timeout=10), (
+            first.lines
+        )
         sch.set_enabled(store, "added-later", False)
         assert first.wait_for("schedule added-later: no longer active", timeout=10), first.lines
     finally:

@@ -10,7 +10,6 @@ import pytest
 
 from fenta.config import Settings
 from fenta.engine.store import JobStore
-from fenta.errors import SpecError
 from fenta.ops import schedules as sch
 
 UTC = dt.timezone.utc
@@ -72,7 +71,10 @@ def test_a_long_downtime_is_computed_quickly_and_all_is_capped():
     assert time.perf_counter() - t < 2
     assert len(run) == sch.MAX_CATCHUP and newest == T0
     yearly = sch.parse_cron("0 0 1 1 *")
-    assert sch.due_fires(yearly, T0 - 5 * 365 * 86400, T0, "latest", live_since=T0) == ([at(2024, 1, 1).timestamp()], at(2024, 1, 1).timestamp())
+    assert sch.due_fires(yearly, T0 - 5 * 365 * 86400, T0, "latest", live_since=T0) == (
+        [at(2024, 1, 1).timestamp()],
+        at(2024, 1, 1).timestamp(),
+    )
 
 
 def test_catch_up_uses_the_schedules_time_zone():
@@ -80,7 +82,11 @@ def test_catch_up_uses_the_schedules_time_zone():
     last = at(2024, 7, 1, 9, tz=BERLIN).timestamp()
     now = at(2024, 7, 4, 12, tz=BERLIN).timestamp()
     run, newest = sch.due_fires(cron, last, now, "all", live_since=now)
-    assert [dt.datetime.fromtimestamp(t, UTC).strftime("%d %H:%M") for t in run] == ["02 07:00", "03 07:00", "04 07:00"]
+    assert [dt.datetime.fromtimestamp(t, UTC).strftime("%d %H:%M") for t in run] == [
+        "02 07:00",
+        "03 07:00",
+        "04 07:00",
+    ]
 
 
 # ------------------------------------------------------------------------------ the table and the CLI
@@ -92,16 +98,38 @@ def wf(write):
 
 
 def test_cli_add_list_show_pause_resume_remove(cli, wf, tmp_path):
-    r = cli("schedule", "add", "daily-note", str(wf), "--cron", "0 9 * * 1-5", "--tz", BERLIN, "--var", "text=morning", "--priority", "3", "--catchup", "all", "--json")
+    r = cli(
+        "schedule",
+        "add",
+        "daily-note",
+        str(wf),
+        "--cron",
+        "0 9 * * 1-5",
+        "--tz",
+        BERLIN,
+        "--var",
+        "text=morning",
+        "--priority",
+        "3",
+        "--catchup",
+        "all",
+        "--json",
+    )
     assert r.exit_code == 0, r.output
     added = json.loads(r.output)
     assert added["name"] == "daily-note" and added["tz"] == BERLIN and added["vars"] == {"text": "morning"}
-    assert added["workflow_file"] == str(wf.resolve()) and added["out_dir"] == str((tmp_path / "renders").resolve())
+    assert added["workflow_file"] == str(wf.resolve()) and added["out_dir"] == str(
+        (tmp_path / "renders").resolve()
+    )
     nxt = dt.datetime.fromisoformat(added["next_fire_at"].replace("Z", "+00:00")).astimezone(sch.zone(BERLIN))
     assert (nxt.hour, nxt.minute) == (9, 0) and nxt.isoweekday() <= 5
 
     (listed,) = json.loads(cli("schedule", "list", "--json").output)
-    assert listed["name"] == "daily-note" and listed["enabled"] is True and listed["next_fire_at"] == added["next_fire_at"]
+    assert (
+        listed["name"] == "daily-note"
+        and listed["enabled"] is True
+        and listed["next_fire_at"] == added["next_fire_at"]
+    )
     r = cli("schedule", "list")
     assert "daily-note" in r.output and "0 9 * * 1-5" in r.output and "active" in r.output
     r = cli("schedule", "show", "daily-note")
@@ -119,11 +147,14 @@ def test_cli_add_list_show_pause_resume_remove(cli, wf, tmp_path):
     assert r.exit_code == 2 and "no schedule named 'daily-note'" in r.output
 
 
-@pytest.mark.parametrize("args,field", [
-    (["--cron", "0 25 * * *"], "--cron"),
-    (["--cron", "0 9 * * *", "--tz", "Nowhere/City"], "--tz"),
-    (["--cron", "0 9 * * *", "--catchup", "some"], "--catchup"),
-])
+@pytest.mark.parametrize(
+    "args,field",
+    [
+        (["--cron", "0 25 * * *"], "--cron"),
+        (["--cron", "0 9 * * *", "--tz", "Nowhere/City"], "--tz"),
+        (["--cron", "0 9 * * *", "--catchup", "some"], "--catchup"),
+    ],
+)
 def test_cli_add_refuses_bad_input_naming_the_field(cli, wf, args, field):
     r = cli("schedule", "add", "x", str(wf), *args)
     assert r.exit_code == 2 and f"field '{field}'" in r.output, r.output

@@ -11,12 +11,20 @@ from fenta.errors import PathError, SpecError
 from fenta.media.probe import probe
 from fenta.ops.starters import KINDS, init
 
-NEEDS = {"quickstart": [], "stock": ["OPENROUTER_API_KEY", "PEXELS_API_KEY"], "ai": ["OPENROUTER_API_KEY", "KIE_API_KEY"]}
+NEEDS = {
+    "quickstart": [],
+    "stock": ["OPENROUTER_API_KEY", "PEXELS_API_KEY"],
+    "ai": ["OPENROUTER_API_KEY", "KIE_API_KEY"],
+}
 
 
 def env_keys(text: str) -> list[str]:
     """The variables a .env file sets (commented lines set nothing)."""
-    return [line.split("=", 1)[0] for line in text.splitlines() if "=" in line and not line.lstrip().startswith("#")]
+    return [
+        line.split("=", 1)[0]
+        for line in text.splitlines()
+        if "=" in line and not line.lstrip().startswith("#")
+    ]
 
 
 @pytest.mark.parametrize("kind", list(KINDS))
@@ -30,7 +38,9 @@ def test_each_kind_writes_a_commented_workflow_that_validates_and_an_env_example
 
 @pytest.mark.parametrize("template", ["square", "explainer-16x9"])
 def test_the_template_asked_for_is_the_one_used(template, tmp_path):
-    assert load(init("x", kind="stock", template=template, folder=tmp_path).workflow).template_name == template
+    assert (
+        load(init("x", kind="stock", template=template, folder=tmp_path).workflow).template_name == template
+    )
 
 
 def test_an_existing_workflow_is_kept_unless_forced(tmp_path):
@@ -54,7 +64,9 @@ def test_an_existing_env_example_only_gains_the_keys_it_lacks(tmp_path):
     assert init("c", kind="quickstart", folder=tmp_path).env_status == "unchanged"
 
 
-@pytest.mark.parametrize("kwargs", [{"name": "../up"}, {"name": "a b"}, {"template": "no-such-look"}, {"kind": "cartoon"}])
+@pytest.mark.parametrize(
+    "kwargs", [{"name": "../up"}, {"name": "a b"}, {"template": "no-such-look"}, {"kind": "cartoon"}]
+)
 def test_bad_names_kinds_and_templates_are_refused_and_nothing_is_written(kwargs, tmp_path):
     with pytest.raises(SpecError) as e:
         init(**{"name": "ok", **kwargs}, folder=tmp_path)

@@ -45,7 +45,12 @@ def test_a_wrong_key_is_the_gateways_401_in_one_line_without_the_key(supabase_fa
     with pytest.raises(SyncError) as e:
         _run(_with(Settings.from_env(), lambda api: api.upsert("jobs", [{"id": "j1"}])))
     text = str(e.value)
-    assert "\n" not in text and "gateway refused" in text and "Invalid API key" in text and "FENTA_API_KEY" in text
+    assert (
+        "\n" not in text
+        and "gateway refused" in text
+        and "Invalid API key" in text
+        and "FENTA_API_KEY" in text
+    )
     assert "sb_secret_not_the_right_one" not in text
     assert e.value.status == 401 and not e.value.retryable
     assert len(supabase_fake.requests) == 1  # a 401 is never retried
@@ -61,7 +66,10 @@ def test_a_bad_token_reaches_postgrest_as_pgrst301(supabase_fake, monkeypatch):
 def test_postgrest_errors_name_code_message_details_and_hint():
     body = b'{"code":"23505","details":"Key (id)=(abc) already exists.","hint":null,"message":"duplicate key value violates unique constraint \\"jobs_pkey\\""}'
     text, status, code = describe_error("POST /rest/v1/jobs", 409, body)
-    assert text == 'POST /rest/v1/jobs: HTTP 409 23505: duplicate key value violates unique constraint "jobs_pkey" (Key (id)=(abc) already exists.)'
+    assert (
+        text
+        == 'POST /rest/v1/jobs: HTTP 409 23505: duplicate key value violates unique constraint "jobs_pkey" (Key (id)=(abc) already exists.)'
+    )
     assert (status, code) == (409, "23505")
     text, _, _ = describe_error("GET /rest/v1/jobs", 401, GATEWAY_NO_KEY.encoded()[0])
     assert "No API key found in request" in text and "apikey" in text
@@ -103,7 +111,10 @@ def test_storage_409_inside_a_400_is_read_from_the_body_and_not_retried(supabase
     with pytest.raises(SyncError) as e:
         _run(_with(Settings.from_env(), lambda api: api.upload("renders", "j1/a.mp4", clip, "video/mp4")))
     assert e.value.status == 409 and e.value.code == "KeyAlreadyExists" and not e.value.retryable
-    assert str(e.value) == "POST /storage/v1/object/renders/j1/a.mp4: 409 KeyAlreadyExists: The resource already exists"
+    assert (
+        str(e.value)
+        == "POST /storage/v1/object/renders/j1/a.mp4: 409 KeyAlreadyExists: The resource already exists"
+    )
     assert len(supabase_fake.requests) == 1
 
 
@@ -111,7 +122,12 @@ def test_a_small_file_goes_up_in_one_request_with_x_upsert_and_its_type(supabase
     clip = tmp_path / "a.srt"
     clip.write_text("1\n00:00:00,000 --> 00:00:01,000\nhi\n")
     for _ in range(2):  # the second upload replaces the first (x-upsert), no 409
-        _run(_with(Settings.from_env(), lambda api: api.upload("renders", "j1/a.srt", clip, "application/x-subrip")))
+        _run(
+            _with(
+                Settings.from_env(),
+                lambda api: api.upload("renders", "j1/a.srt", clip, "application/x-subrip"),
+            )
+        )
     req = supabase_fake.requests[-1]
     assert req.path == "/storage/v1/object/renders/j1/a.srt" and req.headers["x-upsert"] == "true"
     assert supabase_fake.object("renders/j1/a.srt") == (clip.read_bytes(), "application/x-subrip")
@@ -132,7 +148,11 @@ def _patches(fake) -> list:
 def test_a_file_over_6_mb_goes_by_tus_in_6_mib_chunks(supabase_fake, big_file):
     _run(_with(Settings.from_env(), lambda api: api.upload("renders", "j1/big.mp4", big_file, "video/mp4")))
     create = supabase_fake.requests_to("/storage/v1/upload/resumable")[0]
-    assert create.method == "POST" and create.headers["Upload-Length"] == "13000000" and create.headers["x-upsert"] == "true"
+    assert (
+        create.method == "POST"
+        and create.headers["Upload-Length"] == "13000000"
+        and create.headers["x-upsert"] == "true"
+    )
     assert [len(r.body) for r in _patches(supabase_fake)] == [CHUNK, CHUNK, 13_000_000 - 2 * CHUNK]
     assert [r.headers["Upload-Offset"] for r in _patches(supabase_fake)] == ["0", str(CHUNK), str(2 * CHUNK)]
     assert supabase_fake.object("renders/j1/big.mp4") == (big_file.read_bytes(), "video/mp4")
@@ -145,7 +165,9 @@ def test_a_connection_dropped_mid_upload_resumes_from_the_servers_offset(supabas
     assert len(heads) == 1
     offsets = [int(r.headers["Upload-Offset"]) for r in _patches(supabase_fake)]
     assert offsets[:2] == [0, 1_000_000]  # went on from what the server kept, not from 0
-    assert sum(len(r.body) for r in _patches(supabase_fake)) == CHUNK + (13_000_000 - 1_000_000)  # the broken chunk, then the rest once
+    assert sum(len(r.body) for r in _patches(supabase_fake)) == CHUNK + (
+        13_000_000 - 1_000_000
+    )  # the broken chunk, then the rest once
     assert supabase_fake.object("renders/j1/big.mp4")[0] == big_file.read_bytes()
 
 
@@ -153,10 +175,25 @@ def test_an_upload_interrupted_in_one_process_is_continued_by_the_next(supabase_
     urls: list[str] = []
     supabase_fake.drop_upload_after(CHUNK)  # the first chunk arrives whole, then the connection breaks
     with pytest.raises(SyncError) as e:  # this process gives up at once (one attempt per request)
-        _run(_with(Settings.from_env(), lambda api: api.upload("renders", "j1/big.mp4", big_file, "video/mp4", on_created=urls.append), attempts=1))
+        _run(
+            _with(
+                Settings.from_env(),
+                lambda api: api.upload(
+                    "renders", "j1/big.mp4", big_file, "video/mp4", on_created=urls.append
+                ),
+                attempts=1,
+            )
+        )
     assert e.value.retryable
-    _run(_with(Settings.from_env(), lambda api: api.upload("renders", "j1/big.mp4", big_file, "video/mp4", resume_url=urls[0])))
-    assert len([r for r in supabase_fake.requests_to("/storage/v1/upload/resumable") if r.method == "POST"]) == 1
+    _run(
+        _with(
+            Settings.from_env(),
+            lambda api: api.upload("renders", "j1/big.mp4", big_file, "video/mp4", resume_url=urls[0]),
+        )
+    )
+    assert (
+        len([r for r in supabase_fake.requests_to("/storage/v1/upload/resumable") if r.method == "POST"]) == 1
+    )
     assert [r.headers["Upload-Offset"] for r in _patches(supabase_fake)][-2:] == [str(CHUNK), str(2 * CHUNK)]
     assert supabase_fake.object("renders/j1/big.mp4")[0] == big_file.read_bytes()
 

@@ -51,7 +51,9 @@ def _as_postgres(cmd: list[str]) -> list[str]:
 def pg():
     """A running throwaway PostgreSQL; yields a function running SQL through psql (stdout)."""
     if not Path(INITDB).exists():
-        pytest.skip(f"PostgreSQL's initdb is not installed here ({INITDB}); the schema test needs a real PostgreSQL 15")
+        pytest.skip(
+            f"PostgreSQL's initdb is not installed here ({INITDB}); the schema test needs a real PostgreSQL 15"
+        )
     if PSQL is None:
         pytest.skip("psql is not installed here; the schema test applies the SQL with psql")
     bindir = Path(os.path.realpath(INITDB)).parent
@@ -60,21 +62,53 @@ def pg():
     if os.geteuid() == 0:
         shutil.chown(root, "postgres")
     data, sock = root / "data", root
-    subprocess.run(_as_postgres([str(bindir / "initdb"), "-D", str(data), "-A", "trust", "-U", "postgres", "--no-sync"]), check=True, capture_output=True)
+    subprocess.run(
+        _as_postgres([str(bindir / "initdb"), "-D", str(data), "-A", "trust", "-U", "postgres", "--no-sync"]),
+        check=True,
+        capture_output=True,
+    )
     opts = f"-c listen_addresses='' -c unix_socket_directories={sock} -c fsync=off"
-    subprocess.run(_as_postgres([str(bindir / "pg_ctl"), "-D", str(data), "-o", opts, "-w", "-l", str(root / "log"), "start"]), check=True, capture_output=True)
+    subprocess.run(
+        _as_postgres(
+            [str(bindir / "pg_ctl"), "-D", str(data), "-o", opts, "-w", "-l", str(root / "log"), "start"]
+        ),
+        check=True,
+        capture_output=True,
+    )
 
     def psql(sql: str, *, user: str = "postgres", check: bool = True) -> subprocess.CompletedProcess:
         return subprocess.run(
-            [PSQL, "-h", str(sock), "-U", user, "-d", "postgres", "-v", "ON_ERROR_STOP=1", "-X", "-q", "-A", "-t", "-f", "-"],
-            input=sql, text=True, capture_output=True, check=check,
+            [
+                PSQL,
+                "-h",
+                str(sock),
+                "-U",
+                user,
+                "-d",
+                "postgres",
+                "-v",
+                "ON_ERROR_STOP=1",
+                "-X",
+                "-q",
+                "-A",
+                "-t",
+                "-f",
+                "-",
+            ],
+            input=sql,
+            text=True,
+            capture_output=True,
+            check=check,
         )
 
     try:
         psql(SUPABASE_STUBS)
         yield psql
     finally:
-        subprocess.run(_as_postgres([str(bindir / "pg_ctl"), "-D", str(data), "-m", "immediate", "stop"]), capture_output=True)
+        subprocess.run(
+            _as_postgres([str(bindir / "pg_ctl"), "-D", str(data), "-m", "immediate", "stop"]),
+            capture_output=True,
+        )
         shutil.rmtree(root, ignore_errors=True)
 
 
@@ -97,10 +131,38 @@ def test_the_schema_applies_twice_without_error(applied):
 
 
 def test_the_three_tables_have_the_columns_fenta_writes(applied):
-    cols = set(_rows(applied("select table_name || '.' || column_name from information_schema.columns where table_schema = 'public'")))
-    for c in ("id", "workflow_name", "status", "progress", "current_node", "error", "retryable", "attempt", "cost", "duration",
-              "video_path", "thumbnail_path", "srt_path", "stage_timings", "host", "document", "vars", "claimed_by",
-              "lease_expires_at", "created_at", "started_at", "finished_at", "updated_at"):
+    cols = set(
+        _rows(
+            applied(
+                "select table_name || '.' || column_name from information_schema.columns where table_schema = 'public'"
+            )
+        )
+    )
+    for c in (
+        "id",
+        "workflow_name",
+        "status",
+        "progress",
+        "current_node",
+        "error",
+        "retryable",
+        "attempt",
+        "cost",
+        "duration",
+        "video_path",
+        "thumbnail_path",
+        "srt_path",
+        "stage_timings",
+        "host",
+        "document",
+        "vars",
+        "claimed_by",
+        "lease_expires_at",
+        "created_at",
+        "started_at",
+        "finished_at",
+        "updated_at",
+    ):
         assert f"jobs.{c}" in cols
     for c in ("id", "job_id", "type", "data", "created_at"):
         assert f"job_events.{c}" in cols
@@ -109,29 +171,61 @@ def test_the_three_tables_have_the_columns_fenta_writes(applied):
 
 
 def test_jobs_is_in_the_realtime_publication_once(applied):
-    assert _rows(applied("select tablename from pg_publication_tables where pubname = 'supabase_realtime'")) == ["jobs"]
+    assert _rows(
+        applied("select tablename from pg_publication_tables where pubname = 'supabase_realtime'")
+    ) == ["jobs"]
 
 
 def test_row_level_security_is_on_with_policies_for_every_table(applied):
-    assert set(_rows(applied("select relname from pg_class where relrowsecurity and relnamespace = 'public'::regnamespace"))) == {"jobs", "job_events", "usage_records"}
+    assert set(
+        _rows(
+            applied(
+                "select relname from pg_class where relrowsecurity and relnamespace = 'public'::regnamespace"
+            )
+        )
+    ) == {"jobs", "job_events", "usage_records"}
     policies = set(_rows(applied("select tablename || ': ' || cmd from pg_policies")))
-    assert {"jobs: SELECT", "jobs: INSERT", "jobs: UPDATE", "job_events: SELECT", "usage_records: SELECT", "objects: SELECT"} <= policies
+    assert {
+        "jobs: SELECT",
+        "jobs: INSERT",
+        "jobs: UPDATE",
+        "job_events: SELECT",
+        "usage_records: SELECT",
+        "objects: SELECT",
+    } <= policies
 
 
 def _as_user(user_id: str, sql: str) -> str:
-    return f"begin; set local role authenticated; set local request.jwt.claim.sub = '{user_id}'; {sql}; commit;"
+    return (
+        f"begin; set local role authenticated; set local request.jwt.claim.sub = '{user_id}'; {sql}; commit;"
+    )
 
 
 def test_a_signed_in_user_queues_and_sees_only_their_own_jobs(applied):
     alice, bob = str(uuid.uuid4()), str(uuid.uuid4())
-    applied(_as_user(alice, "insert into public.jobs (workflow_name, document) values ('alice-clip', '{\"nodes\": {}}')"))
+    applied(
+        _as_user(
+            alice,
+            "insert into public.jobs (workflow_name, document) values ('alice-clip', '{\"nodes\": {}}')",
+        )
+    )
     applied(_as_user(bob, "insert into public.jobs (workflow_name, document) values ('bob-clip', '{}')"))
     seen = _rows(applied(_as_user(alice, "select workflow_name from public.jobs")))
     assert seen == ["alice-clip"]
     # A row carrying a workflow goes in only as queued; the service role (fenta's key) sees everything.
-    refused = applied(_as_user(alice, "insert into public.jobs (workflow_name, status, document) values ('sneaky', 'running', '{}')"), check=False)
+    refused = applied(
+        _as_user(
+            alice,
+            "insert into public.jobs (workflow_name, status, document) values ('sneaky', 'running', '{}')",
+        ),
+        check=False,
+    )
     assert refused.returncode != 0 and "row-level security" in refused.stderr
-    everything = _rows(applied("begin; set local role service_role; select workflow_name from public.jobs order by workflow_name; commit;"))
+    everything = _rows(
+        applied(
+            "begin; set local role service_role; select workflow_name from public.jobs order by workflow_name; commit;"
+        )
+    )
     assert {"alice-clip", "bob-clip"} <= set(everything)
 
 
@@ -150,10 +244,14 @@ def test_the_conditional_claim_matches_once_and_a_lapsed_lease_is_claimable_agai
 
 def test_events_and_usage_rows_need_their_job_and_go_with_it(applied):
     job = str(uuid.uuid4())
-    orphan = applied(f"insert into public.job_events (id, job_id, type) values ('x', '{job}', 'job.started')", check=False)
+    orphan = applied(
+        f"insert into public.job_events (id, job_id, type) values ('x', '{job}', 'job.started')", check=False
+    )
     assert orphan.returncode != 0 and "foreign key" in orphan.stderr
-    applied(f"insert into public.jobs (id) values ('{job}'); insert into public.job_events (id, job_id, type) values ('{job}:1', '{job}', 'job.started');"
-            f"insert into public.usage_records (id, job_id, provider) values ('{job}:1', '{job}', 'openrouter')")
+    applied(
+        f"insert into public.jobs (id) values ('{job}'); insert into public.job_events (id, job_id, type) values ('{job}:1', '{job}', 'job.started');"
+        f"insert into public.usage_records (id, job_id, provider) values ('{job}:1', '{job}', 'openrouter')"
+    )
     applied(f"delete from public.jobs where id = '{job}'")
     assert _rows(applied(f"select count(*) from public.job_events where job_id = '{job}'")) == ["0"]
 
@@ -177,7 +275,10 @@ grant usage on schema auth, storage to fenta_editor;
         out = pg(f"\\c editor_project fenta_editor\n{SCHEMA_SQL}", check=False)
         assert out.returncode == 0, out.stderr
         warnings = [line for line in out.stderr.splitlines() if "WARNING" in line]
-        assert len(warnings) == 1 and "renders/ storage policies were not created (must be owner of table objects)" in warnings[0]
+        assert (
+            len(warnings) == 1
+            and "renders/ storage policies were not created (must be owner of table objects)" in warnings[0]
+        )
         assert "Storage > Policies" in warnings[0]
     check = pg("""
 \\c editor_project
@@ -199,22 +300,60 @@ def test_a_user_token_may_push_their_own_jobs_but_not_claim_or_touch_others(appl
     """What `fenta run --sync` with FENTA_API_TOKEN sends (PostgREST upserts: INSERT ... ON CONFLICT DO UPDATE)."""
     alice, bob = str(uuid.uuid4()), str(uuid.uuid4())
     job = f"local-{uuid.uuid4().hex[:8]}"
-    upsert = (f"insert into public.jobs (id, workflow_name, status, progress) values ('{job}', 'mine', '{{status}}', {{progress}}) "
-              "on conflict (id) do update set status = excluded.status, progress = excluded.progress")
+    upsert = (
+        f"insert into public.jobs (id, workflow_name, status, progress) values ('{job}', 'mine', '{{status}}', {{progress}}) "
+        "on conflict (id) do update set status = excluded.status, progress = excluded.progress"
+    )
     applied(_as_user(alice, upsert.format(status="running", progress=0.5)))
     applied(_as_user(alice, upsert.format(status="completed", progress=1)))
-    applied(_as_user(alice, f"insert into public.job_events (id, job_id, type) values ('{job}:1', '{job}', 'job.completed') on conflict (id) do nothing"))
-    applied(_as_user(alice, f"insert into storage.objects (bucket_id, name) values ('renders', '{job}/mine.mp4')"))
-    assert _rows(applied(f"select status, user_id::text from public.jobs where id = '{job}'")) == [f"completed|{alice}"]
+    applied(
+        _as_user(
+            alice,
+            f"insert into public.job_events (id, job_id, type) values ('{job}:1', '{job}', 'job.completed') on conflict (id) do nothing",
+        )
+    )
+    applied(
+        _as_user(alice, f"insert into storage.objects (bucket_id, name) values ('renders', '{job}/mine.mp4')")
+    )
+    assert _rows(applied(f"select status, user_id::text from public.jobs where id = '{job}'")) == [
+        f"completed|{alice}"
+    ]
     # Bob can neither change Alice's row, add events to it, nor upload into her job's folder.
-    stolen = applied(_as_user(bob, f"update public.jobs set status = 'failed' where id = '{job}' returning id"))
+    stolen = applied(
+        _as_user(bob, f"update public.jobs set status = 'failed' where id = '{job}' returning id")
+    )
     assert _rows(stolen) == []
-    assert "row-level security" in applied(_as_user(bob, f"insert into public.job_events (id, job_id, type) values ('{job}:2', '{job}', 'x')"), check=False).stderr
-    assert "row-level security" in applied(_as_user(bob, f"insert into storage.objects (bucket_id, name) values ('renders', '{job}/evil.mp4')"), check=False).stderr
+    assert (
+        "row-level security"
+        in applied(
+            _as_user(
+                bob, f"insert into public.job_events (id, job_id, type) values ('{job}:2', '{job}', 'x')"
+            ),
+            check=False,
+        ).stderr
+    )
+    assert (
+        "row-level security"
+        in applied(
+            _as_user(
+                bob, f"insert into storage.objects (bucket_id, name) values ('renders', '{job}/evil.mp4')"
+            ),
+            check=False,
+        ).stderr
+    )
     # A queued job carrying a workflow can only be cancelled by its owner: claiming it needs the service key.
     queued = str(uuid.uuid4())
-    applied(_as_user(alice, f"insert into public.jobs (id, workflow_name, document) values ('{queued}', 'web', '{{}}')"))
-    refused = applied(_as_user(alice, f"update public.jobs set status = 'running', claimed_by = 'me' where id = '{queued}'"), check=False)
+    applied(
+        _as_user(
+            alice, f"insert into public.jobs (id, workflow_name, document) values ('{queued}', 'web', '{{}}')"
+        )
+    )
+    refused = applied(
+        _as_user(
+            alice, f"update public.jobs set status = 'running', claimed_by = 'me' where id = '{queued}'"
+        ),
+        check=False,
+    )
     assert refused.returncode != 0 and "row-level security" in refused.stderr
     applied(_as_user(alice, f"update public.jobs set status = 'cancelled' where id = '{queued}'"))
     assert _rows(applied(f"select status from public.jobs where id = '{queued}'")) == ["cancelled"]
@@ -231,7 +370,9 @@ def _as_postgrest(req) -> str:
     if req.method == "POST":
         updates = ", ".join(f'"{c}" = excluded."{c}"' for c in rows[0] if c != "id")
         return f"insert into public.{table} ({cols}) select {cols} from json_populate_recordset(null::public.{table}, {data}) on conflict (id) do update set {updates}"
-    where = " and ".join(f"{col} = {_literal(v[3:])}" for col, [v] in req.query.items() if v.startswith("eq."))
+    where = " and ".join(
+        f"{col} = {_literal(v[3:])}" for col, [v] in req.query.items() if v.startswith("eq.")
+    )
     return f"update public.{table} set ({cols}) = (select {cols} from json_populate_recordset(null::public.{table}, {data})) where {where} returning id"
 
 
@@ -239,7 +380,9 @@ def _literal(text: str) -> str:
     return "'" + text.replace("'", "''") + "'"
 
 
-def test_the_rows_fenta_sends_fit_the_schema_as_postgrest_would_write_them(applied, cli, write, supabase_fake):
+def test_the_rows_fenta_sends_fit_the_schema_as_postgrest_would_write_them(
+    applied, cli, write, supabase_fake
+):
     """Every write of `fenta run --sync` and of `fenta worker --hosted` (captured by the fake Supabase),
     replayed on the real PostgreSQL as PostgREST runs it: types, checks and keys all fit."""
     from tests.ops.test_sync_push import TINY
@@ -247,14 +390,22 @@ def test_the_rows_fenta_sends_fit_the_schema_as_postgrest_would_write_them(appli
 
     assert cli("run", str(write("wf.yaml", TINY.format(name="replayed", extra=""))), "--sync").exit_code == 0
     remote = supabase_fake.queue_job(GRAPH, vars={"line": "Replayed."})
-    applied(f"insert into public.jobs (id, workflow_name, document, vars) values ('{remote}', 'web', {_literal(json.dumps(GRAPH))}, '{{}}')")
+    applied(
+        f"insert into public.jobs (id, workflow_name, document, vars) values ('{remote}', 'web', {_literal(json.dumps(GRAPH))}, '{{}}')"
+    )
     assert cli("worker", "--hosted", "--until-empty").exit_code == 0
-    writes = [r for r in supabase_fake.requests if r.path.startswith("/rest/v1/") and r.method in ("POST", "PATCH")]
+    writes = [
+        r for r in supabase_fake.requests if r.path.startswith("/rest/v1/") and r.method in ("POST", "PATCH")
+    ]
     assert {r.path for r in writes} == {"/rest/v1/jobs", "/rest/v1/job_events", "/rest/v1/usage_records"}
     for req in writes:
         out = applied("begin; set local role service_role; " + _as_postgrest(req) + "; commit;", check=False)
         assert out.returncode == 0, (req.method, req.path, req.body[:300], out.stderr)
-    rows = _rows(applied(f"select status || '|' || coalesce(video_path, '') from public.jobs where workflow_name in ('replayed', 'from-the-web') or id = '{remote}' order by status"))
+    rows = _rows(
+        applied(
+            f"select status || '|' || coalesce(video_path, '') from public.jobs where workflow_name in ('replayed', 'from-the-web') or id = '{remote}' order by status"
+        )
+    )
     assert len(rows) == 2 and all(r.startswith("completed|renders/") for r in rows)
     events = _rows(applied(f"select count(*) from public.job_events where job_id = '{remote}'"))
     assert int(events[0]) == len([e for e in supabase_fake.rows("job_events") if e["job_id"] == remote])

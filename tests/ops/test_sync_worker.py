@@ -50,18 +50,32 @@ GRAPH = {
 def _nested(seconds: float = 2, size: int = 160) -> dict:
     """The same kind of job in fenta's own shape (nodes by id)."""
     return {
-        "name": "nested", "template": "square", "overrides": {"canvas": {"width": size, "height": size, "fps": 10}},
+        "name": "nested",
+        "template": "square",
+        "overrides": {"canvas": {"width": size, "height": size, "fps": 10}},
         "nodes": {
             "backdrop": {"type": "Input.Background", "params": {"style": "gradient", "count": 2}},
-            "timeline": {"type": "Timeline", "params": {"duration": seconds}, "inputs": {"clips": "backdrop.clips"}},
-            "render": {"type": "Render", "params": {"profile": "canvas", "preset": "ultrafast"}, "inputs": {"timeline": "timeline.timeline"}},
+            "timeline": {
+                "type": "Timeline",
+                "params": {"duration": seconds},
+                "inputs": {"clips": "backdrop.clips"},
+            },
+            "render": {
+                "type": "Render",
+                "params": {"profile": "canvas", "preset": "ultrafast"},
+                "inputs": {"timeline": "timeline.timeline"},
+            },
         },
     }
 
 
 @pytest.fixture
 def fast(monkeypatch):
-    for k, v in {"FENTA_POLL_SECONDS": "0.02", "FENTA_HEARTBEAT_SECONDS": "0.1", "FENTA_LEASE_SECONDS": "3"}.items():
+    for k, v in {
+        "FENTA_POLL_SECONDS": "0.02",
+        "FENTA_HEARTBEAT_SECONDS": "0.1",
+        "FENTA_LEASE_SECONDS": "3",
+    }.items():
         monkeypatch.setenv(k, v)
 
 
@@ -71,9 +85,13 @@ def test_worker_hosted_renders_a_job_someone_else_queued(cli, supabase_fake, fen
     assert r.exit_code == 0, r.output
     assert f"claimed hosted job {remote}" in r.stderr and "1 job(s), 1 completed" in r.stderr
     [row] = supabase_fake.rows("jobs")
-    assert row["id"] == remote and row["status"] == "completed" and row["progress"] == 1 and row["attempt"] == 1
+    assert (
+        row["id"] == remote and row["status"] == "completed" and row["progress"] == 1 and row["attempt"] == 1
+    )
     assert row["claimed_by"].startswith(row["host"]) and row["lease_expires_at"] is None
-    assert row["document"] == GRAPH and row["vars"] == {"line": "Rendered for the web app."}  # merges keep the web app's columns
+    assert row["document"] == GRAPH and row["vars"] == {
+        "line": "Rendered for the web app."
+    }  # merges keep the web app's columns
     assert row["video_path"] == f"renders/{remote}/from-the-web.mp4"
     video, ctype = supabase_fake.object(row["video_path"])
     assert ctype == "video/mp4" and video[4:8] == b"ftyp"
@@ -90,7 +108,10 @@ def test_worker_hosted_renders_a_job_someone_else_queued(cli, supabase_fake, fen
     finally:
         store.close()
     # The queued moment of the local job never reached the hosted row (no second claim is possible).
-    assert not any(r.method == "POST" and r.path == "/rest/v1/jobs" and r.json()[0].get("status") == "queued" for r in supabase_fake.requests)
+    assert not any(
+        r.method == "POST" and r.path == "/rest/v1/jobs" and r.json()[0].get("status") == "queued"
+        for r in supabase_fake.requests
+    )
 
 
 def test_a_workflow_that_does_not_validate_goes_back_as_failed_with_the_message(cli, supabase_fake, fast):
@@ -99,7 +120,12 @@ def test_a_workflow_that_does_not_validate_goes_back_as_failed_with_the_message(
     r = cli("worker", "--hosted", "--until-empty")
     assert r.exit_code == 0, r.output
     [row] = supabase_fake.rows("jobs")
-    assert row["id"] == remote and row["status"] == "failed" and row["retryable"] is False and row["lease_expires_at"] is None
+    assert (
+        row["id"] == remote
+        and row["status"] == "failed"
+        and row["retryable"] is False
+        and row["lease_expires_at"] is None
+    )
     assert f"hosted job {remote}" in row["error"] and "render" in row["error"] and "preset" in row["error"]
 
 
@@ -107,36 +133,58 @@ def test_line_numbers_of_fenta_own_json_text_stay_out_of_the_rows_error(cli, sup
     remote = supabase_fake.queue_job({"nodes": {"a": {"type": "Nope.Node"}}})
     cli("worker", "--hosted", "--until-empty")
     [row] = supabase_fake.rows("jobs")
-    assert row["error"].startswith(f"hosted job {remote}, node 'a', field 'type': unknown node type 'Nope.Node'")
+    assert row["error"].startswith(
+        f"hosted job {remote}, node 'a', field 'type': unknown node type 'Nope.Node'"
+    )
 
 
-def test_a_variable_the_workflow_does_not_have_fails_the_row_instead_of_being_dropped(cli, supabase_fake, fast):
+def test_a_variable_the_workflow_does_not_have_fails_the_row_instead_of_being_dropped(
+    cli, supabase_fake, fast
+):
     remote = supabase_fake.queue_job(GRAPH, vars={"lien": "a typo"})
     cli("worker", "--hosted", "--until-empty")
     [row] = supabase_fake.rows("jobs")
-    assert row["status"] == "failed" and "variable 'lien'" in row["error"] and "did you mean 'line'" in row["error"]
+    assert (
+        row["status"] == "failed"
+        and "variable 'lien'" in row["error"]
+        and "did you mean 'line'" in row["error"]
+    )
 
 
-def test_a_job_needing_a_key_not_set_here_is_given_back_once_for_a_worker_that_has_it(cli, supabase_fake, monkeypatch, fast):
+def test_a_job_needing_a_key_not_set_here_is_given_back_once_for_a_worker_that_has_it(
+    cli, supabase_fake, monkeypatch, fast
+):
     monkeypatch.delenv("PEXELS_API_KEY", raising=False)
-    stock = {"nodes": {
-        "stock": {"type": "Input.Stock", "params": {"query": "octopus"}},
-        "timeline": {"type": "Timeline", "params": {"duration": 2}, "inputs": {"clips": "stock.clips"}},
-        "render": {"type": "Render", "params": {"profile": "canvas"}, "inputs": {"timeline": "timeline.timeline"}},
-    }}
+    stock = {
+        "nodes": {
+            "stock": {"type": "Input.Stock", "params": {"query": "octopus"}},
+            "timeline": {"type": "Timeline", "params": {"duration": 2}, "inputs": {"clips": "stock.clips"}},
+            "render": {
+                "type": "Render",
+                "params": {"profile": "canvas"},
+                "inputs": {"timeline": "timeline.timeline"},
+            },
+        }
+    }
     needs_key = supabase_fake.queue_job(stock, id="a-needs-pexels")
     other = supabase_fake.queue_job(_nested(seconds=1), id="b-plain")
     r = cli("worker", "--hosted", "--until-empty")
     assert r.exit_code == 0, r.output
     said = [line for line in r.stderr.splitlines() if needs_key in line and "PEXELS_API_KEY" in line]
-    assert said == [f"hosted job {needs_key} needs PEXELS_API_KEY, not set here: given back to the hosted queue for a worker that has it"]
+    assert said == [
+        f"hosted job {needs_key} needs PEXELS_API_KEY, not set here: given back to the hosted queue for a worker that has it"
+    ]
     assert "2 job(s), 1 completed, 1 given back" in r.stderr
     rows = {row["id"]: row for row in supabase_fake.rows("jobs")}
     back = rows[needs_key]
     assert back["status"] == "queued" and back["claimed_by"] is None and back["lease_expires_at"] is None
     assert back["attempt"] == 0 and back["error"] is None and back["started_at"] is None
     assert rows[other]["status"] == "completed"
-    claims = [q for q in supabase_fake.requests if q.method == "PATCH" and q.q("id") == f"eq.{needs_key}" and q.q("status") == "eq.queued"]
+    claims = [
+        q
+        for q in supabase_fake.requests
+        if q.method == "PATCH" and q.q("id") == f"eq.{needs_key}" and q.q("status") == "eq.queued"
+    ]
     assert len(claims) == 1  # not claimed again by this worker in this run
 
 
@@ -144,12 +192,16 @@ def test_concurrency_with_hosted_is_refused_in_one_line(cli, supabase_fake, fast
     supabase_fake.queue_job(_nested(seconds=1))
     r = cli("worker", "--hosted", "--until-empty", "--concurrency", "2")
     assert r.exit_code == 2
-    assert r.stderr.strip() == ("error: --concurrency does not apply to --hosted: a hosted worker renders one job at a time; "
-                                "start more workers (here or on other machines) to render several at once")
+    assert r.stderr.strip() == (
+        "error: --concurrency does not apply to --hosted: a hosted worker renders one job at a time; "
+        "start more workers (here or on other machines) to render several at once"
+    )
     assert supabase_fake.rows("jobs")[0]["status"] == "queued"
 
 
-def test_a_hosted_jobs_completed_webhook_carries_the_signed_url_of_its_row(cli, supabase_fake, fenta_home, fast):
+def test_a_hosted_jobs_completed_webhook_carries_the_signed_url_of_its_row(
+    cli, supabase_fake, fenta_home, fast
+):
     from fenta.ops import webhooks
 
     from .receiver import Receiver
@@ -164,10 +216,14 @@ def test_a_hosted_jobs_completed_webhook_carries_the_signed_url_of_its_row(cli, 
             [data] = [b["data"] for b in rx.verified("job.completed")]
     finally:
         store.close()
-    assert data["videoUrl"].startswith(f"{supabase_fake.url}/storage/v1/object/sign/renders/{remote}/from-the-web.mp4?token=")
+    assert data["videoUrl"].startswith(
+        f"{supabase_fake.url}/storage/v1/object/sign/renders/{remote}/from-the-web.mp4?token="
+    )
 
 
-def test_until_empty_with_the_project_unreachable_fails_in_one_line_instead_of_reporting_an_empty_queue(cli, supabase_fake, fast):
+def test_until_empty_with_the_project_unreachable_fails_in_one_line_instead_of_reporting_an_empty_queue(
+    cli, supabase_fake, fast
+):
     supabase_fake.offline = True
     r = cli("worker", "--hosted", "--until-empty")
     assert r.exit_code == 1
@@ -178,13 +234,18 @@ def test_until_empty_with_the_project_unreachable_fails_in_one_line_instead_of_r
 def test_the_worker_says_where_a_finished_jobs_files_went(cli, supabase_fake, fast):
     remote = supabase_fake.queue_job(GRAPH)
     r = cli("worker", "--hosted", "--until-empty")
-    assert f"hosted job {remote} completed, pushed: renders/{remote}/" in r.stderr and "from-the-web.mp4" in r.stderr
+    assert (
+        f"hosted job {remote} completed, pushed: renders/{remote}/" in r.stderr
+        and "from-the-web.mp4" in r.stderr
+    )
 
 
 def _mapped_local_job(home, remote: str, claim: str, status: str = "running") -> JobStore:
     """A local job mapped to a hosted row under `claim`, as a hosted worker leaves it when it is killed."""
     store = JobStore(home / "fenta.db")
-    store.create_job(job_id="local-1", name="nested", workflow_hash="h", file=None, document={}, vars={}, out_dir=str(home))
+    store.create_job(
+        job_id="local-1", name="nested", workflow_hash="h", file=None, document={}, vars={}, out_dir=str(home)
+    )
     store.update_job("local-1", status=status, progress=0.9)
     from fenta.ops.sync import state
 
@@ -201,8 +262,12 @@ def test_a_stale_local_copy_never_overwrites_a_row_another_worker_took_over(supa
         report = sync.push(Settings.from_env())
         assert report.jobs[0].skipped == "the hosted job was cancelled there or taken over by another worker"
         [row] = supabase_fake.rows("jobs")
-        assert row["status"] == "completed" and row["progress"] == 1 and supabase_fake.rows("job_events") == []
-        assert sync.state.released(store, "local-1") and sync.push(Settings.from_env()).jobs == []  # and never again
+        assert (
+            row["status"] == "completed" and row["progress"] == 1 and supabase_fake.rows("job_events") == []
+        )
+        assert (
+            sync.state.released(store, "local-1") and sync.push(Settings.from_env()).jobs == []
+        )  # and never again
     finally:
         store.close()
 
@@ -250,8 +315,13 @@ def test_columns_that_are_not_json_objects_fail_their_rows_and_the_worker_goes_o
     r = cli("worker", "--hosted", "--until-empty")
     assert r.exit_code == 0, r.output
     rows = {row["id"]: row for row in supabase_fake.rows("jobs")}
-    assert rows[text]["status"] == "failed" and rows[text]["error"] == f"hosted job {text}: column 'document' holds text that is not JSON"
-    assert rows[listed]["status"] == "failed" and "column 'vars' is not a JSON object" in rows[listed]["error"]
+    assert (
+        rows[text]["status"] == "failed"
+        and rows[text]["error"] == f"hosted job {text}: column 'document' holds text that is not JSON"
+    )
+    assert (
+        rows[listed]["status"] == "failed" and "column 'vars' is not a JSON object" in rows[listed]["error"]
+    )
     assert rows[number]["status"] == "failed" and rows[number]["error"].startswith(f"hosted job {number}")
     assert rows[good]["status"] == "completed" and "4 job(s), 1 completed" in r.stderr
 
@@ -326,8 +396,13 @@ async def _look(worker: HostedWorker):
 
 def test_a_running_row_whose_lease_expired_is_taken_over_and_rendered(cli, supabase_fake, fast):
     """What a killed worker leaves behind (the real kill is the slow test below)."""
-    remote = supabase_fake.queue_job(_nested(), status="running", claimed_by="gone-host:0123", attempt=1,
-                                     lease_expires_at=iso(time.time() + 30))
+    remote = supabase_fake.queue_job(
+        _nested(),
+        status="running",
+        claimed_by="gone-host:0123",
+        attempt=1,
+        lease_expires_at=iso(time.time() + 30),
+    )
 
     assert asyncio.run(_look(HostedWorker(Settings.from_env()))) is None  # its lease still holds
     with supabase_fake.db_lock:
@@ -335,20 +410,34 @@ def test_a_running_row_whose_lease_expired_is_taken_over_and_rendered(cli, supab
     r = cli("worker", "--hosted", "--until-empty")
     assert r.exit_code == 0 and "(its lease had lapsed)" in r.stderr and "1 completed" in r.stderr
     row = supabase_fake.rows("jobs")[0]
-    assert row["id"] == remote and row["status"] == "completed" and row["claimed_by"] != "gone-host:0123" and row["attempt"] == 2
+    assert (
+        row["id"] == remote
+        and row["status"] == "completed"
+        and row["claimed_by"] != "gone-host:0123"
+        and row["attempt"] == 2
+    )
 
 
 @pytest.mark.slow
-def test_a_worker_killed_mid_job_leaves_the_row_reclaimable_after_its_lease(cli, supabase_fake, fenta_home, fast, tmp_path, monkeypatch):
+def test_a_worker_killed_mid_job_leaves_the_row_reclaimable_after_its_lease(
+    cli, supabase_fake, fenta_home, fast, tmp_path, monkeypatch
+):
     monkeypatch.setenv("FENTA_LEASE_SECONDS", "3")
     remote = supabase_fake.queue_job(_nested(seconds=6, size=240))
     killed = tmp_path / "killed"
     env = {**os.environ, "FENTA_HOME": str(killed)}
-    proc = subprocess.Popen([sys.executable, "-m", "fenta", "worker", "--hosted"], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "fenta", "worker", "--hosted"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
     try:
         deadline = time.monotonic() + 30
         while _local_status(killed) != "running":  # claimed there, and its local job has started
-            assert time.monotonic() < deadline and proc.poll() is None, proc.stderr.read().decode() if proc.poll() is not None else "never started"
+            assert time.monotonic() < deadline and proc.poll() is None, (
+                proc.stderr.read().decode() if proc.poll() is not None else "never started"
+            )
             time.sleep(0.02)
     finally:
         proc.send_signal(signal.SIGKILL)
@@ -357,7 +446,9 @@ def test_a_worker_killed_mid_job_leaves_the_row_reclaimable_after_its_lease(cli,
     row = supabase_fake.rows("jobs")[0]
     first = row["claimed_by"]
     assert row["status"] == "running" and supabase_fake.object(f"renders/{remote}/nested.mp4") is None
-    assert asyncio.run(_look(HostedWorker(Settings.from_env()))) is None  # the lease is still live: nothing to claim yet
+    assert (
+        asyncio.run(_look(HostedWorker(Settings.from_env()))) is None
+    )  # the lease is still live: nothing to claim yet
     while supabase_fake.rows("jobs")[0]["lease_expires_at"] > iso(time.time()):
         time.sleep(0.05)
     r = cli("worker", "--hosted", "--until-empty")
@@ -368,13 +459,22 @@ def test_a_worker_killed_mid_job_leaves_the_row_reclaimable_after_its_lease(cli,
     assert supabase_fake.object(f"renders/{remote}/nested.mp4") is not None
 
 
-def test_a_plain_worker_leaves_alone_the_local_copy_a_killed_hosted_worker_left(cli, supabase_fake, fenta_home, fast):
+def test_a_plain_worker_leaves_alone_the_local_copy_a_killed_hosted_worker_left(
+    cli, supabase_fake, fenta_home, fast
+):
     remote = supabase_fake.queue_job(_nested(seconds=6, size=240))
-    proc = subprocess.Popen([sys.executable, "-m", "fenta", "worker", "--hosted"], env={**os.environ}, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "fenta", "worker", "--hosted"],
+        env={**os.environ},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
     try:
         deadline = time.monotonic() + 30
         while _local_status(fenta_home) != "running":  # claimed, and its local job has started
-            assert time.monotonic() < deadline and proc.poll() is None, proc.stderr.read().decode() if proc.poll() is not None else "never started"
+            assert time.monotonic() < deadline and proc.poll() is None, (
+                proc.stderr.read().decode() if proc.poll() is not None else "never started"
+            )
             time.sleep(0.02)
     finally:
         proc.send_signal(signal.SIGKILL)
@@ -382,19 +482,37 @@ def test_a_plain_worker_leaves_alone_the_local_copy_a_killed_hosted_worker_left(
     r = cli("worker", "--until-empty")  # same FENTA_HOME: the row belongs to the next hosted worker
     assert r.exit_code == 0, r.output
     assert _local_status(fenta_home) == "running" and not list((fenta_home / "hosted" / remote).glob("*.mp4"))
-    assert supabase_fake.rows("jobs")[0]["status"] == "running"  # reclaimable by a hosted worker once its lease lapses
-    watch = subprocess.run([sys.executable, "-m", "fenta", "jobs", "watch", "--until-empty"], env={**os.environ}, capture_output=True, timeout=30)
+    assert (
+        supabase_fake.rows("jobs")[0]["status"] == "running"
+    )  # reclaimable by a hosted worker once its lease lapses
+    watch = subprocess.run(
+        [sys.executable, "-m", "fenta", "jobs", "watch", "--until-empty"],
+        env={**os.environ},
+        capture_output=True,
+        timeout=30,
+    )
     assert watch.returncode == 0  # nothing a plain worker would run is left: it does not wait for the orphan
 
 
-def test_the_next_hosted_worker_ends_a_killed_ones_local_copy_without_touching_its_row(supabase_fake, fenta_home, fast):
+def test_the_next_hosted_worker_ends_a_killed_ones_local_copy_without_touching_its_row(
+    supabase_fake, fenta_home, fast
+):
     from fenta.engine.leases import HOST
     from fenta.ops import sync
 
-    remote = supabase_fake.queue_job(_nested(), status="running", claimed_by="vm:dead-worker", lease_expires_at=iso(time.time() + 60))
+    remote = supabase_fake.queue_job(
+        _nested(), status="running", claimed_by="vm:dead-worker", lease_expires_at=iso(time.time() + 60)
+    )
     store = _mapped_local_job(fenta_home, remote, claim="vm:dead-worker")
     try:
-        store.update_job("local-1", owner="hosted", lease_pid=2**22 + 1, lease_host=HOST, lease_token="t", lease_until=iso(time.time() + 60))  # its process is gone
+        store.update_job(
+            "local-1",
+            owner="hosted",
+            lease_pid=2**22 + 1,
+            lease_host=HOST,
+            lease_token="t",
+            lease_until=iso(time.time() + 60),
+        )  # its process is gone
         queued = supabase_fake.queue_job(_nested(seconds=1))
         assert [r.status for r in HostedWorker(Settings.from_env(), until_empty=True).run()] == ["completed"]
         job = store.get_job("local-1")
@@ -402,7 +520,9 @@ def test_the_next_hosted_worker_ends_a_killed_ones_local_copy_without_touching_i
         assert "local-1" not in [j.job_id for j in sync.push(Settings.from_env()).jobs]  # never pushed again
         rows = {row["id"]: row for row in supabase_fake.rows("jobs")}
         assert rows[queued]["status"] == "completed"
-        assert rows[remote]["status"] == "running" and rows[remote]["claimed_by"] == "vm:dead-worker"  # the next claim's, once its lease lapses
+        assert (
+            rows[remote]["status"] == "running" and rows[remote]["claimed_by"] == "vm:dead-worker"
+        )  # the next claim's, once its lease lapses
         assert not [e for e in supabase_fake.rows("job_events") if e["job_id"] == remote]
     finally:
         store.close()
@@ -412,12 +532,19 @@ def test_worker_hosted_with_a_wrong_key_stops_with_one_line(cli, supabase_fake, 
     monkeypatch.setenv("FENTA_API_KEY", "sb_secret_WRONG")
     r = cli("worker", "--hosted", "--until-empty")
     assert r.exit_code == 1
-    assert "gateway refused the request: HTTP 401 Invalid API key" in r.output and "sb_secret_WRONG" not in r.output
+    assert (
+        "gateway refused the request: HTTP 401 Invalid API key" in r.output
+        and "sb_secret_WRONG" not in r.output
+    )
     assert json.dumps(supabase_fake.rows("jobs")) == "[]"
 
 
-def test_a_job_cancelled_on_the_web_app_while_it_renders_stops_here_and_stays_cancelled(supabase_fake, fast, monkeypatch):
-    monkeypatch.setenv("FENTA_LEASE_SECONDS", "0.6")  # the lease is renewed (and the row looked at) every 0.2 s
+def test_a_job_cancelled_on_the_web_app_while_it_renders_stops_here_and_stays_cancelled(
+    supabase_fake, fast, monkeypatch
+):
+    monkeypatch.setenv(
+        "FENTA_LEASE_SECONDS", "0.6"
+    )  # the lease is renewed (and the row looked at) every 0.2 s
     remote = supabase_fake.queue_job(_nested(seconds=30, size=480))
     worker = HostedWorker(Settings.from_env(), until_empty=True)
     thread = threading.Thread(target=worker.run)
@@ -440,7 +567,9 @@ def _start(worker: HostedWorker, remote: str, fake) -> threading.Thread:
     thread = threading.Thread(target=worker.run)
     thread.start()
     deadline = time.monotonic() + 20
-    while fake.rows("jobs") and next(r for r in fake.rows("jobs") if r["id"] == remote)["status"] != "running":
+    while (
+        fake.rows("jobs") and next(r for r in fake.rows("jobs") if r["id"] == remote)["status"] != "running"
+    ):
         assert time.monotonic() < deadline
         time.sleep(0.02)
     return thread
@@ -453,7 +582,9 @@ def test_stop_finishes_the_job_rendering_and_takes_no_other(supabase_fake, fast)
     thread = _start(worker, first, supabase_fake)
     worker.stop()
     thread.join(30)
-    assert not thread.is_alive() and [(r.remote_id, r.status) for r in worker.results] == [(first, "completed")]
+    assert not thread.is_alive() and [(r.remote_id, r.status) for r in worker.results] == [
+        (first, "completed")
+    ]
     statuses = {r["id"]: r["status"] for r in supabase_fake.rows("jobs")}
     assert statuses == {first: "completed", second: "queued"}
 
@@ -475,7 +606,13 @@ def test_stop_now_hands_the_job_back_to_the_hosted_queue(supabase_fake, fast):
 def test_ctrl_c_twice_hands_the_job_back_and_the_worker_exits_0(supabase_fake, fast, tmp_path):
     remote = supabase_fake.queue_job(_nested(seconds=60, size=480))
     env = {**os.environ, "FENTA_HOME": str(tmp_path / "w")}
-    proc = subprocess.Popen([sys.executable, "-m", "fenta", "worker", "--hosted"], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "fenta", "worker", "--hosted"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     deadline = time.monotonic() + 30
     while _local_status(tmp_path / "w") != "running":
         assert time.monotonic() < deadline and proc.poll() is None

@@ -32,8 +32,15 @@ def _render(script_params: dict, **top) -> dict:
             "voice": {"type": "Voice.TTS", "params": {"engine": "espeak"}, "inputs": {"text": "script.text"}},
             "subs": {"type": "Subtitle", "inputs": {"words": "voice.words"}},
             "backdrop": {"type": "Input.Background", "params": {"style": "gradient", "count": 1}},
-            "timeline": {"type": "Timeline", "inputs": {"clips": "backdrop.clips", "voice": "voice.audio", "subtitles": "subs.track"}},
-            "render": {"type": "Render", "params": {"profile": "canvas", "preset": "ultrafast"}, "inputs": {"timeline": "timeline.timeline"}},
+            "timeline": {
+                "type": "Timeline",
+                "inputs": {"clips": "backdrop.clips", "voice": "voice.audio", "subtitles": "subs.track"},
+            },
+            "render": {
+                "type": "Render",
+                "params": {"profile": "canvas", "preset": "ultrafast"},
+                "inputs": {"timeline": "timeline.timeline"},
+            },
         },
     }
 
@@ -53,7 +60,9 @@ def worker_dir(tmp_path) -> Path:
     return here
 
 
-def test_hosted_rows_naming_local_files_each_fail_with_one_line_and_leak_nothing(supabase_fake, fenta_home, worker_dir):
+def test_hosted_rows_naming_local_files_each_fail_with_one_line_and_leak_nothing(
+    supabase_fake, fenta_home, worker_dir
+):
     env_file = str(worker_dir / ".env")
     rows = {  # row id -> (document, the node and field its one line must name)
         "dot-env": (_render({"path": ".env"}), "node 'script', field 'params.path'"),
@@ -63,25 +72,42 @@ def test_hosted_rows_naming_local_files_each_fail_with_one_line_and_leak_nothing
         "symlink": (_one("Input.Asset", {"paths": ["media/clip.mp4"]}), "node 'n', field 'params.paths[0]'"),
         "align": (_one("Voice.Align", {"audio": ".env", "text": "hello"}), "node 'n', field 'params.audio'"),
         "template": (_render({"text": "hi"}, template=env_file), "field 'template'"),
-        "logo": (_render({"text": "hi"}, overrides={"logo": {"path": env_file}}), "field 'overrides.logo.path'"),
+        "logo": (
+            _render({"text": "hi"}, overrides={"logo": {"path": env_file}}),
+            "field 'overrides.logo.path'",
+        ),
     }
     for rid, (doc, _) in rows.items():
         supabase_fake.queue_job(doc, id=rid)
     env = {**os.environ, "FENTA_ALLOWED_DIRS": str(worker_dir / "media"), "FENTA_POLL_SECONDS": "0.02"}
-    proc = subprocess.run([sys.executable, "-m", "fenta", "worker", "--hosted", "--until-empty"], cwd=worker_dir, env=env,
-                          capture_output=True, text=True, timeout=240)
+    proc = subprocess.run(
+        [sys.executable, "-m", "fenta", "worker", "--hosted", "--until-empty"],
+        cwd=worker_dir,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=240,
+    )
     assert proc.returncode == 0, proc.stderr
     assert proc.stderr.strip().splitlines()[-1] == f"hosted worker stopped: {len(rows)} job(s), 0 completed"
     got = {r["id"]: r for r in supabase_fake.rows("jobs")}
     for rid, (_, where) in rows.items():
         row = got[rid]
-        assert row["status"] == "failed" and row["retryable"] is False and row["lease_expires_at"] is None, (rid, row)
-        assert "\n" not in row["error"] and row["error"].startswith(f"hosted job {rid}, "), (rid, row["error"])
+        assert row["status"] == "failed" and row["retryable"] is False and row["lease_expires_at"] is None, (
+            rid,
+            row,
+        )
+        assert "\n" not in row["error"] and row["error"].startswith(f"hosted job {rid}, "), (
+            rid,
+            row["error"],
+        )
         assert where in row["error"] and "untrusted workflow may" in row["error"], (rid, row["error"])
         assert f"hosted job {rid} failed before it ran: {row['error']}" in proc.stderr
     # The secret is nowhere: not in Storage, the rows, what was sent, the worker's output or its home.
     assert all(MARK.encode() not in data for data, _ in supabase_fake.buckets["renders"].values())
-    assert MARK not in json.dumps({t: supabase_fake.rows(t) for t in ("jobs", "job_events", "usage_records")}, default=str)
+    assert MARK not in json.dumps(
+        {t: supabase_fake.rows(t) for t in ("jobs", "job_events", "usage_records")}, default=str
+    )
     assert all(MARK.encode() not in r.body for r in supabase_fake.requests)
     assert MARK not in proc.stdout + proc.stderr
     assert all(MARK.encode() not in p.read_bytes() for p in fenta_home.rglob("*") if p.is_file())

@@ -37,7 +37,12 @@ def emit(store, type: str, job_id: str | None, data: dict) -> int:
 
 
 def completed(store, job_id="job-1") -> int:
-    return emit(store, "job.completed", job_id, {"jobId": job_id, "videoUrl": "file:///tmp/v.mp4", "duration": 12.5, "cost": 0.0})
+    return emit(
+        store,
+        "job.completed",
+        job_id,
+        {"jobId": job_id, "videoUrl": "file:///tmp/v.mp4", "duration": 12.5, "cost": 0.0},
+    )
 
 
 # ------------------------------------------------------------------------------ signing
@@ -64,7 +69,12 @@ def test_generated_secrets_are_whsec_and_24_to_64_random_bytes():
     assert s.startswith("whsec_") and len(base64.b64decode(s[6:])) == 32
     assert wh.generate_secret() != s
     assert wh.check_secret(VECTOR["secret"]) == VECTOR["secret"]
-    for bad in ["MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw", "whsec_!!!", "whsec_" + base64.b64encode(b"x" * 8).decode(), "whsec_" + base64.b64encode(b"x" * 65).decode()]:
+    for bad in [
+        "MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw",
+        "whsec_!!!",
+        "whsec_" + base64.b64encode(b"x" * 8).decode(),
+        "whsec_" + base64.b64encode(b"x" * 65).decode(),
+    ]:
         with pytest.raises(WebhookError) as e:
             wh.check_secret(bad)
         assert e.value.field == "--secret" and e.value.exit_code == 2
@@ -102,7 +112,9 @@ def test_events_reach_subscribed_endpoints_once_with_the_event_payload_as_data(s
     assert wh.sync_outbox(store) == 0  # the cursor moved
     rows = {(r["event_id"], r["endpoint_id"]): r for r in wh.deliveries(store)}
     assert set(rows) == {(done, all_default.id), (dead, failures.id)}
-    body = json.loads(store.db.conn.execute("SELECT body FROM webhook_deliveries WHERE event_id = ?", (done,)).fetchone()[0])
+    body = json.loads(
+        store.db.conn.execute("SELECT body FROM webhook_deliveries WHERE event_id = ?", (done,)).fetchone()[0]
+    )
     assert set(body) == {"type", "timestamp", "data"} and body["type"] == "job.completed"
     assert body["data"] == {"jobId": "job-1", "videoUrl": "file:///tmp/v.mp4", "duration": 12.5, "cost": 0.0}
     assert body["timestamp"].endswith("Z")
@@ -265,7 +277,9 @@ def test_the_secret_is_never_written_outside_the_endpoints_table(store, settings
         assert rx.requests and ep.secret.encode() not in rx.requests[0].body
         assert ep.secret[6:] not in json.dumps(rx.requests[0].headers)
     assert ep.secret not in repr(ep) and "secret" not in ep.public()
-    for (table,) in store.db.conn.execute("SELECT name FROM sqlite_master WHERE type = 'table' AND name != 'webhook_endpoints'").fetchall():
+    for (table,) in store.db.conn.execute(
+        "SELECT name FROM sqlite_master WHERE type = 'table' AND name != 'webhook_endpoints'"
+    ).fetchall():
         for row in store.db.conn.execute(f"SELECT * FROM {table}"):
             assert ep.secret not in json.dumps(row, default=str), table
     assert not any(ep.secret in p.read_text(errors="replace") for p in settings.home.rglob("*.log"))
@@ -302,7 +316,9 @@ def test_cli_add_list_test_deliveries_redeliver_deliver_remove(cli, settings):
         assert row["status"] == "delivered" and row["webhook_id"] == f"evt_{event_id}"
         r = cli("webhooks", "redeliver", str(event_id))
         assert r.exit_code == 0 and "delivered" in r.output, r.output
-        assert [q.webhook_id for q in rx.requests if q.verified and q.verified["type"] == "job.completed"] == [f"evt_{event_id}"] * 2
+        assert [
+            q.webhook_id for q in rx.requests if q.verified and q.verified["type"] == "job.completed"
+        ] == [f"evt_{event_id}"] * 2
 
     r = cli("webhooks", "deliveries", "--status", "failed")
     assert r.exit_code == 0 and "no deliveries" in r.output

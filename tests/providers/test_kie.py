@@ -38,7 +38,17 @@ async def _generate(client: KieClient, model_id: str, **kw):
     raise AssertionError(states)
 
 
-@pytest.mark.parametrize("model_id", ["flux-2/pro-text-to-image", "gpt-4o-image", "flux-kontext-pro", "veo3_fast", "runway", "kling-2.6/text-to-video"])
+@pytest.mark.parametrize(
+    "model_id",
+    [
+        "flux-2/pro-text-to-image",
+        "gpt-4o-image",
+        "flux-kontext-pro",
+        "veo3_fast",
+        "runway",
+        "kling-2.6/text-to-video",
+    ],
+)
 def test_every_family_maps_onto_pending_running_succeeded_with_result_urls(fake_kie, model_id):
     task_id, states, st = _run(lambda c: _generate(c, model_id))
     assert states[-1] == "succeeded" and "running" in states
@@ -49,11 +59,18 @@ def test_every_family_maps_onto_pending_running_succeeded_with_result_urls(fake_
 def test_market_state_spellings_and_result_json_string_are_parsed():
     data = {"taskId": "t1", "state": "queuing", "resultJson": ""}
     assert parse_status("market", data).state == "pending"
-    done = {"taskId": "t1", "state": "success", "resultJson": '{"resultUrls":["https://x/a.mp4"]}', "creditsConsumed": 12}
+    done = {
+        "taskId": "t1",
+        "state": "success",
+        "resultJson": '{"resultUrls":["https://x/a.mp4"]}',
+        "creditsConsumed": 12,
+    }
     st = parse_status("market", done)
     assert (st.state, st.urls, st.credits) == ("succeeded", ["https://x/a.mp4"], 12.0)
     assert parse_status("runway", {"state": "queueing"}).state == "pending"
-    assert parse_status("veo", {"successFlag": 1, "response": {"resultUrls": '["https://x/v.mp4"]'}}).urls == ["https://x/v.mp4"]
+    assert parse_status(
+        "veo", {"successFlag": 1, "response": {"resultUrls": '["https://x/v.mp4"]'}}
+    ).urls == ["https://x/v.mp4"]
 
 
 def test_a_failed_task_reports_its_reason(fake_kie):
@@ -84,7 +101,9 @@ def test_body_code_422_is_not_retried_and_shows_the_message(fake_kie):
     assert not e.value.retryable and len(fake_kie.creates) == 1
 
 
-@pytest.mark.parametrize("code,http_status", [(429, False), (455, False), (500, False), (429, True), (503, True)])
+@pytest.mark.parametrize(
+    "code,http_status", [(429, False), (455, False), (500, False), (429, True), (503, True)]
+)
 def test_busy_answers_to_a_create_are_retried_and_recover(fake_kie, code, http_status):
     fake_kie.body_error(code, "busy", times=2, path_contains="createTask", http_status=http_status)
     _, _, st = _run(lambda c: _generate(c, "flux-2/pro-text-to-image"))
@@ -102,7 +121,9 @@ def test_a_persistent_rate_limit_ends_in_a_clear_error(fake_kie):
 def test_a_create_whose_answer_never_arrives_is_not_sent_again(fake_kie):
     from tests.fakes._server import Reply
 
-    fake_kie.fail_next(Reply(200, {"code": 200, "data": {"taskId": "late"}}, delay=1.0), path_contains="createTask")
+    fake_kie.fail_next(
+        Reply(200, {"code": 200, "data": {"taskId": "late"}}, delay=1.0), path_contains="createTask"
+    )
 
     async def go(c: KieClient):
         import httpx
@@ -124,7 +145,9 @@ def test_upload_returns_the_public_download_url(fake_kie, make_media):
     png = make_media("frame.png", "color=c=red:s=64x64", "-frames:v", "1")
     url = _run(lambda c: c.upload(png, file_name="abc.png"))
     assert url == f"{fake_kie.url}/files/upload-abc.png"
-    assert fake_kie.uploads["abc.png"] and fake_kie.requests[-1].headers["Authorization"].startswith("Bearer ")
+    assert fake_kie.uploads["abc.png"] and fake_kie.requests[-1].headers["Authorization"].startswith(
+        "Bearer "
+    )
 
 
 def test_limiter_allows_twenty_creates_per_window_then_waits():

@@ -21,9 +21,11 @@ from fenta.providers.tokens import fresh
 from tests.conftest import REPO
 from tests.fakes.google_oauth import CLIENT_ID, CLIENT_SECRET, UPLOAD, YOUTUBE
 from tests.fakes.instagram import APP_ID, APP_SECRET, IG_USER, instagram_fake  # noqa: F401  (fixture)
-from tests.fakes.tiktok import CLIENT_KEY
+from tests.fakes.tiktok import (
+    CLIENT_KEY,
+    tiktok_fake,  # noqa: F401  (fixture)
+)
 from tests.fakes.tiktok import CLIENT_SECRET as TIKTOK_SECRET
-from tests.fakes.tiktok import tiktok_fake  # noqa: F401  (fixture)
 from tests.fakes.youtube import youtube_fake  # noqa: F401  (fixture)
 
 

@@ -16,7 +16,17 @@ from tests.fakes.fixtures import openrouter_fake  # noqa: F401
 
 SCHEMA = {
     "type": "object",
-    "properties": {"scenes": {"type": "array", "items": {"type": "object", "properties": {"narration": {"type": "string"}, "query": {"type": "string"}}, "required": ["narration", "query"], "additionalProperties": False}}},
+    "properties": {
+        "scenes": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "properties": {"narration": {"type": "string"}, "query": {"type": "string"}},
+                "required": ["narration", "query"],
+                "additionalProperties": False,
+            },
+        }
+    },
     "required": ["scenes"],
     "additionalProperties": False,
 }
@@ -31,7 +41,10 @@ class Out(BaseModel):
     scenes: list[SceneOut]
 
 
-MESSAGES = [{"role": "system", "content": "You write short video scripts."}, {"role": "user", "content": "Topic: morning coffee"}]
+MESSAGES = [
+    {"role": "system", "content": "You write short video scripts."},
+    {"role": "user", "content": "Topic: morning coffee"},
+]
 
 
 def call(coro_fn, **client_kw):
@@ -153,7 +166,9 @@ def test_missing_key_fails_before_any_request(openrouter_fake, monkeypatch):
 def test_stream_joins_text_skips_keepalives_and_reads_the_usage_chunk(openrouter_fake):
     pieces: list[str] = []
     seen: list[Usage] = []
-    res = call(lambda c: c.chat_stream(MESSAGES, "openai/gpt-4o-mini", on_text=pieces.append, on_usage=seen.append))
+    res = call(
+        lambda c: c.chat_stream(MESSAGES, "openai/gpt-4o-mini", on_text=pieces.append, on_usage=seen.append)
+    )
     assert res.content.startswith("Answer ") and res.content.endswith(" about morning coffee.")
     assert len(pieces) >= 2 and "".join(pieces) == res.content
     assert res.finish_reason == "stop" and res.usage.total_tokens > 0 and len(seen) == 1

@@ -32,7 +32,13 @@ def test_search_sends_the_bare_key_and_documented_params(pexels_fake):
     (req,) = pexels_fake.api_requests()
     assert req.path == "/videos/search"
     assert req.headers["Authorization"] == pexels_fake.key  # no "Bearer"
-    assert req.query == {"query": ["ocean waves"], "orientation": ["portrait"], "size": ["small"], "page": ["1"], "per_page": ["4"]}
+    assert req.query == {
+        "query": ["ocean waves"],
+        "orientation": ["portrait"],
+        "size": ["small"],
+        "page": ["1"],
+        "per_page": ["4"],
+    }
     assert len(body["videos"]) == 4 and body["next_page"]
 
 
@@ -96,7 +102,9 @@ def test_slow_search_times_out(pexels_fake):
 def test_truncated_download_is_retried_and_leaves_no_partial_file(pexels_fake, tmp_path):
     pexels_fake.fault("truncated", 1, path_contains="/media/")
     dest = tmp_path / "v.mp4"
-    size, _ = call(lambda c: c.download(f"{pexels_fake.url}/media/video/1001.mp4", dest, content_types=("video/",)))
+    size, _ = call(
+        lambda c: c.download(f"{pexels_fake.url}/media/video/1001.mp4", dest, content_types=("video/",))
+    )
     assert dest.stat().st_size == size > 1000
     assert len(pexels_fake.media_requests()) == 2
     assert [p.name for p in tmp_path.iterdir()] == ["v.mp4"]
@@ -105,9 +113,15 @@ def test_truncated_download_is_retried_and_leaves_no_partial_file(pexels_fake, t
 def test_download_refuses_html_and_oversize(pexels_fake, tmp_path):
     pexels_fake.fault("html", 1, path_contains="/media/")
     with pytest.raises(ProviderError, match="text/html, not media"):
-        call(lambda c: c.download(f"{pexels_fake.url}/media/video/1001.mp4", tmp_path / "a.mp4", content_types=("video/",)))
+        call(
+            lambda c: c.download(
+                f"{pexels_fake.url}/media/video/1001.mp4", tmp_path / "a.mp4", content_types=("video/",)
+            )
+        )
     with pytest.raises(ProviderError, match="over the 100-byte cap"):
-        call(lambda c: c.download(f"{pexels_fake.url}/media/video/1001.mp4", tmp_path / "b.mp4", max_bytes=100))
+        call(
+            lambda c: c.download(f"{pexels_fake.url}/media/video/1001.mp4", tmp_path / "b.mp4", max_bytes=100)
+        )
     assert list(tmp_path.iterdir()) == []
 
 
@@ -128,7 +142,11 @@ def test_file_choice_is_the_smallest_mp4_covering_the_canvas():
 
 
 def test_orientation_and_photo_size_follow_the_canvas():
-    assert orientation_of(1080, 1920) == "portrait" and orientation_of(1920, 1080) == "landscape" and orientation_of(5, 5) == "square"
+    assert (
+        orientation_of(1080, 1920) == "portrait"
+        and orientation_of(1920, 1080) == "landscape"
+        and orientation_of(5, 5) == "square"
+    )
     src = {k: k for k in ("original", "large2x", "large", "portrait", "landscape")}
     assert pick_photo_url({"src": src}, 180, 320) == "portrait"
     assert pick_photo_url({"src": src}, 1080, 1920) == "large2x"

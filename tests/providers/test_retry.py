@@ -117,7 +117,13 @@ def test_retry_after_as_an_http_date_is_honoured(fake, monkeypatch):
     monkeypatch.setenv("FENTA_BACKOFF_SCALE", "1")
     fake.requests.clear()
     fake.faults.clear()
-    fake.fail_next(Reply(503, {"error": "busy"}, headers={"Retry-After": email.utils.formatdate(time.time() + 2, usegmt=True)}))
+    fake.fail_next(
+        Reply(
+            503,
+            {"error": "busy"},
+            headers={"Retry-After": email.utils.formatdate(time.time() + 2, usegmt=True)},
+        )
+    )
     t0 = time.monotonic()
     assert _call(fake, _get) == {"ok": True}
     assert len(fake.requests) == 2 and time.monotonic() - t0 >= 0.5

@@ -7,9 +7,9 @@ import re
 import subprocess
 from pathlib import Path
 
+from fenta.media.ffmpeg import ffmpeg_exe
 from fenta.render.profile import Profile
 from fenta.render.renderer import render
-from fenta.media.ffmpeg import ffmpeg_exe
 from fenta.render.templates import resolve_template
 from fenta.render.timeline import Timeline, build_timeline
 from fenta.types import Audio, Clip
@@ -23,7 +23,9 @@ def template(name: str = "karaoke-bold", **over) -> dict:
 
 
 def ff(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([ffmpeg_exe(), "-hide_banner", "-nostdin", *args], capture_output=True, text=True, errors="replace")
+    return subprocess.run(
+        [ffmpeg_exe(), "-hide_banner", "-nostdin", *args], capture_output=True, text=True, errors="replace"
+    )
 
 
 def tone(path: Path, seconds: float, freq: int = 440, volume: float = 0.5) -> Audio:
@@ -33,7 +35,13 @@ def tone(path: Path, seconds: float, freq: int = 440, volume: float = 0.5) -> Au
     return Audio(path=str(path), duration=seconds)
 
 
-def do_render(tl: Timeline, out: Path, *, profile: Profile = Profile(name="canvas", preset="ultrafast"), thumb: bool = True):
+def do_render(
+    tl: Timeline,
+    out: Path,
+    *,
+    profile: Profile = Profile(name="canvas", preset="ultrafast"),
+    thumb: bool = True,
+):
     out.parent.mkdir(parents=True, exist_ok=True)
     th = out.with_suffix(".jpg") if thumb else None
     return asyncio.run(render(tl, out, th, profile=profile, workdir=out.parent / "work"))
@@ -48,7 +56,12 @@ def streams(path: Path) -> dict:
     ra = ff("-i", str(path), "-map", "0:a", "-f", "null", "-")
     times = re.findall(r"time=(\d+):(\d+):([\d.]+)", ra.stderr)
     h, mi, s = times[-1]
-    return {"width": int(m.group(1)), "height": int(m.group(2)), "frames": frames, "audio_seconds": int(h) * 3600 + int(mi) * 60 + float(s)}
+    return {
+        "width": int(m.group(1)),
+        "height": int(m.group(2)),
+        "frames": frames,
+        "audio_seconds": int(h) * 3600 + int(mi) * 60 + float(s),
+    }
 
 
 def loudness(path: Path, start: float | None = None, end: float | None = None) -> float:
@@ -74,7 +87,25 @@ def frame_png(path: Path, at: float, out: Path) -> Path:
 
 def gray_frame(path: Path, at: float) -> tuple[int, int, bytes]:
     """Frame at `at` s as 8-bit gray bytes (width, height, data)."""
-    r = subprocess.run([ffmpeg_exe(), "-v", "error", "-ss", str(at), "-i", str(path), "-frames:v", "1", "-f", "rawvideo", "-pix_fmt", "gray", "-"], capture_output=True)
+    r = subprocess.run(
+        [
+            ffmpeg_exe(),
+            "-v",
+            "error",
+            "-ss",
+            str(at),
+            "-i",
+            str(path),
+            "-frames:v",
+            "1",
+            "-f",
+            "rawvideo",
+            "-pix_fmt",
+            "gray",
+            "-",
+        ],
+        capture_output=True,
+    )
     s = streams_size(path)
     return s[0], s[1], r.stdout
 

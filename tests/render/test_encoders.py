@@ -16,8 +16,8 @@ from fenta.config import Settings
 from fenta.media.ffmpeg import ffmpeg_exe
 from fenta.render import encoders
 from fenta.render.compose import build_command
-from fenta.render.profile import Profile
 from fenta.render.encoders import HARDWARE, X264, check_encoder, resolve_encoder
+from fenta.render.profile import Profile
 from fenta.render.timeline import Segment, Timeline
 
 from ._media import do_render, ff, streams, template
@@ -37,7 +37,12 @@ def _no_hardware(name: str) -> None:
 
 
 def _colour_timeline(seconds: float = 1.0) -> Timeline:
-    return Timeline(canvas={"width": 180, "height": 320, "fps": 15}, duration=seconds, segments=[Segment(kind="color", color="#336699", start=0, duration=seconds)], template=template())
+    return Timeline(
+        canvas={"width": 180, "height": 320, "fps": 15},
+        duration=seconds,
+        segments=[Segment(kind="color", color="#336699", start=0, duration=seconds)],
+        template=template(),
+    )
 
 
 def _encoded_by_x264(path) -> bool:
@@ -81,13 +86,22 @@ def test_a_named_hardware_encoder_that_does_not_work_gives_x264_with_a_notice(ca
     with caplog.at_level(logging.WARNING, logger="fenta"):
         assert resolve_encoder("qsv") is X264
     notices = [r.getMessage() for r in caplog.records]
-    assert len(notices) == 1 and notices[0].startswith("notice: the qsv encoder does not work here (") and notices[0].endswith("; encoding with x264")
+    assert (
+        len(notices) == 1
+        and notices[0].startswith("notice: the qsv encoder does not work here (")
+        and notices[0].endswith("; encoding with x264")
+    )
 
 
 def test_a_render_asking_for_nvenc_without_a_gpu_is_an_x264_video(tmp_path, caplog):
     _no_hardware("nvenc")
     with caplog.at_level(logging.WARNING, logger="fenta"):
-        do_render(_colour_timeline(), tmp_path / "o.mp4", profile=Profile(name="canvas", preset="ultrafast", encoder="nvenc"), thumb=False)
+        do_render(
+            _colour_timeline(),
+            tmp_path / "o.mp4",
+            profile=Profile(name="canvas", preset="ultrafast", encoder="nvenc"),
+            thumb=False,
+        )
     assert _encoded_by_x264(tmp_path / "o.mp4")
     assert streams(tmp_path / "o.mp4")["frames"] == 15
     assert any("nvenc" in r.getMessage() and "x264" in r.getMessage() for r in caplog.records)
@@ -104,23 +118,47 @@ def test_a_hardware_encoder_failing_in_the_render_itself_falls_back_to_x264(tmp_
     assert resolve_encoder("nvenc") is HARDWARE["nvenc"]
 
     with caplog.at_level(logging.WARNING, logger="fenta"):
-        do_render(_colour_timeline(), tmp_path / "o.mp4", profile=Profile(name="canvas", preset="ultrafast", encoder="nvenc"))
+        do_render(
+            _colour_timeline(),
+            tmp_path / "o.mp4",
+            profile=Profile(name="canvas", preset="ultrafast", encoder="nvenc"),
+        )
     assert _encoded_by_x264(tmp_path / "o.mp4") and (tmp_path / "o.jpg").exists()
     notices = [r.getMessage() for r in caplog.records]
-    assert any(m.startswith("notice: the nvenc encoder failed (") and m.endswith("encoding with x264") for m in notices), notices
+    assert any(
+        m.startswith("notice: the nvenc encoder failed (") and m.endswith("encoding with x264")
+        for m in notices
+    ), notices
 
 
 def test_hardware_settings_follow_the_profile_crf_and_reach_the_command(tmp_path):
     nvenc = HARDWARE["nvenc"].output_options("veryfast", 23)
-    assert nvenc["vcodec"] == "h264_nvenc" and nvenc["cq"] == 24 and nvenc["rc"] == "vbr" and nvenc["b:v"] == 0
+    assert (
+        nvenc["vcodec"] == "h264_nvenc" and nvenc["cq"] == 24 and nvenc["rc"] == "vbr" and nvenc["b:v"] == 0
+    )
     assert HARDWARE["nvenc"].output_options("veryfast", 28)["cq"] == 29
     assert HARDWARE["qsv"].output_options("veryfast", 20)["global_quality"] == 20
 
-    args = build_command(_colour_timeline(), tmp_path / "o.mp4", None, profile=Profile(name="canvas"), infos={}, textdir=tmp_path, encoder=HARDWARE["vaapi"])
+    args = build_command(
+        _colour_timeline(),
+        tmp_path / "o.mp4",
+        None,
+        profile=Profile(name="canvas"),
+        infos={},
+        textdir=tmp_path,
+        encoder=HARDWARE["vaapi"],
+    )
     assert args[:2] == ["-vaapi_device", encoders.VAAPI_DEVICE]
     assert "hwupload" in args[args.index("-filter_complex") + 1]
     assert args[args.index("-vcodec") + 1] == "h264_vaapi" and "-pix_fmt" not in args
-    x264 = build_command(_colour_timeline(), tmp_path / "o.mp4", None, profile=Profile(name="canvas"), infos={}, textdir=tmp_path)
+    x264 = build_command(
+        _colour_timeline(),
+        tmp_path / "o.mp4",
+        None,
+        profile=Profile(name="canvas"),
+        infos={},
+        textdir=tmp_path,
+    )
     assert x264[x264.index("-vcodec") + 1] == "libx264" and x264[x264.index("-crf") + 1] == "23"
 
 
@@ -129,9 +167,14 @@ def test_fenta_render_takes_an_encoder_and_refuses_an_unknown_one(cli, tmp_path)
     tl.write_text(json.dumps(_colour_timeline().model_dump(mode="json")), encoding="utf-8")
     bad = cli("render", str(tl), "--encoder", "quicksync", "-o", str(tmp_path / "out"))
     assert bad.exit_code == 2 and "quicksync" in bad.output
-    ok = cli("render", str(tl), "--encoder", "auto", "--profile", "canvas", "-o", str(tmp_path / "out"), "--json")
+    ok = cli(
+        "render", str(tl), "--encoder", "auto", "--profile", "canvas", "-o", str(tmp_path / "out"), "--json"
+    )
     assert ok.exit_code == 0, ok.output
-    assert json.loads(ok.output)["video"].endswith("t.mp4") and "h264" in ff("-i", str(tmp_path / "out" / "t.mp4")).stderr
+    assert (
+        json.loads(ok.output)["video"].endswith("t.mp4")
+        and "h264" in ff("-i", str(tmp_path / "out" / "t.mp4")).stderr
+    )
 
 
 def test_fenta_doctor_lists_which_encoders_work(cli):

@@ -61,6 +61,21 @@ def test_a_failed_run_names_the_decoders_complaint_not_ffmpegs_thread_bookkeepin
     bad.write_bytes(good[: good.find(b"\xff\xda")])  # a whole header, no picture data
     graph = "[0:v]scale=100:100[v]"
     with pytest.raises(RenderError) as e:
-        asyncio.run(run_ffmpeg(["-nofind_stream_info", "-i", str(bad), "-filter_complex", graph, "-map", "[v]", "-f", "null", "-"]))
+        asyncio.run(
+            run_ffmpeg(
+                [
+                    "-nofind_stream_info",
+                    "-i",
+                    str(bad),
+                    "-filter_complex",
+                    graph,
+                    "-map",
+                    "[v]",
+                    "-f",
+                    "null",
+                    "-",
+                ]
+            )
+        )
     assert "Task finished" not in e.value.message and "Terminating thread" not in e.value.message
     assert e.value.reason == "Invalid data found when processing input"

@@ -26,12 +26,16 @@ configuration: --prefix=/usr --extra-version=0+deb12u1 --toolchain=hardened --en
 libavutil      57. 28.100 / 57. 28.100
 libavfilter     8. 44.100 /  8. 44.100
 """
-GIT_BUILD = "ffmpeg version N-110000-g3c2a8f1e2d Copyright (c) 2000-2023 the FFmpeg developers\nbuilt with gcc 13\n"
+GIT_BUILD = (
+    "ffmpeg version N-110000-g3c2a8f1e2d Copyright (c) 2000-2023 the FFmpeg developers\nbuilt with gcc 13\n"
+)
 
 
 @pytest.fixture(scope="module")
 def real_help() -> str:
-    return subprocess.run([REAL, "-hide_banner", "-h", "full"], capture_output=True, text=True, check=True).stdout
+    return subprocess.run(
+        [REAL, "-hide_banner", "-h", "full"], capture_output=True, text=True, check=True
+    ).stdout
 
 
 def _without(help_text: str, section: str, option: str | None = None) -> str:
@@ -101,7 +105,9 @@ def calls(exe: Path) -> list[str]:
     return log.read_text().splitlines() if log.exists() else []
 
 
-def test_a_system_ffmpeg_older_than_6_1_is_passed_over_for_the_bundled_one(stand_in, first_on_path, real_help):
+def test_a_system_ffmpeg_older_than_6_1_is_passed_over_for_the_bundled_one(
+    stand_in, first_on_path, real_help
+):
     old = first_on_path(stand_in(DEBIAN_12, _without(real_help, "drawtext", "text_align")))
     choice = ffmpeg_choice()
     assert (choice.path, choice.source) == (REAL, "imageio-ffmpeg (bundled)")
@@ -109,20 +115,28 @@ def test_a_system_ffmpeg_older_than_6_1_is_passed_over_for_the_bundled_one(stand
     assert choice.passed_over.problem == "older than 6.1, needed for drawtext text_align"
 
 
-def test_passing_over_a_system_ffmpeg_logs_one_notice_naming_it_its_version_and_the_bundled_one(stand_in, first_on_path, real_help, caplog):
+def test_passing_over_a_system_ffmpeg_logs_one_notice_naming_it_its_version_and_the_bundled_one(
+    stand_in, first_on_path, real_help, caplog
+):
     old = first_on_path(stand_in(DEBIAN_12, _without(real_help, "drawtext", "text_align")))
     ffmpeg_exe()
     notices = [r.getMessage() for r in caplog.records if r.getMessage().startswith("notice:")]
-    assert notices == [f"notice: {old} is FFmpeg 5.1.6 (older than 6.1, needed for drawtext text_align); using the bundled FFmpeg {BUNDLED_VERSION}"]
+    assert notices == [
+        f"notice: {old} is FFmpeg 5.1.6 (older than 6.1, needed for drawtext text_align); using the bundled FFmpeg {BUNDLED_VERSION}"
+    ]
 
 
-def test_a_build_of_unknown_version_whose_drawtext_lacks_text_align_is_passed_over(stand_in, first_on_path, real_help):
+def test_a_build_of_unknown_version_whose_drawtext_lacks_text_align_is_passed_over(
+    stand_in, first_on_path, real_help
+):
     first_on_path(stand_in(GIT_BUILD, _without(real_help, "drawtext", "text_align")))
     choice = ffmpeg_choice()
     assert choice.path == REAL and choice.passed_over.problem == "drawtext lacks text_align"
 
 
-def test_a_current_system_ffmpeg_without_a_filter_fenta_uses_is_passed_over(stand_in, first_on_path, real_help):
+def test_a_current_system_ffmpeg_without_a_filter_fenta_uses_is_passed_over(
+    stand_in, first_on_path, real_help
+):
     version = subprocess.run([REAL, "-version"], capture_output=True, text=True).stdout
     first_on_path(stand_in(version, _without(real_help, "xfade")))
     choice = ffmpeg_choice()
@@ -169,7 +183,9 @@ def test_fenta_ffmpeg_naming_a_usable_binary_wins_over_the_system_one(stand_in, 
 def test_fenta_ffmpeg_naming_an_old_ffmpeg_is_refused_naming_what_it_lacks(stand_in, monkeypatch, real_help):
     old = stand_in(DEBIAN_12, _without(real_help, "drawtext", "text_align"))
     monkeypatch.setenv("FENTA_FFMPEG", str(old))
-    with pytest.raises(FFmpegUnusable, match=r"is FFmpeg 5\.1\.6 \(older than 6\.1, needed for drawtext text_align\)") as e:
+    with pytest.raises(
+        FFmpegUnusable, match=r"is FFmpeg 5\.1\.6 \(older than 6\.1, needed for drawtext text_align\)"
+    ) as e:
         ffmpeg_exe()
     assert e.value.exit_code == 2 and f"FENTA_FFMPEG={old}" in str(e.value)
 
@@ -184,12 +200,27 @@ def test_run_with_fenta_ffmpeg_naming_a_missing_file_exits_2_with_one_line(cli, 
     monkeypatch.setenv("FENTA_FFMPEG", str(tmp_path / "nowhere" / "ffmpeg"))
     r = cli("run", str(write("wf.yaml", (REPO / "examples" / "quickstart.yaml").read_text())), "-o", "out")
     assert r.exit_code == 2
-    assert r.stderr.strip().splitlines() == [f"error: FENTA_FFMPEG={tmp_path / 'nowhere' / 'ffmpeg'} does not exist; point it at FFmpeg 6.1 or newer, or unset it to use the bundled FFmpeg"]
+    assert r.stderr.strip().splitlines() == [
+        f"error: FENTA_FFMPEG={tmp_path / 'nowhere' / 'ffmpeg'} does not exist; point it at FFmpeg 6.1 or newer, or unset it to use the bundled FFmpeg"
+    ]
 
 
-def test_render_with_fenta_ffmpeg_naming_an_old_ffmpeg_exits_2_with_one_line(cli, write, stand_in, monkeypatch, real_help):
-    monkeypatch.setenv("FENTA_FFMPEG", str(stand_in(DEBIAN_12, _without(real_help, "drawtext", "text_align"))))
-    timeline = write("t.timeline.json", json.dumps({"canvas": {"width": 64, "height": 64, "fps": 10}, "duration": 1.0, "segments": [{"kind": "color", "color": "#336699", "start": 0, "duration": 1.0}]}))
+def test_render_with_fenta_ffmpeg_naming_an_old_ffmpeg_exits_2_with_one_line(
+    cli, write, stand_in, monkeypatch, real_help
+):
+    monkeypatch.setenv(
+        "FENTA_FFMPEG", str(stand_in(DEBIAN_12, _without(real_help, "drawtext", "text_align")))
+    )
+    timeline = write(
+        "t.timeline.json",
+        json.dumps(
+            {
+                "canvas": {"width": 64, "height": 64, "fps": 10},
+                "duration": 1.0,
+                "segments": [{"kind": "color", "color": "#336699", "start": 0, "duration": 1.0}],
+            }
+        ),
+    )
     r = cli("render", str(timeline), "-o", "out", "--profile", "canvas")
     assert r.exit_code == 2
     assert len(r.stderr.strip().splitlines()) == 1 and "is FFmpeg 5.1.6 (older than 6.1" in r.stderr
@@ -199,7 +230,9 @@ def test_doctor_exits_2_and_says_why_when_fenta_ffmpeg_is_unusable(cli, monkeypa
     monkeypatch.setenv("FENTA_FFMPEG", str(tmp_path / "gone"))
     r = cli("doctor", "--json")
     assert r.exit_code == 2
-    assert json.loads(r.stdout)["ffmpeg"] == {"error": f"FENTA_FFMPEG={tmp_path / 'gone'} does not exist; point it at FFmpeg 6.1 or newer, or unset it to use the bundled FFmpeg"}
+    assert json.loads(r.stdout)["ffmpeg"] == {
+        "error": f"FENTA_FFMPEG={tmp_path / 'gone'} does not exist; point it at FFmpeg 6.1 or newer, or unset it to use the bundled FFmpeg"
+    }
 
 
 def test_doctor_names_the_system_ffmpeg_it_passed_over_and_why(cli, stand_in, first_on_path, real_help):
@@ -208,7 +241,11 @@ def test_doctor_names_the_system_ffmpeg_it_passed_over_and_why(cli, stand_in, fi
     ff = json.loads(r.stdout)["ffmpeg"]
     assert r.exit_code == 0
     assert (ff["path"], ff["source"], ff["version"]) == (REAL, "imageio-ffmpeg (bundled)", BUNDLED_VERSION)
-    assert ff["passed_over"] == {"path": str(old), "version": "5.1.6", "problem": "older than 6.1, needed for drawtext text_align"}
+    assert ff["passed_over"] == {
+        "path": str(old),
+        "version": "5.1.6",
+        "problem": "older than 6.1, needed for drawtext text_align",
+    }
 
 
 def test_doctor_in_text_shows_the_ffmpeg_in_use_and_why(cli, stand_in, first_on_path):
@@ -218,13 +255,29 @@ def test_doctor_in_text_shows_the_ffmpeg_in_use_and_why(cli, stand_in, first_on_
     assert f"system PATH: {wrapper}" in r.stdout and "first ffmpeg on PATH" in r.stdout
 
 
-def test_the_quickstart_renders_with_ffmpeg_5_1_first_on_path_using_the_bundled_one(stand_in, real_help, tmp_path):
+def test_the_quickstart_renders_with_ffmpeg_5_1_first_on_path_using_the_bundled_one(
+    stand_in, real_help, tmp_path
+):
     old = stand_in(DEBIAN_12, _without(real_help, "drawtext", "text_align"))
     env = {k: v for k, v in os.environ.items() if not k.endswith("_API_KEY") and k != "FENTA_FFMPEG"}
     env["PATH"] = f"{old.parent}{os.pathsep}{env['PATH']}"
-    cmd = [sys.executable, "-m", "fenta", "run", str(REPO / "examples" / "quickstart.yaml"), "--var", "script=Octopuses have three hearts.", "--preview", "-o", "out", "--json"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "fenta",
+        "run",
+        str(REPO / "examples" / "quickstart.yaml"),
+        "--var",
+        "script=Octopuses have three hearts.",
+        "--preview",
+        "-o",
+        "out",
+        "--json",
+    ]
     r = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=tmp_path, timeout=300)
     assert r.returncode == 0, r.stderr
-    assert [ln for ln in r.stderr.splitlines() if ln.startswith("notice:")] == [f"notice: {old} is FFmpeg 5.1.6 (older than 6.1, needed for drawtext text_align); using the bundled FFmpeg {BUNDLED_VERSION}"]
+    assert [ln for ln in r.stderr.splitlines() if ln.startswith("notice:")] == [
+        f"notice: {old} is FFmpeg 5.1.6 (older than 6.1, needed for drawtext text_align); using the bundled FFmpeg {BUNDLED_VERSION}"
+    ]
     assert calls(old) == ["-version"]  # checked, never asked to render
     assert Path(json.loads(r.stdout)["video"]).is_file()

@@ -14,13 +14,23 @@ W, H, FPS = 180, 320, 30
 
 def _marker_still(make_media):
     """Black picture of the canvas aspect with a white square exactly in its middle."""
-    return make_media("marker.png", "color=black:s=360x640,drawbox=x=170:y=310:w=20:h=20:color=white:t=fill", "-frames:v", "1")
+    return make_media(
+        "marker.png",
+        "color=black:s=360x640,drawbox=x=170:y=310:w=20:h=20:color=white:t=fill",
+        "-frames:v",
+        "1",
+    )
 
 
 def _render_zoom(make_media, tmp_path, zoom: tuple[float, float]):
     img = _marker_still(make_media)
     canvas = {"width": W, "height": H, "fps": FPS}
-    tl = Timeline(canvas=canvas, duration=2.0, segments=[Segment(kind="image", path=str(img), start=0, duration=2.0, zoom=zoom)], template=template(canvas=canvas))
+    tl = Timeline(
+        canvas=canvas,
+        duration=2.0,
+        segments=[Segment(kind="image", path=str(img), start=0, duration=2.0, zoom=zoom)],
+        template=template(canvas=canvas),
+    )
     out = tmp_path / f"zoom-{zoom[0]}-{zoom[1]}.mp4"
     do_render(tl, out, profile=Profile(name="canvas", preset="ultrafast", crf=0), thumb=False)
     return out
@@ -39,7 +49,9 @@ def test_ken_burns_keeps_the_middle_of_the_picture_in_the_middle_of_the_frame(ma
     out = _render_zoom(make_media, tmp_path, zoom)
     for at in (0.0, 1.0, 1.95):
         x, y, _ = _marker(out, at)
-        assert abs(x - (W - 1) / 2) <= 1.5 and abs(y - (H - 1) / 2) <= 1.5, f"marker at ({x:.1f}, {y:.1f}) at {at}s"
+        assert abs(x - (W - 1) / 2) <= 1.5 and abs(y - (H - 1) / 2) <= 1.5, (
+            f"marker at ({x:.1f}, {y:.1f}) at {at}s"
+        )
 
 
 @pytest.mark.parametrize("zoom", [(1.0, 1.5), (1.5, 1.0)], ids=["zoom-in", "zoom-out"])
@@ -55,7 +67,12 @@ def test_ken_burns_filters_keep_one_frame_size_from_scaler_to_encoder(make_media
 
     img = _marker_still(make_media)
     canvas = {"width": W, "height": H, "fps": FPS}
-    tl = Timeline(canvas=canvas, duration=1.0, segments=[Segment(kind="image", path=str(img), start=0, duration=1.0, zoom=(1.12, 1.0))], template=template(canvas=canvas))
+    tl = Timeline(
+        canvas=canvas,
+        duration=1.0,
+        segments=[Segment(kind="image", path=str(img), start=0, duration=1.0, zoom=(1.12, 1.0))],
+        template=template(canvas=canvas),
+    )
     graph = build_command(tl, tmp_path / "o.mp4", None, profile=Profile(name="canvas"), textdir=tmp_path)
     graph = graph[graph.index("-filter_complex") + 1]
     # A scaler re-evaluated per frame makes frames of changing sizes, which `crop` and later filters mis-handle.

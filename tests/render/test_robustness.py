@@ -13,14 +13,24 @@ FPS = 15
 
 
 def one(path, kind="video", seconds=1.0, loop=False, **kw) -> Timeline:
-    return Timeline(canvas={"width": 180, "height": 320, "fps": FPS}, duration=seconds, segments=[Segment(kind=kind, path=str(path), start=0, duration=seconds, loop=loop, **kw)], template=template())
+    return Timeline(
+        canvas={"width": 180, "height": 320, "fps": FPS},
+        duration=seconds,
+        segments=[Segment(kind=kind, path=str(path), start=0, duration=seconds, loop=loop, **kw)],
+        template=template(),
+    )
 
 
 @pytest.mark.parametrize(
     "name,source,extra,kind",
     [
         ("odd.mp4", "testsrc2=s=333x187:r=25:d=1", ["-pix_fmt", "yuv444p"], "video"),
-        ("vfr.mp4", "testsrc2=s=320x240:r=30:d=1,setpts='N/30/TB+if(gt(N,10),0.2,0)'", ["-fps_mode", "vfr", "-pix_fmt", "yuv420p"], "video"),
+        (
+            "vfr.mp4",
+            "testsrc2=s=320x240:r=30:d=1,setpts='N/30/TB+if(gt(N,10),0.2,0)'",
+            ["-fps_mode", "vfr", "-pix_fmt", "yuv420p"],
+            "video",
+        ),
         ("noaudio.webm", "testsrc2=s=160x120:r=10:d=1", [], "video"),
         ("anim.gif", "testsrc2=s=120x90:r=10:d=0.5", [], "video"),
         ("anim.webp", "testsrc2=s=120x90:r=10:d=0.5", ["-loop", "0"], "video"),
@@ -29,7 +39,11 @@ def one(path, kind="video", seconds=1.0, loop=False, **kw) -> Timeline:
 )
 def test_awkward_sources_render_to_the_exact_length_and_size(name, source, extra, kind, make_media, tmp_path):
     src = make_media(name, source, *extra)
-    do_render(one(src, kind, seconds=1.4, loop=kind == "video", zoom=(1.0, 1.1) if kind == "image" else None), tmp_path / "o.mp4", thumb=False)
+    do_render(
+        one(src, kind, seconds=1.4, loop=kind == "video", zoom=(1.0, 1.1) if kind == "image" else None),
+        tmp_path / "o.mp4",
+        thumb=False,
+    )
     s = streams(tmp_path / "o.mp4")
     assert (s["width"], s["height"]) == (180, 320)
     assert s["frames"] == round(1.4 * FPS)
@@ -43,7 +57,22 @@ def test_rotation_metadata_is_applied(make_media, tmp_path):
 
     plain = make_media("wide.mp4", "color=c=white:s=320x160:r=10:d=1", "-pix_fmt", "yuv420p")
     rotated = tmp_path / "rot.mp4"
-    subprocess.run([ffmpeg_exe(), "-v", "error", "-y", "-display_rotation", "90", "-i", str(plain), "-c", "copy", str(rotated)], check=True)
+    subprocess.run(
+        [
+            ffmpeg_exe(),
+            "-v",
+            "error",
+            "-y",
+            "-display_rotation",
+            "90",
+            "-i",
+            str(plain),
+            "-c",
+            "copy",
+            str(rotated),
+        ],
+        check=True,
+    )
     info = probe(rotated)
     assert info.rotation in (90, 270) and info.display_size == (160, 320)
     do_render(one(rotated), tmp_path / "o.mp4", thumb=False)

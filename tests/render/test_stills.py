@@ -10,9 +10,9 @@ import pytest
 
 import fenta.render.stills as stills
 from fenta.errors import MediaError
+from fenta.media.ffmpeg import ffmpeg_exe
 from fenta.render.compose import build_command, still_args
 from fenta.render.profile import Profile
-from fenta.media.ffmpeg import ffmpeg_exe
 from fenta.render.timeline import Segment, Timeline
 
 from ._media import do_render, template
@@ -21,16 +21,31 @@ W, H, FPS = 180, 320, 10
 
 
 def still_timeline(*paths: Path, zoom=(1.0, 1.2)) -> Timeline:
-    segs = [Segment(kind="image", path=str(p), start=i * 1.0, duration=1.0, zoom=zoom) for i, p in enumerate(paths)]
-    return Timeline(canvas={"width": W, "height": H, "fps": FPS}, duration=float(len(paths)), segments=segs, template=template())
+    segs = [
+        Segment(kind="image", path=str(p), start=i * 1.0, duration=1.0, zoom=zoom)
+        for i, p in enumerate(paths)
+    ]
+    return Timeline(
+        canvas={"width": W, "height": H, "fps": FPS},
+        duration=float(len(paths)),
+        segments=segs,
+        template=template(),
+    )
 
 
 def video_frames_md5(path: Path) -> list[str]:
-    out = subprocess.run([ffmpeg_exe(), "-v", "error", "-i", str(path), "-map", "0:v", "-f", "framemd5", "-"], capture_output=True, text=True, check=True).stdout
+    out = subprocess.run(
+        [ffmpeg_exe(), "-v", "error", "-i", str(path), "-map", "0:v", "-f", "framemd5", "-"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
     return [line.rsplit(",", 1)[-1].strip() for line in out.splitlines() if not line.startswith("#")]
 
 
-def test_a_large_still_gives_the_same_frames_prepared_or_scaled_in_the_graph(make_media, tmp_path, monkeypatch):
+def test_a_large_still_gives_the_same_frames_prepared_or_scaled_in_the_graph(
+    make_media, tmp_path, monkeypatch
+):
     big = make_media("big.jpg", "testsrc2=s=1600x1200:d=1", "-frames:v", "1")
     tl = still_timeline(big)
     profile = Profile(name="canvas", preset="ultrafast")
@@ -44,7 +59,13 @@ def test_only_single_stills_far_larger_than_their_slot_are_prepared(make_media, 
     big = make_media("big.png", "testsrc2=s=1600x1200:d=1", "-frames:v", "1")
     small = make_media("small.png", "testsrc2=s=300x400:d=1", "-frames:v", "1")
     gif = make_media("anim.gif", "testsrc2=s=1600x1200:r=5:d=0.6")
-    slots = [(str(big), 216, 384), (str(small), 216, 384), (str(gif), 216, 384), (str(tmp_path / "gone.jpg"), 216, 384), (str(big), 216, 384)]
+    slots = [
+        (str(big), 216, 384),
+        (str(small), 216, 384),
+        (str(gif), 216, 384),
+        (str(tmp_path / "gone.jpg"), 216, 384),
+        (str(big), 216, 384),
+    ]
     assert stills.slots_to_prepare(slots) == [(str(big), 216, 384)]
 
 
@@ -52,7 +73,14 @@ def test_the_render_reads_the_prepared_frame_instead_of_the_large_still(make_med
     big = make_media("big.jpg", "testsrc2=s=1600x1200:d=1", "-frames:v", "1")
     tl = still_timeline(big)
     slot = (str(big), 216, 384)  # 180x320 at zoom 1.2
-    args = build_command(tl, tmp_path / "o.mp4", None, profile=Profile(name="canvas"), textdir=tmp_path, prepared_stills={slot: tmp_path / "still0.nut"})
+    args = build_command(
+        tl,
+        tmp_path / "o.mp4",
+        None,
+        profile=Profile(name="canvas"),
+        textdir=tmp_path,
+        prepared_stills={slot: tmp_path / "still0.nut"},
+    )
     inputs = [args[i + 1] for i, a in enumerate(args) if a == "-i"]
     assert "file:" + str(tmp_path / "still0.nut") in inputs
     assert not [i for i in inputs if "big.jpg" in i]

@@ -6,7 +6,12 @@ import pytest
 
 from fenta.render.templates import TemplateError, list_templates, resolve_template
 
-REQUIRED = {"karaoke-bold": (1080, 1920), "clean-captions": (1080, 1920), "explainer-16x9": (1920, 1080), "square": (1080, 1080)}
+REQUIRED = {
+    "karaoke-bold": (1080, 1920),
+    "clean-captions": (1080, 1920),
+    "explainer-16x9": (1920, 1080),
+    "square": (1080, 1080),
+}
 
 
 @pytest.mark.parametrize("name,size", REQUIRED.items())
@@ -27,7 +32,12 @@ def test_an_invalid_field_is_named_with_its_file(tmp_path):
     with pytest.raises(TemplateError) as e:
         resolve_template(str(bad))
     text = str(e.value)
-    assert "mine.yaml" in text and "canvas.width" in text and "transition.type" in text and "progress_bar.color" in text
+    assert (
+        "mine.yaml" in text
+        and "canvas.width" in text
+        and "transition.type" in text
+        and "progress_bar.color" in text
+    )
 
 
 def test_a_logo_needs_a_path_or_text():
@@ -45,7 +55,8 @@ def _luminance(hex_color: str) -> float:
     def lin(c: int) -> float:
         c = c / 255
         return c / 12.92 if c <= 0.04045 else ((c + 0.055) / 1.055) ** 2.4
-    r, g, b = (int(hex_color[i:i + 2], 16) for i in (1, 3, 5))
+
+    r, g, b = (int(hex_color[i : i + 2], 16) for i in (1, 3, 5))
     return 0.2126 * lin(r) + 0.7152 * lin(g) + 0.0722 * lin(b)
 
 

@@ -16,30 +16,51 @@ def v(name, dur, scene=None):
 
 
 def test_slots_cover_the_narration_exactly_and_respect_max_clip():
-    tl = build_timeline(clips=[v("a", 30)], voice=Audio(path="/v.wav", duration=13.0), template=template(pacing={"min_clip": 2, "max_clip": 4}))
+    tl = build_timeline(
+        clips=[v("a", 30)],
+        voice=Audio(path="/v.wav", duration=13.0),
+        template=template(pacing={"min_clip": 2, "max_clip": 4}),
+    )
     assert len(tl.segments) == 4
     assert tl.segments[-1].start + tl.segments[-1].duration == pytest.approx(13.0)
     assert all(s.duration <= 4 + 1e-6 for s in tl.segments)
 
 
 def test_a_long_clip_used_twice_continues_where_it_left_off():
-    tl = build_timeline(clips=[v("a", 30)], voice=None, duration=8.0, template=template(pacing={"min_clip": 4, "max_clip": 4}))
+    tl = build_timeline(
+        clips=[v("a", 30)], voice=None, duration=8.0, template=template(pacing={"min_clip": 4, "max_clip": 4})
+    )
     assert [s.in_point for s in tl.segments] == [0.0, 4.0]
 
 
 def test_a_short_clip_is_looped():
-    tl = build_timeline(clips=[v("a", 1.0)], voice=None, duration=4.0, template=template(pacing={"min_clip": 4, "max_clip": 4}))
+    tl = build_timeline(
+        clips=[v("a", 1.0)],
+        voice=None,
+        duration=4.0,
+        template=template(pacing={"min_clip": 4, "max_clip": 4}),
+    )
     assert tl.segments[0].loop
 
 
 def test_stills_get_alternating_ken_burns_zoom():
     stills = [Clip(kind="image", path=f"/m/{i}.png") for i in range(2)]
-    tl = build_timeline(clips=stills, voice=None, duration=4.0, template=template(pacing={"min_clip": 2, "max_clip": 2, "zoom": 1.1}))
+    tl = build_timeline(
+        clips=stills,
+        voice=None,
+        duration=4.0,
+        template=template(pacing={"min_clip": 2, "max_clip": 2, "zoom": 1.1}),
+    )
     assert [s.zoom for s in tl.segments] == [(1.0, 1.1), (1.1, 1.0)]
 
 
 def test_transitions_overlap_neighbours_centred_on_the_cut():
-    tl = build_timeline(clips=[v("a", 30), v("b", 30)], voice=None, duration=6.0, template=template(transition={"type": "fade", "seconds": 0.5}, pacing={"min_clip": 3, "max_clip": 3}))
+    tl = build_timeline(
+        clips=[v("a", 30), v("b", 30)],
+        voice=None,
+        duration=6.0,
+        template=template(transition={"type": "fade", "seconds": 0.5}, pacing={"min_clip": 3, "max_clip": 3}),
+    )
     a, b = tl.segments
     assert a.start == 0 and a.duration == pytest.approx(3.25)
     assert b.start == pytest.approx(2.75) and b.start + b.duration == pytest.approx(6.0)
@@ -47,10 +68,18 @@ def test_transitions_overlap_neighbours_centred_on_the_cut():
 
 def test_clips_follow_the_scene_they_illustrate():
     scenes = [Scene(narration="One two three."), Scene(narration="Four five.")]
-    words = [Word(text=t, start=i * 1.0, end=i * 1.0 + 0.8) for i, t in enumerate(["One", "two", "three.", "Four", "five."])]
+    words = [
+        Word(text=t, start=i * 1.0, end=i * 1.0 + 0.8)
+        for i, t in enumerate(["One", "two", "three.", "Four", "five."])
+    ]
     starts = scene_starts(scenes, words)
     assert starts == [0.0, 3.0]
-    tl = build_timeline(clips=[v("second", 30, scene=1), v("first", 30, scene=0)], voice=Audio(path="/v.wav", duration=5.0), template=template(pacing={"min_clip": 1, "max_clip": 6}), scene_starts=starts)
+    tl = build_timeline(
+        clips=[v("second", 30, scene=1), v("first", 30, scene=0)],
+        voice=Audio(path="/v.wav", duration=5.0),
+        template=template(pacing={"min_clip": 1, "max_clip": 6}),
+        scene_starts=starts,
+    )
     assert [(s.path, s.start) for s in tl.segments] == [("/m/first.mp4", 0.0), ("/m/second.mp4", 3.0)]
 
 

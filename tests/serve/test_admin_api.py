@@ -160,7 +160,9 @@ def test_the_jobs_a_schedule_added_over_the_api_queues_are_untrusted(client, tok
     from fenta.policy import Policy
 
     headers = auth(token("editor"))
-    made = client.post("/v1/schedules", json={"name": "api", "cron": "@daily", "workflow": WORKFLOW}, headers=headers)
+    made = client.post(
+        "/v1/schedules", json={"name": "api", "cron": "@daily", "workflow": WORKFLOW}, headers=headers
+    )
     assert made.status_code == 201, made.text
     run = client.post("/v1/schedules/api/run", headers=headers).json()
     options = fenta.jobs.get(run["job_id"], settings=settings)["job"]["options"]

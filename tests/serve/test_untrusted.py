@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-
 from .conftest import auth
+
 
 def test_a_document_naming_a_local_file_is_refused_before_a_job_exists(client, token, tmp_path):
     secret = tmp_path / ".env"

@@ -16,10 +16,14 @@ def small_template(name: str = "karaoke-bold", **subtitles: Any) -> dict:
     base = resolve_template(name)
     scale = 360 / base["canvas"]["width"]
     subs = {"size": max(8, int(base["subtitles"]["size"] * scale)), **subtitles}
-    return resolve_template(name, {"canvas": {"width": 360, "height": int(base["canvas"]["height"] * scale)}, "subtitles": subs})
+    return resolve_template(
+        name, {"canvas": {"width": 360, "height": int(base["canvas"]["height"] * scale)}, "subtitles": subs}
+    )
 
 
-def run_node(node_cls, params: dict, inputs: dict, *, template: dict | None = None, messages: list | None = None):
+def run_node(
+    node_cls, params: dict, inputs: dict, *, template: dict | None = None, messages: list | None = None
+):
     """Run a node once with a real NodeContext; returns its outputs."""
     sink = messages if messages is not None else []
     ctx = NodeContext(

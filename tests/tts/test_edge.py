@@ -13,7 +13,14 @@ from fenta.tts import edge
 
 TEXT = "Hello, well-known world in 2026!"
 # (spoken token, start seconds): "2026" arrives as words, as the service reads it.
-BOUNDARIES = [("Hello", 0.10), ("well-known", 0.60), ("world", 1.10), ("in", 1.50), ("twenty", 1.70), ("twenty-six", 2.10)]
+BOUNDARIES = [
+    ("Hello", 0.10),
+    ("well-known", 0.60),
+    ("world", 1.10),
+    ("in", 1.50),
+    ("twenty", 1.70),
+    ("twenty-six", 2.10),
+]
 
 
 @pytest.fixture(scope="module")
@@ -21,7 +28,21 @@ def mp3_bytes(tmp_path_factory) -> bytes:
     """Three seconds of 24 kHz mono MP3 made by FFmpeg (edge sends audio-24khz-48kbitrate-mono-mp3)."""
     out = tmp_path_factory.mktemp("edge") / "voice.mp3"
     subprocess.run(
-        [ffmpeg_exe(), "-v", "error", "-y", "-f", "lavfi", "-i", "sine=f=220:d=3:r=24000", "-ac", "1", "-b:a", "48k", str(out)],
+        [
+            ffmpeg_exe(),
+            "-v",
+            "error",
+            "-y",
+            "-f",
+            "lavfi",
+            "-i",
+            "sine=f=220:d=3:r=24000",
+            "-ac",
+            "1",
+            "-b:a",
+            "48k",
+            str(out),
+        ],
         check=True,
     )
     return out.read_bytes()
@@ -30,7 +51,7 @@ def mp3_bytes(tmp_path_factory) -> bytes:
 class FakeCommunicate:
     """Stands in for edge_tts.Communicate: yields audio chunks and WordBoundary events like the service."""
 
-    instances: list["FakeCommunicate"] = []
+    instances: list[FakeCommunicate] = []
     audio = b""
     fail_with: BaseException | None = None
 
@@ -60,7 +81,9 @@ def fake_edge(monkeypatch, mp3_bytes):
 
 
 def test_edge_asks_for_word_boundaries_and_passes_voice_rate_volume_and_pitch(fake_edge, tmp_path):
-    asyncio.run(edge.synth_chunk(TEXT, tmp_path, voice="en-US-AriaNeural", rate="+10%", volume="-5%", pitch="+2Hz"))
+    asyncio.run(
+        edge.synth_chunk(TEXT, tmp_path, voice="en-US-AriaNeural", rate="+10%", volume="-5%", pitch="+2Hz")
+    )
     (comm,) = fake_edge.instances
     assert comm.voice == "en-US-AriaNeural"
     assert comm.kwargs == {"rate": "+10%", "volume": "-5%", "pitch": "+2Hz", "boundary": "WordBoundary"}

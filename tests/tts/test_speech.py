@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import random
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -14,11 +13,18 @@ from fenta.tts.audio import Chunk, join_chunks, read_wav
 from fenta.tts.speech import SpeechSettings, split_sentences, synthesize
 from fenta.tts.words import split_words
 
-TEXT = "The first sentence is short. The second one, with a comma, is a little longer! Is the third a question?"
+TEXT = (
+    "The first sentence is short. The second one, with a comma, is a little longer! Is the third a question?"
+)
 
 
 def test_sentences_split_at_sentence_ends_but_not_after_abbreviations():
-    assert split_sentences("Dr. Smith came at 5 p.m. Then he left. Это т.е. тест. Да!") == ["Dr. Smith came at 5 p.m.", "Then he left.", "Это т.е. тест.", "Да!"]
+    assert split_sentences("Dr. Smith came at 5 p.m. Then he left. Это т.е. тест. Да!") == [
+        "Dr. Smith came at 5 p.m.",
+        "Then he left.",
+        "Это т.е. тест.",
+        "Да!",
+    ]
 
 
 def test_a_closing_quote_after_a_sentence_end_stays_with_its_sentence():
@@ -28,7 +34,22 @@ def test_a_closing_quote_after_a_sentence_end_stays_with_its_sentence():
 @pytest.mark.parametrize("seed", range(10))
 def test_sentence_pieces_keep_every_character_and_hold_exactly_the_texts_words(seed):
     rng = random.Random(seed)
-    vocab = ["Word.", "next", "—", ",", "Again!", "«", "Yes", "...", "🎉", "tail,", "(Note)", "=", "Dr.", "A."]
+    vocab = [
+        "Word.",
+        "next",
+        "—",
+        ",",
+        "Again!",
+        "«",
+        "Yes",
+        "...",
+        "🎉",
+        "tail,",
+        "(Note)",
+        "=",
+        "Dr.",
+        "A.",
+    ]
     text = " ".join(rng.choice(vocab) for _ in range(rng.randint(1, 40)))
     pieces = split_sentences(text, max_chars=rng.choice([12, 30, 400]))
     assert " ".join(pieces) == (text if split_words(text) else "")
@@ -69,7 +90,9 @@ def test_long_text_is_spoken_sentence_by_sentence_with_every_word_timed_inside_t
     assert 0.1 < gap < 0.8
 
 
-def test_synthesised_sentences_are_cached_so_an_edit_re_synthesises_only_the_changed_one(tmp_path, monkeypatch):
+def test_synthesised_sentences_are_cached_so_an_edit_re_synthesises_only_the_changed_one(
+    tmp_path, monkeypatch
+):
     calls = []
     real = espeak.synth_chunk
 
@@ -104,7 +127,15 @@ def test_russian_text_with_numbers_and_abbreviations_gets_one_entry_per_written_
     assert starts == sorted(starts) and len(set(starts)) == len(starts)
 
 
-@pytest.mark.parametrize("name", ["en-US-AriaNeural", "zh-CN-liaoning-XiaobeiNeural", "iu-Latn-CA-SiqiniqNeural", "en-US-AndrewMultilingualNeural"])
+@pytest.mark.parametrize(
+    "name",
+    [
+        "en-US-AriaNeural",
+        "zh-CN-liaoning-XiaobeiNeural",
+        "iu-Latn-CA-SiqiniqNeural",
+        "en-US-AndrewMultilingualNeural",
+    ],
+)
 def test_an_edge_voice_name_is_kept_for_edge_whatever_its_parts(name):
     from fenta.tts.speech import voice_for
 
@@ -114,4 +145,6 @@ def test_an_edge_voice_name_is_kept_for_edge_whatever_its_parts(name):
 def test_a_regional_edge_voice_given_to_espeak_becomes_its_language():
     from fenta.tts.speech import voice_for
 
-    assert voice_for("espeak", "zh-CN-liaoning-XiaobeiNeural", "en") == voice_for("espeak", "zh-CN-XiaoxiaoNeural", "en")
+    assert voice_for("espeak", "zh-CN-liaoning-XiaobeiNeural", "en") == voice_for(
+        "espeak", "zh-CN-XiaoxiaoNeural", "en"
+    )

@@ -23,8 +23,9 @@ import logging
 import os
 import threading
 import uuid
+from collections.abc import Callable
 from types import ModuleType
-from typing import Any, Callable
+from typing import Any
 
 from ...config import Settings
 from ...errors import ClusterError, FentaError
@@ -117,8 +118,11 @@ def _outcome(answer: dict[str, Any], route: dict[str, Any], *, stopped: bool = F
     unseen = [ev for ev in answer.get("events") or [] if ev["id"] not in seen]
     seen.update(ev["id"] for ev in unseen)
     records: RemoteRecords = {
-        "events": unseen, "node_runs": answer.get("node_runs") or [], "usage": answer.get("usage") or [],
-        "scripts": answer.get("scripts") or [], "provider_tasks": answer.get("provider_tasks") or [],
+        "events": unseen,
+        "node_runs": answer.get("node_runs") or [],
+        "usage": answer.get("usage") or [],
+        "scripts": answer.get("scripts") or [],
+        "provider_tasks": answer.get("provider_tasks") or [],
         "clips": answer.get("clips") or [],
     }
     return Outcome(
@@ -179,7 +183,7 @@ class DaskExecutor:
     # ------------------------------------------------------------ making one
 
     @classmethod
-    def local(cls, workers: int | None, settings: Settings, **options: Any) -> "DaskExecutor":
+    def local(cls, workers: int | None, settings: Settings, **options: Any) -> DaskExecutor:
         """Start a LocalCluster: `workers` single-thread worker processes with one render slot each."""
         distributed = _dask()
         import dask  # lazy: optional, present once `_dask()` succeeded
@@ -216,7 +220,7 @@ class DaskExecutor:
         connect_timeout: float = 10.0,
         wait_for_workers: float = 30.0,
         **options: Any,
-    ) -> "DaskExecutor":
+    ) -> DaskExecutor:
         """Connect to a running scheduler and wait (up to `wait_for_workers` s) for a worker."""
         distributed = _dask()
         try:
@@ -320,7 +324,12 @@ class DaskExecutor:
         try:
             self._scatter_large(payload)
             future = self.client.submit(
-                remote.run_job, payload, key=key, pure=False, resources={"render": 1}, retries=0,
+                remote.run_job,
+                payload,
+                key=key,
+                pure=False,
+                resources={"render": 1},
+                retries=0,
                 workers=self._allowed(),
             )
         except Exception as e:  # the scheduler went away: this attempt never started anywhere
@@ -417,7 +426,7 @@ class DaskExecutor:
             self.cluster.close()
             self.cluster = None
 
-    def __enter__(self) -> "DaskExecutor":
+    def __enter__(self) -> DaskExecutor:
         return self
 
     def __exit__(self, *exc: Any) -> None:

@@ -86,7 +86,7 @@ class LocalExecutor:
     def close(self) -> None:
         pass
 
-    def __enter__(self) -> "LocalExecutor":
+    def __enter__(self) -> LocalExecutor:
         return self
 
     def __exit__(self, *exc: Any) -> None:

@@ -21,19 +21,21 @@ import copy
 import shutil
 import tempfile
 import time
+from collections.abc import Collection
 from pathlib import Path
-from typing import Any, Collection
+from typing import Any
 
 from ...config import Settings
 from ...errors import AssetError, PathError
+
 # The node's own resolution of library assets, so a cluster picks the same files.
-from ...nodes.asset import _LibraryProblem, _library_assets
+from ...nodes.asset import _library_assets, _LibraryProblem
 from ...nodes.base import local_path
 from ...policy import TRUSTED, Policy
-from ..clock import now_iso
-from ..records import Event, Job
-from ..outputs import Published, check_writable, publish
 from .. import remote
+from ..clock import now_iso
+from ..outputs import Published, check_writable, publish
+from ..records import Event, Job
 from ..remote import LOGGED_TYPES
 from ..spec import from_document
 from ..store import JobStore
@@ -134,10 +136,19 @@ def build_payload(
     scripts = store.recent_scripts(time.time() - 30 * 86400)
     clips = store.recent_clips(job.workflow_name, time.time() - CLIP_HISTORY_DAYS * 86400, exclude_job=job.id)
     return {
-        "job_id": job.id, "attempt": attempt, "topic": topic, "version": remote.fenta_version(),
-        "workflow_file": job.workflow_file, "workflow_name": job.workflow_name,
-        "document": document, "vars": vars, "options": options, "files": files, "provider_tasks": tasks,
-        "scripts": scripts, "clips": [{**c, "workflow": job.workflow_name} for c in clips],
+        "job_id": job.id,
+        "attempt": attempt,
+        "topic": topic,
+        "version": remote.fenta_version(),
+        "workflow_file": job.workflow_file,
+        "workflow_name": job.workflow_name,
+        "document": document,
+        "vars": vars,
+        "options": options,
+        "files": files,
+        "provider_tasks": tasks,
+        "scripts": scripts,
+        "clips": [{**c, "workflow": job.workflow_name} for c in clips],
     }
 
 

@@ -27,9 +27,10 @@ import json
 import sqlite3
 import time
 import uuid
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Iterator, Sequence, TypedDict
+from typing import Any, TypedDict
 
 import sqlite_utils
 
@@ -235,7 +236,11 @@ class JobStore(_Queries):
                 picked.setdefault(group, []).append(clip["clip_id"])
             for (workflow, provider, node_id, at), ids in picked.items():
                 tx.remember_clips(
-                    workflow=workflow, provider=provider, clip_ids=ids, job_id=job_id, node_id=node_id,
+                    workflow=workflow,
+                    provider=provider,
+                    clip_ids=ids,
+                    job_id=job_id,
+                    node_id=node_id,
                     created_at=at,
                 )
             for task in records.get("provider_tasks") or []:

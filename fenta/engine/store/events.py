@@ -7,7 +7,8 @@ log never says what did not happen, nor misses what did.
 from __future__ import annotations
 
 import json
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 
 from ..clock import now_iso
 from ..records import Event

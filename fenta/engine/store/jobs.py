@@ -74,8 +74,16 @@ class JobQueries(Sql):
         )
 
     def create_job(
-        self, *, job_id: str, name: str, workflow_hash: str, file: str | None, document: dict[str, Any],
-        vars: dict[str, Any], out_dir: str, options: dict[str, Any] | None = None,
+        self,
+        *,
+        job_id: str,
+        name: str,
+        workflow_hash: str,
+        file: str | None,
+        document: dict[str, Any],
+        vars: dict[str, Any],
+        out_dir: str,
+        options: dict[str, Any] | None = None,
     ) -> None:
         """Write a queued job row without its `job.queued` event (a scratch store's copy; tests)."""
         self.insert_job(

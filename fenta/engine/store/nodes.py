@@ -28,8 +28,16 @@ class NodeQueries(Sql):
         )
 
     def node_finished(
-        self, job_id: str, node_id: str, node_type: str, *, status: str, cache_key: str | None,
-        output: dict[str, Any] | None = None, error: str | None = None, seconds: float = 0.0,
+        self,
+        job_id: str,
+        node_id: str,
+        node_type: str,
+        *,
+        status: str,
+        cache_key: str | None,
+        output: dict[str, Any] | None = None,
+        error: str | None = None,
+        seconds: float = 0.0,
     ) -> None:
         now = time.time()
         self.conn.execute(

@@ -10,7 +10,7 @@ or in the one that records what the job used (`fenta.ops.quotas.track`).
 from __future__ import annotations
 
 import time
-from typing import Mapping
+from collections.abc import Mapping
 
 from ..records import Job
 from .base import Sql

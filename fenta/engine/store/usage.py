@@ -165,15 +165,31 @@ class UsageQueries(Sql):
         return self._all("SELECT * FROM provider_tasks WHERE job_id = ?", (job_id,))
 
     def save_provider_task(
-        self, *, key: str, provider: str, task_id: str, status: str, result: dict[str, Any] | None = None,
-        job_id: str | None = None, node_id: str | None = None,
+        self,
+        *,
+        key: str,
+        provider: str,
+        task_id: str,
+        status: str,
+        result: dict[str, Any] | None = None,
+        job_id: str | None = None,
+        node_id: str | None = None,
     ) -> None:
         """Record a just-submitted task (replacing a failed one under the same key); committed at once."""
         now = time.time()
-        self.put_provider_task({
-            "key": key, "provider": provider, "task_id": task_id, "job_id": job_id, "node_id": node_id,
-            "status": status, "result": result, "created_at": now, "updated_at": now,
-        })
+        self.put_provider_task(
+            {
+                "key": key,
+                "provider": provider,
+                "task_id": task_id,
+                "job_id": job_id,
+                "node_id": node_id,
+                "status": status,
+                "result": result,
+                "created_at": now,
+                "updated_at": now,
+            }
+        )
 
     def put_provider_task(self, row: dict[str, Any]) -> None:
         """Write a task row as another store had it (the columns it has; a result dict is stored as JSON)."""

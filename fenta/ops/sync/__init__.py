@@ -15,7 +15,21 @@ from .push import Background, JobPush, PushReport, after_run, pending_count, pus
 from .schema import BUCKET, SCHEMA_SQL, TABLES
 from .state import signed_video_url
 
-__all__ = ["push", "push_async", "status", "after_run", "pending_count", "Background", "JobPush", "PushReport", "SCHEMA_SQL", "TABLES", "BUCKET", "signed_video_url", "HostedWorker"]
+__all__ = [
+    "push",
+    "push_async",
+    "status",
+    "after_run",
+    "pending_count",
+    "Background",
+    "JobPush",
+    "PushReport",
+    "SCHEMA_SQL",
+    "TABLES",
+    "BUCKET",
+    "signed_video_url",
+    "HostedWorker",
+]
 
 
 def __getattr__(name: str):

@@ -17,8 +17,9 @@ from __future__ import annotations
 import base64
 import json
 import os
+from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Any, Awaitable, Callable
+from typing import Any
 
 import httpx
 
@@ -53,13 +54,19 @@ def check_configured(settings: Settings) -> str:
         )
     url = settings.urls["fenta"].rstrip("/")
     if not url or url == DEFAULT_URLS["fenta"]:
-        raise SyncError("hosted sync needs the project's URL: set FENTA_API_URL (https://<project-ref>.supabase.co); FENTA_API_KEY is sent only there", field="FENTA_API_URL")
+        raise SyncError(
+            "hosted sync needs the project's URL: set FENTA_API_URL (https://<project-ref>.supabase.co); FENTA_API_KEY is sent only there",
+            field="FENTA_API_URL",
+        )
     try:
         parsed = httpx.URL(url)
     except httpx.InvalidURL:
         parsed = None
     if parsed is None or parsed.scheme not in ("http", "https") or not parsed.host:
-        raise SyncError(f"FENTA_API_URL '{url}' is not an http(s) URL: set it to https://<project-ref>.supabase.co", field="FENTA_API_URL")
+        raise SyncError(
+            f"FENTA_API_URL '{url}' is not an http(s) URL: set it to https://<project-ref>.supabase.co",
+            field="FENTA_API_URL",
+        )
     return key
 
 
@@ -98,7 +105,13 @@ def describe_error(what: str, status: int, body: bytes | str) -> tuple[str, int,
     message = data.get("message") or data.get("msg") or data.get("error") or ""
     if status == 401 and not code:  # the API gateway, before PostgREST or Storage saw the request
         hint = f" ({data['hint']})" if data.get("hint") else ""
-        return _one_line(f"{what}: the gateway refused the request: HTTP 401 {message}{hint}; check FENTA_API_KEY and FENTA_API_TOKEN"), status, None
+        return (
+            _one_line(
+                f"{what}: the gateway refused the request: HTTP 401 {message}{hint}; check FENTA_API_KEY and FENTA_API_TOKEN"
+            ),
+            status,
+            None,
+        )
     text = f"{what}: HTTP {status}" + (f" {code}" if code else "") + (f": {message}" if message else "")
     if data.get("details"):
         text += f" ({data['details']})"
@@ -123,10 +136,14 @@ class Hosted:
         self.settings = settings
         self.base = settings.urls["fenta"].rstrip("/")
         self.retry = RetryPolicy(attempts=attempts, base=0.5, cap=8.0, scale=settings.backoff_scale)
-        headers = {"apikey": key, "authorization": f"Bearer {settings.api_token or key}", "user-agent": "fenta (hosted sync)"}
+        headers = {
+            "apikey": key,
+            "authorization": f"Bearer {settings.api_token or key}",
+            "user-agent": "fenta (hosted sync)",
+        }
         self.http = httpx.AsyncClient(headers=headers, timeout=timeout, follow_redirects=False)
 
-    async def __aenter__(self) -> "Hosted":
+    async def __aenter__(self) -> Hosted:
         return self
 
     async def __aexit__(self, *exc: Any) -> None:
@@ -144,9 +161,14 @@ class Hosted:
         try:
             resp = await self.http.request(method, url, **kw)
         except httpx.TimeoutException:
-            raise SyncError(f"{what}: no answer within {self.http.timeout.read or TIMEOUT:g} s", retryable=True) from None
+            raise SyncError(
+                f"{what}: no answer within {self.http.timeout.read or TIMEOUT:g} s", retryable=True
+            ) from None
         except httpx.TransportError as e:
-            raise SyncError(_one_line(f"{what}: cannot reach {httpx.URL(url).host}: {type(e).__name__}: {e}"), retryable=True) from None
+            raise SyncError(
+                _one_line(f"{what}: cannot reach {httpx.URL(url).host}: {type(e).__name__}: {e}"),
+                retryable=True,
+            ) from None
         if resp.status_code < 300:
             return resp
         text, real, code = describe_error(what, resp.status_code, resp.content)
@@ -178,7 +200,10 @@ class Hosted:
         if not rows:
             return
         await self.request(
-            "POST", f"/rest/v1/{table}", params={"on_conflict": "id"}, json=rows,
+            "POST",
+            f"/rest/v1/{table}",
+            params={"on_conflict": "id"},
+            json=rows,
             headers={"prefer": "resolution=merge-duplicates,return=minimal"},
         )
 
@@ -186,14 +211,31 @@ class Hosted:
         """Rows matching PostgREST query parameters (filters, select, order, limit)."""
         return (await self.request("GET", f"/rest/v1/{table}", params=params)).json()
 
-    async def update(self, table: str, filters: dict[str, str], values: dict[str, Any]) -> list[dict[str, Any]]:
+    async def update(
+        self, table: str, filters: dict[str, str], values: dict[str, Any]
+    ) -> list[dict[str, Any]]:
         """PATCH the rows matching `filters`; returns the rows changed (empty: none matched)."""
-        resp = await self.request("PATCH", f"/rest/v1/{table}", params=filters, json=values, headers={"prefer": "return=representation"})
+        resp = await self.request(
+            "PATCH",
+            f"/rest/v1/{table}",
+            params=filters,
+            json=values,
+            headers={"prefer": "return=representation"},
+        )
         return resp.json()
 
     # ------------------------------------------------------------------ Storage
 
-    async def upload(self, bucket: str, name: str, file: Path, content_type: str, *, resume_url: str | None = None, on_created: Callable[[str], Awaitable[None] | None] | None = None) -> None:
+    async def upload(
+        self,
+        bucket: str,
+        name: str,
+        file: Path,
+        content_type: str,
+        *,
+        resume_url: str | None = None,
+        on_created: Callable[[str], Awaitable[None] | None] | None = None,
+    ) -> None:
         """Put a file at `bucket/name`, replacing what is there (`x-upsert: true`); files over 6 MB go by TUS.
 
         Args:
@@ -209,7 +251,9 @@ class Hosted:
         size = file.stat().st_size
         if size <= TUS_THRESHOLD:
             await self.request(
-                "POST", f"/storage/v1/object/{where}", content=file.read_bytes(),
+                "POST",
+                f"/storage/v1/object/{where}",
+                content=file.read_bytes(),
                 headers={"content-type": content_type, "x-upsert": "true", "cache-control": "max-age=3600"},
             )
             return
@@ -247,15 +291,36 @@ class Hosted:
             raise
         return int(resp.headers.get("upload-offset", "0"))
 
-    async def _tus(self, bucket: str, name: str, file: Path, size: int, content_type: str, url: str | None, on_created: Any) -> None:
+    async def _tus(
+        self,
+        bucket: str,
+        name: str,
+        file: Path,
+        size: int,
+        content_type: str,
+        url: str | None,
+        on_created: Any,
+    ) -> None:
         offset = await self._offset(url) if url else None
         if offset is None:
             check_key(bucket, name)  # the metadata carries the key as it is (base64), never a URL
-            meta = {"bucketName": bucket, "objectName": name, "contentType": content_type, "cacheControl": "3600"}
+            meta = {
+                "bucketName": bucket,
+                "objectName": name,
+                "contentType": content_type,
+                "cacheControl": "3600",
+            }
             resp = await self.request(
-                "POST", "/storage/v1/upload/resumable",
-                headers={"tus-resumable": "1.0.0", "upload-length": str(size), "x-upsert": "true",
-                         "upload-metadata": ",".join(f"{k} {base64.b64encode(v.encode()).decode()}" for k, v in meta.items())},
+                "POST",
+                "/storage/v1/upload/resumable",
+                headers={
+                    "tus-resumable": "1.0.0",
+                    "upload-length": str(size),
+                    "x-upsert": "true",
+                    "upload-metadata": ",".join(
+                        f"{k} {base64.b64encode(v.encode()).decode()}" for k, v in meta.items()
+                    ),
+                },
             )
             location = resp.headers.get("location")
             if not location:
@@ -273,8 +338,16 @@ class Hosted:
                 fh.seek(offset)
                 chunk = fh.read(CHUNK)
                 try:
-                    resp = await self._once("PATCH", url, content=chunk, headers={
-                        "tus-resumable": "1.0.0", "upload-offset": str(offset), "content-type": "application/offset+octet-stream"})
+                    resp = await self._once(
+                        "PATCH",
+                        url,
+                        content=chunk,
+                        headers={
+                            "tus-resumable": "1.0.0",
+                            "upload-offset": str(offset),
+                            "content-type": "application/offset+octet-stream",
+                        },
+                    )
                     offset = int(resp.headers.get("upload-offset", offset + len(chunk)))
                     failures = 0
                 except SyncError as e:
@@ -286,7 +359,10 @@ class Hosted:
                     # kept and go on from there instead of starting again.
                     got = await self._offset(url)
                     if got is None:
-                        raise SyncError(f"PATCH {httpx.URL(url).path}: the upload is gone on the server; it starts again next push", retryable=True) from None
+                        raise SyncError(
+                            f"PATCH {httpx.URL(url).path}: the upload is gone on the server; it starts again next push",
+                            retryable=True,
+                        ) from None
                     offset = got
 
 
@@ -294,7 +370,17 @@ def content_type(path: str | os.PathLike) -> str:
     """The MIME type of an artifact by its extension."""
     ext = Path(path).suffix.lower()
     return {
-        ".mp4": "video/mp4", ".mov": "video/quicktime", ".webm": "video/webm", ".srt": "application/x-subrip",
-        ".vtt": "text/vtt", ".jpg": "image/jpeg", ".jpeg": "image/jpeg", ".png": "image/png", ".webp": "image/webp",
-        ".json": "application/json", ".txt": "text/plain", ".mp3": "audio/mpeg", ".wav": "audio/wav",
+        ".mp4": "video/mp4",
+        ".mov": "video/quicktime",
+        ".webm": "video/webm",
+        ".srt": "application/x-subrip",
+        ".vtt": "text/vtt",
+        ".jpg": "image/jpeg",
+        ".jpeg": "image/jpeg",
+        ".png": "image/png",
+        ".webp": "image/webp",
+        ".json": "application/json",
+        ".txt": "text/plain",
+        ".mp3": "audio/mpeg",
+        ".wav": "audio/wav",
     }.get(ext, "application/octet-stream")

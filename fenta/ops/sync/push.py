@@ -19,9 +19,10 @@ import json
 import os
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from ...config import Settings
 from ...engine.events import iso, read_events
@@ -33,7 +34,18 @@ from .client import Hosted, content_type
 from .keys import object_key
 from .schema import BUCKET
 
-__all__ = ["PROGRESS_SECONDS", "SIGNED_URL_SECONDS", "JobPush", "PushReport", "push", "push_async", "push_job", "status", "Background", "after_run"]
+__all__ = [
+    "PROGRESS_SECONDS",
+    "SIGNED_URL_SECONDS",
+    "JobPush",
+    "PushReport",
+    "push",
+    "push_async",
+    "push_job",
+    "status",
+    "Background",
+    "after_run",
+]
 
 #: A running job's row goes out at most this often (the web page's Realtime view moves smoothly).
 PROGRESS_SECONDS = 1.0
@@ -70,7 +82,12 @@ class PushReport:
     retryable: bool = True
 
     def to_dict(self) -> dict[str, Any]:
-        return {"dry_run": self.dry_run, "error": self.error, "retryable": self.retryable if self.error else None, "jobs": [asdict(j) for j in self.jobs]}
+        return {
+            "dry_run": self.dry_run,
+            "error": self.error,
+            "retryable": self.retryable if self.error else None,
+            "jobs": [asdict(j) for j in self.jobs],
+        }
 
 
 def _iso(value: Any) -> str | None:
@@ -82,14 +99,33 @@ def _redacted(settings: Settings, value: Any) -> Any:
     return json.loads(settings.redact(json.dumps(value, default=str, ensure_ascii=False)))
 
 
-def _job_row(store: JobStore, job: dict[str, Any], srow: dict[str, Any], paths: dict[str, str]) -> dict[str, Any]:
-    timings = {r["node_id"]: round(r["seconds"], 3) for r in store.node_runs(job["id"]) if r.get("seconds") is not None}
-    duration = next((a["duration"] for a in store.artifacts(job["id"]) if a["kind"] == "video" and a["duration"]), None)
+def _job_row(
+    store: JobStore, job: dict[str, Any], srow: dict[str, Any], paths: dict[str, str]
+) -> dict[str, Any]:
+    timings = {
+        r["node_id"]: round(r["seconds"], 3)
+        for r in store.node_runs(job["id"])
+        if r.get("seconds") is not None
+    }
+    duration = next(
+        (a["duration"] for a in store.artifacts(job["id"]) if a["kind"] == "video" and a["duration"]), None
+    )
     row = {
-        "id": srow["remote_id"], "workflow_name": job["workflow_name"], "status": job["status"], "progress": job["progress"] or 0,
-        "current_node": job["current_node"], "error": job["error"], "retryable": None if job["retryable"] is None else bool(job["retryable"]),
-        "attempt": job["attempt"] or 0, "cost": job["cost"] or 0, "duration": duration, "stage_timings": timings,
-        "host": job.get("lease_host") or HOST, "started_at": _iso(job["started_at"]), "finished_at": _iso(job["finished_at"]), **paths,
+        "id": srow["remote_id"],
+        "workflow_name": job["workflow_name"],
+        "status": job["status"],
+        "progress": job["progress"] or 0,
+        "current_node": job["current_node"],
+        "error": job["error"],
+        "retryable": None if job["retryable"] is None else bool(job["retryable"]),
+        "attempt": job["attempt"] or 0,
+        "cost": job["cost"] or 0,
+        "duration": duration,
+        "stage_timings": timings,
+        "host": job.get("lease_host") or HOST,
+        "started_at": _iso(job["started_at"]),
+        "finished_at": _iso(job["finished_at"]),
+        **paths,
     }
     if srow["hosted"]:  # the claims count a hosted job's attempts (a job taken over is attempt 2 there)
         del row["attempt"]
@@ -98,7 +134,14 @@ def _job_row(store: JobStore, job: dict[str, Any], srow: dict[str, Any], paths: 
     return row
 
 
-async def _upload_files(api: Hosted, store: JobStore, srow: dict[str, Any], files: dict[str, int], uploads: dict[str, str], plan_only: bool) -> tuple[dict[str, str], list[str]]:
+async def _upload_files(
+    api: Hosted,
+    store: JobStore,
+    srow: dict[str, Any],
+    files: dict[str, int],
+    uploads: dict[str, str],
+    plan_only: bool,
+) -> tuple[dict[str, str], list[str]]:
     """Upload a completed job's artifacts not uploaded yet; (jobs columns -> Storage keys, names sent).
 
     Each file goes to `renders/{remote_id}/{its name as Storage takes it}` (`keys.object_key`), and the row
@@ -136,7 +179,9 @@ async def _upload_files(api: Hosted, store: JobStore, srow: dict[str, Any], file
             uploads[name] = url
             store.update_sync_job(srow["job_id"], uploads=uploads)
 
-        await api.upload(BUCKET, key, path, content_type(path), resume_url=uploads.get(name), on_created=remember)
+        await api.upload(
+            BUCKET, key, path, content_type(path), resume_url=uploads.get(name), on_created=remember
+        )
         uploads.pop(name, None)
         files[name] = size
         store.update_sync_job(srow["job_id"], files=files, uploads=uploads)
@@ -164,7 +209,9 @@ def _let_go(store: JobStore, out: JobPush) -> JobPush:
     return out
 
 
-async def push_job(api: Hosted | None, store: JobStore, settings: Settings, srow: dict[str, Any], *, force: bool = False) -> JobPush:
+async def push_job(
+    api: Hosted | None, store: JobStore, settings: Settings, srow: dict[str, Any], *, force: bool = False
+) -> JobPush:
     """Push one job's row, events, usage and (once completed) files; `api` None only plans.
 
     Raises:
@@ -186,12 +233,22 @@ async def push_job(api: Hosted | None, store: JobStore, settings: Settings, srow
         out.skipped = "the hosted job was cancelled there or taken over by another worker"
         return out
     now = time.time()
-    if job["status"] == "running" and not force and srow["row_pushed_at"] and now - srow["row_pushed_at"] < PROGRESS_SECONDS:
+    if (
+        job["status"] == "running"
+        and not force
+        and srow["row_pushed_at"]
+        and now - srow["row_pushed_at"] < PROGRESS_SECONDS
+    ):
         out.skipped = "pushed less than a second ago"
         return out
     files, uploads = json.loads(srow["files"] or "{}"), json.loads(srow["uploads"] or "{}")
     paths: dict[str, str] = {}
-    if job["status"] == "completed" and srow["hosted"] == 1 and not plan_only and not await _still_ours(api, srow):  # type: ignore[arg-type]
+    if (
+        job["status"] == "completed"
+        and srow["hosted"] == 1
+        and not plan_only
+        and not await _still_ours(api, srow)
+    ):  # type: ignore[arg-type]
         return _let_go(store, out)
     if job["status"] == "completed":
         paths, out.files = await _upload_files(api, store, srow, files, uploads, plan_only)  # type: ignore[arg-type]
@@ -214,10 +271,12 @@ async def push_job(api: Hosted | None, store: JobStore, settings: Settings, srow
         row = _redacted(settings, _job_row(store, job, srow, paths))
         if srow["hosted"] != 1:
             await api.upsert("jobs", [row])
-        elif not await api.update("jobs", {**_claim_filter(srow), "select": "id"}, {k: v for k, v in row.items() if k != "id"}):
+        elif not await api.update(
+            "jobs", {**_claim_filter(srow), "select": "id"}, {k: v for k, v in row.items() if k != "id"}
+        ):
             return _let_go(store, out)
     for i in range(0, len(events), BATCH):
-        part = events[i: i + BATCH]
+        part = events[i : i + BATCH]
         rows = []
         for ev in part:
             data = dict(ev.data)
@@ -225,20 +284,48 @@ async def push_job(api: Hosted | None, store: JobStore, settings: Settings, srow
                 data["jobId"] = srow["remote_id"]
             if ev.type == "job.completed" and video_url:
                 data["videoUrl"] = video_url
-            rows.append({"id": f"{job['id']}:{ev.id}", "job_id": srow["remote_id"], "type": ev.type, "data": data, "created_at": ev.created_at})
+            rows.append(
+                {
+                    "id": f"{job['id']}:{ev.id}",
+                    "job_id": srow["remote_id"],
+                    "type": ev.type,
+                    "data": data,
+                    "created_at": ev.created_at,
+                }
+            )
         await api.upsert("job_events", _redacted(settings, rows))
         store.update_sync_job(job["id"], events_done=part[-1].id)
     for i in range(0, len(usage), BATCH):
-        part = usage[i: i + BATCH]
-        rows = [{"id": f"{job['id']}:{u['id']}", "job_id": srow["remote_id"], "node_id": u["node_id"], "provider": u["provider"], "model": u["model"],
-                 "units": u["units"], "quantity": u["quantity"], "cost": u["cost"], "created_at": _iso(u["created_at"])} for u in part]
+        part = usage[i : i + BATCH]
+        rows = [
+            {
+                "id": f"{job['id']}:{u['id']}",
+                "job_id": srow["remote_id"],
+                "node_id": u["node_id"],
+                "provider": u["provider"],
+                "model": u["model"],
+                "units": u["units"],
+                "quantity": u["quantity"],
+                "cost": u["cost"],
+                "created_at": _iso(u["created_at"]),
+            }
+            for u in part
+        ]
         await api.upsert("usage_records", _redacted(settings, rows))
         store.update_sync_job(job["id"], usage_done=part[-1]["id"])
     store.sync_job_pushed(job["id"], generation=srow["dirty"], now=now)
     return out
 
 
-async def push_async(settings: Settings, *, job_id: str | None = None, dry_run: bool = False, attempts: int = 4, deadline: float | None = None, store: JobStore | None = None) -> PushReport:
+async def push_async(
+    settings: Settings,
+    *,
+    job_id: str | None = None,
+    dry_run: bool = False,
+    attempts: int = 4,
+    deadline: float | None = None,
+    store: JobStore | None = None,
+) -> PushReport:
     """Push what is pending (or one job, even if already pushed). Never raises for the service's errors:
     they are in the report and in `fenta sync status`.
 
@@ -267,7 +354,9 @@ async def push_async(settings: Settings, *, job_id: str | None = None, dry_run: 
             if one is None:
                 alike = store.job_ids_starting(job_id, 4)
                 if len(alike) > 1:
-                    raise JobError(f"'{job_id}' is the start of several job ids ({', '.join(alike[:3])}{', ...' if len(alike) > 3 else ''}): give more of it")
+                    raise JobError(
+                        f"'{job_id}' is the start of several job ids ({', '.join(alike[:3])}{', ...' if len(alike) > 3 else ''}): give more of it"
+                    )
                 raise JobError(f"no job with id '{job_id}' (see `fenta jobs`)")
             if state.get(store, one.id) is None and not dry_run:
                 state.mark_job(store, one.id)
@@ -326,7 +415,9 @@ def push(settings: Settings, *, timeout: float | None = None, **kwargs: Any) -> 
         try:
             return await asyncio.wait_for(push_async(settings, **kwargs), timeout)
         except asyncio.TimeoutError:
-            return PushReport(error=f"the hosted project did not finish answering within {timeout:g} s; the push waits")
+            return PushReport(
+                error=f"the hosted project did not finish answering within {timeout:g} s; the push waits"
+            )
 
     return asyncio.run(bounded())
 
@@ -358,9 +449,15 @@ def status(settings: Settings) -> dict[str, Any]:
         meta = state.meta(store)
         synced = store.sync_job_count() - len(pending)
         return {
-            "configured": problem is None, "problem": problem, "url": settings.urls["fenta"], "sync_all": settings.sync,
-            "pending": pending, "synced": synced, "last_push_at": meta.get("last_push_at"),
-            "last_error": meta.get("last_error"), "last_error_at": meta.get("last_error_at"),
+            "configured": problem is None,
+            "problem": problem,
+            "url": settings.urls["fenta"],
+            "sync_all": settings.sync,
+            "pending": pending,
+            "synced": synced,
+            "last_push_at": meta.get("last_push_at"),
+            "last_error": meta.get("last_error"),
+            "last_error_at": meta.get("last_error_at"),
         }
     finally:
         store.close()
@@ -379,7 +476,13 @@ class Background:
     """Push passes every `interval` seconds in a daemon thread (beside `fenta run --sync` and workers);
     each request is tried once per pass: the next pass is the retry."""
 
-    def __init__(self, settings: Settings, *, interval: float = PROGRESS_SECONDS, log: Callable[[str], None] | None = None) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        interval: float = PROGRESS_SECONDS,
+        log: Callable[[str], None] | None = None,
+    ) -> None:
         self.settings = settings
         self.interval = interval
         self.log = log
@@ -388,7 +491,7 @@ class Background:
         self._thread: threading.Thread | None = None
         self._last_error: str | None = None
 
-    def start(self) -> "Background":
+    def start(self) -> Background:
         self._thread = threading.Thread(target=self._loop, name="fenta-sync", daemon=True)
         self._thread.start()
         return self

@@ -12,8 +12,19 @@ from typing import Any
 from ...config import Settings
 
 __all__ = [
-    "CURSOR", "collect", "mark", "mark_job", "release", "released", "dirty_jobs", "get", "meta", "set_meta",
-    "signed_video_url", "hosted_video", "wanted",
+    "CURSOR",
+    "collect",
+    "mark",
+    "mark_job",
+    "release",
+    "released",
+    "dirty_jobs",
+    "get",
+    "meta",
+    "set_meta",
+    "signed_video_url",
+    "hosted_video",
+    "wanted",
 ]
 
 #: The event-log cursor this reader keeps.

@@ -28,9 +28,10 @@ import asyncio
 import json
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from ...config import Settings
 from ...engine.events import Event, iso
@@ -61,7 +62,9 @@ class HostedResult:
 
     remote_id: str
     job_id: str | None
-    status: str  # completed | failed | dead | cancelled (here or on the web app) | lost (another worker took it
+    status: (
+        str  # completed | failed | dead | cancelled (here or on the web app) | lost (another worker took it
+    )
     # over) | queued (stopped here and given back, or it needs a key not set here)
     error: str | None = None
     synced: bool = True
@@ -96,8 +99,12 @@ class HostedWorker:
     """
 
     def __init__(
-        self, settings: Settings | None = None, *, until_empty: bool = False,
-        on_event: Callable[[Event], None] | None = None, log: Callable[[str], None] | None = None,
+        self,
+        settings: Settings | None = None,
+        *,
+        until_empty: bool = False,
+        on_event: Callable[[Event], None] | None = None,
+        log: Callable[[str], None] | None = None,
         admit: Admit | None = None,
     ) -> None:
         self.settings = settings or Settings.from_env()
@@ -175,7 +182,9 @@ class HostedWorker:
                     try:
                         row = await self.claim_next(api)
                     except SyncError as e:
-                        if not e.retryable or self.until_empty:  # --until-empty: an unread queue is not an empty one
+                        if (
+                            not e.retryable or self.until_empty
+                        ):  # --until-empty: an unread queue is not an empty one
                             raise
                         self.log(f"hosted queue: {e} (trying again)")
                         row = None
@@ -192,7 +201,9 @@ class HostedWorker:
                     except SyncError as e:
                         if not e.retryable:
                             raise
-                        self.log(f"hosted job {row['id']}: {e} (what is left is pushed later; an unreleased lease lapses)")
+                        self.log(
+                            f"hosted job {row['id']}: {e} (what is left is pushed later; an unreleased lease lapses)"
+                        )
         finally:
             pusher.stop()
             for sig in signals:
@@ -204,21 +215,41 @@ class HostedWorker:
     async def claim(self, api: Hosted, candidate: dict[str, Any]) -> dict[str, Any] | None:
         """Claim one hosted row with a conditional update; the full row, or None when another worker won."""
         now = time.time()
-        values = {"status": "running", "claimed_by": self.token, "lease_expires_at": iso(now + self._lease), "host": HOST,
-                  "started_at": iso(now), "attempt": int(candidate.get("attempt") or 0) + 1, "progress": 0, "error": None, "current_node": None}
+        values = {
+            "status": "running",
+            "claimed_by": self.token,
+            "lease_expires_at": iso(now + self._lease),
+            "host": HOST,
+            "started_at": iso(now),
+            "attempt": int(candidate.get("attempt") or 0) + 1,
+            "progress": 0,
+            "error": None,
+            "current_node": None,
+        }
         if candidate.get("status") == "queued":
             filters = {"id": f"eq.{candidate['id']}", "status": "eq.queued"}
         else:  # a running job whose worker stopped renewing its lease
-            filters = {"id": f"eq.{candidate['id']}", "status": "eq.running", "lease_expires_at": f"lt.{iso(now)}",
-                       "claimed_by": f"eq.{candidate['claimed_by']}" if candidate.get("claimed_by") else "is.null"}
+            filters = {
+                "id": f"eq.{candidate['id']}",
+                "status": "eq.running",
+                "lease_expires_at": f"lt.{iso(now)}",
+                "claimed_by": f"eq.{candidate['claimed_by']}" if candidate.get("claimed_by") else "is.null",
+            }
         rows = await api.update("jobs", filters, values)
         return rows[0] if rows else None
 
     async def claim_next(self, api: Hosted) -> dict[str, Any] | None:
         """The oldest claimable job (queued with a workflow, or running with a lapsed lease), claimed."""
-        common = {"select": _CLAIM_COLUMNS, "document": "not.is.null", "order": "created_at.asc", "limit": "10"}
+        common = {
+            "select": _CLAIM_COLUMNS,
+            "document": "not.is.null",
+            "order": "created_at.asc",
+            "limit": "10",
+        }
         queued = await api.select("jobs", {**common, "status": "eq.queued"})
-        lapsed = await api.select("jobs", {**common, "status": "eq.running", "lease_expires_at": f"lt.{iso(time.time())}"})
+        lapsed = await api.select(
+            "jobs", {**common, "status": "eq.running", "lease_expires_at": f"lt.{iso(time.time())}"}
+        )
         for candidate in [*queued, *lapsed]:
             if str(candidate["id"]) in self._given_back:
                 continue
@@ -231,16 +262,21 @@ class HostedWorker:
 
     async def _mine(self, api: Hosted, remote_id: str, values: dict[str, Any]) -> bool:
         """Update the row while this worker holds it; False when another worker took it over."""
-        return bool(await api.update("jobs", {"id": f"eq.{remote_id}", "claimed_by": f"eq.{self.token}"}, values))
+        return bool(
+            await api.update("jobs", {"id": f"eq.{remote_id}", "claimed_by": f"eq.{self.token}"}, values)
+        )
 
-    async def _keep_lease(self, api: Hosted, store: JobStore, job_id: str, remote_id: str, task: asyncio.Future) -> str | None:
+    async def _keep_lease(
+        self, api: Hosted, store: JobStore, job_id: str, remote_id: str, task: asyncio.Future
+    ) -> str | None:
         """Renew the hosted lease every third of it. When the row was cancelled on the web app or taken
         over by another worker, stop pushing it, stop the render and say which ("cancelled" or "lost")."""
         while not task.done():
             await asyncio.sleep(self._lease / 3)
             try:
                 renewed = await api.update(
-                    "jobs", {"id": f"eq.{remote_id}", "claimed_by": f"eq.{self.token}", "status": "neq.cancelled"},
+                    "jobs",
+                    {"id": f"eq.{remote_id}", "claimed_by": f"eq.{self.token}", "status": "neq.cancelled"},
                     {"lease_expires_at": iso(time.time() + self._lease)},
                 )
                 if renewed:
@@ -251,7 +287,9 @@ class HostedWorker:
                 continue
             reason = "cancelled" if rows and rows[0].get("status") == "cancelled" else "lost"
             state.release(store, job_id)  # nothing more of this job goes to the row: it is not ours now
-            self.log(f"hosted job {remote_id} was {'cancelled on the hosted project' if reason == 'cancelled' else 'taken over by another worker'}; stopping it here")
+            self.log(
+                f"hosted job {remote_id} was {'cancelled on the hosted project' if reason == 'cancelled' else 'taken over by another worker'}; stopping it here"
+            )
             task.cancel()
             return reason
         return None
@@ -277,7 +315,9 @@ class HostedWorker:
             variables = _json_column(row, "vars", remote)
             variables = {} if variables is None else variables
             if not isinstance(document, dict):
-                raise SyncError(f"hosted job {remote}: column 'document' is not a workflow (a JSON object with 'nodes')")
+                raise SyncError(
+                    f"hosted job {remote}: column 'document' is not a workflow (a JSON object with 'nodes')"
+                )
             if not isinstance(variables, dict):
                 raise SyncError(f"hosted job {remote}: column 'vars' is not a JSON object of variables")
             label = f"hosted job {remote}"
@@ -285,7 +325,9 @@ class HostedWorker:
                 untrusted = Policy.untrusted(settings)  # anyone who can insert a row wrote it
                 wf = loads(json.dumps(document), file=label, vars=variables, policy=untrusted)
             except SpecError as e:  # line numbers of fenta's own JSON text would mean nothing to the web app
-                raise SpecError([replace(p, line=None) if p.file == label else p for p in e.problems], file=label) from None
+                raise SpecError(
+                    [replace(p, line=None) if p.file == label else p for p in e.problems], file=label
+                ) from None
             check_keys(wf, settings)
             out_dir, base = prepare(out=Path(settings.home) / "hosted" / remote, settings=settings)
         except MissingKeysError as e:
@@ -301,16 +343,27 @@ class HostedWorker:
             try:
                 self._drop_orphans(store)  # before this claim's own local job exists
                 with pusher.lock:  # this process's pusher must see the mapping with the job's first event
-                    job_id, lease = enqueue(store, wf, settings=settings, out_dir=out_dir, name=base,
-                                            hold=True, max_retries=max_retries, retry_base=base_seconds,
-                                            owner=OWNER, admit=self.admit)
+                    job_id, lease = enqueue(
+                        store,
+                        wf,
+                        settings=settings,
+                        out_dir=out_dir,
+                        name=base,
+                        hold=True,
+                        max_retries=max_retries,
+                        retry_base=base_seconds,
+                        owner=OWNER,
+                        admit=self.admit,
+                    )
                     state.mark_job(store, job_id, remote_id=remote, hosted=True, claim=self.token)
             except QuotaError as e:  # over a quota here: the row says why; nothing ran, no local job
                 return await self._failed_before(api, remote, str(e))
             except Exception:  # this machine's trouble (its disk, its fenta.db): another worker takes the row
                 await self._hand_back(api, row)
                 raise
-            task = asyncio.ensure_future(drive(store, job_id, lease, settings=settings, workflow=wf, on_event=self.on_event))
+            task = asyncio.ensure_future(
+                drive(store, job_id, lease, settings=settings, workflow=wf, on_event=self.on_event)
+            )
             self._current = task
             if self._now:
                 task.cancel()
@@ -321,7 +374,14 @@ class HostedWorker:
             except asyncio.CancelledError:
                 if keeper.done() and keeper.result() is not None:
                     reason = keeper.result()
-                    return HostedResult(remote, job_id, reason, "cancelled on the hosted project" if reason == "cancelled" else "another worker took the job over")
+                    return HostedResult(
+                        remote,
+                        job_id,
+                        reason,
+                        "cancelled on the hosted project"
+                        if reason == "cancelled"
+                        else "another worker took the job over",
+                    )
                 if not self._now:
                     raise
                 return await self._give_back(api, store, job_id, remote)
@@ -332,7 +392,10 @@ class HostedWorker:
             if synced:  # the row says how it ended; unpushed, its lease lapses (never `running` without one)
                 await self._mine(api, remote, {"lease_expires_at": None})
                 files = json.loads((state.get(store, job_id) or {}).get("files") or "{}")
-                self.log(f"hosted job {remote} {status}, pushed" + (f": {BUCKET}/{remote}/{', '.join(files)}" if files else ""))
+                self.log(
+                    f"hosted job {remote} {status}, pushed"
+                    + (f": {BUCKET}/{remote}/{', '.join(files)}" if files else "")
+                )
             return HostedResult(remote, job_id, status, error, synced)
         finally:
             store.close()
@@ -342,8 +405,13 @@ class HostedWorker:
         the reason and no lease. When even that update fails, the claim's lease lapses and the next worker
         takes the row (it is never left `running` without a lease)."""
         self.log(f"hosted job {shown_id(remote)} failed before it ran: {error}")
-        values = {"status": "failed", "error": error, "retryable": False, "finished_at": iso(time.time()),
-                  "lease_expires_at": None}
+        values = {
+            "status": "failed",
+            "error": error,
+            "retryable": False,
+            "finished_at": iso(time.time()),
+            "lease_expires_at": None,
+        }
         try:
             marked = await self._mine(api, remote, values)
         except SyncError as e:
@@ -353,8 +421,15 @@ class HostedWorker:
 
     async def _hand_back(self, api: Hosted, row: dict[str, Any]) -> None:
         """Put a claimed row back in the hosted queue as it was (best effort: otherwise its lease lapses)."""
-        values = {"status": "queued", "claimed_by": None, "lease_expires_at": None, "started_at": None,
-                  "attempt": max(0, int(row.get("attempt") or 1) - 1), "progress": 0, "current_node": None}
+        values = {
+            "status": "queued",
+            "claimed_by": None,
+            "lease_expires_at": None,
+            "started_at": None,
+            "attempt": max(0, int(row.get("attempt") or 1) - 1),
+            "progress": 0,
+            "current_node": None,
+        }
         try:
             await self._mine(api, str(row["id"]), values)
         except SyncError as e:
@@ -368,13 +443,25 @@ class HostedWorker:
         names = ", ".join(k.var for k in e.missing)
         await self._hand_back(api, row)
         message = f"needs {names}, not set here"
-        self.log(f"hosted job {remote} {message}: given back to the hosted queue for a worker that has {'it' if len(e.missing) == 1 else 'them'}")
+        self.log(
+            f"hosted job {remote} {message}: given back to the hosted queue for a worker that has {'it' if len(e.missing) == 1 else 'them'}"
+        )
         return HostedResult(remote, None, "queued", message)
 
     async def _give_back(self, api: Hosted, store: JobStore, job_id: str, remote: str) -> HostedResult:
         """A render stopped by `stop(now=True)`: the row goes back to `queued` for the next worker."""
         state.release(store, job_id)
-        given = await self._mine(api, remote, {"status": "queued", "claimed_by": None, "lease_expires_at": None, "progress": 0, "current_node": None})
+        given = await self._mine(
+            api,
+            remote,
+            {
+                "status": "queued",
+                "claimed_by": None,
+                "lease_expires_at": None,
+                "progress": 0,
+                "current_node": None,
+            },
+        )
         self.log(f"hosted job {remote} {'given back to the hosted queue' if given else 'was no longer ours'}")
         return HostedResult(remote, job_id, "queued", "stopped here and given back to the hosted queue")
 
@@ -389,7 +476,9 @@ class HostedWorker:
                 await push_job(api, store, self.settings, srow, force=True)
                 return True
             except SyncError as e:
-                self.log(f"hosted job {remote}: push failed ({e}); {'trying again' if attempt < 5 else 'it waits for the next push'}")
+                self.log(
+                    f"hosted job {remote}: push failed ({e}); {'trying again' if attempt < 5 else 'it waits for the next push'}"
+                )
                 if not e.retryable:
                     return False
                 try:

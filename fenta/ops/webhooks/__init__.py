@@ -21,10 +21,27 @@ delivery rows or logs.
 
 from __future__ import annotations
 
-from .delivery import RETRY_SCHEDULE, TIMEOUT, WAITING_FOR_PUSH, Attempt, deliver_due, flush, hosted_video_ready, next_delay, retry_after_seconds, send_test
+from .delivery import (
+    RETRY_SCHEDULE,
+    TIMEOUT,
+    WAITING_FOR_PUSH,
+    Attempt,
+    deliver_due,
+    flush,
+    hosted_video_ready,
+    next_delay,
+    retry_after_seconds,
+    send_test,
+)
 from .endpoints import (
-    DEFAULT_EVENTS, EVENT_TYPES, Endpoint, add_endpoint, check_url, get_endpoint,
-    list_endpoints, remove_endpoint,
+    DEFAULT_EVENTS,
+    EVENT_TYPES,
+    Endpoint,
+    add_endpoint,
+    check_url,
+    get_endpoint,
+    list_endpoints,
+    remove_endpoint,
 )
 from .outbox import CURSOR, deliveries, redeliver, sync_outbox
 from .signing import body_for, check_secret, generate_secret, message_id, sign, signed_headers

@@ -17,8 +17,9 @@ import json
 import random
 import time
 import uuid
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
-from typing import Any, Callable, Iterable
+from typing import Any
 
 from ...config import Settings
 from ...errors import URLError
@@ -67,7 +68,9 @@ class Attempt:
     next_at: float | None
 
 
-def _post(client: Any, url: str, headers: dict[str, str], body: bytes, timeout: float) -> tuple[int | None, str | None, str | None]:
+def _post(
+    client: Any, url: str, headers: dict[str, str], body: bytes, timeout: float
+) -> tuple[int | None, str | None, str | None]:
     """(HTTP status, Retry-After, error) of one POST; never raises for network trouble."""
     import httpx
 
@@ -197,8 +200,15 @@ def _send(
     except Exception as e:  # noqa: BLE001 - a corrupt secret, TLS setup, a bug: this delivery's trouble only
         status, retry_after, error = None, None, _one_line(e)
     return _finish(
-        store, row, now=clock(), status=status, retry_after=retry_after, error=error, invalid_url=invalid_url,
-        settings=settings, rng=rng,
+        store,
+        row,
+        now=clock(),
+        status=status,
+        retry_after=retry_after,
+        error=error,
+        invalid_url=invalid_url,
+        settings=settings,
+        rng=rng,
     )
 
 
@@ -239,7 +249,12 @@ def _finish(
             outcome, next_at = "pending", now + wait
     with store.write() as tx:
         if not tx.finish_delivery(
-            row, status=outcome, attempts=attempts, next_at=next_at, http_status=status, error=error,
+            row,
+            status=outcome,
+            attempts=attempts,
+            next_at=next_at,
+            http_status=status,
+            error=error,
             now=finished,
         ):
             return _superseded(row)
@@ -284,7 +299,9 @@ def deliver_due(
             tried.append(row.id)
             left = timeout if deadline is None else max(0.5, min(timeout, deadline - t))
             with keep_lease(store.path, row, lease=lease, now=now):
-                done.append(_send(store, clients, row, now=t, clock=now, settings=settings, timeout=left, rng=rng))
+                done.append(
+                    _send(store, clients, row, now=t, clock=now, settings=settings, timeout=left, rng=rng)
+                )
     finally:
         clients.close()
     return done
@@ -320,7 +337,14 @@ def send_test(
     return Attempt(0, None, ep.id, "delivered" if ok else "failed", status, error, None)
 
 
-def flush(settings: Settings, *, job_id: str | None = None, wait: float = 10.0, now: Callable[[], float] = time.time, sleep: Callable[[float], None] = time.sleep) -> list[Attempt]:
+def flush(
+    settings: Settings,
+    *,
+    job_id: str | None = None,
+    wait: float = 10.0,
+    now: Callable[[], float] = time.time,
+    sleep: Callable[[float], None] = time.sleep,
+) -> list[Attempt]:
     """Move new events into the outbox and send what is due, for up to `wait` seconds.
 
     With `job_id`, waits (at most `wait` seconds) until every delivery of that job's events is

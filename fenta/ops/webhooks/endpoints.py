@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import time
 import uuid
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 
 from ...engine.store.webhooks import Endpoint
 from ...errors import URLError, WebhookError
@@ -18,8 +19,14 @@ from ...policy import TRUSTED, Policy
 from .signing import check_secret, generate_secret
 
 __all__ = [
-    "EVENT_TYPES", "DEFAULT_EVENTS", "Endpoint", "check_url", "add_endpoint",
-    "list_endpoints", "get_endpoint", "remove_endpoint",
+    "EVENT_TYPES",
+    "DEFAULT_EVENTS",
+    "Endpoint",
+    "check_url",
+    "add_endpoint",
+    "list_endpoints",
+    "get_endpoint",
+    "remove_endpoint",
 ]
 
 #: Event types an endpoint can subscribe to (the payloads are the event log's, see fenta.engine.events).
@@ -70,7 +77,9 @@ def _check_events(events: Iterable[str] | None) -> list[str]:
             if not name:
                 continue
             if name not in EVENT_TYPES:
-                raise WebhookError(f"unknown event '{name}': choose from {', '.join(EVENT_TYPES)}", field="--events")
+                raise WebhookError(
+                    f"unknown event '{name}': choose from {', '.join(EVENT_TYPES)}", field="--events"
+                )
             if name not in out:
                 out.append(name)
     if not out:

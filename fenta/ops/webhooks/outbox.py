@@ -28,9 +28,14 @@ _MAX_EVENT_ID = 2**63 - 1
 def _event_id(text: str) -> int:
     m = re.fullmatch(r"(?:evt_)?(\d+)", text.strip())
     if not m:
-        raise WebhookError(f"'{text}' is not an event id (a number, or evt_<number> as in the webhook-id header)", field="EVENT_ID")
+        raise WebhookError(
+            f"'{text}' is not an event id (a number, or evt_<number> as in the webhook-id header)",
+            field="EVENT_ID",
+        )
     if len(m.group(1)) > 19 or int(m.group(1)) > _MAX_EVENT_ID:
-        raise WebhookError(f"'{text}' is too large for an event id (at most {_MAX_EVENT_ID})", field="EVENT_ID")
+        raise WebhookError(
+            f"'{text}' is too large for an event id (at most {_MAX_EVENT_ID})", field="EVENT_ID"
+        )
     return int(m.group(1))
 
 
@@ -75,7 +80,11 @@ def sync_outbox(store: Any, *, now: float | None = None, batch: int = 500) -> in
 
 
 def deliveries(
-    store: Any, *, status: str | None = None, event_id: int | None = None, job_id: str | None = None,
+    store: Any,
+    *,
+    status: str | None = None,
+    event_id: int | None = None,
+    job_id: str | None = None,
     limit: int = 50,
 ) -> list[dict[str, Any]]:
     """Outbox rows, newest first: id, event id, type, endpoint, url, status, attempts, last HTTP status,
@@ -109,5 +118,7 @@ def redeliver(store: Any, event: str, *, now: float | None = None) -> list[int]:
                     tx.add_delivery(ep, event_id=ev.id, type=ev.type, job_id=ev.job_id, body=body, now=now)
             ids = tx.delivery_ids(event_id)
     if not ids:
-        raise WebhookError(f"no enabled endpoint takes {ev.type} events (see `fenta webhooks list`)", field="EVENT_ID")
+        raise WebhookError(
+            f"no enabled endpoint takes {ev.type} events (see `fenta webhooks list`)", field="EVENT_ID"
+        )
     return ids

@@ -27,7 +27,7 @@ def generate_secret(nbytes: int = 32) -> str:
 
 
 def _key(secret: str) -> bytes:
-    raw = secret[len("whsec_"):] if secret.startswith("whsec_") else secret
+    raw = secret[len("whsec_") :] if secret.startswith("whsec_") else secret
     return base64.b64decode(raw + "=" * (-len(raw) % 4), validate=True)
 
 
@@ -43,7 +43,9 @@ def check_secret(secret: str) -> str:
             problem = "is not valid base64 after 'whsec_'"
         else:
             if not 24 <= n <= 64:
-                problem = f"decodes to {n} bytes; use 24 to 64 random bytes (or leave --secret out to get one)"
+                problem = (
+                    f"decodes to {n} bytes; use 24 to 64 random bytes (or leave --secret out to get one)"
+                )
     if problem:
         raise WebhookError(f"the webhook secret {problem}", field="--secret")
     return secret
@@ -73,7 +75,9 @@ def message_id(event_id: int) -> str:
 
 def body_for(type: str, timestamp: str, data: dict[str, Any]) -> str:
     """The request body, exactly as signed: `{"type", "timestamp", "data"}`."""
-    return json.dumps({"type": type, "timestamp": timestamp, "data": data}, ensure_ascii=False, separators=(",", ":"))
+    return json.dumps(
+        {"type": type, "timestamp": timestamp, "data": data}, ensure_ascii=False, separators=(",", ":")
+    )
 
 
 def iso_time(t: float) -> str:

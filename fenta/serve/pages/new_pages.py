@@ -154,7 +154,9 @@ async def submit(request: Request, visit: Visit = change("workflows:read")) -> R
             estimate, [], "Confirm the spend below first: tick the box with the amount, then Render.", 409
         )
     try:
-        body = JobCreate(workflow=chosen["workflow"], vars=vars, name=name or None, priority=0, preview=preview)
+        body = JobCreate(
+            workflow=chosen["workflow"], vars=vars, name=name or None, priority=0, preview=preview
+        )
     except ValidationError as e:
         return again(
             estimate, [f"{'.'.join(map(str, err['loc']))}: {err['msg']}" for err in e.errors()], status=422

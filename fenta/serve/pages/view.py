@@ -5,8 +5,9 @@ instead of a problem document, and sends a visitor without a session to the sign
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable, Coroutine
 from pathlib import Path
-from typing import Any, Callable, Coroutine
+from typing import Any
 from urllib.parse import quote
 
 from fastapi import Request
