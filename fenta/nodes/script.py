@@ -193,7 +193,10 @@ def _similar(a: str, b: str) -> float:
 class ScriptGen(Node):
     type = "Script.Gen"
     version = "1"
-    description = "Writes a script (title, hook, scenes with stock queries, keywords, hashtags) with an LLM via OpenRouter."
+    description = (
+        "Writes a script (title, hook, scenes with stock queries, keywords, hashtags) "
+        "with an LLM via OpenRouter."
+    )
     Params = GenParams
     Outputs = GenOutputs
     resource = "openrouter"

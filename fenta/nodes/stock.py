@@ -175,7 +175,7 @@ class InputStock(Node):
         provider = f"pexels-{params.media}"
         recent = self._recent(ctx, params, provider)
         try:
-            # First pages of every distinct query in parallel; picking stays sequential so it is deterministic.
+            # First pages of every distinct query in parallel; picking stays sequential (deterministic).
             await asyncio.gather(*(search.page(q, 1) for q in dict.fromkeys(q for _, q, _ in jobs)))
             want = 1 if mode == "first" else params.candidates
             found = [await search.candidates(q, want, recent) for _, q, _ in jobs]
@@ -307,7 +307,8 @@ class InputStock(Node):
     def _nothing_left(ctx: NodeContext, search: StockSearch, query: str, kind: str) -> Exception:
         shown = ", ".join(f"'{t}'" for t in search.tried(query))
         return ctx.error(
-            f"Pexels has no unused {kind} for {shown} (also without a size filter); change the scene's visual query or set params.fallback_query",
+            f"Pexels has no unused {kind} for {shown} (also without a size filter); "
+            "change the scene's visual query or set params.fallback_query",
             field="params.fallback_query",
         )
 

@@ -314,7 +314,7 @@ class OpenRouterClient(ProviderClient):
         convo = list(messages)
         total = Usage()
         problem = ""
-        for round_ in range(2 if repair else 1):
+        for _attempt in range(2 if repair else 1):
             result = await self.chat(
                 convo,
                 model,
@@ -342,7 +342,10 @@ class OpenRouterClient(ProviderClient):
                 {"role": "assistant", "content": result.content[:4000]},
                 {
                     "role": "user",
-                    "content": f"That reply was not valid: {problem}. Answer again with only the JSON object, fitting the schema exactly.",
+                    "content": (
+                        f"That reply was not valid: {problem}. "
+                        "Answer again with only the JSON object, fitting the schema exactly."
+                    ),
                 },
             ]
         raise InvalidOutputError(

@@ -227,7 +227,7 @@ def chunk_spans(tl: Timeline, fps: int, per_chunk: int | None = None) -> list[tu
         return [(0, total)]
 
     def usable(i: int) -> bool:
-        """A boundary at the end of segment i-1: segment i must go on past it before its own transition-out."""
+        """A boundary at the end of segment i-1: segment i goes on past it before its own transition-out."""
         f = ranges[i - 1][1]
         nxt = ranges[i + 1][0] if i + 1 < n else total
         return ranges[i][0] <= f < min(nxt, total) and all(b <= f for _, b in ranges[: i - 1])
@@ -315,11 +315,13 @@ def build_command(
         raw_video: Instead of the MP4, dump the final frames as raw yuv420p here (benchmarks).
         loudness_gain: From `measure_loudness`; without it the audio goes through single-pass loudnorm.
         prepared_stills: Stills already scaled to their slot (from `stills.prepare_stills`).
-        out_thumb: Unused (kept for callers); the thumbnail is cut from the finished file, see `thumbnail_args`.
+        out_thumb: Unused (kept for callers); the thumbnail is cut from the finished file
+            (`thumbnail_args`).
         span: Only output frames [first, last) of the video (a chunk, see `chunk_spans`); captions
             and overlays still go by the whole video's clock.
         with_audio: False: video only (a chunk; the audio track comes from `audio_args`).
-        encoder: The H.264 encoder (from `encoders.resolve_encoder`; default x264 with the profile's preset and CRF).
+        encoder: The H.264 encoder (from `encoders.resolve_encoder`; default x264 with the profile's
+            preset and CRF).
         audio_track: The finished audio (from `audio.audio_args`), copied in instead of mixing it here (the
             renditions of one video share it).
     """

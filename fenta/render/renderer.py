@@ -248,7 +248,7 @@ async def _encode(
         except (RenderError, MediaError) as e:
             if not enc.hardware:
                 raise
-            # Never a failed job for the encoder: x264 makes the same video (and names a bad input, if that was it).
+            # Never a failed job for the encoder: x264 makes the same video (and names a bad input, if any).
             log.warning(
                 "notice: the %s encoder failed (%s); encoding with x264",
                 enc.name,
