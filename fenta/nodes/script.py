@@ -21,7 +21,8 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from ..providers import client_for
-from ..providers.openrouter import OpenRouterClient, estimate_usd, resolve_model
+from ..providers.openrouter import OpenRouterClient
+from ..providers.openrouter_models import estimate_usd, resolve_model
 from ..types import Scene
 from .base import Node, NodeContext, Params, Ports, register
 

@@ -20,7 +20,7 @@ from ..errors import FentaError
 from ..library import record_safely
 from ..media.probe import probe
 from ..providers import client_for
-from ..providers.openrouter import estimate_usd, resolve_model
+from ..providers.openrouter_models import estimate_usd, resolve_model
 from ..providers.pexels import (
     PexelsClient,
     orientation_of,
