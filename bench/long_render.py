@@ -16,7 +16,7 @@ and as its LAST line, for the last kind:
   short_fenta/testsrc=R1 long_fenta/testsrc=R2 python_peak_mib=P tree_peak_mib=T long_tree_peak_mib=L
 
 `--one-graph` renders the long video in ONE FFmpeg (as before chunking) to compare;
-`--chunk-segments N` sets the chunk size (compose.CHUNK_SEGMENTS).
+`--chunk-segments N` sets the chunk size (chunks.CHUNK_SEGMENTS).
 
 Usage: python bench/long_render.py [--minutes 10] [--transition cut|fade|both] [--one-graph]
                                    [--chunk-segments N] [--no-testsrc] [--work DIR]
@@ -136,15 +136,15 @@ def main() -> int:
         "--chunk-segments",
         type=int,
         default=None,
-        help="segments per chunk (default: compose.CHUNK_SEGMENTS)",
+        help="segments per chunk (default: chunks.CHUNK_SEGMENTS)",
     )
     ap.add_argument("--no-testsrc", action="store_true", help="skip the testsrc2 encodes (memory only)")
     ap.add_argument("--work", type=Path, default=Path(os.environ.get("TMPDIR", "/tmp")) / "fenta-long-bench")
     args = ap.parse_args()
-    from fenta.render import compose
+    from fenta.render import chunks
 
     if args.chunk_segments:
-        compose.CHUNK_SEGMENTS = args.chunk_segments
+        chunks.CHUNK_SEGMENTS = args.chunk_segments
     work = args.work
     inputs = work / "inputs"
     work.mkdir(parents=True, exist_ok=True)
@@ -164,18 +164,16 @@ def main() -> int:
             + (f", testsrc {src[f'short-{kind}']:.1f} s" if src else ""),
             flush=True,
         )
-        chunks = compose.chunk_spans(long, FPS)
+        spans = chunks.chunk_spans(long, FPS)
         if args.one_graph:
-            saved, compose.CHUNK_SEGMENTS = compose.CHUNK_SEGMENTS, 10**9
+            saved, chunks.CHUNK_SEGMENTS = chunks.CHUNK_SEGMENTS, 10**9
         try:
             l_fenta, l_peak = render_measured(long, work / f"long-{kind}.mp4", work)
         finally:
             if args.one_graph:
-                compose.CHUNK_SEGMENTS = saved
+                chunks.CHUNK_SEGMENTS = saved
         how = (
-            "one FFmpeg"
-            if args.one_graph
-            else f"{len(chunks)} chunks of <= {compose.CHUNK_SEGMENTS} segments"
+            "one FFmpeg" if args.one_graph else f"{len(spans)} chunks of <= {chunks.CHUNK_SEGMENTS} segments"
         )
         print(
             f"{kind} long ({long.duration / 60:.1f} min, {len(long.segments)} segments, {how}): fenta {l_fenta:.1f} s (tree peak {l_peak:.0f} MiB)",

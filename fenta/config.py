@@ -135,7 +135,7 @@ def _scale(value: str | None) -> float:
 
 
 def _poll(value: str | None) -> float:
-    """Seconds between the scheduler's looks at its tables: a number > 0 (at least 0.01); anything else means 5."""
+    """Seconds between the scheduler's looks at its tables: a number > 0 (at least 0.01); else 5."""
     try:
         return max(0.01, float(value)) if value not in (None, "") else 5.0
     except ValueError:

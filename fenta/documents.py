@@ -92,7 +92,10 @@ class _TooBig(Exception):
 
 
 def _duplicate(key: Any, first_line: int) -> str:
-    return f"key '{key}' is written twice in one mapping (first at line {first_line}); parsers silently keep the last one"
+    return (
+        f"key '{key}' is written twice in one mapping (first at line {first_line}); "
+        "parsers silently keep the last one"
+    )
 
 
 class _YamlBuilder:
@@ -124,7 +127,8 @@ class _YamlBuilder:
             shown = "!!" + tag[len(_YAML_TAG) :] if tag.startswith(_YAML_TAG) else tag
             self.issues.append(
                 Issue(
-                    f"YAML tag '{shown}' is not allowed: a {self.kind} holds plain text, numbers, lists and mappings only",
+                    f"YAML tag '{shown}' is not allowed: "
+                    f"a {self.kind} holds plain text, numbers, lists and mappings only",
                     line,
                     path,
                 )
@@ -177,7 +181,10 @@ class _YamlBuilder:
 
 
 def _join_surrogates(s: str) -> str:
-    """Join UTF-16 surrogate pairs written as two escapes ("\\ud83d\\udc1f" -> one emoji); lone ones stay (and are reported)."""
+    """Join UTF-16 surrogate pairs written as two escapes ("\\ud83d\\udc1f" -> one emoji).
+
+    Lone ones stay (and are reported).
+    """
     if not _SURROGATE.search(s):
         return s
     try:
@@ -187,7 +194,7 @@ def _join_surrogates(s: str) -> str:
 
 
 def _json_tree(text: str, lines: Lines, issues: list[Issue]) -> Any:
-    """Values of a (syntactically valid) JSON document, with the line of every key and duplicate keys reported."""
+    """Values of a (syntactically valid) JSON document, with every key's line; duplicate keys reported."""
     from bisect import bisect_right
     from json.decoder import scanstring
 
@@ -249,14 +256,15 @@ def _looks_like_json(text: str, file: str | None) -> bool:
 
 
 def _lone_surrogates(value: Any, path: tuple, lines: Lines, issues: list[Issue]) -> None:
-    """Report text holding half of a UTF-16 surrogate pair (a broken `\\uXXXX` escape): it cannot be written out."""
+    """Report text holding half of a UTF-16 surrogate pair (a broken `\\uXXXX` escape): unwritable."""
 
     def check(s: str, where: tuple) -> None:
         m = _SURROGATE.search(s)
         if m:
             issues.append(
                 Issue(
-                    f"text holds an unpaired UTF-16 surrogate '\\u{ord(m.group()):04x}' (a broken \\u escape; write the character itself)",
+                    f"text holds an unpaired UTF-16 surrogate '\\u{ord(m.group()):04x}' "
+                    "(a broken \\u escape; write the character itself)",
                     lines.get(*where),
                     where,
                 )

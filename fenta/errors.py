@@ -267,7 +267,8 @@ class MissingKeysError(AuthError):
         parts = [f"{k.var} (for {', '.join(k.nodes)})" for k in missing]
         noun = "key is" if len(missing) == 1 else "keys are"
         super().__init__(
-            f"{len(missing)} API {noun} not set: {'; '.join(parts)}. Export them or put them in a .env file; nothing was run",
+            f"{len(missing)} API {noun} not set: {'; '.join(parts)}. "
+            "Export them or put them in a .env file; nothing was run",
             provider=", ".join(k.provider for k in missing),
             file=file,
         )

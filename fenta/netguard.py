@@ -247,16 +247,8 @@ def checked_addresses(url: str | httpx.URL, policy: Policy, resolve: Resolver | 
     host = parsed.host
     try:
         addresses = [_ip(host.split("%", 1)[0])]
-    except ValueError:
-        try:
-            addresses = [
-                _ip(a.split("%", 1)[0])
-                for a in (resolve or system_resolver)(parsed.raw_host.decode("ascii"), _port(parsed))
-            ]
-        except (OSError, UnicodeError, ValueError) as e:
-            raise URLError(f"cannot resolve the host of '{url}': {e}", unresolved=True) from None
-        if not addresses:
-            raise URLError(f"cannot resolve the host of '{url}': no address", unresolved=True)
+    except ValueError:  # a name, not an address
+        addresses = _resolved(url, parsed, resolve)
     for ip in addresses:
         why = address_problem(ip, policy.allowed_networks)
         if why:
@@ -266,6 +258,24 @@ def checked_addresses(url: str | httpx.URL, policy: Policy, resolve: Resolver | 
                 "(the operator can allow ranges with FENTA_ALLOW_PRIVATE_URLS)"
             )
     return [str(ip) for ip in addresses]
+
+
+def _resolved(url: str | httpx.URL, parsed: httpx.URL, resolve: Resolver | None) -> list[IPAddress]:
+    """The addresses the host of `url` (parsed) resolves to.
+
+    Raises:
+        URLError: the host does not resolve, or resolves to no address.
+    """
+    try:
+        addresses = [
+            _ip(a.split("%", 1)[0])
+            for a in (resolve or system_resolver)(parsed.raw_host.decode("ascii"), _port(parsed))
+        ]
+    except (OSError, UnicodeError, ValueError) as e:
+        raise URLError(f"cannot resolve the host of '{url}': {e}", unresolved=True) from None
+    if not addresses:
+        raise URLError(f"cannot resolve the host of '{url}': no address", unresolved=True)
+    return addresses
 
 
 def _pinned_transport(policy: Policy, resolve: Resolver | None, verify: ssl.SSLContext | bool) -> Any:

@@ -118,8 +118,14 @@ class Policy:
             if real is not None and (real == folder or folder in real.parents):
                 return None
         if not self.allowed_dirs:
-            return "an untrusted workflow may not name local files (the operator allows none: FENTA_ALLOWED_DIRS)"
-        return "an untrusted workflow may name local files only inside FENTA_ALLOWED_DIRS, and this one is outside them"
+            return (
+                "an untrusted workflow may not name local files "
+                "(the operator allows none: FENTA_ALLOWED_DIRS)"
+            )
+        return (
+            "an untrusted workflow may name local files only inside FENTA_ALLOWED_DIRS, "
+            "and this one is outside them"
+        )
 
 
 #: The local user's policy: every file and address they can reach themselves.

@@ -7,8 +7,9 @@ with `overrides:`; the merged result is validated here.
 Template files are read strictly, as workflows are (`fenta.documents`): a key written twice or a
 `!!python/...` tag is a problem with its file, line and field, not silently resolved.
 
-A low-level module (it needs only `fenta.errors` and `fenta.documents`): the engine validates a workflow's template with
-it and the nodes and render read the resolved dict, so neither has to import the other.
+A low-level module (it needs only `fenta.errors` and `fenta.documents`): the engine validates a
+workflow's template with it and the nodes and render read the resolved dict, so neither has to
+import the other.
 `fenta.render.templates` re-exports it.
 """
 

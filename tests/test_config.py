@@ -110,7 +110,7 @@ def test_scales_are_lenient(tmp_path, value, expected):
 def test_consumers_take_their_values_from_settings(tmp_path):
     from fenta.nodes.ai_media import poll_interval
     from fenta.providers.kie import KieClient, time_scale
-    from fenta.providers.openrouter import DEFAULT_MODELS, resolve_model
+    from fenta.providers.openrouter_models import DEFAULT_MODELS, resolve_model
 
     s = Settings(
         home=tmp_path,

@@ -13,23 +13,19 @@ their provenance (query or prompt, model, cost, the Pexels credit line).
 from __future__ import annotations
 
 from .assets import (
-    KINDS,
-    Asset,
     add,
     add_file,
     add_url,
-    clean_tag,
     get,
     list_assets,
-    pick,
-    record,
-    record_safely,
     remove,
     tag,
     tagged,
     untag,
 )
 from .fetch import DEFAULT_MAX_BYTES, is_url
+from .model import KINDS, Asset, clean_tag, pick
+from .recording import record, record_safely
 
 __all__ = [
     "Asset",

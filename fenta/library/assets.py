@@ -1,23 +1,21 @@
-"""The asset library: media files kept content-addressed under FENTA_HOME, probed once, tagged.
+"""The asset library's storage: media files kept content-addressed under FENTA_HOME, probed once,
+tagged; adding, finding, listing, tagging and removing them.
 
 Files live in `FENTA_HOME/library/files/<sha[:2]>/<sha><ext>`, thumbnails in
 `FENTA_HOME/library/thumbs/<id>.jpg`, and one row per file in the `assets` table of `fenta.db`
 (tags in `asset_tags`). An asset's id is the start of its content hash, so adding a file twice gives
-the same asset (its tags are merged).
+the same asset (its tags are merged). What an asset is: `model`; files nodes made: `recording`.
 """
 
 from __future__ import annotations
 
 import json
 import os
-import random
-import re
 import shutil
 import time
 import uuid
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -29,58 +27,21 @@ from ..policy import TRUSTED, Policy
 from ._db import open_db
 from .facts import make_thumbnail, read_facts
 from .fetch import DEFAULT_MAX_BYTES, check_url, download, is_url, url_key
+from .model import KINDS, Asset, clean_tag
 
 __all__ = [
-    "Asset",
-    "clean_tag",
     "add",
     "add_file",
     "add_url",
-    "record",
-    "record_safely",
     "list_assets",
     "get",
     "remove",
     "tag",
     "untag",
     "tagged",
-    "pick",
 ]
 
 _ID_LEN = 12
-_TAG = re.compile(r"^[\w][\w.:-]{0,63}$")  # ':' for names like mood:calm
-KINDS = ("video", "image", "audio")
-
-
-@dataclass
-class Asset:
-    """One file of the library, as `fenta assets list --json` shows it."""
-
-    id: str
-    kind: str
-    path: str
-    name: str
-    origin: str
-    source: str | None
-    bytes: int
-    duration: float | None
-    width: int | None
-    height: int | None
-    fps: float | None
-    video_codec: str | None
-    audio_codec: str | None
-    has_audio: bool
-    loudness: float | None
-    thumbnail: str | None
-    sha256: str
-    created_at: float
-    provenance: dict[str, Any] = field(default_factory=dict)
-    tags: list[str] = field(default_factory=list)
-    #: Whether this call stored the file (False: it was in the library already). Not stored.
-    new: bool = False
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
 
 
 def _settings(settings: Settings | None) -> Settings:
@@ -89,22 +50,6 @@ def _settings(settings: Settings | None) -> Settings:
 
 def _root(settings: Settings) -> Path:
     return settings.home / "library"
-
-
-def clean_tag(tag: str) -> str:
-    """`tag` as stored (lower case, trimmed).
-
-    Raises:
-        AssetError: it is not one word of letters (any alphabet), digits, '-', '_', '.' or ':'.
-    """
-    t = tag.strip().lower()
-    if not _TAG.match(t):
-        joined = re.sub(r"[^\w.:-]+", "-", t).strip("-")
-        hint = f" (for example '{joined}')" if _TAG.match(joined) else ""
-        raise AssetError(
-            f"'{tag}' is not a tag: use one word of letters, digits, '-', '_', '.' or ':' (at most 64){hint}"
-        )
-    return t
 
 
 def _asset(db, row: dict[str, Any]) -> Asset:
@@ -319,60 +264,6 @@ def add(
     return add_file(source, tags=tags, settings=settings)
 
 
-def record(
-    path: str | os.PathLike,
-    *,
-    origin: str,
-    source: str | None,
-    provenance: dict[str, Any],
-    settings: Settings,
-    tags: Iterable[str] = (),
-) -> Asset:
-    """Keep a file a node made or downloaded (stock, AI) as an asset, with where it came from and `tags`
-    (e.g. `mood:calm` on a generated music bed, so a later run can find it instead of paying again)."""
-    name = _recorded_name(path, origin, provenance)
-    return add_file(
-        path,
-        origin=origin,
-        source=source,
-        provenance=provenance,
-        how="link",
-        name=name,
-        tags=tags,
-        settings=settings,
-    )
-
-
-def _recorded_name(path: str | os.PathLike, origin: str, provenance: dict[str, Any]) -> str:
-    """A name a person can tell apart in `fenta assets list` (the node cache names files by hash):
-    'pexels-1006.mp4', 'kie-task_market_4.png', else '<origin>-<start of the file name>'."""
-    suffix = Path(path).suffix.lower()
-    ident = provenance.get("pexels_id") or provenance.get("task_id")
-    if ident and provenance.get("track"):  # one of the tracks a Suno request makes
-        ident = f"{ident}-{provenance['track']}"
-    if ident:
-        return re.sub(r"[^\w.-]+", "-", f"{provenance.get('provider') or origin}-{ident}") + suffix
-    return f"{origin}-{Path(path).stem[:12]}{suffix}"
-
-
-def record_safely(
-    path: str | os.PathLike,
-    *,
-    origin: str,
-    source: str | None,
-    provenance: dict[str, Any],
-    settings: Settings,
-    tags: Iterable[str] = (),
-) -> str | None:
-    """`record`, but a failure is returned as a warning to show, never raised: keeping a copy in the
-    library must not fail a run."""
-    try:
-        record(path, origin=origin, source=source, provenance=provenance, settings=settings, tags=tags)
-    except Exception as e:  # noqa: BLE001 - any failure here is reported and ignored
-        return f"could not record {Path(path).name} in the asset library: {e}"
-    return None
-
-
 def _find(db, asset_id: str) -> dict[str, Any]:
     key = asset_id.strip().lower()
     row = _row(db, "id = ?", [key])
@@ -435,15 +326,6 @@ def list_assets(
 def tagged(tag: str, *, settings: Settings | None = None) -> list[Asset]:
     """Every asset with `tag`, in a stable order (the order they were added)."""
     return list_assets(tag=tag, settings=settings)
-
-
-def pick(assets: list[Asset], *, how: str = "all", seed: int = 0, count: int | None = None) -> list[Asset]:
-    """`all`: the assets in their order; `random`: shuffled with `seed` (the same seed, the same order).
-    `count` keeps the first that many."""
-    chosen = list(assets)
-    if how == "random":
-        random.Random(seed).shuffle(chosen)
-    return chosen[:count] if count is not None else chosen
 
 
 def tag(asset_id: str, *tags: str, settings: Settings | None = None) -> Asset:

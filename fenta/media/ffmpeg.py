@@ -1,4 +1,6 @@
-"""Choosing and checking the FFmpeg binary fenta runs (probing: `fenta.media.probe`; running: `fenta.media.run`).
+"""Choosing and checking the FFmpeg binary fenta runs.
+
+Probing is `fenta.media.probe`; running, `fenta.media.run`.
 
 Which binary: `FENTA_FFMPEG` (environment or `.env`, read through Settings) when
 set, and it must do the job (else `FFmpegUnusable`, exit 2); else the first `ffmpeg`
@@ -252,8 +254,10 @@ def _choose(forced: str | None, system: str | None, cache_dir: Path) -> FFmpegCh
         path = shutil.which(forced) if os.sep not in forced else forced
         found = _check(path or forced, cache_dir)
         if not found.ok:
+            (major, minor), _ = MIN_VERSION
             raise FFmpegUnusable(
-                f"FENTA_FFMPEG={forced} {_describe(found)}; point it at FFmpeg {MIN_VERSION[0][0]}.{MIN_VERSION[0][1]} or newer, or unset it to use the bundled FFmpeg"
+                f"FENTA_FFMPEG={forced} {_describe(found)}; point it at FFmpeg {major}.{minor} or newer, "
+                "or unset it to use the bundled FFmpeg"
             )
         return FFmpegChoice(found.path, "FENTA_FFMPEG", "named by FENTA_FFMPEG")
     if not system:

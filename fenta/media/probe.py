@@ -1,4 +1,7 @@
-"""Probing media files with FFmpeg (no ffprobe: the `-i` banner is parsed): `MediaInfo`, `probe`, `probe_many`."""
+"""Probing media files with FFmpeg: `MediaInfo`, `probe`, `probe_many`.
+
+No ffprobe: FFmpeg's `-i` banner is parsed.
+"""
 
 from __future__ import annotations
 

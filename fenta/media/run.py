@@ -1,4 +1,4 @@
-"""Running FFmpeg: `run_ffmpeg` (async, progress, a log kept on failure) and `run_ffmpeg_sync` (short helper jobs)."""
+"""Running FFmpeg: `run_ffmpeg` (async, progress, a log kept on failure), `run_ffmpeg_sync` (short jobs)."""
 
 from __future__ import annotations
 

@@ -93,7 +93,8 @@ def _library_assets(params: AssetParams, settings: Settings) -> list[Asset]:
         if not found:
             raise _LibraryProblem(
                 "params.tag",
-                f"no asset in the library is tagged '{params.tag}' (tag some with `fenta assets tag ID {params.tag}`)",
+                f"no asset in the library is tagged '{params.tag}' "
+                f"(tag some with `fenta assets tag ID {params.tag}`)",
             )
         seen = {a.id for a in out}
         out += [
@@ -137,7 +138,10 @@ def clip_from_info(info: MediaInfo, path: str, source: str) -> Clip:
 @register
 class InputAsset(Node):
     type = "Input.Asset"
-    description = "Your own images, video clips and audio: files, URLs, or library assets by id or tag (`fenta assets`)."
+    description = (
+        "Your own images, video clips and audio: files, URLs, "
+        "or library assets by id or tag (`fenta assets`)."
+    )
     Params = AssetParams
     Outputs = AssetOutputs
 

@@ -59,7 +59,10 @@ class InputBackground(Node):
             if params.style == "gradient":
                 src = f"gradients=s={w}x{h}:c0=0x{a[1:]}:c1=0x{b[1:]}:n=2:seed={params.seed + i}:duration=1"
             else:
-                src = f"color=c=0x{a[1:]}:s={w}x{h}:d=1,geq=lum='if(lt(mod(X+Y\\,{max(8, w // 8)})\\,{max(4, w // 16)})\\,lum(X\\,Y)*1.25\\,lum(X\\,Y))':cb='cb(X,Y)':cr='cr(X,Y)'"
+                # Diagonal stripes: the first `width` pixels of every `period` along x + y, 25% brighter.
+                period, width = max(8, w // 8), max(4, w // 16)
+                lum = f"if(lt(mod(X+Y\\,{period})\\,{width})\\,lum(X\\,Y)*1.25\\,lum(X\\,Y))"
+                src = f"color=c=0x{a[1:]}:s={w}x{h}:d=1,geq=lum='{lum}':cb='cb(X,Y)':cr='cr(X,Y)'"
             run_ffmpeg_sync(
                 ["-f", "lavfi", "-i", src, "-frames:v", "1", str(out)], what=f"background {i + 1}"
             )

@@ -38,7 +38,10 @@ class MusicOutputs(Ports):
 @register
 class Music(Node):
     type = "Music"
-    description = "A music bed from a file: looped or trimmed to the video, ducked under the narration. Connect to Timeline.music_bed."
+    description = (
+        "A music bed from a file: looped or trimmed to the video, ducked under the narration. "
+        "Connect to Timeline.music_bed."
+    )
     Params = MusicParams
     Outputs = MusicOutputs
 

@@ -20,7 +20,8 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from ..pricing import KieModel, kie_model, kie_models
 from ..providers import client_for
-from ..providers.openrouter import OpenRouterClient, estimate_usd, resolve_model
+from ..providers.openrouter import OpenRouterClient
+from ..providers.openrouter_models import estimate_usd, resolve_model
 from ..types import Scene
 from .base import Node, NodeContext, Params, Ports, register
 from .script import language_name, load_prompt

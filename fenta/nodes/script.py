@@ -21,7 +21,8 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from ..providers import client_for
-from ..providers.openrouter import OpenRouterClient, estimate_usd, resolve_model
+from ..providers.openrouter import OpenRouterClient
+from ..providers.openrouter_models import estimate_usd, resolve_model
 from ..types import Scene
 from .base import Node, NodeContext, Params, Ports, register
 
@@ -193,7 +194,10 @@ def _similar(a: str, b: str) -> float:
 class ScriptGen(Node):
     type = "Script.Gen"
     version = "1"
-    description = "Writes a script (title, hook, scenes with stock queries, keywords, hashtags) with an LLM via OpenRouter."
+    description = (
+        "Writes a script (title, hook, scenes with stock queries, keywords, hashtags) "
+        "with an LLM via OpenRouter."
+    )
     Params = GenParams
     Outputs = GenOutputs
     resource = "openrouter"

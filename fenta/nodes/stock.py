@@ -3,32 +3,31 @@
 Per scene: the first `candidates` fitting results (duration, files for the canvas; clips this
 workflow's jobs showed in the last `avoid_recent_days` only when nothing else fits) are ranked
 (`stock_rank`), and the best one no earlier scene took wins. Searches, downloads and vision scores
-are cached (`stock_search`), so a re-run makes no request and pays nothing.
+are cached (`stock_search`), so a re-run makes no request and pays nothing. Its params and ports:
+`stock_params`.
 """
 
 from __future__ import annotations
 
 import asyncio
-import re
 import time
-from typing import Any, Literal
-
-from pydantic import Field
+from typing import Any
 
 from ..config import Settings
 from ..errors import FentaError
 from ..library import record_safely
 from ..media.probe import probe
 from ..providers import client_for
-from ..providers.openrouter import estimate_usd, resolve_model
+from ..providers.openrouter_models import estimate_usd, resolve_model
 from ..providers.pexels import (
     PexelsClient,
     orientation_of,
     pick_photo_url,
     pick_video_file,
 )
-from ..types import Artifact, Clip, Scene
-from .base import Node, NodeContext, Params, Ports, register
+from ..types import Artifact, Clip
+from .base import Node, NodeContext, register
+from .stock_params import StockInputs, StockOutputs, StockParams
 from .stock_rank import (
     Ranked,
     best_first,
@@ -42,66 +41,8 @@ from .stock_search import (
     VisionScorer,
     cached_media,
     remember_media,
+    scene_query,
 )
-
-_STOP = set(
-    "a an the of and or to in on at for with by from is are was were be this that it its as into over under "
-    "their his her your our".split()
-)
-
-
-class StockParams(Params):
-    media: Literal["video", "photo"] = Field("video", description="Search Pexels videos or photos.")
-    query: str | None = Field(
-        None, description="One search used for every clip when no scenes or queries are connected."
-    )
-    queries: list[str] | None = Field(
-        None, description="One search per scene (used when no 'queries'/'scenes' input is connected)."
-    )
-    count: int = Field(4, ge=1, le=20, description="Clips to fetch for a single `query`.")
-    per_scene: int = Field(1, ge=1, le=4, description="Clips per scene/query.")
-    fallback_query: str | None = Field(
-        None, description="Broad search to use when a scene's query (and its shorter forms) finds nothing."
-    )
-    orientation: Literal["auto", "portrait", "landscape", "square"] = Field(
-        "auto", description="auto: from the template canvas."
-    )
-    locale: str | None = Field(None, description="Search locale, e.g. en-US, de-DE.")
-    min_duration: float | None = Field(None, gt=0, description="Skip videos shorter than this (seconds).")
-    max_mb: float = Field(200, gt=0, description="Largest file to download (MB).")
-    candidates: int = Field(
-        5, ge=1, le=15, description="Fitting results ranked per scene (rank: first looks at one)."
-    )
-    rank: Literal["auto", "vision", "text", "first"] = Field(
-        "auto",
-        description="vision: a vision model scores the candidates' preview frames against the narration; "
-        "text: overlap of the scene's words with the clip's own (URL slug, alt); first: the first result; "
-        "auto: vision when OPENROUTER_API_KEY and a vision model (FENTA_MODEL_VISION or vision_model) are "
-        "set, else text.",
-    )
-    vision_model: str = Field(
-        "vision", description="'vision' (FENTA_MODEL_VISION) or the id of a vision-capable OpenRouter model."
-    )
-    avoid_recent_days: float = Field(
-        30,
-        ge=0,
-        le=365,
-        description="Skip clips this workflow's jobs used in the last N days while another candidate fits "
-        "(0: off).",
-    )
-
-
-class StockInputs(Ports):
-    scenes: list[Scene] | None = None
-    queries: list[str] | None = None
-
-
-class StockOutputs(Ports):
-    clips: list[Clip]
-    credits: list[Artifact]
-    picks: list[StockPick] = Field(
-        default_factory=list, description="Per clip: the candidates, their scores and why the chosen one won."
-    )
 
 
 def rank_mode(params: StockParams, settings: Settings) -> tuple[str, str | None]:
@@ -111,25 +52,6 @@ def rank_mode(params: StockParams, settings: Settings) -> tuple[str, str | None]
         model_set = params.vision_model.strip().lower() != "vision" or "vision" in settings.models
         mode = "vision" if "openrouter" in settings.keys and model_set else "text"
     return mode, resolve_model(params.vision_model, settings) if mode == "vision" else None
-
-
-def scene_query(scene: Scene) -> str:
-    """The search for a scene: its visual, else the first content words of its narration."""
-    if scene.visual and scene.visual.strip():
-        return " ".join(scene.visual.split())
-    words = [w for w in re.findall(r"[^\W\d_]+", scene.narration) if w.lower() not in _STOP]
-    return " ".join(words[:3]) or "nature"
-
-
-def broader(query: str) -> list[str]:
-    """Shorter forms of a query, most specific first (e.g. 'red car at night' -> 'red car', 'car')."""
-    words = [w for w in query.split() if w.lower() not in _STOP] or query.split()
-    out: list[str] = []
-    if len(words) > 2:
-        out.append(" ".join(words[:2]))
-    if len(words) > 1:
-        out.append(max(words, key=len))
-    return [q for q in dict.fromkeys(out) if q.lower() != query.lower()]
 
 
 @register
@@ -175,7 +97,7 @@ class InputStock(Node):
         provider = f"pexels-{params.media}"
         recent = self._recent(ctx, params, provider)
         try:
-            # First pages of every distinct query in parallel; picking stays sequential so it is deterministic.
+            # First pages of every distinct query in parallel; picking stays sequential (deterministic).
             await asyncio.gather(*(search.page(q, 1) for q in dict.fromkeys(q for _, q, _ in jobs)))
             want = 1 if mode == "first" else params.candidates
             found = [await search.candidates(q, want, recent) for _, q, _ in jobs]
@@ -307,7 +229,8 @@ class InputStock(Node):
     def _nothing_left(ctx: NodeContext, search: StockSearch, query: str, kind: str) -> Exception:
         shown = ", ".join(f"'{t}'" for t in search.tried(query))
         return ctx.error(
-            f"Pexels has no unused {kind} for {shown} (also without a size filter); change the scene's visual query or set params.fallback_query",
+            f"Pexels has no unused {kind} for {shown} (also without a size filter); "
+            "change the scene's visual query or set params.fallback_query",
             field="params.fallback_query",
         )
 

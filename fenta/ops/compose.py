@@ -300,7 +300,8 @@ async def new_async(
     """
     from ..engine.store import JobStore
     from ..nodes.script import load_prompt
-    from ..providers.openrouter import OpenRouterClient, resolve_model
+    from ..providers.openrouter import OpenRouterClient
+    from ..providers.openrouter_models import resolve_model
     from .starters import make_folder, template_for
 
     settings = settings or Settings.from_env()

@@ -18,7 +18,9 @@ _EXPORTS = {
 __all__ = sorted(_EXPORTS)
 
 if TYPE_CHECKING:  # pragma: no cover - names for type checkers only
-    from ._http import ProviderClient, client_for
+    # `X as X`: re-exported (the names are loaded lazily by __getattr__ below).
+    from ._http import ProviderClient as ProviderClient
+    from ._http import client_for as client_for
 
 
 def __getattr__(name: str) -> Any:

@@ -55,7 +55,7 @@ class ProviderClient:
         self.settings = settings
         self.base_url = settings.urls.get(self.name, "")
         self.key = settings.keys.get(self.name)
-        # settings.backoff_scale (FENTA_BACKOFF_SCALE, default 1) only exists so test suites can shrink the waits.
+        # settings.backoff_scale (FENTA_BACKOFF_SCALE, default 1) exists only so tests can shrink the waits.
         self.retry = RetryPolicy(
             attempts=max_attempts, base=backoff, max_retry_after=max_wait, scale=settings.backoff_scale
         )

@@ -178,7 +178,8 @@ class KieClient(ProviderClient):
                 ) from None
             except httpx.TransportError as e:
                 raise OutcomeUnknownError(
-                    f"{self.title} did not answer a create request ({type(e).__name__}); it was not repeated, so that a task is never paid twice",
+                    f"{self.title} did not answer a create request ({type(e).__name__}); "
+                    "it was not repeated, so that a task is never paid twice",
                     provider=self.name,
                     retryable=True,
                 ) from None
@@ -314,7 +315,7 @@ class KieClient(ProviderClient):
     async def upload(
         self, path: str | Path, *, upload_path: str = "fenta/inputs", file_name: str | None = None
     ) -> str:
-        """Upload a local file (free, kept about 24 h) and return the public URL generation requests accept."""
+        """Upload a local file (free, kept about 24 h); the public URL that generation requests accept."""
         p = Path(path)
         name = file_name or p.name
         mime = mimetypes.guess_type(name)[0] or "application/octet-stream"

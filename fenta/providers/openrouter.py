@@ -2,7 +2,8 @@
 
 Contract: `/work/shared/api-contracts.md` section 3. Auth is `Authorization: Bearer <key>` plus the
 attribution headers `HTTP-Referer` and `X-OpenRouter-Title`. Usage (tokens and cost) comes back in
-every response; callers record it through the `on_usage` callback.
+every response; callers record it through the `on_usage` callback. Which model a tier names and
+what a call would cost: `openrouter_models`.
 
 Typical use from a node::
 
@@ -21,7 +22,6 @@ from typing import Any, ClassVar
 import httpx
 from pydantic import BaseModel, ValidationError
 
-from ..config import MODEL_VARS, Settings
 from ..errors import InvalidOutputError, ProviderError, RateLimitError
 from ..retry import Retry, parse_retry_after, retryable_status
 from ._http import ProviderClient
@@ -31,8 +31,6 @@ __all__ = [
     "ChatResult",
     "Usage",
     "InvalidOutputError",
-    "resolve_model",
-    "estimate_usd",
     "image_part",
 ]
 
@@ -314,7 +312,7 @@ class OpenRouterClient(ProviderClient):
         convo = list(messages)
         total = Usage()
         problem = ""
-        for round_ in range(2 if repair else 1):
+        for _attempt in range(2 if repair else 1):
             result = await self.chat(
                 convo,
                 model,
@@ -342,7 +340,10 @@ class OpenRouterClient(ProviderClient):
                 {"role": "assistant", "content": result.content[:4000]},
                 {
                     "role": "user",
-                    "content": f"That reply was not valid: {problem}. Answer again with only the JSON object, fitting the schema exactly.",
+                    "content": (
+                        f"That reply was not valid: {problem}. "
+                        "Answer again with only the JSON object, fitting the schema exactly."
+                    ),
                 },
             ]
         raise InvalidOutputError(
@@ -384,34 +385,3 @@ def _describe(e: Exception, finish_reason: str | None) -> str:
         cut = " (cut off: max_tokens reached)" if finish_reason == "length" else ""
         return f"not JSON{cut}"
     return str(e)
-
-
-# -- model choice and price estimates ------------------------------------------------------
-
-DEFAULT_MODELS = {
-    "strong": "anthropic/claude-sonnet-4.5",
-    "weak": "openai/gpt-4o-mini",
-    "vision": "google/gemini-2.5-flash",  # reads image content parts (Input.Stock's rank: vision)
-}
-
-
-def resolve_model(name: str, settings: Settings | None = None) -> str:
-    """A model id from "strong" / "weak" / "vision" (`settings.models`: FENTA_MODEL_STRONG /
-    FENTA_MODEL_WEAK / FENTA_MODEL_VISION, env or .env) or an explicit id. Without `settings`, the
-    process's settings are read."""
-    tier = name.strip().lower()
-    if tier not in MODEL_VARS:
-        return name.strip()
-    models = (settings if settings is not None else Settings.from_env()).models
-    return (models.get(tier) or DEFAULT_MODELS[tier]).strip()
-
-
-def estimate_usd(model: str, prompt_tokens: int, completion_tokens: int) -> float:
-    """Estimated cost from the price table in `fenta/pricing/openrouter.yaml`."""
-    from importlib.resources import files
-
-    import yaml
-
-    table = yaml.safe_load(files("fenta").joinpath("pricing/openrouter.yaml").read_text(encoding="utf-8"))
-    price = (table.get("models") or {}).get(model.split(":")[0]) or table["default"]
-    return round(prompt_tokens * price["prompt"] / 1e6 + completion_tokens * price["completion"] / 1e6, 6)

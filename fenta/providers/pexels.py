@@ -102,7 +102,8 @@ class PexelsClient(ProviderClient):
             if reset and not e.retry_after:
                 wait = max(0, int(reset - time.time()))
                 e.retry_after = float(wait)
-                e.message = f"Pexels rate limit reached (HTTP 429); the allowance resets in {wait}s (at {time.strftime('%H:%M UTC', time.gmtime(reset))})"
+                at = time.strftime("%H:%M UTC", time.gmtime(reset))
+                e.message = f"Pexels rate limit reached (HTTP 429); the allowance resets in {wait}s (at {at})"
                 e.args = (e.message,)
             raise
         self._note_ratelimit(resp.headers)

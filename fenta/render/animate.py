@@ -39,7 +39,7 @@ _CYRILLIC = re.compile(r"[\u0400-\u04FF]")
 
 def ass_colour(rgba: Any) -> str:
     """A pysubs2 colour as an override value: &HBBGGRR&."""
-    return "&H%02X%02X%02X&" % (rgba.b, rgba.g, rgba.r)
+    return f"&H{rgba.b:02X}{rgba.g:02X}{rgba.r:02X}&"
 
 
 @cache

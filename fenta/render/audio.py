@@ -21,7 +21,10 @@ __all__ = ["mixed_audio", "final_audio", "measure_loudness", "audio_args"]
 
 
 def mixed_audio(tl: Timeline, infos: dict[str, MediaInfo]):
-    """Narration + music bed (looped, ducked under the voice), before loudness normalisation; None if silent."""
+    """Narration + music bed (looped, ducked under the voice), before loudness normalisation.
+
+    None when the video is silent.
+    """
     D = tl.duration
     voice = None
     if tl.voice:
@@ -140,7 +143,10 @@ def audio_args(
     infos: dict[str, MediaInfo] | None = None,
     loudness_gain: float | None = None,
 ) -> list[str]:
-    """FFmpeg arguments writing the whole video's audio track (AAC in MP4) to `out`: the same chain as a one-process render."""
+    """FFmpeg arguments writing the whole video's audio track (AAC in MP4) to `out`.
+
+    The same chain as a one-process render.
+    """
     if infos is None:
         infos = probe_inputs(tl)
     audio = final_audio(tl, infos, loudness_gain)

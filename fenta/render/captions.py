@@ -12,9 +12,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ..errors import FontError  # noqa: F401  (its old import path: fenta.render.captions.FontError)
+from ..errors import FontError
 from ..types import Word
-from .animate import Styler, Timing, keyword_matcher, lit_spans, word_box
+from .animate import Styler, Timing, ass_colour, keyword_matcher, lit_spans, word_box
 from .fonts import FontMeasure, resolve_font
 from .phrases import Layout, Phrase, group_phrases, layout_from_style
 from .srt import write_srt
@@ -94,6 +94,22 @@ def _box_padding(size: float) -> tuple[float, float]:
     return max(6.0, round(size * 0.35)), max(4.0, round(size * 0.18))
 
 
+def _rounded_box(width: int, height: int, radius: int) -> str:
+    """An ASS drawing (`\\p1`) of a width x height rectangle with corners rounded by `radius`."""
+    w, h, r = width, height, radius
+    return (
+        f"m {r} 0 l {w - r} 0 b {w} 0 {w} 0 {w} {r} "
+        f"l {w} {h - r} b {w} {h} {w} {h} {w - r} {h} "
+        f"l {r} {h} b 0 {h} 0 {h} 0 {h - r} "
+        f"l 0 {r} b 0 0 0 0 {r} 0"
+    )
+
+
+def _fill_tags(color: pysubs2.Color) -> str:
+    """Override tags that fill a drawing with `color`: its colour and its alpha (ASS: 0 is opaque)."""
+    return f"\\1c{ass_colour(color)}\\1a&H{color.a:02X}&"
+
+
 def _box_event(
     phrase: Phrase,
     layout: Layout,
@@ -117,20 +133,14 @@ def _box_event(
     widest = max(layout.line_width(line) for line in phrase.lines)
     bw, bh = round(widest + 2 * pad_x), round(len(phrase.lines) * size + 2 * pad_y)
     r = round(min(pad_y, size * 0.25))
-    shape = (
-        f"m {r} 0 l {bw - r} 0 b {bw} 0 {bw} 0 {bw} {r} l {bw} {bh - r} b {bw} {bh} {bw} {bh} {bw - r} {bh} "
-        f"l {r} {bh} b 0 {bh} 0 {bh} 0 {bh - r} l 0 {r} b 0 0 0 0 {r} 0"
-    )
-    tags = "{\\an%d\\bord0\\shad0\\1c&H%02X%02X%02X&\\1a&H%02X&\\p1}" % (
-        alignment,
-        color.b,
-        color.g,
-        color.r,
-        color.a,
-    )
+    tags = f"{{\\an{alignment}\\bord0\\shad0{_fill_tags(color)}\\p1}}"
     # `margin_v` is the safe-zone edge: the box sits on it and the text is moved inwards by the padding.
     return pysubs2.SSAEvent(
-        layer=0, start=_ms(start), end=_ms(end), marginv=margin_v, text=tags + shape + "{\\p0}"
+        layer=0,
+        start=_ms(start),
+        end=_ms(end),
+        marginv=margin_v,
+        text=tags + _rounded_box(bw, bh, r) + "{\\p0}",
     )
 
 
@@ -147,13 +157,9 @@ def _word_box_event(
     import pysubs2
 
     bw, bh, r = round(bw), round(bh), round(min(bh / 2, size * 0.22))
-    shape = (
-        f"m {r} 0 l {bw - r} 0 b {bw} 0 {bw} 0 {bw} {r} l {bw} {bh - r} b {bw} {bh} {bw} {bh} {bw - r} {bh} "
-        f"l {r} {bh} b 0 {bh} 0 {bh} 0 {bh - r} l 0 {r} b 0 0 0 0 {r} 0"
-    )
-    place = "{\\an7\\pos(%d,%d)\\bord0\\shad0" % (round(x), round(y))
-    tags = place + "\\1c&H%02X%02X%02X&\\1a&H%02X&\\p1}" % (color.b, color.g, color.r, color.a)
-    return pysubs2.SSAEvent(layer=0, start=_ms(state.start), end=_ms(state.end), text=tags + shape + "{\\p0}")
+    tags = f"{{\\an7\\pos({round(x)},{round(y)})\\bord0\\shad0{_fill_tags(color)}\\p1}}"
+    text = tags + _rounded_box(bw, bh, r) + "{\\p0}"
+    return pysubs2.SSAEvent(layer=0, start=_ms(state.start), end=_ms(state.end), text=text)
 
 
 def write_captions(
@@ -188,7 +194,7 @@ def write_captions(
     outline = float(style["outline"]) if not box else 0.0
     shadow = float(style["shadow"]) if not box else 0.0
     margin_l, margin_r = int(w * zone["left"]), int(w * zone["right"])
-    # Text plus its outline (or box padding) on both sides and the shadow offset must fit between the margins.
+    # Text plus its outline (or box padding) on both sides and the shadow offset fit between the margins.
     max_width = w - margin_l - margin_r - 2 * (_box_padding(size)[0] if box else outline) - shadow
     if max_width < size:
         raise FontError(
@@ -201,8 +207,10 @@ def write_captions(
     widest = max((measure.width(layout.show(x.text)) for x in words), default=0.0)
     if widest > max_width:
         size = max(8.0, int(size * max_width / widest * 0.98))
+        widest_word = max(words, key=lambda x: measure.width(layout.show(x.text))).text
         warnings.append(
-            f"the word '{max(words, key=lambda x: measure.width(layout.show(x.text))).text}' is wider than the frame at size {style['size']}: captions use size {int(size)}"
+            f"the word '{widest_word}' is wider than the frame at size {style['size']}: "
+            f"captions use size {int(size)}"
         )
         measure = measure.resized(size)
         layout = layout_from_style(style, measure, max_width)

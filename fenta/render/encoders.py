@@ -132,7 +132,7 @@ HARDWARE: dict[str, Encoder] = {
     "videotoolbox": Encoder(
         "videotoolbox",
         "h264_videotoolbox",
-        # Constant quality (Apple silicon); `allow_sw 0` so a software fallback inside VideoToolbox fails the test.
+        # Constant quality (Apple silicon); `allow_sw 0`: a software fallback in VideoToolbox fails the test.
         {"q:v": 60, "allow_sw": 0, "profile:v": "high"},
     ),
 }

@@ -1,4 +1,7 @@
-"""Caption and title fonts: finding a family's file (bundled first, then the system's) and measuring text as libass draws it."""
+"""Caption and title fonts: finding a family's file and measuring text as libass draws it.
+
+A family's file is looked up in the bundled fonts first, then in the system's.
+"""
 
 from __future__ import annotations
 

@@ -1,55 +1,36 @@
 """Rendering a timeline to a finished MP4 and its thumbnail, nothing left behind on failure.
 
-A short video is one FFmpeg process (`compose.build_command`). A long one (more than
-`compose.CHUNK_SEGMENTS` segments) is one FFmpeg per chunk of segments, video only, one after
-another, while another FFmpeg makes the whole audio track; the pieces are joined without
-re-encoding (`join_args`), so memory stays flat however long the video. Renditions of one story
-(`render_renditions`) share the probes, the loudness pass, the prepared stills and the audio track.
+A short video is one FFmpeg process (`compose.build_command`, run by `run.run_render`). A long one
+(more than `chunks.CHUNK_SEGMENTS` segments) is one FFmpeg per chunk of segments, video only, one
+after another, while another FFmpeg makes the whole audio track; the pieces are joined without
+re-encoding (`chunks.render_chunks`), so memory stays flat however long the video. Renditions of one
+story (`render_renditions`) share the probes, the loudness pass, the prepared stills and the audio
+track.
 """
 
 from __future__ import annotations
 
 import logging
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..errors import MediaError
 from ..media.probe import MediaInfo, probe
-from .audio import audio_args, measure_loudness
-from .compose import build_command, chunk_spans
+from .audio import measure_loudness
+from .chunks import chunk_spans, render_chunks
+from .compose import build_command
 from .encoders import X264, Encoder, resolve_encoder
 from .frames import still_args, still_slots
 from .inputs import probe_inputs
 from .profile import Profile, output_size
+from .run import run_render
 from .stills import Slot, prepare_stills
 from .thumbnail import thumbnail_args
 from .timeline import Timeline
 
-__all__ = ["render", "render_renditions", "Rendition", "join_args"]
+__all__ = ["render", "render_renditions", "Rendition"]
 
 log = logging.getLogger("fenta")
-
-_CRASH_SIGNALS = {-11, -7, -6, -4}  # SIGSEGV, SIGBUS, SIGABRT, SIGILL as negative exit codes
-
-_INPUT_REF = re.compile(r"\[(?:in#|[av]ist#|dec:\w+#?)(\d+)")
-
-
-def _failing_input(stderr: str, args: list[str]) -> str | None:
-    """The input file FFmpeg complained about, if its error names one."""
-    inputs = [args[i + 1] for i, a in enumerate(args[:-1]) if a == "-i"]
-    for line in reversed(stderr.splitlines()):
-        if "rror" not in line and "nvalid" not in line:
-            continue
-        m = _INPUT_REF.search(line)
-        if m and int(m.group(1)) < len(inputs):
-            name = inputs[int(m.group(1))]
-            if name.startswith("file:"):
-                return name[5:]
-        for name in inputs:
-            if name.startswith("file:") and name[5:] in line:
-                return name[5:]
-    return None
 
 
 @dataclass
@@ -224,9 +205,9 @@ async def _encode(
                 encoder=enc,
                 audio_track=audio,
             )
-            await _run_render(args, what="render", total_seconds=tl.duration, on_progress=on_progress)
+            await run_render(args, what="render", total_seconds=tl.duration, on_progress=on_progress)
         else:
-            await _render_chunks(
+            await render_chunks(
                 tl,
                 spans,
                 tmp_video,
@@ -248,7 +229,7 @@ async def _encode(
         except (RenderError, MediaError) as e:
             if not enc.hardware:
                 raise
-            # Never a failed job for the encoder: x264 makes the same video (and names a bad input, if that was it).
+            # Never a failed job for the encoder: x264 makes the same video (and names a bad input, if any).
             log.warning(
                 "notice: the %s encoder failed (%s); encoding with x264",
                 enc.name,
@@ -279,137 +260,3 @@ async def _encode(
         for p in (tmp_video, tmp_thumb):
             if p is not None and p.exists():
                 p.unlink()
-
-
-async def _run_render(args: list[str], *, what: str, total_seconds: float | None, on_progress=None) -> None:
-    """Run one render FFmpeg: once more after a crash (with a notice); a bad input is named.
-
-    Raises:
-        MediaError: FFmpeg could not decode an input (names the file).
-        RenderError: FFmpeg failed for another reason.
-    """
-    from ..errors import RenderError
-    from ..media.run import run_ffmpeg
-
-    try:
-        try:
-            await run_ffmpeg(args, total_seconds=total_seconds, on_progress=on_progress, what=what)
-        except RenderError as e:
-            # A crash is not about the inputs: say so, keep its log, and render once more before failing.
-            if e.returncode not in _CRASH_SIGNALS:
-                raise
-            log.warning("notice: %s; rendering once more", e.message)
-            await run_ffmpeg(args, total_seconds=total_seconds, on_progress=on_progress, what=what)
-    except RenderError as e:
-        bad = _failing_input(e.stderr_tail, args)
-        if bad:
-            raise MediaError(f"cannot decode this file ({e.reason})", file=bad) from None
-        raise
-
-
-def join_args(pieces: list[tuple[Path, int]], audio: Path, out: Path, fps: int) -> list[str]:
-    """FFmpeg arguments joining video chunks (path, frame count) and the audio track into `out`, copying both.
-
-    Writes the concat list beside the pieces (they must share a folder); each piece's length is
-    stated in frames there: MP4 headers round it to the millisecond, which shifted the next
-    chunk's timestamps by up to a millisecond.
-    """
-    folder = pieces[0][0].parent
-    listing = folder / "chunks.txt"
-    lines = ["ffconcat version 1.0"]
-    for path, frames in pieces:
-        if path.parent != folder or not re.fullmatch(r"[\w.-]+", path.name):
-            raise ValueError(f"chunk {path} must be a plain name in {folder}")
-        lines += [f"file {path.name}", f"duration {frames / fps:.6f}"]
-    listing.write_text("\n".join(lines) + "\n", encoding="utf-8")
-    return [
-        "-f",
-        "concat",
-        "-safe",
-        "0",
-        "-i",
-        "file:" + str(listing.resolve()),
-        "-i",
-        "file:" + str(Path(audio).resolve()),
-        "-map",
-        "0:v:0",
-        "-map",
-        "1:a:0",
-        "-c",
-        "copy",
-        "-movflags",
-        "+faststart",
-        "-f",
-        "mp4",
-        str(out),
-    ]
-
-
-async def _render_chunks(
-    tl: Timeline,
-    spans: list[tuple[int, int]],
-    out: Path,
-    folder: Path,
-    *,
-    profile: Profile,
-    infos: dict[str, MediaInfo],
-    textdir: Path,
-    gain: float | None,
-    prepared: dict[Slot, Path],
-    encoder: Encoder = X264,
-    on_progress=None,
-    audio: Path | None = None,
-) -> None:
-    """Render `tl` as one FFmpeg per span (video only, one after another) while another FFmpeg
-    makes the whole audio track, then join them without re-encoding.
-
-    Every chunk has the same encoder settings and starts on a keyframe (each FFmpeg run starts
-    its stream with one), so the joined stream plays as one. The audio is made once for the
-    whole video: one loudness gain, one limiter, no AAC priming gap at the joins. A finished `audio`
-    track (another rendition's) is joined instead.
-    """
-    import asyncio
-
-    from ..media.run import run_ffmpeg
-
-    fps = int(tl.canvas["fps"])
-    total = spans[-1][1]
-    folder.mkdir(parents=True, exist_ok=True)
-    if audio is None:
-        audio = folder / "audio.m4a"
-        making = audio_args(tl, audio, profile=profile, infos=infos, loudness_gain=gain)
-        audio_task = asyncio.ensure_future(_run_render(making, what="render audio", total_seconds=None))
-    else:
-        audio_task = asyncio.ensure_future(asyncio.sleep(0))
-    pieces: list[tuple[Path, int]] = []
-    try:
-        for j, (lo, hi) in enumerate(spans):
-            piece = folder / f"chunk{j:04d}.mp4"
-            args = build_command(
-                tl,
-                piece,
-                None,
-                profile=profile,
-                infos=infos,
-                textdir=textdir,
-                prepared_stills=prepared,
-                span=(lo, hi),
-                with_audio=False,
-                encoder=encoder,
-            )
-            progress = (
-                (lambda f, lo=lo, hi=hi: on_progress((lo + f * (hi - lo)) / total)) if on_progress else None
-            )
-            await _run_render(
-                args,
-                what=f"render chunk {j + 1} of {len(spans)}",
-                total_seconds=(hi - lo) / fps,
-                on_progress=progress,
-            )
-            pieces.append((piece, hi - lo))
-        await audio_task
-    except BaseException:
-        audio_task.cancel()
-        await asyncio.gather(audio_task, return_exceptions=True)
-        raise
-    await run_ffmpeg(join_args(pieces, audio, out, fps), what="joining chunks")

@@ -51,7 +51,7 @@ def slots_to_prepare(slots: Iterable[Slot]) -> list[Slot]:
 async def prepare_stills(
     candidates: Iterable[Slot], workdir: Path, args_for: Callable[[Slot, Path], list[str]]
 ) -> dict[Slot, Path]:
-    """Write the frame of each large still's slot as raw video in `workdir`, as many at once as there are cores.
+    """Write the frame of each large still's slot as raw video in `workdir`, as many at once as cores.
 
     Args:
         candidates: Every still slot of the timeline; only the large ones are prepared.

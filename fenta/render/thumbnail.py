@@ -37,7 +37,8 @@ def thumbnail_args(video: Path, thumb: Path, duration: float, width: int, fps: i
         "-frames:v",
         "1",
         "-vf",
-        f"scale={min(width, 720)}:-2:flags=bicubic:out_color_matrix=bt601:out_range=pc",  # JPEG: BT.601, full range
+        # JPEG: BT.601, full range
+        f"scale={min(width, 720)}:-2:flags=bicubic:out_color_matrix=bt601:out_range=pc",
         "-q:v",
         "3",
         "-f",

@@ -1,4 +1,7 @@
-"""Word times for existing narration: forced alignment (pocketsphinx, extra `fenta[align]`) or a proportional estimate."""
+"""Word times for existing narration: forced alignment or a proportional estimate.
+
+Forced alignment uses pocketsphinx (the extra `fenta[align]`).
+"""
 
 from __future__ import annotations
 

@@ -8,7 +8,7 @@ import json
 import fenta
 from fenta.config import Settings
 from fenta.engine.store import JobStore
-from fenta.nodes.stock import scene_query
+from fenta.nodes.stock_search import scene_query
 from fenta.types import Scene
 from tests.fakes.fixtures import openrouter_fake, pexels_fake  # noqa: F401
 

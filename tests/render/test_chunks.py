@@ -9,9 +9,10 @@ from pathlib import Path
 import pytest
 
 from fenta.media.ffmpeg import ffmpeg_exe
-from fenta.render import compose
-from fenta.render.compose import chunk_spans, segment_ranges
+from fenta.render import chunks
+from fenta.render.chunks import chunk_spans
 from fenta.render.profile import Profile
+from fenta.render.segments import segment_ranges
 from fenta.render.timeline import Segment, Timeline, build_timeline
 from fenta.types import Clip
 
@@ -61,7 +62,7 @@ def test_chunks_cover_the_video_once_with_few_segments_each_and_no_transition_cu
 
 
 def test_a_short_timeline_is_one_chunk():
-    tl = _colour_montage(compose.CHUNK_SEGMENTS)
+    tl = _colour_montage(chunks.CHUNK_SEGMENTS)
     assert chunk_spans(tl, FPS) == [(0, round(tl.duration * FPS))]
 
 
@@ -119,9 +120,9 @@ def test_a_chunked_render_has_the_frames_of_one_render(kind, make_media, tmp_pat
     )
     assert len(tl.segments) > 10 and tl.title
 
-    monkeypatch.setattr(compose, "CHUNK_SEGMENTS", 1000)
+    monkeypatch.setattr(chunks, "CHUNK_SEGMENTS", 1000)
     do_render(tl, tmp_path / "one.mp4", profile=LOSSLESS)
-    monkeypatch.setattr(compose, "CHUNK_SEGMENTS", 4)
+    monkeypatch.setattr(chunks, "CHUNK_SEGMENTS", 4)
     assert len(chunk_spans(tl, FPS)) >= 3
     do_render(tl, tmp_path / "chunked.mp4", profile=LOSSLESS)
 
@@ -145,7 +146,7 @@ def test_a_chunked_render_has_the_frames_of_one_render(kind, make_media, tmp_pat
 def test_a_chunked_lossy_render_plays_through_its_joins(tmp_path, monkeypatch):
     # The default settings (x264 veryfast CRF 23): each chunk starts on a keyframe and the joined
     # stream decodes without an error, frame after frame on the 1/fps grid.
-    monkeypatch.setattr(compose, "CHUNK_SEGMENTS", 3)
+    monkeypatch.setattr(chunks, "CHUNK_SEGMENTS", 3)
     tl = _colour_montage(10, transition=0.2)
     tl = tl.model_copy(update={"voice": tone(tmp_path / "v.wav", tl.duration)})
     do_render(tl, tmp_path / "o.mp4", profile=Profile(name="canvas"), thumb=False)
@@ -172,7 +173,7 @@ def test_a_chunked_lossy_render_plays_through_its_joins(tmp_path, monkeypatch):
 
 
 def test_a_chunked_render_leaves_no_pieces_behind(tmp_path, monkeypatch):
-    monkeypatch.setattr(compose, "CHUNK_SEGMENTS", 2)
+    monkeypatch.setattr(chunks, "CHUNK_SEGMENTS", 2)
     tl = _colour_montage(5)
     do_render(tl, tmp_path / "out" / "o.mp4", thumb=False)
     left = [p.name for p in (tmp_path / "out").rglob("*") if p.is_file()]

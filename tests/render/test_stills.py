@@ -11,7 +11,8 @@ import pytest
 import fenta.render.stills as stills
 from fenta.errors import MediaError
 from fenta.media.ffmpeg import ffmpeg_exe
-from fenta.render.compose import build_command, still_args
+from fenta.render.compose import build_command
+from fenta.render.frames import still_args
 from fenta.render.profile import Profile
 from fenta.render.timeline import Segment, Timeline
 
