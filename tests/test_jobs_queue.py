@@ -269,9 +269,9 @@ def test_admission_refusing_a_job_makes_it_dead_without_running_it(write, fast, 
 
 
 def test_job_progress_is_at_most_one_event_a_second(write, fast, fenta_home):
+    after = [""] + [f", inputs: {{after: n{i - 1}.text}}" for i in range(1, 12)]
     nodes = "".join(
-        f"  n{i}: {{type: Test.Sleep, params: {{seconds: 0.1, label: n{i}}}{', inputs: {after: n%d.text}' % (i - 1) if i else ''}}}\n"
-        for i in range(12)
+        f"  n{i}: {{type: Test.Sleep, params: {{seconds: 0.1, label: n{i}}}{after[i]}}}\n" for i in range(12)
     )
     result = fenta.run(fenta.load(write("wf.yaml", "nodes:\n" + nodes)))
     s = _store(fenta_home)

@@ -178,7 +178,7 @@ def _chaos(write, fenta_home, tmp_path, fake_kie, env, *, jobs: int, kills: int,
         try:
             # A random moment while the worker is doing something: after its next node event.
             _until(
-                lambda: (
+                lambda p=p, before=before: (
                     len(_events(fenta_home, types=["node.started", "node.finished"])) > before
                     or p.poll() is not None
                 ),
@@ -413,13 +413,16 @@ def test_sigterm_or_ctrl_c_finishes_the_running_node_releases_the_job_and_exits_
         fenta.load(write("stop.yaml", TWO_RENDERS.format(name="stop", seconds=8, preset="veryfast"))),
         out=str(out),
     )
-    p = _fenta(env(), "worker")
-    try:
-        renders = lambda: [
+
+    def renders() -> list[str]:
+        return [
             e.data["node"]
             for e in _events(fenta_home, job_id, ["node.started"])
             if e.data["type"] == "Render"
-        ]  # noqa: E731
+        ]
+
+    p = _fenta(env(), "worker")
+    try:
         _until(lambda: renders() and _children(p.pid), 90, "a render to start")
         running = renders()
         p.send_signal(sig)

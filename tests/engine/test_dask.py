@@ -184,12 +184,12 @@ def dask_processes(tmp_path_factory):
                 with distributed.Client(address, timeout=5) as c:
                     c.wait_for_workers(2, timeout=max(1, deadline - time.monotonic()))
                 break
-            except (OSError, TimeoutError):
+            except (OSError, TimeoutError) as e:
                 if time.monotonic() > deadline:
                     raise AssertionError(
                         "the dask processes did not start: "
                         + " | ".join(p.read_text()[-500:] for p in logs.iterdir())
-                    )
+                    ) from e
                 time.sleep(0.5)
         yield {"address": address, "where": where}
     finally:
