@@ -145,7 +145,9 @@ def test_a_variable_the_workflow_does_not_have_fails_the_row_instead_of_being_dr
     cli("worker", "--hosted", "--until-empty")
     [row] = supabase_fake.rows("jobs")
     assert (
-        row["status"] == "failed"
+        row["id"] == remote
+        and row["status"] == "failed"
+        and row["error"].startswith(f"hosted job {remote}")
         and "variable 'lien'" in row["error"]
         and "did you mean 'line'" in row["error"]
     )
@@ -623,5 +625,6 @@ def test_ctrl_c_twice_hands_the_job_back_and_the_worker_exits_0(supabase_fake, f
     _, err = proc.communicate(timeout=30)
     assert proc.returncode == 0, err
     assert "stopping after the job rendering now" in err and "given back to the hosted queue" in err
-    row = supabase_fake.rows("jobs")[0]
-    assert row["status"] == "queued" and row["claimed_by"] is None
+    [row] = supabase_fake.rows("jobs")
+    assert row["id"] == remote and row["status"] == "queued" and row["claimed_by"] is None
+    assert supabase_fake.object(f"renders/{remote}/nested.mp4") is None  # no half-rendered upload
