@@ -46,10 +46,17 @@ nodes:
   voice: {{type: Voice.TTS, params: {{engine: espeak}}, inputs: {{text: script.text}}}}
   {clips}
   timeline: {{type: Timeline, inputs: {{clips: {source}.clips, voice: voice.audio}}}}
-  render: {{type: Render, params: {{profile: canvas, preset: ultrafast}}, inputs: {{timeline: timeline.timeline}}}}
+  render:
+    type: Render
+    params: {{profile: canvas, preset: ultrafast}}
+    inputs: {{timeline: timeline.timeline}}
 """
 BACKDROP = "backdrop: {type: Input.Background, params: {style: gradient, count: 1}}"
-KIE_IMAGE = 'gen: {{type: AI.Image, params: {{model: flux-2/pro-text-to-image, prompt: "a fox, picture {i}", resolution: 2K}}}}'
+KIE_IMAGE = (
+    'gen: {{type: AI.Image, params: {{model: flux-2/pro-text-to-image, prompt: "a fox, picture {i}",'
+    " resolution: 2K}}}}"
+)
+
 
 #: A render that runs for many seconds (cancel and stop proofs): 120 s of 480p at the medium preset.
 LONG = """
@@ -60,7 +67,10 @@ overrides: {{canvas: {{width: 480, height: 480, fps: 25}}}}
 nodes:
   backdrop: {{type: Input.Background, params: {{style: gradient, count: 2}}}}
   timeline: {{type: Timeline, params: {{duration: {seconds}}}, inputs: {{clips: backdrop.clips}}}}
-  render: {{type: Render, params: {{profile: canvas, preset: {preset}}}, inputs: {{timeline: timeline.timeline}}}}
+  render:
+    type: Render
+    params: {{profile: canvas, preset: {preset}}}
+    inputs: {{timeline: timeline.timeline}}
 """
 
 
@@ -398,9 +408,11 @@ def test_jobs_cancel_command_cancels_a_queued_job(write, fenta_home, tmp_path, e
 
 
 #: Two renders of one timeline: they queue for the render slot (one at a time on a 2-core machine).
-TWO_RENDERS = (
-    LONG
-    + "  again: {{type: Render, params: {{profile: canvas, preset: ultrafast}}, inputs: {{timeline: timeline.timeline}}}}\n"
+TWO_RENDERS = LONG + (
+    "  again:\n"
+    "    type: Render\n"
+    "    params: {{profile: canvas, preset: ultrafast}}\n"
+    "    inputs: {{timeline: timeline.timeline}}\n"
 )
 
 

@@ -153,7 +153,11 @@ def test_a_symlink_out_of_an_allowed_folder_is_refused(tmp_path, allowed, secret
 
 
 def test_urls_and_library_ids_are_not_local_files(tmp_path):
-    text = '{"nodes": {"n": {"type": "Input.Asset", "params": {"paths": ["https://example.com/a.mp4"], "asset": "abc123"}}}}'
+    text = (
+        '{"nodes": {"n": {"type": "Input.Asset",'
+        ' "params": {"paths": ["https://example.com/a.mp4"], "asset": "abc123"}}}}'
+    )
+
     [problem] = _problems(text, tmp_path)
     assert problem.field == "params.asset" and "untrusted" not in problem.message  # the library's answer
 

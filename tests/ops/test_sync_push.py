@@ -33,7 +33,10 @@ nodes:
   voice: {{type: Voice.TTS, params: {{engine: espeak}}, inputs: {{text: script.text}}}}
   backdrop: {{type: Input.Background, params: {{style: gradient, count: 1}}}}
   timeline: {{type: Timeline, inputs: {{clips: backdrop.clips, voice: voice.audio}}}}
-  render: {{type: Render, params: {{profile: canvas, preset: ultrafast}}, inputs: {{timeline: timeline.timeline}}}}
+  render:
+    type: Render
+    params: {{profile: canvas, preset: ultrafast}}
+    inputs: {{timeline: timeline.timeline}}
 """
 
 

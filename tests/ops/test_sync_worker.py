@@ -174,7 +174,8 @@ def test_a_job_needing_a_key_not_set_here_is_given_back_once_for_a_worker_that_h
     assert r.exit_code == 0, r.output
     said = [line for line in r.stderr.splitlines() if needs_key in line and "PEXELS_API_KEY" in line]
     assert said == [
-        f"hosted job {needs_key} needs PEXELS_API_KEY, not set here: given back to the hosted queue for a worker that has it"
+        f"hosted job {needs_key} needs PEXELS_API_KEY, not set here:"
+        " given back to the hosted queue for a worker that has it"
     ]
     assert "2 job(s), 1 completed, 1 given back" in r.stderr
     rows = {row["id"]: row for row in supabase_fake.rows("jobs")}
