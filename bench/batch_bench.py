@@ -72,7 +72,6 @@ def _children_cpu() -> float:
 
 def run(cmd: list[str], env: dict, *, ok: tuple[int, ...] = (0,)) -> tuple[float, float, float]:
     """(wall seconds, CPU seconds, the process's own peak MiB) of one command; exits on a status not in ok."""
-
     c0, t0 = _children_cpu(), time.perf_counter()
     proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     stop, peaks = threading.Event(), []

@@ -177,7 +177,6 @@ def _problem(importer: str, imported: str) -> str | None:
     if src not in LAYERS or dst not in LAYERS:
         missing = src if src not in LAYERS else dst
         return f"'{missing}' has no layer: add it to LAYERS in tests/test_architecture.py"
-
     if LAYERS[dst] < LAYERS[src]:
         return f"upward import ({src} is below {dst})"
     if frozenset({src, dst}) in SEPARATE:

@@ -360,7 +360,6 @@ def test_a_killed_fenta_run_is_taken_over_by_a_worker_from_its_checkpoints(write
         f"import sys; sys.path.insert(0, {str(REPO)!r}); import tests.engine.conftest, fenta;"
         f" fenta.run(fenta.load({str(wf)!r}), out='out', retries=2)"
     )
-
     proc = subprocess.Popen([sys.executable, "-c", code])
     try:
         _until(lambda: runs(fenta_home, "b") == 1, timeout=60)

@@ -57,7 +57,6 @@ KIE_IMAGE = (
     " resolution: 2K}}}}"
 )
 
-
 #: A render that runs for many seconds (cancel and stop proofs): 120 s of 480p at the medium preset.
 LONG = """
 version: 1

@@ -359,7 +359,6 @@ def test_cancelling_a_job_stops_its_render_on_the_worker_and_keeps_what_the_work
         monkeypatch.setenv(k, v)
     # 3 minutes of 480x480 video: far longer than this test waits, so only a stop on the worker ends it
     # in time.
-
     long = LONG_JOB.replace("duration: 6", "duration: 180").replace(
         "width: 320, height: 320", "width: 480, height: 480"
     )

@@ -157,7 +157,6 @@ def test_nodes_reach_the_job_store_only_through_the_job_recorder_interface():
         "nodes use the store beyond JobRecorder (add it there and to the Dask payload, or use ctx.usage):"
         f" {sorted(used)}"
     )
-
     # The guard sees real uses: the KIE nodes keep their paid tasks through ctx.store (kie_tasks.py).
     assert {"provider_task", "save_provider_task"} <= _store_uses(nodes / "kie_tasks.py")
 

@@ -65,9 +65,12 @@ CASES = {
         ["required input 'words'", "node 's'", "inputs.words"],
     ),
     "cycle": (
-        BASE + "  a: {type: Test.Sleep, inputs: {after: c.text}}\n"
-        "  b: {type: Test.Sleep, inputs: {after: a.text}}\n"
-        "  c: {type: Test.Sleep, inputs: {after: b.text}}\n",
+        BASE
+        + (
+            "  a: {type: Test.Sleep, inputs: {after: c.text}}\n"
+            "  b: {type: Test.Sleep, inputs: {after: a.text}}\n"
+            "  c: {type: Test.Sleep, inputs: {after: b.text}}\n"
+        ),
         ["cycle:", "a -> b -> c -> a"],
     ),
     "unknown variable": (
@@ -108,9 +111,12 @@ CASES = {
         ["needs params.language", "field 'params.language'", "node 's'", ":3"],
     ),
     "two connections to a single port": (
-        BASE + "  a: {type: Input.Text, params: {text: hi}}\n"
-        "  b: {type: Input.Text, params: {text: ho}}\n"
-        "  v: {type: Voice.TTS, inputs: {text: [a.text, b.text]}}\n",
+        BASE
+        + (
+            "  a: {type: Input.Text, params: {text: hi}}\n"
+            "  b: {type: Input.Text, params: {text: ho}}\n"
+            "  v: {type: Voice.TTS, inputs: {text: [a.text, b.text]}}\n"
+        ),
         ["takes one connection", "inputs.text"],
     ),
 }
@@ -131,9 +137,12 @@ def test_an_invalid_workflow_names_the_problem_and_its_place(name, write):
 def test_every_problem_is_reported_at_once(write):
     path = write(
         "bad.yaml",
-        BASE + "  a: {type: Input.Txt}\n"
-        "  b: {type: Input.Text, params: {text: hi, x: 1}}\n"
-        "  s: {type: Subtitle}\n",
+        BASE
+        + (
+            "  a: {type: Input.Txt}\n"
+            "  b: {type: Input.Text, params: {text: hi, x: 1}}\n"
+            "  s: {type: Subtitle}\n"
+        ),
     )
     with pytest.raises(SpecError) as e:
         fenta.load(path)

@@ -56,7 +56,6 @@ def test_json_problems_carry_the_line_of_the_field(write):
         '{\n"nodes": {\n\t"s": {\n\t\t"type": "Input.Text",\n'
         '\t\t"params": {"text": "hi", "colour": "red"}\n\t}\n}\n}'
     )
-
     (p,) = problems(write("wf.json", text))
     assert (p.node, p.field, p.line) == ("s", "params.colour", 5)
 

@@ -157,7 +157,6 @@ def test_urls_and_library_ids_are_not_local_files(tmp_path):
         '{"nodes": {"n": {"type": "Input.Asset",'
         ' "params": {"paths": ["https://example.com/a.mp4"], "asset": "abc123"}}}}'
     )
-
     [problem] = _problems(text, tmp_path)
     assert problem.field == "params.asset" and "untrusted" not in problem.message  # the library's answer
 

@@ -124,7 +124,6 @@ class FakeKie(FakeServer):
     ) -> None:
         """Answer the next `times` (matching) requests with `{"code": code}` (and that HTTP status if
         asked)."""
-
         self.fail_next(
             Reply(code if http_status else 200, {"code": code, "msg": msg, "data": None}),
             times=times,

@@ -448,7 +448,6 @@ def _wanted_items(messages: list[dict]) -> int | None:
 def _workflow(messages: list[dict], schema: dict) -> dict:
     """What a competent model answers to `fenta new`: an offline workflow (graph shape) narrating the
     sentence."""
-
     first = next((str(m.get("content")) for m in messages if m.get("role") == "user"), "")
     m = re.search(r"Write a workflow for this video:\s*(.+)", first)
     sentence = m.group(1).strip() if m else "a short video"

@@ -36,7 +36,6 @@ nodes:
       subtitles: subs.track
       music_bed: bed.music
       script: script.text
-
   render:
     type: Render
     params: {{profile: canvas, preset: ultrafast}}

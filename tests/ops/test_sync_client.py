@@ -73,7 +73,6 @@ def test_postgrest_errors_name_code_message_details_and_hint():
         'POST /rest/v1/jobs: HTTP 409 23505: duplicate key value violates unique constraint "jobs_pkey"'
         " (Key (id)=(abc) already exists.)"
     )
-
     assert (status, code) == (409, "23505")
     text, _, _ = describe_error("GET /rest/v1/jobs", 401, GATEWAY_NO_KEY.encoded()[0])
     assert "No API key found in request" in text and "apikey" in text

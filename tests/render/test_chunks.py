@@ -99,7 +99,6 @@ def _ass(path: Path, seconds: int) -> Path:
 def test_a_chunked_render_has_the_frames_of_one_render(kind, make_media, tmp_path, monkeypatch):
     # Clips, stills with Ken Burns, colour; captions, title card and progress bar: everything that goes
     # by the clock.
-
     a = make_media("a.mp4", "testsrc2=s=320x240:r=25:d=4", "-pix_fmt", "yuv420p")
     b = make_media("b.png", "smptebars=s=400x300:d=1", "-frames:v", "1")
     c = make_media("c.jpg", "mandelbrot=s=500x400", "-frames:v", "1")

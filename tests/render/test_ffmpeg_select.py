@@ -28,7 +28,6 @@ DEBIAN_12 = (
     "libavutil      57. 28.100 / 57. 28.100\n"
     "libavfilter     8. 44.100 /  8. 44.100\n"
 )
-
 GIT_BUILD = (
     "ffmpeg version N-110000-g3c2a8f1e2d Copyright (c) 2000-2023 the FFmpeg developers\nbuilt with gcc 13\n"
 )
