@@ -18,7 +18,8 @@ opposite order every other round (serial, batch, cluster, then cluster, batch, s
 change in the machine's other load does not favour one way; the ratios are of the median times.
 CPU seconds (each command and everything it started) are printed too: steadier on a busy host.
 
-Usage: python bench/batch_bench.py [--videos 8] [--rounds 1] [--concurrency N] [--workflow FILE] [--no-cluster] [--work DIR]
+Usage: python bench/batch_bench.py [--videos 8] [--rounds 1] [--concurrency N] [--workflow FILE]
+                                   [--no-cluster] [--work DIR]
 """
 
 from __future__ import annotations
@@ -70,7 +71,7 @@ def _children_cpu() -> float:
 
 
 def run(cmd: list[str], env: dict, *, ok: tuple[int, ...] = (0,)) -> tuple[float, float, float]:
-    """(wall seconds, CPU seconds, the process's own peak MiB) of one command; exits on an unexpected status."""
+    """(wall seconds, CPU seconds, the process's own peak MiB) of one command; exits on a status not in ok."""
     c0, t0 = _children_cpu(), time.perf_counter()
     proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     stop, peaks = threading.Event(), []
@@ -132,7 +133,8 @@ def main() -> int:
     fenta = [sys.executable, "-m", "fenta"]
     extra = ["--concurrency", str(args.concurrency)] if args.concurrency else []
     print(
-        f"{args.videos} videos of {args.workflow.name}; {os.cpu_count()} CPU cores; load average before {os.getloadavg()[0]:.2f}",
+        f"{args.videos} videos of {args.workflow.name}; {os.cpu_count()} CPU cores;"
+        f" load average before {os.getloadavg()[0]:.2f}",
         flush=True,
     )
 
@@ -188,7 +190,10 @@ def main() -> int:
             results[name].append((wall, cpu, peak))
             mem = f"  client peak {peak:.0f} MiB" if name != "serial" else ""
             print(
-                f"round {r + 1} {name:8s} {wall:7.1f} s  {per_hour(args.videos, wall):6.0f} videos/hour  CPU {cpu:6.1f} s{mem}  {notes[name]}".rstrip(),
+                (
+                    f"round {r + 1} {name:8s} {wall:7.1f} s  {per_hour(args.videos, wall):6.0f} videos/hour"
+                    f"  CPU {cpu:6.1f} s{mem}  {notes[name]}"
+                ).rstrip(),
                 flush=True,
             )
     med = {name: statistics.median(w for w, _, _ in res) for name, res in results.items()}
@@ -196,13 +201,15 @@ def main() -> int:
     peak = max((p for name, res in results.items() if name != "serial" for _, _, p in res), default=0.0)
     for name in ways:
         print(
-            f"median   {name:8s} {med[name]:7.1f} s  {per_hour(args.videos, med[name]):6.0f} videos/hour  CPU {cpu[name]:6.1f} s",
+            f"median   {name:8s} {med[name]:7.1f} s  {per_hour(args.videos, med[name]):6.0f} videos/hour"
+            f"  CPU {cpu[name]:6.1f} s",
             flush=True,
         )
     print(f"load average after {os.getloadavg()[0]:.2f}", flush=True)
     cluster_ratio = f"{med['serial'] / med['cluster']:.2f}" if "cluster" in med else "n/a"
     print(
-        f"batch/serial={med['serial'] / med['batch']:.2f} cluster/serial={cluster_ratio} client_peak_mib={peak:.0f}"
+        f"batch/serial={med['serial'] / med['batch']:.2f} cluster/serial={cluster_ratio}"
+        f" client_peak_mib={peak:.0f}"
     )
     return 0
 

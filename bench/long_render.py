@@ -176,7 +176,8 @@ def main() -> int:
             "one FFmpeg" if args.one_graph else f"{len(spans)} chunks of <= {chunks.CHUNK_SEGMENTS} segments"
         )
         print(
-            f"{kind} long ({long.duration / 60:.1f} min, {len(long.segments)} segments, {how}): fenta {l_fenta:.1f} s (tree peak {l_peak:.0f} MiB)",
+            f"{kind} long ({long.duration / 60:.1f} min, {len(long.segments)} segments, {how}):"
+            f" fenta {l_fenta:.1f} s (tree peak {l_peak:.0f} MiB)",
             flush=True,
         )
         results.append((kind, s_fenta, s_peak, l_fenta, l_peak, long.duration))
@@ -189,12 +190,14 @@ def main() -> int:
     py_peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     for kind, s_fenta, s_peak, l_fenta, l_peak, _ in results:
         ratios = (
-            f"short_fenta/testsrc={s_fenta / src[f'short-{kind}']:.2f} long_fenta/testsrc={l_fenta / src['long']:.2f} "
+            f"short_fenta/testsrc={s_fenta / src[f'short-{kind}']:.2f}"
+            f" long_fenta/testsrc={l_fenta / src['long']:.2f} "
             if src
             else ""
         )
         print(
-            f"{kind}: {ratios}python_peak_mib={py_peak:.0f} tree_peak_mib={max(s_peak, l_peak):.0f} long_tree_peak_mib={l_peak:.0f}",
+            f"{kind}: {ratios}python_peak_mib={py_peak:.0f} tree_peak_mib={max(s_peak, l_peak):.0f}"
+            f" long_tree_peak_mib={l_peak:.0f}",
             flush=True,
         )
     return 0

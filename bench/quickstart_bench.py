@@ -101,14 +101,15 @@ def main() -> int:
         run_cpu.append(run_c)
         render_cpu.append(render_c)
         print(
-            f"round {r + 1}: run {run_s:6.2f} s  render {render_s:6.2f} s  run/render {run_s / render_s:.2f}  (CPU {run_c:.1f} s / {render_c:.1f} s = {run_c / render_c:.2f})",
+            f"round {r + 1}: run {run_s:6.2f} s  render {render_s:6.2f} s  run/render {run_s / render_s:.2f}"
+            f"  (CPU {run_c:.1f} s / {render_c:.1f} s = {run_c / render_c:.2f})",
             flush=True,
         )
     run_m, render_m = statistics.median(runs), statistics.median(renders)
     cpu_ratio = statistics.median(run_cpu) / statistics.median(render_cpu)
     print(
-        "run/render=%.2f run_s=%.2f render_s=%.2f cpu_run/render=%.2f"
-        % (run_m / render_m, run_m, render_m, cpu_ratio)
+        f"run/render={run_m / render_m:.2f} run_s={run_m:.2f} render_s={render_m:.2f}"
+        f" cpu_run/render={cpu_ratio:.2f}"
     )
     return 0
 

@@ -248,17 +248,20 @@ def main() -> int:
     # CPU seconds move less with the host's load than wall time does: the work itself, compared.
     cpu_ratio = statistics.median(cpus["fenta"]) / statistics.median(cpus["limit"])
     print(
-        f"fenta/limit in CPU time: {cpu_ratio:.2f} (fenta {statistics.median(cpus['fenta']):.1f} s, limit {statistics.median(cpus['limit']):.1f} s)"
+        f"fenta/limit in CPU time: {cpu_ratio:.2f} (fenta {statistics.median(cpus['fenta']):.1f} s,"
+        f" limit {statistics.median(cpus['limit']):.1f} s)"
     )
     for name in hardware:
         k = f"fenta-{name}"
         print(
-            f"{k}: {med[k]:.2f} s, {med[k] / med['fenta']:.2f}x fenta with x264, {med[k] / med['limit']:.2f}x the x264 content limit, peak {mem[k]:.0f} MiB"
+            f"{k}: {med[k]:.2f} s, {med[k] / med['fenta']:.2f}x fenta with x264,"
+            f" {med[k] / med['limit']:.2f}x the x264 content limit, peak {mem[k]:.0f} MiB"
         )
     peer = f"{med['moviepy'] / med['fenta']:.1f}" if "moviepy" in med else "skipped"
     shutil.rmtree(work / "out", ignore_errors=True)
     print(
-        f"fenta/limit={med['fenta'] / med['limit']:.2f} fenta/testsrc={med['fenta'] / med['testsrc']:.2f} moviepy/fenta={peer} fenta_peak_mib={mem['fenta']:.0f}"
+        f"fenta/limit={med['fenta'] / med['limit']:.2f} fenta/testsrc={med['fenta'] / med['testsrc']:.2f}"
+        f" moviepy/fenta={peer} fenta_peak_mib={mem['fenta']:.0f}"
     )
     return 0
 

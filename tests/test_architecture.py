@@ -46,8 +46,8 @@ LAYERS: dict[str, int] = {
     "errors": 6,
     "retry": 6,  # the one retry policy: providers, job retries (engine) and webhook delivery (ops) use it
     "bounds": 6,  # numbers people give, checked (64-bit integers, finite floats) before they are stored
-    "database": 6,
-    "hashing": 6,  # a file's SHA-256: the node cache, the asset library, paid inputs  # opening fenta.db with the shared settings: the job store (engine) and the asset library
+    "database": 6,  # opening fenta.db with the shared settings: the job store (engine) and the asset library
+    "hashing": 6,  # a file's SHA-256: the node cache, the asset library, paid inputs
     "config": 6,
     "policy": 6,  # the trust policy: what an untrusted workflow may reach (files, addresses)
     "netguard": 6,  # requests to URLs someone gave: checked hops, addresses pinned (library, webhooks)
@@ -175,7 +175,8 @@ def _problem(importer: str, imported: str) -> str | None:
     if src == dst:
         return None
     if src not in LAYERS or dst not in LAYERS:
-        return f"'{src if src not in LAYERS else dst}' has no layer: add it to LAYERS in tests/test_architecture.py"
+        missing = src if src not in LAYERS else dst
+        return f"'{missing}' has no layer: add it to LAYERS in tests/test_architecture.py"
     if LAYERS[dst] < LAYERS[src]:
         return f"upward import ({src} is below {dst})"
     if frozenset({src, dst}) in SEPARATE:

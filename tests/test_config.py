@@ -58,7 +58,8 @@ def test_known_exceptions_are_still_needed():
 def test_the_scan_finds_each_way_of_reading_the_environment(tmp_path):
     src = tmp_path / "m.py"
     src.write_text(
-        "import os\nfrom os import getenv\na = os.environ.get('X')\nb = os.getenv('Y')\nc = os.environ['Z']\nd = os.getpid()\n"
+        "import os\nfrom os import getenv\n"
+        "a = os.environ.get('X')\nb = os.getenv('Y')\nc = os.environ['Z']\nd = os.getpid()\n"
     )
     assert sorted(int(r.split(":")[0]) for r in _env_reads(src)) == [2, 3, 4, 5]
 

@@ -7,26 +7,26 @@ import threading
 from fenta.database import open_database
 
 
+def _open_at_once(path, start: threading.Barrier, errors: list[BaseException]) -> None:
+    start.wait()
+    try:
+        db = open_database(
+            path,
+            "the test database",
+            ensure=lambda conn: conn.execute("CREATE TABLE IF NOT EXISTS t (x)"),
+        )
+        db.conn.close()
+    except BaseException as e:  # noqa: BLE001 - collected and shown below
+        errors.append(e)
+
+
 def test_a_new_database_opened_by_many_threads_at_once_opens_for_every_one(tmp_path):
     # Switching a new file to WAL needs it to itself; SQLite does not wait for that (no busy timeout).
     for attempt in range(80):  # the race is at creation: a fresh file each time
         path = tmp_path / f"new{attempt}" / "fenta.db"
         start = threading.Barrier(8)
         errors: list[BaseException] = []
-
-        def open_it() -> None:
-            start.wait()
-            try:
-                db = open_database(
-                    path,
-                    "the test database",
-                    ensure=lambda conn: conn.execute("CREATE TABLE IF NOT EXISTS t (x)"),
-                )
-                db.conn.close()
-            except BaseException as e:  # noqa: BLE001 - collected and shown below
-                errors.append(e)
-
-        threads = [threading.Thread(target=open_it) for _ in range(8)]
+        threads = [threading.Thread(target=_open_at_once, args=(path, start, errors)) for _ in range(8)]
         for t in threads:
             t.start()
         for t in threads:

@@ -148,7 +148,8 @@ def test_a_workflows_retry_section_sets_the_budget_and_the_wait(write, fast, fen
     wf = fenta.load(
         write(
             "wf.yaml",
-            "retry: {max_retries: 1, base_seconds: 0.02}\nnodes:\n  f: {type: Test.Flaky, params: {fail_times: 5}}\n",
+            "retry: {max_retries: 1, base_seconds: 0.02}\n"
+            "nodes:\n  f: {type: Test.Flaky, params: {fail_times: 5}}\n",
         )
     )
     job_id = fenta.submit(wf, out="out")
@@ -269,9 +270,9 @@ def test_admission_refusing_a_job_makes_it_dead_without_running_it(write, fast, 
 
 
 def test_job_progress_is_at_most_one_event_a_second(write, fast, fenta_home):
+    after = [""] + [f", inputs: {{after: n{i - 1}.text}}" for i in range(1, 12)]
     nodes = "".join(
-        f"  n{i}: {{type: Test.Sleep, params: {{seconds: 0.1, label: n{i}}}{', inputs: {after: n%d.text}' % (i - 1) if i else ''}}}\n"
-        for i in range(12)
+        f"  n{i}: {{type: Test.Sleep, params: {{seconds: 0.1, label: n{i}}}{after[i]}}}\n" for i in range(12)
     )
     result = fenta.run(fenta.load(write("wf.yaml", "nodes:\n" + nodes)))
     s = _store(fenta_home)
@@ -352,9 +353,13 @@ def test_watch_until_empty_waits_for_a_job_a_worker_claimed_and_has_not_started_
 def test_a_killed_fenta_run_is_taken_over_by_a_worker_from_its_checkpoints(write, fast, fenta_home):
     wf = write(
         "wf.yaml",
-        "nodes:\n  a: {type: Test.Sleep, params: {seconds: 0, label: a}}\n  b: {type: Test.Sleep, params: {seconds: 1, label: b}, inputs: {after: a.text}}\n",
+        "nodes:\n  a: {type: Test.Sleep, params: {seconds: 0, label: a}}\n"
+        "  b: {type: Test.Sleep, params: {seconds: 1, label: b}, inputs: {after: a.text}}\n",
     )
-    code = f"import sys; sys.path.insert(0, {str(REPO)!r}); import tests.engine.conftest, fenta; fenta.run(fenta.load({str(wf)!r}), out='out', retries=2)"
+    code = (
+        f"import sys; sys.path.insert(0, {str(REPO)!r}); import tests.engine.conftest, fenta;"
+        f" fenta.run(fenta.load({str(wf)!r}), out='out', retries=2)"
+    )
     proc = subprocess.Popen([sys.executable, "-c", code])
     try:
         _until(lambda: runs(fenta_home, "b") == 1, timeout=60)

@@ -46,10 +46,16 @@ nodes:
   voice: {{type: Voice.TTS, params: {{engine: espeak}}, inputs: {{text: script.text}}}}
   {clips}
   timeline: {{type: Timeline, inputs: {{clips: {source}.clips, voice: voice.audio}}}}
-  render: {{type: Render, params: {{profile: canvas, preset: ultrafast}}, inputs: {{timeline: timeline.timeline}}}}
+  render:
+    type: Render
+    params: {{profile: canvas, preset: ultrafast}}
+    inputs: {{timeline: timeline.timeline}}
 """
 BACKDROP = "backdrop: {type: Input.Background, params: {style: gradient, count: 1}}"
-KIE_IMAGE = 'gen: {{type: AI.Image, params: {{model: flux-2/pro-text-to-image, prompt: "a fox, picture {i}", resolution: 2K}}}}'
+KIE_IMAGE = (
+    'gen: {{type: AI.Image, params: {{model: flux-2/pro-text-to-image, prompt: "a fox, picture {i}",'
+    " resolution: 2K}}}}"
+)
 
 #: A render that runs for many seconds (cancel and stop proofs): 120 s of 480p at the medium preset.
 LONG = """
@@ -60,7 +66,10 @@ overrides: {{canvas: {{width: 480, height: 480, fps: 25}}}}
 nodes:
   backdrop: {{type: Input.Background, params: {{style: gradient, count: 2}}}}
   timeline: {{type: Timeline, params: {{duration: {seconds}}}, inputs: {{clips: backdrop.clips}}}}
-  render: {{type: Render, params: {{profile: canvas, preset: {preset}}}, inputs: {{timeline: timeline.timeline}}}}
+  render:
+    type: Render
+    params: {{profile: canvas, preset: {preset}}}
+    inputs: {{timeline: timeline.timeline}}
 """
 
 
@@ -178,7 +187,7 @@ def _chaos(write, fenta_home, tmp_path, fake_kie, env, *, jobs: int, kills: int,
         try:
             # A random moment while the worker is doing something: after its next node event.
             _until(
-                lambda: (
+                lambda p=p, before=before: (
                     len(_events(fenta_home, types=["node.started", "node.finished"])) > before
                     or p.poll() is not None
                 ),
@@ -398,9 +407,11 @@ def test_jobs_cancel_command_cancels_a_queued_job(write, fenta_home, tmp_path, e
 
 
 #: Two renders of one timeline: they queue for the render slot (one at a time on a 2-core machine).
-TWO_RENDERS = (
-    LONG
-    + "  again: {{type: Render, params: {{profile: canvas, preset: ultrafast}}, inputs: {{timeline: timeline.timeline}}}}\n"
+TWO_RENDERS = LONG + (
+    "  again:\n"
+    "    type: Render\n"
+    "    params: {{profile: canvas, preset: ultrafast}}\n"
+    "    inputs: {{timeline: timeline.timeline}}\n"
 )
 
 
@@ -413,13 +424,16 @@ def test_sigterm_or_ctrl_c_finishes_the_running_node_releases_the_job_and_exits_
         fenta.load(write("stop.yaml", TWO_RENDERS.format(name="stop", seconds=8, preset="veryfast"))),
         out=str(out),
     )
-    p = _fenta(env(), "worker")
-    try:
-        renders = lambda: [
+
+    def renders() -> list[str]:
+        return [
             e.data["node"]
             for e in _events(fenta_home, job_id, ["node.started"])
             if e.data["type"] == "Render"
-        ]  # noqa: E731
+        ]
+
+    p = _fenta(env(), "worker")
+    try:
         _until(lambda: renders() and _children(p.pid), 90, "a render to start")
         running = renders()
         p.send_signal(sig)

@@ -37,7 +37,8 @@ def test_new_without_a_key_says_which_key_and_that_init_works_offline_in_one_lin
     r = cli("new", PROMPT)
     assert r.exit_code == 2
     assert r.stderr.strip().splitlines() == [
-        "error: OPENROUTER_API_KEY is not set: `fenta new` asks an LLM on OpenRouter (export it or put it in a .env file); `fenta init` writes a starter workflow offline"
+        "error: OPENROUTER_API_KEY is not set: `fenta new` asks an LLM on OpenRouter"
+        " (export it or put it in a .env file); `fenta init` writes a starter workflow offline"
     ]
     assert openrouter_fake.chat_requests() == []
 

@@ -1,4 +1,5 @@
-"""credits, voices, usage and kie-callbacks as a user runs them: real fake servers, real SQLite, real output."""
+"""credits, voices, usage and kie-callbacks as a user runs them: real fake servers, real SQLite, real
+output."""
 
 from __future__ import annotations
 

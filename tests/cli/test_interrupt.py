@@ -18,7 +18,10 @@ nodes:
 """
 
 # The CLI in a child process, with the test-only node types registered.
-_MAIN = f"import sys; sys.path.insert(0, {str(REPO)!r}); import tests.engine.conftest; from fenta.cli import main; sys.argv[0] = 'fenta'; main()"
+_MAIN = (
+    f"import sys; sys.path.insert(0, {str(REPO)!r}); import tests.engine.conftest;"
+    " from fenta.cli import main; sys.argv[0] = 'fenta'; main()"
+)
 
 
 def _interrupted_run(fenta_home, *args: str) -> tuple[subprocess.CompletedProcess, str]:

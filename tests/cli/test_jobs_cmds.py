@@ -1,4 +1,5 @@
-"""The queue's commands in-process: submit, worker, jobs (list, show, events, retry, cancel, watch), run --retries."""
+"""The queue's commands in-process: submit, worker, jobs (list, show, events, retry, cancel, watch),
+run --retries."""
 
 from __future__ import annotations
 

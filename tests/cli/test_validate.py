@@ -1,4 +1,5 @@
-"""`fenta validate` over several files and stdin, the keys a workflow needs, `--var @file`, `fenta nodes TYPE`."""
+"""`fenta validate` over several files and stdin, the keys a workflow needs, `--var @file`,
+`fenta nodes TYPE`."""
 
 from __future__ import annotations
 
@@ -13,7 +14,10 @@ BAD_YAML = "nodes:\n  s: {type: Input.Txt}\n"
 BAD_JSON = (
     '{"nodes": {"v": {"type": "Voice.TTS", "params": {"engine": "espeak", "voice": "xx-yy", "text": "Hi"}}}}'
 )
-NEEDS_KEYS = "nodes:\n  g: {type: Script.Gen, params: {topic: fish}}\n  i: {type: AI.Image, params: {prompt: a fish}}\n"
+NEEDS_KEYS = (
+    "nodes:\n  g: {type: Script.Gen, params: {topic: fish}}\n"
+    "  i: {type: AI.Image, params: {prompt: a fish}}\n"
+)
 
 
 def invoke(*args: str, input: str | None = None):
@@ -67,7 +71,8 @@ def test_a_var_from_a_file_fills_the_variable(write):
     write("rate.txt", "25\n")
     wf = write(
         "wf.yaml",
-        "vars: {rate: 0}\nnodes:\n  v: {type: Voice.TTS, params: {engine: espeak, text: Hi, rate: '${vars.rate}'}}\n",
+        "vars: {rate: 0}\n"
+        "nodes:\n  v: {type: Voice.TTS, params: {engine: espeak, text: Hi, rate: '${vars.rate}'}}\n",
     )
     r = invoke("validate", str(wf), "--var", "rate=@rate.txt", "--json")
     assert r.exit_code == 0, r.output  # the file's "25", not the text "@rate.txt", reached the int param

@@ -39,10 +39,15 @@ overrides: {{canvas: {{width: 160, height: 160, fps: 10}}}}
 nodes:
   script: {{type: Input.Text, params: {{text: "Row number {i}."}}}}
   voice: {{type: Voice.TTS, params: {{engine: espeak}}, inputs: {{text: script.text}}}}
-  gen: {{type: AI.Image, params: {{model: flux-2/pro-text-to-image, prompt: "a fox, picture {i}", resolution: 2K}}}}
+  gen:
+    type: AI.Image
+    params: {{model: flux-2/pro-text-to-image, prompt: "a fox, picture {i}", resolution: 2K}}
   music: {{type: Music, params: {{path: media/tune.wav}}}}
   timeline: {{type: Timeline, inputs: {{clips: gen.clips, voice: voice.audio, music_bed: music.music}}}}
-  render: {{type: Render, params: {{profile: canvas, preset: ultrafast}}, inputs: {{timeline: timeline.timeline}}}}
+  render:
+    type: Render
+    params: {{profile: canvas, preset: ultrafast}}
+    inputs: {{timeline: timeline.timeline}}
 """
 
 #: No provider: a gradient backdrop and an espeak voice.
@@ -56,7 +61,10 @@ nodes:
   voice: {{type: Voice.TTS, params: {{engine: espeak}}, inputs: {{text: script.text}}}}
   backdrop: {{type: Input.Background, params: {{style: gradient, count: 1}}}}
   timeline: {{type: Timeline, inputs: {{clips: backdrop.clips, voice: voice.audio}}}}
-  render: {{type: Render, params: {{profile: canvas, preset: ultrafast}}, inputs: {{timeline: timeline.timeline}}}}
+  render:
+    type: Render
+    params: {{profile: canvas, preset: ultrafast}}
+    inputs: {{timeline: timeline.timeline}}
 """
 
 FAST = {"FENTA_POLL_SECONDS": "0.05", "FENTA_HEARTBEAT_SECONDS": "0.2", "FENTA_LEASE_SECONDS": "10"}
@@ -184,12 +192,12 @@ def dask_processes(tmp_path_factory):
                 with distributed.Client(address, timeout=5) as c:
                     c.wait_for_workers(2, timeout=max(1, deadline - time.monotonic()))
                 break
-            except (OSError, TimeoutError):
+            except (OSError, TimeoutError) as e:
                 if time.monotonic() > deadline:
                     raise AssertionError(
                         "the dask processes did not start: "
                         + " | ".join(p.read_text()[-500:] for p in logs.iterdir())
-                    )
+                    ) from e
                 time.sleep(0.5)
         yield {"address": address, "where": where}
     finally:
@@ -285,7 +293,10 @@ overrides: {{canvas: {{width: 320, height: 320, fps: 25}}}}
 nodes:
   backdrop: {{type: Input.Background, params: {{style: gradient, count: 2}}}}
   timeline: {{type: Timeline, params: {{duration: 6}}, inputs: {{clips: backdrop.clips}}}}
-  render: {{type: Render, params: {{profile: canvas, preset: medium}}, inputs: {{timeline: timeline.timeline}}}}
+  render:
+    type: Render
+    params: {{profile: canvas, preset: medium}}
+    inputs: {{timeline: timeline.timeline}}
 """
 
 
@@ -346,7 +357,8 @@ def test_cancelling_a_job_stops_its_render_on_the_worker_and_keeps_what_the_work
 
     for k, v in FAST.items():
         monkeypatch.setenv(k, v)
-    # 3 minutes of 480x480 video: far longer than this test waits, so only a stop on the worker ends it in time.
+    # 3 minutes of 480x480 video: far longer than this test waits, so only a stop on the worker ends it
+    # in time.
     long = LONG_JOB.replace("duration: 6", "duration: 180").replace(
         "width: 320, height: 320", "width: 480, height: 480"
     )

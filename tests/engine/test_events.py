@@ -89,11 +89,13 @@ def test_an_older_database_gains_the_queue_columns_and_the_log(fenta_home):
     db = fenta_home / "fenta.db"
     conn = sqlite3.connect(db)
     conn.executescript(
-        "CREATE TABLE jobs (id TEXT PRIMARY KEY, workflow_name TEXT NOT NULL, workflow_hash TEXT NOT NULL, workflow_file TEXT,"
-        " document TEXT NOT NULL, vars TEXT NOT NULL, out_dir TEXT NOT NULL, status TEXT NOT NULL, attempt INTEGER NOT NULL DEFAULT 1,"
-        " progress REAL NOT NULL DEFAULT 0, current_node TEXT, error TEXT, retryable INTEGER, cost REAL NOT NULL DEFAULT 0,"
+        "CREATE TABLE jobs (id TEXT PRIMARY KEY, workflow_name TEXT NOT NULL, workflow_hash TEXT NOT NULL,"
+        " workflow_file TEXT, document TEXT NOT NULL, vars TEXT NOT NULL, out_dir TEXT NOT NULL,"
+        " status TEXT NOT NULL, attempt INTEGER NOT NULL DEFAULT 1, progress REAL NOT NULL DEFAULT 0,"
+        " current_node TEXT, error TEXT, retryable INTEGER, cost REAL NOT NULL DEFAULT 0,"
         " lease_pid INTEGER, lease_until REAL, created_at REAL NOT NULL, started_at REAL, finished_at REAL);"
-        "INSERT INTO jobs (id, workflow_name, workflow_hash, document, vars, out_dir, status, created_at) VALUES ('old', 'w', 'h', '{}', '{}', '/tmp', 'completed', 1);"
+        "INSERT INTO jobs (id, workflow_name, workflow_hash, document, vars, out_dir, status, created_at)"
+        " VALUES ('old', 'w', 'h', '{}', '{}', '/tmp', 'completed', 1);"
     )
     conn.commit()
     conn.close()

@@ -154,7 +154,8 @@ def test_nodes_reach_the_job_store_only_through_the_job_recorder_interface():
     nodes = Path(fenta.__file__).parent / "nodes"
     used = {f"{p.name}: {attr}" for p in sorted(nodes.glob("*.py")) for attr in _store_uses(p) - allowed}
     assert not used, (
-        f"nodes use the store beyond JobRecorder (add it there and to the Dask payload, or use ctx.usage): {sorted(used)}"
+        "nodes use the store beyond JobRecorder (add it there and to the Dask payload, or use ctx.usage):"
+        f" {sorted(used)}"
     )
     # The guard sees real uses: the KIE nodes keep their paid tasks through ctx.store (kie_tasks.py).
     assert {"provider_task", "save_provider_task"} <= _store_uses(nodes / "kie_tasks.py")

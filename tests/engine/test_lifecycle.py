@@ -33,7 +33,7 @@ def store(settings):
     s.close()
 
 
-def _queue(store, settings, write, *, priority=0, max_retries=None, name="wf.yaml") -> str:
+def _queue(store, settings, write, *, priority=0, max_retries=None, retry_base=None, name="wf.yaml") -> str:
     job_id, _ = enqueue(
         store,
         fenta.load(write(name, WF)),
@@ -41,6 +41,7 @@ def _queue(store, settings, write, *, priority=0, max_retries=None, name="wf.yam
         out_dir=settings.home / "out",
         priority=priority,
         max_retries=max_retries,
+        retry_base=retry_base,
     )
     time.sleep(0.002)  # distinct created_at
     return job_id
@@ -163,8 +164,13 @@ def test_a_non_retryable_failure_is_dead_at_once_and_retry_revives_it_with_a_fre
 
 def test_the_jobs_own_budget_and_base_win(store, settings, write):
     job_id = _queue(store, settings, write, max_retries=0)
+    running_id, lease = _running(store, settings)
+    row, _ = lc.fail(store, lease, settings, "timeout", True)
+    assert (running_id, row.id, row.status) == (job_id, job_id, "dead")  # its 0 retries, not the settings' 3
+    _queue(store, settings, write, retry_base=0.5)
     _, lease = _running(store, settings)
-    assert lc.fail(store, lease, settings, "timeout", True)[0].status == "dead"
+    _, events = lc.fail(store, lease, settings, "timeout", True)
+    assert 0.5 <= events[1].data["delaySeconds"] <= 1.0  # its 0.5 s base, not the settings' 10 s
 
 
 def test_a_state_change_and_its_events_commit_together_or_not_at_all(store, settings, write):
@@ -237,6 +243,7 @@ def test_release_gives_the_job_back_without_counting_the_attempt(store, settings
     job_id = _queue(store, settings, write)
     _, lease = _running(store, settings)
     row, events = lc.release(store, lease)
+    assert row.id == job_id and lc.reserve(store, settings)[0].id == job_id  # and it can be taken again
     assert (row.status, row.attempt, row.lease_token) == ("queued", 0, None) and [e.type for e in events] == [
         "job.queued"
     ]

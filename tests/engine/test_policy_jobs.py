@@ -136,7 +136,10 @@ def test_an_untrusted_jobs_payload_carries_only_the_files_its_policy_allows(
     write, place, fenta_home, tmp_path
 ):
     allowed, secret, policy = place
-    text = f"nodes:\n  script: {{type: Input.Text, params: {{path: allowed/script.txt}}}}\n  note: {{type: Input.Text, params: {{text: {secret}}}}}\n"
+    text = (
+        "nodes:\n  script: {type: Input.Text, params: {path: allowed/script.txt}}\n"
+        f"  note: {{type: Input.Text, params: {{text: {secret}}}}}\n"
+    )
     trusted_id = fenta.submit(fenta.load(write("mine.yaml", text)), out=str(tmp_path / "out"))
     assert str(secret) in _payload(trusted_id, fenta_home)["files"]  # the local user's files all travel
     job_id = fenta.submit(fenta.load(write("wf.yaml", text), policy=policy), out=str(tmp_path / "out"))

@@ -255,7 +255,10 @@ nodes:
   voice: {{type: Voice.TTS, params: {{engine: espeak}}, inputs: {{text: script.text}}}}
   pics: {{type: Input.Asset, params: {{paths: [{pic}]}}}}
   timeline: {{type: Timeline, inputs: {{clips: pics.clips, voice: voice.audio}}}}
-  render: {{type: Render, params: {{profile: canvas, preset: ultrafast}}, inputs: {{timeline: timeline.timeline}}}}
+  render:
+    type: Render
+    params: {{profile: canvas, preset: ultrafast}}
+    inputs: {{timeline: timeline.timeline}}
 """
 
 
@@ -287,8 +290,14 @@ nodes:
   voice: {type: Voice.TTS, params: {engine: espeak}, inputs: {text: script.text}}
   backdrop: {type: Input.Background, params: {style: gradient, count: 1}}
   timeline: {type: Timeline, inputs: {clips: backdrop.clips, voice: voice.audio}}
-  small: {type: Render, params: {profile: canvas, preset: ultrafast, crf: 40}, inputs: {timeline: timeline.timeline}}
-  big: {type: Render, params: {profile: canvas, preset: ultrafast, crf: 20}, inputs: {timeline: timeline.timeline}}
+  small:
+    type: Render
+    params: {profile: canvas, preset: ultrafast, crf: 40}
+    inputs: {timeline: timeline.timeline}
+  big:
+    type: Render
+    params: {profile: canvas, preset: ultrafast, crf: 20}
+    inputs: {timeline: timeline.timeline}
 """,
         )
     )

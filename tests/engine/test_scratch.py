@@ -16,7 +16,13 @@ import pytest
 from fenta.engine.scratch import OWNER_FILE, scratch_folder
 
 #: A process that holds a scratch folder (as a Dask task does while it renders) until it is killed.
-HOLDER = "import sys, time\nfrom fenta.engine.scratch import scratch_folder\nwith scratch_folder(sys.argv[1]) as root:\n    print(root, flush=True)\n    time.sleep(120)\n"
+HOLDER = (
+    "import sys, time\n"
+    "from fenta.engine.scratch import scratch_folder\n"
+    "with scratch_folder(sys.argv[1]) as root:\n"
+    "    print(root, flush=True)\n"
+    "    time.sleep(120)\n"
+)
 
 
 @pytest.fixture

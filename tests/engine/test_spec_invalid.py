@@ -66,7 +66,11 @@ CASES = {
     ),
     "cycle": (
         BASE
-        + "  a: {type: Test.Sleep, inputs: {after: c.text}}\n  b: {type: Test.Sleep, inputs: {after: a.text}}\n  c: {type: Test.Sleep, inputs: {after: b.text}}\n",
+        + (
+            "  a: {type: Test.Sleep, inputs: {after: c.text}}\n"
+            "  b: {type: Test.Sleep, inputs: {after: a.text}}\n"
+            "  c: {type: Test.Sleep, inputs: {after: b.text}}\n"
+        ),
         ["cycle:", "a -> b -> c -> a"],
     ),
     "unknown variable": (
@@ -108,7 +112,11 @@ CASES = {
     ),
     "two connections to a single port": (
         BASE
-        + "  a: {type: Input.Text, params: {text: hi}}\n  b: {type: Input.Text, params: {text: ho}}\n  v: {type: Voice.TTS, inputs: {text: [a.text, b.text]}}\n",
+        + (
+            "  a: {type: Input.Text, params: {text: hi}}\n"
+            "  b: {type: Input.Text, params: {text: ho}}\n"
+            "  v: {type: Voice.TTS, inputs: {text: [a.text, b.text]}}\n"
+        ),
         ["takes one connection", "inputs.text"],
     ),
 }
@@ -130,7 +138,11 @@ def test_every_problem_is_reported_at_once(write):
     path = write(
         "bad.yaml",
         BASE
-        + "  a: {type: Input.Txt}\n  b: {type: Input.Text, params: {text: hi, x: 1}}\n  s: {type: Subtitle}\n",
+        + (
+            "  a: {type: Input.Txt}\n"
+            "  b: {type: Input.Text, params: {text: hi, x: 1}}\n"
+            "  s: {type: Subtitle}\n"
+        ),
     )
     with pytest.raises(SpecError) as e:
         fenta.load(path)

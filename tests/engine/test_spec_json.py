@@ -42,13 +42,20 @@ def test_a_lone_surrogate_is_a_problem_naming_the_node_and_field(write):
 
 
 def test_a_duplicate_json_key_is_reported_with_its_line(write):
-    text = '{"nodes": {\n"s": {"type": "Input.Text", "params": {"text": "a"}},\n"s": {"type": "Input.Text", "params": {"text": "b"}}}}'
+    text = (
+        '{"nodes": {\n'
+        '"s": {"type": "Input.Text", "params": {"text": "a"}},\n'
+        '"s": {"type": "Input.Text", "params": {"text": "b"}}}}'
+    )
     (p,) = problems(write("wf.json", text))
     assert (p.node, p.line) == ("s", 3) and "used twice (first at line 2)" in p.message
 
 
 def test_json_problems_carry_the_line_of_the_field(write):
-    text = '{\n"nodes": {\n\t"s": {\n\t\t"type": "Input.Text",\n\t\t"params": {"text": "hi", "colour": "red"}\n\t}\n}\n}'
+    text = (
+        '{\n"nodes": {\n\t"s": {\n\t\t"type": "Input.Text",\n'
+        '\t\t"params": {"text": "hi", "colour": "red"}\n\t}\n}\n}'
+    )
     (p,) = problems(write("wf.json", text))
     assert (p.node, p.field, p.line) == ("s", "params.colour", 5)
 

@@ -5,6 +5,7 @@ the file; the local user's workflows load as before.
 
 from __future__ import annotations
 
+import json
 import os
 import sys
 from pathlib import Path
@@ -119,10 +120,8 @@ def test_a_path_that_arrives_through_a_variable_is_refused_too(tmp_path, secret)
 def test_a_piper_model_given_as_a_path_is_refused(tmp_path):
     model = tmp_path / "outside.onnx"
     model.write_bytes(b"x")
-    text = (
-        '{"nodes": {"v": {"type": "Voice.TTS", "params": {"engine": "piper", "voice": "%s", "text": "hi"}}}}'
-        % model
-    )
+    voice = {"type": "Voice.TTS", "params": {"engine": "piper", "voice": str(model), "text": "hi"}}
+    text = json.dumps({"nodes": {"v": voice}})
     [problem] = _problems(text, tmp_path)
     assert (problem.node, problem.field) == ("v", "params.voice") and "untrusted" in problem.message
 
@@ -154,7 +153,10 @@ def test_a_symlink_out_of_an_allowed_folder_is_refused(tmp_path, allowed, secret
 
 
 def test_urls_and_library_ids_are_not_local_files(tmp_path):
-    text = '{"nodes": {"n": {"type": "Input.Asset", "params": {"paths": ["https://example.com/a.mp4"], "asset": "abc123"}}}}'
+    text = (
+        '{"nodes": {"n": {"type": "Input.Asset",'
+        ' "params": {"paths": ["https://example.com/a.mp4"], "asset": "abc123"}}}}'
+    )
     [problem] = _problems(text, tmp_path)
     assert problem.field == "params.asset" and "untrusted" not in problem.message  # the library's answer
 
@@ -202,9 +204,11 @@ def test_shipped_templates_stay_allowed(tmp_path):
 
 
 def test_a_logo_set_through_overrides_is_refused(tmp_path, secret):
-    text = (
-        '{"overrides": {"logo": {"path": "%s"}}, "nodes": {"n": {"type": "Input.Text", "params": {"text": "hi"}}}}'
-        % secret
+    text = json.dumps(
+        {
+            "overrides": {"logo": {"path": str(secret)}},
+            "nodes": {"n": {"type": "Input.Text", "params": {"text": "hi"}}},
+        }
     )
     [problem] = _problems(text, tmp_path)
     assert problem.field == "overrides.logo.path" and "untrusted" in problem.message

@@ -1,4 +1,5 @@
-"""YAML workflows are read strictly: no duplicate keys, no tags beyond plain values, typed top-level fields."""
+"""YAML workflows are read strictly: no duplicate keys, no tags beyond plain values, typed top-level
+fields."""
 
 from __future__ import annotations
 

@@ -128,9 +128,10 @@ class FakeServer:
                 with fake.lock:
                     fake.requests.append(req)
                     fault = None
-                    for i, (part, rep) in enumerate(fake.faults):
+                    for i, (part, canned) in enumerate(fake.faults):
                         if part is None or part in u.path:
-                            fault = fake.faults.pop(i)[1]
+                            fault = canned
+                            del fake.faults[i]
                             break
                 reply = fault or fake.dispatch(req)
                 fake.send(self, reply)

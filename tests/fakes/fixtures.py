@@ -1,7 +1,9 @@
 """Pytest fixtures that start the provider fakes and point fenta at them.
 
-Import the ones a test module needs: ``from tests.fakes.fixtures import openrouter_fake, pexels_fake  # noqa: F401``.
-One server per session (start/stop costs ~0.5 s), reset before each test; each fixture sets the key and
+Import the ones a test module needs:
+``from tests.fakes.fixtures import openrouter_fake, pexels_fake  # noqa: F401``.
+One server per session
+ (start/stop costs ~0.5 s), reset before each test; each fixture sets the key and
 FENTA_*_URL variables for the test and shrinks retry waits (FENTA_BACKOFF_SCALE).
 """
 

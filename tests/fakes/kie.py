@@ -1,4 +1,5 @@
-"""A fake KIE.ai on 127.0.0.1, following /work/shared/api-contracts.md section 1 (by hand: `python -m tests.fakes.kie`).
+"""A fake KIE.ai on 127.0.0.1, following /work/shared/api-contracts.md section 1
+(by hand: `python -m tests.fakes.kie`).
 
 Tasks progress as they are polled (waiting -> generating -> success or fail, in each family's own
 spelling; Suno PENDING -> TEXT_SUCCESS -> FIRST_SUCCESS -> SUCCESS); results point back at the fake (real
@@ -121,7 +122,8 @@ class FakeKie(FakeServer):
         path_contains: str | None = None,
         http_status: bool = False,
     ) -> None:
-        """Answer the next `times` (matching) requests with `{"code": code}` (and that HTTP status if asked)."""
+        """Answer the next `times` (matching) requests with `{"code": code}` (and that HTTP status if
+        asked)."""
         self.fail_next(
             Reply(code if http_status else 200, {"code": code, "msg": msg, "data": None}),
             times=times,

@@ -8,8 +8,9 @@ A json_schema with `strict: true` must be in the strict subset (every object clo
 `additionalProperties: false` and every property required), else 400, as the contract says an invalid
 schema is refused.
 
-Faults: `fault("401" | "402" | "402-retry" | "429" | "500" | "502" | "503" | "slow" | "malformed" | "gen-error", times)`,
-`invalid_content(times)` (200 with content that is not valid JSON), `queue_content(text)` (exact next content).
+Faults: `fault("401" | "402" | "402-retry" | "429" | "500" | "502" | "503" | "slow" | "malformed" |
+"gen-error", times)`, `invalid_content(times)` (200 with content that is not valid JSON),
+`queue_content(text)` (exact next content).
 
 Vision: a user message with image content parts (`{"type": "image_url", "image_url": {"url"}}`, http(s) or
 `data:` URLs) is answered by really looking: the fake fetches each picture, names its mean colour (red, green,
@@ -259,7 +260,8 @@ class FakeOpenRouter(FakeServer):
         )
 
     def _sse(self, gen_id: str, model: str, content: str, usage: dict) -> Reply:
-        """The documented SSE shape: keep-alive comment, text chunks, usage chunk, [DONE] (or an error event)."""
+        """The documented SSE shape: keep-alive comment, text chunks, usage chunk, [DONE] (or an error
+        event)."""
         with self.lock:
             error = self.stream_errors.pop(0) if self.stream_errors else None
         base = {"id": gen_id, "object": "chat.completion.chunk", "created": int(time.time()), "model": model}
@@ -444,7 +446,8 @@ def _wanted_items(messages: list[dict]) -> int | None:
 
 
 def _workflow(messages: list[dict], schema: dict) -> dict:
-    """What a competent model answers to `fenta new`: an offline workflow (graph shape) narrating the sentence."""
+    """What a competent model answers to `fenta new`: an offline workflow (graph shape) narrating the
+    sentence."""
     first = next((str(m.get("content")) for m in messages if m.get("role") == "user"), "")
     m = re.search(r"Write a workflow for this video:\s*(.+)", first)
     sentence = m.group(1).strip() if m else "a short video"

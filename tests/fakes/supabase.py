@@ -20,7 +20,8 @@
 Faults: `fail_next(Reply(...))` (503, 401, a 409 inside a 400 ...), `offline` (every connection is
 dropped), `drop_upload_after(n)` (the next TUS PATCH keeps n bytes, then the connection drops).
 
-By hand: ``python -m tests.fakes.supabase [--port N]`` prints FENTA_API_URL and FENTA_API_KEY and serves until Ctrl-C.
+By hand: ``python -m tests.fakes.supabase [--port N]`` prints FENTA_API_URL and FENTA_API_KEY and serves
+until Ctrl-C.
 """
 
 from __future__ import annotations
@@ -351,7 +352,8 @@ class FakeSupabase(FakeServer):
                     return pg_error(
                         409,
                         "23503",
-                        f'insert or update on table "{name}" violates foreign key constraint "{name}_job_id_fkey"',
+                        f'insert or update on table "{name}" violates foreign key constraint'
+                        f' "{name}_job_id_fkey"',
                         f'Key (job_id)=({obj["job_id"]}) is not present in table "jobs".',
                     )
                 row_id = obj.get("id") or str(uuid.uuid4())

@@ -13,7 +13,10 @@ WF = """
 version: 1
 name: tagged
 template: karaoke-bold
-overrides: {{canvas: {{width: 180, height: 320, fps: 15}}, pacing: {{min_clip: 0.5, max_clip: 1.0}}, progress_bar: null}}
+overrides:
+  canvas: {{width: 180, height: 320, fps: 15}}
+  pacing: {{min_clip: 0.5, max_clip: 1.0}}
+  progress_bar: null
 nodes:
   clips: {{type: Input.Asset, params: {params}}}
   timeline: {{type: Timeline, params: {{duration: 2}}, inputs: {{clips: clips.clips}}}}

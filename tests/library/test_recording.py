@@ -1,4 +1,5 @@
-"""Stock downloads and AI generations land in the library with their provenance; a failure to record never fails a run."""
+"""Stock downloads and AI generations land in the library with their provenance; a failure to record
+never fails a run."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""BinaryVerdicts: an answer about a binary is asked once, and again when the binary or the question changes."""
+"""BinaryVerdicts: an answer about a binary is asked once, and again when the binary or the question
+changes."""
 
 from __future__ import annotations
 

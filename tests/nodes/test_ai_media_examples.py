@@ -1,4 +1,5 @@
-"""The AI examples render end to end against the fakes (KIE.ai, OpenRouter, Pexels) and estimate their cost."""
+"""The AI examples render end to end against the fakes (KIE.ai, OpenRouter, Pexels) and estimate
+their cost."""
 
 from __future__ import annotations
 

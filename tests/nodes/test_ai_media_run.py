@@ -1,4 +1,5 @@
-"""AI media through the CLI: a killed run resumes without paying twice; dry run and --max-cost spend nothing."""
+"""AI media through the CLI: a killed run resumes without paying twice; dry run and --max-cost spend
+nothing."""
 
 from __future__ import annotations
 
@@ -20,7 +21,9 @@ name: slow-ai
 template: karaoke-bold
 overrides: {canvas: {width: 180, height: 320, fps: 15}}
 nodes:
-  gen: {type: AI.Image, params: {model: flux-2/pro-text-to-image, prompt: "a fox in the snow", resolution: 2K}}
+  gen:
+    type: AI.Image
+    params: {model: flux-2/pro-text-to-image, prompt: "a fox in the snow", resolution: 2K}
   timeline: {type: Timeline, params: {duration: 3}, inputs: {clips: gen.clips}}
   render: {type: Render, params: {profile: 360p}, inputs: {timeline: timeline.timeline}}
 """

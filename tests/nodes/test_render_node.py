@@ -30,7 +30,12 @@ nodes:
     params: {{path: music.wav, level_db: -20}}
   timeline:
     type: Timeline
-    inputs: {{clips: pics.clips, voice: voice.audio, subtitles: subs.track, music_bed: bed.music, script: script.text}}
+    inputs:
+      clips: pics.clips
+      voice: voice.audio
+      subtitles: subs.track
+      music_bed: bed.music
+      script: script.text
   render:
     type: Render
     params: {{profile: canvas, preset: ultrafast}}

@@ -35,6 +35,7 @@ def test_topic_becomes_a_rendered_video_with_credits_and_usage(openrouter_fake, 
     assert len(pexels_fake.requests_to("/videos/search")) >= 1 and len(pexels_fake.media_requests()) == 3
     assert res["cost"] > 0
     usage = json.loads(cli("usage", "--json").stdout)
-    # provider calls, plus what fenta itself records after each job for quotas (issue 14): the job and its minutes
+    # provider calls, plus what fenta itself records after each job for quotas (issue 14): the job and
+    # its minutes
     assert {r["provider"] for r in usage["rows"]} == {"openrouter", "pexels", "fenta"}
     assert {r["units"] for r in usage["rows"] if r["provider"] == "fenta"} == {"jobs", "render_minutes"}

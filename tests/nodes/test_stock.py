@@ -1,4 +1,5 @@
-"""Input.Stock against the fake Pexels: per-scene clips, no repeats, canvas-driven search, fallbacks, credits."""
+"""Input.Stock against the fake Pexels: per-scene clips, no repeats, canvas-driven search, fallbacks,
+credits."""
 
 from __future__ import annotations
 
@@ -120,7 +121,8 @@ def test_usage_and_the_remaining_rate_limit_are_recorded(write, pexels_fake, cli
     store = JobStore(Settings.from_env().db_path)
     rows = list(
         store.db.query(
-            "SELECT units, COUNT(*) n, SUM(quantity) q FROM usage_records WHERE provider='pexels' GROUP BY units ORDER BY units"
+            "SELECT units, COUNT(*) n, SUM(quantity) q FROM usage_records WHERE provider='pexels'"
+            " GROUP BY units ORDER BY units"
         )
     )
     store.close()

@@ -17,11 +17,13 @@ from tests.tts._helpers import run_node, small_template
 SCRIPTS = {
     "en": (
         "en-us",
-        "Octopuses have three hearts and blue blood. In 2026, the well-known U.S.A. lab counted 8 arms — again! Clever, strange, alien.",
+        "Octopuses have three hearts and blue blood. In 2026, the well-known U.S.A. lab counted 8 arms"
+        " — again! Clever, strange, alien.",
     ),
     "ru": (
         "ru",
-        "У осьминогов три сердца и голубая кровь. В 2026 году, т.е. совсем скоро, учёные снова посчитали щупальца — их 8! Умные, странные, инопланетные.",
+        "У осьминогов три сердца и голубая кровь. В 2026 году, т.е. совсем скоро, учёные снова посчитали"
+        " щупальца — их 8! Умные, странные, инопланетные.",
     ),
 }
 _TAG = re.compile(r"\{[^}]*\}")

@@ -147,7 +147,8 @@ def test_validation_refuses_a_script_param_without_words(write, cli):
 def test_a_run_whose_script_is_only_emoji_names_the_voice_node_and_its_text_input(write, cli):
     wf = write(
         "wf.yaml",
-        'version: 1\nname: n\nnodes:\n  script: {type: Input.Text, params: {text: "🎉 🎉"}}\n  voice: {type: Voice.TTS, params: {engine: espeak}, inputs: {text: script.text}}\n',
+        'version: 1\nname: n\nnodes:\n  script: {type: Input.Text, params: {text: "🎉 🎉"}}\n'
+        "  voice: {type: Voice.TTS, params: {engine: espeak}, inputs: {text: script.text}}\n",
     )
     result = cli("run", str(wf), "-o", "out")
     assert result.exit_code != 0

@@ -48,7 +48,11 @@ def tiny(write, make_media, monkeypatch):
     return write("wf.yaml", TINY), write("rows.csv", ROWS)
 
 
-CHAOS = "vars: {label: a, fail_times: 1, internal: false}\nnodes:\n  c: {type: Test.Flaky, params: {label: '${vars.label}', fail_times: '${vars.fail_times}', internal: '${vars.internal}'}}\n"
+CHAOS = (
+    "vars: {label: a, fail_times: 1, internal: false}\nnodes:\n"
+    "  c: {type: Test.Flaky, params: {label: '${vars.label}', fail_times: '${vars.fail_times}',"
+    " internal: '${vars.internal}'}}\n"
+)
 
 
 def _junit(path) -> list:

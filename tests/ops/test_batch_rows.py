@@ -114,7 +114,8 @@ def test_a_csv_column_no_row_fills_is_still_checked_against_the_variables(wf, wr
     with pytest.raises(ManifestError) as e:
         check_rows(wf, rows, manifest="rows.csv")
     assert _problems(e) == [
-        "rows.csv, field 'clpi': the header names 'clpi', which is not a variable of this workflow (its variables: clip, rate, text)"
+        "rows.csv, field 'clpi': the header names 'clpi', which is not a variable of this workflow"
+        " (its variables: clip, rate, text)"
     ]
 
 

@@ -1,4 +1,5 @@
-"""KIE callbacks: signatures verified, bad ones rejected, the same task row updated once, polling ends early."""
+"""KIE callbacks: signatures verified, bad ones rejected, the same task row updated once, polling
+ends early."""
 
 from __future__ import annotations
 
@@ -174,7 +175,9 @@ name: cb
 template: karaoke-bold
 overrides: {{canvas: {{width: 180, height: 320, fps: 15}}}}
 nodes:
-  gen: {{type: AI.Image, params: {{model: flux-kontext-pro, prompt: "a fox", callback_url: "{hook}", timeout: 20}}}}
+  gen:
+    type: AI.Image
+    params: {{model: flux-kontext-pro, prompt: "a fox", callback_url: "{hook}", timeout: 20}}
 """,
             )
         )

@@ -1,4 +1,5 @@
-"""`fenta.run` / `fenta.resume` from a Python script: quotas before, webhooks and usage after, like `fenta run`."""
+"""`fenta.run` / `fenta.resume` from a Python script: quotas before, webhooks and usage after, like
+`fenta run`."""
 
 from __future__ import annotations
 

@@ -64,11 +64,14 @@ def test_a_bad_token_reaches_postgrest_as_pgrst301(supabase_fake, monkeypatch):
 
 
 def test_postgrest_errors_name_code_message_details_and_hint():
-    body = b'{"code":"23505","details":"Key (id)=(abc) already exists.","hint":null,"message":"duplicate key value violates unique constraint \\"jobs_pkey\\""}'
+    body = (
+        b'{"code":"23505","details":"Key (id)=(abc) already exists.","hint":null,'
+        b'"message":"duplicate key value violates unique constraint \\"jobs_pkey\\""}'
+    )
     text, status, code = describe_error("POST /rest/v1/jobs", 409, body)
-    assert (
-        text
-        == 'POST /rest/v1/jobs: HTTP 409 23505: duplicate key value violates unique constraint "jobs_pkey" (Key (id)=(abc) already exists.)'
+    assert text == (
+        'POST /rest/v1/jobs: HTTP 409 23505: duplicate key value violates unique constraint "jobs_pkey"'
+        " (Key (id)=(abc) already exists.)"
     )
     assert (status, code) == (409, "23505")
     text, _, _ = describe_error("GET /rest/v1/jobs", 401, GATEWAY_NO_KEY.encoded()[0])

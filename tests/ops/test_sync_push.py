@@ -33,7 +33,10 @@ nodes:
   voice: {{type: Voice.TTS, params: {{engine: espeak}}, inputs: {{text: script.text}}}}
   backdrop: {{type: Input.Background, params: {{style: gradient, count: 1}}}}
   timeline: {{type: Timeline, inputs: {{clips: backdrop.clips, voice: voice.audio}}}}
-  render: {{type: Render, params: {{profile: canvas, preset: ultrafast}}, inputs: {{timeline: timeline.timeline}}}}
+  render:
+    type: Render
+    params: {{profile: canvas, preset: ultrafast}}
+    inputs: {{timeline: timeline.timeline}}
 """
 
 
@@ -491,9 +494,9 @@ def test_while_a_job_runs_its_row_moves_at_most_once_a_second(cli, write, supaba
     """What the web page sees through Realtime: the row running with growing progress, then completed."""
     import tests.engine.conftest  # noqa: F401  (registers Test.Sleep)
 
+    after = [""] + [f", inputs: {{after: s{i - 1}.text}}" for i in range(1, 10)]
     chain = "\n".join(
-        f"  s{i}: {{type: Test.Sleep, params: {{seconds: 0.5, label: s{i}}}{', inputs: {after: s%d.text}' % (i - 1) if i else ''}}}"
-        for i in range(10)
+        f"  s{i}: {{type: Test.Sleep, params: {{seconds: 0.5, label: s{i}}}{after[i]}}}" for i in range(10)
     )  # 5 s: room for several passes on a busy machine
     out = _run(cli, str(write("slow.yaml", f"name: slow\nsync: true\nnodes:\n{chain}\n")))
     rows = [

@@ -32,8 +32,9 @@ create publication supabase_realtime;
 create schema storage;
 create table storage.buckets (id text primary key, name text not null unique, public boolean default false,
   created_at timestamptz default now());
-create table storage.objects (id uuid primary key default gen_random_uuid(), bucket_id text references storage.buckets (id),
-  name text, owner uuid, created_at timestamptz default now());
+create table storage.objects (id uuid primary key default gen_random_uuid(),
+  bucket_id text references storage.buckets (id), name text, owner uuid,
+  created_at timestamptz default now());
 alter table storage.objects enable row level security;
 create function storage.foldername(name text) returns text[] language sql immutable
   as $$ select (string_to_array(name, '/'))[1:array_length(string_to_array(name, '/'), 1) - 1] $$;
@@ -52,7 +53,8 @@ def pg():
     """A running throwaway PostgreSQL; yields a function running SQL through psql (stdout)."""
     if not Path(INITDB).exists():
         pytest.skip(
-            f"PostgreSQL's initdb is not installed here ({INITDB}); the schema test needs a real PostgreSQL 15"
+            f"PostgreSQL's initdb is not installed here ({INITDB});"
+            " the schema test needs a real PostgreSQL 15"
         )
     if PSQL is None:
         pytest.skip("psql is not installed here; the schema test applies the SQL with psql")
@@ -134,7 +136,8 @@ def test_the_three_tables_have_the_columns_fenta_writes(applied):
     cols = set(
         _rows(
             applied(
-                "select table_name || '.' || column_name from information_schema.columns where table_schema = 'public'"
+                "select table_name || '.' || column_name from information_schema.columns"
+                " where table_schema = 'public'"
             )
         )
     )
@@ -223,7 +226,8 @@ def test_a_signed_in_user_queues_and_sees_only_their_own_jobs(applied):
     assert refused.returncode != 0 and "row-level security" in refused.stderr
     everything = _rows(
         applied(
-            "begin; set local role service_role; select workflow_name from public.jobs order by workflow_name; commit;"
+            "begin; set local role service_role;"
+            " select workflow_name from public.jobs order by workflow_name; commit;"
         )
     )
     assert {"alice-clip", "bob-clip"} <= set(everything)
@@ -233,11 +237,19 @@ def test_the_conditional_claim_matches_once_and_a_lapsed_lease_is_claimable_agai
     """What `fenta worker --hosted` sends (PATCH ?id=eq.X&status=eq.queued) as PostgREST runs it."""
     job = str(uuid.uuid4())
     applied(f"insert into public.jobs (id, workflow_name, document) values ('{job}', 'race', '{{}}')")
-    claim = f"update public.jobs set status = 'running', claimed_by = '{{who}}', lease_expires_at = now() + interval '30 seconds' where id = '{job}' and status = 'queued' returning claimed_by"
+    claim = (
+        "update public.jobs set status = 'running', claimed_by = '{who}',"
+        " lease_expires_at = now() + interval '30 seconds'"
+        f" where id = '{job}' and status = 'queued' returning claimed_by"
+    )
     assert _rows(applied(claim.format(who="w1"))) == ["w1"]
     assert _rows(applied(claim.format(who="w2"))) == []
     applied(f"update public.jobs set lease_expires_at = now() - interval '1 second' where id = '{job}'")
-    reclaim = f"update public.jobs set claimed_by = 'w2', lease_expires_at = now() + interval '30 seconds' where id = '{job}' and status = 'running' and lease_expires_at < now() and claimed_by = 'w1' returning claimed_by"
+    reclaim = (
+        "update public.jobs set claimed_by = 'w2', lease_expires_at = now() + interval '30 seconds'"
+        f" where id = '{job}' and status = 'running' and lease_expires_at < now() and claimed_by = 'w1'"
+        " returning claimed_by"
+    )
     assert _rows(applied(reclaim)) == ["w2"]
     assert _rows(applied(reclaim)) == []
 
@@ -249,7 +261,8 @@ def test_events_and_usage_rows_need_their_job_and_go_with_it(applied):
     )
     assert orphan.returncode != 0 and "foreign key" in orphan.stderr
     applied(
-        f"insert into public.jobs (id) values ('{job}'); insert into public.job_events (id, job_id, type) values ('{job}:1', '{job}', 'job.started');"
+        f"insert into public.jobs (id) values ('{job}');"
+        f" insert into public.job_events (id, job_id, type) values ('{job}:1', '{job}', 'job.started');"
         f"insert into public.usage_records (id, job_id, provider) values ('{job}:1', '{job}', 'openrouter')"
     )
     applied(f"delete from public.jobs where id = '{job}'")
@@ -297,11 +310,13 @@ def test_fenta_sync_sql_prints_exactly_this_schema(cli):
 
 
 def test_a_user_token_may_push_their_own_jobs_but_not_claim_or_touch_others(applied):
-    """What `fenta run --sync` with FENTA_API_TOKEN sends (PostgREST upserts: INSERT ... ON CONFLICT DO UPDATE)."""
+    """What `fenta run --sync` with FENTA_API_TOKEN sends (PostgREST upserts: INSERT ... ON CONFLICT DO
+    UPDATE)."""
     alice, bob = str(uuid.uuid4()), str(uuid.uuid4())
     job = f"local-{uuid.uuid4().hex[:8]}"
     upsert = (
-        f"insert into public.jobs (id, workflow_name, status, progress) values ('{job}', 'mine', '{{status}}', {{progress}}) "
+        f"insert into public.jobs (id, workflow_name, status, progress)"
+        f" values ('{job}', 'mine', '{{status}}', {{progress}}) "
         "on conflict (id) do update set status = excluded.status, progress = excluded.progress"
     )
     applied(_as_user(alice, upsert.format(status="running", progress=0.5)))
@@ -309,7 +324,8 @@ def test_a_user_token_may_push_their_own_jobs_but_not_claim_or_touch_others(appl
     applied(
         _as_user(
             alice,
-            f"insert into public.job_events (id, job_id, type) values ('{job}:1', '{job}', 'job.completed') on conflict (id) do nothing",
+            f"insert into public.job_events (id, job_id, type) values ('{job}:1', '{job}', 'job.completed')"
+            " on conflict (id) do nothing",
         )
     )
     applied(
@@ -369,11 +385,19 @@ def _as_postgrest(req) -> str:
     data = f"$fenta${json.dumps(rows)}$fenta$"
     if req.method == "POST":
         updates = ", ".join(f'"{c}" = excluded."{c}"' for c in rows[0] if c != "id")
-        return f"insert into public.{table} ({cols}) select {cols} from json_populate_recordset(null::public.{table}, {data}) on conflict (id) do update set {updates}"
+        return (
+            f"insert into public.{table} ({cols}) select {cols}"
+            f" from json_populate_recordset(null::public.{table}, {data})"
+            f" on conflict (id) do update set {updates}"
+        )
     where = " and ".join(
         f"{col} = {_literal(v[3:])}" for col, [v] in req.query.items() if v.startswith("eq.")
     )
-    return f"update public.{table} set ({cols}) = (select {cols} from json_populate_recordset(null::public.{table}, {data})) where {where} returning id"
+    return (
+        f"update public.{table} set ({cols}) ="
+        f" (select {cols} from json_populate_recordset(null::public.{table}, {data}))"
+        f" where {where} returning id"
+    )
 
 
 def _literal(text: str) -> str:
@@ -391,7 +415,8 @@ def test_the_rows_fenta_sends_fit_the_schema_as_postgrest_would_write_them(
     assert cli("run", str(write("wf.yaml", TINY.format(name="replayed", extra=""))), "--sync").exit_code == 0
     remote = supabase_fake.queue_job(GRAPH, vars={"line": "Replayed."})
     applied(
-        f"insert into public.jobs (id, workflow_name, document, vars) values ('{remote}', 'web', {_literal(json.dumps(GRAPH))}, '{{}}')"
+        f"insert into public.jobs (id, workflow_name, document, vars)"
+        f" values ('{remote}', 'web', {_literal(json.dumps(GRAPH))}, '{{}}')"
     )
     assert cli("worker", "--hosted", "--until-empty").exit_code == 0
     writes = [
@@ -403,7 +428,8 @@ def test_the_rows_fenta_sends_fit_the_schema_as_postgrest_would_write_them(
         assert out.returncode == 0, (req.method, req.path, req.body[:300], out.stderr)
     rows = _rows(
         applied(
-            f"select status || '|' || coalesce(video_path, '') from public.jobs where workflow_name in ('replayed', 'from-the-web') or id = '{remote}' order by status"
+            "select status || '|' || coalesce(video_path, '') from public.jobs"
+            f" where workflow_name in ('replayed', 'from-the-web') or id = '{remote}' order by status"
         )
     )
     assert len(rows) == 2 and all(r.startswith("completed|renders/") for r in rows)

@@ -145,7 +145,9 @@ def test_a_variable_the_workflow_does_not_have_fails_the_row_instead_of_being_dr
     cli("worker", "--hosted", "--until-empty")
     [row] = supabase_fake.rows("jobs")
     assert (
-        row["status"] == "failed"
+        row["id"] == remote
+        and row["status"] == "failed"
+        and row["error"].startswith(f"hosted job {remote}")
         and "variable 'lien'" in row["error"]
         and "did you mean 'line'" in row["error"]
     )
@@ -172,7 +174,8 @@ def test_a_job_needing_a_key_not_set_here_is_given_back_once_for_a_worker_that_h
     assert r.exit_code == 0, r.output
     said = [line for line in r.stderr.splitlines() if needs_key in line and "PEXELS_API_KEY" in line]
     assert said == [
-        f"hosted job {needs_key} needs PEXELS_API_KEY, not set here: given back to the hosted queue for a worker that has it"
+        f"hosted job {needs_key} needs PEXELS_API_KEY, not set here:"
+        " given back to the hosted queue for a worker that has it"
     ]
     assert "2 job(s), 1 completed, 1 given back" in r.stderr
     rows = {row["id"]: row for row in supabase_fake.rows("jobs")}
@@ -623,5 +626,6 @@ def test_ctrl_c_twice_hands_the_job_back_and_the_worker_exits_0(supabase_fake, f
     _, err = proc.communicate(timeout=30)
     assert proc.returncode == 0, err
     assert "stopping after the job rendering now" in err and "given back to the hosted queue" in err
-    row = supabase_fake.rows("jobs")[0]
-    assert row["status"] == "queued" and row["claimed_by"] is None
+    [row] = supabase_fake.rows("jobs")
+    assert row["id"] == remote and row["status"] == "queued" and row["claimed_by"] is None
+    assert supabase_fake.object(f"renders/{remote}/nested.mp4") is None  # no half-rendered upload

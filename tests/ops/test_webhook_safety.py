@@ -27,8 +27,9 @@ GOOD_SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
 def _stored_endpoint(store, ep_id: str, url: str, *, secret: str = GOOD_SECRET, trusted: int = 1) -> None:
     """An endpoint as an older version (or a bug) may have left it: written to the table directly."""
     store.db.conn.execute(
-        "INSERT INTO webhook_endpoints (id, url, secret, events, enabled, after_event_id, created_at, trusted) "
-        "VALUES (?, ?, ?, ?, 1, 0, ?, ?)",
+        "INSERT INTO webhook_endpoints"
+        " (id, url, secret, events, enabled, after_event_id, created_at, trusted)"
+        " VALUES (?, ?, ?, ?, 1, 0, ?, ?)",
         (ep_id, url, secret, json.dumps(list(wh.DEFAULT_EVENTS)), time.time() - 60, trusted),
     )
 
@@ -73,7 +74,7 @@ def test_the_local_user_may_add_a_loopback_receiver_and_an_untrusted_entry_point
     assert ep.trusted is False and wh.get_endpoint(store, ep.id).trusted is False
 
 
-# ------------------------------------------------------------------------------ one bad endpoint never blocks the others
+# ------------------------------------------------------------ one bad endpoint never blocks the others
 
 
 def test_an_endpoint_with_an_invalid_stored_url_never_blocks_a_good_one(store, settings, cli):

@@ -11,7 +11,7 @@ import random
 import time
 
 import pytest
-from standardwebhooks import Webhook
+from standardwebhooks import Webhook, WebhookVerificationError
 
 from fenta.config import Settings
 from fenta.engine.events import append_event
@@ -60,7 +60,7 @@ def test_signed_headers_verify_with_the_package_for_any_body():
         headers = wh.signed_headers(secret, "evt_7", int(time.time()), body.encode())
         assert Webhook(secret).verify(body.encode(), headers) == json.loads(body)
     other = wh.generate_secret()
-    with pytest.raises(Exception):
+    with pytest.raises(WebhookVerificationError, match="No matching signature"):
         Webhook(other).verify(b"{}", wh.signed_headers(secret, "evt_7", int(time.time()), b"{}"))
 
 

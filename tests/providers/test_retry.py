@@ -106,7 +106,8 @@ def test_retry_after_seconds_is_honoured(fake, monkeypatch):
 
 
 def test_retry_after_as_an_http_date_is_honoured(fake, monkeypatch):
-    # A date 2 minutes ahead is over the 60 s the client sleeps through: it gives up at once and says how long.
+    # A date 2 minutes ahead is over the 60 s the client sleeps through: it gives up at once and says
+    # how long.
     when = email.utils.formatdate(time.time() + 120, usegmt=True)
     fake.fail_next(Reply(429, {"error": "slow down"}, headers={"Retry-After": when}), times=3)
     with pytest.raises(RateLimitError) as e:

@@ -1,4 +1,5 @@
-"""Long timelines render in chunks joined without re-encoding: the same frames, no frame lost or doubled at a join."""
+"""Long timelines render in chunks joined without re-encoding: the same frames, no frame lost or
+doubled at a join."""
 
 from __future__ import annotations
 
@@ -83,8 +84,11 @@ def _ass(path: Path, seconds: int) -> Path:
     )
     path.write_text(
         "[Script Info]\nScriptType: v4.00+\nPlayResX: 180\nPlayResY: 320\n\n[V4+ Styles]\n"
-        "Format: Name, Fontname, Fontsize, PrimaryColour, SecondaryColour, OutlineColour, BackColour, Bold, Italic, Underline, StrikeOut, ScaleX, ScaleY, Spacing, Angle, BorderStyle, Outline, Shadow, Alignment, MarginL, MarginR, MarginV, Encoding\n"
-        "Style: Default,DejaVu Sans,24,&H00FFFFFF,&H000000FF,&H00000000,&H00000000,-1,0,0,0,100,100,0,0,1,2,0,2,10,10,40,1\n\n"
+        "Format: Name, Fontname, Fontsize, PrimaryColour, SecondaryColour, OutlineColour, BackColour,"
+        " Bold, Italic, Underline, StrikeOut, ScaleX, ScaleY, Spacing, Angle, BorderStyle, Outline, Shadow,"
+        " Alignment, MarginL, MarginR, MarginV, Encoding\n"
+        "Style: Default,DejaVu Sans,24,&H00FFFFFF,&H000000FF,&H00000000,&H00000000,"
+        "-1,0,0,0,100,100,0,0,1,2,0,2,10,10,40,1\n\n"
         "[Events]\nFormat: Layer, Start, End, Style, Name, MarginL, MarginR, MarginV, Effect, Text\n"
         + events,
         encoding="utf-8",
@@ -94,7 +98,8 @@ def _ass(path: Path, seconds: int) -> Path:
 
 @pytest.mark.parametrize("kind", ["cut", "fade"])
 def test_a_chunked_render_has_the_frames_of_one_render(kind, make_media, tmp_path, monkeypatch):
-    # Clips, stills with Ken Burns, colour; captions, title card and progress bar: everything that goes by the clock.
+    # Clips, stills with Ken Burns, colour; captions, title card and progress bar: everything that goes
+    # by the clock.
     a = make_media("a.mp4", "testsrc2=s=320x240:r=25:d=4", "-pix_fmt", "yuv420p")
     b = make_media("b.png", "smptebars=s=400x300:d=1", "-frames:v", "1")
     c = make_media("c.jpg", "mandelbrot=s=500x400", "-frames:v", "1")

@@ -185,7 +185,12 @@ def test_fenta_doctor_lists_which_encoders_work(cli):
     assert all(v == "usable" or v.startswith("not usable: ") for v in info["encoders"].values())
 
 
-RENDER_WF = "version: 1\nname: t\nnodes:\n  bg:\n    type: Input.Background\n  tl:\n    type: Timeline\n    inputs: {clips: bg.clips}\n  render:\n    type: Render\n    inputs: {timeline: tl.timeline}\n"
+RENDER_WF = (
+    "version: 1\nname: t\nnodes:\n"
+    "  bg:\n    type: Input.Background\n"
+    "  tl:\n    type: Timeline\n    inputs: {clips: bg.clips}\n"
+    "  render:\n    type: Render\n    inputs: {timeline: tl.timeline}\n"
+)
 
 
 def test_a_queued_jobs_encoder_is_kept_with_it_and_set_on_every_render_node_when_it_runs(write):

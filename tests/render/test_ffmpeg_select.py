@@ -20,12 +20,14 @@ from tests.conftest import REPO
 
 REAL = imageio_ffmpeg.get_ffmpeg_exe()
 BUNDLED_VERSION = imageio_ffmpeg.get_ffmpeg_version().lstrip("n").split("-")[0]  # "9.0.2"
-DEBIAN_12 = """ffmpeg version 5.1.6-0+deb12u1 Copyright (c) 2000-2024 the FFmpeg developers
-built with gcc 12 (Debian 12.2.0-14)
-configuration: --prefix=/usr --extra-version=0+deb12u1 --toolchain=hardened --enable-gpl --enable-libass --enable-libfreetype --enable-libx264
-libavutil      57. 28.100 / 57. 28.100
-libavfilter     8. 44.100 /  8. 44.100
-"""
+DEBIAN_12 = (
+    "ffmpeg version 5.1.6-0+deb12u1 Copyright (c) 2000-2024 the FFmpeg developers\n"
+    "built with gcc 12 (Debian 12.2.0-14)\n"
+    "configuration: --prefix=/usr --extra-version=0+deb12u1 --toolchain=hardened --enable-gpl --enable-libass"
+    " --enable-libfreetype --enable-libx264\n"
+    "libavutil      57. 28.100 / 57. 28.100\n"
+    "libavfilter     8. 44.100 /  8. 44.100\n"
+)
 GIT_BUILD = (
     "ffmpeg version N-110000-g3c2a8f1e2d Copyright (c) 2000-2023 the FFmpeg developers\nbuilt with gcc 13\n"
 )
@@ -122,7 +124,8 @@ def test_passing_over_a_system_ffmpeg_logs_one_notice_naming_it_its_version_and_
     ffmpeg_exe()
     notices = [r.getMessage() for r in caplog.records if r.getMessage().startswith("notice:")]
     assert notices == [
-        f"notice: {old} is FFmpeg 5.1.6 (older than 6.1, needed for drawtext text_align); using the bundled FFmpeg {BUNDLED_VERSION}"
+        f"notice: {old} is FFmpeg 5.1.6 (older than 6.1, needed for drawtext text_align);"
+        f" using the bundled FFmpeg {BUNDLED_VERSION}"
     ]
 
 
@@ -201,7 +204,8 @@ def test_run_with_fenta_ffmpeg_naming_a_missing_file_exits_2_with_one_line(cli, 
     r = cli("run", str(write("wf.yaml", (REPO / "examples" / "quickstart.yaml").read_text())), "-o", "out")
     assert r.exit_code == 2
     assert r.stderr.strip().splitlines() == [
-        f"error: FENTA_FFMPEG={tmp_path / 'nowhere' / 'ffmpeg'} does not exist; point it at FFmpeg 6.1 or newer, or unset it to use the bundled FFmpeg"
+        f"error: FENTA_FFMPEG={tmp_path / 'nowhere' / 'ffmpeg'} does not exist;"
+        " point it at FFmpeg 6.1 or newer, or unset it to use the bundled FFmpeg"
     ]
 
 
@@ -231,7 +235,8 @@ def test_doctor_exits_2_and_says_why_when_fenta_ffmpeg_is_unusable(cli, monkeypa
     r = cli("doctor", "--json")
     assert r.exit_code == 2
     assert json.loads(r.stdout)["ffmpeg"] == {
-        "error": f"FENTA_FFMPEG={tmp_path / 'gone'} does not exist; point it at FFmpeg 6.1 or newer, or unset it to use the bundled FFmpeg"
+        "error": f"FENTA_FFMPEG={tmp_path / 'gone'} does not exist;"
+        " point it at FFmpeg 6.1 or newer, or unset it to use the bundled FFmpeg"
     }
 
 
@@ -277,7 +282,8 @@ def test_the_quickstart_renders_with_ffmpeg_5_1_first_on_path_using_the_bundled_
     r = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=tmp_path, timeout=300)
     assert r.returncode == 0, r.stderr
     assert [ln for ln in r.stderr.splitlines() if ln.startswith("notice:")] == [
-        f"notice: {old} is FFmpeg 5.1.6 (older than 6.1, needed for drawtext text_align); using the bundled FFmpeg {BUNDLED_VERSION}"
+        f"notice: {old} is FFmpeg 5.1.6 (older than 6.1, needed for drawtext text_align);"
+        f" using the bundled FFmpeg {BUNDLED_VERSION}"
     ]
     assert calls(old) == ["-version"]  # checked, never asked to render
     assert Path(json.loads(r.stdout)["video"]).is_file()

@@ -75,5 +75,6 @@ def test_ken_burns_filters_keep_one_frame_size_from_scaler_to_encoder(make_media
     )
     graph = build_command(tl, tmp_path / "o.mp4", None, profile=Profile(name="canvas"), textdir=tmp_path)
     graph = graph[graph.index("-filter_complex") + 1]
-    # A scaler re-evaluated per frame makes frames of changing sizes, which `crop` and later filters mis-handle.
+    # A scaler re-evaluated per frame makes frames of changing sizes, which `crop` and later filters
+    # mis-handle.
     assert "eval=frame" not in graph

@@ -1,4 +1,5 @@
-"""Awkward media: odd sizes, rotation, VFR, no audio, short clips, huge stills, GIF/WebP, wrong kinds, corrupt files."""
+"""Awkward media: odd sizes, rotation, VFR, no audio, short clips, huge stills, GIF/WebP, wrong kinds,
+corrupt files."""
 
 from __future__ import annotations
 
