@@ -42,7 +42,8 @@ def _summary(result: RunResult) -> None:
             err_console.print(f"[dim]fix it, then:[/] fenta resume {result.job_id} --reload", highlight=False)
         else:
             err_console.print(
-                f"[dim]continue with:[/] fenta resume {result.job_id}  [dim](here) or[/] fenta jobs retry {result.job_id}  [dim](a worker)[/]",
+                f"[dim]continue with:[/] fenta resume {result.job_id}  [dim](here) or[/] fenta jobs "
+                f"retry {result.job_id}  [dim](a worker)[/]",
                 highlight=False,
             )
 
@@ -204,13 +205,19 @@ def run(
     var: list[str] | None = typer.Option(
         None,
         "--var",
-        help="Override a variable: --var key=value, or key=@file.txt to use a file's text (@@ for a literal @; repeatable).",
+        help=(
+            "Override a variable: --var key=value, or key=@file.txt to use a file's text (@@ for a "
+            "literal @; repeatable)."
+        ),
     ),
     out: Path = typer.Option(
         Path("renders"),
         "-o",
         "--out",
-        help="Folder for the finished video and its artifacts, or a file name ending in .mp4 (renders/clip.mp4).",
+        help=(
+            "Folder for the finished video and its artifacts, or a file name ending in .mp4 "
+            "(renders/clip.mp4)."
+        ),
     ),
     name: str | None = typer.Option(
         None, "--name", help="Base name of the files (default: the workflow's name)."
@@ -218,7 +225,10 @@ def run(
     overwrite: bool = typer.Option(
         False,
         "--overwrite",
-        help="Replace files of the same name an earlier job wrote (default: take the next free name, NAME-2.mp4).",
+        help=(
+            "Replace files of the same name an earlier job wrote (default: take the next free name, "
+            "NAME-2.mp4)."
+        ),
     ),
     refresh: list[str] | None = typer.Option(
         None, "--refresh", help="Run this node again even if cached (repeatable)."
@@ -236,24 +246,38 @@ def run(
     preview: bool = typer.Option(
         False,
         "--preview",
-        help="Render a quick low-resolution draft (360p, fastest preset) as NAME.preview.mp4; cached apart from the full render.",
+        help=(
+            "Render a quick low-resolution draft (360p, fastest preset) as NAME.preview.mp4; cached "
+            "apart from the full render."
+        ),
     ),
     retries: int | None = typer.Option(
         None,
         "--retries",
         min=0,
         max=10,
-        help="Retries after a retryable failure (network, timeout, 5xx, FFmpeg crash), waiting here with a countdown: 10-20 s, 20-40 s, 40-80 s (FENTA_RETRY_BASE_SECONDS). Default: the workflow's retry.max_retries, else 3; 0 turns them off.",
+        help=(
+            "Retries after a retryable failure (network, timeout, 5xx, FFmpeg crash), waiting here with "
+            "a countdown: 10-20 s, 20-40 s, 40-80 s (FENTA_RETRY_BASE_SECONDS). Default: the workflow's "
+            "retry.max_retries, else 3; 0 turns them off."
+        ),
     ),
     encoder: str | None = typer.Option(
         None,
         "--encoder",
-        help="H.264 encoder for every Render node: auto, x264, nvenc, qsv, vaapi or videotoolbox (one that fails here falls back to x264 with a notice; default: the node's, x264).",
+        help=(
+            "H.264 encoder for every Render node: auto, x264, nvenc, qsv, vaapi or videotoolbox (one "
+            "that fails here falls back to x264 with a notice; default: the node's, x264)."
+        ),
     ),
     sync: bool = typer.Option(
         False,
         "--sync",
-        help="Push the job, its progress and the finished video to the hosted project (FENTA_API_URL, FENTA_API_KEY); the same as sync: true in the workflow or FENTA_SYNC=1. Offline, the run still succeeds and the push waits for `fenta sync`.",
+        help=(
+            "Push the job, its progress and the finished video to the hosted project (FENTA_API_URL, "
+            "FENTA_API_KEY); the same as sync: true in the workflow or FENTA_SYNC=1. Offline, the run "
+            "still succeeds and the push waits for `fenta sync`."
+        ),
     ),
     untrusted: bool = typer.Option(False, "--untrusted", help=UNTRUSTED_HELP),
     republish: bool = typer.Option(
@@ -289,10 +313,10 @@ def run(
         _dry_run(wf, json)
         return
     settings = Settings.from_env()
-    prepare(
-        out=out, name=name, settings=settings
-    )  # an unwritable -o or FENTA_HOME is bad input (exit 2) before anything runs
-    ffmpeg_choice()  # an unusable FENTA_FFMPEG is bad input (exit 2), not a failed job; any notice comes before the display
+    # Bad input (exit 2) before anything runs: an unwritable -o or FENTA_HOME; an unusable FENTA_FFMPEG
+    # (not a failed job), whose notice, if any, comes before the display.
+    prepare(out=out, name=name, settings=settings)
+    ffmpeg_choice()
     check_keys(wf, settings)  # every missing key in one message (exit 2), before asking about the cost
     from ..nodes.publish import check_accounts
 
@@ -387,7 +411,10 @@ def resume(
     reload: bool = typer.Option(
         False,
         "--reload",
-        help="Read the workflow file again (after fixing it); finished nodes whose inputs and params did not change are kept.",
+        help=(
+            "Read the workflow file again (after fixing it); finished nodes whose inputs and params did "
+            "not change are kept."
+        ),
     ),
     json: bool = typer.Option(False, "--json", help="Print the result as JSON."),
     retries: int | None = typer.Option(
@@ -395,10 +422,14 @@ def resume(
         "--retries",
         min=0,
         max=10,
-        help="Retries here after a retryable failure, counted afresh (default: the job's own budget; 0 turns them off).",
+        help=(
+            "Retries here after a retryable failure, counted afresh (default: the job's own budget; 0 "
+            "turns them off)."
+        ),
     ),
 ) -> None:
-    """Continue a failed, dead, cancelled or killed job here, from its last finished node (same folder, names and --preview)."""
+    """Continue a failed, dead, cancelled or killed job here, from its last finished node (same folder, names
+    and --preview)."""
     from ..media.ffmpeg import ffmpeg_choice
     from ..ops.runs import resume_async
 

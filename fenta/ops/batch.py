@@ -66,7 +66,8 @@ def _workflow_file(workflow: str | os.PathLike | Workflow) -> Path:
     if isinstance(workflow, Workflow):
         if not workflow.file or workflow.file.startswith("<") or not Path(workflow.file).is_file():
             raise BatchError(
-                "a batch reloads its workflow for every row: give a workflow file (or one loaded with fenta.load)"
+                "a batch reloads its workflow for every row: give a workflow file (or one loaded "
+                "with fenta.load)"
             )
         return Path(workflow.file)
     return Path(workflow)
@@ -339,7 +340,8 @@ def _drive(
     on_start: Callable[[dict[str, Any]], None] | None,
     concurrency: int | None,
 ) -> dict[str, Any]:
-    """Run the batch's queued jobs on `executor` to the end, then settle the batch and write its report files."""
+    """Run the batch's queued jobs on `executor` to the end, then settle the batch and write its report
+    files."""
     from ..engine.lifecycle import request_cancel
     from ..engine.store import JobStore
     from .serving import Worker

@@ -247,7 +247,10 @@ def junit_xml(report: dict[str, Any]) -> bytes:
                     "type": r["failed_node_type"] or "infrastructure",
                 },
             )
-            el.text = f"job {r['job_id']}, {r['attempts']} attempt(s): {r['error']}{where}\ndetails: fenta jobs show {r['job_id']}"
+            el.text = (
+                f"job {r['job_id']}, {r['attempts']} attempt(s): {r['error']}{where}\n"
+                f"details: fenta jobs show {r['job_id']}"
+            )
         elif r["status"] != "passed":
             why = (
                 "not run: the batch stopped first (--fail-fast)"

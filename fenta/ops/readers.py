@@ -59,7 +59,8 @@ def pump(
                 for a in webhooks.deliver_due(store, settings):
                     if log and a.status != "delivered":
                         log(
-                            f"webhook {webhooks.message_id(a.event_id or 0)} to {a.endpoint_id}: {a.error or a.http_status} ({a.status})"
+                            f"webhook {webhooks.message_id(a.event_id or 0)} to {a.endpoint_id}: "
+                            f"{a.error or a.http_status} ({a.status})"
                         )
             except Exception as e:
                 if log:

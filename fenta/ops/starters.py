@@ -102,7 +102,8 @@ def init(
         raise SpecError(
             [
                 Problem(
-                    f"name '{name}' must be a plain file name: letters (any alphabet), digits, '-' and '_', starting with a letter or digit",
+                    f"name '{name}' must be a plain file name: letters (any alphabet), digits, '-' "
+                    "and '_', starting with a letter or digit",
                     field="NAME",
                 )
             ]

@@ -354,9 +354,8 @@ async def push_async(
             if one is None:
                 alike = store.job_ids_starting(job_id, 4)
                 if len(alike) > 1:
-                    raise JobError(
-                        f"'{job_id}' is the start of several job ids ({', '.join(alike[:3])}{', ...' if len(alike) > 3 else ''}): give more of it"
-                    )
+                    shown = ", ".join(alike[:3]) + (", ..." if len(alike) > 3 else "")
+                    raise JobError(f"'{job_id}' is the start of several job ids ({shown}): give more of it")
                 raise JobError(f"no job with id '{job_id}' (see `fenta jobs`)")
             if state.get(store, one.id) is None and not dry_run:
                 state.mark_job(store, one.id)

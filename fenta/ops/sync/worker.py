@@ -202,7 +202,8 @@ class HostedWorker:
                         if not e.retryable:
                             raise
                         self.log(
-                            f"hosted job {row['id']}: {e} (what is left is pushed later; an unreleased lease lapses)"
+                            f"hosted job {row['id']}: {e} (what is left is pushed later; an "
+                            "unreleased lease lapses)"
                         )
         finally:
             pusher.stop()
@@ -287,9 +288,10 @@ class HostedWorker:
                 continue
             reason = "cancelled" if rows and rows[0].get("status") == "cancelled" else "lost"
             state.release(store, job_id)  # nothing more of this job goes to the row: it is not ours now
-            self.log(
-                f"hosted job {remote_id} was {'cancelled on the hosted project' if reason == 'cancelled' else 'taken over by another worker'}; stopping it here"
+            why = (
+                "cancelled on the hosted project" if reason == "cancelled" else "taken over by another worker"
             )
+            self.log(f"hosted job {remote_id} was {why}; stopping it here")
             task.cancel()
             return reason
         return None
@@ -444,7 +446,8 @@ class HostedWorker:
         await self._hand_back(api, row)
         message = f"needs {names}, not set here"
         self.log(
-            f"hosted job {remote} {message}: given back to the hosted queue for a worker that has {'it' if len(e.missing) == 1 else 'them'}"
+            f"hosted job {remote} {message}: given back to the hosted queue for a worker that has "
+            f"{'it' if len(e.missing) == 1 else 'them'}"
         )
         return HostedResult(remote, None, "queued", message)
 
@@ -477,7 +480,8 @@ class HostedWorker:
                 return True
             except SyncError as e:
                 self.log(
-                    f"hosted job {remote}: push failed ({e}); {'trying again' if attempt < 5 else 'it waits for the next push'}"
+                    f"hosted job {remote}: push failed ({e}); "
+                    f"{'trying again' if attempt < 5 else 'it waits for the next push'}"
                 )
                 if not e.retryable:
                     return False
