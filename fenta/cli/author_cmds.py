@@ -49,10 +49,10 @@ def _show(wf) -> None:
     from ..engine.graph import to_text
     from ..engine.keys import describe, key_needs
     from ..engine.results import plan
-    from .run_cmds import _cost_lines
+    from ._preflight import cost_lines
 
     console.print(to_text(wf), highlight=False, markup=False)
-    for line in _cost_lines(plan(wf).cost):
+    for line in cost_lines(plan(wf).cost):
         console.print(line, highlight=False)
     keys = key_needs(wf)
     if keys:

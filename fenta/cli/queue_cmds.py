@@ -76,7 +76,7 @@ def submit(
     from ..bounds import finite, whole
     from ..engine.keys import key_needs
     from ..engine.spec import load, parse_var_overrides
-    from .run_cmds import _confirm_cost, check_encoder_choice
+    from ._preflight import check_encoder_choice, confirm_cost
 
     priority = whole(priority, "--priority")
     max_cost = None if max_cost is None else finite(max_cost, "--max-cost", least=0)
@@ -84,7 +84,7 @@ def submit(
     policy = policy_for(untrusted)
     wf = load(file, vars=parse_var_overrides(var, policy=policy), policy=policy)
     settings = Settings.from_env()
-    _confirm_cost(wf, yes, max_cost, json)
+    confirm_cost(wf, yes, max_cost, json)
     missing = [k.var for k in key_needs(wf, settings) if not k.set]
     job_id = jobs.submit(
         wf,
