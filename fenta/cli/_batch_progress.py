@@ -58,7 +58,8 @@ class BatchDisplay:
             BarColumn(bar_width=30),
             MofNCompleteColumn(),
             TextColumn(
-                "[green]{task.fields[passed]} passed[/]  [red]{task.fields[failed]} failed[/]  [yellow]{task.fields[running]} running[/]"
+                "[green]{task.fields[passed]} passed[/]  [red]{task.fields[failed]} failed[/]  "
+                "[yellow]{task.fields[running]} running[/]"
             ),
             TextColumn("[dim]eta[/]"),
             TimeRemainingColumn(),
@@ -133,14 +134,16 @@ class BatchDisplay:
         elif t == "job.retrying":
             self._stop_row(ev.job_id)
             self._line(
-                f"↻ {row['name']} retrying in {ev.data.get('delaySeconds', 0):.1f}s (attempt {ev.data.get('attempt')}) after: {ev.data.get('error')}",
+                f"↻ {row['name']} retrying in {ev.data.get('delaySeconds', 0):.1f}s (attempt "
+                f"{ev.data.get('attempt')}) after: {ev.data.get('error')}",
                 style="yellow",
             )
         elif t == "job.queued":  # given back (the batch is stopping)
             self._stop_row(ev.job_id)
         elif t == "message" and self.live is not None:
             self.live.console.print(
-                f"[yellow]{escape(str(ev.data.get('level')))}[/] {escape(row['name'])} {escape(str(ev.node))}: {escape(str(ev.data.get('text')))}",
+                f"[yellow]{escape(str(ev.data.get('level')))}[/] {escape(row['name'])} "
+                f"{escape(str(ev.node))}: {escape(str(ev.data.get('text')))}",
                 highlight=False,
             )
         self._refresh()

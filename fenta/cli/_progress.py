@@ -138,7 +138,8 @@ class RunDisplay:
             self.console.print(f"{_FAILED_ICON} {nid} failed", highlight=False)
         elif ev.type == "job.retrying":
             self.console.print(
-                f"↻ retrying in {ev.data.get('delaySeconds', 0):.1f}s (attempt {ev.data.get('attempt')}) after: {ev.data.get('error')}",
+                f"↻ retrying in {ev.data.get('delaySeconds', 0):.1f}s (attempt "
+                f"{ev.data.get('attempt')}) after: {ev.data.get('error')}",
                 highlight=False,
                 markup=False,
             )

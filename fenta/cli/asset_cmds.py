@@ -13,7 +13,10 @@ from ..errors import AssetError, FentaError
 from ._app import app, console, emit_json, handle_errors, print_error
 
 assets_app = typer.Typer(
-    help="Your clips, stills and audio, stored once, probed once, tagged; use them with Input.Asset {asset: ID} or {tag: NAME}.",
+    help=(
+        "Your clips, stills and audio, stored once, probed once, tagged; use them with Input.Asset "
+        "{asset: ID} or {tag: NAME}."
+    ),
     no_args_is_help=True,
 )
 app.add_typer(assets_app, name="assets")
@@ -108,9 +111,7 @@ def assets_add(
 @assets_app.command("list")
 @handle_errors()
 def assets_list(
-    kind: Kind | None = typer.Option(
-        None, "--kind", case_sensitive=False, help="Only this kind of asset."
-    ),
+    kind: Kind | None = typer.Option(None, "--kind", case_sensitive=False, help="Only this kind of asset."),
     tag: str | None = typer.Option(None, "--tag", help="Only assets with this tag."),
     json: bool = typer.Option(
         False, "--json", help="Print as JSON (duration, size, thumbnail path, provenance, ...)."

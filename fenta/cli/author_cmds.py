@@ -49,10 +49,10 @@ def _show(wf) -> None:
     from ..engine.graph import to_text
     from ..engine.keys import describe, key_needs
     from ..engine.results import plan
-    from .run_cmds import _cost_lines
+    from ._preflight import cost_lines
 
     console.print(to_text(wf), highlight=False, markup=False)
-    for line in _cost_lines(plan(wf).cost):
+    for line in cost_lines(plan(wf).cost):
         console.print(line, highlight=False)
     keys = key_needs(wf)
     if keys:
@@ -65,7 +65,10 @@ def new(
     ctx: typer.Context,
     prompt: str = typer.Argument(
         ...,
-        help='The video in one sentence, e.g. "a 30-second vertical video about octopus facts with stock footage and karaoke captions".',
+        help=(
+            'The video in one sentence, e.g. "a 30-second vertical video about octopus facts with stock '
+            'footage and karaoke captions".'
+        ),
     ),
     out: Path = typer.Option(
         Path("workflow.yaml"), "-o", "--out", help="The workflow file to write (.yaml or .yml)."
@@ -81,7 +84,10 @@ def new(
     run: bool = typer.Option(
         False,
         "--run",
-        help="Run the workflow right after writing it (as `fenta run FILE` does: keys checked, a paid run asks first unless --yes).",
+        help=(
+            "Run the workflow right after writing it (as `fenta run FILE` does: keys checked, a paid "
+            "run asks first unless --yes)."
+        ),
     ),
     yes: bool = typer.Option(
         False, "--yes", "-y", help="With --run: do not ask before a run that costs money."
@@ -89,12 +95,18 @@ def new(
     model: str = typer.Option(
         "strong",
         "--model",
-        help="The model that writes it: strong, weak (FENTA_MODEL_STRONG / FENTA_MODEL_WEAK) or an OpenRouter model id.",
+        help=(
+            "The model that writes it: strong, weak (FENTA_MODEL_STRONG / FENTA_MODEL_WEAK) or an "
+            "OpenRouter model id."
+        ),
     ),
     json: bool = typer.Option(
         False,
         "--json",
-        help="Print the result as JSON (with --run: the run's result; the file's path is in its summary on stderr).",
+        help=(
+            "Print the result as JSON (with --run: the run's result; the file's path is in its summary "
+            "on stderr)."
+        ),
     ),
 ) -> None:
     """Write a workflow from one sentence with an LLM (OpenRouter), checked by fenta's own loader.
@@ -146,7 +158,9 @@ def new(
         return
     show = err_console if json else console
     show.print(
-        f"[green]✓[/] wrote {escape(str(done.path))}: {len(done.workflow.nodes)} nodes, template {escape(str(done.workflow.template_name))} [dim]({done.rounds} round{'s' if done.rounds > 1 else ''}, {done.tokens} tokens{spent})[/]",
+        f"[green]✓[/] wrote {escape(str(done.path))}: {len(done.workflow.nodes)} nodes, template "
+        f"{escape(str(done.workflow.template_name))} [dim]({done.rounds} "
+        f"round{'s' if done.rounds > 1 else ''}, {done.tokens} tokens{spent})[/]",
         highlight=False,
     )
     if not json:
@@ -172,7 +186,10 @@ def init(
     kind: Kind = typer.Option(
         Kind.quickstart,
         "--kind",
-        help="quickstart: offline, no keys (fixed narration, espeak voice, generated backgrounds); stock: LLM script + Pexels footage; ai: LLM script + KIE.ai images.",
+        help=(
+            "quickstart: offline, no keys (fixed narration, espeak voice, generated backgrounds); "
+            "stock: LLM script + Pexels footage; ai: LLM script + KIE.ai images."
+        ),
     ),
     template: str = typer.Option(
         "karaoke-bold", "--template", help="The look (`fenta templates` lists them)."
@@ -208,7 +225,8 @@ def init(
         # fenta reads .env from the folder it runs in: the hint works from there.
         here = "" if folder.resolve() == Path.cwd().resolve() else f"cd {escape(_shell(str(folder)))} && "
         console.print(
-            f"[dim]next:[/] {here}cp .env.example .env, fill in the keys, then fenta run {escape(_shell(done.workflow.name))} --dry-run",
+            f"[dim]next:[/] {here}cp .env.example .env, fill in the keys, then fenta run "
+            f"{escape(_shell(done.workflow.name))} --dry-run",
             highlight=False,
         )
     else:

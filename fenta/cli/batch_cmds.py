@@ -36,9 +36,7 @@ batch_app = typer.Typer(
 app.add_typer(batch_app, name="batch")
 
 
-def _finish(
-    report: dict[str, Any], as_json: bool, files: tuple[tuple[str, Path | None], ...] = ()
-) -> None:
+def _finish(report: dict[str, Any], as_json: bool, files: tuple[tuple[str, Path | None], ...] = ()) -> None:
     """The rows that failed, where the reports went, the closing `N passed, N failed`, the exit code."""
     from ..ops.batch_report import closing_line
 
@@ -94,9 +92,16 @@ def _checks() -> None:
     ffmpeg_choice()  # an unusable FENTA_FFMPEG is bad input (exit 2) before anything is queued
 
 
-_CONCURRENCY = "Rows run at once (default: one per CPU core plus one, so one row's voice and file work overlap the others' encodes; with --cluster, the workers' render slots)."
+_CONCURRENCY = (
+    "Rows run at once (default: one per CPU core plus one, so one row's voice and file work overlap the "
+    "others' encodes; with --cluster, the workers' render slots)."
+)
 _UNTRUSTED = f"{UNTRUSTED_HELP} `fenta batch resume` keeps it."
-_CLUSTER = "Run the rows on Dask: local (a LocalCluster here), local:N (N workers), or tcp://HOST:8786 (a scheduler; FENTA_DASK_ADDRESS, then DASK_SCHEDULER_ADDRESS, when not given). Needs Dask: the dask extra of fenta."
+_CLUSTER = (
+    "Run the rows on Dask: local (a LocalCluster here), local:N (N workers), or tcp://HOST:8786 (a "
+    "scheduler; FENTA_DASK_ADDRESS, then DASK_SCHEDULER_ADDRESS, when not given). Needs Dask: the dask "
+    "extra of fenta."
+)
 
 
 @batch_app.command("run")
@@ -105,7 +110,11 @@ def run(
     workflow: Path = typer.Argument(..., help="Workflow file (.yaml, .yml or .json)."),
     rows: Path = typer.Argument(
         ...,
-        help="The rows: a CSV file whose header names the variables, a JSONL file, or a JSON array of objects. Columns `name` (output file name) and `priority` (higher first) set the row's own settings.",
+        help=(
+            "The rows: a CSV file whose header names the variables, a JSONL file, or a JSON array of "
+            "objects. Columns `name` (output file name) and `priority` (higher first) set the row's own "
+            "settings."
+        ),
     ),
     out: Path = typer.Option(
         Path("renders"),
@@ -117,18 +126,27 @@ def run(
     fail_fast: bool = typer.Option(
         False,
         "--fail-fast",
-        help="Stop at the first failed row; rows not finished are not run (default: a failing row does not stop the others).",
+        help=(
+            "Stop at the first failed row; rows not finished are not run (default: a failing row does "
+            "not stop the others)."
+        ),
     ),
     cluster: str | None = typer.Option(None, "--cluster", help=_CLUSTER),
     report: Path | None = typer.Option(
         None,
         "--report",
-        help="Write the report as JSON: totals, and per row its index, job id, status, video, duration, cost, seconds, attempts, error and failed node.",
+        help=(
+            "Write the report as JSON: totals, and per row its index, job id, status, video, duration, "
+            "cost, seconds, attempts, error and failed node."
+        ),
     ),
     junit: Path | None = typer.Option(
         None,
         "--junit",
-        help="Write the report as JUnit XML: one testcase per row, <failure> for a failed node (render, voice, bad media, provider), <error> for infrastructure or a crash.",
+        help=(
+            "Write the report as JUnit XML: one testcase per row, <failure> for a failed node (render, "
+            "voice, bad media, provider), <error> for infrastructure or a crash."
+        ),
     ),
     overwrite: bool = typer.Option(
         False, "--overwrite", help="Replace files of the same name (default: a taken name becomes NAME-2)."
@@ -141,7 +159,10 @@ def run(
         "--retries",
         min=0,
         max=10,
-        help="Retries of a row after a retryable failure, through the queue (default: the workflow's retry.max_retries, else 3).",
+        help=(
+            "Retries of a row after a retryable failure, through the queue (default: the workflow's "
+            "retry.max_retries, else 3)."
+        ),
     ),
     json: bool = typer.Option(
         False,
@@ -230,7 +251,8 @@ def _status_table(report: dict[str, Any]) -> None:
 
     t = report["totals"]
     console.print(
-        f"batch {report['batch_id']} ({report['status']}): {report['workflow']} x {report['manifest']} -> {report['out_dir']}",
+        f"batch {report['batch_id']} ({report['status']}): {report['workflow']} x "
+        f"{report['manifest']} -> {report['out_dir']}",
         highlight=False,
         markup=False,
     )
@@ -251,7 +273,8 @@ def _status_table(report: dict[str, Any]) -> None:
         t_.add_row(*r)
     console.print(t_)
     console.print(
-        f"{t['passed']} passed, {t['failed']} failed, {t['skipped']} skipped, {t['pending']} not finished; cost ${t['cost']:.4f}",
+        f"{t['passed']} passed, {t['failed']} failed, {t['skipped']} skipped, {t['pending']} not "
+        f"finished; cost ${t['cost']:.4f}",
         highlight=False,
     )
 

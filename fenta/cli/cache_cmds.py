@@ -36,7 +36,8 @@ def cache_show(
     ctx: typer.Context,
     json: bool = typer.Option(False, "--json", help="Print as JSON."),
 ) -> None:
-    """Show where the cache is, how big it is (template previews included), and when its entries were last used."""
+    """Show where the cache is, how big it is (template previews included), and when its entries were last
+    used."""
     if ctx.invoked_subcommand:
         return
     from ..engine.cache import human_size
@@ -54,7 +55,8 @@ def cache_show(
     )
     for area, info in sorted(u.areas.items()):
         console.print(
-            f"  [dim]{area:<8}[/] {human_size(info['bytes']):>10}  {info['files']} files  [dim]{_AREAS.get(area, '')}[/]",
+            f"  [dim]{area:<8}[/] {human_size(info['bytes']):>10}  {info['files']} files  "
+            f"[dim]{_AREAS.get(area, '')}[/]",
             highlight=False,
         )
     if u.running_jobs:
@@ -105,10 +107,10 @@ def cache_prune(
         emit_json(r.to_dict())
         return
     verb = "would remove" if dry_run else "removed"
+    holds = "would hold" if dry_run else "now holds"
     console.print(
-        f"{verb} {r.entries} entries and {r.files} files ({human_size(r.bytes)}); the cache now holds {human_size(r.kept_bytes)}"
-        if not dry_run
-        else f"{verb} {r.entries} entries and {r.files} files ({human_size(r.bytes)}); the cache would hold {human_size(r.kept_bytes)}",
+        f"{verb} {r.entries} entries and {r.files} files ({human_size(r.bytes)}); "
+        f"the cache {holds} {human_size(r.kept_bytes)}",
         highlight=False,
     )
     if r.running_jobs:

@@ -146,7 +146,8 @@ def kie_callbacks(
     ),
     port: int = typer.Option(8765, "--port", help="Port to listen on (0: any free one)."),
 ) -> None:
-    """Receive KIE.ai callbacks for workflows that set callback_url (signed when FENTA_KIE_WEBHOOK_SECRET is set)."""
+    """Receive KIE.ai callbacks for workflows that set callback_url (signed when FENTA_KIE_WEBHOOK_SECRET is
+    set)."""
     from rich.text import Text
 
     from ..bounds import whole

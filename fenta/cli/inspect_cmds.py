@@ -14,7 +14,10 @@ from ._trust import UNTRUSTED_HELP, policy_for
 VarOpt = typer.Option(
     None,
     "--var",
-    help="Override a variable: --var key=value, or key=@file.txt to use a file's text (@@ for a literal @; repeatable).",
+    help=(
+        "Override a variable: --var key=value, or key=@file.txt to use a file's text (@@ for a literal "
+        "@; repeatable)."
+    ),
 )
 
 
@@ -98,7 +101,8 @@ def validate(
                 print_error(r["_error"])
                 continue
             console.print(
-                f"[green]✓[/] {escape(r['file'])}: valid ({len(r['nodes'])} nodes, template {escape(str(r['template']))})",
+                f"[green]✓[/] {escape(r['file'])}: valid ({len(r['nodes'])} nodes, template "
+                f"{escape(str(r['template']))})",
                 highlight=False,
             )
             line = describe([KeyNeed(k["provider"], k["var"], k["nodes"], k["set"]) for k in r["keys"]])
@@ -106,7 +110,8 @@ def validate(
                 console.print(f"  {line}", highlight=False, markup=False)
         if strict and missing:
             err_console.print(
-                f"[bold red]error:[/] --strict: {', '.join(missing)} not set (export each, or put it in a .env file)",
+                f"[bold red]error:[/] --strict: {', '.join(missing)} not set (export each, or put "
+                "it in a .env file)",
                 highlight=False,
             )
     if failed:
@@ -190,7 +195,8 @@ def _shown(value: Any) -> str:
 
 
 def _default_keys(cls: Any) -> list[str]:
-    """Key variables the type needs with its default params (a param may change that: see `fenta validate`)."""
+    """Key variables the type needs with its default params (a param may change that: see
+    `fenta validate`)."""
     from ..config import KEY_NAMES
 
     try:

@@ -58,7 +58,10 @@ def jobs_list(
     status: str = typer.Option(
         None,
         "--status",
-        help="Only jobs in this state: queued, running, failed (a retry is due), completed, dead (no retry left) or cancelled.",
+        help=(
+            "Only jobs in this state: queued, running, failed (a retry is due), completed, dead (no "
+            "retry left) or cancelled."
+        ),
     ),
     json: bool = typer.Option(False, "--json", help="Print as JSON."),
 ) -> None:
@@ -115,11 +118,13 @@ def jobs_show(
     job = info["job"]
     colour = _COLOUR.get(job["status"], "white")
     console.print(
-        f"[bold]{job['id']}[/]  {escape(job['workflow_name'])}  [{colour}]{job['status']}[/]  attempt {job['attempt']}  priority {job.get('priority') or 0}",
+        f"[bold]{job['id']}[/]  {escape(job['workflow_name'])}  [{colour}]{job['status']}[/]  "
+        f"attempt {job['attempt']}  priority {job.get('priority') or 0}",
         highlight=False,
     )
     console.print(
-        f"created {_when(job['created_at'])}  started {_when(job['started_at'])}  finished {_when(job['finished_at'])}  cost {job['cost']:.4f}",
+        f"created {_when(job['created_at'])}  started {_when(job['started_at'])}  finished "
+        f"{_when(job['finished_at'])}  cost {job['cost']:.4f}",
         highlight=False,
     )
     if job["status"] == "failed" and job.get("next_attempt_at"):
@@ -203,7 +208,8 @@ def jobs_retry(
         return
     if row.get("batch_id"):  # plain workers leave a batch's jobs to the batch
         console.print(
-            f"{row['id']} queued again (row of batch {row['batch_id']}: run it with `fenta batch resume {row['batch_id']}`, or here with `fenta resume {row['id']}`)",
+            f"{row['id']} queued again (row of batch {row['batch_id']}: run it with `fenta batch "
+            f"resume {row['batch_id']}`, or here with `fenta resume {row['id']}`)",
             highlight=False,
         )
         return
@@ -224,7 +230,8 @@ def jobs_cancel(
     ),
     json: bool = typer.Option(False, "--json", help="Print {job_id, status} as JSON."),
 ) -> None:
-    """Cancel a queued, waiting or running job; a running one (in any process) stops, its FFmpeg is killed and its partial outputs removed."""
+    """Cancel a queued, waiting or running job; a running one (in any process) stops, its FFmpeg is killed and
+    its partial outputs removed."""
     from .. import jobs
     from ..bounds import finite
 
@@ -287,9 +294,7 @@ def jobs_watch(
     since: int | None = typer.Option(
         None, "--since", help="Start after this event id (0: the whole log; default: from now on)."
     ),
-    job: str | None = typer.Option(
-        None, "--job", help="Only this job's events (a unique prefix is enough)."
-    ),
+    job: str | None = typer.Option(None, "--job", help="Only this job's events (a unique prefix is enough)."),
     until_empty: bool = typer.Option(
         False, "--until-empty", help="Exit once nothing is queued, running or waiting for a retry."
     ),

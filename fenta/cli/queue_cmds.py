@@ -44,7 +44,10 @@ def submit(
     encoder: str | None = typer.Option(
         None,
         "--encoder",
-        help="H.264 encoder for every Render node: auto, x264, nvenc, qsv, vaapi or videotoolbox (tested on the worker's machine; one that fails there falls back to x264 with a notice).",
+        help=(
+            "H.264 encoder for every Render node: auto, x264, nvenc, qsv, vaapi or videotoolbox (tested "
+            "on the worker's machine; one that fails there falls back to x264 with a notice)."
+        ),
     ),
     overwrite: bool = typer.Option(
         False,
@@ -73,7 +76,7 @@ def submit(
     from ..bounds import finite, whole
     from ..engine.keys import key_needs
     from ..engine.spec import load, parse_var_overrides
-    from .run_cmds import _confirm_cost, check_encoder_choice
+    from ._preflight import check_encoder_choice, confirm_cost
 
     priority = whole(priority, "--priority")
     max_cost = None if max_cost is None else finite(max_cost, "--max-cost", least=0)
@@ -81,7 +84,7 @@ def submit(
     policy = policy_for(untrusted)
     wf = load(file, vars=parse_var_overrides(var, policy=policy), policy=policy)
     settings = Settings.from_env()
-    _confirm_cost(wf, yes, max_cost, json)
+    confirm_cost(wf, yes, max_cost, json)
     missing = [k.var for k in key_needs(wf, settings) if not k.set]
     job_id = jobs.submit(
         wf,
@@ -100,7 +103,8 @@ def submit(
     console.print(job_id, highlight=False)
     if missing:
         err_console.print(
-            f"[yellow]note:[/] {', '.join(missing)} not set here; the worker that runs this job needs {'it' if len(missing) == 1 else 'them'}",
+            f"[yellow]note:[/] {', '.join(missing)} not set here; the worker that runs this job "
+            f"needs {'it' if len(missing) == 1 else 'them'}",
             highlight=False,
         )
 
@@ -147,12 +151,20 @@ def worker(
     cluster: str | None = typer.Option(
         None,
         "--cluster",
-        help="Run the jobs on Dask workers, as `fenta batch --cluster` does: local (a LocalCluster here), local:N, or tcp://HOST:8786 (a scheduler). Only when given: a worker does not read FENTA_DASK_ADDRESS. Needs the dask extra.",
+        help=(
+            "Run the jobs on Dask workers, as `fenta batch --cluster` does: local (a LocalCluster "
+            "here), local:N, or tcp://HOST:8786 (a scheduler). Only when given: a worker does not read "
+            "FENTA_DASK_ADDRESS. Needs the dask extra."
+        ),
     ),
     hosted: bool = typer.Option(
         False,
         "--hosted",
-        help="Render the jobs the web app queued in the hosted project (FENTA_API_URL, FENTA_API_KEY) instead of the local queue: claim one at a time, render it here, push its progress, events and video, mark it completed or failed.",
+        help=(
+            "Render the jobs the web app queued in the hosted project (FENTA_API_URL, FENTA_API_KEY) "
+            "instead of the local queue: claim one at a time, render it here, push its progress, events "
+            "and video, mark it completed or failed."
+        ),
     ),
     log_format: str | None = typer.Option(
         None,
@@ -193,13 +205,15 @@ def worker(
             from ..errors import ClusterError
 
             raise ClusterError(
-                "--cluster and --hosted cannot be used together: a hosted worker renders one job at a time here"
+                "--cluster and --hosted cannot be used together: a hosted worker renders one job at "
+                "a time here"
             )
         if concurrency is not None and concurrency > 1:
             from ..errors import SyncError
 
             refused = SyncError(
-                "--concurrency does not apply to --hosted: a hosted worker renders one job at a time; start more workers (here or on other machines) to render several at once"
+                "--concurrency does not apply to --hosted: a hosted worker renders one job at a "
+                "time; start more workers (here or on other machines) to render several at once"
             )
             refused.exit_code = 2  # bad input: nothing was claimed
             raise refused
@@ -220,13 +234,15 @@ def worker(
         )
         if not json and lines is None:
             where = f" on {executor.name}" if cluster else ""
+            until = ", until the queue is empty" if until_empty else ""
             err_console.print(
-                f"worker {settings.home} (pid {os.getpid()}, {n} at a time{where}){', until the queue is empty' if until_empty else ''}; Ctrl-C stops it",
+                f"worker {settings.home} (pid {os.getpid()}, {n} at a time{where}){until}; Ctrl-C stops it",
                 highlight=False,
             )
             for batch_id, rows in waiting(settings).items():
                 err_console.print(
-                    f"[dim]note:[/] {rows} row(s) of batch {batch_id} wait in the queue; a worker leaves them to `fenta batch resume {batch_id}`",
+                    f"[dim]note:[/] {rows} row(s) of batch {batch_id} wait in the queue; a worker "
+                    f"leaves them to `fenta batch resume {batch_id}`",
                     highlight=False,
                 )
         results = w.run()
@@ -249,8 +265,9 @@ def _hosted_worker(settings: Settings, until_empty: bool, on_event, as_json: boo
     # NDJSON of the jobs' events, which name the local job).
     log = lambda m: err_console.print(m, highlight=False, markup=False)  # noqa: E731
     if not as_json:
+        until = ", until no hosted job is queued" if until_empty else ""
         err_console.print(
-            f"hosted worker for {settings.urls['fenta']} (pid {os.getpid()}){', until no hosted job is queued' if until_empty else ''}; Ctrl-C stops it",
+            f"hosted worker for {settings.urls['fenta']} (pid {os.getpid()}){until}; Ctrl-C stops it",
             highlight=False,
         )
     # fenta.ops.serving: each row's local job reserves its quota where it is queued (a row over a limit

@@ -40,7 +40,10 @@ def render_cmd(
     encoder: str = typer.Option(
         "x264",
         "--encoder",
-        help="H.264 encoder: auto, x264, nvenc, qsv, vaapi or videotoolbox (one that fails here falls back to x264 with a notice).",
+        help=(
+            "H.264 encoder: auto, x264, nvenc, qsv, vaapi or videotoolbox (one that fails here falls "
+            "back to x264 with a notice)."
+        ),
     ),
     json: bool = typer.Option(False, "--json", help="Print the result as JSON."),
 ) -> None:
@@ -55,7 +58,8 @@ def render_cmd(
 
     if profile not in ("1080p", "720p", "480p", "360p", "canvas"):
         raise typer.BadParameter(
-            f"unknown profile '{profile}': choose 1080p, 720p, 480p, 360p or canvas (--preview makes a quick draft)",
+            f"unknown profile '{profile}': choose 1080p, 720p, 480p, 360p or canvas (--preview "
+            "makes a quick draft)",
             param_hint="--profile",
         )
     from ..render.encoders import CHOICES
@@ -96,7 +100,8 @@ def render_cmd(
         emit_json(result)
     else:
         console.print(
-            f"[bold green]✓ rendered[/] {escape(str(video))}  [dim]{result['size']}, {info.duration or 0:.2f}s[/]",
+            f"[bold green]✓ rendered[/] {escape(str(video))}  [dim]{result['size']}, "
+            f"{info.duration or 0:.2f}s[/]",
             highlight=False,
         )
 
@@ -123,7 +128,8 @@ def _check_inputs(tl, timeline: Path) -> None:
     if not os.path.abspath(path).startswith(cache):
         raise MediaError(f"file not found{more}", file=path, field=role)
     raise MediaError(
-        f"this file{more} was in fenta's cache and is gone (removed by `fenta cache prune`, or FENTA_HOME changed); {_remake_hint(timeline)}",
+        f"this file{more} was in fenta's cache and is gone (removed by `fenta cache prune`, or "
+        f"FENTA_HOME changed); {_remake_hint(timeline)}",
         file=path,
         field=role,
     )

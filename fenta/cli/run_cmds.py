@@ -11,8 +11,9 @@ import typer
 from rich.markup import escape
 
 from ..config import Settings
-from ..errors import CostLimitError
 from ._app import app, console, emit_json, err_console, handle_errors
+from ._preflight import check_encoder_choice, confirm_cost, print_plan
+from ._run_sync import finish_sync, push_sync, start_sync
 from ._trust import UNTRUSTED_HELP, policy_for
 
 if TYPE_CHECKING:
@@ -42,7 +43,8 @@ def _summary(result: RunResult) -> None:
             err_console.print(f"[dim]fix it, then:[/] fenta resume {result.job_id} --reload", highlight=False)
         else:
             err_console.print(
-                f"[dim]continue with:[/] fenta resume {result.job_id}  [dim](here) or[/] fenta jobs retry {result.job_id}  [dim](a worker)[/]",
+                f"[dim]continue with:[/] fenta resume {result.job_id}  [dim](here) or[/] fenta jobs "
+                f"retry {result.job_id}  [dim](a worker)[/]",
                 highlight=False,
             )
 
@@ -71,33 +73,6 @@ def _run_job(
         raise
 
 
-def _cost_lines(cost: dict[str, float]) -> list[str]:
-    """The estimate per provider, in US dollars (KIE credits are converted at the price table's rate)."""
-    total = round(sum(cost.values()), 4)
-    lines = [f"estimated cost: ${total:.4f} (USD)"]
-    width = max((len(p) for p in cost), default=0)
-    lines += [f"  {provider.ljust(width)}  ${amount:.4f}" for provider, amount in sorted(cost.items())]
-    return lines
-
-
-def _posts(wf: Workflow) -> list[dict[str, Any]]:
-    """What the workflow's publish nodes would post, and where (`Publish.*`; no network call)."""
-    from ..nodes.publish import PublishNode
-
-    settings = Settings.from_env()
-    return [
-        {"node": nid, **spec.node_class().plan_line(spec.parsed_params, spec.inputs, settings, wf.policy)}
-        for nid, spec in wf.nodes.items()
-        if issubclass(spec.node_class, PublishNode)
-    ]
-
-
-def _post_lines(posts: list[dict[str, Any]]) -> list[str]:
-    from ..nodes.publish import describe
-
-    return [f"  {p['node']}: {describe(p)}" for p in posts]
-
-
 def _republish(wf: Workflow) -> None:
     """--republish: a fresh `republish` value on every publish node (kept with the job, so a resume
     continues this post rather than finding the old one)."""
@@ -118,85 +93,6 @@ def _republish(wf: Workflow) -> None:
                         raw.setdefault("data", {}).setdefault("params", {})["republish"] = token
 
 
-def _dry_run(wf: Workflow, as_json: bool) -> None:
-    """Print the plan (steps, estimated cost per provider, what would be posted where); nothing runs."""
-    from ..engine.keys import describe, key_needs
-    from ..engine.results import plan
-
-    p = plan(wf)
-    keys = key_needs(wf)  # names and whether set, never values
-    posts = _posts(wf)
-    if as_json:
-        emit_json(
-            {
-                "status": "planned",
-                "name": wf.name,
-                "order": p.order,
-                "cost": p.cost,
-                "currency": "USD",
-                "total_cost": p.total_cost,
-                "keys": [k.to_dict() for k in keys],
-                "publish": posts,
-            }
-        )
-        return
-    console.print(
-        f"[bold]{escape(wf.name)}[/]: {len(wf.nodes)} nodes, template {wf.template['name']}", highlight=False
-    )
-    for i, layer in enumerate(p.order, 1):
-        console.print(
-            f"  step {i}: " + ", ".join(f"{n} [dim]({wf.nodes[n].type})[/]" for n in layer), highlight=False
-        )
-    for line in _cost_lines(p.cost):
-        console.print(line, highlight=False)
-    if posts:
-        console.print("would post:", highlight=False)
-        for line in _post_lines(posts):
-            console.print(line, highlight=False, markup=False)
-    if keys:
-        console.print(describe(keys), highlight=False, markup=False)
-
-
-def _confirm_cost(wf: Workflow, yes: bool, max_cost: float | None, as_json: bool) -> None:
-    """Ask on a terminal before a run that costs money or posts a video (`--yes` skips)."""
-    from ..engine.results import plan
-
-    p = plan(wf)
-    estimate = p.total_cost
-    posts = _posts(wf)
-    if estimate <= 0 and not posts:
-        return
-    if max_cost is not None and estimate > max_cost:
-        raise CostLimitError(
-            f"estimated cost {estimate:.4f} exceeds --max-cost {max_cost:.4f}; nothing was run"
-        )
-    if yes or as_json or not console.is_terminal:
-        return
-    if estimate > 0:
-        for line in _cost_lines(p.cost):
-            err_console.print(line, highlight=False)
-    if posts:
-        err_console.print("this run posts:", highlight=False)
-        for line in _post_lines(posts):
-            err_console.print(line, highlight=False, markup=False)
-    if not typer.confirm("Run it?", default=False, err=True):
-        what = {(True, True): "the estimated cost and the posts were", (False, True): "the posts were"}.get(
-            (estimate > 0, bool(posts)), "the estimated cost was"
-        )
-        err_console.print(f"not run: {what} declined (pass --yes to skip this question)", highlight=False)
-        raise typer.Exit(1)
-
-
-def check_encoder_choice(encoder: str | None) -> None:
-    """--encoder: one of the names fenta knows (the job keeps it; each Render node uses it)."""
-    from ..render.encoders import CHOICES
-
-    if encoder is not None and encoder not in CHOICES:
-        raise typer.BadParameter(
-            f"unknown encoder '{encoder}': choose {', '.join(CHOICES)}", param_hint="--encoder"
-        )
-
-
 @app.command()
 @handle_errors()
 def run(
@@ -204,13 +100,19 @@ def run(
     var: list[str] | None = typer.Option(
         None,
         "--var",
-        help="Override a variable: --var key=value, or key=@file.txt to use a file's text (@@ for a literal @; repeatable).",
+        help=(
+            "Override a variable: --var key=value, or key=@file.txt to use a file's text (@@ for a "
+            "literal @; repeatable)."
+        ),
     ),
     out: Path = typer.Option(
         Path("renders"),
         "-o",
         "--out",
-        help="Folder for the finished video and its artifacts, or a file name ending in .mp4 (renders/clip.mp4).",
+        help=(
+            "Folder for the finished video and its artifacts, or a file name ending in .mp4 "
+            "(renders/clip.mp4)."
+        ),
     ),
     name: str | None = typer.Option(
         None, "--name", help="Base name of the files (default: the workflow's name)."
@@ -218,7 +120,10 @@ def run(
     overwrite: bool = typer.Option(
         False,
         "--overwrite",
-        help="Replace files of the same name an earlier job wrote (default: take the next free name, NAME-2.mp4).",
+        help=(
+            "Replace files of the same name an earlier job wrote (default: take the next free name, "
+            "NAME-2.mp4)."
+        ),
     ),
     refresh: list[str] | None = typer.Option(
         None, "--refresh", help="Run this node again even if cached (repeatable)."
@@ -236,24 +141,38 @@ def run(
     preview: bool = typer.Option(
         False,
         "--preview",
-        help="Render a quick low-resolution draft (360p, fastest preset) as NAME.preview.mp4; cached apart from the full render.",
+        help=(
+            "Render a quick low-resolution draft (360p, fastest preset) as NAME.preview.mp4; cached "
+            "apart from the full render."
+        ),
     ),
     retries: int | None = typer.Option(
         None,
         "--retries",
         min=0,
         max=10,
-        help="Retries after a retryable failure (network, timeout, 5xx, FFmpeg crash), waiting here with a countdown: 10-20 s, 20-40 s, 40-80 s (FENTA_RETRY_BASE_SECONDS). Default: the workflow's retry.max_retries, else 3; 0 turns them off.",
+        help=(
+            "Retries after a retryable failure (network, timeout, 5xx, FFmpeg crash), waiting here with "
+            "a countdown: 10-20 s, 20-40 s, 40-80 s (FENTA_RETRY_BASE_SECONDS). Default: the workflow's "
+            "retry.max_retries, else 3; 0 turns them off."
+        ),
     ),
     encoder: str | None = typer.Option(
         None,
         "--encoder",
-        help="H.264 encoder for every Render node: auto, x264, nvenc, qsv, vaapi or videotoolbox (one that fails here falls back to x264 with a notice; default: the node's, x264).",
+        help=(
+            "H.264 encoder for every Render node: auto, x264, nvenc, qsv, vaapi or videotoolbox (one "
+            "that fails here falls back to x264 with a notice; default: the node's, x264)."
+        ),
     ),
     sync: bool = typer.Option(
         False,
         "--sync",
-        help="Push the job, its progress and the finished video to the hosted project (FENTA_API_URL, FENTA_API_KEY); the same as sync: true in the workflow or FENTA_SYNC=1. Offline, the run still succeeds and the push waits for `fenta sync`.",
+        help=(
+            "Push the job, its progress and the finished video to the hosted project (FENTA_API_URL, "
+            "FENTA_API_KEY); the same as sync: true in the workflow or FENTA_SYNC=1. Offline, the run "
+            "still succeeds and the push waits for `fenta sync`."
+        ),
     ),
     untrusted: bool = typer.Option(False, "--untrusted", help=UNTRUSTED_HELP),
     republish: bool = typer.Option(
@@ -286,25 +205,25 @@ def run(
     if republish:
         _republish(wf)
     if dry_run:
-        _dry_run(wf, json)
+        print_plan(wf, json)
         return
     settings = Settings.from_env()
-    prepare(
-        out=out, name=name, settings=settings
-    )  # an unwritable -o or FENTA_HOME is bad input (exit 2) before anything runs
-    ffmpeg_choice()  # an unusable FENTA_FFMPEG is bad input (exit 2), not a failed job; any notice comes before the display
+    # Bad input (exit 2) before anything runs: an unwritable -o or FENTA_HOME; an unusable FENTA_FFMPEG
+    # (not a failed job), whose notice, if any, comes before the display.
+    prepare(out=out, name=name, settings=settings)
+    ffmpeg_choice()
     check_keys(wf, settings)  # every missing key in one message (exit 2), before asking about the cost
     from ..nodes.publish import check_accounts
 
     check_accounts(wf, settings)  # a publish node without a usable account: exit 2, before anything runs
-    _confirm_cost(wf, yes, max_cost, json)
-    pusher = _start_sync(wf, settings, sync)
+    confirm_cost(wf, yes, max_cost, json)
+    pusher = start_sync(wf, settings, sync)
     pushed: list[Any] = []
 
     def ended(result: RunResult) -> None:
         """The job's last state goes to the hosted project before its webhooks (they carry its URL)."""
         pusher.stop()
-        pushed.append(_push_sync(settings))
+        pushed.append(push_sync(settings))
 
     try:
         # fenta.ops.runs: the quota reservation in the transaction that queues the job (over a limit:
@@ -331,53 +250,8 @@ def run(
     finally:
         if pusher is not None:
             pusher.stop()
-    extra = _finish_sync(settings, result.job_id, json, pushed[0] if pushed else None) if pusher else None
+    extra = finish_sync(settings, result.job_id, json, pushed[0] if pushed else None) if pusher else None
     _finish(result, json, extra)
-
-
-def _start_sync(wf: Workflow, settings: Settings, asked: bool) -> Any:
-    """With --sync, `sync: true` or FENTA_SYNC=1: mark the job for the hosted project (so any later fenta
-    process pushes what this one could not) and push its progress while it runs."""
-    if not (asked or settings.sync or wf.document.get("sync") is True):
-        return None
-    from ..ops.sync import Background
-    from ..ops.sync.client import check_configured
-
-    check_configured(settings)  # FENTA_API_KEY missing: exit 2 before anything runs
-    wf.document["sync"] = True
-    return Background(settings, log=lambda m: err_console.print(m, highlight=False, markup=False)).start()
-
-
-def _push_sync(settings: Settings) -> Any:
-    """Push what is left of the job (its final row, events and files; at most ~15 s): the push's report."""
-    from ..ops.sync import after_run
-
-    return after_run(settings)
-
-
-def _finish_sync(settings: Settings, job_id: str, as_json: bool, report: Any) -> dict[str, Any]:
-    """One line about the job's push (`report`: `_push_sync`'s, None when it failed or never ran)."""
-    from ..engine.store import JobStore
-    from ..ops.sync import signed_video_url
-
-    store = JobStore(settings.db_path)
-    try:
-        url = signed_video_url(store, job_id)
-    finally:
-        store.close()
-    error = report.error if report is not None else "the push failed"
-    if not as_json:
-        if error:
-            err_console.print(
-                f"[yellow]sync waits:[/] {escape(error)} (run `fenta sync` later)", highlight=False
-            )
-        else:
-            err_console.print(
-                f"synced to {escape(settings.urls['fenta'])}"
-                + (f"  [dim]video[/] {escape(url)}" if url else ""),
-                highlight=False,
-            )
-    return {"sync": {"synced": not error, "error": error, "video_url": url}}
 
 
 @app.command()
@@ -387,7 +261,10 @@ def resume(
     reload: bool = typer.Option(
         False,
         "--reload",
-        help="Read the workflow file again (after fixing it); finished nodes whose inputs and params did not change are kept.",
+        help=(
+            "Read the workflow file again (after fixing it); finished nodes whose inputs and params did "
+            "not change are kept."
+        ),
     ),
     json: bool = typer.Option(False, "--json", help="Print the result as JSON."),
     retries: int | None = typer.Option(
@@ -395,10 +272,14 @@ def resume(
         "--retries",
         min=0,
         max=10,
-        help="Retries here after a retryable failure, counted afresh (default: the job's own budget; 0 turns them off).",
+        help=(
+            "Retries here after a retryable failure, counted afresh (default: the job's own budget; 0 "
+            "turns them off)."
+        ),
     ),
 ) -> None:
-    """Continue a failed, dead, cancelled or killed job here, from its last finished node (same folder, names and --preview)."""
+    """Continue a failed, dead, cancelled or killed job here, from its last finished node (same folder, names
+    and --preview)."""
     from ..media.ffmpeg import ffmpeg_choice
     from ..ops.runs import resume_async
 

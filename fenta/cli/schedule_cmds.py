@@ -12,7 +12,10 @@ from ..config import Settings
 from ._app import DAY, MAX_WORKERS, app, console, emit_json, err_console, handle_errors
 
 schedule_app = typer.Typer(
-    help="Run workflows on a cron schedule: a schedule only queues jobs; `fenta scheduler` (or `fenta schedule run-due` from system cron) runs them.",
+    help=(
+        "Run workflows on a cron schedule: a schedule only queues jobs; `fenta scheduler` (or `fenta "
+        "schedule run-due` from system cron) runs them."
+    ),
     no_args_is_help=True,
 )
 app.add_typer(schedule_app, name="schedule")
@@ -68,7 +71,10 @@ def schedule_add(
     cron: str = typer.Option(
         ...,
         "--cron",
-        help='When, as crontab writes it: minute hour day-of-month month day-of-week ("0 9 * * *" = 09:00 daily; 0 and 7 are Sunday), or @hourly, @daily, @weekly, @monthly.',
+        help=(
+            'When, as crontab writes it: minute hour day-of-month month day-of-week ("0 9 * * *" = '
+            "09:00 daily; 0 and 7 are Sunday), or @hourly, @daily, @weekly, @monthly."
+        ),
     ),
     tz: str = typer.Option(
         "UTC", "--tz", help="Time zone the cron times are in (IANA name, e.g. Europe/Berlin)."
@@ -76,7 +82,10 @@ def schedule_add(
     var: list[str] | None = typer.Option(
         None,
         "--var",
-        help="Set a variable for every run: --var key=value, or key=@file.txt (the file is read now; repeatable).",
+        help=(
+            "Set a variable for every run: --var key=value, or key=@file.txt (the file is read now; "
+            "repeatable)."
+        ),
     ),
     priority: int = typer.Option(0, "--priority", help="Queue priority of its jobs (higher runs first)."),
     catchup: str = typer.Option(
@@ -112,7 +121,8 @@ def schedule_add(
         emit_json(_public(row))
         return
     console.print(
-        f"added schedule {row['name']}: '{row['cron']}' ({row['tz']}), next {_when(row['next_fire_at'], row['tz'])}",
+        f"added schedule {row['name']}: '{row['cron']}' ({row['tz']}), next "
+        f"{_when(row['next_fire_at'], row['tz'])}",
         highlight=False,
         markup=False,
     )

@@ -11,7 +11,10 @@ from ..config import Settings
 from ._app import app, console, emit_json, err_console, handle_errors
 
 sync_app = typer.Typer(
-    help="Push jobs, progress and renders to the hosted project (FENTA_API_URL, FENTA_API_KEY); see what is pending; print the SQL to set it up.",
+    help=(
+        "Push jobs, progress and renders to the hosted project (FENTA_API_URL, FENTA_API_KEY); see what "
+        "is pending; print the SQL to set it up."
+    ),
     no_args_is_help=False,
     invoke_without_command=True,
 )
@@ -32,7 +35,8 @@ def sync_push(
     ),
     json: bool = typer.Option(False, "--json", help="Print what was pushed as JSON."),
 ) -> None:
-    """Push whatever is pending: job rows, their events and usage, and finished renders (renders/{job_id}/{file}); then send the job.completed webhooks that waited for those videos."""
+    """Push whatever is pending: job rows, their events and usage, and finished renders
+    (renders/{job_id}/{file}); then send the job.completed webhooks that waited for those videos."""
     if ctx.invoked_subcommand:
         return
     from ..ops.sync import push
@@ -57,7 +61,10 @@ def sync_push(
                 verb = "would push" if report.dry_run else "pushed"
                 files = f", files {', '.join(j.files)}" if j.files else ""
                 hosted = f" (hosted {escape(j.remote_id)})" if j.remote_id != j.job_id else ""
-                line = f"[green]✓[/] {j.job_id}{hosted}  {verb} {j.status} row, {j.events} event(s), {j.usage} usage record(s){escape(files)}"
+                line = (
+                    f"[green]✓[/] {j.job_id}{hosted}  {verb} {j.status} row, {j.events} event(s), "
+                    f"{j.usage} usage record(s){escape(files)}"
+                )
             console.print(line, highlight=False)
     if report.error:
         if not json:
@@ -89,8 +96,9 @@ def sync_status(json: bool = typer.Option(False, "--json", help="Print as JSON."
         console.print(
             f"[bold]hosted[/]     not configured [yellow]({escape(s['problem'])})[/]", highlight=False
         )
+    every = "; every job is pushed (FENTA_SYNC=1)" if s["sync_all"] else ""
     console.print(
-        f"[bold]pending[/]    {len(s['pending'])} job(s); {s['synced']} pushed and up to date{'; every job is pushed (FENTA_SYNC=1)' if s['sync_all'] else ''}",
+        f"[bold]pending[/]    {len(s['pending'])} job(s); {s['synced']} pushed and up to date{every}",
         highlight=False,
     )
     for p in s["pending"]:
@@ -113,7 +121,8 @@ def sync_status(json: bool = typer.Option(False, "--json", help="Print as JSON."
 
 @sync_app.command("sql")
 def sync_sql() -> None:
-    """Print the SQL that sets up the hosted project once: tables jobs, job_events, usage_records, the renders bucket, Realtime and row-level security."""
+    """Print the SQL that sets up the hosted project once: tables jobs, job_events, usage_records, the renders
+    bucket, Realtime and row-level security."""
     from ..ops.sync import SCHEMA_SQL
 
     sys.stdout.write(SCHEMA_SQL)

@@ -218,7 +218,8 @@ def templates_preview(
     ),
     json: bool = typer.Option(False, "--json", help="Print the result as JSON."),
 ) -> None:
-    """Render a short offline sample of a template (captions, title card, transitions) and a contact sheet of its frames."""
+    """Render a short offline sample of a template (captions, title card, transitions) and a contact sheet of
+    its frames."""
     from ..ops.previews import preview
 
     p = preview(name, out, animation=animation)
@@ -227,7 +228,8 @@ def templates_preview(
         return
     console.print(f"sample        {p.video}  ({p.duration:.1f} s)", highlight=False, markup=False)
     console.print(
-        f"contact sheet {p.sheet}  ({p.sheet_size[0]}x{p.sheet_size[1]}, frames at {', '.join(f'{t:g}' for t in p.frames)} s)",
+        f"contact sheet {p.sheet}  ({p.sheet_size[0]}x{p.sheet_size[1]}, frames at "
+        f"{', '.join(f'{t:g}' for t in p.frames)} s)",
         highlight=False,
         markup=False,
     )

@@ -11,7 +11,10 @@ from ..config import Settings
 from ._app import DAY, app, console, emit_json, err_console, handle_errors
 
 webhooks_app = typer.Typer(
-    help="Signed webhooks (Standard Webhooks v1) for job.started, job.completed, job.failed and quota.warning events.",
+    help=(
+        "Signed webhooks (Standard Webhooks v1) for job.started, job.completed, job.failed and "
+        "quota.warning events."
+    ),
     no_args_is_help=True,
 )
 app.add_typer(webhooks_app, name="webhooks")
@@ -38,12 +41,19 @@ def webhooks_add(
     events: list[str] | None = typer.Option(
         None,
         "--events",
-        help="Event types to send, comma-separated (default: job.started,job.completed,job.failed,quota.warning; also job.queued, job.retrying, job.dead, job.cancelled).",
+        help=(
+            "Event types to send, comma-separated (default: "
+            "job.started,job.completed,job.failed,quota.warning; also job.queued, job.retrying, "
+            "job.dead, job.cancelled)."
+        ),
     ),
     secret: str | None = typer.Option(
         None,
         "--secret",
-        help="The signing secret (whsec_ + base64 of 24-64 bytes); one is generated and printed once when left out.",
+        help=(
+            "The signing secret (whsec_ + base64 of 24-64 bytes); one is generated and printed once "
+            "when left out."
+        ),
     ),
     json: bool = typer.Option(False, "--json", help="Print the endpoint (and a generated secret) as JSON."),
 ) -> None:
@@ -63,7 +73,8 @@ def webhooks_add(
     if not secret:
         _say(f"secret: {ep.secret}")
         err_console.print(
-            "keep the secret now: it is not shown again (it is stored in FENTA_HOME/fenta.db to sign requests)",
+            "keep the secret now: it is not shown again (it is stored in FENTA_HOME/fenta.db to "
+            "sign requests)",
             highlight=False,
             markup=False,
         )

@@ -1,1 +1,2 @@
-"""What runs around jobs, above the engine: receivers, and (to come) scheduler, webhooks, quotas, batch, sync."""
+"""What runs around jobs, above the engine: receivers, and (to come) scheduler, webhooks, quotas, batch,
+sync."""

@@ -6,20 +6,16 @@
     fenta.ops.batch.resume(report["batch_id"])   # a killed batch continues; passed rows stay done
 
 Every row is checked before anything runs (`batch_rows.check_rows`); then one job per row is queued
-with the batch's id, and a `Worker` restricted to that batch runs them, `concurrency` at a time, on
-this machine or (`cluster`) on Dask workers. Retries follow the queue's rules (`retry:`,
-`FENTA_MAX_RETRIES`). The report (`batch_report`) is read back from fenta.db, so `status` and the
-files written at the end say the same thing.
+with the batch's id, and a `Worker` restricted to that batch runs them (`batch_run.drive`),
+`concurrency` at a time, on this machine or (`cluster`) on Dask workers. Retries follow the queue's
+rules (`retry:`, `FENTA_MAX_RETRIES`). The report (`batch_report`) is read back from fenta.db, so
+`status` and the files written at the end say the same thing.
 """
 
 from __future__ import annotations
 
-import logging
 import os
-import signal
-import threading
-from collections.abc import Callable, Iterable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
@@ -30,19 +26,11 @@ from ..engine.spec import Workflow
 from ..errors import BatchError, ManifestError, PathError, RowProblem
 from ..policy import Policy
 from . import batch_store
-from .batch_report import build_report, check_report_path, write_json, write_junit
+from .batch_report import build_report, check_report_path
 from .batch_rows import Row, check_rows, read_manifest
+from .batch_run import default_concurrency, drive
 
 __all__ = ["batch", "resume", "status", "default_concurrency", "latest", "waiting"]
-
-log = logging.getLogger("fenta")
-
-
-def default_concurrency(cores: int | None = None) -> int:
-    """Jobs run at once by default: one per core, plus one whose voice, probing and provider calls
-    overlap the others' encodes (at least 2)."""
-    cores = cores or os.cpu_count() or 1
-    return max(2, cores + 1)
 
 
 def _rows_of(rows: str | os.PathLike | Iterable[dict[str, Any]]) -> tuple[list[dict[str, Any]], str]:
@@ -66,7 +54,8 @@ def _workflow_file(workflow: str | os.PathLike | Workflow) -> Path:
     if isinstance(workflow, Workflow):
         if not workflow.file or workflow.file.startswith("<") or not Path(workflow.file).is_file():
             raise BatchError(
-                "a batch reloads its workflow for every row: give a workflow file (or one loaded with fenta.load)"
+                "a batch reloads its workflow for every row: give a workflow file (or one loaded "
+                "with fenta.load)"
             )
         return Path(workflow.file)
     return Path(workflow)
@@ -185,9 +174,8 @@ def batch(
     if not policy.trusted:  # rows queued later (`resume`) are loaded under it too
         options["policy"] = policy.to_stored()
     batch_id = batch_store.new_batch_id()
-    with _executor(
-        cluster, settings, on_warning
-    ) as executor:  # a cluster that cannot be used fails before anything is queued
+    # A cluster that cannot be used fails here, before anything is queued.
+    with _executor(cluster, settings, on_warning) as executor:
         store = JobStore(settings.db_path)
         try:
             batch_store.create_batch(
@@ -206,7 +194,7 @@ def batch(
                 _enqueue(store, batch_id, row, settings=settings, out_dir=out_dir, options=options)
         finally:
             store.close()
-        return _drive(
+        return drive(
             batch_id,
             executor,
             settings=settings,
@@ -290,7 +278,7 @@ def resume(
             _requeue(store, b, settings=settings, options=options)
         finally:
             store.close()
-        return _drive(
+        return drive(
             b["id"],
             executor,
             settings=settings,
@@ -328,117 +316,6 @@ def _requeue(store: Any, b: dict[str, Any], *, settings: Settings, options: dict
             status = now.status if now is not None else status
         if status in ("dead", "cancelled", "failed"):
             revive(store, job["id"])
-
-
-def _drive(
-    batch_id: str,
-    executor: Any,
-    *,
-    settings: Settings,
-    on_event: Callable[[Event], None] | None,
-    on_start: Callable[[dict[str, Any]], None] | None,
-    concurrency: int | None,
-) -> dict[str, Any]:
-    """Run the batch's queued jobs on `executor` to the end, then settle the batch and write its report files."""
-    from ..engine.lifecycle import request_cancel
-    from ..engine.store import JobStore
-    from .serving import Worker
-
-    store = JobStore(settings.db_path)
-    try:
-        b = batch_store.get_batch(store, batch_id)
-        options = b["options"]
-        rows = batch_store.batch_rows(store, batch_id)
-        jobs = {r["job_id"] for r in rows}
-        fail_fast = bool(options.get("fail_fast"))
-        failed: list[str] = []
-        n = (
-            concurrency
-            or options.get("concurrency")
-            or getattr(executor, "slots", None)
-            or default_concurrency()
-        )
-        worker: Worker
-
-        def handle(ev: Event) -> None:
-            if ev.job_id in jobs and ev.type == "job.dead":
-                failed.append(ev.job_id)
-                if fail_fast:
-                    worker.stop(now=True)
-            if on_event is not None:
-                on_event(ev)
-
-        # fenta.ops.serving: quota reservations at each row's claim, the readers beside it, the rows'
-        # webhooks at the end (waiting at most 5 s).
-        worker = Worker(
-            settings,
-            concurrency=n,
-            until_empty=True,
-            on_event=handle,
-            executor=executor,
-            batch_id=batch_id,
-            webhook_wait=5.0,
-            log=log.warning,
-        )
-        if on_start is not None:
-            rows_info = [
-                {
-                    "index": r["row_index"],
-                    "name": r["name"],
-                    "job_id": r["job_id"],
-                    "status": (r["job"] or {}).get("status"),
-                }
-                for r in rows
-            ]
-            on_start(
-                {
-                    "batch_id": batch_id,
-                    "concurrency": n,
-                    "executor": getattr(executor, "name", "local"),
-                    "rows": rows_info,
-                }
-            )
-        try:
-            worker.run()
-        finally:
-            # The rows have ended: a Ctrl-C or SIGTERM now would only leave the batch unsettled and its
-            # report files unwritten, so the rest finishes first (it takes seconds at most).
-            with _signals_deferred():
-                if fail_fast and failed:
-                    for r in batch_store.batch_rows(store, batch_id):
-                        if r["job"] is not None and r["job"]["status"] in ("queued", "failed"):
-                            request_cancel(store, r["job_id"])
-                left = [
-                    r
-                    for r in batch_store.batch_rows(store, batch_id)
-                    if r["job"] is None or r["job"]["status"] in ("queued", "running", "failed")
-                ]
-                batch_store.finish(store, batch_id, "stopped" if left else "finished")
-                report = build_report(store, batch_id)
-                if options.get("report"):
-                    write_json(report, options["report"])
-                if options.get("junit"):
-                    write_junit(report, options["junit"])
-    finally:
-        store.close()
-    return report
-
-
-@contextmanager
-def _signals_deferred() -> Iterator[None]:
-    """SIGINT and SIGTERM wait until the block is done (in the main thread; elsewhere nothing changes)."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    got: list[int] = []
-    old = {sig: signal.signal(sig, lambda n, _f: got.append(n)) for sig in (signal.SIGINT, signal.SIGTERM)}
-    try:
-        yield
-    finally:
-        for sig, handler in old.items():
-            signal.signal(sig, handler)
-        if got:
-            log.info("the batch was settled before stopping (signal %s)", got[0])
 
 
 def status(batch_id: str | None = None, *, settings: Settings | None = None) -> dict[str, Any]:

@@ -80,10 +80,8 @@ def _row(store: Any, r: dict[str, Any]) -> dict[str, Any]:
     if job is None:
         return out
     out.update(cost=round(job.get("cost") or 0.0, 6), attempts=job.get("attempt") or 0)
-    if state == "running":
-        out["node"] = job.get(
-            "current_node"
-        )  # where a running row is now (`fenta batch status` from another terminal)
+    if state == "running":  # where a running row is now (`fenta batch status` from another terminal)
+        out["node"] = job.get("current_node")
     if job.get("started_at") and job.get("finished_at") and state not in ("running", "queued"):
         out["seconds"] = round(job["finished_at"] - job["started_at"], 3)
     if state == "passed":
@@ -101,9 +99,8 @@ def _row(store: Any, r: dict[str, Any]) -> dict[str, Any]:
             out.update(failed_node=node["node_id"], failed_node_type=node["node_type"])
         if state == "failed":
             error = job.get("error") or ""
-            internal = (
-                error.startswith("internal error") or "unexpected error: " in error
-            )  # a bug, not a node's verdict
+            # A bug, not a node's verdict.
+            internal = error.startswith("internal error") or "unexpected error: " in error
             out["error_kind"] = "failure" if node and not internal else "error"
     return out
 
@@ -247,7 +244,10 @@ def junit_xml(report: dict[str, Any]) -> bytes:
                     "type": r["failed_node_type"] or "infrastructure",
                 },
             )
-            el.text = f"job {r['job_id']}, {r['attempts']} attempt(s): {r['error']}{where}\ndetails: fenta jobs show {r['job_id']}"
+            el.text = (
+                f"job {r['job_id']}, {r['attempts']} attempt(s): {r['error']}{where}\n"
+                f"details: fenta jobs show {r['job_id']}"
+            )
         elif r["status"] != "passed":
             why = (
                 "not run: the batch stopped first (--fail-fast)"

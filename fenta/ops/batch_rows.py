@@ -273,7 +273,8 @@ def check_rows(
         if name.lower() in names:
             problems.append(
                 RowProblem(
-                    f"'{name}' is also the name of row {names[name.lower()]}: each row needs its own output name",
+                    f"'{name}' is also the name of row {names[name.lower()]}: each row needs its "
+                    "own output name",
                     file=manifest,
                     row=n,
                     field="name",
@@ -305,7 +306,8 @@ def check_rows(
         ):
             problems.append(
                 RowProblem(
-                    f"the header names '{c}', which is not a variable of this workflow (its variables: {', '.join(sorted(known)) or 'none'})",
+                    f"the header names '{c}', which is not a variable of this workflow (its "
+                    f"variables: {', '.join(sorted(known)) or 'none'})",
                     file=manifest,
                     field=c,
                 )

@@ -2,9 +2,10 @@
 
 The model (OpenRouter, the "strong" tier unless told otherwise) gets the node catalogue, the workflow
 JSON Schema, the shipped templates and two example workflows (the `stock` and `quickstart` starters,
-which ship inside the package), and answers in strict JSON (a `json_schema` response format: `ops.compose_schema`) that is
-the workflow document itself, in the graph shape. The answer goes through `engine.spec.loads` like
-any file; its problems go back to the model, which tries again: at most `MAX_ROUNDS` rounds in all.
+which ship inside the package), and answers in strict JSON (a `json_schema` response format:
+`ops.compose_schema`) that is the workflow document itself, in the graph shape. The answer goes
+through `engine.spec.loads` like any file; its problems go back to the model, which tries again: at
+most `MAX_ROUNDS` rounds in all.
 The prompt text is data: `fenta/prompts/compose.yaml`. Every response's tokens and cost are
 recorded in `usage_records`, like Script.Gen's, with no job (nothing ran in one).
 """
@@ -209,7 +210,8 @@ def check_answer(
 
 
 def workflow_yaml(wf: Any, *, prompt: str, model: str, description: str | None = None) -> str:
-    """The workflow as a person would write it: the `inputs:` shape, with a header saying where it came from."""
+    """The workflow as a person would write it: the `inputs:` shape, with a header saying where it came
+    from."""
     import yaml
 
     doc = wf.document
@@ -251,7 +253,10 @@ def _no_key(settings: Settings) -> MissingKeysError:
     var = KEY_NAMES["openrouter"]
     err = MissingKeysError([KeyNeed("openrouter", var, ["fenta new"])])
     # One line that says which key and what works without it (not the workflow-run wording).
-    err.message = f"{var} is not set: `fenta new` asks an LLM on OpenRouter (export it or put it in a .env file); `fenta init` writes a starter workflow offline"
+    err.message = (
+        f"{var} is not set: `fenta new` asks an LLM on OpenRouter (export it or put it in a .env file); "
+        "`fenta init` writes a starter workflow offline"
+    )
     err.args = (err.message,)
     return err
 
@@ -367,7 +372,8 @@ async def new_async(
         store.close()
     if wf is None:
         raise ComposeError(
-            f"the model's workflow still had {len(problems)} problem(s) after {rounds} rounds; nothing was written. The last round's:",
+            f"the model's workflow still had {len(problems)} problem(s) after {rounds} rounds; "
+            "nothing was written. The last round's:",
             problems,
         )
 

@@ -79,7 +79,8 @@ def _nullable(s: dict[str, Any], default: Any) -> dict[str, Any]:
 
 
 def answer_schema() -> dict[str, Any]:
-    """The strict JSON Schema of an answer: a workflow document in the graph shape, one variant per node type."""
+    """The strict JSON Schema of an answer: a workflow document in the graph shape, one variant per node
+    type."""
     from ..nodes.base import registry
     from ..template import list_templates
 
@@ -127,7 +128,9 @@ def answer_schema() -> dict[str, Any]:
             "name": {**s, "description": "Short, lowercase, with dashes."},
             "description": {
                 "anyOf": [s, {"type": "null"}],
-                "description": "What the video is; wishes a workflow cannot hold (a schedule, where to post).",
+                "description": (
+                    "What the video is; wishes a workflow cannot hold (a schedule, where to post)."
+                ),
             },
             "template": {"type": "string", "enum": sorted(list_templates())},
             "nodes": {"type": "array", "items": {"anyOf": variants}},

@@ -131,9 +131,8 @@ def serve_callbacks(
                 code, answer = 413, {"error": "body too large"}
             else:
                 body = self.rfile.read(length)
-                store = JobStore(
-                    db_path
-                )  # one connection per request: sqlite3 connections are not shared across threads
+                # One connection per request: sqlite3 connections are not shared across threads.
+                store = JobStore(db_path)
                 try:
                     code, answer = handle_callback(store, dict(self.headers.items()), body, secret=secret)
                 except Exception as e:  # noqa: BLE001 - answer, so KIE retries, instead of dropping the connection

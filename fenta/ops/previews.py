@@ -243,7 +243,8 @@ def main(argv: list[str] | None = None) -> int:
             shutil.copyfile(p.sheet, DOCS_DIR / f"{name}.png")
             size = (DOCS_DIR / f"{name}.png").stat().st_size
             print(
-                f"{DOCS_DIR / f'{name}.png'}  {p.sheet_size[0]}x{p.sheet_size[1]}  {size / 1024:.0f} KB  ({p.seconds:.1f} s)"
+                f"{DOCS_DIR / f'{name}.png'}  {p.sheet_size[0]}x{p.sheet_size[1]}  "
+                f"{size / 1024:.0f} KB  ({p.seconds:.1f} s)"
             )
         for style in ANIMATION_SAMPLES:
             p = preview(ANIMATION_TEMPLATE, tmp, animation=style)

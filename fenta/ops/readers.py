@@ -42,10 +42,8 @@ def pump(
     try:
         steps = (
             ("usage", lambda: quotas.track(store, settings)),
-            (
-                "sync",
-                lambda: _sync_step(settings, store, log) if sync else None,
-            ),  # before webhooks: job.completed's videoUrl is the hosted video's
+            # Before webhooks: job.completed's videoUrl is the hosted video's.
+            ("sync", lambda: _sync_step(settings, store, log) if sync else None),
             ("webhooks", lambda: webhooks.sync_outbox(store)),
         )
         for name, step in steps:
@@ -59,7 +57,8 @@ def pump(
                 for a in webhooks.deliver_due(store, settings):
                     if log and a.status != "delivered":
                         log(
-                            f"webhook {webhooks.message_id(a.event_id or 0)} to {a.endpoint_id}: {a.error or a.http_status} ({a.status})"
+                            f"webhook {webhooks.message_id(a.event_id or 0)} to {a.endpoint_id}: "
+                            f"{a.error or a.http_status} ({a.status})"
                         )
             except Exception as e:
                 if log:
@@ -74,10 +73,8 @@ def _sync_step(settings: Settings, store, log: Callable[[str], None] | None) -> 
     from . import sync
     from .sync.client import configured
 
-    if not configured(
-        settings
-    ):  # `fenta run --sync` and `fenta sync` say what is missing; readers stay quiet
-        return
+    if not configured(settings):  # `fenta run --sync` and `fenta sync` say what is missing
+        return  # readers stay quiet
     report = sync.push(settings, attempts=1, store=store, timeout=10.0)
     if report.error and log:
         log(f"sync: {report.error} (the push waits)")

@@ -75,7 +75,8 @@ class SchedulerLock:
                 f", started {h['started']}" if h.get("started") else ""
             )
             raise ScheduleError(
-                f"another scheduler is running for {self.path.parent} ({who}); stop it first (one scheduler per FENTA_HOME)"
+                f"another scheduler is running for {self.path.parent} ({who}); stop it first (one "
+                "scheduler per FENTA_HOME)"
             ) from None
         fh.seek(0)
         fh.truncate()
@@ -283,7 +284,8 @@ class Scheduler:
             self._shutdown()
             raise
         self.log(
-            f"scheduler running (pid {os.getpid()}, {self.workers} worker(s), FENTA_HOME {self.settings.home}); stop with Ctrl-C or SIGTERM"
+            f"scheduler running (pid {os.getpid()}, {self.workers} worker(s), FENTA_HOME "
+            f"{self.settings.home}); stop with Ctrl-C or SIGTERM"
         )
 
     def _start_workers(self) -> None:

@@ -139,7 +139,8 @@ def schedule_policy(schedule: Schedule) -> Policy:
 def _check_name(name: str) -> str:
     if not _NAME.match(name or ""):
         raise ScheduleError(
-            f"'{name}' is not a schedule name: use letters, digits, '.', '_' and '-' (at most 64, starting with a letter or digit)",
+            f"'{name}' is not a schedule name: use letters, digits, '.', '_' and '-' (at most 64, "
+            "starting with a letter or digit)",
             field="NAME",
         )
     return name
@@ -380,5 +381,6 @@ def _iso(t: float) -> str:
 
 
 def run_now(settings: Settings, store: Any, name: str) -> str:
-    """`fenta schedule run NAME`: queue one job of the schedule now (paused or not); its timing is unchanged."""
+    """`fenta schedule run NAME`: queue one job of the schedule now (paused or not); its timing is
+    unchanged."""
     return enqueue(settings, store, _schedule(store, name))

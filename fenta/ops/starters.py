@@ -102,7 +102,8 @@ def init(
         raise SpecError(
             [
                 Problem(
-                    f"name '{name}' must be a plain file name: letters (any alphabet), digits, '-' and '_', starting with a letter or digit",
+                    f"name '{name}' must be a plain file name: letters (any alphabet), digits, '-' "
+                    "and '_', starting with a letter or digit",
                     field="NAME",
                 )
             ]
@@ -116,9 +117,8 @@ def init(
         raise PathError(f"{target} already exists; pass force=True to replace it, or choose another name=")
     text = starter_text(kind, name, template)
     make_folder(folder, "folder=")  # first: a template path relative to it must resolve
-    wf = loads(
-        text, file=str(target)
-    )  # a starter that does not validate is a bug here, never a half-written file
+    # A starter that does not validate is a bug here, never a half-written file.
+    wf = loads(text, file=str(target))
     keys = [k.var for k in key_needs(wf, settings or Settings.from_env())]
     try:
         _write(target, text)

@@ -163,9 +163,9 @@ def test_declining_the_cost_question_says_nothing_was_run(cli, write, monkeypatc
     from rich.console import Console
     from typer.testing import CliRunner
 
-    from fenta.cli import app, run_cmds
+    from fenta.cli import _preflight, app
 
-    monkeypatch.setattr(run_cmds, "console", Console(force_terminal=True, width=100))
+    monkeypatch.setattr(_preflight, "console", Console(force_terminal=True, width=100))
     monkeypatch.setenv("OPENROUTER_API_KEY", "sk-test-never-used")  # the question comes after the key check
     wf = write(
         "wf.yaml",

@@ -157,9 +157,9 @@ def test_a_publishing_run_asks_first_on_a_terminal(youtube_fake, write, cli, mon
     from rich.console import Console
     from typer.testing import CliRunner
 
-    from fenta.cli import app, run_cmds
+    from fenta.cli import _preflight, app
 
-    monkeypatch.setattr(run_cmds, "console", Console(force_terminal=True, width=100))
+    monkeypatch.setattr(_preflight, "console", Console(force_terminal=True, width=100))
     result = CliRunner().invoke(app, ["run", workflow(write)], input="n\n")
     assert result.exit_code == 1
     assert "this run posts:" in result.output and "not run: the posts were declined" in result.output

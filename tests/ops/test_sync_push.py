@@ -17,7 +17,7 @@ from fenta.config import Settings
 from fenta.engine.events import read_events
 from fenta.engine.store import JobStore
 from fenta.ops import sync, webhooks
-from fenta.ops.sync.push import PROGRESS_SECONDS
+from fenta.ops.sync.push_job import PROGRESS_SECONDS
 from tests.fakes.supabase import UNAVAILABLE, supabase_fake  # noqa: F401
 
 from .receiver import Receiver

@@ -1,7 +1,8 @@
 """Hosted sync: fenta's jobs in a Supabase project, both ways (see docs in README "Hosted sync").
 
     push      local jobs -> hosted rows, events, usage and renders (`fenta run --sync`, `sync: true`,
-              FENTA_SYNC=1, `fenta sync`), driven by the event log with its own cursor
+              FENTA_SYNC=1, `fenta sync`), driven by the event log with its own cursor; passes of
+              push_job (one job's row, events, usage and files)
     worker    hosted `queued` rows that carry a workflow -> rendered here (`fenta worker --hosted`)
     schema    the SQL a user runs once (`fenta sync sql`)
 
@@ -11,7 +12,8 @@ when unset). Keys never reach fenta.db, logs, events or hosted rows.
 
 from __future__ import annotations
 
-from .push import Background, JobPush, PushReport, after_run, pending_count, push, push_async, status
+from .push import Background, PushReport, after_run, pending_count, push, push_async, status
+from .push_job import JobPush
 from .schema import BUCKET, SCHEMA_SQL, TABLES
 from .state import signed_video_url
 

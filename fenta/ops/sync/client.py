@@ -55,7 +55,8 @@ def check_configured(settings: Settings) -> str:
     url = settings.urls["fenta"].rstrip("/")
     if not url or url == DEFAULT_URLS["fenta"]:
         raise SyncError(
-            "hosted sync needs the project's URL: set FENTA_API_URL (https://<project-ref>.supabase.co); FENTA_API_KEY is sent only there",
+            "hosted sync needs the project's URL: set FENTA_API_URL "
+            "(https://<project-ref>.supabase.co); FENTA_API_KEY is sent only there",
             field="FENTA_API_URL",
         )
     try:
@@ -107,7 +108,8 @@ def describe_error(what: str, status: int, body: bytes | str) -> tuple[str, int,
         hint = f" ({data['hint']})" if data.get("hint") else ""
         return (
             _one_line(
-                f"{what}: the gateway refused the request: HTTP 401 {message}{hint}; check FENTA_API_KEY and FENTA_API_TOKEN"
+                f"{what}: the gateway refused the request: HTTP 401 {message}{hint}; check "
+                "FENTA_API_KEY and FENTA_API_TOKEN"
             ),
             status,
             None,
@@ -173,7 +175,12 @@ class Hosted:
             return resp
         text, real, code = describe_error(what, resp.status_code, resp.content)
         if code in _JWT_CODES:  # the key got past the gateway; the Bearer did not
-            text += f"; check {'FENTA_API_TOKEN' if self.settings.api_token else 'FENTA_API_KEY (the Bearer when FENTA_API_TOKEN is not set)'}"
+            bearer = (
+                "FENTA_API_TOKEN"
+                if self.settings.api_token
+                else "FENTA_API_KEY (the Bearer when FENTA_API_TOKEN is not set)"
+            )
+            text += f"; check {bearer}"
         retryable = retryable_status(real) or code in _RETRY_CODES
         retry_after = parse_retry_after(resp.headers.get("retry-after"))
         text = self.settings.redact(text)
@@ -360,7 +367,8 @@ class Hosted:
                     got = await self._offset(url)
                     if got is None:
                         raise SyncError(
-                            f"PATCH {httpx.URL(url).path}: the upload is gone on the server; it starts again next push",
+                            f"PATCH {httpx.URL(url).path}: the upload is gone on the server; it "
+                            "starts again next push",
                             retryable=True,
                         ) from None
                     offset = got

@@ -42,14 +42,14 @@ from ...engine.worker import install_stop_signals
 from ...errors import FentaError, QuotaError, SyncError
 from ...policy import Policy
 from . import state
+from .claims import Claims
 from .client import Hosted, check_configured
 from .keys import remote_id_problem, shown_id
-from .push import Background, push_job
+from .push import Background
+from .push_job import push_job
 from .schema import BUCKET
 
 __all__ = ["HostedWorker", "HostedResult"]
-
-_CLAIM_COLUMNS = "id,status,claimed_by,lease_expires_at,attempt"
 
 #: The `owner` of a hosted row's local job: a plain `fenta worker` never runs it (a copy a killed
 #: hosted worker left would be rendered for nobody; the row goes to the next hosted worker).
@@ -62,10 +62,9 @@ class HostedResult:
 
     remote_id: str
     job_id: str | None
-    status: (
-        str  # completed | failed | dead | cancelled (here or on the web app) | lost (another worker took it
-    )
-    # over) | queued (stopped here and given back, or it needs a key not set here)
+    #: completed | failed | dead | cancelled (here or on the web app) | lost (another worker took it
+    #: over) | queued (stopped here and given back, or it needs a key not set here)
+    status: str
     error: str | None = None
     synced: bool = True
 
@@ -114,6 +113,7 @@ class HostedWorker:
         self.on_event = on_event
         self.log = log or (lambda m: None)
         self.token = f"{HOST}:{uuid.uuid4().hex[:12]}"
+        self.claims = Claims(self.settings, self.token, self.log)
         self.results: list[HostedResult] = []
         self._stopping = False
         self._now = False
@@ -166,10 +166,6 @@ class HostedWorker:
         """Blocking `run_async`."""
         return asyncio.run(self.run_async())
 
-    @property
-    def _lease(self) -> float:
-        return self.settings.lease_seconds
-
     async def run_async(self) -> list[HostedResult]:
         check_configured(self.settings)
         self._loop = asyncio.get_running_loop()
@@ -182,9 +178,8 @@ class HostedWorker:
                     try:
                         row = await self.claim_next(api)
                     except SyncError as e:
-                        if (
-                            not e.retryable or self.until_empty
-                        ):  # --until-empty: an unread queue is not an empty one
+                        # --until-empty: an unread queue is not an empty one.
+                        if not e.retryable or self.until_empty:
                             raise
                         self.log(f"hosted queue: {e} (trying again)")
                         row = None
@@ -202,7 +197,8 @@ class HostedWorker:
                         if not e.retryable:
                             raise
                         self.log(
-                            f"hosted job {row['id']}: {e} (what is left is pushed later; an unreleased lease lapses)"
+                            f"hosted job {row['id']}: {e} (what is left is pushed later; an "
+                            "unreleased lease lapses)"
                         )
         finally:
             pusher.stop()
@@ -210,89 +206,16 @@ class HostedWorker:
                 self._loop.remove_signal_handler(sig)
         return self.results
 
-    # ------------------------------------------------------------------ claiming
+    # ------------------------------------------------------------------ claiming (claims.Claims)
 
     async def claim(self, api: Hosted, candidate: dict[str, Any]) -> dict[str, Any] | None:
         """Claim one hosted row with a conditional update; the full row, or None when another worker won."""
-        now = time.time()
-        values = {
-            "status": "running",
-            "claimed_by": self.token,
-            "lease_expires_at": iso(now + self._lease),
-            "host": HOST,
-            "started_at": iso(now),
-            "attempt": int(candidate.get("attempt") or 0) + 1,
-            "progress": 0,
-            "error": None,
-            "current_node": None,
-        }
-        if candidate.get("status") == "queued":
-            filters = {"id": f"eq.{candidate['id']}", "status": "eq.queued"}
-        else:  # a running job whose worker stopped renewing its lease
-            filters = {
-                "id": f"eq.{candidate['id']}",
-                "status": "eq.running",
-                "lease_expires_at": f"lt.{iso(now)}",
-                "claimed_by": f"eq.{candidate['claimed_by']}" if candidate.get("claimed_by") else "is.null",
-            }
-        rows = await api.update("jobs", filters, values)
-        return rows[0] if rows else None
+        return await self.claims.claim(api, candidate)
 
     async def claim_next(self, api: Hosted) -> dict[str, Any] | None:
-        """The oldest claimable job (queued with a workflow, or running with a lapsed lease), claimed."""
-        common = {
-            "select": _CLAIM_COLUMNS,
-            "document": "not.is.null",
-            "order": "created_at.asc",
-            "limit": "10",
-        }
-        queued = await api.select("jobs", {**common, "status": "eq.queued"})
-        lapsed = await api.select(
-            "jobs", {**common, "status": "eq.running", "lease_expires_at": f"lt.{iso(time.time())}"}
-        )
-        for candidate in [*queued, *lapsed]:
-            if str(candidate["id"]) in self._given_back:
-                continue
-            row = await self.claim(api, candidate)
-            if row is not None:
-                lapsed = " (its lease had lapsed)" if candidate.get("status") == "running" else ""
-                self.log(f"claimed hosted job {shown_id(row['id'])}{lapsed}")
-                return row
-        return None
-
-    async def _mine(self, api: Hosted, remote_id: str, values: dict[str, Any]) -> bool:
-        """Update the row while this worker holds it; False when another worker took it over."""
-        return bool(
-            await api.update("jobs", {"id": f"eq.{remote_id}", "claimed_by": f"eq.{self.token}"}, values)
-        )
-
-    async def _keep_lease(
-        self, api: Hosted, store: JobStore, job_id: str, remote_id: str, task: asyncio.Future
-    ) -> str | None:
-        """Renew the hosted lease every third of it. When the row was cancelled on the web app or taken
-        over by another worker, stop pushing it, stop the render and say which ("cancelled" or "lost")."""
-        while not task.done():
-            await asyncio.sleep(self._lease / 3)
-            try:
-                renewed = await api.update(
-                    "jobs",
-                    {"id": f"eq.{remote_id}", "claimed_by": f"eq.{self.token}", "status": "neq.cancelled"},
-                    {"lease_expires_at": iso(time.time() + self._lease)},
-                )
-                if renewed:
-                    continue
-                rows = await api.select("jobs", {"select": "status", "id": f"eq.{remote_id}"})
-            except SyncError as e:  # offline for a moment: the lease may still hold; try again
-                self.log(f"hosted job {remote_id}: lease not renewed: {e}")
-                continue
-            reason = "cancelled" if rows and rows[0].get("status") == "cancelled" else "lost"
-            state.release(store, job_id)  # nothing more of this job goes to the row: it is not ours now
-            self.log(
-                f"hosted job {remote_id} was {'cancelled on the hosted project' if reason == 'cancelled' else 'taken over by another worker'}; stopping it here"
-            )
-            task.cancel()
-            return reason
-        return None
+        """The oldest claimable job (queued with a workflow, or running with a lapsed lease), claimed; rows
+        this worker gave back for a key it lacks are left to others."""
+        return await self.claims.claim_next(api, skip=self._given_back)
 
     # ------------------------------------------------------------------ rendering
 
@@ -359,7 +282,7 @@ class HostedWorker:
             except QuotaError as e:  # over a quota here: the row says why; nothing ran, no local job
                 return await self._failed_before(api, remote, str(e))
             except Exception:  # this machine's trouble (its disk, its fenta.db): another worker takes the row
-                await self._hand_back(api, row)
+                await self.claims.hand_back(api, row)
                 raise
             task = asyncio.ensure_future(
                 drive(store, job_id, lease, settings=settings, workflow=wf, on_event=self.on_event)
@@ -367,7 +290,7 @@ class HostedWorker:
             self._current = task
             if self._now:
                 task.cancel()
-            keeper = asyncio.ensure_future(self._keep_lease(api, store, job_id, remote, task))
+            keeper = asyncio.ensure_future(self.claims.keep_lease(api, store, job_id, remote, task))
             try:
                 result = await task
                 status, error = result.state or result.status, result.error
@@ -390,7 +313,7 @@ class HostedWorker:
                 keeper.cancel()
             synced = await self._final_push(api, store, job_id, remote)
             if synced:  # the row says how it ended; unpushed, its lease lapses (never `running` without one)
-                await self._mine(api, remote, {"lease_expires_at": None})
+                await self.claims.mine(api, remote, {"lease_expires_at": None})
                 files = json.loads((state.get(store, job_id) or {}).get("files") or "{}")
                 self.log(
                     f"hosted job {remote} {status}, pushed"
@@ -401,39 +324,9 @@ class HostedWorker:
             store.close()
 
     async def _failed_before(self, api: Hosted, remote: str, error: str) -> HostedResult:
-        """A claimed row that cannot run (bad id, bad workflow, a bug while preparing it) ends `failed` with
-        the reason and no lease. When even that update fails, the claim's lease lapses and the next worker
-        takes the row (it is never left `running` without a lease)."""
-        self.log(f"hosted job {shown_id(remote)} failed before it ran: {error}")
-        values = {
-            "status": "failed",
-            "error": error,
-            "retryable": False,
-            "finished_at": iso(time.time()),
-            "lease_expires_at": None,
-        }
-        try:
-            marked = await self._mine(api, remote, values)
-        except SyncError as e:
-            self.log(f"hosted job {shown_id(remote)}: not marked failed ({e}); its lease lapses")
-            return HostedResult(remote, None, "failed", error, synced=False)
-        return HostedResult(remote, None, "failed", error, synced=marked)
-
-    async def _hand_back(self, api: Hosted, row: dict[str, Any]) -> None:
-        """Put a claimed row back in the hosted queue as it was (best effort: otherwise its lease lapses)."""
-        values = {
-            "status": "queued",
-            "claimed_by": None,
-            "lease_expires_at": None,
-            "started_at": None,
-            "attempt": max(0, int(row.get("attempt") or 1) - 1),
-            "progress": 0,
-            "current_node": None,
-        }
-        try:
-            await self._mine(api, str(row["id"]), values)
-        except SyncError as e:
-            self.log(f"hosted job {shown_id(row['id'])}: not given back ({e}); its lease lapses")
+        """A claimed row that cannot run ends `failed` with the reason and no lease (`Claims.fail`)."""
+        synced = await self.claims.fail(api, remote, error)
+        return HostedResult(remote, None, "failed", error, synced=synced)
 
     async def _lacks_keys(self, api: Hosted, row: dict[str, Any], e: Any) -> HostedResult:
         """A job needing a key this machine lacks goes back to the hosted queue as it was (not failed):
@@ -441,28 +334,18 @@ class HostedWorker:
         remote = str(row["id"])
         self._given_back.add(remote)
         names = ", ".join(k.var for k in e.missing)
-        await self._hand_back(api, row)
+        await self.claims.hand_back(api, row)
         message = f"needs {names}, not set here"
         self.log(
-            f"hosted job {remote} {message}: given back to the hosted queue for a worker that has {'it' if len(e.missing) == 1 else 'them'}"
+            f"hosted job {remote} {message}: given back to the hosted queue for a worker that has "
+            f"{'it' if len(e.missing) == 1 else 'them'}"
         )
         return HostedResult(remote, None, "queued", message)
 
     async def _give_back(self, api: Hosted, store: JobStore, job_id: str, remote: str) -> HostedResult:
         """A render stopped by `stop(now=True)`: the row goes back to `queued` for the next worker."""
         state.release(store, job_id)
-        given = await self._mine(
-            api,
-            remote,
-            {
-                "status": "queued",
-                "claimed_by": None,
-                "lease_expires_at": None,
-                "progress": 0,
-                "current_node": None,
-            },
-        )
-        self.log(f"hosted job {remote} {'given back to the hosted queue' if given else 'was no longer ours'}")
+        await self.claims.give_back(api, remote)
         return HostedResult(remote, job_id, "queued", "stopped here and given back to the hosted queue")
 
     async def _final_push(self, api: Hosted, store: JobStore, job_id: str, remote: str) -> bool:
@@ -477,12 +360,14 @@ class HostedWorker:
                 return True
             except SyncError as e:
                 self.log(
-                    f"hosted job {remote}: push failed ({e}); {'trying again' if attempt < 5 else 'it waits for the next push'}"
+                    f"hosted job {remote}: push failed ({e}); "
+                    f"{'trying again' if attempt < 5 else 'it waits for the next push'}"
                 )
                 if not e.retryable:
                     return False
+                renewed = {"lease_expires_at": iso(time.time() + self.claims.lease)}
                 try:
-                    await self._mine(api, remote, {"lease_expires_at": iso(time.time() + self._lease)})
+                    await self.claims.mine(api, remote, renewed)
                 except SyncError:
                     pass
                 await api.retry.sleep(attempt)

@@ -176,8 +176,8 @@ def _send(
     rng: random.Random | None,
 ) -> Attempt:
     """One attempt at one claimed delivery (`now`: when it was claimed; `clock` reads the time after the
-    request, from which the next retry's wait counts). Whatever goes wrong with this endpoint is recorded on the
-    delivery as its reason; only a failure to record it raises."""
+    request, from which the next retry's wait counts). Whatever goes wrong with this endpoint is recorded
+    on the delivery as its reason; only a failure to record it raises."""
     status: int | None = None
     retry_after: str | None = None
     error: str | None = None
