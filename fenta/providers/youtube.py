@@ -2,7 +2,7 @@
 
     session = await yt.start(resource, size)          # POST ...?uploadType=resumable -> Location
     video = await yt.send(session, path, size, 0)     # PUT chunks of 256 KiB multiples; 308 + Range
-    state = await yt.upload_progress(session, size)             # PUT Content-Range: bytes */SIZE after any trouble
+    state = await yt.upload_progress(session, size)  # PUT Content-Range: bytes */SIZE after any trouble
 
 The client never follows redirects and never calls `raise_for_status`: 308 is "Resume Incomplete"
 here, its `Range` says what the server kept (none: start again at 0) and a `Location` on it is the new
