@@ -75,6 +75,7 @@ KNOWN_EXCEPTIONS: dict[str, str] = {}
 ENGINE_ORDER: list[str] = [
     # the workflow model: reading, checking and drawing a workflow
     "variables",
+    "workflow",
     "graph",
     "spec",
     "schema",

@@ -57,9 +57,9 @@ from .lifecycle import (
 from .outputs import unpublish
 from .records import Job, JobState
 from .results import RunResult
-from .spec import Workflow
 from .store import JobStore
 from .work import Outcome, Work, classify
+from .workflow import Workflow
 
 __all__ = ["LeaseKeeper", "Control", "run_attempt", "drive", "LOST"]
 

@@ -29,9 +29,9 @@ from .events import Sink
 from .graph import build_graph
 from .outputs import Published, publish
 from .records import Event
-from .spec import NodeSpec, Workflow
 from .store import JobStore, Tx
 from .usage import UsageLog
+from .workflow import NodeSpec, Workflow
 
 __all__ = ["Execution", "job_log", "append_log"]
 

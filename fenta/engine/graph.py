@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 import networkx as nx
 
 if TYPE_CHECKING:
-    from .spec import NodeSpec, Workflow
+    from .workflow import NodeSpec, Workflow
 
 __all__ = ["build_graph", "find_cycle", "layers", "to_mermaid", "to_text"]
 

@@ -12,7 +12,7 @@ from ..config import KEY_NAMES, Settings
 from ..errors import MissingKeysError
 
 if TYPE_CHECKING:
-    from .spec import Workflow
+    from .workflow import Workflow
 
 __all__ = ["KeyNeed", "MissingKeysError", "key_needs", "missing_keys", "check_keys"]
 

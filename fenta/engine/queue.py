@@ -18,8 +18,8 @@ from ..retry import job_retries
 from .leases import Lease
 from .lifecycle import Admit, queue_new
 from .results import check_options, prepare
-from .spec import Workflow
 from .store import JobStore, Tx, new_job_id
+from .workflow import Workflow
 
 __all__ = ["submit", "enqueue", "retry_policy"]
 

@@ -19,7 +19,7 @@ from ..config import Settings
 from ..errors import Problem, SpecError
 from .graph import layers
 from .outputs import check_home, resolve_output
-from .spec import NodeSpec, Workflow
+from .workflow import NodeSpec, Workflow
 
 __all__ = ["RunResult", "Plan", "plan", "check_options", "apply_options", "prepare"]
 

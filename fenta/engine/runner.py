@@ -25,8 +25,9 @@ from .lifecycle import Admit, release, reserve_job
 from .outputs import check_home, check_writable
 from .queue import enqueue, retry_policy
 from .results import RunResult, plan, prepare
-from .spec import Workflow, load
+from .spec import load
 from .store import JobStore
+from .workflow import Workflow
 
 __all__ = ["run", "run_async", "resume", "resume_async"]
 

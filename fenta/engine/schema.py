@@ -7,7 +7,7 @@ from typing import Any, Literal, Union
 from pydantic import ConfigDict, Field, create_model
 
 from ..nodes.base import registry
-from .spec import _Retry
+from .spec.layout import _Retry  # the model the loader checks `retry:` with
 
 __all__ = ["workflow_schema"]
 
@@ -31,7 +31,8 @@ def workflow_schema() -> dict[str, Any]:
                 ),
             )
         )
-    node_union = Union[tuple(variants)]  # type: ignore[valid-type]
+    # A union of types known only at run time: `X | Y` has no spelling for a tuple of them.
+    node_union = Union[tuple(variants)]  # type: ignore[valid-type]  # noqa: UP007
     doc = create_model(
         "Workflow",
         __config__=ConfigDict(extra="forbid"),

@@ -20,8 +20,8 @@ from ..config import Settings
 from ..errors import FentaError
 from .events import Bus
 from .records import Job
-from .spec import Workflow
 from .store import JobStore, RemoteRecords
+from .workflow import Workflow
 
 __all__ = ["Work", "Outcome", "Failure", "classify"]
 

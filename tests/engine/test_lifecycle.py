@@ -14,6 +14,7 @@ import fenta
 from fenta.config import Settings
 from fenta.engine import lifecycle as lc
 from fenta.engine.events import iso, read_events
+from fenta.engine.leases import Lease, lease_is_live
 from fenta.engine.queue import enqueue
 from fenta.engine.store import JobStore
 from fenta.errors import JobError
@@ -190,7 +191,7 @@ def test_a_state_change_and_its_events_commit_together_or_not_at_all(store, sett
 def test_only_the_lease_holder_ends_an_attempt(store, settings, write):
     job_id = _queue(store, settings, write)
     _, lease = _running(store, settings)
-    stranger = lc.Lease.new(job_id)
+    stranger = Lease.new(job_id)
     assert lc.complete(store, stranger, video=None, duration=None, cost=0) == (None, [])
     assert lc.heartbeat(store, stranger, settings) == (False, False)
     assert lc.heartbeat(store, lease, settings) == (True, False)
@@ -216,9 +217,9 @@ def test_a_dead_process_on_this_host_loses_its_lease_at_once(store, settings, wr
     gone = subprocess.Popen([sys.executable, "-c", "pass"])
     gone.wait()
     store.db.conn.execute("UPDATE jobs SET lease_pid = ? WHERE id = ?", (gone.pid, job_id))
-    assert not lc.lease_is_live(store.get_job(job_id))
+    assert not lease_is_live(store.get_job(job_id))
     store.db.conn.execute("UPDATE jobs SET lease_pid = ? WHERE id = ?", (os.getpid(), job_id))
-    assert lc.lease_is_live(store.get_job(job_id))
+    assert lease_is_live(store.get_job(job_id))
 
 
 def test_cancel_queued_at_once_running_by_request_lapsed_at_once(store, settings, write):

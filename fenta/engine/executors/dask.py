@@ -3,8 +3,9 @@
 One task per job attempt: `client.submit(remote.run_job, payload, key="fenta-<job>-<attempt>-<nonce>",
 pure=False, resources={"render": 1}, retries=0)`. fenta owns retries and their backoff: a worker lost
 mid-job fails the attempt retryably, and the job's next attempt is a new task that runs wherever
-the scheduler puts it. Results are collected by one `distributed.as_completed` in a thread of its own
-and handed to the waiting attempt on the event loop. Node events arrive live through a scheduler topic
+the scheduler puts it. The client comes from `cluster` (a LocalCluster, or a running scheduler);
+results are collected by one `distributed.as_completed` in a thread of its own (`collector`) and
+handed to the waiting attempt on the event loop. Node events arrive live through a scheduler topic
 (`Worker.log_event` -> `Client.subscribe_topic`) and are appended to the job's event log here.
 
 Like every executor it only runs the work: the task's answer comes back as an `Outcome` whose
@@ -20,11 +21,8 @@ import asyncio
 import dataclasses
 import hashlib
 import logging
-import os
-import threading
 import uuid
 from collections.abc import Callable
-from types import ModuleType
 from typing import Any
 
 from ...config import Settings
@@ -32,83 +30,14 @@ from ...errors import ClusterError, FentaError
 from .. import remote
 from ..store import RemoteRecords
 from ..work import Outcome, Work, classify
+from .cluster import connect_to_scheduler, start_local_cluster
+from .collector import Answer, Collector
 from .payload import build_payload, live_event, publish_files
 
 __all__ = ["DaskExecutor"]
 
 #: Files at least this large travel by `client.scatter`, once per executor, instead of inside each task.
 _SCATTER_BYTES = 1 << 20
-
-
-#: What a task's future came to: ("ok", its answer) or ("error", what it raised).
-Answer = tuple[str, Any]
-
-
-def _dask() -> ModuleType:
-    try:
-        import dask  # noqa: F401  # lazy: dask is an optional extra (`pip install 'fenta[dask]'`)
-        import distributed  # lazy: as dask
-    except ImportError:
-        raise ClusterError("--cluster needs Dask: pip install 'fenta[dask]'") from None
-    return distributed
-
-
-class _Collector:
-    """One `as_completed` over every submitted future, read by a thread; each result goes to its waiter."""
-
-    def __init__(self) -> None:
-        distributed = _dask()
-        self.ac = distributed.as_completed([], with_results=False)
-        self.waiters: dict[str, tuple[asyncio.AbstractEventLoop, asyncio.Future[Answer]]] = {}
-        self.more = threading.Event()
-        self.closed = False
-        self.thread = threading.Thread(target=self._run, name="fenta-dask-results", daemon=True)
-        self.thread.start()
-
-    def watch(self, future: Any) -> asyncio.Future[Answer]:
-        loop = asyncio.get_running_loop()
-        waiter = loop.create_future()
-        self.waiters[future.key] = (loop, waiter)
-        self.ac.add(future)
-        self.more.set()
-        return waiter
-
-    def _run(self) -> None:
-        try:
-            self._collect()
-        except Exception as e:  # the client closed under it, or the scheduler went away: no waiter hangs
-            for key in list(self.waiters):
-                loop, waiter = self.waiters.pop(key)
-                try:
-                    loop.call_soon_threadsafe(_settle, waiter, ("error", e))
-                except RuntimeError:
-                    pass
-
-    def _collect(self) -> None:
-        while not self.closed:
-            for future in self.ac:
-                try:
-                    outcome: Answer = ("ok", future.result())
-                except BaseException as e:  # a lost worker, a cancelled future: the waiter decides
-                    outcome = ("error", e)
-                found = self.waiters.pop(future.key, None)
-                if found is not None:
-                    loop, waiter = found
-                    try:
-                        loop.call_soon_threadsafe(_settle, waiter, outcome)
-                    except RuntimeError:  # that loop has closed
-                        pass
-            self.more.wait(0.2)
-            self.more.clear()
-
-    def close(self) -> None:
-        self.closed = True
-        self.more.set()
-
-
-def _settle(waiter: asyncio.Future[Answer], outcome: Answer) -> None:
-    if not waiter.done():
-        waiter.set_result(outcome)
 
 
 def _outcome(answer: dict[str, Any], route: dict[str, Any], *, stopped: bool = False) -> Outcome:
@@ -169,11 +98,11 @@ class DaskExecutor:
         self._routes: dict[tuple[str, int], dict[str, Any]] = {}
         self._scattered: dict[str, Any] = {}
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._collector: _Collector | None = None
+        self._collector: Collector | None = None
         try:
             self._check_workers()
             self.client.subscribe_topic(self.topic, self._on_topic)
-            self._collector = _Collector()
+            self._collector = Collector()
         except BaseException:
             self.close()
             raise
@@ -185,30 +114,7 @@ class DaskExecutor:
     @classmethod
     def local(cls, workers: int | None, settings: Settings, **options: Any) -> DaskExecutor:
         """Start a LocalCluster: `workers` single-thread worker processes with one render slot each."""
-        distributed = _dask()
-        import dask  # lazy: optional, present once `_dask()` succeeded
-
-        n = workers or max(1, os.cpu_count() or 1)
-        # A worker that dies fails the attempt at once (fenta retries it), instead of the scheduler
-        # quietly running the same task again.
-        with dask.config.set({"distributed.scheduler.allowed-failures": 0}):
-            try:
-                cluster = distributed.LocalCluster(
-                    n_workers=n,
-                    threads_per_worker=1,
-                    processes=True,
-                    resources={"render": 1},
-                    dashboard_address=":0",
-                    silence_logs=logging.ERROR,
-                )
-            except Exception as e:
-                raise ClusterError(f"cannot start a local Dask cluster: {type(e).__name__}: {e}") from None
-        try:
-            client = distributed.Client(cluster)
-            client.run(remote.quiet_notices)  # their stderr is this terminal, which has the notices already
-        except BaseException:
-            cluster.close()
-            raise
+        client, cluster = start_local_cluster(workers)
         return cls(client, settings, address=cluster.scheduler_address, cluster=cluster, **options)
 
     @classmethod
@@ -222,26 +128,9 @@ class DaskExecutor:
         **options: Any,
     ) -> DaskExecutor:
         """Connect to a running scheduler and wait (up to `wait_for_workers` s) for a worker."""
-        distributed = _dask()
-        try:
-            client = distributed.Client(address, timeout=connect_timeout)
-        except (OSError, TimeoutError, ValueError) as e:
-            raise ClusterError(
-                f"cannot reach the Dask scheduler at {address}: "
-                f"{str(e).splitlines()[0] if str(e) else type(e).__name__}"
-            ) from None
-        try:
-            if not client.scheduler_info(n_workers=-1)["workers"]:
-                try:
-                    client.wait_for_workers(1, timeout=wait_for_workers)
-                except (TimeoutError, asyncio.TimeoutError):
-                    raise ClusterError(
-                        f"no Dask worker is connected to {address} (start one: dask worker {address} "
-                        "--nthreads 1 --resources render=1)"
-                    ) from None
-        except BaseException:
-            client.close()
-            raise
+        client = connect_to_scheduler(
+            address, connect_timeout=connect_timeout, wait_for_workers=wait_for_workers
+        )
         return cls(client, settings, address=address, **options)
 
     def _check_workers(self) -> None:

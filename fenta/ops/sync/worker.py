@@ -154,7 +154,8 @@ class HostedWorker:
     def _drop_orphans(self, store: JobStore) -> None:
         """Local copies of hosted rows that a killed hosted worker on this FENTA_HOME left `running`:
         never pushed again (their rows go to the next claim once their leases lapse), then `dead` here."""
-        from ...engine.lifecycle import lease_is_live, reap
+        from ...engine.leases import lease_is_live
+        from ...engine.lifecycle import reap
 
         with store.write() as tx:
             for job in tx.running_jobs():
