@@ -184,3 +184,12 @@ def test_a_status_fetch_error_is_judged_by_its_code_not_its_http_status(tiktok_p
     )
     _run(cli, workflow(write))
     assert len(tiktok_posting_fake.posts) == 1 and len(tiktok_posting_fake.inits()) == 1
+
+
+def test_a_daily_tiktok_posts_quota_refuses_the_next_post(tiktok_posting_fake, write, cli):
+    assert cli("quota", "set", "tiktok_posts", "1", "--per", "day").exit_code == 0
+    wf = workflow(write)
+    _run(cli, wf)
+    result = cli("run", wf, "--yes", "--var", "script=Another video.")
+    assert result.exit_code == 2 and "tiktok_posts used 1 of 1 posts today" in result.stderr
+    assert len(tiktok_posting_fake.posts) == 1

@@ -6,7 +6,8 @@ one caption (`caption`: title, description and hashtags within the platform's li
 """
 
 from .base import PublishNode, check_accounts, describe
+from .instagram import PublishInstagram
 from .tiktok import PublishTikTok
 from .youtube import PublishYouTube
 
-__all__ = ["PublishNode", "PublishTikTok", "PublishYouTube", "check_accounts", "describe"]
+__all__ = ["PublishNode", "PublishInstagram", "PublishTikTok", "PublishYouTube", "check_accounts", "describe"]
