@@ -159,8 +159,8 @@ class PublishTikTok(PublishNode):
         username = str(stored.get("username") or account.label or "")
         if not state.post_ids:
             ctx.info(
-                "TikTok gives no link to a private post or one still in moderation: the post is on the "
-                f"profile {post_url(username)}"
+                "TikTok gives a private post (or one still in moderation) no link of its own: the URL "
+                "recorded is the profile's"
             )
             return {"post_id": publish_id, "url": post_url(username)}
         return {"post_id": state.post_ids[0], "url": post_url(username, state.post_ids[0])}
