@@ -111,6 +111,13 @@ def test_publishing_before_the_container_is_ready_waits_and_publishes(instagram_
     )
 
 
+def test_a_transient_media_builder_error_on_publish_is_tried_again(instagram_posting_fake, write, cli):
+    builder = {"message": "The media builder does not exist", "code": 24, "error_subcode": 2207008}
+    instagram_posting_fake.fail_next(Reply(400, {"error": builder}), path_contains="/media_publish")
+    _run(cli, workflow(write))
+    assert len(instagram_posting_fake.posts) == 1 and len(instagram_posting_fake.containers) == 1
+
+
 def test_instagram_login_without_a_video_url_is_told_what_to_set(
     instagram_posting_fake, write, cli, monkeypatch
 ):

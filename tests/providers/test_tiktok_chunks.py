@@ -75,3 +75,26 @@ def test_a_file_of_several_chunks_goes_up_in_order_and_a_5xx_resends_the_same_ch
     ranges = [r.headers["Content-Range"] for r in tiktok_posting_fake.puts()]
     assert ranges[1] == ranges[2] == "bytes 10000000-19999999/69000123"
     assert ranges[-1] == "bytes 50000000-69000122/69000123" and len(ranges) == 7
+
+
+def test_a_416_resyncs_from_the_status_and_sends_the_chunk_tiktok_waits_for(tiktok_posting_fake, tmp_path):
+    video = tmp_path / "big.mp4"
+    video.write_bytes(os.urandom(64_000_000 + 5_000_123))
+    plan = chunk_plan(video.stat().st_size)
+    settings = Settings.from_env()
+
+    async def post() -> bool:
+        client = TikTokClient(settings, Credentials(settings, resolve(settings, "tiktok", None, TRUSTED)))
+        try:
+            post_info = {"title": "t", "privacy_level": "SELF_ONLY", "brand_content_toggle": False}
+            publish_id, url = await client.init(post_info, plan)
+            return await client.upload(publish_id, url, video, plan, plan.chunk_size)  # one chunk ahead
+        finally:
+            await client.aclose()
+
+    assert asyncio.run(post()) is True
+    (publish,) = tiktok_posting_fake.publishes.values()
+    assert bytes(publish.data) == video.read_bytes()
+    ranges = [r.headers["Content-Range"] for r in tiktok_posting_fake.puts()]
+    assert ranges[:2] == ["bytes 10000000-19999999/69000123", "bytes 0-9999999/69000123"]
+    assert tiktok_posting_fake.requests_to("/status/fetch/")  # where to go on came from the status

@@ -266,7 +266,9 @@ class PublishInstagram(PublishNode):
                 if state.get("status_code") != "FINISHED":
                     raise
             except ProviderError as e:
-                if "2207027" not in e.message:  # "not ready for publishing": wait a little, then again
+                # "not ready for publishing" (2207027) and "builder does not exist" (2207008, transient
+                # per Meta): wait a little, then again; after that the job's retry asks the container.
+                if "2207027" not in e.message and "2207008" not in e.message:
                     raise
                 await asyncio.sleep(wait)
         raise ProviderError("Instagram would not publish the Reel", provider="instagram", retryable=True)
