@@ -219,6 +219,7 @@ def _tuning(merged: dict[str, str]) -> dict:
         "kie_upload_url": (merged.get("FENTA_KIE_UPLOAD_URL") or "").rstrip("/") or None,
         "backoff_scale": _scale(merged.get("FENTA_BACKOFF_SCALE")),
         "kie_time_scale": _scale(merged.get("FENTA_KIE_TIME_SCALE")),
+        "publish_time_scale": _scale(merged.get("FENTA_PUBLISH_TIME_SCALE")),
         "debug": bool(merged.get("FENTA_DEBUG")),
         "ffmpeg": (merged.get("FENTA_FFMPEG") or "").strip() or None,
         "org_id": (merged.get("FENTA_ORG_ID") or "").strip() or "local",
@@ -246,6 +247,8 @@ class Settings:
         kie_upload_url: KIE.ai's file-upload host when set (`FENTA_KIE_UPLOAD_URL`).
         backoff_scale: Multiplies every retry wait (`FENTA_BACKOFF_SCALE`; tests shrink it).
         kie_time_scale: Multiplies KIE.ai poll intervals and retry waits (`FENTA_KIE_TIME_SCALE`; tests).
+        publish_time_scale: Multiplies TikTok's and Instagram's status-poll intervals and rate-limit waits
+            (`FENTA_PUBLISH_TIME_SCALE`; tests shrink it).
         debug: Show tracebacks of internal errors (`FENTA_DEBUG`).
         ffmpeg: The FFmpeg binary to use, path or name on PATH (`FENTA_FFMPEG`); unset, fenta chooses
             (see fenta.media.ffmpeg).
@@ -302,6 +305,7 @@ class Settings:
     kie_upload_url: str | None = None
     backoff_scale: float = 1.0
     kie_time_scale: float = 1.0
+    publish_time_scale: float = 1.0
     debug: bool = False
     ffmpeg: str | None = None
     kie_webhook_secret: str | None = field(default=None, repr=False)

@@ -313,7 +313,8 @@ class QuotaError(FentaError):
     """A local quota limit would be exceeded (exit 2: nothing ran).
 
     Attributes:
-        resource: `jobs`, `render_minutes`, `kie_credits`, `cost_usd` or `youtube_uploads`.
+        resource: `jobs`, `render_minutes`, `kie_credits`, `cost_usd`, or a posting resource
+            (`youtube_uploads`, `tiktok_posts`, `instagram_posts`).
         used: What the current period used so far.
         limit: The limit set with `fenta quota set`.
     """

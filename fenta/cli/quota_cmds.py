@@ -35,7 +35,7 @@ def quota_show(
     json: bool = typer.Option(False, "--json", help="Print as JSON."),
 ) -> None:
     """Show each limited resource's use against its limit this period (jobs, render_minutes, kie_credits,
-    cost_usd, youtube_uploads)."""
+    cost_usd, youtube_uploads, tiktok_posts, instagram_posts)."""
     if ctx.invoked_subcommand:
         return
     from ..ops.quotas import status, track
@@ -93,7 +93,8 @@ def quota_show(
 @handle_errors()
 def quota_set(
     resource: str = typer.Argument(
-        ..., help="jobs, render_minutes, kie_credits, cost_usd or youtube_uploads."
+        ...,
+        help="jobs, render_minutes, kie_credits, cost_usd, youtube_uploads, tiktok_posts or instagram_posts.",
     ),
     limit: float = typer.Argument(
         ..., help="The most the resource may use per period (jobs: finished videos; cost_usd: US dollars)."

@@ -8,7 +8,7 @@ from . import (  # noqa: F401  # noqa: F401,E402  (AI.ImageEdit, Music.Gen, Scri
     music,  # noqa: F401,E402  (Music)
     music_gen,
     prompts,
-    publish,  # noqa: F401,E402  (Publish.YouTube)
+    publish,  # noqa: F401,E402  (Publish.YouTube, Publish.TikTok, Publish.Instagram)
     render,
     script,
     stock,

@@ -7,6 +7,8 @@ Limits (`quota_limits`) are per resource and period (a UTC day or month):
     kie_credits     KIE.ai credits spent (recorded by the AI nodes)
     cost_usd        money spent on providers, in US dollars (recorded by the nodes)
     youtube_uploads videos posted to YouTube (recorded by Publish.YouTube; each such node counts one)
+    tiktok_posts    videos posted to TikTok (Publish.TikTok), likewise
+    instagram_posts Reels posted to Instagram (Publish.Instagram), likewise
 
 `admit(settings)` is the hook every way of running a job passes to the engine (`lifecycle.Admit`): it
 runs inside the transaction that claims the job (a worker's slot, a batch row, a Dask task's client)
@@ -66,6 +68,8 @@ RESOURCES = {
     "kie_credits": "credits",
     "cost_usd": "USD",
     "youtube_uploads": "uploads",
+    "tiktok_posts": "posts",
+    "instagram_posts": "posts",
 }
 PERIODS = ("day", "month")
 #: Percentages of a limit at which `quota.warning` is sent (once per period each).
@@ -73,9 +77,15 @@ THRESHOLDS = (80, 100)
 #: The event-log cursor `track` keeps.
 CURSOR = "quotas"
 #: Resources whose estimate needs the workflow's plan (its providers' prices).
-_PLANNED = ("kie_credits", "cost_usd", "youtube_uploads")
+_PLANNED = ("kie_credits", "cost_usd", "youtube_uploads", "tiktok_posts", "instagram_posts")
 #: Resources the estimate counts exactly (not "unknown before the run", like render minutes).
-_EXACT = ("youtube_uploads",)
+_EXACT = ("youtube_uploads", "tiktok_posts", "instagram_posts")
+#: Posting resources -> the publish node each post of which counts one.
+_POSTS = {
+    "youtube_uploads": "Publish.YouTube",
+    "tiktok_posts": "Publish.TikTok",
+    "instagram_posts": "Publish.Instagram",
+}
 
 # ---------------------------------------------------------------------------------------- periods
 
@@ -146,6 +156,8 @@ _USAGE: dict[str, tuple[str | None, str | None, str]] = {
     "kie_credits": ("kie", "credits", "quantity"),
     "cost_usd": (None, None, "cost"),
     "youtube_uploads": ("youtube", "uploads", "quantity"),  # Publish.YouTube records one per video posted
+    "tiktok_posts": ("tiktok", "posts", "quantity"),
+    "instagram_posts": ("instagram", "posts", "quantity"),
 }
 
 
@@ -208,16 +220,23 @@ def status(store: Any, *, now: float | None = None) -> list[dict[str, Any]]:
 
 def estimate(workflow: Any) -> dict[str, float]:
     """What one run of a workflow is expected to use: 1 job, its estimated spend and KIE credits, and
-    one YouTube upload per Publish.YouTube node.
+    one post per publish node of each platform (`youtube_uploads`, `tiktok_posts`, `instagram_posts`).
 
     Render minutes are not known before the run (0: refused only once the period's minutes are spent).
     """
     from ..engine.results import plan
 
-    est = {"jobs": 1.0, "render_minutes": 0.0, "kie_credits": 0.0, "cost_usd": 0.0, "youtube_uploads": 0.0}
+    est = {
+        "jobs": 1.0,
+        "render_minutes": 0.0,
+        "kie_credits": 0.0,
+        "cost_usd": 0.0,
+        **dict.fromkeys(_POSTS, 0.0),
+    }
     try:
         cost = plan(workflow).cost
-        est["youtube_uploads"] = float(sum(1 for n in workflow.nodes.values() if n.type == "Publish.YouTube"))
+        for resource, node_type in _POSTS.items():
+            est[resource] = float(sum(1 for n in workflow.nodes.values() if n.type == node_type))
     except Exception:  # an estimate must never stop a job by itself
         return est
     est["cost_usd"] = round(sum(cost.values()), 6)

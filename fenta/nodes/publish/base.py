@@ -206,7 +206,7 @@ class PublishNode(Node):
         video = Path(inputs.video)
         if not video.is_file():
             raise ctx.error(f"the video to post is not a file: {inputs.video}", field="inputs.video")
-        account = self.account(ctx, params)
+        account = await self.identified(ctx, self.account(ctx, params))
         sha = await asyncio.to_thread(file_sha256, video)
         key = post_key(self.platform, account, sha, params.republish)
         store = ctx.store if ctx.store is not None else ctx.services.setdefault("publish:memory", _Memory())
@@ -240,6 +240,11 @@ class PublishNode(Node):
                     ctx.usage.record(self.platform, units=units, quantity=quantity)
             ctx.info(f"posted to {title} ({account.name}): {posted['url']}")
             return self._outputs(record, account)
+
+    async def identified(self, ctx: NodeContext, account: Account) -> Account:
+        """The account with the service's id for it (`uid`, part of the post's key), where a platform
+        learns it only from a token (TikTok's `open_id`): the key must not change after the first post."""
+        return account
 
     def _outputs(self, record: dict[str, Any], account: Account) -> PublishOutputs:
         return PublishOutputs(
