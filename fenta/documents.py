@@ -22,7 +22,7 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, cast
 
 import yaml
 
@@ -196,7 +196,7 @@ def _join_surrogates(s: str) -> str:
 def _json_tree(text: str, lines: Lines, issues: list[Issue]) -> Any:
     """Values of a (syntactically valid) JSON document, with every key's line; duplicate keys reported."""
     from bisect import bisect_right
-    from json.decoder import scanstring
+    from json.decoder import scanstring  # type: ignore[attr-defined]  # in CPython, not in typeshed
 
     ws = re.compile(r"[ \t\n\r]*")
     newlines = [i for i, ch in enumerate(text) if ch == "\n"]
@@ -205,21 +205,25 @@ def _json_tree(text: str, lines: Lines, issues: list[Issue]) -> Any:
     def line_at(i: int) -> int:
         return bisect_right(newlines, i - 1) + 1
 
+    def past_ws(i: int) -> int:
+        # `[ \t\n\r]*` matches anywhere (the empty string at least), so there is always a match
+        return cast("re.Match[str]", ws.match(text, i)).end()
+
     def value(i: int, path: tuple) -> tuple[Any, int]:
-        i = ws.match(text, i).end()
+        i = past_ws(i)
         lines.by_path.setdefault(path, line_at(i))
         ch = text[i]
         if ch == "{":
             out: dict = {}
             first: dict[str, int] = {}
-            i = ws.match(text, i + 1).end()
+            i = past_ws(i + 1)
             if text[i] == "}":
                 return out, i + 1
             while True:
-                i = ws.match(text, i).end()
+                i = past_ws(i)
                 kline = line_at(i)
                 key, i = scanstring(text, i + 1)
-                i = ws.match(text, i).end() + 1  # past ':'
+                i = past_ws(i) + 1  # past ':'
                 if key in first:
                     issues.append(
                         Issue(_duplicate(key, first[key]), kline, path + (key,), first_line=first[key])
@@ -228,19 +232,19 @@ def _json_tree(text: str, lines: Lines, issues: list[Issue]) -> Any:
                     first[key] = kline
                 out[key], i = value(i, path + (key,))
                 lines.by_path[path + (key,)] = kline
-                i = ws.match(text, i).end()
+                i = past_ws(i)
                 if text[i] == "}":
                     return out, i + 1
                 i += 1  # ','
         if ch == "[":
             items: list = []
-            i = ws.match(text, i + 1).end()
+            i = past_ws(i + 1)
             if text[i] == "]":
                 return items, i + 1
             while True:
                 item, i = value(i, path + (len(items),))
                 items.append(item)
-                i = ws.match(text, i).end()
+                i = past_ws(i)
                 if text[i] == "]":
                     return items, i + 1
                 i += 1  # ','

@@ -113,9 +113,10 @@ class Pacing(_M):
 
 
 class Transition(_M):
-    type: Literal[TRANSITIONS] = Field(
+    # pydantic reads Literal[a tuple] as one of its items; mypy wants the items written out
+    type: Literal[TRANSITIONS] = Field(  # type: ignore[valid-type]
         "cut", description="cut, or an xfade kind: " + ", ".join(TRANSITIONS[1:])
-    )  # type: ignore[valid-type]
+    )
     seconds: float = Field(0.4, ge=0, le=3)
 
 

@@ -69,9 +69,9 @@ def jobs_list(
     if ctx.invoked_subcommand:
         return
     from .. import jobs
-    from ..bounds import whole
+    from ..bounds import whole as whole_number
 
-    rows = jobs.list(status=status, limit=whole(limit, "--limit", least=1))
+    rows = jobs.list(status=status, limit=whole_number(limit, "--limit", least=1))
     if json:
         emit_json(rows)
         return

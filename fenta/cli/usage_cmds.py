@@ -15,11 +15,11 @@ def usage(
     json: bool = typer.Option(False, "--json", help="Print as JSON."),
 ) -> None:
     """Summarise provider usage (calls, tokens, requests, bytes, cost) by day and provider."""
-    from ..bounds import whole
+    from ..bounds import whole as whole_number
     from ..engine.store import JobStore
     from ..engine.usage import summarize
 
-    days = whole(days, "--days", least=1)
+    days = whole_number(days, "--days", least=1)
     settings = Settings.from_env()
     store = JobStore(settings.db_path)
     try:

@@ -190,11 +190,11 @@ def webhooks_deliveries(
     json: bool = typer.Option(False, "--json", help="Print as JSON."),
 ) -> None:
     """List webhook deliveries (one per event and endpoint): state, attempts, last answer, next attempt."""
-    from ..bounds import whole
+    from ..bounds import whole as whole_number
     from ..errors import WebhookError
     from ..ops.webhooks import deliveries, message_id
 
-    limit = whole(limit, "--limit", least=1)
+    limit = whole_number(limit, "--limit", least=1)
     if status not in (None, "pending", "delivered", "failed"):
         raise WebhookError(
             f"unknown status '{status}': choose pending, delivered or failed", field="--status"

@@ -313,7 +313,9 @@ class AIImageEdit(Node):
         status = await run_paid(ctx, client, paid, timeout=params.timeout)
         files_out, fresh = await fetch_files(ctx, client, key, status.urls, status.task_id, ".png")
         if fresh:
-            credits = float(((ctx.store.provider_task(key) or {}).get("result") or {}).get("credits") or 0)
+            credits = float(
+                ((ctx.job_store().provider_task(key) or {}).get("result") or {}).get("credits") or 0
+            )
             provenance = {
                 "provider": "kie",
                 "model": model.id,

@@ -307,7 +307,7 @@ class _AIMedia(Node):
             status = await run_paid(ctx, client, paid, timeout=params.timeout)
             task_id, urls = status.task_id, status.urls
             credits = float(
-                ((ctx.store.provider_task(key) or {}).get("result") or {}).get("credits") or table
+                ((ctx.job_store().provider_task(key) or {}).get("result") or {}).get("credits") or table
             )
             extra = {}
         files, fresh = await fetch_files(

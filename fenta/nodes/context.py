@@ -195,6 +195,13 @@ class NodeContext:
             os.replace(src, dest) if _same_fs(src, dest.parent) else shutil.move(src, dest)
         return str(dest)
 
+    def job_store(self) -> JobRecorder:
+        """The job store, for the steps that cannot work without one (a paid provider task is kept there
+        so that a rerun does not pay again); only a job's run gives a node one."""
+        if self.store is None:
+            raise RuntimeError(f"node {self.node_id} needs the job store; it runs only inside a job")
+        return self.store
+
     def local_file(self, path: str, *, field: str) -> Path:
         """The file a param names, as the node should open it: relative to the workflow's folder.
 

@@ -194,7 +194,7 @@ async def _run_paid(
     timeout: float,
     status_of: Callable[[str], Awaitable[TaskStatus]] | None,
 ) -> TaskStatus:
-    store = ctx.store
+    store = ctx.job_store()
     row = store.provider_task(paid.key)
     if row and row["status"] == "succeeded" and (row.get("result") or {}).get("urls"):
         return _from_row(row)
@@ -207,7 +207,7 @@ async def _run_paid(
 
 
 async def _create(ctx: NodeContext, client: KieClient, paid: Paid, row: dict[str, Any] | None) -> str:
-    store = ctx.store
+    store = ctx.job_store()
     if row and row["status"] == "submitting":
         ctx.warn(
             "an earlier run was stopped while KIE.ai was accepting this generation; its task id never "
@@ -261,7 +261,7 @@ async def _poll(
     timeout: float,
     status_of: Callable[[str], Awaitable[TaskStatus]] | None,
 ) -> TaskStatus:
-    store = ctx.store
+    store = ctx.job_store()
     key = paid.key
     ask = status_of or (lambda tid: client.task_status(paid.family, tid))
     row = store.provider_task(key) or {}
@@ -331,10 +331,10 @@ def bill(ctx: NodeContext, paid: Paid, status: TaskStatus, *, model: str | None 
     """Record the credits of a finished task once (what KIE reported, else the table's price); returns
     them."""
     credits = status.credits if status.credits is not None else paid.credits
-    row = ctx.store.provider_task(paid.key) or {}
+    row = ctx.job_store().provider_task(paid.key) or {}
     if (row.get("result") or {}).get("billed"):
         return float((row.get("result") or {}).get("credits") or credits)
-    ctx.store.update_provider_task(paid.key, result={"billed": True, "credits": credits})
+    ctx.job_store().update_provider_task(paid.key, result={"billed": True, "credits": credits})
     if credits:
         ctx.usage.record(
             "kie",
@@ -351,7 +351,7 @@ async def fetch_files(
 ) -> tuple[list[str], bool]:
     """The results of the task under `key` as files in the cache, and whether they were downloaded now
     (at once: links expire) rather than by an earlier run."""
-    row = ctx.store.provider_task(key) or {}
+    row = ctx.job_store().provider_task(key) or {}
     kept = (row.get("result") or {}).get("files")
     if kept and len(kept) == len(urls) and all(Path(f).is_file() for f in kept):
         return list(kept), False
@@ -368,7 +368,7 @@ async def fetch_files(
             ctx.warn(f"result link answered HTTP {e.status}; asking KIE.ai for a fresh download link")
             await client.download(await client.fresh_download_url(url), dest)
         files.append(ctx.keep(dest))
-    ctx.store.update_provider_task(key, result={"files": files})
+    ctx.job_store().update_provider_task(key, result={"files": files})
     return files, True
 
 

@@ -213,7 +213,9 @@ class MusicGen(Node):
         files, fresh = await fetch_files(ctx, client, key, status.urls, status.task_id, ".mp3")
         durations = [probe(f).duration for f in files]
         if fresh or tags:
-            credits = float(((ctx.store.provider_task(key) or {}).get("result") or {}).get("credits") or 0)
+            credits = float(
+                ((ctx.job_store().provider_task(key) or {}).get("result") or {}).get("credits") or 0
+            )
             provenance = {
                 "provider": "kie",
                 "model": model.id,

@@ -113,11 +113,11 @@ async def make_veo(
 
 
 def _credits(ctx: NodeContext, key: str) -> float:
-    return float(((ctx.store.provider_task(key) or {}).get("result") or {}).get("credits") or 0.0)
+    return float(((ctx.job_store().provider_task(key) or {}).get("result") or {}).get("credits") or 0.0)
 
 
 def _stage_row(ctx: NodeContext, key: str) -> dict[str, Any] | None:
-    return ctx.store.provider_task(key)
+    return ctx.job_store().provider_task(key)
 
 
 def _done(row: dict[str, Any] | None) -> list[str] | None:
@@ -128,10 +128,10 @@ def _done(row: dict[str, Any] | None) -> list[str] | None:
 
 def _bill_stage(ctx: NodeContext, model: KieModel, key: str, resolution: str) -> None:
     credits = model.upgrades.get(resolution, 0.0)
-    row = ctx.store.provider_task(key) or {}
+    row = ctx.job_store().provider_task(key) or {}
     if (row.get("result") or {}).get("billed"):
         return
-    ctx.store.update_provider_task(key, result={"billed": True, "credits": credits})
+    ctx.job_store().update_provider_task(key, result={"billed": True, "credits": credits})
     if credits:
         ctx.usage.record(
             "kie", model=model.id, units="credits", quantity=credits, cost=credits_to_usd(credits)
@@ -147,7 +147,7 @@ async def _hd(
         return key, urls
     if _stage_row(ctx, key) is None:
         # Its own row (under a task id no callback carries): the job can say what it is waiting for.
-        ctx.store.save_provider_task(
+        ctx.job_store().save_provider_task(
             key=key,
             provider="kie",
             task_id=f"{video.task_id}:1080p",
@@ -161,7 +161,7 @@ async def _hd(
     while True:
         url = await client.veo_1080p(video.task_id)
         if url:
-            ctx.store.update_provider_task(key, status="succeeded", result={"urls": [url]})
+            ctx.job_store().update_provider_task(key, status="succeeded", result={"urls": [url]})
             _bill_stage(ctx, model, key, "1080p")
             return key, [url]
         if time.monotonic() - started > timeout:
@@ -203,7 +203,7 @@ async def _uhd(
                 "an earlier run was stopped while KIE.ai was accepting a 4K request; asking again (KIE "
                 "refuses a repeat with code 422 instead of charging twice)"
             )
-        ctx.store.save_provider_task(
+        ctx.job_store().save_provider_task(
             key=key,
             provider="kie",
             task_id=video.task_id,
@@ -217,11 +217,11 @@ async def _uhd(
         except OutcomeUnknownError:
             raise
         except ProviderError as e:
-            ctx.store.delete_provider_task(key)
+            ctx.job_store().delete_provider_task(key)
             if e.status in (400, 451):
                 raise refusal(ctx, f"the 4K version of task {video.task_id}", e.status, e.message) from None
             raise
-        ctx.store.update_provider_task(key, status="running")
+        ctx.job_store().update_provider_task(key, status="running")
         ctx.info(f"KIE.ai 4K version of task {video.task_id} requested")
     else:
         up = None
@@ -229,7 +229,7 @@ async def _uhd(
     generated = False
     while True:
         if up is not None and up.state == "done":
-            ctx.store.update_provider_task(key, status="succeeded", result={"urls": up.urls})
+            ctx.job_store().update_provider_task(key, status="succeeded", result={"urls": up.urls})
             _bill_stage(ctx, model, key, "4k")
             return key, up.urls
         generated = generated or (up is not None and up.state == "generated")

@@ -209,8 +209,8 @@ async def push_job(
         job["status"] == "completed"
         and srow["hosted"] == 1
         and not plan_only
-        and not await _still_ours(api, srow)
-    ):  # type: ignore[arg-type]
+        and not await _still_ours(api, srow)  # type: ignore[arg-type]  # api is None only with plan_only
+    ):
         return _let_go(store, out)
     if job["status"] == "completed":
         paths, out.files = await _upload_files(api, store, srow, files, uploads, plan_only)  # type: ignore[arg-type]
@@ -258,7 +258,7 @@ async def push_job(
         await api.upsert("job_events", _redacted(settings, rows))
         store.update_sync_job(job["id"], events_done=part[-1].id)
     for i in range(0, len(usage), BATCH):
-        part = usage[i : i + BATCH]
+        used = usage[i : i + BATCH]
         rows = [
             {
                 "id": f"{job['id']}:{u['id']}",
@@ -271,9 +271,9 @@ async def push_job(
                 "cost": u["cost"],
                 "created_at": _iso(u["created_at"]),
             }
-            for u in part
+            for u in used
         ]
         await api.upsert("usage_records", _redacted(settings, rows))
-        store.update_sync_job(job["id"], usage_done=part[-1]["id"])
+        store.update_sync_job(job["id"], usage_done=used[-1]["id"])
     store.sync_job_pushed(job["id"], generation=srow["dirty"], now=now)
     return out
