@@ -45,7 +45,7 @@ _EXPORTS = {
     "register": "nodes.base",
     "registry": "nodes.base",
 }
-_ERRORS = (
+_ERRORS: tuple[str, ...] = (
     "AuthError",
     "CostLimitError",
     "CreditsError",

@@ -10,7 +10,10 @@ them import them from here (`tests/test_exported_members.py` keeps it so).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from pathlib import Path
 
 __all__ = [
     "FentaError",
@@ -211,7 +214,7 @@ class RenderError(NodeError):
         #: FFmpeg's exit status when it ran (negative: killed by that signal).
         self.returncode: int | None = None
         #: Where FFmpeg's whole output was kept, when the caller asked for a log.
-        self.log_path = None
+        self.log_path: Path | None = None
 
 
 class ProviderError(NodeError):

@@ -6,7 +6,7 @@ checkpointed as JSON and hashed for the cache. Media travel as file paths.
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated, Literal, cast
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -110,4 +110,5 @@ def port_type_name(annotation: object) -> str:
         annotation = next(a for a in args if a is not type(None))
     if annotation in PORT_TYPES:
         return PORT_TYPES[annotation]
-    return getattr(annotation, "port_name", None) or getattr(annotation, "__name__", str(annotation))
+    name = getattr(annotation, "port_name", None) or getattr(annotation, "__name__", str(annotation))
+    return cast(str, name)

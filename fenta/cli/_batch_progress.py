@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import time
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 from urllib.parse import urlparse
 from urllib.request import url2pathname
 
@@ -114,32 +114,33 @@ class BatchDisplay:
         row = self.rows.get(ev.job_id or "")
         if row is None or not self.enabled:
             return
+        job_id = cast(str, ev.job_id)  # a row was found under it
         t = ev.type
         if t == "job.plan":
-            self.types[ev.job_id] = ev.data.get("types") or {}
+            self.types[job_id] = ev.data.get("types") or {}
         elif t == "job.started":
-            self.running.add(ev.job_id)
+            self.running.add(job_id)
             if self.live_view:
-                self.tasks[ev.job_id] = self.each.add_task(row["name"], total=1.0, node="starting")
+                self.tasks[job_id] = self.each.add_task(row["name"], total=1.0, node="starting")
             else:
                 self._line(f"▶ {row['name']} started (row {row['index']})")
-        elif t == "node.started" and ev.job_id in self.tasks:
-            kind = self.types.get(ev.job_id, {}).get(ev.node or "", "")
-            self.each.update(self.tasks[ev.job_id], node=f"{ev.node} [dim]{kind}[/]")
-        elif t == "job.progress" and ev.job_id in self.tasks:
-            self.progress[ev.job_id] = float(ev.data.get("progress") or 0.0)
-            self.each.update(self.tasks[ev.job_id], completed=self.progress[ev.job_id])
+        elif t == "node.started" and job_id in self.tasks:
+            kind = self.types.get(job_id, {}).get(ev.node or "", "")
+            self.each.update(self.tasks[job_id], node=f"{ev.node} [dim]{kind}[/]")
+        elif t == "job.progress" and job_id in self.tasks:
+            self.progress[job_id] = float(ev.data.get("progress") or 0.0)
+            self.each.update(self.tasks[job_id], completed=self.progress[job_id])
         elif t in ("job.completed", "job.dead", "job.cancelled"):
             self._ended(ev, row)
         elif t == "job.retrying":
-            self._stop_row(ev.job_id)
+            self._stop_row(job_id)
             self._line(
                 f"↻ {row['name']} retrying in {ev.data.get('delaySeconds', 0):.1f}s (attempt "
                 f"{ev.data.get('attempt')}) after: {ev.data.get('error')}",
                 style="yellow",
             )
         elif t == "job.queued":  # given back (the batch is stopping)
-            self._stop_row(ev.job_id)
+            self._stop_row(job_id)
         elif t == "message" and self.live is not None:
             self.live.console.print(
                 f"[yellow]{escape(str(ev.data.get('level')))}[/] {escape(row['name'])} "

@@ -102,8 +102,8 @@ def assets_add(
                 f"[bold]{a.id}[/]  {a.kind}  {escape(_what(a))}  {escape(a.name)}  [dim]({state})[/]",
                 highlight=False,
             )
-        for e in failed:
-            print_error(e)
+        for error in failed:
+            print_error(error)
     if failed:
         raise typer.Exit(max(e.exit_code for e in failed))
 

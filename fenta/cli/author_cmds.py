@@ -171,7 +171,7 @@ def new(
         # `fenta run FILE [--yes] [--json]` itself, parsed like a command line: every other option it
         # has (now or later) keeps its default.
         root = ctx.find_root()
-        run_cmd = root.command.get_command(root, "run")
+        run_cmd = root.command.get_command(root, "run")  # type: ignore[attr-defined]  # the root is a group
         args = (["--yes"] if yes else []) + (["--json"] if json else []) + ["--", str(done.path)]
         with run_cmd.make_context("run", args, parent=root) as sub:
             run_cmd.invoke(sub)

@@ -284,7 +284,7 @@ def nodes(
         else:
             _print_node(detail)
         return
-    rows = []
+    rows: list[dict[str, Any]] = []
     for name in registry.names():
         cls = registry.get(name)
         assert cls is not None

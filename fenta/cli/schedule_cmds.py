@@ -53,7 +53,7 @@ def _public(row: dict[str, Any]) -> dict[str, Any]:
         "last_error",
         "created_at",
     )
-    out = {k: row.get(k) for k in keys}
+    out: dict[str, Any] = {k: row.get(k) for k in keys}
     from ..engine.events import iso
 
     for k in ("next_fire_at", "last_fire_at", "created_at"):

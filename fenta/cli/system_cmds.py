@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import platform
 import sys
+from typing import Any
 
 import typer
 
@@ -89,7 +90,7 @@ def doctor(json: bool = typer.Option(False, "--json", help="Print as JSON.")) ->
     except Exception as e:  # noqa: BLE001 - doctor reports, never fails
         espeak = f"unavailable: {e}"
     ffmpeg = _ffmpeg(settings)
-    info = {
+    info: dict[str, Any] = {
         "python": sys.version.split()[0],
         "platform": platform.platform(),
         "home": str(settings.home),

@@ -165,8 +165,8 @@ def _missing(help_text: str) -> list[str]:
             continue
         mo = _CLASS_OPTION.match(line)
         if mo:
-            for opts in current:
-                opts.add(mo.group(1))
+            for class_options in current:
+                class_options.add(mo.group(1))
     missing = []
     for name, opts in FILTERS.items():
         if name not in classes:

@@ -321,7 +321,7 @@ class AIImageEdit(Node):
                 "model": model.id,
                 "operation": params.operation,
                 "prompt": prompt,
-                "input": file_sha256(clip.path),
+                "input": file_sha256(clip.path),  # type: ignore[arg-type]  # an image clip: it has a path
                 "task_id": status.task_id,
                 "credits": credits,
                 "cost": credits_to_usd(credits),

@@ -6,7 +6,7 @@ import asyncio
 import hashlib
 import os
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import Field
 
@@ -62,7 +62,7 @@ async def _download(ctx: NodeContext, url: str) -> Path:
     try:
         asset = await asyncio.to_thread(add_url, url, settings=ctx.settings, policy=ctx.policy)
     except FentaError as e:
-        where = {"file": url, "node": ctx.node_id, "field": "params.paths"}
+        where: dict[str, Any] = {"file": url, "node": ctx.node_id, "field": "params.paths"}
         raise MediaError(e.message, retryable=e.retryable, **where) from None
     return Path(asset.path)
 

@@ -195,7 +195,7 @@ class MusicGen(Node):
         key = task_key(model.id, path, body)
         sung = bool(params.lyrics and not params.instrumental)
         label = label_for(
-            params.lyrics if sung else str(body.get("prompt") or params.title or ""),
+            params.lyrics if sung else str(body.get("prompt") or params.title or ""),  # type: ignore[arg-type]
             what="lyrics" if sung else "music prompt",
         )
         paid = Paid(

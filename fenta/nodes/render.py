@@ -164,23 +164,25 @@ class Render(Node):
             [r for _, r in items], workdir=ctx.workdir / "text", on_progress=ctx.progress
         )
         arts: list[Artifact] = []
-        for (suffix, r), info in zip(items, infos):
+        for (suffix, rendition), info in zip(items, infos):
             kind = suffix.lstrip("-")
             arts.append(
                 Artifact(
                     kind=_kind("video", kind),
-                    path=ctx.keep(r.video),
+                    path=ctx.keep(rendition.video),
                     name=f"{{name}}{suffix}.mp4",
                     duration=info.duration,
                 )
             )
-            if r.thumb is not None and r.thumb.exists():
+            if rendition.thumb is not None and rendition.thumb.exists():
                 arts.append(
                     Artifact(
-                        kind=_kind("thumbnail", kind), path=ctx.keep(r.thumb), name=f"{{name}}{suffix}.jpg"
+                        kind=_kind("thumbnail", kind),
+                        path=ctx.keep(rendition.thumb),
+                        name=f"{{name}}{suffix}.jpg",
                     )
                 )
-            arts += _caption_artifacts(r.timeline, suffix)
+            arts += _caption_artifacts(rendition.timeline, suffix)
         return arts
 
 

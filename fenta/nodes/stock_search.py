@@ -155,7 +155,7 @@ class StockSearch:
 
     async def _fetch(self, query: str, n: int, sized: bool) -> dict[str, Any]:
         ctx, p = self.ctx, self.params
-        args = {
+        args: dict[str, Any] = {
             "orientation": self.orientation,
             "size": self.size if sized else None,
             "locale": p.locale,

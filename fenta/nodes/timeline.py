@@ -68,7 +68,7 @@ class Timeline(Node):
                 for p in clamp_captions(
                     inputs.subtitles.ass_path,
                     inputs.subtitles.srt_path,
-                    params.duration or inputs.voice.duration,
+                    params.duration or inputs.voice.duration,  # type: ignore[union-attr]  # no voice: duration set
                     ctx.workdir,
                     fps=ctx.template["canvas"]["fps"],
                 )
@@ -92,7 +92,7 @@ class Timeline(Node):
             clips=inputs.clips,
             voice=inputs.voice,
             template=ctx.template,
-            subtitles=subs,
+            subtitles=subs,  # type: ignore[arg-type]  # clamp_captions gives back the two paths it got
             music=inputs.music_bed or inputs.music,
             duration=params.duration,
             scene_starts=starts,

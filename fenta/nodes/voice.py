@@ -6,7 +6,7 @@ import asyncio
 import re
 import shutil
 from pathlib import Path
-from typing import Literal
+from typing import Literal, cast
 
 from pydantic import Field
 
@@ -189,7 +189,8 @@ class VoiceTTS(Node):
         problem = _text_problem(text, field, "script")
         if problem:
             raise ctx.error(problem, field=field, cls=TextError)
-        engine = params.engine
+        text = cast(str, text)  # _text_problem found words in it, so it is not None
+        engine: str = params.engine
         if engine in ("auto", "edge"):
             from ..retry import RetryPolicy
             from ..tts.edge import NETWORK_ERRORS
@@ -314,6 +315,7 @@ class VoiceAlign(Node):
         problem = _text_problem(text, field, "transcript")
         if problem:
             raise ctx.error(problem, field=field, cls=TextError)
+        text = cast(str, text)  # _text_problem found words in it, so it is not None
         path = self._audio_path(params, inputs, ctx.workflow_file)
         if path is None:
             raise ctx.error(

@@ -23,7 +23,7 @@ from ..config import Settings
 from ..engine.events import Event
 from ..engine.leases import check_lease_timing
 from ..engine.spec import Workflow
-from ..errors import BatchError, ManifestError, PathError, RowProblem
+from ..errors import BatchError, ManifestError, PathError, Problem, RowProblem
 from ..policy import Policy
 from . import batch_store
 from .batch_report import build_report, check_report_path
@@ -38,7 +38,7 @@ def _rows_of(rows: str | os.PathLike | Iterable[dict[str, Any]]) -> tuple[list[d
     if isinstance(rows, (str, os.PathLike)):
         return read_manifest(rows), str(rows)
     items = list(rows)
-    bad = [
+    bad: list[Problem] = [
         RowProblem(f"a row must be a mapping of variables, got {type(r).__name__}", file="<rows>", row=i)
         for i, r in enumerate(items, 1)
         if not isinstance(r, dict)
@@ -161,7 +161,7 @@ def batch(
     out_dir = _out_folder(out, settings)
     _check_reports(report, junit)
     check_keys(checked[0].workflow, settings)  # type: ignore[arg-type]
-    options = {
+    options: dict[str, Any] = {
         "concurrency": concurrency,
         "fail_fast": fail_fast,
         "cluster": cluster,

@@ -11,6 +11,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import os
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -133,7 +134,7 @@ def _json_rows(text: str, shown: str, *, lines: bool) -> list[dict[str, Any]]:
     return rows
 
 
-def read_manifest(path: str | Path) -> list[dict[str, Any]]:
+def read_manifest(path: str | os.PathLike) -> list[dict[str, Any]]:
     """The rows of a manifest, each a dict of column -> value, in file order.
 
     The format follows the name: `.csv`, `.jsonl` / `.ndjson`, `.json`; any other name is read as

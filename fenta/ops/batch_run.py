@@ -65,7 +65,7 @@ def drive(
 
         def handle(ev: Event) -> None:
             if ev.job_id in jobs and ev.type == "job.dead":
-                failed.append(ev.job_id)
+                failed.append(ev.job_id)  # type: ignore[arg-type]  # one of jobs: not None
                 if fail_fast:
                     worker.stop(now=True)
             if on_event is not None:

@@ -329,7 +329,7 @@ async def new_async(
     }
     retry_text = load_prompt("compose")["retry"]
     store = JobStore(settings.db_path)
-    spent = {"tokens": 0, "cost": None}
+    spent: dict[str, Any] = {"tokens": 0, "cost": None}
 
     def record(u: Any) -> None:
         spent["tokens"] += u.total_tokens
@@ -340,6 +340,7 @@ async def new_async(
         )
 
     client = OpenRouterClient(settings)
+    problems: list[Problem]
     wf, problems, rounds, content = None, [], 0, ""
     try:
         for rounds in range(1, MAX_ROUNDS + 1):

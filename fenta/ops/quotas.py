@@ -308,7 +308,8 @@ def _workflow_of(job: dict) -> Any:
     doc, vars, options = (json.loads(v) if isinstance(v, str) else v for v in columns)
     try:
         policy = Policy.from_stored((options or {}).get("policy"))
-        return from_document(doc, file=job.get("workflow_file"), vars=vars or {}, policy=policy)
+        # a row without a document raises here like any broken one: caught below
+        return from_document(doc, file=job.get("workflow_file"), vars=vars or {}, policy=policy)  # type: ignore[arg-type]
     except Exception:
         return None
 
@@ -324,7 +325,7 @@ def _record_finished(tx: Tx, batch: int = 500) -> tuple[int, int]:
     recorded = 0
     for ev in events:
         job_id = ev.job_id or ev.data.get("jobId")
-        tx.release_quota(job_id)
+        tx.release_quota(job_id)  # type: ignore[arg-type]  # no job id: no reservation matches it
         if tx.has_usage(job_id, provider="fenta", units="jobs"):
             continue
         recorded += 1

@@ -104,7 +104,7 @@ def _lock(fh: Any) -> None:
         import msvcrt
 
         fh.seek(0)
-        msvcrt.locking(fh.fileno(), msvcrt.LK_NBLCK, 1)
+        msvcrt.locking(fh.fileno(), msvcrt.LK_NBLCK, 1)  # type: ignore[attr-defined]  # Windows only
         return
     fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
 
@@ -116,7 +116,7 @@ def _unlock(fh: Any) -> None:
         import msvcrt
 
         fh.seek(0)
-        msvcrt.locking(fh.fileno(), msvcrt.LK_UNLCK, 1)
+        msvcrt.locking(fh.fileno(), msvcrt.LK_UNLCK, 1)  # type: ignore[attr-defined]  # Windows only
         return
     fcntl.flock(fh.fileno(), fcntl.LOCK_UN)
 
@@ -221,7 +221,8 @@ class Scheduler:
                 self.log(f"schedule {sid}: {e}")
                 continue
             self._aps.add_job(
-                self._guard(lambda _sid=sid: self.tick([_sid]), f"schedule {sid}"),
+                # the default binds this row's id (a closure would see the loop's last one)
+                self._guard(lambda _sid=sid: self.tick([_sid]), f"schedule {sid}"),  # type: ignore[misc]
                 trigger=cron.trigger,
                 id=f"schedule:{sid}",
                 name=sid,
@@ -335,7 +336,7 @@ class Scheduler:
 
     def run(self, *, signals: bool = True) -> None:
         """Start, then block until stopped; SIGTERM and Ctrl-C (SIGINT) stop it cleanly."""
-        previous: dict[int, Any] = {}
+        previous: dict[signal.Signals, Any] = {}
         if signals and threading.current_thread() is threading.main_thread():
             for sig in (signal.SIGTERM, signal.SIGINT):
                 previous[sig] = signal.signal(sig, lambda *_: self.stop())

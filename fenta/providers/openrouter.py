@@ -232,7 +232,7 @@ class OpenRouterClient(ProviderClient):
                             continue  # a broken chunk is skipped, as OpenAI-compatible clients do
                         gen_id = chunk.get("id") or gen_id
                         if chunk.get("error"):
-                            err = (
+                            err: dict[str, Any] = (
                                 chunk["error"]
                                 if isinstance(chunk["error"], dict)
                                 else {"message": str(chunk["error"])}

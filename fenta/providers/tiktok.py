@@ -26,7 +26,7 @@ import datetime as dt
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import httpx
 
@@ -125,8 +125,8 @@ def _envelope(resp: httpx.Response) -> tuple[str, str, dict[str, Any]]:
         return "", (resp.text or "").strip()[:200], {}
     if not isinstance(body, dict):
         return "", "", {}
-    error = body.get("error") if isinstance(body.get("error"), dict) else {}
-    data = body.get("data") if isinstance(body.get("data"), dict) else {}
+    error = cast("dict[str, Any]", body.get("error")) if isinstance(body.get("error"), dict) else {}
+    data = cast("dict[str, Any]", body.get("data")) if isinstance(body.get("data"), dict) else {}
     return str(error.get("code") or ""), str(error.get("message") or "")[:300], data
 
 

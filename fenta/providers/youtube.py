@@ -397,7 +397,7 @@ class YouTubeClient:
         items = (
             await self.get("playlistItems", {"part": "snippet", "playlistId": uploads, "maxResults": "50"})
         ).get("items") or []
-        ids = [((i.get("snippet") or {}).get("resourceId") or {}).get("videoId") for i in items]
+        ids: list[Any] = [((i.get("snippet") or {}).get("resourceId") or {}).get("videoId") for i in items]
         ids = [i for i in ids if i]
         if not ids:
             return None

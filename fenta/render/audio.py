@@ -52,8 +52,9 @@ def mixed_audio(tl: Timeline, infos: dict[str, MediaInfo]):
             .filter("apad")
             .filter("atrim", duration=f"{D:.4f}")
         )
-        if m.fade_out > 0 and D > m.fade_out * 2:
-            music = music.filter("afade", t="out", st=f"{D - m.fade_out:.3f}", d=f"{m.fade_out:.3f}")
+        # build_timeline filled fade_out (None only before the template's value is in)
+        if m.fade_out > 0 and D > m.fade_out * 2:  # type: ignore[operator]
+            music = music.filter("afade", t="out", st=f"{D - m.fade_out:.3f}", d=f"{m.fade_out:.3f}")  # type: ignore[operator]
     if voice is not None and music is not None:
         if tl.music.ducking:  # type: ignore[union-attr]
             vs = voice.filter_multi_output("asplit", 2)
@@ -61,8 +62,8 @@ def mixed_audio(tl: Timeline, infos: dict[str, MediaInfo]):
             music = ffmpeg.filter(
                 [music, vs.stream(1)],
                 "sidechaincompress",
-                threshold=tl.music.duck_threshold,
-                ratio=tl.music.duck_ratio,
+                threshold=tl.music.duck_threshold,  # type: ignore[union-attr]  # music is set: so is tl.music
+                ratio=tl.music.duck_ratio,  # type: ignore[union-attr]
                 attack=15,
                 release=350,
                 makeup=1,  # type: ignore[union-attr]

@@ -46,7 +46,7 @@ def probe_inputs(tl: Timeline, known: dict[str, MediaInfo] | None = None) -> dic
     for field, path in files:
         if field == "subtitles_ass" and not Path(path).is_file():
             raise MediaError("subtitle file not found", file=path, field=field)
-    media = {}
+    media: dict[str, str] = {}
     for field, path in files:
         if field != "subtitles_ass" and path not in (known or {}):
             media.setdefault(path, field)

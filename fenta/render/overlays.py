@@ -67,7 +67,7 @@ def overlays(
         strip = source_filter("color", -1, c=c, s=f"{W}x{h}", r=fps, d=f"{D - first_frame / fps:.4f}")
         if first_frame:
             strip = strip.filter("setpts", f"PTS+{first_frame}/({fps}*TB)")
-        y = T if bar["position"] == "top" else H - B - h
+        y: int | str = T if bar["position"] == "top" else H - B - h
         video = ffmpeg.overlay(video, strip, x=f"-w+w*t/{D:.4f}", y=y, eof_action="pass", shortest=0)
 
     card = tpl.get("title_card")

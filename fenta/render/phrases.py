@@ -300,7 +300,7 @@ def group_phrases(words: list[Word], style: dict[str, Any], layout: Layout | Non
             if close_next and ok(g + nxt):  # type: ignore[operator]
                 g.extend(nxt)  # type: ignore[arg-type]
                 del groups[i + 1]
-            elif close_prev and len(prev) > 2 and not _CLAUSE_END.search(prev[-1].text):  # type: ignore[arg-type]
+            elif close_prev and len(prev) > 2 and not _CLAUSE_END.search(prev[-1].text):  # type: ignore[arg-type, index]
                 g.insert(0, prev.pop())  # type: ignore[union-attr]
         i += 1
     loose = replace(layout, words_per_line=10_000)

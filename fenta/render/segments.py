@@ -111,7 +111,8 @@ def segment_stream(
     if seg.kind == "image" or (info is not None and info.is_still):
         z0, z1 = seg.zoom or (1.0, 1.0)
         cw, ch = cover_size(W, H, seg.zoom)
-        ready = (prepared or {}).get(slot_key(seg.path, cw, ch, seg.focus))
+        # only a colour segment has no path, and it returned above
+        ready = (prepared or {}).get(slot_key(seg.path, cw, ch, seg.focus))  # type: ignore[arg-type]
         if ready is not None:
             # Scaled before the render (see `stills`); raw video keeps no colour tags, so restate them.
             v = (
@@ -122,7 +123,7 @@ def segment_stream(
                 .filter("setsar", 1)
             )
         else:
-            v = still_frame(seg.path, info, cw, ch, idx, seg.focus)
+            v = still_frame(seg.path, info, cw, ch, idx, seg.focus)  # type: ignore[arg-type]
         # Frame-exact timestamps: N/(fps*TB) rounded in an image's 1/25 time base gave 30 fps
         # frames equal timestamps, and `fps` then dropped and doubled frames (a juddering zoom).
         # `fps` changes no frame here (one per tick already) but gives the link the frame rate
@@ -159,7 +160,9 @@ def segment_stream(
         # Frame threads buy nothing for a small clip here (x264 keeps the cores busy) and each
         # one holds its own frames: one decoder thread is ~10 MiB lighter per clip.
         opts["threads"] = 1
-    v = file_input(seg.path, info, **opts).video.filter("setpts", f"PTS-STARTPTS+0*{idx}")
+    v = file_input(seg.path, info, **opts).video.filter(  # type: ignore[arg-type]  # not a colour: a path
+        "setpts", f"PTS-STARTPTS+0*{idx}"
+    )
     if animated_webp and seg.loop:
         v = v.filter("loop", loop=-1, size=2000)
     v = v.filter("fps", fps)

@@ -132,7 +132,8 @@ def scene_starts(scenes: Sequence[Scene], words: Sequence[Word]) -> list[float] 
     counts = [_count_words(s.narration) for s in scenes]
     if sum(counts) != len(words):
         return None
-    starts, i = [], 0
+    starts: list[float] = []
+    i = 0
     for n in counts:
         starts.append(words[min(i, len(words) - 1)].start if n else (starts[-1] if starts else 0.0))
         i += n

@@ -211,7 +211,7 @@ def _engine_call(settings: SpeechSettings, workdir: Path) -> Callable[[str], Awa
         from . import espeak
 
         wpm = int(175 * (1 + settings.rate / 100))
-        kw = dict(
+        kw: dict[str, Any] = dict(
             voice=settings.voice,
             rate=max(80, min(450, wpm)),
             pitch=max(0, min(100, 50 + settings.pitch)),

@@ -171,11 +171,11 @@ def align_events(
             filled[i] = float(starts[i])  # type: ignore[arg-type]
             continue
         # Interpolate between known neighbours, weighted by word length.
-        prev = max((k for k in known if k < i), default=None)
+        before = max((k for k in known if k < i), default=None)
         nxt = min((k for k in known if k > i), default=None)
-        t0 = float(starts[prev]) if prev is not None else 0.0  # type: ignore[arg-type]
+        t0 = float(starts[before]) if before is not None else 0.0  # type: ignore[arg-type]
         t1 = float(starts[nxt]) if nxt is not None else end_limit  # type: ignore[arg-type]
-        lo = prev if prev is not None else 0
+        lo = before if before is not None else 0
         hi = nxt if nxt is not None else len(words)
         span = sum(weights[lo:hi]) or 1.0
         filled[i] = t0 + (t1 - t0) * sum(weights[lo:i]) / span

@@ -88,8 +88,8 @@ class Claims:
                 continue
             row = await self.claim(api, candidate)
             if row is not None:
-                lapsed = " (its lease had lapsed)" if candidate.get("status") == "running" else ""
-                self.log(f"claimed hosted job {shown_id(row['id'])}{lapsed}")
+                how = " (its lease had lapsed)" if candidate.get("status") == "running" else ""
+                self.log(f"claimed hosted job {shown_id(row['id'])}{how}")
                 return row
         return None
 

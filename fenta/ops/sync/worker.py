@@ -31,7 +31,7 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from ...config import Settings
 from ...engine.events import Event, iso
@@ -259,6 +259,7 @@ class HostedWorker:
         except FentaError as e:
             return await self._failed_before(api, remote, settings.redact(str(e)))
         except Exception as e:  # a bug, or a document nothing foresaw: the row says so, not claimed forever
+            error: str | None  # also the finished job's error below, which may be None
             error = settings.redact(f"internal error: {type(e).__name__}: {e}")
             return await self._failed_before(api, remote, error)
         max_retries, base_seconds = retry_policy(wf, None, settings)
@@ -286,7 +287,8 @@ class HostedWorker:
                 await self.claims.hand_back(api, row)
                 raise
             task = asyncio.ensure_future(
-                drive(store, job_id, lease, settings=settings, workflow=wf, on_event=self.on_event)
+                # hold=True: enqueue returned the lease it holds
+                drive(store, job_id, lease, settings=settings, workflow=wf, on_event=self.on_event)  # type: ignore[arg-type]
             )
             self._current = task
             if self._now:
@@ -297,7 +299,7 @@ class HostedWorker:
                 status, error = result.state or result.status, result.error
             except asyncio.CancelledError:
                 if keeper.done() and keeper.result() is not None:
-                    reason = keeper.result()
+                    reason = cast(str, keeper.result())  # not None: checked just above
                     return HostedResult(
                         remote,
                         job_id,
