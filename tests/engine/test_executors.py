@@ -117,17 +117,23 @@ def test_an_unreachable_scheduler_is_one_line_within_the_connect_timeout():
 
 
 def _store_uses(path) -> set[str]:
-    """Attributes a node module reads off `ctx.store` (directly, or through a name bound to it)."""
+    """Attributes a node module reads off the job store: `ctx.store` or `ctx.job_store()`, directly or
+    through a name bound to it."""
     import ast
 
     tree = ast.parse(path.read_text())
 
-    def is_ctx_store(node) -> bool:
+    def is_ctx_attr(node, name) -> bool:
         return (
             isinstance(node, ast.Attribute)
-            and node.attr == "store"
+            and node.attr == name
             and isinstance(node.value, ast.Name)
             and node.value.id == "ctx"
+        )
+
+    def is_ctx_store(node) -> bool:
+        return is_ctx_attr(node, "store") or (
+            isinstance(node, ast.Call) and is_ctx_attr(node.func, "job_store")
         )
 
     aliases = {
