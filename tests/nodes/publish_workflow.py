@@ -16,7 +16,7 @@ nodes:
   render:
     {{type: Render, params: {{profile: canvas, preset: ultrafast}}, inputs: {{timeline: timeline.timeline}}}}
   {node}: {{type: {type}, params: {params}, inputs: {inputs}}}
-"""
+{extra}"""
 
 
 def publish_workflow(
@@ -25,6 +25,8 @@ def publish_workflow(
     params: str = '{title: "Octopus facts", tags: [ocean]}',
     inputs: str = "{video: render.video}",
     node: str = "post",
+    extra: str = "",
 ) -> str:
-    """The workflow's path: the render, then a `type_` node named `node`."""
-    return str(write("wf.yaml", WF.format(node=node, type=type_, params=params, inputs=inputs)))
+    """The workflow's path: the render, then a `type_` node named `node` (and `extra`, more node lines)."""
+    text = WF.format(node=node, type=type_, params=params, inputs=inputs, extra=extra)
+    return str(write("wf.yaml", text))
