@@ -81,12 +81,14 @@ def _usd(value: float | None) -> str:
 def _size(value: int | None) -> str:
     if value is None:
         return "—"
-    n = float(value)
-    for unit in ("bytes", "KB", "MB", "GB"):
-        if n < 1000 or unit == "GB":
-            return f"{int(n)} {unit}" if unit == "bytes" else f"{n:.1f} {unit}"
+    if value < 1000:
+        return f"{value} bytes"
+    n = value / 1000
+    for unit in ("KB", "MB"):
+        if n < 1000:
+            return f"{n:.1f} {unit}"
         n /= 1000
-    return f"{n:.1f} GB"  # pragma: no cover
+    return f"{n:.1f} GB"
 
 
 def _secs(value: float | None) -> str:
