@@ -27,7 +27,7 @@ from urllib.parse import urlencode
 from ..config import Settings
 from ..errors import AccountError
 from .accounts import Account, reconnect_hint, service_url
-from .oauth import LoopbackReceiver, check_state, http_client, new_state, pkce, token_call
+from .oauth import LoopbackReceiver, check_state, http_client, new_state, pkce, refresh_grant, token_call
 
 __all__ = [
     "SCOPE_UPLOAD",
@@ -235,26 +235,15 @@ def refresh(settings: Settings, account: Account) -> Account:
         "grant_type": "refresh_token",
         "refresh_token": account.refresh_token,
     }
-    try:
-        with http_client(settings) as client:
-            body = token_call(
-                settings,
-                client,
-                "POST",
-                _url(settings, TOKEN_URL),
-                title=_TITLE,
-                platform="youtube",
-                data=form,
-            )
-    except AccountError as e:
-        if e.code != "invalid_grant":
-            raise
-        raise AccountError(
-            f"Google no longer accepts the sign-in of YouTube account '{account.name}' (invalid_grant: "
-            f"expired or revoked; {TESTING_HINT}); {reconnect_hint(account)}",
-            provider="youtube",
-            code=e.code,
-        ) from None
+    body = refresh_grant(
+        settings,
+        _url(settings, TOKEN_URL),
+        form,
+        title=_TITLE,
+        platform="youtube",
+        refused=f"Google no longer accepts the sign-in of YouTube account '{account.name}' (invalid_grant: "
+        f"expired or revoked; {TESTING_HINT}); {reconnect_hint(account)}",
+    )
     return dataclasses.replace(
         account,
         access_token=str(body["access_token"]),

@@ -25,7 +25,16 @@ from ..config import Settings
 from ..errors import AccountError
 from ..retry import RetryPolicy
 
-__all__ = ["pkce", "new_state", "LoopbackReceiver", "answer_of", "token_call", "http_client", "check_state"]
+__all__ = [
+    "pkce",
+    "new_state",
+    "LoopbackReceiver",
+    "answer_of",
+    "token_call",
+    "http_client",
+    "check_state",
+    "refresh_grant",
+]
 
 #: Seconds the browser has to come back before a connect gives up.
 CONSENT_SECONDS = 300.0
@@ -242,3 +251,26 @@ def token_call(
             retryable=resp.status_code >= 500,
         )
     return body
+
+
+def refresh_grant(
+    settings: Settings,
+    url: str,
+    form: dict[str, str],
+    *,
+    title: str,
+    platform: str,
+    refused: str,
+    headers: dict[str, str] | None = None,
+) -> dict[str, Any]:
+    """POST a refresh-token grant; its JSON body. A sign-in the service no longer accepts
+    (`invalid_grant`) is one AccountError saying `refused` (which names how to connect again)."""
+    try:
+        with http_client(settings) as client:
+            return token_call(
+                settings, client, "POST", url, title=title, platform=platform, data=form, headers=headers
+            )
+    except AccountError as e:
+        if e.code != "invalid_grant":
+            raise
+        raise AccountError(refused, provider=platform, code=e.code) from None

@@ -24,7 +24,7 @@ from urllib.parse import urlencode
 from ..config import Settings
 from ..errors import AccountError
 from .accounts import Account, reconnect_hint, service_url
-from .oauth import LoopbackReceiver, check_state, http_client, new_state, pkce, token_call
+from .oauth import LoopbackReceiver, check_state, http_client, new_state, pkce, refresh_grant, token_call
 
 __all__ = ["SCOPES", "connect", "refresh", "creator_info"]
 
@@ -131,27 +131,16 @@ def refresh(settings: Settings, account: Account) -> Account:
         "grant_type": "refresh_token",
         "refresh_token": account.refresh_token,
     }
-    try:
-        with http_client(settings) as client:
-            body = token_call(
-                settings,
-                client,
-                "POST",
-                _url(settings, TOKEN_URL),
-                title=_TITLE,
-                platform="tiktok",
-                data=form,
-                headers={"Cache-Control": "no-cache"},
-            )
-    except AccountError as e:
-        if e.code != "invalid_grant":
-            raise
-        raise AccountError(
-            f"TikTok no longer accepts the sign-in of TikTok account '{account.name}' (invalid_grant: "
-            f"expired, revoked or already rotated); {reconnect_hint(account)}",
-            provider="tiktok",
-            code=e.code,
-        ) from None
+    body = refresh_grant(
+        settings,
+        _url(settings, TOKEN_URL),
+        form,
+        title=_TITLE,
+        platform="tiktok",
+        headers={"Cache-Control": "no-cache"},
+        refused=f"TikTok no longer accepts the sign-in of TikTok account '{account.name}' (invalid_grant: "
+        f"expired, revoked or already rotated); {reconnect_hint(account)}",
+    )
     return _tokens(account, body)
 
 
