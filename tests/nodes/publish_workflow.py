@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import json
+
+from fenta.config import Settings
+from fenta.engine.store import JobStore
+
 WF = """
 version: 1
 name: clip
@@ -30,3 +35,19 @@ def publish_workflow(
     """The workflow's path: the render, then a `type_` node named `node` (and `extra`, more node lines)."""
     text = WF.format(node=node, type=type_, params=params, inputs=inputs, extra=extra)
     return str(write("wf.yaml", text))
+
+
+def run_json(cli, wf: str, *args: str) -> dict:
+    """`fenta run WF -o out --yes --json ARGS` that must succeed; its JSON answer."""
+    result = cli("run", wf, "-o", "out", "--yes", "--json", *args)
+    assert result.exit_code == 0, result.output
+    return json.loads(result.stdout)
+
+
+def events_of(job_id: str, type_: str) -> list[dict]:
+    """The data of the job's events of one type, from the store under FENTA_HOME."""
+    store = JobStore(Settings.from_env().db_path)
+    try:
+        return [e.data for e in store.read_events(job_id=job_id, types=[type_])]
+    finally:
+        store.close()

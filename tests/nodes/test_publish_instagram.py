@@ -10,34 +10,19 @@ from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 from fenta.config import Settings
-from fenta.engine.store import JobStore
 from tests.fakes._server import Reply
 from tests.fakes.instagram_publishing import instagram_posting_fake  # noqa: F401  (fixture)
-from tests.nodes.publish_workflow import publish_workflow
+from tests.nodes.publish_workflow import events_of, publish_workflow, run_json
 
 
 def workflow(write, params: str = '{title: "Octopus facts", tags: [ocean, deep sea]}', **kw) -> str:
     return publish_workflow(write, "Publish.Instagram", params, **kw)
 
 
-def _run(cli, wf: str, *args: str) -> dict:
-    result = cli("run", wf, "-o", "out", "--yes", "--json", *args)
-    assert result.exit_code == 0, result.output
-    return json.loads(result.stdout)
-
-
-def _events(job_id: str, type_: str) -> list[dict]:
-    store = JobStore(Settings.from_env().db_path)
-    try:
-        return [e.data for e in store.read_events(job_id=job_id, types=[type_])]
-    finally:
-        store.close()
-
-
 def test_a_run_uploads_the_rendered_bytes_as_a_reel_and_records_its_permalink(
     instagram_posting_fake, write, cli
 ):
-    out = _run(cli, workflow(write))
+    out = run_json(cli, workflow(write))
     (post,) = instagram_posting_fake.posts
     assert instagram_posting_fake.uploaded(post) == Path(out["video"]).read_bytes()
     container = instagram_posting_fake.containers[post["container"]]
@@ -45,7 +30,7 @@ def test_a_run_uploads_the_rendered_bytes_as_a_reel_and_records_its_permalink(
     assert post["caption"] == "Octopus facts\n\n#ocean #deepsea"
     expected = {"platform": "instagram", "postId": post["id"], "url": post["permalink"]}
     assert json.loads(cli("jobs", "show", out["job_id"], "--json").stdout)["published"] == [expected]
-    assert _events(out["job_id"], "video.published") == [{"jobId": out["job_id"], **expected}]
+    assert events_of(out["job_id"], "video.published") == [{"jobId": out["job_id"], **expected}]
     usage = json.loads(cli("usage", "--json").stdout)["rows"]
     assert {(r["provider"], r["units"], r["quantity"]) for r in usage} >= {("instagram", "posts", 1)}
     limit = instagram_posting_fake.requests_to("/content_publishing_limit")
@@ -56,7 +41,7 @@ def test_a_run_uploads_the_rendered_bytes_as_a_reel_and_records_its_permalink(
 
 def test_running_again_finds_the_reel_instead_of_posting_again(instagram_posting_fake, write, cli):
     wf = workflow(write)
-    _run(cli, wf)
+    run_json(cli, wf)
     again = cli("run", wf, "-o", "out", "--yes")
     assert again.exit_code == 0 and "already posted to Instagram" in again.output
     assert len(instagram_posting_fake.posts) == 1 and len(instagram_posting_fake.containers) == 1
@@ -64,7 +49,7 @@ def test_running_again_finds_the_reel_instead_of_posting_again(instagram_posting
 
 def test_a_5xx_on_the_upload_asks_what_arrived_and_sends_the_rest(instagram_posting_fake, write, cli):
     instagram_posting_fake.upload_faults = [{"drop": True}, {"status": 503}]
-    out = _run(cli, workflow(write))
+    out = run_json(cli, workflow(write))
     (post,) = instagram_posting_fake.posts
     assert instagram_posting_fake.uploaded(post) == Path(out["video"]).read_bytes()
     offsets = [int(r.headers["offset"]) for r in instagram_posting_fake.requests_to("/ig-api-upload/")]
@@ -82,7 +67,7 @@ def test_a_container_error_is_one_line_and_nothing_is_published(instagram_postin
 
 def test_an_expired_container_is_replaced_and_never_published(instagram_posting_fake, write, cli):
     instagram_posting_fake.outcomes = ["EXPIRED"]
-    out = _run(cli, workflow(write))
+    out = run_json(cli, workflow(write))
     first, second = instagram_posting_fake.containers.values()
     assert first.status_code == "EXPIRED" and second.status_code == "PUBLISHED"
     (post,) = instagram_posting_fake.posts
@@ -104,7 +89,7 @@ def test_a_reached_publishing_limit_is_one_line_before_anything_is_made(instagra
 def test_publishing_before_the_container_is_ready_waits_and_publishes(instagram_posting_fake, write, cli):
     not_ready = {"message": "The media is not ready for publishing", "code": 9007, "error_subcode": 2207027}
     instagram_posting_fake.fail_next(Reply(400, {"error": not_ready}), path_contains="/media_publish")
-    _run(cli, workflow(write))
+    run_json(cli, workflow(write))
     assert (
         len(instagram_posting_fake.posts) == 1
         and len(instagram_posting_fake.requests_to("/media_publish")) == 2
@@ -114,7 +99,7 @@ def test_publishing_before_the_container_is_ready_waits_and_publishes(instagram_
 def test_a_transient_media_builder_error_on_publish_is_tried_again(instagram_posting_fake, write, cli):
     builder = {"message": "The media builder does not exist", "code": 24, "error_subcode": 2207008}
     instagram_posting_fake.fail_next(Reply(400, {"error": builder}), path_contains="/media_publish")
-    _run(cli, workflow(write))
+    run_json(cli, workflow(write))
     assert len(instagram_posting_fake.posts) == 1 and len(instagram_posting_fake.containers) == 1
 
 
@@ -141,7 +126,7 @@ def test_instagram_login_posts_the_render_meta_fetches_from_its_public_address(
     threading.Thread(target=files.serve_forever, daemon=True).start()
     try:  # fenta's blobs folder, served where the fake "Meta" fetches from
         url = f"http://127.0.0.1:{files.server_address[1]}/{{blob}}"
-        out = _run(cli, workflow(write, params=f"{{title: t, video_url: '{url}'}}"))
+        out = run_json(cli, workflow(write, params=f"{{title: t, video_url: '{url}'}}"))
     finally:
         files.shutdown()
     (post,) = instagram_posting_fake.posts

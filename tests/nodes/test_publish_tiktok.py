@@ -6,35 +6,19 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from fenta.config import Settings
-from fenta.engine.store import JobStore
 from tests.fakes._server import Reply
 from tests.fakes.tiktok_posting import USERNAME, envelope, tiktok_posting_fake  # noqa: F401  (fixture)
-from tests.nodes.publish_workflow import publish_workflow
+from tests.nodes.publish_workflow import events_of, publish_workflow, run_json
 
 
 def workflow(write, params: str = '{title: "Octopus facts", tags: [ocean, deep sea]}', **kw) -> str:
     return publish_workflow(write, "Publish.TikTok", params, **kw)
 
 
-def _run(cli, wf: str, *args: str) -> dict:
-    result = cli("run", wf, "-o", "out", "--yes", "--json", *args)
-    assert result.exit_code == 0, result.output
-    return json.loads(result.stdout)
-
-
-def _events(job_id: str, type_: str) -> list[dict]:
-    store = JobStore(Settings.from_env().db_path)
-    try:
-        return [e.data for e in store.read_events(job_id=job_id, types=[type_])]
-    finally:
-        store.close()
-
-
 def test_a_run_posts_the_rendered_bytes_privately_with_the_caption_and_records_the_post(
     tiktok_posting_fake, write, cli
 ):
-    out = _run(cli, workflow(write))
+    out = run_json(cli, workflow(write))
     (post,) = tiktok_posting_fake.posts
     assert bytes(post.data) == Path(out["video"]).read_bytes()
     assert post.post_info["privacy_level"] == "SELF_ONLY" and post.post_info["is_aigc"] is False
@@ -46,14 +30,14 @@ def test_a_run_posts_the_rendered_bytes_privately_with_the_caption_and_records_t
     url = f"https://www.tiktok.com/@{USERNAME}"  # a private post has no link of its own
     expected = {"platform": "tiktok", "postId": post.publish_id, "url": url}
     assert json.loads(cli("jobs", "show", out["job_id"], "--json").stdout)["published"] == [expected]
-    assert _events(out["job_id"], "video.published") == [{"jobId": out["job_id"], **expected}]
+    assert events_of(out["job_id"], "video.published") == [{"jobId": out["job_id"], **expected}]
     usage = json.loads(cli("usage", "--json").stdout)["rows"]
     assert {(r["provider"], r["units"], r["quantity"]) for r in usage} >= {("tiktok", "posts", 1)}
 
 
 def test_a_public_post_gets_its_link_once_tiktok_gives_the_post_id(tiktok_posting_fake, write, cli):
     tiktok_posting_fake.unaudited, tiktok_posting_fake.account_type = False, "public"
-    out = _run(cli, workflow(write, params="{title: t, privacy: PUBLIC_TO_EVERYONE}"))
+    out = run_json(cli, workflow(write, params="{title: t, privacy: PUBLIC_TO_EVERYONE}"))
     (post,) = tiktok_posting_fake.posts
     published = json.loads(cli("jobs", "show", out["job_id"], "--json").stdout)["published"][0]
     assert published["url"] == f"https://www.tiktok.com/@{USERNAME}/video/{post.post_id}"
@@ -61,7 +45,7 @@ def test_a_public_post_gets_its_link_once_tiktok_gives_the_post_id(tiktok_postin
 
 def test_running_again_finds_the_post_instead_of_posting_again(tiktok_posting_fake, write, cli):
     wf = workflow(write)
-    _run(cli, wf)
+    run_json(cli, wf)
     again = cli("run", wf, "-o", "out", "--yes")
     assert again.exit_code == 0 and "already posted to TikTok" in again.output
     assert len(tiktok_posting_fake.posts) == 1 and len(tiktok_posting_fake.inits()) == 1
@@ -69,7 +53,7 @@ def test_running_again_finds_the_post_instead_of_posting_again(tiktok_posting_fa
 
 def test_a_5xx_on_a_chunk_sends_the_same_chunk_again(tiktok_posting_fake, write, cli):
     tiktok_posting_fake.put_faults = [{"status": 503}, {"status": 500}]
-    out = _run(cli, workflow(write))
+    out = run_json(cli, workflow(write))
     (post,) = tiktok_posting_fake.posts
     assert bytes(post.data) == Path(out["video"]).read_bytes()
     ranges = {r.headers["Content-Range"] for r in tiktok_posting_fake.puts()}
@@ -78,7 +62,7 @@ def test_a_5xx_on_a_chunk_sends_the_same_chunk_again(tiktok_posting_fake, write,
 
 def test_a_dropped_connection_asks_the_status_and_goes_on(tiktok_posting_fake, write, cli):
     tiktok_posting_fake.put_faults = [{"drop": True}]
-    out = _run(cli, workflow(write))
+    out = run_json(cli, workflow(write))
     assert bytes(tiktok_posting_fake.posts[0].data) == Path(out["video"]).read_bytes()
     status_before_resend = tiktok_posting_fake.requests.index(tiktok_posting_fake.puts()[1]) - 1
     assert tiktok_posting_fake.requests[status_before_resend].path.endswith("/status/fetch/")
@@ -98,7 +82,7 @@ def test_an_expired_upload_url_starts_a_new_post_and_the_old_one_never_completes
     tiktok_posting_fake, write, cli
 ):
     tiktok_posting_fake.put_faults = [{"expire_url": True}]
-    out = _run(cli, workflow(write))
+    out = run_json(cli, workflow(write))
     assert len(tiktok_posting_fake.inits()) == 2 and len(tiktok_posting_fake.posts) == 1
     first, second = tiktok_posting_fake.publishes.values()
     assert first.status == "PROCESSING_UPLOAD" and not first.data  # the orphan: no bytes, never published
@@ -111,7 +95,7 @@ def test_an_access_token_that_expires_mid_upload_is_renewed_and_the_same_post_go
     tiktok_posting_fake, write, cli
 ):
     tiktok_posting_fake.put_faults = [{"expire_token": True}]
-    out = _run(cli, workflow(write))
+    out = run_json(cli, workflow(write))
     assert len(tiktok_posting_fake.inits()) == 1 and len(tiktok_posting_fake.posts) == 1
     assert (
         tiktok_posting_fake.refreshes == 2
@@ -135,7 +119,7 @@ def test_a_privacy_the_account_does_not_offer_is_refused_before_posting(tiktok_p
 
 def test_a_rate_limit_waits_for_the_window_then_posts(tiktok_posting_fake, write, cli):
     tiktok_posting_fake.fail_next(envelope(429, "rate_limit_exceeded"), path_contains="/video/init/")
-    _run(cli, workflow(write))
+    run_json(cli, workflow(write))
     assert len(tiktok_posting_fake.inits()) == 2 and len(tiktok_posting_fake.posts) == 1
 
 
@@ -148,7 +132,7 @@ def test_a_rate_limit_that_outlasts_the_waits_fails_naming_the_limit(tiktok_post
 
 def test_a_retryable_failure_posts_again_but_a_refused_video_does_not(tiktok_posting_fake, write, cli):
     tiktok_posting_fake.fail_reasons = ["internal"]
-    _run(cli, workflow(write))
+    run_json(cli, workflow(write))
     assert len(tiktok_posting_fake.inits()) == 2 and len(tiktok_posting_fake.posts) == 1
     tiktok_posting_fake.fail_reasons = ["frame_rate_check_failed"]
     result = cli("run", workflow(write), "--yes", "--republish")
@@ -186,14 +170,14 @@ def test_a_status_fetch_error_is_judged_by_its_code_not_its_http_status(tiktok_p
     tiktok_posting_fake.fail_next(
         Reply(200, {"data": {}, "error": {"code": "internal_error"}}), 1, "/status/"
     )
-    _run(cli, workflow(write))
+    run_json(cli, workflow(write))
     assert len(tiktok_posting_fake.posts) == 1 and len(tiktok_posting_fake.inits()) == 1
 
 
 def test_a_daily_tiktok_posts_quota_refuses_the_next_post(tiktok_posting_fake, write, cli):
     assert cli("quota", "set", "tiktok_posts", "1", "--per", "day").exit_code == 0
     wf = workflow(write)
-    _run(cli, wf)
+    run_json(cli, wf)
     result = cli("run", wf, "--yes", "--var", "script=Another video.")
     assert result.exit_code == 2 and "tiktok_posts used 1 of 1 posts today" in result.stderr
     assert len(tiktok_posting_fake.posts) == 1

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from fenta.config import Settings
-from fenta.engine.store import JobStore
 from tests.fakes.youtube import youtube_fake  # noqa: F401  (fixture)
+from tests.nodes.publish_workflow import events_of, run_json
 
 WF = """
 version: 1
@@ -35,22 +35,8 @@ def workflow(
     return str(write("wf.yaml", WF.format(params=params, inputs=inputs)))
 
 
-def _run(cli, wf: str, *args: str) -> dict:
-    result = cli("run", wf, "-o", "out", "--yes", "--json", *args)
-    assert result.exit_code == 0, result.output
-    return json.loads(result.stdout)
-
-
-def _events(job_id: str, type_: str) -> list[dict]:
-    store = JobStore(Settings.from_env().db_path)
-    try:
-        return [e.data for e in store.read_events(job_id=job_id, types=[type_])]
-    finally:
-        store.close()
-
-
 def test_a_run_posts_the_rendered_video_privately_and_records_where(youtube_fake, write, cli):
-    out = _run(cli, workflow(write))
+    out = run_json(cli, workflow(write))
     (post,) = youtube_fake.posts
     assert youtube_fake.uploaded[post["id"]] == Path(out["video"]).read_bytes()
     assert post["status"]["privacyStatus"] == "private" and post["status"]["containsSyntheticMedia"] is False
@@ -58,8 +44,8 @@ def test_a_run_posts_the_rendered_video_privately_and_records_where(youtube_fake
     url = f"https://www.youtube.com/shorts/{post['id']}"
     expected = {"platform": "youtube", "postId": post["id"], "url": url}
     assert json.loads(cli("jobs", "show", out["job_id"], "--json").stdout)["published"] == [expected]
-    assert _events(out["job_id"], "video.published") == [{"jobId": out["job_id"], **expected}]
-    (completed,) = _events(out["job_id"], "job.completed")
+    assert events_of(out["job_id"], "video.published") == [{"jobId": out["job_id"], **expected}]
+    (completed,) = events_of(out["job_id"], "job.completed")
     assert completed["published"] == [expected]
     shown = cli("jobs", "show", out["job_id"]).stdout
     assert f"posted to youtube  {url}" in shown
@@ -69,20 +55,21 @@ def test_a_run_posts_the_rendered_video_privately_and_records_where(youtube_fake
 
 def test_running_the_workflow_again_finds_the_post_instead_of_posting_again(youtube_fake, write, cli):
     wf = workflow(write)
-    _run(cli, wf)
+    run_json(cli, wf)
     again = cli("run", wf, "-o", "out", "--yes")
     assert again.exit_code == 0, again.output
     assert len(youtube_fake.posts) == 1 and "already posted to YouTube" in again.output
     second = json.loads(cli("jobs", "--json").stdout)[0]["id"]
-    assert _events(second, "video.published") == [] and "published" not in _events(second, "job.completed")[0]
+    assert events_of(second, "video.published") == []
+    assert "published" not in events_of(second, "job.completed")[0]
 
 
 def test_republish_posts_the_same_video_again(youtube_fake, write, cli):
     wf = workflow(write)
-    _run(cli, wf)
-    out = _run(cli, wf, "--republish")
+    run_json(cli, wf)
+    out = run_json(cli, wf, "--republish")
     assert len(youtube_fake.posts) == 2
-    assert len(_events(out["job_id"], "video.published")) == 1
+    assert len(events_of(out["job_id"], "video.published")) == 1
 
 
 def test_a_title_over_100_characters_is_refused_before_anything_runs(youtube_fake, write, cli):
@@ -117,7 +104,7 @@ def test_a_title_from_another_node_is_cut_to_100_characters(youtube_fake, write,
 
 
 def test_scheduled_release_and_category_reach_youtube(youtube_fake, write, cli):
-    _run(
+    run_json(
         cli,
         workflow(
             write,
@@ -184,7 +171,7 @@ def test_an_unverified_projects_private_lock_is_explained_once(youtube_fake, wri
 def test_a_daily_youtube_uploads_quota_refuses_the_next_post(youtube_fake, write, cli):
     assert cli("quota", "set", "youtube_uploads", "1", "--per", "day").exit_code == 0
     wf = workflow(write)
-    _run(cli, wf)
+    run_json(cli, wf)
     result = cli("run", wf, "--yes", "--var", "script=Another video.")
     assert result.exit_code == 2 and "youtube_uploads used 1 of 1 uploads today" in result.stderr
     assert len(youtube_fake.posts) == 1
@@ -212,7 +199,7 @@ def test_an_untrusted_workflow_posts_with_the_account_the_operator_allows(
     youtube_fake, write, cli, monkeypatch
 ):
     monkeypatch.setenv("FENTA_PUBLISH_ACCOUNTS", "youtube")
-    out = _run(cli, workflow(write, params="{title: t}"), "--untrusted")
+    out = run_json(cli, workflow(write, params="{title: t}"), "--untrusted")
     assert out["status"] == "completed" and len(youtube_fake.posts) == 1
 
 
@@ -231,7 +218,7 @@ def test_a_daily_schedule_posts_each_new_video_once_from_a_worker_without_asking
         return job_id
 
     first = fire()
-    assert len(youtube_fake.posts) == 1 and len(_events(first, "video.published")) == 1
+    assert len(youtube_fake.posts) == 1 and len(events_of(first, "video.published")) == 1
     assert youtube_fake.posts[0]["snippet"]["title"] == "Octopuses have three hearts."
     fire()  # the same script: the same video, already posted
     assert len(youtube_fake.posts) == 1
@@ -292,7 +279,7 @@ def test_a_session_that_expires_mid_upload_is_replaced_after_checking_nothing_wa
     youtube_fake, write, cli
 ):
     youtube_fake.put_faults = [{"gone": True}]
-    out = _run(cli, workflow(write))
+    out = run_json(cli, workflow(write))
     assert len(youtube_fake.sessions) == 2 and len(youtube_fake.posts) == 1
     assert youtube_fake.requests_to("/youtube/v3/channels")  # looked for a finished upload first
     assert youtube_fake.uploaded[youtube_fake.posts[0]["id"]] == Path(out["video"]).read_bytes()
