@@ -37,6 +37,7 @@ __all__ = [
     "AccountStore",
     "service_url",
     "check_name",
+    "NAME_PATTERN",
     "env_account",
     "resolve",
     "reconnect_hint",
@@ -49,7 +50,9 @@ DEFAULT_NAME = "default"
 #: The name of the account the environment variables describe (reserved: never a connected one's).
 ENV_NAME = "env"
 
-_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
+#: What an account name may be (it names a file): 1-64 letters, digits, `_` and `-`.
+NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$"
+_NAME = re.compile(NAME_PATTERN)
 
 
 def service_url(settings: Settings, service: str, url: str) -> str:
@@ -315,7 +318,7 @@ def resolve(settings: Settings, platform: str, name: str | None, policy: Policy)
             )
         return env
     if name:
-        found = store.get(platform, name)
+        found = store.get(platform, check_name(name, field="params.account"))
         if found is None:
             known = ", ".join(store.names(platform)) or "none"
             raise AccountError(

@@ -181,3 +181,9 @@ def test_a_daily_tiktok_posts_quota_refuses_the_next_post(tiktok_posting_fake, w
     result = cli("run", wf, "--yes", "--var", "script=Another video.")
     assert result.exit_code == 2 and "tiktok_posts used 1 of 1 posts today" in result.stderr
     assert len(tiktok_posting_fake.posts) == 1
+
+
+def test_an_account_param_that_is_no_account_name_fails_validation_naming_the_field(write, cli):
+    result = cli("validate", workflow(write, params='{title: t, account: "../other"}'))
+    assert result.exit_code == 2
+    assert "node 'post', field 'params.account'" in result.output and "'../other'" in result.output

@@ -82,6 +82,17 @@ def test_an_unknown_name_lists_the_connected_ones(fenta_home, monkeypatch):
         resolve(settings, "youtube", "nope", TRUSTED)
 
 
+@pytest.mark.parametrize("name", ["../brand", "/etc/passwd", "a" * 300, "#?%"])
+def test_a_name_that_is_no_account_name_is_refused_before_any_file_is_looked_up(
+    fenta_home, monkeypatch, name
+):
+    settings = _no_env(monkeypatch)
+    _stored(settings, "brand")
+    with pytest.raises(AccountError, match="is not an account name") as caught:
+        resolve(settings, "youtube", name, TRUSTED)
+    assert caught.value.field == "params.account"
+
+
 def test_the_environment_account_wins_when_a_node_names_none(youtube_fake):
     settings = Settings.from_env()
     _stored(settings, "default")

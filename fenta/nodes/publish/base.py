@@ -30,7 +30,7 @@ from pydantic import Field
 from ...config import Settings
 from ...errors import AccountError, FentaError
 from ...hashing import file_sha256
-from ...providers.accounts import TITLES, Account, resolve
+from ...providers.accounts import NAME_PATTERN, TITLES, Account, resolve
 from ..base import CheckContext, Node, NodeContext, Params, Ports
 
 __all__ = [
@@ -55,6 +55,7 @@ class PublishParams(Params):
     tags: list[str] = Field(default_factory=list, description="Tags or hashtags, as the platform takes them.")
     account: str | None = Field(
         None,
+        pattern=NAME_PATTERN,
         description=(
             "A connected account's name (`fenta accounts list`); default: the environment's account, else "
             "the one named 'default', else the only one."
