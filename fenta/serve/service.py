@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import sqlite3
 import threading
 import time
 from pathlib import Path
@@ -65,7 +66,7 @@ class Stores:
             for store in self._all:
                 try:
                     store.close()
-                except Exception:  # pragma: no cover - a connection of a thread that is gone
+                except sqlite3.Error:  # shutting down: a broken connection is as good as closed
                     pass
             self._all.clear()
 
