@@ -339,6 +339,13 @@ class RetryPolicy:
     async def sleep(self, attempt: int, retry_after: float | None = None) -> None:
         await asyncio.sleep(self.delay(attempt, retry_after))
 
+    async def pause(self, failures: int, error: BaseException, retry_after: float | None = None) -> None:
+        """For a loop that keeps its own count: raise `error` when no try follows `failures` failures in
+        a row, else wait before the next one."""
+        if self.gives_up(failures, retry_after):
+            raise error
+        await self.sleep(failures, retry_after)
+
     async def run(self, attempt_fn: Callable[[int], Awaitable[T]]) -> T:
         """Call `attempt_fn(1)`, `attempt_fn(2)`, ... until one returns, raises a non-retryable error,
         or the attempts run out (see the module docstring)."""

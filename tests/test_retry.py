@@ -118,6 +118,18 @@ def test_the_policy_of_calls_to_services_keeps_its_jitter_within_bounds():
     assert scaled.delay(1, retry_after=3) == pytest.approx(0.3)
 
 
+def test_pause_waits_the_policys_delay_then_raises_the_error_once_the_tries_are_spent():
+    policy = RetryPolicy(attempts=3, base=1.0, jitter=0, scale=0.05)
+    error = ValueError("still broken")
+    started = time.monotonic()
+    asyncio.run(policy.pause(2, error))  # the second failure of three tries: wait 2 s x 0.05
+    assert 0.09 <= time.monotonic() - started < 1.0
+    with pytest.raises(ValueError, match="still broken"):
+        asyncio.run(policy.pause(3, error))
+    with pytest.raises(ValueError):  # a Retry-After past the policy's longest wait gives up at once
+        asyncio.run(policy.pause(1, error, retry_after=10_000))
+
+
 # ---------------------------------------------------------------------------------------- Retry-After
 
 

@@ -18,7 +18,6 @@ Hosts: `FENTA_INSTAGRAM_URL` replaces graph.facebook.com and graph.instagram.com
 
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
 from dataclasses import dataclass
 from pathlib import Path
@@ -152,11 +151,6 @@ class InstagramClient:
             limit="content_publishing_limit",
         )
 
-    async def _calm(self, failures: int, error: BaseException) -> None:
-        if self.policy.gives_up(failures):
-            raise error
-        await asyncio.sleep(self.policy.delay(failures))
-
     # -- Graph calls ------------------------------------------------------------------------
 
     async def graph(
@@ -184,7 +178,8 @@ class InstagramClient:
                 if not repeat:
                     raise OutcomeUnknownError(trouble, provider="instagram", retryable=True) from None
                 failures += 1
-                await self._calm(failures, ProviderError(trouble, provider="instagram", retryable=True))
+                broke = ProviderError(trouble, provider="instagram", retryable=True)
+                await self.policy.pause(failures, broke)
                 continue
             if resp.status_code == 200:
                 body = resp.json()
@@ -201,7 +196,7 @@ class InstagramClient:
                 raise OutcomeUnknownError(error.message, provider="instagram", retryable=True)
             if error.retryable and repeat:
                 failures += 1
-                await self._calm(failures, error)
+                await self.policy.pause(failures, error)
                 continue
             raise error
 
@@ -305,7 +300,7 @@ class InstagramClient:
                     provider="instagram",
                     retryable=True,
                 )
-                await self._calm(failures, trouble)
+                await self.policy.pause(failures, trouble)
                 offset = await self.uploaded(container_id)
                 continue
             try:
@@ -328,7 +323,7 @@ class InstagramClient:
                     provider="instagram",
                     retryable=True,
                 )
-                await self._calm(failures, trouble)
+                await self.policy.pause(failures, trouble)
                 offset = await self.uploaded(container_id)
                 continue
             raise ProviderError(

@@ -209,11 +209,6 @@ class TikTokClient:
             retryable=retryable,
         )
 
-    async def _calm(self, failures: int, error: BaseException) -> None:
-        if self.policy.gives_up(failures):
-            raise error
-        await asyncio.sleep(self.policy.delay(failures))
-
     # -- the JSON calls ---------------------------------------------------------------------
 
     async def call(self, endpoint: str, body: dict[str, Any] | None, doing: str) -> dict[str, Any]:
@@ -235,7 +230,7 @@ class TikTokClient:
                     provider="tiktok",
                     retryable=True,
                 )
-                await self._calm(failures, trouble)
+                await self.policy.pause(failures, trouble)
                 continue
             code, message, data = _envelope(resp)
             if code == "ok" and resp.status_code < 300:
@@ -261,7 +256,7 @@ class TikTokClient:
             error = self.error(code, message, resp.status_code, doing)
             if error.retryable:
                 failures += 1
-                await self._calm(failures, error)
+                await self.policy.pause(failures, error)
                 continue
             raise error
 
@@ -332,7 +327,7 @@ class TikTokClient:
                 trouble = ProviderError(
                     f"the upload to TikTok broke off ({type(e).__name__})", provider="tiktok", retryable=True
                 )
-                await self._calm(failures, trouble)
+                await self.policy.pause(failures, trouble)
                 offset = await self._resync(publish_id, plan)  # did that chunk land?
                 continue
             if resp.status_code == 201:
@@ -360,7 +355,7 @@ class TikTokClient:
                 trouble = ProviderError(
                     f"TikTok answered HTTP {resp.status_code} to a chunk", provider="tiktok", retryable=True
                 )
-                await self._calm(failures, trouble)
+                await self.policy.pause(failures, trouble)
                 continue  # the same chunk again
             raise ProviderError(
                 f"TikTok refused a chunk of the video (HTTP {resp.status_code}: "

@@ -15,7 +15,6 @@ limit and when it resets. Hosts: `FENTA_YOUTUBE_URL` replaces www.googleapis.com
 
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
 import re
 from collections.abc import Awaitable, Callable
@@ -174,12 +173,6 @@ class YouTubeClient:
     async def _headers(self) -> dict[str, str]:
         return {"Authorization": f"Bearer {await self.credentials.token()}"}
 
-    async def _calm(self, failures: int, error: BaseException, retry_after: float | None = None) -> None:
-        """Wait before the next try after `failures` failures in a row, or give up with `error`."""
-        if self.policy.gives_up(failures, retry_after):
-            raise error
-        await asyncio.sleep(self.policy.delay(failures, retry_after))
-
     # -- the session ------------------------------------------------------------------------
 
     async def start(
@@ -204,7 +197,7 @@ class YouTubeClient:
                 resp = await self.http.post(url, params=params, json=resource, headers=headers)
             except httpx.TransportError as e:
                 failures += 1
-                await self._calm(
+                await self.policy.pause(
                     failures,
                     _trouble(f"YouTube could not be reached ({type(e).__name__})"),
                 )
@@ -217,7 +210,7 @@ class YouTubeClient:
                 continue
             if self._retryable(resp):
                 failures += 1
-                await self._calm(
+                await self.policy.pause(
                     failures,
                     self.error(resp, "opening the upload"),
                     parse_retry_after(resp.headers.get("Retry-After")),
@@ -276,7 +269,7 @@ class YouTubeClient:
                 offset = state.offset
                 if offset >= size:
                     failures += 1
-                    await self._calm(
+                    await self.policy.pause(
                         failures,
                         _trouble("YouTube has every byte but does not finish the upload"),
                     )
@@ -294,7 +287,7 @@ class YouTubeClient:
                 resp = await self.http.put(session, content=body, headers=headers)
             except httpx.TransportError as e:
                 failures += 1
-                await self._calm(
+                await self.policy.pause(
                     failures,
                     _trouble(f"the upload to YouTube broke off ({type(e).__name__})"),
                 )
@@ -324,7 +317,7 @@ class YouTubeClient:
                 return None
             if self._retryable(resp):
                 failures += 1
-                await self._calm(
+                await self.policy.pause(
                     failures,
                     self.error(resp, "uploading"),
                     parse_retry_after(resp.headers.get("Retry-After")),
@@ -343,7 +336,7 @@ class YouTubeClient:
                 return await self.upload_progress(session, size)
             except httpx.TransportError as e:
                 failures += 1
-                await self._calm(
+                await self.policy.pause(
                     failures,
                     _trouble(f"YouTube could not say how far the upload got ({e})"),
                 )
@@ -359,7 +352,7 @@ class YouTubeClient:
                 resp = await self.http.get(url, params=params, headers=await self._headers())
             except httpx.TransportError as e:
                 failures += 1
-                await self._calm(
+                await self.policy.pause(
                     failures,
                     _trouble(f"YouTube could not be reached ({type(e).__name__})"),
                 )
@@ -374,7 +367,7 @@ class YouTubeClient:
                 continue
             if self._retryable(resp):
                 failures += 1
-                await self._calm(failures, self.error(resp, f"reading {path}"))
+                await self.policy.pause(failures, self.error(resp, f"reading {path}"))
                 continue
             raise self.error(resp, f"reading {path}")
 
